@@ -1,0 +1,98 @@
+# gptc — plain make. Targets: all, test, san, fuzz, bench, install, clean.
+#   make test      install missing Debian packages (scripts/deps.sh), build, run every test
+#   make san       the same tests built with clang + ASan/UBSan/LSan
+#   make fuzz      build the libFuzzer targets; make fuzz-run FUZZ_SECONDS=600 runs each
+#   make bench     build and run the benchmarks in bench/ (never part of test)
+
+CC      ?= cc
+BUILD   ?= build
+PREFIX  ?= /usr/local
+OPT     ?= -O2
+CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Iinclude -Isrc \
+             $(OPT) -g -pthread $(SANFLAGS) $(EXTRA_CFLAGS)
+ifeq ($(CI),true)
+CFLAGS_ALL += -Werror
+endif
+LDLIBS  = -lm -pthread
+
+# Per-file ISA flags: only these files may use intrinsics of their ISA.
+ISA_avx2   = -mavx2 -mfma -mf16c
+ISA_avx512 = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16
+
+LIB_SRC  = $(filter-out src/cli/%,$(wildcard src/*/*.c))
+CLI_SRC  = $(wildcard src/cli/*.c)
+LIB_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
+CLI_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(CLI_SRC))
+LIB      = $(BUILD)/libgptc.a
+BIN      = $(BUILD)/gptc
+TESTS    = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
+BENCHES  = $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+HEADERS  = $(wildcard include/*.h src/*/*.h tests/*.h)
+
+.PHONY: all test test-only san fuzz fuzz-run bench install clean deps demo
+
+all: $(BIN) $(TESTS)
+
+$(BUILD)/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(if $(findstring _avx512,$<),$(ISA_avx512),$(if $(findstring _avx2,$<),$(ISA_avx2))) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(CLI_OBJ) $(LIB)
+	$(CC) $(CFLAGS_ALL) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIB) $(LDLIBS)
+
+deps:
+	@sh scripts/deps.sh
+
+# The README's test command: dependencies, build, every unit test and end-to-end test.
+test: deps
+	@$(MAKE) --no-print-directory test-only
+
+test-only: all
+	@sh scripts/run-tests.sh $(BUILD)
+
+san:
+	@$(MAKE) --no-print-directory test-only CC=clang BUILD=build-san OPT=-O1 \
+	    SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+
+FUZZ_SRC  = $(wildcard fuzz/fuzz_*.c)
+FUZZ_BIN  = $(patsubst fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
+FUZZ_SECONDS ?= 60
+
+fuzz:
+	@$(MAKE) --no-print-directory $(FUZZ_BIN) CC=clang BUILD=build-fuzz OPT=-O1 \
+	    SANFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all"
+
+build-fuzz/fuzz_%: fuzz/fuzz_%.c $(LIB)
+	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer -o $@ $< $(LIB) $(LDLIBS)
+
+fuzz-run: fuzz
+	@for f in $(FUZZ_BIN); do \
+	    n=$$(basename $$f); mkdir -p build-fuzz/corpus-$$n; \
+	    echo "== $$n for $(FUZZ_SECONDS)s"; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=1 \
+	        build-fuzz/corpus-$$n fuzz/seeds/$$n || exit 1; \
+	done
+
+bench: $(BIN) $(BENCHES)
+	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/gptc
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libgptc.a
+	install -m 644 include/gptc.h $(DESTDIR)$(PREFIX)/include/gptc.h
+
+clean:
+	rm -rf build build-san build-fuzz

@@ -1,0 +1,189 @@
+/*
+ * gptc.h — the one public header of libgptc.
+ *
+ * libgptc loads GPT models (GGUF files, llama2.c checkpoints), tokenizes text, runs the forward
+ * pass over batches of tokens from one or more sequences, and samples the next token.
+ *
+ * Conventions:
+ *   - Every fallible call returns gptc_status and fills a caller-owned gptc_err with a one-line,
+ *     human-readable message. The library never prints, exits or aborts on bad input.
+ *   - Handles are opaque; each *_init/_load has a matching *_free that accepts NULL.
+ *   - A gptc_model is immutable after load and may be shared by many threads; a gptc_ctx and a
+ *     gptc_sampler belong to one thread at a time.
+ */
+#ifndef GPTC_H
+#define GPTC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum gptc_status {
+    GPTC_OK = 0,
+    GPTC_E_IO,          /* the file system said no: missing file, not a regular file, read error */
+    GPTC_E_FORMAT,      /* the bytes are not a valid file of the expected format */
+    GPTC_E_NOMEM,       /* an allocation failed */
+    GPTC_E_INVALID,     /* a bad argument from the caller */
+    GPTC_E_UNSUPPORTED, /* valid, but a feature gptc does not implement (yet) */
+    GPTC_E_RANGE,       /* a value out of range: token id, position, context full */
+} gptc_status;
+
+typedef struct gptc_err {
+    gptc_status status;
+    char msg[256]; /* NUL-terminated; empty when status == GPTC_OK */
+} gptc_err;
+
+const char *gptc_status_name(gptc_status s);
+
+/* ---------------------------------------------------------------------------------------------
+ * Model
+ */
+typedef struct gptc_model gptc_model;
+
+typedef struct gptc_model_params {
+    const char *tokenizer_path; /* llama2.c checkpoints: tokenizer.bin; NULL: look beside model */
+} gptc_model_params;
+
+typedef struct gptc_hparams {
+    char arch[32];     /* "llama" */
+    int n_vocab;
+    int n_ctx_train;   /* context length the model was trained for */
+    int n_embd;        /* dim */
+    int n_ff;          /* hidden dim of the feed-forward block */
+    int n_layer;
+    int n_head;
+    int n_head_kv;
+    int head_dim;      /* n_embd / n_head */
+    int n_rot;         /* rotary dimensions per head (<= head_dim) */
+    float rope_base;   /* rope.freq_base, 10000 by default */
+    float norm_eps;    /* layer_norm_rms_epsilon */
+    int tied_output;   /* 1: the classifier is token_embd */
+} gptc_hparams;
+
+gptc_model_params gptc_model_default_params(void);
+/* Load a model: GGUF (by magic) or a llama2.c checkpoint (anything else). OUT: *model, owned,
+ * free with gptc_model_free. */
+gptc_status gptc_model_load(const char *path, const gptc_model_params *params,
+                            gptc_model **model /* OUT */, gptc_err *err);
+void gptc_model_free(gptc_model *model);
+const gptc_hparams *gptc_model_hparams(const gptc_model *model);
+/* Bytes of weight data the forward pass reads per token (for bandwidth bounds). */
+uint64_t gptc_model_weight_bytes(const gptc_model *model);
+/* Look up a metadata string ("general.name", "tokenizer.chat_template"); NULL if absent.
+ * Borrowed: valid while the model lives. *len receives the length (strings may hold NULs). */
+const char *gptc_model_meta_str(const gptc_model *model, const char *key, size_t *len);
+
+/* ---------------------------------------------------------------------------------------------
+ * Tokenizer (owned by the model)
+ */
+typedef struct gptc_tokenizer gptc_tokenizer;
+
+const gptc_tokenizer *gptc_model_tokenizer(const gptc_model *model);
+int gptc_tok_n_vocab(const gptc_tokenizer *tok);
+int gptc_tok_bos(const gptc_tokenizer *tok); /* -1 if none */
+int gptc_tok_eos(const gptc_tokenizer *tok); /* -1 if none */
+int gptc_tok_add_bos(const gptc_tokenizer *tok); /* does the model expect BOS before a prompt */
+/* 1 for end-of-generation tokens (EOS, EOT ...) */
+int gptc_tok_is_eog(const gptc_tokenizer *tok, int32_t id);
+
+/* Encode len bytes of text. add_bos: prepend BOS if the vocabulary has one. parse_special:
+ * recognise control-token text such as "<s>" (otherwise it is ordinary text).
+ * Writes up to cap ids to out and sets *n_out to the number of ids the text needs: if
+ * *n_out > cap, nothing beyond cap was written and the caller retries with a larger buffer. */
+gptc_status gptc_tok_encode(const gptc_tokenizer *tok, const char *text, size_t len, int add_bos,
+                            int parse_special, int32_t *out, size_t cap, size_t *n_out /* OUT */,
+                            gptc_err *err);
+/* The raw piece of a token as stored in the vocabulary (e.g. "▁Once", "<0x0A>").
+ * Borrowed; NULL when id is out of range. */
+const char *gptc_tok_piece(const gptc_tokenizer *tok, int32_t id, size_t *len /* OUT */);
+
+/* Streaming detokenizer: turns ids into text bytes, holding back an incomplete UTF-8 sequence
+ * until the token that completes it arrives. Control tokens (BOS/EOS) produce no text. */
+typedef struct gptc_detok {
+    uint8_t pending[8];
+    int n_pending;
+    int strip_space; /* drop the leading space of the next piece (SentencePiece prefix) */
+} gptc_detok;
+void gptc_detok_init(gptc_detok *d);
+/* Writes at most cap bytes to out; *n_out receives the count. Needs cap >= 64 + 8.
+ * GPTC_E_RANGE if id is out of the vocabulary. */
+gptc_status gptc_detok_push(const gptc_tokenizer *tok, gptc_detok *d, int32_t id, char *out,
+                            size_t cap, size_t *n_out /* OUT */, gptc_err *err);
+/* Flush what is pending at the end of a stream (invalid UTF-8 becomes U+FFFD). */
+size_t gptc_detok_flush(gptc_detok *d, char *out, size_t cap);
+
+/* ---------------------------------------------------------------------------------------------
+ * Context: KV cache + scratch for running the model over sequences
+ */
+typedef struct gptc_ctx gptc_ctx;
+
+typedef struct gptc_ctx_params {
+    int n_ctx;     /* KV cells shared by all sequences; 0: the model's n_ctx_train */
+    int n_batch;   /* most tokens one gptc_decode call may carry; 0: 512 */
+    int n_threads; /* 0: all online cores */
+    int n_seq_max; /* distinct sequence ids, 1..64 */
+} gptc_ctx_params;
+
+gptc_ctx_params gptc_ctx_default_params(void);
+gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params,
+                          gptc_ctx **ctx /* OUT */, gptc_err *err);
+void gptc_ctx_free(gptc_ctx *ctx);
+int gptc_ctx_n_ctx(const gptc_ctx *ctx);
+
+/* A batch of tokens, each with its sequence and position. Arrays are borrowed for the call. */
+typedef struct gptc_batch {
+    int n_tokens;
+    const int32_t *token;  /* (n_tokens) */
+    const int32_t *pos;    /* (n_tokens) position within its sequence */
+    const int32_t *seq_id; /* (n_tokens) 0..n_seq_max-1; NULL: all 0 */
+    const int8_t *logits;  /* (n_tokens) nonzero: compute logits for it; NULL: only the last */
+} gptc_batch;
+
+/* Run the forward pass over a batch, appending every token's keys/values to the KV cache.
+ * GPTC_E_RANGE when the cache has no free cell or a token id is out of range. */
+gptc_status gptc_decode(gptc_ctx *ctx, const gptc_batch *batch, gptc_err *err);
+/* Logits of the i-th token of the last batch that asked for them, (n_vocab). Borrowed until the
+ * next gptc_decode; NULL when that token did not ask. */
+float *gptc_get_logits(gptc_ctx *ctx, int i);
+
+/* KV cache operations over sequences. p1 < 0 means "to the end". */
+void gptc_kv_clear(gptc_ctx *ctx);
+void gptc_kv_seq_rm(gptc_ctx *ctx, int seq, int p0, int p1);
+void gptc_kv_seq_cp(gptc_ctx *ctx, int seq_src, int seq_dst, int p0, int p1);
+int gptc_kv_seq_pos_max(const gptc_ctx *ctx, int seq); /* -1 if the sequence is empty */
+
+/* ---------------------------------------------------------------------------------------------
+ * Sampler: turns logits into a token id; holds its own RNG, so samplers never share randomness
+ */
+typedef struct gptc_sampler gptc_sampler;
+
+typedef struct gptc_sampler_params {
+    float temp;              /* <= 0: greedy (argmax) */
+    int top_k;               /* <= 0: off */
+    float top_p;             /* >= 1: off */
+    float min_p;             /* <= 0: off */
+    float repeat_penalty;    /* 1: off; divides positive logits of recent tokens, multiplies negative */
+    int repeat_last_n;       /* how many recent tokens the penalties look at; 64 */
+    float presence_penalty;  /* 0: off */
+    float frequency_penalty; /* 0: off */
+    uint64_t seed;
+} gptc_sampler_params;
+
+gptc_sampler_params gptc_sampler_default_params(void);
+gptc_status gptc_sampler_init(const gptc_sampler_params *params, int n_vocab,
+                              gptc_sampler **s /* OUT */, gptc_err *err);
+void gptc_sampler_free(gptc_sampler *s);
+/* Pick a token from logits (n_vocab); logits may be modified in place. */
+int32_t gptc_sampler_sample(gptc_sampler *s, float *logits);
+/* Tell the sampler a token was added to the sequence (prompt or generated), for penalties. */
+void gptc_sampler_accept(gptc_sampler *s, int32_t id);
+/* Forget the history; reseed. */
+void gptc_sampler_reset(gptc_sampler *s, uint64_t seed);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GPTC_H */

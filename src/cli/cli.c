@@ -1,0 +1,83 @@
+/* cli.c — argument parsing helpers and error exits shared by the subcommands. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+void cli_die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("gptc: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+void cli_die_err(const gptc_err *err) { cli_die("%s", err->msg[0] ? err->msg : gptc_status_name(err->status)); }
+
+const char *cli_value(int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) cli_die("option %s needs a value", argv[*i]);
+    return argv[++*i];
+}
+
+long long cli_int(const char *opt, const char *s, long long lo, long long hi)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end) cli_die("option %s: '%s' is not an integer", opt, s);
+    if (v < lo || v > hi) cli_die("option %s: %lld is out of range [%lld, %lld]", opt, v, lo, hi);
+    return v;
+}
+
+double cli_float(const char *opt, const char *s, double lo, double hi)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || v != v) cli_die("option %s: '%s' is not a number", opt, s);
+    if (v < lo || v > hi) cli_die("option %s: %g is out of range [%g, %g]", opt, v, lo, hi);
+    return v;
+}
+
+int cli_is(const char *arg, const char *a, const char *b)
+{
+    return strcmp(arg, a) == 0 || (b && strcmp(arg, b) == 0);
+}
+
+double cli_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+char *cli_read_file(const char *path, size_t *n)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) cli_die("%s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode)) cli_die("%s is not a regular file", path);
+    FILE *fp = fopen(path, "rb");
+    if (!fp) cli_die("%s: %s", path, strerror(errno));
+    size_t cap = (size_t)st.st_size + 1, len = 0;
+    char *buf = malloc(cap);
+    if (!buf) cli_die("out of memory reading %s", path);
+    size_t got;
+    while ((got = fread(buf + len, 1, cap - 1 - len, fp)) > 0) {
+        len += got;
+        if (len == cap - 1) break;
+    }
+    if (ferror(fp)) cli_die("%s: read error", path);
+    fclose(fp);
+    buf[len] = '\0';
+    *n = len;
+    return buf;
+}

@@ -1,0 +1,32 @@
+/*
+ * cli.h — what the subcommands share: argument parsing helpers, error exit, timing.
+ * Only src/cli/ talks to the user: one-line errors on stderr and exit code 1.
+ */
+#ifndef GPTC_CLI_H
+#define GPTC_CLI_H
+
+#include <stdint.h>
+
+#include "gptc.h"
+
+int cmd_run(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+
+/* Print "gptc: <message>" to stderr and exit 1. */
+void cli_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+/* Die with the library's message. */
+void cli_die_err(const gptc_err *err) __attribute__((noreturn));
+
+/* The value after option argv[*i] (advancing *i), or die naming the option. */
+const char *cli_value(int argc, char **argv, int *i);
+long long cli_int(const char *opt, const char *s, long long lo, long long hi);
+double cli_float(const char *opt, const char *s, double lo, double hi);
+int cli_is(const char *arg, const char *a, const char *b); /* arg equals a or b (b may be NULL) */
+
+double cli_now_ms(void);
+/* Read a whole file (for -f); dies on error. OUT: malloc'd, NUL-terminated; *n its length. */
+char *cli_read_file(const char *path, size_t *n);
+
+#endif

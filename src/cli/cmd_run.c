@@ -1,0 +1,186 @@
+/*
+ * cmd_run.c — `gptc run MODEL -p PROMPT`: prompt in one batched pass, then token-by-token
+ * decode, text streamed to stdout as it is generated, timings to stderr.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+static const char *k_help =
+    "usage: gptc run MODEL [-p PROMPT | -f FILE] [options]\n"
+    "\n"
+    "Generate text. The prompt is echoed, then the continuation is streamed to stdout;\n"
+    "timings go to stderr.\n"
+    "\n"
+    "  -p, --prompt TEXT       prompt text (default: empty, generation starts from BOS)\n"
+    "  -f, --file FILE         read the prompt from FILE\n"
+    "  -n, --n-predict N       new tokens to generate (default 128; -1: until end of text or\n"
+    "                          the context is full)\n"
+    "      --temp T            temperature, 0 = greedy (default 0.8)\n"
+    "      --top-k K           keep the K most likely tokens, 0 = off (default 40)\n"
+    "      --top-p P           nucleus sampling, 1 = off (default 0.95)\n"
+    "      --min-p P           drop tokens below P x the top probability, 0 = off (default 0.05)\n"
+    "      --repeat-penalty R  penalise recent tokens, 1 = off (default 1)\n"
+    "      --repeat-last-n N   tokens the penalties look back over (default 64)\n"
+    "      --presence-penalty P, --frequency-penalty P   OpenAI-style penalties (default 0)\n"
+    "  -s, --seed S            random seed (default: from the clock; printed on stderr)\n"
+    "      --tokenizer FILE    tokenizer.bin for a llama2.c checkpoint\n"
+    "  -t, --threads N         threads (default: all cores)\n"
+    "  -c, --ctx N             context size in tokens (default: the model's, at most 4096)\n"
+    "  -b, --batch N           prompt tokens per forward pass (default 512)\n"
+    "      --no-bos            do not add BOS before the prompt\n"
+    "      --special           parse special-token text such as <s> in the prompt\n"
+    "      --no-echo           do not print the prompt\n"
+    "  -q, --quiet             no timings on stderr\n";
+
+/* Print the text of one token, streaming valid UTF-8. */
+static void emit(const gptc_tokenizer *tok, gptc_detok *d, int32_t id)
+{
+    char buf[256];
+    size_t n;
+    gptc_err err;
+    if (gptc_detok_push(tok, d, id, buf, sizeof buf, &n, &err)) cli_die_err(&err);
+    fwrite(buf, 1, n, stdout);
+    fflush(stdout);
+}
+
+int cmd_run(int argc, char **argv)
+{
+    const char *model_path = NULL, *prompt = "", *prompt_file = NULL;
+    gptc_model_params mp = gptc_model_default_params();
+    gptc_ctx_params cp = gptc_ctx_default_params();
+    gptc_sampler_params sp = gptc_sampler_default_params();
+    long long n_predict = 128;
+    int seed_set = 0, no_bos = 0, special = 0, echo = 1, quiet = 0;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (cli_is(a, "-h", "--help")) { fputs(k_help, stdout); return 0; }
+        else if (cli_is(a, "-p", "--prompt")) prompt = cli_value(argc, argv, &i);
+        else if (cli_is(a, "-f", "--file")) prompt_file = cli_value(argc, argv, &i);
+        else if (cli_is(a, "-n", "--n-predict")) n_predict = cli_int(a, cli_value(argc, argv, &i), -1, 1 << 30);
+        else if (cli_is(a, "--temp", NULL)) sp.temp = (float)cli_float(a, cli_value(argc, argv, &i), 0, 100);
+        else if (cli_is(a, "--top-k", NULL)) sp.top_k = (int)cli_int(a, cli_value(argc, argv, &i), 0, 1 << 30);
+        else if (cli_is(a, "--top-p", NULL)) sp.top_p = (float)cli_float(a, cli_value(argc, argv, &i), 0, 1);
+        else if (cli_is(a, "--min-p", NULL)) sp.min_p = (float)cli_float(a, cli_value(argc, argv, &i), 0, 1);
+        else if (cli_is(a, "--repeat-penalty", NULL)) sp.repeat_penalty = (float)cli_float(a, cli_value(argc, argv, &i), 0.01, 100);
+        else if (cli_is(a, "--repeat-last-n", NULL)) sp.repeat_last_n = (int)cli_int(a, cli_value(argc, argv, &i), 0, 1 << 20);
+        else if (cli_is(a, "--presence-penalty", NULL)) sp.presence_penalty = (float)cli_float(a, cli_value(argc, argv, &i), -2, 2);
+        else if (cli_is(a, "--frequency-penalty", NULL)) sp.frequency_penalty = (float)cli_float(a, cli_value(argc, argv, &i), -2, 2);
+        else if (cli_is(a, "-s", "--seed")) { sp.seed = (uint64_t)cli_int(a, cli_value(argc, argv, &i), 0, INT64_MAX); seed_set = 1; }
+        else if (cli_is(a, "--tokenizer", NULL)) mp.tokenizer_path = cli_value(argc, argv, &i);
+        else if (cli_is(a, "-t", "--threads")) cp.n_threads = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1024);
+        else if (cli_is(a, "-c", "--ctx")) cp.n_ctx = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 24);
+        else if (cli_is(a, "-b", "--batch")) cp.n_batch = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 16);
+        else if (cli_is(a, "--no-bos", NULL)) no_bos = 1;
+        else if (cli_is(a, "--special", NULL)) special = 1;
+        else if (cli_is(a, "--no-echo", NULL)) echo = 0;
+        else if (cli_is(a, "-q", "--quiet")) quiet = 1;
+        else if (a[0] == '-' && a[1]) cli_die("run: unknown option '%s' (see gptc run --help)", a);
+        else if (!model_path) model_path = a;
+        else cli_die("run: unexpected argument '%s' (quote the prompt and pass it with -p)", a);
+    }
+    if (!model_path) cli_die("run: no model given (usage: gptc run MODEL -p PROMPT)");
+    if (!seed_set) sp.seed = (uint64_t)time(NULL);
+
+    size_t prompt_len = strlen(prompt);
+    char *file_buf = NULL;
+    if (prompt_file) {
+        file_buf = cli_read_file(prompt_file, &prompt_len);
+        prompt = file_buf;
+    }
+
+    gptc_err err;
+    double t0 = cli_now_ms();
+    gptc_model *model;
+    if (gptc_model_load(model_path, &mp, &model, &err)) cli_die_err(&err);
+    gptc_ctx *ctx;
+    if (gptc_ctx_init(model, &cp, &ctx, &err)) cli_die_err(&err);
+    const gptc_hparams *hp = gptc_model_hparams(model);
+    const gptc_tokenizer *tok = gptc_model_tokenizer(model);
+    gptc_sampler *smp;
+    if (gptc_sampler_init(&sp, hp->n_vocab, &smp, &err)) cli_die_err(&err);
+    double t_load = cli_now_ms() - t0;
+
+    /* tokenize the prompt */
+    int add_bos = !no_bos && gptc_tok_add_bos(tok);
+    size_t n_prompt = 0, cap = prompt_len + 16;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    if (!ids) cli_die("out of memory");
+    if (gptc_tok_encode(tok, prompt, prompt_len, add_bos, special, ids, cap, &n_prompt, &err)) cli_die_err(&err);
+    if (n_prompt > cap) cli_die("internal: prompt needs %zu tokens", n_prompt);
+    if (n_prompt == 0) cli_die("run: the prompt is empty and the model adds no BOS token; give a prompt with -p");
+    int n_ctx = gptc_ctx_n_ctx(ctx);
+    if (n_prompt >= (size_t)n_ctx)
+        cli_die("run: the prompt is %zu tokens, but the context holds %d (raise --ctx)", n_prompt, n_ctx);
+
+    gptc_detok dt;
+    gptc_detok_init(&dt);
+    if (echo)
+        for (size_t i = 0; i < n_prompt; i++) emit(tok, &dt, ids[i]);
+    for (size_t i = 0; i < n_prompt; i++) gptc_sampler_accept(smp, ids[i]);
+
+    /* prefill in batches of n_batch */
+    double t1 = cli_now_ms();
+    int32_t *pos = malloc(n_prompt * sizeof *pos);
+    if (!pos) cli_die("out of memory");
+    for (size_t i = 0; i < n_prompt; i++) pos[i] = (int32_t)i;
+    int n_batch = cp.n_batch > 0 ? cp.n_batch : 512;
+    float *logits = NULL;
+    for (size_t i = 0; i < n_prompt; i += (size_t)n_batch) {
+        int n = n_prompt - i < (size_t)n_batch ? (int)(n_prompt - i) : n_batch;
+        gptc_batch b = {.n_tokens = n, .token = ids + i, .pos = pos + i};
+        if (gptc_decode(ctx, &b, &err)) cli_die_err(&err);
+        logits = gptc_get_logits(ctx, n - 1);
+    }
+    double t_prefill = cli_now_ms() - t1;
+
+    /* decode */
+    double t2 = cli_now_ms();
+    int n_gen = 0, n_decode = 0;
+    int32_t p = (int32_t)n_prompt;
+    const char *stop_note = NULL;
+    while (n_predict < 0 || n_gen < n_predict) {
+        int32_t id = gptc_sampler_sample(smp, logits);
+        gptc_sampler_accept(smp, id);
+        if (gptc_tok_is_eog(tok, id)) break;
+        emit(tok, &dt, id);
+        n_gen++;
+        if (n_predict >= 0 && n_gen >= n_predict) break;
+        if (p >= n_ctx) {
+            stop_note = "the context is full";
+            break;
+        }
+        gptc_batch b = {.n_tokens = 1, .token = &id, .pos = &p};
+        if (gptc_decode(ctx, &b, &err)) cli_die_err(&err);
+        logits = gptc_get_logits(ctx, 0);
+        n_decode++;
+        p++;
+    }
+    double t_decode = cli_now_ms() - t2;
+    char tail[16];
+    size_t nt = gptc_detok_flush(&dt, tail, sizeof tail);
+    fwrite(tail, 1, nt, stdout);
+    /* like llama-cli: a blank line after the text */
+    fputs("\n\n", stdout);
+    fflush(stdout);
+
+    if (stop_note) fprintf(stderr, "gptc: stopped: %s (%d tokens)\n", stop_note, n_ctx);
+    if (!quiet) {
+        fprintf(stderr, "seed %llu | load %.0f ms | prefill %zu tok in %.1f ms (%.1f tok/s) | "
+                        "decode %d tok in %.1f ms (%.1f tok/s)\n",
+                (unsigned long long)sp.seed, t_load, n_prompt, t_prefill,
+                t_prefill > 0 ? n_prompt * 1e3 / t_prefill : 0.0, n_gen, t_decode,
+                t_decode > 0 ? n_decode * 1e3 / t_decode : 0.0);
+    }
+    free(pos);
+    free(ids);
+    free(file_buf);
+    gptc_sampler_free(smp);
+    gptc_ctx_free(ctx);
+    gptc_model_free(model);
+    return 0;
+}

@@ -1,0 +1,36 @@
+/* main.c — `gptc CMD ...`: dispatch to a subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char *k_usage =
+    "gptc — an open GPT stack in C\n"
+    "\n"
+    "usage: gptc COMMAND [ARGS]   (gptc COMMAND --help for its options)\n"
+    "\n"
+    "commands:\n"
+    "  run       MODEL -p PROMPT [-n N] [--temp T ...]   generate text\n"
+    "  info      MODEL                                  metadata, tensors, sizes\n"
+    "  tokenize  MODEL TEXT [--ids]                     token ids and pieces\n"
+    "  convert   IN.bin TOKENIZER.bin OUT.gguf          llama2.c checkpoint -> GGUF\n"
+    "\n"
+    "MODEL is a GGUF file or a llama2.c checkpoint (with --tokenizer FILE).\n";
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || cli_is(argv[1], "--help", "-h") || strcmp(argv[1], "help") == 0) {
+        fputs(k_usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 1 : 0;
+    }
+    if (cli_is(argv[1], "--version", "-V")) {
+        puts("gptc 0.1.0");
+        return 0;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "run") == 0) return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "info") == 0) return cmd_info(argc - 1, argv + 1);
+    if (strcmp(cmd, "tokenize") == 0) return cmd_tokenize(argc - 1, argv + 1);
+    if (strcmp(cmd, "convert") == 0) return cmd_convert(argc - 1, argv + 1);
+    cli_die("unknown command '%s' (see gptc --help)", cmd);
+}

@@ -1,0 +1,53 @@
+/* base.c — status messages and the assertion handler. */
+#include "base.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *gptc_status_name(gptc_status s)
+{
+    switch (s) {
+    case GPTC_OK: return "ok";
+    case GPTC_E_IO: return "i/o error";
+    case GPTC_E_FORMAT: return "bad format";
+    case GPTC_E_NOMEM: return "out of memory";
+    case GPTC_E_INVALID: return "invalid argument";
+    case GPTC_E_UNSUPPORTED: return "unsupported";
+    case GPTC_E_RANGE: return "out of range";
+    }
+    return "unknown status";
+}
+
+gptc_status gptc_fail(gptc_err *err, gptc_status s, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        err->status = s;
+    }
+    return s;
+}
+
+void gptc_err_clear(gptc_err *err)
+{
+    if (err) {
+        err->status = GPTC_OK;
+        err->msg[0] = '\0';
+    }
+}
+
+int gptc_str_eq(gptc_str s, const char *cstr)
+{
+    size_t n = strlen(cstr);
+    return s.n == n && memcmp(s.p, cstr, n) == 0;
+}
+
+/* The one place the library may abort: an internal invariant is broken (a bug in gptc). */
+void gptc_assert_fail(const char *file, int line, const char *expr)
+{
+    fprintf(stderr, "gptc: internal error: %s:%d: assertion '%s' failed\n", file, line, expr);
+    abort();
+}

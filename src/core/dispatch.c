@@ -1,0 +1,67 @@
+/*
+ * dispatch.c — picks the ops table for this CPU, once.
+ *
+ * Every table but "ref" lives in a file compiled with ISA flags (ops_avx2.c, ops_avx512.c);
+ * nothing from those files may run before the checks here pass. __builtin_cpu_supports also
+ * checks that the OS saves the wider registers (XGETBV), so a feature bit alone is not trusted.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+
+extern const gptc_ops gptc_ops_avx2_table;   // ops_avx2.c
+extern const gptc_ops gptc_ops_avx512_table; // ops_avx512.c
+
+static int cpu_has_avx2(void)
+{
+    __builtin_cpu_init();
+    // F16C is not among the names older compilers know; every CPU with AVX2 + FMA has it
+    // (Haswell, Zen and later), and AVX2 implies the OS saves ymm state.
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+static int cpu_has_avx512(void)
+{
+    __builtin_cpu_init();
+    // The kernels use F, BW (masked 16-bit loads), VL and DQ; BF16 is widened by shifting, so
+    // AVX512_BF16 is not required.
+    return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512dq");
+}
+
+const gptc_ops *gptc_ops_avx2(void) { return cpu_has_avx2() ? &gptc_ops_avx2_table : NULL; }
+
+const gptc_ops *gptc_ops_avx512(void)
+{
+    return cpu_has_avx512() ? &gptc_ops_avx512_table : NULL;
+}
+
+static const gptc_ops *best_table(void)
+{
+    const gptc_ops *o = gptc_ops_avx512();
+    if (!o) o = gptc_ops_avx2();
+    if (!o) o = gptc_ops_ref();
+    return o;
+}
+
+static pthread_once_t chosen_once = PTHREAD_ONCE_INIT;
+static const gptc_ops *chosen; // written once under chosen_once, read-only after
+
+static void choose(void)
+{
+    const char *isa = getenv("GPTC_ISA");
+    const gptc_ops *o = NULL;
+    if (isa && strcmp(isa, "ref") == 0) o = gptc_ops_ref();
+    else if (isa && strcmp(isa, "avx2") == 0) o = gptc_ops_avx2();
+    else if (isa && strcmp(isa, "avx512") == 0) o = gptc_ops_avx512();
+    chosen = o ? o : best_table(); // unknown name or unsupported ISA: the best this CPU has
+}
+
+const gptc_ops *gptc_ops_get(void)
+{
+    pthread_once(&chosen_once, choose);
+    return chosen;
+}

@@ -1,0 +1,156 @@
+/*
+ * ops.c — the scalar reference kernels (the spec every SIMD table is tested against) and the
+ * small scalar helpers of the forward pass.
+ *
+ * Shape letters as in ops.h: T tokens, R output rows, C input columns.
+ * The reference matmuls sum each output in column order 0..C-1 in float; SIMD tables sum in a
+ * different (fixed) order, so they agree to rounding, not bit for bit.
+ */
+#include "ops.h"
+
+#include <math.h>
+
+#include "base.h"
+#include "fp16.h"
+#include "quant/quant.h"
+
+// ---------------------------------------------------------------------------------------------
+// Reference table
+
+static float dot_f32_ref(const float *a, const float *b, int n)
+{
+    float s = 0.0f;
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+static void axpy_f32_ref(float *y, float s, const float *x, int n)
+{
+    for (int i = 0; i < n; i++) y[i] += s * x[i];
+}
+
+static void matmul_f32_ref(float *Y, int ldy, const float *W, const float *X, int T, int C, int r0,
+                           int r1)
+{
+    for (int t = 0; t < T; t++) {
+        const float *x = X + (size_t)t * C; // (C)
+        for (int r = r0; r < r1; r++) {
+            const float *w = W + (size_t)r * C; // (C)
+            float s = 0.0f;
+            for (int c = 0; c < C; c++) s += w[c] * x[c];
+            Y[(size_t)t * ldy + r] = s;
+        }
+    }
+}
+
+static void matmul_f16_ref(float *Y, int ldy, const uint16_t *W, const float *X, int T, int C,
+                           int r0, int r1)
+{
+    for (int t = 0; t < T; t++) {
+        const float *x = X + (size_t)t * C;
+        for (int r = r0; r < r1; r++) {
+            const uint16_t *w = W + (size_t)r * C;
+            float s = 0.0f;
+            for (int c = 0; c < C; c++) s += gptc_f16_to_f32(w[c]) * x[c];
+            Y[(size_t)t * ldy + r] = s;
+        }
+    }
+}
+
+static void matmul_bf16_ref(float *Y, int ldy, const uint16_t *W, const float *X, int T, int C,
+                            int r0, int r1)
+{
+    for (int t = 0; t < T; t++) {
+        const float *x = X + (size_t)t * C;
+        for (int r = r0; r < r1; r++) {
+            const uint16_t *w = W + (size_t)r * C;
+            float s = 0.0f;
+            for (int c = 0; c < C; c++) s += gptc_bf16_to_f32(w[c]) * x[c];
+            Y[(size_t)t * ldy + r] = s;
+        }
+    }
+}
+
+static const gptc_ops ops_ref = {
+    .name = "ref",
+    .dot_f32 = dot_f32_ref,
+    .axpy_f32 = axpy_f32_ref,
+    .matmul_f32 = matmul_f32_ref,
+    .matmul_f16 = matmul_f16_ref,
+    .matmul_bf16 = matmul_bf16_ref,
+};
+
+const gptc_ops *gptc_ops_ref(void) { return &ops_ref; }
+
+// ---------------------------------------------------------------------------------------------
+// Scalar helpers (the same arithmetic as llama2.c's run.c, so logits can be compared closely)
+
+void gptc_rmsnorm(float *o, const float *x, const float *w, int n, float eps)
+{
+    float ss = 0.0f;
+    for (int i = 0; i < n; i++) ss += x[i] * x[i];
+    ss /= (float)n;
+    ss += eps;
+    ss = 1.0f / sqrtf(ss);
+    for (int i = 0; i < n; i++) o[i] = w[i] * (ss * x[i]);
+}
+
+void gptc_softmax(float *x, int n)
+{
+    if (n <= 0) return;
+    float max = x[0];
+    for (int i = 1; i < n; i++)
+        if (x[i] > max) max = x[i];
+    float sum = 0.0f;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    for (int i = 0; i < n; i++) x[i] /= sum;
+}
+
+void gptc_swiglu(float *g, const float *u, int n)
+{
+    for (int i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+void gptc_rope(float *x, int n_head, int head_dim, int n_rot, int pos, float base)
+{
+    // theta_i = pos * base^(-2i/n_rot), written as llama2.c writes it (1 / base^(2i/n_rot)).
+    // The angle is shared by every head, so compute it once per pair index.
+    for (int i = 0; i < n_rot / 2; i++) {
+        float freq = 1.0f / powf(base, (float)(2 * i) / (float)n_rot);
+        float theta = (float)pos * freq;
+        float fc = cosf(theta), fs = sinf(theta);
+        for (int h = 0; h < n_head; h++) {
+            float *v = x + (size_t)h * head_dim + 2 * i;
+            float x0 = v[0], x1 = v[1];
+            v[0] = x0 * fc - x1 * fs;
+            v[1] = x0 * fs + x1 * fc;
+        }
+    }
+}
+
+void gptc_row_to_f32(float *out, const void *W, uint32_t type, int C, int r)
+{
+    switch (type) {
+    case GPTC_TYPE_F32: {
+        const float *w = (const float *)W + (size_t)r * C;
+        for (int c = 0; c < C; c++) out[c] = w[c];
+        break;
+    }
+    case GPTC_TYPE_F16: {
+        const uint16_t *w = (const uint16_t *)W + (size_t)r * C;
+        for (int c = 0; c < C; c++) out[c] = gptc_f16_to_f32(w[c]);
+        break;
+    }
+    case GPTC_TYPE_BF16: {
+        const uint16_t *w = (const uint16_t *)W + (size_t)r * C;
+        for (int c = 0; c < C; c++) out[c] = gptc_bf16_to_f32(w[c]);
+        break;
+    }
+    default:
+        // The loader only admits F32/F16/BF16 weights; anything else is our bug.
+        GPTC_ASSERT(!"gptc_row_to_f32: unsupported type");
+    }
+}

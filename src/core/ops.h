@@ -1,0 +1,58 @@
+/*
+ * ops.h — the numeric kernels of the forward pass, as one function table.
+ *
+ * ops.c holds the scalar references (the spec); ops_avx2.c and ops_avx512.c hold the same
+ * signatures with intrinsics, compiled with per-file ISA flags; dispatch.c picks one table once
+ * at start-up from cpuid. Tests compare every variant against the reference.
+ *
+ * Shape letters: T tokens in a batch, R output rows, C input columns (the reduction length).
+ * Weights W are row-major (R, C): row r is contiguous, as GGUF stores a tensor with ne0 = C.
+ * Activations X are (T, C) and outputs Y are (T, R), both row-major.
+ */
+#ifndef GPTC_OPS_H
+#define GPTC_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct gptc_ops {
+    const char *name; /* "ref", "avx2", "avx512" */
+
+    /* sum_i a[i] * b[i] */
+    float (*dot_f32)(const float *a, const float *b, int n);
+    /* y[i] += s * x[i] */
+    void (*axpy_f32)(float *y, float s, const float *x, int n);
+
+    /* Y[t, r] = sum_c W[r, c] * X[t, c] for r in [r0, r1), t in [0, T).
+     * W is F32, F16 (IEEE half, as uint16) or BF16 (as uint16). Y rows have stride ldy.
+     * Each output element is written, not accumulated. The caller splits [0, R) across
+     * threads; kernels must give bit-identical results whatever the split. */
+    void (*matmul_f32)(float *Y, int ldy, const float *W, const float *X, int T, int C, int r0, int r1);
+    void (*matmul_f16)(float *Y, int ldy, const uint16_t *W, const float *X, int T, int C, int r0, int r1);
+    void (*matmul_bf16)(float *Y, int ldy, const uint16_t *W, const float *X, int T, int C, int r0, int r1);
+} gptc_ops;
+
+/* The best table for this CPU, chosen once (thread-safe). Env GPTC_ISA=ref|avx2|avx512 forces
+ * one (if the CPU supports it), for tests and benchmarks. */
+const gptc_ops *gptc_ops_get(void);
+/* Each table, or NULL when this CPU cannot run it. */
+const gptc_ops *gptc_ops_ref(void);
+const gptc_ops *gptc_ops_avx2(void);
+const gptc_ops *gptc_ops_avx512(void);
+
+/* Small scalar helpers of the forward pass (not hot enough to dispatch). */
+/* o = x / rms(x) * w, (n) */
+void gptc_rmsnorm(float *o, const float *x, const float *w, int n, float eps);
+/* in place, (n) */
+void gptc_softmax(float *x, int n);
+/* SwiGLU: g = silu(g) * u, (n) */
+void gptc_swiglu(float *g, const float *u, int n);
+/* Rotate adjacent pairs (x[2i], x[2i+1]) of each head of x (n_head, head_dim) by pos*theta_i,
+ * theta_i = base^(-2i/n_rot), for the first n_rot dimensions of each head (GPT-J / llama.cpp
+ * "normal" rope, the layout of Meta's and llama2.c's checkpoints). */
+void gptc_rope(float *x, int n_head, int head_dim, int n_rot, int pos, float base);
+
+/* Row r of a (R, C) weight of type F32/F16/BF16 converted to f32 (token embedding lookup). */
+void gptc_row_to_f32(float *out, const void *W, uint32_t type, int C, int r);
+
+#endif

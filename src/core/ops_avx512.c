@@ -1,0 +1,218 @@
+/*
+ * ops_avx512.c — the ops table with AVX-512 (F, BW, VL, DQ) intrinsics. Compiled with the
+ * AVX-512 flags of the Makefile; only called after dispatch.c has checked the CPU.
+ *
+ * Shape letters as in ops.h: T tokens, R output rows, C input columns.
+ *
+ * Matmul. Both W rows and X rows are contiguous along C, so every output Y[t, r] is a dot
+ * product of two rows. A register tile of up to 4 rows x 4 tokens holds 16 accumulators: each
+ * 16-wide weight vector loaded (and converted from F16/BF16) is used for 4 tokens and each
+ * activation vector for 4 rows, so prefill is bound by FMA throughput rather than memory.
+ * Decode (T = 1) uses the same tile with one token: 4 independent rows stream from memory.
+ *
+ * Determinism: every (t, r) has its own accumulator, fed in column order 16 at a time with a
+ * masked tail, and reduced by one fixed tree (reduce4). Which rows or tokens share a tile
+ * therefore never changes a result: any split of [0, R) across threads, and any T, gives the
+ * same bits for the same (t, r).
+ *
+ * BF16 weights are widened by a 16-bit shift and multiplied in f32 (vdpbf16ps would round the
+ * activations to bf16).
+ */
+#include <immintrin.h>
+
+#include "base.h"
+#include "ops.h"
+
+enum { WT_F32, WT_F16, WT_BF16 };
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+// ---------------------------------------------------------------------------------------------
+// Loads: 16 weights of row w at column c, widened to f32
+
+ALWAYS_INLINE __m512 load_w(const void *w, int c, int wt)
+{
+    if (wt == WT_F32) return _mm512_loadu_ps((const float *)w + c);
+    __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)w + c));
+    if (wt == WT_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+// The same for the first n < 16 weights (masked lanes read nothing and are 0).
+ALWAYS_INLINE __m512 load_w_mask(const void *w, int c, __mmask16 m, int wt)
+{
+    if (wt == WT_F32) return _mm512_maskz_loadu_ps(m, (const float *)w + c);
+    __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)w + c);
+    if (wt == WT_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reduction: the horizontal sums of 4 vectors, as (sum a, sum b, sum c, sum d).
+// Each vector is summed by the same tree: 128-bit quarters Q0..Q3 as (Q0+Q2) + (Q1+Q3), then
+// within the quarter (e0+e2) + (e1+e3). Passing one vector 4 times gives the same bits as
+// passing it with 3 others, which is what makes row tiling invisible in the results.
+
+ALWAYS_INLINE __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d)
+{
+    // s8: (A0+A2, A1+A3 | B0+B2, B1+B3), per 128-bit quarter
+    __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
+                              _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+    __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c, d, _MM_SHUFFLE(1, 0, 1, 0)),
+                              _mm512_shuffle_f32x4(c, d, _MM_SHUFFLE(3, 2, 3, 2)));
+    // s4: one quarter per vector (a | b | c | d)
+    __m512 s = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(ab, cd, _MM_SHUFFLE(3, 1, 3, 1)));
+    s = _mm512_add_ps(s, _mm512_permute_ps(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm512_add_ps(s, _mm512_permute_ps(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    return _mm512_castps512_ps128(_mm512_permutexvar_ps(idx, s));
+}
+
+// ---------------------------------------------------------------------------------------------
+// dot, axpy
+
+static float dot_f32_avx512(const float *a, const float *b, int n)
+{
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+    }
+    for (; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+static void axpy_f32_avx512(float *y, float s, const float *x, int n)
+{
+    __m512 vs = _mm512_set1_ps(s);
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(vs, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_fmadd_ps(vs, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i));
+        _mm512_mask_storeu_ps(y + i, m, v);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matmul
+
+// The register tile: rows [r, r+nr) x tokens [t, t+nt), nr, nt in 1..4 (compile-time constants
+// after inlining, so the arrays live in registers).
+ALWAYS_INLINE void tile(float *Y, int ldy, const void *W, const float *X, int C, int r, int nr,
+                        int t, int nt, int wt)
+{
+    size_t esz = wt == WT_F32 ? 4 : 2;
+    const char *w[4];  // (nr, C) weight rows
+    const float *x[4]; // (nt, C) activation rows
+    __m512 acc[4][4];  // (nt, nr)
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) w[i] = (const char *)W + (size_t)(r + (i < nr ? i : 0)) * C * esz;
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) x[j] = X + (size_t)(t + (j < nt ? j : 0)) * C;
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++)
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) acc[j][i] = _mm512_setzero_ps();
+
+    int c = 0;
+    for (; c + 16 <= C; c += 16) {
+        __m512 wv[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < nr; i++) wv[i] = load_w(w[i], c, wt);
+#pragma GCC unroll 4
+        for (int j = 0; j < nt; j++) {
+            __m512 xv = _mm512_loadu_ps(x[j] + c);
+#pragma GCC unroll 4
+            for (int i = 0; i < nr; i++) acc[j][i] = _mm512_fmadd_ps(wv[i], xv, acc[j][i]);
+        }
+    }
+    if (c < C) {
+        __mmask16 m = (__mmask16)((1u << (C - c)) - 1);
+        __m512 wv[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < nr; i++) wv[i] = load_w_mask(w[i], c, m, wt);
+#pragma GCC unroll 4
+        for (int j = 0; j < nt; j++) {
+            __m512 xv = _mm512_maskz_loadu_ps(m, x[j] + c);
+#pragma GCC unroll 4
+            for (int i = 0; i < nr; i++) acc[j][i] = _mm512_fmadd_ps(wv[i], xv, acc[j][i]);
+        }
+    }
+
+#pragma GCC unroll 4
+    for (int j = 0; j < nt; j++) {
+        float *y = Y + (size_t)(t + j) * ldy + r;
+        if (nr == 4) {
+            _mm_storeu_ps(y, reduce4(acc[j][0], acc[j][1], acc[j][2], acc[j][3]));
+        } else {
+            // fewer rows: reduce duplicates of row 0 alongside (same tree, same bits)
+            __m128 s = reduce4(acc[j][0], nr > 1 ? acc[j][1] : acc[j][0],
+                               nr > 2 ? acc[j][2] : acc[j][0], acc[j][0]);
+            _mm_mask_storeu_ps(y, (__mmask8)((1u << nr) - 1), s);
+        }
+    }
+}
+
+// All tokens of [t0, t1) for rows [r, r+nr): tiles of 4 tokens, then the remainder.
+ALWAYS_INLINE void tile_tokens(float *Y, int ldy, const void *W, const float *X, int C, int r,
+                               int nr, int t0, int t1, int wt)
+{
+    int t = t0;
+    for (; t + 4 <= t1; t += 4) tile(Y, ldy, W, X, C, r, nr, t, 4, wt);
+    switch (t1 - t) {
+    case 3: tile(Y, ldy, W, X, C, r, nr, t, 3, wt); break;
+    case 2: tile(Y, ldy, W, X, C, r, nr, t, 2, wt); break;
+    case 1: tile(Y, ldy, W, X, C, r, nr, t, 1, wt); break;
+    default: break;
+    }
+}
+
+ALWAYS_INLINE void matmul(float *Y, int ldy, const void *W, const float *X, int T, int C, int r0,
+                          int r1, int wt)
+{
+    // Tokens in blocks whose activations (TB, C) stay in L2 while the weight rows of the
+    // thread's range stream past; each 4-row group is then reused from L1 by every token tile.
+    int TB = C > 0 ? (48 * 1024) / C : T;
+    TB = GPTC_MAX(4, TB & ~3);
+    for (int tb = 0; tb < T; tb += TB) {
+        int te = GPTC_MIN(T, tb + TB);
+        int r = r0;
+        for (; r + 4 <= r1; r += 4) tile_tokens(Y, ldy, W, X, C, r, 4, tb, te, wt);
+        for (; r < r1; r++) tile_tokens(Y, ldy, W, X, C, r, 1, tb, te, wt);
+    }
+}
+
+static void matmul_f32_avx512(float *Y, int ldy, const float *W, const float *X, int T, int C,
+                              int r0, int r1)
+{
+    matmul(Y, ldy, W, X, T, C, r0, r1, WT_F32);
+}
+
+static void matmul_f16_avx512(float *Y, int ldy, const uint16_t *W, const float *X, int T, int C,
+                              int r0, int r1)
+{
+    matmul(Y, ldy, W, X, T, C, r0, r1, WT_F16);
+}
+
+static void matmul_bf16_avx512(float *Y, int ldy, const uint16_t *W, const float *X, int T, int C,
+                               int r0, int r1)
+{
+    matmul(Y, ldy, W, X, T, C, r0, r1, WT_BF16);
+}
+
+// The table; dispatch.c hands it out only after checking the CPU.
+const gptc_ops gptc_ops_avx512_table = {
+    .name = "avx512",
+    .dot_f32 = dot_f32_avx512,
+    .axpy_f32 = axpy_f32_avx512,
+    .matmul_f32 = matmul_f32_avx512,
+    .matmul_f16 = matmul_f16_avx512,
+    .matmul_bf16 = matmul_bf16_avx512,
+};

@@ -1,0 +1,263 @@
+/*
+ * llama.c — the forward pass of the llama architecture over a batch of tokens from any number
+ * of sequences: gptc_decode, the one entry point every caller (run, chat, server, perplexity)
+ * goes through.
+ *
+ * Per layer: x += Wo · attn(rope(Wq·n), rope(Wk·n), Wv·n) with n = rmsnorm(x), then
+ * x += Wdown · (silu(Wgate·n) * Wup·n) with n = rmsnorm(x). The batch is processed as
+ * matrix-matrix products (prefill) or matrix-vector (decode) by the same code; every product is
+ * split by output rows across the thread pool.
+ *
+ * Shape letters as in context.h: T tokens in this batch, D, F, V, Q, K, hd = head_dim.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "context.h"
+#include "../quant/quant.h"
+
+/* ----- matrix products split across threads --------------------------------------------------- */
+
+/* Rows [r0, r1) of R for thread ith: chunks of 16 rows so SIMD tiles never straddle threads,
+ * and even, so a RoPE pair (2i, 2i+1) stays in one thread. */
+static void split_rows(int R, int ith, int nth, int *r0, int *r1)
+{
+    int chunks = (R + 15) / 16, c0, c1;
+    gptc_split(chunks, ith, nth, &c0, &c1);
+    *r0 = GPTC_MIN(R, c0 * 16);
+    *r1 = GPTC_MIN(R, c1 * 16);
+}
+
+/* Y (T, w->rows) = X (T, w->cols) · w^T, rows [r0, r1) only */
+static void matmul_rows(const gptc_ops *ops, float *Y, const gptc_wt *w, const float *X, int T,
+                        int r0, int r1)
+{
+    if (r0 >= r1) return;
+    switch (w->type) {
+    case GPTC_TYPE_F32: ops->matmul_f32(Y, w->rows, w->data, X, T, w->cols, r0, r1); break;
+    case GPTC_TYPE_F16: ops->matmul_f16(Y, w->rows, w->data, X, T, w->cols, r0, r1); break;
+    case GPTC_TYPE_BF16: ops->matmul_bf16(Y, w->rows, w->data, X, T, w->cols, r0, r1); break;
+    default: GPTC_ASSERT(!"weight type checked at load");
+    }
+}
+
+typedef struct fwd {
+    gptc_ctx *c;
+    const gptc_layer *ly;
+    int T, l;
+    const int32_t *pos;
+    /* for the generic single-matrix job */
+    float *Y;
+    const gptc_wt *w;
+    const float *X;
+} fwd;
+
+static void job_matmul(void *arg, int ith, int nth)
+{
+    fwd *f = arg;
+    int r0, r1;
+    split_rows(f->w->rows, ith, nth, &r0, &r1);
+    matmul_rows(f->c->ops, f->Y, f->w, f->X, f->T, r0, r1);
+}
+
+/* Rotate rows [r0, r1) (even r0) of the (T, n_heads*hd) matrix Y in place. */
+static void rope_rows(const gptc_ctx *c, float *Y, int ld, int T, int r0, int r1)
+{
+    const gptc_hparams *hp = &c->model->hp;
+    int hd = hp->head_dim, n_rot = hp->n_rot;
+    for (int t = 0; t < T; t++) {
+        float *y = Y + (size_t)t * ld;
+        const float *cs = c->rope_cs + (size_t)t * n_rot;
+        for (int r = r0; r < r1; r += 2) {
+            int d = r % hd;
+            if (d >= n_rot) continue;
+            float cos_ = cs[d], sin_ = cs[d + 1];
+            float x0 = y[r], x1 = y[r + 1];
+            y[r] = x0 * cos_ - x1 * sin_;
+            y[r + 1] = x0 * sin_ + x1 * cos_;
+        }
+    }
+}
+
+/* q, k, v for every token; RoPE on q and k; k and v stored in each token's cache cell. */
+static void job_qkv(void *arg, int ith, int nth)
+{
+    fwd *f = arg;
+    gptc_ctx *c = f->c;
+    const gptc_hparams *hp = &c->model->hp;
+    int T = f->T, Q = hp->n_head * hp->head_dim, K = hp->n_head_kv * hp->head_dim, r0, r1;
+
+    split_rows(Q, ith, nth, &r0, &r1);
+    matmul_rows(c->ops, c->q, &f->ly->wq, c->xb, T, r0, r1);
+    rope_rows(c, c->q, Q, T, r0, r1);
+
+    split_rows(K, ith, nth, &r0, &r1);
+    if (r0 >= r1) return;
+    matmul_rows(c->ops, c->kb, &f->ly->wk, c->xb, T, r0, r1);
+    matmul_rows(c->ops, c->vb, &f->ly->wv, c->xb, T, r0, r1);
+    rope_rows(c, c->kb, K, T, r0, r1);
+    size_t layer_off = (size_t)f->l * c->n_ctx * K;
+    for (int t = 0; t < T; t++) {
+        size_t cell_off = layer_off + (size_t)c->cell_of[t] * K;
+        memcpy(c->k_cache + cell_off + r0, c->kb + (size_t)t * K + r0, (size_t)(r1 - r0) * sizeof(float));
+        memcpy(c->v_cache + cell_off + r0, c->vb + (size_t)t * K + r0, (size_t)(r1 - r0) * sizeof(float));
+    }
+}
+
+/* Attention of every (token, head) pair over the cells its sequence sees at positions <= its
+ * own. Output: xb (T, Q). */
+static void job_attention(void *arg, int ith, int nth)
+{
+    fwd *f = arg;
+    gptc_ctx *c = f->c;
+    const gptc_hparams *hp = &c->model->hp;
+    const gptc_ops *ops = c->ops;
+    int H = hp->n_head, hd = hp->head_dim, group = H / hp->n_head_kv;
+    int Q = H * hd, K = hp->n_head_kv * hd, n_cells = c->n_cells_hi;
+    float scale = 1.0f / sqrtf((float)hd);
+    const float *kc = c->k_cache + (size_t)f->l * c->n_ctx * K;
+    const float *vc = c->v_cache + (size_t)f->l * c->n_ctx * K;
+    float *att = c->att + (size_t)ith * c->n_ctx;
+    int p0, p1;
+    gptc_split(f->T * H, ith, nth, &p0, &p1);
+    for (int p = p0; p < p1; p++) {
+        int t = p / H, h = p % H, kvh = h / group;
+        int32_t pos = f->pos[t];
+        uint64_t bit = c->cell_seq[c->cell_of[t]]; /* the token's own cell: exactly its seqs */
+        const float *q = c->q + (size_t)t * Q + (size_t)h * hd;
+        float mx = -INFINITY;
+        for (int i = 0; i < n_cells; i++) {
+            if (!(c->cell_seq[i] & bit) || c->cell_pos[i] > pos || c->cell_pos[i] < 0) {
+                att[i] = -INFINITY;
+                continue;
+            }
+            float s = ops->dot_f32(q, kc + (size_t)i * K + (size_t)kvh * hd, hd) * scale;
+            att[i] = s;
+            if (s > mx) mx = s;
+        }
+        float sum = 0;
+        for (int i = 0; i < n_cells; i++) {
+            float e = att[i] == -INFINITY ? 0.0f : expf(att[i] - mx);
+            att[i] = e;
+            sum += e;
+        }
+        float *out = c->xb + (size_t)t * Q + (size_t)h * hd;
+        memset(out, 0, (size_t)hd * sizeof *out);
+        float inv = 1.0f / sum; /* sum >= 1: the token sees its own cell */
+        for (int i = 0; i < n_cells; i++)
+            if (att[i] != 0.0f) ops->axpy_f32(out, att[i] * inv, vc + (size_t)i * K + (size_t)kvh * hd, hd);
+    }
+}
+
+/* hb = silu(Wgate · xb) * (Wup · xb), rows split across threads */
+static void job_gate_up(void *arg, int ith, int nth)
+{
+    fwd *f = arg;
+    gptc_ctx *c = f->c;
+    int F = c->model->hp.n_ff, r0, r1;
+    split_rows(F, ith, nth, &r0, &r1);
+    if (r0 >= r1) return;
+    matmul_rows(c->ops, c->hb, &f->ly->w_gate, c->xb, f->T, r0, r1);
+    matmul_rows(c->ops, c->hb2, &f->ly->w_up, c->xb, f->T, r0, r1);
+    for (int t = 0; t < f->T; t++)
+        gptc_swiglu(c->hb + (size_t)t * F + r0, c->hb2 + (size_t)t * F + r0, r1 - r0);
+}
+
+static void run_matmul(fwd *f, float *Y, const gptc_wt *w, const float *X, int T)
+{
+    f->Y = Y;
+    f->w = w;
+    f->X = X;
+    int saved = f->T;
+    f->T = T;
+    gptc_pool_run(f->c->pool, job_matmul, f);
+    f->T = saved;
+}
+
+/* ----- the batch ------------------------------------------------------------------------------ */
+
+static gptc_status check_batch(const gptc_ctx *c, const gptc_batch *b, gptc_err *err)
+{
+    if (!b || b->n_tokens <= 0 || !b->token || !b->pos)
+        return gptc_fail(err, GPTC_E_INVALID, "decode: empty batch");
+    if (b->n_tokens > c->n_batch)
+        return gptc_fail(err, GPTC_E_INVALID, "decode: batch of %d tokens is over the context's n_batch %d",
+                         b->n_tokens, c->n_batch);
+    int V = c->model->hp.n_vocab, n_free = 0;
+    for (int i = 0; i < b->n_tokens; i++) {
+        if (b->token[i] < 0 || b->token[i] >= V)
+            return gptc_fail(err, GPTC_E_RANGE, "decode: token id %d is outside the vocabulary (0..%d)",
+                             b->token[i], V - 1);
+        if (b->pos[i] < 0) return gptc_fail(err, GPTC_E_RANGE, "decode: negative position %d", b->pos[i]);
+        int s = b->seq_id ? b->seq_id[i] : 0;
+        if (s < 0 || s >= c->n_seq_max)
+            return gptc_fail(err, GPTC_E_RANGE, "decode: sequence id %d is outside 0..%d", s, c->n_seq_max - 1);
+    }
+    for (int i = 0; i < c->n_ctx && n_free < b->n_tokens; i++) n_free += c->cell_pos[i] < 0;
+    if (n_free < b->n_tokens)
+        return gptc_fail(err, GPTC_E_RANGE, "decode: the context is full (%d cells)", c->n_ctx);
+    return GPTC_OK;
+}
+
+gptc_status gptc_decode(gptc_ctx *c, const gptc_batch *b, gptc_err *err)
+{
+    gptc_err_clear(err);
+    gptc_status s = check_batch(c, b, err);
+    if (s) return s;
+    const gptc_model *m = c->model;
+    const gptc_hparams *hp = &m->hp;
+    int T = b->n_tokens, D = hp->n_embd, F = hp->n_ff, V = hp->n_vocab, n_rot = hp->n_rot;
+
+    /* cells first, so tokens of one sequence in this batch see each other causally */
+    for (int t = 0, i = 0; t < T; t++) {
+        while (c->cell_pos[i] >= 0) i++;
+        c->cell_of[t] = i;
+        c->cell_pos[i] = b->pos[t];
+        c->cell_seq[i] = 1ull << (b->seq_id ? b->seq_id[t] : 0);
+        if (i + 1 > c->n_cells_hi) c->n_cells_hi = i + 1;
+    }
+    for (int t = 0; t < T; t++) {
+        gptc_row_to_f32(c->x + (size_t)t * D, m->tok_embd.data, m->tok_embd.type, D, b->token[t]);
+        float *cs = c->rope_cs + (size_t)t * n_rot;
+        for (int i = 0; i < n_rot / 2; i++) {
+            float theta = (float)b->pos[t] * c->inv_freq[i];
+            cs[2 * i] = cosf(theta);
+            cs[2 * i + 1] = sinf(theta);
+        }
+    }
+
+    fwd f = {.c = c, .T = T, .pos = b->pos};
+    for (int l = 0; l < hp->n_layer; l++) {
+        const gptc_layer *ly = &m->layers[l];
+        f.ly = ly;
+        f.l = l;
+        for (int t = 0; t < T; t++)
+            gptc_rmsnorm(c->xb + (size_t)t * D, c->x + (size_t)t * D, ly->attn_norm, D, hp->norm_eps);
+        gptc_pool_run(c->pool, job_qkv, &f);
+        gptc_pool_run(c->pool, job_attention, &f);
+        run_matmul(&f, c->xb2, &ly->wo, c->xb, T);
+        for (size_t i = 0; i < (size_t)T * D; i++) c->x[i] += c->xb2[i];
+
+        for (int t = 0; t < T; t++)
+            gptc_rmsnorm(c->xb + (size_t)t * D, c->x + (size_t)t * D, ly->ffn_norm, D, hp->norm_eps);
+        gptc_pool_run(c->pool, job_gate_up, &f);
+        run_matmul(&f, c->xb2, &ly->w_down, c->hb, T);
+        for (size_t i = 0; i < (size_t)T * D; i++) c->x[i] += c->xb2[i];
+    }
+
+    /* logits only for the tokens that asked (default: the last one) */
+    int n_out = 0;
+    for (int t = 0; t < T; t++) {
+        int want = b->logits ? b->logits[t] != 0 : t == T - 1;
+        c->logit_row[t] = want ? n_out : -1;
+        if (want) {
+            gptc_rmsnorm(c->xb + (size_t)n_out * D, c->x + (size_t)t * D, m->out_norm, D, hp->norm_eps);
+            n_out++;
+        }
+    }
+    for (int t = T; t < c->n_batch; t++) c->logit_row[t] = -1;
+    if (n_out) run_matmul(&f, c->logits, &m->output, c->xb, n_out);
+    (void)F;
+    (void)V;
+    return GPTC_OK;
+}
