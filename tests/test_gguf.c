@@ -308,6 +308,8 @@ static void test_bad_inputs(void)
     }
     gptc_err err = {0};
     CHECK(parse_exact(NULL, 0, &err) == GPTC_E_FORMAT && strstr(err.msg, "empty"), "empty: %s", err.msg);
+    gguf_file *f = (gguf_file *)&err;
+    CHECK(gguf_parse(NULL, 0, &f, &err) == GPTC_E_FORMAT && f == NULL, "NULL, 0: %s", err.msg);
 }
 
 static void test_truncation(void)

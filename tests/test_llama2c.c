@@ -13,7 +13,10 @@
 
 static char g_ckpt[512], g_tok[512], g_ref[512];
 
-static int has(const char *msg, const char *sub) { return strstr(msg, sub) != NULL; }
+static int has(const char *msg, const char *sub)
+{
+    return strstr(msg, sub) != NULL;
+}
 
 static uint8_t *slurp(const char *path, size_t *n)
 {
@@ -40,7 +43,11 @@ static int spit(const char *path, const void *p, size_t n)
     return fclose(fp) == 0 && ok;
 }
 
-static void put_i32(uint8_t *p, int32_t v) { memcpy(p, &v, 4); } /* x86: little-endian */
+/* the host is little-endian (x86), like the files */
+static void put_i32(uint8_t *p, int32_t v)
+{
+    memcpy(p, &v, 4);
+}
 
 /* ----- against llama.cpp's converter ----- */
 
@@ -48,10 +55,16 @@ static int kv_equal(const gguf_kv *a, const gguf_kv *b)
 {
     if (a->type != b->type) return 0;
     switch (a->type) {
-    case GGUF_VT_STR: return a->v.str.n == b->v.str.n && !memcmp(a->v.str.p, b->v.str.p, a->v.str.n);
+    case GGUF_VT_STR:
+        return a->v.str.n == b->v.str.n && !memcmp(a->v.str.p, b->v.str.p, a->v.str.n);
     case GGUF_VT_F32:
-    case GGUF_VT_F64: return a->v.f == b->v.f;
-    case GGUF_VT_I8: case GGUF_VT_I16: case GGUF_VT_I32: case GGUF_VT_I64: return a->v.i == b->v.i;
+    case GGUF_VT_F64:
+        return a->v.f == b->v.f;
+    case GGUF_VT_I8:
+    case GGUF_VT_I16:
+    case GGUF_VT_I32:
+    case GGUF_VT_I64:
+        return a->v.i == b->v.i;
     case GGUF_VT_ARR:
         if (a->v.arr.type != b->v.arr.type || a->v.arr.n != b->v.arr.n) return 0;
         for (uint64_t i = 0; i < a->v.arr.n; i++) {
@@ -70,7 +83,8 @@ static int kv_equal(const gguf_kv *a, const gguf_kv *b)
             }
         }
         return 1;
-    default: return a->v.u == b->v.u;
+    default:
+        return a->v.u == b->v.u;
     }
 }
 
@@ -105,10 +119,10 @@ static void test_matches_reference(void)
             continue;
         }
         int same = o->n_dims == r->n_dims && o->type == r->type && o->nbytes == r->nbytes;
-        for (int d = 0; d < GGUF_MAX_DIMS; d++) same &= o->ne[d] == r->ne[d];
+        for (int d = 0; d < GGUF_MAX_DIMS; d++)
+            same &= o->ne[d] == r->ne[d];
         CHECK(same, "tensor %s (as %s): shape/type differ: ours %u dims %llux%llu type %u", name,
-              want, o->n_dims, (unsigned long long)o->ne[0], (unsigned long long)o->ne[1],
-              o->type);
+              want, o->n_dims, (unsigned long long)o->ne[0], (unsigned long long)o->ne[1], o->type);
         if (same) {
             int eq = memcmp(o->data, r->data, r->nbytes) == 0;
             CHECK(eq, "tensor %s (as %s): data differ", name, want);
@@ -146,7 +160,9 @@ static void test_matches_reference(void)
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const gguf_kv *a = gguf_find_kv(ours, keys[i]), *b = gguf_find_kv(ref, keys[i]);
         CHECK(a && b && kv_equal(a, b), "key %s: %s", keys[i],
-              !a ? "missing in ours" : !b ? "missing in reference" : "values differ");
+              !a   ? "missing in ours"
+              : !b ? "missing in reference"
+                   : "values differ");
     }
     /* llama.cpp's converter writes its own default (128); the checkpoint says seq_len 512 */
     const gguf_kv *cl = gguf_find_kv(ours, "llama.context_length");
@@ -198,7 +214,8 @@ static uint8_t *make_ckpt(cfg c, size_t *n)
     *n = 28 + (size_t)floats * 4;
     uint8_t *p = malloc(*n);
     int32_t h[7] = {c.dim, c.hidden, c.layers, c.heads, c.kv_heads, c.vocab, c.seq};
-    for (int i = 0; i < 7; i++) put_i32(p + 4 * i, h[i]);
+    for (int i = 0; i < 7; i++)
+        put_i32(p + 4 * i, h[i]);
     for (int64_t k = 0; k < floats; k++) {
         float f = (float)k;
         memcpy(p + 28 + 4 * k, &f, 4);
@@ -255,12 +272,12 @@ static void test_layout(const uint8_t *tok, size_t tok_n)
             int ok = 1;
             for (int l = 0; l < L; l++) {
                 char nm[64];
-#define T_(suffix, off, ne0, ne1)                                                               \
-    do {                                                                                        \
-        snprintf(nm, sizeof nm, "blk.%d.%s.weight", l, suffix);                                 \
-        int good = first(f, nm) == (float)(off) && shape(f, nm, ne0, ne1);                      \
-        CHECK(good, "%s: first %g, expected %lld", nm, first(f, nm), (long long)(off));         \
-        ok &= good;                                                                             \
+#define T_(suffix, off, ne0, ne1)                                                                  \
+    do {                                                                                           \
+        snprintf(nm, sizeof nm, "blk.%d.%s.weight", l, suffix);                                    \
+        int good = first(f, nm) == (float)(off) && shape(f, nm, ne0, ne1);                         \
+        CHECK(good, "%s: first %g, expected %lld", nm, first(f, nm), (long long)(off));            \
+        ok &= good;                                                                                \
     } while (0)
                 T_("attn_norm", o_ra + l * D, D, 0);
                 T_("attn_q", o_wq + l * D * D, D, D);
@@ -329,7 +346,7 @@ static void test_bad_headers(const uint8_t *ck, size_t ck_n, const uint8_t *tok,
         {3, 128, -1, 0, "n_heads 128 does not divide dim 64"},
         {4, 3, -1, 0, "n_kv_heads 3 does not divide n_heads 8"},
         {4, 16, -1, 0, "n_kv_heads 16 does not divide n_heads 8"},
-        {3, 64, 4, 64, "head size 1"},      /* dim 64 / 64 heads: odd head size */
+        {3, 64, 4, 64, "head size 1"},     /* dim 64 / 64 heads: odd head size */
         {0, 65535, 1, INT32_MAX, "limit"}, /* overflow-sized */
         {0, INT32_MAX, -1, 0, "dim 2147483647 is larger than the limit"},
         {1, INT32_MAX, -1, 0, "hidden_dim 2147483647 is larger than the limit"},
@@ -344,7 +361,7 @@ static void test_bad_headers(const uint8_t *ck, size_t ck_n, const uint8_t *tok,
         {6, 513, -1, 0, "implies"},
     };
     static const char *const names[7] = {"dim",        "hidden_dim", "n_layers", "n_heads",
-                                          "n_kv_heads", "vocab_size", "seq_len"};
+                                         "n_kv_heads", "vocab_size", "seq_len"};
     uint8_t *p = malloc(ck_n);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         memcpy(p, ck, ck_n);
@@ -465,8 +482,7 @@ static void test_files(const uint8_t *ck, size_t ck_n)
     uint8_t *tb = slurp(g_tok, &tn);
     CHECK(tb && spit(path, tb, tn / 2), "write %s", path);
     st = gptc_llama2c_import(g_ckpt, path, &f, &err);
-    CHECK(st != GPTC_OK && !f && has(err.msg, "tok_cut.bin"), "truncated tokenizer: '%s'",
-          err.msg);
+    CHECK(st != GPTC_OK && !f && has(err.msg, "tok_cut.bin"), "truncated tokenizer: '%s'", err.msg);
     free(tb);
     unlink(path);
 

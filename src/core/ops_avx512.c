@@ -24,6 +24,9 @@
 #include "ops.h"
 
 enum { WT_F32, WT_F16, WT_BF16 };
+#ifndef PREFETCH
+#define PREFETCH 1
+#endif
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
@@ -121,9 +124,15 @@ ALWAYS_INLINE void tile(float *Y, int ldy, const void *W, const float *X, int C,
 #pragma GCC unroll 4
         for (int i = 0; i < 4; i++) acc[j][i] = _mm512_setzero_ps();
 
+    // The rows of the next tile follow this tile's in memory; fetch them one tile ahead.
+    const char *pf = w[0] + (size_t)4 * C * esz;
     int c = 0;
     for (; c + 16 <= C; c += 16) {
         __m512 wv[4];
+        if (PREFETCH && nt < 4 && nr == 4) {
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) _mm_prefetch(pf + (size_t)i * C * esz + (size_t)c * esz, _MM_HINT_T0);
+        }
 #pragma GCC unroll 4
         for (int i = 0; i < nr; i++) wv[i] = load_w(w[i], c, wt);
 #pragma GCC unroll 4

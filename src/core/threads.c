@@ -28,7 +28,8 @@
 #include <unistd.h>
 
 #define POOL_MAX_THREADS 1024
-#define SPIN_NS 100000 // how long an idle worker spins before it sleeps (100 us)
+#define SPIN_NS 100000    // how long an idle worker spins before it sleeps (100 us)
+#define WAIT_SPIN_NS 50000 // how long the caller spins for workers before it yields
 
 typedef struct worker {
     struct gptc_pool *pool;
@@ -210,10 +211,19 @@ void gptc_pool_run(gptc_pool *pool, gptc_task_fn fn, void *arg)
 
     fn(arg, 0, pool->nth);
 
-    // Workers are usually done or about to be; yield only if one was descheduled (more
-    // threads than cores), so a spinning caller cannot starve it.
+    // Workers are usually done or about to be. After WAIT_SPIN_NS assume one was descheduled
+    // (more threads than cores, or a busy machine) and yield, so we do not starve it.
+    uint64_t t0 = 0;
     for (unsigned i = 0; atomic_load_explicit(&pool->pending, memory_order_acquire) > 0; i++) {
-        if (pool->spin && i < 100000) cpu_relax();
-        else sched_yield();
+        if (!pool->spin || t0 == UINT64_MAX) {
+            sched_yield();
+            continue;
+        }
+        cpu_relax();
+        if ((i & 63) == 63) {
+            uint64_t t = now_ns();
+            if (t0 == 0) t0 = t;
+            else if (t - t0 > WAIT_SPIN_NS) t0 = UINT64_MAX;
+        }
     }
 }

@@ -429,10 +429,10 @@ static gptc_status place_tensors(gguf_file *f, const uint8_t *buf, uint64_t n, u
 
 static gptc_status parse_into(gguf_file *f, const uint8_t *buf, uint64_t n, gptc_err *err)
 {
+    if (n == 0) return gptc_fail(err, GPTC_E_FORMAT, "gguf: the file is empty");
     rd r = {buf, buf, buf + n, err};
     gptc_status st;
     char magic[4];
-    if (n == 0) return gptc_fail(err, GPTC_E_FORMAT, "gguf: the file is empty");
     if ((st = rd_bytes(&r, magic, 4, "magic"))) return st;
     if (memcmp(magic, "GGUF", 4) != 0)
         return gptc_fail(err, GPTC_E_FORMAT, "gguf: bad magic (not a GGUF file)");

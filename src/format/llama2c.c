@@ -104,18 +104,24 @@ static gptc_status read_config(const uint8_t *p, size_t n, l2c_config *c, gptc_e
     return GPTC_OK;
 }
 
-/* Float counts of the checkpoint's sections, in file order. */
+/* The checkpoint's sections, in file order. */
+// clang-format off
 enum {
     SEC_TOK, SEC_RMS_ATT, SEC_WQ, SEC_WK, SEC_WV, SEC_WO, SEC_RMS_FFN, SEC_W1, SEC_W2, SEC_W3,
     SEC_RMS_FINAL, SEC_FREQ_REAL, SEC_FREQ_IMAG, SEC_WCLS, SEC_COUNT
 };
+// clang-format on
 
-static gptc_status layout(const l2c_config *c, size_t n, uint64_t off[SEC_COUNT],
+/* OUT off: byte offset of each section. Checks, with 64-bit overflow checks, that n bytes hold
+ * them all; the per-layer views taken later stay inside these bounds. */
+static gptc_status layout(const l2c_config *c, size_t n, uint64_t off[SEC_COUNT] /* OUT */,
                           gptc_err *err)
 {
     uint64_t D = (uint64_t)c->dim, F = (uint64_t)c->hidden_dim, L = (uint64_t)c->n_layers,
              V = (uint64_t)c->n_vocab, T = (uint64_t)c->seq_len, S = (uint64_t)c->head_size,
              KV = (uint64_t)c->kv_dim;
+    /* floats per section as a product of three factors */
+    // clang-format off
     const uint64_t sz[SEC_COUNT][3] = {
         [SEC_TOK] = {V, D, 1},        [SEC_RMS_ATT] = {L, D, 1},   [SEC_WQ] = {L, D, D},
         [SEC_WK] = {L, KV, D},        [SEC_WV] = {L, KV, D},       [SEC_WO] = {L, D, D},
@@ -123,6 +129,7 @@ static gptc_status layout(const l2c_config *c, size_t n, uint64_t off[SEC_COUNT]
         [SEC_W3] = {L, F, D},         [SEC_RMS_FINAL] = {D, 1, 1}, [SEC_FREQ_REAL] = {T, S / 2, 1},
         [SEC_FREQ_IMAG] = {T, S / 2, 1}, [SEC_WCLS] = {c->shared ? 0 : V, D, 1},
     };
+    // clang-format on
     uint64_t floats = 0, need = 0;
     int ovf = 0;
     for (int i = 0; i < SEC_COUNT; i++) {
@@ -135,8 +142,10 @@ static gptc_status layout(const l2c_config *c, size_t n, uint64_t off[SEC_COUNT]
     ovf |= gptc_mul_ovf(floats, 4, &need) || gptc_add_ovf(need, L2C_HEADER_BYTES, &need);
     if (ovf || need > n) {
         char sizebuf[32];
-        if (ovf) snprintf(sizebuf, sizeof sizebuf, "more than 2^64");
-        else snprintf(sizebuf, sizeof sizebuf, "%" PRIu64, need);
+        if (ovf)
+            snprintf(sizebuf, sizeof sizebuf, "more than 2^64");
+        else
+            snprintf(sizebuf, sizeof sizebuf, "%" PRIu64, need);
         return gptc_fail(err, GPTC_E_FORMAT,
                          "llama2.c checkpoint is %zu bytes, but its header (dim %d, hidden_dim %d, "
                          "%d layers, %d heads, %d kv heads, vocab %d, seq_len %d) implies %s",
@@ -195,10 +204,10 @@ static gptc_status build(gguf_file *f, const l2c_config *c, const uint8_t *base,
             int sec;
             uint64_t ne0, ne1; /* ne1 0: a vector */
         } t[] = {
-            {"attn_q", SEC_WQ, D, D},      {"attn_k", SEC_WK, D, KV},
-            {"attn_v", SEC_WV, D, KV},     {"attn_output", SEC_WO, D, D},
+            {"attn_q", SEC_WQ, D, D},         {"attn_k", SEC_WK, D, KV},
+            {"attn_v", SEC_WV, D, KV},        {"attn_output", SEC_WO, D, D},
             {"attn_norm", SEC_RMS_ATT, D, 0}, {"ffn_gate", SEC_W1, D, F},
-            {"ffn_down", SEC_W2, F, D},    {"ffn_up", SEC_W3, D, F},
+            {"ffn_down", SEC_W2, F, D},       {"ffn_up", SEC_W3, D, F},
             {"ffn_norm", SEC_RMS_FFN, D, 0},
         };
         for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
@@ -251,8 +260,7 @@ gptc_status gptc_llama2c_parse(const void *ckpt, size_t ckpt_n, const void *tok,
 /* ----- files ----- */
 
 /* Map a whole regular file read-only. *p is NULL for an empty file. */
-static gptc_status map_file(const char *path, const char *what, void **p, size_t *n,
-                            gptc_err *err)
+static gptc_status map_file(const char *path, const char *what, void **p, size_t *n, gptc_err *err)
 {
     *p = NULL;
     *n = 0;

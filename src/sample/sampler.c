@@ -29,13 +29,13 @@
 struct gptc_sampler {
     gptc_sampler_params p;
     int n_vocab;
-    uint64_t rng;     /* splitmix64 state */
-    int32_t *cand;    /* (V) candidate ids; [0, K) alive */
-    float *prob;      /* (V) probability of cand[i] */
-    int32_t *count;   /* (V) scratch for the penalties; all zero between calls */
-    int32_t *hist;    /* (repeat_last_n) ring of the last accepted ids */
-    int hist_len;     /* valid entries, <= repeat_last_n */
-    int hist_pos;     /* next slot to write */
+    uint64_t rng;   /* splitmix64 state */
+    int32_t *cand;  /* (V) candidate ids; [0, K) alive */
+    float *prob;    /* (V) probability of cand[i] */
+    int32_t *count; /* (V) scratch for the penalties; all zero between calls */
+    int32_t *hist;  /* (repeat_last_n) ring of the last accepted ids */
+    int hist_len;   /* valid entries, <= repeat_last_n */
+    int hist_pos;   /* next slot to write */
 };
 
 gptc_sampler_params gptc_sampler_default_params(void)
@@ -74,7 +74,8 @@ static double rng_uniform(uint64_t *s)
 
 static gptc_status check_params(const gptc_sampler_params *p, int n_vocab, gptc_err *err)
 {
-    if (n_vocab <= 0) return gptc_fail(err, GPTC_E_INVALID, "sampler: n_vocab %d must be > 0", n_vocab);
+    if (n_vocab <= 0)
+        return gptc_fail(err, GPTC_E_INVALID, "sampler: n_vocab %d must be > 0", n_vocab);
     if (isnan(p->temp) || isinf(p->temp))
         return gptc_fail(err, GPTC_E_INVALID, "sampler: temp %g is not a finite number", p->temp);
     if (isnan(p->top_p) || p->top_p < 0.0f)
@@ -99,8 +100,8 @@ static gptc_status check_params(const gptc_sampler_params *p, int n_vocab, gptc_
     return GPTC_OK;
 }
 
-gptc_status gptc_sampler_init(const gptc_sampler_params *params, int n_vocab,
-                              gptc_sampler **out, gptc_err *err)
+gptc_status gptc_sampler_init(const gptc_sampler_params *params, int n_vocab, gptc_sampler **out,
+                              gptc_err *err)
 {
     gptc_err_clear(err);
     if (!out) return gptc_fail(err, GPTC_E_INVALID, "sampler: out is NULL");
@@ -162,7 +163,8 @@ static void apply_penalties(gptc_sampler *s, float *logits)
     if (p->repeat_penalty == 1.0f && p->frequency_penalty == 0.0f && p->presence_penalty == 0.0f)
         return;
     /* the ring's order does not matter: only counts do */
-    for (int i = 0; i < s->hist_len; i++) s->count[s->hist[i]]++;
+    for (int i = 0; i < s->hist_len; i++)
+        s->count[s->hist[i]]++;
     for (int i = 0; i < s->hist_len; i++) {
         int32_t id = s->hist[i];
         int32_t c = s->count[id];
@@ -209,8 +211,10 @@ static void heap_sift_down(const float *logits, int32_t *h, int n, int i)
 static void select_top_k(gptc_sampler *s, const float *logits, int k)
 {
     int32_t *h = s->cand;
-    for (int i = 0; i < k; i++) h[i] = i;
-    for (int i = k / 2 - 1; i >= 0; i--) heap_sift_down(logits, h, k, i);
+    for (int i = 0; i < k; i++)
+        h[i] = i;
+    for (int i = k / 2 - 1; i >= 0; i--)
+        heap_sift_down(logits, h, k, i);
     for (int id = k; id < s->n_vocab; id++) {
         if (better(logits, id, h[0])) {
             h[0] = id;
@@ -226,8 +230,10 @@ int32_t gptc_sampler_sample(gptc_sampler *s, float *logits)
     const int V = s->n_vocab;
 
     for (int i = 0; i < V; i++) {
-        if (isnan(logits[i])) logits[i] = -INFINITY;
-        else if (logits[i] == INFINITY) logits[i] = FLT_MAX;
+        if (isnan(logits[i]))
+            logits[i] = -INFINITY;
+        else if (logits[i] == INFINITY)
+            logits[i] = FLT_MAX;
     }
     apply_penalties(s, logits);
 
@@ -246,7 +252,8 @@ int32_t gptc_sampler_sample(gptc_sampler *s, float *logits)
         select_top_k(s, logits, K);
         sorted = 1;
     } else {
-        for (int i = 0; i < V; i++) s->cand[i] = i;
+        for (int i = 0; i < V; i++)
+            s->cand[i] = i;
         if (p->top_p < 1.0f) {
             qsort_r(s->cand, (size_t)V, sizeof *s->cand, cmp_cand, logits);
             sorted = 1;
@@ -257,11 +264,13 @@ int32_t gptc_sampler_sample(gptc_sampler *s, float *logits)
     float *prob = s->prob;
     float maxl = logits[cand[0]];
     if (!sorted)
-        for (int i = 1; i < K; i++) maxl = GPTC_MAX(maxl, logits[cand[i]]);
+        for (int i = 1; i < K; i++)
+            maxl = GPTC_MAX(maxl, logits[cand[i]]);
     if (maxl == -INFINITY) {
         /* nothing has any probability: fall back to the lowest id among the candidates */
         int32_t best = cand[0];
-        for (int i = 1; i < K; i++) best = GPTC_MIN(best, cand[i]);
+        for (int i = 1; i < K; i++)
+            best = GPTC_MIN(best, cand[i]);
         return best;
     }
 
@@ -309,7 +318,8 @@ int32_t gptc_sampler_sample(gptc_sampler *s, float *logits)
 
     /* renormalize implicitly: draw r in [0, mass) */
     double mass = 0.0;
-    for (int i = 0; i < K; i++) mass += prob[i];
+    for (int i = 0; i < K; i++)
+        mass += prob[i];
     double r = rng_uniform(&s->rng) * mass;
     double cdf = 0.0;
     for (int i = 0; i < K; i++) {

@@ -1,0 +1,240 @@
+/*
+ * bench_decode.c — decode speed (tok/s) of gptc on llama models, next to the memory-bandwidth
+ * bound (weight bytes read per token / measured bandwidth). Not a test.
+ *
+ * Models: the real stories260K (from ../shared/data when present) and random-weight F32 llama
+ * models in the shapes of llama2.c's stories15M and stories110M (vocab 32000), generated here
+ * with the GGUF builder into a temporary directory.
+ *
+ * usage: bench_decode [--reps R] [--tokens N] [--threads LIST] [--shapes LIST]
+ * Reference numbers for this machine kind (from the issue): llama2.c run.c -Ofast -fopenmp
+ * 326 / 51 tok/s on 1 thread and 500 / 88 on 2 threads for 15M / 110M; llama.cpp 547 / 59 on 2.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench_util.h"
+#include "format/gguf.h"
+#include "gptc.h"
+#include "quant/quant.h"
+
+typedef struct shape {
+    const char *name;
+    int dim, hidden, layers, heads, kv_heads, vocab, ctx;
+} shape;
+
+static const shape k_shapes[] = {
+    {"stories15M", 288, 768, 6, 6, 6, 32000, 256},
+    {"stories110M", 768, 2048, 12, 12, 12, 32000, 1024},
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static float frand(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return ((rng_state >> 40) / (float)(1 << 24)) * 2.0f - 1.0f;
+}
+
+/* Write a random-weight F32 llama GGUF of shape s with a synthetic SentencePiece vocabulary. */
+static int make_model(const shape *s, const char *path)
+{
+    gptc_err err;
+    gguf_file *f;
+    if (gguf_new(&f, &err)) return 0;
+    gguf_set_str(f, "general.architecture", "llama", 5, &err);
+    gguf_set_str(f, "general.name", s->name, strlen(s->name), &err);
+    gguf_set_uint(f, "llama.context_length", GGUF_VT_U32, s->ctx, &err);
+    gguf_set_uint(f, "llama.embedding_length", GGUF_VT_U32, s->dim, &err);
+    gguf_set_uint(f, "llama.feed_forward_length", GGUF_VT_U32, s->hidden, &err);
+    gguf_set_uint(f, "llama.block_count", GGUF_VT_U32, s->layers, &err);
+    gguf_set_uint(f, "llama.attention.head_count", GGUF_VT_U32, s->heads, &err);
+    gguf_set_uint(f, "llama.attention.head_count_kv", GGUF_VT_U32, s->kv_heads, &err);
+    gguf_set_uint(f, "llama.rope.dimension_count", GGUF_VT_U32, s->dim / s->heads, &err);
+    gguf_set_f32(f, "llama.attention.layer_norm_rms_epsilon", 1e-5f, &err);
+    gguf_set_str(f, "tokenizer.ggml.model", "llama", 5, &err);
+    gptc_str *toks = malloc(sizeof *toks * s->vocab);
+    char *text = malloc((size_t)s->vocab * 16);
+    float *scores = malloc(sizeof *scores * s->vocab);
+    int32_t *types = malloc(sizeof *types * s->vocab);
+    for (int i = 0; i < s->vocab; i++) {
+        char *t = text + (size_t)i * 16;
+        if (i == 0) strcpy(t, "<unk>");
+        else if (i == 1) strcpy(t, "<s>");
+        else if (i == 2) strcpy(t, "</s>");
+        else if (i < 259) snprintf(t, 16, "<0x%02X>", i - 3);
+        else snprintf(t, 16, "\xe2\x96\x81t%d", i);
+        toks[i] = (gptc_str){t, strlen(t)};
+        scores[i] = (float)-i;
+        types[i] = i == 0 ? 2 : i < 3 ? 3 : i < 259 ? 6 : 1;
+    }
+    gguf_set_arr_str(f, "tokenizer.ggml.tokens", toks, s->vocab, &err);
+    gguf_set_arr(f, "tokenizer.ggml.scores", GGUF_VT_F32, scores, s->vocab, &err);
+    gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, types, s->vocab, &err);
+    gguf_set_uint(f, "tokenizer.ggml.bos_token_id", GGUF_VT_U32, 1, &err);
+    gguf_set_uint(f, "tokenizer.ggml.eos_token_id", GGUF_VT_U32, 2, &err);
+
+    /* one random pool of weights, shared by every tensor (values do not matter for speed) */
+    size_t pool_n = (size_t)s->vocab * s->dim;
+    if ((size_t)s->hidden * s->dim > pool_n) pool_n = (size_t)s->hidden * s->dim;
+    float *pool = malloc(pool_n * sizeof *pool);
+    for (size_t i = 0; i < pool_n; i++) pool[i] = frand() * 0.05f;
+    float *ones = malloc(sizeof *ones * s->dim);
+    for (int i = 0; i < s->dim; i++) ones[i] = 1.0f;
+    uint64_t ne[2];
+    char nm[64];
+#define T2(name, a, b) (ne[0] = (a), ne[1] = (b), gguf_add_tensor(f, name, GPTC_TYPE_F32, 2, ne, pool, &err))
+#define T1(name, a) (ne[0] = (a), gguf_add_tensor(f, name, GPTC_TYPE_F32, 1, ne, ones, &err))
+    T2("token_embd.weight", s->dim, s->vocab);
+    T1("output_norm.weight", s->dim);
+    int kv = s->dim / s->heads * s->kv_heads;
+    for (int l = 0; l < s->layers; l++) {
+        snprintf(nm, sizeof nm, "blk.%d.attn_norm.weight", l); T1(nm, s->dim);
+        snprintf(nm, sizeof nm, "blk.%d.attn_q.weight", l); T2(nm, s->dim, s->dim);
+        snprintf(nm, sizeof nm, "blk.%d.attn_k.weight", l); T2(nm, s->dim, kv);
+        snprintf(nm, sizeof nm, "blk.%d.attn_v.weight", l); T2(nm, s->dim, kv);
+        snprintf(nm, sizeof nm, "blk.%d.attn_output.weight", l); T2(nm, s->dim, s->dim);
+        snprintf(nm, sizeof nm, "blk.%d.ffn_norm.weight", l); T1(nm, s->dim);
+        snprintf(nm, sizeof nm, "blk.%d.ffn_gate.weight", l); T2(nm, s->dim, s->hidden);
+        snprintf(nm, sizeof nm, "blk.%d.ffn_down.weight", l); T2(nm, s->hidden, s->dim);
+        snprintf(nm, sizeof nm, "blk.%d.ffn_up.weight", l); T2(nm, s->dim, s->hidden);
+    }
+#undef T1
+#undef T2
+    /* llama2.c's models share the classifier with the embedding: no output.weight */
+    int ok = gguf_write(f, path, &err) == GPTC_OK;
+    if (!ok) fprintf(stderr, "bench: %s\n", err.msg);
+    gguf_close(f);
+    free(pool); free(ones); free(toks); free(text); free(scores); free(types);
+    return ok;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Decode n_tok tokens greedily after a 1-token prompt; returns tok/s of the decode steps. */
+static double decode_rate(const gptc_model *m, int n_threads, int n_tok)
+{
+    gptc_err err;
+    gptc_ctx_params cp = gptc_ctx_default_params();
+    cp.n_threads = n_threads;
+    cp.n_ctx = n_tok + 8;
+    gptc_ctx *c;
+    if (gptc_ctx_init(m, &cp, &c, &err)) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        exit(1);
+    }
+    int V = gptc_model_hparams(m)->n_vocab;
+    int32_t tok = 1, pos = 0;
+    gptc_batch b = {.n_tokens = 1, .token = &tok, .pos = &pos};
+    gptc_decode(c, &b, &err);
+    double t0 = now_s();
+    for (int i = 1; i <= n_tok; i++) {
+        const float *lg = gptc_get_logits(c, 0);
+        int best = 0;
+        for (int v = 1; v < V; v++)
+            if (lg[v] > lg[best]) best = v;
+        tok = best;
+        pos = i;
+        if (gptc_decode(c, &b, &err)) {
+            fprintf(stderr, "bench: %s\n", err.msg);
+            exit(1);
+        }
+    }
+    double dt = now_s() - t0;
+    gptc_ctx_free(c);
+    return n_tok / dt;
+}
+
+static void bench_model(const char *name, const char *path, const char *tok_path, int reps, int n_tok,
+                        const int *threads, int n_threads_list, double bw_gbs[])
+{
+    gptc_err err;
+    gptc_model_params mp = gptc_model_default_params();
+    mp.tokenizer_path = tok_path;
+    gptc_model *m;
+    if (gptc_model_load(path, &mp, &m, &err)) {
+        fprintf(stderr, "bench: %s: %s\n", name, err.msg);
+        return;
+    }
+    double bytes = (double)gptc_model_weight_bytes(m);
+    for (int ti = 0; ti < n_threads_list; ti++) {
+        int nt = threads[ti];
+        double r[64];
+        decode_rate(m, nt, n_tok < 16 ? n_tok : 16); /* warm up: page in the weights */
+        for (int k = 0; k < reps; k++) r[k] = decode_rate(m, nt, n_tok);
+        qsort(r, reps, sizeof r[0], cmp_double);
+        double med = r[reps / 2];
+        double bound = bw_gbs[ti] * 1e9 / bytes;
+        printf("%-12s %8.1f MB  %d thr  decode %8.1f tok/s (min %.1f, max %.1f)  bound %8.1f tok/s  %5.1f%%\n",
+               name, bytes / 1e6, nt, med, r[0], r[reps - 1], bound, 100.0 * med / bound);
+        fflush(stdout);
+    }
+    gptc_model_free(m);
+}
+
+int main(int argc, char **argv)
+{
+    int reps = 5, n_tok = 128;
+    int threads[8] = {1, 2}, n_thr = 2;
+    const char *only = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--tokens") && i + 1 < argc) n_tok = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--shapes") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+            n_thr = 0;
+            for (char *s = argv[++i]; *s && n_thr < 8;) {
+                threads[n_thr++] = (int)strtol(s, &s, 10);
+                if (*s == ',') s++;
+            }
+        } else {
+            fprintf(stderr, "usage: bench_decode [--reps R] [--tokens N] [--threads 1,2] [--shapes a,b]\n");
+            return 1;
+        }
+    }
+    if (reps < 1) reps = 1;
+    if (reps > 64) reps = 64;
+
+    double bw[8];
+    for (int ti = 0; ti < n_thr; ti++) {
+        bw[ti] = bench_mem_bandwidth_gbs(threads[ti]);
+        printf("memory read bandwidth, %d thread(s): %.1f GB/s\n", threads[ti], bw[ti]);
+    }
+    printf("decode: median of %d runs of %d tokens after a 1-token prompt; bound = bandwidth / "
+           "weight bytes per token\n", reps, n_tok);
+
+    char dir[] = "/tmp/gptc_bench_XXXXXX";
+    if (!mkdtemp(dir)) return 1;
+    const char *data = getenv("GPTC_DATA") ? getenv("GPTC_DATA") : "../shared/data";
+    char p[512], t[512];
+    snprintf(p, sizeof p, "%s/gguf/stories260K.gguf", data);
+    snprintf(t, sizeof t, "%s/llama2c/tok512.bin", data);
+    if ((!only || strstr(only, "260K")) && access(p, R_OK) == 0)
+        bench_model("stories260K", p, NULL, reps, n_tok, threads, n_thr, bw);
+    for (size_t i = 0; i < sizeof k_shapes / sizeof k_shapes[0]; i++) {
+        const shape *s = &k_shapes[i];
+        if (only && !strstr(only, s->name + 7)) continue;
+        snprintf(p, sizeof p, "%s/%s.gguf", dir, s->name);
+        if (!make_model(s, p)) return 1;
+        bench_model(s->name, p, NULL, reps, n_tok, threads, n_thr, bw);
+        unlink(p);
+    }
+    rmdir(dir);
+    return 0;
+}
