@@ -108,7 +108,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const gptc_tokenizer *t = vocab();
     const char *text = (const char *)data;
-    int plain = valid_utf8(data, size) && !memmem(data, size, "\xe2\x96\x81", 3);
+    /* a USER_DEFINED piece (the built-in "<|x|>") is split out even without parse_special, and
+     * the text after it gets its own space prefix, so the round trip gains a space there */
+    int plain = valid_utf8(data, size) && !memmem(data, size, "\xe2\x96\x81", 3) &&
+                !memmem(data, size, "<|x|>", 5);
     for (int special = 0; special < 2; special++) {
         size_t need = 0;
         gptc_err err;
