@@ -45,8 +45,11 @@ static void walk_kv(const gguf_file *f, const gguf_kv *kv)
             break;
         }
         case GGUF_VT_F32:
-        case GGUF_VT_F64: sink += (uint64_t)(gguf_arr_float(kv, j) == 0.0); break;
-        default: sink += (uint64_t)gguf_arr_int(kv, j);
+        case GGUF_VT_F64:
+            sink += (uint64_t)(gguf_arr_float(kv, j) == 0.0);
+            break;
+        default:
+            sink += (uint64_t)gguf_arr_int(kv, j);
         }
     }
 }
@@ -57,7 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gptc_err err;
     if (gguf_parse(data, size, &f, &err) != GPTC_OK) return 0;
 
-    for (uint64_t i = 0; i < f->n_kv; i++) walk_kv(f, &f->kv[i]);
+    for (uint64_t i = 0; i < f->n_kv; i++)
+        walk_kv(f, &f->kv[i]);
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         const gguf_tensor *t = &f->tensors[i];
         const uint8_t *p = t->data;

@@ -22,8 +22,19 @@ static gptc_tokenizer *builtin_vocab(void)
     float scores[256 + 16];
     int32_t types[256 + 16];
     char bytes[256][7];
-    static const char *words[] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81", "\xe2\x96\x81t", "he",
-                                  "\xe2\x96\x81the", "in", "er", ("\xe2\x96\x81" "a"), "an", "<|x|>"};
+    static const char *words[] = {"<unk>",
+                                  "<s>",
+                                  "</s>",
+                                  "\xe2\x96\x81",
+                                  "\xe2\x96\x81t",
+                                  "he",
+                                  "\xe2\x96\x81the",
+                                  "in",
+                                  "er",
+                                  ("\xe2\x96\x81"
+                                   "a"),
+                                  "an",
+                                  "<|x|>"};
     int n = 0;
     for (int i = 0; i < 12; i++, n++) {
         toks[n] = (gptc_str){words[i], strlen(words[i])};
@@ -42,8 +53,10 @@ static gptc_tokenizer *builtin_vocab(void)
     if (gguf_new(&f, &err) == GPTC_OK &&
         gguf_set_str(f, "tokenizer.ggml.model", "llama", 5, &err) == GPTC_OK &&
         gguf_set_arr_str(f, "tokenizer.ggml.tokens", toks, (uint64_t)n, &err) == GPTC_OK &&
-        gguf_set_arr(f, "tokenizer.ggml.scores", GGUF_VT_F32, scores, (uint64_t)n, &err) == GPTC_OK &&
-        gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, types, (uint64_t)n, &err) == GPTC_OK)
+        gguf_set_arr(f, "tokenizer.ggml.scores", GGUF_VT_F32, scores, (uint64_t)n, &err) ==
+            GPTC_OK &&
+        gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, types, (uint64_t)n, &err) ==
+            GPTC_OK)
         gptc_tokenizer_from_gguf(f, &t, &err);
     gguf_close(f);
     return t;
@@ -55,7 +68,8 @@ static const gptc_tokenizer *vocab(void)
     if (t) return t;
     const char *dir = getenv("GPTC_DATA");
     char path[1024];
-    snprintf(path, sizeof path, "%s/gguf/ggml-vocab-llama-spm.gguf", dir && *dir ? dir : "../shared/data");
+    snprintf(path, sizeof path, "%s/gguf/ggml-vocab-llama-spm.gguf",
+             dir && *dir ? dir : "../shared/data");
     gguf_file *f = NULL;
     gptc_err err;
     if (gguf_open(path, &f, &err) == GPTC_OK) {
@@ -71,8 +85,11 @@ static int valid_utf8(const uint8_t *s, size_t n)
 {
     for (size_t i = 0; i < n;) {
         uint8_t b = s[i];
-        size_t len = b < 0x80 ? 1 : b >= 0xC2 && b <= 0xDF ? 2 : b >= 0xE0 && b <= 0xEF ? 3
-                   : b >= 0xF0 && b <= 0xF4 ? 4 : 0;
+        size_t len = b < 0x80                 ? 1
+                     : b >= 0xC2 && b <= 0xDF ? 2
+                     : b >= 0xE0 && b <= 0xEF ? 3
+                     : b >= 0xF0 && b <= 0xF4 ? 4
+                                              : 0;
         if (!len || i + len > n) return 0;
         uint8_t lo = b == 0xE0 ? 0xA0 : b == 0xF0 ? 0x90 : 0x80;
         uint8_t hi = b == 0xED ? 0x9F : b == 0xF4 ? 0x8F : 0xBF;

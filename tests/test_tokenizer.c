@@ -120,15 +120,24 @@ static size_t valid_char(const uint8_t *s, size_t n)
     if (b <= 0x7F) return 1;
     int len;
     uint8_t lo = 0x80, hi = 0xBF;
-    if (b >= 0xC2 && b <= 0xDF) len = 2;
-    else if (b == 0xE0) len = 3, lo = 0xA0;
-    else if (b >= 0xE1 && b <= 0xEC) len = 3;
-    else if (b == 0xED) len = 3, hi = 0x9F;
-    else if (b >= 0xEE && b <= 0xEF) len = 3;
-    else if (b == 0xF0) len = 4, lo = 0x90;
-    else if (b >= 0xF1 && b <= 0xF3) len = 4;
-    else if (b == 0xF4) len = 4, hi = 0x8F;
-    else return 0;
+    if (b >= 0xC2 && b <= 0xDF)
+        len = 2;
+    else if (b == 0xE0)
+        len = 3, lo = 0xA0;
+    else if (b >= 0xE1 && b <= 0xEC)
+        len = 3;
+    else if (b == 0xED)
+        len = 3, hi = 0x9F;
+    else if (b >= 0xEE && b <= 0xEF)
+        len = 3;
+    else if (b == 0xF0)
+        len = 4, lo = 0x90;
+    else if (b >= 0xF1 && b <= 0xF3)
+        len = 4;
+    else if (b == 0xF4)
+        len = 4, hi = 0x8F;
+    else
+        return 0;
     if ((size_t)len > n) return 0;
     if (s[1] < lo || s[1] > hi) return 0;
     for (int k = 2; k < len; k++)
@@ -237,7 +246,8 @@ static int ids_eq(const ids *a, const ids *b)
 static void print_ids(const char *what, const ids *x)
 {
     printf("  %s:", what);
-    for (size_t i = 0; i < x->n; i++) printf(" %d", x->v[i]);
+    for (size_t i = 0; i < x->n; i++)
+        printf(" %d", x->v[i]);
     printf("\n");
 }
 
@@ -313,10 +323,14 @@ static void test_tsv(const gptc_tokenizer *t, const char *name)
             /* unescape in place */
             char *w = prompt;
             for (char *r = prompt; *r; r++) {
-                if (r[0] == '\\' && r[1] == 'n') *w++ = '\n', r++;
-                else if (r[0] == '\\' && r[1] == 't') *w++ = '\t', r++;
-                else if (r[0] == '\\' && r[1] == '\\') *w++ = '\\', r++;
-                else *w++ = *r;
+                if (r[0] == '\\' && r[1] == 'n')
+                    *w++ = '\n', r++;
+                else if (r[0] == '\\' && r[1] == 't')
+                    *w++ = '\t', r++;
+                else if (r[0] == '\\' && r[1] == '\\')
+                    *w++ = '\\', r++;
+                else
+                    *w++ = *r;
             }
             *w = '\0';
         } else if (strncmp(s, "IDS\t", 4) == 0 && prompt) {
@@ -352,8 +366,8 @@ static void compare_arrays(const gguf_file *a, const gguf_file *b, const char *w
         const gguf_kv *x = gguf_find_kv(a, keys[k]), *y = gguf_find_kv(b, keys[k]);
         CHECK(x && y, "%s: %s present in both", what, keys[k]);
         if (!x || !y) continue;
-        CHECK(x->type == GGUF_VT_ARR && y->type == GGUF_VT_ARR &&
-                  x->v.arr.type == y->v.arr.type && x->v.arr.n == y->v.arr.n,
+        CHECK(x->type == GGUF_VT_ARR && y->type == GGUF_VT_ARR && x->v.arr.type == y->v.arr.type &&
+                  x->v.arr.n == y->v.arr.n,
               "%s: %s same element type and count", what, keys[k]);
         if (x->v.arr.type != y->v.arr.type || x->v.arr.n != y->v.arr.n) continue;
         uint64_t bad = 0, first = 0;
@@ -434,7 +448,7 @@ static void test_bad_l2c(void)
     size_t off37 = record_offset(good, 37);
     struct {
         const char *what;
-        size_t len;      /* bytes of the file given */
+        size_t len; /* bytes of the file given */
         int n_vocab;
         size_t patch_at; /* 0: none */
         int32_t patch;
@@ -471,8 +485,8 @@ static void test_bad_l2c(void)
         /* copy into an exact-size buffer so ASan sees any overread */
         uint8_t *exact = malloc(cases[c].len ? cases[c].len : 1);
         memcpy(exact, b, cases[c].len);
-        gptc_status st = gptc_llama2c_tokenizer_parse(f, exact, cases[c].len, cases[c].n_vocab,
-                                                      &err);
+        gptc_status st =
+            gptc_llama2c_tokenizer_parse(f, exact, cases[c].len, cases[c].n_vocab, &err);
         CHECK(st == GPTC_E_FORMAT && strstr(err.msg, cases[c].msg),
               "bad tokenizer.bin '%s': status %d, message '%s'", cases[c].what, (int)st, err.msg);
         free(exact);
@@ -503,8 +517,10 @@ static gguf_file *mini_vocab(const char *model, int n_tokens, int n_scores)
     static const int32_t ty[] = {2, 3, 3, 1, 1, 1, 1};
     if (model) gguf_set_str(f, "tokenizer.ggml.model", model, strlen(model), &err);
     if (n_tokens >= 0) gguf_set_arr_str(f, "tokenizer.ggml.tokens", toks, (uint64_t)n_tokens, &err);
-    if (n_scores >= 0) gguf_set_arr(f, "tokenizer.ggml.scores", GGUF_VT_F32, sc, (uint64_t)n_scores, &err);
-    if (n_tokens > 0) gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, ty, (uint64_t)n_tokens, &err);
+    if (n_scores >= 0)
+        gguf_set_arr(f, "tokenizer.ggml.scores", GGUF_VT_F32, sc, (uint64_t)n_scores, &err);
+    if (n_tokens > 0)
+        gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, ty, (uint64_t)n_tokens, &err);
     return f;
 }
 
@@ -575,8 +591,7 @@ static void test_loader(void)
     gguf_close(f);
     f = mini_vocab("llama", 7, 7);
     gguf_set_int(f, "tokenizer.ggml.token_type", GGUF_VT_I32, 1, &err); /* not an array */
-    CHECK(gptc_tokenizer_from_gguf(f, &t, &err) == GPTC_E_FORMAT, "token_type scalar: %s",
-          err.msg);
+    CHECK(gptc_tokenizer_from_gguf(f, &t, &err) == GPTC_E_FORMAT, "token_type scalar: %s", err.msg);
     gguf_close(f);
 
     t = tok_from_gguf("gguf/ggml-vocab-gpt-2.gguf");
@@ -670,7 +685,8 @@ static void test_own(const gptc_tokenizer *t512, const gptc_tokenizer *spm)
     free(x.v);
     x = enc(spm, "<s>", 3, 0, 0);
     int has1 = 0;
-    for (size_t i = 0; i < x.n; i++) has1 |= x.v[i] == 1;
+    for (size_t i = 0; i < x.n; i++)
+        has1 |= x.v[i] == 1;
     CHECK(x.n > 1 && !has1, "'<s>' as text is not BOS");
     free(x.v);
     {
@@ -695,8 +711,8 @@ static void test_own(const gptc_tokenizer *t512, const gptc_tokenizer *spm)
     {
         size_t n = 100 * 1024;
         char *big = malloc(n);
-        const char *words[] = {"Once ", "upon ", "a ", "time, ", "there ", "was ", "Lily. ",
-                               "\n", "aaaaaaaa", "😊 "};
+        const char *words[] = {"Once ", "upon ",  "a ", "time, ",   "there ",
+                               "was ",  "Lily. ", "\n", "aaaaaaaa", "😊 "};
         size_t o = 0;
         uint32_t r = 12345;
         while (o < n) {
@@ -708,7 +724,8 @@ static void test_own(const gptc_tokenizer *t512, const gptc_tokenizer *spm)
             o += l;
         }
         /* keep it valid UTF-8 at the cut */
-        while (o > 0 && !is_valid_utf8(big, o)) o--;
+        while (o > 0 && !is_valid_utf8(big, o))
+            o--;
         clock_t c0 = clock();
         x = enc(spm, big, o, 1, 1);
         double secs = (double)(clock() - c0) / CLOCKS_PER_SEC;
@@ -730,7 +747,9 @@ static void test_own(const gptc_tokenizer *t512, const gptc_tokenizer *spm)
 
     /* invalid UTF-8 bytes: byte fallback, U+FFFD on the way back */
     {
-        const char bad[] = "a\xff" "b\xe2\x82" "c\x80\xc0\xaf\xed\xa0\x80";
+        const char bad[] = "a\xff"
+                           "b\xe2\x82"
+                           "c\x80\xc0\xaf\xed\xa0\x80";
         size_t bn = sizeof bad - 1;
         x = enc(t512, bad, bn, 0, 0);
         size_t dn;
@@ -742,7 +761,9 @@ static void test_own(const gptc_tokenizer *t512, const gptc_tokenizer *spm)
         CHECK(dn == wn && memcmp(d, want, wn) == 0 && ok, "invalid bytes -> U+FFFD: '%.*s'",
               (int)dn, d);
         /* a\xff: 2 chars; E2 82 is one subpart; C0, AF, ED, A0, 80 are one each */
-        const char *w2 = " a\xef\xbf\xbd" "b\xef\xbf\xbd" "c\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+        const char *w2 = " a\xef\xbf\xbd"
+                         "b\xef\xbf\xbd"
+                         "c\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
                          "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd";
         CHECK(dn == strlen(w2) && memcmp(d, w2, dn) == 0, "the U+FFFD rule by hand");
         free(d);
@@ -786,8 +807,7 @@ static void test_own(const gptc_tokenizer *t512, const gptc_tokenizer *spm)
         gptc_detok_init(&d);
         char buf[72];
         size_t k = 99;
-        CHECK(gptc_detok_push(spm, &d, 32000, buf, sizeof buf, &k, &err) == GPTC_E_RANGE &&
-                  k == 0,
+        CHECK(gptc_detok_push(spm, &d, 32000, buf, sizeof buf, &k, &err) == GPTC_E_RANGE && k == 0,
               "id 32000 -> GPTC_E_RANGE");
         CHECK(gptc_detok_push(spm, &d, -1, buf, sizeof buf, &k, &err) == GPTC_E_RANGE,
               "id -1 -> GPTC_E_RANGE");

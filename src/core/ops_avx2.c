@@ -18,6 +18,9 @@
 
 enum { WT_F32, WT_F16, WT_BF16 };
 
+// Rows to prefetch ahead into L2 during decode: see ops_avx512.c.
+#define PF_ROWS 8
+
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
 // ---------------------------------------------------------------------------------------------
@@ -94,9 +97,10 @@ static void axpy_f32_avx2(float *y, float s, const float *x, int n)
 // ---------------------------------------------------------------------------------------------
 // Matmul
 
-// The register tile: rows [r, r+nr) x tokens [t, t+nt), nr in 1..4, nt in 1..2.
+// The register tile: rows [r, r+nr) x tokens [t, t+nt), nr in 1..4, nt in 1..2. prefetch:
+// fetch the rows PF_ROWS ahead (first token tile of a row group only).
 ALWAYS_INLINE void tile(float *Y, int ldy, const void *W, const float *X, int C, int r, int nr,
-                        int t, int nt, int wt)
+                        int t, int nt, int prefetch, int wt)
 {
     size_t esz = wt == WT_F32 ? 4 : 2;
     const char *w[4];  // (nr, C) weight rows
@@ -111,9 +115,15 @@ ALWAYS_INLINE void tile(float *Y, int ldy, const void *W, const float *X, int C,
 #pragma GCC unroll 4
         for (int i = 0; i < 4; i++) acc[j][i] = _mm256_setzero_ps();
 
+    uintptr_t pf = (uintptr_t)w[0] + (size_t)PF_ROWS * C * esz; // may lie past W: no pointer
     int c = 0;
     for (; c + 8 <= C; c += 8) {
         __m256 wv[4];
+        if (prefetch && ((size_t)c * esz) % 64 == 0) { // once per cache line
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++)
+                _mm_prefetch((const char *)(pf + ((size_t)i * C + (size_t)c) * esz), _MM_HINT_T1);
+        }
 #pragma GCC unroll 4
         for (int i = 0; i < nr; i++) wv[i] = load_w(w[i], c, wt);
 #pragma GCC unroll 2
@@ -153,9 +163,9 @@ ALWAYS_INLINE void tile(float *Y, int ldy, const void *W, const float *X, int C,
 ALWAYS_INLINE void tile_tokens(float *Y, int ldy, const void *W, const float *X, int C, int r,
                                int nr, int t0, int t1, int wt)
 {
-    int t = t0;
-    for (; t + 2 <= t1; t += 2) tile(Y, ldy, W, X, C, r, nr, t, 2, wt);
-    if (t < t1) tile(Y, ldy, W, X, C, r, nr, t, 1, wt);
+    int t = t0, pf = nr == 4;
+    for (; t + 2 <= t1; t += 2, pf = 0) tile(Y, ldy, W, X, C, r, nr, t, 2, pf, wt);
+    if (t < t1) tile(Y, ldy, W, X, C, r, nr, t, 1, pf, wt);
 }
 
 ALWAYS_INLINE void matmul(float *Y, int ldy, const void *W, const float *X, int T, int C, int r0,

@@ -24,9 +24,12 @@
 #include "ops.h"
 
 enum { WT_F32, WT_F16, WT_BF16 };
-#ifndef PREFETCH
-#define PREFETCH 1
-#endif
+
+// Decode streams W from memory in 4-row tiles: 4 short streams (one row, 1.5-3 KB, each) that
+// hop every tile, which the hardware prefetchers follow poorly (measured on Zen 4: 14 GB/s for
+// F32 and 10 GB/s for F16 against 22 GB/s for a plain sequential read). Prefetching the rows
+// PF_ROWS ahead into L2 brings both to 18-20 GB/s; distances of 8-24 rows measured alike.
+#define PF_ROWS 8
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
@@ -107,9 +110,10 @@ static void axpy_f32_avx512(float *y, float s, const float *x, int n)
 // Matmul
 
 // The register tile: rows [r, r+nr) x tokens [t, t+nt), nr, nt in 1..4 (compile-time constants
-// after inlining, so the arrays live in registers).
+// after inlining, so the arrays live in registers). prefetch: fetch the rows ahead (the first
+// token tile of a row group; later ones find this group's rows in cache).
 ALWAYS_INLINE void tile(float *Y, int ldy, const void *W, const float *X, int C, int r, int nr,
-                        int t, int nt, int wt)
+                        int t, int nt, int prefetch, int wt)
 {
     size_t esz = wt == WT_F32 ? 4 : 2;
     const char *w[4];  // (nr, C) weight rows
@@ -124,14 +128,16 @@ ALWAYS_INLINE void tile(float *Y, int ldy, const void *W, const float *X, int C,
 #pragma GCC unroll 4
         for (int i = 0; i < 4; i++) acc[j][i] = _mm512_setzero_ps();
 
-    // The rows of the next tile follow this tile's in memory; fetch them one tile ahead.
-    const char *pf = w[0] + (size_t)4 * C * esz;
+    // Rows are contiguous, so PF_ROWS rows ahead is one address; uintptr_t arithmetic because
+    // it may lie past the end of W (prefetches do not fault).
+    uintptr_t pf = (uintptr_t)w[0] + (size_t)PF_ROWS * C * esz;
     int c = 0;
     for (; c + 16 <= C; c += 16) {
         __m512 wv[4];
-        if (PREFETCH && nt < 4 && nr == 4) {
+        if (prefetch && ((size_t)c * esz) % 64 == 0) { // once per cache line
 #pragma GCC unroll 4
-            for (int i = 0; i < 4; i++) _mm_prefetch(pf + (size_t)i * C * esz + (size_t)c * esz, _MM_HINT_T0);
+            for (int i = 0; i < 4; i++)
+                _mm_prefetch((const char *)(pf + ((size_t)i * C + (size_t)c) * esz), _MM_HINT_T1);
         }
 #pragma GCC unroll 4
         for (int i = 0; i < nr; i++) wv[i] = load_w(w[i], c, wt);
@@ -173,12 +179,12 @@ ALWAYS_INLINE void tile(float *Y, int ldy, const void *W, const float *X, int C,
 ALWAYS_INLINE void tile_tokens(float *Y, int ldy, const void *W, const float *X, int C, int r,
                                int nr, int t0, int t1, int wt)
 {
-    int t = t0;
-    for (; t + 4 <= t1; t += 4) tile(Y, ldy, W, X, C, r, nr, t, 4, wt);
+    int t = t0, pf = nr == 4;
+    for (; t + 4 <= t1; t += 4, pf = 0) tile(Y, ldy, W, X, C, r, nr, t, 4, pf, wt);
     switch (t1 - t) {
-    case 3: tile(Y, ldy, W, X, C, r, nr, t, 3, wt); break;
-    case 2: tile(Y, ldy, W, X, C, r, nr, t, 2, wt); break;
-    case 1: tile(Y, ldy, W, X, C, r, nr, t, 1, wt); break;
+    case 3: tile(Y, ldy, W, X, C, r, nr, t, 3, pf, wt); break;
+    case 2: tile(Y, ldy, W, X, C, r, nr, t, 2, pf, wt); break;
+    case 1: tile(Y, ldy, W, X, C, r, nr, t, 1, pf, wt); break;
     default: break;
     }
 }

@@ -162,7 +162,8 @@ static uint64_t str_hash(gptc_str s)
 static int strset_init(strset *set, uint64_t n)
 {
     size_t cap = 16;
-    while (cap < 2 * n) cap *= 2; /* n is bounded by the file size, so this cannot overflow */
+    while (cap < 2 * n)
+        cap *= 2; /* n is bounded by the file size, so this cannot overflow */
     set->slot = calloc(cap, sizeof *set->slot);
     set->mask = cap - 1;
     return set->slot != NULL;
@@ -188,8 +189,14 @@ typedef struct rd {
     gptc_err *err;
 } rd;
 
-static uint64_t rd_left(const rd *r) { return (uint64_t)(r->end - r->p); }
-static uint64_t rd_off(const rd *r) { return (uint64_t)(r->p - r->base); }
+static uint64_t rd_left(const rd *r)
+{
+    return (uint64_t)(r->end - r->p);
+}
+static uint64_t rd_off(const rd *r)
+{
+    return (uint64_t)(r->p - r->base);
+}
 
 static gptc_status rd_bytes(rd *r, void *dst, uint64_t n, const char *what)
 {
@@ -202,8 +209,14 @@ static gptc_status rd_bytes(rd *r, void *dst, uint64_t n, const char *what)
     return GPTC_OK;
 }
 
-static gptc_status rd_u32(rd *r, uint32_t *v, const char *what) { return rd_bytes(r, v, 4, what); }
-static gptc_status rd_u64(rd *r, uint64_t *v, const char *what) { return rd_bytes(r, v, 8, what); }
+static gptc_status rd_u32(rd *r, uint32_t *v, const char *what)
+{
+    return rd_bytes(r, v, 4, what);
+}
+static gptc_status rd_u64(rd *r, uint64_t *v, const char *what)
+{
+    return rd_bytes(r, v, 8, what);
+}
 
 static gptc_status rd_str(rd *r, gptc_str *s, const char *what)
 {
@@ -212,7 +225,8 @@ static gptc_status rd_str(rd *r, gptc_str *s, const char *what)
     if (st) return st;
     if (len > rd_left(r))
         return gptc_fail(r->err, GPTC_E_FORMAT,
-                         "gguf: %s at offset %" PRIu64 " runs past the end of the file (length %" PRIu64 ")",
+                         "gguf: %s at offset %" PRIu64
+                         " runs past the end of the file (length %" PRIu64 ")",
                          what, at, len);
     s->p = (const char *)r->p;
     s->n = len;
@@ -229,24 +243,70 @@ static gptc_status rd_scalar(rd *r, uint32_t type, gguf_kv *kv)
     gptc_status st = rd_bytes(r, b, sz, "value");
     if (st) return st;
     switch (type) {
-    case GGUF_VT_U8: kv->v.u = b[0]; break;
-    case GGUF_VT_I8: kv->v.i = (int8_t)b[0]; break;
-    case GGUF_VT_U16: { uint16_t x; memcpy(&x, b, 2); kv->v.u = x; break; }
-    case GGUF_VT_I16: { int16_t x; memcpy(&x, b, 2); kv->v.i = x; break; }
-    case GGUF_VT_U32: { uint32_t x; memcpy(&x, b, 4); kv->v.u = x; break; }
-    case GGUF_VT_I32: { int32_t x; memcpy(&x, b, 4); kv->v.i = x; break; }
-    case GGUF_VT_U64: { uint64_t x; memcpy(&x, b, 8); kv->v.u = x; break; }
-    case GGUF_VT_I64: { int64_t x; memcpy(&x, b, 8); kv->v.i = x; break; }
-    case GGUF_VT_F32: { float x; memcpy(&x, b, 4); kv->v.f = x; break; }
-    case GGUF_VT_F64: { double x; memcpy(&x, b, 8); kv->v.f = x; break; }
+    case GGUF_VT_U8:
+        kv->v.u = b[0];
+        break;
+    case GGUF_VT_I8:
+        kv->v.i = (int8_t)b[0];
+        break;
+    case GGUF_VT_U16: {
+        uint16_t x;
+        memcpy(&x, b, 2);
+        kv->v.u = x;
+        break;
+    }
+    case GGUF_VT_I16: {
+        int16_t x;
+        memcpy(&x, b, 2);
+        kv->v.i = x;
+        break;
+    }
+    case GGUF_VT_U32: {
+        uint32_t x;
+        memcpy(&x, b, 4);
+        kv->v.u = x;
+        break;
+    }
+    case GGUF_VT_I32: {
+        int32_t x;
+        memcpy(&x, b, 4);
+        kv->v.i = x;
+        break;
+    }
+    case GGUF_VT_U64: {
+        uint64_t x;
+        memcpy(&x, b, 8);
+        kv->v.u = x;
+        break;
+    }
+    case GGUF_VT_I64: {
+        int64_t x;
+        memcpy(&x, b, 8);
+        kv->v.i = x;
+        break;
+    }
+    case GGUF_VT_F32: {
+        float x;
+        memcpy(&x, b, 4);
+        kv->v.f = x;
+        break;
+    }
+    case GGUF_VT_F64: {
+        double x;
+        memcpy(&x, b, 8);
+        kv->v.f = x;
+        break;
+    }
     case GGUF_VT_BOOL:
         if (b[0] > 1)
             return gptc_fail(r->err, GPTC_E_FORMAT,
-                             "gguf: key '%s' has bool value %u at offset %" PRIu64 " (must be 0 or 1)",
+                             "gguf: key '%s' has bool value %u at offset %" PRIu64
+                             " (must be 0 or 1)",
                              show(kv->key).s, b[0], at);
         kv->v.u = b[0];
         break;
-    default: GPTC_ASSERT(0);
+    default:
+        GPTC_ASSERT(0);
     }
     return GPTC_OK;
 }
@@ -258,12 +318,14 @@ static gptc_status rd_array(rd *r, gguf_file *f, gguf_kv *kv)
     gptc_status st = rd_u32(r, &et, "array type");
     if (st) return st;
     if (et == GGUF_VT_ARR)
-        return gptc_fail(r->err, GPTC_E_FORMAT,
-                         "gguf: key '%s' is a nested array (array of arrays), which is not supported",
-                         show(kv->key).s);
+        return gptc_fail(
+            r->err, GPTC_E_FORMAT,
+            "gguf: key '%s' is a nested array (array of arrays), which is not supported",
+            show(kv->key).s);
     if (et >= GGUF_VT_COUNT)
-        return gptc_fail(r->err, GPTC_E_FORMAT, "gguf: key '%s' is an array of unknown value type %u",
-                         show(kv->key).s, et);
+        return gptc_fail(r->err, GPTC_E_FORMAT,
+                         "gguf: key '%s' is an array of unknown value type %u", show(kv->key).s,
+                         et);
     at = rd_off(r);
     if ((st = rd_u64(r, &n, "array count"))) return st;
     kv->v.arr.type = et;
@@ -272,10 +334,13 @@ static gptc_status rd_array(rd *r, gguf_file *f, gguf_kv *kv)
         /* every string needs at least its 8-byte length: bound n before allocating the index */
         if (n > rd_left(r) / 8)
             return gptc_fail(r->err, GPTC_E_FORMAT,
-                             "gguf: array '%s' at offset %" PRIu64 " runs past the end of the file (count %" PRIu64 ")",
+                             "gguf: array '%s' at offset %" PRIu64
+                             " runs past the end of the file (count %" PRIu64 ")",
                              show(kv->key).s, at, n);
         gptc_str *strs = gguf_alloc(f, n * sizeof(gptc_str) + 1);
-        if (!strs) return gptc_fail(r->err, GPTC_E_NOMEM, "gguf: out of memory for array '%s'", show(kv->key).s);
+        if (!strs)
+            return gptc_fail(r->err, GPTC_E_NOMEM, "gguf: out of memory for array '%s'",
+                             show(kv->key).s);
         for (uint64_t i = 0; i < n; i++)
             if ((st = rd_str(r, &strs[i], "string"))) return st;
         kv->v.arr.data = strs;
@@ -284,7 +349,8 @@ static gptc_status rd_array(rd *r, gguf_file *f, gguf_kv *kv)
     uint64_t bytes;
     if (gptc_mul_ovf(n, gguf_vtype_size(et), &bytes) || bytes > rd_left(r))
         return gptc_fail(r->err, GPTC_E_FORMAT,
-                         "gguf: array '%s' at offset %" PRIu64 " runs past the end of the file (count %" PRIu64 ")",
+                         "gguf: array '%s' at offset %" PRIu64
+                         " runs past the end of the file (count %" PRIu64 ")",
                          show(kv->key).s, at, n);
     if (et == GGUF_VT_BOOL)
         for (uint64_t i = 0; i < n; i++)
@@ -306,8 +372,10 @@ static gptc_status rd_kv(rd *r, gguf_file *f, gguf_kv *kv)
         return gptc_fail(r->err, GPTC_E_FORMAT, "gguf: key at offset %" PRIu64 " is empty", at);
     if ((st = rd_u32(r, &kv->type, "value type"))) return st;
     switch (kv->type) {
-    case GGUF_VT_STR: return rd_str(r, &kv->v.str, "string");
-    case GGUF_VT_ARR: return rd_array(r, f, kv);
+    case GGUF_VT_STR:
+        return rd_str(r, &kv->v.str, "string");
+    case GGUF_VT_ARR:
+        return rd_array(r, f, kv);
     default:
         if (kv->type >= GGUF_VT_COUNT)
             return gptc_fail(r->err, GPTC_E_FORMAT, "gguf: key '%s' has unknown value type %u",
@@ -329,19 +397,24 @@ static gptc_status check_tensor(gguf_tensor *t, gptc_status bad, gptc_err *err)
             return gptc_fail(err, bad, "gguf: tensor '%s' has dimension %u of size 0",
                              show(t->name).s, d);
         if (gptc_mul_ovf(nelem, t->ne[d], &nelem))
-            return gptc_fail(err, bad, "gguf: tensor '%s' has too many elements (the dimensions overflow)",
+            return gptc_fail(err, bad,
+                             "gguf: tensor '%s' has too many elements (the dimensions overflow)",
                              show(t->name).s);
     }
     const gptc_type_traits *ti = gptc_type_info(t->type);
-    if (!ti) return gptc_fail(err, bad, "gguf: tensor '%s' has unknown type %u", show(t->name).s, t->type);
+    if (!ti)
+        return gptc_fail(err, bad, "gguf: tensor '%s' has unknown type %u", show(t->name).s,
+                         t->type);
     if (t->ne[0] % (uint64_t)ti->blck != 0)
         return gptc_fail(err, bad,
-                         "gguf: row length %" PRIu64 " of tensor '%s' is not a multiple of the block size %d of type %s",
+                         "gguf: row length %" PRIu64
+                         " of tensor '%s' is not a multiple of the block size %d of type %s",
                          t->ne[0], show(t->name).s, ti->blck, ti->name);
     uint64_t nb = t->ne[0] / (uint64_t)ti->blck;
     if (gptc_mul_ovf(nb, ti->type_size, &nb) || gptc_mul_ovf(nb, t->ne[1], &nb) ||
         gptc_mul_ovf(nb, t->ne[2], &nb) || gptc_mul_ovf(nb, t->ne[3], &nb))
-        return gptc_fail(err, bad, "gguf: tensor '%s' is too large (its size overflows)", show(t->name).s);
+        return gptc_fail(err, bad, "gguf: tensor '%s' is too large (its size overflows)",
+                         show(t->name).s);
     t->nbytes = nb;
     return GPTC_OK;
 }
@@ -352,8 +425,9 @@ static gptc_status rd_tensor(rd *r, gguf_tensor *t, uint64_t alignment)
     if (st) return st;
     if ((st = rd_u32(r, &t->n_dims, "tensor dimension count"))) return st;
     if (t->n_dims < 1 || t->n_dims > GGUF_MAX_DIMS)
-        return gptc_fail(r->err, GPTC_E_FORMAT, "gguf: tensor '%s' has %u dimensions (expected 1 to %d)",
-                         show(t->name).s, t->n_dims, GGUF_MAX_DIMS);
+        return gptc_fail(r->err, GPTC_E_FORMAT,
+                         "gguf: tensor '%s' has %u dimensions (expected 1 to %d)", show(t->name).s,
+                         t->n_dims, GGUF_MAX_DIMS);
     for (uint32_t d = 0; d < t->n_dims; d++)
         if ((st = rd_u64(r, &t->ne[d], "tensor dimension"))) return st;
     if ((st = rd_u32(r, &t->type, "tensor type"))) return st;
@@ -361,7 +435,8 @@ static gptc_status rd_tensor(rd *r, gguf_tensor *t, uint64_t alignment)
     if ((st = check_tensor(t, GPTC_E_FORMAT, r->err))) return st;
     if (t->offset % alignment != 0)
         return gptc_fail(r->err, GPTC_E_FORMAT,
-                         "gguf: tensor '%s' has offset %" PRIu64 ", not a multiple of the alignment %" PRIu64,
+                         "gguf: tensor '%s' has offset %" PRIu64
+                         ", not a multiple of the alignment %" PRIu64,
                          show(t->name).s, t->offset, alignment);
     return GPTC_OK;
 }
@@ -390,7 +465,8 @@ static gptc_status place_tensors(gguf_file *f, const uint8_t *buf, uint64_t n, u
     if (f->n_tensors == 0) return GPTC_OK;
     if (data_off > n)
         return gptc_fail(err, GPTC_E_FORMAT,
-                         "gguf: the data section (offset %" PRIu64 ") starts past the end of the file (%" PRIu64 " bytes)",
+                         "gguf: the data section (offset %" PRIu64
+                         ") starts past the end of the file (%" PRIu64 " bytes)",
                          data_off, n);
     uint64_t section = n - data_off, sum = 0;
     for (uint64_t i = 0; i < f->n_tensors; i++) {
@@ -398,11 +474,13 @@ static gptc_status place_tensors(gguf_file *f, const uint8_t *buf, uint64_t n, u
         uint64_t end;
         if (gptc_add_ovf(t->offset, t->nbytes, &end) || end > section)
             return gptc_fail(err, GPTC_E_FORMAT,
-                             "gguf: data of tensor '%s' (offset %" PRIu64 ", %" PRIu64 " bytes) runs past the end of the file",
+                             "gguf: data of tensor '%s' (offset %" PRIu64 ", %" PRIu64
+                             " bytes) runs past the end of the file",
                              show(t->name).s, t->offset, t->nbytes);
         if (gptc_add_ovf(sum, t->nbytes, &sum) || sum > section)
             return gptc_fail(err, GPTC_E_FORMAT,
-                             "gguf: tensor sizes add up to more than the data section (%" PRIu64 " bytes)",
+                             "gguf: tensor sizes add up to more than the data section (%" PRIu64
+                             " bytes)",
                              section);
         t->data = buf + data_off + t->offset;
     }
@@ -450,7 +528,8 @@ static gptc_status parse_into(gguf_file *f, const uint8_t *buf, uint64_t n, gptc
     if (f->n_tensors > left / GGUF_MIN_TENSOR_BYTES ||
         f->n_tensors > (left - f->n_kv * GGUF_MIN_KV_BYTES) / GGUF_MIN_TENSOR_BYTES)
         return gptc_fail(err, GPTC_E_FORMAT,
-                         "gguf: tensor count %" PRIu64 " is impossible in a file of %" PRIu64 " bytes",
+                         "gguf: tensor count %" PRIu64 " is impossible in a file of %" PRIu64
+                         " bytes",
                          f->n_tensors, n);
     f->kv = calloc(f->n_kv ? f->n_kv : 1, sizeof *f->kv);
     f->tensors = calloc(f->n_tensors ? f->n_tensors : 1, sizeof *f->tensors);
@@ -479,7 +558,8 @@ static gptc_status parse_into(gguf_file *f, const uint8_t *buf, uint64_t n, gptc
                            gguf_vtype_name(al->type));
         else if (!is_pow2(al->v.u))
             st = gptc_fail(err, GPTC_E_FORMAT,
-                           "gguf: general.alignment %" PRIu64 " is not a nonzero power of two", al->v.u);
+                           "gguf: general.alignment %" PRIu64 " is not a nonzero power of two",
+                           al->v.u);
         else
             f->alignment = al->v.u;
     }
@@ -520,7 +600,8 @@ gptc_status gguf_open(const char *path, gguf_file **out, gptc_err *err)
     *out = NULL;
     /* O_NONBLOCK: opening a FIFO must not wait for a writer; we reject it right after fstat */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) return gptc_fail(err, GPTC_E_IO, "gguf: cannot open '%s': %s", path, strerror(errno));
+    if (fd < 0)
+        return gptc_fail(err, GPTC_E_IO, "gguf: cannot open '%s': %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
         int e = errno;
@@ -528,7 +609,7 @@ gptc_status gguf_open(const char *path, gguf_file **out, gptc_err *err)
         return gptc_fail(err, GPTC_E_IO, "gguf: cannot stat '%s': %s", path, strerror(e));
     }
     if (!S_ISREG(sb.st_mode)) {
-        const char *what = S_ISDIR(sb.st_mode)  ? "a directory"
+        const char *what = S_ISDIR(sb.st_mode)    ? "a directory"
                            : S_ISFIFO(sb.st_mode) ? "a FIFO"
                            : S_ISCHR(sb.st_mode)  ? "a character device"
                            : S_ISBLK(sb.st_mode)  ? "a block device"
@@ -549,7 +630,8 @@ gptc_status gguf_open(const char *path, gguf_file **out, gptc_err *err)
     void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
     close(fd);
-    if (map == MAP_FAILED) return gptc_fail(err, GPTC_E_IO, "gguf: cannot map '%s': %s", path, strerror(e));
+    if (map == MAP_FAILED)
+        return gptc_fail(err, GPTC_E_IO, "gguf: cannot map '%s': %s", path, strerror(e));
     gptc_status st = gguf_parse(map, size, out, err);
     if (st) {
         munmap(map, size);
@@ -593,7 +675,8 @@ static gptc_status need_kv(const gguf_file *f, const char *key, const gguf_kv **
     return GPTC_OK;
 }
 
-static gptc_status wrong_type(const gguf_kv *kv, const char *key, const char *expected, gptc_err *err)
+static gptc_status wrong_type(const gguf_kv *kv, const char *key, const char *expected,
+                              gptc_err *err)
 {
     return gptc_fail(err, GPTC_E_FORMAT, "gguf: key '%s' has type %s, expected %s", key,
                      gguf_vtype_name(kv->type), expected);
@@ -607,8 +690,9 @@ gptc_status gguf_get_int(const gguf_file *f, const char *key, int64_t *out, gptc
     if (!vtype_is_int(kv->type)) return wrong_type(kv, key, "an integer", err);
     if (vtype_is_unsigned(kv->type)) {
         if (kv->v.u > (uint64_t)INT64_MAX)
-            return gptc_fail(err, GPTC_E_RANGE, "gguf: key '%s' value %" PRIu64 " does not fit in an int64",
-                             key, kv->v.u);
+            return gptc_fail(err, GPTC_E_RANGE,
+                             "gguf: key '%s' value %" PRIu64 " does not fit in an int64", key,
+                             kv->v.u);
         *out = (int64_t)kv->v.u;
     } else {
         *out = kv->v.i;
@@ -621,7 +705,8 @@ gptc_status gguf_get_float(const gguf_file *f, const char *key, double *out, gpt
     const gguf_kv *kv;
     gptc_status st = need_kv(f, key, &kv, err);
     if (st) return st;
-    if (kv->type != GGUF_VT_F32 && kv->type != GGUF_VT_F64) return wrong_type(kv, key, "a float", err);
+    if (kv->type != GGUF_VT_F32 && kv->type != GGUF_VT_F64)
+        return wrong_type(kv, key, "a float", err);
     *out = kv->v.f;
     return GPTC_OK;
 }
@@ -654,8 +739,9 @@ gptc_status gguf_get_arr(const gguf_file *f, const char *key, uint32_t elem_type
     if (st) return st;
     if (kv->type != GGUF_VT_ARR) return wrong_type(kv, key, "an array", err);
     if (elem_type != GGUF_VT_COUNT && kv->v.arr.type != elem_type)
-        return gptc_fail(err, GPTC_E_FORMAT, "gguf: key '%s' is an array of %s, expected an array of %s",
-                         key, gguf_vtype_name(kv->v.arr.type), gguf_vtype_name(elem_type));
+        return gptc_fail(err, GPTC_E_FORMAT,
+                         "gguf: key '%s' is an array of %s, expected an array of %s", key,
+                         gguf_vtype_name(kv->v.arr.type), gguf_vtype_name(elem_type));
     *out = kv;
     return GPTC_OK;
 }
@@ -665,14 +751,41 @@ int64_t gguf_arr_int(const gguf_kv *kv, uint64_t i)
     GPTC_ASSERT(kv->type == GGUF_VT_ARR && i < kv->v.arr.n);
     const uint8_t *p = (const uint8_t *)kv->v.arr.data + i * gguf_vtype_size(kv->v.arr.type);
     switch (kv->v.arr.type) {
-    case GGUF_VT_U8: case GGUF_VT_BOOL: return p[0];
-    case GGUF_VT_I8: return (int8_t)p[0];
-    case GGUF_VT_U16: { uint16_t x; memcpy(&x, p, 2); return x; }
-    case GGUF_VT_I16: { int16_t x; memcpy(&x, p, 2); return x; }
-    case GGUF_VT_U32: { uint32_t x; memcpy(&x, p, 4); return x; }
-    case GGUF_VT_I32: { int32_t x; memcpy(&x, p, 4); return x; }
-    case GGUF_VT_U64: { uint64_t x; memcpy(&x, p, 8); return (int64_t)x; }
-    case GGUF_VT_I64: { int64_t x; memcpy(&x, p, 8); return x; }
+    case GGUF_VT_U8:
+    case GGUF_VT_BOOL:
+        return p[0];
+    case GGUF_VT_I8:
+        return (int8_t)p[0];
+    case GGUF_VT_U16: {
+        uint16_t x;
+        memcpy(&x, p, 2);
+        return x;
+    }
+    case GGUF_VT_I16: {
+        int16_t x;
+        memcpy(&x, p, 2);
+        return x;
+    }
+    case GGUF_VT_U32: {
+        uint32_t x;
+        memcpy(&x, p, 4);
+        return x;
+    }
+    case GGUF_VT_I32: {
+        int32_t x;
+        memcpy(&x, p, 4);
+        return x;
+    }
+    case GGUF_VT_U64: {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        return (int64_t)x;
+    }
+    case GGUF_VT_I64: {
+        int64_t x;
+        memcpy(&x, p, 8);
+        return x;
+    }
     }
     GPTC_ASSERT(!"gguf_arr_int on a non-integer array");
     return 0;
@@ -728,7 +841,8 @@ static void relayout(gguf_file *f)
     uint64_t off = 0;
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         f->tensors[i].offset = off;
-        uint64_t pad = f->tensors[i].nbytes + (f->alignment - f->tensors[i].nbytes % f->alignment) % f->alignment;
+        uint64_t pad = f->tensors[i].nbytes +
+                       (f->alignment - f->tensors[i].nbytes % f->alignment) % f->alignment;
         off += pad; /* add_tensor checked the padded total fits */
     }
 }
@@ -744,7 +858,8 @@ static gptc_status put_kv(gguf_file *f, gptc_str key, const gguf_kv *val, gptc_e
                              gguf_vtype_name(val->type));
         if (!is_pow2(val->v.u))
             return gptc_fail(err, GPTC_E_INVALID,
-                             "gguf: general.alignment %" PRIu64 " is not a nonzero power of two", val->v.u);
+                             "gguf: general.alignment %" PRIu64 " is not a nonzero power of two",
+                             val->v.u);
     }
     gguf_kv *kv = (gguf_kv *)find_kv_str(f, key);
     if (!kv) {
@@ -774,17 +889,25 @@ gptc_status gguf_set_uint(gguf_file *f, const char *key, uint32_t vtype, uint64_
 {
     uint64_t max;
     switch (vtype) {
-    case GGUF_VT_U8: max = UINT8_MAX; break;
-    case GGUF_VT_U16: max = UINT16_MAX; break;
-    case GGUF_VT_U32: max = UINT32_MAX; break;
-    case GGUF_VT_U64: max = UINT64_MAX; break;
+    case GGUF_VT_U8:
+        max = UINT8_MAX;
+        break;
+    case GGUF_VT_U16:
+        max = UINT16_MAX;
+        break;
+    case GGUF_VT_U32:
+        max = UINT32_MAX;
+        break;
+    case GGUF_VT_U64:
+        max = UINT64_MAX;
+        break;
     default:
-        return gptc_fail(err, GPTC_E_INVALID, "gguf: set_uint of '%s' with non-unsigned type %s", key,
-                         gguf_vtype_name(vtype));
+        return gptc_fail(err, GPTC_E_INVALID, "gguf: set_uint of '%s' with non-unsigned type %s",
+                         key, gguf_vtype_name(vtype));
     }
     if (v > max)
-        return gptc_fail(err, GPTC_E_RANGE, "gguf: value %" PRIu64 " of '%s' does not fit in %s", v, key,
-                         gguf_vtype_name(vtype));
+        return gptc_fail(err, GPTC_E_RANGE, "gguf: value %" PRIu64 " of '%s' does not fit in %s", v,
+                         key, gguf_vtype_name(vtype));
     gguf_kv val = {.type = vtype};
     val.v.u = v;
     return put_kv(f, cstr(key), &val, err);
@@ -794,17 +917,29 @@ gptc_status gguf_set_int(gguf_file *f, const char *key, uint32_t vtype, int64_t 
 {
     int64_t lo, hi;
     switch (vtype) {
-    case GGUF_VT_I8: lo = INT8_MIN; hi = INT8_MAX; break;
-    case GGUF_VT_I16: lo = INT16_MIN; hi = INT16_MAX; break;
-    case GGUF_VT_I32: lo = INT32_MIN; hi = INT32_MAX; break;
-    case GGUF_VT_I64: lo = INT64_MIN; hi = INT64_MAX; break;
+    case GGUF_VT_I8:
+        lo = INT8_MIN;
+        hi = INT8_MAX;
+        break;
+    case GGUF_VT_I16:
+        lo = INT16_MIN;
+        hi = INT16_MAX;
+        break;
+    case GGUF_VT_I32:
+        lo = INT32_MIN;
+        hi = INT32_MAX;
+        break;
+    case GGUF_VT_I64:
+        lo = INT64_MIN;
+        hi = INT64_MAX;
+        break;
     default:
         return gptc_fail(err, GPTC_E_INVALID, "gguf: set_int of '%s' with non-signed type %s", key,
                          gguf_vtype_name(vtype));
     }
     if (v < lo || v > hi)
-        return gptc_fail(err, GPTC_E_RANGE, "gguf: value %" PRId64 " of '%s' does not fit in %s", v, key,
-                         gguf_vtype_name(vtype));
+        return gptc_fail(err, GPTC_E_RANGE, "gguf: value %" PRId64 " of '%s' does not fit in %s", v,
+                         key, gguf_vtype_name(vtype));
     gguf_kv val = {.type = vtype};
     val.v.i = v;
     return put_kv(f, cstr(key), &val, err);
@@ -852,14 +987,16 @@ static gptc_status set_arr(gguf_file *f, gptc_str key, uint32_t et, const void *
     if (esz == 0)
         return gptc_fail(err, GPTC_E_INVALID, "gguf: array '%s' of type %s is not a numeric array",
                          show(key).s, gguf_vtype_name(et));
-    if (!data && n) return gptc_fail(err, GPTC_E_INVALID, "gguf: NULL data for array '%s'", show(key).s);
+    if (!data && n)
+        return gptc_fail(err, GPTC_E_INVALID, "gguf: NULL data for array '%s'", show(key).s);
     if (gptc_mul_ovf(n, esz, &bytes) || bytes == UINT64_MAX)
         return gptc_fail(err, GPTC_E_RANGE, "gguf: array '%s' is too large", show(key).s);
     if (et == GGUF_VT_BOOL)
         for (uint64_t i = 0; i < n; i++)
             if (((const uint8_t *)data)[i] > 1)
-                return gptc_fail(err, GPTC_E_INVALID, "gguf: array '%s' element %" PRIu64 " is not a bool",
-                                 show(key).s, i);
+                return gptc_fail(err, GPTC_E_INVALID,
+                                 "gguf: array '%s' element %" PRIu64 " is not a bool", show(key).s,
+                                 i);
     void *copy = gguf_alloc(f, bytes + 1);
     if (!copy) return gptc_fail(err, GPTC_E_NOMEM, "gguf: out of memory");
     if (bytes) memcpy(copy, data, (size_t)bytes);
@@ -880,7 +1017,8 @@ static gptc_status set_arr_str(gguf_file *f, gptc_str key, const gptc_str *strs,
                                gptc_err *err)
 {
     uint64_t bytes;
-    if (!strs && n) return gptc_fail(err, GPTC_E_INVALID, "gguf: NULL strings for array '%s'", show(key).s);
+    if (!strs && n)
+        return gptc_fail(err, GPTC_E_INVALID, "gguf: NULL strings for array '%s'", show(key).s);
     if (gptc_mul_ovf(n, sizeof(gptc_str), &bytes) || bytes == UINT64_MAX)
         return gptc_fail(err, GPTC_E_RANGE, "gguf: array '%s' is too large", show(key).s);
     gptc_str *idx = gguf_alloc(f, bytes + 1);
@@ -913,7 +1051,9 @@ gptc_status gguf_copy_kvs(gguf_file *f, const gguf_file *src, gptc_err *err)
         gptc_status st;
         if (str_eq(kv->key, cstr("general.alignment"))) continue;
         switch (kv->type) {
-        case GGUF_VT_STR: st = set_str(f, kv->key, kv->v.str.p, kv->v.str.n, err); break;
+        case GGUF_VT_STR:
+            st = set_str(f, kv->key, kv->v.str.p, kv->v.str.n, err);
+            break;
         case GGUF_VT_ARR:
             if (kv->v.arr.type == GGUF_VT_STR)
                 st = set_arr_str(f, kv->key, kv->v.arr.data, kv->v.arr.n, err);
@@ -940,7 +1080,8 @@ gptc_status gguf_add_tensor(gguf_file *f, const char *name, uint32_t type, uint3
     if (!ne) return gptc_fail(err, GPTC_E_INVALID, "gguf: tensor '%s' has no shape", name);
     if (!data) return gptc_fail(err, GPTC_E_INVALID, "gguf: tensor '%s' has no data", name);
     gguf_tensor t = {.name = cstr(name), .n_dims = n_dims, .type = type, .data = data};
-    for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++) t.ne[d] = d < n_dims ? ne[d] : 1;
+    for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++)
+        t.ne[d] = d < n_dims ? ne[d] : 1;
     gptc_status st = check_tensor(&t, GPTC_E_INVALID, err);
     if (st) return st;
     if (find_tensor_str(f, t.name))

@@ -85,7 +85,7 @@ typedef struct gguf_file {
     gguf_tensor *tensors; /* (n_tensors) owned */
     uint64_t data_offset; /* parsed files: where the data section starts in the file */
     /* private */
-    const uint8_t *map;  /* parsed from a file: the mapping, owned (munmap on close) */
+    const uint8_t *map;  /* the mapping (gguf_open) or the borrowed buffer (gguf_parse) */
     size_t map_size;
     void *owned;         /* builder/parser allocations, freed on close */
     uint64_t cap_kv, cap_tensors;

@@ -38,8 +38,14 @@ static void w_bytes(wr *w, const void *p, uint64_t n)
     w->pos += n;
 }
 
-static void w_u32(wr *w, uint32_t v) { w_bytes(w, &v, 4); }
-static void w_u64(wr *w, uint64_t v) { w_bytes(w, &v, 8); }
+static void w_u32(wr *w, uint32_t v)
+{
+    w_bytes(w, &v, 4);
+}
+static void w_u64(wr *w, uint64_t v)
+{
+    w_bytes(w, &v, 8);
+}
 
 static void w_str(wr *w, gptc_str s)
 {
@@ -61,17 +67,57 @@ static void w_pad(wr *w, uint64_t alignment)
 static void w_scalar(wr *w, const gguf_kv *kv)
 {
     switch (kv->type) {
-    case GGUF_VT_U8: case GGUF_VT_BOOL: { uint8_t x = (uint8_t)kv->v.u; w_bytes(w, &x, 1); break; }
-    case GGUF_VT_I8: { int8_t x = (int8_t)kv->v.i; w_bytes(w, &x, 1); break; }
-    case GGUF_VT_U16: { uint16_t x = (uint16_t)kv->v.u; w_bytes(w, &x, 2); break; }
-    case GGUF_VT_I16: { int16_t x = (int16_t)kv->v.i; w_bytes(w, &x, 2); break; }
-    case GGUF_VT_U32: { uint32_t x = (uint32_t)kv->v.u; w_bytes(w, &x, 4); break; }
-    case GGUF_VT_I32: { int32_t x = (int32_t)kv->v.i; w_bytes(w, &x, 4); break; }
-    case GGUF_VT_U64: w_u64(w, kv->v.u); break;
-    case GGUF_VT_I64: { int64_t x = kv->v.i; w_bytes(w, &x, 8); break; }
-    case GGUF_VT_F32: { float x = (float)kv->v.f; w_bytes(w, &x, 4); break; }
-    case GGUF_VT_F64: { double x = kv->v.f; w_bytes(w, &x, 8); break; }
-    default: GPTC_ASSERT(0);
+    case GGUF_VT_U8:
+    case GGUF_VT_BOOL: {
+        uint8_t x = (uint8_t)kv->v.u;
+        w_bytes(w, &x, 1);
+        break;
+    }
+    case GGUF_VT_I8: {
+        int8_t x = (int8_t)kv->v.i;
+        w_bytes(w, &x, 1);
+        break;
+    }
+    case GGUF_VT_U16: {
+        uint16_t x = (uint16_t)kv->v.u;
+        w_bytes(w, &x, 2);
+        break;
+    }
+    case GGUF_VT_I16: {
+        int16_t x = (int16_t)kv->v.i;
+        w_bytes(w, &x, 2);
+        break;
+    }
+    case GGUF_VT_U32: {
+        uint32_t x = (uint32_t)kv->v.u;
+        w_bytes(w, &x, 4);
+        break;
+    }
+    case GGUF_VT_I32: {
+        int32_t x = (int32_t)kv->v.i;
+        w_bytes(w, &x, 4);
+        break;
+    }
+    case GGUF_VT_U64:
+        w_u64(w, kv->v.u);
+        break;
+    case GGUF_VT_I64: {
+        int64_t x = kv->v.i;
+        w_bytes(w, &x, 8);
+        break;
+    }
+    case GGUF_VT_F32: {
+        float x = (float)kv->v.f;
+        w_bytes(w, &x, 4);
+        break;
+    }
+    case GGUF_VT_F64: {
+        double x = kv->v.f;
+        w_bytes(w, &x, 8);
+        break;
+    }
+    default:
+        GPTC_ASSERT(0);
     }
 }
 
@@ -86,7 +132,8 @@ static void w_kv(wr *w, const gguf_kv *kv)
         w_u64(w, kv->v.arr.n);
         if (kv->v.arr.type == GGUF_VT_STR) {
             const gptc_str *s = kv->v.arr.data;
-            for (uint64_t i = 0; i < kv->v.arr.n; i++) w_str(w, s[i]);
+            for (uint64_t i = 0; i < kv->v.arr.n; i++)
+                w_str(w, s[i]);
         } else {
             w_bytes(w, kv->v.arr.data, kv->v.arr.n * gguf_vtype_size(kv->v.arr.type)); /* checked */
         }
@@ -101,16 +148,20 @@ static gptc_status check_writable(const gguf_file *f, uint64_t *alignment, gptc_
     *alignment = GGUF_DEFAULT_ALIGNMENT;
     for (uint64_t i = 0; i < f->n_kv; i++) {
         const gguf_kv *kv = &f->kv[i];
-        if (kv->key.n == 0) return gptc_fail(err, GPTC_E_INVALID, "gguf: kv %" PRIu64 " has an empty key", i);
+        if (kv->key.n == 0)
+            return gptc_fail(err, GPTC_E_INVALID, "gguf: kv %" PRIu64 " has an empty key", i);
         if (kv->type >= GGUF_VT_COUNT)
-            return gptc_fail(err, GPTC_E_INVALID, "gguf: kv %" PRIu64 " has unknown value type %u", i, kv->type);
+            return gptc_fail(err, GPTC_E_INVALID, "gguf: kv %" PRIu64 " has unknown value type %u",
+                             i, kv->type);
         if (kv->type == GGUF_VT_ARR) {
             uint64_t bytes;
             uint32_t et = kv->v.arr.type;
             if (et >= GGUF_VT_COUNT || et == GGUF_VT_ARR)
-                return gptc_fail(err, GPTC_E_INVALID, "gguf: kv %" PRIu64 " has a bad array type %u", i, et);
+                return gptc_fail(err, GPTC_E_INVALID,
+                                 "gguf: kv %" PRIu64 " has a bad array type %u", i, et);
             if (et != GGUF_VT_STR && gptc_mul_ovf(kv->v.arr.n, gguf_vtype_size(et), &bytes))
-                return gptc_fail(err, GPTC_E_INVALID, "gguf: kv %" PRIu64 " has an array too large", i);
+                return gptc_fail(err, GPTC_E_INVALID, "gguf: kv %" PRIu64 " has an array too large",
+                                 i);
         }
         if (kv->key.n == 17 && memcmp(kv->key.p, "general.alignment", 17) == 0) {
             if (kv->type != GGUF_VT_U32 || kv->v.u == 0 || (kv->v.u & (kv->v.u - 1)) != 0)
@@ -125,7 +176,8 @@ static gptc_status check_writable(const gguf_file *f, uint64_t *alignment, gptc_
         if (!t->data && t->nbytes)
             return gptc_fail(err, GPTC_E_INVALID, "gguf: tensor %" PRIu64 " has no data", i);
         if (t->n_dims < 1 || t->n_dims > GGUF_MAX_DIMS)
-            return gptc_fail(err, GPTC_E_INVALID, "gguf: tensor %" PRIu64 " has %u dimensions", i, t->n_dims);
+            return gptc_fail(err, GPTC_E_INVALID, "gguf: tensor %" PRIu64 " has %u dimensions", i,
+                             t->n_dims);
         if (gptc_add_ovf(off, t->nbytes, &off) || gptc_add_ovf(off, *alignment - 1, &off))
             return gptc_fail(err, GPTC_E_INVALID, "gguf: tensor data too large");
         off -= off % *alignment;
@@ -139,13 +191,15 @@ static void w_file(wr *w, const gguf_file *f, uint64_t alignment)
     w_u32(w, 3);
     w_u64(w, f->n_tensors);
     w_u64(w, f->n_kv);
-    for (uint64_t i = 0; i < f->n_kv; i++) w_kv(w, &f->kv[i]);
+    for (uint64_t i = 0; i < f->n_kv; i++)
+        w_kv(w, &f->kv[i]);
     uint64_t off = 0;
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         const gguf_tensor *t = &f->tensors[i];
         w_str(w, t->name);
         w_u32(w, t->n_dims);
-        for (uint32_t d = 0; d < t->n_dims; d++) w_u64(w, t->ne[d]);
+        for (uint32_t d = 0; d < t->n_dims; d++)
+            w_u64(w, t->ne[d]);
         w_u32(w, t->type);
         w_u64(w, off);
         off += t->nbytes + (alignment - t->nbytes % alignment) % alignment; /* checked */
@@ -187,7 +241,8 @@ gptc_status gguf_write(const gguf_file *f, const char *path, gptc_err *err)
         return st;
     }
     if (rename(tmp, path) != 0) {
-        st = gptc_fail(err, GPTC_E_IO, "gguf: cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+        st = gptc_fail(err, GPTC_E_IO, "gguf: cannot rename '%s' to '%s': %s", tmp, path,
+                       strerror(errno));
         remove(tmp);
         free(tmp);
         return st;

@@ -38,7 +38,10 @@ static int is_hex(uint8_t c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-static int is_space(uint8_t c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+static int is_space(uint8_t c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
 
 /* What sscanf(text, "<0x%02hhX>", &b) == 1 accepts: "<0x", optional white space, then a hex
  * number of at most 2 characters (sign included). The closing '>' is not checked, as there. */
@@ -46,7 +49,8 @@ static int is_byte_piece(const uint8_t *s, size_t n)
 {
     if (n < 4 || memcmp(s, "<0x", 3) != 0) return 0;
     size_t i = 3;
-    while (i < n && is_space(s[i])) i++;
+    while (i < n && is_space(s[i]))
+        i++;
     size_t width = 2;
     if (i < n && (s[i] == '+' || s[i] == '-')) {
         i++;
@@ -65,8 +69,8 @@ gptc_status gptc_llama2c_tokenizer_parse(gguf_file *f, const void *buf, size_t n
                          n_vocab);
     const uint8_t *p = buf, *end = p + n;
     if (n < 4)
-        return gptc_fail(err, GPTC_E_FORMAT,
-                         "tokenizer.bin: %zu bytes is too short for the header", n);
+        return gptc_fail(err, GPTC_E_FORMAT, "tokenizer.bin: %zu bytes is too short for the header",
+                         n);
     int32_t max_len = rd_i32(p);
     if (max_len < 0)
         return gptc_fail(err, GPTC_E_FORMAT, "tokenizer.bin: negative max_token_length %d",
@@ -95,7 +99,8 @@ gptc_status gptc_llama2c_tokenizer_parse(gguf_file *f, const void *buf, size_t n
                              "(length %d, %zu bytes left)",
                              i, (int)len, (size_t)(end - q));
         uint64_t spaces = 0;
-        for (int32_t k = 0; k < len; k++) spaces += q[k] == ' ';
+        for (int32_t k = 0; k < len; k++)
+            spaces += q[k] == ' ';
         total += (uint64_t)len + 2 * spaces + 8; /* + room for "</s>" and friends */
         q += len;
     }
@@ -150,10 +155,13 @@ gptc_status gptc_llama2c_tokenizer_parse(gguf_file *f, const void *buf, size_t n
         (st = gguf_set_arr_str(f, "tokenizer.ggml.tokens", strs, (uint64_t)n_vocab, err)) ||
         (st = gguf_set_arr(f, "tokenizer.ggml.scores", GGUF_VT_F32, scores, (uint64_t)n_vocab,
                            err)) ||
-        (st = gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, types,
-                           (uint64_t)n_vocab, err)))
+        (st = gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, types, (uint64_t)n_vocab,
+                           err)))
         goto done;
-    static const struct { const char *key; int id; } ids[] = {
+    static const struct {
+        const char *key;
+        int id;
+    } ids[] = {
         {"tokenizer.ggml.unknown_token_id", 0},
         {"tokenizer.ggml.bos_token_id", 1},
         {"tokenizer.ggml.eos_token_id", 2},

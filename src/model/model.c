@@ -245,7 +245,15 @@ gptc_status gptc_model_open_file(const char *path, const char *tokenizer_path, g
     if (!path) return gptc_fail(err, GPTC_E_INVALID, "model: no path given");
     gptc_status s = check_regular(path, "model", err);
     if (s) return s;
-    if (is_gguf(path)) return gguf_open(path, out, err);
+    if (is_gguf(path)) {
+        s = gguf_open(path, out, err);
+        if (s && err) { /* name the file: the parser's messages say where, not which */
+            char msg[sizeof err->msg];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            gptc_fail(err, s, "%s: %s", path, msg);
+        }
+        return s;
+    }
     /* Not GGUF: a llama2.c checkpoint, whose tokenizer is a separate file. */
     char tok_path[4096];
     const char *tp = tokenizer_path;

@@ -34,7 +34,10 @@ static void put(sink *o, const void *p, size_t n)
         if (o->n < o->cap) o->out[o->n] = s[i];
 }
 
-static void put_fffd(sink *o) { put(o, "\xef\xbf\xbd", 3); }
+static void put_fffd(sink *o)
+{
+    put(o, "\xef\xbf\xbd", 3);
+}
 
 static void feed(gptc_detok *d, uint8_t b, sink *o)
 {
@@ -82,8 +85,8 @@ gptc_status gptc_detok_push(const gptc_tokenizer *tok, gptc_detok *d, int32_t id
     gptc_str p = tok->piece[id];
     const uint8_t *s = (const uint8_t *)p.p;
     /* a BYTE token without a "<0xNN>" piece prints as text */
-    int type = tok->type[id] == GPTC_TT_BYTE && tok->byte_of[id] < 0 ? GPTC_TT_NORMAL
-                                                                     : tok->type[id];
+    int type =
+        tok->type[id] == GPTC_TT_BYTE && tok->byte_of[id] < 0 ? GPTC_TT_NORMAL : tok->type[id];
     switch (type) {
     case GPTC_TT_BYTE:
         st.strip_space = 0;

@@ -123,15 +123,16 @@ static gptc_status spm_fragment(const gptc_tokenizer *t, spm_work *w, const char
     for (size_t i = 0; i < e;) {
         int k = gptc_utf8_next((const uint8_t *)w->esc + i, e - i);
         size_t len = k > 0 ? (size_t)k : 1;
-        w->sym[n_sym] = (spm_sym){n_sym - 1, i + len < e ? n_sym + 1 : -1, (uint32_t)i,
-                                  (uint32_t)len};
+        w->sym[n_sym] =
+            (spm_sym){n_sym - 1, i + len < e ? n_sym + 1 : -1, (uint32_t)i, (uint32_t)len};
         n_sym++;
         i += len;
     }
 
     /* merges: the hot loop of encoding */
     w->n_heap = 0;
-    for (int i = 1; i < n_sym; i++) try_pair(t, w, i - 1, i);
+    for (int i = 1; i < n_sym; i++)
+        try_pair(t, w, i - 1, i);
     while (w->n_heap) {
         spm_pair p = heap_pop(w);
         spm_sym *l = &w->sym[p.left], *r = &w->sym[p.right];
@@ -226,7 +227,8 @@ gptc_status gptc_tok_encode(const gptc_tokenizer *tok, const char *text, size_t 
     /* scratch sizes, checked: esc 3*len+3, sym len+1, heap 3*(len+1), frags 2*(2*len+1) */
     uint64_t n1, esc_n, sym_n, heap_n, frag_n;
     if (gptc_add_ovf(len, 1, &n1) || gptc_mul_ovf(n1, 3, &esc_n) ||
-        gptc_mul_ovf(n1, sizeof(spm_sym), &sym_n) || gptc_mul_ovf(n1, 3 * sizeof(spm_pair), &heap_n) ||
+        gptc_mul_ovf(n1, sizeof(spm_sym), &sym_n) ||
+        gptc_mul_ovf(n1, 3 * sizeof(spm_pair), &heap_n) ||
         gptc_mul_ovf(n1, 2 * sizeof(frag), &frag_n) || heap_n > SIZE_MAX / 4 ||
         len > UINT32_MAX / 4 /* symbol offsets are 32-bit */)
         return gptc_fail(err, GPTC_E_NOMEM, "gptc_tok_encode: text of %zu bytes is too long", len);
@@ -250,8 +252,8 @@ gptc_status gptc_tok_encode(const gptc_tokenizer *tok, const char *text, size_t 
             prev_special = 1;
             continue;
         }
-        st = spm_fragment(tok, &w, text + fr[i].off, fr[i].n,
-                          tok->add_space_prefix && prev_special, &o, err);
+        st = spm_fragment(tok, &w, text + fr[i].off, fr[i].n, tok->add_space_prefix && prev_special,
+                          &o, err);
         if (st != GPTC_OK) goto done;
         prev_special = 0;
     }

@@ -92,8 +92,14 @@ int gptc_utf8_next(const uint8_t *s, size_t n)
 static int is_int_type(uint32_t t)
 {
     switch (t) {
-    case GGUF_VT_U8: case GGUF_VT_I8: case GGUF_VT_U16: case GGUF_VT_I16: case GGUF_VT_U32:
-    case GGUF_VT_I32: case GGUF_VT_U64: case GGUF_VT_I64:
+    case GGUF_VT_U8:
+    case GGUF_VT_I8:
+    case GGUF_VT_U16:
+    case GGUF_VT_I16:
+    case GGUF_VT_U32:
+    case GGUF_VT_I32:
+    case GGUF_VT_U64:
+    case GGUF_VT_I64:
         return 1;
     default:
         return 0;
@@ -120,14 +126,13 @@ static gptc_status read_id(const gguf_file *f, const char *key, int def, int n_v
         return GPTC_OK;
     }
     if (v < 0 || v >= n_vocab)
-        return gptc_fail(err, GPTC_E_FORMAT, "%s = %lld is outside the vocabulary (%d tokens)",
-                         key, (long long)v, n_vocab);
+        return gptc_fail(err, GPTC_E_FORMAT, "%s = %lld is outside the vocabulary (%d tokens)", key,
+                         (long long)v, n_vocab);
     *id = (int)v;
     return GPTC_OK;
 }
 
-static gptc_status read_flag(const gguf_file *f, const char *key, int def, int *out,
-                             gptc_err *err)
+static gptc_status read_flag(const gguf_file *f, const char *key, int def, int *out, gptc_err *err)
 {
     if (!gguf_find_kv(f, key)) {
         *out = def;
@@ -165,7 +170,8 @@ static gptc_status build_tables(gptc_tokenizer *t, gptc_err *err)
 
     /* hash table at most half full */
     uint32_t cap = 16;
-    while (cap < 2u * (uint32_t)n) cap <<= 1;
+    while (cap < 2u * (uint32_t)n)
+        cap <<= 1;
     t->slot = calloc(cap, sizeof *t->slot);
     t->slot_mask = cap - 1;
     t->byte_of = malloc((size_t)n * sizeof *t->byte_of);
@@ -212,7 +218,8 @@ static gptc_status build_tables(gptc_tokenizer *t, gptc_err *err)
             keys[ns++] = (special_key){(uint32_t)t->piece[id].n, id};
     }
     qsort(keys, (size_t)ns, sizeof *keys, special_cmp);
-    for (int i = 0; i < ns; i++) t->special[i] = keys[i].id;
+    for (int i = 0; i < ns; i++)
+        t->special[i] = keys[i].id;
     t->n_special = ns;
     free(keys);
     return GPTC_OK;
@@ -220,14 +227,16 @@ static gptc_status build_tables(gptc_tokenizer *t, gptc_err *err)
 
 gptc_status gptc_tokenizer_from_gguf(const gguf_file *f, gptc_tokenizer **out, gptc_err *err)
 {
-    if (!f || !out) return gptc_fail(err, GPTC_E_INVALID, "gptc_tokenizer_from_gguf: NULL argument");
+    if (!f || !out)
+        return gptc_fail(err, GPTC_E_INVALID, "gptc_tokenizer_from_gguf: NULL argument");
     *out = NULL;
 
     const gguf_kv *model = gguf_find_kv(f, "tokenizer.ggml.model");
     const gguf_kv *tokens = gguf_find_kv(f, "tokenizer.ggml.tokens");
     if (model) {
         if (model->type != GGUF_VT_STR)
-            return gptc_fail(err, GPTC_E_FORMAT, "tokenizer.ggml.model has type %s, expected string",
+            return gptc_fail(err, GPTC_E_FORMAT,
+                             "tokenizer.ggml.model has type %s, expected string",
                              gguf_vtype_name(model->type));
         if (!gptc_str_eq(model->v.str, "llama")) {
             int n = (int)GPTC_MIN(model->v.str.n, 64);
@@ -258,7 +267,8 @@ gptc_status gptc_tokenizer_from_gguf(const gguf_file *f, gptc_tokenizer **out, g
     const gguf_kv *types = gguf_find_kv(f, "tokenizer.ggml.token_type");
     if (types) {
         if (types->type != GGUF_VT_ARR || !is_int_type(types->v.arr.type))
-            return gptc_fail(err, GPTC_E_FORMAT, "tokenizer.ggml.token_type is not an integer array");
+            return gptc_fail(err, GPTC_E_FORMAT,
+                             "tokenizer.ggml.token_type is not an integer array");
         if (types->v.arr.n != n64)
             return gptc_fail(err, GPTC_E_FORMAT,
                              "tokenizer.ggml.token_type has %llu entries but there are %d tokens",
@@ -334,10 +344,22 @@ void gptc_tokenizer_free(gptc_tokenizer *t)
 /* ----------------------------------------------------------------------------------------------
  * public accessors
  */
-int gptc_tok_n_vocab(const gptc_tokenizer *tok) { return tok ? tok->n_vocab : 0; }
-int gptc_tok_bos(const gptc_tokenizer *tok) { return tok ? tok->bos : -1; }
-int gptc_tok_eos(const gptc_tokenizer *tok) { return tok ? tok->eos : -1; }
-int gptc_tok_add_bos(const gptc_tokenizer *tok) { return tok && tok->add_bos && tok->bos >= 0; }
+int gptc_tok_n_vocab(const gptc_tokenizer *tok)
+{
+    return tok ? tok->n_vocab : 0;
+}
+int gptc_tok_bos(const gptc_tokenizer *tok)
+{
+    return tok ? tok->bos : -1;
+}
+int gptc_tok_eos(const gptc_tokenizer *tok)
+{
+    return tok ? tok->eos : -1;
+}
+int gptc_tok_add_bos(const gptc_tokenizer *tok)
+{
+    return tok && tok->add_bos && tok->bos >= 0;
+}
 
 int gptc_tok_is_eog(const gptc_tokenizer *tok, int32_t id)
 {

@@ -17,11 +17,12 @@ struct gptc_tokenizer {
 
     /* piece -> id: open addressing with linear probing, slots hold id + 1 (0 = empty).
      * Empty pieces are not in it; for duplicate pieces the last id wins, as in llama.cpp. */
-    uint32_t *slot;   /* (slot_mask + 1) owned */
+    uint32_t *slot; /* (slot_mask + 1) owned */
     uint32_t slot_mask;
     uint32_t max_piece; /* longest piece in bytes: a longer string is never a token */
 
-    int32_t byte_tok[256]; /* byte -> id for byte fallback: <0xNN>, else a one-byte piece, else -1 */
+    int32_t
+        byte_tok[256]; /* byte -> id for byte fallback: <0xNN>, else a one-byte piece, else -1 */
 
     /* Tokens whose text is split out of raw text before SentencePiece runs: CONTROL and UNKNOWN
      * (only with parse_special), USER_DEFINED (always); longest text first, ties by id. */
