@@ -171,7 +171,7 @@ static size_t sanitize(const uint8_t *s, size_t n, char *out)
         }
         /* maximal subpart: extend while some well-formed character still starts this way */
         size_t m = 1;
-        for (size_t L = 2; L <= 4 && i + L <= n + 0; L++) {
+        for (size_t L = 2; L <= 4 && i + L <= n; L++) {
             int ok = 0;
             /* is s[i..i+L) a proper prefix of a well-formed character? try all completions */
             uint8_t tmp[4];

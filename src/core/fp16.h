@@ -18,17 +18,20 @@ static inline float gptc_f16_to_f32(uint16_t h)
         float f = (float)man * (1.0f / 16777216.0f);
         return sign ? -f : f;
     }
-    if (exp == 31) return gptc_f32_from_bits(sign | 0x7f800000u | (man << 13));
+    if (exp == 31) /* inf; NaN is quieted and keeps its payload, as F16C's vcvtph2ps does */
+        return gptc_f32_from_bits(sign | 0x7f800000u | (man << 13) | (man ? 0x400000u : 0));
     return gptc_f32_from_bits(sign | ((exp + 112) << 23) | (man << 13));
 }
 
-/* round to nearest even, overflow to inf, NaN stays NaN */
+/* round to nearest even, overflow to inf, NaN stays NaN (quieted, top payload bits kept): bit
+ * for bit what F16C's vcvtps2ph does in round-to-nearest mode, checked over all 2^32 floats */
 static inline uint16_t gptc_f32_to_f16(float f)
 {
     uint32_t x = gptc_f32_bits(f);
     uint32_t sign = (x >> 16) & 0x8000;
     uint32_t ax = x & 0x7fffffffu;
-    if (ax >= 0x7f800000u) return (uint16_t)(sign | 0x7c00 | (ax > 0x7f800000u ? 0x200 : 0));
+    if (ax >= 0x7f800000u)
+        return (uint16_t)(sign | 0x7c00 | (ax > 0x7f800000u ? 0x200 | ((ax >> 13) & 0x3ff) : 0));
     if (ax >= 0x477ff000u) return (uint16_t)(sign | 0x7c00); /* >= 65520 rounds to inf */
     if (ax < 0x38800000u) { /* below the smallest normal half: subnormal or zero */
         float a = gptc_f32_from_bits(ax);
