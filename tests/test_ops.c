@@ -403,6 +403,15 @@ static void test_fp16(void)
     CHECK(bad_round == 0, "f32_to_f16 rounds to nearest even (%d bad)", bad_round);
     CHECK(gptc_f32_to_f16(INFINITY) == 0x7c00 && gptc_f32_to_f16(-INFINITY) == 0xfc00, "f16 inf");
     CHECK((gptc_f32_to_f16(NAN) & 0x7e00) == 0x7e00, "f16 NaN is a quiet NaN");
+    // NaNs as F16C converts them (values read off vcvtps2ph / vcvtph2ps on Zen 4)
+    static const uint32_t nan32[] = {0x7f800001u, 0x7fa00000u, 0xffc12345u, 0x7fffffffu};
+    static const uint16_t nan32_h[] = {0x7e00, 0x7f00, 0xfe09, 0x7fff};
+    static const uint16_t nan16[] = {0x7c01, 0xfd55, 0x7e00};
+    static const uint32_t nan16_f[] = {0x7fc02000u, 0xffeaa000u, 0x7fc00000u};
+    int nan_ok = 1;
+    for (int i = 0; i < 4; i++) nan_ok &= gptc_f32_to_f16(gptc_f32_from_bits(nan32[i])) == nan32_h[i];
+    for (int i = 0; i < 3; i++) nan_ok &= gptc_f32_bits(gptc_f16_to_f32(nan16[i])) == nan16_f[i];
+    CHECK(nan_ok, "NaN conversions match F16C bit for bit");
 
     // bf16: every value round-trips; rounding of random floats.
     int bad_b = 0;

@@ -492,12 +492,14 @@ static void test_bad_l2c(void)
         free(exact);
         gguf_close(f);
     }
-    /* trailing bytes and a smaller vocabulary are fine */
+    /* a tokenizer of a larger vocabulary than the model's is refused (the 32000-token
+     * tokenizer.bin beside a 512-token checkpoint must not load silently) */
     gguf_file *f = NULL;
     gptc_err err = {0};
     gguf_new(&f, &err);
-    CHECK(gptc_llama2c_tokenizer_parse(f, good, n, 300, &err) == GPTC_OK, "n_vocab 300: %s",
-          err.msg);
+    CHECK(gptc_llama2c_tokenizer_parse(f, good, n, 300, &err) == GPTC_E_FORMAT &&
+              strstr(err.msg, "larger vocabulary"),
+          "n_vocab 300 of a bigger file: %s", err.msg);
     gguf_close(f);
     free(b);
     free(good);

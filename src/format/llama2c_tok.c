@@ -67,7 +67,8 @@ gptc_status gptc_llama2c_tokenizer_parse(gguf_file *f, const void *buf, size_t n
     if (n_vocab <= 0)
         return gptc_fail(err, GPTC_E_FORMAT, "tokenizer.bin: vocabulary size %d is not positive",
                          n_vocab);
-    const uint8_t *p = buf, *end = p + n;
+    static const uint8_t empty[1];
+    const uint8_t *p = buf ? buf : empty, *end = p + n;
     if (n < 4)
         return gptc_fail(err, GPTC_E_FORMAT, "tokenizer.bin: %zu bytes is too short for the header",
                          n);
@@ -104,6 +105,13 @@ gptc_status gptc_llama2c_tokenizer_parse(gguf_file *f, const void *buf, size_t n
         total += (uint64_t)len + 2 * spaces + 8; /* + room for "</s>" and friends */
         q += len;
     }
+    /* llama2.c writes exactly the model's tokens: bytes left over mean the tokenizer belongs to
+     * a larger vocabulary (e.g. the 32000-token tokenizer.bin beside a 512-token model). */
+    if (q != end)
+        return gptc_fail(err, GPTC_E_FORMAT,
+                         "tokenizer.bin: %zu bytes are left after the model's %d tokens: this "
+                         "tokenizer belongs to a larger vocabulary (wrong --tokenizer?)",
+                         (size_t)(end - q), n_vocab);
 
     gptc_str *strs = malloc((size_t)n_vocab * sizeof *strs);
     float *scores = malloc((size_t)n_vocab * sizeof *scores);

@@ -83,7 +83,7 @@ expect_err "8-byte gguf" $GPTC info "$T/tiny.gguf"
 expect_err "truncated llama2.c" $GPTC run "$T/trunc.bin" --tokenizer "$D/llama2c/tok512.bin" -p hi
 cp "$D/llama2c/stories260K.bin" "$T/dir/"
 expect_err "llama2.c without tokenizer" $GPTC run "$T/dir/stories260K.bin" -p hi
-# TODO(trailing data check) expect_err "llama2.c with a tokenizer of another vocabulary" $GPTC run "$D/llama2c/stories260K.bin" -p hi
+expect_err "llama2.c with a tokenizer of another vocabulary" $GPTC run "$D/llama2c/stories260K.bin" -p hi
 expect_err "vocab-only gguf" $GPTC run "$D/gguf/ggml-vocab-llama-spm.gguf" -p hi
 expect_err "bad option" $GPTC run "$D/gguf/stories260K.gguf" --bogus
 expect_err "bad number" $GPTC run "$D/gguf/stories260K.gguf" -n abc
