@@ -22,6 +22,16 @@
 #include "gptc.h"
 #include "quant/quant.h"
 
+static double bench_mem_bandwidth_gbs(int n_threads)
+{
+    gptc_pool *pool;
+    gptc_err err;
+    if (gptc_pool_init(n_threads, &pool, &err)) return 0;
+    double bw = gptc_bench_mem_bandwidth(pool) / 1e9;
+    gptc_pool_free(pool);
+    return bw;
+}
+
 typedef struct shape {
     const char *name;
     int dim, hidden, layers, heads, kv_heads, vocab, ctx;
@@ -32,12 +42,6 @@ static const shape k_shapes[] = {
     {"stories110M", 768, 2048, 12, 12, 12, 32000, 1024},
 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static float frand(void)
@@ -121,11 +125,6 @@ static int make_model(const shape *s, const char *path)
     return ok;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* Decode n_tok tokens greedily after a 1-token prompt; returns tok/s of the decode steps. */
 static double decode_rate(const gptc_model *m, int n_threads, int n_tok)
@@ -143,7 +142,7 @@ static double decode_rate(const gptc_model *m, int n_threads, int n_tok)
     int32_t tok = 1, pos = 0;
     gptc_batch b = {.n_tokens = 1, .token = &tok, .pos = &pos};
     gptc_decode(c, &b, &err);
-    double t0 = now_s();
+    double t0 = bench_now();
     for (int i = 1; i <= n_tok; i++) {
         const float *lg = gptc_get_logits(c, 0);
         int best = 0;
@@ -156,7 +155,7 @@ static double decode_rate(const gptc_model *m, int n_threads, int n_tok)
             exit(1);
         }
     }
-    double dt = now_s() - t0;
+    double dt = bench_now() - t0;
     gptc_ctx_free(c);
     return n_tok / dt;
 }
@@ -178,8 +177,7 @@ static void bench_model(const char *name, const char *path, const char *tok_path
         double r[64];
         decode_rate(m, nt, n_tok < 16 ? n_tok : 16); /* warm up: page in the weights */
         for (int k = 0; k < reps; k++) r[k] = decode_rate(m, nt, n_tok);
-        qsort(r, reps, sizeof r[0], cmp_double);
-        double med = r[reps / 2];
+        double med = bench_median(r, reps); /* sorts r */
         double bound = bw_gbs[ti] * 1e9 / bytes;
         printf("%-12s %8.1f MB  %d thr  decode %8.1f tok/s (min %.1f, max %.1f)  bound %8.1f tok/s  %5.1f%%\n",
                name, bytes / 1e6, nt, med, r[0], r[reps - 1], bound, 100.0 * med / bound);

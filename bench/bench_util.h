@@ -21,7 +21,7 @@ static inline double bench_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static int bench_cmp_double(const void *a, const void *b)
+static inline int bench_cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -41,7 +41,7 @@ typedef struct bench_bw_job {
     float part[1024]; // one partial sum per thread, so the reads cannot be optimised away
 } bench_bw_job;
 
-static void bench_bw_task(void *arg, int ith, int nth)
+static inline void bench_bw_task(void *arg, int ith, int nth)
 {
     bench_bw_job *j = arg;
     size_t per = (j->n + (size_t)nth - 1) / (size_t)nth;
