@@ -15,6 +15,12 @@ $GPTC run "$D/gguf/stories260K.gguf" -p "Once upon a time" -n 64 --temp 0 -q > "
 if cmp -s "$T/out.txt" "$D/gguf/reference/llamacpp_stories260K_t0_n64_once_upon_a_time.txt"; then ok; else
     bad "stories260K.gguf greedy output differs from llama.cpp"; diff "$T/out.txt" "$D/gguf/reference/llamacpp_stories260K_t0_n64_once_upon_a_time.txt" | head; fi
 
+# 1b. the same with each kernel table and thread count
+for isa in ref avx2 avx512; do for th in 1 2; do
+    GPTC_ISA=$isa $GPTC run "$D/gguf/stories260K.gguf" -p "Once upon a time" -n 64 --temp 0 -q -t $th > "$T/out.txt" 2>&1
+    cmp -s "$T/out.txt" "$D/gguf/reference/llamacpp_stories260K_t0_n64_once_upon_a_time.txt" && ok || bad "greedy output with GPTC_ISA=$isa, $th threads"
+done; done
+
 # 2. llama2.c checkpoint + tok512 reproduces run.c's greedy outputs. run.c's -n counts
 #    positions including BOS (pos 0..63, of which pos 4..63 sample: 60 new tokens), prints no
 #    leading space, and ends with "\n".
