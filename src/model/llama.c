@@ -163,6 +163,16 @@ static void job_gate_up(void *arg, int ith, int nth)
         gptc_swiglu(c->hb + (size_t)t * F + r0, c->hb2 + (size_t)t * F + r0, r1 - r0);
 }
 
+/* Run a job on the pool, or on the calling thread alone when it is too small to repay waking
+ * the workers (a tiny model's whole step is a few microseconds; with another process on the
+ * other core, a handoff can cost far more than the work). work: multiply-adds. */
+#define PAR_MIN_WORK (1 << 16)
+static void run_job(gptc_ctx *c, gptc_task_fn fn, fwd *f, uint64_t work)
+{
+    if (work < PAR_MIN_WORK || gptc_pool_size(c->pool) == 1) fn(f, 0, 1);
+    else gptc_pool_run(c->pool, fn, f);
+}
+
 static void run_matmul(fwd *f, float *Y, const gptc_wt *w, const float *X, int T)
 {
     f->Y = Y;
@@ -170,7 +180,7 @@ static void run_matmul(fwd *f, float *Y, const gptc_wt *w, const float *X, int T
     f->X = X;
     int saved = f->T;
     f->T = T;
-    gptc_pool_run(f->c->pool, job_matmul, f);
+    run_job(f->c, job_matmul, f, (uint64_t)w->rows * w->cols * T);
     f->T = saved;
 }
 
@@ -206,7 +216,7 @@ gptc_status gptc_decode(gptc_ctx *c, const gptc_batch *b, gptc_err *err)
     if (s) return s;
     const gptc_model *m = c->model;
     const gptc_hparams *hp = &m->hp;
-    int T = b->n_tokens, D = hp->n_embd, F = hp->n_ff, V = hp->n_vocab, n_rot = hp->n_rot;
+    int T = b->n_tokens, D = hp->n_embd, F = hp->n_ff, n_rot = hp->n_rot;
 
     /* cells first, so tokens of one sequence in this batch see each other causally */
     for (int t = 0, i = 0; t < T; t++) {
@@ -233,14 +243,14 @@ gptc_status gptc_decode(gptc_ctx *c, const gptc_batch *b, gptc_err *err)
         f.l = l;
         for (int t = 0; t < T; t++)
             gptc_rmsnorm(c->xb + (size_t)t * D, c->x + (size_t)t * D, ly->attn_norm, D, hp->norm_eps);
-        gptc_pool_run(c->pool, job_qkv, &f);
-        gptc_pool_run(c->pool, job_attention, &f);
+        run_job(c, job_qkv, &f, (uint64_t)T * D * (hp->n_head + 2 * hp->n_head_kv) * hp->head_dim);
+        run_job(c, job_attention, &f, (uint64_t)T * hp->n_head * c->n_cells_hi * hp->head_dim * 2);
         run_matmul(&f, c->xb2, &ly->wo, c->xb, T);
         for (size_t i = 0; i < (size_t)T * D; i++) c->x[i] += c->xb2[i];
 
         for (int t = 0; t < T; t++)
             gptc_rmsnorm(c->xb + (size_t)t * D, c->x + (size_t)t * D, ly->ffn_norm, D, hp->norm_eps);
-        gptc_pool_run(c->pool, job_gate_up, &f);
+        run_job(c, job_gate_up, &f, (uint64_t)T * D * F * 2);
         run_matmul(&f, c->xb2, &ly->w_down, c->hb, T);
         for (size_t i = 0; i < (size_t)T * D; i++) c->x[i] += c->xb2[i];
     }
@@ -257,7 +267,5 @@ gptc_status gptc_decode(gptc_ctx *c, const gptc_batch *b, gptc_err *err)
     }
     for (int t = T; t < c->n_batch; t++) c->logit_row[t] = -1;
     if (n_out) run_matmul(&f, c->logits, &m->output, c->xb, n_out);
-    (void)F;
-    (void)V;
     return GPTC_OK;
 }
