@@ -13,11 +13,11 @@ CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Iinclud
 ifeq ($(CI),true)
 CFLAGS_ALL += -Werror
 endif
-LDLIBS  = -lm -pthread
+LDLIBS  = -lm -pthread -lpcre2-8 -ljansson -ledit -lmicrohttpd
 
 # Per-file ISA flags: only these files may use intrinsics of their ISA.
 ISA_avx2   = -mavx2 -mfma -mf16c
-ISA_avx512 = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16
+ISA_avx512 = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mavx512vnni
 
 LIB_SRC  = $(filter-out src/cli/%,$(wildcard src/*/*.c))
 CLI_SRC  = $(wildcard src/cli/*.c)
@@ -29,7 +29,7 @@ TESTS    = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 BENCHES  = $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 HEADERS  = $(wildcard include/*.h src/*/*.h tests/*.h)
 
-.PHONY: all test test-only san fuzz fuzz-run bench install clean deps demo
+.PHONY: all test test-only san fuzz fuzz-run bench bench-deps install clean deps demo
 
 all: $(BIN) $(TESTS)
 
@@ -85,8 +85,15 @@ fuzz-run: fuzz
 	        build-fuzz/corpus-$$n fuzz/seeds/$$n || exit 1; \
 	done
 
-bench: $(BIN) $(BENCHES)
+bench: $(BIN) $(BENCHES) bench-deps
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+
+# bench_tokenizer's reference side: OpenAI's tiktoken from npm (pinned by package-lock.json).
+# Optional: without node, the tokenizer benchmark reports gptc alone.
+bench-deps:
+	@if command -v npm >/dev/null 2>&1 && [ ! -d bench/tiktoken/node_modules/tiktoken ]; then \
+	    (cd bench/tiktoken && npm ci --no-audit --no-fund >/dev/null) || \
+	    echo "bench-deps: npm ci in bench/tiktoken failed; the tiktoken column will be empty"; fi
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_model.h"
 #include "bench_util.h"
 #include "format/gguf.h"
 #include "gptc.h"
@@ -31,100 +32,6 @@ static double bench_mem_bandwidth_gbs(int n_threads)
     gptc_pool_free(pool);
     return bw;
 }
-
-typedef struct shape {
-    const char *name;
-    int dim, hidden, layers, heads, kv_heads, vocab, ctx;
-} shape;
-
-static const shape k_shapes[] = {
-    {"stories15M", 288, 768, 6, 6, 6, 32000, 256},
-    {"stories110M", 768, 2048, 12, 12, 12, 32000, 1024},
-};
-
-
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static float frand(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return ((rng_state >> 40) / (float)(1 << 24)) * 2.0f - 1.0f;
-}
-
-/* Write a random-weight F32 llama GGUF of shape s with a synthetic SentencePiece vocabulary. */
-static int make_model(const shape *s, const char *path)
-{
-    gptc_err err;
-    gguf_file *f;
-    if (gguf_new(&f, &err)) return 0;
-    gguf_set_str(f, "general.architecture", "llama", 5, &err);
-    gguf_set_str(f, "general.name", s->name, strlen(s->name), &err);
-    gguf_set_uint(f, "llama.context_length", GGUF_VT_U32, s->ctx, &err);
-    gguf_set_uint(f, "llama.embedding_length", GGUF_VT_U32, s->dim, &err);
-    gguf_set_uint(f, "llama.feed_forward_length", GGUF_VT_U32, s->hidden, &err);
-    gguf_set_uint(f, "llama.block_count", GGUF_VT_U32, s->layers, &err);
-    gguf_set_uint(f, "llama.attention.head_count", GGUF_VT_U32, s->heads, &err);
-    gguf_set_uint(f, "llama.attention.head_count_kv", GGUF_VT_U32, s->kv_heads, &err);
-    gguf_set_uint(f, "llama.rope.dimension_count", GGUF_VT_U32, s->dim / s->heads, &err);
-    gguf_set_f32(f, "llama.attention.layer_norm_rms_epsilon", 1e-5f, &err);
-    gguf_set_str(f, "tokenizer.ggml.model", "llama", 5, &err);
-    gptc_str *toks = malloc(sizeof *toks * s->vocab);
-    char *text = malloc((size_t)s->vocab * 16);
-    float *scores = malloc(sizeof *scores * s->vocab);
-    int32_t *types = malloc(sizeof *types * s->vocab);
-    for (int i = 0; i < s->vocab; i++) {
-        char *t = text + (size_t)i * 16;
-        if (i == 0) strcpy(t, "<unk>");
-        else if (i == 1) strcpy(t, "<s>");
-        else if (i == 2) strcpy(t, "</s>");
-        else if (i < 259) snprintf(t, 16, "<0x%02X>", i - 3);
-        else snprintf(t, 16, "\xe2\x96\x81t%d", i);
-        toks[i] = (gptc_str){t, strlen(t)};
-        scores[i] = (float)-i;
-        types[i] = i == 0 ? 2 : i < 3 ? 3 : i < 259 ? 6 : 1;
-    }
-    gguf_set_arr_str(f, "tokenizer.ggml.tokens", toks, s->vocab, &err);
-    gguf_set_arr(f, "tokenizer.ggml.scores", GGUF_VT_F32, scores, s->vocab, &err);
-    gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, types, s->vocab, &err);
-    gguf_set_uint(f, "tokenizer.ggml.bos_token_id", GGUF_VT_U32, 1, &err);
-    gguf_set_uint(f, "tokenizer.ggml.eos_token_id", GGUF_VT_U32, 2, &err);
-
-    /* one random pool of weights, shared by every tensor (values do not matter for speed) */
-    size_t pool_n = (size_t)s->vocab * s->dim;
-    if ((size_t)s->hidden * s->dim > pool_n) pool_n = (size_t)s->hidden * s->dim;
-    float *pool = malloc(pool_n * sizeof *pool);
-    for (size_t i = 0; i < pool_n; i++) pool[i] = frand() * 0.05f;
-    float *ones = malloc(sizeof *ones * s->dim);
-    for (int i = 0; i < s->dim; i++) ones[i] = 1.0f;
-    uint64_t ne[2];
-    char nm[64];
-#define T2(name, a, b) (ne[0] = (a), ne[1] = (b), gguf_add_tensor(f, name, GPTC_TYPE_F32, 2, ne, pool, &err))
-#define T1(name, a) (ne[0] = (a), gguf_add_tensor(f, name, GPTC_TYPE_F32, 1, ne, ones, &err))
-    T2("token_embd.weight", s->dim, s->vocab);
-    T1("output_norm.weight", s->dim);
-    int kv = s->dim / s->heads * s->kv_heads;
-    for (int l = 0; l < s->layers; l++) {
-        snprintf(nm, sizeof nm, "blk.%d.attn_norm.weight", l); T1(nm, s->dim);
-        snprintf(nm, sizeof nm, "blk.%d.attn_q.weight", l); T2(nm, s->dim, s->dim);
-        snprintf(nm, sizeof nm, "blk.%d.attn_k.weight", l); T2(nm, s->dim, kv);
-        snprintf(nm, sizeof nm, "blk.%d.attn_v.weight", l); T2(nm, s->dim, kv);
-        snprintf(nm, sizeof nm, "blk.%d.attn_output.weight", l); T2(nm, s->dim, s->dim);
-        snprintf(nm, sizeof nm, "blk.%d.ffn_norm.weight", l); T1(nm, s->dim);
-        snprintf(nm, sizeof nm, "blk.%d.ffn_gate.weight", l); T2(nm, s->dim, s->hidden);
-        snprintf(nm, sizeof nm, "blk.%d.ffn_down.weight", l); T2(nm, s->hidden, s->dim);
-        snprintf(nm, sizeof nm, "blk.%d.ffn_up.weight", l); T2(nm, s->dim, s->hidden);
-    }
-#undef T1
-#undef T2
-    /* llama2.c's models share the classifier with the embedding: no output.weight */
-    int ok = gguf_write(f, path, &err) == GPTC_OK;
-    if (!ok) fprintf(stderr, "bench: %s\n", err.msg);
-    gguf_close(f);
-    free(pool); free(ones); free(toks); free(text); free(scores); free(types);
-    return ok;
-}
-
 
 /* Decode n_tok tokens greedily after a 1-token prompt; returns tok/s of the decode steps. */
 static double decode_rate(const gptc_model *m, int n_threads, int n_tok)
@@ -225,11 +132,11 @@ int main(int argc, char **argv)
     snprintf(t, sizeof t, "%s/llama2c/tok512.bin", data);
     if ((!only || strstr(only, "260K")) && access(p, R_OK) == 0)
         bench_model("stories260K", p, NULL, reps, n_tok, threads, n_thr, bw);
-    for (size_t i = 0; i < sizeof k_shapes / sizeof k_shapes[0]; i++) {
-        const shape *s = &k_shapes[i];
+    for (size_t i = 0; i < sizeof k_bench_shapes / sizeof k_bench_shapes[0]; i++) {
+        const bench_shape *s = &k_bench_shapes[i];
         if (only && !strstr(only, s->name + 7)) continue;
         snprintf(p, sizeof p, "%s/%s.gguf", dir, s->name);
-        if (!make_model(s, p)) return 1;
+        if (!bench_make_model(s, p)) return 1;
         bench_model(s->name, p, NULL, reps, n_tok, threads, n_thr, bw);
         unlink(p);
     }

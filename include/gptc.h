@@ -77,11 +77,27 @@ uint64_t gptc_model_weight_bytes(const gptc_model *model);
 const char *gptc_model_meta_str(const gptc_model *model, const char *key, size_t *len);
 
 /* ---------------------------------------------------------------------------------------------
- * Tokenizer (owned by the model)
+ * Tokenizer: owned by a model, or loaded alone (a GGUF's vocabulary, a tiktoken encoding).
+ * Kinds: SentencePiece-style (tokenizer.ggml.model "llama") and byte-level BPE (GGUF "gpt2" with
+ * its tokenizer.ggml.pre regexes: GPT-2, Llama 3, Qwen2, StarCoder, DeepSeek ...; and the
+ * tiktoken encodings). Immutable after load: one tokenizer may serve many threads.
  */
 typedef struct gptc_tokenizer gptc_tokenizer;
 
 const gptc_tokenizer *gptc_model_tokenizer(const gptc_model *model);
+/* The tokenizer of a GGUF file (a model or a vocabulary-only file), without the weights.
+ * OUT: *tok, owned, free with gptc_tok_free. */
+gptc_status gptc_tok_load_gguf(const char *path, gptc_tokenizer **tok /* OUT */, gptc_err *err);
+/* A tiktoken encoding: "r50k_base", "p50k_base", "p50k_edit", "cl100k_base", "o200k_base",
+ * "gpt2" (= r50k_base), or "llama3" (Meta's Llama 3 tokenizer.model, the same format), with
+ * the encoding's own split regex and special tokens. path: its rank file; NULL: look for
+ * NAME.tiktoken (gpt2: r50k_base, p50k_edit: p50k_base) in $GPTC_TIKTOKEN_DIR, then
+ * $XDG_CACHE_HOME/gptc/tiktoken or ~/.cache/gptc/tiktoken, /usr/local/share/gptc/tiktoken,
+ * /usr/share/gptc/tiktoken. Nothing is downloaded. OUT: *tok, owned, free with gptc_tok_free. */
+gptc_status gptc_tok_load_tiktoken(const char *name, const char *path,
+                                   gptc_tokenizer **tok /* OUT */, gptc_err *err);
+/* Free a tokenizer loaded by gptc_tok_load_*; never one a model owns. NULL is fine. */
+void gptc_tok_free(gptc_tokenizer *tok);
 int gptc_tok_n_vocab(const gptc_tokenizer *tok);
 int gptc_tok_bos(const gptc_tokenizer *tok); /* -1 if none */
 int gptc_tok_eos(const gptc_tokenizer *tok); /* -1 if none */
@@ -90,14 +106,26 @@ int gptc_tok_add_bos(const gptc_tokenizer *tok); /* does the model expect BOS be
 int gptc_tok_is_eog(const gptc_tokenizer *tok, int32_t id);
 
 /* Encode len bytes of text. add_bos: prepend BOS if the vocabulary has one. parse_special:
- * recognise control-token text such as "<s>" (otherwise it is ordinary text).
- * Writes up to cap ids to out and sets *n_out to the number of ids the text needs: if
- * *n_out > cap, nothing beyond cap was written and the caller retries with a larger buffer. */
+ * recognise control-token text such as "<s>" or "<|endoftext|>" (otherwise it is ordinary
+ * text). Writes up to cap ids to out and sets *n_out to the number of ids the text needs: if
+ * *n_out > cap, nothing beyond cap was written and the caller retries with a larger buffer
+ * (out = NULL, cap = 0 only counts). Byte-level BPE takes any bytes: invalid UTF-8 is split as
+ * if each bad byte were U+FFFD and encoded as that byte's token, so decoding gives it back. */
 gptc_status gptc_tok_encode(const gptc_tokenizer *tok, const char *text, size_t len, int add_bos,
                             int parse_special, int32_t *out, size_t cap, size_t *n_out /* OUT */,
                             gptc_err *err);
-/* The raw piece of a token as stored in the vocabulary (e.g. "▁Once", "<0x0A>").
- * Borrowed; NULL when id is out of range. */
+/* The number of tokens of text (no BOS), as gptc_tok_encode counts them. */
+gptc_status gptc_tok_count(const gptc_tokenizer *tok, const char *text, size_t len,
+                           int parse_special, size_t *n /* OUT */, gptc_err *err);
+/* Token ids -> the bytes they stand for, as one buffer (cap and n_out as in gptc_tok_encode).
+ * Byte-level BPE gives exactly the bytes that were encoded (invalid UTF-8 included);
+ * SentencePiece gives pieces with U+2581 as ' ' and <0xNN> as its byte. Control tokens give
+ * their text when special is nonzero, else nothing. GPTC_E_RANGE for an id outside the
+ * vocabulary. For text to show a person while it streams, use gptc_detok_push. */
+gptc_status gptc_tok_decode(const gptc_tokenizer *tok, const int32_t *ids, size_t n, int special,
+                            char *out, size_t cap, size_t *n_out /* OUT */, gptc_err *err);
+/* The raw piece of a token as stored in the vocabulary (e.g. "▁Once", "<0x0A>", GPT-2's
+ * "Ġthe"; a tiktoken token's bytes). Borrowed; NULL when id is out of range. */
 const char *gptc_tok_piece(const gptc_tokenizer *tok, int32_t id, size_t *len /* OUT */);
 
 /* Streaming detokenizer: turns ids into text bytes, holding back an incomplete UTF-8 sequence
@@ -106,6 +134,7 @@ typedef struct gptc_detok {
     uint8_t pending[8];
     int n_pending;
     int strip_space; /* drop the leading space of the next piece (SentencePiece prefix) */
+    int special;     /* 1: control tokens print their text (set after gptc_detok_init) */
 } gptc_detok;
 void gptc_detok_init(gptc_detok *d);
 /* Writes at most cap bytes to out; *n_out receives the count. Needs cap >= 64 + 8.
@@ -125,6 +154,8 @@ typedef struct gptc_ctx_params {
     int n_batch;   /* most tokens one gptc_decode call may carry; 0: 512 */
     int n_threads; /* 0: all online cores */
     int n_seq_max; /* distinct sequence ids, 1..64 */
+    int embeddings; /* nonzero: gptc_decode also pools each sequence's final hidden states, for
+                     * gptc_get_embeddings (costs one norm of n_embd per token) */
 } gptc_ctx_params;
 
 gptc_ctx_params gptc_ctx_default_params(void);
@@ -148,6 +179,14 @@ gptc_status gptc_decode(gptc_ctx *ctx, const gptc_batch *batch, gptc_err *err);
 /* Logits of the i-th token of the last batch that asked for them, (n_vocab). Borrowed until the
  * next gptc_decode; NULL when that token did not ask. */
 float *gptc_get_logits(gptc_ctx *ctx, int i);
+
+/* The embedding of sequence seq (needs gptc_ctx_params.embeddings): the model's final normalised
+ * hidden state (the input of the output projection), mean-pooled over every token decoded for seq
+ * since it was last emptied (gptc_kv_seq_rm(ctx, seq, 0, -1) or gptc_kv_clear), L2-normalised.
+ * Tokens that reached seq through gptc_kv_seq_cp are not counted. Returns (n_embd) floats,
+ * borrowed until the next call on ctx; NULL when embeddings are off, seq is out of range or no
+ * token has been decoded for it. */
+const float *gptc_get_embeddings(gptc_ctx *ctx, int seq);
 
 /* KV cache operations over sequences. p1 < 0 means "to the end". */
 void gptc_kv_clear(gptc_ctx *ctx);

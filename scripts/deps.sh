@@ -1,12 +1,24 @@
 #!/bin/sh
 # Install the Debian packages gptc needs to build and test, when they are missing.
 # As root it runs apt-get; otherwise it prints the exact command and fails.
-PKGS="gcc make clang libclang-rt-14-dev pkg-config libjansson-dev libedit-dev libpcre2-dev libmicrohttpd-dev tmux python3-jinja2"
+PKGS="gcc make clang libclang-rt-14-dev pkg-config libjansson-dev libedit-dev libpcre2-dev libmicrohttpd-dev tmux python3-jinja2 curl"
 missing=""
 for p in $PKGS; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+# The server's conformance tests use the official openai npm package (tests/e2e/node); its
+# exact version is pinned by package-lock.json.
+node_deps() {
+    [ -d tests/e2e/node/node_modules/openai ] && return 0
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "deps: npm is missing: install Node.js 20 and npm for the server's SDK tests" >&2
+        return 1
+    fi
+    echo "deps: npm ci --prefix tests/e2e/node (the openai package for the server's SDK tests)"
+    npm ci --prefix tests/e2e/node --no-audit --no-fund >/dev/null || {
+        echo "deps: npm ci --prefix tests/e2e/node failed" >&2; return 1; }
+}
+[ -z "$missing" ] && { node_deps; exit $?; }
 if [ "$(id -u)" = 0 ]; then
     echo "deps: installing$missing"
     export DEBIAN_FRONTEND=noninteractive
@@ -17,3 +29,4 @@ else
     echo "  sudo apt-get update && sudo apt-get install -y$missing" >&2
     exit 1
 fi
+node_deps

@@ -13,6 +13,13 @@ int cmd_run(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+int cmd_template(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
 
 /* Print "gptc: <message>" to stderr and exit 1. */
 void cli_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));

@@ -14,6 +14,13 @@ static const char *k_usage =
     "  info      MODEL                                  metadata, tensors, sizes\n"
     "  tokenize  MODEL TEXT [--ids]                     token ids and pieces\n"
     "  convert   IN.bin TOKENIZER.bin OUT.gguf          llama2.c checkpoint -> GGUF\n"
+    "  chat      MODEL [--chat-template NAME|FILE]      interactive chat, streaming replies\n"
+    "  template  MODEL|--template NAME|FILE --messages FILE.json   render a chat template\n"
+    "  train     --data FILE|DIR --out MODEL.gguf       train a GPT on text (CPU)\n"
+    "  serve     MODEL [--port 8080 --parallel 4 ...]   OpenAI-compatible HTTP server\n"
+    "  quantize  IN.gguf OUT.gguf TYPE                  q8_0 q4_0 q4_k_m ... (llama.cpp's mixes)\n"
+    "  bench     MODEL [-p 128] [-n 64] [-t N] [--json] prefill/decode tok/s vs the memory bound\n"
+    "  perplexity MODEL TEXT.txt [--kl-base BASE]       quality of a model or a quantization\n"
     "\n"
     "MODEL is a GGUF file or a llama2.c checkpoint (with --tokenizer FILE).\n";
 
@@ -32,5 +39,12 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "info") == 0) return cmd_info(argc - 1, argv + 1);
     if (strcmp(cmd, "tokenize") == 0) return cmd_tokenize(argc - 1, argv + 1);
     if (strcmp(cmd, "convert") == 0) return cmd_convert(argc - 1, argv + 1);
+    if (strcmp(cmd, "chat") == 0) return cmd_chat(argc - 1, argv + 1);
+    if (strcmp(cmd, "template") == 0) return cmd_template(argc - 1, argv + 1);
+    if (strcmp(cmd, "train") == 0) return cmd_train(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "quantize") == 0) return cmd_quantize(argc - 1, argv + 1);
+    if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
+    if (strcmp(cmd, "perplexity") == 0) return cmd_perplexity(argc - 1, argv + 1);
     cli_die("unknown command '%s' (see gptc --help)", cmd);
 }

@@ -4,6 +4,10 @@
  * Every table but "ref" lives in a file compiled with ISA flags (ops_avx2.c, ops_avx512.c);
  * nothing from those files may run before the checks here pass. __builtin_cpu_supports also
  * checks that the OS saves the wider registers (XGETBV), so a feature bit alone is not trusted.
+ *
+ * The avx512 table's quantized kernels (src/quant/qmm_avx512.c) also need AVX512_VNNI; on an
+ * AVX-512 CPU without it (Skylake-X), the avx512 table is a copy whose quantized entries are
+ * the avx2 ones.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -34,9 +38,23 @@ static int cpu_has_avx512(void)
 
 const gptc_ops *gptc_ops_avx2(void) { return cpu_has_avx2() ? &gptc_ops_avx2_table : NULL; }
 
+static pthread_once_t novnni_once = PTHREAD_ONCE_INIT;
+static gptc_ops avx512_novnni; // written once under novnni_once, read-only after
+
+static void build_novnni(void)
+{
+    avx512_novnni = gptc_ops_avx512_table;
+    avx512_novnni.act_row_bytes = gptc_ops_avx2_table.act_row_bytes;
+    avx512_novnni.act_quant = gptc_ops_avx2_table.act_quant;
+    avx512_novnni.matmul_q = gptc_ops_avx2_table.matmul_q;
+}
+
 const gptc_ops *gptc_ops_avx512(void)
 {
-    return cpu_has_avx512() ? &gptc_ops_avx512_table : NULL;
+    if (!cpu_has_avx512()) return NULL;
+    if (__builtin_cpu_supports("avx512vnni")) return &gptc_ops_avx512_table;
+    pthread_once(&novnni_once, build_novnni);
+    return &avx512_novnni;
 }
 
 static const gptc_ops *best_table(void)

@@ -12,6 +12,7 @@
 
 #include "base.h"
 #include "fp16.h"
+#include "quant/qmm.h"
 #include "quant/quant.h"
 
 // ---------------------------------------------------------------------------------------------
@@ -78,6 +79,9 @@ static const gptc_ops ops_ref = {
     .matmul_f32 = matmul_f32_ref,
     .matmul_f16 = matmul_f16_ref,
     .matmul_bf16 = matmul_bf16_ref,
+    .act_row_bytes = gptc_qmm_act_bytes_ref,
+    .act_quant = gptc_qmm_act_quant_ref,
+    .matmul_q = gptc_qmm_matmul_ref,
 };
 
 const gptc_ops *gptc_ops_ref(void) { return &ops_ref; }
@@ -133,24 +137,8 @@ void gptc_rope(float *x, int n_head, int head_dim, int n_rot, int pos, float bas
 
 void gptc_row_to_f32(float *out, const void *W, uint32_t type, int C, int r)
 {
-    switch (type) {
-    case GPTC_TYPE_F32: {
-        const float *w = (const float *)W + (size_t)r * C;
-        for (int c = 0; c < C; c++) out[c] = w[c];
-        break;
-    }
-    case GPTC_TYPE_F16: {
-        const uint16_t *w = (const uint16_t *)W + (size_t)r * C;
-        for (int c = 0; c < C; c++) out[c] = gptc_f16_to_f32(w[c]);
-        break;
-    }
-    case GPTC_TYPE_BF16: {
-        const uint16_t *w = (const uint16_t *)W + (size_t)r * C;
-        for (int c = 0; c < C; c++) out[c] = gptc_bf16_to_f32(w[c]);
-        break;
-    }
-    default:
-        // The loader only admits F32/F16/BF16 weights; anything else is our bug.
-        GPTC_ASSERT(!"gptc_row_to_f32: unsupported type");
-    }
+    const gptc_type_traits *tt = gptc_type_info(type);
+    // The loader only admits types with a to_float; anything else is our bug.
+    GPTC_ASSERT(tt && tt->to_float);
+    tt->to_float((const char *)W + (size_t)r * gptc_row_bytes(type, C), out, C);
 }

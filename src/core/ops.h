@@ -30,6 +30,17 @@ typedef struct gptc_ops {
     void (*matmul_f32)(float *Y, int ldy, const float *W, const float *X, int T, int C, int r0, int r1);
     void (*matmul_f16)(float *Y, int ldy, const uint16_t *W, const float *X, int T, int C, int r0, int r1);
     void (*matmul_bf16)(float *Y, int ldy, const uint16_t *W, const float *X, int T, int C, int r0, int r1);
+
+    /* Block-quantized W (quant.h: gptc_type_is_quant), in two steps (src/quant/qmm.h):
+     * act_quant converts one activation row x (C) to the weights' vec_dot_type vdt (Q8_0,
+     * Q8_1 or Q8_K) in this table's layout, act_row_bytes(vdt, C) bytes; matmul_q computes
+     * Y[t, r] as above from T such rows (row t at Xq + t * act_row_bytes) for r in [r0, r1).
+     * Every table gives the same codes and scales; pair a table's matmul_q only with its own
+     * act_quant. Bit-identical results whatever the split of [0, R), as above. */
+    size_t (*act_row_bytes)(uint32_t vdt, int C);
+    void (*act_quant)(uint32_t vdt, void *xq, const float *x, int C);
+    void (*matmul_q)(uint32_t wtype, float *Y, int ldy, const void *W, const void *Xq, int T, int C,
+                     int r0, int r1);
 } gptc_ops;
 
 /* The best table for this CPU, chosen once (thread-safe). Env GPTC_ISA=ref|avx2|avx512 forces
@@ -52,7 +63,8 @@ void gptc_swiglu(float *g, const float *u, int n);
  * "normal" rope, the layout of Meta's and llama2.c's checkpoints). */
 void gptc_rope(float *x, int n_head, int head_dim, int n_rot, int pos, float base);
 
-/* Row r of a (R, C) weight of type F32/F16/BF16 converted to f32 (token embedding lookup). */
+/* Row r of a (R, C) weight of any type with a to_float (quant.h: F32, F16, BF16, the quantized
+ * types) converted to f32 (token embedding lookup). */
 void gptc_row_to_f32(float *out, const void *W, uint32_t type, int C, int r);
 
 #endif

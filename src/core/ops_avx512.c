@@ -22,6 +22,7 @@
 
 #include "base.h"
 #include "ops.h"
+#include "quant/qmm.h"
 
 enum { WT_F32, WT_F16, WT_BF16 };
 
@@ -231,4 +232,8 @@ const gptc_ops gptc_ops_avx512_table = {
     .matmul_f32 = matmul_f32_avx512,
     .matmul_f16 = matmul_f16_avx512,
     .matmul_bf16 = matmul_bf16_avx512,
+    // quantized weights (qmm_avx512.c; needs VNNI, which dispatch.c checks)
+    .act_row_bytes = gptc_qmm_act_bytes_avx512,
+    .act_quant = gptc_qmm_act_quant_avx512,
+    .matmul_q = gptc_qmm_matmul_avx512,
 };

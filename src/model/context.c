@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../quant/quant.h"
+
 gptc_ctx_params gptc_ctx_default_params(void)
 {
     gptc_ctx_params p = {.n_ctx = 0, .n_batch = 512, .n_threads = 0, .n_seq_max = 1};
@@ -25,6 +27,22 @@ static void *alloc3(uint64_t a, uint64_t b, uint64_t c, size_t elem, int *fail)
     void *p = malloc(n ? (size_t)n : 1);
     if (!p) *fail = 1;
     return p;
+}
+
+/* Bit s set: some quantized weight of m pairs with activation slot s (context.h). */
+static unsigned act_slots_used(const gptc_model *m)
+{
+    unsigned used = 0;
+    if (gptc_type_is_quant(m->output.type))
+        used |= 1u << gptc_act_slot(gptc_type_info(m->output.type)->vec_dot_type);
+    for (int l = 0; l < m->hp.n_layer; l++) {
+        const gptc_layer *ly = &m->layers[l];
+        const gptc_wt *lw[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w_gate, &ly->w_up, &ly->w_down, &ly->wqkv};
+        for (int i = 0; i < 8; i++)
+            if (gptc_type_is_quant(lw[i]->type))
+                used |= 1u << gptc_act_slot(gptc_type_info(lw[i]->type)->vec_dot_type);
+    }
+    return used;
 }
 
 gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params, gptc_ctx **out,
@@ -78,6 +96,20 @@ gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params
     c->logit_row = alloc3(1, 1, B, sizeof(int32_t), &fail);
     c->cell_of = alloc3(1, 1, B, sizeof(int32_t), &fail);
     c->out_idx = alloc3(1, 1, B, sizeof(int32_t), &fail);
+    unsigned slots = act_slots_used(model);
+    for (int sl = 0; sl < GPTC_ACT_SLOTS; sl++) {
+        static const uint32_t vdt[GPTC_ACT_SLOTS] = {GPTC_TYPE_Q8_0, GPTC_TYPE_Q8_1, GPTC_TYPE_Q8_K};
+        if (!(slots & 1u << sl)) continue;
+        uint64_t bytes; /* aligned_alloc wants a multiple of the alignment */
+        if (gptc_mul_ovf(B, c->ops->act_row_bytes(vdt[sl], GPTC_MAX(GPTC_MAX(D, Q), F)), &bytes) ||
+            bytes > SIZE_MAX - 64 || !(c->xq[sl] = aligned_alloc(64, (size_t)((bytes + 64) & ~(uint64_t)63))))
+            fail = 1;
+    }
+    if (p.embeddings) {
+        c->embd_sum = alloc3(1, p.n_seq_max, D, sizeof(float), &fail);
+        c->embd_n = alloc3(1, 1, p.n_seq_max, sizeof(int64_t), &fail);
+        c->embd_out = alloc3(1, 1, D, sizeof(float), &fail);
+    }
     if (fail) {
         gptc_ctx_free(c);
         return gptc_fail(err, GPTC_E_NOMEM, "context: out of memory for n_ctx %d (try a smaller --ctx)", N);
@@ -113,10 +145,23 @@ void gptc_ctx_free(gptc_ctx *c)
     free(c->logit_row);
     free(c->cell_of);
     free(c->out_idx);
+    for (int sl = 0; sl < GPTC_ACT_SLOTS; sl++) free(c->xq[sl]);
+    free(c->embd_sum);
+    free(c->embd_n);
+    free(c->embd_out);
     free(c);
 }
 
 int gptc_ctx_n_ctx(const gptc_ctx *c) { return c->n_ctx; }
+
+/* Forget the pooled embedding of sequence s. */
+static void embd_reset(gptc_ctx *c, int s)
+{
+    if (!c->embd_sum) return;
+    int D = c->model->hp.n_embd;
+    memset(c->embd_sum + (size_t)s * D, 0, (size_t)D * sizeof(float));
+    c->embd_n[s] = 0;
+}
 
 void gptc_kv_clear(gptc_ctx *c)
 {
@@ -125,6 +170,7 @@ void gptc_kv_clear(gptc_ctx *c)
         c->cell_seq[i] = 0;
     }
     c->n_cells_hi = 0;
+    for (int s = 0; s < c->n_seq_max; s++) embd_reset(c, s);
 }
 
 static void shrink_hi(gptc_ctx *c)
@@ -135,6 +181,7 @@ static void shrink_hi(gptc_ctx *c)
 void gptc_kv_seq_rm(gptc_ctx *c, int seq, int p0, int p1)
 {
     if (seq < 0 || seq >= c->n_seq_max) return;
+    if (p0 <= 0 && p1 < 0) embd_reset(c, seq); /* the whole sequence goes */
     if (p0 < 0) p0 = 0;
     if (p1 < 0) p1 = INT32_MAX;
     uint64_t bit = 1ull << seq;
@@ -171,4 +218,53 @@ float *gptc_get_logits(gptc_ctx *c, int i)
 {
     if (i < 0 || i >= c->n_batch || c->logit_row[i] < 0) return NULL;
     return c->logits + (size_t)c->logit_row[i] * c->model->hp.n_vocab;
+}
+
+/* The final norm of each architecture, as its forward pass applies it before the output
+ * projection: RMSNorm (llama) or LayerNorm with bias (gpt2). */
+static void final_norm(const gptc_model *m, float *o, const float *x)
+{
+    const gptc_hparams *hp = &m->hp;
+    int D = hp->n_embd;
+    if (m->arch != GPTC_ARCH_GPT2) {
+        gptc_rmsnorm(o, x, m->out_norm, D, hp->norm_eps);
+        return;
+    }
+    float mean = 0.0f, var = 0.0f;
+    for (int i = 0; i < D; i++) mean += x[i];
+    mean /= (float)D;
+    for (int i = 0; i < D; i++) var += (x[i] - mean) * (x[i] - mean);
+    float s = 1.0f / sqrtf(var / (float)D + hp->norm_eps);
+    for (int i = 0; i < D; i++) o[i] = (x[i] - mean) * s * m->out_norm[i] + m->out_norm_b[i];
+}
+
+void gptc_ctx_embd_accumulate(gptc_ctx *c, const gptc_batch *b)
+{
+    if (!c->embd_sum) return;
+    int D = c->model->hp.n_embd;
+    float *row = c->embd_out; /* scratch: overwritten by the next gptc_get_embeddings anyway */
+    for (int t = 0; t < b->n_tokens; t++) {
+        int s = b->seq_id ? b->seq_id[t] : 0;
+        final_norm(c->model, row, c->x + (size_t)t * D);
+        float *sum = c->embd_sum + (size_t)s * D;
+        for (int i = 0; i < D; i++) sum[i] += row[i];
+        c->embd_n[s]++;
+    }
+}
+
+const float *gptc_get_embeddings(gptc_ctx *c, int seq)
+{
+    if (!c->embd_sum || seq < 0 || seq >= c->n_seq_max || c->embd_n[seq] == 0) return NULL;
+    int D = c->model->hp.n_embd;
+    const float *sum = c->embd_sum + (size_t)seq * D;
+    double inv_n = 1.0 / (double)c->embd_n[seq], norm = 0.0;
+    for (int i = 0; i < D; i++) {
+        c->embd_out[i] = (float)(sum[i] * inv_n);
+        norm += (double)c->embd_out[i] * c->embd_out[i];
+    }
+    if (norm > 0) {
+        float inv = (float)(1.0 / sqrt(norm));
+        for (int i = 0; i < D; i++) c->embd_out[i] *= inv;
+    }
+    return c->embd_out;
 }

@@ -18,6 +18,8 @@
 #include "../core/threads.h"
 #include "model.h"
 
+#define GPTC_ACT_SLOTS 3 /* converted-activation forms: Q8_0, Q8_1, Q8_K */
+
 struct gptc_ctx {
     const gptc_model *model; /* borrowed: must outlive the context */
     int n_ctx, n_batch, n_seq_max;
@@ -45,6 +47,37 @@ struct gptc_ctx {
     int32_t *logit_row;      /* (B) batch index -> row in logits, or -1 */
     int32_t *cell_of;        /* (B) batch index -> its KV cell */
     int32_t *out_idx;        /* (B) rows of x that need logits, in batch order */
+
+    /* quantized weights: a product's input converted once (gptc_prep_act) to the 8-bit form its
+     * weights pair with, in the ops table's layout; slot 0: Q8_0, 1: Q8_1, 2: Q8_K */
+    void *xq[GPTC_ACT_SLOTS]; /* (B, ops->act_row_bytes(slot type, max(D, Q, F))) owned, 64-byte
+                              * aligned; NULL when no weight of the model pairs with it */
+
+    /* Tests only (0 otherwise): round q, K, V, the attention weights and the inputs of F16
+     * weights to f16, as llama.cpp's CPU backend does, so logits can be compared with its
+     * closely (8-bit activation codes amplify those roundings; see docs/architecture.md). */
+    int ggml_f16;
+
+    /* embeddings (gptc_ctx_params.embeddings; NULL when off) */
+    float *embd_sum;         /* (n_seq_max, D) sum of each sequence's final normalised states */
+    int64_t *embd_n;         /* (n_seq_max) tokens summed */
+    float *embd_out;         /* (D) the last gptc_get_embeddings result */
 };
+
+/* llama.c: weight products any architecture's forward pass can use.
+ * gptc_prep_act converts X (T, C) into c->xq for every quantized weight among w0..w2 (NULLs and
+ * float weights are skipped; on the pool when T * C is large); with c->ggml_f16 and an F16
+ * weight among them it also rounds X to f16 in place. gptc_matmul_rows computes
+ * Y (T, w->rows) = X · w^T for rows [r0, r1); for a quantized w it reads the converted X, so
+ * gptc_prep_act must have seen X (same T, C) with w since X last changed. */
+int gptc_act_slot(uint32_t vdt);
+void gptc_prep_act(gptc_ctx *c, float *X, int T, int C, const gptc_wt *w0, const gptc_wt *w1,
+                   const gptc_wt *w2);
+void gptc_matmul_rows(const gptc_ctx *c, float *Y, const gptc_wt *w, const float *X, int T, int r0,
+                      int r1);
+
+/* context.c: add the final normalised hidden state of every token of batch b (rows of x after
+ * the last layer) to its sequence's embedding sum. Called by gptc_decode when embeddings are on. */
+void gptc_ctx_embd_accumulate(gptc_ctx *c, const gptc_batch *b);
 
 #endif

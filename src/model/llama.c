@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "context.h"
+#include "../core/fp16.h"
 #include "../quant/quant.h"
 
 /* ----- matrix products split across threads --------------------------------------------------- */
@@ -28,17 +29,75 @@ static void split_rows(int R, int ith, int nth, int *r0, int *r1)
     *r1 = GPTC_MIN(R, c1 * 16);
 }
 
-/* Y (T, w->rows) = X (T, w->cols) · w^T, rows [r0, r1) only */
-static void matmul_rows(const gptc_ops *ops, float *Y, const gptc_wt *w, const float *X, int T,
-                        int r0, int r1)
+/* Y (T, w->rows) = X (T, w->cols) · w^T, rows [r0, r1) only. A quantized w reads X in the form
+ * gptc_prep_act left in c->xq (X itself is not read then). */
+void gptc_matmul_rows(const gptc_ctx *c, float *Y, const gptc_wt *w, const float *X, int T, int r0,
+                      int r1)
 {
+    const gptc_ops *ops = c->ops;
     if (r0 >= r1) return;
     switch (w->type) {
     case GPTC_TYPE_F32: ops->matmul_f32(Y, w->rows, w->data, X, T, w->cols, r0, r1); break;
     case GPTC_TYPE_F16: ops->matmul_f16(Y, w->rows, w->data, X, T, w->cols, r0, r1); break;
     case GPTC_TYPE_BF16: ops->matmul_bf16(Y, w->rows, w->data, X, T, w->cols, r0, r1); break;
-    default: GPTC_ASSERT(!"weight type checked at load");
+    default: {
+        int slot = gptc_act_slot(gptc_type_info(w->type)->vec_dot_type);
+        GPTC_ASSERT(gptc_type_is_quant(w->type) && c->xq[slot]); /* checked at load */
+        ops->matmul_q(w->type, Y, w->rows, w->data, c->xq[slot], T, w->cols, r0, r1);
     }
+    }
+}
+
+/* ----- activations of quantized weights ------------------------------------------------------- */
+
+int gptc_act_slot(uint32_t vdt) { return vdt == GPTC_TYPE_Q8_0 ? 0 : vdt == GPTC_TYPE_Q8_1 ? 1 : 2; }
+
+static const uint32_t k_slot_type[GPTC_ACT_SLOTS] = {GPTC_TYPE_Q8_0, GPTC_TYPE_Q8_1, GPTC_TYPE_Q8_K};
+
+typedef struct act_job {
+    gptc_ctx *c;
+    const float *X; /* (T, C) */
+    int T, C;
+    unsigned slots; /* bit s: convert into c->xq[s] */
+} act_job;
+
+static void job_act(void *arg, int ith, int nth)
+{
+    act_job *a = arg;
+    const gptc_ops *ops = a->c->ops;
+    int t0, t1;
+    gptc_split(a->T, ith, nth, &t0, &t1);
+    for (int s = 0; s < GPTC_ACT_SLOTS; s++) {
+        if (!(a->slots & 1u << s)) continue;
+        size_t rb = ops->act_row_bytes(k_slot_type[s], a->C);
+        for (int t = t0; t < t1; t++)
+            ops->act_quant(k_slot_type[s], (char *)a->c->xq[s] + (size_t)t * rb, a->X + (size_t)t * a->C, a->C);
+    }
+}
+
+/* x[i] = f16(x[i]) (ggml_f16 only) */
+static void round_f16(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) x[i] = gptc_f16_to_f32(gptc_f32_to_f16(x[i]));
+}
+
+void gptc_prep_act(gptc_ctx *c, float *X, int T, int C, const gptc_wt *w0, const gptc_wt *w1,
+                   const gptc_wt *w2)
+{
+    const gptc_wt *ws[3] = {w0, w1, w2};
+    act_job a = {.c = c, .X = X, .T = T, .C = C};
+    int f16 = 0;
+    for (int i = 0; i < 3; i++) {
+        if (ws[i] && gptc_type_is_quant(ws[i]->type))
+            a.slots |= 1u << gptc_act_slot(gptc_type_info(ws[i]->type)->vec_dot_type);
+        f16 |= ws[i] && ws[i]->type == GPTC_TYPE_F16;
+    }
+    if (a.slots) {
+        /* a decode step's row is a microsecond of work: not worth waking the workers */
+        if (T < 2 || (uint64_t)T * C < (1u << 15) || gptc_pool_size(c->pool) == 1) job_act(&a, 0, 1);
+        else gptc_pool_run(c->pool, job_act, &a);
+    }
+    if (f16 && c->ggml_f16) round_f16(X, (size_t)T * C);
 }
 
 typedef struct fwd {
@@ -57,7 +116,7 @@ static void job_matmul(void *arg, int ith, int nth)
     fwd *f = arg;
     int r0, r1;
     split_rows(f->w->rows, ith, nth, &r0, &r1);
-    matmul_rows(f->c->ops, f->Y, f->w, f->X, f->T, r0, r1);
+    gptc_matmul_rows(f->c, f->Y, f->w, f->X, f->T, r0, r1);
 }
 
 /* Rotate rows [r0, r1) (even r0) of the (T, n_heads*hd) matrix Y in place. */
@@ -88,14 +147,22 @@ static void job_qkv(void *arg, int ith, int nth)
     int T = f->T, Q = hp->n_head * hp->head_dim, K = hp->n_head_kv * hp->head_dim, r0, r1;
 
     split_rows(Q, ith, nth, &r0, &r1);
-    matmul_rows(c->ops, c->q, &f->ly->wq, c->xb, T, r0, r1);
+    gptc_matmul_rows(c, c->q, &f->ly->wq, c->xb, T, r0, r1);
     rope_rows(c, c->q, Q, T, r0, r1);
+    if (c->ggml_f16)
+        for (int t = 0; t < T; t++) round_f16(c->q + (size_t)t * Q + r0, (size_t)(r1 - r0));
 
     split_rows(K, ith, nth, &r0, &r1);
     if (r0 >= r1) return;
-    matmul_rows(c->ops, c->kb, &f->ly->wk, c->xb, T, r0, r1);
-    matmul_rows(c->ops, c->vb, &f->ly->wv, c->xb, T, r0, r1);
+    gptc_matmul_rows(c, c->kb, &f->ly->wk, c->xb, T, r0, r1);
+    gptc_matmul_rows(c, c->vb, &f->ly->wv, c->xb, T, r0, r1);
     rope_rows(c, c->kb, K, T, r0, r1);
+    if (c->ggml_f16) { /* llama.cpp's KV cache is f16 */
+        for (int t = 0; t < T; t++) {
+            round_f16(c->kb + (size_t)t * K + r0, (size_t)(r1 - r0));
+            round_f16(c->vb + (size_t)t * K + r0, (size_t)(r1 - r0));
+        }
+    }
     size_t layer_off = (size_t)f->l * c->n_ctx * K;
     for (int t = 0; t < T; t++) {
         size_t cell_off = layer_off + (size_t)c->cell_of[t] * K;
@@ -144,8 +211,12 @@ static void job_attention(void *arg, int ith, int nth)
         float *out = c->xb + (size_t)t * Q + (size_t)h * hd;
         memset(out, 0, (size_t)hd * sizeof *out);
         float inv = 1.0f / sum; /* sum >= 1: the token sees its own cell */
-        for (int i = 0; i < n_cells; i++)
-            if (att[i] != 0.0f) ops->axpy_f32(out, att[i] * inv, vc + (size_t)i * K + (size_t)kvh * hd, hd);
+        for (int i = 0; i < n_cells; i++) {
+            if (att[i] == 0.0f) continue;
+            float p = att[i] * inv;
+            if (c->ggml_f16) round_f16(&p, 1);
+            ops->axpy_f32(out, p, vc + (size_t)i * K + (size_t)kvh * hd, hd);
+        }
     }
 }
 
@@ -157,8 +228,8 @@ static void job_gate_up(void *arg, int ith, int nth)
     int F = c->model->hp.n_ff, r0, r1;
     split_rows(F, ith, nth, &r0, &r1);
     if (r0 >= r1) return;
-    matmul_rows(c->ops, c->hb, &f->ly->w_gate, c->xb, f->T, r0, r1);
-    matmul_rows(c->ops, c->hb2, &f->ly->w_up, c->xb, f->T, r0, r1);
+    gptc_matmul_rows(c, c->hb, &f->ly->w_gate, c->xb, f->T, r0, r1);
+    gptc_matmul_rows(c, c->hb2, &f->ly->w_up, c->xb, f->T, r0, r1);
     for (int t = 0; t < f->T; t++)
         gptc_swiglu(c->hb + (size_t)t * F + r0, c->hb2 + (size_t)t * F + r0, r1 - r0);
 }
@@ -214,6 +285,11 @@ gptc_status gptc_decode(gptc_ctx *c, const gptc_batch *b, gptc_err *err)
     gptc_err_clear(err);
     gptc_status s = check_batch(c, b, err);
     if (s) return s;
+    if (c->model->arch == GPTC_ARCH_GPT2) {
+        s = gptc_gpt2_decode(c, b, err);
+        if (!s && c->embd_sum) gptc_ctx_embd_accumulate(c, b);
+        return s;
+    }
     const gptc_model *m = c->model;
     const gptc_hparams *hp = &m->hp;
     int T = b->n_tokens, D = hp->n_embd, F = hp->n_ff, n_rot = hp->n_rot;
@@ -243,14 +319,18 @@ gptc_status gptc_decode(gptc_ctx *c, const gptc_batch *b, gptc_err *err)
         f.l = l;
         for (int t = 0; t < T; t++)
             gptc_rmsnorm(c->xb + (size_t)t * D, c->x + (size_t)t * D, ly->attn_norm, D, hp->norm_eps);
+        gptc_prep_act(c, c->xb, T, D, &ly->wq, &ly->wk, &ly->wv);
         run_job(c, job_qkv, &f, (uint64_t)T * D * (hp->n_head + 2 * hp->n_head_kv) * hp->head_dim);
         run_job(c, job_attention, &f, (uint64_t)T * hp->n_head * c->n_cells_hi * hp->head_dim * 2);
+        gptc_prep_act(c, c->xb, T, hp->n_head * hp->head_dim, &ly->wo, NULL, NULL);
         run_matmul(&f, c->xb2, &ly->wo, c->xb, T);
         for (size_t i = 0; i < (size_t)T * D; i++) c->x[i] += c->xb2[i];
 
         for (int t = 0; t < T; t++)
             gptc_rmsnorm(c->xb + (size_t)t * D, c->x + (size_t)t * D, ly->ffn_norm, D, hp->norm_eps);
+        gptc_prep_act(c, c->xb, T, D, &ly->w_gate, &ly->w_up, NULL);
         run_job(c, job_gate_up, &f, (uint64_t)T * D * F * 2);
+        gptc_prep_act(c, c->hb, T, F, &ly->w_down, NULL, NULL);
         run_matmul(&f, c->xb2, &ly->w_down, c->hb, T);
         for (size_t i = 0; i < (size_t)T * D; i++) c->x[i] += c->xb2[i];
     }
@@ -266,6 +346,10 @@ gptc_status gptc_decode(gptc_ctx *c, const gptc_batch *b, gptc_err *err)
         }
     }
     for (int t = T; t < c->n_batch; t++) c->logit_row[t] = -1;
-    if (n_out) run_matmul(&f, c->logits, &m->output, c->xb, n_out);
+    if (n_out) {
+        gptc_prep_act(c, c->xb, n_out, D, &m->output, NULL, NULL);
+        run_matmul(&f, c->logits, &m->output, c->xb, n_out);
+    }
+    if (c->embd_sum) gptc_ctx_embd_accumulate(c, b);
     return GPTC_OK;
 }

@@ -69,10 +69,12 @@ static gptc_status read_hparams(const gguf_file *f, gptc_hparams *hp, gptc_err *
     gptc_str arch;
     gptc_status s = gguf_get_str(f, "general.architecture", &arch, err);
     if (s) return s;
-    if (!gptc_str_eq(arch, "llama"))
-        return gptc_fail(err, GPTC_E_UNSUPPORTED, "model: architecture '%.*s' is not supported (gptc runs 'llama')",
+    int gpt2 = gptc_str_eq(arch, "gpt2");
+    if (!gptc_str_eq(arch, "llama") && !gpt2)
+        return gptc_fail(err, GPTC_E_UNSUPPORTED,
+                         "model: architecture '%.*s' is not supported (gptc runs 'llama' and 'gpt2')",
                          (int)GPTC_MIN(arch.n, 64), arch.p);
-    snprintf(hp->arch, sizeof hp->arch, "llama");
+    snprintf(hp->arch, sizeof hp->arch, gpt2 ? "gpt2" : "llama");
     const char *a = hp->arch;
     const int64_t big = 1 << 20;
     if ((s = hp_int(f, a, "embedding_length", 1, big, -1, &hp->n_embd, err)) ||
@@ -89,6 +91,11 @@ static gptc_status read_hparams(const gguf_file *f, gptc_hparams *hp, gptc_err *
         return gptc_fail(err, GPTC_E_FORMAT, "model: head_count %d is not a multiple of head_count_kv %d",
                          hp->n_head, hp->n_head_kv);
     hp->head_dim = hp->n_embd / hp->n_head;
+    if (gpt2) { /* learned positions, LayerNorm: no rope keys */
+        hp->n_rot = 0;
+        hp->rope_base = 10000.0f;
+        return hp_float(f, a, "attention.layer_norm_epsilon", 1e-5, &hp->norm_eps, err);
+    }
     if ((s = hp_int(f, a, "rope.dimension_count", 2, hp->head_dim, hp->head_dim, &hp->n_rot, err)))
         return s;
     if (hp->n_rot % 2)
@@ -101,7 +108,32 @@ static gptc_status read_hparams(const gguf_file *f, gptc_hparams *hp, gptc_err *
 
 /* ----- tensors -------------------------------------------------------------------------------- */
 
-static int computable(uint32_t t) { return t == GPTC_TYPE_F32 || t == GPTC_TYPE_F16 || t == GPTC_TYPE_BF16; }
+static gptc_status bind_wt(gptc_model *m, const char *name, int rows, int cols, gptc_wt *w, gptc_err *err);
+static gptc_status bind_vec(gptc_model *m, const char *name, int n, float **out, gptc_err *err);
+
+gptc_status gptc_model_bind_wt(gptc_model *m, const char *name, int rows, int cols, gptc_wt *w,
+                               gptc_err *err)
+{
+    return bind_wt(m, name, rows, cols, w, err);
+}
+
+gptc_status gptc_model_bind_vec(gptc_model *m, const char *name, int n, float **out, gptc_err *err)
+{
+    return bind_vec(m, name, n, out, err);
+}
+
+/* Weight types the forward pass multiplies with: the float types and the quantized types with
+ * kernels (quant.h). A 1-D vector may be anything that converts to f32. */
+static int computable(uint32_t t)
+{
+    return t == GPTC_TYPE_F32 || t == GPTC_TYPE_F16 || t == GPTC_TYPE_BF16 || gptc_type_is_quant(t);
+}
+
+static int convertible(uint32_t t)
+{
+    const gptc_type_traits *tt = gptc_type_info(t);
+    return tt && tt->to_float;
+}
 
 static const char *type_name(uint32_t t)
 {
@@ -121,6 +153,9 @@ static gptc_status bind_wt(gptc_model *m, const char *name, int rows, int cols, 
     if (!computable(t->type))
         return gptc_fail(err, GPTC_E_UNSUPPORTED, "model: tensor '%s' has type %s, which gptc cannot compute yet",
                          name, type_name(t->type));
+    if (m->arch == GPTC_ARCH_GPT2 && gptc_type_is_quant(t->type)) /* gpt2.c multiplies floats only */
+        return gptc_fail(err, GPTC_E_UNSUPPORTED, "model: tensor '%s' has type %s; gptc runs gpt2 with float weights only",
+                         name, type_name(t->type));
     w->type = t->type;
     w->data = t->data;
     w->rows = rows;
@@ -137,7 +172,7 @@ static gptc_status bind_vec(gptc_model *m, const char *name, int n, float **out,
     if (t->n_dims != 1 || t->ne[0] != (uint64_t)n)
         return gptc_fail(err, GPTC_E_FORMAT, "model: tensor '%s' has %u dimensions and %llu elements, expected [%d]",
                          name, t->n_dims, (unsigned long long)t->ne[0], n);
-    if (!computable(t->type))
+    if (!convertible(t->type))
         return gptc_fail(err, GPTC_E_UNSUPPORTED, "model: tensor '%s' has type %s, which gptc cannot compute yet",
                          name, type_name(t->type));
     float *v = malloc((size_t)n * sizeof *v);
@@ -161,14 +196,14 @@ static gptc_status bind_weights(gptc_model *m, gptc_err *err)
         return gptc_fail(err, GPTC_E_FORMAT, "model: the vocabulary has %d tokens but token_embd.weight has %llu rows",
                          V, (unsigned long long)te->ne[1]);
     if ((s = bind_wt(m, "token_embd.weight", V, D, &m->tok_embd, err))) return s;
-    m->weight_bytes -= (uint64_t)gptc_type_info(m->tok_embd.type)->type_size * D * (V - 1); /* reads one row */
+    m->weight_bytes -= (uint64_t)gptc_row_bytes(m->tok_embd.type, D) * (V - 1); /* reads one row */
     if ((s = bind_vec(m, "output_norm.weight", D, &m->out_norm, err))) return s;
     if (gguf_find_tensor(m->file, "output.weight")) {
         if ((s = bind_wt(m, "output.weight", V, D, &m->output, err))) return s;
         m->hp.tied_output = 0;
     } else {
         m->output = m->tok_embd;
-        m->weight_bytes += (uint64_t)gptc_type_info(m->tok_embd.type)->type_size * D * V;
+        m->weight_bytes += (uint64_t)gptc_row_bytes(m->tok_embd.type, D) * V;
         m->hp.tied_output = 1;
     }
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
@@ -205,7 +240,8 @@ gptc_status gptc_model_from_gguf(gguf_file *f, gptc_model **out, gptc_err *err)
     if (!s) s = gptc_tokenizer_from_gguf(f, &m->tok, err);
     if (!s) {
         m->hp.n_vocab = gptc_tok_n_vocab(m->tok);
-        s = bind_weights(m, err);
+        m->arch = strcmp(m->hp.arch, "gpt2") == 0 ? GPTC_ARCH_GPT2 : GPTC_ARCH_LLAMA;
+        s = m->arch == GPTC_ARCH_GPT2 ? gptc_gpt2_bind(m, err) : bind_weights(m, err);
     }
     if (s) {
         gptc_model_free(m);
@@ -286,12 +322,20 @@ void gptc_model_free(gptc_model *m)
     if (!m) return;
     if (m->layers) {
         for (int l = 0; l < m->hp.n_layer; l++) {
-            free(m->layers[l].attn_norm);
-            free(m->layers[l].ffn_norm);
+            gptc_layer *ly = &m->layers[l];
+            free(ly->attn_norm);
+            free(ly->ffn_norm);
+            free(ly->attn_norm_b); /* gpt2 vectors; NULL for llama */
+            free(ly->bqkv);
+            free(ly->bo);
+            free(ly->ffn_norm_b);
+            free(ly->b_up);
+            free(ly->b_down);
         }
         free(m->layers);
     }
     free(m->out_norm);
+    free(m->out_norm_b);
     gptc_tokenizer_free(m->tok);
     gguf_close(m->file);
     free(m);

@@ -1,9 +1,21 @@
 /*
- * quant.h — tensor element types as numbered in GGUF/ggml, and their block traits.
+ * quant.h — tensor element types as numbered in GGUF/ggml, their block traits, and the scalar
+ * reference of every format gptc computes with.
  *
  * A row of ne0 elements of type t takes (ne0 / blck) * type_size bytes; ne0 must be a multiple
- * of blck. Types gptc can compute with have kernels in src/core/ops*.c (F32, F16, BF16 today);
- * the others are known here so files holding them parse and report clearly.
+ * of blck. Block layouts are in blocks.h, bit for bit as GGUF files store them.
+ *
+ * Each quantized format has one file (q8_0.c, q4_0.c, q4_1.c, q5_0.c, q5_1.c, q4_k.c, q5_k.c,
+ * q6_k.c, q8_k.c) with three functions that are the spec:
+ *   - quantize_ref: floats -> blocks, byte for byte what llama.cpp's reference quantizer writes
+ *     (no importance matrix);
+ *   - dequantize: blocks -> floats (exact: every code times its scales);
+ *   - vec_dot_ref: a row of weight blocks . a row of activations quantized to the format's
+ *     vec_dot_type (Q8_0, Q8_1 or Q8_K, as llama.cpp pairs them), summed block by block.
+ * The SIMD kernels (src/quant/qmm_avx2.c, qmm_avx512.c, behind the ops table) are tested
+ * against these.
+ *
+ * Sizes n are element counts, multiples of the type's blck.
  */
 #ifndef GPTC_QUANT_H
 #define GPTC_QUANT_H
@@ -47,13 +59,85 @@ enum gptc_type {
     GPTC_TYPE_COUNT = 36,
 };
 
+typedef void (*gptc_to_float_fn)(const void *x, float *y, int64_t n);
+typedef void (*gptc_from_float_fn)(const float *x, void *y, int64_t n);
+/* w: n elements of weight blocks; xq: n elements of the type's vec_dot_type */
+typedef float (*gptc_vec_dot_fn)(int n, const void *w, const void *xq);
+
 typedef struct gptc_type_traits {
     const char *name; /* "f32", "q4_K" ... as ggml names them */
     int blck;         /* elements per block */
     size_t type_size; /* bytes per block */
+    /* What gptc can do with the type; NULL where it cannot. */
+    gptc_to_float_fn to_float;         /* dequantize (weights, embeddings, gptc quantize input) */
+    gptc_from_float_fn from_float_ref; /* quantize: gptc quantize, activations in the reference */
+    gptc_vec_dot_fn vec_dot_ref;       /* quantized weights only */
+    uint32_t vec_dot_type;             /* the activations' type for vec_dot_ref */
 } gptc_type_traits;
 
 /* NULL for a type number gptc does not know (including the removed 4, 5, 31..33). */
 const gptc_type_traits *gptc_type_info(uint32_t type);
+/* 1 for the block-quantized weight types gptc computes with (Q4_0 ... Q6_K, not Q8_1/Q8_K). */
+int gptc_type_is_quant(uint32_t type);
+/* Bytes of a row of n elements (n a multiple of blck). */
+size_t gptc_row_bytes(uint32_t type, int64_t n);
+
+/* ---- per format (one file each) ------------------------------------------------------------ */
+void gptc_q8_0_quantize_ref(const float *x, void *y, int64_t n);
+void gptc_q8_0_dequantize(const void *x, float *y, int64_t n);
+float gptc_q8_0_vec_dot_ref(int n, const void *w, const void *xq); /* xq: Q8_0 */
+
+void gptc_q8_1_quantize_ref(const float *x, void *y, int64_t n);
+void gptc_q8_1_dequantize(const void *x, float *y, int64_t n);
+
+void gptc_q4_0_quantize_ref(const float *x, void *y, int64_t n);
+void gptc_q4_0_dequantize(const void *x, float *y, int64_t n);
+float gptc_q4_0_vec_dot_ref(int n, const void *w, const void *xq); /* xq: Q8_0 */
+
+void gptc_q4_1_quantize_ref(const float *x, void *y, int64_t n);
+void gptc_q4_1_dequantize(const void *x, float *y, int64_t n);
+float gptc_q4_1_vec_dot_ref(int n, const void *w, const void *xq); /* xq: Q8_1 */
+
+void gptc_q5_0_quantize_ref(const float *x, void *y, int64_t n);
+void gptc_q5_0_dequantize(const void *x, float *y, int64_t n);
+float gptc_q5_0_vec_dot_ref(int n, const void *w, const void *xq); /* xq: Q8_0 */
+
+void gptc_q5_1_quantize_ref(const float *x, void *y, int64_t n);
+void gptc_q5_1_dequantize(const void *x, float *y, int64_t n);
+float gptc_q5_1_vec_dot_ref(int n, const void *w, const void *xq); /* xq: Q8_1 */
+
+void gptc_q8_K_quantize_ref(const float *x, void *y, int64_t n);
+void gptc_q8_K_dequantize(const void *x, float *y, int64_t n);
+
+void gptc_q4_K_quantize_ref(const float *x, void *y, int64_t n);
+void gptc_q4_K_dequantize(const void *x, float *y, int64_t n);
+float gptc_q4_K_vec_dot_ref(int n, const void *w, const void *xq); /* xq: Q8_K */
+
+void gptc_q5_K_quantize_ref(const float *x, void *y, int64_t n);
+void gptc_q5_K_dequantize(const void *x, float *y, int64_t n);
+float gptc_q5_K_vec_dot_ref(int n, const void *w, const void *xq); /* xq: Q8_K */
+
+void gptc_q6_K_quantize_ref(const float *x, void *y, int64_t n);
+void gptc_q6_K_dequantize(const void *x, float *y, int64_t n);
+float gptc_q6_K_vec_dot_ref(int n, const void *w, const void *xq); /* xq: Q8_K */
+
+/* Shared by the Q4_K and Q5_K quantizers (defined in q4_k.c). */
+/* 6-bit scale j and min j of a Q4_K/Q5_K scales[12] array. */
+void gptc_k_scale_min(int j, const uint8_t *scales, uint8_t *sc, uint8_t *m);
+float gptc_kq_fit_scale_min(int n, int nmax, const float *x, const float *w, uint8_t *L,
+                            float *the_min, uint8_t *Laux, float rmin, float rdelta, int nstep);
+void gptc_kq_pack_scales(const float *scales, const float *mins, uint8_t *scales12, uint16_t *d,
+                         uint16_t *dmin);
+void gptc_kq_weights(const float *x, float *w);
+void gptc_kq_codes(const float *x, const uint8_t *scales12, uint16_t d16, uint16_t dmin16,
+                   int nmax, uint8_t *L);
+
+/* Round to nearest, ties to even, as the K quantizers do (|x| < 2^22). */
+static inline int gptc_nearest_int(float x)
+{
+    /* adding 1.5 * 2^23 leaves the rounded integer in the low mantissa bits */
+    union { float f; int32_t i; } u = {x + 12582912.0f};
+    return (u.i & 0x007fffff) - 0x00400000;
+}
 
 #endif

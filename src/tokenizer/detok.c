@@ -8,6 +8,9 @@
  *   USER_DEFINED  its piece unchanged
  *   CONTROL, UNKNOWN, UNUSED, UNDEFINED   nothing (BOS, EOS and <unk> print nothing)
  * The leading dummy-prefix space is kept unless gptc_detok.strip_space is set.
+ * Byte-level BPE (bpe.c, tiktoken.c): a NORMAL token is its bytes (GPT-2's alphabet undone at
+ * load), USER_DEFINED its text; CONTROL and UNKNOWN print nothing; UNUSED (tiktoken's gaps)
+ * nothing. With gptc_detok.special set, CONTROL and UNKNOWN tokens print their text too.
  *
  * Those bytes then pass through a UTF-8 check so that every chunk handed out is valid UTF-8:
  *   - a complete, valid character is written out;
@@ -83,6 +86,15 @@ gptc_status gptc_detok_push(const gptc_tokenizer *tok, gptc_detok *d, int32_t id
     gptc_detok st = *d; /* committed only if the output fits */
     sink o = {out, cap, 0};
     gptc_str p = tok->piece[id];
+    if (tok->kind == GPTC_TOK_BPE) {
+        uint8_t ty = tok->type[id];
+        int show = ty == GPTC_TT_NORMAL || ty == GPTC_TT_USER_DEFINED ||
+                   ((ty == GPTC_TT_CONTROL || ty == GPTC_TT_UNKNOWN) && st.special);
+        if (show)
+            for (uint64_t i = 0; i < tok->tbytes[id].n; i++)
+                feed(&st, (uint8_t)tok->tbytes[id].p[i], &o);
+        goto out;
+    }
     const uint8_t *s = (const uint8_t *)p.p;
     /* a BYTE token without a "<0xNN>" piece prints as text */
     int type =
@@ -119,9 +131,16 @@ gptc_status gptc_detok_push(const gptc_tokenizer *tok, gptc_detok *d, int32_t id
             feed(&st, s[i], &o);
         }
         break;
-    default: /* CONTROL, UNKNOWN, UNUSED, UNDEFINED */
+    case GPTC_TT_CONTROL:
+    case GPTC_TT_UNKNOWN:
+        if (st.special)
+            for (uint64_t i = 0; i < p.n; i++)
+                feed(&st, s[i], &o);
+        break;
+    default: /* UNUSED, UNDEFINED */
         break;
     }
+out:
     if (o.n > cap)
         return gptc_fail(err, GPTC_E_INVALID,
                          "gptc_detok_push: token %d needs %zu bytes of output, the buffer has %zu",
@@ -139,4 +158,49 @@ size_t gptc_detok_flush(gptc_detok *d, char *out, size_t cap)
     memcpy(out, "\xef\xbf\xbd", 3);
     d->n_pending = 0;
     return 3;
+}
+
+/* ----------------------------------------------------------------------------------------------
+ * whole-buffer decode: the raw bytes, no UTF-8 repair
+ */
+gptc_status gptc_tok_decode(const gptc_tokenizer *tok, const int32_t *ids, size_t n, int special,
+                            char *out, size_t cap, size_t *n_out, gptc_err *err)
+{
+    if (n_out) *n_out = 0;
+    if (!tok || !n_out || (!ids && n) || (!out && cap))
+        return gptc_fail(err, GPTC_E_INVALID, "gptc_tok_decode: NULL argument");
+    sink o = {out, cap, 0};
+    for (size_t k = 0; k < n; k++) {
+        int32_t id = ids[k];
+        if (id < 0 || id >= tok->n_vocab)
+            return gptc_fail(err, GPTC_E_RANGE,
+                             "token id %d (at %zu) is outside the vocabulary (%d tokens)", (int)id,
+                             k, tok->n_vocab);
+        uint8_t ty = tok->type[id];
+        int ctl = ty == GPTC_TT_CONTROL || ty == GPTC_TT_UNKNOWN;
+        gptc_str p = tok->piece[id];
+        if (tok->kind == GPTC_TOK_BPE) {
+            if (ty == GPTC_TT_NORMAL || ty == GPTC_TT_USER_DEFINED || (ctl && special))
+                put(&o, tok->tbytes[id].p, tok->tbytes[id].n);
+            continue;
+        }
+        if (ty == GPTC_TT_BYTE && tok->byte_of[id] >= 0) {
+            uint8_t b = (uint8_t)tok->byte_of[id];
+            put(&o, &b, 1);
+        } else if (ty == GPTC_TT_NORMAL || ty == GPTC_TT_BYTE) {
+            for (uint64_t i = 0; i < p.n; i++) {
+                if (i + 2 < p.n && memcmp(p.p + i, "\xe2\x96\x81", 3) == 0) {
+                    put(&o, " ", 1);
+                    i += 2;
+                } else {
+                    put(&o, p.p + i, 1);
+                }
+            }
+        } else if (ty == GPTC_TT_USER_DEFINED || (ctl && special)) {
+            put(&o, p.p, p.n);
+        }
+    }
+    *n_out = o.n;
+    gptc_err_clear(err);
+    return GPTC_OK;
 }

@@ -166,50 +166,7 @@ static gptc_status spm_fragment(const gptc_tokenizer *t, spm_work *w, const char
     return GPTC_OK;
 }
 
-/* A fragment of the text: raw bytes (id < 0) or one special token. */
-typedef struct frag {
-    int32_t id;
-    size_t off, n;
-} frag;
-
-/* llama.cpp's partition: each special token in turn splits every raw fragment at each of its
- * occurrences, left to right. a and b are (2 * len + 1) each; returns the final array. */
-static frag *partition(const gptc_tokenizer *t, const char *text, size_t len, int parse_special,
-                       frag *a, frag *b, size_t *n_frag)
-{
-    size_t n = 1;
-    a[0] = (frag){-1, 0, len};
-    for (int s = 0; s < t->n_special; s++) {
-        int32_t id = t->special[s];
-        if (!parse_special && t->type[id] != GPTC_TT_USER_DEFINED) continue;
-        gptc_str p = t->piece[id];
-        size_t m = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (a[i].id >= 0 || a[i].n < p.n) {
-                b[m++] = a[i];
-                continue;
-            }
-            size_t off = a[i].off, end = a[i].off + a[i].n;
-            for (;;) {
-                const char *hit = memmem(text + off, end - off, p.p, p.n);
-                if (!hit) break;
-                size_t at = (size_t)(hit - text);
-                if (at > off) b[m++] = (frag){-1, off, at - off};
-                b[m++] = (frag){id, at, p.n};
-                off = at + p.n;
-            }
-            if (off < end) b[m++] = (frag){-1, off, end - off};
-        }
-        frag *tmp = a;
-        a = b;
-        b = tmp;
-        n = m;
-    }
-    *n_frag = n;
-    return a;
-}
-
-gptc_status gptc_tok_encode(const gptc_tokenizer *tok, const char *text, size_t len, int add_bos,
+gptc_status gptc_spm_encode(const gptc_tokenizer *tok, const char *text, size_t len, int add_bos,
                             int parse_special, int32_t *out, size_t cap, size_t *n_out,
                             gptc_err *err)
 {
@@ -229,14 +186,14 @@ gptc_status gptc_tok_encode(const gptc_tokenizer *tok, const char *text, size_t 
     if (gptc_add_ovf(len, 1, &n1) || gptc_mul_ovf(n1, 3, &esc_n) ||
         gptc_mul_ovf(n1, sizeof(spm_sym), &sym_n) ||
         gptc_mul_ovf(n1, 3 * sizeof(spm_pair), &heap_n) ||
-        gptc_mul_ovf(n1, 2 * sizeof(frag), &frag_n) || heap_n > SIZE_MAX / 4 ||
+        gptc_mul_ovf(n1, 2 * sizeof(gptc_frag), &frag_n) || heap_n > SIZE_MAX / 4 ||
         len > UINT32_MAX / 4 /* symbol offsets are 32-bit */)
         return gptc_fail(err, GPTC_E_NOMEM, "gptc_tok_encode: text of %zu bytes is too long", len);
     spm_work w = {0};
     w.esc = malloc((size_t)esc_n);
     w.sym = malloc((size_t)sym_n);
     w.heap = malloc((size_t)heap_n);
-    frag *fa = malloc((size_t)frag_n), *fb = malloc((size_t)frag_n);
+    gptc_frag *fa = malloc((size_t)frag_n), *fb = malloc((size_t)frag_n);
     gptc_status st = GPTC_OK;
     if (!w.esc || !w.sym || !w.heap || !fa || !fb) {
         st = gptc_fail(err, GPTC_E_NOMEM, "gptc_tok_encode: out of memory for %zu bytes", len);
@@ -244,7 +201,7 @@ gptc_status gptc_tok_encode(const gptc_tokenizer *tok, const char *text, size_t 
     }
 
     size_t n_frag;
-    frag *fr = partition(tok, text, len, parse_special, fa, fb, &n_frag);
+    gptc_frag *fr = gptc_tok_partition(tok, text, len, parse_special, fa, fb, &n_frag);
     int prev_special = 1;
     for (size_t i = 0; i < n_frag; i++) {
         if (fr[i].id >= 0) {

@@ -1,14 +1,16 @@
 /*
  * tokenizer.c — load the vocabulary from the tokenizer.ggml.* keys and answer questions about
- * it: piece <-> id, token types, special ids. Encoding lives in spm.c, decoding in detok.c.
+ * it: piece <-> id, token types, special ids. Encoding lives in spm.c (SentencePiece) and bpe.c
+ * (byte-level BPE), decoding in detok.c, tiktoken rank files in tiktoken.c.
  *
- * Only tokenizer.ggml.model "llama" (SentencePiece-style, llama.cpp's SPM) is implemented; a
- * file with tokens but no model key is taken to be "llama", as old converters wrote it.
+ * tokenizer.ggml.model "llama" is SentencePiece-style (llama.cpp's SPM); "gpt2" is byte-level
+ * BPE (bpe.c adds merges and the pre-tokenizer). A file with tokens but no model key is taken
+ * to be "llama", as old converters wrote it.
  *
- * Special ids (bos, eos, unknown, eot, eom): an absent key takes llama.cpp's SPM default
- * (bos 1, eos 2, unk 0, if the vocabulary is that large; eot/eom none); 0xFFFFFFFF (or -1)
- * means "none"; any other id outside the vocabulary is a format error.
- * Token types outside 0..6 are treated as UNDEFINED (llama.cpp does the same).
+ * Special ids (bos, eos, unknown, eot, eom): an absent key takes llama.cpp's default for the
+ * model (SPM: bos 1, eos 2, unk 0; BPE: bos 11, eos 11, no unk; if the vocabulary is that
+ * large; eot/eom none); 0xFFFFFFFF (or -1) means "none"; any other id outside the vocabulary
+ * is a format error. Token types outside 0..6 are treated as UNDEFINED (llama.cpp does the same).
  */
 #include "tokenizer_impl.h"
 
@@ -18,7 +20,7 @@
 /* ----------------------------------------------------------------------------------------------
  * piece -> id hash table
  */
-static uint32_t hash_bytes(const char *s, size_t n)
+uint32_t gptc_tok_hash(const char *s, size_t n)
 {
     uint32_t h = 2166136261u; /* FNV-1a */
     for (size_t i = 0; i < n; i++) {
@@ -31,7 +33,7 @@ static uint32_t hash_bytes(const char *s, size_t n)
 int32_t gptc_tok_find(const gptc_tokenizer *t, const char *s, size_t n)
 {
     if (n == 0 || n > t->max_piece) return -1;
-    uint32_t i = hash_bytes(s, n) & t->slot_mask;
+    uint32_t i = gptc_tok_hash(s, n) & t->slot_mask;
     for (;;) {
         uint32_t v = t->slot[i];
         if (v == 0) return -1;
@@ -41,10 +43,23 @@ int32_t gptc_tok_find(const gptc_tokenizer *t, const char *s, size_t n)
     }
 }
 
+int32_t gptc_tok_find_raw(const gptc_tokenizer *t, const char *s, size_t n)
+{
+    if (n == 0 || n > t->max_raw || !t->rslot) return -1;
+    uint32_t i = gptc_tok_hash(s, n) & t->rslot_mask;
+    for (;;) {
+        uint32_t v = t->rslot[i];
+        if (v == 0) return -1;
+        gptc_str p = t->rkey[v - 1];
+        if (p.n == n && memcmp(p.p, s, n) == 0) return (int32_t)(v - 1);
+        i = (i + 1) & t->rslot_mask;
+    }
+}
+
 static void hash_insert(gptc_tokenizer *t, int32_t id)
 {
     gptc_str p = t->piece[id];
-    uint32_t i = hash_bytes(p.p, p.n) & t->slot_mask;
+    uint32_t i = gptc_tok_hash(p.p, p.n) & t->slot_mask;
     for (;;) {
         uint32_t v = t->slot[i];
         if (v == 0) break;
@@ -164,7 +179,7 @@ static int special_cmp(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
-static gptc_status build_tables(gptc_tokenizer *t, gptc_err *err)
+gptc_status gptc_tok_build_tables(gptc_tokenizer *t, gptc_err *err)
 {
     int n = t->n_vocab;
 
@@ -233,12 +248,14 @@ gptc_status gptc_tokenizer_from_gguf(const gguf_file *f, gptc_tokenizer **out, g
 
     const gguf_kv *model = gguf_find_kv(f, "tokenizer.ggml.model");
     const gguf_kv *tokens = gguf_find_kv(f, "tokenizer.ggml.tokens");
+    int bpe = 0;
     if (model) {
         if (model->type != GGUF_VT_STR)
             return gptc_fail(err, GPTC_E_FORMAT,
                              "tokenizer.ggml.model has type %s, expected string",
                              gguf_vtype_name(model->type));
-        if (!gptc_str_eq(model->v.str, "llama")) {
+        bpe = gptc_str_eq(model->v.str, "gpt2");
+        if (!bpe && !gptc_str_eq(model->v.str, "llama")) {
             int n = (int)GPTC_MIN(model->v.str.n, 64);
             return gptc_fail(err, GPTC_E_UNSUPPORTED, "tokenizer model '%.*s' is not supported yet",
                              n, model->v.str.p);
@@ -278,6 +295,7 @@ gptc_status gptc_tokenizer_from_gguf(const gguf_file *f, gptc_tokenizer **out, g
     gptc_tokenizer *t = calloc(1, sizeof *t);
     if (!t) return gptc_fail(err, GPTC_E_NOMEM, "tokenizer: out of memory");
     t->n_vocab = n;
+    t->kind = bpe ? GPTC_TOK_BPE : GPTC_TOK_SPM;
     gptc_status st = GPTC_OK;
 
     uint64_t total = 0;
@@ -309,17 +327,18 @@ gptc_status gptc_tokenizer_from_gguf(const gguf_file *f, gptc_tokenizer **out, g
         t->type[i] = ty >= 0 && ty <= GPTC_TT_BYTE ? (uint8_t)ty : GPTC_TT_UNDEFINED;
     }
 
-    if ((st = read_id(f, "tokenizer.ggml.bos_token_id", 1, n, &t->bos, err)) ||
-        (st = read_id(f, "tokenizer.ggml.eos_token_id", 2, n, &t->eos, err)) ||
-        (st = read_id(f, "tokenizer.ggml.unknown_token_id", 0, n, &t->unk, err)) ||
+    if ((st = read_id(f, "tokenizer.ggml.bos_token_id", bpe ? 11 : 1, n, &t->bos, err)) ||
+        (st = read_id(f, "tokenizer.ggml.eos_token_id", bpe ? 11 : 2, n, &t->eos, err)) ||
+        (st = read_id(f, "tokenizer.ggml.unknown_token_id", bpe ? -1 : 0, n, &t->unk, err)) ||
         (st = read_id(f, "tokenizer.ggml.eot_token_id", -1, n, &t->eot, err)) ||
         (st = read_id(f, "tokenizer.ggml.eom_token_id", -1, n, &t->eom, err)) ||
-        (st = read_flag(f, "tokenizer.ggml.add_bos_token", 1, &t->add_bos, err)) ||
+        (st = read_flag(f, "tokenizer.ggml.add_bos_token", !bpe, &t->add_bos, err)) ||
         (st = read_flag(f, "tokenizer.ggml.add_eos_token", 0, &t->add_eos, err)) ||
-        (st = read_flag(f, "tokenizer.ggml.add_space_prefix", 1, &t->add_space_prefix, err)))
+        (st = read_flag(f, "tokenizer.ggml.add_space_prefix", !bpe, &t->add_space_prefix, err)))
         goto fail;
 
-    if ((st = build_tables(t, err)) != GPTC_OK) goto fail;
+    if ((st = gptc_tok_build_tables(t, err)) != GPTC_OK) goto fail;
+    if (bpe && (st = gptc_bpe_from_gguf(t, f, err)) != GPTC_OK) goto fail;
     *out = t;
     gptc_err_clear(err);
     return GPTC_OK;
@@ -338,12 +357,24 @@ void gptc_tokenizer_free(gptc_tokenizer *t)
     free(t->byte_of);
     free(t->slot);
     free(t->special);
+    free(t->tbytes);
+    free(t->tbytes_text);
+    free(t->rslot);
+    free(t->rkey);
+    free(t->rkey_text);
+    free(t->pair);
+    gptc_pretok_free(t->pre);
     free(t);
 }
 
 /* ----------------------------------------------------------------------------------------------
  * public accessors
  */
+int gptc_tokenizer_is_byte_level(const gptc_tokenizer *t)
+{
+    return t && t->kind == GPTC_TOK_BPE;
+}
+
 int gptc_tok_n_vocab(const gptc_tokenizer *tok)
 {
     return tok ? tok->n_vocab : 0;
@@ -364,7 +395,10 @@ int gptc_tok_add_bos(const gptc_tokenizer *tok)
 int gptc_tok_is_eog(const gptc_tokenizer *tok, int32_t id)
 {
     if (!tok || id < 0) return 0;
-    return id == tok->eos || id == tok->eot || id == tok->eom;
+    if (id == tok->eos || id == tok->eot || id == tok->eom) return 1;
+    for (int i = 0; i < tok->n_eog_extra; i++)
+        if (id == tok->eog_extra[i]) return 1;
+    return 0;
 }
 
 const char *gptc_tok_piece(const gptc_tokenizer *tok, int32_t id, size_t *len)
@@ -375,4 +409,74 @@ const char *gptc_tok_piece(const gptc_tokenizer *tok, int32_t id, size_t *len)
     }
     if (len) *len = (size_t)tok->piece[id].n;
     return tok->piece[id].p;
+}
+
+/* ----------------------------------------------------------------------------------------------
+ * special-token partition (shared by both encoders) and the encode entry point
+ */
+gptc_frag *gptc_tok_partition(const gptc_tokenizer *t, const char *text, size_t len,
+                              int parse_special, gptc_frag *a, gptc_frag *b, size_t *n_frag)
+{
+    size_t n = 1;
+    a[0] = (gptc_frag){-1, 0, len};
+    for (int s = 0; s < t->n_special; s++) {
+        int32_t id = t->special[s];
+        if (!parse_special && t->type[id] != GPTC_TT_USER_DEFINED) continue;
+        gptc_str p = t->piece[id];
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (a[i].id >= 0 || a[i].n < p.n) {
+                b[m++] = a[i];
+                continue;
+            }
+            size_t off = a[i].off, end = a[i].off + a[i].n;
+            for (;;) {
+                const char *hit = memmem(text + off, end - off, p.p, p.n);
+                if (!hit) break;
+                size_t at = (size_t)(hit - text);
+                if (at > off) b[m++] = (gptc_frag){-1, off, at - off};
+                b[m++] = (gptc_frag){id, at, p.n};
+                off = at + p.n;
+            }
+            if (off < end) b[m++] = (gptc_frag){-1, off, end - off};
+        }
+        gptc_frag *tmp = a;
+        a = b;
+        b = tmp;
+        n = m;
+    }
+    *n_frag = n;
+    return a;
+}
+
+gptc_status gptc_tok_encode(const gptc_tokenizer *tok, const char *text, size_t len, int add_bos,
+                            int parse_special, int32_t *out, size_t cap, size_t *n_out,
+                            gptc_err *err)
+{
+    if (tok && tok->kind == GPTC_TOK_BPE)
+        return gptc_bpe_encode(tok, text, len, add_bos, parse_special, out, cap, n_out, NULL, err);
+    return gptc_spm_encode(tok, text, len, add_bos, parse_special, out, cap, n_out, err);
+}
+
+gptc_status gptc_tok_count(const gptc_tokenizer *tok, const char *text, size_t len,
+                           int parse_special, size_t *n, gptc_err *err)
+{
+    return gptc_tok_encode(tok, text, len, 0, parse_special, NULL, 0, n, err);
+}
+
+void gptc_tok_free(gptc_tokenizer *tok)
+{
+    gptc_tokenizer_free(tok);
+}
+
+gptc_status gptc_tok_load_gguf(const char *path, gptc_tokenizer **tok, gptc_err *err)
+{
+    if (!path || !tok) return gptc_fail(err, GPTC_E_INVALID, "gptc_tok_load_gguf: NULL argument");
+    *tok = NULL;
+    gguf_file *f = NULL;
+    gptc_status st = gguf_open(path, &f, err);
+    if (st) return st;
+    st = gptc_tokenizer_from_gguf(f, tok, err);
+    gguf_close(f);
+    return st;
 }

@@ -1,8 +1,9 @@
 /*
  * tokenizer.h — the vocabulary and text <-> token ids, built from a model's GGUF metadata.
  *
- * Keys read (as llama.cpp writes them): tokenizer.ggml.model ("llama" = SentencePiece-style;
- * others are an UNSUPPORTED error naming the model until their issue lands),
+ * Keys read (as llama.cpp writes them): tokenizer.ggml.model ("llama" = SentencePiece-style,
+ * "gpt2" = byte-level BPE with tokenizer.ggml.merges and tokenizer.ggml.pre; others are an
+ * UNSUPPORTED error naming the model),
  * tokenizer.ggml.tokens (string array), .scores (f32 array, optional), .token_type (i32 array,
  * optional), .bos_token_id, .eos_token_id, .unknown_token_id, .eot_token_id,
  * .add_bos_token, .add_eos_token, .add_space_prefix (all optional).
@@ -29,5 +30,13 @@ enum gptc_tok_type {
  * OUT: owned, free with gptc_tokenizer_free. */
 gptc_status gptc_tokenizer_from_gguf(const gguf_file *f, gptc_tokenizer **out, gptc_err *err);
 void gptc_tokenizer_free(gptc_tokenizer *t);
+
+/* 1 for a byte-level BPE vocabulary (GGUF "gpt2", tiktoken), 0 for SentencePiece */
+int gptc_tokenizer_is_byte_level(const gptc_tokenizer *t);
+
+/* A tiktoken encoding from the bytes of its rank file (tiktoken.c; gptc_tok_load_tiktoken
+ * reads the file). buf is not kept. OUT: owned, free with gptc_tokenizer_free. */
+gptc_status gptc_tiktoken_parse(const char *name, const char *buf, size_t n,
+                                gptc_tokenizer **out, gptc_err *err);
 
 #endif

@@ -1,0 +1,152 @@
+/*
+ * cmd_serve.c — `gptc serve MODEL`: the OpenAI-compatible HTTP server (src/server/).
+ *
+ * Signals: SIGTERM and SIGINT start a graceful stop (no new connections, new requests get 503,
+ * running ones finish and are answered), then the process exits 0. A second signal stops at once.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "server/server.h"
+#include "chat/chat.h"
+
+static const char *k_help =
+    "usage: gptc serve MODEL [options]\n"
+    "\n"
+    "Serve the model over the OpenAI HTTP API: POST /v1/chat/completions, /v1/completions,\n"
+    "/v1/embeddings; GET /v1/models, /v1/models/ID, /health, /metrics. The official OpenAI\n"
+    "SDKs work unchanged (base URL http://HOST:PORT/v1).\n"
+    "\n"
+    "  --host ADDR           address to listen on (default 127.0.0.1; 0.0.0.0 or :: for all)\n"
+    "  --port N              port (default 8080; 0: any free port, printed on stderr)\n"
+    "  --parallel N          requests decoded together, 1..64 (default 4)\n"
+    "  -c, --ctx N           KV cells shared by all requests (default: --ctx-seq x --parallel)\n"
+    "      --ctx-seq N       most tokens of one request, prompt + reply (default: the model's\n"
+    "                        context, at most 4096)\n"
+    "  -b, --batch N         most tokens one decode step carries (default 512)\n"
+    "  -t, --threads N       threads (default: all cores)\n"
+    "      --api-key KEY     require 'Authorization: Bearer KEY' (default: env GPTC_API_KEY)\n"
+    "      --alias NAME      the model's id in the API (default: the file name)\n"
+    "      --chat-template NAME|FILE   a built-in template (chatml, llama2, llama3, mistral,\n"
+    "                        gemma, phi3, zephyr) or a Jinja file (default: the model's own)\n"
+    "      --queue N         requests that may wait for a slot; more get 429 (default 64)\n"
+    "      --max-body BYTES  largest request body; larger gets 413 (default 1048576)\n"
+    "      --timeout S       close connections idle this long (default 60)\n"
+    "      --header-timeout MS, --body-timeout MS   deadlines for the whole request head and\n"
+    "                        body; late gets 408 (default 10000, 30000)\n"
+    "      --max-n N         largest n per request (default 8, at most --parallel)\n"
+    "      --seed S          base seed of requests that give none (default: the clock)\n"
+    "      --tokenizer FILE  tokenizer.bin for a llama2.c checkpoint\n"
+    "  -q, --quiet           no request log on stderr\n";
+
+static int g_quiet;
+
+static void log_line(void *user, const char *line)
+{
+    (void)user;
+    if (g_quiet && strncmp(line, "warning", 7) != 0) return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    localtime_r(&ts.tv_sec, &tm);
+    fprintf(stderr, "%02d:%02d:%02d.%03ld gptc serve: %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec,
+            ts.tv_nsec / 1000000, line);
+}
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    const char *model_path = NULL, *tmpl_arg = NULL, *alias = NULL;
+    gptc_model_params mp = gptc_model_default_params();
+    gptc_server_params sp = gptc_server_default_params();
+    sp.api_key = getenv("GPTC_API_KEY");
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (cli_is(a, "-h", "--help")) { fputs(k_help, stdout); return 0; }
+        else if (cli_is(a, "--host", NULL)) sp.host = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--port", NULL)) sp.port = (int)cli_int(a, cli_value(argc, argv, &i), 0, 65535);
+        else if (cli_is(a, "--parallel", "-np")) sp.n_parallel = (int)cli_int(a, cli_value(argc, argv, &i), 1, 64);
+        else if (cli_is(a, "-c", "--ctx")) sp.n_ctx = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 24);
+        else if (cli_is(a, "--ctx-seq", NULL)) sp.n_ctx_seq = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 24);
+        else if (cli_is(a, "-b", "--batch")) sp.n_batch = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 16);
+        else if (cli_is(a, "-t", "--threads")) sp.n_threads = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1024);
+        else if (cli_is(a, "--api-key", NULL)) sp.api_key = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--alias", NULL)) alias = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--chat-template", NULL)) tmpl_arg = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--queue", NULL)) sp.queue_max = (int)cli_int(a, cli_value(argc, argv, &i), 0, 1 << 20);
+        else if (cli_is(a, "--max-body", NULL)) sp.body_max = (size_t)cli_int(a, cli_value(argc, argv, &i), 1024, 1LL << 32);
+        else if (cli_is(a, "--timeout", NULL)) sp.idle_timeout_s = (int)cli_int(a, cli_value(argc, argv, &i), 1, 86400);
+        else if (cli_is(a, "--header-timeout", NULL)) sp.header_timeout_ms = (int)cli_int(a, cli_value(argc, argv, &i), 1, 86400000);
+        else if (cli_is(a, "--body-timeout", NULL)) sp.body_timeout_ms = (int)cli_int(a, cli_value(argc, argv, &i), 1, 86400000);
+        else if (cli_is(a, "--max-n", NULL)) sp.n_max = (int)cli_int(a, cli_value(argc, argv, &i), 1, 64);
+        else if (cli_is(a, "--seed", NULL)) sp.seed = (int)cli_int(a, cli_value(argc, argv, &i), 0, 2147483647);
+        else if (cli_is(a, "--tokenizer", NULL)) mp.tokenizer_path = cli_value(argc, argv, &i);
+        else if (cli_is(a, "-q", "--quiet")) g_quiet = 1;
+        else if (a[0] == '-' && a[1]) cli_die("serve: unknown option '%s' (see gptc serve --help)", a);
+        else if (!model_path) model_path = a;
+        else cli_die("serve: unexpected argument '%s'", a);
+    }
+    if (!model_path) cli_die("serve: no model given (usage: gptc serve MODEL)");
+    sp.alias = alias ? alias : base_name(model_path);
+    sp.log = log_line;
+
+    char *tmpl_file = NULL;
+    if (tmpl_arg) {
+        const char *builtin = gptc_chat_builtin(tmpl_arg);
+        if (builtin) {
+            sp.chat_template = builtin;
+            sp.chat_template_len = strlen(builtin);
+        } else {
+            size_t n;
+            tmpl_file = cli_read_file(tmpl_arg, &n);
+            sp.chat_template = tmpl_file;
+            sp.chat_template_len = n;
+        }
+    }
+
+    /* Signals are taken by sigwait in this thread only: block them before any thread starts. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    gptc_err err;
+    double t0 = cli_now_ms();
+    gptc_model *model;
+    if (gptc_model_load(model_path, &mp, &model, &err)) cli_die_err(&err);
+    gptc_server *srv;
+    if (gptc_server_start(model, &sp, &srv, &err)) cli_die_err(&err);
+    free(tmpl_file);
+    const gptc_hparams *hp = gptc_model_hparams(model);
+    fprintf(stderr, "gptc serve: %s (%s, %d layers, dim %d) as '%s' loaded in %.0f ms\n", model_path, hp->arch,
+            hp->n_layer, hp->n_embd, sp.alias, cli_now_ms() - t0);
+    fprintf(stderr, "gptc serve: listening on http://%s%s%s:%d (%d slots%s)\n", strchr(sp.host, ':') ? "[" : "",
+            sp.host, strchr(sp.host, ':') ? "]" : "", gptc_server_port(srv), sp.n_parallel,
+            sp.api_key && *sp.api_key ? ", API key required" : "");
+    fflush(stderr);
+
+    int sig = 0;
+    sigwait(&set, &sig);
+    fprintf(stderr, "gptc serve: %s: finishing the requests in flight\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    /* a second signal: stop now */
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    gptc_server_shutdown(srv, 60000);
+    gptc_server_free(srv);
+    gptc_model_free(model);
+    fprintf(stderr, "gptc serve: stopped\n");
+    return 0;
+}

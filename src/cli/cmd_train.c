@@ -1,0 +1,405 @@
+/*
+ * cmd_train.c — `gptc train`: train a GPT from text on the CPU and write a GGUF model.
+ *
+ * The library (src/train/trainer.h) does the work; this file parses options, shows progress (a
+ * live line on a terminal, plain lines otherwise), writes the --log JSONL, evaluates, samples and
+ * checkpoints on schedule, and turns Ctrl-C into "save a checkpoint and stop".
+ */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "format/gguf.h"
+#include "train/ckpt.h"
+#include "train/trainer.h"
+
+static const char *k_help =
+    "usage: gptc train --data FILE|DIR --out MODEL.gguf [options]\n"
+    "\n"
+    "Train a GPT on text, on the CPU, and write it as a GGUF model that gptc run/chat/serve (and\n"
+    "llama.cpp) load. The corpus is tokenized once and cached beside it (FILE.tokens).\n"
+    "\n"
+    "data and output:\n"
+    "  --data FILE|DIR         the corpus: a text file, or every file of a directory\n"
+    "  --out FILE              the finished model (GGUF); checkpoints go to --ckpt\n"
+    "  --tokenizer byte|FILE   'byte' (default): one token per byte, 260 tokens; or a GGUF file\n"
+    "                          whose tokenizer the model will use\n"
+    "  --val-frac F            tail of the corpus held out for validation (default 0.1)\n"
+    "  --chat-template FILE    store FILE as tokenizer.chat_template\n"
+    "\n"
+    "model (a preset, then any size option overrides it):\n"
+    "  --preset NAME           tiny (default: llama, dim 128, 4 layers, 4 heads, ctx 128),\n"
+    "                          baby (nanoGPT's shakespeare-char CPU model: gpt2, dim 128, 4 layers,\n"
+    "                          4 heads, ctx 64), stories260k, stories15m, gpt2-124m\n"
+    "  --arch llama|gpt2       llama: RMSNorm, RoPE, SwiGLU, grouped-query attention;\n"
+    "                          gpt2: LayerNorm, learned positions, GELU, biases, tied embeddings\n"
+    "  --dim D --layers L --heads H --kv-heads K --ctx T --ff F\n"
+    "                          embedding width, blocks, attention heads, key/value heads (llama),\n"
+    "                          context length (= training sequence length), feed-forward width\n"
+    "                          (default 4D for gpt2, about 8D/3 for llama)\n"
+    "  --vocab V               must equal the tokenizer's size (checked)\n"
+    "  --untied                llama: a separate output matrix (default: tied to token_embd)\n"
+    "\n"
+    "optimization:\n"
+    "  --batch B               sequences per micro-batch (default 12)\n"
+    "  --accum N               micro-batches per step: global batch = B x N x T tokens (default 1)\n"
+    "  --steps N               optimizer steps (default 2000)\n"
+    "  --lr LR --min-lr LR     peak and final learning rate, cosine decay (default 1e-3, 1e-4)\n"
+    "  --warmup N              linear warmup steps (default 100)\n"
+    "  --wd W                  AdamW weight decay on matrices (default 0.1); --wd-embeddings\n"
+    "                          decays the embeddings too\n"
+    "  --beta1 B --beta2 B     AdamW betas (default 0.9, 0.99)\n"
+    "  --clip C                clip the global gradient norm at C, 0 = off (default 1)\n"
+    "  --seed S                initialisation and data order (default 1337)\n"
+    "  --threads N             threads (default: all cores)\n"
+    "\n"
+    "progress and checkpoints:\n"
+    "  --eval-every N          validation loss every N steps (default 250; 0 = only at the end)\n"
+    "  --eval-batches N        batches per validation (default 20)\n"
+    "  --sample-every N        print a generated sample every N steps (default 0 = off)\n"
+    "  --sample-len N          tokens per sample (default 200); --sample-prompt TEXT\n"
+    "  --ckpt-every N          checkpoint every N steps (default: as --eval-every)\n"
+    "  --ckpt FILE             checkpoint path (default: MODEL.ckpt.gguf beside --out)\n"
+    "  --resume CKPT           continue a run exactly where its checkpoint left it\n"
+    "  --log FILE.jsonl        append {\"step\",\"loss\",\"lr\",\"tok_s\"} per step and\n"
+    "                          {\"step\",\"val_loss\"} per evaluation\n"
+    "  --log-every N           plain progress lines every N steps when not on a terminal\n"
+    "                          (default 10)\n"
+    "  -q, --quiet             no progress output\n"
+    "\n"
+    "Ctrl-C saves a checkpoint and stops; --resume continues bit for bit.\n";
+
+typedef struct preset {
+    const char *name;
+    gptc_tarch arch;
+    int dim, layers, heads, kv_heads, ctx;
+} preset;
+
+static const preset k_presets[] = {
+    {"tiny", GPTC_TARCH_LLAMA, 128, 4, 4, 4, 128},
+    {"baby", GPTC_TARCH_GPT2, 128, 4, 4, 4, 64},
+    {"stories260k", GPTC_TARCH_LLAMA, 64, 5, 8, 4, 512},
+    {"stories15m", GPTC_TARCH_LLAMA, 288, 6, 6, 6, 256},
+    {"gpt2-124m", GPTC_TARCH_GPT2, 768, 12, 12, 12, 1024},
+};
+
+static volatile sig_atomic_t g_stop;
+static void on_sigint(int sig) { (void)sig; g_stop = 1; }
+
+typedef struct opts_cli {
+    const char *data, *out, *tokenizer, *resume, *ckpt, *log, *chat_template, *sample_prompt;
+    int eval_every, sample_every, sample_len, ckpt_every, log_every, quiet;
+} opts_cli;
+
+static void tok_progress(void *ud, uint64_t done, uint64_t total)
+{
+    int tty = *(int *)ud;
+    if (tty) fprintf(stderr, "\rtokenizing %3.0f%%", total ? 100.0 * done / total : 100.0);
+}
+
+static void fmt_eta(char *buf, size_t n, double s)
+{
+    if (!(s >= 0) || s > 1e7) snprintf(buf, n, "?");
+    else if (s >= 3600) snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+    else if (s >= 60) snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+    else snprintf(buf, n, "%.0fs", s);
+}
+
+/* Fail before training, not after it, when a file cannot be written. */
+static void check_writable(const char *path, const char *what)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) cli_die("train: cannot write %s '%s': %s", what, path, strerror(errno));
+    fclose(f);
+    remove(tmp);
+}
+
+int cmd_train(int argc, char **argv)
+{
+    gptc_train_opts o;
+    gptc_train_opts_default(&o);
+    opts_cli c = {.tokenizer = "byte", .eval_every = 250, .sample_len = 200, .ckpt_every = -1, .log_every = 10};
+    const preset *pr = &k_presets[0];
+    int dim = 0, layers = 0, heads = 0, kv_heads = 0, ctx = 0, ff = 0, vocab = 0, arch = -1, untied = 0;
+    /* options given explicitly (they override a checkpoint's on --resume) */
+    int set_lr = 0, set_min_lr = 0, set_wd = 0, set_clip = 0, set_steps = 0, set_warmup = 0, set_b1 = 0, set_b2 = 0;
+    int set_batch = 0, set_accum = 0, set_eval_b = 0, set_val = 0, set_sizes = 0;
+    gptc_train_opts given = o;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+#define VAL() cli_value(argc, argv, &i)
+#define INT(lo, hi) (int)cli_int(a, VAL(), lo, hi)
+#define FLT(lo, hi) (float)cli_float(a, VAL(), lo, hi)
+        if (cli_is(a, "-h", "--help")) { fputs(k_help, stdout); return 0; }
+        else if (cli_is(a, "--data", NULL)) c.data = VAL();
+        else if (cli_is(a, "--out", "-o")) c.out = VAL();
+        else if (cli_is(a, "--tokenizer", NULL)) c.tokenizer = VAL();
+        else if (cli_is(a, "--val-frac", NULL)) given.val_frac = FLT(0, 0.9), set_val = 1;
+        else if (cli_is(a, "--chat-template", NULL)) c.chat_template = VAL();
+        else if (cli_is(a, "--preset", NULL)) {
+            const char *name = VAL();
+            pr = NULL;
+            for (size_t k = 0; k < sizeof k_presets / sizeof *k_presets; k++)
+                if (strcmp(name, k_presets[k].name) == 0) pr = &k_presets[k];
+            if (!pr) cli_die("train: unknown preset '%s' (tiny, baby, stories260k, stories15m, gpt2-124m)", name);
+            set_sizes = 1;
+        }
+        else if (cli_is(a, "--arch", NULL)) {
+            const char *v = VAL();
+            if (strcmp(v, "llama") == 0) arch = GPTC_TARCH_LLAMA;
+            else if (strcmp(v, "gpt2") == 0) arch = GPTC_TARCH_GPT2;
+            else cli_die("train: --arch must be llama or gpt2, not '%s'", v);
+            set_sizes = 1;
+        }
+        else if (cli_is(a, "--dim", NULL)) dim = INT(1, 65536), set_sizes = 1;
+        else if (cli_is(a, "--layers", NULL)) layers = INT(1, 1024), set_sizes = 1;
+        else if (cli_is(a, "--heads", NULL)) heads = INT(1, 4096), set_sizes = 1;
+        else if (cli_is(a, "--kv-heads", NULL)) kv_heads = INT(1, 4096), set_sizes = 1;
+        else if (cli_is(a, "--ctx", NULL)) ctx = INT(1, 1 << 20), set_sizes = 1;
+        else if (cli_is(a, "--ff", NULL)) ff = INT(1, 1 << 20), set_sizes = 1;
+        else if (cli_is(a, "--vocab", NULL)) vocab = INT(1, 1 << 24);
+        else if (cli_is(a, "--untied", NULL)) untied = 1, set_sizes = 1;
+        else if (cli_is(a, "--batch", "-b")) given.batch = INT(1, 1 << 16), set_batch = 1;
+        else if (cli_is(a, "--accum", NULL)) given.accum = INT(1, 1 << 16), set_accum = 1;
+        else if (cli_is(a, "--steps", NULL)) given.steps = INT(0, 1 << 30), set_steps = 1;
+        else if (cli_is(a, "--lr", NULL)) given.lr = FLT(1e-12, 9.99), set_lr = 1;
+        else if (cli_is(a, "--min-lr", NULL)) given.min_lr = FLT(0, 9.99), set_min_lr = 1;
+        else if (cli_is(a, "--warmup", NULL)) given.warmup = INT(0, 1 << 30), set_warmup = 1;
+        else if (cli_is(a, "--wd", NULL)) given.weight_decay = FLT(0, 10), set_wd = 1;
+        else if (cli_is(a, "--wd-embeddings", NULL)) given.decay_embeddings = 1;
+        else if (cli_is(a, "--beta1", NULL)) given.beta1 = FLT(0, 0.999999), set_b1 = 1;
+        else if (cli_is(a, "--beta2", NULL)) given.beta2 = FLT(0, 0.999999), set_b2 = 1;
+        else if (cli_is(a, "--clip", NULL)) given.clip = FLT(0, 1e6), set_clip = 1;
+        else if (cli_is(a, "--seed", NULL)) given.seed = (uint64_t)cli_int(a, VAL(), 0, INT64_MAX);
+        else if (cli_is(a, "--threads", "-t")) given.n_threads = INT(1, 1024);
+        else if (cli_is(a, "--eval-every", NULL)) c.eval_every = INT(0, 1 << 30);
+        else if (cli_is(a, "--eval-batches", NULL)) given.eval_batches = INT(1, 1 << 16), set_eval_b = 1;
+        else if (cli_is(a, "--sample-every", NULL)) c.sample_every = INT(0, 1 << 30);
+        else if (cli_is(a, "--sample-len", NULL)) c.sample_len = INT(1, 1 << 20);
+        else if (cli_is(a, "--sample-prompt", NULL)) c.sample_prompt = VAL();
+        else if (cli_is(a, "--ckpt-every", NULL)) c.ckpt_every = INT(0, 1 << 30);
+        else if (cli_is(a, "--ckpt", NULL)) c.ckpt = VAL();
+        else if (cli_is(a, "--resume", NULL)) c.resume = VAL();
+        else if (cli_is(a, "--log", NULL)) c.log = VAL();
+        else if (cli_is(a, "--log-every", NULL)) c.log_every = INT(1, 1 << 30);
+        else if (cli_is(a, "-q", "--quiet")) c.quiet = 1;
+        else cli_die("train: unknown option '%s' (see gptc train --help)", a);
+#undef VAL
+#undef INT
+#undef FLT
+    }
+    if (!c.data) cli_die("train: no --data given (a text file or a directory of them)");
+    if (!c.out) cli_die("train: no --out given (where to write the model, e.g. model.gguf)");
+    if (c.ckpt_every < 0) c.ckpt_every = c.eval_every;
+
+    /* checkpoint path: MODEL.ckpt.gguf beside the model */
+    char ckpt_buf[4200];
+    if (!c.ckpt) {
+        size_t n = strlen(c.out);
+        if (n > 5 && strcmp(c.out + n - 5, ".gguf") == 0) snprintf(ckpt_buf, sizeof ckpt_buf, "%.*s.ckpt.gguf", (int)(n - 5), c.out);
+        else snprintf(ckpt_buf, sizeof ckpt_buf, "%s.ckpt.gguf", c.out);
+        c.ckpt = ckpt_buf;
+    }
+    check_writable(c.out, "the model to");
+    check_writable(c.ckpt, "checkpoints to");
+    FILE *log = NULL;
+    if (c.log && !(log = fopen(c.log, "a"))) cli_die("train: cannot open --log '%s': %s", c.log, strerror(errno));
+
+    gptc_err err;
+    gptc_trainer *tr = NULL;
+    int tty = isatty(STDERR_FILENO) && !c.quiet;
+    if (c.resume) {
+        /* the checkpoint's options, except those given now; its model, always */
+        if (gptc_trainer_ckpt_opts(c.resume, &o, &err)) cli_die_err(&err);
+        if (set_sizes && (dim || layers || heads || kv_heads || ctx || ff || arch >= 0 || untied))
+            fprintf(stderr, "gptc: note: resuming: the model's sizes come from the checkpoint\n");
+        if (strcmp(c.tokenizer, "byte") != 0)
+            fprintf(stderr, "gptc: note: resuming: the tokenizer comes from the checkpoint\n");
+        if (set_lr) o.lr = given.lr;
+        if (set_min_lr) o.min_lr = given.min_lr;
+        if (set_wd) o.weight_decay = given.weight_decay;
+        if (set_clip) o.clip = given.clip;
+        if (set_steps) o.steps = given.steps;
+        if (set_warmup) o.warmup = given.warmup;
+        if (set_b1) o.beta1 = given.beta1;
+        if (set_b2) o.beta2 = given.beta2;
+        if (set_batch) o.batch = given.batch;
+        if (set_accum) o.accum = given.accum;
+        if (set_eval_b) o.eval_batches = given.eval_batches;
+        if (set_val) o.val_frac = given.val_frac;
+        if (given.decay_embeddings) o.decay_embeddings = 1;
+        o.n_threads = given.n_threads;
+        if (gptc_trainer_resume(c.resume, &o, &tr, &err)) cli_die_err(&err);
+    } else {
+        o = given;
+        o.cfg.arch = arch >= 0 ? (gptc_tarch)arch : pr->arch;
+        o.cfg.n_embd = dim ? dim : pr->dim;
+        o.cfg.n_layer = layers ? layers : pr->layers;
+        o.cfg.n_head = heads ? heads : pr->heads;
+        o.cfg.n_head_kv = kv_heads ? kv_heads : (heads ? heads : pr->kv_heads);
+        o.cfg.n_ctx = ctx ? ctx : pr->ctx;
+        o.cfg.n_ff = ff;
+        o.cfg.n_vocab = vocab;
+        o.cfg.tied = !untied;
+        if (untied && o.cfg.arch == GPTC_TARCH_GPT2) cli_die("train: gpt2 always ties its output to token_embd");
+        if (o.cfg.arch == GPTC_TARCH_GPT2 && kv_heads && kv_heads != o.cfg.n_head)
+            cli_die("train: gpt2 has no grouped-query attention: --kv-heads must equal --heads");
+        if (o.cfg.arch == GPTC_TARCH_GPT2) o.cfg.n_head_kv = o.cfg.n_head;
+        if (o.cfg.n_embd % o.cfg.n_head)
+            cli_die("train: --dim %d is not divisible by --heads %d", o.cfg.n_embd, o.cfg.n_head);
+        if (o.cfg.n_head % o.cfg.n_head_kv)
+            cli_die("train: --heads %d is not divisible by --kv-heads %d", o.cfg.n_head, o.cfg.n_head_kv);
+        gguf_file *tok = NULL;
+        if (strcmp(c.tokenizer, "byte") == 0) {
+            if (gptc_tok_byte_gguf(&tok, &err)) cli_die_err(&err);
+        } else {
+            size_t n = strlen(c.tokenizer);
+            if (n < 5 || strcmp(c.tokenizer + n - 5, ".gguf") != 0)
+                cli_die("train: --tokenizer takes 'byte' or a GGUF file, not '%s'", c.tokenizer);
+            gguf_file *src;
+            if (gguf_open(c.tokenizer, &src, &err)) cli_die_err(&err);
+            if (gptc_tok_copy_gguf(src, &tok, &err)) cli_die("train: --tokenizer %s: %s", c.tokenizer, err.msg);
+            gguf_close(src);
+        }
+        if (gptc_trainer_new(&o, tok, &tr, &err)) cli_die_err(&err);
+        gguf_close(tok);
+    }
+    o = *gptc_trainer_opts(tr);
+    const gptc_tconfig *cfg = &o.cfg;
+    int B = o.batch, T = cfg->n_ctx;
+
+    /* data */
+    gptc_data data;
+    if (gptc_data_load(c.data, gptc_trainer_tokenizer(tr), gptc_trainer_tok_hash(tr), tok_progress, &tty, &data, &err))
+        cli_die_err(&err);
+    if (tty && !data.cached) fputs("\r", stderr);
+    if (gptc_data_split(&data, o.val_frac, B, T, &err) || gptc_trainer_set_data(tr, &data, &err)) cli_die_err(&err);
+    gptc_tmodel *m = gptc_trainer_model(tr);
+    if (!c.quiet) {
+        fprintf(stderr, "data: %s: %.1f MB, %zu tokens (%s), %zu train / %zu validation\n", c.data, data.bytes / 1e6,
+                data.n, data.cached ? "cached" : "tokenized", data.n_train, data.n - data.n_train);
+        if (data.note[0]) fprintf(stderr, "data: note: %s\n", data.note);
+        fprintf(stderr,
+                "model: %s, %.2fM parameters (dim %d, %d layers, %d heads, %d kv heads, ff %d, ctx %d, vocab %d%s), "
+                "%.0f MB\n",
+                gptc_tarch_name(cfg->arch), gptc_tmodel_n_params(m) / 1e6, cfg->n_embd, cfg->n_layer, cfg->n_head,
+                cfg->n_head_kv, cfg->n_ff, cfg->n_ctx, cfg->n_vocab, cfg->tied ? ", tied" : "",
+                (gptc_tmodel_bytes(m) + 2.0 * gptc_tmodel_n_params(m) * 4) / 1e6);
+        fprintf(stderr, "train: %d steps of %d x %d x %d tokens, lr %g -> %g (warmup %d), wd %g, clip %g, %d threads\n",
+                o.steps, B, o.accum, T, o.lr, o.min_lr, o.warmup, o.weight_decay, o.clip,
+                gptc_pool_size(gptc_tmodel_pool(m)));
+        if (c.resume) fprintf(stderr, "resume: %s at step %d\n", c.resume, gptc_trainer_step_no(tr));
+    }
+
+    /* default sample prompt: the first tokens of the corpus, as text */
+    char prompt_buf[256];
+    if (!c.sample_prompt) {
+        gptc_detok d;
+        gptc_detok_init(&d);
+        size_t o2 = 0;
+        char piece[128];
+        for (size_t i = 0; i < data.n && i < 8 && (int)i < T / 2; i++) {
+            size_t k;
+            if (gptc_detok_push(gptc_trainer_tokenizer(tr), &d, data.tok[i], piece, sizeof piece, &k, &err)) break;
+            if (o2 + k >= sizeof prompt_buf - 16) break;
+            memcpy(prompt_buf + o2, piece, k);
+            o2 += k;
+        }
+        o2 += gptc_detok_flush(&d, prompt_buf + o2, sizeof prompt_buf - o2 - 1);
+        prompt_buf[o2] = 0;
+        c.sample_prompt = prompt_buf;
+    }
+
+    char *tmpl = NULL;
+    if (c.chat_template) {
+        size_t n;
+        tmpl = cli_read_file(c.chat_template, &n);
+    }
+
+    signal(SIGINT, on_sigint);
+    signal(SIGTERM, on_sigint);
+    signal(SIGXFSZ, SIG_IGN); /* a file-size limit: let the write fail with EFBIG and say so */
+
+    double tokens_per_step = (double)B * T * o.accum, t_start = cli_now_ms(), ema = 0;
+    int first = gptc_trainer_step_no(tr), last_ckpt = first;
+    float last_val = NAN;
+    while (gptc_trainer_step_no(tr) < o.steps && !g_stop) {
+        double t0 = cli_now_ms();
+        gptc_step_info info;
+        if (gptc_trainer_step(tr, &info, &err)) {
+            if (tty) fputc('\n', stderr);
+            cli_die_err(&err);
+        }
+        double dt = cli_now_ms() - t0, tok_s = tokens_per_step / (dt / 1e3);
+        ema = ema == 0 ? dt : 0.9 * ema + 0.1 * dt;
+        if (log) {
+            fprintf(log, "{\"step\":%d,\"loss\":%.9g,\"lr\":%.9g,\"tok_s\":%.1f}\n", info.step, info.loss, info.lr, tok_s);
+            fflush(log);
+        }
+        int at_end = info.step == o.steps;
+        if (!c.quiet) {
+            char eta[32];
+            fmt_eta(eta, sizeof eta, (o.steps - info.step) * ema / 1e3);
+            if (tty)
+                fprintf(stderr, "\rstep %d/%d | loss %.4f | %.0f tok/s | lr %.2e | norm %.2f | ETA %s   ", info.step,
+                        o.steps, info.loss, tok_s, info.lr, info.grad_norm, eta);
+            else if (info.step % c.log_every == 0 || info.step == first + 1 || at_end)
+                fprintf(stderr, "step %d/%d loss %.4f tok/s %.0f lr %.2e norm %.2f eta %s\n", info.step, o.steps,
+                        info.loss, tok_s, info.lr, info.grad_norm, eta);
+        }
+        if ((c.eval_every && info.step % c.eval_every == 0) || at_end) {
+            if (gptc_trainer_eval(tr, &last_val, &err)) cli_die_err(&err);
+            if (log) {
+                fprintf(log, "{\"step\":%d,\"val_loss\":%.9g}\n", info.step, last_val);
+                fflush(log);
+            }
+            if (!c.quiet) fprintf(stderr, "%sstep %d: val loss %.4f\n", tty ? "\n" : "", info.step, last_val);
+        }
+        if (c.sample_every && info.step % c.sample_every == 0 && !c.quiet) {
+            char *text;
+            if (gptc_trainer_sample(tr, c.sample_prompt, c.sample_len, 0.8f, o.seed + (uint64_t)info.step, &text, &err) == GPTC_OK) {
+                fprintf(stderr, "%s--- sample at step %d ---\n%s\n---\n", tty ? "\n" : "", info.step, text);
+                free(text);
+            } else {
+                fprintf(stderr, "%sgptc: sample: %s\n", tty ? "\n" : "", err.msg);
+            }
+        }
+        if (c.ckpt_every && info.step % c.ckpt_every == 0 && !at_end) {
+            if (gptc_trainer_save(tr, c.ckpt, 1, tmpl, &err)) {
+                if (tty) fputc('\n', stderr);
+                cli_die("train: checkpoint at step %d not written: %s (the previous checkpoint is intact)",
+                        info.step, err.msg);
+            }
+            last_ckpt = info.step;
+        }
+    }
+    if (tty) fputc('\n', stderr);
+    int done = gptc_trainer_step_no(tr);
+    (void)last_ckpt;
+    if (gptc_trainer_save(tr, c.ckpt, 1, tmpl, &err))
+        cli_die("train: checkpoint not written: %s (the previous checkpoint is intact)", err.msg);
+    if (g_stop) {
+        fprintf(stderr, "gptc: stopped at step %d; checkpoint %s (continue with --resume %s)\n", done, c.ckpt, c.ckpt);
+    } else {
+        if (gptc_trainer_save(tr, c.out, 0, tmpl, &err)) cli_die("train: model not written: %s", err.msg);
+        double secs = (cli_now_ms() - t_start) / 1e3;
+        char val[64] = "";
+        if (!isnan(last_val)) snprintf(val, sizeof val, ", val loss %.4f", last_val);
+        if (!c.quiet)
+            fprintf(stderr, "done: %d steps in %.1f s (%.0f tok/s)%s; model %s, checkpoint %s\n", done - first, secs,
+                    secs > 0 ? (done - first) * tokens_per_step / secs : 0.0, val, c.out, c.ckpt);
+    }
+    free(tmpl);
+    if (log) fclose(log);
+    gptc_data_free(&data);
+    gptc_trainer_free(tr);
+    return g_stop ? 130 : 0;
+}

@@ -1,0 +1,27 @@
+/*
+ * qmm.c — the reference quantized matrix product: activations as rows of standard blocks of the
+ * weight's vec_dot_type, each output one vec_dot_ref (quant.h). The spec the SIMD tables are
+ * tested against; slow.
+ */
+#include "qmm.h"
+
+#include "quant.h"
+
+size_t gptc_qmm_act_bytes_ref(uint32_t vdt, int C) { return gptc_row_bytes(vdt, C); }
+
+void gptc_qmm_act_quant_ref(uint32_t vdt, void *xq, const float *x, int C)
+{
+    gptc_type_info(vdt)->from_float_ref(x, xq, C);
+}
+
+void gptc_qmm_matmul_ref(uint32_t wtype, float *Y, int ldy, const void *W, const void *Xq, int T,
+                         int C, int r0, int r1)
+{
+    const gptc_type_traits *tt = gptc_type_info(wtype);
+    size_t rb = gptc_row_bytes(wtype, C), xb = gptc_row_bytes(tt->vec_dot_type, C);
+    for (int t = 0; t < T; t++) {
+        const char *x = (const char *)Xq + (size_t)t * xb; // (C) activations of token t
+        for (int r = r0; r < r1; r++)
+            Y[(size_t)t * ldy + r] = tt->vec_dot_ref(C, (const char *)W + (size_t)r * rb, x);
+    }
+}

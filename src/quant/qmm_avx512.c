@@ -1,0 +1,516 @@
+/*
+ * qmm_avx512.c — quantized matrix products with AVX-512 (F, BW, VL, DQ) and VNNI. Compiled with
+ * the AVX-512 flags of the Makefile; reached only through the avx512 ops table, which
+ * dispatch.c hands out after checking the CPU (VNNI included).
+ *
+ * Shape letters as in ops.h: T tokens, R rows, C columns. "Pair": two 32-element blocks.
+ *
+ * Activations of the 32-element formats (Q8_0 for Q4_0/Q5_0/Q8_0 weights, Q8_1 for Q4_1/Q5_1)
+ * are laid out per pair as one 64-byte vector of codes plus two 64-byte vectors the kernel would
+ * otherwise build per token: the f16-rounded scales spread over the 16 int32 lanes (block 0 in
+ * lanes 0-7, block 1 in 8-15), and either minus each lane's sum of 4 codes (Q8_0) or s/8 per
+ * lane (Q8_1; s = d * sum of the block's codes). An odd last block pairs with zeros.
+ *
+ * The dot products use vpdpbusd (unsigned x signed bytes, 4 per int32 lane). Weight codes are
+ * made unsigned: Q4_0/Q5_0 codes are stored with an offset (q + 8, q + 16) and Q8_0's get one by
+ * flipping the sign bit (q + 128). The offset times the activations' sum is taken out by
+ * starting the accumulation at (-lane sum) << log2(offset), so every lane holds the exact
+ * integer dot of its 4 elements. Each pair then costs, per row and token: vpdpbusd, a
+ * conversion, the product of the two scales and one FMA.
+ *
+ * K formats (Q4_K, Q5_K, Q6_K) use the standard Q8_K blocks. Codes are unsigned (Q6_K's offset
+ * 32 and the mins of Q4_K/Q5_K are applied with the group sums bsums), multiplied with
+ * vpmaddubsw into 16-bit pair sums and scaled by the 6/8-bit sub-block scales with vpdpwssd, so
+ * a whole super-block accumulates in integers before one conversion.
+ *
+ * Memory: decode reads each weight once; rows are prefetched PF_ROWS ahead into L2 (the range
+ * of the 4 rows ahead is swept in step with the tile), as in core/ops_avx512.c.
+ *
+ * Determinism: each (t, r) has its own accumulators fed in block order and reduced by one fixed
+ * tree, so results do not depend on how rows or tokens are tiled or split across threads.
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "blocks.h"
+#include "core/base.h"
+#include "core/fp16.h"
+#include "qmm.h"
+#include "quant.h"
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#define PF_ROWS 8
+
+typedef struct xq_pair {
+    int8_t qs[64];
+    float d[16];     // lane scales
+    union {
+        int32_t neg_sum[16]; // Q8_0: minus the sum of the lane's 4 codes
+        float s8[16];        // Q8_1: s / 8 in each lane of its block
+    } aux;
+} xq_pair;
+static_assert(sizeof(xq_pair) == 192, "xq_pair layout");
+
+size_t gptc_qmm_act_bytes_avx512(uint32_t vdt, int C)
+{
+    if (vdt == GPTC_TYPE_Q8_K) return (size_t)(C / QK_K) * sizeof(block_q8_K);
+    return (size_t)((C / QK + 1) / 2) * sizeof(xq_pair);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Activations
+
+// roundf (half away from zero) for |v| < 2^23: trunc, then step away when the fraction is >= 1/2
+ALWAYS_INLINE __m512 round_away(__m512 v)
+{
+    __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m512 f = _mm512_abs_ps(_mm512_sub_ps(v, t)); // exact: the fraction has fewer bits than v
+    __mmask16 m = _mm512_cmp_ps_mask(f, _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+    __m512 one = _mm512_or_ps(_mm512_and_ps(v, _mm512_set1_ps(-0.0f)), _mm512_set1_ps(1.0f));
+    return _mm512_mask_add_ps(t, m, t, one);
+}
+
+// One 32-element block into half h of pair o, as gptc_q8_0/q8_1_quantize_ref would.
+ALWAYS_INLINE void act_block32(xq_pair *o, int h, const float *x, int q8_1)
+{
+    __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+    float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+    float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    __m512 vid = _mm512_set1_ps(id);
+    __m512i q0 = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(v0, vid)));
+    __m512i q1 = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(v1, vid)));
+    _mm_storeu_si128((__m128i *)(o->qs + 32 * h), _mm512_cvtepi32_epi8(q0));
+    _mm_storeu_si128((__m128i *)(o->qs + 32 * h + 16), _mm512_cvtepi32_epi8(q1));
+    _mm256_storeu_ps(o->d + 8 * h, _mm256_set1_ps(gptc_f16_to_f32(gptc_f32_to_f16(d))));
+    if (q8_1) {
+        int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+        float s = gptc_f16_to_f32(gptc_f32_to_f16((float)sum * d)) * 0.125f;
+        _mm256_storeu_ps(o->aux.s8 + 8 * h, _mm256_set1_ps(s));
+    }
+}
+
+static void act_q8_32(void *dst, const float *x, int C, int q8_1)
+{
+    int nb = C / QK;
+    xq_pair *p = dst;
+    for (int b = 0; b < nb; b += 2) {
+        xq_pair *o = &p[b / 2];
+        act_block32(o, 0, x + (size_t)b * QK, q8_1);
+        if (b + 1 < nb) {
+            act_block32(o, 1, x + (size_t)(b + 1) * QK, q8_1);
+        } else {
+            memset(o->qs + 32, 0, 32);
+            memset(o->d + 8, 0, 32);
+            memset(o->aux.neg_sum + 8, 0, 32);
+        }
+        if (!q8_1) {
+            __m512i q = _mm512_loadu_si512(o->qs);
+            __m512i ls = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), q);
+            _mm512_storeu_si512(o->aux.neg_sum, _mm512_sub_epi32(_mm512_setzero_si512(), ls));
+        }
+    }
+}
+
+// Q8_K: as gptc_q8_K_quantize_ref (round half to even is the conversion's default mode).
+static void act_q8_K(void *dst, const float *x, int C)
+{
+    block_q8_K *y = dst;
+    for (int i = 0; i < C / QK_K; i++, x += QK_K) {
+        __m512 am = _mm512_setzero_ps();
+        for (int k = 0; k < 16; k++) am = _mm512_max_ps(am, _mm512_abs_ps(_mm512_loadu_ps(x + 16 * k)));
+        float amax = _mm512_reduce_max_ps(am);
+        if (amax == 0.0f) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        float max = 0.0f; // the first element of largest magnitude, sign kept
+        __m512 va = _mm512_set1_ps(amax);
+        for (int k = 0; k < 16; k++) {
+            __mmask16 m = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(x + 16 * k)), va, _CMP_EQ_OQ);
+            if (m) {
+                max = x[16 * k + __builtin_ctz(m)];
+                break;
+            }
+        }
+        float iscale = -127.0f / max;
+        __m512 vs = _mm512_set1_ps(iscale);
+        for (int k = 0; k < 16; k++) {
+            __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * k), vs));
+            q = _mm512_min_epi32(q, _mm512_set1_epi32(127));
+            _mm_storeu_si128((__m128i *)(y[i].qs + 16 * k), _mm512_cvtepi32_epi8(q));
+            y[i].bsums[k] = (int16_t)_mm512_reduce_add_epi32(q);
+        }
+        y[i].d = 1.0f / iscale;
+    }
+}
+
+void gptc_qmm_act_quant_avx512(uint32_t vdt, void *xq, const float *x, int C)
+{
+    if (vdt == GPTC_TYPE_Q8_K) act_q8_K(xq, x, C);
+    else act_q8_32(xq, x, C, vdt == GPTC_TYPE_Q8_1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reduction (as core/ops_avx512.c): horizontal sums of 4 vectors by one fixed tree, so a row's
+// sum does not depend on which rows share its tile.
+
+ALWAYS_INLINE __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d)
+{
+    __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
+                              _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+    __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c, d, _MM_SHUFFLE(1, 0, 1, 0)),
+                              _mm512_shuffle_f32x4(c, d, _MM_SHUFFLE(3, 2, 3, 2)));
+    __m512 s = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(ab, cd, _MM_SHUFFLE(3, 1, 3, 1)));
+    s = _mm512_add_ps(s, _mm512_permute_ps(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm512_add_ps(s, _mm512_permute_ps(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    return _mm512_castps512_ps128(_mm512_permutexvar_ps(idx, s));
+}
+
+// Y[r .. r + nr) of one output row y from 4 accumulators (duplicates of acc[0] fill the tree).
+ALWAYS_INLINE void store_rows(float *y, const __m512 *acc, int nr)
+{
+    if (nr == 4) {
+        _mm_storeu_ps(y, reduce4(acc[0], acc[1], acc[2], acc[3]));
+    } else {
+        __m128 s = reduce4(acc[0], nr > 1 ? acc[1] : acc[0], nr > 2 ? acc[2] : acc[0], acc[0]);
+        _mm_mask_storeu_ps(y, (__mmask8)((1u << nr) - 1), s);
+    }
+}
+
+// Prefetch into L2 the part of the PF_ROWS-ahead range that matches step `step` of `steps`:
+// the 4 rows of a tile are contiguous, so the 4 rows ahead are one range of 4 * rb bytes.
+ALWAYS_INLINE void prefetch_ahead(const uint8_t *w0, size_t rb, size_t step_bytes, int step)
+{
+    uintptr_t a = (uintptr_t)w0 + PF_ROWS * rb + (size_t)step * 4 * step_bytes;
+    for (size_t o = 0; o < 4 * step_bytes; o += 64) _mm_prefetch((const char *)(a + o), _MM_HINT_T1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 32-element formats
+
+enum { W_Q4_0, W_Q4_1, W_Q5_0, W_Q5_1, W_Q8_0 };
+
+ALWAYS_INLINE int blk_bytes(int wt)
+{
+    return wt == W_Q4_0 ? 18 : wt == W_Q4_1 ? 20 : wt == W_Q5_0 ? 22 : wt == W_Q5_1 ? 24 : 34;
+}
+ALWAYS_INLINE int has_min(int wt) { return wt == W_Q4_1 || wt == W_Q5_1; }
+// log2 of the offset the unsigned codes carry (0: none)
+ALWAYS_INLINE int bias_shift(int wt) { return wt == W_Q4_0 ? 3 : wt == W_Q5_0 ? 4 : wt == W_Q8_0 ? 7 : 0; }
+
+ALWAYS_INLINE uint16_t ld16(const uint8_t *p)
+{
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+ALWAYS_INLINE uint32_t ld32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+// The 64 nibble codes of two blocks' qs[16] in element order: [lo0, hi0, lo1, hi1] by 16.
+ALWAYS_INLINE __m512i nibbles_pair(const uint8_t *qs0, const uint8_t *qs1, int single)
+{
+    __m128i a = _mm_loadu_si128((const __m128i *)qs0);
+    __m256i y = single ? _mm256_zextsi128_si256(a)
+                       : _mm256_inserti128_si256(_mm256_castsi128_si256(a),
+                                                 _mm_loadu_si128((const __m128i *)qs1), 1);
+    __m512i z = _mm512_castsi256_si512(y);
+    z = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(1, 1, 0, 0)); // [qs0, qs0, qs1, qs1]
+    const __m512i sh = _mm512_setr_epi64(0, 0, 0x0004000400040004ll, 0x0004000400040004ll, 0, 0,
+                                         0x0004000400040004ll, 0x0004000400040004ll);
+    return _mm512_and_si512(_mm512_srlv_epi16(z, sh), _mm512_set1_epi8(15));
+}
+
+// Scales (and mins) of two blocks, spread over lanes: dl = [d0 x 8, d1 x 8], ml likewise.
+ALWAYS_INLINE void scales_pair(uint16_t d0, uint16_t d1, uint16_t m0, uint16_t m1, __m512 *dl,
+                               __m512 *ml, int with_min)
+{
+    uint64_t h = (uint64_t)d0 | (uint64_t)d1 << 16 | (uint64_t)m0 << 32 | (uint64_t)m1 << 48;
+    __m512 f = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi64_si128((long long)h)));
+    const __m512i i01 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    *dl = _mm512_permutexvar_ps(i01, f);
+    if (with_min) *ml = _mm512_permutexvar_ps(_mm512_add_epi32(i01, _mm512_set1_epi32(2)), f);
+}
+
+// Pair p of a weight row: unsigned codes, lane scales and (Q4_1/Q5_1) lane mins. single: the
+// pair is the row's odd last block alone (nothing of a second block is read).
+ALWAYS_INLINE void weight_pair(int wt, const uint8_t *row, int p, int single, __m512i *q,
+                               __m512 *dl, __m512 *ml)
+{
+    const int bs = blk_bytes(wt);
+    const uint8_t *b0 = row + (size_t)(2 * p) * bs, *b1 = b0 + bs;
+    uint16_t d1 = single ? 0 : ld16(b1), m0 = 0, m1 = 0;
+    switch (wt) {
+    case W_Q8_0: {
+        __m256i lo = _mm256_loadu_si256((const __m256i *)(b0 + 2));
+        __m512i z = single ? _mm512_zextsi256_si512(lo)
+                           : _mm512_inserti64x4(_mm512_castsi256_si512(lo),
+                                                _mm256_loadu_si256((const __m256i *)(b1 + 2)), 1);
+        *q = _mm512_xor_si512(z, _mm512_set1_epi8((char)0x80));
+        break;
+    }
+    case W_Q4_0: *q = nibbles_pair(b0 + 2, b1 + 2, single); break;
+    case W_Q4_1: *q = nibbles_pair(b0 + 4, b1 + 4, single); break;
+    case W_Q5_0:
+    case W_Q5_1: {
+        int o = wt == W_Q5_0 ? 2 : 4; // qh offset; qs follow it
+        __m512i n = nibbles_pair(b0 + o + 4, b1 + o + 4, single);
+        uint64_t hm = (uint64_t)ld32(b0 + o) | (single ? 0 : (uint64_t)ld32(b1 + o) << 32);
+        *q = _mm512_mask_add_epi8(n, (__mmask64)hm, n, _mm512_set1_epi8(16));
+        break;
+    }
+    }
+    if (has_min(wt)) {
+        m0 = ld16(b0 + 2);
+        m1 = single ? 0 : ld16(b1 + 2);
+    }
+    scales_pair(ld16(b0), d1, m0, m1, dl, ml, has_min(wt));
+}
+
+// One pair for rows w[0..nr) and tokens x[0..nt): acc[j][i] += row i . token j over the pair.
+ALWAYS_INLINE void pair_step(__m512 acc[4][4], const uint8_t *const *w, const xq_pair *const *x,
+                             int p, int nr, int nt, int single, int wt)
+{
+    __m512i q[4];
+    __m512 dl[4], ml[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < nr; i++) weight_pair(wt, w[i], p, single, &q[i], &dl[i], &ml[i]);
+#pragma GCC unroll 4
+    for (int j = 0; j < nt; j++) {
+        const xq_pair *a = &x[j][p];
+        __m512i xv = _mm512_loadu_si512(a->qs);
+        __m512 xd = _mm512_loadu_ps(a->d);
+        __m512i init = _mm512_setzero_si512();
+        __m512 xs = _mm512_setzero_ps();
+        if (bias_shift(wt)) init = _mm512_slli_epi32(_mm512_loadu_si512(a->aux.neg_sum), bias_shift(wt));
+        if (has_min(wt)) xs = _mm512_loadu_ps(a->aux.s8);
+#pragma GCC unroll 4
+        for (int i = 0; i < nr; i++) {
+            __m512i dot = _mm512_dpbusd_epi32(init, q[i], xv);
+            acc[j][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dl[i], xd), acc[j][i]);
+            if (has_min(wt)) acc[j][i] = _mm512_fmadd_ps(ml[i], xs, acc[j][i]);
+        }
+    }
+}
+
+// Rows [r, r + nr) x tokens [t, t + nt), nr, nt in 1..4.
+ALWAYS_INLINE void tile32(float *Y, int ldy, const uint8_t *W, size_t rb, const xq_pair *X,
+                          size_t xs, int nb, int r, int nr, int t, int nt, int prefetch, int wt)
+{
+    const uint8_t *w[4];
+    const xq_pair *x[4];
+    __m512 acc[4][4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) w[i] = W + (size_t)(r + (i < nr ? i : 0)) * rb;
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) x[j] = X + (size_t)(t + (j < nt ? j : 0)) * xs;
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++)
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) acc[j][i] = _mm512_setzero_ps();
+    int p = 0;
+    for (; p < nb / 2; p++) {
+        if (prefetch) prefetch_ahead(w[0], rb, 2 * (size_t)blk_bytes(wt), p);
+        pair_step(acc, w, x, p, nr, nt, 0, wt);
+    }
+    if (nb & 1) pair_step(acc, w, x, p, nr, nt, 1, wt);
+#pragma GCC unroll 4
+    for (int j = 0; j < nt; j++) store_rows(Y + (size_t)(t + j) * ldy + r, acc[j], nr);
+}
+
+ALWAYS_INLINE void tile32_tokens(float *Y, int ldy, const uint8_t *W, size_t rb, const xq_pair *X,
+                                 size_t xs, int nb, int r, int nr, int t0, int t1, int wt)
+{
+    int t = t0, pf = nr == 4;
+    for (; t + 4 <= t1; t += 4, pf = 0) tile32(Y, ldy, W, rb, X, xs, nb, r, nr, t, 4, pf, wt);
+    switch (t1 - t) {
+    case 3: tile32(Y, ldy, W, rb, X, xs, nb, r, nr, t, 3, pf, wt); break;
+    case 2: tile32(Y, ldy, W, rb, X, xs, nb, r, nr, t, 2, pf, wt); break;
+    case 1: tile32(Y, ldy, W, rb, X, xs, nb, r, nr, t, 1, pf, wt); break;
+    default: break;
+    }
+}
+
+ALWAYS_INLINE void matmul32(float *Y, int ldy, const void *W, const void *Xq, int T, int C, int r0,
+                            int r1, int wt)
+{
+    int nb = C / QK;
+    size_t rb = (size_t)nb * blk_bytes(wt), xs = (size_t)(nb + 1) / 2;
+    const xq_pair *X = Xq;
+    // Token blocks whose activations stay in L2 while the thread's rows stream past; each
+    // 4-row group is reused from L1 by every token tile.
+    int TB = (int)GPTC_MIN((size_t)T, (256 * 1024) / (xs * sizeof(xq_pair)));
+    TB = GPTC_MAX(4, TB & ~3);
+    for (int tb = 0; tb < T; tb += TB) {
+        int te = GPTC_MIN(T, tb + TB), r = r0;
+        for (; r + 4 <= r1; r += 4) tile32_tokens(Y, ldy, W, rb, X, xs, nb, r, 4, tb, te, wt);
+        for (; r < r1; r++) tile32_tokens(Y, ldy, W, rb, X, xs, nb, r, 1, tb, te, wt);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// K formats: rows [r, r + nr) x one token, super-block by super-block
+
+enum { K_Q4, K_Q5, K_Q6 };
+
+ALWAYS_INLINE int kblk_bytes(int kt) { return kt == K_Q4 ? 144 : kt == K_Q5 ? 176 : 210; }
+
+// 64 codes of chunk k (elements 64k .. 64k + 63) of a super-block, unsigned.
+ALWAYS_INLINE __m512i kcodes(int kt, const uint8_t *b, int k)
+{
+    const __m512i lo_hi = _mm512_setr_epi64(0, 0, 0, 0, 0x0004000400040004ll, 0x0004000400040004ll,
+                                            0x0004000400040004ll, 0x0004000400040004ll);
+    if (kt == K_Q6) {
+        const block_q6_K *x = (const block_q6_K *)b;
+        int h = k >> 1, hi = k & 1;
+        __m512i l = _mm512_loadu_si512(x->ql + 64 * h);
+        __m512i n = _mm512_and_si512(hi ? _mm512_srli_epi16(l, 4) : l, _mm512_set1_epi8(15));
+        __m512i H = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x->qh + 32 * h)));
+        // bits 4-5 of each code: chunk 0 takes qh bits 0-1 / 2-3 (shift left 4 / 2), chunk 1
+        // bits 4-5 / 6-7 (shift right 0 / 2); bits crossing bytes are masked away
+        const __m512i s02 = _mm512_setr_epi64(0x0004000400040004ll, 0x0004000400040004ll,
+                                              0x0004000400040004ll, 0x0004000400040004ll,
+                                              0x0002000200020002ll, 0x0002000200020002ll,
+                                              0x0002000200020002ll, 0x0002000200020002ll);
+        const __m512i s13 = _mm512_setr_epi64(0, 0, 0, 0, 0x0002000200020002ll, 0x0002000200020002ll,
+                                              0x0002000200020002ll, 0x0002000200020002ll);
+        __m512i hb = hi ? _mm512_srlv_epi16(H, s13) : _mm512_sllv_epi16(H, s02);
+        return _mm512_or_si512(n, _mm512_and_si512(hb, _mm512_set1_epi8(0x30)));
+    }
+    const uint8_t *qs = kt == K_Q4 ? ((const block_q4_K *)b)->qs : ((const block_q5_K *)b)->qs;
+    __m512i z = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(qs + 32 * k)));
+    __m512i n = _mm512_and_si512(_mm512_srlv_epi16(z, lo_hi), _mm512_set1_epi8(15));
+    if (kt == K_Q5) {
+        const block_q5_K *x = (const block_q5_K *)b;
+        __m512i H = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)x->qh));
+        __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << (2 * k))),
+                                         _mm256_set1_epi8((char)(1 << (2 * k + 1))), 1);
+        n = _mm512_mask_add_epi8(n, _mm512_test_epi8_mask(H, bit), n, _mm512_set1_epi8(16));
+    }
+    return n;
+}
+
+// The 8 (Q4_K/Q5_K) sub-block scales and mins of a super-block as bytes.
+ALWAYS_INLINE void k4_scales(const uint8_t *s12, uint64_t *sc, uint64_t *mn)
+{
+    uint32_t u0 = ld32(s12), u1 = ld32(s12 + 4), u2 = ld32(s12 + 8);
+    uint32_t sc_hi = (u2 & 0x0f0f0f0fu) | ((u0 >> 6) & 0x03030303u) << 4;
+    uint32_t m_hi = ((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 6) & 0x03030303u) << 4;
+    *sc = (uint64_t)(u0 & 0x3f3f3f3fu) | (uint64_t)sc_hi << 32;
+    *mn = (uint64_t)(u1 & 0x3f3f3f3fu) | (uint64_t)m_hi << 32;
+}
+
+ALWAYS_INLINE void tileK(float *Y, const uint8_t *W, size_t rb, const block_q8_K *x, int nsb, int r,
+                         int nr, int prefetch, int kt)
+{
+    const int bs = kblk_bytes(kt);
+    const uint8_t *w[4];
+    __m512 acc[4];
+    __m256 accm[4]; // the mins' (Q4_K/Q5_K) or the offset's (Q6_K) corrections
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        w[i] = W + (size_t)(r + (i < nr ? i : 0)) * rb;
+        acc[i] = _mm512_setzero_ps();
+        accm[i] = _mm256_setzero_ps();
+    }
+    for (int sb = 0; sb < nsb; sb++) {
+        const block_q8_K *a = &x[sb];
+        if (prefetch) prefetch_ahead(w[0], rb, bs, sb);
+        __m256i bsums = _mm256_loadu_si256((const __m256i *)a->bsums);
+        __m512i scw[4], isum[4];
+        float dd[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < nr; i++) {
+            const uint8_t *b = w[i] + (size_t)sb * bs;
+            if (kt == K_Q6) {
+                const block_q6_K *q6 = (const block_q6_K *)b;
+                __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)q6->scales));
+                scw[i] = _mm512_castsi256_si512(sc);
+                dd[i] = gptc_f16_to_f32(q6->d) * a->d;
+                __m256i corr = _mm256_madd_epi16(sc, bsums); // sum_g sc_g * bsum_g, in 8 lanes
+                accm[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(corr), _mm256_set1_ps(-32.0f * dd[i]), accm[i]);
+            } else {
+                const block_q4_K *q4 = (const block_q4_K *)b; // Q5_K starts the same way
+                uint64_t sc, mn;
+                k4_scales(q4->scales, &sc, &mn);
+                scw[i] = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
+                // mins as words [m0, m0, m1, m1, ...] against the 16 group sums
+                __m128i m2 = _mm_shuffle_epi8(_mm_cvtsi64_si128((long long)mn),
+                                              _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7));
+                __m256i msum = _mm256_madd_epi16(_mm256_cvtepu8_epi16(m2), bsums);
+                dd[i] = gptc_f16_to_f32(q4->d) * a->d;
+                float dm = gptc_f16_to_f32(q4->dmin) * a->d;
+                accm[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(-dm), accm[i]);
+            }
+            isum[i] = _mm512_setzero_si512();
+        }
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            __m512i xv = _mm512_loadu_si512(a->qs + 64 * k);
+            // scale word of each 16-bit pair: Q4_K/Q5_K sub-block 2k / 2k + 1 by halves,
+            // Q6_K group 4k + w / 8
+            __m512i idx = kt == K_Q6
+                              ? _mm512_add_epi16(_mm512_set1_epi16((short)(4 * k)),
+                                                 _mm512_srli_epi16(_mm512_setr_epi64(
+                                                     0x0003000200010000ll, 0x0007000600050004ll,
+                                                     0x000b000a00090008ll, 0x000f000e000d000cll,
+                                                     0x0013001200110010ll, 0x0017001600150014ll,
+                                                     0x001b001a00190018ll, 0x001f001e001d001cll), 3))
+                              : _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * k)),
+                                                   _mm256_set1_epi16((short)(2 * k + 1)), 1);
+#pragma GCC unroll 4
+            for (int i = 0; i < nr; i++) {
+                __m512i q = kcodes(kt, w[i] + (size_t)sb * bs, k);
+                __m512i sw = _mm512_permutexvar_epi16(idx, scw[i]);
+                isum[i] = _mm512_dpwssd_epi32(isum[i], _mm512_maddubs_epi16(q, xv), sw);
+            }
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < nr; i++)
+            acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[i]), _mm512_set1_ps(dd[i]), acc[i]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < nr; i++) acc[i] = _mm512_add_ps(acc[i], _mm512_insertf32x8(_mm512_setzero_ps(), accm[i], 0));
+    store_rows(Y + r, acc, nr);
+}
+
+ALWAYS_INLINE void matmulK(float *Y, int ldy, const void *W, const void *Xq, int T, int C, int r0,
+                           int r1, int kt)
+{
+    int nsb = C / QK_K;
+    size_t rb = (size_t)nsb * kblk_bytes(kt);
+    const block_q8_K *X = Xq;
+    for (int r = r0; r < r1; r += 4) {
+        int nr = GPTC_MIN(4, r1 - r);
+        for (int t = 0; t < T; t++) {
+            float *y = Y + (size_t)t * ldy;
+            const block_q8_K *x = X + (size_t)t * nsb;
+            if (nr == 4) tileK(y, W, rb, x, nsb, r, 4, t == 0, kt);
+            else if (nr == 3) tileK(y, W, rb, x, nsb, r, 3, 0, kt);
+            else if (nr == 2) tileK(y, W, rb, x, nsb, r, 2, 0, kt);
+            else tileK(y, W, rb, x, nsb, r, 1, 0, kt);
+        }
+    }
+}
+
+void gptc_qmm_matmul_avx512(uint32_t wtype, float *Y, int ldy, const void *W, const void *Xq,
+                            int T, int C, int r0, int r1)
+{
+    switch (wtype) {
+    case GPTC_TYPE_Q4_0: matmul32(Y, ldy, W, Xq, T, C, r0, r1, W_Q4_0); break;
+    case GPTC_TYPE_Q4_1: matmul32(Y, ldy, W, Xq, T, C, r0, r1, W_Q4_1); break;
+    case GPTC_TYPE_Q5_0: matmul32(Y, ldy, W, Xq, T, C, r0, r1, W_Q5_0); break;
+    case GPTC_TYPE_Q5_1: matmul32(Y, ldy, W, Xq, T, C, r0, r1, W_Q5_1); break;
+    case GPTC_TYPE_Q8_0: matmul32(Y, ldy, W, Xq, T, C, r0, r1, W_Q8_0); break;
+    case GPTC_TYPE_Q4_K: matmulK(Y, ldy, W, Xq, T, C, r0, r1, K_Q4); break;
+    case GPTC_TYPE_Q5_K: matmulK(Y, ldy, W, Xq, T, C, r0, r1, K_Q5); break;
+    case GPTC_TYPE_Q6_K: matmulK(Y, ldy, W, Xq, T, C, r0, r1, K_Q6); break;
+    default: GPTC_ASSERT(!"matmul_q: not a quantized weight type");
+    }
+}

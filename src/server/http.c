@@ -1,0 +1,666 @@
+/*
+ * http.c — the server around libmicrohttpd: start/stop, routing, authentication, limits, the
+ * connection watchdog, response helpers and request logging.
+ *
+ * Threading: libmicrohttpd runs one thread per connection (MHD_USE_THREAD_PER_CONNECTION), so
+ * a handler may block while its job runs and a stream's content callback may wait for tokens.
+ *
+ * Limits against hostile or broken clients:
+ *   - body: a Content-Length over body_max is refused (413) before the body is read; a chunked
+ *     body that grows past it is dropped and answered 413 at its end;
+ *   - time: libmicrohttpd closes connections idle for idle_timeout_s; the watchdog below also
+ *     bounds the *whole* request head (header_timeout_ms) and body (body_timeout_ms), which a
+ *     client sending one byte at a time would otherwise stretch forever: it writes a 408 and
+ *     closes the connection;
+ *   - connections: max_connections at once (libmicrohttpd refuses more);
+ *   - JSON: jansson rejects invalid UTF-8 and NUL in strings and bounds nesting depth.
+ * The API key is compared in constant time and never logged.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "srv.h"
+
+enum { PH_HEAD = 0, PH_BODY, PH_BUSY };
+
+/* The watchdog's record of one connection. */
+struct srv_conn {
+    int fd;
+    int phase;          /* PH_*: what the client owes us */
+    double t;           /* when that phase began */
+    int killed;         /* a 408 was written; 2: the socket was shut down */
+    double t_killed;
+    struct srv_conn *prev, *next;
+};
+
+double srv_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void srv_log(gptc_server *s, const char *fmt, ...)
+{
+    if (!s->p.log) return;
+    char line[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    s->p.log(s->p.log_user, line);
+}
+
+gptc_server_params gptc_server_default_params(void)
+{
+    gptc_server_params p = {
+        .host = "127.0.0.1",
+        .port = 8080,
+        .n_parallel = 4,
+        .n_batch = 512,
+        .queue_max = 64,
+        .body_max = 1 << 20,
+        .header_timeout_ms = 10000,
+        .body_timeout_ms = 30000,
+        .idle_timeout_s = 60,
+        .max_connections = 256,
+        .n_max = 8,
+        .seed = -1,
+    };
+    return p;
+}
+
+void srv_make_id(gptc_server *s, const char *prefix, char *out, size_t cap)
+{
+    uint64_t x = atomic_fetch_add(&s->next_id, 1) * 0x9E3779B97F4A7C15ull ^ (uint64_t)s->created;
+    x ^= x >> 31;
+    x *= 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 29;
+    snprintf(out, cap, "%s%016llx", prefix, (unsigned long long)x);
+}
+
+/* ----- responses ------------------------------------------------------------------------------- */
+
+static enum MHD_Result queue(srv_req *r, int status, struct MHD_Response *resp, const char *type)
+{
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    r->status = status;
+    enum MHD_Result ret = MHD_queue_response(r->mhd, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+enum MHD_Result srv_reply_text(srv_req *r, int status, const char *type, const char *text, size_t n)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(n, (void *)text, MHD_RESPMEM_MUST_COPY);
+    return queue(r, status, resp, type);
+}
+
+enum MHD_Result srv_reply_json(srv_req *r, int status, json_t *body)
+{
+    char *txt = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!txt) {
+        static const char k_oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\","
+                                    "\"param\":null,\"code\":\"internal_error\"}}";
+        return srv_reply_text(r, 500, "application/json", k_oom, sizeof k_oom - 1);
+    }
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(txt), txt, MHD_RESPMEM_MUST_FREE);
+    if (!resp) free(txt);
+    return queue(r, status, resp, "application/json");
+}
+
+enum MHD_Result srv_reply_error(srv_req *r, const srv_error *e)
+{
+    json_t *body = srv_error_json(e);
+    char *txt = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!txt) return MHD_NO;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(txt), txt, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(txt);
+        return MHD_NO;
+    }
+    if (e->retry_after > 0) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", e->retry_after);
+        MHD_add_response_header(resp, "Retry-After", ra);
+    }
+    if (e->status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+    if (e->status == 405) MHD_add_response_header(resp, "Allow", r->endpoint <= EP_EMBEDDINGS ? "POST" : "GET");
+    if (e->status == 408 || e->status == 413) MHD_add_response_header(resp, "Connection", "close");
+    return queue(r, e->status, resp, "application/json");
+}
+
+/* ----- the client's side of the connection ----------------------------------------------------- */
+
+int srv_client_gone(srv_req *r)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return 1;
+    struct pollfd pfd = {.fd = ci->connect_fd, .events = POLLRDHUP};
+    if (poll(&pfd, 1, 0) <= 0) return 0;
+    return (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+int srv_wait_job(srv_req *r, srv_job *j)
+{
+    pthread_mutex_lock(&j->mu);
+    while (!j->done) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&j->cv, &j->mu, &ts);
+        if (j->done) break;
+        pthread_mutex_unlock(&j->mu);
+        if (srv_client_gone(r)) {
+            srv_job_cancel(j);
+            return -1;
+        }
+        pthread_mutex_lock(&j->mu);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return 0;
+}
+
+/* ----- the watchdog: whole-head and whole-body deadlines --------------------------------------- */
+
+static void *watchdog_main(void *arg)
+{
+    gptc_server *s = arg;
+    static const char k_body[] =
+        "{\"error\":{\"message\":\"the request took too long to arrive\",\"type\":\"timeout_error\","
+        "\"param\":null,\"code\":\"request_timeout\"}}";
+    char k_408[512];
+    int n_408 = snprintf(k_408, sizeof k_408,
+                         "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
+                         "Connection: close\r\nContent-Length: %zu\r\n\r\n%s",
+                         sizeof k_body - 1, k_body);
+    while (!atomic_load(&s->stop_watchdog)) {
+        usleep(50 * 1000);
+        double now = srv_now();
+        pthread_mutex_lock(&s->conn_mu);
+        for (struct srv_conn *c = s->conns; c; c = c->next) {
+            if (c->killed == 1 && now - c->t_killed > 2.0) {
+                shutdown(c->fd, SHUT_RDWR); /* the client did not close after the 408 */
+                c->killed = 2;
+            }
+            if (c->killed) continue;
+            double limit = c->phase == PH_HEAD ? s->p.header_timeout_ms * 1e-3
+                         : c->phase == PH_BODY ? s->p.body_timeout_ms * 1e-3 : -1;
+            if (limit < 0 || now - c->t <= limit) continue;
+            /* nothing has been written on this connection for the current request yet */
+            ssize_t w = send(c->fd, k_408, (size_t)n_408, MSG_NOSIGNAL | MSG_DONTWAIT);
+            (void)w;
+            shutdown(c->fd, SHUT_WR);
+            c->killed = 1;
+            c->t_killed = now;
+            srv_log(s, "connection timed out waiting for the request %s: 408",
+                    c->phase == PH_HEAD ? "head" : "body");
+        }
+        pthread_mutex_unlock(&s->conn_mu);
+    }
+    return NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    gptc_server *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct srv_conn *c = calloc(1, sizeof *c);
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!c || !ci) {
+            free(c);
+            *socket_context = NULL;
+            return;
+        }
+        c->fd = ci->connect_fd;
+        c->phase = PH_HEAD;
+        c->t = srv_now();
+        pthread_mutex_lock(&s->conn_mu);
+        c->next = s->conns;
+        if (s->conns) s->conns->prev = c;
+        s->conns = c;
+        pthread_mutex_unlock(&s->conn_mu);
+        *socket_context = c;
+    } else {
+        struct srv_conn *c = *socket_context;
+        if (!c) return;
+        pthread_mutex_lock(&s->conn_mu);
+        if (c->prev) c->prev->next = c->next;
+        else s->conns = c->next;
+        if (c->next) c->next->prev = c->prev;
+        pthread_mutex_unlock(&s->conn_mu);
+        free(c);
+        *socket_context = NULL;
+    }
+}
+
+/* Move the connection to a phase; 0 when the watchdog already gave up on it. */
+static int conn_phase(gptc_server *s, struct srv_conn *c, int phase)
+{
+    if (!c) return 1;
+    pthread_mutex_lock(&s->conn_mu);
+    int ok = !c->killed;
+    if (ok) {
+        c->phase = phase;
+        c->t = srv_now();
+    }
+    pthread_mutex_unlock(&s->conn_mu);
+    return ok;
+}
+
+/* ----- routing --------------------------------------------------------------------------------- */
+
+/* Constant-time comparison of the presented key against ours: the time depends only on our
+ * key's length, never on where the first difference is. */
+static int key_ok(const gptc_server *s, const char *given)
+{
+    size_t n = strlen(given);
+    volatile unsigned char acc = (unsigned char)(n != s->api_key_len);
+    for (size_t i = 0; i < s->api_key_len; i++)
+        acc |= (unsigned char)(s->api_key[i] ^ (i < n ? given[i] : 0));
+    return acc == 0;
+}
+
+static int authorized(gptc_server *s, struct MHD_Connection *mc)
+{
+    if (!s->api_key_len) return 1;
+    const char *h = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) return 0;
+    h += 7;
+    while (*h == ' ') h++;
+    return key_ok(s, h);
+}
+
+static int route(const char *url, const char *method, int *endpoint, const char **model_id)
+{
+    int post = strcmp(method, "POST") == 0, get = strcmp(method, "GET") == 0;
+    *model_id = NULL;
+    if (strcmp(url, "/v1/chat/completions") == 0) *endpoint = EP_CHAT;
+    else if (strcmp(url, "/v1/completions") == 0) *endpoint = EP_COMPLETIONS;
+    else if (strcmp(url, "/v1/embeddings") == 0) *endpoint = EP_EMBEDDINGS;
+    else if (strcmp(url, "/v1/models") == 0) *endpoint = EP_MODELS;
+    else if (strncmp(url, "/v1/models/", 11) == 0 && url[11]) {
+        *endpoint = EP_MODELS;
+        *model_id = url + 11;
+    } else if (strcmp(url, "/health") == 0) *endpoint = EP_HEALTH;
+    else if (strcmp(url, "/metrics") == 0) *endpoint = EP_METRICS;
+    else {
+        *endpoint = EP_OTHER;
+        return 404;
+    }
+    int want_post = *endpoint <= EP_EMBEDDINGS;
+    if (want_post ? !post : !get) return 405;
+    return 0;
+}
+
+static enum MHD_Result dispatch(srv_req *r, const char *url)
+{
+    srv_error e;
+    int ep;
+    const char *model_id;
+    route(url, r->method, &ep, &model_id);
+    switch (ep) {
+    case EP_MODELS: return srv_ep_models(r, model_id);
+    case EP_HEALTH: return srv_ep_health(r);
+    case EP_METRICS: return srv_ep_metrics(r);
+    default: break;
+    }
+    if (r->body_over) {
+        srv_fail(&e, 413, "payload_too_large", NULL, "the request body is over %zu bytes", r->srv->p.body_max);
+        return srv_reply_error(r, &e);
+    }
+    json_error_t jerr;
+    json_t *body = json_loadb(r->body.p ? r->body.p : "", r->body.n, 0, &jerr);
+    if (!body) {
+        srv_fail(&e, 400, "invalid_json", NULL, "the body is not valid JSON: %s (line %d, column %d)",
+                 jerr.text, jerr.line, jerr.column);
+        return srv_reply_error(r, &e);
+    }
+    if (!json_is_object(body)) {
+        json_decref(body);
+        srv_fail(&e, 400, "invalid_type", NULL, "the body must be a JSON object");
+        return srv_reply_error(r, &e);
+    }
+    enum MHD_Result ret;
+    switch (ep) {
+    case EP_CHAT: ret = srv_ep_chat(r, body); break;
+    case EP_COMPLETIONS: ret = srv_ep_completions(r, body); break;
+    default: ret = srv_ep_embeddings(r, body); break;
+    }
+    json_decref(body);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
+{
+    gptc_server *s = cls;
+    srv_req *r = *req_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r) return MHD_NO;
+        *req_cls = r;
+        atomic_fetch_add(&s->in_flight, 1);
+        r->srv = s;
+        r->mhd = mc;
+        r->t0 = srv_now();
+        snprintf(r->method, sizeof r->method, "%s", method);
+        snprintf(r->path, sizeof r->path, "%s", url);
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        r->conn = ci ? ci->socket_context : NULL;
+        if (!conn_phase(s, r->conn, PH_BODY)) return MHD_NO;
+
+        srv_error e;
+        const char *model_id;
+        int rc = route(url, method, &r->endpoint, &model_id);
+        int err = 1;
+        if (atomic_load(&s->draining) && r->endpoint != EP_HEALTH) {
+            srv_fail(&e, 503, "server_shutting_down", NULL, "the server is shutting down");
+            e.retry_after = 5;
+        } else if (rc == 404) {
+            srv_fail(&e, 404, "not_found", NULL, "no route for %s %s", method, url);
+        } else if (rc == 405) {
+            srv_fail(&e, 405, "method_not_allowed", NULL, "%s is not allowed on %s", method, url);
+        } else if (r->endpoint != EP_HEALTH && !authorized(s, mc)) {
+            srv_fail(&e, 401, "invalid_api_key", NULL, "missing or incorrect API key (send Authorization: Bearer KEY)");
+        } else {
+            err = 0;
+            const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+            if (cl) {
+                char *end;
+                errno = 0;
+                unsigned long long n = strtoull(cl, &end, 10);
+                if (errno || end == cl || n > s->p.body_max) {
+                    srv_fail(&e, 413, "payload_too_large", NULL, "the request body is over %zu bytes", s->p.body_max);
+                    err = 1;
+                }
+            }
+        }
+        if (err) {
+            r->early = 1;
+            return srv_reply_error(r, &e);
+        }
+        return MHD_YES;
+    }
+    if (r->early) { /* answered already: drop the rest of the body */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!r->body_over) {
+            if (r->body.n + *upload_data_size > s->p.body_max) {
+                r->body_over = 1;
+                srv_buf_free(&r->body);
+            } else if (srv_buf_add(&r->body, upload_data, *upload_data_size)) {
+                return MHD_NO;
+            }
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (!conn_phase(s, r->conn, PH_BUSY)) return MHD_NO;
+    return dispatch(r, url);
+}
+
+static int status_class(int status) { return status >= 100 && status < 600 ? status / 100 - 1 : 5; }
+
+static void on_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    gptc_server *s = cls;
+    srv_req *r = *req_cls;
+    if (!r) return;
+    *req_cls = NULL;
+    if (r->job) {
+        pthread_mutex_lock(&r->job->mu);
+        int done = r->job->done;
+        pthread_mutex_unlock(&r->job->mu);
+        if (!done) srv_job_cancel(r->job);
+    }
+    pthread_mutex_lock(&s->metrics.mu);
+    s->metrics.req[r->endpoint][status_class(r->status)]++;
+    pthread_mutex_unlock(&s->metrics.mu);
+    const char *how = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
+                    : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? " (timed out)"
+                    : toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? " (server stopped)"
+                    : " (client gone)";
+    if (r->job && r->job->kind == JOB_GENERATE) {
+        int gen = 0;
+        pthread_mutex_lock(&r->job->mu);
+        for (int i = 0; i < r->job->n_choices; i++) gen += r->job->choices[i].n_gen;
+        pthread_mutex_unlock(&r->job->mu);
+        r->gen_tokens = gen;
+    }
+    if (r->prompt_tokens || r->gen_tokens)
+        srv_log(s, "%s %s %d %.1f ms prompt %d gen %d%s", r->method, r->path, r->status,
+                (srv_now() - r->t0) * 1e3, r->prompt_tokens, r->gen_tokens, how);
+    else
+        srv_log(s, "%s %s %d %.1f ms%s", r->method, r->path, r->status, (srv_now() - r->t0) * 1e3, how);
+    srv_job_release(r->job);
+    conn_phase(s, r->conn, PH_HEAD); /* keep-alive: the next request's head is due from now */
+    srv_buf_free(&r->body);
+    free(r);
+    atomic_fetch_sub(&s->in_flight, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    gptc_server *s = cls;
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+    srv_log(s, "http: %s", line);
+}
+
+/* ----- start / stop ---------------------------------------------------------------------------- */
+
+static gptc_status fail(gptc_err *err, gptc_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static gptc_status fail(gptc_err *err, gptc_status st, const char *fmt, ...)
+{
+    err->status = st;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+gptc_status srv_load_template(gptc_server *s, gptc_err *err)
+{
+    int fallback = 0;
+    if (s->p.chat_template) {
+        s->tmpl_own = malloc(s->p.chat_template_len + 1);
+        if (!s->tmpl_own) return fail(err, GPTC_E_NOMEM, "server: out of memory");
+        memcpy(s->tmpl_own, s->p.chat_template, s->p.chat_template_len);
+        s->tmpl_own[s->p.chat_template_len] = 0;
+        s->tmpl_src = s->tmpl_own;
+        s->tmpl_len = s->p.chat_template_len;
+    } else {
+        s->tmpl_src = gptc_chat_model_template(s->model, &s->tmpl_len, &fallback);
+    }
+    gptc_status st = gptc_chat_template_init(s->tmpl_src, s->tmpl_len, &s->tmpl, err);
+    if (st && !s->p.chat_template && !fallback) {
+        /* the model's own template uses something we cannot run: serve with ChatML */
+        srv_log(s, "warning: the model's chat template cannot be used (%s); using chatml", err->msg);
+        s->tmpl_src = gptc_chat_builtin("chatml");
+        s->tmpl_len = strlen(s->tmpl_src);
+        fallback = 1;
+        st = gptc_chat_template_init(s->tmpl_src, s->tmpl_len, &s->tmpl, err);
+    }
+    if (st) return st;
+    if (fallback) srv_log(s, "the model has no chat template: using chatml");
+    gptc_chat_stops_for(s->model, s->tmpl_src, s->tmpl_len, &s->chat_stops);
+    s->has_bos_text = gptc_chat_bos_text(s->model, s->bos_text, sizeof s->bos_text) != NULL;
+    s->has_eos_text = gptc_chat_eos_text(s->model, s->eos_text, sizeof s->eos_text) != NULL;
+    return GPTC_OK;
+}
+
+static int is_loopback(const char *host)
+{
+    return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
+}
+
+gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params *params,
+                              gptc_server **out, gptc_err *err)
+{
+    *out = NULL;
+    err->status = GPTC_OK;
+    err->msg[0] = 0;
+    gptc_server_params p = params ? *params : gptc_server_default_params();
+    if (!p.host) p.host = "127.0.0.1";
+    if (p.n_parallel < 1 || p.n_parallel > 64) return fail(err, GPTC_E_INVALID, "server: --parallel must be 1..64");
+    if (p.port < 0 || p.port > 65535) return fail(err, GPTC_E_INVALID, "server: --port must be 0..65535");
+    if (p.queue_max < 0) p.queue_max = 0;
+    if (p.n_batch <= 0) p.n_batch = 512;
+    if (p.body_max == 0) p.body_max = 1 << 20;
+    if (p.header_timeout_ms <= 0) p.header_timeout_ms = 10000;
+    if (p.body_timeout_ms <= 0) p.body_timeout_ms = 30000;
+    if (p.idle_timeout_s <= 0) p.idle_timeout_s = 60;
+    if (p.max_connections <= 0) p.max_connections = 256;
+    if (p.n_max <= 0) p.n_max = 8;
+
+    const gptc_hparams *hp = gptc_model_hparams(model);
+    if (p.n_ctx_seq <= 0) p.n_ctx_seq = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
+    if (p.n_ctx <= 0) {
+        long long n = (long long)p.n_ctx_seq * p.n_parallel;
+        p.n_ctx = n > (1 << 20) ? (1 << 20) : (int)n;
+    }
+    if (p.n_ctx_seq > p.n_ctx) p.n_ctx_seq = p.n_ctx;
+
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    int v6 = 0;
+    const char *host = strcmp(p.host, "localhost") == 0 ? "127.0.0.1" : p.host;
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)p.port);
+    } else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)p.port);
+        v6 = 1;
+    } else {
+        return fail(err, GPTC_E_INVALID, "server: --host '%s' is not an IPv4 or IPv6 address", p.host);
+    }
+
+    gptc_server *s = calloc(1, sizeof *s);
+    if (!s) return fail(err, GPTC_E_NOMEM, "server: out of memory");
+    s->p = p;
+    s->p.api_key = NULL; /* our copy below; the caller's string may go away */
+    s->model = model;
+    s->created = (long)time(NULL);
+    snprintf(s->alias, sizeof s->alias, "%s", p.alias && *p.alias ? p.alias : "gptc");
+    if (p.api_key && *p.api_key) {
+        if (strlen(p.api_key) >= sizeof s->api_key) {
+            free(s);
+            return fail(err, GPTC_E_INVALID, "server: the API key is longer than %zu bytes", sizeof s->api_key - 1);
+        }
+        snprintf(s->api_key, sizeof s->api_key, "%s", p.api_key);
+        s->api_key_len = strlen(s->api_key);
+    }
+    atomic_init(&s->draining, 0);
+    atomic_init(&s->in_flight, 0);
+    atomic_init(&s->next_id, (unsigned long long)time(NULL));
+    atomic_init(&s->stop_watchdog, 0);
+    pthread_mutex_init(&s->conn_mu, NULL);
+    pthread_mutex_init(&s->metrics.mu, NULL);
+
+    gptc_status st = srv_load_template(s, err);
+    if (st) {
+        gptc_server_free(s);
+        return st;
+    }
+    srv_sched_params sp = {
+        .n_parallel = p.n_parallel, .n_ctx = p.n_ctx, .n_ctx_seq = p.n_ctx_seq, .n_batch = p.n_batch,
+        .n_threads = p.n_threads, .queue_max = p.queue_max,
+        .seed_base = p.seed >= 0 ? (uint64_t)p.seed : (uint64_t)time(NULL) * 2654435761ull,
+    };
+    st = srv_sched_init(&s->sched, model, &sp, &s->metrics, p.log, p.log_user, err);
+    if (st) {
+        gptc_server_free(s);
+        return st;
+    }
+    if (pthread_create(&s->watchdog, NULL, watchdog_main, s) == 0) s->watchdog_started = 1;
+
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+    s->mhd = MHD_start_daemon(flags, (uint16_t)p.port, NULL, NULL, on_request, s,
+                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)p.idle_timeout_s,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)p.max_connections,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                              MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                              MHD_OPTION_END);
+    if (!s->mhd) {
+        int e = errno;
+        gptc_server_free(s);
+        return fail(err, GPTC_E_IO, "server: cannot listen on %s port %d: %s", p.host, p.port,
+                    e ? strerror(e) : "libmicrohttpd refused to start");
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : p.port;
+    if (!s->api_key_len && !is_loopback(p.host))
+        srv_log(s, "warning: listening on %s without an API key: anyone who can reach this address "
+                   "can use the model (set --api-key or GPTC_API_KEY)", p.host);
+    *out = s;
+    return GPTC_OK;
+}
+
+int gptc_server_port(const gptc_server *s) { return s->port; }
+
+void gptc_server_shutdown(gptc_server *s, int timeout_ms)
+{
+    if (!s || !s->mhd) return;
+    atomic_store(&s->draining, 1);
+    srv_sched_drain(&s->sched);
+    /* no new connections (the listening socket comes back to us: close it, or new clients
+     * would wait in its backlog); open ones go on */
+    MHD_socket lfd = MHD_quiesce_daemon(s->mhd);
+    if (lfd != MHD_INVALID_SOCKET) close(lfd);
+    double t_end = srv_now() + timeout_ms * 1e-3;
+    /* queued and running jobs finish, then their responses go out */
+    while (srv_now() < t_end && (srv_sched_pending(&s->sched) > 0 || atomic_load(&s->in_flight) > 0))
+        usleep(20 * 1000);
+    MHD_stop_daemon(s->mhd); /* closes idle keep-alive connections, joins their threads */
+    s->mhd = NULL;
+}
+
+void gptc_server_free(gptc_server *s)
+{
+    if (!s) return;
+    if (s->mhd) gptc_server_shutdown(s, 2000);
+    if (s->watchdog_started) {
+        atomic_store(&s->stop_watchdog, 1);
+        pthread_join(s->watchdog, NULL);
+    }
+    if (s->sched.model) srv_sched_free(&s->sched);
+    gptc_chat_template_free(s->tmpl);
+    free(s->tmpl_own);
+    pthread_mutex_destroy(&s->conn_mu);
+    pthread_mutex_destroy(&s->metrics.mu);
+    memset(s->api_key, 0, sizeof s->api_key);
+    free(s);
+}

@@ -1,0 +1,67 @@
+/*
+ * server.h — `gptc serve`: an OpenAI-compatible HTTP API over one loaded model.
+ *
+ * Endpoints: POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings,
+ * GET /v1/models, GET /v1/models/{id}, GET /health, GET /metrics. Requests and responses have
+ * OpenAI's shapes (streaming as server-sent events), so the official SDKs work unchanged.
+ *
+ * Inside: libmicrohttpd answers HTTP with one thread per connection (http.c); every request
+ * that needs the model becomes a job in a bounded queue; one scheduler thread (slots.c) owns
+ * the gptc_ctx and advances every active sequence together, one gptc_decode per step
+ * (continuous batching over one KV cache shared by all slots, with prompt-prefix reuse).
+ *
+ * The server logs one line per request and its lifecycle through params.log (never the API
+ * key); it never exits or aborts: start returns a gptc_status with a message.
+ */
+#ifndef GPTC_SERVER_H
+#define GPTC_SERVER_H
+
+#include <stddef.h>
+
+#include "gptc.h"
+
+typedef struct gptc_server gptc_server;
+
+/* One log line, without a trailing newline. */
+typedef void (*gptc_server_log_fn)(void *user, const char *line);
+
+typedef struct gptc_server_params {
+    const char *host;          /* address to bind: "127.0.0.1" (default), "::1", "0.0.0.0" ... */
+    int port;                  /* 0: a free port the system picks (gptc_server_port says which) */
+    int n_parallel;            /* sequences decoded together (slots), 1..64; default 4 */
+    int n_ctx;                 /* KV cells shared by all slots; 0: n_ctx_seq x n_parallel */
+    int n_ctx_seq;             /* most tokens of one sequence (prompt + reply); 0: the model's
+                                * trained context, at most 4096 */
+    int n_batch;               /* most tokens of one decode step; default 512 */
+    int n_threads;             /* 0: all cores */
+    const char *api_key;       /* NULL or "": no authentication */
+    const char *alias;         /* the model's id in the API; NULL: "gptc" */
+    const char *chat_template; /* Jinja source; NULL: the model's own, or ChatML */
+    size_t chat_template_len;
+    int queue_max;             /* requests waiting for a slot; one more gets 429; default 64 */
+    size_t body_max;           /* request body bytes; more gets 413; default 1 MiB */
+    int header_timeout_ms;     /* the request head must arrive within this; else 408; 10 s */
+    int body_timeout_ms;       /* the body must arrive within this after the head; else 408; 30 s */
+    int idle_timeout_s;        /* a connection that moves no byte this long is closed; 60 s */
+    int max_connections;       /* simultaneous connections; default 256 */
+    int n_max;                 /* largest `n` a request may ask for; default 8 (and <= n_parallel) */
+    int seed;                  /* base of the seeds of requests without one; -1: from the clock */
+    gptc_server_log_fn log;    /* NULL: no logging */
+    void *log_user;
+} gptc_server_params;
+
+gptc_server_params gptc_server_default_params(void);
+
+/* Build the scheduler and start listening. model is borrowed and must outlive the server.
+ * OUT: *out, owned, free with gptc_server_free. */
+gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params *params,
+                              gptc_server **out /* OUT */, gptc_err *err);
+/* The port the server listens on. */
+int gptc_server_port(const gptc_server *s);
+/* Graceful stop: stop accepting connections, answer new requests on open ones with 503, let
+ * queued and running requests finish and their responses go out (at most timeout_ms), then stop
+ * every thread. Safe to call once; gptc_server_free does it with a short timeout otherwise. */
+void gptc_server_shutdown(gptc_server *s, int timeout_ms);
+void gptc_server_free(gptc_server *s);
+
+#endif

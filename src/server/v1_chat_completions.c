@@ -1,0 +1,128 @@
+/*
+ * v1_chat_completions.c — POST /v1/chat/completions: messages through the chat template, then
+ * a generation job (v1_common.c).
+ *
+ * Messages: role system, developer (given to templates as system, which most of them know),
+ * user, assistant or tool; content a string, an array of text parts (joined with newlines), or
+ * null for an assistant turn. Other part types (images, audio) are a 400 naming the part.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "srv.h"
+
+/* The messages as the template should see them: [{"role", "content"}, ...]. */
+static json_t *normalise(const json_t *msgs, srv_error *e)
+{
+    char param[96];
+    if (!msgs || json_is_null(msgs)) {
+        srv_fail(e, 400, "missing_required_parameter", "messages", "'messages' is required");
+        return NULL;
+    }
+    if (!json_is_array(msgs) || json_array_size(msgs) == 0) {
+        srv_fail(e, 400, json_is_array(msgs) ? "invalid_value" : "invalid_type", "messages",
+                 "'messages' must be a non-empty array of messages");
+        return NULL;
+    }
+    json_t *out = json_array();
+    size_t i;
+    const json_t *m;
+    json_array_foreach(msgs, i, m) {
+        if (!json_is_object(m)) {
+            snprintf(param, sizeof param, "messages[%zu]", i);
+            srv_fail(e, 400, "invalid_type", param, "'%s' must be an object", param);
+            goto fail;
+        }
+        const json_t *role = json_object_get(m, "role");
+        snprintf(param, sizeof param, "messages[%zu].role", i);
+        if (!json_is_string(role)) {
+            srv_fail(e, 400, role ? "invalid_type" : "missing_required_parameter", param, "'%s' must be a string", param);
+            goto fail;
+        }
+        const char *r = json_string_value(role);
+        int assistant = strcmp(r, "assistant") == 0;
+        if (strcmp(r, "developer") == 0) r = "system";
+        if (strcmp(r, "system") && strcmp(r, "user") && !assistant && strcmp(r, "tool")) {
+            srv_fail(e, 400, "invalid_value", param,
+                     "'%s' must be one of system, developer, user, assistant, tool", param);
+            goto fail;
+        }
+        const json_t *content = json_object_get(m, "content");
+        snprintf(param, sizeof param, "messages[%zu].content", i);
+        json_t *text;
+        if (json_is_string(content)) {
+            text = json_incref((json_t *)content);
+        } else if (json_is_array(content)) {
+            srv_buf b = {0};
+            size_t k;
+            const json_t *part;
+            json_array_foreach(content, k, part) {
+                const json_t *type = json_object_get(part, "type"), *t = json_object_get(part, "text");
+                if (!json_is_object(part) || !json_is_string(type) || strcmp(json_string_value(type), "text") != 0 ||
+                    !json_is_string(t)) {
+                    snprintf(param, sizeof param, "messages[%zu].content[%zu]", i, k);
+                    srv_buf_free(&b);
+                    srv_fail(e, 400, "invalid_value", param,
+                             "'%s' must be a text part {\"type\": \"text\", \"text\": \"...\"} (only text is supported)", param);
+                    goto fail;
+                }
+                if (k) srv_buf_add(&b, "\n", 1);
+                srv_buf_add(&b, json_string_value(t), json_string_length(t));
+            }
+            text = json_stringn(b.p ? b.p : "", b.n);
+            srv_buf_free(&b);
+        } else if ((!content || json_is_null(content)) && assistant) {
+            text = json_string("");
+        } else {
+            srv_fail(e, 400, content ? "invalid_type" : "missing_required_parameter", param,
+                     "'%s' must be a string or an array of text parts", param);
+            goto fail;
+        }
+        json_t *nm = json_pack("{s:s, s:o}", "role", r, "content", text);
+        /* what tool-aware templates read */
+        const json_t *tc = json_object_get(m, "tool_calls"), *tcid = json_object_get(m, "tool_call_id");
+        if (assistant && json_is_array(tc)) json_object_set(nm, "tool_calls", (json_t *)tc);
+        if (json_is_string(tcid)) json_object_set(nm, "tool_call_id", (json_t *)tcid);
+        json_array_append_new(out, nm);
+    }
+    return out;
+fail:
+    json_decref(out);
+    return NULL;
+}
+
+int srv_chat_prepare(gptc_server *s, const json_t *body, srv_job **out, srv_gen_opts *o, srv_error *e)
+{
+    json_t *msgs = normalise(json_object_get(body, "messages"), e);
+    if (!msgs) return -1;
+
+    gptc_chat_opts co = gptc_chat_default_opts();
+    co.add_generation_prompt = 1;
+    co.bos_token = s->has_bos_text ? s->bos_text : NULL;
+    co.eos_token = s->has_eos_text ? s->eos_text : NULL;
+    char *text = NULL;
+    size_t len = 0;
+    gptc_err err;
+    gptc_status st = gptc_chat_render_json(s->tmpl, msgs, NULL, &co, &text, &len, &err);
+    json_decref(msgs);
+    if (st) {
+        if (st == GPTC_E_NOMEM) return srv_fail(e, 500, "internal_error", NULL, "out of memory");
+        return srv_fail(e, 400, "invalid_value", "messages", "the chat template refused the messages: %s", err.msg);
+    }
+    int32_t *ids;
+    int n_ids;
+    int rc = srv_tokenize(s, text, len, 1, "messages", &ids, &n_ids, e);
+    free(text);
+    if (rc) return -1;
+    return srv_gen_parse(s, body, ids, n_ids, 1, out, o, e);
+}
+
+enum MHD_Result srv_ep_chat(srv_req *r, json_t *body)
+{
+    srv_error e;
+    srv_job *j;
+    srv_gen_opts o;
+    if (srv_chat_prepare(r->srv, body, &j, &o, &e)) return srv_reply_error(r, &e);
+    return srv_gen_run(r, j, &o);
+}

@@ -1,0 +1,572 @@
+/*
+ * v1_common.c — what /v1/chat/completions and /v1/completions share: the generation fields
+ * (sampling, length, stop, logit_bias, logprobs, n, seed, stream), running the job, and the two
+ * response shapes (one JSON body, or server-sent events ending with `data: [DONE]`).
+ */
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "srv.h"
+
+int srv_tokenize(gptc_server *s, const char *text, size_t n, int parse_special, const char *param,
+                 int32_t **out, int *n_out, srv_error *e)
+{
+    const gptc_tokenizer *tok = gptc_model_tokenizer(s->model);
+    size_t bl = strlen(s->bos_text);
+    int add_bos = gptc_tok_add_bos(tok) && !(s->has_bos_text && bl && n >= bl && memcmp(text, s->bos_text, bl) == 0);
+    gptc_err err;
+    size_t cnt = 0;
+    if (gptc_tok_encode(tok, text, n, add_bos, parse_special, NULL, 0, &cnt, &err))
+        return srv_fail(e, 400, "invalid_value", param, "cannot tokenize '%s': %s", param, err.msg);
+    if (cnt == 0) return srv_fail(e, 400, "invalid_value", param, "'%s' is empty", param);
+    if (cnt > INT_MAX / 2) return srv_fail(e, 400, "context_length_exceeded", param, "'%s' is too long", param);
+    int32_t *ids = malloc(cnt * sizeof *ids);
+    if (!ids) return srv_fail(e, 500, "internal_error", NULL, "out of memory");
+    size_t got = 0;
+    if (gptc_tok_encode(tok, text, n, add_bos, parse_special, ids, cnt, &got, &err) || got != cnt) {
+        free(ids);
+        return srv_fail(e, 500, "internal_error", param, "tokenizer: %s", err.msg);
+    }
+    *out = ids;
+    *n_out = (int)cnt;
+    return 0;
+}
+
+/* stop: a string or an array of at most 4 strings */
+static int parse_stop(const json_t *body, srv_job *j, srv_error *e)
+{
+    const json_t *v = json_object_get(body, "stop");
+    if (!v || json_is_null(v)) return 0;
+    const json_t *one[1] = {v};
+    const json_t *const *items = one;
+    size_t n = 1;
+    if (json_is_array(v)) {
+        n = json_array_size(v);
+        if (n > SRV_USER_STOPS)
+            return srv_fail(e, 400, "invalid_value", "stop", "'stop' holds at most %d strings, got %zu", SRV_USER_STOPS, n);
+    } else if (!json_is_string(v)) {
+        return srv_fail(e, 400, "invalid_type", "stop", "'stop' must be a string or an array of strings");
+    }
+    for (size_t i = 0; i < n; i++) {
+        const json_t *it = json_is_array(v) ? json_array_get(v, i) : items[0];
+        if (!json_is_string(it))
+            return srv_fail(e, 400, "invalid_type", "stop", "'stop' must be a string or an array of strings");
+        size_t len = json_string_length(it);
+        if (len > SRV_STOP_LEN)
+            return srv_fail(e, 400, "invalid_value", "stop", "a stop string is over %d bytes", SRV_STOP_LEN);
+        if (len == 0) continue;
+        memcpy(j->stops[j->n_stops], json_string_value(it), len);
+        j->stops[j->n_stops][len] = 0;
+        j->stop_len[j->n_stops++] = len;
+    }
+    return 0;
+}
+
+/* logit_bias: {"token id": bias in [-100, 100]} */
+static int parse_bias(const json_t *body, int n_vocab, srv_job *j, srv_error *e)
+{
+    const json_t *v = json_object_get(body, "logit_bias");
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_object(v))
+        return srv_fail(e, 400, "invalid_type", "logit_bias", "'logit_bias' must be an object of token ids to numbers");
+    size_t n = json_object_size(v);
+    if (n > SRV_MAX_BIAS)
+        return srv_fail(e, 400, "invalid_value", "logit_bias", "'logit_bias' holds at most %d entries", SRV_MAX_BIAS);
+    if (!n) return 0;
+    j->bias_id = malloc(n * sizeof *j->bias_id);
+    j->bias = malloc(n * sizeof *j->bias);
+    if (!j->bias_id || !j->bias) return srv_fail(e, 500, "internal_error", NULL, "out of memory");
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)v, key, val) {
+        char *end;
+        long id = strtol(key, &end, 10);
+        if (end == key || *end || id < 0 || id >= n_vocab)
+            return srv_fail(e, 400, "invalid_value", "logit_bias",
+                            "'logit_bias' key '%.40s' is not a token id (0..%d)", key, n_vocab - 1);
+        if (!json_is_number(val) || !isfinite(json_number_value(val)) || fabs(json_number_value(val)) > 100)
+            return srv_fail(e, 400, "invalid_value", "logit_bias", "'logit_bias' values must be numbers in [-100, 100]");
+        j->bias_id[j->n_bias] = (int32_t)id;
+        j->bias[j->n_bias++] = (float)json_number_value(val);
+    }
+    return 0;
+}
+
+int srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int n_prompt, int chat,
+                  srv_job **out, srv_gen_opts *o, srv_error *e)
+{
+    srv_sched *sc = &s->sched;
+    srv_job *j = NULL;
+    const char *str;
+    memset(o, 0, sizeof *o);
+    o->chat = chat;
+    *out = NULL;
+
+    long long n = 1, max_tokens = -1, top_k = 0, seed = 0, top_lp = 0, n_lp = -1;
+    double temp = 1.0, top_p = 1.0, min_p = 0.0, pres = 0.0, freq = 0.0, rep = 1.0;
+    int have_seed = 0, lp_flag = 0, ignore_eos = 0, rc = 0;
+    int n_max = s->p.n_max < sc->n_slots ? s->p.n_max : sc->n_slots;
+    const char *prompt_param = chat ? "messages" : "prompt";
+    if (srv_jstr(body, "model", &str, NULL, e) < 0) goto fail;
+    if (srv_jstr(body, "user", &str, NULL, e) < 0) goto fail;
+    if (srv_jint(body, "n", 1, n_max, &n, e) < 0) goto fail;
+    const char *mt_param = "max_tokens";
+    if (chat && (rc = srv_jint(body, "max_completion_tokens", 1, INT_MAX / 2, &max_tokens, e)) < 0) goto fail;
+    if (rc) mt_param = "max_completion_tokens";
+    if (!rc && srv_jint(body, "max_tokens", 1, INT_MAX / 2, &max_tokens, e) < 0) {
+        if (!chat) snprintf(e->param, sizeof e->param, "max_tokens");
+        goto fail;
+    }
+    if (srv_jnum(body, "temperature", 0, 2, &temp, e) < 0) goto fail;
+    if (srv_jnum(body, "top_p", 0, 1, &top_p, e) < 0) goto fail;
+    if (srv_jnum(body, "min_p", 0, 1, &min_p, e) < 0) goto fail;
+    if (srv_jint(body, "top_k", 0, INT_MAX, &top_k, e) < 0) goto fail;
+    if (srv_jnum(body, "presence_penalty", -2, 2, &pres, e) < 0) goto fail;
+    if (srv_jnum(body, "frequency_penalty", -2, 2, &freq, e) < 0) goto fail;
+    if (srv_jnum(body, "repeat_penalty", 0.01, 100, &rep, e) < 0) goto fail;
+    if ((have_seed = srv_jint(body, "seed", LLONG_MIN, LLONG_MAX, &seed, e)) < 0) goto fail;
+    if (srv_jbool(body, "stream", &o->stream, e) < 0) goto fail;
+    if (srv_jbool(body, "ignore_eos", &ignore_eos, e) < 0) goto fail;
+    const json_t *so = json_object_get(body, "stream_options");
+    if (so && !json_is_null(so)) {
+        if (!json_is_object(so)) {
+            srv_fail(e, 400, "invalid_type", "stream_options", "'stream_options' must be an object");
+            goto fail;
+        }
+        if (srv_jbool(so, "include_usage", &o->include_usage, e) < 0) {
+            snprintf(e->param, sizeof e->param, "stream_options.include_usage");
+            goto fail;
+        }
+    }
+    if (chat) {
+        if (srv_jbool(body, "logprobs", &lp_flag, e) < 0) goto fail;
+        if ((rc = srv_jint(body, "top_logprobs", 0, SRV_TOP_MAX, &top_lp, e)) < 0) goto fail;
+        if (rc && !lp_flag) {
+            srv_fail(e, 400, "invalid_value", "top_logprobs", "'top_logprobs' needs 'logprobs': true");
+            goto fail;
+        }
+    } else {
+        if (srv_jint(body, "logprobs", 0, 5, &n_lp, e) < 0) goto fail;
+        lp_flag = n_lp >= 0;
+        top_lp = n_lp > 0 ? n_lp : 0;
+    }
+
+    /* length: the prompt plus the reply must fit one sequence, and n replies the whole cache */
+    if (n_prompt >= sc->n_ctx_seq) {
+        srv_fail(e, 400, "context_length_exceeded", prompt_param,
+                 "This model's maximum context length is %d tokens. However, your %s resulted in %d tokens.",
+                 sc->n_ctx_seq, chat ? "messages" : "prompt", n_prompt);
+        goto fail;
+    }
+    int avail = sc->n_ctx_seq - n_prompt, avail_n = (int)((sc->n_ctx - n_prompt) / n);
+    if (max_tokens > 0) {
+        if (max_tokens > avail) {
+            srv_fail(e, 400, "context_length_exceeded", mt_param,
+                     "This model's maximum context length is %d tokens. However, you requested %lld tokens "
+                     "(%d in the %s, %lld in the completion).",
+                     sc->n_ctx_seq, n_prompt + max_tokens, n_prompt, chat ? "messages" : "prompt", max_tokens);
+            goto fail;
+        }
+        if (max_tokens > avail_n) {
+            srv_fail(e, 400, "context_length_exceeded", "n",
+                     "%lld completions of %lld tokens do not fit the server's context (%d tokens)", n,
+                     max_tokens, sc->n_ctx);
+            goto fail;
+        }
+    } else {
+        max_tokens = avail < avail_n ? avail : avail_n;
+        if (max_tokens < 1) {
+            srv_fail(e, 400, "context_length_exceeded", "n", "%lld completions do not fit the server's context", n);
+            goto fail;
+        }
+    }
+
+    j = srv_job_new(JOB_GENERATE, (int)n);
+    if (!j) {
+        srv_fail(e, 500, "internal_error", NULL, "out of memory");
+        goto fail;
+    }
+    j->prompt = prompt;
+    prompt = NULL;
+    j->n_prompt = n_prompt;
+    j->max_tokens = (int)max_tokens;
+    j->reserve = n_prompt + (int)n * (int)max_tokens;
+    j->sp = gptc_sampler_default_params();
+    j->sp.temp = (float)temp;
+    j->sp.top_k = (int)top_k;
+    j->sp.top_p = (float)top_p;
+    j->sp.min_p = (float)min_p;
+    j->sp.presence_penalty = (float)pres;
+    j->sp.frequency_penalty = (float)freq;
+    j->sp.repeat_penalty = (float)rep;
+    j->sp.seed = have_seed ? (uint64_t)seed : sc->seed_base + atomic_fetch_add(&s->next_id, 1) * 0x9E3779B97F4A7C15ull;
+    j->ignore_eos = ignore_eos;
+    j->logprobs = lp_flag;
+    j->top_logprobs = (int)top_lp;
+    o->logprobs = lp_flag;
+    o->top_logprobs = (int)top_lp;
+    if (parse_stop(body, j, e) < 0 || parse_bias(body, sc->n_vocab, j, e) < 0) goto fail;
+    if (chat) {
+        for (int i = 0; i < s->chat_stops.n_strs && j->n_stops < SRV_MAX_STOPS; i++) {
+            size_t len = strlen(s->chat_stops.strs[i]);
+            if (!len || len > SRV_STOP_LEN) continue;
+            memcpy(j->stops[j->n_stops], s->chat_stops.strs[i], len + 1);
+            j->stop_len[j->n_stops++] = len;
+        }
+        for (int i = 0; i < s->chat_stops.n_ids && j->n_stop_ids < GPTC_CHAT_MAX_STOPS; i++)
+            j->stop_ids[j->n_stop_ids++] = s->chat_stops.ids[i];
+    }
+    *out = j;
+    return 0;
+fail:
+    free(prompt);
+    srv_job_release(j);
+    return -1;
+}
+
+/* ----- response shapes -------------------------------------------------------------------------- */
+
+static const char *finish_name(int f)
+{
+    return f == FINISH_LENGTH ? "length" : "stop";
+}
+
+static json_t *token_json_str(gptc_server *s, int32_t id)
+{
+    char buf[256];
+    size_t n = 0;
+    gptc_err err;
+    if (gptc_tok_decode(gptc_model_tokenizer(s->model), &id, 1, 1, buf, sizeof buf, &n, &err) || n > sizeof buf) n = 0;
+    return srv_jstring_lossy(buf, n);
+}
+
+static json_t *token_bytes(gptc_server *s, int32_t id)
+{
+    char buf[256];
+    size_t n = 0;
+    gptc_err err;
+    if (gptc_tok_decode(gptc_model_tokenizer(s->model), &id, 1, 1, buf, sizeof buf, &n, &err) || n > sizeof buf) n = 0;
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) json_array_append_new(a, json_integer((unsigned char)buf[i]));
+    return a;
+}
+
+/* Logprobs of tokens [from, to) of a choice, in the chat or the legacy completions shape.
+ * text_base: byte offset of token `from` in the text (completions' text_offset). */
+static json_t *logprobs_json(gptc_server *s, const srv_choice *c, int from, int to, int chat, size_t *text_off)
+{
+    if (chat) {
+        json_t *content = json_array();
+        for (int i = from; i < to; i++) {
+            const srv_lp *l = &c->lp[i];
+            json_t *top = json_array();
+            for (int k = 0; k < l->n_top; k++)
+                json_array_append_new(top, json_pack("{s:o, s:f, s:o}", "token", token_json_str(s, l->top_id[k]),
+                                                     "logprob", (double)l->top_lp[k], "bytes", token_bytes(s, l->top_id[k])));
+            json_array_append_new(content, json_pack("{s:o, s:f, s:o, s:o}", "token", token_json_str(s, l->id),
+                                                     "logprob", (double)l->lp, "bytes", token_bytes(s, l->id),
+                                                     "top_logprobs", top));
+        }
+        return json_pack("{s:o, s:n}", "content", content, "refusal");
+    }
+    json_t *tokens = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
+    for (int i = from; i < to; i++) {
+        const srv_lp *l = &c->lp[i];
+        json_t *t = token_json_str(s, l->id);
+        size_t tl = json_string_length(t);
+        json_array_append_new(tokens, t);
+        json_array_append_new(lps, json_real(l->lp));
+        json_t *top = json_object();
+        for (int k = 0; k < l->n_top; k++) {
+            json_t *ts = token_json_str(s, l->top_id[k]);
+            json_object_set_new(top, json_string_value(ts), json_real(l->top_lp[k]));
+            json_decref(ts);
+        }
+        json_array_append_new(tops, top);
+        json_array_append_new(offs, json_integer((json_int_t)*text_off));
+        *text_off += tl;
+    }
+    return json_pack("{s:o, s:o, s:o, s:o}", "tokens", tokens, "token_logprobs", lps, "top_logprobs", tops,
+                     "text_offset", offs);
+}
+
+static json_t *usage_json(const srv_job *j)
+{
+    int gen = 0;
+    for (int i = 0; i < j->n_choices; i++) gen += j->choices[i].n_gen;
+    return json_pack("{s:i, s:i, s:i, s:{s:i}}", "prompt_tokens", j->n_prompt, "completion_tokens", gen,
+                     "total_tokens", j->n_prompt + gen, "prompt_tokens_details", "cached_tokens", j->n_cached);
+}
+
+static json_t *envelope(gptc_server *s, const char *id, long created, const char *object)
+{
+    return json_pack("{s:s, s:s, s:I, s:s, s:s}", "id", id, "object", object, "created", (json_int_t)created,
+                     "model", s->alias, "system_fingerprint", "gptc-0.1");
+}
+
+static void observe_ttft(gptc_server *s, const srv_job *j)
+{
+    static const double le[11] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+    if (j->t_first <= 0) return;
+    double t = j->t_first - j->t_submit;
+    pthread_mutex_lock(&s->metrics.mu);
+    for (int i = 0; i < 11; i++)
+        if (t <= le[i]) s->metrics.ttft_bucket[i]++;
+    s->metrics.ttft_count++;
+    s->metrics.ttft_sum += t;
+    pthread_mutex_unlock(&s->metrics.mu);
+}
+
+static enum MHD_Result reply_full(srv_req *r, srv_job *j, const srv_gen_opts *o)
+{
+    gptc_server *s = r->srv;
+    char id[48];
+    srv_make_id(s, o->chat ? "chatcmpl-" : "cmpl-", id, sizeof id);
+    json_t *res = envelope(s, id, time(NULL), o->chat ? "chat.completion" : "text_completion");
+    json_t *choices = json_array();
+    pthread_mutex_lock(&j->mu);
+    for (int i = 0; i < j->n_choices; i++) {
+        const srv_choice *c = &j->choices[i];
+        json_t *text = srv_jstring_lossy(c->text ? c->text : "", c->len);
+        size_t off = 0;
+        json_t *lp = o->logprobs && c->lp ? logprobs_json(s, c, 0, c->n_lp, o->chat, &off) : json_null();
+        json_t *ch;
+        if (o->chat)
+            ch = json_pack("{s:i, s:{s:s, s:o, s:n}, s:o, s:s}", "index", i, "message", "role", "assistant",
+                           "content", text, "refusal", "logprobs", lp, "finish_reason", finish_name(c->finish));
+        else
+            ch = json_pack("{s:o, s:i, s:o, s:s}", "text", text, "index", i, "logprobs", lp, "finish_reason",
+                           finish_name(c->finish));
+        json_array_append_new(choices, ch);
+    }
+    json_object_set_new(res, "choices", choices);
+    json_object_set_new(res, "usage", usage_json(j));
+    pthread_mutex_unlock(&j->mu);
+    return srv_reply_json(r, 200, res);
+}
+
+/* ----- streaming -------------------------------------------------------------------------------- */
+
+typedef struct srv_stream {
+    gptc_server *srv;
+    srv_job *job;               /* a reference of its own */
+    srv_gen_opts o;
+    char id[48];
+    long created;
+    int fd;                     /* the connection's socket, to notice a client that left */
+    srv_buf out;                /* events built, not yet handed to libmicrohttpd */
+    size_t out_off;
+    size_t *sent;               /* (n_choices) text bytes sent */
+    int *lp_sent;               /* (n_choices) logprob entries sent */
+    size_t *text_off;           /* (n_choices) completions' text_offset */
+    int *state;                 /* (n_choices) 0: nothing sent, 1: role sent, 2: finish sent */
+    int ended;                  /* [DONE] queued */
+} srv_stream;
+
+static void sse_add(srv_stream *st, json_t *chunk)
+{
+    char *txt = json_dumps(chunk, JSON_COMPACT);
+    json_decref(chunk);
+    if (!txt) return;
+    srv_buf_add(&st->out, "data: ", 6);
+    srv_buf_add(&st->out, txt, strlen(txt));
+    srv_buf_add(&st->out, "\n\n", 2);
+    free(txt);
+}
+
+static json_t *chunk_new(srv_stream *st, json_t *choice)
+{
+    json_t *c = envelope(st->srv, st->id, st->created, st->o.chat ? "chat.completion.chunk" : "text_completion");
+    json_t *arr = json_array();
+    if (choice) json_array_append_new(arr, choice);
+    json_object_set_new(c, "choices", arr);
+    return c;
+}
+
+/* Build the events for what the job produced since the last call (under job->mu). Returns the
+ * number of events added. */
+static int stream_collect(srv_stream *st)
+{
+    srv_job *j = st->job;
+    gptc_server *s = st->srv;
+    int added = 0;
+    if (j->failed) {
+        srv_error e;
+        srv_fail(&e, 500, "internal_error", NULL, "generation failed: %s", j->fail_msg);
+        json_t *ev = srv_error_json(&e);
+        sse_add(st, ev);
+        for (int i = 0; i < j->n_choices; i++) st->state[i] = 2;
+        added++;
+    }
+    for (int i = 0; i < j->n_choices; i++) {
+        const srv_choice *c = &j->choices[i];
+        if (st->state[i] == 2) continue;
+        if (st->o.chat && st->state[i] == 0) {
+            sse_add(st, chunk_new(st, json_pack("{s:i, s:{s:s, s:s}, s:n, s:n}", "index", i, "delta", "role",
+                                                "assistant", "content", "", "logprobs", "finish_reason")));
+            st->state[i] = 1;
+            added++;
+        }
+        size_t ready = c->n_ready;
+        if (!c->finish && ready > st->sent[i]) /* only whole characters */
+            ready = st->sent[i] + srv_utf8_valid_len(c->text + st->sent[i], ready - st->sent[i]);
+        int lp_to = st->o.logprobs && c->lp ? c->n_lp : 0;
+        if (ready > st->sent[i] || lp_to > st->lp_sent[i]) {
+            json_t *text = srv_jstring_lossy(c->text + st->sent[i], ready - st->sent[i]);
+            json_t *lp = lp_to > st->lp_sent[i] ? logprobs_json(s, c, st->lp_sent[i], lp_to, st->o.chat, &st->text_off[i])
+                                                : json_null();
+            json_t *ch = st->o.chat
+                ? json_pack("{s:i, s:{s:o}, s:o, s:n}", "index", i, "delta", "content", text, "logprobs", lp, "finish_reason")
+                : json_pack("{s:o, s:i, s:o, s:n}", "text", text, "index", i, "logprobs", lp, "finish_reason");
+            sse_add(st, chunk_new(st, ch));
+            st->sent[i] = ready;
+            st->lp_sent[i] = lp_to;
+            added++;
+        }
+        if (c->finish && st->sent[i] >= c->n_ready) {
+            json_t *ch = st->o.chat
+                ? json_pack("{s:i, s:{}, s:n, s:s}", "index", i, "delta", "logprobs", "finish_reason", finish_name(c->finish))
+                : json_pack("{s:s, s:i, s:n, s:s}", "text", "", "index", i, "logprobs", "finish_reason", finish_name(c->finish));
+            sse_add(st, chunk_new(st, ch));
+            st->state[i] = 2;
+            added++;
+        }
+    }
+    if (j->done && !st->ended) {
+        int all = 1;
+        for (int i = 0; i < j->n_choices; i++) all &= st->state[i] == 2;
+        if (all) {
+            if (st->o.include_usage) {
+                json_t *c = chunk_new(st, NULL);
+                json_object_set_new(c, "usage", usage_json(j));
+                sse_add(st, c);
+            }
+            srv_buf_add(&st->out, "data: [DONE]\n\n", 14);
+            st->ended = 1;
+            added++;
+        }
+    }
+    return added;
+}
+
+static int fd_gone(int fd)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLRDHUP};
+    if (poll(&pfd, 1, 0) <= 0) return 0;
+    return (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    srv_stream *st = cls;
+    srv_job *j = st->job;
+    for (;;) {
+        if (st->out_off < st->out.n) {
+            size_t n = st->out.n - st->out_off;
+            if (n > max) n = max;
+            memcpy(buf, st->out.p + st->out_off, n);
+            st->out_off += n;
+            return (ssize_t)n;
+        }
+        st->out.n = st->out_off = 0;
+        if (st->ended) return MHD_CONTENT_READER_END_OF_STREAM;
+        pthread_mutex_lock(&j->mu);
+        int added = stream_collect(st);
+        if (!added) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 50 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&j->cv, &j->mu, &ts);
+        }
+        pthread_mutex_unlock(&j->mu);
+        if (!added && fd_gone(st->fd)) {
+            srv_job_cancel(j);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+    }
+}
+
+static void stream_free(void *cls)
+{
+    srv_stream *st = cls;
+    pthread_mutex_lock(&st->job->mu);
+    int done = st->job->done;
+    pthread_mutex_unlock(&st->job->mu);
+    if (!done) srv_job_cancel(st->job);
+    else observe_ttft(st->srv, st->job);
+    srv_job_release(st->job);
+    srv_buf_free(&st->out);
+    free(st->sent);
+    free(st->lp_sent);
+    free(st->text_off);
+    free(st->state);
+    free(st);
+}
+
+enum MHD_Result srv_gen_run(srv_req *r, srv_job *j, const srv_gen_opts *o)
+{
+    gptc_server *s = r->srv;
+    srv_error e;
+    r->prompt_tokens = j->n_prompt;
+    if (srv_sched_submit(&s->sched, j, &e)) {
+        srv_job_release(j);
+        return srv_reply_error(r, &e);
+    }
+    r->job = j; /* the request's reference: on_completed cancels and releases it */
+    if (!o->stream) {
+        if (srv_wait_job(r, j) < 0) return MHD_NO; /* the client left: close, the job is cancelled */
+        pthread_mutex_lock(&j->mu);
+        int failed = j->failed;
+        if (failed) srv_fail(&e, 500, "internal_error", NULL, "generation failed: %s", j->fail_msg);
+        pthread_mutex_unlock(&j->mu);
+        if (failed) return srv_reply_error(r, &e);
+        observe_ttft(s, j);
+        return reply_full(r, j, o);
+    }
+
+    srv_stream *st = calloc(1, sizeof *st);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!st || !ci) {
+        free(st);
+        srv_job_cancel(j);
+        return MHD_NO;
+    }
+    st->srv = s;
+    st->job = j;
+    pthread_mutex_lock(&j->mu);
+    j->refs++;
+    pthread_mutex_unlock(&j->mu);
+    st->o = *o;
+    st->created = time(NULL);
+    st->fd = ci->connect_fd;
+    srv_make_id(s, o->chat ? "chatcmpl-" : "cmpl-", st->id, sizeof st->id);
+    st->sent = calloc((size_t)j->n_choices, sizeof *st->sent);
+    st->lp_sent = calloc((size_t)j->n_choices, sizeof *st->lp_sent);
+    st->text_off = calloc((size_t)j->n_choices, sizeof *st->text_off);
+    st->state = calloc((size_t)j->n_choices, sizeof *st->state);
+    if (!st->sent || !st->lp_sent || !st->text_off || !st->state) {
+        stream_free(st);
+        return MHD_NO;
+    }
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, st, stream_free);
+    if (!resp) {
+        stream_free(st);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    r->status = 200;
+    enum MHD_Result ret = MHD_queue_response(r->mhd, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}

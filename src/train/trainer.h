@@ -1,0 +1,83 @@
+/*
+ * trainer.h — one training run: model, optimizer state, schedule, data, evaluation, samples and
+ * checkpoints, step by step. `gptc train` (src/cli/cmd_train.c) drives it and does all printing.
+ *
+ * A step = `accum` micro-batches of B x T tokens (random windows of the training split), each
+ * forward + backward with loss scaled by 1/accum, then global-norm clipping, the learning rate of
+ * the warmup + cosine schedule, and AdamW. Everything that decides the next step (parameters,
+ * moments, step number, the data sampler's random state) is in a checkpoint, so a resumed run
+ * continues bit for bit as if it had never stopped (with the same thread count or any other: the
+ * math does not depend on it).
+ */
+#ifndef GPTC_TRAIN_TRAINER_H
+#define GPTC_TRAIN_TRAINER_H
+
+#include "../format/gguf.h"
+#include "data.h"
+#include "train.h"
+
+typedef struct gptc_train_opts {
+    gptc_tconfig cfg;    /* architecture and sizes; cfg.n_vocab 0: the tokenizer's size */
+    int batch;           /* B sequences per micro-batch; T = cfg.n_ctx */
+    int accum;           /* micro-batches per step */
+    int steps;           /* optimizer steps in the run */
+    int warmup;          /* steps of linear warmup */
+    float lr, min_lr;    /* peak and final learning rate (cosine decay) */
+    float weight_decay;  /* AdamW, decoupled */
+    int decay_embeddings;
+    float beta1, beta2, eps;
+    float clip;          /* global gradient-norm clip; 0: off */
+    float val_frac;      /* tail of the corpus held out for validation */
+    int eval_batches;    /* B x T batches per evaluation */
+    uint64_t seed;
+    int n_threads;       /* 0: all cores */
+} gptc_train_opts;
+
+/* nanoGPT-like defaults: lr 1e-3 -> 1e-4, warmup 100, betas 0.9/0.99, wd 0.1, clip 1, 10%
+ * validation, 20 evaluation batches, seed 1337. Sizes are left to the caller. */
+void gptc_train_opts_default(gptc_train_opts *o);
+
+typedef struct gptc_trainer gptc_trainer;
+
+/* A new run with freshly initialised weights. tok: a GGUF whose tokenizer.* keys the model will
+ * carry (copied). OUT: owned, free with gptc_trainer_free. */
+gptc_status gptc_trainer_new(const gptc_train_opts *o, const gguf_file *tok, gptc_trainer **out,
+                             gptc_err *err);
+/* The options a checkpoint was written with (its model configuration included). */
+gptc_status gptc_trainer_ckpt_opts(const char *path, gptc_train_opts *o, gptc_err *err);
+/* Continue the run saved in checkpoint path. o->cfg must be the checkpoint's model; the other
+ * options come from o (gptc_trainer_ckpt_opts gives the saved ones). */
+gptc_status gptc_trainer_resume(const char *path, const gptc_train_opts *o, gptc_trainer **out,
+                                gptc_err *err);
+void gptc_trainer_free(gptc_trainer *t);
+
+const gptc_train_opts *gptc_trainer_opts(const gptc_trainer *t);
+gptc_tmodel *gptc_trainer_model(gptc_trainer *t);
+const gptc_tokenizer *gptc_trainer_tokenizer(const gptc_trainer *t);
+uint64_t gptc_trainer_tok_hash(const gptc_trainer *t);
+int gptc_trainer_step_no(const gptc_trainer *t); /* steps done so far */
+
+/* Train on d (borrowed; already split). A resumed run refuses data other than its own. */
+gptc_status gptc_trainer_set_data(gptc_trainer *t, const gptc_data *d, gptc_err *err);
+
+typedef struct gptc_step_info {
+    int step;         /* 1-based number of the step just taken */
+    float loss;       /* mean training loss of its micro-batches */
+    float lr;
+    double grad_norm; /* before clipping */
+} gptc_step_info;
+
+/* One optimizer step. GPTC_E_RANGE when the loss is not finite (training diverged). */
+gptc_status gptc_trainer_step(gptc_trainer *t, gptc_step_info *info, gptc_err *err);
+/* Mean loss over the validation batches. */
+gptc_status gptc_trainer_eval(gptc_trainer *t, float *val_loss, gptc_err *err);
+/* Generate up to n tokens after prompt with the current weights through the inference engine
+ * (gptc_decode), sampling at temperature temp with seed. OUT: *text, malloc'd, NUL-terminated. */
+gptc_status gptc_trainer_sample(gptc_trainer *t, const char *prompt, int n, float temp,
+                                uint64_t seed, char **text, gptc_err *err);
+/* Write the model as GGUF (atomically); checkpoint != 0 adds the optimizer state and everything
+ * resume needs. chat_template: tokenizer.chat_template, or NULL. */
+gptc_status gptc_trainer_save(gptc_trainer *t, const char *path, int checkpoint,
+                              const char *chat_template, gptc_err *err);
+
+#endif

@@ -1,0 +1,100 @@
+#!/bin/sh
+# End-to-end tests of `gptc train`: tiny models of both architectures train on the fortunes,
+# their GGUF loads in `gptc run`; a run killed with SIGKILL during checkpoint writes resumes and
+# reproduces the uninterrupted loss curve exactly; bad input gets one clear line and exit code 1,
+# and a checkpoint that cannot be written (file-size limit, as a full disk) leaves the previous
+# one intact.
+GPTC=${GPTC:-build/gptc}
+D=${GPTC_DATA:-../shared/data}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0; fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+expect_fail() { # $1 = what, $2 = grep pattern for the message; rest: command
+    what=$1; pat=$2; shift 2
+    "$@" > "$T/out" 2> "$T/err"; rc=$?
+    if [ $rc -eq 1 ] && grep -q "^gptc: .*$pat" "$T/err" && [ "$(wc -l < "$T/err")" -le 2 ]; then ok; else
+        bad "$what: rc=$rc, stderr: $(head -c 400 "$T/err")"; fi
+}
+# the loss of each step in a --log file, last line per step wins (a resumed run repeats steps)
+curve() { grep '"loss"' "$1" | sed 's/.*"step":\([0-9]*\),"loss":\([^,]*\),.*/\1 \2/' | sort -n -k1,1 -s | awk '{a[$1]=$2} END {for (k in a) print k, a[k]}' | sort -n; }
+
+cp "$D/corpora/fortunes-min/fortunes" "$T/corpus.txt"
+SMALL="--data $T/corpus.txt --dim 32 --layers 2 --heads 4 --ctx 32 --batch 4 -q --threads 2"
+
+# 1. llama (GQA) and gpt2 train, write GGUF that gptc run loads; the loss falls
+$GPTC train $SMALL --kv-heads 2 --steps 30 --lr 3e-3 --warmup 5 --eval-every 15 --out "$T/l.gguf" --log "$T/l.jsonl" 2> "$T/err"
+[ $? -eq 0 ] && [ -s "$T/l.gguf" ] && ok || bad "llama train: $(cat "$T/err")"
+$GPTC train $SMALL --arch gpt2 --steps 30 --lr 3e-3 --warmup 5 --eval-every 15 --out "$T/g.gguf" --log "$T/g.jsonl" 2> "$T/err"
+[ $? -eq 0 ] && [ -s "$T/g.gguf" ] && ok || bad "gpt2 train: $(cat "$T/err")"
+for m in l g; do
+    first=$(curve "$T/$m.jsonl" | head -n 1 | cut -d' ' -f2); last=$(curve "$T/$m.jsonl" | tail -n 1 | cut -d' ' -f2)
+    awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a - 0.5) }' && ok || bad "$m: loss did not fall ($first -> $last)"
+    grep -q '"val_loss"' "$T/$m.jsonl" && ok || bad "$m: no val_loss in the log"
+    out=$($GPTC run "$T/$m.gguf" -p "The " -n 20 --seed 3 -q 2>&1)
+    case "$out" in "The "*) ok;; *) bad "$m: gptc run: $out";; esac
+done
+$GPTC info "$T/g.gguf" > "$T/info" 2>&1
+grep -q 'general.architecture .*"gpt2"' "$T/info" && grep -q "position_embd.weight" "$T/info" && grep -q "blk.1.attn_qkv.bias" "$T/info" && ok || bad "gpt2 info"
+# the byte tokenizer: one token per byte, a space is the token 259 (U+2581)
+ids=$($GPTC tokenize "$T/l.gguf" "Hi é" --ids)
+[ "$ids" = "75 108 259 198 172" ] && ok || bad "byte tokenizer ids: $ids"
+[ -s "$T/corpus.txt.tokens" ] && ok || bad "no token cache beside the corpus"
+
+# 2. SIGKILL during checkpoint writes (a checkpoint every step, so most of the time goes to
+#    writing one; a kill that leaves the temporary file behind landed mid-write). Kill at
+#    several points until two kills landed mid-write; every time the checkpoint left is whole,
+#    and the resumed run's loss curve and model equal the uninterrupted run's bit for bit.
+RUN="$SMALL --steps 150 --eval-every 50 --lr 2e-3"
+mkdir "$T/a" "$T/b"
+$GPTC train $RUN --out "$T/a/m.gguf" --log "$T/ref.jsonl" 2> "$T/err" || bad "reference run: $(cat "$T/err")"
+: > "$T/k.jsonl"
+$GPTC train $RUN --out "$T/b/m.gguf" --log "$T/k.jsonl" --ckpt-every 1 2> /dev/null &
+pid=$!
+kills=0; mid=0
+for target in 10 25 40 55 70 85 100 115; do
+    [ $mid -ge 2 ] && [ $kills -ge 3 ] && break
+    while kill -0 $pid 2> /dev/null && [ "$(grep -c '"loss"' "$T/k.jsonl")" -lt $target ]; do sleep 0.01; done
+    i=0; while [ ! -e "$T/b/m.ckpt.gguf.tmp" ] && [ $i -lt 20000 ]; do i=$((i + 1)); done # the next write
+    kill -9 $pid 2> /dev/null && kills=$((kills + 1)) && [ -e "$T/b/m.ckpt.gguf.tmp" ] && mid=$((mid + 1))
+    wait $pid 2> /dev/null
+    $GPTC info "$T/b/m.ckpt.gguf" > /dev/null 2> "$T/err" && ok || bad "checkpoint unreadable after kill -9: $(cat "$T/err")"
+    $GPTC train $RUN --out "$T/b/m.gguf" --log "$T/k.jsonl" --ckpt-every 1 --resume "$T/b/m.ckpt.gguf" 2> /dev/null &
+    pid=$!
+done
+wait $pid; rc=$?
+[ $rc -eq 0 ] && [ $kills -ge 3 ] && [ $mid -ge 1 ] && ok || bad "resumed run: rc=$rc, $kills kills, $mid during a write"
+curve "$T/ref.jsonl" > "$T/ref.curve"; curve "$T/k.jsonl" > "$T/k.curve"
+[ "$(wc -l < "$T/ref.curve")" -eq 150 ] && cmp -s "$T/ref.curve" "$T/k.curve" && ok || bad "loss curve after kill -9 + resume differs: $(diff "$T/ref.curve" "$T/k.curve" | head -n 4)"
+grep '"val_loss"' "$T/ref.jsonl" | tail -n 1 > "$T/va"; grep '"val_loss"' "$T/k.jsonl" | tail -n 1 > "$T/vb"
+cmp -s "$T/va" "$T/vb" && ok || bad "final val loss differs after resume"
+cmp -s "$T/a/m.gguf" "$T/b/m.gguf" && ok || bad "the resumed run's model differs from the uninterrupted one's"
+
+# 3. bad input: one line on stderr, exit code 1
+: > "$T/empty.txt"
+expect_fail "empty corpus" "empty" $GPTC train --data "$T/empty.txt" --out "$T/x.gguf" -q
+printf 'text\000\001\002binary\000' > "$T/bin.dat"; head -c 3000 "$GPTC" >> "$T/bin.dat"
+expect_fail "binary corpus" "does not look like text" $GPTC train --data "$T/bin.dat" --out "$T/x.gguf" -q
+printf 'a tiny corpus\n' > "$T/tiny.txt"
+expect_fail "corpus smaller than a batch" "less than one batch" $GPTC train --data "$T/tiny.txt" --out "$T/x.gguf" -q
+expect_fail "vocab larger than the tokenizer" "does not match the tokenizer" $GPTC train $SMALL --vocab 512 --out "$T/x.gguf"
+expect_fail "dim not divisible by heads" "not divisible" $GPTC train $SMALL --dim 30 --out "$T/x.gguf"
+expect_fail "heads not divisible by kv heads" "not divisible" $GPTC train $SMALL --kv-heads 3 --out "$T/x.gguf"
+expect_fail "unwritable output" "cannot write" $GPTC train $SMALL --out /nonexistent-dir/x.gguf
+expect_fail "missing corpus" "No such file" $GPTC train --data "$T/nope.txt" --out "$T/x.gguf"
+expect_fail "unknown option" "unknown option" $GPTC train --data "$T/corpus.txt" --out "$T/x.gguf" --bogus
+expect_fail "resume with other data" "differs from the checkpoint" $GPTC train --data "$T/l.jsonl" --out "$T/x.gguf" --resume "$T/b/m.ckpt.gguf" -q
+expect_fail "resume from a non-checkpoint" "not a gptc training checkpoint" $GPTC train $SMALL --out "$T/x.gguf" --resume "$T/l.gguf"
+
+# 4. a checkpoint that cannot be written (file-size limit: EFBIG, as a full disk gives ENOSPC):
+#    a clear error, exit 1, the previous checkpoint byte for byte intact and still resumable
+cp "$T/b/m.ckpt.gguf" "$T/before.gguf"
+(ulimit -f 64; exec $GPTC train $RUN --steps 170 --out "$T/b/m.gguf" --ckpt-every 5 --resume "$T/b/m.ckpt.gguf") > /dev/null 2> "$T/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "^gptc: .*checkpoint .*not written.*intact" "$T/err" && ok || bad "full disk: rc=$rc $(cat "$T/err")"
+cmp -s "$T/before.gguf" "$T/b/m.ckpt.gguf" && ok || bad "previous checkpoint changed by the failed write"
+[ ! -e "$T/b/m.ckpt.gguf.tmp" ] && ok || bad "temporary file left behind"
+$GPTC train $RUN --steps 155 --out "$T/k2.gguf" --resume "$T/b/m.ckpt.gguf" 2> "$T/err" && ok || bad "resume after failed write: $(cat "$T/err")"
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
