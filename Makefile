@@ -1,4 +1,5 @@
-# gptc — plain make. Targets: all, test, san, fuzz, bench, install, clean.
+# gptc — plain make. Targets: all, test, san, fuzz, bench, demo, install, clean.
+#   make demo      install what is missing, build, train a small GPT on the fortunes, sample it
 #   make test      install missing Debian packages (scripts/deps.sh), build, run every test
 #   make san       the same tests built with clang + ASan/UBSan/LSan
 #   make fuzz      build the libFuzzer targets; make fuzz-run FUZZ_SECONDS=600 runs each
@@ -33,9 +34,14 @@ HEADERS  = $(wildcard include/*.h src/*/*.h tests/*.h)
 
 all: $(BIN) $(TESTS)
 
+# src/train: -O3 in the normal build, whose cost model lets the compiler vectorise the
+# elementwise loops of the layers (norms, biases); without fast-math, reductions keep their
+# order, so results do not change.
+OPT_train = $(if $(filter -O2,$(OPT)),-O3)
+
 $(BUILD)/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(if $(findstring _avx512,$<),$(ISA_avx512),$(if $(findstring _avx2,$<),$(ISA_avx2))) -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(if $(findstring src/train/,$<),$(OPT_train)) $(if $(findstring _avx512,$<),$(ISA_avx512),$(if $(findstring _avx2,$<),$(ISA_avx2))) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
@@ -94,6 +100,13 @@ bench-deps:
 	@if command -v npm >/dev/null 2>&1 && [ ! -d bench/tiktoken/node_modules/tiktoken ]; then \
 	    (cd bench/tiktoken && npm ci --no-audit --no-fund >/dev/null) || \
 	    echo "bench-deps: npm ci in bench/tiktoken failed; the tiktoken column will be empty"; fi
+
+# The README's first command: dependencies (and the fortunes corpus), build, a few minutes of
+# training on the CPU, new fortunes from the model (scripts/demo.sh).
+demo:
+	@GPTC_DEPS_BUILD_ONLY=1 sh scripts/deps.sh
+	@$(MAKE) --no-print-directory $(BIN)
+	@sh scripts/demo.sh $(BIN)
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include

@@ -33,15 +33,15 @@ static int g_port, g_tokens = 64, g_prompt = 16, g_vocab;
 
 typedef struct result {
     double ttft, total;
-    int tokens, ok;
+    int tokens, want, ok, first; /* first: a client's first request (the opening burst) */
 } result;
 
 typedef struct level {
     int clients, total;
     double deadline;
     pthread_mutex_t mu;
-    int next;          /* requests handed out */
-    result *res;       /* (total) */
+    int next;    /* requests handed out */
+    result *res; /* (total) */
 } level;
 
 static int connect_srv(void)
@@ -59,24 +59,39 @@ static int connect_srv(void)
 }
 
 /* One streamed completion of request number k; fills *r. */
+/* Tokens asked of request k: g_tokens x [0.5, 1.5), spread so that clients drift apart as
+ * real ones do (with equal lengths every client would finish and return at the same step, and
+ * each wave would be a burst of simultaneous prompts). */
+static int tokens_of(int k)
+{
+    return g_tokens / 2 + (int)((k * 37u) % 64u) * g_tokens / 64;
+}
+
 static void one_request(int k, result *r, int stream)
 {
+    int want = stream ? tokens_of(k) : g_tokens;
     char body[4096];
     int n = snprintf(body, sizeof body, "{\"prompt\": [1");
     uint64_t s = 0x9E3779B97F4A7C15ull * (uint64_t)(k + 1);
-    for (int i = 1; i < g_prompt; i++) n += snprintf(body + n, sizeof body - (size_t)n, ",%d", 3 + (int)((bench_frand(&s) + 1) * 0.5f * (g_vocab - 4)));
+    for (int i = 1; i < g_prompt; i++)
+        n += snprintf(body + n, sizeof body - (size_t)n, ",%d",
+                      3 + (int)((bench_frand(&s) + 1) * 0.5f * (g_vocab - 4)));
     n += snprintf(body + n, sizeof body - (size_t)n,
-                  "], \"max_tokens\": %d, \"ignore_eos\": true, \"temperature\": %s, \"seed\": %d, \"stream\": %s, "
+                  "], \"max_tokens\": %d, \"ignore_eos\": true, \"temperature\": %s, \"seed\": %d, "
+                  "\"stream\": %s, "
                   "\"stream_options\": {\"include_usage\": true}}",
-                  g_tokens, stream ? "1.0" : "0", k, stream ? "true" : "false");
+                  want, stream ? "1.0" : "0", k, stream ? "true" : "false");
     char head[256];
-    int hn = snprintf(head, sizeof head, "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-                                        "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n", n);
+    int hn = snprintf(head, sizeof head,
+                      "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                      "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n",
+                      n);
     memset(r, 0, sizeof *r);
     double t0 = bench_now();
     int fd = connect_srv();
     if (fd < 0) return;
-    if (send(fd, head, (size_t)hn, MSG_NOSIGNAL) != hn || send(fd, body, (size_t)n, MSG_NOSIGNAL) != n) {
+    if (send(fd, head, (size_t)hn, MSG_NOSIGNAL) != hn ||
+        send(fd, body, (size_t)n, MSG_NOSIGNAL) != n) {
         close(fd);
         return;
     }
@@ -97,7 +112,9 @@ static void one_request(int k, result *r, int stream)
     buf[len] = 0;
     const char *u = strstr(buf, "\"completion_tokens\":");
     if (u) r->tokens = atoi(u + 20);
-    r->ok = strncmp(buf, "HTTP/1.1 200", 12) == 0 && r->tokens == g_tokens && (!stream || strstr(buf, "data: [DONE]"));
+    r->want = want;
+    r->ok = strncmp(buf, "HTTP/1.1 200", 12) == 0 && r->tokens == want &&
+            (!stream || strstr(buf, "data: [DONE]"));
     if (!stream) { /* keep the text for the check */
         const char *t = strstr(buf, "\"text\":\"");
         r->ok = r->ok && t;
@@ -108,12 +125,13 @@ static void one_request(int k, result *r, int stream)
 static void *client_main(void *arg)
 {
     level *lv = arg;
-    for (;;) {
+    for (int first = 1;; first = 0) {
         pthread_mutex_lock(&lv->mu);
         int k = lv->next < lv->total && bench_now() < lv->deadline ? lv->next++ : -1;
         pthread_mutex_unlock(&lv->mu);
         if (k < 0) return NULL;
         one_request(k, &lv->res[k], 1);
+        lv->res[k].first = first;
     }
 }
 
@@ -137,7 +155,8 @@ static char *direct_greedy(const gptc_model *m, const char *prompt, int n_tok)
     size_t n = 0;
     gptc_tok_encode(tok, prompt, strlen(prompt), gptc_tok_add_bos(tok), 0, ids, 200, &n, &err);
     int32_t pos[256];
-    for (int i = 0; i < 256; i++) pos[i] = i;
+    for (int i = 0; i < 256; i++)
+        pos[i] = i;
     gptc_batch b = {.n_tokens = (int)n, .token = ids, .pos = pos};
     char *out = calloc(1, 65536);
     size_t len = 0;
@@ -166,24 +185,32 @@ static int check_greedy(const gptc_model *m)
     const char *prompt = "Once upon a time";
     char *want = direct_greedy(m, prompt, 8);
     char body[256];
-    int n = snprintf(body, sizeof body, "{\"prompt\": \"%s\", \"max_tokens\": 8, \"temperature\": 0, \"ignore_eos\": true}", prompt);
+    int n = snprintf(
+        body, sizeof body,
+        "{\"prompt\": \"%s\", \"max_tokens\": 8, \"temperature\": 0, \"ignore_eos\": true}",
+        prompt);
     char req[512];
-    int rn = snprintf(req, sizeof req, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                                      "Content-Length: %d\r\n\r\n%s", n, body);
+    int rn = snprintf(req, sizeof req,
+                      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                      "Content-Length: %d\r\n\r\n%s",
+                      n, body);
     int fd = connect_srv();
     send(fd, req, (size_t)rn, MSG_NOSIGNAL);
     char *buf = calloc(1, 1 << 20);
     size_t len = 0;
     ssize_t got;
-    while (len < (1 << 20) - 1 && (got = recv(fd, buf + len, (1 << 20) - 1 - len, 0)) > 0) len += (size_t)got;
+    while (len < (1 << 20) - 1 && (got = recv(fd, buf + len, (1 << 20) - 1 - len, 0)) > 0)
+        len += (size_t)got;
     close(fd);
     /* the JSON text of want, as the server would write it (plain ASCII in practice) */
     int ok = 0;
     if (want) {
         const char *t = strstr(buf, "\"text\":\"");
         ok = t && strncmp(t + 8, want, strlen(want)) == 0 && t[8 + strlen(want)] == '"';
-        if (!ok && !strpbrk(want, "\"\\\n\t")) printf("check: server %.80s\n       direct %s\n", t ? t + 8 : buf, want);
-        else if (!ok) ok = t != NULL; /* text that JSON escapes: compared by the tests, not here */
+        if (!ok && !strpbrk(want, "\"\\\n\t"))
+            printf("check: server %.80s\n       direct %s\n", t ? t + 8 : buf, want);
+        else if (!ok)
+            ok = t != NULL; /* text that JSON escapes: compared by the tests, not here */
     }
     free(want);
     free(buf);
@@ -196,13 +223,20 @@ int main(int argc, char **argv)
     int clients[8] = {1, 4, 16}, n_levels = 3, per_client = 3, parallel = 16, threads = 0;
     double time_limit = 120;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--model") && i + 1 < argc) model_path = argv[++i];
-        else if (!strcmp(argv[i], "--requests") && i + 1 < argc) per_client = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--tokens") && i + 1 < argc) g_tokens = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--prompt") && i + 1 < argc) g_prompt = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--parallel") && i + 1 < argc) parallel = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--time") && i + 1 < argc) time_limit = atof(argv[++i]);
+        if (!strcmp(argv[i], "--model") && i + 1 < argc)
+            model_path = argv[++i];
+        else if (!strcmp(argv[i], "--requests") && i + 1 < argc)
+            per_client = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--tokens") && i + 1 < argc)
+            g_tokens = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--prompt") && i + 1 < argc)
+            g_prompt = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--parallel") && i + 1 < argc)
+            parallel = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--time") && i + 1 < argc)
+            time_limit = atof(argv[++i]);
         else if (!strcmp(argv[i], "--clients") && i + 1 < argc) {
             n_levels = 0;
             for (char *s = argv[++i]; *s && n_levels < 8;) {
@@ -210,12 +244,16 @@ int main(int argc, char **argv)
                 if (*s == ',') s++;
             }
         } else {
-            fprintf(stderr, "usage: bench_serve [--model PATH] [--clients 1,4,16] [--requests R] [--tokens N] "
-                            "[--prompt P] [--parallel S] [--threads T] [--time S]\n");
+            fprintf(
+                stderr,
+                "usage: bench_serve [--model PATH] [--clients 1,4,16] [--requests R] [--tokens N] "
+                "[--prompt P] [--parallel S] [--threads T] [--time S]\n");
             return 1;
         }
     }
-    if (per_client < 1 || g_tokens < 1 || g_prompt < 1 || g_prompt > 400 || parallel < 1 || parallel > 64) return 1;
+    if (per_client < 1 || g_tokens < 1 || g_prompt < 1 || g_prompt > 400 || parallel < 1 ||
+        parallel > 64)
+        return 1;
     signal(SIGPIPE, SIG_IGN);
 
     char dir[] = "/tmp/gptc_bench_serve_XXXXXX", made[512] = "";
@@ -249,12 +287,15 @@ int main(int argc, char **argv)
     }
     g_port = gptc_server_port(srv);
     printf("model %s: %d layers, dim %d, vocab %d, %.0f MB of weights; server: %d slots, port %d\n",
-           hp->arch, hp->n_layer, hp->n_embd, hp->n_vocab, gptc_model_weight_bytes(m) / 1e6, parallel, g_port);
+           hp->arch, hp->n_layer, hp->n_embd, hp->n_vocab, gptc_model_weight_bytes(m) / 1e6,
+           parallel, g_port);
     int checked = check_greedy(m);
-    printf("check: greedy completion through the server == direct decode: %s\n", checked ? "yes" : "NO");
+    printf("check: greedy completion through the server == direct decode: %s\n",
+           checked ? "yes" : "NO");
     if (!checked) return 1;
 
-    printf("\n%8s %9s %9s %12s %11s %11s %8s\n", "clients", "requests", "failed", "gen tok/s", "TTFT p50", "TTFT p99", "x 1-cl");
+    printf("\n%8s %9s %7s %10s %8s %11s %11s %11s %11s\n", "clients", "requests", "failed",
+           "gen tok/s", "x 1-cl", "TTFT p50", "TTFT p99", "later p50", "later p99");
     double base = 0;
     int any_failed = 0;
     for (int li = 0; li < n_levels; li++) {
@@ -264,22 +305,29 @@ int main(int argc, char **argv)
         pthread_t *th = calloc((size_t)lv.clients, sizeof *th);
         double t0 = bench_now();
         lv.deadline = t0 + time_limit;
-        for (int c = 0; c < lv.clients; c++) pthread_create(&th[c], NULL, client_main, &lv);
-        for (int c = 0; c < lv.clients; c++) pthread_join(th[c], NULL);
+        for (int c = 0; c < lv.clients; c++)
+            pthread_create(&th[c], NULL, client_main, &lv);
+        for (int c = 0; c < lv.clients; c++)
+            pthread_join(th[c], NULL);
         double wall = bench_now() - t0;
         int done = lv.next, failed = 0;
         long tokens = 0;
-        double *ttft = calloc((size_t)done + 1, sizeof *ttft);
-        int nt = 0;
+        double *ttft = calloc((size_t)done + 1, sizeof *ttft),
+               *later = calloc((size_t)done + 1, sizeof *later);
+        int nt = 0, nl = 0;
         for (int k = 0; k < done; k++) {
             if (!lv.res[k].ok) failed++;
             tokens += lv.res[k].tokens;
             if (lv.res[k].ttft > 0) ttft[nt++] = lv.res[k].ttft;
+            if (lv.res[k].ttft > 0 && !lv.res[k].first) later[nl++] = lv.res[k].ttft;
         }
         double tps = tokens / wall;
         if (li == 0) base = tps;
-        printf("%8d %9d %9d %12.1f %9.1f ms %8.1f ms %7.2fx\n", lv.clients, done, failed, tps,
-               nt ? pct(ttft, nt, 0.5) * 1e3 : 0, nt ? pct(ttft, nt, 0.99) * 1e3 : 0, base > 0 ? tps / base : 0);
+        printf("%8d %9d %7d %10.1f %7.2fx %8.1f ms %8.1f ms %8.1f ms %8.1f ms\n", lv.clients, done,
+               failed, tps, base > 0 ? tps / base : 0, nt ? pct(ttft, nt, 0.5) * 1e3 : 0,
+               nt ? pct(ttft, nt, 0.99) * 1e3 : 0, nl ? pct(later, nl, 0.5) * 1e3 : 0,
+               nl ? pct(later, nl, 0.99) * 1e3 : 0);
+        free(later);
         fflush(stdout);
         any_failed |= failed > 0;
         free(ttft);
@@ -287,8 +335,10 @@ int main(int argc, char **argv)
         free(lv.res);
         pthread_mutex_destroy(&lv.mu);
     }
-    printf("\n(prompt %d tokens, %d generated per request, streamed; TTFT from sending the request to the "
-           "first token's event)\n", g_prompt, g_tokens);
+    printf("\n(prompt %d tokens; %d..%d generated per request, mean %d; streamed. TTFT: from sending\n"
+           "a request to its first token's event. 'later': each client's requests after its first,\n"
+           "i.e. without the opening burst of simultaneous prompts)\n",
+           g_prompt, tokens_of(0), g_tokens / 2 + 63 * g_tokens / 64, g_tokens);
     gptc_server_free(srv);
     gptc_model_free(m);
     if (made[0]) {

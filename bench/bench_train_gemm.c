@@ -11,13 +11,13 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bench_util.h"
 #include "train/gemm.h"
 
 typedef struct peak_job {
     double flops[1024];
-    double seconds;
 } peak_job;
 
 __attribute__((target("avx512f,fma"))) static double fma_loop_512(long n)
@@ -48,7 +48,8 @@ static double measure_peak(gptc_pool *pool)
     if (!__builtin_cpu_supports("avx512f")) return 0;
     double best = 0;
     for (int rep = 0; rep < 3; rep++) {
-        peak_job j = {{0}};
+        peak_job j;
+        memset(&j, 0, sizeof j);
         double t0 = bench_now();
         gptc_pool_run(pool, peak_task, &j);
         double t = bench_now() - t0, f = 0;

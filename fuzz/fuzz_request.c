@@ -69,14 +69,17 @@ static void check_job(srv_job *j)
     if (j->kind == JOB_GENERATE) {
         if (j->n_prompt <= 0 || j->n_prompt >= g_srv->sched.n_ctx_seq) abort();
         if (j->max_tokens < 1 || j->n_prompt + j->max_tokens > g_srv->sched.n_ctx_seq) abort();
-        if (j->reserve > g_srv->sched.n_ctx || j->n_choices < 1 || j->n_choices > g_srv->sched.n_slots) abort();
+        if (j->reserve > g_srv->sched.n_ctx || j->n_choices < 1 ||
+            j->n_choices > g_srv->sched.n_slots)
+            abort();
         for (int i = 0; i < j->n_prompt; i++)
             if (j->prompt[i] < 0 || j->prompt[i] >= g_srv->sched.n_vocab) abort();
         for (int i = 0; i < j->n_bias; i++)
             if (j->bias_id[i] < 0 || j->bias_id[i] >= g_srv->sched.n_vocab) abort();
     } else {
         for (int c = 0; c < j->n_choices; c++)
-            if (j->choices[c].n_prompt <= 0 || j->choices[c].n_prompt > g_srv->sched.n_ctx_seq) abort();
+            if (j->choices[c].n_prompt <= 0 || j->choices[c].n_prompt > g_srv->sched.n_ctx_seq)
+                abort();
     }
     srv_job_release(j);
 }
@@ -103,12 +106,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         srv_gen_opts o;
         srv_error e;
         int b64, dims;
-        if (srv_chat_prepare(g_srv, body, &j, &o, &e) == 0) check_job(j);
-        else check_error(&e);
-        if (srv_completions_prepare(g_srv, body, &j, &o, &e) == 0) check_job(j);
-        else check_error(&e);
-        if (srv_embeddings_prepare(g_srv, body, &j, &b64, &dims, &e) == 0) check_job(j);
-        else check_error(&e);
+        if (srv_chat_prepare(g_srv, body, &j, &o, &e) == 0)
+            check_job(j);
+        else
+            check_error(&e);
+        if (srv_completions_prepare(g_srv, body, &j, &o, &e) == 0)
+            check_job(j);
+        else
+            check_error(&e);
+        if (srv_embeddings_prepare(g_srv, body, &j, &b64, &dims, &e) == 0)
+            check_job(j);
+        else
+            check_error(&e);
     }
     json_decref(body);
     return 0;

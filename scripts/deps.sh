@@ -8,7 +8,9 @@ for p in $PKGS; do
 done
 # The server's conformance tests use the official openai npm package (tests/e2e/node); its
 # exact version is pinned by package-lock.json.
+# GPTC_DEPS_BUILD_ONLY=1 (make demo): only what building needs, not the test tools from npm.
 node_deps() {
+    [ -n "$GPTC_DEPS_BUILD_ONLY" ] && return 0
     [ -d tests/e2e/node/node_modules/openai ] && return 0
     if ! command -v npm >/dev/null 2>&1; then
         echo "deps: npm is missing: install Node.js 20 and npm for the server's SDK tests" >&2

@@ -744,6 +744,33 @@ static void test_bad(void)
     t = NULL;
     gguf_close(f);
 
+    /* every pre-tokenizer type loads and round-trips mixed text (the fixtures above check the
+     * ids of gpt-2, llama-bpe, qwen2, starcoder (= smollm's regexes) and deepseek-coder) */
+    static const char *pres[] = {"gpt-2",   "llama-bpe", "llama3",       "qwen2",
+                                 "smollm",  "starcoder", "deepseek-llm", "deepseek-coder",
+                                 "default", "command-r", "dbrx",         "stablelm2",
+                                 "mpt",     "olmo",      "bloom",        "viking",
+                                 "refact",  "falcon3",   "chatglm-bpe"};
+    const char *mixed = "Hello, World! 12345 \r\n\t  caf\xc3\xa9 \xe4\xb8\xad\xe6\x96\x87 "
+                        "\xf0\x9f\x98\x80 \xd0\x9f\xd1\x80\xd0\xb8 I'M ab abab\xff";
+    for (size_t i = 0; i < sizeof pres / sizeof pres[0]; i++) {
+        f = mini_bpe(pres[i], 1);
+        gptc_status st = gptc_tokenizer_from_gguf(f, &t, &err);
+        int ok = st == GPTC_OK;
+        if (ok) {
+            ids x = enc(t, mixed, strlen(mixed), 0);
+            size_t dn;
+            char *d = dec(t, &x, 0, &dn);
+            ok = x.n > 10 && dn == strlen(mixed) && memcmp(d, mixed, dn) == 0;
+            free(d);
+            free(x.v);
+        }
+        CHECK(ok, "pre '%s' loads and round-trips (%s)", pres[i], err.msg);
+        gptc_tok_free(t);
+        t = NULL;
+        gguf_close(f);
+    }
+
     f = mini_bpe("klingon-9", 1);
     CHECK(gptc_tokenizer_from_gguf(f, &t, &err) == GPTC_E_UNSUPPORTED && !t &&
               strstr(err.msg, "'klingon-9'"),

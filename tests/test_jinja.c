@@ -12,6 +12,7 @@
  *   3. The chat API on small inputs: bad JSON, options, built-in templates, stop strings.
  */
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,13 +145,14 @@ static void bad_inputs(void)
         {"{{ f(*args) }}", GPTC_E_UNSUPPORTED, "*args"},
         {"{{ 'x'|center(9) }}", GPTC_E_UNSUPPORTED, "center"},
         {"{{ '{}'.format(1) }}", GPTC_E_UNSUPPORTED, "format"},
-        {"{{ '%s' % 1 }}", GPTC_E_UNSUPPORTED, "formatting"},
+        {"{{ '%.2f' % 1 }}", GPTC_E_UNSUPPORTED, "printf-style"},
         {"{{ 9223372036854775807 + 1 }}", GPTC_E_UNSUPPORTED, "overflow"},
         {"{{ '\\ud800' }}", GPTC_E_UNSUPPORTED, "surrogate"},
         /* runtime errors name the position */
         {"\n\n  {{ none + 1 }}", GPTC_E_INVALID, "line 3 col"},
         {"{{ raise_exception('no system role') }}", GPTC_E_INVALID, "no system role"},
         {"{{ x.y }}", GPTC_E_INVALID, "'x' is undefined"},
+        {"{% set X.a = 2 %}", GPTC_E_INVALID, "non-namespace"},
         /* limits */
         {"{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
          GPTC_E_RANGE, "loop iterations"},
@@ -355,10 +357,63 @@ static void chat_api(void)
     }
 }
 
+/* One parsed template rendered by several threads at once (the server does this): same text
+ * in every thread, and ASan/LSan stay quiet. */
+typedef struct thr {
+    const gptc_chat_template *t;
+    const char *messages;
+    char *out;
+    int ok;
+} thr;
+
+static void *render_thread(void *arg)
+{
+    thr *a = arg;
+    gptc_chat_opts o = gptc_chat_default_opts();
+    o.bos_token = "<s>";
+    o.date = "2024-07-26";
+    a->ok = 1;
+    for (int i = 0; i < 200 && a->ok; i++) {
+        char *out = NULL;
+        size_t n;
+        gptc_err err;
+        if (gptc_chat_render(a->t, a->messages, NULL, &o, &out, &n, &err) != GPTC_OK) a->ok = 0;
+        else if (a->out && strcmp(a->out, out) != 0) a->ok = 0;
+        if (!a->out) a->out = out;
+        else free(out);
+    }
+    return NULL;
+}
+
+static void threads(void)
+{
+    const char *src =
+        "{%- macro m(x, y='!') %}{{ x|upper ~ y }}{% endmacro %}{{ bos_token }}"
+        "{%- set ns = namespace(n=0) %}{%- for msg in messages %}{% set ns.n = ns.n + 1 %}"
+        "<{{ msg.role }}>{{ m(msg.content|trim) }}{{ msg|tojson }}{{ loop.index }}/{{ ns.n }}"
+        "{%- endfor %}{{ strftime_now('%d %b') }}{{ ['a', 'b']|map('upper')|join }}";
+    gptc_chat_template *t = NULL;
+    gptc_err err;
+    CHECK(gptc_chat_template_init(src, strlen(src), &t, &err) == GPTC_OK, "threads template: %s", err.msg);
+    if (!t) return;
+    thr a[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        a[i] = (thr){t, "[{\"role\": \"user\", \"content\": \" hi \"}, {\"role\": \"assistant\", \"content\": \"yo\"}]", NULL, 0};
+        pthread_create(&th[i], NULL, render_thread, &a[i]);
+    }
+    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++)
+        CHECK(a[i].ok && a[i].out && a[0].out && strcmp(a[i].out, a[0].out) == 0, "thread %d render", i);
+    for (int i = 0; i < 4; i++) free(a[i].out);
+    gptc_chat_template_free(t);
+}
+
 int main(void)
 {
     features();
     bad_inputs();
     chat_api();
+    threads();
     return test_summary();
 }

@@ -265,15 +265,15 @@ typedef struct kernel_case {
     int R, C, T;
 } kernel_case;
 
-/* Y of table o (its own act_quant + matmul_q, rows [r0, r1) in one call) */
+/* Y of table o (its own act_form + act_quant + matmul_q; split > 0: rows in calls of split) */
 static void run_table(const gptc_ops *o, uint32_t t, float *Y, const void *W, const float *X, int T,
                       int C, int R, int split)
 {
-    uint32_t vdt = gptc_type_info(t)->vec_dot_type;
-    size_t xb = o->act_row_bytes(vdt, C);
+    int form = o->act_form(t);
+    size_t xb = o->act_row_bytes(form, C);
     char *Xq = xmalloc(xb * (size_t)T);
     memset(Xq, 0x5A, xb * (size_t)T);
-    for (int i = 0; i < T; i++) o->act_quant(vdt, Xq + i * xb, X + (size_t)i * C, C);
+    for (int i = 0; i < T; i++) o->act_quant(form, Xq + i * xb, X + (size_t)i * C, C);
     if (split <= 0) {
         o->matmul_q(t, Y, R, W, Xq, T, C, 0, R);
     } else {

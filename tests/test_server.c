@@ -86,13 +86,15 @@ static char *read_all(int fd, double timeout_s, size_t *len)
 }
 
 /* One request with Connection: close; the whole response. */
-static char *http(const char *method, const char *path, const char *headers, const char *body, size_t body_len)
+static char *http(const char *method, const char *path, const char *headers, const char *body,
+                  size_t body_len)
 {
     int fd = connect_srv();
     if (fd < 0) return strdup("");
     char head[1024];
-    int n = snprintf(head, sizeof head, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s"
-                                        "Content-Length: %zu\r\n\r\n",
+    int n = snprintf(head, sizeof head,
+                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s"
+                     "Content-Length: %zu\r\n\r\n",
                      method, path, headers ? headers : "", body ? body_len : 0);
     send_all(fd, head, (size_t)n);
     if (body) send_all(fd, body, body_len);
@@ -103,7 +105,10 @@ static char *http(const char *method, const char *path, const char *headers, con
 
 #define AUTH "Authorization: Bearer sk-unit\r\nContent-Type: application/json\r\n"
 
-static char *post(const char *path, const char *json) { return http("POST", path, AUTH, json, strlen(json)); }
+static char *post(const char *path, const char *json)
+{
+    return http("POST", path, AUTH, json, strlen(json));
+}
 
 static int status_of(const char *resp)
 {
@@ -143,10 +148,13 @@ static void expect_error(const char *what, const char *resp, int status, const c
     CHECK(st == status, "%s: status %d, want %d (%.200s)", what, st, status, resp);
     json_t *j = json_of(resp);
     json_t *e = json_object_get(j, "error");
-    CHECK(json_is_string(json_object_get(e, "message")) && json_is_string(json_object_get(e, "type")) &&
+    CHECK(json_is_string(json_object_get(e, "message")) &&
+              json_is_string(json_object_get(e, "type")) &&
               json_is_string(json_object_get(e, "code")) && json_object_get(e, "param"),
           "%s: an OpenAI error object (%.200s)", what, body_of(resp));
-    if (param) CHECK(strcmp(err_param(j), param) == 0, "%s: param '%s', want '%s'", what, err_param(j), param);
+    if (param)
+        CHECK(strcmp(err_param(j), param) == 0, "%s: param '%s', want '%s'", what, err_param(j),
+              param);
     json_decref(j);
 }
 
@@ -177,7 +185,8 @@ static int wait_idle(double timeout_s)
     return 0;
 }
 
-/* ----- tests ------------------------------------------------------------------------------------ */
+/* ----- tests ------------------------------------------------------------------------------------
+ */
 
 static void test_basics(void)
 {
@@ -223,18 +232,24 @@ static void test_bad_json(void)
     static const bad_case cases[] = {
         {"/v1/chat/completions", "", 400, NULL},
         {"/v1/chat/completions", "{", 400, NULL},
-        {"/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}", 400, NULL},
+        {"/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}", 400,
+         NULL},
         {"/v1/chat/completions", "[1, 2]", 400, NULL},
         {"/v1/chat/completions", "\"text\"", 400, NULL},
-        {"/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"a\\u0000b\"}]}", 400, NULL},
+        {"/v1/chat/completions",
+         "{\"messages\": [{\"role\": \"user\", \"content\": \"a\\u0000b\"}]}", 400, NULL},
         {"/v1/chat/completions", "{}", 400, "messages"},
         {"/v1/chat/completions", "{\"messages\": []}", 400, "messages"},
         {"/v1/chat/completions", "{\"messages\": \"hi\"}", 400, "messages"},
         {"/v1/chat/completions", "{\"messages\": [1]}", 400, "messages[0]"},
-        {"/v1/chat/completions", "{\"messages\": [{\"content\": \"hi\"}]}", 400, "messages[0].role"},
-        {"/v1/chat/completions", "{\"messages\": [{\"role\": \"user\"}]}", 400, "messages[0].content"},
-        {"/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": 5}]}", 400, "messages[0].content"},
-        {"/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"image_url\"}]}]}", 400,
+        {"/v1/chat/completions", "{\"messages\": [{\"content\": \"hi\"}]}", 400,
+         "messages[0].role"},
+        {"/v1/chat/completions", "{\"messages\": [{\"role\": \"user\"}]}", 400,
+         "messages[0].content"},
+        {"/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": 5}]}", 400,
+         "messages[0].content"},
+        {"/v1/chat/completions",
+         "{\"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"image_url\"}]}]}", 400,
          "messages[0].content[0]"},
 #define M "\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]"
         {"/v1/chat/completions", "{" M ", \"temperature\": \"hot\"}", 400, "temperature"},
@@ -242,12 +257,14 @@ static void test_bad_json(void)
         {"/v1/chat/completions", "{" M ", \"top_p\": -0.1}", 400, "top_p"},
         {"/v1/chat/completions", "{" M ", \"max_tokens\": 1.5}", 400, "max_tokens"},
         {"/v1/chat/completions", "{" M ", \"max_tokens\": 0}", 400, "max_tokens"},
-        {"/v1/chat/completions", "{" M ", \"max_completion_tokens\": \"9\"}", 400, "max_completion_tokens"},
+        {"/v1/chat/completions", "{" M ", \"max_completion_tokens\": \"9\"}", 400,
+         "max_completion_tokens"},
         {"/v1/chat/completions", "{" M ", \"max_tokens\": 100000}", 400, "max_tokens"},
         {"/v1/chat/completions", "{" M ", \"n\": 0}", 400, "n"},
         {"/v1/chat/completions", "{" M ", \"n\": 1000}", 400, "n"},
         {"/v1/chat/completions", "{" M ", \"stop\": 5}", 400, "stop"},
-        {"/v1/chat/completions", "{" M ", \"stop\": [\"a\", \"b\", \"c\", \"d\", \"e\"]}", 400, "stop"},
+        {"/v1/chat/completions", "{" M ", \"stop\": [\"a\", \"b\", \"c\", \"d\", \"e\"]}", 400,
+         "stop"},
         {"/v1/chat/completions", "{" M ", \"stop\": [\"a\", 1]}", 400, "stop"},
         {"/v1/chat/completions", "{" M ", \"seed\": \"x\"}", 400, "seed"},
         {"/v1/chat/completions", "{" M ", \"presence_penalty\": 9}", 400, "presence_penalty"},
@@ -258,10 +275,12 @@ static void test_bad_json(void)
         {"/v1/chat/completions", "{" M ", \"logit_bias\": [1]}", 400, "logit_bias"},
         {"/v1/chat/completions", "{" M ", \"logprobs\": 1}", 400, "logprobs"},
         {"/v1/chat/completions", "{" M ", \"top_logprobs\": 3}", 400, "top_logprobs"},
-        {"/v1/chat/completions", "{" M ", \"logprobs\": true, \"top_logprobs\": 21}", 400, "top_logprobs"},
+        {"/v1/chat/completions", "{" M ", \"logprobs\": true, \"top_logprobs\": 21}", 400,
+         "top_logprobs"},
         {"/v1/chat/completions", "{" M ", \"stream\": \"yes\"}", 400, "stream"},
         {"/v1/chat/completions", "{" M ", \"stream_options\": 1}", 400, "stream_options"},
-        {"/v1/chat/completions", "{" M ", \"stream_options\": {\"include_usage\": 1}}", 400, "stream_options.include_usage"},
+        {"/v1/chat/completions", "{" M ", \"stream_options\": {\"include_usage\": 1}}", 400,
+         "stream_options.include_usage"},
         {"/v1/chat/completions", "{" M ", \"model\": 7}", 400, "model"},
         {"/v1/chat/completions", "{" M ", \"top_k\": -1}", 400, "top_k"},
         {"/v1/chat/completions", "{" M ", \"min_p\": 2}", 400, "min_p"},
@@ -278,7 +297,8 @@ static void test_bad_json(void)
         {"/v1/embeddings", "{}", 400, "input"},
         {"/v1/embeddings", "{\"input\": 5}", 400, "input"},
         {"/v1/embeddings", "{\"input\": [[1, 2], \"x\", 3]}", 400, "input"},
-        {"/v1/embeddings", "{\"input\": \"hi\", \"encoding_format\": \"hex\"}", 400, "encoding_format"},
+        {"/v1/embeddings", "{\"input\": \"hi\", \"encoding_format\": \"hex\"}", 400,
+         "encoding_format"},
         {"/v1/embeddings", "{\"input\": \"hi\", \"dimensions\": 100000}", 400, "dimensions"},
     };
 #undef M
@@ -291,19 +311,38 @@ static void test_bad_json(void)
     }
 
     /* invalid UTF-8 inside a string, and as a bare byte */
-    const char bad_utf8[] = "{\"messages\": [{\"role\": \"user\", \"content\": \"a\xC3\x28 \xFF\"}]}";
+    const char bad_utf8[] =
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"a\xC3\x28 \xFF\"}]}";
     char *r = post("/v1/chat/completions", bad_utf8);
     expect_error("invalid UTF-8", r, 400, NULL);
     json_t *ju = json_of(r);
     CHECK(strcmp(err_code(ju), "invalid_json") == 0, "invalid UTF-8 is invalid JSON");
     json_decref(ju);
     free(r);
+    /* an embeddings string longer than a sequence's context (found by fuzz_request: the error
+     * path read the input after freeing it) */
+    {
+        size_t len = 0;
+        char *big = malloc(40000);
+        len += (size_t)sprintf(big, "{\"input\": [\"hi\", \"");
+        for (int i = 0; i < 6000; i++) len += (size_t)sprintf(big + len, " %c", 'a' + i % 26);
+        len += (size_t)sprintf(big + len, "\"]}");
+        r = http("POST", "/v1/embeddings", AUTH, big, len);
+        expect_error("embeddings input over the context", r, 400, "input");
+        json_t *jc = json_of(r);
+        CHECK(strcmp(err_code(jc), "context_length_exceeded") == 0, "context_length_exceeded");
+        json_decref(jc);
+        free(r);
+        free(big);
+    }
     /* deeply nested JSON: jansson's depth limit, no stack overflow */
     size_t depth = 100000;
     char *deep = malloc(depth * 2 + 64);
     size_t n = (size_t)sprintf(deep, "{\"messages\": ");
-    for (size_t i = 0; i < depth; i++) deep[n++] = '[';
-    for (size_t i = 0; i < depth; i++) deep[n++] = ']';
+    for (size_t i = 0; i < depth; i++)
+        deep[n++] = '[';
+    for (size_t i = 0; i < depth; i++)
+        deep[n++] = ']';
     deep[n++] = '}';
     deep[n] = 0;
     r = http("POST", "/v1/chat/completions", AUTH, deep, n);
@@ -312,7 +351,8 @@ static void test_bad_json(void)
     free(deep);
     /* truncated body: Content-Length promises more than arrives, then the client half-closes */
     int fd = connect_srv();
-    const char *t = "POST /v1/completions HTTP/1.1\r\nHost: x\r\n" AUTH "Content-Length: 100\r\n\r\n{\"prompt\": \"Once";
+    const char *t = "POST /v1/completions HTTP/1.1\r\nHost: x\r\n" AUTH
+                    "Content-Length: 100\r\n\r\n{\"prompt\": \"Once";
     send_all(fd, t, strlen(t));
     shutdown(fd, SHUT_WR);
     r = read_all(fd, 10, NULL);
@@ -325,7 +365,8 @@ static void test_limits(void)
 {
     /* a Content-Length over the cap: 413 before the body is sent */
     int fd = connect_srv();
-    const char *h = "POST /v1/completions HTTP/1.1\r\nHost: x\r\n" AUTH "Content-Length: 50000000\r\n\r\n";
+    const char *h =
+        "POST /v1/completions HTTP/1.1\r\nHost: x\r\n" AUTH "Content-Length: 50000000\r\n\r\n";
     send_all(fd, h, strlen(h));
     char *r = read_all(fd, 10, NULL);
     expect_error("huge Content-Length", r, 413, NULL);
@@ -333,14 +374,16 @@ static void test_limits(void)
     close(fd);
     /* a chunked body that grows past the cap */
     fd = connect_srv();
-    h = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" AUTH "Transfer-Encoding: chunked\r\n\r\n";
+    h = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" AUTH
+        "Transfer-Encoding: chunked\r\n\r\n";
     send_all(fd, h, strlen(h));
     char chunk[8192 + 16];
     memset(chunk, ' ', sizeof chunk);
     int hl = sprintf(chunk, "2000\r\n");
     chunk[hl] = ' ';
     memcpy(chunk + hl + 8192, "\r\n", 2);
-    for (int i = 0; i < 40; i++) send_all(fd, chunk, (size_t)hl + 8192 + 2); /* 320 KiB > 256 KiB */
+    for (int i = 0; i < 40; i++)
+        send_all(fd, chunk, (size_t)hl + 8192 + 2); /* 320 KiB > 256 KiB */
     send_all(fd, "0\r\n\r\n", 5);
     r = read_all(fd, 10, NULL);
     expect_error("chunked body over the cap", r, 413, NULL);
@@ -349,7 +392,8 @@ static void test_limits(void)
 
     /* a head sent one byte at a time, slower than the head deadline: 408 */
     fd = connect_srv();
-    const char *slow = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    const char *slow = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+                       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
     double end = now_s() + 10;
     int got = 0;
     for (size_t i = 0; slow[i] && now_s() < end; i++) {
@@ -366,7 +410,8 @@ static void test_limits(void)
     close(fd);
     /* a body that stalls: 408 */
     fd = connect_srv();
-    h = "POST /v1/completions HTTP/1.1\r\nHost: x\r\n" AUTH "Content-Length: 40\r\n\r\n{\"prompt\":";
+    h = "POST /v1/completions HTTP/1.1\r\nHost: x\r\n" AUTH
+        "Content-Length: 40\r\n\r\n{\"prompt\":";
     send_all(fd, h, strlen(h));
     r = read_all(fd, 10, NULL);
     CHECK(status_of(r) == 408, "stalled body gets 408 (%.80s)", r);
@@ -397,7 +442,8 @@ static void *req_main(void *arg)
 static char *greedy(const char *prompt, int n)
 {
     char body[256];
-    snprintf(body, sizeof body, "{\"prompt\": \"%s\", \"max_tokens\": %d, \"temperature\": 0}", prompt, n);
+    snprintf(body, sizeof body, "{\"prompt\": \"%s\", \"max_tokens\": %d, \"temperature\": 0}",
+             prompt, n);
     char *r = post("/v1/completions", body);
     json_t *j = json_of(r);
     json_t *text = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "text");
@@ -411,9 +457,11 @@ static void test_batching(void)
 {
     /* greedy results alone, then the same requests all at once: the batched steps give the same
      * text (each sequence sees only its own cells) and carry several tokens per step */
-    static const char *prompts[4] = {"Once upon a time", "The little dog", "Lily and Ben", "One day"};
+    static const char *prompts[4] = {"Once upon a time", "The little dog", "Lily and Ben",
+                                     "One day"};
     char *alone[4];
-    for (int i = 0; i < 4; i++) alone[i] = greedy(prompts[i], 48);
+    for (int i = 0; i < 4; i++)
+        alone[i] = greedy(prompts[i], 48);
     double steps0 = metric("gptc_decode_steps_total"), tok0 = metric("gptc_generated_tokens_total");
     req_thread t[4];
     for (int i = 0; i < 4; i++) {
@@ -427,22 +475,26 @@ static void test_batching(void)
         json_t *j = json_of(t[i].resp);
         json_t *text = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "text");
         CHECK(json_is_string(text) && strcmp(json_string_value(text), alone[i]) == 0,
-              "batched greedy == alone for '%s': %s vs %s", prompts[i], json_is_string(text) ? json_string_value(text) : "?", alone[i]);
+              "batched greedy == alone for '%s': %s vs %s", prompts[i],
+              json_is_string(text) ? json_string_value(text) : "?", alone[i]);
         json_decref(j);
         free(t[i].resp);
         free(alone[i]);
     }
-    double steps = metric("gptc_decode_steps_total") - steps0, toks = metric("gptc_generated_tokens_total") - tok0;
+    double steps = metric("gptc_decode_steps_total") - steps0,
+           toks = metric("gptc_generated_tokens_total") - tok0;
     CHECK(toks == 4 * 48, "tokens generated %g", toks);
     CHECK(steps < toks, "steps carried several sequences: %g steps for %g tokens", steps, toks);
 
     /* prefix reuse: the same chat twice, the second takes its prompt from the cache */
-    const char *chat = "{\"messages\": [{\"role\": \"user\", \"content\": \"Tell me a story about a cat.\"}], \"max_tokens\": 4}";
+    const char *chat = "{\"messages\": [{\"role\": \"user\", \"content\": \"Tell me a story about "
+                       "a cat.\"}], \"max_tokens\": 4}";
     char *r1 = post("/v1/chat/completions", chat), *r2 = post("/v1/chat/completions", chat);
     json_t *j2 = json_of(r2);
     json_t *u = json_object_get(j2, "usage");
     int pt = (int)json_integer_value(json_object_get(u, "prompt_tokens"));
-    int cached = (int)json_integer_value(json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens"));
+    int cached = (int)json_integer_value(
+        json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens"));
     CHECK(pt > 10 && cached == pt - 1, "prefix reuse: %d of %d prompt tokens cached", cached, pt);
     json_decref(j2);
     free(r1);
@@ -457,9 +509,14 @@ static void test_disconnect(void)
         double tok0 = metric("gptc_generated_tokens_total");
         int fd = connect_srv();
         char req[512], body[256];
-        int bl = snprintf(body, sizeof body, "{\"prompt\": \"Once\", \"max_tokens\": 4000, \"ignore_eos\": true, \"stream\": %s}",
-                          stream ? "true" : "false");
-        int n = snprintf(req, sizeof req, "POST /v1/completions HTTP/1.1\r\nHost: x\r\n" AUTH "Content-Length: %d\r\n\r\n%s", bl, body);
+        int bl = snprintf(
+            body, sizeof body,
+            "{\"prompt\": \"Once\", \"max_tokens\": 4000, \"ignore_eos\": true, \"stream\": %s}",
+            stream ? "true" : "false");
+        int n = snprintf(req, sizeof req,
+                         "POST /v1/completions HTTP/1.1\r\nHost: x\r\n" AUTH
+                         "Content-Length: %d\r\n\r\n%s",
+                         bl, body);
         send_all(fd, req, (size_t)n);
         if (stream) {
             char buf[256];
@@ -478,9 +535,13 @@ static void test_disconnect(void)
     int fd = connect_srv();
     int small = 2048;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    const char *b = "{\"prompt\": \"Once\", \"max_tokens\": 3000, \"ignore_eos\": true, \"stream\": true, \"logprobs\": 5}";
+    const char *b = "{\"prompt\": \"Once\", \"max_tokens\": 3000, \"ignore_eos\": true, "
+                    "\"stream\": true, \"logprobs\": 5}";
     char req[512];
-    int n = snprintf(req, sizeof req, "POST /v1/completions HTTP/1.1\r\nHost: x\r\n" AUTH "Content-Length: %zu\r\n\r\n%s", strlen(b), b);
+    int n = snprintf(req, sizeof req,
+                     "POST /v1/completions HTTP/1.1\r\nHost: x\r\n" AUTH
+                     "Content-Length: %zu\r\n\r\n%s",
+                     strlen(b), b);
     send_all(fd, req, (size_t)n);
     char *r = post("/v1/completions", "{\"prompt\": \"Once upon a time\", \"max_tokens\": 8}");
     CHECK(status_of(r) == 200, "served while another client stopped reading");
@@ -497,7 +558,9 @@ static void test_queue_full(void)
     int fds[N];
     const char *b = "{\"prompt\": \"Once\", \"max_tokens\": 800, \"ignore_eos\": true}";
     char req[512];
-    int n = snprintf(req, sizeof req, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" AUTH "Content-Length: %zu\r\n\r\n%s",
+    int n = snprintf(req, sizeof req,
+                     "POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" AUTH
+                     "Content-Length: %zu\r\n\r\n%s",
                      strlen(b), b);
     for (int i = 0; i < N; i++) {
         fds[i] = connect_srv();
@@ -507,16 +570,19 @@ static void test_queue_full(void)
     for (int i = 0; i < N; i++) {
         char *r = read_all(fds[i], 120, NULL);
         int st = status_of(r);
-        if (st == 200) ok++;
+        if (st == 200)
+            ok++;
         else if (st == 429) {
             busy++;
             retry &= strstr(r, "Retry-After: ") != NULL;
             expect_error("queue full", r, 429, NULL);
-        } else other++;
+        } else
+            other++;
         free(r);
         close(fds[i]);
     }
-    CHECK(other == 0 && ok >= 1 && busy >= 1, "16 at once: %d ok, %d 429, %d other", ok, busy, other);
+    CHECK(other == 0 && ok >= 1 && busy >= 1, "16 at once: %d ok, %d 429, %d other", ok, busy,
+          other);
     CHECK(retry, "429 carries Retry-After");
     char *r = post("/v1/completions", "{\"prompt\": \"Once upon a time\", \"max_tokens\": 4}");
     CHECK(status_of(r) == 200, "serving after the flood");
@@ -526,8 +592,10 @@ static void test_queue_full(void)
 static void test_stream_utf8(void)
 {
     /* every event of a stream is a JSON object (valid UTF-8: jansson refuses anything else) */
-    char *r = post("/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"h\xC3\xA9llo \xE2\x82\xAC\"}], "
-                                          "\"max_tokens\": 64, \"stream\": true, \"logprobs\": true, \"top_logprobs\": 2, \"n\": 2}");
+    char *r = post(
+        "/v1/chat/completions",
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"h\xC3\xA9llo \xE2\x82\xAC\"}], "
+        "\"max_tokens\": 64, \"stream\": true, \"logprobs\": true, \"top_logprobs\": 2, \"n\": 2}");
     CHECK(status_of(r) == 200, "stream status");
     const char *p = body_of(r);
     int events = 0, bad = 0, done = 0;
@@ -557,11 +625,13 @@ static void test_shutdown(gptc_server *srv)
     req_thread t[6];
     for (int i = 0; i < 6; i++) {
         t[i].path = "/v1/completions";
-        snprintf(t[i].body, sizeof t[i].body, "{\"prompt\": \"Once\", \"max_tokens\": 600, \"ignore_eos\": true}");
+        snprintf(t[i].body, sizeof t[i].body,
+                 "{\"prompt\": \"Once\", \"max_tokens\": 600, \"ignore_eos\": true}");
         pthread_create(&t[i].th, NULL, req_main, &t[i]);
     }
     double end = now_s() + 10;
-    while (now_s() < end && metric("gptc_slots_busy") < 1) usleep(1000);
+    while (now_s() < end && metric("gptc_slots_busy") < 1)
+        usleep(1000);
     gptc_server_shutdown(srv, 60000);
     int ok = 0;
     for (int i = 0; i < 6; i++) {
@@ -572,7 +642,8 @@ static void test_shutdown(gptc_server *srv)
         if (status_of(t[i].resp) == 200)
             ok += json_integer_value(json_object_get(u, "completion_tokens")) == 600;
         else
-            CHECK(status_of(t[i].resp) == 0 || status_of(t[i].resp) == 503, "refused cleanly: %.60s", t[i].resp);
+            CHECK(status_of(t[i].resp) == 0 || status_of(t[i].resp) == 503,
+                  "refused cleanly: %.60s", t[i].resp);
         json_decref(j);
         free(t[i].resp);
     }

@@ -18,7 +18,8 @@
 static float max_diff(const float *a, const float *b, int n)
 {
     float m = 0;
-    for (int i = 0; i < n; i++) m = fmaxf(m, fabsf(a[i] - b[i]));
+    for (int i = 0; i < n; i++)
+        m = fmaxf(m, fabsf(a[i] - b[i]));
     return m;
 }
 
@@ -51,7 +52,8 @@ int main(void)
     gptc_ctx *c;
     CHECK(gptc_ctx_init(m, &cp, &c, &err) == GPTC_OK, "ctx with embeddings");
     CHECK(gptc_get_embeddings(c, 0) == NULL, "nothing decoded yet");
-    CHECK(gptc_get_embeddings(c, -1) == NULL && gptc_get_embeddings(c, 4) == NULL, "seq out of range");
+    CHECK(gptc_get_embeddings(c, -1) == NULL && gptc_get_embeddings(c, 4) == NULL,
+          "seq out of range");
 
     /* one token: e is the direction of the hidden state behind the logits */
     int32_t tok = 403;
@@ -63,7 +65,8 @@ int main(void)
     CHECK(e != NULL, "embedding of seq 0");
     memcpy(e1, e, (size_t)D * sizeof(float));
     double norm = 0;
-    for (int i = 0; i < D; i++) norm += (double)e1[i] * e1[i];
+    for (int i = 0; i < D; i++)
+        norm += (double)e1[i] * e1[i];
     CHECK(fabs(norm - 1) < 1e-5, "unit norm (%g)", norm);
     const gptc_model *mm = m;
     CHECK(mm->output.type == 0 /* F32 */, "stories260K's classifier is f32");
@@ -71,13 +74,18 @@ int main(void)
     double k_sum = 0, k_n = 0, worst = 0;
     for (int v = 0; v < V; v++) {
         double s = 0;
-        for (int i = 0; i < D; i++) s += (double)W[(size_t)v * D + i] * e1[i];
-        if (fabs(s) > 0.5) { k_sum += logits[v] / s; k_n++; }
+        for (int i = 0; i < D; i++)
+            s += (double)W[(size_t)v * D + i] * e1[i];
+        if (fabs(s) > 0.5) {
+            k_sum += logits[v] / s;
+            k_n++;
+        }
     }
     double k = k_sum / k_n; /* |h| */
     for (int v = 0; v < V; v++) {
         double s = 0;
-        for (int i = 0; i < D; i++) s += (double)W[(size_t)v * D + i] * e1[i];
+        for (int i = 0; i < D; i++)
+            s += (double)W[(size_t)v * D + i] * e1[i];
         worst = fmax(worst, fabs(logits[v] - k * s));
     }
     CHECK(k > 0 && worst < 1e-3 * fabs(k), "logits = |h| W e (worst %g, |h| %g)", worst, k);
@@ -90,13 +98,15 @@ int main(void)
     float ew[4096];
     memcpy(ew, gptc_get_embeddings(c, 1), (size_t)D * sizeof(float));
     for (int start = 0; start < 6; start += 2) {
-        int32_t tk[4] = {prompt[start], prompt[start + 1], 77, 78}, ps[4] = {start, start + 1, start, start + 1};
+        int32_t tk[4] = {prompt[start], prompt[start + 1], 77, 78},
+                ps[4] = {start, start + 1, start, start + 1};
         int32_t sq[4] = {2, 2, 3, 3};
         gptc_batch chunk = {.n_tokens = 4, .token = tk, .pos = ps, .seq_id = sq};
         CHECK(gptc_decode(c, &chunk, &err) == GPTC_OK, "decode chunk");
     }
     const float *ec = gptc_get_embeddings(c, 2);
-    CHECK(ec && max_diff(ec, ew, D) < 1e-5, "chunked + interleaved == one batch (%g)", ec ? max_diff(ec, ew, D) : -1);
+    CHECK(ec && max_diff(ec, ew, D) < 1e-5, "chunked + interleaved == one batch (%g)",
+          ec ? max_diff(ec, ew, D) : -1);
     CHECK(max_diff(gptc_get_embeddings(c, 3), ew, D) > 1e-3, "another sequence, another vector");
     /* seq 0 is untouched by the others */
     CHECK(max_diff(gptc_get_embeddings(c, 0), e1, D) == 0, "seq 0 unchanged");
@@ -109,9 +119,11 @@ int main(void)
     gptc_kv_seq_rm(c, 1, -1, -1);
     CHECK(gptc_get_embeddings(c, 1) == NULL, "p0 < 0 means from the start");
     gptc_kv_clear(c);
-    CHECK(gptc_get_embeddings(c, 0) == NULL && gptc_get_embeddings(c, 3) == NULL, "clear starts over");
+    CHECK(gptc_get_embeddings(c, 0) == NULL && gptc_get_embeddings(c, 3) == NULL,
+          "clear starts over");
     CHECK(gptc_decode(c, &whole, &err) == GPTC_OK, "decode again");
-    CHECK(max_diff(gptc_get_embeddings(c, 1), ew, D) < 1e-5, "same tokens, same vector after clear");
+    CHECK(max_diff(gptc_get_embeddings(c, 1), ew, D) < 1e-5,
+          "same tokens, same vector after clear");
 
     gptc_ctx_free(c);
     gptc_model_free(m);

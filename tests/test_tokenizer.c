@@ -810,6 +810,24 @@ static void test_own(const gptc_tokenizer *t512, const gptc_tokenizer *spm)
         CHECK(all_ok, "300 random byte strings round trip to their U+FFFD form");
     }
 
+    /* whole-buffer decode: pieces with U+2581 as ' ', <0xNN> as the byte, no UTF-8 repair */
+    {
+        const char *txt = "Hello world \xe4\xb8\xad\xf0\x9f\x98\x80";
+        ids e = enc(t512, txt, strlen(txt), 1, 0);
+        char buf[128];
+        size_t k = 0;
+        CHECK(gptc_tok_decode(t512, e.v, e.n, 0, buf, sizeof buf, &k, &err) == GPTC_OK &&
+                  k == strlen(txt) + 1 && buf[0] == ' ' && memcmp(buf + 1, txt, k - 1) == 0,
+              "gptc_tok_decode: ' ' + text (BOS prints nothing)");
+        CHECK(gptc_tok_decode(t512, e.v, e.n, 1, buf, sizeof buf, &k, &err) == GPTC_OK &&
+                  k == strlen(txt) + 4 && memcmp(buf, "<s> ", 4) == 0,
+              "gptc_tok_decode with special: '<s>' first");
+        int32_t bad = 512;
+        CHECK(gptc_tok_decode(t512, &bad, 1, 0, buf, sizeof buf, &k, &err) == GPTC_E_RANGE,
+              "gptc_tok_decode: id 512 -> GPTC_E_RANGE");
+        free(e.v);
+    }
+
     /* detokenizer contract */
     {
         gptc_detok d;

@@ -272,6 +272,35 @@ static void test_threads(gptc_tarch arch)
     free(g[1]);
 }
 
+/* Gradient accumulation: two micro-batches of one sequence, each backward scaled by 1/2, give
+ * the gradient of the mean loss over both sequences at once. */
+static void test_accum(gptc_tarch arch)
+{
+    gptc_tmodel *m = tiny(arch, 0, 2, 8, 2, 11);
+    int32_t tok[16], tgt[16];
+    for (int i = 0; i < 16; i++) tok[i] = (i * 7 + 1) % 20, tgt[i] = (i * 3 + 5) % 20;
+    gptc_err err;
+    float loss;
+    size_t n = gptc_tmodel_n_params(m);
+    float *g2 = malloc(n * 4);
+    gptc_tmodel_zero_grad(m);
+    gptc_tmodel_forward(m, tok, tgt, 2, 8, &loss, &err);
+    gptc_tmodel_backward(m, 1.0f);
+    memcpy(g2, gptc_tmodel_grads(m), n * 4);
+    gptc_tmodel_zero_grad(m);
+    for (int b = 0; b < 2; b++) {
+        gptc_tmodel_forward(m, tok + 8 * b, tgt + 8 * b, 1, 8, &loss, &err);
+        gptc_tmodel_backward(m, 0.5f);
+    }
+    const float *g = gptc_tmodel_grads(m);
+    float worst = 0, scale = 0;
+    for (size_t i = 0; i < n; i++) scale = fmaxf(scale, fabsf(g2[i]));
+    for (size_t i = 0; i < n; i++) worst = fmaxf(worst, fabsf(g[i] - g2[i]) / (1e-5f * scale));
+    CHECK(worst <= 1, "%s: accumulated gradients vs one batch: %.2f x tolerance", gptc_tarch_name(arch), worst);
+    free(g2);
+    gptc_tmodel_free(m);
+}
+
 /* A tiny model learns a repeating sequence: the loss falls by more than half in 40 steps. */
 static void test_learns(gptc_tarch arch)
 {
@@ -348,6 +377,8 @@ int main(void)
     test_model_fd(GPTC_TARCH_GPT2, 1);
     test_threads(GPTC_TARCH_LLAMA);
     test_threads(GPTC_TARCH_GPT2);
+    test_accum(GPTC_TARCH_LLAMA);
+    test_accum(GPTC_TARCH_GPT2);
     test_learns(GPTC_TARCH_LLAMA);
     test_learns(GPTC_TARCH_GPT2);
     test_schedule_and_config();

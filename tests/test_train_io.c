@@ -13,6 +13,7 @@
 #include "format/gguf.h"
 #include "test.h"
 #include "tokenizer/tokenizer.h"
+#include "train/bpe_train.h"
 #include "train/ckpt.h"
 #include "train/train.h"
 
@@ -146,8 +147,58 @@ static void test_export(gptc_tarch arch, int tied)
     gptc_tmodel_free(tm);
 }
 
+/* train-tokenizer: learned merges, the vocabulary size, lossless round trips, determinism. */
+static void test_bpe_train(void)
+{
+    gptc_err err;
+    char text[4096];
+    size_t n = 0;
+    for (int i = 0; i < 40; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "the cat sat on the mat %d; the hat. ", i % 7);
+    text[n++] = (char)0xff; /* an invalid byte: a piece of its own */
+    uint64_t hash[2] = {0};
+    for (int round = 0; round < 2; round++) {
+        gptc_bpe_trainer *t;
+        CHECK(gptc_bpe_train_init(&t, &err) == GPTC_OK, "init: %s", err.msg);
+        CHECK(gptc_bpe_train_add(t, text, n, &err) == GPTC_OK, "add: %s", err.msg);
+        CHECK(gptc_bpe_train_run(t, 270, NULL, NULL, &err) == GPTC_OK, "run: %s", err.msg);
+        CHECK(gptc_bpe_train_n_tokens(t) == 270, "vocab %d", gptc_bpe_train_n_tokens(t));
+        gguf_file *g = NULL;
+        CHECK(gptc_bpe_train_gguf(t, &g, &err) == GPTC_OK, "gguf: %s", err.msg);
+        gptc_tokenizer *tok = NULL;
+        CHECK(g && gptc_tokenizer_from_gguf(g, &tok, &err) == GPTC_OK, "load the learned tokenizer: %s", err.msg);
+        if (tok) {
+            CHECK(gptc_tok_n_vocab(tok) == 270, "loaded vocab %d", gptc_tok_n_vocab(tok));
+            int32_t ids[4096];
+            size_t n_ids = 0, back = 0;
+            char out[4200];
+            CHECK(gptc_tok_encode(tok, text, n, 0, 0, ids, 4096, &n_ids, &err) == GPTC_OK, "encode");
+            CHECK(n_ids < n / 2, "the merges compress: %zu tokens for %zu bytes", n_ids, n);
+            CHECK(gptc_tok_decode(tok, ids, n_ids, 0, out, sizeof out, &back, &err) == GPTC_OK && back == n &&
+                      memcmp(out, text, n) == 0, "round trip (%zu bytes back)", back);
+            size_t k = 0;
+            int32_t one;
+            CHECK(gptc_tok_encode(tok, " the", 4, 0, 0, &one, 1, &k, &err) == GPTC_OK && k == 1, "' the' is one token");
+            gptc_tokenizer_free(tok);
+        }
+        hash[round] = g ? gptc_tok_keys_hash(g) : (uint64_t)round;
+        gguf_close(g);
+        gptc_bpe_train_free(t);
+    }
+    CHECK(hash[0] == hash[1], "the same corpus gives the same tokenizer");
+    gptc_bpe_trainer *t;
+    gptc_bpe_train_init(&t, &err);
+    CHECK(gptc_bpe_train_run(t, 300, NULL, NULL, &err) == GPTC_E_INVALID, "empty corpus refused");
+    gptc_bpe_train_add(t, "ab", 2, &err);
+    CHECK(gptc_bpe_train_run(t, 200, NULL, NULL, &err) == GPTC_E_INVALID, "vocab under 257 refused");
+    CHECK(gptc_bpe_train_run(t, 1000, NULL, NULL, &err) == GPTC_OK && gptc_bpe_train_n_tokens(t) == 257,
+          "no pair occurs twice: no merges (%d tokens)", gptc_bpe_train_n_tokens(t));
+    gptc_bpe_train_free(t);
+}
+
 int main(void)
 {
+    test_bpe_train();
     test_byte_tokenizer();
     test_export(GPTC_TARCH_LLAMA, 0);
     test_export(GPTC_TARCH_LLAMA, 1);

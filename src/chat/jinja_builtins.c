@@ -52,6 +52,7 @@ int jinja_iterate(jrt *rt, jv v, jlist **out)
 {
     switch (v.kind) {
     case JV_LIST:
+        if (v.u.l->gen_err) return jfail(rt, (jerr_kind)v.u.l->gen_ekind, "%s", v.u.l->gen_err->p);
         *out = v.u.l;
         v.u.l->rc++;
         return 0;
@@ -100,11 +101,15 @@ int jinja_length(jrt *rt, jv v, int64_t *n)
     switch (v.kind) {
     case JV_UNDEF: *n = 0; return 0;
     case JV_STR: *n = (int64_t)v.u.s->ncp; return 0;
-    case JV_LIST: *n = (int64_t)v.u.l->n; return 0;
+    case JV_LIST:
+        if (v.u.l->gen) break;
+        *n = (int64_t)v.u.l->n;
+        return 0;
     case JV_DICT: *n = (int64_t)v.u.d->n; return 0;
     case JV_LOOP: *n = (int64_t)v.u.loop->items->n; return 0;
-    default: return jfail(rt, JE_TYPE, "object of type '%s' has no len()", jv_type_name(v));
+    default: break;
     }
+    return jfail(rt, JE_TYPE, "object of type '%s' has no len()", jv_type_name(v));
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -184,7 +189,7 @@ static int find_method(jrt *rt, jv obj, const char *name, size_t n, jv *out)
 {
     char kind = obj.kind == JV_STR ? 's' : obj.kind == JV_DICT ? 'd' : obj.kind == JV_LIST ? 'l'
                 : obj.kind == JV_LOOP ? 'o' : 0;
-    if (!kind) return 0;
+    if (!kind || (obj.kind == JV_LIST && obj.u.l->gen)) return 0;
     for (size_t i = 0; i < N_METHODS; i++) {
         const method_def *m = &k_methods[i];
         if (m->kind != kind || strlen(m->name) != n || memcmp(m->name, name, n) != 0) continue;
@@ -314,7 +319,7 @@ int jinja_getitem(jrt *rt, jv obj, jv key, jv *out)
                 }
             }
         }
-    } else if ((obj.kind == JV_LIST || obj.kind == JV_STR) &&
+    } else if (((obj.kind == JV_LIST && !obj.u.l->gen) || obj.kind == JV_STR) &&
                (key.kind == JV_INT || key.kind == JV_BOOL)) {
         int64_t len = obj.kind == JV_STR ? (int64_t)obj.u.s->ncp : (int64_t)obj.u.l->n;
         int64_t i = key.u.i;
@@ -613,7 +618,7 @@ static int str_pred(const jstr *s, int id)
         int digit = c >= '0' && c <= '9';
         switch (id) {
         case M_ISALNUM: if (!ju_isalnum(c)) return 0; break;
-        case M_ISALPHA: if (!ju_isalnum(c) || digit) return 0; break;
+        case M_ISALPHA: if (!ju_isalnum(c) || digit || (c >= 0x660 && c <= 0x669) || (c >= 0x966 && c <= 0x96F) || (c >= 0xFF10 && c <= 0xFF19)) return 0; break;
         case M_ISDECIMAL:
         case M_ISDIGIT:
         case M_ISNUMERIC: if (!digit) return 0; break;
@@ -855,6 +860,7 @@ int jinja_call_method(jrt *rt, jmeth *m, const jargs *a, jv *out)
             jv_decref(jv_listv(l));
             return -1;
         }
+        l->view = (uint8_t)(m->id == M_D_KEYS ? 1 : m->id == M_D_VALUES ? 2 : 3);
         *out = jv_listv(l);
         return 0;
     }
@@ -945,7 +951,8 @@ int jinja_test(jrt *rt, int id, jv v, const jargs *a, int *res)
                v.kind == JV_LOOP;
         return 0;
     case T_SEQUENCE:
-        *res = v.kind == JV_STR || v.kind == JV_LIST || v.kind == JV_DICT || v.kind == JV_UNDEF;
+        *res = v.kind == JV_STR || (v.kind == JV_LIST && !v.u.l->gen) || v.kind == JV_DICT ||
+               v.kind == JV_UNDEF;
         return 0;
     case T_CALLABLE:
         *res = v.kind == JV_MACRO || v.kind == JV_FUNC || v.kind == JV_METHOD ||
@@ -1025,6 +1032,7 @@ int jinja_test(jrt *rt, int id, jv v, const jargs *a, int *res)
             return 0;
         }
         if (seq.kind == JV_LIST) {
+            if (seq.u.l->gen_err) return jfail(rt, (jerr_kind)seq.u.l->gen_ekind, "%s", seq.u.l->gen_err->p);
             for (size_t i = 0; i < seq.u.l->n && !*res; i++)
                 if (jv_eq(rt, seq.u.l->v[i], v, res)) return -1;
             return 0;
@@ -1215,14 +1223,23 @@ int jinja_call_func(jrt *rt, int id, const jargs *a, jv *out)
         return 0;
     }
     case JF_NAMESPACE: {
-        if (jns_new(rt, out)) return -1;
-        return fill_mapping(rt, out->u.ns->attrs, a, "namespace");
+        jv ns;
+        if (jns_new(rt, &ns)) return -1;
+        if (fill_mapping(rt, ns.u.ns->attrs, a, "namespace")) {
+            jv_decref(ns);
+            return -1;
+        }
+        *out = ns;
+        return 0;
     }
     case JF_DICT: {
         jdict *d = jdict_new(rt, a->nkw);
         if (!d) return -1;
+        if (fill_mapping(rt, d, a, "dict") || jdict_seal(rt, d)) {
+            jv_decref(jv_dictv(d));
+            return -1;
+        }
         *out = jv_dictv(d);
-        if (fill_mapping(rt, d, a, "dict") || jdict_seal(rt, d)) return -1;
         return 0;
     }
     case JF_RAISE: {

@@ -211,6 +211,76 @@ static int repeat(jrt *rt, jv seq, int64_t k, jv *out)
     return 0;
 }
 
+/* 'format' % args: Python's printf-style formatting for %s %r %d %i %% with an optional '-'
+ * flag and width; anything else is reported as unsupported. */
+static int str_format(jrt *rt, const jstr *f, jv args, jv *out)
+{
+    const jv *av = &args;
+    size_t na = 1, used = 0;
+    int mapping = args.kind == JV_DICT || args.kind == JV_UNDEF ||
+                  (args.kind == JV_LIST && !args.u.l->tuple && !args.u.l->gen);
+    if (args.kind == JV_LIST && args.u.l->tuple) {
+        av = args.u.l->v;
+        na = args.u.l->n;
+    }
+    jbuf b = {0};
+    int r = 0;
+    for (size_t i = 0; i < f->n && !r; i++) {
+        if (f->p[i] != '%') {
+            r = jbuf_put(rt, &b, f->p + i, 1);
+            continue;
+        }
+        if (++i >= f->n) {
+            r = jfail(rt, JE_VALUE, "incomplete format");
+            break;
+        }
+        int left = 0;
+        size_t width = 0;
+        if (f->p[i] == '-') {
+            left = 1;
+            i++;
+        }
+        while (i < f->n && f->p[i] >= '0' && f->p[i] <= '9' && width < 10000) width = width * 10 + (size_t)(f->p[i++] - '0');
+        char c = i < f->n ? f->p[i] : 0;
+        if (c == '%' && !left && !width) {
+            r = jbuf_put(rt, &b, "%", 1);
+            continue;
+        }
+        if (c != 's' && c != 'r' && c != 'd' && c != 'i') {
+            r = jfail(rt, JE_UNSUPPORTED, "the format '%%%c' in printf-style formatting", c ? c : '?');
+            break;
+        }
+        if (used >= na) {
+            r = jfail(rt, JE_TYPE, "not enough arguments for format string");
+            break;
+        }
+        jv x = av[used++];
+        jbuf t = {0};
+        if (c == 's') {
+            r = jv_write_str(rt, &t, x);
+        } else if (c == 'r') {
+            r = jv_write_repr(rt, &t, x);
+        } else if (x.kind == JV_INT || x.kind == JV_BOOL) {
+            r = jbuf_printf(rt, &t, "%lld", (long long)x.u.i);
+        } else if (x.kind == JV_FLOAT && isfinite(x.u.f) && fabs(x.u.f) < 9.2e18) {
+            r = jbuf_printf(rt, &t, "%lld", (long long)x.u.f);
+        } else if (x.kind == JV_UNDEF) {
+            r = undefined_error(rt, x);
+        } else {
+            r = jfail(rt, JE_TYPE, "%%%c format: a real number is required, not %s", c, jv_type_name(x));
+        }
+        size_t len = t.n ? ju8_count(t.p, t.n) : 0;
+        for (size_t k = len; !r && !left && k < width; k++) r = jbuf_put(rt, &b, " ", 1);
+        if (!r && t.n) r = jbuf_put(rt, &b, t.p, t.n);
+        for (size_t k = len; !r && left && k < width; k++) r = jbuf_put(rt, &b, " ", 1);
+        jbuf_free(&t);
+    }
+    if (!r && used < na && !mapping) r = jfail(rt, JE_TYPE, "not all arguments converted during string formatting");
+    if (!r) r = jv_str(rt, b.p ? b.p : "", b.n, out);
+    jbuf_free(&b);
+    return r;
+}
+
 int jinja_binop(jrt *rt, int op, jv a, jv b, jv *out);
 
 int jinja_binop(jrt *rt, int op, jv a, jv b, jv *out)
@@ -304,7 +374,8 @@ int jinja_binop(jrt *rt, int op, jv a, jv b, jv *out)
             *out = jv_strv(s);
             return 0;
         }
-        if (a.kind == JV_LIST && b.kind == JV_LIST && a.u.l->tuple == b.u.l->tuple) {
+        if (a.kind == JV_LIST && b.kind == JV_LIST && a.u.l->tuple == b.u.l->tuple && !a.u.l->gen &&
+            !b.u.l->gen) {
             const jlist *x = a.u.l, *y = b.u.l;
             if (jrt_steps(rt, x->n + y->n)) return -1;
             jlist *r = jlist_new(rt, x->n + y->n, x->tuple);
@@ -315,16 +386,17 @@ int jinja_binop(jrt *rt, int op, jv a, jv b, jv *out)
             *out = jv_listv(r);
             return 0;
         }
-        if (a.kind == JV_STR || (a.kind == JV_LIST))
+        if (a.kind == JV_STR || (a.kind == JV_LIST && !a.u.l->gen))
             return jfail(rt, JE_TYPE, "can only concatenate %s (not \"%s\") to %s",
                          jv_type_name(a), jv_type_name(b), jv_type_name(a));
     }
     if (op == JO_MUL) {
-        if ((a.kind == JV_STR || a.kind == JV_LIST) && int_like(b)) return repeat(rt, a, b.u.i, out);
-        if ((b.kind == JV_STR || b.kind == JV_LIST) && int_like(a)) return repeat(rt, b, a.u.i, out);
+        if ((a.kind == JV_STR || (a.kind == JV_LIST && !a.u.l->gen)) && int_like(b))
+            return repeat(rt, a, b.u.i, out);
+        if ((b.kind == JV_STR || (b.kind == JV_LIST && !b.u.l->gen)) && int_like(a))
+            return repeat(rt, b, a.u.i, out);
     }
-    if (op == JO_MOD && a.kind == JV_STR)
-        return jfail(rt, JE_UNSUPPORTED, "printf-style string formatting ('...' %% value)");
+    if (op == JO_MOD && a.kind == JV_STR) return str_format(rt, a.u.s, b, out);
     return jfail(rt, JE_TYPE, "unsupported operand type(s) for %s: '%s' and '%s'", op_sym(op),
                  jv_type_name(a), jv_type_name(b));
 }
@@ -345,6 +417,7 @@ static int contains(jrt *rt, jv item, jv seq, int *res)
         return 0;
     }
     case JV_LIST:
+        if (seq.u.l->gen_err) return jfail(rt, (jerr_kind)seq.u.l->gen_ekind, "%s", seq.u.l->gen_err->p);
         if (jrt_steps(rt, seq.u.l->n)) return -1;
         for (size_t i = 0; i < seq.u.l->n; i++) {
             if (jv_eq(rt, seq.u.l->v[i], item, res)) return -1;
@@ -418,13 +491,15 @@ static int slice_bound(jv v, int64_t *out, int *given)
 static int do_slice(jrt *rt, jv obj, jv vstart, jv vstop, jv vstep, jv *out)
 {
     if (obj.kind == JV_UNDEF) return undefined_error(rt, obj);
+    /* Jinja compiles a slice to Python's subscription, so its errors are Python's */
+    if (obj.kind == JV_DICT) return jfail(rt, JE_TYPE, "unhashable type: 'slice'");
+    if ((obj.kind != JV_STR && obj.kind != JV_LIST) || (obj.kind == JV_LIST && obj.u.l->gen))
+        return jfail(rt, JE_TYPE, "'%s' object is not subscriptable", jv_type_name(obj));
     int64_t start = 0, stop = 0, step = 1;
     int gs, ge, gt;
     if (slice_bound(vstart, &start, &gs) || slice_bound(vstop, &stop, &ge) ||
-        slice_bound(vstep, &step, &gt) || (obj.kind != JV_STR && obj.kind != JV_LIST)) {
-        *out = jv_undef();
-        return 0;
-    }
+        slice_bound(vstep, &step, &gt))
+        return jfail(rt, JE_TYPE, "slice indices must be integers or None or have an __index__ method");
     if (!gt) step = 1;
     if (step == 0) return jfail(rt, JE_VALUE, "slice step cannot be zero");
     int64_t len = obj.kind == JV_STR ? (int64_t)obj.u.s->ncp : (int64_t)obj.u.l->n;
@@ -823,9 +898,9 @@ static int assign(jrt *rt, const jnode *target, jv v)
     switch (target->kind) {
     case JN_NAME: return frame_set(rt, rt->frame, target->sym, v);
     case JN_NSREF: {
-        jv ns;
+        jv ns = jv_none();
         if (!lookup(rt, target->sym, &ns) || ns.kind != JV_NS) {
-            if (ns.kind != JV_NS) jv_decref(ns);
+            jv_decref(ns);
             rt->line = target->line;
             rt->col = target->col;
             return jfail(rt, JE_RUNTIME, "cannot assign attribute on non-namespace object");

@@ -54,8 +54,12 @@ static int attr_get(jrt *rt, jv item, jv attr, jv *out)
         } else {
             r = jv_str(rt, s->p + i, j - i, &key);
         }
-        if (!r) r = jinja_getitem(rt, cur, key, &next);
-        if (!r) jv_decref(key);
+        if (r) {
+            jv_decref(cur);
+            return -1;
+        }
+        r = jinja_getitem(rt, cur, key, &next);
+        jv_decref(key);
         jv_decref(cur);
         if (r) return -1;
         cur = next;
@@ -139,6 +143,70 @@ static int sorted_list(jrt *rt, const jv *items, jv *keys, size_t n, int reverse
     }
     free(vals);
     return r;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Lazy filters. In Jinja, select, reject, selectattr, rejectattr, map, unique, items, batch,
+ * slice and reverse give generators: always true, no len(), and whatever goes wrong computing
+ * them is raised only when they are iterated ({% if xs|map('f') %} is true and raises nothing).
+ * Here they are computed at once into a list marked as a generator; a Python exception on the
+ * way is kept in it (gen_err) and raised by whatever iterates it. Limits, memory and
+ * unsupported constructs still fail at once.
+ */
+static int defer(jrt *rt, jlist **res)
+{
+    if (!rt->failed || rt->ekind == JE_LIMIT || rt->ekind == JE_NOMEM || rt->ekind == JE_UNSUPPORTED)
+        return -1;
+    jerr_kind kind = rt->ekind;
+    char msg[sizeof rt->emsg];
+    memcpy(msg, rt->emsg, sizeof msg);
+    rt->failed = 0;
+    if (!*res) {
+        *res = jlist_new(rt, 0, 0);
+        if (!*res) return -1;
+    }
+    (*res)->gen = 1;
+    (*res)->gen_err = jstr_new(rt, msg, strlen(msg));
+    if (!(*res)->gen_err) return -1;
+    (*res)->gen_ekind = (uint8_t)kind;
+    return 0;
+}
+
+/* The input's items (NULL and 0 when falsy_empty and the input is false, as Jinja's
+ * `if value:`); on a deferred error *res is already the (failed) result. */
+static int lazy_begin(jrt *rt, jv in, int falsy_empty, jlist **items, jlist **res)
+{
+    *items = NULL;
+    *res = NULL;
+    if (falsy_empty && !jv_truthy(in)) {
+        *res = jlist_new(rt, 0, 0);
+        if (!*res) return -1;
+        (*res)->gen = 1;
+        return 0;
+    }
+    if (jinja_iterate(rt, in, items)) return defer(rt, res);
+    *res = jlist_new(rt, (*items)->n, 0);
+    if (!*res) {
+        jv_decref(jv_listv(*items));
+        *items = NULL;
+        return -1;
+    }
+    (*res)->gen = 1;
+    return 0;
+}
+
+/* Finish a lazy result of n items; r: the status of computing them. */
+static int lazy_end(jrt *rt, jlist *items, jlist *res, size_t n, int r, jv *out)
+{
+    if (items) jv_decref(jv_listv(items));
+    res->n = n;
+    if ((r && defer(rt, &res)) || jlist_seal(rt, res)) {
+        jv_decref(jv_listv(res));
+        return -1;
+    }
+    res->gen = 1;
+    *out = jv_listv(res);
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -233,7 +301,12 @@ static int f_first(jrt *rt, jv in, const jargs *a, jv *out)
 {
     jv p[1];
     jlist *l;
-    if (jargs_bind(rt, a, "first", NULL, 0, p) || jinja_iterate(rt, in, &l)) return -1;
+    if (jargs_bind(rt, a, "first", NULL, 0, p)) return -1;
+    if (in.kind == JV_LIST && in.u.l->gen && in.u.l->n) { /* next(): the first item was made */
+        *out = jv_incref(in.u.l->v[0]);
+        return 0;
+    }
+    if (jinja_iterate(rt, in, &l)) return -1;
     int r = 0;
     if (l->n) *out = jv_incref(l->v[0]);
     else r = jv_undef_msg(rt, out, "No first item, sequence was empty.");
@@ -246,7 +319,8 @@ static int f_last(jrt *rt, jv in, const jargs *a, jv *out)
     jv p[1];
     jlist *l;
     if (jargs_bind(rt, a, "last", NULL, 0, p)) return -1;
-    if (in.kind != JV_STR && in.kind != JV_LIST && in.kind != JV_DICT && in.kind != JV_UNDEF)
+    if (in.kind != JV_STR && !(in.kind == JV_LIST && !in.u.l->gen) && in.kind != JV_DICT &&
+        in.kind != JV_UNDEF)
         return jfail(rt, JE_TYPE, "'%s' object is not reversible", jv_type_name(in));
     if (jinja_iterate(rt, in, &l)) return -1;
     int r = 0;
@@ -427,10 +501,12 @@ static int f_indent(jrt *rt, jv in, const jargs *a, jv *out)
         if (jv_str(rt, sp, (size_t)w, &ind)) return -1;
     }
     int first = given(p[1]) && jv_truthy(p[1]), blank = given(p[2]) && jv_truthy(p[2]);
-    if (jv_to_str(rt, in, &s)) {
+    if (in.kind != JV_STR) { /* Jinja does s += "\n" on the value itself */
         jv_decref(ind);
-        return -1;
+        if (in.kind == JV_UNDEF) return undefined_error(rt, in);
+        return jfail(rt, JE_TYPE, "unsupported operand type(s) for +=: '%s' and 'str'", jv_type_name(in));
     }
+    s = jv_incref(in);
     /* s += "\n"; lines = s.splitlines() */
     jstr *nl = jstr_new(rt, "\n", 1);
     jstr *s2 = nl ? jstr_cat(rt, s.u.s, nl) : NULL;
@@ -464,34 +540,25 @@ static int f_indent(jrt *rt, jv in, const jargs *a, jv *out)
 static int f_items(jrt *rt, jv in, const jargs *a, jv *out)
 {
     jv p[1];
-    if (jargs_bind(rt, a, "items", NULL, 0, p)) return -1;
-    if (in.kind == JV_UNDEF) {
-        jlist *l = jlist_new(rt, 0, 0);
-        if (!l) return -1;
-        *out = jv_listv(l);
-        return 0;
-    }
-    if (in.kind != JV_DICT) return jfail(rt, JE_TYPE, "Can only get item pairs from a mapping.");
-    const jdict *d = in.u.d;
-    jlist *l = jlist_new(rt, d->n, 0);
-    if (!l) return -1;
-    for (size_t i = 0; i < d->n; i++) {
+    jlist *res = jlist_new(rt, in.kind == JV_DICT ? in.u.d->n : 0, 0);
+    if (!res) return -1;
+    res->gen = 1;
+    int r = jargs_bind(rt, a, "items", NULL, 0, p);
+    size_t n = 0;
+    if (!r && in.kind != JV_DICT && in.kind != JV_UNDEF)
+        r = jfail(rt, JE_TYPE, "Can only get item pairs from a mapping.");
+    for (size_t i = 0; !r && in.kind == JV_DICT && i < in.u.d->n; i++) {
         jlist *t = jlist_new(rt, 2, 1);
         if (!t) {
-            jv_decref(jv_listv(l));
-            return -1;
+            r = -1;
+            break;
         }
-        t->v[0] = jv_incref(d->keys[i]);
-        t->v[1] = jv_incref(d->vals[i]);
+        t->v[0] = jv_incref(in.u.d->keys[i]);
+        t->v[1] = jv_incref(in.u.d->vals[i]);
         jlist_seal(rt, t);
-        l->v[i] = jv_listv(t);
+        res->v[n++] = jv_listv(t);
     }
-    if (jlist_seal(rt, l)) {
-        jv_decref(jv_listv(l));
-        return -1;
-    }
-    *out = jv_listv(l);
-    return 0;
+    return lazy_end(rt, NULL, res, n, r, out);
 }
 
 static int f_join(jrt *rt, jv in, const jargs *a, jv *out)
@@ -535,7 +602,7 @@ static int f_list(jrt *rt, jv in, const jargs *a, jv *out)
     jv p[1];
     jlist *l;
     if (jargs_bind(rt, a, "list", NULL, 0, p) || jinja_iterate(rt, in, &l)) return -1;
-    if (l->tuple) { /* list(tuple) is a list */
+    if (l->tuple || l->gen || l->view) { /* list(tuple), list(generator), list(view) */
         jlist *c = jlist_new(rt, l->n, 0);
         if (!c) {
             jv_decref(jv_listv(l));
@@ -553,21 +620,21 @@ static int f_list(jrt *rt, jv in, const jargs *a, jv *out)
 /* select / reject / selectattr / rejectattr */
 static int select_common(jrt *rt, jv in, const jargs *a, jv *out, int by_attr, int reject)
 {
-    size_t off = by_attr ? 1 : 0;
-    if (by_attr && a->npos < 1) return jfail(rt, JE_TYPE, "Missing parameter for attribute name");
-    jv attr = by_attr ? a->pos[0] : jv_noarg();
+    jlist *l, *res;
+    if (lazy_begin(rt, in, 1, &l, &res)) return -1;
+    if (!l) return lazy_end(rt, NULL, res, 0, 0, out);
+    size_t off = by_attr ? 1 : 0, n = 0;
+    int r = 0;
+    if (by_attr && a->npos < 1) r = jfail(rt, JE_RUNTIME, "Missing parameter for attribute name");
+    jv attr = by_attr && a->npos ? a->pos[0] : jv_noarg();
     const char *test = NULL;
-    if (a->npos > off) {
-        if (a->pos[off].kind != JV_STR) return jfail(rt, JE_TYPE, "test name must be a string");
-        test = a->pos[off].u.s->p;
+    if (!r && a->npos > off) {
+        if (a->pos[off].kind != JV_STR) r = jfail(rt, JE_TYPE, "test name must be a string");
+        else test = a->pos[off].u.s->p;
     }
     jargs ta = {a->npos > off + 1 ? a->pos + off + 1 : NULL, a->npos > off + 1 ? a->npos - off - 1 : 0,
                 a->kwn, a->kw, a->nkw};
-    jlist *l;
-    if (jinja_iterate(rt, in, &l)) return -1;
-    jlist *res = jlist_new(rt, l->n, 0);
-    int r = res ? jrt_steps(rt, l->n) : -1;
-    size_t n = 0;
+    if (!r) r = jrt_steps(rt, l->n);
     for (size_t i = 0; i < l->n && !r; i++) {
         jv v;
         if (by_attr) {
@@ -581,21 +648,7 @@ static int select_common(jrt *rt, jv in, const jargs *a, jv *out, int by_attr, i
         jv_decref(v);
         if (!r && t != reject) res->v[n++] = jv_incref(l->v[i]);
     }
-    jv_decref(jv_listv(l));
-    if (r) {
-        if (res) {
-            res->n = n;
-            jv_decref(jv_listv(res));
-        }
-        return -1;
-    }
-    res->n = n;
-    if (jlist_seal(rt, res)) {
-        jv_decref(jv_listv(res));
-        return -1;
-    }
-    *out = jv_listv(res);
-    return 0;
+    return lazy_end(rt, l, res, n, r, out);
 }
 static int f_select(jrt *rt, jv in, const jargs *a, jv *out) { return select_common(rt, in, a, out, 0, 0); }
 static int f_reject(jrt *rt, jv in, const jargs *a, jv *out) { return select_common(rt, in, a, out, 0, 1); }
@@ -604,44 +657,42 @@ static int f_rejectattr(jrt *rt, jv in, const jargs *a, jv *out) { return select
 
 static int f_map(jrt *rt, jv in, const jargs *a, jv *out)
 {
-    jv attr = jv_noarg(), dflt = jv_none();
+    jlist *l, *res;
+    if (lazy_begin(rt, in, 1, &l, &res)) return -1;
+    if (!l) return lazy_end(rt, NULL, res, 0, 0, out);
+    jv attr = jv_noarg(), dflt = jv_noarg(); /* default=None means no default */
     const char *filter = NULL;
     jargs fa = {NULL, 0, NULL, NULL, 0};
+    int r = 0;
     if (a->npos == 0) {
-        for (size_t k = 0; k < a->nkw; k++) {
+        for (size_t k = 0; k < a->nkw && !r; k++) {
             if (!strcmp(a->kwn[k]->p, "attribute")) attr = a->kw[k];
             else if (!strcmp(a->kwn[k]->p, "default")) dflt = a->kw[k];
-            else return jfail(rt, JE_RUNTIME, "Unexpected keyword argument '%s'", a->kwn[k]->p);
+            else r = jfail(rt, JE_RUNTIME, "Unexpected keyword argument '%s'", a->kwn[k]->p);
         }
-        if (!given(attr)) return jfail(rt, JE_RUNTIME, "map requires a filter argument");
+        if (!r && !given(attr)) r = jfail(rt, JE_RUNTIME, "map requires a filter argument");
+    } else if (a->pos[0].kind != JV_STR) {
+        r = jfail(rt, JE_TYPE, "filter name must be a string");
     } else {
-        if (a->pos[0].kind != JV_STR) return jfail(rt, JE_TYPE, "filter name must be a string");
         filter = a->pos[0].u.s->p;
         fa = (jargs){a->pos + 1, a->npos - 1, a->kwn, a->kw, a->nkw};
     }
-    jlist *l;
-    if (jinja_iterate(rt, in, &l)) return -1;
-    jlist *res = jlist_new(rt, l->n, 0);
-    int r = res ? jrt_steps(rt, l->n) : -1;
+    if (!r) r = jrt_steps(rt, l->n);
+    size_t n = 0;
     for (size_t i = 0; i < l->n && !r; i++) {
+        jv v;
         if (filter) {
-            r = jinja_filter_by_name(rt, filter, l->v[i], &fa, &res->v[i]);
+            r = jinja_filter_by_name(rt, filter, l->v[i], &fa, &v);
         } else {
-            r = attr_get(rt, l->v[i], attr, &res->v[i]);
-            if (!r && res->v[i].kind == JV_UNDEF && given(dflt)) {
-                jv_decref(res->v[i]);
-                res->v[i] = jv_incref(dflt);
+            r = attr_get(rt, l->v[i], attr, &v);
+            if (!r && v.kind == JV_UNDEF && given(dflt) && dflt.kind != JV_NONE) {
+                jv_decref(v);
+                v = jv_incref(dflt);
             }
         }
+        if (!r) res->v[n++] = v;
     }
-    jv_decref(jv_listv(l));
-    if (!r && res) r = jlist_seal(rt, res);
-    if (r) {
-        if (res) jv_decref(jv_listv(res));
-        return -1;
-    }
-    *out = jv_listv(res);
-    return 0;
+    return lazy_end(rt, l, res, n, r, out);
 }
 
 static int minmax(jrt *rt, jv in, const jargs *a, jv *out, int want_max)
@@ -727,6 +778,10 @@ static int f_reverse(jrt *rt, jv in, const jargs *a, jv *out)
         *out = jv_strv(r);
         return 0;
     }
+    /* reversed(value) for sequences (an iterator), else list(value) reversed */
+    int iter = (in.kind == JV_LIST && !in.u.l->gen) || in.kind == JV_DICT || in.kind == JV_UNDEF;
+    if (!iter && in.kind != JV_LIST && in.kind != JV_LOOP)
+        return jfail(rt, JE_RUNTIME, "argument must be iterable");
     jlist *l;
     if (jinja_iterate(rt, in, &l)) return -1;
     jlist *r = jlist_new(rt, l->n, 0);
@@ -736,6 +791,7 @@ static int f_reverse(jrt *rt, jv in, const jargs *a, jv *out)
     }
     for (size_t i = 0; i < l->n; i++) r->v[i] = jv_incref(l->v[l->n - 1 - i]);
     r->depth = l->depth;
+    r->gen = (uint8_t)iter;
     jv_decref(jv_listv(l));
     *out = jv_listv(r);
     return 0;
@@ -835,6 +891,8 @@ static int f_dictsort(jrt *rt, jv in, const jargs *a, jv *out)
         else if (!(p[1].kind == JV_STR && !strcmp(p[1].u.s->p, "key")))
             return jfail(rt, JE_RUNTIME, "You can only sort by either \"key\" or \"value\"");
     }
+    if (in.kind == JV_UNDEF) return undefined_error(rt, in);
+    if (in.kind != JV_DICT) return jfail(rt, JE_TYPE, "'%s' object has no attribute 'items'", jv_type_name(in));
     jargs none = {0};
     if (f_items(rt, in, &none, &items)) return -1;
     const jlist *l = items.u.l;
@@ -937,12 +995,14 @@ static int f_unique(jrt *rt, jv in, const jargs *a, jv *out)
 {
     static const char *const ps[] = {"case_sensitive", "attribute"};
     jv p[2];
-    jlist *l;
-    if (jargs_bind(rt, a, "unique", ps, 2, p) || jinja_iterate(rt, in, &l)) return -1;
-    int cs = given(p[0]) && jv_truthy(p[0]);
-    jdict *seen = jdict_new(rt, 0);
-    jlist *res = seen ? jlist_new(rt, l->n, 0) : NULL;
-    int r = res ? jrt_steps(rt, l->n) : -1;
+    jlist *l, *res;
+    if (lazy_begin(rt, in, 0, &l, &res)) return -1;
+    if (!l) return lazy_end(rt, NULL, res, 0, 0, out);
+    int r = jargs_bind(rt, a, "unique", ps, 2, p);
+    int cs = !r && given(p[0]) && jv_truthy(p[0]);
+    jdict *seen = r ? NULL : jdict_new(rt, 0);
+    if (!r && !seen) r = -1;
+    if (!r) r = jrt_steps(rt, l->n);
     size_t n = 0;
     for (size_t i = 0; i < l->n && !r; i++) {
         jv k;
@@ -955,17 +1015,68 @@ static int f_unique(jrt *rt, jv in, const jargs *a, jv *out)
         }
         jv_decref(k);
     }
-    jv_decref(jv_listv(l));
     if (seen) jv_decref(jv_dictv(seen));
-    if (res) res->n = n;
-    if (!r && res) r = jlist_seal(rt, res);
-    if (r) {
-        if (res) jv_decref(jv_listv(res));
-        return -1;
-    }
-    *out = jv_listv(res);
-    return 0;
+    return lazy_end(rt, l, res, n, r, out);
 }
+
+/* batch(value, linecount, fill_with) and slice(value, slices, fill_with): lists of lists */
+static int f_batch_slice(jrt *rt, jv in, const jargs *a, jv *out, int slice)
+{
+    static const char *const pb[] = {"linecount", "fill_with"};
+    static const char *const ps[] = {"slices", "fill_with"};
+    jv p[2];
+    jlist *l, *res;
+    if (lazy_begin(rt, in, 0, &l, &res)) return -1;
+    if (!l) return lazy_end(rt, NULL, res, 0, 0, out);
+    int64_t k = 0;
+    int r = jargs_bind(rt, a, slice ? "slice" : "batch", slice ? ps : pb, 2, p);
+    if (!r && !given(p[0])) r = jfail(rt, JE_TYPE, "%s() missing 1 required positional argument", slice ? "slice" : "batch");
+    if (!r) r = want_int(rt, p[0], slice ? "slice" : "batch", &k);
+    if (!r && slice && k == 0) r = jfail(rt, JE_ZERODIV, "integer division or modulo by zero");
+    int fill = !r && given(p[1]) && p[1].kind != JV_NONE;
+    size_t n = 0, len = l->n;
+    size_t groups = 0;
+    if (!r && slice && k > 0) groups = (size_t)k;
+    else if (!r && !slice) groups = k > 0 ? (len + (size_t)k - 1) / (size_t)k : len > 0;
+    if (!r && groups > res->n) {
+        jlist *grown = jlist_new(rt, groups, 0);
+        if (!grown) {
+            r = -1;
+        } else {
+            grown->gen = 1;
+            jv_decref(jv_listv(res));
+            res = grown;
+        }
+    }
+    size_t pos = 0;
+    for (size_t g = 0; g < groups && !r; g++) {
+        size_t take, cnt;
+        if (slice) { /* Jinja: the first len % k slices get one more; the others get fill_with */
+            size_t per = len / (size_t)k, extra = len % (size_t)k;
+            take = per + (g < extra);
+            cnt = take + (fill && g >= extra);
+        } else { /* batches of k; the last one filled up to k */
+            take = k > 0 ? GPTC_MIN((size_t)k, len - pos) : len;
+            cnt = fill && k > 0 && take < (size_t)k ? (size_t)k : take;
+        }
+        jlist *row = jlist_new(rt, cnt, 0);
+        if (!row) {
+            r = -1;
+            break;
+        }
+        for (size_t i = 0; i < take; i++) row->v[i] = jv_incref(l->v[pos + i]);
+        for (size_t i = take; i < cnt; i++) row->v[i] = jv_incref(p[1]);
+        pos += take;
+        if ((r = jlist_seal(rt, row))) {
+            jv_decref(jv_listv(row));
+            break;
+        }
+        res->v[n++] = jv_listv(row);
+    }
+    return lazy_end(rt, l, res, n, r, out);
+}
+static int f_batch(jrt *rt, jv in, const jargs *a, jv *out) { return f_batch_slice(rt, in, a, out, 0); }
+static int f_slice(jrt *rt, jv in, const jargs *a, jv *out) { return f_batch_slice(rt, in, a, out, 1); }
 
 static int f_wordcount(jrt *rt, jv in, const jargs *a, jv *out)
 {
@@ -976,7 +1087,7 @@ static int f_wordcount(jrt *rt, jv in, const jargs *a, jv *out)
     for (size_t i = 0; i < s.u.s->n;) {
         size_t l;
         uint32_t c = ju8_dec(s.u.s->p + i, &l);
-        int w = ju_isalnum(c) || c == '_' || (c >= 0xC0 && !ju_isspace(c));
+        int w = ju_isalnum(c) || c == '_'; /* regex \w */
         if (w && !inword) n++;
         inword = w;
         i += l;
@@ -995,7 +1106,7 @@ static const struct {
     const char *name;
     filter_fn fn; /* NULL: a Jinja filter this engine does not implement */
 } k_filters[] = {
-    {"abs", f_abs}, {"attr", f_attr}, {"batch", NULL}, {"capitalize", f_capitalize},
+    {"abs", f_abs}, {"attr", f_attr}, {"batch", f_batch}, {"capitalize", f_capitalize},
     {"center", NULL}, {"count", f_length}, {"d", f_default}, {"default", f_default},
     {"dictsort", f_dictsort}, {"e", f_escape}, {"escape", f_escape}, {"filesizeformat", NULL},
     {"first", f_first}, {"float", f_float}, {"forceescape", NULL}, {"format", NULL},
@@ -1004,7 +1115,7 @@ static const struct {
     {"lower", f_lower}, {"map", f_map}, {"max", f_max}, {"min", f_min}, {"pprint", NULL},
     {"random", NULL}, {"reject", f_reject}, {"rejectattr", f_rejectattr},
     {"replace", f_replace}, {"reverse", f_reverse}, {"round", f_round}, {"safe", f_string},
-    {"select", f_select}, {"selectattr", f_selectattr}, {"slice", NULL}, {"sort", f_sort},
+    {"select", f_select}, {"selectattr", f_selectattr}, {"slice", f_slice}, {"sort", f_sort},
     {"string", f_string}, {"striptags", NULL}, {"sum", f_sum}, {"title", f_title},
     {"tojson", f_tojson}, {"trim", f_trim}, {"truncate", NULL}, {"unique", f_unique},
     {"upper", f_upper}, {"urlencode", NULL}, {"urlize", NULL}, {"wordcount", f_wordcount},

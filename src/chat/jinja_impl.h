@@ -85,6 +85,12 @@ struct jlist {
     uint32_t rc;
     uint16_t depth; /* 1 + the deepest element */
     uint8_t tuple;
+    uint8_t gen;     /* a generator (what select, map, unique, items, batch, reverse give in
+                      * Jinja): always true, no len(), no indexing; iterating it raises gen_err
+                      * when its computation failed (Python would raise only when iterated) */
+    uint8_t gen_ekind;
+    uint8_t view;    /* dict.keys() / values() / items(): 1 / 2 / 3, for repr only */
+    struct jstr *gen_err;
     size_t n;
     jv v[];
 };

@@ -73,6 +73,10 @@ jlist *jlist_new(jrt *rt, size_t n, int tuple)
     l->rc = 1;
     l->depth = 1;
     l->tuple = (uint8_t)(tuple != 0);
+    l->gen = 0;
+    l->gen_ekind = 0;
+    l->view = 0;
+    l->gen_err = NULL;
     l->n = n;
     for (size_t i = 0; i < n; i++) l->v[i] = jv_none();
     return l;
@@ -164,6 +168,7 @@ void jv_decref(jv v)
     case JV_LIST:
         if (--v.u.l->rc == 0) {
             for (size_t i = 0; i < v.u.l->n; i++) jv_decref(v.u.l->v[i]);
+            free(v.u.l->gen_err);
             free(v.u.l);
         }
         break;
@@ -350,7 +355,7 @@ int jv_truthy(jv v)
     case JV_INT: return v.u.i != 0;
     case JV_FLOAT: return v.u.f != 0.0;
     case JV_STR: return v.u.s->n != 0;
-    case JV_LIST: return v.u.l->n != 0;
+    case JV_LIST: return v.u.l->gen || v.u.l->n != 0;
     case JV_DICT: return v.u.d->n != 0;
     default: return 1;
     }
@@ -365,7 +370,7 @@ const char *jv_type_name(jv v)
     case JV_INT: return "int";
     case JV_FLOAT: return "float";
     case JV_STR: return "str";
-    case JV_LIST: return v.u.l->tuple ? "tuple" : "list";
+    case JV_LIST: return v.u.l->gen ? "generator" : v.u.l->tuple ? "tuple" : "list";
     case JV_DICT: return "dict";
     case JV_NS: return "Namespace";
     case JV_MACRO: return "Macro";
@@ -425,6 +430,10 @@ static int eq_rec(jrt *rt, jv a, jv b, int depth, int *res)
         return 0;
     case JV_LIST: {
         const jlist *x = a.u.l, *y = b.u.l;
+        if (x->gen || y->gen) {
+            *res = x == y;
+            return 0;
+        }
         if (x->tuple != y->tuple || x->n != y->n) return 0;
         if (rt && jrt_steps(rt, x->n)) return -1;
         for (size_t i = 0; i < x->n; i++) {
@@ -479,7 +488,8 @@ static int cmp_rec(jrt *rt, jv a, jv b, const char *op, int depth, int *res)
         *res = (c > 0) - (c < 0);
         return 0;
     }
-    if (a.kind == JV_LIST && b.kind == JV_LIST && a.u.l->tuple == b.u.l->tuple) {
+    if (a.kind == JV_LIST && b.kind == JV_LIST && a.u.l->tuple == b.u.l->tuple && !a.u.l->gen &&
+        !b.u.l->gen) {
         const jlist *x = a.u.l, *y = b.u.l;
         size_t n = GPTC_MIN(x->n, y->n);
         for (size_t i = 0; i < n; i++) {
@@ -532,6 +542,10 @@ static int hash_rec(jrt *rt, jv v, int depth, uint64_t *h)
         return 0;
     }
     case JV_LIST:
+        if (v.u.l->gen) {
+            *h = mix64((uint64_t)(uintptr_t)v.u.l);
+            return 0;
+        }
         if (v.u.l->tuple) {
             uint64_t x = 0x345678;
             for (size_t i = 0; i < v.u.l->n; i++) {
@@ -727,13 +741,17 @@ static int write_rec(jrt *rt, jbuf *b, jv v, int repr, int depth)
         return repr ? write_str_repr(rt, b, v.u.s) : jbuf_put(rt, b, v.u.s->p, v.u.s->n);
     case JV_LIST: {
         const jlist *l = v.u.l;
+        if (l->gen) return jbuf_puts(rt, b, "<generator object>");
+        static const char *const views[] = {"", "dict_keys(", "dict_values(", "dict_items("};
+        if (l->view && jbuf_puts(rt, b, views[l->view & 3])) return -1;
         if (jbuf_puts(rt, b, l->tuple ? "(" : "[")) return -1;
         for (size_t i = 0; i < l->n; i++) {
             if (i && jbuf_puts(rt, b, ", ")) return -1;
             if (write_rec(rt, b, l->v[i], 1, depth + 1)) return -1;
         }
         if (l->tuple && l->n == 1 && jbuf_puts(rt, b, ",")) return -1;
-        return jbuf_puts(rt, b, l->tuple ? ")" : "]");
+        if (jbuf_puts(rt, b, l->tuple ? ")" : "]")) return -1;
+        return l->view ? jbuf_puts(rt, b, ")") : 0;
     }
     case JV_DICT: {
         const jdict *d = v.u.d;
@@ -913,6 +931,8 @@ static int json_rec(jrt *rt, jbuf *b, jv v, const jjson_opts *o, int level)
     case JV_STR: return json_str(rt, b, v.u.s->p, v.u.s->n, o->ensure_ascii);
     case JV_LIST: {
         const jlist *l = v.u.l;
+        if (l->gen)
+            return jfail(rt, JE_TYPE, "Object of type generator is not JSON serializable");
         if (l->n == 0) return jbuf_puts(rt, b, "[]");
         if (jbuf_puts(rt, b, "[")) return -1;
         if (pretty && json_newline(rt, b, o, level + 1)) return -1;
@@ -1058,11 +1078,33 @@ uint32_t ju_upper(uint32_t c)
 
 int ju_iscased(uint32_t c) { return ju_lower(c) != c || ju_upper(c) != c || c == 0xDF; }
 
+/* str.isalnum() (letters and digits; an approximation of the Unicode categories: the letter
+ * blocks of the common scripts, not marks, punctuation, symbols or emoji) */
 int ju_isalnum(uint32_t c)
 {
     if (c < 0x80) return (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z');
-    return ju_iscased(c) || (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3040 && c <= 0x30FF) ||
-           (c >= 0xAC00 && c <= 0xD7A3);
+    if (c == 0xAA || c == 0xB5 || c == 0xBA) return 1;
+    if (c >= 0xC0 && c <= 0x24F) return c != 0xD7 && c != 0xF7;
+    if (c >= 0x250 && c <= 0x2AF) return 1;                     /* IPA */
+    if (c >= 0x370 && c <= 0x3FF) return c != 0x375 && c != 0x37E && c != 0x384 && c != 0x385 && c != 0x387;
+    if (c >= 0x400 && c <= 0x52F) return !(c >= 0x482 && c <= 0x489);
+    if (c >= 0x531 && c <= 0x587) return c < 0x557 || c > 0x560;
+    if (c >= 0x5D0 && c <= 0x5EA) return 1;                     /* Hebrew letters */
+    if (c >= 0x620 && c <= 0x64A) return 1;                     /* Arabic letters */
+    if (c >= 0x660 && c <= 0x669) return 1;
+    if (c >= 0x671 && c <= 0x6D3) return 1;
+    if (c >= 0x905 && c <= 0x939) return 1;                     /* Devanagari */
+    if (c >= 0x966 && c <= 0x96F) return 1;
+    if (c >= 0xE01 && c <= 0xE30) return 1;                     /* Thai */
+    if (c >= 0x1E00 && c <= 0x1FFF) return 1;                   /* Latin/Greek extended */
+    if (c >= 0x3041 && c <= 0x3096) return 1;                   /* Hiragana */
+    if (c >= 0x30A1 && c <= 0x30FA) return 1;                   /* Katakana */
+    if (c >= 0x3400 && c <= 0x4DBF) return 1;
+    if (c >= 0x4E00 && c <= 0x9FFF) return 1;                   /* CJK */
+    if (c >= 0xAC00 && c <= 0xD7A3) return 1;                   /* Hangul */
+    if (c >= 0xFF10 && c <= 0xFF19) return 1;
+    if ((c >= 0xFF21 && c <= 0xFF3A) || (c >= 0xFF41 && c <= 0xFF5A)) return 1;
+    return 0;
 }
 
 static int put_cp(jrt *rt, jbuf *b, uint32_t c)

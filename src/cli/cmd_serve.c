@@ -29,7 +29,7 @@ static const char *k_help =
     "      --ctx-seq N       most tokens of one request, prompt + reply (default: the model's\n"
     "                        context, at most 4096)\n"
     "  -b, --batch N         most tokens one decode step carries (default 512)\n"
-    "  -t, --threads N       threads (default: all cores)\n"
+    "  -t, --threads N       decode threads (default: all cores but one, left to HTTP)\n"
     "      --api-key KEY     require 'Authorization: Bearer KEY' (default: env GPTC_API_KEY)\n"
     "      --alias NAME      the model's id in the API (default: the file name)\n"
     "      --chat-template NAME|FILE   a built-in template (chatml, llama2, llama3, mistral,\n"
@@ -72,29 +72,53 @@ int cmd_serve(int argc, char **argv)
     sp.api_key = getenv("GPTC_API_KEY");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (cli_is(a, "-h", "--help")) { fputs(k_help, stdout); return 0; }
-        else if (cli_is(a, "--host", NULL)) sp.host = cli_value(argc, argv, &i);
-        else if (cli_is(a, "--port", NULL)) sp.port = (int)cli_int(a, cli_value(argc, argv, &i), 0, 65535);
-        else if (cli_is(a, "--parallel", "-np")) sp.n_parallel = (int)cli_int(a, cli_value(argc, argv, &i), 1, 64);
-        else if (cli_is(a, "-c", "--ctx")) sp.n_ctx = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 24);
-        else if (cli_is(a, "--ctx-seq", NULL)) sp.n_ctx_seq = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 24);
-        else if (cli_is(a, "-b", "--batch")) sp.n_batch = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 16);
-        else if (cli_is(a, "-t", "--threads")) sp.n_threads = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1024);
-        else if (cli_is(a, "--api-key", NULL)) sp.api_key = cli_value(argc, argv, &i);
-        else if (cli_is(a, "--alias", NULL)) alias = cli_value(argc, argv, &i);
-        else if (cli_is(a, "--chat-template", NULL)) tmpl_arg = cli_value(argc, argv, &i);
-        else if (cli_is(a, "--queue", NULL)) sp.queue_max = (int)cli_int(a, cli_value(argc, argv, &i), 0, 1 << 20);
-        else if (cli_is(a, "--max-body", NULL)) sp.body_max = (size_t)cli_int(a, cli_value(argc, argv, &i), 1024, 1LL << 32);
-        else if (cli_is(a, "--timeout", NULL)) sp.idle_timeout_s = (int)cli_int(a, cli_value(argc, argv, &i), 1, 86400);
-        else if (cli_is(a, "--header-timeout", NULL)) sp.header_timeout_ms = (int)cli_int(a, cli_value(argc, argv, &i), 1, 86400000);
-        else if (cli_is(a, "--body-timeout", NULL)) sp.body_timeout_ms = (int)cli_int(a, cli_value(argc, argv, &i), 1, 86400000);
-        else if (cli_is(a, "--max-n", NULL)) sp.n_max = (int)cli_int(a, cli_value(argc, argv, &i), 1, 64);
-        else if (cli_is(a, "--seed", NULL)) sp.seed = (int)cli_int(a, cli_value(argc, argv, &i), 0, 2147483647);
-        else if (cli_is(a, "--tokenizer", NULL)) mp.tokenizer_path = cli_value(argc, argv, &i);
-        else if (cli_is(a, "-q", "--quiet")) g_quiet = 1;
-        else if (a[0] == '-' && a[1]) cli_die("serve: unknown option '%s' (see gptc serve --help)", a);
-        else if (!model_path) model_path = a;
-        else cli_die("serve: unexpected argument '%s'", a);
+        if (cli_is(a, "-h", "--help")) {
+            fputs(k_help, stdout);
+            return 0;
+        } else if (cli_is(a, "--host", NULL))
+            sp.host = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--port", NULL))
+            sp.port = (int)cli_int(a, cli_value(argc, argv, &i), 0, 65535);
+        else if (cli_is(a, "--parallel", "-np"))
+            sp.n_parallel = (int)cli_int(a, cli_value(argc, argv, &i), 1, 64);
+        else if (cli_is(a, "-c", "--ctx"))
+            sp.n_ctx = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 24);
+        else if (cli_is(a, "--ctx-seq", NULL))
+            sp.n_ctx_seq = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 24);
+        else if (cli_is(a, "-b", "--batch"))
+            sp.n_batch = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 16);
+        else if (cli_is(a, "-t", "--threads"))
+            sp.n_threads = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1024);
+        else if (cli_is(a, "--api-key", NULL))
+            sp.api_key = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--alias", NULL))
+            alias = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--chat-template", NULL))
+            tmpl_arg = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--queue", NULL))
+            sp.queue_max = (int)cli_int(a, cli_value(argc, argv, &i), 0, 1 << 20);
+        else if (cli_is(a, "--max-body", NULL))
+            sp.body_max = (size_t)cli_int(a, cli_value(argc, argv, &i), 1024, 1LL << 32);
+        else if (cli_is(a, "--timeout", NULL))
+            sp.idle_timeout_s = (int)cli_int(a, cli_value(argc, argv, &i), 1, 86400);
+        else if (cli_is(a, "--header-timeout", NULL))
+            sp.header_timeout_ms = (int)cli_int(a, cli_value(argc, argv, &i), 1, 86400000);
+        else if (cli_is(a, "--body-timeout", NULL))
+            sp.body_timeout_ms = (int)cli_int(a, cli_value(argc, argv, &i), 1, 86400000);
+        else if (cli_is(a, "--max-n", NULL))
+            sp.n_max = (int)cli_int(a, cli_value(argc, argv, &i), 1, 64);
+        else if (cli_is(a, "--seed", NULL))
+            sp.seed = (int)cli_int(a, cli_value(argc, argv, &i), 0, 2147483647);
+        else if (cli_is(a, "--tokenizer", NULL))
+            mp.tokenizer_path = cli_value(argc, argv, &i);
+        else if (cli_is(a, "-q", "--quiet"))
+            g_quiet = 1;
+        else if (a[0] == '-' && a[1])
+            cli_die("serve: unknown option '%s' (see gptc serve --help)", a);
+        else if (!model_path)
+            model_path = a;
+        else
+            cli_die("serve: unexpected argument '%s'", a);
     }
     if (!model_path) cli_die("serve: no model given (usage: gptc serve MODEL)");
     sp.alias = alias ? alias : base_name(model_path);
@@ -130,16 +154,18 @@ int cmd_serve(int argc, char **argv)
     if (gptc_server_start(model, &sp, &srv, &err)) cli_die_err(&err);
     free(tmpl_file);
     const gptc_hparams *hp = gptc_model_hparams(model);
-    fprintf(stderr, "gptc serve: %s (%s, %d layers, dim %d) as '%s' loaded in %.0f ms\n", model_path, hp->arch,
-            hp->n_layer, hp->n_embd, sp.alias, cli_now_ms() - t0);
-    fprintf(stderr, "gptc serve: listening on http://%s%s%s:%d (%d slots%s)\n", strchr(sp.host, ':') ? "[" : "",
-            sp.host, strchr(sp.host, ':') ? "]" : "", gptc_server_port(srv), sp.n_parallel,
+    fprintf(stderr, "gptc serve: %s (%s, %d layers, dim %d) as '%s' loaded in %.0f ms\n",
+            model_path, hp->arch, hp->n_layer, hp->n_embd, sp.alias, cli_now_ms() - t0);
+    fprintf(stderr, "gptc serve: listening on http://%s%s%s:%d (%d slots%s)\n",
+            strchr(sp.host, ':') ? "[" : "", sp.host, strchr(sp.host, ':') ? "]" : "",
+            gptc_server_port(srv), sp.n_parallel,
             sp.api_key && *sp.api_key ? ", API key required" : "");
     fflush(stderr);
 
     int sig = 0;
     sigwait(&set, &sig);
-    fprintf(stderr, "gptc serve: %s: finishing the requests in flight\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    fprintf(stderr, "gptc serve: %s: finishing the requests in flight\n",
+            sig == SIGINT ? "SIGINT" : "SIGTERM");
     /* a second signal: stop now */
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
     signal(SIGTERM, SIG_DFL);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -28,7 +29,8 @@ static const char *k_help =
     "  --data FILE|DIR         the corpus: a text file, or every file of a directory\n"
     "  --out FILE              the finished model (GGUF); checkpoints go to --ckpt\n"
     "  --tokenizer byte|FILE   'byte' (default): one token per byte, 260 tokens; or a GGUF file\n"
-    "                          whose tokenizer the model will use\n"
+    "                          whose tokenizer the model will use (a model, or one made by\n"
+    "                          gptc train-tokenizer)\n"
     "  --val-frac F            tail of the corpus held out for validation (default 0.1)\n"
     "  --chat-template FILE    store FILE as tokenizer.chat_template\n"
     "\n"
@@ -113,6 +115,9 @@ static void fmt_eta(char *buf, size_t n, double s)
 /* Fail before training, not after it, when a file cannot be written. */
 static void check_writable(const char *path, const char *what)
 {
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        cli_die("train: cannot write %s '%s': it exists and is not a regular file", what, path);
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "wb");

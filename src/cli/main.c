@@ -12,11 +12,12 @@ static const char *k_usage =
     "commands:\n"
     "  run       MODEL -p PROMPT [-n N] [--temp T ...]   generate text\n"
     "  info      MODEL                                  metadata, tensors, sizes\n"
-    "  tokenize  MODEL TEXT [--ids]                     token ids and pieces\n"
+    "  tokenize  MODEL|--encoding NAME [TEXT] [--ids]   token ids and pieces (stdin without TEXT)\n"
     "  convert   IN.bin TOKENIZER.bin OUT.gguf          llama2.c checkpoint -> GGUF\n"
     "  chat      MODEL [--chat-template NAME|FILE]      interactive chat, streaming replies\n"
     "  template  MODEL|--template NAME|FILE --messages FILE.json   render a chat template\n"
     "  train     --data FILE|DIR --out MODEL.gguf       train a GPT on text (CPU)\n"
+    "  train-tokenizer --vocab N CORPUS OUT.gguf       learn a byte-level BPE tokenizer\n"
     "  serve     MODEL [--port 8080 --parallel 4 ...]   OpenAI-compatible HTTP server\n"
     "  quantize  IN.gguf OUT.gguf TYPE                  q8_0 q4_0 q4_k_m ... (llama.cpp's mixes)\n"
     "  bench     MODEL [-p 128] [-n 64] [-t N] [--json] prefill/decode tok/s vs the memory bound\n"
@@ -42,6 +43,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "chat") == 0) return cmd_chat(argc - 1, argv + 1);
     if (strcmp(cmd, "template") == 0) return cmd_template(argc - 1, argv + 1);
     if (strcmp(cmd, "train") == 0) return cmd_train(argc - 1, argv + 1);
+    if (strcmp(cmd, "train-tokenizer") == 0) return cmd_train_tokenizer(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "quantize") == 0) return cmd_quantize(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);

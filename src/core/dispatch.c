@@ -44,6 +44,7 @@ static gptc_ops avx512_novnni; // written once under novnni_once, read-only afte
 static void build_novnni(void)
 {
     avx512_novnni = gptc_ops_avx512_table;
+    avx512_novnni.act_form = gptc_ops_avx2_table.act_form;
     avx512_novnni.act_row_bytes = gptc_ops_avx2_table.act_row_bytes;
     avx512_novnni.act_quant = gptc_ops_avx2_table.act_quant;
     avx512_novnni.matmul_q = gptc_ops_avx2_table.matmul_q;

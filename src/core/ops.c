@@ -79,6 +79,7 @@ static const gptc_ops ops_ref = {
     .matmul_f32 = matmul_f32_ref,
     .matmul_f16 = matmul_f16_ref,
     .matmul_bf16 = matmul_bf16_ref,
+    .act_form = gptc_qmm_act_form_ref,
     .act_row_bytes = gptc_qmm_act_bytes_ref,
     .act_quant = gptc_qmm_act_quant_ref,
     .matmul_q = gptc_qmm_matmul_ref,

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define GPTC_ACT_FORMS 5 /* activation forms any table uses for quantized weights */
+
 typedef struct gptc_ops {
     const char *name; /* "ref", "avx2", "avx512" */
 
@@ -32,13 +34,17 @@ typedef struct gptc_ops {
     void (*matmul_bf16)(float *Y, int ldy, const uint16_t *W, const float *X, int T, int C, int r0, int r1);
 
     /* Block-quantized W (quant.h: gptc_type_is_quant), in two steps (src/quant/qmm.h):
-     * act_quant converts one activation row x (C) to the weights' vec_dot_type vdt (Q8_0,
-     * Q8_1 or Q8_K) in this table's layout, act_row_bytes(vdt, C) bytes; matmul_q computes
-     * Y[t, r] as above from T such rows (row t at Xq + t * act_row_bytes) for r in [r0, r1).
-     * Every table gives the same codes and scales; pair a table's matmul_q only with its own
-     * act_quant. Bit-identical results whatever the split of [0, R), as above. */
-    size_t (*act_row_bytes)(uint32_t vdt, int C);
-    void (*act_quant)(uint32_t vdt, void *xq, const float *x, int C);
+     * act_form(wtype) names the activation form this table's matmul_q reads for such weights
+     * (0 .. GPTC_ACT_FORMS - 1; weights of different types may share one); act_quant converts
+     * one activation row x (C) into that form, act_row_bytes(form, C) bytes: the codes and
+     * scales of the weight's vec_dot_type (Q8_0, Q8_1 or Q8_K) in a layout of the table's
+     * choosing. matmul_q computes Y[t, r] as above from T such rows (row t at
+     * Xq + t * act_row_bytes) for r in [r0, r1). Every table gives the same codes and scales;
+     * pair a table's matmul_q only with its own act_quant. Bit-identical results whatever the
+     * split of [0, R), as above. */
+    int (*act_form)(uint32_t wtype);
+    size_t (*act_row_bytes)(int form, int C);
+    void (*act_quant)(int form, void *xq, const float *x, int C);
     void (*matmul_q)(uint32_t wtype, float *Y, int ldy, const void *W, const void *Xq, int T, int C,
                      int r0, int r1);
 } gptc_ops;

@@ -216,6 +216,7 @@ const gptc_ops gptc_ops_avx2_table = {
     .matmul_f16 = matmul_f16_avx2,
     .matmul_bf16 = matmul_bf16_avx2,
     // quantized weights: the reference's activation rows, AVX2 dot products (qmm_avx2.c)
+    .act_form = gptc_qmm_act_form_ref,
     .act_row_bytes = gptc_qmm_act_bytes_ref,
     .act_quant = gptc_qmm_act_quant_ref,
     .matmul_q = gptc_qmm_matmul_avx2,

@@ -233,6 +233,7 @@ const gptc_ops gptc_ops_avx512_table = {
     .matmul_f16 = matmul_f16_avx512,
     .matmul_bf16 = matmul_bf16_avx512,
     // quantized weights (qmm_avx512.c; needs VNNI, which dispatch.c checks)
+    .act_form = gptc_qmm_act_form_avx512,
     .act_row_bytes = gptc_qmm_act_bytes_avx512,
     .act_quant = gptc_qmm_act_quant_avx512,
     .matmul_q = gptc_qmm_matmul_avx512,

@@ -29,18 +29,16 @@ static void *alloc3(uint64_t a, uint64_t b, uint64_t c, size_t elem, int *fail)
     return p;
 }
 
-/* Bit s set: some quantized weight of m pairs with activation slot s (context.h). */
-static unsigned act_slots_used(const gptc_model *m)
+/* Bit f set: some quantized weight of m reads activation form f of table ops (ops.h). */
+static unsigned act_forms_used(const gptc_model *m, const gptc_ops *ops)
 {
     unsigned used = 0;
-    if (gptc_type_is_quant(m->output.type))
-        used |= 1u << gptc_act_slot(gptc_type_info(m->output.type)->vec_dot_type);
+    if (gptc_type_is_quant(m->output.type)) used |= 1u << ops->act_form(m->output.type);
     for (int l = 0; l < m->hp.n_layer; l++) {
         const gptc_layer *ly = &m->layers[l];
         const gptc_wt *lw[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w_gate, &ly->w_up, &ly->w_down, &ly->wqkv};
         for (int i = 0; i < 8; i++)
-            if (gptc_type_is_quant(lw[i]->type))
-                used |= 1u << gptc_act_slot(gptc_type_info(lw[i]->type)->vec_dot_type);
+            if (gptc_type_is_quant(lw[i]->type)) used |= 1u << ops->act_form(lw[i]->type);
     }
     return used;
 }
@@ -96,13 +94,12 @@ gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params
     c->logit_row = alloc3(1, 1, B, sizeof(int32_t), &fail);
     c->cell_of = alloc3(1, 1, B, sizeof(int32_t), &fail);
     c->out_idx = alloc3(1, 1, B, sizeof(int32_t), &fail);
-    unsigned slots = act_slots_used(model);
-    for (int sl = 0; sl < GPTC_ACT_SLOTS; sl++) {
-        static const uint32_t vdt[GPTC_ACT_SLOTS] = {GPTC_TYPE_Q8_0, GPTC_TYPE_Q8_1, GPTC_TYPE_Q8_K};
-        if (!(slots & 1u << sl)) continue;
+    unsigned forms = act_forms_used(model, c->ops);
+    for (int fm = 0; fm < GPTC_ACT_FORMS; fm++) {
+        if (!(forms & 1u << fm)) continue;
         uint64_t bytes; /* aligned_alloc wants a multiple of the alignment */
-        if (gptc_mul_ovf(B, c->ops->act_row_bytes(vdt[sl], GPTC_MAX(GPTC_MAX(D, Q), F)), &bytes) ||
-            bytes > SIZE_MAX - 64 || !(c->xq[sl] = aligned_alloc(64, (size_t)((bytes + 64) & ~(uint64_t)63))))
+        if (gptc_mul_ovf(B, c->ops->act_row_bytes(fm, GPTC_MAX(GPTC_MAX(D, Q), F)), &bytes) ||
+            bytes > SIZE_MAX - 64 || !(c->xq[fm] = aligned_alloc(64, (size_t)((bytes + 64) & ~(uint64_t)63))))
             fail = 1;
     }
     if (p.embeddings) {
@@ -145,7 +142,7 @@ void gptc_ctx_free(gptc_ctx *c)
     free(c->logit_row);
     free(c->cell_of);
     free(c->out_idx);
-    for (int sl = 0; sl < GPTC_ACT_SLOTS; sl++) free(c->xq[sl]);
+    for (int fm = 0; fm < GPTC_ACT_FORMS; fm++) free(c->xq[fm]);
     free(c->embd_sum);
     free(c->embd_n);
     free(c->embd_out);

@@ -18,8 +18,6 @@
 #include "../core/threads.h"
 #include "model.h"
 
-#define GPTC_ACT_SLOTS 3 /* converted-activation forms: Q8_0, Q8_1, Q8_K */
-
 struct gptc_ctx {
     const gptc_model *model; /* borrowed: must outlive the context */
     int n_ctx, n_batch, n_seq_max;
@@ -49,9 +47,9 @@ struct gptc_ctx {
     int32_t *out_idx;        /* (B) rows of x that need logits, in batch order */
 
     /* quantized weights: a product's input converted once (gptc_prep_act) to the 8-bit form its
-     * weights pair with, in the ops table's layout; slot 0: Q8_0, 1: Q8_1, 2: Q8_K */
-    void *xq[GPTC_ACT_SLOTS]; /* (B, ops->act_row_bytes(slot type, max(D, Q, F))) owned, 64-byte
-                              * aligned; NULL when no weight of the model pairs with it */
+     * weights read (ops->act_form) */
+    void *xq[GPTC_ACT_FORMS]; /* (B, ops->act_row_bytes(form, max(D, Q, F))) owned, 64-byte
+                               * aligned; NULL when no weight of the model reads that form */
 
     /* Tests only (0 otherwise): round q, K, V, the attention weights and the inputs of F16
      * weights to f16, as llama.cpp's CPU backend does, so logits can be compared with its
@@ -70,7 +68,6 @@ struct gptc_ctx {
  * weight among them it also rounds X to f16 in place. gptc_matmul_rows computes
  * Y (T, w->rows) = X · w^T for rows [r0, r1); for a quantized w it reads the converted X, so
  * gptc_prep_act must have seen X (same T, C) with w since X last changed. */
-int gptc_act_slot(uint32_t vdt);
 void gptc_prep_act(gptc_ctx *c, float *X, int T, int C, const gptc_wt *w0, const gptc_wt *w1,
                    const gptc_wt *w2);
 void gptc_matmul_rows(const gptc_ctx *c, float *Y, const gptc_wt *w, const float *X, int T, int r0,

@@ -41,24 +41,21 @@ void gptc_matmul_rows(const gptc_ctx *c, float *Y, const gptc_wt *w, const float
     case GPTC_TYPE_F16: ops->matmul_f16(Y, w->rows, w->data, X, T, w->cols, r0, r1); break;
     case GPTC_TYPE_BF16: ops->matmul_bf16(Y, w->rows, w->data, X, T, w->cols, r0, r1); break;
     default: {
-        int slot = gptc_act_slot(gptc_type_info(w->type)->vec_dot_type);
-        GPTC_ASSERT(gptc_type_is_quant(w->type) && c->xq[slot]); /* checked at load */
-        ops->matmul_q(w->type, Y, w->rows, w->data, c->xq[slot], T, w->cols, r0, r1);
+        GPTC_ASSERT(gptc_type_is_quant(w->type)); /* checked at load */
+        const void *xq = c->xq[ops->act_form(w->type)];
+        GPTC_ASSERT(xq); /* allocated at gptc_ctx_init for every form the model reads */
+        ops->matmul_q(w->type, Y, w->rows, w->data, xq, T, w->cols, r0, r1);
     }
     }
 }
 
 /* ----- activations of quantized weights ------------------------------------------------------- */
 
-int gptc_act_slot(uint32_t vdt) { return vdt == GPTC_TYPE_Q8_0 ? 0 : vdt == GPTC_TYPE_Q8_1 ? 1 : 2; }
-
-static const uint32_t k_slot_type[GPTC_ACT_SLOTS] = {GPTC_TYPE_Q8_0, GPTC_TYPE_Q8_1, GPTC_TYPE_Q8_K};
-
 typedef struct act_job {
     gptc_ctx *c;
     const float *X; /* (T, C) */
     int T, C;
-    unsigned slots; /* bit s: convert into c->xq[s] */
+    unsigned forms; /* bit f: convert into c->xq[f] */
 } act_job;
 
 static void job_act(void *arg, int ith, int nth)
@@ -67,11 +64,11 @@ static void job_act(void *arg, int ith, int nth)
     const gptc_ops *ops = a->c->ops;
     int t0, t1;
     gptc_split(a->T, ith, nth, &t0, &t1);
-    for (int s = 0; s < GPTC_ACT_SLOTS; s++) {
-        if (!(a->slots & 1u << s)) continue;
-        size_t rb = ops->act_row_bytes(k_slot_type[s], a->C);
+    for (int f = 0; f < GPTC_ACT_FORMS; f++) {
+        if (!(a->forms & 1u << f)) continue;
+        size_t rb = ops->act_row_bytes(f, a->C);
         for (int t = t0; t < t1; t++)
-            ops->act_quant(k_slot_type[s], (char *)a->c->xq[s] + (size_t)t * rb, a->X + (size_t)t * a->C, a->C);
+            ops->act_quant(f, (char *)a->c->xq[f] + (size_t)t * rb, a->X + (size_t)t * a->C, a->C);
     }
 }
 
@@ -89,10 +86,10 @@ void gptc_prep_act(gptc_ctx *c, float *X, int T, int C, const gptc_wt *w0, const
     int f16 = 0;
     for (int i = 0; i < 3; i++) {
         if (ws[i] && gptc_type_is_quant(ws[i]->type))
-            a.slots |= 1u << gptc_act_slot(gptc_type_info(ws[i]->type)->vec_dot_type);
+            a.forms |= 1u << c->ops->act_form(ws[i]->type);
         f16 |= ws[i] && ws[i]->type == GPTC_TYPE_F16;
     }
-    if (a.slots) {
+    if (a.forms) {
         /* a decode step's row is a microsecond of work: not worth waking the workers */
         if (T < 2 || (uint64_t)T * C < (1u << 15) || gptc_pool_size(c->pool) == 1) job_act(&a, 0, 1);
         else gptc_pool_run(c->pool, job_act, &a);

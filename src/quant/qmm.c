@@ -7,11 +7,19 @@
 
 #include "quant.h"
 
-size_t gptc_qmm_act_bytes_ref(uint32_t vdt, int C) { return gptc_row_bytes(vdt, C); }
+static const uint32_t k_form_type[3] = {GPTC_TYPE_Q8_0, GPTC_TYPE_Q8_1, GPTC_TYPE_Q8_K};
 
-void gptc_qmm_act_quant_ref(uint32_t vdt, void *xq, const float *x, int C)
+int gptc_qmm_act_form_ref(uint32_t wtype)
 {
-    gptc_type_info(vdt)->from_float_ref(x, xq, C);
+    uint32_t v = gptc_type_info(wtype)->vec_dot_type;
+    return v == GPTC_TYPE_Q8_0 ? 0 : v == GPTC_TYPE_Q8_1 ? 1 : 2;
+}
+
+size_t gptc_qmm_act_bytes_ref(int form, int C) { return gptc_row_bytes(k_form_type[form], C); }
+
+void gptc_qmm_act_quant_ref(int form, void *xq, const float *x, int C)
+{
+    gptc_type_info(k_form_type[form])->from_float_ref(x, xq, C);
 }
 
 void gptc_qmm_matmul_ref(uint32_t wtype, float *Y, int ldy, const void *W, const void *Xq, int T,

@@ -23,8 +23,16 @@
  * vpmaddubsw into 16-bit pair sums and scaled by the 6/8-bit sub-block scales with vpdpwssd, so
  * a whole super-block accumulates in integers before one conversion.
  *
- * Memory: decode reads each weight once; rows are prefetched PF_ROWS ahead into L2 (the range
- * of the 4 rows ahead is swept in step with the tile), as in core/ops_avx512.c.
+ * Tiles: 4 rows x 4 tokens (32-element formats), 4 x 2 (K formats) for prefill, so each row's
+ * codes are unpacked once for several tokens; 4 rows x 1 token for decode.
+ *
+ * Everything here was chosen by measurement on Zen 4 (bench/bench_quant_kernels; compute rate
+ * by thread CPU time on L2-resident rows, so a busy machine does not blur it).
+ *
+ * Memory: decode reads each weight once; rows about PF_BYTES ahead are prefetched into L2 (the
+ * range of the 4 rows there is swept in step with the tile), as core/ops_avx512.c does 8 F32
+ * rows ahead. Quantized rows are short (432 bytes for Q4_0 at C = 768), so the distance is in
+ * bytes, not rows: enough to cover the memory latency at full bandwidth.
  *
  * Determinism: each (t, r) has its own accumulators fed in block order and reduced by one fixed
  * tree, so results do not depend on how rows or tokens are tiled or split across threads.
@@ -34,12 +42,29 @@
 
 #include "blocks.h"
 #include "core/base.h"
-#include "core/fp16.h"
 #include "qmm.h"
 #include "quant.h"
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
-#define PF_ROWS 8
+
+// f16 <-> f32 with F16C: the same bits as core/fp16.h's scalar code (which checks itself against
+// F16C), in one instruction
+ALWAYS_INLINE float h2f(uint16_t h) { return _cvtsh_ss(h); }
+ALWAYS_INLINE uint16_t f2h(float f) { return (uint16_t)_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
+
+#ifndef PF_BYTES
+#define PF_BYTES 16384
+#endif
+
+// Bytes from a tile's first row to the first row prefetched: whole 4-row tiles, >= PF_BYTES.
+ALWAYS_INLINE size_t pf_ahead(size_t rb) { return ((PF_BYTES / 4 + rb - 1) / rb + 1) * 4 * rb; }
+
+ALWAYS_INLINE uint32_t ld32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
 
 typedef struct xq_pair {
     int8_t qs[64];
@@ -51,9 +76,25 @@ typedef struct xq_pair {
 } xq_pair;
 static_assert(sizeof(xq_pair) == 192, "xq_pair layout");
 
-size_t gptc_qmm_act_bytes_avx512(uint32_t vdt, int C)
+// Activation forms (ops.h act_form): Q8_0 and Q8_1 pairs in element order, Q8_K blocks, and
+// Q8_0/Q8_1 pairs in the nibble order of Q4_0/Q4_1 weights (see act_q8_32).
+enum { F_Q8_0, F_Q8_1, F_Q8_K, F_Q8_0_NIB, F_Q8_1_NIB };
+
+int gptc_qmm_act_form_avx512(uint32_t wtype)
 {
-    if (vdt == GPTC_TYPE_Q8_K) return (size_t)(C / QK_K) * sizeof(block_q8_K);
+    switch (wtype) {
+    case GPTC_TYPE_Q4_0: return F_Q8_0_NIB;
+    case GPTC_TYPE_Q4_1: return F_Q8_1_NIB;
+    case GPTC_TYPE_Q5_1: return F_Q8_1;
+    case GPTC_TYPE_Q5_0:
+    case GPTC_TYPE_Q8_0: return F_Q8_0;
+    default: return F_Q8_K;
+    }
+}
+
+size_t gptc_qmm_act_bytes_avx512(int form, int C)
+{
+    if (form == F_Q8_K) return (size_t)(C / QK_K) * sizeof(block_q8_K);
     return (size_t)((C / QK + 1) / 2) * sizeof(xq_pair);
 }
 
@@ -81,15 +122,20 @@ ALWAYS_INLINE void act_block32(xq_pair *o, int h, const float *x, int q8_1)
     __m512i q1 = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(v1, vid)));
     _mm_storeu_si128((__m128i *)(o->qs + 32 * h), _mm512_cvtepi32_epi8(q0));
     _mm_storeu_si128((__m128i *)(o->qs + 32 * h + 16), _mm512_cvtepi32_epi8(q1));
-    _mm256_storeu_ps(o->d + 8 * h, _mm256_set1_ps(gptc_f16_to_f32(gptc_f32_to_f16(d))));
+    _mm256_storeu_ps(o->d + 8 * h, _mm256_set1_ps(h2f(f2h(d))));
     if (q8_1) {
         int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
-        float s = gptc_f16_to_f32(gptc_f32_to_f16((float)sum * d)) * 0.125f;
+        float s = h2f(f2h((float)sum * d)) * 0.125f;
         _mm256_storeu_ps(o->aux.s8 + 8 * h, _mm256_set1_ps(s));
     }
 }
 
-static void act_q8_32(void *dst, const float *x, int C, int q8_1)
+// Pairs of Q8_0 (q8_1 = 0) or Q8_1 blocks. nib: the nibble order of Q4_0/Q4_1 weights, whose
+// byte j holds element j (low nibble) and j + 16 (high nibble, i.e. 16 x code): the 16-byte
+// quarters of a pair are [block 0 elements 0-15, block 1 0-15, block 0 16-31, block 1 16-31],
+// the lane scales of the last two quarters are divided by 16 (exact) to undo the weights' x16,
+// and the Q8_0 sums are pre-shifted for Q4_0's offset (x8 for low nibbles, x8 x16 for high).
+static void act_q8_32(void *dst, const float *x, int C, int q8_1, int nib)
 {
     int nb = C / QK;
     xq_pair *p = dst;
@@ -103,10 +149,27 @@ static void act_q8_32(void *dst, const float *x, int C, int q8_1)
             memset(o->d + 8, 0, 32);
             memset(o->aux.neg_sum + 8, 0, 32);
         }
+        if (nib) { // element order -> nibble order: quarters (0, 1, 2, 3) -> (0, 2, 1, 3)
+            __m512i q = _mm512_loadu_si512(o->qs);
+            _mm512_storeu_si512(o->qs, _mm512_shuffle_i64x2(q, q, _MM_SHUFFLE(3, 1, 2, 0)));
+            __m512 d = _mm512_loadu_ps(o->d);
+            const __m512 sixteenth = _mm512_setr_ps(1, 1, 1, 1, 1, 1, 1, 1, 0.0625f, 0.0625f, 0.0625f, 0.0625f,
+                                                    0.0625f, 0.0625f, 0.0625f, 0.0625f);
+            _mm512_storeu_ps(o->d, _mm512_mul_ps(_mm512_shuffle_f32x4(d, d, _MM_SHUFFLE(3, 1, 2, 0)), sixteenth));
+            if (q8_1) {
+                __m512 s8 = _mm512_loadu_ps(o->aux.s8);
+                _mm512_storeu_ps(o->aux.s8, _mm512_shuffle_f32x4(s8, s8, _MM_SHUFFLE(3, 1, 2, 0)));
+            }
+        }
         if (!q8_1) {
             __m512i q = _mm512_loadu_si512(o->qs);
             __m512i ls = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), q);
-            _mm512_storeu_si512(o->aux.neg_sum, _mm512_sub_epi32(_mm512_setzero_si512(), ls));
+            __m512i neg = _mm512_sub_epi32(_mm512_setzero_si512(), ls);
+            if (nib) { // Q4_0's offset 8, times 16 in the high-nibble lanes
+                const __m512i sh = _mm512_setr_epi32(3, 3, 3, 3, 3, 3, 3, 3, 7, 7, 7, 7, 7, 7, 7, 7);
+                neg = _mm512_sllv_epi32(neg, sh);
+            }
+            _mm512_storeu_si512(o->aux.neg_sum, neg);
         }
     }
 }
@@ -144,10 +207,10 @@ static void act_q8_K(void *dst, const float *x, int C)
     }
 }
 
-void gptc_qmm_act_quant_avx512(uint32_t vdt, void *xq, const float *x, int C)
+void gptc_qmm_act_quant_avx512(int form, void *xq, const float *x, int C)
 {
-    if (vdt == GPTC_TYPE_Q8_K) act_q8_K(xq, x, C);
-    else act_q8_32(xq, x, C, vdt == GPTC_TYPE_Q8_1);
+    if (form == F_Q8_K) act_q8_K(xq, x, C);
+    else act_q8_32(xq, x, C, form == F_Q8_1 || form == F_Q8_1_NIB, form >= F_Q8_0_NIB);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -179,16 +242,20 @@ ALWAYS_INLINE void store_rows(float *y, const __m512 *acc, int nr)
     }
 }
 
-// Prefetch into L2 the part of the PF_ROWS-ahead range that matches step `step` of `steps`:
-// the 4 rows of a tile are contiguous, so the 4 rows ahead are one range of 4 * rb bytes.
-ALWAYS_INLINE void prefetch_ahead(const uint8_t *w0, size_t rb, size_t step_bytes, int step)
+// Prefetch into L2 the part of the range ahead that matches step `step` of the tile: the 4 rows
+// of a tile are contiguous, so the 4 rows ahead are one range of 4 * rb bytes.
+ALWAYS_INLINE void prefetch_ahead(const uint8_t *w0, size_t ahead, size_t step_bytes, int step)
 {
-    uintptr_t a = (uintptr_t)w0 + PF_ROWS * rb + (size_t)step * 4 * step_bytes;
+    uintptr_t a = (uintptr_t)w0 + ahead + (size_t)step * 4 * step_bytes;
     for (size_t o = 0; o < 4 * step_bytes; o += 64) _mm_prefetch((const char *)(a + o), _MM_HINT_T1);
 }
 
 // ---------------------------------------------------------------------------------------------
 // 32-element formats
+//
+// (A variant that read 4 blocks at a time and gathered codes and scales with AVX-512 VBMI byte
+// permutes had fewer instructions but ran 10-30% slower on Zen 4, in decode and prefill: its
+// vpermb/vpermt2b cost more than the loads and shifts they replace.)
 
 enum { W_Q4_0, W_Q4_1, W_Q5_0, W_Q5_1, W_Q8_0 };
 
@@ -197,19 +264,25 @@ ALWAYS_INLINE int blk_bytes(int wt)
     return wt == W_Q4_0 ? 18 : wt == W_Q4_1 ? 20 : wt == W_Q5_0 ? 22 : wt == W_Q5_1 ? 24 : 34;
 }
 ALWAYS_INLINE int has_min(int wt) { return wt == W_Q4_1 || wt == W_Q5_1; }
-// log2 of the offset the unsigned codes carry (0: none)
-ALWAYS_INLINE int bias_shift(int wt) { return wt == W_Q4_0 ? 3 : wt == W_Q5_0 ? 4 : wt == W_Q8_0 ? 7 : 0; }
+// Q4_0 and Q4_1 read activations in nibble order (act_q8_32): their codes need no shift
+ALWAYS_INLINE int nib_order(int wt) { return wt == W_Q4_0 || wt == W_Q4_1; }
+// log2 of the offset the unsigned codes carry, applied to the activations' sums when they are
+// read (Q4_0's sums come pre-shifted); 0: none
+ALWAYS_INLINE int bias_shift(int wt) { return wt == W_Q5_0 ? 4 : wt == W_Q8_0 ? 7 : 0; }
+ALWAYS_INLINE int has_bias(int wt) { return wt == W_Q4_0 || bias_shift(wt); }
+
+// Lane index of each block of a pair: element order [0 x 8, 1 x 8]; nibble order, where the
+// quarters are (block 0, block 1, block 0, block 1): [0 x 4, 1 x 4, 0 x 4, 1 x 4].
+ALWAYS_INLINE __m512i pair_lanes(int wt)
+{
+    return nib_order(wt) ? _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1)
+                         : _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+}
 
 ALWAYS_INLINE uint16_t ld16(const uint8_t *p)
 {
     uint16_t v;
     memcpy(&v, p, 2);
-    return v;
-}
-ALWAYS_INLINE uint32_t ld32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
     return v;
 }
 
@@ -227,15 +300,32 @@ ALWAYS_INLINE __m512i nibbles_pair(const uint8_t *qs0, const uint8_t *qs1, int s
     return _mm512_and_si512(_mm512_srlv_epi16(z, sh), _mm512_set1_epi8(15));
 }
 
-// Scales (and mins) of two blocks, spread over lanes: dl = [d0 x 8, d1 x 8], ml likewise.
+// The nibble codes of two blocks' qs[16] in nibble order: [lo0, lo1, 16 hi0, 16 hi1] by 16
+// bytes, one AND (the high nibbles stay in place, x16; the activations' scales undo it).
+ALWAYS_INLINE __m512i nibbles_pair_nib(const uint8_t *qs0, const uint8_t *qs1, int single)
+{
+    __m128i a = _mm_loadu_si128((const __m128i *)qs0);
+    __m256i y = single ? _mm256_zextsi128_si256(a)
+                       : _mm256_inserti128_si256(_mm256_castsi128_si256(a),
+                                                 _mm_loadu_si128((const __m128i *)qs1), 1);
+    __m512i z = _mm512_castsi256_si512(y);
+    z = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(1, 0, 1, 0)); // [qs0, qs1, qs0, qs1]
+    const __m512i m = _mm512_setr_epi64(0x0f0f0f0f0f0f0f0fll, 0x0f0f0f0f0f0f0f0fll, 0x0f0f0f0f0f0f0f0fll,
+                                        0x0f0f0f0f0f0f0f0fll, (long long)0xf0f0f0f0f0f0f0f0ull,
+                                        (long long)0xf0f0f0f0f0f0f0f0ull, (long long)0xf0f0f0f0f0f0f0f0ull,
+                                        (long long)0xf0f0f0f0f0f0f0f0ull);
+    return _mm512_and_si512(z, m);
+}
+
+// Scales (and mins) of two blocks, spread over the lanes of their blocks (pair_lanes).
 ALWAYS_INLINE void scales_pair(uint16_t d0, uint16_t d1, uint16_t m0, uint16_t m1, __m512 *dl,
-                               __m512 *ml, int with_min)
+                               __m512 *ml, int wt)
 {
     uint64_t h = (uint64_t)d0 | (uint64_t)d1 << 16 | (uint64_t)m0 << 32 | (uint64_t)m1 << 48;
     __m512 f = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi64_si128((long long)h)));
-    const __m512i i01 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    const __m512i i01 = pair_lanes(wt);
     *dl = _mm512_permutexvar_ps(i01, f);
-    if (with_min) *ml = _mm512_permutexvar_ps(_mm512_add_epi32(i01, _mm512_set1_epi32(2)), f);
+    if (has_min(wt)) *ml = _mm512_permutexvar_ps(_mm512_add_epi32(i01, _mm512_set1_epi32(2)), f);
 }
 
 // Pair p of a weight row: unsigned codes, lane scales and (Q4_1/Q5_1) lane mins. single: the
@@ -255,8 +345,8 @@ ALWAYS_INLINE void weight_pair(int wt, const uint8_t *row, int p, int single, __
         *q = _mm512_xor_si512(z, _mm512_set1_epi8((char)0x80));
         break;
     }
-    case W_Q4_0: *q = nibbles_pair(b0 + 2, b1 + 2, single); break;
-    case W_Q4_1: *q = nibbles_pair(b0 + 4, b1 + 4, single); break;
+    case W_Q4_0: *q = nibbles_pair_nib(b0 + 2, b1 + 2, single); break;
+    case W_Q4_1: *q = nibbles_pair_nib(b0 + 4, b1 + 4, single); break;
     case W_Q5_0:
     case W_Q5_1: {
         int o = wt == W_Q5_0 ? 2 : 4; // qh offset; qs follow it
@@ -270,7 +360,25 @@ ALWAYS_INLINE void weight_pair(int wt, const uint8_t *row, int p, int single, __
         m0 = ld16(b0 + 2);
         m1 = single ? 0 : ld16(b1 + 2);
     }
-    scales_pair(ld16(b0), d1, m0, m1, dl, ml, has_min(wt));
+    scales_pair(ld16(b0), d1, m0, m1, dl, ml, wt);
+}
+
+// The codes alone (full pairs of formats without mins)
+ALWAYS_INLINE void weight_codes(int wt, const uint8_t *row, int p, __m512i *q)
+{
+    const int bs = blk_bytes(wt);
+    const uint8_t *b0 = row + (size_t)(2 * p) * bs, *b1 = b0 + bs;
+    if (wt == W_Q8_0) {
+        __m256i lo = _mm256_loadu_si256((const __m256i *)(b0 + 2));
+        __m256i hi = _mm256_loadu_si256((const __m256i *)(b1 + 2));
+        *q = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), _mm512_set1_epi8((char)0x80));
+    } else if (wt == W_Q4_0) {
+        *q = nibbles_pair_nib(b0 + 2, b1 + 2, 0);
+    } else {
+        __m512i n = nibbles_pair(b0 + 6, b1 + 6, 0);
+        uint64_t hm = (uint64_t)ld32(b0 + 2) | (uint64_t)ld32(b1 + 2) << 32;
+        *q = _mm512_mask_add_epi8(n, (__mmask64)hm, n, _mm512_set1_epi8(16));
+    }
 }
 
 // One pair for rows w[0..nr) and tokens x[0..nt): acc[j][i] += row i . token j over the pair.
@@ -279,8 +387,25 @@ ALWAYS_INLINE void pair_step(__m512 acc[4][4], const uint8_t *const *w, const xq
 {
     __m512i q[4];
     __m512 dl[4], ml[4];
+    if (nr == 4 && nt == 1 && !has_min(wt) && !single) {
+        // decode: two rows' four f16 scales in one conversion (+6% on Q4_0 measured)
+        const int bs = blk_bytes(wt);
+#pragma GCC unroll 2
+        for (int k = 0; k < 4; k += 2) {
+            const uint8_t *a = w[k] + (size_t)(2 * p) * bs, *b = w[k + 1] + (size_t)(2 * p) * bs;
+            uint64_t h = (uint64_t)ld16(a) | (uint64_t)ld16(a + bs) << 16 | (uint64_t)ld16(b) << 32 |
+                         (uint64_t)ld16(b + bs) << 48;
+            __m512 f = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi64_si128((long long)h)));
+            const __m512i i01 = pair_lanes(wt);
+            dl[k] = _mm512_permutexvar_ps(i01, f);
+            dl[k + 1] = _mm512_permutexvar_ps(_mm512_add_epi32(i01, _mm512_set1_epi32(2)), f);
+        }
 #pragma GCC unroll 4
-    for (int i = 0; i < nr; i++) weight_pair(wt, w[i], p, single, &q[i], &dl[i], &ml[i]);
+        for (int i = 0; i < 4; i++) weight_codes(wt, w[i], p, &q[i]);
+    } else {
+#pragma GCC unroll 4
+        for (int i = 0; i < nr; i++) weight_pair(wt, w[i], p, single, &q[i], &dl[i], &ml[i]);
+    }
 #pragma GCC unroll 4
     for (int j = 0; j < nt; j++) {
         const xq_pair *a = &x[j][p];
@@ -288,7 +413,8 @@ ALWAYS_INLINE void pair_step(__m512 acc[4][4], const uint8_t *const *w, const xq
         __m512 xd = _mm512_loadu_ps(a->d);
         __m512i init = _mm512_setzero_si512();
         __m512 xs = _mm512_setzero_ps();
-        if (bias_shift(wt)) init = _mm512_slli_epi32(_mm512_loadu_si512(a->aux.neg_sum), bias_shift(wt));
+        if (has_bias(wt)) init = _mm512_loadu_si512(a->aux.neg_sum);
+        if (bias_shift(wt)) init = _mm512_slli_epi32(init, bias_shift(wt));
         if (has_min(wt)) xs = _mm512_loadu_ps(a->aux.s8);
 #pragma GCC unroll 4
         for (int i = 0; i < nr; i++) {
@@ -316,7 +442,7 @@ ALWAYS_INLINE void tile32(float *Y, int ldy, const uint8_t *W, size_t rb, const 
         for (int i = 0; i < 4; i++) acc[j][i] = _mm512_setzero_ps();
     int p = 0;
     for (; p < nb / 2; p++) {
-        if (prefetch) prefetch_ahead(w[0], rb, 2 * (size_t)blk_bytes(wt), p);
+        if (prefetch) prefetch_ahead(w[0], pf_ahead(rb), 2 * (size_t)blk_bytes(wt), p);
         pair_step(acc, w, x, p, nr, nt, 0, wt);
     }
     if (nb & 1) pair_step(acc, w, x, p, nr, nt, 1, wt);
@@ -406,53 +532,56 @@ ALWAYS_INLINE void k4_scales(const uint8_t *s12, uint64_t *sc, uint64_t *mn)
     *mn = (uint64_t)(u1 & 0x3f3f3f3fu) | (uint64_t)m_hi << 32;
 }
 
-ALWAYS_INLINE void tileK(float *Y, const uint8_t *W, size_t rb, const block_q8_K *x, int nsb, int r,
-                         int nr, int prefetch, int kt)
+// Rows [r, r + nr) x tokens [t, t + nt), nr in 1..4, nt in 1..2: each row's codes and scales are
+// decoded once per super-block for both tokens (more tokens would not fit the 32 registers).
+ALWAYS_INLINE void tileK(float *Y, int ldy, const uint8_t *W, size_t rb, const block_q8_K *X, int nsb, int r,
+                         int nr, int t, int nt, int prefetch, int kt)
 {
     const int bs = kblk_bytes(kt);
     const uint8_t *w[4];
-    __m512 acc[4];
-    __m256 accm[4]; // the mins' (Q4_K/Q5_K) or the offset's (Q6_K) corrections
+    const block_q8_K *x[2];
+    __m512 acc[2][4]; // (nt, nr)
 #pragma GCC unroll 4
-    for (int i = 0; i < 4; i++) {
-        w[i] = W + (size_t)(r + (i < nr ? i : 0)) * rb;
-        acc[i] = _mm512_setzero_ps();
-        accm[i] = _mm256_setzero_ps();
+    for (int i = 0; i < 4; i++) w[i] = W + (size_t)(r + (i < nr ? i : 0)) * rb;
+#pragma GCC unroll 2
+    for (int j = 0; j < 2; j++) {
+        x[j] = X + (size_t)(t + (j < nt ? j : 0)) * nsb;
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) acc[j][i] = _mm512_setzero_ps();
     }
     for (int sb = 0; sb < nsb; sb++) {
-        const block_q8_K *a = &x[sb];
-        if (prefetch) prefetch_ahead(w[0], rb, bs, sb);
-        __m256i bsums = _mm256_loadu_si256((const __m256i *)a->bsums);
-        __m512i scw[4], isum[4];
-        float dd[4];
+        if (prefetch) prefetch_ahead(w[0], pf_ahead(rb), bs, sb);
+        __m512i scw[4], isum[2][4];
+        __m256i mw[4];     // words the group sums are weighted by: mins (Q4_K/Q5_K), scales (Q6_K)
+        float dw[4], dm[4]; // the super-block's scale, and the correction's (-dmin, -32 d)
 #pragma GCC unroll 4
         for (int i = 0; i < nr; i++) {
             const uint8_t *b = w[i] + (size_t)sb * bs;
             if (kt == K_Q6) {
                 const block_q6_K *q6 = (const block_q6_K *)b;
-                __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)q6->scales));
-                scw[i] = _mm512_castsi256_si512(sc);
-                dd[i] = gptc_f16_to_f32(q6->d) * a->d;
-                __m256i corr = _mm256_madd_epi16(sc, bsums); // sum_g sc_g * bsum_g, in 8 lanes
-                accm[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(corr), _mm256_set1_ps(-32.0f * dd[i]), accm[i]);
+                mw[i] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)q6->scales));
+                scw[i] = _mm512_castsi256_si512(mw[i]);
+                dw[i] = h2f(q6->d);
+                dm[i] = -32.0f * dw[i];
             } else {
                 const block_q4_K *q4 = (const block_q4_K *)b; // Q5_K starts the same way
                 uint64_t sc, mn;
                 k4_scales(q4->scales, &sc, &mn);
                 scw[i] = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
-                // mins as words [m0, m0, m1, m1, ...] against the 16 group sums
-                __m128i m2 = _mm_shuffle_epi8(_mm_cvtsi64_si128((long long)mn),
-                                              _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7));
-                __m256i msum = _mm256_madd_epi16(_mm256_cvtepu8_epi16(m2), bsums);
-                dd[i] = gptc_f16_to_f32(q4->d) * a->d;
-                float dm = gptc_f16_to_f32(q4->dmin) * a->d;
-                accm[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(-dm), accm[i]);
+                // mins as words [m0, m0, m1, m1, ...]: one per group sum
+                const __m128i dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+                mw[i] = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(_mm_cvtsi64_si128((long long)mn), dup));
+                dw[i] = h2f(q4->d);
+                dm[i] = -h2f(q4->dmin);
             }
-            isum[i] = _mm512_setzero_si512();
+#pragma GCC unroll 2
+            for (int j = 0; j < nt; j++) isum[j][i] = _mm512_setzero_si512();
         }
 #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
-            __m512i xv = _mm512_loadu_si512(a->qs + 64 * k);
+            __m512i xv[2];
+#pragma GCC unroll 2
+            for (int j = 0; j < nt; j++) xv[j] = _mm512_loadu_si512(x[j][sb].qs + 64 * k);
             // scale word of each 16-bit pair: Q4_K/Q5_K sub-block 2k / 2k + 1 by halves,
             // Q6_K group 4k + w / 8
             __m512i idx = kt == K_Q6
@@ -468,16 +597,36 @@ ALWAYS_INLINE void tileK(float *Y, const uint8_t *W, size_t rb, const block_q8_K
             for (int i = 0; i < nr; i++) {
                 __m512i q = kcodes(kt, w[i] + (size_t)sb * bs, k);
                 __m512i sw = _mm512_permutexvar_epi16(idx, scw[i]);
-                isum[i] = _mm512_dpwssd_epi32(isum[i], _mm512_maddubs_epi16(q, xv), sw);
+#pragma GCC unroll 2
+                for (int j = 0; j < nt; j++)
+                    isum[j][i] = _mm512_dpwssd_epi32(isum[j][i], _mm512_maddubs_epi16(q, xv[j]), sw);
             }
         }
+#pragma GCC unroll 2
+        for (int j = 0; j < nt; j++) {
+            __m256i bsums = _mm256_loadu_si256((const __m256i *)x[j][sb].bsums);
+            float dx = x[j][sb].d;
 #pragma GCC unroll 4
-        for (int i = 0; i < nr; i++)
-            acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[i]), _mm512_set1_ps(dd[i]), acc[i]);
+            for (int i = 0; i < nr; i++) {
+                // sum_g weight_g * bsum_g in 8 lanes, zero-extended to 16
+                __m512 corr = _mm512_insertf32x8(_mm512_setzero_ps(),
+                                                 _mm256_cvtepi32_ps(_mm256_madd_epi16(mw[i], bsums)), 0);
+                __m512 v = _mm512_cvtepi32_ps(isum[j][i]);
+                acc[j][i] = _mm512_fmadd_ps(v, _mm512_set1_ps(dw[i] * dx), acc[j][i]);
+                acc[j][i] = _mm512_fmadd_ps(corr, _mm512_set1_ps(dm[i] * dx), acc[j][i]);
+            }
+        }
     }
-#pragma GCC unroll 4
-    for (int i = 0; i < nr; i++) acc[i] = _mm512_add_ps(acc[i], _mm512_insertf32x8(_mm512_setzero_ps(), accm[i], 0));
-    store_rows(Y + r, acc, nr);
+#pragma GCC unroll 2
+    for (int j = 0; j < nt; j++) store_rows(Y + (size_t)(t + j) * ldy + r, acc[j], nr);
+}
+
+ALWAYS_INLINE void tileK_tokens(float *Y, int ldy, const uint8_t *W, size_t rb, const block_q8_K *X, int nsb,
+                                int r, int nr, int T, int kt)
+{
+    int t = 0, pf = nr == 4;
+    for (; t + 2 <= T; t += 2, pf = 0) tileK(Y, ldy, W, rb, X, nsb, r, nr, t, 2, pf, kt);
+    if (t < T) tileK(Y, ldy, W, rb, X, nsb, r, nr, t, 1, pf, kt);
 }
 
 ALWAYS_INLINE void matmulK(float *Y, int ldy, const void *W, const void *Xq, int T, int C, int r0,
@@ -486,17 +635,9 @@ ALWAYS_INLINE void matmulK(float *Y, int ldy, const void *W, const void *Xq, int
     int nsb = C / QK_K;
     size_t rb = (size_t)nsb * kblk_bytes(kt);
     const block_q8_K *X = Xq;
-    for (int r = r0; r < r1; r += 4) {
-        int nr = GPTC_MIN(4, r1 - r);
-        for (int t = 0; t < T; t++) {
-            float *y = Y + (size_t)t * ldy;
-            const block_q8_K *x = X + (size_t)t * nsb;
-            if (nr == 4) tileK(y, W, rb, x, nsb, r, 4, t == 0, kt);
-            else if (nr == 3) tileK(y, W, rb, x, nsb, r, 3, 0, kt);
-            else if (nr == 2) tileK(y, W, rb, x, nsb, r, 2, 0, kt);
-            else tileK(y, W, rb, x, nsb, r, 1, 0, kt);
-        }
-    }
+    int r = r0;
+    for (; r + 4 <= r1; r += 4) tileK_tokens(Y, ldy, W, rb, X, nsb, r, 4, T, kt);
+    for (; r < r1; r++) tileK_tokens(Y, ldy, W, rb, X, nsb, r, 1, T, kt);
 }
 
 void gptc_qmm_matmul_avx512(uint32_t wtype, float *Y, int ldy, const void *W, const void *Xq,

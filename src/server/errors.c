@@ -12,12 +12,18 @@
 static const char *type_of(int status)
 {
     switch (status) {
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 404: return "invalid_request_error";
-    case 408: return "timeout_error";
-    case 429: return "rate_limit_error";
-    default: return status >= 500 ? "server_error" : "invalid_request_error";
+    case 401:
+        return "authentication_error";
+    case 403:
+        return "permission_error";
+    case 404:
+        return "invalid_request_error";
+    case 408:
+        return "timeout_error";
+    case 429:
+        return "rate_limit_error";
+    default:
+        return status >= 500 ? "server_error" : "invalid_request_error";
     }
 }
 
@@ -41,7 +47,8 @@ json_t *srv_error_json(const srv_error *e)
     json_t *err = json_object();
     json_object_set_new(err, "message", srv_jstring_lossy(e->message, strlen(e->message)));
     json_object_set_new(err, "type", json_string(e->type ? e->type : type_of(e->status)));
-    json_object_set_new(err, "param", e->param[0] ? srv_jstring_lossy(e->param, strlen(e->param)) : json_null());
+    json_object_set_new(err, "param",
+                        e->param[0] ? srv_jstring_lossy(e->param, strlen(e->param)) : json_null());
     json_object_set_new(err, "code", json_string(e->code ? e->code : "error"));
     json_t *o = json_object();
     json_object_set_new(o, "error", err);

@@ -12,14 +12,16 @@ enum MHD_Result srv_ep_health(srv_req *r)
     int queued, busy;
     srv_sched_counts(&s->sched, &queued, &busy);
     int draining = atomic_load(&s->draining);
-    json_t *o = json_pack("{s:s, s:i, s:i, s:i}", "status", draining ? "shutting_down" : "ok", "slots_idle",
-                          s->sched.n_slots - busy, "slots_processing", busy, "queue", queued);
+    json_t *o =
+        json_pack("{s:s, s:i, s:i, s:i}", "status", draining ? "shutting_down" : "ok", "slots_idle",
+                  s->sched.n_slots - busy, "slots_processing", busy, "queue", queued);
     return srv_reply_json(r, draining ? 503 : 200, o);
 }
 
 enum MHD_Result srv_ep_metrics(srv_req *r)
 {
-    static const char *k_ep[] = {"chat", "completions", "embeddings", "models", "health", "metrics", "other"};
+    static const char *k_ep[] = {"chat",   "completions", "embeddings", "models",
+                                 "health", "metrics",     "other"};
     static const char *k_cls[] = {"1xx", "2xx", "3xx", "4xx", "5xx", "other"};
     static const double k_le[11] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
     gptc_server *s = r->srv;
@@ -28,10 +30,11 @@ enum MHD_Result srv_ep_metrics(srv_req *r)
     srv_sched_counts(&s->sched, &queued, &busy);
     srv_buf b = {0};
     char line[256];
-#define OUT(...)                                                                                  \
-    do {                                                                                          \
-        int n_ = snprintf(line, sizeof line, __VA_ARGS__);                                        \
-        if (n_ > 0) srv_buf_add(&b, line, (size_t)n_ < sizeof line ? (size_t)n_ : sizeof line - 1); \
+#define OUT(...)                                                                                   \
+    do {                                                                                           \
+        int n_ = snprintf(line, sizeof line, __VA_ARGS__);                                         \
+        if (n_ > 0)                                                                                \
+            srv_buf_add(&b, line, (size_t)n_ < sizeof line ? (size_t)n_ : sizeof line - 1);        \
     } while (0)
     OUT("# HELP gptc_requests_total HTTP requests answered, by endpoint and status class.\n");
     OUT("# TYPE gptc_requests_total counter\n");
@@ -44,23 +47,32 @@ enum MHD_Result srv_ep_metrics(srv_req *r)
     OUT("# HELP gptc_time_to_first_token_seconds From submission to the first generated token.\n");
     OUT("# TYPE gptc_time_to_first_token_seconds histogram\n");
     for (int i = 0; i < 11; i++)
-        OUT("gptc_time_to_first_token_seconds_bucket{le=\"%g\"} %llu\n", k_le[i], (unsigned long long)m->ttft_bucket[i]);
-    OUT("gptc_time_to_first_token_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)m->ttft_count);
+        OUT("gptc_time_to_first_token_seconds_bucket{le=\"%g\"} %llu\n", k_le[i],
+            (unsigned long long)m->ttft_bucket[i]);
+    OUT("gptc_time_to_first_token_seconds_bucket{le=\"+Inf\"} %llu\n",
+        (unsigned long long)m->ttft_count);
     OUT("gptc_time_to_first_token_seconds_sum %.6f\n", m->ttft_sum);
     OUT("gptc_time_to_first_token_seconds_count %llu\n", (unsigned long long)m->ttft_count);
     pthread_mutex_unlock(&m->mu);
     OUT("# HELP gptc_prompt_tokens_total Prompt tokens decoded (not counting reused prefixes).\n");
-    OUT("# TYPE gptc_prompt_tokens_total counter\ngptc_prompt_tokens_total %llu\n", (unsigned long long)atomic_load(&m->prompt_tokens));
+    OUT("# TYPE gptc_prompt_tokens_total counter\ngptc_prompt_tokens_total %llu\n",
+        (unsigned long long)atomic_load(&m->prompt_tokens));
     OUT("# HELP gptc_prompt_tokens_cached_total Prompt tokens taken from the prefix cache.\n");
-    OUT("# TYPE gptc_prompt_tokens_cached_total counter\ngptc_prompt_tokens_cached_total %llu\n", (unsigned long long)atomic_load(&m->cached_tokens));
+    OUT("# TYPE gptc_prompt_tokens_cached_total counter\ngptc_prompt_tokens_cached_total %llu\n",
+        (unsigned long long)atomic_load(&m->cached_tokens));
     OUT("# HELP gptc_generated_tokens_total Tokens generated.\n");
-    OUT("# TYPE gptc_generated_tokens_total counter\ngptc_generated_tokens_total %llu\n", (unsigned long long)atomic_load(&m->gen_tokens));
+    OUT("# TYPE gptc_generated_tokens_total counter\ngptc_generated_tokens_total %llu\n",
+        (unsigned long long)atomic_load(&m->gen_tokens));
     OUT("# HELP gptc_decode_steps_total Batched decode steps.\n");
-    OUT("# TYPE gptc_decode_steps_total counter\ngptc_decode_steps_total %llu\n", (unsigned long long)atomic_load(&m->steps));
+    OUT("# TYPE gptc_decode_steps_total counter\ngptc_decode_steps_total %llu\n",
+        (unsigned long long)atomic_load(&m->steps));
     OUT("# HELP gptc_decode_seconds_total Time spent in decode steps.\n");
-    OUT("# TYPE gptc_decode_seconds_total counter\ngptc_decode_seconds_total %.6f\n", atomic_load(&m->decode_us) * 1e-6);
-    OUT("# HELP gptc_generation_tokens_per_second Generated tokens per second over the last second.\n");
-    OUT("# TYPE gptc_generation_tokens_per_second gauge\ngptc_generation_tokens_per_second %.3f\n", atomic_load(&m->tok_per_s_x1000) * 1e-3);
+    OUT("# TYPE gptc_decode_seconds_total counter\ngptc_decode_seconds_total %.6f\n",
+        atomic_load(&m->decode_us) * 1e-6);
+    OUT("# HELP gptc_generation_tokens_per_second Generated tokens per second over the last "
+        "second.\n");
+    OUT("# TYPE gptc_generation_tokens_per_second gauge\ngptc_generation_tokens_per_second %.3f\n",
+        atomic_load(&m->tok_per_s_x1000) * 1e-3);
     OUT("# HELP gptc_queue_depth Requests waiting for a slot.\n");
     OUT("# TYPE gptc_queue_depth gauge\ngptc_queue_depth %d\n", queued);
     OUT("# HELP gptc_slots_busy Slots running a request.\n");

@@ -31,14 +31,17 @@
 
 #include "srv.h"
 
-enum { PH_HEAD = 0, PH_BODY, PH_BUSY };
+/* What a connection owes us: the head of its first request (deadline header_timeout_ms, then
+ * 408), a body (body_timeout_ms, 408), nothing while we answer, or, between keep-alive requests,
+ * a next request (idle_timeout_s, then a silent close, as for any idle keep-alive connection). */
+enum { PH_HEAD = 0, PH_BODY, PH_BUSY, PH_IDLE };
 
 /* The watchdog's record of one connection. */
 struct srv_conn {
     int fd;
-    int phase;          /* PH_*: what the client owes us */
-    double t;           /* when that phase began */
-    int killed;         /* a 408 was written; 2: the socket was shut down */
+    int phase;  /* PH_*: what the client owes us */
+    double t;   /* when that phase began */
+    int killed; /* a 408 was written; 2: the socket was shut down */
     double t_killed;
     struct srv_conn *prev, *next;
 };
@@ -89,7 +92,8 @@ void srv_make_id(gptc_server *s, const char *prefix, char *out, size_t cap)
     snprintf(out, cap, "%s%016llx", prefix, (unsigned long long)x);
 }
 
-/* ----- responses ------------------------------------------------------------------------------- */
+/* ----- responses -------------------------------------------------------------------------------
+ */
 
 static enum MHD_Result queue(srv_req *r, int status, struct MHD_Response *resp, const char *type)
 {
@@ -103,7 +107,8 @@ static enum MHD_Result queue(srv_req *r, int status, struct MHD_Response *resp, 
 
 enum MHD_Result srv_reply_text(srv_req *r, int status, const char *type, const char *text, size_t n)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(n, (void *)text, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(n, (void *)text, MHD_RESPMEM_MUST_COPY);
     return queue(r, status, resp, type);
 }
 
@@ -112,11 +117,13 @@ enum MHD_Result srv_reply_json(srv_req *r, int status, json_t *body)
     char *txt = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (!txt) {
-        static const char k_oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\","
-                                    "\"param\":null,\"code\":\"internal_error\"}}";
+        static const char k_oom[] =
+            "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\","
+            "\"param\":null,\"code\":\"internal_error\"}}";
         return srv_reply_text(r, 500, "application/json", k_oom, sizeof k_oom - 1);
     }
-    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(txt), txt, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(txt), txt, MHD_RESPMEM_MUST_FREE);
     if (!resp) free(txt);
     return queue(r, status, resp, "application/json");
 }
@@ -127,7 +134,8 @@ enum MHD_Result srv_reply_error(srv_req *r, const srv_error *e)
     char *txt = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     if (!txt) return MHD_NO;
-    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(txt), txt, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(txt), txt, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(txt);
         return MHD_NO;
@@ -138,16 +146,19 @@ enum MHD_Result srv_reply_error(srv_req *r, const srv_error *e)
         MHD_add_response_header(resp, "Retry-After", ra);
     }
     if (e->status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
-    if (e->status == 405) MHD_add_response_header(resp, "Allow", r->endpoint <= EP_EMBEDDINGS ? "POST" : "GET");
+    if (e->status == 405)
+        MHD_add_response_header(resp, "Allow", r->endpoint <= EP_EMBEDDINGS ? "POST" : "GET");
     if (e->status == 408 || e->status == 413) MHD_add_response_header(resp, "Connection", "close");
     return queue(r, e->status, resp, "application/json");
 }
 
-/* ----- the client's side of the connection ----------------------------------------------------- */
+/* ----- the client's side of the connection -----------------------------------------------------
+ */
 
 int srv_client_gone(srv_req *r)
 {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!ci) return 1;
     struct pollfd pfd = {.fd = ci->connect_fd, .events = POLLRDHUP};
     if (poll(&pfd, 1, 0) <= 0) return 0;
@@ -178,14 +189,15 @@ int srv_wait_job(srv_req *r, srv_job *j)
     return 0;
 }
 
-/* ----- the watchdog: whole-head and whole-body deadlines --------------------------------------- */
+/* ----- the watchdog: whole-head and whole-body deadlines ---------------------------------------
+ */
 
 static void *watchdog_main(void *arg)
 {
     gptc_server *s = arg;
-    static const char k_body[] =
-        "{\"error\":{\"message\":\"the request took too long to arrive\",\"type\":\"timeout_error\","
-        "\"param\":null,\"code\":\"request_timeout\"}}";
+    static const char k_body[] = "{\"error\":{\"message\":\"the request took too long to "
+                                 "arrive\",\"type\":\"timeout_error\","
+                                 "\"param\":null,\"code\":\"request_timeout\"}}";
     char k_408[512];
     int n_408 = snprintf(k_408, sizeof k_408,
                          "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
@@ -201,9 +213,16 @@ static void *watchdog_main(void *arg)
                 c->killed = 2;
             }
             if (c->killed) continue;
-            double limit = c->phase == PH_HEAD ? s->p.header_timeout_ms * 1e-3
-                         : c->phase == PH_BODY ? s->p.body_timeout_ms * 1e-3 : -1;
+            double limit = c->phase == PH_HEAD   ? s->p.header_timeout_ms * 1e-3
+                           : c->phase == PH_BODY ? s->p.body_timeout_ms * 1e-3
+                           : c->phase == PH_IDLE ? (double)s->p.idle_timeout_s
+                                                 : -1;
             if (limit < 0 || now - c->t <= limit) continue;
+            if (c->phase == PH_IDLE) {
+                shutdown(c->fd, SHUT_RDWR);
+                c->killed = 2;
+                continue;
+            }
             /* nothing has been written on this connection for the current request yet */
             ssize_t w = send(c->fd, k_408, (size_t)n_408, MSG_NOSIGNAL | MSG_DONTWAIT);
             (void)w;
@@ -224,7 +243,8 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
     gptc_server *s = cls;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         struct srv_conn *c = calloc(1, sizeof *c);
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
         if (!c || !ci) {
             free(c);
             *socket_context = NULL;
@@ -243,8 +263,10 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
         struct srv_conn *c = *socket_context;
         if (!c) return;
         pthread_mutex_lock(&s->conn_mu);
-        if (c->prev) c->prev->next = c->next;
-        else s->conns = c->next;
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            s->conns = c->next;
         if (c->next) c->next->prev = c->prev;
         pthread_mutex_unlock(&s->conn_mu);
         free(c);
@@ -266,7 +288,8 @@ static int conn_phase(gptc_server *s, struct srv_conn *c, int phase)
     return ok;
 }
 
-/* ----- routing --------------------------------------------------------------------------------- */
+/* ----- routing ---------------------------------------------------------------------------------
+ */
 
 /* Constant-time comparison of the presented key against ours: the time depends only on our
  * key's length, never on where the first difference is. */
@@ -285,7 +308,8 @@ static int authorized(gptc_server *s, struct MHD_Connection *mc)
     const char *h = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!h || strncasecmp(h, "Bearer ", 7) != 0) return 0;
     h += 7;
-    while (*h == ' ') h++;
+    while (*h == ' ')
+        h++;
     return key_ok(s, h);
 }
 
@@ -293,15 +317,21 @@ static int route(const char *url, const char *method, int *endpoint, const char 
 {
     int post = strcmp(method, "POST") == 0, get = strcmp(method, "GET") == 0;
     *model_id = NULL;
-    if (strcmp(url, "/v1/chat/completions") == 0) *endpoint = EP_CHAT;
-    else if (strcmp(url, "/v1/completions") == 0) *endpoint = EP_COMPLETIONS;
-    else if (strcmp(url, "/v1/embeddings") == 0) *endpoint = EP_EMBEDDINGS;
-    else if (strcmp(url, "/v1/models") == 0) *endpoint = EP_MODELS;
+    if (strcmp(url, "/v1/chat/completions") == 0)
+        *endpoint = EP_CHAT;
+    else if (strcmp(url, "/v1/completions") == 0)
+        *endpoint = EP_COMPLETIONS;
+    else if (strcmp(url, "/v1/embeddings") == 0)
+        *endpoint = EP_EMBEDDINGS;
+    else if (strcmp(url, "/v1/models") == 0)
+        *endpoint = EP_MODELS;
     else if (strncmp(url, "/v1/models/", 11) == 0 && url[11]) {
         *endpoint = EP_MODELS;
         *model_id = url + 11;
-    } else if (strcmp(url, "/health") == 0) *endpoint = EP_HEALTH;
-    else if (strcmp(url, "/metrics") == 0) *endpoint = EP_METRICS;
+    } else if (strcmp(url, "/health") == 0)
+        *endpoint = EP_HEALTH;
+    else if (strcmp(url, "/metrics") == 0)
+        *endpoint = EP_METRICS;
     else {
         *endpoint = EP_OTHER;
         return 404;
@@ -318,20 +348,26 @@ static enum MHD_Result dispatch(srv_req *r, const char *url)
     const char *model_id;
     route(url, r->method, &ep, &model_id);
     switch (ep) {
-    case EP_MODELS: return srv_ep_models(r, model_id);
-    case EP_HEALTH: return srv_ep_health(r);
-    case EP_METRICS: return srv_ep_metrics(r);
-    default: break;
+    case EP_MODELS:
+        return srv_ep_models(r, model_id);
+    case EP_HEALTH:
+        return srv_ep_health(r);
+    case EP_METRICS:
+        return srv_ep_metrics(r);
+    default:
+        break;
     }
     if (r->body_over) {
-        srv_fail(&e, 413, "payload_too_large", NULL, "the request body is over %zu bytes", r->srv->p.body_max);
+        srv_fail(&e, 413, "payload_too_large", NULL, "the request body is over %zu bytes",
+                 r->srv->p.body_max);
         return srv_reply_error(r, &e);
     }
     json_error_t jerr;
     json_t *body = json_loadb(r->body.p ? r->body.p : "", r->body.n, 0, &jerr);
     if (!body) {
-        srv_fail(&e, 400, "invalid_json", NULL, "the body is not valid JSON: %s (line %d, column %d)",
-                 jerr.text, jerr.line, jerr.column);
+        srv_fail(&e, 400, "invalid_json", NULL,
+                 "the body is not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
+                 jerr.column);
         return srv_reply_error(r, &e);
     }
     if (!json_is_object(body)) {
@@ -341,9 +377,15 @@ static enum MHD_Result dispatch(srv_req *r, const char *url)
     }
     enum MHD_Result ret;
     switch (ep) {
-    case EP_CHAT: ret = srv_ep_chat(r, body); break;
-    case EP_COMPLETIONS: ret = srv_ep_completions(r, body); break;
-    default: ret = srv_ep_embeddings(r, body); break;
+    case EP_CHAT:
+        ret = srv_ep_chat(r, body);
+        break;
+    case EP_COMPLETIONS:
+        ret = srv_ep_completions(r, body);
+        break;
+    default:
+        ret = srv_ep_embeddings(r, body);
+        break;
     }
     json_decref(body);
     return ret;
@@ -365,7 +407,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         r->t0 = srv_now();
         snprintf(r->method, sizeof r->method, "%s", method);
         snprintf(r->path, sizeof r->path, "%s", url);
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         r->conn = ci ? ci->socket_context : NULL;
         if (!conn_phase(s, r->conn, PH_BODY)) return MHD_NO;
 
@@ -381,16 +424,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         } else if (rc == 405) {
             srv_fail(&e, 405, "method_not_allowed", NULL, "%s is not allowed on %s", method, url);
         } else if (r->endpoint != EP_HEALTH && !authorized(s, mc)) {
-            srv_fail(&e, 401, "invalid_api_key", NULL, "missing or incorrect API key (send Authorization: Bearer KEY)");
+            srv_fail(&e, 401, "invalid_api_key", NULL,
+                     "missing or incorrect API key (send Authorization: Bearer KEY)");
         } else {
             err = 0;
-            const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+            const char *cl =
+                MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
             if (cl) {
                 char *end;
                 errno = 0;
                 unsigned long long n = strtoull(cl, &end, 10);
                 if (errno || end == cl || n > s->p.body_max) {
-                    srv_fail(&e, 413, "payload_too_large", NULL, "the request body is over %zu bytes", s->p.body_max);
+                    srv_fail(&e, 413, "payload_too_large", NULL,
+                             "the request body is over %zu bytes", s->p.body_max);
                     err = 1;
                 }
             }
@@ -421,7 +467,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     return dispatch(r, url);
 }
 
-static int status_class(int status) { return status >= 100 && status < 600 ? status / 100 - 1 : 5; }
+static int status_class(int status)
+{
+    return status >= 100 && status < 600 ? status / 100 - 1 : 5;
+}
 
 static void on_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
@@ -439,14 +488,15 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
     pthread_mutex_lock(&s->metrics.mu);
     s->metrics.req[r->endpoint][status_class(r->status)]++;
     pthread_mutex_unlock(&s->metrics.mu);
-    const char *how = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
-                    : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? " (timed out)"
-                    : toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? " (server stopped)"
-                    : " (client gone)";
+    const char *how = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK      ? ""
+                      : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? " (timed out)"
+                      : toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? " (server stopped)"
+                                                                      : " (client gone)";
     if (r->job && r->job->kind == JOB_GENERATE) {
         int gen = 0;
         pthread_mutex_lock(&r->job->mu);
-        for (int i = 0; i < r->job->n_choices; i++) gen += r->job->choices[i].n_gen;
+        for (int i = 0; i < r->job->n_choices; i++)
+            gen += r->job->choices[i].n_gen;
         pthread_mutex_unlock(&r->job->mu);
         r->gen_tokens = gen;
     }
@@ -454,9 +504,10 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
         srv_log(s, "%s %s %d %.1f ms prompt %d gen %d%s", r->method, r->path, r->status,
                 (srv_now() - r->t0) * 1e3, r->prompt_tokens, r->gen_tokens, how);
     else
-        srv_log(s, "%s %s %d %.1f ms%s", r->method, r->path, r->status, (srv_now() - r->t0) * 1e3, how);
+        srv_log(s, "%s %s %d %.1f ms%s", r->method, r->path, r->status, (srv_now() - r->t0) * 1e3,
+                how);
     srv_job_release(r->job);
-    conn_phase(s, r->conn, PH_HEAD); /* keep-alive: the next request's head is due from now */
+    conn_phase(s, r->conn, PH_IDLE); /* keep-alive: the next request may come */
     srv_buf_free(&r->body);
     free(r);
     atomic_fetch_sub(&s->in_flight, 1);
@@ -468,11 +519,13 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     char line[512];
     vsnprintf(line, sizeof line, fmt, ap);
     size_t n = strlen(line);
-    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = 0;
     srv_log(s, "http: %s", line);
 }
 
-/* ----- start / stop ---------------------------------------------------------------------------- */
+/* ----- start / stop ----------------------------------------------------------------------------
+ */
 
 static gptc_status fail(gptc_err *err, gptc_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -502,7 +555,8 @@ gptc_status srv_load_template(gptc_server *s, gptc_err *err)
     gptc_status st = gptc_chat_template_init(s->tmpl_src, s->tmpl_len, &s->tmpl, err);
     if (st && !s->p.chat_template && !fallback) {
         /* the model's own template uses something we cannot run: serve with ChatML */
-        srv_log(s, "warning: the model's chat template cannot be used (%s); using chatml", err->msg);
+        srv_log(s, "warning: the model's chat template cannot be used (%s); using chatml",
+                err->msg);
         s->tmpl_src = gptc_chat_builtin("chatml");
         s->tmpl_len = strlen(s->tmpl_src);
         fallback = 1;
@@ -518,7 +572,8 @@ gptc_status srv_load_template(gptc_server *s, gptc_err *err)
 
 static int is_loopback(const char *host)
 {
-    return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
+    return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
+           strcmp(host, "::1") == 0;
 }
 
 gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params *params,
@@ -529,8 +584,10 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
     err->msg[0] = 0;
     gptc_server_params p = params ? *params : gptc_server_default_params();
     if (!p.host) p.host = "127.0.0.1";
-    if (p.n_parallel < 1 || p.n_parallel > 64) return fail(err, GPTC_E_INVALID, "server: --parallel must be 1..64");
-    if (p.port < 0 || p.port > 65535) return fail(err, GPTC_E_INVALID, "server: --port must be 0..65535");
+    if (p.n_parallel < 1 || p.n_parallel > 64)
+        return fail(err, GPTC_E_INVALID, "server: --parallel must be 1..64");
+    if (p.port < 0 || p.port > 65535)
+        return fail(err, GPTC_E_INVALID, "server: --port must be 0..65535");
     if (p.queue_max < 0) p.queue_max = 0;
     if (p.n_batch <= 0) p.n_batch = 512;
     if (p.body_max == 0) p.body_max = 1 << 20;
@@ -547,6 +604,16 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
         p.n_ctx = n > (1 << 20) ? (1 << 20) : (int)n;
     }
     if (p.n_ctx_seq > p.n_ctx) p.n_ctx_seq = p.n_ctx;
+    if (strcmp(hp->arch, "gpt2") == 0 && p.n_ctx_seq > hp->n_ctx_train)
+        p.n_ctx_seq = hp->n_ctx_train; /* learned positions: none beyond the trained context */
+    if (p.n_batch < p.n_parallel) p.n_batch = p.n_parallel; /* a step carries one token per slot */
+    if (p.n_threads <= 0) {
+        /* leave one core to the HTTP threads: they wake at every step to stream tokens, and a
+         * decode pool that has to share every core with them waits at each of its barriers
+         * (measured with bench_serve on 2 cores: 1 decode thread beats 2 at 1 and 16 clients) */
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        p.n_threads = cores > 1 ? (int)(cores - 1) : 1;
+    }
 
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
@@ -562,7 +629,8 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
         a6->sin6_port = htons((uint16_t)p.port);
         v6 = 1;
     } else {
-        return fail(err, GPTC_E_INVALID, "server: --host '%s' is not an IPv4 or IPv6 address", p.host);
+        return fail(err, GPTC_E_INVALID, "server: --host '%s' is not an IPv4 or IPv6 address",
+                    p.host);
     }
 
     gptc_server *s = calloc(1, sizeof *s);
@@ -575,7 +643,8 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
     if (p.api_key && *p.api_key) {
         if (strlen(p.api_key) >= sizeof s->api_key) {
             free(s);
-            return fail(err, GPTC_E_INVALID, "server: the API key is longer than %zu bytes", sizeof s->api_key - 1);
+            return fail(err, GPTC_E_INVALID, "server: the API key is longer than %zu bytes",
+                        sizeof s->api_key - 1);
         }
         snprintf(s->api_key, sizeof s->api_key, "%s", p.api_key);
         s->api_key_len = strlen(s->api_key);
@@ -593,8 +662,12 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
         return st;
     }
     srv_sched_params sp = {
-        .n_parallel = p.n_parallel, .n_ctx = p.n_ctx, .n_ctx_seq = p.n_ctx_seq, .n_batch = p.n_batch,
-        .n_threads = p.n_threads, .queue_max = p.queue_max,
+        .n_parallel = p.n_parallel,
+        .n_ctx = p.n_ctx,
+        .n_ctx_seq = p.n_ctx_seq,
+        .n_batch = p.n_batch,
+        .n_threads = p.n_threads,
+        .queue_max = p.queue_max,
         .seed_base = p.seed >= 0 ? (uint64_t)p.seed : (uint64_t)time(NULL) * 2654435761ull,
     };
     st = srv_sched_init(&s->sched, model, &sp, &s->metrics, p.log, p.log_user, err);
@@ -604,16 +677,14 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
     }
     if (pthread_create(&s->watchdog, NULL, watchdog_main, s) == 0) s->watchdog_started = 1;
 
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
-    s->mhd = MHD_start_daemon(flags, (uint16_t)p.port, NULL, NULL, on_request, s,
-                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)p.idle_timeout_s,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)p.max_connections,
-                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                              MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-                              MHD_OPTION_END);
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+    s->mhd = MHD_start_daemon(
+        flags, (uint16_t)p.port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)p.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)p.max_connections,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        s, MHD_OPTION_END);
     if (!s->mhd) {
         int e = errno;
         gptc_server_free(s);
@@ -623,13 +694,18 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : p.port;
     if (!s->api_key_len && !is_loopback(p.host))
-        srv_log(s, "warning: listening on %s without an API key: anyone who can reach this address "
-                   "can use the model (set --api-key or GPTC_API_KEY)", p.host);
+        srv_log(s,
+                "warning: listening on %s without an API key: anyone who can reach this address "
+                "can use the model (set --api-key or GPTC_API_KEY)",
+                p.host);
     *out = s;
     return GPTC_OK;
 }
 
-int gptc_server_port(const gptc_server *s) { return s->port; }
+int gptc_server_port(const gptc_server *s)
+{
+    return s->port;
+}
 
 void gptc_server_shutdown(gptc_server *s, int timeout_ms)
 {
@@ -642,7 +718,8 @@ void gptc_server_shutdown(gptc_server *s, int timeout_ms)
     if (lfd != MHD_INVALID_SOCKET) close(lfd);
     double t_end = srv_now() + timeout_ms * 1e-3;
     /* queued and running jobs finish, then their responses go out */
-    while (srv_now() < t_end && (srv_sched_pending(&s->sched) > 0 || atomic_load(&s->in_flight) > 0))
+    while (srv_now() < t_end &&
+           (srv_sched_pending(&s->sched) > 0 || atomic_load(&s->in_flight) > 0))
         usleep(20 * 1000);
     MHD_stop_daemon(s->mhd); /* closes idle keep-alive connections, joins their threads */
     s->mhd = NULL;

@@ -11,14 +11,21 @@
 static const char *kind_name(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a number";
     case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    default: return "null";
+    case JSON_FALSE:
+        return "a boolean";
+    default:
+        return "null";
     }
 }
 
@@ -34,10 +41,12 @@ int srv_jnum(const json_t *o, const char *key, double lo, double hi, double *out
     const json_t *v = field(o, key);
     if (!v) return 0;
     if (!json_is_number(v))
-        return srv_fail(e, 400, "invalid_type", key, "'%s' must be a number, not %s", key, kind_name(v));
+        return srv_fail(e, 400, "invalid_type", key, "'%s' must be a number, not %s", key,
+                        kind_name(v));
     double x = json_number_value(v);
     if (!isfinite(x) || x < lo || x > hi)
-        return srv_fail(e, 400, "invalid_value", key, "'%s' must be between %g and %g, got %g", key, lo, hi, x);
+        return srv_fail(e, 400, "invalid_value", key, "'%s' must be between %g and %g, got %g", key,
+                        lo, hi, x);
     *out = x;
     return 1;
 }
@@ -58,7 +67,8 @@ int srv_jint(const json_t *o, const char *key, long long lo, long long hi, long 
                         json_is_real(v) ? "a fraction" : kind_name(v));
     }
     if (x < lo || x > hi)
-        return srv_fail(e, 400, "invalid_value", key, "'%s' must be between %lld and %lld, got %lld", key, lo, hi, x);
+        return srv_fail(e, 400, "invalid_value", key,
+                        "'%s' must be between %lld and %lld, got %lld", key, lo, hi, x);
     *out = x;
     return 1;
 }
@@ -68,7 +78,8 @@ int srv_jbool(const json_t *o, const char *key, int *out, srv_error *e)
     const json_t *v = field(o, key);
     if (!v) return 0;
     if (!json_is_boolean(v))
-        return srv_fail(e, 400, "invalid_type", key, "'%s' must be a boolean, not %s", key, kind_name(v));
+        return srv_fail(e, 400, "invalid_type", key, "'%s' must be a boolean, not %s", key,
+                        kind_name(v));
     *out = json_is_true(v);
     return 1;
 }
@@ -78,7 +89,8 @@ int srv_jstr(const json_t *o, const char *key, const char **out, size_t *len, sr
     const json_t *v = field(o, key);
     if (!v) return 0;
     if (!json_is_string(v))
-        return srv_fail(e, 400, "invalid_type", key, "'%s' must be a string, not %s", key, kind_name(v));
+        return srv_fail(e, 400, "invalid_type", key, "'%s' must be a string, not %s", key,
+                        kind_name(v));
     *out = json_string_value(v);
     if (len) *len = json_string_length(v);
     return 1;
@@ -92,14 +104,26 @@ static int utf8_seq(const unsigned char *s, size_t n)
     if (c < 0x80) return 1;
     int len;
     unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) len = 2;
-    else if (c == 0xE0) { len = 3; lo = 0xA0; }
-    else if (c == 0xED) { len = 3; hi = 0x9F; }
-    else if (c >= 0xE1 && c <= 0xEF) len = 3;
-    else if (c == 0xF0) { len = 4; lo = 0x90; }
-    else if (c >= 0xF1 && c <= 0xF3) len = 4;
-    else if (c == 0xF4) { len = 4; hi = 0x8F; }
-    else return 0;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c == 0xE0) {
+        len = 3;
+        lo = 0xA0;
+    } else if (c == 0xED) {
+        len = 3;
+        hi = 0x9F;
+    } else if (c >= 0xE1 && c <= 0xEF)
+        len = 3;
+    else if (c == 0xF0) {
+        len = 4;
+        lo = 0x90;
+    } else if (c >= 0xF1 && c <= 0xF3)
+        len = 4;
+    else if (c == 0xF4) {
+        len = 4;
+        hi = 0x8F;
+    } else
+        return 0;
     if ((size_t)len > n) return 0;
     if (s[1] < lo || s[1] > hi) return 0;
     for (int i = 2; i < len; i++)

@@ -33,20 +33,20 @@ typedef struct gptc_server_params {
     int n_ctx_seq;             /* most tokens of one sequence (prompt + reply); 0: the model's
                                 * trained context, at most 4096 */
     int n_batch;               /* most tokens of one decode step; default 512 */
-    int n_threads;             /* 0: all cores */
+    int n_threads;             /* decode threads; 0: all cores but one (for the HTTP threads) */
     const char *api_key;       /* NULL or "": no authentication */
     const char *alias;         /* the model's id in the API; NULL: "gptc" */
     const char *chat_template; /* Jinja source; NULL: the model's own, or ChatML */
     size_t chat_template_len;
-    int queue_max;             /* requests waiting for a slot; one more gets 429; default 64 */
-    size_t body_max;           /* request body bytes; more gets 413; default 1 MiB */
-    int header_timeout_ms;     /* the request head must arrive within this; else 408; 10 s */
-    int body_timeout_ms;       /* the body must arrive within this after the head; else 408; 30 s */
-    int idle_timeout_s;        /* a connection that moves no byte this long is closed; 60 s */
-    int max_connections;       /* simultaneous connections; default 256 */
-    int n_max;                 /* largest `n` a request may ask for; default 8 (and <= n_parallel) */
-    int seed;                  /* base of the seeds of requests without one; -1: from the clock */
-    gptc_server_log_fn log;    /* NULL: no logging */
+    int queue_max;          /* requests waiting for a slot; one more gets 429; default 64 */
+    size_t body_max;        /* request body bytes; more gets 413; default 1 MiB */
+    int header_timeout_ms;  /* the request head must arrive within this; else 408; 10 s */
+    int body_timeout_ms;    /* the body must arrive within this after the head; else 408; 30 s */
+    int idle_timeout_s;     /* a connection that moves no byte this long is closed; 60 s */
+    int max_connections;    /* simultaneous connections; default 256 */
+    int n_max;              /* largest `n` a request may ask for; default 8 (and <= n_parallel) */
+    int seed;               /* base of the seeds of requests without one; -1: from the clock */
+    gptc_server_log_fn log; /* NULL: no logging */
     void *log_user;
 } gptc_server_params;
 

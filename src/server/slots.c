@@ -22,6 +22,7 @@
  * Cancellation: the HTTP side sets job->cancelled; the next step ends the job's slots.
  */
 #include <math.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,22 +34,22 @@
 enum { SLOT_IDLE = 0, SLOT_PREFILL, SLOT_GEN, SLOT_FOLLOW };
 
 struct srv_slot {
-    int seq;                /* sequence id = slot index */
-    int state;              /* SLOT_* */
-    srv_job *job;           /* NULL when idle */
+    int seq;      /* sequence id = slot index */
+    int state;    /* SLOT_* */
+    srv_job *job; /* NULL when idle */
     int choice;
-    int leader;             /* FOLLOW: the slot that decodes the shared prompt */
-    int32_t *cache;         /* (n_ctx_seq) tokens of this sequence in the KV cache, by position */
+    int leader;     /* FOLLOW: the slot that decodes the shared prompt */
+    int32_t *cache; /* (n_ctx_seq) tokens of this sequence in the KV cache, by position */
     int n_cache;
-    const int32_t *prompt;  /* borrowed from the job */
+    const int32_t *prompt; /* borrowed from the job */
     int n_prompt;
-    int32_t next;           /* GEN: the sampled token to decode at the next step */
-    int bidx;               /* this step: batch index of its logits, or -1 */
-    int chunk;              /* this step: prompt tokens in the batch */
-    gptc_sampler *smp;      /* owned while busy */
+    int32_t next;      /* GEN: the sampled token to decode at the next step */
+    int bidx;          /* this step: batch index of its logits, or -1 */
+    int chunk;         /* this step: prompt tokens in the batch */
+    gptc_sampler *smp; /* owned while busy */
     gptc_detok dt;
-    float *lg, *lg2;        /* (V) logits after bias; lg2: untouched copy for logprobs */
-    uint64_t used;          /* scheduler clock at last use (LRU) */
+    float *lg, *lg2; /* (V) logits after bias; lg2: untouched copy for logprobs */
+    uint64_t used;   /* scheduler clock at last use (LRU) */
 };
 
 static void logf_(srv_sched *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -79,6 +80,7 @@ srv_job *srv_job_new(int kind, int n_choices)
     j->refs = 1;
     j->kind = kind;
     j->n_choices = n_choices;
+    j->client_fd = -1;
     atomic_init(&j->cancelled, 0);
     return j;
 }
@@ -106,9 +108,13 @@ void srv_job_release(srv_job *j)
     free(j);
 }
 
-void srv_job_cancel(srv_job *j) { atomic_store(&j->cancelled, 1); }
+void srv_job_cancel(srv_job *j)
+{
+    atomic_store(&j->cancelled, 1);
+}
 
-/* ----- queue (any thread) ---------------------------------------------------------------------- */
+/* ----- queue (any thread) ----------------------------------------------------------------------
+ */
 
 int srv_sched_submit(srv_sched *s, srv_job *j, srv_error *e)
 {
@@ -133,8 +139,10 @@ int srv_sched_submit(srv_sched *s, srv_job *j, srv_error *e)
     pthread_mutex_unlock(&j->mu);
     j->t_submit = srv_now();
     j->next = NULL;
-    if (s->q_tail) s->q_tail->next = j;
-    else s->q_head = j;
+    if (s->q_tail)
+        s->q_tail->next = j;
+    else
+        s->q_head = j;
     s->q_tail = j;
     s->q_len++;
     pthread_cond_signal(&s->cv);
@@ -165,19 +173,22 @@ void srv_sched_counts(srv_sched *s, int *queued, int *busy)
     pthread_mutex_unlock(&s->mu);
 }
 
-/* ----- slots (scheduler thread) ---------------------------------------------------------------- */
+/* ----- slots (scheduler thread) ----------------------------------------------------------------
+ */
 
 static int lcp(const int32_t *a, int na, const int32_t *b, int nb)
 {
     int n = na < nb ? na : nb, i = 0;
-    while (i < n && a[i] == b[i]) i++;
+    while (i < n && a[i] == b[i])
+        i++;
     return i;
 }
 
 static int n_idle(const srv_sched *s)
 {
     int n = 0;
-    for (int i = 0; i < s->n_slots; i++) n += s->slots[i].state == SLOT_IDLE;
+    for (int i = 0; i < s->n_slots; i++)
+        n += s->slots[i].state == SLOT_IDLE;
     return n;
 }
 
@@ -227,7 +238,8 @@ static void job_end_if_done(srv_sched *s, srv_job *j)
     if (!all) return;
     for (int i = 0; i < s->n_active; i++) {
         if (s->active[i] != j) continue;
-        memmove(&s->active[i], &s->active[i + 1], (size_t)(s->n_active - i - 1) * sizeof *s->active);
+        memmove(&s->active[i], &s->active[i + 1],
+                (size_t)(s->n_active - i - 1) * sizeof *s->active);
         s->n_active--;
         break;
     }
@@ -244,7 +256,8 @@ static int text_add(srv_choice *c, const char *p, size_t n)
     if (!n) return 0;
     if (c->len + n > c->cap) {
         size_t cap = c->cap ? c->cap : 256;
-        while (cap < c->len + n) cap *= 2;
+        while (cap < c->len + n)
+            cap *= 2;
         char *t = realloc(c->text, cap);
         if (!t) return -1;
         c->text = t;
@@ -291,12 +304,14 @@ static void slot_end(srv_sched *s, srv_slot *sl, int reason)
 static void job_abort(srv_sched *s, srv_job *j, int reason)
 {
     int in_slots = 0;
-    for (int i = 0; i < s->n_slots; i++) in_slots += s->slots[i].job == j;
+    for (int i = 0; i < s->n_slots; i++)
+        in_slots += s->slots[i].job == j;
     /* choices that never reached a slot end here; the last slot_end then ends the job */
     pthread_mutex_lock(&j->mu);
     for (int i = 0; i < j->n_choices; i++) {
         int in_slot = 0;
-        for (int k = 0; k < s->n_slots; k++) in_slot |= s->slots[k].job == j && s->slots[k].choice == i;
+        for (int k = 0; k < s->n_slots; k++)
+            in_slot |= s->slots[k].job == j && s->slots[k].choice == i;
         if (!in_slot && j->choices[i].finish == FINISH_NONE) {
             j->choices[i].finish = reason;
             j->n_ended++;
@@ -418,9 +433,29 @@ static void feed_embed(srv_sched *s, srv_job *j)
     }
 }
 
+/* Cancel running jobs whose client has gone: one poll() over their sockets per step, so a
+ * disconnect ends the request at the next step even while its HTTP thread is busy elsewhere.
+ * (A socket number may already belong to a newer connection once the old one closed; the old
+ * job is cancelled by its HTTP thread in that case anyway, so a stale look is harmless.) */
+static void poll_clients(srv_sched *s)
+{
+    struct pollfd pfd[64];
+    srv_job *who[64];
+    int n = 0;
+    for (int i = 0; i < s->n_active && n < 64; i++) {
+        if (s->active[i]->client_fd < 0) continue;
+        pfd[n] = (struct pollfd){.fd = s->active[i]->client_fd, .events = POLLRDHUP};
+        who[n++] = s->active[i];
+    }
+    if (!n || poll(pfd, (nfds_t)n, 0) <= 0) return;
+    for (int i = 0; i < n; i++)
+        if (pfd[i].revents & (POLLRDHUP | POLLHUP | POLLERR)) srv_job_cancel(who[i]);
+}
+
 /* Drop cancelled jobs, admit what fits. */
 static void admit(srv_sched *s)
 {
+    poll_clients(s);
     for (int i = 0; i < s->n_active; i++) {
         srv_job *j = s->active[i];
         if (atomic_load(&j->cancelled)) {
@@ -437,7 +472,8 @@ static void admit(srv_sched *s)
         srv_job *j = s->q_head;
         int ok = 0;
         if (j) {
-            if (atomic_load(&j->cancelled)) ok = 2;
+            if (atomic_load(&j->cancelled))
+                ok = 2;
             else if (j->kind == JOB_GENERATE)
                 ok = n_idle(s) >= j->n_choices && s->reserved + j->reserve <= s->n_ctx;
             else
@@ -466,7 +502,8 @@ static void admit(srv_sched *s)
     }
 }
 
-/* ----- one step -------------------------------------------------------------------------------- */
+/* ----- one step --------------------------------------------------------------------------------
+ */
 
 /* log-probabilities from logits (V): the chosen token's and the top k. */
 static void fill_logprobs(const float *lg, int V, int32_t id, int k, srv_lp *out)
@@ -475,7 +512,8 @@ static void fill_logprobs(const float *lg, int V, int32_t id, int k, srv_lp *out
     for (int i = 0; i < V; i++)
         if (lg[i] > mx) mx = lg[i];
     double sum = 0;
-    for (int i = 0; i < V; i++) sum += lg[i] == -INFINITY ? 0.0 : exp((double)lg[i] - mx);
+    for (int i = 0; i < V; i++)
+        sum += lg[i] == -INFINITY ? 0.0 : exp((double)lg[i] - mx);
     float lse = mx + (float)log(sum);
     out->id = id;
     out->lp = lg[id] - lse;
@@ -494,7 +532,8 @@ static void fill_logprobs(const float *lg, int V, int32_t id, int k, srv_lp *out
         out->top_id[p] = i;
         if (n < k) out->n_top++;
     }
-    for (int i = 0; i < out->n_top; i++) out->top_lp[i] = lg[out->top_id[i]] - lse;
+    for (int i = 0; i < out->n_top; i++)
+        out->top_lp[i] = lg[out->top_id[i]] - lse;
 }
 
 /* Scan for stop strings after text grew from old_len to c->len. Returns 1 when one matched
@@ -516,8 +555,10 @@ static int stop_scan(const srv_job *j, srv_choice *c, size_t old_len)
     }
     if (hit != SIZE_MAX) {
         c->len = hit;
-        if (c->n_ready > hit) c->n_ready = hit;
-        else c->n_ready = hit;
+        if (c->n_ready > hit)
+            c->n_ready = hit;
+        else
+            c->n_ready = hit;
         return 1;
     }
     size_t held = 0;
@@ -541,7 +582,8 @@ static void slot_sample(srv_sched *s, srv_slot *sl, const float *raw)
     int V = s->n_vocab;
     memcpy(sl->lg, raw, (size_t)V * sizeof *sl->lg);
     for (int i = 0; i < j->n_bias; i++)
-        sl->lg[j->bias_id[i]] = j->bias[i] <= -100.0f ? -INFINITY : sl->lg[j->bias_id[i]] + j->bias[i];
+        sl->lg[j->bias_id[i]] =
+            j->bias[i] <= -100.0f ? -INFINITY : sl->lg[j->bias_id[i]] + j->bias[i];
     if (j->logprobs) memcpy(sl->lg2, sl->lg, (size_t)V * sizeof *sl->lg);
     int32_t id = gptc_sampler_sample(sl->smp, sl->lg);
     gptc_sampler_accept(sl->smp, id);
@@ -550,7 +592,8 @@ static void slot_sample(srv_sched *s, srv_slot *sl, const float *raw)
     char piece[512];
     size_t n_piece = 0;
     int is_stop_id = !j->ignore_eos && gptc_tok_is_eog(s->tok, id);
-    for (int i = 0; i < j->n_stop_ids; i++) is_stop_id |= j->stop_ids[i] == id;
+    for (int i = 0; i < j->n_stop_ids; i++)
+        is_stop_id |= j->stop_ids[i] == id;
     if (is_stop_id) {
         finish = FINISH_STOP;
     } else {
@@ -575,7 +618,8 @@ static void slot_sample(srv_sched *s, srv_slot *sl, const float *raw)
     pthread_mutex_unlock(&j->mu);
     atomic_fetch_add(&s->metrics->gen_tokens, 1);
 
-    if (!finish && (c->n_gen >= j->max_tokens || sl->n_cache >= s->n_ctx_seq)) finish = FINISH_LENGTH;
+    if (!finish && (c->n_gen >= j->max_tokens || sl->n_cache >= s->n_ctx_seq))
+        finish = FINISH_LENGTH;
     if (finish) {
         slot_end(s, sl, finish);
         return;
@@ -623,11 +667,16 @@ static void step(srv_sched *s)
     }
     if (n == 0) return;
 
-    gptc_batch b = {.n_tokens = n, .token = s->b_tok, .pos = s->b_pos, .seq_id = s->b_seq, .logits = s->b_logits};
+    gptc_batch b = {.n_tokens = n,
+                    .token = s->b_tok,
+                    .pos = s->b_pos,
+                    .seq_id = s->b_seq,
+                    .logits = s->b_logits};
     gptc_err err;
     double t0 = srv_now();
     gptc_status st;
-    while ((st = gptc_decode(s->ctx, &b, &err)) == GPTC_E_RANGE && evict_one(s)) {}
+    while ((st = gptc_decode(s->ctx, &b, &err)) == GPTC_E_RANGE && evict_one(s)) {
+    }
     double dt = srv_now() - t0;
     atomic_fetch_add(&s->metrics->steps, 1);
     atomic_fetch_add(&s->metrics->decode_us, (unsigned long long)(dt * 1e6));
@@ -647,7 +696,8 @@ static void step(srv_sched *s)
         if (sl->state == SLOT_GEN && sl->bidx >= 0) {
             sl->cache[sl->n_cache++] = sl->next;
         } else if (sl->state == SLOT_PREFILL && sl->chunk > 0) {
-            memcpy(sl->cache + sl->n_cache, sl->prompt + sl->n_cache, (size_t)sl->chunk * sizeof(int32_t));
+            memcpy(sl->cache + sl->n_cache, sl->prompt + sl->n_cache,
+                   (size_t)sl->chunk * sizeof(int32_t));
             sl->n_cache += sl->chunk;
         }
         if (sl->job) sl->used = s->clock;
@@ -674,7 +724,8 @@ static void step(srv_sched *s)
         if (sl->bidx < 0) continue;
         const float *raw = gptc_get_logits(s->ctx, sl->bidx);
         if (sl->state == SLOT_PREFILL) {
-            atomic_fetch_add(&s->metrics->prompt_tokens, (unsigned long long)(j->n_prompt - j->n_cached));
+            atomic_fetch_add(&s->metrics->prompt_tokens,
+                             (unsigned long long)(j->n_prompt - j->n_cached));
             /* the followers share the prompt's cells and its last logits */
             for (int f = 0; f < s->n_slots; f++) {
                 srv_slot *fl = &s->slots[f];
@@ -690,7 +741,8 @@ static void step(srv_sched *s)
     }
 }
 
-/* ----- the thread ------------------------------------------------------------------------------ */
+/* ----- the thread ------------------------------------------------------------------------------
+ */
 
 static void *sched_main(void *arg)
 {
@@ -711,7 +763,8 @@ static void *sched_main(void *arg)
 
         admit(s);
         int busy = 0;
-        for (int i = 0; i < s->n_slots; i++) busy += s->slots[i].job != NULL;
+        for (int i = 0; i < s->n_slots; i++)
+            busy += s->slots[i].job != NULL;
         if (!busy) {
             /* queued work that cannot start yet (cannot happen with nothing running): wait */
             pthread_mutex_lock(&s->mu);
@@ -730,7 +783,8 @@ static void *sched_main(void *arg)
         double now = srv_now();
         if (now - win_t >= 1.0) {
             unsigned long long tok = atomic_load(&s->metrics->gen_tokens);
-            atomic_store(&s->metrics->tok_per_s_x1000, (unsigned)((double)(tok - win_tok) / (now - win_t) * 1000.0));
+            atomic_store(&s->metrics->tok_per_s_x1000,
+                         (unsigned)((double)(tok - win_tok) / (now - win_t) * 1000.0));
             win_t = now;
             win_tok = tok;
         }

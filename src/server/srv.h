@@ -20,23 +20,24 @@
 #include "gptc.h"
 #include "server.h"
 
-#define SRV_TOP_MAX 20       /* top_logprobs: OpenAI's limit */
-#define SRV_MAX_STOPS 16     /* user stop strings (4) + the template's end-of-turn strings */
-#define SRV_USER_STOPS 4     /* OpenAI's limit on `stop` */
-#define SRV_STOP_LEN 256     /* bytes of one stop string */
-#define SRV_MAX_BIAS 1024    /* logit_bias entries */
-#define SRV_MAX_INPUTS 256   /* embeddings inputs per request */
+#define SRV_TOP_MAX 20     /* top_logprobs: OpenAI's limit */
+#define SRV_MAX_STOPS 16   /* user stop strings (4) + the template's end-of-turn strings */
+#define SRV_USER_STOPS 4   /* OpenAI's limit on `stop` */
+#define SRV_STOP_LEN 256   /* bytes of one stop string */
+#define SRV_MAX_BIAS 1024  /* logit_bias entries */
+#define SRV_MAX_INPUTS 256 /* embeddings inputs per request */
 #define SRV_MIN(a, b) ((a) < (b) ? (a) : (b))
 
-/* ----- errors.c: OpenAI error objects ---------------------------------------------------------- */
+/* ----- errors.c: OpenAI error objects ----------------------------------------------------------
+ */
 
 typedef struct srv_error {
-    int status;          /* HTTP status */
-    const char *type;    /* "invalid_request_error", "authentication_error", "server_error" ... */
-    const char *code;    /* "invalid_type", "context_length_exceeded" ... (static) */
-    char param[96];      /* the field at fault ("messages[0].content"); "" -> null */
+    int status;       /* HTTP status */
+    const char *type; /* "invalid_request_error", "authentication_error", "server_error" ... */
+    const char *code; /* "invalid_type", "context_length_exceeded" ... (static) */
+    char param[96];   /* the field at fault ("messages[0].content"); "" -> null */
     char message[400];
-    int retry_after;     /* seconds for a Retry-After header; 0: none */
+    int retry_after; /* seconds for a Retry-After header; 0: none */
 } srv_error;
 
 /* Fill *e; returns -1 so validators can `return srv_fail(...)`. param may be NULL. */
@@ -65,7 +66,8 @@ typedef struct srv_buf {
 int srv_buf_add(srv_buf *b, const void *s, size_t n); /* 0 ok, -1 out of memory */
 void srv_buf_free(srv_buf *b);
 
-/* ----- slots.c: jobs and the scheduler ----------------------------------------------------------- */
+/* ----- slots.c: jobs and the scheduler -----------------------------------------------------------
+ */
 
 enum { JOB_GENERATE = 0, JOB_EMBED = 1 };
 enum { FINISH_NONE = 0, FINISH_STOP, FINISH_LENGTH, FINISH_CANCEL, FINISH_ERROR };
@@ -81,34 +83,35 @@ typedef struct srv_lp {
 /* One output sequence of a job (a choice), or one input of an embeddings job. Fields after
  * `text` are written by the scheduler under job->mu and read by the HTTP thread under it. */
 typedef struct srv_choice {
-    int32_t *prompt;        /* embed: this input's tokens, owned; generate: NULL (job->prompt) */
+    int32_t *prompt; /* embed: this input's tokens, owned; generate: NULL (job->prompt) */
     int n_prompt;
-    char *text;             /* (cap) generated text, owned */
+    char *text; /* (cap) generated text, owned */
     size_t len, cap;
-    size_t n_ready;         /* bytes of text that are final (no stop string can still cover them) */
-    int n_gen;              /* tokens generated */
-    int finish;             /* FINISH_* */
-    srv_lp *lp;             /* (max_tokens) when job->logprobs; owned */
+    size_t n_ready; /* bytes of text that are final (no stop string can still cover them) */
+    int n_gen;      /* tokens generated */
+    int finish;     /* FINISH_* */
+    srv_lp *lp;     /* (max_tokens) when job->logprobs; owned */
     int n_lp;
-    float *embd;            /* (n_embd) embed result, owned */
+    float *embd; /* (n_embd) embed result, owned */
 } srv_choice;
 
 typedef struct srv_job {
     pthread_mutex_t mu;
-    pthread_cond_t cv;      /* signalled when outputs grow or the job ends */
-    int refs;               /* under mu: the HTTP side and the scheduler */
-    atomic_int cancelled;   /* the client went away: stop at the next step */
-    int done;               /* under mu: every choice ended */
-    int failed;             /* under mu: an internal error; fail_msg says which */
+    pthread_cond_t cv;    /* signalled when outputs grow or the job ends */
+    int refs;             /* under mu: the HTTP side and the scheduler */
+    atomic_int cancelled; /* the client went away: stop at the next step */
+    int client_fd;        /* the client's socket, polled by the scheduler every step; -1: none */
+    int done;             /* under mu: every choice ended */
+    int failed;           /* under mu: an internal error; fail_msg says which */
     char fail_msg[256];
 
     /* the request, fixed before submission */
-    int kind;                       /* JOB_* */
-    int32_t *prompt;                /* (n_prompt) generate: owned */
+    int kind;        /* JOB_* */
+    int32_t *prompt; /* (n_prompt) generate: owned */
     int n_prompt;
     int n_choices;
-    srv_choice *choices;            /* (n_choices) owned */
-    gptc_sampler_params sp;         /* choice i seeds with sp.seed + i */
+    srv_choice *choices;    /* (n_choices) owned */
+    gptc_sampler_params sp; /* choice i seeds with sp.seed + i */
     int max_tokens;
     int n_stops;
     char stops[SRV_MAX_STOPS][SRV_STOP_LEN + 1];
@@ -117,18 +120,18 @@ typedef struct srv_job {
     int32_t stop_ids[GPTC_CHAT_MAX_STOPS];
     int ignore_eos;
     int n_bias;
-    int32_t *bias_id;               /* (n_bias) owned */
-    float *bias;                    /* (n_bias) owned */
-    int logprobs, top_logprobs;     /* logprobs: keep srv_lp for each token */
+    int32_t *bias_id;           /* (n_bias) owned */
+    float *bias;                /* (n_bias) owned */
+    int logprobs, top_logprobs; /* logprobs: keep srv_lp for each token */
 
     /* scheduler bookkeeping */
-    int n_cached;                   /* prompt tokens taken from the prefix cache */
-    double t_submit, t_first;       /* monotonic seconds; t_first: first token of choice 0 */
-    int reserve;                    /* KV cells reserved while admitted */
-    int next_choice;                /* embed: inputs handed to slots so far */
-    int n_running;                  /* choices in slots */
-    int n_ended;                    /* choices ended */
-    struct srv_job *next;           /* queue link */
+    int n_cached;             /* prompt tokens taken from the prefix cache */
+    double t_submit, t_first; /* monotonic seconds; t_first: first token of choice 0 */
+    int reserve;              /* KV cells reserved while admitted */
+    int next_choice;          /* embed: inputs handed to slots so far */
+    int n_running;            /* choices in slots */
+    int n_ended;              /* choices ended */
+    struct srv_job *next;     /* queue link */
 } srv_job;
 
 /* A new job with n choices (zeroed outputs); refs = 1 (the caller). NULL when out of memory. */
@@ -147,34 +150,34 @@ typedef struct srv_metrics {
     uint64_t ttft_bucket[12];    /* counts <= k_ttft_le[i] */
     uint64_t ttft_count;
     double ttft_sum;
-    uint64_t req[8][6];          /* endpoint x status class (1xx..5xx, other) */
+    uint64_t req[8][6]; /* endpoint x status class (1xx..5xx, other) */
 } srv_metrics;
 
 typedef struct srv_sched {
-    const gptc_model *model;        /* borrowed */
-    const gptc_tokenizer *tok;      /* borrowed from the model */
-    gptc_ctx *ctx;                  /* owned; only the scheduler thread touches it after init */
+    const gptc_model *model;   /* borrowed */
+    const gptc_tokenizer *tok; /* borrowed from the model */
+    gptc_ctx *ctx;             /* owned; only the scheduler thread touches it after init */
     int n_ctx, n_ctx_seq, n_batch, n_vocab, n_embd;
     int n_slots;
-    srv_slot *slots;                /* (n_slots) owned */
-    srv_metrics *metrics;           /* borrowed */
+    srv_slot *slots;      /* (n_slots) owned */
+    srv_metrics *metrics; /* borrowed */
     uint64_t seed_base;
     gptc_server_log_fn log;
     void *log_user;
 
     pthread_t thread;
     int started;
-    pthread_mutex_t mu;             /* guards everything below */
-    pthread_cond_t cv;              /* new job, cancellation or stop */
-    srv_job *q_head, *q_tail;       /* waiting, not yet admitted */
+    pthread_mutex_t mu;       /* guards everything below */
+    pthread_cond_t cv;        /* new job, cancellation or stop */
+    srv_job *q_head, *q_tail; /* waiting, not yet admitted */
     int q_len, q_max;
-    int n_active_jobs;              /* admitted, not ended */
+    int n_active_jobs; /* admitted, not ended */
     int n_busy_slots;
-    int draining;                   /* refuse new jobs (503) */
-    int stop;                       /* exit once nothing is queued or running */
+    int draining; /* refuse new jobs (503) */
+    int stop;     /* exit once nothing is queued or running */
 
     /* scheduler-thread state */
-    srv_job **active;               /* (n_slots) admitted jobs, in admission order */
+    srv_job **active; /* (n_slots) admitted jobs, in admission order */
     int n_active;
     int reserved;                   /* KV cells reserved by admitted jobs */
     uint64_t clock;                 /* step counter, for LRU */
@@ -201,35 +204,36 @@ void srv_sched_counts(srv_sched *s, int *queued, int *busy_slots);
 /* Finish what is queued and running, stop the thread, free everything. */
 void srv_sched_free(srv_sched *s);
 
-/* ----- http.c: the server, requests, responses --------------------------------------------------- */
+/* ----- http.c: the server, requests, responses ---------------------------------------------------
+ */
 
 enum { EP_CHAT = 0, EP_COMPLETIONS, EP_EMBEDDINGS, EP_MODELS, EP_HEALTH, EP_METRICS, EP_OTHER };
 
 struct gptc_server {
     gptc_server_params p;
-    const gptc_model *model;        /* borrowed */
+    const gptc_model *model; /* borrowed */
     char alias[128];
     char api_key[256];
     size_t api_key_len;
-    gptc_chat_template *tmpl;       /* owned */
-    const char *tmpl_src;           /* borrowed: the model's metadata, a builtin or p.chat_template */
+    gptc_chat_template *tmpl; /* owned */
+    const char *tmpl_src;     /* borrowed: the model's metadata, a builtin or p.chat_template */
     size_t tmpl_len;
-    char *tmpl_own;                 /* owned copy of p.chat_template */
+    char *tmpl_own; /* owned copy of p.chat_template */
     gptc_chat_stops chat_stops;
     char bos_text[64], eos_text[64];
     int has_bos_text, has_eos_text;
-    long created;                   /* unix time the server started (models' "created") */
+    long created; /* unix time the server started (models' "created") */
     srv_sched sched;
     srv_metrics metrics;
     struct MHD_Daemon *mhd;
     int port;
     atomic_int draining;
-    atomic_int in_flight;           /* requests between their first byte and their completion */
-    atomic_ullong next_id;          /* for response ids */
+    atomic_int in_flight;  /* requests between their first byte and their completion */
+    atomic_ullong next_id; /* for response ids */
 
     /* connection watchdog (header/body deadlines) */
     pthread_mutex_t conn_mu;
-    struct srv_conn *conns;         /* list of open connections */
+    struct srv_conn *conns; /* list of open connections */
     pthread_t watchdog;
     int watchdog_started;
     atomic_int stop_watchdog;
@@ -238,16 +242,16 @@ struct gptc_server {
 /* One HTTP request: the body as it arrives, then the job it became. */
 typedef struct srv_req {
     gptc_server *srv;
-    struct srv_conn *conn;          /* borrowed: the watchdog's record of the connection */
+    struct srv_conn *conn; /* borrowed: the watchdog's record of the connection */
     struct MHD_Connection *mhd;
-    int endpoint;                   /* EP_* */
-    int status;                     /* the status sent, for logs and metrics */
-    int early;                      /* a response was queued before the body */
+    int endpoint; /* EP_* */
+    int status;   /* the status sent, for logs and metrics */
+    int early;    /* a response was queued before the body */
     srv_buf body;
-    int body_over;                  /* body grew past body_max */
+    int body_over; /* body grew past body_max */
     double t0;
-    srv_job *job;                   /* reference held while the request lives */
-    int prompt_tokens, gen_tokens;  /* for the log line */
+    srv_job *job;                  /* reference held while the request lives */
+    int prompt_tokens, gen_tokens; /* for the log line */
     char method[8];
     char path[96];
 } srv_req;
@@ -261,7 +265,8 @@ void srv_log(gptc_server *s, const char *fmt, ...) __attribute__((format(printf,
 /* Queue responses. Each returns what the access handler should return. */
 enum MHD_Result srv_reply_json(srv_req *r, int status, json_t *body /* stolen */);
 enum MHD_Result srv_reply_error(srv_req *r, const srv_error *e);
-enum MHD_Result srv_reply_text(srv_req *r, int status, const char *type, const char *text, size_t n);
+enum MHD_Result srv_reply_text(srv_req *r, int status, const char *type, const char *text,
+                               size_t n);
 /* Wait for a job to end, watching the client: returns 0 when the job is done, -1 when the
  * client went away (the job is then cancelled). */
 int srv_wait_job(srv_req *r, srv_job *j);
@@ -270,7 +275,8 @@ int srv_client_gone(srv_req *r);
 /* A new response id with prefix ("chatcmpl-"). */
 void srv_make_id(gptc_server *s, const char *prefix, char *out, size_t cap);
 
-/* ----- endpoints ------------------------------------------------------------------------------- */
+/* ----- endpoints -------------------------------------------------------------------------------
+ */
 
 enum MHD_Result srv_ep_chat(srv_req *r, json_t *body);
 enum MHD_Result srv_ep_completions(srv_req *r, json_t *body);
@@ -282,7 +288,7 @@ enum MHD_Result srv_ep_metrics(srv_req *r);
 /* v1_common.c: what chat and completions share. */
 typedef struct srv_gen_opts {
     int stream, include_usage;
-    int chat;                       /* chat.completion shapes */
+    int chat; /* chat.completion shapes */
     int logprobs, top_logprobs;
 } srv_gen_opts;
 /* Parse the sampling, length, stop, logit_bias, logprobs, n and stream fields into a job whose
@@ -292,8 +298,10 @@ int srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int n_pro
                   srv_job **out, srv_gen_opts *opts, srv_error *e);
 /* Validate a request body and build its job, without HTTP or the scheduler (the endpoints and
  * fuzz/fuzz_request.c call these). Return 0, or -1 with *e filled. */
-int srv_chat_prepare(gptc_server *s, const json_t *body, srv_job **out, srv_gen_opts *o, srv_error *e);
-int srv_completions_prepare(gptc_server *s, const json_t *body, srv_job **out, srv_gen_opts *o, srv_error *e);
+int srv_chat_prepare(gptc_server *s, const json_t *body, srv_job **out, srv_gen_opts *o,
+                     srv_error *e);
+int srv_completions_prepare(gptc_server *s, const json_t *body, srv_job **out, srv_gen_opts *o,
+                            srv_error *e);
 int srv_embeddings_prepare(gptc_server *s, const json_t *body, srv_job **out, int *b64, int *dims,
                            srv_error *e);
 /* Tokenize text into an owned array (add_bos as the model wants unless the text starts with

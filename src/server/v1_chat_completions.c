@@ -28,7 +28,8 @@ static json_t *normalise(const json_t *msgs, srv_error *e)
     json_t *out = json_array();
     size_t i;
     const json_t *m;
-    json_array_foreach(msgs, i, m) {
+    json_array_foreach(msgs, i, m)
+    {
         if (!json_is_object(m)) {
             snprintf(param, sizeof param, "messages[%zu]", i);
             srv_fail(e, 400, "invalid_type", param, "'%s' must be an object", param);
@@ -37,7 +38,8 @@ static json_t *normalise(const json_t *msgs, srv_error *e)
         const json_t *role = json_object_get(m, "role");
         snprintf(param, sizeof param, "messages[%zu].role", i);
         if (!json_is_string(role)) {
-            srv_fail(e, 400, role ? "invalid_type" : "missing_required_parameter", param, "'%s' must be a string", param);
+            srv_fail(e, 400, role ? "invalid_type" : "missing_required_parameter", param,
+                     "'%s' must be a string", param);
             goto fail;
         }
         const char *r = json_string_value(role);
@@ -57,14 +59,18 @@ static json_t *normalise(const json_t *msgs, srv_error *e)
             srv_buf b = {0};
             size_t k;
             const json_t *part;
-            json_array_foreach(content, k, part) {
-                const json_t *type = json_object_get(part, "type"), *t = json_object_get(part, "text");
-                if (!json_is_object(part) || !json_is_string(type) || strcmp(json_string_value(type), "text") != 0 ||
-                    !json_is_string(t)) {
+            json_array_foreach(content, k, part)
+            {
+                const json_t *type = json_object_get(part, "type"),
+                             *t = json_object_get(part, "text");
+                if (!json_is_object(part) || !json_is_string(type) ||
+                    strcmp(json_string_value(type), "text") != 0 || !json_is_string(t)) {
                     snprintf(param, sizeof param, "messages[%zu].content[%zu]", i, k);
                     srv_buf_free(&b);
                     srv_fail(e, 400, "invalid_value", param,
-                             "'%s' must be a text part {\"type\": \"text\", \"text\": \"...\"} (only text is supported)", param);
+                             "'%s' must be a text part {\"type\": \"text\", \"text\": \"...\"} "
+                             "(only text is supported)",
+                             param);
                     goto fail;
                 }
                 if (k) srv_buf_add(&b, "\n", 1);
@@ -81,7 +87,8 @@ static json_t *normalise(const json_t *msgs, srv_error *e)
         }
         json_t *nm = json_pack("{s:s, s:o}", "role", r, "content", text);
         /* what tool-aware templates read */
-        const json_t *tc = json_object_get(m, "tool_calls"), *tcid = json_object_get(m, "tool_call_id");
+        const json_t *tc = json_object_get(m, "tool_calls"),
+                     *tcid = json_object_get(m, "tool_call_id");
         if (assistant && json_is_array(tc)) json_object_set(nm, "tool_calls", (json_t *)tc);
         if (json_is_string(tcid)) json_object_set(nm, "tool_call_id", (json_t *)tcid);
         json_array_append_new(out, nm);
@@ -92,7 +99,8 @@ fail:
     return NULL;
 }
 
-int srv_chat_prepare(gptc_server *s, const json_t *body, srv_job **out, srv_gen_opts *o, srv_error *e)
+int srv_chat_prepare(gptc_server *s, const json_t *body, srv_job **out, srv_gen_opts *o,
+                     srv_error *e)
 {
     json_t *msgs = normalise(json_object_get(body, "messages"), e);
     if (!msgs) return -1;
@@ -108,7 +116,8 @@ int srv_chat_prepare(gptc_server *s, const json_t *body, srv_job **out, srv_gen_
     json_decref(msgs);
     if (st) {
         if (st == GPTC_E_NOMEM) return srv_fail(e, 500, "internal_error", NULL, "out of memory");
-        return srv_fail(e, 400, "invalid_value", "messages", "the chat template refused the messages: %s", err.msg);
+        return srv_fail(e, 400, "invalid_value", "messages",
+                        "the chat template refused the messages: %s", err.msg);
     }
     int32_t *ids;
     int n_ids;

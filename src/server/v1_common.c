@@ -18,13 +18,15 @@ int srv_tokenize(gptc_server *s, const char *text, size_t n, int parse_special, 
 {
     const gptc_tokenizer *tok = gptc_model_tokenizer(s->model);
     size_t bl = strlen(s->bos_text);
-    int add_bos = gptc_tok_add_bos(tok) && !(s->has_bos_text && bl && n >= bl && memcmp(text, s->bos_text, bl) == 0);
+    int add_bos = gptc_tok_add_bos(tok) &&
+                  !(s->has_bos_text && bl && n >= bl && memcmp(text, s->bos_text, bl) == 0);
     gptc_err err;
     size_t cnt = 0;
     if (gptc_tok_encode(tok, text, n, add_bos, parse_special, NULL, 0, &cnt, &err))
         return srv_fail(e, 400, "invalid_value", param, "cannot tokenize '%s': %s", param, err.msg);
     if (cnt == 0) return srv_fail(e, 400, "invalid_value", param, "'%s' is empty", param);
-    if (cnt > INT_MAX / 2) return srv_fail(e, 400, "context_length_exceeded", param, "'%s' is too long", param);
+    if (cnt > INT_MAX / 2)
+        return srv_fail(e, 400, "context_length_exceeded", param, "'%s' is too long", param);
     int32_t *ids = malloc(cnt * sizeof *ids);
     if (!ids) return srv_fail(e, 500, "internal_error", NULL, "out of memory");
     size_t got = 0;
@@ -48,17 +50,21 @@ static int parse_stop(const json_t *body, srv_job *j, srv_error *e)
     if (json_is_array(v)) {
         n = json_array_size(v);
         if (n > SRV_USER_STOPS)
-            return srv_fail(e, 400, "invalid_value", "stop", "'stop' holds at most %d strings, got %zu", SRV_USER_STOPS, n);
+            return srv_fail(e, 400, "invalid_value", "stop",
+                            "'stop' holds at most %d strings, got %zu", SRV_USER_STOPS, n);
     } else if (!json_is_string(v)) {
-        return srv_fail(e, 400, "invalid_type", "stop", "'stop' must be a string or an array of strings");
+        return srv_fail(e, 400, "invalid_type", "stop",
+                        "'stop' must be a string or an array of strings");
     }
     for (size_t i = 0; i < n; i++) {
         const json_t *it = json_is_array(v) ? json_array_get(v, i) : items[0];
         if (!json_is_string(it))
-            return srv_fail(e, 400, "invalid_type", "stop", "'stop' must be a string or an array of strings");
+            return srv_fail(e, 400, "invalid_type", "stop",
+                            "'stop' must be a string or an array of strings");
         size_t len = json_string_length(it);
         if (len > SRV_STOP_LEN)
-            return srv_fail(e, 400, "invalid_value", "stop", "a stop string is over %d bytes", SRV_STOP_LEN);
+            return srv_fail(e, 400, "invalid_value", "stop", "a stop string is over %d bytes",
+                            SRV_STOP_LEN);
         if (len == 0) continue;
         memcpy(j->stops[j->n_stops], json_string_value(it), len);
         j->stops[j->n_stops][len] = 0;
@@ -73,24 +79,29 @@ static int parse_bias(const json_t *body, int n_vocab, srv_job *j, srv_error *e)
     const json_t *v = json_object_get(body, "logit_bias");
     if (!v || json_is_null(v)) return 0;
     if (!json_is_object(v))
-        return srv_fail(e, 400, "invalid_type", "logit_bias", "'logit_bias' must be an object of token ids to numbers");
+        return srv_fail(e, 400, "invalid_type", "logit_bias",
+                        "'logit_bias' must be an object of token ids to numbers");
     size_t n = json_object_size(v);
     if (n > SRV_MAX_BIAS)
-        return srv_fail(e, 400, "invalid_value", "logit_bias", "'logit_bias' holds at most %d entries", SRV_MAX_BIAS);
+        return srv_fail(e, 400, "invalid_value", "logit_bias",
+                        "'logit_bias' holds at most %d entries", SRV_MAX_BIAS);
     if (!n) return 0;
     j->bias_id = malloc(n * sizeof *j->bias_id);
     j->bias = malloc(n * sizeof *j->bias);
     if (!j->bias_id || !j->bias) return srv_fail(e, 500, "internal_error", NULL, "out of memory");
     const char *key;
     json_t *val;
-    json_object_foreach((json_t *)v, key, val) {
+    json_object_foreach((json_t *)v, key, val)
+    {
         char *end;
         long id = strtol(key, &end, 10);
         if (end == key || *end || id < 0 || id >= n_vocab)
             return srv_fail(e, 400, "invalid_value", "logit_bias",
                             "'logit_bias' key '%.40s' is not a token id (0..%d)", key, n_vocab - 1);
-        if (!json_is_number(val) || !isfinite(json_number_value(val)) || fabs(json_number_value(val)) > 100)
-            return srv_fail(e, 400, "invalid_value", "logit_bias", "'logit_bias' values must be numbers in [-100, 100]");
+        if (!json_is_number(val) || !isfinite(json_number_value(val)) ||
+            fabs(json_number_value(val)) > 100)
+            return srv_fail(e, 400, "invalid_value", "logit_bias",
+                            "'logit_bias' values must be numbers in [-100, 100]");
         j->bias_id[j->n_bias] = (int32_t)id;
         j->bias[j->n_bias++] = (float)json_number_value(val);
     }
@@ -116,7 +127,8 @@ int srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int n_pro
     if (srv_jstr(body, "user", &str, NULL, e) < 0) goto fail;
     if (srv_jint(body, "n", 1, n_max, &n, e) < 0) goto fail;
     const char *mt_param = "max_tokens";
-    if (chat && (rc = srv_jint(body, "max_completion_tokens", 1, INT_MAX / 2, &max_tokens, e)) < 0) goto fail;
+    if (chat && (rc = srv_jint(body, "max_completion_tokens", 1, INT_MAX / 2, &max_tokens, e)) < 0)
+        goto fail;
     if (rc) mt_param = "max_completion_tokens";
     if (!rc && srv_jint(body, "max_tokens", 1, INT_MAX / 2, &max_tokens, e) < 0) {
         if (!chat) snprintf(e->param, sizeof e->param, "max_tokens");
@@ -135,7 +147,8 @@ int srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int n_pro
     const json_t *so = json_object_get(body, "stream_options");
     if (so && !json_is_null(so)) {
         if (!json_is_object(so)) {
-            srv_fail(e, 400, "invalid_type", "stream_options", "'stream_options' must be an object");
+            srv_fail(e, 400, "invalid_type", "stream_options",
+                     "'stream_options' must be an object");
             goto fail;
         }
         if (srv_jbool(so, "include_usage", &o->include_usage, e) < 0) {
@@ -147,7 +160,8 @@ int srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int n_pro
         if (srv_jbool(body, "logprobs", &lp_flag, e) < 0) goto fail;
         if ((rc = srv_jint(body, "top_logprobs", 0, SRV_TOP_MAX, &top_lp, e)) < 0) goto fail;
         if (rc && !lp_flag) {
-            srv_fail(e, 400, "invalid_value", "top_logprobs", "'top_logprobs' needs 'logprobs': true");
+            srv_fail(e, 400, "invalid_value", "top_logprobs",
+                     "'top_logprobs' needs 'logprobs': true");
             goto fail;
         }
     } else {
@@ -159,7 +173,8 @@ int srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int n_pro
     /* length: the prompt plus the reply must fit one sequence, and n replies the whole cache */
     if (n_prompt >= sc->n_ctx_seq) {
         srv_fail(e, 400, "context_length_exceeded", prompt_param,
-                 "This model's maximum context length is %d tokens. However, your %s resulted in %d tokens.",
+                 "This model's maximum context length is %d tokens. However, your %s resulted in "
+                 "%d tokens.",
                  sc->n_ctx_seq, chat ? "messages" : "prompt", n_prompt);
         goto fail;
     }
@@ -167,21 +182,24 @@ int srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int n_pro
     if (max_tokens > 0) {
         if (max_tokens > avail) {
             srv_fail(e, 400, "context_length_exceeded", mt_param,
-                     "This model's maximum context length is %d tokens. However, you requested %lld tokens "
+                     "This model's maximum context length is %d tokens. However, you requested "
+                     "%lld tokens "
                      "(%d in the %s, %lld in the completion).",
-                     sc->n_ctx_seq, n_prompt + max_tokens, n_prompt, chat ? "messages" : "prompt", max_tokens);
+                     sc->n_ctx_seq, n_prompt + max_tokens, n_prompt, chat ? "messages" : "prompt",
+                     max_tokens);
             goto fail;
         }
         if (max_tokens > avail_n) {
             srv_fail(e, 400, "context_length_exceeded", "n",
-                     "%lld completions of %lld tokens do not fit the server's context (%d tokens)", n,
-                     max_tokens, sc->n_ctx);
+                     "%lld completions of %lld tokens do not fit the server's context (%d tokens)",
+                     n, max_tokens, sc->n_ctx);
             goto fail;
         }
     } else {
         max_tokens = avail < avail_n ? avail : avail_n;
         if (max_tokens < 1) {
-            srv_fail(e, 400, "context_length_exceeded", "n", "%lld completions do not fit the server's context", n);
+            srv_fail(e, 400, "context_length_exceeded", "n",
+                     "%lld completions do not fit the server's context", n);
             goto fail;
         }
     }
@@ -204,7 +222,9 @@ int srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int n_pro
     j->sp.presence_penalty = (float)pres;
     j->sp.frequency_penalty = (float)freq;
     j->sp.repeat_penalty = (float)rep;
-    j->sp.seed = have_seed ? (uint64_t)seed : sc->seed_base + atomic_fetch_add(&s->next_id, 1) * 0x9E3779B97F4A7C15ull;
+    j->sp.seed = have_seed
+                     ? (uint64_t)seed
+                     : sc->seed_base + atomic_fetch_add(&s->next_id, 1) * 0x9E3779B97F4A7C15ull;
     j->ignore_eos = ignore_eos;
     j->logprobs = lp_flag;
     j->top_logprobs = (int)top_lp;
@@ -229,7 +249,8 @@ fail:
     return -1;
 }
 
-/* ----- response shapes -------------------------------------------------------------------------- */
+/* ----- response shapes --------------------------------------------------------------------------
+ */
 
 static const char *finish_name(int f)
 {
@@ -241,7 +262,9 @@ static json_t *token_json_str(gptc_server *s, int32_t id)
     char buf[256];
     size_t n = 0;
     gptc_err err;
-    if (gptc_tok_decode(gptc_model_tokenizer(s->model), &id, 1, 1, buf, sizeof buf, &n, &err) || n > sizeof buf) n = 0;
+    if (gptc_tok_decode(gptc_model_tokenizer(s->model), &id, 1, 1, buf, sizeof buf, &n, &err) ||
+        n > sizeof buf)
+        n = 0;
     return srv_jstring_lossy(buf, n);
 }
 
@@ -250,15 +273,19 @@ static json_t *token_bytes(gptc_server *s, int32_t id)
     char buf[256];
     size_t n = 0;
     gptc_err err;
-    if (gptc_tok_decode(gptc_model_tokenizer(s->model), &id, 1, 1, buf, sizeof buf, &n, &err) || n > sizeof buf) n = 0;
+    if (gptc_tok_decode(gptc_model_tokenizer(s->model), &id, 1, 1, buf, sizeof buf, &n, &err) ||
+        n > sizeof buf)
+        n = 0;
     json_t *a = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(a, json_integer((unsigned char)buf[i]));
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_integer((unsigned char)buf[i]));
     return a;
 }
 
 /* Logprobs of tokens [from, to) of a choice, in the chat or the legacy completions shape.
  * text_base: byte offset of token `from` in the text (completions' text_offset). */
-static json_t *logprobs_json(gptc_server *s, const srv_choice *c, int from, int to, int chat, size_t *text_off)
+static json_t *logprobs_json(gptc_server *s, const srv_choice *c, int from, int to, int chat,
+                             size_t *text_off)
 {
     if (chat) {
         json_t *content = json_array();
@@ -266,11 +293,14 @@ static json_t *logprobs_json(gptc_server *s, const srv_choice *c, int from, int 
             const srv_lp *l = &c->lp[i];
             json_t *top = json_array();
             for (int k = 0; k < l->n_top; k++)
-                json_array_append_new(top, json_pack("{s:o, s:f, s:o}", "token", token_json_str(s, l->top_id[k]),
-                                                     "logprob", (double)l->top_lp[k], "bytes", token_bytes(s, l->top_id[k])));
-            json_array_append_new(content, json_pack("{s:o, s:f, s:o, s:o}", "token", token_json_str(s, l->id),
-                                                     "logprob", (double)l->lp, "bytes", token_bytes(s, l->id),
-                                                     "top_logprobs", top));
+                json_array_append_new(top, json_pack("{s:o, s:f, s:o}", "token",
+                                                     token_json_str(s, l->top_id[k]), "logprob",
+                                                     (double)l->top_lp[k], "bytes",
+                                                     token_bytes(s, l->top_id[k])));
+            json_array_append_new(content,
+                                  json_pack("{s:o, s:f, s:o, s:o}", "token",
+                                            token_json_str(s, l->id), "logprob", (double)l->lp,
+                                            "bytes", token_bytes(s, l->id), "top_logprobs", top));
         }
         return json_pack("{s:o, s:n}", "content", content, "refusal");
     }
@@ -291,22 +321,24 @@ static json_t *logprobs_json(gptc_server *s, const srv_choice *c, int from, int 
         json_array_append_new(offs, json_integer((json_int_t)*text_off));
         *text_off += tl;
     }
-    return json_pack("{s:o, s:o, s:o, s:o}", "tokens", tokens, "token_logprobs", lps, "top_logprobs", tops,
-                     "text_offset", offs);
+    return json_pack("{s:o, s:o, s:o, s:o}", "tokens", tokens, "token_logprobs", lps,
+                     "top_logprobs", tops, "text_offset", offs);
 }
 
 static json_t *usage_json(const srv_job *j)
 {
     int gen = 0;
-    for (int i = 0; i < j->n_choices; i++) gen += j->choices[i].n_gen;
-    return json_pack("{s:i, s:i, s:i, s:{s:i}}", "prompt_tokens", j->n_prompt, "completion_tokens", gen,
-                     "total_tokens", j->n_prompt + gen, "prompt_tokens_details", "cached_tokens", j->n_cached);
+    for (int i = 0; i < j->n_choices; i++)
+        gen += j->choices[i].n_gen;
+    return json_pack("{s:i, s:i, s:i, s:{s:i}}", "prompt_tokens", j->n_prompt, "completion_tokens",
+                     gen, "total_tokens", j->n_prompt + gen, "prompt_tokens_details",
+                     "cached_tokens", j->n_cached);
 }
 
 static json_t *envelope(gptc_server *s, const char *id, long created, const char *object)
 {
-    return json_pack("{s:s, s:s, s:I, s:s, s:s}", "id", id, "object", object, "created", (json_int_t)created,
-                     "model", s->alias, "system_fingerprint", "gptc-0.1");
+    return json_pack("{s:s, s:s, s:I, s:s, s:s}", "id", id, "object", object, "created",
+                     (json_int_t)created, "model", s->alias, "system_fingerprint", "gptc-0.1");
 }
 
 static void observe_ttft(gptc_server *s, const srv_job *j)
@@ -334,14 +366,16 @@ static enum MHD_Result reply_full(srv_req *r, srv_job *j, const srv_gen_opts *o)
         const srv_choice *c = &j->choices[i];
         json_t *text = srv_jstring_lossy(c->text ? c->text : "", c->len);
         size_t off = 0;
-        json_t *lp = o->logprobs && c->lp ? logprobs_json(s, c, 0, c->n_lp, o->chat, &off) : json_null();
+        json_t *lp =
+            o->logprobs && c->lp ? logprobs_json(s, c, 0, c->n_lp, o->chat, &off) : json_null();
         json_t *ch;
         if (o->chat)
-            ch = json_pack("{s:i, s:{s:s, s:o, s:n}, s:o, s:s}", "index", i, "message", "role", "assistant",
-                           "content", text, "refusal", "logprobs", lp, "finish_reason", finish_name(c->finish));
-        else
-            ch = json_pack("{s:o, s:i, s:o, s:s}", "text", text, "index", i, "logprobs", lp, "finish_reason",
+            ch = json_pack("{s:i, s:{s:s, s:o, s:n}, s:o, s:s}", "index", i, "message", "role",
+                           "assistant", "content", text, "refusal", "logprobs", lp, "finish_reason",
                            finish_name(c->finish));
+        else
+            ch = json_pack("{s:o, s:i, s:o, s:s}", "text", text, "index", i, "logprobs", lp,
+                           "finish_reason", finish_name(c->finish));
         json_array_append_new(choices, ch);
     }
     json_object_set_new(res, "choices", choices);
@@ -350,22 +384,23 @@ static enum MHD_Result reply_full(srv_req *r, srv_job *j, const srv_gen_opts *o)
     return srv_reply_json(r, 200, res);
 }
 
-/* ----- streaming -------------------------------------------------------------------------------- */
+/* ----- streaming --------------------------------------------------------------------------------
+ */
 
 typedef struct srv_stream {
     gptc_server *srv;
-    srv_job *job;               /* a reference of its own */
+    srv_job *job; /* a reference of its own */
     srv_gen_opts o;
     char id[48];
     long created;
-    int fd;                     /* the connection's socket, to notice a client that left */
-    srv_buf out;                /* events built, not yet handed to libmicrohttpd */
+    int fd;      /* the connection's socket, to notice a client that left */
+    srv_buf out; /* events built, not yet handed to libmicrohttpd */
     size_t out_off;
-    size_t *sent;               /* (n_choices) text bytes sent */
-    int *lp_sent;               /* (n_choices) logprob entries sent */
-    size_t *text_off;           /* (n_choices) completions' text_offset */
-    int *state;                 /* (n_choices) 0: nothing sent, 1: role sent, 2: finish sent */
-    int ended;                  /* [DONE] queued */
+    size_t *sent;     /* (n_choices) text bytes sent */
+    int *lp_sent;     /* (n_choices) logprob entries sent */
+    size_t *text_off; /* (n_choices) completions' text_offset */
+    int *state;       /* (n_choices) 0: nothing sent, 1: role sent, 2: finish sent */
+    int ended;        /* [DONE] queued */
 } srv_stream;
 
 static void sse_add(srv_stream *st, json_t *chunk)
@@ -381,7 +416,8 @@ static void sse_add(srv_stream *st, json_t *chunk)
 
 static json_t *chunk_new(srv_stream *st, json_t *choice)
 {
-    json_t *c = envelope(st->srv, st->id, st->created, st->o.chat ? "chat.completion.chunk" : "text_completion");
+    json_t *c = envelope(st->srv, st->id, st->created,
+                         st->o.chat ? "chat.completion.chunk" : "text_completion");
     json_t *arr = json_array();
     if (choice) json_array_append_new(arr, choice);
     json_object_set_new(c, "choices", arr);
@@ -400,15 +436,17 @@ static int stream_collect(srv_stream *st)
         srv_fail(&e, 500, "internal_error", NULL, "generation failed: %s", j->fail_msg);
         json_t *ev = srv_error_json(&e);
         sse_add(st, ev);
-        for (int i = 0; i < j->n_choices; i++) st->state[i] = 2;
+        for (int i = 0; i < j->n_choices; i++)
+            st->state[i] = 2;
         added++;
     }
     for (int i = 0; i < j->n_choices; i++) {
         const srv_choice *c = &j->choices[i];
         if (st->state[i] == 2) continue;
         if (st->o.chat && st->state[i] == 0) {
-            sse_add(st, chunk_new(st, json_pack("{s:i, s:{s:s, s:s}, s:n, s:n}", "index", i, "delta", "role",
-                                                "assistant", "content", "", "logprobs", "finish_reason")));
+            sse_add(st, chunk_new(st, json_pack("{s:i, s:{s:s, s:s}, s:n, s:n}", "index", i,
+                                                "delta", "role", "assistant", "content", "",
+                                                "logprobs", "finish_reason")));
             st->state[i] = 1;
             added++;
         }
@@ -418,11 +456,13 @@ static int stream_collect(srv_stream *st)
         int lp_to = st->o.logprobs && c->lp ? c->n_lp : 0;
         if (ready > st->sent[i] || lp_to > st->lp_sent[i]) {
             json_t *text = srv_jstring_lossy(c->text + st->sent[i], ready - st->sent[i]);
-            json_t *lp = lp_to > st->lp_sent[i] ? logprobs_json(s, c, st->lp_sent[i], lp_to, st->o.chat, &st->text_off[i])
+            json_t *lp = lp_to > st->lp_sent[i] ? logprobs_json(s, c, st->lp_sent[i], lp_to,
+                                                                st->o.chat, &st->text_off[i])
                                                 : json_null();
-            json_t *ch = st->o.chat
-                ? json_pack("{s:i, s:{s:o}, s:o, s:n}", "index", i, "delta", "content", text, "logprobs", lp, "finish_reason")
-                : json_pack("{s:o, s:i, s:o, s:n}", "text", text, "index", i, "logprobs", lp, "finish_reason");
+            json_t *ch = st->o.chat ? json_pack("{s:i, s:{s:o}, s:o, s:n}", "index", i, "delta",
+                                                "content", text, "logprobs", lp, "finish_reason")
+                                    : json_pack("{s:o, s:i, s:o, s:n}", "text", text, "index", i,
+                                                "logprobs", lp, "finish_reason");
             sse_add(st, chunk_new(st, ch));
             st->sent[i] = ready;
             st->lp_sent[i] = lp_to;
@@ -430,8 +470,10 @@ static int stream_collect(srv_stream *st)
         }
         if (c->finish && st->sent[i] >= c->n_ready) {
             json_t *ch = st->o.chat
-                ? json_pack("{s:i, s:{}, s:n, s:s}", "index", i, "delta", "logprobs", "finish_reason", finish_name(c->finish))
-                : json_pack("{s:s, s:i, s:n, s:s}", "text", "", "index", i, "logprobs", "finish_reason", finish_name(c->finish));
+                             ? json_pack("{s:i, s:{}, s:n, s:s}", "index", i, "delta", "logprobs",
+                                         "finish_reason", finish_name(c->finish))
+                             : json_pack("{s:s, s:i, s:n, s:s}", "text", "", "index", i, "logprobs",
+                                         "finish_reason", finish_name(c->finish));
             sse_add(st, chunk_new(st, ch));
             st->state[i] = 2;
             added++;
@@ -439,7 +481,8 @@ static int stream_collect(srv_stream *st)
     }
     if (j->done && !st->ended) {
         int all = 1;
-        for (int i = 0; i < j->n_choices; i++) all &= st->state[i] == 2;
+        for (int i = 0; i < j->n_choices; i++)
+            all &= st->state[i] == 2;
         if (all) {
             if (st->o.include_usage) {
                 json_t *c = chunk_new(st, NULL);
@@ -501,8 +544,10 @@ static void stream_free(void *cls)
     pthread_mutex_lock(&st->job->mu);
     int done = st->job->done;
     pthread_mutex_unlock(&st->job->mu);
-    if (!done) srv_job_cancel(st->job);
-    else observe_ttft(st->srv, st->job);
+    if (!done)
+        srv_job_cancel(st->job);
+    else
+        observe_ttft(st->srv, st->job);
     srv_job_release(st->job);
     srv_buf_free(&st->out);
     free(st->sent);
@@ -517,13 +562,17 @@ enum MHD_Result srv_gen_run(srv_req *r, srv_job *j, const srv_gen_opts *o)
     gptc_server *s = r->srv;
     srv_error e;
     r->prompt_tokens = j->n_prompt;
+    const union MHD_ConnectionInfo *fdi =
+        MHD_get_connection_info(r->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+    j->client_fd = fdi ? fdi->connect_fd : -1;
     if (srv_sched_submit(&s->sched, j, &e)) {
         srv_job_release(j);
         return srv_reply_error(r, &e);
     }
     r->job = j; /* the request's reference: on_completed cancels and releases it */
     if (!o->stream) {
-        if (srv_wait_job(r, j) < 0) return MHD_NO; /* the client left: close, the job is cancelled */
+        if (srv_wait_job(r, j) < 0)
+            return MHD_NO; /* the client left: close, the job is cancelled */
         pthread_mutex_lock(&j->mu);
         int failed = j->failed;
         if (failed) srv_fail(&e, 500, "internal_error", NULL, "generation failed: %s", j->fail_msg);
@@ -534,7 +583,8 @@ enum MHD_Result srv_gen_run(srv_req *r, srv_job *j, const srv_gen_opts *o)
     }
 
     srv_stream *st = calloc(1, sizeof *st);
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!st || !ci) {
         free(st);
         srv_job_cancel(j);
@@ -557,7 +607,8 @@ enum MHD_Result srv_gen_run(srv_req *r, srv_job *j, const srv_gen_opts *o)
         stream_free(st);
         return MHD_NO;
     }
-    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, st, stream_free);
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
+                                                                  stream_read, st, stream_free);
     if (!resp) {
         stream_free(st);
         return MHD_NO;

@@ -26,11 +26,13 @@ static json_t *base64_floats(const float *v, int n)
     for (int i = 0; i < n; i++) {
         uint32_t u;
         memcpy(&u, &v[i], 4);
-        for (int k = 0; k < 4; k++) b[4 * i + k] = (unsigned char)(u >> (8 * k)); /* little-endian */
+        for (int k = 0; k < 4; k++)
+            b[4 * i + k] = (unsigned char)(u >> (8 * k)); /* little-endian */
     }
     size_t j = 0;
     for (size_t i = 0; i < nb; i += 3) {
-        uint32_t x = (uint32_t)b[i] << 16 | (i + 1 < nb ? (uint32_t)b[i + 1] << 8 : 0) | (i + 2 < nb ? b[i + 2] : 0);
+        uint32_t x = (uint32_t)b[i] << 16 | (i + 1 < nb ? (uint32_t)b[i + 1] << 8 : 0) |
+                     (i + 2 < nb ? b[i + 2] : 0);
         o[j++] = tab[x >> 18 & 63];
         o[j++] = tab[x >> 12 & 63];
         o[j++] = i + 1 < nb ? tab[x >> 6 & 63] : '=';
@@ -45,18 +47,23 @@ static json_t *base64_floats(const float *v, int n)
 static int one_input(gptc_server *s, const json_t *in, srv_choice *c, srv_error *e)
 {
     if (json_is_string(in))
-        return srv_tokenize(s, json_string_value(in), json_string_length(in), 0, "input", &c->prompt, &c->n_prompt, e);
+        return srv_tokenize(s, json_string_value(in), json_string_length(in), 0, "input",
+                            &c->prompt, &c->n_prompt, e);
     if (!json_is_array(in) || json_array_size(in) == 0)
-        return srv_fail(e, 400, "invalid_type", "input", "'input' must be a string, an array of strings, or token ids");
+        return srv_fail(e, 400, "invalid_type", "input",
+                        "'input' must be a string, an array of strings, or token ids");
     size_t n = json_array_size(in);
     if (n > (size_t)s->sched.n_ctx_seq)
-        return srv_fail(e, 400, "context_length_exceeded", "input", "an input is over %d tokens", s->sched.n_ctx_seq);
+        return srv_fail(e, 400, "context_length_exceeded", "input", "an input is over %d tokens",
+                        s->sched.n_ctx_seq);
     c->prompt = malloc(n * sizeof *c->prompt);
     if (!c->prompt) return srv_fail(e, 500, "internal_error", NULL, "out of memory");
     for (size_t i = 0; i < n; i++) {
         const json_t *t = json_array_get(in, i);
-        if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) >= s->sched.n_vocab)
-            return srv_fail(e, 400, "invalid_value", "input", "input token %zu is not a token id", i);
+        if (!json_is_integer(t) || json_integer_value(t) < 0 ||
+            json_integer_value(t) >= s->sched.n_vocab)
+            return srv_fail(e, 400, "invalid_value", "input", "input token %zu is not a token id",
+                            i);
         c->prompt[i] = (int32_t)json_integer_value(t);
     }
     c->n_prompt = (int)n;
@@ -75,14 +82,18 @@ int srv_embeddings_prepare(gptc_server *s, const json_t *body, srv_job **out, in
     *dims = d > 0 ? (int)d : s->sched.n_embd;
     *b64 = strcmp(fmt, "base64") == 0;
     if (!*b64 && strcmp(fmt, "float") != 0)
-        return srv_fail(e, 400, "invalid_value", "encoding_format", "'encoding_format' must be \"float\" or \"base64\"");
+        return srv_fail(e, 400, "invalid_value", "encoding_format",
+                        "'encoding_format' must be \"float\" or \"base64\"");
     const json_t *in = json_object_get(body, "input");
-    if (!in || json_is_null(in)) return srv_fail(e, 400, "missing_required_parameter", "input", "'input' is required");
+    if (!in || json_is_null(in))
+        return srv_fail(e, 400, "missing_required_parameter", "input", "'input' is required");
     /* a list of inputs, or one input (a string or one array of token ids) */
     int many = json_is_array(in) && json_array_size(in) > 0 &&
                (json_is_string(json_array_get(in, 0)) || json_is_array(json_array_get(in, 0)));
     size_t n = many ? json_array_size(in) : 1;
-    if (n > SRV_MAX_INPUTS) return srv_fail(e, 400, "invalid_value", "input", "at most %d inputs per request", SRV_MAX_INPUTS);
+    if (n > SRV_MAX_INPUTS)
+        return srv_fail(e, 400, "invalid_value", "input", "at most %d inputs per request",
+                        SRV_MAX_INPUTS);
     srv_job *j = srv_job_new(JOB_EMBED, (int)n);
     if (!j) return srv_fail(e, 500, "internal_error", NULL, "out of memory");
     int total = 0;
@@ -93,9 +104,10 @@ int srv_embeddings_prepare(gptc_server *s, const json_t *body, srv_job **out, in
             return -1;
         }
         if (c->n_prompt > s->sched.n_ctx_seq) {
+            srv_fail(e, 400, "context_length_exceeded", "input",
+                     "input %zu is %d tokens; the limit is %d", i, c->n_prompt, s->sched.n_ctx_seq);
             srv_job_release(j);
-            return srv_fail(e, 400, "context_length_exceeded", "input", "input %zu is %d tokens; the limit is %d", i,
-                            c->n_prompt, s->sched.n_ctx_seq);
+            return -1;
         }
         total += c->n_prompt;
     }
@@ -114,6 +126,9 @@ enum MHD_Result srv_ep_embeddings(srv_req *r, json_t *body)
     int total = j->n_prompt;
     size_t n = (size_t)j->n_choices;
     r->prompt_tokens = total;
+    const union MHD_ConnectionInfo *fdi =
+        MHD_get_connection_info(r->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+    j->client_fd = fdi ? fdi->connect_fd : -1;
     if (srv_sched_submit(&s->sched, j, &e)) {
         srv_job_release(j);
         return srv_reply_error(r, &e);
@@ -138,9 +153,11 @@ enum MHD_Result srv_ep_embeddings(srv_req *r, json_t *body)
                 break;
             }
             double nn = 0;
-            for (int k = 0; k < D; k++) nn += (double)v[k] * v[k];
+            for (int k = 0; k < D; k++)
+                nn += (double)v[k] * v[k];
             float inv = nn > 0 ? (float)(1.0 / sqrt(nn)) : 1.0f;
-            for (int k = 0; k < D; k++) tmp[k] = v[k] * inv;
+            for (int k = 0; k < D; k++)
+                tmp[k] = v[k] * inv;
             v = tmp;
         }
         json_t *emb;
@@ -148,14 +165,16 @@ enum MHD_Result srv_ep_embeddings(srv_req *r, json_t *body)
             emb = base64_floats(v, D);
         } else {
             emb = json_array();
-            for (int k = 0; k < D; k++) json_array_append_new(emb, json_real(v[k]));
+            for (int k = 0; k < D; k++)
+                json_array_append_new(emb, json_real(v[k]));
         }
         free(tmp);
         if (!emb) {
             failed = 1;
             break;
         }
-        json_array_append_new(data, json_pack("{s:s, s:i, s:o}", "object", "embedding", "index", (int)i, "embedding", emb));
+        json_array_append_new(data, json_pack("{s:s, s:i, s:o}", "object", "embedding", "index",
+                                              (int)i, "embedding", emb));
     }
     pthread_mutex_unlock(&j->mu);
     if (failed) {
@@ -163,6 +182,8 @@ enum MHD_Result srv_ep_embeddings(srv_req *r, json_t *body)
         srv_fail(&e, 500, "internal_error", NULL, "embedding failed");
         return srv_reply_error(r, &e);
     }
-    return srv_reply_json(r, 200, json_pack("{s:s, s:o, s:s, s:{s:i, s:i}}", "object", "list", "data", data,
-                                            "model", s->alias, "usage", "prompt_tokens", total, "total_tokens", total));
+    return srv_reply_json(r, 200,
+                          json_pack("{s:s, s:o, s:s, s:{s:i, s:i}}", "object", "list", "data", data,
+                                    "model", s->alias, "usage", "prompt_tokens", total,
+                                    "total_tokens", total));
 }

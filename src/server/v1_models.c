@@ -8,8 +8,8 @@
 
 static json_t *model_json(gptc_server *s)
 {
-    return json_pack("{s:s, s:s, s:I, s:s}", "id", s->alias, "object", "model", "created", (json_int_t)s->created,
-                     "owned_by", "gptc");
+    return json_pack("{s:s, s:s, s:I, s:s}", "id", s->alias, "object", "model", "created",
+                     (json_int_t)s->created, "owned_by", "gptc");
 }
 
 enum MHD_Result srv_ep_models(srv_req *r, const char *id)

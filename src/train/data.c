@@ -320,7 +320,7 @@ gptc_status gptc_data_split(gptc_data *d, double val_frac, int B, int T, gptc_er
                          "data: the corpus has %zu tokens, less than one batch of %d x %d (+1); use a "
                          "larger corpus or a smaller --batch / --ctx", d->n, B, T);
     size_t n_val = (size_t)(val_frac * (double)d->n);
-    if (val_frac > 0 && n_val < (size_t)T + 1) n_val = (size_t)T + 1;
+    if (n_val < (size_t)T + 1) n_val = (size_t)T + 1; /* at least one validation window */
     if (d->n - n_val < (size_t)T + 1)
         return gptc_fail(err, GPTC_E_INVALID,
                          "data: %zu tokens leave no training window of %d tokens after the validation "

@@ -14,8 +14,7 @@
  *
  * Packed layouts: A block as MR-row micro-panels, each k-major (MR values per k); B panel as
  * NR-column micro-panels, each k-major (NR values per k). Edges are zero-padded, so the kernel
- * always computes a full tile; a partial tile is computed into a scratch tile and the valid
- * part copied out, with the same arithmetic as a full one.
+ * always computes a full tile and stores only its valid part: the same arithmetic as a full one.
  */
 #include "gemm.h"
 
@@ -46,7 +45,8 @@ void gptc_gemm_ref(int ta, int tb, int M, int N, int K, const float *A, int lda,
 #define REF_MR 4
 #define REF_NR 8
 
-static void ukernel_ref(int k, const float *Ap, const float *Bp, float *C, int ldc, int acc)
+static void ukernel_ref(int k, const float *Ap, const float *Bp, float *C, int ldc, int acc, int mr,
+                        int nr)
 {
     float c[REF_MR][REF_NR] = {{0}};
     for (int p = 0; p < k; p++) {
@@ -54,8 +54,8 @@ static void ukernel_ref(int k, const float *Ap, const float *Bp, float *C, int l
         for (int r = 0; r < REF_MR; r++)
             for (int j = 0; j < REF_NR; j++) c[r][j] += a[r] * b[j];
     }
-    for (int r = 0; r < REF_MR; r++)
-        for (int j = 0; j < REF_NR; j++) {
+    for (int r = 0; r < mr; r++)
+        for (int j = 0; j < nr; j++) {
             float *y = C + (size_t)r * ldc + j;
             *y = acc ? *y + c[r][j] : c[r][j];
         }
@@ -168,18 +168,21 @@ static void pack_b(const gptc_gemm_kernel *kr, int tb, const float *B, int ldb, 
 
 /* ----- driver --------------------------------------------------------------------------------- */
 
+/* One product's operands and shape. */
+typedef struct gemm_call {
+    int ta, tb, M, N, K, lda, ldb, ldc, acc;
+    const float *A, *B;
+    float *C;
+} gemm_call;
+
 struct gptc_gemm {
     const gptc_gemm_kernel *k; /* borrowed: static table */
     int n_threads;
     float **a_buf; /* (n_threads) each (MC rounded up to MR, KC), owned */
     float **b_buf; /* (n_threads) each (KC, NC rounded up to NR), owned */
-    float **tile;  /* (n_threads) each (MR, NR) scratch for edge tiles, owned */
 
-    /* the current call, read by the pool job */
-    int ta, tb, M, N, K, lda, ldb, ldc, acc;
-    const float *A, *B;
-    float *C;
-    int split_n; /* 1: threads take column ranges; 0: row ranges */
+    gemm_call call; /* the current gptc_gemm_run, read by the pool job */
+    int split_n;    /* 1: threads take column ranges; 0: row ranges */
 };
 
 static void *alloc_aligned(size_t n_floats)
@@ -200,16 +203,14 @@ gptc_status gptc_gemm_init(const gptc_gemm_kernel *kernel, int n_threads, gptc_g
     g->n_threads = n_threads;
     g->a_buf = calloc((size_t)n_threads, sizeof *g->a_buf);
     g->b_buf = calloc((size_t)n_threads, sizeof *g->b_buf);
-    g->tile = calloc((size_t)n_threads, sizeof *g->tile);
-    int fail = !g->a_buf || !g->b_buf || !g->tile;
+    int fail = !g->a_buf || !g->b_buf;
     const gptc_gemm_kernel *k = g->k;
     size_t mc = (size_t)(k->mc + k->mr - 1) / k->mr * k->mr;
     size_t nc = (size_t)(k->nc + k->nr - 1) / k->nr * k->nr;
     for (int t = 0; !fail && t < n_threads; t++) {
         g->a_buf[t] = alloc_aligned(mc * k->kc);
         g->b_buf[t] = alloc_aligned(nc * k->kc);
-        g->tile[t] = alloc_aligned((size_t)k->mr * k->nr);
-        fail = !g->a_buf[t] || !g->b_buf[t] || !g->tile[t];
+        fail = !g->a_buf[t] || !g->b_buf[t];
     }
     if (fail) {
         gptc_gemm_free(g);
@@ -225,54 +226,43 @@ void gptc_gemm_free(gptc_gemm *g)
     for (int t = 0; t < g->n_threads; t++) {
         if (g->a_buf) free(g->a_buf[t]);
         if (g->b_buf) free(g->b_buf[t]);
-        if (g->tile) free(g->tile[t]);
     }
     free(g->a_buf);
     free(g->b_buf);
-    free(g->tile);
     free(g);
 }
 
 const gptc_gemm_kernel *gptc_gemm_get_kernel(const gptc_gemm *g) { return g->k; }
 
-/* One thread's block of C: rows [m0, m1) x columns [n0, n1). */
-static void gemm_block(gptc_gemm *g, int ith, int m0, int m1, int n0, int n1)
+/* One thread's block of C: rows [m0, m1) x columns [n0, n1), with thread slot ith's buffers. */
+static void gemm_block(const gptc_gemm *g, int ith, const gemm_call *c, int m0, int m1, int n0, int n1)
 {
     const gptc_gemm_kernel *kr = g->k;
-    const int MR = kr->mr, NR = kr->nr, K = g->K;
-    float *Ap = g->a_buf[ith], *Bp = g->b_buf[ith], *tile = g->tile[ith];
+    const int MR = kr->mr, NR = kr->nr, K = c->K;
+    float *Ap = g->a_buf[ith], *Bp = g->b_buf[ith];
     if (m0 >= m1 || n0 >= n1) return;
     if (K == 0) {
-        if (!g->acc)
-            for (int i = m0; i < m1; i++) memset(g->C + (size_t)i * g->ldc + n0, 0, (size_t)(n1 - n0) * sizeof(float));
+        if (!c->acc)
+            for (int i = m0; i < m1; i++) memset(c->C + (size_t)i * c->ldc + n0, 0, (size_t)(n1 - n0) * sizeof(float));
         return;
     }
     for (int jc = n0; jc < n1; jc += kr->nc) {
         int nc = GPTC_MIN(kr->nc, n1 - jc);
         for (int pc = 0; pc < K; pc += kr->kc) {
             int kc = GPTC_MIN(kr->kc, K - pc);
-            int acc = g->acc || pc > 0;
-            pack_b(kr, g->tb, g->B, g->ldb, pc, kc, jc, nc, Bp);
+            int acc = c->acc || pc > 0;
+            pack_b(kr, c->tb, c->B, c->ldb, pc, kc, jc, nc, Bp);
             for (int ic = m0; ic < m1; ic += kr->mc) {
                 int mc = GPTC_MIN(kr->mc, m1 - ic);
-                pack_a(kr, g->ta, g->A, g->lda, ic, mc, pc, kc, Ap);
+                pack_a(kr, c->ta, c->A, c->lda, ic, mc, pc, kc, Ap);
                 for (int jr = 0; jr < nc; jr += NR) {
                     int nr = GPTC_MIN(NR, nc - jr);
                     const float *bp = Bp + (size_t)jr * kc;
                     for (int ir = 0; ir < mc; ir += MR) {
                         int mr = GPTC_MIN(MR, mc - ir);
                         const float *ap = Ap + (size_t)ir * kc;
-                        float *c = g->C + (size_t)(ic + ir) * g->ldc + jc + jr;
-                        if (mr == MR && nr == NR) {
-                            kr->fn(kc, ap, bp, c, g->ldc, acc);
-                            continue;
-                        }
-                        kr->fn(kc, ap, bp, tile, NR, 0);
-                        for (int r = 0; r < mr; r++)
-                            for (int j = 0; j < nr; j++) {
-                                float *y = c + (size_t)r * g->ldc + j;
-                                *y = acc ? *y + tile[r * NR + j] : tile[r * NR + j];
-                            }
+                        float *cp = c->C + (size_t)(ic + ir) * c->ldc + jc + jr;
+                        kr->fn(kc, ap, bp, cp, c->ldc, acc, mr, nr);
                     }
                 }
             }
@@ -283,31 +273,31 @@ static void gemm_block(gptc_gemm *g, int ith, int m0, int m1, int n0, int n1)
 static void gemm_job(void *arg, int ith, int nth)
 {
     gptc_gemm *g = arg;
+    const gemm_call *c = &g->call;
     int unit = g->split_n ? g->k->nr : g->k->mr;
-    int n = g->split_n ? g->N : g->M;
+    int n = g->split_n ? c->N : c->M;
     int u0, u1;
     gptc_split((n + unit - 1) / unit, ith, nth, &u0, &u1);
     int a = GPTC_MIN(n, u0 * unit), b = GPTC_MIN(n, u1 * unit);
-    if (g->split_n) gemm_block(g, ith, 0, g->M, a, b);
-    else gemm_block(g, ith, a, b, 0, g->N);
+    if (g->split_n) gemm_block(g, ith, c, 0, c->M, a, b);
+    else gemm_block(g, ith, c, a, b, 0, c->N);
+}
+
+void gptc_gemm_local(gptc_gemm *g, int ith, int ta, int tb, int M, int N, int K, const float *A,
+                     int lda, const float *B, int ldb, int acc, float *C, int ldc)
+{
+    GPTC_ASSERT(ith >= 0 && ith < g->n_threads);
+    gemm_call c = {.ta = ta, .tb = tb, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .ldc = ldc,
+                   .acc = acc, .A = A, .B = B, .C = C};
+    if (M > 0 && N > 0) gemm_block(g, ith, &c, 0, M, 0, N);
 }
 
 void gptc_gemm_run(gptc_gemm *g, gptc_pool *pool, int ta, int tb, int M, int N, int K,
                    const float *A, int lda, const float *B, int ldb, int acc, float *C, int ldc)
 {
     if (M <= 0 || N <= 0) return;
-    g->ta = ta;
-    g->tb = tb;
-    g->M = M;
-    g->N = N;
-    g->K = K;
-    g->A = A;
-    g->lda = lda;
-    g->B = B;
-    g->ldb = ldb;
-    g->C = C;
-    g->ldc = ldc;
-    g->acc = acc;
+    g->call = (gemm_call){.ta = ta, .tb = tb, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .ldc = ldc,
+                          .acc = acc, .A = A, .B = B, .C = C};
     int nth = pool ? gptc_pool_size(pool) : 1;
     GPTC_ASSERT(nth <= g->n_threads);
     /* Columns split best (each thread packs only its part of B); rows when there are too few

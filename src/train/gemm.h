@@ -27,9 +27,10 @@
 #include "../core/threads.h"
 
 /* A micro-kernel: C (MR x NR, row stride ldc) = (acc ? C : 0) + Ap · Bp over k steps, where Ap
- * holds MR values per step and Bp NR values per step (the packed panels). */
+ * holds MR values per step and Bp NR values per step (the packed panels). Only the first mr rows
+ * and nr columns of C are read or written (an edge tile; the panels are zero-padded). */
 typedef void (*gptc_gemm_ukernel)(int k, const float *Ap, const float *Bp, float *C, int ldc,
-                                  int acc);
+                                  int acc, int mr, int nr);
 
 /* The per-ISA kernels of training, one table per instruction set (gemm.c, gemm_avx2.c,
  * gemm_avx512.c). Besides the GEMM micro-kernel it holds the few elementwise loops that are
@@ -84,6 +85,12 @@ const gptc_gemm_kernel *gptc_gemm_get_kernel(const gptc_gemm *g);
  * Not reentrant: one call at a time per gptc_gemm. */
 void gptc_gemm_run(gptc_gemm *g, gptc_pool *pool, int ta, int tb, int M, int N, int K,
                    const float *A, int lda, const float *B, int ldb, int acc, float *C, int ldc);
+
+/* The same product on the calling thread alone, with thread slot ith's buffers (0 <= ith <
+ * n_threads of init): for small products inside a pool job (attention). Any number of threads
+ * may call it at once with different ith. */
+void gptc_gemm_local(gptc_gemm *g, int ith, int ta, int tb, int M, int N, int K, const float *A,
+                     int lda, const float *B, int ldb, int acc, float *C, int ldc);
 
 /* The scalar reference: each element summed in k order, in float. */
 void gptc_gemm_ref(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,

@@ -6,6 +6,8 @@
  */
 #include "layers.h"
 
+#include "gemm.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -232,6 +234,51 @@ void tl_attention_bwd(const gptc_ops *ops, float *dq, float *dk, float *dv, floa
             ops->axpy_f32(dk + (size_t)s * ldk, ds, qt, hd);
         }
     }
+}
+
+void tl_attention_fwd_mm(struct gptc_gemm *g, int ith, float (*expsum)(float *x, int n, float mx),
+                         float *out, int ldo, float *p, const float *q, int ldq, const float *k,
+                         const float *v, int ldk, int T, int hd, float scale)
+{
+    gptc_gemm_local(g, ith, 0, 1, T, T, hd, q, ldq, k, ldk, 0, p, T); /* S = q k^T */
+    for (int t = 0; t < T; t++) {
+        float *pt = p + (size_t)t * T, mx = -INFINITY, sum = 0.0f;
+        for (int s = 0; s <= t; s++) {
+            pt[s] *= scale;
+            if (pt[s] > mx) mx = pt[s];
+        }
+        if (expsum) {
+            sum = expsum(pt, t + 1, mx);
+        } else {
+            for (int s = 0; s <= t; s++) {
+                pt[s] = expf(pt[s] - mx);
+                sum += pt[s];
+            }
+        }
+        float inv = 1.0f / sum;
+        for (int s = 0; s <= t; s++) pt[s] *= inv;
+        for (int s = t + 1; s < T; s++) pt[s] = 0.0f;
+    }
+    gptc_gemm_local(g, ith, 0, 0, T, hd, T, p, T, v, ldk, 0, out, ldo); /* out = P v */
+}
+
+void tl_attention_bwd_mm(struct gptc_gemm *g, int ith, float *dq, float *dk, float *dv,
+                         float *scratch, const float *dout, int ldo, const float *p,
+                         const float *q, int ldq, const float *k, const float *v, int ldk, int T,
+                         int hd, float scale)
+{
+    float *ds = scratch; /* (T, T): dP, then dS in place */
+    gptc_gemm_local(g, ith, 0, 1, T, T, hd, dout, ldo, v, ldk, 0, ds, T); /* dP = dout v^T */
+    gptc_gemm_local(g, ith, 1, 0, T, hd, T, p, T, dout, ldo, 1, dv, ldk); /* dv += P^T dout */
+    for (int t = 0; t < T; t++) {
+        const float *pt = p + (size_t)t * T;
+        float *dt = ds + (size_t)t * T, sum = 0.0f;
+        for (int s = 0; s <= t; s++) sum += pt[s] * dt[s];
+        for (int s = 0; s <= t; s++) dt[s] = pt[s] * (dt[s] - sum) * scale;
+        for (int s = t + 1; s < T; s++) dt[s] = 0.0f;
+    }
+    gptc_gemm_local(g, ith, 0, 0, T, hd, T, ds, T, k, ldk, 0, dq, ldq); /* dq = dS k */
+    gptc_gemm_local(g, ith, 1, 0, T, hd, T, ds, T, q, ldq, 1, dk, ldk); /* dk += dS^T q */
 }
 
 /* ----- softmax + cross-entropy ---------------------------------------------------------------- */

@@ -69,6 +69,19 @@ void tl_attention_bwd(const gptc_ops *ops, float *dq, float *dk, float *dv, floa
                       const float *dout, int ldo, const float *p, const float *q, int ldq,
                       const float *k, const float *v, int ldk, int T, int hd, float scale);
 
+/* The same two with matrix products on one thread (gptc_gemm_local with slot ith) — what the
+ * model runs: S = q k^T, P = causal softmax(S scale), out = P v; backward dP = dout v^T,
+ * dv += P^T dout, dS = P (dP - rowsum(P dP)) scale, dq = dS k, dk += dS^T q.
+ * scratch: (T, T) floats. expsum as for tl_softmax_xent_fwd (may be NULL). */
+struct gptc_gemm;
+void tl_attention_fwd_mm(struct gptc_gemm *g, int ith, float (*expsum)(float *x, int n, float mx),
+                         float *out, int ldo, float *p, const float *q, int ldq, const float *k,
+                         const float *v, int ldk, int T, int hd, float scale);
+void tl_attention_bwd_mm(struct gptc_gemm *g, int ith, float *dq, float *dk, float *dv,
+                         float *scratch, const float *dout, int ldo, const float *p,
+                         const float *q, int ldq, const float *k, const float *v, int ldk, int T,
+                         int hd, float scale);
+
 /* ----- softmax + cross-entropy over the vocabulary ----- */
 /* logits (n, V) become probabilities in place; loss[r] = -log p[r, target[r]]
  * (target < 0: no loss, loss[r] = 0). expsum: a vector kernel for x = exp(x - mx) and its sum

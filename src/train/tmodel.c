@@ -167,7 +167,7 @@ struct gptc_tmodel {
     float *dy;       /* (N, Q) */
     float *df;       /* (N, FF) */
     float *dh;       /* (N, F) */
-    float *dp;       /* (threads, T) */
+    float *dp;       /* (threads, T, T) attention backward scratch */
 
     int B, T, n_targets; /* of the last forward */
     int have_loss;
@@ -304,7 +304,7 @@ static void layout_acts(gptc_tmodel *m, float *base)
     m->dy = carve(m, base, N * m->Q);
     m->df = carve(m, base, N * m->FF);
     m->dh = carve(m, base, N * F);
-    m->dp = carve(m, base, (size_t)nth * m->Tmax);
+    m->dp = carve(m, base, (size_t)nth * m->Tmax * m->Tmax);
 }
 
 /* An upper bound of the activation floats in double, to refuse sizes before size_t overflows. */
@@ -522,17 +522,17 @@ static void job_fn(void *arg, int ith, int nth)
         for (int p = p0; p < p1; p++) {
             int b = p / H, h = p % H, kvh = h / (H / Hkv);
             const float *base = a->qkv + (size_t)b * T * m->QKV;
-            tl_attention_fwd(m->ops, a->y + (size_t)b * T * m->Q + (size_t)h * hd, m->Q,
-                             a->att + (size_t)p * T * T, base + (size_t)h * hd, m->QKV,
-                             base + m->Q + (size_t)kvh * hd, base + m->Q + m->K + (size_t)kvh * hd,
-                             m->QKV, T, hd, scale);
+            tl_attention_fwd_mm(m->gemm, ith, kr->expsum, a->y + (size_t)b * T * m->Q + (size_t)h * hd, m->Q,
+                                a->att + (size_t)p * T * T, base + (size_t)h * hd, m->QKV,
+                                base + m->Q + (size_t)kvh * hd, base + m->Q + m->K + (size_t)kvh * hd,
+                                m->QKV, T, hd, scale);
         }
         break;
     }
     case J_ATT_BWD: {
         int p0, p1, group = H / Hkv;
         gptc_split(m->B * Hkv, ith, nth, &p0, &p1);
-        float *dp = m->dp + (size_t)ith * m->Tmax;
+        float *dp = m->dp + (size_t)ith * m->Tmax * m->Tmax;
         for (int p = p0; p < p1; p++) {
             int b = p / Hkv, kvh = p % Hkv;
             size_t row0 = (size_t)b * T;
@@ -544,11 +544,11 @@ static void job_fn(void *arg, int ith, int nth)
                 memset(dv + (size_t)t * m->QKV, 0, (size_t)hd * sizeof(float));
             }
             for (int h = kvh * group; h < (kvh + 1) * group; h++)
-                tl_attention_bwd(m->ops, dbase + (size_t)h * hd, dk, dv, dp,
-                                 m->dy + row0 * m->Q + (size_t)h * hd, m->Q,
-                                 a->att + ((size_t)b * H + h) * T * T, base + (size_t)h * hd, m->QKV,
-                                 base + m->Q + (size_t)kvh * hd, base + m->Q + m->K + (size_t)kvh * hd,
-                                 m->QKV, T, hd, scale);
+                tl_attention_bwd_mm(m->gemm, ith, dbase + (size_t)h * hd, dk, dv, dp,
+                                    m->dy + row0 * m->Q + (size_t)h * hd, m->Q,
+                                    a->att + ((size_t)b * H + h) * T * T, base + (size_t)h * hd, m->QKV,
+                                    base + m->Q + (size_t)kvh * hd, base + m->Q + m->K + (size_t)kvh * hd,
+                                    m->QKV, T, hd, scale);
         }
         break;
     }

@@ -11,7 +11,7 @@ cleanup() { tmux -L "$SOCK" kill-server 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
 pass=0; fail=0
 ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; echo "--- screen:"; screen | grep -av "^ *$" | tail -n 25; echo "---"; }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; echo "--- screen:"; screen | grep -av "^ *$" | tail -n 10; echo "---"; }
 
 if ! command -v tmux > /dev/null; then
     echo "FAIL: tmux is not installed (scripts/deps.sh installs it)"
@@ -36,6 +36,7 @@ wait_for() {
     return 1
 }
 prompts() { screen | grep -ac '^>>>'; }
+last_line() { screen | grep -av '^ *$' | tail -n 1; }
 # wait_prompts N [SECONDS]: until N prompts are on the screen and the last one is empty
 wait_prompts() {
     _p=$(( ${2:-30} * 10 ))
@@ -63,7 +64,7 @@ keys '/set num_predict 16' Enter
 wait_for "^Set parameter 'num_predict' to '16'" && ok || bad "/set num_predict"
 
 # a reply: a new empty prompt comes back, and there is text between the two prompts
-n=$(prompts)
+wait_prompts 1; n=$(prompts)  # the screen is settled on an empty prompt first
 keys 'Hello' Enter
 wait_prompts $((n + 1)) && ok || bad "no prompt after the reply"
 reply=$(screen | sed -n '/^>>> Hello$/,/^>>> *$/p' | sed '1d;$d' | tr -d '\n ')
@@ -72,7 +73,7 @@ reply=$(screen | sed -n '/^>>> Hello$/,/^>>> *$/p' | sed '1d;$d' | tr -d '\n ')
 # Ctrl-C during a long reply: it stops with a note, the prompt comes back
 keys '/set num_predict -1' Enter
 wait_for "^Set parameter 'num_predict' to '-1'" && ok || bad "/set num_predict -1"
-n=$(prompts)
+wait_prompts 1; n=$(prompts)  # the screen is settled on an empty prompt first
 keys 'Tell me a long story' Enter
 streaming() { screen | sed -n '/^>>> Tell me a long story$/,$p' | sed '1d' | grep -aq '[a-z]'; }
 k=300; while [ $k -gt 0 ] && ! streaming; do sleep 0.1; k=$((k - 1)); done
@@ -87,7 +88,7 @@ keys '/set num_predict 8' Enter
 wait_for "^Set parameter 'num_predict' to '8'" && ok || bad "/set after Ctrl-C"
 keys '/show info' Enter
 wait_for 'template chatml' && ok || bad "/show info"
-n=$(prompts)
+wait_prompts 1; n=$(prompts)  # the screen is settled on an empty prompt first
 keys 'Hi again' Enter
 wait_prompts $((n + 1)) && ok || bad "no reply after Ctrl-C"
 
@@ -96,12 +97,14 @@ keys C-c
 wait_for 'Use Ctrl \+ d or /bye to exit' && ok || bad "Ctrl-C at the prompt"
 screen | grep -aq 'GPTC-EXITED' && bad "gptc exited on Ctrl-C at the prompt" || ok
 
-# history: the up arrow brings back the last message
-wait_prompts 1
+# history: the up arrow brings back the last message (on the current prompt line)
+wait_prompts 1; n=$(prompts)  # the screen is settled on an empty prompt first
+wait_prompts "$n"
 keys Up
-wait_for '^>>> Hi again$' 10 && ok || bad "up arrow recall"
+k=100; while [ $k -gt 0 ] && [ "$(last_line)" != ">>> Hi again" ]; do sleep 0.1; k=$((k - 1)); done
+[ $k -gt 0 ] && ok || bad "up arrow recall"
 keys C-c
-wait_for 'Use Ctrl \+ d' && ok
+wait_prompts $((n + 1)) && ok || bad "no prompt after Ctrl-C on a recalled line"
 
 keys '/bye' Enter
 wait_for 'GPTC-EXITED-0' 20 && ok || bad "/bye did not leave with status 0"
@@ -114,10 +117,12 @@ S=chat2
 tmux -L "$SOCK" new-session -d -s chat2 -x 200 -y 50 \
     "env HOME='$T' GPTC_HISTORY='$T/history' '$GPTC' chat '$M'; echo GPTC-EXITED-\$?; sleep 600"
 tmux -L "$SOCK" kill-session -t chat
-wait_for '^>>> ' 30 && ok || bad "no prompt (second session)"
+wait_prompts 1 30 && ok || bad "no prompt (second session)"
 keys Up
-wait_for '^>>> /bye$' 10 && ok || bad "history across sessions"
-keys C-u
+k=100; while [ $k -gt 0 ] && [ "$(last_line)" != ">>> /bye" ]; do sleep 0.1; k=$((k - 1)); done
+[ $k -gt 0 ] && ok || bad "history across sessions"
+keys C-c
+wait_prompts 2 && ok || bad "no prompt after Ctrl-C (second session)"
 keys C-d
 wait_for 'GPTC-EXITED-0' 20 && ok || bad "Ctrl-D did not leave"
 

@@ -21,6 +21,7 @@ expect_fail() { # $1 = what, $2 = grep pattern for the message; rest: command
 curve() { grep '"loss"' "$1" | sed 's/.*"step":\([0-9]*\),"loss":\([^,]*\),.*/\1 \2/' | sort -n -k1,1 -s | awk '{a[$1]=$2} END {for (k in a) print k, a[k]}' | sort -n; }
 
 cp "$D/corpora/fortunes-min/fortunes" "$T/corpus.txt"
+: > "$T/empty0.txt"
 SMALL="--data $T/corpus.txt --dim 32 --layers 2 --heads 4 --ctx 32 --batch 4 -q --threads 2"
 
 # 1. llama (GQA) and gpt2 train, write GGUF that gptc run loads; the loss falls
@@ -41,11 +42,31 @@ grep -q 'general.architecture .*"gpt2"' "$T/info" && grep -q "position_embd.weig
 ids=$($GPTC tokenize "$T/l.gguf" "Hi é" --ids)
 [ "$ids" = "75 108 259 198 172" ] && ok || bad "byte tokenizer ids: $ids"
 [ -s "$T/corpus.txt.tokens" ] && ok || bad "no token cache beside the corpus"
+# --chat-template FILE is stored as tokenizer.chat_template
+printf '{%% for m in messages %%}{{ m.content }}{%% endfor %%}' > "$T/tmpl.jinja"
+$GPTC train $SMALL --steps 2 --chat-template "$T/tmpl.jinja" --out "$T/c.gguf" 2> "$T/err" && ok || bad "train --chat-template: $(cat "$T/err")"
+$GPTC info "$T/c.gguf" 2>&1 | grep -q 'tokenizer.chat_template' && ok || bad "no chat template in the model"
+# --tokenizer FILE.gguf: the model carries that file's tokenizer (stories260K's 512 pieces)
+$GPTC train $SMALL --steps 3 --tokenizer "$D/gguf/stories260K.gguf" --out "$T/s.gguf" 2> "$T/err" && ok || bad "train with a GGUF tokenizer: $(cat "$T/err")"
+a=$($GPTC tokenize "$T/s.gguf" "Once upon a time" --ids); b=$($GPTC tokenize "$D/gguf/stories260K.gguf" "Once upon a time" --ids)
+[ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "GGUF tokenizer ids: '$a' vs '$b'"
+
+# gptc train-tokenizer: learned BPE merges, used by gptc train, loaded by gptc run
+$GPTC train-tokenizer --vocab 400 "$T/corpus.txt" "$T/tok.gguf" -q 2> "$T/err" && ok || bad "train-tokenizer: $(cat "$T/err")"
+n=$($GPTC tokenize "$T/tok.gguf" "What is the meaning of life?" --ids | wc -w)
+[ "$n" -ge 4 ] && [ "$n" -lt 20 ] && ok || bad "learned tokenizer: $n tokens for 28 bytes"
+$GPTC train $SMALL --steps 3 --tokenizer "$T/tok.gguf" --out "$T/bpe.gguf" 2> "$T/err" && ok || bad "train with the learned tokenizer: $(cat "$T/err")"
+out=$($GPTC run "$T/bpe.gguf" -p "The " -n 8 --seed 1 -q 2>&1)
+case "$out" in "The "*) ok;; *) bad "run with the learned tokenizer: $out";; esac
+expect_fail "train-tokenizer without --vocab" "no --vocab" $GPTC train-tokenizer "$T/corpus.txt" "$T/t2.gguf"
+expect_fail "train-tokenizer vocab too small" "out of range" $GPTC train-tokenizer --vocab 100 "$T/corpus.txt" "$T/t2.gguf"
+expect_fail "train-tokenizer empty corpus" "empty" $GPTC train-tokenizer --vocab 300 "$T/empty0.txt" "$T/t2.gguf"
 
 # 2. SIGKILL during checkpoint writes (a checkpoint every step, so most of the time goes to
 #    writing one; a kill that leaves the temporary file behind landed mid-write). Kill at
 #    several points until two kills landed mid-write; every time the checkpoint left is whole,
-#    and the resumed run's loss curve and model equal the uninterrupted run's bit for bit.
+#    and the resumed run's loss curve and model equal the uninterrupted run's bit for bit, also
+#    when the resumed runs use another thread count.
 RUN="$SMALL --steps 150 --eval-every 50 --lr 2e-3"
 mkdir "$T/a" "$T/b"
 $GPTC train $RUN --out "$T/a/m.gguf" --log "$T/ref.jsonl" 2> "$T/err" || bad "reference run: $(cat "$T/err")"
@@ -60,7 +81,8 @@ for target in 10 25 40 55 70 85 100 115; do
     kill -9 $pid 2> /dev/null && kills=$((kills + 1)) && [ -e "$T/b/m.ckpt.gguf.tmp" ] && mid=$((mid + 1))
     wait $pid 2> /dev/null
     $GPTC info "$T/b/m.ckpt.gguf" > /dev/null 2> "$T/err" && ok || bad "checkpoint unreadable after kill -9: $(cat "$T/err")"
-    $GPTC train $RUN --out "$T/b/m.gguf" --log "$T/k.jsonl" --ckpt-every 1 --resume "$T/b/m.ckpt.gguf" 2> /dev/null &
+    th=$((kills % 2 + 1)) # resume with 1 or 2 threads: the results do not depend on it
+    $GPTC train $RUN --threads $th --out "$T/b/m.gguf" --log "$T/k.jsonl" --ckpt-every 1 --resume "$T/b/m.ckpt.gguf" 2> /dev/null &
     pid=$!
 done
 wait $pid; rc=$?
@@ -82,6 +104,7 @@ expect_fail "vocab larger than the tokenizer" "does not match the tokenizer" $GP
 expect_fail "dim not divisible by heads" "not divisible" $GPTC train $SMALL --dim 30 --out "$T/x.gguf"
 expect_fail "heads not divisible by kv heads" "not divisible" $GPTC train $SMALL --kv-heads 3 --out "$T/x.gguf"
 expect_fail "unwritable output" "cannot write" $GPTC train $SMALL --out /nonexistent-dir/x.gguf
+expect_fail "output is a directory" "not a regular file" $GPTC train $SMALL --out "$T"
 expect_fail "missing corpus" "No such file" $GPTC train --data "$T/nope.txt" --out "$T/x.gguf"
 expect_fail "unknown option" "unknown option" $GPTC train --data "$T/corpus.txt" --out "$T/x.gguf" --bogus
 expect_fail "resume with other data" "differs from the checkpoint" $GPTC train --data "$T/l.jsonl" --out "$T/x.gguf" --resume "$T/b/m.ckpt.gguf" -q
