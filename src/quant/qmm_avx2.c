@@ -21,10 +21,8 @@
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
-// f16 <-> f32 with F16C: the same bits as core/fp16.h's scalar code (which checks itself against
-// F16C), in one instruction
+// f16 -> f32 with F16C: the same bits as core/fp16.h's scalar code, in one instruction
 ALWAYS_INLINE float h2f(uint16_t h) { return _cvtsh_ss(h); }
-ALWAYS_INLINE uint16_t f2h(float f) { return (uint16_t)_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
 
 ALWAYS_INLINE float hsum8(__m256 v)
 {

@@ -109,6 +109,9 @@ expect_fail "missing corpus" "No such file" $GPTC train --data "$T/nope.txt" --o
 expect_fail "unknown option" "unknown option" $GPTC train --data "$T/corpus.txt" --out "$T/x.gguf" --bogus
 expect_fail "resume with other data" "differs from the checkpoint" $GPTC train --data "$T/l.jsonl" --out "$T/x.gguf" --resume "$T/b/m.ckpt.gguf" -q
 expect_fail "resume from a non-checkpoint" "not a gptc training checkpoint" $GPTC train $SMALL --out "$T/x.gguf" --resume "$T/l.gguf"
+head -c 5000 "$T/b/m.ckpt.gguf" > "$T/trunc.gguf"
+expect_fail "resume from a truncated checkpoint" "checkpoint" $GPTC train $SMALL --out "$T/x.gguf" --resume "$T/trunc.gguf"
+expect_fail "resume from a missing checkpoint" "No such file" $GPTC train $SMALL --out "$T/x.gguf" --resume "$T/nope.gguf"
 
 # 4. a checkpoint that cannot be written (file-size limit: EFBIG, as a full disk gives ENOSPC):
 #    a clear error, exit 1, the previous checkpoint byte for byte intact and still resumable
