@@ -182,9 +182,9 @@ static void job_attention(void *arg, int ith, int nth)
     const float *kc = c->k_cache + (size_t)f->l * c->n_ctx * K;
     const float *vc = c->v_cache + (size_t)f->l * c->n_ctx * K;
     float *att = c->att + (size_t)ith * c->n_ctx;
-    int p0, p1;
-    gptc_split(f->T * H, ith, nth, &p0, &p1);
-    for (int p = p0; p < p1; p++) {
+    /* (token, head) pairs dealt out in turn: a causal prompt's later tokens see more cells, so
+     * contiguous halves would give the last thread most of the work */
+    for (int p = ith; p < f->T * H; p += nth) {
         int t = p / H, h = p % H, kvh = h / group;
         int32_t pos = f->pos[t];
         uint64_t bit = c->cell_seq[c->cell_of[t]]; /* the token's own cell: exactly its seqs */
