@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/fp16.h"
 #include "../quant/quant.h"
 
 gptc_ctx_params gptc_ctx_default_params(void)
@@ -264,4 +265,37 @@ const float *gptc_get_embeddings(gptc_ctx *c, int seq)
         for (int i = 0; i < D; i++) c->embd_out[i] *= inv;
     }
     return c->embd_out;
+}
+
+void gptc_attend_head(const gptc_ctx *c, const float *q, const float *k, const float *v,
+                      size_t stride, int hd, int own, int32_t pos, float scale, float *att,
+                      float *out)
+{
+    const gptc_ops *ops = c->ops;
+    uint64_t bit = c->cell_seq[own]; /* the token's own cell: exactly its sequences */
+    int n_cells = c->n_cells_hi;
+    float mx = -INFINITY;
+    for (int i = 0; i < n_cells; i++) {
+        if (!(c->cell_seq[i] & bit) || c->cell_pos[i] > pos || c->cell_pos[i] < 0) {
+            att[i] = -INFINITY;
+            continue;
+        }
+        float s = ops->dot_f32(q, k + (size_t)i * stride, hd) * scale;
+        att[i] = s;
+        if (s > mx) mx = s;
+    }
+    float sum = 0;
+    for (int i = 0; i < n_cells; i++) {
+        float e = att[i] == -INFINITY ? 0.0f : expf(att[i] - mx);
+        att[i] = e;
+        sum += e;
+    }
+    memset(out, 0, (size_t)hd * sizeof *out);
+    float inv = 1.0f / sum; /* sum >= 1: the token sees its own cell */
+    for (int i = 0; i < n_cells; i++) {
+        if (att[i] == 0.0f) continue;
+        float p = att[i] * inv;
+        if (c->ggml_f16) p = gptc_f16_to_f32(gptc_f32_to_f16(p)); /* test-only: as ggml */
+        ops->axpy_f32(out, p, v + (size_t)i * stride, hd);
+    }
 }

@@ -77,4 +77,12 @@ void gptc_matmul_rows(const gptc_ctx *c, float *Y, const gptc_wt *w, const float
  * the last layer) to its sequence's embedding sum. Called by gptc_decode when embeddings are on. */
 void gptc_ctx_embd_accumulate(gptc_ctx *c, const gptc_batch *b);
 
+/* Attention of one query head of the token in cell `own` (at position pos) over every cell that
+ * the token's sequences see at positions <= pos: out (hd) = softmax(q . k_i * scale) v_i.
+ * k, v: the layer's cache shifted to this head's kv head, rows of `stride` floats per cell.
+ * att: (n_ctx) scratch of the calling thread. Used by every architecture's forward pass. */
+void gptc_attend_head(const gptc_ctx *c, const float *q, const float *k, const float *v,
+                      size_t stride, int hd, int own, int32_t pos, float scale, float *att,
+                      float *out);
+
 #endif

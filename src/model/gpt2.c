@@ -215,8 +215,7 @@ static void job_attention(void *arg, int ith, int nth)
     fwd *f = arg;
     gptc_ctx *c = f->c;
     const gptc_hparams *hp = &c->model->hp;
-    const gptc_ops *ops = c->ops;
-    int H = hp->n_head, hd = hp->head_dim, D = hp->n_embd, n_cells = c->n_cells_hi;
+    int H = hp->n_head, hd = hp->head_dim, D = hp->n_embd;
     float scale = 1.0f / sqrtf((float)hd);
     const float *kc = c->k_cache + (size_t)f->l * c->n_ctx * D;
     const float *vc = c->v_cache + (size_t)f->l * c->n_ctx * D;
@@ -225,30 +224,9 @@ static void job_attention(void *arg, int ith, int nth)
     gptc_split(f->T * H, ith, nth, &p0, &p1);
     for (int p = p0; p < p1; p++) {
         int t = p / H, h = p % H;
-        int32_t pos = f->pos[t];
-        uint64_t bit = c->cell_seq[c->cell_of[t]];
-        const float *q = c->q + (size_t)t * D + (size_t)h * hd;
-        float mx = -INFINITY;
-        for (int i = 0; i < n_cells; i++) {
-            if (!(c->cell_seq[i] & bit) || c->cell_pos[i] > pos || c->cell_pos[i] < 0) {
-                att[i] = -INFINITY;
-                continue;
-            }
-            float s = ops->dot_f32(q, kc + (size_t)i * D + (size_t)h * hd, hd) * scale;
-            att[i] = s;
-            if (s > mx) mx = s;
-        }
-        float sum = 0;
-        for (int i = 0; i < n_cells; i++) {
-            float e = att[i] == -INFINITY ? 0.0f : expf(att[i] - mx);
-            att[i] = e;
-            sum += e;
-        }
-        float *out = c->xb + (size_t)t * D + (size_t)h * hd;
-        memset(out, 0, (size_t)hd * sizeof *out);
-        float inv = 1.0f / sum;
-        for (int i = 0; i < n_cells; i++)
-            if (att[i] != 0.0f) ops->axpy_f32(out, att[i] * inv, vc + (size_t)i * D + (size_t)h * hd, hd);
+        gptc_attend_head(c, c->q + (size_t)t * D + (size_t)h * hd, kc + (size_t)h * hd,
+                         vc + (size_t)h * hd, (size_t)D, hd, c->cell_of[t], f->pos[t], scale, att,
+                         c->xb + (size_t)t * D + (size_t)h * hd);
     }
 }
 

@@ -175,9 +175,8 @@ static void job_attention(void *arg, int ith, int nth)
     fwd *f = arg;
     gptc_ctx *c = f->c;
     const gptc_hparams *hp = &c->model->hp;
-    const gptc_ops *ops = c->ops;
     int H = hp->n_head, hd = hp->head_dim, group = H / hp->n_head_kv;
-    int Q = H * hd, K = hp->n_head_kv * hd, n_cells = c->n_cells_hi;
+    int Q = H * hd, K = hp->n_head_kv * hd;
     float scale = 1.0f / sqrtf((float)hd);
     const float *kc = c->k_cache + (size_t)f->l * c->n_ctx * K;
     const float *vc = c->v_cache + (size_t)f->l * c->n_ctx * K;
@@ -186,34 +185,9 @@ static void job_attention(void *arg, int ith, int nth)
      * contiguous halves would give the last thread most of the work */
     for (int p = ith; p < f->T * H; p += nth) {
         int t = p / H, h = p % H, kvh = h / group;
-        int32_t pos = f->pos[t];
-        uint64_t bit = c->cell_seq[c->cell_of[t]]; /* the token's own cell: exactly its seqs */
-        const float *q = c->q + (size_t)t * Q + (size_t)h * hd;
-        float mx = -INFINITY;
-        for (int i = 0; i < n_cells; i++) {
-            if (!(c->cell_seq[i] & bit) || c->cell_pos[i] > pos || c->cell_pos[i] < 0) {
-                att[i] = -INFINITY;
-                continue;
-            }
-            float s = ops->dot_f32(q, kc + (size_t)i * K + (size_t)kvh * hd, hd) * scale;
-            att[i] = s;
-            if (s > mx) mx = s;
-        }
-        float sum = 0;
-        for (int i = 0; i < n_cells; i++) {
-            float e = att[i] == -INFINITY ? 0.0f : expf(att[i] - mx);
-            att[i] = e;
-            sum += e;
-        }
-        float *out = c->xb + (size_t)t * Q + (size_t)h * hd;
-        memset(out, 0, (size_t)hd * sizeof *out);
-        float inv = 1.0f / sum; /* sum >= 1: the token sees its own cell */
-        for (int i = 0; i < n_cells; i++) {
-            if (att[i] == 0.0f) continue;
-            float p = att[i] * inv;
-            if (c->ggml_f16) round_f16(&p, 1);
-            ops->axpy_f32(out, p, vc + (size_t)i * K + (size_t)kvh * hd, hd);
-        }
+        gptc_attend_head(c, c->q + (size_t)t * Q + (size_t)h * hd, kc + (size_t)kvh * hd,
+                         vc + (size_t)kvh * hd, (size_t)K, hd, c->cell_of[t], f->pos[t], scale, att,
+                         c->xb + (size_t)t * Q + (size_t)h * hd);
     }
 }
 
