@@ -82,6 +82,12 @@ static void run_template(const char *dir, const char *name)
         o.bos_token = json_string_value(json_object_get(c, "bos_token"));
         o.eos_token = json_string_value(json_object_get(c, "eos_token"));
         o.date = "2024-07-26";
+        /* chat_template_kwargs: each key is one more template variable, as transformers
+         * passes apply_chat_template's extra keyword arguments */
+        json_t *kw = json_object_get(c, "chat_template_kwargs");
+        char *kw_text = kw && json_is_object(kw) ? json_dumps(kw, JSON_COMPACT) : NULL;
+        CHECK(!kw || kw_text, "%s case %s: chat_template_kwargs is not an object", name, cid);
+        o.extra_json = kw_text;
         json_t *tools = json_object_get(c, "tools");
         if (json_is_null(tools)) tools = NULL;
         char *out = NULL;
@@ -107,6 +113,7 @@ static void run_template(const char *dir, const char *name)
                                      gptc_status_name(st), err.msg);
         }
         free(out);
+        free(kw_text);
         json_decref(c);
     }
     free(line);

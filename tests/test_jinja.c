@@ -409,10 +409,57 @@ static void threads(void)
     gptc_chat_template_free(t);
 }
 
+/* Unknown filters and tests as Jinja2 3.x handles them (each row checked with Jinja2 3.1):
+ * inside an {% if %} or a conditional expression they raise only when evaluated
+ * (TemplateRuntimeError); a for/macro/set body starts a new frame where they are rejected at
+ * parse time (TemplateAssertionError), as is anything outside a conditional. */
+static void unknown_filters(void)
+{
+    static const struct {
+        const char *src;
+        gptc_status st; /* GPTC_OK: renders `out` */
+        const char *out;
+    } k[] = {
+        {"{% if false %}{{ x|nosuch }}{% endif %}ok", GPTC_OK, "ok"},
+        {"{% if true %}{{ x|nosuch }}{% endif %}ok", GPTC_E_INVALID, "No filter named 'nosuch' found."},
+        {"{{ x|nosuch if false else 'b' }}", GPTC_OK, "b"},
+        {"{{ 'a' if false else x|nosuch }}", GPTC_E_INVALID, "No filter named 'nosuch' found."},
+        {"{{ 'a' if x is nosuch else 'b' }}", GPTC_E_INVALID, "No test named 'nosuch' found."},
+        {"{% if false %}{% for i in [1] %}{{ i|nosuch }}{% endfor %}{% endif %}ok", GPTC_E_FORMAT,
+         "no filter named 'nosuch'"},
+        {"{% if false %}{% for i in [1]|nosuch %}{% endfor %}{% endif %}ok", GPTC_OK, "ok"},
+        {"{% if false %}{% set y %}{{ 1|nosuch }}{% endset %}{% endif %}ok", GPTC_E_FORMAT,
+         "no filter named 'nosuch'"},
+        {"{% if false %}{% macro m() %}{{ 1|nosuch }}{% endmacro %}{% endif %}ok", GPTC_E_FORMAT,
+         "no filter named 'nosuch'"},
+        {"{% if false %}{% if true %}{{ 1|nosuch }}{% endif %}{% endif %}ok", GPTC_OK, "ok"},
+        {"{% for i in [1] %}{% if i > 1 %}{{ 1|nosuch }}{% endif %}{% endfor %}ok", GPTC_OK, "ok"},
+        {"{% if false %}{{ 1|nosuch }}{% endif %}{{ 2|nosuch2 }}", GPTC_E_FORMAT,
+         "no filter named 'nosuch2'"},
+        {"{% if 1|nosuch %}a{% endif %}", GPTC_E_INVALID, "No filter named 'nosuch' found."},
+        {"{% if false %}a{% elif false %}{{ 1|nosuch }}{% else %}{{ 2 is nosuch }}{% endif %}ok",
+         GPTC_E_INVALID, "No test named 'nosuch' found."},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        char *out = NULL;
+        size_t on = 0;
+        gptc_err err = {0};
+        gptc_status st = render(k[i].src, strlen(k[i].src), NULL, NULL, &out, &on, &err);
+        CHECK(st == k[i].st, "%s: status %s (%s)", k[i].src, gptc_status_name(st), err.msg);
+        if (st == GPTC_OK && k[i].st == GPTC_OK)
+            CHECK(on == strlen(k[i].out) && memcmp(out, k[i].out, on) == 0, "%s: got '%.*s'",
+                  k[i].src, (int)on, out);
+        if (st != GPTC_OK && k[i].st != GPTC_OK)
+            CHECK(strstr(err.msg, k[i].out) != NULL, "%s: message '%s'", k[i].src, err.msg);
+        free(out);
+    }
+}
+
 int main(void)
 {
     features();
     bad_inputs();
+    unknown_filters();
     chat_api();
     threads();
     return test_summary();

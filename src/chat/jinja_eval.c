@@ -611,6 +611,16 @@ static int call_value(jrt *rt, jv fn, const jargs *a, jv *out)
     }
 }
 
+/* A filter node; one unknown at parse time (allowed in a soft frame) raises only here */
+static int run_filter(jrt *rt, const jnode *f, jv in, const jargs *a, jv *out)
+{
+    if (f->fid < 0) {
+        *out = jv_none();
+        return jfail(rt, JE_RUNTIME, "No filter named '%s' found.", f->name->p);
+    }
+    return jinja_filter(rt, f->fid, in, a, out);
+}
+
 /* Apply a chain of FILTER nodes; the innermost node's input is `in` when its a is NULL */
 static int apply_filters(jrt *rt, const jnode *f, jv in, jv *out)
 {
@@ -622,7 +632,7 @@ static int apply_filters(jrt *rt, const jnode *f, jv in, jv *out)
     }
     evargs ea;
     int r = eval_args(rt, f, NULL, 0, &ea);
-    if (!r) r = jinja_filter(rt, f->fid, x, &ea.a, out);
+    if (!r) r = run_filter(rt, f, x, &ea.a, out);
     args_free(&ea);
     jv_decref(x);
     return r;
@@ -697,7 +707,7 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
         if (!r) {
             rt->line = e->line;
             rt->col = e->col;
-            r = jinja_filter(rt, e->fid, in, &ea.a, out);
+            r = run_filter(rt, e, in, &ea.a, out);
         }
         args_free(&ea);
         jv_decref(in);
@@ -711,7 +721,8 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
         if (!r) {
             rt->line = e->line;
             rt->col = e->col;
-            r = jinja_test(rt, e->fid, in, &ea.a, &res);
+            r = e->fid < 0 ? jfail(rt, JE_RUNTIME, "No test named '%s' found.", e->name->p)
+                           : jinja_test(rt, e->fid, in, &ea.a, &res);
         }
         args_free(&ea);
         jv_decref(in);

@@ -76,6 +76,17 @@ typedef struct parser {
     int nest;
     int loops;        /* enclosing for loops (inside the current macro) */
     jnode *macro;     /* innermost macro or call block being parsed */
+    /* Unknown filters and tests, as Jinja2 3.x treats them: inside an {% if %} or a
+     * conditional expression (a "soft" frame: up to the nearest for/macro/call/filter/with/set
+     * body) they fail only when evaluated; anywhere else the template is rejected. The
+     * first hard ones are kept until the whole template has parsed (a conditional expression
+     * makes the ones in its first operand soft after the fact). */
+    int soft;
+    uint32_t n_unk;
+    struct {
+        const jtok *at;
+        int is_test;
+    } unk[8];
 } parser;
 
 /* a growable node list while parsing; copied into the arena when done */
@@ -257,6 +268,26 @@ static jstr *name_str(parser *P, const jtok *tk)
     return P->t->syms[sym];
 }
 
+/* An unknown filter or test: a node that raises when evaluated; remembered as a parse error
+ * unless in a soft frame. */
+static int unknown_name(parser *P, jnode *n, const jtok *at, const char *name, int is_test)
+{
+    uint32_t sym;
+    if (intern(P, name, strlen(name), &sym)) return -1;
+    n->name = P->t->syms[sym];
+    n->fid = -1;
+    if (!P->soft) {
+        if (P->n_unk == sizeof P->unk / sizeof P->unk[0]) {
+            perr(P, at, GPTC_E_FORMAT, "no %s named '%s'", is_test ? "test" : "filter", name);
+            return -1;
+        }
+        P->unk[P->n_unk].at = at;
+        P->unk[P->n_unk].is_test = is_test;
+        P->n_unk++;
+    }
+    return 0;
+}
+
 static int enter(parser *P)
 {
     if (++P->nest > JINJA_MAX_NEST) {
@@ -329,17 +360,24 @@ fail:
 static jnode *parse_expression(parser *P, int with_condexpr)
 {
     if (enter(P)) return NULL;
+    uint32_t unk_mark = P->n_unk;
     jnode *e = parse_or(P);
     if (e && with_condexpr) {
         while (is_name(cur(P), "if")) {
             const jtok *at = cur(P);
             next(P);
+            int soft = P->soft;
+            P->soft = 1; /* the whole conditional expression is a soft frame */
+            P->n_unk = unk_mark;
             jnode *cond = parse_or(P);
+            P->soft = soft;
             if (!cond) return NULL;
             jnode *els = NULL;
             if (is_name(cur(P), "else")) {
                 next(P);
+                P->soft = 1;
                 els = parse_expression(P, 1);
+                P->soft = soft;
                 if (!els) return NULL;
             }
             jnode *n = mk(P, JN_COND, at);
@@ -637,11 +675,11 @@ static jnode *parse_filter(parser *P, jnode *node, int start_inline)
         char name[128];
         if (dotted_name(P, name, sizeof name)) return NULL;
         int fid = jinja_filter_id(name, strlen(name));
-        if (fid < 0) return perr(P, at, GPTC_E_FORMAT, "no filter named '%s'", name);
         jnode *f = mk(P, JN_FILTER, at);
         if (!f) return NULL;
         f->a = node;
         f->fid = fid;
+        if (fid < 0 && unknown_name(P, f, at, name, 0)) return NULL;
         if (is_op(cur(P), JO_LPAREN) && !parse_call_args(P, f)) return NULL;
         node = f;
     }
@@ -661,11 +699,11 @@ static jnode *parse_test(parser *P, jnode *node)
     char name[128];
     if (dotted_name(P, name, sizeof name)) return NULL;
     int tid = jinja_test_id(name, strlen(name));
-    if (tid < 0) return perr(P, nt, GPTC_E_FORMAT, "no test named '%s'", name);
     jnode *t = mk(P, JN_TEST, at);
     if (!t) return NULL;
     t->a = node;
     t->fid = tid;
+    if (tid < 0 && unknown_name(P, t, nt, name, 1)) return NULL;
     t->neg = (uint8_t)neg;
     const jtok *c = cur(P);
     if (is_op(c, JO_LPAREN)) {
@@ -1046,6 +1084,8 @@ static jnode *parse_if(parser *P, const jtok *at)
     if (!n) return NULL;
     nvec conds = {0}, bodies = {0};
     const jtok *opener = at;
+    int soft = P->soft;
+    P->soft = 1;
     for (;;) {
         jnode *c = parse_tuple(P, 0, 0, NULL, 0);
         if (!c || end_block(P) || nv_push(P, &conds, c)) goto fail;
@@ -1066,10 +1106,12 @@ static jnode *parse_if(parser *P, const jtok *at)
         if (end_block(P)) goto fail;
         break;
     }
+    P->soft = soft;
     n->l1 = nv_done(P, &conds);
     n->l2 = nv_done(P, &bodies);
     return P->failed ? NULL : n;
 fail:
+    P->soft = soft;
     free(conds.v);
     free(bodies.v);
     return NULL;
@@ -1089,7 +1131,10 @@ static jnode *parse_for(parser *P, const jtok *at)
     if (!n->b) return NULL;
     if (is_name(cur(P), "if")) {
         next(P);
+        int soft = P->soft;
+        P->soft = 0; /* the loop filter belongs to the loop's frame */
         n->c = parse_expression(P, 1);
+        P->soft = soft;
         if (!n->c) return NULL;
     }
     if (is_name(cur(P), "recursive"))
@@ -1130,7 +1175,10 @@ static jnode *parse_set(parser *P, const jtok *at)
     if (!n) return NULL;
     n->a = target;
     if (is_op(cur(P), JO_PIPE)) {
+        int soft = P->soft;
+        P->soft = 0;
         jnode *f = parse_filter(P, NULL, 0);
+        P->soft = soft;
         if (!f) return NULL;
         n->b = f; /* a chain of FILTER nodes whose innermost input is NULL (the body) */
     }
@@ -1194,7 +1242,10 @@ static jnode *parse_filter_block(parser *P, const jtok *at)
     static const char *const ends[] = {"endfilter", NULL};
     jnode *n = mk(P, JN_FILTER_BLOCK, at);
     if (!n) return NULL;
+    int soft = P->soft;
+    P->soft = 0;
     n->b = parse_filter(P, NULL, 1);
+    P->soft = soft;
     if (!n->b || end_block(P)) return NULL;
     jnode *body = parse_body(P, ends, at, "filter");
     if (!body) return NULL;
@@ -1283,8 +1334,8 @@ static jnode *parse_statement(parser *P)
 
 /* Statements until one of the end tags (left unconsumed: cur is its BLOCK_BEGIN), or until
  * the end of the template when ends is NULL. Returns a JN_BODY. */
-static jnode *parse_body(parser *P, const char *const *ends, const jtok *opener,
-                         const char *opener_name)
+static jnode *parse_body_stmts(parser *P, const char *const *ends, const jtok *opener,
+                               const char *opener_name)
 {
     jnode *body = mk(P, JN_BODY, cur(P));
     if (!body) return NULL;
@@ -1347,6 +1398,17 @@ fail:
 /* ---------------------------------------------------------------------------------------------
  * Entry points
  */
+/* A body: an if's branches keep the frame's softness; every other body is a new frame. */
+static jnode *parse_body(parser *P, const char *const *ends, const jtok *opener,
+                         const char *opener_name)
+{
+    int soft = P->soft;
+    if (strcmp(opener_name, "if") != 0) P->soft = 0;
+    jnode *body = parse_body_stmts(P, ends, opener, opener_name);
+    P->soft = soft;
+    return body;
+}
+
 static int valid_utf8(const unsigned char *s, size_t n, size_t *bad)
 {
     size_t i = 0;
@@ -1435,6 +1497,9 @@ gptc_status jinja_template_parse(const char *src, size_t n, jinja_template **out
         return GPTC_E_NOMEM;
     }
     t->root = parse_body(&P, NULL, cur(&P), "template");
+    if (t->root && !P.failed && P.n_unk) /* Jinja2 compiles after parsing: syntax errors first */
+        perr(&P, P.unk[0].at, GPTC_E_FORMAT, "no %s named '%.*s'",
+             P.unk[0].is_test ? "test" : "filter", (int)P.unk[0].at->n, P.unk[0].at->p);
     if (!t->root || P.failed) {
         st = P.status != GPTC_OK ? P.status : GPTC_E_FORMAT;
         jinja_template_free(t);
