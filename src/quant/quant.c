@@ -67,6 +67,7 @@ static const gptc_type_traits k_traits[GPTC_TYPE_COUNT] = {
     [GPTC_TYPE_BF16] = {"bf16", 1, 2, bf16_to_float, bf16_from_float, NULL, 0},
     [GPTC_TYPE_TQ1_0] = {"tq1_0", 256, 2 + 4 * 13, NULL, NULL, NULL, 0},
     [GPTC_TYPE_TQ2_0] = {"tq2_0", 256, 2 + 64, NULL, NULL, NULL, 0},
+    [GPTC_TYPE_MXFP4] = {"mxfp4", 32, 1 + 32 / 2, NULL, NULL, NULL, 0},
 };
 
 const gptc_type_traits *gptc_type_info(uint32_t type)

@@ -56,7 +56,9 @@ enum gptc_type {
     GPTC_TYPE_BF16 = 30,
     GPTC_TYPE_TQ1_0 = 34,
     GPTC_TYPE_TQ2_0 = 35,
-    GPTC_TYPE_COUNT = 36,
+    /* 36..38 (the IQ4_NL_4_4 ... repacked types) were removed from ggml */
+    GPTC_TYPE_MXFP4 = 39, /* OCP MX FP4: per 32 elements, an E8M0 scale byte, 16 bytes of E2M1 */
+    GPTC_TYPE_COUNT = 40,
 };
 
 typedef void (*gptc_to_float_fn)(const void *x, float *y, int64_t n);
