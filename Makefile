@@ -14,7 +14,7 @@ CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Iinclud
 ifeq ($(CI),true)
 CFLAGS_ALL += -Werror
 endif
-LDLIBS  = -lm -pthread -lpcre2-8 -ljansson -ledit -lmicrohttpd
+LDLIBS  = -lm -pthread -lpcre2-8 -ljansson -ledit -lmicrohttpd -lsqlite3
 
 # Per-file ISA flags: only these files may use intrinsics of their ISA.
 ISA_avx2   = -mavx2 -mfma -mf16c
