@@ -113,7 +113,7 @@ int main(int argc, char **argv)
     int nth = argc > 1 ? atoi(argv[1]) : 2, steps = argc > 2 ? atoi(argv[2]) : 6;
     const char *which = getenv("GPTC_BENCH_CFG");
     int small = which && strcmp(which, "small") == 0, baby = which && strcmp(which, "baby") == 0;
-    gptc_tconfig cfg = {.arch = GPTC_TARCH_GPT2, .n_vocab = 50257, .n_ctx = 1024, .n_embd = 768, .n_layer = 12,
+    gptc_tconfig cfg = {.arch = GPTC_ARCH_GPT2, .n_vocab = 50257, .n_ctx = 1024, .n_embd = 768, .n_layer = 12,
                         .n_head = 12};
     if (small) cfg.n_embd = 256, cfg.n_layer = 4, cfg.n_head = 4;
     if (baby) cfg.n_vocab = 260, cfg.n_ctx = 64, cfg.n_embd = 128, cfg.n_layer = 4, cfg.n_head = 4;

@@ -199,10 +199,10 @@ static void test_ops_fd(void)
 
 /* ----- the whole model ------------------------------------------------------------------------ */
 
-static gptc_tmodel *tiny(gptc_tarch arch, int tied, int B, int T, int threads, uint64_t seed)
+static gptc_tmodel *tiny(enum gptc_arch arch, int tied, int B, int T, int threads, uint64_t seed)
 {
     gptc_tconfig c = {.arch = arch, .n_vocab = 20, .n_ctx = 12, .n_embd = 16, .n_layer = 2, .n_head = 4,
-                      .n_head_kv = arch == GPTC_TARCH_LLAMA ? 2 : 4, .tied = tied};
+                      .n_head_kv = arch == GPTC_ARCH_LLAMA ? 2 : 4, .tied = tied};
     gptc_tconfig_defaults(&c);
     gptc_tmodel *m = NULL;
     gptc_err err;
@@ -216,7 +216,7 @@ static gptc_tmodel *tiny(gptc_tarch arch, int tied, int B, int T, int threads, u
     return m;
 }
 
-static void test_model_fd(gptc_tarch arch, int tied)
+static void test_model_fd(enum gptc_arch arch, int tied)
 {
     const int B = 2, T = 5;
     gptc_tmodel *m = tiny(arch, tied, B, 8, 2, 7);
@@ -244,12 +244,12 @@ static void test_model_fd(gptc_tarch arch, int tied)
         checked++;
     }
     CHECK(worst <= 1 && checked > 100, "%s%s: gradients vs finite differences: %.2f x tolerance (%d checked)",
-          gptc_tarch_name(arch), tied ? " tied" : "", worst, checked);
+          gptc_arch_name(arch), tied ? " tied" : "", worst, checked);
     gptc_tmodel_free(m);
 }
 
 /* Same gradients, bit for bit, with 1 and 3 threads. */
-static void test_threads(gptc_tarch arch)
+static void test_threads(enum gptc_arch arch)
 {
     float *g[2] = {0};
     size_t n = 0;
@@ -267,14 +267,14 @@ static void test_threads(gptc_tarch arch)
         memcpy(g[k], gptc_tmodel_grads(m), n * 4);
         gptc_tmodel_free(m);
     }
-    CHECK(memcmp(g[0], g[1], n * 4) == 0, "%s: gradients with 1 and 3 threads differ", gptc_tarch_name(arch));
+    CHECK(memcmp(g[0], g[1], n * 4) == 0, "%s: gradients with 1 and 3 threads differ", gptc_arch_name(arch));
     free(g[0]);
     free(g[1]);
 }
 
 /* Gradient accumulation: two micro-batches of one sequence, each backward scaled by 1/2, give
  * the gradient of the mean loss over both sequences at once. */
-static void test_accum(gptc_tarch arch)
+static void test_accum(enum gptc_arch arch)
 {
     gptc_tmodel *m = tiny(arch, 0, 2, 8, 2, 11);
     int32_t tok[16], tgt[16];
@@ -296,13 +296,13 @@ static void test_accum(gptc_tarch arch)
     float worst = 0, scale = 0;
     for (size_t i = 0; i < n; i++) scale = fmaxf(scale, fabsf(g2[i]));
     for (size_t i = 0; i < n; i++) worst = fmaxf(worst, fabsf(g[i] - g2[i]) / (1e-5f * scale));
-    CHECK(worst <= 1, "%s: accumulated gradients vs one batch: %.2f x tolerance", gptc_tarch_name(arch), worst);
+    CHECK(worst <= 1, "%s: accumulated gradients vs one batch: %.2f x tolerance", gptc_arch_name(arch), worst);
     free(g2);
     gptc_tmodel_free(m);
 }
 
 /* A tiny model learns a repeating sequence: the loss falls by more than half in 40 steps. */
-static void test_learns(gptc_tarch arch)
+static void test_learns(enum gptc_arch arch)
 {
     gptc_tconfig c = {.arch = arch, .n_vocab = 20, .n_ctx = 16, .n_embd = 32, .n_layer = 2, .n_head = 4};
     gptc_tconfig_defaults(&c);
@@ -335,7 +335,7 @@ static void test_learns(gptc_tarch arch)
         if (step == 0) first = loss;
         last = loss;
     }
-    CHECK(last < 0.5f * first, "%s: loss %.3f -> %.3f in 40 steps", gptc_tarch_name(arch), first, last);
+    CHECK(last < 0.5f * first, "%s: loss %.3f -> %.3f in 40 steps", gptc_arch_name(arch), first, last);
     free(m1);
     free(m2);
     gptc_tmodel_free(m);
@@ -349,14 +349,14 @@ static void test_schedule_and_config(void)
     CHECK(gptc_lr_cosine(2000, 1e-3f, 1e-4f, 100, 2000) == 1e-4f, "min after the end");
 
     gptc_err err;
-    gptc_tconfig c = {.arch = GPTC_TARCH_LLAMA, .n_vocab = 10, .n_ctx = 8, .n_embd = 30, .n_layer = 1, .n_head = 4};
+    gptc_tconfig c = {.arch = GPTC_ARCH_LLAMA, .n_vocab = 10, .n_ctx = 8, .n_embd = 30, .n_layer = 1, .n_head = 4};
     gptc_tconfig_defaults(&c);
     CHECK(gptc_tconfig_check(&c, &err) == GPTC_E_INVALID && strstr(err.msg, "divisible"), "dim %% heads: %s", err.msg);
     c.n_embd = 32, c.n_head_kv = 3;
     CHECK(gptc_tconfig_check(&c, &err) == GPTC_E_INVALID && strstr(err.msg, "kv heads"), "heads %% kv: %s", err.msg);
     c.n_head_kv = 2;
     CHECK(gptc_tconfig_check(&c, &err) == GPTC_OK, "valid config: %s", err.msg);
-    c.arch = GPTC_TARCH_GPT2;
+    c.arch = GPTC_ARCH_GPT2;
     CHECK(gptc_tconfig_check(&c, &err) == GPTC_E_INVALID, "gpt2 with GQA refused");
     gptc_tmodel *m;
     c.n_head_kv = 4;
@@ -373,14 +373,14 @@ int main(void)
     if (gptc_gemm_kernel_avx2()) test_gemm_kernel(gptc_gemm_kernel_avx2()), test_kernel_elementwise(gptc_gemm_kernel_avx2());
     if (gptc_gemm_kernel_avx512()) test_gemm_kernel(gptc_gemm_kernel_avx512()), test_kernel_elementwise(gptc_gemm_kernel_avx512());
     test_ops_fd();
-    test_model_fd(GPTC_TARCH_LLAMA, 1);
-    test_model_fd(GPTC_TARCH_GPT2, 1);
-    test_threads(GPTC_TARCH_LLAMA);
-    test_threads(GPTC_TARCH_GPT2);
-    test_accum(GPTC_TARCH_LLAMA);
-    test_accum(GPTC_TARCH_GPT2);
-    test_learns(GPTC_TARCH_LLAMA);
-    test_learns(GPTC_TARCH_GPT2);
+    test_model_fd(GPTC_ARCH_LLAMA, 1);
+    test_model_fd(GPTC_ARCH_GPT2, 1);
+    test_threads(GPTC_ARCH_LLAMA);
+    test_threads(GPTC_ARCH_GPT2);
+    test_accum(GPTC_ARCH_LLAMA);
+    test_accum(GPTC_ARCH_GPT2);
+    test_learns(GPTC_ARCH_LLAMA);
+    test_learns(GPTC_ARCH_GPT2);
     test_schedule_and_config();
     return test_summary();
 }

@@ -55,14 +55,14 @@ static void test_byte_tokenizer(void)
 }
 
 /* Training forward vs the inference engine on the exported model. */
-static void test_export(gptc_tarch arch, int tied)
+static void test_export(enum gptc_arch arch, int tied)
 {
     gptc_tconfig c = {.arch = arch, .n_vocab = GPTC_BYTE_VOCAB, .n_ctx = 16, .n_embd = 32, .n_layer = 2,
-                      .n_head = 4, .n_head_kv = arch == GPTC_TARCH_LLAMA ? 2 : 4, .tied = tied};
+                      .n_head = 4, .n_head_kv = arch == GPTC_ARCH_LLAMA ? 2 : 4, .tied = tied};
     gptc_tconfig_defaults(&c);
     gptc_err err;
     gptc_tmodel *tm;
-    const char *an = gptc_tarch_name(arch);
+    const char *an = gptc_arch_name(arch);
     CHECK(gptc_tmodel_init(&c, 1, 12, 2, &tm, &err) == GPTC_OK, "init: %s", err.msg);
     gptc_rng r;
     gptc_rng_seed(&r, 5);
@@ -86,7 +86,7 @@ static void test_export(gptc_tarch arch, int tied)
     CHECK(gptc_model_load(path, NULL, &model, &err) == GPTC_OK, "%s: load exported model: %s", an, err.msg);
     if (model) {
         const gptc_hparams *hp = gptc_model_hparams(model);
-        CHECK(strcmp(hp->arch, an) == 0 && hp->n_vocab == GPTC_BYTE_VOCAB && hp->tied_output == (tied || arch == GPTC_TARCH_GPT2),
+        CHECK(strcmp(hp->arch, an) == 0 && hp->n_vocab == GPTC_BYTE_VOCAB && hp->tied_output == (tied || arch == GPTC_ARCH_GPT2),
               "%s: hparams arch %s vocab %d tied %d", an, hp->arch, hp->n_vocab, hp->tied_output);
         gptc_ctx_params cp = gptc_ctx_default_params();
         cp.n_threads = 2;
@@ -116,7 +116,7 @@ static void test_export(gptc_tarch arch, int tied)
                 worst = fmaxf(worst, fabsf(lg[v] - ref[(size_t)t * GPTC_BYTE_VOCAB + v]) / (1e-4f + 1e-4f * fabsf(lg[v])));
         }
         CHECK(worst <= 1, "%s: cached decode vs training forward: %.2f x tolerance", an, worst);
-        if (arch == GPTC_TARCH_GPT2) { /* learned positions end at n_ctx */
+        if (arch == GPTC_ARCH_GPT2) { /* learned positions end at n_ctx */
             int32_t t0 = 1, p16 = 16;
             gptc_batch b2 = {.n_tokens = 1, .token = &t0, .pos = &p16};
             CHECK(gptc_decode(ctx, &b2, &err) == GPTC_E_RANGE, "gpt2 position beyond n_ctx refused");
@@ -200,8 +200,8 @@ int main(void)
 {
     test_bpe_train();
     test_byte_tokenizer();
-    test_export(GPTC_TARCH_LLAMA, 0);
-    test_export(GPTC_TARCH_LLAMA, 1);
-    test_export(GPTC_TARCH_GPT2, 1);
+    test_export(GPTC_ARCH_LLAMA, 0);
+    test_export(GPTC_ARCH_LLAMA, 1);
+    test_export(GPTC_ARCH_GPT2, 1);
     return test_summary();
 }

@@ -101,11 +101,11 @@ static void check_model(const char *path, int n_threads)
     }
     const int32_t *cf = fx_get(&fx, "config")->data;
     const float *hy = fx_get(&fx, "hyper")->data;
-    gptc_tconfig cfg = {.arch = cf[0] ? GPTC_TARCH_GPT2 : GPTC_TARCH_LLAMA, .n_vocab = cf[1], .n_ctx = cf[2],
+    gptc_tconfig cfg = {.arch = cf[0] ? GPTC_ARCH_GPT2 : GPTC_ARCH_LLAMA, .n_vocab = cf[1], .n_ctx = cf[2],
                         .n_embd = cf[3], .n_layer = cf[4], .n_head = cf[5], .n_head_kv = cf[6],
                         .n_ff = cf[7], .tied = cf[8], .norm_eps = hy[0], .rope_base = hy[1]};
     int B = cf[9], T = cf[10], V = cfg.n_vocab;
-    const char *arch = gptc_tarch_name(cfg.arch);
+    const char *arch = gptc_arch_name(cfg.arch);
     gptc_err err;
     gptc_tmodel *m = NULL;
     CHECK(gptc_tmodel_init(&cfg, B, T, n_threads, &m, &err) == GPTC_OK, "%s: init: %s", arch, err.msg);

@@ -78,16 +78,16 @@ static const char *k_help =
 
 typedef struct preset {
     const char *name;
-    gptc_tarch arch;
+    enum gptc_arch arch;
     int dim, layers, heads, kv_heads, ctx;
 } preset;
 
 static const preset k_presets[] = {
-    {"tiny", GPTC_TARCH_LLAMA, 128, 4, 4, 4, 128},
-    {"baby", GPTC_TARCH_GPT2, 128, 4, 4, 4, 64},
-    {"stories260k", GPTC_TARCH_LLAMA, 64, 5, 8, 4, 512},
-    {"stories15m", GPTC_TARCH_LLAMA, 288, 6, 6, 6, 256},
-    {"gpt2-124m", GPTC_TARCH_GPT2, 768, 12, 12, 12, 1024},
+    {"tiny", GPTC_ARCH_LLAMA, 128, 4, 4, 4, 128},
+    {"baby", GPTC_ARCH_GPT2, 128, 4, 4, 4, 64},
+    {"stories260k", GPTC_ARCH_LLAMA, 64, 5, 8, 4, 512},
+    {"stories15m", GPTC_ARCH_LLAMA, 288, 6, 6, 6, 256},
+    {"gpt2-124m", GPTC_ARCH_GPT2, 768, 12, 12, 12, 1024},
 };
 
 static volatile sig_atomic_t g_stop;
@@ -159,8 +159,8 @@ int cmd_train(int argc, char **argv)
         }
         else if (cli_is(a, "--arch", NULL)) {
             const char *v = VAL();
-            if (strcmp(v, "llama") == 0) arch = GPTC_TARCH_LLAMA;
-            else if (strcmp(v, "gpt2") == 0) arch = GPTC_TARCH_GPT2;
+            if (strcmp(v, "llama") == 0) arch = GPTC_ARCH_LLAMA;
+            else if (strcmp(v, "gpt2") == 0) arch = GPTC_ARCH_GPT2;
             else cli_die("train: --arch must be llama or gpt2, not '%s'", v);
             set_sizes = 1;
         }
@@ -245,7 +245,7 @@ int cmd_train(int argc, char **argv)
         if (gptc_trainer_resume(c.resume, &o, &tr, &err)) cli_die_err(&err);
     } else {
         o = given;
-        o.cfg.arch = arch >= 0 ? (gptc_tarch)arch : pr->arch;
+        o.cfg.arch = arch >= 0 ? (enum gptc_arch)arch : pr->arch;
         o.cfg.n_embd = dim ? dim : pr->dim;
         o.cfg.n_layer = layers ? layers : pr->layers;
         o.cfg.n_head = heads ? heads : pr->heads;
@@ -254,10 +254,10 @@ int cmd_train(int argc, char **argv)
         o.cfg.n_ff = ff;
         o.cfg.n_vocab = vocab;
         o.cfg.tied = !untied;
-        if (untied && o.cfg.arch == GPTC_TARCH_GPT2) cli_die("train: gpt2 always ties its output to token_embd");
-        if (o.cfg.arch == GPTC_TARCH_GPT2 && kv_heads && kv_heads != o.cfg.n_head)
+        if (untied && o.cfg.arch == GPTC_ARCH_GPT2) cli_die("train: gpt2 always ties its output to token_embd");
+        if (o.cfg.arch == GPTC_ARCH_GPT2 && kv_heads && kv_heads != o.cfg.n_head)
             cli_die("train: gpt2 has no grouped-query attention: --kv-heads must equal --heads");
-        if (o.cfg.arch == GPTC_TARCH_GPT2) o.cfg.n_head_kv = o.cfg.n_head;
+        if (o.cfg.arch == GPTC_ARCH_GPT2) o.cfg.n_head_kv = o.cfg.n_head;
         if (o.cfg.n_embd % o.cfg.n_head)
             cli_die("train: --dim %d is not divisible by --heads %d", o.cfg.n_embd, o.cfg.n_head);
         if (o.cfg.n_head % o.cfg.n_head_kv)
@@ -295,7 +295,7 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr,
                 "model: %s, %.2fM parameters (dim %d, %d layers, %d heads, %d kv heads, ff %d, ctx %d, vocab %d%s), "
                 "%.0f MB\n",
-                gptc_tarch_name(cfg->arch), gptc_tmodel_n_params(m) / 1e6, cfg->n_embd, cfg->n_layer, cfg->n_head,
+                gptc_arch_name(cfg->arch), gptc_tmodel_n_params(m) / 1e6, cfg->n_embd, cfg->n_layer, cfg->n_head,
                 cfg->n_head_kv, cfg->n_ff, cfg->n_ctx, cfg->n_vocab, cfg->tied ? ", tied" : "",
                 (gptc_tmodel_bytes(m) + 2.0 * gptc_tmodel_n_params(m) * 4) / 1e6);
         fprintf(stderr, "train: %d steps of %d x %d x %d tokens, lr %g -> %g (warmup %d), wd %g, clip %g, %d threads\n",

@@ -2,14 +2,15 @@
  * context.c — gptc_ctx: creation with every buffer sized up front, and the KV cache operations
  * on sequences (clear, remove a range, copy a prefix to another sequence).
  */
-#include "context.h"
+#include "model/context.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/fp16.h"
-#include "../quant/quant.h"
+#include "core/fp16.h"
+#include "model/decode.h"
+#include "quant/quant.h"
 
 gptc_ctx_params gptc_ctx_default_params(void)
 {
@@ -73,19 +74,34 @@ gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params
         return s;
     }
     int nth = gptc_pool_size(c->pool);
-    int L = hp->n_layer, N = c->n_ctx, B = c->n_batch, D = hp->n_embd, F = hp->n_ff, V = hp->n_vocab;
-    int Q = hp->n_head * hp->head_dim, K = hp->n_head_kv * hp->head_dim;
+    int L = hp->n_layer, N = c->n_ctx, B = c->n_batch, D = hp->n_embd, V = hp->n_vocab;
+    int Q = 0, K = 0, F = 0, R = 2;
+    uint64_t kv_total = 0;
     int fail = 0;
-    c->k_cache = alloc3(L, N, K, sizeof(float), &fail);
-    c->v_cache = alloc3(L, N, K, sizeof(float), &fail);
+    c->kv_off = alloc3(1, 1, L, sizeof(size_t), &fail);
+    for (int l = 0; l < L && !fail; l++) {
+        const gptc_layer *ly = &model->layers[l];
+        int kl = ly->n_head_kv * ly->hd;
+        Q = GPTC_MAX(Q, ly->n_head * ly->hd);
+        K = GPTC_MAX(K, kl);
+        F = GPTC_MAX(F, ly->n_ff);
+        if (ly->rope) R = GPTC_MAX(R, ly->rope->n_rot);
+        if (ly->kv_src == l) {
+            c->kv_off[l] = (size_t)kv_total;
+            kv_total += (uint64_t)N * kl;
+        } else {
+            c->kv_off[l] = c->kv_off[ly->kv_src]; /* kv_src < l: checked at bind */
+        }
+    }
+    c->k_cache = alloc3(1, 1, kv_total, sizeof(float), &fail);
+    c->v_cache = alloc3(1, 1, kv_total, sizeof(float), &fail);
     c->cell_pos = alloc3(1, 1, N, sizeof(int32_t), &fail);
     c->cell_seq = alloc3(1, 1, N, sizeof(uint64_t), &fail);
     c->x = alloc3(1, B, D, sizeof(float), &fail);
     c->xb = alloc3(1, B, GPTC_MAX(D, Q), sizeof(float), &fail);
     c->q = alloc3(1, B, Q, sizeof(float), &fail);
     c->xb2 = alloc3(1, B, D, sizeof(float), &fail);
-    c->rope_cs = alloc3(1, B, hp->n_rot, sizeof(float), &fail);
-    c->inv_freq = alloc3(1, 1, hp->n_rot / 2, sizeof(float), &fail);
+    c->rope_cs = alloc3(1, B, R, sizeof(float), &fail);
     c->kb = alloc3(1, B, K, sizeof(float), &fail);
     c->vb = alloc3(1, B, K, sizeof(float), &fail);
     c->hb = alloc3(1, B, F, sizeof(float), &fail);
@@ -113,8 +129,7 @@ gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params
         return gptc_fail(err, GPTC_E_NOMEM, "context: out of memory for n_ctx %d (try a smaller --ctx)", N);
     }
     for (int i = 0; i < B; i++) c->logit_row[i] = -1;
-    for (int i = 0; i < hp->n_rot / 2; i++)
-        c->inv_freq[i] = powf(hp->rope_base, -2.0f * (float)i / (float)hp->n_rot);
+    c->rope_long = model->rope_long_ctx > 0 && N > model->rope_long_ctx;
     gptc_kv_clear(c);
     *out = c;
     return GPTC_OK;
@@ -133,7 +148,7 @@ void gptc_ctx_free(gptc_ctx *c)
     free(c->q);
     free(c->xb2);
     free(c->rope_cs);
-    free(c->inv_freq);
+    free(c->kv_off);
     free(c->kb);
     free(c->vb);
     free(c->hb);
@@ -218,24 +233,6 @@ float *gptc_get_logits(gptc_ctx *c, int i)
     return c->logits + (size_t)c->logit_row[i] * c->model->hp.n_vocab;
 }
 
-/* The final norm of each architecture, as its forward pass applies it before the output
- * projection: RMSNorm (llama) or LayerNorm with bias (gpt2). */
-static void final_norm(const gptc_model *m, float *o, const float *x)
-{
-    const gptc_hparams *hp = &m->hp;
-    int D = hp->n_embd;
-    if (m->arch != GPTC_ARCH_GPT2) {
-        gptc_rmsnorm(o, x, m->out_norm, D, hp->norm_eps);
-        return;
-    }
-    float mean = 0.0f, var = 0.0f;
-    for (int i = 0; i < D; i++) mean += x[i];
-    mean /= (float)D;
-    for (int i = 0; i < D; i++) var += (x[i] - mean) * (x[i] - mean);
-    float s = 1.0f / sqrtf(var / (float)D + hp->norm_eps);
-    for (int i = 0; i < D; i++) o[i] = (x[i] - mean) * s * m->out_norm[i] + m->out_norm_b[i];
-}
-
 void gptc_ctx_embd_accumulate(gptc_ctx *c, const gptc_batch *b)
 {
     if (!c->embd_sum) return;
@@ -243,7 +240,7 @@ void gptc_ctx_embd_accumulate(gptc_ctx *c, const gptc_batch *b)
     float *row = c->embd_out; /* scratch: overwritten by the next gptc_get_embeddings anyway */
     for (int t = 0; t < b->n_tokens; t++) {
         int s = b->seq_id ? b->seq_id[t] : 0;
-        final_norm(c->model, row, c->x + (size_t)t * D);
+        gptc_final_norm(c->model, row, c->x + (size_t)t * D);
         float *sum = c->embd_sum + (size_t)s * D;
         for (int i = 0; i < D; i++) sum[i] += row[i];
         c->embd_n[s]++;
@@ -268,19 +265,23 @@ const float *gptc_get_embeddings(gptc_ctx *c, int seq)
 }
 
 void gptc_attend_head(const gptc_ctx *c, const float *q, const float *k, const float *v,
-                      size_t stride, int hd, int own, int32_t pos, float scale, float *att,
-                      float *out)
+                      size_t stride, int hd, int own, int32_t pos, const gptc_attn_opts *o,
+                      float *att, float *out)
 {
     const gptc_ops *ops = c->ops;
     uint64_t bit = c->cell_seq[own]; /* the token's own cell: exactly its sequences */
     int n_cells = c->n_cells_hi;
-    float mx = -INFINITY;
+    int32_t hi = o->causal ? pos : INT32_MAX, lo = o->n_swa > 0 ? pos - o->n_swa : -1;
+    float scale = o->scale, cap = o->softcap;
+    float mx = o->sink;
     for (int i = 0; i < n_cells; i++) {
-        if (!(c->cell_seq[i] & bit) || c->cell_pos[i] > pos || c->cell_pos[i] < 0) {
+        int32_t cp = c->cell_pos[i];
+        if (!(c->cell_seq[i] & bit) || cp > hi || cp < 0 || cp <= lo) {
             att[i] = -INFINITY;
             continue;
         }
         float s = ops->dot_f32(q, k + (size_t)i * stride, hd) * scale;
+        if (cap > 0) s = cap * tanhf(s / cap);
         att[i] = s;
         if (s > mx) mx = s;
     }
@@ -290,8 +291,10 @@ void gptc_attend_head(const gptc_ctx *c, const float *q, const float *k, const f
         att[i] = e;
         sum += e;
     }
+    if (o->sink != -INFINITY) sum += expf(o->sink - mx);
     memset(out, 0, (size_t)hd * sizeof *out);
-    float inv = 1.0f / sum; /* sum >= 1: the token sees its own cell */
+    if (!(sum > 0)) return; /* no cell visible (cannot happen: the token sees its own cell) */
+    float inv = 1.0f / sum;
     for (int i = 0; i < n_cells; i++) {
         if (att[i] == 0.0f) continue;
         float p = att[i] * inv;

@@ -9,42 +9,45 @@
  * cell that s sees with position <= p.
  *
  * Shape letters: L layers, N cells (n_ctx), B batch capacity (n_batch), D embedding, F
- * feed-forward, V vocabulary, Q = n_head * head_dim, K = n_head_kv * head_dim.
+ * feed-forward, V vocabulary, Q = n_head * head_dim, K = n_head_kv * head_dim (the largest over
+ * the layers where layers differ; K_l: layer l's).
  */
 #ifndef GPTC_CONTEXT_H
 #define GPTC_CONTEXT_H
 
-#include "../core/ops.h"
-#include "../core/threads.h"
-#include "model.h"
+#include "core/ops.h"
+#include "core/threads.h"
+#include "model/model.h"
 
 struct gptc_ctx {
     const gptc_model *model; /* borrowed: must outlive the context */
     int n_ctx, n_batch, n_seq_max;
-    gptc_pool *pool;         /* owned */
-    const gptc_ops *ops;     /* borrowed: static table */
+    gptc_pool *pool;     /* owned */
+    const gptc_ops *ops; /* borrowed: static table */
 
     /* KV cache */
-    float *k_cache;          /* (L, N, K) owned; keys stored after RoPE */
-    float *v_cache;          /* (L, N, K) owned */
-    int32_t *cell_pos;       /* (N) position, -1 when the cell is free */
-    uint64_t *cell_seq;      /* (N) bit s set: sequence s sees this cell */
-    int n_cells_hi;          /* cells at index >= this are all free */
+    float *k_cache;     /* per layer (N, K_l) owned; keys stored after RoPE */
+    float *v_cache;     /* per layer (N, K_l) owned */
+    size_t *kv_off;     /* (L) floats before layer l's cache (its kv_src's) */
+    int32_t *cell_pos;  /* (N) position, -1 when the cell is free */
+    uint64_t *cell_seq; /* (N) bit s set: sequence s sees this cell */
+    int n_cells_hi;     /* cells at index >= this are all free */
 
     /* scratch for one batch of T <= B tokens */
-    float *x;                /* (B, D) residual stream */
-    float *xb;               /* (B, max(D, Q)) normed input / attention output */
-    float *xb2;              /* (B, D) output of attn_output / ffn_down */
-    float *q;                /* (B, Q) */
-    float *rope_cs;          /* (B, n_rot) cos, sin pairs of each token's position */
-    float *inv_freq;         /* (n_rot / 2) base^(-2i / n_rot) */
-    float *kb, *vb;          /* (B, K) */
-    float *hb, *hb2;         /* (B, F) */
-    float *att;              /* (threads, N) attention scores, one row per thread */
-    float *logits;           /* (B, V) rows for the tokens that asked */
-    int32_t *logit_row;      /* (B) batch index -> row in logits, or -1 */
-    int32_t *cell_of;        /* (B) batch index -> its KV cell */
-    int32_t *out_idx;        /* (B) rows of x that need logits, in batch order */
+    float *x;                    /* (B, D) residual stream */
+    float *xb;                   /* (B, max(D, Q)) normed input / attention output */
+    float *xb2;                  /* (B, D) output of attn_output / ffn_down */
+    float *q;                    /* (B, Q) */
+    float *rope_cs;              /* (B, n_rot) cos, sin pairs of each token's position */
+    const gptc_rotary *rope_cur; /* the rope rope_cs was computed for in this batch */
+    int rope_long;      /* 1: model->rope[1] replaces rope[0] (n_ctx > model->rope_long_ctx) */
+    float *kb, *vb;     /* (B, K) */
+    float *hb, *hb2;    /* (B, F) */
+    float *att;         /* (threads, N) attention scores, one row per thread */
+    float *logits;      /* (B, V) rows for the tokens that asked */
+    int32_t *logit_row; /* (B) batch index -> row in logits, or -1 */
+    int32_t *cell_of;   /* (B) batch index -> its KV cell */
+    int32_t *out_idx;   /* (B) rows of x that need logits, in batch order */
 
     /* quantized weights: a product's input converted once (gptc_prep_act) to the 8-bit form its
      * weights read (ops->act_form) */
@@ -57,12 +60,12 @@ struct gptc_ctx {
     int ggml_f16;
 
     /* embeddings (gptc_ctx_params.embeddings; NULL when off) */
-    float *embd_sum;         /* (n_seq_max, D) sum of each sequence's final normalised states */
-    int64_t *embd_n;         /* (n_seq_max) tokens summed */
-    float *embd_out;         /* (D) the last gptc_get_embeddings result */
+    float *embd_sum; /* (n_seq_max, D) sum of each sequence's final normalised states */
+    int64_t *embd_n; /* (n_seq_max) tokens summed */
+    float *embd_out; /* (D) the last gptc_get_embeddings result */
 };
 
-/* llama.c: weight products any architecture's forward pass can use.
+/* decode.c: weight products any architecture's forward pass can use.
  * gptc_prep_act converts X (T, C) into c->xq for every quantized weight among w0..w2 (NULLs and
  * float weights are skipped; on the pool when T * C is large); with c->ggml_f16 and an F16
  * weight among them it also rounds X to f16 in place. gptc_matmul_rows computes
@@ -77,12 +80,20 @@ void gptc_matmul_rows(const gptc_ctx *c, float *Y, const gptc_wt *w, const float
  * the last layer) to its sequence's embedding sum. Called by gptc_decode when embeddings are on. */
 void gptc_ctx_embd_accumulate(gptc_ctx *c, const gptc_batch *b);
 
+/* How a head attends: scores q.k * scale, soft-capped to cap * tanh(s / cap) when softcap > 0;
+ * causal: only positions <= the token's; n_swa > 0: only positions > pos - n_swa; sink: a
+ * logit added to the softmax's denominator only (-INFINITY: none). */
+typedef struct gptc_attn_opts {
+    float scale, softcap, sink;
+    int causal, n_swa;
+} gptc_attn_opts;
+
 /* Attention of one query head of the token in cell `own` (at position pos) over every cell that
- * the token's sequences see at positions <= pos: out (hd) = softmax(q . k_i * scale) v_i.
+ * the token's sequences see (as o says): out (hd) = softmax(q . k_i * scale) v_i.
  * k, v: the layer's cache shifted to this head's kv head, rows of `stride` floats per cell.
  * att: (n_ctx) scratch of the calling thread. Used by every architecture's forward pass. */
 void gptc_attend_head(const gptc_ctx *c, const float *q, const float *k, const float *v,
-                      size_t stride, int hd, int own, int32_t pos, float scale, float *att,
-                      float *out);
+                      size_t stride, int hd, int own, int32_t pos, const gptc_attn_opts *o,
+                      float *att, float *out);
 
 #endif

@@ -2,7 +2,7 @@
  * model.c — load a model: pick the file format, read and validate the hyperparameters, bind the
  * weight tensors by their llama.cpp names and check every shape before anything runs.
  */
-#include "model.h"
+#include "model/model.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,10 +12,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../core/ops.h"
-#include "../format/llama2c.h"
-#include "../quant/quant.h"
-#include "../tokenizer/tokenizer.h"
+#include <math.h>
+
+#include "core/ops.h"
+#include "format/llama2c.h"
+#include "model/decode.h"
+#include "quant/quant.h"
+#include "tokenizer/tokenizer.h"
 
 gptc_model_params gptc_model_default_params(void)
 {
@@ -25,18 +28,20 @@ gptc_model_params gptc_model_default_params(void)
 
 /* ----- hyperparameters ------------------------------------------------------------------------ */
 
-/* Read an integer hparam "<arch>.<name>" into *out, within [lo, hi]. def < lo: required. */
-static gptc_status hp_int(const gguf_file *f, const char *arch, const char *name, int64_t lo,
-                          int64_t hi, int64_t def, int *out, gptc_err *err)
+gptc_status gptc_hp_int(const gguf_file *f, const char *arch, const char *name, int64_t lo,
+                        int64_t hi, int64_t def, int *out, gptc_err *err)
 {
     char key[128];
     snprintf(key, sizeof key, "%s.%s", arch, name);
     int64_t v;
-    if (!gguf_find_kv(f, key)) {
+    const gguf_kv *kv = gguf_find_kv(f, key);
+    if (!kv) {
         if (def < lo) return gptc_fail(err, GPTC_E_FORMAT, "model: hyperparameter '%s' is missing", key);
         *out = (int)def;
         return GPTC_OK;
     }
+    if (kv->type == GGUF_VT_ARR)
+        return gptc_fail(err, GPTC_E_FORMAT, "model: hyperparameter '%s' is an array; gptc expects one integer", key);
     gptc_status s = gguf_get_int(f, key, &v, err);
     if (s) return s;
     if (v < lo || v > hi)
@@ -46,8 +51,8 @@ static gptc_status hp_int(const gguf_file *f, const char *arch, const char *name
     return GPTC_OK;
 }
 
-static gptc_status hp_float(const gguf_file *f, const char *arch, const char *name, double def,
-                            float *out, gptc_err *err)
+gptc_status gptc_hp_float(const gguf_file *f, const char *arch, const char *name, double def,
+                          float *out, gptc_err *err)
 {
     char key[128];
     snprintf(key, sizeof key, "%s.%s", arch, name);
@@ -64,63 +69,76 @@ static gptc_status hp_float(const gguf_file *f, const char *arch, const char *na
     return GPTC_OK;
 }
 
-static gptc_status read_hparams(const gguf_file *f, gptc_hparams *hp, gptc_err *err)
+gptc_status gptc_hp_int_arr(const gguf_file *f, const char *arch, const char *name, int n_layer,
+                            int64_t lo, int64_t hi, int64_t def, int *out, gptc_err *err)
 {
-    gptc_str arch;
-    gptc_status s = gguf_get_str(f, "general.architecture", &arch, err);
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, name);
+    const gguf_kv *kv = gguf_find_kv(f, key);
+    if (kv && kv->type == GGUF_VT_ARR) {
+        if (kv->v.arr.n != (uint64_t)n_layer)
+            return gptc_fail(err, GPTC_E_FORMAT, "model: hyperparameter '%s' has %llu values for %d layers", key,
+                             (unsigned long long)kv->v.arr.n, n_layer);
+        uint32_t t = kv->v.arr.type;
+        if (t == GGUF_VT_F32 || t == GGUF_VT_F64 || t == GGUF_VT_STR)
+            return gptc_fail(err, GPTC_E_FORMAT, "model: hyperparameter '%s' is not an integer array", key);
+        for (int l = 0; l < n_layer; l++) {
+            int64_t v = gguf_arr_int(kv, (uint64_t)l);
+            if (v < lo || v > hi)
+                return gptc_fail(err, GPTC_E_FORMAT, "model: hyperparameter '%s'[%d] = %lld is out of range [%lld, %lld]",
+                                 key, l, (long long)v, (long long)lo, (long long)hi);
+            out[l] = (int)v;
+        }
+        return GPTC_OK;
+    }
+    int v;
+    gptc_status s = gptc_hp_int(f, arch, name, lo, hi, def, &v, err);
     if (s) return s;
-    int gpt2 = gptc_str_eq(arch, "gpt2");
-    if (!gptc_str_eq(arch, "llama") && !gpt2)
-        return gptc_fail(err, GPTC_E_UNSUPPORTED,
-                         "model: architecture '%.*s' is not supported (gptc runs 'llama' and 'gpt2')",
-                         (int)GPTC_MIN(arch.n, 64), arch.p);
-    snprintf(hp->arch, sizeof hp->arch, gpt2 ? "gpt2" : "llama");
+    for (int l = 0; l < n_layer; l++) out[l] = v;
+    return GPTC_OK;
+}
+
+gptc_status gptc_hp_common(gptc_model *m, gptc_err *err)
+{
+    gptc_hparams *hp = &m->hp;
+    const gguf_file *f = m->file;
     const char *a = hp->arch;
     const int64_t big = 1 << 20;
-    if ((s = hp_int(f, a, "embedding_length", 1, big, -1, &hp->n_embd, err)) ||
-        (s = hp_int(f, a, "feed_forward_length", 1, big, -1, &hp->n_ff, err)) ||
-        (s = hp_int(f, a, "block_count", 1, 4096, -1, &hp->n_layer, err)) ||
-        (s = hp_int(f, a, "attention.head_count", 1, 4096, -1, &hp->n_head, err)) ||
-        (s = hp_int(f, a, "attention.head_count_kv", 1, 4096, hp->n_head, &hp->n_head_kv, err)) ||
-        (s = hp_int(f, a, "context_length", 1, 1 << 24, -1, &hp->n_ctx_train, err)))
+    gptc_status s;
+    if ((s = gptc_hp_int(f, a, "embedding_length", 1, big, -1, &hp->n_embd, err)) ||
+        (s = gptc_hp_int(f, a, "feed_forward_length", 1, big, -1, &hp->n_ff, err)) ||
+        (s = gptc_hp_int(f, a, "block_count", 1, 4096, -1, &hp->n_layer, err)) ||
+        (s = gptc_hp_int(f, a, "attention.head_count", 1, 4096, -1, &hp->n_head, err)) ||
+        (s = gptc_hp_int(f, a, "attention.head_count_kv", 1, 4096, hp->n_head, &hp->n_head_kv, err)) ||
+        (s = gptc_hp_int(f, a, "context_length", 1, 1 << 24, -1, &hp->n_ctx_train, err)))
         return s;
-    if (hp->n_embd % hp->n_head)
+    char key[128];
+    snprintf(key, sizeof key, "%s.attention.key_length", a);
+    if (!gguf_find_kv(f, key) && hp->n_embd % hp->n_head)
         return gptc_fail(err, GPTC_E_FORMAT, "model: embedding_length %d is not a multiple of head_count %d",
                          hp->n_embd, hp->n_head);
     if (hp->n_head % hp->n_head_kv)
         return gptc_fail(err, GPTC_E_FORMAT, "model: head_count %d is not a multiple of head_count_kv %d",
                          hp->n_head, hp->n_head_kv);
-    hp->head_dim = hp->n_embd / hp->n_head;
-    if (gpt2) { /* learned positions, LayerNorm: no rope keys */
-        hp->n_rot = 0;
-        hp->rope_base = 10000.0f;
-        return hp_float(f, a, "attention.layer_norm_epsilon", 1e-5, &hp->norm_eps, err);
-    }
-    if ((s = hp_int(f, a, "rope.dimension_count", 2, hp->head_dim, hp->head_dim, &hp->n_rot, err)))
+    int vlen;
+    if ((s = gptc_hp_int(f, a, "attention.key_length", 1, 4096, hp->n_embd / hp->n_head, &hp->head_dim, err)) ||
+        (s = gptc_hp_int(f, a, "attention.value_length", 1, 4096, hp->head_dim, &vlen, err)))
+        return s;
+    if (vlen != hp->head_dim)
+        return gptc_fail(err, GPTC_E_UNSUPPORTED, "model: %s.attention.value_length %d differs from key_length %d",
+                         a, vlen, hp->head_dim);
+    if ((s = gptc_hp_int(f, a, "rope.dimension_count", 2, hp->head_dim, hp->head_dim, &hp->n_rot, err)))
         return s;
     if (hp->n_rot % 2)
         return gptc_fail(err, GPTC_E_FORMAT, "model: rope.dimension_count %d is odd", hp->n_rot);
-    if ((s = hp_float(f, a, "rope.freq_base", 10000.0, &hp->rope_base, err)) ||
-        (s = hp_float(f, a, "attention.layer_norm_rms_epsilon", 1e-5, &hp->norm_eps, err)))
+    if ((s = gptc_hp_float(f, a, "rope.freq_base", 10000.0, &hp->rope_base, err)) ||
+        (s = gptc_hp_float(f, a, "attention.layer_norm_rms_epsilon", 1e-5, &hp->norm_eps, err)))
         return s;
+    m->causal = 1;
     return GPTC_OK;
 }
 
 /* ----- tensors -------------------------------------------------------------------------------- */
-
-static gptc_status bind_wt(gptc_model *m, const char *name, int rows, int cols, gptc_wt *w, gptc_err *err);
-static gptc_status bind_vec(gptc_model *m, const char *name, int n, float **out, gptc_err *err);
-
-gptc_status gptc_model_bind_wt(gptc_model *m, const char *name, int rows, int cols, gptc_wt *w,
-                               gptc_err *err)
-{
-    return bind_wt(m, name, rows, cols, w, err);
-}
-
-gptc_status gptc_model_bind_vec(gptc_model *m, const char *name, int n, float **out, gptc_err *err)
-{
-    return bind_vec(m, name, n, out, err);
-}
 
 /* Weight types the forward pass multiplies with: the float types and the quantized types with
  * kernels (quant.h). A 1-D vector may be anything that converts to f32. */
@@ -141,8 +159,8 @@ static const char *type_name(uint32_t t)
     return tt ? tt->name : "unknown";
 }
 
-/* Bind a 2-D weight named `name` that must be (rows, cols). */
-static gptc_status bind_wt(gptc_model *m, const char *name, int rows, int cols, gptc_wt *w, gptc_err *err)
+gptc_status gptc_model_bind_wt(gptc_model *m, const char *name, int rows, int cols, gptc_wt *w,
+                               gptc_err *err)
 {
     const gguf_tensor *t = gguf_find_tensor(m->file, name);
     if (!t) return gptc_fail(err, GPTC_E_FORMAT, "model: tensor '%s' is missing", name);
@@ -153,9 +171,6 @@ static gptc_status bind_wt(gptc_model *m, const char *name, int rows, int cols, 
     if (!computable(t->type))
         return gptc_fail(err, GPTC_E_UNSUPPORTED, "model: tensor '%s' has type %s, which gptc cannot compute yet",
                          name, type_name(t->type));
-    if (m->arch == GPTC_ARCH_GPT2 && gptc_type_is_quant(t->type)) /* gpt2.c multiplies floats only */
-        return gptc_fail(err, GPTC_E_UNSUPPORTED, "model: tensor '%s' has type %s; gptc runs gpt2 with float weights only",
-                         name, type_name(t->type));
     w->type = t->type;
     w->data = t->data;
     w->rows = rows;
@@ -164,12 +179,14 @@ static gptc_status bind_wt(gptc_model *m, const char *name, int rows, int cols, 
     return GPTC_OK;
 }
 
-/* Bind a 1-D norm vector of n elements, copied to an owned f32 array. */
-static gptc_status bind_vec(gptc_model *m, const char *name, int n, float **out, gptc_err *err)
+gptc_status gptc_model_bind_vec(gptc_model *m, const char *name, int n, float **out, gptc_err *err)
 {
     const gguf_tensor *t = gguf_find_tensor(m->file, name);
     if (!t) return gptc_fail(err, GPTC_E_FORMAT, "model: tensor '%s' is missing", name);
-    if (t->n_dims != 1 || t->ne[0] != (uint64_t)n)
+    uint64_t ne = 1;
+    for (uint32_t d = 0; d < t->n_dims; d++) ne *= t->ne[d];
+    /* 1-D, or [n, 1] as converters write some scalars and gates */
+    if (ne != (uint64_t)n || t->ne[0] != (uint64_t)n)
         return gptc_fail(err, GPTC_E_FORMAT, "model: tensor '%s' has %u dimensions and %llu elements, expected [%d]",
                          name, t->n_dims, (unsigned long long)t->ne[0], n);
     if (!convertible(t->type))
@@ -183,48 +200,161 @@ static gptc_status bind_vec(gptc_model *m, const char *name, int n, float **out,
     return GPTC_OK;
 }
 
-static gptc_status bind_weights(gptc_model *m, gptc_err *err)
+gptc_status gptc_model_bind_vec_opt(gptc_model *m, const char *name, int n, float **out,
+                                    gptc_err *err)
+{
+    if (!gguf_find_tensor(m->file, name)) return GPTC_OK;
+    return gptc_model_bind_vec(m, name, n, out, err);
+}
+
+gptc_wt gptc_wt_rows(const gptc_wt *w, int r0, int rows)
+{
+    gptc_wt v = *w;
+    v.data = (const char *)w->data + (size_t)r0 * gptc_row_bytes(w->type, w->cols);
+    v.rows = rows;
+    return v;
+}
+
+gptc_status gptc_model_bind_io(gptc_model *m, int ln, gptc_err *err)
 {
     const gptc_hparams *hp = &m->hp;
-    int D = hp->n_embd, F = hp->n_ff, V = hp->n_vocab, hd = hp->head_dim;
-    int q_dim = hp->n_head * hd, kv_dim = hp->n_head_kv * hd;
+    int D = hp->n_embd, V = hp->n_vocab;
     gptc_status s;
-
     const gguf_tensor *te = gguf_find_tensor(m->file, "token_embd.weight");
     if (!te) return gptc_fail(err, GPTC_E_FORMAT, "model: tensor 'token_embd.weight' is missing");
     if (te->n_dims == 2 && te->ne[0] == (uint64_t)D && te->ne[1] != (uint64_t)V)
         return gptc_fail(err, GPTC_E_FORMAT, "model: the vocabulary has %d tokens but token_embd.weight has %llu rows",
                          V, (unsigned long long)te->ne[1]);
-    if ((s = bind_wt(m, "token_embd.weight", V, D, &m->tok_embd, err))) return s;
+    if ((s = gptc_model_bind_wt(m, "token_embd.weight", V, D, &m->tok_embd, err))) return s;
     m->weight_bytes -= (uint64_t)gptc_row_bytes(m->tok_embd.type, D) * (V - 1); /* reads one row */
-    if ((s = bind_vec(m, "output_norm.weight", D, &m->out_norm, err))) return s;
+    if ((s = gptc_model_bind_vec(m, "output_norm.weight", D, &m->out_norm, err))) return s;
+    if (ln && (s = gptc_model_bind_vec(m, "output_norm.bias", D, &m->out_norm_b, err))) return s;
     if (gguf_find_tensor(m->file, "output.weight")) {
-        if ((s = bind_wt(m, "output.weight", V, D, &m->output, err))) return s;
+        if ((s = gptc_model_bind_wt(m, "output.weight", V, D, &m->output, err))) return s;
         m->hp.tied_output = 0;
     } else {
         m->output = m->tok_embd;
         m->weight_bytes += (uint64_t)gptc_row_bytes(m->tok_embd.type, D) * V;
         m->hp.tied_output = 1;
     }
+    return GPTC_OK;
+}
+
+gptc_status gptc_model_alloc_layers(gptc_model *m, gptc_err *err)
+{
+    const gptc_hparams *hp = &m->hp;
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) return gptc_fail(err, GPTC_E_NOMEM, "model: out of memory");
     for (int l = 0; l < hp->n_layer; l++) {
         gptc_layer *ly = &m->layers[l];
-        char nm[96];
-#define NAME(suffix) (snprintf(nm, sizeof nm, "blk.%d." suffix ".weight", l), nm)
-        if ((s = bind_vec(m, NAME("attn_norm"), D, &ly->attn_norm, err)) ||
-            (s = bind_wt(m, NAME("attn_q"), q_dim, D, &ly->wq, err)) ||
-            (s = bind_wt(m, NAME("attn_k"), kv_dim, D, &ly->wk, err)) ||
-            (s = bind_wt(m, NAME("attn_v"), kv_dim, D, &ly->wv, err)) ||
-            (s = bind_wt(m, NAME("attn_output"), D, q_dim, &ly->wo, err)) ||
-            (s = bind_vec(m, NAME("ffn_norm"), D, &ly->ffn_norm, err)) ||
-            (s = bind_wt(m, NAME("ffn_gate"), F, D, &ly->w_gate, err)) ||
-            (s = bind_wt(m, NAME("ffn_up"), F, D, &ly->w_up, err)) ||
-            (s = bind_wt(m, NAME("ffn_down"), D, F, &ly->w_down, err)))
-            return s;
-#undef NAME
+        ly->n_head = hp->n_head;
+        ly->n_head_kv = hp->n_head_kv;
+        ly->hd = hp->head_dim;
+        ly->n_ff = hp->n_ff;
+        ly->kv_src = l;
+        ly->rope = m->n_rope > 0 ? &m->rope[0] : NULL;
     }
     return GPTC_OK;
+}
+
+gptc_status gptc_model_bind_layer(gptc_model *m, int l, int biases, int gated, int fused_up,
+                                  gptc_err *err)
+{
+    gptc_layer *ly = &m->layers[l];
+    int D = m->hp.n_embd, F = ly->n_ff, Q = ly->n_head * ly->hd, K = ly->n_head_kv * ly->hd;
+    char nm[96];
+    gptc_status s;
+#define NAME(suffix) (snprintf(nm, sizeof nm, "blk.%d.%s", l, suffix), nm)
+    if ((s = gptc_model_bind_vec(m, NAME("attn_norm.weight"), D, &ly->attn_norm, err))) return s;
+    if ((biases & GPTC_BIAS_NORM) && (s = gptc_model_bind_vec(m, NAME("attn_norm.bias"), D, &ly->attn_norm_b, err)))
+        return s;
+    if (gguf_find_tensor(m->file, NAME("attn_qkv.weight"))) {
+        if ((s = gptc_model_bind_wt(m, nm, Q + 2 * K, D, &ly->wqkv, err))) return s;
+        ly->wq = gptc_wt_rows(&ly->wqkv, 0, Q);
+        ly->wk = gptc_wt_rows(&ly->wqkv, Q, K);
+        ly->wv = gptc_wt_rows(&ly->wqkv, Q + K, K);
+        if (biases & GPTC_BIAS_QKV) {
+            float *b;
+            if ((s = gptc_model_bind_vec(m, NAME("attn_qkv.bias"), Q + 2 * K, &b, err))) return s;
+            ly->bqkv = ly->bq = b;
+            ly->bk = b + Q;
+            ly->bv = b + Q + K;
+        }
+    } else {
+        if ((s = gptc_model_bind_wt(m, NAME("attn_q.weight"), Q, D, &ly->wq, err)) ||
+            (s = gptc_model_bind_wt(m, NAME("attn_k.weight"), K, D, &ly->wk, err)) ||
+            (s = gptc_model_bind_wt(m, NAME("attn_v.weight"), K, D, &ly->wv, err)))
+            return s;
+        if ((biases & GPTC_BIAS_QKV) &&
+            ((s = gptc_model_bind_vec(m, NAME("attn_q.bias"), Q, &ly->bq, err)) ||
+             (s = gptc_model_bind_vec(m, NAME("attn_k.bias"), K, &ly->bk, err)) ||
+             (s = gptc_model_bind_vec(m, NAME("attn_v.bias"), K, &ly->bv, err))))
+            return s;
+    }
+    if ((s = gptc_model_bind_wt(m, NAME("attn_output.weight"), D, Q, &ly->wo, err))) return s;
+    if ((biases & GPTC_BIAS_O) && (s = gptc_model_bind_vec(m, NAME("attn_output.bias"), D, &ly->bo, err))) return s;
+    if ((s = gptc_model_bind_vec(m, NAME("ffn_norm.weight"), D, &ly->ffn_norm, err))) return s;
+    if ((biases & GPTC_BIAS_NORM) && (s = gptc_model_bind_vec(m, NAME("ffn_norm.bias"), D, &ly->ffn_norm_b, err)))
+        return s;
+    if (gated && fused_up) {
+        gptc_wt gu;
+        if ((s = gptc_model_bind_wt(m, NAME("ffn_up.weight"), 2 * F, D, &gu, err))) return s;
+        ly->w_gate = gptc_wt_rows(&gu, 0, F);
+        ly->w_up = gptc_wt_rows(&gu, F, F);
+    } else {
+        if (gated && (s = gptc_model_bind_wt(m, NAME("ffn_gate.weight"), F, D, &ly->w_gate, err))) return s;
+        if ((s = gptc_model_bind_wt(m, NAME("ffn_up.weight"), F, D, &ly->w_up, err))) return s;
+    }
+    if ((s = gptc_model_bind_wt(m, NAME("ffn_down.weight"), D, F, &ly->w_down, err))) return s;
+    if ((biases & GPTC_BIAS_FFN) &&
+        ((s = gptc_model_bind_vec(m, NAME("ffn_up.bias"), F, &ly->b_up, err)) ||
+         (s = gptc_model_bind_vec(m, NAME("ffn_down.bias"), D, &ly->b_down, err))))
+        return s;
+#undef NAME
+    return GPTC_OK;
+}
+
+gptc_status gptc_model_rope(gptc_model *m, gptc_rotary *r, int n_rot, float base, int neox,
+                            const float *factors, gptc_err *err)
+{
+    r->n_rot = n_rot;
+    r->neox = neox;
+    r->base = base;
+    r->attn_factor = 1.0f;
+    free(r->inv_freq);
+    r->inv_freq = malloc((size_t)(n_rot / 2 + 1) * sizeof(float));
+    if (!r->inv_freq) return gptc_fail(err, GPTC_E_NOMEM, "model: out of memory");
+    for (int i = 0; i < n_rot / 2; i++) {
+        r->inv_freq[i] = powf(base, -2.0f * (float)i / (float)n_rot);
+        if (factors) r->inv_freq[i] /= factors[i];
+    }
+    (void)m;
+    return GPTC_OK;
+}
+
+
+gptc_status gptc_rope_scaling(gptc_model *m, gptc_err *err)
+{
+    const char *a = m->hp.arch;
+    char key[128];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", a);
+    const gguf_kv *kv = gguf_find_kv(m->file, key);
+    gptc_str type = {0};
+    if (kv) {
+        gptc_status s = gguf_get_str(m->file, key, &type, err);
+        if (s) return s;
+    }
+    float factor;
+    gptc_status s = gptc_hp_float(m->file, a, "rope.scaling.factor", 1.0, &factor, err);
+    if (s) return s;
+    if (!kv || gptc_str_eq(type, "none") || gptc_str_eq(type, "llama3")) return GPTC_OK;
+    if (gptc_str_eq(type, "linear")) {
+        if (factor != 1.0f && m->rope[0].inv_freq) /* the global rope only (Gemma 3's local layers keep theirs) */
+            for (int j = 0; j < m->rope[0].n_rot / 2; j++) m->rope[0].inv_freq[j] /= factor;
+        return GPTC_OK;
+    }
+    return gptc_fail(err, GPTC_E_UNSUPPORTED, "model: %s = '%.*s' is not supported for %s (gptc reads none, linear, llama3)",
+                     key, (int)GPTC_MIN(type.n, 32), type.p, a);
 }
 
 gptc_status gptc_model_from_gguf(gguf_file *f, gptc_model **out, gptc_err *err)
@@ -236,12 +366,23 @@ gptc_status gptc_model_from_gguf(gguf_file *f, gptc_model **out, gptc_err *err)
         return gptc_fail(err, GPTC_E_NOMEM, "model: out of memory");
     }
     m->file = f;
-    gptc_status s = read_hparams(f, &m->hp, err);
+    gptc_str arch;
+    gptc_status s = gguf_get_str(f, "general.architecture", &arch, err);
+    if (!s) {
+        m->def = gptc_arch_find(arch);
+        if (!m->def)
+            s = gptc_fail(err, GPTC_E_UNSUPPORTED, "model: architecture '%.*s' is not supported (gptc runs: %s)",
+                          (int)GPTC_MIN(arch.n, 64), arch.p, gptc_arch_supported());
+    }
+    if (!s) {
+        m->arch = m->def->id;
+        snprintf(m->hp.arch, sizeof m->hp.arch, "%s", m->def->name);
+        s = m->def->hparams(m, err);
+    }
     if (!s) s = gptc_tokenizer_from_gguf(f, &m->tok, err);
     if (!s) {
         m->hp.n_vocab = gptc_tok_n_vocab(m->tok);
-        m->arch = strcmp(m->hp.arch, "gpt2") == 0 ? GPTC_ARCH_GPT2 : GPTC_ARCH_LLAMA;
-        s = m->arch == GPTC_ARCH_GPT2 ? gptc_gpt2_bind(m, err) : bind_weights(m, err);
+        s = m->def->bind(m, err);
     }
     if (s) {
         gptc_model_free(m);
@@ -314,7 +455,13 @@ gptc_status gptc_model_load(const char *path, const gptc_model_params *params, g
     *out = NULL;
     gptc_status s = gptc_model_open_file(path, params ? params->tokenizer_path : NULL, &f, err);
     if (s) return s;
-    return gptc_model_from_gguf(f, out, err);
+    s = gptc_model_from_gguf(f, out, err);
+    if (s && err && strncmp(err->msg, "model: ", 7) == 0) { /* name the file */
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg + 7);
+        gptc_fail(err, s, "model '%s': %s", path, msg);
+    }
+    return s;
 }
 
 void gptc_model_free(gptc_model *m)
@@ -323,17 +470,19 @@ void gptc_model_free(gptc_model *m)
     if (m->layers) {
         for (int l = 0; l < m->hp.n_layer; l++) {
             gptc_layer *ly = &m->layers[l];
-            free(ly->attn_norm);
-            free(ly->ffn_norm);
-            free(ly->attn_norm_b); /* gpt2 vectors; NULL for llama */
-            free(ly->bqkv);
-            free(ly->bo);
-            free(ly->ffn_norm_b);
-            free(ly->b_up);
-            free(ly->b_down);
+            float *owned[] = {ly->attn_norm, ly->attn_norm_b, ly->bqkv, ly->bo, ly->q_norm, ly->k_norm,
+                              ly->post_attn_norm, ly->ffn_norm, ly->ffn_norm_b, ly->b_up, ly->b_down,
+                              ly->post_ffw_norm};
+            for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++) free(owned[i]);
+            if (!ly->bqkv) { /* separate biases; else views into bqkv */
+                free(ly->bq);
+                free(ly->bk);
+                free(ly->bv);
+            }
         }
         free(m->layers);
     }
+    for (int i = 0; i < 2; i++) free(m->rope[i].inv_freq);
     free(m->out_norm);
     free(m->out_norm_b);
     gptc_tokenizer_free(m->tok);

@@ -131,7 +131,7 @@ gptc_status gptc_tmodel_to_gguf(gptc_tmodel *m, const gguf_file *tok, const char
 {
     *out = NULL;
     const gptc_tconfig *c = gptc_tmodel_config(m);
-    const char *a = gptc_tarch_name(c->arch);
+    const char *a = gptc_arch_name(c->arch);
     gguf_file *f;
     gptc_status s = gguf_new(&f, err);
     if (s) return s;
@@ -145,7 +145,7 @@ gptc_status gptc_tmodel_to_gguf(gptc_tmodel *m, const gguf_file *tok, const char
         (s = U32("feed_forward_length", c->n_ff)) || (s = U32("block_count", c->n_layer)) ||
         (s = U32("attention.head_count", c->n_head)) || (s = U32("attention.head_count_kv", c->n_head_kv)))
         goto fail;
-    if (c->arch == GPTC_TARCH_GPT2) {
+    if (c->arch == GPTC_ARCH_GPT2) {
         if ((s = F32("attention.layer_norm_epsilon", c->norm_eps))) goto fail;
     } else {
         if ((s = U32("rope.dimension_count", c->n_embd / c->n_head)) || (s = F32("rope.freq_base", c->rope_base)) ||
@@ -205,11 +205,11 @@ gptc_status gptc_tconfig_from_gguf(const gguf_file *f, gptc_tconfig *cfg, gptc_e
     gptc_str arch;
     gptc_status s = gguf_get_str(f, "general.architecture", &arch, err);
     if (s) return s;
-    if (gptc_str_eq(arch, "gpt2")) cfg->arch = GPTC_TARCH_GPT2;
-    else if (gptc_str_eq(arch, "llama")) cfg->arch = GPTC_TARCH_LLAMA;
+    if (gptc_str_eq(arch, "gpt2")) cfg->arch = GPTC_ARCH_GPT2;
+    else if (gptc_str_eq(arch, "llama")) cfg->arch = GPTC_ARCH_LLAMA;
     else return gptc_fail(err, GPTC_E_UNSUPPORTED, "train: architecture '%.*s' cannot be trained",
                           (int)GPTC_MIN(arch.n, 64), arch.p);
-    const char *a = gptc_tarch_name(cfg->arch);
+    const char *a = gptc_arch_name(cfg->arch);
     const gguf_kv *toks;
     if ((s = get_i(f, a, "context_length", -1, &cfg->n_ctx, err)) ||
         (s = get_i(f, a, "embedding_length", -1, &cfg->n_embd, err)) ||
@@ -217,7 +217,7 @@ gptc_status gptc_tconfig_from_gguf(const gguf_file *f, gptc_tconfig *cfg, gptc_e
         (s = get_i(f, a, "block_count", -1, &cfg->n_layer, err)) ||
         (s = get_i(f, a, "attention.head_count", -1, &cfg->n_head, err)) ||
         (s = get_i(f, a, "attention.head_count_kv", cfg->n_head, &cfg->n_head_kv, err)) ||
-        (s = get_f(f, a, cfg->arch == GPTC_TARCH_GPT2 ? "attention.layer_norm_epsilon"
+        (s = get_f(f, a, cfg->arch == GPTC_ARCH_GPT2 ? "attention.layer_norm_epsilon"
                                                        : "attention.layer_norm_rms_epsilon", 1e-5f,
                    &cfg->norm_eps, err)) ||
         (s = get_f(f, a, "rope.freq_base", 10000.0f, &cfg->rope_base, err)) ||
@@ -225,7 +225,7 @@ gptc_status gptc_tconfig_from_gguf(const gguf_file *f, gptc_tconfig *cfg, gptc_e
         return s;
     if (toks->v.arr.n > (1u << 24)) return gptc_fail(err, GPTC_E_FORMAT, "train: vocabulary too large");
     cfg->n_vocab = (int)toks->v.arr.n;
-    cfg->tied = cfg->arch == GPTC_TARCH_GPT2 || !gguf_find_tensor(f, "output.weight");
+    cfg->tied = cfg->arch == GPTC_ARCH_GPT2 || !gguf_find_tensor(f, "output.weight");
     return gptc_tconfig_check(cfg, err);
 }
 

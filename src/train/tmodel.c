@@ -30,13 +30,12 @@
 
 /* ----- configuration -------------------------------------------------------------------------- */
 
-const char *gptc_tarch_name(gptc_tarch a) { return a == GPTC_TARCH_GPT2 ? "gpt2" : "llama"; }
 
 void gptc_tconfig_defaults(gptc_tconfig *c)
 {
     if (c->n_head_kv <= 0) c->n_head_kv = c->n_head;
     if (c->n_ff <= 0) {
-        if (c->arch == GPTC_TARCH_GPT2) {
+        if (c->arch == GPTC_ARCH_GPT2) {
             c->n_ff = 4 * c->n_embd;
         } else {
             int h = 2 * (4 * c->n_embd) / 3;
@@ -45,12 +44,12 @@ void gptc_tconfig_defaults(gptc_tconfig *c)
     }
     if (c->norm_eps <= 0) c->norm_eps = 1e-5f;
     if (c->rope_base <= 0) c->rope_base = 10000.0f;
-    if (c->arch == GPTC_TARCH_GPT2) c->tied = 1;
+    if (c->arch == GPTC_ARCH_GPT2) c->tied = 1;
 }
 
 gptc_status gptc_tconfig_check(const gptc_tconfig *c, gptc_err *err)
 {
-    if (c->arch != GPTC_TARCH_LLAMA && c->arch != GPTC_TARCH_GPT2)
+    if (c->arch != GPTC_ARCH_LLAMA && c->arch != GPTC_ARCH_GPT2)
         return gptc_fail(err, GPTC_E_INVALID, "train: unknown architecture");
     const int big = 1 << 20;
     if (c->n_vocab < 1 || c->n_vocab > (1 << 24) || c->n_ctx < 1 || c->n_ctx > big || c->n_embd < 1 ||
@@ -66,10 +65,10 @@ gptc_status gptc_tconfig_check(const gptc_tconfig *c, gptc_err *err)
     if (c->n_head % c->n_head_kv)
         return gptc_fail(err, GPTC_E_INVALID, "train: heads %d is not divisible by kv heads %d",
                          c->n_head, c->n_head_kv);
-    if (c->arch == GPTC_TARCH_GPT2 && c->n_head_kv != c->n_head)
+    if (c->arch == GPTC_ARCH_GPT2 && c->n_head_kv != c->n_head)
         return gptc_fail(err, GPTC_E_INVALID, "train: gpt2 has no grouped-query attention (kv heads "
                          "%d must equal heads %d)", c->n_head_kv, c->n_head);
-    if (c->arch == GPTC_TARCH_LLAMA && (c->n_embd / c->n_head) % 2)
+    if (c->arch == GPTC_ARCH_LLAMA && (c->n_embd / c->n_head) % 2)
         return gptc_fail(err, GPTC_E_INVALID, "train: RoPE needs an even head dimension (dim %d / "
                          "heads %d = %d)", c->n_embd, c->n_head, c->n_embd / c->n_head);
     if (!(c->norm_eps > 0 && c->norm_eps < 1) || !(c->rope_base > 1 && c->rope_base < 1e12f))
@@ -206,7 +205,7 @@ static gptc_status add_param(gptc_tmodel *m, int *cap, const char *name, int ne0
 static gptc_status build_table(gptc_tmodel *m, gptc_err *err)
 {
     const gptc_tconfig *c = &m->cfg;
-    int D = c->n_embd, F = c->n_ff, V = c->n_vocab, gpt2 = c->arch == GPTC_TARCH_GPT2, cap = 0;
+    int D = c->n_embd, F = c->n_ff, V = c->n_vocab, gpt2 = c->arch == GPTC_ARCH_GPT2, cap = 0;
     char nm[48];
     gptc_status s;
     m->lo = malloc((size_t)c->n_layer * sizeof *m->lo);
@@ -269,7 +268,7 @@ static void layout_acts(gptc_tmodel *m, float *base)
     const gptc_tconfig *c = &m->cfg;
     size_t N = (size_t)m->Bmax * m->Tmax, D = c->n_embd, F = c->n_ff;
     size_t att = (size_t)m->Bmax * c->n_head * m->Tmax * m->Tmax;
-    int gpt2 = c->arch == GPTC_TARCH_GPT2;
+    int gpt2 = c->arch == GPTC_ARCH_GPT2;
     int nth = gptc_pool_size(m->pool);
     m->act_n = 0;
     for (int l = 0; l < c->n_layer; l++) {
@@ -333,7 +332,7 @@ gptc_status gptc_tmodel_init(const gptc_tconfig *cfg, int B, int T, int n_thread
     m->Q = cfg->n_head * m->hd;
     m->K = cfg->n_head_kv * m->hd;
     m->QKV = m->Q + 2 * m->K;
-    m->FF = cfg->arch == GPTC_TARCH_LLAMA ? 2 * cfg->n_ff : cfg->n_ff;
+    m->FF = cfg->arch == GPTC_ARCH_LLAMA ? 2 * cfg->n_ff : cfg->n_ff;
     m->ops = gptc_ops_get();
 
     double params_bound = (double)cfg->n_layer * (4.0 * cfg->n_embd * cfg->n_embd + 3.0 * cfg->n_embd * cfg->n_ff) +
@@ -469,7 +468,7 @@ static void norm_fwd_rows(gptc_tmodel *m, float *y, float *mean, float *rstd, co
 {
     int D = m->cfg.n_embd;
     size_t o = (size_t)r0 * D;
-    if (m->cfg.arch == GPTC_TARCH_GPT2)
+    if (m->cfg.arch == GPTC_ARCH_GPT2)
         tl_layernorm_fwd(y + o, mean + r0, rstd + r0, x + o, m->params + w_off, m->params + b_off,
                          r1 - r0, D, m->cfg.norm_eps);
     else
@@ -482,7 +481,7 @@ static void job_fn(void *arg, int ith, int nth)
     gptc_tmodel *m = j->m;
     const gptc_tconfig *c = &m->cfg;
     int N = m->B * m->T, D = c->n_embd, F = c->n_ff, V = c->n_vocab, H = c->n_head;
-    int Hkv = c->n_head_kv, hd = m->hd, T = m->T, gpt2 = c->arch == GPTC_TARCH_GPT2;
+    int Hkv = c->n_head_kv, hd = m->hd, T = m->T, gpt2 = c->arch == GPTC_ARCH_GPT2;
     layer_act *a = j->l >= 0 && j->l < c->n_layer ? &m->la[j->l] : NULL;
     const layer_off *lo = a ? &m->lo[j->l] : NULL;
     float scale = 1.0f / sqrtf((float)hd);
@@ -652,7 +651,7 @@ gptc_status gptc_tmodel_forward(gptc_tmodel *m, const int32_t *tokens, const int
     if (B < 1 || T < 1 || B > m->Bmax || T > m->Tmax)
         return gptc_fail(err, GPTC_E_INVALID, "train: batch %d x %d is over the model's %d x %d", B, T,
                          m->Bmax, m->Tmax);
-    int N = B * T, D = c->n_embd, V = c->n_vocab, gpt2 = c->arch == GPTC_TARCH_GPT2;
+    int N = B * T, D = c->n_embd, V = c->n_vocab, gpt2 = c->arch == GPTC_ARCH_GPT2;
     m->n_targets = 0;
     for (int i = 0; i < N; i++) {
         if (tokens[i] < 0 || tokens[i] >= V)
@@ -709,7 +708,7 @@ void gptc_tmodel_backward(gptc_tmodel *m, float scale)
 {
     const gptc_tconfig *c = &m->cfg;
     GPTC_ASSERT(m->have_loss);
-    int N = m->B * m->T, D = c->n_embd, V = c->n_vocab, F = c->n_ff, gpt2 = c->arch == GPTC_TARCH_GPT2;
+    int N = m->B * m->T, D = c->n_embd, V = c->n_vocab, F = c->n_ff, gpt2 = c->arch == GPTC_ARCH_GPT2;
     float *g = m->grads;
 
     /* top: cross-entropy, classifier, final norm */

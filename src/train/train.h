@@ -29,13 +29,14 @@
 #include "../core/ops.h"
 #include "../core/threads.h"
 #include "gemm.h"
+#include "model/arch.h"
 
 /* ----- configuration ------------------------------------------------------------------------- */
 
-typedef enum gptc_tarch { GPTC_TARCH_LLAMA = 0, GPTC_TARCH_GPT2 = 1 } gptc_tarch;
+/* cfg.arch: GPTC_ARCH_LLAMA or GPTC_ARCH_GPT2 (model/arch.h: one enum for inference and training) */
 
 typedef struct gptc_tconfig {
-    gptc_tarch arch;
+    enum gptc_arch arch;
     int n_vocab;
     int n_ctx;      /* longest sequence (gpt2: rows of position_embd) */
     int n_embd;
@@ -48,7 +49,6 @@ typedef struct gptc_tconfig {
     float rope_base;
 } gptc_tconfig;
 
-const char *gptc_tarch_name(gptc_tarch a);
 /* Defaults for an architecture with the given sizes: n_ff (gpt2 4D; llama 2/3 of 4D rounded up
  * to a multiple of 32, as llama2.c), eps 1e-5, rope base 10000, gpt2 tied. */
 void gptc_tconfig_defaults(gptc_tconfig *c);
