@@ -114,6 +114,18 @@ int gptc_tok_is_eog(const gptc_tokenizer *tok, int32_t id);
 gptc_status gptc_tok_encode(const gptc_tokenizer *tok, const char *text, size_t len, int add_bos,
                             int parse_special, int32_t *out, size_t cap, size_t *n_out /* OUT */,
                             gptc_err *err);
+/* As gptc_tok_encode with parse_special on, except that no special token that parse_special
+ * alone enables (CONTROL) is read over a byte marked in literal (len bytes, nonzero where the
+ * text is data from a user, e.g. chat message content; NULL: none): a user who types
+ * "<|im_end|>" gets those characters as text, never the control token. USER_DEFINED tokens
+ * are read inside a literal span as gptc_tok_encode without parse_special reads them. */
+gptc_status gptc_tok_encode_lit(const gptc_tokenizer *tok, const char *text, size_t len,
+                                int add_bos, const uint8_t *literal, int32_t *out, size_t cap,
+                                size_t *n_out /* OUT */, gptc_err *err);
+/* The special tokens that only parse_special reads (CONTROL and the like): how many, and the
+ * text of the i-th (borrowed; NULL when i is out of range). */
+size_t gptc_tok_n_control(const gptc_tokenizer *tok);
+const char *gptc_tok_control_text(const gptc_tokenizer *tok, size_t i, size_t *len /* OUT */);
 /* The number of tokens of text (no BOS), as gptc_tok_encode counts them. */
 gptc_status gptc_tok_count(const gptc_tokenizer *tok, const char *text, size_t len,
                            int parse_special, size_t *n /* OUT */, gptc_err *err);

@@ -597,8 +597,8 @@ static void test_linear(const gptc_tokenizer *t, const char *what, size_t big)
         memset(buf, fill[k], big);
         uint64_t w1 = 0, w4 = 0;
         size_t n1 = 0, n4 = 0;
-        gptc_status s1 = gptc_bpe_encode(t, buf, small, 0, 0, NULL, 0, &n1, &w1, &err);
-        gptc_status s4 = gptc_bpe_encode(t, buf, big, 0, 0, NULL, 0, &n4, &w4, &err);
+        gptc_status s1 = gptc_bpe_encode(t, buf, small, 0, 0, NULL, NULL, 0, &n1, &w1, &err);
+        gptc_status s4 = gptc_bpe_encode(t, buf, big, 0, 0, NULL, NULL, 0, &n4, &w4, &err);
         double ratio = w1 ? (double)w4 / (double)w1 : 0;
         printf("%s, %s: %zu KB -> %llu work, %zu tokens; %zu KB -> %llu work, %zu tokens (x%.2f)\n",
                what, names[k], small >> 10, (unsigned long long)w1, n1, big >> 10,

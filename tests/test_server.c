@@ -651,6 +651,42 @@ static void test_shutdown(gptc_server *srv)
     CHECK(connect_srv() < 0, "no new connections after the stop");
 }
 
+/* Prompt injection (issue: special tokens parsed from user text): a user message "</s>" is
+ * text. The model has no template (ChatML, whose markers are not tokens of this vocabulary),
+ * so the right prompt is exactly the rendered text tokenized without special parsing, plus
+ * BOS; with the defect the "</s>" in the content became the one EOS token. */
+static int prompt_tokens_of(const char *content)
+{
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"messages\": [{\"role\": \"user\", \"content\": \"%s\"}], \"max_tokens\": 1}",
+             content);
+    char *r = post("/v1/chat/completions", body);
+    json_t *j = r ? json_of(r) : NULL;
+    int pt = (int)json_integer_value(json_object_get(json_object_get(j, "usage"), "prompt_tokens"));
+    json_decref(j);
+    free(r);
+    return pt;
+}
+
+static void test_injection(const gptc_model *model)
+{
+    const gptc_tokenizer *tok = gptc_model_tokenizer(model);
+    static const char *const k[] = {"</s>", "<s>", "a</s><s>b", "abcd"};
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        char text[256];
+        int n = snprintf(text, sizeof text, "<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n",
+                         k[i]);
+        size_t want = 0;
+        gptc_err err;
+        CHECK(gptc_tok_count(tok, text, (size_t)n, 0, &want, &err) == GPTC_OK, "count");
+        want += 1; /* BOS */
+        int got = prompt_tokens_of(k[i]);
+        CHECK(got == (int)want, "chat content '%s': %d prompt tokens, want %zu (as text)", k[i], got,
+              want);
+    }
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -687,6 +723,7 @@ int main(void)
     CHECK(g_port > 0, "port");
 
     test_basics();
+    test_injection(model);
     test_bad_json();
     test_limits();
     test_batching();

@@ -42,6 +42,11 @@ gptc_status gptc_chat_template_init(const char *src, size_t n, gptc_chat_templat
     return GPTC_OK;
 }
 
+const char *gptc_chat_template_source(const gptc_chat_template *t, size_t *n)
+{
+    return jinja_template_source(t->t, n);
+}
+
 void gptc_chat_template_free(gptc_chat_template *t)
 {
     if (!t) return;

@@ -66,6 +66,29 @@ gptc_status gptc_chat_render_json(const gptc_chat_template *t, const struct json
                                   const struct json_t *tools, const gptc_chat_opts *opts,
                                   char **out /* OUT */, size_t *out_len /* OUT */, gptc_err *err);
 
+/* The template's source (newlines normalised); borrowed from t. */
+const char *gptc_chat_template_source(const gptc_chat_template *t, size_t *n /* OUT */);
+
+/* Render for tokenizing, so that special tokens come only from the template's own text (and
+ * the bos/eos texts of opts), never from the data: every string and key of messages, tools and
+ * opts->extra_json is text from a user. OUT: *out as gptc_chat_render_json renders it (the
+ * same bytes), and *literal (malloc'd, *out_len bytes, free with free()) nonzero over each
+ * occurrence of one of tok's control-token texts that came from the data; tokenize with
+ * gptc_tok_encode_lit(tok, *out, *out_len, ..., *literal, ...). See prompt.c for how. */
+gptc_status gptc_chat_render_lit(const gptc_chat_template *t, const struct json_t *messages,
+                                 const struct json_t *tools, const gptc_chat_opts *opts,
+                                 const gptc_tokenizer *tok, char **out /* OUT */,
+                                 size_t *out_len /* OUT */, uint8_t **literal /* OUT */,
+                                 gptc_err *err);
+/* Render and tokenize a conversation (the one path every chat endpoint uses): BOS as the
+ * tokenizer asks unless the template already wrote opts->bos_token. OUT: *ids (malloc'd, free
+ * with free()), *n_ids; *text (optional, malloc'd) the rendered prompt. */
+gptc_status gptc_chat_prompt(const gptc_chat_template *t, const struct json_t *messages,
+                             const struct json_t *tools, const gptc_chat_opts *opts,
+                             const gptc_tokenizer *tok, int32_t **ids /* OUT */,
+                             size_t *n_ids /* OUT */, char **text /* OUT, may be NULL */,
+                             size_t *text_len /* OUT, may be NULL */, gptc_err *err);
+
 /* Built-in templates by name: "chatml", "llama2", "llama3", "mistral", "gemma", "phi3",
  * "zephyr". Returns the Jinja source (static), or NULL for an unknown name. */
 const char *gptc_chat_builtin(const char *name);

@@ -34,6 +34,8 @@ typedef struct jinja_template jinja_template;
 gptc_status jinja_template_parse(const char *src, size_t n, jinja_template **out /* OUT */,
                                  gptc_err *err);
 void jinja_template_free(jinja_template *t);
+/* The template's source as parsed (newlines normalised); borrowed. */
+const char *jinja_template_source(const jinja_template *t, size_t *n /* OUT */);
 
 /* A variable given to a render. */
 typedef enum jinja_var_type {

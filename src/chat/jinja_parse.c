@@ -1452,6 +1452,12 @@ void jinja_template_free(jinja_template *t)
     free(t);
 }
 
+const char *jinja_template_source(const jinja_template *t, size_t *n)
+{
+    *n = t->n_src;
+    return t->src;
+}
+
 gptc_status jinja_template_parse(const char *src, size_t n, jinja_template **out, gptc_err *err)
 {
     if (!out || (!src && n)) return gptc_fail(err, GPTC_E_INVALID, "jinja_template_parse: NULL argument");

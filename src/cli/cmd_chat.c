@@ -97,7 +97,9 @@ typedef struct chat {
 /* ---------------------------------------------------------------------------------------------
  * Conversation -> tokens
  */
-static int render(chat *c, char **text, size_t *n)
+/* The conversation's prompt tokens: special tokens only from the template's own text, never
+ * from what the user typed (gptc_chat_prompt). NULL after printing the error. */
+static int32_t *render_tokens(chat *c, size_t *n_ids)
 {
     gptc_chat_opts o = gptc_chat_default_opts();
     o.add_generation_prompt = 1;
@@ -105,32 +107,12 @@ static int render(chat *c, char **text, size_t *n)
     o.eos_token = c->eos_p;
     o.date = c->date;
     gptc_err err;
-    if (gptc_chat_render_json(c->tmpl, c->messages, NULL, &o, text, n, &err)) {
+    int32_t *ids = NULL;
+    if (gptc_chat_prompt(c->tmpl, c->messages, NULL, &o, c->tok, &ids, n_ids, NULL, NULL, &err)) {
         fprintf(stderr, "gptc: template: %s\n", err.msg);
-        return -1;
+        return NULL;
     }
-    return 0;
-}
-
-static int32_t *tokenize(chat *c, const char *text, size_t n, size_t *n_ids)
-{
-    size_t blen = c->bos_p ? strlen(c->bos_p) : 0;
-    int add_bos = gptc_tok_add_bos(c->tok) && !(blen && n >= blen && memcmp(text, c->bos_p, blen) == 0);
-    size_t cap = n + 16;
-    gptc_err err;
-    for (int tries = 0; tries < 2; tries++) {
-        int32_t *ids = malloc(cap * sizeof *ids);
-        if (!ids) cli_die("out of memory");
-        if (gptc_tok_encode(c->tok, text, n, add_bos, 1, ids, cap, n_ids, &err)) {
-            free(ids);
-            fprintf(stderr, "gptc: %s\n", err.msg);
-            return NULL;
-        }
-        if (*n_ids <= cap) return ids;
-        free(ids);
-        cap = *n_ids;
-    }
-    return NULL;
+    return ids;
 }
 
 static const char *role_of(json_t *m) { return json_string_value(json_object_get(m, "role")); }
@@ -166,11 +148,7 @@ static int32_t *prompt_tokens(chat *c, size_t *n_ids)
     size_t reserve = (size_t)(c->n_ctx / 8 > 0 ? c->n_ctx / 8 : 1);
     int dropped = 0;
     for (;;) {
-        char *text;
-        size_t n;
-        if (render(c, &text, &n)) return NULL;
-        int32_t *ids = tokenize(c, text, n, n_ids);
-        free(text);
+        int32_t *ids = render_tokens(c, n_ids);
         if (!ids) return NULL;
         if (*n_ids > 0 && *n_ids + reserve <= (size_t)c->n_ctx) {
             if (dropped)

@@ -6,6 +6,7 @@
  * user, assistant or tool; content a string, an array of text parts (joined with newlines), or
  * null for an assistant turn. Other part types (images, audio) are a 400 naming the part.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,22 +110,24 @@ int srv_chat_prepare(gptc_server *s, const json_t *body, srv_job **out, srv_gen_
     co.add_generation_prompt = 1;
     co.bos_token = s->has_bos_text ? s->bos_text : NULL;
     co.eos_token = s->has_eos_text ? s->eos_text : NULL;
-    char *text = NULL;
-    size_t len = 0;
+    /* special tokens only from the template's text, never from message content */
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
     gptc_err err;
-    gptc_status st = gptc_chat_render_json(s->tmpl, msgs, NULL, &co, &text, &len, &err);
+    gptc_status st = gptc_chat_prompt(s->tmpl, msgs, NULL, &co, gptc_model_tokenizer(s->model),
+                                      &ids, &n_ids, NULL, NULL, &err);
     json_decref(msgs);
     if (st) {
         if (st == GPTC_E_NOMEM) return srv_fail(e, 500, "internal_error", NULL, "out of memory");
         return srv_fail(e, 400, "invalid_value", "messages",
                         "the chat template refused the messages: %s", err.msg);
     }
-    int32_t *ids;
-    int n_ids;
-    int rc = srv_tokenize(s, text, len, 1, "messages", &ids, &n_ids, e);
-    free(text);
-    if (rc) return -1;
-    return srv_gen_parse(s, body, ids, n_ids, 1, out, o, e);
+    if (n_ids == 0 || n_ids > INT_MAX / 2) {
+        free(ids);
+        return srv_fail(e, 400, n_ids ? "context_length_exceeded" : "invalid_value", "messages",
+                        "'messages' is %s", n_ids ? "too long" : "empty");
+    }
+    return srv_gen_parse(s, body, ids, (int)n_ids, 1, out, o, e);
 }
 
 enum MHD_Result srv_ep_chat(srv_req *r, json_t *body)

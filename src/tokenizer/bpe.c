@@ -604,8 +604,8 @@ static gptc_status encode_fragment(const gptc_tokenizer *t, bpe_work *w, const c
 }
 
 gptc_status gptc_bpe_encode(const gptc_tokenizer *t, const char *text, size_t len, int add_bos,
-                            int parse_special, int32_t *out, size_t cap, size_t *n_out,
-                            uint64_t *work, gptc_err *err)
+                            int parse_special, const uint8_t *literal, int32_t *out, size_t cap,
+                            size_t *n_out, uint64_t *work, gptc_err *err)
 {
     if (n_out) *n_out = 0;
     if (work) *work = 0;
@@ -635,7 +635,7 @@ gptc_status gptc_bpe_encode(const gptc_tokenizer *t, const char *text, size_t le
             st = gptc_fail(err, GPTC_E_NOMEM, "gptc_tok_encode: out of memory for %zu bytes", len);
             goto done;
         }
-        fr = gptc_tok_partition(t, text, len, parse_special, fa, fb, &n_frag);
+        fr = gptc_tok_partition(t, text, len, parse_special, literal, fa, fb, &n_frag);
     }
     for (size_t i = 0; i < n_frag; i++) {
         if (fr[i].id >= 0) {

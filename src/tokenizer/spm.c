@@ -167,8 +167,8 @@ static gptc_status spm_fragment(const gptc_tokenizer *t, spm_work *w, const char
 }
 
 gptc_status gptc_spm_encode(const gptc_tokenizer *tok, const char *text, size_t len, int add_bos,
-                            int parse_special, int32_t *out, size_t cap, size_t *n_out,
-                            gptc_err *err)
+                            int parse_special, const uint8_t *literal, int32_t *out, size_t cap,
+                            size_t *n_out, gptc_err *err)
 {
     if (n_out) *n_out = 0;
     if (!tok || !n_out || (!text && len) || (!out && cap))
@@ -201,7 +201,7 @@ gptc_status gptc_spm_encode(const gptc_tokenizer *tok, const char *text, size_t 
     }
 
     size_t n_frag;
-    gptc_frag *fr = gptc_tok_partition(tok, text, len, parse_special, fa, fb, &n_frag);
+    gptc_frag *fr = gptc_tok_partition(tok, text, len, parse_special, literal, fa, fb, &n_frag);
     int prev_special = 1;
     for (size_t i = 0; i < n_frag; i++) {
         if (fr[i].id >= 0) {

@@ -414,8 +414,22 @@ const char *gptc_tok_piece(const gptc_tokenizer *tok, int32_t id, size_t *len)
 /* ----------------------------------------------------------------------------------------------
  * special-token partition (shared by both encoders) and the encode entry point
  */
+/* 1 when a special token may be read at text[at .. at + n): a CONTROL (or UNKNOWN) token only
+ * where no byte is literal; a USER_DEFINED one (read even without parse_special) where the
+ * bytes are all literal or all not, as tokenizing the literal span alone would read it. */
+static int special_allowed(const gptc_tokenizer *t, int32_t id, const uint8_t *literal, size_t at,
+                           size_t n)
+{
+    if (!literal) return 1;
+    size_t lit = 0;
+    for (size_t i = 0; i < n; i++) lit += literal[at + i] != 0;
+    if (t->type[id] == GPTC_TT_USER_DEFINED) return lit == 0 || lit == n;
+    return lit == 0;
+}
+
 gptc_frag *gptc_tok_partition(const gptc_tokenizer *t, const char *text, size_t len,
-                              int parse_special, gptc_frag *a, gptc_frag *b, size_t *n_frag)
+                              int parse_special, const uint8_t *literal, gptc_frag *a,
+                              gptc_frag *b, size_t *n_frag)
 {
     size_t n = 1;
     a[0] = (gptc_frag){-1, 0, len};
@@ -429,14 +443,18 @@ gptc_frag *gptc_tok_partition(const gptc_tokenizer *t, const char *text, size_t 
                 b[m++] = a[i];
                 continue;
             }
-            size_t off = a[i].off, end = a[i].off + a[i].n;
+            size_t off = a[i].off, end = a[i].off + a[i].n, from = off;
             for (;;) {
-                const char *hit = memmem(text + off, end - off, p.p, p.n);
+                const char *hit = memmem(text + from, end - from, p.p, p.n);
                 if (!hit) break;
                 size_t at = (size_t)(hit - text);
+                if (!special_allowed(t, id, literal, at, p.n)) {
+                    from = at + 1; /* data, not a token: look further */
+                    continue;
+                }
                 if (at > off) b[m++] = (gptc_frag){-1, off, at - off};
                 b[m++] = (gptc_frag){id, at, p.n};
-                off = at + p.n;
+                off = from = at + p.n;
             }
             if (off < end) b[m++] = (gptc_frag){-1, off, end - off};
         }
@@ -454,8 +472,40 @@ gptc_status gptc_tok_encode(const gptc_tokenizer *tok, const char *text, size_t 
                             gptc_err *err)
 {
     if (tok && tok->kind == GPTC_TOK_BPE)
-        return gptc_bpe_encode(tok, text, len, add_bos, parse_special, out, cap, n_out, NULL, err);
-    return gptc_spm_encode(tok, text, len, add_bos, parse_special, out, cap, n_out, err);
+        return gptc_bpe_encode(tok, text, len, add_bos, parse_special, NULL, out, cap, n_out, NULL,
+                               err);
+    return gptc_spm_encode(tok, text, len, add_bos, parse_special, NULL, out, cap, n_out, err);
+}
+
+gptc_status gptc_tok_encode_lit(const gptc_tokenizer *tok, const char *text, size_t len,
+                                int add_bos, const uint8_t *literal, int32_t *out, size_t cap,
+                                size_t *n_out, gptc_err *err)
+{
+    if (tok && tok->kind == GPTC_TOK_BPE)
+        return gptc_bpe_encode(tok, text, len, add_bos, 1, literal, out, cap, n_out, NULL, err);
+    return gptc_spm_encode(tok, text, len, add_bos, 1, literal, out, cap, n_out, err);
+}
+
+size_t gptc_tok_n_control(const gptc_tokenizer *tok)
+{
+    size_t n = 0;
+    for (int s = 0; tok && s < tok->n_special; s++)
+        n += tok->type[tok->special[s]] != GPTC_TT_USER_DEFINED;
+    return n;
+}
+
+const char *gptc_tok_control_text(const gptc_tokenizer *tok, size_t i, size_t *len)
+{
+    for (int s = 0; tok && s < tok->n_special; s++) {
+        int32_t id = tok->special[s];
+        if (tok->type[id] == GPTC_TT_USER_DEFINED) continue;
+        if (i-- == 0) {
+            if (len) *len = (size_t)tok->piece[id].n;
+            return tok->piece[id].p;
+        }
+    }
+    if (len) *len = 0;
+    return NULL;
 }
 
 gptc_status gptc_tok_count(const gptc_tokenizer *tok, const char *text, size_t len,

@@ -88,10 +88,12 @@ typedef struct gptc_frag {
 } gptc_frag;
 /* llama.cpp's partition: each special token in turn (longest first) splits every raw fragment
  * at each of its occurrences, left to right. USER_DEFINED tokens always, CONTROL/UNKNOWN only
- * with parse_special. a and b hold 2 * (len / m) + 1 fragments each, m the shortest special
+ * with parse_special, and never over a byte marked in literal (NULL: none; else len bytes,
+ * nonzero where the text is data, e.g. a chat message's content). a and b hold 2 * (len / m) + 1 fragments each, m the shortest special
  * text that can apply (or 2 * len + 1); returns the one holding the result. */
 gptc_frag *gptc_tok_partition(const gptc_tokenizer *t, const char *text, size_t len,
-                              int parse_special, gptc_frag *a, gptc_frag *b, size_t *n_frag);
+                              int parse_special, const uint8_t *literal, gptc_frag *a,
+                              gptc_frag *b, size_t *n_frag);
 
 /* byte-level BPE (bpe.c) */
 gptc_status gptc_bpe_from_gguf(gptc_tokenizer *t, const gguf_file *f, gptc_err *err);
@@ -101,12 +103,12 @@ gptc_status gptc_bpe_finish(gptc_tokenizer *t, const char *pre, gptc_err *err);
 /* Encode as gptc_tok_encode does; *work (may be NULL) receives the merge work done: pair
  * lookups + heap pushes + heap pops (the linear-cost test counts it). */
 gptc_status gptc_bpe_encode(const gptc_tokenizer *t, const char *text, size_t len, int add_bos,
-                            int parse_special, int32_t *out, size_t cap, size_t *n_out,
-                            uint64_t *work, gptc_err *err);
+                            int parse_special, const uint8_t *literal, int32_t *out, size_t cap,
+                            size_t *n_out, uint64_t *work, gptc_err *err);
 /* spm.c's encoder (gptc_tok_encode dispatches) */
 gptc_status gptc_spm_encode(const gptc_tokenizer *tok, const char *text, size_t len, int add_bos,
-                            int parse_special, int32_t *out, size_t cap, size_t *n_out,
-                            gptc_err *err);
+                            int parse_special, const uint8_t *literal, int32_t *out, size_t cap,
+                            size_t *n_out, gptc_err *err);
 
 /* GPT-2's bytes -> unicode map: the code point byte b is written as in a byte-level vocabulary */
 uint32_t gptc_bpe_byte_to_cp(uint8_t b);
