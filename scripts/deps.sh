@@ -11,6 +11,7 @@ done
 # GPTC_DEPS_BUILD_ONLY=1 (make demo): only what building needs, not the test tools from npm.
 node_deps() {
     [ -n "$GPTC_DEPS_BUILD_ONLY" ] && return 0
+    node_platform || return 1
     [ -d tests/e2e/node/node_modules/openai ] && return 0
     if ! command -v npm >/dev/null 2>&1; then
         echo "deps: npm is missing: install Node.js 20 and npm for the server's SDK tests" >&2
@@ -19,6 +20,18 @@ node_deps() {
     echo "deps: npm ci --prefix tests/e2e/node (the openai package for the server's SDK tests)"
     npm ci --prefix tests/e2e/node --no-audit --no-fund >/dev/null || {
         echo "deps: npm ci --prefix tests/e2e/node failed" >&2; return 1; }
+}
+# The platform tests (files, batches, responses, Anthropic messages) have their own folder:
+# tests/e2e/node-platform (openai and @anthropic-ai/sdk, pinned by its package-lock.json).
+node_platform() {
+    [ -d tests/e2e/node-platform/node_modules/openai ] &&
+        [ -d tests/e2e/node-platform/node_modules/@anthropic-ai/sdk ] && return 0
+    command -v npm >/dev/null 2>&1 || {
+        echo "deps: npm is missing: install Node.js 20 and npm for the platform SDK tests" >&2
+        return 1; }
+    echo "deps: npm ci --prefix tests/e2e/node-platform (openai, @anthropic-ai/sdk)"
+    npm ci --prefix tests/e2e/node-platform --no-audit --no-fund >/dev/null || {
+        echo "deps: npm ci --prefix tests/e2e/node-platform failed" >&2; return 1; }
 }
 [ -z "$missing" ] && { node_deps; exit $?; }
 if [ "$(id -u)" = 0 ]; then

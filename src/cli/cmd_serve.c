@@ -42,6 +42,9 @@ static const char *k_help =
     "      --max-n N         largest n per request (default 8, at most --parallel)\n"
     "      --seed S          base seed of requests that give none (default: the clock)\n"
     "      --tokenizer FILE  tokenizer.bin for a llama2.c checkpoint\n"
+    "      --data-dir DIR    durable state: uploaded files, batches, stored responses (default\n"
+    "                        $XDG_DATA_HOME/gptc or ~/.local/share/gptc; created with mode 0700)\n"
+    "      --max-file-size BYTES   largest file upload; larger gets 413 (default 209715200)\n"
     "  -q, --quiet           no request log on stderr\n";
 
 static int g_quiet;
@@ -111,6 +114,12 @@ int cmd_serve(int argc, char **argv)
             sp.seed = (int)cli_int(a, cli_value(argc, argv, &i), 0, 2147483647);
         else if (cli_is(a, "--tokenizer", NULL))
             mp.tokenizer_path = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--data-dir", NULL))
+            sp.data_dir = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--max-file-size", NULL))
+            sp.file_max = (size_t)cli_int(a, cli_value(argc, argv, &i), 1, 1LL << 40);
+        else if (cli_is(a, "--batch-window", NULL)) /* for tests: seconds instead of 24h */
+            sp.batch_window_s = (long)cli_int(a, cli_value(argc, argv, &i), 1, 86400);
         else if (cli_is(a, "-q", "--quiet"))
             g_quiet = 1;
         else if (a[0] == '-' && a[1])
@@ -122,6 +131,17 @@ int cmd_serve(int argc, char **argv)
     }
     if (!model_path) cli_die("serve: no model given (usage: gptc serve MODEL)");
     sp.alias = alias ? alias : base_name(model_path);
+    char data_dir[1024];
+    if (!sp.data_dir) {
+        const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+        if (xdg && *xdg)
+            snprintf(data_dir, sizeof data_dir, "%s/gptc", xdg);
+        else if (home && *home)
+            snprintf(data_dir, sizeof data_dir, "%s/.local/share/gptc", home);
+        else
+            cli_die("serve: no HOME to put the data directory in: give --data-dir DIR");
+        sp.data_dir = data_dir;
+    }
     sp.log = log_line;
 
     char *tmpl_file = NULL;

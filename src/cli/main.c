@@ -19,6 +19,7 @@ static const char *k_usage =
     "  train     --data FILE|DIR --out MODEL.gguf       train a GPT on text (CPU)\n"
     "  train-tokenizer --vocab N CORPUS OUT.gguf       learn a byte-level BPE tokenizer\n"
     "  serve     MODEL [--port 8080 --parallel 4 ...]   OpenAI-compatible HTTP server\n"
+    "  batch     MODEL IN.jsonl OUT.jsonl [--errors ERR.jsonl]   Batch API file offline, resumable\n"
     "  quantize  IN.gguf OUT.gguf TYPE                  q8_0 q4_0 q4_k_m ... (llama.cpp's mixes)\n"
     "  bench     MODEL [-p 128] [-n 64] [-t N] [--json] prefill/decode tok/s vs the memory bound\n"
     "  perplexity MODEL TEXT.txt [--kl-base BASE]       quality of a model or a quantization\n"
@@ -45,6 +46,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "train") == 0) return cmd_train(argc - 1, argv + 1);
     if (strcmp(cmd, "train-tokenizer") == 0) return cmd_train_tokenizer(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "batch") == 0) return cmd_batch(argc - 1, argv + 1);
     if (strcmp(cmd, "quantize") == 0) return cmd_quantize(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
     if (strcmp(cmd, "perplexity") == 0) return cmd_perplexity(argc - 1, argv + 1);

@@ -313,47 +313,72 @@ static int authorized(gptc_server *s, struct MHD_Connection *mc)
     return key_ok(s, h);
 }
 
-static int route(const char *url, const char *method, int *endpoint, const char **model_id)
+/* The endpoint of a path; *sub: what follows a collection's path ("/v1/files/ID/content" ->
+ * "ID/content"), else NULL. Returns 0, 404 (no such path) or 405 (wrong method). */
+static int route(const char *url, const char *method, int *endpoint, const char **sub)
 {
-    int post = strcmp(method, "POST") == 0, get = strcmp(method, "GET") == 0;
-    *model_id = NULL;
-    if (strcmp(url, "/v1/chat/completions") == 0)
-        *endpoint = EP_CHAT;
-    else if (strcmp(url, "/v1/completions") == 0)
-        *endpoint = EP_COMPLETIONS;
-    else if (strcmp(url, "/v1/embeddings") == 0)
-        *endpoint = EP_EMBEDDINGS;
-    else if (strcmp(url, "/v1/models") == 0)
-        *endpoint = EP_MODELS;
-    else if (strncmp(url, "/v1/models/", 11) == 0 && url[11]) {
-        *endpoint = EP_MODELS;
-        *model_id = url + 11;
-    } else if (strcmp(url, "/health") == 0)
-        *endpoint = EP_HEALTH;
-    else if (strcmp(url, "/metrics") == 0)
-        *endpoint = EP_METRICS;
-    else {
-        *endpoint = EP_OTHER;
-        return 404;
+    int post = strcmp(method, "POST") == 0, get = strcmp(method, "GET") == 0,
+        del = strcmp(method, "DELETE") == 0;
+    *sub = NULL;
+    /* clang-format off */
+    static const struct { const char *path; int ep, methods; } k_routes[] = {
+        /* methods: 1 GET, 2 POST, 4 DELETE; a path ending in '/' takes a suffix */
+        {"/v1/chat/completions", EP_CHAT, 2},
+        {"/v1/completions", EP_COMPLETIONS, 2},
+        {"/v1/embeddings", EP_EMBEDDINGS, 2},
+        {"/v1/models", EP_MODELS, 1},
+        {"/v1/models/", EP_MODELS, 1},
+        {"/health", EP_HEALTH, 1},
+        {"/metrics", EP_METRICS, 1},
+        {"/v1/files", EP_FILES, 1 | 2},
+        {"/v1/files/", EP_FILES, 1 | 4},
+        {"/v1/batches", EP_BATCHES, 1 | 2},
+        {"/v1/batches/", EP_BATCHES, 1 | 2},
+    };
+    /* clang-format on */
+    for (size_t i = 0; i < sizeof k_routes / sizeof k_routes[0]; i++) {
+        const char *p = k_routes[i].path;
+        size_t n = strlen(p);
+        int prefix = p[n - 1] == '/';
+        if (prefix ? strncmp(url, p, n) != 0 || !url[n] : strcmp(url, p) != 0) continue;
+        *endpoint = k_routes[i].ep;
+        if (prefix) *sub = url + n;
+        int m = k_routes[i].methods;
+        if (!((get && (m & 1)) || (post && (m & 2)) || (del && (m & 4)))) return 405;
+        return 0;
     }
-    int want_post = *endpoint <= EP_EMBEDDINGS;
-    if (want_post ? !post : !get) return 405;
-    return 0;
+    *endpoint = EP_OTHER;
+    return 404;
+}
+
+static int needs_store(int ep)
+{
+    return ep == EP_FILES || ep == EP_BATCHES;
 }
 
 static enum MHD_Result dispatch(srv_req *r, const char *url)
 {
     srv_error e;
     int ep;
-    const char *model_id;
-    route(url, r->method, &ep, &model_id);
+    const char *sub;
+    route(url, r->method, &ep, &sub);
+    if (needs_store(ep) && !r->srv->store) {
+        srv_fail(&e, 503, "no_data_dir", NULL,
+                 "this server keeps no state (start it with --data-dir) for %s", url);
+        return srv_reply_error(r, &e);
+    }
     switch (ep) {
     case EP_MODELS:
-        return srv_ep_models(r, model_id);
+        return srv_ep_models(r, sub);
     case EP_HEALTH:
         return srv_ep_health(r);
     case EP_METRICS:
         return srv_ep_metrics(r);
+    case EP_FILES:
+        return srv_ep_files(r, sub);
+    case EP_BATCHES:
+        if (sub || strcmp(r->method, "GET") == 0) return srv_ep_batches(r, sub, NULL);
+        break;
     default:
         break;
     }
@@ -382,6 +407,9 @@ static enum MHD_Result dispatch(srv_req *r, const char *url)
         break;
     case EP_COMPLETIONS:
         ret = srv_ep_completions(r, body);
+        break;
+    case EP_BATCHES:
+        ret = srv_ep_batches(r, NULL, body);
         break;
     default:
         ret = srv_ep_embeddings(r, body);
@@ -413,8 +441,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         if (!conn_phase(s, r->conn, PH_BODY)) return MHD_NO;
 
         srv_error e;
-        const char *model_id;
-        int rc = route(url, method, &r->endpoint, &model_id);
+        const char *sub;
+        int rc = route(url, method, &r->endpoint, &sub);
+        int upload = rc == 0 && r->endpoint == EP_FILES && !sub && strcmp(method, "POST") == 0;
+        size_t cap = upload ? s->p.file_max : s->p.body_max;
         int err = 1;
         if (atomic_load(&s->draining) && r->endpoint != EP_HEALTH) {
             srv_fail(&e, 503, "server_shutting_down", NULL, "the server is shutting down");
@@ -434,12 +464,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
                 char *end;
                 errno = 0;
                 unsigned long long n = strtoull(cl, &end, 10);
-                if (errno || end == cl || n > s->p.body_max) {
-                    srv_fail(&e, 413, "payload_too_large", NULL,
-                             "the request body is over %zu bytes", s->p.body_max);
+                if (errno || end == cl || n > cap) {
+                    srv_fail(&e, 413, upload ? "file_too_large" : "payload_too_large", NULL,
+                             "the request body is over %zu bytes", cap);
                     err = 1;
                 }
             }
+            if (!err && upload && s->store && srv_upload_begin(r)) return MHD_NO;
         }
         if (err) {
             r->early = 1;
@@ -448,6 +479,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         return MHD_YES;
     }
     if (r->early) { /* answered already: drop the rest of the body */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size && r->upload) {
+        srv_upload_feed(r, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -507,6 +543,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
         srv_log(s, "%s %s %d %.1f ms%s", r->method, r->path, r->status, (srv_now() - r->t0) * 1e3,
                 how);
     srv_job_release(r->job);
+    srv_upload_free(r);
     conn_phase(s, r->conn, PH_IDLE); /* keep-alive: the next request may come */
     srv_buf_free(&r->body);
     free(r);
@@ -596,6 +633,7 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
     if (p.idle_timeout_s <= 0) p.idle_timeout_s = 60;
     if (p.max_connections <= 0) p.max_connections = 256;
     if (p.n_max <= 0) p.n_max = 8;
+    if (p.file_max == 0) p.file_max = (size_t)200 << 20;
 
     const gptc_hparams *hp = gptc_model_hparams(model);
     if (p.n_ctx_seq <= 0) p.n_ctx_seq = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
@@ -675,6 +713,18 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
         gptc_server_free(s);
         return st;
     }
+    if (p.data_dir) {
+        st = gptc_store_open(p.data_dir, &s->store, err);
+        if (!st) st = srv_batches_start(s, err);
+        if (st) {
+            gptc_server_free(s);
+            return st;
+        }
+    }
+    if (p.no_http) {
+        *out = s;
+        return GPTC_OK;
+    }
     if (pthread_create(&s->watchdog, NULL, watchdog_main, s) == 0) s->watchdog_started = 1;
 
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
@@ -709,7 +759,9 @@ int gptc_server_port(const gptc_server *s)
 
 void gptc_server_shutdown(gptc_server *s, int timeout_ms)
 {
-    if (!s || !s->mhd) return;
+    if (!s) return;
+    srv_batches_stop(s); /* batch requests running now stay pending for the next start */
+    if (!s->mhd) return;
     atomic_store(&s->draining, 1);
     srv_sched_drain(&s->sched);
     /* no new connections (the listening socket comes back to us: close it, or new clients
@@ -728,12 +780,13 @@ void gptc_server_shutdown(gptc_server *s, int timeout_ms)
 void gptc_server_free(gptc_server *s)
 {
     if (!s) return;
-    if (s->mhd) gptc_server_shutdown(s, 2000);
+    gptc_server_shutdown(s, 2000);
     if (s->watchdog_started) {
         atomic_store(&s->stop_watchdog, 1);
         pthread_join(s->watchdog, NULL);
     }
     if (s->sched.model) srv_sched_free(&s->sched);
+    gptc_store_close(s->store);
     gptc_chat_template_free(s->tmpl);
     free(s->tmpl_own);
     pthread_mutex_destroy(&s->conn_mu);

@@ -48,6 +48,11 @@ typedef struct gptc_server_params {
     int seed;               /* base of the seeds of requests without one; -1: from the clock */
     gptc_server_log_fn log; /* NULL: no logging */
     void *log_user;
+    const char *data_dir; /* durable state (files, batches, stored responses); NULL: none, and
+                           * those endpoints answer 503 */
+    size_t file_max;      /* largest uploaded file; more gets 413; default 200 MiB */
+    long batch_window_s;  /* a batch's completion window in seconds (tests); 0: 24 h */
+    int no_http;          /* 1: no listening socket (gptc batch runs the engine offline) */
 } gptc_server_params;
 
 gptc_server_params gptc_server_default_params(void);
@@ -63,5 +68,20 @@ int gptc_server_port(const gptc_server *s);
  * every thread. Safe to call once; gptc_server_free does it with a short timeout otherwise. */
 void gptc_server_shutdown(gptc_server *s, int timeout_ms);
 void gptc_server_free(gptc_server *s);
+
+/* Offline batch (`gptc batch`): run every request of a Batch API input file (JSONL) through the
+ * server's engine (start it with no_http = 1), appending each result line to out_path (success)
+ * or err_path (failure) with an fsync per line. Resumable: requests whose custom_id is already
+ * in out_path or err_path are skipped (a torn last line is cut first). progress (may be NULL)
+ * is called as requests end. */
+typedef struct gptc_batch_progress {
+    int done, total, failed, resumed;
+    long long tokens; /* generated so far in this run */
+    double seconds;   /* since this run started */
+} gptc_batch_progress;
+typedef void (*gptc_batch_progress_fn)(void *user, const gptc_batch_progress *p);
+gptc_status gptc_server_run_batch_file(gptc_server *s, const char *endpoint, const char *in_path,
+                                       const char *out_path, const char *err_path,
+                                       gptc_batch_progress_fn progress, void *user, gptc_err *err);
 
 #endif

@@ -125,6 +125,23 @@ int srv_sched_submit(srv_sched *s, srv_job *j, srv_error *e)
         e->retry_after = 5;
         return -1;
     }
+    if (j->low) { /* batch work: its own queue, bounded by the batch manager */
+        pthread_mutex_lock(&j->mu);
+        j->refs++;
+        pthread_mutex_unlock(&j->mu);
+        j->t_submit = srv_now();
+        j->next = NULL;
+        if (s->lq_tail)
+            s->lq_tail->next = j;
+        else
+            s->lq_head = j;
+        s->lq_tail = j;
+        s->lq_len++;
+        pthread_cond_signal(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        return 0;
+    }
+    s->t_interactive = srv_now();
     /* the queue holds q_max requests beyond those that idle slots will take at the next step */
     if (s->q_len >= s->q_max + (s->n_slots - s->n_busy_slots)) {
         int q = s->q_len;
@@ -160,7 +177,7 @@ void srv_sched_drain(srv_sched *s)
 int srv_sched_pending(srv_sched *s)
 {
     pthread_mutex_lock(&s->mu);
-    int n = s->q_len + s->n_active_jobs;
+    int n = s->q_len + s->lq_len + s->n_active_jobs;
     pthread_mutex_unlock(&s->mu);
     return n;
 }
@@ -236,6 +253,11 @@ static void job_end_if_done(srv_sched *s, srv_job *j)
     pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
     if (!all) return;
+    if (j->notify_mu) {
+        pthread_mutex_lock(j->notify_mu);
+        pthread_cond_broadcast(j->notify_cv);
+        pthread_mutex_unlock(j->notify_mu);
+    }
     for (int i = 0; i < s->n_active; i++) {
         if (s->active[i] != j) continue;
         memmove(&s->active[i], &s->active[i + 1],
@@ -469,17 +491,29 @@ static void admit(srv_sched *s)
 
     for (;;) {
         pthread_mutex_lock(&s->mu);
-        srv_job *j = s->q_head;
+        /* interactive requests first; batch requests only when none waits, and they leave one
+         * slot idle for the next interactive request (when there are more than two) */
+        int low = !s->q_head;
+        srv_job *j = low ? s->lq_head : s->q_head;
+        int spare = low && j && s->n_slots > 2 && j->n_choices < s->n_slots &&
+                            srv_now() - s->t_interactive < 30.0
+                        ? 1
+                        : 0;
         int ok = 0;
         if (j) {
             if (atomic_load(&j->cancelled))
                 ok = 2;
             else if (j->kind == JOB_GENERATE)
-                ok = n_idle(s) >= j->n_choices && s->reserved + j->reserve <= s->n_ctx;
+                ok = n_idle(s) >= j->n_choices + spare && s->reserved + j->reserve <= s->n_ctx;
             else
-                ok = n_idle(s) >= 1 && s->reserved + j->choices[0].n_prompt <= s->n_ctx;
+                ok = n_idle(s) >= 1 + spare && s->reserved + j->choices[0].n_prompt <= s->n_ctx;
         }
-        if (ok) {
+        if (ok && low) {
+            s->lq_head = j->next;
+            if (!s->lq_head) s->lq_tail = NULL;
+            s->lq_len--;
+            s->n_active_jobs++;
+        } else if (ok) {
             s->q_head = j->next;
             if (!s->q_head) s->q_tail = NULL;
             s->q_len--;
@@ -549,11 +583,16 @@ static int stop_scan(const srv_job *j, srv_choice *c, size_t old_len)
     }
     size_t from = old_len >= max_len ? old_len - max_len + 1 : 0;
     size_t hit = SIZE_MAX;
+    int hit_i = 0;
     for (int i = 0; i < j->n_stops; i++) {
         const char *p = memmem(c->text + from, c->len - from, j->stops[i], j->stop_len[i]);
-        if (p && (size_t)(p - c->text) < hit) hit = (size_t)(p - c->text);
+        if (p && (size_t)(p - c->text) < hit) {
+            hit = (size_t)(p - c->text);
+            hit_i = i;
+        }
     }
     if (hit != SIZE_MAX) {
+        c->stop_hit = hit_i + 1;
         c->len = hit;
         if (c->n_ready > hit)
             c->n_ready = hit;
@@ -751,13 +790,13 @@ static void *sched_main(void *arg)
     unsigned long long win_tok = 0;
     for (;;) {
         pthread_mutex_lock(&s->mu);
-        while (!s->q_head && s->n_active_jobs == 0 && !s->stop) {
+        while (!s->q_head && !s->lq_head && s->n_active_jobs == 0 && !s->stop) {
             atomic_store(&s->metrics->tok_per_s_x1000, 0);
             pthread_cond_wait(&s->cv, &s->mu);
             win_t = srv_now();
             win_tok = atomic_load(&s->metrics->gen_tokens);
         }
-        int quit = s->stop && !s->q_head && s->n_active_jobs == 0;
+        int quit = s->stop && !s->q_head && !s->lq_head && s->n_active_jobs == 0;
         pthread_mutex_unlock(&s->mu);
         if (quit) break;
 

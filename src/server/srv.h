@@ -16,9 +16,10 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "../chat/chat.h"
+#include "chat/chat.h"
 #include "gptc.h"
-#include "server.h"
+#include "server/server.h"
+#include "store/store.h"
 
 #define SRV_TOP_MAX 20     /* top_logprobs: OpenAI's limit */
 #define SRV_MAX_STOPS 16   /* user stop strings (4) + the template's end-of-turn strings */
@@ -92,7 +93,8 @@ typedef struct srv_choice {
     int finish;     /* FINISH_* */
     srv_lp *lp;     /* (max_tokens) when job->logprobs; owned */
     int n_lp;
-    float *embd; /* (n_embd) embed result, owned */
+    float *embd;  /* (n_embd) embed result, owned */
+    int stop_hit; /* the stop string that ended it: index into job->stops + 1; 0: none */
 } srv_choice;
 
 typedef struct srv_job {
@@ -125,13 +127,16 @@ typedef struct srv_job {
     int logprobs, top_logprobs; /* logprobs: keep srv_lp for each token */
 
     /* scheduler bookkeeping */
-    int n_cached;             /* prompt tokens taken from the prefix cache */
-    double t_submit, t_first; /* monotonic seconds; t_first: first token of choice 0 */
-    int reserve;              /* KV cells reserved while admitted */
-    int next_choice;          /* embed: inputs handed to slots so far */
-    int n_running;            /* choices in slots */
-    int n_ended;              /* choices ended */
-    struct srv_job *next;     /* queue link */
+    int n_cached;               /* prompt tokens taken from the prefix cache */
+    double t_submit, t_first;   /* monotonic seconds; t_first: first token of choice 0 */
+    int reserve;                /* KV cells reserved while admitted */
+    int next_choice;            /* embed: inputs handed to slots so far */
+    int n_running;              /* choices in slots */
+    int n_ended;                /* choices ended */
+    struct srv_job *next;       /* queue link */
+    int low;                    /* a batch request: admitted only when no interactive one waits */
+    pthread_mutex_t *notify_mu; /* borrowed, may be NULL: broadcast notify_cv when the job ends */
+    pthread_cond_t *notify_cv;
 } srv_job;
 
 /* A new job with n choices (zeroed outputs); refs = 1 (the caller). NULL when out of memory. */
@@ -143,6 +148,22 @@ void srv_job_cancel(srv_job *j);
 
 typedef struct srv_slot srv_slot;
 
+enum {
+    EP_CHAT = 0,
+    EP_COMPLETIONS,
+    EP_EMBEDDINGS,
+    EP_MODELS,
+    EP_HEALTH,
+    EP_METRICS,
+    EP_OTHER,
+    EP_FILES,
+    EP_BATCHES,
+    EP_RESPONSES,
+    EP_MESSAGES,
+    EP_UTIL,
+    EP_COUNT
+};
+
 typedef struct srv_metrics {
     atomic_ullong prompt_tokens, gen_tokens, cached_tokens, steps, decode_us;
     atomic_uint tok_per_s_x1000; /* recent generation throughput, tokens/s x 1000 */
@@ -150,7 +171,7 @@ typedef struct srv_metrics {
     uint64_t ttft_bucket[12];    /* counts <= k_ttft_le[i] */
     uint64_t ttft_count;
     double ttft_sum;
-    uint64_t req[8][6]; /* endpoint x status class (1xx..5xx, other) */
+    uint64_t req[EP_COUNT][6]; /* endpoint x status class (1xx..5xx, other) */
 } srv_metrics;
 
 typedef struct srv_sched {
@@ -171,7 +192,11 @@ typedef struct srv_sched {
     pthread_cond_t cv;        /* new job, cancellation or stop */
     srv_job *q_head, *q_tail; /* waiting, not yet admitted */
     int q_len, q_max;
-    int n_active_jobs; /* admitted, not ended */
+    srv_job *lq_head, *lq_tail; /* low priority (batch) jobs waiting; not bounded by q_max */
+    int lq_len;
+    double t_interactive; /* when the last interactive request came (srv_now); batch jobs leave
+                           * a slot free for 30 s after it */
+    int n_active_jobs;    /* admitted, not ended */
     int n_busy_slots;
     int draining; /* refuse new jobs (503) */
     int stop;     /* exit once nothing is queued or running */
@@ -207,8 +232,6 @@ void srv_sched_free(srv_sched *s);
 /* ----- http.c: the server, requests, responses ---------------------------------------------------
  */
 
-enum { EP_CHAT = 0, EP_COMPLETIONS, EP_EMBEDDINGS, EP_MODELS, EP_HEALTH, EP_METRICS, EP_OTHER };
-
 struct gptc_server {
     gptc_server_params p;
     const gptc_model *model; /* borrowed */
@@ -237,6 +260,9 @@ struct gptc_server {
     pthread_t watchdog;
     int watchdog_started;
     atomic_int stop_watchdog;
+
+    gptc_store *store;           /* owned; NULL without a data directory */
+    struct srv_batches *batches; /* the batch manager (batches.c); NULL without a store */
 };
 
 /* One HTTP request: the body as it arrives, then the job it became. */
@@ -254,6 +280,7 @@ typedef struct srv_req {
     int prompt_tokens, gen_tokens; /* for the log line */
     char method[8];
     char path[96];
+    struct srv_upload *upload; /* POST /v1/files: the multipart upload in progress (v1_files.c) */
 } srv_req;
 
 double srv_now(void); /* monotonic seconds */
@@ -310,5 +337,76 @@ int srv_tokenize(gptc_server *s, const char *text, size_t n, int parse_special, 
                  int32_t **out, int *n_out, srv_error *e);
 /* Submit the job and answer: a JSON body when not streaming, else an SSE stream. */
 enum MHD_Result srv_gen_run(srv_req *r, srv_job *j, const srv_gen_opts *o);
+/* The response body of a finished generation job (chat.completion or text_completion). */
+json_t *srv_gen_result(gptc_server *s, srv_job *j, const srv_gen_opts *o);
+/* The response body of a finished embeddings job; NULL when an input failed. */
+json_t *srv_embeddings_result(gptc_server *s, srv_job *j, int b64, int dims);
+/* Render chat messages (OpenAI shape: [{"role", "content"}, ...]) through the model's chat
+ * template and tokenize the prompt: the one path every endpoint that builds a chat prompt uses.
+ * param names the field for errors. Returns 0, or -1 with *e. */
+int srv_chat_tokens(gptc_server *s, const json_t *messages, const char *param, int32_t **ids,
+                    int *n_ids, srv_error *e);
+/* The rendered prompt text alone (for /apply-template). OUT: *text (owned). */
+int srv_chat_render(gptc_server *s, const json_t *messages, const char *param, char **text,
+                    size_t *len, srv_error *e);
+
+/* ----- platform endpoints: files, batches ------------------------------------------------------
+ */
+
+/* v1_files.c */
+json_t *srv_file_json(const gptc_store_file *f);
+int srv_upload_begin(srv_req *r);
+int srv_upload_feed(srv_req *r, const char *data, size_t n);
+void srv_upload_free(srv_req *r);
+enum MHD_Result srv_ep_files(srv_req *r, const char *sub /* after /v1/files/, or NULL */);
+int srv_page_args(srv_req *r, int def, int max, int *limit, const char **after, srv_error *e);
+
+/* batch_input.c: one JSONL line of a batch input file. Returns 0 (custom_id and *body_out set,
+ * owned), or -1 with *code, msg and *param (static or NULL) saying what is wrong. model NULL:
+ * any model. */
+int srv_batch_parse_line(const char *p, size_t n, const char *endpoint, const char *model,
+                         char *custom_id, size_t cid_cap, json_t **body_out, const char **code,
+                         char *msg, size_t msg_cap, const char **param);
+/* A whole input file: each bad line appends {"code", "message", "param", "line"} to errors (a
+ * JSON array). With no error, *reqs_out and *n_out hold the requests (free with
+ * gptc_store_reqs_free). Returns 0, -1 when out of memory. */
+int srv_batch_validate(const char *data, size_t n, const char *endpoint, const char *model,
+                       int max_lines, size_t max_line, gptc_store_req **reqs_out, int *n_out,
+                       json_t *errors);
+
+/* evstream.c: an SSE stream of choice 0 of a job with endpoint-specific events. */
+typedef struct srv_evstream {
+    gptc_server *srv;
+    srv_job *job; /* a reference of its own */
+    int fd;
+    srv_buf out;
+    size_t out_off, sent;
+    int begun, ended;
+    void (*begin)(struct srv_evstream *);
+    void (*delta)(struct srv_evstream *, const char *text, size_t n);
+    void (*finish)(struct srv_evstream *); /* the job is done (under job->mu) */
+    void *user;
+    void (*user_free)(void *);
+} srv_evstream;
+/* Append one event ("event: NAME" when event is not NULL, then "data: JSON"); data stolen. */
+void srv_ev_add(srv_evstream *st, const char *event, json_t *data);
+/* Submit the job and stream it; user is freed with user_free when the stream ends. */
+enum MHD_Result srv_ev_run(srv_req *r, srv_job *j, void (*begin)(srv_evstream *),
+                           void (*delta)(srv_evstream *, const char *, size_t),
+                           void (*finish)(srv_evstream *), void *user, void (*user_free)(void *));
+/* Submit the job and wait for it: 0 done, -1 *e filled (the job released when not submitted),
+ * -2 the client left. */
+int srv_run_wait(srv_req *r, srv_job *j, srv_error *e);
+
+/* v1_responses.c, v1_messages.c, util.c */
+enum MHD_Result srv_ep_responses(srv_req *r, const char *sub, json_t *body);
+enum MHD_Result srv_ep_messages(srv_req *r, const char *sub, json_t *body);
+enum MHD_Result srv_ep_util(srv_req *r, const char *path, json_t *body);
+
+/* batches.c */
+gptc_status srv_batches_start(gptc_server *s, gptc_err *err);
+void srv_batches_stop(gptc_server *s);
+void srv_batches_wake(gptc_server *s);
+enum MHD_Result srv_ep_batches(srv_req *r, const char *sub, json_t *body);
 
 #endif

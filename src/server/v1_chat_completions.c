@@ -100,16 +100,32 @@ fail:
     return NULL;
 }
 
-int srv_chat_prepare(gptc_server *s, const json_t *body, srv_job **out, srv_gen_opts *o,
-                     srv_error *e)
+static json_t *normalise_as(const json_t *messages, const char *param, srv_error *e)
 {
-    json_t *msgs = normalise(json_object_get(body, "messages"), e);
-    if (!msgs) return -1;
+    json_t *msgs = normalise(messages, e);
+    if (!msgs && strcmp(param, "messages") != 0 && strncmp(e->param, "messages", 8) == 0) {
+        char p2[96];
+        snprintf(p2, sizeof p2, "%s%s", param, e->param + 8);
+        snprintf(e->param, sizeof e->param, "%s", p2);
+    }
+    return msgs;
+}
 
+static gptc_chat_opts chat_opts(const gptc_server *s)
+{
     gptc_chat_opts co = gptc_chat_default_opts();
     co.add_generation_prompt = 1;
     co.bos_token = s->has_bos_text ? s->bos_text : NULL;
     co.eos_token = s->has_eos_text ? s->eos_text : NULL;
+    return co;
+}
+
+int srv_chat_tokens(gptc_server *s, const json_t *messages, const char *param, int32_t **ids_out,
+                    int *n_out, srv_error *e)
+{
+    json_t *msgs = normalise_as(messages, param, e);
+    if (!msgs) return -1;
+    gptc_chat_opts co = chat_opts(s);
     /* special tokens only from the template's text, never from message content */
     int32_t *ids = NULL;
     size_t n_ids = 0;
@@ -119,15 +135,44 @@ int srv_chat_prepare(gptc_server *s, const json_t *body, srv_job **out, srv_gen_
     json_decref(msgs);
     if (st) {
         if (st == GPTC_E_NOMEM) return srv_fail(e, 500, "internal_error", NULL, "out of memory");
-        return srv_fail(e, 400, "invalid_value", "messages",
+        return srv_fail(e, 400, "invalid_value", param,
                         "the chat template refused the messages: %s", err.msg);
     }
     if (n_ids == 0 || n_ids > INT_MAX / 2) {
         free(ids);
-        return srv_fail(e, 400, n_ids ? "context_length_exceeded" : "invalid_value", "messages",
-                        "'messages' is %s", n_ids ? "too long" : "empty");
+        return srv_fail(e, 400, n_ids ? "context_length_exceeded" : "invalid_value", param,
+                        "'%s' is %s", param, n_ids ? "too long" : "empty");
     }
-    return srv_gen_parse(s, body, ids, (int)n_ids, 1, out, o, e);
+    *ids_out = ids;
+    *n_out = (int)n_ids;
+    return 0;
+}
+
+int srv_chat_render(gptc_server *s, const json_t *messages, const char *param, char **text_out,
+                    size_t *len_out, srv_error *e)
+{
+    json_t *msgs = normalise_as(messages, param, e);
+    if (!msgs) return -1;
+    gptc_chat_opts co = chat_opts(s);
+    gptc_err err;
+    gptc_status st = gptc_chat_render_json(s->tmpl, msgs, NULL, &co, text_out, len_out, &err);
+    json_decref(msgs);
+    if (st) {
+        if (st == GPTC_E_NOMEM) return srv_fail(e, 500, "internal_error", NULL, "out of memory");
+        return srv_fail(e, 400, "invalid_value", param,
+                        "the chat template refused the messages: %s", err.msg);
+    }
+    return 0;
+}
+
+int srv_chat_prepare(gptc_server *s, const json_t *body, srv_job **out, srv_gen_opts *o,
+                     srv_error *e)
+{
+    int32_t *ids;
+    int n_ids;
+    if (srv_chat_tokens(s, json_object_get(body, "messages"), "messages", &ids, &n_ids, e))
+        return -1;
+    return srv_gen_parse(s, body, ids, n_ids, 1, out, o, e);
 }
 
 enum MHD_Result srv_ep_chat(srv_req *r, json_t *body)

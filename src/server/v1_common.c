@@ -354,9 +354,8 @@ static void observe_ttft(gptc_server *s, const srv_job *j)
     pthread_mutex_unlock(&s->metrics.mu);
 }
 
-static enum MHD_Result reply_full(srv_req *r, srv_job *j, const srv_gen_opts *o)
+json_t *srv_gen_result(gptc_server *s, srv_job *j, const srv_gen_opts *o)
 {
-    gptc_server *s = r->srv;
     char id[48];
     srv_make_id(s, o->chat ? "chatcmpl-" : "cmpl-", id, sizeof id);
     json_t *res = envelope(s, id, time(NULL), o->chat ? "chat.completion" : "text_completion");
@@ -381,7 +380,12 @@ static enum MHD_Result reply_full(srv_req *r, srv_job *j, const srv_gen_opts *o)
     json_object_set_new(res, "choices", choices);
     json_object_set_new(res, "usage", usage_json(j));
     pthread_mutex_unlock(&j->mu);
-    return srv_reply_json(r, 200, res);
+    return res;
+}
+
+static enum MHD_Result reply_full(srv_req *r, srv_job *j, const srv_gen_opts *o)
+{
+    return srv_reply_json(r, 200, srv_gen_result(r->srv, j, o));
 }
 
 /* ----- streaming --------------------------------------------------------------------------------

@@ -124,7 +124,6 @@ enum MHD_Result srv_ep_embeddings(srv_req *r, json_t *body)
     int b64, D;
     if (srv_embeddings_prepare(s, body, &j, &b64, &D, &e)) return srv_reply_error(r, &e);
     int total = j->n_prompt;
-    size_t n = (size_t)j->n_choices;
     r->prompt_tokens = total;
     const union MHD_ConnectionInfo *fdi =
         MHD_get_connection_info(r->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -135,7 +134,18 @@ enum MHD_Result srv_ep_embeddings(srv_req *r, json_t *body)
     }
     r->job = j;
     if (srv_wait_job(r, j) < 0) return MHD_NO;
+    json_t *res = srv_embeddings_result(s, j, b64, D);
+    if (!res) {
+        srv_fail(&e, 500, "internal_error", NULL, "embedding failed");
+        return srv_reply_error(r, &e);
+    }
+    return srv_reply_json(r, 200, res);
+}
 
+json_t *srv_embeddings_result(gptc_server *s, srv_job *j, int b64, int D)
+{
+    int total = j->n_prompt;
+    size_t n = (size_t)j->n_choices;
     json_t *data = json_array();
     int failed = 0;
     pthread_mutex_lock(&j->mu);
@@ -179,11 +189,8 @@ enum MHD_Result srv_ep_embeddings(srv_req *r, json_t *body)
     pthread_mutex_unlock(&j->mu);
     if (failed) {
         json_decref(data);
-        srv_fail(&e, 500, "internal_error", NULL, "embedding failed");
-        return srv_reply_error(r, &e);
+        return NULL;
     }
-    return srv_reply_json(r, 200,
-                          json_pack("{s:s, s:o, s:s, s:{s:i, s:i}}", "object", "list", "data", data,
-                                    "model", s->alias, "usage", "prompt_tokens", total,
-                                    "total_tokens", total));
+    return json_pack("{s:s, s:o, s:s, s:{s:i, s:i}}", "object", "list", "data", data, "model",
+                     s->alias, "usage", "prompt_tokens", total, "total_tokens", total);
 }

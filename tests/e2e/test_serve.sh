@@ -42,7 +42,7 @@ else
 fi
 
 # a public address without a key: a warning (the listener is only ever reached on loopback)
-"$GPTC" serve "$MODEL" --host 0.0.0.0 --port 0 2>"$T/pub.log" &
+"$GPTC" serve "$MODEL" --host 0.0.0.0 --port 0 --data-dir "$T/pub-data" 2>"$T/pub.log" &
 P=$!
 i=0
 while [ $i -lt 100 ] && ! grep -q "listening on" "$T/pub.log"; do sleep 0.1; i=$((i + 1)); done

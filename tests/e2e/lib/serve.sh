@@ -21,7 +21,7 @@ serve_kill() {
 serve_start() {
     for attempt in 1 2 3; do
         : > "$SERVER_LOG"
-        "$GPTC" serve "$MODEL" --host 127.0.0.1 --port 0 "$@" 2>"$SERVER_LOG" &
+        "$GPTC" serve "$MODEL" --host 127.0.0.1 --port 0 --data-dir "${SERVE_DATA:-$T/data}" "$@" 2>"$SERVER_LOG" &
         SERVER_PID=$!
         i=0
         PORT=""
