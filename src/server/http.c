@@ -305,6 +305,9 @@ static int key_ok(const gptc_server *s, const char *given)
 static int authorized(gptc_server *s, struct MHD_Connection *mc)
 {
     if (!s->api_key_len) return 1;
+    /* Anthropic's clients send the key as x-api-key */
+    const char *x = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "x-api-key");
+    if (x) return key_ok(s, x);
     const char *h = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!h || strncasecmp(h, "Bearer ", 7) != 0) return 0;
     h += 7;
@@ -334,6 +337,13 @@ static int route(const char *url, const char *method, int *endpoint, const char 
         {"/v1/files/", EP_FILES, 1 | 4},
         {"/v1/batches", EP_BATCHES, 1 | 2},
         {"/v1/batches/", EP_BATCHES, 1 | 2},
+        {"/v1/responses", EP_RESPONSES, 2},
+        {"/v1/responses/", EP_RESPONSES, 1 | 4},
+        {"/v1/messages", EP_MESSAGES, 2},
+        {"/v1/messages/", EP_MESSAGES, 2},
+        {"/tokenize", EP_UTIL, 2},
+        {"/detokenize", EP_UTIL, 2},
+        {"/apply-template", EP_UTIL, 2},
     };
     /* clang-format on */
     for (size_t i = 0; i < sizeof k_routes / sizeof k_routes[0]; i++) {
@@ -379,6 +389,9 @@ static enum MHD_Result dispatch(srv_req *r, const char *url)
     case EP_BATCHES:
         if (sub || strcmp(r->method, "GET") == 0) return srv_ep_batches(r, sub, NULL);
         break;
+    case EP_RESPONSES:
+        if (sub) return srv_ep_responses(r, sub, NULL);
+        break;
     default:
         break;
     }
@@ -410,6 +423,15 @@ static enum MHD_Result dispatch(srv_req *r, const char *url)
         break;
     case EP_BATCHES:
         ret = srv_ep_batches(r, NULL, body);
+        break;
+    case EP_RESPONSES:
+        ret = srv_ep_responses(r, NULL, body);
+        break;
+    case EP_MESSAGES:
+        ret = srv_ep_messages(r, sub, body);
+        break;
+    case EP_UTIL:
+        ret = srv_ep_util(r, url, body);
         break;
     default:
         ret = srv_ep_embeddings(r, body);

@@ -37,9 +37,64 @@ if [ -f "$NODE_DIR/responses.mjs" ]; then
     run_node responses.mjs GPTC_PHASE=after GPTC_STATE_FILE="$T/resp.json"
 fi
 if [ -f "$NODE_DIR/anthropic.mjs" ]; then run_node anthropic.mjs; fi
+
+# bad input over raw HTTP
+ok() { pass=$((pass + 1)); }
+bad() { echo "FAIL: $1"; fail=$((fail + 1)); }
+H="Authorization: Bearer $KEY"
+code() { curl -s -o "$T/body" -w '%{http_code}' -H "$H" "$@"; }
+[ "$(code --path-as-is "$URL/v1/files/../gptc.db")" = 404 ] && ok || bad "raw ../ in a file id"
+[ "$(code --path-as-is "$URL/v1/files/file-..%2F..%2Flock/content")" = 404 ] && ok || bad "%2F in a file id"
+[ "$(code "$URL/v1/files/file-nothere/content")" = 404 ] && ok || bad "unknown file content"
+[ "$(code -X POST "$URL/v1/batches/batch_nothere/cancel")" = 404 ] && ok || bad "cancel an unknown batch"
+[ "$(code -X POST -H 'Content-Type: application/json' -d '{}' "$URL/v1/files")" = 400 ] && ok || bad "a non-multipart upload"
+[ "$(code -F purpose=batch "$URL/v1/files")" = 400 ] && grep -q '"param":"file"' "$T/body" && ok || bad "an upload without a file"
+[ "$(code -F "file=@$NODE_DIR/package.json" "$URL/v1/files")" = 400 ] && grep -q '"param":"purpose"' "$T/body" && ok || bad "an upload without a purpose"
+[ "$(code -H 'Content-Type: application/json' -d '{"input_file_id":"file-x","endpoint":"/v1/chat/completions","completion_window":"1h"}' "$URL/v1/batches")" = 400 ] && grep -q completion_window "$T/body" && ok || bad "completion_window 1h"
+[ "$(code -H 'Content-Type: application/json' -d '{"input_file_id":"file-x","endpoint":"/v1/moderations","completion_window":"24h"}' "$URL/v1/batches")" = 400 ] && ok || bad "an unknown endpoint"
+[ "$(code -H 'Content-Type: application/json' -d '{"input_file_id":"file-nothere","endpoint":"/v1/completions","completion_window":"24h"}' "$URL/v1/batches")" = 404 ] && ok || bad "an unknown input file"
+[ "$(code -H 'Content-Type: application/json' -d '{"content":"Once upon a time"}' "$URL/tokenize")" = 200 ] && grep -q '"tokens":\[' "$T/body" && ok || bad "/tokenize"
+toks=$(sed 's/.*"tokens":\(\[[^]]*\]\).*/\1/' "$T/body")
+[ "$(code -H 'Content-Type: application/json' -d "{\"tokens\":$toks}" "$URL/detokenize")" = 200 ] && grep -q '"content":" \{0,1\}Once upon a time"' "$T/body" && ok || bad "/detokenize gives the text back: $(cat "$T/body")"
+[ "$(code -H 'Content-Type: application/json' -d '{"tokens":[-1]}' "$URL/detokenize")" = 400 ] && ok || bad "/detokenize of a bad id"
+[ "$(code -H 'Content-Type: application/json' -d '{"messages":[{"role":"user","content":"Hi"}]}' "$URL/apply-template")" = 200 ] && grep -q 'im_start' "$T/body" && ok || bad "/apply-template: $(cat "$T/body")"
+[ "$(code -H 'Content-Type: application/json' -d '{"model":"stories","max_tokens":4,"messages":[{"role":"user","content":[{"type":"image","source":{}}]}]}' "$URL/v1/messages")" = 400 ] && grep -q '"type":"error"' "$T/body" && ok || bad "/v1/messages image block: $(cat "$T/body")"
+[ "$(code -H 'Content-Type: application/json' -d '{"model":"stories","messages":[{"role":"user","content":"x"}]}' "$URL/v1/messages")" = 400 ] && grep -q max_tokens "$T/body" && ok || bad "/v1/messages without max_tokens"
+[ "$(code -H 'Content-Type: application/json' -d '{"model":"stories","input":[{"type":"function_call_output","call_id":"c","output":"x"}]}' "$URL/v1/responses")" = 400 ] && grep -q unsupported_parameter "$T/body" && ok || bad "/v1/responses function_call_output"
+[ "$(code -H 'Content-Type: application/json' -d '{"model":"stories","input":"x","frobnicate":1}' "$URL/v1/responses")" = 400 ] && grep -q frobnicate "$T/body" && ok || bad "/v1/responses unknown field"
 if grep -q "$KEY" "$SERVER_LOG"; then echo "FAIL: the API key is in the server log"; fail=$((fail + 1)); else pass=$((pass + 1)); fi
 serve_stop
 if [ "$SERVER_RC" = 0 ]; then pass=$((pass + 1)); else echo "FAIL: server exit status $SERVER_RC"; tail -n 20 "$SERVER_LOG"; fail=$((fail + 1)); fi
+# a file over the cap: 413, nothing left behind
+serve_start --api-key "$KEY" --alias stories --max-file-size 2000 >/dev/null || bad "start with a small cap"
+head -c 5000 /dev/zero | tr '\0' x > "$T/big.txt"
+[ "$(code -F purpose=user_data -F "file=@$T/big.txt" "$URL/v1/files")" = 413 ] && ok || bad "a file over the cap is 413"
+head -c 1500 /dev/zero | tr '\0' x > "$T/ok.txt"
+[ "$(code -F purpose=user_data -F "file=@$T/ok.txt" "$URL/v1/files")" = 200 ] && ok || bad "a file under the cap"
+serve_stop
+[ -z "$(ls -A "$T/data/tmp")" ] && ok || bad "an upload over the cap left a temporary"
+# a full disk: a small tmpfs as the data directory (needs mount: skipped where it is not allowed)
+mkdir -p "$T/full"
+if mount -t tmpfs -o size=256k tmpfs "$T/full" 2>/dev/null; then
+    SERVE_DATA="$T/full"; serve_start --api-key "$KEY" --alias stories >/dev/null || bad "start on the tmpfs"; unset SERVE_DATA
+    head -c 600000 /dev/zero | tr '\0' y > "$T/fill.txt"
+    st=$(code -F purpose=user_data -F "file=@$T/fill.txt" "$URL/v1/files")
+    { [ "$st" = 507 ] || [ "$st" = 500 ]; } && grep -q '"error"' "$T/body" && ok || bad "a full disk: $st $(cat "$T/body")"
+    [ "$(code "$URL/v1/files")" = 200 ] && ! grep -q 'fill.txt' "$T/body" && ok || bad "nothing half-written is listed"
+    serve_stop
+    [ -z "$(ls -A "$T/full/tmp")" ] && [ -z "$(ls -A "$T/full/files")" ] && ok || bad "a full disk left files behind"
+    umount "$T/full"
+else
+    echo "test_platform_sdk: no tmpfs mount here: the full-disk check is skipped"
+fi
+# a data directory whose database is not SQLite, or from a newer gptc: refused at start
+mkdir -p "$T/notdb" && head -c 4096 /dev/urandom > "$T/notdb/gptc.db"
+"$GPTC" serve "$MODEL" --port 0 --data-dir "$T/notdb" 2>"$T/err"; rc=$?
+[ $rc = 1 ] && grep -q "^gptc: .*not an SQLite database" "$T/err" && ok || bad "a non-SQLite gptc.db: $(cat "$T/err")"
+mkdir -p "$T/future" && sqlite3 "$T/future/gptc.db" "PRAGMA user_version=42"
+"$GPTC" serve "$MODEL" --port 0 --data-dir "$T/future" 2>"$T/err"; rc=$?
+[ $rc = 1 ] && grep -q "^gptc: .*schema version 42" "$T/err" && ok || bad "a future schema: $(cat "$T/err")"
+
 # the database is sound
 if sqlite3 "$T/data/gptc.db" "PRAGMA integrity_check" | grep -qx ok; then pass=$((pass + 1)); else echo "FAIL: integrity_check"; fail=$((fail + 1)); fi
 echo "$pass passed, $fail failed"

@@ -1,0 +1,176 @@
+/*
+ * evstream.c — a server-sent event stream of one generation (choice 0 of a job) for endpoints
+ * whose events are not chat.completion chunks: the Responses API (`event: response.*`) and
+ * Anthropic Messages (`event: message_start` ...). The endpoint supplies three callbacks that
+ * append events: begin (once), delta (new final text) and finish (once, after the job ended).
+ */
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/srv.h"
+
+void srv_ev_add(srv_evstream *st, const char *event, json_t *data)
+{
+    char *txt = json_dumps(data, JSON_COMPACT);
+    json_decref(data);
+    if (!txt) return;
+    if (event) {
+        srv_buf_add(&st->out, "event: ", 7);
+        srv_buf_add(&st->out, event, strlen(event));
+        srv_buf_add(&st->out, "\n", 1);
+    }
+    srv_buf_add(&st->out, "data: ", 6);
+    srv_buf_add(&st->out, txt, strlen(txt));
+    srv_buf_add(&st->out, "\n\n", 2);
+    free(txt);
+}
+
+static int fd_gone(int fd)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLRDHUP};
+    if (poll(&pfd, 1, 0) <= 0) return 0;
+    return (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+/* New events from the job (under job->mu); returns how many. */
+static int collect(srv_evstream *st)
+{
+    srv_job *j = st->job;
+    const srv_choice *c = &j->choices[0];
+    size_t n0 = st->out.n;
+    if (!st->begun) {
+        st->begin(st);
+        st->begun = 1;
+    }
+    size_t ready = c->n_ready;
+    if (!c->finish && ready > st->sent)
+        ready = st->sent + srv_utf8_valid_len(c->text + st->sent, ready - st->sent);
+    if (ready > st->sent) {
+        st->delta(st, c->text + st->sent, ready - st->sent);
+        st->sent = ready;
+    }
+    if (j->done && !st->ended && st->sent >= c->n_ready) {
+        st->finish(st);
+        st->ended = 1;
+    }
+    return st->out.n > n0;
+}
+
+static ssize_t ev_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    srv_evstream *st = cls;
+    srv_job *j = st->job;
+    for (;;) {
+        if (st->out_off < st->out.n) {
+            size_t n = st->out.n - st->out_off;
+            if (n > max) n = max;
+            memcpy(buf, st->out.p + st->out_off, n);
+            st->out_off += n;
+            return (ssize_t)n;
+        }
+        st->out.n = st->out_off = 0;
+        if (st->ended) return MHD_CONTENT_READER_END_OF_STREAM;
+        pthread_mutex_lock(&j->mu);
+        int added = collect(st);
+        if (!added) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 50 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&j->cv, &j->mu, &ts);
+        }
+        pthread_mutex_unlock(&j->mu);
+        if (!added && fd_gone(st->fd)) {
+            srv_job_cancel(j);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+    }
+}
+
+static void ev_free(void *cls)
+{
+    srv_evstream *st = cls;
+    pthread_mutex_lock(&st->job->mu);
+    int done = st->job->done;
+    pthread_mutex_unlock(&st->job->mu);
+    if (!done) srv_job_cancel(st->job);
+    if (st->user_free) st->user_free(st->user);
+    srv_job_release(st->job);
+    srv_buf_free(&st->out);
+    free(st);
+}
+
+enum MHD_Result srv_ev_run(srv_req *r, srv_job *j, void (*begin)(srv_evstream *),
+                           void (*delta)(srv_evstream *, const char *, size_t),
+                           void (*finish)(srv_evstream *), void *user, void (*user_free)(void *))
+{
+    gptc_server *s = r->srv;
+    srv_error e;
+    r->prompt_tokens = j->n_prompt;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+    j->client_fd = ci ? ci->connect_fd : -1;
+    if (srv_sched_submit(&s->sched, j, &e)) {
+        srv_job_release(j);
+        if (user_free) user_free(user);
+        return srv_reply_error(r, &e);
+    }
+    r->job = j;
+    srv_evstream *st = calloc(1, sizeof *st);
+    if (!st || !ci) {
+        free(st);
+        srv_job_cancel(j);
+        if (user_free) user_free(user);
+        return MHD_NO;
+    }
+    st->srv = s;
+    st->job = j;
+    pthread_mutex_lock(&j->mu);
+    j->refs++;
+    pthread_mutex_unlock(&j->mu);
+    st->fd = ci->connect_fd;
+    st->begin = begin;
+    st->delta = delta;
+    st->finish = finish;
+    st->user = user;
+    st->user_free = user_free;
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, ev_read, st, ev_free);
+    if (!resp) {
+        ev_free(st);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    r->status = 200;
+    enum MHD_Result ret = MHD_queue_response(r->mhd, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+int srv_run_wait(srv_req *r, srv_job *j, srv_error *e)
+{
+    gptc_server *s = r->srv;
+    r->prompt_tokens = j->n_prompt;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+    j->client_fd = ci ? ci->connect_fd : -1;
+    if (srv_sched_submit(&s->sched, j, e)) {
+        srv_job_release(j);
+        return -1;
+    }
+    r->job = j;
+    if (srv_wait_job(r, j) < 0) return -2;
+    pthread_mutex_lock(&j->mu);
+    int failed = j->failed;
+    if (failed) srv_fail(e, 500, "internal_error", NULL, "generation failed: %s", j->fail_msg);
+    pthread_mutex_unlock(&j->mu);
+    return failed ? -1 : 0;
+}
