@@ -108,8 +108,16 @@ demo:
 	@$(MAKE) --no-print-directory $(BIN)
 	@sh scripts/demo.sh $(BIN)
 
+# OpenAI's tiktoken rank files ship in share/gptc/tiktoken (build/gptc finds them there, beside
+# its directory); install checks them against their published sha256 before copying.
+TIKTOKEN_FILES = $(wildcard share/gptc/tiktoken/*.tiktoken)
+
 install: $(BIN)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
+	cd share/gptc/tiktoken && sha256sum --quiet -c SHA256SUMS
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
+	    $(DESTDIR)$(PREFIX)/share/gptc/tiktoken
+	install -m 644 $(TIKTOKEN_FILES) share/gptc/tiktoken/LICENSE share/gptc/tiktoken/SHA256SUMS \
+	    $(DESTDIR)$(PREFIX)/share/gptc/tiktoken
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/gptc
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libgptc.a
 	install -m 644 include/gptc.h $(DESTDIR)$(PREFIX)/include/gptc.h

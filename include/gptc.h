@@ -92,8 +92,11 @@ gptc_status gptc_tok_load_gguf(const char *path, gptc_tokenizer **tok /* OUT */,
  * "gpt2" (= r50k_base), or "llama3" (Meta's Llama 3 tokenizer.model, the same format), with
  * the encoding's own split regex and special tokens. path: its rank file; NULL: look for
  * NAME.tiktoken (gpt2: r50k_base, p50k_edit: p50k_base) in $GPTC_TIKTOKEN_DIR, then
- * $XDG_CACHE_HOME/gptc/tiktoken or ~/.cache/gptc/tiktoken, /usr/local/share/gptc/tiktoken,
- * /usr/share/gptc/tiktoken. Nothing is downloaded. OUT: *tok, owned, free with gptc_tok_free. */
+ * $XDG_CACHE_HOME/gptc/tiktoken or ~/.cache/gptc/tiktoken, DIR/../share/gptc/tiktoken where DIR
+ * holds the running program (gptc ships OpenAI's four rank files there, in its repository and
+ * after `make install`), /usr/local/share/gptc/tiktoken, /usr/share/gptc/tiktoken; a file found
+ * so must have OpenAI's published sha256 (else GPTC_E_FORMAT). Nothing is downloaded.
+ * OUT: *tok, owned, free with gptc_tok_free. */
 gptc_status gptc_tok_load_tiktoken(const char *name, const char *path,
                                    gptc_tokenizer **tok /* OUT */, gptc_err *err);
 /* Free a tokenizer loaded by gptc_tok_load_*; never one a model owns. NULL is fine. */

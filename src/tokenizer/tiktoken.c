@@ -10,9 +10,12 @@
  *
  * Where the rank file comes from (gptc never downloads): the path the caller gives, else the
  * first of $GPTC_TIKTOKEN_DIR, $XDG_CACHE_HOME/gptc/tiktoken (~/.cache/gptc/tiktoken),
+ * DIR/../share/gptc/tiktoken where DIR holds the running program (the repository ships OpenAI's
+ * four rank files there, and `make install` copies them to PREFIX/share/gptc/tiktoken),
  * /usr/local/share/gptc/tiktoken, /usr/share/gptc/tiktoken that holds FILE, where FILE is
  * "<encoding>.tiktoken" (gpt2 uses r50k_base.tiktoken, p50k_edit p50k_base.tiktoken, llama3
- * llama3.tiktoken: Llama 3's tokenizer.model under that name).
+ * llama3.tiktoken: Llama 3's tokenizer.model under that name). A file found this way must
+ * have the sha256 OpenAI publishes for it (llama3.tiktoken is not checked).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/sha256.h"
 #include "tokenizer_impl.h"
 
 typedef struct tt_special {
@@ -58,6 +62,24 @@ static const tt_enc k_enc[] = {
     {"o200k_base", "o200k_base.tiktoken", "o200k", -1, 199999, -1, 0, 2, k_o200k, 0},
     {"llama3", "llama3.tiktoken", "llama3-tiktoken", 128000, 128001, 128009, 1, 256, NULL, 1},
 };
+
+/* The sha256 OpenAI publishes for each rank file (tiktoken's expected_hash). A file found by
+ * name must match it; a path the caller names is taken as it is. */
+/* clang-format off */
+static const struct { const char *file, *sha256; } k_published[] = {
+    {"r50k_base.tiktoken", "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930"},
+    {"p50k_base.tiktoken", "94b5ca7dff4d00767bc256fdd1b27e5b17361d7b8a5f968547f9f23eb70d2069"},
+    {"cl100k_base.tiktoken", "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"},
+    {"o200k_base.tiktoken", "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"},
+};
+/* clang-format on */
+
+static const char *published_sha256(const char *file)
+{
+    for (size_t i = 0; i < sizeof k_published / sizeof k_published[0]; i++)
+        if (strcmp(k_published[i].file, file) == 0) return k_published[i].sha256;
+    return NULL;
+}
 
 /* Llama 3's 256 special tokens, ids 128000..128255 (Llama 3.1 renames 128008 <|eom_id|> and
  * 128010 <|python_tag|>; the ranks are the same) */
@@ -287,6 +309,20 @@ static int try_dir(char *buf, size_t cap, const char *dir, const char *sub, cons
     return k > 0 && (size_t)k < cap && readable(buf);
 }
 
+/* The directory of the running program (Linux: /proc/self/exe), so that a build tree's
+ * build/gptc finds share/gptc/tiktoken of its checkout and an installed PREFIX/bin/gptc finds
+ * PREFIX/share/gptc/tiktoken. 0 if it cannot be known. */
+static int exe_dir(char *buf, size_t cap)
+{
+    ssize_t k = readlink("/proc/self/exe", buf, cap - 1);
+    if (k <= 0 || (size_t)k >= cap - 1) return 0;
+    buf[k] = '\0';
+    char *slash = strrchr(buf, '/');
+    if (!slash) return 0;
+    *slash = '\0';
+    return 1;
+}
+
 gptc_status gptc_tok_load_tiktoken(const char *name, const char *path, gptc_tokenizer **out,
                                    gptc_err *err)
 {
@@ -294,7 +330,8 @@ gptc_status gptc_tok_load_tiktoken(const char *name, const char *path, gptc_toke
     *out = NULL;
     const tt_enc *e = find_enc(name);
     if (!e) return gptc_tiktoken_parse(name, NULL, 0, out, err); /* names the known ones */
-    char found[4096];
+    char found[4096], here[4096];
+    const char *want_sha = NULL;
     if (!path) {
         const char *env = getenv("GPTC_TIKTOKEN_DIR"), *xdg = getenv("XDG_CACHE_HOME"),
                    *home = getenv("HOME");
@@ -305,6 +342,9 @@ gptc_status gptc_tok_load_tiktoken(const char *name, const char *path, gptc_toke
         else if ((!xdg || !*xdg) && home && *home &&
                  try_dir(found, sizeof found, home, "/.cache/gptc/tiktoken", e->file))
             path = found;
+        else if (exe_dir(here, sizeof here) &&
+                 try_dir(found, sizeof found, here, "/../share/gptc/tiktoken", e->file))
+            path = found;
         else if (try_dir(found, sizeof found, "/usr/local/share/gptc/tiktoken", "", e->file))
             path = found;
         else if (try_dir(found, sizeof found, "/usr/share/gptc/tiktoken", "", e->file))
@@ -312,9 +352,11 @@ gptc_status gptc_tok_load_tiktoken(const char *name, const char *path, gptc_toke
         if (!path)
             return gptc_fail(err, GPTC_E_IO,
                              "%s: no rank file %s in $GPTC_TIKTOKEN_DIR, ~/.cache/gptc/tiktoken, "
+                             "share/gptc/tiktoken beside the program's directory, "
                              "/usr/local/share/gptc/tiktoken or /usr/share/gptc/tiktoken (give "
                              "its path, e.g. --vocab-file FILE)",
                              name, e->file);
+        want_sha = published_sha256(e->file);
     }
     struct stat sb;
     if (stat(path, &sb) != 0)
@@ -337,6 +379,17 @@ gptc_status gptc_tok_load_tiktoken(const char *name, const char *path, gptc_toke
     if (got != n) {
         free(buf);
         return gptc_fail(err, GPTC_E_IO, "rank file '%s': short read", path);
+    }
+    if (want_sha) {
+        char hex[65];
+        gptc_sha256_hex(buf, n, hex);
+        if (strcmp(hex, want_sha) != 0) {
+            free(buf);
+            return gptc_fail(err, GPTC_E_FORMAT,
+                             "rank file '%s' is not OpenAI's %s: sha256 %.16s..., expected "
+                             "%.16s...",
+                             path, e->file, hex, want_sha);
+        }
     }
     gptc_status st = gptc_tiktoken_parse(name, buf, n, out, err);
     free(buf);

@@ -47,7 +47,8 @@ first=$($GPTC tokenize "$D/gguf/vocab/ggml-vocab-deepseek-coder.gguf" 'Hello wor
 check "$first" "32013" "deepseek-coder adds its BOS"
 # 7. errors: one line, exit 1
 expect_err "unknown encoding" $GPTC tokenize --encoding cl200k_base hi
-expect_err "missing rank file" env GPTC_TIKTOKEN_DIR=/nonexistent XDG_CACHE_HOME=/nonexistent $GPTC tokenize --encoding o200k_base hi
+# (o200k_base ships with gptc, beside the binary; llama3.tiktoken does not)
+expect_err "missing rank file" env GPTC_TIKTOKEN_DIR=/nonexistent XDG_CACHE_HOME=/nonexistent $GPTC tokenize --encoding llama3 hi
 expect_err "rank file is a directory" $GPTC tokenize --encoding o200k_base --vocab-file "$T" hi
 printf 'not base64!! 0\n' > "$T/bad.tiktoken"
 expect_err "malformed rank file" $GPTC tokenize --encoding cl100k_base --vocab-file "$T/bad.tiktoken" hi
