@@ -28,11 +28,12 @@ LIB      = $(BUILD)/libgptc.a
 BIN      = $(BUILD)/gptc
 TESTS    = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 BENCHES  = $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+EXAMPLES = $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 HEADERS  = $(wildcard include/*.h src/*/*.h tests/*.h)
 
 .PHONY: all test test-only san fuzz fuzz-run bench bench-deps install clean deps demo
 
-all: $(BIN) $(TESTS)
+all: $(BIN) $(TESTS) $(EXAMPLES)
 
 # src/train: -O3 in the normal build, whose cost model lets the compiler vectorise the
 # elementwise loops of the layers (norms, biases); without fast-math, reductions keep their
@@ -57,6 +58,12 @@ $(BUILD)/tests/%: tests/%.c $(LIB) $(HEADERS)
 $(BUILD)/bench/%: bench/%.c $(LIB) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIB) $(LDLIBS)
+
+# examples/: programs that use the library as an outside program does, through include/gptc.h
+# alone (no -Isrc); tests/e2e/test_examples.sh runs them.
+$(BUILD)/examples/%: examples/%.c $(LIB) include/gptc.h
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -Isrc,$(CFLAGS_ALL)) -o $@ $< $(LIB) $(LDLIBS)
 
 deps:
 	@sh scripts/deps.sh
