@@ -17,6 +17,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The version of this header; gptc_version() gives the library's (they differ only when a
+ * program runs against a shared libgptc other than the one it was built with). */
+#define GPTC_VERSION_MAJOR 0
+#define GPTC_VERSION_MINOR 1
+#define GPTC_VERSION_PATCH 0
+#define GPTC_VERSION_STRING "0.1.0"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -28,7 +35,8 @@ typedef enum gptc_status {
     GPTC_E_NOMEM,       /* an allocation failed */
     GPTC_E_INVALID,     /* a bad argument from the caller */
     GPTC_E_UNSUPPORTED, /* valid, but a feature gptc does not implement (yet) */
-    GPTC_E_RANGE,       /* a value out of range: token id, position, context full */
+    GPTC_E_RANGE,       /* a value out of range: token id, position, sequence id */
+    GPTC_E_KV_FULL,     /* the KV cache has no free cell for the batch (free some, retry) */
 } gptc_status;
 
 typedef struct gptc_err {
@@ -37,6 +45,8 @@ typedef struct gptc_err {
 } gptc_err;
 
 const char *gptc_status_name(gptc_status s);
+/* The library's version, "MAJOR.MINOR.PATCH" (GPTC_VERSION_STRING when it was built). */
+const char *gptc_version(void);
 
 /* ---------------------------------------------------------------------------------------------
  * Model
@@ -189,7 +199,9 @@ typedef struct gptc_batch {
 } gptc_batch;
 
 /* Run the forward pass over a batch, appending every token's keys/values to the KV cache.
- * GPTC_E_RANGE when the cache has no free cell or a token id is out of range. */
+ * GPTC_E_KV_FULL when the cache has fewer free cells than the batch has tokens (nothing was
+ * done: free cells with gptc_kv_seq_rm and retry); GPTC_E_RANGE for a token id, position or
+ * sequence id out of range; GPTC_E_INVALID for an empty or oversized batch. */
 gptc_status gptc_decode(gptc_ctx *ctx, const gptc_batch *batch, gptc_err *err);
 /* Logits of the i-th token of the last batch that asked for them, (n_vocab). Borrowed until the
  * next gptc_decode; NULL when that token did not ask. */

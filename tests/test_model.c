@@ -184,7 +184,17 @@ static void check_batched(gptc_model *m, const ref_fwd *r)
     gptc_batch e3 = {.n_tokens = 3, .token = r->prompt, .pos = pos};
     CHECK(gptc_decode(c, &e3, &err) == GPTC_OK, "3 tokens fit in 3 cells: %s", err.msg);
     gptc_batch e4 = {.n_tokens = 1, .token = r->prompt, .pos = pos + 3};
-    CHECK(gptc_decode(c, &e4, &err) == GPTC_E_RANGE && strstr(err.msg, "full"), "full context: %s", err.msg);
+    CHECK(gptc_decode(c, &e4, &err) == GPTC_E_KV_FULL && strstr(err.msg, "full"), "full context: %s", err.msg);
+    CHECK(strcmp(gptc_status_name(GPTC_E_KV_FULL), "KV cache full") == 0, "status name: %s",
+          gptc_status_name(GPTC_E_KV_FULL));
+    /* a bad token id in a full cache: the batch is checked first, so it is a range error */
+    gptc_batch e5 = {.n_tokens = 1, .token = &badt, .pos = pos + 3};
+    CHECK(gptc_decode(c, &e5, &err) == GPTC_E_RANGE && strstr(err.msg, "vocabulary"),
+          "bad token in a full cache: %s", err.msg);
+    /* freeing a cell makes room again */
+    gptc_kv_seq_rm(c, 0, 2, -1);
+    gptc_batch e6 = {.n_tokens = 1, .token = r->prompt + 2, .pos = pos + 2};
+    CHECK(gptc_decode(c, &e6, &err) == GPTC_OK, "decode after freeing a cell: %s", err.msg);
     gptc_ctx_free(c);
 }
 

@@ -687,6 +687,52 @@ static void test_injection(const gptc_model *model)
     }
 }
 
+/* A cache too small for every request's tokens: a request with two choices leaves a sequence
+ * cached in each of the two slots; the next request (one choice, another prompt) reuses one slot
+ * and, to get the cells it needs, the scheduler must evict the other slot's sequence when
+ * gptc_decode says GPTC_E_KV_FULL. Every request still generates all it was asked for. */
+static void test_evict(const gptc_model *model)
+{
+    gptc_server_params p = gptc_server_default_params();
+    p.port = 0;
+    p.n_parallel = 2;
+    p.n_ctx_seq = 160;
+    p.n_ctx = 160;
+    p.api_key = "sk-unit";
+    p.n_threads = 1;
+    p.log = quiet_log;
+    gptc_server *srv;
+    gptc_err err;
+    if (gptc_server_start(model, &p, &srv, &err)) {
+        CHECK(0, "start the small-cache server: %s", err.msg);
+        return;
+    }
+    g_port = gptc_server_port(srv);
+    static const struct {
+        const char *prompt;
+        int n, max_tokens;
+    } reqs[] = {{"Once upon a time", 2, 70},
+                {"Lily and Ben went", 1, 110},
+                {"The sun was", 2, 70},
+                {"Tom had a big red ball", 1, 110}};
+    for (int i = 0; i < 4; i++) {
+        char body[256];
+        snprintf(body, sizeof body,
+                 "{\"prompt\": \"%s\", \"n\": %d, \"max_tokens\": %d, \"ignore_eos\": true}",
+                 reqs[i].prompt, reqs[i].n, reqs[i].max_tokens);
+        char *r = post("/v1/completions", body);
+        json_t *j = json_of(r);
+        json_t *u = json_object_get(j, "usage");
+        CHECK(status_of(r) == 200 && json_integer_value(json_object_get(u, "completion_tokens")) ==
+                                         reqs[i].n * reqs[i].max_tokens,
+              "request %d in a cache too small for all: %.300s", i, r);
+        json_decref(j);
+        free(r);
+    }
+    gptc_server_shutdown(srv, 10000);
+    gptc_server_free(srv);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -732,6 +778,7 @@ int main(void)
     test_queue_full();
     test_shutdown(srv);
     gptc_server_free(srv);
+    test_evict(model);
     gptc_model_free(model);
     return test_summary();
 }

@@ -33,7 +33,7 @@ int main(int argc, char **argv)
         return argc < 2 ? 1 : 0;
     }
     if (cli_is(argv[1], "--version", "-V")) {
-        puts("gptc 0.1.0");
+        printf("gptc %s\n", gptc_version());
         return 0;
     }
     const char *cmd = argv[1];

@@ -552,7 +552,7 @@ static gptc_status check_batch(const gptc_ctx *c, const gptc_batch *b, gptc_err 
     for (int i = 0; i < c->n_ctx && n_free < b->n_tokens; i++)
         n_free += c->cell_pos[i] < 0;
     if (n_free < b->n_tokens)
-        return gptc_fail(err, GPTC_E_RANGE, "decode: the context is full (%d cells)", c->n_ctx);
+        return gptc_fail(err, GPTC_E_KV_FULL, "decode: the context is full (%d cells)", c->n_ctx);
     return GPTC_OK;
 }
 

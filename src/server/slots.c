@@ -714,7 +714,8 @@ static void step(srv_sched *s)
     gptc_err err;
     double t0 = srv_now();
     gptc_status st;
-    while ((st = gptc_decode(s->ctx, &b, &err)) == GPTC_E_RANGE && evict_one(s)) {
+    /* only a full cache is worth evicting for; a bad token or position fails the step */
+    while ((st = gptc_decode(s->ctx, &b, &err)) == GPTC_E_KV_FULL && evict_one(s)) {
     }
     double dt = srv_now() - t0;
     atomic_fetch_add(&s->metrics->steps, 1);
