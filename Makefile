@@ -29,11 +29,12 @@ BIN      = $(BUILD)/gptc
 TESTS    = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 BENCHES  = $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 EXAMPLES = $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+REPLAYS  = $(patsubst fuzz/%.c,$(BUILD)/fuzz/replay_%,$(wildcard fuzz/fuzz_*.c))
 HEADERS  = $(wildcard include/*.h src/*/*.h tests/*.h)
 
 .PHONY: all test test-only san fuzz fuzz-run bench bench-deps install clean deps demo
 
-all: $(BIN) $(TESTS) $(EXAMPLES)
+all: $(BIN) $(TESTS) $(EXAMPLES) $(REPLAYS)
 
 # src/train: -O3 in the normal build, whose cost model lets the compiler vectorise the
 # elementwise loops of the layers (norms, biases); without fast-math, reductions keep their
@@ -64,6 +65,13 @@ $(BUILD)/bench/%: bench/%.c $(LIB) $(HEADERS)
 $(BUILD)/examples/%: examples/%.c $(LIB) include/gptc.h
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -Isrc,$(CFLAGS_ALL)) -o $@ $< $(LIB) $(LDLIBS)
+
+# Each fuzz target linked with fuzz/replay.c instead of libFuzzer: a program that feeds it
+# every file of fuzz/seeds/<target>/ and fuzz/crashes/<target>/ (tests/e2e/test_fuzz_replay.sh),
+# in this build's compiler and sanitizers.
+$(BUILD)/fuzz/replay_%: fuzz/%.c fuzz/replay.c $(LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< fuzz/replay.c $(LIB) $(LDLIBS)
 
 deps:
 	@sh scripts/deps.sh
