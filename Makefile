@@ -1,4 +1,5 @@
-# gptc — plain make. Targets: all, test, san, fuzz, bench, demo, install, clean.
+# gptc — plain make. Targets: all, test, san, fuzz, bench, demo, install, clean, check-symbols,
+# check-link.
 #   make demo      install what is missing, build, train a small GPT on the fortunes, sample it
 #   make test      install missing Debian packages (scripts/deps.sh), build, run every test
 #   make san       the same tests built with clang + ASan/UBSan/LSan
@@ -7,10 +8,13 @@
 
 CC      ?= cc
 BUILD   ?= build
+GPTC_DATA ?= ../shared/data
 PREFIX  ?= /usr/local
 OPT     ?= -O2
+# -fPIC -fvisibility=hidden: the same objects make libgptc.a and libgptc.so, and the shared
+# library exports only what include/gptc.h marks GPTC_API.
 CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Iinclude -Isrc \
-             $(OPT) -g -pthread $(SANFLAGS) $(EXTRA_CFLAGS)
+             $(OPT) -g -pthread -fPIC -fvisibility=hidden $(SANFLAGS) $(EXTRA_CFLAGS)
 ifeq ($(CI),true)
 CFLAGS_ALL += -Werror
 endif
@@ -25,6 +29,9 @@ CLI_SRC  = $(wildcard src/cli/*.c)
 LIB_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
 CLI_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(CLI_SRC))
 LIB      = $(BUILD)/libgptc.a
+SHLIB    = $(BUILD)/libgptc.so
+VERSION := $(shell sed -n 's/^\#define GPTC_VERSION_STRING "\(.*\)"/\1/p' include/gptc.h)
+SOMAJOR  = $(firstword $(subst ., ,$(VERSION)))
 BIN      = $(BUILD)/gptc
 TESTS    = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 BENCHES  = $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
@@ -32,9 +39,12 @@ EXAMPLES = $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 REPLAYS  = $(patsubst fuzz/%.c,$(BUILD)/fuzz/replay_%,$(wildcard fuzz/fuzz_*.c))
 HEADERS  = $(wildcard include/*.h src/*/*.h tests/*.h)
 
-.PHONY: all test test-only san fuzz fuzz-run bench bench-deps install clean deps demo
+.PHONY: all test test-only san fuzz fuzz-run bench bench-deps install clean deps demo \
+        check-symbols check-link
 
-all: $(BIN) $(TESTS) $(EXAMPLES) $(REPLAYS)
+SHARED_CHECKS = $(BUILD)/examples/simple_shared $(BUILD)/link/own_gguf_shared
+
+all: $(BIN) $(TESTS) $(EXAMPLES) $(REPLAYS) $(SHLIB) $(SHARED_CHECKS)
 
 # src/train: -O3 in the normal build, whose cost model lets the compiler vectorise the
 # elementwise loops of the layers (norms, biases); without fast-math, reductions keep their
@@ -48,6 +58,12 @@ $(BUILD)/%.o: %.c $(HEADERS)
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+
+# The soname is libgptc.so.MAJOR; build/libgptc.so is the file itself, so that programs in the
+# build tree can link it with -Lbuild -lgptc.
+$(SHLIB): $(LIB_OBJ)
+	$(CC) $(CFLAGS_ALL) -shared -Wl,-soname,libgptc.so.$(SOMAJOR) -o $@ $^ $(LDLIBS)
+	@ln -sf libgptc.so $(BUILD)/libgptc.so.$(SOMAJOR)
 
 $(BIN): $(CLI_OBJ) $(LIB)
 	$(CC) $(CFLAGS_ALL) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
@@ -65,6 +81,38 @@ $(BUILD)/bench/%: bench/%.c $(LIB) $(HEADERS)
 $(BUILD)/examples/%: examples/%.c $(LIB) include/gptc.h
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -Isrc,$(CFLAGS_ALL)) -o $@ $< $(LIB) $(LDLIBS)
+
+# The same example linked against libgptc.so (found through its rpath, $$ORIGIN/..), and
+# tests/link/own_gguf.c: a program that defines ggml's gguf_find_tensor, gguf_add_tensor and
+# gguf_set_arr_str itself and still loads a model through libgptc (tests/e2e/test_shared_lib.sh).
+$(BUILD)/examples/simple_shared: examples/simple.c $(SHLIB) include/gptc.h
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -Isrc,$(CFLAGS_ALL)) -o $@ $< -L$(BUILD) -lgptc -Wl,-rpath,'$$ORIGIN/..'
+
+$(BUILD)/link/own_gguf_shared: tests/link/own_gguf.c $(SHLIB) include/gptc.h
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -Isrc,$(CFLAGS_ALL)) -o $@ $< -L$(BUILD) -lgptc -Wl,-rpath,'$$ORIGIN/..'
+
+# The same program linked against libgptc.a: it links only once every global of the archive
+# starts with gptc_ (make check-symbols); until then the linker reports the clash.
+$(BUILD)/link/own_gguf_static: tests/link/own_gguf.c $(LIB) include/gptc.h
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -Isrc,$(CFLAGS_ALL)) -o $@ $< $(LIB) $(LDLIBS)
+
+check-link: $(BUILD)/link/own_gguf_static $(BUILD)/link/own_gguf_shared
+	$(BUILD)/link/own_gguf_static $(GPTC_DATA)/gguf/stories260K.gguf
+	$(BUILD)/link/own_gguf_shared $(GPTC_DATA)/gguf/stories260K.gguf
+
+# Every global symbol libgptc defines must start with gptc_ (names beginning with _ belong to
+# the C implementation and the sanitizers): in the archive, which a program links whole, and
+# in the shared library's exports.
+check-symbols: $(LIB) $(SHLIB)
+	@bad=$$( { nm -g --defined-only $(LIB); nm -D --defined-only $(SHLIB); } | \
+	    awk 'NF == 3 && $$3 !~ /^gptc_/ && $$3 !~ /^_/ { print $$3 }' | sort -u); \
+	if [ -n "$$bad" ]; then \
+	    echo "check-symbols: $$(echo "$$bad" | wc -l) global symbols do not start with gptc_:"; \
+	    echo "$$bad" | head -n 50 | sed 's/^/  /'; exit 1; fi; \
+	echo "check-symbols: every global symbol of libgptc starts with gptc_"
 
 # Each fuzz target linked with fuzz/replay.c instead of libFuzzer: a program that feeds it
 # every file of fuzz/seeds/<target>/ and fuzz/crashes/<target>/ (tests/e2e/test_fuzz_replay.sh),
@@ -127,15 +175,24 @@ demo:
 # its directory); install checks them against their published sha256 before copying.
 TIKTOKEN_FILES = $(wildcard share/gptc/tiktoken/*.tiktoken)
 
-install: $(BIN)
+# pkg-config: Libs.private lists what a static link also needs.
+install: $(BIN) $(LIB) $(SHLIB)
 	cd share/gptc/tiktoken && sha256sum --quiet -c SHA256SUMS
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
-	    $(DESTDIR)$(PREFIX)/share/gptc/tiktoken
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/gptc/tiktoken
 	install -m 644 $(TIKTOKEN_FILES) share/gptc/tiktoken/LICENSE share/gptc/tiktoken/SHA256SUMS \
 	    $(DESTDIR)$(PREFIX)/share/gptc/tiktoken
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/gptc
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libgptc.a
+	install -m 755 $(SHLIB) $(DESTDIR)$(PREFIX)/lib/libgptc.so.$(VERSION)
+	ln -sf libgptc.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libgptc.so.$(SOMAJOR)
+	ln -sf libgptc.so.$(SOMAJOR) $(DESTDIR)$(PREFIX)/lib/libgptc.so
 	install -m 644 include/gptc.h $(DESTDIR)$(PREFIX)/include/gptc.h
+	printf '%s\n' 'prefix=$(PREFIX)' 'exec_prefix=$${prefix}' 'libdir=$${exec_prefix}/lib' \
+	    'includedir=$${prefix}/include' '' 'Name: gptc' \
+	    'Description: an open GPT stack in C: GGUF models, tokenizers, forward pass, sampling' \
+	    'Version: $(VERSION)' 'Libs: -L$${libdir} -lgptc' 'Libs.private: $(LDLIBS)' \
+	    'Cflags: -I$${includedir}' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/gptc.pc
 
 clean:
 	rm -rf build build-san build-fuzz

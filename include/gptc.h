@@ -24,6 +24,16 @@
 #define GPTC_VERSION_PATCH 0
 #define GPTC_VERSION_STRING "0.1.0"
 
+/* GPTC_API marks what libgptc exports: the library is built with -fvisibility=hidden, so a
+ * shared libgptc.so exports these functions and nothing else. */
+#ifndef GPTC_API
+#if defined(__GNUC__) || defined(__clang__)
+#define GPTC_API __attribute__((visibility("default")))
+#else
+#define GPTC_API
+#endif
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -44,9 +54,9 @@ typedef struct gptc_err {
     char msg[256]; /* NUL-terminated; empty when status == GPTC_OK */
 } gptc_err;
 
-const char *gptc_status_name(gptc_status s);
+GPTC_API const char *gptc_status_name(gptc_status s);
 /* The library's version, "MAJOR.MINOR.PATCH" (GPTC_VERSION_STRING when it was built). */
-const char *gptc_version(void);
+GPTC_API const char *gptc_version(void);
 
 /* ---------------------------------------------------------------------------------------------
  * Model
@@ -73,18 +83,18 @@ typedef struct gptc_hparams {
     int tied_output;   /* 1: the classifier is token_embd */
 } gptc_hparams;
 
-gptc_model_params gptc_model_default_params(void);
+GPTC_API gptc_model_params gptc_model_default_params(void);
 /* Load a model: GGUF (by magic) or a llama2.c checkpoint (anything else). OUT: *model, owned,
  * free with gptc_model_free. */
-gptc_status gptc_model_load(const char *path, const gptc_model_params *params,
-                            gptc_model **model /* OUT */, gptc_err *err);
-void gptc_model_free(gptc_model *model);
-const gptc_hparams *gptc_model_hparams(const gptc_model *model);
+GPTC_API gptc_status gptc_model_load(const char *path, const gptc_model_params *params,
+                                     gptc_model **model /* OUT */, gptc_err *err);
+GPTC_API void gptc_model_free(gptc_model *model);
+GPTC_API const gptc_hparams *gptc_model_hparams(const gptc_model *model);
 /* Bytes of weight data the forward pass reads per token (for bandwidth bounds). */
-uint64_t gptc_model_weight_bytes(const gptc_model *model);
+GPTC_API uint64_t gptc_model_weight_bytes(const gptc_model *model);
 /* Look up a metadata string ("general.name", "tokenizer.chat_template"); NULL if absent.
  * Borrowed: valid while the model lives. *len receives the length (strings may hold NULs). */
-const char *gptc_model_meta_str(const gptc_model *model, const char *key, size_t *len);
+GPTC_API const char *gptc_model_meta_str(const gptc_model *model, const char *key, size_t *len);
 
 /* ---------------------------------------------------------------------------------------------
  * Tokenizer: owned by a model, or loaded alone (a GGUF's vocabulary, a tiktoken encoding).
@@ -94,10 +104,11 @@ const char *gptc_model_meta_str(const gptc_model *model, const char *key, size_t
  */
 typedef struct gptc_tokenizer gptc_tokenizer;
 
-const gptc_tokenizer *gptc_model_tokenizer(const gptc_model *model);
+GPTC_API const gptc_tokenizer *gptc_model_tokenizer(const gptc_model *model);
 /* The tokenizer of a GGUF file (a model or a vocabulary-only file), without the weights.
  * OUT: *tok, owned, free with gptc_tok_free. */
-gptc_status gptc_tok_load_gguf(const char *path, gptc_tokenizer **tok /* OUT */, gptc_err *err);
+GPTC_API gptc_status gptc_tok_load_gguf(const char *path, gptc_tokenizer **tok /* OUT */,
+                                        gptc_err *err);
 /* A tiktoken encoding: "r50k_base", "p50k_base", "p50k_edit", "cl100k_base", "o200k_base",
  * "gpt2" (= r50k_base), or "llama3" (Meta's Llama 3 tokenizer.model, the same format), with
  * the encoding's own split regex and special tokens. path: its rank file; NULL: look for
@@ -107,16 +118,17 @@ gptc_status gptc_tok_load_gguf(const char *path, gptc_tokenizer **tok /* OUT */,
  * after `make install`), /usr/local/share/gptc/tiktoken, /usr/share/gptc/tiktoken; a file found
  * so must have OpenAI's published sha256 (else GPTC_E_FORMAT). Nothing is downloaded.
  * OUT: *tok, owned, free with gptc_tok_free. */
-gptc_status gptc_tok_load_tiktoken(const char *name, const char *path,
-                                   gptc_tokenizer **tok /* OUT */, gptc_err *err);
+GPTC_API gptc_status gptc_tok_load_tiktoken(const char *name, const char *path,
+                                            gptc_tokenizer **tok /* OUT */, gptc_err *err);
 /* Free a tokenizer loaded by gptc_tok_load_*; never one a model owns. NULL is fine. */
-void gptc_tok_free(gptc_tokenizer *tok);
-int gptc_tok_n_vocab(const gptc_tokenizer *tok);
-int gptc_tok_bos(const gptc_tokenizer *tok); /* -1 if none */
-int gptc_tok_eos(const gptc_tokenizer *tok); /* -1 if none */
-int gptc_tok_add_bos(const gptc_tokenizer *tok); /* does the model expect BOS before a prompt */
+GPTC_API void gptc_tok_free(gptc_tokenizer *tok);
+GPTC_API int gptc_tok_n_vocab(const gptc_tokenizer *tok);
+GPTC_API int gptc_tok_bos(const gptc_tokenizer *tok); /* -1 if none */
+GPTC_API int gptc_tok_eos(const gptc_tokenizer *tok); /* -1 if none */
+/* does the model expect BOS before a prompt */
+GPTC_API int gptc_tok_add_bos(const gptc_tokenizer *tok);
 /* 1 for end-of-generation tokens (EOS, EOT ...) */
-int gptc_tok_is_eog(const gptc_tokenizer *tok, int32_t id);
+GPTC_API int gptc_tok_is_eog(const gptc_tokenizer *tok, int32_t id);
 
 /* Encode len bytes of text. add_bos: prepend BOS if the vocabulary has one. parse_special:
  * recognise control-token text such as "<s>" or "<|endoftext|>" (otherwise it is ordinary
@@ -124,34 +136,36 @@ int gptc_tok_is_eog(const gptc_tokenizer *tok, int32_t id);
  * *n_out > cap, nothing beyond cap was written and the caller retries with a larger buffer
  * (out = NULL, cap = 0 only counts). Byte-level BPE takes any bytes: invalid UTF-8 is split as
  * if each bad byte were U+FFFD and encoded as that byte's token, so decoding gives it back. */
-gptc_status gptc_tok_encode(const gptc_tokenizer *tok, const char *text, size_t len, int add_bos,
-                            int parse_special, int32_t *out, size_t cap, size_t *n_out /* OUT */,
-                            gptc_err *err);
+GPTC_API gptc_status gptc_tok_encode(const gptc_tokenizer *tok, const char *text, size_t len,
+                                     int add_bos, int parse_special, int32_t *out, size_t cap,
+                                     size_t *n_out /* OUT */, gptc_err *err);
 /* As gptc_tok_encode with parse_special on, except that no special token that parse_special
  * alone enables (CONTROL) is read over a byte marked in literal (len bytes, nonzero where the
  * text is data from a user, e.g. chat message content; NULL: none): a user who types
  * "<|im_end|>" gets those characters as text, never the control token. USER_DEFINED tokens
  * are read inside a literal span as gptc_tok_encode without parse_special reads them. */
-gptc_status gptc_tok_encode_lit(const gptc_tokenizer *tok, const char *text, size_t len,
-                                int add_bos, const uint8_t *literal, int32_t *out, size_t cap,
-                                size_t *n_out /* OUT */, gptc_err *err);
+GPTC_API gptc_status gptc_tok_encode_lit(const gptc_tokenizer *tok, const char *text, size_t len,
+                                         int add_bos, const uint8_t *literal, int32_t *out,
+                                         size_t cap, size_t *n_out /* OUT */, gptc_err *err);
 /* The special tokens that only parse_special reads (CONTROL and the like): how many, and the
  * text of the i-th (borrowed; NULL when i is out of range). */
-size_t gptc_tok_n_control(const gptc_tokenizer *tok);
-const char *gptc_tok_control_text(const gptc_tokenizer *tok, size_t i, size_t *len /* OUT */);
+GPTC_API size_t gptc_tok_n_control(const gptc_tokenizer *tok);
+GPTC_API const char *gptc_tok_control_text(const gptc_tokenizer *tok, size_t i,
+                                           size_t *len /* OUT */);
 /* The number of tokens of text (no BOS), as gptc_tok_encode counts them. */
-gptc_status gptc_tok_count(const gptc_tokenizer *tok, const char *text, size_t len,
-                           int parse_special, size_t *n /* OUT */, gptc_err *err);
+GPTC_API gptc_status gptc_tok_count(const gptc_tokenizer *tok, const char *text, size_t len,
+                                    int parse_special, size_t *n /* OUT */, gptc_err *err);
 /* Token ids -> the bytes they stand for, as one buffer (cap and n_out as in gptc_tok_encode).
  * Byte-level BPE gives exactly the bytes that were encoded (invalid UTF-8 included);
  * SentencePiece gives pieces with U+2581 as ' ' and <0xNN> as its byte. Control tokens give
  * their text when special is nonzero, else nothing. GPTC_E_RANGE for an id outside the
  * vocabulary. For text to show a person while it streams, use gptc_detok_push. */
-gptc_status gptc_tok_decode(const gptc_tokenizer *tok, const int32_t *ids, size_t n, int special,
-                            char *out, size_t cap, size_t *n_out /* OUT */, gptc_err *err);
+GPTC_API gptc_status gptc_tok_decode(const gptc_tokenizer *tok, const int32_t *ids, size_t n,
+                                     int special, char *out, size_t cap, size_t *n_out /* OUT */,
+                                     gptc_err *err);
 /* The raw piece of a token as stored in the vocabulary (e.g. "▁Once", "<0x0A>", GPT-2's
  * "Ġthe"; a tiktoken token's bytes). Borrowed; NULL when id is out of range. */
-const char *gptc_tok_piece(const gptc_tokenizer *tok, int32_t id, size_t *len /* OUT */);
+GPTC_API const char *gptc_tok_piece(const gptc_tokenizer *tok, int32_t id, size_t *len /* OUT */);
 
 /* Streaming detokenizer: turns ids into text bytes, holding back an incomplete UTF-8 sequence
  * until the token that completes it arrives. Control tokens (BOS/EOS) produce no text. */
@@ -161,13 +175,13 @@ typedef struct gptc_detok {
     int strip_space; /* drop the leading space of the next piece (SentencePiece prefix) */
     int special;     /* 1: control tokens print their text (set after gptc_detok_init) */
 } gptc_detok;
-void gptc_detok_init(gptc_detok *d);
+GPTC_API void gptc_detok_init(gptc_detok *d);
 /* Writes at most cap bytes to out; *n_out receives the count. Needs cap >= 64 + 8.
  * GPTC_E_RANGE if id is out of the vocabulary. */
-gptc_status gptc_detok_push(const gptc_tokenizer *tok, gptc_detok *d, int32_t id, char *out,
-                            size_t cap, size_t *n_out /* OUT */, gptc_err *err);
+GPTC_API gptc_status gptc_detok_push(const gptc_tokenizer *tok, gptc_detok *d, int32_t id,
+                                     char *out, size_t cap, size_t *n_out /* OUT */, gptc_err *err);
 /* Flush what is pending at the end of a stream (invalid UTF-8 becomes U+FFFD). */
-size_t gptc_detok_flush(gptc_detok *d, char *out, size_t cap);
+GPTC_API size_t gptc_detok_flush(gptc_detok *d, char *out, size_t cap);
 
 /* ---------------------------------------------------------------------------------------------
  * Context: KV cache + scratch for running the model over sequences
@@ -183,11 +197,11 @@ typedef struct gptc_ctx_params {
                      * gptc_get_embeddings (costs one norm of n_embd per token) */
 } gptc_ctx_params;
 
-gptc_ctx_params gptc_ctx_default_params(void);
-gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params,
-                          gptc_ctx **ctx /* OUT */, gptc_err *err);
-void gptc_ctx_free(gptc_ctx *ctx);
-int gptc_ctx_n_ctx(const gptc_ctx *ctx);
+GPTC_API gptc_ctx_params gptc_ctx_default_params(void);
+GPTC_API gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params,
+                                   gptc_ctx **ctx /* OUT */, gptc_err *err);
+GPTC_API void gptc_ctx_free(gptc_ctx *ctx);
+GPTC_API int gptc_ctx_n_ctx(const gptc_ctx *ctx);
 
 /* A batch of tokens, each with its sequence and position. Arrays are borrowed for the call. */
 typedef struct gptc_batch {
@@ -202,10 +216,10 @@ typedef struct gptc_batch {
  * GPTC_E_KV_FULL when the cache has fewer free cells than the batch has tokens (nothing was
  * done: free cells with gptc_kv_seq_rm and retry); GPTC_E_RANGE for a token id, position or
  * sequence id out of range; GPTC_E_INVALID for an empty or oversized batch. */
-gptc_status gptc_decode(gptc_ctx *ctx, const gptc_batch *batch, gptc_err *err);
+GPTC_API gptc_status gptc_decode(gptc_ctx *ctx, const gptc_batch *batch, gptc_err *err);
 /* Logits of the i-th token of the last batch that asked for them, (n_vocab). Borrowed until the
  * next gptc_decode; NULL when that token did not ask. */
-float *gptc_get_logits(gptc_ctx *ctx, int i);
+GPTC_API float *gptc_get_logits(gptc_ctx *ctx, int i);
 
 /* The embedding of sequence seq (needs gptc_ctx_params.embeddings): the model's final normalised
  * hidden state (the input of the output projection), mean-pooled over every token decoded for seq
@@ -213,13 +227,13 @@ float *gptc_get_logits(gptc_ctx *ctx, int i);
  * Tokens that reached seq through gptc_kv_seq_cp are not counted. Returns (n_embd) floats,
  * borrowed until the next call on ctx; NULL when embeddings are off, seq is out of range or no
  * token has been decoded for it. */
-const float *gptc_get_embeddings(gptc_ctx *ctx, int seq);
+GPTC_API const float *gptc_get_embeddings(gptc_ctx *ctx, int seq);
 
 /* KV cache operations over sequences. p1 < 0 means "to the end". */
-void gptc_kv_clear(gptc_ctx *ctx);
-void gptc_kv_seq_rm(gptc_ctx *ctx, int seq, int p0, int p1);
-void gptc_kv_seq_cp(gptc_ctx *ctx, int seq_src, int seq_dst, int p0, int p1);
-int gptc_kv_seq_pos_max(const gptc_ctx *ctx, int seq); /* -1 if the sequence is empty */
+GPTC_API void gptc_kv_clear(gptc_ctx *ctx);
+GPTC_API void gptc_kv_seq_rm(gptc_ctx *ctx, int seq, int p0, int p1);
+GPTC_API void gptc_kv_seq_cp(gptc_ctx *ctx, int seq_src, int seq_dst, int p0, int p1);
+GPTC_API int gptc_kv_seq_pos_max(const gptc_ctx *ctx, int seq); /* -1 if the sequence is empty */
 
 /* ---------------------------------------------------------------------------------------------
  * Sampler: turns logits into a token id; holds its own RNG, so samplers never share randomness
@@ -238,16 +252,16 @@ typedef struct gptc_sampler_params {
     uint64_t seed;
 } gptc_sampler_params;
 
-gptc_sampler_params gptc_sampler_default_params(void);
-gptc_status gptc_sampler_init(const gptc_sampler_params *params, int n_vocab,
-                              gptc_sampler **s /* OUT */, gptc_err *err);
-void gptc_sampler_free(gptc_sampler *s);
+GPTC_API gptc_sampler_params gptc_sampler_default_params(void);
+GPTC_API gptc_status gptc_sampler_init(const gptc_sampler_params *params, int n_vocab,
+                                       gptc_sampler **s /* OUT */, gptc_err *err);
+GPTC_API void gptc_sampler_free(gptc_sampler *s);
 /* Pick a token from logits (n_vocab); logits may be modified in place. */
-int32_t gptc_sampler_sample(gptc_sampler *s, float *logits);
+GPTC_API int32_t gptc_sampler_sample(gptc_sampler *s, float *logits);
 /* Tell the sampler a token was added to the sequence (prompt or generated), for penalties. */
-void gptc_sampler_accept(gptc_sampler *s, int32_t id);
+GPTC_API void gptc_sampler_accept(gptc_sampler *s, int32_t id);
 /* Forget the history; reseed. */
-void gptc_sampler_reset(gptc_sampler *s, uint64_t seed);
+GPTC_API void gptc_sampler_reset(gptc_sampler *s, uint64_t seed);
 
 #ifdef __cplusplus
 }
