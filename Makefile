@@ -1,5 +1,5 @@
-# gptc — plain make. Targets: all, test, san, fuzz, bench, demo, install, clean, check-symbols,
-# check-link.
+# gptc — plain make. Targets: all, test, san, fuzz, bench, demo, install, clean, format,
+# format-check, check-symbols, check-link (docs/building.md).
 #   make demo      install what is missing, build, train a small GPT on the fortunes, sample it
 #   make test      install missing Debian packages (scripts/deps.sh), build, run every test
 #   make san       the same tests built with clang + ASan/UBSan/LSan
@@ -39,8 +39,8 @@ EXAMPLES = $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 REPLAYS  = $(patsubst fuzz/%.c,$(BUILD)/fuzz/replay_%,$(wildcard fuzz/fuzz_*.c))
 HEADERS  = $(wildcard include/*.h src/*/*.h tests/*.h)
 
-.PHONY: all test test-only san fuzz fuzz-run bench bench-deps install clean deps demo \
-        check-symbols check-link
+.PHONY: all test test-only san fuzz fuzz-run bench bench-deps install clean deps demo format \
+        format-check check-symbols check-link
 
 SHARED_CHECKS = $(BUILD)/examples/simple_shared $(BUILD)/link/own_gguf_shared
 
@@ -193,6 +193,23 @@ install: $(BIN) $(LIB) $(SHLIB)
 	    'Description: an open GPT stack in C: GGUF models, tokenizers, forward pass, sampling' \
 	    'Version: $(VERSION)' 'Libs: -L$${libdir} -lgptc' 'Libs.private: $(LDLIBS)' \
 	    'Cflags: -I$${includedir}' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/gptc.pc
+
+# clang-format 14 with the repository's .clang-format over every C file we write. format rewrites
+# in place; format-check changes nothing and fails naming the files that differ.
+CLANG_FORMAT ?= clang-format
+FORMAT_SRC = $(wildcard src/*/*.c src/*/*.h include/*.h tests/*.c tests/*.h bench/*.c \
+                        fuzz/*.c examples/*.c tests/link/*.c)
+
+format:
+	$(CLANG_FORMAT) -i $(FORMAT_SRC)
+
+format-check:
+	@$(CLANG_FORMAT) --version | grep -q 'version 14\.' || \
+	    { echo "format-check: needs clang-format 14 (got: $$($(CLANG_FORMAT) --version))"; exit 1; }
+	@bad=""; for f in $(FORMAT_SRC); do \
+	    $(CLANG_FORMAT) --dry-run -Werror $$f >/dev/null 2>&1 || bad="$$bad $$f"; done; \
+	if [ -n "$$bad" ]; then echo "format-check: not clang-formatted (make format):$$bad"; exit 1; fi; \
+	echo "format-check: $(words $(FORMAT_SRC)) files clang-formatted"
 
 clean:
 	rm -rf build build-san build-fuzz
