@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/deadline.h"
 #include "srv.h"
 
 /* What a connection owes us: the head of its first request (deadline header_timeout_ms, then
@@ -169,14 +170,7 @@ int srv_wait_job(srv_req *r, srv_job *j)
 {
     pthread_mutex_lock(&j->mu);
     while (!j->done) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 50 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&j->cv, &j->mu, &ts);
+        gptc_cond_wait_ms(&j->cv, &j->mu, 50);
         if (j->done) break;
         pthread_mutex_unlock(&j->mu);
         if (srv_client_gone(r)) {

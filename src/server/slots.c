@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/deadline.h"
 #include "srv.h"
 
 enum { SLOT_IDLE = 0, SLOT_PREFILL, SLOT_GEN, SLOT_FOLLOW };
@@ -808,14 +809,7 @@ static void *sched_main(void *arg)
         if (!busy) {
             /* queued work that cannot start yet (cannot happen with nothing running): wait */
             pthread_mutex_lock(&s->mu);
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 20 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+            gptc_cond_wait_ms(&s->cv, &s->mu, 20);
             pthread_mutex_unlock(&s->mu);
             continue;
         }

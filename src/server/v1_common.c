@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/deadline.h"
 #include "srv.h"
 
 int srv_tokenize(gptc_server *s, const char *text, size_t n, int parse_special, const char *param,
@@ -525,14 +526,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         pthread_mutex_lock(&j->mu);
         int added = stream_collect(st);
         if (!added) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 50 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&j->cv, &j->mu, &ts);
+            gptc_cond_wait_ms(&j->cv, &j->mu, 50);
         }
         pthread_mutex_unlock(&j->mu);
         if (!added && fd_gone(st->fd)) {
