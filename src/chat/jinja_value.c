@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "chat/jinja_impl.h"
+#include "core/hash.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Allocation and reference counts
@@ -536,9 +537,7 @@ static int hash_rec(jrt *rt, jv v, int depth, uint64_t *h)
         return 0;
     }
     case JV_STR: {
-        uint64_t x = 1469598103934665603ull;
-        for (size_t i = 0; i < v.u.s->n; i++) x = (x ^ (uint8_t)v.u.s->p[i]) * 1099511628211ull;
-        *h = x;
+        *h = gptc_fnv1a64(GPTC_FNV64_INIT, v.u.s->p, v.u.s->n);
         return 0;
     }
     case JV_LIST:

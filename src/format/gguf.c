@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/hash.h"
 #include "../quant/quant.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -149,15 +150,7 @@ typedef struct strset {
     size_t mask;
 } strset;
 
-static uint64_t str_hash(gptc_str s)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (uint64_t i = 0; i < s.n; i++) {
-        h ^= (unsigned char)s.p[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
+static uint64_t str_hash(gptc_str s) { return gptc_fnv1a64(GPTC_FNV64_INIT, s.p, (size_t)s.n); }
 
 static int strset_init(strset *set, uint64_t n)
 {

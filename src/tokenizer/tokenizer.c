@@ -17,18 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
+
 /* ----------------------------------------------------------------------------------------------
  * piece -> id hash table
  */
-uint32_t gptc_tok_hash(const char *s, size_t n)
-{
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint8_t)s[i];
-        h *= 16777619u;
-    }
-    return h;
-}
+uint32_t gptc_tok_hash(const char *s, size_t n) { return gptc_fnv1a32(GPTC_FNV32_INIT, s, n); }
 
 int32_t gptc_tok_find(const gptc_tokenizer *t, const char *s, size_t n)
 {

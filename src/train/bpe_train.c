@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "../tokenizer/pretok.h"
 
 #define CHUNK_BYTES (1u << 20)
@@ -30,13 +31,7 @@ typedef struct strtab {
     uint32_t mask;
 } strtab;
 
-static uint64_t fnv(const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    uint64_t h = 14695981039346656037ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
-    return h;
-}
+static uint64_t fnv(const void *p, size_t n) { return gptc_fnv1a64(GPTC_FNV64_INIT, p, n); }
 
 static void strtab_free(strtab *t)
 {

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/hash.h"
 #include "../quant/quant.h"
 
 /* ----- tokenizer keys ------------------------------------------------------------------------- */
@@ -83,42 +84,33 @@ gptc_status gptc_tok_copy_gguf(const gguf_file *src, gguf_file **out, gptc_err *
     return GPTC_OK;
 }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
 
 uint64_t gptc_tok_keys_hash(const gguf_file *f)
 {
-    uint64_t h = 14695981039346656037ull;
+    uint64_t h = GPTC_FNV64_INIT;
     for (uint64_t i = 0; i < f->n_kv; i++) {
         const gguf_kv *kv = &f->kv[i];
         if (!is_tok_key(kv->key)) continue;
-        h = fnv(h, kv->key.p, kv->key.n);
-        h = fnv(h, &kv->type, sizeof kv->type);
+        h = gptc_fnv1a64(h, kv->key.p, kv->key.n);
+        h = gptc_fnv1a64(h, &kv->type, sizeof kv->type);
         switch (kv->type) {
-        case GGUF_VT_STR: h = fnv(h, kv->v.str.p, kv->v.str.n); break;
+        case GGUF_VT_STR: h = gptc_fnv1a64(h, kv->v.str.p, kv->v.str.n); break;
         case GGUF_VT_F32:
-        case GGUF_VT_F64: h = fnv(h, &kv->v.f, sizeof kv->v.f); break;
+        case GGUF_VT_F64: h = gptc_fnv1a64(h, &kv->v.f, sizeof kv->v.f); break;
         case GGUF_VT_ARR:
-            h = fnv(h, &kv->v.arr.type, sizeof kv->v.arr.type);
-            h = fnv(h, &kv->v.arr.n, sizeof kv->v.arr.n);
+            h = gptc_fnv1a64(h, &kv->v.arr.type, sizeof kv->v.arr.type);
+            h = gptc_fnv1a64(h, &kv->v.arr.n, sizeof kv->v.arr.n);
             if (kv->v.arr.type == GGUF_VT_STR) {
                 for (uint64_t k = 0; k < kv->v.arr.n; k++) {
                     gptc_str s = gguf_arr_str(kv, k);
-                    h = fnv(h, &s.n, sizeof s.n);
-                    h = fnv(h, s.p, s.n);
+                    h = gptc_fnv1a64(h, &s.n, sizeof s.n);
+                    h = gptc_fnv1a64(h, s.p, s.n);
                 }
             } else {
-                h = fnv(h, kv->v.arr.data, kv->v.arr.n * gguf_vtype_size(kv->v.arr.type));
+                h = gptc_fnv1a64(h, kv->v.arr.data, kv->v.arr.n * gguf_vtype_size(kv->v.arr.type));
             }
             break;
-        default: h = fnv(h, &kv->v.u, sizeof kv->v.u); break;
+        default: h = gptc_fnv1a64(h, &kv->v.u, sizeof kv->v.u); break;
         }
     }
     return h;

@@ -12,21 +12,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/hash.h"
+
 #define CACHE_MAGIC "GPTCTOKS"
 #define CACHE_VERSION 1u
 #define CACHE_HEADER 48
 #define CHUNK_BYTES (1u << 20) /* tokenize in pieces of about this size, cut after a newline */
-
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-#define FNV0 14695981039346656037ull
 
 /* ----- the inputs ----------------------------------------------------------------------------- */
 
@@ -57,7 +48,7 @@ static gptc_status src_add(src_list *s, const char *path, gptc_err *err)
     s->n++;
     s->bytes += (uint64_t)st.st_size;
     uint64_t meta[3] = {(uint64_t)st.st_size, (uint64_t)st.st_mtim.tv_sec, (uint64_t)st.st_mtim.tv_nsec};
-    s->sig = fnv(fnv(s->sig, path, strlen(path) + 1), meta, sizeof meta);
+    s->sig = gptc_fnv1a64(gptc_fnv1a64(s->sig, path, strlen(path) + 1), meta, sizeof meta);
     return GPTC_OK;
 }
 
@@ -66,7 +57,7 @@ static gptc_status src_add(src_list *s, const char *path, gptc_err *err)
 static gptc_status list_sources(const char *path, src_list *s, char *cache, size_t cache_n, gptc_err *err)
 {
     memset(s, 0, sizeof *s);
-    s->sig = FNV0;
+    s->sig = GPTC_FNV64_INIT;
     struct stat st;
     if (stat(path, &st) != 0) return gptc_fail(err, GPTC_E_IO, "data '%s': %s", path, strerror(errno));
     if (!S_ISDIR(st.st_mode)) {
@@ -181,7 +172,7 @@ static int cache_read(const char *path, int n_vocab, uint64_t tok_hash, uint64_t
     ok = ok && tok && fread(tok, 4, n, f) == n;
     fclose(f);
     for (uint64_t i = 0; ok && i < n; i++) ok = tok[i] >= 0 && tok[i] < n_vocab;
-    ok = ok && fnv(FNV0, tok, n * 4) == get_u64(h + 40);
+    ok = ok && gptc_fnv1a64(GPTC_FNV64_INIT, tok, n * 4) == get_u64(h + 40);
     if (!ok) {
         free(tok);
         return 0;
@@ -275,7 +266,7 @@ gptc_status gptc_data_load(const char *path, const gptc_tokenizer *tok, uint64_t
     }
     if (cache_read(d->cache_path, V, tok_hash, src.sig, d)) {
         d->cached = 1;
-        d->hash = fnv(FNV0, d->tok, d->n * 4);
+        d->hash = gptc_fnv1a64(GPTC_FNV64_INIT, d->tok, d->n * 4);
         src_free(&src);
         return GPTC_OK;
     }
@@ -297,7 +288,7 @@ gptc_status gptc_data_load(const char *path, const gptc_tokenizer *tok, uint64_t
         gptc_data_free(d);
         return s;
     }
-    d->hash = fnv(FNV0, d->tok, d->n * 4);
+    d->hash = gptc_fnv1a64(GPTC_FNV64_INIT, d->tok, d->n * 4);
     cache_write(d->cache_path, V, tok_hash, src.sig, d);
     src_free(&src);
     return GPTC_OK;
