@@ -2,9 +2,8 @@
 # Every fuzz target over its seeds (fuzz/seeds/<target>/) and every input that once crashed it
 # (fuzz/crashes/<target>/), through the replay driver built beside gptc (BUILD/fuzz/replay_*):
 # in `make san` under ASan/UBSan. A target must have seeds; each input must return.
-GPTC=${GPTC:-build/gptc}
+. "$(dirname "$0")/lib/common.sh"
 B=$(dirname "$GPTC")/fuzz
-pass=0; fail=0
 for src in fuzz/fuzz_*.c; do
     t=$(basename "$src" .c)
     if [ ! -x "$B/replay_$t" ]; then fail=$((fail + 1)); echo "FAIL: $B/replay_$t was not built"; continue; fi
@@ -14,7 +13,7 @@ for src in fuzz/fuzz_*.c; do
     line=$(printf '%s\n' "$out" | tail -n 1)
     p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
     f=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
-    if [ $rc -eq 0 ] && [ -n "$p" ] && [ "$f" -eq 0 ] && [ "$p" -ge "$n" ]; then
+    if [ $rc -eq 0 ] && [ -n "$p" ] && [ "${f:-1}" -eq 0 ] && [ "$p" -ge "$n" ]; then
         pass=$((pass + p))
     else
         ff=${f:-0}; [ "$ff" -eq 0 ] && ff=1; fail=$((fail + ff))
@@ -22,5 +21,4 @@ for src in fuzz/fuzz_*.c; do
     fi
     echo "  $t: $line"
 done
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary

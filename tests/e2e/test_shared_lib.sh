@@ -2,15 +2,8 @@
 # libgptc.so: it exports exactly the functions include/gptc.h declares (GPTC_API, everything
 # else hidden); examples/simple linked against it gives the same text as the static build; a
 # program that defines ggml's gguf_* names links against it and runs (tests/link/own_gguf.c).
-GPTC=${GPTC:-build/gptc}
-D=${GPTC_DATA:-../shared/data}
+. "$(dirname "$0")/lib/common.sh"
 B=$(dirname "$GPTC")
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { if [ "$1" = "$2" ]; then ok; else bad "$3"; printf '  got:      %s\n  expected: %s\n' "$1" "$2" | head -c 2000; fi; }
 
 # 1. exports: every function gptc.h declares, nothing else (names starting with _ belong to the
 #    C implementation and the sanitizers)
@@ -62,5 +55,4 @@ else
         ok || bad "cc examples/simple.c, pkg-config --static: $(head -c 500 "$T/cc.log")"
     check "$("$T/simple_pc_static" "$D/gguf/stories260K.gguf" -n 48 "Lily and Ben" 2>&1)" "$(cat "$T/static.txt")" "simple built with pkg-config --static"
 fi
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary

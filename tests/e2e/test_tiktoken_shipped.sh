@@ -3,13 +3,7 @@
 # build tree's gptc finds the rank files the repository ships (share/gptc/tiktoken), and so does
 # the gptc that `make install PREFIX=...` installs; a file found by name that is not OpenAI's
 # (sha256) is refused, while --vocab-file takes the file it is given.
-GPTC=${GPTC:-build/gptc}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { if [ "$1" = "$2" ]; then ok; else bad "$3"; printf '  got:      %s\n  expected: %s\n' "$1" "$2" | head -c 2000; fi; }
+. "$(dirname "$0")/lib/common.sh"
 mkdir -p "$T/home"
 unset GPTC_TIKTOKEN_DIR XDG_CACHE_HOME
 export HOME="$T/home"
@@ -41,5 +35,4 @@ check "$($GPTC tokenize --encoding r50k_base --vocab-file "$T/tt/r50k_base.tikto
 # GPTC_TIKTOKEN_DIR still comes first: an empty directory there falls through to the shipped file
 mkdir -p "$T/empty"
 check "$(GPTC_TIKTOKEN_DIR="$T/empty" $GPTC tokenize --encoding o200k_base 'hello world' --ids 2>&1)" "24912 2375" "empty GPTC_TIKTOKEN_DIR falls through"
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary
