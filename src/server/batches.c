@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "core/base.h"
+#include "core/deadline.h"
 #include "server/srv.h"
 
 #define BATCH_MAX_LINES 50000
@@ -526,14 +527,7 @@ static void *manager_main(void *arg)
         for (int i = 0; i < bm->n_fl && !any_done; i++)
             any_done = bjob_done(&bm->fl[i]);
         if (!bm->stop && !any_done) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 200 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&bm->cv, &bm->mu, &ts);
+            gptc_cond_wait_ms(&bm->cv, &bm->mu, 200);
         }
         pthread_mutex_unlock(&bm->mu);
     }
@@ -1010,14 +1004,7 @@ gptc_status gptc_server_run_batch_file(gptc_server *s, const char *endpoint, con
         for (int i = 0; i < n_fl && !any; i++)
             any = bjob_done(&fl[i]);
         if (!any && n_fl) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 100 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&cv, &mu, &ts);
+            gptc_cond_wait_ms(&cv, &mu, 100);
         }
         pthread_mutex_unlock(&mu);
         for (int i = 0; i < n_fl; i++) {

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/deadline.h"
 #include "server/srv.h"
 
 void srv_ev_add(srv_evstream *st, const char *event, json_t *data)
@@ -76,14 +77,7 @@ static ssize_t ev_read(void *cls, uint64_t pos, char *buf, size_t max)
         pthread_mutex_lock(&j->mu);
         int added = collect(st);
         if (!added) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 50 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&j->cv, &j->mu, &ts);
+            gptc_cond_wait_ms(&j->cv, &j->mu, 50);
         }
         pthread_mutex_unlock(&j->mu);
         if (!added && fd_gone(st->fd)) {
