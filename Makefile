@@ -26,7 +26,9 @@ ISA_avx512 = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mav
 
 LIB_SRC  = $(filter-out src/cli/%,$(wildcard src/*/*.c))
 CLI_SRC  = $(wildcard src/cli/*.c)
-LIB_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
+WEB      = $(sort $(wildcard web/*))
+WEB_C    = $(BUILD)/gen/web_assets.c
+LIB_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(BUILD)/gen/web_assets.o
 CLI_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(CLI_SRC))
 LIB      = $(BUILD)/libgptc.a
 SHLIB    = $(BUILD)/libgptc.so
@@ -54,6 +56,14 @@ OPT_train = $(if $(filter -O2,$(OPT)),-O3)
 $(BUILD)/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(if $(findstring src/train/,$<),$(OPT_train)) $(if $(findstring _avx512,$<),$(ISA_avx512),$(if $(findstring _avx2,$<),$(ISA_avx2))) -c $< -o $@
+
+# The web pages (web/: chat and training dashboard) compiled into the library, gzip-compressed.
+$(WEB_C): $(WEB) scripts/embed-web.sh
+	@mkdir -p $(dir $@)
+	sh scripts/embed-web.sh $@ $(WEB)
+
+$(BUILD)/gen/web_assets.o: $(WEB_C) src/server/ui.h
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
@@ -156,6 +166,9 @@ fuzz-run: fuzz
 
 bench: $(BIN) $(BENCHES) bench-deps
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+	@if [ -x /usr/bin/chromium ] && [ -d tests/e2e/node-web/node_modules/playwright-core ]; then \
+	    echo "== bench/bench_web.mjs"; GPTC=$(BIN) node bench/bench_web.mjs || exit 1; \
+	else echo "== bench/bench_web.mjs skipped: needs chromium and npm ci in tests/e2e/node-web"; fi
 
 # bench_tokenizer's reference side: OpenAI's tiktoken from npm (pinned by package-lock.json).
 # Optional: without node, the tokenizer benchmark reports gptc alone.

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install the Debian packages gptc needs to build and test, when they are missing.
 # As root it runs apt-get; otherwise it prints the exact command and fails.
-PKGS="gcc make clang libclang-rt-14-dev pkg-config libjansson-dev libedit-dev libpcre2-dev libmicrohttpd-dev libsqlite3-dev sqlite3 tmux python3-jinja2 curl"
+PKGS="gcc make clang libclang-rt-14-dev pkg-config libjansson-dev libedit-dev libpcre2-dev libmicrohttpd-dev libsqlite3-dev sqlite3 tmux python3-jinja2 curl chromium"
 missing=""
 for p in $PKGS; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
@@ -12,14 +12,22 @@ done
 node_deps() {
     [ -n "$GPTC_DEPS_BUILD_ONLY" ] && return 0
     node_platform || return 1
-    [ -d tests/e2e/node/node_modules/openai ] && return 0
+    [ -d tests/e2e/node/node_modules/openai ] && [ -d tests/e2e/node-web/node_modules/playwright-core ] && return 0
     if ! command -v npm >/dev/null 2>&1; then
         echo "deps: npm is missing: install Node.js 20 and npm for the server's SDK tests" >&2
         return 1
     fi
-    echo "deps: npm ci --prefix tests/e2e/node (the openai package for the server's SDK tests)"
-    npm ci --prefix tests/e2e/node --no-audit --no-fund >/dev/null || {
-        echo "deps: npm ci --prefix tests/e2e/node failed" >&2; return 1; }
+    if [ ! -d tests/e2e/node/node_modules/openai ]; then
+        echo "deps: npm ci --prefix tests/e2e/node (the openai package for the server's SDK tests)"
+        npm ci --prefix tests/e2e/node --no-audit --no-fund >/dev/null || {
+            echo "deps: npm ci --prefix tests/e2e/node failed" >&2; return 1; }
+    fi
+    # the web pages' browser tests: playwright-core drives Debian's chromium, axe-core audits
+    if [ ! -d tests/e2e/node-web/node_modules/playwright-core ]; then
+        echo "deps: npm ci --prefix tests/e2e/node-web (playwright-core and axe-core for the browser tests)"
+        npm ci --prefix tests/e2e/node-web --no-audit --no-fund >/dev/null || {
+            echo "deps: npm ci --prefix tests/e2e/node-web failed" >&2; return 1; }
+    fi
 }
 # The platform tests (files, batches, responses, Anthropic messages) have their own folder:
 # tests/e2e/node-platform (openai and @anthropic-ai/sdk, pinned by its package-lock.json).

@@ -22,6 +22,7 @@ int cmd_batch(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 
 /* Print "gptc: <message>" to stderr and exit 1. */
 void cli_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));

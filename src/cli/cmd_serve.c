@@ -20,7 +20,7 @@ static const char *k_help =
     "\n"
     "Serve the model over the OpenAI HTTP API: POST /v1/chat/completions, /v1/completions,\n"
     "/v1/embeddings; GET /v1/models, /v1/models/ID, /health, /metrics. The official OpenAI\n"
-    "SDKs work unchanged (base URL http://HOST:PORT/v1).\n"
+    "SDKs work unchanged (base URL http://HOST:PORT/v1). A chat page for the browser is at /.\n"
     "\n"
     "  --host ADDR           address to listen on (default 127.0.0.1; 0.0.0.0 or :: for all)\n"
     "  --port N              port (default 8080; 0: any free port, printed on stderr)\n"
@@ -45,6 +45,9 @@ static const char *k_help =
     "      --data-dir DIR    durable state: uploaded files, batches, stored responses (default\n"
     "                        $XDG_DATA_HOME/gptc or ~/.local/share/gptc; created with mode 0700)\n"
     "      --max-file-size BYTES   largest file upload; larger gets 413 (default 209715200)\n"
+    "      --no-ui           no chat page at / (the API only)\n"
+    "      --ui-dir DIR      serve the chat page's files from DIR instead of the built-in copy\n"
+    "      --train-ui URL    link the chat page to a training dashboard (gptc train --ui)\n"
     "  -q, --quiet           no request log on stderr\n";
 
 static int g_quiet;
@@ -120,6 +123,12 @@ int cmd_serve(int argc, char **argv)
             sp.file_max = (size_t)cli_int(a, cli_value(argc, argv, &i), 1, 1LL << 40);
         else if (cli_is(a, "--batch-window", NULL)) /* for tests: seconds instead of 24h */
             sp.batch_window_s = (long)cli_int(a, cli_value(argc, argv, &i), 1, 86400);
+        else if (cli_is(a, "--no-ui", NULL))
+            sp.no_ui = 1;
+        else if (cli_is(a, "--ui-dir", NULL))
+            sp.ui_dir = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--train-ui", NULL))
+            sp.train_ui = cli_value(argc, argv, &i);
         else if (cli_is(a, "-q", "--quiet"))
             g_quiet = 1;
         else if (a[0] == '-' && a[1])
@@ -180,6 +189,10 @@ int cmd_serve(int argc, char **argv)
             strchr(sp.host, ':') ? "[" : "", sp.host, strchr(sp.host, ':') ? "]" : "",
             gptc_server_port(srv), sp.n_parallel,
             sp.api_key && *sp.api_key ? ", API key required" : "");
+    if (!sp.no_ui)
+        fprintf(stderr, "gptc serve: chat page at http://%s%s%s:%d/%s\n",
+                strchr(sp.host, ':') ? "[" : "", sp.host, strchr(sp.host, ':') ? "]" : "",
+                gptc_server_port(srv), sp.ui_dir ? " (from --ui-dir)" : "");
     fflush(stderr);
 
     int sig = 0;

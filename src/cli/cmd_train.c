@@ -8,14 +8,19 @@
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "cli.h"
 #include "format/gguf.h"
+#include "server/srv.h"
+#include "server/train_ui.h"
 #include "train/ckpt.h"
 #include "train/trainer.h"
 
@@ -68,8 +73,12 @@ static const char *k_help =
     "  --ckpt-every N          checkpoint every N steps (default: as --eval-every)\n"
     "  --ckpt FILE             checkpoint path (default: MODEL.ckpt.gguf beside --out)\n"
     "  --resume CKPT           continue a run exactly where its checkpoint left it\n"
-    "  --log FILE.jsonl        append {\"step\",\"loss\",\"lr\",\"tok_s\"} per step and\n"
-    "                          {\"step\",\"val_loss\"} per evaluation\n"
+    "  --log FILE.jsonl        append the run's records: {\"config\"} first, then\n"
+    "                          {\"step\",\"loss\",\"lr\",\"tok_s\",\"grad_norm\",\"eta_s\"} per step,\n"
+    "                          {\"step\",\"val_loss\"} per evaluation, {\"step\",\"sample\"} per\n"
+    "                          sample, {\"done\"} at the end (gptc plot draws them)\n"
+    "  --ui                    serve a live dashboard of the run (loss curves, lr, tok/s, samples)\n"
+    "  --ui-port N             its port on 127.0.0.1 (default 8090; 0: any free port)\n"
     "  --log-every N           plain progress lines every N steps when not on a terminal\n"
     "                          (default 10)\n"
     "  -q, --quiet             no progress output\n"
@@ -95,8 +104,42 @@ static void on_sigint(int sig) { (void)sig; g_stop = 1; }
 
 typedef struct opts_cli {
     const char *data, *out, *tokenizer, *resume, *ckpt, *log, *chat_template, *sample_prompt;
-    int eval_every, sample_every, sample_len, ckpt_every, log_every, quiet;
+    int eval_every, sample_every, sample_len, ckpt_every, log_every, quiet, ui, ui_port;
 } opts_cli;
+
+/* Where the run's records go: the --log file and the --ui dashboard, the same JSON either way. */
+static FILE *g_log;
+static gptc_train_ui *g_ui;
+
+static void emit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void emit(const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0 || n >= (int)sizeof line) return;
+    if (g_log) {
+        fprintf(g_log, "%s\n", line);
+        fflush(g_log);
+    }
+    gptc_train_ui_push(g_ui, line, (size_t)n);
+}
+
+/* A record made with jansson (strings from the user or the model), stolen. */
+static void emit_json(json_t *o)
+{
+    char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!txt) return;
+    if (g_log) {
+        fprintf(g_log, "%s\n", txt);
+        fflush(g_log);
+    }
+    gptc_train_ui_push(g_ui, txt, strlen(txt));
+    free(txt);
+}
 
 static void tok_progress(void *ud, uint64_t done, uint64_t total)
 {
@@ -130,7 +173,7 @@ int cmd_train(int argc, char **argv)
 {
     gptc_train_opts o;
     gptc_train_opts_default(&o);
-    opts_cli c = {.tokenizer = "byte", .eval_every = 250, .sample_len = 200, .ckpt_every = -1, .log_every = 10};
+    opts_cli c = {.tokenizer = "byte", .eval_every = 250, .sample_len = 200, .ckpt_every = -1, .log_every = 10, .ui_port = 8090};
     const preset *pr = &k_presets[0];
     int dim = 0, layers = 0, heads = 0, kv_heads = 0, ctx = 0, ff = 0, vocab = 0, arch = -1, untied = 0;
     /* options given explicitly (they override a checkpoint's on --resume) */
@@ -195,6 +238,8 @@ int cmd_train(int argc, char **argv)
         else if (cli_is(a, "--resume", NULL)) c.resume = VAL();
         else if (cli_is(a, "--log", NULL)) c.log = VAL();
         else if (cli_is(a, "--log-every", NULL)) c.log_every = INT(1, 1 << 30);
+        else if (cli_is(a, "--ui", NULL)) c.ui = 1;
+        else if (cli_is(a, "--ui-port", NULL)) c.ui_port = INT(0, 65535), c.ui = 1;
         else if (cli_is(a, "-q", "--quiet")) c.quiet = 1;
         else cli_die("train: unknown option '%s' (see gptc train --help)", a);
 #undef VAL
@@ -217,6 +262,7 @@ int cmd_train(int argc, char **argv)
     check_writable(c.ckpt, "checkpoints to");
     FILE *log = NULL;
     if (c.log && !(log = fopen(c.log, "a"))) cli_die("train: cannot open --log '%s': %s", c.log, strerror(errno));
+    g_log = log;
 
     gptc_err err;
     gptc_trainer *tr = NULL;
@@ -303,6 +349,28 @@ int cmd_train(int argc, char **argv)
                 gptc_pool_size(gptc_tmodel_pool(m)));
         if (c.resume) fprintf(stderr, "resume: %s at step %d\n", c.resume, gptc_trainer_step_no(tr));
     }
+    if (c.ui) {
+        if (gptc_train_ui_start("127.0.0.1", c.ui_port, &g_ui, &err)) cli_die("train: --ui: %s", err.msg);
+        fprintf(stderr, "train: dashboard at http://127.0.0.1:%d/\n", gptc_train_ui_port(g_ui));
+        fflush(stderr);
+    }
+    if (log || g_ui) {
+        json_t *cf = json_pack("{s:s, s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b, s:i, s:i, s:i, s:i, s:f, s:f, s:i, "
+                               "s:f, s:f, s:I, s:i, s:I, s:I, s:i}",
+                               "arch", gptc_arch_name(cfg->arch), "params", (json_int_t)gptc_tmodel_n_params(m), "dim",
+                               cfg->n_embd, "layers", cfg->n_layer, "heads", cfg->n_head, "kv_heads", cfg->n_head_kv,
+                               "ff", cfg->n_ff, "ctx", cfg->n_ctx, "vocab", cfg->n_vocab, "tied", cfg->tied, "steps",
+                               o.steps, "batch", B, "accum", o.accum, "warmup", o.warmup, "lr", (double)o.lr, "min_lr",
+                               (double)o.min_lr, "eval_every", c.eval_every, "weight_decay", (double)o.weight_decay,
+                               "clip", (double)o.clip, "seed", (json_int_t)o.seed, "threads",
+                               gptc_pool_size(gptc_tmodel_pool(m)), "train_tokens", (json_int_t)data.n_train,
+                               "val_tokens", (json_int_t)(data.n - data.n_train), "start_step", gptc_trainer_step_no(tr));
+        if (cf) {
+            json_object_set_new(cf, "data", srv_jstring_lossy(c.data, strlen(c.data)));
+            json_object_set_new(cf, "out", srv_jstring_lossy(c.out, strlen(c.out)));
+        }
+        emit_json(cf ? json_pack("{s:o}", "config", cf) : NULL);
+    }
 
     /* default sample prompt: the first tokens of the corpus, as text */
     char prompt_buf[256];
@@ -345,10 +413,9 @@ int cmd_train(int argc, char **argv)
         }
         double dt = cli_now_ms() - t0, tok_s = tokens_per_step / (dt / 1e3);
         ema = ema == 0 ? dt : 0.9 * ema + 0.1 * dt;
-        if (log) {
-            fprintf(log, "{\"step\":%d,\"loss\":%.9g,\"lr\":%.9g,\"tok_s\":%.1f}\n", info.step, info.loss, info.lr, tok_s);
-            fflush(log);
-        }
+        double eta_s = (o.steps - info.step) * ema / 1e3;
+        emit("{\"step\":%d,\"loss\":%.9g,\"lr\":%.9g,\"tok_s\":%.1f,\"grad_norm\":%.6g,\"eta_s\":%.1f}", info.step,
+             info.loss, info.lr, tok_s, isfinite(info.grad_norm) ? info.grad_norm : -1.0, eta_s);
         int at_end = info.step == o.steps;
         if (!c.quiet) {
             char eta[32];
@@ -362,16 +429,15 @@ int cmd_train(int argc, char **argv)
         }
         if ((c.eval_every && info.step % c.eval_every == 0) || at_end) {
             if (gptc_trainer_eval(tr, &last_val, &err)) cli_die_err(&err);
-            if (log) {
-                fprintf(log, "{\"step\":%d,\"val_loss\":%.9g}\n", info.step, last_val);
-                fflush(log);
-            }
+            emit("{\"step\":%d,\"val_loss\":%.9g}", info.step, last_val);
             if (!c.quiet) fprintf(stderr, "%sstep %d: val loss %.4f\n", tty ? "\n" : "", info.step, last_val);
         }
-        if (c.sample_every && info.step % c.sample_every == 0 && !c.quiet) {
+        if (c.sample_every && info.step % c.sample_every == 0 && (!c.quiet || log || g_ui)) {
             char *text;
             if (gptc_trainer_sample(tr, c.sample_prompt, c.sample_len, 0.8f, o.seed + (uint64_t)info.step, &text, &err) == GPTC_OK) {
-                fprintf(stderr, "%s--- sample at step %d ---\n%s\n---\n", tty ? "\n" : "", info.step, text);
+                if (!c.quiet) fprintf(stderr, "%s--- sample at step %d ---\n%s\n---\n", tty ? "\n" : "", info.step, text);
+                if (log || g_ui)
+                    emit_json(json_pack("{s:i, s:o}", "step", info.step, "sample", srv_jstring_lossy(text, strlen(text))));
                 free(text);
             } else {
                 fprintf(stderr, "%sgptc: sample: %s\n", tty ? "\n" : "", err.msg);
@@ -402,6 +468,9 @@ int cmd_train(int argc, char **argv)
             fprintf(stderr, "done: %d steps in %.1f s (%.0f tok/s)%s; model %s, checkpoint %s\n", done - first, secs,
                     secs > 0 ? (done - first) * tokens_per_step / secs : 0.0, val, c.out, c.ckpt);
     }
+    emit("{\"done\":true,\"step\":%d,\"stopped\":%s}", done, g_stop ? "true" : "false");
+    gptc_train_ui_free(g_ui);
+    g_ui = NULL;
     free(tmpl);
     if (log) fclose(log);
     gptc_data_free(&data);

@@ -16,13 +16,14 @@ static const char *k_usage =
     "  convert   IN.bin TOKENIZER.bin OUT.gguf          llama2.c checkpoint -> GGUF\n"
     "  chat      MODEL [--chat-template NAME|FILE]      interactive chat, streaming replies\n"
     "  template  MODEL|--template NAME|FILE --messages FILE.json   render a chat template\n"
-    "  train     --data FILE|DIR --out MODEL.gguf       train a GPT on text (CPU)\n"
+    "  train     --data FILE|DIR --out MODEL.gguf       train a GPT on text (CPU); --ui: live\n"
     "  train-tokenizer --vocab N CORPUS OUT.gguf       learn a byte-level BPE tokenizer\n"
     "  serve     MODEL [--port 8080 --parallel 4 ...]   OpenAI-compatible HTTP server\n"
     "  batch     MODEL IN.jsonl OUT.jsonl [--errors ERR.jsonl]   Batch API file offline, resumable\n"
     "  quantize  IN.gguf OUT.gguf TYPE                  q8_0 q4_0 q4_k_m ... (llama.cpp's mixes)\n"
     "  bench     MODEL [-p 128] [-n 64] [-t N] [--json] prefill/decode tok/s vs the memory bound\n"
     "  perplexity MODEL TEXT.txt [--kl-base BASE]       quality of a model or a quantization\n"
+    "  plot      LOG.jsonl [-o loss.svg]                loss curves of a training log as SVG\n"
     "\n"
     "MODEL is a GGUF file or a llama2.c checkpoint (with --tokenizer FILE).\n";
 
@@ -50,5 +51,6 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "quantize") == 0) return cmd_quantize(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
     if (strcmp(cmd, "perplexity") == 0) return cmd_perplexity(argc - 1, argv + 1);
+    if (strcmp(cmd, "plot") == 0) return cmd_plot(argc - 1, argv + 1);
     cli_die("unknown command '%s' (see gptc --help)", cmd);
 }

@@ -20,9 +20,9 @@ enum MHD_Result srv_ep_health(srv_req *r)
 
 enum MHD_Result srv_ep_metrics(srv_req *r)
 {
-    static const char *k_ep[EP_COUNT] = {"chat",    "completions", "embeddings", "models",
-                                         "health",  "metrics",     "other",      "files",
-                                         "batches", "responses",   "messages",   "util"};
+    static const char *k_ep[EP_COUNT] = {
+        "chat",  "completions", "embeddings", "models",   "health", "metrics", "other",
+        "files", "batches",     "responses",  "messages", "util",   "ui"};
     static const char *k_cls[] = {"1xx", "2xx", "3xx", "4xx", "5xx", "other"};
     static const double k_le[11] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
     gptc_server *s = r->srv;
@@ -64,6 +64,10 @@ enum MHD_Result srv_ep_metrics(srv_req *r)
     OUT("# HELP gptc_generated_tokens_total Tokens generated.\n");
     OUT("# TYPE gptc_generated_tokens_total counter\ngptc_generated_tokens_total %llu\n",
         (unsigned long long)atomic_load(&m->gen_tokens));
+    OUT("# HELP gptc_requests_cancelled_total Generation requests stopped because the client "
+        "went away (closed the connection or aborted the stream).\n");
+    OUT("# TYPE gptc_requests_cancelled_total counter\ngptc_requests_cancelled_total %llu\n",
+        (unsigned long long)atomic_load(&m->cancelled));
     OUT("# HELP gptc_decode_steps_total Batched decode steps.\n");
     OUT("# TYPE gptc_decode_steps_total counter\ngptc_decode_steps_total %llu\n",
         (unsigned long long)atomic_load(&m->steps));

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -312,7 +313,7 @@ static int authorized(gptc_server *s, struct MHD_Connection *mc)
 
 /* The endpoint of a path; *sub: what follows a collection's path ("/v1/files/ID/content" ->
  * "ID/content"), else NULL. Returns 0, 404 (no such path) or 405 (wrong method). */
-static int route(const char *url, const char *method, int *endpoint, const char **sub)
+static int route(const char *url, const char *method, int ui, int *endpoint, const char **sub)
 {
     int post = strcmp(method, "POST") == 0, get = strcmp(method, "GET") == 0,
         del = strcmp(method, "DELETE") == 0;
@@ -351,6 +352,10 @@ static int route(const char *url, const char *method, int *endpoint, const char 
         if (!((get && (m & 1)) || (post && (m & 2)) || (del && (m & 4)))) return 405;
         return 0;
     }
+    if (ui && url[0] == '/' && strncmp(url, "/v1/", 4) != 0) {
+        *endpoint = EP_UI; /* the chat page: ui.c answers (404 for what it does not have) */
+        return get || strcmp(method, "HEAD") == 0 ? 0 : 405;
+    }
     *endpoint = EP_OTHER;
     return 404;
 }
@@ -365,13 +370,15 @@ static enum MHD_Result dispatch(srv_req *r, const char *url)
     srv_error e;
     int ep;
     const char *sub;
-    route(url, r->method, &ep, &sub);
+    route(url, r->method, r->srv->ui, &ep, &sub);
     if (needs_store(ep) && !r->srv->store) {
         srv_fail(&e, 503, "no_data_dir", NULL,
                  "this server keeps no state (start it with --data-dir) for %s", url);
         return srv_reply_error(r, &e);
     }
     switch (ep) {
+    case EP_UI:
+        return srv_ep_ui(r, url);
     case EP_MODELS:
         return srv_ep_models(r, sub);
     case EP_HEALTH:
@@ -458,7 +465,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 
         srv_error e;
         const char *sub;
-        int rc = route(url, method, &r->endpoint, &sub);
+        int rc = route(url, method, s->ui, &r->endpoint, &sub);
         int upload = rc == 0 && r->endpoint == EP_FILES && !sub && strcmp(method, "POST") == 0;
         size_t cap = upload ? s->p.file_max : s->p.body_max;
         int err = 1;
@@ -469,7 +476,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
             srv_fail(&e, 404, "not_found", NULL, "no route for %s %s", method, url);
         } else if (rc == 405) {
             srv_fail(&e, 405, "method_not_allowed", NULL, "%s is not allowed on %s", method, url);
-        } else if (r->endpoint != EP_HEALTH && !authorized(s, mc)) {
+        } else if (r->endpoint != EP_HEALTH && !(r->endpoint == EP_UI && srv_ui_public(url)) &&
+                   !authorized(s, mc)) {
             srv_fail(&e, 401, "invalid_api_key", NULL,
                      "missing or incorrect API key (send Authorization: Bearer KEY)");
         } else {
@@ -702,6 +710,27 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
         }
         snprintf(s->api_key, sizeof s->api_key, "%s", p.api_key);
         s->api_key_len = strlen(s->api_key);
+    }
+    s->ui = !p.no_ui;
+    s->p.ui_dir = s->p.train_ui = NULL; /* our copies below */
+    if (s->ui && p.ui_dir && *p.ui_dir) {
+        struct stat st;
+        if (strlen(p.ui_dir) >= sizeof s->ui_dir || stat(p.ui_dir, &st) != 0 ||
+            !S_ISDIR(st.st_mode)) {
+            free(s);
+            return fail(err, GPTC_E_INVALID, "server: --ui-dir '%s' is not a directory", p.ui_dir);
+        }
+        snprintf(s->ui_dir, sizeof s->ui_dir, "%s", p.ui_dir);
+    }
+    if (p.train_ui && *p.train_ui) {
+        if (strlen(p.train_ui) >= sizeof s->train_ui ||
+            (strncmp(p.train_ui, "http://", 7) != 0 && strncmp(p.train_ui, "https://", 8) != 0)) {
+            free(s);
+            return fail(err, GPTC_E_INVALID,
+                        "server: --train-ui must be an http:// or https:// URL (at most %zu bytes)",
+                        sizeof s->train_ui - 1);
+        }
+        snprintf(s->train_ui, sizeof s->train_ui, "%s", p.train_ui);
     }
     atomic_init(&s->draining, 0);
     atomic_init(&s->in_flight, 0);

@@ -46,6 +46,9 @@ typedef struct gptc_server_params {
     int max_connections;    /* simultaneous connections; default 256 */
     int n_max;              /* largest `n` a request may ask for; default 8 (and <= n_parallel) */
     int seed;               /* base of the seeds of requests without one; -1: from the clock */
+    int no_ui;              /* 1: no chat page at / (the API only) */
+    const char *ui_dir;     /* serve the chat page's files from this directory; NULL: built in */
+    const char *train_ui;   /* URL of a training dashboard the chat page links to; NULL: none */
     gptc_server_log_fn log; /* NULL: no logging */
     void *log_user;
     const char *data_dir; /* durable state (files, batches, stored responses); NULL: none, and

@@ -482,6 +482,7 @@ static void admit(srv_sched *s)
     for (int i = 0; i < s->n_active; i++) {
         srv_job *j = s->active[i];
         if (atomic_load(&j->cancelled)) {
+            atomic_fetch_add(&s->metrics->cancelled, 1);
             job_abort(s, j, FINISH_CANCEL);
             i = -1; /* the list changed */
             continue;
@@ -525,6 +526,7 @@ static void admit(srv_sched *s)
         if (ok == 2) { /* cancelled while queued */
             s->active[s->n_active++] = j;
             if (j->kind == JOB_GENERATE) s->reserved += j->reserve; /* job_end_if_done returns it */
+            atomic_fetch_add(&s->metrics->cancelled, 1);
             job_abort(s, j, FINISH_CANCEL);
             continue;
         }

@@ -161,11 +161,13 @@ enum {
     EP_RESPONSES,
     EP_MESSAGES,
     EP_UTIL,
+    EP_UI, /* the chat page (ui.c) */
     EP_COUNT
 };
 
 typedef struct srv_metrics {
     atomic_ullong prompt_tokens, gen_tokens, cached_tokens, steps, decode_us;
+    atomic_ullong cancelled;     /* generation requests ended because the client went away */
     atomic_uint tok_per_s_x1000; /* recent generation throughput, tokens/s x 1000 */
     pthread_mutex_t mu;          /* guards the histogram and the request counters */
     uint64_t ttft_bucket[12];    /* counts <= k_ttft_le[i] */
@@ -245,7 +247,10 @@ struct gptc_server {
     gptc_chat_stops chat_stops;
     char bos_text[64], eos_text[64];
     int has_bos_text, has_eos_text;
-    long created; /* unix time the server started (models' "created") */
+    long created;       /* unix time the server started (models' "created") */
+    int ui;             /* serve the chat page (not --no-ui) */
+    char ui_dir[4096];  /* --ui-dir: serve the page from here; "": the compiled-in copy */
+    char train_ui[512]; /* --train-ui: the training dashboard's URL, or "" */
     srv_sched sched;
     srv_metrics metrics;
     struct MHD_Daemon *mhd;
@@ -311,6 +316,9 @@ enum MHD_Result srv_ep_embeddings(srv_req *r, json_t *body);
 enum MHD_Result srv_ep_models(srv_req *r, const char *id /* NULL: the list */);
 enum MHD_Result srv_ep_health(srv_req *r);
 enum MHD_Result srv_ep_metrics(srv_req *r);
+/* ui.c: the chat page's files and /ui/config.json; srv_ui_public: 1 when url needs no key. */
+enum MHD_Result srv_ep_ui(srv_req *r, const char *url);
+int srv_ui_public(const char *url);
 
 /* v1_common.c: what chat and completions share. */
 typedef struct srv_gen_opts {
