@@ -96,11 +96,11 @@ async function stream(r) {
   await page.fill('#input', 'write a long Markdown document');
   const tSend = Date.now();
   await page.press('#input', 'Enter');
-  await page.waitForFunction(() => document.body.classList.contains('busy'));
+  await page.waitForFunction(() => document.querySelectorAll('.msg.assistant').length > 0, null, { timeout: 120000 });
   await page.waitForFunction(() => !document.body.classList.contains('busy'), null, { timeout: 120000, polling: 5 });
   const tShown = Date.now();
   const m1 = Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value]));
-  const stats = await page.locator('.msg.assistant .stats').last().textContent();
+  const stats = (await page.locator('.msg.assistant .stats').last().textContent()) + ' ' + (await page.locator('.msg.assistant .err').last().textContent());
   const d = (k) => (m1[k] - m0[k]) * 1000;
   const res = {
     rate: r || 'max', stream_s: ((tLastSent - tSend) / 1000).toFixed(2), lag_ms: tShown - tLastSent,
