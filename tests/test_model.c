@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "format/gguf.h"
@@ -286,6 +288,53 @@ static void check_bad_models(void)
     gguf_close(src);
 }
 
+/* A model file the process may not read is reported as what it is (the open error), not as a
+ * file of another format (issue 10, defect 12). Tests run as root, who reads any file: the
+ * loading happens in a child that drops to the unprivileged user nobody first. */
+static void check_unreadable(void)
+{
+    char path[] = "/tmp/gptc_unreadable_XXXXXX";
+    int fd = mkstemp(path); /* mode 0600, owned by us */
+    if (fd < 0) {
+        CHECK(0, "mkstemp");
+        return;
+    }
+    CHECK(write(fd, "GGUF\3\0\0\0", 8) == 8, "write");
+    close(fd);
+    if (geteuid() != 0) chmod(path, 0);
+    int pfd[2];
+    if (pipe(pfd) != 0) {
+        CHECK(0, "pipe");
+        unlink(path);
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(pfd[0]);
+        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(2);
+        gptc_err err = {0};
+        gptc_model *m = NULL;
+        gptc_status st = gptc_model_load(path, NULL, &m, &err);
+        if (st == GPTC_OK) snprintf(err.msg, sizeof err.msg, "(loaded)");
+        ssize_t w = write(pfd[1], err.msg, strlen(err.msg) + 1);
+        (void)w;
+        _exit(0);
+    }
+    close(pfd[1]);
+    char msg[512] = {0};
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof msg - 1 && (r = read(pfd[0], msg + n, sizeof msg - 1 - n)) > 0)
+        n += (size_t)r;
+    close(pfd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    unlink(path);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "unreadable model: child exit");
+    CHECK(strstr(msg, "Permission denied") && !strstr(msg, "llama2.c"),
+          "unreadable model: the open error is reported: '%s'", msg);
+}
+
 int main(void)
 {
     ref_fwd r;
@@ -317,5 +366,6 @@ int main(void)
         gptc_model_free(m);
     }
     check_bad_models();
+    check_unreadable();
     return test_summary();
 }

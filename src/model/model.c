@@ -404,14 +404,20 @@ static gptc_status check_regular(const char *path, const char *what, gptc_err *e
     return GPTC_OK;
 }
 
-static int is_gguf(const char *path)
+/* 1: GGUF, 0: another format; an error (open or read failed: permission, I/O) is reported as
+ * itself, before any guess about the format could blame the file's contents. */
+static gptc_status is_gguf(const char *path, int *yes, gptc_err *err)
 {
     char magic[4] = {0};
-    int fd = open(path, O_RDONLY | O_NONBLOCK);
-    if (fd < 0) return 0;
+    *yes = 0;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return gptc_fail(err, GPTC_E_IO, "cannot open model '%s': %s", path, strerror(errno));
     ssize_t n = read(fd, magic, 4);
+    int e = errno;
     close(fd);
-    return n == 4 && memcmp(magic, "GGUF", 4) == 0;
+    if (n < 0) return gptc_fail(err, GPTC_E_IO, "cannot read model '%s': %s", path, strerror(e));
+    *yes = n == 4 && memcmp(magic, "GGUF", 4) == 0;
+    return GPTC_OK;
 }
 
 gptc_status gptc_model_open_file(const char *path, const char *tokenizer_path, gguf_file **out,
@@ -422,7 +428,9 @@ gptc_status gptc_model_open_file(const char *path, const char *tokenizer_path, g
     if (!path) return gptc_fail(err, GPTC_E_INVALID, "model: no path given");
     gptc_status s = check_regular(path, "model", err);
     if (s) return s;
-    if (is_gguf(path)) {
+    int gguf;
+    if ((s = is_gguf(path, &gguf, err))) return s;
+    if (gguf) {
         s = gguf_open(path, out, err);
         if (s && err) { /* name the file: the parser's messages say where, not which */
             char msg[sizeof err->msg];
