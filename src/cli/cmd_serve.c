@@ -151,6 +151,7 @@ int cmd_serve(int argc, char **argv)
             cli_die("serve: no HOME to put the data directory in: give --data-dir DIR");
         sp.data_dir = data_dir;
     }
+    sp.model_file_id = base_name(model_path);
     sp.log = log_line;
 
     char *tmpl_file = NULL;

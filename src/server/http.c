@@ -43,7 +43,8 @@ struct srv_conn {
     int fd;
     int phase;  /* PH_*: what the client owes us */
     double t;   /* when that phase began */
-    int killed; /* a 408 was written; 2: the socket was shut down */
+    int path_nul; /* the current request's raw path has %00 (the decoded one is cut there) */
+    int killed;   /* a 408 was written; 2: the socket was shut down */
     double t_killed;
     struct srv_conn *prev, *next;
 };
@@ -55,15 +56,52 @@ double srv_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* Copy src into dst (cap bytes, NUL-terminated) with every byte that could act on a terminal or
+ * forge a log line written as \xNN: C0 controls, DEL, C1 controls (U+0080..U+009F), bytes that
+ * are not valid UTF-8, and the backslash itself (so an escape in the input cannot pass for one
+ * of ours). Request paths and model output are logged: an attacker chooses those bytes. */
+void gptc_srv_log_escape(char *dst, size_t cap, const char *src)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0, n = strlen(src);
+    if (!cap) return;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)src[i];
+        size_t len = c < 0x80 ? 1 : srv_utf8_valid_len(src + i, n - i > 4 ? 4 : n - i);
+        int bad = c < 0x20 || c == 0x7f || c == '\\';
+        if (c >= 0x80) {
+            /* the length of the first character only: a valid lead byte says how long */
+            size_t want = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+            bad = !want || len < want || (c == 0xc2 && (unsigned char)src[i + 1] < 0xa0);
+            len = bad ? 1 : want;
+        }
+        if (bad) {
+            if (o + 4 >= cap) break;
+            dst[o++] = '\\';
+            dst[o++] = 'x';
+            dst[o++] = hex[c >> 4];
+            dst[o++] = hex[c & 15];
+            i++;
+            continue;
+        }
+        if (o + len >= cap) break;
+        memcpy(dst + o, src + i, len);
+        o += len;
+        i += len;
+    }
+    dst[o] = 0;
+}
+
 void srv_log(gptc_server *s, const char *fmt, ...)
 {
     if (!s->p.log) return;
-    char line[768];
+    char line[768], safe[768 * 4];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    s->p.log(s->p.log_user, line);
+    gptc_srv_log_escape(safe, sizeof safe, line);
+    s->p.log(s->p.log_user, safe);
 }
 
 gptc_server_params gptc_server_default_params(void)
@@ -150,7 +188,13 @@ enum MHD_Result srv_reply_error(srv_req *r, const srv_error *e)
     if (e->status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
     if (e->status == 405)
         MHD_add_response_header(resp, "Allow", r->endpoint <= EP_EMBEDDINGS ? "POST" : "GET");
-    if (e->status == 408 || e->status == 413) MHD_add_response_header(resp, "Connection", "close");
+    /* the SDKs retry some 4xx (409, and others by their own rules) unless told not to; a
+     * client error stays one when sent again, except a timeout, a conflict or a rate limit */
+    if (e->status >= 400 && e->status < 500 && e->status != 408 && e->status != 409 &&
+        e->status != 429)
+        MHD_add_response_header(resp, "x-should-retry", "false");
+    if (e->status == 408 || e->status == 413 || e->status == 431 || r->close_after)
+        MHD_add_response_header(resp, "Connection", "close");
     return queue(r, e->status, resp, "application/json");
 }
 
@@ -187,17 +231,44 @@ int srv_wait_job(srv_req *r, srv_job *j)
 /* ----- the watchdog: whole-head and whole-body deadlines ---------------------------------------
  */
 
+/* Answer the connection's current request ourselves, on the socket, and close it: for a
+ * request whose body is still arriving (libmicrohttpd can queue a response only once the body
+ * is in) or that never arrives. Nothing may have been written for the request yet. The
+ * watchdog shuts the socket down if the client does not close within 2 s. Call without
+ * conn_mu held. */
+static void conn_abort_locked(struct srv_conn *c, int status)
+{
+    static const char k_408[] = "{\"error\":{\"message\":\"the request took too long to "
+                                "arrive\",\"type\":\"timeout_error\","
+                                "\"param\":null,\"code\":\"request_timeout\"}}";
+    static const char k_413[] = "{\"error\":{\"message\":\"the request body is too large\","
+                                "\"type\":\"invalid_request_error\","
+                                "\"param\":null,\"code\":\"payload_too_large\"}}";
+    const char *body = status == 408 ? k_408 : k_413;
+    char buf[640];
+    int n = snprintf(buf, sizeof buf,
+                     "HTTP/1.1 %s\r\nContent-Type: application/json\r\n%s"
+                     "Connection: close\r\nContent-Length: %zu\r\n\r\n%s",
+                     status == 408 ? "408 Request Timeout" : "413 Content Too Large",
+                     status == 408 ? "" : "x-should-retry: false\r\n", strlen(body), body);
+    ssize_t w = send(c->fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)w;
+    shutdown(c->fd, SHUT_WR);
+    c->killed = 1;
+    c->t_killed = srv_now();
+}
+
+static void conn_abort(gptc_server *s, struct srv_conn *c, int status)
+{
+    if (!c) return;
+    pthread_mutex_lock(&s->conn_mu);
+    if (!c->killed) conn_abort_locked(c, status);
+    pthread_mutex_unlock(&s->conn_mu);
+}
+
 static void *watchdog_main(void *arg)
 {
     gptc_server *s = arg;
-    static const char k_body[] = "{\"error\":{\"message\":\"the request took too long to "
-                                 "arrive\",\"type\":\"timeout_error\","
-                                 "\"param\":null,\"code\":\"request_timeout\"}}";
-    char k_408[512];
-    int n_408 = snprintf(k_408, sizeof k_408,
-                         "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
-                         "Connection: close\r\nContent-Length: %zu\r\n\r\n%s",
-                         sizeof k_body - 1, k_body);
     while (!atomic_load(&s->stop_watchdog)) {
         usleep(50 * 1000);
         double now = srv_now();
@@ -219,11 +290,7 @@ static void *watchdog_main(void *arg)
                 continue;
             }
             /* nothing has been written on this connection for the current request yet */
-            ssize_t w = send(c->fd, k_408, (size_t)n_408, MSG_NOSIGNAL | MSG_DONTWAIT);
-            (void)w;
-            shutdown(c->fd, SHUT_WR);
-            c->killed = 1;
-            c->t_killed = now;
+            conn_abort_locked(c, 408);
             srv_log(s, "connection timed out waiting for the request %s: 408",
                     c->phase == PH_HEAD ? "head" : "body");
         }
@@ -283,6 +350,55 @@ static int conn_phase(gptc_server *s, struct srv_conn *c, int phase)
     return ok;
 }
 
+/* Called with the raw request target before libmicrohttpd decodes it: a %00 would cut the
+ * decoded path short (/v1/models/ID%00junk reads as /v1/models/ID), so note it here and refuse
+ * the request in on_request. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
+{
+    (void)cls;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct srv_conn *c = ci ? ci->socket_context : NULL;
+    if (c) {
+        size_t n = strlen(uri);
+        c->path_nul = 0;
+        for (size_t i = 0; i + 2 < n; i++)
+            if (uri[i] == '%' && uri[i + 1] == '0' && uri[i + 2] == '0') c->path_nul = 1;
+    }
+    return NULL;
+}
+
+/* Sizes of the request head, for the 8 KiB cap. */
+static enum MHD_Result add_header_size(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    (void)kind;
+    size_t *n = cls;
+    *n += strlen(key) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
+}
+
+/* Count Content-Length and Transfer-Encoding headers: a request with two Content-Lengths, or
+ * with both, is framed differently by different parsers (request smuggling behind a proxy). */
+typedef struct framing {
+    int n_cl, n_te;
+    const char *cl[2];
+} framing;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    framing *f = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (f->n_cl < 2) f->cl[f->n_cl] = value;
+        f->n_cl++;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        f->n_te++;
+    }
+    return MHD_YES;
+}
+
 /* ----- routing ---------------------------------------------------------------------------------
  */
 
@@ -315,8 +431,8 @@ static int authorized(gptc_server *s, struct MHD_Connection *mc)
  * "ID/content"), else NULL. Returns 0, 404 (no such path) or 405 (wrong method). */
 static int route(const char *url, const char *method, int ui, int *endpoint, const char **sub)
 {
-    int post = strcmp(method, "POST") == 0, get = strcmp(method, "GET") == 0,
-        del = strcmp(method, "DELETE") == 0;
+    int post = strcmp(method, "POST") == 0, del = strcmp(method, "DELETE") == 0;
+    int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0; /* HEAD: no body */
     *sub = NULL;
     /* clang-format off */
     static const struct { const char *path; int ep, methods; } k_routes[] = {
@@ -401,8 +517,24 @@ static enum MHD_Result dispatch(srv_req *r, const char *url)
                  r->srv->p.body_max);
         return srv_reply_error(r, &e);
     }
+    /* jansson needs a few times the body while it parses, and it does not survive running out
+     * of memory half way: make sure that much is there first. Out of memory is the server's
+     * trouble (503, retry), not a bad request. */
+    size_t need;
+    void *probe = __builtin_mul_overflow(r->body.n, (size_t)8, &need) ? NULL : malloc(need + 65536);
+    if (!probe) {
+        srv_fail(&e, 503, "out_of_memory", NULL, "the server is out of memory");
+        e.retry_after = 1;
+        return srv_reply_error(r, &e);
+    }
+    free(probe);
     json_error_t jerr;
     json_t *body = json_loadb(r->body.p ? r->body.p : "", r->body.n, 0, &jerr);
+    if (!body && json_error_code(&jerr) == json_error_out_of_memory) {
+        srv_fail(&e, 503, "out_of_memory", NULL, "the server is out of memory");
+        e.retry_after = 1;
+        return srv_reply_error(r, &e);
+    }
     if (!body) {
         srv_fail(&e, 400, "invalid_json", NULL,
                  "the body is not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
@@ -442,6 +574,36 @@ static enum MHD_Result dispatch(srv_req *r, const char *url)
     return ret;
 }
 
+static size_t head_size(struct MHD_Connection *mc, const char *url)
+{
+    size_t n = strlen(url) + 16;
+    MHD_get_connection_values(mc, MHD_HEADER_KIND, add_header_size, &n);
+    return n;
+}
+
+/* 1 with *e filled (400) when the body's framing is ambiguous. */
+static int framing_bad(struct MHD_Connection *mc, srv_error *e)
+{
+    framing f = {0};
+    MHD_get_connection_values(mc, MHD_HEADER_KIND, count_framing, &f);
+    if (f.n_cl > 1 && (f.n_cl > 2 || strcmp(f.cl[0], f.cl[1]) != 0)) {
+        srv_fail(e, 400, "invalid_content_length", NULL,
+                 "the request has several Content-Length headers that disagree");
+        return 1;
+    }
+    if (f.n_cl > 1) {
+        srv_fail(e, 400, "invalid_content_length", NULL,
+                 "the request has several Content-Length headers");
+        return 1;
+    }
+    if (f.n_cl && f.n_te) {
+        srv_fail(e, 400, "invalid_content_length", NULL,
+                 "the request has both Content-Length and Transfer-Encoding");
+        return 1;
+    }
+    return 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **req_cls)
@@ -472,6 +634,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         if (atomic_load(&s->draining) && r->endpoint != EP_HEALTH) {
             srv_fail(&e, 503, "server_shutting_down", NULL, "the server is shutting down");
             e.retry_after = 5;
+        } else if (r->conn && r->conn->path_nul) {
+            srv_fail(&e, 400, "invalid_path", NULL, "the request target contains a NUL byte (%%00)");
+        } else if (head_size(mc, url) > SRV_HEAD_MAX) {
+            srv_fail(&e, 431, "headers_too_large", NULL,
+                     "the request head is over %d bytes", SRV_HEAD_MAX);
+        } else if (framing_bad(mc, &e)) {
+            r->close_after = 1;
         } else if (rc == 404) {
             srv_fail(&e, 404, "not_found", NULL, "no route for %s %s", method, url);
         } else if (rc == 405) {
@@ -514,8 +683,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     if (*upload_data_size) {
         if (!r->body_over) {
             if (r->body.n + *upload_data_size > s->p.body_max) {
+                /* answer now (and close), rather than after the last chunk */
                 r->body_over = 1;
                 srv_buf_free(&r->body);
+                *upload_data_size = 0;
+                r->early = 1;
+                r->status = 413;
+                conn_abort(s, r->conn, 413);
+                return MHD_YES;
             } else if (srv_buf_add(&r->body, upload_data, *upload_data_size)) {
                 return MHD_NO;
             }
@@ -702,6 +877,13 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
     s->model = model;
     s->created = (long)time(NULL);
     snprintf(s->alias, sizeof s->alias, "%s", p.alias && *p.alias ? p.alias : "gptc");
+    snprintf(s->file_id, sizeof s->file_id, "%s", p.model_file_id ? p.model_file_id : "");
+    s->p.model_file_id = NULL;
+    if (p.n_ctx_seq > hp->n_ctx_train)
+        srv_log(s,
+                "warning: --ctx-seq %d is beyond the model's trained context (%d): output past "
+                "%d tokens may degrade",
+                p.n_ctx_seq, hp->n_ctx_train, hp->n_ctx_train);
     if (p.api_key && *p.api_key) {
         if (strlen(p.api_key) >= sizeof s->api_key) {
             free(s);
@@ -779,7 +961,7 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)p.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)p.max_connections,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        s, MHD_OPTION_END);
+        s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_END);
     if (!s->mhd) {
         int e = errno;
         gptc_server_free(s);

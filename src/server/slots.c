@@ -62,7 +62,9 @@ static void logf_(srv_sched *s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    s->log(s->log_user, line);
+    char safe[sizeof line * 4];
+    gptc_srv_log_escape(safe, sizeof safe, line);
+    s->log(s->log_user, safe);
 }
 
 /* ----- jobs ----------------------------------------------------------------------------------- */

@@ -27,6 +27,7 @@
 #define SRV_STOP_LEN 256   /* bytes of one stop string */
 #define SRV_MAX_BIAS 1024  /* logit_bias entries */
 #define SRV_MAX_INPUTS 256 /* embeddings inputs per request */
+#define SRV_HEAD_MAX 8192  /* bytes of a request head (line and headers); more gets 431 */
 #define SRV_MIN(a, b) ((a) < (b) ? (a) : (b))
 
 /* ----- errors.c: OpenAI error objects ----------------------------------------------------------
@@ -238,6 +239,7 @@ struct gptc_server {
     gptc_server_params p;
     const gptc_model *model; /* borrowed */
     char alias[128];
+    char file_id[128]; /* p.model_file_id, "" when none: also accepted as the model's id */
     char api_key[256];
     size_t api_key_len;
     gptc_chat_template *tmpl; /* owned */
@@ -278,6 +280,7 @@ typedef struct srv_req {
     int endpoint; /* EP_* */
     int status;   /* the status sent, for logs and metrics */
     int early;    /* a response was queued before the body */
+    int close_after; /* close the connection after the response (bad framing) */
     srv_buf body;
     int body_over; /* body grew past body_max */
     double t0;
@@ -293,6 +296,9 @@ double srv_now(void); /* monotonic seconds */
  * and the BOS/EOS texts; needs s->model and s->p. */
 gptc_status srv_load_template(gptc_server *s, gptc_err *err);
 void srv_log(gptc_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Every log line goes through this: control characters, C1 controls, invalid UTF-8 and '\\'
+ * become \xNN, so no request byte can forge a line or reach the operator's terminal. */
+void gptc_srv_log_escape(char *dst, size_t cap, const char *src);
 
 /* Queue responses. Each returns what the access handler should return. */
 enum MHD_Result srv_reply_json(srv_req *r, int status, json_t *body /* stolen */);
@@ -314,6 +320,11 @@ enum MHD_Result srv_ep_chat(srv_req *r, json_t *body);
 enum MHD_Result srv_ep_completions(srv_req *r, json_t *body);
 enum MHD_Result srv_ep_embeddings(srv_req *r, json_t *body);
 enum MHD_Result srv_ep_models(srv_req *r, const char *id /* NULL: the list */);
+/* v1_models.c: 1 when name is this server's model (its alias or its file name). */
+int gptc_srv_model_known(const gptc_server *s, const char *name);
+/* The request's "model" field: absent or known: 0; else -1 with *e (404 model_not_found, or 400
+ * for a wrong type). */
+int gptc_srv_check_model(gptc_server *s, const json_t *body, srv_error *e);
 enum MHD_Result srv_ep_health(srv_req *r);
 enum MHD_Result srv_ep_metrics(srv_req *r);
 /* ui.c: the chat page's files and /ui/config.json; srv_ui_public: 1 when url needs no key. */

@@ -124,7 +124,7 @@ int srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int n_pro
     int have_seed = 0, lp_flag = 0, ignore_eos = 0, rc = 0;
     int n_max = s->p.n_max < sc->n_slots ? s->p.n_max : sc->n_slots;
     const char *prompt_param = chat ? "messages" : "prompt";
-    if (srv_jstr(body, "model", &str, NULL, e) < 0) goto fail;
+    if (gptc_srv_check_model(s, body, e) < 0) goto fail;
     if (srv_jstr(body, "user", &str, NULL, e) < 0) goto fail;
     if (srv_jint(body, "n", 1, n_max, &n, e) < 0) goto fail;
     const char *mt_param = "max_tokens";
@@ -232,7 +232,7 @@ int srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int n_pro
     o->logprobs = lp_flag;
     o->top_logprobs = (int)top_lp;
     if (parse_stop(body, j, e) < 0 || parse_bias(body, sc->n_vocab, j, e) < 0) goto fail;
-    if (chat) {
+    if (chat && !ignore_eos) { /* ignore_eos: the end-of-turn markers do not stop either */
         for (int i = 0; i < s->chat_stops.n_strs && j->n_stops < SRV_MAX_STOPS; i++) {
             size_t len = strlen(s->chat_stops.strs[i]);
             if (!len || len > SRV_STOP_LEN) continue;

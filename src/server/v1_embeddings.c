@@ -75,7 +75,7 @@ int srv_embeddings_prepare(gptc_server *s, const json_t *body, srv_job **out, in
 {
     const char *fmt = "float", *str;
     long long d = 0;
-    if (srv_jstr(body, "model", &str, NULL, e) < 0 || srv_jstr(body, "user", &str, NULL, e) < 0 ||
+    if (gptc_srv_check_model(s, body, e) < 0 || srv_jstr(body, "user", &str, NULL, e) < 0 ||
         srv_jstr(body, "encoding_format", &fmt, NULL, e) < 0 ||
         srv_jint(body, "dimensions", 1, s->sched.n_embd, &d, e) < 0)
         return -1;

@@ -20,10 +20,27 @@ enum MHD_Result srv_ep_models(srv_req *r, const char *id)
         json_array_append_new(data, model_json(s));
         return srv_reply_json(r, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
     }
-    if (strcmp(id, s->alias) != 0) {
+    if (!gptc_srv_model_known(s, id)) {
         srv_error e;
         srv_fail(&e, 404, "model_not_found", "model", "The model '%.200s' does not exist", id);
         return srv_reply_error(r, &e);
     }
     return srv_reply_json(r, 200, model_json(s));
+}
+
+int gptc_srv_model_known(const gptc_server *s, const char *name)
+{
+    return strcmp(name, s->alias) == 0 || (s->file_id[0] && strcmp(name, s->file_id) == 0);
+}
+
+int gptc_srv_check_model(gptc_server *s, const json_t *body, srv_error *e)
+{
+    const char *name;
+    int rc = srv_jstr(body, "model", &name, NULL, e);
+    if (rc <= 0) return rc; /* absent: this server's one model */
+    if (!gptc_srv_model_known(s, name))
+        return srv_fail(e, 404, "model_not_found", "model",
+                        "The model '%.200s' does not exist (this server runs '%s')", name,
+                        s->alias);
+    return 0;
 }
