@@ -215,7 +215,7 @@ static void test_log_injection(void)
         if (c == 0xc2 && i + 1 < g_log_n && (unsigned char)g_log[i + 1] < 0xa0) bad++;
     }
     /* the forged line is not a line of its own: it follows the escaped newline */
-    for (char *p = g_log; (p = strstr(p, "FORGED")); p++) {
+    for (char *p = g_log; p && (p = strstr(p, "FORGED")); p++) {
         char *bol = p;
         while (bol > g_log && bol[-1] != '\n')
             bol--;
@@ -427,6 +427,241 @@ static void test_ctx_warning(void)
     pthread_mutex_unlock(&g_log_mu);
 }
 
+/* ----- defect 2: connection limits ------------------------------------------------------------- */
+
+static int connect_from(const char *src, int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in b = {.sin_family = AF_INET};
+    inet_pton(AF_INET, src, &b.sin_addr);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&b, sizeof b) != 0 ||
+        connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int count_dir(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static gptc_server *start_small(gptc_model *model, int max_conns, int per_client, int write_ms)
+{
+    gptc_server_params p = gptc_server_default_params();
+    p.port = 0;
+    p.n_parallel = 2;
+    p.n_ctx_seq = 512;
+    p.alias = "small";
+    p.n_threads = 1;
+    p.header_timeout_ms = 60000;
+    p.body_timeout_ms = 60000;
+    p.max_connections = max_conns;
+    p.max_conns_per_client = per_client;
+    if (write_ms) p.write_timeout_ms = write_ms;
+    p.log = capture_log;
+    gptc_server *srv = NULL;
+    gptc_err err;
+    if (gptc_server_start(model, &p, &srv, &err)) {
+        CHECK(0, "start: %s", err.msg);
+        return NULL;
+    }
+    return srv;
+}
+
+/* limit + 50 idle connections: a normal client is still served (within 2 s: the read timeout),
+ * and the server's threads and fds stay bounded by the limit */
+static void test_idle_flood(gptc_model *model)
+{
+    enum { LIMIT = 16, EXTRA = 50 };
+    int threads0 = count_dir("/proc/self/task"), fds0 = count_dir("/proc/self/fd");
+    gptc_server *srv = start_small(model, LIMIT, 0, 0);
+    if (!srv) return;
+    int port = gptc_server_port(srv);
+    int cl[LIMIT + EXTRA];
+    int opened = 0;
+    for (int i = 0; i < LIMIT + EXTRA; i++) {
+        cl[i] = connect_port(port);
+        opened += cl[i] >= 0;
+    }
+    CHECK(opened == LIMIT + EXTRA, "%d idle connections opened", opened);
+    usleep(300 * 1000);
+    int threads = count_dir("/proc/self/task"), fds = count_dir("/proc/self/fd");
+    int fd = connect_port(port);
+    const char *req = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    send_all(fd, req, strlen(req));
+    char *r = read_all(fd, 2.0, NULL);
+    CHECK(status_of(r) == 200, "a client is served within 2 s while %d idle connections are "
+                               "open against a limit of %d (%.60s)",
+          LIMIT + EXTRA, LIMIT, r);
+    free(r);
+    close(fd);
+    /* ours: the client fds; the server's: its threads and sockets, bounded by the limit (idle
+     * ones it closed may still be ending: twice the limit) */
+    CHECK(threads - threads0 <= 2 * LIMIT + 8, "server threads bounded: %d", threads - threads0);
+    CHECK(fds - fds0 - (LIMIT + EXTRA) <= 2 * LIMIT + 16, "server fds bounded: %d",
+          fds - fds0 - (LIMIT + EXTRA));
+    for (int i = 0; i < LIMIT + EXTRA; i++)
+        if (cl[i] >= 0) close(cl[i]);
+    gptc_server_free(srv);
+}
+
+/* Connections that are all busy (a body arriving): the one over a limit gets 503 at once */
+static void test_full_503(gptc_model *model)
+{
+    gptc_server *srv = start_small(model, 6, 4, 0);
+    if (!srv) return;
+    int port = gptc_server_port(srv);
+    const char *part = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                       "application/json\r\nContent-Length: 100\r\n\r\n{\"prompt\":";
+    int held[6], n = 0;
+    for (int i = 0; i < 4; i++) {
+        held[n] = connect_from("127.0.0.1", port);
+        if (held[n] >= 0) send_all(held[n], part, strlen(part));
+        n++;
+    }
+    usleep(200 * 1000);
+    const char *req = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    int fd = connect_from("127.0.0.1", port);
+    send_all(fd, req, strlen(req));
+    char *r = read_all(fd, 5, NULL);
+    CHECK(status_of(r) == 503 && strstr(r, "too_many_connections"),
+          "a 5th busy connection from one address (limit 4) gets 503 (%.60s)", r);
+    free(r);
+    close(fd);
+    for (int i = 0; i < 2; i++) {
+        held[n] = connect_from("127.0.0.2", port);
+        if (held[n] >= 0) send_all(held[n], part, strlen(part));
+        n++;
+    }
+    usleep(200 * 1000);
+    fd = connect_from("127.0.0.2", port);
+    send_all(fd, req, strlen(req));
+    r = read_all(fd, 5, NULL);
+    CHECK(status_of(r) == 503, "a 7th busy connection (limit 6) gets 503 (%.60s)", r);
+    free(r);
+    close(fd);
+    close(held[0]); /* room again */
+    usleep(300 * 1000);
+    fd = connect_from("127.0.0.3", port);
+    send_all(fd, req, strlen(req));
+    r = read_all(fd, 5, NULL);
+    CHECK(status_of(r) == 200, "served once a connection left (%.60s)", r);
+    free(r);
+    close(fd);
+    for (int i = 1; i < n; i++)
+        if (held[i] >= 0) close(held[i]);
+    gptc_server_free(srv);
+}
+
+/* ----- a client that stops reading a long stream: the write timeout drops it ------------------- */
+
+static void test_stalled_reader(gptc_model *model)
+{
+    gptc_server *srv = start_small(model, 16, 0, 1000);
+    if (!srv) return;
+    int port = gptc_server_port(srv);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 2048;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(connect(fd, (struct sockaddr *)&a, sizeof a) == 0, "connect");
+    const char *b = "{\"prompt\": \"Once\", \"max_tokens\": 500, \"ignore_eos\": true, "
+                    "\"stream\": true, \"logprobs\": 5}";
+    char req[512];
+    int n = snprintf(req, sizeof req,
+                     "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     strlen(b), b);
+    send_all(fd, req, (size_t)n);
+    /* another client is served meanwhile */
+    int g = g_port;
+    g_port = port;
+    char *r = http("GET", "/health", NULL, NULL);
+    g_port = g;
+    CHECK(status_of(r) == 200, "served while a client stopped reading (%.60s)", r);
+    free(r);
+    /* stop reading for well past the write timeout, then read what is left */
+    double end = now_s() + 30;
+    int dropped = 0;
+    while (now_s() < end && !dropped) {
+        usleep(200 * 1000);
+        pthread_mutex_lock(&g_log_mu);
+        dropped = g_log && strstr(g_log, "took no byte of its response") != NULL;
+        pthread_mutex_unlock(&g_log_mu);
+    }
+    CHECK(dropped, "the stalled client is dropped after the write timeout");
+    size_t len;
+    r = read_all(fd, 10, &len);
+    CHECK(len > 0 && !strstr(r, "[DONE]"), "its stream was cut short (%zu bytes)", len);
+    free(r);
+    close(fd);
+    gptc_server_free(srv);
+}
+
+/* ----- defect 7: the stop does not wait for half-sent bodies ----------------------------------- */
+
+static void test_shutdown_idle(gptc_model *model)
+{
+    gptc_server *srv = start_small(model, 16, 0, 0);
+    if (!srv) return;
+    int port = gptc_server_port(srv);
+    const char *part = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                       "application/json\r\nContent-Length: 100\r\n\r\n{\"prompt\":";
+    int half = connect_port(port), idle = connect_port(port);
+    send_all(half, part, strlen(part));
+    usleep(200 * 1000);
+    double t0 = now_s();
+    gptc_server_shutdown(srv, 60000); /* the body deadline is 60 s in start_small */
+    double took = now_s() - t0;
+    CHECK(took < 20, "the stop did not wait for the half-sent body (%.1f s)", took);
+    char *r = read_all(half, 5, NULL);
+    CHECK(status_of(r) == 0 || status_of(r) == 503, "the half-sent body was dropped (%.40s)", r);
+    free(r);
+    close(half);
+    close(idle);
+    gptc_server_free(srv);
+}
+
+/* ----- SO_REUSEADDR: a restarted server binds its port while old connections are in TIME_WAIT -- */
+
+static void test_reuseaddr(gptc_model *model)
+{
+    gptc_server *srv = start_small(model, 16, 0, 0);
+    if (!srv) return;
+    int port = gptc_server_port(srv);
+    /* the server closes first (Connection: close), so its side of the connection is in
+     * TIME_WAIT on the port */
+    int g = g_port;
+    g_port = port;
+    char *r = http("GET", "/health", NULL, NULL);
+    g_port = g;
+    CHECK(status_of(r) == 200, "health");
+    free(r);
+    gptc_server_free(srv);
+    gptc_server_params p = gptc_server_default_params();
+    p.port = port;
+    p.n_parallel = 1;
+    p.n_ctx_seq = 256;
+    p.n_threads = 1;
+    gptc_err err;
+    srv = NULL;
+    CHECK(gptc_server_start(model, &p, &srv, &err) == GPTC_OK,
+          "restart on the same port at once: %s", srv ? "" : err.msg);
+    gptc_server_free(srv);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -464,6 +699,11 @@ int main(void)
     test_json_oom();
     test_ignore_eos_chat();
     gptc_server_free(srv);
+    test_idle_flood(model);
+    test_full_503(model);
+    test_stalled_reader(model);
+    test_shutdown_idle(model);
+    test_reuseaddr(model);
     gptc_model_free(model);
     free(g_log);
     return test_summary();

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "cli.h"
@@ -39,6 +40,12 @@ static const char *k_help =
     "      --timeout S       close connections idle this long (default 60)\n"
     "      --header-timeout MS, --body-timeout MS   deadlines for the whole request head and\n"
     "                        body; late gets 408 (default 10000, 30000)\n"
+    "      --max-conns N     open connections at most; when full the oldest idle one is\n"
+    "                        closed for a new one, else the new one gets 503 (default 256)\n"
+    "      --max-conns-per-client N   connections from one address (default 64; 0: no limit;\n"
+    "                        raise it behind a reverse proxy)\n"
+    "      --write-timeout MS  drop a client that takes no byte of its response this long,\n"
+    "                        cancelling its request (default 30000)\n"
     "      --max-n N         largest n per request (default 8, at most --parallel)\n"
     "      --seed S          base seed of requests that give none (default: the clock)\n"
     "      --tokenizer FILE  tokenizer.bin for a llama2.c checkpoint\n"
@@ -111,6 +118,12 @@ int cmd_serve(int argc, char **argv)
             sp.header_timeout_ms = (int)cli_int(a, cli_value(argc, argv, &i), 1, 86400000);
         else if (cli_is(a, "--body-timeout", NULL))
             sp.body_timeout_ms = (int)cli_int(a, cli_value(argc, argv, &i), 1, 86400000);
+        else if (cli_is(a, "--max-conns", NULL))
+            sp.max_connections = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 16);
+        else if (cli_is(a, "--max-conns-per-client", NULL))
+            sp.max_conns_per_client = (int)cli_int(a, cli_value(argc, argv, &i), 0, 1 << 16);
+        else if (cli_is(a, "--write-timeout", NULL))
+            sp.write_timeout_ms = (int)cli_int(a, cli_value(argc, argv, &i), 1, 86400000);
         else if (cli_is(a, "--max-n", NULL))
             sp.n_max = (int)cli_int(a, cli_value(argc, argv, &i), 1, 64);
         else if (cli_is(a, "--seed", NULL))
@@ -166,6 +179,14 @@ int cmd_serve(int argc, char **argv)
             sp.chat_template = tmpl_file;
             sp.chat_template_len = n;
         }
+    }
+
+    /* Every connection holds a socket: use all the fds the hard limit allows (the soft limit
+     * is often 1024, which a few hundred clients and the model's files can exhaust). */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
     }
 
     /* Signals are taken by sigwait in this thread only: block them before any thread starts. */

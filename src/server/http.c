@@ -12,7 +12,13 @@
  *     bounds the *whole* request head (header_timeout_ms) and body (body_timeout_ms), which a
  *     client sending one byte at a time would otherwise stretch forever: it writes a 408 and
  *     closes the connection;
- *   - connections: max_connections at once (libmicrohttpd refuses more);
+ *   - connections: our own accept thread admits at most max_connections at once, and at most
+ *     max_conns_per_client from one address; when full it closes the oldest idle connection
+ *     (between keep-alive requests, or silent since it connected) for the new one, else it
+ *     answers 503 at once rather than leaving the client in the backlog; out of fds, it backs
+ *     off and logs once per 10 s;
+ *   - writes: a client that takes no byte of its response for write_timeout_ms (its socket's
+ *     send queue stays full) is dropped, which cancels its request;
  *   - JSON: jansson rejects invalid UTF-8 and NUL in strings and bounds nesting depth.
  * The API key is compared in constant time and never logged.
  */
@@ -25,6 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -44,6 +52,10 @@ struct srv_conn {
     int phase;  /* PH_*: what the client owes us */
     double t;   /* when that phase began */
     int path_nul; /* the current request's raw path has %00 (the decoded one is cut there) */
+    int got_uri;  /* a request line arrived on this connection (it is not idle since connect) */
+    struct sockaddr_storage addr; /* the client's address */
+    int outq;     /* bytes in the socket's send queue at the last look, and when it last moved */
+    double t_outq;
     int killed;   /* a 408 was written; 2: the socket was shut down */
     double t_killed;
     struct srv_conn *prev, *next;
@@ -117,6 +129,8 @@ gptc_server_params gptc_server_default_params(void)
         .body_timeout_ms = 30000,
         .idle_timeout_s = 60,
         .max_connections = 256,
+        .max_conns_per_client = 64,
+        .write_timeout_ms = 30000,
         .n_max = 8,
         .seed = -1,
     };
@@ -273,7 +287,38 @@ static void *watchdog_main(void *arg)
         usleep(50 * 1000);
         double now = srv_now();
         pthread_mutex_lock(&s->conn_mu);
+        for (int i = 0; i < s->n_closing; i++) { /* refused: drain what they sent, then close */
+            char junk[1024];
+            ssize_t n = recv(s->closing[i], junk, sizeof junk, MSG_DONTWAIT);
+            if ((n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) || n == 0 ||
+                now - s->closing_t[i] > 2.0) {
+                close(s->closing[i]);
+                s->closing[i] = s->closing[--s->n_closing];
+                s->closing_t[i] = s->closing_t[s->n_closing];
+                i--;
+            }
+        }
         for (struct srv_conn *c = s->conns; c; c = c->next) {
+            if (!c->killed) {
+                /* a response the client does not take: its socket's send queue stays full
+                 * (while we answer, or after the whole answer went to the kernel) */
+                int q = 0;
+                if (ioctl(c->fd, TIOCOUTQ, &q) != 0) q = 0;
+                if (q == 0 || q != c->outq) {
+                    c->outq = q;
+                    c->t_outq = now;
+                } else if (now - c->t_outq > s->p.write_timeout_ms * 1e-3) {
+                    /* reset, not FIN: what is queued is dropped, the request fails and its job
+                     * is cancelled */
+                    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+                    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+                    shutdown(c->fd, SHUT_RDWR);
+                    c->killed = 2;
+                    srv_log(s, "a client took no byte of its response for %d ms: dropped",
+                            s->p.write_timeout_ms);
+                    continue;
+                }
+            }
             if (c->killed == 1 && now - c->t_killed > 2.0) {
                 shutdown(c->fd, SHUT_RDWR); /* the client did not close after the 408 */
                 c->killed = 2;
@@ -315,7 +360,18 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
         c->fd = ci->connect_fd;
         c->phase = PH_HEAD;
         c->t = srv_now();
+        const union MHD_ConnectionInfo *ai =
+            MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (ai && ai->client_addr)
+            memcpy(&c->addr, ai->client_addr,
+                   ai->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                          : sizeof(struct sockaddr_in));
         pthread_mutex_lock(&s->conn_mu);
+        s->n_conns++;
+        if (c->fd == s->admitting_fd) {
+            s->admitted = 1;
+            pthread_cond_broadcast(&s->conn_cv);
+        }
         c->next = s->conns;
         if (s->conns) s->conns->prev = c;
         s->conns = c;
@@ -325,6 +381,7 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
         struct srv_conn *c = *socket_context;
         if (!c) return;
         pthread_mutex_lock(&s->conn_mu);
+        s->n_conns--;
         if (c->prev)
             c->prev->next = c->next;
         else
@@ -362,6 +419,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
     if (c) {
         size_t n = strlen(uri);
         c->path_nul = 0;
+        c->got_uri = 1;
         for (size_t i = 0; i + 2 < n; i++)
             if (uri[i] == '%' && uri[i + 1] == '0' && uri[i + 2] == '0') c->path_nul = 1;
     }
@@ -760,6 +818,160 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     srv_log(s, "http: %s", line);
 }
 
+/* ----- admission: our accept thread ------------------------------------------------------------
+ */
+
+static int same_client(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family) return 0;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    if (a->ss_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+    return 0;
+}
+
+/* The oldest connection that owes us nothing we wait for: between keep-alive requests, or
+ * silent since it connected. NULL when every connection is in use. Under conn_mu. */
+static struct srv_conn *oldest_idle(gptc_server *s, const struct sockaddr_storage *from)
+{
+    struct srv_conn *best = NULL;
+    for (struct srv_conn *c = s->conns; c; c = c->next) {
+        if (c->killed || !(c->phase == PH_IDLE || (c->phase == PH_HEAD && !c->got_uri))) continue;
+        if (from && !same_client(&c->addr, from)) continue;
+        if (!best || c->t < best->t) best = c;
+    }
+    return best;
+}
+
+/* Answer 503 on a socket we will not serve, and let the watchdog close it once the client has
+ * read it (closing at once, with its request unread, would reset the connection first). */
+static void refuse(gptc_server *s, int fd, const char *why)
+{
+    char body[256], buf[512];
+    int nb = snprintf(body, sizeof body,
+                      "{\"error\":{\"message\":\"%s\",\"type\":\"server_error\","
+                      "\"param\":null,\"code\":\"too_many_connections\"}}",
+                      why);
+    int n = snprintf(buf, sizeof buf,
+                     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                     "Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
+                     nb, body);
+    ssize_t w = send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)w;
+    shutdown(fd, SHUT_WR);
+    pthread_mutex_lock(&s->conn_mu);
+    if (s->n_closing < (int)(sizeof s->closing / sizeof *s->closing)) {
+        s->closing[s->n_closing] = fd;
+        s->closing_t[s->n_closing++] = srv_now();
+        fd = -1;
+    }
+    pthread_mutex_unlock(&s->conn_mu);
+    if (fd >= 0) close(fd);
+}
+
+/* Take the new connection, after closing an idle one to make room if needed, or refuse it. */
+static void admit(gptc_server *s, int fd, struct sockaddr_storage *a, socklen_t al)
+{
+    const char *why = NULL;
+    pthread_mutex_lock(&s->conn_mu);
+    int same = 0;
+    for (struct srv_conn *c = s->conns; c; c = c->next)
+        same += !c->killed && same_client(&c->addr, a);
+    int live = 0;
+    for (struct srv_conn *c = s->conns; c; c = c->next)
+        live += !c->killed;
+    struct srv_conn *victim = NULL;
+    if (s->n_conns >= 2 * s->p.max_connections) /* closed ones whose threads are still ending */
+        why = "the server has too many connections";
+    else if (s->p.max_conns_per_client > 0 && same >= s->p.max_conns_per_client) {
+        if (!(victim = oldest_idle(s, a))) why = "too many connections from your address";
+    } else if (live >= s->p.max_connections) {
+        if (!(victim = oldest_idle(s, NULL))) why = "the server has too many connections";
+    }
+    if (victim) { /* it owes us nothing: close it, and its thread ends */
+        shutdown(victim->fd, SHUT_RDWR);
+        victim->killed = 2;
+    }
+    pthread_mutex_unlock(&s->conn_mu);
+    if (why) {
+        refuse(s, fd, why);
+        return;
+    }
+    /* libmicrohttpd closes the socket itself when it cannot take it. It registers the
+     * connection (on_connection) in its own thread: wait for that, so the next admission counts
+     * this one (a burst of connects would otherwise all pass the limit) */
+    pthread_mutex_lock(&s->conn_mu);
+    s->admitting_fd = fd;
+    s->admitted = 0;
+    pthread_mutex_unlock(&s->conn_mu);
+    if (MHD_add_connection(s->mhd, fd, (struct sockaddr *)a, al) != MHD_YES) return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 1;
+    pthread_mutex_lock(&s->conn_mu);
+    while (!s->admitted)
+        if (pthread_cond_timedwait(&s->conn_cv, &s->conn_mu, &ts) != 0) break;
+    s->admitting_fd = -1;
+    pthread_mutex_unlock(&s->conn_mu);
+}
+
+static void *accept_main(void *arg)
+{
+    gptc_server *s = arg;
+    double t_msg = -1e9;
+    unsigned long n_failed = 0;
+    int backoff_ms = 0;
+    for (;;) {
+        struct pollfd p[2] = {{.fd = s->listen_fd, .events = POLLIN},
+                              {.fd = s->wake[0], .events = POLLIN}};
+        int pr = poll(p, 2, backoff_ms ? backoff_ms : -1);
+        if (p[1].revents) break;
+        if (pr == 0) backoff_ms = 0; /* waited out the back-off: try again */
+        if (pr <= 0 || !(p[0].revents & POLLIN)) continue;
+        struct sockaddr_storage a;
+        socklen_t al = sizeof a;
+        int fd = accept4(s->listen_fd, (struct sockaddr *)&a, &al, SOCK_CLOEXEC);
+        if (fd >= 0) {
+            backoff_ms = 0;
+            admit(s, fd, &a, al);
+            continue;
+        }
+        int e = errno;
+        if (e == EINTR || e == EAGAIN || e == EWOULDBLOCK || e == ECONNABORTED || e == EPROTO)
+            continue;
+        /* out of fds or memory: the pending connection stays in the backlog and poll says so at
+         * once; without a pause this loop would spin. Refuse one with the spare fd so that
+         * client hears why, then wait (50 ms doubling to 1 s) and say so once per 10 s. */
+        n_failed++;
+        if ((e == EMFILE || e == ENFILE) && s->reserve_fd >= 0) {
+            close(s->reserve_fd);
+            int f = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+            if (f >= 0) {
+                static const char k_503[] =
+                    "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: "
+                    "close\r\nContent-Length: 0\r\n\r\n";
+                ssize_t w = send(f, k_503, sizeof k_503 - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+                (void)w;
+                close(f);
+            }
+            s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        }
+        double now = srv_now();
+        if (now - t_msg >= 10.0) {
+            srv_log(s, "cannot accept connections: %s (%lu times since the last message); "
+                       "backing off",
+                    strerror(e), n_failed);
+            t_msg = now;
+            n_failed = 0;
+        }
+        backoff_ms = backoff_ms ? (backoff_ms * 2 > 1000 ? 1000 : backoff_ms * 2) : 50;
+    }
+    return NULL;
+}
+
 /* ----- start / stop ----------------------------------------------------------------------------
  */
 
@@ -831,6 +1043,8 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
     if (p.body_timeout_ms <= 0) p.body_timeout_ms = 30000;
     if (p.idle_timeout_s <= 0) p.idle_timeout_s = 60;
     if (p.max_connections <= 0) p.max_connections = 256;
+    if (p.max_conns_per_client < 0) p.max_conns_per_client = 0;
+    if (p.write_timeout_ms <= 0) p.write_timeout_ms = 30000;
     if (p.n_max <= 0) p.n_max = 8;
     if (p.file_max == 0) p.file_max = (size_t)200 << 20;
 
@@ -919,7 +1133,10 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
     atomic_init(&s->next_id, (unsigned long long)time(NULL));
     atomic_init(&s->stop_watchdog, 0);
     pthread_mutex_init(&s->conn_mu, NULL);
+    pthread_cond_init(&s->conn_cv, NULL);
     pthread_mutex_init(&s->metrics.mu, NULL);
+    s->admitting_fd = -1;
+    s->listen_fd = s->reserve_fd = s->wake[0] = s->wake[1] = -1;
 
     gptc_status st = srv_load_template(s, err);
     if (st) {
@@ -954,22 +1171,54 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
     }
     if (pthread_create(&s->watchdog, NULL, watchdog_main, s) == 0) s->watchdog_started = 1;
 
+    /* Our own listening socket: SO_REUSEADDR, so a restarted server binds its port while
+     * connections of the previous one are in TIME_WAIT; connections reach libmicrohttpd
+     * through accept_main, which enforces the limits. */
+    int lfd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(lfd, (struct sockaddr *)&ss, v6 ? sizeof *a6 : sizeof *a4) != 0 ||
+        listen(lfd, 128) != 0) {
+        int e = errno;
+        if (lfd >= 0) close(lfd);
+        gptc_server_free(s);
+        return fail(err, GPTC_E_IO, "server: cannot listen on %s port %d: %s", p.host, p.port,
+                    strerror(e));
+    }
+    s->listen_fd = lfd;
+    struct sockaddr_storage bound;
+    socklen_t bl = sizeof bound;
+    if (getsockname(lfd, (struct sockaddr *)&bound, &bl) == 0)
+        s->port = ntohs(v6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                           : ((struct sockaddr_in *)&bound)->sin_port);
+    else
+        s->port = p.port;
+
+    /* libmicrohttpd's own limit is out of the way: ours is enforced in admit(), and
+     * libmicrohttpd 0.9.75 leaves a mutex locked when MHD_add_connection meets its limit
+     * (every connection thread then hangs) */
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET |
+                     (v6 ? MHD_USE_IPv6 : 0);
     s->mhd = MHD_start_daemon(
-        flags, (uint16_t)p.port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)p.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)p.max_connections,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_END);
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)p.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)1 << 20, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+        MHD_OPTION_END);
     if (!s->mhd) {
         int e = errno;
         gptc_server_free(s);
-        return fail(err, GPTC_E_IO, "server: cannot listen on %s port %d: %s", p.host, p.port,
+        return fail(err, GPTC_E_IO, "server: cannot start the HTTP server: %s",
                     e ? strerror(e) : "libmicrohttpd refused to start");
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = di ? di->port : p.port;
+    s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (pipe2(s->wake, O_CLOEXEC) != 0 ||
+        pthread_create(&s->acceptor, NULL, accept_main, s) != 0) {
+        gptc_server_free(s);
+        return fail(err, GPTC_E_IO, "server: cannot start the accept thread");
+    }
+    s->acceptor_started = 1;
     if (!s->api_key_len && !is_loopback(p.host))
         srv_log(s,
                 "warning: listening on %s without an API key: anyone who can reach this address "
@@ -984,6 +1233,30 @@ int gptc_server_port(const gptc_server *s)
     return s->port;
 }
 
+static void stop_accepting(gptc_server *s)
+{
+    if (s->acceptor_started) {
+        char b = 1;
+        ssize_t w = write(s->wake[1], &b, 1);
+        (void)w;
+        pthread_join(s->acceptor, NULL);
+        s->acceptor_started = 0;
+    }
+    if (s->listen_fd >= 0) close(s->listen_fd);
+    s->listen_fd = -1;
+}
+
+static void drop_idle(gptc_server *s)
+{
+    pthread_mutex_lock(&s->conn_mu);
+    for (struct srv_conn *c = s->conns; c; c = c->next)
+        if (!c->killed && c->phase != PH_BUSY) {
+            shutdown(c->fd, SHUT_RDWR);
+            c->killed = 2;
+        }
+    pthread_mutex_unlock(&s->conn_mu);
+}
+
 void gptc_server_shutdown(gptc_server *s, int timeout_ms)
 {
     if (!s) return;
@@ -991,15 +1264,20 @@ void gptc_server_shutdown(gptc_server *s, int timeout_ms)
     if (!s->mhd) return;
     atomic_store(&s->draining, 1);
     srv_sched_drain(&s->sched);
-    /* no new connections (the listening socket comes back to us: close it, or new clients
-     * would wait in its backlog); open ones go on */
-    MHD_socket lfd = MHD_quiesce_daemon(s->mhd);
-    if (lfd != MHD_INVALID_SOCKET) close(lfd);
+    /* no new connections (close the listening socket, or new clients would wait in its
+     * backlog); open ones go on */
+    stop_accepting(s);
     double t_end = srv_now() + timeout_ms * 1e-3;
-    /* queued and running jobs finish, then their responses go out */
-    while (srv_now() < t_end &&
-           (srv_sched_pending(&s->sched) > 0 || atomic_load(&s->in_flight) > 0))
+    /* queued and running jobs finish, then their responses go out; connections with no request
+     * in flight (idle, or a head or body still arriving) are dropped at once and as soon as
+     * they become idle, so a half-sent body cannot hold the stop up to its deadline */
+    for (;;) {
+        drop_idle(s);
+        if (srv_now() >= t_end ||
+            (srv_sched_pending(&s->sched) <= 0 && atomic_load(&s->in_flight) <= 0))
+            break;
         usleep(20 * 1000);
+    }
     MHD_stop_daemon(s->mhd); /* closes idle keep-alive connections, joins their threads */
     s->mhd = NULL;
 }
@@ -1008,15 +1286,22 @@ void gptc_server_free(gptc_server *s)
 {
     if (!s) return;
     gptc_server_shutdown(s, 2000);
+    stop_accepting(s);
     if (s->watchdog_started) {
         atomic_store(&s->stop_watchdog, 1);
         pthread_join(s->watchdog, NULL);
     }
+    for (int i = 0; i < s->n_closing; i++)
+        close(s->closing[i]);
+    for (int i = 0; i < 2; i++)
+        if (s->wake[i] >= 0) close(s->wake[i]);
+    if (s->reserve_fd >= 0) close(s->reserve_fd);
     if (s->sched.model) srv_sched_free(&s->sched);
     gptc_store_close(s->store);
     gptc_chat_template_free(s->tmpl);
     free(s->tmpl_own);
     pthread_mutex_destroy(&s->conn_mu);
+    pthread_cond_destroy(&s->conn_cv);
     pthread_mutex_destroy(&s->metrics.mu);
     memset(s->api_key, 0, sizeof s->api_key);
     free(s);

@@ -264,6 +264,19 @@ struct gptc_server {
     /* connection watchdog (header/body deadlines) */
     pthread_mutex_t conn_mu;
     struct srv_conn *conns; /* list of open connections */
+    int n_conns;            /* under conn_mu: length of conns */
+    pthread_cond_t conn_cv; /* signalled when the connection being admitted is registered */
+    int admitting_fd, admitted;
+    int closing[64];        /* under conn_mu: refused sockets, answered, closed by the watchdog */
+    double closing_t[64];
+    int n_closing;
+    /* the listening socket and the thread that accepts on it (libmicrohttpd gets each
+     * connection from it, once admitted) */
+    int listen_fd;
+    int wake[2]; /* a pipe: written to stop the accept thread */
+    int reserve_fd; /* kept open to accept-and-refuse one connection when out of fds */
+    pthread_t acceptor;
+    int acceptor_started;
     pthread_t watchdog;
     int watchdog_started;
     atomic_int stop_watchdog;
