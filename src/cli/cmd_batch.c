@@ -130,6 +130,7 @@ int cmd_batch(int argc, char **argv)
     gptc_model *model;
     if (gptc_model_load(model_path, &mp, &model, &err)) cli_die_err(&err);
     sp.alias = model_path;
+    sp.any_model = 1; /* the input names the model it was written for: run it on this one */
     gptc_server *srv;
     if (gptc_server_start(model, &sp, &srv, &err)) cli_die_err(&err);
     double last = -1;

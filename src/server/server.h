@@ -38,6 +38,8 @@ typedef struct gptc_server_params {
     const char *alias;         /* the model's id in the API; NULL: "gptc" */
     const char *model_file_id; /* another id requests may name (the file's name); NULL: none.
                                 * A request naming any other model gets 404 model_not_found */
+    int any_model;             /* 1: accept any "model" (permissive; gptc batch, whose input
+                                * names the model it was written for) */
     const char *chat_template; /* Jinja source; NULL: the model's own, or ChatML */
     size_t chat_template_len;
     int queue_max;          /* requests waiting for a slot; one more gets 429; default 64 */

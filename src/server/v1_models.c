@@ -37,7 +37,7 @@ int gptc_srv_check_model(gptc_server *s, const json_t *body, srv_error *e)
 {
     const char *name;
     int rc = srv_jstr(body, "model", &name, NULL, e);
-    if (rc <= 0) return rc; /* absent: this server's one model */
+    if (rc <= 0 || s->p.any_model) return rc; /* absent: this server's one model */
     if (!gptc_srv_model_known(s, name))
         return srv_fail(e, 404, "model_not_found", "model",
                         "The model '%.200s' does not exist (this server runs '%s')", name,
