@@ -11,7 +11,7 @@ bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 "$GPTC" serve --help | grep -q -- "--write-timeout" && ok || bad "serve --help lists --write-timeout"
 
 # the hard limit too, so the server cannot raise it back
-( ulimit -n 64; exec "$GPTC" serve "$MODEL" --host 127.0.0.1 --port 0 --max-conns 500 \
+( ulimit -n 64; exec "$GPTC" serve "$MODEL" --host 127.0.0.1 --port 0 --data-dir "$T/data" --max-conns 500 \
       --max-conns-per-client 0 2>"$SERVER_LOG" ) &
 SERVER_PID=$!
 i=0; PORT=""
