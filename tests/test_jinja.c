@@ -455,8 +455,24 @@ static void unknown_filters(void)
     }
 }
 
+/* range() near the ends of int64 (issue 10, defect 13): start + i * step overflowed although
+ * every value fits; UBSan (make san) reports the old code. */
+static void range_ends(void)
+{
+    static const char src[] = "{{ range(-9223372036854775807 - 1, 9223372036854775807, 4611686018427387904)|list }}";
+    char *out = NULL;
+    size_t on = 0;
+    gptc_err err = {0};
+    gptc_status st = render(src, sizeof src - 1, NULL, NULL, &out, &on, &err);
+    CHECK(st == GPTC_OK && out &&
+              strcmp(out, "[-9223372036854775808, -4611686018427387904, 0, 4611686018427387904]") == 0,
+          "range at the ends of int64: %s (%s)", out ? out : "", err.msg);
+    free(out);
+}
+
 int main(void)
 {
+    range_ends();
     features();
     bad_inputs();
     unknown_filters();

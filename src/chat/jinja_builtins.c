@@ -1218,7 +1218,13 @@ int jinja_call_func(jrt *rt, int id, const jargs *a, jv *out)
             return jfail(rt, JE_LIMIT, "Range too big. The sandbox blocks ranges larger than MAX_RANGE (%d).", JINJA_MAX_RANGE);
         jlist *l = jlist_new(rt, (size_t)n, 0);
         if (!l) return -1;
-        for (int64_t i = 0; i < n; i++) l->v[i] = jv_int(start + i * step);
+        /* each value lies between start and stop, so adding step n-1 times cannot overflow;
+         * start + i * step could, even when the sum fits (range(-2**63, 2**63-1, 2**62)) */
+        int64_t v = start;
+        for (int64_t i = 0; i < n; i++) {
+            l->v[i] = jv_int(v);
+            if (i + 1 < n) v += step;
+        }
         *out = jv_listv(l);
         return 0;
     }
