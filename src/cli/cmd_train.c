@@ -399,6 +399,7 @@ int cmd_train(int argc, char **argv)
 
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
+    signal(SIGHUP, on_sigint); /* the terminal went away: checkpoint and stop, like SIGINT */
     signal(SIGXFSZ, SIG_IGN); /* a file-size limit: let the write fail with EFBIG and say so */
 
     double tokens_per_step = (double)B * T * o.accum, t_start = cli_now_ms(), ema = 0;
