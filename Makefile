@@ -20,6 +20,21 @@ CFLAGS_ALL += -Werror
 endif
 LDLIBS  = -lm -pthread -lpcre2-8 -ljansson -ledit -lmicrohttpd -lsqlite3
 
+# Open MPI (data-parallel training, src/train/dist.c): only when its mpi.h is found; without it
+# gptc builds as one process and `gptc train --help` says so. MPI=0 builds without it anyway.
+ifneq ($(MPI),0)
+MPI_CFLAGS := $(shell mpicc -showme:compile 2>/dev/null)
+MPI_LIBS   := $(shell mpicc -showme:link 2>/dev/null)
+MPI_HEADER := $(firstword $(wildcard $(patsubst -I%,%/mpi.h,$(filter -I%,$(MPI_CFLAGS))) /usr/include/mpi.h))
+endif
+ifneq ($(MPI_HEADER),)
+CFLAGS_MPI = -DGPTC_HAVE_MPI $(MPI_CFLAGS)
+LDLIBS    += $(MPI_LIBS)
+endif
+# dist.o is rebuilt when MPI appears or goes (the flags are recorded in $(BUILD)/.mpi-flags)
+MPI_STAMP := $(BUILD)/.mpi-flags
+$(shell mkdir -p $(BUILD) && (echo '$(CFLAGS_MPI)' | cmp -s - $(MPI_STAMP) || echo '$(CFLAGS_MPI)' > $(MPI_STAMP)))
+
 # Per-file ISA flags: only these files may use intrinsics of their ISA.
 ISA_avx2   = -mavx2 -mfma -mf16c
 ISA_avx512 = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mavx512vnni
@@ -55,7 +70,9 @@ OPT_train = $(if $(filter -O2,$(OPT)),-O3)
 
 $(BUILD)/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(if $(findstring src/train/,$<),$(OPT_train)) $(if $(findstring _avx512,$<),$(ISA_avx512),$(if $(findstring _avx2,$<),$(ISA_avx2))) -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(if $(findstring src/train/dist,$<),$(CFLAGS_MPI)) $(if $(findstring src/train/,$<),$(OPT_train)) $(if $(findstring _avx512,$<),$(ISA_avx512),$(if $(findstring _avx2,$<),$(ISA_avx2))) -c $< -o $@
+
+$(BUILD)/src/train/dist.o: $(MPI_STAMP)
 
 # The web pages (web/: chat and training dashboard) compiled into the library, gzip-compressed.
 $(WEB_C): $(WEB) scripts/embed-web.sh

@@ -22,6 +22,7 @@
 #include "server/srv.h"
 #include "server/train_ui.h"
 #include "train/ckpt.h"
+#include "train/dist.h"
 #include "train/trainer.h"
 
 static const char *k_help =
@@ -83,7 +84,16 @@ static const char *k_help =
     "                          (default 10)\n"
     "  -q, --quiet             no progress output\n"
     "\n"
-    "Ctrl-C saves a checkpoint and stops; --resume continues bit for bit.\n";
+    "Ctrl-C saves a checkpoint and stops; --resume continues bit for bit.\n"
+    "\n"
+    "data parallel (docs/train-distributed.md): mpirun -np N gptc train ...\n"
+    "  every rank computes its share of each step's windows; gradients are summed in a fixed\n"
+    "  order, so any N (1 included) gives the same weights, bit for bit. Rank 0 logs and writes.\n"
+    "  --zero 0|1              1: shard the optimizer state over the ranks (ZeRO-1; default 0)\n"
+    "  --dist-timeout S        a rank that does not answer for S seconds ends the job (default 300)\n"
+    "  --windowed              one process computing steps as a data-parallel job does (what\n"
+    "                          mpirun -np 1 does): window by window, the same bits as N ranks\n"
+    "  threads per rank default to the cores / ranks on the machine\n";
 
 typedef struct preset {
     const char *name;
@@ -105,6 +115,8 @@ static void on_sigint(int sig) { (void)sig; g_stop = 1; }
 typedef struct opts_cli {
     const char *data, *out, *tokenizer, *resume, *ckpt, *log, *chat_template, *sample_prompt;
     int eval_every, sample_every, sample_len, ckpt_every, log_every, quiet, ui, ui_port;
+    int zero, windowed;
+    double dist_timeout;
 } opts_cli;
 
 /* Where the run's records go: the --log file and the --ui dashboard, the same JSON either way. */
@@ -141,6 +153,28 @@ static void emit_json(json_t *o)
     free(txt);
 }
 
+/* The data-parallel job (NULL: one process) and this process's rank in it. */
+static gptc_dist *g_dist;
+static int g_rank;
+
+/* A failure during the job: say which rank saw it and end every rank (no peer waits forever). */
+static void die_job(const gptc_err *err)
+{
+    if (!g_dist) cli_die_err(err);
+    fprintf(stderr, "gptc: rank %d: %s\n", g_rank, err->msg);
+    fflush(stderr);
+    gptc_dist_abort(g_dist, 1);
+}
+
+/* GPTC_TRAIN_TEST_KILL=RANK:STEP[:stop]: that rank kills itself with SIGKILL (or stops with
+ * SIGSTOP, a hung rank) after that step: for the tests of a dead rank. */
+static void test_kill_hook(int step)
+{
+    const char *e = getenv("GPTC_TRAIN_TEST_KILL");
+    int r, k;
+    if (e && sscanf(e, "%d:%d", &r, &k) == 2 && r == g_rank && k == step) raise(strstr(e, ":stop") ? SIGSTOP : SIGKILL);
+}
+
 static void tok_progress(void *ud, uint64_t done, uint64_t total)
 {
     int tty = *(int *)ud;
@@ -173,7 +207,8 @@ int cmd_train(int argc, char **argv)
 {
     gptc_train_opts o;
     gptc_train_opts_default(&o);
-    opts_cli c = {.tokenizer = "byte", .eval_every = 250, .sample_len = 200, .ckpt_every = -1, .log_every = 10, .ui_port = 8090};
+    opts_cli c = {.tokenizer = "byte", .eval_every = 250, .sample_len = 200, .ckpt_every = -1, .log_every = 10, .ui_port = 8090,
+                  .dist_timeout = 300};
     const preset *pr = &k_presets[0];
     int dim = 0, layers = 0, heads = 0, kv_heads = 0, ctx = 0, ff = 0, vocab = 0, arch = -1, untied = 0;
     /* options given explicitly (they override a checkpoint's on --resume) */
@@ -186,7 +221,15 @@ int cmd_train(int argc, char **argv)
 #define VAL() cli_value(argc, argv, &i)
 #define INT(lo, hi) (int)cli_int(a, VAL(), lo, hi)
 #define FLT(lo, hi) (float)cli_float(a, VAL(), lo, hi)
-        if (cli_is(a, "-h", "--help")) { fputs(k_help, stdout); return 0; }
+        if (cli_is(a, "-h", "--help")) {
+            fputs(k_help, stdout);
+            puts(gptc_dist_available() ? "  (this gptc was built with Open MPI)"
+                                       : "  (this gptc was built WITHOUT MPI: install libopenmpi-dev and rebuild for mpirun)");
+            return 0;
+        }
+        else if (cli_is(a, "--zero", NULL)) c.zero = INT(0, 1);
+        else if (cli_is(a, "--dist-timeout", NULL)) c.dist_timeout = cli_float(a, VAL(), 1, 1e6);
+        else if (cli_is(a, "--windowed", NULL)) c.windowed = 1;
         else if (cli_is(a, "--data", NULL)) c.data = VAL();
         else if (cli_is(a, "--out", "-o")) c.out = VAL();
         else if (cli_is(a, "--tokenizer", NULL)) c.tokenizer = VAL();
@@ -250,6 +293,18 @@ int cmd_train(int argc, char **argv)
     if (!c.out) cli_die("train: no --out given (where to write the model, e.g. model.gguf)");
     if (c.ckpt_every < 0) c.ckpt_every = c.eval_every;
 
+    gptc_err err;
+    if (gptc_dist_launched()) {
+        if (!gptc_dist_available())
+            cli_die("train: started by mpirun, but this gptc was built without MPI (install libopenmpi-dev and "
+                    "rebuild); every rank would train alone");
+        if (gptc_dist_init(NULL, NULL, c.dist_timeout, &g_dist, &err)) cli_die_err(&err);
+        g_rank = gptc_dist_rank(g_dist);
+        if (g_rank != 0) c.quiet = 1, c.log = NULL, c.sample_every = 0, c.ui = 0;
+        if (!given.n_threads) /* the cores shared by the ranks on this machine */
+            given.n_threads = GPTC_MAX(1, gptc_n_cores() / gptc_dist_local_size(g_dist));
+    }
+
     /* checkpoint path: MODEL.ckpt.gguf beside the model */
     char ckpt_buf[4200];
     if (!c.ckpt) {
@@ -258,13 +313,14 @@ int cmd_train(int argc, char **argv)
         else snprintf(ckpt_buf, sizeof ckpt_buf, "%s.ckpt.gguf", c.out);
         c.ckpt = ckpt_buf;
     }
-    check_writable(c.out, "the model to");
-    check_writable(c.ckpt, "checkpoints to");
+    if (g_rank == 0) {
+        check_writable(c.out, "the model to");
+        check_writable(c.ckpt, "checkpoints to");
+    }
     FILE *log = NULL;
     if (c.log && !(log = fopen(c.log, "a"))) cli_die("train: cannot open --log '%s': %s", c.log, strerror(errno));
     g_log = log;
 
-    gptc_err err;
     gptc_trainer *tr = NULL;
     int tty = isatty(STDERR_FILENO) && !c.quiet;
     if (c.resume) {
@@ -327,12 +383,24 @@ int cmd_train(int argc, char **argv)
     const gptc_tconfig *cfg = &o.cfg;
     int B = o.batch, T = cfg->n_ctx;
 
-    /* data */
+    /* data: rank 0 first (it writes the token cache), then the others (they read it) */
     gptc_data data;
+    if (g_rank != 0 && gptc_dist_barrier(g_dist, &err)) die_job(&err);
     if (gptc_data_load(c.data, gptc_trainer_tokenizer(tr), gptc_trainer_tok_hash(tr), tok_progress, &tty, &data, &err))
         cli_die_err(&err);
+    if (g_dist && g_rank == 0 && gptc_dist_barrier(g_dist, &err)) die_job(&err);
     if (tty && !data.cached) fputs("\r", stderr);
     if (gptc_data_split(&data, o.val_frac, B, T, &err) || gptc_trainer_set_data(tr, &data, &err)) cli_die_err(&err);
+    if (g_dist || c.windowed || o.windowed) {
+        if (gptc_trainer_set_dist(tr, g_dist, c.zero, &err)) cli_die_err(&err);
+        uint64_t extra = (uint64_t)c.eval_every * 1000003u ^ (uint64_t)c.ckpt_every * 7919u;
+        if (gptc_trainer_check_ranks(tr, extra, &err)) {
+            if (g_rank == 0) fprintf(stderr, "gptc: %s\n", err.msg);
+            gptc_dist_finalize(g_dist);
+            return 1;
+        }
+        o = *gptc_trainer_opts(tr);
+    }
     gptc_tmodel *m = gptc_trainer_model(tr);
     if (!c.quiet) {
         fprintf(stderr, "data: %s: %.1f MB, %zu tokens (%s), %zu train / %zu validation\n", c.data, data.bytes / 1e6,
@@ -348,6 +416,10 @@ int cmd_train(int argc, char **argv)
                 o.steps, B, o.accum, T, o.lr, o.min_lr, o.warmup, o.weight_decay, o.clip,
                 gptc_pool_size(gptc_tmodel_pool(m)));
         if (c.resume) fprintf(stderr, "resume: %s at step %d\n", c.resume, gptc_trainer_step_no(tr));
+        if (o.windowed)
+            fprintf(stderr, "data parallel: %d rank%s x %d threads, ZeRO-%d, %d windows per step\n",
+                    gptc_dist_size(g_dist), gptc_dist_size(g_dist) == 1 ? "" : "s",
+                    gptc_pool_size(gptc_tmodel_pool(m)), c.zero, B * o.accum);
     }
     if (c.ui) {
         if (gptc_train_ui_start("127.0.0.1", c.ui_port, &g_ui, &err)) cli_die("train: --ui: %s", err.msg);
@@ -397,9 +469,11 @@ int cmd_train(int argc, char **argv)
         tmpl = cli_read_file(c.chat_template, &n);
     }
 
-    signal(SIGINT, on_sigint);
-    signal(SIGTERM, on_sigint);
-    signal(SIGHUP, on_sigint); /* the terminal went away: checkpoint and stop, like SIGINT */
+    if (!g_dist) { /* in a job, mpirun ends every rank on Ctrl-C: the last checkpoint stays */
+        signal(SIGINT, on_sigint);
+        signal(SIGTERM, on_sigint);
+        signal(SIGHUP, on_sigint); /* the terminal went away: checkpoint and stop, like SIGINT */
+    }
     signal(SIGXFSZ, SIG_IGN); /* a file-size limit: let the write fail with EFBIG and say so */
 
     double tokens_per_step = (double)B * T * o.accum, t_start = cli_now_ms(), ema = 0;
@@ -410,8 +484,9 @@ int cmd_train(int argc, char **argv)
         gptc_step_info info;
         if (gptc_trainer_step(tr, &info, &err)) {
             if (tty) fputc('\n', stderr);
-            cli_die_err(&err);
+            die_job(&err);
         }
+        test_kill_hook(info.step);
         double dt = cli_now_ms() - t0, tok_s = tokens_per_step / (dt / 1e3);
         ema = ema == 0 ? dt : 0.9 * ema + 0.1 * dt;
         double eta_s = (o.steps - info.step) * ema / 1e3;
@@ -429,7 +504,7 @@ int cmd_train(int argc, char **argv)
                         info.loss, tok_s, info.lr, info.grad_norm, eta);
         }
         if ((c.eval_every && info.step % c.eval_every == 0) || at_end) {
-            if (gptc_trainer_eval(tr, &last_val, &err)) cli_die_err(&err);
+            if (gptc_trainer_eval(tr, &last_val, &err)) die_job(&err);
             emit("{\"step\":%d,\"val_loss\":%.9g}", info.step, last_val);
             if (!c.quiet) fprintf(stderr, "%sstep %d: val loss %.4f\n", tty ? "\n" : "", info.step, last_val);
         }
@@ -447,8 +522,10 @@ int cmd_train(int argc, char **argv)
         if (c.ckpt_every && info.step % c.ckpt_every == 0 && !at_end) {
             if (gptc_trainer_save(tr, c.ckpt, 1, tmpl, &err)) {
                 if (tty) fputc('\n', stderr);
-                cli_die("train: checkpoint at step %d not written: %s (the previous checkpoint is intact)",
-                        info.step, err.msg);
+                fprintf(stderr, "gptc: train: checkpoint at step %d not written: %s (the previous checkpoint is "
+                        "intact)\n", info.step, err.msg);
+                if (g_dist) gptc_dist_abort(g_dist, 1);
+                exit(1);
             }
             last_ckpt = info.step;
         }
@@ -456,12 +533,19 @@ int cmd_train(int argc, char **argv)
     if (tty) fputc('\n', stderr);
     int done = gptc_trainer_step_no(tr);
     (void)last_ckpt;
-    if (gptc_trainer_save(tr, c.ckpt, 1, tmpl, &err))
-        cli_die("train: checkpoint not written: %s (the previous checkpoint is intact)", err.msg);
+    if (gptc_trainer_save(tr, c.ckpt, 1, tmpl, &err)) {
+        fprintf(stderr, "gptc: train: checkpoint not written: %s (the previous checkpoint is intact)\n", err.msg);
+        if (g_dist) gptc_dist_abort(g_dist, 1);
+        exit(1);
+    }
     if (g_stop) {
         fprintf(stderr, "gptc: stopped at step %d; checkpoint %s (continue with --resume %s)\n", done, c.ckpt, c.ckpt);
     } else {
-        if (gptc_trainer_save(tr, c.out, 0, tmpl, &err)) cli_die("train: model not written: %s", err.msg);
+        if (gptc_trainer_save(tr, c.out, 0, tmpl, &err)) {
+            fprintf(stderr, "gptc: train: model not written: %s\n", err.msg);
+            if (g_dist) gptc_dist_abort(g_dist, 1);
+            exit(1);
+        }
         double secs = (cli_now_ms() - t_start) / 1e3;
         char val[64] = "";
         if (!isnan(last_val)) snprintf(val, sizeof val, ", val loss %.4f", last_val);
@@ -476,5 +560,6 @@ int cmd_train(int argc, char **argv)
     if (log) fclose(log);
     gptc_data_free(&data);
     gptc_trainer_free(tr);
+    gptc_dist_finalize(g_dist);
     return g_stop ? 130 : 0;
 }

@@ -145,7 +145,8 @@ struct gptc_tmodel {
     gptc_tparam *tp; /* (n_tp) owned */
     int n_tp;
     size_t n_params;
-    float *params, *grads; /* (n_params) owned */
+    float *params, *grads; /* (n_params) owned; grads may be swapped for another slab */
+    float *own_grads;
     size_t wte, wpe, normf, normf_b, wout; /* offsets; wout == wte when tied */
     layer_off *lo;   /* (L) owned */
 
@@ -353,7 +354,7 @@ gptc_status gptc_tmodel_init(const gptc_tconfig *cfg, int B, int T, int n_thread
     }
     m->la = calloc((size_t)cfg->n_layer, sizeof *m->la);
     m->params = calloc(m->n_params, sizeof(float));
-    m->grads = calloc(m->n_params, sizeof(float));
+    m->grads = m->own_grads = calloc(m->n_params, sizeof(float));
     if (m->la) {
         layout_acts(m, NULL);
         m->act_slab = aligned_alloc(64, m->act_n * sizeof(float));
@@ -381,7 +382,7 @@ void gptc_tmodel_free(gptc_tmodel *m)
     free(m->lo);
     free(m->la);
     free(m->params);
-    free(m->grads);
+    free(m->own_grads);
     free(m->act_slab);
     free(m);
 }
@@ -703,6 +704,13 @@ gptc_status gptc_tmodel_forward(gptc_tmodel *m, const int32_t *tokens, const int
 /* ----- backward ------------------------------------------------------------------------------- */
 
 void gptc_tmodel_zero_grad(gptc_tmodel *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
+
+float *gptc_tmodel_swap_grads(gptc_tmodel *m, float *g)
+{
+    float *old = m->grads;
+    m->grads = g ? g : m->own_grads;
+    return old;
+}
 
 void gptc_tmodel_backward(gptc_tmodel *m, float scale)
 {

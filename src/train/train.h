@@ -127,6 +127,9 @@ const float *gptc_tmodel_logits(const gptc_tmodel *m);
  * must have had targets). */
 void gptc_tmodel_backward(gptc_tmodel *m, float scale);
 void gptc_tmodel_zero_grad(gptc_tmodel *m);
+/* Make g (n_params floats, or NULL for the model's own) the gradient slab backward accumulates
+ * into and the optimizer reads; returns the slab in use before. */
+float *gptc_tmodel_swap_grads(gptc_tmodel *m, float *g);
 
 /* ----- optimisation --------------------------------------------------------------------------- */
 
@@ -136,6 +139,18 @@ typedef struct gptc_adamw {
     int decay_embeddings;
 } gptc_adamw;
 
+/* The slab's elements in chunks of GPTC_OPT_CHUNK: the unit of the gradient norm's partial
+ * sums and of the parameter shards of data-parallel training (ZeRO-1). */
+#define GPTC_OPT_CHUNK 16384
+size_t gptc_tmodel_n_chunks(const gptc_tmodel *m);
+/* partial[c - c0] = sum of squared gradients of chunk c, for c in [c0, c1). */
+void gptc_tmodel_sumsq_chunks(gptc_tmodel *m, size_t c0, size_t c1, double *partial);
+/* The factor clipping applies to gradients of global norm `norm` (1 when no clipping). */
+float gptc_clip_scale(double norm, float clip);
+/* The AdamW step on the parameters of chunks [c0, c1) with the gradients times gscale; the
+ * moments of parameter i are m1[i - mo_off], m2[i - mo_off]. */
+void gptc_tmodel_adamw_chunks(gptc_tmodel *m, const gptc_adamw *opt, float *m1, float *m2, size_t mo_off,
+                              int t, float lr, float gscale, size_t c0, size_t c1);
 /* L2 norm of all gradients (summed in double, in fixed chunks: independent of threads). */
 double gptc_tmodel_grad_norm(gptc_tmodel *m);
 /* One optimizer step: clip the gradients by their global norm as torch.nn.utils.clip_grad_norm_

@@ -30,7 +30,26 @@ struct gptc_trainer {
     const gptc_data *data; /* borrowed */
     uint64_t want_data_hash, want_data_n; /* resumed runs: the stream the checkpoint trained on */
     int32_t *btok, *btgt;  /* (B, T) batch buffers, owned */
+    /* windowed steps and data parallelism (see trainer.h) */
+    gptc_dist *dist;       /* borrowed; NULL: one process */
+    int zero, rank, nrank, G;
+    size_t mo_off;         /* m1, m2 hold the moments of parameters [mo_off, mo_off + mo_n) */
+    size_t mo_n;
+    size_t *shard;         /* (nrank + 1) parameter bounds of the shards */
+    size_t *cshard;        /* (nrank + 1) chunk bounds of the shards */
+    int *wb;               /* (nrank + 1) window bounds of the ranks */
+    struct wnode *nodes;   /* every rank's tree nodes, in window order */
+    int n_nodes;
+    float **nodebuf;       /* (n_nodes) this rank's nodes' gradients (full slabs), others NULL */
+    float **tmp, **stmp;   /* (height) full-slab and shard-sized temporaries */
+    int height;
+    float *rbuf;           /* other ranks' nodes' slices of this rank's shard */
+    float *wloss, *wscale; /* (G) per-window loss and gradient scale */
 };
+
+typedef struct wnode {
+    int lo, hi, rank;
+} wnode;
 
 void gptc_train_opts_default(gptc_train_opts *o)
 {
@@ -90,6 +109,8 @@ static gptc_status trainer_alloc(const gptc_train_opts *o, const gguf_file *tok,
     t->m2 = calloc(n, sizeof(float));
     t->btok = malloc(bt * sizeof(int32_t));
     t->btgt = malloc(bt * sizeof(int32_t));
+    t->mo_n = n;
+    t->nrank = 1;
     if (!t->m1 || !t->m2 || !t->btok || !t->btgt) {
         s = gptc_fail(err, GPTC_E_NOMEM, "train: out of memory for the optimizer state");
         goto fail;
@@ -114,9 +135,25 @@ gptc_status gptc_trainer_new(const gptc_train_opts *o, const gguf_file *tok, gpt
     return GPTC_OK;
 }
 
+static void free_windowed(gptc_trainer *t)
+{
+    if (t->nodebuf)
+        for (int i = 0; i < t->n_nodes; i++) free(t->nodebuf[i]);
+    for (int i = 0; t->tmp && i < t->height; i++) free(t->tmp[i]);
+    for (int i = 0; t->stmp && i < t->height; i++) free(t->stmp[i]);
+    free(t->nodebuf), free(t->tmp), free(t->stmp), free(t->rbuf), free(t->wloss), free(t->wscale);
+    free(t->shard), free(t->cshard), free(t->wb), free(t->nodes);
+    t->nodebuf = t->tmp = t->stmp = NULL;
+    t->rbuf = t->wloss = t->wscale = NULL;
+    t->shard = t->cshard = NULL;
+    t->wb = NULL;
+    t->nodes = NULL;
+}
+
 void gptc_trainer_free(gptc_trainer *t)
 {
     if (!t) return;
+    free_windowed(t);
     gptc_tmodel_free(t->m);
     free(t->m1);
     free(t->m2);
@@ -146,9 +183,12 @@ gptc_status gptc_trainer_set_data(gptc_trainer *t, const gptc_data *d, gptc_err 
 
 /* ----- steps ---------------------------------------------------------------------------------- */
 
+static gptc_status step_windowed(gptc_trainer *t, gptc_step_info *info, gptc_err *err);
+
 gptc_status gptc_trainer_step(gptc_trainer *t, gptc_step_info *info, gptc_err *err)
 {
     const gptc_train_opts *o = &t->o;
+    if (o->windowed) return step_windowed(t, info, err);
     int B = o->batch, T = o->cfg.n_ctx;
     if (!t->data) return gptc_fail(err, GPTC_E_INVALID, "train: no data");
     double sum = 0;
@@ -189,6 +229,392 @@ gptc_status gptc_trainer_eval(gptc_trainer *t, float *val_loss, gptc_err *err)
         sum += loss;
     }
     *val_loss = (float)(sum / n);
+    return GPTC_OK;
+}
+
+/* ----- windowed steps and data parallelism --------------------------------------------------- */
+
+/* [*a, *b) of n items for part i of k, balanced (sizes differ by at most one). */
+static void bal_split(size_t n, int i, int k, size_t *a, size_t *b)
+{
+    *a = n * (size_t)i / (size_t)k;
+    *b = n * (size_t)(i + 1) / (size_t)k;
+}
+
+/* The largest nodes of the tree over [lo, hi) inside [a, b), in window order. */
+static int decompose(int lo, int hi, int a, int b, int rank, wnode *out, int n)
+{
+    if (b <= lo || hi <= a || a >= b) return n;
+    if (a <= lo && hi <= b) {
+        out[n++] = (wnode){lo, hi, rank};
+        return n;
+    }
+    int mid = lo + (hi - lo) / 2;
+    n = decompose(lo, mid, a, b, rank, out, n);
+    return decompose(mid, hi, a, b, rank, out, n);
+}
+
+static int tree_height(int n)
+{
+    int h = 0;
+    while ((1 << h) < n) h++;
+    return h;
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* Window w of step `step` (0-based): tokens and targets, a function of (seed, step, w) only.
+ * Returns the number of targeted tokens. */
+static int window_at(const gptc_trainer *t, int step, int w, int32_t *tok, int32_t *tgt)
+{
+    const gptc_data *d = t->data;
+    int T = t->o.cfg.n_ctx;
+    gptc_rng r;
+    gptc_rng_seed(&r, mix64(t->o.seed ^ mix64(((uint64_t)(uint32_t)step << 32) | (uint32_t)w)));
+    uint64_t span = d->n_train - (size_t)T;
+    size_t off = (size_t)(gptc_rng_u64(&r) % span);
+    memcpy(tok, d->tok + off, (size_t)T * sizeof *tok);
+    memcpy(tgt, d->tok + off + 1, (size_t)T * sizeof *tgt);
+    return T;
+}
+
+static int window_count(const gptc_trainer *t, int step, int w)
+{
+    (void)step, (void)w;
+    return t->o.cfg.n_ctx;
+}
+
+typedef struct add_job {
+    float *y;
+    const float *x;
+    size_t n;
+} add_job;
+
+static void add_fn(void *arg, int ith, int nth)
+{
+    add_job *j = arg;
+    size_t a, b;
+    bal_split(j->n, ith, nth, &a, &b);
+    for (size_t i = a; i < b; i++) j->y[i] += j->x[i];
+}
+
+static void vec_add(gptc_trainer *t, float *y, const float *x, size_t n)
+{
+    add_job j = {y, x, n};
+    if (n < 65536) add_fn(&j, 0, 1);
+    else gptc_pool_run(gptc_tmodel_pool(t->m), add_fn, &j);
+}
+
+gptc_status gptc_trainer_set_dist(gptc_trainer *t, gptc_dist *d, int zero, gptc_err *err)
+{
+    if (zero < 0 || zero > 1) return gptc_fail(err, GPTC_E_INVALID, "train: --zero must be 0 or 1");
+    free_windowed(t);
+    t->dist = d;
+    t->zero = zero;
+    t->rank = gptc_dist_rank(d);
+    t->nrank = gptc_dist_size(d);
+    t->o.windowed = 1;
+    int N = t->nrank, G = t->o.batch * t->o.accum;
+    t->G = G;
+    if (G < N)
+        return gptc_fail(err, GPTC_E_INVALID,
+                         "train: %d ranks but only %d windows per step (--batch x --accum): give every rank at least "
+                         "one", N, G);
+    size_t n = gptc_tmodel_n_params(t->m), nc = gptc_tmodel_n_chunks(t->m);
+    t->shard = calloc((size_t)N + 1, sizeof *t->shard);
+    t->cshard = calloc((size_t)N + 1, sizeof *t->cshard);
+    t->wb = calloc((size_t)N + 1, sizeof *t->wb);
+    t->nodes = calloc((size_t)G + 1, sizeof *t->nodes);
+    t->wloss = calloc((size_t)G, sizeof *t->wloss);
+    t->wscale = calloc((size_t)G, sizeof *t->wscale);
+    t->height = tree_height(G) + 1;
+    t->tmp = calloc((size_t)t->height, sizeof *t->tmp);
+    t->stmp = calloc((size_t)t->height, sizeof *t->stmp);
+    if (!t->shard || !t->cshard || !t->wb || !t->nodes || !t->wloss || !t->wscale || !t->tmp || !t->stmp) goto nomem;
+    for (int q = 0; q <= N; q++) {
+        size_t a, b;
+        bal_split(nc, q < N ? q : N - 1, N, &a, &b);
+        t->cshard[q] = q < N ? a : b;
+        t->shard[q] = GPTC_MIN(n, t->cshard[q] * GPTC_OPT_CHUNK);
+        bal_split((size_t)G, q < N ? q : N - 1, N, &a, &b);
+        t->wb[q] = (int)(q < N ? a : b);
+    }
+    t->n_nodes = 0;
+    for (int q = 0; q < N; q++) t->n_nodes = decompose(0, G, t->wb[q], t->wb[q + 1], q, t->nodes, t->n_nodes);
+    t->nodebuf = calloc((size_t)t->n_nodes, sizeof *t->nodebuf);
+    if (!t->nodebuf) goto nomem;
+    size_t mine = t->shard[t->rank + 1] - t->shard[t->rank], n_other = 0;
+    for (int i = 0; i < t->n_nodes; i++) {
+        if (t->nodes[i].rank != t->rank) {
+            n_other++;
+            continue;
+        }
+        /* one process: the only node (the whole tree) is computed in the model's own slab */
+        if (N == 1) continue;
+        if (!(t->nodebuf[i] = malloc(n * sizeof(float)))) goto nomem;
+    }
+    for (int h = 0; h < t->height; h++)
+        if (!(t->tmp[h] = malloc(n * sizeof(float))) || (N > 1 && !(t->stmp[h] = malloc((mine + 1) * sizeof(float)))))
+            goto nomem;
+    if (N > 1 && !(t->rbuf = malloc((n_other * mine + 1) * sizeof(float)))) goto nomem;
+    if (zero && N > 1) { /* keep only this shard's moments */
+        size_t a = t->shard[t->rank], b = t->shard[t->rank + 1];
+        float *m1 = malloc((b - a + 1) * sizeof(float)), *m2 = malloc((b - a + 1) * sizeof(float));
+        if (!m1 || !m2) {
+            free(m1), free(m2);
+            goto nomem;
+        }
+        memcpy(m1, t->m1 + (a - t->mo_off), (b - a) * sizeof(float));
+        memcpy(m2, t->m2 + (a - t->mo_off), (b - a) * sizeof(float));
+        free(t->m1), free(t->m2);
+        t->m1 = m1, t->m2 = m2, t->mo_off = a, t->mo_n = b - a;
+    }
+    return GPTC_OK;
+nomem:
+    return gptc_fail(err, GPTC_E_NOMEM, "train: out of memory for the gradients of the windowed steps (%d slabs of %.0f MB)",
+                     t->height + t->n_nodes, n * 4 / 1e6);
+}
+
+/* Gradient of the tree node [lo, hi) into out (a full slab), temporaries from level depth. */
+static gptc_status compute_node(gptc_trainer *t, int step, int lo, int hi, float *out, int depth, gptc_err *err)
+{
+    if (hi - lo == 1) {
+        int T = t->o.cfg.n_ctx;
+        window_at(t, step, lo, t->btok, t->btgt);
+        float *old = gptc_tmodel_swap_grads(t->m, out);
+        gptc_tmodel_zero_grad(t->m);
+        float loss = 0;
+        gptc_status s = gptc_tmodel_forward(t->m, t->btok, t->btgt, 1, T, &loss, err);
+        if (!s) gptc_tmodel_backward(t->m, t->wscale[lo]);
+        gptc_tmodel_swap_grads(t->m, old);
+        t->wloss[lo] = loss;
+        return s;
+    }
+    int mid = lo + (hi - lo) / 2;
+    gptc_status s = compute_node(t, step, lo, mid, out, depth, err);
+    if (!s) s = compute_node(t, step, mid, hi, t->tmp[depth], depth + 1, err);
+    if (!s) vec_add(t, out, t->tmp[depth], gptc_tmodel_n_params(t->m));
+    return s;
+}
+
+/* The tree node [lo, hi) on this rank's shard into out, from the nodes the ranks computed. */
+static void eval_node(gptc_trainer *t, int lo, int hi, float *out, int depth)
+{
+    size_t a = t->shard[t->rank], len = t->shard[t->rank + 1] - a, slot = 0;
+    for (int i = 0; i < t->n_nodes; i++) {
+        const wnode *nd = &t->nodes[i];
+        if (nd->lo == lo && nd->hi == hi) {
+            const float *src = nd->rank == t->rank ? t->nodebuf[i] + a : t->rbuf + slot * len;
+            memcpy(out, src, len * sizeof(float));
+            return;
+        }
+        if (nd->rank != t->rank) slot++;
+    }
+    int mid = lo + (hi - lo) / 2;
+    eval_node(t, lo, mid, out, depth);
+    eval_node(t, mid, hi, t->stmp[depth], depth + 1);
+    vec_add(t, out, t->stmp[depth], len);
+}
+
+/* Every rank sends its range [bounds[r], bounds[r + 1]) of base (elements of esize bytes) to
+ * every other rank: afterwards each has all of base. */
+static gptc_status allgather_ranges(gptc_trainer *t, void *base, size_t esize, const size_t *bounds, gptc_err *err)
+{
+    int N = t->nrank, me = t->rank, k = 0, ks = 0;
+    if (N == 1) return GPTC_OK;
+    gptc_dist_msg *sends = calloc((size_t)N, sizeof *sends), *recvs = calloc((size_t)N, sizeof *recvs);
+    if (!sends || !recvs) {
+        free(sends), free(recvs);
+        return gptc_fail(err, GPTC_E_NOMEM, "train: out of memory");
+    }
+    char *b = base;
+    for (int q = 0; q < N; q++) {
+        if (q == me) continue;
+        if (bounds[me + 1] > bounds[me])
+            sends[ks++] = (gptc_dist_msg){q, b + bounds[me] * esize, (bounds[me + 1] - bounds[me]) * esize};
+        if (bounds[q + 1] > bounds[q])
+            recvs[k++] = (gptc_dist_msg){q, b + bounds[q] * esize, (bounds[q + 1] - bounds[q]) * esize};
+    }
+    gptc_status s = gptc_dist_exchange(t->dist, sends, ks, recvs, k, err);
+    free(sends), free(recvs);
+    return s;
+}
+
+static gptc_status step_windowed(gptc_trainer *t, gptc_step_info *info, gptc_err *err)
+{
+    const gptc_train_opts *o = &t->o;
+    if (!t->data) return gptc_fail(err, GPTC_E_INVALID, "train: no data");
+    gptc_status s;
+    if (!t->wb && (s = gptc_trainer_set_dist(t, NULL, 0, err))) return s;
+    int G = t->G, N = t->nrank, me = t->rank, step = t->step;
+    size_t n = gptc_tmodel_n_params(t->m);
+    float *grads = gptc_tmodel_grads(t->m);
+
+    /* every window's share of the mean loss: its targeted tokens over the step's */
+    double total = 0;
+    for (int w = 0; w < G; w++) total += window_count(t, step, w);
+    for (int w = 0; w < G; w++) t->wscale[w] = total > 0 ? (float)(window_count(t, step, w) / total) : 0.0f;
+
+    /* this rank's nodes */
+    for (int i = 0; i < t->n_nodes; i++) {
+        const wnode *nd = &t->nodes[i];
+        if (nd->rank != me) continue;
+        if ((s = compute_node(t, step, nd->lo, nd->hi, N == 1 ? grads : t->nodebuf[i], 0, err))) return s;
+    }
+    size_t *wbs = malloc(((size_t)N + 1) * sizeof *wbs);
+    if (!wbs) return gptc_fail(err, GPTC_E_NOMEM, "train: out of memory");
+    for (int q = 0; q <= N; q++) wbs[q] = (size_t)t->wb[q];
+    s = allgather_ranges(t, t->wloss, sizeof(float), wbs, err);
+    free(wbs);
+    if (s) return s;
+
+    /* reduce-scatter: my nodes' slices to each shard's owner; the tree on my shard */
+    if (N > 1) {
+        size_t a = t->shard[me], len = t->shard[me + 1] - a;
+        gptc_dist_msg *sends = calloc((size_t)t->n_nodes * N + 1, sizeof *sends);
+        gptc_dist_msg *recvs = calloc((size_t)t->n_nodes + 1, sizeof *recvs);
+        if (!sends || !recvs) {
+            free(sends), free(recvs);
+            return gptc_fail(err, GPTC_E_NOMEM, "train: out of memory");
+        }
+        int ks = 0, kr = 0;
+        size_t slot = 0;
+        for (int q = 0; q < N; q++) {
+            size_t qa = t->shard[q], qlen = t->shard[q + 1] - qa;
+            if (q == me || !qlen) continue;
+            for (int i = 0; i < t->n_nodes; i++)
+                if (t->nodes[i].rank == me) sends[ks++] = (gptc_dist_msg){q, t->nodebuf[i] + qa, qlen * sizeof(float)};
+        }
+        for (int i = 0; i < t->n_nodes; i++) {
+            if (t->nodes[i].rank == me) continue;
+            if (len) recvs[kr++] = (gptc_dist_msg){t->nodes[i].rank, t->rbuf + slot * len, len * sizeof(float)};
+            slot++;
+        }
+        s = gptc_dist_exchange(t->dist, sends, ks, recvs, kr, err);
+        free(sends), free(recvs);
+        if (s) return s;
+        if (len) eval_node(t, 0, G, grads + a, 0);
+    }
+
+    double sum = 0;
+    for (int w = 0; w < G; w++) sum += (double)t->wscale[w] * t->wloss[w];
+    float loss = (float)sum;
+    if (!isfinite(loss))
+        return gptc_fail(err, GPTC_E_RANGE, "train: the loss is %g at step %d: training diverged (try a lower --lr)",
+                         loss, t->step + 1);
+    float lr = gptc_lr_cosine(t->step, o->lr, o->min_lr, o->warmup, o->steps);
+    gptc_adamw opt = {.beta1 = o->beta1, .beta2 = o->beta2, .eps = o->eps, .weight_decay = o->weight_decay,
+                      .decay_embeddings = o->decay_embeddings};
+    double norm;
+    if (t->zero == 0 || N == 1) {
+        if ((s = allgather_ranges(t, grads, sizeof(float), t->shard, err))) return s;
+        norm = gptc_tmodel_adamw(t->m, &opt, t->m1, t->m2, t->step + 1, lr, o->clip);
+    } else {
+        size_t nc = gptc_tmodel_n_chunks(t->m);
+        double *part = calloc(nc + 1, sizeof *part);
+        if (!part) return gptc_fail(err, GPTC_E_NOMEM, "train: out of memory");
+        gptc_tmodel_sumsq_chunks(t->m, t->cshard[me], t->cshard[me + 1], part + t->cshard[me]);
+        if ((s = allgather_ranges(t, part, sizeof(double), t->cshard, err))) {
+            free(part);
+            return s;
+        }
+        double ss = 0;
+        for (size_t c = 0; c < nc; c++) ss += part[c];
+        free(part);
+        norm = sqrt(ss);
+        gptc_tmodel_adamw_chunks(t->m, &opt, t->m1, t->m2, t->mo_off, t->step + 1, lr, gptc_clip_scale(norm, o->clip),
+                                 t->cshard[me], t->cshard[me + 1]);
+        if ((s = allgather_ranges(t, gptc_tmodel_params(t->m), sizeof(float), t->shard, err))) return s;
+    }
+    (void)n;
+    t->step++;
+    info->step = t->step;
+    info->loss = loss;
+    info->lr = lr;
+    info->grad_norm = norm;
+    return GPTC_OK;
+}
+
+static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+gptc_status gptc_trainer_check_ranks(gptc_trainer *t, uint64_t extra, gptc_err *err)
+{
+    int N = t->nrank;
+    if (N == 1) return GPTC_OK;
+    const gptc_train_opts *o = &t->o;
+    uint64_t h = 0xcbf29ce484222325ull;
+    const gptc_tconfig *c = &o->cfg;
+    int ints[] = {c->arch, c->n_vocab, c->n_ctx, c->n_embd, c->n_layer, c->n_head, c->n_head_kv, c->n_ff, c->tied,
+                  o->batch, o->accum, o->steps, o->warmup, o->decay_embeddings, o->eval_batches, o->windowed,
+                  t->step, t->zero};
+    float flts[] = {c->norm_eps, c->rope_base, o->lr, o->min_lr, o->weight_decay, o->beta1, o->beta2, o->eps,
+                    o->clip, o->val_frac};
+    uint64_t u64s[] = {o->seed, t->tok_hash, t->data ? t->data->n : 0, t->data ? t->data->hash : 0, extra};
+    h = fnv_bytes(h, ints, sizeof ints);
+    h = fnv_bytes(h, flts, sizeof flts);
+    h = fnv_bytes(h, u64s, sizeof u64s);
+    /* the weights: a word-wise hash (they differ if --init or the checkpoint differs) */
+    const uint32_t *pw = (const uint32_t *)gptc_tmodel_params(t->m);
+    uint64_t hp = 0;
+    for (size_t i = 0, n = gptc_tmodel_n_params(t->m); i < n; i++) hp = (hp + pw[i]) * 0x9e3779b97f4a7c15ull;
+    h = fnv_bytes(h, &hp, sizeof hp);
+    uint64_t *all = calloc((size_t)N, sizeof *all);
+    if (!all) return gptc_fail(err, GPTC_E_NOMEM, "train: out of memory");
+    gptc_status s = gptc_dist_allgather(t->dist, &h, sizeof h, all, err);
+    for (int q = 1; !s && q < N; q++)
+        if (all[q] != all[0])
+            s = gptc_fail(err, GPTC_E_INVALID,
+                          "train: rank %d was started with other options, data, model or checkpoint than rank 0 "
+                          "(every rank must run the same command)", q);
+    free(all);
+    return s;
+}
+
+/* ZeRO-1: rank 0 gathers every shard's moments into full slabs (*m1, *m2, malloc'd); the other
+ * ranks send theirs. */
+static gptc_status gather_moments(gptc_trainer *t, float **m1, float **m2, gptc_err *err)
+{
+    *m1 = *m2 = NULL;
+    int N = t->nrank, me = t->rank;
+    size_t n = gptc_tmodel_n_params(t->m);
+    gptc_status s;
+    if (me != 0) {
+        gptc_dist_msg sd[2] = {{0, t->m1, t->mo_n * sizeof(float)}, {0, t->m2, t->mo_n * sizeof(float)}};
+        return gptc_dist_exchange(t->dist, sd, t->mo_n ? 2 : 0, NULL, 0, err);
+    }
+    float *a = malloc((n + 1) * sizeof(float)), *b = malloc((n + 1) * sizeof(float));
+    gptc_dist_msg *r = calloc(2 * (size_t)N, sizeof *r);
+    if (!a || !b || !r) {
+        free(a), free(b), free(r);
+        return gptc_fail(err, GPTC_E_NOMEM, "train: out of memory for the moments");
+    }
+    memcpy(a + t->mo_off, t->m1, t->mo_n * sizeof(float));
+    memcpy(b + t->mo_off, t->m2, t->mo_n * sizeof(float));
+    int k = 0;
+    for (int q = 1; q < N; q++) {
+        size_t qa = t->shard[q], ql = t->shard[q + 1] - qa;
+        if (!ql) continue;
+        r[k++] = (gptc_dist_msg){q, a + qa, ql * sizeof(float)};
+        r[k++] = (gptc_dist_msg){q, b + qa, ql * sizeof(float)};
+    }
+    s = gptc_dist_exchange(t->dist, NULL, 0, r, k, err);
+    free(r);
+    if (s) {
+        free(a), free(b);
+        return s;
+    }
+    *m1 = a, *m2 = b;
     return GPTC_OK;
 }
 
@@ -274,10 +700,28 @@ done:
     return s;
 }
 
+static gptc_status save_rank0(gptc_trainer *t, const char *path, int checkpoint, const char *chat_template,
+                              const float *m1, const float *m2, gptc_err *err);
+
 /* ----- files ---------------------------------------------------------------------------------- */
 
 gptc_status gptc_trainer_save(gptc_trainer *t, const char *path, int checkpoint,
                               const char *chat_template, gptc_err *err)
+{
+    float *m1 = t->m1, *m2 = t->m2, *g1 = NULL, *g2 = NULL;
+    if (checkpoint && t->nrank > 1 && t->zero) {
+        gptc_status s = gather_moments(t, &g1, &g2, err);
+        if (s) return s;
+        m1 = g1, m2 = g2;
+    }
+    if (t->rank != 0) return GPTC_OK;
+    gptc_status s = save_rank0(t, path, checkpoint, chat_template, m1, m2, err);
+    free(g1), free(g2);
+    return s;
+}
+
+static gptc_status save_rank0(gptc_trainer *t, const char *path, int checkpoint, const char *chat_template,
+                              const float *m1, const float *m2, gptc_err *err)
 {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
@@ -304,8 +748,9 @@ gptc_status gptc_trainer_save(gptc_trainer *t, const char *path, int checkpoint,
             (s = gguf_set_uint(g, "train.data_hash", GGUF_VT_U64, dh, err)) ||
             (s = gguf_set_arr(g, "train.opts", GGUF_VT_F32, fo, FO_N, err)) ||
             (s = gguf_set_arr(g, "train.iopts", GGUF_VT_U64, io, IO_N, err)) ||
-            (s = gguf_add_tensor(g, "train.adam_m", 0 /* F32 */, 1, ne, t->m1, err)) ||
-            (s = gguf_add_tensor(g, "train.adam_v", 0, 1, ne, t->m2, err)))
+            (s = gguf_set_uint(g, "train.windowed", GGUF_VT_U32, (uint64_t)o->windowed, err)) ||
+            (s = gguf_add_tensor(g, "train.adam_m", 0 /* F32 */, 1, ne, m1, err)) ||
+            (s = gguf_add_tensor(g, "train.adam_v", 0, 1, ne, m2, err)))
             goto done;
     }
     s = gptc_gguf_write_durable(g, path, err);
@@ -375,6 +820,8 @@ gptc_status gptc_trainer_ckpt_opts(const char *path, gptc_train_opts *o, gptc_er
         o->batch = (int)io[IO_BATCH], o->accum = (int)io[IO_ACCUM], o->steps = (int)io[IO_STEPS];
         o->warmup = (int)io[IO_WARMUP], o->decay_embeddings = io[IO_DECAY_EMB] != 0;
         o->eval_batches = (int)io[IO_EVAL], o->seed = io[IO_SEED];
+        int64_t wv = 0;
+        if (!s && gguf_find_kv(f, "train.windowed") && !gguf_get_int(f, "train.windowed", &wv, err)) o->windowed = wv != 0;
     }
     gguf_close(f);
     return s;

@@ -14,6 +14,7 @@
 
 #include "../format/gguf.h"
 #include "data.h"
+#include "dist.h"
 #include "train.h"
 
 typedef struct gptc_train_opts {
@@ -31,6 +32,7 @@ typedef struct gptc_train_opts {
     int eval_batches;    /* B x T batches per evaluation */
     uint64_t seed;
     int n_threads;       /* 0: all cores */
+    int windowed;        /* 1: the data-parallel algorithm (below); saved in checkpoints */
 } gptc_train_opts;
 
 /* nanoGPT-like defaults: lr 1e-3 -> 1e-4, warmup 100, betas 0.9/0.99, wd 0.1, clip 1, 10%
@@ -57,6 +59,13 @@ const gptc_tokenizer *gptc_trainer_tokenizer(const gptc_trainer *t);
 uint64_t gptc_trainer_tok_hash(const gptc_trainer *t);
 int gptc_trainer_step_no(const gptc_trainer *t); /* steps done so far */
 
+/* Join a data-parallel job d (borrowed; NULL: none) with ZeRO stage zero (0 or 1). Every rank
+ * calls the trainer's functions in the same order; steps exchange gradients with the others. */
+gptc_status gptc_trainer_set_dist(gptc_trainer *t, gptc_dist *d, int zero, gptc_err *err);
+/* Check that every rank runs the same options, model, tokenizer, data and step (and extra, any
+ * other setting that must agree): GPTC_E_INVALID naming the first rank that differs. */
+gptc_status gptc_trainer_check_ranks(gptc_trainer *t, uint64_t extra, gptc_err *err);
+
 /* Train on d (borrowed; already split). A resumed run refuses data other than its own. */
 gptc_status gptc_trainer_set_data(gptc_trainer *t, const gptc_data *d, gptc_err *err);
 
@@ -76,7 +85,8 @@ gptc_status gptc_trainer_eval(gptc_trainer *t, float *val_loss, gptc_err *err);
 gptc_status gptc_trainer_sample(gptc_trainer *t, const char *prompt, int n, float temp,
                                 uint64_t seed, char **text, gptc_err *err);
 /* Write the model as GGUF (atomically); checkpoint != 0 adds the optimizer state and everything
- * resume needs. chat_template: tokenizer.chat_template, or NULL. */
+ * resume needs. chat_template: tokenizer.chat_template, or NULL. In a data-parallel job every
+ * rank calls it (ZeRO-1 gathers the moments) and rank 0 writes. */
 gptc_status gptc_trainer_save(gptc_trainer *t, const char *path, int checkpoint,
                               const char *chat_template, gptc_err *err);
 
