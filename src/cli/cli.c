@@ -1,6 +1,10 @@
 /* cli.c — argument parsing helpers and error exits shared by the subcommands. */
 #include "cli.h"
 
+#include "format/gguf.h"
+#include "model/model.h"
+#include "train/lora.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -80,4 +84,57 @@ char *cli_read_file(const char *path, size_t *n)
     buf[len] = '\0';
     *n = len;
     return buf;
+}
+
+void cli_lora_add(cli_lora *l, const char *v)
+{
+    if (l->n >= CLI_MAX_LORA) cli_die("at most %d --lora adapters", CLI_MAX_LORA);
+    const char *colon = strrchr(v, ':');
+    char *end = NULL;
+    float scale = 1.0f;
+    size_t n = strlen(v);
+    if (colon && colon[1]) {
+        double d = strtod(colon + 1, &end);
+        if (end && !*end) { /* FILE:SCALE */
+            if (!(d >= -1e6 && d <= 1e6)) cli_die("--lora %s: the scale is out of range", v);
+            scale = (float)d;
+            n = (size_t)(colon - v);
+        }
+    }
+    /* the paths live as long as the process: no allocation to free (or to leak) */
+    static char paths[CLI_MAX_LORA][4096];
+    static int used;
+    if (used >= CLI_MAX_LORA) cli_die("at most %d --lora adapters", CLI_MAX_LORA);
+    if (n >= sizeof paths[0]) cli_die("--lora %.64s...: the path is too long", v);
+    memcpy(paths[used], v, n);
+    paths[used][n] = 0;
+    l->path[l->n] = paths[used++];
+    l->scale[l->n] = scale;
+    l->n++;
+}
+
+gguf_file *cli_lora_merge(const char *model_path, const cli_lora *l)
+{
+    gptc_err err;
+    gguf_file *base, *ad[CLI_MAX_LORA] = {0};
+    if (gguf_open(model_path, &base, &err)) cli_die("%s: %s (--lora needs a GGUF model)", model_path, err.msg);
+    for (int i = 0; i < l->n; i++)
+        if (gguf_open(l->path[i], &ad[i], &err)) cli_die("--lora %s: %s", l->path[i], err.msg);
+    gguf_file *g;
+    if (gptc_lora_merge(base, ad, l->scale, l->n, &g, &err)) cli_die("--lora: %s", err.msg);
+    for (int i = 0; i < l->n; i++) gguf_close(ad[i]);
+    return g;
+}
+
+gptc_model *cli_load_model(const char *path, const gptc_model_params *mp, const cli_lora *l)
+{
+    gptc_err err;
+    gptc_model *m;
+    if (!l || !l->n) {
+        if (gptc_model_load(path, mp, &m, &err)) cli_die_err(&err);
+        return m;
+    }
+    gguf_file *g = cli_lora_merge(path, l);
+    if (gptc_model_from_gguf(g, &m, &err)) cli_die("%s with --lora: %s", path, err.msg);
+    return m;
 }

@@ -23,6 +23,7 @@ int cmd_quantize(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+int cmd_merge_lora(int argc, char **argv);
 
 /* Print "gptc: <message>" to stderr and exit 1. */
 void cli_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -38,5 +39,19 @@ int cli_is(const char *arg, const char *a, const char *b); /* arg equals a or b 
 double cli_now_ms(void);
 /* Read a whole file (for -f); dies on error. OUT: malloc'd, NUL-terminated; *n its length. */
 char *cli_read_file(const char *path, size_t *n);
+
+/* --lora FILE[:SCALE] of run, chat and serve (docs/finetune.md). */
+#define CLI_MAX_LORA 8
+typedef struct cli_lora {
+    int n;
+    const char *path[CLI_MAX_LORA];
+    float scale[CLI_MAX_LORA];
+} cli_lora;
+#define CLI_LORA_HELP "      --lora FILE[:SCALE] apply a LoRA adapter (llama.cpp's GGUF layout; repeatable)\n"
+void cli_lora_add(cli_lora *l, const char *value);
+/* The model at path with the adapters merged (a GGUF builder); dies on error. */
+struct gguf_file *cli_lora_merge(const char *model_path, const cli_lora *l);
+/* gptc_model_load, with the adapters of l merged in when there are any; dies on error. */
+gptc_model *cli_load_model(const char *path, const gptc_model_params *mp, const cli_lora *l);
 
 #endif

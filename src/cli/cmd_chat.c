@@ -44,6 +44,7 @@ static const char *k_help =
     "  -t, --threads N         threads (default: all cores)\n"
     "      --date YYYY-MM-DD   the date templates see (default: env GPTC_DATE, else today)\n"
     "      --tokenizer FILE    tokenizer.bin for a llama2.c checkpoint\n"
+    CLI_LORA_HELP
     "  -v, --verbose           after each reply: prompt tokens reused from the cache, tok/s\n";
 
 static const char *k_commands =
@@ -625,6 +626,7 @@ int cmd_chat(int argc, char **argv)
     chat c;
     memset(&c, 0, sizeof c);
     gptc_model_params mp = gptc_model_default_params();
+    cli_lora lora = {0};
     gptc_ctx_params cp = gptc_ctx_default_params();
     c.sp = gptc_sampler_default_params();
     c.num_predict = -1;
@@ -651,6 +653,7 @@ int cmd_chat(int argc, char **argv)
         else if (cli_is(a, "-t", "--threads")) cp.n_threads = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1024);
         else if (cli_is(a, "--date", NULL)) c.date = cli_value(argc, argv, &i);
         else if (cli_is(a, "--tokenizer", NULL)) mp.tokenizer_path = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--lora", NULL)) cli_lora_add(&lora, cli_value(argc, argv, &i));
         else if (cli_is(a, "-v", "--verbose")) c.verbose = 1;
         else if (a[0] == '-' && a[1]) cli_die("chat: unknown option '%s' (see gptc chat --help)", a);
         else if (!c.model_path) c.model_path = a;
@@ -662,7 +665,7 @@ int cmd_chat(int argc, char **argv)
     c.info = c.tty ? stdout : stderr;
 
     gptc_err err;
-    if (gptc_model_load(c.model_path, &mp, &c.model, &err)) cli_die_err(&err);
+    c.model = cli_load_model(c.model_path, &mp, &lora);
     c.tok = gptc_model_tokenizer(c.model);
     cp.n_seq_max = 1;
     if (gptc_ctx_init(c.model, &cp, &c.ctx, &err)) cli_die_err(&err);

@@ -28,6 +28,7 @@ static const char *k_help =
     "      --presence-penalty P, --frequency-penalty P   OpenAI-style penalties (default 0)\n"
     "  -s, --seed S            random seed (default: from the clock; printed on stderr)\n"
     "      --tokenizer FILE    tokenizer.bin for a llama2.c checkpoint\n"
+    CLI_LORA_HELP
     "  -t, --threads N         threads (default: all cores)\n"
     "  -c, --ctx N             context size in tokens (default: the model's, at most 4096)\n"
     "  -b, --batch N           prompt tokens per forward pass (default 512)\n"
@@ -51,6 +52,7 @@ int cmd_run(int argc, char **argv)
 {
     const char *model_path = NULL, *prompt = "", *prompt_file = NULL;
     gptc_model_params mp = gptc_model_default_params();
+    cli_lora lora = {0};
     gptc_ctx_params cp = gptc_ctx_default_params();
     gptc_sampler_params sp = gptc_sampler_default_params();
     long long n_predict = 128;
@@ -72,6 +74,7 @@ int cmd_run(int argc, char **argv)
         else if (cli_is(a, "--frequency-penalty", NULL)) sp.frequency_penalty = (float)cli_float(a, cli_value(argc, argv, &i), -2, 2);
         else if (cli_is(a, "-s", "--seed")) { sp.seed = (uint64_t)cli_int(a, cli_value(argc, argv, &i), 0, INT64_MAX); seed_set = 1; }
         else if (cli_is(a, "--tokenizer", NULL)) mp.tokenizer_path = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--lora", NULL)) cli_lora_add(&lora, cli_value(argc, argv, &i));
         else if (cli_is(a, "-t", "--threads")) cp.n_threads = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1024);
         else if (cli_is(a, "-c", "--ctx")) cp.n_ctx = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 24);
         else if (cli_is(a, "-b", "--batch")) cp.n_batch = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 16);
@@ -96,7 +99,7 @@ int cmd_run(int argc, char **argv)
     gptc_err err;
     double t0 = cli_now_ms();
     gptc_model *model;
-    if (gptc_model_load(model_path, &mp, &model, &err)) cli_die_err(&err);
+    model = cli_load_model(model_path, &mp, &lora);
     gptc_ctx *ctx;
     if (gptc_ctx_init(model, &cp, &ctx, &err)) cli_die_err(&err);
     const gptc_hparams *hp = gptc_model_hparams(model);

@@ -55,6 +55,7 @@ static const char *k_help =
     "      --no-ui           no chat page at / (the API only)\n"
     "      --ui-dir DIR      serve the chat page's files from DIR instead of the built-in copy\n"
     "      --train-ui URL    link the chat page to a training dashboard (gptc train --ui)\n"
+    CLI_LORA_HELP
     "  -q, --quiet           no request log on stderr\n";
 
 static int g_quiet;
@@ -81,6 +82,7 @@ int cmd_serve(int argc, char **argv)
 {
     const char *model_path = NULL, *tmpl_arg = NULL, *alias = NULL;
     gptc_model_params mp = gptc_model_default_params();
+    cli_lora lora = {0};
     gptc_server_params sp = gptc_server_default_params();
     sp.api_key = getenv("GPTC_API_KEY");
     for (int i = 1; i < argc; i++) {
@@ -128,6 +130,7 @@ int cmd_serve(int argc, char **argv)
             sp.n_max = (int)cli_int(a, cli_value(argc, argv, &i), 1, 64);
         else if (cli_is(a, "--seed", NULL))
             sp.seed = (int)cli_int(a, cli_value(argc, argv, &i), 0, 2147483647);
+        else if (cli_is(a, "--lora", NULL)) cli_lora_add(&lora, cli_value(argc, argv, &i));
         else if (cli_is(a, "--tokenizer", NULL))
             mp.tokenizer_path = cli_value(argc, argv, &i);
         else if (cli_is(a, "--data-dir", NULL))
@@ -200,7 +203,7 @@ int cmd_serve(int argc, char **argv)
     gptc_err err;
     double t0 = cli_now_ms();
     gptc_model *model;
-    if (gptc_model_load(model_path, &mp, &model, &err)) cli_die_err(&err);
+    model = cli_load_model(model_path, &mp, &lora);
     gptc_server *srv;
     if (gptc_server_start(model, &sp, &srv, &err)) cli_die_err(&err);
     free(tmpl_file);

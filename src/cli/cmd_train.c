@@ -22,7 +22,10 @@
 #include "server/srv.h"
 #include "server/train_ui.h"
 #include "train/ckpt.h"
+#include "chat/chat.h"
 #include "train/dist.h"
+#include "train/lora.h"
+#include "train/sft.h"
 #include "train/trainer.h"
 
 static const char *k_help =
@@ -32,7 +35,19 @@ static const char *k_help =
     "llama.cpp) load. The corpus is tokenized once and cached beside it (FILE.tokens).\n"
     "\n"
     "data and output:\n"
-    "  --data FILE|DIR         the corpus: a text file, or every file of a directory\n"
+    "  --data FILE|DIR         the corpus: a text file, or every file of a directory; or chat\n"
+    "                          data FILE.jsonl for fine-tuning (docs/finetune.md): OpenAI's format,\n"
+    "                          one {\"messages\": [...]} per line, loss on assistant tokens only\n"
+    "  --init MODEL.gguf       start from this model's weights (dequantized), tokenizer and chat\n"
+    "                          template instead of random weights (llama-family and gpt2 models);\n"
+    "                          --ctx T then sets the training window (default: the model's context)\n"
+    "  --val-data FILE.jsonl   validation conversations (default: the last --val-frac of --data)\n"
+    "  --strict                a bad line of the chat data stops the run (default: reported, skipped)\n"
+    "  --lora-rank R           with --init: train LoRA adapters of rank R instead of the weights;\n"
+    "                          --out is then a LoRA GGUF (llama.cpp's layout) for gptc run/chat/serve\n"
+    "                          --lora FILE[:SCALE] and gptc merge-lora (no checkpoints yet)\n"
+    "  --lora-alpha A          scale alpha / R of the adapters (default: R, so 1)\n"
+    "  --lora-targets LIST     matrices to adapt (default: all of " GPTC_LORA_TARGETS ")\n"
     "  --out FILE              the finished model (GGUF); checkpoints go to --ckpt\n"
     "  --tokenizer byte|FILE   'byte' (default): one token per byte, 260 tokens; or a GGUF file\n"
     "                          whose tokenizer the model will use (a model, or one made by\n"
@@ -114,8 +129,11 @@ static void on_sigint(int sig) { (void)sig; g_stop = 1; }
 
 typedef struct opts_cli {
     const char *data, *out, *tokenizer, *resume, *ckpt, *log, *chat_template, *sample_prompt;
+    const char *init, *val_data, *lora_targets;
+    int lora_rank;
+    float lora_alpha;
     int eval_every, sample_every, sample_len, ckpt_every, log_every, quiet, ui, ui_port;
-    int zero, windowed;
+    int zero, windowed, strict;
     double dist_timeout;
 } opts_cli;
 
@@ -175,6 +193,35 @@ static void test_kill_hook(int step)
     if (e && sscanf(e, "%d:%d", &r, &k) == 2 && r == g_rank && k == step) raise(strstr(e, ":stop") ? SIGSTOP : SIGKILL);
 }
 
+/* Chat data: a .jsonl file whose first non-blank line has "messages" (other files, and
+ * JSONL of other shapes such as logs, are text to train on). */
+static int is_chat_data(const char *path)
+{
+    size_t n = strlen(path);
+    if (n <= 6 || strcmp(path + n - 6, ".jsonl") != 0) return 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return 1; /* let the loader name the error */
+    char buf[4096];
+    int chat = 0, seen = 0;
+    while (!seen && fgets(buf, sizeof buf, f)) {
+        char *p = buf;
+        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') p++;
+        if (!*p) continue;
+        seen = 1;
+        chat = *p == '{' && strstr(p, "\"messages\"") != NULL;
+    }
+    fclose(f);
+    if (seen && !chat)
+        fprintf(stderr, "gptc: note: %s has no \"messages\" on its first line: training on it as text\n", path);
+    return chat;
+}
+
+static void sft_report(void *ud, const char *path, size_t line, const char *msg)
+{
+    if (*(int *)ud == 0) /* rank 0 (every rank reads the same lines) */
+        fprintf(stderr, "gptc: note: %s:%zu: %s (line skipped; --strict stops instead)\n", path, line, msg);
+}
+
 static void tok_progress(void *ud, uint64_t done, uint64_t total)
 {
     int tty = *(int *)ud;
@@ -230,6 +277,12 @@ int cmd_train(int argc, char **argv)
         else if (cli_is(a, "--zero", NULL)) c.zero = INT(0, 1);
         else if (cli_is(a, "--dist-timeout", NULL)) c.dist_timeout = cli_float(a, VAL(), 1, 1e6);
         else if (cli_is(a, "--windowed", NULL)) c.windowed = 1;
+        else if (cli_is(a, "--init", NULL)) c.init = VAL();
+        else if (cli_is(a, "--val-data", NULL)) c.val_data = VAL();
+        else if (cli_is(a, "--strict", NULL)) c.strict = 1;
+        else if (cli_is(a, "--lora-rank", NULL)) c.lora_rank = INT(1, 1 << 16);
+        else if (cli_is(a, "--lora-alpha", NULL)) c.lora_alpha = FLT(0, 1e6);
+        else if (cli_is(a, "--lora-targets", NULL)) c.lora_targets = VAL();
         else if (cli_is(a, "--data", NULL)) c.data = VAL();
         else if (cli_is(a, "--out", "-o")) c.out = VAL();
         else if (cli_is(a, "--tokenizer", NULL)) c.tokenizer = VAL();
@@ -290,6 +343,20 @@ int cmd_train(int argc, char **argv)
 #undef FLT
     }
     if (!c.data) cli_die("train: no --data given (a text file or a directory of them)");
+    int sft = is_chat_data(c.data);
+    if (c.val_data && !sft) cli_die("train: --val-data is for chat data (--data FILE.jsonl)");
+    if (c.init && (dim || layers || heads || kv_heads || ff || arch >= 0 || untied || vocab || pr != &k_presets[0]))
+        cli_die("train: the model's sizes come from --init %s (give only --ctx)", c.init);
+    if (c.init && strcmp(c.tokenizer, "byte") != 0) cli_die("train: the tokenizer comes from --init %s", c.init);
+    unsigned lora_mask = ~0u;
+    if ((c.lora_targets || c.lora_alpha) && !c.lora_rank) cli_die("train: --lora-alpha and --lora-targets need --lora-rank");
+    if (c.lora_rank) {
+        gptc_err e;
+        if (!c.init) cli_die("train: --lora-rank adapts a model: give it with --init MODEL.gguf");
+        if (c.resume) cli_die("train: --resume of a LoRA run is not supported yet (LoRA runs write no checkpoints)");
+        if (c.lora_targets && gptc_lora_parse_targets(c.lora_targets, &lora_mask, &e)) cli_die("train: %s", e.msg);
+        if (!c.lora_alpha) c.lora_alpha = (float)c.lora_rank;
+    }
     if (!c.out) cli_die("train: no --out given (where to write the model, e.g. model.gguf)");
     if (c.ckpt_every < 0) c.ckpt_every = c.eval_every;
 
@@ -298,6 +365,7 @@ int cmd_train(int argc, char **argv)
         if (!gptc_dist_available())
             cli_die("train: started by mpirun, but this gptc was built without MPI (install libopenmpi-dev and "
                     "rebuild); every rank would train alone");
+        if (c.lora_rank) cli_die("train: LoRA in data-parallel runs is not supported yet");
         if (gptc_dist_init(NULL, NULL, c.dist_timeout, &g_dist, &err)) cli_die_err(&err);
         g_rank = gptc_dist_rank(g_dist);
         if (g_rank != 0) c.quiet = 1, c.log = NULL, c.sample_every = 0, c.ui = 0;
@@ -344,7 +412,31 @@ int cmd_train(int argc, char **argv)
         if (set_val) o.val_frac = given.val_frac;
         if (given.decay_embeddings) o.decay_embeddings = 1;
         o.n_threads = given.n_threads;
+        if (c.init) { /* the checkpoint must be of the model given */
+            gguf_file *f;
+            gptc_tconfig ic;
+            if (gguf_open(c.init, &f, &err)) cli_die("train: --init %s: %s", c.init, err.msg);
+            if (gptc_tconfig_from_gguf(f, &ic, &err)) cli_die("train: --init %s: %s", c.init, err.msg);
+            gguf_close(f);
+            gptc_tconfig_defaults(&ic);
+            if (memcmp(&ic, &o.cfg, sizeof ic) != 0)
+                cli_die("train: checkpoint %s was made for another model than %s", c.resume, c.init);
+        }
         if (gptc_trainer_resume(c.resume, &o, &tr, &err)) cli_die_err(&err);
+    } else if (c.init) {
+        gguf_file *f;
+        o = given;
+        if (gguf_open(c.init, &f, &err)) cli_die("train: --init %s: %s", c.init, err.msg);
+        if (gptc_tconfig_from_gguf(f, &o.cfg, &err)) cli_die("train: --init %s: %s", c.init, err.msg);
+        if (ctx > o.cfg.n_ctx) cli_die("train: --ctx %d is longer than the model's context (%d)", ctx, o.cfg.n_ctx);
+        o.seq = ctx;
+        if (gptc_trainer_init_from(&o, f, &tr, &err)) cli_die("train: --init %s: %s", c.init, err.msg);
+        gguf_close(f);
+        if (c.lora_rank) {
+            if (c.windowed) cli_die("train: LoRA with --windowed is not supported yet");
+            if (gptc_trainer_set_lora(tr, c.lora_rank, c.lora_alpha, lora_mask, &err)) cli_die_err(&err);
+            c.ckpt_every = 0;
+        }
     } else {
         o = given;
         o.cfg.arch = arch >= 0 ? (enum gptc_arch)arch : pr->arch;
@@ -381,16 +473,49 @@ int cmd_train(int argc, char **argv)
     }
     o = *gptc_trainer_opts(tr);
     const gptc_tconfig *cfg = &o.cfg;
-    int B = o.batch, T = cfg->n_ctx;
+    int B = o.batch, T = o.seq;
 
     /* data: rank 0 first (it writes the token cache), then the others (they read it) */
     gptc_data data;
-    if (g_rank != 0 && gptc_dist_barrier(g_dist, &err)) die_job(&err);
-    if (gptc_data_load(c.data, gptc_trainer_tokenizer(tr), gptc_trainer_tok_hash(tr), tok_progress, &tty, &data, &err))
-        cli_die_err(&err);
-    if (g_dist && g_rank == 0 && gptc_dist_barrier(g_dist, &err)) die_job(&err);
-    if (tty && !data.cached) fputs("\r", stderr);
-    if (gptc_data_split(&data, o.val_frac, B, T, &err) || gptc_trainer_set_data(tr, &data, &err)) cli_die_err(&err);
+    memset(&data, 0, sizeof data);
+    gptc_sft chat;
+    memset(&chat, 0, sizeof chat);
+    char *tmpl = NULL;
+    if (c.chat_template) {
+        size_t n;
+        tmpl = cli_read_file(c.chat_template, &n);
+    }
+    if (sft) {
+        /* the template: --chat-template, the model's, or ChatML as gptc chat falls back to */
+        const char *src = tmpl;
+        char *own = NULL;
+        if (!src) {
+            gptc_str ts;
+            const gguf_file *tk = gptc_trainer_tok_gguf(tr);
+            if (gguf_find_kv(tk, "tokenizer.chat_template") && !gguf_get_str(tk, "tokenizer.chat_template", &ts, &err)) {
+                own = strndup(ts.p, ts.n);
+                src = own;
+            } else {
+                src = gptc_chat_builtin("chatml");
+                if (!c.quiet) fprintf(stderr, "data: note: the model has no chat template: using ChatML, as gptc chat does\n");
+            }
+        }
+        gptc_sft_opts so = {.tok = gptc_trainer_tokenizer(tr), .tmpl = src, .T = T, .strict = c.strict,
+                            .val_frac = o.val_frac, .report = sft_report, .ud = &g_rank};
+        if (gptc_sft_load(c.data, c.val_data, &so, &chat, &err)) cli_die_err(&err);
+        free(own);
+        if (gptc_trainer_set_sft(tr, &chat, &err)) cli_die_err(&err);
+        if (!c.sample_prompt) c.sample_every = 0;
+    } else {
+        if (g_rank != 0 && gptc_dist_barrier(g_dist, &err)) die_job(&err);
+        if (gptc_data_load(c.data, gptc_trainer_tokenizer(tr), gptc_trainer_tok_hash(tr), tok_progress, &tty, &data,
+                           &err))
+            cli_die_err(&err);
+        if (g_dist && g_rank == 0 && gptc_dist_barrier(g_dist, &err)) die_job(&err);
+        if (tty && !data.cached) fputs("\r", stderr);
+        if (gptc_data_split(&data, o.val_frac, B, T, &err) || gptc_trainer_set_data(tr, &data, &err))
+            cli_die_err(&err);
+    }
     if (g_dist || c.windowed || o.windowed) {
         if (gptc_trainer_set_dist(tr, g_dist, c.zero, &err)) cli_die_err(&err);
         uint64_t extra = (uint64_t)c.eval_every * 1000003u ^ (uint64_t)c.ckpt_every * 7919u;
@@ -402,10 +527,21 @@ int cmd_train(int argc, char **argv)
         o = *gptc_trainer_opts(tr);
     }
     gptc_tmodel *m = gptc_trainer_model(tr);
+    if (!c.quiet && sft) {
+        fprintf(stderr, "data: %s: %zu conversations (%zu skipped), %zu tokens, %zu of them assistant tokens to learn, "
+                "%zu train / %zu validation conversations\n", c.data, chat.n_conv, chat.n_bad, chat.n, chat.n_learn,
+                chat.n_train, chat.n_conv - chat.n_train);
+    }
     if (!c.quiet) {
-        fprintf(stderr, "data: %s: %.1f MB, %zu tokens (%s), %zu train / %zu validation\n", c.data, data.bytes / 1e6,
-                data.n, data.cached ? "cached" : "tokenized", data.n_train, data.n - data.n_train);
+        if (!sft)
+            fprintf(stderr, "data: %s: %.1f MB, %zu tokens (%s), %zu train / %zu validation\n", c.data,
+                    data.bytes / 1e6, data.n, data.cached ? "cached" : "tokenized", data.n_train, data.n - data.n_train);
         if (data.note[0]) fprintf(stderr, "data: note: %s\n", data.note);
+        if (c.init) fprintf(stderr, "init: %s\n", c.init);
+        if (c.lora_rank)
+            fprintf(stderr, "lora: rank %d, alpha %g: %zu trainable parameters (%.2f%% of %zu); --out is the adapter\n",
+                    c.lora_rank, c.lora_alpha, gptc_trainer_n_trainable(tr),
+                    100.0 * gptc_trainer_n_trainable(tr) / gptc_tmodel_n_params(m), gptc_tmodel_n_params(m));
         fprintf(stderr,
                 "model: %s, %.2fM parameters (dim %d, %d layers, %d heads, %d kv heads, ff %d, ctx %d, vocab %d%s), "
                 "%.0f MB\n",
@@ -463,11 +599,6 @@ int cmd_train(int argc, char **argv)
         c.sample_prompt = prompt_buf;
     }
 
-    char *tmpl = NULL;
-    if (c.chat_template) {
-        size_t n;
-        tmpl = cli_read_file(c.chat_template, &n);
-    }
 
     if (!g_dist) { /* in a job, mpirun ends every rank on Ctrl-C: the last checkpoint stays */
         signal(SIGINT, on_sigint);
@@ -533,6 +664,17 @@ int cmd_train(int argc, char **argv)
     if (tty) fputc('\n', stderr);
     int done = gptc_trainer_step_no(tr);
     (void)last_ckpt;
+    if (c.lora_rank) { /* the adapter is the result; no checkpoints */
+        if (gptc_trainer_save_lora(tr, c.out, &err)) cli_die("train: adapter not written: %s", err.msg);
+        if (!c.quiet)
+            fprintf(stderr, "done: %d steps%s; adapter %s\n", done - first, g_stop ? " (stopped)" : "", c.out);
+        free(tmpl);
+        if (log) fclose(log);
+        gptc_data_free(&data);
+        gptc_sft_free(&chat);
+        gptc_trainer_free(tr);
+        return g_stop ? 130 : 0;
+    }
     if (gptc_trainer_save(tr, c.ckpt, 1, tmpl, &err)) {
         fprintf(stderr, "gptc: train: checkpoint not written: %s (the previous checkpoint is intact)\n", err.msg);
         if (g_dist) gptc_dist_abort(g_dist, 1);
@@ -559,6 +701,7 @@ int cmd_train(int argc, char **argv)
     free(tmpl);
     if (log) fclose(log);
     gptc_data_free(&data);
+    gptc_sft_free(&chat);
     gptc_trainer_free(tr);
     gptc_dist_finalize(g_dist);
     return g_stop ? 130 : 0;

@@ -18,6 +18,7 @@ static const char *k_usage =
     "  template  MODEL|--template NAME|FILE --messages FILE.json   render a chat template\n"
     "  train     --data FILE|DIR --out MODEL.gguf       train a GPT on text (CPU); --ui: live\n"
     "  train-tokenizer --vocab N CORPUS OUT.gguf       learn a byte-level BPE tokenizer\n"
+    "  merge-lora BASE.gguf LORA.gguf[:SCALE] OUT.gguf  merge LoRA adapters into a model\n"
     "  serve     MODEL [--port 8080 --parallel 4 ...]   OpenAI-compatible HTTP server\n"
     "  batch     MODEL IN.jsonl OUT.jsonl [--errors ERR.jsonl]   Batch API file offline, resumable\n"
     "  quantize  IN.gguf OUT.gguf TYPE                  q8_0 q4_0 q4_k_m ... (llama.cpp's mixes)\n"
@@ -52,5 +53,6 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
     if (strcmp(cmd, "perplexity") == 0) return cmd_perplexity(argc - 1, argv + 1);
     if (strcmp(cmd, "plot") == 0) return cmd_plot(argc - 1, argv + 1);
+    if (strcmp(cmd, "merge-lora") == 0) return cmd_merge_lora(argc - 1, argv + 1);
     cli_die("unknown command '%s' (see gptc --help)", cmd);
 }

@@ -1103,3 +1103,5 @@ gptc_status gguf_add_tensor(gguf_file *f, const char *name, uint32_t type, uint3
     f->tensors[f->n_tensors++] = t;
     return GPTC_OK;
 }
+
+void *gptc_gguf_alloc(gguf_file *f, uint64_t n) { return gguf_alloc(f, n); }

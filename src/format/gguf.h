@@ -140,6 +140,9 @@ gptc_status gguf_set_arr_str(gguf_file *f, const char *key, const gptc_str *strs
 /* Copy every kv of src (except general.alignment) into f. */
 gptc_status gguf_copy_kvs(gguf_file *f, const gguf_file *src, gptc_err *err);
 /* Add a tensor; data (nbytes as the type and shape imply) is borrowed until gguf_write. */
+/* n bytes owned by f (freed by gguf_close), e.g. tensor data a builder computed; NULL when out
+ * of memory. */
+void *gptc_gguf_alloc(gguf_file *f, uint64_t n);
 gptc_status gguf_add_tensor(gguf_file *f, const char *name, uint32_t type, uint32_t n_dims,
                             const uint64_t *ne, const void *data, gptc_err *err);
 

@@ -228,11 +228,18 @@ gptc_status gptc_tmodel_load_params(gptc_tmodel *m, const gguf_file *f, gptc_err
         const gptc_tparam *t = gptc_tmodel_tensor(m, i);
         const gguf_tensor *g = gguf_find_tensor(f, t->name);
         if (!g) return gptc_fail(err, GPTC_E_FORMAT, "train: tensor '%s' is missing", t->name);
-        if (g->type != GPTC_TYPE_F32 || g->ne[0] != (uint64_t)t->ne[0] || g->ne[1] != (uint64_t)t->ne[1] ||
-            g->ne[2] != 1 || g->ne[3] != 1)
-            return gptc_fail(err, GPTC_E_FORMAT, "train: tensor '%s' is not F32 [%d, %d]", t->name, t->ne[0],
-                             t->ne[1]);
-        memcpy(p + t->off, g->data, t->n * sizeof(float));
+        if (g->ne[0] != (uint64_t)t->ne[0] || g->ne[1] != (uint64_t)t->ne[1] || g->ne[2] != 1 || g->ne[3] != 1)
+            return gptc_fail(err, GPTC_E_FORMAT, "train: tensor '%s' is not [%d, %d]", t->name, t->ne[0], t->ne[1]);
+        if (g->type == GPTC_TYPE_F32) {
+            memcpy(p + t->off, g->data, t->n * sizeof(float));
+            continue;
+        }
+        /* a quantized or half-precision model: dequantize to the training precision */
+        const gptc_type_traits *tr = gptc_type_info(g->type);
+        if (!tr || !tr->to_float || t->ne[0] % tr->blck)
+            return gptc_fail(err, GPTC_E_UNSUPPORTED, "train: tensor '%s' has type %s, which gptc cannot dequantize",
+                             t->name, tr ? tr->name : "?");
+        tr->to_float(g->data, p + t->off, (int64_t)t->n);
     }
     return GPTC_OK;
 }

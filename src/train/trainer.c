@@ -12,6 +12,7 @@
 #include "../model/model.h"
 #include "../tokenizer/tokenizer.h"
 #include "ckpt.h"
+#include "lora.h"
 
 #define CKPT_VERSION 1
 enum { FO_LR, FO_MIN_LR, FO_WD, FO_B1, FO_B2, FO_EPS, FO_CLIP, FO_VAL, FO_N };
@@ -28,6 +29,7 @@ struct gptc_trainer {
     gptc_tokenizer *tok;   /* owned, built from tok_kvs */
     uint64_t tok_hash;
     const gptc_data *data; /* borrowed */
+    const gptc_sft *sft;   /* borrowed: chat data instead of data */
     uint64_t want_data_hash, want_data_n; /* resumed runs: the stream the checkpoint trained on */
     int32_t *btok, *btgt;  /* (B, T) batch buffers, owned */
     /* windowed steps and data parallelism (see trainer.h) */
@@ -45,11 +47,22 @@ struct gptc_trainer {
     int height;
     float *rbuf;           /* other ranks' nodes' slices of this rank's shard */
     float *wloss, *wscale; /* (G) per-window loss and gradient scale */
+    struct lora_t *lora;   /* (n_lora) LoRA adapters, when training them */
+    int n_lora, lora_rank;
+    float lora_alpha;
 };
 
 typedef struct wnode {
     int lo, hi, rank;
 } wnode;
+
+typedef struct lora_t {
+    int tp;                  /* the adapted matrix: index in the model's table */
+    int in, out;
+    float *w0;                /* (out, in) the frozen matrix */
+    float *a, *b, *ga, *gb;   /* (r, in), (out, r) and their gradients */
+    float *ma, *va, *mb, *vb; /* AdamW moments */
+} lora_t;
 
 void gptc_train_opts_default(gptc_train_opts *o)
 {
@@ -103,8 +116,14 @@ static gptc_status trainer_alloc(const gptc_train_opts *o, const gguf_file *tok,
         goto fail;
     }
     gptc_tconfig_defaults(&t->o.cfg);
-    if ((s = gptc_tmodel_init(&t->o.cfg, o->batch, t->o.cfg.n_ctx, o->n_threads, &t->m, err))) goto fail;
-    size_t n = gptc_tmodel_n_params(t->m), bt = (size_t)o->batch * t->o.cfg.n_ctx;
+    if (t->o.seq < 0 || t->o.seq > t->o.cfg.n_ctx) {
+        s = gptc_fail(err, GPTC_E_INVALID, "train: the window of %d tokens is longer than the model's context (%d)",
+                      t->o.seq, t->o.cfg.n_ctx);
+        goto fail;
+    }
+    if (!t->o.seq) t->o.seq = t->o.cfg.n_ctx;
+    if ((s = gptc_tmodel_init(&t->o.cfg, o->batch, t->o.seq, o->n_threads, &t->m, err))) goto fail;
+    size_t n = gptc_tmodel_n_params(t->m), bt = (size_t)o->batch * t->o.seq;
     t->m1 = calloc(n, sizeof(float));
     t->m2 = calloc(n, sizeof(float));
     t->btok = malloc(bt * sizeof(int32_t));
@@ -154,6 +173,8 @@ void gptc_trainer_free(gptc_trainer *t)
 {
     if (!t) return;
     free_windowed(t);
+    for (int i = 0; i < t->n_lora; i++) free(t->lora[i].w0);
+    free(t->lora);
     gptc_tmodel_free(t->m);
     free(t->m1);
     free(t->m2);
@@ -165,6 +186,38 @@ void gptc_trainer_free(gptc_trainer *t)
 }
 
 const gptc_train_opts *gptc_trainer_opts(const gptc_trainer *t) { return &t->o; }
+const gguf_file *gptc_trainer_tok_gguf(const gptc_trainer *t) { return t->tok_kvs; }
+
+gptc_status gptc_trainer_init_from(const gptc_train_opts *o, const gguf_file *model, gptc_trainer **out,
+                                   gptc_err *err)
+{
+    gptc_err_clear(err);
+    gptc_status s = trainer_alloc(o, model, out, err);
+    if (s) return s;
+    gptc_trainer *t = *out;
+    gptc_rng_seed(&t->rng, o->seed);
+    gptc_rng_seed(&t->data_rng, o->seed ^ 0xda7a5eedda7a5eedull);
+    if ((s = gptc_tmodel_load_params(t->m, model, err))) {
+        gptc_trainer_free(t);
+        *out = NULL;
+    }
+    return s;
+}
+
+gptc_status gptc_trainer_set_sft(gptc_trainer *t, const gptc_sft *d, gptc_err *err)
+{
+    if (t->want_data_n && (d->n != t->want_data_n || d->hash != t->want_data_hash))
+        return gptc_fail(err, GPTC_E_INVALID,
+                         "train: the chat data differs from the checkpoint's; resume with the same --data");
+    if (!d->n_train || d->n_train >= d->n_conv)
+        return gptc_fail(err, GPTC_E_INVALID, "train: the chat data has no training or no validation conversations");
+    for (size_t c = 0; c < d->n_conv; c++)
+        if (d->start[c + 1] - d->start[c] > (size_t)t->o.seq + 1)
+            return gptc_fail(err, GPTC_E_INVALID, "train: a conversation is longer than the window");
+    t->sft = d;
+    t->data = NULL;
+    return GPTC_OK;
+}
 gptc_tmodel *gptc_trainer_model(gptc_trainer *t) { return t->m; }
 const gptc_tokenizer *gptc_trainer_tokenizer(const gptc_trainer *t) { return t->tok; }
 uint64_t gptc_trainer_tok_hash(const gptc_trainer *t) { return t->tok_hash; }
@@ -184,17 +237,23 @@ gptc_status gptc_trainer_set_data(gptc_trainer *t, const gptc_data *d, gptc_err 
 /* ----- steps ---------------------------------------------------------------------------------- */
 
 static gptc_status step_windowed(gptc_trainer *t, gptc_step_info *info, gptc_err *err);
+static void lora_apply(gptc_trainer *t);
+static double lora_update(gptc_trainer *t, int step, float lr);
+static int window_at(const gptc_trainer *t, int step, int w, int32_t *tok, int32_t *tgt);
 
 gptc_status gptc_trainer_step(gptc_trainer *t, gptc_step_info *info, gptc_err *err)
 {
     const gptc_train_opts *o = &t->o;
     if (o->windowed) return step_windowed(t, info, err);
-    int B = o->batch, T = o->cfg.n_ctx;
-    if (!t->data) return gptc_fail(err, GPTC_E_INVALID, "train: no data");
+    int B = o->batch, T = o->seq;
+    if (!t->data && !t->sft) return gptc_fail(err, GPTC_E_INVALID, "train: no data");
     double sum = 0;
     for (int k = 0; k < o->accum; k++) {
         float loss;
-        gptc_data_batch(t->data, &t->data_rng, B, T, t->btok, t->btgt);
+        if (t->sft)
+            for (int b = 0; b < B; b++)
+                window_at(t, t->step, k * B + b, t->btok + (size_t)b * T, t->btgt + (size_t)b * T);
+        else gptc_data_batch(t->data, &t->data_rng, B, T, t->btok, t->btgt);
         gptc_status s = gptc_tmodel_forward(t->m, t->btok, t->btgt, B, T, &loss, err);
         if (s) return s;
         gptc_tmodel_backward(t->m, 1.0f / (float)o->accum);
@@ -207,7 +266,8 @@ gptc_status gptc_trainer_step(gptc_trainer *t, gptc_step_info *info, gptc_err *e
     float lr = gptc_lr_cosine(t->step, o->lr, o->min_lr, o->warmup, o->steps);
     gptc_adamw opt = {.beta1 = o->beta1, .beta2 = o->beta2, .eps = o->eps, .weight_decay = o->weight_decay,
                       .decay_embeddings = o->decay_embeddings};
-    double norm = gptc_tmodel_adamw(t->m, &opt, t->m1, t->m2, t->step + 1, lr, o->clip);
+    double norm = t->n_lora ? lora_update(t, t->step + 1, lr)
+                            : gptc_tmodel_adamw(t->m, &opt, t->m1, t->m2, t->step + 1, lr, o->clip);
     t->step++;
     info->step = t->step;
     info->loss = loss;
@@ -218,18 +278,213 @@ gptc_status gptc_trainer_step(gptc_trainer *t, gptc_step_info *info, gptc_err *e
 
 gptc_status gptc_trainer_eval(gptc_trainer *t, float *val_loss, gptc_err *err)
 {
-    int B = t->o.batch, T = t->o.cfg.n_ctx, n = t->o.eval_batches;
-    if (!t->data) return gptc_fail(err, GPTC_E_INVALID, "train: no data");
+    int B = t->o.batch, T = t->o.seq, n = t->o.eval_batches;
+    if (!t->data && !t->sft) return gptc_fail(err, GPTC_E_INVALID, "train: no data");
     double sum = 0;
     for (int i = 0; i < n; i++) {
         float loss;
-        gptc_data_val_batch(t->data, i, n, B, T, t->btok, t->btgt);
+        if (t->sft) {
+            size_t n_val = t->sft->n_conv - t->sft->n_train;
+            for (int b = 0; b < B; b++)
+                gptc_sft_window(t->sft, t->sft->n_train + ((size_t)i * B + b) % n_val, T, t->btok + (size_t)b * T,
+                                t->btgt + (size_t)b * T);
+        } else {
+            gptc_data_val_batch(t->data, i, n, B, T, t->btok, t->btgt);
+        }
         gptc_status s = gptc_tmodel_forward(t->m, t->btok, t->btgt, B, T, &loss, err);
         if (s) return s;
         sum += loss;
     }
     *val_loss = (float)(sum / n);
     return GPTC_OK;
+}
+
+/* ----- LoRA ------------------------------------------------------------------------------------ */
+
+static float lora_scale(const gptc_trainer *t)
+{
+    return t->lora_alpha != 0 ? t->lora_alpha / (float)t->lora_rank : 1.0f;
+}
+
+/* The adapted matrices in the slab: W = W0 + scale * B A. */
+static void lora_apply(gptc_trainer *t)
+{
+    float *p = gptc_tmodel_params(t->m), s = lora_scale(t);
+    int r = t->lora_rank;
+    for (int i = 0; i < t->n_lora; i++) {
+        lora_t *l = &t->lora[i];
+        float *w = p + gptc_tmodel_tensor(t->m, l->tp)->off;
+        for (int o = 0; o < l->out; o++) {
+            float *row = w + (size_t)o * l->in;
+            const float *w0 = l->w0 + (size_t)o * l->in;
+            for (int j = 0; j < l->in; j++) row[j] = w0[j];
+            for (int k = 0; k < r; k++) {
+                float b = s * l->b[(size_t)o * r + k];
+                const float *a = l->a + (size_t)k * l->in;
+                for (int j = 0; j < l->in; j++) row[j] += b * a[j];
+            }
+        }
+    }
+}
+
+/* From the model's gradient G of each adapted W: dA = s B^T G, dB = s G A^T; then clipping by
+ * the adapters' global norm and AdamW on A and B; the model's gradients are zeroed. */
+static double lora_backward(gptc_trainer *t)
+{
+    float *g = gptc_tmodel_grads(t->m), s = lora_scale(t);
+    int r = t->lora_rank;
+    double ss = 0;
+    for (int i = 0; i < t->n_lora; i++) {
+        lora_t *l = &t->lora[i];
+        const float *G = g + gptc_tmodel_tensor(t->m, l->tp)->off;
+        memset(l->ga, 0, (size_t)r * l->in * sizeof(float));
+        for (int oo = 0; oo < l->out; oo++) {
+            const float *grow = G + (size_t)oo * l->in;
+            for (int k = 0; k < r; k++) {
+                float b = s * l->b[(size_t)oo * r + k];
+                float *ga = l->ga + (size_t)k * l->in;
+                const float *a = l->a + (size_t)k * l->in;
+                double acc = 0;
+                for (int j = 0; j < l->in; j++) {
+                    ga[j] += b * grow[j];
+                    acc += (double)grow[j] * a[j];
+                }
+                l->gb[(size_t)oo * r + k] = s * (float)acc;
+            }
+        }
+        for (size_t k = 0; k < (size_t)r * l->in; k++) ss += (double)l->ga[k] * l->ga[k];
+        for (size_t k = 0; k < (size_t)r * l->out; k++) ss += (double)l->gb[k] * l->gb[k];
+    }
+    gptc_tmodel_zero_grad(t->m);
+    return sqrt(ss);
+}
+
+static double lora_update(gptc_trainer *t, int step, float lr)
+{
+    const gptc_train_opts *o = &t->o;
+    int r = t->lora_rank;
+    double norm = lora_backward(t);
+    float gscale = gptc_clip_scale(norm, o->clip);
+    for (int i = 0; i < t->n_lora; i++) {
+        lora_t *l = &t->lora[i];
+        gptc_adamw_ref(l->a, l->ga, l->ma, l->va, (size_t)r * l->in, lr, o->beta1, o->beta2, o->eps, o->weight_decay,
+                       step, gscale);
+        gptc_adamw_ref(l->b, l->gb, l->mb, l->vb, (size_t)r * l->out, lr, o->beta1, o->beta2, o->eps, o->weight_decay,
+                       step, gscale);
+    }
+    lora_apply(t);
+    return norm;
+}
+
+float *gptc_trainer_lora_param(gptc_trainer *t, int i, int which, int *n)
+{
+    if (i < 0 || i >= t->n_lora) return NULL;
+    lora_t *l = &t->lora[i];
+    *n = t->lora_rank * (which ? l->out : l->in);
+    return which ? l->b : l->a;
+}
+
+void gptc_trainer_lora_sync(gptc_trainer *t) { lora_apply(t); }
+
+gptc_status gptc_trainer_lora_grads(gptc_trainer *t, const int32_t *tok, const int32_t *tgt, int B, int T,
+                                    float *loss, gptc_err *err)
+{
+    if (!t->n_lora) return gptc_fail(err, GPTC_E_INVALID, "train: LoRA is off");
+    lora_apply(t);
+    gptc_tmodel_zero_grad(t->m);
+    gptc_status s = gptc_tmodel_forward(t->m, tok, tgt, B, T, loss, err);
+    if (s) return s;
+    gptc_tmodel_backward(t->m, 1.0f);
+    lora_backward(t);
+    return GPTC_OK;
+}
+
+gptc_status gptc_trainer_set_lora(gptc_trainer *t, int rank, float alpha, unsigned targets, gptc_err *err)
+{
+    if (t->n_lora) return gptc_fail(err, GPTC_E_INVALID, "train: LoRA is already on");
+    if (t->o.windowed)
+        return gptc_fail(err, GPTC_E_UNSUPPORTED, "train: LoRA in data-parallel (windowed) runs is not supported yet");
+    if (rank < 1) return gptc_fail(err, GPTC_E_INVALID, "train: --lora-rank must be at least 1");
+    int n = 0, nt = gptc_tmodel_n_tensors(t->m);
+    for (int i = 0; i < nt; i++) {
+        const gptc_tparam *tp = gptc_tmodel_tensor(t->m, i);
+        if (!gptc_lora_is_target(tp->name, targets)) continue;
+        if (rank > tp->ne[0] || rank > tp->ne[1])
+            return gptc_fail(err, GPTC_E_INVALID, "train: --lora-rank %d is larger than %s (%d x %d)", rank, tp->name,
+                             tp->ne[1], tp->ne[0]);
+        n++;
+    }
+    if (!n) return gptc_fail(err, GPTC_E_INVALID, "train: the LoRA targets name no matrix of this model");
+    if (!(t->lora = calloc((size_t)n, sizeof *t->lora))) return gptc_fail(err, GPTC_E_NOMEM, "train: out of memory");
+    t->lora_rank = rank;
+    t->lora_alpha = alpha;
+    const float *p = gptc_tmodel_params(t->m);
+    gptc_rng rng;
+    gptc_rng_seed(&rng, t->o.seed ^ 0x10a410a410a4ull);
+    for (int i = 0; i < nt; i++) {
+        const gptc_tparam *tp = gptc_tmodel_tensor(t->m, i);
+        if (!gptc_lora_is_target(tp->name, targets)) continue;
+        lora_t *l = &t->lora[t->n_lora];
+        l->tp = i, l->in = tp->ne[0], l->out = tp->ne[1];
+        size_t na = (size_t)rank * l->in, nb = (size_t)l->out * rank, nw = (size_t)l->in * l->out;
+        /* one allocation: w0, a, b, ga, gb, ma, va, mb, vb */
+        float *m = calloc(nw + 4 * na + 4 * nb, sizeof(float));
+        if (!m) return gptc_fail(err, GPTC_E_NOMEM, "train: out of memory for LoRA");
+        t->n_lora++;
+        l->w0 = m, l->a = m + nw, l->ga = l->a + na, l->ma = l->ga + na, l->va = l->ma + na;
+        l->b = l->va + na, l->gb = l->b + nb, l->mb = l->gb + nb, l->vb = l->mb + nb;
+        memcpy(l->w0, p + tp->off, nw * sizeof(float));
+        float bound = 1.0f / sqrtf((float)l->in);
+        for (size_t k = 0; k < na; k++) l->a[k] = (2.0f * gptc_rng_uniform(&rng) - 1.0f) * bound;
+    }
+    lora_apply(t);
+    return GPTC_OK;
+}
+
+size_t gptc_trainer_n_trainable(const gptc_trainer *t)
+{
+    if (!t->n_lora) return gptc_tmodel_n_params(t->m);
+    size_t n = 0;
+    for (int i = 0; i < t->n_lora; i++) n += (size_t)t->lora_rank * (t->lora[i].in + t->lora[i].out);
+    return n;
+}
+
+const float *gptc_trainer_lora_grad(const gptc_trainer *t, int i, int which, int *n)
+{
+    if (i < 0 || i >= t->n_lora) return NULL;
+    const lora_t *l = &t->lora[i];
+    *n = t->lora_rank * (which ? l->out : l->in);
+    return which ? l->gb : l->ga;
+}
+
+gptc_status gptc_trainer_save_lora(gptc_trainer *t, const char *path, gptc_err *err)
+{
+    if (!t->n_lora) return gptc_fail(err, GPTC_E_INVALID, "train: no LoRA adapters to save");
+    gguf_file *g;
+    gptc_status s = gguf_new(&g, err);
+    if (s) return s;
+    const char *arch = gptc_arch_name(t->o.cfg.arch);
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    if ((s = gguf_set_str(g, "general.architecture", arch, strlen(arch), err)) ||
+        (s = gguf_set_str(g, "general.type", "adapter", 7, err)) ||
+        (s = gguf_set_str(g, "general.name", base, strlen(base), err)) ||
+        (s = gguf_set_str(g, "adapter.type", "lora", 4, err)) ||
+        (s = gguf_set_f32(g, "adapter.lora.alpha", t->lora_alpha, err)))
+        goto done;
+    for (int i = 0; i < t->n_lora && !s; i++) {
+        const lora_t *l = &t->lora[i];
+        const char *name = gptc_tmodel_tensor(t->m, l->tp)->name;
+        char an[96], bn[96];
+        snprintf(an, sizeof an, "%s.lora_a", name);
+        snprintf(bn, sizeof bn, "%s.lora_b", name);
+        uint64_t nea[2] = {(uint64_t)l->in, (uint64_t)t->lora_rank}, neb[2] = {(uint64_t)t->lora_rank, (uint64_t)l->out};
+        if (!(s = gguf_add_tensor(g, an, 0 /* F32 */, 2, nea, l->a, err))) s = gguf_add_tensor(g, bn, 0, 2, neb, l->b, err);
+    }
+    if (!s) s = gptc_gguf_write_durable(g, path, err);
+done:
+    gguf_close(g);
+    return s;
 }
 
 /* ----- windowed steps and data parallelism --------------------------------------------------- */
@@ -271,10 +526,18 @@ static uint64_t mix64(uint64_t x)
 
 /* Window w of step `step` (0-based): tokens and targets, a function of (seed, step, w) only.
  * Returns the number of targeted tokens. */
+static uint64_t window_draw(const gptc_trainer *t, int step, int w)
+{
+    gptc_rng r;
+    gptc_rng_seed(&r, mix64(t->o.seed ^ mix64(((uint64_t)(uint32_t)step << 32) | (uint32_t)w)));
+    return gptc_rng_u64(&r);
+}
+
 static int window_at(const gptc_trainer *t, int step, int w, int32_t *tok, int32_t *tgt)
 {
+    int T = t->o.seq;
+    if (t->sft) return gptc_sft_window(t->sft, (size_t)(window_draw(t, step, w) % t->sft->n_train), T, tok, tgt);
     const gptc_data *d = t->data;
-    int T = t->o.cfg.n_ctx;
     gptc_rng r;
     gptc_rng_seed(&r, mix64(t->o.seed ^ mix64(((uint64_t)(uint32_t)step << 32) | (uint32_t)w)));
     uint64_t span = d->n_train - (size_t)T;
@@ -286,8 +549,8 @@ static int window_at(const gptc_trainer *t, int step, int w, int32_t *tok, int32
 
 static int window_count(const gptc_trainer *t, int step, int w)
 {
-    (void)step, (void)w;
-    return t->o.cfg.n_ctx;
+    if (t->sft) return gptc_sft_targets(t->sft, (size_t)(window_draw(t, step, w) % t->sft->n_train));
+    return t->o.seq;
 }
 
 typedef struct add_job {
@@ -385,7 +648,7 @@ nomem:
 static gptc_status compute_node(gptc_trainer *t, int step, int lo, int hi, float *out, int depth, gptc_err *err)
 {
     if (hi - lo == 1) {
-        int T = t->o.cfg.n_ctx;
+        int T = t->o.seq;
         window_at(t, step, lo, t->btok, t->btgt);
         float *old = gptc_tmodel_swap_grads(t->m, out);
         gptc_tmodel_zero_grad(t->m);
@@ -449,7 +712,7 @@ static gptc_status allgather_ranges(gptc_trainer *t, void *base, size_t esize, c
 static gptc_status step_windowed(gptc_trainer *t, gptc_step_info *info, gptc_err *err)
 {
     const gptc_train_opts *o = &t->o;
-    if (!t->data) return gptc_fail(err, GPTC_E_INVALID, "train: no data");
+    if (!t->data && !t->sft) return gptc_fail(err, GPTC_E_INVALID, "train: no data");
     gptc_status s;
     if (!t->wb && (s = gptc_trainer_set_dist(t, NULL, 0, err))) return s;
     int G = t->G, N = t->nrank, me = t->rank, step = t->step;
@@ -560,7 +823,8 @@ gptc_status gptc_trainer_check_ranks(gptc_trainer *t, uint64_t extra, gptc_err *
                   t->step, t->zero};
     float flts[] = {c->norm_eps, c->rope_base, o->lr, o->min_lr, o->weight_decay, o->beta1, o->beta2, o->eps,
                     o->clip, o->val_frac};
-    uint64_t u64s[] = {o->seed, t->tok_hash, t->data ? t->data->n : 0, t->data ? t->data->hash : 0, extra};
+    uint64_t u64s[] = {o->seed, t->tok_hash, t->data ? t->data->n : t->sft ? t->sft->n : 0,
+                       t->data ? t->data->hash : t->sft ? t->sft->hash : 0, extra, (uint64_t)o->seq};
     h = fnv_bytes(h, ints, sizeof ints);
     h = fnv_bytes(h, flts, sizeof flts);
     h = fnv_bytes(h, u64s, sizeof u64s);
@@ -739,7 +1003,8 @@ static gptc_status save_rank0(gptc_trainer *t, const char *path, int checkpoint,
                              [IO_DECAY_EMB] = (uint64_t)o->decay_embeddings,
                              [IO_EVAL] = (uint64_t)o->eval_batches, [IO_SEED] = o->seed};
         uint64_t n = gptc_tmodel_n_params(t->m), ne[1] = {n};
-        uint64_t dn = t->data ? t->data->n : t->want_data_n, dh = t->data ? t->data->hash : t->want_data_hash;
+        uint64_t dn = t->data ? t->data->n : t->sft ? t->sft->n : t->want_data_n;
+        uint64_t dh = t->data ? t->data->hash : t->sft ? t->sft->hash : t->want_data_hash;
         if ((s = gguf_set_uint(g, "train.version", GGUF_VT_U32, CKPT_VERSION, err)) ||
             (s = gguf_set_uint(g, "train.step", GGUF_VT_U64, (uint64_t)t->step, err)) ||
             (s = gguf_set_arr(g, "train.rng", GGUF_VT_U64, t->rng.s, 4, err)) ||
@@ -749,6 +1014,7 @@ static gptc_status save_rank0(gptc_trainer *t, const char *path, int checkpoint,
             (s = gguf_set_arr(g, "train.opts", GGUF_VT_F32, fo, FO_N, err)) ||
             (s = gguf_set_arr(g, "train.iopts", GGUF_VT_U64, io, IO_N, err)) ||
             (s = gguf_set_uint(g, "train.windowed", GGUF_VT_U32, (uint64_t)o->windowed, err)) ||
+            (s = gguf_set_uint(g, "train.seq", GGUF_VT_U32, (uint64_t)o->seq, err)) ||
             (s = gguf_add_tensor(g, "train.adam_m", 0 /* F32 */, 1, ne, m1, err)) ||
             (s = gguf_add_tensor(g, "train.adam_v", 0, 1, ne, m2, err)))
             goto done;
@@ -822,6 +1088,8 @@ gptc_status gptc_trainer_ckpt_opts(const char *path, gptc_train_opts *o, gptc_er
         o->eval_batches = (int)io[IO_EVAL], o->seed = io[IO_SEED];
         int64_t wv = 0;
         if (!s && gguf_find_kv(f, "train.windowed") && !gguf_get_int(f, "train.windowed", &wv, err)) o->windowed = wv != 0;
+        if (!s && gguf_find_kv(f, "train.seq") && !gguf_get_int(f, "train.seq", &wv, err) && wv > 0 && wv <= o->cfg.n_ctx)
+            o->seq = (int)wv;
     }
     gguf_close(f);
     return s;

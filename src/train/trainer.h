@@ -15,6 +15,7 @@
 #include "../format/gguf.h"
 #include "data.h"
 #include "dist.h"
+#include "sft.h"
 #include "train.h"
 
 typedef struct gptc_train_opts {
@@ -33,6 +34,7 @@ typedef struct gptc_train_opts {
     uint64_t seed;
     int n_threads;       /* 0: all cores */
     int windowed;        /* 1: the data-parallel algorithm (below); saved in checkpoints */
+    int seq;             /* training window length T (<= cfg.n_ctx); 0: cfg.n_ctx */
 } gptc_train_opts;
 
 /* nanoGPT-like defaults: lr 1e-3 -> 1e-4, warmup 100, betas 0.9/0.99, wd 0.1, clip 1, 10%
@@ -45,6 +47,14 @@ typedef struct gptc_trainer gptc_trainer;
  * carry (copied). OUT: owned, free with gptc_trainer_free. */
 gptc_status gptc_trainer_new(const gptc_train_opts *o, const gguf_file *tok, gptc_trainer **out,
                              gptc_err *err);
+/* A run that starts from the weights of a model file (any GGUF in an architecture training
+ * supports, dequantized to f32), with its tokenizer (and chat template). o->cfg must be
+ * gptc_tconfig_from_gguf(model). */
+gptc_status gptc_trainer_init_from(const gptc_train_opts *o, const gguf_file *model, gptc_trainer **out,
+                                   gptc_err *err);
+/* The tokenizer.* keys the model carries (tokenizer.chat_template among them, if any). */
+const gguf_file *gptc_trainer_tok_gguf(const gptc_trainer *t);
+
 /* The options a checkpoint was written with (its model configuration included). */
 gptc_status gptc_trainer_ckpt_opts(const char *path, gptc_train_opts *o, gptc_err *err);
 /* Continue the run saved in checkpoint path. o->cfg must be the checkpoint's model; the other
@@ -59,6 +69,28 @@ const gptc_tokenizer *gptc_trainer_tokenizer(const gptc_trainer *t);
 uint64_t gptc_trainer_tok_hash(const gptc_trainer *t);
 int gptc_trainer_step_no(const gptc_trainer *t); /* steps done so far */
 
+/* Train LoRA adapters instead of the weights: every matrix named by targets (a mask of
+ * gptc_lora_parse_targets) becomes W0 + alpha / rank * B A with W0 frozen, A (rank x in) drawn
+ * uniform in +-1/sqrt(in), B (out x rank) zero; only A and B are trained. Call once, after the
+ * weights are in place. GPTC_E_INVALID for a rank larger than a matrix, or no matrix targeted;
+ * GPTC_E_UNSUPPORTED in a data-parallel (windowed) run. */
+gptc_status gptc_trainer_set_lora(gptc_trainer *t, int rank, float alpha, unsigned targets, gptc_err *err);
+/* The trainable parameters (the adapters' when LoRA is on, else the model's). */
+size_t gptc_trainer_n_trainable(const gptc_trainer *t);
+/* Write the adapters as a llama.cpp LoRA GGUF (see lora.h), atomically. */
+gptc_status gptc_trainer_save_lora(gptc_trainer *t, const char *path, gptc_err *err);
+/* The gradients of the adapters after the last step's backward (for tests): A then B of each
+ * adapted matrix in table order. */
+const float *gptc_trainer_lora_grad(const gptc_trainer *t, int i, int which, int *n);
+/* Adapter i's A (which 0) or B (which 1), writable, *n elements; NULL past the last. After
+ * changing them, gptc_trainer_lora_sync puts W0 + scale B A back into the model. */
+float *gptc_trainer_lora_param(gptc_trainer *t, int i, int which, int *n);
+void gptc_trainer_lora_sync(gptc_trainer *t);
+/* Forward and backward of one batch (targets -1: masked) and the adapters' gradients from it
+ * (gptc_trainer_lora_grad), without an update: for gradient checks. */
+gptc_status gptc_trainer_lora_grads(gptc_trainer *t, const int32_t *tok, const int32_t *tgt, int B, int T,
+                                    float *loss, gptc_err *err);
+
 /* Join a data-parallel job d (borrowed; NULL: none) with ZeRO stage zero (0 or 1). Every rank
  * calls the trainer's functions in the same order; steps exchange gradients with the others. */
 gptc_status gptc_trainer_set_dist(gptc_trainer *t, gptc_dist *d, int zero, gptc_err *err);
@@ -68,6 +100,9 @@ gptc_status gptc_trainer_check_ranks(gptc_trainer *t, uint64_t extra, gptc_err *
 
 /* Train on d (borrowed; already split). A resumed run refuses data other than its own. */
 gptc_status gptc_trainer_set_data(gptc_trainer *t, const gptc_data *d, gptc_err *err);
+/* Or on chat conversations (borrowed): one conversation per window, the loss on the assistant's
+ * tokens only; windows of step s are conversations drawn from (seed, s, window index). */
+gptc_status gptc_trainer_set_sft(gptc_trainer *t, const gptc_sft *s, gptc_err *err);
 
 typedef struct gptc_step_info {
     int step;         /* 1-based number of the step just taken */
