@@ -87,6 +87,29 @@ if mount -t tmpfs -o size=256k tmpfs "$T/full" 2>/dev/null; then
 else
     echo "test_platform_sdk: no tmpfs mount here: the full-disk check is skipped"
 fi
+# expiry: a 2-second completion window (--batch-window, for tests); requests not run by then
+# go to the error file as batch_expired, and the batch ends expired
+serve_start --api-key "$KEY" --alias stories --parallel 2 --batch-window 2 >/dev/null || bad "start with a short window"
+python3 -c "
+import json
+for i in range(40):
+    print(json.dumps({'custom_id': f'e{i}', 'method': 'POST', 'url': '/v1/completions',
+                      'body': {'model': 'stories', 'prompt': 'Once', 'max_tokens': 400, 'ignore_eos': True}}))" > "$T/exp.jsonl"
+fid=$(curl -s -H "$H" -F purpose=batch -F "file=@$T/exp.jsonl" "$URL/v1/files" | sed -n 's/.*"id":"\(file-[A-Za-z0-9_-]*\)".*/\1/p')
+bid=$(curl -s -H "$H" -H 'Content-Type: application/json' -d "{\"input_file_id\":\"$fid\",\"endpoint\":\"/v1/completions\",\"completion_window\":\"24h\"}" "$URL/v1/batches" | sed -n 's/.*"id":"\(batch_[A-Za-z0-9_-]*\)".*/\1/p')
+k=0
+while [ $k -lt 300 ]; do
+    code "$URL/v1/batches/$bid" >/dev/null
+    grep -q '"status":"expired"' "$T/body" && break
+    sleep 0.2; k=$((k + 1))
+done
+grep -q '"status":"expired"' "$T/body" && grep -q '"expired_at":[0-9]' "$T/body" && ok || bad "the batch expired: $(cat "$T/body")"
+efid=$(sed -n 's/.*"error_file_id":"\([^"]*\)".*/\1/p' "$T/body")
+code "$URL/v1/files/$efid/content" >/dev/null
+n_exp=$(grep -c '"code":"batch_expired"' "$T/body")
+[ "$n_exp" -ge 1 ] && ok || bad "expired requests are in the error file ($n_exp)"
+serve_stop
+
 # a data directory whose database is not SQLite, or from a newer gptc: refused at start
 mkdir -p "$T/notdb" && head -c 4096 /dev/urandom > "$T/notdb/gptc.db"
 "$GPTC" serve "$MODEL" --port 0 --data-dir "$T/notdb" 2>"$T/err"; rc=$?
