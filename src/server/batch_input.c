@@ -211,10 +211,10 @@ int srv_batch_validate(const char *data, size_t n, const char *endpoint, const c
         if (!first_model[0]) {
             snprintf(first_model, sizeof first_model, "%s", bm);
         } else if (strcmp(first_model, bm) != 0) {
-            json_decref(body);
             add_error(errors, "mismatched_model", "body.model", line,
                       "every request of a batch must use the same model ('%.60s', not '%.60s')",
                       first_model, bm);
+            json_decref(body); /* bm points into it */
             continue;
         }
         int added = cid_add(&seen, cid);
