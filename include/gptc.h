@@ -95,6 +95,10 @@ GPTC_API uint64_t gptc_model_weight_bytes(const gptc_model *model);
 /* Look up a metadata string ("general.name", "tokenizer.chat_template"); NULL if absent.
  * Borrowed: valid while the model lives. *len receives the length (strings may hold NULs). */
 GPTC_API const char *gptc_model_meta_str(const gptc_model *model, const char *key, size_t *len);
+/* One line (no newline) describing the architecture's own hyperparameters as gptc runs them:
+ * rope kind, bases and factors, sliding window and its layers, soft-caps, norms, activation.
+ * Writes at most n bytes (NUL-terminated) into buf; returns buf. */
+GPTC_API char *gptc_model_describe(const gptc_model *model, char *buf, size_t n);
 
 /* ---------------------------------------------------------------------------------------------
  * Tokenizer: owned by a model, or loaded alone (a GGUF's vocabulary, a tiktoken encoding).

@@ -127,6 +127,8 @@ int cmd_info(int argc, char **argv)
                "vocab %d, context %d, %s output\n",
                h->arch, h->n_layer, h->n_embd, h->n_ff, h->n_head, h->n_head_kv, h->head_dim, h->n_rot,
                h->rope_base, h->n_vocab, h->n_ctx_train, h->tied_output ? "tied" : "separate");
+        char desc[1024];
+        printf("architecture: %s\n", gptc_model_describe(m, desc, sizeof desc));
         gptc_model_free(m);
     } else {
         printf("model: not runnable by gptc: %s\n", err.msg);

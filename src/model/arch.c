@@ -13,6 +13,11 @@ static const gptc_arch_def *const g_table[] = {
     &gptc_arch_llama,
     &gptc_arch_gpt2,
     &gptc_arch_smollm3,
+    &gptc_arch_qwen2,
+    &gptc_arch_qwen3,
+    &gptc_arch_gemma2,
+    &gptc_arch_gemma3,
+    &gptc_arch_phi3,
 };
 /* clang-format on */
 #define N_ARCH (sizeof g_table / sizeof g_table[0])

@@ -321,6 +321,7 @@ gptc_status gptc_model_rope(gptc_model *m, gptc_rotary *r, int n_rot, float base
     r->neox = neox;
     r->base = base;
     r->attn_factor = 1.0f;
+    r->has_factors = factors != NULL;
     free(r->inv_freq);
     r->inv_freq = malloc((size_t)(n_rot / 2 + 1) * sizeof(float));
     if (!r->inv_freq) return gptc_fail(err, GPTC_E_NOMEM, "model: out of memory");
@@ -464,9 +465,9 @@ gptc_status gptc_model_load(const char *path, const gptc_model_params *params, g
     gptc_status s = gptc_model_open_file(path, params ? params->tokenizer_path : NULL, &f, err);
     if (s) return s;
     s = gptc_model_from_gguf(f, out, err);
-    if (s && err && strncmp(err->msg, "model: ", 7) == 0) { /* name the file */
+    if (s && err) { /* name the file */
         char msg[sizeof err->msg];
-        snprintf(msg, sizeof msg, "%s", err->msg + 7);
+        snprintf(msg, sizeof msg, "%s", err->msg + (strncmp(err->msg, "model: ", 7) == 0 ? 7 : 0));
         gptc_fail(err, s, "model '%s': %s", path, msg);
     }
     return s;
@@ -508,4 +509,52 @@ const char *gptc_model_meta_str(const gptc_model *m, const char *key, size_t *le
     if (!kv || kv->type != GGUF_VT_STR) return NULL;
     if (len) *len = kv->v.str.n;
     return kv->v.str.p;
+}
+
+char *gptc_model_describe(const gptc_model *m, char *buf, size_t n)
+{
+    static const char *const acts[] = {"SwiGLU", "GELU", "GeGLU (f16 GELU table)", "GELU (f16 table)"};
+    size_t off = 0;
+#define ADD(...)                                                                                                       \
+    do {                                                                                                               \
+        if (off < n) off += (size_t)snprintf(buf + off, n - off, __VA_ARGS__);                                          \
+    } while (0)
+    if (n) buf[0] = 0;
+    const gptc_layer *ly = m->layers;
+    int L = m->hp.n_layer;
+    ADD("%s: ffn %s", m->hp.arch, m->act >= 0 && m->act < 4 ? acts[m->act] : "?");
+    ADD(", %s", !m->out_norm ? "post-norm" : m->out_norm_b ? "LayerNorm" : "RMSNorm");
+    for (int i = 0; i < m->n_rope || (i == 1 && m->rope_long_ctx && i < 2); i++) {
+        const gptc_rotary *r = &m->rope[i];
+        ADD(", rope%s %s %d dims base %g", i == 0 ? "" : m->rope_long_ctx ? " (long)" : " (local)",
+            r->neox ? "NEOX" : "NORM", r->n_rot, r->base);
+        if (r->has_factors) ADD(" with frequency factors");
+        if (r->attn_factor != 1.0f) ADD(" attn_factor %g", r->attn_factor);
+    }
+    if (m->rope_long_ctx) ADD(", long rope factors above %d tokens of context", m->rope_long_ctx);
+    int no_rope = 0, local = 0, qk = 0, bias = 0, post = 0;
+    for (int l = 0; l < L; l++) {
+        no_rope += m->n_rope > 0 && !ly[l].rope;
+        local += ly[l].n_swa > 0;
+        qk += ly[l].q_norm != NULL;
+        bias += ly[l].bq != NULL;
+        post += ly[l].post_attn_norm != NULL;
+    }
+    if (no_rope) ADD(", %d layers without rope", no_rope);
+    if (local) {
+        ADD(", sliding window %d on layers", m->n_swa);
+        for (int l = 0, k = 0; l < L && k < 16; l++)
+            if (ly[l].n_swa) ADD("%s%d", k++ ? "," : " ", l);
+    }
+    if (qk) ADD(", q/k norm");
+    if (bias) ADD(", q/k/v biases");
+    if (post) ADD(", post-norms");
+    if (m->embd_scale > 0) ADD(", embedding scale %g", m->embd_scale);
+    if (m->attn_scale > 0) ADD(", attention scale %g", m->attn_scale);
+    if (m->attn_softcap > 0) ADD(", attention soft-cap %g", m->attn_softcap);
+    if (m->final_softcap > 0) ADD(", final soft-cap %g", m->final_softcap);
+    if (!m->causal) ADD(", bidirectional attention");
+    ADD(", norm eps %g", m->hp.norm_eps);
+#undef ADD
+    return buf;
 }

@@ -29,6 +29,7 @@ typedef struct gptc_rotary {
     int neox;   /* 1: pairs (i, i + n_rot/2) (NEOX); 0: adjacent pairs (2i, 2i+1) (NORM) */
     float base; /* freq_base */
     float attn_factor;
+    int has_factors; /* per-pair frequency factors were applied (rope_freqs, LongRoPE) */
     float *inv_freq; /* (n_rot / 2) owned: base^(-2i/n_rot) / freq_factor_i */
 } gptc_rotary;
 

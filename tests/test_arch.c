@@ -1,0 +1,347 @@
+/*
+ * test_arch.c — every architecture against llama.cpp's own output on the random-weight models
+ * of ../shared/data/gguf/arch (README there): the logits after the prompt within 1e-3 of their
+ * range of llama.cpp's all-F32 run (logits0-f32.tsv), and greedy generation step by step against
+ * llama.cpp's default run (top5.tsv): the same ids wherever llama.cpp's top-2 margin is larger
+ * than our numerical difference can explain, and the top-5 logits close.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "model/context.h"
+#include "format/gguf.h"
+#include "model/model.h"
+#include "quant/quantize.h"
+#include "test.h"
+
+#define MAX_STEPS 96
+
+typedef struct ref {
+    int n_prompt, prompt[16];
+    int n_steps, next[MAX_STEPS], top_id[MAX_STEPS][5];
+    float top_logit[MAX_STEPS][5], margin[MAX_STEPS];
+    float logits0[512];
+} ref;
+
+static int read_ref(const char *name, ref *r)
+{
+    char path[512], line[4096];
+    memset(r, 0, sizeof *r);
+    snprintf(path, sizeof path, "%s/gguf/arch/reference/%s.top5.tsv", test_data_dir(), name);
+    FILE *fp = fopen(path, "r");
+    if (!fp) return 0;
+    while (fgets(line, sizeof line, fp)) {
+        if (strncmp(line, "# prompt_ids", 12) == 0) {
+            char *s = line + 12, *e;
+            for (;;) {
+                long v = strtol(s, &e, 10);
+                if (e == s || r->n_prompt >= 16) break;
+                r->prompt[r->n_prompt++] = (int)v;
+                s = e;
+            }
+        } else if (line[0] != '#') {
+            int step, pos, next, off;
+            if (sscanf(line, "%d %d %d%n", &step, &pos, &next, &off) != 3 || step != r->n_steps ||
+                step >= MAX_STEPS)
+                continue;
+            r->next[step] = next;
+            char *s = line + off;
+            for (int k = 0; k < 5; k++) {
+                r->top_id[step][k] = (int)strtol(s, &s, 10);
+                if (*s == ':') s++;
+                r->top_logit[step][k] = strtof(s, &s);
+            }
+            r->n_steps++;
+        }
+    }
+    fclose(fp);
+    snprintf(path, sizeof path, "%s/gguf/arch/reference/%s.margin.tsv", test_data_dir(), name);
+    if (!(fp = fopen(path, "r"))) return 0;
+    while (fgets(line, sizeof line, fp)) {
+        int step, a, b;
+        float gap;
+        if (line[0] != '#' && sscanf(line, "%d %d %d %f", &step, &a, &b, &gap) == 4 && step >= 0 &&
+            step < MAX_STEPS)
+            r->margin[step] = gap;
+    }
+    fclose(fp);
+    snprintf(path, sizeof path, "%s/gguf/arch/reference/%s.logits0-f32.tsv", test_data_dir(), name);
+    if (!(fp = fopen(path, "r"))) return 0;
+    int n = 0;
+    while (fgets(line, sizeof line, fp)) {
+        int id;
+        float v;
+        if (sscanf(line, "%d %f", &id, &v) == 2 && id >= 0 && id < 512) r->logits0[id] = v, n++;
+    }
+    fclose(fp);
+    return r->n_prompt > 0 && r->n_steps > 0 && n == 512;
+}
+
+static int argmax(const float *x, int n)
+{
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[b]) b = i;
+    return b;
+}
+
+/* One model: logits after the prompt vs logits0-f32, then greedy vs top5. tol_top5: how far our
+ * top-5 logits may be from llama.cpp's default run (its f16 KV cache and attention); a greedy id
+ * may differ only at a step whose llama.cpp margin is below 2 * tol_top5, after which the
+ * sequences differ and the comparison stops. */
+static void check_model(const char *name, const char *qpath, const char *label, double tol_rel,
+                        double tol_top5, int n_threads)
+{
+    ref *r = calloc(1, sizeof *r);
+    if (!read_ref(name, r)) {
+        CHECK(0, "%s: reference files not found or unreadable", name);
+        free(r);
+        return;
+    }
+    char path[512];
+    if (qpath)
+        snprintf(path, sizeof path, "%s", qpath);
+    else
+        snprintf(path, sizeof path, "%s/gguf/arch/%s.gguf", test_data_dir(), name);
+    gptc_err err;
+    gptc_model *m = NULL;
+    if (gptc_model_load(path, NULL, &m, &err)) {
+        CHECK(0, "%s: load: %s", name, err.msg);
+        free(r);
+        return;
+    }
+    gptc_ctx_params cp = gptc_ctx_default_params();
+    cp.n_ctx = 256;
+    cp.n_threads = n_threads;
+    gptc_ctx *c = NULL;
+    if (gptc_ctx_init(m, &cp, &c, &err)) {
+        CHECK(0, "%s: ctx: %s", name, err.msg);
+        gptc_model_free(m);
+        free(r);
+        return;
+    }
+    int V = gptc_model_hparams(m)->n_vocab;
+    int32_t pos[16];
+    for (int i = 0; i < r->n_prompt; i++)
+        pos[i] = i;
+    gptc_batch b = {.n_tokens = r->n_prompt, .token = r->prompt, .pos = pos};
+    CHECK(gptc_decode(c, &b, &err) == GPTC_OK, "%s: decode prompt: %s", name, err.msg);
+    const float *lg = gptc_get_logits(c, r->n_prompt - 1);
+    double maxd = 0, lo = 1e30, hi = -1e30;
+    for (int i = 0; lg && i < V; i++) {
+        maxd = fmax(maxd, fabs(lg[i] - r->logits0[i]));
+        lo = fmin(lo, r->logits0[i]);
+        hi = fmax(hi, r->logits0[i]);
+    }
+    CHECK(lg && (qpath || maxd <= tol_rel * (hi - lo)),
+          "%s: logits after the prompt: max |d| %.3g vs llama.cpp F32 (range %.1f)", name, maxd,
+          hi - lo);
+    /* greedy, on our own, compared step by step */
+    int steps_same = 0, stopped = 0;
+    double max_top5 = 0;
+    int32_t tok, p = r->n_prompt;
+    for (int s = 0; s < r->n_steps && lg; s++) {
+        int id = argmax(lg, V);
+        for (int k = 0; k < 5; k++)
+            max_top5 = fmax(max_top5, fabs(lg[r->top_id[s][k]] - r->top_logit[s][k]));
+        if (id != r->next[s]) {
+            CHECK(r->margin[s] < 2 * tol_top5,
+                  "%s: step %d: greedy id %d, llama.cpp %d with margin %.3f", name, s, id,
+                  r->next[s], r->margin[s]);
+            stopped = 1;
+            break;
+        }
+        steps_same++;
+        tok = id;
+        gptc_batch bs = {.n_tokens = 1, .token = &tok, .pos = &p};
+        if (gptc_decode(c, &bs, &err)) {
+            CHECK(0, "%s: decode step %d: %s", name, s, err.msg);
+            break;
+        }
+        p++;
+        lg = gptc_get_logits(c, 0);
+    }
+    CHECK(max_top5 <= tol_top5, "%s: top-5 logits within %.3f of llama.cpp's: max |d| %.4f", name,
+          tol_top5, max_top5);
+    printf("# %-24s %-7s threads %d  logits0-f32 max |d| %.2e (%.2e of range)  greedy %d/%d%s  "
+           "top-5 max |d| %.4f\n",
+           name, label, n_threads, maxd, maxd / (hi - lo), steps_same, r->n_steps,
+           stopped ? " (then a tie-level step)" : "", max_top5);
+    gptc_ctx_free(c);
+    gptc_model_free(m);
+    free(r);
+}
+
+/* ----- bad files ------------------------------------------------------------------------- */
+
+typedef struct bad_case {
+    const char *model, *desc;
+    const char *drop_key, *set_key; /* set_key: a u32 (set_val), or a string when set_str */
+    int64_t set_val;
+    const char *set_str;
+    int set_float; /* set_key as an f32 of set_val */
+    const char *drop_tensor, *bad_shape;
+    const char *expect; /* in the message */
+} bad_case;
+
+/* a copy of model `src` with one change, written to path */
+static int write_variant(const gguf_file *src, const bad_case *bc, const char *path)
+{
+    static float junk[1 << 18];
+    gptc_err err;
+    gguf_file *f;
+    if (gguf_new(&f, &err)) return 0;
+    for (uint64_t i = 0; i < src->n_kv; i++) {
+        const gguf_kv *kv = &src->kv[i];
+        if (bc->drop_key && gptc_str_eq(kv->key, bc->drop_key)) continue;
+        if (bc->set_key && gptc_str_eq(kv->key, bc->set_key)) continue;
+        char key[256];
+        snprintf(key, sizeof key, "%.*s", (int)kv->key.n, kv->key.p);
+        switch (kv->type) {
+        case GGUF_VT_STR:
+            gguf_set_str(f, key, kv->v.str.p, kv->v.str.n, &err);
+            break;
+        case GGUF_VT_F32:
+            gguf_set_f32(f, key, (float)kv->v.f, &err);
+            break;
+        case GGUF_VT_BOOL:
+            gguf_set_bool(f, key, (int)kv->v.u, &err);
+            break;
+        case GGUF_VT_ARR:
+            if (kv->v.arr.type == GGUF_VT_STR) {
+                gptc_str *ss = malloc(kv->v.arr.n * sizeof *ss);
+                for (uint64_t j = 0; j < kv->v.arr.n; j++)
+                    ss[j] = gguf_arr_str(kv, j);
+                gguf_set_arr_str(f, key, ss, kv->v.arr.n, &err);
+                free(ss);
+            } else {
+                gguf_set_arr(f, key, kv->v.arr.type, kv->v.arr.data, kv->v.arr.n, &err);
+            }
+            break;
+        default:
+            if (kv->type == GGUF_VT_I32 || kv->type == GGUF_VT_I64)
+                gguf_set_int(f, key, kv->type, kv->v.i, &err);
+            else
+                gguf_set_uint(f, key, kv->type, kv->v.u, &err);
+        }
+    }
+    if (bc->set_key) {
+        if (bc->set_str)
+            gguf_set_str(f, bc->set_key, bc->set_str, strlen(bc->set_str), &err);
+        else if (bc->set_float)
+            gguf_set_f32(f, bc->set_key, (float)bc->set_val, &err);
+        else
+            gguf_set_uint(f, bc->set_key, GGUF_VT_U32, (uint64_t)bc->set_val, &err);
+    }
+    for (uint64_t i = 0; i < src->n_tensors; i++) {
+        const gguf_tensor *t = &src->tensors[i];
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)t->name.n, t->name.p);
+        if (bc->drop_tensor && strcmp(name, bc->drop_tensor) == 0) continue;
+        if (bc->bad_shape && strcmp(name, bc->bad_shape) == 0) {
+            uint64_t ne[2] = {t->ne[0], t->n_dims > 1 ? t->ne[1] + 1 : 2};
+            gguf_add_tensor(f, name, t->type, 2, ne, junk, &err);
+            continue;
+        }
+        gguf_add_tensor(f, name, t->type, t->n_dims, t->ne, t->data, &err);
+    }
+    int ok = gguf_write(f, path, &err) == GPTC_OK;
+    gguf_close(f);
+    return ok;
+}
+
+static void check_bad_files(void)
+{
+    /* clang-format off */
+    static const bad_case cases[] = {
+        {"rand-qwen2-d128-F32", "missing bias", .drop_tensor = "blk.1.attn_k.bias", .expect = "blk.1.attn_k.bias' is missing"},
+        {"rand-qwen3-d128-F32", "missing q norm", .drop_tensor = "blk.0.attn_q_norm.weight", .expect = "attn_q_norm.weight' is missing"},
+        {"rand-qwen3-d128-F32", "q norm shape", .bad_shape = "blk.0.attn_q_norm.weight", .expect = "attn_q_norm.weight' has"},
+        {"rand-qwen3-d128-F32", "kv heads not dividing", .set_key = "qwen3.attention.head_count_kv", .set_val = 3, .expect = "not a multiple of head_count_kv"},
+        {"rand-gemma2-d128-F32", "missing post norm", .drop_tensor = "blk.1.post_ffw_norm.weight", .expect = "blk.1.post_ffw_norm.weight' is missing"},
+        {"rand-gemma2-d128-F32", "window over context", .set_key = "gemma2.attention.sliding_window", .set_val = 100000, .expect = "sliding_window"},
+        {"rand-gemma2-d128-F32", "bad softcap", .set_key = "gemma2.attn_logit_softcapping", .set_val = -1, .set_float = 1, .expect = "attn_logit_softcapping"},
+        {"rand-gemma3-d128-F32", "wrong shape", .bad_shape = "blk.5.attn_k.weight", .expect = "blk.5.attn_k.weight' has shape"},
+        {"rand-gemma3-d128-F32", "pattern type", .set_key = "gemma3.attention.sliding_window_pattern", .set_str = "x", .expect = "sliding_window_pattern"},
+        {"rand-phi3-d128-F32", "fused qkv shape", .bad_shape = "blk.0.attn_qkv.weight", .expect = "attn_qkv.weight' has shape"},
+        {"rand-phi3-d128-F32", "rope factors shape", .bad_shape = "rope_factors_long.weight", .expect = "rope_factors_long.weight"},
+        {"rand-llama3-d256-F32", "rope_freqs shape", .bad_shape = "rope_freqs.weight", .expect = "rope_freqs.weight"},
+        {"rand-llama3-d256-F32", "rope scaling type", .set_key = "llama.rope.scaling.type", .set_str = "dynamic-ntk", .expect = "llama.rope.scaling.type"},
+        {"rand-llama3-d256-F32", "rope scaling type not a string", .set_key = "llama.rope.scaling.type", .set_val = 3, .expect = "llama.rope.scaling.type"},
+        {"rand-llama3-d256-F32", "rope scaling factor", .set_key = "llama.rope.scaling.factor", .set_val = 0, .set_float = 1, .expect = "llama.rope.scaling.factor"},
+        {"rand-smollm3-d128-F32", "more layers than tensors", .set_key = "smollm3.block_count", .set_val = 5, .expect = "blk.4.attn_norm.weight' is missing"},
+        {"rand-smollm3-d128-F32", "unknown architecture", .set_key = "general.architecture", .set_str = "mamba9", .expect = "'mamba9' is not supported (gptc runs: llama, gpt2"},
+    };
+    /* clang-format on */
+    char dir[] = "/tmp/gptc_test_arch_bad_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    char path[600];
+    snprintf(path, sizeof path, "%s/bad.gguf", dir);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const bad_case *bc = &cases[k];
+        char src_path[512];
+        snprintf(src_path, sizeof src_path, "%s/gguf/arch/%s.gguf", test_data_dir(), bc->model);
+        gguf_file *src;
+        gptc_err err;
+        if (gguf_open(src_path, &src, &err)) {
+            CHECK(0, "open %s: %s", src_path, err.msg);
+            continue;
+        }
+        CHECK(write_variant(src, bc, path), "%s: write", bc->desc);
+        gguf_close(src);
+        gptc_model *m = NULL;
+        gptc_status s = gptc_model_load(path, NULL, &m, &err);
+        CHECK(s != GPTC_OK && m == NULL, "%s: loaded a bad model", bc->desc);
+        CHECK(strstr(err.msg, bc->expect) != NULL && strstr(err.msg, path) != NULL,
+              "%s: message '%s' lacks '%s' or the path", bc->desc, err.msg, bc->expect);
+        gptc_model_free(m);
+    }
+    unlink(path);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    check_bad_files();
+    /* clang-format off */
+    static const struct { const char *name; double tol_rel, tol_top5; } models[] = {
+        {"rand-llama3-d256-F32", 1e-3, 0.05},
+        {"rand-qwen2-d128-F32", 1e-3, 0.05},
+        {"rand-qwen3-d128-F32", 1e-3, 0.05},
+        {"rand-gemma2-d128-F32", 1e-3, 0.05},
+        {"rand-gemma3-d128-F32", 1e-3, 0.05},
+        {"rand-phi3-d128-F32", 1e-3, 0.05},
+        {"rand-smollm3-d128-F32", 1e-3, 0.05},
+    };
+    /* clang-format on */
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
+        for (int th = 1; th <= 2; th++)
+            check_model(models[i].name, NULL, "F32", models[i].tol_rel, models[i].tol_top5, th);
+    /* quantized copies made by gptc quantize: greedy ids within the looser tolerance of the type */
+    char dir[] = "/tmp/gptc_test_arch_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    static const struct {
+        const char *mix;
+        double tol;
+    } mixes[] = {{"q8_0", 0.5}, {"q4_k_m", 2.5}};
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+        for (size_t k = 0; k < sizeof mixes / sizeof mixes[0]; k++) {
+            char in[512], out[600];
+            gptc_err err;
+            snprintf(in, sizeof in, "%s/gguf/arch/%s.gguf", test_data_dir(), models[i].name);
+            snprintf(out, sizeof out, "%s/%s.%s", dir, models[i].name, mixes[k].mix);
+            gptc_quantize_params qp = {.n_threads = 1};
+            if (gptc_quantize_model(in, NULL, out, mixes[k].mix, &qp, NULL, &err)) {
+                CHECK(0, "%s: quantize %s: %s", models[i].name, mixes[k].mix, err.msg);
+                continue;
+            }
+            check_model(models[i].name, out, mixes[k].mix, 0, mixes[k].tol, 2);
+            unlink(out);
+        }
+    }
+    rmdir(dir);
+    return test_summary();
+}
