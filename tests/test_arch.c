@@ -175,6 +175,98 @@ static void check_model(const char *name, const char *qpath, const char *label, 
     free(r);
 }
 
+/* ----- the numpy reference (scripts/arch_ref.py -> tests/fixtures/arch_ref.tsv) ----------- */
+
+static void check_numpy_ref(void)
+{
+    FILE *fp = fopen("tests/fixtures/arch_ref.tsv", "r");
+    CHECK(fp != NULL, "tests/fixtures/arch_ref.tsv");
+    if (!fp) return;
+    static char line[65536];
+    int n_cases = 0;
+    while (fgets(line, sizeof line, fp)) {
+        char name[128];
+        int n_ctx, pos0, off;
+        if (sscanf(line, "%127s %d %d%n", name, &n_ctx, &pos0, &off) != 3) continue;
+        char *f = strchr(line + off, '\t'); /* prompt */
+        int32_t prompt[256], gen[64], pos[256];
+        int np = 0, ng = 0;
+        float ref[512];
+        char *e;
+        for (char *s = f + 1; np < 256; s = e) {
+            long v = strtol(s, &e, 10);
+            if (e == s) break;
+            prompt[np++] = (int32_t)v;
+            if (*e == '\t') break;
+        }
+        f = strchr(f + 1, '\t');
+        for (char *s = f + 1; ng < 64; s = e) {
+            long v = strtol(s, &e, 10);
+            if (e == s) break;
+            gen[ng++] = (int32_t)v;
+            if (*e == '\t') break;
+        }
+        f = strchr(f + 1, '\t');
+        char *s = f + 1;
+        for (int i = 0; i < 512; i++)
+            ref[i] = strtof(s, &s);
+        n_cases++;
+
+        char path[512];
+        snprintf(path, sizeof path, "%s/gguf/arch/%s.gguf", test_data_dir(), name);
+        gptc_err err;
+        gptc_model *m = NULL;
+        if (gptc_model_load(path, NULL, &m, &err)) {
+            CHECK(0, "%s: load: %s", name, err.msg);
+            continue;
+        }
+        gptc_ctx_params cp = gptc_ctx_default_params();
+        cp.n_ctx = n_ctx;
+        gptc_ctx *c = NULL;
+        if (gptc_ctx_init(m, &cp, &c, &err)) {
+            CHECK(0, "%s: ctx: %s", name, err.msg);
+            gptc_model_free(m);
+            continue;
+        }
+        for (int i = 0; i < np; i++)
+            pos[i] = pos0 + i;
+        gptc_batch b = {.n_tokens = np, .token = prompt, .pos = pos};
+        CHECK(gptc_decode(c, &b, &err) == GPTC_OK, "%s: decode: %s", name, err.msg);
+        const float *lg = gptc_get_logits(c, np - 1);
+        double maxd = 0, lo = 1e30, hi = -1e30;
+        for (int i = 0; lg && i < 512; i++) {
+            maxd = fmax(maxd, fabs(lg[i] - ref[i]));
+            lo = fmin(lo, ref[i]);
+            hi = fmax(hi, ref[i]);
+        }
+        CHECK(lg && maxd <= 1e-3 * (hi - lo),
+              "%s at %d: logits vs numpy: max |d| %.3g (range %.1f)", name, pos0, maxd, hi - lo);
+        int same = 0;
+        int32_t p = pos0 + np, tok;
+        for (int k = 0; k < ng && lg; k++) {
+            int id = argmax(lg, 512);
+            if (id != gen[k]) {
+                float gap = lg[id] - lg[gen[k]];
+                CHECK(gap < 1e-3, "%s at %d: greedy step %d: %d, numpy %d (gap %.4f)", name, pos0,
+                      k, id, gen[k], gap);
+                break;
+            }
+            same++;
+            tok = id;
+            gptc_batch bs = {.n_tokens = 1, .token = &tok, .pos = &p};
+            if (gptc_decode(c, &bs, &err)) break;
+            p++;
+            lg = gptc_get_logits(c, 0);
+        }
+        printf("# numpy %-24s ctx %5d pos %5d  logits max |d| %.2e (%.1e of range)  greedy %d/%d\n",
+               name, n_ctx, pos0, maxd, maxd / (hi - lo), same, ng);
+        gptc_ctx_free(c);
+        gptc_model_free(m);
+    }
+    fclose(fp);
+    CHECK(n_cases >= 10, "numpy reference: %d cases", n_cases);
+}
+
 /* ----- bad files ------------------------------------------------------------------------- */
 
 typedef struct bad_case {
@@ -306,6 +398,7 @@ static void check_bad_files(void)
 int main(void)
 {
     check_bad_files();
+    check_numpy_ref();
     /* clang-format off */
     static const struct { const char *name; double tol_rel, tol_top5; } models[] = {
         {"rand-llama3-d256-F32", 1e-3, 0.05},
