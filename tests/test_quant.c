@@ -16,16 +16,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/fp16.h"
 #include "core/ops.h"
 #include "format/gguf.h"
+#include "quant/quantize.h"
 #include "quant/blocks.h"
 #include "quant/quant.h"
 #include "test.h"
 
-static const uint32_t k_types[] = {GPTC_TYPE_Q4_0, GPTC_TYPE_Q4_1, GPTC_TYPE_Q5_0, GPTC_TYPE_Q5_1,
-                                   GPTC_TYPE_Q8_0, GPTC_TYPE_Q4_K, GPTC_TYPE_Q5_K, GPTC_TYPE_Q6_K};
+static const uint32_t k_types[] = {GPTC_TYPE_Q4_0, GPTC_TYPE_Q4_1, GPTC_TYPE_Q5_0,   GPTC_TYPE_Q5_1,
+                                   GPTC_TYPE_Q8_0, GPTC_TYPE_Q4_K, GPTC_TYPE_Q5_K,   GPTC_TYPE_Q6_K,
+                                   GPTC_TYPE_Q2_K, GPTC_TYPE_Q3_K, GPTC_TYPE_IQ4_NL, GPTC_TYPE_IQ4_XS,
+                                   GPTC_TYPE_MXFP4};
 #define N_TYPES (int)(sizeof k_types / sizeof k_types[0])
 
 // ---------------------------------------------------------------------------------------------
@@ -73,6 +77,9 @@ static void test_layouts(void)
         {GPTC_TYPE_Q8_0, sizeof(block_q8_0), QK},   {GPTC_TYPE_Q8_1, sizeof(block_q8_1), QK},
         {GPTC_TYPE_Q4_K, sizeof(block_q4_K), QK_K}, {GPTC_TYPE_Q5_K, sizeof(block_q5_K), QK_K},
         {GPTC_TYPE_Q6_K, sizeof(block_q6_K), QK_K}, {GPTC_TYPE_Q8_K, sizeof(block_q8_K), QK_K},
+        {GPTC_TYPE_Q2_K, sizeof(block_q2_K), QK_K}, {GPTC_TYPE_Q3_K, sizeof(block_q3_K), QK_K},
+        {GPTC_TYPE_IQ4_NL, sizeof(block_iq4_nl), QK}, {GPTC_TYPE_IQ4_XS, sizeof(block_iq4_xs), QK_K},
+        {GPTC_TYPE_MXFP4, sizeof(block_mxfp4), QK},
     };
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
         const gptc_type_traits *tt = gptc_type_info(k[i].t);
@@ -87,8 +94,8 @@ static void test_layouts(void)
               gptc_type_info(k_types[i])->name);
     }
     CHECK(!gptc_type_is_quant(GPTC_TYPE_F32) && !gptc_type_is_quant(GPTC_TYPE_Q8_K) &&
-              !gptc_type_is_quant(GPTC_TYPE_Q2_K) && !gptc_type_is_quant(999),
-          "F32, Q8_K (activations only), Q2_K (no kernels) and unknown types are not computable quant types");
+              !gptc_type_is_quant(GPTC_TYPE_IQ2_XXS) && !gptc_type_is_quant(999),
+          "F32, Q8_K (activations only), IQ2_XXS (no kernels) and unknown types are not computable quant types");
     CHECK(gptc_row_bytes(GPTC_TYPE_Q4_K, 512) == 288 && gptc_row_bytes(GPTC_TYPE_Q8_0, 64) == 68,
           "row bytes");
 }
@@ -146,6 +153,8 @@ static void test_round_trip(void)
     struct { uint32_t t; double rel_rms; } rms_bound[] = {
         {GPTC_TYPE_Q4_0, 0.12}, {GPTC_TYPE_Q4_1, 0.10}, {GPTC_TYPE_Q5_0, 0.06}, {GPTC_TYPE_Q5_1, 0.05},
         {GPTC_TYPE_Q8_0, 0.006}, {GPTC_TYPE_Q4_K, 0.10}, {GPTC_TYPE_Q5_K, 0.05}, {GPTC_TYPE_Q6_K, 0.025},
+        {GPTC_TYPE_Q2_K, 0.40},  {GPTC_TYPE_Q3_K, 0.20}, {GPTC_TYPE_IQ4_NL, 0.12}, {GPTC_TYPE_IQ4_XS, 0.12},
+        {GPTC_TYPE_MXFP4, 0.20},
     };
     enum { N = 4096 };
     float *x = xmalloc(N * sizeof *x), *y = xmalloc(N * sizeof *y);
@@ -189,7 +198,8 @@ static void test_round_trip(void)
                     CHECK(sqrt(se / sx) <= want, "%s: gaussian round-trip relative RMS error %.4f <= %.4f",
                           tt->name, sqrt(se / sx), want);
                 }
-                if (!(sqrt(se / (sx + 1e-300)) < 0.2) && kind != 2 && kind != 7) {
+                double loose = t == GPTC_TYPE_Q2_K ? 0.5 : t == GPTC_TYPE_Q3_K || t == GPTC_TYPE_MXFP4 ? 0.3 : 0.2;
+                if (!(sqrt(se / (sx + 1e-300)) < loose) && kind != 2 && kind != 7) {
                     if (bad++ < 3) printf("  %s kind %d mag %g: relative RMS %.3g\n", tt->name, kind, mags[mi],
                                           sqrt(se / sx));
                 }
@@ -240,6 +250,11 @@ static void random_row(uint32_t t, void *row, int n, int r)
         case GPTC_TYPE_Q5_0:
         case GPTC_TYPE_Q8_0: memcpy(blk, &d, 2); break;
         case GPTC_TYPE_Q6_K: memcpy(blk + 208, &d, 2); break;
+        case GPTC_TYPE_Q2_K: memcpy(blk + 80, &d, 2), memcpy(blk + 82, &m, 2); break;
+        case GPTC_TYPE_Q3_K: memcpy(blk + 108, &d, 2); break;
+        case GPTC_TYPE_IQ4_NL:
+        case GPTC_TYPE_IQ4_XS: memcpy(blk, &d, 2); break;
+        case GPTC_TYPE_MXFP4: blk[0] = (uint8_t)(118 + rnd_int(12)); break; /* 2^-10 .. 2^1 */
         default: break;
         }
     }
@@ -400,6 +415,135 @@ static gguf_file *open_data(const char *rel)
     return f;
 }
 
+// ---------------------------------------------------------------------------------------------
+// SHA-256 (FIPS 180-4), for tensors.tsv's digests of llama.cpp's files that are not stored
+
+static const uint32_t k_sha_k[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+
+static uint32_t ror(uint32_t x, int n) { return x >> n | x << (32 - n); }
+
+static void sha_block(uint32_t h[8], const uint8_t *p)
+{
+    uint32_t w[64], v[8];
+    for (int i = 0; i < 16; i++) w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+    for (int i = 16; i < 64; i++) {
+        uint32_t s0 = ror(w[i - 15], 7) ^ ror(w[i - 15], 18) ^ w[i - 15] >> 3;
+        uint32_t s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ w[i - 2] >> 10;
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    memcpy(v, h, sizeof v);
+    for (int i = 0; i < 64; i++) {
+        uint32_t S1 = ror(v[4], 6) ^ ror(v[4], 11) ^ ror(v[4], 25), ch = (v[4] & v[5]) ^ (~v[4] & v[6]);
+        uint32_t t1 = v[7] + S1 + ch + k_sha_k[i] + w[i];
+        uint32_t S0 = ror(v[0], 2) ^ ror(v[0], 13) ^ ror(v[0], 22), mj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
+        memmove(v + 1, v, 7 * sizeof *v);
+        v[4] += t1;
+        v[0] = t1 + S0 + mj;
+    }
+    for (int i = 0; i < 8; i++) h[i] += v[i];
+}
+
+/* hex digest (65 bytes) of n bytes */
+static void sha256_hex(const void *data, size_t n, char *hex)
+{
+    uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    const uint8_t *p = data;
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) sha_block(h, p + i);
+    uint8_t tail[128] = {0};
+    size_t r = n - i, tn = r < 56 ? 64 : 128;
+    memcpy(tail, p + i, r);
+    tail[r] = 0x80;
+    uint64_t bits = (uint64_t)n * 8;
+    for (int k = 0; k < 8; k++) tail[tn - 1 - k] = (uint8_t)(bits >> (8 * k));
+    sha_block(h, tail);
+    if (tn == 128) sha_block(h, tail + 64);
+    for (int k = 0; k < 8; k++) sprintf(hex + 8 * k, "%08x", h[k]);
+}
+
+static uint32_t type_by_name(const char *name)
+{
+    for (uint32_t t = 0; t < GPTC_TYPE_COUNT; t++) {
+        const gptc_type_traits *tt = gptc_type_info(t);
+        if (tt && strcasecmp(tt->name, name) == 0) return t;
+    }
+    return GPTC_TYPE_COUNT;
+}
+
+/* llama.cpp's Q2_K and Q3_K_M files of rand-llama-d256 are not stored, but tensors.tsv holds
+ * each tensor's sha256: our quantization of the same source and our mix must give them. */
+static void test_llamacpp_digests(int *seen)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s/gguf/quant/tensors.tsv", test_data_dir());
+    FILE *f = fopen(p, "r");
+    gguf_file *r8 = open_data("gguf/quant/rand-llama-d256-Q8_0.gguf");
+    if (!f || !r8) {
+        printf("  (skipped: %s not found)\n", p);
+        if (f) fclose(f);
+        gguf_close(r8);
+        return;
+    }
+    static const char *files[] = {"rand-llama-d256-Q2_K.gguf", "rand-llama-d256-Q3_K_M.gguf"};
+    static const char *mixes[] = {"q2_k", "q3_k_m"};
+    int same[2] = {0}, differ[2] = {0}, mix_bad[2] = {0};
+    char line[1024];
+    while (fgets(line, sizeof line, f)) {
+        char file[128], name[128], type[32], ne[64], digest[80];
+        unsigned long long bytes;
+        if (sscanf(line, "%127s %127s %31s %63s %llu %79s", file, name, type, ne, &bytes, digest) != 6) continue;
+        int fi = strcmp(file, files[0]) == 0 ? 0 : strcmp(file, files[1]) == 0 ? 1 : -1;
+        if (fi < 0) continue;
+        const gguf_tensor *s = gguf_find_tensor(r8, name);
+        uint32_t t = type_by_name(type);
+        if (!s || t == GPTC_TYPE_COUNT || !gptc_type_info(t)->from_float_ref) {
+            differ[fi]++;
+            printf("  %s: %s (%s) not reproducible here\n", file, name, type);
+            continue;
+        }
+        int64_t ne0 = (int64_t)s->ne[0], n = (int64_t)(s->ne[0] * s->ne[1] * s->ne[2] * s->ne[3]);
+        uint32_t want = gptc_quantize_type_for(mixes[fi], name, s->type == GPTC_TYPE_Q8_0 ? GPTC_TYPE_F32 : s->type,
+                                               (int)s->n_dims, ne0, 4, 4, 4, 1, NULL);
+        if (want != t && !(t == GPTC_TYPE_F32 && want == GPTC_TYPE_F32)) {
+            mix_bad[fi]++;
+            printf("  %s: %s: mix %s gives %s, llama-quantize wrote %s\n", file, name, mixes[fi],
+                   want < GPTC_TYPE_COUNT ? gptc_type_info(want)->name : "?", type);
+        }
+        if (t == GPTC_TYPE_F32) continue;
+        float *x = xmalloc((size_t)n * sizeof *x);
+        gptc_type_info(s->type)->to_float(s->data, x, n);
+        size_t rb = gptc_row_bytes(t, ne0), nb = rb * (size_t)(n / ne0);
+        uint8_t *y = xmalloc(nb);
+        for (int64_t r = 0; r < n / ne0; r++) gptc_type_info(t)->from_float_ref(x + r * ne0, y + r * rb, ne0);
+        char hex[65];
+        sha256_hex(y, nb, hex);
+        if (nb == bytes && strcmp(hex, digest) == 0) {
+            same[fi]++;
+            seen[t]++;
+        } else {
+            differ[fi]++;
+            printf("  %s: %s (%s) differs from llama.cpp's bytes\n", file, name, type);
+        }
+        free(x), free(y);
+    }
+    for (int fi = 0; fi < 2; fi++) {
+        CHECK(same[fi] > 0 && differ[fi] == 0, "%s: all %d quantized tensors have llama.cpp's sha256 (%d differ)",
+              files[fi], same[fi], differ[fi]);
+        CHECK(mix_bad[fi] == 0, "%s: the %s mix picks llama-quantize's type for every tensor (%d differ)", files[fi],
+              mixes[fi], mix_bad[fi]);
+    }
+    fclose(f);
+    gguf_close(r8);
+}
+
 static void test_llamacpp_files(void)
 {
     gguf_file *s32 = open_data("gguf/stories260K.gguf");
@@ -451,20 +595,117 @@ static void test_llamacpp_files(void)
               differ);
         gguf_close(q);
     }
-    for (int i = 0; i < N_TYPES; i++)
-        CHECK(seen[k_types[i]] > 0, "%s covered by the byte-for-byte comparison",
-              gptc_type_info(k_types[i])->name);
+    test_llamacpp_digests(seen);
+    for (int i = 0; i < N_TYPES; i++) {
+        uint32_t t = k_types[i];
+        if (t == GPTC_TYPE_IQ4_NL || t == GPTC_TYPE_IQ4_XS || t == GPTC_TYPE_MXFP4) continue; /* numpy fixtures */
+        CHECK(seen[t] > 0, "%s covered by the byte-for-byte comparison", gptc_type_info(t)->name);
+    }
     gguf_close(s32);
     gguf_close(r8);
 }
 
 // ---------------------------------------------------------------------------------------------
+// IQ4_NL, IQ4_XS, MXFP4 against the float64 numpy reference (scripts/gen-quant-fixtures.py)
+
+static float *read_f32(const char *name, size_t *n)
+{
+    char p[512];
+    snprintf(p, sizeof p, "tests/fixtures/quant/%s.f32", name);
+    FILE *f = fopen(p, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    float *v = xmalloc((size_t)sz);
+    *n = fread(v, 4, (size_t)sz / 4, f);
+    fclose(f);
+    return v;
+}
+
+static void test_numpy_reference(void)
+{
+    size_t n = 0, m = 0;
+    float *x = read_f32("input", &n);
+    CHECK(x && n % 256 == 0 && n > 0, "tests/fixtures/quant/input.f32 readable (%zu floats)", n);
+    if (!x) return;
+    static const struct { uint32_t t; const char *file; } k[] = {
+        {GPTC_TYPE_IQ4_NL, "iq4_nl"}, {GPTC_TYPE_IQ4_XS, "iq4_xs"}, {GPTC_TYPE_MXFP4, "mxfp4"}};
+    for (int ki = 0; ki < 3; ki++) {
+        const gptc_type_traits *tt = gptc_type_info(k[ki].t);
+        float *want = read_f32(k[ki].file, &m);
+        CHECK(want && m == n, "fixture %s.f32 matches the input's size", k[ki].file);
+        if (!want || m != n) {
+            free(want);
+            continue;
+        }
+        uint8_t *q = xmalloc(gptc_row_bytes(k[ki].t, 256));
+        float y[256];
+        int blocks = 0, same = 0, worse = 0;
+        for (size_t r = 0; r < n / 256; r++) {
+            const float *xr = x + 256 * r, *wr = want + 256 * r;
+            tt->from_float_ref(xr, q, 256);
+            tt->to_float(q, y, 256);
+            for (int b = 0; b < 256; b += 32) {
+                blocks++;
+                if (memcmp(y + b, wr + b, 32 * sizeof(float)) == 0) {
+                    same++;
+                    continue;
+                }
+                /* another candidate within rounding: ours must fit no worse (weights x^2 for
+                 * the IQ4 searches, plain squares for MXFP4's nearest values) */
+                double eg = 0, ew = 0;
+                for (int i = b; i < b + 32; i++) {
+                    double w = k[ki].t == GPTC_TYPE_MXFP4 ? 1.0 : (double)xr[i] * xr[i];
+                    eg += w * ((double)y[i] - xr[i]) * ((double)y[i] - xr[i]);
+                    ew += w * ((double)wr[i] - xr[i]) * ((double)wr[i] - xr[i]);
+                }
+                if (!(eg <= ew * 1.02 + 1e-30)) {
+                    if (worse++ < 3) printf("  %s row %zu block %d: error %.6g vs reference %.6g\n", tt->name, r, b / 32, eg, ew);
+                }
+            }
+        }
+        printf("  %s: %d of %d blocks equal to the float64 reference\n", tt->name, same, blocks);
+        CHECK(same * 100 >= blocks * 97, "%s: quantize -> dequantize equals the float64 numpy reference on %d of %d blocks",
+              tt->name, same, blocks);
+        CHECK(worse == 0, "%s: where it differs, gptc's choice fits no worse (%d worse)", tt->name, worse);
+        free(q), free(want);
+    }
+    free(x);
+}
+
+/* NaN / inf scales are found, per type, in the block that has them. */
+static void test_bad_blocks(void)
+{
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        uint32_t t = k_types[ti];
+        const gptc_type_traits *tt = gptc_type_info(t);
+        int n = 4 * tt->blck;
+        float x[4 * 256];
+        fill(x, n, 0, 1.0f);
+        uint8_t row[4 * 300];
+        tt->from_float_ref(x, row, n);
+        CHECK(gptc_quant_bad_block(t, row, n) == -1, "%s: a good row has no bad block", tt->name);
+        uint8_t *b2 = row + 2 * tt->type_size;
+        if (t == GPTC_TYPE_MXFP4) {
+            b2[0] = 0xFF;
+        } else {
+            uint16_t nan = 0x7e00;
+            size_t off = t == GPTC_TYPE_Q6_K ? 208 : t == GPTC_TYPE_Q3_K ? 108 : t == GPTC_TYPE_Q2_K ? 80 : 0;
+            memcpy(b2 + off, &nan, 2);
+        }
+        CHECK(gptc_quant_bad_block(t, row, n) == 2, "%s: a NaN scale in block 2 is found", tt->name);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Bad files
 
-/* A small valid GGUF with one Q8_0 tensor (64 x 2), serialized to memory. */
-static uint8_t *small_gguf(size_t *n, size_t *ne0_off, size_t *off_off)
+/* A small valid GGUF with one tensor of type t (256 x 2), serialized to memory. */
+static uint8_t *small_gguf(uint32_t t, size_t *n, size_t *ne0_off, size_t *off_off)
 {
-    uint8_t *b = xmalloc(4096);
+    size_t data = 2 * gptc_row_bytes(t, 256);
+    uint8_t *b = xmalloc(256 + data);
     size_t p = 0;
 #define PUT(v, k) (memcpy(b + p, &(v), k), p += k)
     uint32_t u32;
@@ -476,13 +717,13 @@ static uint8_t *small_gguf(size_t *n, size_t *ne0_off, size_t *off_off)
     u64 = 6, PUT(u64, 8), memcpy(b + p, "w.test", 6), p += 6;
     u32 = 2, PUT(u32, 4);
     *ne0_off = p;
-    u64 = 64, PUT(u64, 8);
+    u64 = 256, PUT(u64, 8);
     u64 = 2, PUT(u64, 8);
-    u32 = GPTC_TYPE_Q8_0, PUT(u32, 4);
+    u32 = t, PUT(u32, 4);
     *off_off = p;
     u64 = 0, PUT(u64, 8);
     while (p % 32) b[p++] = 0;
-    memset(b + p, 0, 2 * 68), p += 2 * 68;
+    memset(b + p, 0, data), p += data;
 #undef PUT
     *n = p;
     return b;
@@ -490,36 +731,41 @@ static uint8_t *small_gguf(size_t *n, size_t *ne0_off, size_t *off_off)
 
 static void test_bad_files(void)
 {
-    size_t n, ne0_off, off_off;
-    uint8_t *b = small_gguf(&n, &ne0_off, &off_off);
-    gguf_file *f = NULL;
-    gptc_err err;
-    CHECK(gguf_parse(b, n, &f, &err) == GPTC_OK, "the small Q8_0 file parses (%s)", err.msg);
-    gguf_close(f);
+    static const uint32_t types[] = {GPTC_TYPE_Q8_0, GPTC_TYPE_Q2_K,   GPTC_TYPE_Q3_K,
+                                     GPTC_TYPE_IQ4_NL, GPTC_TYPE_IQ4_XS, GPTC_TYPE_MXFP4};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const char *tn = gptc_type_info(types[ti])->name;
+        size_t n, ne0_off, off_off;
+        uint8_t *b = small_gguf(types[ti], &n, &ne0_off, &off_off);
+        gguf_file *f = NULL;
+        gptc_err err;
+        CHECK(gguf_parse(b, n, &f, &err) == GPTC_OK, "the small %s file parses (%s)", tn, err.msg);
+        gguf_close(f);
 
-    uint64_t v = 48; // not a multiple of 32
-    memcpy(b + ne0_off, &v, 8);
-    f = NULL;
-    gptc_status s = gguf_parse(b, n, &f, &err);
-    CHECK(s == GPTC_E_FORMAT && strstr(err.msg, "not a multiple of the block size") && strstr(err.msg, "q8_0"),
-          "row length 48 of a Q8_0 tensor is a clear error (%s)", err.msg);
-    gguf_close(f);
-    v = 64;
-    memcpy(b + ne0_off, &v, 8);
+        uint64_t v = 48; // not a multiple of 32 or 256
+        memcpy(b + ne0_off, &v, 8);
+        f = NULL;
+        gptc_status s = gguf_parse(b, n, &f, &err);
+        CHECK(s == GPTC_E_FORMAT && strstr(err.msg, "not a multiple of the block size") && strstr(err.msg, tn),
+              "row length 48 of a %s tensor is a clear error (%s)", tn, err.msg);
+        gguf_close(f);
+        v = 256;
+        memcpy(b + ne0_off, &v, 8);
 
-    f = NULL; // data runs past the end: drop the last byte
-    s = gguf_parse(b, n - 1, &f, &err);
-    CHECK(s == GPTC_E_FORMAT && strstr(err.msg, "w.test"), "Q8_0 data past the end of the file is a clear error (%s)",
-          err.msg);
-    gguf_close(f);
+        f = NULL; // data runs past the end: drop the last byte
+        s = gguf_parse(b, n - 1, &f, &err);
+        CHECK(s == GPTC_E_FORMAT && strstr(err.msg, "w.test"), "truncated %s data is a clear error (%s)", tn,
+              err.msg);
+        gguf_close(f);
 
-    v = 32; // offset moved so the data runs past the end
-    memcpy(b + off_off, &v, 8);
-    f = NULL;
-    s = gguf_parse(b, n, &f, &err);
-    CHECK(s == GPTC_E_FORMAT, "Q8_0 data at an offset past the end is a clear error (%s)", err.msg);
-    gguf_close(f);
-    free(b);
+        v = 32; // offset moved so the data runs past the end
+        memcpy(b + off_off, &v, 8);
+        f = NULL;
+        s = gguf_parse(b, n, &f, &err);
+        CHECK(s == GPTC_E_FORMAT, "%s data at an offset past the end is a clear error (%s)", tn, err.msg);
+        gguf_close(f);
+        free(b);
+    }
 }
 
 int main(void)
@@ -537,6 +783,8 @@ int main(void)
         test_kernels(tables[i]);
     }
     test_llamacpp_files();
+    test_numpy_reference();
+    test_bad_blocks();
     test_bad_files();
     return test_summary();
 }

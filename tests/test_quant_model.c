@@ -27,10 +27,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/ops.h"
 #include "gptc.h"
 #include "model/context.h"
+#include "quant/quantize.h"
 #include "test.h"
 
 typedef struct ref_step {
@@ -97,11 +99,51 @@ static int argmax(const float *x, int n)
     return b;
 }
 
+/* llama.cpp's Q2_K and Q3_K_M files are not stored: gptc quantize makes them from the Q8_0 file
+ * (byte for byte llama-quantize's tensors, tests/test_quant.c) into a temporary directory. */
+static char g_tmpdir[64];
+
+static int local_mix(const char *name)
+{
+    return strcmp(name, "rand-llama-d256-Q2_K") == 0 || strcmp(name, "rand-llama-d256-Q3_K_M") == 0;
+}
+
+static void make_local_files(void)
+{
+    snprintf(g_tmpdir, sizeof g_tmpdir, "/tmp/gptc_tqm_XXXXXX");
+    if (!mkdtemp(g_tmpdir)) {
+        g_tmpdir[0] = 0;
+        return;
+    }
+    char src[1024], dst[1024];
+    snprintf(src, sizeof src, "%s/gguf/quant/rand-llama-d256-Q8_0.gguf", test_data_dir());
+    static const char *mix[][2] = {{"rand-llama-d256-Q2_K", "q2_k"}, {"rand-llama-d256-Q3_K_M", "q3_k_m"}};
+    for (int i = 0; i < 2; i++) {
+        snprintf(dst, sizeof dst, "%s/%s.gguf", g_tmpdir, mix[i][0]);
+        gptc_err err;
+        gptc_quantize_params qp = {.n_threads = 1};
+        CHECK(gptc_quantize_model(src, NULL, dst, mix[i][1], &qp, NULL, &err) == GPTC_OK, "quantize %s: %s",
+              mix[i][0], err.msg);
+    }
+}
+
+static void remove_local_files(void)
+{
+    if (!g_tmpdir[0]) return;
+    char p[1024];
+    snprintf(p, sizeof p, "%s/rand-llama-d256-Q2_K.gguf", g_tmpdir);
+    remove(p);
+    snprintf(p, sizeof p, "%s/rand-llama-d256-Q3_K_M.gguf", g_tmpdir);
+    remove(p);
+    rmdir(g_tmpdir);
+}
+
 static int run_model(const char *name, const ref_run *ref, int n_threads, int ggml_f16, double tol, result *res)
 {
     char p[1024];
     snprintf(p, sizeof p, "%s/gguf/quant/%s.gguf", test_data_dir(), name);
     if (strcmp(name, "stories260K") == 0) snprintf(p, sizeof p, "%s/gguf/stories260K.gguf", test_data_dir());
+    if (local_mix(name)) snprintf(p, sizeof p, "%s/%s.gguf", g_tmpdir, name);
     gptc_err err;
     gptc_model *m;
     if (gptc_model_load(p, NULL, &m, &err)) {
@@ -176,7 +218,8 @@ int main(int argc, char **argv)
     (void)argc;
     static const char *names[] = {"stories260K", "stories260K-Q8_0", "stories260K-Q4_0", "stories260K-Q4_1",
                                   "stories260K-Q5_0", "stories260K-Q5_1", "rand-llama-d256-Q8_0",
-                                  "rand-llama-d256-Q4_0", "rand-llama-d256-Q4_K_S", "rand-llama-d256-Q4_K_M"};
+                                  "rand-llama-d256-Q4_0", "rand-llama-d256-Q4_K_S", "rand-llama-d256-Q4_K_M",
+                                  "rand-llama-d256-Q2_K", "rand-llama-d256-Q3_K_M"};
     static const char *isas[] = {"ref", "avx2", "avx512"};
     ref_run *ref = malloc(sizeof *ref);
     char p[1024];
@@ -188,6 +231,7 @@ int main(int argc, char **argv)
     }
     fclose(probe);
     const char *isa_env = getenv("GPTC_ISA");
+    make_local_files();
     if (!isa_env) { // this process: the best table; children: the others this CPU runs
         if (gptc_ops_avx2()) run_child(argv[0], "avx2");
         run_child(argv[0], "ref");
@@ -237,5 +281,6 @@ int main(int argc, char **argv)
         CHECK(exact >= exact_of - 1, "ggml_f16: %d of %d prompts' logits within 1e-4 of llama.cpp's (%s)", exact,
               exact_of, isa_env ? isa_env : gptc_ops_get()->name);
     free(ref);
+    remove_local_files();
     return test_summary();
 }

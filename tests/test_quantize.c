@@ -77,7 +77,7 @@ static void test_rules(void)
                   GPTC_TYPE_F16 && fb,
           "172 columns in q4_0: F16, as llama.cpp's k-quant fallback");
     CHECK(gptc_quantize_ftype("Q4_K_M") == 15 && gptc_quantize_ftype("q4_k") == 15 && gptc_quantize_ftype("q8_0") == 7 &&
-              gptc_quantize_ftype("q3_k_m") == -1,
+              gptc_quantize_ftype("q3_k_xl") == -1,
           "mix names and file types");
 }
 
@@ -134,6 +134,83 @@ static void compare_mix(const char *src, const char *mix, const char *ref, const
     unlink(out);
 }
 
+/* The low-bit and IQ4 mixes (llama-quantize's rules without an importance matrix). */
+static void test_rules_lowbit(void)
+{
+    struct { const char *mix, *name; int64_t ne0; uint32_t want; } k[] = {
+        {"q2_k", "blk.0.attn_q.weight", 256, GPTC_TYPE_Q2_K},
+        {"q2_k", "blk.0.attn_v.weight", 256, GPTC_TYPE_Q3_K}, /* n_gqa < 4 */
+        {"q2_k", "blk.3.ffn_down.weight", 256, GPTC_TYPE_Q3_K},
+        {"q2_k", "blk.3.attn_output.weight", 256, GPTC_TYPE_Q3_K},
+        {"q2_k", "output.weight", 256, GPTC_TYPE_Q6_K},
+        {"q2_k", "blk.0.ffn_up.weight", 64, GPTC_TYPE_IQ4_NL}, /* rows of 64: llama.cpp's fallback */
+        {"q2_k", "blk.0.ffn_up.weight", 48, GPTC_TYPE_F16},
+        {"q3_k_s", "blk.0.attn_v.weight", 256, GPTC_TYPE_Q3_K},
+        {"q3_k_s", "blk.0.ffn_down.weight", 256, GPTC_TYPE_Q3_K},
+        {"q3_k_m", "blk.0.attn_v.weight", 256, GPTC_TYPE_Q5_K},
+        {"q3_k_m", "blk.2.attn_v.weight", 256, GPTC_TYPE_Q4_K},
+        {"q3_k_m", "blk.0.ffn_down.weight", 256, GPTC_TYPE_Q5_K}, /* layer < 16 / 16 */
+        {"q3_k_m", "blk.5.ffn_down.weight", 256, GPTC_TYPE_Q4_K},
+        {"q3_k_m", "blk.5.attn_output.weight", 256, GPTC_TYPE_Q4_K},
+        {"q3_k_l", "blk.5.attn_v.weight", 256, GPTC_TYPE_Q5_K},
+        {"q3_k_l", "blk.5.ffn_down.weight", 256, GPTC_TYPE_Q5_K},
+        {"q3_k_l", "blk.5.attn_output.weight", 256, GPTC_TYPE_Q5_K},
+        {"q3_k_l", "blk.5.ffn_gate.weight", 256, GPTC_TYPE_Q3_K},
+        {"iq4_nl", "blk.5.attn_q.weight", 64, GPTC_TYPE_IQ4_NL},
+        {"iq4_nl", "blk.1.ffn_down.weight", 256, GPTC_TYPE_Q5_K}, /* first 16 / 8 layers */
+        {"iq4_nl", "blk.2.ffn_down.weight", 256, GPTC_TYPE_IQ4_NL},
+        {"iq4_xs", "blk.5.attn_q.weight", 256, GPTC_TYPE_IQ4_XS},
+        {"iq4_xs", "blk.5.attn_q.weight", 96, GPTC_TYPE_IQ4_NL},
+        {"iq4_xs", "output.weight", 256, GPTC_TYPE_Q6_K},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        uint32_t t = type_for(k[i].mix, k[i].name, k[i].ne0, 16, 1);
+        CHECK(t == k[i].want, "%s: %s (ne0 %lld) -> %s (want %s)", k[i].mix, k[i].name, (long long)k[i].ne0,
+              tname(t), tname(k[i].want));
+    }
+    CHECK(gptc_quantize_ftype("Q3_K_M") == 12 && gptc_quantize_ftype("q2_k") == 10 &&
+              gptc_quantize_ftype("iq4_nl") == 25 && gptc_quantize_ftype("iq4_xs") == 30 &&
+              gptc_quantize_ftype("q3_k") == 12,
+          "llama.cpp's file_type numbers of the new mixes");
+}
+
+/* A quantized input with a NaN scale is refused, naming the tensor. */
+static void test_nan_input(const char *tmp)
+{
+    char in[1024], bad[1100], out[1100];
+    snprintf(in, sizeof in, "%s/gguf/quant/rand-llama-d256-Q8_0.gguf", test_data_dir());
+    snprintf(bad, sizeof bad, "%s/nan.gguf", tmp);
+    snprintf(out, sizeof out, "%s/nan-q4.gguf", tmp);
+    gptc_err err;
+    gguf_file *src = open_file(in), *f = NULL;
+    if (!src) return;
+    void *copy = NULL;
+    CHECK(gguf_new(&f, &err) == GPTC_OK && gguf_copy_kvs(f, src, &err) == GPTC_OK, "copy the kvs");
+    for (uint64_t i = 0; i < src->n_tensors; i++) {
+        const gguf_tensor *t = &src->tensors[i];
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)t->name.n, t->name.p);
+        const void *data = t->data;
+        if (strcmp(name, "blk.1.attn_q.weight") == 0) {
+            copy = malloc(t->nbytes);
+            memcpy(copy, t->data, t->nbytes);
+            uint16_t nan = 0x7e00; /* row 3, block 5: its f16 d */
+            memcpy((uint8_t *)copy + 3 * gptc_row_bytes(t->type, (int64_t)t->ne[0]) + 5 * 34, &nan, 2);
+            data = copy;
+        }
+        gguf_add_tensor(f, name, t->type, t->n_dims, t->ne, data, &err);
+    }
+    CHECK(gguf_write(f, bad, &err) == GPTC_OK, "write the damaged file (%s)", err.msg);
+    gguf_close(f);
+    gguf_close(src);
+    free(copy);
+    gptc_status s = gptc_quantize_model(bad, NULL, out, "q4_k_m", NULL, NULL, &err);
+    CHECK(s == GPTC_E_FORMAT && strstr(err.msg, "blk.1.attn_q.weight") && strstr(err.msg, "NaN") &&
+              strstr(err.msg, "block 5 of row 3") && access(out, F_OK) != 0,
+          "a NaN scale in the input is a clear error naming the tensor, block and row (%s)", err.msg);
+    unlink(bad);
+}
+
 static void test_errors(const char *tmp)
 {
     char in[1024], out[1100];
@@ -153,6 +230,7 @@ static void test_errors(const char *tmp)
 int main(void)
 {
     test_rules();
+    test_rules_lowbit();
     char probe[1024];
     snprintf(probe, sizeof probe, "%s/gguf/quant/stories260K-Q8_0.gguf", test_data_dir());
     if (access(probe, R_OK) != 0) {
@@ -169,6 +247,7 @@ int main(void)
     compare_mix("gguf/quant/rand-llama-d256-Q8_0.gguf", "q4_k_s", "rand-llama-d256-Q4_K_S.gguf", tmp);
     compare_mix("gguf/quant/rand-llama-d256-Q8_0.gguf", "q4_k_m", "rand-llama-d256-Q4_K_M.gguf", tmp);
     test_errors(tmp);
+    test_nan_input(tmp);
     rmdir(tmp);
     return test_summary();
 }

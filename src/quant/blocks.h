@@ -124,4 +124,72 @@ typedef struct {
 } block_q8_K;
 static_assert(sizeof(block_q8_K) == 292, "block_q8_K layout");
 
+/* Q2_K: 16 groups of 16; x = d * (sc & 15) * q - dmin * (sc >> 4), q in [0, 3], sc = scales[g].
+ * qs: for each half h (128 elements, qs + 32h) and l < 32: element 128h + 32j + l is bits
+ * 2j..2j+1 of qs[32h + l] (j < 4). */
+typedef struct {
+    uint8_t scales[QK_K / 16];
+    uint8_t qs[QK_K / 4];
+    uint16_t d;
+    uint16_t dmin;
+} block_q2_K;
+static_assert(sizeof(block_q2_K) == 84, "block_q2_K layout");
+
+/* Q3_K: 16 groups of 16; x = d * (sc[g] - 32) * (q - 4), q in [0, 7], sc 6-bit.
+ * The low 2 bits of q as Q2_K's qs; bit 2 of element e is bit e / 32 of hmask[e % 32].
+ * scales (12 bytes): the low nibble of sc[g] is scales[g] & 15 (g < 8) or scales[g - 8] >> 4,
+ * its high 2 bits are bits 2(g / 4)..2(g / 4)+1 of scales[8 + g % 4]. */
+typedef struct {
+    uint8_t hmask[QK_K / 8];
+    uint8_t qs[QK_K / 4];
+    uint8_t scales[12];
+    uint16_t d;
+} block_q3_K;
+static_assert(sizeof(block_q3_K) == 110, "block_q3_K layout");
+
+/* The non-linear 4-bit grid of IQ4_NL and IQ4_XS (ggml's kvalues_iq4nl). */
+static const int8_t gptc_iq4nl_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                             1,    13,   25,  38,  53,  69,  89,  113};
+
+/* IQ4_NL: x = d * values[q], nibbles as Q4_0 (byte j: element j low, j + 16 high). */
+typedef struct {
+    uint16_t d;
+    uint8_t qs[QK / 2];
+} block_iq4_nl;
+static_assert(sizeof(block_iq4_nl) == 18, "block_iq4_nl layout");
+
+/* IQ4_XS: 8 sub-blocks of 32; x = d * (ls - 32) * values[q], ls 6-bit: low nibble
+ * (scales_l[ib / 2] >> 4 (ib % 2)) & 15, high 2 bits (scales_h >> 2 ib) & 3; each sub-block's
+ * 16 qs bytes hold its nibbles as IQ4_NL's. */
+typedef struct {
+    uint16_t d;
+    uint16_t scales_h;
+    uint8_t scales_l[QK_K / 64];
+    uint8_t qs[QK_K / 2];
+} block_iq4_xs;
+static_assert(sizeof(block_iq4_xs) == 136, "block_iq4_xs layout");
+
+/* The E2M1 values of MXFP4 codes, doubled to integers (ggml's kvalues_mxfp4): code c means
+ * values[c] / 2. */
+static const int8_t gptc_mxfp4_values[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
+/* MXFP4 (OCP microscaling FP4, GGUF type 39): x = 2^(e - 127) * E2M1(q) = gptc_e8m0_half(e) *
+ * values[q]; nibbles as Q4_0's. */
+typedef struct {
+    uint8_t e;
+    uint8_t qs[QK / 2];
+} block_mxfp4;
+static_assert(sizeof(block_mxfp4) == 17, "block_mxfp4 layout");
+
+/* 2^(e - 128), i.e. half the E8M0 scale e (exact; e < 2 gives the subnormals 2^-128, 2^-127).
+ * e = 255, NaN in the OCP spec, reads as 2^127, as ggml reads it; files are checked for it
+ * (gptc_quant_check). */
+static inline float gptc_e8m0_half(uint8_t e)
+{
+    uint32_t bits = e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
 #endif

@@ -33,7 +33,7 @@ void gptc_k_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *m)
  * / range, each refined by weighted least squares for fixed L. Returns the scale; *the_min
  * receives -min (>= 0). Laux: n scratch codes. */
 float gptc_kq_fit_scale_min(int n, int nmax, const float *x, const float *w, uint8_t *L,
-                            float *the_min, uint8_t *Laux, float rmin, float rdelta, int nstep)
+                            float *the_min, uint8_t *Laux, float rmin, float rdelta, int nstep, int mad)
 {
     float min = x[0], max = x[0];
     float sum_w = w[0], sum_x = sum_w * x[0];
@@ -56,7 +56,7 @@ float gptc_kq_fit_scale_min(int n, int nmax, const float *x, const float *w, uin
         int l = gptc_nearest_int(iscale * (x[i] - min));
         L[i] = (uint8_t)(l < 0 ? 0 : l > nmax ? nmax : l);
         float diff = scale * L[i] + min - x[i];
-        best_err += w[i] * (diff * diff);
+        best_err += w[i] * (mad ? fabsf(diff) : diff * diff);
     }
     for (int is = 0; is <= nstep; is++) {
         iscale = (rmin + rdelta * is + nmax) / (max - min);
@@ -81,7 +81,7 @@ float gptc_kq_fit_scale_min(int n, int nmax, const float *x, const float *w, uin
             float err = 0;
             for (int i = 0; i < n; i++) {
                 float diff = this_scale * Laux[i] + this_min - x[i];
-                err += w[i] * (diff * diff);
+                err += w[i] * (mad ? fabsf(diff) : diff * diff);
             }
             if (err < best_err) {
                 memcpy(L, Laux, (size_t)n);
@@ -159,7 +159,7 @@ void gptc_q4_K_quantize_ref(const float *x, void *vy, int64_t n)
         for (int j = 0; j < QK_K / 32; j++) {
             gptc_kq_weights(x + 32 * j, w);
             scales[j] = gptc_kq_fit_scale_min(32, 15, x + 32 * j, w, L + 32 * j, &mins[j], Laux,
-                                              -1.0f, 0.1f, 20);
+                                              -1.0f, 0.1f, 20, 0);
         }
         memset(y[i].scales, 0, sizeof y[i].scales);
         gptc_kq_pack_scales(scales, mins, y[i].scales, &y[i].d, &y[i].dmin);

@@ -17,7 +17,7 @@ void gptc_q5_K_quantize_ref(const float *x, void *vy, int64_t n)
         for (int j = 0; j < QK_K / 32; j++) {
             gptc_kq_weights(x + 32 * j, w);
             scales[j] = gptc_kq_fit_scale_min(32, 31, x + 32 * j, w, L + 32 * j, &mins[j], Laux,
-                                              -0.5f, 0.1f, 15);
+                                              -0.5f, 0.1f, 15, 0);
         }
         memset(y[i].scales, 0, sizeof y[i].scales);
         gptc_kq_pack_scales(scales, mins, y[i].scales, &y[i].d, &y[i].dmin);

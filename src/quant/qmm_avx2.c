@@ -195,6 +195,114 @@ static float dot_q6_K(int n, const void *vw, const void *vx)
     return hsum8(acc);
 }
 
+// 32 grid values (signed) of a qs[16] through a 16-entry table (IQ4_NL, IQ4_XS, MXFP4)
+ALWAYS_INLINE __m256i grid_codes(const uint8_t *qs, const int8_t *grid)
+{
+    __m256i t = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)grid));
+    return _mm256_shuffle_epi8(t, nibbles(qs));
+}
+
+// IQ4_NL (f16 scale at 0, qs at 2, 18 bytes) and MXFP4 (E8M0 at 0, qs at 1, 17 bytes) against Q8_0
+ALWAYS_INLINE float dot_grid32(int n, const void *vw, const void *vx, int mx)
+{
+    const block_q8_0 *x = vx;
+    const int bs = mx ? 17 : 18;
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < n / QK; i++) {
+        const uint8_t *b = (const uint8_t *)vw + (size_t)i * bs;
+        __m256i q = grid_codes(b + (mx ? 1 : 2), mx ? gptc_mxfp4_values : gptc_iq4nl_values);
+        __m256i d = dot_ss(q, _mm256_loadu_si256((const __m256i *)x[i].qs));
+        float sw;
+        if (mx) {
+            sw = gptc_e8m0_half(b[0]);
+        } else {
+            uint16_t h;
+            memcpy(&h, b, 2);
+            sw = h2f(h);
+        }
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(h2f(x[i].d) * sw), acc);
+    }
+    return hsum8(acc);
+}
+
+static float dot_iq4_nl(int n, const void *w, const void *x) { return dot_grid32(n, w, x, 0); }
+static float dot_mxfp4(int n, const void *w, const void *x) { return dot_grid32(n, w, x, 1); }
+
+static float dot_iq4_xs(int n, const void *vw, const void *vx)
+{
+    const block_iq4_xs *w = vw;
+    const block_q8_K *x = vx;
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < n / QK_K; i++) {
+        __m256i isum = _mm256_setzero_si256();
+        for (int ib = 0; ib < QK_K / 32; ib++) {
+            int ls = (((w[i].scales_l[ib / 2] >> 4 * (ib % 2)) & 15) | ((w[i].scales_h >> 2 * ib) & 3) << 4) - 32;
+            __m256i q = grid_codes(w[i].qs + 16 * ib, gptc_iq4nl_values);
+            __m256i a = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * ib));
+            __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(a, q));
+            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, _mm256_set1_epi16((short)ls)));
+        }
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(h2f(w[i].d) * x[i].d), acc);
+    }
+    return hsum8(acc);
+}
+
+// Q2_K (q in 0..3, 4-bit scales and mins) and Q3_K (q + 4 in 0..7, 6-bit signed scales) against
+// Q8_K: unsigned codes, the mins / the offset 4 taken out with the group sums
+ALWAYS_INLINE float dot_q23_K(int n, const void *vw, const void *vx, int three)
+{
+    const block_q8_K *x = vx;
+    const int bs = three ? 110 : 84;
+    __m256 acc = _mm256_setzero_ps();
+    float corr_sum = 0.0f;
+    for (int i = 0; i < n / QK_K; i++) {
+        const uint8_t *b = (const uint8_t *)vw + (size_t)i * bs;
+        const block_q2_K *b2 = (const void *)b;
+        const block_q3_K *b3 = (const void *)b;
+        int16_t sc[16], mw[16];
+        float dw, dm;
+        if (three) {
+            for (int g = 0; g < 16; g++) {
+                int lo = g < 8 ? b3->scales[g] & 15 : b3->scales[g - 8] >> 4;
+                sc[g] = mw[g] = (int16_t)((lo | (b3->scales[8 + g % 4] >> (2 * (g / 4)) & 3) << 4) - 32);
+            }
+            dw = h2f(b3->d);
+            dm = -4.0f * dw;
+        } else {
+            for (int g = 0; g < 16; g++) sc[g] = b2->scales[g] & 15, mw[g] = b2->scales[g] >> 4;
+            dw = h2f(b2->d);
+            dm = -h2f(b2->dmin);
+        }
+        const uint8_t *qs = three ? b3->qs : b2->qs;
+        __m256i H = three ? _mm256_loadu_si256((const __m256i *)b3->hmask) : _mm256_setzero_si256();
+        __m256i isum = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            __m256i Q = _mm256_loadu_si256((const __m256i *)(qs + 32 * h));
+            for (int j = 0; j < 4; j++) {
+                __m256i q = _mm256_and_si256(_mm256_srli_epi16(Q, 2 * j), _mm256_set1_epi8(3));
+                if (three) {
+                    __m256i bit = _mm256_set1_epi8((char)(1 << (4 * h + j)));
+                    q = _mm256_or_si256(q, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(H, bit), bit),
+                                                            _mm256_set1_epi8(4)));
+                }
+                int e = 128 * h + 32 * j, g = e / 16;
+                __m256i p = _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)(x[i].qs + e)));
+                __m256i sv = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(sc[g])),
+                                                     _mm_set1_epi16(sc[g + 1]), 1);
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, sv));
+            }
+        }
+        int corr = 0;
+        for (int g = 0; g < 16; g++) corr += mw[g] * x[i].bsums[g];
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(dw * x[i].d), acc);
+        corr_sum += dm * x[i].d * (float)corr;
+    }
+    return hsum8(acc) + corr_sum;
+}
+
+static float dot_q2_K(int n, const void *w, const void *x) { return dot_q23_K(n, w, x, 0); }
+static float dot_q3_K(int n, const void *w, const void *x) { return dot_q23_K(n, w, x, 1); }
+
 static float dot_q4_0(int n, const void *w, const void *x) { return dot_q45_0(n, w, x, 0); }
 static float dot_q5_0(int n, const void *w, const void *x) { return dot_q45_0(n, w, x, 1); }
 static float dot_q4_1(int n, const void *w, const void *x) { return dot_q45_1(n, w, x, 0); }
@@ -215,6 +323,11 @@ void gptc_qmm_matmul_avx2(uint32_t wtype, float *Y, int ldy, const void *W, cons
     case GPTC_TYPE_Q4_K: dot = dot_q4_K; break;
     case GPTC_TYPE_Q5_K: dot = dot_q5_K; break;
     case GPTC_TYPE_Q6_K: dot = dot_q6_K; break;
+    case GPTC_TYPE_Q2_K: dot = dot_q2_K; break;
+    case GPTC_TYPE_Q3_K: dot = dot_q3_K; break;
+    case GPTC_TYPE_IQ4_NL: dot = dot_iq4_nl; break;
+    case GPTC_TYPE_IQ4_XS: dot = dot_iq4_xs; break;
+    case GPTC_TYPE_MXFP4: dot = dot_mxfp4; break;
     default: GPTC_ASSERT(!"matmul_q: not a quantized weight type"); return;
     }
     size_t rb = gptc_row_bytes(wtype, C), xb = gptc_row_bytes(gptc_type_info(wtype)->vec_dot_type, C);

@@ -87,7 +87,9 @@ int gptc_qmm_act_form_avx512(uint32_t wtype)
     case GPTC_TYPE_Q4_1: return F_Q8_1_NIB;
     case GPTC_TYPE_Q5_1: return F_Q8_1;
     case GPTC_TYPE_Q5_0:
-    case GPTC_TYPE_Q8_0: return F_Q8_0;
+    case GPTC_TYPE_Q8_0:
+    case GPTC_TYPE_IQ4_NL:
+    case GPTC_TYPE_MXFP4: return F_Q8_0;
     default: return F_Q8_K;
     }
 }
@@ -257,18 +259,25 @@ ALWAYS_INLINE void prefetch_ahead(const uint8_t *w0, size_t ahead, size_t step_b
 // permutes had fewer instructions but ran 10-30% slower on Zen 4, in decode and prefill: its
 // vpermb/vpermt2b cost more than the loads and shifts they replace.)
 
-enum { W_Q4_0, W_Q4_1, W_Q5_0, W_Q5_1, W_Q8_0 };
+// IQ4_NL and MXFP4 look their codes up in a 16-entry grid (vpshufb) and store them, like Q8_0's,
+// with the offset 128; MXFP4's scale is an E8M0 byte instead of an f16.
+enum { W_Q4_0, W_Q4_1, W_Q5_0, W_Q5_1, W_Q8_0, W_IQ4_NL, W_MXFP4 };
 
 ALWAYS_INLINE int blk_bytes(int wt)
 {
-    return wt == W_Q4_0 ? 18 : wt == W_Q4_1 ? 20 : wt == W_Q5_0 ? 22 : wt == W_Q5_1 ? 24 : 34;
+    return wt == W_Q4_0 || wt == W_IQ4_NL ? 18
+           : wt == W_Q4_1                 ? 20
+           : wt == W_Q5_0                 ? 22
+           : wt == W_Q5_1                 ? 24
+           : wt == W_MXFP4                ? 17
+                                          : 34;
 }
 ALWAYS_INLINE int has_min(int wt) { return wt == W_Q4_1 || wt == W_Q5_1; }
 // Q4_0 and Q4_1 read activations in nibble order (act_q8_32): their codes need no shift
 ALWAYS_INLINE int nib_order(int wt) { return wt == W_Q4_0 || wt == W_Q4_1; }
 // log2 of the offset the unsigned codes carry, applied to the activations' sums when they are
 // read (Q4_0's sums come pre-shifted); 0: none
-ALWAYS_INLINE int bias_shift(int wt) { return wt == W_Q5_0 ? 4 : wt == W_Q8_0 ? 7 : 0; }
+ALWAYS_INLINE int bias_shift(int wt) { return wt == W_Q5_0 ? 4 : wt >= W_Q8_0 ? 7 : 0; }
 ALWAYS_INLINE int has_bias(int wt) { return wt == W_Q4_0 || bias_shift(wt); }
 
 // Lane index of each block of a pair: element order [0 x 8, 1 x 8]; nibble order, where the
@@ -317,6 +326,23 @@ ALWAYS_INLINE __m512i nibbles_pair_nib(const uint8_t *qs0, const uint8_t *qs1, i
     return _mm512_and_si512(z, m);
 }
 
+// A grid's 16 values plus 128 (unsigned), in each 128-bit lane, for vpshufb.
+ALWAYS_INLINE __m512i grid128(int wt)
+{
+    const int8_t *v = wt == W_IQ4_NL ? gptc_iq4nl_values : gptc_mxfp4_values;
+    __m128i t = _mm_xor_si128(_mm_loadu_si128((const __m128i *)v), _mm_set1_epi8((char)0x80));
+    return _mm512_broadcast_i32x4(t);
+}
+
+// The unsigned (value + 128) codes of two IQ4_NL / MXFP4 blocks, element order.
+ALWAYS_INLINE __m512i grid_pair(int wt, const uint8_t *b0, const uint8_t *b1, int single)
+{
+    int o = wt == W_IQ4_NL ? 2 : 1;
+    return _mm512_shuffle_epi8(grid128(wt), nibbles_pair(b0 + o, b1 + o, single));
+}
+
+ALWAYS_INLINE float e8m0_half(uint8_t e) { return gptc_e8m0_half(e); }
+
 // Scales (and mins) of two blocks, spread over the lanes of their blocks (pair_lanes).
 ALWAYS_INLINE void scales_pair(uint16_t d0, uint16_t d1, uint16_t m0, uint16_t m1, __m512 *dl,
                                __m512 *ml, int wt)
@@ -335,8 +361,15 @@ ALWAYS_INLINE void weight_pair(int wt, const uint8_t *row, int p, int single, __
 {
     const int bs = blk_bytes(wt);
     const uint8_t *b0 = row + (size_t)(2 * p) * bs, *b1 = b0 + bs;
+    if (wt == W_MXFP4) {
+        *q = grid_pair(wt, b0, b1, single);
+        *dl = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(e8m0_half(b0[0])),
+                                   _mm512_set1_ps(single ? 0.0f : e8m0_half(b1[0])));
+        return;
+    }
     uint16_t d1 = single ? 0 : ld16(b1), m0 = 0, m1 = 0;
     switch (wt) {
+    case W_IQ4_NL: *q = grid_pair(wt, b0, b1, single); break;
     case W_Q8_0: {
         __m256i lo = _mm256_loadu_si256((const __m256i *)(b0 + 2));
         __m512i z = single ? _mm512_zextsi256_si512(lo)
@@ -368,7 +401,9 @@ ALWAYS_INLINE void weight_codes(int wt, const uint8_t *row, int p, __m512i *q)
 {
     const int bs = blk_bytes(wt);
     const uint8_t *b0 = row + (size_t)(2 * p) * bs, *b1 = b0 + bs;
-    if (wt == W_Q8_0) {
+    if (wt == W_IQ4_NL) {
+        *q = grid_pair(wt, b0, b1, 0);
+    } else if (wt == W_Q8_0) {
         __m256i lo = _mm256_loadu_si256((const __m256i *)(b0 + 2));
         __m256i hi = _mm256_loadu_si256((const __m256i *)(b1 + 2));
         *q = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), _mm512_set1_epi8((char)0x80));
@@ -387,7 +422,7 @@ ALWAYS_INLINE void pair_step(__m512 acc[4][4], const uint8_t *const *w, const xq
 {
     __m512i q[4];
     __m512 dl[4], ml[4];
-    if (nr == 4 && nt == 1 && !has_min(wt) && !single) {
+    if (nr == 4 && nt == 1 && !has_min(wt) && !single && wt != W_MXFP4) {
         // decode: two rows' four f16 scales in one conversion (+6% on Q4_0 measured)
         const int bs = blk_bytes(wt);
 #pragma GCC unroll 2
@@ -483,15 +518,50 @@ ALWAYS_INLINE void matmul32(float *Y, int ldy, const void *W, const void *Xq, in
 // ---------------------------------------------------------------------------------------------
 // K formats: rows [r, r + nr) x one token, super-block by super-block
 
-enum { K_Q4, K_Q5, K_Q6 };
+// Q2_K and Q3_K follow Q6_K (16 groups of 16, a correction through bsums: Q2_K's mins, Q3_K's
+// offset 4); IQ4_XS follows Q4_K's 8 sub-blocks of 32 with signed grid values, multiplied by the
+// activations with the abs/sign trick (vpmaddubsw takes unsigned weights), and no correction.
+enum { K_Q4, K_Q5, K_Q6, K_Q2, K_Q3, K_IQ4XS };
 
-ALWAYS_INLINE int kblk_bytes(int kt) { return kt == K_Q4 ? 144 : kt == K_Q5 ? 176 : 210; }
+ALWAYS_INLINE int kblk_bytes(int kt)
+{
+    return kt == K_Q4 ? 144 : kt == K_Q5 ? 176 : kt == K_Q6 ? 210 : kt == K_Q2 ? 84 : kt == K_Q3 ? 110 : 136;
+}
+// 16 groups of 16 with one scale word each
+ALWAYS_INLINE int k16(int kt) { return kt == K_Q6 || kt == K_Q2 || kt == K_Q3; }
 
 // 64 codes of chunk k (elements 64k .. 64k + 63) of a super-block, unsigned.
 ALWAYS_INLINE __m512i kcodes(int kt, const uint8_t *b, int k)
 {
     const __m512i lo_hi = _mm512_setr_epi64(0, 0, 0, 0, 0x0004000400040004ll, 0x0004000400040004ll,
                                             0x0004000400040004ll, 0x0004000400040004ll);
+    if (kt == K_Q2 || kt == K_Q3) {
+        // elements 64k + 32c + l (c = 0, 1) are bits 2j..2j+1 of qs[32h + l], h = k / 2,
+        // j = 2 (k % 2) + c; Q3_K adds bit 4h + j of hmask[l] as 4
+        const uint8_t *qs = kt == K_Q2 ? ((const block_q2_K *)b)->qs : ((const block_q3_K *)b)->qs;
+        int h = k >> 1, j0 = 2 * (k & 1);
+        __m512i z = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(qs + 32 * h)));
+        __m512i sh = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * j0)), _mm256_set1_epi16((short)(2 * j0 + 2)), 1);
+        __m512i n = _mm512_and_si512(_mm512_srlv_epi16(z, sh), _mm512_set1_epi8(3));
+        if (kt == K_Q3) {
+            const block_q3_K *x = (const block_q3_K *)b;
+            __m512i H = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)x->hmask));
+            __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << (4 * h + j0))),
+                                             _mm256_set1_epi8((char)(1 << (4 * h + j0 + 1))), 1);
+            n = _mm512_mask_add_epi8(n, _mm512_test_epi8_mask(H, bit), n, _mm512_set1_epi8(4));
+        }
+        return n;
+    }
+    if (kt == K_IQ4XS) { // signed grid values of sub-blocks 2k, 2k + 1
+        const uint8_t *qs = ((const block_iq4_xs *)b)->qs + 32 * k;
+        __m256i y = _mm256_loadu_si256((const __m256i *)qs); // [sub 2k: 16 bytes, sub 2k + 1: 16]
+        __m512i z = _mm512_castsi256_si512(y);
+        z = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(1, 1, 0, 0));
+        const __m512i sh = _mm512_setr_epi64(0, 0, 0x0004000400040004ll, 0x0004000400040004ll, 0, 0,
+                                             0x0004000400040004ll, 0x0004000400040004ll);
+        __m512i n = _mm512_and_si512(_mm512_srlv_epi16(z, sh), _mm512_set1_epi8(15));
+        return _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)gptc_iq4nl_values)), n);
+    }
     if (kt == K_Q6) {
         const block_q6_K *x = (const block_q6_K *)b;
         int h = k >> 1, hi = k & 1;
@@ -563,6 +633,40 @@ ALWAYS_INLINE void tileK(float *Y, int ldy, const uint8_t *W, size_t rb, const b
                 scw[i] = _mm512_castsi256_si512(mw[i]);
                 dw[i] = h2f(q6->d);
                 dm[i] = -32.0f * dw[i];
+            } else if (kt == K_Q2) {
+                const block_q2_K *q2 = (const block_q2_K *)b;
+                __m256i sc = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)q2->scales));
+                scw[i] = _mm512_castsi256_si512(_mm256_and_si256(sc, _mm256_set1_epi16(15)));
+                mw[i] = _mm256_srli_epi16(sc, 4);
+                dw[i] = h2f(q2->d);
+                dm[i] = -h2f(q2->dmin);
+            } else if (kt == K_Q3) {
+                const block_q3_K *q3 = (const block_q3_K *)b;
+                // 16 6-bit scales: low nibbles from bytes 0-7, high 2 bits from bytes 8-11
+                uint64_t lo8 = (uint64_t)ld32(q3->scales) | (uint64_t)ld32(q3->scales + 4) << 32;
+                uint32_t hi = ld32(q3->scales + 8);
+                __m128i l = _mm_cvtsi64_si128((long long)lo8);
+                __m128i nib = _mm_unpacklo_epi64(_mm_and_si128(l, _mm_set1_epi8(15)),
+                                                 _mm_and_si128(_mm_srli_epi16(l, 4), _mm_set1_epi8(15)));
+                // group g takes bits 2(g / 4) of byte 8 + g % 4: hi >> 2(g / 4) per 4 groups
+                __m128i hv = _mm_set_epi32((int)(hi >> 6), (int)(hi >> 4), (int)(hi >> 2), (int)hi);
+                __m128i h2 = _mm_slli_epi16(_mm_and_si128(hv, _mm_set1_epi8(3)), 4);
+                __m128i sc = _mm_sub_epi8(_mm_or_si128(nib, h2), _mm_set1_epi8(32));
+                mw[i] = _mm256_cvtepi8_epi16(sc);
+                scw[i] = _mm512_castsi256_si512(mw[i]);
+                dw[i] = h2f(q3->d);
+                dm[i] = -4.0f * dw[i];
+            } else if (kt == K_IQ4XS) {
+                const block_iq4_xs *q4 = (const block_iq4_xs *)b;
+                int8_t ls[8];
+                for (int ib = 0; ib < 8; ib++)
+                    ls[ib] = (int8_t)((((q4->scales_l[ib / 2] >> 4 * (ib % 2)) & 15) | ((q4->scales_h >> 2 * ib) & 3) << 4) - 32);
+                uint64_t l8;
+                memcpy(&l8, ls, 8);
+                scw[i] = _mm512_castsi128_si512(_mm_cvtepi8_epi16(_mm_cvtsi64_si128((long long)l8)));
+                mw[i] = _mm256_setzero_si256();
+                dw[i] = h2f(q4->d);
+                dm[i] = 0.0f;
             } else {
                 const block_q4_K *q4 = (const block_q4_K *)b; // Q5_K starts the same way
                 uint64_t sc, mn;
@@ -584,7 +688,7 @@ ALWAYS_INLINE void tileK(float *Y, int ldy, const uint8_t *W, size_t rb, const b
             for (int j = 0; j < nt; j++) xv[j] = _mm512_loadu_si512(x[j][sb].qs + 64 * k);
             // scale word of each 16-bit pair: Q4_K/Q5_K sub-block 2k / 2k + 1 by halves,
             // Q6_K group 4k + w / 8
-            __m512i idx = kt == K_Q6
+            __m512i idx = k16(kt)
                               ? _mm512_add_epi16(_mm512_set1_epi16((short)(4 * k)),
                                                  _mm512_srli_epi16(_mm512_setr_epi64(
                                                      0x0003000200010000ll, 0x0007000600050004ll,
@@ -597,6 +701,16 @@ ALWAYS_INLINE void tileK(float *Y, int ldy, const uint8_t *W, size_t rb, const b
             for (int i = 0; i < nr; i++) {
                 __m512i q = kcodes(kt, w[i] + (size_t)sb * bs, k);
                 __m512i sw = _mm512_permutexvar_epi16(idx, scw[i]);
+                if (kt == K_IQ4XS) { // |w| times x with w's sign (grid values are never 0)
+                    __mmask64 neg = _mm512_movepi8_mask(q);
+                    __m512i aq = _mm512_abs_epi8(q);
+#pragma GCC unroll 2
+                    for (int j = 0; j < nt; j++) {
+                        __m512i sx = _mm512_mask_sub_epi8(xv[j], neg, _mm512_setzero_si512(), xv[j]);
+                        isum[j][i] = _mm512_dpwssd_epi32(isum[j][i], _mm512_maddubs_epi16(aq, sx), sw);
+                    }
+                    continue;
+                }
 #pragma GCC unroll 2
                 for (int j = 0; j < nt; j++)
                     isum[j][i] = _mm512_dpwssd_epi32(isum[j][i], _mm512_maddubs_epi16(q, xv[j]), sw);
@@ -613,7 +727,7 @@ ALWAYS_INLINE void tileK(float *Y, int ldy, const uint8_t *W, size_t rb, const b
                                                  _mm256_cvtepi32_ps(_mm256_madd_epi16(mw[i], bsums)), 0);
                 __m512 v = _mm512_cvtepi32_ps(isum[j][i]);
                 acc[j][i] = _mm512_fmadd_ps(v, _mm512_set1_ps(dw[i] * dx), acc[j][i]);
-                acc[j][i] = _mm512_fmadd_ps(corr, _mm512_set1_ps(dm[i] * dx), acc[j][i]);
+                if (kt != K_IQ4XS) acc[j][i] = _mm512_fmadd_ps(corr, _mm512_set1_ps(dm[i] * dx), acc[j][i]);
             }
         }
     }
@@ -649,9 +763,14 @@ void gptc_qmm_matmul_avx512(uint32_t wtype, float *Y, int ldy, const void *W, co
     case GPTC_TYPE_Q5_0: matmul32(Y, ldy, W, Xq, T, C, r0, r1, W_Q5_0); break;
     case GPTC_TYPE_Q5_1: matmul32(Y, ldy, W, Xq, T, C, r0, r1, W_Q5_1); break;
     case GPTC_TYPE_Q8_0: matmul32(Y, ldy, W, Xq, T, C, r0, r1, W_Q8_0); break;
+    case GPTC_TYPE_IQ4_NL: matmul32(Y, ldy, W, Xq, T, C, r0, r1, W_IQ4_NL); break;
+    case GPTC_TYPE_MXFP4: matmul32(Y, ldy, W, Xq, T, C, r0, r1, W_MXFP4); break;
     case GPTC_TYPE_Q4_K: matmulK(Y, ldy, W, Xq, T, C, r0, r1, K_Q4); break;
     case GPTC_TYPE_Q5_K: matmulK(Y, ldy, W, Xq, T, C, r0, r1, K_Q5); break;
     case GPTC_TYPE_Q6_K: matmulK(Y, ldy, W, Xq, T, C, r0, r1, K_Q6); break;
+    case GPTC_TYPE_Q2_K: matmulK(Y, ldy, W, Xq, T, C, r0, r1, K_Q2); break;
+    case GPTC_TYPE_Q3_K: matmulK(Y, ldy, W, Xq, T, C, r0, r1, K_Q3); break;
+    case GPTC_TYPE_IQ4_XS: matmulK(Y, ldy, W, Xq, T, C, r0, r1, K_IQ4XS); break;
     default: GPTC_ASSERT(!"matmul_q: not a quantized weight type");
     }
 }

@@ -5,8 +5,8 @@
  * A row of ne0 elements of type t takes (ne0 / blck) * type_size bytes; ne0 must be a multiple
  * of blck. Block layouts are in blocks.h, bit for bit as GGUF files store them.
  *
- * Each quantized format has one file (q8_0.c, q4_0.c, q4_1.c, q5_0.c, q5_1.c, q4_k.c, q5_k.c,
- * q6_k.c, q8_k.c) with three functions that are the spec:
+ * Each quantized format has one file (q8_0.c, q4_0.c, q4_1.c, q5_0.c, q5_1.c, q2_k.c, q3_k.c,
+ * q4_k.c, q5_k.c, q6_k.c, q8_k.c, iq4_nl.c (IQ4_NL and IQ4_XS), mxfp4.c) with three functions that are the spec:
  *   - quantize_ref: floats -> blocks, byte for byte what llama.cpp's reference quantizer writes
  *     (no importance matrix);
  *   - dequantize: blocks -> floats (exact: every code times its scales);
@@ -123,11 +123,40 @@ void gptc_q6_K_quantize_ref(const float *x, void *y, int64_t n);
 void gptc_q6_K_dequantize(const void *x, float *y, int64_t n);
 float gptc_q6_K_vec_dot_ref(int n, const void *w, const void *xq); /* xq: Q8_K */
 
+void gptc_q2_K_quantize_ref(const float *x, void *y, int64_t n);
+void gptc_q2_K_dequantize(const void *x, float *y, int64_t n);
+float gptc_q2_K_vec_dot_ref(int n, const void *w, const void *xq); /* xq: Q8_K */
+
+void gptc_q3_K_quantize_ref(const float *x, void *y, int64_t n);
+void gptc_q3_K_dequantize(const void *x, float *y, int64_t n);
+float gptc_q3_K_vec_dot_ref(int n, const void *w, const void *xq); /* xq: Q8_K */
+
+void gptc_iq4_nl_quantize_ref(const float *x, void *y, int64_t n);
+void gptc_iq4_nl_dequantize(const void *x, float *y, int64_t n);
+float gptc_iq4_nl_vec_dot_ref(int n, const void *w, const void *xq); /* xq: Q8_0 */
+
+void gptc_iq4_xs_quantize_ref(const float *x, void *y, int64_t n);
+void gptc_iq4_xs_dequantize(const void *x, float *y, int64_t n);
+float gptc_iq4_xs_vec_dot_ref(int n, const void *w, const void *xq); /* xq: Q8_K */
+
+void gptc_mxfp4_quantize_ref(const float *x, void *y, int64_t n);
+void gptc_mxfp4_dequantize(const void *x, float *y, int64_t n);
+float gptc_mxfp4_vec_dot_ref(int n, const void *w, const void *xq); /* xq: Q8_0 */
+
+/* IQ4_NL's search (iq4_nl.c): nsub = 1 for an IQ4_NL block (32 elements; scales_h, scales_l
+ * unused), 8 for an IQ4_XS super-block. */
+void gptc_iq4_fit(int nsub, const float *x, uint16_t *dh, uint8_t *qs, uint16_t *scales_h, uint8_t *scales_l);
+
+/* The first block of a row of n elements of type t whose scale is not finite (an f16 inf/NaN,
+ * or MXFP4's E8M0 NaN 0xFF), or -1 when every scale is finite (and for unquantized types). */
+int64_t gptc_quant_bad_block(uint32_t type, const void *row, int64_t n);
+
 /* Shared by the Q4_K and Q5_K quantizers (defined in q4_k.c). */
 /* 6-bit scale j and min j of a Q4_K/Q5_K scales[12] array. */
 void gptc_k_scale_min(int j, const uint8_t *scales, uint8_t *sc, uint8_t *m);
+/* ... and Q2_K's, whose error is weighted |diff| (mad = 1) instead of diff^2 */
 float gptc_kq_fit_scale_min(int n, int nmax, const float *x, const float *w, uint8_t *L,
-                            float *the_min, uint8_t *Laux, float rmin, float rdelta, int nstep);
+                            float *the_min, uint8_t *Laux, float rmin, float rdelta, int nstep, int mad);
 void gptc_kq_pack_scales(const float *scales, const float *mins, uint8_t *scales12, uint16_t *d,
                          uint16_t *dmin);
 void gptc_kq_weights(const float *x, float *w);

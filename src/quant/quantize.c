@@ -18,7 +18,9 @@
 
 enum {
     FT_Q4_0 = 2, FT_Q4_1 = 3, FT_Q8_0 = 7, FT_Q5_0 = 8, FT_Q5_1 = 9,
+    FT_Q2_K = 10, FT_Q3_K_S = 11, FT_Q3_K_M = 12, FT_Q3_K_L = 13,
     FT_Q4_K_S = 14, FT_Q4_K_M = 15, FT_Q5_K_M = 17, FT_Q6_K = 18,
+    FT_Q2_K_S = 21, FT_IQ4_NL = 25, FT_IQ4_XS = 30,
 };
 
 static const struct { const char *name; int ftype; uint32_t base; } k_mixes[] = {
@@ -27,7 +29,11 @@ static const struct { const char *name; int ftype; uint32_t base; } k_mixes[] = 
     {"q5_1", FT_Q5_1, GPTC_TYPE_Q5_1},     {"q4_k_s", FT_Q4_K_S, GPTC_TYPE_Q4_K},
     {"q4_k_m", FT_Q4_K_M, GPTC_TYPE_Q4_K}, {"q4_k", FT_Q4_K_M, GPTC_TYPE_Q4_K},
     {"q5_k_m", FT_Q5_K_M, GPTC_TYPE_Q5_K}, {"q5_k", FT_Q5_K_M, GPTC_TYPE_Q5_K},
-    {"q6_k", FT_Q6_K, GPTC_TYPE_Q6_K},
+    {"q6_k", FT_Q6_K, GPTC_TYPE_Q6_K},     {"q2_k", FT_Q2_K, GPTC_TYPE_Q2_K},
+    {"q2_k_s", FT_Q2_K_S, GPTC_TYPE_Q2_K}, {"q3_k_s", FT_Q3_K_S, GPTC_TYPE_Q3_K},
+    {"q3_k_m", FT_Q3_K_M, GPTC_TYPE_Q3_K}, {"q3_k", FT_Q3_K_M, GPTC_TYPE_Q3_K},
+    {"q3_k_l", FT_Q3_K_L, GPTC_TYPE_Q3_K}, {"iq4_nl", FT_IQ4_NL, GPTC_TYPE_IQ4_NL},
+    {"iq4_xs", FT_IQ4_XS, GPTC_TYPE_IQ4_XS},
 };
 
 int gptc_quantize_ftype(const char *mix)
@@ -51,6 +57,8 @@ typedef struct mix_state {
     int has_output;   /* output.weight present (else token_embd is the classifier) */
     int n_attn_v, n_ffn_down;
     int n_layer;
+    int n_gqa;    /* head_count / head_count_kv (1 when unknown) */
+    int n_expert; /* expert_count (0 for dense models) */
 } mix_state;
 
 static int ends_with(const char *s, const char *suffix)
@@ -69,10 +77,18 @@ static int layer_of(const char *name)
     return l;
 }
 
-static int is_kquant(uint32_t t)
+/* The type llama.cpp falls back to when a row does not fit the chosen type's block. */
+static uint32_t fallback_type(uint32_t t)
 {
-    return t == GPTC_TYPE_Q2_K || t == GPTC_TYPE_Q3_K || t == GPTC_TYPE_Q4_K || t == GPTC_TYPE_Q5_K ||
-           t == GPTC_TYPE_Q6_K;
+    switch (t) {
+    case GPTC_TYPE_Q2_K:
+    case GPTC_TYPE_Q3_K:
+    case GPTC_TYPE_IQ4_XS: return GPTC_TYPE_IQ4_NL;
+    case GPTC_TYPE_Q4_K: return GPTC_TYPE_Q5_0;
+    case GPTC_TYPE_Q5_K: return GPTC_TYPE_Q5_1;
+    case GPTC_TYPE_Q6_K: return GPTC_TYPE_Q8_0;
+    default: return GPTC_TYPE_F16;
+    }
 }
 
 /* Should a tensor be quantized at all (llama.cpp's filter)? */
@@ -93,21 +109,47 @@ static uint32_t choose_type(const mix_state *ms, int64_t ne0, const char *name, 
         if (ne0 % 256 != 0) ty = GPTC_TYPE_Q8_0;
         else if (ty != GPTC_TYPE_Q8_0) ty = GPTC_TYPE_Q6_K;
     } else if (strstr(name, "attn_v.weight")) {
-        if ((ft == FT_Q4_K_M || ft == FT_Q5_K_M) && use_more_bits(l, ms->n_attn_v)) ty = GPTC_TYPE_Q6_K;
+        if (ft == FT_Q2_K) ty = ms->n_gqa >= 4 ? GPTC_TYPE_Q4_K : GPTC_TYPE_Q3_K;
+        else if (ft == FT_Q2_K_S && ms->n_gqa >= 4) ty = GPTC_TYPE_Q4_K;
+        else if (ft == FT_Q3_K_M) ty = l < 2 ? GPTC_TYPE_Q5_K : GPTC_TYPE_Q4_K;
+        else if (ft == FT_Q3_K_L) ty = GPTC_TYPE_Q5_K;
+        else if ((ft == FT_IQ4_NL || ft == FT_IQ4_XS) && ms->n_gqa >= 4) ty = GPTC_TYPE_Q5_K;
+        else if ((ft == FT_Q4_K_M || ft == FT_Q5_K_M) && use_more_bits(l, ms->n_attn_v)) ty = GPTC_TYPE_Q6_K;
         else if (ft == FT_Q4_K_S && l < 4) ty = GPTC_TYPE_Q5_K;
         /* 70B llamas share each attn_v among 8 heads: more bits cost little there */
         if (ms->n_layer == 80 && (ty == GPTC_TYPE_Q3_K || ty == GPTC_TYPE_Q4_K)) ty = GPTC_TYPE_Q5_K;
+        if (ms->n_expert == 8) ty = GPTC_TYPE_Q8_0; /* Mixtral-style: costs little */
+    } else if (strstr(name, "attn_k.weight")) {
+        if (ms->n_expert == 8) ty = GPTC_TYPE_Q8_0;
     } else if (strstr(name, "ffn_down")) {
-        if ((ft == FT_Q4_K_M || ft == FT_Q5_K_M) && use_more_bits(l, ms->n_ffn_down)) ty = GPTC_TYPE_Q6_K;
-        else if (ft == FT_Q4_K_S && l < ms->n_ffn_down / 8) ty = GPTC_TYPE_Q5_K;
+        int n = ms->n_ffn_down;
+        if (ft == FT_Q2_K) ty = GPTC_TYPE_Q3_K;
+        else if (ft == FT_Q2_K_S) ty = l < n / 8 ? GPTC_TYPE_Q4_K : ty;
+        else if (ft == FT_Q3_K_M) ty = l < n / 16 ? GPTC_TYPE_Q5_K : GPTC_TYPE_Q4_K;
+        else if (ft == FT_Q3_K_L) ty = GPTC_TYPE_Q5_K;
+        else if (ft == FT_Q4_K_M) ty = use_more_bits(l, n) ? GPTC_TYPE_Q6_K : ty;
+        else if ((ft == FT_IQ4_NL || ft == FT_IQ4_XS) && l < n / 8) ty = GPTC_TYPE_Q5_K;
+        else if (ft == FT_Q5_K_M && use_more_bits(l, n)) ty = GPTC_TYPE_Q6_K;
+        else if (ft == FT_Q4_K_S && l < n / 8) ty = GPTC_TYPE_Q5_K;
+    } else if (strstr(name, "attn_output.weight")) {
+        if (ms->n_expert == 8) {
+            if (ft == FT_Q2_K || ft == FT_Q3_K_S || ft == FT_Q3_K_M || ft == FT_IQ4_NL || ft == FT_Q4_K_S ||
+                ft == FT_Q4_K_M || ft == FT_IQ4_XS)
+                ty = GPTC_TYPE_Q5_K;
+        } else {
+            if (ft == FT_Q2_K) ty = GPTC_TYPE_Q3_K;
+            else if (ft == FT_Q3_K_M) ty = GPTC_TYPE_Q4_K;
+            else if (ft == FT_Q3_K_L) ty = GPTC_TYPE_Q5_K;
+        }
     } else if (strstr(name, "attn_qkv.weight")) {
-        if (ft == FT_Q4_K_M) ty = GPTC_TYPE_Q5_K;
+        if (ft == FT_Q3_K_M || ft == FT_Q3_K_L) ty = GPTC_TYPE_Q4_K;
+        else if (ft == FT_Q4_K_M) ty = GPTC_TYPE_Q5_K;
         else if (ft == FT_Q5_K_M) ty = GPTC_TYPE_Q6_K;
     }
     int blck = gptc_type_info(ty)->blck;
     if (ne0 % blck != 0) {
         *fallback = 1;
-        if (is_kquant(ty)) ty = ty == GPTC_TYPE_Q4_K ? GPTC_TYPE_Q5_0 : ty == GPTC_TYPE_Q5_K ? GPTC_TYPE_Q5_1 : GPTC_TYPE_Q8_0;
+        ty = fallback_type(ty);
         if (ne0 % gptc_type_info(ty)->blck != 0) ty = GPTC_TYPE_F16;
     }
     return ty;
@@ -158,6 +200,16 @@ static gptc_status read_info(const gguf_file *f, mix_state *ms, gptc_err *err)
     int64_t nl = 0;
     if (gguf_find_kv(f, key) && (s = gguf_get_int(f, key, &nl, err))) return s;
     ms->n_layer = (int)nl;
+    int64_t nh = 0, nkv = 0, ne = 0; /* per-layer arrays (some hybrids) leave n_gqa at 1 */
+    snprintf(key, sizeof key, "%.*s.attention.head_count", (int)GPTC_MIN(arch.n, 64), arch.p);
+    if (gguf_find_kv(f, key) && gguf_get_int(f, key, &nh, err) != GPTC_OK) nh = 0;
+    snprintf(key, sizeof key, "%.*s.attention.head_count_kv", (int)GPTC_MIN(arch.n, 64), arch.p);
+    if (gguf_find_kv(f, key) && gguf_get_int(f, key, &nkv, err) != GPTC_OK) nkv = 0;
+    snprintf(key, sizeof key, "%.*s.expert_count", (int)GPTC_MIN(arch.n, 64), arch.p);
+    if (gguf_find_kv(f, key) && gguf_get_int(f, key, &ne, err) != GPTC_OK) ne = 0;
+    gptc_err_clear(err);
+    ms->n_gqa = nh > 0 && nkv > 0 ? (int)(nh / nkv) : 1;
+    ms->n_expert = (int)ne;
     ms->has_output = gguf_find_tensor(f, "output.weight") != NULL;
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         char name[256];
@@ -165,6 +217,7 @@ static gptc_status read_info(const gguf_file *f, mix_state *ms, gptc_err *err)
         ms->n_attn_v += strstr(name, "attn_v.weight") != NULL;
         ms->n_ffn_down += strstr(name, "ffn_down") != NULL;
     }
+    if (ms->n_layer > 0) ms->n_ffn_down = ms->n_layer; /* llama.cpp counts layers (MoE: exps + shexp) */
     return GPTC_OK;
 }
 
@@ -178,7 +231,8 @@ gptc_status gptc_quantize_model(const char *in_path, const char *tokenizer_path,
     mix_state ms = {.ftype = gptc_quantize_ftype(mix)};
     if (ms.ftype < 0)
         return gptc_fail(err, GPTC_E_INVALID,
-                         "quantize: unknown type '%s' (q8_0 q4_0 q4_1 q5_0 q5_1 q4_k_s q4_k_m q5_k_m q6_k)", mix);
+                         "quantize: unknown type '%s' (q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q2_k_s q3_k_s q3_k_m q3_k_l q4_k_s "
+                         "q4_k_m q5_k_m q6_k iq4_nl iq4_xs)", mix);
     gguf_file *in = NULL, *out = NULL;
     gptc_pool *pool = NULL;
     void **bufs = NULL;
@@ -208,6 +262,19 @@ gptc_status gptc_quantize_model(const char *in_path, const char *tokenizer_path,
             s = gptc_fail(err, GPTC_E_UNSUPPORTED, "quantize: tensor '%s' has type %s, which gptc cannot convert",
                           name, from_tt->name);
             goto done;
+        }
+        if (to != t->type && gptc_type_is_quant(t->type)) { /* a damaged source must not pass silently */
+            int64_t ne0 = (int64_t)t->ne[0], rows = (int64_t)(t->ne[1] * t->ne[2] * t->ne[3]);
+            size_t rb = gptc_row_bytes(t->type, ne0);
+            for (int64_t r = 0; r < rows; r++) {
+                int64_t bad = gptc_quant_bad_block(t->type, (const uint8_t *)t->data + (size_t)r * rb, ne0);
+                if (bad >= 0) {
+                    s = gptc_fail(err, GPTC_E_FORMAT,
+                                  "quantize: tensor '%s' (%s) has a NaN or infinite scale in block %lld of row %lld",
+                                  name, from_tt->name, (long long)bad, (long long)r);
+                    goto done;
+                }
+            }
         }
         if (p.progress) p.progress(p.ud, (int)i, (int)in->n_tensors, name, t->type, to);
         const void *data = t->data;

@@ -5,7 +5,9 @@
  *
  * Mixes (llama.cpp's names and general.file_type numbers):
  *   q8_0 (7)  q4_0 (2)  q4_1 (3)  q5_0 (8)  q5_1 (9)  q4_k_s (14)  q4_k_m (15)  q5_k_m (17)
- *   q6_k (18); q4_k and q5_k are aliases of q4_k_m and q5_k_m, as in llama-quantize.
+ *   q6_k (18)  q2_k (10)  q2_k_s (21)  q3_k_s (11)  q3_k_m (12)  q3_k_l (13)  iq4_nl (25)
+ *   iq4_xs (30); q4_k, q5_k and q3_k are aliases of q4_k_m, q5_k_m and q3_k_m, as in
+ *   llama-quantize. The low-bit and IQ4 rules are listed in docs/quantization-types.md.
  * Rules, as llama.cpp applies them without an importance matrix:
  *   - 2-D tensors whose name ends in "weight", except norms, are quantized; others are copied;
  *   - output.weight (token_embd.weight when the classifier is tied): Q6_K, or Q8_0 when its rows

@@ -45,6 +45,16 @@ for ty in Q4_K_S Q4_K_M; do
     b=$($GPTC run "$D/gguf/quant/rand-llama-d256-$ty.gguf" -p "Once upon a time" -n 24 --temp 0 -q 2>&1 | od -An -tx1)
     check "$a" "$b" "rand $ty: our quantization runs exactly as llama.cpp's file"
 done
+# the low-bit and IQ4 mixes: on rand (rows of 256) and stories260K (rows of 64: Q2_K, Q3_K and
+# IQ4_XS fall back to IQ4_NL, as in llama-quantize); the outputs load and generate
+for mix in q2_k q3_k_s q3_k_m q3_k_l iq4_nl iq4_xs; do
+    for src in "$R" "$S"; do
+        $GPTC quantize "$src" "$T/low.gguf" $mix -q 2>"$T/err.txt"; check "$?" "0" "quantize $(basename "$src") $mix ($(cat "$T/err.txt"))"
+        out=$($GPTC run "$T/low.gguf" -p "Once upon a time" -n 16 --temp 0 -q 2>&1)
+        case "$out" in " Once upon a time"*) ok;; *) bad "$mix of $(basename "$src") runs: $out";; esac
+    done
+done
+$GPTC info "$T/low.gguf" 2>&1 | grep -q "iq4_nl" && ok || bad "info lists iq4_nl tensors"
 $GPTC info "$T/rq4_k_m.gguf" > "$T/info.txt" 2>&1
 grep -q "q6_K" "$T/info.txt" && grep -q "q4_K" "$T/info.txt" && ok || bad "info lists q4_K and q6_K tensors"
 
