@@ -10,6 +10,7 @@
 
 #include "core/fp16.h"
 #include "model/decode.h"
+#include "model/moe.h"
 #include "quant/quant.h"
 
 gptc_ctx_params gptc_ctx_default_params(void)
@@ -41,6 +42,7 @@ static unsigned act_forms_used(const gptc_model *m, const gptc_ops *ops)
         const gptc_wt *lw[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w_gate, &ly->w_up, &ly->w_down, &ly->wqkv};
         for (int i = 0; i < 8; i++)
             if (gptc_type_is_quant(lw[i]->type)) used |= 1u << ops->act_form(lw[i]->type);
+        used |= gptc_moe_act_forms(ly->moe, ops);
     }
     return used;
 }
@@ -147,6 +149,7 @@ void gptc_ctx_free(gptc_ctx *c)
     free(c->xb);
     free(c->q);
     free(c->xb2);
+    free(c->moe_buf);
     free(c->rope_cs);
     free(c->kv_off);
     free(c->kb);

@@ -43,6 +43,8 @@ struct gptc_ctx {
     int rope_long;      /* 1: model->rope[1] replaces rope[0] (n_ctx > model->rope_long_ctx) */
     float *kb, *vb;     /* (B, K) */
     float *hb, *hb2;    /* (B, F) */
+    void *moe_buf;      /* moe.c's scratch (64-byte aligned), moe_cap bytes, grown on demand */
+    size_t moe_cap;
     float *att;         /* (threads, N) attention scores, one row per thread */
     float *logits;      /* (B, V) rows for the tokens that asked */
     int32_t *logit_row; /* (B) batch index -> row in logits, or -1 */

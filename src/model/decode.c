@@ -367,6 +367,7 @@ static void job_attention(void *arg, int ith, int nth)
      * contiguous halves would give the last thread most of the work */
     for (int p = ith; p < f->T * H; p += nth) {
         int t = p / H, h = p % H, kvh = h / group;
+        o.sink = ly->attn_sinks ? ly->attn_sinks[h] : -INFINITY;
         gptc_attend_head(c, c->q + (size_t)t * Q + (size_t)h * hd, kc + (size_t)kvh * hd,
                          vc + (size_t)kvh * hd, (size_t)K, hd, c->cell_of[t], f->pos[t], &o, att,
                          c->xb + (size_t)t * Q + (size_t)h * hd);

@@ -17,6 +17,7 @@
 #include "core/ops.h"
 #include "format/llama2c.h"
 #include "model/decode.h"
+#include "model/moe.h"
 #include "quant/quant.h"
 #include "tokenizer/tokenizer.h"
 
@@ -483,6 +484,8 @@ void gptc_model_free(gptc_model *m)
                               ly->post_attn_norm, ly->ffn_norm, ly->ffn_norm_b, ly->b_up, ly->b_down,
                               ly->post_ffw_norm};
             for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++) free(owned[i]);
+            free(ly->attn_sinks);
+            gptc_moe_free(ly->moe);
             if (!ly->bqkv) { /* separate biases; else views into bqkv */
                 free(ly->bq);
                 free(ly->bk);

@@ -68,6 +68,8 @@ typedef struct gptc_layer {
     float *b_up, *b_down;     /* biases or NULL */
     float *post_ffw_norm;     /* (D) RMSNorm of the ffn output before the residual */
     gptc_wt wqkv;             /* fused q|k|v rows when the file has them (wq, wk, wv are views) */
+    float *attn_sinks;        /* (n_head) owned: gpt-oss's per-head sink logits, or NULL */
+    struct gptc_moe *moe;     /* owned: the mixture-of-experts feed-forward (moe.h), or NULL */
 } gptc_layer;
 
 struct gptc_arch_def;
