@@ -36,9 +36,10 @@ void gptc_mxfp4_quantize_ref(const float *x, void *vy, int64_t n)
         float amax = 0.0f;
         for (int j = 0; j < QK; j++)
             if (fabsf(x[j]) > amax) amax = fabsf(x[j]);
-        /* below 2^-125 (where ggml's cast is undefined) the scale stays at its smallest */
-        int ei = amax > 0.0f ? (int)floorf(log2f(amax)) - 2 + 127 : 0;
-        uint8_t e = (uint8_t)(ei < 0 ? 0 : ei);
+        /* below 2^-125 (where ggml's cast is undefined) the scale stays at its smallest; an
+         * infinite element takes the largest finite scale */
+        int ei = !(amax > 0.0f) ? 0 : isinf(amax) ? 254 : (int)floorf(log2f(amax)) - 2 + 127;
+        uint8_t e = (uint8_t)(ei < 0 ? 0 : ei > 254 ? 254 : ei);
         float d = gptc_e8m0_half(e);
         y[i].e = e;
         for (int j = 0; j < QK / 2; j++)
