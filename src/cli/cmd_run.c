@@ -35,6 +35,8 @@ static const char *k_help =
     "      --no-bos            do not add BOS before the prompt\n"
     "      --special           parse special-token text such as <s> in the prompt\n"
     "      --no-echo           do not print the prompt\n"
+    "      --grammar FILE      constrain the output to a GBNF grammar (docs/agents.md)\n"
+    "      --json-schema FILE  constrain the output to JSON valid under a JSON schema\n"
     "  -q, --quiet             no timings on stderr\n";
 
 /* Print the text of one token, streaming valid UTF-8. */
@@ -57,6 +59,7 @@ int cmd_run(int argc, char **argv)
     gptc_sampler_params sp = gptc_sampler_default_params();
     long long n_predict = 128;
     int seed_set = 0, no_bos = 0, special = 0, echo = 1, quiet = 0;
+    const char *grammar_file = NULL, *schema_file = NULL;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -82,12 +85,15 @@ int cmd_run(int argc, char **argv)
         else if (cli_is(a, "--special", NULL)) special = 1;
         else if (cli_is(a, "--no-echo", NULL)) echo = 0;
         else if (cli_is(a, "-q", "--quiet")) quiet = 1;
+        else if (cli_is(a, "--grammar", NULL)) grammar_file = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--json-schema", NULL)) schema_file = cli_value(argc, argv, &i);
         else if (a[0] == '-' && a[1]) cli_die("run: unknown option '%s' (see gptc run --help)", a);
         else if (!model_path) model_path = a;
         else cli_die("run: unexpected argument '%s' (quote the prompt and pass it with -p)", a);
     }
     if (!model_path) cli_die("run: no model given (usage: gptc run MODEL -p PROMPT)");
     if (!seed_set) sp.seed = (uint64_t)time(NULL);
+    if (grammar_file && schema_file) cli_die("run: give --grammar or --json-schema, not both");
 
     size_t prompt_len = strlen(prompt);
     char *file_buf = NULL;
@@ -106,6 +112,17 @@ int cmd_run(int argc, char **argv)
     const gptc_tokenizer *tok = gptc_model_tokenizer(model);
     gptc_sampler *smp;
     if (gptc_sampler_init(&sp, hp->n_vocab, &smp, &err)) cli_die_err(&err);
+    gptc_gvocab *gv = NULL;
+    gptc_grammar *gr = NULL;
+    if (grammar_file || schema_file) {
+        size_t glen;
+        char *gtext = cli_read_file(grammar_file ? grammar_file : schema_file, &glen);
+        if (gptc_gvocab_from_tokenizer(tok, &gv, &err)) cli_die_err(&err);
+        gptc_status gs = grammar_file ? gptc_grammar_from_gbnf(gv, gtext, glen, NULL, &gr, &err)
+                                      : gptc_grammar_from_json_schema(gv, gtext, glen, &gr, &err);
+        if (gs) cli_die("%s: %s", grammar_file ? grammar_file : schema_file, err.msg);
+        free(gtext);
+    }
     double t_load = cli_now_ms() - t0;
 
     /* tokenize the prompt */
@@ -147,11 +164,14 @@ int cmd_run(int argc, char **argv)
     int32_t p = (int32_t)n_prompt;
     const char *stop_note = NULL;
     while (n_predict < 0 || n_gen < n_predict) {
+        if (gr && gptc_grammar_apply(gr, logits, &err)) cli_die_err(&err);
         int32_t id = gptc_sampler_sample(smp, logits);
         gptc_sampler_accept(smp, id);
+        if (gr && gptc_grammar_accept(gr, id, &err)) cli_die_err(&err);
         if (gptc_tok_is_eog(tok, id)) break;
         emit(tok, &dt, id);
         n_gen++;
+        if (gr && gptc_grammar_must_end(gr)) break;
         if (n_predict >= 0 && n_gen >= n_predict) break;
         if (p >= n_ctx) {
             stop_note = "the context is full";
@@ -171,6 +191,8 @@ int cmd_run(int argc, char **argv)
     fputs("\n\n", stdout);
     fflush(stdout);
 
+    if (gr && !gptc_grammar_can_end(gr))
+        fprintf(stderr, "gptc: stopped before the grammar was complete (raise -n)\n");
     if (stop_note) fprintf(stderr, "gptc: stopped: %s (%d tokens)\n", stop_note, n_ctx);
     if (!quiet) {
         fprintf(stderr, "seed %llu | load %.0f ms | prefill %zu tok in %.1f ms (%.1f tok/s) | "
@@ -182,6 +204,8 @@ int cmd_run(int argc, char **argv)
     free(pos);
     free(ids);
     free(file_buf);
+    gptc_grammar_free(gr);
+    gptc_gvocab_free(gv);
     gptc_sampler_free(smp);
     gptc_ctx_free(ctx);
     gptc_model_free(model);
