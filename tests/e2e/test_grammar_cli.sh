@@ -1,0 +1,51 @@
+#!/bin/sh
+# gptc run --grammar / --json-schema on stories260K: whatever the model says, the output
+# matches the grammar; bad grammars and schemas are one "gptc: ..." line and exit 1.
+GPTC=${GPTC:-build/gptc}
+D=${GPTC_DATA:-../shared/data}
+M="$D/gguf/stories260K.gguf"
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0; fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+
+printf 'root ::= "Once upon a time, " [a-z ]{5,40} "." | "The end."\n' > "$T/g.gbnf"
+for seed in 1 2 3 4 5; do
+    $GPTC run "$M" -p "Hi" --grammar "$T/g.gbnf" -n 80 -s $seed --no-echo -q > "$T/out.txt" 2>"$T/err.txt"
+    rc=$?
+    out=$(head -n 1 "$T/out.txt")
+    if [ $rc -eq 0 ] && printf '%s\n' "$out" | grep -Eqx 'Once upon a time, [a-z ]{5,40}\.|The end\.'; then ok
+    else bad "grammar seed $seed: rc=$rc '$out' $(cat "$T/err.txt")"; fi
+done
+
+cat > "$T/s.json" <<'J'
+{"type":"object","properties":{"name":{"type":"string","maxLength":12},
+ "age":{"type":"integer","minimum":1,"maximum":99},"pet":{"enum":["cat","dog"]}},
+ "required":["name","age","pet"],"additionalProperties":false}
+J
+for seed in 1 2 3; do
+    $GPTC run "$M" -p "Hi" --json-schema "$T/s.json" -n 200 -s $seed --no-echo -q > "$T/out.txt" 2>"$T/err.txt"
+    rc=$?
+    if [ $rc -eq 0 ] && python3 -c '
+import json,sys
+o=json.loads(open(sys.argv[1]).read())
+assert list(o)==["name","age","pet"], o
+assert isinstance(o["name"],str) and len(o["name"])<=12
+assert isinstance(o["age"],int) and 1<=o["age"]<=99
+assert o["pet"] in ("cat","dog")' "$T/out.txt" 2>"$T/py.txt"; then ok
+    else bad "json schema seed $seed: rc=$rc $(cat "$T/out.txt") $(cat "$T/py.txt" "$T/err.txt")"; fi
+done
+
+printf 'root ::= foo\n' > "$T/bad.gbnf"
+$GPTC run "$M" -p "Hi" --grammar "$T/bad.gbnf" -n 5 > "$T/out.txt" 2>"$T/err.txt"
+rc=$?
+if [ $rc -eq 1 ] && grep -q "^gptc: .*undefined rule 'foo'" "$T/err.txt" && [ $(wc -l < "$T/err.txt") -eq 1 ]; then ok
+else bad "bad grammar: rc=$rc $(cat "$T/err.txt")"; fi
+printf '{"type":"string","format":"email"}' > "$T/bad.json"
+$GPTC run "$M" -p "Hi" --json-schema "$T/bad.json" -n 5 > "$T/out.txt" 2>"$T/err.txt"
+rc=$?
+if [ $rc -eq 1 ] && grep -q "^gptc: .*format" "$T/err.txt"; then ok; else bad "bad schema: rc=$rc $(cat "$T/err.txt")"; fi
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
