@@ -162,7 +162,7 @@ static void prim(gptc_schema_gen *s, unsigned p)
     sbuf *o = &s->out;
     switch (p) {
     case P_WS:
-        sb_puts(o, "ws ::= | \" \" | \"\\n\" [ \\t]{0,20}\n");
+        sb_puts(o, "ws ::= | \" \"\n");
         break;
     case P_CHAR:
         sb_puts(o, "char ::= [^\"\\\\\\x7F\\x00-\\x1F] | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" "

@@ -48,6 +48,7 @@ struct srv_slot {
     int bidx;          /* this step: batch index of its logits, or -1 */
     int chunk;         /* this step: prompt tokens in the batch */
     gptc_sampler *smp; /* owned while busy */
+    gptc_grammar *gr;  /* owned while busy, when the job has a grammar */
     gptc_detok dt;
     float *lg, *lg2; /* (V) logits after bias; lg2: untouched copy for logprobs */
     uint64_t used;   /* scheduler clock at last use (LRU) */
@@ -106,6 +107,7 @@ void srv_job_release(srv_job *j)
     free(j->prompt);
     free(j->bias_id);
     free(j->bias);
+    free(j->grammar);
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
     free(j);
@@ -318,6 +320,8 @@ static void slot_end(srv_sched *s, srv_slot *sl, int reason)
     }
     gptc_sampler_free(sl->smp);
     sl->smp = NULL;
+    gptc_grammar_free(sl->gr);
+    sl->gr = NULL;
     sl->job = NULL;
     sl->state = SLOT_IDLE;
     sl->used = s->clock;
@@ -377,6 +381,11 @@ static int slot_take(srv_sched *s, srv_slot *sl, srv_job *j, int ci, int state)
         sp.seed = j->sp.seed + (uint64_t)ci;
         gptc_err err;
         if (gptc_sampler_init(&sp, s->n_vocab, &sl->smp, &err)) return -1;
+        if (j->grammar) {
+            if (!s->gvocab && gptc_gvocab_from_tokenizer(s->tok, &s->gvocab, &err)) return -1;
+            if (gptc_grammar_from_gbnf(s->gvocab, j->grammar, j->grammar_len, NULL, &sl->gr, &err))
+                return -1;
+        }
         srv_choice *c = &j->choices[ci];
         if (j->logprobs) c->lp = calloc((size_t)j->max_tokens, sizeof *c->lp);
         if (j->logprobs && !c->lp) return -1;
@@ -629,8 +638,18 @@ static void slot_sample(srv_sched *s, srv_slot *sl, const float *raw)
         sl->lg[j->bias_id[i]] =
             j->bias[i] <= -100.0f ? -INFINITY : sl->lg[j->bias_id[i]] + j->bias[i];
     if (j->logprobs) memcpy(sl->lg2, sl->lg, (size_t)V * sizeof *sl->lg);
+    gptc_err gerr;
+    if (sl->gr && gptc_grammar_apply(sl->gr, sl->lg, &gerr)) {
+        job_fail(s, j, gerr.msg);
+        return;
+    }
     int32_t id = gptc_sampler_sample(sl->smp, sl->lg);
     gptc_sampler_accept(sl->smp, id);
+    if (sl->gr && gptc_grammar_accept(sl->gr, id, &gerr)) {
+        job_fail(s, j, gerr.msg);
+        return;
+    }
+    int grammar_done = sl->gr && gptc_grammar_must_end(sl->gr);
 
     int finish = FINISH_NONE;
     char piece[512];
@@ -662,6 +681,7 @@ static void slot_sample(srv_sched *s, srv_slot *sl, const float *raw)
     pthread_mutex_unlock(&j->mu);
     atomic_fetch_add(&s->metrics->gen_tokens, 1);
 
+    if (!finish && grammar_done) finish = FINISH_STOP;
     if (!finish && (c->n_gen >= j->max_tokens || sl->n_cache >= s->n_ctx_seq))
         finish = FINISH_LENGTH;
     if (finish) {
@@ -902,8 +922,10 @@ void srv_sched_free(srv_sched *s)
         free(s->slots[i].lg);
         free(s->slots[i].lg2);
         gptc_sampler_free(s->slots[i].smp);
+        gptc_grammar_free(s->slots[i].gr);
     }
     free(s->slots);
+    gptc_gvocab_free(s->gvocab);
     free(s->active);
     free(s->b_tok);
     free(s->b_pos);

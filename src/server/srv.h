@@ -126,6 +126,8 @@ typedef struct srv_job {
     int32_t *bias_id;           /* (n_bias) owned */
     float *bias;                /* (n_bias) owned */
     int logprobs, top_logprobs; /* logprobs: keep srv_lp for each token */
+    char *grammar;              /* GBNF every choice must follow (validated), owned; NULL: none */
+    size_t grammar_len;
 
     /* scheduler bookkeeping */
     int n_cached;               /* prompt tokens taken from the prefix cache */
@@ -210,6 +212,7 @@ typedef struct srv_sched {
     int reserved;                   /* KV cells reserved by admitted jobs */
     uint64_t clock;                 /* step counter, for LRU */
     int32_t *b_tok, *b_pos, *b_seq; /* (n_batch) the step's batch */
+    gptc_gvocab *gvocab;            /* the vocabulary's trie, made at the first grammar job */
     int8_t *b_logits;               /* (n_batch) */
 } srv_sched;
 

@@ -12,7 +12,173 @@
 #include <time.h>
 
 #include "core/deadline.h"
+#include "grammar/grammar.h"
+#include "grammar/schema_gen.h"
 #include "srv.h"
+
+/* Request fields: every one a generation endpoint accepts. Anything else is a 400
+ * unsupported_parameter naming it, so a client never believes an unimplemented feature works.
+ * k_ignored: accepted and ignored (they do not change what is generated); docs/agents.md. */
+/* clang-format off */
+static const char *const k_common_fields[] = {
+    "model", "n", "max_tokens", "temperature", "top_p", "min_p", "top_k", "presence_penalty",
+    "frequency_penalty", "repeat_penalty", "seed", "stream", "stream_options", "ignore_eos",
+    "logprobs", "stop", "logit_bias", "response_format", "grammar", "json_schema", NULL};
+static const char *const k_chat_fields[] = {
+    "messages", "max_completion_tokens", "top_logprobs", NULL};
+static const char *const k_completion_fields[] = {"prompt", NULL};
+static const char *const k_ignored_fields[] = {
+    "user", "metadata", "store", "service_tier", "safety_identifier", "prompt_cache_key", NULL};
+/* clang-format on */
+
+static int in_list(const char *k, const char *const *l)
+{
+    for (int i = 0; l[i]; i++)
+        if (!strcmp(k, l[i])) return 1;
+    return 0;
+}
+
+static int check_fields(const json_t *body, int chat, srv_error *e)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)body, k, v)
+    {
+        if (in_list(k, k_common_fields) || in_list(k, k_ignored_fields) ||
+            in_list(k, chat ? k_chat_fields : k_completion_fields))
+            continue;
+        return srv_fail(e, 400, "unsupported_parameter", k,
+                        "Unsupported parameter: '%.60s' is not supported by this server (see "
+                        "docs/agents.md for the fields it implements)",
+                        k);
+    }
+    return 0;
+}
+
+/* clang-format off */
+static const char k_json_object_gbnf[] =
+    "root ::= object\n"
+    "value ::= object | array | string | number | \"true\" | \"false\" | \"null\"\n"
+    "object ::= \"{\" ws (string ws \":\" ws value ws (\",\" ws string ws \":\" ws value ws)*)? \"}\"\n"
+    "array ::= \"[\" ws (value ws (\",\" ws value ws)*)? \"]\"\n"
+    "string ::= \"\\\"\" char* \"\\\"\"\n"
+    "char ::= [^\"\\\\\\x7F\\x00-\\x1F] | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4})\n"
+    "number ::= \"-\"? ([0-9] | [1-9] [0-9]{1,15}) (\".\" [0-9]{1,16})? ([eE] [-+]? [0-9]{1,2})?\n"
+    "ws ::= | \" \"\n";
+/* clang-format on */
+
+/* A JSON schema (object) -> GBNF, owned; -1 with a 400 naming param. */
+static int schema_grammar(const json_t *schema, const char *param, char **out, size_t *len,
+                          srv_error *e)
+{
+    if (!json_is_object(schema) && !json_is_boolean(schema))
+        return srv_fail(e, 400, "invalid_type", param, "'%s' must be a JSON schema object", param);
+    gptc_err err;
+    gptc_schema_gen *g = gptc_schema_gen_new(&err);
+    if (!g) return srv_fail(e, 500, "internal_error", NULL, "out of memory");
+    gptc_status st = gptc_schema_gen_add(g, (json_t *)schema, "root", &err);
+    if (st) {
+        gptc_schema_gen_free(g);
+        return srv_fail(e, 400,
+                        st == GPTC_E_UNSUPPORTED ? "unsupported_parameter" : "invalid_value", param,
+                        "'%s': %s", param, err.msg);
+    }
+    size_t n;
+    const char *t = gptc_schema_gen_text(g, &n);
+    *out = malloc(n + 1);
+    if (!*out) {
+        gptc_schema_gen_free(g);
+        return srv_fail(e, 500, "internal_error", NULL, "out of memory");
+    }
+    memcpy(*out, t, n + 1);
+    *len = n;
+    gptc_schema_gen_free(g);
+    return 0;
+}
+
+/* response_format, grammar, json_schema -> the job's GBNF (validated). */
+static int parse_grammar(const json_t *body, char **out, size_t *len, srv_error *e)
+{
+    *out = NULL;
+    *len = 0;
+    const json_t *rf = json_object_get(body, "response_format");
+    const json_t *gr = json_object_get(body, "grammar");
+    const json_t *js = json_object_get(body, "json_schema");
+    if (rf && json_is_null(rf)) rf = NULL;
+    if (gr && json_is_null(gr)) gr = NULL;
+    if (js && json_is_null(js)) js = NULL;
+    int rc = 0;
+    const char *which = NULL;
+    if (rf) {
+        const json_t *type = json_object_get(rf, "type");
+        if (!json_is_object(rf) || !json_is_string(type))
+            return srv_fail(e, 400, "invalid_type", "response_format",
+                            "'response_format' must be an object with a 'type'");
+        const char *t = json_string_value(type);
+        which = "response_format";
+        if (!strcmp(t, "text")) {
+            which = NULL;
+        } else if (!strcmp(t, "json_object")) {
+            *out = strdup(k_json_object_gbnf);
+            if (!*out) return srv_fail(e, 500, "internal_error", NULL, "out of memory");
+            *len = strlen(*out);
+        } else if (!strcmp(t, "json_schema")) {
+            const json_t *jsn = json_object_get(rf, "json_schema");
+            if (!json_is_object(jsn))
+                return srv_fail(e, 400, "invalid_type", "response_format.json_schema",
+                                "'response_format.json_schema' must be an object {name, schema, "
+                                "strict}");
+            const char *k;
+            json_t *v;
+            json_object_foreach((json_t *)jsn, k, v)
+            {
+                if (strcmp(k, "name") && strcmp(k, "schema") && strcmp(k, "strict") &&
+                    strcmp(k, "description"))
+                    return srv_fail(e, 400, "unsupported_parameter", "response_format.json_schema",
+                                    "'response_format.json_schema.%.40s' is not supported", k);
+            }
+            const json_t *sc = json_object_get(jsn, "schema");
+            if (!sc) sc = json_true(); /* no schema: any JSON value */
+            rc = schema_grammar(sc, "response_format.json_schema.schema", out, len, e);
+        } else {
+            return srv_fail(e, 400, "invalid_value", "response_format.type",
+                            "'response_format.type' must be text, json_object or json_schema");
+        }
+    }
+    if (rc) return -1;
+    if (gr) {
+        if (which)
+            return srv_fail(e, 400, "invalid_value", "grammar",
+                            "give only one of 'response_format', 'grammar' and 'json_schema'");
+        if (!json_is_string(gr))
+            return srv_fail(e, 400, "invalid_type", "grammar", "'grammar' must be GBNF text");
+        which = "grammar";
+        *len = json_string_length(gr);
+        *out = malloc(*len + 1);
+        if (!*out) return srv_fail(e, 500, "internal_error", NULL, "out of memory");
+        memcpy(*out, json_string_value(gr), *len + 1);
+    }
+    if (js) {
+        if (which) {
+            free(*out);
+            *out = NULL;
+            return srv_fail(e, 400, "invalid_value", "json_schema",
+                            "give only one of 'response_format', 'grammar' and 'json_schema'");
+        }
+        which = "json_schema";
+        if (schema_grammar(js, "json_schema", out, len, e)) return -1;
+    }
+    if (!*out) return 0;
+    gptc_gbnf *g = NULL;
+    gptc_err err;
+    if (gptc_gbnf_parse(*out, *len, NULL, &g, &err)) {
+        free(*out);
+        *out = NULL;
+        return srv_fail(e, 400, "invalid_value", which, "'%s': %s", which, err.msg);
+    }
+    gptc_gbnf_free(g);
+    return 0;
+}
 
 int srv_tokenize(gptc_server *s, const char *text, size_t n, int parse_special, const char *param,
                  int32_t **out, int *n_out, srv_error *e)
@@ -124,6 +290,9 @@ int srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int n_pro
     int have_seed = 0, lp_flag = 0, ignore_eos = 0, rc = 0;
     int n_max = s->p.n_max < sc->n_slots ? s->p.n_max : sc->n_slots;
     const char *prompt_param = chat ? "messages" : "prompt";
+    char *grammar = NULL;
+    size_t grammar_len = 0;
+    if (check_fields(body, chat, e)) goto fail;
     if (gptc_srv_check_model(s, body, e) < 0) goto fail;
     if (srv_jstr(body, "user", &str, NULL, e) < 0) goto fail;
     if (srv_jint(body, "n", 1, n_max, &n, e) < 0) goto fail;
@@ -171,6 +340,8 @@ int srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int n_pro
         top_lp = n_lp > 0 ? n_lp : 0;
     }
 
+    if (parse_grammar(body, &grammar, &grammar_len, e)) goto fail;
+
     /* length: the prompt plus the reply must fit one sequence, and n replies the whole cache */
     if (n_prompt >= sc->n_ctx_seq) {
         srv_fail(e, 400, "context_length_exceeded", prompt_param,
@@ -212,6 +383,9 @@ int srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int n_pro
     }
     j->prompt = prompt;
     prompt = NULL;
+    j->grammar = grammar;
+    j->grammar_len = grammar_len;
+    grammar = NULL;
     j->n_prompt = n_prompt;
     j->max_tokens = (int)max_tokens;
     j->reserve = n_prompt + (int)n * (int)max_tokens;
@@ -246,6 +420,7 @@ int srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int n_pro
     return 0;
 fail:
     free(prompt);
+    free(grammar);
     srv_job_release(j);
     return -1;
 }
