@@ -6,13 +6,15 @@ missing=""
 for p in $PKGS; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
-# The server's conformance tests use the official openai npm package (tests/e2e/node); its
-# exact version is pinned by package-lock.json.
+# The server's conformance tests use the official openai npm package (tests/e2e/node); the
+# structured-output tests use openai, ajv, zod and the Vercel AI SDK (tests/e2e/node-agents).
+# Exact versions are pinned by each folder's package-lock.json.
 # GPTC_DEPS_BUILD_ONLY=1 (make demo): only what building needs, not the test tools from npm.
 node_deps() {
     [ -n "$GPTC_DEPS_BUILD_ONLY" ] && return 0
     node_platform || return 1
-    [ -d tests/e2e/node/node_modules/openai ] && [ -d tests/e2e/node-web/node_modules/playwright-core ] && return 0
+    [ -d tests/e2e/node/node_modules/openai ] && [ -d tests/e2e/node-web/node_modules/playwright-core ] &&
+        [ -d tests/e2e/node-agents/node_modules/ai ] && return 0
     if ! command -v npm >/dev/null 2>&1; then
         echo "deps: npm is missing: install Node.js 20 and npm for the server's SDK tests" >&2
         return 1
@@ -27,6 +29,12 @@ node_deps() {
         echo "deps: npm ci --prefix tests/e2e/node-web (playwright-core and axe-core for the browser tests)"
         npm ci --prefix tests/e2e/node-web --no-audit --no-fund >/dev/null || {
             echo "deps: npm ci --prefix tests/e2e/node-web failed" >&2; return 1; }
+    fi
+    # structured outputs through real clients: openai, ajv, zod, the Vercel AI SDK
+    if [ ! -d tests/e2e/node-agents/node_modules/ai ]; then
+        echo "deps: npm ci --prefix tests/e2e/node-agents (openai, ajv, zod, ai for the structured-output tests)"
+        npm ci --prefix tests/e2e/node-agents --no-audit --no-fund >/dev/null || {
+            echo "deps: npm ci --prefix tests/e2e/node-agents failed" >&2; return 1; }
     fi
 }
 # The platform tests (files, batches, responses, Anthropic messages) have their own folder:
