@@ -291,6 +291,22 @@ static uint64_t ends(const rnode *x, uint64_t st)
     return 0;
 }
 
+static void free_node(rnode *x)
+{
+    if (!x) return;
+    for (int i = 0; i < x->nk; i++)
+        free_node(x->k[i]);
+    free(x->k);
+    free(x);
+}
+
+static void free_rgram(rgram *g)
+{
+    for (int i = 0; i < g->n; i++)
+        free_node(g->body[i]);
+    free(g);
+}
+
 static int ref_accepts(rgram *g, uint32_t *cps, int n)
 {
     G = g;
@@ -700,6 +716,7 @@ static void test_grammar(int gi)
     gptc_gmatcher_free(m);
     gptc_gvocab_free(v);
     gptc_gbnf_free(g);
+    free_rgram(rg);
 }
 
 /* ----- bad grammars ----- */

@@ -756,7 +756,7 @@ static gptc_status flatten(parser *ps, int root, gptc_gbnf **out)
         k->neg = c->neg;
         k->r0 = r0;
         k->nr = (uint32_t)c->n;
-        memcpy(g->ranges + 2 * r0, c->v, (size_t)c->n * 2 * sizeof(uint32_t));
+        if (c->n) memcpy(g->ranges + 2 * r0, c->v, (size_t)c->n * 2 * sizeof(uint32_t));
         r0 += (uint32_t)c->n;
         k->ascii[0] = k->ascii[1] = 0;
         for (int j = 0; j < c->n; j++)
