@@ -473,6 +473,7 @@ static const struct { const char *schema, *msg; } bad_schemas[] = {
     {"{\"allOf\":[{\"type\":\"string\"}]}", "allOf"},
     {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"}},\"required\":[\"b\"]}", "'b'"},
     {"[1,2", "not JSON"},
+    {"{\"type\":\"string\",\"pattern\":\"^a{di2,3}$\"}", "malformed {m,n}"},
     {"{\"type\":\"object\",\"properties\":{\"a\":{\"dependentRequired\":{}}}}", "/properties/a"},
 };
 /* clang-format on */

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grammar/grammar.h"
 #include "grammar/schema.h"
 #include "grammar/schema_gen.h"
 
@@ -554,12 +555,23 @@ static void rx_seq(rx *r, sbuf *b, int depth)
             sb_putn(b, &c, 1);
             r->p++;
         } else if (c == '{') {
-            const char *q = r->p;
-            while (r->p < r->end && *r->p != '}')
+            /* {m}, {m,}, {m,n}: digits only (at most 4 each) */
+            const char *q = r->p++;
+            int nd = 0, commas = 0, ok = 1;
+            while (r->p < r->end && *r->p != '}') {
+                if (*r->p == ',' && !commas && nd) {
+                    commas = 1;
+                    nd = 0;
+                } else if (*r->p >= '0' && *r->p <= '9' && nd < 4) {
+                    nd++;
+                } else {
+                    ok = 0;
+                }
                 r->p++;
-            if (r->p >= r->end) {
+            }
+            if (r->p >= r->end || !ok || (!commas && !nd)) {
                 r->bad = 1;
-                r->what = "an unclosed {";
+                r->what = "a malformed {m,n} quantifier";
                 return;
             }
             r->p++;
@@ -605,6 +617,22 @@ static int pattern_rule(gptc_schema_gen *s, const char *pat, const char *path, s
         char msg[160];
         snprintf(msg, sizeof msg, "pattern '%.60s': %s is not in the supported subset", pat,
                  r.what ? r.what : "this construct");
+        return fail(s, GPTC_E_UNSUPPORTED, path, "%s", msg);
+    }
+    /* what the translation cannot vouch for (a reversed range, an odd class) fails here */
+    sbuf chk = {0};
+    sb_puts(&chk, "root ::= (");
+    sb_puts(&chk, body.p ? body.p : "\"\"");
+    sb_puts(&chk, ")\nchar ::= \"a\"\n");
+    gptc_gbnf *probe = NULL;
+    gptc_err perr_;
+    int bad_probe = chk.oom || gptc_gbnf_parse(chk.p, chk.n, NULL, &probe, &perr_) != GPTC_OK;
+    gptc_gbnf_free(probe);
+    free(chk.p);
+    if (bad_probe) {
+        free(body.p);
+        char msg[160];
+        snprintf(msg, sizeof msg, "pattern '%.60s' is not in the supported subset", pat);
         return fail(s, GPTC_E_UNSUPPORTED, path, "%s", msg);
     }
     sb_puts(b, "\"\\\"\" ");
