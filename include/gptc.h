@@ -276,25 +276,26 @@ GPTC_API void gptc_sampler_reset(gptc_sampler *s, uint64_t seed);
 typedef struct gptc_gvocab gptc_gvocab;   /* a vocabulary's token bytes as a trie; shareable */
 typedef struct gptc_grammar gptc_grammar; /* one generation's constraint; one thread */
 
-gptc_status gptc_gvocab_from_tokenizer(const gptc_tokenizer *tok, gptc_gvocab **out /* OUT */,
-                                       gptc_err *err);
-void gptc_gvocab_free(gptc_gvocab *v);
+GPTC_API gptc_status gptc_gvocab_from_tokenizer(const gptc_tokenizer *tok,
+                                                gptc_gvocab **out /* OUT */, gptc_err *err);
+GPTC_API void gptc_gvocab_free(gptc_gvocab *v);
 /* v must outlive the grammar. root: the start rule (NULL: "root"). */
-gptc_status gptc_grammar_from_gbnf(const gptc_gvocab *v, const char *gbnf, size_t len,
-                                   const char *root, gptc_grammar **out /* OUT */,
-                                   gptc_err *err);
+GPTC_API gptc_status gptc_grammar_from_gbnf(const gptc_gvocab *v, const char *gbnf, size_t len,
+                                            const char *root, gptc_grammar **out /* OUT */,
+                                            gptc_err *err);
 /* A JSON schema (text) compiled to GBNF; unsupported keywords are an error naming them. */
-gptc_status gptc_grammar_from_json_schema(const gptc_gvocab *v, const char *schema, size_t len,
-                                          gptc_grammar **out /* OUT */, gptc_err *err);
-void gptc_grammar_free(gptc_grammar *g);
+GPTC_API gptc_status gptc_grammar_from_json_schema(const gptc_gvocab *v, const char *schema,
+                                                   size_t len, gptc_grammar **out /* OUT */,
+                                                   gptc_err *err);
+GPTC_API void gptc_grammar_free(gptc_grammar *g);
 /* Set the logits (n_vocab) of the tokens the grammar forbids now to -inf. GPTC_E_INVALID when
  * no token is allowed (a grammar that cannot continue nor end). */
-gptc_status gptc_grammar_apply(gptc_grammar *g, float *logits, gptc_err *err);
+GPTC_API gptc_status gptc_grammar_apply(gptc_grammar *g, float *logits, gptc_err *err);
 /* Advance over the token chosen (must be allowed). */
-gptc_status gptc_grammar_accept(gptc_grammar *g, int32_t id, gptc_err *err);
+GPTC_API gptc_status gptc_grammar_accept(gptc_grammar *g, int32_t id, gptc_err *err);
 /* The text so far is complete under the grammar / nothing else may follow. */
-int gptc_grammar_can_end(const gptc_grammar *g);
-int gptc_grammar_must_end(const gptc_grammar *g);
+GPTC_API int gptc_grammar_can_end(const gptc_grammar *g);
+GPTC_API int gptc_grammar_must_end(const gptc_grammar *g);
 
 #ifdef __cplusplus
 }
