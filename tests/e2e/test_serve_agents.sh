@@ -13,7 +13,7 @@ if ! command -v node >/dev/null || [ ! -d "$NODE_DIR/node_modules/openai" ]; the
     echo "FAIL: node or the npm packages are missing (run scripts/deps.sh)"
     echo "0 passed, 1 failed"; exit 1
 fi
-if ! serve_start --parallel 2 --ctx-seq 512; then
+if ! serve_start --parallel 2 --ctx-seq 512 --alias m; then
     echo "0 passed, 1 failed"; exit 1
 fi
 GPTC_BASE_URL="$URL/v1" timeout 300 node "$NODE_DIR/agents.mjs" > "$T/node.out" 2>&1
