@@ -26,6 +26,7 @@ struct gptc_train_ui {
     char **rec;        /* (n) records, owned */
     size_t n, cap;
     int stop;
+    int active; /* /events streams not yet freed */
 };
 
 typedef struct stream {
@@ -120,8 +121,13 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 static void stream_free(void *cls)
 {
     stream *st = cls;
+    gptc_train_ui *u = st->u;
     free(st->pend);
     free(st);
+    pthread_mutex_lock(&u->mu);
+    u->active--;
+    pthread_cond_broadcast(&u->cv);
+    pthread_mutex_unlock(&u->mu);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -160,6 +166,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             free(st);
             return MHD_NO;
         }
+        pthread_mutex_lock(&u->mu);
+        u->active++;
+        pthread_mutex_unlock(&u->mu);
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
         MHD_add_response_header(r, "Cache-Control", "no-cache");
         MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
@@ -219,9 +228,16 @@ int gptc_train_ui_port(const gptc_train_ui *u)
 void gptc_train_ui_free(gptc_train_ui *u)
 {
     if (!u) return;
+    /* let every stream send the records it has not sent yet (the run's last ones: "done")
+     * and end cleanly, for at most 3 s, before the daemon drops the connections */
     pthread_mutex_lock(&u->mu);
     u->stop = 1;
     pthread_cond_broadcast(&u->cv);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 3;
+    while (u->active > 0)
+        if (pthread_cond_timedwait(&u->cv, &u->mu, &ts) == ETIMEDOUT) break;
     pthread_mutex_unlock(&u->mu);
     if (u->mhd) MHD_stop_daemon(u->mhd);
     for (size_t i = 0; i < u->n; i++)
