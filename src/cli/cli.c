@@ -1,5 +1,5 @@
 /* cli.c — argument parsing helpers and error exits shared by the subcommands. */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include "format/gguf.h"
 #include "model/model.h"

@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "chat/chat.h"
-#include "cli.h"
+#include "cli/cli.h"
 
 static const char *k_help =
     "usage: gptc chat MODEL [options]\n"

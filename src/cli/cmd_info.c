@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "format/gguf.h"
 #include "model/model.h"
 #include "quant/quant.h"

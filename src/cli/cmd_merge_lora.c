@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "format/gguf.h"
 #include "train/ckpt.h"
 #include "train/lora.h"

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 
 static const char *k_help =
     "usage: gptc perplexity MODEL TEXT.txt [-c 128] [--chunks N] [-t N] [--kl-base BASE.gguf]\n"

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 
 static const char *k_help =
     "usage: gptc plot LOG.jsonl [-o FILE.svg] [--log-scale] [--title TEXT]\n"

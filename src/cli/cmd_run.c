@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 
 static const char *k_help =
     "usage: gptc run MODEL [-p PROMPT | -f FILE] [options]\n"

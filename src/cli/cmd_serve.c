@@ -12,7 +12,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "server/server.h"
 #include "chat/chat.h"
 

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "chat/chat.h"
-#include "cli.h"
+#include "cli/cli.h"
 
 static const char *k_help =
     "usage: gptc template [MODEL] [--template NAME|FILE] --messages FILE.json [options]\n"

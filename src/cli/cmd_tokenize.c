@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "format/gguf.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"

@@ -17,7 +17,7 @@
 
 #include <jansson.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "format/gguf.h"
 #include "server/srv.h"
 #include "server/train_ui.h"

@@ -1,5 +1,5 @@
 /* base.c — status messages and the assertion handler. */
-#include "base.h"
+#include "core/base.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops.h"
+#include "core/ops.h"
 
 extern const gptc_ops gptc_ops_avx2_table;   // ops_avx2.c
 extern const gptc_ops gptc_ops_avx512_table; // ops_avx512.c

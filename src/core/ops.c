@@ -6,12 +6,12 @@
  * The reference matmuls sum each output in column order 0..C-1 in float; SIMD tables sum in a
  * different (fixed) order, so they agree to rounding, not bit for bit.
  */
-#include "ops.h"
+#include "core/ops.h"
 
 #include <math.h>
 
-#include "base.h"
-#include "fp16.h"
+#include "core/base.h"
+#include "core/fp16.h"
 #include "quant/qmm.h"
 #include "quant/quant.h"
 

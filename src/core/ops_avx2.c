@@ -13,8 +13,8 @@
 #include <immintrin.h>
 #include <string.h>
 
-#include "base.h"
-#include "ops.h"
+#include "core/base.h"
+#include "core/ops.h"
 #include "quant/qmm.h"
 
 enum { WT_F32, WT_F16, WT_BF16 };

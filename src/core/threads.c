@@ -16,7 +16,7 @@
  *     increments gen and then reads n_sleeping. Both pairs are seq_cst (a Dekker handshake),
  *     so either the worker sees the new gen or the caller sees the sleeper and broadcasts.
  */
-#include "threads.h"
+#include "core/threads.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -8,7 +8,7 @@
 #ifndef GPTC_THREADS_H
 #define GPTC_THREADS_H
 
-#include "base.h"
+#include "core/base.h"
 
 typedef struct gptc_pool gptc_pool;
 typedef void (*gptc_task_fn)(void *arg, int ith, int nth);

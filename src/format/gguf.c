@@ -11,7 +11,7 @@
  * the file owns (copied keys and strings, string-array indexes, copied numeric arrays) lives in
  * a linked list of blocks hanging off f->owned, freed all at once by gguf_close.
  */
-#include "gguf.h"
+#include "format/gguf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "core/hash.h"
-#include "../quant/quant.h"
+#include "quant/quant.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "gguf.c reads little-endian values with memcpy: a big-endian host needs byte swaps"

@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../core/base.h"
+#include "core/base.h"
 
 enum gguf_vtype {
     GGUF_VT_U8 = 0,

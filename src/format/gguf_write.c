@@ -11,7 +11,7 @@
  * The file appears atomically: we write path.tmp, flush and fsync it, then rename it over path;
  * on any failure path.tmp is removed and path is untouched.
  */
-#include "gguf.h"
+#include "format/gguf.h"
 
 #include <errno.h>
 #include <inttypes.h>

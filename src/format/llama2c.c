@@ -10,7 +10,7 @@
  * KV = n_kv_heads, S = head_size = D / H, V = |vocab_size|, T = seq_len.
  * GGUF lists ne[0] (the row length) first, so llama2.c's (V, D) token table is ne = {D, V}.
  */
-#include "llama2c.h"
+#include "format/llama2c.h"
 
 #include <errno.h>
 #include <fcntl.h>

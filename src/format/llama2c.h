@@ -20,7 +20,7 @@
 #ifndef GPTC_LLAMA2C_H
 #define GPTC_LLAMA2C_H
 
-#include "gguf.h"
+#include "format/gguf.h"
 
 /* Map ckpt_path and import it with the tokenizer at tok_path (required). The returned file owns
  * the mapping (tensor data are views into it). OUT: owned, free with gguf_close. */

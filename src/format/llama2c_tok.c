@@ -10,9 +10,9 @@
  * stores them as "<unk>", "\n<s>\n", "\n</s>\n"), an empty piece CONTROL, a piece that
  * sscanf("<0x%02hhX>") accepts BYTE, the rest NORMAL; then ' ' -> U+2581 in every piece.
  */
-#include "llama2c.h"
+#include "format/llama2c.h"
 
-#include "../tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -11,9 +11,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "blocks.h"
+#include "quant/blocks.h"
 #include "core/fp16.h"
-#include "quant.h"
+#include "quant/quant.h"
 
 #define GROUP_MAX_EPS 1e-15f
 #define NTRY 7

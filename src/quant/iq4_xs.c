@@ -6,9 +6,9 @@
  * quantized to 6 bits against the largest (d = -max / 32) and every element re-indexed with its
  * rounded scale, as llama.cpp does without an importance matrix.
  */
-#include "blocks.h"
+#include "quant/blocks.h"
 #include "core/fp16.h"
-#include "quant.h"
+#include "quant/quant.h"
 
 void gptc_iq4_xs_quantize_ref(const float *x, void *vy, int64_t n)
 {

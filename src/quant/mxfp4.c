@@ -11,9 +11,9 @@
  */
 #include <math.h>
 
-#include "blocks.h"
+#include "quant/blocks.h"
 #include "core/fp16.h"
-#include "quant.h"
+#include "quant/quant.h"
 
 static int nearest_code(float x, float d)
 {

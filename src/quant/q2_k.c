@@ -11,9 +11,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "blocks.h"
+#include "quant/blocks.h"
 #include "core/fp16.h"
-#include "quant.h"
+#include "quant/quant.h"
 
 void gptc_q2_K_quantize_ref(const float *x, void *vy, int64_t n)
 {

@@ -6,9 +6,9 @@
  */
 #include <math.h>
 
-#include "blocks.h"
+#include "quant/blocks.h"
 #include "core/fp16.h"
-#include "quant.h"
+#include "quant/quant.h"
 
 void gptc_q4_0_quantize_ref(const float *x, void *vy, int64_t n)
 {

@@ -13,9 +13,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "blocks.h"
+#include "quant/blocks.h"
 #include "core/fp16.h"
-#include "quant.h"
+#include "quant/quant.h"
 
 void gptc_k_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *m)
 {

@@ -7,9 +7,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "blocks.h"
+#include "quant/blocks.h"
 #include "core/fp16.h"
-#include "quant.h"
+#include "quant/quant.h"
 
 /* d = max|x| / 127 and q = round(x / d), half away from zero (roundf), as llama.cpp does; the
  * codes come from the exact d, the stored d is its f16 rounding. */

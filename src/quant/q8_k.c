@@ -5,8 +5,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "blocks.h"
-#include "quant.h"
+#include "quant/blocks.h"
+#include "quant/quant.h"
 
 /* The element of largest magnitude (first wins, sign kept) maps to -127: iscale = -127 / max,
  * q = min(127, round-half-even(iscale * x)), d = 1 / iscale (so d < 0 when max > 0). */

@@ -3,9 +3,9 @@
  * weight's vec_dot_type, each output one vec_dot_ref (quant.h). The spec the SIMD tables are
  * tested against; slow.
  */
-#include "qmm.h"
+#include "quant/qmm.h"
 
-#include "quant.h"
+#include "quant/quant.h"
 
 static const uint32_t k_form_type[3] = {GPTC_TYPE_Q8_0, GPTC_TYPE_Q8_1, GPTC_TYPE_Q8_K};
 

@@ -14,10 +14,10 @@
 #include <immintrin.h>
 #include <string.h>
 
-#include "blocks.h"
+#include "quant/blocks.h"
 #include "core/base.h"
-#include "qmm.h"
-#include "quant.h"
+#include "quant/qmm.h"
+#include "quant/quant.h"
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 

@@ -1,5 +1,5 @@
 /* quant.c — the traits table of every ggml tensor type, and the float formats' conversions. */
-#include "quant.h"
+#include "quant/quant.h"
 
 #include <string.h>
 

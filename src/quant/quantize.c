@@ -2,7 +2,7 @@
  * quantize.c — gptc_quantize_model: choose each tensor's type (quantize.h lists the rules),
  * quantize it row by row on a thread pool, write the GGUF and check that it loads.
  */
-#include "quantize.h"
+#include "quant/quantize.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +14,7 @@
 #include "format/gguf.h"
 #include "gptc.h"
 #include "model/model.h"
-#include "quant.h"
+#include "quant/quant.h"
 
 enum {
     FT_Q4_0 = 2, FT_Q4_1 = 3, FT_Q8_0 = 7, FT_Q5_0 = 8, FT_Q5_1 = 9,

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "srv.h"
+#include "server/srv.h"
 
 static const char *type_of(int status)
 {

@@ -4,7 +4,7 @@
  */
 #include <stdio.h>
 
-#include "srv.h"
+#include "server/srv.h"
 
 enum MHD_Result srv_ep_health(srv_req *r)
 {

@@ -39,7 +39,7 @@
 #include <unistd.h>
 
 #include "core/deadline.h"
-#include "srv.h"
+#include "server/srv.h"
 
 /* What a connection owes us: the head of its first request (deadline header_timeout_ms, then
  * 408), a body (body_timeout_ms, 408), nothing while we answer, or, between keep-alive requests,

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "srv.h"
+#include "server/srv.h"
 
 static const char *kind_name(const json_t *v)
 {

@@ -30,7 +30,7 @@
 #include <time.h>
 
 #include "core/deadline.h"
-#include "srv.h"
+#include "server/srv.h"
 
 enum { SLOT_IDLE = 0, SLOT_PREFILL, SLOT_GEN, SLOT_FOLLOW };
 

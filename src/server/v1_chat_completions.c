@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "srv.h"
+#include "server/srv.h"
 
 /* The messages as the template should see them: [{"role", "content"}, ...]. */
 static json_t *normalise(const json_t *msgs, srv_error *e)

@@ -14,7 +14,7 @@
 #include "core/deadline.h"
 #include "grammar/grammar.h"
 #include "grammar/schema_gen.h"
-#include "srv.h"
+#include "server/srv.h"
 
 /* Request fields: every one a generation endpoint accepts. Anything else is a 400
  * unsupported_parameter naming it, so a client never believes an unimplemented feature works.

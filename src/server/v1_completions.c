@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "srv.h"
+#include "server/srv.h"
 
 /* Token ids from a JSON array; -1 with *e on a bad element. */
 static int token_array(gptc_server *s, const json_t *a, int32_t **out, int *n_out, srv_error *e)

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "srv.h"
+#include "server/srv.h"
 
 static json_t *base64_floats(const float *v, int n)
 {

@@ -4,7 +4,7 @@
  */
 #include <string.h>
 
-#include "srv.h"
+#include "server/srv.h"
 
 static json_t *model_json(gptc_server *s)
 {

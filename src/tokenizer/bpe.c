@@ -25,7 +25,7 @@
  * So decode(encode(x)) == x for any bytes. (llama.cpp encodes U+FFFD's bytes instead, losing
  * the byte; tiktoken accepts only valid UTF-8.)
  */
-#include "tokenizer_impl.h"
+#include "tokenizer/tokenizer_impl.h"
 
 #include <stdio.h>
 #include <stdlib.h>

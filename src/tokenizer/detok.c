@@ -21,7 +21,7 @@
  *   - gptc_detok_flush turns a held-back incomplete start into one U+FFFD.
  * "Valid" is strict: no overlong forms, no surrogates, nothing above U+10FFFF.
  */
-#include "tokenizer_impl.h"
+#include "tokenizer/tokenizer_impl.h"
 
 #include <string.h>
 

@@ -10,7 +10,7 @@
  *   - "$" means the end of the piece only (PCRE2_DOLLAR_ENDONLY), as in std::regex.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include "pretok.h"
+#include "tokenizer/pretok.h"
 
 #include <pcre2.h>
 #include <stdlib.h>

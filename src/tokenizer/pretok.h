@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../core/base.h"
+#include "core/base.h"
 
 typedef struct gptc_pretok gptc_pretok;
 

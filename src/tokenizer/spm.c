@@ -16,7 +16,7 @@
  * llama2.c's run.c encoder picks the same merges (highest score, first on ties, one at a time)
  * and so gives the same ids on valid UTF-8 text without NUL bytes.
  */
-#include "tokenizer_impl.h"
+#include "tokenizer/tokenizer_impl.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "core/sha256.h"
-#include "tokenizer_impl.h"
+#include "tokenizer/tokenizer_impl.h"
 
 typedef struct tt_special {
     const char *text;

@@ -12,7 +12,7 @@
  * large; eot/eom none); 0xFFFFFFFF (or -1) means "none"; any other id outside the vocabulary
  * is a format error. Token types outside 0..6 are treated as UNDEFINED (llama.cpp does the same).
  */
-#include "tokenizer_impl.h"
+#include "tokenizer/tokenizer_impl.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -12,8 +12,8 @@
 #ifndef GPTC_TOKENIZER_H
 #define GPTC_TOKENIZER_H
 
-#include "../core/base.h"
-#include "../format/gguf.h"
+#include "core/base.h"
+#include "format/gguf.h"
 
 /* tokenizer.ggml.token_type values (sentencepiece's piece types) */
 enum gptc_tok_type {

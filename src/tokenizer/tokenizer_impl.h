@@ -6,8 +6,8 @@
 #ifndef GPTC_TOKENIZER_IMPL_H
 #define GPTC_TOKENIZER_IMPL_H
 
-#include "pretok.h"
-#include "tokenizer.h"
+#include "tokenizer/pretok.h"
+#include "tokenizer/tokenizer.h"
 
 enum gptc_tok_kind {
     GPTC_TOK_SPM = 0, /* SentencePiece-style (spm.c) */

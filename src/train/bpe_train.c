@@ -8,13 +8,13 @@
  * keeps stale entries and re-checks them when they surface; pairs that gain count (they hold
  * the new symbol) are pushed once per merge.
  */
-#include "bpe_train.h"
+#include "train/bpe_train.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/hash.h"
-#include "../tokenizer/pretok.h"
+#include "tokenizer/pretok.h"
 
 #define CHUNK_BYTES (1u << 20)
 #define EOT_TEXT "<|endoftext|>"

@@ -16,8 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../core/base.h"
-#include "../format/gguf.h"
+#include "core/base.h"
+#include "format/gguf.h"
 
 typedef struct gptc_bpe_trainer gptc_bpe_trainer;
 

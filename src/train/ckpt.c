@@ -1,7 +1,7 @@
 /*
  * ckpt.c — tokenizer keys, model export and parameter import as GGUF (see ckpt.h).
  */
-#include "ckpt.h"
+#include "train/ckpt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "core/hash.h"
-#include "../quant/quant.h"
+#include "quant/quant.h"
 
 /* ----- tokenizer keys ------------------------------------------------------------------------- */
 

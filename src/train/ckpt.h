@@ -16,8 +16,8 @@
 #ifndef GPTC_TRAIN_CKPT_H
 #define GPTC_TRAIN_CKPT_H
 
-#include "../format/gguf.h"
-#include "train.h"
+#include "format/gguf.h"
+#include "train/train.h"
 
 /* A builder holding the byte-level SentencePiece vocabulary: <unk> <s> </s>, the 256 byte tokens
  * <0x00>..<0xFF> (type BYTE) and "▁" (U+2581, the escaped space, so ' ' is one token), model

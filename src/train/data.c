@@ -1,7 +1,7 @@
 /*
  * data.c — corpus reading, tokenizing, the shard cache and batches (see data.h).
  */
-#include "data.h"
+#include "train/data.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -15,8 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../core/base.h"
-#include "train.h"
+#include "core/base.h"
+#include "train/train.h"
 
 typedef struct gptc_data {
     int32_t *tok;   /* (n) owned */

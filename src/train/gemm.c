@@ -16,7 +16,7 @@
  * NR-column micro-panels, each k-major (NR values per k). Edges are zero-padded, so the kernel
  * always computes a full tile and stores only its valid part: the same arithmetic as a full one.
  */
-#include "gemm.h"
+#include "train/gemm.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -23,8 +23,8 @@
 #ifndef GPTC_TRAIN_GEMM_H
 #define GPTC_TRAIN_GEMM_H
 
-#include "../core/base.h"
-#include "../core/threads.h"
+#include "core/base.h"
+#include "core/threads.h"
 
 /* A micro-kernel: C (MR x NR, row stride ldc) = (acc ? C : 0) + Ap · Bp over k steps, where Ap
  * holds MR values per step and Bp NR values per step (the packed panels). Only the first mr rows

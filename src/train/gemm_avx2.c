@@ -11,7 +11,7 @@
 #include <immintrin.h>
 #include <math.h>
 
-#include "gemm.h"
+#include "train/gemm.h"
 
 #define MR 6
 #define NV 2 /* ymm vectors per row of the tile */

@@ -16,7 +16,7 @@
 #include <immintrin.h>
 #include <math.h>
 
-#include "gemm.h"
+#include "train/gemm.h"
 
 #define MR 8
 #define NV 2 /* zmm vectors per row of the tile */

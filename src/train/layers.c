@@ -4,9 +4,9 @@
  *
  * Shape letters as in layers.h.
  */
-#include "layers.h"
+#include "train/layers.h"
 
-#include "gemm.h"
+#include "train/gemm.h"
 
 #include <math.h>
 #include <string.h>

@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#include "../core/ops.h"
+#include "core/ops.h"
 
 /* ----- RMSNorm: y = x / sqrt(mean(x^2) + eps) * w ----- */
 /* x, y (n, D); rstd (n) OUT: saved for backward */

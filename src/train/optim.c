@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "train.h"
+#include "train/train.h"
 
 void gptc_adamw_ref(float *p, float *g, float *m1, float *m2, size_t n, float lr, float beta1,
                     float beta2, float eps, float wd, int t, float gscale)

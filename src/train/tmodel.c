@@ -19,14 +19,14 @@
  *
  * Shape letters as in train.h.
  */
-#include "train.h"
+#include "train/train.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "layers.h"
+#include "train/layers.h"
 
 /* ----- configuration -------------------------------------------------------------------------- */
 

@@ -25,10 +25,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../core/base.h"
-#include "../core/ops.h"
-#include "../core/threads.h"
-#include "gemm.h"
+#include "core/base.h"
+#include "core/ops.h"
+#include "core/threads.h"
+#include "train/gemm.h"
 #include "model/arch.h"
 
 /* ----- configuration ------------------------------------------------------------------------- */

@@ -2,17 +2,17 @@
  * trainer.c — a training run (see trainer.h): steps, evaluation, samples, model and checkpoint
  * files.
  */
-#include "trainer.h"
+#include "train/trainer.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/model.h"
-#include "../tokenizer/tokenizer.h"
-#include "ckpt.h"
-#include "lora.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+#include "train/ckpt.h"
+#include "train/lora.h"
 
 #define CKPT_VERSION 1
 enum { FO_LR, FO_MIN_LR, FO_WD, FO_B1, FO_B2, FO_EPS, FO_CLIP, FO_VAL, FO_N };

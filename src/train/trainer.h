@@ -12,11 +12,11 @@
 #ifndef GPTC_TRAIN_TRAINER_H
 #define GPTC_TRAIN_TRAINER_H
 
-#include "../format/gguf.h"
-#include "data.h"
-#include "dist.h"
-#include "sft.h"
-#include "train.h"
+#include "format/gguf.h"
+#include "train/data.h"
+#include "train/dist.h"
+#include "train/sft.h"
+#include "train/train.h"
 
 typedef struct gptc_train_opts {
     gptc_tconfig cfg;    /* architecture and sizes; cfg.n_vocab 0: the tokenizer's size */
