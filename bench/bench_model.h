@@ -38,18 +38,18 @@ static int bench_make_model(const bench_shape *s, const char *path)
 {
     gptc_err err;
     gguf_file *f;
-    if (gguf_new(&f, &err)) return 0;
-    gguf_set_str(f, "general.architecture", "llama", 5, &err);
-    gguf_set_str(f, "general.name", s->name, strlen(s->name), &err);
-    gguf_set_uint(f, "llama.context_length", GGUF_VT_U32, s->ctx, &err);
-    gguf_set_uint(f, "llama.embedding_length", GGUF_VT_U32, s->dim, &err);
-    gguf_set_uint(f, "llama.feed_forward_length", GGUF_VT_U32, s->hidden, &err);
-    gguf_set_uint(f, "llama.block_count", GGUF_VT_U32, s->layers, &err);
-    gguf_set_uint(f, "llama.attention.head_count", GGUF_VT_U32, s->heads, &err);
-    gguf_set_uint(f, "llama.attention.head_count_kv", GGUF_VT_U32, s->kv_heads, &err);
-    gguf_set_uint(f, "llama.rope.dimension_count", GGUF_VT_U32, s->dim / s->heads, &err);
-    gguf_set_f32(f, "llama.attention.layer_norm_rms_epsilon", 1e-5f, &err);
-    gguf_set_str(f, "tokenizer.ggml.model", "llama", 5, &err);
+    if (gptc_gguf_new(&f, &err)) return 0;
+    gptc_gguf_set_str(f, "general.architecture", "llama", 5, &err);
+    gptc_gguf_set_str(f, "general.name", s->name, strlen(s->name), &err);
+    gptc_gguf_set_uint(f, "llama.context_length", GGUF_VT_U32, s->ctx, &err);
+    gptc_gguf_set_uint(f, "llama.embedding_length", GGUF_VT_U32, s->dim, &err);
+    gptc_gguf_set_uint(f, "llama.feed_forward_length", GGUF_VT_U32, s->hidden, &err);
+    gptc_gguf_set_uint(f, "llama.block_count", GGUF_VT_U32, s->layers, &err);
+    gptc_gguf_set_uint(f, "llama.attention.head_count", GGUF_VT_U32, s->heads, &err);
+    gptc_gguf_set_uint(f, "llama.attention.head_count_kv", GGUF_VT_U32, s->kv_heads, &err);
+    gptc_gguf_set_uint(f, "llama.rope.dimension_count", GGUF_VT_U32, s->dim / s->heads, &err);
+    gptc_gguf_set_f32(f, "llama.attention.layer_norm_rms_epsilon", 1e-5f, &err);
+    gptc_gguf_set_str(f, "tokenizer.ggml.model", "llama", 5, &err);
     gptc_str *toks = malloc(sizeof *toks * s->vocab);
     char *text = malloc((size_t)s->vocab * 16);
     float *scores = malloc(sizeof *scores * s->vocab);
@@ -73,18 +73,18 @@ static int bench_make_model(const bench_shape *s, const char *path)
         scores[i] = (float)-i;
         types[i] = i == 0 ? 2 : i < 3 ? 3 : i < 259 ? 6 : 1;
     }
-    gguf_set_arr_str(f, "tokenizer.ggml.tokens", toks, s->vocab, &err);
-    gguf_set_arr(f, "tokenizer.ggml.scores", GGUF_VT_F32, scores, s->vocab, &err);
-    gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, types, s->vocab, &err);
-    gguf_set_uint(f, "tokenizer.ggml.bos_token_id", GGUF_VT_U32, 1, &err);
-    gguf_set_uint(f, "tokenizer.ggml.eos_token_id", GGUF_VT_U32, 2, &err);
+    gptc_gguf_set_arr_str(f, "tokenizer.ggml.tokens", toks, s->vocab, &err);
+    gptc_gguf_set_arr(f, "tokenizer.ggml.scores", GGUF_VT_F32, scores, s->vocab, &err);
+    gptc_gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, types, s->vocab, &err);
+    gptc_gguf_set_uint(f, "tokenizer.ggml.bos_token_id", GGUF_VT_U32, 1, &err);
+    gptc_gguf_set_uint(f, "tokenizer.ggml.eos_token_id", GGUF_VT_U32, 2, &err);
     uint64_t rng = 0x9E3779B97F4A7C15ull;
     for (size_t i = 0; i < pool_n; i++) pool[i] = bench_frand(&rng) * 0.05f;
     for (int i = 0; i < s->dim; i++) ones[i] = 1.0f;
     uint64_t ne[2];
     char nm[64];
-#define T2(name, a, b) (ne[0] = (a), ne[1] = (b), gguf_add_tensor(f, name, GPTC_TYPE_F32, 2, ne, pool, &err))
-#define T1(name, a) (ne[0] = (a), gguf_add_tensor(f, name, GPTC_TYPE_F32, 1, ne, ones, &err))
+#define T2(name, a, b) (ne[0] = (a), ne[1] = (b), gptc_gguf_add_tensor(f, name, GPTC_TYPE_F32, 2, ne, pool, &err))
+#define T1(name, a) (ne[0] = (a), gptc_gguf_add_tensor(f, name, GPTC_TYPE_F32, 1, ne, ones, &err))
     T2("token_embd.weight", s->dim, s->vocab);
     T1("output_norm.weight", s->dim);
     int kv = s->dim / s->heads * s->kv_heads;
@@ -101,9 +101,9 @@ static int bench_make_model(const bench_shape *s, const char *path)
     }
 #undef T1
 #undef T2
-    int ok = gguf_write(f, path, &err) == GPTC_OK;
+    int ok = gptc_gguf_write(f, path, &err) == GPTC_OK;
     if (!ok) fprintf(stderr, "bench: %s\n", err.msg);
-    gguf_close(f);
+    gptc_gguf_close(f);
     free(pool), free(ones), free(toks), free(text), free(scores), free(types);
     return ok;
 }

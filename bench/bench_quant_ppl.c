@@ -26,24 +26,24 @@ static int widen(const char *in, const char *out)
 {
     gptc_err err;
     gguf_file *f, *o;
-    if (gguf_open(in, &f, &err)) {
+    if (gptc_gguf_open(in, &f, &err)) {
         fprintf(stderr, "bench_quant_ppl: %s\n", err.msg);
         return 0;
     }
     const int K = 4; // copies
     int64_t D, F, H, Hkv;
-    gguf_get_int(f, "llama.embedding_length", &D, &err);
-    gguf_get_int(f, "llama.feed_forward_length", &F, &err);
-    gguf_get_int(f, "llama.attention.head_count", &H, &err);
-    gguf_get_int(f, "llama.attention.head_count_kv", &Hkv, &err);
+    gptc_gguf_get_int(f, "llama.embedding_length", &D, &err);
+    gptc_gguf_get_int(f, "llama.feed_forward_length", &F, &err);
+    gptc_gguf_get_int(f, "llama.attention.head_count", &H, &err);
+    gptc_gguf_get_int(f, "llama.attention.head_count_kv", &Hkv, &err);
     int64_t D2 = D * K, F2 = (F * K + 255) / 256 * 256;
-    gguf_new(&o, &err);
-    gguf_copy_kvs(o, f, &err);
-    gguf_set_uint(o, "llama.embedding_length", GGUF_VT_U32, (uint64_t)D2, &err);
-    gguf_set_uint(o, "llama.feed_forward_length", GGUF_VT_U32, (uint64_t)F2, &err);
-    gguf_set_uint(o, "llama.attention.head_count", GGUF_VT_U32, (uint64_t)(H * K), &err);
-    gguf_set_uint(o, "llama.attention.head_count_kv", GGUF_VT_U32, (uint64_t)(Hkv * K), &err);
-    gguf_set_str(o, "general.name", "stories260K-x4", 14, &err);
+    gptc_gguf_new(&o, &err);
+    gptc_gguf_copy_kvs(o, f, &err);
+    gptc_gguf_set_uint(o, "llama.embedding_length", GGUF_VT_U32, (uint64_t)D2, &err);
+    gptc_gguf_set_uint(o, "llama.feed_forward_length", GGUF_VT_U32, (uint64_t)F2, &err);
+    gptc_gguf_set_uint(o, "llama.attention.head_count", GGUF_VT_U32, (uint64_t)(H * K), &err);
+    gptc_gguf_set_uint(o, "llama.attention.head_count_kv", GGUF_VT_U32, (uint64_t)(Hkv * K), &err);
+    gptc_gguf_set_str(o, "general.name", "stories260K-x4", 14, &err);
     float **bufs = calloc(f->n_tensors, sizeof *bufs);
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         const gguf_tensor *t = &f->tensors[i];
@@ -66,16 +66,16 @@ static int widen(const char *in, const char *out)
             }
         }
         uint64_t ne[2] = {(uint64_t)c2, (uint64_t)r2};
-        gguf_add_tensor(o, name, GPTC_TYPE_F32, t->n_dims, ne, dst, &err);
+        gptc_gguf_add_tensor(o, name, GPTC_TYPE_F32, t->n_dims, ne, dst, &err);
         bufs[i] = dst;
         free(src);
     }
-    int ok = gguf_write(o, out, &err) == GPTC_OK;
+    int ok = gptc_gguf_write(o, out, &err) == GPTC_OK;
     if (!ok) fprintf(stderr, "bench_quant_ppl: %s\n", err.msg);
     for (uint64_t i = 0; i < f->n_tensors; i++) free(bufs[i]);
     free(bufs);
-    gguf_close(o);
-    gguf_close(f);
+    gptc_gguf_close(o);
+    gptc_gguf_close(f);
     return ok;
 }
 

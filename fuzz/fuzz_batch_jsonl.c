@@ -1,7 +1,7 @@
 /*
  * fuzz_batch_jsonl.c — libFuzzer target for the Batch API input parser (src/server/
- * batch_input.c): arbitrary bytes as a JSONL input file through srv_batch_validate, and each
- * line through srv_batch_parse_line. Every input ends in requests or per-line errors of the
+ * batch_input.c): arbitrary bytes as a JSONL input file through gptc_srv_batch_validate, and each
+ * line through gptc_srv_batch_parse_line. Every input ends in requests or per-line errors of the
  * documented shape; nothing may crash, leak or overflow.
  */
 #include <stdint.h>
@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gptc_store_req *reqs = NULL;
     int n = 0;
     const char *ep = size && (data[0] & 1) ? "/v1/completions" : "/v1/chat/completions";
-    if (srv_batch_validate((const char *)data, size, ep, (size && (data[0] & 2)) ? "m" : NULL, 64,
+    if (gptc_srv_batch_validate((const char *)data, size, ep, (size && (data[0] & 2)) ? "m" : NULL, 64,
                            4096, &reqs, &n, errors) == 0) {
         if (json_array_size(errors) == 0 && n == 0) abort(); /* an empty file is an error */
         if (json_array_size(errors) > 0 && reqs) abort();
@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char cid[240], msg[256];
     json_t *body = NULL;
     const char *code, *param;
-    if (srv_batch_parse_line((const char *)data, size, ep, NULL, cid, sizeof cid, &body, &code, msg,
+    if (gptc_srv_batch_parse_line((const char *)data, size, ep, NULL, cid, sizeof cid, &body, &code, msg,
                              sizeof msg, &param) == 0) {
         if (!json_is_object(body)) abort();
         json_decref(body);

@@ -45,14 +45,14 @@ static gptc_tokenizer *builtin_vocab(void)
     gguf_file *f = NULL;
     gptc_tokenizer *t = NULL;
     gptc_err err;
-    if (gguf_new(&f, &err) == GPTC_OK &&
-        gguf_set_str(f, "tokenizer.ggml.model", "gpt2", 4, &err) == GPTC_OK &&
-        gguf_set_str(f, "tokenizer.ggml.pre", "llama-bpe", 9, &err) == GPTC_OK &&
-        gguf_set_arr_str(f, "tokenizer.ggml.tokens", toks, 260, &err) == GPTC_OK &&
-        gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, types, 260, &err) == GPTC_OK &&
-        gguf_set_arr_str(f, "tokenizer.ggml.merges", merges, 3, &err) == GPTC_OK)
+    if (gptc_gguf_new(&f, &err) == GPTC_OK &&
+        gptc_gguf_set_str(f, "tokenizer.ggml.model", "gpt2", 4, &err) == GPTC_OK &&
+        gptc_gguf_set_str(f, "tokenizer.ggml.pre", "llama-bpe", 9, &err) == GPTC_OK &&
+        gptc_gguf_set_arr_str(f, "tokenizer.ggml.tokens", toks, 260, &err) == GPTC_OK &&
+        gptc_gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, types, 260, &err) == GPTC_OK &&
+        gptc_gguf_set_arr_str(f, "tokenizer.ggml.merges", merges, 3, &err) == GPTC_OK)
         gptc_tokenizer_from_gguf(f, &t, &err);
-    gguf_close(f);
+    gptc_gguf_close(f);
     return t;
 }
 

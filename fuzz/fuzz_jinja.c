@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     jinja_template *t = NULL;
     gptc_err err;
-    if (jinja_template_parse(src, n, &t, &err) != GPTC_OK) {
+    if (gptc_jinja_template_parse(src, n, &t, &err) != GPTC_OK) {
         if (err.status == GPTC_OK || !err.msg[0]) __builtin_trap(); /* a failure says why */
         return 0;
     }
@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     jinja_opts o;
     memset(&o, 0, sizeof o);
-    o.limits = jinja_default_limits();
+    o.limits = gptc_jinja_default_limits();
     o.limits.max_steps = 200000;
     o.limits.max_iters = 50000;
     o.limits.max_alloc = (size_t)64 << 20;
@@ -75,14 +75,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     o.day = 26;
     char *out = NULL;
     size_t out_len = 0;
-    gptc_status st = jinja_render(t, vars, nv, &o, &out, &out_len, &err);
+    gptc_status st = gptc_jinja_render(t, vars, nv, &o, &out, &out_len, &err);
     if (st == GPTC_OK) {
         if (!out || out_len > o.limits.max_output || out[out_len] != '\0') __builtin_trap();
     } else if (!err.msg[0] || out) {
         __builtin_trap();
     }
     free(out);
-    jinja_template_free(t);
+    gptc_jinja_template_free(t);
     json_decref(messages);
     json_decref(tools);
     json_decref(extra);

@@ -51,14 +51,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (kv->type == GGUF_VT_STR) touch(kv->v.str.p, kv->v.str.n);
             if (kv->type == GGUF_VT_ARR && kv->v.arr.n) {
                 if (kv->v.arr.type == GGUF_VT_STR) {
-                    gptc_str s = gguf_arr_str(kv, kv->v.arr.n - 1);
+                    gptc_str s = gptc_gguf_arr_str(kv, kv->v.arr.n - 1);
                     touch(s.p, s.n);
                 } else {
-                    touch(kv->v.arr.data, kv->v.arr.n * gguf_vtype_size(kv->v.arr.type));
+                    touch(kv->v.arr.data, kv->v.arr.n * gptc_gguf_vtype_size(kv->v.arr.type));
                 }
             }
         }
-        gguf_close(f);
+        gptc_gguf_close(f);
     } else if (f != NULL || err.msg[0] == '\0') {
         __builtin_trap(); /* an error must leave *out NULL and say why */
     }

@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(buf, data + 1, size - 1);
     gguf_file *f = NULL;
     gptc_err err;
-    if (gguf_new(&f, &err) != GPTC_OK) __builtin_trap();
+    if (gptc_gguf_new(&f, &err) != GPTC_OK) __builtin_trap();
     gptc_status st = gptc_llama2c_tokenizer_parse(f, buf, size - 1, n_vocab, &err);
     if (st == GPTC_OK) {
         gptc_tokenizer *t = NULL;
@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (err.msg[0] == '\0') {
         __builtin_trap(); /* every failure says why */
     }
-    gguf_close(f);
+    gptc_gguf_close(f);
     free(buf);
     return 0;
 }

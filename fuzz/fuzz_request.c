@@ -7,8 +7,8 @@
  * status; nothing may crash, leak or overflow.
  *
  * Model: $GPTC_DATA/gguf/stories260K.gguf (GPTC_DATA defaults to ../shared/data).
- * Also checks the UTF-8 helpers: srv_jstring_lossy always gives a string, and the valid prefix
- * that srv_utf8_valid_len reports is accepted by jansson.
+ * Also checks the UTF-8 helpers: gptc_srv_jstring_lossy always gives a string, and the valid prefix
+ * that gptc_srv_utf8_valid_len reports is accepted by jansson.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -37,7 +37,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     g_srv->p = gptc_server_default_params();
     snprintf(g_srv->alias, sizeof g_srv->alias, "fuzz");
     atomic_init(&g_srv->next_id, 1);
-    if (srv_load_template(g_srv, &err)) {
+    if (gptc_srv_load_template(g_srv, &err)) {
         fprintf(stderr, "fuzz_request: %s\n", err.msg);
         abort();
     }
@@ -57,7 +57,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static void check_error(const srv_error *e)
 {
     if (e->status < 400 || e->status > 599) abort();
-    json_t *j = srv_error_json(e);
+    json_t *j = gptc_srv_error_json(e);
     char *txt = json_dumps(j, JSON_COMPACT);
     if (!txt) abort(); /* the error object must always serialise (valid UTF-8) */
     free(txt);
@@ -81,16 +81,16 @@ static void check_job(srv_job *j)
             if (j->choices[c].n_prompt <= 0 || j->choices[c].n_prompt > g_srv->sched.n_ctx_seq)
                 abort();
     }
-    srv_job_release(j);
+    gptc_srv_job_release(j);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* the UTF-8 helpers on the raw bytes */
-    json_t *s = srv_jstring_lossy((const char *)data, size);
+    json_t *s = gptc_srv_jstring_lossy((const char *)data, size);
     if (!s || !json_is_string(s)) abort();
     json_decref(s);
-    size_t v = srv_utf8_valid_len((const char *)data, size);
+    size_t v = gptc_srv_utf8_valid_len((const char *)data, size);
     if (v > size) abort();
     if (memchr(data, 0, v) == NULL) {
         json_t *t = json_stringn((const char *)data, v);
@@ -106,15 +106,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         srv_gen_opts o;
         srv_error e;
         int b64, dims;
-        if (srv_chat_prepare(g_srv, body, &j, &o, &e) == 0)
+        if (gptc_srv_chat_prepare(g_srv, body, &j, &o, &e) == 0)
             check_job(j);
         else
             check_error(&e);
-        if (srv_completions_prepare(g_srv, body, &j, &o, &e) == 0)
+        if (gptc_srv_completions_prepare(g_srv, body, &j, &o, &e) == 0)
             check_job(j);
         else
             check_error(&e);
-        if (srv_embeddings_prepare(g_srv, body, &j, &b64, &dims, &e) == 0)
+        if (gptc_srv_embeddings_prepare(g_srv, body, &j, &b64, &dims, &e) == 0)
             check_job(j);
         else
             check_error(&e);

@@ -50,15 +50,15 @@ static gptc_tokenizer *builtin_vocab(void)
     gguf_file *f = NULL;
     gptc_tokenizer *t = NULL;
     gptc_err err;
-    if (gguf_new(&f, &err) == GPTC_OK &&
-        gguf_set_str(f, "tokenizer.ggml.model", "llama", 5, &err) == GPTC_OK &&
-        gguf_set_arr_str(f, "tokenizer.ggml.tokens", toks, (uint64_t)n, &err) == GPTC_OK &&
-        gguf_set_arr(f, "tokenizer.ggml.scores", GGUF_VT_F32, scores, (uint64_t)n, &err) ==
+    if (gptc_gguf_new(&f, &err) == GPTC_OK &&
+        gptc_gguf_set_str(f, "tokenizer.ggml.model", "llama", 5, &err) == GPTC_OK &&
+        gptc_gguf_set_arr_str(f, "tokenizer.ggml.tokens", toks, (uint64_t)n, &err) == GPTC_OK &&
+        gptc_gguf_set_arr(f, "tokenizer.ggml.scores", GGUF_VT_F32, scores, (uint64_t)n, &err) ==
             GPTC_OK &&
-        gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, types, (uint64_t)n, &err) ==
+        gptc_gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, types, (uint64_t)n, &err) ==
             GPTC_OK)
         gptc_tokenizer_from_gguf(f, &t, &err);
-    gguf_close(f);
+    gptc_gguf_close(f);
     return t;
 }
 
@@ -72,9 +72,9 @@ static const gptc_tokenizer *vocab(void)
              dir && *dir ? dir : "../shared/data");
     gguf_file *f = NULL;
     gptc_err err;
-    if (gguf_open(path, &f, &err) == GPTC_OK) {
+    if (gptc_gguf_open(path, &f, &err) == GPTC_OK) {
         gptc_tokenizer_from_gguf(f, &t, &err);
-        gguf_close(f);
+        gptc_gguf_close(f);
     }
     if (!t) t = builtin_vocab();
     if (!t) __builtin_trap();

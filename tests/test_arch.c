@@ -285,7 +285,7 @@ static int write_variant(const gguf_file *src, const bad_case *bc, const char *p
     static float junk[1 << 18];
     gptc_err err;
     gguf_file *f;
-    if (gguf_new(&f, &err)) return 0;
+    if (gptc_gguf_new(&f, &err)) return 0;
     for (uint64_t i = 0; i < src->n_kv; i++) {
         const gguf_kv *kv = &src->kv[i];
         if (bc->drop_key && gptc_str_eq(kv->key, bc->drop_key)) continue;
@@ -294,39 +294,39 @@ static int write_variant(const gguf_file *src, const bad_case *bc, const char *p
         snprintf(key, sizeof key, "%.*s", (int)kv->key.n, kv->key.p);
         switch (kv->type) {
         case GGUF_VT_STR:
-            gguf_set_str(f, key, kv->v.str.p, kv->v.str.n, &err);
+            gptc_gguf_set_str(f, key, kv->v.str.p, kv->v.str.n, &err);
             break;
         case GGUF_VT_F32:
-            gguf_set_f32(f, key, (float)kv->v.f, &err);
+            gptc_gguf_set_f32(f, key, (float)kv->v.f, &err);
             break;
         case GGUF_VT_BOOL:
-            gguf_set_bool(f, key, (int)kv->v.u, &err);
+            gptc_gguf_set_bool(f, key, (int)kv->v.u, &err);
             break;
         case GGUF_VT_ARR:
             if (kv->v.arr.type == GGUF_VT_STR) {
                 gptc_str *ss = malloc(kv->v.arr.n * sizeof *ss);
                 for (uint64_t j = 0; j < kv->v.arr.n; j++)
-                    ss[j] = gguf_arr_str(kv, j);
-                gguf_set_arr_str(f, key, ss, kv->v.arr.n, &err);
+                    ss[j] = gptc_gguf_arr_str(kv, j);
+                gptc_gguf_set_arr_str(f, key, ss, kv->v.arr.n, &err);
                 free(ss);
             } else {
-                gguf_set_arr(f, key, kv->v.arr.type, kv->v.arr.data, kv->v.arr.n, &err);
+                gptc_gguf_set_arr(f, key, kv->v.arr.type, kv->v.arr.data, kv->v.arr.n, &err);
             }
             break;
         default:
             if (kv->type == GGUF_VT_I32 || kv->type == GGUF_VT_I64)
-                gguf_set_int(f, key, kv->type, kv->v.i, &err);
+                gptc_gguf_set_int(f, key, kv->type, kv->v.i, &err);
             else
-                gguf_set_uint(f, key, kv->type, kv->v.u, &err);
+                gptc_gguf_set_uint(f, key, kv->type, kv->v.u, &err);
         }
     }
     if (bc->set_key) {
         if (bc->set_str)
-            gguf_set_str(f, bc->set_key, bc->set_str, strlen(bc->set_str), &err);
+            gptc_gguf_set_str(f, bc->set_key, bc->set_str, strlen(bc->set_str), &err);
         else if (bc->set_float)
-            gguf_set_f32(f, bc->set_key, (float)bc->set_val, &err);
+            gptc_gguf_set_f32(f, bc->set_key, (float)bc->set_val, &err);
         else
-            gguf_set_uint(f, bc->set_key, GGUF_VT_U32, (uint64_t)bc->set_val, &err);
+            gptc_gguf_set_uint(f, bc->set_key, GGUF_VT_U32, (uint64_t)bc->set_val, &err);
     }
     for (uint64_t i = 0; i < src->n_tensors; i++) {
         const gguf_tensor *t = &src->tensors[i];
@@ -335,13 +335,13 @@ static int write_variant(const gguf_file *src, const bad_case *bc, const char *p
         if (bc->drop_tensor && strcmp(name, bc->drop_tensor) == 0) continue;
         if (bc->bad_shape && strcmp(name, bc->bad_shape) == 0) {
             uint64_t ne[2] = {t->ne[0], t->n_dims > 1 ? t->ne[1] + 1 : 2};
-            gguf_add_tensor(f, name, t->type, 2, ne, junk, &err);
+            gptc_gguf_add_tensor(f, name, t->type, 2, ne, junk, &err);
             continue;
         }
-        gguf_add_tensor(f, name, t->type, t->n_dims, t->ne, t->data, &err);
+        gptc_gguf_add_tensor(f, name, t->type, t->n_dims, t->ne, t->data, &err);
     }
-    int ok = gguf_write(f, path, &err) == GPTC_OK;
-    gguf_close(f);
+    int ok = gptc_gguf_write(f, path, &err) == GPTC_OK;
+    gptc_gguf_close(f);
     return ok;
 }
 
@@ -378,12 +378,12 @@ static void check_bad_files(void)
         snprintf(src_path, sizeof src_path, "%s/gguf/arch/%s.gguf", test_data_dir(), bc->model);
         gguf_file *src;
         gptc_err err;
-        if (gguf_open(src_path, &src, &err)) {
+        if (gptc_gguf_open(src_path, &src, &err)) {
             CHECK(0, "open %s: %s", src_path, err.msg);
             continue;
         }
         CHECK(write_variant(src, bc, path), "%s: write", bc->desc);
-        gguf_close(src);
+        gptc_gguf_close(src);
         gptc_model *m = NULL;
         gptc_status s = gptc_model_load(path, NULL, &m, &err);
         CHECK(s != GPTC_OK && m == NULL, "%s: loaded a bad model", bc->desc);

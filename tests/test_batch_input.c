@@ -23,7 +23,7 @@ static json_t *run(const char *text, const char *model, int max_lines, size_t ma
     gptc_store_req *reqs = NULL;
     *n = -1;
     int rc =
-        srv_batch_validate(text, strlen(text), EP, model, max_lines, max_line, &reqs, n, errors);
+        gptc_srv_batch_validate(text, strlen(text), EP, model, max_lines, max_line, &reqs, n, errors);
     CHECK(rc == 0, "validate returns 0");
     CHECK((json_array_size(errors) == 0) == (reqs != NULL), "requests only without errors");
     gptc_store_reqs_free(reqs, *n);
@@ -148,7 +148,7 @@ static void test_files(void)
     const char nul[] = "{\"custom_id\":\"a\0b\"}\n";
     json_t *errs = json_array();
     gptc_store_req *reqs;
-    int rc = srv_batch_validate(nul, sizeof nul - 1, EP, "m", 10, 4096, &reqs, &n, errs);
+    int rc = gptc_srv_batch_validate(nul, sizeof nul - 1, EP, "m", 10, 4096, &reqs, &n, errs);
     CHECK(rc == 0 && json_array_size(errs) == 1, "a NUL byte is an invalid line");
     json_decref(errs);
 }

@@ -325,17 +325,17 @@ static gguf_file *qwen2_gguf(void)
     gguf_file *f = NULL;
     gptc_err err = {0};
     int32_t eos = N_REG;
-    if (count != N_REG || gguf_new(&f, &err) ||
-        gguf_set_str(f, "tokenizer.ggml.model", "gpt2", 4, &err) ||
-        gguf_set_str(f, "tokenizer.ggml.pre", "qwen2", 5, &err) ||
-        gguf_set_arr_str(f, "tokenizer.ggml.tokens", tok, N_TOK, &err) ||
-        gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, ty, N_TOK, &err) ||
-        gguf_set_arr_str(f, "tokenizer.ggml.merges", mg, n_merges, &err) ||
-        gguf_set_arr(f, "tokenizer.ggml.eos_token_id", GGUF_VT_I32, &eos, 1, &err)) {
+    if (count != N_REG || gptc_gguf_new(&f, &err) ||
+        gptc_gguf_set_str(f, "tokenizer.ggml.model", "gpt2", 4, &err) ||
+        gptc_gguf_set_str(f, "tokenizer.ggml.pre", "qwen2", 5, &err) ||
+        gptc_gguf_set_arr_str(f, "tokenizer.ggml.tokens", tok, N_TOK, &err) ||
+        gptc_gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, ty, N_TOK, &err) ||
+        gptc_gguf_set_arr_str(f, "tokenizer.ggml.merges", mg, n_merges, &err) ||
+        gptc_gguf_set_arr(f, "tokenizer.ggml.eos_token_id", GGUF_VT_I32, &eos, 1, &err)) {
         printf("qwen2 gguf: %d tokens, %s\n", count, err.msg);
     }
     /* eos as a scalar, like the converters write it */
-    gguf_set_uint(f, "tokenizer.ggml.eos_token_id", GGUF_VT_U32, (uint64_t)eos, &err);
+    gptc_gguf_set_uint(f, "tokenizer.ggml.eos_token_id", GGUF_VT_U32, (uint64_t)eos, &err);
     free(tok);
     free(ty);
     free(strs);
@@ -705,7 +705,7 @@ static gguf_file *mini_bpe(const char *pre, int with_merges)
 {
     gguf_file *f = NULL;
     gptc_err err = {0};
-    gguf_new(&f, &err);
+    gptc_gguf_new(&f, &err);
     gptc_str toks[258];
     char bytes[256][4];
     for (int b = 0; b < 256; b++) {
@@ -718,11 +718,11 @@ static gguf_file *mini_bpe(const char *pre, int with_merges)
     for (int i = 0; i < 258; i++)
         ty[i] = i == 257 ? 3 : 1;
     gptc_str mg[] = {{"a b", 3}};
-    gguf_set_str(f, "tokenizer.ggml.model", "gpt2", 4, &err);
-    if (pre) gguf_set_str(f, "tokenizer.ggml.pre", pre, strlen(pre), &err);
-    gguf_set_arr_str(f, "tokenizer.ggml.tokens", toks, 258, &err);
-    gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, ty, 258, &err);
-    if (with_merges) gguf_set_arr_str(f, "tokenizer.ggml.merges", mg, 1, &err);
+    gptc_gguf_set_str(f, "tokenizer.ggml.model", "gpt2", 4, &err);
+    if (pre) gptc_gguf_set_str(f, "tokenizer.ggml.pre", pre, strlen(pre), &err);
+    gptc_gguf_set_arr_str(f, "tokenizer.ggml.tokens", toks, 258, &err);
+    gptc_gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, ty, 258, &err);
+    if (with_merges) gptc_gguf_set_arr_str(f, "tokenizer.ggml.merges", mg, 1, &err);
     return f;
 }
 
@@ -742,7 +742,7 @@ static void test_bad(void)
     }
     gptc_tok_free(t);
     t = NULL;
-    gguf_close(f);
+    gptc_gguf_close(f);
 
     /* every pre-tokenizer type loads and round-trips mixed text (the fixtures above check the
      * ids of gpt-2, llama-bpe, qwen2, starcoder (= smollm's regexes) and deepseek-coder) */
@@ -768,32 +768,32 @@ static void test_bad(void)
         CHECK(ok, "pre '%s' loads and round-trips (%s)", pres[i], err.msg);
         gptc_tok_free(t);
         t = NULL;
-        gguf_close(f);
+        gptc_gguf_close(f);
     }
 
     f = mini_bpe("klingon-9", 1);
     CHECK(gptc_tokenizer_from_gguf(f, &t, &err) == GPTC_E_UNSUPPORTED && !t &&
               strstr(err.msg, "'klingon-9'"),
           "unknown pre is an error naming it: %s", err.msg);
-    gguf_close(f);
+    gptc_gguf_close(f);
     f = mini_bpe(NULL, 1);
     CHECK(gptc_tokenizer_from_gguf(f, &t, &err) == GPTC_OK && t, "no pre: llama.cpp's default");
     gptc_tok_free(t);
     t = NULL;
-    gguf_close(f);
+    gptc_gguf_close(f);
     f = mini_bpe("gpt-2", 0);
     CHECK(gptc_tokenizer_from_gguf(f, &t, &err) == GPTC_E_FORMAT && strstr(err.msg, "merges"),
           "no merges: %s", err.msg);
-    gguf_close(f);
+    gptc_gguf_close(f);
     f = mini_bpe("gpt-2", 1);
-    gguf_set_uint(f, "tokenizer.ggml.pre", GGUF_VT_U32, 7, &err);
+    gptc_gguf_set_uint(f, "tokenizer.ggml.pre", GGUF_VT_U32, 7, &err);
     CHECK(gptc_tokenizer_from_gguf(f, &t, &err) == GPTC_E_FORMAT, "pre not a string: %s", err.msg);
-    gguf_close(f);
+    gptc_gguf_close(f);
     f = mini_bpe("gpt-2", 1);
-    gguf_set_uint(f, "tokenizer.ggml.merges", GGUF_VT_U32, 7, &err);
+    gptc_gguf_set_uint(f, "tokenizer.ggml.merges", GGUF_VT_U32, 7, &err);
     CHECK(gptc_tokenizer_from_gguf(f, &t, &err) == GPTC_E_FORMAT, "merges not strings: %s",
           err.msg);
-    gguf_close(f);
+    gptc_gguf_close(f);
 
     /* tiktoken rank files */
     static const struct {
@@ -851,7 +851,7 @@ int main(void)
     gguf_file *qf = qwen2_gguf();
     if (qf && gptc_tokenizer_from_gguf(qf, &g_qwen2, &err) != GPTC_OK)
         printf("qwen2: %s\n", err.msg);
-    gguf_close(qf);
+    gptc_gguf_close(qf);
 
     test_jsonl("tokenizers/tiktoken/tiktoken_vectors.jsonl", 175);
     test_plans();

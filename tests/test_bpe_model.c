@@ -55,7 +55,7 @@ static int write_model(const char *path)
     gguf_file *m = NULL, *g = NULL, *f = NULL;
     gptc_err err = {0};
     int ok = 0;
-    if (gguf_open(src, &m, &err) || gguf_open(gp, &g, &err) || gguf_new(&f, &err)) {
+    if (gptc_gguf_open(src, &m, &err) || gptc_gguf_open(gp, &g, &err) || gptc_gguf_new(&f, &err)) {
         printf("%s\n", err.msg);
         goto done;
     }
@@ -69,9 +69,9 @@ static int write_model(const char *path)
         tok[n] = (gptc_str){text[n], k};
         type[n] = 1;
     }
-    const gguf_kv *gm = gguf_find_kv(g, "tokenizer.ggml.merges");
+    const gguf_kv *gm = gptc_gguf_find_kv(g, "tokenizer.ggml.merges");
     for (uint64_t r = 0; gm && r < gm->v.arr.n && n < 512; r++) {
-        gptc_str s = gguf_arr_str(gm, r);
+        gptc_str s = gptc_gguf_arr_str(gm, r);
         const char *sp = memchr(s.p + 1, ' ', s.n - 1);
         size_t la = (size_t)(sp - s.p), lb = s.n - la - 1;
         if (la + lb >= 64 || !in_vocab(tok, n, s.p, la) || !in_vocab(tok, n, sp + 1, lb)) continue;
@@ -87,14 +87,14 @@ static int write_model(const char *path)
         printf("only %d tokens\n", n);
         goto done;
     }
-    if (gguf_copy_kvs(f, m, &err) || gguf_set_str(f, "tokenizer.ggml.model", "gpt2", 4, &err) ||
-        gguf_set_str(f, "tokenizer.ggml.pre", "gpt-2", 5, &err) ||
-        gguf_set_arr_str(f, "tokenizer.ggml.tokens", tok, 512, &err) ||
-        gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, type, 512, &err) ||
-        gguf_set_arr_str(f, "tokenizer.ggml.merges", merges, 256, &err) ||
-        gguf_set_uint(f, "tokenizer.ggml.bos_token_id", GGUF_VT_U32, 0xFFFFFFFFu, &err) ||
-        gguf_set_uint(f, "tokenizer.ggml.eos_token_id", GGUF_VT_U32, 0xFFFFFFFFu, &err) ||
-        gguf_set_bool(f, "tokenizer.ggml.add_bos_token", 0, &err)) {
+    if (gptc_gguf_copy_kvs(f, m, &err) || gptc_gguf_set_str(f, "tokenizer.ggml.model", "gpt2", 4, &err) ||
+        gptc_gguf_set_str(f, "tokenizer.ggml.pre", "gpt-2", 5, &err) ||
+        gptc_gguf_set_arr_str(f, "tokenizer.ggml.tokens", tok, 512, &err) ||
+        gptc_gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, type, 512, &err) ||
+        gptc_gguf_set_arr_str(f, "tokenizer.ggml.merges", merges, 256, &err) ||
+        gptc_gguf_set_uint(f, "tokenizer.ggml.bos_token_id", GGUF_VT_U32, 0xFFFFFFFFu, &err) ||
+        gptc_gguf_set_uint(f, "tokenizer.ggml.eos_token_id", GGUF_VT_U32, 0xFFFFFFFFu, &err) ||
+        gptc_gguf_set_bool(f, "tokenizer.ggml.add_bos_token", 0, &err)) {
         printf("build: %s\n", err.msg);
         goto done;
     }
@@ -102,20 +102,20 @@ static int write_model(const char *path)
         const gguf_tensor *t = &m->tensors[i];
         char name[128];
         snprintf(name, sizeof name, "%.*s", (int)t->name.n, t->name.p);
-        if (gguf_add_tensor(f, name, t->type, t->n_dims, t->ne, t->data, &err)) {
+        if (gptc_gguf_add_tensor(f, name, t->type, t->n_dims, t->ne, t->data, &err)) {
             printf("tensor %s: %s\n", name, err.msg);
             goto done;
         }
     }
-    if (gguf_write(f, path, &err)) {
+    if (gptc_gguf_write(f, path, &err)) {
         printf("write: %s\n", err.msg);
         goto done;
     }
     ok = 1;
 done:
-    gguf_close(f);
-    gguf_close(g);
-    gguf_close(m);
+    gptc_gguf_close(f);
+    gptc_gguf_close(g);
+    gptc_gguf_close(m);
     return ok;
 }
 

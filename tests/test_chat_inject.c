@@ -107,13 +107,13 @@ static gptc_tokenizer *build_tok(const char *base_path, const specials *sp)
 {
     gptc_err err;
     gguf_file *g = NULL;
-    if (gguf_open(base_path, &g, &err)) {
+    if (gptc_gguf_open(base_path, &g, &err)) {
         CHECK(0, "open %s: %s", base_path, err.msg);
         return NULL;
     }
-    const gguf_kv *kt = gguf_find_kv(g, "tokenizer.ggml.tokens");
-    const gguf_kv *ky = gguf_find_kv(g, "tokenizer.ggml.token_type");
-    const gguf_kv *ks = gguf_find_kv(g, "tokenizer.ggml.scores");
+    const gguf_kv *kt = gptc_gguf_find_kv(g, "tokenizer.ggml.tokens");
+    const gguf_kv *ky = gptc_gguf_find_kv(g, "tokenizer.ggml.token_type");
+    const gguf_kv *ks = gptc_gguf_find_kv(g, "tokenizer.ggml.scores");
     uint64_t nv = kt ? kt->v.arr.n : 0;
     size_t n = (size_t)nv + (size_t)sp->n;
     gptc_str *toks = calloc(n, sizeof *toks);
@@ -121,12 +121,12 @@ static gptc_tokenizer *build_tok(const char *base_path, const specials *sp)
     float *scores = calloc(n, sizeof *scores);
     gguf_file *f = NULL;
     gptc_tokenizer *tok = NULL;
-    if (!toks || !types || !scores || !kt || gguf_new(&f, &err)) goto done;
+    if (!toks || !types || !scores || !kt || gptc_gguf_new(&f, &err)) goto done;
     /* drop the vocabulary's own specials of the same text (the template's win) */
     for (uint64_t i = 0; i < nv; i++) {
-        toks[i] = gguf_arr_str(kt, i);
-        types[i] = ky ? (int32_t)gguf_arr_int(ky, i) : 1;
-        scores[i] = ks ? (float)gguf_arr_float(ks, i) : 0.0f;
+        toks[i] = gptc_gguf_arr_str(kt, i);
+        types[i] = ky ? (int32_t)gptc_gguf_arr_int(ky, i) : 1;
+        scores[i] = ks ? (float)gptc_gguf_arr_float(ks, i) : 0.0f;
         for (int k = 0; k < sp->n; k++)
             if (toks[i].n == strlen(sp->s[k]) && memcmp(toks[i].p, sp->s[k], toks[i].n) == 0)
                 types[i] = 3;
@@ -143,18 +143,18 @@ static gptc_tokenizer *build_tok(const char *base_path, const specials *sp)
         scores[m] = 0;
         m++;
     }
-    if (gguf_copy_kvs(f, g, &err)) goto done;
-    if (gguf_set_arr_str(f, "tokenizer.ggml.tokens", toks, m, &err) ||
-        gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, types, m, &err) ||
-        (ks && gguf_set_arr(f, "tokenizer.ggml.scores", GGUF_VT_F32, scores, m, &err)))
+    if (gptc_gguf_copy_kvs(f, g, &err)) goto done;
+    if (gptc_gguf_set_arr_str(f, "tokenizer.ggml.tokens", toks, m, &err) ||
+        gptc_gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, types, m, &err) ||
+        (ks && gptc_gguf_set_arr(f, "tokenizer.ggml.scores", GGUF_VT_F32, scores, m, &err)))
         goto done;
     if (gptc_tokenizer_from_gguf(f, &tok, &err)) {
         CHECK(0, "tokenizer from %s: %s", base_path, err.msg);
         tok = NULL;
     }
 done:
-    gguf_close(f);
-    gguf_close(g);
+    gptc_gguf_close(f);
+    gptc_gguf_close(g);
     free(toks);
     free(types);
     free(scores);

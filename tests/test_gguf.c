@@ -2,7 +2,7 @@
  * test_gguf.c — the GGUF reader, builder and writer.
  *
  *   - every .gguf under the shared data directory parses; stories260K.gguf has what we expect
- *   - builder -> gguf_write -> gguf_open round trips (all 13 value types, alignment 64, and
+ *   - builder -> gptc_gguf_write -> gptc_gguf_open round trips (all 13 value types, alignment 64, and
  *     stories260K.gguf itself, which comes back byte for byte as llama.cpp wrote it)
  *   - a table of hand-made bad files, each failing with the expected status and message
  *   - a small valid file truncated at every byte offset fails cleanly
@@ -132,7 +132,7 @@ static gptc_status parse_exact(const uint8_t *p, size_t n, gptc_err *err)
     uint8_t *copy = malloc(n ? n : 1);
     if (n) memcpy(copy, p, n);
     gguf_file *f = NULL;
-    gptc_status st = gguf_parse(copy, n, &f, err);
+    gptc_status st = gptc_gguf_parse(copy, n, &f, err);
     if (st == GPTC_OK) {
         /* walk everything, as a consumer would */
         for (uint64_t i = 0; i < f->n_kv; i++) {
@@ -140,11 +140,11 @@ static gptc_status parse_exact(const uint8_t *p, size_t n, gptc_err *err)
             if (kv->type == GGUF_VT_ARR)
                 for (uint64_t j = 0; j < kv->v.arr.n; j++) {
                     if (kv->v.arr.type == GGUF_VT_STR)
-                        (void)gguf_arr_str(kv, j);
+                        (void)gptc_gguf_arr_str(kv, j);
                     else if (kv->v.arr.type == GGUF_VT_F32 || kv->v.arr.type == GGUF_VT_F64)
-                        (void)gguf_arr_float(kv, j);
+                        (void)gptc_gguf_arr_float(kv, j);
                     else
-                        (void)gguf_arr_int(kv, j);
+                        (void)gptc_gguf_arr_int(kv, j);
                 }
         }
         volatile uint8_t sink = 0;
@@ -154,7 +154,7 @@ static gptc_status parse_exact(const uint8_t *p, size_t n, gptc_err *err)
         }
         (void)sink;
     }
-    gguf_close(f);
+    gptc_gguf_close(f);
     free(copy);
     return st;
 }
@@ -460,7 +460,7 @@ static void test_bad_inputs(void)
     CHECK(parse_exact(NULL, 0, &err) == GPTC_E_FORMAT && strstr(err.msg, "empty"), "empty: %s",
           err.msg);
     gguf_file *f = (gguf_file *)&err;
-    CHECK(gguf_parse(NULL, 0, &f, &err) == GPTC_E_FORMAT && f == NULL, "NULL, 0: %s", err.msg);
+    CHECK(gptc_gguf_parse(NULL, 0, &f, &err) == GPTC_E_FORMAT && f == NULL, "NULL, 0: %s", err.msg);
 }
 
 static void test_truncation(void)
@@ -478,17 +478,17 @@ static void test_truncation(void)
     }
     CHECK(all_fail, "every truncation of a %zu-byte file fails", b.n);
 
-    /* the valid file's contents, via gguf_parse */
+    /* the valid file's contents, via gptc_gguf_parse */
     gguf_file *f;
-    CHECK(gguf_parse(b.p, b.n, &f, &err) == GPTC_OK, "%s", err.msg);
+    CHECK(gptc_gguf_parse(b.p, b.n, &f, &err) == GPTC_OK, "%s", err.msg);
     if (f) {
-        const gguf_tensor *t = gguf_find_tensor(f, "b");
+        const gguf_tensor *t = gptc_gguf_find_tensor(f, "b");
         CHECK(f->n_kv == 3 && f->n_tensors == 2 && f->data_offset % 32 == 0, "counts");
         CHECK(t && t->nbytes == 32 && t->ne[0] == 8 && t->ne[1] == 2 && t->ne[2] == 1 &&
                   (const uint8_t *)t->data == b.p + f->data_offset + 32,
               "tensor b placement");
-        CHECK(gguf_find_tensor(f, "nope") == NULL, "missing tensor");
-        gguf_close(f);
+        CHECK(gptc_gguf_find_tensor(f, "nope") == NULL, "missing tensor");
+        gptc_gguf_close(f);
     }
     free(b.p);
 }
@@ -518,16 +518,16 @@ static void parse_tree(const char *dir)
         if (len < 5 || strcmp(path + len - 5, ".gguf") != 0) continue;
         gguf_file *f = NULL;
         gptc_err err = {0};
-        gptc_status st = gguf_open(path, &f, &err);
+        gptc_status st = gptc_gguf_open(path, &f, &err);
         CHECK(st == GPTC_OK, "%s: %s", path, err.msg);
         if (st == GPTC_OK) {
             n_files++;
             CHECK(f->n_kv > 0 && f->alignment == 32, "%s: kvs", path);
             gptc_str arch;
-            CHECK(gguf_get_str(f, "general.architecture", &arch, &err) == GPTC_OK, "%s: %s", path,
+            CHECK(gptc_gguf_get_str(f, "general.architecture", &arch, &err) == GPTC_OK, "%s: %s", path,
                   err.msg);
         }
-        gguf_close(f);
+        gptc_gguf_close(f);
     }
     closedir(d);
 }
@@ -543,60 +543,60 @@ static void test_data_files(void)
     snprintf(path, sizeof path, "%s/gguf/stories260K.gguf", test_data_dir());
     gguf_file *f = NULL;
     gptc_err err = {0};
-    CHECK(gguf_open(path, &f, &err) == GPTC_OK, "%s", err.msg);
+    CHECK(gptc_gguf_open(path, &f, &err) == GPTC_OK, "%s", err.msg);
     if (!f) return;
     CHECK(f->n_tensors == 48 && f->n_kv == 19, "stories260K: %llu tensors, %llu kvs",
           (unsigned long long)f->n_tensors, (unsigned long long)f->n_kv);
     int64_t v = 0;
-    CHECK(gguf_get_int(f, "llama.block_count", &v, &err) == GPTC_OK && v == 5, "block_count %lld",
+    CHECK(gptc_gguf_get_int(f, "llama.block_count", &v, &err) == GPTC_OK && v == 5, "block_count %lld",
           (long long)v);
     const gguf_kv *tok = NULL;
-    CHECK(gguf_get_arr(f, "tokenizer.ggml.tokens", GGUF_VT_STR, &tok, &err) == GPTC_OK, "%s",
+    CHECK(gptc_gguf_get_arr(f, "tokenizer.ggml.tokens", GGUF_VT_STR, &tok, &err) == GPTC_OK, "%s",
           err.msg);
     if (tok) {
         CHECK(tok->v.arr.n == 512, "512 tokens");
-        CHECK(gptc_str_eq(gguf_arr_str(tok, 1), "<s>"), "token 1 is <s>");
+        CHECK(gptc_str_eq(gptc_gguf_arr_str(tok, 1), "<s>"), "token 1 is <s>");
     }
     const gguf_kv *scores = NULL;
-    CHECK(gguf_get_arr(f, "tokenizer.ggml.scores", GGUF_VT_F32, &scores, &err) == GPTC_OK, "%s",
+    CHECK(gptc_gguf_get_arr(f, "tokenizer.ggml.scores", GGUF_VT_F32, &scores, &err) == GPTC_OK, "%s",
           err.msg);
-    if (scores) (void)gguf_arr_float(scores, 511);
+    if (scores) (void)gptc_gguf_arr_float(scores, 511);
     double eps = 0;
-    CHECK(gguf_get_float(f, "llama.attention.layer_norm_rms_epsilon", &eps, &err) == GPTC_OK &&
+    CHECK(gptc_gguf_get_float(f, "llama.attention.layer_norm_rms_epsilon", &eps, &err) == GPTC_OK &&
               eps > 0 && eps < 1e-3,
           "eps %g", eps);
-    const gguf_tensor *t = gguf_find_tensor(f, "token_embd.weight");
+    const gguf_tensor *t = gptc_gguf_find_tensor(f, "token_embd.weight");
     CHECK(t && t->type == GPTC_TYPE_F32 && t->ne[0] == 64 && t->ne[1] == 512, "token_embd shape");
 
     /* getters' error paths */
     gptc_str s;
     int bv;
     const gguf_kv *arr;
-    CHECK(gguf_get_int(f, "llama.nope", &v, &err) == GPTC_E_FORMAT &&
+    CHECK(gptc_gguf_get_int(f, "llama.nope", &v, &err) == GPTC_E_FORMAT &&
               strstr(err.msg, "key 'llama.nope' is missing"),
           "missing: %s", err.msg);
-    CHECK(gguf_get_int(f, "general.name", &v, &err) == GPTC_E_FORMAT &&
+    CHECK(gptc_gguf_get_int(f, "general.name", &v, &err) == GPTC_E_FORMAT &&
               strstr(err.msg, "key 'general.name' has type string, expected an integer"),
           "%s", err.msg);
-    CHECK(gguf_get_float(f, "llama.block_count", &eps, &err) == GPTC_E_FORMAT &&
+    CHECK(gptc_gguf_get_float(f, "llama.block_count", &eps, &err) == GPTC_E_FORMAT &&
               strstr(err.msg, "has type u32, expected a float"),
           "%s", err.msg);
-    CHECK(gguf_get_str(f, "llama.block_count", &s, &err) == GPTC_E_FORMAT &&
+    CHECK(gptc_gguf_get_str(f, "llama.block_count", &s, &err) == GPTC_E_FORMAT &&
               strstr(err.msg, "expected a string"),
           "%s", err.msg);
-    CHECK(gguf_get_bool(f, "general.name", &bv, &err) == GPTC_E_FORMAT &&
+    CHECK(gptc_gguf_get_bool(f, "general.name", &bv, &err) == GPTC_E_FORMAT &&
               strstr(err.msg, "expected a bool"),
           "%s", err.msg);
-    CHECK(gguf_get_arr(f, "general.name", GGUF_VT_COUNT, &arr, &err) == GPTC_E_FORMAT &&
+    CHECK(gptc_gguf_get_arr(f, "general.name", GGUF_VT_COUNT, &arr, &err) == GPTC_E_FORMAT &&
               strstr(err.msg, "expected an array"),
           "%s", err.msg);
-    CHECK(gguf_get_arr(f, "tokenizer.ggml.tokens", GGUF_VT_I32, &arr, &err) == GPTC_E_FORMAT &&
+    CHECK(gptc_gguf_get_arr(f, "tokenizer.ggml.tokens", GGUF_VT_I32, &arr, &err) == GPTC_E_FORMAT &&
               strstr(err.msg, "is an array of string, expected an array of i32"),
           "%s", err.msg);
-    CHECK(gguf_get_bool(f, "nope", &bv, &err) == GPTC_E_FORMAT &&
+    CHECK(gptc_gguf_get_bool(f, "nope", &bv, &err) == GPTC_E_FORMAT &&
               strstr(err.msg, "'nope' is missing"),
           "%s", err.msg);
-    gguf_close(f);
+    gptc_gguf_close(f);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -615,12 +615,12 @@ static int kv_equal(const gguf_kv *a, const gguf_kv *b)
         if (a->v.arr.type != b->v.arr.type || a->v.arr.n != b->v.arr.n) return 0;
         if (a->v.arr.type == GGUF_VT_STR) {
             for (uint64_t i = 0; i < a->v.arr.n; i++) {
-                gptc_str x = gguf_arr_str(a, i), y = gguf_arr_str(b, i);
+                gptc_str x = gptc_gguf_arr_str(a, i), y = gptc_gguf_arr_str(b, i);
                 if (x.n != y.n || memcmp(x.p, y.p, x.n)) return 0;
             }
             return 1;
         }
-        return !memcmp(a->v.arr.data, b->v.arr.data, a->v.arr.n * gguf_vtype_size(a->v.arr.type));
+        return !memcmp(a->v.arr.data, b->v.arr.data, a->v.arr.n * gptc_gguf_vtype_size(a->v.arr.type));
     case GGUF_VT_F32:
     case GGUF_VT_F64:
         return a->v.f == b->v.f;
@@ -658,9 +658,9 @@ static void test_roundtrip_builder(void)
 {
     gptc_err err = {0};
     gguf_file *f = NULL, *src = NULL;
-    CHECK(gguf_new(&f, &err) == GPTC_OK, "new");
+    CHECK(gptc_gguf_new(&f, &err) == GPTC_OK, "new");
 
-    /* F64 has no setter: it comes in through a parsed file and gguf_copy_kvs */
+    /* F64 has no setter: it comes in through a parsed file and gptc_gguf_copy_kvs */
     bw b = {0};
     hdr(&b, 3, 0, 2);
     bw_str(&b, "x.f64");
@@ -670,21 +670,21 @@ static void test_roundtrip_builder(void)
     bw_str(&b, "general.alignment"); /* copy_kvs must skip it */
     bw_u32(&b, GGUF_VT_U32);
     bw_u32(&b, 128);
-    CHECK(gguf_parse(b.p, b.n, &src, &err) == GPTC_OK, "%s", err.msg);
+    CHECK(gptc_gguf_parse(b.p, b.n, &src, &err) == GPTC_OK, "%s", err.msg);
 
-    CHECK(gguf_set_uint(f, "general.alignment", GGUF_VT_U32, 64, &err) == GPTC_OK, "%s", err.msg);
-    CHECK(gguf_set_uint(f, "x.u8", GGUF_VT_U8, 200, &err) == GPTC_OK, "%s", err.msg);
-    CHECK(gguf_set_int(f, "x.i8", GGUF_VT_I8, -100, &err) == GPTC_OK, "%s", err.msg);
-    CHECK(gguf_set_uint(f, "x.u16", GGUF_VT_U16, 60000, &err) == GPTC_OK, "%s", err.msg);
-    CHECK(gguf_set_int(f, "x.i16", GGUF_VT_I16, -30000, &err) == GPTC_OK, "%s", err.msg);
-    CHECK(gguf_set_uint(f, "x.u32", GGUF_VT_U32, 4000000000u, &err) == GPTC_OK, "%s", err.msg);
-    CHECK(gguf_set_int(f, "x.i32", GGUF_VT_I32, -2000000000, &err) == GPTC_OK, "%s", err.msg);
-    CHECK(gguf_set_f32(f, "x.f32", 1.25e-5f, &err) == GPTC_OK, "%s", err.msg);
-    CHECK(gguf_set_bool(f, "x.bool", 1, &err) == GPTC_OK, "%s", err.msg);
-    CHECK(gguf_set_str(f, "x.str", "h\0llo", 5, &err) == GPTC_OK, "%s", err.msg);
-    CHECK(gguf_set_uint(f, "x.u64", GGUF_VT_U64, UINT64_MAX, &err) == GPTC_OK, "%s", err.msg);
-    CHECK(gguf_set_int(f, "x.i64", GGUF_VT_I64, INT64_MIN, &err) == GPTC_OK, "%s", err.msg);
-    CHECK(gguf_copy_kvs(f, src, &err) == GPTC_OK, "%s", err.msg);
+    CHECK(gptc_gguf_set_uint(f, "general.alignment", GGUF_VT_U32, 64, &err) == GPTC_OK, "%s", err.msg);
+    CHECK(gptc_gguf_set_uint(f, "x.u8", GGUF_VT_U8, 200, &err) == GPTC_OK, "%s", err.msg);
+    CHECK(gptc_gguf_set_int(f, "x.i8", GGUF_VT_I8, -100, &err) == GPTC_OK, "%s", err.msg);
+    CHECK(gptc_gguf_set_uint(f, "x.u16", GGUF_VT_U16, 60000, &err) == GPTC_OK, "%s", err.msg);
+    CHECK(gptc_gguf_set_int(f, "x.i16", GGUF_VT_I16, -30000, &err) == GPTC_OK, "%s", err.msg);
+    CHECK(gptc_gguf_set_uint(f, "x.u32", GGUF_VT_U32, 4000000000u, &err) == GPTC_OK, "%s", err.msg);
+    CHECK(gptc_gguf_set_int(f, "x.i32", GGUF_VT_I32, -2000000000, &err) == GPTC_OK, "%s", err.msg);
+    CHECK(gptc_gguf_set_f32(f, "x.f32", 1.25e-5f, &err) == GPTC_OK, "%s", err.msg);
+    CHECK(gptc_gguf_set_bool(f, "x.bool", 1, &err) == GPTC_OK, "%s", err.msg);
+    CHECK(gptc_gguf_set_str(f, "x.str", "h\0llo", 5, &err) == GPTC_OK, "%s", err.msg);
+    CHECK(gptc_gguf_set_uint(f, "x.u64", GGUF_VT_U64, UINT64_MAX, &err) == GPTC_OK, "%s", err.msg);
+    CHECK(gptc_gguf_set_int(f, "x.i64", GGUF_VT_I64, INT64_MIN, &err) == GPTC_OK, "%s", err.msg);
+    CHECK(gptc_gguf_copy_kvs(f, src, &err) == GPTC_OK, "%s", err.msg);
     CHECK(f->alignment == 64, "copy_kvs left the alignment alone");
 
     /* arrays of every numeric type, 5 elements each, and of strings */
@@ -705,29 +705,29 @@ static void test_roundtrip_builder(void)
             memcpy(raw, db, sizeof db);
         }
         char key[32];
-        snprintf(key, sizeof key, "arr.%s", gguf_vtype_name(num_types[i]));
-        CHECK(gguf_set_arr(f, key, num_types[i], raw, 5, &err) == GPTC_OK, "%s: %s", key, err.msg);
+        snprintf(key, sizeof key, "arr.%s", gptc_gguf_vtype_name(num_types[i]));
+        CHECK(gptc_gguf_set_arr(f, key, num_types[i], raw, 5, &err) == GPTC_OK, "%s: %s", key, err.msg);
     }
     gptc_str strs[3] = {{"alpha", 5}, {"", 0}, {"g\xff\xfe", 3}}; /* not UTF-8: fine */
-    CHECK(gguf_set_arr_str(f, "arr.str", strs, 3, &err) == GPTC_OK, "%s", err.msg);
-    CHECK(gguf_set_arr(f, "arr.empty", GGUF_VT_U32, NULL, 0, &err) == GPTC_OK, "%s", err.msg);
+    CHECK(gptc_gguf_set_arr_str(f, "arr.str", strs, 3, &err) == GPTC_OK, "%s", err.msg);
+    CHECK(gptc_gguf_set_arr(f, "arr.empty", GGUF_VT_U32, NULL, 0, &err) == GPTC_OK, "%s", err.msg);
 
     /* replacing a key keeps its place and count */
     uint64_t n_kv = f->n_kv;
-    CHECK(gguf_set_str(f, "x.str", "h\0llo", 5, &err) == GPTC_OK, "%s", err.msg);
-    CHECK(gguf_set_uint(f, "x.u8", GGUF_VT_U8, 201, &err) == GPTC_OK, "%s", err.msg);
-    CHECK(f->n_kv == n_kv && gguf_find_kv(f, "x.u8")->v.u == 201, "replace");
+    CHECK(gptc_gguf_set_str(f, "x.str", "h\0llo", 5, &err) == GPTC_OK, "%s", err.msg);
+    CHECK(gptc_gguf_set_uint(f, "x.u8", GGUF_VT_U8, 201, &err) == GPTC_OK, "%s", err.msg);
+    CHECK(f->n_kv == n_kv && gptc_gguf_find_kv(f, "x.u8")->v.u == 201, "replace");
 
     /* builder errors */
-    CHECK(gguf_set_uint(f, "x.bad", GGUF_VT_U8, 256, &err) == GPTC_E_RANGE, "u8 256");
-    CHECK(gguf_set_int(f, "x.bad", GGUF_VT_I16, 40000, &err) == GPTC_E_RANGE, "i16 40000");
-    CHECK(gguf_set_uint(f, "x.bad", GGUF_VT_I32, 1, &err) == GPTC_E_INVALID, "uint as i32");
-    CHECK(gguf_set_uint(f, "general.alignment", GGUF_VT_U32, 3, &err) == GPTC_E_INVALID, "align 3");
-    CHECK(gguf_set_uint(f, "general.alignment", GGUF_VT_U64, 64, &err) == GPTC_E_INVALID,
+    CHECK(gptc_gguf_set_uint(f, "x.bad", GGUF_VT_U8, 256, &err) == GPTC_E_RANGE, "u8 256");
+    CHECK(gptc_gguf_set_int(f, "x.bad", GGUF_VT_I16, 40000, &err) == GPTC_E_RANGE, "i16 40000");
+    CHECK(gptc_gguf_set_uint(f, "x.bad", GGUF_VT_I32, 1, &err) == GPTC_E_INVALID, "uint as i32");
+    CHECK(gptc_gguf_set_uint(f, "general.alignment", GGUF_VT_U32, 3, &err) == GPTC_E_INVALID, "align 3");
+    CHECK(gptc_gguf_set_uint(f, "general.alignment", GGUF_VT_U64, 64, &err) == GPTC_E_INVALID,
           "align u64");
-    CHECK(gguf_set_uint(f, "", GGUF_VT_U8, 1, &err) == GPTC_E_INVALID, "empty key");
-    CHECK(gguf_set_arr(f, "x.bad", GGUF_VT_STR, strs, 1, &err) == GPTC_E_INVALID, "set_arr of STR");
-    CHECK(gguf_find_kv(f, "x.bad") == NULL && f->n_kv == n_kv, "failed sets add nothing");
+    CHECK(gptc_gguf_set_uint(f, "", GGUF_VT_U8, 1, &err) == GPTC_E_INVALID, "empty key");
+    CHECK(gptc_gguf_set_arr(f, "x.bad", GGUF_VT_STR, strs, 1, &err) == GPTC_E_INVALID, "set_arr of STR");
+    CHECK(gptc_gguf_find_kv(f, "x.bad") == NULL && f->n_kv == n_kv, "failed sets add nothing");
 
     /* tensors: f32 [3, 5] (60 bytes: padded), f16 [7], q8_0 [64, 2] */
     float a[15];
@@ -739,29 +739,29 @@ static void test_roundtrip_builder(void)
         h[i] = (uint16_t)(0x3c00 + i);
     for (size_t i = 0; i < sizeof q; i++)
         q[i] = (uint8_t)(i * 7);
-    CHECK(gguf_add_tensor(f, "t.a", GPTC_TYPE_F32, 2, (uint64_t[]){3, 5}, a, &err) == GPTC_OK, "%s",
+    CHECK(gptc_gguf_add_tensor(f, "t.a", GPTC_TYPE_F32, 2, (uint64_t[]){3, 5}, a, &err) == GPTC_OK, "%s",
           err.msg);
-    CHECK(gguf_add_tensor(f, "t.h", GPTC_TYPE_F16, 1, (uint64_t[]){7}, h, &err) == GPTC_OK, "%s",
+    CHECK(gptc_gguf_add_tensor(f, "t.h", GPTC_TYPE_F16, 1, (uint64_t[]){7}, h, &err) == GPTC_OK, "%s",
           err.msg);
-    CHECK(gguf_add_tensor(f, "t.q", GPTC_TYPE_Q8_0, 2, (uint64_t[]){64, 2}, q, &err) == GPTC_OK,
+    CHECK(gptc_gguf_add_tensor(f, "t.q", GPTC_TYPE_Q8_0, 2, (uint64_t[]){64, 2}, q, &err) == GPTC_OK,
           "%s", err.msg);
-    CHECK(gguf_add_tensor(f, "t.a", GPTC_TYPE_F32, 1, (uint64_t[]){1}, a, &err) == GPTC_E_INVALID &&
+    CHECK(gptc_gguf_add_tensor(f, "t.a", GPTC_TYPE_F32, 1, (uint64_t[]){1}, a, &err) == GPTC_E_INVALID &&
               strstr(err.msg, "duplicate tensor name 't.a'"),
           "dup tensor: %s", err.msg);
-    CHECK(gguf_add_tensor(f, "t.z", GPTC_TYPE_F32, 0, (uint64_t[]){1}, a, &err) == GPTC_E_INVALID,
+    CHECK(gptc_gguf_add_tensor(f, "t.z", GPTC_TYPE_F32, 0, (uint64_t[]){1}, a, &err) == GPTC_E_INVALID,
           "0 dims");
-    CHECK(gguf_add_tensor(f, "t.z", GPTC_TYPE_F32, 5, (uint64_t[]){1, 1, 1, 1, 1}, a, &err) ==
+    CHECK(gptc_gguf_add_tensor(f, "t.z", GPTC_TYPE_F32, 5, (uint64_t[]){1, 1, 1, 1, 1}, a, &err) ==
               GPTC_E_INVALID,
           "5 dims");
-    CHECK(gguf_add_tensor(f, "t.z", GPTC_TYPE_F32, 2, (uint64_t[]){1, 0}, a, &err) ==
+    CHECK(gptc_gguf_add_tensor(f, "t.z", GPTC_TYPE_F32, 2, (uint64_t[]){1, 0}, a, &err) ==
               GPTC_E_INVALID,
           "dim 0");
-    CHECK(gguf_add_tensor(f, "t.z", 4, 1, (uint64_t[]){1}, a, &err) == GPTC_E_INVALID, "type 4");
-    CHECK(gguf_add_tensor(f, "t.z", GPTC_TYPE_Q8_0, 1, (uint64_t[]){33}, q, &err) ==
+    CHECK(gptc_gguf_add_tensor(f, "t.z", 4, 1, (uint64_t[]){1}, a, &err) == GPTC_E_INVALID, "type 4");
+    CHECK(gptc_gguf_add_tensor(f, "t.z", GPTC_TYPE_Q8_0, 1, (uint64_t[]){33}, q, &err) ==
                   GPTC_E_INVALID &&
               strstr(err.msg, "not a multiple of the block size 32 of type q8_0"),
           "%s", err.msg);
-    CHECK(gguf_add_tensor(f, "t.z", GPTC_TYPE_F32, 2, (uint64_t[]){1ull << 40, 1ull << 40}, a,
+    CHECK(gptc_gguf_add_tensor(f, "t.z", GPTC_TYPE_F32, 2, (uint64_t[]){1ull << 40, 1ull << 40}, a,
                           &err) == GPTC_E_INVALID,
           "overflow");
     CHECK(f->n_tensors == 3 && f->tensors[1].offset == 64 && f->tensors[2].offset == 128,
@@ -769,13 +769,13 @@ static void test_roundtrip_builder(void)
 
     char path[512];
     snprintf(path, sizeof path, "%s/rt.gguf", tmpdir);
-    CHECK(gguf_write(f, path, &err) == GPTC_OK, "write: %s", err.msg);
+    CHECK(gptc_gguf_write(f, path, &err) == GPTC_OK, "write: %s", err.msg);
     char tmp[520];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     CHECK(access(tmp, F_OK) != 0, "no .tmp left behind");
 
     gguf_file *g = NULL;
-    CHECK(gguf_open(path, &g, &err) == GPTC_OK, "reopen: %s", err.msg);
+    CHECK(gptc_gguf_open(path, &g, &err) == GPTC_OK, "reopen: %s", err.msg);
     if (g) {
         CHECK(g->version == 3 && g->alignment == 64 && g->data_offset % 64 == 0,
               "v3, alignment 64");
@@ -794,53 +794,53 @@ static void test_roundtrip_builder(void)
         double fv;
         gptc_str s;
         int bv;
-        CHECK(gguf_get_int(g, "x.i8", &v, &err) == GPTC_OK && v == -100, "i8");
-        CHECK(gguf_get_int(g, "x.u32", &v, &err) == GPTC_OK && v == 4000000000ll, "u32");
-        CHECK(gguf_get_int(g, "x.i64", &v, &err) == GPTC_OK && v == INT64_MIN, "i64");
-        CHECK(gguf_get_int(g, "x.u64", &v, &err) == GPTC_E_RANGE && strstr(err.msg, "x.u64"),
+        CHECK(gptc_gguf_get_int(g, "x.i8", &v, &err) == GPTC_OK && v == -100, "i8");
+        CHECK(gptc_gguf_get_int(g, "x.u32", &v, &err) == GPTC_OK && v == 4000000000ll, "u32");
+        CHECK(gptc_gguf_get_int(g, "x.i64", &v, &err) == GPTC_OK && v == INT64_MIN, "i64");
+        CHECK(gptc_gguf_get_int(g, "x.u64", &v, &err) == GPTC_E_RANGE && strstr(err.msg, "x.u64"),
               "u64 range");
-        CHECK(gguf_get_float(g, "x.f32", &fv, &err) == GPTC_OK && (float)fv == 1.25e-5f, "f32");
-        CHECK(gguf_get_float(g, "x.f64", &fv, &err) == GPTC_OK && fv == -1.0 / 3.0, "f64");
-        CHECK(gguf_get_str(g, "x.str", &s, &err) == GPTC_OK && s.n == 5 &&
+        CHECK(gptc_gguf_get_float(g, "x.f32", &fv, &err) == GPTC_OK && (float)fv == 1.25e-5f, "f32");
+        CHECK(gptc_gguf_get_float(g, "x.f64", &fv, &err) == GPTC_OK && fv == -1.0 / 3.0, "f64");
+        CHECK(gptc_gguf_get_str(g, "x.str", &s, &err) == GPTC_OK && s.n == 5 &&
                   !memcmp(s.p, "h\0llo", 5),
               "str");
-        CHECK(gguf_get_bool(g, "x.bool", &bv, &err) == GPTC_OK && bv == 1, "bool");
+        CHECK(gptc_gguf_get_bool(g, "x.bool", &bv, &err) == GPTC_OK && bv == 1, "bool");
         const gguf_kv *arr;
-        CHECK(gguf_get_arr(g, "arr.i16", GGUF_VT_I16, &arr, &err) == GPTC_OK, "%s", err.msg);
+        CHECK(gptc_gguf_get_arr(g, "arr.i16", GGUF_VT_I16, &arr, &err) == GPTC_OK, "%s", err.msg);
         if (arr) {
             int16_t x;
             memcpy(&x, (const uint8_t *)arr->v.arr.data + 6, 2);
-            CHECK(gguf_arr_int(arr, 3) == x, "arr_int i16");
+            CHECK(gptc_gguf_arr_int(arr, 3) == x, "arr_int i16");
         }
-        CHECK(gguf_get_arr(g, "arr.f64", GGUF_VT_F64, &arr, &err) == GPTC_OK &&
-                  gguf_arr_float(arr, 2) == 3e300,
+        CHECK(gptc_gguf_get_arr(g, "arr.f64", GGUF_VT_F64, &arr, &err) == GPTC_OK &&
+                  gptc_gguf_arr_float(arr, 2) == 3e300,
               "arr_float f64");
-        CHECK(gguf_get_arr(g, "arr.bool", GGUF_VT_COUNT, &arr, &err) == GPTC_OK &&
-                  gguf_arr_int(arr, 2) == 1,
+        CHECK(gptc_gguf_get_arr(g, "arr.bool", GGUF_VT_COUNT, &arr, &err) == GPTC_OK &&
+                  gptc_gguf_arr_int(arr, 2) == 1,
               "arr bool");
-        CHECK(gguf_get_arr(g, "arr.str", GGUF_VT_STR, &arr, &err) == GPTC_OK &&
-                  gguf_arr_str(arr, 2).n == 3 && gguf_arr_str(arr, 1).n == 0,
+        CHECK(gptc_gguf_get_arr(g, "arr.str", GGUF_VT_STR, &arr, &err) == GPTC_OK &&
+                  gptc_gguf_arr_str(arr, 2).n == 3 && gptc_gguf_arr_str(arr, 1).n == 0,
               "arr str");
-        CHECK(gguf_get_arr(g, "arr.empty", GGUF_VT_U32, &arr, &err) == GPTC_OK && arr->v.arr.n == 0,
+        CHECK(gptc_gguf_get_arr(g, "arr.empty", GGUF_VT_U32, &arr, &err) == GPTC_OK && arr->v.arr.n == 0,
               "empty arr");
-        gguf_close(g);
+        gptc_gguf_close(g);
     }
     remove(path);
-    gguf_close(f);
-    gguf_close(src);
+    gptc_gguf_close(f);
+    gptc_gguf_close(src);
     free(b.p);
 
     /* write to a directory that does not exist: GPTC_E_IO, nothing created */
     gguf_file *e = NULL;
-    gguf_new(&e, &err);
+    gptc_gguf_new(&e, &err);
     snprintf(path, sizeof path, "%s/no/such/dir/x.gguf", tmpdir);
-    CHECK(gguf_write(e, path, &err) == GPTC_E_IO, "write into a missing dir: %s", err.msg);
+    CHECK(gptc_gguf_write(e, path, &err) == GPTC_E_IO, "write into a missing dir: %s", err.msg);
     /* an empty builder writes a valid file */
     snprintf(path, sizeof path, "%s/empty.gguf", tmpdir);
-    CHECK(gguf_write(e, path, &err) == GPTC_OK, "%s", err.msg);
-    gguf_close(e);
-    CHECK(gguf_open(path, &e, &err) == GPTC_OK && e->n_kv == 0 && e->n_tensors == 0, "%s", err.msg);
-    gguf_close(e);
+    CHECK(gptc_gguf_write(e, path, &err) == GPTC_OK, "%s", err.msg);
+    gptc_gguf_close(e);
+    CHECK(gptc_gguf_open(path, &e, &err) == GPTC_OK && e->n_kv == 0 && e->n_tensors == 0, "%s", err.msg);
+    gptc_gguf_close(e);
     remove(path);
 }
 
@@ -851,19 +851,19 @@ static void test_roundtrip_stories(void)
     snprintf(path, sizeof path, "%s/stories.gguf", tmpdir);
     gptc_err err = {0};
     gguf_file *src = NULL, *f = NULL, *g = NULL;
-    CHECK(gguf_open(src_path, &src, &err) == GPTC_OK, "%s", err.msg);
+    CHECK(gptc_gguf_open(src_path, &src, &err) == GPTC_OK, "%s", err.msg);
     if (!src) return;
-    CHECK(gguf_new(&f, &err) == GPTC_OK, "new");
-    CHECK(gguf_copy_kvs(f, src, &err) == GPTC_OK, "%s", err.msg);
+    CHECK(gptc_gguf_new(&f, &err) == GPTC_OK, "new");
+    CHECK(gptc_gguf_copy_kvs(f, src, &err) == GPTC_OK, "%s", err.msg);
     for (uint64_t i = 0; i < src->n_tensors; i++) {
         const gguf_tensor *t = &src->tensors[i];
         char name[256];
         snprintf(name, sizeof name, "%.*s", (int)t->name.n, t->name.p);
-        CHECK(gguf_add_tensor(f, name, t->type, t->n_dims, t->ne, t->data, &err) == GPTC_OK, "%s",
+        CHECK(gptc_gguf_add_tensor(f, name, t->type, t->n_dims, t->ne, t->data, &err) == GPTC_OK, "%s",
               err.msg);
     }
-    CHECK(gguf_write(f, path, &err) == GPTC_OK, "%s", err.msg);
-    CHECK(gguf_open(path, &g, &err) == GPTC_OK, "%s", err.msg);
+    CHECK(gptc_gguf_write(f, path, &err) == GPTC_OK, "%s", err.msg);
+    CHECK(gptc_gguf_open(path, &g, &err) == GPTC_OK, "%s", err.msg);
     if (g) {
         CHECK(g->n_kv == src->n_kv && g->n_tensors == src->n_tensors, "counts");
         for (uint64_t i = 0; i < g->n_kv && i < src->n_kv; i++)
@@ -871,7 +871,7 @@ static void test_roundtrip_stories(void)
         for (uint64_t i = 0; i < g->n_tensors && i < src->n_tensors; i++)
             CHECK(tensor_equal(&src->tensors[i], &g->tensors[i]), "tensor %llu",
                   (unsigned long long)i);
-        gguf_close(g);
+        gptc_gguf_close(g);
     }
     /* llama.cpp wrote the original with the same layout: we reproduce it byte for byte */
     size_t na = 0, nb = 0;
@@ -881,8 +881,8 @@ static void test_roundtrip_stories(void)
     free(a);
     free(b);
     remove(path);
-    gguf_close(f);
-    gguf_close(src);
+    gptc_gguf_close(f);
+    gptc_gguf_close(src);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -894,26 +894,26 @@ static void test_open_paths(void)
     gguf_file *f = NULL;
     char path[512];
 
-    CHECK(gguf_open(tmpdir, &f, &err) == GPTC_E_IO && strstr(err.msg, "directory") && !f,
+    CHECK(gptc_gguf_open(tmpdir, &f, &err) == GPTC_E_IO && strstr(err.msg, "directory") && !f,
           "directory: %s", err.msg);
     snprintf(path, sizeof path, "%s/fifo", tmpdir);
     CHECK(mkfifo(path, 0600) == 0, "mkfifo");
-    CHECK(gguf_open(path, &f, &err) == GPTC_E_IO && strstr(err.msg, "FIFO"), "fifo: %s", err.msg);
+    CHECK(gptc_gguf_open(path, &f, &err) == GPTC_E_IO && strstr(err.msg, "FIFO"), "fifo: %s", err.msg);
     remove(path);
-    CHECK(gguf_open("/dev/zero", &f, &err) == GPTC_E_IO && strstr(err.msg, "device"),
+    CHECK(gptc_gguf_open("/dev/zero", &f, &err) == GPTC_E_IO && strstr(err.msg, "device"),
           "/dev/zero: %s", err.msg);
     snprintf(path, sizeof path, "%s/missing.gguf", tmpdir);
-    CHECK(gguf_open(path, &f, &err) == GPTC_E_IO && strstr(err.msg, "missing.gguf"), "missing: %s",
+    CHECK(gptc_gguf_open(path, &f, &err) == GPTC_E_IO && strstr(err.msg, "missing.gguf"), "missing: %s",
           err.msg);
     snprintf(path, sizeof path, "%s/empty", tmpdir);
     FILE *fp = fopen(path, "wb");
     if (fp) fclose(fp);
-    CHECK(gguf_open(path, &f, &err) == GPTC_E_FORMAT && strstr(err.msg, "empty"), "empty: %s",
+    CHECK(gptc_gguf_open(path, &f, &err) == GPTC_E_FORMAT && strstr(err.msg, "empty"), "empty: %s",
           err.msg);
     remove(path);
 
-    /* an importer hands its own mapping to a built file: gguf_close unmaps it */
-    CHECK(gguf_new(&f, &err) == GPTC_OK, "new");
+    /* an importer hands its own mapping to a built file: gptc_gguf_close unmaps it */
+    CHECK(gptc_gguf_new(&f, &err) == GPTC_OK, "new");
     void *m = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     CHECK(m != MAP_FAILED, "mmap");
     if (f && m != MAP_FAILED) {
@@ -921,7 +921,7 @@ static void test_open_paths(void)
         f->map_size = 4096;
         f->owns_map = 1;
     }
-    gguf_close(f);
+    gptc_gguf_close(f);
 }
 
 int main(void)

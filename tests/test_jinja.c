@@ -24,7 +24,7 @@
 static const jinja_opts *test_opts(void)
 {
     static jinja_opts o;
-    o.limits = jinja_default_limits();
+    o.limits = gptc_jinja_default_limits();
     o.year = 2024;
     o.mon = 7;
     o.day = 26;
@@ -36,7 +36,7 @@ static gptc_status render(const char *src, size_t n, const json_t *vars, const j
                           char **out, size_t *out_len, gptc_err *err)
 {
     jinja_template *t = NULL;
-    gptc_status st = jinja_template_parse(src, n, &t, err);
+    gptc_status st = gptc_jinja_template_parse(src, n, &t, err);
     if (st != GPTC_OK) return st;
     jinja_var v[64];
     size_t nv = 0;
@@ -46,8 +46,8 @@ static gptc_status render(const char *src, size_t n, const json_t *vars, const j
         json_object_foreach((json_t *)vars, key, val) {
             if (nv < 64) v[nv++] = (jinja_var){.name = key, .type = JINJA_VAR_JSON, .json = val};
         }
-    st = jinja_render(t, v, nv, opts ? opts : test_opts(), out, out_len, err);
-    jinja_template_free(t);
+    st = gptc_jinja_render(t, v, nv, opts ? opts : test_opts(), out, out_len, err);
+    gptc_jinja_template_free(t);
     return st;
 }
 

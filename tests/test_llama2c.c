@@ -70,16 +70,16 @@ static int kv_equal(const gguf_kv *a, const gguf_kv *b)
         for (uint64_t i = 0; i < a->v.arr.n; i++) {
             switch (a->v.arr.type) {
             case GGUF_VT_STR: {
-                gptc_str x = gguf_arr_str(a, i), y = gguf_arr_str(b, i);
+                gptc_str x = gptc_gguf_arr_str(a, i), y = gptc_gguf_arr_str(b, i);
                 if (x.n != y.n || memcmp(x.p, y.p, x.n)) return 0;
                 break;
             }
             case GGUF_VT_F32:
             case GGUF_VT_F64:
-                if (gguf_arr_float(a, i) != gguf_arr_float(b, i)) return 0;
+                if (gptc_gguf_arr_float(a, i) != gptc_gguf_arr_float(b, i)) return 0;
                 break;
             default:
-                if (gguf_arr_int(a, i) != gguf_arr_int(b, i)) return 0;
+                if (gptc_gguf_arr_int(a, i) != gptc_gguf_arr_int(b, i)) return 0;
             }
         }
         return 1;
@@ -94,25 +94,25 @@ static void test_matches_reference(void)
     gptc_err err;
     gptc_status st = gptc_llama2c_import(g_ckpt, g_tok, &ours, &err);
     CHECK(st == GPTC_OK && ours, "import %s: %s", g_ckpt, err.msg);
-    st = gguf_open(g_ref, &ref, &err);
+    st = gptc_gguf_open(g_ref, &ref, &err);
     CHECK(st == GPTC_OK && ref, "open %s: %s", g_ref, err.msg);
     if (!ours || !ref) {
-        gguf_close(ours);
-        gguf_close(ref);
+        gptc_gguf_close(ours);
+        gptc_gguf_close(ref);
         return;
     }
 
     /* tensors: same shape, type and bytes; output.weight only in the reference */
     CHECK(ours->n_tensors + 1 == ref->n_tensors, "%llu tensors (reference %llu incl. output)",
           (unsigned long long)ours->n_tensors, (unsigned long long)ref->n_tensors);
-    CHECK(!gguf_find_tensor(ours, "output.weight"), "shared classifier: no output.weight");
+    CHECK(!gptc_gguf_find_tensor(ours, "output.weight"), "shared classifier: no output.weight");
     int bad = 0;
     for (uint64_t i = 0; i < ref->n_tensors; i++) {
         const gguf_tensor *r = &ref->tensors[i];
         char name[128];
         snprintf(name, sizeof name, "%.*s", (int)r->name.n, r->name.p);
         const char *want = strcmp(name, "output.weight") == 0 ? "token_embd.weight" : name;
-        const gguf_tensor *o = gguf_find_tensor(ours, want);
+        const gguf_tensor *o = gptc_gguf_find_tensor(ours, want);
         if (!o) {
             CHECK(0, "tensor %s missing", want);
             bad++;
@@ -133,7 +133,7 @@ static void test_matches_reference(void)
     }
     CHECK(bad == 0, "all %llu reference tensors match", (unsigned long long)ref->n_tensors);
     /* tensor data are views into the mapping, starting at byte 28 */
-    const gguf_tensor *te = gguf_find_tensor(ours, "token_embd.weight");
+    const gguf_tensor *te = gptc_gguf_find_tensor(ours, "token_embd.weight");
     CHECK(te && ours->map && (const uint8_t *)te->data == ours->map + 28 && ours->owns_map,
           "token_embd is a view at byte 28 of the owned mapping");
     CHECK(ours->map_size == 1056540, "map_size %zu", ours->map_size);
@@ -158,27 +158,27 @@ static void test_matches_reference(void)
         "tokenizer.ggml.unknown_token_id",
     };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        const gguf_kv *a = gguf_find_kv(ours, keys[i]), *b = gguf_find_kv(ref, keys[i]);
+        const gguf_kv *a = gptc_gguf_find_kv(ours, keys[i]), *b = gptc_gguf_find_kv(ref, keys[i]);
         CHECK(a && b && kv_equal(a, b), "key %s: %s", keys[i],
               !a   ? "missing in ours"
               : !b ? "missing in reference"
                    : "values differ");
     }
     /* llama.cpp's converter writes its own default (128); the checkpoint says seq_len 512 */
-    const gguf_kv *cl = gguf_find_kv(ours, "llama.context_length");
+    const gguf_kv *cl = gptc_gguf_find_kv(ours, "llama.context_length");
     CHECK(cl && cl->type == GGUF_VT_U32 && cl->v.u == 512, "context_length = seq_len 512");
     int64_t v;
-    CHECK(gguf_get_int(ours, "llama.block_count", &v, &err) == GPTC_OK && v == 5,
-          "block_count via gguf_get_int");
+    CHECK(gptc_gguf_get_int(ours, "llama.block_count", &v, &err) == GPTC_OK && v == 5,
+          "block_count via gptc_gguf_get_int");
 
     /* what gptc convert does: write it out and read it back */
     char out_path[600];
     snprintf(out_path, sizeof out_path, "/tmp/test_llama2c_%d.gguf", (int)getpid());
-    st = gguf_write(ours, out_path, &err);
-    CHECK(st == GPTC_OK, "gguf_write: %s", err.msg);
+    st = gptc_gguf_write(ours, out_path, &err);
+    CHECK(st == GPTC_OK, "gptc_gguf_write: %s", err.msg);
     gguf_file *back = NULL;
     if (st == GPTC_OK) {
-        st = gguf_open(out_path, &back, &err);
+        st = gptc_gguf_open(out_path, &back, &err);
         CHECK(st == GPTC_OK, "reopen written file: %s", err.msg);
     }
     if (back) {
@@ -189,13 +189,13 @@ static void test_matches_reference(void)
                  a->nbytes == b->nbytes && !memcmp(a->data, b->data, a->nbytes);
         }
         CHECK(ok, "written GGUF holds the same tensors");
-        const gguf_kv *a = gguf_find_kv(back, "llama.rope.dimension_count");
+        const gguf_kv *a = gptc_gguf_find_kv(back, "llama.rope.dimension_count");
         CHECK(a && a->v.u == 8, "written GGUF keeps the keys");
-        gguf_close(back);
+        gptc_gguf_close(back);
     }
     unlink(out_path);
-    gguf_close(ours);
-    gguf_close(ref);
+    gptc_gguf_close(ours);
+    gptc_gguf_close(ref);
 }
 
 /* ----- synthetic checkpoints: layout ----- */
@@ -225,7 +225,7 @@ static uint8_t *make_ckpt(cfg c, size_t *n)
 
 static float first(const gguf_file *f, const char *name)
 {
-    const gguf_tensor *t = gguf_find_tensor(f, name);
+    const gguf_tensor *t = gptc_gguf_find_tensor(f, name);
     if (!t) return -1.0f;
     float v;
     memcpy(&v, t->data, 4);
@@ -234,7 +234,7 @@ static float first(const gguf_file *f, const char *name)
 
 static int shape(const gguf_file *f, const char *name, uint64_t ne0, uint64_t ne1)
 {
-    const gguf_tensor *t = gguf_find_tensor(f, name);
+    const gguf_tensor *t = gptc_gguf_find_tensor(f, name);
     if (!t || t->type != GPTC_TYPE_F32) return 0;
     if (ne1 == 0) return t->n_dims == 1 && t->ne[0] == ne0;
     return t->n_dims == 2 && t->ne[0] == ne0 && t->ne[1] == ne1;
@@ -268,7 +268,7 @@ static void test_layout(const uint8_t *tok, size_t tok_n)
                       "separate classifier after the freq_cis tables (%g vs %lld)",
                       first(f, "output.weight"), (long long)o_cls);
             else
-                CHECK(!gguf_find_tensor(f, "output.weight"), "shared: no output.weight");
+                CHECK(!gptc_gguf_find_tensor(f, "output.weight"), "shared: no output.weight");
             int ok = 1;
             for (int l = 0; l < L; l++) {
                 char nm[64];
@@ -291,13 +291,13 @@ static void test_layout(const uint8_t *tok, size_t tok_n)
 #undef T_
             }
             CHECK(ok, "all layer tensors at their offsets (sep %d)", sep);
-            const gguf_kv *kv = gguf_find_kv(f, "llama.rope.dimension_count");
+            const gguf_kv *kv = gptc_gguf_find_kv(f, "llama.rope.dimension_count");
             CHECK(kv && kv->v.u == 4, "rope.dimension_count = head size");
-            kv = gguf_find_kv(f, "llama.attention.head_count_kv");
+            kv = gptc_gguf_find_kv(f, "llama.attention.head_count_kv");
             CHECK(kv && kv->v.u == 2, "head_count_kv");
-            kv = gguf_find_kv(f, "llama.context_length");
+            kv = gptc_gguf_find_kv(f, "llama.context_length");
             CHECK(kv && kv->v.u == 6, "context_length = seq_len");
-            gguf_close(f);
+            gptc_gguf_close(f);
         }
 
         /* trailing bytes are tolerated (run.c ignores them); one byte short is not */
@@ -307,7 +307,7 @@ static void test_layout(const uint8_t *tok, size_t tok_n)
         f = NULL;
         CHECK(gptc_llama2c_parse(q, n + 5, tok, tok_n, &f, &err) == GPTC_OK,
               "trailing bytes accepted: %s", err.msg);
-        gguf_close(f);
+        gptc_gguf_close(f);
         f = (gguf_file *)q; /* must be reset to NULL */
         st = gptc_llama2c_parse(p, n - 1, tok, tok_n, &f, &err);
         CHECK(st == GPTC_E_FORMAT && f == NULL && has(err.msg, "implies"),
@@ -490,17 +490,17 @@ static void test_files(const uint8_t *ck, size_t ck_n)
     gguf_file *a = NULL, *b = NULL;
     CHECK(gptc_llama2c_import(g_ckpt, g_tok, &a, &err) == GPTC_OK, "import a: %s", err.msg);
     CHECK(gptc_llama2c_import(g_ckpt, g_tok, &b, &err) == GPTC_OK, "import b: %s", err.msg);
-    gguf_close(a);
+    gptc_gguf_close(a);
     if (b) {
-        const gguf_tensor *t = gguf_find_tensor(b, "token_embd.weight");
+        const gguf_tensor *t = gptc_gguf_find_tensor(b, "token_embd.weight");
         CHECK(t && !memcmp(t->data, ck + 28, 64 * 512 * 4), "b readable after a is closed");
         /* output_norm (64 floats) sits right before freq_cis_real/imag (512 * 8 / 2 each) */
-        const gguf_tensor *on = gguf_find_tensor(b, "output_norm.weight");
+        const gguf_tensor *on = gptc_gguf_find_tensor(b, "output_norm.weight");
         CHECK(on && !memcmp(on->data, ck + ck_n - 4 * (512 * 8) - 4 * 64, 4 * 64),
               "output_norm right before the freq_cis tables");
     }
-    gguf_close(b);
-    gguf_close(NULL);
+    gptc_gguf_close(b);
+    gptc_gguf_close(NULL);
     rmdir(dir);
 }
 

@@ -232,7 +232,7 @@ static void check_bad_models(void)
     };
     gguf_file *src;
     gptc_err err;
-    if (gguf_open(data("gguf/stories260K.gguf"), &src, &err)) {
+    if (gptc_gguf_open(data("gguf/stories260K.gguf"), &src, &err)) {
         CHECK(0, "open stories260K.gguf: %s", err.msg);
         return;
     }
@@ -244,25 +244,25 @@ static void check_bad_models(void)
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         const bad_case *bc = &cases[k];
         gguf_file *f;
-        gguf_new(&f, &err);
+        gptc_gguf_new(&f, &err);
         for (uint64_t i = 0; i < src->n_kv; i++) {
             const gguf_kv *kv = &src->kv[i];
             if (bc->drop_key && gptc_str_eq(kv->key, bc->drop_key)) continue;
             char key[256];
             snprintf(key, sizeof key, "%.*s", (int)kv->key.n, kv->key.p);
-            if (kv->type == GGUF_VT_STR) gguf_set_str(f, key, kv->v.str.p, kv->v.str.n, &err);
-            else if (kv->type == GGUF_VT_U32) gguf_set_uint(f, key, GGUF_VT_U32, kv->v.u, &err);
-            else if (kv->type == GGUF_VT_F32) gguf_set_f32(f, key, (float)kv->v.f, &err);
+            if (kv->type == GGUF_VT_STR) gptc_gguf_set_str(f, key, kv->v.str.p, kv->v.str.n, &err);
+            else if (kv->type == GGUF_VT_U32) gptc_gguf_set_uint(f, key, GGUF_VT_U32, kv->v.u, &err);
+            else if (kv->type == GGUF_VT_F32) gptc_gguf_set_f32(f, key, (float)kv->v.f, &err);
             else if (kv->type == GGUF_VT_ARR && kv->v.arr.type == GGUF_VT_STR) {
                 gptc_str *s = malloc(kv->v.arr.n * sizeof *s);
-                for (uint64_t j = 0; j < kv->v.arr.n; j++) s[j] = gguf_arr_str(kv, j);
-                gguf_set_arr_str(f, key, s, kv->v.arr.n, &err);
+                for (uint64_t j = 0; j < kv->v.arr.n; j++) s[j] = gptc_gguf_arr_str(kv, j);
+                gptc_gguf_set_arr_str(f, key, s, kv->v.arr.n, &err);
                 free(s);
             } else if (kv->type == GGUF_VT_ARR) {
-                gguf_set_arr(f, key, kv->v.arr.type, kv->v.arr.data, kv->v.arr.n, &err);
+                gptc_gguf_set_arr(f, key, kv->v.arr.type, kv->v.arr.data, kv->v.arr.n, &err);
             }
         }
-        if (bc->set_key) gguf_set_uint(f, bc->set_key, GGUF_VT_U32, (uint64_t)bc->set_val, &err);
+        if (bc->set_key) gptc_gguf_set_uint(f, bc->set_key, GGUF_VT_U32, (uint64_t)bc->set_val, &err);
         for (uint64_t i = 0; i < src->n_tensors; i++) {
             const gguf_tensor *t = &src->tensors[i];
             char name[256];
@@ -270,13 +270,13 @@ static void check_bad_models(void)
             if (bc->drop_tensor && strcmp(name, bc->drop_tensor) == 0) continue;
             if (bc->bad_shape && strcmp(name, bc->bad_shape) == 0) {
                 uint64_t ne[2] = {t->ne[0], t->ne[1] + 1};
-                gguf_add_tensor(f, name, t->type, 2, ne, junk, &err);
+                gptc_gguf_add_tensor(f, name, t->type, 2, ne, junk, &err);
                 continue;
             }
-            gguf_add_tensor(f, name, t->type, t->n_dims, t->ne, t->data, &err);
+            gptc_gguf_add_tensor(f, name, t->type, t->n_dims, t->ne, t->data, &err);
         }
-        CHECK(gguf_write(f, path, &err) == GPTC_OK, "%s: write: %s", bc->desc, err.msg);
-        gguf_close(f);
+        CHECK(gptc_gguf_write(f, path, &err) == GPTC_OK, "%s: write: %s", bc->desc, err.msg);
+        gptc_gguf_close(f);
         gptc_model *m = NULL;
         gptc_status s = gptc_model_load(path, NULL, &m, &err);
         CHECK(s != GPTC_OK && m == NULL, "%s: loaded a bad model", bc->desc);
@@ -285,7 +285,7 @@ static void check_bad_models(void)
     }
     unlink(path);
     rmdir(dir);
-    gguf_close(src);
+    gptc_gguf_close(src);
 }
 
 /* A model file the process may not read is reported as what it is (the open error), not as a

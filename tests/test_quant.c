@@ -411,7 +411,7 @@ static gguf_file *open_data(const char *rel)
     snprintf(p, sizeof p, "%s/%s", test_data_dir(), rel);
     gguf_file *f = NULL;
     gptc_err err;
-    if (gguf_open(p, &f, &err) != GPTC_OK) return NULL;
+    if (gptc_gguf_open(p, &f, &err) != GPTC_OK) return NULL;
     return f;
 }
 
@@ -489,7 +489,7 @@ static void test_llamacpp_digests(int *seen)
     if (!f || !r8) {
         printf("  (skipped: %s not found)\n", p);
         if (f) fclose(f);
-        gguf_close(r8);
+        gptc_gguf_close(r8);
         return;
     }
     static const char *files[] = {"rand-llama-d256-Q2_K.gguf", "rand-llama-d256-Q3_K_M.gguf"};
@@ -502,7 +502,7 @@ static void test_llamacpp_digests(int *seen)
         if (sscanf(line, "%127s %127s %31s %63s %llu %79s", file, name, type, ne, &bytes, digest) != 6) continue;
         int fi = strcmp(file, files[0]) == 0 ? 0 : strcmp(file, files[1]) == 0 ? 1 : -1;
         if (fi < 0) continue;
-        const gguf_tensor *s = gguf_find_tensor(r8, name);
+        const gguf_tensor *s = gptc_gguf_find_tensor(r8, name);
         uint32_t t = type_by_name(type);
         if (!s || t == GPTC_TYPE_COUNT || !gptc_type_info(t)->from_float_ref) {
             differ[fi]++;
@@ -541,7 +541,7 @@ static void test_llamacpp_digests(int *seen)
               mixes[fi], mix_bad[fi]);
     }
     fclose(f);
-    gguf_close(r8);
+    gptc_gguf_close(r8);
 }
 
 static void test_llamacpp_files(void)
@@ -550,8 +550,8 @@ static void test_llamacpp_files(void)
     gguf_file *r8 = open_data("gguf/quant/rand-llama-d256-Q8_0.gguf");
     if (!s32 || !r8) {
         printf("  (skipped: %s/gguf not found)\n", test_data_dir());
-        gguf_close(s32);
-        gguf_close(r8);
+        gptc_gguf_close(s32);
+        gptc_gguf_close(r8);
         return;
     }
     static const char *files[] = {"stories260K-Q8_0", "stories260K-Q4_0", "stories260K-Q4_1",
@@ -570,7 +570,7 @@ static void test_llamacpp_files(void)
             const gguf_tensor *t = &q->tensors[i];
             char name[128];
             snprintf(name, sizeof name, "%.*s", (int)t->name.n, t->name.p);
-            const gguf_tensor *s = gguf_find_tensor(src, name);
+            const gguf_tensor *s = gptc_gguf_find_tensor(src, name);
             if (!s) {
                 differ++;
                 continue;
@@ -593,7 +593,7 @@ static void test_llamacpp_files(void)
         }
         CHECK(differ == 0, "%s: all %d tensors quantize to llama.cpp's exact bytes (%d differ)", files[fi], same,
               differ);
-        gguf_close(q);
+        gptc_gguf_close(q);
     }
     test_llamacpp_digests(seen);
     for (int i = 0; i < N_TYPES; i++) {
@@ -601,8 +601,8 @@ static void test_llamacpp_files(void)
         if (t == GPTC_TYPE_IQ4_NL || t == GPTC_TYPE_IQ4_XS || t == GPTC_TYPE_MXFP4) continue; /* numpy fixtures */
         CHECK(seen[t] > 0, "%s covered by the byte-for-byte comparison", gptc_type_info(t)->name);
     }
-    gguf_close(s32);
-    gguf_close(r8);
+    gptc_gguf_close(s32);
+    gptc_gguf_close(r8);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -739,31 +739,31 @@ static void test_bad_files(void)
         uint8_t *b = small_gguf(types[ti], &n, &ne0_off, &off_off);
         gguf_file *f = NULL;
         gptc_err err;
-        CHECK(gguf_parse(b, n, &f, &err) == GPTC_OK, "the small %s file parses (%s)", tn, err.msg);
-        gguf_close(f);
+        CHECK(gptc_gguf_parse(b, n, &f, &err) == GPTC_OK, "the small %s file parses (%s)", tn, err.msg);
+        gptc_gguf_close(f);
 
         uint64_t v = 48; // not a multiple of 32 or 256
         memcpy(b + ne0_off, &v, 8);
         f = NULL;
-        gptc_status s = gguf_parse(b, n, &f, &err);
+        gptc_status s = gptc_gguf_parse(b, n, &f, &err);
         CHECK(s == GPTC_E_FORMAT && strstr(err.msg, "not a multiple of the block size") && strstr(err.msg, tn),
               "row length 48 of a %s tensor is a clear error (%s)", tn, err.msg);
-        gguf_close(f);
+        gptc_gguf_close(f);
         v = 256;
         memcpy(b + ne0_off, &v, 8);
 
         f = NULL; // data runs past the end: drop the last byte
-        s = gguf_parse(b, n - 1, &f, &err);
+        s = gptc_gguf_parse(b, n - 1, &f, &err);
         CHECK(s == GPTC_E_FORMAT && strstr(err.msg, "w.test"), "truncated %s data is a clear error (%s)", tn,
               err.msg);
-        gguf_close(f);
+        gptc_gguf_close(f);
 
         v = 32; // offset moved so the data runs past the end
         memcpy(b + off_off, &v, 8);
         f = NULL;
-        s = gguf_parse(b, n, &f, &err);
+        s = gptc_gguf_parse(b, n, &f, &err);
         CHECK(s == GPTC_E_FORMAT, "%s data at an offset past the end is a clear error (%s)", tn, err.msg);
-        gguf_close(f);
+        gptc_gguf_close(f);
         free(b);
     }
 }

@@ -85,7 +85,7 @@ static gguf_file *open_file(const char *path)
 {
     gguf_file *f = NULL;
     gptc_err err;
-    if (gguf_open(path, &f, &err)) return NULL;
+    if (gptc_gguf_open(path, &f, &err)) return NULL;
     return f;
 }
 
@@ -110,7 +110,7 @@ static void compare_mix(const char *src, const char *mix, const char *ref, const
             const gguf_tensor *tb = &b->tensors[i];
             char name[256];
             snprintf(name, sizeof name, "%.*s", (int)tb->name.n, tb->name.p);
-            const gguf_tensor *ta = gguf_find_tensor(a, name);
+            const gguf_tensor *ta = gptc_gguf_find_tensor(a, name);
             if (ta && ta->type == tb->type && ta->nbytes == tb->nbytes && memcmp(ta->data, tb->data, tb->nbytes) == 0) {
                 same++;
             } else {
@@ -122,15 +122,15 @@ static void compare_mix(const char *src, const char *mix, const char *ref, const
         CHECK(differ == 0 && a->n_tensors == b->n_tensors, "%s -> %s: all %d tensors equal llama.cpp's %s", src, mix,
               same, ref);
         int64_t ft = -1, qv = -1;
-        gguf_get_int(a, "general.file_type", &ft, &err);
-        gguf_get_int(a, "general.quantization_version", &qv, &err);
+        gptc_gguf_get_int(a, "general.file_type", &ft, &err);
+        gptc_gguf_get_int(a, "general.quantization_version", &qv, &err);
         int64_t ft_ref = -2;
-        gguf_get_int(b, "general.file_type", &ft_ref, &err);
+        gptc_gguf_get_int(b, "general.file_type", &ft_ref, &err);
         CHECK(ft == ft_ref && qv == 2, "%s: general.file_type %lld (llama.cpp %lld), quantization_version %lld", mix,
               (long long)ft, (long long)ft_ref, (long long)qv);
     }
-    gguf_close(a);
-    gguf_close(b);
+    gptc_gguf_close(a);
+    gptc_gguf_close(b);
     unlink(out);
 }
 
@@ -185,7 +185,7 @@ static void test_nan_input(const char *tmp)
     gguf_file *src = open_file(in), *f = NULL;
     if (!src) return;
     void *copy = NULL;
-    CHECK(gguf_new(&f, &err) == GPTC_OK && gguf_copy_kvs(f, src, &err) == GPTC_OK, "copy the kvs");
+    CHECK(gptc_gguf_new(&f, &err) == GPTC_OK && gptc_gguf_copy_kvs(f, src, &err) == GPTC_OK, "copy the kvs");
     for (uint64_t i = 0; i < src->n_tensors; i++) {
         const gguf_tensor *t = &src->tensors[i];
         char name[128];
@@ -198,11 +198,11 @@ static void test_nan_input(const char *tmp)
             memcpy((uint8_t *)copy + 3 * gptc_row_bytes(t->type, (int64_t)t->ne[0]) + 5 * 34, &nan, 2);
             data = copy;
         }
-        gguf_add_tensor(f, name, t->type, t->n_dims, t->ne, data, &err);
+        gptc_gguf_add_tensor(f, name, t->type, t->n_dims, t->ne, data, &err);
     }
-    CHECK(gguf_write(f, bad, &err) == GPTC_OK, "write the damaged file (%s)", err.msg);
-    gguf_close(f);
-    gguf_close(src);
+    CHECK(gptc_gguf_write(f, bad, &err) == GPTC_OK, "write the damaged file (%s)", err.msg);
+    gptc_gguf_close(f);
+    gptc_gguf_close(src);
     free(copy);
     gptc_status s = gptc_quantize_model(bad, NULL, out, "q4_k_m", NULL, NULL, &err);
     CHECK(s == GPTC_E_FORMAT && strstr(err.msg, "blk.1.attn_q.weight") && strstr(err.msg, "NaN") &&

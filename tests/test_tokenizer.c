@@ -47,16 +47,16 @@ static gptc_tokenizer *tok_from_gguf(const char *name)
     gguf_file *f = NULL;
     gptc_err err = {0};
     gptc_tokenizer *t = NULL;
-    if (gguf_open(path, &f, &err) != GPTC_OK) {
+    if (gptc_gguf_open(path, &f, &err) != GPTC_OK) {
         printf("cannot open %s: %s\n", path, err.msg);
         return NULL;
     }
     if (gptc_tokenizer_from_gguf(f, &t, &err) != GPTC_OK) printf("%s: %s\n", name, err.msg);
-    gguf_close(f);
+    gptc_gguf_close(f);
     return t;
 }
 
-/* tokenizer.bin -> in-memory GGUF; OUT: owned, gguf_close */
+/* tokenizer.bin -> in-memory GGUF; OUT: owned, gptc_gguf_close */
 static gguf_file *l2c_gguf(const char *name, int n_vocab)
 {
     size_t n;
@@ -67,10 +67,10 @@ static gguf_file *l2c_gguf(const char *name, int n_vocab)
     }
     gguf_file *f = NULL;
     gptc_err err = {0};
-    if (gguf_new(&f, &err) != GPTC_OK ||
+    if (gptc_gguf_new(&f, &err) != GPTC_OK ||
         gptc_llama2c_tokenizer_parse(f, buf, n, n_vocab, &err) != GPTC_OK) {
         printf("%s: %s\n", name, err.msg);
-        gguf_close(f);
+        gptc_gguf_close(f);
         f = NULL;
     }
     free(buf);
@@ -84,7 +84,7 @@ static gptc_tokenizer *tok_from_l2c(const char *name, int n_vocab)
     gptc_tokenizer *t = NULL;
     gptc_err err = {0};
     if (gptc_tokenizer_from_gguf(f, &t, &err) != GPTC_OK) printf("%s: %s\n", name, err.msg);
-    gguf_close(f);
+    gptc_gguf_close(f);
     return t;
 }
 
@@ -363,7 +363,7 @@ static void compare_arrays(const gguf_file *a, const gguf_file *b, const char *w
     const char *keys[] = {"tokenizer.ggml.tokens", "tokenizer.ggml.scores",
                           "tokenizer.ggml.token_type"};
     for (int k = 0; k < 3; k++) {
-        const gguf_kv *x = gguf_find_kv(a, keys[k]), *y = gguf_find_kv(b, keys[k]);
+        const gguf_kv *x = gptc_gguf_find_kv(a, keys[k]), *y = gptc_gguf_find_kv(b, keys[k]);
         CHECK(x && y, "%s: %s present in both", what, keys[k]);
         if (!x || !y) continue;
         CHECK(x->type == GGUF_VT_ARR && y->type == GGUF_VT_ARR && x->v.arr.type == y->v.arr.type &&
@@ -374,13 +374,13 @@ static void compare_arrays(const gguf_file *a, const gguf_file *b, const char *w
         for (uint64_t i = 0; i < x->v.arr.n; i++) {
             int eq;
             if (x->v.arr.type == GGUF_VT_STR) {
-                gptc_str s = gguf_arr_str(x, i), r = gguf_arr_str(y, i);
+                gptc_str s = gptc_gguf_arr_str(x, i), r = gptc_gguf_arr_str(y, i);
                 eq = s.n == r.n && memcmp(s.p, r.p, s.n) == 0;
             } else if (x->v.arr.type == GGUF_VT_F32) {
-                float f = (float)gguf_arr_float(x, i), g = (float)gguf_arr_float(y, i);
+                float f = (float)gptc_gguf_arr_float(x, i), g = (float)gptc_gguf_arr_float(y, i);
                 eq = memcmp(&f, &g, 4) == 0; /* bitwise: -0.0 stays -0.0 */
             } else {
-                eq = gguf_arr_int(x, i) == gguf_arr_int(y, i);
+                eq = gptc_gguf_arr_int(x, i) == gptc_gguf_arr_int(y, i);
             }
             if (!eq && !bad++) first = i;
         }
@@ -392,14 +392,14 @@ static void compare_arrays(const gguf_file *a, const gguf_file *b, const char *w
     for (int k = 0; k < 3; k++) {
         int64_t u = -2, v = -3;
         gptc_err err;
-        gguf_get_int(a, ids[k], &u, &err);
-        gguf_get_int(b, ids[k], &v, &err);
+        gptc_gguf_get_int(a, ids[k], &u, &err);
+        gptc_gguf_get_int(b, ids[k], &v, &err);
         CHECK(u == v, "%s: %s %lld vs %lld", what, ids[k], (long long)u, (long long)v);
     }
     gptc_str m1 = {0}, m2 = {0};
     gptc_err err;
-    gguf_get_str(a, "tokenizer.ggml.model", &m1, &err);
-    gguf_get_str(b, "tokenizer.ggml.model", &m2, &err);
+    gptc_gguf_get_str(a, "tokenizer.ggml.model", &m1, &err);
+    gptc_gguf_get_str(b, "tokenizer.ggml.model", &m2, &err);
     CHECK(gptc_str_eq(m1, "llama") && gptc_str_eq(m2, "llama"), "%s: model llama", what);
 }
 
@@ -409,19 +409,19 @@ static void test_l2c_equivalence(void)
     gptc_err err = {0};
     gguf_file *mine = l2c_gguf("llama2c/tok512.bin", 512), *ref = NULL;
     snprintf(path, sizeof path, "%s/gguf/stories260K.gguf", test_data_dir());
-    CHECK(mine && gguf_open(path, &ref, &err) == GPTC_OK, "tok512 import and stories260K.gguf");
+    CHECK(mine && gptc_gguf_open(path, &ref, &err) == GPTC_OK, "tok512 import and stories260K.gguf");
     if (mine && ref) compare_arrays(mine, ref, "tok512.bin vs stories260K.gguf");
-    gguf_close(mine);
-    gguf_close(ref);
+    gptc_gguf_close(mine);
+    gptc_gguf_close(ref);
 
     /* the 32000 vocabulary: llama2.c's export of Llama 2 vs llama.cpp's fixture GGUF */
     mine = l2c_gguf("llama2c/tokenizer.bin", 32000);
     ref = NULL;
     snprintf(path, sizeof path, "%s/gguf/ggml-vocab-llama-spm.gguf", test_data_dir());
-    CHECK(mine && gguf_open(path, &ref, &err) == GPTC_OK, "tokenizer.bin import and spm gguf");
+    CHECK(mine && gptc_gguf_open(path, &ref, &err) == GPTC_OK, "tokenizer.bin import and spm gguf");
     if (mine && ref) compare_arrays(mine, ref, "tokenizer.bin vs ggml-vocab-llama-spm.gguf");
-    gguf_close(mine);
-    gguf_close(ref);
+    gptc_gguf_close(mine);
+    gptc_gguf_close(ref);
 }
 
 /* ----------------------------------------------------------------------------------------------
@@ -481,7 +481,7 @@ static void test_bad_l2c(void)
         }
         gguf_file *f = NULL;
         gptc_err err = {0};
-        gguf_new(&f, &err);
+        gptc_gguf_new(&f, &err);
         /* copy into an exact-size buffer so ASan sees any overread */
         uint8_t *exact = malloc(cases[c].len ? cases[c].len : 1);
         memcpy(exact, b, cases[c].len);
@@ -490,17 +490,17 @@ static void test_bad_l2c(void)
         CHECK(st == GPTC_E_FORMAT && strstr(err.msg, cases[c].msg),
               "bad tokenizer.bin '%s': status %d, message '%s'", cases[c].what, (int)st, err.msg);
         free(exact);
-        gguf_close(f);
+        gptc_gguf_close(f);
     }
     /* a tokenizer of a larger vocabulary than the model's is refused (the 32000-token
      * tokenizer.bin beside a 512-token checkpoint must not load silently) */
     gguf_file *f = NULL;
     gptc_err err = {0};
-    gguf_new(&f, &err);
+    gptc_gguf_new(&f, &err);
     CHECK(gptc_llama2c_tokenizer_parse(f, good, n, 300, &err) == GPTC_E_FORMAT &&
               strstr(err.msg, "larger vocabulary"),
           "n_vocab 300 of a bigger file: %s", err.msg);
-    gguf_close(f);
+    gptc_gguf_close(f);
     free(b);
     free(good);
 }
@@ -512,17 +512,17 @@ static gguf_file *mini_vocab(const char *model, int n_tokens, int n_scores)
 {
     gguf_file *f = NULL;
     gptc_err err = {0};
-    gguf_new(&f, &err);
+    gptc_gguf_new(&f, &err);
     static const gptc_str toks[] = {{"<unk>", 5}, {"<s>", 3}, {"</s>", 4}, {"\xe2\x96\x81", 3},
                                     {"a", 1},     {"b", 1},   {"ab", 2}};
     static const float sc[] = {0, 0, 0, -1, -2, -3, -0.5f};
     static const int32_t ty[] = {2, 3, 3, 1, 1, 1, 1};
-    if (model) gguf_set_str(f, "tokenizer.ggml.model", model, strlen(model), &err);
-    if (n_tokens >= 0) gguf_set_arr_str(f, "tokenizer.ggml.tokens", toks, (uint64_t)n_tokens, &err);
+    if (model) gptc_gguf_set_str(f, "tokenizer.ggml.model", model, strlen(model), &err);
+    if (n_tokens >= 0) gptc_gguf_set_arr_str(f, "tokenizer.ggml.tokens", toks, (uint64_t)n_tokens, &err);
     if (n_scores >= 0)
-        gguf_set_arr(f, "tokenizer.ggml.scores", GGUF_VT_F32, sc, (uint64_t)n_scores, &err);
+        gptc_gguf_set_arr(f, "tokenizer.ggml.scores", GGUF_VT_F32, sc, (uint64_t)n_scores, &err);
     if (n_tokens > 0)
-        gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, ty, (uint64_t)n_tokens, &err);
+        gptc_gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, ty, (uint64_t)n_tokens, &err);
     return f;
 }
 
@@ -551,55 +551,55 @@ static void test_loader(void)
     t = NULL;
 
     /* 0xFFFFFFFF means none; an id past the end is an error */
-    gguf_set_uint(f, "tokenizer.ggml.bos_token_id", GGUF_VT_U32, 0xFFFFFFFFu, &err);
-    gguf_set_bool(f, "tokenizer.ggml.add_bos_token", 0, &err);
+    gptc_gguf_set_uint(f, "tokenizer.ggml.bos_token_id", GGUF_VT_U32, 0xFFFFFFFFu, &err);
+    gptc_gguf_set_bool(f, "tokenizer.ggml.add_bos_token", 0, &err);
     CHECK(gptc_tokenizer_from_gguf(f, &t, &err) == GPTC_OK && gptc_tok_bos(t) == -1 &&
               gptc_tok_add_bos(t) == 0,
           "bos 0xFFFFFFFF is none");
     gptc_tokenizer_free(t);
     t = NULL;
-    gguf_set_uint(f, "tokenizer.ggml.eos_token_id", GGUF_VT_U32, 7, &err);
+    gptc_gguf_set_uint(f, "tokenizer.ggml.eos_token_id", GGUF_VT_U32, 7, &err);
     CHECK(gptc_tokenizer_from_gguf(f, &t, &err) == GPTC_E_FORMAT && !t &&
               strstr(err.msg, "eos_token_id"),
           "eos out of range: %s", err.msg);
-    gguf_set_uint(f, "tokenizer.ggml.eos_token_id", GGUF_VT_U32, 2, &err);
-    gguf_set_uint(f, "tokenizer.ggml.eot_token_id", GGUF_VT_U32, 5, &err);
+    gptc_gguf_set_uint(f, "tokenizer.ggml.eos_token_id", GGUF_VT_U32, 2, &err);
+    gptc_gguf_set_uint(f, "tokenizer.ggml.eot_token_id", GGUF_VT_U32, 5, &err);
     CHECK(gptc_tokenizer_from_gguf(f, &t, &err) == GPTC_OK && gptc_tok_is_eog(t, 5) &&
               gptc_tok_is_eog(t, 2) && !gptc_tok_is_eog(t, 1) && !gptc_tok_is_eog(t, -1),
           "eot is end of generation");
     gptc_tokenizer_free(t);
     t = NULL;
-    gguf_close(f);
+    gptc_gguf_close(f);
 
     /* byte-level BPE lives in test_bpe.c; a gpt2 vocabulary without merges is malformed */
     f = mini_vocab("gpt2", 7, 7);
     CHECK(gptc_tokenizer_from_gguf(f, &t, &err) == GPTC_E_FORMAT && strstr(err.msg, "merges"),
           "gpt2 without merges: %s", err.msg);
-    gguf_close(f);
+    gptc_gguf_close(f);
     f = mini_vocab("bert", 7, 7);
     CHECK(gptc_tokenizer_from_gguf(f, &t, &err) == GPTC_E_UNSUPPORTED &&
               strstr(err.msg, "tokenizer model 'bert' is not supported yet"),
           "bert unsupported: %s", err.msg);
-    gguf_close(f);
+    gptc_gguf_close(f);
     f = mini_vocab(NULL, 7, -1); /* no model key, no scores: llama */
     CHECK(gptc_tokenizer_from_gguf(f, &t, &err) == GPTC_OK, "no model key: %s", err.msg);
     gptc_tokenizer_free(t);
     t = NULL;
-    gguf_close(f);
+    gptc_gguf_close(f);
     f = mini_vocab("llama", -1, -1);
     CHECK(gptc_tokenizer_from_gguf(f, &t, &err) == GPTC_E_FORMAT, "no tokens: %s", err.msg);
-    gguf_close(f);
+    gptc_gguf_close(f);
     f = mini_vocab("llama", 0, -1);
     CHECK(gptc_tokenizer_from_gguf(f, &t, &err) == GPTC_E_FORMAT, "empty tokens: %s", err.msg);
-    gguf_close(f);
+    gptc_gguf_close(f);
     f = mini_vocab("llama", 7, 6);
     CHECK(gptc_tokenizer_from_gguf(f, &t, &err) == GPTC_E_FORMAT && strstr(err.msg, "scores"),
           "scores count: %s", err.msg);
-    gguf_close(f);
+    gptc_gguf_close(f);
     f = mini_vocab("llama", 7, 7);
-    gguf_set_int(f, "tokenizer.ggml.token_type", GGUF_VT_I32, 1, &err); /* not an array */
+    gptc_gguf_set_int(f, "tokenizer.ggml.token_type", GGUF_VT_I32, 1, &err); /* not an array */
     CHECK(gptc_tokenizer_from_gguf(f, &t, &err) == GPTC_E_FORMAT, "token_type scalar: %s", err.msg);
-    gguf_close(f);
+    gptc_gguf_close(f);
 
     t = tok_from_gguf("gguf/ggml-vocab-gpt-2.gguf");
     CHECK(t != NULL && gptc_tok_n_vocab(t) == 50257, "the gpt-2 vocabulary loads (byte-level BPE)");
@@ -607,11 +607,11 @@ static void test_loader(void)
     t = NULL;
     char path[512];
     snprintf(path, sizeof path, "%s/gguf/vocab/ggml-vocab-bert-bge.gguf", test_data_dir());
-    if (gguf_open(path, &f, &err) == GPTC_OK) {
+    if (gptc_gguf_open(path, &f, &err) == GPTC_OK) {
         CHECK(gptc_tokenizer_from_gguf(f, &t, &err) == GPTC_E_UNSUPPORTED &&
                   strstr(err.msg, "'bert'"),
               "bert gguf: %s", err.msg);
-        gguf_close(f);
+        gptc_gguf_close(f);
     }
 }
 

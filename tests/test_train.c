@@ -81,15 +81,15 @@ static void test_kernel_elementwise(const gptc_gemm_kernel *k)
 #define CMP(p, q)                                                                                 \
     for (int i = 0; i < N; i++) worst = fmaxf(worst, fabsf((p)[i] - (q)[i]) / (1e-6f + 2e-6f * fabsf((q)[i])))
     if (k->gelu_fwd) {
-        k->gelu_fwd(a, x, N), tl_gelu_fwd(b, x, N);
+        k->gelu_fwd(a, x, N), gptc_tl_gelu_fwd(b, x, N);
         CMP(a, b);
-        k->gelu_bwd(a, x, dy, N), tl_gelu_bwd(b, x, dy, N);
+        k->gelu_bwd(a, x, dy, N), gptc_tl_gelu_bwd(b, x, dy, N);
         CMP(a, b);
     }
     if (k->swiglu_fwd) {
-        k->swiglu_fwd(a, x, u, N), tl_swiglu_fwd(b, x, u, N);
+        k->swiglu_fwd(a, x, u, N), gptc_tl_swiglu_fwd(b, x, u, N);
         CMP(a, b);
-        k->swiglu_bwd(a, a2, dy, x, u, N), tl_swiglu_bwd(b, b2, dy, x, u, N);
+        k->swiglu_bwd(a, a2, dy, x, u, N), gptc_tl_swiglu_bwd(b, b2, dy, x, u, N);
         CMP(a, b);
         CMP(a2, b2);
     }
@@ -140,13 +140,13 @@ static void test_ops_fd(void)
         memset(dw, 0, sizeof dw);
         memset(db, 0, sizeof db);
         if (which) {
-            tl_layernorm_fwd(y, mean, rstd, x, w, b, n, D, 1e-5f);
-            tl_layernorm_bwd_dx(dx, dy, x, w, mean, rstd, n, D);
-            tl_layernorm_bwd_dwb(dw, db, dy, x, mean, rstd, n, D, 0, D);
+            gptc_tl_layernorm_fwd(y, mean, rstd, x, w, b, n, D, 1e-5f);
+            gptc_tl_layernorm_bwd_dx(dx, dy, x, w, mean, rstd, n, D);
+            gptc_tl_layernorm_bwd_dwb(dw, db, dy, x, mean, rstd, n, D, 0, D);
         } else {
-            tl_rmsnorm_fwd(y, rstd, x, w, n, D, 1e-5f);
-            tl_rmsnorm_bwd_dx(dx, dy, x, w, rstd, n, D);
-            tl_rmsnorm_bwd_dw(dw, dy, x, rstd, n, D, 0, D);
+            gptc_tl_rmsnorm_fwd(y, rstd, x, w, n, D, 1e-5f);
+            gptc_tl_rmsnorm_bwd_dx(dx, dy, x, w, rstd, n, D);
+            gptc_tl_rmsnorm_bwd_dw(dw, dy, x, rstd, n, D, 0, D);
         }
         float worst = 0;
         for (int i = 0; i < n * D + D; i++) {
@@ -154,8 +154,8 @@ static void test_ops_fd(void)
             double f[2];
             for (int s = 0; s < 2; s++) {
                 *v = keep + (s ? h : -h);
-                if (which) tl_layernorm_fwd(y, mean, rstd, x, w, b, n, D, 1e-5f);
-                else tl_rmsnorm_fwd(y, rstd, x, w, n, D, 1e-5f);
+                if (which) gptc_tl_layernorm_fwd(y, mean, rstd, x, w, b, n, D, 1e-5f);
+                else gptc_tl_rmsnorm_fwd(y, rstd, x, w, n, D, 1e-5f);
                 f[s] = 0;
                 for (int k = 0; k < n * D; k++) f[s] += (double)dy[k] * y[k];
             }
@@ -169,17 +169,17 @@ static void test_ops_fd(void)
     /* gelu and swiglu, elementwise */
     float g[16], u[16], h2[16], dg[16], du[16], dh[16];
     for (int i = 0; i < 16; i++) g[i] = rnd() * 4, u[i] = rnd(), dh[i] = 1;
-    tl_gelu_bwd(dg, g, dh, 16);
-    tl_swiglu_bwd(dh, du, (float[16]){1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, g, u, 16);
+    gptc_tl_gelu_bwd(dg, g, dh, 16);
+    gptc_tl_swiglu_bwd(dh, du, (float[16]){1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, g, u, 16);
     float worst = 0;
     for (int i = 0; i < 16; i++) {
         float a, c, e = 1e-3f;
         float gp = g[i] + e, gm = g[i] - e;
-        tl_gelu_fwd(&a, &gp, 1);
-        tl_gelu_fwd(&c, &gm, 1);
+        gptc_tl_gelu_fwd(&a, &gp, 1);
+        gptc_tl_gelu_fwd(&c, &gm, 1);
         worst = fmaxf(worst, fabsf((a - c) / (2 * e) - dg[i]) / 2e-3f);
-        tl_swiglu_fwd(&a, &gp, &u[i], 1);
-        tl_swiglu_fwd(&c, &gm, &u[i], 1);
+        gptc_tl_swiglu_fwd(&a, &gp, &u[i], 1);
+        gptc_tl_swiglu_fwd(&c, &gm, &u[i], 1);
         worst = fmaxf(worst, fabsf((a - c) / (2 * e) - dh[i]) / 2e-3f);
         float silu = g[i] / (1 + expf(-g[i]));
         worst = fmaxf(worst, fabsf(du[i] - silu) / 1e-6f);
@@ -189,9 +189,9 @@ static void test_ops_fd(void)
     /* rope: the inverse rotation undoes the forward one */
     float inv_freq[4] = {1, 0.1f, 0.01f, 0.001f}, cs[8], v[16], v0[16];
     for (int i = 0; i < 16; i++) v[i] = v0[i] = rnd();
-    tl_rope_table(cs, 7, inv_freq, 8);
-    tl_rope(v, cs, 2, 8, 8, 0);
-    tl_rope(v, cs, 2, 8, 8, 1);
+    gptc_tl_rope_table(cs, 7, inv_freq, 8);
+    gptc_tl_rope(v, cs, 2, 8, 8, 0);
+    gptc_tl_rope(v, cs, 2, 8, 8, 1);
     worst = 0;
     for (int i = 0; i < 16; i++) worst = fmaxf(worst, fabsf(v[i] - v0[i]));
     CHECK(worst < 1e-6f, "rope inverse: %g", worst);

@@ -81,7 +81,7 @@ static void test_mask(void)
         if (!s) free(ids), free(learn);
     }
     gptc_tokenizer_free(tok);
-    gguf_close(g);
+    gptc_gguf_close(g);
 }
 
 static gptc_trainer *tiny_trainer(enum gptc_arch arch)
@@ -103,7 +103,7 @@ static gptc_trainer *tiny_trainer(enum gptc_arch arch)
     gptc_trainer *t = NULL;
     CHECK(gptc_tok_byte_gguf(&tg, &err) == GPTC_OK, "tok");
     CHECK(gptc_trainer_new(&o, tg, &t, &err) == GPTC_OK, "trainer: %s", err.msg);
-    gguf_close(tg);
+    gptc_gguf_close(tg);
     return t;
 }
 
@@ -210,28 +210,28 @@ static void test_lora_merge(enum gptc_arch arch)
     CHECK(gptc_trainer_save_lora(t, ad, &err) == GPTC_OK, "save adapter: %s", err.msg);
     /* the layout llama.cpp reads */
     gguf_file *a = NULL;
-    CHECK(gguf_open(ad, &a, &err) == GPTC_OK, "open adapter");
+    CHECK(gptc_gguf_open(ad, &a, &err) == GPTC_OK, "open adapter");
     if (a) {
         gptc_str s;
         double alpha = 0;
-        CHECK(!gguf_get_str(a, "general.type", &s, &err) && gptc_str_eq(s, "adapter"),
+        CHECK(!gptc_gguf_get_str(a, "general.type", &s, &err) && gptc_str_eq(s, "adapter"),
               "general.type");
-        CHECK(!gguf_get_str(a, "adapter.type", &s, &err) && gptc_str_eq(s, "lora"), "adapter.type");
-        CHECK(!gguf_get_float(a, "adapter.lora.alpha", &alpha, &err) && alpha == 5.0, "alpha %g",
+        CHECK(!gptc_gguf_get_str(a, "adapter.type", &s, &err) && gptc_str_eq(s, "lora"), "adapter.type");
+        CHECK(!gptc_gguf_get_float(a, "adapter.lora.alpha", &alpha, &err) && alpha == 5.0, "alpha %g",
               alpha);
-        CHECK(!gguf_get_str(a, "general.architecture", &s, &err) &&
+        CHECK(!gptc_gguf_get_str(a, "general.architecture", &s, &err) &&
                   gptc_str_eq(s, gptc_arch_name(arch)),
               "arch");
         const char *w = arch == GPTC_ARCH_LLAMA ? "blk.1.ffn_gate.weight" : "blk.1.attn_qkv.weight";
         char an[64], bn[64];
         snprintf(an, sizeof an, "%s.lora_a", w);
         snprintf(bn, sizeof bn, "%s.lora_b", w);
-        const gguf_tensor *ta = gguf_find_tensor(a, an), *tb = gguf_find_tensor(a, bn);
+        const gguf_tensor *ta = gptc_gguf_find_tensor(a, an), *tb = gptc_gguf_find_tensor(a, bn);
         const gptc_tparam *tw = gptc_tmodel_find(gptc_trainer_model(t), w);
         CHECK(ta && tb && tw && ta->ne[0] == (uint64_t)tw->ne[0] && ta->ne[1] == 2 &&
                   tb->ne[0] == 2 && tb->ne[1] == (uint64_t)tw->ne[1],
               "%s: lora_a [in, r], lora_b [r, out]", w);
-        gguf_close(a);
+        gptc_gguf_close(a);
     }
     int32_t tok[12];
     for (int i = 0; i < 12; i++)
@@ -241,7 +241,7 @@ static void test_lora_merge(enum gptc_arch arch)
     const float *ref = gptc_tmodel_logits(gptc_trainer_model(t));
     gguf_file *bf, *af;
     gptc_model *m = NULL;
-    CHECK(gguf_open(base, &bf, &err) == GPTC_OK && gguf_open(ad, &af, &err) == GPTC_OK, "open");
+    CHECK(gptc_gguf_open(base, &bf, &err) == GPTC_OK && gptc_gguf_open(ad, &af, &err) == GPTC_OK, "open");
     float scale = 1.0f;
     gguf_file *mg;
     CHECK(gptc_lora_merge(bf, &af, &scale, 1, &mg, &err) == GPTC_OK, "merge: %s", err.msg);
@@ -270,15 +270,15 @@ static void test_lora_merge(enum gptc_arch arch)
           gptc_arch_name(arch), worst);
     gptc_ctx_free(ctx);
     gptc_model_free(m);
-    gguf_close(af);
+    gptc_gguf_close(af);
     /* an adapter for another model is refused */
     gguf_file *bf2, *af2;
-    CHECK(gguf_open(base, &bf2, &err) == GPTC_OK && gguf_open(merged, &af2, &err) == GPTC_OK,
+    CHECK(gptc_gguf_open(base, &bf2, &err) == GPTC_OK && gptc_gguf_open(merged, &af2, &err) == GPTC_OK,
           "open");
     CHECK(gptc_lora_merge(bf2, &af2, &scale, 1, &mg, &err) == GPTC_E_FORMAT &&
               strstr(err.msg, "not a LoRA adapter"),
           "a model as adapter: %s", err.msg);
-    gguf_close(af2);
+    gptc_gguf_close(af2);
     unlink(base), unlink(ad), unlink(merged), rmdir(dir);
     gptc_trainer_free(t);
 }

@@ -51,7 +51,7 @@ static void test_byte_tokenizer(void)
     const char want[] = "Hi there,\n\tworld! \xc3\xa9\xe2\x82\xac \xef\xbf\xbd\x01<s> x";
     CHECK(o == sizeof want - 1 && memcmp(out, want, o) == 0, "round trip: '%.*s'", (int)o, out);
     gptc_tokenizer_free(tok);
-    gguf_close(g);
+    gptc_gguf_close(g);
 }
 
 /* Training forward vs the inference engine on the exported model. */
@@ -127,7 +127,7 @@ static void test_export(enum gptc_arch arch, int tied)
 
     /* import: config and parameters back from the file */
     gguf_file *in = NULL;
-    CHECK(gguf_open(path, &in, &err) == GPTC_OK, "reopen");
+    CHECK(gptc_gguf_open(path, &in, &err) == GPTC_OK, "reopen");
     gptc_tconfig c2;
     CHECK(in && gptc_tconfig_from_gguf(in, &c2, &err) == GPTC_OK, "config from gguf: %s", err.msg);
     CHECK(c2.arch == c.arch && c2.n_embd == c.n_embd && c2.n_ff == c.n_ff && c2.n_head_kv == c.n_head_kv &&
@@ -140,10 +140,10 @@ static void test_export(enum gptc_arch arch, int tied)
         CHECK(memcmp(gptc_tmodel_params(tm2), p, gptc_tmodel_n_params(tm) * 4) == 0, "params round trip");
     }
     gptc_tmodel_free(tm2);
-    gguf_close(in);
+    gptc_gguf_close(in);
     unlink(path);
-    gguf_close(mg);
-    gguf_close(tg);
+    gptc_gguf_close(mg);
+    gptc_gguf_close(tg);
     gptc_tmodel_free(tm);
 }
 
@@ -182,7 +182,7 @@ static void test_bpe_train(void)
             gptc_tokenizer_free(tok);
         }
         hash[round] = g ? gptc_tok_keys_hash(g) : (uint64_t)round;
-        gguf_close(g);
+        gptc_gguf_close(g);
         gptc_bpe_train_free(t);
     }
     CHECK(hash[0] == hash[1], "the same corpus gives the same tokenizer");

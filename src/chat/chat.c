@@ -33,7 +33,7 @@ gptc_status gptc_chat_template_init(const char *src, size_t n, gptc_chat_templat
     *out = NULL;
     gptc_chat_template *t = calloc(1, sizeof *t);
     if (!t) return gptc_fail(err, GPTC_E_NOMEM, "out of memory");
-    gptc_status st = jinja_template_parse(src ? src : "", n, &t->t, err);
+    gptc_status st = gptc_jinja_template_parse(src ? src : "", n, &t->t, err);
     if (st != GPTC_OK) {
         free(t);
         return st;
@@ -44,13 +44,13 @@ gptc_status gptc_chat_template_init(const char *src, size_t n, gptc_chat_templat
 
 const char *gptc_chat_template_source(const gptc_chat_template *t, size_t *n)
 {
-    return jinja_template_source(t->t, n);
+    return gptc_jinja_template_source(t->t, n);
 }
 
 void gptc_chat_template_free(gptc_chat_template *t)
 {
     if (!t) return;
-    jinja_template_free(t->t);
+    gptc_jinja_template_free(t->t);
     free(t);
 }
 
@@ -81,7 +81,7 @@ gptc_status gptc_chat_render_json(const gptc_chat_template *t, const json_t *mes
 
     jinja_opts jo;
     memset(&jo, 0, sizeof jo);
-    jo.limits = jinja_default_limits();
+    jo.limits = gptc_jinja_default_limits();
     if (opts->date) {
         gptc_status st = parse_date(opts->date, &jo, err);
         if (st != GPTC_OK) return st;
@@ -133,7 +133,7 @@ gptc_status gptc_chat_render_json(const gptc_chat_template *t, const json_t *mes
     vars[nv++] = (jinja_var){.name = "documents", .type = JINJA_VAR_NONE};
     vars[nv++] = (jinja_var){.name = "add_generation_prompt", .type = JINJA_VAR_BOOL,
                              .b = opts->add_generation_prompt != 0};
-    gptc_status st = jinja_render(t->t, vars, nv, &jo, out, out_len, err);
+    gptc_status st = gptc_jinja_render(t->t, vars, nv, &jo, out, out_len, err);
     free(vars);
     json_decref(extra);
     return st;

@@ -12,7 +12,7 @@
  * depth, macro recursion, loop steps, memory and output size are bounded (jinja_limits), and
  * every failure is a gptc_status with "line L col C" in the message.
  *
- * Files: jinja_lex.c (bytes -> tokens with Jinja's whitespace rules), jinja_parse.c (tokens ->
+ * Files: gptc_jinja_lex.c (bytes -> tokens with Jinja's whitespace rules), jinja_parse.c (tokens ->
  * tree), jinja_value.c (values, Python semantics, repr, json.dumps), jinja_eval.c (the tree
  * walker), jinja_builtins.c (filters, tests, methods, global functions).
  */
@@ -28,14 +28,14 @@ struct json_t;
 
 typedef struct jinja_template jinja_template;
 
-/* Parse n bytes of template source. OUT: *out, owned, free with jinja_template_free.
+/* Parse n bytes of template source. OUT: *out, owned, free with gptc_jinja_template_free.
  * GPTC_E_FORMAT: syntax error or invalid UTF-8; GPTC_E_UNSUPPORTED: a construct not
  * implemented; GPTC_E_RANGE: too large or too deeply nested. */
-gptc_status jinja_template_parse(const char *src, size_t n, jinja_template **out /* OUT */,
+gptc_status gptc_jinja_template_parse(const char *src, size_t n, jinja_template **out /* OUT */,
                                  gptc_err *err);
-void jinja_template_free(jinja_template *t);
+void gptc_jinja_template_free(jinja_template *t);
 /* The template's source as parsed (newlines normalised); borrowed. */
-const char *jinja_template_source(const jinja_template *t, size_t *n /* OUT */);
+const char *gptc_jinja_template_source(const jinja_template *t, size_t *n /* OUT */);
 
 /* A variable given to a render. */
 typedef enum jinja_var_type {
@@ -68,11 +68,11 @@ typedef struct jinja_opts {
     int year, mon, day, hour, min, sec;
 } jinja_opts;
 
-jinja_limits jinja_default_limits(void);
+jinja_limits gptc_jinja_default_limits(void);
 
 /* Render with the given variables (later entries override earlier ones of the same name).
  * OUT: *out, malloc'd and NUL-terminated (free with free()), *out_len its length. */
-gptc_status jinja_render(const jinja_template *t, const jinja_var *vars, size_t n_vars,
+gptc_status gptc_jinja_render(const jinja_template *t, const jinja_var *vars, size_t n_vars,
                          const jinja_opts *opts, char **out /* OUT */, size_t *out_len /* OUT */,
                          gptc_err *err);
 

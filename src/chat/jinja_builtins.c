@@ -15,17 +15,17 @@
 
 #include "chat/jinja_impl.h"
 
-int jinja_binop(jrt *rt, int op, jv a, jv b, jv *out);
+int gptc_jinja_binop(jrt *rt, int op, jv a, jv b, jv *out);
 
 /* ---------------------------------------------------------------------------------------------
  * Arguments
  */
-int jargs_bind(jrt *rt, const jargs *a, const char *fname, const char *const *params,
+int gptc_jargs_bind(jrt *rt, const jargs *a, const char *fname, const char *const *params,
                size_t nparams, jv *slots)
 {
     for (size_t i = 0; i < nparams; i++) slots[i] = jv_noarg();
     if (a->npos > nparams)
-        return jfail(rt, JE_TYPE, "%s() takes at most %zu argument(s) (%zu given)", fname,
+        return gptc_jfail(rt, JE_TYPE, "%s() takes at most %zu argument(s) (%zu given)", fname,
                      nparams, a->npos);
     for (size_t i = 0; i < a->npos; i++) slots[i] = a->pos[i];
     for (size_t k = 0; k < a->nkw; k++) {
@@ -33,10 +33,10 @@ int jargs_bind(jrt *rt, const jargs *a, const char *fname, const char *const *pa
         for (j = 0; j < nparams; j++)
             if (strcmp(params[j], a->kwn[k]->p) == 0) break;
         if (j == nparams)
-            return jfail(rt, JE_TYPE, "%s() got an unexpected keyword argument '%s'", fname,
+            return gptc_jfail(rt, JE_TYPE, "%s() got an unexpected keyword argument '%s'", fname,
                          a->kwn[k]->p);
         if (slots[j].kind != JV_NOARG)
-            return jfail(rt, JE_TYPE, "%s() got multiple values for argument '%s'", fname,
+            return gptc_jfail(rt, JE_TYPE, "%s() got multiple values for argument '%s'", fname,
                          params[j]);
         slots[j] = a->kw[k];
     }
@@ -48,20 +48,20 @@ static int given(jv v) { return v.kind != JV_NOARG; }
 /* ---------------------------------------------------------------------------------------------
  * Iteration and length
  */
-int jinja_iterate(jrt *rt, jv v, jlist **out)
+int gptc_jinja_iterate(jrt *rt, jv v, jlist **out)
 {
     switch (v.kind) {
     case JV_LIST:
-        if (v.u.l->gen_err) return jfail(rt, (jerr_kind)v.u.l->gen_ekind, "%s", v.u.l->gen_err->p);
+        if (v.u.l->gen_err) return gptc_jfail(rt, (jerr_kind)v.u.l->gen_ekind, "%s", v.u.l->gen_err->p);
         *out = v.u.l;
         v.u.l->rc++;
         return 0;
     case JV_DICT: {
-        jlist *l = jlist_new(rt, v.u.d->n, 0);
+        jlist *l = gptc_jlist_new(rt, v.u.d->n, 0);
         if (!l) return -1;
-        for (size_t i = 0; i < v.u.d->n; i++) l->v[i] = jv_incref(v.u.d->keys[i]);
-        if (jlist_seal(rt, l)) {
-            jv_decref(jv_listv(l));
+        for (size_t i = 0; i < v.u.d->n; i++) l->v[i] = gptc_jv_incref(v.u.d->keys[i]);
+        if (gptc_jlist_seal(rt, l)) {
+            gptc_jv_decref(jv_listv(l));
             return -1;
         }
         *out = l;
@@ -70,14 +70,14 @@ int jinja_iterate(jrt *rt, jv v, jlist **out)
     case JV_STR: {
         const jstr *s = v.u.s;
         if (jrt_steps(rt, s->ncp)) return -1;
-        jlist *l = jlist_new(rt, s->ncp, 0);
+        jlist *l = gptc_jlist_new(rt, s->ncp, 0);
         if (!l) return -1;
         size_t off = 0;
         for (size_t i = 0; i < s->ncp; i++) {
             size_t len;
             ju8_dec(s->p + off, &len);
-            if (jv_str(rt, s->p + off, len, &l->v[i])) {
-                jv_decref(jv_listv(l));
+            if (gptc_jv_str(rt, s->p + off, len, &l->v[i])) {
+                gptc_jv_decref(jv_listv(l));
                 return -1;
             }
             off += len;
@@ -86,17 +86,17 @@ int jinja_iterate(jrt *rt, jv v, jlist **out)
         return 0;
     }
     case JV_UNDEF:
-        *out = jlist_new(rt, 0, 0);
+        *out = gptc_jlist_new(rt, 0, 0);
         return *out ? 0 : -1;
     case JV_LOOP:
         *out = v.u.loop->items;
         v.u.loop->items->rc++;
         return 0;
-    default: return jfail(rt, JE_TYPE, "'%s' object is not iterable", jv_type_name(v));
+    default: return gptc_jfail(rt, JE_TYPE, "'%s' object is not iterable", gptc_jv_type_name(v));
     }
 }
 
-int jinja_length(jrt *rt, jv v, int64_t *n)
+int gptc_jinja_length(jrt *rt, jv v, int64_t *n)
 {
     switch (v.kind) {
     case JV_UNDEF: *n = 0; return 0;
@@ -109,7 +109,7 @@ int jinja_length(jrt *rt, jv v, int64_t *n)
     case JV_LOOP: *n = (int64_t)v.u.loop->items->n; return 0;
     default: break;
     }
-    return jfail(rt, JE_TYPE, "object of type '%s' has no len()", jv_type_name(v));
+    return gptc_jfail(rt, JE_TYPE, "object of type '%s' has no len()", gptc_jv_type_name(v));
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -195,18 +195,18 @@ static int find_method(jrt *rt, jv obj, const char *name, size_t n, jv *out)
         if (m->kind != kind || strlen(m->name) != n || memcmp(m->name, name, n) != 0) continue;
         if (kind == 'l' && obj.u.l->tuple && !(m->flags & MF_TUPLE)) return 0;
         if (m->flags & MF_UNSAFE) {
-            if (jv_undef_msg(rt, out, "access to attribute '%s' of '%s' object is unsafe.",
-                             m->name, jv_type_name(obj)))
+            if (gptc_jv_undef_msg(rt, out, "access to attribute '%s' of '%s' object is unsafe.",
+                             m->name, gptc_jv_type_name(obj)))
                 return -1;
             return 1;
         }
-        if (jv_depth(obj) + 1 > JINJA_MAX_DEPTH) return jfail(rt, JE_LIMIT, "values nested too deeply");
-        jmeth *mm = jalloc(rt, sizeof *mm);
+        if (gptc_jv_depth(obj) + 1 > JINJA_MAX_DEPTH) return gptc_jfail(rt, JE_LIMIT, "values nested too deeply");
+        jmeth *mm = gptc_jalloc(rt, sizeof *mm);
         if (!mm) return -1;
         mm->rc = 1;
         mm->id = (uint16_t)i;
-        mm->self = jv_incref(obj);
-        mm->depth = (uint16_t)(jv_depth(obj) + 1);
+        mm->self = gptc_jv_incref(obj);
+        mm->depth = (uint16_t)(gptc_jv_depth(obj) + 1);
         *out = jv_mk(JV_METHOD);
         out->u.meth = mm;
         return 1;
@@ -217,7 +217,7 @@ static int find_method(jrt *rt, jv obj, const char *name, size_t n, jv *out)
 static const char *obj_desc(jv v, char *buf, size_t cap)
 {
     if (v.kind == JV_NONE) return "'None'";
-    snprintf(buf, cap, "'%s object'", jv_type_name(v));
+    snprintf(buf, cap, "'%s object'", gptc_jv_type_name(v));
     return buf;
 }
 
@@ -235,40 +235,40 @@ static int loop_attr(jrt *rt, const jloop *lp, const char *name, jv *out, int *f
     else if (!strcmp(name, "depth")) *out = jv_int(1);
     else if (!strcmp(name, "depth0")) *out = jv_int(0);
     else if (!strcmp(name, "previtem")) {
-        if (i > 0) *out = jv_incref(lp->items->v[i - 1]);
-        else return jv_undef_msg(rt, out, "there is no previous item");
+        if (i > 0) *out = gptc_jv_incref(lp->items->v[i - 1]);
+        else return gptc_jv_undef_msg(rt, out, "there is no previous item");
     } else if (!strcmp(name, "nextitem")) {
-        if (i + 1 < n) *out = jv_incref(lp->items->v[i + 1]);
-        else return jv_undef_msg(rt, out, "there is no next item");
+        if (i + 1 < n) *out = gptc_jv_incref(lp->items->v[i + 1]);
+        else return gptc_jv_undef_msg(rt, out, "there is no next item");
     } else {
         *found = 0;
     }
     return 0;
 }
 
-int jinja_getattr_ex(jrt *rt, jv obj, const char *name, size_t n, int items, jv *out)
+int gptc_jinja_getattr_ex(jrt *rt, jv obj, const char *name, size_t n, int items, jv *out)
 {
     char b[64];
     *out = jv_none();
     switch (obj.kind) {
-    case JV_UNDEF: return jfail(rt, JE_UNDEFINED, "%s", obj.u.s ? obj.u.s->p : "undefined value");
+    case JV_UNDEF: return gptc_jfail(rt, JE_UNDEFINED, "%s", obj.u.s ? obj.u.s->p : "undefined value");
     case JV_DICT: {
         int m = find_method(rt, obj, name, n, out);
         if (m) return m < 0 ? -1 : 0;
-        long e = items ? jdict_find_str(obj.u.d, name, n) : -1;
+        long e = items ? gptc_jdict_find_str(obj.u.d, name, n) : -1;
         if (e >= 0) {
-            *out = jv_incref(obj.u.d->vals[e]);
+            *out = gptc_jv_incref(obj.u.d->vals[e]);
             return 0;
         }
         break;
     }
     case JV_NS: {
-        long e = jdict_find_str(obj.u.ns->attrs, name, n);
+        long e = gptc_jdict_find_str(obj.u.ns->attrs, name, n);
         if (e >= 0) {
-            *out = jv_incref(obj.u.ns->attrs->vals[e]);
+            *out = gptc_jv_incref(obj.u.ns->attrs->vals[e]);
             return 0;
         }
-        return jv_undef_msg(rt, out, "'Namespace' object has no attribute '%.*s'", (int)n, name);
+        return gptc_jv_undef_msg(rt, out, "'Namespace' object has no attribute '%.*s'", (int)n, name);
     }
     case JV_LOOP: {
         int found;
@@ -281,7 +281,7 @@ int jinja_getattr_ex(jrt *rt, jv obj, const char *name, size_t n, int items, jv 
         }
         int m = find_method(rt, obj, name, n, out);
         if (m) return m < 0 ? -1 : 0;
-        return jv_undef_msg(rt, out, "'LoopContext object' has no attribute '%.*s'", (int)n, name);
+        return gptc_jv_undef_msg(rt, out, "'LoopContext object' has no attribute '%.*s'", (int)n, name);
     }
     default: {
         int m = find_method(rt, obj, name, n, out);
@@ -289,32 +289,32 @@ int jinja_getattr_ex(jrt *rt, jv obj, const char *name, size_t n, int items, jv 
         break;
     }
     }
-    return jv_undef_msg(rt, out, "%s has no attribute '%.*s'", obj_desc(obj, b, sizeof b),
+    return gptc_jv_undef_msg(rt, out, "%s has no attribute '%.*s'", obj_desc(obj, b, sizeof b),
                         (int)GPTC_MIN(n, 100), name);
 }
 
-int jinja_getattr(jrt *rt, jv obj, const char *name, size_t n, jv *out)
+int gptc_jinja_getattr(jrt *rt, jv obj, const char *name, size_t n, jv *out)
 {
-    return jinja_getattr_ex(rt, obj, name, n, 1, out);
+    return gptc_jinja_getattr_ex(rt, obj, name, n, 1, out);
 }
 
-int jinja_getitem(jrt *rt, jv obj, jv key, jv *out)
+int gptc_jinja_getitem(jrt *rt, jv obj, jv key, jv *out)
 {
     char b[64];
     *out = jv_none();
-    if (obj.kind == JV_UNDEF) return jfail(rt, JE_UNDEFINED, "%s", obj.u.s ? obj.u.s->p : "undefined value");
+    if (obj.kind == JV_UNDEF) return gptc_jfail(rt, JE_UNDEFINED, "%s", obj.u.s ? obj.u.s->p : "undefined value");
     if (obj.kind == JV_DICT) {
         uint64_t h;
         if (key.kind != JV_LIST || key.u.l->tuple) { /* lists are unhashable: not found */
             int failed = rt->failed;
-            if (jv_hash(rt, key, &h)) {
+            if (gptc_jv_hash(rt, key, &h)) {
                 if (failed || rt->ekind != JE_TYPE) return -1;
                 rt->failed = 0; /* TypeError: Jinja falls back to Undefined */
             } else {
-                long e = jdict_find(rt, obj.u.d, key);
+                long e = gptc_jdict_find(rt, obj.u.d, key);
                 if (e == -2) return -1;
                 if (e >= 0) {
-                    *out = jv_incref(obj.u.d->vals[e]);
+                    *out = gptc_jv_incref(obj.u.d->vals[e]);
                     return 0;
                 }
             }
@@ -326,36 +326,36 @@ int jinja_getitem(jrt *rt, jv obj, jv key, jv *out)
         if (i < 0) i += len;
         if (i >= 0 && i < len) {
             if (obj.kind == JV_LIST) {
-                *out = jv_incref(obj.u.l->v[i]);
+                *out = gptc_jv_incref(obj.u.l->v[i]);
                 return 0;
             }
             const jstr *s = obj.u.s;
-            size_t off = jstr_off(s, (size_t)i), l;
+            size_t off = gptc_jstr_off(s, (size_t)i), l;
             ju8_dec(s->p + off, &l);
-            return jv_str(rt, s->p + off, l, out);
+            return gptc_jv_str(rt, s->p + off, l, out);
         }
-        return jv_undef_msg(rt, out, "%s has no element %lld", obj_desc(obj, b, sizeof b),
+        return gptc_jv_undef_msg(rt, out, "%s has no element %lld", obj_desc(obj, b, sizeof b),
                             (long long)key.u.i);
     }
     if (key.kind == JV_STR) {
         jv v;
-        if (jinja_getattr(rt, obj, key.u.s->p, key.u.s->n, &v)) return -1;
+        if (gptc_jinja_getattr(rt, obj, key.u.s->p, key.u.s->n, &v)) return -1;
         if (v.kind != JV_UNDEF || obj.kind == JV_NS || obj.kind == JV_LOOP) {
             *out = v;
             return 0;
         }
-        jv_decref(v);
-        return jv_undef_msg(rt, out, "%s has no attribute '%.*s'", obj_desc(obj, b, sizeof b),
+        gptc_jv_decref(v);
+        return gptc_jv_undef_msg(rt, out, "%s has no attribute '%.*s'", obj_desc(obj, b, sizeof b),
                             (int)GPTC_MIN(key.u.s->n, 100), key.u.s->p);
     }
     jbuf kb = {0};
-    if (jv_write_repr(rt, &kb, key)) {
-        jbuf_free(&kb);
+    if (gptc_jv_write_repr(rt, &kb, key)) {
+        gptc_jbuf_free(&kb);
         return -1;
     }
-    int r = jv_undef_msg(rt, out, "%s has no element %.*s", obj_desc(obj, b, sizeof b),
+    int r = gptc_jv_undef_msg(rt, out, "%s has no element %.*s", obj_desc(obj, b, sizeof b),
                          (int)GPTC_MIN(kb.n, 100), kb.p ? kb.p : "");
-    jbuf_free(&kb);
+    gptc_jbuf_free(&kb);
     return r;
 }
 
@@ -363,8 +363,8 @@ int jinja_getitem(jrt *rt, jv obj, jv key, jv *out)
 static int need_str(jrt *rt, jv v, const char *what)
 {
     if (v.kind == JV_STR) return 0;
-    if (v.kind == JV_UNDEF) return jfail(rt, JE_UNDEFINED, "%s", v.u.s ? v.u.s->p : "undefined value");
-    return jfail(rt, JE_TYPE, "%s must be str, not %s", what, jv_type_name(v));
+    if (v.kind == JV_UNDEF) return gptc_jfail(rt, JE_UNDEFINED, "%s", v.u.s ? v.u.s->p : "undefined value");
+    return gptc_jfail(rt, JE_TYPE, "%s must be str, not %s", what, gptc_jv_type_name(v));
 }
 
 static long find_bytes(const jstr *h, const jstr *nd, size_t from, int reverse)
@@ -394,23 +394,23 @@ static int split_str(jrt *rt, const jstr *s, jv sep, int64_t maxsplit, int rever
             for (;;) {
                 while (i < n) { /* skip whitespace */
                     size_t l;
-                    if (!ju_isspace(ju8_dec(s->p + i, &l))) break;
+                    if (!gptc_ju_isspace(ju8_dec(s->p + i, &l))) break;
                     i += l;
                 }
                 if (i >= n) break;
                 size_t a = i;
                 if (maxsplit >= 0 && splits >= maxsplit) {
                     size_t seg[2] = {a, n};
-                    r = jbuf_put(rt, &idx, (const char *)seg, sizeof seg);
+                    r = gptc_jbuf_put(rt, &idx, (const char *)seg, sizeof seg);
                     break;
                 }
                 while (i < n) {
                     size_t l;
-                    if (ju_isspace(ju8_dec(s->p + i, &l))) break;
+                    if (gptc_ju_isspace(ju8_dec(s->p + i, &l))) break;
                     i += l;
                 }
                 size_t seg[2] = {a, i};
-                if ((r = jbuf_put(rt, &idx, (const char *)seg, sizeof seg))) break;
+                if ((r = gptc_jbuf_put(rt, &idx, (const char *)seg, sizeof seg))) break;
                 splits++;
             }
         } else {
@@ -420,24 +420,24 @@ static int split_str(jrt *rt, const jstr *s, jv sep, int64_t maxsplit, int rever
                 while (i > 0) {
                     size_t k = i - 1, l;
                     while (k > 0 && ((unsigned char)s->p[k] & 0xC0) == 0x80) k--;
-                    if (!ju_isspace(ju8_dec(s->p + k, &l))) break;
+                    if (!gptc_ju_isspace(ju8_dec(s->p + k, &l))) break;
                     i = k;
                 }
                 if (i == 0) break;
                 size_t z = i;
                 if (maxsplit >= 0 && splits >= maxsplit) {
                     size_t seg[2] = {0, z};
-                    r = jbuf_put(rt, &idx, (const char *)seg, sizeof seg);
+                    r = gptc_jbuf_put(rt, &idx, (const char *)seg, sizeof seg);
                     break;
                 }
                 while (i > 0) {
                     size_t k = i - 1, l;
                     while (k > 0 && ((unsigned char)s->p[k] & 0xC0) == 0x80) k--;
-                    if (ju_isspace(ju8_dec(s->p + k, &l))) break;
+                    if (gptc_ju_isspace(ju8_dec(s->p + k, &l))) break;
                     i = k;
                 }
                 size_t seg[2] = {i, z};
-                if ((r = jbuf_put(rt, &idx, (const char *)seg, sizeof seg))) break;
+                if ((r = gptc_jbuf_put(rt, &idx, (const char *)seg, sizeof seg))) break;
                 splits++;
             }
         }
@@ -445,7 +445,7 @@ static int split_str(jrt *rt, const jstr *s, jv sep, int64_t maxsplit, int rever
         if ((r = need_str(rt, sep, "separator"))) goto done;
         const jstr *d = sep.u.s;
         if (d->n == 0) {
-            r = jfail(rt, JE_VALUE, "empty separator");
+            r = gptc_jfail(rt, JE_VALUE, "empty separator");
             goto done;
         }
         int64_t splits = 0;
@@ -454,7 +454,7 @@ static int split_str(jrt *rt, const jstr *s, jv sep, int64_t maxsplit, int rever
             for (;;) {
                 long e = maxsplit >= 0 && splits >= maxsplit ? -1 : find_bytes(s, d, i, 0);
                 size_t seg[2] = {i, e < 0 ? n : (size_t)e};
-                if ((r = jbuf_put(rt, &idx, (const char *)seg, sizeof seg)) || e < 0) break;
+                if ((r = gptc_jbuf_put(rt, &idx, (const char *)seg, sizeof seg)) || e < 0) break;
                 i = (size_t)e + d->n;
                 splits++;
             }
@@ -470,7 +470,7 @@ static int split_str(jrt *rt, const jstr *s, jv sep, int64_t maxsplit, int rever
                         }
                 }
                 size_t seg[2] = {e < 0 ? 0 : (size_t)e + d->n, z};
-                if ((r = jbuf_put(rt, &idx, (const char *)seg, sizeof seg)) || e < 0) break;
+                if ((r = gptc_jbuf_put(rt, &idx, (const char *)seg, sizeof seg)) || e < 0) break;
                 z = (size_t)e;
                 splits++;
             }
@@ -484,26 +484,26 @@ static int split_str(jrt *rt, const jstr *s, jv sep, int64_t maxsplit, int rever
             r = -1;
             goto done;
         }
-        jlist *l = jlist_new(rt, cnt, 0);
+        jlist *l = gptc_jlist_new(rt, cnt, 0);
         if (!l) {
             r = -1;
             goto done;
         }
         for (size_t k = 0; k < cnt && !r; k++) {
             size_t j = reverse ? cnt - 1 - k : k;
-            r = jv_str(rt, s->p + segs[2 * j], segs[2 * j + 1] - segs[2 * j], &l->v[k]);
+            r = gptc_jv_str(rt, s->p + segs[2 * j], segs[2 * j + 1] - segs[2 * j], &l->v[k]);
         }
-        if (r) jv_decref(jv_listv(l));
+        if (r) gptc_jv_decref(jv_listv(l));
         else *out = jv_listv(l);
     }
 done:
-    jbuf_free(&idx);
+    gptc_jbuf_free(&idx);
     return r;
 }
 
 /* str.splitlines() boundaries: \n \r \r\n \v \f \x1c-\x1e \x85 \u2028 \u2029 */
-int jinja_splitlines(jrt *rt, const jstr *s, int keepends, jv *out);
-int jinja_splitlines(jrt *rt, const jstr *s, int keepends, jv *out)
+int gptc_jinja_splitlines(jrt *rt, const jstr *s, int keepends, jv *out);
+int gptc_jinja_splitlines(jrt *rt, const jstr *s, int keepends, jv *out)
 {
     jbuf idx = {0};
     size_t i = 0, a = 0;
@@ -520,24 +520,24 @@ int jinja_splitlines(jrt *rt, const jstr *s, int keepends, jv *out)
         size_t e = i + l;
         if (c == '\r' && e < s->n && s->p[e] == '\n') e++;
         size_t seg[2] = {a, keepends ? e : i};
-        r = jbuf_put(rt, &idx, (const char *)seg, sizeof seg);
+        r = gptc_jbuf_put(rt, &idx, (const char *)seg, sizeof seg);
         i = a = e;
     }
     if (!r && a < s->n) {
         size_t seg[2] = {a, s->n};
-        r = jbuf_put(rt, &idx, (const char *)seg, sizeof seg);
+        r = gptc_jbuf_put(rt, &idx, (const char *)seg, sizeof seg);
     }
     if (!r) {
         size_t cnt = idx.n / (2 * sizeof(size_t));
         const size_t *segs = (const size_t *)(void *)idx.p;
-        jlist *l = jlist_new(rt, cnt, 0);
+        jlist *l = gptc_jlist_new(rt, cnt, 0);
         if (!l) r = -1;
         for (size_t k = 0; l && k < cnt && !r; k++)
-            r = jv_str(rt, s->p + segs[2 * k], segs[2 * k + 1] - segs[2 * k], &l->v[k]);
-        if (l && r) jv_decref(jv_listv(l));
+            r = gptc_jv_str(rt, s->p + segs[2 * k], segs[2 * k + 1] - segs[2 * k], &l->v[k]);
+        if (l && r) gptc_jv_decref(jv_listv(l));
         else if (l) *out = jv_listv(l);
     }
-    jbuf_free(&idx);
+    gptc_jbuf_free(&idx);
     return r;
 }
 
@@ -551,37 +551,37 @@ static int str_replace(jrt *rt, const jstr *s, const jstr *old, const jstr *new_
         size_t i = 0;
         while (!r) {
             if (count < 0 || done < count) {
-                r = jbuf_put(rt, &b, new_->p, new_->n);
+                r = gptc_jbuf_put(rt, &b, new_->p, new_->n);
                 done++;
             }
             if (r || i >= s->n) break;
             size_t l;
             ju8_dec(s->p + i, &l);
-            r = jbuf_put(rt, &b, s->p + i, l);
+            r = gptc_jbuf_put(rt, &b, s->p + i, l);
             i += l;
         }
-        if (!r && i < s->n) r = jbuf_put(rt, &b, s->p + i, s->n - i);
+        if (!r && i < s->n) r = gptc_jbuf_put(rt, &b, s->p + i, s->n - i);
     } else {
         size_t i = 0;
         while (!r) {
             long e = count >= 0 && done >= count ? -1 : find_bytes(s, old, i, 0);
             if (e < 0) {
-                r = jbuf_put(rt, &b, s->p + i, s->n - i);
+                r = gptc_jbuf_put(rt, &b, s->p + i, s->n - i);
                 break;
             }
-            r = jbuf_put(rt, &b, s->p + i, (size_t)e - i);
-            if (!r) r = jbuf_put(rt, &b, new_->p, new_->n);
+            r = gptc_jbuf_put(rt, &b, s->p + i, (size_t)e - i);
+            if (!r) r = gptc_jbuf_put(rt, &b, new_->p, new_->n);
             i = (size_t)e + old->n;
             done++;
         }
     }
     if (!r) r = jrt_steps(rt, s->n / 64 + (uint64_t)done);
-    if (!r) r = jv_str(rt, b.p ? b.p : "", b.n, out);
-    jbuf_free(&b);
+    if (!r) r = gptc_jv_str(rt, b.p ? b.p : "", b.n, out);
+    gptc_jbuf_free(&b);
     return r;
 }
-int jinja_str_replace(jrt *rt, const jstr *s, const jstr *old, const jstr *new_, int64_t count, jv *out);
-int jinja_str_replace(jrt *rt, const jstr *s, const jstr *old, const jstr *new_, int64_t count, jv *out)
+int gptc_jinja_str_replace(jrt *rt, const jstr *s, const jstr *old, const jstr *new_, int64_t count, jv *out);
+int gptc_jinja_str_replace(jrt *rt, const jstr *s, const jstr *old, const jstr *new_, int64_t count, jv *out)
 {
     return str_replace(rt, s, old, new_, count, out);
 }
@@ -595,8 +595,8 @@ static int prefix_test(jrt *rt, const jstr *s, jv arg, int suffix, int *res)
         return 0;
     }
     if (arg.kind != JV_STR)
-        return jfail(rt, JE_TYPE, "%s first arg must be str or a tuple of str, not %s",
-                     suffix ? "endswith" : "startswith", jv_type_name(arg));
+        return gptc_jfail(rt, JE_TYPE, "%s first arg must be str or a tuple of str, not %s",
+                     suffix ? "endswith" : "startswith", gptc_jv_type_name(arg));
     const jstr *p = arg.u.s;
     *res = p->n <= s->n && memcmp(suffix ? s->p + s->n - p->n : s->p, p->p, p->n) == 0;
     return 0;
@@ -617,26 +617,26 @@ static int str_pred(const jstr *s, int id)
         i += l;
         int digit = c >= '0' && c <= '9';
         switch (id) {
-        case M_ISALNUM: if (!ju_isalnum(c)) return 0; break;
-        case M_ISALPHA: if (!ju_isalnum(c) || digit || (c >= 0x660 && c <= 0x669) || (c >= 0x966 && c <= 0x96F) || (c >= 0xFF10 && c <= 0xFF19)) return 0; break;
+        case M_ISALNUM: if (!gptc_ju_isalnum(c)) return 0; break;
+        case M_ISALPHA: if (!gptc_ju_isalnum(c) || digit || (c >= 0x660 && c <= 0x669) || (c >= 0x966 && c <= 0x96F) || (c >= 0xFF10 && c <= 0xFF19)) return 0; break;
         case M_ISDECIMAL:
         case M_ISDIGIT:
         case M_ISNUMERIC: if (!digit) return 0; break;
-        case M_ISSPACE: if (!ju_isspace(c)) return 0; break;
+        case M_ISSPACE: if (!gptc_ju_isspace(c)) return 0; break;
         case M_ISLOWER:
-            if (ju_upper(c) != c && ju_lower(c) == c) cased = 1;
-            else if (ju_lower(c) != c) return 0;
+            if (gptc_ju_upper(c) != c && gptc_ju_lower(c) == c) cased = 1;
+            else if (gptc_ju_lower(c) != c) return 0;
             break;
         case M_ISUPPER:
-            if (ju_lower(c) != c && ju_upper(c) == c) cased = 1;
-            else if (ju_upper(c) != c) return 0;
+            if (gptc_ju_lower(c) != c && gptc_ju_upper(c) == c) cased = 1;
+            else if (gptc_ju_upper(c) != c) return 0;
             break;
         }
     }
     return (id == M_ISLOWER || id == M_ISUPPER) ? cased : 1;
 }
 
-int jinja_call_method(jrt *rt, jmeth *m, const jargs *a, jv *out)
+int gptc_jinja_call_method(jrt *rt, jmeth *m, const jargs *a, jv *out)
 {
     jv self = m->self;
     const char *name = k_methods[m->id].name;
@@ -648,47 +648,47 @@ int jinja_call_method(jrt *rt, jmeth *m, const jargs *a, jv *out)
     case M_LOWER:
     case M_UPPER:
     case M_TITLE: {
-        if (jargs_bind(rt, a, name, NULL, 0, p)) return -1;
+        if (gptc_jargs_bind(rt, a, name, NULL, 0, p)) return -1;
         int mode = m->id == M_CAPITALIZE ? 'c' : m->id == M_UPPER ? 'u' : m->id == M_TITLE ? 't'
                    : m->id == M_CASEFOLD ? 'f' : 'l';
-        return jstr_case(rt, self.u.s, mode, out);
+        return gptc_jstr_case(rt, self.u.s, mode, out);
     }
     case M_STRIP:
     case M_LSTRIP:
     case M_RSTRIP: {
         static const char *const ps[] = {"chars"};
-        if (jargs_bind(rt, a, name, ps, 1, p)) return -1;
+        if (gptc_jargs_bind(rt, a, name, ps, 1, p)) return -1;
         const jstr *chars = NULL;
         if (given(p[0]) && p[0].kind != JV_NONE) {
             if (need_str(rt, p[0], "strip arg")) return -1;
             chars = p[0].u.s;
         }
-        return jstr_strip(rt, self.u.s, chars, m->id == M_STRIP ? 'b' : m->id == M_LSTRIP ? 'l' : 'r', out);
+        return gptc_jstr_strip(rt, self.u.s, chars, m->id == M_STRIP ? 'b' : m->id == M_LSTRIP ? 'l' : 'r', out);
     }
     case M_SPLIT:
     case M_RSPLIT: {
         static const char *const ps[] = {"sep", "maxsplit"};
-        if (jargs_bind(rt, a, name, ps, 2, p)) return -1;
+        if (gptc_jargs_bind(rt, a, name, ps, 2, p)) return -1;
         int64_t maxsplit = -1;
         if (given(p[1])) {
             if (p[1].kind != JV_INT && p[1].kind != JV_BOOL)
-                return jfail(rt, JE_TYPE, "'%s' object cannot be interpreted as an integer", jv_type_name(p[1]));
+                return gptc_jfail(rt, JE_TYPE, "'%s' object cannot be interpreted as an integer", gptc_jv_type_name(p[1]));
             maxsplit = p[1].u.i;
         }
         return split_str(rt, self.u.s, p[0], maxsplit, m->id == M_RSPLIT, out);
     }
     case M_SPLITLINES: {
         static const char *const ps[] = {"keepends"};
-        if (jargs_bind(rt, a, name, ps, 1, p)) return -1;
-        return jinja_splitlines(rt, self.u.s, given(p[0]) && jv_truthy(p[0]), out);
+        if (gptc_jargs_bind(rt, a, name, ps, 1, p)) return -1;
+        return gptc_jinja_splitlines(rt, self.u.s, given(p[0]) && gptc_jv_truthy(p[0]), out);
     }
     case M_STARTSWITH:
     case M_ENDSWITH: {
         static const char *const ps[] = {"prefix", "start", "end"};
-        if (jargs_bind(rt, a, name, ps, 3, p)) return -1;
-        if (!given(p[0])) return jfail(rt, JE_TYPE, "%s() takes at least 1 argument (0 given)", name);
+        if (gptc_jargs_bind(rt, a, name, ps, 3, p)) return -1;
+        if (!given(p[0])) return gptc_jfail(rt, JE_TYPE, "%s() takes at least 1 argument (0 given)", name);
         if (given(p[1]) || given(p[2]))
-            return jfail(rt, JE_UNSUPPORTED, "str.%s() with start/end", name);
+            return gptc_jfail(rt, JE_UNSUPPORTED, "str.%s() with start/end", name);
         int res;
         if (prefix_test(rt, self.u.s, p[0], m->id == M_ENDSWITH, &res)) return -1;
         *out = jv_bool(res);
@@ -700,9 +700,9 @@ int jinja_call_method(jrt *rt, jmeth *m, const jargs *a, jv *out)
     case M_RINDEX:
     case M_COUNT: {
         static const char *const ps[] = {"sub", "start", "end"};
-        if (jargs_bind(rt, a, name, ps, 3, p)) return -1;
-        if (!given(p[0])) return jfail(rt, JE_TYPE, "%s() takes at least 1 argument (0 given)", name);
-        if (given(p[1]) || given(p[2])) return jfail(rt, JE_UNSUPPORTED, "str.%s() with start/end", name);
+        if (gptc_jargs_bind(rt, a, name, ps, 3, p)) return -1;
+        if (!given(p[0])) return gptc_jfail(rt, JE_TYPE, "%s() takes at least 1 argument (0 given)", name);
+        if (given(p[1]) || given(p[2])) return gptc_jfail(rt, JE_UNSUPPORTED, "str.%s() with start/end", name);
         if (need_str(rt, p[0], "substring")) return -1;
         const jstr *s = self.u.s, *sub = p[0].u.s;
         if (jrt_steps(rt, s->n / 64 + 1)) return -1;
@@ -723,19 +723,19 @@ int jinja_call_method(jrt *rt, jmeth *m, const jargs *a, jv *out)
         }
         long e = find_bytes(s, sub, 0, m->id == M_RFIND || m->id == M_RINDEX);
         if (e < 0 && (m->id == M_INDEX || m->id == M_RINDEX))
-            return jfail(rt, JE_VALUE, "substring not found");
-        *out = jv_int(e < 0 ? -1 : (int64_t)ju8_count(s->p, (size_t)e));
+            return gptc_jfail(rt, JE_VALUE, "substring not found");
+        *out = jv_int(e < 0 ? -1 : (int64_t)gptc_ju8_count(s->p, (size_t)e));
         return 0;
     }
     case M_REPLACE: {
         static const char *const ps[] = {"old", "new", "count"};
-        if (jargs_bind(rt, a, name, ps, 3, p)) return -1;
-        if (!given(p[0]) || !given(p[1])) return jfail(rt, JE_TYPE, "replace() takes at least 2 arguments");
+        if (gptc_jargs_bind(rt, a, name, ps, 3, p)) return -1;
+        if (!given(p[0]) || !given(p[1])) return gptc_jfail(rt, JE_TYPE, "replace() takes at least 2 arguments");
         if (need_str(rt, p[0], "replace() argument 1") || need_str(rt, p[1], "replace() argument 2")) return -1;
         int64_t count = -1;
         if (given(p[2])) {
             if (p[2].kind != JV_INT && p[2].kind != JV_BOOL)
-                return jfail(rt, JE_TYPE, "'%s' object cannot be interpreted as an integer", jv_type_name(p[2]));
+                return gptc_jfail(rt, JE_TYPE, "'%s' object cannot be interpreted as an integer", gptc_jv_type_name(p[2]));
             count = p[2].u.i;
         }
         return str_replace(rt, self.u.s, p[0].u.s, p[1].u.s, count, out);
@@ -743,40 +743,40 @@ int jinja_call_method(jrt *rt, jmeth *m, const jargs *a, jv *out)
     case M_REMOVEPREFIX:
     case M_REMOVESUFFIX: {
         static const char *const ps[] = {"affix"};
-        if (jargs_bind(rt, a, name, ps, 1, p)) return -1;
-        if (!given(p[0]) || need_str(rt, p[0], name)) return given(p[0]) ? -1 : jfail(rt, JE_TYPE, "%s() takes exactly one argument", name);
+        if (gptc_jargs_bind(rt, a, name, ps, 1, p)) return -1;
+        if (!given(p[0]) || need_str(rt, p[0], name)) return given(p[0]) ? -1 : gptc_jfail(rt, JE_TYPE, "%s() takes exactly one argument", name);
         const jstr *s = self.u.s, *x = p[0].u.s;
         int suf = m->id == M_REMOVESUFFIX, res;
         if (prefix_test(rt, s, p[0], suf, &res)) return -1;
         if (!res || x->n == 0) {
-            *out = jv_incref(self);
+            *out = gptc_jv_incref(self);
             return 0;
         }
-        return jv_str(rt, suf ? s->p : s->p + x->n, s->n - x->n, out);
+        return gptc_jv_str(rt, suf ? s->p : s->p + x->n, s->n - x->n, out);
     }
     case M_PARTITION:
     case M_RPARTITION: {
         static const char *const ps[] = {"sep"};
-        if (jargs_bind(rt, a, name, ps, 1, p)) return -1;
-        if (!given(p[0]) || need_str(rt, p[0], "separator")) return given(p[0]) ? -1 : jfail(rt, JE_TYPE, "%s() takes exactly one argument", name);
+        if (gptc_jargs_bind(rt, a, name, ps, 1, p)) return -1;
+        if (!given(p[0]) || need_str(rt, p[0], "separator")) return given(p[0]) ? -1 : gptc_jfail(rt, JE_TYPE, "%s() takes exactly one argument", name);
         const jstr *s = self.u.s, *d = p[0].u.s;
-        if (d->n == 0) return jfail(rt, JE_VALUE, "empty separator");
+        if (d->n == 0) return gptc_jfail(rt, JE_VALUE, "empty separator");
         long e = find_bytes(s, d, 0, m->id == M_RPARTITION);
-        jlist *l = jlist_new(rt, 3, 1);
+        jlist *l = gptc_jlist_new(rt, 3, 1);
         if (!l) return -1;
         int r;
         if (e < 0) {
             int rp = m->id == M_RPARTITION;
-            r = jv_str(rt, rp ? "" : s->p, rp ? 0 : s->n, &l->v[0]);
-            if (!r) r = jv_str(rt, "", 0, &l->v[1]);
-            if (!r) r = jv_str(rt, rp ? s->p : "", rp ? s->n : 0, &l->v[2]);
+            r = gptc_jv_str(rt, rp ? "" : s->p, rp ? 0 : s->n, &l->v[0]);
+            if (!r) r = gptc_jv_str(rt, "", 0, &l->v[1]);
+            if (!r) r = gptc_jv_str(rt, rp ? s->p : "", rp ? s->n : 0, &l->v[2]);
         } else {
-            r = jv_str(rt, s->p, (size_t)e, &l->v[0]);
-            if (!r) l->v[1] = jv_incref(p[0]);
-            if (!r) r = jv_str(rt, s->p + e + d->n, s->n - (size_t)e - d->n, &l->v[2]);
+            r = gptc_jv_str(rt, s->p, (size_t)e, &l->v[0]);
+            if (!r) l->v[1] = gptc_jv_incref(p[0]);
+            if (!r) r = gptc_jv_str(rt, s->p + e + d->n, s->n - (size_t)e - d->n, &l->v[2]);
         }
         if (r) {
-            jv_decref(jv_listv(l));
+            gptc_jv_decref(jv_listv(l));
             return -1;
         }
         *out = jv_listv(l);
@@ -784,24 +784,24 @@ int jinja_call_method(jrt *rt, jmeth *m, const jargs *a, jv *out)
     }
     case M_JOIN: {
         static const char *const ps[] = {"iterable"};
-        if (jargs_bind(rt, a, name, ps, 1, p)) return -1;
-        if (!given(p[0])) return jfail(rt, JE_TYPE, "join() takes exactly one argument (0 given)");
+        if (gptc_jargs_bind(rt, a, name, ps, 1, p)) return -1;
+        if (!given(p[0])) return gptc_jfail(rt, JE_TYPE, "join() takes exactly one argument (0 given)");
         jlist *items;
-        if (jinja_iterate(rt, p[0], &items)) return -1;
+        if (gptc_jinja_iterate(rt, p[0], &items)) return -1;
         jbuf b = {0};
         int r = jrt_steps(rt, items->n);
         for (size_t i = 0; i < items->n && !r; i++) {
             jv x = items->v[i];
             if (x.kind != JV_STR) {
-                r = jfail(rt, JE_TYPE, "sequence item %zu: expected str instance, %s found", i, jv_type_name(x));
+                r = gptc_jfail(rt, JE_TYPE, "sequence item %zu: expected str instance, %s found", i, gptc_jv_type_name(x));
                 break;
             }
-            if (i) r = jbuf_put(rt, &b, self.u.s->p, self.u.s->n);
-            if (!r) r = jbuf_put(rt, &b, x.u.s->p, x.u.s->n);
+            if (i) r = gptc_jbuf_put(rt, &b, self.u.s->p, self.u.s->n);
+            if (!r) r = gptc_jbuf_put(rt, &b, x.u.s->p, x.u.s->n);
         }
-        jv_decref(jv_listv(items));
-        if (!r) r = jv_str(rt, b.p ? b.p : "", b.n, out);
-        jbuf_free(&b);
+        gptc_jv_decref(jv_listv(items));
+        if (!r) r = gptc_jv_str(rt, b.p ? b.p : "", b.n, out);
+        gptc_jbuf_free(&b);
         return r;
     }
     case M_ISALNUM:
@@ -813,51 +813,51 @@ int jinja_call_method(jrt *rt, jmeth *m, const jargs *a, jv *out)
     case M_ISSPACE:
     case M_ISLOWER:
     case M_ISUPPER:
-        if (jargs_bind(rt, a, name, NULL, 0, p)) return -1;
+        if (gptc_jargs_bind(rt, a, name, NULL, 0, p)) return -1;
         *out = jv_bool(str_pred(self.u.s, m->id));
         return 0;
     /* dict */
     case M_D_GET: {
         static const char *const ps[] = {"key", "default"};
-        if (jargs_bind(rt, a, name, ps, 2, p)) return -1;
-        if (!given(p[0])) return jfail(rt, JE_TYPE, "get expected at least 1 argument, got 0");
-        long e = jdict_find(rt, self.u.d, p[0]);
+        if (gptc_jargs_bind(rt, a, name, ps, 2, p)) return -1;
+        if (!given(p[0])) return gptc_jfail(rt, JE_TYPE, "get expected at least 1 argument, got 0");
+        long e = gptc_jdict_find(rt, self.u.d, p[0]);
         if (e == -2) return -1;
-        if (e >= 0) *out = jv_incref(self.u.d->vals[e]);
-        else *out = given(p[1]) ? jv_incref(p[1]) : jv_none();
+        if (e >= 0) *out = gptc_jv_incref(self.u.d->vals[e]);
+        else *out = given(p[1]) ? gptc_jv_incref(p[1]) : jv_none();
         return 0;
     }
     case M_D_ITEMS:
     case M_D_KEYS:
     case M_D_VALUES:
     case M_D_COPY: {
-        if (jargs_bind(rt, a, name, NULL, 0, p)) return -1;
+        if (gptc_jargs_bind(rt, a, name, NULL, 0, p)) return -1;
         const jdict *d = self.u.d;
         if (m->id == M_D_COPY) {
-            *out = jv_incref(self); /* immutable: a copy is the same value */
+            *out = gptc_jv_incref(self); /* immutable: a copy is the same value */
             return 0;
         }
-        jlist *l = jlist_new(rt, d->n, 0);
+        jlist *l = gptc_jlist_new(rt, d->n, 0);
         if (!l) return -1;
         for (size_t i = 0; i < d->n; i++) {
             if (m->id == M_D_KEYS) {
-                l->v[i] = jv_incref(d->keys[i]);
+                l->v[i] = gptc_jv_incref(d->keys[i]);
             } else if (m->id == M_D_VALUES) {
-                l->v[i] = jv_incref(d->vals[i]);
+                l->v[i] = gptc_jv_incref(d->vals[i]);
             } else {
-                jlist *t = jlist_new(rt, 2, 1);
+                jlist *t = gptc_jlist_new(rt, 2, 1);
                 if (!t) {
-                    jv_decref(jv_listv(l));
+                    gptc_jv_decref(jv_listv(l));
                     return -1;
                 }
-                t->v[0] = jv_incref(d->keys[i]);
-                t->v[1] = jv_incref(d->vals[i]);
-                jlist_seal(rt, t);
+                t->v[0] = gptc_jv_incref(d->keys[i]);
+                t->v[1] = gptc_jv_incref(d->vals[i]);
+                gptc_jlist_seal(rt, t);
                 l->v[i] = jv_listv(t);
             }
         }
-        if (jlist_seal(rt, l)) {
-            jv_decref(jv_listv(l));
+        if (gptc_jlist_seal(rt, l)) {
+            gptc_jv_decref(jv_listv(l));
             return -1;
         }
         l->view = (uint8_t)(m->id == M_D_KEYS ? 1 : m->id == M_D_VALUES ? 2 : 3);
@@ -866,39 +866,39 @@ int jinja_call_method(jrt *rt, jmeth *m, const jargs *a, jv *out)
     }
     /* list / tuple */
     case M_L_COPY:
-        if (jargs_bind(rt, a, name, NULL, 0, p)) return -1;
-        *out = jv_incref(self);
+        if (gptc_jargs_bind(rt, a, name, NULL, 0, p)) return -1;
+        *out = gptc_jv_incref(self);
         return 0;
     case M_L_COUNT:
     case M_L_INDEX: {
         static const char *const ps[] = {"value"};
-        if (jargs_bind(rt, a, name, ps, 1, p)) return -1;
-        if (!given(p[0])) return jfail(rt, JE_TYPE, "%s() takes exactly one argument (0 given)", name);
+        if (gptc_jargs_bind(rt, a, name, ps, 1, p)) return -1;
+        if (!given(p[0])) return gptc_jfail(rt, JE_TYPE, "%s() takes exactly one argument (0 given)", name);
         const jlist *l = self.u.l;
         if (jrt_steps(rt, l->n)) return -1;
         int64_t c = 0;
         for (size_t i = 0; i < l->n; i++) {
             int eq;
-            if (jv_eq(rt, l->v[i], p[0], &eq)) return -1;
+            if (gptc_jv_eq(rt, l->v[i], p[0], &eq)) return -1;
             if (eq && m->id == M_L_INDEX) {
                 *out = jv_int((int64_t)i);
                 return 0;
             }
             c += eq;
         }
-        if (m->id == M_L_INDEX) return jfail(rt, JE_VALUE, "value is not in list");
+        if (m->id == M_L_INDEX) return gptc_jfail(rt, JE_VALUE, "value is not in list");
         *out = jv_int(c);
         return 0;
     }
     /* loop */
     case M_LOOP_CYCLE: {
-        if (a->nkw) return jfail(rt, JE_TYPE, "cycle() takes no keyword arguments");
-        if (a->npos == 0) return jfail(rt, JE_TYPE, "no items for cycling given");
-        *out = jv_incref(a->pos[self.u.loop->i % a->npos]);
+        if (a->nkw) return gptc_jfail(rt, JE_TYPE, "cycle() takes no keyword arguments");
+        if (a->npos == 0) return gptc_jfail(rt, JE_TYPE, "no items for cycling given");
+        *out = gptc_jv_incref(a->pos[self.u.loop->i % a->npos]);
         return 0;
     }
     default:
-        return jfail(rt, JE_UNSUPPORTED, "the method %s.%s()", jv_type_name(self), name);
+        return gptc_jfail(rt, JE_UNSUPPORTED, "the method %s.%s()", gptc_jv_type_name(self), name);
     }
 }
 
@@ -918,16 +918,16 @@ static const char *const k_tests[] = {
     "string", "test", "true", "undefined", "upper",
 };
 
-int jinja_test_id(const char *name, size_t n)
+int gptc_jinja_test_id(const char *name, size_t n)
 {
     for (int i = 0; i < T_COUNT; i++)
         if (strlen(k_tests[i]) == n && memcmp(k_tests[i], name, n) == 0) return i;
     return -1;
 }
 
-const char *jinja_test_name(int id) { return id >= 0 && id < T_COUNT ? k_tests[id] : "?"; }
+const char *gptc_jinja_test_name(int id) { return id >= 0 && id < T_COUNT ? k_tests[id] : "?"; }
 
-int jinja_test(jrt *rt, int id, jv v, const jargs *a, int *res)
+int gptc_jinja_test(jrt *rt, int id, jv v, const jargs *a, int *res)
 {
     static const char *const p_other[] = {"other"};
     static const char *const p_num[] = {"num"};
@@ -962,9 +962,9 @@ int jinja_test(jrt *rt, int id, jv v, const jargs *a, int *res)
     case T_LOWER:
     case T_UPPER: {
         jv s;
-        if (jv_to_str(rt, v, &s)) return -1;
+        if (gptc_jv_to_str(rt, v, &s)) return -1;
         *res = str_pred(s.u.s, id == T_LOWER ? M_ISLOWER : M_ISUPPER);
-        jv_decref(s);
+        gptc_jv_decref(s);
         return 0;
     }
     case T_ODD:
@@ -972,38 +972,38 @@ int jinja_test(jrt *rt, int id, jv v, const jargs *a, int *res)
     case T_DIVISIBLEBY: {
         jv d = jv_int(2), m;
         if (id == T_DIVISIBLEBY) {
-            if (jargs_bind(rt, a, "divisibleby", p_num, 1, p)) return -1;
-            if (!given(p[0])) return jfail(rt, JE_TYPE, "divisibleby() missing argument 'num'");
+            if (gptc_jargs_bind(rt, a, "divisibleby", p_num, 1, p)) return -1;
+            if (!given(p[0])) return gptc_jfail(rt, JE_TYPE, "divisibleby() missing argument 'num'");
             d = p[0];
-        } else if (jargs_bind(rt, a, k_tests[id], NULL, 0, p)) {
+        } else if (gptc_jargs_bind(rt, a, k_tests[id], NULL, 0, p)) {
             return -1;
         }
-        if (jinja_binop(rt, JO_MOD, v, d, &m)) return -1;
+        if (gptc_jinja_binop(rt, JO_MOD, v, d, &m)) return -1;
         jv want = jv_int(id == T_ODD ? 1 : 0);
-        int r = jv_eq(rt, m, want, res);
-        jv_decref(m);
+        int r = gptc_jv_eq(rt, m, want, res);
+        gptc_jv_decref(m);
         return r;
     }
     case T_EQ: case T_EQUALTO: case T_NE: case T_LT: case T_LESSTHAN: case T_LE:
     case T_GT: case T_GREATERTHAN: case T_GE: {
-        if (jargs_bind(rt, a, k_tests[id], p_other, 1, p)) return -1;
-        if (!given(p[0])) return jfail(rt, JE_TYPE, "%s() missing argument 'other'", k_tests[id]);
+        if (gptc_jargs_bind(rt, a, k_tests[id], p_other, 1, p)) return -1;
+        if (!given(p[0])) return gptc_jfail(rt, JE_TYPE, "%s() missing argument 'other'", k_tests[id]);
         if (id == T_EQ || id == T_EQUALTO || id == T_NE) {
-            if (jv_eq(rt, v, p[0], res)) return -1;
+            if (gptc_jv_eq(rt, v, p[0], res)) return -1;
             if (id == T_NE) *res = !*res;
             return 0;
         }
         const char *op = id == T_LT || id == T_LESSTHAN ? "<" : id == T_LE ? "<=" : id == T_GE ? ">=" : ">";
         int c;
-        if (jv_cmp(rt, v, p[0], op, &c)) return -1;
+        if (gptc_jv_cmp(rt, v, p[0], op, &c)) return -1;
         if (c == 2) *res = 0;
         else if (op[0] == '<') *res = op[1] ? c <= 0 : c < 0;
         else *res = op[1] ? c >= 0 : c > 0;
         return 0;
     }
     case T_SAMEAS: {
-        if (jargs_bind(rt, a, "sameas", p_other, 1, p)) return -1;
-        if (!given(p[0])) return jfail(rt, JE_TYPE, "sameas() missing argument 'other'");
+        if (gptc_jargs_bind(rt, a, "sameas", p_other, 1, p)) return -1;
+        if (!given(p[0])) return gptc_jfail(rt, JE_TYPE, "sameas() missing argument 'other'");
         jv o = p[0];
         if (v.kind != o.kind) return 0;
         switch (v.kind) {
@@ -1016,45 +1016,45 @@ int jinja_test(jrt *rt, int id, jv v, const jargs *a, int *res)
         return 0;
     }
     case T_IN: {
-        if (jargs_bind(rt, a, "in", p_seq, 1, p)) return -1;
-        if (!given(p[0])) return jfail(rt, JE_TYPE, "in() missing argument 'seq'");
+        if (gptc_jargs_bind(rt, a, "in", p_seq, 1, p)) return -1;
+        if (!given(p[0])) return gptc_jfail(rt, JE_TYPE, "in() missing argument 'seq'");
         jv seq = p[0];
         if (seq.kind == JV_STR) {
             if (v.kind != JV_STR)
-                return jfail(rt, JE_TYPE, "'in <string>' requires string as left operand, not %s", jv_type_name(v));
+                return gptc_jfail(rt, JE_TYPE, "'in <string>' requires string as left operand, not %s", gptc_jv_type_name(v));
             *res = v.u.s->n == 0 || memmem(seq.u.s->p, seq.u.s->n, v.u.s->p, v.u.s->n) != NULL;
             return 0;
         }
         if (seq.kind == JV_DICT) {
-            long e = jdict_find(rt, seq.u.d, v);
+            long e = gptc_jdict_find(rt, seq.u.d, v);
             if (e == -2) return -1;
             *res = e >= 0;
             return 0;
         }
         if (seq.kind == JV_LIST) {
-            if (seq.u.l->gen_err) return jfail(rt, (jerr_kind)seq.u.l->gen_ekind, "%s", seq.u.l->gen_err->p);
+            if (seq.u.l->gen_err) return gptc_jfail(rt, (jerr_kind)seq.u.l->gen_ekind, "%s", seq.u.l->gen_err->p);
             for (size_t i = 0; i < seq.u.l->n && !*res; i++)
-                if (jv_eq(rt, seq.u.l->v[i], v, res)) return -1;
+                if (gptc_jv_eq(rt, seq.u.l->v[i], v, res)) return -1;
             return 0;
         }
         if (seq.kind == JV_UNDEF) return 0;
-        return jfail(rt, JE_TYPE, "argument of type '%s' is not iterable", jv_type_name(seq));
+        return gptc_jfail(rt, JE_TYPE, "argument of type '%s' is not iterable", gptc_jv_type_name(seq));
     }
     case T_FILTER:
     case T_TEST:
         if (v.kind != JV_STR) return 0;
-        *res = id == T_FILTER ? jinja_filter_id(v.u.s->p, v.u.s->n) >= 0
-                              : jinja_test_id(v.u.s->p, v.u.s->n) >= 0;
+        *res = id == T_FILTER ? gptc_jinja_filter_id(v.u.s->p, v.u.s->n) >= 0
+                              : gptc_jinja_test_id(v.u.s->p, v.u.s->n) >= 0;
         return 0;
-    default: return jfail(rt, JE_UNSUPPORTED, "the test '%s'", jinja_test_name(id));
+    default: return gptc_jfail(rt, JE_UNSUPPORTED, "the test '%s'", gptc_jinja_test_name(id));
     }
 }
 
-int jinja_test_by_name(jrt *rt, const char *name, jv in, const jargs *a, int *res)
+int gptc_jinja_test_by_name(jrt *rt, const char *name, jv in, const jargs *a, int *res)
 {
-    int id = jinja_test_id(name, strlen(name));
-    if (id < 0) return jfail(rt, JE_RUNTIME, "No test named '%s'.", name);
-    return jinja_test(rt, id, in, a, res);
+    int id = gptc_jinja_test_id(name, strlen(name));
+    if (id < 0) return gptc_jfail(rt, JE_RUNTIME, "No test named '%s'.", name);
+    return gptc_jinja_test(rt, id, in, a, res);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1066,7 +1066,7 @@ static const char *const k_funcs[JF_COUNT] = {
     [JF_CYCLER] = "cycler", [JF_JOINER] = "joiner",
 };
 
-const char *jinja_func_name(int id) { return id >= 0 && id < JF_COUNT ? k_funcs[id] : "?"; }
+const char *gptc_jinja_func_name(int id) { return id >= 0 && id < JF_COUNT ? k_funcs[id] : "?"; }
 
 static int days_from_civil(int y, int m, int d)
 {
@@ -1096,7 +1096,7 @@ static int strftime_now(jrt *rt, const jstr *fmt, jv *out)
     for (size_t i = 0; i < fmt->n && !r; i++) {
         char c = fmt->p[i];
         if (c != '%' || i + 1 >= fmt->n) {
-            r = jbuf_put(rt, &b, &c, 1);
+            r = gptc_jbuf_put(rt, &b, &c, 1);
             continue;
         }
         char f = fmt->p[++i];
@@ -1149,15 +1149,15 @@ static int strftime_now(jrt *rt, const jstr *fmt, jv *out)
         }
         r = jbuf_puts(rt, &b, t);
     }
-    if (!r) r = jv_str(rt, b.p ? b.p : "", b.n, out);
-    jbuf_free(&b);
+    if (!r) r = gptc_jv_str(rt, b.p ? b.p : "", b.n, out);
+    gptc_jbuf_free(&b);
     return r;
 }
 
 static int as_index(jrt *rt, jv v, int64_t *out)
 {
     if (v.kind != JV_INT && v.kind != JV_BOOL)
-        return jfail(rt, JE_TYPE, "'%s' object cannot be interpreted as an integer", jv_type_name(v));
+        return gptc_jfail(rt, JE_TYPE, "'%s' object cannot be interpreted as an integer", gptc_jv_type_name(v));
     *out = v.u.i;
     return 0;
 }
@@ -1165,43 +1165,43 @@ static int as_index(jrt *rt, jv v, int64_t *out)
 /* dict(...) / namespace(...): one optional mapping (or iterable of pairs), then keywords */
 static int fill_mapping(jrt *rt, jdict *d, const jargs *a, const char *fname)
 {
-    if (a->npos > 1) return jfail(rt, JE_TYPE, "%s expected at most 1 argument, got %zu", fname, a->npos);
+    if (a->npos > 1) return gptc_jfail(rt, JE_TYPE, "%s expected at most 1 argument, got %zu", fname, a->npos);
     if (a->npos == 1) {
         jv m = a->pos[0];
         if (m.kind == JV_DICT) {
             for (size_t i = 0; i < m.u.d->n; i++)
-                if (jdict_set(rt, d, m.u.d->keys[i], m.u.d->vals[i])) return -1;
+                if (gptc_jdict_set(rt, d, m.u.d->keys[i], m.u.d->vals[i])) return -1;
         } else {
             jlist *items;
-            if (jinja_iterate(rt, m, &items)) return -1;
+            if (gptc_jinja_iterate(rt, m, &items)) return -1;
             int r = 0;
             for (size_t i = 0; i < items->n && !r; i++) {
                 jlist *pair;
-                if ((r = jinja_iterate(rt, items->v[i], &pair))) break;
+                if ((r = gptc_jinja_iterate(rt, items->v[i], &pair))) break;
                 if (pair->n != 2)
-                    r = jfail(rt, JE_VALUE, "dictionary update sequence element #%zu has length %zu; 2 is required", i, pair->n);
+                    r = gptc_jfail(rt, JE_VALUE, "dictionary update sequence element #%zu has length %zu; 2 is required", i, pair->n);
                 else
-                    r = jdict_set(rt, d, pair->v[0], pair->v[1]);
-                jv_decref(jv_listv(pair));
+                    r = gptc_jdict_set(rt, d, pair->v[0], pair->v[1]);
+                gptc_jv_decref(jv_listv(pair));
             }
-            jv_decref(jv_listv(items));
+            gptc_jv_decref(jv_listv(items));
             if (r) return -1;
         }
     }
     for (size_t k = 0; k < a->nkw; k++) {
         jv key = jv_strv((jstr *)a->kwn[k]);
-        if (jdict_set(rt, d, key, a->kw[k])) return -1;
+        if (gptc_jdict_set(rt, d, key, a->kw[k])) return -1;
     }
     return 0;
 }
 
-int jinja_call_func(jrt *rt, int id, const jargs *a, jv *out)
+int gptc_jinja_call_func(jrt *rt, int id, const jargs *a, jv *out)
 {
     *out = jv_none();
     switch (id) {
     case JF_RANGE: {
-        if (a->nkw) return jfail(rt, JE_TYPE, "range() takes no keyword arguments");
-        if (a->npos < 1 || a->npos > 3) return jfail(rt, JE_TYPE, "range expected 1 to 3 arguments, got %zu", a->npos);
+        if (a->nkw) return gptc_jfail(rt, JE_TYPE, "range() takes no keyword arguments");
+        if (a->npos < 1 || a->npos > 3) return gptc_jfail(rt, JE_TYPE, "range expected 1 to 3 arguments, got %zu", a->npos);
         int64_t start = 0, stop = 0, step = 1;
         if (a->npos == 1) {
             if (as_index(rt, a->pos[0], &stop)) return -1;
@@ -1209,14 +1209,14 @@ int jinja_call_func(jrt *rt, int id, const jargs *a, jv *out)
             if (as_index(rt, a->pos[0], &start) || as_index(rt, a->pos[1], &stop)) return -1;
             if (a->npos == 3 && as_index(rt, a->pos[2], &step)) return -1;
         }
-        if (step == 0) return jfail(rt, JE_VALUE, "range() arg 3 must not be zero");
+        if (step == 0) return gptc_jfail(rt, JE_VALUE, "range() arg 3 must not be zero");
         uint64_t un = 0;
         if (step > 0 && start < stop) un = ((uint64_t)stop - (uint64_t)start - 1) / (uint64_t)step + 1;
         if (step < 0 && start > stop) un = ((uint64_t)start - (uint64_t)stop - 1) / (0 - (uint64_t)step) + 1;
         int64_t n = un > JINJA_MAX_RANGE ? JINJA_MAX_RANGE + 1 : (int64_t)un;
         if (n > JINJA_MAX_RANGE)
-            return jfail(rt, JE_LIMIT, "Range too big. The sandbox blocks ranges larger than MAX_RANGE (%d).", JINJA_MAX_RANGE);
-        jlist *l = jlist_new(rt, (size_t)n, 0);
+            return gptc_jfail(rt, JE_LIMIT, "Range too big. The sandbox blocks ranges larger than MAX_RANGE (%d).", JINJA_MAX_RANGE);
+        jlist *l = gptc_jlist_new(rt, (size_t)n, 0);
         if (!l) return -1;
         /* each value lies between start and stop, so adding step n-1 times cannot overflow;
          * start + i * step could, even when the sum fits (range(-2**63, 2**63-1, 2**62)) */
@@ -1230,19 +1230,19 @@ int jinja_call_func(jrt *rt, int id, const jargs *a, jv *out)
     }
     case JF_NAMESPACE: {
         jv ns;
-        if (jns_new(rt, &ns)) return -1;
+        if (gptc_jns_new(rt, &ns)) return -1;
         if (fill_mapping(rt, ns.u.ns->attrs, a, "namespace")) {
-            jv_decref(ns);
+            gptc_jv_decref(ns);
             return -1;
         }
         *out = ns;
         return 0;
     }
     case JF_DICT: {
-        jdict *d = jdict_new(rt, a->nkw);
+        jdict *d = gptc_jdict_new(rt, a->nkw);
         if (!d) return -1;
-        if (fill_mapping(rt, d, a, "dict") || jdict_seal(rt, d)) {
-            jv_decref(jv_dictv(d));
+        if (fill_mapping(rt, d, a, "dict") || gptc_jdict_seal(rt, d)) {
+            gptc_jv_decref(jv_dictv(d));
             return -1;
         }
         *out = jv_dictv(d);
@@ -1251,23 +1251,23 @@ int jinja_call_func(jrt *rt, int id, const jargs *a, jv *out)
     case JF_RAISE: {
         jv msg = a->npos ? a->pos[0] : a->nkw ? a->kw[0] : jv_none();
         jbuf b = {0};
-        if (jv_write_str(rt, &b, msg)) {
-            jbuf_free(&b);
+        if (gptc_jv_write_str(rt, &b, msg)) {
+            gptc_jbuf_free(&b);
             return -1;
         }
-        jfail(rt, JE_TEMPLATE, "%s", b.p ? b.p : "");
-        jbuf_free(&b);
+        gptc_jfail(rt, JE_TEMPLATE, "%s", b.p ? b.p : "");
+        gptc_jbuf_free(&b);
         return -1;
     }
     case JF_STRFTIME: {
         static const char *const ps[] = {"format"};
         jv p[1];
-        if (jargs_bind(rt, a, "strftime_now", ps, 1, p)) return -1;
-        if (!given(p[0])) return jfail(rt, JE_TYPE, "strftime_now() missing 1 required positional argument: 'format'");
+        if (gptc_jargs_bind(rt, a, "strftime_now", ps, 1, p)) return -1;
+        if (!given(p[0])) return gptc_jfail(rt, JE_TYPE, "strftime_now() missing 1 required positional argument: 'format'");
         if (p[0].kind != JV_STR)
-            return jfail(rt, JE_TYPE, "strftime() argument 1 must be str, not %s", jv_type_name(p[0]));
+            return gptc_jfail(rt, JE_TYPE, "strftime() argument 1 must be str, not %s", gptc_jv_type_name(p[0]));
         return strftime_now(rt, p[0].u.s, out);
     }
-    default: return jfail(rt, JE_UNSUPPORTED, "the global function %s()", jinja_func_name(id));
+    default: return gptc_jfail(rt, JE_UNSUPPORTED, "the global function %s()", gptc_jinja_func_name(id));
     }
 }

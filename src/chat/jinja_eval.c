@@ -25,7 +25,7 @@
 
 #define JINJA_MAX_RECURSION 500 /* eval + exec frames on the C stack: ~200 KB, ~1 MB with ASan */
 
-int jfail(jrt *rt, jerr_kind kind, const char *fmt, ...)
+int gptc_jfail(jrt *rt, jerr_kind kind, const char *fmt, ...)
 {
     if (!rt || rt->failed) return -1;
     rt->failed = 1;
@@ -37,7 +37,7 @@ int jfail(jrt *rt, jerr_kind kind, const char *fmt, ...)
     return -1;
 }
 
-jinja_limits jinja_default_limits(void)
+jinja_limits gptc_jinja_default_limits(void)
 {
     jinja_limits l;
     l.max_output = (size_t)16 << 20;
@@ -55,7 +55,7 @@ static jframe *frame_new(jrt *rt, jframe *parent)
 {
     jframe *f = calloc(1, sizeof *f);
     if (!f) {
-        jfail(rt, JE_NOMEM, "out of memory");
+        gptc_jfail(rt, JE_NOMEM, "out of memory");
         return NULL;
     }
     f->parent = parent;
@@ -64,7 +64,7 @@ static jframe *frame_new(jrt *rt, jframe *parent)
 
 static void frame_clear(jframe *f)
 {
-    for (uint32_t i = 0; i < f->n; i++) jv_decref(f->vals[i]);
+    for (uint32_t i = 0; i < f->n; i++) gptc_jv_decref(f->vals[i]);
     f->n = 0;
 }
 
@@ -92,22 +92,22 @@ static int frame_set(jrt *rt, jframe *f, uint32_t sym, jv v)
 {
     for (uint32_t i = 0; i < f->n; i++)
         if (f->syms[i] == sym) {
-            jv_decref(f->vals[i]);
-            f->vals[i] = jv_incref(v);
+            gptc_jv_decref(f->vals[i]);
+            f->vals[i] = gptc_jv_incref(v);
             return 0;
         }
     if (f->n == f->cap) {
         uint32_t cap = f->cap ? f->cap * 2 : 8;
         uint32_t *s = realloc(f->syms, cap * sizeof *s);
-        if (!s) return jfail(rt, JE_NOMEM, "out of memory");
+        if (!s) return gptc_jfail(rt, JE_NOMEM, "out of memory");
         f->syms = s;
         jv *v2 = realloc(f->vals, cap * sizeof *v2);
-        if (!v2) return jfail(rt, JE_NOMEM, "out of memory");
+        if (!v2) return gptc_jfail(rt, JE_NOMEM, "out of memory");
         f->vals = v2;
         f->cap = cap;
     }
     f->syms[f->n] = sym;
-    f->vals[f->n] = jv_incref(v);
+    f->vals[f->n] = gptc_jv_incref(v);
     f->n++;
     return 0;
 }
@@ -117,7 +117,7 @@ static int lookup(const jrt *rt, uint32_t sym, jv *out)
     for (const jframe *f = rt->frame; f; f = f->parent)
         for (uint32_t i = 0; i < f->n; i++)
             if (f->syms[i] == sym) {
-                *out = jv_incref(f->vals[i]);
+                *out = gptc_jv_incref(f->vals[i]);
                 return 1;
             }
     return 0;
@@ -128,19 +128,19 @@ static void capture(jframe *f)
     for (; f && !f->captured; f = f->parent) f->captured = 1;
 }
 
-int jns_new(jrt *rt, jv *out)
+int gptc_jns_new(jrt *rt, jv *out)
 {
     if (rt->n_ns == rt->cap_ns) {
         size_t cap = rt->cap_ns ? rt->cap_ns * 2 : 8;
         jns **p = realloc(rt->nss, cap * sizeof *p);
-        if (!p) return jfail(rt, JE_NOMEM, "out of memory");
+        if (!p) return gptc_jfail(rt, JE_NOMEM, "out of memory");
         rt->nss = p;
         rt->cap_ns = cap;
     }
-    jns *ns = jalloc(rt, sizeof *ns);
+    jns *ns = gptc_jalloc(rt, sizeof *ns);
     if (!ns) return -1;
     ns->rc = 2; /* the caller's reference and the render's */
-    ns->attrs = jdict_new(rt, 0);
+    ns->attrs = gptc_jdict_new(rt, 0);
     if (!ns->attrs) {
         free(ns);
         return -1;
@@ -156,7 +156,7 @@ int jns_new(jrt *rt, jv *out)
  */
 static int undefined_error(jrt *rt, jv u)
 {
-    return jfail(rt, JE_UNDEFINED, "%s", u.u.s ? u.u.s->p : "value is undefined");
+    return gptc_jfail(rt, JE_UNDEFINED, "%s", u.u.s ? u.u.s->p : "value is undefined");
 }
 
 static int int_like(jv v) { return v.kind == JV_INT || v.kind == JV_BOOL; }
@@ -179,7 +179,7 @@ static const char *op_sym(int op)
 
 static int overflow(jrt *rt)
 {
-    return jfail(rt, JE_UNSUPPORTED, "integer overflow (gptc's integers are 64-bit)");
+    return gptc_jfail(rt, JE_UNSUPPORTED, "integer overflow (gptc's integers are 64-bit)");
 }
 
 static int repeat(jrt *rt, jv seq, int64_t k, jv *out)
@@ -188,24 +188,24 @@ static int repeat(jrt *rt, jv seq, int64_t k, jv *out)
     if (seq.kind == JV_STR) {
         const jstr *s = seq.u.s;
         if (s->n && (uint64_t)k > (rt->opts->limits.max_alloc / s->n))
-            return jfail(rt, JE_LIMIT, "the template used too much memory");
+            return gptc_jfail(rt, JE_LIMIT, "the template used too much memory");
         jbuf b = {0};
         for (int64_t i = 0; i < k; i++)
-            if (jbuf_put(rt, &b, s->p, s->n)) {
-                jbuf_free(&b);
+            if (gptc_jbuf_put(rt, &b, s->p, s->n)) {
+                gptc_jbuf_free(&b);
                 return -1;
             }
-        int r = jv_str(rt, b.p ? b.p : "", b.n, out);
-        jbuf_free(&b);
+        int r = gptc_jv_str(rt, b.p ? b.p : "", b.n, out);
+        gptc_jbuf_free(&b);
         return r;
     }
     const jlist *l = seq.u.l;
     if (l->n && (uint64_t)k > rt->opts->limits.max_alloc / (l->n * sizeof(jv)))
-        return jfail(rt, JE_LIMIT, "the template used too much memory");
+        return gptc_jfail(rt, JE_LIMIT, "the template used too much memory");
     if (jrt_steps(rt, (uint64_t)k * l->n)) return -1;
-    jlist *r = jlist_new(rt, l->n * (size_t)k, l->tuple);
+    jlist *r = gptc_jlist_new(rt, l->n * (size_t)k, l->tuple);
     if (!r) return -1;
-    for (size_t i = 0; i < r->n; i++) r->v[i] = jv_incref(l->v[i % l->n]);
+    for (size_t i = 0; i < r->n; i++) r->v[i] = gptc_jv_incref(l->v[i % l->n]);
     r->depth = l->depth;
     *out = jv_listv(r);
     return 0;
@@ -227,11 +227,11 @@ static int str_format(jrt *rt, const jstr *f, jv args, jv *out)
     int r = 0;
     for (size_t i = 0; i < f->n && !r; i++) {
         if (f->p[i] != '%') {
-            r = jbuf_put(rt, &b, f->p + i, 1);
+            r = gptc_jbuf_put(rt, &b, f->p + i, 1);
             continue;
         }
         if (++i >= f->n) {
-            r = jfail(rt, JE_VALUE, "incomplete format");
+            r = gptc_jfail(rt, JE_VALUE, "incomplete format");
             break;
         }
         int left = 0;
@@ -243,47 +243,47 @@ static int str_format(jrt *rt, const jstr *f, jv args, jv *out)
         while (i < f->n && f->p[i] >= '0' && f->p[i] <= '9' && width < 10000) width = width * 10 + (size_t)(f->p[i++] - '0');
         char c = i < f->n ? f->p[i] : 0;
         if (c == '%' && !left && !width) {
-            r = jbuf_put(rt, &b, "%", 1);
+            r = gptc_jbuf_put(rt, &b, "%", 1);
             continue;
         }
         if (c != 's' && c != 'r' && c != 'd' && c != 'i') {
-            r = jfail(rt, JE_UNSUPPORTED, "the format '%%%c' in printf-style formatting", c ? c : '?');
+            r = gptc_jfail(rt, JE_UNSUPPORTED, "the format '%%%c' in printf-style formatting", c ? c : '?');
             break;
         }
         if (used >= na) {
-            r = jfail(rt, JE_TYPE, "not enough arguments for format string");
+            r = gptc_jfail(rt, JE_TYPE, "not enough arguments for format string");
             break;
         }
         jv x = av[used++];
         jbuf t = {0};
         if (c == 's') {
-            r = jv_write_str(rt, &t, x);
+            r = gptc_jv_write_str(rt, &t, x);
         } else if (c == 'r') {
-            r = jv_write_repr(rt, &t, x);
+            r = gptc_jv_write_repr(rt, &t, x);
         } else if (x.kind == JV_INT || x.kind == JV_BOOL) {
-            r = jbuf_printf(rt, &t, "%lld", (long long)x.u.i);
+            r = gptc_jbuf_printf(rt, &t, "%lld", (long long)x.u.i);
         } else if (x.kind == JV_FLOAT && isfinite(x.u.f) && fabs(x.u.f) < 9.2e18) {
-            r = jbuf_printf(rt, &t, "%lld", (long long)x.u.f);
+            r = gptc_jbuf_printf(rt, &t, "%lld", (long long)x.u.f);
         } else if (x.kind == JV_UNDEF) {
             r = undefined_error(rt, x);
         } else {
-            r = jfail(rt, JE_TYPE, "%%%c format: a real number is required, not %s", c, jv_type_name(x));
+            r = gptc_jfail(rt, JE_TYPE, "%%%c format: a real number is required, not %s", c, gptc_jv_type_name(x));
         }
-        size_t len = t.n ? ju8_count(t.p, t.n) : 0;
-        for (size_t k = len; !r && !left && k < width; k++) r = jbuf_put(rt, &b, " ", 1);
-        if (!r && t.n) r = jbuf_put(rt, &b, t.p, t.n);
-        for (size_t k = len; !r && left && k < width; k++) r = jbuf_put(rt, &b, " ", 1);
-        jbuf_free(&t);
+        size_t len = t.n ? gptc_ju8_count(t.p, t.n) : 0;
+        for (size_t k = len; !r && !left && k < width; k++) r = gptc_jbuf_put(rt, &b, " ", 1);
+        if (!r && t.n) r = gptc_jbuf_put(rt, &b, t.p, t.n);
+        for (size_t k = len; !r && left && k < width; k++) r = gptc_jbuf_put(rt, &b, " ", 1);
+        gptc_jbuf_free(&t);
     }
-    if (!r && used < na && !mapping) r = jfail(rt, JE_TYPE, "not all arguments converted during string formatting");
-    if (!r) r = jv_str(rt, b.p ? b.p : "", b.n, out);
-    jbuf_free(&b);
+    if (!r && used < na && !mapping) r = gptc_jfail(rt, JE_TYPE, "not all arguments converted during string formatting");
+    if (!r) r = gptc_jv_str(rt, b.p ? b.p : "", b.n, out);
+    gptc_jbuf_free(&b);
     return r;
 }
 
-int jinja_binop(jrt *rt, int op, jv a, jv b, jv *out);
+int gptc_jinja_binop(jrt *rt, int op, jv a, jv b, jv *out);
 
-int jinja_binop(jrt *rt, int op, jv a, jv b, jv *out)
+int gptc_jinja_binop(jrt *rt, int op, jv a, jv b, jv *out)
 {
     if (a.kind == JV_UNDEF) return undefined_error(rt, a);
     if (b.kind == JV_UNDEF) return undefined_error(rt, b);
@@ -303,12 +303,12 @@ int jinja_binop(jrt *rt, int op, jv a, jv b, jv *out)
             *out = jv_int(r);
             return 0;
         case JO_DIV:
-            if (y == 0) return jfail(rt, JE_ZERODIV, "division by zero");
+            if (y == 0) return gptc_jfail(rt, JE_ZERODIV, "division by zero");
             *out = jv_float((double)x / (double)y);
             return 0;
         case JO_FLOORDIV:
         case JO_MOD: {
-            if (y == 0) return jfail(rt, JE_ZERODIV, "integer division or modulo by zero");
+            if (y == 0) return gptc_jfail(rt, JE_ZERODIV, "integer division or modulo by zero");
             if (x == INT64_MIN && y == -1) return overflow(rt);
             int64_t q = x / y, m = x % y;
             if (m != 0 && ((m < 0) != (y < 0))) {
@@ -320,7 +320,7 @@ int jinja_binop(jrt *rt, int op, jv a, jv b, jv *out)
         }
         case JO_POW: {
             if (y < 0) {
-                if (x == 0) return jfail(rt, JE_ZERODIV, "0.0 cannot be raised to a negative power");
+                if (x == 0) return gptc_jfail(rt, JE_ZERODIV, "0.0 cannot be raised to a negative power");
                 *out = jv_float(pow((double)x, (double)y));
                 return 0;
             }
@@ -343,15 +343,15 @@ int jinja_binop(jrt *rt, int op, jv a, jv b, jv *out)
         case JO_SUB: *out = jv_float(x - y); return 0;
         case JO_MUL: *out = jv_float(x * y); return 0;
         case JO_DIV:
-            if (y == 0) return jfail(rt, JE_ZERODIV, "float division by zero");
+            if (y == 0) return gptc_jfail(rt, JE_ZERODIV, "float division by zero");
             *out = jv_float(x / y);
             return 0;
         case JO_FLOORDIV:
-            if (y == 0) return jfail(rt, JE_ZERODIV, "float floor division by zero");
+            if (y == 0) return gptc_jfail(rt, JE_ZERODIV, "float floor division by zero");
             *out = jv_float(floor(x / y));
             return 0;
         case JO_MOD: {
-            if (y == 0) return jfail(rt, JE_ZERODIV, "float modulo");
+            if (y == 0) return gptc_jfail(rt, JE_ZERODIV, "float modulo");
             double m = fmod(x, y);
             if (m != 0 && ((m < 0) != (y < 0))) m += y;
             else if (m == 0) m = copysign(0.0, y);
@@ -359,9 +359,9 @@ int jinja_binop(jrt *rt, int op, jv a, jv b, jv *out)
             return 0;
         }
         case JO_POW:
-            if (x == 0 && y < 0) return jfail(rt, JE_ZERODIV, "0.0 cannot be raised to a negative power");
+            if (x == 0 && y < 0) return gptc_jfail(rt, JE_ZERODIV, "0.0 cannot be raised to a negative power");
             if (x < 0 && y != floor(y))
-                return jfail(rt, JE_UNSUPPORTED, "complex results of ** are not supported");
+                return gptc_jfail(rt, JE_UNSUPPORTED, "complex results of ** are not supported");
             *out = jv_float(pow(x, y));
             return 0;
         }
@@ -369,7 +369,7 @@ int jinja_binop(jrt *rt, int op, jv a, jv b, jv *out)
     if (op == JO_ADD) {
         if (a.kind == JV_STR && b.kind == JV_STR) {
             if (jrt_steps(rt, (a.u.s->n + b.u.s->n) / 64)) return -1;
-            jstr *s = jstr_cat(rt, a.u.s, b.u.s);
+            jstr *s = gptc_jstr_cat(rt, a.u.s, b.u.s);
             if (!s) return -1;
             *out = jv_strv(s);
             return 0;
@@ -378,17 +378,17 @@ int jinja_binop(jrt *rt, int op, jv a, jv b, jv *out)
             !b.u.l->gen) {
             const jlist *x = a.u.l, *y = b.u.l;
             if (jrt_steps(rt, x->n + y->n)) return -1;
-            jlist *r = jlist_new(rt, x->n + y->n, x->tuple);
+            jlist *r = gptc_jlist_new(rt, x->n + y->n, x->tuple);
             if (!r) return -1;
-            for (size_t i = 0; i < x->n; i++) r->v[i] = jv_incref(x->v[i]);
-            for (size_t i = 0; i < y->n; i++) r->v[x->n + i] = jv_incref(y->v[i]);
+            for (size_t i = 0; i < x->n; i++) r->v[i] = gptc_jv_incref(x->v[i]);
+            for (size_t i = 0; i < y->n; i++) r->v[x->n + i] = gptc_jv_incref(y->v[i]);
             r->depth = GPTC_MAX(x->depth, y->depth);
             *out = jv_listv(r);
             return 0;
         }
         if (a.kind == JV_STR || (a.kind == JV_LIST && !a.u.l->gen))
-            return jfail(rt, JE_TYPE, "can only concatenate %s (not \"%s\") to %s",
-                         jv_type_name(a), jv_type_name(b), jv_type_name(a));
+            return gptc_jfail(rt, JE_TYPE, "can only concatenate %s (not \"%s\") to %s",
+                         gptc_jv_type_name(a), gptc_jv_type_name(b), gptc_jv_type_name(a));
     }
     if (op == JO_MUL) {
         if ((a.kind == JV_STR || (a.kind == JV_LIST && !a.u.l->gen)) && int_like(b))
@@ -397,8 +397,8 @@ int jinja_binop(jrt *rt, int op, jv a, jv b, jv *out)
             return repeat(rt, b, a.u.i, out);
     }
     if (op == JO_MOD && a.kind == JV_STR) return str_format(rt, a.u.s, b, out);
-    return jfail(rt, JE_TYPE, "unsupported operand type(s) for %s: '%s' and '%s'", op_sym(op),
-                 jv_type_name(a), jv_type_name(b));
+    return gptc_jfail(rt, JE_TYPE, "unsupported operand type(s) for %s: '%s' and '%s'", op_sym(op),
+                 gptc_jv_type_name(a), gptc_jv_type_name(b));
 }
 
 /* `a in b` */
@@ -409,23 +409,23 @@ static int contains(jrt *rt, jv item, jv seq, int *res)
     case JV_STR: {
         if (item.kind == JV_UNDEF) return undefined_error(rt, item);
         if (item.kind != JV_STR)
-            return jfail(rt, JE_TYPE, "'in <string>' requires string as left operand, not %s",
-                         jv_type_name(item));
+            return gptc_jfail(rt, JE_TYPE, "'in <string>' requires string as left operand, not %s",
+                         gptc_jv_type_name(item));
         const jstr *h = seq.u.s, *nd = item.u.s;
         if (jrt_steps(rt, h->n / 64 + 1)) return -1;
         *res = nd->n == 0 || memmem(h->p, h->n, nd->p, nd->n) != NULL;
         return 0;
     }
     case JV_LIST:
-        if (seq.u.l->gen_err) return jfail(rt, (jerr_kind)seq.u.l->gen_ekind, "%s", seq.u.l->gen_err->p);
+        if (seq.u.l->gen_err) return gptc_jfail(rt, (jerr_kind)seq.u.l->gen_ekind, "%s", seq.u.l->gen_err->p);
         if (jrt_steps(rt, seq.u.l->n)) return -1;
         for (size_t i = 0; i < seq.u.l->n; i++) {
-            if (jv_eq(rt, seq.u.l->v[i], item, res)) return -1;
+            if (gptc_jv_eq(rt, seq.u.l->v[i], item, res)) return -1;
             if (*res) return 0;
         }
         return 0;
     case JV_DICT: {
-        long e = jdict_find(rt, seq.u.d, item);
+        long e = gptc_jdict_find(rt, seq.u.d, item);
         if (e == -2) return -1;
         *res = e >= 0;
         return 0;
@@ -434,13 +434,13 @@ static int contains(jrt *rt, jv item, jv seq, int *res)
     case JV_LOOP: {
         const jlist *l = seq.u.loop->items;
         for (size_t i = 0; i < l->n; i++) {
-            if (jv_eq(rt, l->v[i], item, res)) return -1;
+            if (gptc_jv_eq(rt, l->v[i], item, res)) return -1;
             if (*res) return 0;
         }
         return 0;
     }
     default:
-        return jfail(rt, JE_TYPE, "argument of type '%s' is not iterable", jv_type_name(seq));
+        return gptc_jfail(rt, JE_TYPE, "argument of type '%s' is not iterable", gptc_jv_type_name(seq));
     }
 }
 
@@ -450,7 +450,7 @@ static int compare(jrt *rt, int op, jv a, jv b, int *res)
     case JO_EQ:
     case JO_NE: {
         int e;
-        if (jv_eq(rt, a, b, &e)) return -1;
+        if (gptc_jv_eq(rt, a, b, &e)) return -1;
         *res = op == JO_EQ ? e : !e;
         return 0;
     }
@@ -464,7 +464,7 @@ static int compare(jrt *rt, int op, jv a, jv b, int *res)
     default: {
         const char *name = op == JO_LT ? "<" : op == JO_LTEQ ? "<=" : op == JO_GT ? ">" : ">=";
         int c;
-        if (jv_cmp(rt, a, b, name, &c)) return -1;
+        if (gptc_jv_cmp(rt, a, b, name, &c)) return -1;
         if (c == 2) *res = 0; /* NaN */
         else if (op == JO_LT) *res = c < 0;
         else if (op == JO_LTEQ) *res = c <= 0;
@@ -492,16 +492,16 @@ static int do_slice(jrt *rt, jv obj, jv vstart, jv vstop, jv vstep, jv *out)
 {
     if (obj.kind == JV_UNDEF) return undefined_error(rt, obj);
     /* Jinja compiles a slice to Python's subscription, so its errors are Python's */
-    if (obj.kind == JV_DICT) return jfail(rt, JE_TYPE, "unhashable type: 'slice'");
+    if (obj.kind == JV_DICT) return gptc_jfail(rt, JE_TYPE, "unhashable type: 'slice'");
     if ((obj.kind != JV_STR && obj.kind != JV_LIST) || (obj.kind == JV_LIST && obj.u.l->gen))
-        return jfail(rt, JE_TYPE, "'%s' object is not subscriptable", jv_type_name(obj));
+        return gptc_jfail(rt, JE_TYPE, "'%s' object is not subscriptable", gptc_jv_type_name(obj));
     int64_t start = 0, stop = 0, step = 1;
     int gs, ge, gt;
     if (slice_bound(vstart, &start, &gs) || slice_bound(vstop, &stop, &ge) ||
         slice_bound(vstep, &step, &gt))
-        return jfail(rt, JE_TYPE, "slice indices must be integers or None or have an __index__ method");
+        return gptc_jfail(rt, JE_TYPE, "slice indices must be integers or None or have an __index__ method");
     if (!gt) step = 1;
-    if (step == 0) return jfail(rt, JE_VALUE, "slice step cannot be zero");
+    if (step == 0) return gptc_jfail(rt, JE_VALUE, "slice step cannot be zero");
     int64_t len = obj.kind == JV_STR ? (int64_t)obj.u.s->ncp : (int64_t)obj.u.l->n;
     if (step > 0) {
         if (!gs) start = 0;
@@ -523,18 +523,18 @@ static int do_slice(jrt *rt, jv obj, jv vstart, jv vstop, jv vstep, jv *out)
     if (step < 0 && start > stop) count = (start - stop - 1) / (-step) + 1;
     if (jrt_steps(rt, (uint64_t)count)) return -1;
     if (obj.kind == JV_LIST) {
-        jlist *r = jlist_new(rt, (size_t)count, obj.u.l->tuple);
+        jlist *r = gptc_jlist_new(rt, (size_t)count, obj.u.l->tuple);
         if (!r) return -1;
-        for (int64_t k = 0; k < count; k++) r->v[k] = jv_incref(obj.u.l->v[start + k * step]);
+        for (int64_t k = 0; k < count; k++) r->v[k] = gptc_jv_incref(obj.u.l->v[start + k * step]);
         r->depth = obj.u.l->depth;
         *out = jv_listv(r);
         return 0;
     }
     const jstr *s = obj.u.s;
-    if (s->ncp == s->n && step == 1) return jv_str(rt, s->p + start, (size_t)count, out);
+    if (s->ncp == s->n && step == 1) return gptc_jv_str(rt, s->p + start, (size_t)count, out);
     /* code point offsets */
     size_t *off = malloc((size_t)(len + 1) * sizeof *off);
-    if (!off) return jfail(rt, JE_NOMEM, "out of memory");
+    if (!off) return gptc_jfail(rt, JE_NOMEM, "out of memory");
     size_t o = 0;
     for (int64_t k = 0; k < len; k++) {
         off[k] = o;
@@ -547,11 +547,11 @@ static int do_slice(jrt *rt, jv obj, jv vstart, jv vstop, jv vstep, jv *out)
     int r = 0;
     for (int64_t k = 0; k < count && !r; k++) {
         int64_t i = start + k * step;
-        r = jbuf_put(rt, &b, s->p + off[i], off[i + 1] - off[i]);
+        r = gptc_jbuf_put(rt, &b, s->p + off[i], off[i + 1] - off[i]);
     }
     free(off);
-    if (!r) r = jv_str(rt, b.p ? b.p : "", b.n, out);
-    jbuf_free(&b);
+    if (!r) r = gptc_jv_str(rt, b.p ? b.p : "", b.n, out);
+    gptc_jbuf_free(&b);
     return r;
 }
 
@@ -570,8 +570,8 @@ typedef struct evargs {
 
 static void args_free(evargs *ea)
 {
-    for (size_t i = 0; i < ea->a.npos; i++) jv_decref(ea->a.pos[i]);
-    for (size_t i = 0; i < ea->a.nkw; i++) jv_decref(ea->a.kw[i]);
+    for (size_t i = 0; i < ea->a.npos; i++) gptc_jv_decref(ea->a.pos[i]);
+    for (size_t i = 0; i < ea->a.nkw; i++) gptc_jv_decref(ea->a.kw[i]);
     free(ea->hpos);
     free(ea->hkw);
 }
@@ -583,12 +583,12 @@ static int eval_args(jrt *rt, const jnode *n, const jv *extra, size_t nextra, ev
     memset(ea, 0, sizeof *ea);
     size_t np = nextra + n->l1.n, nk = n->l2.n;
     jv *pos = ea->pos, *kw = ea->kw;
-    if (np > 4 && !(pos = ea->hpos = calloc(np, sizeof *pos))) return jfail(rt, JE_NOMEM, "out of memory");
-    if (nk > 4 && !(kw = ea->hkw = calloc(nk, sizeof *kw))) return jfail(rt, JE_NOMEM, "out of memory");
+    if (np > 4 && !(pos = ea->hpos = calloc(np, sizeof *pos))) return gptc_jfail(rt, JE_NOMEM, "out of memory");
+    if (nk > 4 && !(kw = ea->hkw = calloc(nk, sizeof *kw))) return gptc_jfail(rt, JE_NOMEM, "out of memory");
     ea->a.pos = pos;
     ea->a.kw = kw;
     ea->a.kwn = n->kwnames;
-    for (size_t i = 0; i < nextra; i++) pos[ea->a.npos++] = jv_incref(extra[i]);
+    for (size_t i = 0; i < nextra; i++) pos[ea->a.npos++] = gptc_jv_incref(extra[i]);
     for (uint32_t i = 0; i < n->l1.n; i++) {
         if (eval(rt, n->l1.v[i], &pos[ea->a.npos])) return -1;
         ea->a.npos++;
@@ -603,11 +603,11 @@ static int eval_args(jrt *rt, const jnode *n, const jv *extra, size_t nextra, ev
 static int call_value(jrt *rt, jv fn, const jargs *a, jv *out)
 {
     switch (fn.kind) {
-    case JV_FUNC: return jinja_call_func(rt, (int)fn.u.i, a, out);
-    case JV_METHOD: return jinja_call_method(rt, fn.u.meth, a, out);
-    case JV_MACRO: return jinja_call_macro(rt, fn.u.m, a, jv_noarg(), out);
+    case JV_FUNC: return gptc_jinja_call_func(rt, (int)fn.u.i, a, out);
+    case JV_METHOD: return gptc_jinja_call_method(rt, fn.u.meth, a, out);
+    case JV_MACRO: return gptc_jinja_call_macro(rt, fn.u.m, a, jv_noarg(), out);
     case JV_UNDEF: return undefined_error(rt, fn);
-    default: return jfail(rt, JE_TYPE, "'%s' object is not callable", jv_type_name(fn));
+    default: return gptc_jfail(rt, JE_TYPE, "'%s' object is not callable", gptc_jv_type_name(fn));
     }
 }
 
@@ -616,9 +616,9 @@ static int run_filter(jrt *rt, const jnode *f, jv in, const jargs *a, jv *out)
 {
     if (f->fid < 0) {
         *out = jv_none();
-        return jfail(rt, JE_RUNTIME, "No filter named '%s' found.", f->name->p);
+        return gptc_jfail(rt, JE_RUNTIME, "No filter named '%s' found.", f->name->p);
     }
-    return jinja_filter(rt, f->fid, in, a, out);
+    return gptc_jinja_filter(rt, f->fid, in, a, out);
 }
 
 /* Apply a chain of FILTER nodes; the innermost node's input is `in` when its a is NULL */
@@ -628,13 +628,13 @@ static int apply_filters(jrt *rt, const jnode *f, jv in, jv *out)
     if (f->a) {
         if (apply_filters(rt, f->a, in, &x)) return -1;
     } else {
-        x = jv_incref(in);
+        x = gptc_jv_incref(in);
     }
     evargs ea;
     int r = eval_args(rt, f, NULL, 0, &ea);
     if (!r) r = run_filter(rt, f, x, &ea.a, out);
     args_free(&ea);
-    jv_decref(x);
+    gptc_jv_decref(x);
     return r;
 }
 
@@ -642,31 +642,31 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
 {
     *out = jv_none();
     switch (e->kind) {
-    case JN_CONST: *out = jv_incref(e->cval); return 0;
+    case JN_CONST: *out = gptc_jv_incref(e->cval); return 0;
     case JN_NAME:
         if (lookup(rt, e->sym, out)) return 0;
-        return jv_undef_msg(rt, out, "'%s' is undefined", e->name->p);
+        return gptc_jv_undef_msg(rt, out, "'%s' is undefined", e->name->p);
     case JN_ATTR: {
         jv obj;
         if (eval(rt, e->a, &obj)) return -1;
         rt->line = e->line;
         rt->col = e->col;
-        int r = jinja_getattr(rt, obj, e->name->p, e->name->n, out);
-        jv_decref(obj);
+        int r = gptc_jinja_getattr(rt, obj, e->name->p, e->name->n, out);
+        gptc_jv_decref(obj);
         return r;
     }
     case JN_ITEM: {
         jv obj, key;
         if (eval(rt, e->a, &obj)) return -1;
         if (eval(rt, e->b, &key)) {
-            jv_decref(obj);
+            gptc_jv_decref(obj);
             return -1;
         }
         rt->line = e->line;
         rt->col = e->col;
-        int r = jinja_getitem(rt, obj, key, out);
-        jv_decref(obj);
-        jv_decref(key);
+        int r = gptc_jinja_getitem(rt, obj, key, out);
+        gptc_jv_decref(obj);
+        gptc_jv_decref(key);
         return r;
     }
     case JN_SLICE: {
@@ -681,8 +681,8 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
             rt->col = e->col;
             r = do_slice(rt, obj, b[0], b[1], b[2], out);
         }
-        jv_decref(obj);
-        for (int k = 0; k < 3; k++) jv_decref(b[k]);
+        gptc_jv_decref(obj);
+        for (int k = 0; k < 3; k++) gptc_jv_decref(b[k]);
         return r;
     }
     case JN_CALL: {
@@ -696,7 +696,7 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
             r = call_value(rt, fn, &ea.a, out);
         }
         args_free(&ea);
-        jv_decref(fn);
+        gptc_jv_decref(fn);
         return r;
     }
     case JN_FILTER: {
@@ -710,7 +710,7 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
             r = run_filter(rt, e, in, &ea.a, out);
         }
         args_free(&ea);
-        jv_decref(in);
+        gptc_jv_decref(in);
         return r;
     }
     case JN_TEST: {
@@ -721,11 +721,11 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
         if (!r) {
             rt->line = e->line;
             rt->col = e->col;
-            r = e->fid < 0 ? jfail(rt, JE_RUNTIME, "No test named '%s' found.", e->name->p)
-                           : jinja_test(rt, e->fid, in, &ea.a, &res);
+            r = e->fid < 0 ? gptc_jfail(rt, JE_RUNTIME, "No test named '%s' found.", e->name->p)
+                           : gptc_jinja_test(rt, e->fid, in, &ea.a, &res);
         }
         args_free(&ea);
-        jv_decref(in);
+        gptc_jv_decref(in);
         if (!r) *out = jv_bool(e->neg ? !res : res);
         return r;
     }
@@ -744,42 +744,42 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
         } else if (x.kind == JV_FLOAT) {
             *out = jv_float(e->kind == JN_NEG ? -x.u.f : x.u.f);
         } else {
-            r = jfail(rt, JE_TYPE, "bad operand type for unary %c: '%s'",
-                      e->kind == JN_NEG ? '-' : '+', jv_type_name(x));
+            r = gptc_jfail(rt, JE_TYPE, "bad operand type for unary %c: '%s'",
+                      e->kind == JN_NEG ? '-' : '+', gptc_jv_type_name(x));
         }
-        jv_decref(x);
+        gptc_jv_decref(x);
         return r;
     }
     case JN_NOT: {
         jv x;
         if (eval(rt, e->a, &x)) return -1;
-        *out = jv_bool(!jv_truthy(x));
-        jv_decref(x);
+        *out = jv_bool(!gptc_jv_truthy(x));
+        gptc_jv_decref(x);
         return 0;
     }
     case JN_AND:
     case JN_OR: {
         jv x;
         if (eval(rt, e->a, &x)) return -1;
-        if (jv_truthy(x) == (e->kind == JN_OR)) {
+        if (gptc_jv_truthy(x) == (e->kind == JN_OR)) {
             *out = x;
             return 0;
         }
-        jv_decref(x);
+        gptc_jv_decref(x);
         return eval(rt, e->b, out);
     }
     case JN_BINOP: {
         jv a, b;
         if (eval(rt, e->a, &a)) return -1;
         if (eval(rt, e->b, &b)) {
-            jv_decref(a);
+            gptc_jv_decref(a);
             return -1;
         }
         rt->line = e->line;
         rt->col = e->col;
-        int r = jinja_binop(rt, e->op, a, b, out);
-        jv_decref(a);
-        jv_decref(b);
+        int r = gptc_jinja_binop(rt, e->op, a, b, out);
+        gptc_jv_decref(a);
+        gptc_jv_decref(b);
         return r;
     }
     case JN_COMPARE: {
@@ -789,74 +789,74 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
         for (uint32_t i = 0; i < e->l1.n && res; i++) {
             jv right;
             if (eval(rt, e->l1.v[i], &right)) {
-                jv_decref(left);
+                gptc_jv_decref(left);
                 return -1;
             }
             rt->line = e->line;
             rt->col = e->col;
             int r = compare(rt, e->ops[i], left, right, &res);
-            jv_decref(left);
+            gptc_jv_decref(left);
             left = right;
             if (r) {
-                jv_decref(left);
+                gptc_jv_decref(left);
                 return -1;
             }
         }
-        jv_decref(left);
+        gptc_jv_decref(left);
         *out = jv_bool(res);
         return 0;
     }
     case JN_COND: {
         jv c;
         if (eval(rt, e->a, &c)) return -1;
-        int t = jv_truthy(c);
-        jv_decref(c);
+        int t = gptc_jv_truthy(c);
+        gptc_jv_decref(c);
         if (t) return eval(rt, e->b, out);
         if (e->c) return eval(rt, e->c, out);
-        return jv_undef_msg(rt, out, "the inline if-expression on line %u evaluated to false "
+        return gptc_jv_undef_msg(rt, out, "the inline if-expression on line %u evaluated to false "
                                      "and no else section was defined.", e->line);
     }
     case JN_LIST:
     case JN_TUPLE: {
-        jlist *l = jlist_new(rt, e->l1.n, e->kind == JN_TUPLE);
+        jlist *l = gptc_jlist_new(rt, e->l1.n, e->kind == JN_TUPLE);
         if (!l) return -1;
         for (uint32_t i = 0; i < e->l1.n; i++)
             if (eval(rt, e->l1.v[i], &l->v[i])) {
-                jv_decref(jv_listv(l));
+                gptc_jv_decref(jv_listv(l));
                 return -1;
             }
-        if (jlist_seal(rt, l)) {
-            jv_decref(jv_listv(l));
+        if (gptc_jlist_seal(rt, l)) {
+            gptc_jv_decref(jv_listv(l));
             return -1;
         }
         *out = jv_listv(l);
         return 0;
     }
     case JN_DICT: {
-        jdict *d = jdict_new(rt, e->l1.n);
+        jdict *d = gptc_jdict_new(rt, e->l1.n);
         if (!d) return -1;
         jv dv = jv_dictv(d);
         for (uint32_t i = 0; i < e->l1.n; i++) {
             jv k, v;
             if (eval(rt, e->l1.v[i], &k)) {
-                jv_decref(dv);
+                gptc_jv_decref(dv);
                 return -1;
             }
             if (eval(rt, e->l2.v[i], &v)) {
-                jv_decref(k);
-                jv_decref(dv);
+                gptc_jv_decref(k);
+                gptc_jv_decref(dv);
                 return -1;
             }
-            int r = jdict_set(rt, d, k, v);
-            jv_decref(k);
-            jv_decref(v);
+            int r = gptc_jdict_set(rt, d, k, v);
+            gptc_jv_decref(k);
+            gptc_jv_decref(v);
             if (r) {
-                jv_decref(dv);
+                gptc_jv_decref(dv);
                 return -1;
             }
         }
-        if (jdict_seal(rt, d)) {
-            jv_decref(dv);
+        if (gptc_jdict_seal(rt, d)) {
+            gptc_jv_decref(dv);
             return -1;
         }
         *out = dv;
@@ -867,21 +867,21 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
         for (uint32_t i = 0; i < e->l1.n; i++) {
             jv x;
             if (eval(rt, e->l1.v[i], &x)) {
-                jbuf_free(&b);
+                gptc_jbuf_free(&b);
                 return -1;
             }
-            int r = jv_write_str(rt, &b, x);
-            jv_decref(x);
+            int r = gptc_jv_write_str(rt, &b, x);
+            gptc_jv_decref(x);
             if (r) {
-                jbuf_free(&b);
+                gptc_jbuf_free(&b);
                 return -1;
             }
         }
-        int r = jv_str(rt, b.p ? b.p : "", b.n, out);
-        jbuf_free(&b);
+        int r = gptc_jv_str(rt, b.p ? b.p : "", b.n, out);
+        gptc_jbuf_free(&b);
         return r;
     }
-    default: return jfail(rt, JE_UNSUPPORTED, "expression kind %d", e->kind);
+    default: return gptc_jfail(rt, JE_UNSUPPORTED, "expression kind %d", e->kind);
     }
 }
 
@@ -890,7 +890,7 @@ static int eval(jrt *rt, const jnode *e, jv *out)
     if (++rt->nest > JINJA_MAX_RECURSION) {
         rt->nest--;
         *out = jv_none();
-        return jfail(rt, JE_LIMIT, "expressions nested too deeply");
+        return gptc_jfail(rt, JE_LIMIT, "expressions nested too deeply");
     }
     rt->line = e->line;
     rt->col = e->col;
@@ -911,34 +911,34 @@ static int assign(jrt *rt, const jnode *target, jv v)
     case JN_NSREF: {
         jv ns = jv_none();
         if (!lookup(rt, target->sym, &ns) || ns.kind != JV_NS) {
-            jv_decref(ns);
+            gptc_jv_decref(ns);
             rt->line = target->line;
             rt->col = target->col;
-            return jfail(rt, JE_RUNTIME, "cannot assign attribute on non-namespace object");
+            return gptc_jfail(rt, JE_RUNTIME, "cannot assign attribute on non-namespace object");
         }
         jv key;
-        int r = jv_str(rt, target->name->p, target->name->n, &key);
+        int r = gptc_jv_str(rt, target->name->p, target->name->n, &key);
         if (!r) {
-            r = jdict_set(rt, ns.u.ns->attrs, key, v);
-            jv_decref(key);
+            r = gptc_jdict_set(rt, ns.u.ns->attrs, key, v);
+            gptc_jv_decref(key);
         }
-        jv_decref(ns);
+        gptc_jv_decref(ns);
         return r;
     }
     case JN_TUPLE: {
         jlist *items;
-        if (jinja_iterate(rt, v, &items)) return -1;
+        if (gptc_jinja_iterate(rt, v, &items)) return -1;
         int r = 0;
         if (items->n != target->l1.n)
             r = items->n < target->l1.n
-                    ? jfail(rt, JE_VALUE, "not enough values to unpack (expected %u, got %zu)",
+                    ? gptc_jfail(rt, JE_VALUE, "not enough values to unpack (expected %u, got %zu)",
                             target->l1.n, items->n)
-                    : jfail(rt, JE_VALUE, "too many values to unpack (expected %u)", target->l1.n);
+                    : gptc_jfail(rt, JE_VALUE, "too many values to unpack (expected %u)", target->l1.n);
         for (uint32_t i = 0; i < target->l1.n && !r; i++) r = assign(rt, target->l1.v[i], items->v[i]);
-        jv_decref(jv_listv(items));
+        gptc_jv_decref(jv_listv(items));
         return r;
     }
-    default: return jfail(rt, JE_RUNTIME, "cannot assign to this target");
+    default: return gptc_jfail(rt, JE_RUNTIME, "cannot assign to this target");
     }
 }
 
@@ -951,8 +951,8 @@ static int capture_body(jrt *rt, const jnlist *body, jv *out)
     rt->out = &b;
     int r = exec_list(rt, body);
     rt->out = saved;
-    if (!r) r = jv_str(rt, b.p ? b.p : "", b.n, out);
-    jbuf_free(&b);
+    if (!r) r = gptc_jv_str(rt, b.p ? b.p : "", b.n, out);
+    gptc_jbuf_free(&b);
     return r;
 }
 
@@ -963,18 +963,18 @@ static int exec_for(jrt *rt, const jnode *s)
     jlist *items;
     rt->line = s->line;
     rt->col = s->col;
-    int r = jinja_iterate(rt, seqv, &items);
-    jv_decref(seqv);
+    int r = gptc_jinja_iterate(rt, seqv, &items);
+    gptc_jv_decref(seqv);
     if (r) return -1;
 
     jframe *outer = rt->frame;
     jframe *f = frame_new(rt, outer);
     if (!f) {
-        jv_decref(jv_listv(items));
+        gptc_jv_decref(jv_listv(items));
         return -1;
     }
     if (s->c) { /* inline filter: `for x in xs if cond` (no `loop` yet) */
-        jlist *kept = jlist_new(rt, items->n, 0);
+        jlist *kept = gptc_jlist_new(rt, items->n, 0);
         size_t nk = 0;
         rt->frame = f;
         for (size_t i = 0; kept && i < items->n && !r; i++) {
@@ -982,35 +982,35 @@ static int exec_for(jrt *rt, const jnode *s)
             jv c = jv_none();
             r = assign(rt, s->a, items->v[i]);
             if (!r) r = eval(rt, s->c, &c);
-            if (!r && jv_truthy(c)) kept->v[nk++] = jv_incref(items->v[i]);
-            jv_decref(c);
+            if (!r && gptc_jv_truthy(c)) kept->v[nk++] = gptc_jv_incref(items->v[i]);
+            gptc_jv_decref(c);
         }
         rt->frame = outer;
-        jv_decref(jv_listv(items));
+        gptc_jv_decref(jv_listv(items));
         if (!kept || r) {
-            if (kept) jv_decref(jv_listv(kept));
+            if (kept) gptc_jv_decref(jv_listv(kept));
             frame_release(rt, f);
             return -1;
         }
         kept->n = nk;
         kept->depth = 1;
-        if (jlist_seal(rt, kept)) {
-            jv_decref(jv_listv(kept));
+        if (gptc_jlist_seal(rt, kept)) {
+            gptc_jv_decref(jv_listv(kept));
             frame_release(rt, f);
             return -1;
         }
         items = kept;
     }
     if (items->n == 0) {
-        jv_decref(jv_listv(items));
+        gptc_jv_decref(jv_listv(items));
         frame_release(rt, f);
         return s->l3.n ? exec_list(rt, &s->l3) : 0;
     }
-    jloop *lp = jalloc(rt, sizeof *lp);
+    jloop *lp = gptc_jalloc(rt, sizeof *lp);
     if (!lp || items->depth + 1 > JINJA_MAX_DEPTH) {
-        if (lp) jfail(rt, JE_LIMIT, "values nested too deeply");
+        if (lp) gptc_jfail(rt, JE_LIMIT, "values nested too deeply");
         free(lp);
-        jv_decref(jv_listv(items));
+        gptc_jv_decref(jv_listv(items));
         frame_release(rt, f);
         return -1;
     }
@@ -1022,7 +1022,7 @@ static int exec_for(jrt *rt, const jnode *s)
     loopv.u.loop = lp;
     for (size_t i = 0; i < items->n && !r; i++) {
         if (++rt->iters > rt->opts->limits.max_iters) {
-            r = jfail(rt, JE_LIMIT, "the template ran too many loop iterations (more than %llu)",
+            r = gptc_jfail(rt, JE_LIMIT, "the template ran too many loop iterations (more than %llu)",
                       (unsigned long long)rt->opts->limits.max_iters);
             break;
         }
@@ -1049,14 +1049,14 @@ static int exec_for(jrt *rt, const jnode *s)
         rt->ctl = 0;
     }
     rt->frame = outer;
-    jv_decref(loopv);
+    gptc_jv_decref(loopv);
     frame_release(rt, f);
     return r;
 }
 
 static int make_macro(jrt *rt, const jnode *node, jv *out)
 {
-    jmacro *m = jalloc(rt, sizeof *m);
+    jmacro *m = gptc_jalloc(rt, sizeof *m);
     if (!m) return -1;
     m->rc = 1;
     m->node = node;
@@ -1070,20 +1070,20 @@ static int make_macro(jrt *rt, const jnode *node, jv *out)
 static int exec_stmt(jrt *rt, const jnode *s)
 {
     switch (s->kind) {
-    case JN_TEXT: return jbuf_put(rt, rt->out, s->cval.u.s->p, s->cval.u.s->n);
+    case JN_TEXT: return gptc_jbuf_put(rt, rt->out, s->cval.u.s->p, s->cval.u.s->n);
     case JN_OUTPUT: {
         jv v;
         if (eval(rt, s->a, &v)) return -1;
-        int r = jv_write_str(rt, rt->out, v);
-        jv_decref(v);
+        int r = gptc_jv_write_str(rt, rt->out, v);
+        gptc_jv_decref(v);
         return r;
     }
     case JN_IF: {
         for (uint32_t i = 0; i < s->l1.n; i++) {
             jv c;
             if (eval(rt, s->l1.v[i], &c)) return -1;
-            int t = jv_truthy(c);
-            jv_decref(c);
+            int t = gptc_jv_truthy(c);
+            gptc_jv_decref(c);
             if (t) return exec_list(rt, &s->l2.v[i]->l1);
         }
         if (s->l2.n > s->l1.n) return exec_list(rt, &s->l2.v[s->l1.n]->l1);
@@ -1094,7 +1094,7 @@ static int exec_stmt(jrt *rt, const jnode *s)
         jv v;
         if (eval(rt, s->b, &v)) return -1;
         int r = assign(rt, s->a, v);
-        jv_decref(v);
+        gptc_jv_decref(v);
         return r;
     }
     case JN_SET_BLOCK: {
@@ -1103,20 +1103,20 @@ static int exec_stmt(jrt *rt, const jnode *s)
         int r = 0;
         if (s->b) {
             r = apply_filters(rt, s->b, text, &v);
-            jv_decref(text);
+            gptc_jv_decref(text);
         } else {
             v = text;
         }
         if (r) return -1;
         r = assign(rt, s->a, v);
-        jv_decref(v);
+        gptc_jv_decref(v);
         return r;
     }
     case JN_MACRO: {
         jv m;
         if (make_macro(rt, s, &m)) return -1;
         int r = frame_set(rt, rt->frame, s->sym, m);
-        jv_decref(m);
+        gptc_jv_decref(m);
         return r;
     }
     case JN_CALL_BLOCK: {
@@ -1126,49 +1126,49 @@ static int exec_stmt(jrt *rt, const jnode *s)
         if (fn.kind != JV_MACRO) {
             int r = fn.kind == JV_UNDEF
                         ? undefined_error(rt, fn)
-                        : jfail(rt, JE_UNSUPPORTED, "{%% call %%} of something other than a macro");
-            jv_decref(fn);
+                        : gptc_jfail(rt, JE_UNSUPPORTED, "{%% call %%} of something other than a macro");
+            gptc_jv_decref(fn);
             return r;
         }
         if (make_macro(rt, s, &caller)) {
-            jv_decref(fn);
+            gptc_jv_decref(fn);
             return -1;
         }
         evargs ea;
         int r = eval_args(rt, call, NULL, 0, &ea);
-        if (!r) r = jinja_call_macro(rt, fn.u.m, &ea.a, caller, &res);
+        if (!r) r = gptc_jinja_call_macro(rt, fn.u.m, &ea.a, caller, &res);
         args_free(&ea);
-        jv_decref(caller);
-        jv_decref(fn);
+        gptc_jv_decref(caller);
+        gptc_jv_decref(fn);
         if (r) return -1;
-        r = jv_write_str(rt, rt->out, res);
-        jv_decref(res);
+        r = gptc_jv_write_str(rt, rt->out, res);
+        gptc_jv_decref(res);
         return r;
     }
     case JN_FILTER_BLOCK: {
         jv text, v;
         if (capture_body(rt, &s->l2, &text)) return -1;
         int r = apply_filters(rt, s->b, text, &v);
-        jv_decref(text);
+        gptc_jv_decref(text);
         if (r) return -1;
-        r = jv_write_str(rt, rt->out, v);
-        jv_decref(v);
+        r = gptc_jv_write_str(rt, rt->out, v);
+        gptc_jv_decref(v);
         return r;
     }
     case JN_WITH: {
         jv vals[64];
         uint32_t n = s->l1.n;
-        if (n > 64) return jfail(rt, JE_UNSUPPORTED, "more than 64 variables in one with");
+        if (n > 64) return gptc_jfail(rt, JE_UNSUPPORTED, "more than 64 variables in one with");
         for (uint32_t i = 0; i < n; i++)
             if (eval(rt, s->l3.v[i], &vals[i])) {
-                for (uint32_t k = 0; k < i; k++) jv_decref(vals[k]);
+                for (uint32_t k = 0; k < i; k++) gptc_jv_decref(vals[k]);
                 return -1;
             }
         jframe *outer = rt->frame, *f = frame_new(rt, outer);
         int r = f ? 0 : -1;
         rt->frame = f ? f : outer;
         for (uint32_t i = 0; i < n && !r; i++) r = assign(rt, s->l1.v[i], vals[i]);
-        for (uint32_t i = 0; i < n; i++) jv_decref(vals[i]);
+        for (uint32_t i = 0; i < n; i++) gptc_jv_decref(vals[i]);
         if (!r) r = exec_list(rt, &s->l2);
         rt->frame = outer;
         frame_release(rt, f);
@@ -1177,7 +1177,7 @@ static int exec_stmt(jrt *rt, const jnode *s)
     case JN_BREAK: rt->ctl = 1; return 0;
     case JN_CONTINUE: rt->ctl = 2; return 0;
     case JN_BODY: return exec_list(rt, &s->l1);
-    default: return jfail(rt, JE_UNSUPPORTED, "statement kind %d", s->kind);
+    default: return gptc_jfail(rt, JE_UNSUPPORTED, "statement kind %d", s->kind);
     }
 }
 
@@ -1185,7 +1185,7 @@ static int exec_list(jrt *rt, const jnlist *l)
 {
     if (++rt->nest > JINJA_MAX_RECURSION) {
         rt->nest--;
-        return jfail(rt, JE_LIMIT, "statements nested too deeply");
+        return gptc_jfail(rt, JE_LIMIT, "statements nested too deeply");
     }
     int r = 0;
     for (uint32_t i = 0; i < l->n && !r; i++) {
@@ -1203,27 +1203,27 @@ static int exec_list(jrt *rt, const jnlist *l)
 /* ---------------------------------------------------------------------------------------------
  * Macros
  */
-int jinja_call_macro(jrt *rt, jmacro *m, const jargs *a, jv caller, jv *out)
+int gptc_jinja_call_macro(jrt *rt, jmacro *m, const jargs *a, jv caller, jv *out)
 {
     const jnode *node = m->node;
     const char *mname = node->kind == JN_MACRO ? node->name->p : "caller";
     if (rt->calls >= rt->opts->limits.max_calls)
-        return jfail(rt, JE_LIMIT, "macro calls nested too deeply (more than %d)",
+        return gptc_jfail(rt, JE_LIMIT, "macro calls nested too deeply (more than %d)",
                      rt->opts->limits.max_calls);
     uint32_t np = node->l1.n;
     jframe *f = frame_new(rt, m->frame);
     if (!f) return -1;
     int r = 0;
     uint8_t set[256] = {0};
-    if (np > sizeof set) r = jfail(rt, JE_UNSUPPORTED, "macro with more than 256 parameters");
+    if (np > sizeof set) r = gptc_jfail(rt, JE_UNSUPPORTED, "macro with more than 256 parameters");
     jlist *varargs = NULL;
     jdict *kwargs = NULL;
     /* positional */
     size_t nextra = a->npos > np ? a->npos - np : 0;
     if (!r && nextra && !(node->flags & JNF_VARARGS))
-        r = jfail(rt, JE_TYPE, "macro '%s' takes not more than %u argument(s)", mname, np);
+        r = gptc_jfail(rt, JE_TYPE, "macro '%s' takes not more than %u argument(s)", mname, np);
     if (!r && (node->flags & JNF_VARARGS)) {
-        varargs = jlist_new(rt, nextra, 1);
+        varargs = gptc_jlist_new(rt, nextra, 1);
         if (!varargs) r = -1;
     }
     for (size_t i = 0; i < a->npos && !r; i++) {
@@ -1231,12 +1231,12 @@ int jinja_call_macro(jrt *rt, jmacro *m, const jargs *a, jv caller, jv *out)
             r = frame_set(rt, f, node->l1.v[i]->sym, a->pos[i]);
             set[i] = 1;
         } else {
-            varargs->v[i - np] = jv_incref(a->pos[i]);
+            varargs->v[i - np] = gptc_jv_incref(a->pos[i]);
         }
     }
-    if (!r && varargs) r = jlist_seal(rt, varargs);
+    if (!r && varargs) r = gptc_jlist_seal(rt, varargs);
     /* keyword */
-    if (!r && (node->flags & JNF_KWARGS) && !(kwargs = jdict_new(rt, 0))) r = -1;
+    if (!r && (node->flags & JNF_KWARGS) && !(kwargs = gptc_jdict_new(rt, 0))) r = -1;
     for (size_t k = 0; k < a->nkw && !r; k++) {
         const jstr *kn = a->kwn[k];
         uint32_t i;
@@ -1245,7 +1245,7 @@ int jinja_call_macro(jrt *rt, jmacro *m, const jargs *a, jv caller, jv *out)
                 break;
         if (i < np) {
             if (set[i]) {
-                r = jfail(rt, JE_TYPE, "macro '%s' got multiple values for argument '%s'", mname, kn->p);
+                r = gptc_jfail(rt, JE_TYPE, "macro '%s' got multiple values for argument '%s'", mname, kn->p);
                 break;
             }
             r = frame_set(rt, f, node->l1.v[i]->sym, a->kw[k]);
@@ -1254,9 +1254,9 @@ int jinja_call_macro(jrt *rt, jmacro *m, const jargs *a, jv caller, jv *out)
             caller = a->kw[k];
         } else if (kwargs) {
             jv key = jv_strv((jstr *)kn);
-            r = jdict_set(rt, kwargs, key, a->kw[k]);
+            r = gptc_jdict_set(rt, kwargs, key, a->kw[k]);
         } else {
-            r = jfail(rt, JE_TYPE, "macro '%s' takes no keyword argument '%s'", mname, kn->p);
+            r = gptc_jfail(rt, JE_TYPE, "macro '%s' takes no keyword argument '%s'", mname, kn->p);
         }
     }
     /* defaults, evaluated in the macro's frame (a default may use earlier parameters) */
@@ -1268,19 +1268,19 @@ int jinja_call_macro(jrt *rt, jmacro *m, const jargs *a, jv caller, jv *out)
         if (node->l3.v && node->l3.v[i]) {
             r = eval(rt, node->l3.v[i], &v);
         } else {
-            r = jv_undef_msg(rt, &v, "parameter '%s' was not provided", node->l1.v[i]->name->p);
+            r = gptc_jv_undef_msg(rt, &v, "parameter '%s' was not provided", node->l1.v[i]->name->p);
         }
         if (!r) {
             r = frame_set(rt, f, node->l1.v[i]->sym, v);
-            jv_decref(v);
+            gptc_jv_decref(v);
         }
     }
     if (!r && caller.kind != JV_NOARG) r = frame_set(rt, f, rt->t->sym_caller, caller);
     if (!r && varargs) r = frame_set(rt, f, rt->t->sym_varargs, jv_listv(varargs));
-    if (!r && kwargs) r = jdict_seal(rt, kwargs);
+    if (!r && kwargs) r = gptc_jdict_seal(rt, kwargs);
     if (!r && kwargs) r = frame_set(rt, f, rt->t->sym_kwargs, jv_dictv(kwargs));
-    if (varargs) jv_decref(jv_listv(varargs));
-    if (kwargs) jv_decref(jv_dictv(kwargs));
+    if (varargs) gptc_jv_decref(jv_listv(varargs));
+    if (kwargs) gptc_jv_decref(jv_dictv(kwargs));
     if (!r) {
         rt->calls++;
         int ctl = rt->ctl;
@@ -1298,35 +1298,35 @@ int jinja_call_macro(jrt *rt, jmacro *m, const jargs *a, jv caller, jv *out)
  */
 static int from_json(jrt *rt, const json_t *j, int depth, jv *out)
 {
-    if (depth > JINJA_MAX_DEPTH - 1) return jfail(rt, JE_LIMIT, "input JSON nested too deeply");
+    if (depth > JINJA_MAX_DEPTH - 1) return gptc_jfail(rt, JE_LIMIT, "input JSON nested too deeply");
     switch (json_typeof(j)) {
     case JSON_OBJECT: {
-        jdict *d = jdict_new(rt, json_object_size(j));
+        jdict *d = gptc_jdict_new(rt, json_object_size(j));
         if (!d) return -1;
         jv dv = jv_dictv(d);
         const char *key;
         json_t *val;
         json_object_foreach((json_t *)j, key, val) {
             jv k, v;
-            if (jv_cstr(rt, key, &k)) {
-                jv_decref(dv);
+            if (gptc_jv_cstr(rt, key, &k)) {
+                gptc_jv_decref(dv);
                 return -1;
             }
             if (from_json(rt, val, depth + 1, &v)) {
-                jv_decref(k);
-                jv_decref(dv);
+                gptc_jv_decref(k);
+                gptc_jv_decref(dv);
                 return -1;
             }
-            int r = jdict_set(rt, d, k, v);
-            jv_decref(k);
-            jv_decref(v);
+            int r = gptc_jdict_set(rt, d, k, v);
+            gptc_jv_decref(k);
+            gptc_jv_decref(v);
             if (r) {
-                jv_decref(dv);
+                gptc_jv_decref(dv);
                 return -1;
             }
         }
-        if (jdict_seal(rt, d)) {
-            jv_decref(dv);
+        if (gptc_jdict_seal(rt, d)) {
+            gptc_jv_decref(dv);
             return -1;
         }
         *out = dv;
@@ -1334,21 +1334,21 @@ static int from_json(jrt *rt, const json_t *j, int depth, jv *out)
     }
     case JSON_ARRAY: {
         size_t n = json_array_size(j);
-        jlist *l = jlist_new(rt, n, 0);
+        jlist *l = gptc_jlist_new(rt, n, 0);
         if (!l) return -1;
         for (size_t i = 0; i < n; i++)
             if (from_json(rt, json_array_get(j, i), depth + 1, &l->v[i])) {
-                jv_decref(jv_listv(l));
+                gptc_jv_decref(jv_listv(l));
                 return -1;
             }
-        if (jlist_seal(rt, l)) {
-            jv_decref(jv_listv(l));
+        if (gptc_jlist_seal(rt, l)) {
+            gptc_jv_decref(jv_listv(l));
             return -1;
         }
         *out = jv_listv(l);
         return 0;
     }
-    case JSON_STRING: return jv_str(rt, json_string_value(j), json_string_length(j), out);
+    case JSON_STRING: return gptc_jv_str(rt, json_string_value(j), json_string_length(j), out);
     case JSON_INTEGER: *out = jv_int((int64_t)json_integer_value(j)); return 0;
     case JSON_REAL: *out = jv_float(json_real_value(j)); return 0;
     case JSON_TRUE: *out = jv_bool(1); return 0;
@@ -1379,11 +1379,11 @@ static gptc_status report(jrt *rt, gptc_err *err)
                      rt->line, rt->col, rt->emsg);
 }
 
-gptc_status jinja_render(const jinja_template *t, const jinja_var *vars, size_t n_vars,
+gptc_status gptc_jinja_render(const jinja_template *t, const jinja_var *vars, size_t n_vars,
                          const jinja_opts *opts, char **out, size_t *out_len, gptc_err *err)
 {
     if (!t || !opts || !out || (n_vars && !vars))
-        return gptc_fail(err, GPTC_E_INVALID, "jinja_render: NULL argument");
+        return gptc_fail(err, GPTC_E_INVALID, "gptc_jinja_render: NULL argument");
     *out = NULL;
     if (out_len) *out_len = 0;
     jrt rt;
@@ -1398,8 +1398,8 @@ gptc_status jinja_render(const jinja_template *t, const jinja_var *vars, size_t 
     jframe *root = globals ? frame_new(&rt, globals) : NULL;
     int r = root ? 0 : -1;
     for (int id = 0; id < JF_COUNT && !r; id++) {
-        const char *name = jinja_func_name(id);
-        uint32_t sym = jinja_sym_find(t, name, strlen(name));
+        const char *name = gptc_jinja_func_name(id);
+        uint32_t sym = gptc_jinja_sym_find(t, name, strlen(name));
         if (sym == UINT32_MAX) continue;
         jv fn = jv_mk(JV_FUNC);
         fn.u.i = id;
@@ -1407,17 +1407,17 @@ gptc_status jinja_render(const jinja_template *t, const jinja_var *vars, size_t 
     }
     for (size_t i = 0; i < n_vars && !r; i++) {
         const jinja_var *v = &vars[i];
-        uint32_t sym = jinja_sym_find(t, v->name, strlen(v->name));
+        uint32_t sym = gptc_jinja_sym_find(t, v->name, strlen(v->name));
         if (sym == UINT32_MAX) continue; /* the template never names it */
         jv x = jv_none();
         switch (v->type) {
         case JINJA_VAR_JSON: r = v->json ? from_json(&rt, v->json, 0, &x) : 0; break;
-        case JINJA_VAR_STR: r = jv_str(&rt, v->s ? v->s : "", v->s ? v->n : 0, &x); break;
+        case JINJA_VAR_STR: r = gptc_jv_str(&rt, v->s ? v->s : "", v->s ? v->n : 0, &x); break;
         case JINJA_VAR_BOOL: x = jv_bool(v->b); break;
         default: break;
         }
         if (!r) r = frame_set(&rt, globals, sym, x);
-        jv_decref(x);
+        gptc_jv_decref(x);
     }
     if (!r) {
         rt.frame = root;
@@ -1446,18 +1446,18 @@ gptc_status jinja_render(const jinja_template *t, const jinja_var *vars, size_t 
         rt.nss[i]->attrs = NULL;
         if (d) {
             jv dv = jv_dictv(d);
-            jv_decref(dv);
+            gptc_jv_decref(dv);
         }
     }
     for (size_t i = 0; i < rt.n_ns; i++) {
         jv v = jv_mk(JV_NS);
         v.u.ns = rt.nss[i];
-        jv_decref(v);
+        gptc_jv_decref(v);
     }
     free(rt.nss);
 
     if (r || rt.failed) {
-        jbuf_free(&buf);
+        gptc_jbuf_free(&buf);
         if (!rt.failed) return gptc_fail(err, GPTC_E_NOMEM, "template: out of memory");
         return report(&rt, err);
     }

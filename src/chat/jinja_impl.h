@@ -150,7 +150,7 @@ typedef enum jerr_kind {
 
 /* Record an error at the current position (first error wins); returns -1. rt may be NULL only
  * for allocation helpers called at parse time, which then report nothing. */
-int jfail(jrt *rt, jerr_kind kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int gptc_jfail(jrt *rt, jerr_kind kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static inline jv jv_mk(uint8_t kind) { jv v; v.kind = kind; v.u.i = 0; return v; }
 static inline jv jv_none(void) { return jv_mk(JV_NONE); }
@@ -163,52 +163,52 @@ static inline jv jv_strv(jstr *s) { jv v = jv_mk(JV_STR); v.u.s = s; return v; }
 static inline jv jv_listv(jlist *l) { jv v = jv_mk(JV_LIST); v.u.l = l; return v; }
 static inline jv jv_dictv(jdict *d) { jv v = jv_mk(JV_DICT); v.u.d = d; return v; }
 
-jv jv_incref(jv v); /* returns v */
-void jv_decref(jv v);
-int jv_depth(jv v); /* nesting depth of containers (0 for scalars) */
+jv gptc_jv_incref(jv v); /* returns v */
+void gptc_jv_decref(jv v);
+int gptc_jv_depth(jv v); /* nesting depth of containers (0 for scalars) */
 
 /* Allocation: account bytes against rt's budget (rt NULL: unaccounted, for template
  * constants). NULL on failure, with the error recorded in rt. */
-void *jalloc(jrt *rt, size_t n);
-jstr *jstr_new(jrt *rt, const char *p, size_t n);
-jstr *jstr_cat(jrt *rt, const jstr *a, const jstr *b);
-jlist *jlist_new(jrt *rt, size_t n, int tuple); /* elements zeroed to none; fill, then seal */
-int jlist_seal(jrt *rt, jlist *l);               /* computes depth; -1 when too deep */
-jdict *jdict_new(jrt *rt, size_t cap);
+void *gptc_jalloc(jrt *rt, size_t n);
+jstr *gptc_jstr_new(jrt *rt, const char *p, size_t n);
+jstr *gptc_jstr_cat(jrt *rt, const jstr *a, const jstr *b);
+jlist *gptc_jlist_new(jrt *rt, size_t n, int tuple); /* elements zeroed to none; fill, then seal */
+int gptc_jlist_seal(jrt *rt, jlist *l);               /* computes depth; -1 when too deep */
+jdict *gptc_jdict_new(jrt *rt, size_t cap);
 /* Insert or replace key -> val (both borrowed, increfed). -1 on error (unhashable key ...). */
-int jdict_set(jrt *rt, jdict *d, jv key, jv val);
+int gptc_jdict_set(jrt *rt, jdict *d, jv key, jv val);
 /* Find key; -1 when absent, -2 on error (unhashable). */
-long jdict_find(jrt *rt, const jdict *d, jv key);
-long jdict_find_str(const jdict *d, const char *s, size_t n);
-int jdict_seal(jrt *rt, jdict *d);
+long gptc_jdict_find(jrt *rt, const jdict *d, jv key);
+long gptc_jdict_find_str(const jdict *d, const char *s, size_t n);
+int gptc_jdict_seal(jrt *rt, jdict *d);
 
 /* Convenience constructors returning jv (kind JV_UNDEF with an error recorded on failure:
  * check rt's error state, or use the int-returning forms). */
-int jv_str(jrt *rt, const char *p, size_t n, jv *out);
-int jv_cstr(jrt *rt, const char *s, jv *out);
-int jv_undef_msg(jrt *rt, jv *out, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int gptc_jv_str(jrt *rt, const char *p, size_t n, jv *out);
+int gptc_jv_cstr(jrt *rt, const char *s, jv *out);
+int gptc_jv_undef_msg(jrt *rt, jv *out, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Python semantics */
-int jv_truthy(jv v);
-const char *jv_type_name(jv v);           /* Python's type name: 'NoneType', 'str' ... */
-int jv_eq(jrt *rt, jv a, jv b, int *res);  /* ==; -1 on error (too deep) */
+int gptc_jv_truthy(jv v);
+const char *gptc_jv_type_name(jv v);           /* Python's type name: 'NoneType', 'str' ... */
+int gptc_jv_eq(jrt *rt, jv a, jv b, int *res);  /* ==; -1 on error (too deep) */
 /* <: *res = -1, 0, 1 as a < b, equal, a > b; -1 with TypeError when not ordered */
-int jv_cmp(jrt *rt, jv a, jv b, const char *op, int *res);
-int jv_hash(jrt *rt, jv v, uint64_t *h);  /* -1 with TypeError: unhashable type */
+int gptc_jv_cmp(jrt *rt, jv a, jv b, const char *op, int *res);
+int gptc_jv_hash(jrt *rt, jv v, uint64_t *h);  /* -1 with TypeError: unhashable type */
 
 /* Text forms, appended to a growable buffer */
 typedef struct jbuf {
     char *p;
     size_t n, cap, max;
 } jbuf;
-int jbuf_put(jrt *rt, jbuf *b, const char *p, size_t n);
+int gptc_jbuf_put(jrt *rt, jbuf *b, const char *p, size_t n);
 static inline int jbuf_puts(jrt *rt, jbuf *b, const char *s);
-int jbuf_printf(jrt *rt, jbuf *b, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void jbuf_free(jbuf *b);
-int jv_write_str(jrt *rt, jbuf *b, jv v);   /* str(v); Undefined -> "" */
-int jv_write_repr(jrt *rt, jbuf *b, jv v);  /* repr(v) */
-int jv_to_str(jrt *rt, jv v, jv *out);      /* str(v) as a string value */
-void jfloat_repr(double f, char *buf, size_t cap); /* Python's repr(float) */
+int gptc_jbuf_printf(jrt *rt, jbuf *b, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void gptc_jbuf_free(jbuf *b);
+int gptc_jv_write_str(jrt *rt, jbuf *b, jv v);   /* str(v); Undefined -> "" */
+int gptc_jv_write_repr(jrt *rt, jbuf *b, jv v);  /* repr(v) */
+int gptc_jv_to_str(jrt *rt, jv v, jv *out);      /* str(v) as a string value */
+void gptc_jfloat_repr(double f, char *buf, size_t cap); /* Python's repr(float) */
 
 typedef struct jjson_opts {
     int indent;          /* -1: None */
@@ -217,13 +217,13 @@ typedef struct jjson_opts {
     int sort_keys;
     int ensure_ascii;
 } jjson_opts;
-int jv_write_json(jrt *rt, jbuf *b, jv v, const jjson_opts *o); /* json.dumps */
+int gptc_jv_write_json(jrt *rt, jbuf *b, jv v, const jjson_opts *o); /* json.dumps */
 
 static inline int jbuf_puts(jrt *rt, jbuf *b, const char *s)
 {
     size_t n = 0;
     while (s[n]) n++;
-    return jbuf_put(rt, b, s, n);
+    return gptc_jbuf_put(rt, b, s, n);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -243,23 +243,23 @@ static inline uint32_t ju8_dec(const char *s, size_t *len)
     return ((uint32_t)(p[0] & 0x07) << 18) | ((uint32_t)(p[1] & 0x3F) << 12) |
            ((uint32_t)(p[2] & 0x3F) << 6) | (p[3] & 0x3F);
 }
-size_t ju8_enc(uint32_t c, char *out); /* 1..4 bytes */
-size_t ju8_count(const char *p, size_t n); /* code points */
+size_t gptc_ju8_enc(uint32_t c, char *out); /* 1..4 bytes */
+size_t gptc_ju8_count(const char *p, size_t n); /* code points */
 /* Byte offset of code point index i (i <= ncp). */
-size_t jstr_off(const jstr *s, size_t i);
-int ju_isspace(uint32_t c);     /* str.isspace() */
-uint32_t ju_lower(uint32_t c);  /* simple case mapping: ASCII, Latin-1, Latin Ext-A, Greek, Cyrillic */
-uint32_t ju_upper(uint32_t c);
-int ju_iscased(uint32_t c);
-int ju_isalnum(uint32_t c);
+size_t gptc_jstr_off(const jstr *s, size_t i);
+int gptc_ju_isspace(uint32_t c);     /* str.isspace() */
+uint32_t gptc_ju_lower(uint32_t c);  /* simple case mapping: ASCII, Latin-1, Latin Ext-A, Greek, Cyrillic */
+uint32_t gptc_ju_upper(uint32_t c);
+int gptc_ju_iscased(uint32_t c);
+int gptc_ju_isalnum(uint32_t c);
 /* Case-map a string: mode 'u' upper, 'l' lower, 't' str.title(), 'c' str.capitalize(),
  * 'T' Jinja's title filter, 'f' str.casefold(). */
-int jstr_case(jrt *rt, const jstr *s, int mode, jv *out);
+int gptc_jstr_case(jrt *rt, const jstr *s, int mode, jv *out);
 /* Python str.strip family: which 'l', 'r', 'b'; chars NULL = whitespace. */
-int jstr_strip(jrt *rt, const jstr *s, const jstr *chars, int which, jv *out);
+int gptc_jstr_strip(jrt *rt, const jstr *s, const jstr *chars, int which, jv *out);
 
 /* ---------------------------------------------------------------------------------------------
- * Tokens and the syntax tree (jinja_lex.c, jinja_parse.c)
+ * Tokens and the syntax tree (gptc_jinja_lex.c, jinja_parse.c)
  */
 typedef enum jtok_type {
     JT_EOF,
@@ -295,10 +295,10 @@ typedef struct jtok {
 } jtok;
 
 /* Tokenize normalized source (newlines already \n, trailing newline dropped). OUT: *toks
- * (malloc'd array ending with JT_EOF); strings are immortal, freed by jinja_tokens_free. */
-gptc_status jinja_lex(const char *src, size_t n, jtok **toks, size_t *n_toks, gptc_err *err);
-void jinja_tokens_free(jtok *toks, size_t n);
-void jstr_free_immortal(jstr *s);
+ * (malloc'd array ending with JT_EOF); strings are immortal, freed by gptc_jinja_tokens_free. */
+gptc_status gptc_jinja_lex(const char *src, size_t n, jtok **toks, size_t *n_toks, gptc_err *err);
+void gptc_jinja_tokens_free(jtok *toks, size_t n);
+void gptc_jstr_free_immortal(jstr *s);
 
 typedef enum jn_kind {
     /* expressions */
@@ -363,7 +363,7 @@ struct jinja_template {
 };
 
 /* Symbol id of a name (interned at parse time); UINT32_MAX when the template never uses it. */
-uint32_t jinja_sym_find(const jinja_template *t, const char *p, size_t n);
+uint32_t gptc_jinja_sym_find(const jinja_template *t, const char *p, size_t n);
 
 /* ---------------------------------------------------------------------------------------------
  * Builtins (jinja_builtins.c): filters, tests, methods and global functions, by id
@@ -376,34 +376,34 @@ typedef struct jargs {
     size_t nkw;
 } jargs;
 
-int jinja_filter_id(const char *name, size_t n);  /* -1: no such filter */
-int jinja_test_id(const char *name, size_t n);    /* -1: no such test */
-const char *jinja_filter_name(int id);
-const char *jinja_test_name(int id);
+int gptc_jinja_filter_id(const char *name, size_t n);  /* -1: no such filter */
+int gptc_jinja_test_id(const char *name, size_t n);    /* -1: no such test */
+const char *gptc_jinja_filter_name(int id);
+const char *gptc_jinja_test_name(int id);
 
 typedef enum jfunc_id {
     JF_RANGE, JF_NAMESPACE, JF_DICT, JF_RAISE, JF_STRFTIME, JF_LIPSUM, JF_CYCLER, JF_JOINER,
     JF_COUNT
 } jfunc_id;
-const char *jinja_func_name(int id);
+const char *gptc_jinja_func_name(int id);
 
-int jinja_filter(jrt *rt, int id, jv in, const jargs *a, jv *out);
-int jinja_test(jrt *rt, int id, jv in, const jargs *a, int *res);
-int jinja_call_func(jrt *rt, int id, const jargs *a, jv *out);
+int gptc_jinja_filter(jrt *rt, int id, jv in, const jargs *a, jv *out);
+int gptc_jinja_test(jrt *rt, int id, jv in, const jargs *a, int *res);
+int gptc_jinja_call_func(jrt *rt, int id, const jargs *a, jv *out);
 /* obj.name as the sandbox resolves it (a method, a dict item, a namespace attribute ...). */
-int jinja_getattr(jrt *rt, jv obj, const char *name, size_t n, jv *out);
+int gptc_jinja_getattr(jrt *rt, jv obj, const char *name, size_t n, jv *out);
 /* The same without the dict-item fallback (Python's getattr, as the attr filter uses). */
-int jinja_getattr_ex(jrt *rt, jv obj, const char *name, size_t n, int items, jv *out);
+int gptc_jinja_getattr_ex(jrt *rt, jv obj, const char *name, size_t n, int items, jv *out);
 /* obj[key] as Jinja's getitem (item, then attribute for a string key). */
-int jinja_getitem(jrt *rt, jv obj, jv key, jv *out);
-int jinja_call_method(jrt *rt, jmeth *m, const jargs *a, jv *out);
+int gptc_jinja_getitem(jrt *rt, jv obj, jv key, jv *out);
+int gptc_jinja_call_method(jrt *rt, jmeth *m, const jargs *a, jv *out);
 /* Materialize what `for` iterates: list, tuple, dict keys, string characters, nothing for
  * Undefined. TypeError otherwise. OUT: a new list reference. */
-int jinja_iterate(jrt *rt, jv v, jlist **out);
+int gptc_jinja_iterate(jrt *rt, jv v, jlist **out);
 /* len(v) as the length filter (Undefined -> 0) */
-int jinja_length(jrt *rt, jv v, int64_t *n);
+int gptc_jinja_length(jrt *rt, jv v, int64_t *n);
 /* Bind arguments to named parameters; slots get borrowed values or JV_NOARG. */
-int jargs_bind(jrt *rt, const jargs *a, const char *fname, const char *const *params,
+int gptc_jargs_bind(jrt *rt, const jargs *a, const char *fname, const char *const *params,
                size_t nparams, jv *slots);
 
 /* ---------------------------------------------------------------------------------------------
@@ -442,16 +442,16 @@ static inline int jrt_steps(jrt *rt, uint64_t n)
 {
     rt->steps += n;
     if (rt->steps > rt->opts->limits.max_steps)
-        return jfail(rt, JE_LIMIT, "the template ran too long (more than %llu steps)",
+        return gptc_jfail(rt, JE_LIMIT, "the template ran too long (more than %llu steps)",
                      (unsigned long long)rt->opts->limits.max_steps);
     return 0;
 }
 
-int jns_new(jrt *rt, jv *out);
+int gptc_jns_new(jrt *rt, jv *out);
 /* Call a macro value with arguments; caller: a caller macro or JV_NOARG. */
-int jinja_call_macro(jrt *rt, jmacro *m, const jargs *a, jv caller, jv *out);
+int gptc_jinja_call_macro(jrt *rt, jmacro *m, const jargs *a, jv caller, jv *out);
 /* Apply a filter/test by node (runtime dispatch used by map/select filters). */
-int jinja_filter_by_name(jrt *rt, const char *name, jv in, const jargs *a, jv *out);
-int jinja_test_by_name(jrt *rt, const char *name, jv in, const jargs *a, int *res);
+int gptc_jinja_filter_by_name(jrt *rt, const char *name, jv in, const jargs *a, jv *out);
+int gptc_jinja_test_by_name(jrt *rt, const char *name, jv in, const jargs *a, int *res);
 
 #endif

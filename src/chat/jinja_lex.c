@@ -1,5 +1,5 @@
 /*
- * jinja_lex.c — template source -> tokens, with Jinja2's whitespace rules as transformers
+ * gptc_jinja_lex.c — template source -> tokens, with Jinja2's whitespace rules as transformers
  * configures them:
  *
  *   - trim_blocks: the first newline after a block tag (%}) or a comment (#}) is dropped;
@@ -75,7 +75,7 @@ static jtok *push(lexer *L, uint8_t type, size_t off)
 
 static jstr *immortal(const char *p, size_t n)
 {
-    jstr *s = jstr_new(NULL, p, n);
+    jstr *s = gptc_jstr_new(NULL, p, n);
     if (s) s->rc = JRC_IMMORTAL;
     return s;
 }
@@ -87,10 +87,10 @@ static int ws_at(const lexer *L, size_t i, size_t *len)
     unsigned char c = (unsigned char)L->s[i];
     if (c < 0x80) {
         *len = 1;
-        return ju_isspace(c);
+        return gptc_ju_isspace(c);
     }
     uint32_t cp = ju8_dec(L->s + i, len);
-    return ju_isspace(cp);
+    return gptc_ju_isspace(cp);
 }
 
 static size_t skip_ws(const lexer *L, size_t i)
@@ -224,7 +224,7 @@ static gptc_status decode_string(lexer *L, size_t a, size_t z, jstr **out)
                 cp = (uint32_t)(e - '0');
                 for (int k = 0; k < 2 && i < z && L->s[i] >= '0' && L->s[i] <= '7'; k++)
                     cp = cp * 8 + (uint32_t)(L->s[i++] - '0');
-                o += ju8_enc(cp, buf + o);
+                o += gptc_ju8_enc(cp, buf + o);
                 continue;
             }
             if ((unsigned char)e >= 0x80) {
@@ -262,7 +262,7 @@ static gptc_status decode_string(lexer *L, size_t a, size_t z, jstr **out)
             free(buf);
             return lfail(L, i, GPTC_E_UNSUPPORTED, "surrogate code point in a string escape");
         }
-        o += ju8_enc(cp, buf + o);
+        o += gptc_ju8_enc(cp, buf + o);
     }
     *out = immortal(buf, o);
     free(buf);
@@ -465,7 +465,7 @@ static gptc_status lex_tag(lexer *L, size_t p, int block, size_t *end)
     }
 }
 
-gptc_status jinja_lex(const char *src, size_t n, jtok **toks, size_t *n_toks, gptc_err *err)
+gptc_status gptc_jinja_lex(const char *src, size_t n, jtok **toks, size_t *n_toks, gptc_err *err)
 {
     lexer L = {.s = src, .n = n, .err = err, .pos_line = 1, .pos_col = 1};
     gptc_status st = GPTC_OK;
@@ -532,7 +532,7 @@ gptc_status jinja_lex(const char *src, size_t n, jtok **toks, size_t *n_toks, gp
     }
     if (st == GPTC_OK && !push(&L, JT_EOF, n)) st = gptc_fail(err, GPTC_E_NOMEM, "template: out of memory");
     if (st != GPTC_OK) {
-        jinja_tokens_free(L.toks, L.nt);
+        gptc_jinja_tokens_free(L.toks, L.nt);
         return st;
     }
     *toks = L.toks;
@@ -540,10 +540,10 @@ gptc_status jinja_lex(const char *src, size_t n, jtok **toks, size_t *n_toks, gp
     return GPTC_OK;
 }
 
-void jinja_tokens_free(jtok *toks, size_t n)
+void gptc_jinja_tokens_free(jtok *toks, size_t n)
 {
     if (!toks) return;
     for (size_t i = 0; i < n; i++)
-        if (toks[i].s) jstr_free_immortal(toks[i].s);
+        if (toks[i].s) gptc_jstr_free_immortal(toks[i].s);
     free(toks);
 }

@@ -243,7 +243,7 @@ static int intern(parser *P, const char *p, size_t n, uint32_t *sym)
         t->syms = s;
         t->cap_syms = cap;
     }
-    jstr *s = jstr_new(NULL, p, n);
+    jstr *s = gptc_jstr_new(NULL, p, n);
     if (!s) {
         nomem(P);
         return -1;
@@ -254,7 +254,7 @@ static int intern(parser *P, const char *p, size_t n, uint32_t *sym)
     return 0;
 }
 
-uint32_t jinja_sym_find(const jinja_template *t, const char *p, size_t n)
+uint32_t gptc_jinja_sym_find(const jinja_template *t, const char *p, size_t n)
 {
     for (uint32_t i = 0; i < t->n_syms; i++)
         if (t->syms[i]->n == n && memcmp(t->syms[i]->p, p, n) == 0) return i;
@@ -674,7 +674,7 @@ static jnode *parse_filter(parser *P, jnode *node, int start_inline)
         const jtok *at = cur(P);
         char name[128];
         if (dotted_name(P, name, sizeof name)) return NULL;
-        int fid = jinja_filter_id(name, strlen(name));
+        int fid = gptc_jinja_filter_id(name, strlen(name));
         jnode *f = mk(P, JN_FILTER, at);
         if (!f) return NULL;
         f->a = node;
@@ -698,7 +698,7 @@ static jnode *parse_test(parser *P, jnode *node)
     const jtok *nt = cur(P);
     char name[128];
     if (dotted_name(P, name, sizeof name)) return NULL;
-    int tid = jinja_test_id(name, strlen(name));
+    int tid = gptc_jinja_test_id(name, strlen(name));
     jnode *t = mk(P, JN_TEST, at);
     if (!t) return NULL;
     t->a = node;
@@ -907,7 +907,7 @@ static jnode *parse_primary(parser *P)
                 o += cur(P)->s->n;
                 next(P);
             }
-            jstr *cat = jstr_new(NULL, buf, o);
+            jstr *cat = gptc_jstr_new(NULL, buf, o);
             free(buf);
             if (!cat) return nomem(P);
             cat->rc = JRC_IMMORTAL;
@@ -1439,28 +1439,28 @@ static int valid_utf8(const unsigned char *s, size_t n, size_t *bad)
     return 1;
 }
 
-void jinja_template_free(jinja_template *t)
+void gptc_jinja_template_free(jinja_template *t)
 {
     if (!t) return;
-    jinja_tokens_free(t->toks, t->n_toks);
-    for (uint32_t i = 0; i < t->n_syms; i++) jstr_free_immortal(t->syms[i]);
+    gptc_jinja_tokens_free(t->toks, t->n_toks);
+    for (uint32_t i = 0; i < t->n_syms; i++) gptc_jstr_free_immortal(t->syms[i]);
     free(t->syms);
-    for (uint32_t i = 0; i < t->n_strs; i++) jstr_free_immortal(t->strs[i]);
+    for (uint32_t i = 0; i < t->n_strs; i++) gptc_jstr_free_immortal(t->strs[i]);
     free(t->strs);
     arena_free(t->arena);
     free(t->src);
     free(t);
 }
 
-const char *jinja_template_source(const jinja_template *t, size_t *n)
+const char *gptc_jinja_template_source(const jinja_template *t, size_t *n)
 {
     *n = t->n_src;
     return t->src;
 }
 
-gptc_status jinja_template_parse(const char *src, size_t n, jinja_template **out, gptc_err *err)
+gptc_status gptc_jinja_template_parse(const char *src, size_t n, jinja_template **out, gptc_err *err)
 {
-    if (!out || (!src && n)) return gptc_fail(err, GPTC_E_INVALID, "jinja_template_parse: NULL argument");
+    if (!out || (!src && n)) return gptc_fail(err, GPTC_E_INVALID, "gptc_jinja_template_parse: NULL argument");
     *out = NULL;
     if (n > JINJA_MAX_SRC)
         return gptc_fail(err, GPTC_E_RANGE, "template too large (%zu bytes, at most %u)", n,
@@ -1491,15 +1491,15 @@ gptc_status jinja_template_parse(const char *src, size_t n, jinja_template **out
     t->src[o] = '\0';
     t->n_src = o;
 
-    gptc_status st = jinja_lex(t->src, t->n_src, &t->toks, &t->n_toks, err);
+    gptc_status st = gptc_jinja_lex(t->src, t->n_src, &t->toks, &t->n_toks, err);
     if (st != GPTC_OK) {
-        jinja_template_free(t);
+        gptc_jinja_template_free(t);
         return st;
     }
     parser P = {.t = t, .tk = t->toks, .n = t->n_toks, .err = err};
     if (intern(&P, "loop", 4, &t->sym_loop) || intern(&P, "varargs", 7, &t->sym_varargs) ||
         intern(&P, "kwargs", 6, &t->sym_kwargs) || intern(&P, "caller", 6, &t->sym_caller)) {
-        jinja_template_free(t);
+        gptc_jinja_template_free(t);
         return GPTC_E_NOMEM;
     }
     t->root = parse_body(&P, NULL, cur(&P), "template");
@@ -1508,7 +1508,7 @@ gptc_status jinja_template_parse(const char *src, size_t n, jinja_template **out
              P.unk[0].is_test ? "test" : "filter", (int)P.unk[0].at->n, P.unk[0].at->p);
     if (!t->root || P.failed) {
         st = P.status != GPTC_OK ? P.status : GPTC_E_FORMAT;
-        jinja_template_free(t);
+        gptc_jinja_template_free(t);
         return st;
     }
     *out = t;

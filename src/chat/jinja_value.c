@@ -16,41 +16,41 @@
 /* ---------------------------------------------------------------------------------------------
  * Allocation and reference counts
  */
-void *jalloc(jrt *rt, size_t n)
+void *gptc_jalloc(jrt *rt, size_t n)
 {
     if (rt) {
         if (rt->failed) return NULL;
         if (n > rt->opts->limits.max_alloc || rt->alloc > rt->opts->limits.max_alloc - n) {
-            jfail(rt, JE_LIMIT, "the template used too much memory (more than %zu MiB)",
+            gptc_jfail(rt, JE_LIMIT, "the template used too much memory (more than %zu MiB)",
                   rt->opts->limits.max_alloc >> 20);
             return NULL;
         }
         rt->alloc += n;
     }
     void *p = malloc(n ? n : 1);
-    if (!p && rt) jfail(rt, JE_NOMEM, "out of memory");
+    if (!p && rt) gptc_jfail(rt, JE_NOMEM, "out of memory");
     return p;
 }
 
-jstr *jstr_new(jrt *rt, const char *p, size_t n)
+jstr *gptc_jstr_new(jrt *rt, const char *p, size_t n)
 {
     if (n > ((size_t)1 << 40)) {
-        if (rt) jfail(rt, JE_LIMIT, "string too long");
+        if (rt) gptc_jfail(rt, JE_LIMIT, "string too long");
         return NULL;
     }
-    jstr *s = jalloc(rt, sizeof *s + n + 1);
+    jstr *s = gptc_jalloc(rt, sizeof *s + n + 1);
     if (!s) return NULL;
     s->rc = 1;
     s->n = n;
     if (n) memcpy(s->p, p, n);
     s->p[n] = '\0';
-    s->ncp = ju8_count(s->p, n);
+    s->ncp = gptc_ju8_count(s->p, n);
     return s;
 }
 
-jstr *jstr_cat(jrt *rt, const jstr *a, const jstr *b)
+jstr *gptc_jstr_cat(jrt *rt, const jstr *a, const jstr *b)
 {
-    jstr *s = jalloc(rt, sizeof *s + a->n + b->n + 1);
+    jstr *s = gptc_jalloc(rt, sizeof *s + a->n + b->n + 1);
     if (!s) return NULL;
     s->rc = 1;
     s->n = a->n + b->n;
@@ -61,15 +61,15 @@ jstr *jstr_cat(jrt *rt, const jstr *a, const jstr *b)
     return s;
 }
 
-void jstr_free_immortal(jstr *s) { free(s); }
+void gptc_jstr_free_immortal(jstr *s) { free(s); }
 
-jlist *jlist_new(jrt *rt, size_t n, int tuple)
+jlist *gptc_jlist_new(jrt *rt, size_t n, int tuple)
 {
     if (n > ((size_t)1 << 32)) {
-        if (rt) jfail(rt, JE_LIMIT, "list too long");
+        if (rt) gptc_jfail(rt, JE_LIMIT, "list too long");
         return NULL;
     }
-    jlist *l = jalloc(rt, sizeof *l + n * sizeof(jv));
+    jlist *l = gptc_jalloc(rt, sizeof *l + n * sizeof(jv));
     if (!l) return NULL;
     l->rc = 1;
     l->depth = 1;
@@ -83,7 +83,7 @@ jlist *jlist_new(jrt *rt, size_t n, int tuple)
     return l;
 }
 
-int jv_depth(jv v)
+int gptc_jv_depth(jv v)
 {
     switch (v.kind) {
     case JV_LIST: return v.u.l->depth;
@@ -94,30 +94,30 @@ int jv_depth(jv v)
     }
 }
 
-int jlist_seal(jrt *rt, jlist *l)
+int gptc_jlist_seal(jrt *rt, jlist *l)
 {
     int d = 0;
     for (size_t i = 0; i < l->n; i++) {
-        int e = jv_depth(l->v[i]);
+        int e = gptc_jv_depth(l->v[i]);
         if (e > d) d = e;
     }
     if (d + 1 > JINJA_MAX_DEPTH)
-        return jfail(rt, JE_LIMIT, "values nested too deeply (more than %d levels)",
+        return gptc_jfail(rt, JE_LIMIT, "values nested too deeply (more than %d levels)",
                      JINJA_MAX_DEPTH);
     l->depth = (uint16_t)(d + 1);
     return 0;
 }
 
-jdict *jdict_new(jrt *rt, size_t cap)
+jdict *gptc_jdict_new(jrt *rt, size_t cap)
 {
-    jdict *d = jalloc(rt, sizeof *d);
+    jdict *d = gptc_jalloc(rt, sizeof *d);
     if (!d) return NULL;
     memset(d, 0, sizeof *d);
     d->rc = 1;
     d->depth = 1;
     if (cap) {
-        d->keys = jalloc(rt, cap * sizeof(jv));
-        d->vals = jalloc(rt, cap * sizeof(jv));
+        d->keys = gptc_jalloc(rt, cap * sizeof(jv));
+        d->vals = gptc_jalloc(rt, cap * sizeof(jv));
         if (!d->keys || !d->vals) {
             free(d->keys);
             free(d->vals);
@@ -132,8 +132,8 @@ jdict *jdict_new(jrt *rt, size_t cap)
 static void jdict_free(jdict *d)
 {
     for (size_t i = 0; i < d->n; i++) {
-        jv_decref(d->keys[i]);
-        jv_decref(d->vals[i]);
+        gptc_jv_decref(d->keys[i]);
+        gptc_jv_decref(d->vals[i]);
     }
     free(d->keys);
     free(d->vals);
@@ -141,7 +141,7 @@ static void jdict_free(jdict *d)
     free(d);
 }
 
-jv jv_incref(jv v)
+jv gptc_jv_incref(jv v)
 {
     uint32_t *rc = NULL;
     switch (v.kind) {
@@ -159,7 +159,7 @@ jv jv_incref(jv v)
     return v;
 }
 
-void jv_decref(jv v)
+void gptc_jv_decref(jv v)
 {
     switch (v.kind) {
     case JV_UNDEF:
@@ -168,7 +168,7 @@ void jv_decref(jv v)
         break;
     case JV_LIST:
         if (--v.u.l->rc == 0) {
-            for (size_t i = 0; i < v.u.l->n; i++) jv_decref(v.u.l->v[i]);
+            for (size_t i = 0; i < v.u.l->n; i++) gptc_jv_decref(v.u.l->v[i]);
             free(v.u.l->gen_err);
             free(v.u.l);
         }
@@ -187,13 +187,13 @@ void jv_decref(jv v)
         break;
     case JV_METHOD:
         if (--v.u.meth->rc == 0) {
-            jv_decref(v.u.meth->self);
+            gptc_jv_decref(v.u.meth->self);
             free(v.u.meth);
         }
         break;
     case JV_LOOP:
         if (--v.u.loop->rc == 0) {
-            jv_decref(jv_listv(v.u.loop->items));
+            gptc_jv_decref(jv_listv(v.u.loop->items));
             free(v.u.loop);
         }
         break;
@@ -201,17 +201,17 @@ void jv_decref(jv v)
     }
 }
 
-int jv_str(jrt *rt, const char *p, size_t n, jv *out)
+int gptc_jv_str(jrt *rt, const char *p, size_t n, jv *out)
 {
-    jstr *s = jstr_new(rt, p, n);
+    jstr *s = gptc_jstr_new(rt, p, n);
     if (!s) return -1;
     *out = jv_strv(s);
     return 0;
 }
 
-int jv_cstr(jrt *rt, const char *s, jv *out) { return jv_str(rt, s, strlen(s), out); }
+int gptc_jv_cstr(jrt *rt, const char *s, jv *out) { return gptc_jv_str(rt, s, strlen(s), out); }
 
-int jv_undef_msg(jrt *rt, jv *out, const char *fmt, ...)
+int gptc_jv_undef_msg(jrt *rt, jv *out, const char *fmt, ...)
 {
     char buf[200];
     va_list ap;
@@ -220,7 +220,7 @@ int jv_undef_msg(jrt *rt, jv *out, const char *fmt, ...)
     va_end(ap);
     if (n < 0) n = 0;
     if ((size_t)n >= sizeof buf) n = sizeof buf - 1;
-    jstr *s = jstr_new(rt, buf, (size_t)n);
+    jstr *s = gptc_jstr_new(rt, buf, (size_t)n);
     if (!s) return -1;
     *out = jv_undef();
     out->u.s = s;
@@ -234,12 +234,12 @@ static int jdict_reindex(jrt *rt, jdict *d, size_t want)
 {
     size_t cap = 16;
     while (cap < 2 * want) cap <<= 1;
-    uint32_t *idx = jalloc(rt, cap * sizeof *idx);
+    uint32_t *idx = gptc_jalloc(rt, cap * sizeof *idx);
     if (!idx) return -1;
     memset(idx, 0, cap * sizeof *idx);
     for (size_t i = 0; i < d->n; i++) {
         uint64_t h = 0;
-        if (jv_hash(rt, d->keys[i], &h)) {
+        if (gptc_jv_hash(rt, d->keys[i], &h)) {
             free(idx);
             return -1;
         }
@@ -253,16 +253,16 @@ static int jdict_reindex(jrt *rt, jdict *d, size_t want)
     return 0;
 }
 
-long jdict_find(jrt *rt, const jdict *d, jv key)
+long gptc_jdict_find(jrt *rt, const jdict *d, jv key)
 {
     uint64_t h;
-    if (jv_hash(rt, key, &h)) return -2;
+    if (gptc_jv_hash(rt, key, &h)) return -2;
     if (d->index) {
         size_t j = (size_t)h & (d->index_cap - 1);
         while (d->index[j]) {
             size_t e = d->index[j] - 1;
             int eq = 0;
-            if (jv_eq(rt, d->keys[e], key, &eq)) return -2;
+            if (gptc_jv_eq(rt, d->keys[e], key, &eq)) return -2;
             if (eq) return (long)e;
             j = (j + 1) & (d->index_cap - 1);
         }
@@ -270,13 +270,13 @@ long jdict_find(jrt *rt, const jdict *d, jv key)
     }
     for (size_t i = 0; i < d->n; i++) {
         int eq = 0;
-        if (jv_eq(rt, d->keys[i], key, &eq)) return -2;
+        if (gptc_jv_eq(rt, d->keys[i], key, &eq)) return -2;
         if (eq) return (long)i;
     }
     return -1;
 }
 
-long jdict_find_str(const jdict *d, const char *s, size_t n)
+long gptc_jdict_find_str(const jdict *d, const char *s, size_t n)
 {
     for (size_t i = 0; i < d->n; i++) {
         jv k = d->keys[i];
@@ -285,19 +285,19 @@ long jdict_find_str(const jdict *d, const char *s, size_t n)
     return -1;
 }
 
-int jdict_set(jrt *rt, jdict *d, jv key, jv val)
+int gptc_jdict_set(jrt *rt, jdict *d, jv key, jv val)
 {
-    long e = jdict_find(rt, d, key);
+    long e = gptc_jdict_find(rt, d, key);
     if (e == -2) return -1;
     if (e >= 0) {
-        jv_decref(d->vals[e]);
-        d->vals[e] = jv_incref(val);
+        gptc_jv_decref(d->vals[e]);
+        d->vals[e] = gptc_jv_incref(val);
         return 0;
     }
     if (d->n == d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 4;
-        jv *k = jalloc(rt, cap * sizeof(jv));
-        jv *v = jalloc(rt, cap * sizeof(jv));
+        jv *k = gptc_jalloc(rt, cap * sizeof(jv));
+        jv *v = gptc_jalloc(rt, cap * sizeof(jv));
         if (!k || !v) {
             free(k);
             free(v);
@@ -313,14 +313,14 @@ int jdict_set(jrt *rt, jdict *d, jv key, jv val)
         d->vals = v;
         d->cap = cap;
     }
-    d->keys[d->n] = jv_incref(key);
-    d->vals[d->n] = jv_incref(val);
+    d->keys[d->n] = gptc_jv_incref(key);
+    d->vals[d->n] = gptc_jv_incref(val);
     d->n++;
     if (d->n > 8 && (!d->index || 2 * d->n > d->index_cap)) {
         if (jdict_reindex(rt, d, d->n * 2)) return -1;
     } else if (d->index) {
         uint64_t h = 0;
-        jv_hash(rt, key, &h);
+        gptc_jv_hash(rt, key, &h);
         size_t j = (size_t)h & (d->index_cap - 1);
         while (d->index[j]) j = (j + 1) & (d->index_cap - 1);
         d->index[j] = (uint32_t)d->n;
@@ -328,16 +328,16 @@ int jdict_set(jrt *rt, jdict *d, jv key, jv val)
     return 0;
 }
 
-int jdict_seal(jrt *rt, jdict *d)
+int gptc_jdict_seal(jrt *rt, jdict *d)
 {
     int m = 0;
     for (size_t i = 0; i < d->n; i++) {
-        int a = jv_depth(d->keys[i]), b = jv_depth(d->vals[i]);
+        int a = gptc_jv_depth(d->keys[i]), b = gptc_jv_depth(d->vals[i]);
         if (a > m) m = a;
         if (b > m) m = b;
     }
     if (m + 1 > JINJA_MAX_DEPTH)
-        return jfail(rt, JE_LIMIT, "values nested too deeply (more than %d levels)",
+        return gptc_jfail(rt, JE_LIMIT, "values nested too deeply (more than %d levels)",
                      JINJA_MAX_DEPTH);
     d->depth = (uint16_t)(m + 1);
     return 0;
@@ -346,7 +346,7 @@ int jdict_seal(jrt *rt, jdict *d)
 /* ---------------------------------------------------------------------------------------------
  * Python semantics: truth, type names, equality, ordering, hashing
  */
-int jv_truthy(jv v)
+int gptc_jv_truthy(jv v)
 {
     switch (v.kind) {
     case JV_UNDEF:
@@ -362,7 +362,7 @@ int jv_truthy(jv v)
     }
 }
 
-const char *jv_type_name(jv v)
+const char *gptc_jv_type_name(jv v)
 {
     switch (v.kind) {
     case JV_UNDEF: return "Undefined";
@@ -414,7 +414,7 @@ static int cmp_num(jv a, jv b)
 static int eq_rec(jrt *rt, jv a, jv b, int depth, int *res)
 {
     if (depth > JINJA_MAX_DEPTH + 8)
-        return jfail(rt, JE_LIMIT, "values nested too deeply to compare");
+        return gptc_jfail(rt, JE_LIMIT, "values nested too deeply to compare");
     *res = 0;
     if (is_num(a) && is_num(b)) {
         *res = cmp_num(a, b) == 0;
@@ -450,7 +450,7 @@ static int eq_rec(jrt *rt, jv a, jv b, int depth, int *res)
         if (x->n != y->n) return 0;
         if (rt && jrt_steps(rt, x->n)) return -1;
         for (size_t i = 0; i < x->n; i++) {
-            long j = jdict_find(rt, y, x->keys[i]);
+            long j = gptc_jdict_find(rt, y, x->keys[i]);
             if (j == -2) return -1;
             if (j < 0) return 0;
             int e;
@@ -469,14 +469,14 @@ static int eq_rec(jrt *rt, jv a, jv b, int depth, int *res)
     }
 }
 
-int jv_eq(jrt *rt, jv a, jv b, int *res) { return eq_rec(rt, a, b, 0, res); }
+int gptc_jv_eq(jrt *rt, jv a, jv b, int *res) { return eq_rec(rt, a, b, 0, res); }
 
 static int cmp_rec(jrt *rt, jv a, jv b, const char *op, int depth, int *res)
 {
-    if (depth > JINJA_MAX_DEPTH + 8) return jfail(rt, JE_LIMIT, "values nested too deeply to compare");
+    if (depth > JINJA_MAX_DEPTH + 8) return gptc_jfail(rt, JE_LIMIT, "values nested too deeply to compare");
     if (a.kind == JV_UNDEF || b.kind == JV_UNDEF) {
         jv u = a.kind == JV_UNDEF ? a : b;
-        return jfail(rt, JE_UNDEFINED, "%s", u.u.s ? u.u.s->p : "undefined value");
+        return gptc_jfail(rt, JE_UNDEFINED, "%s", u.u.s ? u.u.s->p : "undefined value");
     }
     if (is_num(a) && is_num(b)) {
         *res = cmp_num(a, b);
@@ -501,11 +501,11 @@ static int cmp_rec(jrt *rt, jv a, jv b, const char *op, int depth, int *res)
         *res = (x->n > y->n) - (x->n < y->n);
         return 0;
     }
-    return jfail(rt, JE_TYPE, "'%s' not supported between instances of '%s' and '%s'", op,
-                 jv_type_name(a), jv_type_name(b));
+    return gptc_jfail(rt, JE_TYPE, "'%s' not supported between instances of '%s' and '%s'", op,
+                 gptc_jv_type_name(a), gptc_jv_type_name(b));
 }
 
-int jv_cmp(jrt *rt, jv a, jv b, const char *op, int *res) { return cmp_rec(rt, a, b, op, 0, res); }
+int gptc_jv_cmp(jrt *rt, jv a, jv b, const char *op, int *res) { return cmp_rec(rt, a, b, op, 0, res); }
 
 static uint64_t mix64(uint64_t x)
 {
@@ -519,7 +519,7 @@ static uint64_t mix64(uint64_t x)
 
 static int hash_rec(jrt *rt, jv v, int depth, uint64_t *h)
 {
-    if (depth > JINJA_MAX_DEPTH + 8) return jfail(rt, JE_LIMIT, "values nested too deeply to hash");
+    if (depth > JINJA_MAX_DEPTH + 8) return gptc_jfail(rt, JE_LIMIT, "values nested too deeply to hash");
     switch (v.kind) {
     case JV_NONE: *h = 0x9e3779b97f4a7c15ull; return 0;
     case JV_UNDEF: *h = 0x51ed270b2d3c7d1full; return 0;
@@ -562,25 +562,25 @@ static int hash_rec(jrt *rt, jv v, int depth, uint64_t *h)
     case JV_LOOP: *h = mix64((uint64_t)(uintptr_t)v.u.ns); return 0;
     default: break;
     }
-    return jfail(rt, JE_TYPE, "unhashable type: '%s'", jv_type_name(v));
+    return gptc_jfail(rt, JE_TYPE, "unhashable type: '%s'", gptc_jv_type_name(v));
 }
 
-int jv_hash(jrt *rt, jv v, uint64_t *h) { return hash_rec(rt, v, 0, h); }
+int gptc_jv_hash(jrt *rt, jv v, uint64_t *h) { return hash_rec(rt, v, 0, h); }
 
 /* ---------------------------------------------------------------------------------------------
  * Buffers and text forms
  */
-int jbuf_put(jrt *rt, jbuf *b, const char *p, size_t n)
+int gptc_jbuf_put(jrt *rt, jbuf *b, const char *p, size_t n)
 {
     if (n == 0) return 0;
     if (b->max && (n > b->max || b->n > b->max - n))
-        return jfail(rt, JE_LIMIT, "the rendered text is too long (more than %zu MiB)",
+        return gptc_jfail(rt, JE_LIMIT, "the rendered text is too long (more than %zu MiB)",
                      b->max >> 20);
     if (b->n + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->n + n + 1) cap *= 2;
         char *q = realloc(b->p, cap);
-        if (!q) return jfail(rt, JE_NOMEM, "out of memory");
+        if (!q) return gptc_jfail(rt, JE_NOMEM, "out of memory");
         b->p = q;
         b->cap = cap;
     }
@@ -590,7 +590,7 @@ int jbuf_put(jrt *rt, jbuf *b, const char *p, size_t n)
     return 0;
 }
 
-int jbuf_printf(jrt *rt, jbuf *b, const char *fmt, ...)
+int gptc_jbuf_printf(jrt *rt, jbuf *b, const char *fmt, ...)
 {
     char tmp[128];
     va_list ap;
@@ -598,10 +598,10 @@ int jbuf_printf(jrt *rt, jbuf *b, const char *fmt, ...)
     int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
     if (n < 0) return 0;
-    return jbuf_put(rt, b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+    return gptc_jbuf_put(rt, b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
 
-void jbuf_free(jbuf *b)
+void gptc_jbuf_free(jbuf *b)
 {
     free(b->p);
     b->p = NULL;
@@ -610,7 +610,7 @@ void jbuf_free(jbuf *b)
 
 /* Python's repr(float): the shortest digits that read back as the same double; fixed notation
  * for exponents -4..15, else d.ddde+XX. */
-void jfloat_repr(double f, char *buf, size_t cap)
+void gptc_jfloat_repr(double f, char *buf, size_t cap)
 {
     if (isnan(f)) {
         snprintf(buf, cap, "nan");
@@ -695,7 +695,7 @@ static int write_str_repr(jrt *rt, jbuf *b, const jstr *s)
 {
     int has_sq = memchr(s->p, '\'', s->n) != NULL, has_dq = memchr(s->p, '"', s->n) != NULL;
     char q = has_sq && !has_dq ? '"' : '\'';
-    if (jbuf_put(rt, b, &q, 1)) return -1;
+    if (gptc_jbuf_put(rt, b, &q, 1)) return -1;
     size_t i = 0, run = 0;
     while (i < s->n) {
         size_t len;
@@ -712,19 +712,19 @@ static int write_str_repr(jrt *rt, jbuf *b, const jstr *s)
                  : c <= 0xFFFF ? snprintf(esc, sizeof esc, "\\u%04x", c)
                                : snprintf(esc, sizeof esc, "\\U%08x", c);
         if (ne) {
-            if (jbuf_put(rt, b, s->p + run, i - run) || jbuf_put(rt, b, esc, (size_t)ne))
+            if (gptc_jbuf_put(rt, b, s->p + run, i - run) || gptc_jbuf_put(rt, b, esc, (size_t)ne))
                 return -1;
             run = i + len;
         }
         i += len;
     }
-    if (jbuf_put(rt, b, s->p + run, s->n - run)) return -1;
-    return jbuf_put(rt, b, &q, 1);
+    if (gptc_jbuf_put(rt, b, s->p + run, s->n - run)) return -1;
+    return gptc_jbuf_put(rt, b, &q, 1);
 }
 
 static int write_rec(jrt *rt, jbuf *b, jv v, int repr, int depth)
 {
-    if (depth > JINJA_MAX_DEPTH + 8) return jfail(rt, JE_LIMIT, "values nested too deeply to print");
+    if (depth > JINJA_MAX_DEPTH + 8) return gptc_jfail(rt, JE_LIMIT, "values nested too deeply to print");
     if (rt && jrt_steps(rt, 1)) return -1;
     char tmp[64];
     switch (v.kind) {
@@ -732,12 +732,12 @@ static int write_rec(jrt *rt, jbuf *b, jv v, int repr, int depth)
     case JV_NOARG: return repr ? jbuf_puts(rt, b, "Undefined") : 0;
     case JV_NONE: return jbuf_puts(rt, b, "None");
     case JV_BOOL: return jbuf_puts(rt, b, v.u.i ? "True" : "False");
-    case JV_INT: return jbuf_printf(rt, b, "%lld", (long long)v.u.i);
+    case JV_INT: return gptc_jbuf_printf(rt, b, "%lld", (long long)v.u.i);
     case JV_FLOAT:
-        jfloat_repr(v.u.f, tmp, sizeof tmp);
+        gptc_jfloat_repr(v.u.f, tmp, sizeof tmp);
         return jbuf_puts(rt, b, tmp);
     case JV_STR:
-        return repr ? write_str_repr(rt, b, v.u.s) : jbuf_put(rt, b, v.u.s->p, v.u.s->n);
+        return repr ? write_str_repr(rt, b, v.u.s) : gptc_jbuf_put(rt, b, v.u.s->p, v.u.s->n);
     case JV_LIST: {
         const jlist *l = v.u.l;
         if (l->gen) return jbuf_puts(rt, b, "<generator object>");
@@ -771,34 +771,34 @@ static int write_rec(jrt *rt, jbuf *b, jv v, int repr, int depth)
     }
     case JV_MACRO: {
         const jnode *n = v.u.m->node;
-        if (n->kind == JN_MACRO && n->name) return jbuf_printf(rt, b, "<Macro '%s'>", n->name->p);
+        if (n->kind == JN_MACRO && n->name) return gptc_jbuf_printf(rt, b, "<Macro '%s'>", n->name->p);
         return jbuf_puts(rt, b, "<Macro 'caller'>");
     }
-    case JV_FUNC: return jbuf_printf(rt, b, "<function %s>", jinja_func_name((int)v.u.i));
-    case JV_METHOD: return jbuf_printf(rt, b, "<built-in method of %s object>",
-                                       jv_type_name(v.u.meth->self));
+    case JV_FUNC: return gptc_jbuf_printf(rt, b, "<function %s>", gptc_jinja_func_name((int)v.u.i));
+    case JV_METHOD: return gptc_jbuf_printf(rt, b, "<built-in method of %s object>",
+                                       gptc_jv_type_name(v.u.meth->self));
     case JV_LOOP:
-        return jbuf_printf(rt, b, "<LoopContext %zu/%zu>", v.u.loop->i + 1, v.u.loop->items->n);
+        return gptc_jbuf_printf(rt, b, "<LoopContext %zu/%zu>", v.u.loop->i + 1, v.u.loop->items->n);
     default: return 0;
     }
 }
 
-int jv_write_str(jrt *rt, jbuf *b, jv v) { return write_rec(rt, b, v, 0, 0); }
-int jv_write_repr(jrt *rt, jbuf *b, jv v) { return write_rec(rt, b, v, 1, 0); }
+int gptc_jv_write_str(jrt *rt, jbuf *b, jv v) { return write_rec(rt, b, v, 0, 0); }
+int gptc_jv_write_repr(jrt *rt, jbuf *b, jv v) { return write_rec(rt, b, v, 1, 0); }
 
-int jv_to_str(jrt *rt, jv v, jv *out)
+int gptc_jv_to_str(jrt *rt, jv v, jv *out)
 {
     if (v.kind == JV_STR) {
-        *out = jv_incref(v);
+        *out = gptc_jv_incref(v);
         return 0;
     }
     jbuf b = {0};
-    if (jv_write_str(rt, &b, v)) {
-        jbuf_free(&b);
+    if (gptc_jv_write_str(rt, &b, v)) {
+        gptc_jbuf_free(&b);
         return -1;
     }
-    int r = jv_str(rt, b.p ? b.p : "", b.n, out);
-    jbuf_free(&b);
+    int r = gptc_jv_str(rt, b.p ? b.p : "", b.n, out);
+    gptc_jbuf_free(&b);
     return r;
 }
 
@@ -807,7 +807,7 @@ int jv_to_str(jrt *rt, jv v, jv *out)
  */
 static int json_str(jrt *rt, jbuf *b, const char *p, size_t n, int ensure_ascii)
 {
-    if (jbuf_put(rt, b, "\"", 1)) return -1;
+    if (gptc_jbuf_put(rt, b, "\"", 1)) return -1;
     size_t i = 0, run = 0;
     while (i < n) {
         size_t len;
@@ -836,13 +836,13 @@ static int json_str(jrt *rt, jbuf *b, const char *p, size_t n, int ensure_ascii)
             }
         }
         if (ne) {
-            if (jbuf_put(rt, b, p + run, i - run) || jbuf_put(rt, b, esc, (size_t)ne)) return -1;
+            if (gptc_jbuf_put(rt, b, p + run, i - run) || gptc_jbuf_put(rt, b, esc, (size_t)ne)) return -1;
             run = i + len;
         }
         i += len;
     }
-    if (jbuf_put(rt, b, p + run, n - run)) return -1;
-    return jbuf_put(rt, b, "\"", 1);
+    if (gptc_jbuf_put(rt, b, p + run, n - run)) return -1;
+    return gptc_jbuf_put(rt, b, "\"", 1);
 }
 
 static int json_float(jrt *rt, jbuf *b, double f)
@@ -850,19 +850,19 @@ static int json_float(jrt *rt, jbuf *b, double f)
     if (isnan(f)) return jbuf_puts(rt, b, "NaN");
     if (isinf(f)) return jbuf_puts(rt, b, f < 0 ? "-Infinity" : "Infinity");
     char tmp[64];
-    jfloat_repr(f, tmp, sizeof tmp);
+    gptc_jfloat_repr(f, tmp, sizeof tmp);
     return jbuf_puts(rt, b, tmp);
 }
 
 static int json_newline(jrt *rt, jbuf *b, const jjson_opts *o, int level)
 {
-    if (jbuf_put(rt, b, "\n", 1)) return -1;
+    if (gptc_jbuf_put(rt, b, "\n", 1)) return -1;
     for (int i = 0; i < level; i++) {
         if (o->indent_s) {
-            if (jbuf_put(rt, b, o->indent_s->p, o->indent_s->n)) return -1;
+            if (gptc_jbuf_put(rt, b, o->indent_s->p, o->indent_s->n)) return -1;
         } else {
             for (int k = 0; k < o->indent; k++)
-                if (jbuf_put(rt, b, " ", 1)) return -1;
+                if (gptc_jbuf_put(rt, b, " ", 1)) return -1;
         }
     }
     return 0;
@@ -881,16 +881,16 @@ static int json_key(jrt *rt, jbuf *b, jv k, const jjson_opts *o)
     case JV_FLOAT: {
         jbuf t = {0};
         if (json_float(rt, &t, k.u.f)) {
-            jbuf_free(&t);
+            gptc_jbuf_free(&t);
             return -1;
         }
         snprintf(tmp, sizeof tmp, "\"%s\"", t.p ? t.p : "");
-        jbuf_free(&t);
+        gptc_jbuf_free(&t);
         break;
     }
     default:
-        return jfail(rt, JE_TYPE, "keys must be str, int, float, bool or None, not %s",
-                     jv_type_name(k));
+        return gptc_jfail(rt, JE_TYPE, "keys must be str, int, float, bool or None, not %s",
+                     gptc_jv_type_name(k));
     }
     return jbuf_puts(rt, b, tmp);
 }
@@ -904,7 +904,7 @@ static int sort_idx(jrt *rt, const jdict *d, size_t *idx, size_t *tmp, size_t n)
     size_t i = 0, j = h, k = 0;
     while (i < h && j < n) {
         int c;
-        if (jv_cmp(rt, d->keys[idx[j]], d->keys[idx[i]], "<", &c)) return -1;
+        if (gptc_jv_cmp(rt, d->keys[idx[j]], d->keys[idx[i]], "<", &c)) return -1;
         tmp[k++] = c < 0 ? idx[j++] : idx[i++];
     }
     while (i < h) tmp[k++] = idx[i++];
@@ -915,7 +915,7 @@ static int sort_idx(jrt *rt, const jdict *d, size_t *idx, size_t *tmp, size_t n)
 
 static int json_rec(jrt *rt, jbuf *b, jv v, const jjson_opts *o, int level)
 {
-    if (level > JINJA_MAX_DEPTH + 8) return jfail(rt, JE_VALUE, "Circular reference detected");
+    if (level > JINJA_MAX_DEPTH + 8) return gptc_jfail(rt, JE_VALUE, "Circular reference detected");
     if (rt && jrt_steps(rt, 1)) return -1;
     int pretty = o->indent >= 0 || o->indent_s;
     const char *isep = o->item_sep ? o->item_sep->p : pretty ? "," : ", ";
@@ -925,19 +925,19 @@ static int json_rec(jrt *rt, jbuf *b, jv v, const jjson_opts *o, int level)
     switch (v.kind) {
     case JV_NONE: return jbuf_puts(rt, b, "null");
     case JV_BOOL: return jbuf_puts(rt, b, v.u.i ? "true" : "false");
-    case JV_INT: return jbuf_printf(rt, b, "%lld", (long long)v.u.i);
+    case JV_INT: return gptc_jbuf_printf(rt, b, "%lld", (long long)v.u.i);
     case JV_FLOAT: return json_float(rt, b, v.u.f);
     case JV_STR: return json_str(rt, b, v.u.s->p, v.u.s->n, o->ensure_ascii);
     case JV_LIST: {
         const jlist *l = v.u.l;
         if (l->gen)
-            return jfail(rt, JE_TYPE, "Object of type generator is not JSON serializable");
+            return gptc_jfail(rt, JE_TYPE, "Object of type generator is not JSON serializable");
         if (l->n == 0) return jbuf_puts(rt, b, "[]");
         if (jbuf_puts(rt, b, "[")) return -1;
         if (pretty && json_newline(rt, b, o, level + 1)) return -1;
         for (size_t i = 0; i < l->n; i++) {
             if (i) {
-                if (jbuf_put(rt, b, isep, isep_n)) return -1;
+                if (gptc_jbuf_put(rt, b, isep, isep_n)) return -1;
                 if (pretty && json_newline(rt, b, o, level + 1)) return -1;
             }
             if (json_rec(rt, b, l->v[i], o, level + 1)) return -1;
@@ -948,7 +948,7 @@ static int json_rec(jrt *rt, jbuf *b, jv v, const jjson_opts *o, int level)
     case JV_DICT: {
         const jdict *d = v.u.d;
         if (d->n == 0) return jbuf_puts(rt, b, "{}");
-        size_t *idx = jalloc(rt, 2 * d->n * sizeof *idx);
+        size_t *idx = gptc_jalloc(rt, 2 * d->n * sizeof *idx);
         if (!idx) return -1;
         for (size_t i = 0; i < d->n; i++) idx[i] = i;
         int r = -1;
@@ -957,10 +957,10 @@ static int json_rec(jrt *rt, jbuf *b, jv v, const jjson_opts *o, int level)
         if (pretty && json_newline(rt, b, o, level + 1)) goto out;
         for (size_t i = 0; i < d->n; i++) {
             if (i) {
-                if (jbuf_put(rt, b, isep, isep_n)) goto out;
+                if (gptc_jbuf_put(rt, b, isep, isep_n)) goto out;
                 if (pretty && json_newline(rt, b, o, level + 1)) goto out;
             }
-            if (json_key(rt, b, d->keys[idx[i]], o) || jbuf_put(rt, b, ksep, ksep_n) ||
+            if (json_key(rt, b, d->keys[idx[i]], o) || gptc_jbuf_put(rt, b, ksep, ksep_n) ||
                 json_rec(rt, b, d->vals[idx[i]], o, level + 1))
                 goto out;
         }
@@ -971,16 +971,16 @@ static int json_rec(jrt *rt, jbuf *b, jv v, const jjson_opts *o, int level)
         return r;
     }
     default:
-        return jfail(rt, JE_TYPE, "Object of type %s is not JSON serializable", jv_type_name(v));
+        return gptc_jfail(rt, JE_TYPE, "Object of type %s is not JSON serializable", gptc_jv_type_name(v));
     }
 }
 
-int jv_write_json(jrt *rt, jbuf *b, jv v, const jjson_opts *o) { return json_rec(rt, b, v, o, 0); }
+int gptc_jv_write_json(jrt *rt, jbuf *b, jv v, const jjson_opts *o) { return json_rec(rt, b, v, o, 0); }
 
 /* ---------------------------------------------------------------------------------------------
  * UTF-8 and case
  */
-size_t ju8_enc(uint32_t c, char *out)
+size_t gptc_ju8_enc(uint32_t c, char *out)
 {
     unsigned char *o = (unsigned char *)out;
     if (c < 0x80) {
@@ -1005,14 +1005,14 @@ size_t ju8_enc(uint32_t c, char *out)
     return 4;
 }
 
-size_t ju8_count(const char *p, size_t n)
+size_t gptc_ju8_count(const char *p, size_t n)
 {
     size_t c = 0;
     for (size_t i = 0; i < n; i++) c += ((unsigned char)p[i] & 0xC0) != 0x80;
     return c;
 }
 
-size_t jstr_off(const jstr *s, size_t i)
+size_t gptc_jstr_off(const jstr *s, size_t i)
 {
     if (s->ncp == s->n) return i;
     size_t off = 0;
@@ -1024,7 +1024,7 @@ size_t jstr_off(const jstr *s, size_t i)
     return off;
 }
 
-int ju_isspace(uint32_t c)
+int gptc_ju_isspace(uint32_t c)
 {
     if (c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F)) return 1;
     if (c < 0x85) return 0;
@@ -1032,7 +1032,7 @@ int ju_isspace(uint32_t c)
            c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
-uint32_t ju_lower(uint32_t c)
+uint32_t gptc_ju_lower(uint32_t c)
 {
     if (c < 0x80) return c >= 'A' && c <= 'Z' ? c + 32 : c;
     if (c >= 0xC0 && c <= 0xDE && c != 0xD7) return c + 32;
@@ -1052,7 +1052,7 @@ uint32_t ju_lower(uint32_t c)
     return c;
 }
 
-uint32_t ju_upper(uint32_t c)
+uint32_t gptc_ju_upper(uint32_t c)
 {
     if (c < 0x80) return c >= 'a' && c <= 'z' ? c - 32 : c;
     if (c >= 0xE0 && c <= 0xFE && c != 0xF7) return c - 32;
@@ -1075,11 +1075,11 @@ uint32_t ju_upper(uint32_t c)
     return c;
 }
 
-int ju_iscased(uint32_t c) { return ju_lower(c) != c || ju_upper(c) != c || c == 0xDF; }
+int gptc_ju_iscased(uint32_t c) { return gptc_ju_lower(c) != c || gptc_ju_upper(c) != c || c == 0xDF; }
 
 /* str.isalnum() (letters and digits; an approximation of the Unicode categories: the letter
  * blocks of the common scripts, not marks, punctuation, symbols or emoji) */
-int ju_isalnum(uint32_t c)
+int gptc_ju_isalnum(uint32_t c)
 {
     if (c < 0x80) return (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z');
     if (c == 0xAA || c == 0xB5 || c == 0xBA) return 1;
@@ -1109,21 +1109,21 @@ int ju_isalnum(uint32_t c)
 static int put_cp(jrt *rt, jbuf *b, uint32_t c)
 {
     char tmp[4];
-    return jbuf_put(rt, b, tmp, ju8_enc(c, tmp));
+    return gptc_jbuf_put(rt, b, tmp, gptc_ju8_enc(c, tmp));
 }
 
 static int put_upper(jrt *rt, jbuf *b, uint32_t c)
 {
-    if (c == 0xDF) return jbuf_put(rt, b, "SS", 2);
-    return put_cp(rt, b, ju_upper(c));
+    if (c == 0xDF) return gptc_jbuf_put(rt, b, "SS", 2);
+    return put_cp(rt, b, gptc_ju_upper(c));
 }
 
 static int is_title_sep(uint32_t c)
 {
-    return c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || ju_isspace(c);
+    return c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || gptc_ju_isspace(c);
 }
 
-int jstr_case(jrt *rt, const jstr *s, int mode, jv *out)
+int gptc_jstr_case(jrt *rt, const jstr *s, int mode, jv *out)
 {
     jbuf b = {0};
     int prev_cased = 0, first = 1, prev_sep = 1;
@@ -1133,35 +1133,35 @@ int jstr_case(jrt *rt, const jstr *s, int mode, jv *out)
         int r;
         switch (mode) {
         case 'u': r = put_upper(rt, &b, c); break;
-        case 'l': r = put_cp(rt, &b, ju_lower(c)); break;
+        case 'l': r = put_cp(rt, &b, gptc_ju_lower(c)); break;
         case 'f': /* casefold: lower, with the full folds of the letters the tables know */
-            r = c == 0xDF ? jbuf_put(rt, &b, "ss", 2) : put_cp(rt, &b, c == 0x17F ? 's' : ju_lower(c));
+            r = c == 0xDF ? gptc_jbuf_put(rt, &b, "ss", 2) : put_cp(rt, &b, c == 0x17F ? 's' : gptc_ju_lower(c));
             break;
         case 't': /* str.title() */
-            r = prev_cased ? put_cp(rt, &b, ju_lower(c)) : put_upper(rt, &b, c);
-            prev_cased = ju_iscased(c);
+            r = prev_cased ? put_cp(rt, &b, gptc_ju_lower(c)) : put_upper(rt, &b, c);
+            prev_cased = gptc_ju_iscased(c);
             break;
-        case 'c': r = first ? put_upper(rt, &b, c) : put_cp(rt, &b, ju_lower(c)); break;
+        case 'c': r = first ? put_upper(rt, &b, c) : put_cp(rt, &b, gptc_ju_lower(c)); break;
         default: /* 'T': Jinja's title filter: words begin after -, whitespace, ( { [ < */
-            r = prev_sep ? put_upper(rt, &b, c) : put_cp(rt, &b, ju_lower(c));
+            r = prev_sep ? put_upper(rt, &b, c) : put_cp(rt, &b, gptc_ju_lower(c));
             prev_sep = is_title_sep(c);
             break;
         }
         if (r) {
-            jbuf_free(&b);
+            gptc_jbuf_free(&b);
             return -1;
         }
         first = 0;
         i += len;
     }
-    int r = jv_str(rt, b.p ? b.p : "", b.n, out);
-    jbuf_free(&b);
+    int r = gptc_jv_str(rt, b.p ? b.p : "", b.n, out);
+    gptc_jbuf_free(&b);
     return r;
 }
 
 static int in_chars(const jstr *chars, uint32_t c)
 {
-    if (!chars) return ju_isspace(c);
+    if (!chars) return gptc_ju_isspace(c);
     for (size_t i = 0; i < chars->n;) {
         size_t len;
         if (ju8_dec(chars->p + i, &len) == c) return 1;
@@ -1170,7 +1170,7 @@ static int in_chars(const jstr *chars, uint32_t c)
     return 0;
 }
 
-int jstr_strip(jrt *rt, const jstr *s, const jstr *chars, int which, jv *out)
+int gptc_jstr_strip(jrt *rt, const jstr *s, const jstr *chars, int which, jv *out)
 {
     size_t a = 0, z = s->n;
     if (which != 'r') {
@@ -1191,5 +1191,5 @@ int jstr_strip(jrt *rt, const jstr *s, const jstr *chars, int which, jv *out)
             z = k;
         }
     }
-    return jv_str(rt, s->p + a, z - a, out);
+    return gptc_jv_str(rt, s->p + a, z - a, out);
 }

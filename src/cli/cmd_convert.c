@@ -37,9 +37,9 @@ int cmd_convert(int argc, char **argv)
     if (gptc_model_open_file(in, tok, &f2, &err)) cli_die_err(&err);
     if (gptc_model_from_gguf(f2, &m, &err)) cli_die_err(&err);
     gptc_model_free(m);
-    if (gguf_write(f, out, &err)) cli_die_err(&err);
+    if (gptc_gguf_write(f, out, &err)) cli_die_err(&err);
     fprintf(stderr, "gptc: wrote %s (%llu tensors, %llu keys) in %.0f ms\n", out,
             (unsigned long long)f->n_tensors, (unsigned long long)f->n_kv, cli_now_ms() - t0);
-    gguf_close(f);
+    gptc_gguf_close(f);
     return 0;
 }

@@ -51,14 +51,14 @@ static void print_scalar(uint32_t type, const gguf_kv *kv)
 static void print_array(const gguf_kv *kv, size_t max_str)
 {
     uint64_t n = kv->v.arr.n, shown = n < 6 ? n : 5;
-    printf("[%s x %llu] [", gguf_vtype_name(kv->v.arr.type), (unsigned long long)n);
+    printf("[%s x %llu] [", gptc_gguf_vtype_name(kv->v.arr.type), (unsigned long long)n);
     for (uint64_t i = 0; i < shown; i++) {
         if (i) fputs(", ", stdout);
         uint32_t t = kv->v.arr.type;
-        if (t == GGUF_VT_STR) print_escaped(gguf_arr_str(kv, i), max_str);
-        else if (t == GGUF_VT_F32 || t == GGUF_VT_F64) printf("%g", gguf_arr_float(kv, i));
-        else if (t == GGUF_VT_BOOL) fputs(gguf_arr_int(kv, i) ? "true" : "false", stdout);
-        else printf("%lld", (long long)gguf_arr_int(kv, i));
+        if (t == GGUF_VT_STR) print_escaped(gptc_gguf_arr_str(kv, i), max_str);
+        else if (t == GGUF_VT_F32 || t == GGUF_VT_F64) printf("%g", gptc_gguf_arr_float(kv, i));
+        else if (t == GGUF_VT_BOOL) fputs(gptc_gguf_arr_int(kv, i) ? "true" : "false", stdout);
+        else printf("%lld", (long long)gptc_gguf_arr_int(kv, i));
     }
     if (n > shown) printf(", ... %llu more", (unsigned long long)(n - shown));
     putchar(']');
@@ -89,7 +89,7 @@ int cmd_info(int argc, char **argv)
     for (uint64_t i = 0; i < f->n_kv; i++) {
         const gguf_kv *kv = &f->kv[i];
         printf("  %-44.*s %-5s ", (int)kv->key.n, kv->key.p,
-               kv->type == GGUF_VT_ARR ? "arr" : gguf_vtype_name(kv->type));
+               kv->type == GGUF_VT_ARR ? "arr" : gptc_gguf_vtype_name(kv->type));
         if (kv->type == GGUF_VT_STR) print_escaped(kv->v.str, max_str);
         else if (kv->type == GGUF_VT_ARR) print_array(kv, 40);
         else print_scalar(kv->type, kv);
@@ -118,7 +118,7 @@ int cmd_info(int argc, char **argv)
            (unsigned long long)f->n_tensors, (unsigned long long)total_params, total_bytes / 1048576.0);
 
     /* hyperparameters as gptc reads them, if the file is a model it can run */
-    gguf_close(f);
+    gptc_gguf_close(f);
     gptc_model_params mp = {.tokenizer_path = tok_path};
     gptc_model *m;
     if (gptc_model_load(path, &mp, &m, &err) == GPTC_OK) {

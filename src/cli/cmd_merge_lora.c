@@ -37,7 +37,7 @@ int cmd_merge_lora(int argc, char **argv)
     gguf_file *g = cli_lora_merge(argv[1], &l);
     if (gptc_gguf_write_durable(g, argv[argc - 1], &err))
         cli_die("merge-lora: %s: %s", argv[argc - 1], err.msg);
-    gguf_close(g);
+    gptc_gguf_close(g);
     fprintf(stderr, "merge-lora: %s + %d adapter%s -> %s\n", argv[1], l.n, l.n == 1 ? "" : "s",
             argv[argc - 1]);
     return 0;

@@ -118,7 +118,7 @@ int cmd_tokenize(int argc, char **argv)
         gguf_file *f;
         if (gptc_model_open_file(path, tok_path, &f, &err)) cli_die_err(&err);
         if (gptc_tokenizer_from_gguf(f, &tok, &err)) cli_die_err(&err);
-        gguf_close(f);
+        gptc_gguf_close(f);
     }
     size_t len;
     char *buf = NULL;

@@ -415,9 +415,9 @@ int cmd_train(int argc, char **argv)
         if (c.init) { /* the checkpoint must be of the model given */
             gguf_file *f;
             gptc_tconfig ic;
-            if (gguf_open(c.init, &f, &err)) cli_die("train: --init %s: %s", c.init, err.msg);
+            if (gptc_gguf_open(c.init, &f, &err)) cli_die("train: --init %s: %s", c.init, err.msg);
             if (gptc_tconfig_from_gguf(f, &ic, &err)) cli_die("train: --init %s: %s", c.init, err.msg);
-            gguf_close(f);
+            gptc_gguf_close(f);
             gptc_tconfig_defaults(&ic);
             if (memcmp(&ic, &o.cfg, sizeof ic) != 0)
                 cli_die("train: checkpoint %s was made for another model than %s", c.resume, c.init);
@@ -426,12 +426,12 @@ int cmd_train(int argc, char **argv)
     } else if (c.init) {
         gguf_file *f;
         o = given;
-        if (gguf_open(c.init, &f, &err)) cli_die("train: --init %s: %s", c.init, err.msg);
+        if (gptc_gguf_open(c.init, &f, &err)) cli_die("train: --init %s: %s", c.init, err.msg);
         if (gptc_tconfig_from_gguf(f, &o.cfg, &err)) cli_die("train: --init %s: %s", c.init, err.msg);
         if (ctx > o.cfg.n_ctx) cli_die("train: --ctx %d is longer than the model's context (%d)", ctx, o.cfg.n_ctx);
         o.seq = ctx;
         if (gptc_trainer_init_from(&o, f, &tr, &err)) cli_die("train: --init %s: %s", c.init, err.msg);
-        gguf_close(f);
+        gptc_gguf_close(f);
         if (c.lora_rank) {
             if (c.windowed) cli_die("train: LoRA with --windowed is not supported yet");
             if (gptc_trainer_set_lora(tr, c.lora_rank, c.lora_alpha, lora_mask, &err)) cli_die_err(&err);
@@ -464,12 +464,12 @@ int cmd_train(int argc, char **argv)
             if (n < 5 || strcmp(c.tokenizer + n - 5, ".gguf") != 0)
                 cli_die("train: --tokenizer takes 'byte' or a GGUF file, not '%s'", c.tokenizer);
             gguf_file *src;
-            if (gguf_open(c.tokenizer, &src, &err)) cli_die_err(&err);
+            if (gptc_gguf_open(c.tokenizer, &src, &err)) cli_die_err(&err);
             if (gptc_tok_copy_gguf(src, &tok, &err)) cli_die("train: --tokenizer %s: %s", c.tokenizer, err.msg);
-            gguf_close(src);
+            gptc_gguf_close(src);
         }
         if (gptc_trainer_new(&o, tok, &tr, &err)) cli_die_err(&err);
-        gguf_close(tok);
+        gptc_gguf_close(tok);
     }
     o = *gptc_trainer_opts(tr);
     const gptc_tconfig *cfg = &o.cfg;
@@ -492,7 +492,7 @@ int cmd_train(int argc, char **argv)
         if (!src) {
             gptc_str ts;
             const gguf_file *tk = gptc_trainer_tok_gguf(tr);
-            if (gguf_find_kv(tk, "tokenizer.chat_template") && !gguf_get_str(tk, "tokenizer.chat_template", &ts, &err)) {
+            if (gptc_gguf_find_kv(tk, "tokenizer.chat_template") && !gptc_gguf_get_str(tk, "tokenizer.chat_template", &ts, &err)) {
                 own = strndup(ts.p, ts.n);
                 src = own;
             } else {
@@ -574,8 +574,8 @@ int cmd_train(int argc, char **argv)
                                gptc_pool_size(gptc_tmodel_pool(m)), "train_tokens", (json_int_t)data.n_train,
                                "val_tokens", (json_int_t)(data.n - data.n_train), "start_step", gptc_trainer_step_no(tr));
         if (cf) {
-            json_object_set_new(cf, "data", srv_jstring_lossy(c.data, strlen(c.data)));
-            json_object_set_new(cf, "out", srv_jstring_lossy(c.out, strlen(c.out)));
+            json_object_set_new(cf, "data", gptc_srv_jstring_lossy(c.data, strlen(c.data)));
+            json_object_set_new(cf, "out", gptc_srv_jstring_lossy(c.out, strlen(c.out)));
         }
         emit_json(cf ? json_pack("{s:o}", "config", cf) : NULL);
     }
@@ -644,7 +644,7 @@ int cmd_train(int argc, char **argv)
             if (gptc_trainer_sample(tr, c.sample_prompt, c.sample_len, 0.8f, o.seed + (uint64_t)info.step, &text, &err) == GPTC_OK) {
                 if (!c.quiet) fprintf(stderr, "%s--- sample at step %d ---\n%s\n---\n", tty ? "\n" : "", info.step, text);
                 if (log || g_ui)
-                    emit_json(json_pack("{s:i, s:o}", "step", info.step, "sample", srv_jstring_lossy(text, strlen(text))));
+                    emit_json(json_pack("{s:i, s:o}", "step", info.step, "sample", gptc_srv_jstring_lossy(text, strlen(text))));
                 free(text);
             } else {
                 fprintf(stderr, "%sgptc: sample: %s\n", tty ? "\n" : "", err.msg);

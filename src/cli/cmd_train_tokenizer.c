@@ -112,12 +112,12 @@ int cmd_train_tokenizer(int argc, char **argv)
     if (gptc_bpe_train_run(t, (int)vocab, on_progress, &tty, &err)) cli_die_err(&err);
     if (tty) fputc('\n', stderr);
     gguf_file *g;
-    if (gptc_bpe_train_gguf(t, &g, &err) || gguf_write(g, out, &err)) cli_die_err(&err);
+    if (gptc_bpe_train_gguf(t, &g, &err) || gptc_gguf_write(g, out, &err)) cli_die_err(&err);
     int merges = gptc_bpe_train_n_merges(t), n_tok = gptc_bpe_train_n_tokens(t);
     if (!quiet)
         fprintf(stderr, "learned %d merges in %.1f s; wrote %s (%d tokens)%s\n", merges, (cli_now_ms() - t1) / 1e3,
                 out, n_tok, n_tok < vocab ? " - the corpus had no more pairs occurring twice" : "");
-    gguf_close(g);
+    gptc_gguf_close(g);
     gptc_bpe_train_free(t);
     free(pos);
     return 0;

@@ -1,6 +1,6 @@
 /*
- * gguf.c — the GGUF reader (gguf_open, gguf_parse), the accessors and the in-memory builder.
- * The writer is in gguf_write.c.
+ * gguf.c — the GGUF reader (gptc_gguf_open, gptc_gguf_parse), the accessors and the in-memory builder.
+ * The writer is in gptc_gguf_write.c.
  *
  * The parser reads through a cursor that never moves past its end pointer: every length, count
  * and size is compared with the bytes left, using overflow-checked arithmetic, before anything
@@ -9,7 +9,7 @@
  *
  * Memory: kv[] and tensors[] are plain malloc'd arrays (the builder grows them); everything else
  * the file owns (copied keys and strings, string-array indexes, copied numeric arrays) lives in
- * a linked list of blocks hanging off f->owned, freed all at once by gguf_close.
+ * a linked list of blocks hanging off f->owned, freed all at once by gptc_gguf_close.
  */
 #include "format/gguf.h"
 
@@ -44,7 +44,7 @@ typedef struct gguf_block {
     max_align_t data[];
 } gguf_block;
 
-/* n bytes owned by f, freed by gguf_close; NULL when out of memory. */
+/* n bytes owned by f, freed by gptc_gguf_close; NULL when out of memory. */
 static void *gguf_alloc(gguf_file *f, uint64_t n)
 {
     if (n > SIZE_MAX - sizeof(gguf_block)) return NULL;
@@ -66,7 +66,7 @@ static void gguf_free_blocks(gguf_file *f)
     f->owned = NULL;
 }
 
-void gguf_close(gguf_file *f)
+void gptc_gguf_close(gguf_file *f)
 {
     if (!f) return;
     gguf_free_blocks(f);
@@ -84,12 +84,12 @@ static const char *const k_vtype_names[GGUF_VT_COUNT] = {
 };
 static const uint8_t k_vtype_sizes[GGUF_VT_COUNT] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
 
-const char *gguf_vtype_name(uint32_t t)
+const char *gptc_gguf_vtype_name(uint32_t t)
 {
     return t < GGUF_VT_COUNT ? k_vtype_names[t] : "unknown";
 }
 
-size_t gguf_vtype_size(uint32_t t)
+size_t gptc_gguf_vtype_size(uint32_t t)
 {
     return t < GGUF_VT_COUNT ? k_vtype_sizes[t] : 0;
 }
@@ -231,7 +231,7 @@ static gptc_status rd_str(rd *r, gptc_str *s, const char *what)
 static gptc_status rd_scalar(rd *r, uint32_t type, gguf_kv *kv)
 {
     uint8_t b[8];
-    size_t sz = gguf_vtype_size(type);
+    size_t sz = gptc_gguf_vtype_size(type);
     uint64_t at = rd_off(r);
     gptc_status st = rd_bytes(r, b, sz, "value");
     if (st) return st;
@@ -340,7 +340,7 @@ static gptc_status rd_array(rd *r, gguf_file *f, gguf_kv *kv)
         return GPTC_OK;
     }
     uint64_t bytes;
-    if (gptc_mul_ovf(n, gguf_vtype_size(et), &bytes) || bytes > rd_left(r))
+    if (gptc_mul_ovf(n, gptc_gguf_vtype_size(et), &bytes) || bytes > rd_left(r))
         return gptc_fail(r->err, GPTC_E_FORMAT,
                          "gguf: array '%s' at offset %" PRIu64
                          " runs past the end of the file (count %" PRIu64 ")",
@@ -377,7 +377,7 @@ static gptc_status rd_kv(rd *r, gguf_file *f, gguf_kv *kv)
     }
 }
 
-/* Shape and type checks shared by the parser and gguf_add_tensor; fills t->nbytes. */
+/* Shape and type checks shared by the parser and gptc_gguf_add_tensor; fills t->nbytes. */
 static gptc_status check_tensor(gguf_tensor *t, gptc_status bad, gptc_err *err)
 {
     if (t->n_dims < 1 || t->n_dims > GGUF_MAX_DIMS)
@@ -544,11 +544,11 @@ static gptc_status parse_into(gguf_file *f, const uint8_t *buf, uint64_t n, gptc
     }
 
     f->alignment = GGUF_DEFAULT_ALIGNMENT;
-    const gguf_kv *al = gguf_find_kv(f, "general.alignment");
+    const gguf_kv *al = gptc_gguf_find_kv(f, "general.alignment");
     if (al) {
         if (al->type != GGUF_VT_U32)
             st = gptc_fail(err, GPTC_E_FORMAT, "gguf: general.alignment has type %s, expected u32",
-                           gguf_vtype_name(al->type));
+                           gptc_gguf_vtype_name(al->type));
         else if (!is_pow2(al->v.u))
             st = gptc_fail(err, GPTC_E_FORMAT,
                            "gguf: general.alignment %" PRIu64 " is not a nonzero power of two",
@@ -569,7 +569,7 @@ static gptc_status parse_into(gguf_file *f, const uint8_t *buf, uint64_t n, gptc
     return place_tensors(f, buf, n, rd_off(&r), err);
 }
 
-gptc_status gguf_parse(const void *buf, size_t n, gguf_file **out, gptc_err *err)
+gptc_status gptc_gguf_parse(const void *buf, size_t n, gguf_file **out, gptc_err *err)
 {
     *out = NULL;
     if (!buf && n) return gptc_fail(err, GPTC_E_INVALID, "gguf: NULL buffer");
@@ -577,7 +577,7 @@ gptc_status gguf_parse(const void *buf, size_t n, gguf_file **out, gptc_err *err
     if (!f) return gptc_fail(err, GPTC_E_NOMEM, "gguf: out of memory");
     gptc_status st = parse_into(f, buf, n, err);
     if (st) {
-        gguf_close(f);
+        gptc_gguf_close(f);
         return st;
     }
     f->map = buf;
@@ -588,7 +588,7 @@ gptc_status gguf_parse(const void *buf, size_t n, gguf_file **out, gptc_err *err
     return GPTC_OK;
 }
 
-gptc_status gguf_open(const char *path, gguf_file **out, gptc_err *err)
+gptc_status gptc_gguf_open(const char *path, gguf_file **out, gptc_err *err)
 {
     *out = NULL;
     /* O_NONBLOCK: opening a FIFO must not wait for a writer; we reject it right after fstat */
@@ -625,7 +625,7 @@ gptc_status gguf_open(const char *path, gguf_file **out, gptc_err *err)
     close(fd);
     if (map == MAP_FAILED)
         return gptc_fail(err, GPTC_E_IO, "gguf: cannot map '%s': %s", path, strerror(e));
-    gptc_status st = gguf_parse(map, size, out, err);
+    gptc_status st = gptc_gguf_parse(map, size, out, err);
     if (st) {
         munmap(map, size);
         return st;
@@ -644,7 +644,7 @@ static const gguf_kv *find_kv_str(const gguf_file *f, gptc_str key)
     return NULL;
 }
 
-const gguf_kv *gguf_find_kv(const gguf_file *f, const char *key)
+const gguf_kv *gptc_gguf_find_kv(const gguf_file *f, const char *key)
 {
     return find_kv_str(f, cstr(key));
 }
@@ -656,14 +656,14 @@ static const gguf_tensor *find_tensor_str(const gguf_file *f, gptc_str name)
     return NULL;
 }
 
-const gguf_tensor *gguf_find_tensor(const gguf_file *f, const char *name)
+const gguf_tensor *gptc_gguf_find_tensor(const gguf_file *f, const char *name)
 {
     return find_tensor_str(f, cstr(name));
 }
 
 static gptc_status need_kv(const gguf_file *f, const char *key, const gguf_kv **kv, gptc_err *err)
 {
-    *kv = gguf_find_kv(f, key);
+    *kv = gptc_gguf_find_kv(f, key);
     if (!*kv) return gptc_fail(err, GPTC_E_FORMAT, "gguf: key '%s' is missing", key);
     return GPTC_OK;
 }
@@ -672,10 +672,10 @@ static gptc_status wrong_type(const gguf_kv *kv, const char *key, const char *ex
                               gptc_err *err)
 {
     return gptc_fail(err, GPTC_E_FORMAT, "gguf: key '%s' has type %s, expected %s", key,
-                     gguf_vtype_name(kv->type), expected);
+                     gptc_gguf_vtype_name(kv->type), expected);
 }
 
-gptc_status gguf_get_int(const gguf_file *f, const char *key, int64_t *out, gptc_err *err)
+gptc_status gptc_gguf_get_int(const gguf_file *f, const char *key, int64_t *out, gptc_err *err)
 {
     const gguf_kv *kv;
     gptc_status st = need_kv(f, key, &kv, err);
@@ -693,7 +693,7 @@ gptc_status gguf_get_int(const gguf_file *f, const char *key, int64_t *out, gptc
     return GPTC_OK;
 }
 
-gptc_status gguf_get_float(const gguf_file *f, const char *key, double *out, gptc_err *err)
+gptc_status gptc_gguf_get_float(const gguf_file *f, const char *key, double *out, gptc_err *err)
 {
     const gguf_kv *kv;
     gptc_status st = need_kv(f, key, &kv, err);
@@ -704,7 +704,7 @@ gptc_status gguf_get_float(const gguf_file *f, const char *key, double *out, gpt
     return GPTC_OK;
 }
 
-gptc_status gguf_get_str(const gguf_file *f, const char *key, gptc_str *out, gptc_err *err)
+gptc_status gptc_gguf_get_str(const gguf_file *f, const char *key, gptc_str *out, gptc_err *err)
 {
     const gguf_kv *kv;
     gptc_status st = need_kv(f, key, &kv, err);
@@ -714,7 +714,7 @@ gptc_status gguf_get_str(const gguf_file *f, const char *key, gptc_str *out, gpt
     return GPTC_OK;
 }
 
-gptc_status gguf_get_bool(const gguf_file *f, const char *key, int *out, gptc_err *err)
+gptc_status gptc_gguf_get_bool(const gguf_file *f, const char *key, int *out, gptc_err *err)
 {
     const gguf_kv *kv;
     gptc_status st = need_kv(f, key, &kv, err);
@@ -724,7 +724,7 @@ gptc_status gguf_get_bool(const gguf_file *f, const char *key, int *out, gptc_er
     return GPTC_OK;
 }
 
-gptc_status gguf_get_arr(const gguf_file *f, const char *key, uint32_t elem_type,
+gptc_status gptc_gguf_get_arr(const gguf_file *f, const char *key, uint32_t elem_type,
                          const gguf_kv **out, gptc_err *err)
 {
     const gguf_kv *kv;
@@ -734,15 +734,15 @@ gptc_status gguf_get_arr(const gguf_file *f, const char *key, uint32_t elem_type
     if (elem_type != GGUF_VT_COUNT && kv->v.arr.type != elem_type)
         return gptc_fail(err, GPTC_E_FORMAT,
                          "gguf: key '%s' is an array of %s, expected an array of %s", key,
-                         gguf_vtype_name(kv->v.arr.type), gguf_vtype_name(elem_type));
+                         gptc_gguf_vtype_name(kv->v.arr.type), gptc_gguf_vtype_name(elem_type));
     *out = kv;
     return GPTC_OK;
 }
 
-int64_t gguf_arr_int(const gguf_kv *kv, uint64_t i)
+int64_t gptc_gguf_arr_int(const gguf_kv *kv, uint64_t i)
 {
     GPTC_ASSERT(kv->type == GGUF_VT_ARR && i < kv->v.arr.n);
-    const uint8_t *p = (const uint8_t *)kv->v.arr.data + i * gguf_vtype_size(kv->v.arr.type);
+    const uint8_t *p = (const uint8_t *)kv->v.arr.data + i * gptc_gguf_vtype_size(kv->v.arr.type);
     switch (kv->v.arr.type) {
     case GGUF_VT_U8:
     case GGUF_VT_BOOL:
@@ -780,14 +780,14 @@ int64_t gguf_arr_int(const gguf_kv *kv, uint64_t i)
         return x;
     }
     }
-    GPTC_ASSERT(!"gguf_arr_int on a non-integer array");
+    GPTC_ASSERT(!"gptc_gguf_arr_int on a non-integer array");
     return 0;
 }
 
-double gguf_arr_float(const gguf_kv *kv, uint64_t i)
+double gptc_gguf_arr_float(const gguf_kv *kv, uint64_t i)
 {
     GPTC_ASSERT(kv->type == GGUF_VT_ARR && i < kv->v.arr.n);
-    const uint8_t *p = (const uint8_t *)kv->v.arr.data + i * gguf_vtype_size(kv->v.arr.type);
+    const uint8_t *p = (const uint8_t *)kv->v.arr.data + i * gptc_gguf_vtype_size(kv->v.arr.type);
     if (kv->v.arr.type == GGUF_VT_F32) {
         float x;
         memcpy(&x, p, 4);
@@ -799,7 +799,7 @@ double gguf_arr_float(const gguf_kv *kv, uint64_t i)
     return x;
 }
 
-gptc_str gguf_arr_str(const gguf_kv *kv, uint64_t i)
+gptc_str gptc_gguf_arr_str(const gguf_kv *kv, uint64_t i)
 {
     GPTC_ASSERT(kv->type == GGUF_VT_ARR && kv->v.arr.type == GGUF_VT_STR && i < kv->v.arr.n);
     return ((const gptc_str *)kv->v.arr.data)[i];
@@ -808,7 +808,7 @@ gptc_str gguf_arr_str(const gguf_kv *kv, uint64_t i)
 /* ------------------------------------------------------------------------------------------
  * Builder
  */
-gptc_status gguf_new(gguf_file **out, gptc_err *err)
+gptc_status gptc_gguf_new(gguf_file **out, gptc_err *err)
 {
     *out = calloc(1, sizeof **out);
     if (!*out) return gptc_fail(err, GPTC_E_NOMEM, "gguf: out of memory");
@@ -828,7 +828,7 @@ static const char *copy_bytes(gguf_file *f, const char *s, uint64_t n)
     return p;
 }
 
-/* Lay tensors out back to back, each padded to the alignment, as gguf_write will. */
+/* Lay tensors out back to back, each padded to the alignment, as gptc_gguf_write will. */
 static void relayout(gguf_file *f)
 {
     uint64_t off = 0;
@@ -848,7 +848,7 @@ static gptc_status put_kv(gguf_file *f, gptc_str key, const gguf_kv *val, gptc_e
     if (str_eq(key, cstr("general.alignment"))) {
         if (val->type != GGUF_VT_U32)
             return gptc_fail(err, GPTC_E_INVALID, "gguf: general.alignment must be a u32, not %s",
-                             gguf_vtype_name(val->type));
+                             gptc_gguf_vtype_name(val->type));
         if (!is_pow2(val->v.u))
             return gptc_fail(err, GPTC_E_INVALID,
                              "gguf: general.alignment %" PRIu64 " is not a nonzero power of two",
@@ -878,7 +878,7 @@ static gptc_status put_kv(gguf_file *f, gptc_str key, const gguf_kv *val, gptc_e
     return GPTC_OK;
 }
 
-gptc_status gguf_set_uint(gguf_file *f, const char *key, uint32_t vtype, uint64_t v, gptc_err *err)
+gptc_status gptc_gguf_set_uint(gguf_file *f, const char *key, uint32_t vtype, uint64_t v, gptc_err *err)
 {
     uint64_t max;
     switch (vtype) {
@@ -896,17 +896,17 @@ gptc_status gguf_set_uint(gguf_file *f, const char *key, uint32_t vtype, uint64_
         break;
     default:
         return gptc_fail(err, GPTC_E_INVALID, "gguf: set_uint of '%s' with non-unsigned type %s",
-                         key, gguf_vtype_name(vtype));
+                         key, gptc_gguf_vtype_name(vtype));
     }
     if (v > max)
         return gptc_fail(err, GPTC_E_RANGE, "gguf: value %" PRIu64 " of '%s' does not fit in %s", v,
-                         key, gguf_vtype_name(vtype));
+                         key, gptc_gguf_vtype_name(vtype));
     gguf_kv val = {.type = vtype};
     val.v.u = v;
     return put_kv(f, cstr(key), &val, err);
 }
 
-gptc_status gguf_set_int(gguf_file *f, const char *key, uint32_t vtype, int64_t v, gptc_err *err)
+gptc_status gptc_gguf_set_int(gguf_file *f, const char *key, uint32_t vtype, int64_t v, gptc_err *err)
 {
     int64_t lo, hi;
     switch (vtype) {
@@ -928,11 +928,11 @@ gptc_status gguf_set_int(gguf_file *f, const char *key, uint32_t vtype, int64_t 
         break;
     default:
         return gptc_fail(err, GPTC_E_INVALID, "gguf: set_int of '%s' with non-signed type %s", key,
-                         gguf_vtype_name(vtype));
+                         gptc_gguf_vtype_name(vtype));
     }
     if (v < lo || v > hi)
         return gptc_fail(err, GPTC_E_RANGE, "gguf: value %" PRId64 " of '%s' does not fit in %s", v,
-                         key, gguf_vtype_name(vtype));
+                         key, gptc_gguf_vtype_name(vtype));
     gguf_kv val = {.type = vtype};
     val.v.i = v;
     return put_kv(f, cstr(key), &val, err);
@@ -945,12 +945,12 @@ static gptc_status set_float(gguf_file *f, gptc_str key, uint32_t vtype, double 
     return put_kv(f, key, &val, err);
 }
 
-gptc_status gguf_set_f32(gguf_file *f, const char *key, float v, gptc_err *err)
+gptc_status gptc_gguf_set_f32(gguf_file *f, const char *key, float v, gptc_err *err)
 {
     return set_float(f, cstr(key), GGUF_VT_F32, v, err);
 }
 
-gptc_status gguf_set_bool(gguf_file *f, const char *key, int v, gptc_err *err)
+gptc_status gptc_gguf_set_bool(gguf_file *f, const char *key, int v, gptc_err *err)
 {
     gguf_kv val = {.type = GGUF_VT_BOOL};
     val.v.u = v != 0;
@@ -967,7 +967,7 @@ static gptc_status set_str(gguf_file *f, gptc_str key, const char *s, uint64_t n
     return put_kv(f, key, &val, err);
 }
 
-gptc_status gguf_set_str(gguf_file *f, const char *key, const char *s, size_t n, gptc_err *err)
+gptc_status gptc_gguf_set_str(gguf_file *f, const char *key, const char *s, size_t n, gptc_err *err)
 {
     return set_str(f, cstr(key), s, n, err);
 }
@@ -975,11 +975,11 @@ gptc_status gguf_set_str(gguf_file *f, const char *key, const char *s, size_t n,
 static gptc_status set_arr(gguf_file *f, gptc_str key, uint32_t et, const void *data, uint64_t n,
                            gptc_err *err)
 {
-    size_t esz = gguf_vtype_size(et);
+    size_t esz = gptc_gguf_vtype_size(et);
     uint64_t bytes;
     if (esz == 0)
         return gptc_fail(err, GPTC_E_INVALID, "gguf: array '%s' of type %s is not a numeric array",
-                         show(key).s, gguf_vtype_name(et));
+                         show(key).s, gptc_gguf_vtype_name(et));
     if (!data && n)
         return gptc_fail(err, GPTC_E_INVALID, "gguf: NULL data for array '%s'", show(key).s);
     if (gptc_mul_ovf(n, esz, &bytes) || bytes == UINT64_MAX)
@@ -1000,7 +1000,7 @@ static gptc_status set_arr(gguf_file *f, gptc_str key, uint32_t et, const void *
     return put_kv(f, key, &val, err);
 }
 
-gptc_status gguf_set_arr(gguf_file *f, const char *key, uint32_t elem_type, const void *data,
+gptc_status gptc_gguf_set_arr(gguf_file *f, const char *key, uint32_t elem_type, const void *data,
                          uint64_t n, gptc_err *err)
 {
     return set_arr(f, cstr(key), elem_type, data, n, err);
@@ -1031,13 +1031,13 @@ static gptc_status set_arr_str(gguf_file *f, gptc_str key, const gptc_str *strs,
     return put_kv(f, key, &val, err);
 }
 
-gptc_status gguf_set_arr_str(gguf_file *f, const char *key, const gptc_str *strs, uint64_t n,
+gptc_status gptc_gguf_set_arr_str(gguf_file *f, const char *key, const gptc_str *strs, uint64_t n,
                              gptc_err *err)
 {
     return set_arr_str(f, cstr(key), strs, n, err);
 }
 
-gptc_status gguf_copy_kvs(gguf_file *f, const gguf_file *src, gptc_err *err)
+gptc_status gptc_gguf_copy_kvs(gguf_file *f, const gguf_file *src, gptc_err *err)
 {
     for (uint64_t i = 0; i < src->n_kv; i++) {
         const gguf_kv *kv = &src->kv[i];
@@ -1066,7 +1066,7 @@ gptc_status gguf_copy_kvs(gguf_file *f, const gguf_file *src, gptc_err *err)
     return GPTC_OK;
 }
 
-gptc_status gguf_add_tensor(gguf_file *f, const char *name, uint32_t type, uint32_t n_dims,
+gptc_status gptc_gguf_add_tensor(gguf_file *f, const char *name, uint32_t type, uint32_t n_dims,
                             const uint64_t *ne, const void *data, gptc_err *err)
 {
     if (!name || !*name) return gptc_fail(err, GPTC_E_INVALID, "gguf: empty tensor name");

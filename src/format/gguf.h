@@ -14,7 +14,7 @@
  * One struct, gguf_file, describes a GGUF whether it was parsed from bytes (strings, arrays and
  * tensor data are borrowed views into the mapping) or built in memory (the builder copies keys,
  * strings and arrays into memory the gguf_file owns; tensor data stays borrowed from the
- * caller until gguf_write returns). The llama2.c importer builds one; `gptc convert` writes it.
+ * caller until gptc_gguf_write returns). The llama2.c importer builds one; `gptc convert` writes it.
  *
  * The parser distrusts every byte: every count, length, offset and size is checked against
  * the end of the buffer with overflow-checked arithmetic, totals included; it allocates at most
@@ -85,68 +85,68 @@ typedef struct gguf_file {
     gguf_tensor *tensors; /* (n_tensors) owned */
     uint64_t data_offset; /* parsed files: where the data section starts in the file */
     /* private */
-    const uint8_t *map;  /* the mapping (gguf_open) or the borrowed buffer (gguf_parse) */
+    const uint8_t *map;  /* the mapping (gptc_gguf_open) or the borrowed buffer (gptc_gguf_parse) */
     size_t map_size;
     void *owned;         /* builder/parser allocations, freed on close */
     uint64_t cap_kv, cap_tensors;
-    /* 1: gguf_close munmaps map (set by gguf_open; an importer that builds with gguf_new and
+    /* 1: gptc_gguf_close munmaps map (set by gptc_gguf_open; an importer that builds with gptc_gguf_new and
      * hands over its own mapping sets map, map_size and owns_map = 1). 0: map is borrowed
-     * (gguf_parse) or absent. */
+     * (gptc_gguf_parse) or absent. */
     int owns_map;
 } gguf_file;
 
 /* Map and parse a file. GPTC_E_IO for a missing file, a directory, a FIFO or a device;
- * GPTC_E_FORMAT for malformed contents. OUT: owned, free with gguf_close. */
-gptc_status gguf_open(const char *path, gguf_file **out, gptc_err *err);
+ * GPTC_E_FORMAT for malformed contents. OUT: owned, free with gptc_gguf_close. */
+gptc_status gptc_gguf_open(const char *path, gguf_file **out, gptc_err *err);
 /* Parse a buffer in memory; the buffer is borrowed and must outlive the result. */
-gptc_status gguf_parse(const void *buf, size_t n, gguf_file **out, gptc_err *err);
-void gguf_close(gguf_file *f);
+gptc_status gptc_gguf_parse(const void *buf, size_t n, gguf_file **out, gptc_err *err);
+void gptc_gguf_close(gguf_file *f);
 
-const gguf_kv *gguf_find_kv(const gguf_file *f, const char *key);
-const gguf_tensor *gguf_find_tensor(const gguf_file *f, const char *name);
+const gguf_kv *gptc_gguf_find_kv(const gguf_file *f, const char *key);
+const gguf_tensor *gptc_gguf_find_tensor(const gguf_file *f, const char *name);
 
 /* Typed getters with a clear error naming the key when it is absent or of the wrong type.
  * get_int accepts any integer type (and checks the value fits); get_float accepts F32/F64. */
-gptc_status gguf_get_int(const gguf_file *f, const char *key, int64_t *out, gptc_err *err);
-gptc_status gguf_get_float(const gguf_file *f, const char *key, double *out, gptc_err *err);
-gptc_status gguf_get_str(const gguf_file *f, const char *key, gptc_str *out, gptc_err *err);
-gptc_status gguf_get_bool(const gguf_file *f, const char *key, int *out, gptc_err *err);
+gptc_status gptc_gguf_get_int(const gguf_file *f, const char *key, int64_t *out, gptc_err *err);
+gptc_status gptc_gguf_get_float(const gguf_file *f, const char *key, double *out, gptc_err *err);
+gptc_status gptc_gguf_get_str(const gguf_file *f, const char *key, gptc_str *out, gptc_err *err);
+gptc_status gptc_gguf_get_bool(const gguf_file *f, const char *key, int *out, gptc_err *err);
 /* The array under key, checking its element type (GGUF_VT_COUNT: any). */
-gptc_status gguf_get_arr(const gguf_file *f, const char *key, uint32_t elem_type,
+gptc_status gptc_gguf_get_arr(const gguf_file *f, const char *key, uint32_t elem_type,
                          const gguf_kv **out, gptc_err *err);
 
 /* Element i of an array kv (no bounds check beyond GPTC_ASSERT: callers loop to arr.n). */
-int64_t gguf_arr_int(const gguf_kv *kv, uint64_t i);   /* integer and bool element types */
-double gguf_arr_float(const gguf_kv *kv, uint64_t i);  /* F32/F64 */
-gptc_str gguf_arr_str(const gguf_kv *kv, uint64_t i);  /* STR */
+int64_t gptc_gguf_arr_int(const gguf_kv *kv, uint64_t i);   /* integer and bool element types */
+double gptc_gguf_arr_float(const gguf_kv *kv, uint64_t i);  /* F32/F64 */
+gptc_str gptc_gguf_arr_str(const gguf_kv *kv, uint64_t i);  /* STR */
 
-const char *gguf_vtype_name(uint32_t t);
+const char *gptc_gguf_vtype_name(uint32_t t);
 /* Bytes of one element of a fixed-size value type; 0 for STR, ARR and unknown types. */
-size_t gguf_vtype_size(uint32_t t);
+size_t gptc_gguf_vtype_size(uint32_t t);
 
 /* ----- builder: an empty file (version 3, alignment 32) that owns copies of what is set ----- */
-gptc_status gguf_new(gguf_file **out, gptc_err *err);
+gptc_status gptc_gguf_new(gguf_file **out, gptc_err *err);
 /* Setting an existing key replaces its value. Strings are copied. */
-gptc_status gguf_set_uint(gguf_file *f, const char *key, uint32_t vtype, uint64_t v, gptc_err *err);
-gptc_status gguf_set_int(gguf_file *f, const char *key, uint32_t vtype, int64_t v, gptc_err *err);
-gptc_status gguf_set_f32(gguf_file *f, const char *key, float v, gptc_err *err);
-gptc_status gguf_set_bool(gguf_file *f, const char *key, int v, gptc_err *err);
-gptc_status gguf_set_str(gguf_file *f, const char *key, const char *s, size_t n, gptc_err *err);
+gptc_status gptc_gguf_set_uint(gguf_file *f, const char *key, uint32_t vtype, uint64_t v, gptc_err *err);
+gptc_status gptc_gguf_set_int(gguf_file *f, const char *key, uint32_t vtype, int64_t v, gptc_err *err);
+gptc_status gptc_gguf_set_f32(gguf_file *f, const char *key, float v, gptc_err *err);
+gptc_status gptc_gguf_set_bool(gguf_file *f, const char *key, int v, gptc_err *err);
+gptc_status gptc_gguf_set_str(gguf_file *f, const char *key, const char *s, size_t n, gptc_err *err);
 /* numeric array: n little-endian elements of elem_type, copied */
-gptc_status gguf_set_arr(gguf_file *f, const char *key, uint32_t elem_type, const void *data,
+gptc_status gptc_gguf_set_arr(gguf_file *f, const char *key, uint32_t elem_type, const void *data,
                          uint64_t n, gptc_err *err);
-gptc_status gguf_set_arr_str(gguf_file *f, const char *key, const gptc_str *strs, uint64_t n,
+gptc_status gptc_gguf_set_arr_str(gguf_file *f, const char *key, const gptc_str *strs, uint64_t n,
                              gptc_err *err);
 /* Copy every kv of src (except general.alignment) into f. */
-gptc_status gguf_copy_kvs(gguf_file *f, const gguf_file *src, gptc_err *err);
-/* Add a tensor; data (nbytes as the type and shape imply) is borrowed until gguf_write. */
-/* n bytes owned by f (freed by gguf_close), e.g. tensor data a builder computed; NULL when out
+gptc_status gptc_gguf_copy_kvs(gguf_file *f, const gguf_file *src, gptc_err *err);
+/* Add a tensor; data (nbytes as the type and shape imply) is borrowed until gptc_gguf_write. */
+/* n bytes owned by f (freed by gptc_gguf_close), e.g. tensor data a builder computed; NULL when out
  * of memory. */
 void *gptc_gguf_alloc(gguf_file *f, uint64_t n);
-gptc_status gguf_add_tensor(gguf_file *f, const char *name, uint32_t type, uint32_t n_dims,
+gptc_status gptc_gguf_add_tensor(gguf_file *f, const char *name, uint32_t type, uint32_t n_dims,
                             const uint64_t *ne, const void *data, gptc_err *err);
 
 /* Write f to path as GGUF v3 atomically (path.tmp, fsync, rename). Offsets are recomputed. */
-gptc_status gguf_write(const gguf_file *f, const char *path, gptc_err *err);
+gptc_status gptc_gguf_write(const gguf_file *f, const char *path, gptc_err *err);
 
 #endif

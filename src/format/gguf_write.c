@@ -1,5 +1,5 @@
 /*
- * gguf_write.c — write a gguf_file as GGUF v3, laid out as llama.cpp writes it:
+ * gptc_gguf_write.c — write a gguf_file as GGUF v3, laid out as llama.cpp writes it:
  *
  *   header | kvs (insertion order) | tensor infos | zero padding to the alignment |
  *   tensor 0 data | padding | tensor 1 data | padding | ...
@@ -135,7 +135,7 @@ static void w_kv(wr *w, const gguf_kv *kv)
             for (uint64_t i = 0; i < kv->v.arr.n; i++)
                 w_str(w, s[i]);
         } else {
-            w_bytes(w, kv->v.arr.data, kv->v.arr.n * gguf_vtype_size(kv->v.arr.type)); /* checked */
+            w_bytes(w, kv->v.arr.data, kv->v.arr.n * gptc_gguf_vtype_size(kv->v.arr.type)); /* checked */
         }
     } else {
         w_scalar(w, kv);
@@ -159,7 +159,7 @@ static gptc_status check_writable(const gguf_file *f, uint64_t *alignment, gptc_
             if (et >= GGUF_VT_COUNT || et == GGUF_VT_ARR)
                 return gptc_fail(err, GPTC_E_INVALID,
                                  "gguf: kv %" PRIu64 " has a bad array type %u", i, et);
-            if (et != GGUF_VT_STR && gptc_mul_ovf(kv->v.arr.n, gguf_vtype_size(et), &bytes))
+            if (et != GGUF_VT_STR && gptc_mul_ovf(kv->v.arr.n, gptc_gguf_vtype_size(et), &bytes))
                 return gptc_fail(err, GPTC_E_INVALID, "gguf: kv %" PRIu64 " has an array too large",
                                  i);
         }
@@ -211,7 +211,7 @@ static void w_file(wr *w, const gguf_file *f, uint64_t alignment)
     }
 }
 
-gptc_status gguf_write(const gguf_file *f, const char *path, gptc_err *err)
+gptc_status gptc_gguf_write(const gguf_file *f, const char *path, gptc_err *err)
 {
     uint64_t alignment;
     gptc_status st = check_writable(f, &alignment, err);

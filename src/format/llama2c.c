@@ -159,12 +159,12 @@ static gptc_status add_f32(gguf_file *f, const char *name, const uint8_t *data, 
                            uint64_t ne1, gptc_err *err)
 {
     uint64_t ne[2] = {ne0, ne1};
-    return gguf_add_tensor(f, name, GPTC_TYPE_F32, ne1 ? 2 : 1, ne, data, err);
+    return gptc_gguf_add_tensor(f, name, GPTC_TYPE_F32, ne1 ? 2 : 1, ne, data, err);
 }
 
 static gptc_status set_u32(gguf_file *f, const char *key, int64_t v, gptc_err *err)
 {
-    return gguf_set_uint(f, key, GGUF_VT_U32, (uint64_t)v, err);
+    return gptc_gguf_set_uint(f, key, GGUF_VT_U32, (uint64_t)v, err);
 }
 
 static gptc_status build(gguf_file *f, const l2c_config *c, const uint8_t *base,
@@ -177,8 +177,8 @@ static gptc_status build(gguf_file *f, const l2c_config *c, const uint8_t *base,
         *tok_failed = 1;
         return st;
     }
-    if ((st = gguf_set_str(f, "general.architecture", "llama", 5, err)) ||
-        (st = gguf_set_str(f, "general.name", "llama", 5, err)) ||
+    if ((st = gptc_gguf_set_str(f, "general.architecture", "llama", 5, err)) ||
+        (st = gptc_gguf_set_str(f, "general.name", "llama", 5, err)) ||
         (st = set_u32(f, "llama.context_length", c->seq_len, err)) ||
         (st = set_u32(f, "llama.embedding_length", c->dim, err)) ||
         (st = set_u32(f, "llama.feed_forward_length", c->hidden_dim, err)) ||
@@ -186,7 +186,7 @@ static gptc_status build(gguf_file *f, const l2c_config *c, const uint8_t *base,
         (st = set_u32(f, "llama.attention.head_count_kv", c->n_kv_heads, err)) ||
         (st = set_u32(f, "llama.block_count", c->n_layers, err)) ||
         (st = set_u32(f, "llama.rope.dimension_count", c->head_size, err)) ||
-        (st = gguf_set_f32(f, "llama.attention.layer_norm_rms_epsilon", 1e-5f, err)))
+        (st = gptc_gguf_set_f32(f, "llama.attention.layer_norm_rms_epsilon", 1e-5f, err)))
         return st;
 
     const uint64_t D = (uint64_t)c->dim, F = (uint64_t)c->hidden_dim, V = (uint64_t)c->n_vocab,
@@ -241,9 +241,9 @@ static gptc_status parse(const void *ckpt, size_t ckpt_n, const void *tok, size_
     if (st || (st = layout(&c, ckpt_n, off, err))) return st;
 
     gguf_file *f = NULL;
-    if ((st = gguf_new(&f, err))) return st;
+    if ((st = gptc_gguf_new(&f, err))) return st;
     if ((st = build(f, &c, ckpt, off, tok, tok_n, tok_failed, err))) {
-        gguf_close(f);
+        gptc_gguf_close(f);
         return st;
     }
     *out = f;

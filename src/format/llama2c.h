@@ -15,7 +15,7 @@
  *
  * The result uses llama.cpp's names (token_embd.weight, blk.N.attn_q.weight, ...), the
  * llama.* hyperparameter keys and the tokenizer.ggml.* keys, so `gptc convert` only has to
- * gguf_write it.
+ * gptc_gguf_write it.
  */
 #ifndef GPTC_LLAMA2C_H
 #define GPTC_LLAMA2C_H
@@ -23,7 +23,7 @@
 #include "format/gguf.h"
 
 /* Map ckpt_path and import it with the tokenizer at tok_path (required). The returned file owns
- * the mapping (tensor data are views into it). OUT: owned, free with gguf_close. */
+ * the mapping (tensor data are views into it). OUT: owned, free with gptc_gguf_close. */
 gptc_status gptc_llama2c_import(const char *ckpt_path, const char *tok_path, gguf_file **out,
                                 gptc_err *err);
 

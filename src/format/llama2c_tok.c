@@ -159,11 +159,11 @@ gptc_status gptc_llama2c_tokenizer_parse(gguf_file *f, const void *buf, size_t n
         strs[i].n = (uint64_t)(w - strs[i].p);
     }
 
-    if ((st = gguf_set_str(f, "tokenizer.ggml.model", "llama", 5, err)) ||
-        (st = gguf_set_arr_str(f, "tokenizer.ggml.tokens", strs, (uint64_t)n_vocab, err)) ||
-        (st = gguf_set_arr(f, "tokenizer.ggml.scores", GGUF_VT_F32, scores, (uint64_t)n_vocab,
+    if ((st = gptc_gguf_set_str(f, "tokenizer.ggml.model", "llama", 5, err)) ||
+        (st = gptc_gguf_set_arr_str(f, "tokenizer.ggml.tokens", strs, (uint64_t)n_vocab, err)) ||
+        (st = gptc_gguf_set_arr(f, "tokenizer.ggml.scores", GGUF_VT_F32, scores, (uint64_t)n_vocab,
                            err)) ||
-        (st = gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, types, (uint64_t)n_vocab,
+        (st = gptc_gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, types, (uint64_t)n_vocab,
                            err)))
         goto done;
     static const struct {
@@ -176,7 +176,7 @@ gptc_status gptc_llama2c_tokenizer_parse(gguf_file *f, const void *buf, size_t n
     };
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
         if (ids[i].id >= n_vocab) continue;
-        st = gguf_set_uint(f, ids[i].key, GGUF_VT_U32, (uint64_t)ids[i].id, err);
+        st = gptc_gguf_set_uint(f, ids[i].key, GGUF_VT_U32, (uint64_t)ids[i].id, err);
         if (st != GPTC_OK) goto done;
     }
     gptc_err_clear(err);

@@ -25,7 +25,7 @@ static gptc_status swa_pattern(gptc_model *m, int def_period, int *local, gptc_e
     const gptc_hparams *hp = &m->hp;
     char key[128];
     snprintf(key, sizeof key, "%s.attention.sliding_window_pattern", hp->arch);
-    const gguf_kv *kv = gguf_find_kv(m->file, key);
+    const gguf_kv *kv = gptc_gguf_find_kv(m->file, key);
     int period = def_period;
     if (kv && kv->type == GGUF_VT_ARR) {
         if (kv->v.arr.type != GGUF_VT_BOOL)
@@ -36,7 +36,7 @@ static gptc_status swa_pattern(gptc_model *m, int def_period, int *local, gptc_e
                              "model: hyperparameter '%s' has %llu values for %d layers", key,
                              (unsigned long long)kv->v.arr.n, hp->n_layer);
         for (int l = 0; l < hp->n_layer; l++)
-            local[l] = gguf_arr_int(kv, (uint64_t)l) != 0;
+            local[l] = gptc_gguf_arr_int(kv, (uint64_t)l) != 0;
         return GPTC_OK;
     }
     if (kv) {

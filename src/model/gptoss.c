@@ -30,9 +30,9 @@ static gptc_status yarn(gptc_model *m, gptc_err *err)
     const char *a = m->hp.arch;
     char key[128];
     snprintf(key, sizeof key, "%s.rope.scaling.type", a);
-    if (!gguf_find_kv(m->file, key)) return GPTC_OK;
+    if (!gptc_gguf_find_kv(m->file, key)) return GPTC_OK;
     gptc_str type;
-    gptc_status s = gguf_get_str(m->file, key, &type, err);
+    gptc_status s = gptc_gguf_get_str(m->file, key, &type, err);
     if (s) return s;
     if (gptc_str_eq(type, "none")) return GPTC_OK;
     if (!gptc_str_eq(type, "yarn"))

@@ -35,7 +35,7 @@ gptc_status gptc_hp_int(const gguf_file *f, const char *arch, const char *name, 
     char key[128];
     snprintf(key, sizeof key, "%s.%s", arch, name);
     int64_t v;
-    const gguf_kv *kv = gguf_find_kv(f, key);
+    const gguf_kv *kv = gptc_gguf_find_kv(f, key);
     if (!kv) {
         if (def < lo) return gptc_fail(err, GPTC_E_FORMAT, "model: hyperparameter '%s' is missing", key);
         *out = (int)def;
@@ -43,7 +43,7 @@ gptc_status gptc_hp_int(const gguf_file *f, const char *arch, const char *name, 
     }
     if (kv->type == GGUF_VT_ARR)
         return gptc_fail(err, GPTC_E_FORMAT, "model: hyperparameter '%s' is an array; gptc expects one integer", key);
-    gptc_status s = gguf_get_int(f, key, &v, err);
+    gptc_status s = gptc_gguf_get_int(f, key, &v, err);
     if (s) return s;
     if (v < lo || v > hi)
         return gptc_fail(err, GPTC_E_FORMAT, "model: hyperparameter '%s' = %lld is out of range [%lld, %lld]",
@@ -57,12 +57,12 @@ gptc_status gptc_hp_float(const gguf_file *f, const char *arch, const char *name
 {
     char key[128];
     snprintf(key, sizeof key, "%s.%s", arch, name);
-    if (!gguf_find_kv(f, key)) {
+    if (!gptc_gguf_find_kv(f, key)) {
         *out = (float)def;
         return GPTC_OK;
     }
     double v;
-    gptc_status s = gguf_get_float(f, key, &v, err);
+    gptc_status s = gptc_gguf_get_float(f, key, &v, err);
     if (s) return s;
     if (!(v > 0 && v < 1e30))
         return gptc_fail(err, GPTC_E_FORMAT, "model: hyperparameter '%s' = %g is out of range", key, v);
@@ -75,7 +75,7 @@ gptc_status gptc_hp_int_arr(const gguf_file *f, const char *arch, const char *na
 {
     char key[128];
     snprintf(key, sizeof key, "%s.%s", arch, name);
-    const gguf_kv *kv = gguf_find_kv(f, key);
+    const gguf_kv *kv = gptc_gguf_find_kv(f, key);
     if (kv && kv->type == GGUF_VT_ARR) {
         if (kv->v.arr.n != (uint64_t)n_layer)
             return gptc_fail(err, GPTC_E_FORMAT, "model: hyperparameter '%s' has %llu values for %d layers", key,
@@ -84,7 +84,7 @@ gptc_status gptc_hp_int_arr(const gguf_file *f, const char *arch, const char *na
         if (t == GGUF_VT_F32 || t == GGUF_VT_F64 || t == GGUF_VT_STR)
             return gptc_fail(err, GPTC_E_FORMAT, "model: hyperparameter '%s' is not an integer array", key);
         for (int l = 0; l < n_layer; l++) {
-            int64_t v = gguf_arr_int(kv, (uint64_t)l);
+            int64_t v = gptc_gguf_arr_int(kv, (uint64_t)l);
             if (v < lo || v > hi)
                 return gptc_fail(err, GPTC_E_FORMAT, "model: hyperparameter '%s'[%d] = %lld is out of range [%lld, %lld]",
                                  key, l, (long long)v, (long long)lo, (long long)hi);
@@ -115,7 +115,7 @@ gptc_status gptc_hp_common(gptc_model *m, gptc_err *err)
         return s;
     char key[128];
     snprintf(key, sizeof key, "%s.attention.key_length", a);
-    if (!gguf_find_kv(f, key) && hp->n_embd % hp->n_head)
+    if (!gptc_gguf_find_kv(f, key) && hp->n_embd % hp->n_head)
         return gptc_fail(err, GPTC_E_FORMAT, "model: embedding_length %d is not a multiple of head_count %d",
                          hp->n_embd, hp->n_head);
     if (hp->n_head % hp->n_head_kv)
@@ -163,7 +163,7 @@ static const char *type_name(uint32_t t)
 gptc_status gptc_model_bind_wt(gptc_model *m, const char *name, int rows, int cols, gptc_wt *w,
                                gptc_err *err)
 {
-    const gguf_tensor *t = gguf_find_tensor(m->file, name);
+    const gguf_tensor *t = gptc_gguf_find_tensor(m->file, name);
     if (!t) return gptc_fail(err, GPTC_E_FORMAT, "model: tensor '%s' is missing", name);
     if (t->n_dims > 2 || t->ne[0] != (uint64_t)cols || t->ne[1] != (uint64_t)rows)
         return gptc_fail(err, GPTC_E_FORMAT, "model: tensor '%s' has shape [%llu, %llu%s], expected [%d, %d]",
@@ -182,7 +182,7 @@ gptc_status gptc_model_bind_wt(gptc_model *m, const char *name, int rows, int co
 
 gptc_status gptc_model_bind_vec(gptc_model *m, const char *name, int n, float **out, gptc_err *err)
 {
-    const gguf_tensor *t = gguf_find_tensor(m->file, name);
+    const gguf_tensor *t = gptc_gguf_find_tensor(m->file, name);
     if (!t) return gptc_fail(err, GPTC_E_FORMAT, "model: tensor '%s' is missing", name);
     uint64_t ne = 1;
     for (uint32_t d = 0; d < t->n_dims; d++) ne *= t->ne[d];
@@ -204,7 +204,7 @@ gptc_status gptc_model_bind_vec(gptc_model *m, const char *name, int n, float **
 gptc_status gptc_model_bind_vec_opt(gptc_model *m, const char *name, int n, float **out,
                                     gptc_err *err)
 {
-    if (!gguf_find_tensor(m->file, name)) return GPTC_OK;
+    if (!gptc_gguf_find_tensor(m->file, name)) return GPTC_OK;
     return gptc_model_bind_vec(m, name, n, out, err);
 }
 
@@ -221,7 +221,7 @@ gptc_status gptc_model_bind_io(gptc_model *m, int ln, gptc_err *err)
     const gptc_hparams *hp = &m->hp;
     int D = hp->n_embd, V = hp->n_vocab;
     gptc_status s;
-    const gguf_tensor *te = gguf_find_tensor(m->file, "token_embd.weight");
+    const gguf_tensor *te = gptc_gguf_find_tensor(m->file, "token_embd.weight");
     if (!te) return gptc_fail(err, GPTC_E_FORMAT, "model: tensor 'token_embd.weight' is missing");
     if (te->n_dims == 2 && te->ne[0] == (uint64_t)D && te->ne[1] != (uint64_t)V)
         return gptc_fail(err, GPTC_E_FORMAT, "model: the vocabulary has %d tokens but token_embd.weight has %llu rows",
@@ -230,7 +230,7 @@ gptc_status gptc_model_bind_io(gptc_model *m, int ln, gptc_err *err)
     m->weight_bytes -= (uint64_t)gptc_row_bytes(m->tok_embd.type, D) * (V - 1); /* reads one row */
     if ((s = gptc_model_bind_vec(m, "output_norm.weight", D, &m->out_norm, err))) return s;
     if (ln && (s = gptc_model_bind_vec(m, "output_norm.bias", D, &m->out_norm_b, err))) return s;
-    if (gguf_find_tensor(m->file, "output.weight")) {
+    if (gptc_gguf_find_tensor(m->file, "output.weight")) {
         if ((s = gptc_model_bind_wt(m, "output.weight", V, D, &m->output, err))) return s;
         m->hp.tied_output = 0;
     } else {
@@ -269,7 +269,7 @@ gptc_status gptc_model_bind_layer(gptc_model *m, int l, int biases, int gated, i
     if ((s = gptc_model_bind_vec(m, NAME("attn_norm.weight"), D, &ly->attn_norm, err))) return s;
     if ((biases & GPTC_BIAS_NORM) && (s = gptc_model_bind_vec(m, NAME("attn_norm.bias"), D, &ly->attn_norm_b, err)))
         return s;
-    if (gguf_find_tensor(m->file, NAME("attn_qkv.weight"))) {
+    if (gptc_gguf_find_tensor(m->file, NAME("attn_qkv.weight"))) {
         if ((s = gptc_model_bind_wt(m, nm, Q + 2 * K, D, &ly->wqkv, err))) return s;
         ly->wq = gptc_wt_rows(&ly->wqkv, 0, Q);
         ly->wk = gptc_wt_rows(&ly->wqkv, Q, K);
@@ -340,10 +340,10 @@ gptc_status gptc_rope_scaling(gptc_model *m, gptc_err *err)
     const char *a = m->hp.arch;
     char key[128];
     snprintf(key, sizeof key, "%s.rope.scaling.type", a);
-    const gguf_kv *kv = gguf_find_kv(m->file, key);
+    const gguf_kv *kv = gptc_gguf_find_kv(m->file, key);
     gptc_str type = {0};
     if (kv) {
-        gptc_status s = gguf_get_str(m->file, key, &type, err);
+        gptc_status s = gptc_gguf_get_str(m->file, key, &type, err);
         if (s) return s;
     }
     float factor;
@@ -364,12 +364,12 @@ gptc_status gptc_model_from_gguf(gguf_file *f, gptc_model **out, gptc_err *err)
     *out = NULL;
     gptc_model *m = calloc(1, sizeof *m);
     if (!m) {
-        gguf_close(f);
+        gptc_gguf_close(f);
         return gptc_fail(err, GPTC_E_NOMEM, "model: out of memory");
     }
     m->file = f;
     gptc_str arch;
-    gptc_status s = gguf_get_str(f, "general.architecture", &arch, err);
+    gptc_status s = gptc_gguf_get_str(f, "general.architecture", &arch, err);
     if (!s) {
         m->def = gptc_arch_find(arch);
         if (!m->def)
@@ -433,7 +433,7 @@ gptc_status gptc_model_open_file(const char *path, const char *tokenizer_path, g
     int gguf;
     if ((s = is_gguf(path, &gguf, err))) return s;
     if (gguf) {
-        s = gguf_open(path, out, err);
+        s = gptc_gguf_open(path, out, err);
         if (s && err) { /* name the file: the parser's messages say where, not which */
             char msg[sizeof err->msg];
             snprintf(msg, sizeof msg, "%s", err->msg);
@@ -498,7 +498,7 @@ void gptc_model_free(gptc_model *m)
     free(m->out_norm);
     free(m->out_norm_b);
     gptc_tokenizer_free(m->tok);
-    gguf_close(m->file);
+    gptc_gguf_close(m->file);
     free(m);
 }
 
@@ -508,7 +508,7 @@ const gptc_tokenizer *gptc_model_tokenizer(const gptc_model *m) { return m->tok;
 
 const char *gptc_model_meta_str(const gptc_model *m, const char *key, size_t *len)
 {
-    const gguf_kv *kv = gguf_find_kv(m->file, key);
+    const gguf_kv *kv = gptc_gguf_find_kv(m->file, key);
     if (!kv || kv->type != GGUF_VT_STR) return NULL;
     if (len) *len = kv->v.str.n;
     return kv->v.str.p;

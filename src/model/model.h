@@ -106,7 +106,7 @@ struct gptc_model {
 /* Open a model file as a gguf_file without building a model: GGUF is mapped and parsed; any
  * other regular file is imported as a llama2.c checkpoint with the tokenizer at tokenizer_path
  * (NULL: tokenizer.bin beside it). Directories, FIFOs and devices are refused.
- * OUT: owned, free with gguf_close. */
+ * OUT: owned, free with gptc_gguf_close. */
 gptc_status gptc_model_open_file(const char *path, const char *tokenizer_path, gguf_file **out,
                                  gptc_err *err);
 

@@ -30,7 +30,7 @@ static int computable(uint32_t t)
 static gptc_status bind_exps(gptc_model *m, const char *name, int rows, int cols, int E, gptc_wt *w,
                              gptc_err *err)
 {
-    const gguf_tensor *t = gguf_find_tensor(m->file, name);
+    const gguf_tensor *t = gptc_gguf_find_tensor(m->file, name);
     if (!t) return gptc_fail(err, GPTC_E_FORMAT, "model: tensor '%s' is missing", name);
     if (t->n_dims != 3 || t->ne[0] != (uint64_t)cols || t->ne[1] != (uint64_t)rows ||
         t->ne[2] != (uint64_t)E)
@@ -56,7 +56,7 @@ static gptc_status bind_exps(gptc_model *m, const char *name, int rows, int cols
 static gptc_status bind_bias(gptc_model *m, const char *name, int n, int E, float **out,
                              gptc_err *err)
 {
-    const gguf_tensor *t = gguf_find_tensor(m->file, name);
+    const gguf_tensor *t = gptc_gguf_find_tensor(m->file, name);
     if (!t) return gptc_fail(err, GPTC_E_FORMAT, "model: tensor '%s' is missing", name);
     const gptc_type_traits *tt = gptc_type_info(t->type);
     if (t->ne[0] != (uint64_t)n || (t->n_dims == 2 ? t->ne[1] : 1) != (uint64_t)E || t->n_dims > 2)

@@ -193,24 +193,24 @@ static void job_quant(void *arg, int ith, int nth)
 static gptc_status read_info(const gguf_file *f, mix_state *ms, gptc_err *err)
 {
     gptc_str arch;
-    gptc_status s = gguf_get_str(f, "general.architecture", &arch, err);
+    gptc_status s = gptc_gguf_get_str(f, "general.architecture", &arch, err);
     if (s) return s;
     char key[96];
     snprintf(key, sizeof key, "%.*s.block_count", (int)GPTC_MIN(arch.n, 64), arch.p);
     int64_t nl = 0;
-    if (gguf_find_kv(f, key) && (s = gguf_get_int(f, key, &nl, err))) return s;
+    if (gptc_gguf_find_kv(f, key) && (s = gptc_gguf_get_int(f, key, &nl, err))) return s;
     ms->n_layer = (int)nl;
     int64_t nh = 0, nkv = 0, ne = 0; /* per-layer arrays (some hybrids) leave n_gqa at 1 */
     snprintf(key, sizeof key, "%.*s.attention.head_count", (int)GPTC_MIN(arch.n, 64), arch.p);
-    if (gguf_find_kv(f, key) && gguf_get_int(f, key, &nh, err) != GPTC_OK) nh = 0;
+    if (gptc_gguf_find_kv(f, key) && gptc_gguf_get_int(f, key, &nh, err) != GPTC_OK) nh = 0;
     snprintf(key, sizeof key, "%.*s.attention.head_count_kv", (int)GPTC_MIN(arch.n, 64), arch.p);
-    if (gguf_find_kv(f, key) && gguf_get_int(f, key, &nkv, err) != GPTC_OK) nkv = 0;
+    if (gptc_gguf_find_kv(f, key) && gptc_gguf_get_int(f, key, &nkv, err) != GPTC_OK) nkv = 0;
     snprintf(key, sizeof key, "%.*s.expert_count", (int)GPTC_MIN(arch.n, 64), arch.p);
-    if (gguf_find_kv(f, key) && gguf_get_int(f, key, &ne, err) != GPTC_OK) ne = 0;
+    if (gptc_gguf_find_kv(f, key) && gptc_gguf_get_int(f, key, &ne, err) != GPTC_OK) ne = 0;
     gptc_err_clear(err);
     ms->n_gqa = nh > 0 && nkv > 0 ? (int)(nh / nkv) : 1;
     ms->n_expert = (int)ne;
-    ms->has_output = gguf_find_tensor(f, "output.weight") != NULL;
+    ms->has_output = gptc_gguf_find_tensor(f, "output.weight") != NULL;
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         char name[256];
         snprintf(name, sizeof name, "%.*s", (int)GPTC_MIN(f->tensors[i].name.n, 255), f->tensors[i].name.p);
@@ -239,9 +239,9 @@ gptc_status gptc_quantize_model(const char *in_path, const char *tokenizer_path,
     float *scratch = NULL;
     gptc_status s = gptc_model_open_file(in_path, tokenizer_path, &in, err);
     if (s) return s;
-    if ((s = read_info(in, &ms, err)) || (s = gguf_new(&out, err)) || (s = gguf_copy_kvs(out, in, err)) ||
-        (s = gguf_set_uint(out, "general.quantization_version", GGUF_VT_U32, 2, err)) ||
-        (s = gguf_set_uint(out, "general.file_type", GGUF_VT_U32, (uint64_t)ms.ftype, err)) ||
+    if ((s = read_info(in, &ms, err)) || (s = gptc_gguf_new(&out, err)) || (s = gptc_gguf_copy_kvs(out, in, err)) ||
+        (s = gptc_gguf_set_uint(out, "general.quantization_version", GGUF_VT_U32, 2, err)) ||
+        (s = gptc_gguf_set_uint(out, "general.file_type", GGUF_VT_U32, (uint64_t)ms.ftype, err)) ||
         (s = gptc_pool_init(p.n_threads, &pool, err)))
         goto done;
     bufs = calloc(in->n_tensors ? in->n_tensors : 1, sizeof *bufs);
@@ -295,11 +295,11 @@ gptc_status gptc_quantize_model(const char *in_path, const char *tokenizer_path,
             st.n_quantized += gptc_type_is_quant(to);
             st.n_fallback += fallback;
         }
-        if ((s = gguf_add_tensor(out, name, to, t->n_dims, t->ne, data, err))) goto done;
+        if ((s = gptc_gguf_add_tensor(out, name, to, t->n_dims, t->ne, data, err))) goto done;
         st.bytes_out += out->tensors[out->n_tensors - 1].nbytes;
         st.n_tensors++;
     }
-    if ((s = gguf_write(out, out_path, err))) goto done;
+    if ((s = gptc_gguf_write(out, out_path, err))) goto done;
     gptc_model *m = NULL; /* the output must be a model gptc runs */
     if ((s = gptc_model_load(out_path, NULL, &m, err))) {
         char msg[sizeof err->msg];
@@ -315,8 +315,8 @@ done:
     free(bufs);
     free(scratch);
     gptc_pool_free(pool);
-    gguf_close(out);
-    gguf_close(in);
+    gptc_gguf_close(out);
+    gptc_gguf_close(in);
     if (stats) *stats = st;
     return s;
 }

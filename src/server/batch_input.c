@@ -28,13 +28,13 @@ static void add_error(json_t *errors, const char *code, const char *param, long 
     va_end(ap);
     json_t *e = json_object();
     json_object_set_new(e, "code", json_string(code));
-    json_object_set_new(e, "message", srv_jstring_lossy(msg, strlen(msg)));
+    json_object_set_new(e, "message", gptc_srv_jstring_lossy(msg, strlen(msg)));
     json_object_set_new(e, "param", param ? json_string(param) : json_null());
     json_object_set_new(e, "line", line > 0 ? json_integer(line) : json_null());
     json_array_append_new(errors, e);
 }
 
-int srv_batch_parse_line(const char *p, size_t n, const char *endpoint, const char *model,
+int gptc_srv_batch_parse_line(const char *p, size_t n, const char *endpoint, const char *model,
                          char *custom_id, size_t cid_cap, json_t **body_out, const char **code,
                          char *msg, size_t msg_cap, const char **param)
 {
@@ -164,7 +164,7 @@ static void cid_free(cid_set *set)
     free(set->slot);
 }
 
-int srv_batch_validate(const char *data, size_t n, const char *endpoint, const char *model,
+int gptc_srv_batch_validate(const char *data, size_t n, const char *endpoint, const char *model,
                        int max_lines, size_t max_line, gptc_store_req **reqs_out, int *n_out,
                        json_t *errors)
 {
@@ -202,7 +202,7 @@ int srv_batch_validate(const char *data, size_t n, const char *endpoint, const c
         char cid[GPTC_STORE_ID_MAX * 3], msg[256];
         const char *code, *param;
         json_t *body;
-        if (srv_batch_parse_line(lp, len, endpoint, model, cid, sizeof cid, &body, &code, msg,
+        if (gptc_srv_batch_parse_line(lp, len, endpoint, model, cid, sizeof cid, &body, &code, msg,
                                  sizeof msg, &param)) {
             add_error(errors, code, param, line, "%s", msg);
             continue;

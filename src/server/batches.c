@@ -61,37 +61,37 @@ static int bjob_submit(gptc_server *s, srv_bjob *b, const char *endpoint, int lo
     json_t *body = json_loads(b->req.body ? b->req.body : "", 0, &jerr);
     if (!body || !json_is_object(body)) {
         json_decref(body);
-        srv_fail(e, 400, "invalid_json", NULL, "the body is not a JSON object");
+        gptc_srv_fail(e, 400, "invalid_json", NULL, "the body is not a JSON object");
         return 1;
     }
     int rc;
     switch (b->ep) {
     case EP_CHAT:
-        rc = srv_chat_prepare(s, body, &b->job, &b->o, e);
+        rc = gptc_srv_chat_prepare(s, body, &b->job, &b->o, e);
         break;
     case EP_COMPLETIONS:
-        rc = srv_completions_prepare(s, body, &b->job, &b->o, e);
+        rc = gptc_srv_completions_prepare(s, body, &b->job, &b->o, e);
         break;
     case EP_EMBEDDINGS:
-        rc = srv_embeddings_prepare(s, body, &b->job, &b->b64, &b->dims, e);
+        rc = gptc_srv_embeddings_prepare(s, body, &b->job, &b->b64, &b->dims, e);
         break;
     default:
-        rc = srv_fail(e, 400, "invalid_url", "url", "the endpoint %s is not served in batches",
+        rc = gptc_srv_fail(e, 400, "invalid_url", "url", "the endpoint %s is not served in batches",
                       endpoint);
     }
     json_decref(body);
     if (rc) return 1;
     if (b->ep != EP_EMBEDDINGS && b->o.stream) {
-        srv_job_release(b->job);
+        gptc_srv_job_release(b->job);
         b->job = NULL;
-        srv_fail(e, 400, "invalid_value", "stream", "batch requests cannot stream");
+        gptc_srv_fail(e, 400, "invalid_value", "stream", "batch requests cannot stream");
         return 1;
     }
     b->job->low = low;
     b->job->notify_mu = nmu;
     b->job->notify_cv = ncv;
-    if (srv_sched_submit(&s->sched, b->job, e)) {
-        srv_job_release(b->job);
+    if (gptc_srv_sched_submit(&s->sched, b->job, e)) {
+        gptc_srv_job_release(b->job);
         b->job = NULL;
         return -1;
     }
@@ -121,18 +121,18 @@ static char *result_line(gptc_server *s, srv_bjob *b, const srv_error *pre, int 
         int failed = j->failed, cancelled = 0;
         for (int i = 0; i < j->n_choices; i++)
             cancelled |= j->choices[i].finish == FINISH_CANCEL;
-        if (failed) srv_fail(&e, 500, "internal_error", NULL, "generation failed: %s", j->fail_msg);
+        if (failed) gptc_srv_fail(&e, 500, "internal_error", NULL, "generation failed: %s", j->fail_msg);
         pthread_mutex_unlock(&j->mu);
         if (cancelled && !failed) return NULL;
         if (!failed) {
-            body = b->ep == EP_EMBEDDINGS ? srv_embeddings_result(s, j, b->b64, b->dims)
-                                          : srv_gen_result(s, j, &b->o);
-            if (!body) srv_fail(&e, 500, "internal_error", NULL, "cannot build the response");
+            body = b->ep == EP_EMBEDDINGS ? gptc_srv_embeddings_result(s, j, b->b64, b->dims)
+                                          : gptc_srv_gen_result(s, j, &b->o);
+            if (!body) gptc_srv_fail(&e, 500, "internal_error", NULL, "cannot build the response");
         }
     }
     if (!body) {
         status = e.status;
-        body = srv_error_json(&e);
+        body = gptc_srv_error_json(&e);
     }
     char rid[48], bid[48];
     gptc_store_new_id("req_", rid, sizeof rid);
@@ -308,13 +308,13 @@ static void finalize(gptc_server *s, const char *id, const char *final_status)
     snprintf(name, sizeof name, "%s_error.jsonl", id);
     bad |= publish(s, id, errp, eid, name, "error_file_id");
     if (bad) {
-        srv_log(s, "batch %s: cannot publish its results (%s); will retry", id, strerror(errno));
+        gptc_srv_log(s, "batch %s: cannot publish its results (%s); will retry", id, strerror(errno));
         return;
     }
     static const char *const from[] = {"finalizing", "cancelling", "in_progress", NULL};
     gptc_err err;
     gptc_store_batch_move(s->store, id, from, final_status, &err);
-    srv_log(s, "batch %s: %s", id, final_status);
+    gptc_srv_log(s, "batch %s: %s", id, final_status);
 }
 
 static int in_flight_for(struct srv_batches *bm, const char *id)
@@ -328,7 +328,7 @@ static int in_flight_for(struct srv_batches *bm, const char *id)
 static void cancel_for(struct srv_batches *bm, const char *id)
 {
     for (int i = 0; i < bm->n_fl; i++)
-        if (strcmp(bm->fl[i].batch_id, id) == 0) srv_job_cancel(bm->fl[i].job);
+        if (strcmp(bm->fl[i].batch_id, id) == 0) gptc_srv_job_cancel(bm->fl[i].job);
 }
 
 /* Write a request's result and commit it (or drop it when cancelled). */
@@ -340,7 +340,7 @@ static void record(gptc_server *s, srv_bjob *b, const srv_error *pre)
     char out[600], errp[600];
     batch_paths(s, b->batch_id, out, errp, sizeof out);
     if (append_line(ok ? out : errp, line) != 0) {
-        srv_log(s, "batch %s: cannot write a result (%s): the request stays pending", b->batch_id,
+        gptc_srv_log(s, "batch %s: cannot write a result (%s): the request stays pending", b->batch_id,
                 strerror(errno));
         free(line);
         return;
@@ -367,7 +367,7 @@ static void validate(struct srv_batches *bm, const char *id)
         json_array_append_new(errors, json_pack("{s:s, s:s, s:s, s:n}", "code", "invalid_file",
                                                 "message", "the input file is gone or unreadable",
                                                 "param", "input_file_id", "line"));
-    } else if (srv_batch_validate(data, n, b.endpoint, s->alias, BATCH_MAX_LINES, s->p.body_max,
+    } else if (gptc_srv_batch_validate(data, n, b.endpoint, s->alias, BATCH_MAX_LINES, s->p.body_max,
                                   &reqs, &n_reqs, errors) != 0) {
         json_array_append_new(errors, json_pack("{s:s, s:s, s:n, s:n}", "code", "internal_error",
                                                 "message", "out of memory", "param", "line"));
@@ -381,11 +381,11 @@ static void validate(struct srv_batches *bm, const char *id)
         free(txt);
         static const char *const from[] = {"validating", NULL};
         gptc_store_batch_move(s->store, id, from, "failed", &err);
-        srv_log(s, "batch %s: failed validation", id);
+        gptc_srv_log(s, "batch %s: failed validation", id);
     } else {
         json_decref(errors);
         if (gptc_store_batch_start(s->store, id, reqs, n_reqs, &err) == 1)
-            srv_log(s, "batch %s: in progress, %d requests", id, n_reqs);
+            gptc_srv_log(s, "batch %s: in progress, %d requests", id, n_reqs);
     }
     gptc_store_reqs_free(reqs, n_reqs);
     gptc_store_batch_clear(&b);
@@ -468,7 +468,7 @@ static void collect(struct srv_batches *bm)
         srv_bjob *b = &bm->fl[i];
         if (!bjob_done(b)) continue;
         record(bm->srv, b, NULL);
-        srv_job_release(b->job);
+        gptc_srv_job_release(b->job);
         free(b->req.body);
         bm->fl[i] = bm->fl[--bm->n_fl];
         i--;
@@ -533,20 +533,20 @@ static void *manager_main(void *arg)
     }
     /* stopping: cancel what runs; it stays pending for the next start */
     for (int i = 0; i < bm->n_fl; i++)
-        srv_job_cancel(bm->fl[i].job);
+        gptc_srv_job_cancel(bm->fl[i].job);
     for (int i = 0; i < bm->n_fl; i++) {
         srv_bjob *b = &bm->fl[i];
         for (int k = 0; k < 2000 && !bjob_done(b); k++)
             usleep(5000);
         if (bjob_done(b)) record(s, b, NULL); /* a request that finished anyway is kept */
-        srv_job_release(b->job);
+        gptc_srv_job_release(b->job);
         free(b->req.body);
     }
     bm->n_fl = 0;
     return NULL;
 }
 
-void srv_batches_wake(gptc_server *s)
+void gptc_srv_batches_wake(gptc_server *s)
 {
     struct srv_batches *bm = s->batches;
     if (!bm) return;
@@ -585,7 +585,7 @@ static void sweep(gptc_server *s)
             }
             if (!keep) {
                 unlink(p);
-                srv_log(s, "store: removed %s (no record: an interrupted write)", e->d_name);
+                gptc_srv_log(s, "store: removed %s (no record: an interrupted write)", e->d_name);
             }
         }
     }
@@ -612,7 +612,7 @@ static void sweep(gptc_server *s)
     if (d) closedir(d);
 }
 
-gptc_status srv_batches_start(gptc_server *s, gptc_err *err)
+gptc_status gptc_srv_batches_start(gptc_server *s, gptc_err *err)
 {
     struct srv_batches *bm = calloc(1, sizeof *bm);
     if (!bm) return gptc_fail(err, GPTC_E_NOMEM, "server: out of memory");
@@ -632,7 +632,7 @@ gptc_status srv_batches_start(gptc_server *s, gptc_err *err)
     if (gptc_store_batch_ids(s->store, live, 3, &ids, &n, err) == GPTC_OK) {
         for (int i = 0; i < n; i++)
             reconcile(s, ids[i]);
-        if (n) srv_log(s, "batches: resuming %d", n);
+        if (n) gptc_srv_log(s, "batches: resuming %d", n);
     }
     free(ids);
     sweep(s);
@@ -647,7 +647,7 @@ gptc_status srv_batches_start(gptc_server *s, gptc_err *err)
     return GPTC_OK;
 }
 
-void srv_batches_stop(gptc_server *s)
+void gptc_srv_batches_stop(gptc_server *s)
 {
     struct srv_batches *bm = s->batches;
     if (!bm) return;
@@ -710,49 +710,49 @@ static enum MHD_Result create(srv_req *r, json_t *body)
     gptc_err err;
     const char *input, *endpoint, *window;
     int rc;
-    if ((rc = srv_jstr(body, "input_file_id", &input, NULL, &e)) <= 0) {
+    if ((rc = gptc_srv_jstr(body, "input_file_id", &input, NULL, &e)) <= 0) {
         if (!rc)
-            srv_fail(&e, 400, "missing_required_parameter", "input_file_id",
+            gptc_srv_fail(&e, 400, "missing_required_parameter", "input_file_id",
                      "'input_file_id' is required");
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
-    if ((rc = srv_jstr(body, "endpoint", &endpoint, NULL, &e)) <= 0) {
+    if ((rc = gptc_srv_jstr(body, "endpoint", &endpoint, NULL, &e)) <= 0) {
         if (!rc)
-            srv_fail(&e, 400, "missing_required_parameter", "endpoint", "'endpoint' is required");
-        return srv_reply_error(r, &e);
+            gptc_srv_fail(&e, 400, "missing_required_parameter", "endpoint", "'endpoint' is required");
+        return gptc_srv_reply_error(r, &e);
     }
     if (endpoint_ep(endpoint) < 0) {
-        srv_fail(&e, 400, "invalid_value", "endpoint",
+        gptc_srv_fail(&e, 400, "invalid_value", "endpoint",
                  "'endpoint' must be /v1/chat/completions, /v1/completions or /v1/embeddings");
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
-    if ((rc = srv_jstr(body, "completion_window", &window, NULL, &e)) <= 0) {
+    if ((rc = gptc_srv_jstr(body, "completion_window", &window, NULL, &e)) <= 0) {
         if (!rc)
-            srv_fail(&e, 400, "missing_required_parameter", "completion_window",
+            gptc_srv_fail(&e, 400, "missing_required_parameter", "completion_window",
                      "'completion_window' is required");
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
     if (strcmp(window, "24h") != 0) {
-        srv_fail(&e, 400, "invalid_value", "completion_window",
+        gptc_srv_fail(&e, 400, "invalid_value", "completion_window",
                  "'completion_window' must be \"24h\"");
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
     const json_t *md = json_object_get(body, "metadata");
     if (md && !json_is_null(md)) {
         if (!json_is_object(md) || json_object_size(md) > 16) {
-            srv_fail(&e, 400, "invalid_value", "metadata",
+            gptc_srv_fail(&e, 400, "invalid_value", "metadata",
                      "'metadata' must be an object of at most 16 string values");
-            return srv_reply_error(r, &e);
+            return gptc_srv_reply_error(r, &e);
         }
         const char *k;
         json_t *v;
         json_object_foreach((json_t *)md, k, v)
         {
             if (!json_is_string(v) || strlen(k) > 64 || json_string_length(v) > 512) {
-                srv_fail(&e, 400, "invalid_value", "metadata",
+                gptc_srv_fail(&e, 400, "invalid_value", "metadata",
                          "'metadata' values must be strings (keys up to 64 characters, values "
                          "up to 512)");
-                return srv_reply_error(r, &e);
+                return gptc_srv_reply_error(r, &e);
             }
         }
     }
@@ -766,21 +766,21 @@ static enum MHD_Result create(srv_req *r, json_t *body)
         for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
             ok |= strcmp(k, known[i]) == 0;
         if (!ok || strcmp(k, "output_expires_after") == 0) {
-            srv_fail(&e, 400, "unsupported_parameter", k, "'%.60s' is not supported here", k);
-            return srv_reply_error(r, &e);
+            gptc_srv_fail(&e, 400, "unsupported_parameter", k, "'%.60s' is not supported here", k);
+            return gptc_srv_reply_error(r, &e);
         }
     }
     gptc_store_file f;
     int found = gptc_store_file_get(s->store, input, &f, &err);
     if (found <= 0) {
-        srv_fail(&e, found < 0 ? 500 : 404, found < 0 ? "internal_error" : "not_found",
+        gptc_srv_fail(&e, found < 0 ? 500 : 404, found < 0 ? "internal_error" : "not_found",
                  "input_file_id", "No such File object: %.80s", input);
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
     if (strcmp(f.purpose, "batch") != 0) {
-        srv_fail(&e, 400, "invalid_value", "input_file_id",
+        gptc_srv_fail(&e, 400, "invalid_value", "input_file_id",
                  "the input file must have purpose 'batch' (it has '%s')", f.purpose);
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
     gptc_store_batch b = {0};
     gptc_store_new_id("batch_", b.id, sizeof b.id);
@@ -796,22 +796,22 @@ static enum MHD_Result create(srv_req *r, json_t *body)
     free(mdtxt);
     b.metadata = NULL;
     if (st) {
-        srv_fail(&e, 500, "internal_error", NULL, "%s", err.msg);
-        return srv_reply_error(r, &e);
+        gptc_srv_fail(&e, 500, "internal_error", NULL, "%s", err.msg);
+        return gptc_srv_reply_error(r, &e);
     }
-    srv_batches_wake(s);
+    gptc_srv_batches_wake(s);
     gptc_store_batch got;
     if (gptc_store_batch_get(s->store, b.id, &got, &err) != 1) {
-        srv_fail(&e, 500, "internal_error", NULL, "the batch vanished");
-        return srv_reply_error(r, &e);
+        gptc_srv_fail(&e, 500, "internal_error", NULL, "the batch vanished");
+        return gptc_srv_reply_error(r, &e);
     }
     json_t *o = batch_json(&got);
     gptc_store_batch_clear(&got);
-    srv_log(s, "batch %s created from %s", b.id, input);
-    return srv_reply_json(r, 200, o);
+    gptc_srv_log(s, "batch %s created from %s", b.id, input);
+    return gptc_srv_reply_json(r, 200, o);
 }
 
-enum MHD_Result srv_ep_batches(srv_req *r, const char *sub, json_t *body)
+enum MHD_Result gptc_srv_ep_batches(srv_req *r, const char *sub, json_t *body)
 {
     gptc_server *s = r->srv;
     srv_error e;
@@ -821,12 +821,12 @@ enum MHD_Result srv_ep_batches(srv_req *r, const char *sub, json_t *body)
         if (post) return create(r, body);
         int limit;
         const char *after;
-        if (srv_page_args(r, 20, 100, &limit, &after, &e)) return srv_reply_error(r, &e);
+        if (gptc_srv_page_args(r, 20, 100, &limit, &after, &e)) return gptc_srv_reply_error(r, &e);
         gptc_store_batch *bs;
         int n, more;
         if (gptc_store_batch_list(s->store, after, limit, &bs, &n, &more, &err)) {
-            srv_fail(&e, 500, "internal_error", NULL, "%s", err.msg);
-            return srv_reply_error(r, &e);
+            gptc_srv_fail(&e, 500, "internal_error", NULL, "%s", err.msg);
+            return gptc_srv_reply_error(r, &e);
         }
         json_t *data = json_array();
         for (int i = 0; i < n; i++)
@@ -838,47 +838,47 @@ enum MHD_Result srv_ep_batches(srv_req *r, const char *sub, json_t *body)
         for (int i = 0; i < n; i++)
             gptc_store_batch_clear(&bs[i]);
         free(bs);
-        return srv_reply_json(r, 200, res);
+        return gptc_srv_reply_json(r, 200, res);
     }
     char id[GPTC_STORE_ID_MAX];
     const char *slash = strchr(sub, '/');
     size_t idn = slash ? (size_t)(slash - sub) : strlen(sub);
     int cancel = slash && strcmp(slash, "/cancel") == 0;
     if (idn >= sizeof id || (slash && !cancel)) {
-        srv_fail(&e, 404, "not_found", NULL, "no route for %s %s", r->method, r->path);
-        return srv_reply_error(r, &e);
+        gptc_srv_fail(&e, 404, "not_found", NULL, "no route for %s %s", r->method, r->path);
+        return gptc_srv_reply_error(r, &e);
     }
     memcpy(id, sub, idn);
     id[idn] = 0;
     if (cancel != post) {
-        srv_fail(&e, 405, "method_not_allowed", NULL, "%s is not allowed on %s", r->method,
+        gptc_srv_fail(&e, 405, "method_not_allowed", NULL, "%s is not allowed on %s", r->method,
                  r->path);
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
     gptc_store_batch b;
     int found = gptc_store_batch_get(s->store, id, &b, &err);
     if (found <= 0) {
-        srv_fail(&e, found < 0 ? 500 : 404, found < 0 ? "internal_error" : "not_found", "batch_id",
+        gptc_srv_fail(&e, found < 0 ? 500 : 404, found < 0 ? "internal_error" : "not_found", "batch_id",
                  "No such Batch object: %.80s", id);
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
     if (cancel) {
         static const char *const from[] = {"validating", "in_progress", NULL};
         int moved = gptc_store_batch_move(s->store, id, from, "cancelling", &err);
         if (moved == 0 && strcmp(b.status, "cancelling") && strcmp(b.status, "cancelled")) {
-            srv_fail(&e, 409, "invalid_state", "batch_id", "Cannot cancel a batch with status '%s'",
+            gptc_srv_fail(&e, 409, "invalid_state", "batch_id", "Cannot cancel a batch with status '%s'",
                      b.status);
             gptc_store_batch_clear(&b);
-            return srv_reply_error(r, &e);
+            return gptc_srv_reply_error(r, &e);
         }
         gptc_store_batch_clear(&b);
-        srv_batches_wake(s);
+        gptc_srv_batches_wake(s);
         gptc_store_batch_get(s->store, id, &b, &err);
-        srv_log(s, "batch %s: cancelling", id);
+        gptc_srv_log(s, "batch %s: cancelling", id);
     }
     json_t *o = batch_json(&b);
     gptc_store_batch_clear(&b);
-    return srv_reply_json(r, 200, o);
+    return gptc_srv_reply_json(r, 200, o);
 }
 
 /* ----- offline: `gptc batch` ---------------------------------------------------------------- */
@@ -921,18 +921,18 @@ gptc_status gptc_server_run_batch_file(gptc_server *s, const char *endpoint, con
     char chunk[65536];
     size_t got;
     while ((got = fread(chunk, 1, sizeof chunk, fp)) > 0)
-        if (srv_buf_add(&data, chunk, got)) {
+        if (gptc_srv_buf_add(&data, chunk, got)) {
             fclose(fp);
-            srv_buf_free(&data);
+            gptc_srv_buf_free(&data);
             return gptc_fail(err, GPTC_E_NOMEM, "batch: out of memory");
         }
     fclose(fp);
     json_t *errors = json_array();
     gptc_store_req *reqs = NULL;
     int n_reqs = 0;
-    srv_batch_validate(data.p ? data.p : "", data.n, endpoint, NULL, 1 << 30, s->p.body_max, &reqs,
+    gptc_srv_batch_validate(data.p ? data.p : "", data.n, endpoint, NULL, 1 << 30, s->p.body_max, &reqs,
                        &n_reqs, errors);
-    srv_buf_free(&data);
+    gptc_srv_buf_free(&data);
     if (json_array_size(errors) > 0) {
         json_t *e0 = json_array_get(errors, 0);
         gptc_status st =
@@ -958,7 +958,7 @@ gptc_status gptc_server_run_batch_file(gptc_server *s, const char *endpoint, con
     srv_bjob *fl = calloc((size_t)max_fl, sizeof *fl);
     int n_fl = 0, next = 0;
     gptc_status st = fl ? GPTC_OK : gptc_fail(err, GPTC_E_NOMEM, "batch: out of memory");
-    double t0 = srv_now();
+    double t0 = gptc_srv_now();
     unsigned long long tok0 = atomic_load(&s->metrics.gen_tokens);
     int resumed = 0;
     while (!st && (next < n_reqs || n_fl > 0)) {
@@ -1014,7 +1014,7 @@ gptc_status gptc_server_run_batch_file(gptc_server *s, const char *endpoint, con
             char *line = result_line(s, b, NULL, &ok);
             int wrc = line ? append_line(ok ? out_path : err_path, line) : -1;
             free(line);
-            srv_job_release(b->job);
+            gptc_srv_job_release(b->job);
             free(b->req.body);
             fl[i] = fl[--n_fl];
             i--;
@@ -1033,16 +1033,16 @@ gptc_status gptc_server_run_batch_file(gptc_server *s, const char *endpoint, con
                 .failed = n_failed,
                 .resumed = resumed,
                 .tokens = (long long)(atomic_load(&s->metrics.gen_tokens) - tok0),
-                .seconds = srv_now() - t0,
+                .seconds = gptc_srv_now() - t0,
             };
             progress(user, &pr);
         }
     }
     for (int i = 0; i < n_fl; i++) { /* after an error: stop what runs */
-        srv_job_cancel(fl[i].job);
+        gptc_srv_job_cancel(fl[i].job);
         while (!bjob_done(&fl[i]))
             usleep(5000);
-        srv_job_release(fl[i].job);
+        gptc_srv_job_release(fl[i].job);
         free(fl[i].req.body);
     }
     free(fl);

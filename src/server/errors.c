@@ -27,7 +27,7 @@ static const char *type_of(int status)
     }
 }
 
-int srv_fail(srv_error *e, int status, const char *code, const char *param, const char *fmt, ...)
+int gptc_srv_fail(srv_error *e, int status, const char *code, const char *param, const char *fmt, ...)
 {
     e->status = status;
     e->type = type_of(status);
@@ -41,14 +41,14 @@ int srv_fail(srv_error *e, int status, const char *code, const char *param, cons
     return -1;
 }
 
-json_t *srv_error_json(const srv_error *e)
+json_t *gptc_srv_error_json(const srv_error *e)
 {
     /* messages may quote request bytes: keep them valid UTF-8 */
     json_t *err = json_object();
-    json_object_set_new(err, "message", srv_jstring_lossy(e->message, strlen(e->message)));
+    json_object_set_new(err, "message", gptc_srv_jstring_lossy(e->message, strlen(e->message)));
     json_object_set_new(err, "type", json_string(e->type ? e->type : type_of(e->status)));
     json_object_set_new(err, "param",
-                        e->param[0] ? srv_jstring_lossy(e->param, strlen(e->param)) : json_null());
+                        e->param[0] ? gptc_srv_jstring_lossy(e->param, strlen(e->param)) : json_null());
     json_object_set_new(err, "code", json_string(e->code ? e->code : "error"));
     json_t *o = json_object();
     json_object_set_new(o, "error", err);

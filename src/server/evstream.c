@@ -13,19 +13,19 @@
 #include "core/deadline.h"
 #include "server/srv.h"
 
-void srv_ev_add(srv_evstream *st, const char *event, json_t *data)
+void gptc_srv_ev_add(srv_evstream *st, const char *event, json_t *data)
 {
     char *txt = json_dumps(data, JSON_COMPACT);
     json_decref(data);
     if (!txt) return;
     if (event) {
-        srv_buf_add(&st->out, "event: ", 7);
-        srv_buf_add(&st->out, event, strlen(event));
-        srv_buf_add(&st->out, "\n", 1);
+        gptc_srv_buf_add(&st->out, "event: ", 7);
+        gptc_srv_buf_add(&st->out, event, strlen(event));
+        gptc_srv_buf_add(&st->out, "\n", 1);
     }
-    srv_buf_add(&st->out, "data: ", 6);
-    srv_buf_add(&st->out, txt, strlen(txt));
-    srv_buf_add(&st->out, "\n\n", 2);
+    gptc_srv_buf_add(&st->out, "data: ", 6);
+    gptc_srv_buf_add(&st->out, txt, strlen(txt));
+    gptc_srv_buf_add(&st->out, "\n\n", 2);
     free(txt);
 }
 
@@ -48,7 +48,7 @@ static int collect(srv_evstream *st)
     }
     size_t ready = c->n_ready;
     if (!c->finish && ready > st->sent)
-        ready = st->sent + srv_utf8_valid_len(c->text + st->sent, ready - st->sent);
+        ready = st->sent + gptc_srv_utf8_valid_len(c->text + st->sent, ready - st->sent);
     if (ready > st->sent) {
         st->delta(st, c->text + st->sent, ready - st->sent);
         st->sent = ready;
@@ -81,7 +81,7 @@ static ssize_t ev_read(void *cls, uint64_t pos, char *buf, size_t max)
         }
         pthread_mutex_unlock(&j->mu);
         if (!added && fd_gone(st->fd)) {
-            srv_job_cancel(j);
+            gptc_srv_job_cancel(j);
             return MHD_CONTENT_READER_END_WITH_ERROR;
         }
     }
@@ -93,14 +93,14 @@ static void ev_free(void *cls)
     pthread_mutex_lock(&st->job->mu);
     int done = st->job->done;
     pthread_mutex_unlock(&st->job->mu);
-    if (!done) srv_job_cancel(st->job);
+    if (!done) gptc_srv_job_cancel(st->job);
     if (st->user_free) st->user_free(st->user);
-    srv_job_release(st->job);
-    srv_buf_free(&st->out);
+    gptc_srv_job_release(st->job);
+    gptc_srv_buf_free(&st->out);
     free(st);
 }
 
-enum MHD_Result srv_ev_run(srv_req *r, srv_job *j, void (*begin)(srv_evstream *),
+enum MHD_Result gptc_srv_ev_run(srv_req *r, srv_job *j, void (*begin)(srv_evstream *),
                            void (*delta)(srv_evstream *, const char *, size_t),
                            void (*finish)(srv_evstream *), void *user, void (*user_free)(void *))
 {
@@ -110,16 +110,16 @@ enum MHD_Result srv_ev_run(srv_req *r, srv_job *j, void (*begin)(srv_evstream *)
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
     j->client_fd = ci ? ci->connect_fd : -1;
-    if (srv_sched_submit(&s->sched, j, &e)) {
-        srv_job_release(j);
+    if (gptc_srv_sched_submit(&s->sched, j, &e)) {
+        gptc_srv_job_release(j);
         if (user_free) user_free(user);
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
     r->job = j;
     srv_evstream *st = calloc(1, sizeof *st);
     if (!st || !ci) {
         free(st);
-        srv_job_cancel(j);
+        gptc_srv_job_cancel(j);
         if (user_free) user_free(user);
         return MHD_NO;
     }
@@ -149,22 +149,22 @@ enum MHD_Result srv_ev_run(srv_req *r, srv_job *j, void (*begin)(srv_evstream *)
     return ret;
 }
 
-int srv_run_wait(srv_req *r, srv_job *j, srv_error *e)
+int gptc_srv_run_wait(srv_req *r, srv_job *j, srv_error *e)
 {
     gptc_server *s = r->srv;
     r->prompt_tokens = j->n_prompt;
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
     j->client_fd = ci ? ci->connect_fd : -1;
-    if (srv_sched_submit(&s->sched, j, e)) {
-        srv_job_release(j);
+    if (gptc_srv_sched_submit(&s->sched, j, e)) {
+        gptc_srv_job_release(j);
         return -1;
     }
     r->job = j;
-    if (srv_wait_job(r, j) < 0) return -2;
+    if (gptc_srv_wait_job(r, j) < 0) return -2;
     pthread_mutex_lock(&j->mu);
     int failed = j->failed;
-    if (failed) srv_fail(e, 500, "internal_error", NULL, "generation failed: %s", j->fail_msg);
+    if (failed) gptc_srv_fail(e, 500, "internal_error", NULL, "generation failed: %s", j->fail_msg);
     pthread_mutex_unlock(&j->mu);
     return failed ? -1 : 0;
 }

@@ -6,19 +6,19 @@
 
 #include "server/srv.h"
 
-enum MHD_Result srv_ep_health(srv_req *r)
+enum MHD_Result gptc_srv_ep_health(srv_req *r)
 {
     gptc_server *s = r->srv;
     int queued, busy;
-    srv_sched_counts(&s->sched, &queued, &busy);
+    gptc_srv_sched_counts(&s->sched, &queued, &busy);
     int draining = atomic_load(&s->draining);
     json_t *o =
         json_pack("{s:s, s:i, s:i, s:i}", "status", draining ? "shutting_down" : "ok", "slots_idle",
                   s->sched.n_slots - busy, "slots_processing", busy, "queue", queued);
-    return srv_reply_json(r, draining ? 503 : 200, o);
+    return gptc_srv_reply_json(r, draining ? 503 : 200, o);
 }
 
-enum MHD_Result srv_ep_metrics(srv_req *r)
+enum MHD_Result gptc_srv_ep_metrics(srv_req *r)
 {
     static const char *k_ep[EP_COUNT] = {
         "chat",  "completions", "embeddings", "models",   "health", "metrics", "other",
@@ -28,14 +28,14 @@ enum MHD_Result srv_ep_metrics(srv_req *r)
     gptc_server *s = r->srv;
     srv_metrics *m = &s->metrics;
     int queued, busy;
-    srv_sched_counts(&s->sched, &queued, &busy);
+    gptc_srv_sched_counts(&s->sched, &queued, &busy);
     srv_buf b = {0};
     char line[256];
 #define OUT(...)                                                                                   \
     do {                                                                                           \
         int n_ = snprintf(line, sizeof line, __VA_ARGS__);                                         \
         if (n_ > 0)                                                                                \
-            srv_buf_add(&b, line, (size_t)n_ < sizeof line ? (size_t)n_ : sizeof line - 1);        \
+            gptc_srv_buf_add(&b, line, (size_t)n_ < sizeof line ? (size_t)n_ : sizeof line - 1);        \
     } while (0)
     OUT("# HELP gptc_requests_total HTTP requests answered, by endpoint and status class.\n");
     OUT("# TYPE gptc_requests_total counter\n");
@@ -85,7 +85,7 @@ enum MHD_Result srv_ep_metrics(srv_req *r)
     OUT("# HELP gptc_slots Slots (sequences decoded together).\n");
     OUT("# TYPE gptc_slots gauge\ngptc_slots %d\n", s->sched.n_slots);
 #undef OUT
-    enum MHD_Result ret = srv_reply_text(r, 200, "text/plain; version=0.0.4", b.p ? b.p : "", b.n);
-    srv_buf_free(&b);
+    enum MHD_Result ret = gptc_srv_reply_text(r, 200, "text/plain; version=0.0.4", b.p ? b.p : "", b.n);
+    gptc_srv_buf_free(&b);
     return ret;
 }

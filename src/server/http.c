@@ -61,7 +61,7 @@ struct srv_conn {
     struct srv_conn *prev, *next;
 };
 
-double srv_now(void)
+double gptc_srv_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -79,7 +79,7 @@ void gptc_srv_log_escape(char *dst, size_t cap, const char *src)
     if (!cap) return;
     for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)src[i];
-        size_t len = c < 0x80 ? 1 : srv_utf8_valid_len(src + i, n - i > 4 ? 4 : n - i);
+        size_t len = c < 0x80 ? 1 : gptc_srv_utf8_valid_len(src + i, n - i > 4 ? 4 : n - i);
         int bad = c < 0x20 || c == 0x7f || c == '\\';
         if (c >= 0x80) {
             /* the length of the first character only: a valid lead byte says how long */
@@ -104,7 +104,7 @@ void gptc_srv_log_escape(char *dst, size_t cap, const char *src)
     dst[o] = 0;
 }
 
-void srv_log(gptc_server *s, const char *fmt, ...)
+void gptc_srv_log(gptc_server *s, const char *fmt, ...)
 {
     if (!s->p.log) return;
     char line[768], safe[768 * 4];
@@ -137,7 +137,7 @@ gptc_server_params gptc_server_default_params(void)
     return p;
 }
 
-void srv_make_id(gptc_server *s, const char *prefix, char *out, size_t cap)
+void gptc_srv_make_id(gptc_server *s, const char *prefix, char *out, size_t cap)
 {
     uint64_t x = atomic_fetch_add(&s->next_id, 1) * 0x9E3779B97F4A7C15ull ^ (uint64_t)s->created;
     x ^= x >> 31;
@@ -159,14 +159,14 @@ static enum MHD_Result queue(srv_req *r, int status, struct MHD_Response *resp, 
     return ret;
 }
 
-enum MHD_Result srv_reply_text(srv_req *r, int status, const char *type, const char *text, size_t n)
+enum MHD_Result gptc_srv_reply_text(srv_req *r, int status, const char *type, const char *text, size_t n)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(n, (void *)text, MHD_RESPMEM_MUST_COPY);
     return queue(r, status, resp, type);
 }
 
-enum MHD_Result srv_reply_json(srv_req *r, int status, json_t *body)
+enum MHD_Result gptc_srv_reply_json(srv_req *r, int status, json_t *body)
 {
     char *txt = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
@@ -174,7 +174,7 @@ enum MHD_Result srv_reply_json(srv_req *r, int status, json_t *body)
         static const char k_oom[] =
             "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\","
             "\"param\":null,\"code\":\"internal_error\"}}";
-        return srv_reply_text(r, 500, "application/json", k_oom, sizeof k_oom - 1);
+        return gptc_srv_reply_text(r, 500, "application/json", k_oom, sizeof k_oom - 1);
     }
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(strlen(txt), txt, MHD_RESPMEM_MUST_FREE);
@@ -182,9 +182,9 @@ enum MHD_Result srv_reply_json(srv_req *r, int status, json_t *body)
     return queue(r, status, resp, "application/json");
 }
 
-enum MHD_Result srv_reply_error(srv_req *r, const srv_error *e)
+enum MHD_Result gptc_srv_reply_error(srv_req *r, const srv_error *e)
 {
-    json_t *body = srv_error_json(e);
+    json_t *body = gptc_srv_error_json(e);
     char *txt = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     if (!txt) return MHD_NO;
@@ -215,7 +215,7 @@ enum MHD_Result srv_reply_error(srv_req *r, const srv_error *e)
 /* ----- the client's side of the connection -----------------------------------------------------
  */
 
-int srv_client_gone(srv_req *r)
+int gptc_srv_client_gone(srv_req *r)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -225,15 +225,15 @@ int srv_client_gone(srv_req *r)
     return (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
-int srv_wait_job(srv_req *r, srv_job *j)
+int gptc_srv_wait_job(srv_req *r, srv_job *j)
 {
     pthread_mutex_lock(&j->mu);
     while (!j->done) {
         gptc_cond_wait_ms(&j->cv, &j->mu, 50);
         if (j->done) break;
         pthread_mutex_unlock(&j->mu);
-        if (srv_client_gone(r)) {
-            srv_job_cancel(j);
+        if (gptc_srv_client_gone(r)) {
+            gptc_srv_job_cancel(j);
             return -1;
         }
         pthread_mutex_lock(&j->mu);
@@ -269,7 +269,7 @@ static void conn_abort_locked(struct srv_conn *c, int status)
     (void)w;
     shutdown(c->fd, SHUT_WR);
     c->killed = 1;
-    c->t_killed = srv_now();
+    c->t_killed = gptc_srv_now();
 }
 
 static void conn_abort(gptc_server *s, struct srv_conn *c, int status)
@@ -285,7 +285,7 @@ static void *watchdog_main(void *arg)
     gptc_server *s = arg;
     while (!atomic_load(&s->stop_watchdog)) {
         usleep(50 * 1000);
-        double now = srv_now();
+        double now = gptc_srv_now();
         pthread_mutex_lock(&s->conn_mu);
         for (int i = 0; i < s->n_closing; i++) { /* refused: drain what they sent, then close */
             char junk[1024];
@@ -314,7 +314,7 @@ static void *watchdog_main(void *arg)
                     setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
                     shutdown(c->fd, SHUT_RDWR);
                     c->killed = 2;
-                    srv_log(s, "a client took no byte of its response for %d ms: dropped",
+                    gptc_srv_log(s, "a client took no byte of its response for %d ms: dropped",
                             s->p.write_timeout_ms);
                     continue;
                 }
@@ -336,7 +336,7 @@ static void *watchdog_main(void *arg)
             }
             /* nothing has been written on this connection for the current request yet */
             conn_abort_locked(c, 408);
-            srv_log(s, "connection timed out waiting for the request %s: 408",
+            gptc_srv_log(s, "connection timed out waiting for the request %s: 408",
                     c->phase == PH_HEAD ? "head" : "body");
         }
         pthread_mutex_unlock(&s->conn_mu);
@@ -359,7 +359,7 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
         }
         c->fd = ci->connect_fd;
         c->phase = PH_HEAD;
-        c->t = srv_now();
+        c->t = gptc_srv_now();
         const union MHD_ConnectionInfo *ai =
             MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         if (ai && ai->client_addr)
@@ -401,7 +401,7 @@ static int conn_phase(gptc_server *s, struct srv_conn *c, int phase)
     int ok = !c->killed;
     if (ok) {
         c->phase = phase;
-        c->t = srv_now();
+        c->t = gptc_srv_now();
     }
     pthread_mutex_unlock(&s->conn_mu);
     return ok;
@@ -546,34 +546,34 @@ static enum MHD_Result dispatch(srv_req *r, const char *url)
     const char *sub;
     route(url, r->method, r->srv->ui, &ep, &sub);
     if (needs_store(ep) && !r->srv->store) {
-        srv_fail(&e, 503, "no_data_dir", NULL,
+        gptc_srv_fail(&e, 503, "no_data_dir", NULL,
                  "this server keeps no state (start it with --data-dir) for %s", url);
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
     switch (ep) {
     case EP_UI:
-        return srv_ep_ui(r, url);
+        return gptc_srv_ep_ui(r, url);
     case EP_MODELS:
-        return srv_ep_models(r, sub);
+        return gptc_srv_ep_models(r, sub);
     case EP_HEALTH:
-        return srv_ep_health(r);
+        return gptc_srv_ep_health(r);
     case EP_METRICS:
-        return srv_ep_metrics(r);
+        return gptc_srv_ep_metrics(r);
     case EP_FILES:
-        return srv_ep_files(r, sub);
+        return gptc_srv_ep_files(r, sub);
     case EP_BATCHES:
-        if (sub || strcmp(r->method, "GET") == 0) return srv_ep_batches(r, sub, NULL);
+        if (sub || strcmp(r->method, "GET") == 0) return gptc_srv_ep_batches(r, sub, NULL);
         break;
     case EP_RESPONSES:
-        if (sub) return srv_ep_responses(r, sub, NULL);
+        if (sub) return gptc_srv_ep_responses(r, sub, NULL);
         break;
     default:
         break;
     }
     if (r->body_over) {
-        srv_fail(&e, 413, "payload_too_large", NULL, "the request body is over %zu bytes",
+        gptc_srv_fail(&e, 413, "payload_too_large", NULL, "the request body is over %zu bytes",
                  r->srv->p.body_max);
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
     /* jansson needs a few times the body while it parses, and it does not survive running out
      * of memory half way: make sure that much is there first. Out of memory is the server's
@@ -581,51 +581,51 @@ static enum MHD_Result dispatch(srv_req *r, const char *url)
     size_t need;
     void *probe = __builtin_mul_overflow(r->body.n, (size_t)8, &need) ? NULL : malloc(need + 65536);
     if (!probe) {
-        srv_fail(&e, 503, "out_of_memory", NULL, "the server is out of memory");
+        gptc_srv_fail(&e, 503, "out_of_memory", NULL, "the server is out of memory");
         e.retry_after = 1;
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
     free(probe);
     json_error_t jerr;
     json_t *body = json_loadb(r->body.p ? r->body.p : "", r->body.n, 0, &jerr);
     if (!body && json_error_code(&jerr) == json_error_out_of_memory) {
-        srv_fail(&e, 503, "out_of_memory", NULL, "the server is out of memory");
+        gptc_srv_fail(&e, 503, "out_of_memory", NULL, "the server is out of memory");
         e.retry_after = 1;
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
     if (!body) {
-        srv_fail(&e, 400, "invalid_json", NULL,
+        gptc_srv_fail(&e, 400, "invalid_json", NULL,
                  "the body is not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
                  jerr.column);
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
     if (!json_is_object(body)) {
         json_decref(body);
-        srv_fail(&e, 400, "invalid_type", NULL, "the body must be a JSON object");
-        return srv_reply_error(r, &e);
+        gptc_srv_fail(&e, 400, "invalid_type", NULL, "the body must be a JSON object");
+        return gptc_srv_reply_error(r, &e);
     }
     enum MHD_Result ret;
     switch (ep) {
     case EP_CHAT:
-        ret = srv_ep_chat(r, body);
+        ret = gptc_srv_ep_chat(r, body);
         break;
     case EP_COMPLETIONS:
-        ret = srv_ep_completions(r, body);
+        ret = gptc_srv_ep_completions(r, body);
         break;
     case EP_BATCHES:
-        ret = srv_ep_batches(r, NULL, body);
+        ret = gptc_srv_ep_batches(r, NULL, body);
         break;
     case EP_RESPONSES:
-        ret = srv_ep_responses(r, NULL, body);
+        ret = gptc_srv_ep_responses(r, NULL, body);
         break;
     case EP_MESSAGES:
-        ret = srv_ep_messages(r, sub, body);
+        ret = gptc_srv_ep_messages(r, sub, body);
         break;
     case EP_UTIL:
-        ret = srv_ep_util(r, url, body);
+        ret = gptc_srv_ep_util(r, url, body);
         break;
     default:
-        ret = srv_ep_embeddings(r, body);
+        ret = gptc_srv_ep_embeddings(r, body);
         break;
     }
     json_decref(body);
@@ -645,17 +645,17 @@ static int framing_bad(struct MHD_Connection *mc, srv_error *e)
     framing f = {0};
     MHD_get_connection_values(mc, MHD_HEADER_KIND, count_framing, &f);
     if (f.n_cl > 1 && (f.n_cl > 2 || strcmp(f.cl[0], f.cl[1]) != 0)) {
-        srv_fail(e, 400, "invalid_content_length", NULL,
+        gptc_srv_fail(e, 400, "invalid_content_length", NULL,
                  "the request has several Content-Length headers that disagree");
         return 1;
     }
     if (f.n_cl > 1) {
-        srv_fail(e, 400, "invalid_content_length", NULL,
+        gptc_srv_fail(e, 400, "invalid_content_length", NULL,
                  "the request has several Content-Length headers");
         return 1;
     }
     if (f.n_cl && f.n_te) {
-        srv_fail(e, 400, "invalid_content_length", NULL,
+        gptc_srv_fail(e, 400, "invalid_content_length", NULL,
                  "the request has both Content-Length and Transfer-Encoding");
         return 1;
     }
@@ -675,7 +675,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         atomic_fetch_add(&s->in_flight, 1);
         r->srv = s;
         r->mhd = mc;
-        r->t0 = srv_now();
+        r->t0 = gptc_srv_now();
         snprintf(r->method, sizeof r->method, "%s", method);
         snprintf(r->path, sizeof r->path, "%s", url);
         const union MHD_ConnectionInfo *ci =
@@ -690,22 +690,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         size_t cap = upload ? s->p.file_max : s->p.body_max;
         int err = 1;
         if (atomic_load(&s->draining) && r->endpoint != EP_HEALTH) {
-            srv_fail(&e, 503, "server_shutting_down", NULL, "the server is shutting down");
+            gptc_srv_fail(&e, 503, "server_shutting_down", NULL, "the server is shutting down");
             e.retry_after = 5;
         } else if (r->conn && r->conn->path_nul) {
-            srv_fail(&e, 400, "invalid_path", NULL, "the request target contains a NUL byte (%%00)");
+            gptc_srv_fail(&e, 400, "invalid_path", NULL, "the request target contains a NUL byte (%%00)");
         } else if (head_size(mc, url) > SRV_HEAD_MAX) {
-            srv_fail(&e, 431, "headers_too_large", NULL,
+            gptc_srv_fail(&e, 431, "headers_too_large", NULL,
                      "the request head is over %d bytes", SRV_HEAD_MAX);
         } else if (framing_bad(mc, &e)) {
             r->close_after = 1;
         } else if (rc == 404) {
-            srv_fail(&e, 404, "not_found", NULL, "no route for %s %s", method, url);
+            gptc_srv_fail(&e, 404, "not_found", NULL, "no route for %s %s", method, url);
         } else if (rc == 405) {
-            srv_fail(&e, 405, "method_not_allowed", NULL, "%s is not allowed on %s", method, url);
-        } else if (r->endpoint != EP_HEALTH && !(r->endpoint == EP_UI && srv_ui_public(url)) &&
+            gptc_srv_fail(&e, 405, "method_not_allowed", NULL, "%s is not allowed on %s", method, url);
+        } else if (r->endpoint != EP_HEALTH && !(r->endpoint == EP_UI && gptc_srv_ui_public(url)) &&
                    !authorized(s, mc)) {
-            srv_fail(&e, 401, "invalid_api_key", NULL,
+            gptc_srv_fail(&e, 401, "invalid_api_key", NULL,
                      "missing or incorrect API key (send Authorization: Bearer KEY)");
         } else {
             err = 0;
@@ -716,16 +716,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
                 errno = 0;
                 unsigned long long n = strtoull(cl, &end, 10);
                 if (errno || end == cl || n > cap) {
-                    srv_fail(&e, 413, upload ? "file_too_large" : "payload_too_large", NULL,
+                    gptc_srv_fail(&e, 413, upload ? "file_too_large" : "payload_too_large", NULL,
                              "the request body is over %zu bytes", cap);
                     err = 1;
                 }
             }
-            if (!err && upload && s->store && srv_upload_begin(r)) return MHD_NO;
+            if (!err && upload && s->store && gptc_srv_upload_begin(r)) return MHD_NO;
         }
         if (err) {
             r->early = 1;
-            return srv_reply_error(r, &e);
+            return gptc_srv_reply_error(r, &e);
         }
         return MHD_YES;
     }
@@ -734,7 +734,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         return MHD_YES;
     }
     if (*upload_data_size && r->upload) {
-        srv_upload_feed(r, upload_data, *upload_data_size);
+        gptc_srv_upload_feed(r, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -743,13 +743,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
             if (r->body.n + *upload_data_size > s->p.body_max) {
                 /* answer now (and close), rather than after the last chunk */
                 r->body_over = 1;
-                srv_buf_free(&r->body);
+                gptc_srv_buf_free(&r->body);
                 *upload_data_size = 0;
                 r->early = 1;
                 r->status = 413;
                 conn_abort(s, r->conn, 413);
                 return MHD_YES;
-            } else if (srv_buf_add(&r->body, upload_data, *upload_data_size)) {
+            } else if (gptc_srv_buf_add(&r->body, upload_data, *upload_data_size)) {
                 return MHD_NO;
             }
         }
@@ -776,7 +776,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
         pthread_mutex_lock(&r->job->mu);
         int done = r->job->done;
         pthread_mutex_unlock(&r->job->mu);
-        if (!done) srv_job_cancel(r->job);
+        if (!done) gptc_srv_job_cancel(r->job);
     }
     pthread_mutex_lock(&s->metrics.mu);
     s->metrics.req[r->endpoint][status_class(r->status)]++;
@@ -794,15 +794,15 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
         r->gen_tokens = gen;
     }
     if (r->prompt_tokens || r->gen_tokens)
-        srv_log(s, "%s %s %d %.1f ms prompt %d gen %d%s", r->method, r->path, r->status,
-                (srv_now() - r->t0) * 1e3, r->prompt_tokens, r->gen_tokens, how);
+        gptc_srv_log(s, "%s %s %d %.1f ms prompt %d gen %d%s", r->method, r->path, r->status,
+                (gptc_srv_now() - r->t0) * 1e3, r->prompt_tokens, r->gen_tokens, how);
     else
-        srv_log(s, "%s %s %d %.1f ms%s", r->method, r->path, r->status, (srv_now() - r->t0) * 1e3,
+        gptc_srv_log(s, "%s %s %d %.1f ms%s", r->method, r->path, r->status, (gptc_srv_now() - r->t0) * 1e3,
                 how);
-    srv_job_release(r->job);
-    srv_upload_free(r);
+    gptc_srv_job_release(r->job);
+    gptc_srv_upload_free(r);
     conn_phase(s, r->conn, PH_IDLE); /* keep-alive: the next request may come */
-    srv_buf_free(&r->body);
+    gptc_srv_buf_free(&r->body);
     free(r);
     atomic_fetch_sub(&s->in_flight, 1);
 }
@@ -815,7 +815,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = 0;
-    srv_log(s, "http: %s", line);
+    gptc_srv_log(s, "http: %s", line);
 }
 
 /* ----- admission: our accept thread ------------------------------------------------------------
@@ -865,7 +865,7 @@ static void refuse(gptc_server *s, int fd, const char *why)
     pthread_mutex_lock(&s->conn_mu);
     if (s->n_closing < (int)(sizeof s->closing / sizeof *s->closing)) {
         s->closing[s->n_closing] = fd;
-        s->closing_t[s->n_closing++] = srv_now();
+        s->closing_t[s->n_closing++] = gptc_srv_now();
         fd = -1;
     }
     pthread_mutex_unlock(&s->conn_mu);
@@ -959,9 +959,9 @@ static void *accept_main(void *arg)
             }
             s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         }
-        double now = srv_now();
+        double now = gptc_srv_now();
         if (now - t_msg >= 10.0) {
-            srv_log(s, "cannot accept connections: %s (%lu times since the last message); "
+            gptc_srv_log(s, "cannot accept connections: %s (%lu times since the last message); "
                        "backing off",
                     strerror(e), n_failed);
             t_msg = now;
@@ -987,7 +987,7 @@ static gptc_status fail(gptc_err *err, gptc_status st, const char *fmt, ...)
     return st;
 }
 
-gptc_status srv_load_template(gptc_server *s, gptc_err *err)
+gptc_status gptc_srv_load_template(gptc_server *s, gptc_err *err)
 {
     int fallback = 0;
     if (s->p.chat_template) {
@@ -1003,7 +1003,7 @@ gptc_status srv_load_template(gptc_server *s, gptc_err *err)
     gptc_status st = gptc_chat_template_init(s->tmpl_src, s->tmpl_len, &s->tmpl, err);
     if (st && !s->p.chat_template && !fallback) {
         /* the model's own template uses something we cannot run: serve with ChatML */
-        srv_log(s, "warning: the model's chat template cannot be used (%s); using chatml",
+        gptc_srv_log(s, "warning: the model's chat template cannot be used (%s); using chatml",
                 err->msg);
         s->tmpl_src = gptc_chat_builtin("chatml");
         s->tmpl_len = strlen(s->tmpl_src);
@@ -1011,7 +1011,7 @@ gptc_status srv_load_template(gptc_server *s, gptc_err *err)
         st = gptc_chat_template_init(s->tmpl_src, s->tmpl_len, &s->tmpl, err);
     }
     if (st) return st;
-    if (fallback) srv_log(s, "the model has no chat template: using chatml");
+    if (fallback) gptc_srv_log(s, "the model has no chat template: using chatml");
     gptc_chat_stops_for(s->model, s->tmpl_src, s->tmpl_len, &s->chat_stops);
     s->has_bos_text = gptc_chat_bos_text(s->model, s->bos_text, sizeof s->bos_text) != NULL;
     s->has_eos_text = gptc_chat_eos_text(s->model, s->eos_text, sizeof s->eos_text) != NULL;
@@ -1094,7 +1094,7 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
     snprintf(s->file_id, sizeof s->file_id, "%s", p.model_file_id ? p.model_file_id : "");
     s->p.model_file_id = NULL;
     if (p.n_ctx_seq > hp->n_ctx_train)
-        srv_log(s,
+        gptc_srv_log(s,
                 "warning: --ctx-seq %d is beyond the model's trained context (%d): output past "
                 "%d tokens may degrade",
                 p.n_ctx_seq, hp->n_ctx_train, hp->n_ctx_train);
@@ -1138,7 +1138,7 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
     s->admitting_fd = -1;
     s->listen_fd = s->reserve_fd = s->wake[0] = s->wake[1] = -1;
 
-    gptc_status st = srv_load_template(s, err);
+    gptc_status st = gptc_srv_load_template(s, err);
     if (st) {
         gptc_server_free(s);
         return st;
@@ -1152,14 +1152,14 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
         .queue_max = p.queue_max,
         .seed_base = p.seed >= 0 ? (uint64_t)p.seed : (uint64_t)time(NULL) * 2654435761ull,
     };
-    st = srv_sched_init(&s->sched, model, &sp, &s->metrics, p.log, p.log_user, err);
+    st = gptc_srv_sched_init(&s->sched, model, &sp, &s->metrics, p.log, p.log_user, err);
     if (st) {
         gptc_server_free(s);
         return st;
     }
     if (p.data_dir) {
         st = gptc_store_open(p.data_dir, &s->store, err);
-        if (!st) st = srv_batches_start(s, err);
+        if (!st) st = gptc_srv_batches_start(s, err);
         if (st) {
             gptc_server_free(s);
             return st;
@@ -1220,7 +1220,7 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
     }
     s->acceptor_started = 1;
     if (!s->api_key_len && !is_loopback(p.host))
-        srv_log(s,
+        gptc_srv_log(s,
                 "warning: listening on %s without an API key: anyone who can reach this address "
                 "can use the model (set --api-key or GPTC_API_KEY)",
                 p.host);
@@ -1260,21 +1260,21 @@ static void drop_idle(gptc_server *s)
 void gptc_server_shutdown(gptc_server *s, int timeout_ms)
 {
     if (!s) return;
-    srv_batches_stop(s); /* batch requests running now stay pending for the next start */
+    gptc_srv_batches_stop(s); /* batch requests running now stay pending for the next start */
     if (!s->mhd) return;
     atomic_store(&s->draining, 1);
-    srv_sched_drain(&s->sched);
+    gptc_srv_sched_drain(&s->sched);
     /* no new connections (close the listening socket, or new clients would wait in its
      * backlog); open ones go on */
     stop_accepting(s);
-    double t_end = srv_now() + timeout_ms * 1e-3;
+    double t_end = gptc_srv_now() + timeout_ms * 1e-3;
     /* queued and running jobs finish, then their responses go out; connections with no request
      * in flight (idle, or a head or body still arriving) are dropped at once and as soon as
      * they become idle, so a half-sent body cannot hold the stop up to its deadline */
     for (;;) {
         drop_idle(s);
-        if (srv_now() >= t_end ||
-            (srv_sched_pending(&s->sched) <= 0 && atomic_load(&s->in_flight) <= 0))
+        if (gptc_srv_now() >= t_end ||
+            (gptc_srv_sched_pending(&s->sched) <= 0 && atomic_load(&s->in_flight) <= 0))
             break;
         usleep(20 * 1000);
     }
@@ -1296,7 +1296,7 @@ void gptc_server_free(gptc_server *s)
     for (int i = 0; i < 2; i++)
         if (s->wake[i] >= 0) close(s->wake[i]);
     if (s->reserve_fd >= 0) close(s->reserve_fd);
-    if (s->sched.model) srv_sched_free(&s->sched);
+    if (s->sched.model) gptc_srv_sched_free(&s->sched);
     gptc_store_close(s->store);
     gptc_chat_template_free(s->tmpl);
     free(s->tmpl_own);

@@ -36,22 +36,22 @@ static const json_t *field(const json_t *o, const char *key)
     return v && !json_is_null(v) ? v : NULL;
 }
 
-int srv_jnum(const json_t *o, const char *key, double lo, double hi, double *out, srv_error *e)
+int gptc_srv_jnum(const json_t *o, const char *key, double lo, double hi, double *out, srv_error *e)
 {
     const json_t *v = field(o, key);
     if (!v) return 0;
     if (!json_is_number(v))
-        return srv_fail(e, 400, "invalid_type", key, "'%s' must be a number, not %s", key,
+        return gptc_srv_fail(e, 400, "invalid_type", key, "'%s' must be a number, not %s", key,
                         kind_name(v));
     double x = json_number_value(v);
     if (!isfinite(x) || x < lo || x > hi)
-        return srv_fail(e, 400, "invalid_value", key, "'%s' must be between %g and %g, got %g", key,
+        return gptc_srv_fail(e, 400, "invalid_value", key, "'%s' must be between %g and %g, got %g", key,
                         lo, hi, x);
     *out = x;
     return 1;
 }
 
-int srv_jint(const json_t *o, const char *key, long long lo, long long hi, long long *out,
+int gptc_srv_jint(const json_t *o, const char *key, long long lo, long long hi, long long *out,
              srv_error *e)
 {
     const json_t *v = field(o, key);
@@ -63,33 +63,33 @@ int srv_jint(const json_t *o, const char *key, long long lo, long long hi, long 
                fabs(json_real_value(v)) < 9e15) {
         x = (long long)json_real_value(v); /* 2.0 is an integer to Python clients too */
     } else {
-        return srv_fail(e, 400, "invalid_type", key, "'%s' must be an integer, not %s", key,
+        return gptc_srv_fail(e, 400, "invalid_type", key, "'%s' must be an integer, not %s", key,
                         json_is_real(v) ? "a fraction" : kind_name(v));
     }
     if (x < lo || x > hi)
-        return srv_fail(e, 400, "invalid_value", key,
+        return gptc_srv_fail(e, 400, "invalid_value", key,
                         "'%s' must be between %lld and %lld, got %lld", key, lo, hi, x);
     *out = x;
     return 1;
 }
 
-int srv_jbool(const json_t *o, const char *key, int *out, srv_error *e)
+int gptc_srv_jbool(const json_t *o, const char *key, int *out, srv_error *e)
 {
     const json_t *v = field(o, key);
     if (!v) return 0;
     if (!json_is_boolean(v))
-        return srv_fail(e, 400, "invalid_type", key, "'%s' must be a boolean, not %s", key,
+        return gptc_srv_fail(e, 400, "invalid_type", key, "'%s' must be a boolean, not %s", key,
                         kind_name(v));
     *out = json_is_true(v);
     return 1;
 }
 
-int srv_jstr(const json_t *o, const char *key, const char **out, size_t *len, srv_error *e)
+int gptc_srv_jstr(const json_t *o, const char *key, const char **out, size_t *len, srv_error *e)
 {
     const json_t *v = field(o, key);
     if (!v) return 0;
     if (!json_is_string(v))
-        return srv_fail(e, 400, "invalid_type", key, "'%s' must be a string, not %s", key,
+        return gptc_srv_fail(e, 400, "invalid_type", key, "'%s' must be a string, not %s", key,
                         kind_name(v));
     *out = json_string_value(v);
     if (len) *len = json_string_length(v);
@@ -131,7 +131,7 @@ static int utf8_seq(const unsigned char *s, size_t n)
     return len;
 }
 
-size_t srv_utf8_valid_len(const char *s, size_t n)
+size_t gptc_srv_utf8_valid_len(const char *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
@@ -142,9 +142,9 @@ size_t srv_utf8_valid_len(const char *s, size_t n)
     return i;
 }
 
-json_t *srv_jstring_lossy(const char *s, size_t n)
+json_t *gptc_srv_jstring_lossy(const char *s, size_t n)
 {
-    if (srv_utf8_valid_len(s, n) == n) {
+    if (gptc_srv_utf8_valid_len(s, n) == n) {
         json_t *j = json_stringn(s, n);
         if (j) return j; /* NUL bytes are refused by jansson: fall through and drop them */
     }
@@ -153,19 +153,19 @@ json_t *srv_jstring_lossy(const char *s, size_t n)
     while (i < n) {
         int k = utf8_seq((const unsigned char *)s + i, n - i);
         if (k && s[i] != 0) {
-            srv_buf_add(&b, s + i, (size_t)k);
+            gptc_srv_buf_add(&b, s + i, (size_t)k);
             i += (size_t)k;
         } else {
-            if (s[i] != 0) srv_buf_add(&b, "\xEF\xBF\xBD", 3);
+            if (s[i] != 0) gptc_srv_buf_add(&b, "\xEF\xBF\xBD", 3);
             i++;
         }
     }
     json_t *j = json_stringn(b.p ? b.p : "", b.n);
-    srv_buf_free(&b);
+    gptc_srv_buf_free(&b);
     return j ? j : json_string("");
 }
 
-int srv_buf_add(srv_buf *b, const void *s, size_t n)
+int gptc_srv_buf_add(srv_buf *b, const void *s, size_t n)
 {
     if (n > SIZE_MAX - b->n - 1) return -1;
     if (b->n + n + 1 > b->cap) {
@@ -185,7 +185,7 @@ int srv_buf_add(srv_buf *b, const void *s, size_t n)
     return 0;
 }
 
-void srv_buf_free(srv_buf *b)
+void gptc_srv_buf_free(srv_buf *b)
 {
     free(b->p);
     b->p = NULL;

@@ -70,7 +70,7 @@ static void logf_(srv_sched *s, const char *fmt, ...)
 
 /* ----- jobs ----------------------------------------------------------------------------------- */
 
-srv_job *srv_job_new(int kind, int n_choices)
+srv_job *gptc_srv_job_new(int kind, int n_choices)
 {
     srv_job *j = calloc(1, sizeof *j);
     if (!j) return NULL;
@@ -89,7 +89,7 @@ srv_job *srv_job_new(int kind, int n_choices)
     return j;
 }
 
-void srv_job_release(srv_job *j)
+void gptc_srv_job_release(srv_job *j)
 {
     if (!j) return;
     pthread_mutex_lock(&j->mu);
@@ -113,7 +113,7 @@ void srv_job_release(srv_job *j)
     free(j);
 }
 
-void srv_job_cancel(srv_job *j)
+void gptc_srv_job_cancel(srv_job *j)
 {
     atomic_store(&j->cancelled, 1);
 }
@@ -121,12 +121,12 @@ void srv_job_cancel(srv_job *j)
 /* ----- queue (any thread) ----------------------------------------------------------------------
  */
 
-int srv_sched_submit(srv_sched *s, srv_job *j, srv_error *e)
+int gptc_srv_sched_submit(srv_sched *s, srv_job *j, srv_error *e)
 {
     pthread_mutex_lock(&s->mu);
     if (s->draining || s->stop) {
         pthread_mutex_unlock(&s->mu);
-        srv_fail(e, 503, "server_shutting_down", NULL, "the server is shutting down");
+        gptc_srv_fail(e, 503, "server_shutting_down", NULL, "the server is shutting down");
         e->retry_after = 5;
         return -1;
     }
@@ -134,7 +134,7 @@ int srv_sched_submit(srv_sched *s, srv_job *j, srv_error *e)
         pthread_mutex_lock(&j->mu);
         j->refs++;
         pthread_mutex_unlock(&j->mu);
-        j->t_submit = srv_now();
+        j->t_submit = gptc_srv_now();
         j->next = NULL;
         if (s->lq_tail)
             s->lq_tail->next = j;
@@ -146,12 +146,12 @@ int srv_sched_submit(srv_sched *s, srv_job *j, srv_error *e)
         pthread_mutex_unlock(&s->mu);
         return 0;
     }
-    s->t_interactive = srv_now();
+    s->t_interactive = gptc_srv_now();
     /* the queue holds q_max requests beyond those that idle slots will take at the next step */
     if (s->q_len >= s->q_max + (s->n_slots - s->n_busy_slots)) {
         int q = s->q_len;
         pthread_mutex_unlock(&s->mu);
-        srv_fail(e, 429, "rate_limit_exceeded", NULL,
+        gptc_srv_fail(e, 429, "rate_limit_exceeded", NULL,
                  "the server is busy: %d requests are waiting (retry later)", q);
         e->retry_after = 1;
         return -1;
@@ -159,7 +159,7 @@ int srv_sched_submit(srv_sched *s, srv_job *j, srv_error *e)
     pthread_mutex_lock(&j->mu);
     j->refs++;
     pthread_mutex_unlock(&j->mu);
-    j->t_submit = srv_now();
+    j->t_submit = gptc_srv_now();
     j->next = NULL;
     if (s->q_tail)
         s->q_tail->next = j;
@@ -172,14 +172,14 @@ int srv_sched_submit(srv_sched *s, srv_job *j, srv_error *e)
     return 0;
 }
 
-void srv_sched_drain(srv_sched *s)
+void gptc_srv_sched_drain(srv_sched *s)
 {
     pthread_mutex_lock(&s->mu);
     s->draining = 1;
     pthread_mutex_unlock(&s->mu);
 }
 
-int srv_sched_pending(srv_sched *s)
+int gptc_srv_sched_pending(srv_sched *s)
 {
     pthread_mutex_lock(&s->mu);
     int n = s->q_len + s->lq_len + s->n_active_jobs;
@@ -187,7 +187,7 @@ int srv_sched_pending(srv_sched *s)
     return n;
 }
 
-void srv_sched_counts(srv_sched *s, int *queued, int *busy)
+void gptc_srv_sched_counts(srv_sched *s, int *queued, int *busy)
 {
     pthread_mutex_lock(&s->mu);
     *queued = s->q_len;
@@ -274,7 +274,7 @@ static void job_end_if_done(srv_sched *s, srv_job *j)
     pthread_mutex_lock(&s->mu);
     s->n_active_jobs--;
     pthread_mutex_unlock(&s->mu);
-    srv_job_release(j);
+    gptc_srv_job_release(j);
 }
 
 /* Append to a choice's text (under job->mu); -1 when out of memory. */
@@ -483,7 +483,7 @@ static void poll_clients(srv_sched *s)
     }
     if (!n || poll(pfd, (nfds_t)n, 0) <= 0) return;
     for (int i = 0; i < n; i++)
-        if (pfd[i].revents & (POLLRDHUP | POLLHUP | POLLERR)) srv_job_cancel(who[i]);
+        if (pfd[i].revents & (POLLRDHUP | POLLHUP | POLLERR)) gptc_srv_job_cancel(who[i]);
 }
 
 /* Drop cancelled jobs, admit what fits. */
@@ -509,7 +509,7 @@ static void admit(srv_sched *s)
         int low = !s->q_head;
         srv_job *j = low ? s->lq_head : s->q_head;
         int spare = low && j && s->n_slots > 2 && j->n_choices < s->n_slots &&
-                            srv_now() - s->t_interactive < 30.0
+                            gptc_srv_now() - s->t_interactive < 30.0
                         ? 1
                         : 0;
         int ok = 0;
@@ -676,7 +676,7 @@ static void slot_sample(srv_sched *s, srv_slot *sl, const float *raw)
             c->finish = FINISH_STOP; /* the text is cut at the stop string: nothing to flush */
         }
     }
-    if (j->t_first == 0 && sl->choice == 0) j->t_first = srv_now();
+    if (j->t_first == 0 && sl->choice == 0) j->t_first = gptc_srv_now();
     pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
     atomic_fetch_add(&s->metrics->gen_tokens, 1);
@@ -737,12 +737,12 @@ static void step(srv_sched *s)
                     .seq_id = s->b_seq,
                     .logits = s->b_logits};
     gptc_err err;
-    double t0 = srv_now();
+    double t0 = gptc_srv_now();
     gptc_status st;
     /* only a full cache is worth evicting for; a bad token or position fails the step */
     while ((st = gptc_decode(s->ctx, &b, &err)) == GPTC_E_KV_FULL && evict_one(s)) {
     }
-    double dt = srv_now() - t0;
+    double dt = gptc_srv_now() - t0;
     atomic_fetch_add(&s->metrics->steps, 1);
     atomic_fetch_add(&s->metrics->decode_us, (unsigned long long)(dt * 1e6));
     if (st) {
@@ -812,14 +812,14 @@ static void step(srv_sched *s)
 static void *sched_main(void *arg)
 {
     srv_sched *s = arg;
-    double win_t = srv_now();
+    double win_t = gptc_srv_now();
     unsigned long long win_tok = 0;
     for (;;) {
         pthread_mutex_lock(&s->mu);
         while (!s->q_head && !s->lq_head && s->n_active_jobs == 0 && !s->stop) {
             atomic_store(&s->metrics->tok_per_s_x1000, 0);
             pthread_cond_wait(&s->cv, &s->mu);
-            win_t = srv_now();
+            win_t = gptc_srv_now();
             win_tok = atomic_load(&s->metrics->gen_tokens);
         }
         int quit = s->stop && !s->q_head && !s->lq_head && s->n_active_jobs == 0;
@@ -838,7 +838,7 @@ static void *sched_main(void *arg)
             continue;
         }
         step(s);
-        double now = srv_now();
+        double now = gptc_srv_now();
         if (now - win_t >= 1.0) {
             unsigned long long tok = atomic_load(&s->metrics->gen_tokens);
             atomic_store(&s->metrics->tok_per_s_x1000,
@@ -850,7 +850,7 @@ static void *sched_main(void *arg)
     return NULL;
 }
 
-gptc_status srv_sched_init(srv_sched *s, const gptc_model *model, const srv_sched_params *p,
+gptc_status gptc_srv_sched_init(srv_sched *s, const gptc_model *model, const srv_sched_params *p,
                            srv_metrics *metrics, gptc_server_log_fn log, void *log_user,
                            gptc_err *err)
 {
@@ -901,13 +901,13 @@ gptc_status srv_sched_init(srv_sched *s, const gptc_model *model, const srv_sche
         s->started = 1;
         return GPTC_OK;
     }
-    srv_sched_free(s);
+    gptc_srv_sched_free(s);
     err->status = GPTC_E_NOMEM;
     snprintf(err->msg, sizeof err->msg, "server: out of memory for %d slots", p->n_parallel);
     return GPTC_E_NOMEM;
 }
 
-void srv_sched_free(srv_sched *s)
+void gptc_srv_sched_free(srv_sched *s)
 {
     if (s->started) {
         pthread_mutex_lock(&s->mu);

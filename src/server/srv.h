@@ -42,31 +42,31 @@ typedef struct srv_error {
     int retry_after; /* seconds for a Retry-After header; 0: none */
 } srv_error;
 
-/* Fill *e; returns -1 so validators can `return srv_fail(...)`. param may be NULL. */
-int srv_fail(srv_error *e, int status, const char *code, const char *param, const char *fmt, ...)
+/* Fill *e; returns -1 so validators can `return gptc_srv_fail(...)`. param may be NULL. */
+int gptc_srv_fail(srv_error *e, int status, const char *code, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 /* {"error": {"message", "type", "param", "code"}}; new reference. */
-json_t *srv_error_json(const srv_error *e);
+json_t *gptc_srv_error_json(const srv_error *e);
 
 /* ----- json.c: typed access to request fields ---------------------------------------------------
  * Each returns 1 when the field is present and valid (*out set), 0 when absent or null (*out
  * untouched), -1 with *e filled (400, param = key) when it has the wrong type or range. */
-int srv_jnum(const json_t *o, const char *key, double lo, double hi, double *out, srv_error *e);
-int srv_jint(const json_t *o, const char *key, long long lo, long long hi, long long *out,
+int gptc_srv_jnum(const json_t *o, const char *key, double lo, double hi, double *out, srv_error *e);
+int gptc_srv_jint(const json_t *o, const char *key, long long lo, long long hi, long long *out,
              srv_error *e);
-int srv_jbool(const json_t *o, const char *key, int *out, srv_error *e);
-int srv_jstr(const json_t *o, const char *key, const char **out, size_t *len, srv_error *e);
+int gptc_srv_jbool(const json_t *o, const char *key, int *out, srv_error *e);
+int gptc_srv_jstr(const json_t *o, const char *key, const char **out, size_t *len, srv_error *e);
 /* A JSON string from bytes that may not be valid UTF-8 (bad bytes become U+FFFD). */
-json_t *srv_jstring_lossy(const char *s, size_t n);
+json_t *gptc_srv_jstring_lossy(const char *s, size_t n);
 /* Length of the longest prefix of s[0..n) that is valid UTF-8 and ends at a character end. */
-size_t srv_utf8_valid_len(const char *s, size_t n);
+size_t gptc_srv_utf8_valid_len(const char *s, size_t n);
 /* A growable byte buffer. */
 typedef struct srv_buf {
     char *p;
     size_t n, cap;
 } srv_buf;
-int srv_buf_add(srv_buf *b, const void *s, size_t n); /* 0 ok, -1 out of memory */
-void srv_buf_free(srv_buf *b);
+int gptc_srv_buf_add(srv_buf *b, const void *s, size_t n); /* 0 ok, -1 out of memory */
+void gptc_srv_buf_free(srv_buf *b);
 
 /* ----- slots.c: jobs and the scheduler -----------------------------------------------------------
  */
@@ -143,11 +143,11 @@ typedef struct srv_job {
 } srv_job;
 
 /* A new job with n choices (zeroed outputs); refs = 1 (the caller). NULL when out of memory. */
-srv_job *srv_job_new(int kind, int n_choices);
+srv_job *gptc_srv_job_new(int kind, int n_choices);
 /* Drop a reference; the last one frees the job. */
-void srv_job_release(srv_job *j);
+void gptc_srv_job_release(srv_job *j);
 /* Ask the scheduler to stop the job at its next step (idempotent). */
-void srv_job_cancel(srv_job *j);
+void gptc_srv_job_cancel(srv_job *j);
 
 typedef struct srv_slot srv_slot;
 
@@ -199,7 +199,7 @@ typedef struct srv_sched {
     int q_len, q_max;
     srv_job *lq_head, *lq_tail; /* low priority (batch) jobs waiting; not bounded by q_max */
     int lq_len;
-    double t_interactive; /* when the last interactive request came (srv_now); batch jobs leave
+    double t_interactive; /* when the last interactive request came (gptc_srv_now); batch jobs leave
                            * a slot free for 30 s after it */
     int n_active_jobs;    /* admitted, not ended */
     int n_busy_slots;
@@ -221,19 +221,19 @@ typedef struct srv_sched_params {
     uint64_t seed_base;
 } srv_sched_params;
 
-gptc_status srv_sched_init(srv_sched *s, const gptc_model *model, const srv_sched_params *p,
+gptc_status gptc_srv_sched_init(srv_sched *s, const gptc_model *model, const srv_sched_params *p,
                            srv_metrics *metrics, gptc_server_log_fn log, void *log_user,
                            gptc_err *err);
 /* Queue a job (the scheduler takes its own reference). 429 when the queue is full, 503 while
  * draining; returns 0 or -1 with *e filled. */
-int srv_sched_submit(srv_sched *s, srv_job *j, srv_error *e);
+int gptc_srv_sched_submit(srv_sched *s, srv_job *j, srv_error *e);
 /* Refuse new jobs from now on. */
-void srv_sched_drain(srv_sched *s);
+void gptc_srv_sched_drain(srv_sched *s);
 /* Jobs queued or running. */
-int srv_sched_pending(srv_sched *s);
-void srv_sched_counts(srv_sched *s, int *queued, int *busy_slots);
+int gptc_srv_sched_pending(srv_sched *s);
+void gptc_srv_sched_counts(srv_sched *s, int *queued, int *busy_slots);
 /* Finish what is queued and running, stop the thread, free everything. */
-void srv_sched_free(srv_sched *s);
+void gptc_srv_sched_free(srv_sched *s);
 
 /* ----- http.c: the server, requests, responses ---------------------------------------------------
  */
@@ -307,45 +307,45 @@ typedef struct srv_req {
     struct srv_upload *upload; /* POST /v1/files: the multipart upload in progress (v1_files.c) */
 } srv_req;
 
-double srv_now(void); /* monotonic seconds */
+double gptc_srv_now(void); /* monotonic seconds */
 /* Parse the chat template (s->p.chat_template, else the model's, else ChatML), its stop markers
  * and the BOS/EOS texts; needs s->model and s->p. */
-gptc_status srv_load_template(gptc_server *s, gptc_err *err);
-void srv_log(gptc_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+gptc_status gptc_srv_load_template(gptc_server *s, gptc_err *err);
+void gptc_srv_log(gptc_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Every log line goes through this: control characters, C1 controls, invalid UTF-8 and '\\'
  * become \xNN, so no request byte can forge a line or reach the operator's terminal. */
 void gptc_srv_log_escape(char *dst, size_t cap, const char *src);
 
 /* Queue responses. Each returns what the access handler should return. */
-enum MHD_Result srv_reply_json(srv_req *r, int status, json_t *body /* stolen */);
-enum MHD_Result srv_reply_error(srv_req *r, const srv_error *e);
-enum MHD_Result srv_reply_text(srv_req *r, int status, const char *type, const char *text,
+enum MHD_Result gptc_srv_reply_json(srv_req *r, int status, json_t *body /* stolen */);
+enum MHD_Result gptc_srv_reply_error(srv_req *r, const srv_error *e);
+enum MHD_Result gptc_srv_reply_text(srv_req *r, int status, const char *type, const char *text,
                                size_t n);
 /* Wait for a job to end, watching the client: returns 0 when the job is done, -1 when the
  * client went away (the job is then cancelled). */
-int srv_wait_job(srv_req *r, srv_job *j);
+int gptc_srv_wait_job(srv_req *r, srv_job *j);
 /* 1 when the peer of the request's connection has closed or reset it. */
-int srv_client_gone(srv_req *r);
+int gptc_srv_client_gone(srv_req *r);
 /* A new response id with prefix ("chatcmpl-"). */
-void srv_make_id(gptc_server *s, const char *prefix, char *out, size_t cap);
+void gptc_srv_make_id(gptc_server *s, const char *prefix, char *out, size_t cap);
 
 /* ----- endpoints -------------------------------------------------------------------------------
  */
 
-enum MHD_Result srv_ep_chat(srv_req *r, json_t *body);
-enum MHD_Result srv_ep_completions(srv_req *r, json_t *body);
-enum MHD_Result srv_ep_embeddings(srv_req *r, json_t *body);
-enum MHD_Result srv_ep_models(srv_req *r, const char *id /* NULL: the list */);
+enum MHD_Result gptc_srv_ep_chat(srv_req *r, json_t *body);
+enum MHD_Result gptc_srv_ep_completions(srv_req *r, json_t *body);
+enum MHD_Result gptc_srv_ep_embeddings(srv_req *r, json_t *body);
+enum MHD_Result gptc_srv_ep_models(srv_req *r, const char *id /* NULL: the list */);
 /* v1_models.c: 1 when name is this server's model (its alias or its file name). */
 int gptc_srv_model_known(const gptc_server *s, const char *name);
 /* The request's "model" field: absent or known: 0; else -1 with *e (404 model_not_found, or 400
  * for a wrong type). */
 int gptc_srv_check_model(gptc_server *s, const json_t *body, srv_error *e);
-enum MHD_Result srv_ep_health(srv_req *r);
-enum MHD_Result srv_ep_metrics(srv_req *r);
-/* ui.c: the chat page's files and /ui/config.json; srv_ui_public: 1 when url needs no key. */
-enum MHD_Result srv_ep_ui(srv_req *r, const char *url);
-int srv_ui_public(const char *url);
+enum MHD_Result gptc_srv_ep_health(srv_req *r);
+enum MHD_Result gptc_srv_ep_metrics(srv_req *r);
+/* ui.c: the chat page's files and /ui/config.json; gptc_srv_ui_public: 1 when url needs no key. */
+enum MHD_Result gptc_srv_ep_ui(srv_req *r, const char *url);
+int gptc_srv_ui_public(const char *url);
 
 /* v1_common.c: what chat and completions share. */
 typedef struct srv_gen_opts {
@@ -356,56 +356,56 @@ typedef struct srv_gen_opts {
 /* Parse the sampling, length, stop, logit_bias, logprobs, n and stream fields into a job whose
  * prompt is set (n_prompt > 0). Returns 0, or -1 with *e filled. The job's choices are
  * allocated here (n of them). */
-int srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int n_prompt, int chat,
+int gptc_srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int n_prompt, int chat,
                   srv_job **out, srv_gen_opts *opts, srv_error *e);
 /* Validate a request body and build its job, without HTTP or the scheduler (the endpoints and
  * fuzz/fuzz_request.c call these). Return 0, or -1 with *e filled. */
-int srv_chat_prepare(gptc_server *s, const json_t *body, srv_job **out, srv_gen_opts *o,
+int gptc_srv_chat_prepare(gptc_server *s, const json_t *body, srv_job **out, srv_gen_opts *o,
                      srv_error *e);
-int srv_completions_prepare(gptc_server *s, const json_t *body, srv_job **out, srv_gen_opts *o,
+int gptc_srv_completions_prepare(gptc_server *s, const json_t *body, srv_job **out, srv_gen_opts *o,
                             srv_error *e);
-int srv_embeddings_prepare(gptc_server *s, const json_t *body, srv_job **out, int *b64, int *dims,
+int gptc_srv_embeddings_prepare(gptc_server *s, const json_t *body, srv_job **out, int *b64, int *dims,
                            srv_error *e);
 /* Tokenize text into an owned array (add_bos as the model wants unless the text starts with
  * the BOS text). Returns 0 or -1 with *e (param names the field). */
-int srv_tokenize(gptc_server *s, const char *text, size_t n, int parse_special, const char *param,
+int gptc_srv_tokenize(gptc_server *s, const char *text, size_t n, int parse_special, const char *param,
                  int32_t **out, int *n_out, srv_error *e);
 /* Submit the job and answer: a JSON body when not streaming, else an SSE stream. */
-enum MHD_Result srv_gen_run(srv_req *r, srv_job *j, const srv_gen_opts *o);
+enum MHD_Result gptc_srv_gen_run(srv_req *r, srv_job *j, const srv_gen_opts *o);
 /* The response body of a finished generation job (chat.completion or text_completion). */
-json_t *srv_gen_result(gptc_server *s, srv_job *j, const srv_gen_opts *o);
+json_t *gptc_srv_gen_result(gptc_server *s, srv_job *j, const srv_gen_opts *o);
 /* The response body of a finished embeddings job; NULL when an input failed. */
-json_t *srv_embeddings_result(gptc_server *s, srv_job *j, int b64, int dims);
+json_t *gptc_srv_embeddings_result(gptc_server *s, srv_job *j, int b64, int dims);
 /* Render chat messages (OpenAI shape: [{"role", "content"}, ...]) through the model's chat
  * template and tokenize the prompt: the one path every endpoint that builds a chat prompt uses.
  * param names the field for errors. Returns 0, or -1 with *e. */
-int srv_chat_tokens(gptc_server *s, const json_t *messages, const char *param, int32_t **ids,
+int gptc_srv_chat_tokens(gptc_server *s, const json_t *messages, const char *param, int32_t **ids,
                     int *n_ids, srv_error *e);
 /* The rendered prompt text alone (for /apply-template). OUT: *text (owned). */
-int srv_chat_render(gptc_server *s, const json_t *messages, const char *param, char **text,
+int gptc_srv_chat_render(gptc_server *s, const json_t *messages, const char *param, char **text,
                     size_t *len, srv_error *e);
 
 /* ----- platform endpoints: files, batches ------------------------------------------------------
  */
 
 /* v1_files.c */
-json_t *srv_file_json(const gptc_store_file *f);
-int srv_upload_begin(srv_req *r);
-int srv_upload_feed(srv_req *r, const char *data, size_t n);
-void srv_upload_free(srv_req *r);
-enum MHD_Result srv_ep_files(srv_req *r, const char *sub /* after /v1/files/, or NULL */);
-int srv_page_args(srv_req *r, int def, int max, int *limit, const char **after, srv_error *e);
+json_t *gptc_srv_file_json(const gptc_store_file *f);
+int gptc_srv_upload_begin(srv_req *r);
+int gptc_srv_upload_feed(srv_req *r, const char *data, size_t n);
+void gptc_srv_upload_free(srv_req *r);
+enum MHD_Result gptc_srv_ep_files(srv_req *r, const char *sub /* after /v1/files/, or NULL */);
+int gptc_srv_page_args(srv_req *r, int def, int max, int *limit, const char **after, srv_error *e);
 
 /* batch_input.c: one JSONL line of a batch input file. Returns 0 (custom_id and *body_out set,
  * owned), or -1 with *code, msg and *param (static or NULL) saying what is wrong. model NULL:
  * any model. */
-int srv_batch_parse_line(const char *p, size_t n, const char *endpoint, const char *model,
+int gptc_srv_batch_parse_line(const char *p, size_t n, const char *endpoint, const char *model,
                          char *custom_id, size_t cid_cap, json_t **body_out, const char **code,
                          char *msg, size_t msg_cap, const char **param);
 /* A whole input file: each bad line appends {"code", "message", "param", "line"} to errors (a
  * JSON array). With no error, *reqs_out and *n_out hold the requests (free with
  * gptc_store_reqs_free). Returns 0, -1 when out of memory. */
-int srv_batch_validate(const char *data, size_t n, const char *endpoint, const char *model,
+int gptc_srv_batch_validate(const char *data, size_t n, const char *endpoint, const char *model,
                        int max_lines, size_t max_line, gptc_store_req **reqs_out, int *n_out,
                        json_t *errors);
 
@@ -424,24 +424,24 @@ typedef struct srv_evstream {
     void (*user_free)(void *);
 } srv_evstream;
 /* Append one event ("event: NAME" when event is not NULL, then "data: JSON"); data stolen. */
-void srv_ev_add(srv_evstream *st, const char *event, json_t *data);
+void gptc_srv_ev_add(srv_evstream *st, const char *event, json_t *data);
 /* Submit the job and stream it; user is freed with user_free when the stream ends. */
-enum MHD_Result srv_ev_run(srv_req *r, srv_job *j, void (*begin)(srv_evstream *),
+enum MHD_Result gptc_srv_ev_run(srv_req *r, srv_job *j, void (*begin)(srv_evstream *),
                            void (*delta)(srv_evstream *, const char *, size_t),
                            void (*finish)(srv_evstream *), void *user, void (*user_free)(void *));
 /* Submit the job and wait for it: 0 done, -1 *e filled (the job released when not submitted),
  * -2 the client left. */
-int srv_run_wait(srv_req *r, srv_job *j, srv_error *e);
+int gptc_srv_run_wait(srv_req *r, srv_job *j, srv_error *e);
 
 /* v1_responses.c, v1_messages.c, util.c */
-enum MHD_Result srv_ep_responses(srv_req *r, const char *sub, json_t *body);
-enum MHD_Result srv_ep_messages(srv_req *r, const char *sub, json_t *body);
-enum MHD_Result srv_ep_util(srv_req *r, const char *path, json_t *body);
+enum MHD_Result gptc_srv_ep_responses(srv_req *r, const char *sub, json_t *body);
+enum MHD_Result gptc_srv_ep_messages(srv_req *r, const char *sub, json_t *body);
+enum MHD_Result gptc_srv_ep_util(srv_req *r, const char *path, json_t *body);
 
 /* batches.c */
-gptc_status srv_batches_start(gptc_server *s, gptc_err *err);
-void srv_batches_stop(gptc_server *s);
-void srv_batches_wake(gptc_server *s);
-enum MHD_Result srv_ep_batches(srv_req *r, const char *sub, json_t *body);
+gptc_status gptc_srv_batches_start(gptc_server *s, gptc_err *err);
+void gptc_srv_batches_stop(gptc_server *s);
+void gptc_srv_batches_wake(gptc_server *s);
+enum MHD_Result gptc_srv_ep_batches(srv_req *r, const char *sub, json_t *body);
 
 #endif

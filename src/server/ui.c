@@ -202,19 +202,19 @@ int gptc_web_reply(struct MHD_Connection *c, const char *url, const char *dir, c
 
 /* ----- the chat page in `gptc serve` ---------------------------------------------------------- */
 
-int srv_ui_public(const char *url)
+int gptc_srv_ui_public(const char *url)
 {
     return strcmp(url, "/ui/config.json") != 0;
 }
 
-enum MHD_Result srv_ep_ui(srv_req *r, const char *url)
+enum MHD_Result gptc_srv_ep_ui(srv_req *r, const char *url)
 {
     gptc_server *s = r->srv;
     if (strcmp(url, "/ui/config.json") == 0) {
         json_t *o = json_pack("{s:s, s:i, s:b}", "model", s->alias, "n_ctx", s->sched.n_ctx_seq,
                               "auth", s->api_key_len > 0);
         json_object_set_new(o, "train_ui", s->train_ui[0] ? json_string(s->train_ui) : json_null());
-        return srv_reply_json(r, 200, o);
+        return gptc_srv_reply_json(r, 200, o);
     }
     int status = 404;
     enum MHD_Result ret = (enum MHD_Result)gptc_web_reply(

@@ -19,29 +19,29 @@ static enum MHD_Result tokenize(srv_req *r, json_t *body)
     const char *text;
     size_t n;
     int add_special = 0, parse_special = 0, pieces = 0, rc;
-    if ((rc = srv_jstr(body, "content", &text, &n, &e)) <= 0) {
+    if ((rc = gptc_srv_jstr(body, "content", &text, &n, &e)) <= 0) {
         if (!rc)
-            srv_fail(&e, 400, "missing_required_parameter", "content", "'content' is required");
-        return srv_reply_error(r, &e);
+            gptc_srv_fail(&e, 400, "missing_required_parameter", "content", "'content' is required");
+        return gptc_srv_reply_error(r, &e);
     }
-    if (srv_jbool(body, "add_special", &add_special, &e) < 0 ||
-        srv_jbool(body, "parse_special", &parse_special, &e) < 0 ||
-        srv_jbool(body, "with_pieces", &pieces, &e) < 0)
-        return srv_reply_error(r, &e);
+    if (gptc_srv_jbool(body, "add_special", &add_special, &e) < 0 ||
+        gptc_srv_jbool(body, "parse_special", &parse_special, &e) < 0 ||
+        gptc_srv_jbool(body, "with_pieces", &pieces, &e) < 0)
+        return gptc_srv_reply_error(r, &e);
     const gptc_tokenizer *tok = gptc_model_tokenizer(s->model);
     gptc_err err;
     size_t cnt = 0;
     int bos = add_special && gptc_tok_add_bos(tok);
     if (gptc_tok_encode(tok, text, n, bos, parse_special, NULL, 0, &cnt, &err)) {
-        srv_fail(&e, 400, "invalid_value", "content", "cannot tokenize: %s", err.msg);
-        return srv_reply_error(r, &e);
+        gptc_srv_fail(&e, 400, "invalid_value", "content", "cannot tokenize: %s", err.msg);
+        return gptc_srv_reply_error(r, &e);
     }
     int32_t *ids = malloc((cnt ? cnt : 1) * sizeof *ids);
     size_t got = 0;
     if (!ids || gptc_tok_encode(tok, text, n, bos, parse_special, ids, cnt, &got, &err)) {
         free(ids);
-        srv_fail(&e, 500, "internal_error", NULL, "tokenizer failed");
-        return srv_reply_error(r, &e);
+        gptc_srv_fail(&e, 500, "internal_error", NULL, "tokenizer failed");
+        return gptc_srv_reply_error(r, &e);
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < got; i++) {
@@ -53,10 +53,10 @@ static enum MHD_Result tokenize(srv_req *r, json_t *body)
         size_t pn = 0;
         if (gptc_tok_decode(tok, &ids[i], 1, 1, piece, sizeof piece, &pn, &err)) pn = 0;
         json_array_append_new(
-            arr, json_pack("{s:i, s:o}", "id", ids[i], "piece", srv_jstring_lossy(piece, pn)));
+            arr, json_pack("{s:i, s:o}", "id", ids[i], "piece", gptc_srv_jstring_lossy(piece, pn)));
     }
     free(ids);
-    return srv_reply_json(r, 200, json_pack("{s:o}", "tokens", arr));
+    return gptc_srv_reply_json(r, 200, json_pack("{s:o}", "tokens", arr));
 }
 
 static enum MHD_Result detokenize(srv_req *r, json_t *body)
@@ -65,9 +65,9 @@ static enum MHD_Result detokenize(srv_req *r, json_t *body)
     srv_error e;
     const json_t *t = json_object_get(body, "tokens");
     if (!json_is_array(t)) {
-        srv_fail(&e, 400, t ? "invalid_type" : "missing_required_parameter", "tokens",
+        gptc_srv_fail(&e, 400, t ? "invalid_type" : "missing_required_parameter", "tokens",
                  "'tokens' must be an array of token ids");
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
     const gptc_tokenizer *tok = gptc_model_tokenizer(s->model);
     int V = s->sched.n_vocab;
@@ -79,24 +79,24 @@ static enum MHD_Result detokenize(srv_req *r, json_t *body)
     json_array_foreach(t, i, v)
     {
         if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= V) {
-            srv_buf_free(&b);
-            srv_fail(&e, 400, "invalid_value", "tokens", "tokens[%zu] is not a token id (0..%d)", i,
+            gptc_srv_buf_free(&b);
+            gptc_srv_fail(&e, 400, "invalid_value", "tokens", "tokens[%zu] is not a token id (0..%d)", i,
                      V - 1);
-            return srv_reply_error(r, &e);
+            return gptc_srv_reply_error(r, &e);
         }
         char piece[512];
         size_t pn = 0;
         gptc_err err;
         if (gptc_detok_push(tok, &dt, (int32_t)json_integer_value(v), piece, sizeof piece, &pn,
                             &err) == GPTC_OK)
-            srv_buf_add(&b, piece, pn);
+            gptc_srv_buf_add(&b, piece, pn);
     }
     char tail[16];
     size_t tn = gptc_detok_flush(&dt, tail, sizeof tail);
-    srv_buf_add(&b, tail, tn);
-    json_t *res = json_pack("{s:o}", "content", srv_jstring_lossy(b.p ? b.p : "", b.n));
-    srv_buf_free(&b);
-    return srv_reply_json(r, 200, res);
+    gptc_srv_buf_add(&b, tail, tn);
+    json_t *res = json_pack("{s:o}", "content", gptc_srv_jstring_lossy(b.p ? b.p : "", b.n));
+    gptc_srv_buf_free(&b);
+    return gptc_srv_reply_json(r, 200, res);
 }
 
 static enum MHD_Result apply_template(srv_req *r, json_t *body)
@@ -104,14 +104,14 @@ static enum MHD_Result apply_template(srv_req *r, json_t *body)
     srv_error e;
     char *text;
     size_t len;
-    if (srv_chat_render(r->srv, json_object_get(body, "messages"), "messages", &text, &len, &e))
-        return srv_reply_error(r, &e);
-    json_t *res = json_pack("{s:o}", "prompt", srv_jstring_lossy(text, len));
+    if (gptc_srv_chat_render(r->srv, json_object_get(body, "messages"), "messages", &text, &len, &e))
+        return gptc_srv_reply_error(r, &e);
+    json_t *res = json_pack("{s:o}", "prompt", gptc_srv_jstring_lossy(text, len));
     free(text);
-    return srv_reply_json(r, 200, res);
+    return gptc_srv_reply_json(r, 200, res);
 }
 
-enum MHD_Result srv_ep_util(srv_req *r, const char *path, json_t *body)
+enum MHD_Result gptc_srv_ep_util(srv_req *r, const char *path, json_t *body)
 {
     if (strcmp(path, "/tokenize") == 0) return tokenize(r, body);
     if (strcmp(path, "/detokenize") == 0) return detokenize(r, body);

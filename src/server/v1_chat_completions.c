@@ -18,11 +18,11 @@ static json_t *normalise(const json_t *msgs, srv_error *e)
 {
     char param[96];
     if (!msgs || json_is_null(msgs)) {
-        srv_fail(e, 400, "missing_required_parameter", "messages", "'messages' is required");
+        gptc_srv_fail(e, 400, "missing_required_parameter", "messages", "'messages' is required");
         return NULL;
     }
     if (!json_is_array(msgs) || json_array_size(msgs) == 0) {
-        srv_fail(e, 400, json_is_array(msgs) ? "invalid_value" : "invalid_type", "messages",
+        gptc_srv_fail(e, 400, json_is_array(msgs) ? "invalid_value" : "invalid_type", "messages",
                  "'messages' must be a non-empty array of messages");
         return NULL;
     }
@@ -33,13 +33,13 @@ static json_t *normalise(const json_t *msgs, srv_error *e)
     {
         if (!json_is_object(m)) {
             snprintf(param, sizeof param, "messages[%zu]", i);
-            srv_fail(e, 400, "invalid_type", param, "'%s' must be an object", param);
+            gptc_srv_fail(e, 400, "invalid_type", param, "'%s' must be an object", param);
             goto fail;
         }
         const json_t *role = json_object_get(m, "role");
         snprintf(param, sizeof param, "messages[%zu].role", i);
         if (!json_is_string(role)) {
-            srv_fail(e, 400, role ? "invalid_type" : "missing_required_parameter", param,
+            gptc_srv_fail(e, 400, role ? "invalid_type" : "missing_required_parameter", param,
                      "'%s' must be a string", param);
             goto fail;
         }
@@ -47,7 +47,7 @@ static json_t *normalise(const json_t *msgs, srv_error *e)
         int assistant = strcmp(r, "assistant") == 0;
         if (strcmp(r, "developer") == 0) r = "system";
         if (strcmp(r, "system") && strcmp(r, "user") && !assistant && strcmp(r, "tool")) {
-            srv_fail(e, 400, "invalid_value", param,
+            gptc_srv_fail(e, 400, "invalid_value", param,
                      "'%s' must be one of system, developer, user, assistant, tool", param);
             goto fail;
         }
@@ -67,22 +67,22 @@ static json_t *normalise(const json_t *msgs, srv_error *e)
                 if (!json_is_object(part) || !json_is_string(type) ||
                     strcmp(json_string_value(type), "text") != 0 || !json_is_string(t)) {
                     snprintf(param, sizeof param, "messages[%zu].content[%zu]", i, k);
-                    srv_buf_free(&b);
-                    srv_fail(e, 400, "invalid_value", param,
+                    gptc_srv_buf_free(&b);
+                    gptc_srv_fail(e, 400, "invalid_value", param,
                              "'%s' must be a text part {\"type\": \"text\", \"text\": \"...\"} "
                              "(only text is supported)",
                              param);
                     goto fail;
                 }
-                if (k) srv_buf_add(&b, "\n", 1);
-                srv_buf_add(&b, json_string_value(t), json_string_length(t));
+                if (k) gptc_srv_buf_add(&b, "\n", 1);
+                gptc_srv_buf_add(&b, json_string_value(t), json_string_length(t));
             }
             text = json_stringn(b.p ? b.p : "", b.n);
-            srv_buf_free(&b);
+            gptc_srv_buf_free(&b);
         } else if ((!content || json_is_null(content)) && assistant) {
             text = json_string("");
         } else {
-            srv_fail(e, 400, content ? "invalid_type" : "missing_required_parameter", param,
+            gptc_srv_fail(e, 400, content ? "invalid_type" : "missing_required_parameter", param,
                      "'%s' must be a string or an array of text parts", param);
             goto fail;
         }
@@ -120,7 +120,7 @@ static gptc_chat_opts chat_opts(const gptc_server *s)
     return co;
 }
 
-int srv_chat_tokens(gptc_server *s, const json_t *messages, const char *param, int32_t **ids_out,
+int gptc_srv_chat_tokens(gptc_server *s, const json_t *messages, const char *param, int32_t **ids_out,
                     int *n_out, srv_error *e)
 {
     json_t *msgs = normalise_as(messages, param, e);
@@ -134,13 +134,13 @@ int srv_chat_tokens(gptc_server *s, const json_t *messages, const char *param, i
                                       &ids, &n_ids, NULL, NULL, &err);
     json_decref(msgs);
     if (st) {
-        if (st == GPTC_E_NOMEM) return srv_fail(e, 500, "internal_error", NULL, "out of memory");
-        return srv_fail(e, 400, "invalid_value", param,
+        if (st == GPTC_E_NOMEM) return gptc_srv_fail(e, 500, "internal_error", NULL, "out of memory");
+        return gptc_srv_fail(e, 400, "invalid_value", param,
                         "the chat template refused the messages: %s", err.msg);
     }
     if (n_ids == 0 || n_ids > INT_MAX / 2) {
         free(ids);
-        return srv_fail(e, 400, n_ids ? "context_length_exceeded" : "invalid_value", param,
+        return gptc_srv_fail(e, 400, n_ids ? "context_length_exceeded" : "invalid_value", param,
                         "'%s' is %s", param, n_ids ? "too long" : "empty");
     }
     *ids_out = ids;
@@ -148,7 +148,7 @@ int srv_chat_tokens(gptc_server *s, const json_t *messages, const char *param, i
     return 0;
 }
 
-int srv_chat_render(gptc_server *s, const json_t *messages, const char *param, char **text_out,
+int gptc_srv_chat_render(gptc_server *s, const json_t *messages, const char *param, char **text_out,
                     size_t *len_out, srv_error *e)
 {
     json_t *msgs = normalise_as(messages, param, e);
@@ -158,28 +158,28 @@ int srv_chat_render(gptc_server *s, const json_t *messages, const char *param, c
     gptc_status st = gptc_chat_render_json(s->tmpl, msgs, NULL, &co, text_out, len_out, &err);
     json_decref(msgs);
     if (st) {
-        if (st == GPTC_E_NOMEM) return srv_fail(e, 500, "internal_error", NULL, "out of memory");
-        return srv_fail(e, 400, "invalid_value", param,
+        if (st == GPTC_E_NOMEM) return gptc_srv_fail(e, 500, "internal_error", NULL, "out of memory");
+        return gptc_srv_fail(e, 400, "invalid_value", param,
                         "the chat template refused the messages: %s", err.msg);
     }
     return 0;
 }
 
-int srv_chat_prepare(gptc_server *s, const json_t *body, srv_job **out, srv_gen_opts *o,
+int gptc_srv_chat_prepare(gptc_server *s, const json_t *body, srv_job **out, srv_gen_opts *o,
                      srv_error *e)
 {
     int32_t *ids;
     int n_ids;
-    if (srv_chat_tokens(s, json_object_get(body, "messages"), "messages", &ids, &n_ids, e))
+    if (gptc_srv_chat_tokens(s, json_object_get(body, "messages"), "messages", &ids, &n_ids, e))
         return -1;
-    return srv_gen_parse(s, body, ids, n_ids, 1, out, o, e);
+    return gptc_srv_gen_parse(s, body, ids, n_ids, 1, out, o, e);
 }
 
-enum MHD_Result srv_ep_chat(srv_req *r, json_t *body)
+enum MHD_Result gptc_srv_ep_chat(srv_req *r, json_t *body)
 {
     srv_error e;
     srv_job *j;
     srv_gen_opts o;
-    if (srv_chat_prepare(r->srv, body, &j, &o, &e)) return srv_reply_error(r, &e);
-    return srv_gen_run(r, j, &o);
+    if (gptc_srv_chat_prepare(r->srv, body, &j, &o, &e)) return gptc_srv_reply_error(r, &e);
+    return gptc_srv_gen_run(r, j, &o);
 }

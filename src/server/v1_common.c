@@ -47,7 +47,7 @@ static int check_fields(const json_t *body, int chat, srv_error *e)
         if (in_list(k, k_common_fields) || in_list(k, k_ignored_fields) ||
             in_list(k, chat ? k_chat_fields : k_completion_fields))
             continue;
-        return srv_fail(e, 400, "unsupported_parameter", k,
+        return gptc_srv_fail(e, 400, "unsupported_parameter", k,
                         "Unsupported parameter: '%.60s' is not supported by this server (see "
                         "docs/agents.md for the fields it implements)",
                         k);
@@ -72,14 +72,14 @@ static int schema_grammar(const json_t *schema, const char *param, char **out, s
                           srv_error *e)
 {
     if (!json_is_object(schema) && !json_is_boolean(schema))
-        return srv_fail(e, 400, "invalid_type", param, "'%s' must be a JSON schema object", param);
+        return gptc_srv_fail(e, 400, "invalid_type", param, "'%s' must be a JSON schema object", param);
     gptc_err err;
     gptc_schema_gen *g = gptc_schema_gen_new(&err);
-    if (!g) return srv_fail(e, 500, "internal_error", NULL, "out of memory");
+    if (!g) return gptc_srv_fail(e, 500, "internal_error", NULL, "out of memory");
     gptc_status st = gptc_schema_gen_add(g, (json_t *)schema, "root", &err);
     if (st) {
         gptc_schema_gen_free(g);
-        return srv_fail(e, 400,
+        return gptc_srv_fail(e, 400,
                         st == GPTC_E_UNSUPPORTED ? "unsupported_parameter" : "invalid_value", param,
                         "'%s': %s", param, err.msg);
     }
@@ -88,7 +88,7 @@ static int schema_grammar(const json_t *schema, const char *param, char **out, s
     *out = malloc(n + 1);
     if (!*out) {
         gptc_schema_gen_free(g);
-        return srv_fail(e, 500, "internal_error", NULL, "out of memory");
+        return gptc_srv_fail(e, 500, "internal_error", NULL, "out of memory");
     }
     memcpy(*out, t, n + 1);
     *len = n;
@@ -112,7 +112,7 @@ static int parse_grammar(const json_t *body, char **out, size_t *len, srv_error 
     if (rf) {
         const json_t *type = json_object_get(rf, "type");
         if (!json_is_object(rf) || !json_is_string(type))
-            return srv_fail(e, 400, "invalid_type", "response_format",
+            return gptc_srv_fail(e, 400, "invalid_type", "response_format",
                             "'response_format' must be an object with a 'type'");
         const char *t = json_string_value(type);
         which = "response_format";
@@ -120,12 +120,12 @@ static int parse_grammar(const json_t *body, char **out, size_t *len, srv_error 
             which = NULL;
         } else if (!strcmp(t, "json_object")) {
             *out = strdup(k_json_object_gbnf);
-            if (!*out) return srv_fail(e, 500, "internal_error", NULL, "out of memory");
+            if (!*out) return gptc_srv_fail(e, 500, "internal_error", NULL, "out of memory");
             *len = strlen(*out);
         } else if (!strcmp(t, "json_schema")) {
             const json_t *jsn = json_object_get(rf, "json_schema");
             if (!json_is_object(jsn))
-                return srv_fail(e, 400, "invalid_type", "response_format.json_schema",
+                return gptc_srv_fail(e, 400, "invalid_type", "response_format.json_schema",
                                 "'response_format.json_schema' must be an object {name, schema, "
                                 "strict}");
             const char *k;
@@ -134,35 +134,35 @@ static int parse_grammar(const json_t *body, char **out, size_t *len, srv_error 
             {
                 if (strcmp(k, "name") && strcmp(k, "schema") && strcmp(k, "strict") &&
                     strcmp(k, "description"))
-                    return srv_fail(e, 400, "unsupported_parameter", "response_format.json_schema",
+                    return gptc_srv_fail(e, 400, "unsupported_parameter", "response_format.json_schema",
                                     "'response_format.json_schema.%.40s' is not supported", k);
             }
             const json_t *sc = json_object_get(jsn, "schema");
             if (!sc) sc = json_true(); /* no schema: any JSON value */
             rc = schema_grammar(sc, "response_format.json_schema.schema", out, len, e);
         } else {
-            return srv_fail(e, 400, "invalid_value", "response_format.type",
+            return gptc_srv_fail(e, 400, "invalid_value", "response_format.type",
                             "'response_format.type' must be text, json_object or json_schema");
         }
     }
     if (rc) return -1;
     if (gr) {
         if (which)
-            return srv_fail(e, 400, "invalid_value", "grammar",
+            return gptc_srv_fail(e, 400, "invalid_value", "grammar",
                             "give only one of 'response_format', 'grammar' and 'json_schema'");
         if (!json_is_string(gr))
-            return srv_fail(e, 400, "invalid_type", "grammar", "'grammar' must be GBNF text");
+            return gptc_srv_fail(e, 400, "invalid_type", "grammar", "'grammar' must be GBNF text");
         which = "grammar";
         *len = json_string_length(gr);
         *out = malloc(*len + 1);
-        if (!*out) return srv_fail(e, 500, "internal_error", NULL, "out of memory");
+        if (!*out) return gptc_srv_fail(e, 500, "internal_error", NULL, "out of memory");
         memcpy(*out, json_string_value(gr), *len + 1);
     }
     if (js) {
         if (which) {
             free(*out);
             *out = NULL;
-            return srv_fail(e, 400, "invalid_value", "json_schema",
+            return gptc_srv_fail(e, 400, "invalid_value", "json_schema",
                             "give only one of 'response_format', 'grammar' and 'json_schema'");
         }
         which = "json_schema";
@@ -174,13 +174,13 @@ static int parse_grammar(const json_t *body, char **out, size_t *len, srv_error 
     if (gptc_gbnf_parse(*out, *len, NULL, &g, &err)) {
         free(*out);
         *out = NULL;
-        return srv_fail(e, 400, "invalid_value", which, "'%s': %s", which, err.msg);
+        return gptc_srv_fail(e, 400, "invalid_value", which, "'%s': %s", which, err.msg);
     }
     gptc_gbnf_free(g);
     return 0;
 }
 
-int srv_tokenize(gptc_server *s, const char *text, size_t n, int parse_special, const char *param,
+int gptc_srv_tokenize(gptc_server *s, const char *text, size_t n, int parse_special, const char *param,
                  int32_t **out, int *n_out, srv_error *e)
 {
     const gptc_tokenizer *tok = gptc_model_tokenizer(s->model);
@@ -190,16 +190,16 @@ int srv_tokenize(gptc_server *s, const char *text, size_t n, int parse_special, 
     gptc_err err;
     size_t cnt = 0;
     if (gptc_tok_encode(tok, text, n, add_bos, parse_special, NULL, 0, &cnt, &err))
-        return srv_fail(e, 400, "invalid_value", param, "cannot tokenize '%s': %s", param, err.msg);
-    if (cnt == 0) return srv_fail(e, 400, "invalid_value", param, "'%s' is empty", param);
+        return gptc_srv_fail(e, 400, "invalid_value", param, "cannot tokenize '%s': %s", param, err.msg);
+    if (cnt == 0) return gptc_srv_fail(e, 400, "invalid_value", param, "'%s' is empty", param);
     if (cnt > INT_MAX / 2)
-        return srv_fail(e, 400, "context_length_exceeded", param, "'%s' is too long", param);
+        return gptc_srv_fail(e, 400, "context_length_exceeded", param, "'%s' is too long", param);
     int32_t *ids = malloc(cnt * sizeof *ids);
-    if (!ids) return srv_fail(e, 500, "internal_error", NULL, "out of memory");
+    if (!ids) return gptc_srv_fail(e, 500, "internal_error", NULL, "out of memory");
     size_t got = 0;
     if (gptc_tok_encode(tok, text, n, add_bos, parse_special, ids, cnt, &got, &err) || got != cnt) {
         free(ids);
-        return srv_fail(e, 500, "internal_error", param, "tokenizer: %s", err.msg);
+        return gptc_srv_fail(e, 500, "internal_error", param, "tokenizer: %s", err.msg);
     }
     *out = ids;
     *n_out = (int)cnt;
@@ -217,20 +217,20 @@ static int parse_stop(const json_t *body, srv_job *j, srv_error *e)
     if (json_is_array(v)) {
         n = json_array_size(v);
         if (n > SRV_USER_STOPS)
-            return srv_fail(e, 400, "invalid_value", "stop",
+            return gptc_srv_fail(e, 400, "invalid_value", "stop",
                             "'stop' holds at most %d strings, got %zu", SRV_USER_STOPS, n);
     } else if (!json_is_string(v)) {
-        return srv_fail(e, 400, "invalid_type", "stop",
+        return gptc_srv_fail(e, 400, "invalid_type", "stop",
                         "'stop' must be a string or an array of strings");
     }
     for (size_t i = 0; i < n; i++) {
         const json_t *it = json_is_array(v) ? json_array_get(v, i) : items[0];
         if (!json_is_string(it))
-            return srv_fail(e, 400, "invalid_type", "stop",
+            return gptc_srv_fail(e, 400, "invalid_type", "stop",
                             "'stop' must be a string or an array of strings");
         size_t len = json_string_length(it);
         if (len > SRV_STOP_LEN)
-            return srv_fail(e, 400, "invalid_value", "stop", "a stop string is over %d bytes",
+            return gptc_srv_fail(e, 400, "invalid_value", "stop", "a stop string is over %d bytes",
                             SRV_STOP_LEN);
         if (len == 0) continue;
         memcpy(j->stops[j->n_stops], json_string_value(it), len);
@@ -246,16 +246,16 @@ static int parse_bias(const json_t *body, int n_vocab, srv_job *j, srv_error *e)
     const json_t *v = json_object_get(body, "logit_bias");
     if (!v || json_is_null(v)) return 0;
     if (!json_is_object(v))
-        return srv_fail(e, 400, "invalid_type", "logit_bias",
+        return gptc_srv_fail(e, 400, "invalid_type", "logit_bias",
                         "'logit_bias' must be an object of token ids to numbers");
     size_t n = json_object_size(v);
     if (n > SRV_MAX_BIAS)
-        return srv_fail(e, 400, "invalid_value", "logit_bias",
+        return gptc_srv_fail(e, 400, "invalid_value", "logit_bias",
                         "'logit_bias' holds at most %d entries", SRV_MAX_BIAS);
     if (!n) return 0;
     j->bias_id = malloc(n * sizeof *j->bias_id);
     j->bias = malloc(n * sizeof *j->bias);
-    if (!j->bias_id || !j->bias) return srv_fail(e, 500, "internal_error", NULL, "out of memory");
+    if (!j->bias_id || !j->bias) return gptc_srv_fail(e, 500, "internal_error", NULL, "out of memory");
     const char *key;
     json_t *val;
     json_object_foreach((json_t *)v, key, val)
@@ -263,11 +263,11 @@ static int parse_bias(const json_t *body, int n_vocab, srv_job *j, srv_error *e)
         char *end;
         long id = strtol(key, &end, 10);
         if (end == key || *end || id < 0 || id >= n_vocab)
-            return srv_fail(e, 400, "invalid_value", "logit_bias",
+            return gptc_srv_fail(e, 400, "invalid_value", "logit_bias",
                             "'logit_bias' key '%.40s' is not a token id (0..%d)", key, n_vocab - 1);
         if (!json_is_number(val) || !isfinite(json_number_value(val)) ||
             fabs(json_number_value(val)) > 100)
-            return srv_fail(e, 400, "invalid_value", "logit_bias",
+            return gptc_srv_fail(e, 400, "invalid_value", "logit_bias",
                             "'logit_bias' values must be numbers in [-100, 100]");
         j->bias_id[j->n_bias] = (int32_t)id;
         j->bias[j->n_bias++] = (float)json_number_value(val);
@@ -275,7 +275,7 @@ static int parse_bias(const json_t *body, int n_vocab, srv_job *j, srv_error *e)
     return 0;
 }
 
-int srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int n_prompt, int chat,
+int gptc_srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int n_prompt, int chat,
                   srv_job **out, srv_gen_opts *o, srv_error *e)
 {
     srv_sched *sc = &s->sched;
@@ -294,48 +294,48 @@ int srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int n_pro
     size_t grammar_len = 0;
     if (check_fields(body, chat, e)) goto fail;
     if (gptc_srv_check_model(s, body, e) < 0) goto fail;
-    if (srv_jstr(body, "user", &str, NULL, e) < 0) goto fail;
-    if (srv_jint(body, "n", 1, n_max, &n, e) < 0) goto fail;
+    if (gptc_srv_jstr(body, "user", &str, NULL, e) < 0) goto fail;
+    if (gptc_srv_jint(body, "n", 1, n_max, &n, e) < 0) goto fail;
     const char *mt_param = "max_tokens";
-    if (chat && (rc = srv_jint(body, "max_completion_tokens", 1, INT_MAX / 2, &max_tokens, e)) < 0)
+    if (chat && (rc = gptc_srv_jint(body, "max_completion_tokens", 1, INT_MAX / 2, &max_tokens, e)) < 0)
         goto fail;
     if (rc) mt_param = "max_completion_tokens";
-    if (!rc && srv_jint(body, "max_tokens", 1, INT_MAX / 2, &max_tokens, e) < 0) {
+    if (!rc && gptc_srv_jint(body, "max_tokens", 1, INT_MAX / 2, &max_tokens, e) < 0) {
         if (!chat) snprintf(e->param, sizeof e->param, "max_tokens");
         goto fail;
     }
-    if (srv_jnum(body, "temperature", 0, 2, &temp, e) < 0) goto fail;
-    if (srv_jnum(body, "top_p", 0, 1, &top_p, e) < 0) goto fail;
-    if (srv_jnum(body, "min_p", 0, 1, &min_p, e) < 0) goto fail;
-    if (srv_jint(body, "top_k", 0, INT_MAX, &top_k, e) < 0) goto fail;
-    if (srv_jnum(body, "presence_penalty", -2, 2, &pres, e) < 0) goto fail;
-    if (srv_jnum(body, "frequency_penalty", -2, 2, &freq, e) < 0) goto fail;
-    if (srv_jnum(body, "repeat_penalty", 0.01, 100, &rep, e) < 0) goto fail;
-    if ((have_seed = srv_jint(body, "seed", LLONG_MIN, LLONG_MAX, &seed, e)) < 0) goto fail;
-    if (srv_jbool(body, "stream", &o->stream, e) < 0) goto fail;
-    if (srv_jbool(body, "ignore_eos", &ignore_eos, e) < 0) goto fail;
+    if (gptc_srv_jnum(body, "temperature", 0, 2, &temp, e) < 0) goto fail;
+    if (gptc_srv_jnum(body, "top_p", 0, 1, &top_p, e) < 0) goto fail;
+    if (gptc_srv_jnum(body, "min_p", 0, 1, &min_p, e) < 0) goto fail;
+    if (gptc_srv_jint(body, "top_k", 0, INT_MAX, &top_k, e) < 0) goto fail;
+    if (gptc_srv_jnum(body, "presence_penalty", -2, 2, &pres, e) < 0) goto fail;
+    if (gptc_srv_jnum(body, "frequency_penalty", -2, 2, &freq, e) < 0) goto fail;
+    if (gptc_srv_jnum(body, "repeat_penalty", 0.01, 100, &rep, e) < 0) goto fail;
+    if ((have_seed = gptc_srv_jint(body, "seed", LLONG_MIN, LLONG_MAX, &seed, e)) < 0) goto fail;
+    if (gptc_srv_jbool(body, "stream", &o->stream, e) < 0) goto fail;
+    if (gptc_srv_jbool(body, "ignore_eos", &ignore_eos, e) < 0) goto fail;
     const json_t *so = json_object_get(body, "stream_options");
     if (so && !json_is_null(so)) {
         if (!json_is_object(so)) {
-            srv_fail(e, 400, "invalid_type", "stream_options",
+            gptc_srv_fail(e, 400, "invalid_type", "stream_options",
                      "'stream_options' must be an object");
             goto fail;
         }
-        if (srv_jbool(so, "include_usage", &o->include_usage, e) < 0) {
+        if (gptc_srv_jbool(so, "include_usage", &o->include_usage, e) < 0) {
             snprintf(e->param, sizeof e->param, "stream_options.include_usage");
             goto fail;
         }
     }
     if (chat) {
-        if (srv_jbool(body, "logprobs", &lp_flag, e) < 0) goto fail;
-        if ((rc = srv_jint(body, "top_logprobs", 0, SRV_TOP_MAX, &top_lp, e)) < 0) goto fail;
+        if (gptc_srv_jbool(body, "logprobs", &lp_flag, e) < 0) goto fail;
+        if ((rc = gptc_srv_jint(body, "top_logprobs", 0, SRV_TOP_MAX, &top_lp, e)) < 0) goto fail;
         if (rc && !lp_flag) {
-            srv_fail(e, 400, "invalid_value", "top_logprobs",
+            gptc_srv_fail(e, 400, "invalid_value", "top_logprobs",
                      "'top_logprobs' needs 'logprobs': true");
             goto fail;
         }
     } else {
-        if (srv_jint(body, "logprobs", 0, 5, &n_lp, e) < 0) goto fail;
+        if (gptc_srv_jint(body, "logprobs", 0, 5, &n_lp, e) < 0) goto fail;
         lp_flag = n_lp >= 0;
         top_lp = n_lp > 0 ? n_lp : 0;
     }
@@ -344,7 +344,7 @@ int srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int n_pro
 
     /* length: the prompt plus the reply must fit one sequence, and n replies the whole cache */
     if (n_prompt >= sc->n_ctx_seq) {
-        srv_fail(e, 400, "context_length_exceeded", prompt_param,
+        gptc_srv_fail(e, 400, "context_length_exceeded", prompt_param,
                  "This model's maximum context length is %d tokens. However, your %s resulted in "
                  "%d tokens.",
                  sc->n_ctx_seq, chat ? "messages" : "prompt", n_prompt);
@@ -353,7 +353,7 @@ int srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int n_pro
     int avail = sc->n_ctx_seq - n_prompt, avail_n = (int)((sc->n_ctx - n_prompt) / n);
     if (max_tokens > 0) {
         if (max_tokens > avail) {
-            srv_fail(e, 400, "context_length_exceeded", mt_param,
+            gptc_srv_fail(e, 400, "context_length_exceeded", mt_param,
                      "This model's maximum context length is %d tokens. However, you requested "
                      "%lld tokens "
                      "(%d in the %s, %lld in the completion).",
@@ -362,7 +362,7 @@ int srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int n_pro
             goto fail;
         }
         if (max_tokens > avail_n) {
-            srv_fail(e, 400, "context_length_exceeded", "n",
+            gptc_srv_fail(e, 400, "context_length_exceeded", "n",
                      "%lld completions of %lld tokens do not fit the server's context (%d tokens)",
                      n, max_tokens, sc->n_ctx);
             goto fail;
@@ -370,15 +370,15 @@ int srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int n_pro
     } else {
         max_tokens = avail < avail_n ? avail : avail_n;
         if (max_tokens < 1) {
-            srv_fail(e, 400, "context_length_exceeded", "n",
+            gptc_srv_fail(e, 400, "context_length_exceeded", "n",
                      "%lld completions do not fit the server's context", n);
             goto fail;
         }
     }
 
-    j = srv_job_new(JOB_GENERATE, (int)n);
+    j = gptc_srv_job_new(JOB_GENERATE, (int)n);
     if (!j) {
-        srv_fail(e, 500, "internal_error", NULL, "out of memory");
+        gptc_srv_fail(e, 500, "internal_error", NULL, "out of memory");
         goto fail;
     }
     j->prompt = prompt;
@@ -421,7 +421,7 @@ int srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int n_pro
 fail:
     free(prompt);
     free(grammar);
-    srv_job_release(j);
+    gptc_srv_job_release(j);
     return -1;
 }
 
@@ -441,7 +441,7 @@ static json_t *token_json_str(gptc_server *s, int32_t id)
     if (gptc_tok_decode(gptc_model_tokenizer(s->model), &id, 1, 1, buf, sizeof buf, &n, &err) ||
         n > sizeof buf)
         n = 0;
-    return srv_jstring_lossy(buf, n);
+    return gptc_srv_jstring_lossy(buf, n);
 }
 
 static json_t *token_bytes(gptc_server *s, int32_t id)
@@ -530,16 +530,16 @@ static void observe_ttft(gptc_server *s, const srv_job *j)
     pthread_mutex_unlock(&s->metrics.mu);
 }
 
-json_t *srv_gen_result(gptc_server *s, srv_job *j, const srv_gen_opts *o)
+json_t *gptc_srv_gen_result(gptc_server *s, srv_job *j, const srv_gen_opts *o)
 {
     char id[48];
-    srv_make_id(s, o->chat ? "chatcmpl-" : "cmpl-", id, sizeof id);
+    gptc_srv_make_id(s, o->chat ? "chatcmpl-" : "cmpl-", id, sizeof id);
     json_t *res = envelope(s, id, time(NULL), o->chat ? "chat.completion" : "text_completion");
     json_t *choices = json_array();
     pthread_mutex_lock(&j->mu);
     for (int i = 0; i < j->n_choices; i++) {
         const srv_choice *c = &j->choices[i];
-        json_t *text = srv_jstring_lossy(c->text ? c->text : "", c->len);
+        json_t *text = gptc_srv_jstring_lossy(c->text ? c->text : "", c->len);
         size_t off = 0;
         json_t *lp =
             o->logprobs && c->lp ? logprobs_json(s, c, 0, c->n_lp, o->chat, &off) : json_null();
@@ -561,7 +561,7 @@ json_t *srv_gen_result(gptc_server *s, srv_job *j, const srv_gen_opts *o)
 
 static enum MHD_Result reply_full(srv_req *r, srv_job *j, const srv_gen_opts *o)
 {
-    return srv_reply_json(r, 200, srv_gen_result(r->srv, j, o));
+    return gptc_srv_reply_json(r, 200, gptc_srv_gen_result(r->srv, j, o));
 }
 
 /* ----- streaming --------------------------------------------------------------------------------
@@ -588,9 +588,9 @@ static void sse_add(srv_stream *st, json_t *chunk)
     char *txt = json_dumps(chunk, JSON_COMPACT);
     json_decref(chunk);
     if (!txt) return;
-    srv_buf_add(&st->out, "data: ", 6);
-    srv_buf_add(&st->out, txt, strlen(txt));
-    srv_buf_add(&st->out, "\n\n", 2);
+    gptc_srv_buf_add(&st->out, "data: ", 6);
+    gptc_srv_buf_add(&st->out, txt, strlen(txt));
+    gptc_srv_buf_add(&st->out, "\n\n", 2);
     free(txt);
 }
 
@@ -613,8 +613,8 @@ static int stream_collect(srv_stream *st)
     int added = 0;
     if (j->failed) {
         srv_error e;
-        srv_fail(&e, 500, "internal_error", NULL, "generation failed: %s", j->fail_msg);
-        json_t *ev = srv_error_json(&e);
+        gptc_srv_fail(&e, 500, "internal_error", NULL, "generation failed: %s", j->fail_msg);
+        json_t *ev = gptc_srv_error_json(&e);
         sse_add(st, ev);
         for (int i = 0; i < j->n_choices; i++)
             st->state[i] = 2;
@@ -632,10 +632,10 @@ static int stream_collect(srv_stream *st)
         }
         size_t ready = c->n_ready;
         if (!c->finish && ready > st->sent[i]) /* only whole characters */
-            ready = st->sent[i] + srv_utf8_valid_len(c->text + st->sent[i], ready - st->sent[i]);
+            ready = st->sent[i] + gptc_srv_utf8_valid_len(c->text + st->sent[i], ready - st->sent[i]);
         int lp_to = st->o.logprobs && c->lp ? c->n_lp : 0;
         if (ready > st->sent[i] || lp_to > st->lp_sent[i]) {
-            json_t *text = srv_jstring_lossy(c->text + st->sent[i], ready - st->sent[i]);
+            json_t *text = gptc_srv_jstring_lossy(c->text + st->sent[i], ready - st->sent[i]);
             json_t *lp = lp_to > st->lp_sent[i] ? logprobs_json(s, c, st->lp_sent[i], lp_to,
                                                                 st->o.chat, &st->text_off[i])
                                                 : json_null();
@@ -669,7 +669,7 @@ static int stream_collect(srv_stream *st)
                 json_object_set_new(c, "usage", usage_json(j));
                 sse_add(st, c);
             }
-            srv_buf_add(&st->out, "data: [DONE]\n\n", 14);
+            gptc_srv_buf_add(&st->out, "data: [DONE]\n\n", 14);
             st->ended = 1;
             added++;
         }
@@ -705,7 +705,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         }
         pthread_mutex_unlock(&j->mu);
         if (!added && fd_gone(st->fd)) {
-            srv_job_cancel(j);
+            gptc_srv_job_cancel(j);
             return MHD_CONTENT_READER_END_WITH_ERROR;
         }
     }
@@ -718,11 +718,11 @@ static void stream_free(void *cls)
     int done = st->job->done;
     pthread_mutex_unlock(&st->job->mu);
     if (!done)
-        srv_job_cancel(st->job);
+        gptc_srv_job_cancel(st->job);
     else
         observe_ttft(st->srv, st->job);
-    srv_job_release(st->job);
-    srv_buf_free(&st->out);
+    gptc_srv_job_release(st->job);
+    gptc_srv_buf_free(&st->out);
     free(st->sent);
     free(st->lp_sent);
     free(st->text_off);
@@ -730,7 +730,7 @@ static void stream_free(void *cls)
     free(st);
 }
 
-enum MHD_Result srv_gen_run(srv_req *r, srv_job *j, const srv_gen_opts *o)
+enum MHD_Result gptc_srv_gen_run(srv_req *r, srv_job *j, const srv_gen_opts *o)
 {
     gptc_server *s = r->srv;
     srv_error e;
@@ -738,19 +738,19 @@ enum MHD_Result srv_gen_run(srv_req *r, srv_job *j, const srv_gen_opts *o)
     const union MHD_ConnectionInfo *fdi =
         MHD_get_connection_info(r->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
     j->client_fd = fdi ? fdi->connect_fd : -1;
-    if (srv_sched_submit(&s->sched, j, &e)) {
-        srv_job_release(j);
-        return srv_reply_error(r, &e);
+    if (gptc_srv_sched_submit(&s->sched, j, &e)) {
+        gptc_srv_job_release(j);
+        return gptc_srv_reply_error(r, &e);
     }
     r->job = j; /* the request's reference: on_completed cancels and releases it */
     if (!o->stream) {
-        if (srv_wait_job(r, j) < 0)
+        if (gptc_srv_wait_job(r, j) < 0)
             return MHD_NO; /* the client left: close, the job is cancelled */
         pthread_mutex_lock(&j->mu);
         int failed = j->failed;
-        if (failed) srv_fail(&e, 500, "internal_error", NULL, "generation failed: %s", j->fail_msg);
+        if (failed) gptc_srv_fail(&e, 500, "internal_error", NULL, "generation failed: %s", j->fail_msg);
         pthread_mutex_unlock(&j->mu);
-        if (failed) return srv_reply_error(r, &e);
+        if (failed) return gptc_srv_reply_error(r, &e);
         observe_ttft(s, j);
         return reply_full(r, j, o);
     }
@@ -760,7 +760,7 @@ enum MHD_Result srv_gen_run(srv_req *r, srv_job *j, const srv_gen_opts *o)
         MHD_get_connection_info(r->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!st || !ci) {
         free(st);
-        srv_job_cancel(j);
+        gptc_srv_job_cancel(j);
         return MHD_NO;
     }
     st->srv = s;
@@ -771,7 +771,7 @@ enum MHD_Result srv_gen_run(srv_req *r, srv_job *j, const srv_gen_opts *o)
     st->o = *o;
     st->created = time(NULL);
     st->fd = ci->connect_fd;
-    srv_make_id(s, o->chat ? "chatcmpl-" : "cmpl-", st->id, sizeof st->id);
+    gptc_srv_make_id(s, o->chat ? "chatcmpl-" : "cmpl-", st->id, sizeof st->id);
     st->sent = calloc((size_t)j->n_choices, sizeof *st->sent);
     st->lp_sent = calloc((size_t)j->n_choices, sizeof *st->lp_sent);
     st->text_off = calloc((size_t)j->n_choices, sizeof *st->text_off);

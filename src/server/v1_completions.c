@@ -14,19 +14,19 @@ static int token_array(gptc_server *s, const json_t *a, int32_t **out, int *n_ou
 {
     size_t n = json_array_size(a);
     int V = s->sched.n_vocab;
-    if (n == 0) return srv_fail(e, 400, "invalid_value", "prompt", "'prompt' is empty");
+    if (n == 0) return gptc_srv_fail(e, 400, "invalid_value", "prompt", "'prompt' is empty");
     if (n > (size_t)s->sched.n_ctx_seq)
-        return srv_fail(e, 400, "context_length_exceeded", "prompt",
+        return gptc_srv_fail(e, 400, "context_length_exceeded", "prompt",
                         "This model's maximum context length is %d tokens. However, your prompt "
                         "resulted in %zu tokens.",
                         s->sched.n_ctx_seq, n);
     int32_t *ids = malloc(n * sizeof *ids);
-    if (!ids) return srv_fail(e, 500, "internal_error", NULL, "out of memory");
+    if (!ids) return gptc_srv_fail(e, 500, "internal_error", NULL, "out of memory");
     for (size_t i = 0; i < n; i++) {
         const json_t *t = json_array_get(a, i);
         if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) >= V) {
             free(ids);
-            return srv_fail(e, 400, "invalid_value", "prompt",
+            return gptc_srv_fail(e, 400, "invalid_value", "prompt",
                             "'prompt' token %zu is not a token id (0..%d)", i, V - 1);
         }
         ids[i] = (int32_t)json_integer_value(t);
@@ -36,7 +36,7 @@ static int token_array(gptc_server *s, const json_t *a, int32_t **out, int *n_ou
     return 0;
 }
 
-int srv_completions_prepare(gptc_server *s, const json_t *body, srv_job **out, srv_gen_opts *o,
+int gptc_srv_completions_prepare(gptc_server *s, const json_t *body, srv_job **out, srv_gen_opts *o,
                             srv_error *e)
 {
     const json_t *p = json_object_get(body, "prompt");
@@ -46,29 +46,29 @@ int srv_completions_prepare(gptc_server *s, const json_t *body, srv_job **out, s
         (json_is_string(json_array_get(p, 0)) || json_is_array(json_array_get(p, 0))))
         p = json_array_get(p, 0); /* ["text"] or [[ids]] */
     if (!p || json_is_null(p)) {
-        rc = srv_fail(e, 400, "missing_required_parameter", "prompt", "'prompt' is required");
+        rc = gptc_srv_fail(e, 400, "missing_required_parameter", "prompt", "'prompt' is required");
     } else if (json_is_string(p)) {
-        rc = srv_tokenize(s, json_string_value(p), json_string_length(p), 0, "prompt", &ids, &n_ids,
+        rc = gptc_srv_tokenize(s, json_string_value(p), json_string_length(p), 0, "prompt", &ids, &n_ids,
                           e);
     } else if (json_is_array(p) && json_array_size(p) > 0 &&
                (json_is_string(json_array_get(p, 0)) || json_is_array(json_array_get(p, 0)))) {
-        rc = srv_fail(e, 400, "invalid_value", "prompt",
+        rc = gptc_srv_fail(e, 400, "invalid_value", "prompt",
                       "one prompt per request: send several requests instead");
     } else if (json_is_array(p)) {
         rc = token_array(s, p, &ids, &n_ids, e);
     } else {
-        rc = srv_fail(e, 400, "invalid_type", "prompt",
+        rc = gptc_srv_fail(e, 400, "invalid_type", "prompt",
                       "'prompt' must be a string or an array of token ids");
     }
     if (rc) return -1;
-    return srv_gen_parse(s, body, ids, n_ids, 0, out, o, e);
+    return gptc_srv_gen_parse(s, body, ids, n_ids, 0, out, o, e);
 }
 
-enum MHD_Result srv_ep_completions(srv_req *r, json_t *body)
+enum MHD_Result gptc_srv_ep_completions(srv_req *r, json_t *body)
 {
     srv_error e;
     srv_job *j;
     srv_gen_opts o;
-    if (srv_completions_prepare(r->srv, body, &j, &o, &e)) return srv_reply_error(r, &e);
-    return srv_gen_run(r, j, &o);
+    if (gptc_srv_completions_prepare(r->srv, body, &j, &o, &e)) return gptc_srv_reply_error(r, &e);
+    return gptc_srv_gen_run(r, j, &o);
 }

@@ -47,22 +47,22 @@ static json_t *base64_floats(const float *v, int n)
 static int one_input(gptc_server *s, const json_t *in, srv_choice *c, srv_error *e)
 {
     if (json_is_string(in))
-        return srv_tokenize(s, json_string_value(in), json_string_length(in), 0, "input",
+        return gptc_srv_tokenize(s, json_string_value(in), json_string_length(in), 0, "input",
                             &c->prompt, &c->n_prompt, e);
     if (!json_is_array(in) || json_array_size(in) == 0)
-        return srv_fail(e, 400, "invalid_type", "input",
+        return gptc_srv_fail(e, 400, "invalid_type", "input",
                         "'input' must be a string, an array of strings, or token ids");
     size_t n = json_array_size(in);
     if (n > (size_t)s->sched.n_ctx_seq)
-        return srv_fail(e, 400, "context_length_exceeded", "input", "an input is over %d tokens",
+        return gptc_srv_fail(e, 400, "context_length_exceeded", "input", "an input is over %d tokens",
                         s->sched.n_ctx_seq);
     c->prompt = malloc(n * sizeof *c->prompt);
-    if (!c->prompt) return srv_fail(e, 500, "internal_error", NULL, "out of memory");
+    if (!c->prompt) return gptc_srv_fail(e, 500, "internal_error", NULL, "out of memory");
     for (size_t i = 0; i < n; i++) {
         const json_t *t = json_array_get(in, i);
         if (!json_is_integer(t) || json_integer_value(t) < 0 ||
             json_integer_value(t) >= s->sched.n_vocab)
-            return srv_fail(e, 400, "invalid_value", "input", "input token %zu is not a token id",
+            return gptc_srv_fail(e, 400, "invalid_value", "input", "input token %zu is not a token id",
                             i);
         c->prompt[i] = (int32_t)json_integer_value(t);
     }
@@ -70,43 +70,43 @@ static int one_input(gptc_server *s, const json_t *in, srv_choice *c, srv_error 
     return 0;
 }
 
-int srv_embeddings_prepare(gptc_server *s, const json_t *body, srv_job **out, int *b64, int *dims,
+int gptc_srv_embeddings_prepare(gptc_server *s, const json_t *body, srv_job **out, int *b64, int *dims,
                            srv_error *e)
 {
     const char *fmt = "float", *str;
     long long d = 0;
-    if (gptc_srv_check_model(s, body, e) < 0 || srv_jstr(body, "user", &str, NULL, e) < 0 ||
-        srv_jstr(body, "encoding_format", &fmt, NULL, e) < 0 ||
-        srv_jint(body, "dimensions", 1, s->sched.n_embd, &d, e) < 0)
+    if (gptc_srv_check_model(s, body, e) < 0 || gptc_srv_jstr(body, "user", &str, NULL, e) < 0 ||
+        gptc_srv_jstr(body, "encoding_format", &fmt, NULL, e) < 0 ||
+        gptc_srv_jint(body, "dimensions", 1, s->sched.n_embd, &d, e) < 0)
         return -1;
     *dims = d > 0 ? (int)d : s->sched.n_embd;
     *b64 = strcmp(fmt, "base64") == 0;
     if (!*b64 && strcmp(fmt, "float") != 0)
-        return srv_fail(e, 400, "invalid_value", "encoding_format",
+        return gptc_srv_fail(e, 400, "invalid_value", "encoding_format",
                         "'encoding_format' must be \"float\" or \"base64\"");
     const json_t *in = json_object_get(body, "input");
     if (!in || json_is_null(in))
-        return srv_fail(e, 400, "missing_required_parameter", "input", "'input' is required");
+        return gptc_srv_fail(e, 400, "missing_required_parameter", "input", "'input' is required");
     /* a list of inputs, or one input (a string or one array of token ids) */
     int many = json_is_array(in) && json_array_size(in) > 0 &&
                (json_is_string(json_array_get(in, 0)) || json_is_array(json_array_get(in, 0)));
     size_t n = many ? json_array_size(in) : 1;
     if (n > SRV_MAX_INPUTS)
-        return srv_fail(e, 400, "invalid_value", "input", "at most %d inputs per request",
+        return gptc_srv_fail(e, 400, "invalid_value", "input", "at most %d inputs per request",
                         SRV_MAX_INPUTS);
-    srv_job *j = srv_job_new(JOB_EMBED, (int)n);
-    if (!j) return srv_fail(e, 500, "internal_error", NULL, "out of memory");
+    srv_job *j = gptc_srv_job_new(JOB_EMBED, (int)n);
+    if (!j) return gptc_srv_fail(e, 500, "internal_error", NULL, "out of memory");
     int total = 0;
     for (size_t i = 0; i < n; i++) {
         srv_choice *c = &j->choices[i];
         if (one_input(s, many ? json_array_get(in, i) : in, c, e)) {
-            srv_job_release(j);
+            gptc_srv_job_release(j);
             return -1;
         }
         if (c->n_prompt > s->sched.n_ctx_seq) {
-            srv_fail(e, 400, "context_length_exceeded", "input",
+            gptc_srv_fail(e, 400, "context_length_exceeded", "input",
                      "input %zu is %d tokens; the limit is %d", i, c->n_prompt, s->sched.n_ctx_seq);
-            srv_job_release(j);
+            gptc_srv_job_release(j);
             return -1;
         }
         total += c->n_prompt;
@@ -116,33 +116,33 @@ int srv_embeddings_prepare(gptc_server *s, const json_t *body, srv_job **out, in
     return 0;
 }
 
-enum MHD_Result srv_ep_embeddings(srv_req *r, json_t *body)
+enum MHD_Result gptc_srv_ep_embeddings(srv_req *r, json_t *body)
 {
     gptc_server *s = r->srv;
     srv_error e;
     srv_job *j;
     int b64, D;
-    if (srv_embeddings_prepare(s, body, &j, &b64, &D, &e)) return srv_reply_error(r, &e);
+    if (gptc_srv_embeddings_prepare(s, body, &j, &b64, &D, &e)) return gptc_srv_reply_error(r, &e);
     int total = j->n_prompt;
     r->prompt_tokens = total;
     const union MHD_ConnectionInfo *fdi =
         MHD_get_connection_info(r->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
     j->client_fd = fdi ? fdi->connect_fd : -1;
-    if (srv_sched_submit(&s->sched, j, &e)) {
-        srv_job_release(j);
-        return srv_reply_error(r, &e);
+    if (gptc_srv_sched_submit(&s->sched, j, &e)) {
+        gptc_srv_job_release(j);
+        return gptc_srv_reply_error(r, &e);
     }
     r->job = j;
-    if (srv_wait_job(r, j) < 0) return MHD_NO;
-    json_t *res = srv_embeddings_result(s, j, b64, D);
+    if (gptc_srv_wait_job(r, j) < 0) return MHD_NO;
+    json_t *res = gptc_srv_embeddings_result(s, j, b64, D);
     if (!res) {
-        srv_fail(&e, 500, "internal_error", NULL, "embedding failed");
-        return srv_reply_error(r, &e);
+        gptc_srv_fail(&e, 500, "internal_error", NULL, "embedding failed");
+        return gptc_srv_reply_error(r, &e);
     }
-    return srv_reply_json(r, 200, res);
+    return gptc_srv_reply_json(r, 200, res);
 }
 
-json_t *srv_embeddings_result(gptc_server *s, srv_job *j, int b64, int D)
+json_t *gptc_srv_embeddings_result(gptc_server *s, srv_job *j, int b64, int D)
 {
     int total = j->n_prompt;
     size_t n = (size_t)j->n_choices;

@@ -28,7 +28,7 @@ struct srv_upload {
     char bad_field[64];
 };
 
-json_t *srv_file_json(const gptc_store_file *f)
+json_t *gptc_srv_file_json(const gptc_store_file *f)
 {
     return json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:n, s:n}", "id", f->id, "object", "file",
                      "bytes", (json_int_t)f->bytes, "created_at", (json_int_t)f->created_at,
@@ -84,7 +84,7 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
     return MHD_YES;
 }
 
-int srv_upload_begin(srv_req *r)
+int gptc_srv_upload_begin(srv_req *r)
 {
     struct srv_upload *u = calloc(1, sizeof *u);
     if (!u) return -1;
@@ -93,7 +93,7 @@ int srv_upload_begin(srv_req *r)
     return 0; /* pp NULL: not multipart/form-data (answered at the end) */
 }
 
-int srv_upload_feed(srv_req *r, const char *data, size_t n)
+int gptc_srv_upload_feed(srv_req *r, const char *data, size_t n)
 {
     struct srv_upload *u = r->upload;
     if (!u || !u->pp) return 0;
@@ -105,7 +105,7 @@ int srv_upload_feed(srv_req *r, const char *data, size_t n)
     return 0;
 }
 
-void srv_upload_free(srv_req *r)
+void gptc_srv_upload_free(srv_req *r)
 {
     struct srv_upload *u = r->upload;
     if (!u) return;
@@ -121,47 +121,47 @@ static enum MHD_Result upload_end(srv_req *r)
     struct srv_upload *u = r->upload;
     srv_error e;
     if (!u || (!u->pp && !u->bad_field[0])) {
-        srv_fail(&e, 400, "invalid_request", NULL,
+        gptc_srv_fail(&e, 400, "invalid_request", NULL,
                  "POST /v1/files takes a multipart/form-data body with 'purpose' and 'file'");
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
     if (u->pp) {
         MHD_destroy_post_processor(u->pp);
         u->pp = NULL;
     }
     if (u->over) {
-        srv_fail(&e, 413, "file_too_large", "file", "the file is over %zu bytes (the server's cap)",
+        gptc_srv_fail(&e, 413, "file_too_large", "file", "the file is over %zu bytes (the server's cap)",
                  s->p.file_max);
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
     if (u->bad_field[0]) {
-        srv_fail(&e, 400, "invalid_request", u->bad_field, "unknown field '%s' in the upload",
+        gptc_srv_fail(&e, 400, "invalid_request", u->bad_field, "unknown field '%s' in the upload",
                  u->bad_field);
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
     if (!u->purpose_set) {
-        srv_fail(&e, 400, "missing_required_parameter", "purpose", "'purpose' is required");
-        return srv_reply_error(r, &e);
+        gptc_srv_fail(&e, 400, "missing_required_parameter", "purpose", "'purpose' is required");
+        return gptc_srv_reply_error(r, &e);
     }
     if (strcmp(u->purpose, "batch") && strcmp(u->purpose, "user_data")) {
-        srv_fail(&e, 400, "invalid_value", "purpose",
+        gptc_srv_fail(&e, 400, "invalid_value", "purpose",
                  "'purpose' must be 'batch' or 'user_data' (got '%.30s')", u->purpose);
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
     if (u->n_files != 1) {
-        srv_fail(&e, 400, u->n_files ? "invalid_value" : "missing_required_parameter", "file",
+        gptc_srv_fail(&e, 400, u->n_files ? "invalid_value" : "missing_required_parameter", "file",
                  u->n_files ? "send one 'file' per upload" : "'file' is required");
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
     if (u->write_errno) {
         int en = u->write_errno;
         if (u->up_open) gptc_store_upload_abort(&u->up);
         u->up_open = 0;
         if (en == ENOSPC || en == EDQUOT)
-            srv_fail(&e, 507, "insufficient_storage", NULL, "the server's disk is full");
+            gptc_srv_fail(&e, 507, "insufficient_storage", NULL, "the server's disk is full");
         else
-            srv_fail(&e, 500, "internal_error", NULL, "cannot store the file: %s", strerror(en));
-        return srv_reply_error(r, &e);
+            gptc_srv_fail(&e, 500, "internal_error", NULL, "cannot store the file: %s", strerror(en));
+        return gptc_srv_reply_error(r, &e);
     }
     gptc_store_file f = {0};
     snprintf(f.purpose, sizeof f.purpose, "%.31s", u->purpose);
@@ -170,17 +170,17 @@ static enum MHD_Result upload_end(srv_req *r)
     u->up_open = 0;
     if (gptc_store_upload_commit(s->store, &u->up, &f, &err)) {
         if (strstr(err.msg, "disk full"))
-            srv_fail(&e, 507, "insufficient_storage", NULL, "the server's disk is full");
+            gptc_srv_fail(&e, 507, "insufficient_storage", NULL, "the server's disk is full");
         else
-            srv_fail(&e, 500, "internal_error", NULL, "cannot store the file: %s", err.msg);
-        return srv_reply_error(r, &e);
+            gptc_srv_fail(&e, 500, "internal_error", NULL, "cannot store the file: %s", err.msg);
+        return gptc_srv_reply_error(r, &e);
     }
-    srv_log(s, "file %s stored: %lld bytes, purpose %s", f.id, (long long)f.bytes, f.purpose);
-    return srv_reply_json(r, 200, srv_file_json(&f));
+    gptc_srv_log(s, "file %s stored: %lld bytes, purpose %s", f.id, (long long)f.bytes, f.purpose);
+    return gptc_srv_reply_json(r, 200, gptc_srv_file_json(&f));
 }
 
 /* ?limit= (1..max, default def) and ?after= from the query string; -1 with *e on a bad one. */
-int srv_page_args(srv_req *r, int def, int max, int *limit, const char **after, srv_error *e)
+int gptc_srv_page_args(srv_req *r, int def, int max, int *limit, const char **after, srv_error *e)
 {
     *limit = def;
     *after = MHD_lookup_connection_value(r->mhd, MHD_GET_ARGUMENT_KIND, "after");
@@ -190,13 +190,13 @@ int srv_page_args(srv_req *r, int def, int max, int *limit, const char **after, 
         char *end;
         long v = strtol(l, &end, 10);
         if (end == l || *end || v < 1 || v > max)
-            return srv_fail(e, 400, "invalid_value", "limit", "'limit' must be 1..%d", max);
+            return gptc_srv_fail(e, 400, "invalid_value", "limit", "'limit' must be 1..%d", max);
         *limit = (int)v;
     }
     return 0;
 }
 
-enum MHD_Result srv_ep_files(srv_req *r, const char *sub)
+enum MHD_Result gptc_srv_ep_files(srv_req *r, const char *sub)
 {
     gptc_server *s = r->srv;
     srv_error e;
@@ -206,79 +206,79 @@ enum MHD_Result srv_ep_files(srv_req *r, const char *sub)
         if (post) return upload_end(r);
         int limit;
         const char *after;
-        if (srv_page_args(r, 10000, 10000, &limit, &after, &e)) return srv_reply_error(r, &e);
+        if (gptc_srv_page_args(r, 10000, 10000, &limit, &after, &e)) return gptc_srv_reply_error(r, &e);
         const char *purpose = MHD_lookup_connection_value(r->mhd, MHD_GET_ARGUMENT_KIND, "purpose");
         const char *order = MHD_lookup_connection_value(r->mhd, MHD_GET_ARGUMENT_KIND, "order");
         if (order && strcmp(order, "desc") != 0) {
-            srv_fail(&e, 400, "invalid_value", "order", "only order=desc (newest first) is served");
-            return srv_reply_error(r, &e);
+            gptc_srv_fail(&e, 400, "invalid_value", "order", "only order=desc (newest first) is served");
+            return gptc_srv_reply_error(r, &e);
         }
         gptc_store_file *fs;
         int n, more;
         if (gptc_store_file_list(s->store, after, limit, purpose && *purpose ? purpose : NULL, &fs,
                                  &n, &more, &err)) {
-            srv_fail(&e, 500, "internal_error", NULL, "%s", err.msg);
-            return srv_reply_error(r, &e);
+            gptc_srv_fail(&e, 500, "internal_error", NULL, "%s", err.msg);
+            return gptc_srv_reply_error(r, &e);
         }
         json_t *data = json_array();
         for (int i = 0; i < n; i++)
-            json_array_append_new(data, srv_file_json(&fs[i]));
+            json_array_append_new(data, gptc_srv_file_json(&fs[i]));
         json_t *res =
             json_pack("{s:s, s:o, s:b}", "object", "list", "data", data, "has_more", more);
         json_object_set_new(res, "first_id", n ? json_string(fs[0].id) : json_null());
         json_object_set_new(res, "last_id", n ? json_string(fs[n - 1].id) : json_null());
         free(fs);
-        return srv_reply_json(r, 200, res);
+        return gptc_srv_reply_json(r, 200, res);
     }
     char id[GPTC_STORE_ID_MAX];
     const char *slash = strchr(sub, '/');
     size_t idn = slash ? (size_t)(slash - sub) : strlen(sub);
     int content = slash && strcmp(slash, "/content") == 0;
     if (idn >= sizeof id || (slash && !content)) {
-        srv_fail(&e, 404, "not_found", NULL, "no route for %s %s", r->method, r->path);
-        return srv_reply_error(r, &e);
+        gptc_srv_fail(&e, 404, "not_found", NULL, "no route for %s %s", r->method, r->path);
+        return gptc_srv_reply_error(r, &e);
     }
     memcpy(id, sub, idn);
     id[idn] = 0;
     if ((content && (post || del)) || (!content && post)) {
-        srv_fail(&e, 405, "method_not_allowed", NULL, "%s is not allowed on %s", r->method,
+        gptc_srv_fail(&e, 405, "method_not_allowed", NULL, "%s is not allowed on %s", r->method,
                  r->path);
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
     gptc_store_file f;
     int found = gptc_store_file_get(s->store, id, &f, &err);
     if (found < 0) {
-        srv_fail(&e, 500, "internal_error", NULL, "%s", err.msg);
-        return srv_reply_error(r, &e);
+        gptc_srv_fail(&e, 500, "internal_error", NULL, "%s", err.msg);
+        return gptc_srv_reply_error(r, &e);
     }
     if (!found) {
-        srv_fail(&e, 404, "not_found", "file_id", "No such File object: %.80s", id);
-        return srv_reply_error(r, &e);
+        gptc_srv_fail(&e, 404, "not_found", "file_id", "No such File object: %.80s", id);
+        return gptc_srv_reply_error(r, &e);
     }
     if (del) {
         int rc = gptc_store_file_delete(s->store, id, &err);
         if (rc < 0) {
-            srv_fail(&e, 500, "internal_error", NULL, "%s", err.msg);
-            return srv_reply_error(r, &e);
+            gptc_srv_fail(&e, 500, "internal_error", NULL, "%s", err.msg);
+            return gptc_srv_reply_error(r, &e);
         }
-        return srv_reply_json(
+        return gptc_srv_reply_json(
             r, 200, json_pack("{s:s, s:s, s:b}", "id", id, "object", "file", "deleted", 1));
     }
-    if (!content) return srv_reply_json(r, 200, srv_file_json(&f));
+    if (!content) return gptc_srv_reply_json(r, 200, gptc_srv_file_json(&f));
     char path[600];
     gptc_store_file_path(s->store, id, path, sizeof path);
     FILE *fp = fopen(path, "rb");
     if (!fp) {
-        srv_fail(&e, 500, "internal_error", NULL, "the bytes of %s are missing", id);
-        return srv_reply_error(r, &e);
+        gptc_srv_fail(&e, 500, "internal_error", NULL, "the bytes of %s are missing", id);
+        return gptc_srv_reply_error(r, &e);
     }
     int fd = dup(fileno(fp));
     fclose(fp);
     struct MHD_Response *resp = fd >= 0 ? MHD_create_response_from_fd((uint64_t)f.bytes, fd) : NULL;
     if (!resp) {
         if (fd >= 0) close(fd);
-        srv_fail(&e, 500, "internal_error", NULL, "cannot send %s", id);
-        return srv_reply_error(r, &e);
+        gptc_srv_fail(&e, 500, "internal_error", NULL, "cannot send %s", id);
+        return gptc_srv_reply_error(r, &e);
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
     r->status = 200;

@@ -4,7 +4,7 @@
  * sequence) and POST /v1/messages/count_tokens; the key may come as x-api-key. Errors have
  * Anthropic's shape {"type": "error", "error": {"type", "message"}}.
  *
- * The messages are rendered by srv_chat_tokens, the same path as /v1/chat/completions. Tools
+ * The messages are rendered by gptc_srv_chat_tokens, the same path as /v1/chat/completions. Tools
  * (tools, tool_choice, tool_use/tool_result blocks), extended thinking and images come with the
  * tool-calling work; until then they are a 400 naming the field, never ignored.
  */
@@ -30,8 +30,8 @@ static enum MHD_Result reply_error(srv_req *r, const srv_error *e)
     else
         snprintf(msg, sizeof msg, "%s", e->message);
     json_t *o = json_pack("{s:s, s:{s:s, s:o}}", "type", "error", "error", "type", type, "message",
-                          srv_jstring_lossy(msg, strlen(msg)));
-    return srv_reply_json(r, e->status, o);
+                          gptc_srv_jstring_lossy(msg, strlen(msg)));
+    return gptc_srv_reply_json(r, e->status, o);
 }
 
 /* system + messages -> OpenAI-shape chat messages. */
@@ -42,7 +42,7 @@ static json_t *to_chat(const json_t *body, srv_error *e)
     srv_buf b = {0};
     if (sys && !json_is_null(sys)) {
         if (json_is_string(sys)) {
-            srv_buf_add(&b, json_string_value(sys), json_string_length(sys));
+            gptc_srv_buf_add(&b, json_string_value(sys), json_string_length(sys));
         } else if (json_is_array(sys)) {
             size_t i;
             const json_t *blk;
@@ -51,25 +51,25 @@ static json_t *to_chat(const json_t *body, srv_error *e)
                 const char *t = json_string_value(json_object_get(blk, "type"));
                 const json_t *tx = json_object_get(blk, "text");
                 if (!t || strcmp(t, "text") || !json_is_string(tx)) {
-                    srv_fail(e, 400, "invalid_value", "system", "system[%zu] must be a text block",
+                    gptc_srv_fail(e, 400, "invalid_value", "system", "system[%zu] must be a text block",
                              i);
                     goto fail;
                 }
-                if (i) srv_buf_add(&b, "\n", 1);
-                srv_buf_add(&b, json_string_value(tx), json_string_length(tx));
+                if (i) gptc_srv_buf_add(&b, "\n", 1);
+                gptc_srv_buf_add(&b, json_string_value(tx), json_string_length(tx));
             }
         } else {
-            srv_fail(e, 400, "invalid_type", "system",
+            gptc_srv_fail(e, 400, "invalid_type", "system",
                      "system must be a string or an array of text blocks");
             goto fail;
         }
         json_array_append_new(
             out, json_pack("{s:s, s:s%}", "role", "system", "content", b.p ? b.p : "", b.n));
-        srv_buf_free(&b);
+        gptc_srv_buf_free(&b);
     }
     const json_t *msgs = json_object_get(body, "messages");
     if (!json_is_array(msgs) || json_array_size(msgs) == 0) {
-        srv_fail(e, 400, msgs ? "invalid_value" : "missing_required_parameter", "messages",
+        gptc_srv_fail(e, 400, msgs ? "invalid_value" : "missing_required_parameter", "messages",
                  "messages must be a non-empty array");
         goto fail;
     }
@@ -81,12 +81,12 @@ static json_t *to_chat(const json_t *body, srv_error *e)
         snprintf(param, sizeof param, "messages.%zu", i);
         const char *role = json_string_value(json_object_get(m, "role"));
         if (!role || (strcmp(role, "user") && strcmp(role, "assistant"))) {
-            srv_fail(e, 400, "invalid_value", param, "role must be 'user' or 'assistant'");
+            gptc_srv_fail(e, 400, "invalid_value", param, "role must be 'user' or 'assistant'");
             goto fail;
         }
         const json_t *c = json_object_get(m, "content");
         if (json_is_string(c)) {
-            srv_buf_add(&b, json_string_value(c), json_string_length(c));
+            gptc_srv_buf_add(&b, json_string_value(c), json_string_length(c));
         } else if (json_is_array(c)) {
             size_t k;
             const json_t *blk;
@@ -95,26 +95,26 @@ static json_t *to_chat(const json_t *body, srv_error *e)
                 const char *t = json_string_value(json_object_get(blk, "type"));
                 const json_t *tx = json_object_get(blk, "text");
                 if (!t || strcmp(t, "text") || !json_is_string(tx)) {
-                    srv_fail(e, 400, t ? "unsupported_parameter" : "invalid_value", param,
+                    gptc_srv_fail(e, 400, t ? "unsupported_parameter" : "invalid_value", param,
                              "content.%zu: only text blocks are supported%s%s", k,
                              t ? " (got " : "", t ? t : "");
                     if (t) strncat(e->message, ")", sizeof e->message - strlen(e->message) - 1);
                     goto fail;
                 }
-                if (k) srv_buf_add(&b, "\n", 1);
-                srv_buf_add(&b, json_string_value(tx), json_string_length(tx));
+                if (k) gptc_srv_buf_add(&b, "\n", 1);
+                gptc_srv_buf_add(&b, json_string_value(tx), json_string_length(tx));
             }
         } else {
-            srv_fail(e, 400, "invalid_type", param, "content must be a string or an array");
+            gptc_srv_fail(e, 400, "invalid_type", param, "content must be a string or an array");
             goto fail;
         }
         json_array_append_new(
             out, json_pack("{s:s, s:s%}", "role", role, "content", b.p ? b.p : "", b.n));
-        srv_buf_free(&b);
+        gptc_srv_buf_free(&b);
     }
     return out;
 fail:
-    srv_buf_free(&b);
+    gptc_srv_buf_free(&b);
     json_decref(out);
     return NULL;
 }
@@ -126,7 +126,7 @@ static int check_unsupported(const json_t *body, srv_error *e)
     for (size_t i = 0; i < sizeof k_no / sizeof k_no[0]; i++) {
         const json_t *v = json_object_get(body, k_no[i]);
         if (!v || json_is_null(v) || (json_is_array(v) && !json_array_size(v))) continue;
-        return srv_fail(e, 400, "unsupported_parameter", k_no[i],
+        return gptc_srv_fail(e, 400, "unsupported_parameter", k_no[i],
                         "not supported yet by this server");
     }
     static const char *const k_known[] = {
@@ -140,7 +140,7 @@ static int check_unsupported(const json_t *body, srv_error *e)
         int known = 0;
         for (size_t i = 0; i < sizeof k_known / sizeof k_known[0]; i++)
             known |= strcmp(key, k_known[i]) == 0;
-        if (!known) return srv_fail(e, 400, "unsupported_parameter", key, "unknown field");
+        if (!known) return gptc_srv_fail(e, 400, "unsupported_parameter", key, "unknown field");
     }
     return 0;
 }
@@ -170,24 +170,24 @@ static void stop_info(const msg_ctx *c, const srv_job *j, const char **reason, j
 static void ev_begin(srv_evstream *st)
 {
     msg_ctx *c = st->user;
-    srv_ev_add(st, "message_start",
+    gptc_srv_ev_add(st, "message_start",
                json_pack("{s:s, s:{s:s, s:s, s:s, s:[], s:s, s:n, s:n, s:{s:i, s:i, s:i, s:i}}}",
                          "type", "message_start", "message", "id", c->id, "type", "message", "role",
                          "assistant", "content", "model", st->srv->alias, "stop_reason",
                          "stop_sequence", "usage", "input_tokens", c->input_tokens, "output_tokens",
                          1, "cache_creation_input_tokens", 0, "cache_read_input_tokens",
                          st->job->n_cached));
-    srv_ev_add(st, "content_block_start",
+    gptc_srv_ev_add(st, "content_block_start",
                json_pack("{s:s, s:i, s:{s:s, s:s}}", "type", "content_block_start", "index", 0,
                          "content_block", "type", "text", "text", ""));
-    srv_ev_add(st, "ping", json_pack("{s:s}", "type", "ping"));
+    gptc_srv_ev_add(st, "ping", json_pack("{s:s}", "type", "ping"));
 }
 
 static void ev_delta(srv_evstream *st, const char *text, size_t n)
 {
-    srv_ev_add(st, "content_block_delta",
+    gptc_srv_ev_add(st, "content_block_delta",
                json_pack("{s:s, s:i, s:{s:s, s:o}}", "type", "content_block_delta", "index", 0,
-                         "delta", "type", "text_delta", "text", srv_jstring_lossy(text, n)));
+                         "delta", "type", "text_delta", "text", gptc_srv_jstring_lossy(text, n)));
 }
 
 static void ev_finish(srv_evstream *st)
@@ -195,61 +195,61 @@ static void ev_finish(srv_evstream *st)
     msg_ctx *c = st->user;
     srv_job *j = st->job;
     if (j->failed) {
-        srv_ev_add(st, "error",
+        gptc_srv_ev_add(st, "error",
                    json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error", "type", "api_error",
                              "message", j->fail_msg));
         return;
     }
-    srv_ev_add(st, "content_block_stop",
+    gptc_srv_ev_add(st, "content_block_stop",
                json_pack("{s:s, s:i}", "type", "content_block_stop", "index", 0));
     const char *reason;
     json_t *seq;
     stop_info(c, j, &reason, &seq);
-    srv_ev_add(st, "message_delta",
+    gptc_srv_ev_add(st, "message_delta",
                json_pack("{s:s, s:{s:s, s:o}, s:{s:i}}", "type", "message_delta", "delta",
                          "stop_reason", reason, "stop_sequence", seq, "usage", "output_tokens",
                          j->choices[0].n_gen));
-    srv_ev_add(st, "message_stop", json_pack("{s:s}", "type", "message_stop"));
+    gptc_srv_ev_add(st, "message_stop", json_pack("{s:s}", "type", "message_stop"));
 }
 
-enum MHD_Result srv_ep_messages(srv_req *r, const char *sub, json_t *body)
+enum MHD_Result gptc_srv_ep_messages(srv_req *r, const char *sub, json_t *body)
 {
     gptc_server *s = r->srv;
     srv_error e;
     int count = sub && strcmp(sub, "count_tokens") == 0;
     if (sub && !count) {
-        srv_fail(&e, 404, "not_found", NULL, "no route for %s %s", r->method, r->path);
+        gptc_srv_fail(&e, 404, "not_found", NULL, "no route for %s %s", r->method, r->path);
         return reply_error(r, &e);
     }
     if (check_unsupported(body, &e)) return reply_error(r, &e);
     const char *model;
-    if (srv_jstr(body, "model", &model, NULL, &e) <= 0) {
-        srv_fail(&e, 400, "missing_required_parameter", "model", "Field required");
+    if (gptc_srv_jstr(body, "model", &model, NULL, &e) <= 0) {
+        gptc_srv_fail(&e, 400, "missing_required_parameter", "model", "Field required");
         return reply_error(r, &e);
     }
     json_t *msgs = to_chat(body, &e);
     if (!msgs) return reply_error(r, &e);
     int32_t *ids;
     int n_ids;
-    int rc = srv_chat_tokens(s, msgs, "messages", &ids, &n_ids, &e);
+    int rc = gptc_srv_chat_tokens(s, msgs, "messages", &ids, &n_ids, &e);
     json_decref(msgs);
     if (rc) return reply_error(r, &e);
     if (count) {
         free(ids);
-        return srv_reply_json(r, 200, json_pack("{s:i}", "input_tokens", n_ids));
+        return gptc_srv_reply_json(r, 200, json_pack("{s:i}", "input_tokens", n_ids));
     }
     long long max_tokens;
-    rc = srv_jint(body, "max_tokens", 1, 1 << 30, &max_tokens, &e);
+    rc = gptc_srv_jint(body, "max_tokens", 1, 1 << 30, &max_tokens, &e);
     if (rc <= 0) {
         free(ids);
         if (rc == 0)
-            srv_fail(&e, 400, "missing_required_parameter", "max_tokens", "Field required");
+            gptc_srv_fail(&e, 400, "missing_required_parameter", "max_tokens", "Field required");
         return reply_error(r, &e);
     }
     msg_ctx *c = calloc(1, sizeof *c);
     if (!c) {
         free(ids);
-        srv_fail(&e, 500, "internal_error", NULL, "out of memory");
+        gptc_srv_fail(&e, 500, "internal_error", NULL, "out of memory");
         return reply_error(r, &e);
     }
     gptc_store_new_id("msg_", c->id, sizeof c->id);
@@ -265,7 +265,7 @@ enum MHD_Result srv_ep_messages(srv_req *r, const char *sub, json_t *body)
             json_decref(gen);
             free(ids);
             free(c);
-            srv_fail(&e, 400, "invalid_value", "stop_sequences",
+            gptc_srv_fail(&e, 400, "invalid_value", "stop_sequences",
                      "stop_sequences must be an array of at most %d strings", SRV_USER_STOPS);
             return reply_error(r, &e);
         }
@@ -278,7 +278,7 @@ enum MHD_Result srv_ep_messages(srv_req *r, const char *sub, json_t *body)
     }
     /* temperature in Anthropic's range is 0..1; ours accepts 0..2 */
     double t;
-    if (srv_jnum(body, "temperature", 0, 1, &t, &e) < 0) {
+    if (gptc_srv_jnum(body, "temperature", 0, 1, &t, &e) < 0) {
         json_decref(gen);
         free(ids);
         free(c);
@@ -286,7 +286,7 @@ enum MHD_Result srv_ep_messages(srv_req *r, const char *sub, json_t *body)
     }
     srv_job *j;
     srv_gen_opts o;
-    rc = srv_gen_parse(s, gen, ids, n_ids, 1, &j, &o, &e);
+    rc = gptc_srv_gen_parse(s, gen, ids, n_ids, 1, &j, &o, &e);
     json_decref(gen);
     if (rc) {
         if (strcmp(e.param, "stop") == 0) snprintf(e.param, sizeof e.param, "stop_sequences");
@@ -294,8 +294,8 @@ enum MHD_Result srv_ep_messages(srv_req *r, const char *sub, json_t *body)
         return reply_error(r, &e);
     }
     c->input_tokens = n_ids;
-    if (o.stream) return srv_ev_run(r, j, ev_begin, ev_delta, ev_finish, c, free);
-    rc = srv_run_wait(r, j, &e);
+    if (o.stream) return gptc_srv_ev_run(r, j, ev_begin, ev_delta, ev_finish, c, free);
+    rc = gptc_srv_run_wait(r, j, &e);
     if (rc == -2) {
         free(c);
         return MHD_NO;
@@ -312,10 +312,10 @@ enum MHD_Result srv_ep_messages(srv_req *r, const char *sub, json_t *body)
     json_t *res = json_pack(
         "{s:s, s:s, s:s, s:s, s:[{s:s, s:o}], s:s, s:o, s:{s:i, s:i, s:i, s:i}}", "id", c->id,
         "type", "message", "role", "assistant", "model", s->alias, "content", "type", "text",
-        "text", srv_jstring_lossy(ch->text ? ch->text : "", ch->len), "stop_reason", reason,
+        "text", gptc_srv_jstring_lossy(ch->text ? ch->text : "", ch->len), "stop_reason", reason,
         "stop_sequence", seq, "usage", "input_tokens", j->n_prompt, "output_tokens", ch->n_gen,
         "cache_creation_input_tokens", 0, "cache_read_input_tokens", j->n_cached);
     pthread_mutex_unlock(&j->mu);
     free(c);
-    return srv_reply_json(r, 200, res);
+    return gptc_srv_reply_json(r, 200, res);
 }

@@ -4,7 +4,7 @@
  *
  * A request becomes chat messages (instructions as the system message, then the stored
  * conversation of previous_response_id, then the input items) rendered and tokenized by
- * srv_chat_tokens, the same path as /v1/chat/completions; a continuation therefore shares its
+ * gptc_srv_chat_tokens, the same path as /v1/chat/completions; a continuation therefore shares its
  * prompt prefix with the stored turn and reuses it from the KV cache when it is still there.
  * With store (default true) the response object, its input items and the whole conversation
  * are kept in the data directory, so previous_response_id works after a restart.
@@ -45,9 +45,9 @@ static void ctx_free(void *p)
 static int content_text(const json_t *content, const char *param, srv_buf *b, srv_error *e)
 {
     if (json_is_string(content))
-        return srv_buf_add(b, json_string_value(content), json_string_length(content));
+        return gptc_srv_buf_add(b, json_string_value(content), json_string_length(content));
     if (!json_is_array(content))
-        return srv_fail(e, 400, "invalid_type", param,
+        return gptc_srv_fail(e, 400, "invalid_type", param,
                         "'%s' must be a string or an array of text parts", param);
     size_t i;
     const json_t *part;
@@ -60,12 +60,12 @@ static int content_text(const json_t *content, const char *param, srv_buf *b, sr
             !json_is_string(t)) {
             char p2[160];
             snprintf(p2, sizeof p2, "%s[%zu]", param, i);
-            return srv_fail(e, 400, type ? "unsupported_parameter" : "invalid_value", p2,
+            return gptc_srv_fail(e, 400, type ? "unsupported_parameter" : "invalid_value", p2,
                             "'%s' must be an input_text part (only text is supported%s%s)", p2,
                             type ? "; got " : "", type ? type : "");
         }
-        if (i) srv_buf_add(b, "\n", 1);
-        srv_buf_add(b, json_string_value(t), json_string_length(t));
+        if (i) gptc_srv_buf_add(b, "\n", 1);
+        gptc_srv_buf_add(b, json_string_value(t), json_string_length(t));
     }
     return 0;
 }
@@ -85,7 +85,7 @@ static int parse_input(gptc_server *s, const json_t *input, json_t *conv, json_t
         return 0;
     }
     if (!json_is_array(input) || json_array_size(input) == 0)
-        return srv_fail(e, 400, input ? "invalid_type" : "missing_required_parameter", "input",
+        return gptc_srv_fail(e, 400, input ? "invalid_type" : "missing_required_parameter", "input",
                         "'input' must be a string or a non-empty array of input items");
     size_t i;
     const json_t *it;
@@ -94,10 +94,10 @@ static int parse_input(gptc_server *s, const json_t *input, json_t *conv, json_t
         char param[96];
         snprintf(param, sizeof param, "input[%zu]", i);
         if (!json_is_object(it))
-            return srv_fail(e, 400, "invalid_type", param, "'%s' must be an object", param);
+            return gptc_srv_fail(e, 400, "invalid_type", param, "'%s' must be an object", param);
         const char *type = json_string_value(json_object_get(it, "type"));
         if (type && strcmp(type, "message") != 0)
-            return srv_fail(e, 400, "unsupported_parameter", param,
+            return gptc_srv_fail(e, 400, "unsupported_parameter", param,
                             "'%s' has type '%.40s': only message items are supported (function "
                             "calls come with tool support)",
                             param, type);
@@ -106,19 +106,19 @@ static int parse_input(gptc_server *s, const json_t *input, json_t *conv, json_t
                       strcmp(role, "developer"))) {
             char p2[110];
             snprintf(p2, sizeof p2, "%s.role", param);
-            return srv_fail(e, 400, "invalid_value", p2,
+            return gptc_srv_fail(e, 400, "invalid_value", p2,
                             "'%s' must be user, assistant, system or developer", p2);
         }
         char p3[110];
         snprintf(p3, sizeof p3, "%s.content", param);
         srv_buf b = {0};
         if (content_text(json_object_get(it, "content"), p3, &b, e)) {
-            srv_buf_free(&b);
+            gptc_srv_buf_free(&b);
             return -1;
         }
         json_t *text = json_stringn(b.p ? b.p : "", b.n);
-        srv_buf_free(&b);
-        if (!text) return srv_fail(e, 400, "invalid_value", p3, "'%s' is not valid UTF-8", p3);
+        gptc_srv_buf_free(&b);
+        if (!text) return gptc_srv_fail(e, 400, "invalid_value", p3, "'%s' is not valid UTF-8", p3);
         json_array_append_new(conv, json_pack("{s:s, s:O}", "role",
                                               strcmp(role, "developer") ? role : "system",
                                               "content", text));
@@ -147,7 +147,7 @@ static json_t *message_item(resp_ctx *c, const char *text, size_t n, const char 
     json_t *content = json_array();
     if (text)
         json_array_append_new(content, json_pack("{s:s, s:o, s:[]}", "type", "output_text", "text",
-                                                 srv_jstring_lossy(text, n), "annotations"));
+                                                 gptc_srv_jstring_lossy(text, n), "annotations"));
     return json_pack("{s:s, s:s, s:s, s:s, s:o}", "type", "message", "id", c->msg_id, "status",
                      status, "role", "assistant", "content", content);
 }
@@ -190,12 +190,12 @@ static void store_response(gptc_server *s, resp_ctx *c, json_t *obj, const srv_j
     json_t *conv = json_deep_copy(c->conv);
     const srv_choice *ch = &j->choices[0];
     json_array_append_new(conv, json_pack("{s:s, s:o}", "role", "assistant", "content",
-                                          srv_jstring_lossy(ch->text ? ch->text : "", ch->len)));
+                                          gptc_srv_jstring_lossy(ch->text ? ch->text : "", ch->len)));
     char *o = json_dumps(obj, JSON_COMPACT), *cv = json_dumps(conv, JSON_COMPACT),
          *in = json_dumps(c->items, JSON_COMPACT);
     gptc_err err;
     if (o && cv && in && gptc_store_response_put(s->store, c->id, o, cv, in, &err))
-        srv_log(s, "response %s not stored: %s", c->id, err.msg);
+        gptc_srv_log(s, "response %s not stored: %s", c->id, err.msg);
     free(o);
     free(cv);
     free(in);
@@ -210,7 +210,7 @@ static void ev(srv_evstream *st, const char *type, json_t *data)
     resp_ctx *c = st->user;
     json_object_set_new(data, "type", json_string(type));
     json_object_set_new(data, "sequence_number", json_integer(c->seq++));
-    srv_ev_add(st, type, data);
+    gptc_srv_ev_add(st, type, data);
 }
 
 static void ev_begin(srv_evstream *st)
@@ -230,7 +230,7 @@ static void ev_delta(srv_evstream *st, const char *text, size_t n)
     resp_ctx *c = st->user;
     ev(st, "response.output_text.delta",
        json_pack("{s:s, s:i, s:i, s:o, s:[]}", "item_id", c->msg_id, "output_index", 0,
-                 "content_index", 0, "delta", srv_jstring_lossy(text, n), "logprobs"));
+                 "content_index", 0, "delta", gptc_srv_jstring_lossy(text, n), "logprobs"));
 }
 
 static void ev_finish(srv_evstream *st)
@@ -243,7 +243,7 @@ static void ev_finish(srv_evstream *st)
         return;
     }
     const srv_choice *ch = &j->choices[0];
-    json_t *text = srv_jstring_lossy(ch->text ? ch->text : "", ch->len);
+    json_t *text = gptc_srv_jstring_lossy(ch->text ? ch->text : "", ch->len);
     ev(st, "response.output_text.done",
        json_pack("{s:s, s:i, s:i, s:O, s:[]}", "item_id", c->msg_id, "output_index", 0,
                  "content_index", 0, "text", text, "logprobs"));
@@ -279,9 +279,9 @@ static enum MHD_Result create(srv_req *r, json_t *body)
         if (strcmp(k_unsupported[i], "include") == 0 && json_is_array(v) && !json_array_size(v))
             continue;
         if (strcmp(k_unsupported[i], "background") == 0 && json_is_false(v)) continue;
-        srv_fail(&e, 400, "unsupported_parameter", k_unsupported[i],
+        gptc_srv_fail(&e, 400, "unsupported_parameter", k_unsupported[i],
                  "'%s' is not supported yet by this server", k_unsupported[i]);
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
     static const char *const k_known[] = {"model",
                                           "input",
@@ -311,8 +311,8 @@ static enum MHD_Result create(srv_req *r, json_t *body)
         for (size_t i = 0; i < sizeof k_known / sizeof k_known[0]; i++)
             known |= strcmp(key, k_known[i]) == 0;
         if (!known) {
-            srv_fail(&e, 400, "unsupported_parameter", key, "'%.60s' is not supported", key);
-            return srv_reply_error(r, &e);
+            gptc_srv_fail(&e, 400, "unsupported_parameter", key, "'%.60s' is not supported", key);
+            return gptc_srv_reply_error(r, &e);
         }
     }
     const json_t *text = json_object_get(body, "text");
@@ -320,37 +320,37 @@ static enum MHD_Result create(srv_req *r, json_t *body)
         const json_t *fmt = json_object_get(text, "format");
         const char *ft = json_string_value(json_object_get(fmt, "type"));
         if (!json_is_object(text) || (fmt && (!ft || strcmp(ft, "text") != 0))) {
-            srv_fail(&e, 400, "unsupported_parameter", "text.format",
+            gptc_srv_fail(&e, 400, "unsupported_parameter", "text.format",
                      "'text.format' other than {\"type\": \"text\"} (structured outputs) is not "
                      "supported yet by this server");
-            return srv_reply_error(r, &e);
+            return gptc_srv_reply_error(r, &e);
         }
     }
     const char *trunc;
-    if (srv_jstr(body, "truncation", &trunc, NULL, &e) < 0) return srv_reply_error(r, &e);
+    if (gptc_srv_jstr(body, "truncation", &trunc, NULL, &e) < 0) return gptc_srv_reply_error(r, &e);
     if (json_is_string(json_object_get(body, "truncation")) && strcmp(trunc, "disabled") != 0) {
-        srv_fail(&e, 400, "unsupported_parameter", "truncation",
+        gptc_srv_fail(&e, 400, "unsupported_parameter", "truncation",
                  "only 'truncation': 'disabled' is supported");
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
     const char *instr = NULL, *prev = NULL, *str;
     int store = 1, stream = 0;
-    if (srv_jstr(body, "instructions", &instr, NULL, &e) < 0 ||
-        srv_jstr(body, "previous_response_id", &prev, NULL, &e) < 0 ||
-        srv_jstr(body, "model", &str, NULL, &e) < 0 || srv_jstr(body, "user", &str, NULL, &e) < 0 ||
-        srv_jbool(body, "store", &store, &e) < 0 || srv_jbool(body, "stream", &stream, &e) < 0)
-        return srv_reply_error(r, &e);
+    if (gptc_srv_jstr(body, "instructions", &instr, NULL, &e) < 0 ||
+        gptc_srv_jstr(body, "previous_response_id", &prev, NULL, &e) < 0 ||
+        gptc_srv_jstr(body, "model", &str, NULL, &e) < 0 || gptc_srv_jstr(body, "user", &str, NULL, &e) < 0 ||
+        gptc_srv_jbool(body, "store", &store, &e) < 0 || gptc_srv_jbool(body, "stream", &stream, &e) < 0)
+        return gptc_srv_reply_error(r, &e);
     const json_t *md = json_object_get(body, "metadata");
     if (md && !json_is_null(md) && !json_is_object(md)) {
-        srv_fail(&e, 400, "invalid_type", "metadata", "'metadata' must be an object");
-        return srv_reply_error(r, &e);
+        gptc_srv_fail(&e, 400, "invalid_type", "metadata", "'metadata' must be an object");
+        return gptc_srv_reply_error(r, &e);
     }
     if (store && !s->store) store = 0;
 
     resp_ctx *c = calloc(1, sizeof *c);
     if (!c) {
-        srv_fail(&e, 500, "internal_error", NULL, "out of memory");
-        return srv_reply_error(r, &e);
+        gptc_srv_fail(&e, 500, "internal_error", NULL, "out of memory");
+        return gptc_srv_reply_error(r, &e);
     }
     gptc_store_new_id("resp_", c->id, sizeof c->id);
     gptc_store_new_id("msg_", c->msg_id, sizeof c->msg_id);
@@ -367,16 +367,16 @@ static enum MHD_Result create(srv_req *r, json_t *body)
         if (!json_is_array(pc)) {
             json_decref(pc);
             ctx_free(c);
-            srv_fail(&e, found < 0 ? 500 : 404, found < 0 ? "internal_error" : "not_found",
+            gptc_srv_fail(&e, found < 0 ? 500 : 404, found < 0 ? "internal_error" : "not_found",
                      "previous_response_id", "Previous response with id '%.80s' not found.", prev);
-            return srv_reply_error(r, &e);
+            return gptc_srv_reply_error(r, &e);
         }
         json_array_extend(c->conv, pc);
         json_decref(pc);
     }
     if (parse_input(s, json_object_get(body, "input"), c->conv, c->items, &e)) {
         ctx_free(c);
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
     json_t *msgs = json_array();
     if (instr)
@@ -384,11 +384,11 @@ static enum MHD_Result create(srv_req *r, json_t *body)
     json_array_extend(msgs, c->conv);
     int32_t *ids;
     int n_ids;
-    int rc = srv_chat_tokens(s, msgs, "input", &ids, &n_ids, &e);
+    int rc = gptc_srv_chat_tokens(s, msgs, "input", &ids, &n_ids, &e);
     json_decref(msgs);
     if (rc) {
         ctx_free(c);
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
     /* the generation fields, in chat/completions' names */
     json_t *gen = json_object();
@@ -400,13 +400,13 @@ static enum MHD_Result create(srv_req *r, json_t *body)
     if ((v = json_object_get(body, "top_p"))) json_object_set(gen, "top_p", (json_t *)v);
     srv_job *j;
     srv_gen_opts o;
-    rc = srv_gen_parse(s, gen, ids, n_ids, 1, &j, &o, &e);
+    rc = gptc_srv_gen_parse(s, gen, ids, n_ids, 1, &j, &o, &e);
     json_decref(gen);
     if (rc) {
         if (strcmp(e.param, "max_tokens") == 0)
             snprintf(e.param, sizeof e.param, "max_output_tokens");
         ctx_free(c);
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
     c->req = json_pack(
         "{s:o, s:o, s:o, s:o, s:b, s:o, s:o, s:{s:{s:s}}, s:s, s:[], s:o, s:s, "
@@ -422,25 +422,25 @@ static enum MHD_Result create(srv_req *r, json_t *body)
         json_is_string(json_object_get(body, "user")) ? json_incref(json_object_get(body, "user"))
                                                       : json_null(),
         "truncation", "disabled", "reasoning", "effort", "summary", "background", json_false());
-    if (stream) return srv_ev_run(r, j, ev_begin, ev_delta, ev_finish, c, ctx_free);
-    rc = srv_run_wait(r, j, &e);
+    if (stream) return gptc_srv_ev_run(r, j, ev_begin, ev_delta, ev_finish, c, ctx_free);
+    rc = gptc_srv_run_wait(r, j, &e);
     if (rc == -2) {
         ctx_free(c);
         return MHD_NO;
     }
     if (rc) {
         ctx_free(c);
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
     pthread_mutex_lock(&j->mu);
     json_t *obj = response_json(s, c, j);
     store_response(s, c, obj, j);
     pthread_mutex_unlock(&j->mu);
     ctx_free(c);
-    return srv_reply_json(r, 200, obj);
+    return gptc_srv_reply_json(r, 200, obj);
 }
 
-enum MHD_Result srv_ep_responses(srv_req *r, const char *sub, json_t *body)
+enum MHD_Result gptc_srv_ep_responses(srv_req *r, const char *sub, json_t *body)
 {
     gptc_server *s = r->srv;
     srv_error e;
@@ -452,32 +452,32 @@ enum MHD_Result srv_ep_responses(srv_req *r, const char *sub, json_t *body)
     int items = slash && strcmp(slash, "/input_items") == 0;
     int del = strcmp(r->method, "DELETE") == 0;
     if (idn >= sizeof id || (slash && !items) || (items && del)) {
-        srv_fail(&e, 404, "not_found", NULL, "no route for %s %s", r->method, r->path);
-        return srv_reply_error(r, &e);
+        gptc_srv_fail(&e, 404, "not_found", NULL, "no route for %s %s", r->method, r->path);
+        return gptc_srv_reply_error(r, &e);
     }
     memcpy(id, sub, idn);
     id[idn] = 0;
     if (!s->store) {
-        srv_fail(&e, 404, "not_found", "response_id",
+        gptc_srv_fail(&e, 404, "not_found", "response_id",
                  "Response with id '%.80s' not found (this server keeps no state)", id);
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
     if (del) {
         int rc = gptc_store_response_delete(s->store, id, &err);
         if (rc <= 0) {
-            srv_fail(&e, rc < 0 ? 500 : 404, rc < 0 ? "internal_error" : "not_found", "response_id",
+            gptc_srv_fail(&e, rc < 0 ? 500 : 404, rc < 0 ? "internal_error" : "not_found", "response_id",
                      "Response with id '%.80s' not found.", id);
-            return srv_reply_error(r, &e);
+            return gptc_srv_reply_error(r, &e);
         }
-        return srv_reply_json(
+        return gptc_srv_reply_json(
             r, 200, json_pack("{s:s, s:s, s:b}", "id", id, "object", "response", "deleted", 1));
     }
     char *obj = NULL, *in = NULL;
     int found = gptc_store_response_get(s->store, id, &obj, NULL, &in, &err);
     if (found <= 0) {
-        srv_fail(&e, found < 0 ? 500 : 404, found < 0 ? "internal_error" : "not_found",
+        gptc_srv_fail(&e, found < 0 ? 500 : 404, found < 0 ? "internal_error" : "not_found",
                  "response_id", "Response with id '%.80s' not found.", id);
-        return srv_reply_error(r, &e);
+        return gptc_srv_reply_error(r, &e);
     }
     json_t *res;
     if (!items) {
@@ -486,11 +486,11 @@ enum MHD_Result srv_ep_responses(srv_req *r, const char *sub, json_t *body)
         json_t *arr = json_loads(in, 0, NULL);
         int limit;
         const char *after;
-        if (srv_page_args(r, 20, 100, &limit, &after, &e)) {
+        if (gptc_srv_page_args(r, 20, 100, &limit, &after, &e)) {
             json_decref(arr);
             free(obj);
             free(in);
-            return srv_reply_error(r, &e);
+            return gptc_srv_reply_error(r, &e);
         }
         const char *order = MHD_lookup_connection_value(r->mhd, MHD_GET_ARGUMENT_KIND, "order");
         int asc = order && strcmp(order, "asc") == 0;
@@ -521,8 +521,8 @@ enum MHD_Result srv_ep_responses(srv_req *r, const char *sub, json_t *body)
     free(obj);
     free(in);
     if (!res) {
-        srv_fail(&e, 500, "internal_error", NULL, "the stored response is unreadable");
-        return srv_reply_error(r, &e);
+        gptc_srv_fail(&e, 500, "internal_error", NULL, "the stored response is unreadable");
+        return gptc_srv_reply_error(r, &e);
     }
-    return srv_reply_json(r, 200, res);
+    return gptc_srv_reply_json(r, 200, res);
 }

@@ -236,11 +236,11 @@ gptc_status gptc_bpe_from_gguf(gptc_tokenizer *t, const gguf_file *f, gptc_err *
     size_t n = (size_t)(uint32_t)t->n_vocab;
     /* pre-tokenizer type */
     gptc_str pre_name = {"default", 7};
-    const gguf_kv *pre = gguf_find_kv(f, "tokenizer.ggml.pre");
+    const gguf_kv *pre = gptc_gguf_find_kv(f, "tokenizer.ggml.pre");
     if (pre) {
         if (pre->type != GGUF_VT_STR)
             return gptc_fail(err, GPTC_E_FORMAT, "tokenizer.ggml.pre has type %s, expected string",
-                             gguf_vtype_name(pre->type));
+                             gptc_gguf_vtype_name(pre->type));
         pre_name = pre->v.str;
     }
     const pre_type *pt = find_pre(pre_name);
@@ -251,7 +251,7 @@ gptc_status gptc_bpe_from_gguf(gptc_tokenizer *t, const gguf_file *f, gptc_err *
                          (int)GPTC_MIN(pre_name.n, 64), pre_name.p);
     snprintf(t->name, sizeof t->name, "%.*s", (int)GPTC_MIN(pre_name.n, 40), pre_name.p);
     t->ignore_merges = pt->ignore_merges;
-    if (pt->add_bos && !gguf_find_kv(f, "tokenizer.ggml.add_bos_token")) t->add_bos = 1;
+    if (pt->add_bos && !gptc_gguf_find_kv(f, "tokenizer.ggml.add_bos_token")) t->add_bos = 1;
     t->add_space_prefix = 0;
 
     /* each token's bytes (tbytes: what it decodes to) and, if its piece is all in the byte
@@ -291,7 +291,7 @@ gptc_status gptc_bpe_from_gguf(gptc_tokenizer *t, const gguf_file *f, gptc_err *
     if (st) return st;
 
     /* merges: "left right", rank = line number */
-    const gguf_kv *mg = gguf_find_kv(f, "tokenizer.ggml.merges");
+    const gguf_kv *mg = gptc_gguf_find_kv(f, "tokenizer.ggml.merges");
     if (!mg)
         return gptc_fail(err, GPTC_E_FORMAT,
                          "the file has no tokenizer.ggml.merges (a gpt2 tokenizer needs them)");
@@ -310,7 +310,7 @@ gptc_status gptc_bpe_from_gguf(gptc_tokenizer *t, const gguf_file *f, gptc_err *
     char *buf = malloc((size_t)t->max_raw * 2 + 8);
     if (!buf) return gptc_fail(err, GPTC_E_NOMEM, "tokenizer: out of memory");
     for (uint64_t r = 0; r < nm; r++) {
-        gptc_str s = gguf_arr_str(mg, r);
+        gptc_str s = gptc_gguf_arr_str(mg, r);
         /* split at the first space after the first character, as llama.cpp does */
         const char *sp = s.n > 1 ? memchr(s.p + 1, ' ', s.n - 1) : NULL;
         if (!sp) continue;

@@ -119,16 +119,16 @@ static int is_int_type(uint32_t t)
 static gptc_status read_id(const gguf_file *f, const char *key, int def, int n_vocab, int *id,
                            gptc_err *err)
 {
-    const gguf_kv *kv = gguf_find_kv(f, key);
+    const gguf_kv *kv = gptc_gguf_find_kv(f, key);
     if (!kv) {
         *id = def >= 0 && def < n_vocab ? def : -1;
         return GPTC_OK;
     }
     if (!is_int_type(kv->type))
         return gptc_fail(err, GPTC_E_FORMAT, "%s has type %s, expected an integer", key,
-                         gguf_vtype_name(kv->type));
+                         gptc_gguf_vtype_name(kv->type));
     int64_t v;
-    gptc_status st = gguf_get_int(f, key, &v, err);
+    gptc_status st = gptc_gguf_get_int(f, key, &v, err);
     if (st != GPTC_OK) return st;
     if (v == -1 || v == 0xFFFFFFFFll) {
         *id = -1;
@@ -143,11 +143,11 @@ static gptc_status read_id(const gguf_file *f, const char *key, int def, int n_v
 
 static gptc_status read_flag(const gguf_file *f, const char *key, int def, int *out, gptc_err *err)
 {
-    if (!gguf_find_kv(f, key)) {
+    if (!gptc_gguf_find_kv(f, key)) {
         *out = def;
         return GPTC_OK;
     }
-    gptc_status st = gguf_get_bool(f, key, out, err);
+    gptc_status st = gptc_gguf_get_bool(f, key, out, err);
     if (st != GPTC_OK) return st;
     *out = *out != 0;
     return GPTC_OK;
@@ -240,14 +240,14 @@ gptc_status gptc_tokenizer_from_gguf(const gguf_file *f, gptc_tokenizer **out, g
         return gptc_fail(err, GPTC_E_INVALID, "gptc_tokenizer_from_gguf: NULL argument");
     *out = NULL;
 
-    const gguf_kv *model = gguf_find_kv(f, "tokenizer.ggml.model");
-    const gguf_kv *tokens = gguf_find_kv(f, "tokenizer.ggml.tokens");
+    const gguf_kv *model = gptc_gguf_find_kv(f, "tokenizer.ggml.model");
+    const gguf_kv *tokens = gptc_gguf_find_kv(f, "tokenizer.ggml.tokens");
     int bpe = 0;
     if (model) {
         if (model->type != GGUF_VT_STR)
             return gptc_fail(err, GPTC_E_FORMAT,
                              "tokenizer.ggml.model has type %s, expected string",
-                             gguf_vtype_name(model->type));
+                             gptc_gguf_vtype_name(model->type));
         bpe = gptc_str_eq(model->v.str, "gpt2");
         if (!bpe && !gptc_str_eq(model->v.str, "llama")) {
             int n = (int)GPTC_MIN(model->v.str.n, 64);
@@ -265,7 +265,7 @@ gptc_status gptc_tokenizer_from_gguf(const gguf_file *f, gptc_tokenizer **out, g
                          (unsigned long long)n64);
     int n = (int)n64;
 
-    const gguf_kv *scores = gguf_find_kv(f, "tokenizer.ggml.scores");
+    const gguf_kv *scores = gptc_gguf_find_kv(f, "tokenizer.ggml.scores");
     if (scores) {
         if (scores->type != GGUF_VT_ARR ||
             (scores->v.arr.type != GGUF_VT_F32 && scores->v.arr.type != GGUF_VT_F64))
@@ -275,7 +275,7 @@ gptc_status gptc_tokenizer_from_gguf(const gguf_file *f, gptc_tokenizer **out, g
                              "tokenizer.ggml.scores has %llu entries but there are %d tokens",
                              (unsigned long long)scores->v.arr.n, n);
     }
-    const gguf_kv *types = gguf_find_kv(f, "tokenizer.ggml.token_type");
+    const gguf_kv *types = gptc_gguf_find_kv(f, "tokenizer.ggml.token_type");
     if (types) {
         if (types->type != GGUF_VT_ARR || !is_int_type(types->v.arr.type))
             return gptc_fail(err, GPTC_E_FORMAT,
@@ -294,7 +294,7 @@ gptc_status gptc_tokenizer_from_gguf(const gguf_file *f, gptc_tokenizer **out, g
 
     uint64_t total = 0;
     for (int i = 0; i < n; i++) {
-        gptc_str s = gguf_arr_str(tokens, (uint64_t)i);
+        gptc_str s = gptc_gguf_arr_str(tokens, (uint64_t)i);
         if (gptc_add_ovf(total, s.n, &total) || gptc_add_ovf(total, 1, &total) ||
             total > SIZE_MAX / 2) {
             st = gptc_fail(err, GPTC_E_FORMAT, "tokenizer.ggml.tokens: total size overflows");
@@ -311,13 +311,13 @@ gptc_status gptc_tokenizer_from_gguf(const gguf_file *f, gptc_tokenizer **out, g
     }
     char *w = t->text;
     for (int i = 0; i < n; i++) {
-        gptc_str s = gguf_arr_str(tokens, (uint64_t)i);
+        gptc_str s = gptc_gguf_arr_str(tokens, (uint64_t)i);
         if (s.n) memcpy(w, s.p, s.n);
         w[s.n] = '\0';
         t->piece[i] = (gptc_str){w, s.n};
         w += s.n + 1;
-        t->score[i] = scores ? (float)gguf_arr_float(scores, (uint64_t)i) : 0.0f;
-        int64_t ty = types ? gguf_arr_int(types, (uint64_t)i) : GPTC_TT_NORMAL;
+        t->score[i] = scores ? (float)gptc_gguf_arr_float(scores, (uint64_t)i) : 0.0f;
+        int64_t ty = types ? gptc_gguf_arr_int(types, (uint64_t)i) : GPTC_TT_NORMAL;
         t->type[i] = ty >= 0 && ty <= GPTC_TT_BYTE ? (uint8_t)ty : GPTC_TT_UNDEFINED;
     }
 
@@ -518,9 +518,9 @@ gptc_status gptc_tok_load_gguf(const char *path, gptc_tokenizer **tok, gptc_err 
     if (!path || !tok) return gptc_fail(err, GPTC_E_INVALID, "gptc_tok_load_gguf: NULL argument");
     *tok = NULL;
     gguf_file *f = NULL;
-    gptc_status st = gguf_open(path, &f, err);
+    gptc_status st = gptc_gguf_open(path, &f, err);
     if (st) return st;
     st = gptc_tokenizer_from_gguf(f, tok, err);
-    gguf_close(f);
+    gptc_gguf_close(f);
     return st;
 }

@@ -594,20 +594,20 @@ gptc_status gptc_bpe_train_gguf(const gptc_bpe_trainer *t, gguf_file **out, gptc
         memcpy(m + l.n + 1, r.p, r.n);
         merges[k] = (gptc_str){m, l.n + 1 + r.n};
     }
-    if ((s = gguf_new(&f, err)) || (s = gguf_set_str(f, "tokenizer.ggml.model", "gpt2", 4, err)) ||
-        (s = gguf_set_str(f, "tokenizer.ggml.pre", "gpt-2", 5, err)) ||
-        (s = gguf_set_arr_str(f, "tokenizer.ggml.tokens", toks, n_tok, err)) ||
-        (s = gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, types, n_tok, err)) ||
-        (s = gguf_set_arr_str(f, "tokenizer.ggml.merges", merges, (uint64_t)t->n_merges, err)) ||
-        (s = gguf_set_uint(f, "tokenizer.ggml.bos_token_id", GGUF_VT_U32, eot, err)) ||
-        (s = gguf_set_uint(f, "tokenizer.ggml.eos_token_id", GGUF_VT_U32, eot, err)) ||
-        (s = gguf_set_bool(f, "tokenizer.ggml.add_bos_token", 0, err)) ||
-        (s = gguf_set_bool(f, "tokenizer.ggml.add_eos_token", 0, err)))
+    if ((s = gptc_gguf_new(&f, err)) || (s = gptc_gguf_set_str(f, "tokenizer.ggml.model", "gpt2", 4, err)) ||
+        (s = gptc_gguf_set_str(f, "tokenizer.ggml.pre", "gpt-2", 5, err)) ||
+        (s = gptc_gguf_set_arr_str(f, "tokenizer.ggml.tokens", toks, n_tok, err)) ||
+        (s = gptc_gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, types, n_tok, err)) ||
+        (s = gptc_gguf_set_arr_str(f, "tokenizer.ggml.merges", merges, (uint64_t)t->n_merges, err)) ||
+        (s = gptc_gguf_set_uint(f, "tokenizer.ggml.bos_token_id", GGUF_VT_U32, eot, err)) ||
+        (s = gptc_gguf_set_uint(f, "tokenizer.ggml.eos_token_id", GGUF_VT_U32, eot, err)) ||
+        (s = gptc_gguf_set_bool(f, "tokenizer.ggml.add_bos_token", 0, err)) ||
+        (s = gptc_gguf_set_bool(f, "tokenizer.ggml.add_eos_token", 0, err)))
         goto done;
     *out = f;
     f = NULL;
 done:
-    gguf_close(f);
+    gptc_gguf_close(f);
     if (toks)
         for (uint32_t i = 0; i < n_tok; i++) free((char *)toks[i].p);
     if (merges)

@@ -40,7 +40,7 @@ int gptc_bpe_train_n_tokens(const gptc_bpe_trainer *t); /* the vocabulary learne
 uint64_t gptc_bpe_train_n_pieces(const gptc_bpe_trainer *t);  /* pieces counted */
 uint64_t gptc_bpe_train_n_unique(const gptc_bpe_trainer *t);  /* distinct pieces */
 
-/* A builder holding the tokenizer keys (no tensors). OUT: owned, gguf_close. */
+/* A builder holding the tokenizer keys (no tensors). OUT: owned, gptc_gguf_close. */
 gptc_status gptc_bpe_train_gguf(const gptc_bpe_trainer *t, gguf_file **out, gptc_err *err);
 
 #endif

@@ -22,7 +22,7 @@
 /* A builder holding the byte-level SentencePiece vocabulary: <unk> <s> </s>, the 256 byte tokens
  * <0x00>..<0xFF> (type BYTE) and "▁" (U+2581, the escaped space, so ' ' is one token), model
  * "llama", no space prefix, no BOS/EOS added. The existing SPM encoder then maps any text to
- * one token per byte (spaces to "▁"). OUT: owned, free with gguf_close. */
+ * one token per byte (spaces to "▁"). OUT: owned, free with gptc_gguf_close. */
 gptc_status gptc_tok_byte_gguf(gguf_file **out, gptc_err *err);
 #define GPTC_BYTE_VOCAB 260
 
@@ -35,7 +35,7 @@ uint64_t gptc_tok_keys_hash(const gguf_file *f);
 
 /* A builder describing the model: general.*, the architecture's keys, the tokenizer keys of tok
  * (copied), and every parameter as an F32 tensor borrowed from the slab (valid while m lives and
- * its parameters do not move). name: general.name (may be NULL). OUT: owned, gguf_close. */
+ * its parameters do not move). name: general.name (may be NULL). OUT: owned, gptc_gguf_close. */
 gptc_status gptc_tmodel_to_gguf(gptc_tmodel *m, const gguf_file *tok, const char *name,
                                 gguf_file **out, gptc_err *err);
 
@@ -47,7 +47,7 @@ gptc_status gptc_tconfig_from_gguf(const gguf_file *f, gptc_tconfig *cfg, gptc_e
  * slab. */
 gptc_status gptc_tmodel_load_params(gptc_tmodel *m, const gguf_file *f, gptc_err *err);
 
-/* Write a GGUF atomically (gguf_write's temporary file, fsync and rename, then an fsync of the
+/* Write a GGUF atomically (gptc_gguf_write's temporary file, fsync and rename, then an fsync of the
  * directory so the rename itself is durable). */
 gptc_status gptc_gguf_write_durable(const gguf_file *f, const char *path, gptc_err *err);
 

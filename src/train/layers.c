@@ -13,7 +13,7 @@
 
 /* ----- RMSNorm -------------------------------------------------------------------------------- */
 
-void tl_rmsnorm_fwd(float *y, float *rstd, const float *x, const float *w, int n, int D, float eps)
+void gptc_tl_rmsnorm_fwd(float *y, float *rstd, const float *x, const float *w, int n, int D, float eps)
 {
     for (int r = 0; r < n; r++) {
         const float *xr = x + (size_t)r * D;
@@ -26,7 +26,7 @@ void tl_rmsnorm_fwd(float *y, float *rstd, const float *x, const float *w, int n
     }
 }
 
-void tl_rmsnorm_bwd_dx(float *dx, const float *dy, const float *x, const float *w,
+void gptc_tl_rmsnorm_bwd_dx(float *dx, const float *dy, const float *x, const float *w,
                        const float *rstd, int n, int D)
 {
     for (int r = 0; r < n; r++) {
@@ -39,7 +39,7 @@ void tl_rmsnorm_bwd_dx(float *dx, const float *dy, const float *x, const float *
     }
 }
 
-void tl_rmsnorm_bwd_dw(float *dw, const float *dy, const float *x, const float *rstd, int N,
+void gptc_tl_rmsnorm_bwd_dw(float *dw, const float *dy, const float *x, const float *rstd, int N,
                        int D, int c0, int c1)
 {
     for (int r = 0; r < N; r++) {
@@ -51,7 +51,7 @@ void tl_rmsnorm_bwd_dw(float *dw, const float *dy, const float *x, const float *
 
 /* ----- LayerNorm ------------------------------------------------------------------------------ */
 
-void tl_layernorm_fwd(float *y, float *mean, float *rstd, const float *x, const float *w,
+void gptc_tl_layernorm_fwd(float *y, float *mean, float *rstd, const float *x, const float *w,
                       const float *b, int n, int D, float eps)
 {
     for (int r = 0; r < n; r++) {
@@ -69,7 +69,7 @@ void tl_layernorm_fwd(float *y, float *mean, float *rstd, const float *x, const 
     }
 }
 
-void tl_layernorm_bwd_dx(float *dx, const float *dy, const float *x, const float *w,
+void gptc_tl_layernorm_bwd_dx(float *dx, const float *dy, const float *x, const float *w,
                          const float *mean, const float *rstd, int n, int D)
 {
     for (int r = 0; r < n; r++) {
@@ -91,7 +91,7 @@ void tl_layernorm_bwd_dx(float *dx, const float *dy, const float *x, const float
     }
 }
 
-void tl_layernorm_bwd_dwb(float *dw, float *db, const float *dy, const float *x,
+void gptc_tl_layernorm_bwd_dwb(float *dw, float *db, const float *dy, const float *x,
                           const float *mean, const float *rstd, int N, int D, int c0, int c1)
 {
     for (int r = 0; r < N; r++) {
@@ -106,13 +106,13 @@ void tl_layernorm_bwd_dwb(float *dw, float *db, const float *dy, const float *x,
 
 /* ----- bias ----------------------------------------------------------------------------------- */
 
-void tl_bias_fwd(float *y, int ldy, const float *b, int n, int C)
+void gptc_tl_bias_fwd(float *y, int ldy, const float *b, int n, int C)
 {
     for (int r = 0; r < n; r++)
         for (int c = 0; c < C; c++) y[(size_t)r * ldy + c] += b[c];
 }
 
-void tl_bias_bwd(float *db, const float *dy, int ldy, int N, int c0, int c1)
+void gptc_tl_bias_bwd(float *db, const float *dy, int ldy, int N, int c0, int c1)
 {
     for (int r = 0; r < N; r++)
         for (int c = c0; c < c1; c++) db[c] += dy[(size_t)r * ldy + c];
@@ -123,7 +123,7 @@ void tl_bias_bwd(float *db, const float *dy, int ldy, int N, int c0, int c1)
 #define GELU_S 0.7978845608028654f /* sqrt(2 / pi) */
 #define GELU_A 0.044715f
 
-void tl_gelu_fwd(float *y, const float *x, int n)
+void gptc_tl_gelu_fwd(float *y, const float *x, int n)
 {
     for (int i = 0; i < n; i++) {
         float v = x[i];
@@ -131,7 +131,7 @@ void tl_gelu_fwd(float *y, const float *x, int n)
     }
 }
 
-void tl_gelu_bwd(float *dx, const float *x, const float *dy, int n)
+void gptc_tl_gelu_bwd(float *dx, const float *x, const float *dy, int n)
 {
     for (int i = 0; i < n; i++) {
         float v = x[i];
@@ -143,12 +143,12 @@ void tl_gelu_bwd(float *dx, const float *x, const float *dy, int n)
 
 /* ----- SwiGLU --------------------------------------------------------------------------------- */
 
-void tl_swiglu_fwd(float *h, const float *g, const float *u, int n)
+void gptc_tl_swiglu_fwd(float *h, const float *g, const float *u, int n)
 {
     for (int i = 0; i < n; i++) h[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
-void tl_swiglu_bwd(float *dg, float *du, const float *dh, const float *g, const float *u, int n)
+void gptc_tl_swiglu_bwd(float *dg, float *du, const float *dh, const float *g, const float *u, int n)
 {
     for (int i = 0; i < n; i++) {
         float s = 1.0f / (1.0f + expf(-g[i]));
@@ -160,7 +160,7 @@ void tl_swiglu_bwd(float *dg, float *du, const float *dh, const float *g, const 
 
 /* ----- RoPE ----------------------------------------------------------------------------------- */
 
-void tl_rope_table(float *cs, int pos, const float *inv_freq, int n_rot)
+void gptc_tl_rope_table(float *cs, int pos, const float *inv_freq, int n_rot)
 {
     for (int i = 0; i < n_rot / 2; i++) {
         float theta = (float)pos * inv_freq[i];
@@ -169,7 +169,7 @@ void tl_rope_table(float *cs, int pos, const float *inv_freq, int n_rot)
     }
 }
 
-void tl_rope(float *x, const float *cs, int n_head, int hd, int n_rot, int inverse)
+void gptc_tl_rope(float *x, const float *cs, int n_head, int hd, int n_rot, int inverse)
 {
     for (int h = 0; h < n_head; h++) {
         float *xh = x + (size_t)h * hd;
@@ -184,7 +184,7 @@ void tl_rope(float *x, const float *cs, int n_head, int hd, int n_rot, int inver
 
 /* ----- attention ------------------------------------------------------------------------------ */
 
-void tl_attention_fwd(const gptc_ops *ops, float *out, int ldo, float *p, const float *q, int ldq,
+void gptc_tl_attention_fwd(const gptc_ops *ops, float *out, int ldo, float *p, const float *q, int ldq,
                       const float *k, const float *v, int ldk, int T, int hd, float scale)
 {
     for (int t = 0; t < T; t++) {
@@ -211,7 +211,7 @@ void tl_attention_fwd(const gptc_ops *ops, float *out, int ldo, float *p, const 
     }
 }
 
-void tl_attention_bwd(const gptc_ops *ops, float *dq, float *dk, float *dv, float *dp,
+void gptc_tl_attention_bwd(const gptc_ops *ops, float *dq, float *dk, float *dv, float *dp,
                       const float *dout, int ldo, const float *p, const float *q, int ldq,
                       const float *k, const float *v, int ldk, int T, int hd, float scale)
 {
@@ -236,7 +236,7 @@ void tl_attention_bwd(const gptc_ops *ops, float *dq, float *dk, float *dv, floa
     }
 }
 
-void tl_attention_fwd_mm(struct gptc_gemm *g, int ith, float (*expsum)(float *x, int n, float mx),
+void gptc_tl_attention_fwd_mm(struct gptc_gemm *g, int ith, float (*expsum)(float *x, int n, float mx),
                          float *out, int ldo, float *p, const float *q, int ldq, const float *k,
                          const float *v, int ldk, int T, int hd, float scale)
 {
@@ -262,7 +262,7 @@ void tl_attention_fwd_mm(struct gptc_gemm *g, int ith, float (*expsum)(float *x,
     gptc_gemm_local(g, ith, 0, 0, T, hd, T, p, T, v, ldk, 0, out, ldo); /* out = P v */
 }
 
-void tl_attention_bwd_mm(struct gptc_gemm *g, int ith, float *dq, float *dk, float *dv,
+void gptc_tl_attention_bwd_mm(struct gptc_gemm *g, int ith, float *dq, float *dk, float *dv,
                          float *scratch, const float *dout, int ldo, const float *p,
                          const float *q, int ldq, const float *k, const float *v, int ldk, int T,
                          int hd, float scale)
@@ -283,7 +283,7 @@ void tl_attention_bwd_mm(struct gptc_gemm *g, int ith, float *dq, float *dk, flo
 
 /* ----- softmax + cross-entropy ---------------------------------------------------------------- */
 
-void tl_softmax_xent_fwd(float *logits, float *loss, const int32_t *target, int n, int V,
+void gptc_tl_softmax_xent_fwd(float *logits, float *loss, const int32_t *target, int n, int V,
                          float (*expsum)(float *x, int n, float mx))
 {
     for (int r = 0; r < n; r++) {
@@ -309,7 +309,7 @@ void tl_softmax_xent_fwd(float *logits, float *loss, const int32_t *target, int 
     }
 }
 
-void tl_softmax_xent_bwd(float *probs, const int32_t *target, int n, int V, float scale)
+void gptc_tl_softmax_xent_bwd(float *probs, const int32_t *target, int n, int V, float scale)
 {
     for (int r = 0; r < n; r++) {
         float *x = probs + (size_t)r * V;
@@ -325,7 +325,7 @@ void tl_softmax_xent_bwd(float *probs, const int32_t *target, int n, int V, floa
 
 /* ----- embeddings ----------------------------------------------------------------------------- */
 
-void tl_embed_fwd(float *x, const float *wte, const float *wpe, const int32_t *tok, int r0,
+void gptc_tl_embed_fwd(float *x, const float *wte, const float *wpe, const int32_t *tok, int r0,
                   int r1, int T, int D)
 {
     for (int r = r0; r < r1; r++) {
@@ -338,7 +338,7 @@ void tl_embed_fwd(float *x, const float *wte, const float *wpe, const int32_t *t
     }
 }
 
-void tl_embed_bwd(float *dwte, float *dwpe, const float *dx, const int32_t *tok, int N, int T,
+void gptc_tl_embed_bwd(float *dwte, float *dwpe, const float *dx, const int32_t *tok, int N, int T,
                   int D, int c0, int c1)
 {
     for (int r = 0; r < N; r++) {

@@ -78,19 +78,19 @@ static gptc_status check_adapter(const gguf_file *base, const gguf_file *a, int 
 {
     gptc_str v, arch_b, arch_a;
     gptc_err e;
-    if (gguf_get_str(a, "general.type", &v, &e) || !str_is(v, "adapter") ||
-        gguf_get_str(a, "adapter.type", &v, &e) || !str_is(v, "lora"))
+    if (gptc_gguf_get_str(a, "general.type", &v, &e) || !str_is(v, "adapter") ||
+        gptc_gguf_get_str(a, "adapter.type", &v, &e) || !str_is(v, "lora"))
         return gptc_fail(err, GPTC_E_FORMAT,
                          "lora: adapter %d is not a LoRA adapter (general.type = adapter, "
                          "adapter.type = lora)",
                          idx + 1);
-    if (gguf_get_str(base, "general.architecture", &arch_b, &e) ||
-        gguf_get_str(a, "general.architecture", &arch_a, &e) || arch_a.n != arch_b.n ||
+    if (gptc_gguf_get_str(base, "general.architecture", &arch_b, &e) ||
+        gptc_gguf_get_str(a, "general.architecture", &arch_a, &e) || arch_a.n != arch_b.n ||
         memcmp(arch_a.p, arch_b.p, arch_a.n) != 0)
         return gptc_fail(err, GPTC_E_INVALID,
                          "lora: adapter %d is for another architecture than the model", idx + 1);
     double al = 0;
-    if (gguf_find_kv(a, "adapter.lora.alpha") && gguf_get_float(a, "adapter.lora.alpha", &al, &e))
+    if (gptc_gguf_find_kv(a, "adapter.lora.alpha") && gptc_gguf_get_float(a, "adapter.lora.alpha", &al, &e))
         return gptc_fail(err, GPTC_E_FORMAT, "lora: adapter %d: adapter.lora.alpha is not a number",
                          idx + 1);
     *alpha = (float)al;
@@ -109,10 +109,10 @@ static gptc_status check_adapter(const gguf_file *base, const gguf_file *a, int 
             return gptc_fail(err, GPTC_E_FORMAT, "lora: tensor name too long");
         memcpy(name, ta->name.p, n - 7);
         name[n - 7] = 0;
-        const gguf_tensor *w = gguf_find_tensor(base, name);
+        const gguf_tensor *w = gptc_gguf_find_tensor(base, name);
         char bname[272];
         snprintf(bname, sizeof bname, "%s.lora_b", name);
-        const gguf_tensor *tb = gguf_find_tensor(a, bname);
+        const gguf_tensor *tb = gptc_gguf_find_tensor(a, bname);
         if (!w)
             return gptc_fail(err, GPTC_E_INVALID,
                              "lora: adapter %d adapts '%s', which the model lacks", idx + 1, name);
@@ -140,13 +140,13 @@ gptc_status gptc_lora_merge(gguf_file *base, gguf_file *const *adapters, const f
     gptc_status s;
     float *alpha = calloc((size_t)n + 1, sizeof *alpha);
     if (!alpha) {
-        gguf_close(base);
+        gptc_gguf_close(base);
         return gptc_fail(err, GPTC_E_NOMEM, "lora: out of memory");
     }
     gguf_file *g = NULL;
     for (int i = 0; i < n; i++)
         if ((s = check_adapter(base, adapters[i], i, &alpha[i], err))) goto fail;
-    if ((s = gguf_new(&g, err)) || (s = gguf_copy_kvs(g, base, err))) goto fail;
+    if ((s = gptc_gguf_new(&g, err)) || (s = gptc_gguf_copy_kvs(g, base, err))) goto fail;
     g->alignment = base->alignment;
     for (uint64_t ti = 0; ti < base->n_tensors; ti++) {
         const gguf_tensor *w = &base->tensors[ti];
@@ -157,9 +157,9 @@ gptc_status gptc_lora_merge(gguf_file *base, gguf_file *const *adapters, const f
         snprintf(bn, sizeof bn, "%s.lora_b", name);
         int adapted = 0;
         for (int i = 0; i < n; i++)
-            adapted |= gguf_find_tensor(adapters[i], an) != NULL;
+            adapted |= gptc_gguf_find_tensor(adapters[i], an) != NULL;
         if (!adapted) {
-            if ((s = gguf_add_tensor(g, name, w->type, w->n_dims, w->ne, w->data, err))) goto fail;
+            if ((s = gptc_gguf_add_tensor(g, name, w->type, w->n_dims, w->ne, w->data, err))) goto fail;
             continue;
         }
         uint64_t in = w->ne[0], outn = w->ne[1];
@@ -176,8 +176,8 @@ gptc_status gptc_lora_merge(gguf_file *base, gguf_file *const *adapters, const f
         memcpy(m, src, in * outn * sizeof(float));
         free(tmp);
         for (int i = 0; i < n; i++) {
-            const gguf_tensor *ta = gguf_find_tensor(adapters[i], an),
-                              *tb = gguf_find_tensor(adapters[i], bn);
+            const gguf_tensor *ta = gptc_gguf_find_tensor(adapters[i], an),
+                              *tb = gptc_gguf_find_tensor(adapters[i], bn);
             if (!ta) continue;
             float *ta_tmp, *tb_tmp;
             const float *A = as_f32(ta, &ta_tmp, err), *B = A ? as_f32(tb, &tb_tmp, err) : NULL;
@@ -200,20 +200,20 @@ gptc_status gptc_lora_merge(gguf_file *base, gguf_file *const *adapters, const f
             }
             free(ta_tmp), free(tb_tmp);
         }
-        if ((s = gguf_add_tensor(g, name, GPTC_TYPE_F32, 2, w->ne, m, err))) goto fail;
+        if ((s = gptc_gguf_add_tensor(g, name, GPTC_TYPE_F32, 2, w->ne, m, err))) goto fail;
     }
     /* the borrowed tensors live in base's mapping: it moves into g */
     g->map = base->map;
     g->map_size = base->map_size;
     g->owns_map = base->owns_map;
     base->owns_map = 0;
-    gguf_close(base);
+    gptc_gguf_close(base);
     free(alpha);
     *out = g;
     return GPTC_OK;
 fail:
-    gguf_close(g);
-    gguf_close(base);
+    gptc_gguf_close(g);
+    gptc_gguf_close(base);
     free(alpha);
     return s;
 }

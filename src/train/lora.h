@@ -26,7 +26,7 @@ int gptc_lora_is_target(const char *name, unsigned mask);
  * tensor replaced by its merged F32 matrix (quantized bases are dequantized first), the others
  * borrowed. Takes base (its mapping moves into the result); the adapters stay the caller's.
  * Errors name the adapter: not an adapter file, another architecture, a tensor the base lacks,
- * shapes that do not fit. OUT: owned, gguf_close. */
+ * shapes that do not fit. OUT: owned, gptc_gguf_close. */
 gptc_status gptc_lora_merge(gguf_file *base, gguf_file *const *adapters, const float *scales, int n,
                             gguf_file **out, gptc_err *err);
 

@@ -368,7 +368,7 @@ gptc_status gptc_tmodel_init(const gptc_tconfig *cfg, int B, int T, int n_thread
     layout_acts(m, m->act_slab);
     for (int i = 0; i < m->hd / 2; i++)
         m->inv_freq[i] = powf(cfg->rope_base, -2.0f * (float)i / (float)m->hd);
-    for (int t = 0; t < T; t++) tl_rope_table(m->rope_cs + (size_t)t * m->hd, t, m->inv_freq, m->hd);
+    for (int t = 0; t < T; t++) gptc_tl_rope_table(m->rope_cs + (size_t)t * m->hd, t, m->inv_freq, m->hd);
     *out = m;
     return GPTC_OK;
 }
@@ -470,10 +470,10 @@ static void norm_fwd_rows(gptc_tmodel *m, float *y, float *mean, float *rstd, co
     int D = m->cfg.n_embd;
     size_t o = (size_t)r0 * D;
     if (m->cfg.arch == GPTC_ARCH_GPT2)
-        tl_layernorm_fwd(y + o, mean + r0, rstd + r0, x + o, m->params + w_off, m->params + b_off,
+        gptc_tl_layernorm_fwd(y + o, mean + r0, rstd + r0, x + o, m->params + w_off, m->params + b_off,
                          r1 - r0, D, m->cfg.norm_eps);
     else
-        tl_rmsnorm_fwd(y + o, rstd + r0, x + o, m->params + w_off, r1 - r0, D, m->cfg.norm_eps);
+        gptc_tl_rmsnorm_fwd(y + o, rstd + r0, x + o, m->params + w_off, r1 - r0, D, m->cfg.norm_eps);
 }
 
 static void job_fn(void *arg, int ith, int nth)
@@ -492,7 +492,7 @@ static void job_fn(void *arg, int ith, int nth)
 
     switch (j->op) {
     case J_EMBED:
-        tl_embed_fwd(m->la[0].x, m->params + m->wte, gpt2 ? m->params + m->wpe : NULL, m->tokens, r0,
+        gptc_tl_embed_fwd(m->la[0].x, m->params + m->wte, gpt2 ? m->params + m->wpe : NULL, m->tokens, r0,
                      r1, T, D);
         break;
     case J_NORM1:
@@ -511,8 +511,8 @@ static void job_fn(void *arg, int ith, int nth)
         for (int r = r0; r < r1; r++) {
             const float *cs = m->rope_cs + (size_t)(r % T) * hd;
             float *row = base + (size_t)r * m->QKV;
-            tl_rope(row, cs, H, hd, hd, inv);
-            tl_rope(row + m->Q, cs, Hkv, hd, hd, inv);
+            gptc_tl_rope(row, cs, H, hd, hd, inv);
+            gptc_tl_rope(row + m->Q, cs, Hkv, hd, hd, inv);
         }
         break;
     }
@@ -522,7 +522,7 @@ static void job_fn(void *arg, int ith, int nth)
         for (int p = p0; p < p1; p++) {
             int b = p / H, h = p % H, kvh = h / (H / Hkv);
             const float *base = a->qkv + (size_t)b * T * m->QKV;
-            tl_attention_fwd_mm(m->gemm, ith, kr->expsum, a->y + (size_t)b * T * m->Q + (size_t)h * hd, m->Q,
+            gptc_tl_attention_fwd_mm(m->gemm, ith, kr->expsum, a->y + (size_t)b * T * m->Q + (size_t)h * hd, m->Q,
                                 a->att + (size_t)p * T * T, base + (size_t)h * hd, m->QKV,
                                 base + m->Q + (size_t)kvh * hd, base + m->Q + m->K + (size_t)kvh * hd,
                                 m->QKV, T, hd, scale);
@@ -544,7 +544,7 @@ static void job_fn(void *arg, int ith, int nth)
                 memset(dv + (size_t)t * m->QKV, 0, (size_t)hd * sizeof(float));
             }
             for (int h = kvh * group; h < (kvh + 1) * group; h++)
-                tl_attention_bwd_mm(m->gemm, ith, dbase + (size_t)h * hd, dk, dv, dp,
+                gptc_tl_attention_bwd_mm(m->gemm, ith, dbase + (size_t)h * hd, dk, dv, dp,
                                     m->dy + row0 * m->Q + (size_t)h * hd, m->Q,
                                     a->att + ((size_t)b * H + h) * T * T, base + (size_t)h * hd, m->QKV,
                                     base + m->Q + (size_t)kvh * hd, base + m->Q + m->K + (size_t)kvh * hd,
@@ -556,52 +556,52 @@ static void job_fn(void *arg, int ith, int nth)
         for (int r = r0; r < r1; r++) {
             const float *f = a->f + (size_t)r * m->FF;
             float *h = a->h + (size_t)r * F;
-            if (gpt2) (kr->gelu_fwd ? kr->gelu_fwd : tl_gelu_fwd)(h, f, F);
-            else (kr->swiglu_fwd ? kr->swiglu_fwd : tl_swiglu_fwd)(h, f, f + F, F);
+            if (gpt2) (kr->gelu_fwd ? kr->gelu_fwd : gptc_tl_gelu_fwd)(h, f, F);
+            else (kr->swiglu_fwd ? kr->swiglu_fwd : gptc_tl_swiglu_fwd)(h, f, f + F, F);
         }
         break;
     case J_ACT_BWD:
         for (int r = r0; r < r1; r++) {
             const float *f = a->f + (size_t)r * m->FF, *dh = m->dh + (size_t)r * F;
             float *df = m->df + (size_t)r * m->FF;
-            if (gpt2) (kr->gelu_bwd ? kr->gelu_bwd : tl_gelu_bwd)(df, f, dh, F);
-            else (kr->swiglu_bwd ? kr->swiglu_bwd : tl_swiglu_bwd)(df, df + F, dh, f, f + F, F);
+            if (gpt2) (kr->gelu_bwd ? kr->gelu_bwd : gptc_tl_gelu_bwd)(df, f, dh, F);
+            else (kr->swiglu_bwd ? kr->swiglu_bwd : gptc_tl_swiglu_bwd)(df, df + F, dh, f, f + F, F);
         }
         break;
     case J_XENT_FWD:
-        tl_softmax_xent_fwd(m->logits + (size_t)r0 * V, m->losses + r0, m->targets + r0, r1 - r0, V, kr->expsum);
+        gptc_tl_softmax_xent_fwd(m->logits + (size_t)r0 * V, m->losses + r0, m->targets + r0, r1 - r0, V, kr->expsum);
         break;
     case J_XENT_BWD:
-        tl_softmax_xent_bwd(m->logits + (size_t)r0 * V, m->targets + r0, r1 - r0, V, j->scale);
+        gptc_tl_softmax_xent_bwd(m->logits + (size_t)r0 * V, m->targets + r0, r1 - r0, V, j->scale);
         break;
     case J_NORM_DX:
         if (gpt2)
-            tl_layernorm_bwd_dx(m->dx + (size_t)r0 * D, m->dn + (size_t)r0 * D, j->x + (size_t)r0 * D,
+            gptc_tl_layernorm_bwd_dx(m->dx + (size_t)r0 * D, m->dn + (size_t)r0 * D, j->x + (size_t)r0 * D,
                                 j->w, j->mean + r0, j->rstd + r0, r1 - r0, D);
         else
-            tl_rmsnorm_bwd_dx(m->dx + (size_t)r0 * D, m->dn + (size_t)r0 * D, j->x + (size_t)r0 * D, j->w,
+            gptc_tl_rmsnorm_bwd_dx(m->dx + (size_t)r0 * D, m->dn + (size_t)r0 * D, j->x + (size_t)r0 * D, j->w,
                               j->rstd + r0, r1 - r0, D);
         break;
     case J_NORM_DW: {
         int c0, c1;
         split16(D, ith, nth, &c0, &c1);
-        if (gpt2) tl_layernorm_bwd_dwb(j->dw, j->db, m->dn, j->x, j->mean, j->rstd, N, D, c0, c1);
-        else tl_rmsnorm_bwd_dw(j->dw, m->dn, j->x, j->rstd, N, D, c0, c1);
+        if (gpt2) gptc_tl_layernorm_bwd_dwb(j->dw, j->db, m->dn, j->x, j->mean, j->rstd, N, D, c0, c1);
+        else gptc_tl_rmsnorm_bwd_dw(j->dw, m->dn, j->x, j->rstd, N, D, c0, c1);
         break;
     }
     case J_BIAS_DB: {
         int c0, c1;
         split16(j->C, ith, nth, &c0, &c1);
-        tl_bias_bwd(j->db, j->y, j->C, N, c0, c1);
+        gptc_tl_bias_bwd(j->db, j->y, j->C, N, c0, c1);
         break;
     }
     case J_BIAS_FWD:
-        tl_bias_fwd(j->y + (size_t)r0 * j->C, j->C, j->b, r1 - r0, j->C);
+        gptc_tl_bias_fwd(j->y + (size_t)r0 * j->C, j->C, j->b, r1 - r0, j->C);
         break;
     case J_EMBED_BWD: {
         int c0, c1;
         split16(D, ith, nth, &c0, &c1);
-        tl_embed_bwd(m->grads + m->wte, gpt2 ? m->grads + m->wpe : NULL, m->dx, m->tokens, N, T, D, c0, c1);
+        gptc_tl_embed_bwd(m->grads + m->wte, gpt2 ? m->grads + m->wpe : NULL, m->dx, m->tokens, N, T, D, c0, c1);
         break;
     }
     }

@@ -181,7 +181,7 @@ void gptc_trainer_free(gptc_trainer *t)
     free(t->btok);
     free(t->btgt);
     gptc_tokenizer_free(t->tok);
-    gguf_close(t->tok_kvs);
+    gptc_gguf_close(t->tok_kvs);
     free(t);
 }
 
@@ -461,16 +461,16 @@ gptc_status gptc_trainer_save_lora(gptc_trainer *t, const char *path, gptc_err *
 {
     if (!t->n_lora) return gptc_fail(err, GPTC_E_INVALID, "train: no LoRA adapters to save");
     gguf_file *g;
-    gptc_status s = gguf_new(&g, err);
+    gptc_status s = gptc_gguf_new(&g, err);
     if (s) return s;
     const char *arch = gptc_arch_name(t->o.cfg.arch);
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
-    if ((s = gguf_set_str(g, "general.architecture", arch, strlen(arch), err)) ||
-        (s = gguf_set_str(g, "general.type", "adapter", 7, err)) ||
-        (s = gguf_set_str(g, "general.name", base, strlen(base), err)) ||
-        (s = gguf_set_str(g, "adapter.type", "lora", 4, err)) ||
-        (s = gguf_set_f32(g, "adapter.lora.alpha", t->lora_alpha, err)))
+    if ((s = gptc_gguf_set_str(g, "general.architecture", arch, strlen(arch), err)) ||
+        (s = gptc_gguf_set_str(g, "general.type", "adapter", 7, err)) ||
+        (s = gptc_gguf_set_str(g, "general.name", base, strlen(base), err)) ||
+        (s = gptc_gguf_set_str(g, "adapter.type", "lora", 4, err)) ||
+        (s = gptc_gguf_set_f32(g, "adapter.lora.alpha", t->lora_alpha, err)))
         goto done;
     for (int i = 0; i < t->n_lora && !s; i++) {
         const lora_t *l = &t->lora[i];
@@ -479,11 +479,11 @@ gptc_status gptc_trainer_save_lora(gptc_trainer *t, const char *path, gptc_err *
         snprintf(an, sizeof an, "%s.lora_a", name);
         snprintf(bn, sizeof bn, "%s.lora_b", name);
         uint64_t nea[2] = {(uint64_t)l->in, (uint64_t)t->lora_rank}, neb[2] = {(uint64_t)t->lora_rank, (uint64_t)l->out};
-        if (!(s = gguf_add_tensor(g, an, 0 /* F32 */, 2, nea, l->a, err))) s = gguf_add_tensor(g, bn, 0, 2, neb, l->b, err);
+        if (!(s = gptc_gguf_add_tensor(g, an, 0 /* F32 */, 2, nea, l->a, err))) s = gptc_gguf_add_tensor(g, bn, 0, 2, neb, l->b, err);
     }
     if (!s) s = gptc_gguf_write_durable(g, path, err);
 done:
-    gguf_close(g);
+    gptc_gguf_close(g);
     return s;
 }
 
@@ -992,7 +992,7 @@ static gptc_status save_rank0(gptc_trainer *t, const char *path, int checkpoint,
     gguf_file *g;
     gptc_status s = gptc_tmodel_to_gguf(t->m, t->tok_kvs, base, &g, err);
     if (s) return s;
-    if (chat_template && (s = gguf_set_str(g, "tokenizer.chat_template", chat_template, strlen(chat_template), err)))
+    if (chat_template && (s = gptc_gguf_set_str(g, "tokenizer.chat_template", chat_template, strlen(chat_template), err)))
         goto done;
     if (checkpoint) {
         const gptc_train_opts *o = &t->o;
@@ -1005,23 +1005,23 @@ static gptc_status save_rank0(gptc_trainer *t, const char *path, int checkpoint,
         uint64_t n = gptc_tmodel_n_params(t->m), ne[1] = {n};
         uint64_t dn = t->data ? t->data->n : t->sft ? t->sft->n : t->want_data_n;
         uint64_t dh = t->data ? t->data->hash : t->sft ? t->sft->hash : t->want_data_hash;
-        if ((s = gguf_set_uint(g, "train.version", GGUF_VT_U32, CKPT_VERSION, err)) ||
-            (s = gguf_set_uint(g, "train.step", GGUF_VT_U64, (uint64_t)t->step, err)) ||
-            (s = gguf_set_arr(g, "train.rng", GGUF_VT_U64, t->rng.s, 4, err)) ||
-            (s = gguf_set_arr(g, "train.data_rng", GGUF_VT_U64, t->data_rng.s, 4, err)) ||
-            (s = gguf_set_uint(g, "train.data_tokens", GGUF_VT_U64, dn, err)) ||
-            (s = gguf_set_uint(g, "train.data_hash", GGUF_VT_U64, dh, err)) ||
-            (s = gguf_set_arr(g, "train.opts", GGUF_VT_F32, fo, FO_N, err)) ||
-            (s = gguf_set_arr(g, "train.iopts", GGUF_VT_U64, io, IO_N, err)) ||
-            (s = gguf_set_uint(g, "train.windowed", GGUF_VT_U32, (uint64_t)o->windowed, err)) ||
-            (s = gguf_set_uint(g, "train.seq", GGUF_VT_U32, (uint64_t)o->seq, err)) ||
-            (s = gguf_add_tensor(g, "train.adam_m", 0 /* F32 */, 1, ne, m1, err)) ||
-            (s = gguf_add_tensor(g, "train.adam_v", 0, 1, ne, m2, err)))
+        if ((s = gptc_gguf_set_uint(g, "train.version", GGUF_VT_U32, CKPT_VERSION, err)) ||
+            (s = gptc_gguf_set_uint(g, "train.step", GGUF_VT_U64, (uint64_t)t->step, err)) ||
+            (s = gptc_gguf_set_arr(g, "train.rng", GGUF_VT_U64, t->rng.s, 4, err)) ||
+            (s = gptc_gguf_set_arr(g, "train.data_rng", GGUF_VT_U64, t->data_rng.s, 4, err)) ||
+            (s = gptc_gguf_set_uint(g, "train.data_tokens", GGUF_VT_U64, dn, err)) ||
+            (s = gptc_gguf_set_uint(g, "train.data_hash", GGUF_VT_U64, dh, err)) ||
+            (s = gptc_gguf_set_arr(g, "train.opts", GGUF_VT_F32, fo, FO_N, err)) ||
+            (s = gptc_gguf_set_arr(g, "train.iopts", GGUF_VT_U64, io, IO_N, err)) ||
+            (s = gptc_gguf_set_uint(g, "train.windowed", GGUF_VT_U32, (uint64_t)o->windowed, err)) ||
+            (s = gptc_gguf_set_uint(g, "train.seq", GGUF_VT_U32, (uint64_t)o->seq, err)) ||
+            (s = gptc_gguf_add_tensor(g, "train.adam_m", 0 /* F32 */, 1, ne, m1, err)) ||
+            (s = gptc_gguf_add_tensor(g, "train.adam_v", 0, 1, ne, m2, err)))
             goto done;
     }
     s = gptc_gguf_write_durable(g, path, err);
 done:
-    gguf_close(g);
+    gptc_gguf_close(g);
     return s;
 }
 
@@ -1029,20 +1029,20 @@ static gptc_status read_u64s(const gguf_file *f, const char *key, uint32_t type,
                              gptc_err *err)
 {
     const gguf_kv *kv;
-    gptc_status s = gguf_get_arr(f, key, type, &kv, err);
+    gptc_status s = gptc_gguf_get_arr(f, key, type, &kv, err);
     if (s) return s;
     if (kv->v.arr.n != n) return gptc_fail(err, GPTC_E_FORMAT, "checkpoint: %s has %llu values, expected %llu", key,
                                            (unsigned long long)kv->v.arr.n, (unsigned long long)n);
     for (uint64_t i = 0; i < n; i++) {
-        if (type == GGUF_VT_F32) ((float *)out)[i] = (float)gguf_arr_float(kv, i);
-        else ((uint64_t *)out)[i] = (uint64_t)gguf_arr_int(kv, i);
+        if (type == GGUF_VT_F32) ((float *)out)[i] = (float)gptc_gguf_arr_float(kv, i);
+        else ((uint64_t *)out)[i] = (uint64_t)gptc_gguf_arr_int(kv, i);
     }
     return GPTC_OK;
 }
 
 static gptc_status get_u64(const gguf_file *f, const char *key, uint64_t *out, gptc_err *err)
 {
-    const gguf_kv *kv = gguf_find_kv(f, key);
+    const gguf_kv *kv = gptc_gguf_find_kv(f, key);
     if (!kv || kv->type != GGUF_VT_U64)
         return gptc_fail(err, GPTC_E_FORMAT, "checkpoint: %s is missing or not a u64", key);
     *out = kv->v.u;
@@ -1051,15 +1051,15 @@ static gptc_status get_u64(const gguf_file *f, const char *key, uint64_t *out, g
 
 static gptc_status open_ckpt(const char *path, gguf_file **f, gptc_err *err)
 {
-    gptc_status s = gguf_open(path, f, err);
+    gptc_status s = gptc_gguf_open(path, f, err);
     if (s) {
         char msg[sizeof err->msg];
         snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
         return gptc_fail(err, s, "checkpoint %s: %s", path, msg);
     }
     int64_t v;
-    if (!gguf_find_kv(*f, "train.version") || gguf_get_int(*f, "train.version", &v, err) || v != CKPT_VERSION) {
-        gguf_close(*f);
+    if (!gptc_gguf_find_kv(*f, "train.version") || gptc_gguf_get_int(*f, "train.version", &v, err) || v != CKPT_VERSION) {
+        gptc_gguf_close(*f);
         *f = NULL;
         return gptc_fail(err, GPTC_E_FORMAT, "checkpoint %s: not a gptc training checkpoint (version %d)", path,
                          CKPT_VERSION);
@@ -1087,11 +1087,11 @@ gptc_status gptc_trainer_ckpt_opts(const char *path, gptc_train_opts *o, gptc_er
         o->warmup = (int)io[IO_WARMUP], o->decay_embeddings = io[IO_DECAY_EMB] != 0;
         o->eval_batches = (int)io[IO_EVAL], o->seed = io[IO_SEED];
         int64_t wv = 0;
-        if (!s && gguf_find_kv(f, "train.windowed") && !gguf_get_int(f, "train.windowed", &wv, err)) o->windowed = wv != 0;
-        if (!s && gguf_find_kv(f, "train.seq") && !gguf_get_int(f, "train.seq", &wv, err) && wv > 0 && wv <= o->cfg.n_ctx)
+        if (!s && gptc_gguf_find_kv(f, "train.windowed") && !gptc_gguf_get_int(f, "train.windowed", &wv, err)) o->windowed = wv != 0;
+        if (!s && gptc_gguf_find_kv(f, "train.seq") && !gptc_gguf_get_int(f, "train.seq", &wv, err) && wv > 0 && wv <= o->cfg.n_ctx)
             o->seq = (int)wv;
     }
-    gguf_close(f);
+    gptc_gguf_close(f);
     return s;
 }
 
@@ -1120,7 +1120,7 @@ gptc_status gptc_trainer_resume(const char *path, const gptc_train_opts *o, gptc
     uint64_t n = gptc_tmodel_n_params(t->m), step, dn, dh;
     const char *mom[2] = {"train.adam_m", "train.adam_v"};
     for (int k = 0; k < 2; k++) {
-        const gguf_tensor *g = gguf_find_tensor(f, mom[k]);
+        const gguf_tensor *g = gptc_gguf_find_tensor(f, mom[k]);
         if (!g || g->type != 0 || g->n_dims != 1 || g->ne[0] != n) {
             s = gptc_fail(err, GPTC_E_FORMAT, "checkpoint %s: %s is missing or has the wrong size", path, mom[k]);
             goto done;
@@ -1141,7 +1141,7 @@ gptc_status gptc_trainer_resume(const char *path, const gptc_train_opts *o, gptc
     t->want_data_n = dn;
     t->want_data_hash = dh;
 done:
-    gguf_close(f);
+    gptc_gguf_close(f);
     if (s) {
         gptc_trainer_free(t);
         return s;
