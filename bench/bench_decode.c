@@ -67,8 +67,8 @@ static double decode_rate(const gptc_model *m, int n_threads, int n_tok)
     return n_tok / dt;
 }
 
-static void bench_model(const char *name, const char *path, const char *tok_path, int reps, int n_tok,
-                        const int *threads, int n_threads_list, double bw_gbs[])
+static void bench_model(const char *name, const char *path, const char *tok_path, int reps,
+                        int n_tok, const int *threads, int n_threads_list, double bw_gbs[])
 {
     gptc_err err;
     gptc_model_params mp = gptc_model_default_params();
@@ -83,10 +83,12 @@ static void bench_model(const char *name, const char *path, const char *tok_path
         int nt = threads[ti];
         double r[64];
         decode_rate(m, nt, n_tok < 16 ? n_tok : 16); /* warm up: page in the weights */
-        for (int k = 0; k < reps; k++) r[k] = decode_rate(m, nt, n_tok);
+        for (int k = 0; k < reps; k++)
+            r[k] = decode_rate(m, nt, n_tok);
         double med = bench_median(r, reps); /* sorts r */
         double bound = bw_gbs[ti] * 1e9 / bytes;
-        printf("%-12s %8.1f MB  %d thr  decode %8.1f tok/s (min %.1f, max %.1f)  bound %8.1f tok/s  %5.1f%%\n",
+        printf("%-12s %8.1f MB  %d thr  decode %8.1f tok/s (min %.1f, max %.1f)  bound %8.1f tok/s "
+               " %5.1f%%\n",
                name, bytes / 1e6, nt, med, r[0], r[reps - 1], bound, 100.0 * med / bound);
         fflush(stdout);
     }
@@ -99,9 +101,12 @@ int main(int argc, char **argv)
     int threads[8] = {1, 2}, n_thr = 2;
     const char *only = NULL;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--tokens") && i + 1 < argc) n_tok = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--shapes") && i + 1 < argc) only = argv[++i];
+        if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--tokens") && i + 1 < argc)
+            n_tok = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--shapes") && i + 1 < argc)
+            only = argv[++i];
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
             n_thr = 0;
             for (char *s = argv[++i]; *s && n_thr < 8;) {
@@ -109,7 +114,8 @@ int main(int argc, char **argv)
                 if (*s == ',') s++;
             }
         } else {
-            fprintf(stderr, "usage: bench_decode [--reps R] [--tokens N] [--threads 1,2] [--shapes a,b]\n");
+            fprintf(stderr,
+                    "usage: bench_decode [--reps R] [--tokens N] [--threads 1,2] [--shapes a,b]\n");
             return 1;
         }
     }
@@ -122,7 +128,8 @@ int main(int argc, char **argv)
         printf("memory read bandwidth, %d thread(s): %.1f GB/s\n", threads[ti], bw[ti]);
     }
     printf("decode: median of %d runs of %d tokens after a 1-token prompt; bound = bandwidth / "
-           "weight bytes per token\n", reps, n_tok);
+           "weight bytes per token\n",
+           reps, n_tok);
 
     char dir[] = "/tmp/gptc_bench_XXXXXX";
     if (!mkdtemp(dir)) return 1;

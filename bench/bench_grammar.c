@@ -158,8 +158,10 @@ static void bench_qwen2(const char *data, int cut)
                     int i = __builtin_ctz(b);
                     b &= b - 1;
                     int id = w * 32 + i;
-                    if (eog[id]) end = 1;
-                    else allowed[na++] = id;
+                    if (eog[id])
+                        end = 1;
+                    else
+                        allowed[na++] = id;
                 }
             }
             if (end && (na == 0 || rnd() % 4 == 0)) break;
@@ -183,11 +185,12 @@ static void bench_qwen2(const char *data, int cut)
         runs++;
     }
     qsort(tm, (size_t)nt, sizeof *tm, cmp_d);
-    printf("qwen2 mask (%d tokens, 10-property nested schema, local cache cut %d): trie built in %.0f ms; %d masks: "
+    printf("qwen2 mask (%d tokens, 10-property nested schema, local cache cut %d): trie built in "
+           "%.0f ms; %d masks: "
            "mean %.1f us, median %.1f us, p99 %.1f us, max %.1f ms; first generation %.1f ms "
            "total (cold caches), all %d generations %.1f ms\n",
-           nv, cut, t_trie * 1e3, nt, total / nt * 1e6, tm[nt / 2] * 1e6, tm[(int)(nt * 0.99)] * 1e6,
-           tm[nt - 1] * 1e3, first_run * 1e3, runs, total * 1e3);
+           nv, cut, t_trie * 1e3, nt, total / nt * 1e6, tm[nt / 2] * 1e6,
+           tm[(int)(nt * 0.99)] * 1e6, tm[nt - 1] * 1e3, first_run * 1e3, runs, total * 1e3);
     free(mask);
     free(allowed);
     free(gbnf);

@@ -30,8 +30,8 @@ static const char *wt_name[] = {"f32", "f16", "bf16"};
 typedef struct mm_job {
     const gptc_ops *ops;
     int wt;
-    float *Y; // (T, R)
-    const void *W; // (R, C)
+    float *Y;       // (T, R)
+    const void *W;  // (R, C)
     const float *X; // (T, C)
     int T, C, R;
 } mm_job;
@@ -46,9 +46,15 @@ static void mm_task(void *arg, int ith, int nth)
     r1 = GPTC_MIN(j->R, r1 * 4);
     if (r0 >= r1) return;
     switch (j->wt) {
-    case WT_F32: j->ops->matmul_f32(j->Y, j->R, j->W, j->X, j->T, j->C, r0, r1); break;
-    case WT_F16: j->ops->matmul_f16(j->Y, j->R, j->W, j->X, j->T, j->C, r0, r1); break;
-    default: j->ops->matmul_bf16(j->Y, j->R, j->W, j->X, j->T, j->C, r0, r1); break;
+    case WT_F32:
+        j->ops->matmul_f32(j->Y, j->R, j->W, j->X, j->T, j->C, r0, r1);
+        break;
+    case WT_F16:
+        j->ops->matmul_f16(j->Y, j->R, j->W, j->X, j->T, j->C, r0, r1);
+        break;
+    default:
+        j->ops->matmul_bf16(j->Y, j->R, j->W, j->X, j->T, j->C, r0, r1);
+        break;
     }
 }
 
@@ -70,9 +76,15 @@ static int validate(const mm_job *j)
     for (int k = 0; k < 4; k++) {
         int r = rows[k];
         switch (j->wt) {
-        case WT_F32: ref->matmul_f32(y, j->R, j->W, j->X, j->T, j->C, r, r + 1); break;
-        case WT_F16: ref->matmul_f16(y, j->R, j->W, j->X, j->T, j->C, r, r + 1); break;
-        default: ref->matmul_bf16(y, j->R, j->W, j->X, j->T, j->C, r, r + 1); break;
+        case WT_F32:
+            ref->matmul_f32(y, j->R, j->W, j->X, j->T, j->C, r, r + 1);
+            break;
+        case WT_F16:
+            ref->matmul_f16(y, j->R, j->W, j->X, j->T, j->C, r, r + 1);
+            break;
+        default:
+            ref->matmul_bf16(y, j->R, j->W, j->X, j->T, j->C, r, r + 1);
+            break;
         }
         for (int t = 0; t < j->T; t++) {
             float a = j->Y[(size_t)t * j->R + r], b = y[(size_t)t * j->R + r];
@@ -119,7 +131,8 @@ int main(int argc, char **argv)
         W16[i] = gptc_f32_to_f16(W32[i]);
         WB[i] = gptc_f32_to_bf16(W32[i]);
     }
-    for (size_t i = 0; i < (size_t)TMAX * C; i++) X[i] = rnd_f();
+    for (size_t i = 0; i < (size_t)TMAX * C; i++)
+        X[i] = rnd_f();
 
     const gptc_ops *tables[] = {gptc_ops_ref(), gptc_ops_avx2(), gptc_ops_avx512()};
     printf("%-7s %-5s %-11s %-5s %-3s %11s %9s %9s %s\n", "isa", "type", "R x C", "T", "th",
@@ -129,7 +142,9 @@ int main(int argc, char **argv)
         const gptc_ops *o = tables[ti];
         if (!o || (only && strcmp(only, o->name) != 0)) continue;
         for (int wt = 0; wt < 3; wt++) {
-            const void *W = wt == WT_F32 ? (const void *)W32 : wt == WT_F16 ? (const void *)W16 : (const void *)WB;
+            const void *W = wt == WT_F32   ? (const void *)W32
+                            : wt == WT_F16 ? (const void *)W16
+                                           : (const void *)WB;
             size_t esz = wt == WT_F32 ? 4 : 2;
             for (size_t ri = 0; ri < sizeof Rs / sizeof Rs[0]; ri++) {
                 for (size_t tk = 0; tk < sizeof Ts / sizeof Ts[0]; tk++) {
@@ -171,7 +186,8 @@ int main(int argc, char **argv)
         }
     }
     free(W32), free(W16), free(WB), free(X), free(Y);
-    for (int n = 0; n < 8; n++) gptc_pool_free(pools[n]);
+    for (int n = 0; n < 8; n++)
+        gptc_pool_free(pools[n]);
     if (failures) printf("%d configurations failed validation\n", failures);
     return failures ? 1 : 0;
 }

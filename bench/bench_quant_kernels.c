@@ -21,7 +21,7 @@
 
 typedef struct job {
     const gptc_ops *ops;
-    uint32_t type; /* GPTC_TYPE_F32 or a quantized type */
+    uint32_t type;  /* GPTC_TYPE_F32 or a quantized type */
     float *Y;       // (T, R)
     const void *W;  // (R, C)
     const float *X; // (T, C)
@@ -36,8 +36,10 @@ static void task(void *arg, int ith, int nth)
     gptc_split(chunks, ith, nth, &c0, &c1);
     int r0 = GPTC_MIN(j->R, c0 * 16), r1 = GPTC_MIN(j->R, c1 * 16);
     if (r0 >= r1) return;
-    if (j->type == GPTC_TYPE_F32) j->ops->matmul_f32(j->Y, j->R, j->W, j->X, j->T, j->C, r0, r1);
-    else j->ops->matmul_q(j->type, j->Y, j->R, j->W, j->Xq, j->T, j->C, r0, r1);
+    if (j->type == GPTC_TYPE_F32)
+        j->ops->matmul_f32(j->Y, j->R, j->W, j->X, j->T, j->C, r0, r1);
+    else
+        j->ops->matmul_q(j->type, j->Y, j->R, j->W, j->Xq, j->T, j->C, r0, r1);
 }
 
 /* What one product costs in the forward pass: converting the activations (once, on the calling
@@ -47,7 +49,8 @@ static void run(gptc_pool *pool, job *j)
     if (j->type != GPTC_TYPE_F32) {
         int form = j->ops->act_form(j->type);
         size_t xb = j->ops->act_row_bytes(form, j->C);
-        for (int t = 0; t < j->T; t++) j->ops->act_quant(form, j->Xq + (size_t)t * xb, j->X + (size_t)t * j->C, j->C);
+        for (int t = 0; t < j->T; t++)
+            j->ops->act_quant(form, j->Xq + (size_t)t * xb, j->X + (size_t)t * j->C, j->C);
     }
     gptc_pool_run(pool, task, j);
 }
@@ -75,7 +78,8 @@ static int validate(const job *j)
     int form = r.ops->act_form(j->type);
     size_t xb = r.ops->act_row_bytes(form, j->C);
     char *xq = malloc(xb * (size_t)j->T);
-    for (int t = 0; t < j->T; t++) r.ops->act_quant(form, xq + (size_t)t * xb, j->X + (size_t)t * j->C, j->C);
+    for (int t = 0; t < j->T; t++)
+        r.ops->act_quant(form, xq + (size_t)t * xb, j->X + (size_t)t * j->C, j->C);
     int ok = 1;
     const int rows[] = {0, 1, j->R / 2 + 1, j->R - 1};
     for (int k = 0; k < 4; k++) {
@@ -96,8 +100,9 @@ int main(int argc, char **argv)
     const char *only_type = argc > 3 ? argv[3] : NULL;
     if (max_th < 1 || max_th > 8) max_th = 2;
     enum { RBIG = 131072, C = 768, RPRE = 2048, TPRE = 64 };
-    static const uint32_t types[] = {GPTC_TYPE_F32, GPTC_TYPE_Q8_0, GPTC_TYPE_Q4_0, GPTC_TYPE_Q4_1, GPTC_TYPE_Q5_0,
-                                     GPTC_TYPE_Q5_1, GPTC_TYPE_Q4_K, GPTC_TYPE_Q5_K, GPTC_TYPE_Q6_K};
+    static const uint32_t types[] = {GPTC_TYPE_F32,  GPTC_TYPE_Q8_0, GPTC_TYPE_Q4_0,
+                                     GPTC_TYPE_Q4_1, GPTC_TYPE_Q5_0, GPTC_TYPE_Q5_1,
+                                     GPTC_TYPE_Q4_K, GPTC_TYPE_Q5_K, GPTC_TYPE_Q6_K};
     gptc_pool *pools[8] = {0};
     gptc_err err;
     for (int n = 1; n <= max_th; n++)
@@ -108,24 +113,29 @@ int main(int argc, char **argv)
         printf("memory read bandwidth, %d thread(s): %.1f GB/s\n", n, bw[n - 1] * 1e-9);
     }
     float *src = malloc((size_t)RBIG * C * sizeof(float));
-    float *X = malloc((size_t)TPRE * C * sizeof(float)), *Y = malloc((size_t)TPRE * RBIG * sizeof(float));
+    float *X = malloc((size_t)TPRE * C * sizeof(float)),
+          *Y = malloc((size_t)TPRE * RBIG * sizeof(float));
     char *W = malloc((size_t)RBIG * C * sizeof(float));
     char *Xq = malloc((size_t)TPRE * C * 4);
     if (!src || !X || !Y || !W || !Xq) return 1;
-    for (size_t i = 0; i < (size_t)RBIG * C; i++) src[i] = rnd_f() * 0.05f;
-    for (size_t i = 0; i < (size_t)TPRE * C; i++) X[i] = rnd_f();
+    for (size_t i = 0; i < (size_t)RBIG * C; i++)
+        src[i] = rnd_f() * 0.05f;
+    for (size_t i = 0; i < (size_t)TPRE * C; i++)
+        X[i] = rnd_f();
 
     const gptc_ops *tables[] = {gptc_ops_avx2(), gptc_ops_avx512()};
-    printf("\n%-7s %-5s %-13s %-3s %11s %9s %9s %s\n", "isa", "type", "R x C, T", "th", "median", "W GB/s",
-           "GOP/s", "% of mem bw (decode)");
+    printf("\n%-7s %-5s %-13s %-3s %11s %9s %9s %s\n", "isa", "type", "R x C, T", "th", "median",
+           "W GB/s", "GOP/s", "% of mem bw (decode)");
     int failures = 0;
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         uint32_t ty = types[ti];
         if (only_type && strcmp(only_type, gptc_type_info(ty)->name)) continue;
         size_t rb = gptc_row_bytes(ty, C);
         for (size_t r = 0; r < RBIG; r++) { // quantize (F32: copy) the weight rows
-            if (ty == GPTC_TYPE_F32) memcpy(W + r * rb, src + r * C, rb);
-            else gptc_type_info(ty)->from_float_ref(src + r * C, W + r * rb, C);
+            if (ty == GPTC_TYPE_F32)
+                memcpy(W + r * rb, src + r * C, rb);
+            else
+                gptc_type_info(ty)->from_float_ref(src + r * C, W + r * rb, C);
         }
         for (size_t k = 0; k < 2; k++) {
             const gptc_ops *o = tables[k];
@@ -149,12 +159,14 @@ int main(int argc, char **argv)
                         // one thread: its CPU time (robust on a busy machine); more: wall time
                         int cpu = th == 1 && shape > 0;
                         double t0 = cpu ? cpu_now() : bench_now();
-                        for (int k = 0; k < (shape == 2 ? 20 : 1); k++) run(pools[th - 1], &j);
+                        for (int k = 0; k < (shape == 2 ? 20 : 1); k++)
+                            run(pools[th - 1], &j);
                         times[n++] = ((cpu ? cpu_now() : bench_now()) - t0) / (shape == 2 ? 20 : 1);
                     }
                     double med = bench_median(times, n), wbytes = (double)R * rb;
-                    printf("%-7s %-5s %6dx%-3d %2d %-3d %9.1f us %9.1f %9.1f", o->name, gptc_type_info(ty)->name, R, C,
-                           T, th, med * 1e6, wbytes / med * 1e-9, 2.0 * R * C * T / med * 1e-9);
+                    printf("%-7s %-5s %6dx%-3d %2d %-3d %9.1f us %9.1f %9.1f", o->name,
+                           gptc_type_info(ty)->name, R, C, T, th, med * 1e6, wbytes / med * 1e-9,
+                           2.0 * R * C * T / med * 1e-9);
                     if (shape == 0) printf("   %5.1f%%", 100.0 * wbytes / med / bw[th - 1]);
                     if (shape == 2) printf("   (L2-resident, CPU time)");
                     printf("\n");
@@ -164,7 +176,8 @@ int main(int argc, char **argv)
         }
     }
     free(src), free(X), free(Y), free(W), free(Xq);
-    for (int n = 0; n < 8; n++) gptc_pool_free(pools[n]);
+    for (int n = 0; n < 8; n++)
+        gptc_pool_free(pools[n]);
     if (failures) printf("%d configurations failed validation\n", failures);
     return failures ? 1 : 0;
 }

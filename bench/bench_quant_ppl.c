@@ -53,9 +53,10 @@ static int widen(const char *in, const char *out)
         float *src = malloc(sizeof *src * (size_t)(c * r));
         gptc_type_info(t->type)->to_float(t->data, src, c * r);
         // new shape: columns of width D become D2 (tiled), rows likewise; F -> F2 (padded)
-        int emb_rows = strstr(name, "token_embd") != NULL;         // rows are tokens
-        int out_rows = strcmp(name, "output.weight") == 0;          // rows are tokens
-        int64_t c2 = c == F ? F2 : c * K, r2 = t->n_dims == 1 || emb_rows || out_rows ? r : (r == F ? F2 : r * K);
+        int emb_rows = strstr(name, "token_embd") != NULL; // rows are tokens
+        int out_rows = strcmp(name, "output.weight") == 0; // rows are tokens
+        int64_t c2 = c == F ? F2 : c * K,
+                r2 = t->n_dims == 1 || emb_rows || out_rows ? r : (r == F ? F2 : r * K);
         float *dst = calloc((size_t)(c2 * r2), sizeof *dst);
         float scale = t->n_dims == 1 || emb_rows ? 1.0f : 1.0f / K; // matrices average the copies
         for (int64_t i2 = 0; i2 < r2; i2++) {
@@ -72,7 +73,8 @@ static int widen(const char *in, const char *out)
     }
     int ok = gptc_gguf_write(o, out, &err) == GPTC_OK;
     if (!ok) fprintf(stderr, "bench_quant_ppl: %s\n", err.msg);
-    for (uint64_t i = 0; i < f->n_tensors; i++) free(bufs[i]);
+    for (uint64_t i = 0; i < f->n_tensors; i++)
+        free(bufs[i]);
     free(bufs);
     gptc_gguf_close(o);
     gptc_gguf_close(f);
@@ -99,8 +101,10 @@ int main(int argc, char **argv)
     const char *gptc = "build/gptc";
     int chunks = 200;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--gptc") && i + 1 < argc) gptc = argv[++i];
-        else if (!strcmp(argv[i], "--chunks") && i + 1 < argc) chunks = atoi(argv[++i]);
+        if (!strcmp(argv[i], "--gptc") && i + 1 < argc)
+            gptc = argv[++i];
+        else if (!strcmp(argv[i], "--chunks") && i + 1 < argc)
+            chunks = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: bench_quant_ppl [--gptc PATH] [--chunks N]\n");
             return 1;
@@ -118,39 +122,44 @@ int main(int argc, char **argv)
     char wide[600];
     snprintf(wide, sizeof wide, "%s/stories260K-x4.gguf", dir);
     if (!widen(base, wide)) return 1;
-    static const char *types[] = {"q8_0", "q6_k", "q5_k_m", "q5_1", "q5_0", "q4_k_m", "q4_k_s", "q4_1", "q4_0"};
-    printf("bench_quant_ppl: gptc perplexity -c 128 --chunks %d --kl-base F32, TinyStories excerpt\n\n", chunks);
-    printf("| model | type | perplexity | vs F32 | mean KL | same top token |\n|---|---|---|---|---|---|\n");
+    static const char *types[] = {"q8_0",   "q6_k",   "q5_k_m", "q5_1", "q5_0",
+                                  "q4_k_m", "q4_k_s", "q4_1",   "q4_0"};
+    printf("bench_quant_ppl: gptc perplexity -c 128 --chunks %d --kl-base F32, TinyStories "
+           "excerpt\n\n",
+           chunks);
+    printf("| model | type | perplexity | vs F32 | mean KL | same top token "
+           "|\n|---|---|---|---|---|---|\n");
     const char *models[] = {base, wide}, *mnames[] = {"stories260K", "stories260K-x4"};
     for (int mi = 0; mi < 2; mi++) {
         char cmd[2048], out[8192];
-        snprintf(cmd, sizeof cmd, "'%s' perplexity '%s' '%s' --chunks %d --kl-base '%s' 2>&1", gptc, models[mi], text,
-                 chunks, base);
+        snprintf(cmd, sizeof cmd, "'%s' perplexity '%s' '%s' --chunks %d --kl-base '%s' 2>&1", gptc,
+                 models[mi], text, chunks, base);
         if (!run(cmd, out, sizeof out)) {
             fprintf(stderr, "bench_quant_ppl: %s failed:\n%s", cmd, out);
             return 1;
         }
         double f32 = field(out, "perplexity  ");
-        printf("| %s | f32 | %.4f | | %.6f | %.1f%% |\n", mnames[mi], f32, field(out, "KL          "),
-               field(out, "same top    "));
+        printf("| %s | f32 | %.4f | | %.6f | %.1f%% |\n", mnames[mi], f32,
+               field(out, "KL          "), field(out, "same top    "));
         fflush(stdout);
         for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
             char q[700];
             snprintf(q, sizeof q, "%s/%s-%s.gguf", dir, mnames[mi], types[ti]);
-            snprintf(cmd, sizeof cmd, "'%s' quantize '%s' '%s' %s -q 2>&1", gptc, models[mi], q, types[ti]);
+            snprintf(cmd, sizeof cmd, "'%s' quantize '%s' '%s' %s -q 2>&1", gptc, models[mi], q,
+                     types[ti]);
             if (!run(cmd, out, sizeof out)) {
                 fprintf(stderr, "bench_quant_ppl: %s failed:\n%s", cmd, out);
                 return 1;
             }
-            snprintf(cmd, sizeof cmd, "'%s' perplexity '%s' '%s' --chunks %d --kl-base '%s' 2>&1", gptc, q, text, chunks,
-                     base);
+            snprintf(cmd, sizeof cmd, "'%s' perplexity '%s' '%s' --chunks %d --kl-base '%s' 2>&1",
+                     gptc, q, text, chunks, base);
             if (!run(cmd, out, sizeof out)) {
                 fprintf(stderr, "bench_quant_ppl: %s failed:\n%s", cmd, out);
                 return 1;
             }
             double p = field(out, "perplexity  ");
-            printf("| %s | %s | %.4f | %+.2f%% | %.6f | %.1f%% |\n", mnames[mi], types[ti], p, 100.0 * (p / f32 - 1),
-                   field(out, "KL          "), field(out, "same top    "));
+            printf("| %s | %s | %.4f | %+.2f%% | %.6f | %.1f%% |\n", mnames[mi], types[ti], p,
+                   100.0 * (p / f32 - 1), field(out, "KL          "), field(out, "same top    "));
             fflush(stdout);
             unlink(q);
         }

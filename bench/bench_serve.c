@@ -335,10 +335,11 @@ int main(int argc, char **argv)
         free(lv.res);
         pthread_mutex_destroy(&lv.mu);
     }
-    printf("\n(prompt %d tokens; %d..%d generated per request, mean %d; streamed. TTFT: from sending\n"
-           "a request to its first token's event. 'later': each client's requests after its first,\n"
-           "i.e. without the opening burst of simultaneous prompts)\n",
-           g_prompt, tokens_of(0), g_tokens / 2 + 63 * g_tokens / 64, g_tokens);
+    printf(
+        "\n(prompt %d tokens; %d..%d generated per request, mean %d; streamed. TTFT: from sending\n"
+        "a request to its first token's event. 'later': each client's requests after its first,\n"
+        "i.e. without the opening burst of simultaneous prompts)\n",
+        g_prompt, tokens_of(0), g_tokens / 2 + 63 * g_tokens / 64, g_tokens);
     gptc_server_free(srv);
     gptc_model_free(m);
     if (made[0]) {

@@ -46,12 +46,15 @@ static double process_cpu(void)
 __attribute__((target("avx512f,fma"))) static float fma_loop_512(long n)
 {
     __m512 a[12], b = _mm512_set1_ps(1.0000001f), c = _mm512_set1_ps(1e-7f);
-    for (int i = 0; i < 12; i++) a[i] = _mm512_set1_ps((float)i);
+    for (int i = 0; i < 12; i++)
+        a[i] = _mm512_set1_ps((float)i);
     for (long k = 0; k < n; k++)
 #pragma GCC unroll 12
-        for (int i = 0; i < 12; i++) a[i] = _mm512_fmadd_ps(a[i], b, c);
+        for (int i = 0; i < 12; i++)
+            a[i] = _mm512_fmadd_ps(a[i], b, c);
     float s = 0;
-    for (int i = 0; i < 12; i++) s += _mm512_reduce_add_ps(a[i]);
+    for (int i = 0; i < 12; i++)
+        s += _mm512_reduce_add_ps(a[i]);
     return s;
 }
 
@@ -79,7 +82,8 @@ static void fma_peak(gptc_pool *pool, double *wall, double *cpu)
         double t0 = bench_now();
         gptc_pool_run(pool, peak_task, &j);
         double t = bench_now() - t0, f = 0, c = 0;
-        for (int i = 0; i < gptc_pool_size(pool); i++) f += j.flops[i], c += j.cpu[i];
+        for (int i = 0; i < gptc_pool_size(pool); i++)
+            f += j.flops[i], c += j.cpu[i];
         if (f / t / 1e9 > *wall) *wall = f / t / 1e9;
         double per_cpu = f / c / 1e9 * gptc_pool_size(pool);
         if (per_cpu > *cpu) *cpu = per_cpu;
@@ -95,14 +99,17 @@ static void gemm_peak(gptc_pool *pool, double *wall, double *cpu)
     gptc_gemm *g;
     *wall = *cpu = 0;
     if (gptc_gemm_init(NULL, gptc_pool_size(pool), &g, &err)) return;
-    float *A = malloc((size_t)n * n * 4), *B = malloc((size_t)n * n * 4), *C = malloc((size_t)n * n * 4);
-    for (size_t i = 0; i < (size_t)n * n; i++) A[i] = (float)(i % 7) * 0.1f, B[i] = (float)(i % 5) * 0.1f;
+    float *A = malloc((size_t)n * n * 4), *B = malloc((size_t)n * n * 4),
+          *C = malloc((size_t)n * n * 4);
+    for (size_t i = 0; i < (size_t)n * n; i++)
+        A[i] = (float)(i % 7) * 0.1f, B[i] = (float)(i % 5) * 0.1f;
     for (int r = 0; r < 3; r++) {
         double c0 = process_cpu(), t0 = bench_now();
         gptc_gemm_run(g, pool, 0, 1, n, n, n, A, n, B, n, 0, C, n);
         double t = bench_now() - t0, c = process_cpu() - c0, flop = 2.0 * n * n * n;
         if (flop / t / 1e9 > *wall) *wall = flop / t / 1e9;
-        if (flop / c / 1e9 * gptc_pool_size(pool) > *cpu) *cpu = flop / c / 1e9 * gptc_pool_size(pool);
+        if (flop / c / 1e9 * gptc_pool_size(pool) > *cpu)
+            *cpu = flop / c / 1e9 * gptc_pool_size(pool);
     }
     free(A), free(B), free(C);
     gptc_gemm_free(g);
@@ -113,7 +120,11 @@ int main(int argc, char **argv)
     int nth = argc > 1 ? atoi(argv[1]) : 2, steps = argc > 2 ? atoi(argv[2]) : 6;
     const char *which = getenv("GPTC_BENCH_CFG");
     int small = which && strcmp(which, "small") == 0, baby = which && strcmp(which, "baby") == 0;
-    gptc_tconfig cfg = {.arch = GPTC_ARCH_GPT2, .n_vocab = 50257, .n_ctx = 1024, .n_embd = 768, .n_layer = 12,
+    gptc_tconfig cfg = {.arch = GPTC_ARCH_GPT2,
+                        .n_vocab = 50257,
+                        .n_ctx = 1024,
+                        .n_embd = 768,
+                        .n_layer = 12,
                         .n_head = 12};
     if (small) cfg.n_embd = 256, cfg.n_layer = 4, cfg.n_head = 4;
     if (baby) cfg.n_vocab = 260, cfg.n_ctx = 64, cfg.n_embd = 128, cfg.n_layer = 4, cfg.n_head = 4;
@@ -132,7 +143,8 @@ int main(int argc, char **argv)
     float *m1 = calloc(np, 4), *m2 = calloc(np, 4);
     int32_t *tok = malloc((size_t)B * T * 4), *tgt = malloc((size_t)B * T * 4);
     for (int i = 0; i < B * T; i++)
-        tok[i] = (int32_t)(gptc_rng_u64(&rng) % (uint64_t)cfg.n_vocab), tgt[i] = (int32_t)(gptc_rng_u64(&rng) % (uint64_t)cfg.n_vocab);
+        tok[i] = (int32_t)(gptc_rng_u64(&rng) % (uint64_t)cfg.n_vocab),
+        tgt[i] = (int32_t)(gptc_rng_u64(&rng) % (uint64_t)cfg.n_vocab);
     gptc_adamw opt = {.beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f};
 
     /* validation */
@@ -140,7 +152,8 @@ int main(int argc, char **argv)
     gptc_tmodel_zero_grad(m);
     gptc_tmodel_forward(m, tok, tgt, B, T, &loss0, &err);
     if (!(fabsf(loss0 - logf((float)cfg.n_vocab)) < 0.3f)) {
-        fprintf(stderr, "bench_train: initial loss %.4f, expected ln(V) = %.4f\n", loss0, logf((float)cfg.n_vocab));
+        fprintf(stderr, "bench_train: initial loss %.4f, expected ln(V) = %.4f\n", loss0,
+                logf((float)cfg.n_vocab));
         return 1;
     }
     gptc_pool *pool = gptc_tmodel_pool(m);
@@ -155,14 +168,17 @@ int main(int argc, char **argv)
         gptc_tmodel_adamw(m, &opt, m1, m2, s + 1, 3e-4f, 1.0f);
         double t3 = bench_now(), c3 = process_cpu();
         if (s == 2 && !(loss < loss0)) {
-            fprintf(stderr, "bench_train: loss did not fall on a repeated batch (%.4f -> %.4f)\n", loss0, loss);
+            fprintf(stderr, "bench_train: loss did not fall on a repeated batch (%.4f -> %.4f)\n",
+                    loss0, loss);
             return 1;
         }
-        if (s >= 2) t_fwd[s - 2] = t1 - t0, t_bwd[s - 2] = t2 - t1, t_opt[s - 2] = t3 - t2, t_step[s - 2] = t3 - t0, t_cpu[s - 2] = (c3 - c0) / nth;
+        if (s >= 2)
+            t_fwd[s - 2] = t1 - t0, t_bwd[s - 2] = t2 - t1, t_opt[s - 2] = t3 - t2,
+                      t_step[s - 2] = t3 - t0, t_cpu[s - 2] = (c3 - c0) / nth;
     }
     double flops = gptc_tmodel_flops(m, B, T);
-    double st = bench_median(t_step, steps), fw = bench_median(t_fwd, steps), bw = bench_median(t_bwd, steps),
-           op = bench_median(t_opt, steps);
+    double st = bench_median(t_step, steps), fw = bench_median(t_fwd, steps),
+           bw = bench_median(t_bwd, steps), op = bench_median(t_opt, steps);
     double cpu = bench_median(t_cpu, steps), fpeak, fpeak_cpu, gpeak, gpeak_cpu;
     fma_peak(pool, &fpeak, &fpeak_cpu);
     gemm_peak(pool, &gpeak, &gpeak_cpu);
@@ -172,20 +188,28 @@ int main(int argc, char **argv)
         if (fscanf(la, "%lf", &load) != 1) load = 0;
         fclose(la);
     }
-    printf("GPT-2 %s (%.1fM params) at B=%d, T=%d, %d threads, %s kernel; %.1f GFLOP per step; load average "
+    printf("GPT-2 %s (%.1fM params) at B=%d, T=%d, %d threads, %s kernel; %.1f GFLOP per step; "
+           "load average "
            "%.1f on %d cores\n",
-           small ? "small" : baby ? "baby" : "124M", np / 1e6, B, T, gptc_pool_size(pool), gptc_gemm_kernel_get()->name,
-           flops / 1e9, load, gptc_n_cores());
-    printf("wall clock: step %.3f s, median of %d (forward %.3f, backward %.3f, clip+AdamW %.3f); %.1f GFLOP/s = "
+           small  ? "small"
+           : baby ? "baby"
+                  : "124M",
+           np / 1e6, B, T, gptc_pool_size(pool), gptc_gemm_kernel_get()->name, flops / 1e9, load,
+           gptc_n_cores());
+    printf("wall clock: step %.3f s, median of %d (forward %.3f, backward %.3f, clip+AdamW %.3f); "
+           "%.1f GFLOP/s = "
            "%.0f%% of the GEMM peak (%.1f), %.0f%% of the FMA peak (%.1f)\n",
-           st, steps, fw, bw, op, flops / st / 1e9, gpeak > 0 ? 100 * flops / st / 1e9 / gpeak : 0, gpeak,
-           fpeak > 0 ? 100 * flops / st / 1e9 / fpeak : 0, fpeak);
-    printf("CPU time:   step %.3f s per thread (the wall time of an idle machine); %.1f GFLOP/s = %.0f%% of the "
+           st, steps, fw, bw, op, flops / st / 1e9, gpeak > 0 ? 100 * flops / st / 1e9 / gpeak : 0,
+           gpeak, fpeak > 0 ? 100 * flops / st / 1e9 / fpeak : 0, fpeak);
+    printf("CPU time:   step %.3f s per thread (the wall time of an idle machine); %.1f GFLOP/s = "
+           "%.0f%% of the "
            "GEMM peak (%.1f), %.0f%% of the FMA peak (%.1f)\n",
-           cpu, flops / cpu / 1e9, gpeak_cpu > 0 ? 100 * flops / cpu / 1e9 / gpeak_cpu : 0, gpeak_cpu,
-           fpeak_cpu > 0 ? 100 * flops / cpu / 1e9 / fpeak_cpu : 0, fpeak_cpu);
-    printf("loss %.4f -> %.4f; references on this machine kind (issue 7): llm.c train_gpt2 ~4.6 s/step, "
-           "PyTorch 1.13 ~3.0 s/step; goal <= 1.5 s\n", loss0, loss);
+           cpu, flops / cpu / 1e9, gpeak_cpu > 0 ? 100 * flops / cpu / 1e9 / gpeak_cpu : 0,
+           gpeak_cpu, fpeak_cpu > 0 ? 100 * flops / cpu / 1e9 / fpeak_cpu : 0, fpeak_cpu);
+    printf("loss %.4f -> %.4f; references on this machine kind (issue 7): llm.c train_gpt2 ~4.6 "
+           "s/step, "
+           "PyTorch 1.13 ~3.0 s/step; goal <= 1.5 s\n",
+           loss0, loss);
     free(m1), free(m2), free(tok), free(tgt);
     gptc_tmodel_free(m);
     return 0;

@@ -23,12 +23,15 @@ typedef struct peak_job {
 __attribute__((target("avx512f,fma"))) static double fma_loop_512(long n)
 {
     __m512 a[12], b = _mm512_set1_ps(1.0000001f), c = _mm512_set1_ps(1e-7f);
-    for (int i = 0; i < 12; i++) a[i] = _mm512_set1_ps((float)i);
+    for (int i = 0; i < 12; i++)
+        a[i] = _mm512_set1_ps((float)i);
     for (long k = 0; k < n; k++)
 #pragma GCC unroll 12
-        for (int i = 0; i < 12; i++) a[i] = _mm512_fmadd_ps(a[i], b, c);
+        for (int i = 0; i < 12; i++)
+            a[i] = _mm512_fmadd_ps(a[i], b, c);
     float s = 0;
-    for (int i = 0; i < 12; i++) s += _mm512_reduce_add_ps(a[i]);
+    for (int i = 0; i < 12; i++)
+        s += _mm512_reduce_add_ps(a[i]);
     return s;
 }
 
@@ -53,7 +56,8 @@ static double measure_peak(gptc_pool *pool)
         double t0 = bench_now();
         gptc_pool_run(pool, peak_task, &j);
         double t = bench_now() - t0, f = 0;
-        for (int i = 0; i < gptc_pool_size(pool); i++) f += j.flops[i];
+        for (int i = 0; i < gptc_pool_size(pool); i++)
+            f += j.flops[i];
         if (f / t / 1e9 > best) best = f / t / 1e9;
     }
     return best;
@@ -94,7 +98,8 @@ int main(int argc, char **argv)
         float *C = calloc((size_t)M * N, 4), *R = calloc((size_t)M * N, 4);
         gptc_gemm_run(g, pool, ta, tb, M, N, K, A, ta ? M : K, B, tb ? K : N, 0, C, N);
         gptc_gemm_ref(ta, tb, M, N, K, A, ta ? M : K, B, tb ? K : N, 0, R, N);
-        for (int i = 0; i < M * N; i++) bad += fabsf(C[i] - R[i]) > 1e-3f;
+        for (int i = 0; i < M * N; i++)
+            bad += fabsf(C[i] - R[i]) > 1e-3f;
         free(A), free(B), free(C), free(R);
     }
     if (bad) {
@@ -104,23 +109,26 @@ int main(int argc, char **argv)
 
     double peak = measure_peak(pool);
     const gptc_gemm_kernel *k = gptc_gemm_get_kernel(g);
-    printf("kernel %s (%dx%d), %d threads, FMA peak %.1f GFLOP/s\n", k->name, k->mr, k->nr, nth, peak);
+    printf("kernel %s (%dx%d), %d threads, FMA peak %.1f GFLOP/s\n", k->name, k->mr, k->nr, nth,
+           peak);
     const shape shapes[] = {
-        {"fwd qkv      ", 0, 1, 256, 2304, 768},  {"fwd fc       ", 0, 1, 256, 3072, 768},
-        {"fwd proj     ", 0, 1, 256, 768, 3072},  {"fwd lm_head  ", 0, 1, 256, 50257, 768},
-        {"dX qkv       ", 0, 0, 256, 768, 2304},  {"dX lm_head   ", 0, 0, 256, 768, 50257},
-        {"dW qkv       ", 1, 0, 2304, 768, 256},  {"dW lm_head   ", 1, 0, 50257, 768, 256},
+        {"fwd qkv      ", 0, 1, 256, 2304, 768}, {"fwd fc       ", 0, 1, 256, 3072, 768},
+        {"fwd proj     ", 0, 1, 256, 768, 3072}, {"fwd lm_head  ", 0, 1, 256, 50257, 768},
+        {"dX qkv       ", 0, 0, 256, 768, 2304}, {"dX lm_head   ", 0, 0, 256, 768, 50257},
+        {"dW qkv       ", 1, 0, 2304, 768, 256}, {"dW lm_head   ", 1, 0, 50257, 768, 256},
     };
     double total_flop = 0, total_t = 0;
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
         const shape *sh = &shapes[s];
         size_t na = (size_t)sh->M * sh->K, nb = (size_t)sh->K * sh->N;
-        float *A = rand_buf(na, &seed), *B = rand_buf(nb, &seed), *C = calloc((size_t)sh->M * sh->N, 4);
+        float *A = rand_buf(na, &seed), *B = rand_buf(nb, &seed),
+              *C = calloc((size_t)sh->M * sh->N, 4);
         int lda = sh->ta ? sh->M : sh->K, ldb = sh->tb ? sh->K : sh->N;
         double ts[7];
         for (int r = 0; r < 7; r++) {
             double t0 = bench_now();
-            gptc_gemm_run(g, pool, sh->ta, sh->tb, sh->M, sh->N, sh->K, A, lda, B, ldb, sh->ta, C, sh->N);
+            gptc_gemm_run(g, pool, sh->ta, sh->tb, sh->M, sh->N, sh->K, A, lda, B, ldb, sh->ta, C,
+                          sh->N);
             ts[r] = bench_now() - t0;
         }
         double t = bench_median(ts, 7), flop = 2.0 * sh->M * sh->N * sh->K;

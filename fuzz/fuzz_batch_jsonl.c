@@ -16,8 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gptc_store_req *reqs = NULL;
     int n = 0;
     const char *ep = size && (data[0] & 1) ? "/v1/completions" : "/v1/chat/completions";
-    if (gptc_srv_batch_validate((const char *)data, size, ep, (size && (data[0] & 2)) ? "m" : NULL, 64,
-                           4096, &reqs, &n, errors) == 0) {
+    if (gptc_srv_batch_validate((const char *)data, size, ep, (size && (data[0] & 2)) ? "m" : NULL,
+                                64, 4096, &reqs, &n, errors) == 0) {
         if (json_array_size(errors) == 0 && n == 0) abort(); /* an empty file is an error */
         if (json_array_size(errors) > 0 && reqs) abort();
         size_t i;
@@ -36,8 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char cid[240], msg[256];
     json_t *body = NULL;
     const char *code, *param;
-    if (gptc_srv_batch_parse_line((const char *)data, size, ep, NULL, cid, sizeof cid, &body, &code, msg,
-                             sizeof msg, &param) == 0) {
+    if (gptc_srv_batch_parse_line((const char *)data, size, ep, NULL, cid, sizeof cid, &body, &code,
+                                  msg, sizeof msg, &param) == 0) {
         if (!json_is_object(body)) abort();
         json_decref(body);
     }

@@ -49,7 +49,8 @@ static gptc_tokenizer *builtin_vocab(void)
         gptc_gguf_set_str(f, "tokenizer.ggml.model", "gpt2", 4, &err) == GPTC_OK &&
         gptc_gguf_set_str(f, "tokenizer.ggml.pre", "llama-bpe", 9, &err) == GPTC_OK &&
         gptc_gguf_set_arr_str(f, "tokenizer.ggml.tokens", toks, 260, &err) == GPTC_OK &&
-        gptc_gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, types, 260, &err) == GPTC_OK &&
+        gptc_gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, types, 260, &err) ==
+            GPTC_OK &&
         gptc_gguf_set_arr_str(f, "tokenizer.ggml.merges", merges, 3, &err) == GPTC_OK)
         gptc_tokenizer_from_gguf(f, &t, &err);
     gptc_gguf_close(f);

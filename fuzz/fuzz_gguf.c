@@ -3,8 +3,9 @@
  *
  * Parses the input, then walks everything a consumer could touch: every kv through the typed
  * getters and the gguf_arr_* accessors, every tensor's first and last data byte, and a copy of
- * the whole file into a builder (gptc_gguf_copy_kvs + gptc_gguf_add_tensor), which must accept anything
- * the parser accepted. Seeds: fuzz/seeds/fuzz_gguf/ (small valid files written by gptc_gguf_write).
+ * the whole file into a builder (gptc_gguf_copy_kvs + gptc_gguf_add_tensor), which must accept
+ * anything the parser accepted. Seeds: fuzz/seeds/fuzz_gguf/ (small valid files written by
+ * gptc_gguf_write).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -77,7 +78,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 continue; /* names a C string cannot carry */
             memcpy(name, t->name.p, t->name.n);
             name[t->name.n] = '\0';
-            gptc_status st = gptc_gguf_add_tensor(copy, name, t->type, t->n_dims, t->ne, t->data, &err);
+            gptc_status st =
+                gptc_gguf_add_tensor(copy, name, t->type, t->n_dims, t->ne, t->data, &err);
             /* the builder checks what the parser checked, except that it may reject offsets
              * that do not fit once re-laid out; shape and type errors would be a parser bug */
             if (st != GPTC_OK && st != GPTC_E_RANGE) __builtin_trap();

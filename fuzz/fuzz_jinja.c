@@ -29,7 +29,8 @@ static const char k_messages[] =
     " {\"role\": \"user\", \"content\": \"\"}]";
 
 static const char k_tools[] =
-    "[{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"description\": \"Weather\","
+    "[{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"description\": "
+    "\"Weather\","
     " \"parameters\": {\"type\": \"object\", \"properties\": {\"location\": {\"type\": \"string\","
     " \"enum\": [\"Paris\", 1, 2.5, true, null]}}, \"required\": [\"location\"]}}}]";
 
@@ -49,7 +50,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     json_t *messages = json_loads(k_messages, 0, NULL);
     json_t *tools = json_loads(k_tools, 0, NULL);
-    json_t *extra = json_pack("{s:b, s:[i, f, s]}", "enable_thinking", flags & 4, "nums", 1, 0.5, "x");
+    json_t *extra =
+        json_pack("{s:b, s:[i, f, s]}", "enable_thinking", flags & 4, "nums", 1, 0.5, "x");
     if (!messages || !tools || !extra) __builtin_trap();
 
     jinja_var vars[8];
@@ -58,7 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vars[nv++] = (flags & 2) ? (jinja_var){.name = "tools", .type = JINJA_VAR_JSON, .json = tools}
                              : (jinja_var){.name = "tools", .type = JINJA_VAR_NONE};
     vars[nv++] = (jinja_var){.name = "documents", .type = JINJA_VAR_NONE};
-    vars[nv++] = (jinja_var){.name = "add_generation_prompt", .type = JINJA_VAR_BOOL, .b = flags & 1};
+    vars[nv++] =
+        (jinja_var){.name = "add_generation_prompt", .type = JINJA_VAR_BOOL, .b = flags & 1};
     vars[nv++] = (jinja_var){.name = "bos_token", .type = JINJA_VAR_STR, .s = "<s>", .n = 3};
     vars[nv++] = (jinja_var){.name = "eos_token", .type = JINJA_VAR_STR, .s = "</s>", .n = 4};
     vars[nv++] = (jinja_var){.name = "extra", .type = JINJA_VAR_JSON, .json = extra};

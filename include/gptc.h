@@ -68,19 +68,19 @@ typedef struct gptc_model_params {
 } gptc_model_params;
 
 typedef struct gptc_hparams {
-    char arch[32];     /* "llama" */
+    char arch[32]; /* "llama" */
     int n_vocab;
-    int n_ctx_train;   /* context length the model was trained for */
-    int n_embd;        /* dim */
-    int n_ff;          /* hidden dim of the feed-forward block */
+    int n_ctx_train; /* context length the model was trained for */
+    int n_embd;      /* dim */
+    int n_ff;        /* hidden dim of the feed-forward block */
     int n_layer;
     int n_head;
     int n_head_kv;
-    int head_dim;      /* n_embd / n_head */
-    int n_rot;         /* rotary dimensions per head (<= head_dim) */
-    float rope_base;   /* rope.freq_base, 10000 by default */
-    float norm_eps;    /* layer_norm_rms_epsilon */
-    int tied_output;   /* 1: the classifier is token_embd */
+    int head_dim;    /* n_embd / n_head */
+    int n_rot;       /* rotary dimensions per head (<= head_dim) */
+    float rope_base; /* rope.freq_base, 10000 by default */
+    float norm_eps;  /* layer_norm_rms_epsilon */
+    int tied_output; /* 1: the classifier is token_embd */
 } gptc_hparams;
 
 GPTC_API gptc_model_params gptc_model_default_params(void);
@@ -193,10 +193,10 @@ GPTC_API size_t gptc_detok_flush(gptc_detok *d, char *out, size_t cap);
 typedef struct gptc_ctx gptc_ctx;
 
 typedef struct gptc_ctx_params {
-    int n_ctx;     /* KV cells shared by all sequences; 0: the model's n_ctx_train */
-    int n_batch;   /* most tokens one gptc_decode call may carry; 0: 512 */
-    int n_threads; /* 0: all online cores */
-    int n_seq_max; /* distinct sequence ids, 1..64 */
+    int n_ctx;      /* KV cells shared by all sequences; 0: the model's n_ctx_train */
+    int n_batch;    /* most tokens one gptc_decode call may carry; 0: 512 */
+    int n_threads;  /* 0: all online cores */
+    int n_seq_max;  /* distinct sequence ids, 1..64 */
     int embeddings; /* nonzero: gptc_decode also pools each sequence's final hidden states, for
                      * gptc_get_embeddings (costs one norm of n_embd per token) */
 } gptc_ctx_params;
@@ -245,12 +245,13 @@ GPTC_API int gptc_kv_seq_pos_max(const gptc_ctx *ctx, int seq); /* -1 if the seq
 typedef struct gptc_sampler gptc_sampler;
 
 typedef struct gptc_sampler_params {
-    float temp;              /* <= 0: greedy (argmax) */
-    int top_k;               /* <= 0: off */
-    float top_p;             /* >= 1: off */
-    float min_p;             /* <= 0: off */
-    float repeat_penalty;    /* 1: off; divides positive logits of recent tokens, multiplies negative */
-    int repeat_last_n;       /* how many recent tokens the penalties look at; 64 */
+    float temp;  /* <= 0: greedy (argmax) */
+    int top_k;   /* <= 0: off */
+    float top_p; /* >= 1: off */
+    float min_p; /* <= 0: off */
+    float
+        repeat_penalty; /* 1: off; divides positive logits of recent tokens, multiplies negative */
+    int repeat_last_n;  /* how many recent tokens the penalties look at; 64 */
     float presence_penalty;  /* 0: off */
     float frequency_penalty; /* 0: off */
     uint64_t seed;

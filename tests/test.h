@@ -13,16 +13,16 @@
 
 static int test_passed_, test_failed_;
 
-#define CHECK(cond, ...)                                                                        \
-    do {                                                                                        \
-        if (cond) {                                                                             \
-            test_passed_++;                                                                     \
-        } else {                                                                                \
-            test_failed_++;                                                                     \
-            fprintf(stdout, "FAIL %s:%d: ", __FILE__, __LINE__);                                \
-            fprintf(stdout, __VA_ARGS__);                                                       \
-            fputc('\n', stdout);                                                                \
-        }                                                                                       \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            test_passed_++;                                                                        \
+        } else {                                                                                   \
+            test_failed_++;                                                                        \
+            fprintf(stdout, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
+            fprintf(stdout, __VA_ARGS__);                                                          \
+            fputc('\n', stdout);                                                                   \
+        }                                                                                          \
     } while (0)
 
 /* Directory of the shared reference data: env GPTC_DATA or ../shared/data. */

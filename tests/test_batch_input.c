@@ -22,8 +22,8 @@ static json_t *run(const char *text, const char *model, int max_lines, size_t ma
     json_t *errors = json_array();
     gptc_store_req *reqs = NULL;
     *n = -1;
-    int rc =
-        gptc_srv_batch_validate(text, strlen(text), EP, model, max_lines, max_line, &reqs, n, errors);
+    int rc = gptc_srv_batch_validate(text, strlen(text), EP, model, max_lines, max_line, &reqs, n,
+                                     errors);
     CHECK(rc == 0, "validate returns 0");
     CHECK((json_array_size(errors) == 0) == (reqs != NULL), "requests only without errors");
     gptc_store_reqs_free(reqs, *n);

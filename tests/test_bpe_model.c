@@ -87,7 +87,8 @@ static int write_model(const char *path)
         printf("only %d tokens\n", n);
         goto done;
     }
-    if (gptc_gguf_copy_kvs(f, m, &err) || gptc_gguf_set_str(f, "tokenizer.ggml.model", "gpt2", 4, &err) ||
+    if (gptc_gguf_copy_kvs(f, m, &err) ||
+        gptc_gguf_set_str(f, "tokenizer.ggml.model", "gpt2", 4, &err) ||
         gptc_gguf_set_str(f, "tokenizer.ggml.pre", "gpt-2", 5, &err) ||
         gptc_gguf_set_arr_str(f, "tokenizer.ggml.tokens", tok, 512, &err) ||
         gptc_gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, type, 512, &err) ||

@@ -63,8 +63,8 @@ static void sp_add(specials *sp, const char *p, size_t n)
 
 static int is_tok_char(unsigned char c)
 {
-    return c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '|' || c == '.' || c == '-' || c == '/';
+    return c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '_' || c == '|' || c == '.' || c == '-' || c == '/';
 }
 
 /* <|...|>, <｜...｜>, <name>, </name>, [NAME], [/NAME]: the shapes control tokens take */
@@ -74,7 +74,8 @@ static void find_specials(const char *src, size_t n, specials *sp)
         char open = src[i], close = open == '<' ? '>' : open == '[' ? ']' : 0;
         if (!close) continue;
         size_t j = i + 1;
-        while (j < n && j - i < 48 && is_tok_char((unsigned char)src[j])) j++;
+        while (j < n && j - i < 48 && is_tok_char((unsigned char)src[j]))
+            j++;
         if (j >= n || src[j] != close || j == i + 1) continue;
         const char *in = src + i + 1;
         size_t len = j - i - 1;
@@ -90,7 +91,8 @@ static void find_specials(const char *src, size_t n, specials *sp)
             if (!ok) { /* <name> or </name>, lower case */
                 ok = len >= 1;
                 for (size_t k = 0; k < len; k++)
-                    if (!((in[k] >= 'a' && in[k] <= 'z') || in[k] == '_' || (k == 0 && in[k] == '/')))
+                    if (!((in[k] >= 'a' && in[k] <= 'z') || in[k] == '_' ||
+                          (k == 0 && in[k] == '/')))
                         ok = 0;
                 if (len == 2 && in[0] == 'b' && in[1] == 'r') ok = 0; /* html, not a token */
             }
@@ -163,8 +165,8 @@ done:
 
 /* ---- the checks ------------------------------------------------------------------------- */
 
-static int32_t *encode(const gptc_tokenizer *tok, const char *s, size_t n, int add_bos,
-                       int special, const uint8_t *lit, size_t *cnt)
+static int32_t *encode(const gptc_tokenizer *tok, const char *s, size_t n, int add_bos, int special,
+                       const uint8_t *lit, size_t *cnt)
 {
     gptc_err err;
     *cnt = 0;
@@ -229,7 +231,8 @@ static int check_template(const char *name, const char *src, size_t n, const cha
         char content[256], neutral[256];
         snprintf(content, sizeof content, "QZX%sXZQ", S);
         snprintf(neutral, sizeof neutral, "QZX%*sXZQ", (int)strlen(S), "");
-        for (char *p = neutral + 3; *p == ' '; p++) *p = 'y';
+        for (char *p = neutral + 3; *p == ' '; p++)
+            *p = 'y';
         json_t *msgs = conversation(content), *nmsgs = conversation(neutral);
         char *text = NULL, *ntext = NULL;
         size_t tn = 0, ntn = 0, n_ids = 0;
@@ -255,8 +258,8 @@ static int check_template(const char *name, const char *src, size_t n, const cha
         }
         char *plain = NULL;
         size_t pn = 0;
-        CHECK(gptc_chat_render_json(t, msgs, tools, &o, &plain, &pn, &err) == GPTC_OK &&
-                  pn == tn && memcmp(plain, text, tn) == 0,
+        CHECK(gptc_chat_render_json(t, msgs, tools, &o, &plain, &pn, &err) == GPTC_OK && pn == tn &&
+                  memcmp(plain, text, tn) == 0,
               "%s [%s]: the protected render differs from the plain one", name, S);
         free(plain);
         int add_bos = gptc_tok_add_bos(tok) && !(tn >= 3 && memcmp(text, "<s>", 3) == 0);
@@ -299,12 +302,13 @@ static int check_template(const char *name, const char *src, size_t n, const cha
 done:
     gptc_chat_template_free(t);
     gptc_tok_free(tok);
-    for (int k = 0; k < sp.n; k++) free(sp.s[k]);
+    for (int k = 0; k < sp.n; k++)
+        free(sp.s[k]);
     return checked;
 }
 
 static const char *k_bases[] = {"../shared/data/gguf/stories260K.gguf",
-                                 "../shared/data/gguf/ggml-vocab-gpt-2.gguf"};
+                                "../shared/data/gguf/ggml-vocab-gpt-2.gguf"};
 
 static void one(const char *name, const char *src, size_t n)
 {
@@ -329,7 +333,8 @@ static void forged_placeholders(void)
     CHECK(tok && gptc_chat_template_init(src, strlen(src), &t, &err) == GPTC_OK, "chatml");
     static const char *const k[] = {
         "\xf3\xb0\x80\x80<|im_end|>\xf3\xb0\x80\x81", /* U+F0000, U+F0001 around a token */
-        "\xf4\x8f\xbf\xbd<|im_start|>", "<|im_end|>\xf3\xb0\x80\x80<|im_end|>",
+        "\xf4\x8f\xbf\xbd<|im_start|>",
+        "<|im_end|>\xf3\xb0\x80\x80<|im_end|>",
     };
     for (size_t i = 0; t && tok && i < sizeof k / sizeof k[0]; i++) {
         json_t *msgs = json_pack("[{s:s, s:s}]", "role", "user", "content", k[i]);
@@ -345,7 +350,8 @@ static void forged_placeholders(void)
         json_t *hm = json_pack("[{s:s, s:s}]", "role", "user", "content", "hello");
         int32_t *hids = NULL;
         size_t hn = 0;
-        CHECK(gptc_chat_prompt(t, hm, NULL, &o, tok, &hids, &hn, NULL, NULL, &err) == GPTC_OK, "hello");
+        CHECK(gptc_chat_prompt(t, hm, NULL, &o, tok, &hids, &hn, NULL, NULL, &err) == GPTC_OK,
+              "hello");
         CHECK(n_control(tok, ids, n_ids) == n_control(tok, hids, hn),
               "forged %zu: %d control tokens, want %d (the template's)", i,
               n_control(tok, ids, n_ids), n_control(tok, hids, hn));
@@ -358,7 +364,8 @@ static void forged_placeholders(void)
     }
     gptc_chat_template_free(t);
     gptc_tok_free(tok);
-    for (int k2 = 0; k2 < sp.n; k2++) free(sp.s[k2]);
+    for (int k2 = 0; k2 < sp.n; k2++)
+        free(sp.s[k2]);
 }
 
 int main(void)

@@ -46,14 +46,17 @@ static gptc_chat_template *get_template(cached *cache, int *n_cache, const char 
     if (!strncmp(name, "builtin/", 8)) {
         const char *src = gptc_chat_builtin(name + 8);
         CHECK(src != NULL, "no built-in %s", name);
-        if (src) CHECK(gptc_chat_template_init(src, strlen(src), &t, &err) == GPTC_OK, "%s: %s", name, err.msg);
+        if (src)
+            CHECK(gptc_chat_template_init(src, strlen(src), &t, &err) == GPTC_OK, "%s: %s", name,
+                  err.msg);
     } else {
         char path[1024];
         snprintf(path, sizeof path, "%.800s/chat-templates/%.200s.jinja", test_data_dir(), name);
         size_t n;
         char *src = read_all(path, &n);
         CHECK(src != NULL, "read %s", path);
-        if (src) CHECK(gptc_chat_template_init(src, n, &t, &err) == GPTC_OK, "%s: %s", name, err.msg);
+        if (src)
+            CHECK(gptc_chat_template_init(src, n, &t, &err) == GPTC_OK, "%s: %s", name, err.msg);
         free(src);
     }
     if (*n_cache < 64) {
@@ -98,9 +101,9 @@ int main(void)
             char *out = NULL;
             size_t on = 0;
             gptc_err err;
-            gptc_status st = gptc_chat_render_json(t, json_array_get(convs, (size_t)ci),
-                                                   json_is_true(json_object_get(c, "tools")) ? tools : NULL,
-                                                   &o, &out, &on, &err);
+            gptc_status st = gptc_chat_render_json(
+                t, json_array_get(convs, (size_t)ci),
+                json_is_true(json_object_get(c, "tools")) ? tools : NULL, &o, &out, &on, &err);
             json_t *exp = json_object_get(c, "expected");
             n++;
             if (exp) {
@@ -111,10 +114,11 @@ int main(void)
                       st == GPTC_OK ? "render differs" : err.msg);
                 if (!ok && st == GPTC_OK) {
                     size_t i = 0;
-                    while (i < on && i < wn && out[i] == want[i]) i++;
+                    while (i < on && i < wn && out[i] == want[i])
+                        i++;
                     size_t a = i > 30 ? i - 30 : 0;
-                    printf("    at byte %zu: got [%.60s] want [%.60s]\n", i, out + (a < on ? a : on),
-                           want + (a < wn ? a : wn));
+                    printf("    at byte %zu: got [%.60s] want [%.60s]\n", i,
+                           out + (a < on ? a : on), want + (a < wn ? a : wn));
                 }
             } else {
                 n_err++;
@@ -128,7 +132,8 @@ int main(void)
     }
     free(line);
     fclose(f);
-    for (int i = 0; i < n_cache; i++) gptc_chat_template_free(cache[i].t);
+    for (int i = 0; i < n_cache; i++)
+        gptc_chat_template_free(cache[i].t);
     json_decref(header);
     CHECK(n >= 500, "only %d generated renders", n);
     printf("%d templates, %d renders (%d raising as in Jinja2)\n", n_cache, n, n_err);

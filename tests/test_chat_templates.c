@@ -41,7 +41,8 @@ static char *read_all(const char *path, size_t *n)
 static void show_diff(const char *got, size_t gn, const char *want, size_t wn)
 {
     size_t i = 0;
-    while (i < gn && i < wn && got[i] == want[i]) i++;
+    while (i < gn && i < wn && got[i] == want[i])
+        i++;
     size_t a = i > 40 ? i - 40 : 0;
     printf("    differ at byte %zu (got %zu bytes, want %zu)\n", i, gn, wn);
     printf("    got:  ...%.*s\n", (int)((gn > a ? (gn - a < 100 ? gn - a : 100) : 0)), got + a);
@@ -109,8 +110,9 @@ static void run_template(const char *dir, const char *name)
             if (st != GPTC_OK && etype && strcmp(etype, "TemplateError") == 0)
                 CHECK(strstr(err.msg, emsg) != NULL, "%s case %s: message '%s' lacks '%s'", name,
                       cid, err.msg, emsg);
-            if (st != GPTC_OK) CHECK(st == GPTC_E_INVALID, "%s case %s: status %s (%s)", name, cid,
-                                     gptc_status_name(st), err.msg);
+            if (st != GPTC_OK)
+                CHECK(st == GPTC_E_INVALID, "%s case %s: status %s (%s)", name, cid,
+                      gptc_status_name(st), err.msg);
         }
         free(out);
         free(kw_text);
@@ -140,7 +142,8 @@ static void chatml_cases(const char *dir)
     const char *src = gptc_chat_builtin("chatml");
     gptc_chat_template *t = NULL;
     gptc_err err;
-    CHECK(gptc_chat_template_init(src, strlen(src), &t, &err) == GPTC_OK, "chatml parse: %s", err.msg);
+    CHECK(gptc_chat_template_init(src, strlen(src), &t, &err) == GPTC_OK, "chatml parse: %s",
+          err.msg);
     for (size_t i = 0; t && i < sizeof k / sizeof k[0]; i++) {
         char path[2048];
         snprintf(path, sizeof path, "%s/%s", dir, k[i].file);
@@ -151,7 +154,8 @@ static void chatml_cases(const char *dir)
         size_t on = 0;
         gptc_chat_opts o = gptc_chat_default_opts();
         gptc_status st = gptc_chat_render(t, k[i].messages, NULL, &o, &out, &on, &err);
-        CHECK(st == GPTC_OK && want && on == wn && memcmp(out, want, wn) == 0, "chatml %s", k[i].file);
+        CHECK(st == GPTC_OK && want && on == wn && memcmp(out, want, wn) == 0, "chatml %s",
+              k[i].file);
         free(out);
         free(want);
     }
@@ -169,7 +173,8 @@ int main(void)
     struct dirent *e;
     while (d && (e = readdir(d)) != NULL && nn < 256) {
         size_t l = strlen(e->d_name);
-        if (l > 6 && strcmp(e->d_name + l - 6, ".jinja") == 0) names[nn++] = strndup(e->d_name, l - 6);
+        if (l > 6 && strcmp(e->d_name + l - 6, ".jinja") == 0)
+            names[nn++] = strndup(e->d_name, l - 6);
     }
     if (d) closedir(d);
     for (int i = 0; i < nn; i++) {

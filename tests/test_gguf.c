@@ -2,8 +2,8 @@
  * test_gguf.c — the GGUF reader, builder and writer.
  *
  *   - every .gguf under the shared data directory parses; stories260K.gguf has what we expect
- *   - builder -> gptc_gguf_write -> gptc_gguf_open round trips (all 13 value types, alignment 64, and
- *     stories260K.gguf itself, which comes back byte for byte as llama.cpp wrote it)
+ *   - builder -> gptc_gguf_write -> gptc_gguf_open round trips (all 13 value types, alignment 64,
+ * and stories260K.gguf itself, which comes back byte for byte as llama.cpp wrote it)
  *   - a table of hand-made bad files, each failing with the expected status and message
  *   - a small valid file truncated at every byte offset fails cleanly
  *   - paths that are not regular files fail with GPTC_E_IO before anything is read
@@ -524,8 +524,8 @@ static void parse_tree(const char *dir)
             n_files++;
             CHECK(f->n_kv > 0 && f->alignment == 32, "%s: kvs", path);
             gptc_str arch;
-            CHECK(gptc_gguf_get_str(f, "general.architecture", &arch, &err) == GPTC_OK, "%s: %s", path,
-                  err.msg);
+            CHECK(gptc_gguf_get_str(f, "general.architecture", &arch, &err) == GPTC_OK, "%s: %s",
+                  path, err.msg);
         }
         gptc_gguf_close(f);
     }
@@ -548,8 +548,8 @@ static void test_data_files(void)
     CHECK(f->n_tensors == 48 && f->n_kv == 19, "stories260K: %llu tensors, %llu kvs",
           (unsigned long long)f->n_tensors, (unsigned long long)f->n_kv);
     int64_t v = 0;
-    CHECK(gptc_gguf_get_int(f, "llama.block_count", &v, &err) == GPTC_OK && v == 5, "block_count %lld",
-          (long long)v);
+    CHECK(gptc_gguf_get_int(f, "llama.block_count", &v, &err) == GPTC_OK && v == 5,
+          "block_count %lld", (long long)v);
     const gguf_kv *tok = NULL;
     CHECK(gptc_gguf_get_arr(f, "tokenizer.ggml.tokens", GGUF_VT_STR, &tok, &err) == GPTC_OK, "%s",
           err.msg);
@@ -558,8 +558,8 @@ static void test_data_files(void)
         CHECK(gptc_str_eq(gptc_gguf_arr_str(tok, 1), "<s>"), "token 1 is <s>");
     }
     const gguf_kv *scores = NULL;
-    CHECK(gptc_gguf_get_arr(f, "tokenizer.ggml.scores", GGUF_VT_F32, &scores, &err) == GPTC_OK, "%s",
-          err.msg);
+    CHECK(gptc_gguf_get_arr(f, "tokenizer.ggml.scores", GGUF_VT_F32, &scores, &err) == GPTC_OK,
+          "%s", err.msg);
     if (scores) (void)gptc_gguf_arr_float(scores, 511);
     double eps = 0;
     CHECK(gptc_gguf_get_float(f, "llama.attention.layer_norm_rms_epsilon", &eps, &err) == GPTC_OK &&
@@ -620,7 +620,8 @@ static int kv_equal(const gguf_kv *a, const gguf_kv *b)
             }
             return 1;
         }
-        return !memcmp(a->v.arr.data, b->v.arr.data, a->v.arr.n * gptc_gguf_vtype_size(a->v.arr.type));
+        return !memcmp(a->v.arr.data, b->v.arr.data,
+                       a->v.arr.n * gptc_gguf_vtype_size(a->v.arr.type));
     case GGUF_VT_F32:
     case GGUF_VT_F64:
         return a->v.f == b->v.f;
@@ -672,7 +673,8 @@ static void test_roundtrip_builder(void)
     bw_u32(&b, 128);
     CHECK(gptc_gguf_parse(b.p, b.n, &src, &err) == GPTC_OK, "%s", err.msg);
 
-    CHECK(gptc_gguf_set_uint(f, "general.alignment", GGUF_VT_U32, 64, &err) == GPTC_OK, "%s", err.msg);
+    CHECK(gptc_gguf_set_uint(f, "general.alignment", GGUF_VT_U32, 64, &err) == GPTC_OK, "%s",
+          err.msg);
     CHECK(gptc_gguf_set_uint(f, "x.u8", GGUF_VT_U8, 200, &err) == GPTC_OK, "%s", err.msg);
     CHECK(gptc_gguf_set_int(f, "x.i8", GGUF_VT_I8, -100, &err) == GPTC_OK, "%s", err.msg);
     CHECK(gptc_gguf_set_uint(f, "x.u16", GGUF_VT_U16, 60000, &err) == GPTC_OK, "%s", err.msg);
@@ -706,7 +708,8 @@ static void test_roundtrip_builder(void)
         }
         char key[32];
         snprintf(key, sizeof key, "arr.%s", gptc_gguf_vtype_name(num_types[i]));
-        CHECK(gptc_gguf_set_arr(f, key, num_types[i], raw, 5, &err) == GPTC_OK, "%s: %s", key, err.msg);
+        CHECK(gptc_gguf_set_arr(f, key, num_types[i], raw, 5, &err) == GPTC_OK, "%s: %s", key,
+              err.msg);
     }
     gptc_str strs[3] = {{"alpha", 5}, {"", 0}, {"g\xff\xfe", 3}}; /* not UTF-8: fine */
     CHECK(gptc_gguf_set_arr_str(f, "arr.str", strs, 3, &err) == GPTC_OK, "%s", err.msg);
@@ -722,11 +725,13 @@ static void test_roundtrip_builder(void)
     CHECK(gptc_gguf_set_uint(f, "x.bad", GGUF_VT_U8, 256, &err) == GPTC_E_RANGE, "u8 256");
     CHECK(gptc_gguf_set_int(f, "x.bad", GGUF_VT_I16, 40000, &err) == GPTC_E_RANGE, "i16 40000");
     CHECK(gptc_gguf_set_uint(f, "x.bad", GGUF_VT_I32, 1, &err) == GPTC_E_INVALID, "uint as i32");
-    CHECK(gptc_gguf_set_uint(f, "general.alignment", GGUF_VT_U32, 3, &err) == GPTC_E_INVALID, "align 3");
+    CHECK(gptc_gguf_set_uint(f, "general.alignment", GGUF_VT_U32, 3, &err) == GPTC_E_INVALID,
+          "align 3");
     CHECK(gptc_gguf_set_uint(f, "general.alignment", GGUF_VT_U64, 64, &err) == GPTC_E_INVALID,
           "align u64");
     CHECK(gptc_gguf_set_uint(f, "", GGUF_VT_U8, 1, &err) == GPTC_E_INVALID, "empty key");
-    CHECK(gptc_gguf_set_arr(f, "x.bad", GGUF_VT_STR, strs, 1, &err) == GPTC_E_INVALID, "set_arr of STR");
+    CHECK(gptc_gguf_set_arr(f, "x.bad", GGUF_VT_STR, strs, 1, &err) == GPTC_E_INVALID,
+          "set_arr of STR");
     CHECK(gptc_gguf_find_kv(f, "x.bad") == NULL && f->n_kv == n_kv, "failed sets add nothing");
 
     /* tensors: f32 [3, 5] (60 bytes: padded), f16 [7], q8_0 [64, 2] */
@@ -739,16 +744,19 @@ static void test_roundtrip_builder(void)
         h[i] = (uint16_t)(0x3c00 + i);
     for (size_t i = 0; i < sizeof q; i++)
         q[i] = (uint8_t)(i * 7);
-    CHECK(gptc_gguf_add_tensor(f, "t.a", GPTC_TYPE_F32, 2, (uint64_t[]){3, 5}, a, &err) == GPTC_OK, "%s",
-          err.msg);
-    CHECK(gptc_gguf_add_tensor(f, "t.h", GPTC_TYPE_F16, 1, (uint64_t[]){7}, h, &err) == GPTC_OK, "%s",
-          err.msg);
-    CHECK(gptc_gguf_add_tensor(f, "t.q", GPTC_TYPE_Q8_0, 2, (uint64_t[]){64, 2}, q, &err) == GPTC_OK,
+    CHECK(gptc_gguf_add_tensor(f, "t.a", GPTC_TYPE_F32, 2, (uint64_t[]){3, 5}, a, &err) == GPTC_OK,
           "%s", err.msg);
-    CHECK(gptc_gguf_add_tensor(f, "t.a", GPTC_TYPE_F32, 1, (uint64_t[]){1}, a, &err) == GPTC_E_INVALID &&
+    CHECK(gptc_gguf_add_tensor(f, "t.h", GPTC_TYPE_F16, 1, (uint64_t[]){7}, h, &err) == GPTC_OK,
+          "%s", err.msg);
+    CHECK(gptc_gguf_add_tensor(f, "t.q", GPTC_TYPE_Q8_0, 2, (uint64_t[]){64, 2}, q, &err) ==
+              GPTC_OK,
+          "%s", err.msg);
+    CHECK(gptc_gguf_add_tensor(f, "t.a", GPTC_TYPE_F32, 1, (uint64_t[]){1}, a, &err) ==
+                  GPTC_E_INVALID &&
               strstr(err.msg, "duplicate tensor name 't.a'"),
           "dup tensor: %s", err.msg);
-    CHECK(gptc_gguf_add_tensor(f, "t.z", GPTC_TYPE_F32, 0, (uint64_t[]){1}, a, &err) == GPTC_E_INVALID,
+    CHECK(gptc_gguf_add_tensor(f, "t.z", GPTC_TYPE_F32, 0, (uint64_t[]){1}, a, &err) ==
+              GPTC_E_INVALID,
           "0 dims");
     CHECK(gptc_gguf_add_tensor(f, "t.z", GPTC_TYPE_F32, 5, (uint64_t[]){1, 1, 1, 1, 1}, a, &err) ==
               GPTC_E_INVALID,
@@ -756,13 +764,14 @@ static void test_roundtrip_builder(void)
     CHECK(gptc_gguf_add_tensor(f, "t.z", GPTC_TYPE_F32, 2, (uint64_t[]){1, 0}, a, &err) ==
               GPTC_E_INVALID,
           "dim 0");
-    CHECK(gptc_gguf_add_tensor(f, "t.z", 4, 1, (uint64_t[]){1}, a, &err) == GPTC_E_INVALID, "type 4");
+    CHECK(gptc_gguf_add_tensor(f, "t.z", 4, 1, (uint64_t[]){1}, a, &err) == GPTC_E_INVALID,
+          "type 4");
     CHECK(gptc_gguf_add_tensor(f, "t.z", GPTC_TYPE_Q8_0, 1, (uint64_t[]){33}, q, &err) ==
                   GPTC_E_INVALID &&
               strstr(err.msg, "not a multiple of the block size 32 of type q8_0"),
           "%s", err.msg);
     CHECK(gptc_gguf_add_tensor(f, "t.z", GPTC_TYPE_F32, 2, (uint64_t[]){1ull << 40, 1ull << 40}, a,
-                          &err) == GPTC_E_INVALID,
+                               &err) == GPTC_E_INVALID,
           "overflow");
     CHECK(f->n_tensors == 3 && f->tensors[1].offset == 64 && f->tensors[2].offset == 128,
           "offsets");
@@ -799,7 +808,8 @@ static void test_roundtrip_builder(void)
         CHECK(gptc_gguf_get_int(g, "x.i64", &v, &err) == GPTC_OK && v == INT64_MIN, "i64");
         CHECK(gptc_gguf_get_int(g, "x.u64", &v, &err) == GPTC_E_RANGE && strstr(err.msg, "x.u64"),
               "u64 range");
-        CHECK(gptc_gguf_get_float(g, "x.f32", &fv, &err) == GPTC_OK && (float)fv == 1.25e-5f, "f32");
+        CHECK(gptc_gguf_get_float(g, "x.f32", &fv, &err) == GPTC_OK && (float)fv == 1.25e-5f,
+              "f32");
         CHECK(gptc_gguf_get_float(g, "x.f64", &fv, &err) == GPTC_OK && fv == -1.0 / 3.0, "f64");
         CHECK(gptc_gguf_get_str(g, "x.str", &s, &err) == GPTC_OK && s.n == 5 &&
                   !memcmp(s.p, "h\0llo", 5),
@@ -821,7 +831,8 @@ static void test_roundtrip_builder(void)
         CHECK(gptc_gguf_get_arr(g, "arr.str", GGUF_VT_STR, &arr, &err) == GPTC_OK &&
                   gptc_gguf_arr_str(arr, 2).n == 3 && gptc_gguf_arr_str(arr, 1).n == 0,
               "arr str");
-        CHECK(gptc_gguf_get_arr(g, "arr.empty", GGUF_VT_U32, &arr, &err) == GPTC_OK && arr->v.arr.n == 0,
+        CHECK(gptc_gguf_get_arr(g, "arr.empty", GGUF_VT_U32, &arr, &err) == GPTC_OK &&
+                  arr->v.arr.n == 0,
               "empty arr");
         gptc_gguf_close(g);
     }
@@ -839,7 +850,8 @@ static void test_roundtrip_builder(void)
     snprintf(path, sizeof path, "%s/empty.gguf", tmpdir);
     CHECK(gptc_gguf_write(e, path, &err) == GPTC_OK, "%s", err.msg);
     gptc_gguf_close(e);
-    CHECK(gptc_gguf_open(path, &e, &err) == GPTC_OK && e->n_kv == 0 && e->n_tensors == 0, "%s", err.msg);
+    CHECK(gptc_gguf_open(path, &e, &err) == GPTC_OK && e->n_kv == 0 && e->n_tensors == 0, "%s",
+          err.msg);
     gptc_gguf_close(e);
     remove(path);
 }
@@ -859,8 +871,8 @@ static void test_roundtrip_stories(void)
         const gguf_tensor *t = &src->tensors[i];
         char name[256];
         snprintf(name, sizeof name, "%.*s", (int)t->name.n, t->name.p);
-        CHECK(gptc_gguf_add_tensor(f, name, t->type, t->n_dims, t->ne, t->data, &err) == GPTC_OK, "%s",
-              err.msg);
+        CHECK(gptc_gguf_add_tensor(f, name, t->type, t->n_dims, t->ne, t->data, &err) == GPTC_OK,
+              "%s", err.msg);
     }
     CHECK(gptc_gguf_write(f, path, &err) == GPTC_OK, "%s", err.msg);
     CHECK(gptc_gguf_open(path, &g, &err) == GPTC_OK, "%s", err.msg);
@@ -898,13 +910,14 @@ static void test_open_paths(void)
           "directory: %s", err.msg);
     snprintf(path, sizeof path, "%s/fifo", tmpdir);
     CHECK(mkfifo(path, 0600) == 0, "mkfifo");
-    CHECK(gptc_gguf_open(path, &f, &err) == GPTC_E_IO && strstr(err.msg, "FIFO"), "fifo: %s", err.msg);
+    CHECK(gptc_gguf_open(path, &f, &err) == GPTC_E_IO && strstr(err.msg, "FIFO"), "fifo: %s",
+          err.msg);
     remove(path);
     CHECK(gptc_gguf_open("/dev/zero", &f, &err) == GPTC_E_IO && strstr(err.msg, "device"),
           "/dev/zero: %s", err.msg);
     snprintf(path, sizeof path, "%s/missing.gguf", tmpdir);
-    CHECK(gptc_gguf_open(path, &f, &err) == GPTC_E_IO && strstr(err.msg, "missing.gguf"), "missing: %s",
-          err.msg);
+    CHECK(gptc_gguf_open(path, &f, &err) == GPTC_E_IO && strstr(err.msg, "missing.gguf"),
+          "missing: %s", err.msg);
     snprintf(path, sizeof path, "%s/empty", tmpdir);
     FILE *fp = fopen(path, "wb");
     if (fp) fclose(fp);

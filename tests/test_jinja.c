@@ -42,8 +42,8 @@ static gptc_status render(const char *src, size_t n, const json_t *vars, const j
     size_t nv = 0;
     const char *key;
     json_t *val;
-    if (vars)
-        json_object_foreach((json_t *)vars, key, val) {
+    if (vars) json_object_foreach((json_t *)vars, key, val)
+        {
             if (nv < 64) v[nv++] = (jinja_var){.name = key, .type = JINJA_VAR_JSON, .json = val};
         }
     st = gptc_jinja_render(t, v, nv, opts ? opts : test_opts(), out, out_len, err);
@@ -85,8 +85,8 @@ static void features(void)
         } else {
             const char *et = json_string_value(json_object_get(c, "error_type"));
             const char *em = json_string_value(json_object_get(c, "error"));
-            CHECK(st != GPTC_OK, "%s: rendered [%s], but Jinja2 raised %s: %s", name, out ? out : "",
-                  et, em);
+            CHECK(st != GPTC_OK, "%s: rendered [%s], but Jinja2 raised %s: %s", name,
+                  out ? out : "", et, em);
             if (st != GPTC_OK) {
                 int syntax = !strcmp(et, "TemplateSyntaxError") ||
                              !strcmp(et, "TemplateAssertionError") || !strcmp(et, "SyntaxError");
@@ -99,8 +99,10 @@ static void features(void)
                     CHECK(st == GPTC_E_INVALID, "%s: want a runtime error, got %s: %s", name,
                           gptc_status_name(st), err.msg);
                 if (!strcmp(et, "TemplateError"))
-                    CHECK(strstr(err.msg, em) != NULL, "%s: message [%s] lacks [%s]", name, err.msg, em);
-                CHECK(strstr(err.msg, "line ") != NULL, "%s: message names no position: %s", name, err.msg);
+                    CHECK(strstr(err.msg, em) != NULL, "%s: message [%s] lacks [%s]", name, err.msg,
+                          em);
+                CHECK(strstr(err.msg, "line ") != NULL, "%s: message names no position: %s", name,
+                      err.msg);
             }
         }
         free(out);
@@ -163,12 +165,15 @@ static void bad_inputs(void)
          "{% set ns.l = ns.l + ns.l %}{% endfor %}",
          GPTC_E_RANGE, "memory"},
         {"{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}", GPTC_E_RANGE, "too long"},
-        {"{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", GPTC_E_RANGE, "nested too deeply"},
-        {"{% set ns = namespace(v=[]) %}{% for i in range(1000) %}{% set ns.v = [ns.v] %}{% endfor %}",
+        {"{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", GPTC_E_RANGE,
+         "nested too deeply"},
+        {"{% set ns = namespace(v=[]) %}{% for i in range(1000) %}{% set ns.v = [ns.v] %}{% endfor "
+         "%}",
          GPTC_E_RANGE, "nested too deeply"},
         {"{{ range(1000000) }}", GPTC_E_RANGE, "Range too big"},
         {"{{ 'ab' * 9000000000 }}", GPTC_E_RANGE, "memory"},
-        {"{% set ns = namespace(x=0) %}{% set ns.x = ns %}{{ ns }}", GPTC_E_RANGE, "nested too deeply"},
+        {"{% set ns = namespace(x=0) %}{% set ns.x = ns %}{{ ns }}", GPTC_E_RANGE,
+         "nested too deeply"},
     };
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
         char *out = NULL;
@@ -184,14 +189,15 @@ static void bad_inputs(void)
 
     /* deep nesting of brackets, blocks, filters, unary operators, attribute chains */
     static const char *const units[][3] = {
-        {"{{ ", "(", "1"},     {"{{ ", "[", "1"},     {"{{ ", "-", "1"},
-        {"{{ ", "not ", "1"},  {"", "{% if 1 %}", "x"},
+        {"{{ ", "(", "1"},    {"{{ ", "[", "1"},       {"{{ ", "-", "1"},
+        {"{{ ", "not ", "1"}, {"", "{% if 1 %}", "x"},
     };
     for (size_t u = 0; u < sizeof units / sizeof units[0]; u++) {
         size_t depth = 5000, n = 0;
         char *src = malloc(depth * 16 + 64);
         n += (size_t)sprintf(src + n, "%s", units[u][0]);
-        for (size_t d = 0; d < depth; d++) n += (size_t)sprintf(src + n, "%s", units[u][1]);
+        for (size_t d = 0; d < depth; d++)
+            n += (size_t)sprintf(src + n, "%s", units[u][1]);
         n += (size_t)sprintf(src + n, "%s", units[u][2]);
         if (units[u][0][0]) n += (size_t)sprintf(src + n, " }}");
         char *out = NULL;
@@ -208,7 +214,8 @@ static void bad_inputs(void)
         size_t len = 200000, n = 0;
         char *src = malloc(len * 4 + 64);
         n += (size_t)sprintf(src + n, "{{ x");
-        for (size_t d = 0; d < len; d++) n += (size_t)sprintf(src + n, ".a");
+        for (size_t d = 0; d < len; d++)
+            n += (size_t)sprintf(src + n, ".a");
         n += (size_t)sprintf(src + n, " }}");
         char *out = NULL;
         size_t on;
@@ -218,14 +225,16 @@ static void bad_inputs(void)
         free(out);
         n = 0;
         n += (size_t)sprintf(src + n, "{{ 1");
-        for (size_t d = 0; d < len / 2; d++) n += (size_t)sprintf(src + n, "+1");
+        for (size_t d = 0; d < len / 2; d++)
+            n += (size_t)sprintf(src + n, "+1");
         n += (size_t)sprintf(src + n, " }}");
         st = render(src, n, NULL, NULL, &out, &on, &err);
         CHECK(st == GPTC_E_RANGE, "operator chain: %s", err.msg);
         free(out);
         n = 0;
         n += (size_t)sprintf(src + n, "{{ 'a'");
-        for (size_t d = 0; d < len / 4; d++) n += (size_t)sprintf(src + n, "|trim");
+        for (size_t d = 0; d < len / 4; d++)
+            n += (size_t)sprintf(src + n, "|trim");
         n += (size_t)sprintf(src + n, " }}");
         st = render(src, n, NULL, NULL, &out, &on, &err);
         CHECK(st == GPTC_E_RANGE, "filter chain: %s", err.msg);
@@ -237,12 +246,15 @@ static void bad_inputs(void)
         char *out = NULL;
         size_t on;
         gptc_err err;
-        CHECK(render("a\xff", 2, NULL, NULL, &out, &on, &err) == GPTC_E_FORMAT, "bad UTF-8: %s", err.msg);
-        CHECK(render("\xed\xa0\x80", 3, NULL, NULL, &out, &on, &err) == GPTC_E_FORMAT, "surrogate: %s", err.msg);
+        CHECK(render("a\xff", 2, NULL, NULL, &out, &on, &err) == GPTC_E_FORMAT, "bad UTF-8: %s",
+              err.msg);
+        CHECK(render("\xed\xa0\x80", 3, NULL, NULL, &out, &on, &err) == GPTC_E_FORMAT,
+              "surrogate: %s", err.msg);
         size_t big = (size_t)5 << 20;
         char *src = malloc(big);
         memset(src, 'a', big);
-        CHECK(render(src, big, NULL, NULL, &out, &on, &err) == GPTC_E_RANGE, "oversize: %s", err.msg);
+        CHECK(render(src, big, NULL, NULL, &out, &on, &err) == GPTC_E_RANGE, "oversize: %s",
+              err.msg);
         free(src);
     }
     /* a tighter step budget stops a busy template */
@@ -271,12 +283,14 @@ static void chat_api(void)
     char *out = NULL;
     size_t on = 0;
     gptc_chat_opts o = gptc_chat_default_opts();
-    CHECK(gptc_chat_render(t, "[{\"role\":\"user\",\"content\":\"hi\"}]", NULL, &o, &out, &on, &err) == GPTC_OK &&
+    CHECK(gptc_chat_render(t, "[{\"role\":\"user\",\"content\":\"hi\"}]", NULL, &o, &out, &on,
+                           &err) == GPTC_OK &&
               strcmp(out, "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n") == 0,
           "chatml render: %s", out ? out : err.msg);
     free(out);
     o.add_generation_prompt = 0;
-    CHECK(gptc_chat_render(t, "[]", NULL, &o, &out, &on, &err) == GPTC_OK && on == 0 && out && !*out,
+    CHECK(gptc_chat_render(t, "[]", NULL, &o, &out, &on, &err) == GPTC_OK && on == 0 && out &&
+              !*out,
           "empty conversation");
     free(out);
     CHECK(gptc_chat_render(t, "[{\"role\":", NULL, &o, &out, &on, &err) == GPTC_E_FORMAT &&
@@ -284,23 +298,28 @@ static void chat_api(void)
           "bad JSON: %s", err.msg);
     CHECK(gptc_chat_render(t, "{\"role\":\"user\"}", NULL, &o, &out, &on, &err) == GPTC_E_INVALID,
           "messages not an array: %s", err.msg);
-    CHECK(gptc_chat_render(t, "[]", "[", &o, &out, &on, &err) == GPTC_E_FORMAT && strstr(err.msg, "tools"),
+    CHECK(gptc_chat_render(t, "[]", "[", &o, &out, &on, &err) == GPTC_E_FORMAT &&
+              strstr(err.msg, "tools"),
           "bad tools JSON: %s", err.msg);
     o.date = "2024-13-01";
-    CHECK(gptc_chat_render(t, "[]", NULL, &o, &out, &on, &err) == GPTC_E_INVALID, "bad date: %s", err.msg);
+    CHECK(gptc_chat_render(t, "[]", NULL, &o, &out, &on, &err) == GPTC_E_INVALID, "bad date: %s",
+          err.msg);
     o.date = NULL;
     o.extra_json = "[1]";
-    CHECK(gptc_chat_render(t, "[]", NULL, &o, &out, &on, &err) == GPTC_E_FORMAT, "bad extra: %s", err.msg);
+    CHECK(gptc_chat_render(t, "[]", NULL, &o, &out, &on, &err) == GPTC_E_FORMAT, "bad extra: %s",
+          err.msg);
     gptc_chat_template_free(t);
 
     /* extra variables, dates, NUL bytes in content */
-    const char *tsrc = "{{ strftime_now('%Y-%m-%d') }}|{{ enable_thinking }}|{{ messages[0].content|length }}|"
-                       "{{ bos_token is defined }}{{ tools is none }}{{ documents is none }}";
+    const char *tsrc =
+        "{{ strftime_now('%Y-%m-%d') }}|{{ enable_thinking }}|{{ messages[0].content|length }}|"
+        "{{ bos_token is defined }}{{ tools is none }}{{ documents is none }}";
     CHECK(gptc_chat_template_init(tsrc, strlen(tsrc), &t, &err) == GPTC_OK, "extra template");
     o = gptc_chat_default_opts();
     o.date = "2025-01-31";
     o.extra_json = "{\"enable_thinking\": false}";
-    CHECK(gptc_chat_render(t, "[{\"role\":\"user\",\"content\":\"a\\u0000b\"}]", NULL, &o, &out, &on, &err) == GPTC_OK &&
+    CHECK(gptc_chat_render(t, "[{\"role\":\"user\",\"content\":\"a\\u0000b\"}]", NULL, &o, &out,
+                           &on, &err) == GPTC_OK &&
               strcmp(out, "2025-01-31|False|3|FalseTrueTrue") == 0,
           "extra vars: %s", out ? out : err.msg);
     free(out);
@@ -312,12 +331,16 @@ static void chat_api(void)
     for (; names[nb]; nb++) {
         const char *b = gptc_chat_builtin(names[nb]);
         CHECK(b != NULL, "builtin %s", names[nb]);
-        CHECK(gptc_chat_template_init(b, strlen(b), &t, &err) == GPTC_OK, "builtin %s: %s", names[nb], err.msg);
+        CHECK(gptc_chat_template_init(b, strlen(b), &t, &err) == GPTC_OK, "builtin %s: %s",
+              names[nb], err.msg);
         o = gptc_chat_default_opts();
         o.bos_token = "<s>";
         o.eos_token = "</s>";
-        CHECK(gptc_chat_render(t, "[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":\"U\"}]",
-                               NULL, &o, &out, &on, &err) == GPTC_OK && strstr(out, "U"),
+        CHECK(gptc_chat_render(
+                  t,
+                  "[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":\"U\"}]",
+                  NULL, &o, &out, &on, &err) == GPTC_OK &&
+                  strstr(out, "U"),
               "builtin %s render: %s", names[nb], err.msg);
         free(out);
         gptc_chat_template_free(t);
@@ -349,7 +372,8 @@ static void chat_api(void)
         CHECK(gptc_chat_eos_text(m, eos, sizeof eos) && strcmp(eos, "</s>") == 0, "eos text");
         CHECK(gptc_chat_bos_text(m, bos, 2) == NULL, "bos text does not fit");
         gptc_chat_stops_for(m, ms, n, &s);
-        CHECK(s.n_ids >= 1 && s.ids[0] == gptc_tok_eos(gptc_model_tokenizer(m)), "eos is a stop id");
+        CHECK(s.n_ids >= 1 && s.ids[0] == gptc_tok_eos(gptc_model_tokenizer(m)),
+              "eos is a stop id");
         CHECK(s.n_strs == 1 && strcmp(s.strs[0], "<|im_end|>") == 0, "model stops");
         gptc_model_free(m);
     } else {
@@ -377,10 +401,14 @@ static void *render_thread(void *arg)
         char *out = NULL;
         size_t n;
         gptc_err err;
-        if (gptc_chat_render(a->t, a->messages, NULL, &o, &out, &n, &err) != GPTC_OK) a->ok = 0;
-        else if (a->out && strcmp(a->out, out) != 0) a->ok = 0;
-        if (!a->out) a->out = out;
-        else free(out);
+        if (gptc_chat_render(a->t, a->messages, NULL, &o, &out, &n, &err) != GPTC_OK)
+            a->ok = 0;
+        else if (a->out && strcmp(a->out, out) != 0)
+            a->ok = 0;
+        if (!a->out)
+            a->out = out;
+        else
+            free(out);
     }
     return NULL;
 }
@@ -394,18 +422,25 @@ static void threads(void)
         "{%- endfor %}{{ strftime_now('%d %b') }}{{ ['a', 'b']|map('upper')|join }}";
     gptc_chat_template *t = NULL;
     gptc_err err;
-    CHECK(gptc_chat_template_init(src, strlen(src), &t, &err) == GPTC_OK, "threads template: %s", err.msg);
+    CHECK(gptc_chat_template_init(src, strlen(src), &t, &err) == GPTC_OK, "threads template: %s",
+          err.msg);
     if (!t) return;
     thr a[4];
     pthread_t th[4];
     for (int i = 0; i < 4; i++) {
-        a[i] = (thr){t, "[{\"role\": \"user\", \"content\": \" hi \"}, {\"role\": \"assistant\", \"content\": \"yo\"}]", NULL, 0};
+        a[i] = (thr){t,
+                     "[{\"role\": \"user\", \"content\": \" hi \"}, {\"role\": \"assistant\", "
+                     "\"content\": \"yo\"}]",
+                     NULL, 0};
         pthread_create(&th[i], NULL, render_thread, &a[i]);
     }
-    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
     for (int i = 0; i < 4; i++)
-        CHECK(a[i].ok && a[i].out && a[0].out && strcmp(a[i].out, a[0].out) == 0, "thread %d render", i);
-    for (int i = 0; i < 4; i++) free(a[i].out);
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++)
+        CHECK(a[i].ok && a[i].out && a[0].out && strcmp(a[i].out, a[0].out) == 0,
+              "thread %d render", i);
+    for (int i = 0; i < 4; i++)
+        free(a[i].out);
     gptc_chat_template_free(t);
 }
 
@@ -421,7 +456,8 @@ static void unknown_filters(void)
         const char *out;
     } k[] = {
         {"{% if false %}{{ x|nosuch }}{% endif %}ok", GPTC_OK, "ok"},
-        {"{% if true %}{{ x|nosuch }}{% endif %}ok", GPTC_E_INVALID, "No filter named 'nosuch' found."},
+        {"{% if true %}{{ x|nosuch }}{% endif %}ok", GPTC_E_INVALID,
+         "No filter named 'nosuch' found."},
         {"{{ x|nosuch if false else 'b' }}", GPTC_OK, "b"},
         {"{{ 'a' if false else x|nosuch }}", GPTC_E_INVALID, "No filter named 'nosuch' found."},
         {"{{ 'a' if x is nosuch else 'b' }}", GPTC_E_INVALID, "No test named 'nosuch' found."},
@@ -459,13 +495,15 @@ static void unknown_filters(void)
  * every value fits; UBSan (make san) reports the old code. */
 static void range_ends(void)
 {
-    static const char src[] = "{{ range(-9223372036854775807 - 1, 9223372036854775807, 4611686018427387904)|list }}";
+    static const char src[] =
+        "{{ range(-9223372036854775807 - 1, 9223372036854775807, 4611686018427387904)|list }}";
     char *out = NULL;
     size_t on = 0;
     gptc_err err = {0};
     gptc_status st = render(src, sizeof src - 1, NULL, NULL, &out, &on, &err);
     CHECK(st == GPTC_OK && out &&
-              strcmp(out, "[-9223372036854775808, -4611686018427387904, 0, 4611686018427387904]") == 0,
+              strcmp(out, "[-9223372036854775808, -4611686018427387904, 0, 4611686018427387904]") ==
+                  0,
           "range at the ends of int64: %s (%s)", out ? out : "", err.msg);
     free(out);
 }

@@ -40,9 +40,11 @@ static int read_ref(ref_fwd *r)
     memset(r, 0, sizeof *r);
     while (fgets(line, sizeof line, fp)) {
         int pos, in, am, off;
-        if (sscanf(line, "pos %d in %d argmax %d logits[0..7]%n", &pos, &in, &am, &off) == 3 && pos < 16) {
+        if (sscanf(line, "pos %d in %d argmax %d logits[0..7]%n", &pos, &in, &am, &off) == 3 &&
+            pos < 16) {
             char *s = line + off;
-            for (int i = 0; i < 8; i++) r->logits[pos][i] = strtof(s, &s);
+            for (int i = 0; i < 8; i++)
+                r->logits[pos][i] = strtof(s, &s);
             r->prompt[pos] = in;
             r->argmax[pos] = am;
             if (pos + 1 > r->n_prompt) r->n_prompt = pos + 1;
@@ -87,7 +89,8 @@ static void check_against_runc(gptc_model *m, const ref_fwd *r, const char *what
         gptc_batch b = {.n_tokens = 1, .token = &tok, .pos = &pos};
         CHECK(gptc_decode(c, &b, &err) == GPTC_OK, "%s: decode: %s", what, err.msg);
         lg = gptc_get_logits(c, 0);
-        for (int i = 0; i < 8; i++) maxdiff = fmaxf(maxdiff, fabsf(lg[i] - r->logits[p][i]));
+        for (int i = 0; i < 8; i++)
+            maxdiff = fmaxf(maxdiff, fabsf(lg[i] - r->logits[p][i]));
         CHECK(argmax(lg, V) == r->argmax[p], "%s: argmax at pos %d", what, p);
     }
     CHECK(maxdiff < 1e-4f, "%s: logits differ from run.c by %g", what, maxdiff);
@@ -112,13 +115,15 @@ static void check_batched(gptc_model *m, const ref_fwd *r)
     CHECK(gptc_ctx_init(m, NULL, &c, &err) == GPTC_OK, "ctx: %s", err.msg);
     int32_t pos[16];
     int8_t want[16];
-    for (int i = 0; i < r->n_prompt; i++) pos[i] = i, want[i] = 1;
+    for (int i = 0; i < r->n_prompt; i++)
+        pos[i] = i, want[i] = 1;
     gptc_batch b = {.n_tokens = r->n_prompt, .token = r->prompt, .pos = pos, .logits = want};
     CHECK(gptc_decode(c, &b, &err) == GPTC_OK, "batched decode: %s", err.msg);
     float maxdiff = 0;
     for (int p = 0; p < r->n_prompt; p++) {
         const float *lg = gptc_get_logits(c, p);
-        for (int i = 0; i < 8; i++) maxdiff = fmaxf(maxdiff, fabsf(lg[i] - r->logits[p][i]));
+        for (int i = 0; i < 8; i++)
+            maxdiff = fmaxf(maxdiff, fabsf(lg[i] - r->logits[p][i]));
     }
     CHECK(maxdiff < 1e-4f, "batched prompt logits differ from run.c by %g", maxdiff);
     CHECK(gptc_kv_seq_pos_max(c, 0) == r->n_prompt - 1, "pos max after prompt");
@@ -137,14 +142,17 @@ static void check_batched(gptc_model *m, const ref_fwd *r)
     CHECK(gptc_ctx_init(m, &cp, &c, &err) == GPTC_OK, "ctx: %s", err.msg);
     int32_t tk[16], ps[16], sq[16];
     int n = 0;
-    for (int i = 0; i < r->n_prompt; i++) tk[n] = r->prompt[i], ps[n] = i, sq[n] = 0, want[n++] = 1;
-    for (int i = 0; i < 3; i++) tk[n] = r->prompt[i], ps[n] = i, sq[n] = 1, want[n++] = 1;
+    for (int i = 0; i < r->n_prompt; i++)
+        tk[n] = r->prompt[i], ps[n] = i, sq[n] = 0, want[n++] = 1;
+    for (int i = 0; i < 3; i++)
+        tk[n] = r->prompt[i], ps[n] = i, sq[n] = 1, want[n++] = 1;
     gptc_batch b3 = {.n_tokens = n, .token = tk, .pos = ps, .seq_id = sq, .logits = want};
     CHECK(gptc_decode(c, &b3, &err) == GPTC_OK, "two-sequence decode: %s", err.msg);
     maxdiff = 0;
     for (int j = 0; j < n; j++) {
         const float *lg = gptc_get_logits(c, j);
-        for (int i = 0; i < 8; i++) maxdiff = fmaxf(maxdiff, fabsf(lg[i] - r->logits[ps[j]][i]));
+        for (int i = 0; i < 8; i++)
+            maxdiff = fmaxf(maxdiff, fabsf(lg[i] - r->logits[ps[j]][i]));
     }
     CHECK(maxdiff < 1e-4f, "two sequences in one batch: logits differ by %g", maxdiff);
 
@@ -156,7 +164,8 @@ static void check_batched(gptc_model *m, const ref_fwd *r)
     CHECK(gptc_decode(c, &b4, &err) == GPTC_OK, "decode after seq_cp: %s", err.msg);
     const float *lg = gptc_get_logits(c, 0);
     maxdiff = 0;
-    for (int i = 0; i < 8; i++) maxdiff = fmaxf(maxdiff, fabsf(lg[i] - r->logits[4][i]));
+    for (int i = 0; i < 8; i++)
+        maxdiff = fmaxf(maxdiff, fabsf(lg[i] - r->logits[4][i]));
     CHECK(maxdiff < 1e-4f, "decode on a copied prefix: logits differ by %g", maxdiff);
 
     /* seq_rm: remove seq 1 entirely, then re-decode it: same logits */
@@ -169,13 +178,15 @@ static void check_batched(gptc_model *m, const ref_fwd *r)
     CHECK(gptc_decode(c, &b5, &err) == GPTC_OK, "decode after seq_rm: %s", err.msg);
     lg = gptc_get_logits(c, 0);
     maxdiff = 0;
-    for (int i = 0; i < 8; i++) maxdiff = fmaxf(maxdiff, fabsf(lg[i] - r->logits[3][i]));
+    for (int i = 0; i < 8; i++)
+        maxdiff = fmaxf(maxdiff, fabsf(lg[i] - r->logits[3][i]));
     CHECK(maxdiff < 1e-4f, "decode after truncating a sequence: logits differ by %g", maxdiff);
 
     /* errors: token out of range, bad seq, a full context */
     int32_t badt = 100000, p0 = 0, bads = 9;
     gptc_batch e1 = {.n_tokens = 1, .token = &badt, .pos = &p0};
-    CHECK(gptc_decode(c, &e1, &err) == GPTC_E_RANGE && strstr(err.msg, "vocabulary"), "token out of range: %s", err.msg);
+    CHECK(gptc_decode(c, &e1, &err) == GPTC_E_RANGE && strstr(err.msg, "vocabulary"),
+          "token out of range: %s", err.msg);
     gptc_batch e2 = {.n_tokens = 1, .token = r->prompt, .pos = &p0, .seq_id = &bads};
     CHECK(gptc_decode(c, &e2, &err) == GPTC_E_RANGE, "seq out of range");
     gptc_ctx_free(c);
@@ -186,7 +197,8 @@ static void check_batched(gptc_model *m, const ref_fwd *r)
     gptc_batch e3 = {.n_tokens = 3, .token = r->prompt, .pos = pos};
     CHECK(gptc_decode(c, &e3, &err) == GPTC_OK, "3 tokens fit in 3 cells: %s", err.msg);
     gptc_batch e4 = {.n_tokens = 1, .token = r->prompt, .pos = pos + 3};
-    CHECK(gptc_decode(c, &e4, &err) == GPTC_E_KV_FULL && strstr(err.msg, "full"), "full context: %s", err.msg);
+    CHECK(gptc_decode(c, &e4, &err) == GPTC_E_KV_FULL && strstr(err.msg, "full"),
+          "full context: %s", err.msg);
     CHECK(strcmp(gptc_status_name(GPTC_E_KV_FULL), "KV cache full") == 0, "status name: %s",
           gptc_status_name(GPTC_E_KV_FULL));
     /* a bad token id in a full cache: the batch is checked first, so it is a range error */
@@ -215,19 +227,29 @@ typedef struct {
 static void check_bad_models(void)
 {
     static const bad_case cases[] = {
-        {"missing block_count", "llama.block_count", NULL, 0, NULL, NULL, "block_count' is missing"},
-        {"missing embedding_length", "llama.embedding_length", NULL, 0, NULL, NULL, "embedding_length' is missing"},
-        {"missing architecture", "general.architecture", NULL, 0, NULL, NULL, "general.architecture"},
+        {"missing block_count", "llama.block_count", NULL, 0, NULL, NULL,
+         "block_count' is missing"},
+        {"missing embedding_length", "llama.embedding_length", NULL, 0, NULL, NULL,
+         "embedding_length' is missing"},
+        {"missing architecture", "general.architecture", NULL, 0, NULL, NULL,
+         "general.architecture"},
         {"n_head 0", NULL, "llama.attention.head_count", 0, NULL, NULL, "head_count"},
-        {"n_head not dividing dim", NULL, "llama.attention.head_count", 7, NULL, NULL, "not a multiple"},
-        {"kv heads not dividing heads", NULL, "llama.attention.head_count_kv", 3, NULL, NULL, "not a multiple"},
+        {"n_head not dividing dim", NULL, "llama.attention.head_count", 7, NULL, NULL,
+         "not a multiple"},
+        {"kv heads not dividing heads", NULL, "llama.attention.head_count_kv", 3, NULL, NULL,
+         "not a multiple"},
         {"huge block_count", NULL, "llama.block_count", 100000, NULL, NULL, "out of range"},
-        {"more layers than tensors", NULL, "llama.block_count", 6, NULL, NULL, "blk.5.attn_norm.weight' is missing"},
-        {"wrong ffn length", NULL, "llama.feed_forward_length", 100, NULL, NULL, "ffn_gate.weight' has shape"},
-        {"missing tensor", NULL, NULL, 0, "blk.2.attn_k.weight", NULL, "blk.2.attn_k.weight' is missing"},
-        {"vocab vs embedding rows", NULL, NULL, 0, NULL, "token_embd.weight", "vocabulary has 512 tokens"},
+        {"more layers than tensors", NULL, "llama.block_count", 6, NULL, NULL,
+         "blk.5.attn_norm.weight' is missing"},
+        {"wrong ffn length", NULL, "llama.feed_forward_length", 100, NULL, NULL,
+         "ffn_gate.weight' has shape"},
+        {"missing tensor", NULL, NULL, 0, "blk.2.attn_k.weight", NULL,
+         "blk.2.attn_k.weight' is missing"},
+        {"vocab vs embedding rows", NULL, NULL, 0, NULL, "token_embd.weight",
+         "vocabulary has 512 tokens"},
         {"wrong shape", NULL, NULL, 0, NULL, "blk.0.attn_v.weight", "attn_v.weight' has shape"},
-        {"rope dims over head dim", NULL, "llama.rope.dimension_count", 16, NULL, NULL, "rope.dimension_count"},
+        {"rope dims over head dim", NULL, "llama.rope.dimension_count", 16, NULL, NULL,
+         "rope.dimension_count"},
         {"no tokens", "tokenizer.ggml.tokens", NULL, 0, NULL, NULL, "tokenizer"},
     };
     gguf_file *src;
@@ -250,19 +272,24 @@ static void check_bad_models(void)
             if (bc->drop_key && gptc_str_eq(kv->key, bc->drop_key)) continue;
             char key[256];
             snprintf(key, sizeof key, "%.*s", (int)kv->key.n, kv->key.p);
-            if (kv->type == GGUF_VT_STR) gptc_gguf_set_str(f, key, kv->v.str.p, kv->v.str.n, &err);
-            else if (kv->type == GGUF_VT_U32) gptc_gguf_set_uint(f, key, GGUF_VT_U32, kv->v.u, &err);
-            else if (kv->type == GGUF_VT_F32) gptc_gguf_set_f32(f, key, (float)kv->v.f, &err);
+            if (kv->type == GGUF_VT_STR)
+                gptc_gguf_set_str(f, key, kv->v.str.p, kv->v.str.n, &err);
+            else if (kv->type == GGUF_VT_U32)
+                gptc_gguf_set_uint(f, key, GGUF_VT_U32, kv->v.u, &err);
+            else if (kv->type == GGUF_VT_F32)
+                gptc_gguf_set_f32(f, key, (float)kv->v.f, &err);
             else if (kv->type == GGUF_VT_ARR && kv->v.arr.type == GGUF_VT_STR) {
                 gptc_str *s = malloc(kv->v.arr.n * sizeof *s);
-                for (uint64_t j = 0; j < kv->v.arr.n; j++) s[j] = gptc_gguf_arr_str(kv, j);
+                for (uint64_t j = 0; j < kv->v.arr.n; j++)
+                    s[j] = gptc_gguf_arr_str(kv, j);
                 gptc_gguf_set_arr_str(f, key, s, kv->v.arr.n, &err);
                 free(s);
             } else if (kv->type == GGUF_VT_ARR) {
                 gptc_gguf_set_arr(f, key, kv->v.arr.type, kv->v.arr.data, kv->v.arr.n, &err);
             }
         }
-        if (bc->set_key) gptc_gguf_set_uint(f, bc->set_key, GGUF_VT_U32, (uint64_t)bc->set_val, &err);
+        if (bc->set_key)
+            gptc_gguf_set_uint(f, bc->set_key, GGUF_VT_U32, (uint64_t)bc->set_val, &err);
         for (uint64_t i = 0; i < src->n_tensors; i++) {
             const gguf_tensor *t = &src->tensors[i];
             char name[256];
@@ -280,7 +307,8 @@ static void check_bad_models(void)
         gptc_model *m = NULL;
         gptc_status s = gptc_model_load(path, NULL, &m, &err);
         CHECK(s != GPTC_OK && m == NULL, "%s: loaded a bad model", bc->desc);
-        CHECK(strstr(err.msg, bc->expect) != NULL, "%s: message '%s' lacks '%s'", bc->desc, err.msg, bc->expect);
+        CHECK(strstr(err.msg, bc->expect) != NULL, "%s: message '%s' lacks '%s'", bc->desc, err.msg,
+              bc->expect);
         gptc_model_free(m);
     }
     unlink(path);
@@ -347,7 +375,8 @@ int main(void)
     gptc_model *m = NULL;
     gptc_model_params mp = gptc_model_default_params();
     mp.tokenizer_path = data("llama2c/tok512.bin");
-    CHECK(gptc_model_load(data("llama2c/stories260K.bin"), &mp, &m, &err) == GPTC_OK, "load .bin: %s", err.msg);
+    CHECK(gptc_model_load(data("llama2c/stories260K.bin"), &mp, &m, &err) == GPTC_OK,
+          "load .bin: %s", err.msg);
     if (m) {
         const gptc_hparams *hp = gptc_model_hparams(m);
         CHECK(hp->n_embd == 64 && hp->n_layer == 5 && hp->n_head == 8 && hp->n_head_kv == 4 &&
@@ -359,9 +388,11 @@ int main(void)
         gptc_model_free(m);
     }
     m = NULL;
-    CHECK(gptc_model_load(data("gguf/stories260K.gguf"), NULL, &m, &err) == GPTC_OK, "load .gguf: %s", err.msg);
+    CHECK(gptc_model_load(data("gguf/stories260K.gguf"), NULL, &m, &err) == GPTC_OK,
+          "load .gguf: %s", err.msg);
     if (m) {
-        CHECK(gptc_model_hparams(m)->tied_output == 0, "llama.cpp's GGUF has a separate output.weight");
+        CHECK(gptc_model_hparams(m)->tied_output == 0,
+              "llama.cpp's GGUF has a separate output.weight");
         check_against_runc(m, &r, "stories260K.gguf", 0);
         gptc_model_free(m);
     }

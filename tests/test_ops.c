@@ -30,8 +30,14 @@ static uint32_t rnd_u32(void)
     return (uint32_t)(x >> 32);
 }
 
-static float rnd_f(void) { return (float)rnd_u32() / 4294967296.0f * 2.0f - 1.0f; } // [-1, 1)
-static int rnd_int(int n) { return (int)(rnd_u32() % (uint32_t)n); }                 // [0, n)
+static float rnd_f(void)
+{
+    return (float)rnd_u32() / 4294967296.0f * 2.0f - 1.0f;
+} // [-1, 1)
+static int rnd_int(int n)
+{
+    return (int)(rnd_u32() % (uint32_t)n);
+} // [0, n)
 
 static void *xmalloc(size_t n)
 {
@@ -50,24 +56,28 @@ static void test_dot_axpy(const gptc_ops *o)
 {
     enum { N = 300 };
     float a[N], b[N], y[N], y0[N];
-    for (int i = 0; i < N; i++) a[i] = rnd_f(), b[i] = rnd_f();
+    for (int i = 0; i < N; i++)
+        a[i] = rnd_f(), b[i] = rnd_f();
     int bad_dot = 0, bad_axpy = 0;
     for (int n = 0; n <= N; n++) {
         double d = 0, mag = 0;
-        for (int i = 0; i < n; i++) d += (double)a[i] * b[i], mag += fabs((double)a[i] * b[i]);
+        for (int i = 0; i < n; i++)
+            d += (double)a[i] * b[i], mag += fabs((double)a[i] * b[i]);
         float v = o->dot_f32(a, b, n);
         if (!(fabs(v - d) <= 1e-5 * mag + 1e-30)) {
             if (bad_dot++ < 3) printf("  %s dot n=%d: %.9g vs %.9g\n", o->name, n, v, d);
         }
 
         float s = rnd_f();
-        for (int i = 0; i < N; i++) y[i] = y0[i] = rnd_f();
+        for (int i = 0; i < N; i++)
+            y[i] = y0[i] = rnd_f();
         o->axpy_f32(y, s, a, n);
         for (int i = 0; i < N; i++) {
             double want = i < n ? y0[i] + (double)s * a[i] : y0[i];
             double tol = i < n ? 2e-7 * (fabs(y0[i]) + fabs((double)s * a[i])) : 0;
             if (!(fabs(y[i] - want) <= tol)) {
-                if (bad_axpy++ < 3) printf("  %s axpy n=%d i=%d: %.9g vs %.9g\n", o->name, n, i, y[i], want);
+                if (bad_axpy++ < 3)
+                    printf("  %s axpy n=%d i=%d: %.9g vs %.9g\n", o->name, n, i, y[i], want);
             }
         }
     }
@@ -85,9 +95,15 @@ static void run_matmul(const gptc_ops *o, int wt, float *Y, int ldy, const void 
                        int T, int C, int r0, int r1)
 {
     switch (wt) {
-    case WT_F32: o->matmul_f32(Y, ldy, W, X, T, C, r0, r1); break;
-    case WT_F16: o->matmul_f16(Y, ldy, W, X, T, C, r0, r1); break;
-    default: o->matmul_bf16(Y, ldy, W, X, T, C, r0, r1); break;
+    case WT_F32:
+        o->matmul_f32(Y, ldy, W, X, T, C, r0, r1);
+        break;
+    case WT_F16:
+        o->matmul_f16(Y, ldy, W, X, T, C, r0, r1);
+        break;
+    default:
+        o->matmul_bf16(Y, ldy, W, X, T, C, r0, r1);
+        break;
     }
 }
 
@@ -115,15 +131,20 @@ static void test_matmul_case(const gptc_ops *o, int wt, int T, int C, int *bad_v
     for (size_t i = 0; i < nw; i++) {
         float v = rnd_f();
         if (rnd_int(50) == 0) v *= 1e-6f; // F16 subnormals
-        if (wt == WT_F32) ((float *)W)[i] = v;
-        else if (wt == WT_F16) ((uint16_t *)W)[i] = gptc_f32_to_f16(v);
-        else ((uint16_t *)W)[i] = gptc_f32_to_bf16(v);
+        if (wt == WT_F32)
+            ((float *)W)[i] = v;
+        else if (wt == WT_F16)
+            ((uint16_t *)W)[i] = gptc_f32_to_f16(v);
+        else
+            ((uint16_t *)W)[i] = gptc_f32_to_bf16(v);
     }
-    for (size_t i = 0; i < (size_t)T * C; i++) X[i] = rnd_f();
+    for (size_t i = 0; i < (size_t)T * C; i++)
+        X[i] = rnd_f();
 
     // Values: a random subrange against double precision.
     int r0 = rnd_int(R), r1 = r0 + 1 + rnd_int(R - r0);
-    for (size_t i = 0; i < (size_t)T * ldy; i++) Y[i] = sentinel;
+    for (size_t i = 0; i < (size_t)T * ldy; i++)
+        Y[i] = sentinel;
     run_matmul(o, wt, Y, ldy, W, X, T, C, r0, r1);
     for (int t = 0; t < T; t++) {
         for (int r = 0; r < ldy; r++) {
@@ -146,7 +167,8 @@ static void test_matmul_case(const gptc_ops *o, int wt, int T, int C, int *bad_v
     }
 
     // Split invariance: the whole range at once vs random pieces, bit for bit.
-    for (size_t i = 0; i < (size_t)T * ldy; i++) Y[i] = Y2[i] = sentinel;
+    for (size_t i = 0; i < (size_t)T * ldy; i++)
+        Y[i] = Y2[i] = sentinel;
     run_matmul(o, wt, Y, ldy, W, X, T, C, 0, R);
     for (int a = 0; a < R;) {
         int b = a + 1 + rnd_int(9); // (not inside GPTC_MIN: it evaluates twice)
@@ -174,8 +196,10 @@ static void test_matmul(const gptc_ops *o)
         for (size_t ti = 0; ti < sizeof Ts / sizeof Ts[0]; ti++)
             for (size_t ci = 0; ci < sizeof Cs / sizeof Cs[0]; ci++)
                 test_matmul_case(o, wt, Ts[ti], Cs[ci], &bad_val, &bad_split, &bad_oob, &bad_tok);
-        CHECK(bad_val == 0, "%s matmul_%s: values vs double (%d bad)", o->name, wt_name[wt], bad_val);
-        CHECK(bad_oob == 0, "%s matmul_%s: writes outside [r0, r1) (%d)", o->name, wt_name[wt], bad_oob);
+        CHECK(bad_val == 0, "%s matmul_%s: values vs double (%d bad)", o->name, wt_name[wt],
+              bad_val);
+        CHECK(bad_oob == 0, "%s matmul_%s: writes outside [r0, r1) (%d)", o->name, wt_name[wt],
+              bad_oob);
         CHECK(bad_split == 0, "%s matmul_%s: results depend on the row split (%d cases)", o->name,
               wt_name[wt], bad_split);
         CHECK(bad_tok == 0, "%s matmul_%s: batch differs from one token at a time (%d)", o->name,
@@ -198,13 +222,17 @@ static void test_matmul_vs_ref(const gptc_ops *o)
         H[i] = gptc_f32_to_f16(W[i]);
         B[i] = gptc_f32_to_bf16(W[i]);
     }
-    for (int i = 0; i < T * C; i++) X[i] = rnd_f();
+    for (int i = 0; i < T * C; i++)
+        X[i] = rnd_f();
     for (int wt = 0; wt < 3; wt++) {
-        const void *w = wt == WT_F32 ? (const void *)W : wt == WT_F16 ? (const void *)H : (const void *)B;
+        const void *w = wt == WT_F32   ? (const void *)W
+                        : wt == WT_F16 ? (const void *)H
+                                       : (const void *)B;
         run_matmul(o, wt, Y, R, w, X, T, C, 0, R);
         run_matmul(ref, wt, Yr, R, w, X, T, C, 0, R);
         double maxerr = 0;
-        for (int i = 0; i < T * R; i++) maxerr = fmax(maxerr, fabs(Y[i] - Yr[i]));
+        for (int i = 0; i < T * R; i++)
+            maxerr = fmax(maxerr, fabs(Y[i] - Yr[i]));
         // |sum| of 768 products of U(-1,1) pairs is ~ 9; float rounding is ~1e-6 of that
         CHECK(maxerr < 1e-4, "%s matmul_%s vs ref: max abs diff %g", o->name, wt_name[wt], maxerr);
     }
@@ -223,33 +251,41 @@ static void test_helpers(void)
 {
     enum { N = 288 };
     float x[N], w[N], o[N], u[N], g[N];
-    for (int i = 0; i < N; i++) x[i] = rnd_f() * 3, w[i] = rnd_f(), u[i] = rnd_f() * 2;
+    for (int i = 0; i < N; i++)
+        x[i] = rnd_f() * 3, w[i] = rnd_f(), u[i] = rnd_f() * 2;
 
     // rmsnorm
     double ss = 0;
-    for (int i = 0; i < N; i++) ss += (double)x[i] * x[i];
+    for (int i = 0; i < N; i++)
+        ss += (double)x[i] * x[i];
     double inv = 1.0 / sqrt(ss / N + 1e-5);
     gptc_rmsnorm(o, x, w, N, 1e-5f);
     int bad = 0;
-    for (int i = 0; i < N; i++) bad += !close_rel(o[i], w[i] * x[i] * inv, 1e-5, 1e-7);
+    for (int i = 0; i < N; i++)
+        bad += !close_rel(o[i], w[i] * x[i] * inv, 1e-5, 1e-7);
     CHECK(bad == 0, "rmsnorm (%d bad)", bad);
     gptc_rmsnorm(o, x, w, N, 0.5f); // eps matters
     inv = 1.0 / sqrt(ss / N + 0.5);
     bad = 0;
-    for (int i = 0; i < N; i++) bad += !close_rel(o[i], w[i] * x[i] * inv, 1e-5, 1e-7);
+    for (int i = 0; i < N; i++)
+        bad += !close_rel(o[i], w[i] * x[i] * inv, 1e-5, 1e-7);
     CHECK(bad == 0, "rmsnorm with large eps (%d bad)", bad);
 
     // softmax, including large logits that would overflow expf without the max subtraction
     for (int k = 0; k < 2; k++) {
         float s[N];
         double e[N], sum = 0, mx = -INFINITY;
-        for (int i = 0; i < N; i++) s[i] = x[i] * (k ? 100.0f : 1.0f) + (k ? 500.0f : 0.0f);
-        for (int i = 0; i < N; i++) mx = fmax(mx, s[i]);
-        for (int i = 0; i < N; i++) sum += e[i] = exp(s[i] - mx);
+        for (int i = 0; i < N; i++)
+            s[i] = x[i] * (k ? 100.0f : 1.0f) + (k ? 500.0f : 0.0f);
+        for (int i = 0; i < N; i++)
+            mx = fmax(mx, s[i]);
+        for (int i = 0; i < N; i++)
+            sum += e[i] = exp(s[i] - mx);
         gptc_softmax(s, N);
         bad = 0;
         double tot = 0;
-        for (int i = 0; i < N; i++) bad += !close_rel(s[i], e[i] / sum, 1e-5, 1e-12), tot += s[i];
+        for (int i = 0; i < N; i++)
+            bad += !close_rel(s[i], e[i] / sum, 1e-5, 1e-12), tot += s[i];
         CHECK(bad == 0 && fabs(tot - 1) < 1e-5, "softmax %d (%d bad, sum %.9g)", k, bad, tot);
     }
     float one = 3.0f;
@@ -257,7 +293,8 @@ static void test_helpers(void)
     CHECK(one == 1.0f, "softmax of one element is 1 (%g)", one);
 
     // swiglu
-    for (int i = 0; i < N; i++) g[i] = x[i] * 4;
+    for (int i = 0; i < N; i++)
+        g[i] = x[i] * 4;
     gptc_swiglu(g, u, N);
     bad = 0;
     for (int i = 0; i < N; i++) {
@@ -272,7 +309,8 @@ static void test_helpers(void)
     for (size_t pi = 0; pi < sizeof poss / sizeof poss[0]; pi++) {
         int pos = poss[pi];
         float q[NH * HD], q0[NH * HD];
-        for (int i = 0; i < NH * HD; i++) q[i] = q0[i] = rnd_f();
+        for (int i = 0; i < NH * HD; i++)
+            q[i] = q0[i] = rnd_f();
         gptc_rope(q, NH, HD, NR, pos, 10000.0f);
         bad = 0;
         for (int h = 0; h < NH; h++) {
@@ -302,11 +340,14 @@ static void test_helpers(void)
     }
     int ok = 1;
     gptc_row_to_f32(out, wf, GPTC_TYPE_F32, RC, 2);
-    for (int c = 0; c < RC; c++) ok &= out[c] == wf[2 * RC + c];
+    for (int c = 0; c < RC; c++)
+        ok &= out[c] == wf[2 * RC + c];
     gptc_row_to_f32(out, wh, GPTC_TYPE_F16, RC, 1);
-    for (int c = 0; c < RC; c++) ok &= out[c] == gptc_f16_to_f32(wh[RC + c]);
+    for (int c = 0; c < RC; c++)
+        ok &= out[c] == gptc_f16_to_f32(wh[RC + c]);
     gptc_row_to_f32(out, wb, GPTC_TYPE_BF16, RC, 2);
-    for (int c = 0; c < RC; c++) ok &= out[c] == gptc_bf16_to_f32(wb[2 * RC + c]);
+    for (int c = 0; c < RC; c++)
+        ok &= out[c] == gptc_bf16_to_f32(wb[2 * RC + c]);
     CHECK(ok, "row_to_f32 for f32, f16, bf16");
 }
 
@@ -347,7 +388,8 @@ static int is_rounded_bf16(float f, uint16_t b)
     if (isinf(v)) { // overflow: only values at or past the midpoint to 2^128
         return signbit(v) == signbit(a) && fabs(a) >= ldexp(0x1ff, 119);
     }
-    double lo = gptc_f32_from_bits((x & 0xffff0000u)), hi = gptc_f32_from_bits((x & 0xffff0000u) + 0x10000u);
+    double lo = gptc_f32_from_bits((x & 0xffff0000u)),
+           hi = gptc_f32_from_bits((x & 0xffff0000u) + 0x10000u);
     if (v != lo && v != hi) return 0;
     double dv = fabs(a - v), dother = fabs(a - (v == lo ? hi : lo));
     if (dv > dother) return 0;
@@ -362,7 +404,8 @@ static void test_fp16(void)
     for (uint32_t h = 0; h < 65536; h++) {
         float f = gptc_f16_to_f32((uint16_t)h);
         double want = half_value((uint16_t)h);
-        if (isnan(want) ? !isnan(f) : ((double)f != want || !!signbit(f) != !!(h & 0x8000))) bad_val++;
+        if (isnan(want) ? !isnan(f) : ((double)f != want || !!signbit(f) != !!(h & 0x8000)))
+            bad_val++;
         uint16_t back = gptc_f32_to_f16(f);
         if (isnan(want) ? (back & 0x7fff) <= 0x7c00 : back != h) bad_rt++;
     }
@@ -382,15 +425,17 @@ static void test_fp16(void)
             if ((h & 0x7c00) == 0x7c00) h &= 0xfbff;
             double v = half_value(h), n = half_value((uint16_t)(h + 1));
             if ((h & 0x7fff) == 0x7bff) n = h & 0x8000 ? -65536.0 : 65536.0;
-            f = kind == 1 ? (float)(v + (n - v) * (rnd_u32() / 4294967296.0)) : (float)((v + n) / 2);
+            f = kind == 1 ? (float)(v + (n - v) * (rnd_u32() / 4294967296.0))
+                          : (float)((v + n) / 2);
         }
         uint16_t h = gptc_f32_to_f16(f);
         if (!is_rounded_half(f, h)) {
             if (bad_round++ < 3) printf("  f32_to_f16(%a) = 0x%04x\n", f, h);
         }
     }
-    static const float edges[] = {65504.0f, 65519.99f, 65520.0f, 1e9f, 0x1p-24f, 0x1p-25f,
-                                  0x1.0000002p-25f, 0x1.8p-24f, 0x1p-14f, 0x1.ff8p-15f, 0.0f, -0.0f};
+    static const float edges[] = {
+        65504.0f,         65519.99f,  65520.0f, 1e9f,         0x1p-24f, 0x1p-25f,
+        0x1.0000002p-25f, 0x1.8p-24f, 0x1p-14f, 0x1.ff8p-15f, 0.0f,     -0.0f};
     for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
         for (int s = 0; s < 2; s++) {
             float f = s ? -edges[i] : edges[i];
@@ -409,8 +454,10 @@ static void test_fp16(void)
     static const uint16_t nan16[] = {0x7c01, 0xfd55, 0x7e00};
     static const uint32_t nan16_f[] = {0x7fc02000u, 0xffeaa000u, 0x7fc00000u};
     int nan_ok = 1;
-    for (int i = 0; i < 4; i++) nan_ok &= gptc_f32_to_f16(gptc_f32_from_bits(nan32[i])) == nan32_h[i];
-    for (int i = 0; i < 3; i++) nan_ok &= gptc_f32_bits(gptc_f16_to_f32(nan16[i])) == nan16_f[i];
+    for (int i = 0; i < 4; i++)
+        nan_ok &= gptc_f32_to_f16(gptc_f32_from_bits(nan32[i])) == nan32_h[i];
+    for (int i = 0; i < 3; i++)
+        nan_ok &= gptc_f32_bits(gptc_f16_to_f32(nan16[i])) == nan16_f[i];
     CHECK(nan_ok, "NaN conversions match F16C bit for bit");
 
     // bf16: every value round-trips; rounding of random floats.

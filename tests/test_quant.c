@@ -26,10 +26,10 @@
 #include "quant/quant.h"
 #include "test.h"
 
-static const uint32_t k_types[] = {GPTC_TYPE_Q4_0, GPTC_TYPE_Q4_1, GPTC_TYPE_Q5_0,   GPTC_TYPE_Q5_1,
-                                   GPTC_TYPE_Q8_0, GPTC_TYPE_Q4_K, GPTC_TYPE_Q5_K,   GPTC_TYPE_Q6_K,
-                                   GPTC_TYPE_Q2_K, GPTC_TYPE_Q3_K, GPTC_TYPE_IQ4_NL, GPTC_TYPE_IQ4_XS,
-                                   GPTC_TYPE_MXFP4};
+static const uint32_t k_types[] = {
+    GPTC_TYPE_Q4_0,   GPTC_TYPE_Q4_1,   GPTC_TYPE_Q5_0, GPTC_TYPE_Q5_1, GPTC_TYPE_Q8_0,
+    GPTC_TYPE_Q4_K,   GPTC_TYPE_Q5_K,   GPTC_TYPE_Q6_K, GPTC_TYPE_Q2_K, GPTC_TYPE_Q3_K,
+    GPTC_TYPE_IQ4_NL, GPTC_TYPE_IQ4_XS, GPTC_TYPE_MXFP4};
 #define N_TYPES (int)(sizeof k_types / sizeof k_types[0])
 
 // ---------------------------------------------------------------------------------------------
@@ -47,8 +47,14 @@ static uint32_t rnd_u32(void)
     return (uint32_t)(x >> 32);
 }
 
-static float rnd_f(void) { return (float)rnd_u32() / 4294967296.0f * 2.0f - 1.0f; } // [-1, 1)
-static int rnd_int(int n) { return (int)(rnd_u32() % (uint32_t)n); }
+static float rnd_f(void)
+{
+    return (float)rnd_u32() / 4294967296.0f * 2.0f - 1.0f;
+} // [-1, 1)
+static int rnd_int(int n)
+{
+    return (int)(rnd_u32() % (uint32_t)n);
+}
 
 static float rnd_normal(void)
 {
@@ -71,31 +77,45 @@ static void *xmalloc(size_t n)
 
 static void test_layouts(void)
 {
-    struct { uint32_t t; size_t size; int blck; } k[] = {
-        {GPTC_TYPE_Q4_0, sizeof(block_q4_0), QK},   {GPTC_TYPE_Q4_1, sizeof(block_q4_1), QK},
-        {GPTC_TYPE_Q5_0, sizeof(block_q5_0), QK},   {GPTC_TYPE_Q5_1, sizeof(block_q5_1), QK},
-        {GPTC_TYPE_Q8_0, sizeof(block_q8_0), QK},   {GPTC_TYPE_Q8_1, sizeof(block_q8_1), QK},
-        {GPTC_TYPE_Q4_K, sizeof(block_q4_K), QK_K}, {GPTC_TYPE_Q5_K, sizeof(block_q5_K), QK_K},
-        {GPTC_TYPE_Q6_K, sizeof(block_q6_K), QK_K}, {GPTC_TYPE_Q8_K, sizeof(block_q8_K), QK_K},
-        {GPTC_TYPE_Q2_K, sizeof(block_q2_K), QK_K}, {GPTC_TYPE_Q3_K, sizeof(block_q3_K), QK_K},
-        {GPTC_TYPE_IQ4_NL, sizeof(block_iq4_nl), QK}, {GPTC_TYPE_IQ4_XS, sizeof(block_iq4_xs), QK_K},
+    struct {
+        uint32_t t;
+        size_t size;
+        int blck;
+    } k[] = {
+        {GPTC_TYPE_Q4_0, sizeof(block_q4_0), QK},
+        {GPTC_TYPE_Q4_1, sizeof(block_q4_1), QK},
+        {GPTC_TYPE_Q5_0, sizeof(block_q5_0), QK},
+        {GPTC_TYPE_Q5_1, sizeof(block_q5_1), QK},
+        {GPTC_TYPE_Q8_0, sizeof(block_q8_0), QK},
+        {GPTC_TYPE_Q8_1, sizeof(block_q8_1), QK},
+        {GPTC_TYPE_Q4_K, sizeof(block_q4_K), QK_K},
+        {GPTC_TYPE_Q5_K, sizeof(block_q5_K), QK_K},
+        {GPTC_TYPE_Q6_K, sizeof(block_q6_K), QK_K},
+        {GPTC_TYPE_Q8_K, sizeof(block_q8_K), QK_K},
+        {GPTC_TYPE_Q2_K, sizeof(block_q2_K), QK_K},
+        {GPTC_TYPE_Q3_K, sizeof(block_q3_K), QK_K},
+        {GPTC_TYPE_IQ4_NL, sizeof(block_iq4_nl), QK},
+        {GPTC_TYPE_IQ4_XS, sizeof(block_iq4_xs), QK_K},
         {GPTC_TYPE_MXFP4, sizeof(block_mxfp4), QK},
     };
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
         const gptc_type_traits *tt = gptc_type_info(k[i].t);
-        CHECK(tt && tt->type_size == k[i].size && tt->blck == k[i].blck, "traits of %s match its block struct",
+        CHECK(tt && tt->type_size == k[i].size && tt->blck == k[i].blck,
+              "traits of %s match its block struct", tt ? tt->name : "?");
+        CHECK(tt && tt->to_float && tt->from_float_ref, "%s has dequantize and quantize",
               tt ? tt->name : "?");
-        CHECK(tt && tt->to_float && tt->from_float_ref, "%s has dequantize and quantize", tt ? tt->name : "?");
     }
     for (int i = 0; i < N_TYPES; i++) {
-        CHECK(gptc_type_is_quant(k_types[i]), "%s is a quantized weight type", gptc_type_info(k_types[i])->name);
-        uint32_t v = gptc_type_info(k_types[i])->vec_dot_type;
-        CHECK(v == GPTC_TYPE_Q8_0 || v == GPTC_TYPE_Q8_1 || v == GPTC_TYPE_Q8_K, "vec_dot_type of %s",
+        CHECK(gptc_type_is_quant(k_types[i]), "%s is a quantized weight type",
               gptc_type_info(k_types[i])->name);
+        uint32_t v = gptc_type_info(k_types[i])->vec_dot_type;
+        CHECK(v == GPTC_TYPE_Q8_0 || v == GPTC_TYPE_Q8_1 || v == GPTC_TYPE_Q8_K,
+              "vec_dot_type of %s", gptc_type_info(k_types[i])->name);
     }
     CHECK(!gptc_type_is_quant(GPTC_TYPE_F32) && !gptc_type_is_quant(GPTC_TYPE_Q8_K) &&
               !gptc_type_is_quant(GPTC_TYPE_IQ2_XXS) && !gptc_type_is_quant(999),
-          "F32, Q8_K (activations only), IQ2_XXS (no kernels) and unknown types are not computable quant types");
+          "F32, Q8_K (activations only), IQ2_XXS (no kernels) and unknown types are not computable "
+          "quant types");
     CHECK(gptc_row_bytes(GPTC_TYPE_Q4_K, 512) == 288 && gptc_row_bytes(GPTC_TYPE_Q8_0, 64) == 68,
           "row bytes");
 }
@@ -108,20 +128,39 @@ static void fill(float *x, int n, int kind, float mag)
 {
     for (int i = 0; i < n; i++) {
         switch (kind) {
-        case 0: x[i] = rnd_normal() * mag; break;                         // gaussian
-        case 1: x[i] = rnd_f() * mag; break;                              // uniform
-        case 2: x[i] = 0.0f; break;                                       // zeros
-        case 3: x[i] = mag; break;                                        // constant
-        case 4: x[i] = i % 37 == 5 ? 100.0f * mag : rnd_normal() * mag; break; // outliers
-        case 5: x[i] = (i & 1) ? mag : -mag; break;                       // +-max ties
-        case 6: x[i] = rnd_normal() * mag + 3.0f * mag; break;            // all positive, offset
-        default: x[i] = rnd_normal() * 1e-6f * mag; break;                // tiny
+        case 0:
+            x[i] = rnd_normal() * mag;
+            break; // gaussian
+        case 1:
+            x[i] = rnd_f() * mag;
+            break; // uniform
+        case 2:
+            x[i] = 0.0f;
+            break; // zeros
+        case 3:
+            x[i] = mag;
+            break; // constant
+        case 4:
+            x[i] = i % 37 == 5 ? 100.0f * mag : rnd_normal() * mag;
+            break; // outliers
+        case 5:
+            x[i] = (i & 1) ? mag : -mag;
+            break; // +-max ties
+        case 6:
+            x[i] = rnd_normal() * mag + 3.0f * mag;
+            break; // all positive, offset
+        default:
+            x[i] = rnd_normal() * 1e-6f * mag;
+            break; // tiny
         }
     }
 }
 
 /* The error of storing v as an f16: half an ulp, at least half the smallest subnormal. */
-static double f16_err(double v) { return fmax(fabs(v) / 2048, 1.0 / (1 << 25)); }
+static double f16_err(double v)
+{
+    return fmax(fabs(v) / 2048, 1.0 / (1 << 25));
+}
 
 /* Max error allowed for one element of a block, from the block's values: the format's rounding
  * step (a full step where the code range clamps, half a step otherwise), plus the largest code
@@ -136,12 +175,23 @@ static double elem_bound(uint32_t t, const float *blk, int n)
     }
     double d, step, qmax, m_err = 0;
     switch (t) {
-    case GPTC_TYPE_Q8_0: d = amax / 127, step = 0.5, qmax = 127; break;
-    case GPTC_TYPE_Q4_0: d = amax / 8, step = 1.0, qmax = 8; break;
-    case GPTC_TYPE_Q5_0: d = amax / 16, step = 1.0, qmax = 16; break;
-    case GPTC_TYPE_Q4_1: d = (mx - mn) / 15, step = 0.5, qmax = 15, m_err = f16_err(mn); break;
-    case GPTC_TYPE_Q5_1: d = (mx - mn) / 31, step = 0.5, qmax = 31, m_err = f16_err(mn); break;
-    default: return INFINITY; // K formats: RMS bound only (their per-group scales are searched)
+    case GPTC_TYPE_Q8_0:
+        d = amax / 127, step = 0.5, qmax = 127;
+        break;
+    case GPTC_TYPE_Q4_0:
+        d = amax / 8, step = 1.0, qmax = 8;
+        break;
+    case GPTC_TYPE_Q5_0:
+        d = amax / 16, step = 1.0, qmax = 16;
+        break;
+    case GPTC_TYPE_Q4_1:
+        d = (mx - mn) / 15, step = 0.5, qmax = 15, m_err = f16_err(mn);
+        break;
+    case GPTC_TYPE_Q5_1:
+        d = (mx - mn) / 31, step = 0.5, qmax = 31, m_err = f16_err(mn);
+        break;
+    default:
+        return INFINITY; // K formats: RMS bound only (their per-group scales are searched)
     }
     return (step * d + qmax * f16_err(d) + m_err) * (1 + 1e-6) + 1e-30;
 }
@@ -150,10 +200,14 @@ static void test_round_trip(void)
 {
     // RMS error / RMS value on gaussian data, measured with this file's seed and rounded up:
     // a regression guard on the K formats' scale search as much as a sanity check.
-    struct { uint32_t t; double rel_rms; } rms_bound[] = {
-        {GPTC_TYPE_Q4_0, 0.12}, {GPTC_TYPE_Q4_1, 0.10}, {GPTC_TYPE_Q5_0, 0.06}, {GPTC_TYPE_Q5_1, 0.05},
-        {GPTC_TYPE_Q8_0, 0.006}, {GPTC_TYPE_Q4_K, 0.10}, {GPTC_TYPE_Q5_K, 0.05}, {GPTC_TYPE_Q6_K, 0.025},
-        {GPTC_TYPE_Q2_K, 0.40},  {GPTC_TYPE_Q3_K, 0.20}, {GPTC_TYPE_IQ4_NL, 0.12}, {GPTC_TYPE_IQ4_XS, 0.12},
+    struct {
+        uint32_t t;
+        double rel_rms;
+    } rms_bound[] = {
+        {GPTC_TYPE_Q4_0, 0.12},  {GPTC_TYPE_Q4_1, 0.10},   {GPTC_TYPE_Q5_0, 0.06},
+        {GPTC_TYPE_Q5_1, 0.05},  {GPTC_TYPE_Q8_0, 0.006},  {GPTC_TYPE_Q4_K, 0.10},
+        {GPTC_TYPE_Q5_K, 0.05},  {GPTC_TYPE_Q6_K, 0.025},  {GPTC_TYPE_Q2_K, 0.40},
+        {GPTC_TYPE_Q3_K, 0.20},  {GPTC_TYPE_IQ4_NL, 0.12}, {GPTC_TYPE_IQ4_XS, 0.12},
         {GPTC_TYPE_MXFP4, 0.20},
     };
     enum { N = 4096 };
@@ -180,32 +234,38 @@ static void test_round_trip(void)
                         sx += (double)x[i] * x[i];
                         if (!(e <= bound)) {
                             if (bad++ < 3)
-                                printf("  %s kind %d mag %g: x[%d] = %.9g -> %.9g (bound %.3g)\n", tt->name,
-                                       kind, mags[mi], i, x[i], y[i], bound);
+                                printf("  %s kind %d mag %g: x[%d] = %.9g -> %.9g (bound %.3g)\n",
+                                       tt->name, kind, mags[mi], i, x[i], y[i], bound);
                         }
                     }
                 }
                 // zeros and constants must come back exactly (constants within f16 of the scale)
                 if (kind == 2) {
                     for (int i = 0; i < N; i++)
-                        if (y[i] != 0.0f && bad++ < 3) printf("  %s: zero block gave %g\n", tt->name, y[i]);
+                        if (y[i] != 0.0f && bad++ < 3)
+                            printf("  %s: zero block gave %g\n", tt->name, y[i]);
                 }
                 if (kind == 0 || kind == 1) worst_rel = fmax(worst_rel, sqrt(se / sx));
                 if (kind == 0 && mi == 0) {
                     double want = 0;
                     for (size_t k = 0; k < sizeof rms_bound / sizeof rms_bound[0]; k++)
                         if (rms_bound[k].t == t) want = rms_bound[k].rel_rms;
-                    CHECK(sqrt(se / sx) <= want, "%s: gaussian round-trip relative RMS error %.4f <= %.4f",
-                          tt->name, sqrt(se / sx), want);
+                    CHECK(sqrt(se / sx) <= want,
+                          "%s: gaussian round-trip relative RMS error %.4f <= %.4f", tt->name,
+                          sqrt(se / sx), want);
                 }
-                double loose = t == GPTC_TYPE_Q2_K ? 0.5 : t == GPTC_TYPE_Q3_K || t == GPTC_TYPE_MXFP4 ? 0.3 : 0.2;
+                double loose = t == GPTC_TYPE_Q2_K                           ? 0.5
+                               : t == GPTC_TYPE_Q3_K || t == GPTC_TYPE_MXFP4 ? 0.3
+                                                                             : 0.2;
                 if (!(sqrt(se / (sx + 1e-300)) < loose) && kind != 2 && kind != 7) {
-                    if (bad++ < 3) printf("  %s kind %d mag %g: relative RMS %.3g\n", tt->name, kind, mags[mi],
-                                          sqrt(se / sx));
+                    if (bad++ < 3)
+                        printf("  %s kind %d mag %g: relative RMS %.3g\n", tt->name, kind, mags[mi],
+                               sqrt(se / sx));
                 }
             }
         }
-        CHECK(bad == 0, "%s: round trip within its per-element bound on every pattern (%d bad)", tt->name, bad);
+        CHECK(bad == 0, "%s: round trip within its per-element bound on every pattern (%d bad)",
+              tt->name, bad);
         (void)worst_rel;
     }
     free(x), free(y), free(q);
@@ -228,12 +288,15 @@ static void random_row(uint32_t t, void *row, int n, int r)
     }
     uint8_t *p = row;
     size_t bytes = gptc_row_bytes(t, n);
-    for (size_t i = 0; i < bytes; i++) p[i] = (uint8_t)rnd_u32();
+    for (size_t i = 0; i < bytes; i++)
+        p[i] = (uint8_t)rnd_u32();
     if (r % 7 == 1) { // extreme codes: every byte 0x00 or 0xFF (Q8_0: 0 and -1; nibbles 0 and 15)
-        for (size_t i = 0; i < bytes; i++) p[i] = (rnd_u32() & 1) ? 0xFF : 0x00;
+        for (size_t i = 0; i < bytes; i++)
+            p[i] = (rnd_u32() & 1) ? 0xFF : 0x00;
     }
     if (r % 7 == 3 && t == GPTC_TYPE_Q8_0) { // Q8_0's extremes: -128 and 127
-        for (size_t i = 0; i < bytes; i++) p[i] = (rnd_u32() & 1) ? 0x80 : 0x7F;
+        for (size_t i = 0; i < bytes; i++)
+            p[i] = (rnd_u32() & 1) ? 0x80 : 0x7F;
     }
     // the scales: finite, sign and magnitude random
     for (int b = 0; b < n / tt->blck; b++) {
@@ -248,14 +311,27 @@ static void random_row(uint32_t t, void *row, int n, int r)
             /* fall through */
         case GPTC_TYPE_Q4_0:
         case GPTC_TYPE_Q5_0:
-        case GPTC_TYPE_Q8_0: memcpy(blk, &d, 2); break;
-        case GPTC_TYPE_Q6_K: memcpy(blk + 208, &d, 2); break;
-        case GPTC_TYPE_Q2_K: memcpy(blk + 80, &d, 2), memcpy(blk + 82, &m, 2); break;
-        case GPTC_TYPE_Q3_K: memcpy(blk + 108, &d, 2); break;
+        case GPTC_TYPE_Q8_0:
+            memcpy(blk, &d, 2);
+            break;
+        case GPTC_TYPE_Q6_K:
+            memcpy(blk + 208, &d, 2);
+            break;
+        case GPTC_TYPE_Q2_K:
+            memcpy(blk + 80, &d, 2), memcpy(blk + 82, &m, 2);
+            break;
+        case GPTC_TYPE_Q3_K:
+            memcpy(blk + 108, &d, 2);
+            break;
         case GPTC_TYPE_IQ4_NL:
-        case GPTC_TYPE_IQ4_XS: memcpy(blk, &d, 2); break;
-        case GPTC_TYPE_MXFP4: blk[0] = (uint8_t)(118 + rnd_int(12)); break; /* 2^-10 .. 2^1 */
-        default: break;
+        case GPTC_TYPE_IQ4_XS:
+            memcpy(blk, &d, 2);
+            break;
+        case GPTC_TYPE_MXFP4:
+            blk[0] = (uint8_t)(118 + rnd_int(12));
+            break; /* 2^-10 .. 2^1 */
+        default:
+            break;
         }
     }
 }
@@ -264,14 +340,18 @@ static void random_row(uint32_t t, void *row, int n, int r)
  * equal magnitudes, a row of zeros. */
 static void random_acts(float *x, int n, int t)
 {
-    for (int i = 0; i < n; i++) x[i] = rnd_normal();
+    for (int i = 0; i < n; i++)
+        x[i] = rnd_normal();
     if (t % 4 == 1)
-        for (int i = 0; i < n; i += 7) x[i] = (i & 8) ? 9.0f : -9.0f;
+        for (int i = 0; i < n; i += 7)
+            x[i] = (i & 8) ? 9.0f : -9.0f;
     if (t % 4 == 2)
-        for (int i = 0; i < n; i++) x[i] = i % 32 < 16 ? 0.0f : x[i];
+        for (int i = 0; i < n; i++)
+            x[i] = i % 32 < 16 ? 0.0f : x[i];
     if (t % 5 == 4) memset(x, 0, (size_t)n * sizeof *x);
     if (t % 4 == 3)
-        for (int i = 0; i < n; i++) x[i] = (float)(rnd_int(255) - 127) * 0.25f; // exact ties x.5
+        for (int i = 0; i < n; i++)
+            x[i] = (float)(rnd_int(255) - 127) * 0.25f; // exact ties x.5
 }
 
 typedef struct kernel_case {
@@ -288,11 +368,13 @@ static void run_table(const gptc_ops *o, uint32_t t, float *Y, const void *W, co
     size_t xb = o->act_row_bytes(form, C);
     char *Xq = xmalloc(xb * (size_t)T);
     memset(Xq, 0x5A, xb * (size_t)T);
-    for (int i = 0; i < T; i++) o->act_quant(form, Xq + i * xb, X + (size_t)i * C, C);
+    for (int i = 0; i < T; i++)
+        o->act_quant(form, Xq + i * xb, X + (size_t)i * C, C);
     if (split <= 0) {
         o->matmul_q(t, Y, R, W, Xq, T, C, 0, R);
     } else {
-        for (int r = 0; r < R; r += split) o->matmul_q(t, Y, R, W, Xq, T, C, r, GPTC_MIN(R, r + split));
+        for (int r = 0; r < R; r += split)
+            o->matmul_q(t, Y, R, W, Xq, T, C, r, GPTC_MIN(R, r + split));
     }
     free(Xq);
 }
@@ -312,10 +394,14 @@ static void test_kernels(const gptc_ops *o)
                 int R = Rs[ri], T = Ts[(ci + ri) % 6];
                 size_t rb = gptc_row_bytes(t, C);
                 uint8_t *W = xmalloc(rb * R);
-                for (int r = 0; r < R; r++) random_row(t, W + r * rb, C, r + ci);
-                float *X = xmalloc((size_t)T * C * sizeof *X), *Y = xmalloc((size_t)T * R * sizeof *Y);
-                float *Y0 = xmalloc((size_t)T * R * sizeof *Y), *Y2 = xmalloc((size_t)T * R * sizeof *Y);
-                for (int i = 0; i < T; i++) random_acts(X + (size_t)i * C, C, i + ri);
+                for (int r = 0; r < R; r++)
+                    random_row(t, W + r * rb, C, r + ci);
+                float *X = xmalloc((size_t)T * C * sizeof *X),
+                      *Y = xmalloc((size_t)T * R * sizeof *Y);
+                float *Y0 = xmalloc((size_t)T * R * sizeof *Y),
+                      *Y2 = xmalloc((size_t)T * R * sizeof *Y);
+                for (int i = 0; i < T; i++)
+                    random_acts(X + (size_t)i * C, C, i + ri);
                 run_table(gptc_ops_ref(), t, Y0, W, X, T, C, R, 0);
                 run_table(o, t, Y, W, X, T, C, R, 0);
                 run_table(o, t, Y2, W, X, T, C, R, 5); // rows split 5 at a time (mid-tile)
@@ -328,14 +414,17 @@ static void test_kernels(const gptc_ops *o)
                     for (int r = 0; r < R; r++) {
                         tt->to_float(W + r * rb, wf, C);
                         double mag = 0;
-                        for (int c = 0; c < C; c++) mag += fabs((double)wf[c] * xf[c]);
+                        for (int c = 0; c < C; c++)
+                            mag += fabs((double)wf[c] * xf[c]);
                         float a = Y[(size_t)i * R + r], b = Y0[(size_t)i * R + r];
                         if (!(fabs(a - b) <= 2e-6 * mag + 1e-30)) {
                             if (bad++ < 4)
-                                printf("  %s %s C=%d R=%d T=%d (t %d, r %d): %.9g vs ref %.9g (mag %.3g)\n",
+                                printf("  %s %s C=%d R=%d T=%d (t %d, r %d): %.9g vs ref %.9g (mag "
+                                       "%.3g)\n",
                                        o->name, tt->name, C, R, T, i, r, a, b, mag);
                         }
-                        if (memcmp(&Y[(size_t)i * R + r], &Y2[(size_t)i * R + r], sizeof(float)) != 0)
+                        if (memcmp(&Y[(size_t)i * R + r], &Y2[(size_t)i * R + r], sizeof(float)) !=
+                            0)
                             bad_split++;
                     }
                 }
@@ -343,10 +432,10 @@ static void test_kernels(const gptc_ops *o)
                 free(W), free(X), free(Y), free(Y0), free(Y2), free(wf), free(xf), free(xq);
             }
         }
-        CHECK(bad == 0, "%s: %s matmul_q agrees with the reference on %d shapes (%d bad)", o->name, tt->name,
-              cases, bad);
-        CHECK(bad_split == 0, "%s: %s matmul_q is bit-identical whatever the row split (%d differ)", o->name,
-              tt->name, bad_split);
+        CHECK(bad == 0, "%s: %s matmul_q agrees with the reference on %d shapes (%d bad)", o->name,
+              tt->name, cases, bad);
+        CHECK(bad_split == 0, "%s: %s matmul_q is bit-identical whatever the row split (%d differ)",
+              o->name, tt->name, bad_split);
     }
 }
 
@@ -368,8 +457,10 @@ static void test_ref_dots(void)
             tt->to_float(w, wf, C);
             vt->to_float(xq, xf, C);
             double want = 0, mag = 0;
-            for (int c = 0; c < C; c++) want += (double)wf[c] * xf[c], mag += fabs((double)wf[c] * xf[c]);
-            if (tt->vec_dot_type == GPTC_TYPE_Q8_1) { // the min term uses s = f16(d * sum), not sum(x)
+            for (int c = 0; c < C; c++)
+                want += (double)wf[c] * xf[c], mag += fabs((double)wf[c] * xf[c]);
+            if (tt->vec_dot_type ==
+                GPTC_TYPE_Q8_1) { // the min term uses s = f16(d * sum), not sum(x)
                 mag *= 1.01;
                 mag += 1e-3 * fabs(want);
             }
@@ -379,7 +470,8 @@ static void test_ref_dots(void)
                 if (bad++ < 3) printf("  %s ref dot: %.9g vs %.9g\n", tt->name, got, want);
             }
         }
-        CHECK(bad == 0, "%s: vec_dot_ref equals the dot of the dequantized rows (%d bad)", tt->name, bad);
+        CHECK(bad == 0, "%s: vec_dot_ref equals the dot of the dequantized rows (%d bad)", tt->name,
+              bad);
     }
 }
 
@@ -388,18 +480,20 @@ static void test_act_codes(void)
 {
     float x[256];
     block_q8_0 b;
-    x[31] = 127.0f * 0.5f;                                       // amax 63.5 -> d = 0.5
-    for (int i = 0; i < 31; i++) x[i] = (float)(i - 15) * 0.25f; // x / d = (i - 15) / 2: exact halves
+    x[31] = 127.0f * 0.5f; // amax 63.5 -> d = 0.5
+    for (int i = 0; i < 31; i++)
+        x[i] = (float)(i - 15) * 0.25f; // x / d = (i - 15) / 2: exact halves
     gptc_q8_0_quantize_ref(x, &b, 32);
     CHECK(b.qs[0] == -8 && b.qs[1] == -7 && b.qs[30] == 8 && b.qs[31] == 127 && b.qs[16] == 1,
           "Q8_0 rounds halves away from zero (roundf), as llama.cpp");
     block_q8_K k;
-    for (int i = 0; i < 256; i++) x[i] = 0.5f;
+    for (int i = 0; i < 256; i++)
+        x[i] = 0.5f;
     x[3] = -2.0f, x[4] = 2.0f; // first max-magnitude element is negative -> d > 0
     gptc_q8_K_quantize_ref(x, &k, 256);
     CHECK(k.qs[3] == -127 && k.qs[4] == 127 && k.d > 0 && k.bsums[0] == 14 * 32 + 0,
-          "Q8_K maps the first max-magnitude element to -127 (d %g, q %d %d, bsum %d)", k.d, k.qs[3], k.qs[4],
-          k.bsums[0]);
+          "Q8_K maps the first max-magnitude element to -127 (d %g, q %d %d, bsum %d)", k.d,
+          k.qs[3], k.qs[4], k.bsums[0]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -428,12 +522,17 @@ static const uint32_t k_sha_k[64] = {
     0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
 
-static uint32_t ror(uint32_t x, int n) { return x >> n | x << (32 - n); }
+static uint32_t ror(uint32_t x, int n)
+{
+    return x >> n | x << (32 - n);
+}
 
 static void sha_block(uint32_t h[8], const uint8_t *p)
 {
     uint32_t w[64], v[8];
-    for (int i = 0; i < 16; i++) w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+               (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
     for (int i = 16; i < 64; i++) {
         uint32_t s0 = ror(w[i - 15], 7) ^ ror(w[i - 15], 18) ^ w[i - 15] >> 3;
         uint32_t s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ w[i - 2] >> 10;
@@ -441,32 +540,39 @@ static void sha_block(uint32_t h[8], const uint8_t *p)
     }
     memcpy(v, h, sizeof v);
     for (int i = 0; i < 64; i++) {
-        uint32_t S1 = ror(v[4], 6) ^ ror(v[4], 11) ^ ror(v[4], 25), ch = (v[4] & v[5]) ^ (~v[4] & v[6]);
+        uint32_t S1 = ror(v[4], 6) ^ ror(v[4], 11) ^ ror(v[4], 25),
+                 ch = (v[4] & v[5]) ^ (~v[4] & v[6]);
         uint32_t t1 = v[7] + S1 + ch + k_sha_k[i] + w[i];
-        uint32_t S0 = ror(v[0], 2) ^ ror(v[0], 13) ^ ror(v[0], 22), mj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
+        uint32_t S0 = ror(v[0], 2) ^ ror(v[0], 13) ^ ror(v[0], 22),
+                 mj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
         memmove(v + 1, v, 7 * sizeof *v);
         v[4] += t1;
         v[0] = t1 + S0 + mj;
     }
-    for (int i = 0; i < 8; i++) h[i] += v[i];
+    for (int i = 0; i < 8; i++)
+        h[i] += v[i];
 }
 
 /* hex digest (65 bytes) of n bytes */
 static void sha256_hex(const void *data, size_t n, char *hex)
 {
-    uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                     0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
     const uint8_t *p = data;
     size_t i = 0;
-    for (; i + 64 <= n; i += 64) sha_block(h, p + i);
+    for (; i + 64 <= n; i += 64)
+        sha_block(h, p + i);
     uint8_t tail[128] = {0};
     size_t r = n - i, tn = r < 56 ? 64 : 128;
     memcpy(tail, p + i, r);
     tail[r] = 0x80;
     uint64_t bits = (uint64_t)n * 8;
-    for (int k = 0; k < 8; k++) tail[tn - 1 - k] = (uint8_t)(bits >> (8 * k));
+    for (int k = 0; k < 8; k++)
+        tail[tn - 1 - k] = (uint8_t)(bits >> (8 * k));
     sha_block(h, tail);
     if (tn == 128) sha_block(h, tail + 64);
-    for (int k = 0; k < 8; k++) sprintf(hex + 8 * k, "%08x", h[k]);
+    for (int k = 0; k < 8; k++)
+        sprintf(hex + 8 * k, "%08x", h[k]);
 }
 
 static uint32_t type_by_name(const char *name)
@@ -499,7 +605,9 @@ static void test_llamacpp_digests(int *seen)
     while (fgets(line, sizeof line, f)) {
         char file[128], name[128], type[32], ne[64], digest[80];
         unsigned long long bytes;
-        if (sscanf(line, "%127s %127s %31s %63s %llu %79s", file, name, type, ne, &bytes, digest) != 6) continue;
+        if (sscanf(line, "%127s %127s %31s %63s %llu %79s", file, name, type, ne, &bytes, digest) !=
+            6)
+            continue;
         int fi = strcmp(file, files[0]) == 0 ? 0 : strcmp(file, files[1]) == 0 ? 1 : -1;
         if (fi < 0) continue;
         const gguf_tensor *s = gptc_gguf_find_tensor(r8, name);
@@ -510,7 +618,8 @@ static void test_llamacpp_digests(int *seen)
             continue;
         }
         int64_t ne0 = (int64_t)s->ne[0], n = (int64_t)(s->ne[0] * s->ne[1] * s->ne[2] * s->ne[3]);
-        uint32_t want = gptc_quantize_type_for(mixes[fi], name, s->type == GPTC_TYPE_Q8_0 ? GPTC_TYPE_F32 : s->type,
+        uint32_t want = gptc_quantize_type_for(mixes[fi], name,
+                                               s->type == GPTC_TYPE_Q8_0 ? GPTC_TYPE_F32 : s->type,
                                                (int)s->n_dims, ne0, 4, 4, 4, 1, NULL);
         if (want != t && !(t == GPTC_TYPE_F32 && want == GPTC_TYPE_F32)) {
             mix_bad[fi]++;
@@ -522,7 +631,8 @@ static void test_llamacpp_digests(int *seen)
         gptc_type_info(s->type)->to_float(s->data, x, n);
         size_t rb = gptc_row_bytes(t, ne0), nb = rb * (size_t)(n / ne0);
         uint8_t *y = xmalloc(nb);
-        for (int64_t r = 0; r < n / ne0; r++) gptc_type_info(t)->from_float_ref(x + r * ne0, y + r * rb, ne0);
+        for (int64_t r = 0; r < n / ne0; r++)
+            gptc_type_info(t)->from_float_ref(x + r * ne0, y + r * rb, ne0);
         char hex[65];
         sha256_hex(y, nb, hex);
         if (nb == bytes && strcmp(hex, digest) == 0) {
@@ -535,9 +645,11 @@ static void test_llamacpp_digests(int *seen)
         free(x), free(y);
     }
     for (int fi = 0; fi < 2; fi++) {
-        CHECK(same[fi] > 0 && differ[fi] == 0, "%s: all %d quantized tensors have llama.cpp's sha256 (%d differ)",
-              files[fi], same[fi], differ[fi]);
-        CHECK(mix_bad[fi] == 0, "%s: the %s mix picks llama-quantize's type for every tensor (%d differ)", files[fi],
+        CHECK(same[fi] > 0 && differ[fi] == 0,
+              "%s: all %d quantized tensors have llama.cpp's sha256 (%d differ)", files[fi],
+              same[fi], differ[fi]);
+        CHECK(mix_bad[fi] == 0,
+              "%s: the %s mix picks llama-quantize's type for every tensor (%d differ)", files[fi],
               mixes[fi], mix_bad[fi]);
     }
     fclose(f);
@@ -554,9 +666,10 @@ static void test_llamacpp_files(void)
         gptc_gguf_close(r8);
         return;
     }
-    static const char *files[] = {"stories260K-Q8_0", "stories260K-Q4_0", "stories260K-Q4_1",
-                                  "stories260K-Q5_0", "stories260K-Q5_1", "rand-llama-d256-Q8_0",
-                                  "rand-llama-d256-Q4_0", "rand-llama-d256-Q4_K_S", "rand-llama-d256-Q4_K_M"};
+    static const char *files[] = {
+        "stories260K-Q8_0",     "stories260K-Q4_0",       "stories260K-Q4_1",
+        "stories260K-Q5_0",     "stories260K-Q5_1",       "rand-llama-d256-Q8_0",
+        "rand-llama-d256-Q4_0", "rand-llama-d256-Q4_K_S", "rand-llama-d256-Q4_K_M"};
     int seen[GPTC_TYPE_COUNT] = {0};
     for (size_t fi = 0; fi < sizeof files / sizeof files[0]; fi++) {
         char rel[256];
@@ -575,12 +688,15 @@ static void test_llamacpp_files(void)
                 differ++;
                 continue;
             }
-            int64_t n = (int64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]), ne0 = (int64_t)t->ne[0];
+            int64_t n = (int64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]),
+                    ne0 = (int64_t)t->ne[0];
             float *x = xmalloc((size_t)n * sizeof *x);
-            gptc_type_info(s->type)->to_float(s->data, x, n); // the F32 source (rand: exact from Q8_0)
+            gptc_type_info(s->type)->to_float(s->data, x,
+                                              n); // the F32 source (rand: exact from Q8_0)
             uint8_t *y = xmalloc(t->nbytes);
             size_t rb = gptc_row_bytes(t->type, ne0);
-            for (int64_t r = 0; r < n / ne0; r++) gptc_type_info(t->type)->from_float_ref(x + r * ne0, y + r * rb, ne0);
+            for (int64_t r = 0; r < n / ne0; r++)
+                gptc_type_info(t->type)->from_float_ref(x + r * ne0, y + r * rb, ne0);
             if (memcmp(y, t->data, t->nbytes) == 0) {
                 same++;
                 seen[t->type]++;
@@ -591,14 +707,15 @@ static void test_llamacpp_files(void)
             }
             free(x), free(y);
         }
-        CHECK(differ == 0, "%s: all %d tensors quantize to llama.cpp's exact bytes (%d differ)", files[fi], same,
-              differ);
+        CHECK(differ == 0, "%s: all %d tensors quantize to llama.cpp's exact bytes (%d differ)",
+              files[fi], same, differ);
         gptc_gguf_close(q);
     }
     test_llamacpp_digests(seen);
     for (int i = 0; i < N_TYPES; i++) {
         uint32_t t = k_types[i];
-        if (t == GPTC_TYPE_IQ4_NL || t == GPTC_TYPE_IQ4_XS || t == GPTC_TYPE_MXFP4) continue; /* numpy fixtures */
+        if (t == GPTC_TYPE_IQ4_NL || t == GPTC_TYPE_IQ4_XS || t == GPTC_TYPE_MXFP4)
+            continue; /* numpy fixtures */
         CHECK(seen[t] > 0, "%s covered by the byte-for-byte comparison", gptc_type_info(t)->name);
     }
     gptc_gguf_close(s32);
@@ -629,7 +746,10 @@ static void test_numpy_reference(void)
     float *x = read_f32("input", &n);
     CHECK(x && n % 256 == 0 && n > 0, "tests/fixtures/quant/input.f32 readable (%zu floats)", n);
     if (!x) return;
-    static const struct { uint32_t t; const char *file; } k[] = {
+    static const struct {
+        uint32_t t;
+        const char *file;
+    } k[] = {
         {GPTC_TYPE_IQ4_NL, "iq4_nl"}, {GPTC_TYPE_IQ4_XS, "iq4_xs"}, {GPTC_TYPE_MXFP4, "mxfp4"}};
     for (int ki = 0; ki < 3; ki++) {
         const gptc_type_traits *tt = gptc_type_info(k[ki].t);
@@ -661,14 +781,18 @@ static void test_numpy_reference(void)
                     ew += w * ((double)wr[i] - xr[i]) * ((double)wr[i] - xr[i]);
                 }
                 if (!(eg <= ew * 1.02 + 1e-30)) {
-                    if (worse++ < 3) printf("  %s row %zu block %d: error %.6g vs reference %.6g\n", tt->name, r, b / 32, eg, ew);
+                    if (worse++ < 3)
+                        printf("  %s row %zu block %d: error %.6g vs reference %.6g\n", tt->name, r,
+                               b / 32, eg, ew);
                 }
             }
         }
         printf("  %s: %d of %d blocks equal to the float64 reference\n", tt->name, same, blocks);
-        CHECK(same * 100 >= blocks * 97, "%s: quantize -> dequantize equals the float64 numpy reference on %d of %d blocks",
+        CHECK(same * 100 >= blocks * 97,
+              "%s: quantize -> dequantize equals the float64 numpy reference on %d of %d blocks",
               tt->name, same, blocks);
-        CHECK(worse == 0, "%s: where it differs, gptc's choice fits no worse (%d worse)", tt->name, worse);
+        CHECK(worse == 0, "%s: where it differs, gptc's choice fits no worse (%d worse)", tt->name,
+              worse);
         free(q), free(want);
     }
     free(x);
@@ -691,10 +815,14 @@ static void test_bad_blocks(void)
             b2[0] = 0xFF;
         } else {
             uint16_t nan = 0x7e00;
-            size_t off = t == GPTC_TYPE_Q6_K ? 208 : t == GPTC_TYPE_Q3_K ? 108 : t == GPTC_TYPE_Q2_K ? 80 : 0;
+            size_t off = t == GPTC_TYPE_Q6_K   ? 208
+                         : t == GPTC_TYPE_Q3_K ? 108
+                         : t == GPTC_TYPE_Q2_K ? 80
+                                               : 0;
             memcpy(b2 + off, &nan, 2);
         }
-        CHECK(gptc_quant_bad_block(t, row, n) == 2, "%s: a NaN scale in block 2 is found", tt->name);
+        CHECK(gptc_quant_bad_block(t, row, n) == 2, "%s: a NaN scale in block 2 is found",
+              tt->name);
     }
 }
 
@@ -722,7 +850,8 @@ static uint8_t *small_gguf(uint32_t t, size_t *n, size_t *ne0_off, size_t *off_o
     u32 = t, PUT(u32, 4);
     *off_off = p;
     u64 = 0, PUT(u64, 8);
-    while (p % 32) b[p++] = 0;
+    while (p % 32)
+        b[p++] = 0;
     memset(b + p, 0, data), p += data;
 #undef PUT
     *n = p;
@@ -731,7 +860,7 @@ static uint8_t *small_gguf(uint32_t t, size_t *n, size_t *ne0_off, size_t *off_o
 
 static void test_bad_files(void)
 {
-    static const uint32_t types[] = {GPTC_TYPE_Q8_0, GPTC_TYPE_Q2_K,   GPTC_TYPE_Q3_K,
+    static const uint32_t types[] = {GPTC_TYPE_Q8_0,   GPTC_TYPE_Q2_K,   GPTC_TYPE_Q3_K,
                                      GPTC_TYPE_IQ4_NL, GPTC_TYPE_IQ4_XS, GPTC_TYPE_MXFP4};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         const char *tn = gptc_type_info(types[ti])->name;
@@ -739,14 +868,16 @@ static void test_bad_files(void)
         uint8_t *b = small_gguf(types[ti], &n, &ne0_off, &off_off);
         gguf_file *f = NULL;
         gptc_err err;
-        CHECK(gptc_gguf_parse(b, n, &f, &err) == GPTC_OK, "the small %s file parses (%s)", tn, err.msg);
+        CHECK(gptc_gguf_parse(b, n, &f, &err) == GPTC_OK, "the small %s file parses (%s)", tn,
+              err.msg);
         gptc_gguf_close(f);
 
         uint64_t v = 48; // not a multiple of 32 or 256
         memcpy(b + ne0_off, &v, 8);
         f = NULL;
         gptc_status s = gptc_gguf_parse(b, n, &f, &err);
-        CHECK(s == GPTC_E_FORMAT && strstr(err.msg, "not a multiple of the block size") && strstr(err.msg, tn),
+        CHECK(s == GPTC_E_FORMAT && strstr(err.msg, "not a multiple of the block size") &&
+                  strstr(err.msg, tn),
               "row length 48 of a %s tensor is a clear error (%s)", tn, err.msg);
         gptc_gguf_close(f);
         v = 256;
@@ -754,15 +885,16 @@ static void test_bad_files(void)
 
         f = NULL; // data runs past the end: drop the last byte
         s = gptc_gguf_parse(b, n - 1, &f, &err);
-        CHECK(s == GPTC_E_FORMAT && strstr(err.msg, "w.test"), "truncated %s data is a clear error (%s)", tn,
-              err.msg);
+        CHECK(s == GPTC_E_FORMAT && strstr(err.msg, "w.test"),
+              "truncated %s data is a clear error (%s)", tn, err.msg);
         gptc_gguf_close(f);
 
         v = 32; // offset moved so the data runs past the end
         memcpy(b + off_off, &v, 8);
         f = NULL;
         s = gptc_gguf_parse(b, n, &f, &err);
-        CHECK(s == GPTC_E_FORMAT, "%s data at an offset past the end is a clear error (%s)", tn, err.msg);
+        CHECK(s == GPTC_E_FORMAT, "%s data at an offset past the end is a clear error (%s)", tn,
+              err.msg);
         gptc_gguf_close(f);
         free(b);
     }

@@ -85,9 +85,9 @@ static int read_ref(const char *name, ref_run *r)
 }
 
 typedef struct result {
-    double max_diff0;   // logits after the prompt
-    double max_diff5;   // top-5 logits over the steps
-    int steps_checked;  // argmax compared (robust gap)
+    double max_diff0;  // logits after the prompt
+    double max_diff5;  // top-5 logits over the steps
+    int steps_checked; // argmax compared (robust gap)
     int steps_agree;
 } result;
 
@@ -117,13 +117,14 @@ static void make_local_files(void)
     }
     char src[1024], dst[1024];
     snprintf(src, sizeof src, "%s/gguf/quant/rand-llama-d256-Q8_0.gguf", test_data_dir());
-    static const char *mix[][2] = {{"rand-llama-d256-Q2_K", "q2_k"}, {"rand-llama-d256-Q3_K_M", "q3_k_m"}};
+    static const char *mix[][2] = {{"rand-llama-d256-Q2_K", "q2_k"},
+                                   {"rand-llama-d256-Q3_K_M", "q3_k_m"}};
     for (int i = 0; i < 2; i++) {
         snprintf(dst, sizeof dst, "%s/%s.gguf", g_tmpdir, mix[i][0]);
         gptc_err err;
         gptc_quantize_params qp = {.n_threads = 1};
-        CHECK(gptc_quantize_model(src, NULL, dst, mix[i][1], &qp, NULL, &err) == GPTC_OK, "quantize %s: %s",
-              mix[i][0], err.msg);
+        CHECK(gptc_quantize_model(src, NULL, dst, mix[i][1], &qp, NULL, &err) == GPTC_OK,
+              "quantize %s: %s", mix[i][0], err.msg);
     }
 }
 
@@ -138,11 +139,13 @@ static void remove_local_files(void)
     rmdir(g_tmpdir);
 }
 
-static int run_model(const char *name, const ref_run *ref, int n_threads, int ggml_f16, double tol, result *res)
+static int run_model(const char *name, const ref_run *ref, int n_threads, int ggml_f16, double tol,
+                     result *res)
 {
     char p[1024];
     snprintf(p, sizeof p, "%s/gguf/quant/%s.gguf", test_data_dir(), name);
-    if (strcmp(name, "stories260K") == 0) snprintf(p, sizeof p, "%s/gguf/stories260K.gguf", test_data_dir());
+    if (strcmp(name, "stories260K") == 0)
+        snprintf(p, sizeof p, "%s/gguf/stories260K.gguf", test_data_dir());
     if (local_mix(name)) snprintf(p, sizeof p, "%s/%s.gguf", g_tmpdir, name);
     gptc_err err;
     gptc_model *m;
@@ -167,10 +170,12 @@ static int run_model(const char *name, const ref_run *ref, int n_threads, int gg
     for (int s = 0; ok && s < ref->n_steps; s++) {
         const float *lg = gptc_get_logits(c, b.n_tokens - 1);
         if (s == 0)
-            for (int i = 0; i < 512; i++) res->max_diff0 = fmax(res->max_diff0, fabs(lg[i] - ref->logits0[i]));
+            for (int i = 0; i < 512; i++)
+                res->max_diff0 = fmax(res->max_diff0, fabs(lg[i] - ref->logits0[i]));
         const ref_step *rs = &ref->step[s];
         double sd = 0;
-        for (int k = 0; k < 5; k++) sd = fmax(sd, fabs(lg[rs->top_id[k]] - rs->top_logit[k]));
+        for (int k = 0; k < 5; k++)
+            sd = fmax(sd, fabs(lg[rs->top_id[k]] - rs->top_logit[k]));
         res->max_diff5 = fmax(res->max_diff5, sd);
         if (getenv("GPTC_TEST_STEPS")) printf("    step %d: %.6f\n", s, sd);
         if (rs->top_logit[0] - rs->top_logit[1] > 2 * tol) {
@@ -216,10 +221,18 @@ static void run_child(const char *self, const char *isa)
 int main(int argc, char **argv)
 {
     (void)argc;
-    static const char *names[] = {"stories260K", "stories260K-Q8_0", "stories260K-Q4_0", "stories260K-Q4_1",
-                                  "stories260K-Q5_0", "stories260K-Q5_1", "rand-llama-d256-Q8_0",
-                                  "rand-llama-d256-Q4_0", "rand-llama-d256-Q4_K_S", "rand-llama-d256-Q4_K_M",
-                                  "rand-llama-d256-Q2_K", "rand-llama-d256-Q3_K_M"};
+    static const char *names[] = {"stories260K",
+                                  "stories260K-Q8_0",
+                                  "stories260K-Q4_0",
+                                  "stories260K-Q4_1",
+                                  "stories260K-Q5_0",
+                                  "stories260K-Q5_1",
+                                  "rand-llama-d256-Q8_0",
+                                  "rand-llama-d256-Q4_0",
+                                  "rand-llama-d256-Q4_K_S",
+                                  "rand-llama-d256-Q4_K_M",
+                                  "rand-llama-d256-Q2_K",
+                                  "rand-llama-d256-Q3_K_M"};
     static const char *isas[] = {"ref", "avx2", "avx512"};
     ref_run *ref = malloc(sizeof *ref);
     char p[1024];
@@ -259,17 +272,23 @@ int main(int argc, char **argv)
                     CHECK(ok, "%s runs", names[i]);
                     if (!ok) continue;
                     CHECK(r.max_diff0 <= tol,
-                          "%s [%s, %s, %d thr]: logits after the prompt within %.3g of llama.cpp's (max diff %.6f)",
+                          "%s [%s, %s, %d thr]: logits after the prompt within %.3g of llama.cpp's "
+                          "(max diff %.6f)",
                           names[i], isas[is], mn, th, tol, r.max_diff0);
                     if (mode && !kquant) exact_of++, exact += r.max_diff0 <= 1e-4;
-                    CHECK(r.max_diff5 <= tol, "%s [%s, %s, %d thr]: top-5 logits of %d steps within %.3g (max diff %.6f)",
-                          names[i], isas[is], mn, th, ref->n_steps, tol, r.max_diff5);
-                    CHECK(r.steps_agree == r.steps_checked && r.steps_checked >= 8,
-                          "%s [%s, %s, %d thr]: greedy token = llama.cpp's at %d of %d robust steps", names[i],
-                          isas[is], mn, th, r.steps_agree, r.steps_checked);
+                    CHECK(
+                        r.max_diff5 <= tol,
+                        "%s [%s, %s, %d thr]: top-5 logits of %d steps within %.3g (max diff %.6f)",
+                        names[i], isas[is], mn, th, ref->n_steps, tol, r.max_diff5);
+                    CHECK(
+                        r.steps_agree == r.steps_checked && r.steps_checked >= 8,
+                        "%s [%s, %s, %d thr]: greedy token = llama.cpp's at %d of %d robust steps",
+                        names[i], isas[is], mn, th, r.steps_agree, r.steps_checked);
                     if (getenv("GPTC_TEST_VERBOSE"))
-                        printf("  %-24s %-6s %-8s %d thr: max diff %.6f (prompt) %.6f (top5), %d/%d steps\n",
-                               names[i], isas[is], mn, th, r.max_diff0, r.max_diff5, r.steps_agree, r.steps_checked);
+                        printf("  %-24s %-6s %-8s %d thr: max diff %.6f (prompt) %.6f (top5), "
+                               "%d/%d steps\n",
+                               names[i], isas[is], mn, th, r.max_diff0, r.max_diff5, r.steps_agree,
+                               r.steps_checked);
                 }
             }
         }
@@ -278,8 +297,9 @@ int main(int argc, char **argv)
     // unless a different float summation order flips one 8-bit activation code somewhere
     // (chaotic; about one file in ten on these tables): all but one must be exact.
     if (exact_of)
-        CHECK(exact >= exact_of - 1, "ggml_f16: %d of %d prompts' logits within 1e-4 of llama.cpp's (%s)", exact,
-              exact_of, isa_env ? isa_env : gptc_ops_get()->name);
+        CHECK(exact >= exact_of - 1,
+              "ggml_f16: %d of %d prompts' logits within 1e-4 of llama.cpp's (%s)", exact, exact_of,
+              isa_env ? isa_env : gptc_ops_get()->name);
     free(ref);
     remove_local_files();
     return test_summary();

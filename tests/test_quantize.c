@@ -19,11 +19,16 @@
 #include "quant/quantize.h"
 #include "test.h"
 
-static const char *tname(uint32_t t) { return t < GPTC_TYPE_COUNT && gptc_type_info(t) ? gptc_type_info(t)->name : "?"; }
-
-static uint32_t type_for(const char *mix, const char *name, int64_t ne0, int n_layer, int has_output)
+static const char *tname(uint32_t t)
 {
-    return gptc_quantize_type_for(mix, name, GPTC_TYPE_F32, 2, ne0, n_layer, n_layer, n_layer, has_output, NULL);
+    return t < GPTC_TYPE_COUNT && gptc_type_info(t) ? gptc_type_info(t)->name : "?";
+}
+
+static uint32_t type_for(const char *mix, const char *name, int64_t ne0, int n_layer,
+                         int has_output)
+{
+    return gptc_quantize_type_for(mix, name, GPTC_TYPE_F32, 2, ne0, n_layer, n_layer, n_layer,
+                                  has_output, NULL);
 }
 
 static void test_rules(void)
@@ -46,16 +51,23 @@ static void test_rules(void)
         bad += type_for("q6_k", d, 512, 12, 1) != GPTC_TYPE_Q6_K;
         bad += type_for("q4_0", v, 512, 12, 1) != GPTC_TYPE_Q4_0;
     }
-    CHECK(bad == 0, "attn_v / ffn_down / attn_q types of a 12-layer model in every mix (%d wrong)", bad);
+    CHECK(bad == 0, "attn_v / ffn_down / attn_q types of a 12-layer model in every mix (%d wrong)",
+          bad);
 
-    CHECK(type_for("q4_0", "output.weight", 768, 12, 1) == GPTC_TYPE_Q6_K, "output: Q6_K when rows are 256-multiples");
-    CHECK(type_for("q4_0", "output.weight", 288, 6, 1) == GPTC_TYPE_Q8_0, "output: Q8_0 otherwise (288 columns)");
-    CHECK(type_for("q8_0", "output.weight", 768, 12, 1) == GPTC_TYPE_Q8_0, "output: Q8_0 in the q8_0 mix");
+    CHECK(type_for("q4_0", "output.weight", 768, 12, 1) == GPTC_TYPE_Q6_K,
+          "output: Q6_K when rows are 256-multiples");
+    CHECK(type_for("q4_0", "output.weight", 288, 6, 1) == GPTC_TYPE_Q8_0,
+          "output: Q8_0 otherwise (288 columns)");
+    CHECK(type_for("q8_0", "output.weight", 768, 12, 1) == GPTC_TYPE_Q8_0,
+          "output: Q8_0 in the q8_0 mix");
     CHECK(type_for("q4_k_m", "token_embd.weight", 768, 12, 0) == GPTC_TYPE_Q6_K,
           "tied classifier: token_embd takes the output's type");
-    CHECK(type_for("q4_k_m", "token_embd.weight", 768, 12, 1) == GPTC_TYPE_Q4_K, "untied: token_embd the base type");
-    CHECK(type_for("q4_k_m", "blk.0.attn_norm.weight", 768, 12, 1) == GPTC_TYPE_F32, "norms are not quantized");
-    CHECK(gptc_quantize_type_for("q4_0", "blk.0.attn_q.weight", GPTC_TYPE_F32, 1, 64, 1, 1, 1, 1, NULL) == GPTC_TYPE_F32,
+    CHECK(type_for("q4_k_m", "token_embd.weight", 768, 12, 1) == GPTC_TYPE_Q4_K,
+          "untied: token_embd the base type");
+    CHECK(type_for("q4_k_m", "blk.0.attn_norm.weight", 768, 12, 1) == GPTC_TYPE_F32,
+          "norms are not quantized");
+    CHECK(gptc_quantize_type_for("q4_0", "blk.0.attn_q.weight", GPTC_TYPE_F32, 1, 64, 1, 1, 1, 1,
+                                 NULL) == GPTC_TYPE_F32,
           "1-D tensors are not quantized");
     CHECK(type_for("q4_k_m", "blk.0.attn_qkv.weight", 768, 12, 1) == GPTC_TYPE_Q5_K &&
               type_for("q5_k_m", "blk.0.attn_qkv.weight", 768, 12, 1) == GPTC_TYPE_Q6_K,
@@ -63,21 +75,26 @@ static void test_rules(void)
     CHECK(type_for("q4_k_s", "blk.5.attn_v.weight", 8192, 80, 1) == GPTC_TYPE_Q5_K,
           "80-layer models: attn_v Q5_K instead of Q4_K");
     int fb = 0;
-    CHECK(gptc_quantize_type_for("q4_k_m", "blk.0.ffn_down.weight", GPTC_TYPE_F32, 2, 172 * 2, 5, 5, 5, 1, &fb) ==
-                  GPTC_TYPE_F16 && fb,
+    CHECK(gptc_quantize_type_for("q4_k_m", "blk.0.ffn_down.weight", GPTC_TYPE_F32, 2, 172 * 2, 5, 5,
+                                 5, 1, &fb) == GPTC_TYPE_F16 &&
+              fb,
           "344 columns (not a 32-multiple after Q4_K's Q5_0 fallback): F16");
-    CHECK(gptc_quantize_type_for("q4_k_m", "blk.0.ffn_gate.weight", GPTC_TYPE_F32, 2, 64, 5, 5, 5, 1, &fb) ==
-                  GPTC_TYPE_Q5_0 && fb,
+    CHECK(gptc_quantize_type_for("q4_k_m", "blk.0.ffn_gate.weight", GPTC_TYPE_F32, 2, 64, 5, 5, 5,
+                                 1, &fb) == GPTC_TYPE_Q5_0 &&
+              fb,
           "64 columns: Q4_K falls back to Q5_0");
-    CHECK(gptc_quantize_type_for("q5_k_m", "blk.0.ffn_gate.weight", GPTC_TYPE_F32, 2, 64, 5, 5, 5, 1, NULL) ==
-              GPTC_TYPE_Q5_1, "Q5_K falls back to Q5_1");
-    CHECK(gptc_quantize_type_for("q6_k", "blk.0.ffn_gate.weight", GPTC_TYPE_F32, 2, 64, 5, 5, 5, 1, NULL) ==
-              GPTC_TYPE_Q8_0, "Q6_K falls back to Q8_0");
-    CHECK(gptc_quantize_type_for("q4_0", "blk.0.ffn_down.weight", GPTC_TYPE_F32, 2, 172, 5, 5, 5, 1, &fb) ==
-                  GPTC_TYPE_F16 && fb,
+    CHECK(gptc_quantize_type_for("q5_k_m", "blk.0.ffn_gate.weight", GPTC_TYPE_F32, 2, 64, 5, 5, 5,
+                                 1, NULL) == GPTC_TYPE_Q5_1,
+          "Q5_K falls back to Q5_1");
+    CHECK(gptc_quantize_type_for("q6_k", "blk.0.ffn_gate.weight", GPTC_TYPE_F32, 2, 64, 5, 5, 5, 1,
+                                 NULL) == GPTC_TYPE_Q8_0,
+          "Q6_K falls back to Q8_0");
+    CHECK(gptc_quantize_type_for("q4_0", "blk.0.ffn_down.weight", GPTC_TYPE_F32, 2, 172, 5, 5, 5, 1,
+                                 &fb) == GPTC_TYPE_F16 &&
+              fb,
           "172 columns in q4_0: F16, as llama.cpp's k-quant fallback");
-    CHECK(gptc_quantize_ftype("Q4_K_M") == 15 && gptc_quantize_ftype("q4_k") == 15 && gptc_quantize_ftype("q8_0") == 7 &&
-              gptc_quantize_ftype("q3_k_xl") == -1,
+    CHECK(gptc_quantize_ftype("Q4_K_M") == 15 && gptc_quantize_ftype("q4_k") == 15 &&
+              gptc_quantize_ftype("q8_0") == 7 && gptc_quantize_ftype("q3_k_xl") == -1,
           "mix names and file types");
 }
 
@@ -111,22 +128,25 @@ static void compare_mix(const char *src, const char *mix, const char *ref, const
             char name[256];
             snprintf(name, sizeof name, "%.*s", (int)tb->name.n, tb->name.p);
             const gguf_tensor *ta = gptc_gguf_find_tensor(a, name);
-            if (ta && ta->type == tb->type && ta->nbytes == tb->nbytes && memcmp(ta->data, tb->data, tb->nbytes) == 0) {
+            if (ta && ta->type == tb->type && ta->nbytes == tb->nbytes &&
+                memcmp(ta->data, tb->data, tb->nbytes) == 0) {
                 same++;
             } else {
                 differ++;
-                printf("  %s %s: %s is %s, llama.cpp's %s%s\n", src, mix, name, ta ? tname(ta->type) : "missing",
-                       tname(tb->type), ta && ta->type == tb->type ? " (bytes differ)" : "");
+                printf("  %s %s: %s is %s, llama.cpp's %s%s\n", src, mix, name,
+                       ta ? tname(ta->type) : "missing", tname(tb->type),
+                       ta && ta->type == tb->type ? " (bytes differ)" : "");
             }
         }
-        CHECK(differ == 0 && a->n_tensors == b->n_tensors, "%s -> %s: all %d tensors equal llama.cpp's %s", src, mix,
-              same, ref);
+        CHECK(differ == 0 && a->n_tensors == b->n_tensors,
+              "%s -> %s: all %d tensors equal llama.cpp's %s", src, mix, same, ref);
         int64_t ft = -1, qv = -1;
         gptc_gguf_get_int(a, "general.file_type", &ft, &err);
         gptc_gguf_get_int(a, "general.quantization_version", &qv, &err);
         int64_t ft_ref = -2;
         gptc_gguf_get_int(b, "general.file_type", &ft_ref, &err);
-        CHECK(ft == ft_ref && qv == 2, "%s: general.file_type %lld (llama.cpp %lld), quantization_version %lld", mix,
+        CHECK(ft == ft_ref && qv == 2,
+              "%s: general.file_type %lld (llama.cpp %lld), quantization_version %lld", mix,
               (long long)ft, (long long)ft_ref, (long long)qv);
     }
     gptc_gguf_close(a);
@@ -137,13 +157,18 @@ static void compare_mix(const char *src, const char *mix, const char *ref, const
 /* The low-bit and IQ4 mixes (llama-quantize's rules without an importance matrix). */
 static void test_rules_lowbit(void)
 {
-    struct { const char *mix, *name; int64_t ne0; uint32_t want; } k[] = {
+    struct {
+        const char *mix, *name;
+        int64_t ne0;
+        uint32_t want;
+    } k[] = {
         {"q2_k", "blk.0.attn_q.weight", 256, GPTC_TYPE_Q2_K},
         {"q2_k", "blk.0.attn_v.weight", 256, GPTC_TYPE_Q3_K}, /* n_gqa < 4 */
         {"q2_k", "blk.3.ffn_down.weight", 256, GPTC_TYPE_Q3_K},
         {"q2_k", "blk.3.attn_output.weight", 256, GPTC_TYPE_Q3_K},
         {"q2_k", "output.weight", 256, GPTC_TYPE_Q6_K},
-        {"q2_k", "blk.0.ffn_up.weight", 64, GPTC_TYPE_IQ4_NL}, /* rows of 64: llama.cpp's fallback */
+        {"q2_k", "blk.0.ffn_up.weight", 64,
+         GPTC_TYPE_IQ4_NL}, /* rows of 64: llama.cpp's fallback */
         {"q2_k", "blk.0.ffn_up.weight", 48, GPTC_TYPE_F16},
         {"q3_k_s", "blk.0.attn_v.weight", 256, GPTC_TYPE_Q3_K},
         {"q3_k_s", "blk.0.ffn_down.weight", 256, GPTC_TYPE_Q3_K},
@@ -165,8 +190,8 @@ static void test_rules_lowbit(void)
     };
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
         uint32_t t = type_for(k[i].mix, k[i].name, k[i].ne0, 16, 1);
-        CHECK(t == k[i].want, "%s: %s (ne0 %lld) -> %s (want %s)", k[i].mix, k[i].name, (long long)k[i].ne0,
-              tname(t), tname(k[i].want));
+        CHECK(t == k[i].want, "%s: %s (ne0 %lld) -> %s (want %s)", k[i].mix, k[i].name,
+              (long long)k[i].ne0, tname(t), tname(k[i].want));
     }
     CHECK(gptc_quantize_ftype("Q3_K_M") == 12 && gptc_quantize_ftype("q2_k") == 10 &&
               gptc_quantize_ftype("iq4_nl") == 25 && gptc_quantize_ftype("iq4_xs") == 30 &&
@@ -185,7 +210,8 @@ static void test_nan_input(const char *tmp)
     gguf_file *src = open_file(in), *f = NULL;
     if (!src) return;
     void *copy = NULL;
-    CHECK(gptc_gguf_new(&f, &err) == GPTC_OK && gptc_gguf_copy_kvs(f, src, &err) == GPTC_OK, "copy the kvs");
+    CHECK(gptc_gguf_new(&f, &err) == GPTC_OK && gptc_gguf_copy_kvs(f, src, &err) == GPTC_OK,
+          "copy the kvs");
     for (uint64_t i = 0; i < src->n_tensors; i++) {
         const gguf_tensor *t = &src->tensors[i];
         char name[128];
@@ -195,7 +221,8 @@ static void test_nan_input(const char *tmp)
             copy = malloc(t->nbytes);
             memcpy(copy, t->data, t->nbytes);
             uint16_t nan = 0x7e00; /* row 3, block 5: its f16 d */
-            memcpy((uint8_t *)copy + 3 * gptc_row_bytes(t->type, (int64_t)t->ne[0]) + 5 * 34, &nan, 2);
+            memcpy((uint8_t *)copy + 3 * gptc_row_bytes(t->type, (int64_t)t->ne[0]) + 5 * 34, &nan,
+                   2);
             data = copy;
         }
         gptc_gguf_add_tensor(f, name, t->type, t->n_dims, t->ne, data, &err);
@@ -207,7 +234,8 @@ static void test_nan_input(const char *tmp)
     gptc_status s = gptc_quantize_model(bad, NULL, out, "q4_k_m", NULL, NULL, &err);
     CHECK(s == GPTC_E_FORMAT && strstr(err.msg, "blk.1.attn_q.weight") && strstr(err.msg, "NaN") &&
               strstr(err.msg, "block 5 of row 3") && access(out, F_OK) != 0,
-          "a NaN scale in the input is a clear error naming the tensor, block and row (%s)", err.msg);
+          "a NaN scale in the input is a clear error naming the tensor, block and row (%s)",
+          err.msg);
     unlink(bad);
 }
 
@@ -240,12 +268,16 @@ int main(void)
     char tmp[] = "/tmp/gptc_test_quantize_XXXXXX";
     if (!mkdtemp(tmp)) return 1;
     static const char *simple[] = {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1"};
-    static const char *simple_ref[] = {"stories260K-Q8_0.gguf", "stories260K-Q4_0.gguf", "stories260K-Q4_1.gguf",
-                                       "stories260K-Q5_0.gguf", "stories260K-Q5_1.gguf"};
-    for (int i = 0; i < 5; i++) compare_mix("gguf/stories260K.gguf", simple[i], simple_ref[i], tmp);
+    static const char *simple_ref[] = {"stories260K-Q8_0.gguf", "stories260K-Q4_0.gguf",
+                                       "stories260K-Q4_1.gguf", "stories260K-Q5_0.gguf",
+                                       "stories260K-Q5_1.gguf"};
+    for (int i = 0; i < 5; i++)
+        compare_mix("gguf/stories260K.gguf", simple[i], simple_ref[i], tmp);
     compare_mix("gguf/quant/rand-llama-d256-Q8_0.gguf", "q4_0", "rand-llama-d256-Q4_0.gguf", tmp);
-    compare_mix("gguf/quant/rand-llama-d256-Q8_0.gguf", "q4_k_s", "rand-llama-d256-Q4_K_S.gguf", tmp);
-    compare_mix("gguf/quant/rand-llama-d256-Q8_0.gguf", "q4_k_m", "rand-llama-d256-Q4_K_M.gguf", tmp);
+    compare_mix("gguf/quant/rand-llama-d256-Q8_0.gguf", "q4_k_s", "rand-llama-d256-Q4_K_S.gguf",
+                tmp);
+    compare_mix("gguf/quant/rand-llama-d256-Q8_0.gguf", "q4_k_m", "rand-llama-d256-Q4_K_M.gguf",
+                tmp);
     test_errors(tmp);
     test_nan_input(tmp);
     rmdir(tmp);

@@ -325,7 +325,8 @@ static void test_bad_json(void)
         size_t len = 0;
         char *big = malloc(40000);
         len += (size_t)sprintf(big, "{\"input\": [\"hi\", \"");
-        for (int i = 0; i < 6000; i++) len += (size_t)sprintf(big + len, " %c", 'a' + i % 26);
+        for (int i = 0; i < 6000; i++)
+            len += (size_t)sprintf(big + len, " %c", 'a' + i % 26);
         len += (size_t)sprintf(big + len, "\"]}");
         r = http("POST", "/v1/embeddings", AUTH, big, len);
         expect_error("embeddings input over the context", r, 400, "input");
@@ -675,15 +676,15 @@ static void test_injection(const gptc_model *model)
     static const char *const k[] = {"</s>", "<s>", "a</s><s>b", "abcd"};
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
         char text[256];
-        int n = snprintf(text, sizeof text, "<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n",
-                         k[i]);
+        int n = snprintf(text, sizeof text,
+                         "<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n", k[i]);
         size_t want = 0;
         gptc_err err;
         CHECK(gptc_tok_count(tok, text, (size_t)n, 0, &want, &err) == GPTC_OK, "count");
         want += 1; /* BOS */
         int got = prompt_tokens_of(k[i]);
-        CHECK(got == (int)want, "chat content '%s': %d prompt tokens, want %zu (as text)", k[i], got,
-              want);
+        CHECK(got == (int)want, "chat content '%s': %d prompt tokens, want %zu (as text)", k[i],
+              got, want);
     }
 }
 

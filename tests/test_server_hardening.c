@@ -183,7 +183,8 @@ static int has_header(const char *resp, const char *line)
     return p && (!end || p < end);
 }
 
-/* ----- defect 11: %00 in the path -------------------------------------------------------------- */
+/* ----- defect 11: %00 in the path --------------------------------------------------------------
+ */
 
 static void test_nul_path(void)
 {
@@ -198,7 +199,8 @@ static void test_nul_path(void)
     free(r);
 }
 
-/* ----- defect 5: log injection ----------------------------------------------------------------- */
+/* ----- defect 5: log injection -----------------------------------------------------------------
+ */
 
 static void test_log_injection(void)
 {
@@ -255,8 +257,9 @@ static void test_framing(void)
           "two Content-Lengths that disagree: 400 and close (%.80s)", r);
     CHECK(count_of(r, "HTTP/1.1 ") == 1, "one answer to the duplicated Content-Length");
     free(r);
-    const char *both = "POST /v1/completions HTTP/1.1\r\nHost: x\r\n" AUTH
-                       "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
+    const char *both =
+        "POST /v1/completions HTTP/1.1\r\nHost: x\r\n" AUTH
+        "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
     r = raw(both, strlen(both), 10);
     CHECK(status_of(r) == 400, "Content-Length with Transfer-Encoding: 400 (%.80s)", r);
     free(r);
@@ -319,8 +322,8 @@ static void test_deviations(void)
 
     /* a chunked body past the cap is answered 413 before its last chunk */
     int fd = connect_srv();
-    const char *h = "POST /v1/completions HTTP/1.1\r\nHost: x\r\n" AUTH
-                    "Transfer-Encoding: chunked\r\n\r\n";
+    const char *h =
+        "POST /v1/completions HTTP/1.1\r\nHost: x\r\n" AUTH "Transfer-Encoding: chunked\r\n\r\n";
     send_all(fd, h, strlen(h));
     char chunk[8192 + 16];
     memset(chunk, ' ', sizeof chunk);
@@ -393,7 +396,8 @@ static void test_json_oom(void)
 #endif
 }
 
-/* ----- defect 9: ignore_eos in chat ------------------------------------------------------------ */
+/* ----- defect 9: ignore_eos in chat ------------------------------------------------------------
+ */
 
 static void test_ignore_eos_chat(void)
 {
@@ -427,7 +431,8 @@ static void test_ctx_warning(void)
     pthread_mutex_unlock(&g_log_mu);
 }
 
-/* ----- defect 2: connection limits ------------------------------------------------------------- */
+/* ----- defect 2: connection limits -------------------------------------------------------------
+ */
 
 static int connect_from(const char *src, int port)
 {
@@ -501,8 +506,9 @@ static void test_idle_flood(gptc_model *model)
     const char *req = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     send_all(fd, req, strlen(req));
     char *r = read_all(fd, 2.0, NULL);
-    CHECK(status_of(r) == 200, "a client is served within 2 s while %d idle connections are "
-                               "open against a limit of %d (%.60s)",
+    CHECK(status_of(r) == 200,
+          "a client is served within 2 s while %d idle connections are "
+          "open against a limit of %d (%.60s)",
           LIMIT + EXTRA, LIMIT, r);
     free(r);
     close(fd);
@@ -564,7 +570,8 @@ static void test_full_503(gptc_model *model)
     gptc_server_free(srv);
 }
 
-/* ----- a client that stops reading a long stream: the write timeout drops it ------------------- */
+/* ----- a client that stops reading a long stream: the write timeout drops it -------------------
+ */
 
 static void test_stalled_reader(gptc_model *model)
 {
@@ -580,10 +587,11 @@ static void test_stalled_reader(gptc_model *model)
     const char *b = "{\"prompt\": \"Once\", \"max_tokens\": 500, \"ignore_eos\": true, "
                     "\"stream\": true, \"logprobs\": 5}";
     char req[512];
-    int n = snprintf(req, sizeof req,
-                     "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %zu\r\n\r\n%s",
-                     strlen(b), b);
+    int n =
+        snprintf(req, sizeof req,
+                 "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 "Content-Length: %zu\r\n\r\n%s",
+                 strlen(b), b);
     send_all(fd, req, (size_t)n);
     /* another client is served meanwhile */
     int g = g_port;
@@ -610,7 +618,8 @@ static void test_stalled_reader(gptc_model *model)
     gptc_server_free(srv);
 }
 
-/* ----- defect 7: the stop does not wait for half-sent bodies ----------------------------------- */
+/* ----- defect 7: the stop does not wait for half-sent bodies -----------------------------------
+ */
 
 static void test_shutdown_idle(gptc_model *model)
 {
@@ -634,7 +643,8 @@ static void test_shutdown_idle(gptc_model *model)
     gptc_server_free(srv);
 }
 
-/* ----- SO_REUSEADDR: a restarted server binds its port while old connections are in TIME_WAIT -- */
+/* ----- SO_REUSEADDR: a restarted server binds its port while old connections are in TIME_WAIT --
+ */
 
 static void test_reuseaddr(gptc_model *model)
 {

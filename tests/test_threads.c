@@ -12,13 +12,13 @@
 enum { MAX_TH = 8, N_ITEMS = 1000 };
 
 typedef struct job {
-    int run;                 // the run number, written by the caller between runs
-    int calls[MAX_TH];       // plain ints: each slot written by one thread only
-    int bad_nth;             // set by any thread that sees a wrong nth
+    int run;           // the run number, written by the caller between runs
+    int calls[MAX_TH]; // plain ints: each slot written by one thread only
+    int bad_nth;       // set by any thread that sees a wrong nth
     int expect_nth;
-    long long part[MAX_TH];  // per-thread partial sums of items
-    int items[N_ITEMS];      // each thread writes its split of items
-    _Atomic int concurrent;  // how many threads are inside fn at once
+    long long part[MAX_TH]; // per-thread partial sums of items
+    int items[N_ITEMS];     // each thread writes its split of items
+    _Atomic int concurrent; // how many threads are inside fn at once
 } job;
 
 static void job_fn(void *arg, int ith, int nth)
@@ -64,17 +64,22 @@ static void test_runs(int nth, int runs)
         int before[MAX_TH];
         memcpy(before, j.calls, sizeof before);
         gptc_pool_run(pool, job_fn, &j);
-        for (int i = 0; i < nth; i++) bad_calls += j.calls[i] != before[i] + 1;
+        for (int i = 0; i < nth; i++)
+            bad_calls += j.calls[i] != before[i] + 1;
         long long s = 0, want = 0;
-        for (int i = 0; i < nth; i++) s += j.part[i];
-        for (int i = 0; i < N_ITEMS; i++) want += i * 3 + run;
+        for (int i = 0; i < nth; i++)
+            s += j.part[i];
+        for (int i = 0; i < N_ITEMS; i++)
+            want += i * 3 + run;
         bad_sum += s != want;
         bad_items += j.items[run % N_ITEMS] != (run % N_ITEMS) * 3 + run;
         if (run == runs / 2) sleep_ms(5); // let workers fall asleep once, then wake them
     }
     CHECK(!j.bad_nth, "%d threads: every call sees nth = %d, ith in range", nth, nth);
-    CHECK(bad_calls == 0, "%d threads: each ith called exactly once per run (%d bad)", nth, bad_calls);
-    CHECK(bad_sum == 0, "%d threads: partial sums complete when run returns (%d bad)", nth, bad_sum);
+    CHECK(bad_calls == 0, "%d threads: each ith called exactly once per run (%d bad)", nth,
+          bad_calls);
+    CHECK(bad_sum == 0, "%d threads: partial sums complete when run returns (%d bad)", nth,
+          bad_sum);
     CHECK(bad_items == 0, "%d threads: item writes visible (%d bad)", nth, bad_items);
     CHECK(atomic_load(&j.concurrent) == 0, "%d threads: nobody left inside fn", nth);
     gptc_pool_free(pool);
@@ -97,7 +102,8 @@ static void test_sleep_wake(int nth)
         gptc_pool_run(pool, job_fn, &j);
     }
     int ok = 1;
-    for (int i = 0; i < nth; i++) ok &= j.calls[i] == 5;
+    for (int i = 0; i < nth; i++)
+        ok &= j.calls[i] == 5;
     CHECK(ok && !j.bad_nth, "%d threads: sleeping workers wake for each run", nth);
     gptc_pool_free(pool);
 }
@@ -105,8 +111,10 @@ static void test_sleep_wake(int nth)
 int main(void)
 {
     CHECK(gptc_n_cores() >= 1, "gptc_n_cores >= 1 (%d)", gptc_n_cores());
-    for (int nth = 1; nth <= 4; nth++) test_runs(nth, 10000);
-    for (int nth = 2; nth <= 4; nth++) test_sleep_wake(nth);
+    for (int nth = 1; nth <= 4; nth++)
+        test_runs(nth, 10000);
+    for (int nth = 2; nth <= 4; nth++)
+        test_sleep_wake(nth);
 
     // create/free repeatedly, with and without runs (a free right after init must not hang
     // on workers that have not started yet)
@@ -124,7 +132,8 @@ int main(void)
             memset(&j, 0, sizeof j);
             j.expect_nth = nth;
             gptc_pool_run(pool, job_fn, &j);
-            for (int k = 0; k < nth; k++) ok &= j.calls[k] == 1;
+            for (int k = 0; k < nth; k++)
+                ok &= j.calls[k] == 1;
         }
         gptc_pool_free(pool);
     }

@@ -409,7 +409,8 @@ static void test_l2c_equivalence(void)
     gptc_err err = {0};
     gguf_file *mine = l2c_gguf("llama2c/tok512.bin", 512), *ref = NULL;
     snprintf(path, sizeof path, "%s/gguf/stories260K.gguf", test_data_dir());
-    CHECK(mine && gptc_gguf_open(path, &ref, &err) == GPTC_OK, "tok512 import and stories260K.gguf");
+    CHECK(mine && gptc_gguf_open(path, &ref, &err) == GPTC_OK,
+          "tok512 import and stories260K.gguf");
     if (mine && ref) compare_arrays(mine, ref, "tok512.bin vs stories260K.gguf");
     gptc_gguf_close(mine);
     gptc_gguf_close(ref);
@@ -518,11 +519,13 @@ static gguf_file *mini_vocab(const char *model, int n_tokens, int n_scores)
     static const float sc[] = {0, 0, 0, -1, -2, -3, -0.5f};
     static const int32_t ty[] = {2, 3, 3, 1, 1, 1, 1};
     if (model) gptc_gguf_set_str(f, "tokenizer.ggml.model", model, strlen(model), &err);
-    if (n_tokens >= 0) gptc_gguf_set_arr_str(f, "tokenizer.ggml.tokens", toks, (uint64_t)n_tokens, &err);
+    if (n_tokens >= 0)
+        gptc_gguf_set_arr_str(f, "tokenizer.ggml.tokens", toks, (uint64_t)n_tokens, &err);
     if (n_scores >= 0)
         gptc_gguf_set_arr(f, "tokenizer.ggml.scores", GGUF_VT_F32, sc, (uint64_t)n_scores, &err);
     if (n_tokens > 0)
-        gptc_gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, ty, (uint64_t)n_tokens, &err);
+        gptc_gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, ty, (uint64_t)n_tokens,
+                          &err);
     return f;
 }
 

@@ -216,9 +216,10 @@ static void test_lora_merge(enum gptc_arch arch)
         double alpha = 0;
         CHECK(!gptc_gguf_get_str(a, "general.type", &s, &err) && gptc_str_eq(s, "adapter"),
               "general.type");
-        CHECK(!gptc_gguf_get_str(a, "adapter.type", &s, &err) && gptc_str_eq(s, "lora"), "adapter.type");
-        CHECK(!gptc_gguf_get_float(a, "adapter.lora.alpha", &alpha, &err) && alpha == 5.0, "alpha %g",
-              alpha);
+        CHECK(!gptc_gguf_get_str(a, "adapter.type", &s, &err) && gptc_str_eq(s, "lora"),
+              "adapter.type");
+        CHECK(!gptc_gguf_get_float(a, "adapter.lora.alpha", &alpha, &err) && alpha == 5.0,
+              "alpha %g", alpha);
         CHECK(!gptc_gguf_get_str(a, "general.architecture", &s, &err) &&
                   gptc_str_eq(s, gptc_arch_name(arch)),
               "arch");
@@ -241,7 +242,8 @@ static void test_lora_merge(enum gptc_arch arch)
     const float *ref = gptc_tmodel_logits(gptc_trainer_model(t));
     gguf_file *bf, *af;
     gptc_model *m = NULL;
-    CHECK(gptc_gguf_open(base, &bf, &err) == GPTC_OK && gptc_gguf_open(ad, &af, &err) == GPTC_OK, "open");
+    CHECK(gptc_gguf_open(base, &bf, &err) == GPTC_OK && gptc_gguf_open(ad, &af, &err) == GPTC_OK,
+          "open");
     float scale = 1.0f;
     gguf_file *mg;
     CHECK(gptc_lora_merge(bf, &af, &scale, 1, &mg, &err) == GPTC_OK, "merge: %s", err.msg);
@@ -273,7 +275,8 @@ static void test_lora_merge(enum gptc_arch arch)
     gptc_gguf_close(af);
     /* an adapter for another model is refused */
     gguf_file *bf2, *af2;
-    CHECK(gptc_gguf_open(base, &bf2, &err) == GPTC_OK && gptc_gguf_open(merged, &af2, &err) == GPTC_OK,
+    CHECK(gptc_gguf_open(base, &bf2, &err) == GPTC_OK &&
+              gptc_gguf_open(merged, &af2, &err) == GPTC_OK,
           "open");
     CHECK(gptc_lora_merge(bf2, &af2, &scale, 1, &mg, &err) == GPTC_E_FORMAT &&
               strstr(err.msg, "not a LoRA adapter"),

@@ -34,7 +34,10 @@ typedef struct fixture {
     int n;
 } fixture;
 
-static int rd_u32(FILE *f, uint32_t *v) { return fread(v, 4, 1, f) == 1; }
+static int rd_u32(FILE *f, uint32_t *v)
+{
+    return fread(v, 4, 1, f) == 1;
+}
 
 static int fixture_load(const char *path, fixture *fx)
 {
@@ -42,7 +45,8 @@ static int fixture_load(const char *path, fixture *fx)
     if (!f) return 0;
     char magic[8];
     uint32_t n;
-    if (fread(magic, 8, 1, f) != 1 || memcmp(magic, "GPTCFIX1", 8) || !rd_u32(f, &n) || n > 100000) {
+    if (fread(magic, 8, 1, f) != 1 || memcmp(magic, "GPTCFIX1", 8) || !rd_u32(f, &n) ||
+        n > 100000) {
         fclose(f);
         return 0;
     }
@@ -51,8 +55,8 @@ static int fixture_load(const char *path, fixture *fx)
     for (uint32_t i = 0; i < n; i++) {
         rec *r = &fx->r[i];
         uint32_t len, dt, nd, d;
-        if (!rd_u32(f, &len) || len >= sizeof r->name || fread(r->name, 1, len, f) != len || !rd_u32(f, &dt) ||
-            !rd_u32(f, &nd) || nd > 4)
+        if (!rd_u32(f, &len) || len >= sizeof r->name || fread(r->name, 1, len, f) != len ||
+            !rd_u32(f, &dt) || !rd_u32(f, &nd) || nd > 4)
             goto bad;
         r->dtype = (int)dt;
         r->n = 1;
@@ -79,7 +83,8 @@ static const rec *fx_get(const fixture *fx, const char *name)
 
 static void fixture_free(fixture *fx)
 {
-    for (int i = 0; i < fx->n; i++) free(fx->r[i].data);
+    for (int i = 0; i < fx->n; i++)
+        free(fx->r[i].data);
     free(fx->r);
 }
 
@@ -88,7 +93,8 @@ static void fixture_free(fixture *fx)
 static float max_abs(const float *a, size_t n)
 {
     float m = 0;
-    for (size_t i = 0; i < n; i++) m = fmaxf(m, fabsf(a[i]));
+    for (size_t i = 0; i < n; i++)
+        m = fmaxf(m, fabsf(a[i]));
     return m;
 }
 
@@ -101,20 +107,30 @@ static void check_model(const char *path, int n_threads)
     }
     const int32_t *cf = fx_get(&fx, "config")->data;
     const float *hy = fx_get(&fx, "hyper")->data;
-    gptc_tconfig cfg = {.arch = cf[0] ? GPTC_ARCH_GPT2 : GPTC_ARCH_LLAMA, .n_vocab = cf[1], .n_ctx = cf[2],
-                        .n_embd = cf[3], .n_layer = cf[4], .n_head = cf[5], .n_head_kv = cf[6],
-                        .n_ff = cf[7], .tied = cf[8], .norm_eps = hy[0], .rope_base = hy[1]};
+    gptc_tconfig cfg = {.arch = cf[0] ? GPTC_ARCH_GPT2 : GPTC_ARCH_LLAMA,
+                        .n_vocab = cf[1],
+                        .n_ctx = cf[2],
+                        .n_embd = cf[3],
+                        .n_layer = cf[4],
+                        .n_head = cf[5],
+                        .n_head_kv = cf[6],
+                        .n_ff = cf[7],
+                        .tied = cf[8],
+                        .norm_eps = hy[0],
+                        .rope_base = hy[1]};
     int B = cf[9], T = cf[10], V = cfg.n_vocab;
     const char *arch = gptc_arch_name(cfg.arch);
     gptc_err err;
     gptc_tmodel *m = NULL;
-    CHECK(gptc_tmodel_init(&cfg, B, T, n_threads, &m, &err) == GPTC_OK, "%s: init: %s", arch, err.msg);
+    CHECK(gptc_tmodel_init(&cfg, B, T, n_threads, &m, &err) == GPTC_OK, "%s: init: %s", arch,
+          err.msg);
     if (!m) goto done;
 
     /* parameters: every table entry has a fixture record of the same size, and vice versa */
     float *P = gptc_tmodel_params(m), *G = gptc_tmodel_grads(m);
     int n_t = gptc_tmodel_n_tensors(m), n_param_recs = 0;
-    for (int i = 0; i < fx.n; i++) n_param_recs += strncmp(fx.r[i].name, "param.", 6) == 0;
+    for (int i = 0; i < fx.n; i++)
+        n_param_recs += strncmp(fx.r[i].name, "param.", 6) == 0;
     CHECK(n_param_recs == n_t, "%s: %d tensors, fixture has %d", arch, n_t, n_param_recs);
     for (int i = 0; i < n_t; i++) {
         const gptc_tparam *tp = gptc_tmodel_tensor(m, i);
@@ -134,12 +150,14 @@ static void check_model(const char *path, int n_threads)
     float worst = 0;
     for (int i = 0; i < B * T * V; i++)
         worst = fmaxf(worst, fabsf(lg[i] - ref_logits[i]) / (1e-5f + 1e-5f * fabsf(ref_logits[i])));
-    CHECK(worst <= 1, "%s/%d threads: logits differ (worst %.2f x tolerance)", arch, n_threads, worst);
+    CHECK(worst <= 1, "%s/%d threads: logits differ (worst %.2f x tolerance)", arch, n_threads,
+          worst);
 
     /* loss and gradients */
     CHECK(gptc_tmodel_forward(m, tok, tgt, B, T, &loss, &err) == GPTC_OK, "%s: forward", arch);
     float ref_loss = *(const float *)fx_get(&fx, "loss")->data;
-    CHECK(fabsf(loss - ref_loss) <= 1e-5f + 1e-5f * ref_loss, "%s: loss %.7f, torch %.7f", arch, loss, ref_loss);
+    CHECK(fabsf(loss - ref_loss) <= 1e-5f + 1e-5f * ref_loss, "%s: loss %.7f, torch %.7f", arch,
+          loss, ref_loss);
     gptc_tmodel_zero_grad(m);
     gptc_tmodel_backward(m, 1.0f);
     float worst_g = 0;
@@ -155,15 +173,20 @@ static void check_model(const char *path, int n_threads)
         }
         const float *ref = r->data;
         float scale = max_abs(ref, tp->n), e = 0;
-        for (size_t k = 0; k < tp->n; k++) e = fmaxf(e, fabsf(G[tp->off + k] - ref[k]));
+        for (size_t k = 0; k < tp->n; k++)
+            e = fmaxf(e, fabsf(G[tp->off + k] - ref[k]));
         float rel = e / (1e-5f * scale + 1e-7f);
         if (rel > worst_g) worst_g = rel, worst_name = tp->name;
-        CHECK(rel <= 1, "%s: gradient of %s differs: max err %.3g, max |grad| %.3g", arch, tp->name, e, scale);
+        CHECK(rel <= 1, "%s: gradient of %s differs: max err %.3g, max |grad| %.3g", arch, tp->name,
+              e, scale);
     }
-    if (getenv("VERBOSE")) printf("%s/%d: worst gradient %s at %.3f x tolerance\n", arch, n_threads, worst_name, worst_g);
+    if (getenv("VERBOSE"))
+        printf("%s/%d: worst gradient %s at %.3f x tolerance\n", arch, n_threads, worst_name,
+               worst_g);
 
     /* five AdamW steps with the fixture's schedule */
-    float lr = hy[2], min_lr = hy[3], b1 = hy[6], b2 = hy[7], eps = hy[8], wd = hy[9], clip = hy[10];
+    float lr = hy[2], min_lr = hy[3], b1 = hy[6], b2 = hy[7], eps = hy[8], wd = hy[9],
+          clip = hy[10];
     int warmup = (int)hy[4], total = (int)hy[5];
     for (int i = 0; i < n_t; i++) {
         const gptc_tparam *tp = gptc_tmodel_tensor(m, i);
@@ -174,16 +197,18 @@ static void check_model(const char *path, int n_threads)
     size_t np = gptc_tmodel_n_params(m);
     float *m1 = calloc(np, sizeof(float)), *m2 = calloc(np, sizeof(float));
     gptc_adamw opt = {.beta1 = b1, .beta2 = b2, .eps = eps, .weight_decay = wd};
-    const float *ref_losses = fx_get(&fx, "losses5")->data, *ref_norms = fx_get(&fx, "gradnorm5")->data;
+    const float *ref_losses = fx_get(&fx, "losses5")->data,
+                *ref_norms = fx_get(&fx, "gradnorm5")->data;
     gptc_tmodel_zero_grad(m);
     for (int step = 0; step < 5; step++) {
         gptc_tmodel_forward(m, tok, tgt, B, T, &loss, &err);
         gptc_tmodel_backward(m, 1.0f);
-        double norm = gptc_tmodel_adamw(m, &opt, m1, m2, step + 1, gptc_lr_cosine(step, lr, min_lr, warmup, total), clip);
-        CHECK(fabsf(loss - ref_losses[step]) <= 1e-5f * ref_losses[step], "%s: step %d loss %.7f, torch %.7f",
-              arch, step, loss, ref_losses[step]);
-        CHECK(fabs(norm - ref_norms[step]) <= 1e-5 * ref_norms[step], "%s: step %d grad norm %.7f, torch %.7f",
-              arch, step, norm, ref_norms[step]);
+        double norm = gptc_tmodel_adamw(m, &opt, m1, m2, step + 1,
+                                        gptc_lr_cosine(step, lr, min_lr, warmup, total), clip);
+        CHECK(fabsf(loss - ref_losses[step]) <= 1e-5f * ref_losses[step],
+              "%s: step %d loss %.7f, torch %.7f", arch, step, loss, ref_losses[step]);
+        CHECK(fabs(norm - ref_norms[step]) <= 1e-5 * ref_norms[step],
+              "%s: step %d grad norm %.7f, torch %.7f", arch, step, norm, ref_norms[step]);
     }
     float worst_p = 0;
     for (int i = 0; i < n_t; i++) {
@@ -195,14 +220,18 @@ static void check_model(const char *path, int n_threads)
          * exactly 0, so float32 and float64 see only rounding noise there, which AdamW's
          * normalisation turns into full-size steps of either sign. Skip those D elements. */
         size_t skip0 = 0, skip1 = 0;
-        if (strstr(tp->name, "attn_qkv.bias")) skip0 = (size_t)cfg.n_embd, skip1 = 2 * (size_t)cfg.n_embd;
+        if (strstr(tp->name, "attn_qkv.bias"))
+            skip0 = (size_t)cfg.n_embd, skip1 = 2 * (size_t)cfg.n_embd;
         float e = 0;
         for (size_t k = 0; k < tp->n; k++)
-            if (k < skip0 || k >= skip1) e = fmaxf(e, fabsf(P[tp->off + k] - ref[k]) / (2e-6f + 1e-4f * fabsf(ref[k])));
+            if (k < skip0 || k >= skip1)
+                e = fmaxf(e, fabsf(P[tp->off + k] - ref[k]) / (2e-6f + 1e-4f * fabsf(ref[k])));
         worst_p = fmaxf(worst_p, e);
         CHECK(e <= 1, "%s: %s after 5 steps differs (%.2f x tolerance)", arch, tp->name, e);
     }
-    if (getenv("VERBOSE")) printf("%s/%d: logits %.3f, params after 5 steps %.3f x tolerance\n", arch, n_threads, worst, worst_p);
+    if (getenv("VERBOSE"))
+        printf("%s/%d: logits %.3f, params after 5 steps %.3f x tolerance\n", arch, n_threads,
+               worst, worst_p);
     free(m1);
     free(m2);
 done:

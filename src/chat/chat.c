@@ -29,7 +29,8 @@ gptc_chat_opts gptc_chat_default_opts(void)
 gptc_status gptc_chat_template_init(const char *src, size_t n, gptc_chat_template **out,
                                     gptc_err *err)
 {
-    if (!out || (!src && n)) return gptc_fail(err, GPTC_E_INVALID, "gptc_chat_template_init: NULL argument");
+    if (!out || (!src && n))
+        return gptc_fail(err, GPTC_E_INVALID, "gptc_chat_template_init: NULL argument");
     *out = NULL;
     gptc_chat_template *t = calloc(1, sizeof *t);
     if (!t) return gptc_fail(err, GPTC_E_NOMEM, "out of memory");
@@ -58,8 +59,8 @@ static gptc_status parse_date(const char *s, jinja_opts *o, gptc_err *err)
 {
     int y, m, d;
     char tail;
-    if (sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 || strlen(s) != 10 || m < 1 ||
-        m > 12 || d < 1 || d > 31 || y < 1)
+    if (sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 || strlen(s) != 10 || m < 1 || m > 12 ||
+        d < 1 || d > 31 || y < 1)
         return gptc_fail(err, GPTC_E_INVALID, "date '%s' is not YYYY-MM-DD", s);
     o->year = y;
     o->mon = m;
@@ -72,12 +73,14 @@ gptc_status gptc_chat_render_json(const gptc_chat_template *t, const json_t *mes
                                   const json_t *tools, const gptc_chat_opts *opts, char **out,
                                   size_t *out_len, gptc_err *err)
 {
-    if (!t || !messages || !out) return gptc_fail(err, GPTC_E_INVALID, "gptc_chat_render: NULL argument");
+    if (!t || !messages || !out)
+        return gptc_fail(err, GPTC_E_INVALID, "gptc_chat_render: NULL argument");
     *out = NULL;
     if (out_len) *out_len = 0;
     gptc_chat_opts dflt = gptc_chat_default_opts();
     if (!opts) opts = &dflt;
-    if (!json_is_array(messages)) return gptc_fail(err, GPTC_E_INVALID, "messages must be a JSON array");
+    if (!json_is_array(messages))
+        return gptc_fail(err, GPTC_E_INVALID, "messages must be a JSON array");
 
     jinja_opts jo;
     memset(&jo, 0, sizeof jo);
@@ -115,15 +118,20 @@ gptc_status gptc_chat_render_json(const gptc_chat_template *t, const json_t *mes
     }
     size_t nv = 0;
     if (opts->bos_token)
-        vars[nv++] = (jinja_var){.name = "bos_token", .type = JINJA_VAR_STR, .s = opts->bos_token,
+        vars[nv++] = (jinja_var){.name = "bos_token",
+                                 .type = JINJA_VAR_STR,
+                                 .s = opts->bos_token,
                                  .n = strlen(opts->bos_token)};
     if (opts->eos_token)
-        vars[nv++] = (jinja_var){.name = "eos_token", .type = JINJA_VAR_STR, .s = opts->eos_token,
+        vars[nv++] = (jinja_var){.name = "eos_token",
+                                 .type = JINJA_VAR_STR,
+                                 .s = opts->eos_token,
                                  .n = strlen(opts->eos_token)};
     if (extra) {
         const char *key;
         json_t *val;
-        json_object_foreach(extra, key, val) {
+        json_object_foreach(extra, key, val)
+        {
             vars[nv++] = (jinja_var){.name = key, .type = JINJA_VAR_JSON, .json = val};
         }
     }
@@ -131,7 +139,8 @@ gptc_status gptc_chat_render_json(const gptc_chat_template *t, const json_t *mes
     vars[nv++] = tools ? (jinja_var){.name = "tools", .type = JINJA_VAR_JSON, .json = tools}
                        : (jinja_var){.name = "tools", .type = JINJA_VAR_NONE};
     vars[nv++] = (jinja_var){.name = "documents", .type = JINJA_VAR_NONE};
-    vars[nv++] = (jinja_var){.name = "add_generation_prompt", .type = JINJA_VAR_BOOL,
+    vars[nv++] = (jinja_var){.name = "add_generation_prompt",
+                             .type = JINJA_VAR_BOOL,
                              .b = opts->add_generation_prompt != 0};
     gptc_status st = gptc_jinja_render(t->t, vars, nv, &jo, out, out_len, err);
     free(vars);
@@ -153,7 +162,8 @@ gptc_status gptc_chat_render(const gptc_chat_template *t, const char *messages_j
                              const char *tools_json, const gptc_chat_opts *opts, char **out,
                              size_t *out_len, gptc_err *err)
 {
-    if (!t || !messages_json || !out) return gptc_fail(err, GPTC_E_INVALID, "gptc_chat_render: NULL argument");
+    if (!t || !messages_json || !out)
+        return gptc_fail(err, GPTC_E_INVALID, "gptc_chat_render: NULL argument");
     json_t *m = NULL, *tools = NULL;
     gptc_status st = load_json("messages", messages_json, &m, err);
     if (st == GPTC_OK && tools_json) st = load_json("tools", tools_json, &tools, err);
@@ -204,9 +214,20 @@ const char *gptc_chat_eos_text(const gptc_model *model, char *buf, size_t cap)
 
 /* End-of-turn markers of the template families gptc knows */
 static const char *const k_end_markers[] = {
-    "<|im_end|>", "<|eot_id|>", "<|eom_id|>", "<end_of_turn>", "<|end|>",
-    "<|END_OF_TURN_TOKEN|>", "<|end_of_text|>", "<\xef\xbd\x9c" "end\xe2\x96\x81" "of\xe2\x96\x81" "sentence\xef\xbd\x9c>",
-    "<|endoftext|>", "<|return|>", "<|call|>",
+    "<|im_end|>",
+    "<|eot_id|>",
+    "<|eom_id|>",
+    "<end_of_turn>",
+    "<|end|>",
+    "<|END_OF_TURN_TOKEN|>",
+    "<|end_of_text|>",
+    "<\xef\xbd\x9c"
+    "end\xe2\x96\x81"
+    "of\xe2\x96\x81"
+    "sentence\xef\xbd\x9c>",
+    "<|endoftext|>",
+    "<|return|>",
+    "<|call|>",
 };
 
 static int has(const char *hay, size_t n, const char *needle)
@@ -228,7 +249,8 @@ static void add_str(gptc_chat_stops *s, const char *str)
     if (!str || !*str || strlen(str) >= sizeof s->strs[0]) return;
     for (int i = 0; i < s->n_strs; i++)
         if (strcmp(s->strs[i], str) == 0) return;
-    if (s->n_strs < GPTC_CHAT_MAX_STOPS) snprintf(s->strs[s->n_strs++], sizeof s->strs[0], "%s", str);
+    if (s->n_strs < GPTC_CHAT_MAX_STOPS)
+        snprintf(s->strs[s->n_strs++], sizeof s->strs[0], "%s", str);
 }
 
 void gptc_chat_stops_for(const gptc_model *model, const char *src, size_t n, gptc_chat_stops *out)
@@ -250,5 +272,6 @@ void gptc_chat_stops_for(const gptc_model *model, const char *src, size_t n, gpt
     }
     /* templates that end turns with eos_token: its text, for vocabularies that spell it */
     char eos[64];
-    if (src && has(src, n, "eos_token") && gptc_chat_eos_text(model, eos, sizeof eos)) add_str(out, eos);
+    if (src && has(src, n, "eos_token") && gptc_chat_eos_text(model, eos, sizeof eos))
+        add_str(out, eos);
 }

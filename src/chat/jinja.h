@@ -32,7 +32,7 @@ typedef struct jinja_template jinja_template;
  * GPTC_E_FORMAT: syntax error or invalid UTF-8; GPTC_E_UNSUPPORTED: a construct not
  * implemented; GPTC_E_RANGE: too large or too deeply nested. */
 gptc_status gptc_jinja_template_parse(const char *src, size_t n, jinja_template **out /* OUT */,
-                                 gptc_err *err);
+                                      gptc_err *err);
 void gptc_jinja_template_free(jinja_template *t);
 /* The template's source as parsed (newlines normalised); borrowed. */
 const char *gptc_jinja_template_source(const jinja_template *t, size_t *n /* OUT */);
@@ -55,11 +55,11 @@ typedef struct jinja_var {
 } jinja_var;
 
 typedef struct jinja_limits {
-    size_t max_output; /* bytes of rendered text; 16 MiB */
-    size_t max_alloc;  /* bytes of values allocated over the whole render; 512 MiB */
+    size_t max_output;  /* bytes of rendered text; 16 MiB */
+    size_t max_alloc;   /* bytes of values allocated over the whole render; 512 MiB */
     uint64_t max_steps; /* expression/statement evaluations and element visits; 50 M */
     uint64_t max_iters; /* loop iterations; 10 M */
-    int max_calls;     /* macro call depth; 64 */
+    int max_calls;      /* macro call depth; 64 */
 } jinja_limits;
 
 typedef struct jinja_opts {
@@ -73,7 +73,7 @@ jinja_limits gptc_jinja_default_limits(void);
 /* Render with the given variables (later entries override earlier ones of the same name).
  * OUT: *out, malloc'd and NUL-terminated (free with free()), *out_len its length. */
 gptc_status gptc_jinja_render(const jinja_template *t, const jinja_var *vars, size_t n_vars,
-                         const jinja_opts *opts, char **out /* OUT */, size_t *out_len /* OUT */,
-                         gptc_err *err);
+                              const jinja_opts *opts, char **out /* OUT */,
+                              size_t *out_len /* OUT */, gptc_err *err);
 
 #endif

@@ -21,29 +21,34 @@ int gptc_jinja_binop(jrt *rt, int op, jv a, jv b, jv *out);
  * Arguments
  */
 int gptc_jargs_bind(jrt *rt, const jargs *a, const char *fname, const char *const *params,
-               size_t nparams, jv *slots)
+                    size_t nparams, jv *slots)
 {
-    for (size_t i = 0; i < nparams; i++) slots[i] = jv_noarg();
+    for (size_t i = 0; i < nparams; i++)
+        slots[i] = jv_noarg();
     if (a->npos > nparams)
         return gptc_jfail(rt, JE_TYPE, "%s() takes at most %zu argument(s) (%zu given)", fname,
-                     nparams, a->npos);
-    for (size_t i = 0; i < a->npos; i++) slots[i] = a->pos[i];
+                          nparams, a->npos);
+    for (size_t i = 0; i < a->npos; i++)
+        slots[i] = a->pos[i];
     for (size_t k = 0; k < a->nkw; k++) {
         size_t j;
         for (j = 0; j < nparams; j++)
             if (strcmp(params[j], a->kwn[k]->p) == 0) break;
         if (j == nparams)
             return gptc_jfail(rt, JE_TYPE, "%s() got an unexpected keyword argument '%s'", fname,
-                         a->kwn[k]->p);
+                              a->kwn[k]->p);
         if (slots[j].kind != JV_NOARG)
             return gptc_jfail(rt, JE_TYPE, "%s() got multiple values for argument '%s'", fname,
-                         params[j]);
+                              params[j]);
         slots[j] = a->kw[k];
     }
     return 0;
 }
 
-static int given(jv v) { return v.kind != JV_NOARG; }
+static int given(jv v)
+{
+    return v.kind != JV_NOARG;
+}
 
 /* ---------------------------------------------------------------------------------------------
  * Iteration and length
@@ -52,14 +57,16 @@ int gptc_jinja_iterate(jrt *rt, jv v, jlist **out)
 {
     switch (v.kind) {
     case JV_LIST:
-        if (v.u.l->gen_err) return gptc_jfail(rt, (jerr_kind)v.u.l->gen_ekind, "%s", v.u.l->gen_err->p);
+        if (v.u.l->gen_err)
+            return gptc_jfail(rt, (jerr_kind)v.u.l->gen_ekind, "%s", v.u.l->gen_err->p);
         *out = v.u.l;
         v.u.l->rc++;
         return 0;
     case JV_DICT: {
         jlist *l = gptc_jlist_new(rt, v.u.d->n, 0);
         if (!l) return -1;
-        for (size_t i = 0; i < v.u.d->n; i++) l->v[i] = gptc_jv_incref(v.u.d->keys[i]);
+        for (size_t i = 0; i < v.u.d->n; i++)
+            l->v[i] = gptc_jv_incref(v.u.d->keys[i]);
         if (gptc_jlist_seal(rt, l)) {
             gptc_jv_decref(jv_listv(l));
             return -1;
@@ -92,22 +99,32 @@ int gptc_jinja_iterate(jrt *rt, jv v, jlist **out)
         *out = v.u.loop->items;
         v.u.loop->items->rc++;
         return 0;
-    default: return gptc_jfail(rt, JE_TYPE, "'%s' object is not iterable", gptc_jv_type_name(v));
+    default:
+        return gptc_jfail(rt, JE_TYPE, "'%s' object is not iterable", gptc_jv_type_name(v));
     }
 }
 
 int gptc_jinja_length(jrt *rt, jv v, int64_t *n)
 {
     switch (v.kind) {
-    case JV_UNDEF: *n = 0; return 0;
-    case JV_STR: *n = (int64_t)v.u.s->ncp; return 0;
+    case JV_UNDEF:
+        *n = 0;
+        return 0;
+    case JV_STR:
+        *n = (int64_t)v.u.s->ncp;
+        return 0;
     case JV_LIST:
         if (v.u.l->gen) break;
         *n = (int64_t)v.u.l->n;
         return 0;
-    case JV_DICT: *n = (int64_t)v.u.d->n; return 0;
-    case JV_LOOP: *n = (int64_t)v.u.loop->items->n; return 0;
-    default: break;
+    case JV_DICT:
+        *n = (int64_t)v.u.d->n;
+        return 0;
+    case JV_LOOP:
+        *n = (int64_t)v.u.loop->items->n;
+        return 0;
+    default:
+        break;
     }
     return gptc_jfail(rt, JE_TYPE, "object of type '%s' has no len()", gptc_jv_type_name(v));
 }
@@ -117,21 +134,80 @@ int gptc_jinja_length(jrt *rt, jv v, int64_t *n)
  */
 enum {
     /* str */
-    M_CAPITALIZE, M_CASEFOLD, M_CENTER, M_COUNT, M_ENCODE, M_ENDSWITH, M_EXPANDTABS, M_FIND,
-    M_FORMAT, M_FORMAT_MAP, M_INDEX, M_ISALNUM, M_ISALPHA, M_ISASCII, M_ISDECIMAL, M_ISDIGIT,
-    M_ISIDENTIFIER, M_ISLOWER, M_ISNUMERIC, M_ISPRINTABLE, M_ISSPACE, M_ISTITLE, M_ISUPPER,
-    M_JOIN, M_LJUST, M_LOWER, M_LSTRIP, M_MAKETRANS, M_PARTITION, M_REMOVEPREFIX,
-    M_REMOVESUFFIX, M_REPLACE, M_RFIND, M_RINDEX, M_RJUST, M_RPARTITION, M_RSPLIT, M_RSTRIP,
-    M_SPLIT, M_SPLITLINES, M_STARTSWITH, M_STRIP, M_SWAPCASE, M_TITLE, M_TRANSLATE, M_UPPER,
+    M_CAPITALIZE,
+    M_CASEFOLD,
+    M_CENTER,
+    M_COUNT,
+    M_ENCODE,
+    M_ENDSWITH,
+    M_EXPANDTABS,
+    M_FIND,
+    M_FORMAT,
+    M_FORMAT_MAP,
+    M_INDEX,
+    M_ISALNUM,
+    M_ISALPHA,
+    M_ISASCII,
+    M_ISDECIMAL,
+    M_ISDIGIT,
+    M_ISIDENTIFIER,
+    M_ISLOWER,
+    M_ISNUMERIC,
+    M_ISPRINTABLE,
+    M_ISSPACE,
+    M_ISTITLE,
+    M_ISUPPER,
+    M_JOIN,
+    M_LJUST,
+    M_LOWER,
+    M_LSTRIP,
+    M_MAKETRANS,
+    M_PARTITION,
+    M_REMOVEPREFIX,
+    M_REMOVESUFFIX,
+    M_REPLACE,
+    M_RFIND,
+    M_RINDEX,
+    M_RJUST,
+    M_RPARTITION,
+    M_RSPLIT,
+    M_RSTRIP,
+    M_SPLIT,
+    M_SPLITLINES,
+    M_STARTSWITH,
+    M_STRIP,
+    M_SWAPCASE,
+    M_TITLE,
+    M_TRANSLATE,
+    M_UPPER,
     M_ZFILL,
     /* dict */
-    M_D_CLEAR, M_D_COPY, M_D_FROMKEYS, M_D_GET, M_D_ITEMS, M_D_KEYS, M_D_POP, M_D_POPITEM,
-    M_D_SETDEFAULT, M_D_UPDATE, M_D_VALUES,
+    M_D_CLEAR,
+    M_D_COPY,
+    M_D_FROMKEYS,
+    M_D_GET,
+    M_D_ITEMS,
+    M_D_KEYS,
+    M_D_POP,
+    M_D_POPITEM,
+    M_D_SETDEFAULT,
+    M_D_UPDATE,
+    M_D_VALUES,
     /* list / tuple */
-    M_L_APPEND, M_L_CLEAR, M_L_COPY, M_L_COUNT, M_L_EXTEND, M_L_INDEX, M_L_INSERT, M_L_POP,
-    M_L_REMOVE, M_L_REVERSE, M_L_SORT,
+    M_L_APPEND,
+    M_L_CLEAR,
+    M_L_COPY,
+    M_L_COUNT,
+    M_L_EXTEND,
+    M_L_INDEX,
+    M_L_INSERT,
+    M_L_POP,
+    M_L_REMOVE,
+    M_L_REVERSE,
+    M_L_SORT,
     /* loop */
-    M_LOOP_CYCLE, M_LOOP_CHANGED,
+    M_LOOP_CYCLE,
+    M_LOOP_CHANGED,
 };
 
 typedef struct method_def {
@@ -144,51 +220,88 @@ typedef struct method_def {
 #define MF_TUPLE 2
 
 static const method_def k_methods[] = {
-    [M_CAPITALIZE] = {'s', 0, "capitalize"}, [M_CASEFOLD] = {'s', 0, "casefold"},
-    [M_CENTER] = {'s', 0, "center"}, [M_COUNT] = {'s', 0, "count"},
-    [M_ENCODE] = {'s', 0, "encode"}, [M_ENDSWITH] = {'s', 0, "endswith"},
-    [M_EXPANDTABS] = {'s', 0, "expandtabs"}, [M_FIND] = {'s', 0, "find"},
-    [M_FORMAT] = {'s', 0, "format"}, [M_FORMAT_MAP] = {'s', 0, "format_map"},
-    [M_INDEX] = {'s', 0, "index"}, [M_ISALNUM] = {'s', 0, "isalnum"},
-    [M_ISALPHA] = {'s', 0, "isalpha"}, [M_ISASCII] = {'s', 0, "isascii"},
-    [M_ISDECIMAL] = {'s', 0, "isdecimal"}, [M_ISDIGIT] = {'s', 0, "isdigit"},
-    [M_ISIDENTIFIER] = {'s', 0, "isidentifier"}, [M_ISLOWER] = {'s', 0, "islower"},
-    [M_ISNUMERIC] = {'s', 0, "isnumeric"}, [M_ISPRINTABLE] = {'s', 0, "isprintable"},
-    [M_ISSPACE] = {'s', 0, "isspace"}, [M_ISTITLE] = {'s', 0, "istitle"},
-    [M_ISUPPER] = {'s', 0, "isupper"}, [M_JOIN] = {'s', 0, "join"},
-    [M_LJUST] = {'s', 0, "ljust"}, [M_LOWER] = {'s', 0, "lower"},
-    [M_LSTRIP] = {'s', 0, "lstrip"}, [M_MAKETRANS] = {'s', 0, "maketrans"},
-    [M_PARTITION] = {'s', 0, "partition"}, [M_REMOVEPREFIX] = {'s', 0, "removeprefix"},
-    [M_REMOVESUFFIX] = {'s', 0, "removesuffix"}, [M_REPLACE] = {'s', 0, "replace"},
-    [M_RFIND] = {'s', 0, "rfind"}, [M_RINDEX] = {'s', 0, "rindex"},
-    [M_RJUST] = {'s', 0, "rjust"}, [M_RPARTITION] = {'s', 0, "rpartition"},
-    [M_RSPLIT] = {'s', 0, "rsplit"}, [M_RSTRIP] = {'s', 0, "rstrip"},
-    [M_SPLIT] = {'s', 0, "split"}, [M_SPLITLINES] = {'s', 0, "splitlines"},
-    [M_STARTSWITH] = {'s', 0, "startswith"}, [M_STRIP] = {'s', 0, "strip"},
-    [M_SWAPCASE] = {'s', 0, "swapcase"}, [M_TITLE] = {'s', 0, "title"},
-    [M_TRANSLATE] = {'s', 0, "translate"}, [M_UPPER] = {'s', 0, "upper"},
+    [M_CAPITALIZE] = {'s', 0, "capitalize"},
+    [M_CASEFOLD] = {'s', 0, "casefold"},
+    [M_CENTER] = {'s', 0, "center"},
+    [M_COUNT] = {'s', 0, "count"},
+    [M_ENCODE] = {'s', 0, "encode"},
+    [M_ENDSWITH] = {'s', 0, "endswith"},
+    [M_EXPANDTABS] = {'s', 0, "expandtabs"},
+    [M_FIND] = {'s', 0, "find"},
+    [M_FORMAT] = {'s', 0, "format"},
+    [M_FORMAT_MAP] = {'s', 0, "format_map"},
+    [M_INDEX] = {'s', 0, "index"},
+    [M_ISALNUM] = {'s', 0, "isalnum"},
+    [M_ISALPHA] = {'s', 0, "isalpha"},
+    [M_ISASCII] = {'s', 0, "isascii"},
+    [M_ISDECIMAL] = {'s', 0, "isdecimal"},
+    [M_ISDIGIT] = {'s', 0, "isdigit"},
+    [M_ISIDENTIFIER] = {'s', 0, "isidentifier"},
+    [M_ISLOWER] = {'s', 0, "islower"},
+    [M_ISNUMERIC] = {'s', 0, "isnumeric"},
+    [M_ISPRINTABLE] = {'s', 0, "isprintable"},
+    [M_ISSPACE] = {'s', 0, "isspace"},
+    [M_ISTITLE] = {'s', 0, "istitle"},
+    [M_ISUPPER] = {'s', 0, "isupper"},
+    [M_JOIN] = {'s', 0, "join"},
+    [M_LJUST] = {'s', 0, "ljust"},
+    [M_LOWER] = {'s', 0, "lower"},
+    [M_LSTRIP] = {'s', 0, "lstrip"},
+    [M_MAKETRANS] = {'s', 0, "maketrans"},
+    [M_PARTITION] = {'s', 0, "partition"},
+    [M_REMOVEPREFIX] = {'s', 0, "removeprefix"},
+    [M_REMOVESUFFIX] = {'s', 0, "removesuffix"},
+    [M_REPLACE] = {'s', 0, "replace"},
+    [M_RFIND] = {'s', 0, "rfind"},
+    [M_RINDEX] = {'s', 0, "rindex"},
+    [M_RJUST] = {'s', 0, "rjust"},
+    [M_RPARTITION] = {'s', 0, "rpartition"},
+    [M_RSPLIT] = {'s', 0, "rsplit"},
+    [M_RSTRIP] = {'s', 0, "rstrip"},
+    [M_SPLIT] = {'s', 0, "split"},
+    [M_SPLITLINES] = {'s', 0, "splitlines"},
+    [M_STARTSWITH] = {'s', 0, "startswith"},
+    [M_STRIP] = {'s', 0, "strip"},
+    [M_SWAPCASE] = {'s', 0, "swapcase"},
+    [M_TITLE] = {'s', 0, "title"},
+    [M_TRANSLATE] = {'s', 0, "translate"},
+    [M_UPPER] = {'s', 0, "upper"},
     [M_ZFILL] = {'s', 0, "zfill"},
-    [M_D_CLEAR] = {'d', MF_UNSAFE, "clear"}, [M_D_COPY] = {'d', 0, "copy"},
-    [M_D_FROMKEYS] = {'d', 0, "fromkeys"}, [M_D_GET] = {'d', 0, "get"},
-    [M_D_ITEMS] = {'d', 0, "items"}, [M_D_KEYS] = {'d', 0, "keys"},
-    [M_D_POP] = {'d', MF_UNSAFE, "pop"}, [M_D_POPITEM] = {'d', MF_UNSAFE, "popitem"},
-    [M_D_SETDEFAULT] = {'d', MF_UNSAFE, "setdefault"}, [M_D_UPDATE] = {'d', MF_UNSAFE, "update"},
+    [M_D_CLEAR] = {'d', MF_UNSAFE, "clear"},
+    [M_D_COPY] = {'d', 0, "copy"},
+    [M_D_FROMKEYS] = {'d', 0, "fromkeys"},
+    [M_D_GET] = {'d', 0, "get"},
+    [M_D_ITEMS] = {'d', 0, "items"},
+    [M_D_KEYS] = {'d', 0, "keys"},
+    [M_D_POP] = {'d', MF_UNSAFE, "pop"},
+    [M_D_POPITEM] = {'d', MF_UNSAFE, "popitem"},
+    [M_D_SETDEFAULT] = {'d', MF_UNSAFE, "setdefault"},
+    [M_D_UPDATE] = {'d', MF_UNSAFE, "update"},
     [M_D_VALUES] = {'d', 0, "values"},
-    [M_L_APPEND] = {'l', MF_UNSAFE, "append"}, [M_L_CLEAR] = {'l', MF_UNSAFE, "clear"},
-    [M_L_COPY] = {'l', 0, "copy"}, [M_L_COUNT] = {'l', MF_TUPLE, "count"},
-    [M_L_EXTEND] = {'l', MF_UNSAFE, "extend"}, [M_L_INDEX] = {'l', MF_TUPLE, "index"},
-    [M_L_INSERT] = {'l', MF_UNSAFE, "insert"}, [M_L_POP] = {'l', MF_UNSAFE, "pop"},
-    [M_L_REMOVE] = {'l', MF_UNSAFE, "remove"}, [M_L_REVERSE] = {'l', MF_UNSAFE, "reverse"},
+    [M_L_APPEND] = {'l', MF_UNSAFE, "append"},
+    [M_L_CLEAR] = {'l', MF_UNSAFE, "clear"},
+    [M_L_COPY] = {'l', 0, "copy"},
+    [M_L_COUNT] = {'l', MF_TUPLE, "count"},
+    [M_L_EXTEND] = {'l', MF_UNSAFE, "extend"},
+    [M_L_INDEX] = {'l', MF_TUPLE, "index"},
+    [M_L_INSERT] = {'l', MF_UNSAFE, "insert"},
+    [M_L_POP] = {'l', MF_UNSAFE, "pop"},
+    [M_L_REMOVE] = {'l', MF_UNSAFE, "remove"},
+    [M_L_REVERSE] = {'l', MF_UNSAFE, "reverse"},
     [M_L_SORT] = {'l', MF_UNSAFE, "sort"},
-    [M_LOOP_CYCLE] = {'o', 0, "cycle"}, [M_LOOP_CHANGED] = {'o', 0, "changed"},
+    [M_LOOP_CYCLE] = {'o', 0, "cycle"},
+    [M_LOOP_CHANGED] = {'o', 0, "changed"},
 };
 #define N_METHODS (sizeof k_methods / sizeof k_methods[0])
 
 /* the method `name` of obj: 1 found (OUT *out), 0 none; -1 error */
 static int find_method(jrt *rt, jv obj, const char *name, size_t n, jv *out)
 {
-    char kind = obj.kind == JV_STR ? 's' : obj.kind == JV_DICT ? 'd' : obj.kind == JV_LIST ? 'l'
-                : obj.kind == JV_LOOP ? 'o' : 0;
+    char kind = obj.kind == JV_STR    ? 's'
+                : obj.kind == JV_DICT ? 'd'
+                : obj.kind == JV_LIST ? 'l'
+                : obj.kind == JV_LOOP ? 'o'
+                                      : 0;
     if (!kind || (obj.kind == JV_LIST && obj.u.l->gen)) return 0;
     for (size_t i = 0; i < N_METHODS; i++) {
         const method_def *m = &k_methods[i];
@@ -196,11 +309,12 @@ static int find_method(jrt *rt, jv obj, const char *name, size_t n, jv *out)
         if (kind == 'l' && obj.u.l->tuple && !(m->flags & MF_TUPLE)) return 0;
         if (m->flags & MF_UNSAFE) {
             if (gptc_jv_undef_msg(rt, out, "access to attribute '%s' of '%s' object is unsafe.",
-                             m->name, gptc_jv_type_name(obj)))
+                                  m->name, gptc_jv_type_name(obj)))
                 return -1;
             return 1;
         }
-        if (gptc_jv_depth(obj) + 1 > JINJA_MAX_DEPTH) return gptc_jfail(rt, JE_LIMIT, "values nested too deeply");
+        if (gptc_jv_depth(obj) + 1 > JINJA_MAX_DEPTH)
+            return gptc_jfail(rt, JE_LIMIT, "values nested too deeply");
         jmeth *mm = gptc_jalloc(rt, sizeof *mm);
         if (!mm) return -1;
         mm->rc = 1;
@@ -225,21 +339,34 @@ static int loop_attr(jrt *rt, const jloop *lp, const char *name, jv *out, int *f
 {
     size_t i = lp->i, n = lp->items->n;
     *found = 1;
-    if (!strcmp(name, "index")) *out = jv_int((int64_t)i + 1);
-    else if (!strcmp(name, "index0")) *out = jv_int((int64_t)i);
-    else if (!strcmp(name, "revindex")) *out = jv_int((int64_t)(n - i));
-    else if (!strcmp(name, "revindex0")) *out = jv_int((int64_t)(n - i - 1));
-    else if (!strcmp(name, "first")) *out = jv_bool(i == 0);
-    else if (!strcmp(name, "last")) *out = jv_bool(i + 1 == n);
-    else if (!strcmp(name, "length")) *out = jv_int((int64_t)n);
-    else if (!strcmp(name, "depth")) *out = jv_int(1);
-    else if (!strcmp(name, "depth0")) *out = jv_int(0);
+    if (!strcmp(name, "index"))
+        *out = jv_int((int64_t)i + 1);
+    else if (!strcmp(name, "index0"))
+        *out = jv_int((int64_t)i);
+    else if (!strcmp(name, "revindex"))
+        *out = jv_int((int64_t)(n - i));
+    else if (!strcmp(name, "revindex0"))
+        *out = jv_int((int64_t)(n - i - 1));
+    else if (!strcmp(name, "first"))
+        *out = jv_bool(i == 0);
+    else if (!strcmp(name, "last"))
+        *out = jv_bool(i + 1 == n);
+    else if (!strcmp(name, "length"))
+        *out = jv_int((int64_t)n);
+    else if (!strcmp(name, "depth"))
+        *out = jv_int(1);
+    else if (!strcmp(name, "depth0"))
+        *out = jv_int(0);
     else if (!strcmp(name, "previtem")) {
-        if (i > 0) *out = gptc_jv_incref(lp->items->v[i - 1]);
-        else return gptc_jv_undef_msg(rt, out, "there is no previous item");
+        if (i > 0)
+            *out = gptc_jv_incref(lp->items->v[i - 1]);
+        else
+            return gptc_jv_undef_msg(rt, out, "there is no previous item");
     } else if (!strcmp(name, "nextitem")) {
-        if (i + 1 < n) *out = gptc_jv_incref(lp->items->v[i + 1]);
-        else return gptc_jv_undef_msg(rt, out, "there is no next item");
+        if (i + 1 < n)
+            *out = gptc_jv_incref(lp->items->v[i + 1]);
+        else
+            return gptc_jv_undef_msg(rt, out, "there is no next item");
     } else {
         *found = 0;
     }
@@ -251,7 +378,8 @@ int gptc_jinja_getattr_ex(jrt *rt, jv obj, const char *name, size_t n, int items
     char b[64];
     *out = jv_none();
     switch (obj.kind) {
-    case JV_UNDEF: return gptc_jfail(rt, JE_UNDEFINED, "%s", obj.u.s ? obj.u.s->p : "undefined value");
+    case JV_UNDEF:
+        return gptc_jfail(rt, JE_UNDEFINED, "%s", obj.u.s ? obj.u.s->p : "undefined value");
     case JV_DICT: {
         int m = find_method(rt, obj, name, n, out);
         if (m) return m < 0 ? -1 : 0;
@@ -268,7 +396,8 @@ int gptc_jinja_getattr_ex(jrt *rt, jv obj, const char *name, size_t n, int items
             *out = gptc_jv_incref(obj.u.ns->attrs->vals[e]);
             return 0;
         }
-        return gptc_jv_undef_msg(rt, out, "'Namespace' object has no attribute '%.*s'", (int)n, name);
+        return gptc_jv_undef_msg(rt, out, "'Namespace' object has no attribute '%.*s'", (int)n,
+                                 name);
     }
     case JV_LOOP: {
         int found;
@@ -281,7 +410,8 @@ int gptc_jinja_getattr_ex(jrt *rt, jv obj, const char *name, size_t n, int items
         }
         int m = find_method(rt, obj, name, n, out);
         if (m) return m < 0 ? -1 : 0;
-        return gptc_jv_undef_msg(rt, out, "'LoopContext object' has no attribute '%.*s'", (int)n, name);
+        return gptc_jv_undef_msg(rt, out, "'LoopContext object' has no attribute '%.*s'", (int)n,
+                                 name);
     }
     default: {
         int m = find_method(rt, obj, name, n, out);
@@ -290,7 +420,7 @@ int gptc_jinja_getattr_ex(jrt *rt, jv obj, const char *name, size_t n, int items
     }
     }
     return gptc_jv_undef_msg(rt, out, "%s has no attribute '%.*s'", obj_desc(obj, b, sizeof b),
-                        (int)GPTC_MIN(n, 100), name);
+                             (int)GPTC_MIN(n, 100), name);
 }
 
 int gptc_jinja_getattr(jrt *rt, jv obj, const char *name, size_t n, jv *out)
@@ -302,7 +432,8 @@ int gptc_jinja_getitem(jrt *rt, jv obj, jv key, jv *out)
 {
     char b[64];
     *out = jv_none();
-    if (obj.kind == JV_UNDEF) return gptc_jfail(rt, JE_UNDEFINED, "%s", obj.u.s ? obj.u.s->p : "undefined value");
+    if (obj.kind == JV_UNDEF)
+        return gptc_jfail(rt, JE_UNDEFINED, "%s", obj.u.s ? obj.u.s->p : "undefined value");
     if (obj.kind == JV_DICT) {
         uint64_t h;
         if (key.kind != JV_LIST || key.u.l->tuple) { /* lists are unhashable: not found */
@@ -335,7 +466,7 @@ int gptc_jinja_getitem(jrt *rt, jv obj, jv key, jv *out)
             return gptc_jv_str(rt, s->p + off, l, out);
         }
         return gptc_jv_undef_msg(rt, out, "%s has no element %lld", obj_desc(obj, b, sizeof b),
-                            (long long)key.u.i);
+                                 (long long)key.u.i);
     }
     if (key.kind == JV_STR) {
         jv v;
@@ -346,7 +477,7 @@ int gptc_jinja_getitem(jrt *rt, jv obj, jv key, jv *out)
         }
         gptc_jv_decref(v);
         return gptc_jv_undef_msg(rt, out, "%s has no attribute '%.*s'", obj_desc(obj, b, sizeof b),
-                            (int)GPTC_MIN(key.u.s->n, 100), key.u.s->p);
+                                 (int)GPTC_MIN(key.u.s->n, 100), key.u.s->p);
     }
     jbuf kb = {0};
     if (gptc_jv_write_repr(rt, &kb, key)) {
@@ -354,7 +485,7 @@ int gptc_jinja_getitem(jrt *rt, jv obj, jv key, jv *out)
         return -1;
     }
     int r = gptc_jv_undef_msg(rt, out, "%s has no element %.*s", obj_desc(obj, b, sizeof b),
-                         (int)GPTC_MIN(kb.n, 100), kb.p ? kb.p : "");
+                              (int)GPTC_MIN(kb.n, 100), kb.p ? kb.p : "");
     gptc_jbuf_free(&kb);
     return r;
 }
@@ -363,7 +494,8 @@ int gptc_jinja_getitem(jrt *rt, jv obj, jv key, jv *out)
 static int need_str(jrt *rt, jv v, const char *what)
 {
     if (v.kind == JV_STR) return 0;
-    if (v.kind == JV_UNDEF) return gptc_jfail(rt, JE_UNDEFINED, "%s", v.u.s ? v.u.s->p : "undefined value");
+    if (v.kind == JV_UNDEF)
+        return gptc_jfail(rt, JE_UNDEFINED, "%s", v.u.s ? v.u.s->p : "undefined value");
     return gptc_jfail(rt, JE_TYPE, "%s must be str, not %s", what, gptc_jv_type_name(v));
 }
 
@@ -419,7 +551,8 @@ static int split_str(jrt *rt, const jstr *s, jv sep, int64_t maxsplit, int rever
             for (;;) {
                 while (i > 0) {
                     size_t k = i - 1, l;
-                    while (k > 0 && ((unsigned char)s->p[k] & 0xC0) == 0x80) k--;
+                    while (k > 0 && ((unsigned char)s->p[k] & 0xC0) == 0x80)
+                        k--;
                     if (!gptc_ju_isspace(ju8_dec(s->p + k, &l))) break;
                     i = k;
                 }
@@ -432,7 +565,8 @@ static int split_str(jrt *rt, const jstr *s, jv sep, int64_t maxsplit, int rever
                 }
                 while (i > 0) {
                     size_t k = i - 1, l;
-                    while (k > 0 && ((unsigned char)s->p[k] & 0xC0) == 0x80) k--;
+                    while (k > 0 && ((unsigned char)s->p[k] & 0xC0) == 0x80)
+                        k--;
                     if (gptc_ju_isspace(ju8_dec(s->p + k, &l))) break;
                     i = k;
                 }
@@ -493,8 +627,10 @@ static int split_str(jrt *rt, const jstr *s, jv sep, int64_t maxsplit, int rever
             size_t j = reverse ? cnt - 1 - k : k;
             r = gptc_jv_str(rt, s->p + segs[2 * j], segs[2 * j + 1] - segs[2 * j], &l->v[k]);
         }
-        if (r) gptc_jv_decref(jv_listv(l));
-        else *out = jv_listv(l);
+        if (r)
+            gptc_jv_decref(jv_listv(l));
+        else
+            *out = jv_listv(l);
     }
 done:
     gptc_jbuf_free(&idx);
@@ -534,8 +670,10 @@ int gptc_jinja_splitlines(jrt *rt, const jstr *s, int keepends, jv *out)
         if (!l) r = -1;
         for (size_t k = 0; l && k < cnt && !r; k++)
             r = gptc_jv_str(rt, s->p + segs[2 * k], segs[2 * k + 1] - segs[2 * k], &l->v[k]);
-        if (l && r) gptc_jv_decref(jv_listv(l));
-        else if (l) *out = jv_listv(l);
+        if (l && r)
+            gptc_jv_decref(jv_listv(l));
+        else if (l)
+            *out = jv_listv(l);
     }
     gptc_jbuf_free(&idx);
     return r;
@@ -580,8 +718,10 @@ static int str_replace(jrt *rt, const jstr *s, const jstr *old, const jstr *new_
     gptc_jbuf_free(&b);
     return r;
 }
-int gptc_jinja_str_replace(jrt *rt, const jstr *s, const jstr *old, const jstr *new_, int64_t count, jv *out);
-int gptc_jinja_str_replace(jrt *rt, const jstr *s, const jstr *old, const jstr *new_, int64_t count, jv *out)
+int gptc_jinja_str_replace(jrt *rt, const jstr *s, const jstr *old, const jstr *new_, int64_t count,
+                           jv *out);
+int gptc_jinja_str_replace(jrt *rt, const jstr *s, const jstr *old, const jstr *new_, int64_t count,
+                           jv *out)
 {
     return str_replace(rt, s, old, new_, count, out);
 }
@@ -596,7 +736,7 @@ static int prefix_test(jrt *rt, const jstr *s, jv arg, int suffix, int *res)
     }
     if (arg.kind != JV_STR)
         return gptc_jfail(rt, JE_TYPE, "%s first arg must be str or a tuple of str, not %s",
-                     suffix ? "endswith" : "startswith", gptc_jv_type_name(arg));
+                          suffix ? "endswith" : "startswith", gptc_jv_type_name(arg));
     const jstr *p = arg.u.s;
     *res = p->n <= s->n && memcmp(suffix ? s->p + s->n - p->n : s->p, p->p, p->n) == 0;
     return 0;
@@ -617,19 +757,33 @@ static int str_pred(const jstr *s, int id)
         i += l;
         int digit = c >= '0' && c <= '9';
         switch (id) {
-        case M_ISALNUM: if (!gptc_ju_isalnum(c)) return 0; break;
-        case M_ISALPHA: if (!gptc_ju_isalnum(c) || digit || (c >= 0x660 && c <= 0x669) || (c >= 0x966 && c <= 0x96F) || (c >= 0xFF10 && c <= 0xFF19)) return 0; break;
+        case M_ISALNUM:
+            if (!gptc_ju_isalnum(c)) return 0;
+            break;
+        case M_ISALPHA:
+            if (!gptc_ju_isalnum(c) || digit || (c >= 0x660 && c <= 0x669) ||
+                (c >= 0x966 && c <= 0x96F) || (c >= 0xFF10 && c <= 0xFF19))
+                return 0;
+            break;
         case M_ISDECIMAL:
         case M_ISDIGIT:
-        case M_ISNUMERIC: if (!digit) return 0; break;
-        case M_ISSPACE: if (!gptc_ju_isspace(c)) return 0; break;
+        case M_ISNUMERIC:
+            if (!digit) return 0;
+            break;
+        case M_ISSPACE:
+            if (!gptc_ju_isspace(c)) return 0;
+            break;
         case M_ISLOWER:
-            if (gptc_ju_upper(c) != c && gptc_ju_lower(c) == c) cased = 1;
-            else if (gptc_ju_lower(c) != c) return 0;
+            if (gptc_ju_upper(c) != c && gptc_ju_lower(c) == c)
+                cased = 1;
+            else if (gptc_ju_lower(c) != c)
+                return 0;
             break;
         case M_ISUPPER:
-            if (gptc_ju_lower(c) != c && gptc_ju_upper(c) == c) cased = 1;
-            else if (gptc_ju_upper(c) != c) return 0;
+            if (gptc_ju_lower(c) != c && gptc_ju_upper(c) == c)
+                cased = 1;
+            else if (gptc_ju_upper(c) != c)
+                return 0;
             break;
         }
     }
@@ -649,8 +803,11 @@ int gptc_jinja_call_method(jrt *rt, jmeth *m, const jargs *a, jv *out)
     case M_UPPER:
     case M_TITLE: {
         if (gptc_jargs_bind(rt, a, name, NULL, 0, p)) return -1;
-        int mode = m->id == M_CAPITALIZE ? 'c' : m->id == M_UPPER ? 'u' : m->id == M_TITLE ? 't'
-                   : m->id == M_CASEFOLD ? 'f' : 'l';
+        int mode = m->id == M_CAPITALIZE ? 'c'
+                   : m->id == M_UPPER    ? 'u'
+                   : m->id == M_TITLE    ? 't'
+                   : m->id == M_CASEFOLD ? 'f'
+                                         : 'l';
         return gptc_jstr_case(rt, self.u.s, mode, out);
     }
     case M_STRIP:
@@ -663,7 +820,11 @@ int gptc_jinja_call_method(jrt *rt, jmeth *m, const jargs *a, jv *out)
             if (need_str(rt, p[0], "strip arg")) return -1;
             chars = p[0].u.s;
         }
-        return gptc_jstr_strip(rt, self.u.s, chars, m->id == M_STRIP ? 'b' : m->id == M_LSTRIP ? 'l' : 'r', out);
+        return gptc_jstr_strip(rt, self.u.s, chars,
+                               m->id == M_STRIP    ? 'b'
+                               : m->id == M_LSTRIP ? 'l'
+                                                   : 'r',
+                               out);
     }
     case M_SPLIT:
     case M_RSPLIT: {
@@ -672,7 +833,8 @@ int gptc_jinja_call_method(jrt *rt, jmeth *m, const jargs *a, jv *out)
         int64_t maxsplit = -1;
         if (given(p[1])) {
             if (p[1].kind != JV_INT && p[1].kind != JV_BOOL)
-                return gptc_jfail(rt, JE_TYPE, "'%s' object cannot be interpreted as an integer", gptc_jv_type_name(p[1]));
+                return gptc_jfail(rt, JE_TYPE, "'%s' object cannot be interpreted as an integer",
+                                  gptc_jv_type_name(p[1]));
             maxsplit = p[1].u.i;
         }
         return split_str(rt, self.u.s, p[0], maxsplit, m->id == M_RSPLIT, out);
@@ -686,7 +848,8 @@ int gptc_jinja_call_method(jrt *rt, jmeth *m, const jargs *a, jv *out)
     case M_ENDSWITH: {
         static const char *const ps[] = {"prefix", "start", "end"};
         if (gptc_jargs_bind(rt, a, name, ps, 3, p)) return -1;
-        if (!given(p[0])) return gptc_jfail(rt, JE_TYPE, "%s() takes at least 1 argument (0 given)", name);
+        if (!given(p[0]))
+            return gptc_jfail(rt, JE_TYPE, "%s() takes at least 1 argument (0 given)", name);
         if (given(p[1]) || given(p[2]))
             return gptc_jfail(rt, JE_UNSUPPORTED, "str.%s() with start/end", name);
         int res;
@@ -701,8 +864,10 @@ int gptc_jinja_call_method(jrt *rt, jmeth *m, const jargs *a, jv *out)
     case M_COUNT: {
         static const char *const ps[] = {"sub", "start", "end"};
         if (gptc_jargs_bind(rt, a, name, ps, 3, p)) return -1;
-        if (!given(p[0])) return gptc_jfail(rt, JE_TYPE, "%s() takes at least 1 argument (0 given)", name);
-        if (given(p[1]) || given(p[2])) return gptc_jfail(rt, JE_UNSUPPORTED, "str.%s() with start/end", name);
+        if (!given(p[0]))
+            return gptc_jfail(rt, JE_TYPE, "%s() takes at least 1 argument (0 given)", name);
+        if (given(p[1]) || given(p[2]))
+            return gptc_jfail(rt, JE_UNSUPPORTED, "str.%s() with start/end", name);
         if (need_str(rt, p[0], "substring")) return -1;
         const jstr *s = self.u.s, *sub = p[0].u.s;
         if (jrt_steps(rt, s->n / 64 + 1)) return -1;
@@ -730,12 +895,16 @@ int gptc_jinja_call_method(jrt *rt, jmeth *m, const jargs *a, jv *out)
     case M_REPLACE: {
         static const char *const ps[] = {"old", "new", "count"};
         if (gptc_jargs_bind(rt, a, name, ps, 3, p)) return -1;
-        if (!given(p[0]) || !given(p[1])) return gptc_jfail(rt, JE_TYPE, "replace() takes at least 2 arguments");
-        if (need_str(rt, p[0], "replace() argument 1") || need_str(rt, p[1], "replace() argument 2")) return -1;
+        if (!given(p[0]) || !given(p[1]))
+            return gptc_jfail(rt, JE_TYPE, "replace() takes at least 2 arguments");
+        if (need_str(rt, p[0], "replace() argument 1") ||
+            need_str(rt, p[1], "replace() argument 2"))
+            return -1;
         int64_t count = -1;
         if (given(p[2])) {
             if (p[2].kind != JV_INT && p[2].kind != JV_BOOL)
-                return gptc_jfail(rt, JE_TYPE, "'%s' object cannot be interpreted as an integer", gptc_jv_type_name(p[2]));
+                return gptc_jfail(rt, JE_TYPE, "'%s' object cannot be interpreted as an integer",
+                                  gptc_jv_type_name(p[2]));
             count = p[2].u.i;
         }
         return str_replace(rt, self.u.s, p[0].u.s, p[1].u.s, count, out);
@@ -744,7 +913,9 @@ int gptc_jinja_call_method(jrt *rt, jmeth *m, const jargs *a, jv *out)
     case M_REMOVESUFFIX: {
         static const char *const ps[] = {"affix"};
         if (gptc_jargs_bind(rt, a, name, ps, 1, p)) return -1;
-        if (!given(p[0]) || need_str(rt, p[0], name)) return given(p[0]) ? -1 : gptc_jfail(rt, JE_TYPE, "%s() takes exactly one argument", name);
+        if (!given(p[0]) || need_str(rt, p[0], name))
+            return given(p[0]) ? -1
+                               : gptc_jfail(rt, JE_TYPE, "%s() takes exactly one argument", name);
         const jstr *s = self.u.s, *x = p[0].u.s;
         int suf = m->id == M_REMOVESUFFIX, res;
         if (prefix_test(rt, s, p[0], suf, &res)) return -1;
@@ -758,7 +929,9 @@ int gptc_jinja_call_method(jrt *rt, jmeth *m, const jargs *a, jv *out)
     case M_RPARTITION: {
         static const char *const ps[] = {"sep"};
         if (gptc_jargs_bind(rt, a, name, ps, 1, p)) return -1;
-        if (!given(p[0]) || need_str(rt, p[0], "separator")) return given(p[0]) ? -1 : gptc_jfail(rt, JE_TYPE, "%s() takes exactly one argument", name);
+        if (!given(p[0]) || need_str(rt, p[0], "separator"))
+            return given(p[0]) ? -1
+                               : gptc_jfail(rt, JE_TYPE, "%s() takes exactly one argument", name);
         const jstr *s = self.u.s, *d = p[0].u.s;
         if (d->n == 0) return gptc_jfail(rt, JE_VALUE, "empty separator");
         long e = find_bytes(s, d, 0, m->id == M_RPARTITION);
@@ -785,7 +958,8 @@ int gptc_jinja_call_method(jrt *rt, jmeth *m, const jargs *a, jv *out)
     case M_JOIN: {
         static const char *const ps[] = {"iterable"};
         if (gptc_jargs_bind(rt, a, name, ps, 1, p)) return -1;
-        if (!given(p[0])) return gptc_jfail(rt, JE_TYPE, "join() takes exactly one argument (0 given)");
+        if (!given(p[0]))
+            return gptc_jfail(rt, JE_TYPE, "join() takes exactly one argument (0 given)");
         jlist *items;
         if (gptc_jinja_iterate(rt, p[0], &items)) return -1;
         jbuf b = {0};
@@ -793,7 +967,8 @@ int gptc_jinja_call_method(jrt *rt, jmeth *m, const jargs *a, jv *out)
         for (size_t i = 0; i < items->n && !r; i++) {
             jv x = items->v[i];
             if (x.kind != JV_STR) {
-                r = gptc_jfail(rt, JE_TYPE, "sequence item %zu: expected str instance, %s found", i, gptc_jv_type_name(x));
+                r = gptc_jfail(rt, JE_TYPE, "sequence item %zu: expected str instance, %s found", i,
+                               gptc_jv_type_name(x));
                 break;
             }
             if (i) r = gptc_jbuf_put(rt, &b, self.u.s->p, self.u.s->n);
@@ -823,8 +998,10 @@ int gptc_jinja_call_method(jrt *rt, jmeth *m, const jargs *a, jv *out)
         if (!given(p[0])) return gptc_jfail(rt, JE_TYPE, "get expected at least 1 argument, got 0");
         long e = gptc_jdict_find(rt, self.u.d, p[0]);
         if (e == -2) return -1;
-        if (e >= 0) *out = gptc_jv_incref(self.u.d->vals[e]);
-        else *out = given(p[1]) ? gptc_jv_incref(p[1]) : jv_none();
+        if (e >= 0)
+            *out = gptc_jv_incref(self.u.d->vals[e]);
+        else
+            *out = given(p[1]) ? gptc_jv_incref(p[1]) : jv_none();
         return 0;
     }
     case M_D_ITEMS:
@@ -873,7 +1050,8 @@ int gptc_jinja_call_method(jrt *rt, jmeth *m, const jargs *a, jv *out)
     case M_L_INDEX: {
         static const char *const ps[] = {"value"};
         if (gptc_jargs_bind(rt, a, name, ps, 1, p)) return -1;
-        if (!given(p[0])) return gptc_jfail(rt, JE_TYPE, "%s() takes exactly one argument (0 given)", name);
+        if (!given(p[0]))
+            return gptc_jfail(rt, JE_TYPE, "%s() takes exactly one argument (0 given)", name);
         const jlist *l = self.u.l;
         if (jrt_steps(rt, l->n)) return -1;
         int64_t c = 0;
@@ -906,16 +1084,47 @@ int gptc_jinja_call_method(jrt *rt, jmeth *m, const jargs *a, jv *out)
  * Tests
  */
 enum {
-    T_BOOLEAN, T_CALLABLE, T_DEFINED, T_DIVISIBLEBY, T_EQ, T_EQUALTO, T_ESCAPED, T_EVEN,
-    T_FALSE, T_FILTER, T_FLOAT, T_GE, T_GREATERTHAN, T_GT, T_IN, T_INTEGER, T_ITERABLE, T_LE,
-    T_LESSTHAN, T_LOWER, T_LT, T_MAPPING, T_NE, T_NONE, T_NUMBER, T_ODD, T_SAMEAS, T_SEQUENCE,
-    T_STRING, T_TEST, T_TRUE, T_UNDEFINED, T_UPPER, T_COUNT
+    T_BOOLEAN,
+    T_CALLABLE,
+    T_DEFINED,
+    T_DIVISIBLEBY,
+    T_EQ,
+    T_EQUALTO,
+    T_ESCAPED,
+    T_EVEN,
+    T_FALSE,
+    T_FILTER,
+    T_FLOAT,
+    T_GE,
+    T_GREATERTHAN,
+    T_GT,
+    T_IN,
+    T_INTEGER,
+    T_ITERABLE,
+    T_LE,
+    T_LESSTHAN,
+    T_LOWER,
+    T_LT,
+    T_MAPPING,
+    T_NE,
+    T_NONE,
+    T_NUMBER,
+    T_ODD,
+    T_SAMEAS,
+    T_SEQUENCE,
+    T_STRING,
+    T_TEST,
+    T_TRUE,
+    T_UNDEFINED,
+    T_UPPER,
+    T_COUNT
 };
 static const char *const k_tests[] = {
-    "boolean", "callable", "defined", "divisibleby", "eq", "equalto", "escaped", "even",
-    "false", "filter", "float", "ge", "greaterthan", "gt", "in", "integer", "iterable", "le",
-    "lessthan", "lower", "lt", "mapping", "ne", "none", "number", "odd", "sameas", "sequence",
-    "string", "test", "true", "undefined", "upper",
+    "boolean", "callable", "defined",  "divisibleby", "eq",       "equalto",     "escaped",
+    "even",    "false",    "filter",   "float",       "ge",       "greaterthan", "gt",
+    "in",      "integer",  "iterable", "le",          "lessthan", "lower",       "lt",
+    "mapping", "ne",       "none",     "number",      "odd",      "sameas",      "sequence",
+    "string",  "test",     "true",     "undefined",   "upper",
 };
 
 int gptc_jinja_test_id(const char *name, size_t n)
@@ -925,7 +1134,10 @@ int gptc_jinja_test_id(const char *name, size_t n)
     return -1;
 }
 
-const char *gptc_jinja_test_name(int id) { return id >= 0 && id < T_COUNT ? k_tests[id] : "?"; }
+const char *gptc_jinja_test_name(int id)
+{
+    return id >= 0 && id < T_COUNT ? k_tests[id] : "?";
+}
 
 int gptc_jinja_test(jrt *rt, int id, jv v, const jargs *a, int *res)
 {
@@ -935,17 +1147,39 @@ int gptc_jinja_test(jrt *rt, int id, jv v, const jargs *a, int *res)
     jv p[1];
     *res = 0;
     switch (id) {
-    case T_DEFINED: *res = v.kind != JV_UNDEF; return 0;
-    case T_UNDEFINED: *res = v.kind == JV_UNDEF; return 0;
-    case T_NONE: *res = v.kind == JV_NONE; return 0;
-    case T_BOOLEAN: *res = v.kind == JV_BOOL; return 0;
-    case T_FALSE: *res = v.kind == JV_BOOL && !v.u.i; return 0;
-    case T_TRUE: *res = v.kind == JV_BOOL && v.u.i; return 0;
-    case T_INTEGER: *res = v.kind == JV_INT; return 0;
-    case T_FLOAT: *res = v.kind == JV_FLOAT; return 0;
-    case T_NUMBER: *res = v.kind == JV_INT || v.kind == JV_FLOAT || v.kind == JV_BOOL; return 0;
-    case T_STRING: *res = v.kind == JV_STR; return 0;
-    case T_MAPPING: *res = v.kind == JV_DICT; return 0;
+    case T_DEFINED:
+        *res = v.kind != JV_UNDEF;
+        return 0;
+    case T_UNDEFINED:
+        *res = v.kind == JV_UNDEF;
+        return 0;
+    case T_NONE:
+        *res = v.kind == JV_NONE;
+        return 0;
+    case T_BOOLEAN:
+        *res = v.kind == JV_BOOL;
+        return 0;
+    case T_FALSE:
+        *res = v.kind == JV_BOOL && !v.u.i;
+        return 0;
+    case T_TRUE:
+        *res = v.kind == JV_BOOL && v.u.i;
+        return 0;
+    case T_INTEGER:
+        *res = v.kind == JV_INT;
+        return 0;
+    case T_FLOAT:
+        *res = v.kind == JV_FLOAT;
+        return 0;
+    case T_NUMBER:
+        *res = v.kind == JV_INT || v.kind == JV_FLOAT || v.kind == JV_BOOL;
+        return 0;
+    case T_STRING:
+        *res = v.kind == JV_STR;
+        return 0;
+    case T_MAPPING:
+        *res = v.kind == JV_DICT;
+        return 0;
     case T_ITERABLE:
         *res = v.kind == JV_STR || v.kind == JV_LIST || v.kind == JV_DICT || v.kind == JV_UNDEF ||
                v.kind == JV_LOOP;
@@ -958,7 +1192,8 @@ int gptc_jinja_test(jrt *rt, int id, jv v, const jargs *a, int *res)
         *res = v.kind == JV_MACRO || v.kind == JV_FUNC || v.kind == JV_METHOD ||
                v.kind == JV_UNDEF || v.kind == JV_LOOP;
         return 0;
-    case T_ESCAPED: return 0;
+    case T_ESCAPED:
+        return 0;
     case T_LOWER:
     case T_UPPER: {
         jv s;
@@ -973,7 +1208,8 @@ int gptc_jinja_test(jrt *rt, int id, jv v, const jargs *a, int *res)
         jv d = jv_int(2), m;
         if (id == T_DIVISIBLEBY) {
             if (gptc_jargs_bind(rt, a, "divisibleby", p_num, 1, p)) return -1;
-            if (!given(p[0])) return gptc_jfail(rt, JE_TYPE, "divisibleby() missing argument 'num'");
+            if (!given(p[0]))
+                return gptc_jfail(rt, JE_TYPE, "divisibleby() missing argument 'num'");
             d = p[0];
         } else if (gptc_jargs_bind(rt, a, k_tests[id], NULL, 0, p)) {
             return -1;
@@ -984,21 +1220,35 @@ int gptc_jinja_test(jrt *rt, int id, jv v, const jargs *a, int *res)
         gptc_jv_decref(m);
         return r;
     }
-    case T_EQ: case T_EQUALTO: case T_NE: case T_LT: case T_LESSTHAN: case T_LE:
-    case T_GT: case T_GREATERTHAN: case T_GE: {
+    case T_EQ:
+    case T_EQUALTO:
+    case T_NE:
+    case T_LT:
+    case T_LESSTHAN:
+    case T_LE:
+    case T_GT:
+    case T_GREATERTHAN:
+    case T_GE: {
         if (gptc_jargs_bind(rt, a, k_tests[id], p_other, 1, p)) return -1;
-        if (!given(p[0])) return gptc_jfail(rt, JE_TYPE, "%s() missing argument 'other'", k_tests[id]);
+        if (!given(p[0]))
+            return gptc_jfail(rt, JE_TYPE, "%s() missing argument 'other'", k_tests[id]);
         if (id == T_EQ || id == T_EQUALTO || id == T_NE) {
             if (gptc_jv_eq(rt, v, p[0], res)) return -1;
             if (id == T_NE) *res = !*res;
             return 0;
         }
-        const char *op = id == T_LT || id == T_LESSTHAN ? "<" : id == T_LE ? "<=" : id == T_GE ? ">=" : ">";
+        const char *op = id == T_LT || id == T_LESSTHAN ? "<"
+                         : id == T_LE                   ? "<="
+                         : id == T_GE                   ? ">="
+                                                        : ">";
         int c;
         if (gptc_jv_cmp(rt, v, p[0], op, &c)) return -1;
-        if (c == 2) *res = 0;
-        else if (op[0] == '<') *res = op[1] ? c <= 0 : c < 0;
-        else *res = op[1] ? c >= 0 : c > 0;
+        if (c == 2)
+            *res = 0;
+        else if (op[0] == '<')
+            *res = op[1] ? c <= 0 : c < 0;
+        else
+            *res = op[1] ? c >= 0 : c > 0;
         return 0;
     }
     case T_SAMEAS: {
@@ -1007,11 +1257,21 @@ int gptc_jinja_test(jrt *rt, int id, jv v, const jargs *a, int *res)
         jv o = p[0];
         if (v.kind != o.kind) return 0;
         switch (v.kind) {
-        case JV_NONE: *res = 1; break;
-        case JV_BOOL: *res = v.u.i == o.u.i; break;
-        case JV_INT: *res = v.u.i == o.u.i && v.u.i >= -5 && v.u.i <= 256; break;
-        case JV_FLOAT: *res = 0; break;
-        default: *res = v.u.s == o.u.s; break;
+        case JV_NONE:
+            *res = 1;
+            break;
+        case JV_BOOL:
+            *res = v.u.i == o.u.i;
+            break;
+        case JV_INT:
+            *res = v.u.i == o.u.i && v.u.i >= -5 && v.u.i <= 256;
+            break;
+        case JV_FLOAT:
+            *res = 0;
+            break;
+        default:
+            *res = v.u.s == o.u.s;
+            break;
         }
         return 0;
     }
@@ -1021,7 +1281,9 @@ int gptc_jinja_test(jrt *rt, int id, jv v, const jargs *a, int *res)
         jv seq = p[0];
         if (seq.kind == JV_STR) {
             if (v.kind != JV_STR)
-                return gptc_jfail(rt, JE_TYPE, "'in <string>' requires string as left operand, not %s", gptc_jv_type_name(v));
+                return gptc_jfail(rt, JE_TYPE,
+                                  "'in <string>' requires string as left operand, not %s",
+                                  gptc_jv_type_name(v));
             *res = v.u.s->n == 0 || memmem(seq.u.s->p, seq.u.s->n, v.u.s->p, v.u.s->n) != NULL;
             return 0;
         }
@@ -1032,13 +1294,15 @@ int gptc_jinja_test(jrt *rt, int id, jv v, const jargs *a, int *res)
             return 0;
         }
         if (seq.kind == JV_LIST) {
-            if (seq.u.l->gen_err) return gptc_jfail(rt, (jerr_kind)seq.u.l->gen_ekind, "%s", seq.u.l->gen_err->p);
+            if (seq.u.l->gen_err)
+                return gptc_jfail(rt, (jerr_kind)seq.u.l->gen_ekind, "%s", seq.u.l->gen_err->p);
             for (size_t i = 0; i < seq.u.l->n && !*res; i++)
                 if (gptc_jv_eq(rt, seq.u.l->v[i], v, res)) return -1;
             return 0;
         }
         if (seq.kind == JV_UNDEF) return 0;
-        return gptc_jfail(rt, JE_TYPE, "argument of type '%s' is not iterable", gptc_jv_type_name(seq));
+        return gptc_jfail(rt, JE_TYPE, "argument of type '%s' is not iterable",
+                          gptc_jv_type_name(seq));
     }
     case T_FILTER:
     case T_TEST:
@@ -1046,7 +1310,8 @@ int gptc_jinja_test(jrt *rt, int id, jv v, const jargs *a, int *res)
         *res = id == T_FILTER ? gptc_jinja_filter_id(v.u.s->p, v.u.s->n) >= 0
                               : gptc_jinja_test_id(v.u.s->p, v.u.s->n) >= 0;
         return 0;
-    default: return gptc_jfail(rt, JE_UNSUPPORTED, "the test '%s'", gptc_jinja_test_name(id));
+    default:
+        return gptc_jfail(rt, JE_UNSUPPORTED, "the test '%s'", gptc_jinja_test_name(id));
     }
 }
 
@@ -1061,12 +1326,15 @@ int gptc_jinja_test_by_name(jrt *rt, const char *name, jv in, const jargs *a, in
  * Global functions
  */
 static const char *const k_funcs[JF_COUNT] = {
-    [JF_RANGE] = "range", [JF_NAMESPACE] = "namespace", [JF_DICT] = "dict",
+    [JF_RANGE] = "range",           [JF_NAMESPACE] = "namespace",   [JF_DICT] = "dict",
     [JF_RAISE] = "raise_exception", [JF_STRFTIME] = "strftime_now", [JF_LIPSUM] = "lipsum",
-    [JF_CYCLER] = "cycler", [JF_JOINER] = "joiner",
+    [JF_CYCLER] = "cycler",         [JF_JOINER] = "joiner",
 };
 
-const char *gptc_jinja_func_name(int id) { return id >= 0 && id < JF_COUNT ? k_funcs[id] : "?"; }
+const char *gptc_jinja_func_name(int id)
+{
+    return id >= 0 && id < JF_COUNT ? k_funcs[id] : "?";
+}
 
 static int days_from_civil(int y, int m, int d)
 {
@@ -1080,11 +1348,11 @@ static int days_from_civil(int y, int m, int d)
 
 static int strftime_now(jrt *rt, const jstr *fmt, jv *out)
 {
-    static const char *const wday[] = {"Sunday", "Monday", "Tuesday", "Wednesday",
+    static const char *const wday[] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
                                        "Thursday", "Friday", "Saturday"};
-    static const char *const mon[] = {"January", "February", "March", "April", "May", "June",
-                                      "July", "August", "September", "October", "November",
-                                      "December"};
+    static const char *const mon[] = {"January",   "February", "March",    "April",
+                                      "May",       "June",     "July",     "August",
+                                      "September", "October",  "November", "December"};
     const jinja_opts *o = rt->opts;
     int y = o->year, mo = o->mon < 1 || o->mon > 12 ? 1 : o->mon, d = o->day;
     int H = o->hour, M = o->min, S = o->sec;
@@ -1108,44 +1376,114 @@ static int strftime_now(jrt *rt, const jstr *fmt, jv *out)
         char t[64];
         const char *pad2 = nopad ? "%d" : "%02d";
         switch (f) {
-        case 'a': snprintf(t, sizeof t, "%.3s", wday[wd]); break;
-        case 'A': snprintf(t, sizeof t, "%s", wday[wd]); break;
+        case 'a':
+            snprintf(t, sizeof t, "%.3s", wday[wd]);
+            break;
+        case 'A':
+            snprintf(t, sizeof t, "%s", wday[wd]);
+            break;
         case 'b':
-        case 'h': snprintf(t, sizeof t, "%.3s", mon[mo - 1]); break;
-        case 'B': snprintf(t, sizeof t, "%s", mon[mo - 1]); break;
-        case 'c': snprintf(t, sizeof t, "%.3s %.3s %2d %02d:%02d:%02d %d", wday[wd], mon[mo - 1], d, H, M, S, y); break;
-        case 'C': snprintf(t, sizeof t, "%02d", y / 100); break;
-        case 'd': snprintf(t, sizeof t, pad2, d); break;
+        case 'h':
+            snprintf(t, sizeof t, "%.3s", mon[mo - 1]);
+            break;
+        case 'B':
+            snprintf(t, sizeof t, "%s", mon[mo - 1]);
+            break;
+        case 'c':
+            snprintf(t, sizeof t, "%.3s %.3s %2d %02d:%02d:%02d %d", wday[wd], mon[mo - 1], d, H, M,
+                     S, y);
+            break;
+        case 'C':
+            snprintf(t, sizeof t, "%02d", y / 100);
+            break;
+        case 'd':
+            snprintf(t, sizeof t, pad2, d);
+            break;
         case 'D':
-        case 'x': snprintf(t, sizeof t, "%02d/%02d/%02d", mo, d, y % 100); break;
-        case 'e': snprintf(t, sizeof t, nopad ? "%d" : "%2d", d); break;
-        case 'F': snprintf(t, sizeof t, "%d-%02d-%02d", y, mo, d); break;
-        case 'H': snprintf(t, sizeof t, pad2, H); break;
-        case 'I': snprintf(t, sizeof t, pad2, H % 12 ? H % 12 : 12); break;
-        case 'j': snprintf(t, sizeof t, nopad ? "%d" : "%03d", yday + 1); break;
-        case 'k': snprintf(t, sizeof t, "%2d", H); break;
-        case 'l': snprintf(t, sizeof t, "%2d", H % 12 ? H % 12 : 12); break;
-        case 'm': snprintf(t, sizeof t, pad2, mo); break;
-        case 'M': snprintf(t, sizeof t, pad2, M); break;
-        case 'n': snprintf(t, sizeof t, "\n"); break;
-        case 'p': snprintf(t, sizeof t, "%s", H < 12 ? "AM" : "PM"); break;
-        case 'P': snprintf(t, sizeof t, "%s", H < 12 ? "am" : "pm"); break;
-        case 'r': snprintf(t, sizeof t, "%02d:%02d:%02d %s", H % 12 ? H % 12 : 12, M, S, H < 12 ? "AM" : "PM"); break;
-        case 'R': snprintf(t, sizeof t, "%02d:%02d", H, M); break;
-        case 'S': snprintf(t, sizeof t, pad2, S); break;
-        case 't': snprintf(t, sizeof t, "\t"); break;
+        case 'x':
+            snprintf(t, sizeof t, "%02d/%02d/%02d", mo, d, y % 100);
+            break;
+        case 'e':
+            snprintf(t, sizeof t, nopad ? "%d" : "%2d", d);
+            break;
+        case 'F':
+            snprintf(t, sizeof t, "%d-%02d-%02d", y, mo, d);
+            break;
+        case 'H':
+            snprintf(t, sizeof t, pad2, H);
+            break;
+        case 'I':
+            snprintf(t, sizeof t, pad2, H % 12 ? H % 12 : 12);
+            break;
+        case 'j':
+            snprintf(t, sizeof t, nopad ? "%d" : "%03d", yday + 1);
+            break;
+        case 'k':
+            snprintf(t, sizeof t, "%2d", H);
+            break;
+        case 'l':
+            snprintf(t, sizeof t, "%2d", H % 12 ? H % 12 : 12);
+            break;
+        case 'm':
+            snprintf(t, sizeof t, pad2, mo);
+            break;
+        case 'M':
+            snprintf(t, sizeof t, pad2, M);
+            break;
+        case 'n':
+            snprintf(t, sizeof t, "\n");
+            break;
+        case 'p':
+            snprintf(t, sizeof t, "%s", H < 12 ? "AM" : "PM");
+            break;
+        case 'P':
+            snprintf(t, sizeof t, "%s", H < 12 ? "am" : "pm");
+            break;
+        case 'r':
+            snprintf(t, sizeof t, "%02d:%02d:%02d %s", H % 12 ? H % 12 : 12, M, S,
+                     H < 12 ? "AM" : "PM");
+            break;
+        case 'R':
+            snprintf(t, sizeof t, "%02d:%02d", H, M);
+            break;
+        case 'S':
+            snprintf(t, sizeof t, pad2, S);
+            break;
+        case 't':
+            snprintf(t, sizeof t, "\t");
+            break;
         case 'T':
-        case 'X': snprintf(t, sizeof t, "%02d:%02d:%02d", H, M, S); break;
-        case 'u': snprintf(t, sizeof t, "%d", wd ? wd : 7); break;
-        case 'w': snprintf(t, sizeof t, "%d", wd); break;
-        case 'U': snprintf(t, sizeof t, pad2, (yday + 7 - wd) / 7); break;
-        case 'W': snprintf(t, sizeof t, pad2, (yday + 7 - (wd + 6) % 7) / 7); break;
-        case 'y': snprintf(t, sizeof t, pad2, y % 100); break;
-        case 'Y': snprintf(t, sizeof t, "%d", y); break;
+        case 'X':
+            snprintf(t, sizeof t, "%02d:%02d:%02d", H, M, S);
+            break;
+        case 'u':
+            snprintf(t, sizeof t, "%d", wd ? wd : 7);
+            break;
+        case 'w':
+            snprintf(t, sizeof t, "%d", wd);
+            break;
+        case 'U':
+            snprintf(t, sizeof t, pad2, (yday + 7 - wd) / 7);
+            break;
+        case 'W':
+            snprintf(t, sizeof t, pad2, (yday + 7 - (wd + 6) % 7) / 7);
+            break;
+        case 'y':
+            snprintf(t, sizeof t, pad2, y % 100);
+            break;
+        case 'Y':
+            snprintf(t, sizeof t, "%d", y);
+            break;
         case 'z':
-        case 'Z': t[0] = '\0'; break;
-        case '%': snprintf(t, sizeof t, "%%"); break;
-        default: snprintf(t, sizeof t, "%%%s%c", nopad ? "-" : "", f); break;
+        case 'Z':
+            t[0] = '\0';
+            break;
+        case '%':
+            snprintf(t, sizeof t, "%%");
+            break;
+        default:
+            snprintf(t, sizeof t, "%%%s%c", nopad ? "-" : "", f);
+            break;
         }
         r = jbuf_puts(rt, &b, t);
     }
@@ -1157,7 +1495,8 @@ static int strftime_now(jrt *rt, const jstr *fmt, jv *out)
 static int as_index(jrt *rt, jv v, int64_t *out)
 {
     if (v.kind != JV_INT && v.kind != JV_BOOL)
-        return gptc_jfail(rt, JE_TYPE, "'%s' object cannot be interpreted as an integer", gptc_jv_type_name(v));
+        return gptc_jfail(rt, JE_TYPE, "'%s' object cannot be interpreted as an integer",
+                          gptc_jv_type_name(v));
     *out = v.u.i;
     return 0;
 }
@@ -1165,7 +1504,8 @@ static int as_index(jrt *rt, jv v, int64_t *out)
 /* dict(...) / namespace(...): one optional mapping (or iterable of pairs), then keywords */
 static int fill_mapping(jrt *rt, jdict *d, const jargs *a, const char *fname)
 {
-    if (a->npos > 1) return gptc_jfail(rt, JE_TYPE, "%s expected at most 1 argument, got %zu", fname, a->npos);
+    if (a->npos > 1)
+        return gptc_jfail(rt, JE_TYPE, "%s expected at most 1 argument, got %zu", fname, a->npos);
     if (a->npos == 1) {
         jv m = a->pos[0];
         if (m.kind == JV_DICT) {
@@ -1179,7 +1519,10 @@ static int fill_mapping(jrt *rt, jdict *d, const jargs *a, const char *fname)
                 jlist *pair;
                 if ((r = gptc_jinja_iterate(rt, items->v[i], &pair))) break;
                 if (pair->n != 2)
-                    r = gptc_jfail(rt, JE_VALUE, "dictionary update sequence element #%zu has length %zu; 2 is required", i, pair->n);
+                    r = gptc_jfail(
+                        rt, JE_VALUE,
+                        "dictionary update sequence element #%zu has length %zu; 2 is required", i,
+                        pair->n);
                 else
                     r = gptc_jdict_set(rt, d, pair->v[0], pair->v[1]);
                 gptc_jv_decref(jv_listv(pair));
@@ -1201,7 +1544,8 @@ int gptc_jinja_call_func(jrt *rt, int id, const jargs *a, jv *out)
     switch (id) {
     case JF_RANGE: {
         if (a->nkw) return gptc_jfail(rt, JE_TYPE, "range() takes no keyword arguments");
-        if (a->npos < 1 || a->npos > 3) return gptc_jfail(rt, JE_TYPE, "range expected 1 to 3 arguments, got %zu", a->npos);
+        if (a->npos < 1 || a->npos > 3)
+            return gptc_jfail(rt, JE_TYPE, "range expected 1 to 3 arguments, got %zu", a->npos);
         int64_t start = 0, stop = 0, step = 1;
         if (a->npos == 1) {
             if (as_index(rt, a->pos[0], &stop)) return -1;
@@ -1211,11 +1555,16 @@ int gptc_jinja_call_func(jrt *rt, int id, const jargs *a, jv *out)
         }
         if (step == 0) return gptc_jfail(rt, JE_VALUE, "range() arg 3 must not be zero");
         uint64_t un = 0;
-        if (step > 0 && start < stop) un = ((uint64_t)stop - (uint64_t)start - 1) / (uint64_t)step + 1;
-        if (step < 0 && start > stop) un = ((uint64_t)start - (uint64_t)stop - 1) / (0 - (uint64_t)step) + 1;
+        if (step > 0 && start < stop)
+            un = ((uint64_t)stop - (uint64_t)start - 1) / (uint64_t)step + 1;
+        if (step < 0 && start > stop)
+            un = ((uint64_t)start - (uint64_t)stop - 1) / (0 - (uint64_t)step) + 1;
         int64_t n = un > JINJA_MAX_RANGE ? JINJA_MAX_RANGE + 1 : (int64_t)un;
         if (n > JINJA_MAX_RANGE)
-            return gptc_jfail(rt, JE_LIMIT, "Range too big. The sandbox blocks ranges larger than MAX_RANGE (%d).", JINJA_MAX_RANGE);
+            return gptc_jfail(
+                rt, JE_LIMIT,
+                "Range too big. The sandbox blocks ranges larger than MAX_RANGE (%d).",
+                JINJA_MAX_RANGE);
         jlist *l = gptc_jlist_new(rt, (size_t)n, 0);
         if (!l) return -1;
         /* each value lies between start and stop, so adding step n-1 times cannot overflow;
@@ -1263,11 +1612,15 @@ int gptc_jinja_call_func(jrt *rt, int id, const jargs *a, jv *out)
         static const char *const ps[] = {"format"};
         jv p[1];
         if (gptc_jargs_bind(rt, a, "strftime_now", ps, 1, p)) return -1;
-        if (!given(p[0])) return gptc_jfail(rt, JE_TYPE, "strftime_now() missing 1 required positional argument: 'format'");
+        if (!given(p[0]))
+            return gptc_jfail(rt, JE_TYPE,
+                              "strftime_now() missing 1 required positional argument: 'format'");
         if (p[0].kind != JV_STR)
-            return gptc_jfail(rt, JE_TYPE, "strftime() argument 1 must be str, not %s", gptc_jv_type_name(p[0]));
+            return gptc_jfail(rt, JE_TYPE, "strftime() argument 1 must be str, not %s",
+                              gptc_jv_type_name(p[0]));
         return strftime_now(rt, p[0].u.s, out);
     }
-    default: return gptc_jfail(rt, JE_UNSUPPORTED, "the global function %s()", gptc_jinja_func_name(id));
+    default:
+        return gptc_jfail(rt, JE_UNSUPPORTED, "the global function %s()", gptc_jinja_func_name(id));
     }
 }

@@ -64,7 +64,8 @@ static jframe *frame_new(jrt *rt, jframe *parent)
 
 static void frame_clear(jframe *f)
 {
-    for (uint32_t i = 0; i < f->n; i++) gptc_jv_decref(f->vals[i]);
+    for (uint32_t i = 0; i < f->n; i++)
+        gptc_jv_decref(f->vals[i]);
     f->n = 0;
 }
 
@@ -125,7 +126,8 @@ static int lookup(const jrt *rt, uint32_t sym, jv *out)
 
 static void capture(jframe *f)
 {
-    for (; f && !f->captured; f = f->parent) f->captured = 1;
+    for (; f && !f->captured; f = f->parent)
+        f->captured = 1;
 }
 
 int gptc_jns_new(jrt *rt, jv *out)
@@ -159,21 +161,38 @@ static int undefined_error(jrt *rt, jv u)
     return gptc_jfail(rt, JE_UNDEFINED, "%s", u.u.s ? u.u.s->p : "value is undefined");
 }
 
-static int int_like(jv v) { return v.kind == JV_INT || v.kind == JV_BOOL; }
-static double as_f(jv v) { return v.kind == JV_FLOAT ? v.u.f : (double)v.u.i; }
-static int is_number(jv v) { return v.kind == JV_INT || v.kind == JV_BOOL || v.kind == JV_FLOAT; }
+static int int_like(jv v)
+{
+    return v.kind == JV_INT || v.kind == JV_BOOL;
+}
+static double as_f(jv v)
+{
+    return v.kind == JV_FLOAT ? v.u.f : (double)v.u.i;
+}
+static int is_number(jv v)
+{
+    return v.kind == JV_INT || v.kind == JV_BOOL || v.kind == JV_FLOAT;
+}
 
 static const char *op_sym(int op)
 {
     switch (op) {
-    case JO_ADD: return "+";
-    case JO_SUB: return "-";
-    case JO_MUL: return "*";
-    case JO_DIV: return "/";
-    case JO_FLOORDIV: return "//";
-    case JO_MOD: return "%";
-    case JO_POW: return "** or pow()";
-    default: return "?";
+    case JO_ADD:
+        return "+";
+    case JO_SUB:
+        return "-";
+    case JO_MUL:
+        return "*";
+    case JO_DIV:
+        return "/";
+    case JO_FLOORDIV:
+        return "//";
+    case JO_MOD:
+        return "%";
+    case JO_POW:
+        return "** or pow()";
+    default:
+        return "?";
     }
 }
 
@@ -205,7 +224,8 @@ static int repeat(jrt *rt, jv seq, int64_t k, jv *out)
     if (jrt_steps(rt, (uint64_t)k * l->n)) return -1;
     jlist *r = gptc_jlist_new(rt, l->n * (size_t)k, l->tuple);
     if (!r) return -1;
-    for (size_t i = 0; i < r->n; i++) r->v[i] = gptc_jv_incref(l->v[i % l->n]);
+    for (size_t i = 0; i < r->n; i++)
+        r->v[i] = gptc_jv_incref(l->v[i % l->n]);
     r->depth = l->depth;
     *out = jv_listv(r);
     return 0;
@@ -240,14 +260,16 @@ static int str_format(jrt *rt, const jstr *f, jv args, jv *out)
             left = 1;
             i++;
         }
-        while (i < f->n && f->p[i] >= '0' && f->p[i] <= '9' && width < 10000) width = width * 10 + (size_t)(f->p[i++] - '0');
+        while (i < f->n && f->p[i] >= '0' && f->p[i] <= '9' && width < 10000)
+            width = width * 10 + (size_t)(f->p[i++] - '0');
         char c = i < f->n ? f->p[i] : 0;
         if (c == '%' && !left && !width) {
             r = gptc_jbuf_put(rt, &b, "%", 1);
             continue;
         }
         if (c != 's' && c != 'r' && c != 'd' && c != 'i') {
-            r = gptc_jfail(rt, JE_UNSUPPORTED, "the format '%%%c' in printf-style formatting", c ? c : '?');
+            r = gptc_jfail(rt, JE_UNSUPPORTED, "the format '%%%c' in printf-style formatting",
+                           c ? c : '?');
             break;
         }
         if (used >= na) {
@@ -267,15 +289,19 @@ static int str_format(jrt *rt, const jstr *f, jv args, jv *out)
         } else if (x.kind == JV_UNDEF) {
             r = undefined_error(rt, x);
         } else {
-            r = gptc_jfail(rt, JE_TYPE, "%%%c format: a real number is required, not %s", c, gptc_jv_type_name(x));
+            r = gptc_jfail(rt, JE_TYPE, "%%%c format: a real number is required, not %s", c,
+                           gptc_jv_type_name(x));
         }
         size_t len = t.n ? gptc_ju8_count(t.p, t.n) : 0;
-        for (size_t k = len; !r && !left && k < width; k++) r = gptc_jbuf_put(rt, &b, " ", 1);
+        for (size_t k = len; !r && !left && k < width; k++)
+            r = gptc_jbuf_put(rt, &b, " ", 1);
         if (!r && t.n) r = gptc_jbuf_put(rt, &b, t.p, t.n);
-        for (size_t k = len; !r && left && k < width; k++) r = gptc_jbuf_put(rt, &b, " ", 1);
+        for (size_t k = len; !r && left && k < width; k++)
+            r = gptc_jbuf_put(rt, &b, " ", 1);
         gptc_jbuf_free(&t);
     }
-    if (!r && used < na && !mapping) r = gptc_jfail(rt, JE_TYPE, "not all arguments converted during string formatting");
+    if (!r && used < na && !mapping)
+        r = gptc_jfail(rt, JE_TYPE, "not all arguments converted during string formatting");
     if (!r) r = gptc_jv_str(rt, b.p ? b.p : "", b.n, out);
     gptc_jbuf_free(&b);
     return r;
@@ -320,7 +346,8 @@ int gptc_jinja_binop(jrt *rt, int op, jv a, jv b, jv *out)
         }
         case JO_POW: {
             if (y < 0) {
-                if (x == 0) return gptc_jfail(rt, JE_ZERODIV, "0.0 cannot be raised to a negative power");
+                if (x == 0)
+                    return gptc_jfail(rt, JE_ZERODIV, "0.0 cannot be raised to a negative power");
                 *out = jv_float(pow((double)x, (double)y));
                 return 0;
             }
@@ -339,9 +366,15 @@ int gptc_jinja_binop(jrt *rt, int op, jv a, jv b, jv *out)
     if (is_number(a) && is_number(b)) {
         double x = as_f(a), y = as_f(b);
         switch (op) {
-        case JO_ADD: *out = jv_float(x + y); return 0;
-        case JO_SUB: *out = jv_float(x - y); return 0;
-        case JO_MUL: *out = jv_float(x * y); return 0;
+        case JO_ADD:
+            *out = jv_float(x + y);
+            return 0;
+        case JO_SUB:
+            *out = jv_float(x - y);
+            return 0;
+        case JO_MUL:
+            *out = jv_float(x * y);
+            return 0;
         case JO_DIV:
             if (y == 0) return gptc_jfail(rt, JE_ZERODIV, "float division by zero");
             *out = jv_float(x / y);
@@ -353,13 +386,16 @@ int gptc_jinja_binop(jrt *rt, int op, jv a, jv b, jv *out)
         case JO_MOD: {
             if (y == 0) return gptc_jfail(rt, JE_ZERODIV, "float modulo");
             double m = fmod(x, y);
-            if (m != 0 && ((m < 0) != (y < 0))) m += y;
-            else if (m == 0) m = copysign(0.0, y);
+            if (m != 0 && ((m < 0) != (y < 0)))
+                m += y;
+            else if (m == 0)
+                m = copysign(0.0, y);
             *out = jv_float(m);
             return 0;
         }
         case JO_POW:
-            if (x == 0 && y < 0) return gptc_jfail(rt, JE_ZERODIV, "0.0 cannot be raised to a negative power");
+            if (x == 0 && y < 0)
+                return gptc_jfail(rt, JE_ZERODIV, "0.0 cannot be raised to a negative power");
             if (x < 0 && y != floor(y))
                 return gptc_jfail(rt, JE_UNSUPPORTED, "complex results of ** are not supported");
             *out = jv_float(pow(x, y));
@@ -380,15 +416,17 @@ int gptc_jinja_binop(jrt *rt, int op, jv a, jv b, jv *out)
             if (jrt_steps(rt, x->n + y->n)) return -1;
             jlist *r = gptc_jlist_new(rt, x->n + y->n, x->tuple);
             if (!r) return -1;
-            for (size_t i = 0; i < x->n; i++) r->v[i] = gptc_jv_incref(x->v[i]);
-            for (size_t i = 0; i < y->n; i++) r->v[x->n + i] = gptc_jv_incref(y->v[i]);
+            for (size_t i = 0; i < x->n; i++)
+                r->v[i] = gptc_jv_incref(x->v[i]);
+            for (size_t i = 0; i < y->n; i++)
+                r->v[x->n + i] = gptc_jv_incref(y->v[i]);
             r->depth = GPTC_MAX(x->depth, y->depth);
             *out = jv_listv(r);
             return 0;
         }
         if (a.kind == JV_STR || (a.kind == JV_LIST && !a.u.l->gen))
             return gptc_jfail(rt, JE_TYPE, "can only concatenate %s (not \"%s\") to %s",
-                         gptc_jv_type_name(a), gptc_jv_type_name(b), gptc_jv_type_name(a));
+                              gptc_jv_type_name(a), gptc_jv_type_name(b), gptc_jv_type_name(a));
     }
     if (op == JO_MUL) {
         if ((a.kind == JV_STR || (a.kind == JV_LIST && !a.u.l->gen)) && int_like(b))
@@ -398,7 +436,7 @@ int gptc_jinja_binop(jrt *rt, int op, jv a, jv b, jv *out)
     }
     if (op == JO_MOD && a.kind == JV_STR) return str_format(rt, a.u.s, b, out);
     return gptc_jfail(rt, JE_TYPE, "unsupported operand type(s) for %s: '%s' and '%s'", op_sym(op),
-                 gptc_jv_type_name(a), gptc_jv_type_name(b));
+                      gptc_jv_type_name(a), gptc_jv_type_name(b));
 }
 
 /* `a in b` */
@@ -410,14 +448,15 @@ static int contains(jrt *rt, jv item, jv seq, int *res)
         if (item.kind == JV_UNDEF) return undefined_error(rt, item);
         if (item.kind != JV_STR)
             return gptc_jfail(rt, JE_TYPE, "'in <string>' requires string as left operand, not %s",
-                         gptc_jv_type_name(item));
+                              gptc_jv_type_name(item));
         const jstr *h = seq.u.s, *nd = item.u.s;
         if (jrt_steps(rt, h->n / 64 + 1)) return -1;
         *res = nd->n == 0 || memmem(h->p, h->n, nd->p, nd->n) != NULL;
         return 0;
     }
     case JV_LIST:
-        if (seq.u.l->gen_err) return gptc_jfail(rt, (jerr_kind)seq.u.l->gen_ekind, "%s", seq.u.l->gen_err->p);
+        if (seq.u.l->gen_err)
+            return gptc_jfail(rt, (jerr_kind)seq.u.l->gen_ekind, "%s", seq.u.l->gen_err->p);
         if (jrt_steps(rt, seq.u.l->n)) return -1;
         for (size_t i = 0; i < seq.u.l->n; i++) {
             if (gptc_jv_eq(rt, seq.u.l->v[i], item, res)) return -1;
@@ -430,7 +469,8 @@ static int contains(jrt *rt, jv item, jv seq, int *res)
         *res = e >= 0;
         return 0;
     }
-    case JV_UNDEF: return 0; /* iterating an Undefined yields nothing */
+    case JV_UNDEF:
+        return 0; /* iterating an Undefined yields nothing */
     case JV_LOOP: {
         const jlist *l = seq.u.loop->items;
         for (size_t i = 0; i < l->n; i++) {
@@ -440,7 +480,8 @@ static int contains(jrt *rt, jv item, jv seq, int *res)
         return 0;
     }
     default:
-        return gptc_jfail(rt, JE_TYPE, "argument of type '%s' is not iterable", gptc_jv_type_name(seq));
+        return gptc_jfail(rt, JE_TYPE, "argument of type '%s' is not iterable",
+                          gptc_jv_type_name(seq));
     }
 }
 
@@ -465,11 +506,16 @@ static int compare(jrt *rt, int op, jv a, jv b, int *res)
         const char *name = op == JO_LT ? "<" : op == JO_LTEQ ? "<=" : op == JO_GT ? ">" : ">=";
         int c;
         if (gptc_jv_cmp(rt, a, b, name, &c)) return -1;
-        if (c == 2) *res = 0; /* NaN */
-        else if (op == JO_LT) *res = c < 0;
-        else if (op == JO_LTEQ) *res = c <= 0;
-        else if (op == JO_GT) *res = c > 0;
-        else *res = c >= 0;
+        if (c == 2)
+            *res = 0; /* NaN */
+        else if (op == JO_LT)
+            *res = c < 0;
+        else if (op == JO_LTEQ)
+            *res = c <= 0;
+        else if (op == JO_GT)
+            *res = c > 0;
+        else
+            *res = c >= 0;
         return 0;
     }
     }
@@ -499,24 +545,37 @@ static int do_slice(jrt *rt, jv obj, jv vstart, jv vstop, jv vstep, jv *out)
     int gs, ge, gt;
     if (slice_bound(vstart, &start, &gs) || slice_bound(vstop, &stop, &ge) ||
         slice_bound(vstep, &step, &gt))
-        return gptc_jfail(rt, JE_TYPE, "slice indices must be integers or None or have an __index__ method");
+        return gptc_jfail(rt, JE_TYPE,
+                          "slice indices must be integers or None or have an __index__ method");
     if (!gt) step = 1;
     if (step == 0) return gptc_jfail(rt, JE_VALUE, "slice step cannot be zero");
     int64_t len = obj.kind == JV_STR ? (int64_t)obj.u.s->ncp : (int64_t)obj.u.l->n;
     if (step > 0) {
-        if (!gs) start = 0;
-        else if (start < 0) start = start + len < 0 ? 0 : start + len;
-        else if (start > len) start = len;
-        if (!ge) stop = len;
-        else if (stop < 0) stop = stop + len < 0 ? 0 : stop + len;
-        else if (stop > len) stop = len;
+        if (!gs)
+            start = 0;
+        else if (start < 0)
+            start = start + len < 0 ? 0 : start + len;
+        else if (start > len)
+            start = len;
+        if (!ge)
+            stop = len;
+        else if (stop < 0)
+            stop = stop + len < 0 ? 0 : stop + len;
+        else if (stop > len)
+            stop = len;
     } else {
-        if (!gs) start = len - 1;
-        else if (start < 0) start = start + len < 0 ? -1 : start + len;
-        else if (start >= len) start = len - 1;
-        if (!ge) stop = -1;
-        else if (stop < 0) stop = stop + len < 0 ? -1 : stop + len;
-        else if (stop >= len) stop = len - 1;
+        if (!gs)
+            start = len - 1;
+        else if (start < 0)
+            start = start + len < 0 ? -1 : start + len;
+        else if (start >= len)
+            start = len - 1;
+        if (!ge)
+            stop = -1;
+        else if (stop < 0)
+            stop = stop + len < 0 ? -1 : stop + len;
+        else if (stop >= len)
+            stop = len - 1;
     }
     int64_t count = 0;
     if (step > 0 && start < stop) count = (stop - start - 1) / step + 1;
@@ -525,7 +584,8 @@ static int do_slice(jrt *rt, jv obj, jv vstart, jv vstop, jv vstep, jv *out)
     if (obj.kind == JV_LIST) {
         jlist *r = gptc_jlist_new(rt, (size_t)count, obj.u.l->tuple);
         if (!r) return -1;
-        for (int64_t k = 0; k < count; k++) r->v[k] = gptc_jv_incref(obj.u.l->v[start + k * step]);
+        for (int64_t k = 0; k < count; k++)
+            r->v[k] = gptc_jv_incref(obj.u.l->v[start + k * step]);
         r->depth = obj.u.l->depth;
         *out = jv_listv(r);
         return 0;
@@ -570,8 +630,10 @@ typedef struct evargs {
 
 static void args_free(evargs *ea)
 {
-    for (size_t i = 0; i < ea->a.npos; i++) gptc_jv_decref(ea->a.pos[i]);
-    for (size_t i = 0; i < ea->a.nkw; i++) gptc_jv_decref(ea->a.kw[i]);
+    for (size_t i = 0; i < ea->a.npos; i++)
+        gptc_jv_decref(ea->a.pos[i]);
+    for (size_t i = 0; i < ea->a.nkw; i++)
+        gptc_jv_decref(ea->a.kw[i]);
     free(ea->hpos);
     free(ea->hkw);
 }
@@ -583,12 +645,15 @@ static int eval_args(jrt *rt, const jnode *n, const jv *extra, size_t nextra, ev
     memset(ea, 0, sizeof *ea);
     size_t np = nextra + n->l1.n, nk = n->l2.n;
     jv *pos = ea->pos, *kw = ea->kw;
-    if (np > 4 && !(pos = ea->hpos = calloc(np, sizeof *pos))) return gptc_jfail(rt, JE_NOMEM, "out of memory");
-    if (nk > 4 && !(kw = ea->hkw = calloc(nk, sizeof *kw))) return gptc_jfail(rt, JE_NOMEM, "out of memory");
+    if (np > 4 && !(pos = ea->hpos = calloc(np, sizeof *pos)))
+        return gptc_jfail(rt, JE_NOMEM, "out of memory");
+    if (nk > 4 && !(kw = ea->hkw = calloc(nk, sizeof *kw)))
+        return gptc_jfail(rt, JE_NOMEM, "out of memory");
     ea->a.pos = pos;
     ea->a.kw = kw;
     ea->a.kwn = n->kwnames;
-    for (size_t i = 0; i < nextra; i++) pos[ea->a.npos++] = gptc_jv_incref(extra[i]);
+    for (size_t i = 0; i < nextra; i++)
+        pos[ea->a.npos++] = gptc_jv_incref(extra[i]);
     for (uint32_t i = 0; i < n->l1.n; i++) {
         if (eval(rt, n->l1.v[i], &pos[ea->a.npos])) return -1;
         ea->a.npos++;
@@ -603,11 +668,16 @@ static int eval_args(jrt *rt, const jnode *n, const jv *extra, size_t nextra, ev
 static int call_value(jrt *rt, jv fn, const jargs *a, jv *out)
 {
     switch (fn.kind) {
-    case JV_FUNC: return gptc_jinja_call_func(rt, (int)fn.u.i, a, out);
-    case JV_METHOD: return gptc_jinja_call_method(rt, fn.u.meth, a, out);
-    case JV_MACRO: return gptc_jinja_call_macro(rt, fn.u.m, a, jv_noarg(), out);
-    case JV_UNDEF: return undefined_error(rt, fn);
-    default: return gptc_jfail(rt, JE_TYPE, "'%s' object is not callable", gptc_jv_type_name(fn));
+    case JV_FUNC:
+        return gptc_jinja_call_func(rt, (int)fn.u.i, a, out);
+    case JV_METHOD:
+        return gptc_jinja_call_method(rt, fn.u.meth, a, out);
+    case JV_MACRO:
+        return gptc_jinja_call_macro(rt, fn.u.m, a, jv_noarg(), out);
+    case JV_UNDEF:
+        return undefined_error(rt, fn);
+    default:
+        return gptc_jfail(rt, JE_TYPE, "'%s' object is not callable", gptc_jv_type_name(fn));
     }
 }
 
@@ -642,7 +712,9 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
 {
     *out = jv_none();
     switch (e->kind) {
-    case JN_CONST: *out = gptc_jv_incref(e->cval); return 0;
+    case JN_CONST:
+        *out = gptc_jv_incref(e->cval);
+        return 0;
     case JN_NAME:
         if (lookup(rt, e->sym, out)) return 0;
         return gptc_jv_undef_msg(rt, out, "'%s' is undefined", e->name->p);
@@ -682,7 +754,8 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
             r = do_slice(rt, obj, b[0], b[1], b[2], out);
         }
         gptc_jv_decref(obj);
-        for (int k = 0; k < 3; k++) gptc_jv_decref(b[k]);
+        for (int k = 0; k < 3; k++)
+            gptc_jv_decref(b[k]);
         return r;
     }
     case JN_CALL: {
@@ -739,13 +812,15 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
         if (x.kind == JV_UNDEF) {
             r = undefined_error(rt, x);
         } else if (int_like(x)) {
-            if (e->kind == JN_NEG && x.u.i == INT64_MIN) r = overflow(rt);
-            else *out = jv_int(e->kind == JN_NEG ? -x.u.i : x.u.i);
+            if (e->kind == JN_NEG && x.u.i == INT64_MIN)
+                r = overflow(rt);
+            else
+                *out = jv_int(e->kind == JN_NEG ? -x.u.i : x.u.i);
         } else if (x.kind == JV_FLOAT) {
             *out = jv_float(e->kind == JN_NEG ? -x.u.f : x.u.f);
         } else {
             r = gptc_jfail(rt, JE_TYPE, "bad operand type for unary %c: '%s'",
-                      e->kind == JN_NEG ? '-' : '+', gptc_jv_type_name(x));
+                           e->kind == JN_NEG ? '-' : '+', gptc_jv_type_name(x));
         }
         gptc_jv_decref(x);
         return r;
@@ -813,8 +888,10 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
         gptc_jv_decref(c);
         if (t) return eval(rt, e->b, out);
         if (e->c) return eval(rt, e->c, out);
-        return gptc_jv_undef_msg(rt, out, "the inline if-expression on line %u evaluated to false "
-                                     "and no else section was defined.", e->line);
+        return gptc_jv_undef_msg(rt, out,
+                                 "the inline if-expression on line %u evaluated to false "
+                                 "and no else section was defined.",
+                                 e->line);
     }
     case JN_LIST:
     case JN_TUPLE: {
@@ -881,7 +958,8 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
         gptc_jbuf_free(&b);
         return r;
     }
-    default: return gptc_jfail(rt, JE_UNSUPPORTED, "expression kind %d", e->kind);
+    default:
+        return gptc_jfail(rt, JE_UNSUPPORTED, "expression kind %d", e->kind);
     }
 }
 
@@ -907,7 +985,8 @@ static int eval(jrt *rt, const jnode *e, jv *out)
 static int assign(jrt *rt, const jnode *target, jv v)
 {
     switch (target->kind) {
-    case JN_NAME: return frame_set(rt, rt->frame, target->sym, v);
+    case JN_NAME:
+        return frame_set(rt, rt->frame, target->sym, v);
     case JN_NSREF: {
         jv ns = jv_none();
         if (!lookup(rt, target->sym, &ns) || ns.kind != JV_NS) {
@@ -932,13 +1011,16 @@ static int assign(jrt *rt, const jnode *target, jv v)
         if (items->n != target->l1.n)
             r = items->n < target->l1.n
                     ? gptc_jfail(rt, JE_VALUE, "not enough values to unpack (expected %u, got %zu)",
-                            target->l1.n, items->n)
-                    : gptc_jfail(rt, JE_VALUE, "too many values to unpack (expected %u)", target->l1.n);
-        for (uint32_t i = 0; i < target->l1.n && !r; i++) r = assign(rt, target->l1.v[i], items->v[i]);
+                                 target->l1.n, items->n)
+                    : gptc_jfail(rt, JE_VALUE, "too many values to unpack (expected %u)",
+                                 target->l1.n);
+        for (uint32_t i = 0; i < target->l1.n && !r; i++)
+            r = assign(rt, target->l1.v[i], items->v[i]);
         gptc_jv_decref(jv_listv(items));
         return r;
     }
-    default: return gptc_jfail(rt, JE_RUNTIME, "cannot assign to this target");
+    default:
+        return gptc_jfail(rt, JE_RUNTIME, "cannot assign to this target");
     }
 }
 
@@ -1022,8 +1104,9 @@ static int exec_for(jrt *rt, const jnode *s)
     loopv.u.loop = lp;
     for (size_t i = 0; i < items->n && !r; i++) {
         if (++rt->iters > rt->opts->limits.max_iters) {
-            r = gptc_jfail(rt, JE_LIMIT, "the template ran too many loop iterations (more than %llu)",
-                      (unsigned long long)rt->opts->limits.max_iters);
+            r = gptc_jfail(rt, JE_LIMIT,
+                           "the template ran too many loop iterations (more than %llu)",
+                           (unsigned long long)rt->opts->limits.max_iters);
             break;
         }
         if (f->captured) { /* a macro defined in the last iteration keeps that frame */
@@ -1070,7 +1153,8 @@ static int make_macro(jrt *rt, const jnode *node, jv *out)
 static int exec_stmt(jrt *rt, const jnode *s)
 {
     switch (s->kind) {
-    case JN_TEXT: return gptc_jbuf_put(rt, rt->out, s->cval.u.s->p, s->cval.u.s->n);
+    case JN_TEXT:
+        return gptc_jbuf_put(rt, rt->out, s->cval.u.s->p, s->cval.u.s->n);
     case JN_OUTPUT: {
         jv v;
         if (eval(rt, s->a, &v)) return -1;
@@ -1089,7 +1173,8 @@ static int exec_stmt(jrt *rt, const jnode *s)
         if (s->l2.n > s->l1.n) return exec_list(rt, &s->l2.v[s->l1.n]->l1);
         return 0;
     }
-    case JN_FOR: return exec_for(rt, s);
+    case JN_FOR:
+        return exec_for(rt, s);
     case JN_SET: {
         jv v;
         if (eval(rt, s->b, &v)) return -1;
@@ -1126,7 +1211,8 @@ static int exec_stmt(jrt *rt, const jnode *s)
         if (fn.kind != JV_MACRO) {
             int r = fn.kind == JV_UNDEF
                         ? undefined_error(rt, fn)
-                        : gptc_jfail(rt, JE_UNSUPPORTED, "{%% call %%} of something other than a macro");
+                        : gptc_jfail(rt, JE_UNSUPPORTED,
+                                     "{%% call %%} of something other than a macro");
             gptc_jv_decref(fn);
             return r;
         }
@@ -1161,23 +1247,32 @@ static int exec_stmt(jrt *rt, const jnode *s)
         if (n > 64) return gptc_jfail(rt, JE_UNSUPPORTED, "more than 64 variables in one with");
         for (uint32_t i = 0; i < n; i++)
             if (eval(rt, s->l3.v[i], &vals[i])) {
-                for (uint32_t k = 0; k < i; k++) gptc_jv_decref(vals[k]);
+                for (uint32_t k = 0; k < i; k++)
+                    gptc_jv_decref(vals[k]);
                 return -1;
             }
         jframe *outer = rt->frame, *f = frame_new(rt, outer);
         int r = f ? 0 : -1;
         rt->frame = f ? f : outer;
-        for (uint32_t i = 0; i < n && !r; i++) r = assign(rt, s->l1.v[i], vals[i]);
-        for (uint32_t i = 0; i < n; i++) gptc_jv_decref(vals[i]);
+        for (uint32_t i = 0; i < n && !r; i++)
+            r = assign(rt, s->l1.v[i], vals[i]);
+        for (uint32_t i = 0; i < n; i++)
+            gptc_jv_decref(vals[i]);
         if (!r) r = exec_list(rt, &s->l2);
         rt->frame = outer;
         frame_release(rt, f);
         return r;
     }
-    case JN_BREAK: rt->ctl = 1; return 0;
-    case JN_CONTINUE: rt->ctl = 2; return 0;
-    case JN_BODY: return exec_list(rt, &s->l1);
-    default: return gptc_jfail(rt, JE_UNSUPPORTED, "statement kind %d", s->kind);
+    case JN_BREAK:
+        rt->ctl = 1;
+        return 0;
+    case JN_CONTINUE:
+        rt->ctl = 2;
+        return 0;
+    case JN_BODY:
+        return exec_list(rt, &s->l1);
+    default:
+        return gptc_jfail(rt, JE_UNSUPPORTED, "statement kind %d", s->kind);
     }
 }
 
@@ -1209,7 +1304,7 @@ int gptc_jinja_call_macro(jrt *rt, jmacro *m, const jargs *a, jv caller, jv *out
     const char *mname = node->kind == JN_MACRO ? node->name->p : "caller";
     if (rt->calls >= rt->opts->limits.max_calls)
         return gptc_jfail(rt, JE_LIMIT, "macro calls nested too deeply (more than %d)",
-                     rt->opts->limits.max_calls);
+                          rt->opts->limits.max_calls);
     uint32_t np = node->l1.n;
     jframe *f = frame_new(rt, m->frame);
     if (!f) return -1;
@@ -1241,11 +1336,13 @@ int gptc_jinja_call_macro(jrt *rt, jmacro *m, const jargs *a, jv caller, jv *out
         const jstr *kn = a->kwn[k];
         uint32_t i;
         for (i = 0; i < np; i++)
-            if (node->l1.v[i]->name->n == kn->n && memcmp(node->l1.v[i]->name->p, kn->p, kn->n) == 0)
+            if (node->l1.v[i]->name->n == kn->n &&
+                memcmp(node->l1.v[i]->name->p, kn->p, kn->n) == 0)
                 break;
         if (i < np) {
             if (set[i]) {
-                r = gptc_jfail(rt, JE_TYPE, "macro '%s' got multiple values for argument '%s'", mname, kn->p);
+                r = gptc_jfail(rt, JE_TYPE, "macro '%s' got multiple values for argument '%s'",
+                               mname, kn->p);
                 break;
             }
             r = frame_set(rt, f, node->l1.v[i]->sym, a->kw[k]);
@@ -1268,7 +1365,8 @@ int gptc_jinja_call_macro(jrt *rt, jmacro *m, const jargs *a, jv caller, jv *out
         if (node->l3.v && node->l3.v[i]) {
             r = eval(rt, node->l3.v[i], &v);
         } else {
-            r = gptc_jv_undef_msg(rt, &v, "parameter '%s' was not provided", node->l1.v[i]->name->p);
+            r = gptc_jv_undef_msg(rt, &v, "parameter '%s' was not provided",
+                                  node->l1.v[i]->name->p);
         }
         if (!r) {
             r = frame_set(rt, f, node->l1.v[i]->sym, v);
@@ -1298,7 +1396,8 @@ int gptc_jinja_call_macro(jrt *rt, jmacro *m, const jargs *a, jv caller, jv *out
  */
 static int from_json(jrt *rt, const json_t *j, int depth, jv *out)
 {
-    if (depth > JINJA_MAX_DEPTH - 1) return gptc_jfail(rt, JE_LIMIT, "input JSON nested too deeply");
+    if (depth > JINJA_MAX_DEPTH - 1)
+        return gptc_jfail(rt, JE_LIMIT, "input JSON nested too deeply");
     switch (json_typeof(j)) {
     case JSON_OBJECT: {
         jdict *d = gptc_jdict_new(rt, json_object_size(j));
@@ -1306,7 +1405,8 @@ static int from_json(jrt *rt, const json_t *j, int depth, jv *out)
         jv dv = jv_dictv(d);
         const char *key;
         json_t *val;
-        json_object_foreach((json_t *)j, key, val) {
+        json_object_foreach((json_t *)j, key, val)
+        {
             jv k, v;
             if (gptc_jv_cstr(rt, key, &k)) {
                 gptc_jv_decref(dv);
@@ -1348,12 +1448,23 @@ static int from_json(jrt *rt, const json_t *j, int depth, jv *out)
         *out = jv_listv(l);
         return 0;
     }
-    case JSON_STRING: return gptc_jv_str(rt, json_string_value(j), json_string_length(j), out);
-    case JSON_INTEGER: *out = jv_int((int64_t)json_integer_value(j)); return 0;
-    case JSON_REAL: *out = jv_float(json_real_value(j)); return 0;
-    case JSON_TRUE: *out = jv_bool(1); return 0;
-    case JSON_FALSE: *out = jv_bool(0); return 0;
-    default: *out = jv_none(); return 0;
+    case JSON_STRING:
+        return gptc_jv_str(rt, json_string_value(j), json_string_length(j), out);
+    case JSON_INTEGER:
+        *out = jv_int((int64_t)json_integer_value(j));
+        return 0;
+    case JSON_REAL:
+        *out = jv_float(json_real_value(j));
+        return 0;
+    case JSON_TRUE:
+        *out = jv_bool(1);
+        return 0;
+    case JSON_FALSE:
+        *out = jv_bool(0);
+        return 0;
+    default:
+        *out = jv_none();
+        return 0;
     }
 }
 
@@ -1380,7 +1491,7 @@ static gptc_status report(jrt *rt, gptc_err *err)
 }
 
 gptc_status gptc_jinja_render(const jinja_template *t, const jinja_var *vars, size_t n_vars,
-                         const jinja_opts *opts, char **out, size_t *out_len, gptc_err *err)
+                              const jinja_opts *opts, char **out, size_t *out_len, gptc_err *err)
 {
     if (!t || !opts || !out || (n_vars && !vars))
         return gptc_fail(err, GPTC_E_INVALID, "gptc_jinja_render: NULL argument");
@@ -1411,10 +1522,17 @@ gptc_status gptc_jinja_render(const jinja_template *t, const jinja_var *vars, si
         if (sym == UINT32_MAX) continue; /* the template never names it */
         jv x = jv_none();
         switch (v->type) {
-        case JINJA_VAR_JSON: r = v->json ? from_json(&rt, v->json, 0, &x) : 0; break;
-        case JINJA_VAR_STR: r = gptc_jv_str(&rt, v->s ? v->s : "", v->s ? v->n : 0, &x); break;
-        case JINJA_VAR_BOOL: x = jv_bool(v->b); break;
-        default: break;
+        case JINJA_VAR_JSON:
+            r = v->json ? from_json(&rt, v->json, 0, &x) : 0;
+            break;
+        case JINJA_VAR_STR:
+            r = gptc_jv_str(&rt, v->s ? v->s : "", v->s ? v->n : 0, &x);
+            break;
+        case JINJA_VAR_BOOL:
+            x = jv_bool(v->b);
+            break;
+        default:
+            break;
         }
         if (!r) r = frame_set(&rt, globals, sym, x);
         gptc_jv_decref(x);

@@ -13,10 +13,14 @@
 #include "chat/jinja_impl.h"
 
 int gptc_jinja_binop(jrt *rt, int op, jv a, jv b, jv *out);
-int gptc_jinja_str_replace(jrt *rt, const jstr *s, const jstr *old, const jstr *new_, int64_t count, jv *out);
+int gptc_jinja_str_replace(jrt *rt, const jstr *s, const jstr *old, const jstr *new_, int64_t count,
+                           jv *out);
 int gptc_jinja_splitlines(jrt *rt, const jstr *s, int keepends, jv *out);
 
-static int given(jv v) { return v.kind != JV_NOARG; }
+static int given(jv v)
+{
+    return v.kind != JV_NOARG;
+}
 
 static int undefined_error(jrt *rt, jv u)
 {
@@ -30,7 +34,7 @@ static int want_int(jrt *rt, jv v, const char *what, int64_t *out)
         return 0;
     }
     return gptc_jfail(rt, JE_TYPE, "%s: '%s' object cannot be interpreted as an integer", what,
-                 gptc_jv_type_name(v));
+                      gptc_jv_type_name(v));
 }
 
 /* item.attr.sub (parts split on '.', digits as integer indexes), as Jinja's make_attrgetter */
@@ -42,7 +46,8 @@ static int attr_get(jrt *rt, jv item, jv attr, jv *out)
     size_t i = 0;
     for (;;) {
         size_t j = i;
-        while (j < s->n && s->p[j] != '.') j++;
+        while (j < s->n && s->p[j] != '.')
+            j++;
         int digits = j > i;
         for (size_t k = i; k < j; k++)
             if (s->p[k] < '0' || s->p[k] > '9') digits = 0;
@@ -101,7 +106,8 @@ static int msort(jrt *rt, jv *keys, jv *vals, jv *tk, jv *tv, size_t n, int reve
     size_t i = 0, j = h, k = 0;
     while (i < h && j < n) {
         int c;
-        if (reverse ? gptc_jv_cmp(rt, keys[i], keys[j], "<", &c) : gptc_jv_cmp(rt, keys[j], keys[i], "<", &c))
+        if (reverse ? gptc_jv_cmp(rt, keys[i], keys[j], "<", &c)
+                    : gptc_jv_cmp(rt, keys[j], keys[i], "<", &c))
             return -1;
         if (c < 0) {
             tk[k] = keys[j];
@@ -134,10 +140,13 @@ static int sorted_list(jrt *rt, const jv *items, jv *keys, size_t n, int reverse
     if (!r) r = msort(rt, keys, vals, vals + n, vals + 2 * n, n, reverse);
     jlist *l = r ? NULL : gptc_jlist_new(rt, n, 0);
     if (l) {
-        for (size_t i = 0; i < n; i++) l->v[i] = gptc_jv_incref(vals[i]);
+        for (size_t i = 0; i < n; i++)
+            l->v[i] = gptc_jv_incref(vals[i]);
         r = gptc_jlist_seal(rt, l);
-        if (r) gptc_jv_decref(jv_listv(l));
-        else *out = jv_listv(l);
+        if (r)
+            gptc_jv_decref(jv_listv(l));
+        else
+            *out = jv_listv(l);
     } else {
         r = -1;
     }
@@ -155,7 +164,8 @@ static int sorted_list(jrt *rt, const jv *items, jv *keys, size_t n, int reverse
  */
 static int defer(jrt *rt, jlist **res)
 {
-    if (!rt->failed || rt->ekind == JE_LIMIT || rt->ekind == JE_NOMEM || rt->ekind == JE_UNSUPPORTED)
+    if (!rt->failed || rt->ekind == JE_LIMIT || rt->ekind == JE_NOMEM ||
+        rt->ekind == JE_UNSUPPORTED)
         return -1;
     jerr_kind kind = rt->ekind;
     char msg[sizeof rt->emsg];
@@ -235,7 +245,8 @@ static int f_attr(jrt *rt, jv in, const jargs *a, jv *out)
     if (gptc_jargs_bind(rt, a, "attr", ps, 1, p)) return -1;
     if (!given(p[0])) return gptc_jfail(rt, JE_TYPE, "attr() missing argument 'name'");
     if (p[0].kind != JV_STR)
-        return gptc_jfail(rt, JE_TYPE, "attribute name must be string, not '%s'", gptc_jv_type_name(p[0]));
+        return gptc_jfail(rt, JE_TYPE, "attribute name must be string, not '%s'",
+                          gptc_jv_type_name(p[0]));
     return gptc_jinja_getattr_ex(rt, in, p[0].u.s->p, p[0].u.s->n, 0, out);
 }
 
@@ -248,10 +259,22 @@ static int f_case(jrt *rt, jv in, const jargs *a, jv *out, const char *name, int
     gptc_jv_decref(s);
     return r;
 }
-static int f_capitalize(jrt *rt, jv in, const jargs *a, jv *out) { return f_case(rt, in, a, out, "capitalize", 'c'); }
-static int f_lower(jrt *rt, jv in, const jargs *a, jv *out) { return f_case(rt, in, a, out, "lower", 'l'); }
-static int f_upper(jrt *rt, jv in, const jargs *a, jv *out) { return f_case(rt, in, a, out, "upper", 'u'); }
-static int f_title(jrt *rt, jv in, const jargs *a, jv *out) { return f_case(rt, in, a, out, "title", 'T'); }
+static int f_capitalize(jrt *rt, jv in, const jargs *a, jv *out)
+{
+    return f_case(rt, in, a, out, "capitalize", 'c');
+}
+static int f_lower(jrt *rt, jv in, const jargs *a, jv *out)
+{
+    return f_case(rt, in, a, out, "lower", 'l');
+}
+static int f_upper(jrt *rt, jv in, const jargs *a, jv *out)
+{
+    return f_case(rt, in, a, out, "upper", 'u');
+}
+static int f_title(jrt *rt, jv in, const jargs *a, jv *out)
+{
+    return f_case(rt, in, a, out, "title", 'T');
+}
 
 static int f_default(jrt *rt, jv in, const jargs *a, jv *out)
 {
@@ -287,8 +310,12 @@ static int f_escape(jrt *rt, jv in, const jargs *a, jv *out)
     int r = 0;
     for (size_t i = 0; i < s.u.s->n && !r; i++) {
         char c = s.u.s->p[i];
-        const char *e = c == '&' ? "&amp;" : c == '<' ? "&lt;" : c == '>' ? "&gt;"
-                      : c == '"' ? "&#34;" : c == '\'' ? "&#39;" : NULL;
+        const char *e = c == '&'    ? "&amp;"
+                        : c == '<'  ? "&lt;"
+                        : c == '>'  ? "&gt;"
+                        : c == '"'  ? "&#34;"
+                        : c == '\'' ? "&#39;"
+                                    : NULL;
         r = e ? jbuf_puts(rt, &b, e) : gptc_jbuf_put(rt, &b, &c, 1);
     }
     gptc_jv_decref(s);
@@ -308,8 +335,10 @@ static int f_first(jrt *rt, jv in, const jargs *a, jv *out)
     }
     if (gptc_jinja_iterate(rt, in, &l)) return -1;
     int r = 0;
-    if (l->n) *out = gptc_jv_incref(l->v[0]);
-    else r = gptc_jv_undef_msg(rt, out, "No first item, sequence was empty.");
+    if (l->n)
+        *out = gptc_jv_incref(l->v[0]);
+    else
+        r = gptc_jv_undef_msg(rt, out, "No first item, sequence was empty.");
     gptc_jv_decref(jv_listv(l));
     return r;
 }
@@ -324,8 +353,10 @@ static int f_last(jrt *rt, jv in, const jargs *a, jv *out)
         return gptc_jfail(rt, JE_TYPE, "'%s' object is not reversible", gptc_jv_type_name(in));
     if (gptc_jinja_iterate(rt, in, &l)) return -1;
     int r = 0;
-    if (l->n) *out = gptc_jv_incref(l->v[l->n - 1]);
-    else r = gptc_jv_undef_msg(rt, out, "No last item, sequence was empty.");
+    if (l->n)
+        *out = gptc_jv_incref(l->v[l->n - 1]);
+    else
+        r = gptc_jv_undef_msg(rt, out, "No last item, sequence was empty.");
     gptc_jv_decref(jv_listv(l));
     return r;
 }
@@ -335,8 +366,10 @@ static int f_last(jrt *rt, jv in, const jargs *a, jv *out)
 static int parse_float(const jstr *s, double *out)
 {
     size_t a = 0, z = s->n;
-    while (a < z && gptc_ju_isspace((unsigned char)s->p[a])) a++;
-    while (z > a && gptc_ju_isspace((unsigned char)s->p[z - 1])) z--;
+    while (a < z && gptc_ju_isspace((unsigned char)s->p[a]))
+        a++;
+    while (z > a && gptc_ju_isspace((unsigned char)s->p[z - 1]))
+        z--;
     char buf[128];
     size_t k = 0, i = a;
     if (z - a >= sizeof buf) return -1;
@@ -385,8 +418,10 @@ static int parse_float(const jstr *s, double *out)
 static int parse_int(const jstr *s, int base, int64_t *out)
 {
     size_t a = 0, z = s->n;
-    while (a < z && gptc_ju_isspace((unsigned char)s->p[a])) a++;
-    while (z > a && gptc_ju_isspace((unsigned char)s->p[z - 1])) z--;
+    while (a < z && gptc_ju_isspace((unsigned char)s->p[a]))
+        a++;
+    while (z > a && gptc_ju_isspace((unsigned char)s->p[z - 1]))
+        z--;
     int neg = 0;
     if (a < z && (s->p[a] == '+' || s->p[a] == '-')) neg = s->p[a++] == '-';
     if (z - a >= 2 && s->p[a] == '0') {
@@ -404,7 +439,9 @@ static int parse_int(const jstr *s, int base, int64_t *out)
     int prev_digit = 0;
     for (size_t i = a; i < z; i++) {
         char c = s->p[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : (c | 32) >= 'a' && (c | 32) <= 'z' ? (c | 32) - 'a' + 10 : -1;
+        int d = c >= '0' && c <= '9'                 ? c - '0'
+                : (c | 32) >= 'a' && (c | 32) <= 'z' ? (c | 32) - 'a' + 10
+                                                     : -1;
         if (c == '_') {
             if (!prev_digit || i + 1 >= z) return -1;
             prev_digit = 0;
@@ -430,9 +467,12 @@ static int f_int(jrt *rt, jv in, const jargs *a, jv *out)
     if (given(p[1]) && want_int(rt, p[1], "int", &base)) return -1;
     jv dflt = given(p[0]) ? p[0] : jv_int(0);
     switch (in.kind) {
-    case JV_UNDEF: return undefined_error(rt, in);
+    case JV_UNDEF:
+        return undefined_error(rt, in);
     case JV_INT:
-    case JV_BOOL: *out = jv_int(in.u.i); return 0;
+    case JV_BOOL:
+        *out = jv_int(in.u.i);
+        return 0;
     case JV_FLOAT:
         if (isnan(in.u.f)) break;
         if (isinf(in.u.f) || fabs(in.u.f) >= 9.2e18)
@@ -441,7 +481,8 @@ static int f_int(jrt *rt, jv in, const jargs *a, jv *out)
         return 0;
     case JV_STR: {
         int r = base < 0 || base == 1 || base > 36 ? -1 : parse_int(in.u.s, (int)base, &iv);
-        if (r == -2) return gptc_jfail(rt, JE_UNSUPPORTED, "integer overflow (gptc's integers are 64-bit)");
+        if (r == -2)
+            return gptc_jfail(rt, JE_UNSUPPORTED, "integer overflow (gptc's integers are 64-bit)");
         if (r == 0) {
             *out = jv_int(iv);
             return 0;
@@ -449,13 +490,15 @@ static int f_int(jrt *rt, jv in, const jargs *a, jv *out)
         double f;
         if (parse_float(in.u.s, &f) == 0 && !isnan(f)) {
             if (isinf(f) || fabs(f) >= 9.2e18)
-                return gptc_jfail(rt, JE_UNSUPPORTED, "integer overflow (gptc's integers are 64-bit)");
+                return gptc_jfail(rt, JE_UNSUPPORTED,
+                                  "integer overflow (gptc's integers are 64-bit)");
             *out = jv_int((int64_t)f);
             return 0;
         }
         break;
     }
-    default: break;
+    default:
+        break;
     }
     *out = gptc_jv_incref(dflt);
     return 0;
@@ -468,17 +511,23 @@ static int f_float(jrt *rt, jv in, const jargs *a, jv *out)
     if (gptc_jargs_bind(rt, a, "float", ps, 1, p)) return -1;
     double f;
     switch (in.kind) {
-    case JV_UNDEF: return undefined_error(rt, in);
+    case JV_UNDEF:
+        return undefined_error(rt, in);
     case JV_INT:
-    case JV_BOOL: *out = jv_float((double)in.u.i); return 0;
-    case JV_FLOAT: *out = in; return 0;
+    case JV_BOOL:
+        *out = jv_float((double)in.u.i);
+        return 0;
+    case JV_FLOAT:
+        *out = in;
+        return 0;
     case JV_STR:
         if (parse_float(in.u.s, &f) == 0) {
             *out = jv_float(f);
             return 0;
         }
         break;
-    default: break;
+    default:
+        break;
     }
     *out = given(p[0]) ? gptc_jv_incref(p[0]) : jv_float(0.0);
     return 0;
@@ -504,7 +553,8 @@ static int f_indent(jrt *rt, jv in, const jargs *a, jv *out)
     if (in.kind != JV_STR) { /* Jinja does s += "\n" on the value itself */
         gptc_jv_decref(ind);
         if (in.kind == JV_UNDEF) return undefined_error(rt, in);
-        return gptc_jfail(rt, JE_TYPE, "unsupported operand type(s) for +=: '%s' and 'str'", gptc_jv_type_name(in));
+        return gptc_jfail(rt, JE_TYPE, "unsupported operand type(s) for +=: '%s' and 'str'",
+                          gptc_jv_type_name(in));
     }
     s = gptc_jv_incref(in);
     /* s += "\n"; lines = s.splitlines() */
@@ -608,7 +658,8 @@ static int f_list(jrt *rt, jv in, const jargs *a, jv *out)
             gptc_jv_decref(jv_listv(l));
             return -1;
         }
-        for (size_t i = 0; i < l->n; i++) c->v[i] = gptc_jv_incref(l->v[i]);
+        for (size_t i = 0; i < l->n; i++)
+            c->v[i] = gptc_jv_incref(l->v[i]);
         c->depth = l->depth;
         gptc_jv_decref(jv_listv(l));
         l = c;
@@ -625,15 +676,18 @@ static int select_common(jrt *rt, jv in, const jargs *a, jv *out, int by_attr, i
     if (!l) return lazy_end(rt, NULL, res, 0, 0, out);
     size_t off = by_attr ? 1 : 0, n = 0;
     int r = 0;
-    if (by_attr && a->npos < 1) r = gptc_jfail(rt, JE_RUNTIME, "Missing parameter for attribute name");
+    if (by_attr && a->npos < 1)
+        r = gptc_jfail(rt, JE_RUNTIME, "Missing parameter for attribute name");
     jv attr = by_attr && a->npos ? a->pos[0] : jv_noarg();
     const char *test = NULL;
     if (!r && a->npos > off) {
-        if (a->pos[off].kind != JV_STR) r = gptc_jfail(rt, JE_TYPE, "test name must be a string");
-        else test = a->pos[off].u.s->p;
+        if (a->pos[off].kind != JV_STR)
+            r = gptc_jfail(rt, JE_TYPE, "test name must be a string");
+        else
+            test = a->pos[off].u.s->p;
     }
-    jargs ta = {a->npos > off + 1 ? a->pos + off + 1 : NULL, a->npos > off + 1 ? a->npos - off - 1 : 0,
-                a->kwn, a->kw, a->nkw};
+    jargs ta = {a->npos > off + 1 ? a->pos + off + 1 : NULL,
+                a->npos > off + 1 ? a->npos - off - 1 : 0, a->kwn, a->kw, a->nkw};
     if (!r) r = jrt_steps(rt, l->n);
     for (size_t i = 0; i < l->n && !r; i++) {
         jv v;
@@ -643,17 +697,31 @@ static int select_common(jrt *rt, jv in, const jargs *a, jv *out, int by_attr, i
             v = gptc_jv_incref(l->v[i]);
         }
         int t = 0;
-        if (test) r = gptc_jinja_test_by_name(rt, test, v, &ta, &t);
-        else t = gptc_jv_truthy(v);
+        if (test)
+            r = gptc_jinja_test_by_name(rt, test, v, &ta, &t);
+        else
+            t = gptc_jv_truthy(v);
         gptc_jv_decref(v);
         if (!r && t != reject) res->v[n++] = gptc_jv_incref(l->v[i]);
     }
     return lazy_end(rt, l, res, n, r, out);
 }
-static int f_select(jrt *rt, jv in, const jargs *a, jv *out) { return select_common(rt, in, a, out, 0, 0); }
-static int f_reject(jrt *rt, jv in, const jargs *a, jv *out) { return select_common(rt, in, a, out, 0, 1); }
-static int f_selectattr(jrt *rt, jv in, const jargs *a, jv *out) { return select_common(rt, in, a, out, 1, 0); }
-static int f_rejectattr(jrt *rt, jv in, const jargs *a, jv *out) { return select_common(rt, in, a, out, 1, 1); }
+static int f_select(jrt *rt, jv in, const jargs *a, jv *out)
+{
+    return select_common(rt, in, a, out, 0, 0);
+}
+static int f_reject(jrt *rt, jv in, const jargs *a, jv *out)
+{
+    return select_common(rt, in, a, out, 0, 1);
+}
+static int f_selectattr(jrt *rt, jv in, const jargs *a, jv *out)
+{
+    return select_common(rt, in, a, out, 1, 0);
+}
+static int f_rejectattr(jrt *rt, jv in, const jargs *a, jv *out)
+{
+    return select_common(rt, in, a, out, 1, 1);
+}
 
 static int f_map(jrt *rt, jv in, const jargs *a, jv *out)
 {
@@ -666,9 +734,12 @@ static int f_map(jrt *rt, jv in, const jargs *a, jv *out)
     int r = 0;
     if (a->npos == 0) {
         for (size_t k = 0; k < a->nkw && !r; k++) {
-            if (!strcmp(a->kwn[k]->p, "attribute")) attr = a->kw[k];
-            else if (!strcmp(a->kwn[k]->p, "default")) dflt = a->kw[k];
-            else r = gptc_jfail(rt, JE_RUNTIME, "Unexpected keyword argument '%s'", a->kwn[k]->p);
+            if (!strcmp(a->kwn[k]->p, "attribute"))
+                attr = a->kw[k];
+            else if (!strcmp(a->kwn[k]->p, "default"))
+                dflt = a->kw[k];
+            else
+                r = gptc_jfail(rt, JE_RUNTIME, "Unexpected keyword argument '%s'", a->kwn[k]->p);
         }
         if (!r && !given(attr)) r = gptc_jfail(rt, JE_RUNTIME, "map requires a filter argument");
     } else if (a->pos[0].kind != JV_STR) {
@@ -700,7 +771,9 @@ static int minmax(jrt *rt, jv in, const jargs *a, jv *out, int want_max)
     static const char *const ps[] = {"case_sensitive", "attribute"};
     jv p[2];
     jlist *l;
-    if (gptc_jargs_bind(rt, a, want_max ? "max" : "min", ps, 2, p) || gptc_jinja_iterate(rt, in, &l)) return -1;
+    if (gptc_jargs_bind(rt, a, want_max ? "max" : "min", ps, 2, p) ||
+        gptc_jinja_iterate(rt, in, &l))
+        return -1;
     int cs = given(p[0]) && gptc_jv_truthy(p[0]);
     if (l->n == 0) {
         gptc_jv_decref(jv_listv(l));
@@ -731,15 +804,22 @@ static int minmax(jrt *rt, jv in, const jargs *a, jv *out, int want_max)
     gptc_jv_decref(jv_listv(l));
     return r;
 }
-static int f_max(jrt *rt, jv in, const jargs *a, jv *out) { return minmax(rt, in, a, out, 1); }
-static int f_min(jrt *rt, jv in, const jargs *a, jv *out) { return minmax(rt, in, a, out, 0); }
+static int f_max(jrt *rt, jv in, const jargs *a, jv *out)
+{
+    return minmax(rt, in, a, out, 1);
+}
+static int f_min(jrt *rt, jv in, const jargs *a, jv *out)
+{
+    return minmax(rt, in, a, out, 0);
+}
 
 static int f_replace(jrt *rt, jv in, const jargs *a, jv *out)
 {
     static const char *const ps[] = {"old", "new", "count"};
     jv p[3], s, o, n;
     if (gptc_jargs_bind(rt, a, "replace", ps, 3, p)) return -1;
-    if (!given(p[0]) || !given(p[1])) return gptc_jfail(rt, JE_TYPE, "replace() missing arguments 'old' and 'new'");
+    if (!given(p[0]) || !given(p[1]))
+        return gptc_jfail(rt, JE_TYPE, "replace() missing arguments 'old' and 'new'");
     int64_t count = -1;
     if (given(p[2]) && p[2].kind != JV_NONE && want_int(rt, p[2], "replace", &count)) return -1;
     if (gptc_jv_to_str(rt, in, &s)) return -1;
@@ -789,7 +869,8 @@ static int f_reverse(jrt *rt, jv in, const jargs *a, jv *out)
         gptc_jv_decref(jv_listv(l));
         return -1;
     }
-    for (size_t i = 0; i < l->n; i++) r->v[i] = gptc_jv_incref(l->v[l->n - 1 - i]);
+    for (size_t i = 0; i < l->n; i++)
+        r->v[i] = gptc_jv_incref(l->v[l->n - 1 - i]);
     r->depth = l->depth;
     r->gen = (uint8_t)iter;
     gptc_jv_decref(jv_listv(l));
@@ -806,13 +887,17 @@ static int f_round(jrt *rt, jv in, const jargs *a, jv *out)
     if (given(p[0]) && want_int(rt, p[0], "round", &prec)) return -1;
     const char *method = "common";
     if (given(p[1])) {
-        if (p[1].kind != JV_STR) return gptc_jfail(rt, JE_RUNTIME, "method must be common, ceil or floor");
+        if (p[1].kind != JV_STR)
+            return gptc_jfail(rt, JE_RUNTIME, "method must be common, ceil or floor");
         method = p[1].u.s->p;
     }
-    int common = !strcmp(method, "common"), ceil_ = !strcmp(method, "ceil"), floor_ = !strcmp(method, "floor");
-    if (!common && !ceil_ && !floor_) return gptc_jfail(rt, JE_RUNTIME, "method must be common, ceil or floor");
+    int common = !strcmp(method, "common"), ceil_ = !strcmp(method, "ceil"),
+        floor_ = !strcmp(method, "floor");
+    if (!common && !ceil_ && !floor_)
+        return gptc_jfail(rt, JE_RUNTIME, "method must be common, ceil or floor");
     if (in.kind != JV_INT && in.kind != JV_BOOL && in.kind != JV_FLOAT)
-        return gptc_jfail(rt, JE_TYPE, "type %s doesn't define __round__ method", gptc_jv_type_name(in));
+        return gptc_jfail(rt, JE_TYPE, "type %s doesn't define __round__ method",
+                          gptc_jv_type_name(in));
     if (prec > 300) prec = 300;
     if (prec < -300) prec = -300;
     if (!common) {
@@ -824,7 +909,8 @@ static int f_round(jrt *rt, jv in, const jargs *a, jv *out)
         int64_t v = in.u.i;
         if (prec < 0 && prec > -19) {
             int64_t m = 1;
-            for (int64_t k = 0; k < -prec; k++) m *= 10;
+            for (int64_t k = 0; k < -prec; k++)
+                m *= 10;
             int64_t q = v / m, rem = v % m;
             if (rem < 0) {
                 q--;
@@ -874,7 +960,8 @@ static int f_sort(jrt *rt, jv in, const jargs *a, jv *out)
     for (; nk < l->n && !r; nk++)
         if ((r = sort_key(rt, l->v[nk], p[2], cs, &keys[nk]))) break;
     if (!r) r = sorted_list(rt, l->v, keys, l->n, given(p[0]) && gptc_jv_truthy(p[0]), out);
-    for (size_t i = 0; i < nk; i++) gptc_jv_decref(keys[i]);
+    for (size_t i = 0; i < nk; i++)
+        gptc_jv_decref(keys[i]);
     free(keys);
     gptc_jv_decref(jv_listv(l));
     return r;
@@ -887,12 +974,15 @@ static int f_dictsort(jrt *rt, jv in, const jargs *a, jv *out)
     if (gptc_jargs_bind(rt, a, "dictsort", ps, 3, p)) return -1;
     int by_value = 0;
     if (given(p[1])) {
-        if (p[1].kind == JV_STR && !strcmp(p[1].u.s->p, "value")) by_value = 1;
+        if (p[1].kind == JV_STR && !strcmp(p[1].u.s->p, "value"))
+            by_value = 1;
         else if (!(p[1].kind == JV_STR && !strcmp(p[1].u.s->p, "key")))
             return gptc_jfail(rt, JE_RUNTIME, "You can only sort by either \"key\" or \"value\"");
     }
     if (in.kind == JV_UNDEF) return undefined_error(rt, in);
-    if (in.kind != JV_DICT) return gptc_jfail(rt, JE_TYPE, "'%s' object has no attribute 'items'", gptc_jv_type_name(in));
+    if (in.kind != JV_DICT)
+        return gptc_jfail(rt, JE_TYPE, "'%s' object has no attribute 'items'",
+                          gptc_jv_type_name(in));
     jargs none = {0};
     if (f_items(rt, in, &none, &items)) return -1;
     const jlist *l = items.u.l;
@@ -903,7 +993,8 @@ static int f_dictsort(jrt *rt, jv in, const jargs *a, jv *out)
     for (; nk < l->n && !r; nk++)
         if ((r = sort_key(rt, l->v[nk].u.l->v[by_value], jv_noarg(), cs, &keys[nk]))) break;
     if (!r) r = sorted_list(rt, l->v, keys, l->n, given(p[2]) && gptc_jv_truthy(p[2]), out);
-    for (size_t i = 0; i < nk; i++) gptc_jv_decref(keys[i]);
+    for (size_t i = 0; i < nk; i++)
+        gptc_jv_decref(keys[i]);
     free(keys);
     gptc_jv_decref(items);
     return r;
@@ -956,7 +1047,8 @@ static int f_tojson(jrt *rt, jv in, const jargs *a, jv *out)
             if (ind.u.i > 4096) return gptc_jfail(rt, JE_LIMIT, "tojson indent too large");
             o.indent = ind.u.i < 0 ? 0 : (int)ind.u.i;
         } else {
-            return gptc_jfail(rt, JE_TYPE, "indent must be an int or a string, not %s", gptc_jv_type_name(ind));
+            return gptc_jfail(rt, JE_TYPE, "indent must be an int or a string, not %s",
+                              gptc_jv_type_name(ind));
         }
     }
     jv sep = p[2];
@@ -981,8 +1073,7 @@ static int f_trim(jrt *rt, jv in, const jargs *a, jv *out)
     if (gptc_jargs_bind(rt, a, "trim", ps, 1, p)) return -1;
     const jstr *chars = NULL;
     if (given(p[0]) && p[0].kind != JV_NONE) {
-        if (p[0].kind != JV_STR)
-            return gptc_jfail(rt, JE_TYPE, "strip arg must be None or str");
+        if (p[0].kind != JV_STR) return gptc_jfail(rt, JE_TYPE, "strip arg must be None or str");
         chars = p[0].u.s;
     }
     if (gptc_jv_to_str(rt, in, &s)) return -1;
@@ -1008,7 +1099,8 @@ static int f_unique(jrt *rt, jv in, const jargs *a, jv *out)
         jv k;
         if ((r = sort_key(rt, l->v[i], p[1], cs, &k))) break;
         long e = gptc_jdict_find(rt, seen, k);
-        if (e == -2) r = -1;
+        if (e == -2)
+            r = -1;
         else if (e < 0) {
             r = gptc_jdict_set(rt, seen, k, jv_none());
             res->v[n++] = gptc_jv_incref(l->v[i]);
@@ -1030,14 +1122,18 @@ static int f_batch_slice(jrt *rt, jv in, const jargs *a, jv *out, int slice)
     if (!l) return lazy_end(rt, NULL, res, 0, 0, out);
     int64_t k = 0;
     int r = gptc_jargs_bind(rt, a, slice ? "slice" : "batch", slice ? ps : pb, 2, p);
-    if (!r && !given(p[0])) r = gptc_jfail(rt, JE_TYPE, "%s() missing 1 required positional argument", slice ? "slice" : "batch");
+    if (!r && !given(p[0]))
+        r = gptc_jfail(rt, JE_TYPE, "%s() missing 1 required positional argument",
+                       slice ? "slice" : "batch");
     if (!r) r = want_int(rt, p[0], slice ? "slice" : "batch", &k);
     if (!r && slice && k == 0) r = gptc_jfail(rt, JE_ZERODIV, "integer division or modulo by zero");
     int fill = !r && given(p[1]) && p[1].kind != JV_NONE;
     size_t n = 0, len = l->n;
     size_t groups = 0;
-    if (!r && slice && k > 0) groups = (size_t)k;
-    else if (!r && !slice) groups = k > 0 ? (len + (size_t)k - 1) / (size_t)k : len > 0;
+    if (!r && slice && k > 0)
+        groups = (size_t)k;
+    else if (!r && !slice)
+        groups = k > 0 ? (len + (size_t)k - 1) / (size_t)k : len > 0;
     if (!r && groups > res->n) {
         jlist *grown = gptc_jlist_new(rt, groups, 0);
         if (!grown) {
@@ -1064,8 +1160,10 @@ static int f_batch_slice(jrt *rt, jv in, const jargs *a, jv *out, int slice)
             r = -1;
             break;
         }
-        for (size_t i = 0; i < take; i++) row->v[i] = gptc_jv_incref(l->v[pos + i]);
-        for (size_t i = take; i < cnt; i++) row->v[i] = gptc_jv_incref(p[1]);
+        for (size_t i = 0; i < take; i++)
+            row->v[i] = gptc_jv_incref(l->v[pos + i]);
+        for (size_t i = take; i < cnt; i++)
+            row->v[i] = gptc_jv_incref(p[1]);
         pos += take;
         if ((r = gptc_jlist_seal(rt, row))) {
             gptc_jv_decref(jv_listv(row));
@@ -1075,8 +1173,14 @@ static int f_batch_slice(jrt *rt, jv in, const jargs *a, jv *out, int slice)
     }
     return lazy_end(rt, l, res, n, r, out);
 }
-static int f_batch(jrt *rt, jv in, const jargs *a, jv *out) { return f_batch_slice(rt, in, a, out, 0); }
-static int f_slice(jrt *rt, jv in, const jargs *a, jv *out) { return f_batch_slice(rt, in, a, out, 1); }
+static int f_batch(jrt *rt, jv in, const jargs *a, jv *out)
+{
+    return f_batch_slice(rt, in, a, out, 0);
+}
+static int f_slice(jrt *rt, jv in, const jargs *a, jv *out)
+{
+    return f_batch_slice(rt, in, a, out, 1);
+}
 
 static int f_wordcount(jrt *rt, jv in, const jargs *a, jv *out)
 {
@@ -1106,20 +1210,33 @@ static const struct {
     const char *name;
     filter_fn fn; /* NULL: a Jinja filter this engine does not implement */
 } k_filters[] = {
-    {"abs", f_abs}, {"attr", f_attr}, {"batch", f_batch}, {"capitalize", f_capitalize},
-    {"center", NULL}, {"count", f_length}, {"d", f_default}, {"default", f_default},
-    {"dictsort", f_dictsort}, {"e", f_escape}, {"escape", f_escape}, {"filesizeformat", NULL},
-    {"first", f_first}, {"float", f_float}, {"forceescape", NULL}, {"format", NULL},
-    {"groupby", NULL}, {"indent", f_indent}, {"int", f_int}, {"items", f_items},
-    {"join", f_join}, {"last", f_last}, {"length", f_length}, {"list", f_list},
-    {"lower", f_lower}, {"map", f_map}, {"max", f_max}, {"min", f_min}, {"pprint", NULL},
-    {"random", NULL}, {"reject", f_reject}, {"rejectattr", f_rejectattr},
-    {"replace", f_replace}, {"reverse", f_reverse}, {"round", f_round}, {"safe", f_string},
-    {"select", f_select}, {"selectattr", f_selectattr}, {"slice", f_slice}, {"sort", f_sort},
-    {"string", f_string}, {"striptags", NULL}, {"sum", f_sum}, {"title", f_title},
-    {"tojson", f_tojson}, {"trim", f_trim}, {"truncate", NULL}, {"unique", f_unique},
-    {"upper", f_upper}, {"urlencode", NULL}, {"urlize", NULL}, {"wordcount", f_wordcount},
-    {"wordwrap", NULL}, {"xmlattr", NULL},
+    {"abs", f_abs},           {"attr", f_attr},
+    {"batch", f_batch},       {"capitalize", f_capitalize},
+    {"center", NULL},         {"count", f_length},
+    {"d", f_default},         {"default", f_default},
+    {"dictsort", f_dictsort}, {"e", f_escape},
+    {"escape", f_escape},     {"filesizeformat", NULL},
+    {"first", f_first},       {"float", f_float},
+    {"forceescape", NULL},    {"format", NULL},
+    {"groupby", NULL},        {"indent", f_indent},
+    {"int", f_int},           {"items", f_items},
+    {"join", f_join},         {"last", f_last},
+    {"length", f_length},     {"list", f_list},
+    {"lower", f_lower},       {"map", f_map},
+    {"max", f_max},           {"min", f_min},
+    {"pprint", NULL},         {"random", NULL},
+    {"reject", f_reject},     {"rejectattr", f_rejectattr},
+    {"replace", f_replace},   {"reverse", f_reverse},
+    {"round", f_round},       {"safe", f_string},
+    {"select", f_select},     {"selectattr", f_selectattr},
+    {"slice", f_slice},       {"sort", f_sort},
+    {"string", f_string},     {"striptags", NULL},
+    {"sum", f_sum},           {"title", f_title},
+    {"tojson", f_tojson},     {"trim", f_trim},
+    {"truncate", NULL},       {"unique", f_unique},
+    {"upper", f_upper},       {"urlencode", NULL},
+    {"urlize", NULL},         {"wordcount", f_wordcount},
+    {"wordwrap", NULL},       {"xmlattr", NULL},
 };
 #define N_FILTERS (int)(sizeof k_filters / sizeof k_filters[0])
 
@@ -1130,13 +1247,17 @@ int gptc_jinja_filter_id(const char *name, size_t n)
     return -1;
 }
 
-const char *gptc_jinja_filter_name(int id) { return id >= 0 && id < N_FILTERS ? k_filters[id].name : "?"; }
+const char *gptc_jinja_filter_name(int id)
+{
+    return id >= 0 && id < N_FILTERS ? k_filters[id].name : "?";
+}
 
 int gptc_jinja_filter(jrt *rt, int id, jv in, const jargs *a, jv *out)
 {
     *out = jv_none();
     if (id < 0 || id >= N_FILTERS) return gptc_jfail(rt, JE_RUNTIME, "no such filter");
-    if (!k_filters[id].fn) return gptc_jfail(rt, JE_UNSUPPORTED, "the '%s' filter", k_filters[id].name);
+    if (!k_filters[id].fn)
+        return gptc_jfail(rt, JE_UNSUPPORTED, "the '%s' filter", k_filters[id].name);
     return k_filters[id].fn(rt, in, a, out);
 }
 

@@ -24,16 +24,16 @@
 #include "chat/jinja.h"
 #include "core/base.h"
 
-#define JINJA_MAX_SRC (4u << 20)  /* template source bytes */
-#define JINJA_MAX_NEST 100        /* parse nesting: brackets, unary operators, blocks */
-#define JINJA_MAX_DEPTH 200       /* nesting of values (lists in lists ...) */
-#define JINJA_MAX_RANGE 100000    /* as Jinja's sandbox: range() larger than this raises */
+#define JINJA_MAX_SRC (4u << 20) /* template source bytes */
+#define JINJA_MAX_NEST 100       /* parse nesting: brackets, unary operators, blocks */
+#define JINJA_MAX_DEPTH 200      /* nesting of values (lists in lists ...) */
+#define JINJA_MAX_RANGE 100000   /* as Jinja's sandbox: range() larger than this raises */
 
 /* ---------------------------------------------------------------------------------------------
  * Values
  */
 typedef enum jv_kind {
-    JV_UNDEF,  /* Jinja's lenient Undefined; u.s: optional hint ("'x' is undefined") */
+    JV_UNDEF, /* Jinja's lenient Undefined; u.s: optional hint ("'x' is undefined") */
     JV_NONE,
     JV_BOOL,   /* u.i: 0 or 1 */
     JV_INT,    /* u.i: Python int within int64 (overflow is an error) */
@@ -72,7 +72,9 @@ typedef struct jv {
     } u;
 } jv;
 
-#define JRC_IMMORTAL UINT32_MAX /* template constants: shared by concurrent renders, never freed */
+#define JRC_IMMORTAL                                                                               \
+    UINT32_MAX /* template constants: shared by concurrent renders, never freed                    \
+                */
 
 struct jstr {
     uint32_t rc;
@@ -85,11 +87,11 @@ struct jlist {
     uint32_t rc;
     uint16_t depth; /* 1 + the deepest element */
     uint8_t tuple;
-    uint8_t gen;     /* a generator (what select, map, unique, items, batch, reverse give in
-                      * Jinja): always true, no len(), no indexing; iterating it raises gen_err
-                      * when its computation failed (Python would raise only when iterated) */
+    uint8_t gen; /* a generator (what select, map, unique, items, batch, reverse give in
+                  * Jinja): always true, no len(), no indexing; iterating it raises gen_err
+                  * when its computation failed (Python would raise only when iterated) */
     uint8_t gen_ekind;
-    uint8_t view;    /* dict.keys() / values() / items(): 1 / 2 / 3, for repr only */
+    uint8_t view; /* dict.keys() / values() / items(): 1 / 2 / 3, for repr only */
     struct jstr *gen_err;
     size_t n;
     jv v[];
@@ -99,8 +101,8 @@ struct jdict {
     uint32_t rc;
     uint16_t depth;
     size_t n, cap;
-    jv *keys, *vals;   /* insertion order */
-    uint32_t *index;   /* open addressing over entries (entry + 1; 0 empty), when n > 8 */
+    jv *keys, *vals; /* insertion order */
+    uint32_t *index; /* open addressing over entries (entry + 1; 0 empty), when n > 8 */
     size_t index_cap;
 };
 
@@ -135,33 +137,79 @@ typedef struct jrt jrt;
 
 /* Errors carry Python's exception class, for messages and status mapping. */
 typedef enum jerr_kind {
-    JE_SYNTAX,       /* GPTC_E_FORMAT */
-    JE_UNSUPPORTED,  /* GPTC_E_UNSUPPORTED */
-    JE_TEMPLATE,     /* raise_exception: GPTC_E_INVALID */
-    JE_TYPE,         /* TypeError: GPTC_E_INVALID */
-    JE_VALUE,        /* ValueError */
-    JE_UNDEFINED,    /* UndefinedError */
-    JE_ZERODIV,      /* ZeroDivisionError */
-    JE_SECURITY,     /* SecurityError (calling an unsafe method) */
-    JE_RUNTIME,      /* TemplateRuntimeError */
-    JE_LIMIT,        /* a bound: GPTC_E_RANGE */
-    JE_NOMEM,        /* GPTC_E_NOMEM */
+    JE_SYNTAX,      /* GPTC_E_FORMAT */
+    JE_UNSUPPORTED, /* GPTC_E_UNSUPPORTED */
+    JE_TEMPLATE,    /* raise_exception: GPTC_E_INVALID */
+    JE_TYPE,        /* TypeError: GPTC_E_INVALID */
+    JE_VALUE,       /* ValueError */
+    JE_UNDEFINED,   /* UndefinedError */
+    JE_ZERODIV,     /* ZeroDivisionError */
+    JE_SECURITY,    /* SecurityError (calling an unsafe method) */
+    JE_RUNTIME,     /* TemplateRuntimeError */
+    JE_LIMIT,       /* a bound: GPTC_E_RANGE */
+    JE_NOMEM,       /* GPTC_E_NOMEM */
 } jerr_kind;
 
 /* Record an error at the current position (first error wins); returns -1. rt may be NULL only
  * for allocation helpers called at parse time, which then report nothing. */
 int gptc_jfail(jrt *rt, jerr_kind kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static inline jv jv_mk(uint8_t kind) { jv v; v.kind = kind; v.u.i = 0; return v; }
-static inline jv jv_none(void) { return jv_mk(JV_NONE); }
-static inline jv jv_undef(void) { return jv_mk(JV_UNDEF); }
-static inline jv jv_noarg(void) { return jv_mk(JV_NOARG); }
-static inline jv jv_bool(int b) { jv v = jv_mk(JV_BOOL); v.u.i = b != 0; return v; }
-static inline jv jv_int(int64_t i) { jv v = jv_mk(JV_INT); v.u.i = i; return v; }
-static inline jv jv_float(double f) { jv v; v.kind = JV_FLOAT; v.u.f = f; return v; }
-static inline jv jv_strv(jstr *s) { jv v = jv_mk(JV_STR); v.u.s = s; return v; } /* steals s */
-static inline jv jv_listv(jlist *l) { jv v = jv_mk(JV_LIST); v.u.l = l; return v; }
-static inline jv jv_dictv(jdict *d) { jv v = jv_mk(JV_DICT); v.u.d = d; return v; }
+static inline jv jv_mk(uint8_t kind)
+{
+    jv v;
+    v.kind = kind;
+    v.u.i = 0;
+    return v;
+}
+static inline jv jv_none(void)
+{
+    return jv_mk(JV_NONE);
+}
+static inline jv jv_undef(void)
+{
+    return jv_mk(JV_UNDEF);
+}
+static inline jv jv_noarg(void)
+{
+    return jv_mk(JV_NOARG);
+}
+static inline jv jv_bool(int b)
+{
+    jv v = jv_mk(JV_BOOL);
+    v.u.i = b != 0;
+    return v;
+}
+static inline jv jv_int(int64_t i)
+{
+    jv v = jv_mk(JV_INT);
+    v.u.i = i;
+    return v;
+}
+static inline jv jv_float(double f)
+{
+    jv v;
+    v.kind = JV_FLOAT;
+    v.u.f = f;
+    return v;
+}
+static inline jv jv_strv(jstr *s)
+{
+    jv v = jv_mk(JV_STR);
+    v.u.s = s;
+    return v;
+} /* steals s */
+static inline jv jv_listv(jlist *l)
+{
+    jv v = jv_mk(JV_LIST);
+    v.u.l = l;
+    return v;
+}
+static inline jv jv_dictv(jdict *d)
+{
+    jv v = jv_mk(JV_DICT);
+    v.u.d = d;
+    return v;
+}
 
 jv gptc_jv_incref(jv v); /* returns v */
 void gptc_jv_decref(jv v);
@@ -173,7 +221,7 @@ void *gptc_jalloc(jrt *rt, size_t n);
 jstr *gptc_jstr_new(jrt *rt, const char *p, size_t n);
 jstr *gptc_jstr_cat(jrt *rt, const jstr *a, const jstr *b);
 jlist *gptc_jlist_new(jrt *rt, size_t n, int tuple); /* elements zeroed to none; fill, then seal */
-int gptc_jlist_seal(jrt *rt, jlist *l);               /* computes depth; -1 when too deep */
+int gptc_jlist_seal(jrt *rt, jlist *l);              /* computes depth; -1 when too deep */
 jdict *gptc_jdict_new(jrt *rt, size_t cap);
 /* Insert or replace key -> val (both borrowed, increfed). -1 on error (unhashable key ...). */
 int gptc_jdict_set(jrt *rt, jdict *d, jv key, jv val);
@@ -191,10 +239,10 @@ int gptc_jv_undef_msg(jrt *rt, jv *out, const char *fmt, ...) __attribute__((for
 /* Python semantics */
 int gptc_jv_truthy(jv v);
 const char *gptc_jv_type_name(jv v);           /* Python's type name: 'NoneType', 'str' ... */
-int gptc_jv_eq(jrt *rt, jv a, jv b, int *res);  /* ==; -1 on error (too deep) */
+int gptc_jv_eq(jrt *rt, jv a, jv b, int *res); /* ==; -1 on error (too deep) */
 /* <: *res = -1, 0, 1 as a < b, equal, a > b; -1 with TypeError when not ordered */
 int gptc_jv_cmp(jrt *rt, jv a, jv b, const char *op, int *res);
-int gptc_jv_hash(jrt *rt, jv v, uint64_t *h);  /* -1 with TypeError: unhashable type */
+int gptc_jv_hash(jrt *rt, jv v, uint64_t *h); /* -1 with TypeError: unhashable type */
 
 /* Text forms, appended to a growable buffer */
 typedef struct jbuf {
@@ -205,14 +253,14 @@ int gptc_jbuf_put(jrt *rt, jbuf *b, const char *p, size_t n);
 static inline int jbuf_puts(jrt *rt, jbuf *b, const char *s);
 int gptc_jbuf_printf(jrt *rt, jbuf *b, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void gptc_jbuf_free(jbuf *b);
-int gptc_jv_write_str(jrt *rt, jbuf *b, jv v);   /* str(v); Undefined -> "" */
-int gptc_jv_write_repr(jrt *rt, jbuf *b, jv v);  /* repr(v) */
-int gptc_jv_to_str(jrt *rt, jv v, jv *out);      /* str(v) as a string value */
+int gptc_jv_write_str(jrt *rt, jbuf *b, jv v);          /* str(v); Undefined -> "" */
+int gptc_jv_write_repr(jrt *rt, jbuf *b, jv v);         /* repr(v) */
+int gptc_jv_to_str(jrt *rt, jv v, jv *out);             /* str(v) as a string value */
 void gptc_jfloat_repr(double f, char *buf, size_t cap); /* Python's repr(float) */
 
 typedef struct jjson_opts {
-    int indent;          /* -1: None */
-    const jstr *indent_s; /* indent given as a string (overrides indent) */
+    int indent;                     /* -1: None */
+    const jstr *indent_s;           /* indent given as a string (overrides indent) */
     const jstr *item_sep, *key_sep; /* NULL: ", " / ": " (or "," with indent) */
     int sort_keys;
     int ensure_ascii;
@@ -222,7 +270,8 @@ int gptc_jv_write_json(jrt *rt, jbuf *b, jv v, const jjson_opts *o); /* json.dum
 static inline int jbuf_puts(jrt *rt, jbuf *b, const char *s)
 {
     size_t n = 0;
-    while (s[n]) n++;
+    while (s[n])
+        n++;
     return gptc_jbuf_put(rt, b, s, n);
 }
 
@@ -233,8 +282,14 @@ static inline int jbuf_puts(jrt *rt, jbuf *b, const char *s)
 static inline uint32_t ju8_dec(const char *s, size_t *len)
 {
     const unsigned char *p = (const unsigned char *)s;
-    if (p[0] < 0x80) { *len = 1; return p[0]; }
-    if (p[0] < 0xE0) { *len = 2; return ((uint32_t)(p[0] & 0x1F) << 6) | (p[1] & 0x3F); }
+    if (p[0] < 0x80) {
+        *len = 1;
+        return p[0];
+    }
+    if (p[0] < 0xE0) {
+        *len = 2;
+        return ((uint32_t)(p[0] & 0x1F) << 6) | (p[1] & 0x3F);
+    }
     if (p[0] < 0xF0) {
         *len = 3;
         return ((uint32_t)(p[0] & 0x0F) << 12) | ((uint32_t)(p[1] & 0x3F) << 6) | (p[2] & 0x3F);
@@ -243,12 +298,13 @@ static inline uint32_t ju8_dec(const char *s, size_t *len)
     return ((uint32_t)(p[0] & 0x07) << 18) | ((uint32_t)(p[1] & 0x3F) << 12) |
            ((uint32_t)(p[2] & 0x3F) << 6) | (p[3] & 0x3F);
 }
-size_t gptc_ju8_enc(uint32_t c, char *out); /* 1..4 bytes */
+size_t gptc_ju8_enc(uint32_t c, char *out);     /* 1..4 bytes */
 size_t gptc_ju8_count(const char *p, size_t n); /* code points */
 /* Byte offset of code point index i (i <= ncp). */
 size_t gptc_jstr_off(const jstr *s, size_t i);
-int gptc_ju_isspace(uint32_t c);     /* str.isspace() */
-uint32_t gptc_ju_lower(uint32_t c);  /* simple case mapping: ASCII, Latin-1, Latin Ext-A, Greek, Cyrillic */
+int gptc_ju_isspace(uint32_t c); /* str.isspace() */
+uint32_t
+gptc_ju_lower(uint32_t c); /* simple case mapping: ASCII, Latin-1, Latin Ext-A, Greek, Cyrillic */
 uint32_t gptc_ju_upper(uint32_t c);
 int gptc_ju_iscased(uint32_t c);
 int gptc_ju_isalnum(uint32_t c);
@@ -276,22 +332,45 @@ typedef enum jtok_type {
 } jtok_type;
 
 typedef enum jop {
-    JO_ADD = 1, JO_SUB, JO_MUL, JO_DIV, JO_FLOORDIV, JO_MOD, JO_POW, JO_TILDE,
-    JO_LBRACKET, JO_RBRACKET, JO_LPAREN, JO_RPAREN, JO_LBRACE, JO_RBRACE,
-    JO_EQ, JO_NE, JO_GT, JO_GTEQ, JO_LT, JO_LTEQ, JO_ASSIGN, JO_DOT, JO_COLON, JO_PIPE,
-    JO_COMMA, JO_SEMICOLON,
-    JO_IN, JO_NOTIN, /* compare operators made by the parser */
+    JO_ADD = 1,
+    JO_SUB,
+    JO_MUL,
+    JO_DIV,
+    JO_FLOORDIV,
+    JO_MOD,
+    JO_POW,
+    JO_TILDE,
+    JO_LBRACKET,
+    JO_RBRACKET,
+    JO_LPAREN,
+    JO_RPAREN,
+    JO_LBRACE,
+    JO_RBRACE,
+    JO_EQ,
+    JO_NE,
+    JO_GT,
+    JO_GTEQ,
+    JO_LT,
+    JO_LTEQ,
+    JO_ASSIGN,
+    JO_DOT,
+    JO_COLON,
+    JO_PIPE,
+    JO_COMMA,
+    JO_SEMICOLON,
+    JO_IN,
+    JO_NOTIN, /* compare operators made by the parser */
 } jop;
 
 typedef struct jtok {
     uint8_t type;
-    uint8_t op;       /* JT_OP */
+    uint8_t op; /* JT_OP */
     uint32_t line, col;
-    const char *p;    /* JT_NAME: the name; JT_DATA / JT_STRING: see s */
+    const char *p; /* JT_NAME: the name; JT_DATA / JT_STRING: see s */
     size_t n;
-    jstr *s;          /* JT_DATA, JT_STRING: the text (immortal, owned by the template) */
-    int64_t i;        /* JT_INT */
-    double f;         /* JT_FLOAT */
+    jstr *s;   /* JT_DATA, JT_STRING: the text (immortal, owned by the template) */
+    int64_t i; /* JT_INT */
+    double f;  /* JT_FLOAT */
 } jtok;
 
 /* Tokenize normalized source (newlines already \n, trailing newline dropped). OUT: *toks
@@ -302,12 +381,41 @@ void gptc_jstr_free_immortal(jstr *s);
 
 typedef enum jn_kind {
     /* expressions */
-    JN_CONST, JN_NAME, JN_ATTR, JN_ITEM, JN_SLICE, JN_CALL, JN_FILTER, JN_TEST,
-    JN_NEG, JN_POS, JN_NOT, JN_BINOP, JN_AND, JN_OR, JN_COMPARE, JN_COND,
-    JN_LIST, JN_TUPLE, JN_DICT, JN_CONCAT, JN_NSREF,
+    JN_CONST,
+    JN_NAME,
+    JN_ATTR,
+    JN_ITEM,
+    JN_SLICE,
+    JN_CALL,
+    JN_FILTER,
+    JN_TEST,
+    JN_NEG,
+    JN_POS,
+    JN_NOT,
+    JN_BINOP,
+    JN_AND,
+    JN_OR,
+    JN_COMPARE,
+    JN_COND,
+    JN_LIST,
+    JN_TUPLE,
+    JN_DICT,
+    JN_CONCAT,
+    JN_NSREF,
     /* statements */
-    JN_TEXT, JN_OUTPUT, JN_IF, JN_FOR, JN_SET, JN_SET_BLOCK, JN_MACRO, JN_CALL_BLOCK,
-    JN_FILTER_BLOCK, JN_WITH, JN_BREAK, JN_CONTINUE, JN_BODY,
+    JN_TEXT,
+    JN_OUTPUT,
+    JN_IF,
+    JN_FOR,
+    JN_SET,
+    JN_SET_BLOCK,
+    JN_MACRO,
+    JN_CALL_BLOCK,
+    JN_FILTER_BLOCK,
+    JN_WITH,
+    JN_BREAK,
+    JN_CONTINUE,
+    JN_BODY,
 } jn_kind;
 
 typedef struct jnode jnode;
@@ -349,17 +457,17 @@ struct jnode {
 };
 
 struct jinja_template {
-    char *src;       /* normalized source */
+    char *src; /* normalized source */
     size_t n_src;
     jtok *toks;
     size_t n_toks;
-    jnode *root;     /* JN_BODY */
-    jstr **syms;     /* interned names, indexed by jnode.sym */
+    jnode *root; /* JN_BODY */
+    jstr **syms; /* interned names, indexed by jnode.sym */
     uint32_t n_syms, cap_syms;
     uint32_t sym_loop, sym_varargs, sym_kwargs, sym_caller;
-    jstr **strs;     /* other owned constants (concatenated string literals) */
+    jstr **strs; /* other owned constants (concatenated string literals) */
     uint32_t n_strs, cap_strs;
-    void *arena;     /* nodes and lists */
+    void *arena; /* nodes and lists */
 };
 
 /* Symbol id of a name (interned at parse time); UINT32_MAX when the template never uses it. */
@@ -376,13 +484,20 @@ typedef struct jargs {
     size_t nkw;
 } jargs;
 
-int gptc_jinja_filter_id(const char *name, size_t n);  /* -1: no such filter */
-int gptc_jinja_test_id(const char *name, size_t n);    /* -1: no such test */
+int gptc_jinja_filter_id(const char *name, size_t n); /* -1: no such filter */
+int gptc_jinja_test_id(const char *name, size_t n);   /* -1: no such test */
 const char *gptc_jinja_filter_name(int id);
 const char *gptc_jinja_test_name(int id);
 
 typedef enum jfunc_id {
-    JF_RANGE, JF_NAMESPACE, JF_DICT, JF_RAISE, JF_STRFTIME, JF_LIPSUM, JF_CYCLER, JF_JOINER,
+    JF_RANGE,
+    JF_NAMESPACE,
+    JF_DICT,
+    JF_RAISE,
+    JF_STRFTIME,
+    JF_LIPSUM,
+    JF_CYCLER,
+    JF_JOINER,
     JF_COUNT
 } jfunc_id;
 const char *gptc_jinja_func_name(int id);
@@ -404,7 +519,7 @@ int gptc_jinja_iterate(jrt *rt, jv v, jlist **out);
 int gptc_jinja_length(jrt *rt, jv v, int64_t *n);
 /* Bind arguments to named parameters; slots get borrowed values or JV_NOARG. */
 int gptc_jargs_bind(jrt *rt, const jargs *a, const char *fname, const char *const *params,
-               size_t nparams, jv *slots);
+                    size_t nparams, jv *slots);
 
 /* ---------------------------------------------------------------------------------------------
  * The render (jinja_eval.c)
@@ -414,24 +529,24 @@ typedef struct jframe {
     uint32_t n, cap;
     uint32_t *syms;
     jv *vals;
-    uint8_t captured;     /* a macro refers to it: kept until the render ends */
-    struct jframe *next;  /* in the list of captured frames */
+    uint8_t captured;    /* a macro refers to it: kept until the render ends */
+    struct jframe *next; /* in the list of captured frames */
 } jframe;
 
 struct jrt {
     const jinja_template *t;
     const jinja_opts *opts;
-    size_t alloc;          /* bytes allocated for values so far */
+    size_t alloc; /* bytes allocated for values so far */
     uint64_t steps, iters;
-    int calls;             /* macro call depth */
-    int nest;              /* evaluation recursion (bounded by the tree, checked anyway) */
+    int calls; /* macro call depth */
+    int nest;  /* evaluation recursion (bounded by the tree, checked anyway) */
     jbuf *out;
     jframe *frame;
     jframe *captured;
-    jns **nss;             /* every namespace made by this render */
+    jns **nss; /* every namespace made by this render */
     size_t n_ns, cap_ns;
-    uint32_t line, col;    /* position being evaluated, for messages */
-    int ctl;               /* 1: break, 2: continue pending */
+    uint32_t line, col; /* position being evaluated, for messages */
+    int ctl;            /* 1: break, 2: continue pending */
     int failed;
     jerr_kind ekind;
     char emsg[200];
@@ -443,7 +558,7 @@ static inline int jrt_steps(jrt *rt, uint64_t n)
     rt->steps += n;
     if (rt->steps > rt->opts->limits.max_steps)
         return gptc_jfail(rt, JE_LIMIT, "the template ran too long (more than %llu steps)",
-                     (unsigned long long)rt->opts->limits.max_steps);
+                          (unsigned long long)rt->opts->limits.max_steps);
     return 0;
 }
 

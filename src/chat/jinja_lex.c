@@ -96,7 +96,8 @@ static int ws_at(const lexer *L, size_t i, size_t *len)
 static size_t skip_ws(const lexer *L, size_t i)
 {
     size_t len;
-    while (ws_at(L, i, &len)) i += len;
+    while (ws_at(L, i, &len))
+        i += len;
     return i;
 }
 
@@ -111,7 +112,8 @@ static size_t rstrip_end(const lexer *L, size_t a, size_t z)
 {
     while (z > a) {
         size_t k = z - 1;
-        while (k > a && ((unsigned char)L->s[k] & 0xC0) == 0x80) k--;
+        while (k > a && ((unsigned char)L->s[k] & 0xC0) == 0x80)
+            k--;
         size_t len;
         if (!ws_at(L, k, &len)) break;
         z = k;
@@ -126,7 +128,8 @@ static size_t text_end(const lexer *L, size_t a, size_t z, char sign, int lstrip
     if (sign == '-') return rstrip_end(L, a, z);
     if (sign == '+' || !lstrip_ok) return z;
     size_t l = z;
-    while (l > a && L->s[l - 1] != '\n') l--;
+    while (l > a && L->s[l - 1] != '\n')
+        l--;
     if (l == a && !line_starting) return z;
     for (size_t i = l; i < z; i++)
         if (L->s[i] != ' ' && L->s[i] != '\t') return z;
@@ -202,20 +205,47 @@ static gptc_status decode_string(lexer *L, size_t a, size_t z, jstr **out)
         uint32_t cp = 0;
         int nhex = 0;
         switch (e) {
-        case '\n': continue;
-        case '\\': buf[o++] = '\\'; continue;
-        case '\'': buf[o++] = '\''; continue;
-        case '"': buf[o++] = '"'; continue;
-        case 'a': buf[o++] = '\a'; continue;
-        case 'b': buf[o++] = '\b'; continue;
-        case 'f': buf[o++] = '\f'; continue;
-        case 'n': buf[o++] = '\n'; continue;
-        case 'r': buf[o++] = '\r'; continue;
-        case 't': buf[o++] = '\t'; continue;
-        case 'v': buf[o++] = '\v'; continue;
-        case 'x': nhex = 2; break;
-        case 'u': nhex = 4; break;
-        case 'U': nhex = 8; break;
+        case '\n':
+            continue;
+        case '\\':
+            buf[o++] = '\\';
+            continue;
+        case '\'':
+            buf[o++] = '\'';
+            continue;
+        case '"':
+            buf[o++] = '"';
+            continue;
+        case 'a':
+            buf[o++] = '\a';
+            continue;
+        case 'b':
+            buf[o++] = '\b';
+            continue;
+        case 'f':
+            buf[o++] = '\f';
+            continue;
+        case 'n':
+            buf[o++] = '\n';
+            continue;
+        case 'r':
+            buf[o++] = '\r';
+            continue;
+        case 't':
+            buf[o++] = '\t';
+            continue;
+        case 'v':
+            buf[o++] = '\v';
+            continue;
+        case 'x':
+            nhex = 2;
+            break;
+        case 'u':
+            nhex = 4;
+            break;
+        case 'U':
+            nhex = 8;
+            break;
         case 'N':
             free(buf);
             return lfail(L, i - 2, GPTC_E_UNSUPPORTED, "\\N{...} escapes are not supported");
@@ -274,10 +304,12 @@ static gptc_status decode_string(lexer *L, size_t a, size_t z, jstr **out)
 static size_t digits_us(const lexer *L, size_t i)
 {
     if (i >= L->n || L->s[i] < '0' || L->s[i] > '9') return 0;
-    while (i < L->n && L->s[i] >= '0' && L->s[i] <= '9') i++;
+    while (i < L->n && L->s[i] >= '0' && L->s[i] <= '9')
+        i++;
     while (i + 1 < L->n && L->s[i] == '_' && L->s[i + 1] >= '0' && L->s[i + 1] <= '9') {
         i++;
-        while (i < L->n && L->s[i] >= '0' && L->s[i] <= '9') i++;
+        while (i < L->n && L->s[i] >= '0' && L->s[i] <= '9')
+            i++;
     }
     return i;
 }
@@ -339,18 +371,21 @@ static int name_start(unsigned char c)
 {
     return c == '_' || ((c | 32) >= 'a' && (c | 32) <= 'z') || c >= 0x80;
 }
-static int name_char(unsigned char c) { return name_start(c) || (c >= '0' && c <= '9'); }
+static int name_char(unsigned char c)
+{
+    return name_start(c) || (c >= '0' && c <= '9');
+}
 
 static const struct {
     const char *s;
     uint8_t op;
 } k_ops[] = {
-    {"//", JO_FLOORDIV}, {"**", JO_POW}, {"==", JO_EQ}, {"!=", JO_NE}, {">=", JO_GTEQ},
-    {"<=", JO_LTEQ}, {"+", JO_ADD}, {"-", JO_SUB}, {"/", JO_DIV}, {"*", JO_MUL},
-    {"%", JO_MOD}, {"~", JO_TILDE}, {"[", JO_LBRACKET}, {"]", JO_RBRACKET},
-    {"(", JO_LPAREN}, {")", JO_RPAREN}, {"{", JO_LBRACE}, {"}", JO_RBRACE}, {">", JO_GT},
-    {"<", JO_LT}, {"=", JO_ASSIGN}, {".", JO_DOT}, {":", JO_COLON}, {"|", JO_PIPE},
-    {",", JO_COMMA}, {";", JO_SEMICOLON},
+    {"//", JO_FLOORDIV}, {"**", JO_POW},   {"==", JO_EQ},      {"!=", JO_NE},      {">=", JO_GTEQ},
+    {"<=", JO_LTEQ},     {"+", JO_ADD},    {"-", JO_SUB},      {"/", JO_DIV},      {"*", JO_MUL},
+    {"%", JO_MOD},       {"~", JO_TILDE},  {"[", JO_LBRACKET}, {"]", JO_RBRACKET}, {"(", JO_LPAREN},
+    {")", JO_RPAREN},    {"{", JO_LBRACE}, {"}", JO_RBRACE},   {">", JO_GT},       {"<", JO_LT},
+    {"=", JO_ASSIGN},    {".", JO_DOT},    {":", JO_COLON},    {"|", JO_PIPE},     {",", JO_COMMA},
+    {";", JO_SEMICOLON},
 };
 
 /* Tokens of one {{ }} or {% %} tag whose body starts at p. *end: offset after the closing
@@ -424,7 +459,8 @@ static gptc_status lex_tag(lexer *L, size_t p, int block, size_t *end)
         }
         if (c == '\'' || c == '"') {
             size_t q = p + 1;
-            while (q < L->n && L->s[q] != (char)c) q += L->s[q] == '\\' && q + 1 < L->n ? 2 : 1;
+            while (q < L->n && L->s[q] != (char)c)
+                q += L->s[q] == '\\' && q + 1 < L->n ? 2 : 1;
             if (q >= L->n) return lfail(L, p, GPTC_E_FORMAT, "unterminated string literal");
             jtok *t = push(L, JT_STRING, p);
             if (!t) return gptc_fail(L->err, GPTC_E_NOMEM, "template: out of memory");
@@ -450,7 +486,9 @@ static gptc_status lex_tag(lexer *L, size_t p, int block, size_t *end)
                 return lfail(L, p, GPTC_E_RANGE, "brackets nested too deeply");
             stack[depth++] = (char)op;
         } else if (op == JO_RPAREN || op == JO_RBRACKET || op == JO_RBRACE) {
-            uint8_t want = op == JO_RPAREN ? JO_LPAREN : op == JO_RBRACKET ? JO_LBRACKET : JO_LBRACE;
+            uint8_t want = op == JO_RPAREN     ? JO_LPAREN
+                           : op == JO_RBRACKET ? JO_LBRACKET
+                                               : JO_LBRACE;
             if (depth == 0 || (uint8_t)stack[depth - 1] != want) {
                 char msg[48];
                 snprintf(msg, sizeof msg, "unexpected '%s'", k_ops[k].s);
@@ -530,7 +568,8 @@ gptc_status gptc_jinja_lex(const char *src, size_t n, jtok **toks, size_t *n_tok
         i = end;
         line_starting = src[end - 1] == '\n';
     }
-    if (st == GPTC_OK && !push(&L, JT_EOF, n)) st = gptc_fail(err, GPTC_E_NOMEM, "template: out of memory");
+    if (st == GPTC_OK && !push(&L, JT_EOF, n))
+        st = gptc_fail(err, GPTC_E_NOMEM, "template: out of memory");
     if (st != GPTC_OK) {
         gptc_jinja_tokens_free(L.toks, L.nt);
         return st;

@@ -74,8 +74,8 @@ typedef struct parser {
     int failed;
     gptc_status status;
     int nest;
-    int loops;        /* enclosing for loops (inside the current macro) */
-    jnode *macro;     /* innermost macro or call block being parsed */
+    int loops;    /* enclosing for loops (inside the current macro) */
+    jnode *macro; /* innermost macro or call block being parsed */
     /* Unknown filters and tests, as Jinja2 3.x treats them: inside an {% if %} or a
      * conditional expression (a "soft" frame: up to the nearest for/macro/call/filter/with/set
      * body) they fail only when evaluated; anywhere else the template is rejected. The
@@ -95,7 +95,10 @@ typedef struct nvec {
     uint32_t n, cap;
 } nvec;
 
-static const jtok *cur(parser *P) { return &P->tk[P->i]; }
+static const jtok *cur(parser *P)
+{
+    return &P->tk[P->i];
+}
 static const jtok *peek(parser *P, size_t k)
 {
     return P->i + k < P->n ? &P->tk[P->i + k] : &P->tk[P->n - 1];
@@ -132,7 +135,10 @@ static void *nomem(parser *P)
     return NULL;
 }
 
-static int is_op(const jtok *t, uint8_t op) { return t->type == JT_OP && t->op == op; }
+static int is_op(const jtok *t, uint8_t op)
+{
+    return t->type == JT_OP && t->op == op;
+}
 static int is_name(const jtok *t, const char *name)
 {
     size_t k = strlen(name);
@@ -142,17 +148,29 @@ static int is_name(const jtok *t, const char *name)
 static const char *tok_desc(const jtok *t, char *buf, size_t cap)
 {
     switch (t->type) {
-    case JT_EOF: return "end of template";
-    case JT_DATA: return "template data";
-    case JT_VAR_BEGIN: return "'{{'";
-    case JT_VAR_END: return "'}}'";
-    case JT_BLOCK_BEGIN: return "'{%'";
-    case JT_BLOCK_END: return "'%}'";
-    case JT_NAME: snprintf(buf, cap, "'%.*s'", (int)GPTC_MIN(t->n, 40), t->p); return buf;
-    case JT_STRING: return "a string";
+    case JT_EOF:
+        return "end of template";
+    case JT_DATA:
+        return "template data";
+    case JT_VAR_BEGIN:
+        return "'{{'";
+    case JT_VAR_END:
+        return "'}}'";
+    case JT_BLOCK_BEGIN:
+        return "'{%'";
+    case JT_BLOCK_END:
+        return "'%}'";
+    case JT_NAME:
+        snprintf(buf, cap, "'%.*s'", (int)GPTC_MIN(t->n, 40), t->p);
+        return buf;
+    case JT_STRING:
+        return "a string";
     case JT_INT:
-    case JT_FLOAT: return "a number";
-    default: snprintf(buf, cap, "operator"); return buf;
+    case JT_FLOAT:
+        return "a number";
+    default:
+        snprintf(buf, cap, "operator");
+        return buf;
     }
 }
 
@@ -896,7 +914,8 @@ static jnode *parse_primary(parser *P)
         if (cur(P)->type == JT_STRING) {
             /* adjacent literals concatenate: build one immortal string */
             size_t total = s->n;
-            for (size_t k = P->i; P->tk[k].type == JT_STRING; k++) total += P->tk[k].s->n;
+            for (size_t k = P->i; P->tk[k].type == JT_STRING; k++)
+                total += P->tk[k].s->n;
             char *buf = malloc(total + 1);
             if (!buf) return nomem(P);
             size_t o = 0;
@@ -981,7 +1000,8 @@ static jnode *parse_primary(parser *P)
             return NULL;
         }
         break;
-    default: break;
+    default:
+        break;
     }
     return perr(P, t, GPTC_E_FORMAT, "unexpected %s", tok_desc(t, b, sizeof b));
 }
@@ -992,7 +1012,10 @@ static jnode *parse_primary(parser *P)
 static jnode *parse_body(parser *P, const char *const *ends, const jtok *opener,
                          const char *opener_name);
 
-static int end_block(parser *P) { return expect_type(P, JT_BLOCK_END, "'%}'"); }
+static int end_block(parser *P)
+{
+    return expect_type(P, JT_BLOCK_END, "'%}'");
+}
 
 /* consume "{% name" for an expected end tag (the caller knows it is there) */
 static void take_tag(parser *P)
@@ -1306,8 +1329,7 @@ static jnode *parse_statement(parser *P)
     } else if (is_name(t, "with")) {
         n = parse_with(P, t);
     } else if (is_name(t, "break") || is_name(t, "continue")) {
-        if (!P->loops)
-            return perr(P, t, GPTC_E_FORMAT, "'%.*s' outside a loop", (int)t->n, t->p);
+        if (!P->loops) return perr(P, t, GPTC_E_FORMAT, "'%.*s' outside a loop", (int)t->n, t->p);
         n = mk(P, is_name(t, "break") ? JN_BREAK : JN_CONTINUE, t);
         if (n && end_block(P)) n = NULL;
     } else if (is_name(t, "generation")) {
@@ -1367,15 +1389,14 @@ static jnode *parse_body_stmts(parser *P, const char *const *ends, const jtok *o
             if (ends)
                 for (const char *const *e = ends; *e; e++)
                     if (is_name(name, *e)) goto done;
-            if (name->type == JT_NAME &&
-                (is_name(name, "elif") || is_name(name, "else") ||
-                 (name->n > 3 && memcmp(name->p, "end", 3) == 0))) {
+            if (name->type == JT_NAME && (is_name(name, "elif") || is_name(name, "else") ||
+                                          (name->n > 3 && memcmp(name->p, "end", 3) == 0))) {
                 if (ends)
                     perr(P, name, GPTC_E_FORMAT, "unexpected '%.*s' (expected '%s')",
                          (int)GPTC_MIN(name->n, 40), name->p, ends[0]);
                 else
-                    perr(P, name, GPTC_E_FORMAT, "unexpected '%.*s'",
-                         (int)GPTC_MIN(name->n, 40), name->p);
+                    perr(P, name, GPTC_E_FORMAT, "unexpected '%.*s'", (int)GPTC_MIN(name->n, 40),
+                         name->p);
                 goto fail;
             }
             s = parse_statement(P);
@@ -1420,13 +1441,28 @@ static int valid_utf8(const unsigned char *s, size_t n, size_t *bad)
             i++;
             continue;
         }
-        if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
-        else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
-        else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
-        else { *bad = i; return 0; }
-        if (i + len > n) { *bad = i; return 0; }
+        if (c >= 0xC2 && c <= 0xDF) {
+            len = 2;
+            cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            cp = c & 0x07;
+        } else {
+            *bad = i;
+            return 0;
+        }
+        if (i + len > n) {
+            *bad = i;
+            return 0;
+        }
         for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) { *bad = i; return 0; }
+            if ((s[i + k] & 0xC0) != 0x80) {
+                *bad = i;
+                return 0;
+            }
             cp = (cp << 6) | (s[i + k] & 0x3F);
         }
         if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
@@ -1443,9 +1479,11 @@ void gptc_jinja_template_free(jinja_template *t)
 {
     if (!t) return;
     gptc_jinja_tokens_free(t->toks, t->n_toks);
-    for (uint32_t i = 0; i < t->n_syms; i++) gptc_jstr_free_immortal(t->syms[i]);
+    for (uint32_t i = 0; i < t->n_syms; i++)
+        gptc_jstr_free_immortal(t->syms[i]);
     free(t->syms);
-    for (uint32_t i = 0; i < t->n_strs; i++) gptc_jstr_free_immortal(t->strs[i]);
+    for (uint32_t i = 0; i < t->n_strs; i++)
+        gptc_jstr_free_immortal(t->strs[i]);
     free(t->strs);
     arena_free(t->arena);
     free(t->src);
@@ -1458,9 +1496,11 @@ const char *gptc_jinja_template_source(const jinja_template *t, size_t *n)
     return t->src;
 }
 
-gptc_status gptc_jinja_template_parse(const char *src, size_t n, jinja_template **out, gptc_err *err)
+gptc_status gptc_jinja_template_parse(const char *src, size_t n, jinja_template **out,
+                                      gptc_err *err)
 {
-    if (!out || (!src && n)) return gptc_fail(err, GPTC_E_INVALID, "gptc_jinja_template_parse: NULL argument");
+    if (!out || (!src && n))
+        return gptc_fail(err, GPTC_E_INVALID, "gptc_jinja_template_parse: NULL argument");
     *out = NULL;
     if (n > JINJA_MAX_SRC)
         return gptc_fail(err, GPTC_E_RANGE, "template too large (%zu bytes, at most %u)", n,

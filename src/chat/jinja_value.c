@@ -22,7 +22,7 @@ void *gptc_jalloc(jrt *rt, size_t n)
         if (rt->failed) return NULL;
         if (n > rt->opts->limits.max_alloc || rt->alloc > rt->opts->limits.max_alloc - n) {
             gptc_jfail(rt, JE_LIMIT, "the template used too much memory (more than %zu MiB)",
-                  rt->opts->limits.max_alloc >> 20);
+                       rt->opts->limits.max_alloc >> 20);
             return NULL;
         }
         rt->alloc += n;
@@ -61,7 +61,10 @@ jstr *gptc_jstr_cat(jrt *rt, const jstr *a, const jstr *b)
     return s;
 }
 
-void gptc_jstr_free_immortal(jstr *s) { free(s); }
+void gptc_jstr_free_immortal(jstr *s)
+{
+    free(s);
+}
 
 jlist *gptc_jlist_new(jrt *rt, size_t n, int tuple)
 {
@@ -79,18 +82,24 @@ jlist *gptc_jlist_new(jrt *rt, size_t n, int tuple)
     l->view = 0;
     l->gen_err = NULL;
     l->n = n;
-    for (size_t i = 0; i < n; i++) l->v[i] = jv_none();
+    for (size_t i = 0; i < n; i++)
+        l->v[i] = jv_none();
     return l;
 }
 
 int gptc_jv_depth(jv v)
 {
     switch (v.kind) {
-    case JV_LIST: return v.u.l->depth;
-    case JV_DICT: return v.u.d->depth;
-    case JV_METHOD: return v.u.meth->depth;
-    case JV_LOOP: return v.u.loop->depth;
-    default: return 0;
+    case JV_LIST:
+        return v.u.l->depth;
+    case JV_DICT:
+        return v.u.d->depth;
+    case JV_METHOD:
+        return v.u.meth->depth;
+    case JV_LOOP:
+        return v.u.loop->depth;
+    default:
+        return 0;
     }
 }
 
@@ -103,7 +112,7 @@ int gptc_jlist_seal(jrt *rt, jlist *l)
     }
     if (d + 1 > JINJA_MAX_DEPTH)
         return gptc_jfail(rt, JE_LIMIT, "values nested too deeply (more than %d levels)",
-                     JINJA_MAX_DEPTH);
+                          JINJA_MAX_DEPTH);
     l->depth = (uint16_t)(d + 1);
     return 0;
 }
@@ -146,14 +155,29 @@ jv gptc_jv_incref(jv v)
     uint32_t *rc = NULL;
     switch (v.kind) {
     case JV_UNDEF:
-    case JV_STR: rc = v.u.s ? &v.u.s->rc : NULL; break;
-    case JV_LIST: rc = &v.u.l->rc; break;
-    case JV_DICT: rc = &v.u.d->rc; break;
-    case JV_NS: rc = &v.u.ns->rc; break;
-    case JV_MACRO: rc = &v.u.m->rc; break;
-    case JV_METHOD: rc = &v.u.meth->rc; break;
-    case JV_LOOP: rc = &v.u.loop->rc; break;
-    default: break;
+    case JV_STR:
+        rc = v.u.s ? &v.u.s->rc : NULL;
+        break;
+    case JV_LIST:
+        rc = &v.u.l->rc;
+        break;
+    case JV_DICT:
+        rc = &v.u.d->rc;
+        break;
+    case JV_NS:
+        rc = &v.u.ns->rc;
+        break;
+    case JV_MACRO:
+        rc = &v.u.m->rc;
+        break;
+    case JV_METHOD:
+        rc = &v.u.meth->rc;
+        break;
+    case JV_LOOP:
+        rc = &v.u.loop->rc;
+        break;
+    default:
+        break;
     }
     if (rc && *rc != JRC_IMMORTAL) ++*rc;
     return v;
@@ -168,7 +192,8 @@ void gptc_jv_decref(jv v)
         break;
     case JV_LIST:
         if (--v.u.l->rc == 0) {
-            for (size_t i = 0; i < v.u.l->n; i++) gptc_jv_decref(v.u.l->v[i]);
+            for (size_t i = 0; i < v.u.l->n; i++)
+                gptc_jv_decref(v.u.l->v[i]);
             free(v.u.l->gen_err);
             free(v.u.l);
         }
@@ -197,7 +222,8 @@ void gptc_jv_decref(jv v)
             free(v.u.loop);
         }
         break;
-    default: break;
+    default:
+        break;
     }
 }
 
@@ -209,7 +235,10 @@ int gptc_jv_str(jrt *rt, const char *p, size_t n, jv *out)
     return 0;
 }
 
-int gptc_jv_cstr(jrt *rt, const char *s, jv *out) { return gptc_jv_str(rt, s, strlen(s), out); }
+int gptc_jv_cstr(jrt *rt, const char *s, jv *out)
+{
+    return gptc_jv_str(rt, s, strlen(s), out);
+}
 
 int gptc_jv_undef_msg(jrt *rt, jv *out, const char *fmt, ...)
 {
@@ -233,7 +262,8 @@ int gptc_jv_undef_msg(jrt *rt, jv *out, const char *fmt, ...)
 static int jdict_reindex(jrt *rt, jdict *d, size_t want)
 {
     size_t cap = 16;
-    while (cap < 2 * want) cap <<= 1;
+    while (cap < 2 * want)
+        cap <<= 1;
     uint32_t *idx = gptc_jalloc(rt, cap * sizeof *idx);
     if (!idx) return -1;
     memset(idx, 0, cap * sizeof *idx);
@@ -244,7 +274,8 @@ static int jdict_reindex(jrt *rt, jdict *d, size_t want)
             return -1;
         }
         size_t j = (size_t)h & (cap - 1);
-        while (idx[j]) j = (j + 1) & (cap - 1);
+        while (idx[j])
+            j = (j + 1) & (cap - 1);
         idx[j] = (uint32_t)(i + 1);
     }
     free(d->index);
@@ -322,7 +353,8 @@ int gptc_jdict_set(jrt *rt, jdict *d, jv key, jv val)
         uint64_t h = 0;
         gptc_jv_hash(rt, key, &h);
         size_t j = (size_t)h & (d->index_cap - 1);
-        while (d->index[j]) j = (j + 1) & (d->index_cap - 1);
+        while (d->index[j])
+            j = (j + 1) & (d->index_cap - 1);
         d->index[j] = (uint32_t)d->n;
     }
     return 0;
@@ -338,7 +370,7 @@ int gptc_jdict_seal(jrt *rt, jdict *d)
     }
     if (m + 1 > JINJA_MAX_DEPTH)
         return gptc_jfail(rt, JE_LIMIT, "values nested too deeply (more than %d levels)",
-                     JINJA_MAX_DEPTH);
+                          JINJA_MAX_DEPTH);
     d->depth = (uint16_t)(m + 1);
     return 0;
 }
@@ -351,38 +383,62 @@ int gptc_jv_truthy(jv v)
     switch (v.kind) {
     case JV_UNDEF:
     case JV_NONE:
-    case JV_NOARG: return 0;
+    case JV_NOARG:
+        return 0;
     case JV_BOOL:
-    case JV_INT: return v.u.i != 0;
-    case JV_FLOAT: return v.u.f != 0.0;
-    case JV_STR: return v.u.s->n != 0;
-    case JV_LIST: return v.u.l->gen || v.u.l->n != 0;
-    case JV_DICT: return v.u.d->n != 0;
-    default: return 1;
+    case JV_INT:
+        return v.u.i != 0;
+    case JV_FLOAT:
+        return v.u.f != 0.0;
+    case JV_STR:
+        return v.u.s->n != 0;
+    case JV_LIST:
+        return v.u.l->gen || v.u.l->n != 0;
+    case JV_DICT:
+        return v.u.d->n != 0;
+    default:
+        return 1;
     }
 }
 
 const char *gptc_jv_type_name(jv v)
 {
     switch (v.kind) {
-    case JV_UNDEF: return "Undefined";
-    case JV_NONE: return "NoneType";
-    case JV_BOOL: return "bool";
-    case JV_INT: return "int";
-    case JV_FLOAT: return "float";
-    case JV_STR: return "str";
-    case JV_LIST: return v.u.l->gen ? "generator" : v.u.l->tuple ? "tuple" : "list";
-    case JV_DICT: return "dict";
-    case JV_NS: return "Namespace";
-    case JV_MACRO: return "Macro";
-    case JV_FUNC: return "function";
-    case JV_METHOD: return "builtin_function_or_method";
-    case JV_LOOP: return "LoopContext";
-    default: return "object";
+    case JV_UNDEF:
+        return "Undefined";
+    case JV_NONE:
+        return "NoneType";
+    case JV_BOOL:
+        return "bool";
+    case JV_INT:
+        return "int";
+    case JV_FLOAT:
+        return "float";
+    case JV_STR:
+        return "str";
+    case JV_LIST:
+        return v.u.l->gen ? "generator" : v.u.l->tuple ? "tuple" : "list";
+    case JV_DICT:
+        return "dict";
+    case JV_NS:
+        return "Namespace";
+    case JV_MACRO:
+        return "Macro";
+    case JV_FUNC:
+        return "function";
+    case JV_METHOD:
+        return "builtin_function_or_method";
+    case JV_LOOP:
+        return "LoopContext";
+    default:
+        return "object";
     }
 }
 
-static int is_num(jv v) { return v.kind == JV_BOOL || v.kind == JV_INT || v.kind == JV_FLOAT; }
+static int is_num(jv v)
+{
+    return v.kind == JV_BOOL || v.kind == JV_INT || v.kind == JV_FLOAT;
+}
 
 /* Exact comparison of an integer and a float, as Python does: -1, 0, 1, or 2 when unordered */
 static int cmp_int_float(int64_t i, double f)
@@ -424,10 +480,12 @@ static int eq_rec(jrt *rt, jv a, jv b, int depth, int *res)
     switch (a.kind) {
     case JV_UNDEF:
     case JV_NONE:
-    case JV_NOARG: *res = 1; return 0;
+    case JV_NOARG:
+        *res = 1;
+        return 0;
     case JV_STR:
-        *res = a.u.s == b.u.s ||
-               (a.u.s->n == b.u.s->n && memcmp(a.u.s->p, b.u.s->p, a.u.s->n) == 0);
+        *res =
+            a.u.s == b.u.s || (a.u.s->n == b.u.s->n && memcmp(a.u.s->p, b.u.s->p, a.u.s->n) == 0);
         return 0;
     case JV_LIST: {
         const jlist *x = a.u.l, *y = b.u.l;
@@ -460,20 +518,28 @@ static int eq_rec(jrt *rt, jv a, jv b, int depth, int *res)
         *res = 1;
         return 0;
     }
-    case JV_FUNC: *res = a.u.i == b.u.i; return 0;
+    case JV_FUNC:
+        *res = a.u.i == b.u.i;
+        return 0;
     case JV_METHOD:
         *res = a.u.meth->id == b.u.meth->id;
         if (*res) return eq_rec(rt, a.u.meth->self, b.u.meth->self, depth + 1, res);
         return 0;
-    default: *res = a.u.ns == b.u.ns; return 0; /* identity: ns, macro, loop */
+    default:
+        *res = a.u.ns == b.u.ns;
+        return 0; /* identity: ns, macro, loop */
     }
 }
 
-int gptc_jv_eq(jrt *rt, jv a, jv b, int *res) { return eq_rec(rt, a, b, 0, res); }
+int gptc_jv_eq(jrt *rt, jv a, jv b, int *res)
+{
+    return eq_rec(rt, a, b, 0, res);
+}
 
 static int cmp_rec(jrt *rt, jv a, jv b, const char *op, int depth, int *res)
 {
-    if (depth > JINJA_MAX_DEPTH + 8) return gptc_jfail(rt, JE_LIMIT, "values nested too deeply to compare");
+    if (depth > JINJA_MAX_DEPTH + 8)
+        return gptc_jfail(rt, JE_LIMIT, "values nested too deeply to compare");
     if (a.kind == JV_UNDEF || b.kind == JV_UNDEF) {
         jv u = a.kind == JV_UNDEF ? a : b;
         return gptc_jfail(rt, JE_UNDEFINED, "%s", u.u.s ? u.u.s->p : "undefined value");
@@ -502,10 +568,13 @@ static int cmp_rec(jrt *rt, jv a, jv b, const char *op, int depth, int *res)
         return 0;
     }
     return gptc_jfail(rt, JE_TYPE, "'%s' not supported between instances of '%s' and '%s'", op,
-                 gptc_jv_type_name(a), gptc_jv_type_name(b));
+                      gptc_jv_type_name(a), gptc_jv_type_name(b));
 }
 
-int gptc_jv_cmp(jrt *rt, jv a, jv b, const char *op, int *res) { return cmp_rec(rt, a, b, op, 0, res); }
+int gptc_jv_cmp(jrt *rt, jv a, jv b, const char *op, int *res)
+{
+    return cmp_rec(rt, a, b, op, 0, res);
+}
 
 static uint64_t mix64(uint64_t x)
 {
@@ -519,12 +588,19 @@ static uint64_t mix64(uint64_t x)
 
 static int hash_rec(jrt *rt, jv v, int depth, uint64_t *h)
 {
-    if (depth > JINJA_MAX_DEPTH + 8) return gptc_jfail(rt, JE_LIMIT, "values nested too deeply to hash");
+    if (depth > JINJA_MAX_DEPTH + 8)
+        return gptc_jfail(rt, JE_LIMIT, "values nested too deeply to hash");
     switch (v.kind) {
-    case JV_NONE: *h = 0x9e3779b97f4a7c15ull; return 0;
-    case JV_UNDEF: *h = 0x51ed270b2d3c7d1full; return 0;
+    case JV_NONE:
+        *h = 0x9e3779b97f4a7c15ull;
+        return 0;
+    case JV_UNDEF:
+        *h = 0x51ed270b2d3c7d1full;
+        return 0;
     case JV_BOOL:
-    case JV_INT: *h = mix64((uint64_t)v.u.i); return 0;
+    case JV_INT:
+        *h = mix64((uint64_t)v.u.i);
+        return 0;
     case JV_FLOAT: {
         double f = v.u.f;
         if (f == trunc(f) && f >= -9223372036854775808.0 && f < 9223372036854775808.0) {
@@ -556,16 +632,24 @@ static int hash_rec(jrt *rt, jv v, int depth, uint64_t *h)
             return 0;
         }
         break;
-    case JV_FUNC: *h = mix64(1000 + (uint64_t)v.u.i); return 0;
+    case JV_FUNC:
+        *h = mix64(1000 + (uint64_t)v.u.i);
+        return 0;
     case JV_NS:
     case JV_MACRO:
-    case JV_LOOP: *h = mix64((uint64_t)(uintptr_t)v.u.ns); return 0;
-    default: break;
+    case JV_LOOP:
+        *h = mix64((uint64_t)(uintptr_t)v.u.ns);
+        return 0;
+    default:
+        break;
     }
     return gptc_jfail(rt, JE_TYPE, "unhashable type: '%s'", gptc_jv_type_name(v));
 }
 
-int gptc_jv_hash(jrt *rt, jv v, uint64_t *h) { return hash_rec(rt, v, 0, h); }
+int gptc_jv_hash(jrt *rt, jv v, uint64_t *h)
+{
+    return hash_rec(rt, v, 0, h);
+}
 
 /* ---------------------------------------------------------------------------------------------
  * Buffers and text forms
@@ -575,10 +659,11 @@ int gptc_jbuf_put(jrt *rt, jbuf *b, const char *p, size_t n)
     if (n == 0) return 0;
     if (b->max && (n > b->max || b->n > b->max - n))
         return gptc_jfail(rt, JE_LIMIT, "the rendered text is too long (more than %zu MiB)",
-                     b->max >> 20);
+                          b->max >> 20);
     if (b->n + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1) cap *= 2;
+        while (cap < b->n + n + 1)
+            cap *= 2;
         char *q = realloc(b->p, cap);
         if (!q) return gptc_jfail(rt, JE_NOMEM, "out of memory");
         b->p = q;
@@ -641,30 +726,36 @@ void gptc_jfloat_repr(double f, char *buf, size_t cap)
     for (; *p && *p != 'e'; p++)
         if (*p >= '0' && *p <= '9') digits[nd++] = *p;
     int exp10 = atoi(p + 1);
-    while (nd > 1 && digits[nd - 1] == '0') nd--;
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
     char out[64];
     int o = 0;
     if (neg) out[o++] = '-';
     if (exp10 >= -4 && exp10 < 16) {
         if (exp10 >= 0) {
-            for (int i = 0; i <= exp10; i++) out[o++] = i < nd ? digits[i] : '0';
+            for (int i = 0; i <= exp10; i++)
+                out[o++] = i < nd ? digits[i] : '0';
             out[o++] = '.';
             if (nd > exp10 + 1)
-                for (int i = exp10 + 1; i < nd; i++) out[o++] = digits[i];
+                for (int i = exp10 + 1; i < nd; i++)
+                    out[o++] = digits[i];
             else
                 out[o++] = '0';
         } else {
             out[o++] = '0';
             out[o++] = '.';
-            for (int i = 0; i < -exp10 - 1; i++) out[o++] = '0';
-            for (int i = 0; i < nd; i++) out[o++] = digits[i];
+            for (int i = 0; i < -exp10 - 1; i++)
+                out[o++] = '0';
+            for (int i = 0; i < nd; i++)
+                out[o++] = digits[i];
         }
         out[o] = '\0';
     } else {
         out[o++] = digits[0];
         if (nd > 1) {
             out[o++] = '.';
-            for (int i = 1; i < nd; i++) out[o++] = digits[i];
+            for (int i = 1; i < nd; i++)
+                out[o++] = digits[i];
         }
         out[o] = '\0';
         snprintf(out + o, sizeof out - (size_t)o, "e%c%02d", exp10 < 0 ? '-' : '+',
@@ -678,8 +769,7 @@ void gptc_jfloat_repr(double f, char *buf, size_t cap)
 static int ju_isprintable(uint32_t c)
 {
     if (c < 0xA1) return c >= 0x20 && c < 0x7F;
-    if (c == 0xAD || c == 0x61C || c == 0x6DD || c == 0x70F || c == 0x180E || c == 0x1680)
-        return 0;
+    if (c == 0xAD || c == 0x61C || c == 0x6DD || c == 0x70F || c == 0x180E || c == 0x1680) return 0;
     if (c >= 0x600 && c <= 0x605) return 0;
     if (c >= 0x2000 && c <= 0x200F) return 0;
     if (c >= 0x2028 && c <= 0x202F) return 0;
@@ -702,11 +792,16 @@ static int write_str_repr(jrt *rt, jbuf *b, const jstr *s)
         uint32_t c = ju8_dec(s->p + i, &len);
         char esc[16];
         int ne = 0;
-        if (c == (uint32_t)q || c == '\\') ne = snprintf(esc, sizeof esc, "\\%c", (char)c);
-        else if (c == '\t') ne = snprintf(esc, sizeof esc, "\\t");
-        else if (c == '\n') ne = snprintf(esc, sizeof esc, "\\n");
-        else if (c == '\r') ne = snprintf(esc, sizeof esc, "\\r");
-        else if (c < 0x20 || c == 0x7F) ne = snprintf(esc, sizeof esc, "\\x%02x", c);
+        if (c == (uint32_t)q || c == '\\')
+            ne = snprintf(esc, sizeof esc, "\\%c", (char)c);
+        else if (c == '\t')
+            ne = snprintf(esc, sizeof esc, "\\t");
+        else if (c == '\n')
+            ne = snprintf(esc, sizeof esc, "\\n");
+        else if (c == '\r')
+            ne = snprintf(esc, sizeof esc, "\\r");
+        else if (c < 0x20 || c == 0x7F)
+            ne = snprintf(esc, sizeof esc, "\\x%02x", c);
         else if (c >= 0x80 && !ju_isprintable(c))
             ne = c <= 0xFF     ? snprintf(esc, sizeof esc, "\\x%02x", c)
                  : c <= 0xFFFF ? snprintf(esc, sizeof esc, "\\u%04x", c)
@@ -724,15 +819,20 @@ static int write_str_repr(jrt *rt, jbuf *b, const jstr *s)
 
 static int write_rec(jrt *rt, jbuf *b, jv v, int repr, int depth)
 {
-    if (depth > JINJA_MAX_DEPTH + 8) return gptc_jfail(rt, JE_LIMIT, "values nested too deeply to print");
+    if (depth > JINJA_MAX_DEPTH + 8)
+        return gptc_jfail(rt, JE_LIMIT, "values nested too deeply to print");
     if (rt && jrt_steps(rt, 1)) return -1;
     char tmp[64];
     switch (v.kind) {
     case JV_UNDEF:
-    case JV_NOARG: return repr ? jbuf_puts(rt, b, "Undefined") : 0;
-    case JV_NONE: return jbuf_puts(rt, b, "None");
-    case JV_BOOL: return jbuf_puts(rt, b, v.u.i ? "True" : "False");
-    case JV_INT: return gptc_jbuf_printf(rt, b, "%lld", (long long)v.u.i);
+    case JV_NOARG:
+        return repr ? jbuf_puts(rt, b, "Undefined") : 0;
+    case JV_NONE:
+        return jbuf_puts(rt, b, "None");
+    case JV_BOOL:
+        return jbuf_puts(rt, b, v.u.i ? "True" : "False");
+    case JV_INT:
+        return gptc_jbuf_printf(rt, b, "%lld", (long long)v.u.i);
     case JV_FLOAT:
         gptc_jfloat_repr(v.u.f, tmp, sizeof tmp);
         return jbuf_puts(rt, b, tmp);
@@ -771,20 +871,31 @@ static int write_rec(jrt *rt, jbuf *b, jv v, int repr, int depth)
     }
     case JV_MACRO: {
         const jnode *n = v.u.m->node;
-        if (n->kind == JN_MACRO && n->name) return gptc_jbuf_printf(rt, b, "<Macro '%s'>", n->name->p);
+        if (n->kind == JN_MACRO && n->name)
+            return gptc_jbuf_printf(rt, b, "<Macro '%s'>", n->name->p);
         return jbuf_puts(rt, b, "<Macro 'caller'>");
     }
-    case JV_FUNC: return gptc_jbuf_printf(rt, b, "<function %s>", gptc_jinja_func_name((int)v.u.i));
-    case JV_METHOD: return gptc_jbuf_printf(rt, b, "<built-in method of %s object>",
-                                       gptc_jv_type_name(v.u.meth->self));
+    case JV_FUNC:
+        return gptc_jbuf_printf(rt, b, "<function %s>", gptc_jinja_func_name((int)v.u.i));
+    case JV_METHOD:
+        return gptc_jbuf_printf(rt, b, "<built-in method of %s object>",
+                                gptc_jv_type_name(v.u.meth->self));
     case JV_LOOP:
-        return gptc_jbuf_printf(rt, b, "<LoopContext %zu/%zu>", v.u.loop->i + 1, v.u.loop->items->n);
-    default: return 0;
+        return gptc_jbuf_printf(rt, b, "<LoopContext %zu/%zu>", v.u.loop->i + 1,
+                                v.u.loop->items->n);
+    default:
+        return 0;
     }
 }
 
-int gptc_jv_write_str(jrt *rt, jbuf *b, jv v) { return write_rec(rt, b, v, 0, 0); }
-int gptc_jv_write_repr(jrt *rt, jbuf *b, jv v) { return write_rec(rt, b, v, 1, 0); }
+int gptc_jv_write_str(jrt *rt, jbuf *b, jv v)
+{
+    return write_rec(rt, b, v, 0, 0);
+}
+int gptc_jv_write_repr(jrt *rt, jbuf *b, jv v)
+{
+    return write_rec(rt, b, v, 1, 0);
+}
 
 int gptc_jv_to_str(jrt *rt, jv v, jv *out)
 {
@@ -815,13 +926,27 @@ static int json_str(jrt *rt, jbuf *b, const char *p, size_t n, int ensure_ascii)
         char esc[16];
         int ne = 0;
         switch (c) {
-        case '"': ne = snprintf(esc, sizeof esc, "\\\""); break;
-        case '\\': ne = snprintf(esc, sizeof esc, "\\\\"); break;
-        case '\n': ne = snprintf(esc, sizeof esc, "\\n"); break;
-        case '\r': ne = snprintf(esc, sizeof esc, "\\r"); break;
-        case '\t': ne = snprintf(esc, sizeof esc, "\\t"); break;
-        case '\b': ne = snprintf(esc, sizeof esc, "\\b"); break;
-        case '\f': ne = snprintf(esc, sizeof esc, "\\f"); break;
+        case '"':
+            ne = snprintf(esc, sizeof esc, "\\\"");
+            break;
+        case '\\':
+            ne = snprintf(esc, sizeof esc, "\\\\");
+            break;
+        case '\n':
+            ne = snprintf(esc, sizeof esc, "\\n");
+            break;
+        case '\r':
+            ne = snprintf(esc, sizeof esc, "\\r");
+            break;
+        case '\t':
+            ne = snprintf(esc, sizeof esc, "\\t");
+            break;
+        case '\b':
+            ne = snprintf(esc, sizeof esc, "\\b");
+            break;
+        case '\f':
+            ne = snprintf(esc, sizeof esc, "\\f");
+            break;
         default:
             if (c < 0x20 || (ensure_ascii && c == 0x7F)) {
                 ne = snprintf(esc, sizeof esc, "\\u%04x", c);
@@ -836,7 +961,8 @@ static int json_str(jrt *rt, jbuf *b, const char *p, size_t n, int ensure_ascii)
             }
         }
         if (ne) {
-            if (gptc_jbuf_put(rt, b, p + run, i - run) || gptc_jbuf_put(rt, b, esc, (size_t)ne)) return -1;
+            if (gptc_jbuf_put(rt, b, p + run, i - run) || gptc_jbuf_put(rt, b, esc, (size_t)ne))
+                return -1;
             run = i + len;
         }
         i += len;
@@ -874,10 +1000,17 @@ static int json_key(jrt *rt, jbuf *b, jv k, const jjson_opts *o)
 {
     char tmp[64];
     switch (k.kind) {
-    case JV_STR: return json_str(rt, b, k.u.s->p, k.u.s->n, o->ensure_ascii);
-    case JV_INT: snprintf(tmp, sizeof tmp, "\"%lld\"", (long long)k.u.i); break;
-    case JV_BOOL: snprintf(tmp, sizeof tmp, "\"%s\"", k.u.i ? "true" : "false"); break;
-    case JV_NONE: snprintf(tmp, sizeof tmp, "\"null\""); break;
+    case JV_STR:
+        return json_str(rt, b, k.u.s->p, k.u.s->n, o->ensure_ascii);
+    case JV_INT:
+        snprintf(tmp, sizeof tmp, "\"%lld\"", (long long)k.u.i);
+        break;
+    case JV_BOOL:
+        snprintf(tmp, sizeof tmp, "\"%s\"", k.u.i ? "true" : "false");
+        break;
+    case JV_NONE:
+        snprintf(tmp, sizeof tmp, "\"null\"");
+        break;
     case JV_FLOAT: {
         jbuf t = {0};
         if (json_float(rt, &t, k.u.f)) {
@@ -890,7 +1023,7 @@ static int json_key(jrt *rt, jbuf *b, jv k, const jjson_opts *o)
     }
     default:
         return gptc_jfail(rt, JE_TYPE, "keys must be str, int, float, bool or None, not %s",
-                     gptc_jv_type_name(k));
+                          gptc_jv_type_name(k));
     }
     return jbuf_puts(rt, b, tmp);
 }
@@ -907,8 +1040,10 @@ static int sort_idx(jrt *rt, const jdict *d, size_t *idx, size_t *tmp, size_t n)
         if (gptc_jv_cmp(rt, d->keys[idx[j]], d->keys[idx[i]], "<", &c)) return -1;
         tmp[k++] = c < 0 ? idx[j++] : idx[i++];
     }
-    while (i < h) tmp[k++] = idx[i++];
-    while (j < n) tmp[k++] = idx[j++];
+    while (i < h)
+        tmp[k++] = idx[i++];
+    while (j < n)
+        tmp[k++] = idx[j++];
     memcpy(idx, tmp, n * sizeof *idx);
     return 0;
 }
@@ -923,11 +1058,16 @@ static int json_rec(jrt *rt, jbuf *b, jv v, const jjson_opts *o, int level)
     const char *ksep = o->key_sep ? o->key_sep->p : ": ";
     size_t ksep_n = o->key_sep ? o->key_sep->n : 2;
     switch (v.kind) {
-    case JV_NONE: return jbuf_puts(rt, b, "null");
-    case JV_BOOL: return jbuf_puts(rt, b, v.u.i ? "true" : "false");
-    case JV_INT: return gptc_jbuf_printf(rt, b, "%lld", (long long)v.u.i);
-    case JV_FLOAT: return json_float(rt, b, v.u.f);
-    case JV_STR: return json_str(rt, b, v.u.s->p, v.u.s->n, o->ensure_ascii);
+    case JV_NONE:
+        return jbuf_puts(rt, b, "null");
+    case JV_BOOL:
+        return jbuf_puts(rt, b, v.u.i ? "true" : "false");
+    case JV_INT:
+        return gptc_jbuf_printf(rt, b, "%lld", (long long)v.u.i);
+    case JV_FLOAT:
+        return json_float(rt, b, v.u.f);
+    case JV_STR:
+        return json_str(rt, b, v.u.s->p, v.u.s->n, o->ensure_ascii);
     case JV_LIST: {
         const jlist *l = v.u.l;
         if (l->gen)
@@ -950,7 +1090,8 @@ static int json_rec(jrt *rt, jbuf *b, jv v, const jjson_opts *o, int level)
         if (d->n == 0) return jbuf_puts(rt, b, "{}");
         size_t *idx = gptc_jalloc(rt, 2 * d->n * sizeof *idx);
         if (!idx) return -1;
-        for (size_t i = 0; i < d->n; i++) idx[i] = i;
+        for (size_t i = 0; i < d->n; i++)
+            idx[i] = i;
         int r = -1;
         if (o->sort_keys && sort_idx(rt, d, idx, idx + d->n, d->n)) goto out;
         if (jbuf_puts(rt, b, "{")) goto out;
@@ -971,11 +1112,15 @@ static int json_rec(jrt *rt, jbuf *b, jv v, const jjson_opts *o, int level)
         return r;
     }
     default:
-        return gptc_jfail(rt, JE_TYPE, "Object of type %s is not JSON serializable", gptc_jv_type_name(v));
+        return gptc_jfail(rt, JE_TYPE, "Object of type %s is not JSON serializable",
+                          gptc_jv_type_name(v));
     }
 }
 
-int gptc_jv_write_json(jrt *rt, jbuf *b, jv v, const jjson_opts *o) { return json_rec(rt, b, v, o, 0); }
+int gptc_jv_write_json(jrt *rt, jbuf *b, jv v, const jjson_opts *o)
+{
+    return json_rec(rt, b, v, o, 0);
+}
 
 /* ---------------------------------------------------------------------------------------------
  * UTF-8 and case
@@ -1008,7 +1153,8 @@ size_t gptc_ju8_enc(uint32_t c, char *out)
 size_t gptc_ju8_count(const char *p, size_t n)
 {
     size_t c = 0;
-    for (size_t i = 0; i < n; i++) c += ((unsigned char)p[i] & 0xC0) != 0x80;
+    for (size_t i = 0; i < n; i++)
+        c += ((unsigned char)p[i] & 0xC0) != 0x80;
     return c;
 }
 
@@ -1028,8 +1174,8 @@ int gptc_ju_isspace(uint32_t c)
 {
     if (c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F)) return 1;
     if (c < 0x85) return 0;
-    return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
-           c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+    return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
+           c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
 uint32_t gptc_ju_lower(uint32_t c)
@@ -1075,7 +1221,10 @@ uint32_t gptc_ju_upper(uint32_t c)
     return c;
 }
 
-int gptc_ju_iscased(uint32_t c) { return gptc_ju_lower(c) != c || gptc_ju_upper(c) != c || c == 0xDF; }
+int gptc_ju_iscased(uint32_t c)
+{
+    return gptc_ju_lower(c) != c || gptc_ju_upper(c) != c || c == 0xDF;
+}
 
 /* str.isalnum() (letters and digits; an approximation of the Unicode categories: the letter
  * blocks of the common scripts, not marks, punctuation, symbols or emoji) */
@@ -1084,23 +1233,24 @@ int gptc_ju_isalnum(uint32_t c)
     if (c < 0x80) return (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z');
     if (c == 0xAA || c == 0xB5 || c == 0xBA) return 1;
     if (c >= 0xC0 && c <= 0x24F) return c != 0xD7 && c != 0xF7;
-    if (c >= 0x250 && c <= 0x2AF) return 1;                     /* IPA */
-    if (c >= 0x370 && c <= 0x3FF) return c != 0x375 && c != 0x37E && c != 0x384 && c != 0x385 && c != 0x387;
+    if (c >= 0x250 && c <= 0x2AF) return 1; /* IPA */
+    if (c >= 0x370 && c <= 0x3FF)
+        return c != 0x375 && c != 0x37E && c != 0x384 && c != 0x385 && c != 0x387;
     if (c >= 0x400 && c <= 0x52F) return !(c >= 0x482 && c <= 0x489);
     if (c >= 0x531 && c <= 0x587) return c < 0x557 || c > 0x560;
-    if (c >= 0x5D0 && c <= 0x5EA) return 1;                     /* Hebrew letters */
-    if (c >= 0x620 && c <= 0x64A) return 1;                     /* Arabic letters */
+    if (c >= 0x5D0 && c <= 0x5EA) return 1; /* Hebrew letters */
+    if (c >= 0x620 && c <= 0x64A) return 1; /* Arabic letters */
     if (c >= 0x660 && c <= 0x669) return 1;
     if (c >= 0x671 && c <= 0x6D3) return 1;
-    if (c >= 0x905 && c <= 0x939) return 1;                     /* Devanagari */
+    if (c >= 0x905 && c <= 0x939) return 1; /* Devanagari */
     if (c >= 0x966 && c <= 0x96F) return 1;
-    if (c >= 0xE01 && c <= 0xE30) return 1;                     /* Thai */
-    if (c >= 0x1E00 && c <= 0x1FFF) return 1;                   /* Latin/Greek extended */
-    if (c >= 0x3041 && c <= 0x3096) return 1;                   /* Hiragana */
-    if (c >= 0x30A1 && c <= 0x30FA) return 1;                   /* Katakana */
+    if (c >= 0xE01 && c <= 0xE30) return 1;   /* Thai */
+    if (c >= 0x1E00 && c <= 0x1FFF) return 1; /* Latin/Greek extended */
+    if (c >= 0x3041 && c <= 0x3096) return 1; /* Hiragana */
+    if (c >= 0x30A1 && c <= 0x30FA) return 1; /* Katakana */
     if (c >= 0x3400 && c <= 0x4DBF) return 1;
-    if (c >= 0x4E00 && c <= 0x9FFF) return 1;                   /* CJK */
-    if (c >= 0xAC00 && c <= 0xD7A3) return 1;                   /* Hangul */
+    if (c >= 0x4E00 && c <= 0x9FFF) return 1; /* CJK */
+    if (c >= 0xAC00 && c <= 0xD7A3) return 1; /* Hangul */
     if (c >= 0xFF10 && c <= 0xFF19) return 1;
     if ((c >= 0xFF21 && c <= 0xFF3A) || (c >= 0xFF41 && c <= 0xFF5A)) return 1;
     return 0;
@@ -1132,16 +1282,23 @@ int gptc_jstr_case(jrt *rt, const jstr *s, int mode, jv *out)
         uint32_t c = ju8_dec(s->p + i, &len);
         int r;
         switch (mode) {
-        case 'u': r = put_upper(rt, &b, c); break;
-        case 'l': r = put_cp(rt, &b, gptc_ju_lower(c)); break;
+        case 'u':
+            r = put_upper(rt, &b, c);
+            break;
+        case 'l':
+            r = put_cp(rt, &b, gptc_ju_lower(c));
+            break;
         case 'f': /* casefold: lower, with the full folds of the letters the tables know */
-            r = c == 0xDF ? gptc_jbuf_put(rt, &b, "ss", 2) : put_cp(rt, &b, c == 0x17F ? 's' : gptc_ju_lower(c));
+            r = c == 0xDF ? gptc_jbuf_put(rt, &b, "ss", 2)
+                          : put_cp(rt, &b, c == 0x17F ? 's' : gptc_ju_lower(c));
             break;
         case 't': /* str.title() */
             r = prev_cased ? put_cp(rt, &b, gptc_ju_lower(c)) : put_upper(rt, &b, c);
             prev_cased = gptc_ju_iscased(c);
             break;
-        case 'c': r = first ? put_upper(rt, &b, c) : put_cp(rt, &b, gptc_ju_lower(c)); break;
+        case 'c':
+            r = first ? put_upper(rt, &b, c) : put_cp(rt, &b, gptc_ju_lower(c));
+            break;
         default: /* 'T': Jinja's title filter: words begin after -, whitespace, ( { [ < */
             r = prev_sep ? put_upper(rt, &b, c) : put_cp(rt, &b, gptc_ju_lower(c));
             prev_sep = is_title_sep(c);
@@ -1184,7 +1341,8 @@ int gptc_jstr_strip(jrt *rt, const jstr *s, const jstr *chars, int which, jv *ou
     if (which != 'l') {
         while (z > a) {
             size_t k = z - 1;
-            while (k > a && ((unsigned char)s->p[k] & 0xC0) == 0x80) k--;
+            while (k > a && ((unsigned char)s->p[k] & 0xC0) == 0x80)
+                k--;
             size_t len;
             uint32_t c = ju8_dec(s->p + k, &len);
             if (!in_chars(chars, c)) break;

@@ -34,15 +34,15 @@ typedef struct ctl {
 } ctl;
 
 typedef struct mapper {
-    const ctl *c;            /* control texts, longest first */
+    const ctl *c; /* control texts, longest first */
     size_t n_c;
-    uint32_t *first[256];    /* per first byte: indices into c, longest first */
+    uint32_t *first[256]; /* per first byte: indices into c, longest first */
     uint32_t n_first[256];
-    uint8_t *used;           /* PUA_COUNT bits: code points present in data or template */
-    uint32_t *cp_of;         /* (n_c) placeholder of control text i, 0 = none yet */
-    uint32_t *ctl_of;        /* (PUA_COUNT) control index + 1 of a placeholder, 0 = none */
-    uint32_t next;           /* next candidate placeholder (offset from PUA_BASE) */
-    char *buf;               /* scratch for one mapped string */
+    uint8_t *used;    /* PUA_COUNT bits: code points present in data or template */
+    uint32_t *cp_of;  /* (n_c) placeholder of control text i, 0 = none yet */
+    uint32_t *ctl_of; /* (PUA_COUNT) control index + 1 of a placeholder, 0 = none */
+    uint32_t next;    /* next candidate placeholder (offset from PUA_BASE) */
+    char *buf;        /* scratch for one mapped string */
     size_t cap;
 } mapper;
 
@@ -76,7 +76,8 @@ static int scan_used(mapper *m, const json_t *v, int depth)
     } else if (json_is_object(v)) {
         const char *k;
         json_t *x;
-        json_object_foreach((json_t *)v, k, x) {
+        json_object_foreach((json_t *)v, k, x)
+        {
             mark_used(m, k, strlen(k));
             if (scan_used(m, x, depth + 1)) return -1;
         }
@@ -88,7 +89,8 @@ static int scan_used(mapper *m, const json_t *v, int depth)
 static uint32_t placeholder(mapper *m, uint32_t i)
 {
     if (m->cp_of[i]) return m->cp_of[i];
-    while (m->next < PUA_COUNT && ((m->used[m->next >> 3] >> (m->next & 7)) & 1)) m->next++;
+    while (m->next < PUA_COUNT && ((m->used[m->next >> 3] >> (m->next & 7)) & 1))
+        m->next++;
     if (m->next >= PUA_COUNT) return 0;
     /* skip the two noncharacters at the end of each plane */
     if ((m->next & 0xFFFE) == 0xFFFE) {
@@ -105,7 +107,8 @@ static int buf_reserve(mapper *m, size_t need)
 {
     if (need <= m->cap) return 0;
     size_t cap = m->cap ? m->cap : 256;
-    while (cap < need) cap *= 2;
+    while (cap < need)
+        cap *= 2;
     char *b = realloc(m->buf, cap);
     if (!b) return -1;
     m->buf = b;
@@ -183,7 +186,8 @@ static json_t *map_json(mapper *m, const json_t *v, int depth, gptc_err *err)
         if (!o) goto nomem;
         const char *k;
         json_t *x;
-        json_object_foreach((json_t *)v, k, x) {
+        json_object_foreach((json_t *)v, k, x)
+        {
             json_t *y = map_json(m, x, depth + 1, err);
             if (!y) {
                 json_decref(o);
@@ -205,7 +209,8 @@ nomem:
 
 static void mapper_free(mapper *m)
 {
-    for (int b = 0; b < 256; b++) free(m->first[b]);
+    for (int b = 0; b < 256; b++)
+        free(m->first[b]);
     free(m->used);
     free(m->cp_of);
     free(m->ctl_of);
@@ -348,7 +353,8 @@ gptc_status gptc_chat_prompt(const gptc_chat_template *t, const json_t *messages
                              const gptc_tokenizer *tok, int32_t **ids, size_t *n_ids, char **text,
                              size_t *text_len, gptc_err *err)
 {
-    if (!tok || !ids || !n_ids) return gptc_fail(err, GPTC_E_INVALID, "gptc_chat_prompt: NULL argument");
+    if (!tok || !ids || !n_ids)
+        return gptc_fail(err, GPTC_E_INVALID, "gptc_chat_prompt: NULL argument");
     *ids = NULL;
     *n_ids = 0;
     if (text) *text = NULL;
@@ -366,8 +372,10 @@ gptc_status gptc_chat_prompt(const gptc_chat_template *t, const json_t *messages
     int32_t *v = NULL;
     if (!(st = gptc_tok_encode_lit(tok, s, n, add_bos, lit, NULL, 0, &cnt, err))) {
         v = malloc((cnt ? cnt : 1) * sizeof *v);
-        if (!v) st = gptc_fail(err, GPTC_E_NOMEM, "out of memory");
-        else st = gptc_tok_encode_lit(tok, s, n, add_bos, lit, v, cnt, &cnt, err);
+        if (!v)
+            st = gptc_fail(err, GPTC_E_NOMEM, "out of memory");
+        else
+            st = gptc_tok_encode_lit(tok, s, n, add_bos, lit, v, cnt, &cnt, err);
     }
     free(lit);
     if (st) {

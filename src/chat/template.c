@@ -22,7 +22,8 @@ static const char k_llama2[] =
     "{%- for message in loop_messages %}"
     "{%- if message['role'] == 'user' %}"
     "{%- if loop.first and system is not none %}"
-    "{{- bos_token ~ '[INST] <<SYS>>\\n' + system + '\\n<</SYS>>\\n\\n' + message['content'] | trim + ' [/INST]' }}"
+    "{{- bos_token ~ '[INST] <<SYS>>\\n' + system + '\\n<</SYS>>\\n\\n' + message['content'] | "
+    "trim + ' [/INST]' }}"
     "{%- else %}"
     "{{- bos_token ~ '[INST] ' + message['content'] | trim + ' [/INST]' }}"
     "{%- endif %}"
@@ -35,9 +36,11 @@ static const char k_llama2[] =
 static const char k_llama3[] =
     "{{- bos_token }}"
     "{%- for message in messages %}"
-    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}"
+    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] "
+    "| trim + '<|eot_id|>' }}"
     "{%- endfor %}"
-    "{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}";
+    "{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' "
+    "}}{%- endif %}";
 
 /* <s>[INST] user [/INST] answer</s> (Mistral Instruct; a system message joins the last
  * user turn, as Mistral's v0.3 template does) */
@@ -63,12 +66,14 @@ static const char k_mistral[] =
 static const char k_gemma[] =
     "{{- bos_token }}"
     "{%- if messages and messages[0]['role'] == 'system' %}"
-    "{%- set system = messages[0]['content'] | trim + '\\n\\n' %}{%- set loop_messages = messages[1:] %}"
+    "{%- set system = messages[0]['content'] | trim + '\\n\\n' %}{%- set loop_messages = "
+    "messages[1:] %}"
     "{%- else %}{%- set system = '' %}{%- set loop_messages = messages %}{%- endif %}"
     "{%- for message in loop_messages %}"
     "{%- set role = 'model' if message['role'] == 'assistant' else message['role'] %}"
     "{%- set prefix = system if loop.first and role == 'user' else '' %}"
-    "{{- '<start_of_turn>' + role + '\\n' + prefix + message['content'] | trim + '<end_of_turn>\\n' }}"
+    "{{- '<start_of_turn>' + role + '\\n' + prefix + message['content'] | trim + "
+    "'<end_of_turn>\\n' }}"
     "{%- endfor %}"
     "{%- if add_generation_prompt %}{{- '<start_of_turn>model\\n' }}{%- endif %}";
 
@@ -105,4 +110,7 @@ const char *gptc_chat_builtin(const char *name)
     return NULL;
 }
 
-const char *const *gptc_chat_builtin_names(void) { return k_names; }
+const char *const *gptc_chat_builtin_names(void)
+{
+    return k_names;
+}

@@ -24,7 +24,10 @@ void cli_die(const char *fmt, ...)
     exit(1);
 }
 
-void cli_die_err(const gptc_err *err) { cli_die("%s", err->msg[0] ? err->msg : gptc_status_name(err->status)); }
+void cli_die_err(const gptc_err *err)
+{
+    cli_die("%s", err->msg[0] ? err->msg : gptc_status_name(err->status));
+}
 
 const char *cli_value(int argc, char **argv, int *i)
 {
@@ -117,12 +120,14 @@ gguf_file *cli_lora_merge(const char *model_path, const cli_lora *l)
 {
     gptc_err err;
     gguf_file *base, *ad[CLI_MAX_LORA] = {0};
-    if (gptc_gguf_open(model_path, &base, &err)) cli_die("%s: %s (--lora needs a GGUF model)", model_path, err.msg);
+    if (gptc_gguf_open(model_path, &base, &err))
+        cli_die("%s: %s (--lora needs a GGUF model)", model_path, err.msg);
     for (int i = 0; i < l->n; i++)
         if (gptc_gguf_open(l->path[i], &ad[i], &err)) cli_die("--lora %s: %s", l->path[i], err.msg);
     gguf_file *g;
     if (gptc_lora_merge(base, ad, l->scale, l->n, &g, &err)) cli_die("--lora: %s", err.msg);
-    for (int i = 0; i < l->n; i++) gptc_gguf_close(ad[i]);
+    for (int i = 0; i < l->n; i++)
+        gptc_gguf_close(ad[i]);
     return g;
 }
 

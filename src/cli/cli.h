@@ -47,7 +47,8 @@ typedef struct cli_lora {
     const char *path[CLI_MAX_LORA];
     float scale[CLI_MAX_LORA];
 } cli_lora;
-#define CLI_LORA_HELP "      --lora FILE[:SCALE] apply a LoRA adapter (llama.cpp's GGUF layout; repeatable)\n"
+#define CLI_LORA_HELP                                                                              \
+    "      --lora FILE[:SCALE] apply a LoRA adapter (llama.cpp's GGUF layout; repeatable)\n"
 void cli_lora_add(cli_lora *l, const char *value);
 /* The model at path with the adapters merged (a GGUF builder); dies on error. */
 struct gguf_file *cli_lora_merge(const char *model_path, const cli_lora *l);

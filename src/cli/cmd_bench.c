@@ -56,7 +56,8 @@ typedef struct bw_job {
 static void bw_task(void *arg, int ith, int nth)
 {
     bw_job *j = arg;
-    size_t per = (j->n + (size_t)nth - 1) / (size_t)nth, a = per * (size_t)ith, b = a + per < j->n ? a + per : j->n;
+    size_t per = (j->n + (size_t)nth - 1) / (size_t)nth, a = per * (size_t)ith,
+           b = a + per < j->n ? a + per : j->n;
     float s = 0;
     for (size_t i = a; i < b; i += (size_t)1 << 20) {
         size_t m = b - i < ((size_t)1 << 20) ? b - i : ((size_t)1 << 20);
@@ -78,7 +79,8 @@ static double mem_bandwidth(int n_threads)
     float *buf = malloc(bytes);
     double best = 0;
     if (buf) {
-        for (size_t i = 0; i < job.n; i++) buf[i] = (float)(i & 7) * 0.125f;
+        for (size_t i = 0; i < job.n; i++)
+            buf[i] = (float)(i & 7) * 0.125f;
         job.buf = buf;
         for (int rep = 0; rep < 5; rep++) {
             double t0 = cli_now_ms();
@@ -97,7 +99,8 @@ static double run_prefill(gptc_ctx *c, const int32_t *toks, int32_t *pos, int n_
 {
     gptc_err err;
     gptc_kv_clear(c);
-    for (int i = 0; i < n_p; i++) pos[i] = i;
+    for (int i = 0; i < n_p; i++)
+        pos[i] = i;
     gptc_batch b = {.n_tokens = n_p, .token = toks, .pos = pos};
     double t0 = cli_now_ms();
     if (gptc_decode(c, &b, &err)) cli_die_err(&err);
@@ -126,17 +129,29 @@ int cmd_bench(int argc, char **argv)
     double bw_given = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (cli_is(a, "-h", "--help")) { fputs(k_help, stdout); return 0; }
-        else if (cli_is(a, "-p", "--prompt")) n_p = (int)cli_int(a, cli_value(argc, argv, &i), 0, 1 << 16);
-        else if (cli_is(a, "-n", "--n-gen")) n_g = (int)cli_int(a, cli_value(argc, argv, &i), 0, 1 << 16);
-        else if (cli_is(a, "-t", "--threads")) n_t = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1024);
-        else if (cli_is(a, "-r", "--reps")) reps = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1000);
-        else if (cli_is(a, "--json", NULL)) json = 1;
-        else if (cli_is(a, "--bw", NULL)) bw_given = cli_float(a, cli_value(argc, argv, &i), 0.001, 1e6);
-        else if (cli_is(a, "--tokenizer", NULL)) mp.tokenizer_path = cli_value(argc, argv, &i);
-        else if (a[0] == '-' && a[1]) cli_die("bench: unknown option '%s' (see gptc bench --help)", a);
-        else if (path) cli_die("bench: more than one model given");
-        else path = a;
+        if (cli_is(a, "-h", "--help")) {
+            fputs(k_help, stdout);
+            return 0;
+        } else if (cli_is(a, "-p", "--prompt"))
+            n_p = (int)cli_int(a, cli_value(argc, argv, &i), 0, 1 << 16);
+        else if (cli_is(a, "-n", "--n-gen"))
+            n_g = (int)cli_int(a, cli_value(argc, argv, &i), 0, 1 << 16);
+        else if (cli_is(a, "-t", "--threads"))
+            n_t = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1024);
+        else if (cli_is(a, "-r", "--reps"))
+            reps = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1000);
+        else if (cli_is(a, "--json", NULL))
+            json = 1;
+        else if (cli_is(a, "--bw", NULL))
+            bw_given = cli_float(a, cli_value(argc, argv, &i), 0.001, 1e6);
+        else if (cli_is(a, "--tokenizer", NULL))
+            mp.tokenizer_path = cli_value(argc, argv, &i);
+        else if (a[0] == '-' && a[1])
+            cli_die("bench: unknown option '%s' (see gptc bench --help)", a);
+        else if (path)
+            cli_die("bench: more than one model given");
+        else
+            path = a;
     }
     if (!path) cli_die("bench: usage: gptc bench MODEL [-p 128] [-n 64] [-t N] [-r 5] [--json]");
     if (n_p == 0 && n_g == 0) cli_die("bench: -p and -n are both 0: nothing to measure");
@@ -147,7 +162,8 @@ int cmd_bench(int argc, char **argv)
     const gptc_hparams *hp = gptc_model_hparams(m);
     int n_ctx = GPTC_MAX(GPTC_MAX(n_p, n_g), 1);
     if (n_ctx > hp->n_ctx_train && !json)
-        fprintf(stderr, "gptc: note: %d tokens is past the model's trained context %d\n", n_ctx, hp->n_ctx_train);
+        fprintf(stderr, "gptc: note: %d tokens is past the model's trained context %d\n", n_ctx,
+                hp->n_ctx_train);
     gptc_ctx_params cp = gptc_ctx_default_params();
     cp.n_threads = n_t;
     cp.n_ctx = n_ctx;
@@ -156,7 +172,8 @@ int cmd_bench(int argc, char **argv)
     if (gptc_ctx_init(m, &cp, &c, &err)) cli_die_err(&err);
     if (n_t == 0) n_t = gptc_n_cores();
 
-    int32_t *toks = malloc(sizeof *toks * (size_t)n_ctx), *pos = malloc(sizeof *pos * (size_t)n_ctx);
+    int32_t *toks = malloc(sizeof *toks * (size_t)n_ctx),
+            *pos = malloc(sizeof *pos * (size_t)n_ctx);
     double *tp = malloc(sizeof *tp * (size_t)reps), *tg = malloc(sizeof *tg * (size_t)reps);
     if (!toks || !pos || !tp || !tg) cli_die("bench: out of memory");
     uint64_t x = 0x9E3779B97F4A7C15ull;
@@ -195,13 +212,19 @@ int cmd_bench(int argc, char **argv)
                hp->arch, isa, n_t, n_p, n_g, reps, p_med, p_min, p_max, g_med, g_min, g_max, wbytes,
                bw / 1e9, bound, bound > 0 ? 100.0 * g_med / bound : 0.0);
     } else {
-        printf("model       %s (%s, %.1f MB of weights read per token)\n", path, hp->arch, wbytes / 1e6);
+        printf("model       %s (%s, %.1f MB of weights read per token)\n", path, hp->arch,
+               wbytes / 1e6);
         printf("threads     %d (%s kernels), %d runs each\n", n_t, isa, reps);
-        if (n_p) printf("prefill     %8.1f tok/s  (min %.1f, max %.1f)  %d-token prompt\n", p_med, p_min, p_max, n_p);
-        if (n_g) printf("decode      %8.1f tok/s  (min %.1f, max %.1f)  %d tokens\n", g_med, g_min, g_max, n_g);
+        if (n_p)
+            printf("prefill     %8.1f tok/s  (min %.1f, max %.1f)  %d-token prompt\n", p_med, p_min,
+                   p_max, n_p);
+        if (n_g)
+            printf("decode      %8.1f tok/s  (min %.1f, max %.1f)  %d tokens\n", g_med, g_min,
+                   g_max, n_g);
         printf("memory      %8.1f GB/s read%s\n", bw / 1e9, bw_given > 0 ? " (given)" : "");
         if (n_g && bound > 0)
-            printf("bound       %8.1f tok/s decode at that bandwidth: %.1f%% reached\n", bound, 100.0 * g_med / bound);
+            printf("bound       %8.1f tok/s decode at that bandwidth: %.1f%% reached\n", bound,
+                   100.0 * g_med / bound);
     }
     free(toks), free(pos), free(tp), free(tg);
     gptc_ctx_free(c);

@@ -43,8 +43,7 @@ static const char *k_help =
     "  -c, --ctx N             context size in tokens (default: the model's, at most 4096)\n"
     "  -t, --threads N         threads (default: all cores)\n"
     "      --date YYYY-MM-DD   the date templates see (default: env GPTC_DATE, else today)\n"
-    "      --tokenizer FILE    tokenizer.bin for a llama2.c checkpoint\n"
-    CLI_LORA_HELP
+    "      --tokenizer FILE    tokenizer.bin for a llama2.c checkpoint\n" CLI_LORA_HELP
     "  -v, --verbose           after each reply: prompt tokens reused from the cache, tok/s\n";
 
 static const char *k_commands =
@@ -116,13 +115,18 @@ static int32_t *render_tokens(chat *c, size_t *n_ids)
     return ids;
 }
 
-static const char *role_of(json_t *m) { return json_string_value(json_object_get(m, "role")); }
+static const char *role_of(json_t *m)
+{
+    return json_string_value(json_object_get(m, "role"));
+}
 
 static size_t first_turn(chat *c)
 {
     size_t i = 0;
     while (i < json_array_size(c->messages) &&
-           strcmp(role_of(json_array_get(c->messages, i)) ? role_of(json_array_get(c->messages, i)) : "", "system") == 0)
+           strcmp(role_of(json_array_get(c->messages, i)) ? role_of(json_array_get(c->messages, i))
+                                                          : "",
+                  "system") == 0)
         i++;
     return i;
 }
@@ -139,7 +143,10 @@ static int drop_oldest(chat *c)
         json_array_remove(c->messages, i);
         dropped++;
         n--;
-    } while (n - i > 1 && strcmp(role_of(json_array_get(c->messages, i)) ? role_of(json_array_get(c->messages, i)) : "", "user") != 0);
+    } while (n - i > 1 && strcmp(role_of(json_array_get(c->messages, i))
+                                     ? role_of(json_array_get(c->messages, i))
+                                     : "",
+                                 "user") != 0);
     return dropped;
 }
 
@@ -160,7 +167,9 @@ static int32_t *prompt_tokens(chat *c, size_t *n_ids)
         free(ids);
         int d = drop_oldest(c);
         if (!d) {
-            fprintf(stderr, "gptc: the message does not fit in the context (%zu tokens, context %d; raise --ctx)\n",
+            fprintf(stderr,
+                    "gptc: the message does not fit in the context (%zu tokens, context %d; raise "
+                    "--ctx)\n",
                     *n_ids, c->n_ctx);
             return NULL;
         }
@@ -172,7 +181,8 @@ static int32_t *prompt_tokens(chat *c, size_t *n_ids)
 static float *prefill(chat *c, const int32_t *ids, size_t n)
 {
     size_t p = 0;
-    while (p < c->n_kv && p < n && c->kv[p] == ids[p]) p++;
+    while (p < c->n_kv && p < n && c->kv[p] == ids[p])
+        p++;
     if (p == n) p = n - 1; /* recompute the last token for its logits */
     if (p < c->n_kv) {
         gptc_kv_seq_rm(c->ctx, 0, (int)p, -1);
@@ -182,7 +192,8 @@ static float *prefill(chat *c, const int32_t *ids, size_t n)
     c->last_new = n - p;
     int32_t *pos = malloc((n - p) * sizeof *pos);
     if (!pos) cli_die("out of memory");
-    for (size_t i = p; i < n; i++) pos[i - p] = (int32_t)i;
+    for (size_t i = p; i < n; i++)
+        pos[i - p] = (int32_t)i;
     float *logits = NULL;
     gptc_err err;
     for (size_t i = p; i < n; i += (size_t)c->n_batch) {
@@ -201,7 +212,8 @@ static float *prefill(chat *c, const int32_t *ids, size_t n)
         }
         memcpy(c->kv + c->n_kv, ids + i, (size_t)m * sizeof *ids);
         c->n_kv += (size_t)m;
-        for (int k = 0; k < m; k++) gptc_sampler_accept(c->smp, ids[i + (size_t)k]);
+        for (int k = 0; k < m; k++)
+            gptc_sampler_accept(c->smp, ids[i + (size_t)k]);
         logits = gptc_get_logits(c->ctx, m - 1);
     }
     free(pos);
@@ -326,8 +338,11 @@ static char *generate(chat *c, float *logits)
     if (note) fprintf(stderr, "gptc: reply stopped: %s\n", note);
     if (c->verbose) {
         double ms = cli_now_ms() - t0;
-        fprintf(stderr, "gptc: prompt %zu tokens (%zu from the cache, %zu decoded) | reply %lld tokens, %.1f tok/s\n",
-                c->last_cached + c->last_new, c->last_cached, c->last_new, n_gen, ms > 0 ? n_gen * 1e3 / ms : 0.0);
+        fprintf(stderr,
+                "gptc: prompt %zu tokens (%zu from the cache, %zu decoded) | reply %lld tokens, "
+                "%.1f tok/s\n",
+                c->last_cached + c->last_new, c->last_cached, c->last_new, n_gen,
+                ms > 0 ? n_gen * 1e3 / ms : 0.0);
     }
     return r.p;
 }
@@ -374,7 +389,10 @@ static void turn(chat *c, const char *text)
  */
 static void set_system(chat *c, const char *text)
 {
-    if (json_array_size(c->messages) && !strcmp(role_of(json_array_get(c->messages, 0)) ? role_of(json_array_get(c->messages, 0)) : "", "system"))
+    if (json_array_size(c->messages) &&
+        !strcmp(role_of(json_array_get(c->messages, 0)) ? role_of(json_array_get(c->messages, 0))
+                                                        : "",
+                "system"))
         json_array_remove(c->messages, 0);
     if (*text) json_array_insert_new(c->messages, 0, message("system", text));
 }
@@ -395,7 +413,8 @@ static void cmd_set(chat *c, char *args)
 {
     char *name = strtok(args, " \t"), *val = strtok(NULL, " \t");
     if (!name || !val) {
-        fprintf(c->info, "Usage: /set PARAMETER VALUE (temp, top_p, top_k, min_p, seed, num_predict, repeat_penalty)\n");
+        fprintf(c->info, "Usage: /set PARAMETER VALUE (temp, top_p, top_k, min_p, seed, "
+                         "num_predict, repeat_penalty)\n");
         return;
     }
     char *end;
@@ -430,7 +449,10 @@ static void cmd_set(chat *c, char *args)
         fprintf(c->info, "Set parameter 'num_predict' to '%s'\n", val);
         return;
     } else {
-        fprintf(stderr, "gptc: /set: unknown parameter '%s' (temp, top_p, top_k, min_p, seed, num_predict, repeat_penalty)\n", name);
+        fprintf(stderr,
+                "gptc: /set: unknown parameter '%s' (temp, top_p, top_k, min_p, seed, num_predict, "
+                "repeat_penalty)\n",
+                name);
         return;
     }
     new_sampler(c);
@@ -446,23 +468,27 @@ static void show(chat *c, const char *what)
     const gptc_hparams *hp = gptc_model_hparams(c->model);
     int all = !*what;
     if (all || !strcmp(what, "info")) {
-        fprintf(o, "Model\n  %s\n  architecture %s, %d layers, %d dims, %d heads, vocabulary %d\n"
-                   "  context %d tokens (trained %d), %zu in use\n",
+        fprintf(o,
+                "Model\n  %s\n  architecture %s, %d layers, %d dims, %d heads, vocabulary %d\n"
+                "  context %d tokens (trained %d), %zu in use\n",
                 c->model_path, hp->arch, hp->n_layer, hp->n_embd, hp->n_head, hp->n_vocab, c->n_ctx,
                 hp->n_ctx_train, c->n_kv);
         fprintf(o, "  template %s\n  stops", c->tmpl_desc);
-        for (int i = 0; i < c->stops.n_strs; i++) fprintf(o, " %s", c->stops.strs[i]);
+        for (int i = 0; i < c->stops.n_strs; i++)
+            fprintf(o, " %s", c->stops.strs[i]);
         fprintf(o, " (%d token%s)\n", c->stops.n_ids, c->stops.n_ids == 1 ? "" : "s");
     }
     if (all || !strcmp(what, "parameters"))
-        fprintf(o, "Parameters\n  temperature %g\n  top_k %d\n  top_p %g\n  min_p %g\n"
-                   "  repeat_penalty %g\n  seed %llu\n  num_predict %lld\n",
+        fprintf(o,
+                "Parameters\n  temperature %g\n  top_k %d\n  top_p %g\n  min_p %g\n"
+                "  repeat_penalty %g\n  seed %llu\n  num_predict %lld\n",
                 c->sp.temp, c->sp.top_k, c->sp.top_p, c->sp.min_p, c->sp.repeat_penalty,
                 (unsigned long long)c->sp.seed, c->num_predict);
     if (all || !strcmp(what, "system")) {
         json_t *m = json_array_get(c->messages, 0);
         const char *sys = m && role_of(m) && !strcmp(role_of(m), "system")
-                              ? json_string_value(json_object_get(m, "content")) : NULL;
+                              ? json_string_value(json_object_get(m, "content"))
+                              : NULL;
         fprintf(o, "System\n  %s\n", sys ? sys : "(none)");
     }
     if (!strcmp(what, "template")) {
@@ -481,7 +507,8 @@ static void save(chat *c, const char *path)
     if (!doc || json_dump_file(doc, path, JSON_INDENT(2)))
         fprintf(stderr, "gptc: /save: cannot write %s\n", path);
     else
-        fprintf(c->info, "Saved the conversation (%zu messages) to %s\n", json_array_size(c->messages), path);
+        fprintf(c->info, "Saved the conversation (%zu messages) to %s\n",
+                json_array_size(c->messages), path);
     json_decref(doc);
 }
 
@@ -500,7 +527,9 @@ static void load(chat *c, const char *path)
         ok = json_is_object(e) && json_is_string(json_object_get(e, "role"));
     }
     if (!ok) {
-        fprintf(stderr, "gptc: /load: %s is not a conversation (a JSON array of messages with roles)\n", path);
+        fprintf(stderr,
+                "gptc: /load: %s is not a conversation (a JSON array of messages with roles)\n",
+                path);
     } else {
         json_decref(c->messages);
         c->messages = json_deep_copy(m);
@@ -513,30 +542,40 @@ static void load(chat *c, const char *path)
 static int command(chat *c, char *line)
 {
     char *cmd = line + 1, *args = cmd;
-    while (*args && *args != ' ' && *args != '\t') args++;
+    while (*args && *args != ' ' && *args != '\t')
+        args++;
     if (*args) *args++ = '\0';
-    while (*args == ' ' || *args == '\t') args++;
+    while (*args == ' ' || *args == '\t')
+        args++;
     char *e = args + strlen(args);
-    while (e > args && (e[-1] == ' ' || e[-1] == '\t')) *--e = '\0';
+    while (e > args && (e[-1] == ' ' || e[-1] == '\t'))
+        *--e = '\0';
     if (!strcmp(cmd, "bye") || !strcmp(cmd, "exit") || !strcmp(cmd, "quit")) return 1;
-    if (!strcmp(cmd, "?") || !strcmp(cmd, "help")) fputs(k_commands, c->info);
-    else if (!strcmp(cmd, "set")) cmd_set(c, args);
-    else if (!strcmp(cmd, "show")) show(c, args);
+    if (!strcmp(cmd, "?") || !strcmp(cmd, "help"))
+        fputs(k_commands, c->info);
+    else if (!strcmp(cmd, "set"))
+        cmd_set(c, args);
+    else if (!strcmp(cmd, "show"))
+        show(c, args);
     else if (!strcmp(cmd, "system")) {
         set_system(c, args);
         fprintf(c->info, *args ? "Set the system prompt.\n" : "Removed the system prompt.\n");
     } else if (!strcmp(cmd, "clear")) {
         json_t *sys = json_array_get(c->messages, 0);
-        json_t *keep = sys && role_of(sys) && !strcmp(role_of(sys), "system") ? json_incref(sys) : NULL;
+        json_t *keep =
+            sys && role_of(sys) && !strcmp(role_of(sys), "system") ? json_incref(sys) : NULL;
         json_array_clear(c->messages);
         if (keep) json_array_append_new(c->messages, keep);
         gptc_kv_clear(c->ctx);
         c->n_kv = 0;
         fprintf(c->info, "Cleared the conversation.\n");
     } else if (!strcmp(cmd, "save") || !strcmp(cmd, "load")) {
-        if (!*args) fprintf(stderr, "gptc: /%s FILE\n", cmd);
-        else if (cmd[0] == 's') save(c, args);
-        else load(c, args);
+        if (!*args)
+            fprintf(stderr, "gptc: /%s FILE\n", cmd);
+        else if (cmd[0] == 's')
+            save(c, args);
+        else
+            load(c, args);
     } else {
         fprintf(stderr, "gptc: unknown command '/%s' (/? lists the commands)\n", cmd);
     }
@@ -560,7 +599,8 @@ static char *read_line(chat *c, const char *prompt)
         free(line);
         return NULL;
     }
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
     return line;
 }
 
@@ -640,24 +680,43 @@ int cmd_chat(int argc, char **argv)
         if (cli_is(a, "-h", "--help")) {
             fputs(k_help, stdout);
             return 0;
-        } else if (cli_is(a, "--chat-template", "--template")) tmpl_arg = cli_value(argc, argv, &i);
-        else if (cli_is(a, "--system", NULL)) system = cli_value(argc, argv, &i);
-        else if (cli_is(a, "--temp", NULL)) c.sp.temp = (float)cli_float(a, cli_value(argc, argv, &i), 0, 100);
-        else if (cli_is(a, "--top-k", NULL)) c.sp.top_k = (int)cli_int(a, cli_value(argc, argv, &i), 0, 1 << 30);
-        else if (cli_is(a, "--top-p", NULL)) c.sp.top_p = (float)cli_float(a, cli_value(argc, argv, &i), 0, 1);
-        else if (cli_is(a, "--min-p", NULL)) c.sp.min_p = (float)cli_float(a, cli_value(argc, argv, &i), 0, 1);
-        else if (cli_is(a, "--repeat-penalty", NULL)) c.sp.repeat_penalty = (float)cli_float(a, cli_value(argc, argv, &i), 0.01, 100);
-        else if (cli_is(a, "-s", "--seed")) { c.sp.seed = (uint64_t)cli_int(a, cli_value(argc, argv, &i), 0, INT64_MAX); seed_set = 1; }
-        else if (cli_is(a, "-n", "--num-predict")) c.num_predict = cli_int(a, cli_value(argc, argv, &i), -1, 1 << 30);
-        else if (cli_is(a, "-c", "--ctx")) cp.n_ctx = (int)cli_int(a, cli_value(argc, argv, &i), 16, 1 << 24);
-        else if (cli_is(a, "-t", "--threads")) cp.n_threads = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1024);
-        else if (cli_is(a, "--date", NULL)) c.date = cli_value(argc, argv, &i);
-        else if (cli_is(a, "--tokenizer", NULL)) mp.tokenizer_path = cli_value(argc, argv, &i);
-        else if (cli_is(a, "--lora", NULL)) cli_lora_add(&lora, cli_value(argc, argv, &i));
-        else if (cli_is(a, "-v", "--verbose")) c.verbose = 1;
-        else if (a[0] == '-' && a[1]) cli_die("chat: unknown option '%s' (see gptc chat --help)", a);
-        else if (!c.model_path) c.model_path = a;
-        else cli_die("chat: unexpected argument '%s'", a);
+        } else if (cli_is(a, "--chat-template", "--template"))
+            tmpl_arg = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--system", NULL))
+            system = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--temp", NULL))
+            c.sp.temp = (float)cli_float(a, cli_value(argc, argv, &i), 0, 100);
+        else if (cli_is(a, "--top-k", NULL))
+            c.sp.top_k = (int)cli_int(a, cli_value(argc, argv, &i), 0, 1 << 30);
+        else if (cli_is(a, "--top-p", NULL))
+            c.sp.top_p = (float)cli_float(a, cli_value(argc, argv, &i), 0, 1);
+        else if (cli_is(a, "--min-p", NULL))
+            c.sp.min_p = (float)cli_float(a, cli_value(argc, argv, &i), 0, 1);
+        else if (cli_is(a, "--repeat-penalty", NULL))
+            c.sp.repeat_penalty = (float)cli_float(a, cli_value(argc, argv, &i), 0.01, 100);
+        else if (cli_is(a, "-s", "--seed")) {
+            c.sp.seed = (uint64_t)cli_int(a, cli_value(argc, argv, &i), 0, INT64_MAX);
+            seed_set = 1;
+        } else if (cli_is(a, "-n", "--num-predict"))
+            c.num_predict = cli_int(a, cli_value(argc, argv, &i), -1, 1 << 30);
+        else if (cli_is(a, "-c", "--ctx"))
+            cp.n_ctx = (int)cli_int(a, cli_value(argc, argv, &i), 16, 1 << 24);
+        else if (cli_is(a, "-t", "--threads"))
+            cp.n_threads = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1024);
+        else if (cli_is(a, "--date", NULL))
+            c.date = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--tokenizer", NULL))
+            mp.tokenizer_path = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--lora", NULL))
+            cli_lora_add(&lora, cli_value(argc, argv, &i));
+        else if (cli_is(a, "-v", "--verbose"))
+            c.verbose = 1;
+        else if (a[0] == '-' && a[1])
+            cli_die("chat: unknown option '%s' (see gptc chat --help)", a);
+        else if (!c.model_path)
+            c.model_path = a;
+        else
+            cli_die("chat: unexpected argument '%s'", a);
     }
     if (!c.model_path) cli_die("chat: no model given (usage: gptc chat MODEL)");
     if (!seed_set) c.sp.seed = (uint64_t)time(NULL);
@@ -673,7 +732,8 @@ int cmd_chat(int argc, char **argv)
     c.n_batch = cp.n_batch > 0 ? cp.n_batch : 512;
     c.kv = malloc((size_t)c.n_ctx * sizeof *c.kv);
     if (!c.kv) cli_die("out of memory");
-    if (gptc_sampler_init(&c.sp, gptc_model_hparams(c.model)->n_vocab, &c.smp, &err)) cli_die_err(&err);
+    if (gptc_sampler_init(&c.sp, gptc_model_hparams(c.model)->n_vocab, &c.smp, &err))
+        cli_die_err(&err);
 
     /* the template */
     const char *src;
@@ -685,7 +745,8 @@ int cmd_chat(int argc, char **argv)
     } else if (tmpl_arg) {
         if (access(tmpl_arg, F_OK) != 0)
             cli_die("chat: --chat-template '%s' is neither a built-in template (chatml, llama2, "
-                    "llama3, mistral, gemma, phi3, zephyr) nor a file", tmpl_arg);
+                    "llama3, mistral, gemma, phi3, zephyr) nor a file",
+                    tmpl_arg);
         c.tmpl_src = cli_read_file(tmpl_arg, &n_src);
         snprintf(c.tmpl_desc, sizeof c.tmpl_desc, "%.280s", tmpl_arg);
     } else {
@@ -696,15 +757,19 @@ int cmd_chat(int argc, char **argv)
             memcpy(c.tmpl_src, src, n_src);
             c.tmpl_src[n_src] = '\0';
         }
-        snprintf(c.tmpl_desc, sizeof c.tmpl_desc, "%s", fallback ? "chatml (built-in; the model has none)"
-                                                                  : "the model's tokenizer.chat_template");
+        snprintf(c.tmpl_desc, sizeof c.tmpl_desc, "%s",
+                 fallback ? "chatml (built-in; the model has none)"
+                          : "the model's tokenizer.chat_template");
         if (fallback)
-            fprintf(stderr, "gptc: warning: %s has no chat template; using ChatML (--chat-template NAME|FILE chooses one)\n",
+            fprintf(stderr,
+                    "gptc: warning: %s has no chat template; using ChatML (--chat-template "
+                    "NAME|FILE chooses one)\n",
                     c.model_path);
     }
     if (!c.tmpl_src) cli_die("out of memory");
     c.n_tmpl = n_src;
-    if (gptc_chat_template_init(c.tmpl_src, c.n_tmpl, &c.tmpl, &err)) cli_die("chat: template: %s", err.msg);
+    if (gptc_chat_template_init(c.tmpl_src, c.n_tmpl, &c.tmpl, &err))
+        cli_die("chat: template: %s", err.msg);
     gptc_chat_stops_for(c.model, c.tmpl_src, c.n_tmpl, &c.stops);
     for (int i = 0; i < c.stops.n_strs; i++)
         if (strlen(c.stops.strs[i]) > c.max_stop) c.max_stop = strlen(c.stops.strs[i]);
@@ -741,7 +806,8 @@ int cmd_chat(int argc, char **argv)
             break;
         }
         char *s = msg;
-        while (*s == ' ' || *s == '\t') s++;
+        while (*s == ' ' || *s == '\t')
+            s++;
         if (!*s) {
             free(msg);
             continue;
@@ -751,8 +817,10 @@ int cmd_chat(int argc, char **argv)
             if (hist) write_history(hist);
         }
         int leave = 0;
-        if (s[0] == '/' && s[1] && s[1] != '/') leave = command(&c, s);
-        else turn(&c, msg);
+        if (s[0] == '/' && s[1] && s[1] != '/')
+            leave = command(&c, s);
+        else
+            turn(&c, msg);
         free(msg);
         if (leave) break;
     }

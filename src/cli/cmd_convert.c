@@ -20,8 +20,12 @@ int cmd_convert(int argc, char **argv)
     int n = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (cli_is(a, "-h", "--help")) { fputs(k_help, stdout); return 0; }
-        if (a[0] == '-' && a[1]) cli_die("convert: unknown option '%s' (see gptc convert --help)", a);
+        if (cli_is(a, "-h", "--help")) {
+            fputs(k_help, stdout);
+            return 0;
+        }
+        if (a[0] == '-' && a[1])
+            cli_die("convert: unknown option '%s' (see gptc convert --help)", a);
         if (n == 3) cli_die("convert: too many arguments (see gptc convert --help)");
         args[n++] = a;
     }

@@ -38,7 +38,8 @@ typedef struct runner {
     int n_vocab;
 } runner;
 
-static void runner_init(runner *r, const char *path, const gptc_model_params *mp, int n_ctx, int n_threads)
+static void runner_init(runner *r, const char *path, const gptc_model_params *mp, int n_ctx,
+                        int n_threads)
 {
     gptc_err err;
     if (gptc_model_load(path, mp, &r->m, &err)) cli_die_err(&err);
@@ -61,7 +62,8 @@ static void run_chunk(runner *r, const int32_t *toks, int32_t *pos, int8_t *want
 {
     gptc_err err;
     gptc_kv_clear(r->c);
-    for (int i = 0; i < n; i++) pos[i] = i, want[i] = 1;
+    for (int i = 0; i < n; i++)
+        pos[i] = i, want[i] = 1;
     gptc_batch b = {.n_tokens = n, .token = toks, .pos = pos, .logits = want};
     if (gptc_decode(r->c, &b, &err)) cli_die_err(&err);
 }
@@ -70,10 +72,13 @@ static void run_chunk(runner *r, const int32_t *toks, int32_t *pos, int8_t *want
 static void log_softmax(const float *x, double *out, int n)
 {
     double mx = x[0], sum = 0;
-    for (int i = 1; i < n; i++) mx = x[i] > mx ? x[i] : mx;
-    for (int i = 0; i < n; i++) sum += exp(x[i] - mx);
+    for (int i = 1; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    for (int i = 0; i < n; i++)
+        sum += exp(x[i] - mx);
     double lse = mx + log(sum);
-    for (int i = 0; i < n; i++) out[i] = x[i] - lse;
+    for (int i = 0; i < n; i++)
+        out[i] = x[i] - lse;
 }
 
 static int argmax(const float *x, int n)
@@ -91,27 +96,38 @@ int cmd_perplexity(int argc, char **argv)
     gptc_model_params mp = gptc_model_default_params();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (cli_is(a, "-h", "--help")) { fputs(k_help, stdout); return 0; }
-        else if (cli_is(a, "-c", "--ctx")) n_ctx = (int)cli_int(a, cli_value(argc, argv, &i), 8, 1 << 16);
-        else if (cli_is(a, "--chunks", NULL)) max_chunks = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 30);
-        else if (cli_is(a, "-t", "--threads")) n_threads = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1024);
-        else if (cli_is(a, "--kl-base", NULL)) base_path = cli_value(argc, argv, &i);
-        else if (cli_is(a, "--tokenizer", NULL)) mp.tokenizer_path = cli_value(argc, argv, &i);
-        else if (a[0] == '-' && a[1]) cli_die("perplexity: unknown option '%s' (see gptc perplexity --help)", a);
-        else if (n == 2) cli_die("perplexity: too many arguments (see gptc perplexity --help)");
-        else args[n++] = a;
+        if (cli_is(a, "-h", "--help")) {
+            fputs(k_help, stdout);
+            return 0;
+        } else if (cli_is(a, "-c", "--ctx"))
+            n_ctx = (int)cli_int(a, cli_value(argc, argv, &i), 8, 1 << 16);
+        else if (cli_is(a, "--chunks", NULL))
+            max_chunks = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 30);
+        else if (cli_is(a, "-t", "--threads"))
+            n_threads = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1024);
+        else if (cli_is(a, "--kl-base", NULL))
+            base_path = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--tokenizer", NULL))
+            mp.tokenizer_path = cli_value(argc, argv, &i);
+        else if (a[0] == '-' && a[1])
+            cli_die("perplexity: unknown option '%s' (see gptc perplexity --help)", a);
+        else if (n == 2)
+            cli_die("perplexity: too many arguments (see gptc perplexity --help)");
+        else
+            args[n++] = a;
     }
     if (n < 2) cli_die("perplexity: usage: gptc perplexity MODEL TEXT.txt [--kl-base BASE.gguf]");
 
     runner mod = {0}, base = {0};
     runner_init(&mod, args[0], &mp, n_ctx, n_threads);
     int ctx_train = gptc_model_hparams(mod.m)->n_ctx_train;
-    if (n_ctx > ctx_train) cli_die("perplexity: -c %d is over the model's context %d", n_ctx, ctx_train);
+    if (n_ctx > ctx_train)
+        cli_die("perplexity: -c %d is over the model's context %d", n_ctx, ctx_train);
     if (base_path) {
         runner_init(&base, base_path, &mp, n_ctx, n_threads);
         if (base.n_vocab != mod.n_vocab)
-            cli_die("perplexity: the base model has %d tokens in its vocabulary, the model %d", base.n_vocab,
-                    mod.n_vocab);
+            cli_die("perplexity: the base model has %d tokens in its vocabulary, the model %d",
+                    base.n_vocab, mod.n_vocab);
     }
 
     size_t len;
@@ -127,10 +143,13 @@ int cmd_perplexity(int argc, char **argv)
     int n_chunks = (int)(n_tok / (size_t)n_ctx);
     if (max_chunks && n_chunks > max_chunks) n_chunks = max_chunks;
     if (n_chunks < 1)
-        cli_die("perplexity: the text has %zu tokens, fewer than one chunk of %d (use a smaller -c)", n_tok, n_ctx);
+        cli_die(
+            "perplexity: the text has %zu tokens, fewer than one chunk of %d (use a smaller -c)",
+            n_tok, n_ctx);
 
     int V = mod.n_vocab, bos = gptc_tok_bos(tok);
-    int32_t *chunk = malloc(sizeof *chunk * (size_t)n_ctx), *pos = malloc(sizeof *pos * (size_t)n_ctx);
+    int32_t *chunk = malloc(sizeof *chunk * (size_t)n_ctx),
+            *pos = malloc(sizeof *pos * (size_t)n_ctx);
     int8_t *want = malloc((size_t)n_ctx);
     double *lp = malloc(sizeof *lp * (size_t)V), *lq = malloc(sizeof *lq * (size_t)V);
     if (!chunk || !pos || !want || !lp || !lq) cli_die("perplexity: out of memory");
@@ -155,7 +174,8 @@ int cmd_perplexity(int argc, char **argv)
                 bnll -= lp[target];
                 bnll2 += lp[target] * lp[target];
                 double k = 0;
-                for (int v = 0; v < V; v++) k += exp(lp[v]) * (lp[v] - lq[v]);
+                for (int v = 0; v < V; v++)
+                    k += exp(lp[v]) * (lp[v] - lq[v]);
                 kl += k;
                 if (k > kl_max) kl_max = k;
                 same_top += argmax(lg, V) == argmax(bl, V);
@@ -163,7 +183,8 @@ int cmd_perplexity(int argc, char **argv)
             scored++;
         }
         if (tty) {
-            fprintf(stderr, "\r\033[Kchunk %d/%d: perplexity %.4f", ch + 1, n_chunks, exp(nll / scored));
+            fprintf(stderr, "\r\033[Kchunk %d/%d: perplexity %.4f", ch + 1, n_chunks,
+                    exp(nll / scored));
             fflush(stderr);
         }
     }
@@ -175,13 +196,14 @@ int cmd_perplexity(int argc, char **argv)
     if (base_path) {
         double bmean = bnll / scored, bvar = bnll2 / scored - bmean * bmean;
         double bppl = exp(bmean);
-        printf("base        %.4f ± %.4f  %s  (model / base: %+.2f%%)\n", bppl, bppl * sqrt((bvar > 0 ? bvar : 0) / scored),
-               base_path, 100.0 * (ppl / bppl - 1.0));
-        printf("KL          %.6f mean, %.6f max  KL(base || model) per token\n", kl / scored, kl_max);
+        printf("base        %.4f ± %.4f  %s  (model / base: %+.2f%%)\n", bppl,
+               bppl * sqrt((bvar > 0 ? bvar : 0) / scored), base_path, 100.0 * (ppl / bppl - 1.0));
+        printf("KL          %.6f mean, %.6f max  KL(base || model) per token\n", kl / scored,
+               kl_max);
         printf("same top    %.2f%% of tokens\n", 100.0 * same_top / scored);
     }
-    printf("scored      %ld tokens (%d chunks of %d, second halves) of %zu in %s, %.1f s\n", scored, n_chunks, n_ctx,
-           n_tok, args[1], (cli_now_ms() - t0) / 1e3);
+    printf("scored      %ld tokens (%d chunks of %d, second halves) of %zu in %s, %.1f s\n", scored,
+           n_chunks, n_ctx, n_tok, args[1], (cli_now_ms() - t0) / 1e3);
     free(toks), free(chunk), free(pos), free(want), free(lp), free(lq);
     if (base_path) runner_free(&base);
     runner_free(&mod);

@@ -35,8 +35,8 @@ static void on_tensor(void *ud, int i, int n, const char *name, uint32_t from, u
 {
     progress *p = ud;
     if (p->quiet || !p->tty) return;
-    fprintf(stderr, "\r\033[K[%3d/%3d] %-32s %5s -> %-5s", i + 1, n, name, gptc_type_info(from)->name,
-            gptc_type_info(to)->name);
+    fprintf(stderr, "\r\033[K[%3d/%3d] %-32s %5s -> %-5s", i + 1, n, name,
+            gptc_type_info(from)->name, gptc_type_info(to)->name);
     fflush(stderr);
 }
 
@@ -48,17 +48,27 @@ int cmd_quantize(int argc, char **argv)
     progress pr = {.tty = isatty(2)};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (cli_is(a, "-h", "--help")) { fputs(k_help, stdout); return 0; }
-        else if (cli_is(a, "-t", "--threads")) qp.n_threads = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1024);
-        else if (cli_is(a, "--tokenizer", NULL)) tok = cli_value(argc, argv, &i);
-        else if (cli_is(a, "-q", "--quiet")) pr.quiet = 1;
-        else if (a[0] == '-' && a[1]) cli_die("quantize: unknown option '%s' (see gptc quantize --help)", a);
-        else if (n == 3) cli_die("quantize: too many arguments (see gptc quantize --help)");
-        else args[n++] = a;
+        if (cli_is(a, "-h", "--help")) {
+            fputs(k_help, stdout);
+            return 0;
+        } else if (cli_is(a, "-t", "--threads"))
+            qp.n_threads = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1024);
+        else if (cli_is(a, "--tokenizer", NULL))
+            tok = cli_value(argc, argv, &i);
+        else if (cli_is(a, "-q", "--quiet"))
+            pr.quiet = 1;
+        else if (a[0] == '-' && a[1])
+            cli_die("quantize: unknown option '%s' (see gptc quantize --help)", a);
+        else if (n == 3)
+            cli_die("quantize: too many arguments (see gptc quantize --help)");
+        else
+            args[n++] = a;
     }
-    if (n < 3) cli_die("quantize: usage: gptc quantize IN.gguf OUT.gguf TYPE (see gptc quantize --help)");
+    if (n < 3)
+        cli_die("quantize: usage: gptc quantize IN.gguf OUT.gguf TYPE (see gptc quantize --help)");
     if (gptc_quantize_ftype(args[2]) < 0)
-        cli_die("quantize: unknown type '%s' (q8_0 q4_0 q4_1 q5_0 q5_1 q4_k_s q4_k_m q5_k_m q6_k)", args[2]);
+        cli_die("quantize: unknown type '%s' (q8_0 q4_0 q4_1 q5_0 q5_1 q4_k_s q4_k_m q5_k_m q6_k)",
+                args[2]);
     qp.progress = on_tensor;
     qp.ud = &pr;
     gptc_err err;
@@ -68,8 +78,10 @@ int cmd_quantize(int argc, char **argv)
     if (pr.tty && !pr.quiet) fputs("\r\033[K", stderr);
     if (s) cli_die_err(&err);
     if (!pr.quiet)
-        fprintf(stderr, "gptc: wrote %s (%s): %d tensors, %d quantized%s, %.1f MB -> %.1f MB in %.0f ms\n", args[1],
-                args[2], st.n_tensors, st.n_quantized, st.n_fallback ? " (some rows fell back, see --help)" : "",
-                st.bytes_in / 1e6, st.bytes_out / 1e6, cli_now_ms() - t0);
+        fprintf(stderr,
+                "gptc: wrote %s (%s): %d tensors, %d quantized%s, %.1f MB -> %.1f MB in %.0f ms\n",
+                args[1], args[2], st.n_tensors, st.n_quantized,
+                st.n_fallback ? " (some rows fell back, see --help)" : "", st.bytes_in / 1e6,
+                st.bytes_out / 1e6, cli_now_ms() - t0);
     return 0;
 }

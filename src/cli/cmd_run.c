@@ -27,8 +27,7 @@ static const char *k_help =
     "      --repeat-last-n N   tokens the penalties look back over (default 64)\n"
     "      --presence-penalty P, --frequency-penalty P   OpenAI-style penalties (default 0)\n"
     "  -s, --seed S            random seed (default: from the clock; printed on stderr)\n"
-    "      --tokenizer FILE    tokenizer.bin for a llama2.c checkpoint\n"
-    CLI_LORA_HELP
+    "      --tokenizer FILE    tokenizer.bin for a llama2.c checkpoint\n" CLI_LORA_HELP
     "  -t, --threads N         threads (default: all cores)\n"
     "  -c, --ctx N             context size in tokens (default: the model's, at most 4096)\n"
     "  -b, --batch N           prompt tokens per forward pass (default 512)\n"
@@ -63,33 +62,62 @@ int cmd_run(int argc, char **argv)
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (cli_is(a, "-h", "--help")) { fputs(k_help, stdout); return 0; }
-        else if (cli_is(a, "-p", "--prompt")) prompt = cli_value(argc, argv, &i);
-        else if (cli_is(a, "-f", "--file")) prompt_file = cli_value(argc, argv, &i);
-        else if (cli_is(a, "-n", "--n-predict")) n_predict = cli_int(a, cli_value(argc, argv, &i), -1, 1 << 30);
-        else if (cli_is(a, "--temp", NULL)) sp.temp = (float)cli_float(a, cli_value(argc, argv, &i), 0, 100);
-        else if (cli_is(a, "--top-k", NULL)) sp.top_k = (int)cli_int(a, cli_value(argc, argv, &i), 0, 1 << 30);
-        else if (cli_is(a, "--top-p", NULL)) sp.top_p = (float)cli_float(a, cli_value(argc, argv, &i), 0, 1);
-        else if (cli_is(a, "--min-p", NULL)) sp.min_p = (float)cli_float(a, cli_value(argc, argv, &i), 0, 1);
-        else if (cli_is(a, "--repeat-penalty", NULL)) sp.repeat_penalty = (float)cli_float(a, cli_value(argc, argv, &i), 0.01, 100);
-        else if (cli_is(a, "--repeat-last-n", NULL)) sp.repeat_last_n = (int)cli_int(a, cli_value(argc, argv, &i), 0, 1 << 20);
-        else if (cli_is(a, "--presence-penalty", NULL)) sp.presence_penalty = (float)cli_float(a, cli_value(argc, argv, &i), -2, 2);
-        else if (cli_is(a, "--frequency-penalty", NULL)) sp.frequency_penalty = (float)cli_float(a, cli_value(argc, argv, &i), -2, 2);
-        else if (cli_is(a, "-s", "--seed")) { sp.seed = (uint64_t)cli_int(a, cli_value(argc, argv, &i), 0, INT64_MAX); seed_set = 1; }
-        else if (cli_is(a, "--tokenizer", NULL)) mp.tokenizer_path = cli_value(argc, argv, &i);
-        else if (cli_is(a, "--lora", NULL)) cli_lora_add(&lora, cli_value(argc, argv, &i));
-        else if (cli_is(a, "-t", "--threads")) cp.n_threads = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1024);
-        else if (cli_is(a, "-c", "--ctx")) cp.n_ctx = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 24);
-        else if (cli_is(a, "-b", "--batch")) cp.n_batch = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 16);
-        else if (cli_is(a, "--no-bos", NULL)) no_bos = 1;
-        else if (cli_is(a, "--special", NULL)) special = 1;
-        else if (cli_is(a, "--no-echo", NULL)) echo = 0;
-        else if (cli_is(a, "-q", "--quiet")) quiet = 1;
-        else if (cli_is(a, "--grammar", NULL)) grammar_file = cli_value(argc, argv, &i);
-        else if (cli_is(a, "--json-schema", NULL)) schema_file = cli_value(argc, argv, &i);
-        else if (a[0] == '-' && a[1]) cli_die("run: unknown option '%s' (see gptc run --help)", a);
-        else if (!model_path) model_path = a;
-        else cli_die("run: unexpected argument '%s' (quote the prompt and pass it with -p)", a);
+        if (cli_is(a, "-h", "--help")) {
+            fputs(k_help, stdout);
+            return 0;
+        } else if (cli_is(a, "-p", "--prompt"))
+            prompt = cli_value(argc, argv, &i);
+        else if (cli_is(a, "-f", "--file"))
+            prompt_file = cli_value(argc, argv, &i);
+        else if (cli_is(a, "-n", "--n-predict"))
+            n_predict = cli_int(a, cli_value(argc, argv, &i), -1, 1 << 30);
+        else if (cli_is(a, "--temp", NULL))
+            sp.temp = (float)cli_float(a, cli_value(argc, argv, &i), 0, 100);
+        else if (cli_is(a, "--top-k", NULL))
+            sp.top_k = (int)cli_int(a, cli_value(argc, argv, &i), 0, 1 << 30);
+        else if (cli_is(a, "--top-p", NULL))
+            sp.top_p = (float)cli_float(a, cli_value(argc, argv, &i), 0, 1);
+        else if (cli_is(a, "--min-p", NULL))
+            sp.min_p = (float)cli_float(a, cli_value(argc, argv, &i), 0, 1);
+        else if (cli_is(a, "--repeat-penalty", NULL))
+            sp.repeat_penalty = (float)cli_float(a, cli_value(argc, argv, &i), 0.01, 100);
+        else if (cli_is(a, "--repeat-last-n", NULL))
+            sp.repeat_last_n = (int)cli_int(a, cli_value(argc, argv, &i), 0, 1 << 20);
+        else if (cli_is(a, "--presence-penalty", NULL))
+            sp.presence_penalty = (float)cli_float(a, cli_value(argc, argv, &i), -2, 2);
+        else if (cli_is(a, "--frequency-penalty", NULL))
+            sp.frequency_penalty = (float)cli_float(a, cli_value(argc, argv, &i), -2, 2);
+        else if (cli_is(a, "-s", "--seed")) {
+            sp.seed = (uint64_t)cli_int(a, cli_value(argc, argv, &i), 0, INT64_MAX);
+            seed_set = 1;
+        } else if (cli_is(a, "--tokenizer", NULL))
+            mp.tokenizer_path = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--lora", NULL))
+            cli_lora_add(&lora, cli_value(argc, argv, &i));
+        else if (cli_is(a, "-t", "--threads"))
+            cp.n_threads = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1024);
+        else if (cli_is(a, "-c", "--ctx"))
+            cp.n_ctx = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 24);
+        else if (cli_is(a, "-b", "--batch"))
+            cp.n_batch = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 16);
+        else if (cli_is(a, "--no-bos", NULL))
+            no_bos = 1;
+        else if (cli_is(a, "--special", NULL))
+            special = 1;
+        else if (cli_is(a, "--no-echo", NULL))
+            echo = 0;
+        else if (cli_is(a, "-q", "--quiet"))
+            quiet = 1;
+        else if (cli_is(a, "--grammar", NULL))
+            grammar_file = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--json-schema", NULL))
+            schema_file = cli_value(argc, argv, &i);
+        else if (a[0] == '-' && a[1])
+            cli_die("run: unknown option '%s' (see gptc run --help)", a);
+        else if (!model_path)
+            model_path = a;
+        else
+            cli_die("run: unexpected argument '%s' (quote the prompt and pass it with -p)", a);
     }
     if (!model_path) cli_die("run: no model given (usage: gptc run MODEL -p PROMPT)");
     if (!seed_set) sp.seed = (uint64_t)time(NULL);
@@ -130,24 +158,30 @@ int cmd_run(int argc, char **argv)
     size_t n_prompt = 0, cap = prompt_len + 16;
     int32_t *ids = malloc(cap * sizeof *ids);
     if (!ids) cli_die("out of memory");
-    if (gptc_tok_encode(tok, prompt, prompt_len, add_bos, special, ids, cap, &n_prompt, &err)) cli_die_err(&err);
+    if (gptc_tok_encode(tok, prompt, prompt_len, add_bos, special, ids, cap, &n_prompt, &err))
+        cli_die_err(&err);
     if (n_prompt > cap) cli_die("internal: prompt needs %zu tokens", n_prompt);
-    if (n_prompt == 0) cli_die("run: the prompt is empty and the model adds no BOS token; give a prompt with -p");
+    if (n_prompt == 0)
+        cli_die("run: the prompt is empty and the model adds no BOS token; give a prompt with -p");
     int n_ctx = gptc_ctx_n_ctx(ctx);
     if (n_prompt >= (size_t)n_ctx)
-        cli_die("run: the prompt is %zu tokens, but the context holds %d (raise --ctx)", n_prompt, n_ctx);
+        cli_die("run: the prompt is %zu tokens, but the context holds %d (raise --ctx)", n_prompt,
+                n_ctx);
 
     gptc_detok dt;
     gptc_detok_init(&dt);
     if (echo)
-        for (size_t i = 0; i < n_prompt; i++) emit(tok, &dt, ids[i]);
-    for (size_t i = 0; i < n_prompt; i++) gptc_sampler_accept(smp, ids[i]);
+        for (size_t i = 0; i < n_prompt; i++)
+            emit(tok, &dt, ids[i]);
+    for (size_t i = 0; i < n_prompt; i++)
+        gptc_sampler_accept(smp, ids[i]);
 
     /* prefill in batches of n_batch */
     double t1 = cli_now_ms();
     int32_t *pos = malloc(n_prompt * sizeof *pos);
     if (!pos) cli_die("out of memory");
-    for (size_t i = 0; i < n_prompt; i++) pos[i] = (int32_t)i;
+    for (size_t i = 0; i < n_prompt; i++)
+        pos[i] = (int32_t)i;
     int n_batch = cp.n_batch > 0 ? cp.n_batch : 512;
     float *logits = NULL;
     for (size_t i = 0; i < n_prompt; i += (size_t)n_batch) {
@@ -195,8 +229,9 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "gptc: stopped before the grammar was complete (raise -n)\n");
     if (stop_note) fprintf(stderr, "gptc: stopped: %s (%d tokens)\n", stop_note, n_ctx);
     if (!quiet) {
-        fprintf(stderr, "seed %llu | load %.0f ms | prefill %zu tok in %.1f ms (%.1f tok/s) | "
-                        "decode %d tok in %.1f ms (%.1f tok/s)\n",
+        fprintf(stderr,
+                "seed %llu | load %.0f ms | prefill %zu tok in %.1f ms (%.1f tok/s) | "
+                "decode %d tok in %.1f ms (%.1f tok/s)\n",
                 (unsigned long long)sp.seed, t_load, n_prompt, t_prefill,
                 t_prefill > 0 ? n_prompt * 1e3 / t_prefill : 0.0, n_gen, t_decode,
                 t_decode > 0 ? n_decode * 1e3 / t_decode : 0.0);

@@ -54,9 +54,8 @@ static const char *k_help =
     "      --max-file-size BYTES   largest file upload; larger gets 413 (default 209715200)\n"
     "      --no-ui           no chat page at / (the API only)\n"
     "      --ui-dir DIR      serve the chat page's files from DIR instead of the built-in copy\n"
-    "      --train-ui URL    link the chat page to a training dashboard (gptc train --ui)\n"
-    CLI_LORA_HELP
-    "  -q, --quiet           no request log on stderr\n";
+    "      --train-ui URL    link the chat page to a training dashboard (gptc train "
+    "--ui)\n" CLI_LORA_HELP "  -q, --quiet           no request log on stderr\n";
 
 static int g_quiet;
 
@@ -130,7 +129,8 @@ int cmd_serve(int argc, char **argv)
             sp.n_max = (int)cli_int(a, cli_value(argc, argv, &i), 1, 64);
         else if (cli_is(a, "--seed", NULL))
             sp.seed = (int)cli_int(a, cli_value(argc, argv, &i), 0, 2147483647);
-        else if (cli_is(a, "--lora", NULL)) cli_lora_add(&lora, cli_value(argc, argv, &i));
+        else if (cli_is(a, "--lora", NULL))
+            cli_lora_add(&lora, cli_value(argc, argv, &i));
         else if (cli_is(a, "--tokenizer", NULL))
             mp.tokenizer_path = cli_value(argc, argv, &i);
         else if (cli_is(a, "--data-dir", NULL))

@@ -57,8 +57,9 @@ static json_t *load_json_file(const char *what, const char *path)
     json_error_t je;
     json_t *j = json_loadb(text, n, JSON_ALLOW_NUL, &je);
     free(text);
-    if (!j) cli_die("template: %s %s: invalid JSON at line %d col %d: %s", what, path, je.line,
-                    je.column, je.text);
+    if (!j)
+        cli_die("template: %s %s: invalid JSON at line %d col %d: %s", what, path, je.line,
+                je.column, je.text);
     return j;
 }
 
@@ -76,14 +77,22 @@ int cmd_template(int argc, char **argv)
         if (cli_is(a, "-h", "--help")) {
             fputs(k_help, stdout);
             return 0;
-        } else if (cli_is(a, "--template", "--chat-template")) tmpl_arg = cli_value(argc, argv, &i);
-        else if (cli_is(a, "--messages", "-m")) messages_path = cli_value(argc, argv, &i);
-        else if (cli_is(a, "--tools", NULL)) tools_path = cli_value(argc, argv, &i);
-        else if (cli_is(a, "--add-generation-prompt", NULL)) agp = 1;
-        else if (cli_is(a, "--bos", NULL)) bos = cli_value(argc, argv, &i);
-        else if (cli_is(a, "--eos", NULL)) eos = cli_value(argc, argv, &i);
-        else if (cli_is(a, "--date", NULL)) date = cli_value(argc, argv, &i);
-        else if (cli_is(a, "--tokenizer", NULL)) mp.tokenizer_path = cli_value(argc, argv, &i);
+        } else if (cli_is(a, "--template", "--chat-template"))
+            tmpl_arg = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--messages", "-m"))
+            messages_path = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--tools", NULL))
+            tools_path = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--add-generation-prompt", NULL))
+            agp = 1;
+        else if (cli_is(a, "--bos", NULL))
+            bos = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--eos", NULL))
+            eos = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--date", NULL))
+            date = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--tokenizer", NULL))
+            mp.tokenizer_path = cli_value(argc, argv, &i);
         else if (cli_is(a, "--var", NULL)) {
             const char *kv = cli_value(argc, argv, &i);
             const char *eq = strchr(kv, '=');
@@ -94,9 +103,12 @@ int cmd_template(int argc, char **argv)
             char name[256];
             snprintf(name, sizeof name, "%.*s", (int)(eq - kv), kv);
             json_object_set_new(extra, name, v);
-        } else if (a[0] == '-' && a[1]) cli_die("template: unknown option '%s' (see gptc template --help)", a);
-        else if (!model_path) model_path = a;
-        else cli_die("template: unexpected argument '%s'", a);
+        } else if (a[0] == '-' && a[1])
+            cli_die("template: unknown option '%s' (see gptc template --help)", a);
+        else if (!model_path)
+            model_path = a;
+        else
+            cli_die("template: unexpected argument '%s'", a);
     }
     if (!messages_path) cli_die("template: no conversation given (--messages FILE.json)");
     if (!model_path && !tmpl_arg)
@@ -119,7 +131,8 @@ int cmd_template(int argc, char **argv)
             src = file_src;
         } else {
             cli_die("template: '%s' is neither a built-in template (chatml, llama2, llama3, "
-                    "mistral, gemma, phi3, zephyr) nor a file", tmpl_arg);
+                    "mistral, gemma, phi3, zephyr) nor a file",
+                    tmpl_arg);
         }
     } else {
         int fallback = 0;

@@ -56,20 +56,29 @@ static void print_bytes(const char *s, size_t n)
     putchar('\'');
     for (size_t i = 0; i < n;) {
         unsigned char c = u[i];
-        if (c == '\n') fputs("\\n", stdout), i++;
-        else if (c == '\t') fputs("\\t", stdout), i++;
-        else if (c == '\r') fputs("\\r", stdout), i++;
-        else if (c == '\\') fputs("\\\\", stdout), i++;
-        else if (c >= 0x20 && c < 0x7F) putchar(c), i++;
+        if (c == '\n')
+            fputs("\\n", stdout), i++;
+        else if (c == '\t')
+            fputs("\\t", stdout), i++;
+        else if (c == '\r')
+            fputs("\\r", stdout), i++;
+        else if (c == '\\')
+            fputs("\\\\", stdout), i++;
+        else if (c >= 0x20 && c < 0x7F)
+            putchar(c), i++;
         else {
             /* a complete, valid multi-byte character prints as itself */
-            size_t k = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
-                     : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+            size_t k = c >= 0xC2 && c <= 0xDF   ? 2
+                       : c >= 0xE0 && c <= 0xEF ? 3
+                       : c >= 0xF0 && c <= 0xF4 ? 4
+                                                : 0;
             int ok = k && i + k <= n;
             for (size_t j = 1; ok && j < k; j++)
                 ok = (u[i + j] & 0xC0) == 0x80;
-            if (ok && k == 3) ok = !(c == 0xE0 && u[i + 1] < 0xA0) && !(c == 0xED && u[i + 1] > 0x9F);
-            if (ok && k == 4) ok = !(c == 0xF0 && u[i + 1] < 0x90) && !(c == 0xF4 && u[i + 1] > 0x8F);
+            if (ok && k == 3)
+                ok = !(c == 0xE0 && u[i + 1] < 0xA0) && !(c == 0xED && u[i + 1] > 0x9F);
+            if (ok && k == 4)
+                ok = !(c == 0xF0 && u[i + 1] < 0x90) && !(c == 0xF4 && u[i + 1] > 0x8F);
             if (ok) {
                 fwrite(u + i, 1, k, stdout);
                 i += k;
@@ -89,21 +98,38 @@ int cmd_tokenize(int argc, char **argv)
     int ids_only = 0, count_only = 0, no_bos = 0, special = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (cli_is(a, "-h", "--help")) { fputs(k_help, stdout); return 0; }
-        else if (cli_is(a, "--ids", NULL)) ids_only = 1;
-        else if (cli_is(a, "--count", NULL)) count_only = 1;
-        else if (cli_is(a, "--no-bos", NULL)) no_bos = 1;
-        else if (cli_is(a, "--special", NULL)) special = 1;
-        else if (cli_is(a, "-f", "--file")) file = cli_value(argc, argv, &i);
-        else if (cli_is(a, "--tokenizer", NULL)) tok_path = cli_value(argc, argv, &i);
-        else if (cli_is(a, "--encoding", NULL)) encoding = cli_value(argc, argv, &i);
-        else if (cli_is(a, "--vocab-file", NULL)) vocab_file = cli_value(argc, argv, &i);
-        else if (a[0] == '-' && a[1]) cli_die("tokenize: unknown option '%s' (see gptc tokenize --help)", a);
-        else if (!path && !encoding) path = a;
-        else if (!text) text = a;
-        else cli_die("tokenize: unexpected argument '%s' (quote the text)", a);
+        if (cli_is(a, "-h", "--help")) {
+            fputs(k_help, stdout);
+            return 0;
+        } else if (cli_is(a, "--ids", NULL))
+            ids_only = 1;
+        else if (cli_is(a, "--count", NULL))
+            count_only = 1;
+        else if (cli_is(a, "--no-bos", NULL))
+            no_bos = 1;
+        else if (cli_is(a, "--special", NULL))
+            special = 1;
+        else if (cli_is(a, "-f", "--file"))
+            file = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--tokenizer", NULL))
+            tok_path = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--encoding", NULL))
+            encoding = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--vocab-file", NULL))
+            vocab_file = cli_value(argc, argv, &i);
+        else if (a[0] == '-' && a[1])
+            cli_die("tokenize: unknown option '%s' (see gptc tokenize --help)", a);
+        else if (!path && !encoding)
+            path = a;
+        else if (!text)
+            text = a;
+        else
+            cli_die("tokenize: unexpected argument '%s' (quote the text)", a);
     }
-    if (encoding && path && !text) { text = path; path = NULL; } /* --encoding after the text */
+    if (encoding && path && !text) {
+        text = path;
+        path = NULL;
+    } /* --encoding after the text */
     if (encoding && path) cli_die("tokenize: give a MODEL or --encoding NAME, not both");
     if (!path && !encoding)
         cli_die("tokenize: no model given (usage: gptc tokenize MODEL TEXT, or --encoding NAME)");
@@ -122,9 +148,12 @@ int cmd_tokenize(int argc, char **argv)
     }
     size_t len;
     char *buf = NULL;
-    if (file) text = buf = cli_read_file(file, &len);
-    else if (text) len = strlen(text);
-    else text = buf = read_stdin(&len);
+    if (file)
+        text = buf = cli_read_file(file, &len);
+    else if (text)
+        len = strlen(text);
+    else
+        text = buf = read_stdin(&len);
 
     size_t cap = len + 16, n;
     int32_t *ids = malloc(cap * sizeof *ids);
@@ -135,7 +164,8 @@ int cmd_tokenize(int argc, char **argv)
     if (count_only) {
         printf("%zu\n", n);
     } else if (ids_only) {
-        for (size_t i = 0; i < n; i++) printf(i ? " %d" : "%d", ids[i]);
+        for (size_t i = 0; i < n; i++)
+            printf(i ? " %d" : "%d", ids[i]);
         putchar('\n');
     } else {
         int byte_level = gptc_tokenizer_is_byte_level(tok);

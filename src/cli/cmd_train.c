@@ -36,15 +36,19 @@ static const char *k_help =
     "\n"
     "data and output:\n"
     "  --data FILE|DIR         the corpus: a text file, or every file of a directory; or chat\n"
-    "                          data FILE.jsonl for fine-tuning (docs/finetune.md): OpenAI's format,\n"
+    "                          data FILE.jsonl for fine-tuning (docs/finetune.md): OpenAI's "
+    "format,\n"
     "                          one {\"messages\": [...]} per line, loss on assistant tokens only\n"
     "  --init MODEL.gguf       start from this model's weights (dequantized), tokenizer and chat\n"
     "                          template instead of random weights (llama-family and gpt2 models);\n"
-    "                          --ctx T then sets the training window (default: the model's context)\n"
+    "                          --ctx T then sets the training window (default: the model's "
+    "context)\n"
     "  --val-data FILE.jsonl   validation conversations (default: the last --val-frac of --data)\n"
-    "  --strict                a bad line of the chat data stops the run (default: reported, skipped)\n"
+    "  --strict                a bad line of the chat data stops the run (default: reported, "
+    "skipped)\n"
     "  --lora-rank R           with --init: train LoRA adapters of rank R instead of the weights;\n"
-    "                          --out is then a LoRA GGUF (llama.cpp's layout) for gptc run/chat/serve\n"
+    "                          --out is then a LoRA GGUF (llama.cpp's layout) for gptc "
+    "run/chat/serve\n"
     "                          --lora FILE[:SCALE] and gptc merge-lora (no checkpoints yet)\n"
     "  --lora-alpha A          scale alpha / R of the adapters (default: R, so 1)\n"
     "  --lora-targets LIST     matrices to adapt (default: all of " GPTC_LORA_TARGETS ")\n"
@@ -57,7 +61,8 @@ static const char *k_help =
     "\n"
     "model (a preset, then any size option overrides it):\n"
     "  --preset NAME           tiny (default: llama, dim 128, 4 layers, 4 heads, ctx 128),\n"
-    "                          baby (nanoGPT's shakespeare-char CPU model: gpt2, dim 128, 4 layers,\n"
+    "                          baby (nanoGPT's shakespeare-char CPU model: gpt2, dim 128, 4 "
+    "layers,\n"
     "                          4 heads, ctx 64), stories260k, stories15m, gpt2-124m\n"
     "  --arch llama|gpt2       llama: RMSNorm, RoPE, SwiGLU, grouped-query attention;\n"
     "                          gpt2: LayerNorm, learned positions, GELU, biases, tied embeddings\n"
@@ -70,7 +75,8 @@ static const char *k_help =
     "\n"
     "optimization:\n"
     "  --batch B               sequences per micro-batch (default 12)\n"
-    "  --accum N               micro-batches per step: global batch = B x N x T tokens (default 1)\n"
+    "  --accum N               micro-batches per step: global batch = B x N x T tokens (default "
+    "1)\n"
     "  --steps N               optimizer steps (default 2000)\n"
     "  --lr LR --min-lr LR     peak and final learning rate, cosine decay (default 1e-3, 1e-4)\n"
     "  --warmup N              linear warmup steps (default 100)\n"
@@ -90,10 +96,12 @@ static const char *k_help =
     "  --ckpt FILE             checkpoint path (default: MODEL.ckpt.gguf beside --out)\n"
     "  --resume CKPT           continue a run exactly where its checkpoint left it\n"
     "  --log FILE.jsonl        append the run's records: {\"config\"} first, then\n"
-    "                          {\"step\",\"loss\",\"lr\",\"tok_s\",\"grad_norm\",\"eta_s\"} per step,\n"
+    "                          {\"step\",\"loss\",\"lr\",\"tok_s\",\"grad_norm\",\"eta_s\"} per "
+    "step,\n"
     "                          {\"step\",\"val_loss\"} per evaluation, {\"step\",\"sample\"} per\n"
     "                          sample, {\"done\"} at the end (gptc plot draws them)\n"
-    "  --ui                    serve a live dashboard of the run (loss curves, lr, tok/s, samples)\n"
+    "  --ui                    serve a live dashboard of the run (loss curves, lr, tok/s, "
+    "samples)\n"
     "  --ui-port N             its port on 127.0.0.1 (default 8090; 0: any free port)\n"
     "  --log-every N           plain progress lines every N steps when not on a terminal\n"
     "                          (default 10)\n"
@@ -105,7 +113,8 @@ static const char *k_help =
     "  every rank computes its share of each step's windows; gradients are summed in a fixed\n"
     "  order, so any N (1 included) gives the same weights, bit for bit. Rank 0 logs and writes.\n"
     "  --zero 0|1              1: shard the optimizer state over the ranks (ZeRO-1; default 0)\n"
-    "  --dist-timeout S        a rank that does not answer for S seconds ends the job (default 300)\n"
+    "  --dist-timeout S        a rank that does not answer for S seconds ends the job (default "
+    "300)\n"
     "  --windowed              one process computing steps as a data-parallel job does (what\n"
     "                          mpirun -np 1 does): window by window, the same bits as N ranks\n"
     "  threads per rank default to the cores / ranks on the machine\n";
@@ -125,7 +134,11 @@ static const preset k_presets[] = {
 };
 
 static volatile sig_atomic_t g_stop;
-static void on_sigint(int sig) { (void)sig; g_stop = 1; }
+static void on_sigint(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
 
 typedef struct opts_cli {
     const char *data, *out, *tokenizer, *resume, *ckpt, *log, *chat_template, *sample_prompt;
@@ -190,7 +203,8 @@ static void test_kill_hook(int step)
 {
     const char *e = getenv("GPTC_TRAIN_TEST_KILL");
     int r, k;
-    if (e && sscanf(e, "%d:%d", &r, &k) == 2 && r == g_rank && k == step) raise(strstr(e, ":stop") ? SIGSTOP : SIGKILL);
+    if (e && sscanf(e, "%d:%d", &r, &k) == 2 && r == g_rank && k == step)
+        raise(strstr(e, ":stop") ? SIGSTOP : SIGKILL);
 }
 
 /* Chat data: a .jsonl file whose first non-blank line has "messages" (other files, and
@@ -205,21 +219,25 @@ static int is_chat_data(const char *path)
     int chat = 0, seen = 0;
     while (!seen && fgets(buf, sizeof buf, f)) {
         char *p = buf;
-        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') p++;
+        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+            p++;
         if (!*p) continue;
         seen = 1;
         chat = *p == '{' && strstr(p, "\"messages\"") != NULL;
     }
     fclose(f);
     if (seen && !chat)
-        fprintf(stderr, "gptc: note: %s has no \"messages\" on its first line: training on it as text\n", path);
+        fprintf(stderr,
+                "gptc: note: %s has no \"messages\" on its first line: training on it as text\n",
+                path);
     return chat;
 }
 
 static void sft_report(void *ud, const char *path, size_t line, const char *msg)
 {
     if (*(int *)ud == 0) /* rank 0 (every rank reads the same lines) */
-        fprintf(stderr, "gptc: note: %s:%zu: %s (line skipped; --strict stops instead)\n", path, line, msg);
+        fprintf(stderr, "gptc: note: %s:%zu: %s (line skipped; --strict stops instead)\n", path,
+                line, msg);
 }
 
 static void tok_progress(void *ud, uint64_t done, uint64_t total)
@@ -230,10 +248,14 @@ static void tok_progress(void *ud, uint64_t done, uint64_t total)
 
 static void fmt_eta(char *buf, size_t n, double s)
 {
-    if (!(s >= 0) || s > 1e7) snprintf(buf, n, "?");
-    else if (s >= 3600) snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
-    else if (s >= 60) snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
-    else snprintf(buf, n, "%.0fs", s);
+    if (!(s >= 0) || s > 1e7)
+        snprintf(buf, n, "?");
+    else if (s >= 3600)
+        snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+    else if (s >= 60)
+        snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+    else
+        snprintf(buf, n, "%.0fs", s);
 }
 
 /* Fail before training, not after it, when a file cannot be written. */
@@ -254,12 +276,19 @@ int cmd_train(int argc, char **argv)
 {
     gptc_train_opts o;
     gptc_train_opts_default(&o);
-    opts_cli c = {.tokenizer = "byte", .eval_every = 250, .sample_len = 200, .ckpt_every = -1, .log_every = 10, .ui_port = 8090,
+    opts_cli c = {.tokenizer = "byte",
+                  .eval_every = 250,
+                  .sample_len = 200,
+                  .ckpt_every = -1,
+                  .log_every = 10,
+                  .ui_port = 8090,
                   .dist_timeout = 300};
     const preset *pr = &k_presets[0];
-    int dim = 0, layers = 0, heads = 0, kv_heads = 0, ctx = 0, ff = 0, vocab = 0, arch = -1, untied = 0;
+    int dim = 0, layers = 0, heads = 0, kv_heads = 0, ctx = 0, ff = 0, vocab = 0, arch = -1,
+        untied = 0;
     /* options given explicitly (they override a checkpoint's on --resume) */
-    int set_lr = 0, set_min_lr = 0, set_wd = 0, set_clip = 0, set_steps = 0, set_warmup = 0, set_b1 = 0, set_b2 = 0;
+    int set_lr = 0, set_min_lr = 0, set_wd = 0, set_clip = 0, set_steps = 0, set_warmup = 0,
+        set_b1 = 0, set_b2 = 0;
     int set_batch = 0, set_accum = 0, set_eval_b = 0, set_val = 0, set_sizes = 0;
     gptc_train_opts given = o;
 
@@ -271,73 +300,126 @@ int cmd_train(int argc, char **argv)
         if (cli_is(a, "-h", "--help")) {
             fputs(k_help, stdout);
             puts(gptc_dist_available() ? "  (this gptc was built with Open MPI)"
-                                       : "  (this gptc was built WITHOUT MPI: install libopenmpi-dev and rebuild for mpirun)");
+                                       : "  (this gptc was built WITHOUT MPI: install "
+                                         "libopenmpi-dev and rebuild for mpirun)");
             return 0;
-        }
-        else if (cli_is(a, "--zero", NULL)) c.zero = INT(0, 1);
-        else if (cli_is(a, "--dist-timeout", NULL)) c.dist_timeout = cli_float(a, VAL(), 1, 1e6);
-        else if (cli_is(a, "--windowed", NULL)) c.windowed = 1;
-        else if (cli_is(a, "--init", NULL)) c.init = VAL();
-        else if (cli_is(a, "--val-data", NULL)) c.val_data = VAL();
-        else if (cli_is(a, "--strict", NULL)) c.strict = 1;
-        else if (cli_is(a, "--lora-rank", NULL)) c.lora_rank = INT(1, 1 << 16);
-        else if (cli_is(a, "--lora-alpha", NULL)) c.lora_alpha = FLT(0, 1e6);
-        else if (cli_is(a, "--lora-targets", NULL)) c.lora_targets = VAL();
-        else if (cli_is(a, "--data", NULL)) c.data = VAL();
-        else if (cli_is(a, "--out", "-o")) c.out = VAL();
-        else if (cli_is(a, "--tokenizer", NULL)) c.tokenizer = VAL();
-        else if (cli_is(a, "--val-frac", NULL)) given.val_frac = FLT(0, 0.9), set_val = 1;
-        else if (cli_is(a, "--chat-template", NULL)) c.chat_template = VAL();
+        } else if (cli_is(a, "--zero", NULL))
+            c.zero = INT(0, 1);
+        else if (cli_is(a, "--dist-timeout", NULL))
+            c.dist_timeout = cli_float(a, VAL(), 1, 1e6);
+        else if (cli_is(a, "--windowed", NULL))
+            c.windowed = 1;
+        else if (cli_is(a, "--init", NULL))
+            c.init = VAL();
+        else if (cli_is(a, "--val-data", NULL))
+            c.val_data = VAL();
+        else if (cli_is(a, "--strict", NULL))
+            c.strict = 1;
+        else if (cli_is(a, "--lora-rank", NULL))
+            c.lora_rank = INT(1, 1 << 16);
+        else if (cli_is(a, "--lora-alpha", NULL))
+            c.lora_alpha = FLT(0, 1e6);
+        else if (cli_is(a, "--lora-targets", NULL))
+            c.lora_targets = VAL();
+        else if (cli_is(a, "--data", NULL))
+            c.data = VAL();
+        else if (cli_is(a, "--out", "-o"))
+            c.out = VAL();
+        else if (cli_is(a, "--tokenizer", NULL))
+            c.tokenizer = VAL();
+        else if (cli_is(a, "--val-frac", NULL))
+            given.val_frac = FLT(0, 0.9), set_val = 1;
+        else if (cli_is(a, "--chat-template", NULL))
+            c.chat_template = VAL();
         else if (cli_is(a, "--preset", NULL)) {
             const char *name = VAL();
             pr = NULL;
             for (size_t k = 0; k < sizeof k_presets / sizeof *k_presets; k++)
                 if (strcmp(name, k_presets[k].name) == 0) pr = &k_presets[k];
-            if (!pr) cli_die("train: unknown preset '%s' (tiny, baby, stories260k, stories15m, gpt2-124m)", name);
+            if (!pr)
+                cli_die(
+                    "train: unknown preset '%s' (tiny, baby, stories260k, stories15m, gpt2-124m)",
+                    name);
             set_sizes = 1;
-        }
-        else if (cli_is(a, "--arch", NULL)) {
+        } else if (cli_is(a, "--arch", NULL)) {
             const char *v = VAL();
-            if (strcmp(v, "llama") == 0) arch = GPTC_ARCH_LLAMA;
-            else if (strcmp(v, "gpt2") == 0) arch = GPTC_ARCH_GPT2;
-            else cli_die("train: --arch must be llama or gpt2, not '%s'", v);
+            if (strcmp(v, "llama") == 0)
+                arch = GPTC_ARCH_LLAMA;
+            else if (strcmp(v, "gpt2") == 0)
+                arch = GPTC_ARCH_GPT2;
+            else
+                cli_die("train: --arch must be llama or gpt2, not '%s'", v);
             set_sizes = 1;
-        }
-        else if (cli_is(a, "--dim", NULL)) dim = INT(1, 65536), set_sizes = 1;
-        else if (cli_is(a, "--layers", NULL)) layers = INT(1, 1024), set_sizes = 1;
-        else if (cli_is(a, "--heads", NULL)) heads = INT(1, 4096), set_sizes = 1;
-        else if (cli_is(a, "--kv-heads", NULL)) kv_heads = INT(1, 4096), set_sizes = 1;
-        else if (cli_is(a, "--ctx", NULL)) ctx = INT(1, 1 << 20), set_sizes = 1;
-        else if (cli_is(a, "--ff", NULL)) ff = INT(1, 1 << 20), set_sizes = 1;
-        else if (cli_is(a, "--vocab", NULL)) vocab = INT(1, 1 << 24);
-        else if (cli_is(a, "--untied", NULL)) untied = 1, set_sizes = 1;
-        else if (cli_is(a, "--batch", "-b")) given.batch = INT(1, 1 << 16), set_batch = 1;
-        else if (cli_is(a, "--accum", NULL)) given.accum = INT(1, 1 << 16), set_accum = 1;
-        else if (cli_is(a, "--steps", NULL)) given.steps = INT(0, 1 << 30), set_steps = 1;
-        else if (cli_is(a, "--lr", NULL)) given.lr = FLT(1e-12, 9.99), set_lr = 1;
-        else if (cli_is(a, "--min-lr", NULL)) given.min_lr = FLT(0, 9.99), set_min_lr = 1;
-        else if (cli_is(a, "--warmup", NULL)) given.warmup = INT(0, 1 << 30), set_warmup = 1;
-        else if (cli_is(a, "--wd", NULL)) given.weight_decay = FLT(0, 10), set_wd = 1;
-        else if (cli_is(a, "--wd-embeddings", NULL)) given.decay_embeddings = 1;
-        else if (cli_is(a, "--beta1", NULL)) given.beta1 = FLT(0, 0.999999), set_b1 = 1;
-        else if (cli_is(a, "--beta2", NULL)) given.beta2 = FLT(0, 0.999999), set_b2 = 1;
-        else if (cli_is(a, "--clip", NULL)) given.clip = FLT(0, 1e6), set_clip = 1;
-        else if (cli_is(a, "--seed", NULL)) given.seed = (uint64_t)cli_int(a, VAL(), 0, INT64_MAX);
-        else if (cli_is(a, "--threads", "-t")) given.n_threads = INT(1, 1024);
-        else if (cli_is(a, "--eval-every", NULL)) c.eval_every = INT(0, 1 << 30);
-        else if (cli_is(a, "--eval-batches", NULL)) given.eval_batches = INT(1, 1 << 16), set_eval_b = 1;
-        else if (cli_is(a, "--sample-every", NULL)) c.sample_every = INT(0, 1 << 30);
-        else if (cli_is(a, "--sample-len", NULL)) c.sample_len = INT(1, 1 << 20);
-        else if (cli_is(a, "--sample-prompt", NULL)) c.sample_prompt = VAL();
-        else if (cli_is(a, "--ckpt-every", NULL)) c.ckpt_every = INT(0, 1 << 30);
-        else if (cli_is(a, "--ckpt", NULL)) c.ckpt = VAL();
-        else if (cli_is(a, "--resume", NULL)) c.resume = VAL();
-        else if (cli_is(a, "--log", NULL)) c.log = VAL();
-        else if (cli_is(a, "--log-every", NULL)) c.log_every = INT(1, 1 << 30);
-        else if (cli_is(a, "--ui", NULL)) c.ui = 1;
-        else if (cli_is(a, "--ui-port", NULL)) c.ui_port = INT(0, 65535), c.ui = 1;
-        else if (cli_is(a, "-q", "--quiet")) c.quiet = 1;
-        else cli_die("train: unknown option '%s' (see gptc train --help)", a);
+        } else if (cli_is(a, "--dim", NULL))
+            dim = INT(1, 65536), set_sizes = 1;
+        else if (cli_is(a, "--layers", NULL))
+            layers = INT(1, 1024), set_sizes = 1;
+        else if (cli_is(a, "--heads", NULL))
+            heads = INT(1, 4096), set_sizes = 1;
+        else if (cli_is(a, "--kv-heads", NULL))
+            kv_heads = INT(1, 4096), set_sizes = 1;
+        else if (cli_is(a, "--ctx", NULL))
+            ctx = INT(1, 1 << 20), set_sizes = 1;
+        else if (cli_is(a, "--ff", NULL))
+            ff = INT(1, 1 << 20), set_sizes = 1;
+        else if (cli_is(a, "--vocab", NULL))
+            vocab = INT(1, 1 << 24);
+        else if (cli_is(a, "--untied", NULL))
+            untied = 1, set_sizes = 1;
+        else if (cli_is(a, "--batch", "-b"))
+            given.batch = INT(1, 1 << 16), set_batch = 1;
+        else if (cli_is(a, "--accum", NULL))
+            given.accum = INT(1, 1 << 16), set_accum = 1;
+        else if (cli_is(a, "--steps", NULL))
+            given.steps = INT(0, 1 << 30), set_steps = 1;
+        else if (cli_is(a, "--lr", NULL))
+            given.lr = FLT(1e-12, 9.99), set_lr = 1;
+        else if (cli_is(a, "--min-lr", NULL))
+            given.min_lr = FLT(0, 9.99), set_min_lr = 1;
+        else if (cli_is(a, "--warmup", NULL))
+            given.warmup = INT(0, 1 << 30), set_warmup = 1;
+        else if (cli_is(a, "--wd", NULL))
+            given.weight_decay = FLT(0, 10), set_wd = 1;
+        else if (cli_is(a, "--wd-embeddings", NULL))
+            given.decay_embeddings = 1;
+        else if (cli_is(a, "--beta1", NULL))
+            given.beta1 = FLT(0, 0.999999), set_b1 = 1;
+        else if (cli_is(a, "--beta2", NULL))
+            given.beta2 = FLT(0, 0.999999), set_b2 = 1;
+        else if (cli_is(a, "--clip", NULL))
+            given.clip = FLT(0, 1e6), set_clip = 1;
+        else if (cli_is(a, "--seed", NULL))
+            given.seed = (uint64_t)cli_int(a, VAL(), 0, INT64_MAX);
+        else if (cli_is(a, "--threads", "-t"))
+            given.n_threads = INT(1, 1024);
+        else if (cli_is(a, "--eval-every", NULL))
+            c.eval_every = INT(0, 1 << 30);
+        else if (cli_is(a, "--eval-batches", NULL))
+            given.eval_batches = INT(1, 1 << 16), set_eval_b = 1;
+        else if (cli_is(a, "--sample-every", NULL))
+            c.sample_every = INT(0, 1 << 30);
+        else if (cli_is(a, "--sample-len", NULL))
+            c.sample_len = INT(1, 1 << 20);
+        else if (cli_is(a, "--sample-prompt", NULL))
+            c.sample_prompt = VAL();
+        else if (cli_is(a, "--ckpt-every", NULL))
+            c.ckpt_every = INT(0, 1 << 30);
+        else if (cli_is(a, "--ckpt", NULL))
+            c.ckpt = VAL();
+        else if (cli_is(a, "--resume", NULL))
+            c.resume = VAL();
+        else if (cli_is(a, "--log", NULL))
+            c.log = VAL();
+        else if (cli_is(a, "--log-every", NULL))
+            c.log_every = INT(1, 1 << 30);
+        else if (cli_is(a, "--ui", NULL))
+            c.ui = 1;
+        else if (cli_is(a, "--ui-port", NULL))
+            c.ui_port = INT(0, 65535), c.ui = 1;
+        else if (cli_is(a, "-q", "--quiet"))
+            c.quiet = 1;
+        else
+            cli_die("train: unknown option '%s' (see gptc train --help)", a);
 #undef VAL
 #undef INT
 #undef FLT
@@ -345,16 +427,22 @@ int cmd_train(int argc, char **argv)
     if (!c.data) cli_die("train: no --data given (a text file or a directory of them)");
     int sft = is_chat_data(c.data);
     if (c.val_data && !sft) cli_die("train: --val-data is for chat data (--data FILE.jsonl)");
-    if (c.init && (dim || layers || heads || kv_heads || ff || arch >= 0 || untied || vocab || pr != &k_presets[0]))
+    if (c.init && (dim || layers || heads || kv_heads || ff || arch >= 0 || untied || vocab ||
+                   pr != &k_presets[0]))
         cli_die("train: the model's sizes come from --init %s (give only --ctx)", c.init);
-    if (c.init && strcmp(c.tokenizer, "byte") != 0) cli_die("train: the tokenizer comes from --init %s", c.init);
+    if (c.init && strcmp(c.tokenizer, "byte") != 0)
+        cli_die("train: the tokenizer comes from --init %s", c.init);
     unsigned lora_mask = ~0u;
-    if ((c.lora_targets || c.lora_alpha) && !c.lora_rank) cli_die("train: --lora-alpha and --lora-targets need --lora-rank");
+    if ((c.lora_targets || c.lora_alpha) && !c.lora_rank)
+        cli_die("train: --lora-alpha and --lora-targets need --lora-rank");
     if (c.lora_rank) {
         gptc_err e;
         if (!c.init) cli_die("train: --lora-rank adapts a model: give it with --init MODEL.gguf");
-        if (c.resume) cli_die("train: --resume of a LoRA run is not supported yet (LoRA runs write no checkpoints)");
-        if (c.lora_targets && gptc_lora_parse_targets(c.lora_targets, &lora_mask, &e)) cli_die("train: %s", e.msg);
+        if (c.resume)
+            cli_die("train: --resume of a LoRA run is not supported yet (LoRA runs write no "
+                    "checkpoints)");
+        if (c.lora_targets && gptc_lora_parse_targets(c.lora_targets, &lora_mask, &e))
+            cli_die("train: %s", e.msg);
         if (!c.lora_alpha) c.lora_alpha = (float)c.lora_rank;
     }
     if (!c.out) cli_die("train: no --out given (where to write the model, e.g. model.gguf)");
@@ -363,7 +451,8 @@ int cmd_train(int argc, char **argv)
     gptc_err err;
     if (gptc_dist_launched()) {
         if (!gptc_dist_available())
-            cli_die("train: started by mpirun, but this gptc was built without MPI (install libopenmpi-dev and "
+            cli_die("train: started by mpirun, but this gptc was built without MPI (install "
+                    "libopenmpi-dev and "
                     "rebuild); every rank would train alone");
         if (c.lora_rank) cli_die("train: LoRA in data-parallel runs is not supported yet");
         if (gptc_dist_init(NULL, NULL, c.dist_timeout, &g_dist, &err)) cli_die_err(&err);
@@ -377,8 +466,10 @@ int cmd_train(int argc, char **argv)
     char ckpt_buf[4200];
     if (!c.ckpt) {
         size_t n = strlen(c.out);
-        if (n > 5 && strcmp(c.out + n - 5, ".gguf") == 0) snprintf(ckpt_buf, sizeof ckpt_buf, "%.*s.ckpt.gguf", (int)(n - 5), c.out);
-        else snprintf(ckpt_buf, sizeof ckpt_buf, "%s.ckpt.gguf", c.out);
+        if (n > 5 && strcmp(c.out + n - 5, ".gguf") == 0)
+            snprintf(ckpt_buf, sizeof ckpt_buf, "%.*s.ckpt.gguf", (int)(n - 5), c.out);
+        else
+            snprintf(ckpt_buf, sizeof ckpt_buf, "%s.ckpt.gguf", c.out);
         c.ckpt = ckpt_buf;
     }
     if (g_rank == 0) {
@@ -386,7 +477,8 @@ int cmd_train(int argc, char **argv)
         check_writable(c.ckpt, "checkpoints to");
     }
     FILE *log = NULL;
-    if (c.log && !(log = fopen(c.log, "a"))) cli_die("train: cannot open --log '%s': %s", c.log, strerror(errno));
+    if (c.log && !(log = fopen(c.log, "a")))
+        cli_die("train: cannot open --log '%s': %s", c.log, strerror(errno));
     g_log = log;
 
     gptc_trainer *tr = NULL;
@@ -416,25 +508,31 @@ int cmd_train(int argc, char **argv)
             gguf_file *f;
             gptc_tconfig ic;
             if (gptc_gguf_open(c.init, &f, &err)) cli_die("train: --init %s: %s", c.init, err.msg);
-            if (gptc_tconfig_from_gguf(f, &ic, &err)) cli_die("train: --init %s: %s", c.init, err.msg);
+            if (gptc_tconfig_from_gguf(f, &ic, &err))
+                cli_die("train: --init %s: %s", c.init, err.msg);
             gptc_gguf_close(f);
             gptc_tconfig_defaults(&ic);
             if (memcmp(&ic, &o.cfg, sizeof ic) != 0)
-                cli_die("train: checkpoint %s was made for another model than %s", c.resume, c.init);
+                cli_die("train: checkpoint %s was made for another model than %s", c.resume,
+                        c.init);
         }
         if (gptc_trainer_resume(c.resume, &o, &tr, &err)) cli_die_err(&err);
     } else if (c.init) {
         gguf_file *f;
         o = given;
         if (gptc_gguf_open(c.init, &f, &err)) cli_die("train: --init %s: %s", c.init, err.msg);
-        if (gptc_tconfig_from_gguf(f, &o.cfg, &err)) cli_die("train: --init %s: %s", c.init, err.msg);
-        if (ctx > o.cfg.n_ctx) cli_die("train: --ctx %d is longer than the model's context (%d)", ctx, o.cfg.n_ctx);
+        if (gptc_tconfig_from_gguf(f, &o.cfg, &err))
+            cli_die("train: --init %s: %s", c.init, err.msg);
+        if (ctx > o.cfg.n_ctx)
+            cli_die("train: --ctx %d is longer than the model's context (%d)", ctx, o.cfg.n_ctx);
         o.seq = ctx;
-        if (gptc_trainer_init_from(&o, f, &tr, &err)) cli_die("train: --init %s: %s", c.init, err.msg);
+        if (gptc_trainer_init_from(&o, f, &tr, &err))
+            cli_die("train: --init %s: %s", c.init, err.msg);
         gptc_gguf_close(f);
         if (c.lora_rank) {
             if (c.windowed) cli_die("train: LoRA with --windowed is not supported yet");
-            if (gptc_trainer_set_lora(tr, c.lora_rank, c.lora_alpha, lora_mask, &err)) cli_die_err(&err);
+            if (gptc_trainer_set_lora(tr, c.lora_rank, c.lora_alpha, lora_mask, &err))
+                cli_die_err(&err);
             c.ckpt_every = 0;
         }
     } else {
@@ -448,14 +546,16 @@ int cmd_train(int argc, char **argv)
         o.cfg.n_ff = ff;
         o.cfg.n_vocab = vocab;
         o.cfg.tied = !untied;
-        if (untied && o.cfg.arch == GPTC_ARCH_GPT2) cli_die("train: gpt2 always ties its output to token_embd");
+        if (untied && o.cfg.arch == GPTC_ARCH_GPT2)
+            cli_die("train: gpt2 always ties its output to token_embd");
         if (o.cfg.arch == GPTC_ARCH_GPT2 && kv_heads && kv_heads != o.cfg.n_head)
             cli_die("train: gpt2 has no grouped-query attention: --kv-heads must equal --heads");
         if (o.cfg.arch == GPTC_ARCH_GPT2) o.cfg.n_head_kv = o.cfg.n_head;
         if (o.cfg.n_embd % o.cfg.n_head)
             cli_die("train: --dim %d is not divisible by --heads %d", o.cfg.n_embd, o.cfg.n_head);
         if (o.cfg.n_head % o.cfg.n_head_kv)
-            cli_die("train: --heads %d is not divisible by --kv-heads %d", o.cfg.n_head, o.cfg.n_head_kv);
+            cli_die("train: --heads %d is not divisible by --kv-heads %d", o.cfg.n_head,
+                    o.cfg.n_head_kv);
         gguf_file *tok = NULL;
         if (strcmp(c.tokenizer, "byte") == 0) {
             if (gptc_tok_byte_gguf(&tok, &err)) cli_die_err(&err);
@@ -465,7 +565,8 @@ int cmd_train(int argc, char **argv)
                 cli_die("train: --tokenizer takes 'byte' or a GGUF file, not '%s'", c.tokenizer);
             gguf_file *src;
             if (gptc_gguf_open(c.tokenizer, &src, &err)) cli_die_err(&err);
-            if (gptc_tok_copy_gguf(src, &tok, &err)) cli_die("train: --tokenizer %s: %s", c.tokenizer, err.msg);
+            if (gptc_tok_copy_gguf(src, &tok, &err))
+                cli_die("train: --tokenizer %s: %s", c.tokenizer, err.msg);
             gptc_gguf_close(src);
         }
         if (gptc_trainer_new(&o, tok, &tr, &err)) cli_die_err(&err);
@@ -492,28 +593,37 @@ int cmd_train(int argc, char **argv)
         if (!src) {
             gptc_str ts;
             const gguf_file *tk = gptc_trainer_tok_gguf(tr);
-            if (gptc_gguf_find_kv(tk, "tokenizer.chat_template") && !gptc_gguf_get_str(tk, "tokenizer.chat_template", &ts, &err)) {
+            if (gptc_gguf_find_kv(tk, "tokenizer.chat_template") &&
+                !gptc_gguf_get_str(tk, "tokenizer.chat_template", &ts, &err)) {
                 own = strndup(ts.p, ts.n);
                 src = own;
             } else {
                 src = gptc_chat_builtin("chatml");
-                if (!c.quiet) fprintf(stderr, "data: note: the model has no chat template: using ChatML, as gptc chat does\n");
+                if (!c.quiet)
+                    fprintf(stderr, "data: note: the model has no chat template: using ChatML, as "
+                                    "gptc chat does\n");
             }
         }
-        gptc_sft_opts so = {.tok = gptc_trainer_tokenizer(tr), .tmpl = src, .T = T, .strict = c.strict,
-                            .val_frac = o.val_frac, .report = sft_report, .ud = &g_rank};
+        gptc_sft_opts so = {.tok = gptc_trainer_tokenizer(tr),
+                            .tmpl = src,
+                            .T = T,
+                            .strict = c.strict,
+                            .val_frac = o.val_frac,
+                            .report = sft_report,
+                            .ud = &g_rank};
         if (gptc_sft_load(c.data, c.val_data, &so, &chat, &err)) cli_die_err(&err);
         free(own);
         if (gptc_trainer_set_sft(tr, &chat, &err)) cli_die_err(&err);
         if (!c.sample_prompt) c.sample_every = 0;
     } else {
         if (g_rank != 0 && gptc_dist_barrier(g_dist, &err)) die_job(&err);
-        if (gptc_data_load(c.data, gptc_trainer_tokenizer(tr), gptc_trainer_tok_hash(tr), tok_progress, &tty, &data,
-                           &err))
+        if (gptc_data_load(c.data, gptc_trainer_tokenizer(tr), gptc_trainer_tok_hash(tr),
+                           tok_progress, &tty, &data, &err))
             cli_die_err(&err);
         if (g_dist && g_rank == 0 && gptc_dist_barrier(g_dist, &err)) die_job(&err);
         if (tty && !data.cached) fputs("\r", stderr);
-        if (gptc_data_split(&data, o.val_frac, B, T, &err) || gptc_trainer_set_data(tr, &data, &err))
+        if (gptc_data_split(&data, o.val_frac, B, T, &err) ||
+            gptc_trainer_set_data(tr, &data, &err))
             cli_die_err(&err);
     }
     if (g_dist || c.windowed || o.windowed) {
@@ -528,51 +638,66 @@ int cmd_train(int argc, char **argv)
     }
     gptc_tmodel *m = gptc_trainer_model(tr);
     if (!c.quiet && sft) {
-        fprintf(stderr, "data: %s: %zu conversations (%zu skipped), %zu tokens, %zu of them assistant tokens to learn, "
-                "%zu train / %zu validation conversations\n", c.data, chat.n_conv, chat.n_bad, chat.n, chat.n_learn,
-                chat.n_train, chat.n_conv - chat.n_train);
+        fprintf(stderr,
+                "data: %s: %zu conversations (%zu skipped), %zu tokens, %zu of them assistant "
+                "tokens to learn, "
+                "%zu train / %zu validation conversations\n",
+                c.data, chat.n_conv, chat.n_bad, chat.n, chat.n_learn, chat.n_train,
+                chat.n_conv - chat.n_train);
     }
     if (!c.quiet) {
         if (!sft)
-            fprintf(stderr, "data: %s: %.1f MB, %zu tokens (%s), %zu train / %zu validation\n", c.data,
-                    data.bytes / 1e6, data.n, data.cached ? "cached" : "tokenized", data.n_train, data.n - data.n_train);
+            fprintf(stderr, "data: %s: %.1f MB, %zu tokens (%s), %zu train / %zu validation\n",
+                    c.data, data.bytes / 1e6, data.n, data.cached ? "cached" : "tokenized",
+                    data.n_train, data.n - data.n_train);
         if (data.note[0]) fprintf(stderr, "data: note: %s\n", data.note);
         if (c.init) fprintf(stderr, "init: %s\n", c.init);
         if (c.lora_rank)
-            fprintf(stderr, "lora: rank %d, alpha %g: %zu trainable parameters (%.2f%% of %zu); --out is the adapter\n",
+            fprintf(stderr,
+                    "lora: rank %d, alpha %g: %zu trainable parameters (%.2f%% of %zu); --out is "
+                    "the adapter\n",
                     c.lora_rank, c.lora_alpha, gptc_trainer_n_trainable(tr),
-                    100.0 * gptc_trainer_n_trainable(tr) / gptc_tmodel_n_params(m), gptc_tmodel_n_params(m));
+                    100.0 * gptc_trainer_n_trainable(tr) / gptc_tmodel_n_params(m),
+                    gptc_tmodel_n_params(m));
         fprintf(stderr,
-                "model: %s, %.2fM parameters (dim %d, %d layers, %d heads, %d kv heads, ff %d, ctx %d, vocab %d%s), "
+                "model: %s, %.2fM parameters (dim %d, %d layers, %d heads, %d kv heads, ff %d, ctx "
+                "%d, vocab %d%s), "
                 "%.0f MB\n",
-                gptc_arch_name(cfg->arch), gptc_tmodel_n_params(m) / 1e6, cfg->n_embd, cfg->n_layer, cfg->n_head,
-                cfg->n_head_kv, cfg->n_ff, cfg->n_ctx, cfg->n_vocab, cfg->tied ? ", tied" : "",
+                gptc_arch_name(cfg->arch), gptc_tmodel_n_params(m) / 1e6, cfg->n_embd, cfg->n_layer,
+                cfg->n_head, cfg->n_head_kv, cfg->n_ff, cfg->n_ctx, cfg->n_vocab,
+                cfg->tied ? ", tied" : "",
                 (gptc_tmodel_bytes(m) + 2.0 * gptc_tmodel_n_params(m) * 4) / 1e6);
-        fprintf(stderr, "train: %d steps of %d x %d x %d tokens, lr %g -> %g (warmup %d), wd %g, clip %g, %d threads\n",
+        fprintf(stderr,
+                "train: %d steps of %d x %d x %d tokens, lr %g -> %g (warmup %d), wd %g, clip %g, "
+                "%d threads\n",
                 o.steps, B, o.accum, T, o.lr, o.min_lr, o.warmup, o.weight_decay, o.clip,
                 gptc_pool_size(gptc_tmodel_pool(m)));
-        if (c.resume) fprintf(stderr, "resume: %s at step %d\n", c.resume, gptc_trainer_step_no(tr));
+        if (c.resume)
+            fprintf(stderr, "resume: %s at step %d\n", c.resume, gptc_trainer_step_no(tr));
         if (o.windowed)
             fprintf(stderr, "data parallel: %d rank%s x %d threads, ZeRO-%d, %d windows per step\n",
                     gptc_dist_size(g_dist), gptc_dist_size(g_dist) == 1 ? "" : "s",
                     gptc_pool_size(gptc_tmodel_pool(m)), c.zero, B * o.accum);
     }
     if (c.ui) {
-        if (gptc_train_ui_start("127.0.0.1", c.ui_port, &g_ui, &err)) cli_die("train: --ui: %s", err.msg);
+        if (gptc_train_ui_start("127.0.0.1", c.ui_port, &g_ui, &err))
+            cli_die("train: --ui: %s", err.msg);
         fprintf(stderr, "train: dashboard at http://127.0.0.1:%d/\n", gptc_train_ui_port(g_ui));
         fflush(stderr);
     }
     if (log || g_ui) {
-        json_t *cf = json_pack("{s:s, s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b, s:i, s:i, s:i, s:i, s:f, s:f, s:i, "
-                               "s:f, s:f, s:I, s:i, s:I, s:I, s:i}",
-                               "arch", gptc_arch_name(cfg->arch), "params", (json_int_t)gptc_tmodel_n_params(m), "dim",
-                               cfg->n_embd, "layers", cfg->n_layer, "heads", cfg->n_head, "kv_heads", cfg->n_head_kv,
-                               "ff", cfg->n_ff, "ctx", cfg->n_ctx, "vocab", cfg->n_vocab, "tied", cfg->tied, "steps",
-                               o.steps, "batch", B, "accum", o.accum, "warmup", o.warmup, "lr", (double)o.lr, "min_lr",
-                               (double)o.min_lr, "eval_every", c.eval_every, "weight_decay", (double)o.weight_decay,
-                               "clip", (double)o.clip, "seed", (json_int_t)o.seed, "threads",
-                               gptc_pool_size(gptc_tmodel_pool(m)), "train_tokens", (json_int_t)data.n_train,
-                               "val_tokens", (json_int_t)(data.n - data.n_train), "start_step", gptc_trainer_step_no(tr));
+        json_t *cf = json_pack(
+            "{s:s, s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b, s:i, s:i, s:i, s:i, s:f, s:f, s:i, "
+            "s:f, s:f, s:I, s:i, s:I, s:I, s:i}",
+            "arch", gptc_arch_name(cfg->arch), "params", (json_int_t)gptc_tmodel_n_params(m), "dim",
+            cfg->n_embd, "layers", cfg->n_layer, "heads", cfg->n_head, "kv_heads", cfg->n_head_kv,
+            "ff", cfg->n_ff, "ctx", cfg->n_ctx, "vocab", cfg->n_vocab, "tied", cfg->tied, "steps",
+            o.steps, "batch", B, "accum", o.accum, "warmup", o.warmup, "lr", (double)o.lr, "min_lr",
+            (double)o.min_lr, "eval_every", c.eval_every, "weight_decay", (double)o.weight_decay,
+            "clip", (double)o.clip, "seed", (json_int_t)o.seed, "threads",
+            gptc_pool_size(gptc_tmodel_pool(m)), "train_tokens", (json_int_t)data.n_train,
+            "val_tokens", (json_int_t)(data.n - data.n_train), "start_step",
+            gptc_trainer_step_no(tr));
         if (cf) {
             json_object_set_new(cf, "data", gptc_srv_jstring_lossy(c.data, strlen(c.data)));
             json_object_set_new(cf, "out", gptc_srv_jstring_lossy(c.out, strlen(c.out)));
@@ -589,7 +714,9 @@ int cmd_train(int argc, char **argv)
         char piece[128];
         for (size_t i = 0; i < data.n && i < 8 && (int)i < T / 2; i++) {
             size_t k;
-            if (gptc_detok_push(gptc_trainer_tokenizer(tr), &d, data.tok[i], piece, sizeof piece, &k, &err)) break;
+            if (gptc_detok_push(gptc_trainer_tokenizer(tr), &d, data.tok[i], piece, sizeof piece,
+                                &k, &err))
+                break;
             if (o2 + k >= sizeof prompt_buf - 16) break;
             memcpy(prompt_buf + o2, piece, k);
             o2 += k;
@@ -598,7 +725,6 @@ int cmd_train(int argc, char **argv)
         prompt_buf[o2] = 0;
         c.sample_prompt = prompt_buf;
     }
-
 
     if (!g_dist) { /* in a job, mpirun ends every rank on Ctrl-C: the last checkpoint stays */
         signal(SIGINT, on_sigint);
@@ -621,30 +747,38 @@ int cmd_train(int argc, char **argv)
         double dt = cli_now_ms() - t0, tok_s = tokens_per_step / (dt / 1e3);
         ema = ema == 0 ? dt : 0.9 * ema + 0.1 * dt;
         double eta_s = (o.steps - info.step) * ema / 1e3;
-        emit("{\"step\":%d,\"loss\":%.9g,\"lr\":%.9g,\"tok_s\":%.1f,\"grad_norm\":%.6g,\"eta_s\":%.1f}", info.step,
-             info.loss, info.lr, tok_s, isfinite(info.grad_norm) ? info.grad_norm : -1.0, eta_s);
+        emit("{\"step\":%d,\"loss\":%.9g,\"lr\":%.9g,\"tok_s\":%.1f,\"grad_norm\":%.6g,\"eta_s\":%."
+             "1f}",
+             info.step, info.loss, info.lr, tok_s, isfinite(info.grad_norm) ? info.grad_norm : -1.0,
+             eta_s);
         int at_end = info.step == o.steps;
         if (!c.quiet) {
             char eta[32];
             fmt_eta(eta, sizeof eta, (o.steps - info.step) * ema / 1e3);
             if (tty)
-                fprintf(stderr, "\rstep %d/%d | loss %.4f | %.0f tok/s | lr %.2e | norm %.2f | ETA %s   ", info.step,
-                        o.steps, info.loss, tok_s, info.lr, info.grad_norm, eta);
+                fprintf(stderr,
+                        "\rstep %d/%d | loss %.4f | %.0f tok/s | lr %.2e | norm %.2f | ETA %s   ",
+                        info.step, o.steps, info.loss, tok_s, info.lr, info.grad_norm, eta);
             else if (info.step % c.log_every == 0 || info.step == first + 1 || at_end)
-                fprintf(stderr, "step %d/%d loss %.4f tok/s %.0f lr %.2e norm %.2f eta %s\n", info.step, o.steps,
-                        info.loss, tok_s, info.lr, info.grad_norm, eta);
+                fprintf(stderr, "step %d/%d loss %.4f tok/s %.0f lr %.2e norm %.2f eta %s\n",
+                        info.step, o.steps, info.loss, tok_s, info.lr, info.grad_norm, eta);
         }
         if ((c.eval_every && info.step % c.eval_every == 0) || at_end) {
             if (gptc_trainer_eval(tr, &last_val, &err)) die_job(&err);
             emit("{\"step\":%d,\"val_loss\":%.9g}", info.step, last_val);
-            if (!c.quiet) fprintf(stderr, "%sstep %d: val loss %.4f\n", tty ? "\n" : "", info.step, last_val);
+            if (!c.quiet)
+                fprintf(stderr, "%sstep %d: val loss %.4f\n", tty ? "\n" : "", info.step, last_val);
         }
         if (c.sample_every && info.step % c.sample_every == 0 && (!c.quiet || log || g_ui)) {
             char *text;
-            if (gptc_trainer_sample(tr, c.sample_prompt, c.sample_len, 0.8f, o.seed + (uint64_t)info.step, &text, &err) == GPTC_OK) {
-                if (!c.quiet) fprintf(stderr, "%s--- sample at step %d ---\n%s\n---\n", tty ? "\n" : "", info.step, text);
+            if (gptc_trainer_sample(tr, c.sample_prompt, c.sample_len, 0.8f,
+                                    o.seed + (uint64_t)info.step, &text, &err) == GPTC_OK) {
+                if (!c.quiet)
+                    fprintf(stderr, "%s--- sample at step %d ---\n%s\n---\n", tty ? "\n" : "",
+                            info.step, text);
                 if (log || g_ui)
-                    emit_json(json_pack("{s:i, s:o}", "step", info.step, "sample", gptc_srv_jstring_lossy(text, strlen(text))));
+                    emit_json(json_pack("{s:i, s:o}", "step", info.step, "sample",
+                                        gptc_srv_jstring_lossy(text, strlen(text))));
                 free(text);
             } else {
                 fprintf(stderr, "%sgptc: sample: %s\n", tty ? "\n" : "", err.msg);
@@ -653,8 +787,11 @@ int cmd_train(int argc, char **argv)
         if (c.ckpt_every && info.step % c.ckpt_every == 0 && !at_end) {
             if (gptc_trainer_save(tr, c.ckpt, 1, tmpl, &err)) {
                 if (tty) fputc('\n', stderr);
-                fprintf(stderr, "gptc: train: checkpoint at step %d not written: %s (the previous checkpoint is "
-                        "intact)\n", info.step, err.msg);
+                fprintf(stderr,
+                        "gptc: train: checkpoint at step %d not written: %s (the previous "
+                        "checkpoint is "
+                        "intact)\n",
+                        info.step, err.msg);
                 if (g_dist) gptc_dist_abort(g_dist, 1);
                 exit(1);
             }
@@ -665,9 +802,11 @@ int cmd_train(int argc, char **argv)
     int done = gptc_trainer_step_no(tr);
     (void)last_ckpt;
     if (c.lora_rank) { /* the adapter is the result; no checkpoints */
-        if (gptc_trainer_save_lora(tr, c.out, &err)) cli_die("train: adapter not written: %s", err.msg);
+        if (gptc_trainer_save_lora(tr, c.out, &err))
+            cli_die("train: adapter not written: %s", err.msg);
         if (!c.quiet)
-            fprintf(stderr, "done: %d steps%s; adapter %s\n", done - first, g_stop ? " (stopped)" : "", c.out);
+            fprintf(stderr, "done: %d steps%s; adapter %s\n", done - first,
+                    g_stop ? " (stopped)" : "", c.out);
         free(tmpl);
         if (log) fclose(log);
         gptc_data_free(&data);
@@ -676,12 +815,15 @@ int cmd_train(int argc, char **argv)
         return g_stop ? 130 : 0;
     }
     if (gptc_trainer_save(tr, c.ckpt, 1, tmpl, &err)) {
-        fprintf(stderr, "gptc: train: checkpoint not written: %s (the previous checkpoint is intact)\n", err.msg);
+        fprintf(stderr,
+                "gptc: train: checkpoint not written: %s (the previous checkpoint is intact)\n",
+                err.msg);
         if (g_dist) gptc_dist_abort(g_dist, 1);
         exit(1);
     }
     if (g_stop) {
-        fprintf(stderr, "gptc: stopped at step %d; checkpoint %s (continue with --resume %s)\n", done, c.ckpt, c.ckpt);
+        fprintf(stderr, "gptc: stopped at step %d; checkpoint %s (continue with --resume %s)\n",
+                done, c.ckpt, c.ckpt);
     } else {
         if (gptc_trainer_save(tr, c.out, 0, tmpl, &err)) {
             fprintf(stderr, "gptc: train: model not written: %s\n", err.msg);
@@ -692,8 +834,9 @@ int cmd_train(int argc, char **argv)
         char val[64] = "";
         if (!isnan(last_val)) snprintf(val, sizeof val, ", val loss %.4f", last_val);
         if (!c.quiet)
-            fprintf(stderr, "done: %d steps in %.1f s (%.0f tok/s)%s; model %s, checkpoint %s\n", done - first, secs,
-                    secs > 0 ? (done - first) * tokens_per_step / secs : 0.0, val, c.out, c.ckpt);
+            fprintf(stderr, "done: %d steps in %.1f s (%.0f tok/s)%s; model %s, checkpoint %s\n",
+                    done - first, secs, secs > 0 ? (done - first) * tokens_per_step / secs : 0.0,
+                    val, c.out, c.ckpt);
     }
     emit("{\"done\":true,\"step\":%d,\"stopped\":%s}", done, g_stop ? "true" : "false");
     gptc_train_ui_free(g_ui);

@@ -8,19 +8,30 @@
 const char *gptc_status_name(gptc_status s)
 {
     switch (s) {
-    case GPTC_OK: return "ok";
-    case GPTC_E_IO: return "i/o error";
-    case GPTC_E_FORMAT: return "bad format";
-    case GPTC_E_NOMEM: return "out of memory";
-    case GPTC_E_INVALID: return "invalid argument";
-    case GPTC_E_UNSUPPORTED: return "unsupported";
-    case GPTC_E_RANGE: return "out of range";
-    case GPTC_E_KV_FULL: return "KV cache full";
+    case GPTC_OK:
+        return "ok";
+    case GPTC_E_IO:
+        return "i/o error";
+    case GPTC_E_FORMAT:
+        return "bad format";
+    case GPTC_E_NOMEM:
+        return "out of memory";
+    case GPTC_E_INVALID:
+        return "invalid argument";
+    case GPTC_E_UNSUPPORTED:
+        return "unsupported";
+    case GPTC_E_RANGE:
+        return "out of range";
+    case GPTC_E_KV_FULL:
+        return "KV cache full";
     }
     return "unknown status";
 }
 
-const char *gptc_version(void) { return GPTC_VERSION_STRING; }
+const char *gptc_version(void)
+{
+    return GPTC_VERSION_STRING;
+}
 
 gptc_status gptc_fail(gptc_err *err, gptc_status s, const char *fmt, ...)
 {

@@ -18,8 +18,14 @@ gptc_status gptc_fail(gptc_err *err, gptc_status s, const char *fmt, ...)
 void gptc_err_clear(gptc_err *err);
 
 /* Checked arithmetic: return 1 on overflow (and leave *r unspecified), 0 otherwise. */
-static inline int gptc_mul_ovf(uint64_t a, uint64_t b, uint64_t *r) { return __builtin_mul_overflow(a, b, r); }
-static inline int gptc_add_ovf(uint64_t a, uint64_t b, uint64_t *r) { return __builtin_add_overflow(a, b, r); }
+static inline int gptc_mul_ovf(uint64_t a, uint64_t b, uint64_t *r)
+{
+    return __builtin_mul_overflow(a, b, r);
+}
+static inline int gptc_add_ovf(uint64_t a, uint64_t b, uint64_t *r)
+{
+    return __builtin_add_overflow(a, b, r);
+}
 
 /* A (pointer, length) string that need not be NUL-terminated (GGUF strings are not). */
 typedef struct gptc_str {
@@ -30,9 +36,9 @@ typedef struct gptc_str {
 int gptc_str_eq(gptc_str s, const char *cstr);
 
 /* For our own bugs only, never for bad input: those return a gptc_status. */
-#define GPTC_ASSERT(x)                                                                          \
-    do {                                                                                        \
-        if (!(x)) gptc_assert_fail(__FILE__, __LINE__, #x);                                     \
+#define GPTC_ASSERT(x)                                                                             \
+    do {                                                                                           \
+        if (!(x)) gptc_assert_fail(__FILE__, __LINE__, #x);                                        \
     } while (0)
 void gptc_assert_fail(const char *file, int line, const char *expr) __attribute__((noreturn));
 

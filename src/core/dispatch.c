@@ -36,7 +36,10 @@ static int cpu_has_avx512(void)
            __builtin_cpu_supports("avx512dq");
 }
 
-const gptc_ops *gptc_ops_avx2(void) { return cpu_has_avx2() ? &gptc_ops_avx2_table : NULL; }
+const gptc_ops *gptc_ops_avx2(void)
+{
+    return cpu_has_avx2() ? &gptc_ops_avx2_table : NULL;
+}
 
 static pthread_once_t novnni_once = PTHREAD_ONCE_INIT;
 static gptc_ops avx512_novnni; // written once under novnni_once, read-only after
@@ -73,9 +76,12 @@ static void choose(void)
 {
     const char *isa = getenv("GPTC_ISA");
     const gptc_ops *o = NULL;
-    if (isa && strcmp(isa, "ref") == 0) o = gptc_ops_ref();
-    else if (isa && strcmp(isa, "avx2") == 0) o = gptc_ops_avx2();
-    else if (isa && strcmp(isa, "avx512") == 0) o = gptc_ops_avx512();
+    if (isa && strcmp(isa, "ref") == 0)
+        o = gptc_ops_ref();
+    else if (isa && strcmp(isa, "avx2") == 0)
+        o = gptc_ops_avx2();
+    else if (isa && strcmp(isa, "avx512") == 0)
+        o = gptc_ops_avx512();
     chosen = o ? o : best_table(); // unknown name or unsupported ISA: the best this CPU has
 }
 

@@ -5,8 +5,18 @@
 #include <stdint.h>
 #include <string.h>
 
-static inline float gptc_f32_from_bits(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
-static inline uint32_t gptc_f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static inline float gptc_f32_from_bits(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static inline uint32_t gptc_f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
 
 static inline float gptc_f16_to_f32(uint16_t h)
 {
@@ -46,7 +56,10 @@ static inline uint16_t gptc_f32_to_f16(float f)
     return (uint16_t)(sign | ((r - 0x38000000u) >> 13));
 }
 
-static inline float gptc_bf16_to_f32(uint16_t b) { return gptc_f32_from_bits((uint32_t)b << 16); }
+static inline float gptc_bf16_to_f32(uint16_t b)
+{
+    return gptc_f32_from_bits((uint32_t)b << 16);
+}
 
 static inline uint16_t gptc_f32_to_bf16(float f)
 {

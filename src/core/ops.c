@@ -21,13 +21,15 @@
 static float dot_f32_ref(const float *a, const float *b, int n)
 {
     float s = 0.0f;
-    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    for (int i = 0; i < n; i++)
+        s += a[i] * b[i];
     return s;
 }
 
 static void axpy_f32_ref(float *y, float s, const float *x, int n)
 {
-    for (int i = 0; i < n; i++) y[i] += s * x[i];
+    for (int i = 0; i < n; i++)
+        y[i] += s * x[i];
 }
 
 static void matmul_f32_ref(float *Y, int ldy, const float *W, const float *X, int T, int C, int r0,
@@ -38,7 +40,8 @@ static void matmul_f32_ref(float *Y, int ldy, const float *W, const float *X, in
         for (int r = r0; r < r1; r++) {
             const float *w = W + (size_t)r * C; // (C)
             float s = 0.0f;
-            for (int c = 0; c < C; c++) s += w[c] * x[c];
+            for (int c = 0; c < C; c++)
+                s += w[c] * x[c];
             Y[(size_t)t * ldy + r] = s;
         }
     }
@@ -52,7 +55,8 @@ static void matmul_f16_ref(float *Y, int ldy, const uint16_t *W, const float *X,
         for (int r = r0; r < r1; r++) {
             const uint16_t *w = W + (size_t)r * C;
             float s = 0.0f;
-            for (int c = 0; c < C; c++) s += gptc_f16_to_f32(w[c]) * x[c];
+            for (int c = 0; c < C; c++)
+                s += gptc_f16_to_f32(w[c]) * x[c];
             Y[(size_t)t * ldy + r] = s;
         }
     }
@@ -66,7 +70,8 @@ static void matmul_bf16_ref(float *Y, int ldy, const uint16_t *W, const float *X
         for (int r = r0; r < r1; r++) {
             const uint16_t *w = W + (size_t)r * C;
             float s = 0.0f;
-            for (int c = 0; c < C; c++) s += gptc_bf16_to_f32(w[c]) * x[c];
+            for (int c = 0; c < C; c++)
+                s += gptc_bf16_to_f32(w[c]) * x[c];
             Y[(size_t)t * ldy + r] = s;
         }
     }
@@ -85,7 +90,10 @@ static const gptc_ops ops_ref = {
     .matmul_q = gptc_qmm_matmul_ref,
 };
 
-const gptc_ops *gptc_ops_ref(void) { return &ops_ref; }
+const gptc_ops *gptc_ops_ref(void)
+{
+    return &ops_ref;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Scalar helpers (the same arithmetic as llama2.c's run.c, so logits can be compared closely)
@@ -93,11 +101,13 @@ const gptc_ops *gptc_ops_ref(void) { return &ops_ref; }
 void gptc_rmsnorm(float *o, const float *x, const float *w, int n, float eps)
 {
     float ss = 0.0f;
-    for (int i = 0; i < n; i++) ss += x[i] * x[i];
+    for (int i = 0; i < n; i++)
+        ss += x[i] * x[i];
     ss /= (float)n;
     ss += eps;
     ss = 1.0f / sqrtf(ss);
-    for (int i = 0; i < n; i++) o[i] = w[i] * (ss * x[i]);
+    for (int i = 0; i < n; i++)
+        o[i] = w[i] * (ss * x[i]);
 }
 
 void gptc_softmax(float *x, int n)
@@ -111,12 +121,14 @@ void gptc_softmax(float *x, int n)
         x[i] = expf(x[i] - max);
         sum += x[i];
     }
-    for (int i = 0; i < n; i++) x[i] /= sum;
+    for (int i = 0; i < n; i++)
+        x[i] /= sum;
 }
 
 void gptc_swiglu(float *g, const float *u, int n)
 {
-    for (int i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+    for (int i = 0; i < n; i++)
+        g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
 void gptc_rope(float *x, int n_head, int head_dim, int n_rot, int pos, float base)

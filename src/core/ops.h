@@ -29,9 +29,12 @@ typedef struct gptc_ops {
      * W is F32, F16 (IEEE half, as uint16) or BF16 (as uint16). Y rows have stride ldy.
      * Each output element is written, not accumulated. The caller splits [0, R) across
      * threads; kernels must give bit-identical results whatever the split. */
-    void (*matmul_f32)(float *Y, int ldy, const float *W, const float *X, int T, int C, int r0, int r1);
-    void (*matmul_f16)(float *Y, int ldy, const uint16_t *W, const float *X, int T, int C, int r0, int r1);
-    void (*matmul_bf16)(float *Y, int ldy, const uint16_t *W, const float *X, int T, int C, int r0, int r1);
+    void (*matmul_f32)(float *Y, int ldy, const float *W, const float *X, int T, int C, int r0,
+                       int r1);
+    void (*matmul_f16)(float *Y, int ldy, const uint16_t *W, const float *X, int T, int C, int r0,
+                       int r1);
+    void (*matmul_bf16)(float *Y, int ldy, const uint16_t *W, const float *X, int T, int C, int r0,
+                        int r1);
 
     /* Block-quantized W (quant.h: gptc_type_is_quant), in two steps (src/quant/qmm.h):
      * act_form(wtype) names the activation form this table's matmul_q reads for such weights

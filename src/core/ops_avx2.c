@@ -58,8 +58,10 @@ ALWAYS_INLINE __m256 load_x_tail(const float *x, int n)
 
 ALWAYS_INLINE __m128 reduce4(__m256 a, __m256 b, __m256 c, __m256 d)
 {
-    __m256 ab = _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
-    __m256 cd = _mm256_add_ps(_mm256_permute2f128_ps(c, d, 0x20), _mm256_permute2f128_ps(c, d, 0x31));
+    __m256 ab =
+        _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
+    __m256 cd =
+        _mm256_add_ps(_mm256_permute2f128_ps(c, d, 0x20), _mm256_permute2f128_ps(c, d, 0x31));
     // lane 0: (a01, a23, c01, c23), lane 1: (b01, b23, d01, d23)
     __m256 h = _mm256_hadd_ps(ab, cd);
     // lane 0: (a, c, a, c), lane 1: (b, d, b, d)
@@ -82,7 +84,8 @@ static float dot_f32_avx2(const float *a, const float *b, int n)
         s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
     s0 = _mm256_add_ps(s0, s1);
     float s = _mm_cvtss_f32(reduce4(s0, s0, s0, s0));
-    for (; i < n; i++) s += a[i] * b[i];
+    for (; i < n; i++)
+        s += a[i] * b[i];
     return s;
 }
 
@@ -91,8 +94,10 @@ static void axpy_f32_avx2(float *y, float s, const float *x, int n)
     __m256 vs = _mm256_set1_ps(s);
     int i = 0;
     for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(vs, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-    for (; i < n; i++) y[i] += s * x[i];
+        _mm256_storeu_ps(y + i,
+                         _mm256_fmadd_ps(vs, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++)
+        y[i] += s * x[i];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -108,13 +113,16 @@ ALWAYS_INLINE void tile(float *Y, int ldy, const void *W, const float *X, int C,
     const float *x[2]; // (nt, C) activation rows
     __m256 acc[2][4];  // (nt, nr)
 #pragma GCC unroll 4
-    for (int i = 0; i < 4; i++) w[i] = (const char *)W + (size_t)(r + (i < nr ? i : 0)) * C * esz;
+    for (int i = 0; i < 4; i++)
+        w[i] = (const char *)W + (size_t)(r + (i < nr ? i : 0)) * C * esz;
 #pragma GCC unroll 2
-    for (int j = 0; j < 2; j++) x[j] = X + (size_t)(t + (j < nt ? j : 0)) * C;
+    for (int j = 0; j < 2; j++)
+        x[j] = X + (size_t)(t + (j < nt ? j : 0)) * C;
 #pragma GCC unroll 2
     for (int j = 0; j < 2; j++)
 #pragma GCC unroll 4
-        for (int i = 0; i < 4; i++) acc[j][i] = _mm256_setzero_ps();
+        for (int i = 0; i < 4; i++)
+            acc[j][i] = _mm256_setzero_ps();
 
     uintptr_t pf = (uintptr_t)w[0] + (size_t)PF_ROWS * C * esz; // may lie past W: no pointer
     int c = 0;
@@ -137,18 +145,21 @@ ALWAYS_INLINE void tile(float *Y, int ldy, const void *W, const float *X, int C,
         for (int j = 0; j < nt; j++) {
             __m256 xv = _mm256_loadu_ps(x[j] + c);
 #pragma GCC unroll 4
-            for (int i = 0; i < nr; i++) acc[j][i] = _mm256_fmadd_ps(wv[i], xv, acc[j][i]);
+            for (int i = 0; i < nr; i++)
+                acc[j][i] = _mm256_fmadd_ps(wv[i], xv, acc[j][i]);
         }
     }
     if (c < C) {
         __m256 wv[4];
 #pragma GCC unroll 4
-        for (int i = 0; i < nr; i++) wv[i] = load_w_tail(w[i], c, C - c, wt);
+        for (int i = 0; i < nr; i++)
+            wv[i] = load_w_tail(w[i], c, C - c, wt);
 #pragma GCC unroll 2
         for (int j = 0; j < nt; j++) {
             __m256 xv = load_x_tail(x[j] + c, C - c);
 #pragma GCC unroll 4
-            for (int i = 0; i < nr; i++) acc[j][i] = _mm256_fmadd_ps(wv[i], xv, acc[j][i]);
+            for (int i = 0; i < nr; i++)
+                acc[j][i] = _mm256_fmadd_ps(wv[i], xv, acc[j][i]);
         }
     }
 
@@ -162,7 +173,8 @@ ALWAYS_INLINE void tile(float *Y, int ldy, const void *W, const float *X, int C,
             float s[4];
             _mm_storeu_ps(s, reduce4(acc[j][0], nr > 1 ? acc[j][1] : acc[j][0],
                                      nr > 2 ? acc[j][2] : acc[j][0], acc[j][0]));
-            for (int i = 0; i < nr; i++) y[i] = s[i];
+            for (int i = 0; i < nr; i++)
+                y[i] = s[i];
         }
     }
 }
@@ -171,7 +183,8 @@ ALWAYS_INLINE void tile_tokens(float *Y, int ldy, const void *W, const float *X,
                                int nr, int t0, int t1, int wt)
 {
     int t = t0, pf = nr == 4;
-    for (; t + 2 <= t1; t += 2, pf = 0) tile(Y, ldy, W, X, C, r, nr, t, 2, pf, wt);
+    for (; t + 2 <= t1; t += 2, pf = 0)
+        tile(Y, ldy, W, X, C, r, nr, t, 2, pf, wt);
     if (t < t1) tile(Y, ldy, W, X, C, r, nr, t, 1, pf, wt);
 }
 
@@ -184,13 +197,15 @@ ALWAYS_INLINE void matmul(float *Y, int ldy, const void *W, const float *X, int 
     for (int tb = 0; tb < T; tb += TB) {
         int te = GPTC_MIN(T, tb + TB);
         int r = r0;
-        for (; r + 4 <= r1; r += 4) tile_tokens(Y, ldy, W, X, C, r, 4, tb, te, wt);
-        for (; r < r1; r++) tile_tokens(Y, ldy, W, X, C, r, 1, tb, te, wt);
+        for (; r + 4 <= r1; r += 4)
+            tile_tokens(Y, ldy, W, X, C, r, 4, tb, te, wt);
+        for (; r < r1; r++)
+            tile_tokens(Y, ldy, W, X, C, r, 1, tb, te, wt);
     }
 }
 
-static void matmul_f32_avx2(float *Y, int ldy, const float *W, const float *X, int T, int C,
-                            int r0, int r1)
+static void matmul_f32_avx2(float *Y, int ldy, const float *W, const float *X, int T, int C, int r0,
+                            int r1)
 {
     matmul(Y, ldy, W, X, T, C, r0, r1, WT_F32);
 }

@@ -100,10 +100,12 @@ static void axpy_f32_avx512(float *y, float s, const float *x, int n)
     __m512 vs = _mm512_set1_ps(s);
     int i = 0;
     for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(vs, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+        _mm512_storeu_ps(y + i,
+                         _mm512_fmadd_ps(vs, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
     if (i < n) {
         __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        __m512 v = _mm512_fmadd_ps(vs, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i));
+        __m512 v =
+            _mm512_fmadd_ps(vs, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i));
         _mm512_mask_storeu_ps(y + i, m, v);
     }
 }
@@ -122,13 +124,16 @@ ALWAYS_INLINE void tile(float *Y, int ldy, const void *W, const float *X, int C,
     const float *x[4]; // (nt, C) activation rows
     __m512 acc[4][4];  // (nt, nr)
 #pragma GCC unroll 4
-    for (int i = 0; i < 4; i++) w[i] = (const char *)W + (size_t)(r + (i < nr ? i : 0)) * C * esz;
+    for (int i = 0; i < 4; i++)
+        w[i] = (const char *)W + (size_t)(r + (i < nr ? i : 0)) * C * esz;
 #pragma GCC unroll 4
-    for (int j = 0; j < 4; j++) x[j] = X + (size_t)(t + (j < nt ? j : 0)) * C;
+    for (int j = 0; j < 4; j++)
+        x[j] = X + (size_t)(t + (j < nt ? j : 0)) * C;
 #pragma GCC unroll 4
     for (int j = 0; j < 4; j++)
 #pragma GCC unroll 4
-        for (int i = 0; i < 4; i++) acc[j][i] = _mm512_setzero_ps();
+        for (int i = 0; i < 4; i++)
+            acc[j][i] = _mm512_setzero_ps();
 
     // Rows are contiguous, so PF_ROWS rows ahead is one address; uintptr_t arithmetic because
     // it may lie past the end of W (prefetches do not fault).
@@ -142,24 +147,28 @@ ALWAYS_INLINE void tile(float *Y, int ldy, const void *W, const float *X, int C,
                 _mm_prefetch((const char *)(pf + ((size_t)i * C + (size_t)c) * esz), _MM_HINT_T1);
         }
 #pragma GCC unroll 4
-        for (int i = 0; i < nr; i++) wv[i] = load_w(w[i], c, wt);
+        for (int i = 0; i < nr; i++)
+            wv[i] = load_w(w[i], c, wt);
 #pragma GCC unroll 4
         for (int j = 0; j < nt; j++) {
             __m512 xv = _mm512_loadu_ps(x[j] + c);
 #pragma GCC unroll 4
-            for (int i = 0; i < nr; i++) acc[j][i] = _mm512_fmadd_ps(wv[i], xv, acc[j][i]);
+            for (int i = 0; i < nr; i++)
+                acc[j][i] = _mm512_fmadd_ps(wv[i], xv, acc[j][i]);
         }
     }
     if (c < C) {
         __mmask16 m = (__mmask16)((1u << (C - c)) - 1);
         __m512 wv[4];
 #pragma GCC unroll 4
-        for (int i = 0; i < nr; i++) wv[i] = load_w_mask(w[i], c, m, wt);
+        for (int i = 0; i < nr; i++)
+            wv[i] = load_w_mask(w[i], c, m, wt);
 #pragma GCC unroll 4
         for (int j = 0; j < nt; j++) {
             __m512 xv = _mm512_maskz_loadu_ps(m, x[j] + c);
 #pragma GCC unroll 4
-            for (int i = 0; i < nr; i++) acc[j][i] = _mm512_fmadd_ps(wv[i], xv, acc[j][i]);
+            for (int i = 0; i < nr; i++)
+                acc[j][i] = _mm512_fmadd_ps(wv[i], xv, acc[j][i]);
         }
     }
 
@@ -182,12 +191,20 @@ ALWAYS_INLINE void tile_tokens(float *Y, int ldy, const void *W, const float *X,
                                int nr, int t0, int t1, int wt)
 {
     int t = t0, pf = nr == 4;
-    for (; t + 4 <= t1; t += 4, pf = 0) tile(Y, ldy, W, X, C, r, nr, t, 4, pf, wt);
+    for (; t + 4 <= t1; t += 4, pf = 0)
+        tile(Y, ldy, W, X, C, r, nr, t, 4, pf, wt);
     switch (t1 - t) {
-    case 3: tile(Y, ldy, W, X, C, r, nr, t, 3, pf, wt); break;
-    case 2: tile(Y, ldy, W, X, C, r, nr, t, 2, pf, wt); break;
-    case 1: tile(Y, ldy, W, X, C, r, nr, t, 1, pf, wt); break;
-    default: break;
+    case 3:
+        tile(Y, ldy, W, X, C, r, nr, t, 3, pf, wt);
+        break;
+    case 2:
+        tile(Y, ldy, W, X, C, r, nr, t, 2, pf, wt);
+        break;
+    case 1:
+        tile(Y, ldy, W, X, C, r, nr, t, 1, pf, wt);
+        break;
+    default:
+        break;
     }
 }
 
@@ -201,8 +218,10 @@ ALWAYS_INLINE void matmul(float *Y, int ldy, const void *W, const float *X, int 
     for (int tb = 0; tb < T; tb += TB) {
         int te = GPTC_MIN(T, tb + TB);
         int r = r0;
-        for (; r + 4 <= r1; r += 4) tile_tokens(Y, ldy, W, X, C, r, 4, tb, te, wt);
-        for (; r < r1; r++) tile_tokens(Y, ldy, W, X, C, r, 1, tb, te, wt);
+        for (; r + 4 <= r1; r += 4)
+            tile_tokens(Y, ldy, W, X, C, r, 4, tb, te, wt);
+        for (; r < r1; r++)
+            tile_tokens(Y, ldy, W, X, C, r, 1, tb, te, wt);
     }
 }
 

@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #define POOL_MAX_THREADS 1024
-#define SPIN_NS 100000    // how long an idle worker spins before it sleeps (100 us)
+#define SPIN_NS 100000     // how long an idle worker spins before it sleeps (100 us)
 #define WAIT_SPIN_NS 50000 // how long the caller spins for workers before it yields
 
 typedef struct worker {
@@ -46,9 +46,9 @@ struct gptc_pool {
     gptc_task_fn fn; // the current job, valid while pending > 0
     void *arg;
 
-    _Atomic unsigned gen;  // bumped once per run (and once by free, with stop set)
-    _Atomic int pending;   // workers that have not finished the current run
-    _Atomic int stop;      // set by gptc_pool_free before its final gen bump
+    _Atomic unsigned gen; // bumped once per run (and once by free, with stop set)
+    _Atomic int pending;  // workers that have not finished the current run
+    _Atomic int stop;     // set by gptc_pool_free before its final gen bump
     _Atomic int n_sleeping;
 
     pthread_mutex_t mu; // guards the sleep/wake handshake only
@@ -82,13 +82,16 @@ static unsigned wait_new_gen(gptc_pool *p, unsigned seen)
         cpu_relax();
         if ((i & 63) == 63 && p->spin) { // read the clock rarely; vDSO, but not free
             uint64_t t = now_ns();
-            if (t0 == 0) t0 = t;
-            else if (t - t0 > SPIN_NS) break;
+            if (t0 == 0)
+                t0 = t;
+            else if (t - t0 > SPIN_NS)
+                break;
         }
     }
     pthread_mutex_lock(&p->mu);
     atomic_fetch_add(&p->n_sleeping, 1); // seq_cst: see the header comment
-    while ((g = atomic_load(&p->gen)) == seen) pthread_cond_wait(&p->cv, &p->mu);
+    while ((g = atomic_load(&p->gen)) == seen)
+        pthread_cond_wait(&p->cv, &p->mu);
     atomic_fetch_sub(&p->n_sleeping, 1);
     pthread_mutex_unlock(&p->mu);
     return g;
@@ -134,7 +137,8 @@ static void stop_workers(gptc_pool *p, int n_started)
 {
     atomic_store_explicit(&p->stop, 1, memory_order_relaxed);
     publish(p);
-    for (int i = 0; i < n_started; i++) pthread_join(p->workers[i].thread, NULL);
+    for (int i = 0; i < n_started; i++)
+        pthread_join(p->workers[i].thread, NULL);
 }
 
 gptc_status gptc_pool_init(int n_threads, gptc_pool **out, gptc_err *err)
@@ -176,8 +180,7 @@ gptc_status gptc_pool_init(int n_threads, gptc_pool **out, gptc_err *err)
             pthread_mutex_destroy(&p->mu);
             free(p->workers);
             free(p);
-            return gptc_fail(err, GPTC_E_NOMEM, "gptc_pool_init: pthread_create: %s",
-                             strerror(rc));
+            return gptc_fail(err, GPTC_E_NOMEM, "gptc_pool_init: pthread_create: %s", strerror(rc));
         }
     }
     *out = p;
@@ -196,7 +199,10 @@ void gptc_pool_free(gptc_pool *pool)
     free(pool);
 }
 
-int gptc_pool_size(const gptc_pool *pool) { return pool->nth; }
+int gptc_pool_size(const gptc_pool *pool)
+{
+    return pool->nth;
+}
 
 void gptc_pool_run(gptc_pool *pool, gptc_task_fn fn, void *arg)
 {
@@ -222,8 +228,10 @@ void gptc_pool_run(gptc_pool *pool, gptc_task_fn fn, void *arg)
         cpu_relax();
         if ((i & 63) == 63) {
             uint64_t t = now_ns();
-            if (t0 == 0) t0 = t;
-            else if (t - t0 > WAIT_SPIN_NS) t0 = UINT64_MAX;
+            if (t0 == 0)
+                t0 = t;
+            else if (t - t0 > WAIT_SPIN_NS)
+                t0 = UINT64_MAX;
         }
     }
 }

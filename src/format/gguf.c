@@ -1,6 +1,6 @@
 /*
- * gguf.c — the GGUF reader (gptc_gguf_open, gptc_gguf_parse), the accessors and the in-memory builder.
- * The writer is in gptc_gguf_write.c.
+ * gguf.c — the GGUF reader (gptc_gguf_open, gptc_gguf_parse), the accessors and the in-memory
+ * builder. The writer is in gptc_gguf_write.c.
  *
  * The parser reads through a cursor that never moves past its end pointer: every length, count
  * and size is compared with the bytes left, using overflow-checked arithmetic, before anything
@@ -150,7 +150,10 @@ typedef struct strset {
     size_t mask;
 } strset;
 
-static uint64_t str_hash(gptc_str s) { return gptc_fnv1a64(GPTC_FNV64_INIT, s.p, (size_t)s.n); }
+static uint64_t str_hash(gptc_str s)
+{
+    return gptc_fnv1a64(GPTC_FNV64_INIT, s.p, (size_t)s.n);
+}
 
 static int strset_init(strset *set, uint64_t n)
 {
@@ -725,7 +728,7 @@ gptc_status gptc_gguf_get_bool(const gguf_file *f, const char *key, int *out, gp
 }
 
 gptc_status gptc_gguf_get_arr(const gguf_file *f, const char *key, uint32_t elem_type,
-                         const gguf_kv **out, gptc_err *err)
+                              const gguf_kv **out, gptc_err *err)
 {
     const gguf_kv *kv;
     gptc_status st = need_kv(f, key, &kv, err);
@@ -878,7 +881,8 @@ static gptc_status put_kv(gguf_file *f, gptc_str key, const gguf_kv *val, gptc_e
     return GPTC_OK;
 }
 
-gptc_status gptc_gguf_set_uint(gguf_file *f, const char *key, uint32_t vtype, uint64_t v, gptc_err *err)
+gptc_status gptc_gguf_set_uint(gguf_file *f, const char *key, uint32_t vtype, uint64_t v,
+                               gptc_err *err)
 {
     uint64_t max;
     switch (vtype) {
@@ -906,7 +910,8 @@ gptc_status gptc_gguf_set_uint(gguf_file *f, const char *key, uint32_t vtype, ui
     return put_kv(f, cstr(key), &val, err);
 }
 
-gptc_status gptc_gguf_set_int(gguf_file *f, const char *key, uint32_t vtype, int64_t v, gptc_err *err)
+gptc_status gptc_gguf_set_int(gguf_file *f, const char *key, uint32_t vtype, int64_t v,
+                              gptc_err *err)
 {
     int64_t lo, hi;
     switch (vtype) {
@@ -1001,7 +1006,7 @@ static gptc_status set_arr(gguf_file *f, gptc_str key, uint32_t et, const void *
 }
 
 gptc_status gptc_gguf_set_arr(gguf_file *f, const char *key, uint32_t elem_type, const void *data,
-                         uint64_t n, gptc_err *err)
+                              uint64_t n, gptc_err *err)
 {
     return set_arr(f, cstr(key), elem_type, data, n, err);
 }
@@ -1032,7 +1037,7 @@ static gptc_status set_arr_str(gguf_file *f, gptc_str key, const gptc_str *strs,
 }
 
 gptc_status gptc_gguf_set_arr_str(gguf_file *f, const char *key, const gptc_str *strs, uint64_t n,
-                             gptc_err *err)
+                                  gptc_err *err)
 {
     return set_arr_str(f, cstr(key), strs, n, err);
 }
@@ -1067,7 +1072,7 @@ gptc_status gptc_gguf_copy_kvs(gguf_file *f, const gguf_file *src, gptc_err *err
 }
 
 gptc_status gptc_gguf_add_tensor(gguf_file *f, const char *name, uint32_t type, uint32_t n_dims,
-                            const uint64_t *ne, const void *data, gptc_err *err)
+                                 const uint64_t *ne, const void *data, gptc_err *err)
 {
     if (!name || !*name) return gptc_fail(err, GPTC_E_INVALID, "gguf: empty tensor name");
     if (!ne) return gptc_fail(err, GPTC_E_INVALID, "gguf: tensor '%s' has no shape", name);
@@ -1104,4 +1109,7 @@ gptc_status gptc_gguf_add_tensor(gguf_file *f, const char *name, uint32_t type, 
     return GPTC_OK;
 }
 
-void *gptc_gguf_alloc(gguf_file *f, uint64_t n) { return gguf_alloc(f, n); }
+void *gptc_gguf_alloc(gguf_file *f, uint64_t n)
+{
+    return gguf_alloc(f, n);
+}

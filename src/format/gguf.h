@@ -14,7 +14,8 @@
  * One struct, gguf_file, describes a GGUF whether it was parsed from bytes (strings, arrays and
  * tensor data are borrowed views into the mapping) or built in memory (the builder copies keys,
  * strings and arrays into memory the gguf_file owns; tensor data stays borrowed from the
- * caller until gptc_gguf_write returns). The llama2.c importer builds one; `gptc convert` writes it.
+ * caller until gptc_gguf_write returns). The llama2.c importer builds one; `gptc convert` writes
+ * it.
  *
  * The parser distrusts every byte: every count, length, offset and size is checked against
  * the end of the buffer with overflow-checked arithmetic, totals included; it allocates at most
@@ -73,25 +74,25 @@ typedef struct gguf_tensor {
     uint32_t type;              /* enum gptc_type */
     uint64_t offset;            /* from the start of the data section */
     uint64_t nbytes;
-    const void *data;           /* borrowed: into the mapping, or the builder's caller */
+    const void *data; /* borrowed: into the mapping, or the builder's caller */
 } gguf_tensor;
 
 typedef struct gguf_file {
     uint32_t version;
     uint64_t alignment;
     uint64_t n_kv;
-    gguf_kv *kv;         /* (n_kv) owned */
+    gguf_kv *kv; /* (n_kv) owned */
     uint64_t n_tensors;
     gguf_tensor *tensors; /* (n_tensors) owned */
     uint64_t data_offset; /* parsed files: where the data section starts in the file */
     /* private */
-    const uint8_t *map;  /* the mapping (gptc_gguf_open) or the borrowed buffer (gptc_gguf_parse) */
+    const uint8_t *map; /* the mapping (gptc_gguf_open) or the borrowed buffer (gptc_gguf_parse) */
     size_t map_size;
-    void *owned;         /* builder/parser allocations, freed on close */
+    void *owned; /* builder/parser allocations, freed on close */
     uint64_t cap_kv, cap_tensors;
-    /* 1: gptc_gguf_close munmaps map (set by gptc_gguf_open; an importer that builds with gptc_gguf_new and
-     * hands over its own mapping sets map, map_size and owns_map = 1). 0: map is borrowed
-     * (gptc_gguf_parse) or absent. */
+    /* 1: gptc_gguf_close munmaps map (set by gptc_gguf_open; an importer that builds with
+     * gptc_gguf_new and hands over its own mapping sets map, map_size and owns_map = 1). 0: map is
+     * borrowed (gptc_gguf_parse) or absent. */
     int owns_map;
 } gguf_file;
 
@@ -113,12 +114,12 @@ gptc_status gptc_gguf_get_str(const gguf_file *f, const char *key, gptc_str *out
 gptc_status gptc_gguf_get_bool(const gguf_file *f, const char *key, int *out, gptc_err *err);
 /* The array under key, checking its element type (GGUF_VT_COUNT: any). */
 gptc_status gptc_gguf_get_arr(const gguf_file *f, const char *key, uint32_t elem_type,
-                         const gguf_kv **out, gptc_err *err);
+                              const gguf_kv **out, gptc_err *err);
 
 /* Element i of an array kv (no bounds check beyond GPTC_ASSERT: callers loop to arr.n). */
-int64_t gptc_gguf_arr_int(const gguf_kv *kv, uint64_t i);   /* integer and bool element types */
-double gptc_gguf_arr_float(const gguf_kv *kv, uint64_t i);  /* F32/F64 */
-gptc_str gptc_gguf_arr_str(const gguf_kv *kv, uint64_t i);  /* STR */
+int64_t gptc_gguf_arr_int(const gguf_kv *kv, uint64_t i);  /* integer and bool element types */
+double gptc_gguf_arr_float(const gguf_kv *kv, uint64_t i); /* F32/F64 */
+gptc_str gptc_gguf_arr_str(const gguf_kv *kv, uint64_t i); /* STR */
 
 const char *gptc_gguf_vtype_name(uint32_t t);
 /* Bytes of one element of a fixed-size value type; 0 for STR, ARR and unknown types. */
@@ -127,16 +128,19 @@ size_t gptc_gguf_vtype_size(uint32_t t);
 /* ----- builder: an empty file (version 3, alignment 32) that owns copies of what is set ----- */
 gptc_status gptc_gguf_new(gguf_file **out, gptc_err *err);
 /* Setting an existing key replaces its value. Strings are copied. */
-gptc_status gptc_gguf_set_uint(gguf_file *f, const char *key, uint32_t vtype, uint64_t v, gptc_err *err);
-gptc_status gptc_gguf_set_int(gguf_file *f, const char *key, uint32_t vtype, int64_t v, gptc_err *err);
+gptc_status gptc_gguf_set_uint(gguf_file *f, const char *key, uint32_t vtype, uint64_t v,
+                               gptc_err *err);
+gptc_status gptc_gguf_set_int(gguf_file *f, const char *key, uint32_t vtype, int64_t v,
+                              gptc_err *err);
 gptc_status gptc_gguf_set_f32(gguf_file *f, const char *key, float v, gptc_err *err);
 gptc_status gptc_gguf_set_bool(gguf_file *f, const char *key, int v, gptc_err *err);
-gptc_status gptc_gguf_set_str(gguf_file *f, const char *key, const char *s, size_t n, gptc_err *err);
+gptc_status gptc_gguf_set_str(gguf_file *f, const char *key, const char *s, size_t n,
+                              gptc_err *err);
 /* numeric array: n little-endian elements of elem_type, copied */
 gptc_status gptc_gguf_set_arr(gguf_file *f, const char *key, uint32_t elem_type, const void *data,
-                         uint64_t n, gptc_err *err);
+                              uint64_t n, gptc_err *err);
 gptc_status gptc_gguf_set_arr_str(gguf_file *f, const char *key, const gptc_str *strs, uint64_t n,
-                             gptc_err *err);
+                                  gptc_err *err);
 /* Copy every kv of src (except general.alignment) into f. */
 gptc_status gptc_gguf_copy_kvs(gguf_file *f, const gguf_file *src, gptc_err *err);
 /* Add a tensor; data (nbytes as the type and shape imply) is borrowed until gptc_gguf_write. */
@@ -144,7 +148,7 @@ gptc_status gptc_gguf_copy_kvs(gguf_file *f, const gguf_file *src, gptc_err *err
  * of memory. */
 void *gptc_gguf_alloc(gguf_file *f, uint64_t n);
 gptc_status gptc_gguf_add_tensor(gguf_file *f, const char *name, uint32_t type, uint32_t n_dims,
-                            const uint64_t *ne, const void *data, gptc_err *err);
+                                 const uint64_t *ne, const void *data, gptc_err *err);
 
 /* Write f to path as GGUF v3 atomically (path.tmp, fsync, rename). Offsets are recomputed. */
 gptc_status gptc_gguf_write(const gguf_file *f, const char *path, gptc_err *err);

@@ -135,7 +135,8 @@ static void w_kv(wr *w, const gguf_kv *kv)
             for (uint64_t i = 0; i < kv->v.arr.n; i++)
                 w_str(w, s[i]);
         } else {
-            w_bytes(w, kv->v.arr.data, kv->v.arr.n * gptc_gguf_vtype_size(kv->v.arr.type)); /* checked */
+            w_bytes(w, kv->v.arr.data,
+                    kv->v.arr.n * gptc_gguf_vtype_size(kv->v.arr.type)); /* checked */
         }
     } else {
         w_scalar(w, kv);

@@ -162,9 +162,9 @@ gptc_status gptc_llama2c_tokenizer_parse(gguf_file *f, const void *buf, size_t n
     if ((st = gptc_gguf_set_str(f, "tokenizer.ggml.model", "llama", 5, err)) ||
         (st = gptc_gguf_set_arr_str(f, "tokenizer.ggml.tokens", strs, (uint64_t)n_vocab, err)) ||
         (st = gptc_gguf_set_arr(f, "tokenizer.ggml.scores", GGUF_VT_F32, scores, (uint64_t)n_vocab,
-                           err)) ||
-        (st = gptc_gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, types, (uint64_t)n_vocab,
-                           err)))
+                                err)) ||
+        (st = gptc_gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, types,
+                                (uint64_t)n_vocab, err)))
         goto done;
     static const struct {
         const char *key;

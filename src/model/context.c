@@ -23,7 +23,8 @@ gptc_ctx_params gptc_ctx_default_params(void)
 static void *alloc3(uint64_t a, uint64_t b, uint64_t c, size_t elem, int *fail)
 {
     uint64_t n;
-    if (gptc_mul_ovf(a, b, &n) || gptc_mul_ovf(n, c, &n) || gptc_mul_ovf(n, elem, &n) || n > SIZE_MAX) {
+    if (gptc_mul_ovf(a, b, &n) || gptc_mul_ovf(n, c, &n) || gptc_mul_ovf(n, elem, &n) ||
+        n > SIZE_MAX) {
         *fail = 1;
         return NULL;
     }
@@ -39,7 +40,8 @@ static unsigned act_forms_used(const gptc_model *m, const gptc_ops *ops)
     if (gptc_type_is_quant(m->output.type)) used |= 1u << ops->act_form(m->output.type);
     for (int l = 0; l < m->hp.n_layer; l++) {
         const gptc_layer *ly = &m->layers[l];
-        const gptc_wt *lw[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w_gate, &ly->w_up, &ly->w_down, &ly->wqkv};
+        const gptc_wt *lw[] = {&ly->wq,     &ly->wk,   &ly->wv,     &ly->wo,
+                               &ly->w_gate, &ly->w_up, &ly->w_down, &ly->wqkv};
         for (int i = 0; i < 8; i++)
             if (gptc_type_is_quant(lw[i]->type)) used |= 1u << ops->act_form(lw[i]->type);
         used |= gptc_moe_act_forms(ly->moe, ops);
@@ -57,11 +59,13 @@ gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params
     if (p.n_ctx < 0 || p.n_batch < 0 || p.n_threads < 0 || p.n_threads > 1024)
         return gptc_fail(err, GPTC_E_INVALID, "context: negative n_ctx, n_batch or n_threads");
     if (p.n_ctx == 0) p.n_ctx = GPTC_MIN(hp->n_ctx_train, 4096);
-    if (p.n_ctx > (1 << 24)) return gptc_fail(err, GPTC_E_INVALID, "context: n_ctx %d is too large", p.n_ctx);
+    if (p.n_ctx > (1 << 24))
+        return gptc_fail(err, GPTC_E_INVALID, "context: n_ctx %d is too large", p.n_ctx);
     if (p.n_batch == 0) p.n_batch = 512;
     p.n_batch = GPTC_MIN(p.n_batch, p.n_ctx);
     if (p.n_seq_max <= 0) p.n_seq_max = 1;
-    if (p.n_seq_max > 64) return gptc_fail(err, GPTC_E_INVALID, "context: n_seq_max %d is over 64", p.n_seq_max);
+    if (p.n_seq_max > 64)
+        return gptc_fail(err, GPTC_E_INVALID, "context: n_seq_max %d is over 64", p.n_seq_max);
 
     gptc_ctx *c = calloc(1, sizeof *c);
     if (!c) return gptc_fail(err, GPTC_E_NOMEM, "context: out of memory");
@@ -118,7 +122,8 @@ gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params
         if (!(forms & 1u << fm)) continue;
         uint64_t bytes; /* aligned_alloc wants a multiple of the alignment */
         if (gptc_mul_ovf(B, c->ops->act_row_bytes(fm, GPTC_MAX(GPTC_MAX(D, Q), F)), &bytes) ||
-            bytes > SIZE_MAX - 64 || !(c->xq[fm] = aligned_alloc(64, (size_t)((bytes + 64) & ~(uint64_t)63))))
+            bytes > SIZE_MAX - 64 ||
+            !(c->xq[fm] = aligned_alloc(64, (size_t)((bytes + 64) & ~(uint64_t)63))))
             fail = 1;
     }
     if (p.embeddings) {
@@ -128,9 +133,11 @@ gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params
     }
     if (fail) {
         gptc_ctx_free(c);
-        return gptc_fail(err, GPTC_E_NOMEM, "context: out of memory for n_ctx %d (try a smaller --ctx)", N);
+        return gptc_fail(err, GPTC_E_NOMEM,
+                         "context: out of memory for n_ctx %d (try a smaller --ctx)", N);
     }
-    for (int i = 0; i < B; i++) c->logit_row[i] = -1;
+    for (int i = 0; i < B; i++)
+        c->logit_row[i] = -1;
     c->rope_long = model->rope_long_ctx > 0 && N > model->rope_long_ctx;
     gptc_kv_clear(c);
     *out = c;
@@ -161,14 +168,18 @@ void gptc_ctx_free(gptc_ctx *c)
     free(c->logit_row);
     free(c->cell_of);
     free(c->out_idx);
-    for (int fm = 0; fm < GPTC_ACT_FORMS; fm++) free(c->xq[fm]);
+    for (int fm = 0; fm < GPTC_ACT_FORMS; fm++)
+        free(c->xq[fm]);
     free(c->embd_sum);
     free(c->embd_n);
     free(c->embd_out);
     free(c);
 }
 
-int gptc_ctx_n_ctx(const gptc_ctx *c) { return c->n_ctx; }
+int gptc_ctx_n_ctx(const gptc_ctx *c)
+{
+    return c->n_ctx;
+}
 
 /* Forget the pooled embedding of sequence s. */
 static void embd_reset(gptc_ctx *c, int s)
@@ -186,12 +197,14 @@ void gptc_kv_clear(gptc_ctx *c)
         c->cell_seq[i] = 0;
     }
     c->n_cells_hi = 0;
-    for (int s = 0; s < c->n_seq_max; s++) embd_reset(c, s);
+    for (int s = 0; s < c->n_seq_max; s++)
+        embd_reset(c, s);
 }
 
 static void shrink_hi(gptc_ctx *c)
 {
-    while (c->n_cells_hi > 0 && c->cell_pos[c->n_cells_hi - 1] < 0) c->n_cells_hi--;
+    while (c->n_cells_hi > 0 && c->cell_pos[c->n_cells_hi - 1] < 0)
+        c->n_cells_hi--;
 }
 
 void gptc_kv_seq_rm(gptc_ctx *c, int seq, int p0, int p1)
@@ -217,7 +230,8 @@ void gptc_kv_seq_cp(gptc_ctx *c, int src, int dst, int p0, int p1)
     if (p1 < 0) p1 = INT32_MAX;
     uint64_t sb = 1ull << src, db = 1ull << dst;
     for (int i = 0; i < c->n_cells_hi; i++)
-        if ((c->cell_seq[i] & sb) && c->cell_pos[i] >= p0 && c->cell_pos[i] < p1) c->cell_seq[i] |= db;
+        if ((c->cell_seq[i] & sb) && c->cell_pos[i] >= p0 && c->cell_pos[i] < p1)
+            c->cell_seq[i] |= db;
 }
 
 int gptc_kv_seq_pos_max(const gptc_ctx *c, int seq)
@@ -245,7 +259,8 @@ void gptc_ctx_embd_accumulate(gptc_ctx *c, const gptc_batch *b)
         int s = b->seq_id ? b->seq_id[t] : 0;
         gptc_final_norm(c->model, row, c->x + (size_t)t * D);
         float *sum = c->embd_sum + (size_t)s * D;
-        for (int i = 0; i < D; i++) sum[i] += row[i];
+        for (int i = 0; i < D; i++)
+            sum[i] += row[i];
         c->embd_n[s]++;
     }
 }
@@ -262,7 +277,8 @@ const float *gptc_get_embeddings(gptc_ctx *c, int seq)
     }
     if (norm > 0) {
         float inv = (float)(1.0 / sqrt(norm));
-        for (int i = 0; i < D; i++) c->embd_out[i] *= inv;
+        for (int i = 0; i < D; i++)
+            c->embd_out[i] *= inv;
     }
     return c->embd_out;
 }

@@ -40,10 +40,10 @@ struct gptc_ctx {
     float *q;                    /* (B, Q) */
     float *rope_cs;              /* (B, n_rot) cos, sin pairs of each token's position */
     const gptc_rotary *rope_cur; /* the rope rope_cs was computed for in this batch */
-    int rope_long;      /* 1: model->rope[1] replaces rope[0] (n_ctx > model->rope_long_ctx) */
-    float *kb, *vb;     /* (B, K) */
-    float *hb, *hb2;    /* (B, F) */
-    void *moe_buf;      /* moe.c's scratch (64-byte aligned), moe_cap bytes, grown on demand */
+    int rope_long;   /* 1: model->rope[1] replaces rope[0] (n_ctx > model->rope_long_ctx) */
+    float *kb, *vb;  /* (B, K) */
+    float *hb, *hb2; /* (B, F) */
+    void *moe_buf;   /* moe.c's scratch (64-byte aligned), moe_cap bytes, grown on demand */
     size_t moe_cap;
     float *att;         /* (threads, N) attention scores, one row per thread */
     float *logits;      /* (B, V) rows for the tokens that asked */

@@ -37,17 +37,20 @@ gptc_status gptc_hp_int(const gguf_file *f, const char *arch, const char *name, 
     int64_t v;
     const gguf_kv *kv = gptc_gguf_find_kv(f, key);
     if (!kv) {
-        if (def < lo) return gptc_fail(err, GPTC_E_FORMAT, "model: hyperparameter '%s' is missing", key);
+        if (def < lo)
+            return gptc_fail(err, GPTC_E_FORMAT, "model: hyperparameter '%s' is missing", key);
         *out = (int)def;
         return GPTC_OK;
     }
     if (kv->type == GGUF_VT_ARR)
-        return gptc_fail(err, GPTC_E_FORMAT, "model: hyperparameter '%s' is an array; gptc expects one integer", key);
+        return gptc_fail(err, GPTC_E_FORMAT,
+                         "model: hyperparameter '%s' is an array; gptc expects one integer", key);
     gptc_status s = gptc_gguf_get_int(f, key, &v, err);
     if (s) return s;
     if (v < lo || v > hi)
-        return gptc_fail(err, GPTC_E_FORMAT, "model: hyperparameter '%s' = %lld is out of range [%lld, %lld]",
-                         key, (long long)v, (long long)lo, (long long)hi);
+        return gptc_fail(err, GPTC_E_FORMAT,
+                         "model: hyperparameter '%s' = %lld is out of range [%lld, %lld]", key,
+                         (long long)v, (long long)lo, (long long)hi);
     *out = (int)v;
     return GPTC_OK;
 }
@@ -65,7 +68,8 @@ gptc_status gptc_hp_float(const gguf_file *f, const char *arch, const char *name
     gptc_status s = gptc_gguf_get_float(f, key, &v, err);
     if (s) return s;
     if (!(v > 0 && v < 1e30))
-        return gptc_fail(err, GPTC_E_FORMAT, "model: hyperparameter '%s' = %g is out of range", key, v);
+        return gptc_fail(err, GPTC_E_FORMAT, "model: hyperparameter '%s' = %g is out of range", key,
+                         v);
     *out = (float)v;
     return GPTC_OK;
 }
@@ -78,16 +82,20 @@ gptc_status gptc_hp_int_arr(const gguf_file *f, const char *arch, const char *na
     const gguf_kv *kv = gptc_gguf_find_kv(f, key);
     if (kv && kv->type == GGUF_VT_ARR) {
         if (kv->v.arr.n != (uint64_t)n_layer)
-            return gptc_fail(err, GPTC_E_FORMAT, "model: hyperparameter '%s' has %llu values for %d layers", key,
+            return gptc_fail(err, GPTC_E_FORMAT,
+                             "model: hyperparameter '%s' has %llu values for %d layers", key,
                              (unsigned long long)kv->v.arr.n, n_layer);
         uint32_t t = kv->v.arr.type;
         if (t == GGUF_VT_F32 || t == GGUF_VT_F64 || t == GGUF_VT_STR)
-            return gptc_fail(err, GPTC_E_FORMAT, "model: hyperparameter '%s' is not an integer array", key);
+            return gptc_fail(err, GPTC_E_FORMAT,
+                             "model: hyperparameter '%s' is not an integer array", key);
         for (int l = 0; l < n_layer; l++) {
             int64_t v = gptc_gguf_arr_int(kv, (uint64_t)l);
             if (v < lo || v > hi)
-                return gptc_fail(err, GPTC_E_FORMAT, "model: hyperparameter '%s'[%d] = %lld is out of range [%lld, %lld]",
-                                 key, l, (long long)v, (long long)lo, (long long)hi);
+                return gptc_fail(
+                    err, GPTC_E_FORMAT,
+                    "model: hyperparameter '%s'[%d] = %lld is out of range [%lld, %lld]", key, l,
+                    (long long)v, (long long)lo, (long long)hi);
             out[l] = (int)v;
         }
         return GPTC_OK;
@@ -95,7 +103,8 @@ gptc_status gptc_hp_int_arr(const gguf_file *f, const char *arch, const char *na
     int v;
     gptc_status s = gptc_hp_int(f, arch, name, lo, hi, def, &v, err);
     if (s) return s;
-    for (int l = 0; l < n_layer; l++) out[l] = v;
+    for (int l = 0; l < n_layer; l++)
+        out[l] = v;
     return GPTC_OK;
 }
 
@@ -110,25 +119,31 @@ gptc_status gptc_hp_common(gptc_model *m, gptc_err *err)
         (s = gptc_hp_int(f, a, "feed_forward_length", 1, big, -1, &hp->n_ff, err)) ||
         (s = gptc_hp_int(f, a, "block_count", 1, 4096, -1, &hp->n_layer, err)) ||
         (s = gptc_hp_int(f, a, "attention.head_count", 1, 4096, -1, &hp->n_head, err)) ||
-        (s = gptc_hp_int(f, a, "attention.head_count_kv", 1, 4096, hp->n_head, &hp->n_head_kv, err)) ||
+        (s = gptc_hp_int(f, a, "attention.head_count_kv", 1, 4096, hp->n_head, &hp->n_head_kv,
+                         err)) ||
         (s = gptc_hp_int(f, a, "context_length", 1, 1 << 24, -1, &hp->n_ctx_train, err)))
         return s;
     char key[128];
     snprintf(key, sizeof key, "%s.attention.key_length", a);
     if (!gptc_gguf_find_kv(f, key) && hp->n_embd % hp->n_head)
-        return gptc_fail(err, GPTC_E_FORMAT, "model: embedding_length %d is not a multiple of head_count %d",
+        return gptc_fail(err, GPTC_E_FORMAT,
+                         "model: embedding_length %d is not a multiple of head_count %d",
                          hp->n_embd, hp->n_head);
     if (hp->n_head % hp->n_head_kv)
-        return gptc_fail(err, GPTC_E_FORMAT, "model: head_count %d is not a multiple of head_count_kv %d",
-                         hp->n_head, hp->n_head_kv);
+        return gptc_fail(err, GPTC_E_FORMAT,
+                         "model: head_count %d is not a multiple of head_count_kv %d", hp->n_head,
+                         hp->n_head_kv);
     int vlen;
-    if ((s = gptc_hp_int(f, a, "attention.key_length", 1, 4096, hp->n_embd / hp->n_head, &hp->head_dim, err)) ||
+    if ((s = gptc_hp_int(f, a, "attention.key_length", 1, 4096, hp->n_embd / hp->n_head,
+                         &hp->head_dim, err)) ||
         (s = gptc_hp_int(f, a, "attention.value_length", 1, 4096, hp->head_dim, &vlen, err)))
         return s;
     if (vlen != hp->head_dim)
-        return gptc_fail(err, GPTC_E_UNSUPPORTED, "model: %s.attention.value_length %d differs from key_length %d",
-                         a, vlen, hp->head_dim);
-    if ((s = gptc_hp_int(f, a, "rope.dimension_count", 2, hp->head_dim, hp->head_dim, &hp->n_rot, err)))
+        return gptc_fail(err, GPTC_E_UNSUPPORTED,
+                         "model: %s.attention.value_length %d differs from key_length %d", a, vlen,
+                         hp->head_dim);
+    if ((s = gptc_hp_int(f, a, "rope.dimension_count", 2, hp->head_dim, hp->head_dim, &hp->n_rot,
+                         err)))
         return s;
     if (hp->n_rot % 2)
         return gptc_fail(err, GPTC_E_FORMAT, "model: rope.dimension_count %d is odd", hp->n_rot);
@@ -166,12 +181,14 @@ gptc_status gptc_model_bind_wt(gptc_model *m, const char *name, int rows, int co
     const gguf_tensor *t = gptc_gguf_find_tensor(m->file, name);
     if (!t) return gptc_fail(err, GPTC_E_FORMAT, "model: tensor '%s' is missing", name);
     if (t->n_dims > 2 || t->ne[0] != (uint64_t)cols || t->ne[1] != (uint64_t)rows)
-        return gptc_fail(err, GPTC_E_FORMAT, "model: tensor '%s' has shape [%llu, %llu%s], expected [%d, %d]",
-                         name, (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
+        return gptc_fail(err, GPTC_E_FORMAT,
+                         "model: tensor '%s' has shape [%llu, %llu%s], expected [%d, %d]", name,
+                         (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
                          t->n_dims > 2 ? ", ..." : "", cols, rows);
     if (!computable(t->type))
-        return gptc_fail(err, GPTC_E_UNSUPPORTED, "model: tensor '%s' has type %s, which gptc cannot compute yet",
-                         name, type_name(t->type));
+        return gptc_fail(err, GPTC_E_UNSUPPORTED,
+                         "model: tensor '%s' has type %s, which gptc cannot compute yet", name,
+                         type_name(t->type));
     w->type = t->type;
     w->data = t->data;
     w->rows = rows;
@@ -185,14 +202,17 @@ gptc_status gptc_model_bind_vec(gptc_model *m, const char *name, int n, float **
     const gguf_tensor *t = gptc_gguf_find_tensor(m->file, name);
     if (!t) return gptc_fail(err, GPTC_E_FORMAT, "model: tensor '%s' is missing", name);
     uint64_t ne = 1;
-    for (uint32_t d = 0; d < t->n_dims; d++) ne *= t->ne[d];
+    for (uint32_t d = 0; d < t->n_dims; d++)
+        ne *= t->ne[d];
     /* 1-D, or [n, 1] as converters write some scalars and gates */
     if (ne != (uint64_t)n || t->ne[0] != (uint64_t)n)
-        return gptc_fail(err, GPTC_E_FORMAT, "model: tensor '%s' has %u dimensions and %llu elements, expected [%d]",
+        return gptc_fail(err, GPTC_E_FORMAT,
+                         "model: tensor '%s' has %u dimensions and %llu elements, expected [%d]",
                          name, t->n_dims, (unsigned long long)t->ne[0], n);
     if (!convertible(t->type))
-        return gptc_fail(err, GPTC_E_UNSUPPORTED, "model: tensor '%s' has type %s, which gptc cannot compute yet",
-                         name, type_name(t->type));
+        return gptc_fail(err, GPTC_E_UNSUPPORTED,
+                         "model: tensor '%s' has type %s, which gptc cannot compute yet", name,
+                         type_name(t->type));
     float *v = malloc((size_t)n * sizeof *v);
     if (!v) return gptc_fail(err, GPTC_E_NOMEM, "model: out of memory");
     gptc_row_to_f32(v, t->data, t->type, n, 0);
@@ -224,7 +244,8 @@ gptc_status gptc_model_bind_io(gptc_model *m, int ln, gptc_err *err)
     const gguf_tensor *te = gptc_gguf_find_tensor(m->file, "token_embd.weight");
     if (!te) return gptc_fail(err, GPTC_E_FORMAT, "model: tensor 'token_embd.weight' is missing");
     if (te->n_dims == 2 && te->ne[0] == (uint64_t)D && te->ne[1] != (uint64_t)V)
-        return gptc_fail(err, GPTC_E_FORMAT, "model: the vocabulary has %d tokens but token_embd.weight has %llu rows",
+        return gptc_fail(err, GPTC_E_FORMAT,
+                         "model: the vocabulary has %d tokens but token_embd.weight has %llu rows",
                          V, (unsigned long long)te->ne[1]);
     if ((s = gptc_model_bind_wt(m, "token_embd.weight", V, D, &m->tok_embd, err))) return s;
     m->weight_bytes -= (uint64_t)gptc_row_bytes(m->tok_embd.type, D) * (V - 1); /* reads one row */
@@ -267,7 +288,8 @@ gptc_status gptc_model_bind_layer(gptc_model *m, int l, int biases, int gated, i
     gptc_status s;
 #define NAME(suffix) (snprintf(nm, sizeof nm, "blk.%d.%s", l, suffix), nm)
     if ((s = gptc_model_bind_vec(m, NAME("attn_norm.weight"), D, &ly->attn_norm, err))) return s;
-    if ((biases & GPTC_BIAS_NORM) && (s = gptc_model_bind_vec(m, NAME("attn_norm.bias"), D, &ly->attn_norm_b, err)))
+    if ((biases & GPTC_BIAS_NORM) &&
+        (s = gptc_model_bind_vec(m, NAME("attn_norm.bias"), D, &ly->attn_norm_b, err)))
         return s;
     if (gptc_gguf_find_tensor(m->file, NAME("attn_qkv.weight"))) {
         if ((s = gptc_model_bind_wt(m, nm, Q + 2 * K, D, &ly->wqkv, err))) return s;
@@ -293,9 +315,12 @@ gptc_status gptc_model_bind_layer(gptc_model *m, int l, int biases, int gated, i
             return s;
     }
     if ((s = gptc_model_bind_wt(m, NAME("attn_output.weight"), D, Q, &ly->wo, err))) return s;
-    if ((biases & GPTC_BIAS_O) && (s = gptc_model_bind_vec(m, NAME("attn_output.bias"), D, &ly->bo, err))) return s;
+    if ((biases & GPTC_BIAS_O) &&
+        (s = gptc_model_bind_vec(m, NAME("attn_output.bias"), D, &ly->bo, err)))
+        return s;
     if ((s = gptc_model_bind_vec(m, NAME("ffn_norm.weight"), D, &ly->ffn_norm, err))) return s;
-    if ((biases & GPTC_BIAS_NORM) && (s = gptc_model_bind_vec(m, NAME("ffn_norm.bias"), D, &ly->ffn_norm_b, err)))
+    if ((biases & GPTC_BIAS_NORM) &&
+        (s = gptc_model_bind_vec(m, NAME("ffn_norm.bias"), D, &ly->ffn_norm_b, err)))
         return s;
     if (gated && fused_up) {
         gptc_wt gu;
@@ -303,7 +328,8 @@ gptc_status gptc_model_bind_layer(gptc_model *m, int l, int biases, int gated, i
         ly->w_gate = gptc_wt_rows(&gu, 0, F);
         ly->w_up = gptc_wt_rows(&gu, F, F);
     } else {
-        if (gated && (s = gptc_model_bind_wt(m, NAME("ffn_gate.weight"), F, D, &ly->w_gate, err))) return s;
+        if (gated && (s = gptc_model_bind_wt(m, NAME("ffn_gate.weight"), F, D, &ly->w_gate, err)))
+            return s;
         if ((s = gptc_model_bind_wt(m, NAME("ffn_up.weight"), F, D, &ly->w_up, err))) return s;
     }
     if ((s = gptc_model_bind_wt(m, NAME("ffn_down.weight"), D, F, &ly->w_down, err))) return s;
@@ -334,7 +360,6 @@ gptc_status gptc_model_rope(gptc_model *m, gptc_rotary *r, int n_rot, float base
     return GPTC_OK;
 }
 
-
 gptc_status gptc_rope_scaling(gptc_model *m, gptc_err *err)
 {
     const char *a = m->hp.arch;
@@ -351,11 +376,14 @@ gptc_status gptc_rope_scaling(gptc_model *m, gptc_err *err)
     if (s) return s;
     if (!kv || gptc_str_eq(type, "none") || gptc_str_eq(type, "llama3")) return GPTC_OK;
     if (gptc_str_eq(type, "linear")) {
-        if (factor != 1.0f && m->rope[0].inv_freq) /* the global rope only (Gemma 3's local layers keep theirs) */
-            for (int j = 0; j < m->rope[0].n_rot / 2; j++) m->rope[0].inv_freq[j] /= factor;
+        if (factor != 1.0f &&
+            m->rope[0].inv_freq) /* the global rope only (Gemma 3's local layers keep theirs) */
+            for (int j = 0; j < m->rope[0].n_rot / 2; j++)
+                m->rope[0].inv_freq[j] /= factor;
         return GPTC_OK;
     }
-    return gptc_fail(err, GPTC_E_UNSUPPORTED, "model: %s = '%.*s' is not supported for %s (gptc reads none, linear, llama3)",
+    return gptc_fail(err, GPTC_E_UNSUPPORTED,
+                     "model: %s = '%.*s' is not supported for %s (gptc reads none, linear, llama3)",
                      key, (int)GPTC_MIN(type.n, 32), type.p, a);
 }
 
@@ -373,7 +401,8 @@ gptc_status gptc_model_from_gguf(gguf_file *f, gptc_model **out, gptc_err *err)
     if (!s) {
         m->def = gptc_arch_find(arch);
         if (!m->def)
-            s = gptc_fail(err, GPTC_E_UNSUPPORTED, "model: architecture '%.*s' is not supported (gptc runs: %s)",
+            s = gptc_fail(err, GPTC_E_UNSUPPORTED,
+                          "model: architecture '%.*s' is not supported (gptc runs: %s)",
                           (int)GPTC_MIN(arch.n, 64), arch.p, gptc_arch_supported());
     }
     if (!s) {
@@ -402,7 +431,8 @@ static gptc_status check_regular(const char *path, const char *what, gptc_err *e
     if (stat(path, &st) != 0)
         return gptc_fail(err, GPTC_E_IO, "%s '%s': %s", what, path, strerror(errno));
     if (S_ISDIR(st.st_mode)) return gptc_fail(err, GPTC_E_IO, "%s '%s' is a directory", what, path);
-    if (!S_ISREG(st.st_mode)) return gptc_fail(err, GPTC_E_IO, "%s '%s' is not a regular file", what, path);
+    if (!S_ISREG(st.st_mode))
+        return gptc_fail(err, GPTC_E_IO, "%s '%s' is not a regular file", what, path);
     return GPTC_OK;
 }
 
@@ -413,7 +443,8 @@ static gptc_status is_gguf(const char *path, int *yes, gptc_err *err)
     char magic[4] = {0};
     *yes = 0;
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) return gptc_fail(err, GPTC_E_IO, "cannot open model '%s': %s", path, strerror(errno));
+    if (fd < 0)
+        return gptc_fail(err, GPTC_E_IO, "cannot open model '%s': %s", path, strerror(errno));
     ssize_t n = read(fd, magic, 4);
     int e = errno;
     close(fd);
@@ -449,9 +480,11 @@ gptc_status gptc_model_open_file(const char *path, const char *tokenizer_path, g
         int dir_len = slash ? (int)(slash - path + 1) : 0;
         snprintf(tok_path, sizeof tok_path, "%.*stokenizer.bin", dir_len, path);
         if (access(tok_path, R_OK) != 0)
-            return gptc_fail(err, GPTC_E_INVALID,
-                             "model '%s' is not GGUF, so it is read as a llama2.c checkpoint, which needs "
-                             "a tokenizer: pass --tokenizer FILE (no tokenizer.bin beside it)", path);
+            return gptc_fail(
+                err, GPTC_E_INVALID,
+                "model '%s' is not GGUF, so it is read as a llama2.c checkpoint, which needs "
+                "a tokenizer: pass --tokenizer FILE (no tokenizer.bin beside it)",
+                path);
         tp = tok_path;
     }
     if ((s = check_regular(tp, "tokenizer", err))) return s;
@@ -480,10 +513,12 @@ void gptc_model_free(gptc_model *m)
     if (m->layers) {
         for (int l = 0; l < m->hp.n_layer; l++) {
             gptc_layer *ly = &m->layers[l];
-            float *owned[] = {ly->attn_norm, ly->attn_norm_b, ly->bqkv, ly->bo, ly->q_norm, ly->k_norm,
-                              ly->post_attn_norm, ly->ffn_norm, ly->ffn_norm_b, ly->b_up, ly->b_down,
-                              ly->post_ffw_norm};
-            for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++) free(owned[i]);
+            float *owned[] = {
+                ly->attn_norm,  ly->attn_norm_b, ly->bqkv,           ly->bo,
+                ly->q_norm,     ly->k_norm,      ly->post_attn_norm, ly->ffn_norm,
+                ly->ffn_norm_b, ly->b_up,        ly->b_down,         ly->post_ffw_norm};
+            for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
+                free(owned[i]);
             free(ly->attn_sinks);
             gptc_moe_free(ly->moe);
             if (!ly->bqkv) { /* separate biases; else views into bqkv */
@@ -494,7 +529,8 @@ void gptc_model_free(gptc_model *m)
         }
         free(m->layers);
     }
-    for (int i = 0; i < 2; i++) free(m->rope[i].inv_freq);
+    for (int i = 0; i < 2; i++)
+        free(m->rope[i].inv_freq);
     free(m->out_norm);
     free(m->out_norm_b);
     gptc_tokenizer_free(m->tok);
@@ -502,9 +538,18 @@ void gptc_model_free(gptc_model *m)
     free(m);
 }
 
-const gptc_hparams *gptc_model_hparams(const gptc_model *m) { return &m->hp; }
-uint64_t gptc_model_weight_bytes(const gptc_model *m) { return m->weight_bytes; }
-const gptc_tokenizer *gptc_model_tokenizer(const gptc_model *m) { return m->tok; }
+const gptc_hparams *gptc_model_hparams(const gptc_model *m)
+{
+    return &m->hp;
+}
+uint64_t gptc_model_weight_bytes(const gptc_model *m)
+{
+    return m->weight_bytes;
+}
+const gptc_tokenizer *gptc_model_tokenizer(const gptc_model *m)
+{
+    return m->tok;
+}
 
 const char *gptc_model_meta_str(const gptc_model *m, const char *key, size_t *len)
 {
@@ -516,11 +561,12 @@ const char *gptc_model_meta_str(const gptc_model *m, const char *key, size_t *le
 
 char *gptc_model_describe(const gptc_model *m, char *buf, size_t n)
 {
-    static const char *const acts[] = {"SwiGLU", "GELU", "GeGLU (f16 GELU table)", "GELU (f16 table)"};
+    static const char *const acts[] = {"SwiGLU", "GELU", "GeGLU (f16 GELU table)",
+                                       "GELU (f16 table)"};
     size_t off = 0;
-#define ADD(...)                                                                                                       \
-    do {                                                                                                               \
-        if (off < n) off += (size_t)snprintf(buf + off, n - off, __VA_ARGS__);                                          \
+#define ADD(...)                                                                                   \
+    do {                                                                                           \
+        if (off < n) off += (size_t)snprintf(buf + off, n - off, __VA_ARGS__);                     \
     } while (0)
     if (n) buf[0] = 0;
     const gptc_layer *ly = m->layers;
@@ -529,7 +575,10 @@ char *gptc_model_describe(const gptc_model *m, char *buf, size_t n)
     ADD(", %s", !m->out_norm ? "post-norm" : m->out_norm_b ? "LayerNorm" : "RMSNorm");
     for (int i = 0; i < m->n_rope || (i == 1 && m->rope_long_ctx && i < 2); i++) {
         const gptc_rotary *r = &m->rope[i];
-        ADD(", rope%s %s %d dims base %g", i == 0 ? "" : m->rope_long_ctx ? " (long)" : " (local)",
+        ADD(", rope%s %s %d dims base %g",
+            i == 0             ? ""
+            : m->rope_long_ctx ? " (long)"
+                               : " (local)",
             r->neox ? "NEOX" : "NORM", r->n_rot, r->base);
         if (r->has_factors) ADD(" with frequency factors");
         if (r->attn_factor != 1.0f) ADD(" attn_factor %g", r->attn_factor);

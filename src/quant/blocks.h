@@ -171,7 +171,8 @@ static_assert(sizeof(block_iq4_xs) == 136, "block_iq4_xs layout");
 
 /* The E2M1 values of MXFP4 codes, doubled to integers (ggml's kvalues_mxfp4): code c means
  * values[c] / 2. */
-static const int8_t gptc_mxfp4_values[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+static const int8_t gptc_mxfp4_values[16] = {0, 1,  2,  3,  4,  6,  8,  12,
+                                             0, -1, -2, -3, -4, -6, -8, -12};
 
 /* MXFP4 (OCP microscaling FP4, GGUF type 39): x = 2^(e - 127) * E2M1(q) = gptc_e8m0_half(e) *
  * values[q]; nibbles as Q4_0's. */

@@ -21,7 +21,8 @@ void gptc_q4_1_quantize_ref(const float *x, void *vy, int64_t n)
         y[i].d = gptc_f32_to_f16(d);
         y[i].m = gptc_f32_to_f16(min);
         for (int j = 0; j < QK / 2; j++) {
-            int q0 = (int8_t)((x[j] - min) * id + 0.5f), q1 = (int8_t)((x[j + QK / 2] - min) * id + 0.5f);
+            int q0 = (int8_t)((x[j] - min) * id + 0.5f),
+                q1 = (int8_t)((x[j + QK / 2] - min) * id + 0.5f);
             if (q0 > 15) q0 = 15;
             if (q1 > 15) q1 = 15;
             y[i].qs[j] = (uint8_t)(q0 | q1 << 4);

@@ -33,7 +33,8 @@ void gptc_k_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *m)
  * / range, each refined by weighted least squares for fixed L. Returns the scale; *the_min
  * receives -min (>= 0). Laux: n scratch codes. */
 float gptc_kq_fit_scale_min(int n, int nmax, const float *x, const float *w, uint8_t *L,
-                            float *the_min, uint8_t *Laux, float rmin, float rdelta, int nstep, int mad)
+                            float *the_min, uint8_t *Laux, float rmin, float rdelta, int nstep,
+                            int mad)
 {
     float min = x[0], max = x[0];
     float sum_w = w[0], sum_x = sum_w * x[0];
@@ -128,14 +129,16 @@ void gptc_kq_pack_scales(const float *scales, const float *mins, uint8_t *scales
 void gptc_kq_weights(const float *x, float *w)
 {
     float sum_x2 = 0;
-    for (int l = 0; l < 32; l++) sum_x2 += x[l] * x[l];
+    for (int l = 0; l < 32; l++)
+        sum_x2 += x[l] * x[l];
     float av_x = sqrtf(sum_x2 / 32);
-    for (int l = 0; l < 32; l++) w[l] = av_x + fabsf(x[l]);
+    for (int l = 0; l < 32; l++)
+        w[l] = av_x + fabsf(x[l]);
 }
 
 /* Codes of one super-block for the rounded scales; L receives 256 codes in [0, nmax]. */
-void gptc_kq_codes(const float *x, const uint8_t *scales12, uint16_t d16, uint16_t dmin16,
-                   int nmax, uint8_t *L)
+void gptc_kq_codes(const float *x, const uint8_t *scales12, uint16_t d16, uint16_t dmin16, int nmax,
+                   uint8_t *L)
 {
     for (int j = 0; j < QK_K / 32; j++) {
         uint8_t sc, m;
@@ -165,7 +168,8 @@ void gptc_q4_K_quantize_ref(const float *x, void *vy, int64_t n)
         gptc_kq_pack_scales(scales, mins, y[i].scales, &y[i].d, &y[i].dmin);
         gptc_kq_codes(x, y[i].scales, y[i].d, y[i].dmin, 15, L);
         for (int j = 0; j < QK_K; j += 64)
-            for (int l = 0; l < 32; l++) y[i].qs[j / 2 + l] = (uint8_t)(L[j + l] | L[j + l + 32] << 4);
+            for (int l = 0; l < 32; l++)
+                y[i].qs[j / 2 + l] = (uint8_t)(L[j + l] | L[j + l + 32] << 4);
     }
 }
 
@@ -180,8 +184,10 @@ void gptc_q4_K_dequantize(const void *vx, float *y, int64_t n)
             gptc_k_scale_min(j, x[i].scales, &sc0, &m0);
             gptc_k_scale_min(j + 1, x[i].scales, &sc1, &m1);
             float d0 = d * sc0, mm0 = dmin * m0, d1 = d * sc1, mm1 = dmin * m1;
-            for (int l = 0; l < 32; l++) *y++ = d0 * (q[l] & 15) - mm0;
-            for (int l = 0; l < 32; l++) *y++ = d1 * (q[l] >> 4) - mm1;
+            for (int l = 0; l < 32; l++)
+                *y++ = d0 * (q[l] & 15) - mm0;
+            for (int l = 0; l < 32; l++)
+                *y++ = d1 * (q[l] >> 4) - mm1;
         }
     }
 }
@@ -210,7 +216,8 @@ float gptc_q4_K_vec_dot_ref(int n, const void *vw, const void *vx)
             msum += m0 * (x[i].bsums[2 * j] + x[i].bsums[2 * j + 1]) +
                     m1 * (x[i].bsums[2 * j + 2] + x[i].bsums[2 * j + 3]);
         }
-        s += x[i].d * (gptc_f16_to_f32(w[i].d) * (float)isum - gptc_f16_to_f32(w[i].dmin) * (float)msum);
+        s += x[i].d *
+             (gptc_f16_to_f32(w[i].d) * (float)isum - gptc_f16_to_f32(w[i].dmin) * (float)msum);
     }
     return s;
 }

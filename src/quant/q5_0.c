@@ -42,7 +42,8 @@ void gptc_q5_0_dequantize(const void *vx, float *y, int64_t n)
     for (int64_t i = 0; i < n / QK; i++) {
         float d = gptc_f16_to_f32(x[i].d);
         gptc_q5_codes(x[i].qh, x[i].qs, q);
-        for (int j = 0; j < QK; j++) *y++ = (float)(q[j] - 16) * d;
+        for (int j = 0; j < QK; j++)
+            *y++ = (float)(q[j] - 16) * d;
     }
 }
 
@@ -55,7 +56,8 @@ float gptc_q5_0_vec_dot_ref(int n, const void *vw, const void *vx)
     for (int i = 0; i < n / QK; i++) {
         gptc_q5_codes(w[i].qh, w[i].qs, q);
         int32_t isum = 0;
-        for (int j = 0; j < QK; j++) isum += (q[j] - 16) * x[i].qs[j];
+        for (int j = 0; j < QK; j++)
+            isum += (q[j] - 16) * x[i].qs[j];
         s += (float)isum * (gptc_f16_to_f32(w[i].d) * gptc_f16_to_f32(x[i].d));
     }
     return s;

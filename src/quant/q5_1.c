@@ -23,7 +23,8 @@ void gptc_q5_1_quantize_ref(const float *x, void *vy, int64_t n)
         y[i].m = gptc_f32_to_f16(min);
         uint32_t qh = 0;
         for (int j = 0; j < QK / 2; j++) {
-            int q0 = (uint8_t)((x[j] - min) * id + 0.5f), q1 = (uint8_t)((x[j + QK / 2] - min) * id + 0.5f);
+            int q0 = (uint8_t)((x[j] - min) * id + 0.5f),
+                q1 = (uint8_t)((x[j + QK / 2] - min) * id + 0.5f);
             y[i].qs[j] = (uint8_t)((q0 & 15) | (q1 & 15) << 4);
             qh |= (uint32_t)(q0 >> 4 & 1) << j;
             qh |= (uint32_t)(q1 >> 4 & 1) << (j + QK / 2);
@@ -39,7 +40,8 @@ void gptc_q5_1_dequantize(const void *vx, float *y, int64_t n)
     for (int64_t i = 0; i < n / QK; i++) {
         float d = gptc_f16_to_f32(x[i].d), m = gptc_f16_to_f32(x[i].m);
         gptc_q5_codes(x[i].qh, x[i].qs, q);
-        for (int j = 0; j < QK; j++) *y++ = (float)q[j] * d + m;
+        for (int j = 0; j < QK; j++)
+            *y++ = (float)q[j] * d + m;
     }
 }
 
@@ -52,7 +54,8 @@ float gptc_q5_1_vec_dot_ref(int n, const void *vw, const void *vx)
     for (int i = 0; i < n / QK; i++) {
         gptc_q5_codes(w[i].qh, w[i].qs, q);
         int32_t isum = 0;
-        for (int j = 0; j < QK; j++) isum += q[j] * x[i].qs[j];
+        for (int j = 0; j < QK; j++)
+            isum += q[j] * x[i].qs[j];
         s += (float)isum * (gptc_f16_to_f32(w[i].d) * gptc_f16_to_f32(x[i].d)) +
              gptc_f16_to_f32(w[i].m) * gptc_f16_to_f32(x[i].s);
     }

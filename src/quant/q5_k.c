@@ -52,8 +52,10 @@ void gptc_q5_K_dequantize(const void *vx, float *y, int64_t n)
             gptc_k_scale_min(j, x[i].scales, &sc0, &m0);
             gptc_k_scale_min(j + 1, x[i].scales, &sc1, &m1);
             float d0 = d * sc0, mm0 = dmin * m0, d1 = d * sc1, mm1 = dmin * m1;
-            for (int l = 0; l < 32; l++) *y++ = d0 * ((q[l] & 15) + (qh[l] >> j & 1) * 16) - mm0;
-            for (int l = 0; l < 32; l++) *y++ = d1 * ((q[l] >> 4) + (qh[l] >> (j + 1) & 1) * 16) - mm1;
+            for (int l = 0; l < 32; l++)
+                *y++ = d0 * ((q[l] & 15) + (qh[l] >> j & 1) * 16) - mm0;
+            for (int l = 0; l < 32; l++)
+                *y++ = d1 * ((q[l] >> 4) + (qh[l] >> (j + 1) & 1) * 16) - mm1;
         }
     }
 }
@@ -80,7 +82,8 @@ float gptc_q5_K_vec_dot_ref(int n, const void *vw, const void *vx)
             msum += m0 * (x[i].bsums[2 * j] + x[i].bsums[2 * j + 1]) +
                     m1 * (x[i].bsums[2 * j + 2] + x[i].bsums[2 * j + 3]);
         }
-        s += x[i].d * (gptc_f16_to_f32(w[i].d) * (float)isum - gptc_f16_to_f32(w[i].dmin) * (float)msum);
+        s += x[i].d *
+             (gptc_f16_to_f32(w[i].d) * (float)isum - gptc_f16_to_f32(w[i].dmin) * (float)msum);
     }
     return s;
 }

@@ -16,7 +16,10 @@
 
 #define GROUP_MAX_EPS 1e-15f
 
-static int clamp_code(int l, int nmax) { return l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l; }
+static int clamp_code(int l, int nmax)
+{
+    return l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
+}
 
 /* Symmetric fit of n values to codes in [-nmax, nmax - 1] with weights x^2: L receives codes +
  * nmax; returns the scale (signed: the value of largest magnitude maps to -nmax). */
@@ -106,7 +109,8 @@ void gptc_q6_K_quantize_ref(const float *x, void *vy, int64_t n)
                 const uint8_t *c = L + j + l;
                 ql[l] = (uint8_t)((c[0] & 15) | (c[64] & 15) << 4);
                 ql[l + 32] = (uint8_t)((c[32] & 15) | (c[96] & 15) << 4);
-                qh[l] = (uint8_t)((c[0] >> 4) | (c[32] >> 4) << 2 | (c[64] >> 4) << 4 | (c[96] >> 4) << 6);
+                qh[l] = (uint8_t)((c[0] >> 4) | (c[32] >> 4) << 2 | (c[64] >> 4) << 4 |
+                                  (c[96] >> 4) << 6);
             }
         }
     }
@@ -134,7 +138,8 @@ void gptc_q6_K_dequantize(const void *vx, float *y, int64_t n)
     for (int64_t i = 0; i < n / QK_K; i++) {
         float d = gptc_f16_to_f32(x[i].d);
         codes6(&x[i], q);
-        for (int e = 0; e < QK_K; e++) *y++ = d * x[i].scales[e / 16] * (q[e] - 32);
+        for (int e = 0; e < QK_K; e++)
+            *y++ = d * x[i].scales[e / 16] * (q[e] - 32);
     }
 }
 
@@ -149,7 +154,8 @@ float gptc_q6_K_vec_dot_ref(int n, const void *vw, const void *vx)
         int32_t isum = 0;
         for (int g = 0; g < QK_K / 16; g++) {
             int32_t gs = 0;
-            for (int e = 16 * g; e < 16 * g + 16; e++) gs += (q[e] - 32) * x[i].qs[e];
+            for (int e = 16 * g; e < 16 * g + 16; e++)
+                gs += (q[e] - 32) * x[i].qs[e];
             isum += w[i].scales[g] * gs;
         }
         s += x[i].d * (gptc_f16_to_f32(w[i].d) * (float)isum);

@@ -18,10 +18,12 @@ void gptc_q8_0_quantize_ref(const float *x, void *vy, int64_t n)
     block_q8_0 *y = vy;
     for (int64_t i = 0; i < n / QK; i++, x += QK) {
         float amax = 0.0f;
-        for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(x[j]));
+        for (int j = 0; j < QK; j++)
+            amax = fmaxf(amax, fabsf(x[j]));
         float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
         y[i].d = gptc_f32_to_f16(d);
-        for (int j = 0; j < QK; j++) y[i].qs[j] = (int8_t)roundf(x[j] * id);
+        for (int j = 0; j < QK; j++)
+            y[i].qs[j] = (int8_t)roundf(x[j] * id);
     }
 }
 
@@ -30,7 +32,8 @@ void gptc_q8_0_dequantize(const void *vx, float *y, int64_t n)
     const block_q8_0 *x = vx;
     for (int64_t i = 0; i < n / QK; i++) {
         float d = gptc_f16_to_f32(x[i].d);
-        for (int j = 0; j < QK; j++) *y++ = (float)x[i].qs[j] * d;
+        for (int j = 0; j < QK; j++)
+            *y++ = (float)x[i].qs[j] * d;
     }
 }
 
@@ -40,7 +43,8 @@ float gptc_q8_0_vec_dot_ref(int n, const void *vw, const void *vx)
     float s = 0.0f;
     for (int i = 0; i < n / QK; i++) {
         int32_t isum = 0;
-        for (int j = 0; j < QK; j++) isum += (int32_t)w[i].qs[j] * x[i].qs[j];
+        for (int j = 0; j < QK; j++)
+            isum += (int32_t)w[i].qs[j] * x[i].qs[j];
         s += (float)isum * (gptc_f16_to_f32(w[i].d) * gptc_f16_to_f32(x[i].d));
     }
     return s;
@@ -52,7 +56,8 @@ void gptc_q8_1_quantize_ref(const float *x, void *vy, int64_t n)
     block_q8_1 *y = vy;
     for (int64_t i = 0; i < n / QK; i++, x += QK) {
         float amax = 0.0f;
-        for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(x[j]));
+        for (int j = 0; j < QK; j++)
+            amax = fmaxf(amax, fabsf(x[j]));
         float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
         int sum = 0;
         for (int j = 0; j < QK; j++) {
@@ -69,6 +74,7 @@ void gptc_q8_1_dequantize(const void *vx, float *y, int64_t n)
     const block_q8_1 *x = vx;
     for (int64_t i = 0; i < n / QK; i++) {
         float d = gptc_f16_to_f32(x[i].d);
-        for (int j = 0; j < QK; j++) *y++ = (float)x[i].qs[j] * d;
+        for (int j = 0; j < QK; j++)
+            *y++ = (float)x[i].qs[j] * d;
     }
 }

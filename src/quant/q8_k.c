@@ -33,7 +33,8 @@ void gptc_q8_K_quantize_ref(const float *x, void *vy, int64_t n)
         }
         for (int g = 0; g < QK_K / 16; g++) {
             int sum = 0;
-            for (int j = 0; j < 16; j++) sum += y[i].qs[16 * g + j];
+            for (int j = 0; j < 16; j++)
+                sum += y[i].qs[16 * g + j];
             y[i].bsums[g] = (int16_t)sum;
         }
         y[i].d = 1.0f / iscale;
@@ -44,5 +45,6 @@ void gptc_q8_K_dequantize(const void *vx, float *y, int64_t n)
 {
     const block_q8_K *x = vx;
     for (int64_t i = 0; i < n / QK_K; i++)
-        for (int j = 0; j < QK_K; j++) *y++ = x[i].d * x[i].qs[j];
+        for (int j = 0; j < QK_K; j++)
+            *y++ = x[i].d * x[i].qs[j];
 }

@@ -15,7 +15,10 @@ int gptc_qmm_act_form_ref(uint32_t wtype)
     return v == GPTC_TYPE_Q8_0 ? 0 : v == GPTC_TYPE_Q8_1 ? 1 : 2;
 }
 
-size_t gptc_qmm_act_bytes_ref(int form, int C) { return gptc_row_bytes(k_form_type[form], C); }
+size_t gptc_qmm_act_bytes_ref(int form, int C)
+{
+    return gptc_row_bytes(k_form_type[form], C);
+}
 
 void gptc_qmm_act_quant_ref(int form, void *xq, const float *x, int C)
 {

@@ -37,7 +37,7 @@ void gptc_qmm_matmul_avx2(uint32_t wtype, float *Y, int ldy, const void *W, cons
 int gptc_qmm_act_form_avx512(uint32_t wtype);
 size_t gptc_qmm_act_bytes_avx512(int form, int C);
 void gptc_qmm_act_quant_avx512(int form, void *xq, const float *x, int C);
-void gptc_qmm_matmul_avx512(uint32_t wtype, float *Y, int ldy, const void *W, const void *Xq,
-                            int T, int C, int r0, int r1);
+void gptc_qmm_matmul_avx512(uint32_t wtype, float *Y, int ldy, const void *W, const void *Xq, int T,
+                            int C, int r0, int r1);
 
 #endif

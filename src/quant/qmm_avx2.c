@@ -22,7 +22,10 @@
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
 // f16 -> f32 with F16C: the same bits as core/fp16.h's scalar code, in one instruction
-ALWAYS_INLINE float h2f(uint16_t h) { return _cvtsh_ss(h); }
+ALWAYS_INLINE float h2f(uint16_t h)
+{
+    return _cvtsh_ss(h);
+}
 
 ALWAYS_INLINE float hsum8(__m256 v)
 {
@@ -58,9 +61,9 @@ ALWAYS_INLINE __m256i bit4(const uint8_t *qh4)
 {
     uint32_t qh;
     memcpy(&qh, qh4, 4);
-    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh),
-                                    _mm256_setr_epi64x(0, 0x0101010101010101ll, 0x0202020202020202ll,
-                                                       0x0303030303030303ll));
+    __m256i v = _mm256_shuffle_epi8(
+        _mm256_set1_epi32((int)qh),
+        _mm256_setr_epi64x(0, 0x0101010101010101ll, 0x0202020202020202ll, 0x0303030303030303ll));
     __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
     __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
     return _mm256_and_si256(set, _mm256_set1_epi8(16));
@@ -132,7 +135,8 @@ ALWAYS_INLINE float dot_q45_K(int n, const void *vw, const void *vx, int five)
         __m256i H = five ? _mm256_loadu_si256((const __m256i *)((const block_q5_K *)b)->qh)
                          : _mm256_setzero_si256();
         uint8_t sc[8], m[8];
-        for (int j = 0; j < 8; j++) gptc_k_scale_min(j, b->scales, &sc[j], &m[j]);
+        for (int j = 0; j < 8; j++)
+            gptc_k_scale_min(j, b->scales, &sc[j], &m[j]);
         __m256i isum = _mm256_setzero_si256();
         int msum = 0;
         for (int k = 0; k < 4; k++) {
@@ -140,18 +144,24 @@ ALWAYS_INLINE float dot_q45_K(int n, const void *vw, const void *vx, int five)
             __m256i lo = _mm256_and_si256(v, _mm256_set1_epi8(15));
             __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(15));
             if (five) {
-                __m256i b0 = _mm256_set1_epi8((char)(1 << (2 * k))), b1 = _mm256_set1_epi8((char)(1 << (2 * k + 1)));
-                lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(H, b0), b0),
-                                                          _mm256_set1_epi8(16)));
-                hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(H, b1), b1),
-                                                          _mm256_set1_epi8(16)));
+                __m256i b0 = _mm256_set1_epi8((char)(1 << (2 * k))),
+                        b1 = _mm256_set1_epi8((char)(1 << (2 * k + 1)));
+                lo = _mm256_or_si256(
+                    lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(H, b0), b0),
+                                         _mm256_set1_epi8(16)));
+                hi = _mm256_or_si256(
+                    hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(H, b1), b1),
+                                         _mm256_set1_epi8(16)));
             }
-            __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * k)));
-            __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * k + 32)));
+            __m256i p0 =
+                _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * k)));
+            __m256i p1 = _mm256_maddubs_epi16(
+                hi, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * k + 32)));
             isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * k])));
             isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * k + 1])));
         }
-        for (int j = 0; j < 8; j++) msum += m[j] * (x[i].bsums[2 * j] + x[i].bsums[2 * j + 1]);
+        for (int j = 0; j < 8; j++)
+            msum += m[j] * (x[i].bsums[2 * j] + x[i].bsums[2 * j + 1]);
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(h2f(b->d) * x[i].d), acc);
         mins += h2f(b->dmin) * x[i].d * (float)msum;
     }
@@ -167,25 +177,33 @@ static float dot_q6_K(int n, const void *vw, const void *vx)
     for (int i = 0; i < n / QK_K; i++) {
         __m256i isum = _mm256_setzero_si256();
         int corr = 0;
-        for (int g = 0; g < 16; g++) corr += w[i].scales[g] * x[i].bsums[g];
+        for (int g = 0; g < 16; g++)
+            corr += w[i].scales[g] * x[i].bsums[g];
         for (int h = 0; h < 2; h++) {
             const uint8_t *ql = w[i].ql + 64 * h;
-            __m256i L0 = _mm256_loadu_si256((const __m256i *)ql), L1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            __m256i L0 = _mm256_loadu_si256((const __m256i *)ql),
+                    L1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
             __m256i H = _mm256_loadu_si256((const __m256i *)(w[i].qh + 32 * h));
             __m256i q[4] = {
-                _mm256_or_si256(_mm256_and_si256(L0, m4), _mm256_slli_epi16(_mm256_and_si256(H, m2), 4)),
-                _mm256_or_si256(_mm256_and_si256(L1, m4),
-                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 2), m2), 4)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L0, 4), m4),
-                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 4), m2), 4)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L1, 4), m4),
-                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 6), m2), 4)),
+                _mm256_or_si256(_mm256_and_si256(L0, m4),
+                                _mm256_slli_epi16(_mm256_and_si256(H, m2), 4)),
+                _mm256_or_si256(
+                    _mm256_and_si256(L1, m4),
+                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 2), m2), 4)),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16(L0, 4), m4),
+                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 4), m2), 4)),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16(L1, 4), m4),
+                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 6), m2), 4)),
             };
             for (int c = 0; c < 4; c++) {
                 int e = 128 * h + 32 * c, g = e / 16;
-                __m256i p = _mm256_maddubs_epi16(q[c], _mm256_loadu_si256((const __m256i *)(x[i].qs + e)));
-                __m256i s = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(w[i].scales[g])),
-                                                    _mm_set1_epi16(w[i].scales[g + 1]), 1);
+                __m256i p =
+                    _mm256_maddubs_epi16(q[c], _mm256_loadu_si256((const __m256i *)(x[i].qs + e)));
+                __m256i s =
+                    _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(w[i].scales[g])),
+                                            _mm_set1_epi16(w[i].scales[g + 1]), 1);
                 isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, s));
             }
         }
@@ -225,8 +243,14 @@ ALWAYS_INLINE float dot_grid32(int n, const void *vw, const void *vx, int mx)
     return hsum8(acc);
 }
 
-static float dot_iq4_nl(int n, const void *w, const void *x) { return dot_grid32(n, w, x, 0); }
-static float dot_mxfp4(int n, const void *w, const void *x) { return dot_grid32(n, w, x, 1); }
+static float dot_iq4_nl(int n, const void *w, const void *x)
+{
+    return dot_grid32(n, w, x, 0);
+}
+static float dot_mxfp4(int n, const void *w, const void *x)
+{
+    return dot_grid32(n, w, x, 1);
+}
 
 static float dot_iq4_xs(int n, const void *vw, const void *vx)
 {
@@ -236,7 +260,9 @@ static float dot_iq4_xs(int n, const void *vw, const void *vx)
     for (int i = 0; i < n / QK_K; i++) {
         __m256i isum = _mm256_setzero_si256();
         for (int ib = 0; ib < QK_K / 32; ib++) {
-            int ls = (((w[i].scales_l[ib / 2] >> 4 * (ib % 2)) & 15) | ((w[i].scales_h >> 2 * ib) & 3) << 4) - 32;
+            int ls = (((w[i].scales_l[ib / 2] >> 4 * (ib % 2)) & 15) |
+                      ((w[i].scales_h >> 2 * ib) & 3) << 4) -
+                     32;
             __m256i q = grid_codes(w[i].qs + 16 * ib, gptc_iq4nl_values);
             __m256i a = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * ib));
             __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(a, q));
@@ -264,12 +290,14 @@ ALWAYS_INLINE float dot_q23_K(int n, const void *vw, const void *vx, int three)
         if (three) {
             for (int g = 0; g < 16; g++) {
                 int lo = g < 8 ? b3->scales[g] & 15 : b3->scales[g - 8] >> 4;
-                sc[g] = mw[g] = (int16_t)((lo | (b3->scales[8 + g % 4] >> (2 * (g / 4)) & 3) << 4) - 32);
+                sc[g] = mw[g] =
+                    (int16_t)((lo | (b3->scales[8 + g % 4] >> (2 * (g / 4)) & 3) << 4) - 32);
             }
             dw = h2f(b3->d);
             dm = -4.0f * dw;
         } else {
-            for (int g = 0; g < 16; g++) sc[g] = b2->scales[g] & 15, mw[g] = b2->scales[g] >> 4;
+            for (int g = 0; g < 16; g++)
+                sc[g] = b2->scales[g] & 15, mw[g] = b2->scales[g] >> 4;
             dw = h2f(b2->d);
             dm = -h2f(b2->dmin);
         }
@@ -282,58 +310,115 @@ ALWAYS_INLINE float dot_q23_K(int n, const void *vw, const void *vx, int three)
                 __m256i q = _mm256_and_si256(_mm256_srli_epi16(Q, 2 * j), _mm256_set1_epi8(3));
                 if (three) {
                     __m256i bit = _mm256_set1_epi8((char)(1 << (4 * h + j)));
-                    q = _mm256_or_si256(q, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(H, bit), bit),
-                                                            _mm256_set1_epi8(4)));
+                    q = _mm256_or_si256(
+                        q, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(H, bit), bit),
+                                            _mm256_set1_epi8(4)));
                 }
                 int e = 128 * h + 32 * j, g = e / 16;
-                __m256i p = _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)(x[i].qs + e)));
+                __m256i p =
+                    _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)(x[i].qs + e)));
                 __m256i sv = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(sc[g])),
                                                      _mm_set1_epi16(sc[g + 1]), 1);
                 isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, sv));
             }
         }
         int corr = 0;
-        for (int g = 0; g < 16; g++) corr += mw[g] * x[i].bsums[g];
+        for (int g = 0; g < 16; g++)
+            corr += mw[g] * x[i].bsums[g];
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(dw * x[i].d), acc);
         corr_sum += dm * x[i].d * (float)corr;
     }
     return hsum8(acc) + corr_sum;
 }
 
-static float dot_q2_K(int n, const void *w, const void *x) { return dot_q23_K(n, w, x, 0); }
-static float dot_q3_K(int n, const void *w, const void *x) { return dot_q23_K(n, w, x, 1); }
+static float dot_q2_K(int n, const void *w, const void *x)
+{
+    return dot_q23_K(n, w, x, 0);
+}
+static float dot_q3_K(int n, const void *w, const void *x)
+{
+    return dot_q23_K(n, w, x, 1);
+}
 
-static float dot_q4_0(int n, const void *w, const void *x) { return dot_q45_0(n, w, x, 0); }
-static float dot_q5_0(int n, const void *w, const void *x) { return dot_q45_0(n, w, x, 1); }
-static float dot_q4_1(int n, const void *w, const void *x) { return dot_q45_1(n, w, x, 0); }
-static float dot_q5_1(int n, const void *w, const void *x) { return dot_q45_1(n, w, x, 1); }
-static float dot_q4_K(int n, const void *w, const void *x) { return dot_q45_K(n, w, x, 0); }
-static float dot_q5_K(int n, const void *w, const void *x) { return dot_q45_K(n, w, x, 1); }
+static float dot_q4_0(int n, const void *w, const void *x)
+{
+    return dot_q45_0(n, w, x, 0);
+}
+static float dot_q5_0(int n, const void *w, const void *x)
+{
+    return dot_q45_0(n, w, x, 1);
+}
+static float dot_q4_1(int n, const void *w, const void *x)
+{
+    return dot_q45_1(n, w, x, 0);
+}
+static float dot_q5_1(int n, const void *w, const void *x)
+{
+    return dot_q45_1(n, w, x, 1);
+}
+static float dot_q4_K(int n, const void *w, const void *x)
+{
+    return dot_q45_K(n, w, x, 0);
+}
+static float dot_q5_K(int n, const void *w, const void *x)
+{
+    return dot_q45_K(n, w, x, 1);
+}
 
 void gptc_qmm_matmul_avx2(uint32_t wtype, float *Y, int ldy, const void *W, const void *Xq, int T,
                           int C, int r0, int r1)
 {
     gptc_vec_dot_fn dot;
     switch (wtype) {
-    case GPTC_TYPE_Q4_0: dot = dot_q4_0; break;
-    case GPTC_TYPE_Q4_1: dot = dot_q4_1; break;
-    case GPTC_TYPE_Q5_0: dot = dot_q5_0; break;
-    case GPTC_TYPE_Q5_1: dot = dot_q5_1; break;
-    case GPTC_TYPE_Q8_0: dot = dot_q8_0; break;
-    case GPTC_TYPE_Q4_K: dot = dot_q4_K; break;
-    case GPTC_TYPE_Q5_K: dot = dot_q5_K; break;
-    case GPTC_TYPE_Q6_K: dot = dot_q6_K; break;
-    case GPTC_TYPE_Q2_K: dot = dot_q2_K; break;
-    case GPTC_TYPE_Q3_K: dot = dot_q3_K; break;
-    case GPTC_TYPE_IQ4_NL: dot = dot_iq4_nl; break;
-    case GPTC_TYPE_IQ4_XS: dot = dot_iq4_xs; break;
-    case GPTC_TYPE_MXFP4: dot = dot_mxfp4; break;
-    default: GPTC_ASSERT(!"matmul_q: not a quantized weight type"); return;
+    case GPTC_TYPE_Q4_0:
+        dot = dot_q4_0;
+        break;
+    case GPTC_TYPE_Q4_1:
+        dot = dot_q4_1;
+        break;
+    case GPTC_TYPE_Q5_0:
+        dot = dot_q5_0;
+        break;
+    case GPTC_TYPE_Q5_1:
+        dot = dot_q5_1;
+        break;
+    case GPTC_TYPE_Q8_0:
+        dot = dot_q8_0;
+        break;
+    case GPTC_TYPE_Q4_K:
+        dot = dot_q4_K;
+        break;
+    case GPTC_TYPE_Q5_K:
+        dot = dot_q5_K;
+        break;
+    case GPTC_TYPE_Q6_K:
+        dot = dot_q6_K;
+        break;
+    case GPTC_TYPE_Q2_K:
+        dot = dot_q2_K;
+        break;
+    case GPTC_TYPE_Q3_K:
+        dot = dot_q3_K;
+        break;
+    case GPTC_TYPE_IQ4_NL:
+        dot = dot_iq4_nl;
+        break;
+    case GPTC_TYPE_IQ4_XS:
+        dot = dot_iq4_xs;
+        break;
+    case GPTC_TYPE_MXFP4:
+        dot = dot_mxfp4;
+        break;
+    default:
+        GPTC_ASSERT(!"matmul_q: not a quantized weight type");
+        return;
     }
-    size_t rb = gptc_row_bytes(wtype, C), xb = gptc_row_bytes(gptc_type_info(wtype)->vec_dot_type, C);
+    size_t rb = gptc_row_bytes(wtype, C),
+           xb = gptc_row_bytes(gptc_type_info(wtype)->vec_dot_type, C);
     // rows outer: a weight row stays in L1 while every token's activations pass it
     for (int r = r0; r < r1; r++) {
         const char *w = (const char *)W + (size_t)r * rb;
-        for (int t = 0; t < T; t++) Y[(size_t)t * ldy + r] = dot(C, w, (const char *)Xq + (size_t)t * xb);
+        for (int t = 0; t < T; t++)
+            Y[(size_t)t * ldy + r] = dot(C, w, (const char *)Xq + (size_t)t * xb);
     }
 }

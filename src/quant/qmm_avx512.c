@@ -49,15 +49,24 @@
 
 // f16 <-> f32 with F16C: the same bits as core/fp16.h's scalar code (which checks itself against
 // F16C), in one instruction
-ALWAYS_INLINE float h2f(uint16_t h) { return _cvtsh_ss(h); }
-ALWAYS_INLINE uint16_t f2h(float f) { return (uint16_t)_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
+ALWAYS_INLINE float h2f(uint16_t h)
+{
+    return _cvtsh_ss(h);
+}
+ALWAYS_INLINE uint16_t f2h(float f)
+{
+    return (uint16_t)_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT);
+}
 
 #ifndef PF_BYTES
 #define PF_BYTES 16384
 #endif
 
 // Bytes from a tile's first row to the first row prefetched: whole 4-row tiles, >= PF_BYTES.
-ALWAYS_INLINE size_t pf_ahead(size_t rb) { return ((PF_BYTES / 4 + rb - 1) / rb + 1) * 4 * rb; }
+ALWAYS_INLINE size_t pf_ahead(size_t rb)
+{
+    return ((PF_BYTES / 4 + rb - 1) / rb + 1) * 4 * rb;
+}
 
 ALWAYS_INLINE uint32_t ld32(const uint8_t *p)
 {
@@ -68,7 +77,7 @@ ALWAYS_INLINE uint32_t ld32(const uint8_t *p)
 
 typedef struct xq_pair {
     int8_t qs[64];
-    float d[16];     // lane scales
+    float d[16]; // lane scales
     union {
         int32_t neg_sum[16]; // Q8_0: minus the sum of the lane's 4 codes
         float s8[16];        // Q8_1: s / 8 in each lane of its block
@@ -83,14 +92,19 @@ enum { F_Q8_0, F_Q8_1, F_Q8_K, F_Q8_0_NIB, F_Q8_1_NIB };
 int gptc_qmm_act_form_avx512(uint32_t wtype)
 {
     switch (wtype) {
-    case GPTC_TYPE_Q4_0: return F_Q8_0_NIB;
-    case GPTC_TYPE_Q4_1: return F_Q8_1_NIB;
-    case GPTC_TYPE_Q5_1: return F_Q8_1;
+    case GPTC_TYPE_Q4_0:
+        return F_Q8_0_NIB;
+    case GPTC_TYPE_Q4_1:
+        return F_Q8_1_NIB;
+    case GPTC_TYPE_Q5_1:
+        return F_Q8_1;
     case GPTC_TYPE_Q5_0:
     case GPTC_TYPE_Q8_0:
     case GPTC_TYPE_IQ4_NL:
-    case GPTC_TYPE_MXFP4: return F_Q8_0;
-    default: return F_Q8_K;
+    case GPTC_TYPE_MXFP4:
+        return F_Q8_0;
+    default:
+        return F_Q8_K;
     }
 }
 
@@ -155,9 +169,12 @@ static void act_q8_32(void *dst, const float *x, int C, int q8_1, int nib)
             __m512i q = _mm512_loadu_si512(o->qs);
             _mm512_storeu_si512(o->qs, _mm512_shuffle_i64x2(q, q, _MM_SHUFFLE(3, 1, 2, 0)));
             __m512 d = _mm512_loadu_ps(o->d);
-            const __m512 sixteenth = _mm512_setr_ps(1, 1, 1, 1, 1, 1, 1, 1, 0.0625f, 0.0625f, 0.0625f, 0.0625f,
-                                                    0.0625f, 0.0625f, 0.0625f, 0.0625f);
-            _mm512_storeu_ps(o->d, _mm512_mul_ps(_mm512_shuffle_f32x4(d, d, _MM_SHUFFLE(3, 1, 2, 0)), sixteenth));
+            const __m512 sixteenth =
+                _mm512_setr_ps(1, 1, 1, 1, 1, 1, 1, 1, 0.0625f, 0.0625f, 0.0625f, 0.0625f, 0.0625f,
+                               0.0625f, 0.0625f, 0.0625f);
+            _mm512_storeu_ps(
+                o->d,
+                _mm512_mul_ps(_mm512_shuffle_f32x4(d, d, _MM_SHUFFLE(3, 1, 2, 0)), sixteenth));
             if (q8_1) {
                 __m512 s8 = _mm512_loadu_ps(o->aux.s8);
                 _mm512_storeu_ps(o->aux.s8, _mm512_shuffle_f32x4(s8, s8, _MM_SHUFFLE(3, 1, 2, 0)));
@@ -168,7 +185,8 @@ static void act_q8_32(void *dst, const float *x, int C, int q8_1, int nib)
             __m512i ls = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), q);
             __m512i neg = _mm512_sub_epi32(_mm512_setzero_si512(), ls);
             if (nib) { // Q4_0's offset 8, times 16 in the high-nibble lanes
-                const __m512i sh = _mm512_setr_epi32(3, 3, 3, 3, 3, 3, 3, 3, 7, 7, 7, 7, 7, 7, 7, 7);
+                const __m512i sh =
+                    _mm512_setr_epi32(3, 3, 3, 3, 3, 3, 3, 3, 7, 7, 7, 7, 7, 7, 7, 7);
                 neg = _mm512_sllv_epi32(neg, sh);
             }
             _mm512_storeu_si512(o->aux.neg_sum, neg);
@@ -182,7 +200,8 @@ static void act_q8_K(void *dst, const float *x, int C)
     block_q8_K *y = dst;
     for (int i = 0; i < C / QK_K; i++, x += QK_K) {
         __m512 am = _mm512_setzero_ps();
-        for (int k = 0; k < 16; k++) am = _mm512_max_ps(am, _mm512_abs_ps(_mm512_loadu_ps(x + 16 * k)));
+        for (int k = 0; k < 16; k++)
+            am = _mm512_max_ps(am, _mm512_abs_ps(_mm512_loadu_ps(x + 16 * k)));
         float amax = _mm512_reduce_max_ps(am);
         if (amax == 0.0f) {
             memset(&y[i], 0, sizeof y[i]);
@@ -191,7 +210,8 @@ static void act_q8_K(void *dst, const float *x, int C)
         float max = 0.0f; // the first element of largest magnitude, sign kept
         __m512 va = _mm512_set1_ps(amax);
         for (int k = 0; k < 16; k++) {
-            __mmask16 m = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(x + 16 * k)), va, _CMP_EQ_OQ);
+            __mmask16 m =
+                _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(x + 16 * k)), va, _CMP_EQ_OQ);
             if (m) {
                 max = x[16 * k + __builtin_ctz(m)];
                 break;
@@ -211,8 +231,10 @@ static void act_q8_K(void *dst, const float *x, int C)
 
 void gptc_qmm_act_quant_avx512(int form, void *xq, const float *x, int C)
 {
-    if (form == F_Q8_K) act_q8_K(xq, x, C);
-    else act_q8_32(xq, x, C, form == F_Q8_1 || form == F_Q8_1_NIB, form >= F_Q8_0_NIB);
+    if (form == F_Q8_K)
+        act_q8_K(xq, x, C);
+    else
+        act_q8_32(xq, x, C, form == F_Q8_1 || form == F_Q8_1_NIB, form >= F_Q8_0_NIB);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -249,7 +271,8 @@ ALWAYS_INLINE void store_rows(float *y, const __m512 *acc, int nr)
 ALWAYS_INLINE void prefetch_ahead(const uint8_t *w0, size_t ahead, size_t step_bytes, int step)
 {
     uintptr_t a = (uintptr_t)w0 + ahead + (size_t)step * 4 * step_bytes;
-    for (size_t o = 0; o < 4 * step_bytes; o += 64) _mm_prefetch((const char *)(a + o), _MM_HINT_T1);
+    for (size_t o = 0; o < 4 * step_bytes; o += 64)
+        _mm_prefetch((const char *)(a + o), _MM_HINT_T1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -272,13 +295,25 @@ ALWAYS_INLINE int blk_bytes(int wt)
            : wt == W_MXFP4                ? 17
                                           : 34;
 }
-ALWAYS_INLINE int has_min(int wt) { return wt == W_Q4_1 || wt == W_Q5_1; }
+ALWAYS_INLINE int has_min(int wt)
+{
+    return wt == W_Q4_1 || wt == W_Q5_1;
+}
 // Q4_0 and Q4_1 read activations in nibble order (act_q8_32): their codes need no shift
-ALWAYS_INLINE int nib_order(int wt) { return wt == W_Q4_0 || wt == W_Q4_1; }
+ALWAYS_INLINE int nib_order(int wt)
+{
+    return wt == W_Q4_0 || wt == W_Q4_1;
+}
 // log2 of the offset the unsigned codes carry, applied to the activations' sums when they are
 // read (Q4_0's sums come pre-shifted); 0: none
-ALWAYS_INLINE int bias_shift(int wt) { return wt == W_Q5_0 ? 4 : wt >= W_Q8_0 ? 7 : 0; }
-ALWAYS_INLINE int has_bias(int wt) { return wt == W_Q4_0 || bias_shift(wt); }
+ALWAYS_INLINE int bias_shift(int wt)
+{
+    return wt == W_Q5_0 ? 4 : wt >= W_Q8_0 ? 7 : 0;
+}
+ALWAYS_INLINE int has_bias(int wt)
+{
+    return wt == W_Q4_0 || bias_shift(wt);
+}
 
 // Lane index of each block of a pair: element order [0 x 8, 1 x 8]; nibble order, where the
 // quarters are (block 0, block 1, block 0, block 1): [0 x 4, 1 x 4, 0 x 4, 1 x 4].
@@ -319,10 +354,10 @@ ALWAYS_INLINE __m512i nibbles_pair_nib(const uint8_t *qs0, const uint8_t *qs1, i
                                                  _mm_loadu_si128((const __m128i *)qs1), 1);
     __m512i z = _mm512_castsi256_si512(y);
     z = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(1, 0, 1, 0)); // [qs0, qs1, qs0, qs1]
-    const __m512i m = _mm512_setr_epi64(0x0f0f0f0f0f0f0f0fll, 0x0f0f0f0f0f0f0f0fll, 0x0f0f0f0f0f0f0f0fll,
-                                        0x0f0f0f0f0f0f0f0fll, (long long)0xf0f0f0f0f0f0f0f0ull,
-                                        (long long)0xf0f0f0f0f0f0f0f0ull, (long long)0xf0f0f0f0f0f0f0f0ull,
-                                        (long long)0xf0f0f0f0f0f0f0f0ull);
+    const __m512i m = _mm512_setr_epi64(
+        0x0f0f0f0f0f0f0f0fll, 0x0f0f0f0f0f0f0f0fll, 0x0f0f0f0f0f0f0f0fll, 0x0f0f0f0f0f0f0f0fll,
+        (long long)0xf0f0f0f0f0f0f0f0ull, (long long)0xf0f0f0f0f0f0f0f0ull,
+        (long long)0xf0f0f0f0f0f0f0f0ull, (long long)0xf0f0f0f0f0f0f0f0ull);
     return _mm512_and_si512(z, m);
 }
 
@@ -341,7 +376,10 @@ ALWAYS_INLINE __m512i grid_pair(int wt, const uint8_t *b0, const uint8_t *b1, in
     return _mm512_shuffle_epi8(grid128(wt), nibbles_pair(b0 + o, b1 + o, single));
 }
 
-ALWAYS_INLINE float e8m0_half(uint8_t e) { return gptc_e8m0_half(e); }
+ALWAYS_INLINE float e8m0_half(uint8_t e)
+{
+    return gptc_e8m0_half(e);
+}
 
 // Scales (and mins) of two blocks, spread over the lanes of their blocks (pair_lanes).
 ALWAYS_INLINE void scales_pair(uint16_t d0, uint16_t d1, uint16_t m0, uint16_t m1, __m512 *dl,
@@ -369,7 +407,9 @@ ALWAYS_INLINE void weight_pair(int wt, const uint8_t *row, int p, int single, __
     }
     uint16_t d1 = single ? 0 : ld16(b1), m0 = 0, m1 = 0;
     switch (wt) {
-    case W_IQ4_NL: *q = grid_pair(wt, b0, b1, single); break;
+    case W_IQ4_NL:
+        *q = grid_pair(wt, b0, b1, single);
+        break;
     case W_Q8_0: {
         __m256i lo = _mm256_loadu_si256((const __m256i *)(b0 + 2));
         __m512i z = single ? _mm512_zextsi256_si512(lo)
@@ -378,8 +418,12 @@ ALWAYS_INLINE void weight_pair(int wt, const uint8_t *row, int p, int single, __
         *q = _mm512_xor_si512(z, _mm512_set1_epi8((char)0x80));
         break;
     }
-    case W_Q4_0: *q = nibbles_pair_nib(b0 + 2, b1 + 2, single); break;
-    case W_Q4_1: *q = nibbles_pair_nib(b0 + 4, b1 + 4, single); break;
+    case W_Q4_0:
+        *q = nibbles_pair_nib(b0 + 2, b1 + 2, single);
+        break;
+    case W_Q4_1:
+        *q = nibbles_pair_nib(b0 + 4, b1 + 4, single);
+        break;
     case W_Q5_0:
     case W_Q5_1: {
         int o = wt == W_Q5_0 ? 2 : 4; // qh offset; qs follow it
@@ -406,7 +450,8 @@ ALWAYS_INLINE void weight_codes(int wt, const uint8_t *row, int p, __m512i *q)
     } else if (wt == W_Q8_0) {
         __m256i lo = _mm256_loadu_si256((const __m256i *)(b0 + 2));
         __m256i hi = _mm256_loadu_si256((const __m256i *)(b1 + 2));
-        *q = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), _mm512_set1_epi8((char)0x80));
+        *q = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1),
+                              _mm512_set1_epi8((char)0x80));
     } else if (wt == W_Q4_0) {
         *q = nibbles_pair_nib(b0 + 2, b1 + 2, 0);
     } else {
@@ -428,18 +473,20 @@ ALWAYS_INLINE void pair_step(__m512 acc[4][4], const uint8_t *const *w, const xq
 #pragma GCC unroll 2
         for (int k = 0; k < 4; k += 2) {
             const uint8_t *a = w[k] + (size_t)(2 * p) * bs, *b = w[k + 1] + (size_t)(2 * p) * bs;
-            uint64_t h = (uint64_t)ld16(a) | (uint64_t)ld16(a + bs) << 16 | (uint64_t)ld16(b) << 32 |
-                         (uint64_t)ld16(b + bs) << 48;
+            uint64_t h = (uint64_t)ld16(a) | (uint64_t)ld16(a + bs) << 16 |
+                         (uint64_t)ld16(b) << 32 | (uint64_t)ld16(b + bs) << 48;
             __m512 f = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi64_si128((long long)h)));
             const __m512i i01 = pair_lanes(wt);
             dl[k] = _mm512_permutexvar_ps(i01, f);
             dl[k + 1] = _mm512_permutexvar_ps(_mm512_add_epi32(i01, _mm512_set1_epi32(2)), f);
         }
 #pragma GCC unroll 4
-        for (int i = 0; i < 4; i++) weight_codes(wt, w[i], p, &q[i]);
+        for (int i = 0; i < 4; i++)
+            weight_codes(wt, w[i], p, &q[i]);
     } else {
 #pragma GCC unroll 4
-        for (int i = 0; i < nr; i++) weight_pair(wt, w[i], p, single, &q[i], &dl[i], &ml[i]);
+        for (int i = 0; i < nr; i++)
+            weight_pair(wt, w[i], p, single, &q[i], &dl[i], &ml[i]);
     }
 #pragma GCC unroll 4
     for (int j = 0; j < nt; j++) {
@@ -454,7 +501,8 @@ ALWAYS_INLINE void pair_step(__m512 acc[4][4], const uint8_t *const *w, const xq
 #pragma GCC unroll 4
         for (int i = 0; i < nr; i++) {
             __m512i dot = _mm512_dpbusd_epi32(init, q[i], xv);
-            acc[j][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dl[i], xd), acc[j][i]);
+            acc[j][i] =
+                _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dl[i], xd), acc[j][i]);
             if (has_min(wt)) acc[j][i] = _mm512_fmadd_ps(ml[i], xs, acc[j][i]);
         }
     }
@@ -468,13 +516,16 @@ ALWAYS_INLINE void tile32(float *Y, int ldy, const uint8_t *W, size_t rb, const 
     const xq_pair *x[4];
     __m512 acc[4][4];
 #pragma GCC unroll 4
-    for (int i = 0; i < 4; i++) w[i] = W + (size_t)(r + (i < nr ? i : 0)) * rb;
+    for (int i = 0; i < 4; i++)
+        w[i] = W + (size_t)(r + (i < nr ? i : 0)) * rb;
 #pragma GCC unroll 4
-    for (int j = 0; j < 4; j++) x[j] = X + (size_t)(t + (j < nt ? j : 0)) * xs;
+    for (int j = 0; j < 4; j++)
+        x[j] = X + (size_t)(t + (j < nt ? j : 0)) * xs;
 #pragma GCC unroll 4
     for (int j = 0; j < 4; j++)
 #pragma GCC unroll 4
-        for (int i = 0; i < 4; i++) acc[j][i] = _mm512_setzero_ps();
+        for (int i = 0; i < 4; i++)
+            acc[j][i] = _mm512_setzero_ps();
     int p = 0;
     for (; p < nb / 2; p++) {
         if (prefetch) prefetch_ahead(w[0], pf_ahead(rb), 2 * (size_t)blk_bytes(wt), p);
@@ -482,19 +533,28 @@ ALWAYS_INLINE void tile32(float *Y, int ldy, const uint8_t *W, size_t rb, const 
     }
     if (nb & 1) pair_step(acc, w, x, p, nr, nt, 1, wt);
 #pragma GCC unroll 4
-    for (int j = 0; j < nt; j++) store_rows(Y + (size_t)(t + j) * ldy + r, acc[j], nr);
+    for (int j = 0; j < nt; j++)
+        store_rows(Y + (size_t)(t + j) * ldy + r, acc[j], nr);
 }
 
 ALWAYS_INLINE void tile32_tokens(float *Y, int ldy, const uint8_t *W, size_t rb, const xq_pair *X,
                                  size_t xs, int nb, int r, int nr, int t0, int t1, int wt)
 {
     int t = t0, pf = nr == 4;
-    for (; t + 4 <= t1; t += 4, pf = 0) tile32(Y, ldy, W, rb, X, xs, nb, r, nr, t, 4, pf, wt);
+    for (; t + 4 <= t1; t += 4, pf = 0)
+        tile32(Y, ldy, W, rb, X, xs, nb, r, nr, t, 4, pf, wt);
     switch (t1 - t) {
-    case 3: tile32(Y, ldy, W, rb, X, xs, nb, r, nr, t, 3, pf, wt); break;
-    case 2: tile32(Y, ldy, W, rb, X, xs, nb, r, nr, t, 2, pf, wt); break;
-    case 1: tile32(Y, ldy, W, rb, X, xs, nb, r, nr, t, 1, pf, wt); break;
-    default: break;
+    case 3:
+        tile32(Y, ldy, W, rb, X, xs, nb, r, nr, t, 3, pf, wt);
+        break;
+    case 2:
+        tile32(Y, ldy, W, rb, X, xs, nb, r, nr, t, 2, pf, wt);
+        break;
+    case 1:
+        tile32(Y, ldy, W, rb, X, xs, nb, r, nr, t, 1, pf, wt);
+        break;
+    default:
+        break;
     }
 }
 
@@ -510,8 +570,10 @@ ALWAYS_INLINE void matmul32(float *Y, int ldy, const void *W, const void *Xq, in
     TB = GPTC_MAX(4, TB & ~3);
     for (int tb = 0; tb < T; tb += TB) {
         int te = GPTC_MIN(T, tb + TB), r = r0;
-        for (; r + 4 <= r1; r += 4) tile32_tokens(Y, ldy, W, rb, X, xs, nb, r, 4, tb, te, wt);
-        for (; r < r1; r++) tile32_tokens(Y, ldy, W, rb, X, xs, nb, r, 1, tb, te, wt);
+        for (; r + 4 <= r1; r += 4)
+            tile32_tokens(Y, ldy, W, rb, X, xs, nb, r, 4, tb, te, wt);
+        for (; r < r1; r++)
+            tile32_tokens(Y, ldy, W, rb, X, xs, nb, r, 1, tb, te, wt);
     }
 }
 
@@ -525,10 +587,18 @@ enum { K_Q4, K_Q5, K_Q6, K_Q2, K_Q3, K_IQ4XS };
 
 ALWAYS_INLINE int kblk_bytes(int kt)
 {
-    return kt == K_Q4 ? 144 : kt == K_Q5 ? 176 : kt == K_Q6 ? 210 : kt == K_Q2 ? 84 : kt == K_Q3 ? 110 : 136;
+    return kt == K_Q4   ? 144
+           : kt == K_Q5 ? 176
+           : kt == K_Q6 ? 210
+           : kt == K_Q2 ? 84
+           : kt == K_Q3 ? 110
+                        : 136;
 }
 // 16 groups of 16 with one scale word each
-ALWAYS_INLINE int k16(int kt) { return kt == K_Q6 || kt == K_Q2 || kt == K_Q3; }
+ALWAYS_INLINE int k16(int kt)
+{
+    return kt == K_Q6 || kt == K_Q2 || kt == K_Q3;
+}
 
 // 64 codes of chunk k (elements 64k .. 64k + 63) of a super-block, unsigned.
 ALWAYS_INLINE __m512i kcodes(int kt, const uint8_t *b, int k)
@@ -541,7 +611,8 @@ ALWAYS_INLINE __m512i kcodes(int kt, const uint8_t *b, int k)
         const uint8_t *qs = kt == K_Q2 ? ((const block_q2_K *)b)->qs : ((const block_q3_K *)b)->qs;
         int h = k >> 1, j0 = 2 * (k & 1);
         __m512i z = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(qs + 32 * h)));
-        __m512i sh = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * j0)), _mm256_set1_epi16((short)(2 * j0 + 2)), 1);
+        __m512i sh = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * j0)),
+                                        _mm256_set1_epi16((short)(2 * j0 + 2)), 1);
         __m512i n = _mm512_and_si512(_mm512_srlv_epi16(z, sh), _mm512_set1_epi8(3));
         if (kt == K_Q3) {
             const block_q3_K *x = (const block_q3_K *)b;
@@ -560,7 +631,8 @@ ALWAYS_INLINE __m512i kcodes(int kt, const uint8_t *b, int k)
         const __m512i sh = _mm512_setr_epi64(0, 0, 0x0004000400040004ll, 0x0004000400040004ll, 0, 0,
                                              0x0004000400040004ll, 0x0004000400040004ll);
         __m512i n = _mm512_and_si512(_mm512_srlv_epi16(z, sh), _mm512_set1_epi8(15));
-        return _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)gptc_iq4nl_values)), n);
+        return _mm512_shuffle_epi8(
+            _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)gptc_iq4nl_values)), n);
     }
     if (kt == K_Q6) {
         const block_q6_K *x = (const block_q6_K *)b;
@@ -570,12 +642,12 @@ ALWAYS_INLINE __m512i kcodes(int kt, const uint8_t *b, int k)
         __m512i H = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x->qh + 32 * h)));
         // bits 4-5 of each code: chunk 0 takes qh bits 0-1 / 2-3 (shift left 4 / 2), chunk 1
         // bits 4-5 / 6-7 (shift right 0 / 2); bits crossing bytes are masked away
-        const __m512i s02 = _mm512_setr_epi64(0x0004000400040004ll, 0x0004000400040004ll,
-                                              0x0004000400040004ll, 0x0004000400040004ll,
-                                              0x0002000200020002ll, 0x0002000200020002ll,
-                                              0x0002000200020002ll, 0x0002000200020002ll);
-        const __m512i s13 = _mm512_setr_epi64(0, 0, 0, 0, 0x0002000200020002ll, 0x0002000200020002ll,
-                                              0x0002000200020002ll, 0x0002000200020002ll);
+        const __m512i s02 = _mm512_setr_epi64(
+            0x0004000400040004ll, 0x0004000400040004ll, 0x0004000400040004ll, 0x0004000400040004ll,
+            0x0002000200020002ll, 0x0002000200020002ll, 0x0002000200020002ll, 0x0002000200020002ll);
+        const __m512i s13 =
+            _mm512_setr_epi64(0, 0, 0, 0, 0x0002000200020002ll, 0x0002000200020002ll,
+                              0x0002000200020002ll, 0x0002000200020002ll);
         __m512i hb = hi ? _mm512_srlv_epi16(H, s13) : _mm512_sllv_epi16(H, s02);
         return _mm512_or_si512(n, _mm512_and_si512(hb, _mm512_set1_epi8(0x30)));
     }
@@ -604,25 +676,27 @@ ALWAYS_INLINE void k4_scales(const uint8_t *s12, uint64_t *sc, uint64_t *mn)
 
 // Rows [r, r + nr) x tokens [t, t + nt), nr in 1..4, nt in 1..2: each row's codes and scales are
 // decoded once per super-block for both tokens (more tokens would not fit the 32 registers).
-ALWAYS_INLINE void tileK(float *Y, int ldy, const uint8_t *W, size_t rb, const block_q8_K *X, int nsb, int r,
-                         int nr, int t, int nt, int prefetch, int kt)
+ALWAYS_INLINE void tileK(float *Y, int ldy, const uint8_t *W, size_t rb, const block_q8_K *X,
+                         int nsb, int r, int nr, int t, int nt, int prefetch, int kt)
 {
     const int bs = kblk_bytes(kt);
     const uint8_t *w[4];
     const block_q8_K *x[2];
     __m512 acc[2][4]; // (nt, nr)
 #pragma GCC unroll 4
-    for (int i = 0; i < 4; i++) w[i] = W + (size_t)(r + (i < nr ? i : 0)) * rb;
+    for (int i = 0; i < 4; i++)
+        w[i] = W + (size_t)(r + (i < nr ? i : 0)) * rb;
 #pragma GCC unroll 2
     for (int j = 0; j < 2; j++) {
         x[j] = X + (size_t)(t + (j < nt ? j : 0)) * nsb;
 #pragma GCC unroll 4
-        for (int i = 0; i < 4; i++) acc[j][i] = _mm512_setzero_ps();
+        for (int i = 0; i < 4; i++)
+            acc[j][i] = _mm512_setzero_ps();
     }
     for (int sb = 0; sb < nsb; sb++) {
         if (prefetch) prefetch_ahead(w[0], pf_ahead(rb), bs, sb);
         __m512i scw[4], isum[2][4];
-        __m256i mw[4];     // words the group sums are weighted by: mins (Q4_K/Q5_K), scales (Q6_K)
+        __m256i mw[4];      // words the group sums are weighted by: mins (Q4_K/Q5_K), scales (Q6_K)
         float dw[4], dm[4]; // the super-block's scale, and the correction's (-dmin, -32 d)
 #pragma GCC unroll 4
         for (int i = 0; i < nr; i++) {
@@ -646,8 +720,9 @@ ALWAYS_INLINE void tileK(float *Y, int ldy, const uint8_t *W, size_t rb, const b
                 uint64_t lo8 = (uint64_t)ld32(q3->scales) | (uint64_t)ld32(q3->scales + 4) << 32;
                 uint32_t hi = ld32(q3->scales + 8);
                 __m128i l = _mm_cvtsi64_si128((long long)lo8);
-                __m128i nib = _mm_unpacklo_epi64(_mm_and_si128(l, _mm_set1_epi8(15)),
-                                                 _mm_and_si128(_mm_srli_epi16(l, 4), _mm_set1_epi8(15)));
+                __m128i nib =
+                    _mm_unpacklo_epi64(_mm_and_si128(l, _mm_set1_epi8(15)),
+                                       _mm_and_si128(_mm_srli_epi16(l, 4), _mm_set1_epi8(15)));
                 // group g takes bits 2(g / 4) of byte 8 + g % 4: hi >> 2(g / 4) per 4 groups
                 __m128i hv = _mm_set_epi32((int)(hi >> 6), (int)(hi >> 4), (int)(hi >> 2), (int)hi);
                 __m128i h2 = _mm_slli_epi16(_mm_and_si128(hv, _mm_set1_epi8(3)), 4);
@@ -660,10 +735,13 @@ ALWAYS_INLINE void tileK(float *Y, int ldy, const uint8_t *W, size_t rb, const b
                 const block_iq4_xs *q4 = (const block_iq4_xs *)b;
                 int8_t ls[8];
                 for (int ib = 0; ib < 8; ib++)
-                    ls[ib] = (int8_t)((((q4->scales_l[ib / 2] >> 4 * (ib % 2)) & 15) | ((q4->scales_h >> 2 * ib) & 3) << 4) - 32);
+                    ls[ib] = (int8_t)((((q4->scales_l[ib / 2] >> 4 * (ib % 2)) & 15) |
+                                       ((q4->scales_h >> 2 * ib) & 3) << 4) -
+                                      32);
                 uint64_t l8;
                 memcpy(&l8, ls, 8);
-                scw[i] = _mm512_castsi128_si512(_mm_cvtepi8_epi16(_mm_cvtsi64_si128((long long)l8)));
+                scw[i] =
+                    _mm512_castsi128_si512(_mm_cvtepi8_epi16(_mm_cvtsi64_si128((long long)l8)));
                 mw[i] = _mm256_setzero_si256();
                 dw[i] = h2f(q4->d);
                 dm[i] = 0.0f;
@@ -671,32 +749,38 @@ ALWAYS_INLINE void tileK(float *Y, int ldy, const uint8_t *W, size_t rb, const b
                 const block_q4_K *q4 = (const block_q4_K *)b; // Q5_K starts the same way
                 uint64_t sc, mn;
                 k4_scales(q4->scales, &sc, &mn);
-                scw[i] = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
+                scw[i] =
+                    _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
                 // mins as words [m0, m0, m1, m1, ...]: one per group sum
                 const __m128i dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-                mw[i] = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(_mm_cvtsi64_si128((long long)mn), dup));
+                mw[i] =
+                    _mm256_cvtepu8_epi16(_mm_shuffle_epi8(_mm_cvtsi64_si128((long long)mn), dup));
                 dw[i] = h2f(q4->d);
                 dm[i] = -h2f(q4->dmin);
             }
 #pragma GCC unroll 2
-            for (int j = 0; j < nt; j++) isum[j][i] = _mm512_setzero_si512();
+            for (int j = 0; j < nt; j++)
+                isum[j][i] = _mm512_setzero_si512();
         }
 #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
             __m512i xv[2];
 #pragma GCC unroll 2
-            for (int j = 0; j < nt; j++) xv[j] = _mm512_loadu_si512(x[j][sb].qs + 64 * k);
+            for (int j = 0; j < nt; j++)
+                xv[j] = _mm512_loadu_si512(x[j][sb].qs + 64 * k);
             // scale word of each 16-bit pair: Q4_K/Q5_K sub-block 2k / 2k + 1 by halves,
             // Q6_K group 4k + w / 8
-            __m512i idx = k16(kt)
-                              ? _mm512_add_epi16(_mm512_set1_epi16((short)(4 * k)),
-                                                 _mm512_srli_epi16(_mm512_setr_epi64(
-                                                     0x0003000200010000ll, 0x0007000600050004ll,
-                                                     0x000b000a00090008ll, 0x000f000e000d000cll,
-                                                     0x0013001200110010ll, 0x0017001600150014ll,
-                                                     0x001b001a00190018ll, 0x001f001e001d001cll), 3))
-                              : _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * k)),
-                                                   _mm256_set1_epi16((short)(2 * k + 1)), 1);
+            __m512i idx =
+                k16(kt) ? _mm512_add_epi16(
+                              _mm512_set1_epi16((short)(4 * k)),
+                              _mm512_srli_epi16(
+                                  _mm512_setr_epi64(0x0003000200010000ll, 0x0007000600050004ll,
+                                                    0x000b000a00090008ll, 0x000f000e000d000cll,
+                                                    0x0013001200110010ll, 0x0017001600150014ll,
+                                                    0x001b001a00190018ll, 0x001f001e001d001cll),
+                                  3))
+                        : _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * k)),
+                                             _mm256_set1_epi16((short)(2 * k + 1)), 1);
 #pragma GCC unroll 4
             for (int i = 0; i < nr; i++) {
                 __m512i q = kcodes(kt, w[i] + (size_t)sb * bs, k);
@@ -706,14 +790,17 @@ ALWAYS_INLINE void tileK(float *Y, int ldy, const uint8_t *W, size_t rb, const b
                     __m512i aq = _mm512_abs_epi8(q);
 #pragma GCC unroll 2
                     for (int j = 0; j < nt; j++) {
-                        __m512i sx = _mm512_mask_sub_epi8(xv[j], neg, _mm512_setzero_si512(), xv[j]);
-                        isum[j][i] = _mm512_dpwssd_epi32(isum[j][i], _mm512_maddubs_epi16(aq, sx), sw);
+                        __m512i sx =
+                            _mm512_mask_sub_epi8(xv[j], neg, _mm512_setzero_si512(), xv[j]);
+                        isum[j][i] =
+                            _mm512_dpwssd_epi32(isum[j][i], _mm512_maddubs_epi16(aq, sx), sw);
                     }
                     continue;
                 }
 #pragma GCC unroll 2
                 for (int j = 0; j < nt; j++)
-                    isum[j][i] = _mm512_dpwssd_epi32(isum[j][i], _mm512_maddubs_epi16(q, xv[j]), sw);
+                    isum[j][i] =
+                        _mm512_dpwssd_epi32(isum[j][i], _mm512_maddubs_epi16(q, xv[j]), sw);
             }
         }
 #pragma GCC unroll 2
@@ -723,23 +810,26 @@ ALWAYS_INLINE void tileK(float *Y, int ldy, const uint8_t *W, size_t rb, const b
 #pragma GCC unroll 4
             for (int i = 0; i < nr; i++) {
                 // sum_g weight_g * bsum_g in 8 lanes, zero-extended to 16
-                __m512 corr = _mm512_insertf32x8(_mm512_setzero_ps(),
-                                                 _mm256_cvtepi32_ps(_mm256_madd_epi16(mw[i], bsums)), 0);
+                __m512 corr = _mm512_insertf32x8(
+                    _mm512_setzero_ps(), _mm256_cvtepi32_ps(_mm256_madd_epi16(mw[i], bsums)), 0);
                 __m512 v = _mm512_cvtepi32_ps(isum[j][i]);
                 acc[j][i] = _mm512_fmadd_ps(v, _mm512_set1_ps(dw[i] * dx), acc[j][i]);
-                if (kt != K_IQ4XS) acc[j][i] = _mm512_fmadd_ps(corr, _mm512_set1_ps(dm[i] * dx), acc[j][i]);
+                if (kt != K_IQ4XS)
+                    acc[j][i] = _mm512_fmadd_ps(corr, _mm512_set1_ps(dm[i] * dx), acc[j][i]);
             }
         }
     }
 #pragma GCC unroll 2
-    for (int j = 0; j < nt; j++) store_rows(Y + (size_t)(t + j) * ldy + r, acc[j], nr);
+    for (int j = 0; j < nt; j++)
+        store_rows(Y + (size_t)(t + j) * ldy + r, acc[j], nr);
 }
 
-ALWAYS_INLINE void tileK_tokens(float *Y, int ldy, const uint8_t *W, size_t rb, const block_q8_K *X, int nsb,
-                                int r, int nr, int T, int kt)
+ALWAYS_INLINE void tileK_tokens(float *Y, int ldy, const uint8_t *W, size_t rb, const block_q8_K *X,
+                                int nsb, int r, int nr, int T, int kt)
 {
     int t = 0, pf = nr == 4;
-    for (; t + 2 <= T; t += 2, pf = 0) tileK(Y, ldy, W, rb, X, nsb, r, nr, t, 2, pf, kt);
+    for (; t + 2 <= T; t += 2, pf = 0)
+        tileK(Y, ldy, W, rb, X, nsb, r, nr, t, 2, pf, kt);
     if (t < T) tileK(Y, ldy, W, rb, X, nsb, r, nr, t, 1, pf, kt);
 }
 
@@ -750,27 +840,56 @@ ALWAYS_INLINE void matmulK(float *Y, int ldy, const void *W, const void *Xq, int
     size_t rb = (size_t)nsb * kblk_bytes(kt);
     const block_q8_K *X = Xq;
     int r = r0;
-    for (; r + 4 <= r1; r += 4) tileK_tokens(Y, ldy, W, rb, X, nsb, r, 4, T, kt);
-    for (; r < r1; r++) tileK_tokens(Y, ldy, W, rb, X, nsb, r, 1, T, kt);
+    for (; r + 4 <= r1; r += 4)
+        tileK_tokens(Y, ldy, W, rb, X, nsb, r, 4, T, kt);
+    for (; r < r1; r++)
+        tileK_tokens(Y, ldy, W, rb, X, nsb, r, 1, T, kt);
 }
 
-void gptc_qmm_matmul_avx512(uint32_t wtype, float *Y, int ldy, const void *W, const void *Xq,
-                            int T, int C, int r0, int r1)
+void gptc_qmm_matmul_avx512(uint32_t wtype, float *Y, int ldy, const void *W, const void *Xq, int T,
+                            int C, int r0, int r1)
 {
     switch (wtype) {
-    case GPTC_TYPE_Q4_0: matmul32(Y, ldy, W, Xq, T, C, r0, r1, W_Q4_0); break;
-    case GPTC_TYPE_Q4_1: matmul32(Y, ldy, W, Xq, T, C, r0, r1, W_Q4_1); break;
-    case GPTC_TYPE_Q5_0: matmul32(Y, ldy, W, Xq, T, C, r0, r1, W_Q5_0); break;
-    case GPTC_TYPE_Q5_1: matmul32(Y, ldy, W, Xq, T, C, r0, r1, W_Q5_1); break;
-    case GPTC_TYPE_Q8_0: matmul32(Y, ldy, W, Xq, T, C, r0, r1, W_Q8_0); break;
-    case GPTC_TYPE_IQ4_NL: matmul32(Y, ldy, W, Xq, T, C, r0, r1, W_IQ4_NL); break;
-    case GPTC_TYPE_MXFP4: matmul32(Y, ldy, W, Xq, T, C, r0, r1, W_MXFP4); break;
-    case GPTC_TYPE_Q4_K: matmulK(Y, ldy, W, Xq, T, C, r0, r1, K_Q4); break;
-    case GPTC_TYPE_Q5_K: matmulK(Y, ldy, W, Xq, T, C, r0, r1, K_Q5); break;
-    case GPTC_TYPE_Q6_K: matmulK(Y, ldy, W, Xq, T, C, r0, r1, K_Q6); break;
-    case GPTC_TYPE_Q2_K: matmulK(Y, ldy, W, Xq, T, C, r0, r1, K_Q2); break;
-    case GPTC_TYPE_Q3_K: matmulK(Y, ldy, W, Xq, T, C, r0, r1, K_Q3); break;
-    case GPTC_TYPE_IQ4_XS: matmulK(Y, ldy, W, Xq, T, C, r0, r1, K_IQ4XS); break;
-    default: GPTC_ASSERT(!"matmul_q: not a quantized weight type");
+    case GPTC_TYPE_Q4_0:
+        matmul32(Y, ldy, W, Xq, T, C, r0, r1, W_Q4_0);
+        break;
+    case GPTC_TYPE_Q4_1:
+        matmul32(Y, ldy, W, Xq, T, C, r0, r1, W_Q4_1);
+        break;
+    case GPTC_TYPE_Q5_0:
+        matmul32(Y, ldy, W, Xq, T, C, r0, r1, W_Q5_0);
+        break;
+    case GPTC_TYPE_Q5_1:
+        matmul32(Y, ldy, W, Xq, T, C, r0, r1, W_Q5_1);
+        break;
+    case GPTC_TYPE_Q8_0:
+        matmul32(Y, ldy, W, Xq, T, C, r0, r1, W_Q8_0);
+        break;
+    case GPTC_TYPE_IQ4_NL:
+        matmul32(Y, ldy, W, Xq, T, C, r0, r1, W_IQ4_NL);
+        break;
+    case GPTC_TYPE_MXFP4:
+        matmul32(Y, ldy, W, Xq, T, C, r0, r1, W_MXFP4);
+        break;
+    case GPTC_TYPE_Q4_K:
+        matmulK(Y, ldy, W, Xq, T, C, r0, r1, K_Q4);
+        break;
+    case GPTC_TYPE_Q5_K:
+        matmulK(Y, ldy, W, Xq, T, C, r0, r1, K_Q5);
+        break;
+    case GPTC_TYPE_Q6_K:
+        matmulK(Y, ldy, W, Xq, T, C, r0, r1, K_Q6);
+        break;
+    case GPTC_TYPE_Q2_K:
+        matmulK(Y, ldy, W, Xq, T, C, r0, r1, K_Q2);
+        break;
+    case GPTC_TYPE_Q3_K:
+        matmulK(Y, ldy, W, Xq, T, C, r0, r1, K_Q3);
+        break;
+    case GPTC_TYPE_IQ4_XS:
+        matmulK(Y, ldy, W, Xq, T, C, r0, r1, K_IQ4XS);
+        break;
+    default:
+        GPTC_ASSERT(!"matmul_q: not a quantized weight type");
     }
 }

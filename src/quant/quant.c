@@ -5,35 +5,48 @@
 
 #include "core/fp16.h"
 
-static void f32_to_float(const void *x, float *y, int64_t n) { memcpy(y, x, (size_t)n * sizeof *y); }
-static void f32_from_float(const float *x, void *y, int64_t n) { memcpy(y, x, (size_t)n * sizeof *x); }
+static void f32_to_float(const void *x, float *y, int64_t n)
+{
+    memcpy(y, x, (size_t)n * sizeof *y);
+}
+static void f32_from_float(const float *x, void *y, int64_t n)
+{
+    memcpy(y, x, (size_t)n * sizeof *x);
+}
 
 static void f16_to_float(const void *vx, float *y, int64_t n)
 {
     const uint16_t *x = vx;
-    for (int64_t i = 0; i < n; i++) y[i] = gptc_f16_to_f32(x[i]);
+    for (int64_t i = 0; i < n; i++)
+        y[i] = gptc_f16_to_f32(x[i]);
 }
 
 static void f16_from_float(const float *x, void *vy, int64_t n)
 {
     uint16_t *y = vy;
-    for (int64_t i = 0; i < n; i++) y[i] = gptc_f32_to_f16(x[i]);
+    for (int64_t i = 0; i < n; i++)
+        y[i] = gptc_f32_to_f16(x[i]);
 }
 
 static void bf16_to_float(const void *vx, float *y, int64_t n)
 {
     const uint16_t *x = vx;
-    for (int64_t i = 0; i < n; i++) y[i] = gptc_bf16_to_f32(x[i]);
+    for (int64_t i = 0; i < n; i++)
+        y[i] = gptc_bf16_to_f32(x[i]);
 }
 
 static void bf16_from_float(const float *x, void *vy, int64_t n)
 {
     uint16_t *y = vy;
-    for (int64_t i = 0; i < n; i++) y[i] = gptc_f32_to_bf16(x[i]);
+    for (int64_t i = 0; i < n; i++)
+        y[i] = gptc_f32_to_bf16(x[i]);
 }
 
-#define Q(name, blck, size, fmt, vdt)                                                             \
-    {name, blck, size, gptc_##fmt##_dequantize, gptc_##fmt##_quantize_ref, gptc_##fmt##_vec_dot_ref, vdt}
+#define Q(name, blck, size, fmt, vdt)                                                              \
+    {                                                                                              \
+        name, blck, size, gptc_##fmt##_dequantize, gptc_##fmt##_quantize_ref,                      \
+            gptc_##fmt##_vec_dot_ref, vdt                                                          \
+    }
 
 static const gptc_type_traits k_traits[GPTC_TYPE_COUNT] = {
     [GPTC_TYPE_F32] = {"f32", 1, 4, f32_to_float, f32_from_float, NULL, 0},
@@ -49,7 +62,8 @@ static const gptc_type_traits k_traits[GPTC_TYPE_COUNT] = {
     [GPTC_TYPE_Q4_K] = Q("q4_K", 256, 2 + 2 + 12 + 256 / 2, q4_K, GPTC_TYPE_Q8_K),
     [GPTC_TYPE_Q5_K] = Q("q5_K", 256, 2 + 2 + 12 + 256 / 8 + 256 / 2, q5_K, GPTC_TYPE_Q8_K),
     [GPTC_TYPE_Q6_K] = Q("q6_K", 256, 256 / 2 + 256 / 4 + 256 / 16 + 2, q6_K, GPTC_TYPE_Q8_K),
-    [GPTC_TYPE_Q8_K] = {"q8_K", 256, 4 + 256 + 256 / 16 * 2, gptc_q8_K_dequantize, gptc_q8_K_quantize_ref, NULL, 0},
+    [GPTC_TYPE_Q8_K] = {"q8_K", 256, 4 + 256 + 256 / 16 * 2, gptc_q8_K_dequantize,
+                        gptc_q8_K_quantize_ref, NULL, 0},
     [GPTC_TYPE_IQ2_XXS] = {"iq2_xxs", 256, 2 + 256 / 8 * 2, NULL, NULL, NULL, 0},
     [GPTC_TYPE_IQ2_XS] = {"iq2_xs", 256, 2 + 256 / 8 * 2 + 256 / 32, NULL, NULL, NULL, 0},
     [GPTC_TYPE_IQ3_XXS] = {"iq3_xxs", 256, 2 + 256 / 4 + 256 / 8, NULL, NULL, NULL, 0},
@@ -95,16 +109,26 @@ static void scale_offsets(uint32_t t, int off[2])
     case GPTC_TYPE_Q4_1:
     case GPTC_TYPE_Q5_1:
     case GPTC_TYPE_Q4_K:
-    case GPTC_TYPE_Q5_K: off[1] = 2; /* fall through */
+    case GPTC_TYPE_Q5_K:
+        off[1] = 2; /* fall through */
     case GPTC_TYPE_Q4_0:
     case GPTC_TYPE_Q5_0:
     case GPTC_TYPE_Q8_0:
     case GPTC_TYPE_IQ4_NL:
-    case GPTC_TYPE_IQ4_XS: off[0] = 0; break;
-    case GPTC_TYPE_Q2_K: off[0] = 80, off[1] = 82; break;
-    case GPTC_TYPE_Q3_K: off[0] = 108; break;
-    case GPTC_TYPE_Q6_K: off[0] = 208; break;
-    default: break;
+    case GPTC_TYPE_IQ4_XS:
+        off[0] = 0;
+        break;
+    case GPTC_TYPE_Q2_K:
+        off[0] = 80, off[1] = 82;
+        break;
+    case GPTC_TYPE_Q3_K:
+        off[0] = 108;
+        break;
+    case GPTC_TYPE_Q6_K:
+        off[0] = 208;
+        break;
+    default:
+        break;
     }
 }
 

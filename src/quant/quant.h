@@ -6,7 +6,8 @@
  * of blck. Block layouts are in blocks.h, bit for bit as GGUF files store them.
  *
  * Each quantized format has one file (q8_0.c, q4_0.c, q4_1.c, q5_0.c, q5_1.c, q2_k.c, q3_k.c,
- * q4_k.c, q5_k.c, q6_k.c, q8_k.c, iq4_nl.c (IQ4_NL and IQ4_XS), mxfp4.c) with three functions that are the spec:
+ * q4_k.c, q5_k.c, q6_k.c, q8_k.c, iq4_nl.c (IQ4_NL and IQ4_XS), mxfp4.c) with three functions that
+ * are the spec:
  *   - quantize_ref: floats -> blocks, byte for byte what llama.cpp's reference quantizer writes
  *     (no importance matrix);
  *   - dequantize: blocks -> floats (exact: every code times its scales);
@@ -145,7 +146,8 @@ float gptc_mxfp4_vec_dot_ref(int n, const void *w, const void *xq); /* xq: Q8_0 
 
 /* IQ4_NL's search (iq4_nl.c): nsub = 1 for an IQ4_NL block (32 elements; scales_h, scales_l
  * unused), 8 for an IQ4_XS super-block. */
-void gptc_iq4_fit(int nsub, const float *x, uint16_t *dh, uint8_t *qs, uint16_t *scales_h, uint8_t *scales_l);
+void gptc_iq4_fit(int nsub, const float *x, uint16_t *dh, uint8_t *qs, uint16_t *scales_h,
+                  uint8_t *scales_l);
 
 /* The first block of a row of n elements of type t whose scale is not finite (an f16 inf/NaN,
  * or MXFP4's E8M0 NaN 0xFF), or -1 when every scale is finite (and for unquantized types). */
@@ -156,18 +158,22 @@ int64_t gptc_quant_bad_block(uint32_t type, const void *row, int64_t n);
 void gptc_k_scale_min(int j, const uint8_t *scales, uint8_t *sc, uint8_t *m);
 /* ... and Q2_K's, whose error is weighted |diff| (mad = 1) instead of diff^2 */
 float gptc_kq_fit_scale_min(int n, int nmax, const float *x, const float *w, uint8_t *L,
-                            float *the_min, uint8_t *Laux, float rmin, float rdelta, int nstep, int mad);
+                            float *the_min, uint8_t *Laux, float rmin, float rdelta, int nstep,
+                            int mad);
 void gptc_kq_pack_scales(const float *scales, const float *mins, uint8_t *scales12, uint16_t *d,
                          uint16_t *dmin);
 void gptc_kq_weights(const float *x, float *w);
-void gptc_kq_codes(const float *x, const uint8_t *scales12, uint16_t d16, uint16_t dmin16,
-                   int nmax, uint8_t *L);
+void gptc_kq_codes(const float *x, const uint8_t *scales12, uint16_t d16, uint16_t dmin16, int nmax,
+                   uint8_t *L);
 
 /* Round to nearest, ties to even, as the K quantizers do (|x| < 2^22). */
 static inline int gptc_nearest_int(float x)
 {
     /* adding 1.5 * 2^23 leaves the rounded integer in the low mantissa bits */
-    union { float f; int32_t i; } u = {x + 12582912.0f};
+    union {
+        float f;
+        int32_t i;
+    } u = {x + 12582912.0f};
     return (u.i & 0x007fffff) - 0x00400000;
 }
 

@@ -17,22 +17,38 @@
 #include "quant/quant.h"
 
 enum {
-    FT_Q4_0 = 2, FT_Q4_1 = 3, FT_Q8_0 = 7, FT_Q5_0 = 8, FT_Q5_1 = 9,
-    FT_Q2_K = 10, FT_Q3_K_S = 11, FT_Q3_K_M = 12, FT_Q3_K_L = 13,
-    FT_Q4_K_S = 14, FT_Q4_K_M = 15, FT_Q5_K_M = 17, FT_Q6_K = 18,
-    FT_Q2_K_S = 21, FT_IQ4_NL = 25, FT_IQ4_XS = 30,
+    FT_Q4_0 = 2,
+    FT_Q4_1 = 3,
+    FT_Q8_0 = 7,
+    FT_Q5_0 = 8,
+    FT_Q5_1 = 9,
+    FT_Q2_K = 10,
+    FT_Q3_K_S = 11,
+    FT_Q3_K_M = 12,
+    FT_Q3_K_L = 13,
+    FT_Q4_K_S = 14,
+    FT_Q4_K_M = 15,
+    FT_Q5_K_M = 17,
+    FT_Q6_K = 18,
+    FT_Q2_K_S = 21,
+    FT_IQ4_NL = 25,
+    FT_IQ4_XS = 30,
 };
 
-static const struct { const char *name; int ftype; uint32_t base; } k_mixes[] = {
-    {"q8_0", FT_Q8_0, GPTC_TYPE_Q8_0},     {"q4_0", FT_Q4_0, GPTC_TYPE_Q4_0},
-    {"q4_1", FT_Q4_1, GPTC_TYPE_Q4_1},     {"q5_0", FT_Q5_0, GPTC_TYPE_Q5_0},
-    {"q5_1", FT_Q5_1, GPTC_TYPE_Q5_1},     {"q4_k_s", FT_Q4_K_S, GPTC_TYPE_Q4_K},
-    {"q4_k_m", FT_Q4_K_M, GPTC_TYPE_Q4_K}, {"q4_k", FT_Q4_K_M, GPTC_TYPE_Q4_K},
-    {"q5_k_m", FT_Q5_K_M, GPTC_TYPE_Q5_K}, {"q5_k", FT_Q5_K_M, GPTC_TYPE_Q5_K},
-    {"q6_k", FT_Q6_K, GPTC_TYPE_Q6_K},     {"q2_k", FT_Q2_K, GPTC_TYPE_Q2_K},
-    {"q2_k_s", FT_Q2_K_S, GPTC_TYPE_Q2_K}, {"q3_k_s", FT_Q3_K_S, GPTC_TYPE_Q3_K},
-    {"q3_k_m", FT_Q3_K_M, GPTC_TYPE_Q3_K}, {"q3_k", FT_Q3_K_M, GPTC_TYPE_Q3_K},
-    {"q3_k_l", FT_Q3_K_L, GPTC_TYPE_Q3_K}, {"iq4_nl", FT_IQ4_NL, GPTC_TYPE_IQ4_NL},
+static const struct {
+    const char *name;
+    int ftype;
+    uint32_t base;
+} k_mixes[] = {
+    {"q8_0", FT_Q8_0, GPTC_TYPE_Q8_0},       {"q4_0", FT_Q4_0, GPTC_TYPE_Q4_0},
+    {"q4_1", FT_Q4_1, GPTC_TYPE_Q4_1},       {"q5_0", FT_Q5_0, GPTC_TYPE_Q5_0},
+    {"q5_1", FT_Q5_1, GPTC_TYPE_Q5_1},       {"q4_k_s", FT_Q4_K_S, GPTC_TYPE_Q4_K},
+    {"q4_k_m", FT_Q4_K_M, GPTC_TYPE_Q4_K},   {"q4_k", FT_Q4_K_M, GPTC_TYPE_Q4_K},
+    {"q5_k_m", FT_Q5_K_M, GPTC_TYPE_Q5_K},   {"q5_k", FT_Q5_K_M, GPTC_TYPE_Q5_K},
+    {"q6_k", FT_Q6_K, GPTC_TYPE_Q6_K},       {"q2_k", FT_Q2_K, GPTC_TYPE_Q2_K},
+    {"q2_k_s", FT_Q2_K_S, GPTC_TYPE_Q2_K},   {"q3_k_s", FT_Q3_K_S, GPTC_TYPE_Q3_K},
+    {"q3_k_m", FT_Q3_K_M, GPTC_TYPE_Q3_K},   {"q3_k", FT_Q3_K_M, GPTC_TYPE_Q3_K},
+    {"q3_k_l", FT_Q3_K_L, GPTC_TYPE_Q3_K},   {"iq4_nl", FT_IQ4_NL, GPTC_TYPE_IQ4_NL},
     {"iq4_xs", FT_IQ4_XS, GPTC_TYPE_IQ4_XS},
 };
 
@@ -54,7 +70,7 @@ static uint32_t base_type(int ftype)
 
 typedef struct mix_state {
     int ftype;
-    int has_output;   /* output.weight present (else token_embd is the classifier) */
+    int has_output; /* output.weight present (else token_embd is the classifier) */
     int n_attn_v, n_ffn_down;
     int n_layer;
     int n_gqa;    /* head_count / head_count_kv (1 when unknown) */
@@ -67,7 +83,10 @@ static int ends_with(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-static int use_more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
+static int use_more_bits(int i, int n)
+{
+    return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+}
 
 /* Layer index of "blk.N.", or -1. */
 static int layer_of(const char *name)
@@ -83,11 +102,16 @@ static uint32_t fallback_type(uint32_t t)
     switch (t) {
     case GPTC_TYPE_Q2_K:
     case GPTC_TYPE_Q3_K:
-    case GPTC_TYPE_IQ4_XS: return GPTC_TYPE_IQ4_NL;
-    case GPTC_TYPE_Q4_K: return GPTC_TYPE_Q5_0;
-    case GPTC_TYPE_Q5_K: return GPTC_TYPE_Q5_1;
-    case GPTC_TYPE_Q6_K: return GPTC_TYPE_Q8_0;
-    default: return GPTC_TYPE_F16;
+    case GPTC_TYPE_IQ4_XS:
+        return GPTC_TYPE_IQ4_NL;
+    case GPTC_TYPE_Q4_K:
+        return GPTC_TYPE_Q5_0;
+    case GPTC_TYPE_Q5_K:
+        return GPTC_TYPE_Q5_1;
+    case GPTC_TYPE_Q6_K:
+        return GPTC_TYPE_Q8_0;
+    default:
+        return GPTC_TYPE_F16;
     }
 }
 
@@ -105,46 +129,71 @@ static uint32_t choose_type(const mix_state *ms, int64_t ne0, const char *name, 
     uint32_t ty = base_type(ms->ftype);
     int ft = ms->ftype, l = layer_of(name);
     *fallback = 0;
-    if (strcmp(name, "output.weight") == 0 || (!ms->has_output && strcmp(name, "token_embd.weight") == 0)) {
-        if (ne0 % 256 != 0) ty = GPTC_TYPE_Q8_0;
-        else if (ty != GPTC_TYPE_Q8_0) ty = GPTC_TYPE_Q6_K;
+    if (strcmp(name, "output.weight") == 0 ||
+        (!ms->has_output && strcmp(name, "token_embd.weight") == 0)) {
+        if (ne0 % 256 != 0)
+            ty = GPTC_TYPE_Q8_0;
+        else if (ty != GPTC_TYPE_Q8_0)
+            ty = GPTC_TYPE_Q6_K;
     } else if (strstr(name, "attn_v.weight")) {
-        if (ft == FT_Q2_K) ty = ms->n_gqa >= 4 ? GPTC_TYPE_Q4_K : GPTC_TYPE_Q3_K;
-        else if (ft == FT_Q2_K_S && ms->n_gqa >= 4) ty = GPTC_TYPE_Q4_K;
-        else if (ft == FT_Q3_K_M) ty = l < 2 ? GPTC_TYPE_Q5_K : GPTC_TYPE_Q4_K;
-        else if (ft == FT_Q3_K_L) ty = GPTC_TYPE_Q5_K;
-        else if ((ft == FT_IQ4_NL || ft == FT_IQ4_XS) && ms->n_gqa >= 4) ty = GPTC_TYPE_Q5_K;
-        else if ((ft == FT_Q4_K_M || ft == FT_Q5_K_M) && use_more_bits(l, ms->n_attn_v)) ty = GPTC_TYPE_Q6_K;
-        else if (ft == FT_Q4_K_S && l < 4) ty = GPTC_TYPE_Q5_K;
+        if (ft == FT_Q2_K)
+            ty = ms->n_gqa >= 4 ? GPTC_TYPE_Q4_K : GPTC_TYPE_Q3_K;
+        else if (ft == FT_Q2_K_S && ms->n_gqa >= 4)
+            ty = GPTC_TYPE_Q4_K;
+        else if (ft == FT_Q3_K_M)
+            ty = l < 2 ? GPTC_TYPE_Q5_K : GPTC_TYPE_Q4_K;
+        else if (ft == FT_Q3_K_L)
+            ty = GPTC_TYPE_Q5_K;
+        else if ((ft == FT_IQ4_NL || ft == FT_IQ4_XS) && ms->n_gqa >= 4)
+            ty = GPTC_TYPE_Q5_K;
+        else if ((ft == FT_Q4_K_M || ft == FT_Q5_K_M) && use_more_bits(l, ms->n_attn_v))
+            ty = GPTC_TYPE_Q6_K;
+        else if (ft == FT_Q4_K_S && l < 4)
+            ty = GPTC_TYPE_Q5_K;
         /* 70B llamas share each attn_v among 8 heads: more bits cost little there */
-        if (ms->n_layer == 80 && (ty == GPTC_TYPE_Q3_K || ty == GPTC_TYPE_Q4_K)) ty = GPTC_TYPE_Q5_K;
+        if (ms->n_layer == 80 && (ty == GPTC_TYPE_Q3_K || ty == GPTC_TYPE_Q4_K))
+            ty = GPTC_TYPE_Q5_K;
         if (ms->n_expert == 8) ty = GPTC_TYPE_Q8_0; /* Mixtral-style: costs little */
     } else if (strstr(name, "attn_k.weight")) {
         if (ms->n_expert == 8) ty = GPTC_TYPE_Q8_0;
     } else if (strstr(name, "ffn_down")) {
         int n = ms->n_ffn_down;
-        if (ft == FT_Q2_K) ty = GPTC_TYPE_Q3_K;
-        else if (ft == FT_Q2_K_S) ty = l < n / 8 ? GPTC_TYPE_Q4_K : ty;
-        else if (ft == FT_Q3_K_M) ty = l < n / 16 ? GPTC_TYPE_Q5_K : GPTC_TYPE_Q4_K;
-        else if (ft == FT_Q3_K_L) ty = GPTC_TYPE_Q5_K;
-        else if (ft == FT_Q4_K_M) ty = use_more_bits(l, n) ? GPTC_TYPE_Q6_K : ty;
-        else if ((ft == FT_IQ4_NL || ft == FT_IQ4_XS) && l < n / 8) ty = GPTC_TYPE_Q5_K;
-        else if (ft == FT_Q5_K_M && use_more_bits(l, n)) ty = GPTC_TYPE_Q6_K;
-        else if (ft == FT_Q4_K_S && l < n / 8) ty = GPTC_TYPE_Q5_K;
+        if (ft == FT_Q2_K)
+            ty = GPTC_TYPE_Q3_K;
+        else if (ft == FT_Q2_K_S)
+            ty = l < n / 8 ? GPTC_TYPE_Q4_K : ty;
+        else if (ft == FT_Q3_K_M)
+            ty = l < n / 16 ? GPTC_TYPE_Q5_K : GPTC_TYPE_Q4_K;
+        else if (ft == FT_Q3_K_L)
+            ty = GPTC_TYPE_Q5_K;
+        else if (ft == FT_Q4_K_M)
+            ty = use_more_bits(l, n) ? GPTC_TYPE_Q6_K : ty;
+        else if ((ft == FT_IQ4_NL || ft == FT_IQ4_XS) && l < n / 8)
+            ty = GPTC_TYPE_Q5_K;
+        else if (ft == FT_Q5_K_M && use_more_bits(l, n))
+            ty = GPTC_TYPE_Q6_K;
+        else if (ft == FT_Q4_K_S && l < n / 8)
+            ty = GPTC_TYPE_Q5_K;
     } else if (strstr(name, "attn_output.weight")) {
         if (ms->n_expert == 8) {
-            if (ft == FT_Q2_K || ft == FT_Q3_K_S || ft == FT_Q3_K_M || ft == FT_IQ4_NL || ft == FT_Q4_K_S ||
-                ft == FT_Q4_K_M || ft == FT_IQ4_XS)
+            if (ft == FT_Q2_K || ft == FT_Q3_K_S || ft == FT_Q3_K_M || ft == FT_IQ4_NL ||
+                ft == FT_Q4_K_S || ft == FT_Q4_K_M || ft == FT_IQ4_XS)
                 ty = GPTC_TYPE_Q5_K;
         } else {
-            if (ft == FT_Q2_K) ty = GPTC_TYPE_Q3_K;
-            else if (ft == FT_Q3_K_M) ty = GPTC_TYPE_Q4_K;
-            else if (ft == FT_Q3_K_L) ty = GPTC_TYPE_Q5_K;
+            if (ft == FT_Q2_K)
+                ty = GPTC_TYPE_Q3_K;
+            else if (ft == FT_Q3_K_M)
+                ty = GPTC_TYPE_Q4_K;
+            else if (ft == FT_Q3_K_L)
+                ty = GPTC_TYPE_Q5_K;
         }
     } else if (strstr(name, "attn_qkv.weight")) {
-        if (ft == FT_Q3_K_M || ft == FT_Q3_K_L) ty = GPTC_TYPE_Q4_K;
-        else if (ft == FT_Q4_K_M) ty = GPTC_TYPE_Q5_K;
-        else if (ft == FT_Q5_K_M) ty = GPTC_TYPE_Q6_K;
+        if (ft == FT_Q3_K_M || ft == FT_Q3_K_L)
+            ty = GPTC_TYPE_Q4_K;
+        else if (ft == FT_Q4_K_M)
+            ty = GPTC_TYPE_Q5_K;
+        else if (ft == FT_Q5_K_M)
+            ty = GPTC_TYPE_Q6_K;
     }
     int blck = gptc_type_info(ty)->blck;
     if (ne0 % blck != 0) {
@@ -155,14 +204,19 @@ static uint32_t choose_type(const mix_state *ms, int64_t ne0, const char *name, 
     return ty;
 }
 
-uint32_t gptc_quantize_type_for(const char *mix, const char *name, uint32_t type, int n_dims, int64_t ne0,
-                                int n_layer, int n_attn_v, int n_ffn_down, int has_output, int *fallback)
+uint32_t gptc_quantize_type_for(const char *mix, const char *name, uint32_t type, int n_dims,
+                                int64_t ne0, int n_layer, int n_attn_v, int n_ffn_down,
+                                int has_output, int *fallback)
 {
-    mix_state ms = {.ftype = mix ? gptc_quantize_ftype(mix) : -1, .has_output = has_output,
-                    .n_attn_v = n_attn_v, .n_ffn_down = n_ffn_down, .n_layer = n_layer};
+    mix_state ms = {.ftype = mix ? gptc_quantize_ftype(mix) : -1,
+                    .has_output = has_output,
+                    .n_attn_v = n_attn_v,
+                    .n_ffn_down = n_ffn_down,
+                    .n_layer = n_layer};
     int fb = 0;
     uint32_t to = GPTC_TYPE_COUNT;
-    if (name && ms.ftype >= 0) to = wants_quant(n_dims, name) ? choose_type(&ms, ne0, name, &fb) : type;
+    if (name && ms.ftype >= 0)
+        to = wants_quant(n_dims, name) ? choose_type(&ms, ne0, name, &fb) : type;
     if (fallback) *fallback = fb;
     return to;
 }
@@ -213,17 +267,20 @@ static gptc_status read_info(const gguf_file *f, mix_state *ms, gptc_err *err)
     ms->has_output = gptc_gguf_find_tensor(f, "output.weight") != NULL;
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         char name[256];
-        snprintf(name, sizeof name, "%.*s", (int)GPTC_MIN(f->tensors[i].name.n, 255), f->tensors[i].name.p);
+        snprintf(name, sizeof name, "%.*s", (int)GPTC_MIN(f->tensors[i].name.n, 255),
+                 f->tensors[i].name.p);
         ms->n_attn_v += strstr(name, "attn_v.weight") != NULL;
         ms->n_ffn_down += strstr(name, "ffn_down") != NULL;
     }
-    if (ms->n_layer > 0) ms->n_ffn_down = ms->n_layer; /* llama.cpp counts layers (MoE: exps + shexp) */
+    if (ms->n_layer > 0)
+        ms->n_ffn_down = ms->n_layer; /* llama.cpp counts layers (MoE: exps + shexp) */
     return GPTC_OK;
 }
 
-gptc_status gptc_quantize_model(const char *in_path, const char *tokenizer_path, const char *out_path,
-                                const char *mix, const gptc_quantize_params *params,
-                                gptc_quantize_stats *stats, gptc_err *err)
+gptc_status gptc_quantize_model(const char *in_path, const char *tokenizer_path,
+                                const char *out_path, const char *mix,
+                                const gptc_quantize_params *params, gptc_quantize_stats *stats,
+                                gptc_err *err)
 {
     gptc_err_clear(err);
     gptc_quantize_params p = params ? *params : (gptc_quantize_params){0};
@@ -231,15 +288,18 @@ gptc_status gptc_quantize_model(const char *in_path, const char *tokenizer_path,
     mix_state ms = {.ftype = gptc_quantize_ftype(mix)};
     if (ms.ftype < 0)
         return gptc_fail(err, GPTC_E_INVALID,
-                         "quantize: unknown type '%s' (q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q2_k_s q3_k_s q3_k_m q3_k_l q4_k_s "
-                         "q4_k_m q5_k_m q6_k iq4_nl iq4_xs)", mix);
+                         "quantize: unknown type '%s' (q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q2_k_s q3_k_s "
+                         "q3_k_m q3_k_l q4_k_s "
+                         "q4_k_m q5_k_m q6_k iq4_nl iq4_xs)",
+                         mix);
     gguf_file *in = NULL, *out = NULL;
     gptc_pool *pool = NULL;
     void **bufs = NULL;
     float *scratch = NULL;
     gptc_status s = gptc_model_open_file(in_path, tokenizer_path, &in, err);
     if (s) return s;
-    if ((s = read_info(in, &ms, err)) || (s = gptc_gguf_new(&out, err)) || (s = gptc_gguf_copy_kvs(out, in, err)) ||
+    if ((s = read_info(in, &ms, err)) || (s = gptc_gguf_new(&out, err)) ||
+        (s = gptc_gguf_copy_kvs(out, in, err)) ||
         (s = gptc_gguf_set_uint(out, "general.quantization_version", GGUF_VT_U32, 2, err)) ||
         (s = gptc_gguf_set_uint(out, "general.file_type", GGUF_VT_U32, (uint64_t)ms.ftype, err)) ||
         (s = gptc_pool_init(p.n_threads, &pool, err)))
@@ -256,21 +316,26 @@ gptc_status gptc_quantize_model(const char *in_path, const char *tokenizer_path,
         snprintf(name, sizeof name, "%.*s", (int)GPTC_MIN(t->name.n, 255), t->name.p);
         uint32_t to = t->type;
         int fallback = 0;
-        if (wants_quant((int)t->n_dims, name)) to = choose_type(&ms, (int64_t)t->ne[0], name, &fallback);
+        if (wants_quant((int)t->n_dims, name))
+            to = choose_type(&ms, (int64_t)t->ne[0], name, &fallback);
         const gptc_type_traits *from_tt = gptc_type_info(t->type);
         if (to != t->type && !from_tt->to_float) {
-            s = gptc_fail(err, GPTC_E_UNSUPPORTED, "quantize: tensor '%s' has type %s, which gptc cannot convert",
-                          name, from_tt->name);
+            s = gptc_fail(err, GPTC_E_UNSUPPORTED,
+                          "quantize: tensor '%s' has type %s, which gptc cannot convert", name,
+                          from_tt->name);
             goto done;
         }
-        if (to != t->type && gptc_type_is_quant(t->type)) { /* a damaged source must not pass silently */
+        if (to != t->type &&
+            gptc_type_is_quant(t->type)) { /* a damaged source must not pass silently */
             int64_t ne0 = (int64_t)t->ne[0], rows = (int64_t)(t->ne[1] * t->ne[2] * t->ne[3]);
             size_t rb = gptc_row_bytes(t->type, ne0);
             for (int64_t r = 0; r < rows; r++) {
-                int64_t bad = gptc_quant_bad_block(t->type, (const uint8_t *)t->data + (size_t)r * rb, ne0);
+                int64_t bad =
+                    gptc_quant_bad_block(t->type, (const uint8_t *)t->data + (size_t)r * rb, ne0);
                 if (bad >= 0) {
                     s = gptc_fail(err, GPTC_E_FORMAT,
-                                  "quantize: tensor '%s' (%s) has a NaN or infinite scale in block %lld of row %lld",
+                                  "quantize: tensor '%s' (%s) has a NaN or infinite scale in block "
+                                  "%lld of row %lld",
                                   name, from_tt->name, (long long)bad, (long long)r);
                     goto done;
                 }
@@ -289,7 +354,8 @@ gptc_status gptc_quantize_model(const char *in_path, const char *tokenizer_path,
                 s = gptc_fail(err, GPTC_E_NOMEM, "quantize: out of memory for tensor '%s'", name);
                 goto done;
             }
-            qjob j = {.src = t, .to = to, .dst = bufs[i], .rows = rows, .ne0 = ne0, .scratch = scratch};
+            qjob j = {
+                .src = t, .to = to, .dst = bufs[i], .rows = rows, .ne0 = ne0, .scratch = scratch};
             gptc_pool_run(pool, job_quant, &j);
             data = bufs[i];
             st.n_quantized += gptc_type_is_quant(to);
@@ -311,7 +377,8 @@ gptc_status gptc_quantize_model(const char *in_path, const char *tokenizer_path,
     gptc_model_free(m);
 done:
     if (bufs)
-        for (uint64_t i = 0; i < in->n_tensors; i++) free(bufs[i]);
+        for (uint64_t i = 0; i < in->n_tensors; i++)
+            free(bufs[i]);
     free(bufs);
     free(scratch);
     gptc_pool_free(pool);

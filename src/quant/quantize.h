@@ -48,15 +48,17 @@ int gptc_quantize_ftype(const char *mix);
  * `type` when it is not quantized. n_layer: the model's block count; n_attn_v / n_ffn_down: how
  * many attn_v / ffn_down tensors it has; has_output: output.weight present. *fallback (may be
  * NULL) is set when the rows did not fit the type the rules chose. Pure; for tests and tools. */
-uint32_t gptc_quantize_type_for(const char *mix, const char *name, uint32_t type, int n_dims, int64_t ne0,
-                                int n_layer, int n_attn_v, int n_ffn_down, int has_output, int *fallback);
+uint32_t gptc_quantize_type_for(const char *mix, const char *name, uint32_t type, int n_dims,
+                                int64_t ne0, int n_layer, int n_attn_v, int n_ffn_down,
+                                int has_output, int *fallback);
 
 /* Quantize the model at in_path (GGUF, or a llama2.c checkpoint with tokenizer_path / a
  * tokenizer.bin beside it) to out_path with mix. The output is written atomically and then
  * loaded as a model; if that fails it is removed and the error returned. OUT: *stats (may be
  * NULL). */
-gptc_status gptc_quantize_model(const char *in_path, const char *tokenizer_path, const char *out_path,
-                                const char *mix, const gptc_quantize_params *params,
-                                gptc_quantize_stats *stats, gptc_err *err);
+gptc_status gptc_quantize_model(const char *in_path, const char *tokenizer_path,
+                                const char *out_path, const char *mix,
+                                const gptc_quantize_params *params, gptc_quantize_stats *stats,
+                                gptc_err *err);
 
 #endif

@@ -35,8 +35,8 @@ static void add_error(json_t *errors, const char *code, const char *param, long 
 }
 
 int gptc_srv_batch_parse_line(const char *p, size_t n, const char *endpoint, const char *model,
-                         char *custom_id, size_t cid_cap, json_t **body_out, const char **code,
-                         char *msg, size_t msg_cap, const char **param)
+                              char *custom_id, size_t cid_cap, json_t **body_out, const char **code,
+                              char *msg, size_t msg_cap, const char **param)
 {
     *body_out = NULL;
     *param = NULL;
@@ -165,8 +165,8 @@ static void cid_free(cid_set *set)
 }
 
 int gptc_srv_batch_validate(const char *data, size_t n, const char *endpoint, const char *model,
-                       int max_lines, size_t max_line, gptc_store_req **reqs_out, int *n_out,
-                       json_t *errors)
+                            int max_lines, size_t max_line, gptc_store_req **reqs_out, int *n_out,
+                            json_t *errors)
 {
     *reqs_out = NULL;
     *n_out = 0;
@@ -203,7 +203,7 @@ int gptc_srv_batch_validate(const char *data, size_t n, const char *endpoint, co
         const char *code, *param;
         json_t *body;
         if (gptc_srv_batch_parse_line(lp, len, endpoint, model, cid, sizeof cid, &body, &code, msg,
-                                 sizeof msg, &param)) {
+                                      sizeof msg, &param)) {
             add_error(errors, code, param, line, "%s", msg);
             continue;
         }

@@ -77,7 +77,7 @@ static int bjob_submit(gptc_server *s, srv_bjob *b, const char *endpoint, int lo
         break;
     default:
         rc = gptc_srv_fail(e, 400, "invalid_url", "url", "the endpoint %s is not served in batches",
-                      endpoint);
+                           endpoint);
     }
     json_decref(body);
     if (rc) return 1;
@@ -121,7 +121,8 @@ static char *result_line(gptc_server *s, srv_bjob *b, const srv_error *pre, int 
         int failed = j->failed, cancelled = 0;
         for (int i = 0; i < j->n_choices; i++)
             cancelled |= j->choices[i].finish == FINISH_CANCEL;
-        if (failed) gptc_srv_fail(&e, 500, "internal_error", NULL, "generation failed: %s", j->fail_msg);
+        if (failed)
+            gptc_srv_fail(&e, 500, "internal_error", NULL, "generation failed: %s", j->fail_msg);
         pthread_mutex_unlock(&j->mu);
         if (cancelled && !failed) return NULL;
         if (!failed) {
@@ -308,7 +309,8 @@ static void finalize(gptc_server *s, const char *id, const char *final_status)
     snprintf(name, sizeof name, "%s_error.jsonl", id);
     bad |= publish(s, id, errp, eid, name, "error_file_id");
     if (bad) {
-        gptc_srv_log(s, "batch %s: cannot publish its results (%s); will retry", id, strerror(errno));
+        gptc_srv_log(s, "batch %s: cannot publish its results (%s); will retry", id,
+                     strerror(errno));
         return;
     }
     static const char *const from[] = {"finalizing", "cancelling", "in_progress", NULL};
@@ -340,8 +342,8 @@ static void record(gptc_server *s, srv_bjob *b, const srv_error *pre)
     char out[600], errp[600];
     batch_paths(s, b->batch_id, out, errp, sizeof out);
     if (append_line(ok ? out : errp, line) != 0) {
-        gptc_srv_log(s, "batch %s: cannot write a result (%s): the request stays pending", b->batch_id,
-                strerror(errno));
+        gptc_srv_log(s, "batch %s: cannot write a result (%s): the request stays pending",
+                     b->batch_id, strerror(errno));
         free(line);
         return;
     }
@@ -367,8 +369,8 @@ static void validate(struct srv_batches *bm, const char *id)
         json_array_append_new(errors, json_pack("{s:s, s:s, s:s, s:n}", "code", "invalid_file",
                                                 "message", "the input file is gone or unreadable",
                                                 "param", "input_file_id", "line"));
-    } else if (gptc_srv_batch_validate(data, n, b.endpoint, s->alias, BATCH_MAX_LINES, s->p.body_max,
-                                  &reqs, &n_reqs, errors) != 0) {
+    } else if (gptc_srv_batch_validate(data, n, b.endpoint, s->alias, BATCH_MAX_LINES,
+                                       s->p.body_max, &reqs, &n_reqs, errors) != 0) {
         json_array_append_new(errors, json_pack("{s:s, s:s, s:n, s:n}", "code", "internal_error",
                                                 "message", "out of memory", "param", "line"));
     }
@@ -713,35 +715,36 @@ static enum MHD_Result create(srv_req *r, json_t *body)
     if ((rc = gptc_srv_jstr(body, "input_file_id", &input, NULL, &e)) <= 0) {
         if (!rc)
             gptc_srv_fail(&e, 400, "missing_required_parameter", "input_file_id",
-                     "'input_file_id' is required");
+                          "'input_file_id' is required");
         return gptc_srv_reply_error(r, &e);
     }
     if ((rc = gptc_srv_jstr(body, "endpoint", &endpoint, NULL, &e)) <= 0) {
         if (!rc)
-            gptc_srv_fail(&e, 400, "missing_required_parameter", "endpoint", "'endpoint' is required");
+            gptc_srv_fail(&e, 400, "missing_required_parameter", "endpoint",
+                          "'endpoint' is required");
         return gptc_srv_reply_error(r, &e);
     }
     if (endpoint_ep(endpoint) < 0) {
         gptc_srv_fail(&e, 400, "invalid_value", "endpoint",
-                 "'endpoint' must be /v1/chat/completions, /v1/completions or /v1/embeddings");
+                      "'endpoint' must be /v1/chat/completions, /v1/completions or /v1/embeddings");
         return gptc_srv_reply_error(r, &e);
     }
     if ((rc = gptc_srv_jstr(body, "completion_window", &window, NULL, &e)) <= 0) {
         if (!rc)
             gptc_srv_fail(&e, 400, "missing_required_parameter", "completion_window",
-                     "'completion_window' is required");
+                          "'completion_window' is required");
         return gptc_srv_reply_error(r, &e);
     }
     if (strcmp(window, "24h") != 0) {
         gptc_srv_fail(&e, 400, "invalid_value", "completion_window",
-                 "'completion_window' must be \"24h\"");
+                      "'completion_window' must be \"24h\"");
         return gptc_srv_reply_error(r, &e);
     }
     const json_t *md = json_object_get(body, "metadata");
     if (md && !json_is_null(md)) {
         if (!json_is_object(md) || json_object_size(md) > 16) {
             gptc_srv_fail(&e, 400, "invalid_value", "metadata",
-                     "'metadata' must be an object of at most 16 string values");
+                          "'metadata' must be an object of at most 16 string values");
             return gptc_srv_reply_error(r, &e);
         }
         const char *k;
@@ -750,8 +753,8 @@ static enum MHD_Result create(srv_req *r, json_t *body)
         {
             if (!json_is_string(v) || strlen(k) > 64 || json_string_length(v) > 512) {
                 gptc_srv_fail(&e, 400, "invalid_value", "metadata",
-                         "'metadata' values must be strings (keys up to 64 characters, values "
-                         "up to 512)");
+                              "'metadata' values must be strings (keys up to 64 characters, values "
+                              "up to 512)");
                 return gptc_srv_reply_error(r, &e);
             }
         }
@@ -774,12 +777,12 @@ static enum MHD_Result create(srv_req *r, json_t *body)
     int found = gptc_store_file_get(s->store, input, &f, &err);
     if (found <= 0) {
         gptc_srv_fail(&e, found < 0 ? 500 : 404, found < 0 ? "internal_error" : "not_found",
-                 "input_file_id", "No such File object: %.80s", input);
+                      "input_file_id", "No such File object: %.80s", input);
         return gptc_srv_reply_error(r, &e);
     }
     if (strcmp(f.purpose, "batch") != 0) {
         gptc_srv_fail(&e, 400, "invalid_value", "input_file_id",
-                 "the input file must have purpose 'batch' (it has '%s')", f.purpose);
+                      "the input file must have purpose 'batch' (it has '%s')", f.purpose);
         return gptc_srv_reply_error(r, &e);
     }
     gptc_store_batch b = {0};
@@ -852,22 +855,22 @@ enum MHD_Result gptc_srv_ep_batches(srv_req *r, const char *sub, json_t *body)
     id[idn] = 0;
     if (cancel != post) {
         gptc_srv_fail(&e, 405, "method_not_allowed", NULL, "%s is not allowed on %s", r->method,
-                 r->path);
+                      r->path);
         return gptc_srv_reply_error(r, &e);
     }
     gptc_store_batch b;
     int found = gptc_store_batch_get(s->store, id, &b, &err);
     if (found <= 0) {
-        gptc_srv_fail(&e, found < 0 ? 500 : 404, found < 0 ? "internal_error" : "not_found", "batch_id",
-                 "No such Batch object: %.80s", id);
+        gptc_srv_fail(&e, found < 0 ? 500 : 404, found < 0 ? "internal_error" : "not_found",
+                      "batch_id", "No such Batch object: %.80s", id);
         return gptc_srv_reply_error(r, &e);
     }
     if (cancel) {
         static const char *const from[] = {"validating", "in_progress", NULL};
         int moved = gptc_store_batch_move(s->store, id, from, "cancelling", &err);
         if (moved == 0 && strcmp(b.status, "cancelling") && strcmp(b.status, "cancelled")) {
-            gptc_srv_fail(&e, 409, "invalid_state", "batch_id", "Cannot cancel a batch with status '%s'",
-                     b.status);
+            gptc_srv_fail(&e, 409, "invalid_state", "batch_id",
+                          "Cannot cancel a batch with status '%s'", b.status);
             gptc_store_batch_clear(&b);
             return gptc_srv_reply_error(r, &e);
         }
@@ -930,8 +933,8 @@ gptc_status gptc_server_run_batch_file(gptc_server *s, const char *endpoint, con
     json_t *errors = json_array();
     gptc_store_req *reqs = NULL;
     int n_reqs = 0;
-    gptc_srv_batch_validate(data.p ? data.p : "", data.n, endpoint, NULL, 1 << 30, s->p.body_max, &reqs,
-                       &n_reqs, errors);
+    gptc_srv_batch_validate(data.p ? data.p : "", data.n, endpoint, NULL, 1 << 30, s->p.body_max,
+                            &reqs, &n_reqs, errors);
     gptc_srv_buf_free(&data);
     if (json_array_size(errors) > 0) {
         json_t *e0 = json_array_get(errors, 0);

@@ -27,7 +27,8 @@ static const char *type_of(int status)
     }
 }
 
-int gptc_srv_fail(srv_error *e, int status, const char *code, const char *param, const char *fmt, ...)
+int gptc_srv_fail(srv_error *e, int status, const char *code, const char *param, const char *fmt,
+                  ...)
 {
     e->status = status;
     e->type = type_of(status);
@@ -48,7 +49,8 @@ json_t *gptc_srv_error_json(const srv_error *e)
     json_object_set_new(err, "message", gptc_srv_jstring_lossy(e->message, strlen(e->message)));
     json_object_set_new(err, "type", json_string(e->type ? e->type : type_of(e->status)));
     json_object_set_new(err, "param",
-                        e->param[0] ? gptc_srv_jstring_lossy(e->param, strlen(e->param)) : json_null());
+                        e->param[0] ? gptc_srv_jstring_lossy(e->param, strlen(e->param))
+                                    : json_null());
     json_object_set_new(err, "code", json_string(e->code ? e->code : "error"));
     json_t *o = json_object();
     json_object_set_new(o, "error", err);

@@ -101,8 +101,9 @@ static void ev_free(void *cls)
 }
 
 enum MHD_Result gptc_srv_ev_run(srv_req *r, srv_job *j, void (*begin)(srv_evstream *),
-                           void (*delta)(srv_evstream *, const char *, size_t),
-                           void (*finish)(srv_evstream *), void *user, void (*user_free)(void *))
+                                void (*delta)(srv_evstream *, const char *, size_t),
+                                void (*finish)(srv_evstream *), void *user,
+                                void (*user_free)(void *))
 {
     gptc_server *s = r->srv;
     srv_error e;

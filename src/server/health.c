@@ -35,7 +35,7 @@ enum MHD_Result gptc_srv_ep_metrics(srv_req *r)
     do {                                                                                           \
         int n_ = snprintf(line, sizeof line, __VA_ARGS__);                                         \
         if (n_ > 0)                                                                                \
-            gptc_srv_buf_add(&b, line, (size_t)n_ < sizeof line ? (size_t)n_ : sizeof line - 1);        \
+            gptc_srv_buf_add(&b, line, (size_t)n_ < sizeof line ? (size_t)n_ : sizeof line - 1);   \
     } while (0)
     OUT("# HELP gptc_requests_total HTTP requests answered, by endpoint and status class.\n");
     OUT("# TYPE gptc_requests_total counter\n");
@@ -85,7 +85,8 @@ enum MHD_Result gptc_srv_ep_metrics(srv_req *r)
     OUT("# HELP gptc_slots Slots (sequences decoded together).\n");
     OUT("# TYPE gptc_slots gauge\ngptc_slots %d\n", s->sched.n_slots);
 #undef OUT
-    enum MHD_Result ret = gptc_srv_reply_text(r, 200, "text/plain; version=0.0.4", b.p ? b.p : "", b.n);
+    enum MHD_Result ret =
+        gptc_srv_reply_text(r, 200, "text/plain; version=0.0.4", b.p ? b.p : "", b.n);
     gptc_srv_buf_free(&b);
     return ret;
 }

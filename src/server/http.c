@@ -49,14 +49,14 @@ enum { PH_HEAD = 0, PH_BODY, PH_BUSY, PH_IDLE };
 /* The watchdog's record of one connection. */
 struct srv_conn {
     int fd;
-    int phase;  /* PH_*: what the client owes us */
-    double t;   /* when that phase began */
+    int phase;    /* PH_*: what the client owes us */
+    double t;     /* when that phase began */
     int path_nul; /* the current request's raw path has %00 (the decoded one is cut there) */
     int got_uri;  /* a request line arrived on this connection (it is not idle since connect) */
     struct sockaddr_storage addr; /* the client's address */
-    int outq;     /* bytes in the socket's send queue at the last look, and when it last moved */
+    int outq; /* bytes in the socket's send queue at the last look, and when it last moved */
     double t_outq;
-    int killed;   /* a 408 was written; 2: the socket was shut down */
+    int killed; /* a 408 was written; 2: the socket was shut down */
     double t_killed;
     struct srv_conn *prev, *next;
 };
@@ -159,7 +159,8 @@ static enum MHD_Result queue(srv_req *r, int status, struct MHD_Response *resp, 
     return ret;
 }
 
-enum MHD_Result gptc_srv_reply_text(srv_req *r, int status, const char *type, const char *text, size_t n)
+enum MHD_Result gptc_srv_reply_text(srv_req *r, int status, const char *type, const char *text,
+                                    size_t n)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(n, (void *)text, MHD_RESPMEM_MUST_COPY);
@@ -315,7 +316,7 @@ static void *watchdog_main(void *arg)
                     shutdown(c->fd, SHUT_RDWR);
                     c->killed = 2;
                     gptc_srv_log(s, "a client took no byte of its response for %d ms: dropped",
-                            s->p.write_timeout_ms);
+                                 s->p.write_timeout_ms);
                     continue;
                 }
             }
@@ -337,7 +338,7 @@ static void *watchdog_main(void *arg)
             /* nothing has been written on this connection for the current request yet */
             conn_abort_locked(c, 408);
             gptc_srv_log(s, "connection timed out waiting for the request %s: 408",
-                    c->phase == PH_HEAD ? "head" : "body");
+                         c->phase == PH_HEAD ? "head" : "body");
         }
         pthread_mutex_unlock(&s->conn_mu);
     }
@@ -547,7 +548,7 @@ static enum MHD_Result dispatch(srv_req *r, const char *url)
     route(url, r->method, r->srv->ui, &ep, &sub);
     if (needs_store(ep) && !r->srv->store) {
         gptc_srv_fail(&e, 503, "no_data_dir", NULL,
-                 "this server keeps no state (start it with --data-dir) for %s", url);
+                      "this server keeps no state (start it with --data-dir) for %s", url);
         return gptc_srv_reply_error(r, &e);
     }
     switch (ep) {
@@ -572,7 +573,7 @@ static enum MHD_Result dispatch(srv_req *r, const char *url)
     }
     if (r->body_over) {
         gptc_srv_fail(&e, 413, "payload_too_large", NULL, "the request body is over %zu bytes",
-                 r->srv->p.body_max);
+                      r->srv->p.body_max);
         return gptc_srv_reply_error(r, &e);
     }
     /* jansson needs a few times the body while it parses, and it does not survive running out
@@ -595,8 +596,8 @@ static enum MHD_Result dispatch(srv_req *r, const char *url)
     }
     if (!body) {
         gptc_srv_fail(&e, 400, "invalid_json", NULL,
-                 "the body is not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
-                 jerr.column);
+                      "the body is not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
+                      jerr.column);
         return gptc_srv_reply_error(r, &e);
     }
     if (!json_is_object(body)) {
@@ -646,17 +647,17 @@ static int framing_bad(struct MHD_Connection *mc, srv_error *e)
     MHD_get_connection_values(mc, MHD_HEADER_KIND, count_framing, &f);
     if (f.n_cl > 1 && (f.n_cl > 2 || strcmp(f.cl[0], f.cl[1]) != 0)) {
         gptc_srv_fail(e, 400, "invalid_content_length", NULL,
-                 "the request has several Content-Length headers that disagree");
+                      "the request has several Content-Length headers that disagree");
         return 1;
     }
     if (f.n_cl > 1) {
         gptc_srv_fail(e, 400, "invalid_content_length", NULL,
-                 "the request has several Content-Length headers");
+                      "the request has several Content-Length headers");
         return 1;
     }
     if (f.n_cl && f.n_te) {
         gptc_srv_fail(e, 400, "invalid_content_length", NULL,
-                 "the request has both Content-Length and Transfer-Encoding");
+                      "the request has both Content-Length and Transfer-Encoding");
         return 1;
     }
     return 0;
@@ -693,20 +694,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
             gptc_srv_fail(&e, 503, "server_shutting_down", NULL, "the server is shutting down");
             e.retry_after = 5;
         } else if (r->conn && r->conn->path_nul) {
-            gptc_srv_fail(&e, 400, "invalid_path", NULL, "the request target contains a NUL byte (%%00)");
+            gptc_srv_fail(&e, 400, "invalid_path", NULL,
+                          "the request target contains a NUL byte (%%00)");
         } else if (head_size(mc, url) > SRV_HEAD_MAX) {
-            gptc_srv_fail(&e, 431, "headers_too_large", NULL,
-                     "the request head is over %d bytes", SRV_HEAD_MAX);
+            gptc_srv_fail(&e, 431, "headers_too_large", NULL, "the request head is over %d bytes",
+                          SRV_HEAD_MAX);
         } else if (framing_bad(mc, &e)) {
             r->close_after = 1;
         } else if (rc == 404) {
             gptc_srv_fail(&e, 404, "not_found", NULL, "no route for %s %s", method, url);
         } else if (rc == 405) {
-            gptc_srv_fail(&e, 405, "method_not_allowed", NULL, "%s is not allowed on %s", method, url);
+            gptc_srv_fail(&e, 405, "method_not_allowed", NULL, "%s is not allowed on %s", method,
+                          url);
         } else if (r->endpoint != EP_HEALTH && !(r->endpoint == EP_UI && gptc_srv_ui_public(url)) &&
                    !authorized(s, mc)) {
             gptc_srv_fail(&e, 401, "invalid_api_key", NULL,
-                     "missing or incorrect API key (send Authorization: Bearer KEY)");
+                          "missing or incorrect API key (send Authorization: Bearer KEY)");
         } else {
             err = 0;
             const char *cl =
@@ -717,7 +720,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
                 unsigned long long n = strtoull(cl, &end, 10);
                 if (errno || end == cl || n > cap) {
                     gptc_srv_fail(&e, 413, upload ? "file_too_large" : "payload_too_large", NULL,
-                             "the request body is over %zu bytes", cap);
+                                  "the request body is over %zu bytes", cap);
                     err = 1;
                 }
             }
@@ -795,10 +798,10 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
     }
     if (r->prompt_tokens || r->gen_tokens)
         gptc_srv_log(s, "%s %s %d %.1f ms prompt %d gen %d%s", r->method, r->path, r->status,
-                (gptc_srv_now() - r->t0) * 1e3, r->prompt_tokens, r->gen_tokens, how);
+                     (gptc_srv_now() - r->t0) * 1e3, r->prompt_tokens, r->gen_tokens, how);
     else
-        gptc_srv_log(s, "%s %s %d %.1f ms%s", r->method, r->path, r->status, (gptc_srv_now() - r->t0) * 1e3,
-                how);
+        gptc_srv_log(s, "%s %s %d %.1f ms%s", r->method, r->path, r->status,
+                     (gptc_srv_now() - r->t0) * 1e3, how);
     gptc_srv_job_release(r->job);
     gptc_srv_upload_free(r);
     conn_phase(s, r->conn, PH_IDLE); /* keep-alive: the next request may come */
@@ -961,9 +964,10 @@ static void *accept_main(void *arg)
         }
         double now = gptc_srv_now();
         if (now - t_msg >= 10.0) {
-            gptc_srv_log(s, "cannot accept connections: %s (%lu times since the last message); "
-                       "backing off",
-                    strerror(e), n_failed);
+            gptc_srv_log(s,
+                         "cannot accept connections: %s (%lu times since the last message); "
+                         "backing off",
+                         strerror(e), n_failed);
             t_msg = now;
             n_failed = 0;
         }
@@ -1004,7 +1008,7 @@ gptc_status gptc_srv_load_template(gptc_server *s, gptc_err *err)
     if (st && !s->p.chat_template && !fallback) {
         /* the model's own template uses something we cannot run: serve with ChatML */
         gptc_srv_log(s, "warning: the model's chat template cannot be used (%s); using chatml",
-                err->msg);
+                     err->msg);
         s->tmpl_src = gptc_chat_builtin("chatml");
         s->tmpl_len = strlen(s->tmpl_src);
         fallback = 1;
@@ -1094,10 +1098,11 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
     snprintf(s->file_id, sizeof s->file_id, "%s", p.model_file_id ? p.model_file_id : "");
     s->p.model_file_id = NULL;
     if (p.n_ctx_seq > hp->n_ctx_train)
-        gptc_srv_log(s,
-                "warning: --ctx-seq %d is beyond the model's trained context (%d): output past "
-                "%d tokens may degrade",
-                p.n_ctx_seq, hp->n_ctx_train, hp->n_ctx_train);
+        gptc_srv_log(
+            s,
+            "warning: --ctx-seq %d is beyond the model's trained context (%d): output past "
+            "%d tokens may degrade",
+            p.n_ctx_seq, hp->n_ctx_train, hp->n_ctx_train);
     if (p.api_key && *p.api_key) {
         if (strlen(p.api_key) >= sizeof s->api_key) {
             free(s);
@@ -1200,12 +1205,12 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET |
                      (v6 ? MHD_USE_IPv6 : 0);
-    s->mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)p.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)1 << 20, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
-        MHD_OPTION_END);
+    s->mhd =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+                         s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)p.idle_timeout_s,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)1 << 20,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+                         on_connection, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_END);
     if (!s->mhd) {
         int e = errno;
         gptc_server_free(s);
@@ -1213,17 +1218,17 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
                     e ? strerror(e) : "libmicrohttpd refused to start");
     }
     s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (pipe2(s->wake, O_CLOEXEC) != 0 ||
-        pthread_create(&s->acceptor, NULL, accept_main, s) != 0) {
+    if (pipe2(s->wake, O_CLOEXEC) != 0 || pthread_create(&s->acceptor, NULL, accept_main, s) != 0) {
         gptc_server_free(s);
         return fail(err, GPTC_E_IO, "server: cannot start the accept thread");
     }
     s->acceptor_started = 1;
     if (!s->api_key_len && !is_loopback(p.host))
-        gptc_srv_log(s,
-                "warning: listening on %s without an API key: anyone who can reach this address "
-                "can use the model (set --api-key or GPTC_API_KEY)",
-                p.host);
+        gptc_srv_log(
+            s,
+            "warning: listening on %s without an API key: anyone who can reach this address "
+            "can use the model (set --api-key or GPTC_API_KEY)",
+            p.host);
     *out = s;
     return GPTC_OK;
 }

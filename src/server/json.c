@@ -42,17 +42,17 @@ int gptc_srv_jnum(const json_t *o, const char *key, double lo, double hi, double
     if (!v) return 0;
     if (!json_is_number(v))
         return gptc_srv_fail(e, 400, "invalid_type", key, "'%s' must be a number, not %s", key,
-                        kind_name(v));
+                             kind_name(v));
     double x = json_number_value(v);
     if (!isfinite(x) || x < lo || x > hi)
-        return gptc_srv_fail(e, 400, "invalid_value", key, "'%s' must be between %g and %g, got %g", key,
-                        lo, hi, x);
+        return gptc_srv_fail(e, 400, "invalid_value", key, "'%s' must be between %g and %g, got %g",
+                             key, lo, hi, x);
     *out = x;
     return 1;
 }
 
 int gptc_srv_jint(const json_t *o, const char *key, long long lo, long long hi, long long *out,
-             srv_error *e)
+                  srv_error *e)
 {
     const json_t *v = field(o, key);
     if (!v) return 0;
@@ -64,11 +64,11 @@ int gptc_srv_jint(const json_t *o, const char *key, long long lo, long long hi, 
         x = (long long)json_real_value(v); /* 2.0 is an integer to Python clients too */
     } else {
         return gptc_srv_fail(e, 400, "invalid_type", key, "'%s' must be an integer, not %s", key,
-                        json_is_real(v) ? "a fraction" : kind_name(v));
+                             json_is_real(v) ? "a fraction" : kind_name(v));
     }
     if (x < lo || x > hi)
         return gptc_srv_fail(e, 400, "invalid_value", key,
-                        "'%s' must be between %lld and %lld, got %lld", key, lo, hi, x);
+                             "'%s' must be between %lld and %lld, got %lld", key, lo, hi, x);
     *out = x;
     return 1;
 }
@@ -79,7 +79,7 @@ int gptc_srv_jbool(const json_t *o, const char *key, int *out, srv_error *e)
     if (!v) return 0;
     if (!json_is_boolean(v))
         return gptc_srv_fail(e, 400, "invalid_type", key, "'%s' must be a boolean, not %s", key,
-                        kind_name(v));
+                             kind_name(v));
     *out = json_is_true(v);
     return 1;
 }
@@ -90,7 +90,7 @@ int gptc_srv_jstr(const json_t *o, const char *key, const char **out, size_t *le
     if (!v) return 0;
     if (!json_is_string(v))
         return gptc_srv_fail(e, 400, "invalid_type", key, "'%s' must be a string, not %s", key,
-                        kind_name(v));
+                             kind_name(v));
     *out = json_string_value(v);
     if (len) *len = json_string_length(v);
     return 1;

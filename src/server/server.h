@@ -42,23 +42,23 @@ typedef struct gptc_server_params {
                                 * names the model it was written for) */
     const char *chat_template; /* Jinja source; NULL: the model's own, or ChatML */
     size_t chat_template_len;
-    int queue_max;          /* requests waiting for a slot; one more gets 429; default 64 */
-    size_t body_max;        /* request body bytes; more gets 413; default 1 MiB */
-    int header_timeout_ms;  /* the request head must arrive within this; else 408; 10 s */
-    int body_timeout_ms;    /* the body must arrive within this after the head; else 408; 30 s */
-    int idle_timeout_s;     /* a connection that moves no byte this long is closed; 60 s */
-    int max_connections;    /* simultaneous connections; default 256. When full, the oldest
-                             * idle connection is closed for a new one, else the new one gets
-                             * 503 at once */
+    int queue_max;            /* requests waiting for a slot; one more gets 429; default 64 */
+    size_t body_max;          /* request body bytes; more gets 413; default 1 MiB */
+    int header_timeout_ms;    /* the request head must arrive within this; else 408; 10 s */
+    int body_timeout_ms;      /* the body must arrive within this after the head; else 408; 30 s */
+    int idle_timeout_s;       /* a connection that moves no byte this long is closed; 60 s */
+    int max_connections;      /* simultaneous connections; default 256. When full, the oldest
+                               * idle connection is closed for a new one, else the new one gets
+                               * 503 at once */
     int max_conns_per_client; /* connections from one client address; default 64; 0: no limit */
-    int write_timeout_ms;   /* a client that takes no byte of its response this long is
-                             * dropped and its request cancelled; default 30 s */
-    int n_max;              /* largest `n` a request may ask for; default 8 (and <= n_parallel) */
-    int seed;               /* base of the seeds of requests without one; -1: from the clock */
-    int no_ui;              /* 1: no chat page at / (the API only) */
-    const char *ui_dir;     /* serve the chat page's files from this directory; NULL: built in */
-    const char *train_ui;   /* URL of a training dashboard the chat page links to; NULL: none */
-    gptc_server_log_fn log; /* NULL: no logging */
+    int write_timeout_ms;     /* a client that takes no byte of its response this long is
+                               * dropped and its request cancelled; default 30 s */
+    int n_max;                /* largest `n` a request may ask for; default 8 (and <= n_parallel) */
+    int seed;                 /* base of the seeds of requests without one; -1: from the clock */
+    int no_ui;                /* 1: no chat page at / (the API only) */
+    const char *ui_dir;       /* serve the chat page's files from this directory; NULL: built in */
+    const char *train_ui;     /* URL of a training dashboard the chat page links to; NULL: none */
+    gptc_server_log_fn log;   /* NULL: no logging */
     void *log_user;
     const char *data_dir; /* durable state (files, batches, stored responses); NULL: none, and
                            * those endpoints answer 503 */

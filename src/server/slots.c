@@ -152,7 +152,7 @@ int gptc_srv_sched_submit(srv_sched *s, srv_job *j, srv_error *e)
         int q = s->q_len;
         pthread_mutex_unlock(&s->mu);
         gptc_srv_fail(e, 429, "rate_limit_exceeded", NULL,
-                 "the server is busy: %d requests are waiting (retry later)", q);
+                      "the server is busy: %d requests are waiting (retry later)", q);
         e->retry_after = 1;
         return -1;
     }
@@ -851,8 +851,8 @@ static void *sched_main(void *arg)
 }
 
 gptc_status gptc_srv_sched_init(srv_sched *s, const gptc_model *model, const srv_sched_params *p,
-                           srv_metrics *metrics, gptc_server_log_fn log, void *log_user,
-                           gptc_err *err)
+                                srv_metrics *metrics, gptc_server_log_fn log, void *log_user,
+                                gptc_err *err)
 {
     memset(s, 0, sizeof *s);
     s->model = model;

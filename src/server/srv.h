@@ -43,17 +43,18 @@ typedef struct srv_error {
 } srv_error;
 
 /* Fill *e; returns -1 so validators can `return gptc_srv_fail(...)`. param may be NULL. */
-int gptc_srv_fail(srv_error *e, int status, const char *code, const char *param, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+int gptc_srv_fail(srv_error *e, int status, const char *code, const char *param, const char *fmt,
+                  ...) __attribute__((format(printf, 5, 6)));
 /* {"error": {"message", "type", "param", "code"}}; new reference. */
 json_t *gptc_srv_error_json(const srv_error *e);
 
 /* ----- json.c: typed access to request fields ---------------------------------------------------
  * Each returns 1 when the field is present and valid (*out set), 0 when absent or null (*out
  * untouched), -1 with *e filled (400, param = key) when it has the wrong type or range. */
-int gptc_srv_jnum(const json_t *o, const char *key, double lo, double hi, double *out, srv_error *e);
+int gptc_srv_jnum(const json_t *o, const char *key, double lo, double hi, double *out,
+                  srv_error *e);
 int gptc_srv_jint(const json_t *o, const char *key, long long lo, long long hi, long long *out,
-             srv_error *e);
+                  srv_error *e);
 int gptc_srv_jbool(const json_t *o, const char *key, int *out, srv_error *e);
 int gptc_srv_jstr(const json_t *o, const char *key, const char **out, size_t *len, srv_error *e);
 /* A JSON string from bytes that may not be valid UTF-8 (bad bytes become U+FFFD). */
@@ -222,8 +223,8 @@ typedef struct srv_sched_params {
 } srv_sched_params;
 
 gptc_status gptc_srv_sched_init(srv_sched *s, const gptc_model *model, const srv_sched_params *p,
-                           srv_metrics *metrics, gptc_server_log_fn log, void *log_user,
-                           gptc_err *err);
+                                srv_metrics *metrics, gptc_server_log_fn log, void *log_user,
+                                gptc_err *err);
 /* Queue a job (the scheduler takes its own reference). 429 when the queue is full, 503 while
  * draining; returns 0 or -1 with *e filled. */
 int gptc_srv_sched_submit(srv_sched *s, srv_job *j, srv_error *e);
@@ -270,13 +271,13 @@ struct gptc_server {
     int n_conns;            /* under conn_mu: length of conns */
     pthread_cond_t conn_cv; /* signalled when the connection being admitted is registered */
     int admitting_fd, admitted;
-    int closing[64];        /* under conn_mu: refused sockets, answered, closed by the watchdog */
+    int closing[64]; /* under conn_mu: refused sockets, answered, closed by the watchdog */
     double closing_t[64];
     int n_closing;
     /* the listening socket and the thread that accepts on it (libmicrohttpd gets each
      * connection from it, once admitted) */
     int listen_fd;
-    int wake[2]; /* a pipe: written to stop the accept thread */
+    int wake[2];    /* a pipe: written to stop the accept thread */
     int reserve_fd; /* kept open to accept-and-refuse one connection when out of fds */
     pthread_t acceptor;
     int acceptor_started;
@@ -293,9 +294,9 @@ typedef struct srv_req {
     gptc_server *srv;
     struct srv_conn *conn; /* borrowed: the watchdog's record of the connection */
     struct MHD_Connection *mhd;
-    int endpoint; /* EP_* */
-    int status;   /* the status sent, for logs and metrics */
-    int early;    /* a response was queued before the body */
+    int endpoint;    /* EP_* */
+    int status;      /* the status sent, for logs and metrics */
+    int early;       /* a response was queued before the body */
     int close_after; /* close the connection after the response (bad framing) */
     srv_buf body;
     int body_over; /* body grew past body_max */
@@ -320,7 +321,7 @@ void gptc_srv_log_escape(char *dst, size_t cap, const char *src);
 enum MHD_Result gptc_srv_reply_json(srv_req *r, int status, json_t *body /* stolen */);
 enum MHD_Result gptc_srv_reply_error(srv_req *r, const srv_error *e);
 enum MHD_Result gptc_srv_reply_text(srv_req *r, int status, const char *type, const char *text,
-                               size_t n);
+                                    size_t n);
 /* Wait for a job to end, watching the client: returns 0 when the job is done, -1 when the
  * client went away (the job is then cancelled). */
 int gptc_srv_wait_job(srv_req *r, srv_job *j);
@@ -357,19 +358,19 @@ typedef struct srv_gen_opts {
  * prompt is set (n_prompt > 0). Returns 0, or -1 with *e filled. The job's choices are
  * allocated here (n of them). */
 int gptc_srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int n_prompt, int chat,
-                  srv_job **out, srv_gen_opts *opts, srv_error *e);
+                       srv_job **out, srv_gen_opts *opts, srv_error *e);
 /* Validate a request body and build its job, without HTTP or the scheduler (the endpoints and
  * fuzz/fuzz_request.c call these). Return 0, or -1 with *e filled. */
 int gptc_srv_chat_prepare(gptc_server *s, const json_t *body, srv_job **out, srv_gen_opts *o,
-                     srv_error *e);
+                          srv_error *e);
 int gptc_srv_completions_prepare(gptc_server *s, const json_t *body, srv_job **out, srv_gen_opts *o,
-                            srv_error *e);
-int gptc_srv_embeddings_prepare(gptc_server *s, const json_t *body, srv_job **out, int *b64, int *dims,
-                           srv_error *e);
+                                 srv_error *e);
+int gptc_srv_embeddings_prepare(gptc_server *s, const json_t *body, srv_job **out, int *b64,
+                                int *dims, srv_error *e);
 /* Tokenize text into an owned array (add_bos as the model wants unless the text starts with
  * the BOS text). Returns 0 or -1 with *e (param names the field). */
-int gptc_srv_tokenize(gptc_server *s, const char *text, size_t n, int parse_special, const char *param,
-                 int32_t **out, int *n_out, srv_error *e);
+int gptc_srv_tokenize(gptc_server *s, const char *text, size_t n, int parse_special,
+                      const char *param, int32_t **out, int *n_out, srv_error *e);
 /* Submit the job and answer: a JSON body when not streaming, else an SSE stream. */
 enum MHD_Result gptc_srv_gen_run(srv_req *r, srv_job *j, const srv_gen_opts *o);
 /* The response body of a finished generation job (chat.completion or text_completion). */
@@ -380,10 +381,10 @@ json_t *gptc_srv_embeddings_result(gptc_server *s, srv_job *j, int b64, int dims
  * template and tokenize the prompt: the one path every endpoint that builds a chat prompt uses.
  * param names the field for errors. Returns 0, or -1 with *e. */
 int gptc_srv_chat_tokens(gptc_server *s, const json_t *messages, const char *param, int32_t **ids,
-                    int *n_ids, srv_error *e);
+                         int *n_ids, srv_error *e);
 /* The rendered prompt text alone (for /apply-template). OUT: *text (owned). */
 int gptc_srv_chat_render(gptc_server *s, const json_t *messages, const char *param, char **text,
-                    size_t *len, srv_error *e);
+                         size_t *len, srv_error *e);
 
 /* ----- platform endpoints: files, batches ------------------------------------------------------
  */
@@ -400,14 +401,14 @@ int gptc_srv_page_args(srv_req *r, int def, int max, int *limit, const char **af
  * owned), or -1 with *code, msg and *param (static or NULL) saying what is wrong. model NULL:
  * any model. */
 int gptc_srv_batch_parse_line(const char *p, size_t n, const char *endpoint, const char *model,
-                         char *custom_id, size_t cid_cap, json_t **body_out, const char **code,
-                         char *msg, size_t msg_cap, const char **param);
+                              char *custom_id, size_t cid_cap, json_t **body_out, const char **code,
+                              char *msg, size_t msg_cap, const char **param);
 /* A whole input file: each bad line appends {"code", "message", "param", "line"} to errors (a
  * JSON array). With no error, *reqs_out and *n_out hold the requests (free with
  * gptc_store_reqs_free). Returns 0, -1 when out of memory. */
 int gptc_srv_batch_validate(const char *data, size_t n, const char *endpoint, const char *model,
-                       int max_lines, size_t max_line, gptc_store_req **reqs_out, int *n_out,
-                       json_t *errors);
+                            int max_lines, size_t max_line, gptc_store_req **reqs_out, int *n_out,
+                            json_t *errors);
 
 /* evstream.c: an SSE stream of choice 0 of a job with endpoint-specific events. */
 typedef struct srv_evstream {
@@ -427,8 +428,9 @@ typedef struct srv_evstream {
 void gptc_srv_ev_add(srv_evstream *st, const char *event, json_t *data);
 /* Submit the job and stream it; user is freed with user_free when the stream ends. */
 enum MHD_Result gptc_srv_ev_run(srv_req *r, srv_job *j, void (*begin)(srv_evstream *),
-                           void (*delta)(srv_evstream *, const char *, size_t),
-                           void (*finish)(srv_evstream *), void *user, void (*user_free)(void *));
+                                void (*delta)(srv_evstream *, const char *, size_t),
+                                void (*finish)(srv_evstream *), void *user,
+                                void (*user_free)(void *));
 /* Submit the job and wait for it: 0 done, -1 *e filled (the job released when not submitted),
  * -2 the client left. */
 int gptc_srv_run_wait(srv_req *r, srv_job *j, srv_error *e);

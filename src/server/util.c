@@ -21,7 +21,8 @@ static enum MHD_Result tokenize(srv_req *r, json_t *body)
     int add_special = 0, parse_special = 0, pieces = 0, rc;
     if ((rc = gptc_srv_jstr(body, "content", &text, &n, &e)) <= 0) {
         if (!rc)
-            gptc_srv_fail(&e, 400, "missing_required_parameter", "content", "'content' is required");
+            gptc_srv_fail(&e, 400, "missing_required_parameter", "content",
+                          "'content' is required");
         return gptc_srv_reply_error(r, &e);
     }
     if (gptc_srv_jbool(body, "add_special", &add_special, &e) < 0 ||
@@ -66,7 +67,7 @@ static enum MHD_Result detokenize(srv_req *r, json_t *body)
     const json_t *t = json_object_get(body, "tokens");
     if (!json_is_array(t)) {
         gptc_srv_fail(&e, 400, t ? "invalid_type" : "missing_required_parameter", "tokens",
-                 "'tokens' must be an array of token ids");
+                      "'tokens' must be an array of token ids");
         return gptc_srv_reply_error(r, &e);
     }
     const gptc_tokenizer *tok = gptc_model_tokenizer(s->model);
@@ -80,8 +81,8 @@ static enum MHD_Result detokenize(srv_req *r, json_t *body)
     {
         if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= V) {
             gptc_srv_buf_free(&b);
-            gptc_srv_fail(&e, 400, "invalid_value", "tokens", "tokens[%zu] is not a token id (0..%d)", i,
-                     V - 1);
+            gptc_srv_fail(&e, 400, "invalid_value", "tokens",
+                          "tokens[%zu] is not a token id (0..%d)", i, V - 1);
             return gptc_srv_reply_error(r, &e);
         }
         char piece[512];
@@ -104,7 +105,8 @@ static enum MHD_Result apply_template(srv_req *r, json_t *body)
     srv_error e;
     char *text;
     size_t len;
-    if (gptc_srv_chat_render(r->srv, json_object_get(body, "messages"), "messages", &text, &len, &e))
+    if (gptc_srv_chat_render(r->srv, json_object_get(body, "messages"), "messages", &text, &len,
+                             &e))
         return gptc_srv_reply_error(r, &e);
     json_t *res = json_pack("{s:o}", "prompt", gptc_srv_jstring_lossy(text, len));
     free(text);

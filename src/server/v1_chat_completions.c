@@ -23,7 +23,7 @@ static json_t *normalise(const json_t *msgs, srv_error *e)
     }
     if (!json_is_array(msgs) || json_array_size(msgs) == 0) {
         gptc_srv_fail(e, 400, json_is_array(msgs) ? "invalid_value" : "invalid_type", "messages",
-                 "'messages' must be a non-empty array of messages");
+                      "'messages' must be a non-empty array of messages");
         return NULL;
     }
     json_t *out = json_array();
@@ -40,7 +40,7 @@ static json_t *normalise(const json_t *msgs, srv_error *e)
         snprintf(param, sizeof param, "messages[%zu].role", i);
         if (!json_is_string(role)) {
             gptc_srv_fail(e, 400, role ? "invalid_type" : "missing_required_parameter", param,
-                     "'%s' must be a string", param);
+                          "'%s' must be a string", param);
             goto fail;
         }
         const char *r = json_string_value(role);
@@ -48,7 +48,7 @@ static json_t *normalise(const json_t *msgs, srv_error *e)
         if (strcmp(r, "developer") == 0) r = "system";
         if (strcmp(r, "system") && strcmp(r, "user") && !assistant && strcmp(r, "tool")) {
             gptc_srv_fail(e, 400, "invalid_value", param,
-                     "'%s' must be one of system, developer, user, assistant, tool", param);
+                          "'%s' must be one of system, developer, user, assistant, tool", param);
             goto fail;
         }
         const json_t *content = json_object_get(m, "content");
@@ -68,10 +68,11 @@ static json_t *normalise(const json_t *msgs, srv_error *e)
                     strcmp(json_string_value(type), "text") != 0 || !json_is_string(t)) {
                     snprintf(param, sizeof param, "messages[%zu].content[%zu]", i, k);
                     gptc_srv_buf_free(&b);
-                    gptc_srv_fail(e, 400, "invalid_value", param,
-                             "'%s' must be a text part {\"type\": \"text\", \"text\": \"...\"} "
-                             "(only text is supported)",
-                             param);
+                    gptc_srv_fail(
+                        e, 400, "invalid_value", param,
+                        "'%s' must be a text part {\"type\": \"text\", \"text\": \"...\"} "
+                        "(only text is supported)",
+                        param);
                     goto fail;
                 }
                 if (k) gptc_srv_buf_add(&b, "\n", 1);
@@ -83,7 +84,7 @@ static json_t *normalise(const json_t *msgs, srv_error *e)
             text = json_string("");
         } else {
             gptc_srv_fail(e, 400, content ? "invalid_type" : "missing_required_parameter", param,
-                     "'%s' must be a string or an array of text parts", param);
+                          "'%s' must be a string or an array of text parts", param);
             goto fail;
         }
         json_t *nm = json_pack("{s:s, s:o}", "role", r, "content", text);
@@ -120,8 +121,8 @@ static gptc_chat_opts chat_opts(const gptc_server *s)
     return co;
 }
 
-int gptc_srv_chat_tokens(gptc_server *s, const json_t *messages, const char *param, int32_t **ids_out,
-                    int *n_out, srv_error *e)
+int gptc_srv_chat_tokens(gptc_server *s, const json_t *messages, const char *param,
+                         int32_t **ids_out, int *n_out, srv_error *e)
 {
     json_t *msgs = normalise_as(messages, param, e);
     if (!msgs) return -1;
@@ -134,14 +135,15 @@ int gptc_srv_chat_tokens(gptc_server *s, const json_t *messages, const char *par
                                       &ids, &n_ids, NULL, NULL, &err);
     json_decref(msgs);
     if (st) {
-        if (st == GPTC_E_NOMEM) return gptc_srv_fail(e, 500, "internal_error", NULL, "out of memory");
+        if (st == GPTC_E_NOMEM)
+            return gptc_srv_fail(e, 500, "internal_error", NULL, "out of memory");
         return gptc_srv_fail(e, 400, "invalid_value", param,
-                        "the chat template refused the messages: %s", err.msg);
+                             "the chat template refused the messages: %s", err.msg);
     }
     if (n_ids == 0 || n_ids > INT_MAX / 2) {
         free(ids);
         return gptc_srv_fail(e, 400, n_ids ? "context_length_exceeded" : "invalid_value", param,
-                        "'%s' is %s", param, n_ids ? "too long" : "empty");
+                             "'%s' is %s", param, n_ids ? "too long" : "empty");
     }
     *ids_out = ids;
     *n_out = (int)n_ids;
@@ -149,7 +151,7 @@ int gptc_srv_chat_tokens(gptc_server *s, const json_t *messages, const char *par
 }
 
 int gptc_srv_chat_render(gptc_server *s, const json_t *messages, const char *param, char **text_out,
-                    size_t *len_out, srv_error *e)
+                         size_t *len_out, srv_error *e)
 {
     json_t *msgs = normalise_as(messages, param, e);
     if (!msgs) return -1;
@@ -158,15 +160,16 @@ int gptc_srv_chat_render(gptc_server *s, const json_t *messages, const char *par
     gptc_status st = gptc_chat_render_json(s->tmpl, msgs, NULL, &co, text_out, len_out, &err);
     json_decref(msgs);
     if (st) {
-        if (st == GPTC_E_NOMEM) return gptc_srv_fail(e, 500, "internal_error", NULL, "out of memory");
+        if (st == GPTC_E_NOMEM)
+            return gptc_srv_fail(e, 500, "internal_error", NULL, "out of memory");
         return gptc_srv_fail(e, 400, "invalid_value", param,
-                        "the chat template refused the messages: %s", err.msg);
+                             "the chat template refused the messages: %s", err.msg);
     }
     return 0;
 }
 
 int gptc_srv_chat_prepare(gptc_server *s, const json_t *body, srv_job **out, srv_gen_opts *o,
-                     srv_error *e)
+                          srv_error *e)
 {
     int32_t *ids;
     int n_ids;

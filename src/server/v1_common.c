@@ -48,9 +48,9 @@ static int check_fields(const json_t *body, int chat, srv_error *e)
             in_list(k, chat ? k_chat_fields : k_completion_fields))
             continue;
         return gptc_srv_fail(e, 400, "unsupported_parameter", k,
-                        "Unsupported parameter: '%.60s' is not supported by this server (see "
-                        "docs/agents.md for the fields it implements)",
-                        k);
+                             "Unsupported parameter: '%.60s' is not supported by this server (see "
+                             "docs/agents.md for the fields it implements)",
+                             k);
     }
     return 0;
 }
@@ -72,7 +72,8 @@ static int schema_grammar(const json_t *schema, const char *param, char **out, s
                           srv_error *e)
 {
     if (!json_is_object(schema) && !json_is_boolean(schema))
-        return gptc_srv_fail(e, 400, "invalid_type", param, "'%s' must be a JSON schema object", param);
+        return gptc_srv_fail(e, 400, "invalid_type", param, "'%s' must be a JSON schema object",
+                             param);
     gptc_err err;
     gptc_schema_gen *g = gptc_schema_gen_new(&err);
     if (!g) return gptc_srv_fail(e, 500, "internal_error", NULL, "out of memory");
@@ -80,8 +81,8 @@ static int schema_grammar(const json_t *schema, const char *param, char **out, s
     if (st) {
         gptc_schema_gen_free(g);
         return gptc_srv_fail(e, 400,
-                        st == GPTC_E_UNSUPPORTED ? "unsupported_parameter" : "invalid_value", param,
-                        "'%s': %s", param, err.msg);
+                             st == GPTC_E_UNSUPPORTED ? "unsupported_parameter" : "invalid_value",
+                             param, "'%s': %s", param, err.msg);
     }
     size_t n;
     const char *t = gptc_schema_gen_text(g, &n);
@@ -113,7 +114,7 @@ static int parse_grammar(const json_t *body, char **out, size_t *len, srv_error 
         const json_t *type = json_object_get(rf, "type");
         if (!json_is_object(rf) || !json_is_string(type))
             return gptc_srv_fail(e, 400, "invalid_type", "response_format",
-                            "'response_format' must be an object with a 'type'");
+                                 "'response_format' must be an object with a 'type'");
         const char *t = json_string_value(type);
         which = "response_format";
         if (!strcmp(t, "text")) {
@@ -125,31 +126,33 @@ static int parse_grammar(const json_t *body, char **out, size_t *len, srv_error 
         } else if (!strcmp(t, "json_schema")) {
             const json_t *jsn = json_object_get(rf, "json_schema");
             if (!json_is_object(jsn))
-                return gptc_srv_fail(e, 400, "invalid_type", "response_format.json_schema",
-                                "'response_format.json_schema' must be an object {name, schema, "
-                                "strict}");
+                return gptc_srv_fail(
+                    e, 400, "invalid_type", "response_format.json_schema",
+                    "'response_format.json_schema' must be an object {name, schema, "
+                    "strict}");
             const char *k;
             json_t *v;
             json_object_foreach((json_t *)jsn, k, v)
             {
                 if (strcmp(k, "name") && strcmp(k, "schema") && strcmp(k, "strict") &&
                     strcmp(k, "description"))
-                    return gptc_srv_fail(e, 400, "unsupported_parameter", "response_format.json_schema",
-                                    "'response_format.json_schema.%.40s' is not supported", k);
+                    return gptc_srv_fail(e, 400, "unsupported_parameter",
+                                         "response_format.json_schema",
+                                         "'response_format.json_schema.%.40s' is not supported", k);
             }
             const json_t *sc = json_object_get(jsn, "schema");
             if (!sc) sc = json_true(); /* no schema: any JSON value */
             rc = schema_grammar(sc, "response_format.json_schema.schema", out, len, e);
         } else {
             return gptc_srv_fail(e, 400, "invalid_value", "response_format.type",
-                            "'response_format.type' must be text, json_object or json_schema");
+                                 "'response_format.type' must be text, json_object or json_schema");
         }
     }
     if (rc) return -1;
     if (gr) {
         if (which)
             return gptc_srv_fail(e, 400, "invalid_value", "grammar",
-                            "give only one of 'response_format', 'grammar' and 'json_schema'");
+                                 "give only one of 'response_format', 'grammar' and 'json_schema'");
         if (!json_is_string(gr))
             return gptc_srv_fail(e, 400, "invalid_type", "grammar", "'grammar' must be GBNF text");
         which = "grammar";
@@ -163,7 +166,7 @@ static int parse_grammar(const json_t *body, char **out, size_t *len, srv_error 
             free(*out);
             *out = NULL;
             return gptc_srv_fail(e, 400, "invalid_value", "json_schema",
-                            "give only one of 'response_format', 'grammar' and 'json_schema'");
+                                 "give only one of 'response_format', 'grammar' and 'json_schema'");
         }
         which = "json_schema";
         if (schema_grammar(js, "json_schema", out, len, e)) return -1;
@@ -180,8 +183,8 @@ static int parse_grammar(const json_t *body, char **out, size_t *len, srv_error 
     return 0;
 }
 
-int gptc_srv_tokenize(gptc_server *s, const char *text, size_t n, int parse_special, const char *param,
-                 int32_t **out, int *n_out, srv_error *e)
+int gptc_srv_tokenize(gptc_server *s, const char *text, size_t n, int parse_special,
+                      const char *param, int32_t **out, int *n_out, srv_error *e)
 {
     const gptc_tokenizer *tok = gptc_model_tokenizer(s->model);
     size_t bl = strlen(s->bos_text);
@@ -190,7 +193,8 @@ int gptc_srv_tokenize(gptc_server *s, const char *text, size_t n, int parse_spec
     gptc_err err;
     size_t cnt = 0;
     if (gptc_tok_encode(tok, text, n, add_bos, parse_special, NULL, 0, &cnt, &err))
-        return gptc_srv_fail(e, 400, "invalid_value", param, "cannot tokenize '%s': %s", param, err.msg);
+        return gptc_srv_fail(e, 400, "invalid_value", param, "cannot tokenize '%s': %s", param,
+                             err.msg);
     if (cnt == 0) return gptc_srv_fail(e, 400, "invalid_value", param, "'%s' is empty", param);
     if (cnt > INT_MAX / 2)
         return gptc_srv_fail(e, 400, "context_length_exceeded", param, "'%s' is too long", param);
@@ -218,20 +222,20 @@ static int parse_stop(const json_t *body, srv_job *j, srv_error *e)
         n = json_array_size(v);
         if (n > SRV_USER_STOPS)
             return gptc_srv_fail(e, 400, "invalid_value", "stop",
-                            "'stop' holds at most %d strings, got %zu", SRV_USER_STOPS, n);
+                                 "'stop' holds at most %d strings, got %zu", SRV_USER_STOPS, n);
     } else if (!json_is_string(v)) {
         return gptc_srv_fail(e, 400, "invalid_type", "stop",
-                        "'stop' must be a string or an array of strings");
+                             "'stop' must be a string or an array of strings");
     }
     for (size_t i = 0; i < n; i++) {
         const json_t *it = json_is_array(v) ? json_array_get(v, i) : items[0];
         if (!json_is_string(it))
             return gptc_srv_fail(e, 400, "invalid_type", "stop",
-                            "'stop' must be a string or an array of strings");
+                                 "'stop' must be a string or an array of strings");
         size_t len = json_string_length(it);
         if (len > SRV_STOP_LEN)
             return gptc_srv_fail(e, 400, "invalid_value", "stop", "a stop string is over %d bytes",
-                            SRV_STOP_LEN);
+                                 SRV_STOP_LEN);
         if (len == 0) continue;
         memcpy(j->stops[j->n_stops], json_string_value(it), len);
         j->stops[j->n_stops][len] = 0;
@@ -247,15 +251,16 @@ static int parse_bias(const json_t *body, int n_vocab, srv_job *j, srv_error *e)
     if (!v || json_is_null(v)) return 0;
     if (!json_is_object(v))
         return gptc_srv_fail(e, 400, "invalid_type", "logit_bias",
-                        "'logit_bias' must be an object of token ids to numbers");
+                             "'logit_bias' must be an object of token ids to numbers");
     size_t n = json_object_size(v);
     if (n > SRV_MAX_BIAS)
         return gptc_srv_fail(e, 400, "invalid_value", "logit_bias",
-                        "'logit_bias' holds at most %d entries", SRV_MAX_BIAS);
+                             "'logit_bias' holds at most %d entries", SRV_MAX_BIAS);
     if (!n) return 0;
     j->bias_id = malloc(n * sizeof *j->bias_id);
     j->bias = malloc(n * sizeof *j->bias);
-    if (!j->bias_id || !j->bias) return gptc_srv_fail(e, 500, "internal_error", NULL, "out of memory");
+    if (!j->bias_id || !j->bias)
+        return gptc_srv_fail(e, 500, "internal_error", NULL, "out of memory");
     const char *key;
     json_t *val;
     json_object_foreach((json_t *)v, key, val)
@@ -264,11 +269,12 @@ static int parse_bias(const json_t *body, int n_vocab, srv_job *j, srv_error *e)
         long id = strtol(key, &end, 10);
         if (end == key || *end || id < 0 || id >= n_vocab)
             return gptc_srv_fail(e, 400, "invalid_value", "logit_bias",
-                            "'logit_bias' key '%.40s' is not a token id (0..%d)", key, n_vocab - 1);
+                                 "'logit_bias' key '%.40s' is not a token id (0..%d)", key,
+                                 n_vocab - 1);
         if (!json_is_number(val) || !isfinite(json_number_value(val)) ||
             fabs(json_number_value(val)) > 100)
             return gptc_srv_fail(e, 400, "invalid_value", "logit_bias",
-                            "'logit_bias' values must be numbers in [-100, 100]");
+                                 "'logit_bias' values must be numbers in [-100, 100]");
         j->bias_id[j->n_bias] = (int32_t)id;
         j->bias[j->n_bias++] = (float)json_number_value(val);
     }
@@ -276,7 +282,7 @@ static int parse_bias(const json_t *body, int n_vocab, srv_job *j, srv_error *e)
 }
 
 int gptc_srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int n_prompt, int chat,
-                  srv_job **out, srv_gen_opts *o, srv_error *e)
+                       srv_job **out, srv_gen_opts *o, srv_error *e)
 {
     srv_sched *sc = &s->sched;
     srv_job *j = NULL;
@@ -297,7 +303,8 @@ int gptc_srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int 
     if (gptc_srv_jstr(body, "user", &str, NULL, e) < 0) goto fail;
     if (gptc_srv_jint(body, "n", 1, n_max, &n, e) < 0) goto fail;
     const char *mt_param = "max_tokens";
-    if (chat && (rc = gptc_srv_jint(body, "max_completion_tokens", 1, INT_MAX / 2, &max_tokens, e)) < 0)
+    if (chat &&
+        (rc = gptc_srv_jint(body, "max_completion_tokens", 1, INT_MAX / 2, &max_tokens, e)) < 0)
         goto fail;
     if (rc) mt_param = "max_completion_tokens";
     if (!rc && gptc_srv_jint(body, "max_tokens", 1, INT_MAX / 2, &max_tokens, e) < 0) {
@@ -318,7 +325,7 @@ int gptc_srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int 
     if (so && !json_is_null(so)) {
         if (!json_is_object(so)) {
             gptc_srv_fail(e, 400, "invalid_type", "stream_options",
-                     "'stream_options' must be an object");
+                          "'stream_options' must be an object");
             goto fail;
         }
         if (gptc_srv_jbool(so, "include_usage", &o->include_usage, e) < 0) {
@@ -331,7 +338,7 @@ int gptc_srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int 
         if ((rc = gptc_srv_jint(body, "top_logprobs", 0, SRV_TOP_MAX, &top_lp, e)) < 0) goto fail;
         if (rc && !lp_flag) {
             gptc_srv_fail(e, 400, "invalid_value", "top_logprobs",
-                     "'top_logprobs' needs 'logprobs': true");
+                          "'top_logprobs' needs 'logprobs': true");
             goto fail;
         }
     } else {
@@ -344,34 +351,37 @@ int gptc_srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int 
 
     /* length: the prompt plus the reply must fit one sequence, and n replies the whole cache */
     if (n_prompt >= sc->n_ctx_seq) {
-        gptc_srv_fail(e, 400, "context_length_exceeded", prompt_param,
-                 "This model's maximum context length is %d tokens. However, your %s resulted in "
-                 "%d tokens.",
-                 sc->n_ctx_seq, chat ? "messages" : "prompt", n_prompt);
+        gptc_srv_fail(
+            e, 400, "context_length_exceeded", prompt_param,
+            "This model's maximum context length is %d tokens. However, your %s resulted in "
+            "%d tokens.",
+            sc->n_ctx_seq, chat ? "messages" : "prompt", n_prompt);
         goto fail;
     }
     int avail = sc->n_ctx_seq - n_prompt, avail_n = (int)((sc->n_ctx - n_prompt) / n);
     if (max_tokens > 0) {
         if (max_tokens > avail) {
-            gptc_srv_fail(e, 400, "context_length_exceeded", mt_param,
-                     "This model's maximum context length is %d tokens. However, you requested "
-                     "%lld tokens "
-                     "(%d in the %s, %lld in the completion).",
-                     sc->n_ctx_seq, n_prompt + max_tokens, n_prompt, chat ? "messages" : "prompt",
-                     max_tokens);
+            gptc_srv_fail(
+                e, 400, "context_length_exceeded", mt_param,
+                "This model's maximum context length is %d tokens. However, you requested "
+                "%lld tokens "
+                "(%d in the %s, %lld in the completion).",
+                sc->n_ctx_seq, n_prompt + max_tokens, n_prompt, chat ? "messages" : "prompt",
+                max_tokens);
             goto fail;
         }
         if (max_tokens > avail_n) {
-            gptc_srv_fail(e, 400, "context_length_exceeded", "n",
-                     "%lld completions of %lld tokens do not fit the server's context (%d tokens)",
-                     n, max_tokens, sc->n_ctx);
+            gptc_srv_fail(
+                e, 400, "context_length_exceeded", "n",
+                "%lld completions of %lld tokens do not fit the server's context (%d tokens)", n,
+                max_tokens, sc->n_ctx);
             goto fail;
         }
     } else {
         max_tokens = avail < avail_n ? avail : avail_n;
         if (max_tokens < 1) {
             gptc_srv_fail(e, 400, "context_length_exceeded", "n",
-                     "%lld completions do not fit the server's context", n);
+                          "%lld completions do not fit the server's context", n);
             goto fail;
         }
     }
@@ -632,7 +642,8 @@ static int stream_collect(srv_stream *st)
         }
         size_t ready = c->n_ready;
         if (!c->finish && ready > st->sent[i]) /* only whole characters */
-            ready = st->sent[i] + gptc_srv_utf8_valid_len(c->text + st->sent[i], ready - st->sent[i]);
+            ready =
+                st->sent[i] + gptc_srv_utf8_valid_len(c->text + st->sent[i], ready - st->sent[i]);
         int lp_to = st->o.logprobs && c->lp ? c->n_lp : 0;
         if (ready > st->sent[i] || lp_to > st->lp_sent[i]) {
             json_t *text = gptc_srv_jstring_lossy(c->text + st->sent[i], ready - st->sent[i]);
@@ -748,7 +759,8 @@ enum MHD_Result gptc_srv_gen_run(srv_req *r, srv_job *j, const srv_gen_opts *o)
             return MHD_NO; /* the client left: close, the job is cancelled */
         pthread_mutex_lock(&j->mu);
         int failed = j->failed;
-        if (failed) gptc_srv_fail(&e, 500, "internal_error", NULL, "generation failed: %s", j->fail_msg);
+        if (failed)
+            gptc_srv_fail(&e, 500, "internal_error", NULL, "generation failed: %s", j->fail_msg);
         pthread_mutex_unlock(&j->mu);
         if (failed) return gptc_srv_reply_error(r, &e);
         observe_ttft(s, j);

@@ -16,10 +16,11 @@ static int token_array(gptc_server *s, const json_t *a, int32_t **out, int *n_ou
     int V = s->sched.n_vocab;
     if (n == 0) return gptc_srv_fail(e, 400, "invalid_value", "prompt", "'prompt' is empty");
     if (n > (size_t)s->sched.n_ctx_seq)
-        return gptc_srv_fail(e, 400, "context_length_exceeded", "prompt",
-                        "This model's maximum context length is %d tokens. However, your prompt "
-                        "resulted in %zu tokens.",
-                        s->sched.n_ctx_seq, n);
+        return gptc_srv_fail(
+            e, 400, "context_length_exceeded", "prompt",
+            "This model's maximum context length is %d tokens. However, your prompt "
+            "resulted in %zu tokens.",
+            s->sched.n_ctx_seq, n);
     int32_t *ids = malloc(n * sizeof *ids);
     if (!ids) return gptc_srv_fail(e, 500, "internal_error", NULL, "out of memory");
     for (size_t i = 0; i < n; i++) {
@@ -27,7 +28,7 @@ static int token_array(gptc_server *s, const json_t *a, int32_t **out, int *n_ou
         if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) >= V) {
             free(ids);
             return gptc_srv_fail(e, 400, "invalid_value", "prompt",
-                            "'prompt' token %zu is not a token id (0..%d)", i, V - 1);
+                                 "'prompt' token %zu is not a token id (0..%d)", i, V - 1);
         }
         ids[i] = (int32_t)json_integer_value(t);
     }
@@ -37,7 +38,7 @@ static int token_array(gptc_server *s, const json_t *a, int32_t **out, int *n_ou
 }
 
 int gptc_srv_completions_prepare(gptc_server *s, const json_t *body, srv_job **out, srv_gen_opts *o,
-                            srv_error *e)
+                                 srv_error *e)
 {
     const json_t *p = json_object_get(body, "prompt");
     int32_t *ids = NULL;
@@ -48,17 +49,17 @@ int gptc_srv_completions_prepare(gptc_server *s, const json_t *body, srv_job **o
     if (!p || json_is_null(p)) {
         rc = gptc_srv_fail(e, 400, "missing_required_parameter", "prompt", "'prompt' is required");
     } else if (json_is_string(p)) {
-        rc = gptc_srv_tokenize(s, json_string_value(p), json_string_length(p), 0, "prompt", &ids, &n_ids,
-                          e);
+        rc = gptc_srv_tokenize(s, json_string_value(p), json_string_length(p), 0, "prompt", &ids,
+                               &n_ids, e);
     } else if (json_is_array(p) && json_array_size(p) > 0 &&
                (json_is_string(json_array_get(p, 0)) || json_is_array(json_array_get(p, 0)))) {
         rc = gptc_srv_fail(e, 400, "invalid_value", "prompt",
-                      "one prompt per request: send several requests instead");
+                           "one prompt per request: send several requests instead");
     } else if (json_is_array(p)) {
         rc = token_array(s, p, &ids, &n_ids, e);
     } else {
         rc = gptc_srv_fail(e, 400, "invalid_type", "prompt",
-                      "'prompt' must be a string or an array of token ids");
+                           "'prompt' must be a string or an array of token ids");
     }
     if (rc) return -1;
     return gptc_srv_gen_parse(s, body, ids, n_ids, 0, out, o, e);

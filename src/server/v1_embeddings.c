@@ -48,30 +48,30 @@ static int one_input(gptc_server *s, const json_t *in, srv_choice *c, srv_error 
 {
     if (json_is_string(in))
         return gptc_srv_tokenize(s, json_string_value(in), json_string_length(in), 0, "input",
-                            &c->prompt, &c->n_prompt, e);
+                                 &c->prompt, &c->n_prompt, e);
     if (!json_is_array(in) || json_array_size(in) == 0)
         return gptc_srv_fail(e, 400, "invalid_type", "input",
-                        "'input' must be a string, an array of strings, or token ids");
+                             "'input' must be a string, an array of strings, or token ids");
     size_t n = json_array_size(in);
     if (n > (size_t)s->sched.n_ctx_seq)
-        return gptc_srv_fail(e, 400, "context_length_exceeded", "input", "an input is over %d tokens",
-                        s->sched.n_ctx_seq);
+        return gptc_srv_fail(e, 400, "context_length_exceeded", "input",
+                             "an input is over %d tokens", s->sched.n_ctx_seq);
     c->prompt = malloc(n * sizeof *c->prompt);
     if (!c->prompt) return gptc_srv_fail(e, 500, "internal_error", NULL, "out of memory");
     for (size_t i = 0; i < n; i++) {
         const json_t *t = json_array_get(in, i);
         if (!json_is_integer(t) || json_integer_value(t) < 0 ||
             json_integer_value(t) >= s->sched.n_vocab)
-            return gptc_srv_fail(e, 400, "invalid_value", "input", "input token %zu is not a token id",
-                            i);
+            return gptc_srv_fail(e, 400, "invalid_value", "input",
+                                 "input token %zu is not a token id", i);
         c->prompt[i] = (int32_t)json_integer_value(t);
     }
     c->n_prompt = (int)n;
     return 0;
 }
 
-int gptc_srv_embeddings_prepare(gptc_server *s, const json_t *body, srv_job **out, int *b64, int *dims,
-                           srv_error *e)
+int gptc_srv_embeddings_prepare(gptc_server *s, const json_t *body, srv_job **out, int *b64,
+                                int *dims, srv_error *e)
 {
     const char *fmt = "float", *str;
     long long d = 0;
@@ -83,7 +83,7 @@ int gptc_srv_embeddings_prepare(gptc_server *s, const json_t *body, srv_job **ou
     *b64 = strcmp(fmt, "base64") == 0;
     if (!*b64 && strcmp(fmt, "float") != 0)
         return gptc_srv_fail(e, 400, "invalid_value", "encoding_format",
-                        "'encoding_format' must be \"float\" or \"base64\"");
+                             "'encoding_format' must be \"float\" or \"base64\"");
     const json_t *in = json_object_get(body, "input");
     if (!in || json_is_null(in))
         return gptc_srv_fail(e, 400, "missing_required_parameter", "input", "'input' is required");
@@ -93,7 +93,7 @@ int gptc_srv_embeddings_prepare(gptc_server *s, const json_t *body, srv_job **ou
     size_t n = many ? json_array_size(in) : 1;
     if (n > SRV_MAX_INPUTS)
         return gptc_srv_fail(e, 400, "invalid_value", "input", "at most %d inputs per request",
-                        SRV_MAX_INPUTS);
+                             SRV_MAX_INPUTS);
     srv_job *j = gptc_srv_job_new(JOB_EMBED, (int)n);
     if (!j) return gptc_srv_fail(e, 500, "internal_error", NULL, "out of memory");
     int total = 0;
@@ -105,7 +105,8 @@ int gptc_srv_embeddings_prepare(gptc_server *s, const json_t *body, srv_job **ou
         }
         if (c->n_prompt > s->sched.n_ctx_seq) {
             gptc_srv_fail(e, 400, "context_length_exceeded", "input",
-                     "input %zu is %d tokens; the limit is %d", i, c->n_prompt, s->sched.n_ctx_seq);
+                          "input %zu is %d tokens; the limit is %d", i, c->n_prompt,
+                          s->sched.n_ctx_seq);
             gptc_srv_job_release(j);
             return -1;
         }

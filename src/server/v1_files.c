@@ -122,7 +122,7 @@ static enum MHD_Result upload_end(srv_req *r)
     srv_error e;
     if (!u || (!u->pp && !u->bad_field[0])) {
         gptc_srv_fail(&e, 400, "invalid_request", NULL,
-                 "POST /v1/files takes a multipart/form-data body with 'purpose' and 'file'");
+                      "POST /v1/files takes a multipart/form-data body with 'purpose' and 'file'");
         return gptc_srv_reply_error(r, &e);
     }
     if (u->pp) {
@@ -130,13 +130,13 @@ static enum MHD_Result upload_end(srv_req *r)
         u->pp = NULL;
     }
     if (u->over) {
-        gptc_srv_fail(&e, 413, "file_too_large", "file", "the file is over %zu bytes (the server's cap)",
-                 s->p.file_max);
+        gptc_srv_fail(&e, 413, "file_too_large", "file",
+                      "the file is over %zu bytes (the server's cap)", s->p.file_max);
         return gptc_srv_reply_error(r, &e);
     }
     if (u->bad_field[0]) {
         gptc_srv_fail(&e, 400, "invalid_request", u->bad_field, "unknown field '%s' in the upload",
-                 u->bad_field);
+                      u->bad_field);
         return gptc_srv_reply_error(r, &e);
     }
     if (!u->purpose_set) {
@@ -145,12 +145,12 @@ static enum MHD_Result upload_end(srv_req *r)
     }
     if (strcmp(u->purpose, "batch") && strcmp(u->purpose, "user_data")) {
         gptc_srv_fail(&e, 400, "invalid_value", "purpose",
-                 "'purpose' must be 'batch' or 'user_data' (got '%.30s')", u->purpose);
+                      "'purpose' must be 'batch' or 'user_data' (got '%.30s')", u->purpose);
         return gptc_srv_reply_error(r, &e);
     }
     if (u->n_files != 1) {
         gptc_srv_fail(&e, 400, u->n_files ? "invalid_value" : "missing_required_parameter", "file",
-                 u->n_files ? "send one 'file' per upload" : "'file' is required");
+                      u->n_files ? "send one 'file' per upload" : "'file' is required");
         return gptc_srv_reply_error(r, &e);
     }
     if (u->write_errno) {
@@ -160,7 +160,8 @@ static enum MHD_Result upload_end(srv_req *r)
         if (en == ENOSPC || en == EDQUOT)
             gptc_srv_fail(&e, 507, "insufficient_storage", NULL, "the server's disk is full");
         else
-            gptc_srv_fail(&e, 500, "internal_error", NULL, "cannot store the file: %s", strerror(en));
+            gptc_srv_fail(&e, 500, "internal_error", NULL, "cannot store the file: %s",
+                          strerror(en));
         return gptc_srv_reply_error(r, &e);
     }
     gptc_store_file f = {0};
@@ -206,11 +207,13 @@ enum MHD_Result gptc_srv_ep_files(srv_req *r, const char *sub)
         if (post) return upload_end(r);
         int limit;
         const char *after;
-        if (gptc_srv_page_args(r, 10000, 10000, &limit, &after, &e)) return gptc_srv_reply_error(r, &e);
+        if (gptc_srv_page_args(r, 10000, 10000, &limit, &after, &e))
+            return gptc_srv_reply_error(r, &e);
         const char *purpose = MHD_lookup_connection_value(r->mhd, MHD_GET_ARGUMENT_KIND, "purpose");
         const char *order = MHD_lookup_connection_value(r->mhd, MHD_GET_ARGUMENT_KIND, "order");
         if (order && strcmp(order, "desc") != 0) {
-            gptc_srv_fail(&e, 400, "invalid_value", "order", "only order=desc (newest first) is served");
+            gptc_srv_fail(&e, 400, "invalid_value", "order",
+                          "only order=desc (newest first) is served");
             return gptc_srv_reply_error(r, &e);
         }
         gptc_store_file *fs;
@@ -242,7 +245,7 @@ enum MHD_Result gptc_srv_ep_files(srv_req *r, const char *sub)
     id[idn] = 0;
     if ((content && (post || del)) || (!content && post)) {
         gptc_srv_fail(&e, 405, "method_not_allowed", NULL, "%s is not allowed on %s", r->method,
-                 r->path);
+                      r->path);
         return gptc_srv_reply_error(r, &e);
     }
     gptc_store_file f;

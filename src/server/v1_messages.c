@@ -51,8 +51,8 @@ static json_t *to_chat(const json_t *body, srv_error *e)
                 const char *t = json_string_value(json_object_get(blk, "type"));
                 const json_t *tx = json_object_get(blk, "text");
                 if (!t || strcmp(t, "text") || !json_is_string(tx)) {
-                    gptc_srv_fail(e, 400, "invalid_value", "system", "system[%zu] must be a text block",
-                             i);
+                    gptc_srv_fail(e, 400, "invalid_value", "system",
+                                  "system[%zu] must be a text block", i);
                     goto fail;
                 }
                 if (i) gptc_srv_buf_add(&b, "\n", 1);
@@ -60,7 +60,7 @@ static json_t *to_chat(const json_t *body, srv_error *e)
             }
         } else {
             gptc_srv_fail(e, 400, "invalid_type", "system",
-                     "system must be a string or an array of text blocks");
+                          "system must be a string or an array of text blocks");
             goto fail;
         }
         json_array_append_new(
@@ -70,7 +70,7 @@ static json_t *to_chat(const json_t *body, srv_error *e)
     const json_t *msgs = json_object_get(body, "messages");
     if (!json_is_array(msgs) || json_array_size(msgs) == 0) {
         gptc_srv_fail(e, 400, msgs ? "invalid_value" : "missing_required_parameter", "messages",
-                 "messages must be a non-empty array");
+                      "messages must be a non-empty array");
         goto fail;
     }
     size_t i;
@@ -96,8 +96,8 @@ static json_t *to_chat(const json_t *body, srv_error *e)
                 const json_t *tx = json_object_get(blk, "text");
                 if (!t || strcmp(t, "text") || !json_is_string(tx)) {
                     gptc_srv_fail(e, 400, t ? "unsupported_parameter" : "invalid_value", param,
-                             "content.%zu: only text blocks are supported%s%s", k,
-                             t ? " (got " : "", t ? t : "");
+                                  "content.%zu: only text blocks are supported%s%s", k,
+                                  t ? " (got " : "", t ? t : "");
                     if (t) strncat(e->message, ")", sizeof e->message - strlen(e->message) - 1);
                     goto fail;
                 }
@@ -127,7 +127,7 @@ static int check_unsupported(const json_t *body, srv_error *e)
         const json_t *v = json_object_get(body, k_no[i]);
         if (!v || json_is_null(v) || (json_is_array(v) && !json_array_size(v))) continue;
         return gptc_srv_fail(e, 400, "unsupported_parameter", k_no[i],
-                        "not supported yet by this server");
+                             "not supported yet by this server");
     }
     static const char *const k_known[] = {
         "model",    "messages",  "system",      "max_tokens",  "stop_sequences", "temperature",
@@ -170,24 +170,25 @@ static void stop_info(const msg_ctx *c, const srv_job *j, const char **reason, j
 static void ev_begin(srv_evstream *st)
 {
     msg_ctx *c = st->user;
-    gptc_srv_ev_add(st, "message_start",
-               json_pack("{s:s, s:{s:s, s:s, s:s, s:[], s:s, s:n, s:n, s:{s:i, s:i, s:i, s:i}}}",
-                         "type", "message_start", "message", "id", c->id, "type", "message", "role",
-                         "assistant", "content", "model", st->srv->alias, "stop_reason",
-                         "stop_sequence", "usage", "input_tokens", c->input_tokens, "output_tokens",
-                         1, "cache_creation_input_tokens", 0, "cache_read_input_tokens",
-                         st->job->n_cached));
+    gptc_srv_ev_add(
+        st, "message_start",
+        json_pack("{s:s, s:{s:s, s:s, s:s, s:[], s:s, s:n, s:n, s:{s:i, s:i, s:i, s:i}}}", "type",
+                  "message_start", "message", "id", c->id, "type", "message", "role", "assistant",
+                  "content", "model", st->srv->alias, "stop_reason", "stop_sequence", "usage",
+                  "input_tokens", c->input_tokens, "output_tokens", 1,
+                  "cache_creation_input_tokens", 0, "cache_read_input_tokens", st->job->n_cached));
     gptc_srv_ev_add(st, "content_block_start",
-               json_pack("{s:s, s:i, s:{s:s, s:s}}", "type", "content_block_start", "index", 0,
-                         "content_block", "type", "text", "text", ""));
+                    json_pack("{s:s, s:i, s:{s:s, s:s}}", "type", "content_block_start", "index", 0,
+                              "content_block", "type", "text", "text", ""));
     gptc_srv_ev_add(st, "ping", json_pack("{s:s}", "type", "ping"));
 }
 
 static void ev_delta(srv_evstream *st, const char *text, size_t n)
 {
     gptc_srv_ev_add(st, "content_block_delta",
-               json_pack("{s:s, s:i, s:{s:s, s:o}}", "type", "content_block_delta", "index", 0,
-                         "delta", "type", "text_delta", "text", gptc_srv_jstring_lossy(text, n)));
+                    json_pack("{s:s, s:i, s:{s:s, s:o}}", "type", "content_block_delta", "index", 0,
+                              "delta", "type", "text_delta", "text",
+                              gptc_srv_jstring_lossy(text, n)));
 }
 
 static void ev_finish(srv_evstream *st)
@@ -196,19 +197,19 @@ static void ev_finish(srv_evstream *st)
     srv_job *j = st->job;
     if (j->failed) {
         gptc_srv_ev_add(st, "error",
-                   json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error", "type", "api_error",
-                             "message", j->fail_msg));
+                        json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error", "type",
+                                  "api_error", "message", j->fail_msg));
         return;
     }
     gptc_srv_ev_add(st, "content_block_stop",
-               json_pack("{s:s, s:i}", "type", "content_block_stop", "index", 0));
+                    json_pack("{s:s, s:i}", "type", "content_block_stop", "index", 0));
     const char *reason;
     json_t *seq;
     stop_info(c, j, &reason, &seq);
     gptc_srv_ev_add(st, "message_delta",
-               json_pack("{s:s, s:{s:s, s:o}, s:{s:i}}", "type", "message_delta", "delta",
-                         "stop_reason", reason, "stop_sequence", seq, "usage", "output_tokens",
-                         j->choices[0].n_gen));
+                    json_pack("{s:s, s:{s:s, s:o}, s:{s:i}}", "type", "message_delta", "delta",
+                              "stop_reason", reason, "stop_sequence", seq, "usage", "output_tokens",
+                              j->choices[0].n_gen));
     gptc_srv_ev_add(st, "message_stop", json_pack("{s:s}", "type", "message_stop"));
 }
 
@@ -266,7 +267,7 @@ enum MHD_Result gptc_srv_ep_messages(srv_req *r, const char *sub, json_t *body)
             free(ids);
             free(c);
             gptc_srv_fail(&e, 400, "invalid_value", "stop_sequences",
-                     "stop_sequences must be an array of at most %d strings", SRV_USER_STOPS);
+                          "stop_sequences must be an array of at most %d strings", SRV_USER_STOPS);
             return reply_error(r, &e);
         }
         json_object_set(gen, "stop", (json_t *)ss);

@@ -40,7 +40,7 @@ int gptc_srv_check_model(gptc_server *s, const json_t *body, srv_error *e)
     if (rc <= 0 || s->p.any_model) return rc; /* absent: this server's one model */
     if (!gptc_srv_model_known(s, name))
         return gptc_srv_fail(e, 404, "model_not_found", "model",
-                        "The model '%.200s' does not exist (this server runs '%s')", name,
-                        s->alias);
+                             "The model '%.200s' does not exist (this server runs '%s')", name,
+                             s->alias);
     return 0;
 }

@@ -48,7 +48,7 @@ static int content_text(const json_t *content, const char *param, srv_buf *b, sr
         return gptc_srv_buf_add(b, json_string_value(content), json_string_length(content));
     if (!json_is_array(content))
         return gptc_srv_fail(e, 400, "invalid_type", param,
-                        "'%s' must be a string or an array of text parts", param);
+                             "'%s' must be a string or an array of text parts", param);
     size_t i;
     const json_t *part;
     json_array_foreach(content, i, part)
@@ -61,8 +61,8 @@ static int content_text(const json_t *content, const char *param, srv_buf *b, sr
             char p2[160];
             snprintf(p2, sizeof p2, "%s[%zu]", param, i);
             return gptc_srv_fail(e, 400, type ? "unsupported_parameter" : "invalid_value", p2,
-                            "'%s' must be an input_text part (only text is supported%s%s)", p2,
-                            type ? "; got " : "", type ? type : "");
+                                 "'%s' must be an input_text part (only text is supported%s%s)", p2,
+                                 type ? "; got " : "", type ? type : "");
         }
         if (i) gptc_srv_buf_add(b, "\n", 1);
         gptc_srv_buf_add(b, json_string_value(t), json_string_length(t));
@@ -86,7 +86,7 @@ static int parse_input(gptc_server *s, const json_t *input, json_t *conv, json_t
     }
     if (!json_is_array(input) || json_array_size(input) == 0)
         return gptc_srv_fail(e, 400, input ? "invalid_type" : "missing_required_parameter", "input",
-                        "'input' must be a string or a non-empty array of input items");
+                             "'input' must be a string or a non-empty array of input items");
     size_t i;
     const json_t *it;
     json_array_foreach(input, i, it)
@@ -97,17 +97,18 @@ static int parse_input(gptc_server *s, const json_t *input, json_t *conv, json_t
             return gptc_srv_fail(e, 400, "invalid_type", param, "'%s' must be an object", param);
         const char *type = json_string_value(json_object_get(it, "type"));
         if (type && strcmp(type, "message") != 0)
-            return gptc_srv_fail(e, 400, "unsupported_parameter", param,
-                            "'%s' has type '%.40s': only message items are supported (function "
-                            "calls come with tool support)",
-                            param, type);
+            return gptc_srv_fail(
+                e, 400, "unsupported_parameter", param,
+                "'%s' has type '%.40s': only message items are supported (function "
+                "calls come with tool support)",
+                param, type);
         const char *role = json_string_value(json_object_get(it, "role"));
         if (!role || (strcmp(role, "user") && strcmp(role, "assistant") && strcmp(role, "system") &&
                       strcmp(role, "developer"))) {
             char p2[110];
             snprintf(p2, sizeof p2, "%s.role", param);
             return gptc_srv_fail(e, 400, "invalid_value", p2,
-                            "'%s' must be user, assistant, system or developer", p2);
+                                 "'%s' must be user, assistant, system or developer", p2);
         }
         char p3[110];
         snprintf(p3, sizeof p3, "%s.content", param);
@@ -189,8 +190,9 @@ static void store_response(gptc_server *s, resp_ctx *c, json_t *obj, const srv_j
     if (!c->store || !s->store) return;
     json_t *conv = json_deep_copy(c->conv);
     const srv_choice *ch = &j->choices[0];
-    json_array_append_new(conv, json_pack("{s:s, s:o}", "role", "assistant", "content",
-                                          gptc_srv_jstring_lossy(ch->text ? ch->text : "", ch->len)));
+    json_array_append_new(conv,
+                          json_pack("{s:s, s:o}", "role", "assistant", "content",
+                                    gptc_srv_jstring_lossy(ch->text ? ch->text : "", ch->len)));
     char *o = json_dumps(obj, JSON_COMPACT), *cv = json_dumps(conv, JSON_COMPACT),
          *in = json_dumps(c->items, JSON_COMPACT);
     gptc_err err;
@@ -280,7 +282,7 @@ static enum MHD_Result create(srv_req *r, json_t *body)
             continue;
         if (strcmp(k_unsupported[i], "background") == 0 && json_is_false(v)) continue;
         gptc_srv_fail(&e, 400, "unsupported_parameter", k_unsupported[i],
-                 "'%s' is not supported yet by this server", k_unsupported[i]);
+                      "'%s' is not supported yet by this server", k_unsupported[i]);
         return gptc_srv_reply_error(r, &e);
     }
     static const char *const k_known[] = {"model",
@@ -320,9 +322,10 @@ static enum MHD_Result create(srv_req *r, json_t *body)
         const json_t *fmt = json_object_get(text, "format");
         const char *ft = json_string_value(json_object_get(fmt, "type"));
         if (!json_is_object(text) || (fmt && (!ft || strcmp(ft, "text") != 0))) {
-            gptc_srv_fail(&e, 400, "unsupported_parameter", "text.format",
-                     "'text.format' other than {\"type\": \"text\"} (structured outputs) is not "
-                     "supported yet by this server");
+            gptc_srv_fail(
+                &e, 400, "unsupported_parameter", "text.format",
+                "'text.format' other than {\"type\": \"text\"} (structured outputs) is not "
+                "supported yet by this server");
             return gptc_srv_reply_error(r, &e);
         }
     }
@@ -330,15 +333,17 @@ static enum MHD_Result create(srv_req *r, json_t *body)
     if (gptc_srv_jstr(body, "truncation", &trunc, NULL, &e) < 0) return gptc_srv_reply_error(r, &e);
     if (json_is_string(json_object_get(body, "truncation")) && strcmp(trunc, "disabled") != 0) {
         gptc_srv_fail(&e, 400, "unsupported_parameter", "truncation",
-                 "only 'truncation': 'disabled' is supported");
+                      "only 'truncation': 'disabled' is supported");
         return gptc_srv_reply_error(r, &e);
     }
     const char *instr = NULL, *prev = NULL, *str;
     int store = 1, stream = 0;
     if (gptc_srv_jstr(body, "instructions", &instr, NULL, &e) < 0 ||
         gptc_srv_jstr(body, "previous_response_id", &prev, NULL, &e) < 0 ||
-        gptc_srv_jstr(body, "model", &str, NULL, &e) < 0 || gptc_srv_jstr(body, "user", &str, NULL, &e) < 0 ||
-        gptc_srv_jbool(body, "store", &store, &e) < 0 || gptc_srv_jbool(body, "stream", &stream, &e) < 0)
+        gptc_srv_jstr(body, "model", &str, NULL, &e) < 0 ||
+        gptc_srv_jstr(body, "user", &str, NULL, &e) < 0 ||
+        gptc_srv_jbool(body, "store", &store, &e) < 0 ||
+        gptc_srv_jbool(body, "stream", &stream, &e) < 0)
         return gptc_srv_reply_error(r, &e);
     const json_t *md = json_object_get(body, "metadata");
     if (md && !json_is_null(md) && !json_is_object(md)) {
@@ -368,7 +373,8 @@ static enum MHD_Result create(srv_req *r, json_t *body)
             json_decref(pc);
             ctx_free(c);
             gptc_srv_fail(&e, found < 0 ? 500 : 404, found < 0 ? "internal_error" : "not_found",
-                     "previous_response_id", "Previous response with id '%.80s' not found.", prev);
+                          "previous_response_id", "Previous response with id '%.80s' not found.",
+                          prev);
             return gptc_srv_reply_error(r, &e);
         }
         json_array_extend(c->conv, pc);
@@ -459,14 +465,14 @@ enum MHD_Result gptc_srv_ep_responses(srv_req *r, const char *sub, json_t *body)
     id[idn] = 0;
     if (!s->store) {
         gptc_srv_fail(&e, 404, "not_found", "response_id",
-                 "Response with id '%.80s' not found (this server keeps no state)", id);
+                      "Response with id '%.80s' not found (this server keeps no state)", id);
         return gptc_srv_reply_error(r, &e);
     }
     if (del) {
         int rc = gptc_store_response_delete(s->store, id, &err);
         if (rc <= 0) {
-            gptc_srv_fail(&e, rc < 0 ? 500 : 404, rc < 0 ? "internal_error" : "not_found", "response_id",
-                     "Response with id '%.80s' not found.", id);
+            gptc_srv_fail(&e, rc < 0 ? 500 : 404, rc < 0 ? "internal_error" : "not_found",
+                          "response_id", "Response with id '%.80s' not found.", id);
             return gptc_srv_reply_error(r, &e);
         }
         return gptc_srv_reply_json(
@@ -476,7 +482,7 @@ enum MHD_Result gptc_srv_ep_responses(srv_req *r, const char *sub, json_t *body)
     int found = gptc_store_response_get(s->store, id, &obj, NULL, &in, &err);
     if (found <= 0) {
         gptc_srv_fail(&e, found < 0 ? 500 : 404, found < 0 ? "internal_error" : "not_found",
-                 "response_id", "Response with id '%.80s' not found.", id);
+                      "response_id", "Response with id '%.80s' not found.", id);
         return gptc_srv_reply_error(r, &e);
     }
     json_t *res;

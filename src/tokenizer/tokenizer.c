@@ -22,7 +22,10 @@
 /* ----------------------------------------------------------------------------------------------
  * piece -> id hash table
  */
-uint32_t gptc_tok_hash(const char *s, size_t n) { return gptc_fnv1a32(GPTC_FNV32_INIT, s, n); }
+uint32_t gptc_tok_hash(const char *s, size_t n)
+{
+    return gptc_fnv1a32(GPTC_FNV32_INIT, s, n);
+}
 
 int32_t gptc_tok_find(const gptc_tokenizer *t, const char *s, size_t n)
 {
@@ -416,14 +419,15 @@ static int special_allowed(const gptc_tokenizer *t, int32_t id, const uint8_t *l
 {
     if (!literal) return 1;
     size_t lit = 0;
-    for (size_t i = 0; i < n; i++) lit += literal[at + i] != 0;
+    for (size_t i = 0; i < n; i++)
+        lit += literal[at + i] != 0;
     if (t->type[id] == GPTC_TT_USER_DEFINED) return lit == 0 || lit == n;
     return lit == 0;
 }
 
 gptc_frag *gptc_tok_partition(const gptc_tokenizer *t, const char *text, size_t len,
-                              int parse_special, const uint8_t *literal, gptc_frag *a,
-                              gptc_frag *b, size_t *n_frag)
+                              int parse_special, const uint8_t *literal, gptc_frag *a, gptc_frag *b,
+                              size_t *n_frag)
 {
     size_t n = 1;
     a[0] = (gptc_frag){-1, 0, len};

@@ -36,7 +36,7 @@ int gptc_tokenizer_is_byte_level(const gptc_tokenizer *t);
 
 /* A tiktoken encoding from the bytes of its rank file (tiktoken.c; gptc_tok_load_tiktoken
  * reads the file). buf is not kept. OUT: owned, free with gptc_tokenizer_free. */
-gptc_status gptc_tiktoken_parse(const char *name, const char *buf, size_t n,
-                                gptc_tokenizer **out, gptc_err *err);
+gptc_status gptc_tiktoken_parse(const char *name, const char *buf, size_t n, gptc_tokenizer **out,
+                                gptc_err *err);
 
 #endif

@@ -54,8 +54,8 @@ struct gptc_tokenizer {
     char *tbytes_text; /* owned */
     /* raw bytes -> id, the lookup encoding uses (same layout as slot); keyed by rkey, which is
      * empty for tokens encoding never produces; owned */
-    gptc_str *rkey;   /* (n_vocab) into rkey_text or tbytes_text; owned */
-    char *rkey_text;  /* owned, may be NULL */
+    gptc_str *rkey;  /* (n_vocab) into rkey_text or tbytes_text; owned */
+    char *rkey_text; /* owned, may be NULL */
     uint32_t *rslot;
     uint32_t rslot_mask;
     uint32_t max_raw;
@@ -64,10 +64,10 @@ struct gptc_tokenizer {
      * merge is the id of the merged bytes (tiktoken's rule) */
     gptc_bpe_pair *pair; /* (pair_mask + 1) owned */
     uint32_t pair_mask;
-    int ignore_merges;  /* look a whole piece up before merging (tiktoken, llama3) */
-    gptc_pretok *pre;   /* owned */
-    char name[48];      /* pre-tokenizer type or encoding name, for messages */
-    int bpe_short_max;  /* pieces up to this many bytes merge by scanning, longer ones by heap */
+    int ignore_merges; /* look a whole piece up before merging (tiktoken, llama3) */
+    gptc_pretok *pre;  /* owned */
+    char name[48];     /* pre-tokenizer type or encoding name, for messages */
+    int bpe_short_max; /* pieces up to this many bytes merge by scanning, longer ones by heap */
 };
 
 /* id of the piece s[0..n), or -1 */
@@ -89,11 +89,12 @@ typedef struct gptc_frag {
 /* llama.cpp's partition: each special token in turn (longest first) splits every raw fragment
  * at each of its occurrences, left to right. USER_DEFINED tokens always, CONTROL/UNKNOWN only
  * with parse_special, and never over a byte marked in literal (NULL: none; else len bytes,
- * nonzero where the text is data, e.g. a chat message's content). a and b hold 2 * (len / m) + 1 fragments each, m the shortest special
- * text that can apply (or 2 * len + 1); returns the one holding the result. */
+ * nonzero where the text is data, e.g. a chat message's content). a and b hold 2 * (len / m) + 1
+ * fragments each, m the shortest special text that can apply (or 2 * len + 1); returns the one
+ * holding the result. */
 gptc_frag *gptc_tok_partition(const gptc_tokenizer *t, const char *text, size_t len,
-                              int parse_special, const uint8_t *literal, gptc_frag *a,
-                              gptc_frag *b, size_t *n_frag);
+                              int parse_special, const uint8_t *literal, gptc_frag *a, gptc_frag *b,
+                              size_t *n_frag);
 
 /* byte-level BPE (bpe.c) */
 gptc_status gptc_bpe_from_gguf(gptc_tokenizer *t, const gguf_file *f, gptc_err *err);

@@ -19,19 +19,23 @@
 #define CHUNK_BYTES (1u << 20)
 #define EOT_TEXT "<|endoftext|>"
 
-/* ----- a byte-string -> index table (open addressing, FNV-1a) ---------------------------------- */
+/* ----- a byte-string -> index table (open addressing, FNV-1a) ----------------------------------
+ */
 
 typedef struct strtab {
-    char *bytes;         /* all strings back to back, owned */
+    char *bytes; /* all strings back to back, owned */
     size_t n_bytes, cap_bytes;
-    uint64_t *off;       /* (n) start of string i in bytes, owned */
-    uint32_t *len;       /* (n) */
+    uint64_t *off; /* (n) start of string i in bytes, owned */
+    uint32_t *len; /* (n) */
     uint32_t n, cap;
-    uint32_t *slot;      /* (mask + 1) index + 1, 0 = empty, owned */
+    uint32_t *slot; /* (mask + 1) index + 1, 0 = empty, owned */
     uint32_t mask;
 } strtab;
 
-static uint64_t fnv(const void *p, size_t n) { return gptc_fnv1a64(GPTC_FNV64_INIT, p, n); }
+static uint64_t fnv(const void *p, size_t n)
+{
+    return gptc_fnv1a64(GPTC_FNV64_INIT, p, n);
+}
 
 static void strtab_free(strtab *t)
 {
@@ -49,7 +53,8 @@ static int strtab_grow_slots(strtab *t)
     if (!s) return 0;
     for (uint32_t i = 0; i < t->n; i++) {
         uint32_t h = (uint32_t)fnv(t->bytes + t->off[i], t->len[i]) & (cap - 1);
-        while (s[h]) h = (h + 1) & (cap - 1);
+        while (s[h])
+            h = (h + 1) & (cap - 1);
         s[h] = i + 1;
     }
     free(t->slot);
@@ -95,14 +100,15 @@ static int64_t strtab_get(strtab *t, const char *s, size_t n, int *added)
     return t->n++;
 }
 
-/* ----- the trainer ----------------------------------------------------------------------------- */
+/* ----- the trainer -----------------------------------------------------------------------------
+ */
 
 typedef struct pair {
     uint32_t a, b;
-    int64_t cnt;     /* weighted occurrences */
-    uint32_t *occ;   /* pieces it may occur in (may hold stale or repeated ids), owned */
+    int64_t cnt;   /* weighted occurrences */
+    uint32_t *occ; /* pieces it may occur in (may hold stale or repeated ids), owned */
     uint32_t n_occ, cap_occ;
-    uint32_t last;   /* the last piece appended to occ (+1), to skip repeats */
+    uint32_t last; /* the last piece appended to occ (+1), to skip repeats */
 } pair;
 
 typedef struct heap_ent {
@@ -111,14 +117,14 @@ typedef struct heap_ent {
 } heap_ent;
 
 struct gptc_bpe_trainer {
-    gptc_pretok *pre;  /* owned */
-    strtab words;      /* distinct pieces */
-    uint64_t *wcount;  /* (words.n) occurrences, owned */
+    gptc_pretok *pre; /* owned */
+    strtab words;     /* distinct pieces */
+    uint64_t *wcount; /* (words.n) occurrences, owned */
     uint32_t wcap;
     uint64_t n_pieces;
 
     /* learning */
-    strtab toks;       /* token text -> symbol id (bytes first, then merged) */
+    strtab toks;           /* token text -> symbol id (bytes first, then merged) */
     uint32_t (*merges)[2]; /* (n_merges) owned */
     int n_merges;
 };
@@ -148,21 +154,36 @@ void gptc_bpe_train_free(gptc_bpe_trainer *t)
     free(t);
 }
 
-int gptc_bpe_train_n_merges(const gptc_bpe_trainer *t) { return t->n_merges; }
-int gptc_bpe_train_n_tokens(const gptc_bpe_trainer *t) { return t->toks.n ? (int)t->toks.n + 1 : 0; }
-uint64_t gptc_bpe_train_n_pieces(const gptc_bpe_trainer *t) { return t->n_pieces; }
-uint64_t gptc_bpe_train_n_unique(const gptc_bpe_trainer *t) { return t->words.n; }
+int gptc_bpe_train_n_merges(const gptc_bpe_trainer *t)
+{
+    return t->n_merges;
+}
+int gptc_bpe_train_n_tokens(const gptc_bpe_trainer *t)
+{
+    return t->toks.n ? (int)t->toks.n + 1 : 0;
+}
+uint64_t gptc_bpe_train_n_pieces(const gptc_bpe_trainer *t)
+{
+    return t->n_pieces;
+}
+uint64_t gptc_bpe_train_n_unique(const gptc_bpe_trainer *t)
+{
+    return t->words.n;
+}
 
 static gptc_status count_piece(gptc_bpe_trainer *t, const char *s, size_t n, gptc_err *err)
 {
     int added;
     int64_t i = strtab_get(&t->words, s, n, &added);
-    if (i < 0) return gptc_fail(err, GPTC_E_NOMEM, "train-tokenizer: out of memory counting pieces");
+    if (i < 0)
+        return gptc_fail(err, GPTC_E_NOMEM, "train-tokenizer: out of memory counting pieces");
     if (added) {
         if (t->words.n > t->wcap) {
             uint32_t nc = t->wcap ? 2 * t->wcap : 4096;
             uint64_t *c = realloc(t->wcount, nc * sizeof *c);
-            if (!c) return gptc_fail(err, GPTC_E_NOMEM, "train-tokenizer: out of memory counting pieces");
+            if (!c)
+                return gptc_fail(err, GPTC_E_NOMEM,
+                                 "train-tokenizer: out of memory counting pieces");
             t->wcount = c;
             t->wcap = nc;
         }
@@ -180,10 +201,14 @@ static int utf8_len(const uint8_t *s, size_t n)
     if (b < 0x80) return 1;
     int len;
     uint8_t lo = 0x80, hi = 0xBF;
-    if (b >= 0xC2 && b <= 0xDF) len = 2;
-    else if (b >= 0xE0 && b <= 0xEF) len = 3, lo = b == 0xE0 ? 0xA0 : 0x80, hi = b == 0xED ? 0x9F : 0xBF;
-    else if (b >= 0xF0 && b <= 0xF4) len = 4, lo = b == 0xF0 ? 0x90 : 0x80, hi = b == 0xF4 ? 0x8F : 0xBF;
-    else return 0;
+    if (b >= 0xC2 && b <= 0xDF)
+        len = 2;
+    else if (b >= 0xE0 && b <= 0xEF)
+        len = 3, lo = b == 0xE0 ? 0xA0 : 0x80, hi = b == 0xED ? 0x9F : 0xBF;
+    else if (b >= 0xF0 && b <= 0xF4)
+        len = 4, lo = b == 0xF0 ? 0x90 : 0x80, hi = b == 0xF4 ? 0x8F : 0xBF;
+    else
+        return 0;
     if ((size_t)len > n) return 0;
     for (int k = 1; k < len; k++)
         if (k == 1 ? (s[k] < lo || s[k] > hi) : (s[k] & 0xC0) != 0x80) return 0;
@@ -229,18 +254,19 @@ gptc_status gptc_bpe_train_add(gptc_bpe_trainer *t, const char *text, size_t n, 
     return GPTC_OK;
 }
 
-/* ----- learning --------------------------------------------------------------------------------- */
+/* ----- learning ---------------------------------------------------------------------------------
+ */
 
 typedef struct learn {
-    uint32_t *sym;     /* all pieces' symbols back to back, owned */
-    uint64_t *off;     /* (n_words) start of each piece's symbols, owned */
-    uint32_t *len;     /* (n_words) current length, owned */
-    pair *pairs;       /* owned */
+    uint32_t *sym; /* all pieces' symbols back to back, owned */
+    uint64_t *off; /* (n_words) start of each piece's symbols, owned */
+    uint32_t *len; /* (n_words) current length, owned */
+    pair *pairs;   /* owned */
     uint32_t n_pairs, cap_pairs;
-    uint64_t *pkey;    /* pair table: (a << 32 | b) + 1, 0 = empty, owned */
+    uint64_t *pkey; /* pair table: (a << 32 | b) + 1, 0 = empty, owned */
     uint32_t *pidx;
     uint32_t pmask;
-    heap_ent *heap;    /* owned */
+    heap_ent *heap; /* owned */
     size_t n_heap, cap_heap;
     uint32_t *touched; /* pairs whose count grew in this merge, owned */
     uint32_t n_touched, cap_touched;
@@ -248,7 +274,8 @@ typedef struct learn {
 
 static void learn_free(learn *L)
 {
-    for (uint32_t i = 0; i < L->n_pairs; i++) free(L->pairs[i].occ);
+    for (uint32_t i = 0; i < L->n_pairs; i++)
+        free(L->pairs[i].occ);
     free(L->sym);
     free(L->off);
     free(L->len);
@@ -280,7 +307,8 @@ static int pair_rehash(learn *L)
     for (uint32_t i = 0; i < L->n_pairs; i++) {
         uint64_t key = ((uint64_t)L->pairs[i].a << 32 | L->pairs[i].b) + 1;
         uint32_t h = hash64(key) & (cap - 1);
-        while (k[h]) h = (h + 1) & (cap - 1);
+        while (k[h])
+            h = (h + 1) & (cap - 1);
         k[h] = key;
         v[h] = i;
     }
@@ -303,7 +331,8 @@ static uint32_t pair_get(learn *L, uint32_t a, uint32_t b, int create)
             if (L->pkey[h] == key) return L->pidx[h];
     }
     if (!create) return UINT32_MAX;
-    if (((uint64_t)L->n_pairs + 1) * 2 > (uint64_t)L->pmask + 1 && !pair_rehash(L)) return UINT32_MAX;
+    if (((uint64_t)L->n_pairs + 1) * 2 > (uint64_t)L->pmask + 1 && !pair_rehash(L))
+        return UINT32_MAX;
     if (L->n_pairs == L->cap_pairs) {
         uint32_t nc = L->cap_pairs ? 2 * L->cap_pairs : 65536;
         pair *p = realloc(L->pairs, nc * sizeof *p);
@@ -314,7 +343,8 @@ static uint32_t pair_get(learn *L, uint32_t a, uint32_t b, int create)
     uint32_t i = L->n_pairs++;
     L->pairs[i] = (pair){.a = a, .b = b};
     uint32_t h = hash64(key) & L->pmask;
-    while (L->pkey[h]) h = (h + 1) & L->pmask;
+    while (L->pkey[h])
+        h = (h + 1) & L->pmask;
     L->pkey[h] = key;
     L->pidx[h] = i;
     return i;
@@ -410,9 +440,12 @@ gptc_status gptc_bpe_train_run(gptc_bpe_trainer *t, int vocab,
                                gptc_err *err)
 {
     if (vocab < 257 || vocab > (1 << 24))
-        return gptc_fail(err, GPTC_E_INVALID, "train-tokenizer: --vocab %d is out of range [257, %d] (256 bytes + "
-                         "merges + <|endoftext|>)", vocab, 1 << 24);
-    if (t->words.n == 0) return gptc_fail(err, GPTC_E_INVALID, "train-tokenizer: the corpus is empty");
+        return gptc_fail(err, GPTC_E_INVALID,
+                         "train-tokenizer: --vocab %d is out of range [257, %d] (256 bytes + "
+                         "merges + <|endoftext|>)",
+                         vocab, 1 << 24);
+    if (t->words.n == 0)
+        return gptc_fail(err, GPTC_E_INVALID, "train-tokenizer: the corpus is empty");
     int want = vocab - 257; /* new tokens */
     learn L = {0};
     gptc_status s = GPTC_OK;
@@ -436,7 +469,8 @@ gptc_status gptc_bpe_train_run(gptc_bpe_trainer *t, int vocab,
         const uint8_t *p = (const uint8_t *)t->words.bytes + t->words.off[w];
         L.off[w] = at;
         L.len[w] = t->words.len[w];
-        for (uint32_t i = 0; i < L.len[w]; i++) L.sym[at + i] = p[i];
+        for (uint32_t i = 0; i < L.len[w]; i++)
+            L.sym[at + i] = p[i];
         at += L.len[w];
     }
     for (uint32_t w = 0; w < n_words; w++)
@@ -487,7 +521,8 @@ gptc_status gptc_bpe_train_run(gptc_bpe_trainer *t, int vocab,
             uint32_t w = occ[k];
             uint32_t *sy = L.sym + L.off[w], n = L.len[w];
             int found = 0;
-            for (uint32_t i = 0; i + 1 < n && !found; i++) found = sy[i] == a && sy[i + 1] == b;
+            for (uint32_t i = 0; i + 1 < n && !found; i++)
+                found = sy[i] == a && sy[i + 1] == b;
             if (!found) continue; /* a stale entry */
             int64_t cw = (int64_t)t->wcount[w];
             add_pairs(&L, w, -cw, UINT32_MAX);
@@ -521,7 +556,8 @@ nomem:
     return gptc_fail(err, GPTC_E_NOMEM, "train-tokenizer: out of memory");
 }
 
-/* ----- GGUF ------------------------------------------------------------------------------------- */
+/* ----- GGUF -------------------------------------------------------------------------------------
+ */
 
 /* GPT-2's bytes -> unicode alphabet: printable Latin-1 bytes stand for themselves, the other 68
  * bytes (0x00-0x20, 0x7F-0xA0, 0xAD) for U+0100 onwards in byte order. Appends the UTF-8 of
@@ -529,10 +565,14 @@ nomem:
 static int map_byte(uint8_t b, char *out)
 {
     uint32_t cp;
-    if ((b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE) cp = b;
-    else if (b <= 0x20) cp = 256u + b;
-    else if (b <= 0xA0) cp = 256u + 33u + (b - 0x7Fu);
-    else cp = 256u + 67u;
+    if ((b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE)
+        cp = b;
+    else if (b <= 0x20)
+        cp = 256u + b;
+    else if (b <= 0xA0)
+        cp = 256u + 33u + (b - 0x7Fu);
+    else
+        cp = 256u + 67u;
     if (cp < 0x80) {
         out[0] = (char)cp;
         return 1;
@@ -548,7 +588,8 @@ static char *map_token(const strtab *tk, uint32_t id, size_t *n)
     char *out = malloc(2 * len + 1);
     if (!out) return NULL;
     size_t o = 0;
-    for (size_t i = 0; i < len; i++) o += (size_t)map_byte((uint8_t)tk->bytes[tk->off[id] + i], out + o);
+    for (size_t i = 0; i < len; i++)
+        o += (size_t)map_byte((uint8_t)tk->bytes[tk->off[id] + i], out + o);
     out[o] = 0;
     *n = o;
     return out;
@@ -594,11 +635,13 @@ gptc_status gptc_bpe_train_gguf(const gptc_bpe_trainer *t, gguf_file **out, gptc
         memcpy(m + l.n + 1, r.p, r.n);
         merges[k] = (gptc_str){m, l.n + 1 + r.n};
     }
-    if ((s = gptc_gguf_new(&f, err)) || (s = gptc_gguf_set_str(f, "tokenizer.ggml.model", "gpt2", 4, err)) ||
+    if ((s = gptc_gguf_new(&f, err)) ||
+        (s = gptc_gguf_set_str(f, "tokenizer.ggml.model", "gpt2", 4, err)) ||
         (s = gptc_gguf_set_str(f, "tokenizer.ggml.pre", "gpt-2", 5, err)) ||
         (s = gptc_gguf_set_arr_str(f, "tokenizer.ggml.tokens", toks, n_tok, err)) ||
         (s = gptc_gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, types, n_tok, err)) ||
-        (s = gptc_gguf_set_arr_str(f, "tokenizer.ggml.merges", merges, (uint64_t)t->n_merges, err)) ||
+        (s = gptc_gguf_set_arr_str(f, "tokenizer.ggml.merges", merges, (uint64_t)t->n_merges,
+                                   err)) ||
         (s = gptc_gguf_set_uint(f, "tokenizer.ggml.bos_token_id", GGUF_VT_U32, eot, err)) ||
         (s = gptc_gguf_set_uint(f, "tokenizer.ggml.eos_token_id", GGUF_VT_U32, eot, err)) ||
         (s = gptc_gguf_set_bool(f, "tokenizer.ggml.add_bos_token", 0, err)) ||
@@ -609,9 +652,11 @@ gptc_status gptc_bpe_train_gguf(const gptc_bpe_trainer *t, gguf_file **out, gptc
 done:
     gptc_gguf_close(f);
     if (toks)
-        for (uint32_t i = 0; i < n_tok; i++) free((char *)toks[i].p);
+        for (uint32_t i = 0; i < n_tok; i++)
+            free((char *)toks[i].p);
     if (merges)
-        for (int k = 0; k < t->n_merges; k++) free((char *)merges[k].p);
+        for (int k = 0; k < t->n_merges; k++)
+            free((char *)merges[k].p);
     free(toks);
     free(types);
     free(merges);

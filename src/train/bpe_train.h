@@ -36,9 +36,10 @@ gptc_status gptc_bpe_train_run(gptc_bpe_trainer *t, int vocab,
                                void (*progress)(void *ud, int done, int total), void *ud,
                                gptc_err *err);
 int gptc_bpe_train_n_merges(const gptc_bpe_trainer *t);
-int gptc_bpe_train_n_tokens(const gptc_bpe_trainer *t); /* the vocabulary learned, <|endoftext|> included */
-uint64_t gptc_bpe_train_n_pieces(const gptc_bpe_trainer *t);  /* pieces counted */
-uint64_t gptc_bpe_train_n_unique(const gptc_bpe_trainer *t);  /* distinct pieces */
+int gptc_bpe_train_n_tokens(
+    const gptc_bpe_trainer *t); /* the vocabulary learned, <|endoftext|> included */
+uint64_t gptc_bpe_train_n_pieces(const gptc_bpe_trainer *t); /* pieces counted */
+uint64_t gptc_bpe_train_n_unique(const gptc_bpe_trainer *t); /* distinct pieces */
 
 /* A builder holding the tokenizer keys (no tensors). OUT: owned, gptc_gguf_close. */
 gptc_status gptc_bpe_train_gguf(const gptc_bpe_trainer *t, gguf_file **out, gptc_err *err);

@@ -30,36 +30,45 @@ typedef struct src_list {
 
 static void src_free(src_list *s)
 {
-    for (int i = 0; i < s->n; i++) free(s->path[i]);
+    for (int i = 0; i < s->n; i++)
+        free(s->path[i]);
     free(s->path);
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 static gptc_status src_add(src_list *s, const char *path, gptc_err *err)
 {
     struct stat st;
-    if (stat(path, &st) != 0) return gptc_fail(err, GPTC_E_IO, "data '%s': %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode)) return gptc_fail(err, GPTC_E_IO, "data '%s' is not a regular file", path);
+    if (stat(path, &st) != 0)
+        return gptc_fail(err, GPTC_E_IO, "data '%s': %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return gptc_fail(err, GPTC_E_IO, "data '%s' is not a regular file", path);
     char **p = realloc(s->path, (size_t)(s->n + 1) * sizeof *p);
     if (!p) return gptc_fail(err, GPTC_E_NOMEM, "data: out of memory");
     s->path = p;
     if (!(s->path[s->n] = strdup(path))) return gptc_fail(err, GPTC_E_NOMEM, "data: out of memory");
     s->n++;
     s->bytes += (uint64_t)st.st_size;
-    uint64_t meta[3] = {(uint64_t)st.st_size, (uint64_t)st.st_mtim.tv_sec, (uint64_t)st.st_mtim.tv_nsec};
+    uint64_t meta[3] = {(uint64_t)st.st_size, (uint64_t)st.st_mtim.tv_sec,
+                        (uint64_t)st.st_mtim.tv_nsec};
     s->sig = gptc_fnv1a64(gptc_fnv1a64(s->sig, path, strlen(path) + 1), meta, sizeof meta);
     return GPTC_OK;
 }
 
 /* The files to read (a directory: its regular files not starting with '.', by name), and where
  * the cache goes. */
-static gptc_status list_sources(const char *path, src_list *s, char *cache, size_t cache_n, gptc_err *err)
+static gptc_status list_sources(const char *path, src_list *s, char *cache, size_t cache_n,
+                                gptc_err *err)
 {
     memset(s, 0, sizeof *s);
     s->sig = GPTC_FNV64_INIT;
     struct stat st;
-    if (stat(path, &st) != 0) return gptc_fail(err, GPTC_E_IO, "data '%s': %s", path, strerror(errno));
+    if (stat(path, &st) != 0)
+        return gptc_fail(err, GPTC_E_IO, "data '%s': %s", path, strerror(errno));
     if (!S_ISDIR(st.st_mode)) {
         snprintf(cache, cache_n, "%s.tokens", path);
         return src_add(s, path, err);
@@ -74,7 +83,8 @@ static gptc_status list_sources(const char *path, src_list *s, char *cache, size
     while ((e = readdir(dir))) {
         if (e->d_name[0] == '.') continue;
         size_t l = strlen(e->d_name);
-        if (l > 7 && strcmp(e->d_name + l - 7, ".tokens") == 0) continue; /* caches of single files */
+        if (l > 7 && strcmp(e->d_name + l - 7, ".tokens") == 0)
+            continue; /* caches of single files */
         char **nn = realloc(names, (size_t)(n + 1) * sizeof *nn);
         if (!nn || !(nn[n] = malloc(strlen(path) + l + 2))) {
             if (nn) names = nn;
@@ -91,9 +101,11 @@ static gptc_status list_sources(const char *path, src_list *s, char *cache, size
         struct stat fs;
         if (stat(names[i], &fs) == 0 && S_ISREG(fs.st_mode)) rc = src_add(s, names[i], err);
     }
-    for (int i = 0; i < n; i++) free(names[i]);
+    for (int i = 0; i < n; i++)
+        free(names[i]);
     free(names);
-    if (!rc && s->n == 0) rc = gptc_fail(err, GPTC_E_INVALID, "data: directory '%s' holds no files", path);
+    if (!rc && s->n == 0)
+        rc = gptc_fail(err, GPTC_E_INVALID, "data: directory '%s' holds no files", path);
     return rc;
 }
 
@@ -138,7 +150,8 @@ static int looks_like_text(const uint8_t *s, size_t n)
         }
         int len = b >= 0xF0 ? (b <= 0xF4 ? 4 : 0) : b >= 0xE0 ? 3 : b >= 0xC2 ? 2 : 0;
         int ok = len > 0 && i + (size_t)len <= n;
-        for (int k = 1; ok && k < len; k++) ok = (s[i + k] & 0xC0) == 0x80;
+        for (int k = 1; ok && k < len; k++)
+            ok = (s[i + k] & 0xC0) == 0x80;
         if (ok) {
             i += (size_t)len;
         } else {
@@ -151,10 +164,26 @@ static int looks_like_text(const uint8_t *s, size_t n)
 
 /* ----- the cache ------------------------------------------------------------------------------ */
 
-static void put_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put_u64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-static uint32_t get_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static uint64_t get_u64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    memcpy(p, &v, 4);
+}
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    memcpy(p, &v, 8);
+}
+static uint32_t get_u32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
 
 /* 1 and d filled if the cache is valid for these inputs. */
 static int cache_read(const char *path, int n_vocab, uint64_t tok_hash, uint64_t sig, gptc_data *d)
@@ -171,7 +200,8 @@ static int cache_read(const char *path, int n_vocab, uint64_t tok_hash, uint64_t
     int32_t *tok = ok ? malloc(n ? n * 4 : 4) : NULL;
     ok = ok && tok && fread(tok, 4, n, f) == n;
     fclose(f);
-    for (uint64_t i = 0; ok && i < n; i++) ok = tok[i] >= 0 && tok[i] < n_vocab;
+    for (uint64_t i = 0; ok && i < n; i++)
+        ok = tok[i] >= 0 && tok[i] < n_vocab;
     ok = ok && gptc_fnv1a64(GPTC_FNV64_INIT, tok, n * 4) == get_u64(h + 40);
     if (!ok) {
         free(tok);
@@ -183,13 +213,15 @@ static int cache_read(const char *path, int n_vocab, uint64_t tok_hash, uint64_t
 }
 
 /* Write atomically; on failure, a note saying why (training goes on without a cache). */
-static void cache_write(const char *path, int n_vocab, uint64_t tok_hash, uint64_t sig, gptc_data *d)
+static void cache_write(const char *path, int n_vocab, uint64_t tok_hash, uint64_t sig,
+                        gptc_data *d)
 {
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "wb");
     if (!f) {
-        snprintf(d->note, sizeof d->note, "token cache not written (%.400s: %s)", tmp, strerror(errno));
+        snprintf(d->note, sizeof d->note, "token cache not written (%.400s: %s)", tmp,
+                 strerror(errno));
         return;
     }
     uint8_t h[CACHE_HEADER];
@@ -207,7 +239,8 @@ static void cache_write(const char *path, int n_vocab, uint64_t tok_hash, uint64
     if (!ok || rename(tmp, path) != 0) {
         if (ok) e = errno;
         remove(tmp);
-        snprintf(d->note, sizeof d->note, "token cache not written (%.400s: %s)", path, strerror(e));
+        snprintf(d->note, sizeof d->note, "token cache not written (%.400s: %s)", path,
+                 strerror(e));
     }
 }
 
@@ -236,7 +269,8 @@ static gptc_status tokenize(const gptc_tokenizer *tok, const char *text, size_t 
                 *cap = nc;
             }
             size_t avail = *cap - d->n;
-            gptc_status s = gptc_tok_encode(tok, text + at, piece, 0, 0, d->tok + d->n, avail, &need, err);
+            gptc_status s =
+                gptc_tok_encode(tok, text + at, piece, 0, 0, d->tok + d->n, avail, &need, err);
             if (s) return s;
             if (need <= avail) break; /* else grow to what the tokenizer asked for and retry */
         }
@@ -277,8 +311,10 @@ gptc_status gptc_data_load(const char *path, const gptc_tokenizer *tok, uint64_t
         size_t len = 0;
         if ((s = read_all(src.path[i], &text, &len, err))) break;
         if (!looks_like_text((const uint8_t *)text, len))
-            s = gptc_fail(err, GPTC_E_INVALID, "data '%s' does not look like text (NUL bytes or invalid UTF-8); "
-                          "gptc trains on text", src.path[i]);
+            s = gptc_fail(err, GPTC_E_INVALID,
+                          "data '%s' does not look like text (NUL bytes or invalid UTF-8); "
+                          "gptc trains on text",
+                          src.path[i]);
         if (!s) s = tokenize(tok, text, len, d, &cap, progress, ud, &done, src.bytes, err);
         free(text);
     }
@@ -307,15 +343,19 @@ gptc_status gptc_data_split(gptc_data *d, double val_frac, int B, int T, gptc_er
 {
     size_t need = (size_t)B * T + 1;
     if (d->n < need)
-        return gptc_fail(err, GPTC_E_INVALID,
-                         "data: the corpus has %zu tokens, less than one batch of %d x %d (+1); use a "
-                         "larger corpus or a smaller --batch / --ctx", d->n, B, T);
+        return gptc_fail(
+            err, GPTC_E_INVALID,
+            "data: the corpus has %zu tokens, less than one batch of %d x %d (+1); use a "
+            "larger corpus or a smaller --batch / --ctx",
+            d->n, B, T);
     size_t n_val = (size_t)(val_frac * (double)d->n);
     if (n_val < (size_t)T + 1) n_val = (size_t)T + 1; /* at least one validation window */
     if (d->n - n_val < (size_t)T + 1)
-        return gptc_fail(err, GPTC_E_INVALID,
-                         "data: %zu tokens leave no training window of %d tokens after the validation "
-                         "split; use a larger corpus or a smaller --ctx", d->n, T + 1);
+        return gptc_fail(
+            err, GPTC_E_INVALID,
+            "data: %zu tokens leave no training window of %d tokens after the validation "
+            "split; use a larger corpus or a smaller --ctx",
+            d->n, T + 1);
     d->n_train = d->n - n_val;
     return GPTC_OK;
 }
@@ -337,7 +377,9 @@ void gptc_data_val_batch(const gptc_data *d, int i, int n_batches, int B, int T,
     size_t n_win = (size_t)n_batches * B;
     for (int b = 0; b < B; b++) {
         size_t w = (size_t)i * B + b;
-        size_t off = d->n_train + (n_win > 1 ? (size_t)((double)w / (double)(n_win - 1) * (double)(span - 1)) : 0);
+        size_t off =
+            d->n_train +
+            (n_win > 1 ? (size_t)((double)w / (double)(n_win - 1) * (double)(span - 1)) : 0);
         memcpy(tok + (size_t)b * T, d->tok + off, (size_t)T * sizeof *tok);
         memcpy(tgt + (size_t)b * T, d->tok + off + 1, (size_t)T * sizeof *tgt);
     }

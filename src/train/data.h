@@ -19,7 +19,7 @@
 #include "train/train.h"
 
 typedef struct gptc_data {
-    int32_t *tok;   /* (n) owned */
+    int32_t *tok; /* (n) owned */
     size_t n;
     size_t n_train; /* [0, n_train) trains, [n_train, n) validates */
     uint64_t hash;  /* FNV-1a of the ids: names the stream in checkpoints */

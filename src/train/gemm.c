@@ -52,7 +52,8 @@ static void ukernel_ref(int k, const float *Ap, const float *Bp, float *C, int l
     for (int p = 0; p < k; p++) {
         const float *a = Ap + (size_t)p * REF_MR, *b = Bp + (size_t)p * REF_NR;
         for (int r = 0; r < REF_MR; r++)
-            for (int j = 0; j < REF_NR; j++) c[r][j] += a[r] * b[j];
+            for (int j = 0; j < REF_NR; j++)
+                c[r][j] += a[r] * b[j];
     }
     for (int r = 0; r < mr; r++)
         for (int j = 0; j < nr; j++) {
@@ -62,7 +63,13 @@ static void ukernel_ref(int k, const float *Ap, const float *Bp, float *C, int l
 }
 
 static const gptc_gemm_kernel kernel_ref = {
-    .name = "ref", .mr = REF_MR, .nr = REF_NR, .mc = 64, .kc = 256, .nc = 1024, .fn = ukernel_ref,
+    .name = "ref",
+    .mr = REF_MR,
+    .nr = REF_NR,
+    .mc = 64,
+    .kc = 256,
+    .nc = 1024,
+    .fn = ukernel_ref,
 };
 
 /* ----- kernel choice -------------------------------------------------------------------------- */
@@ -70,7 +77,10 @@ static const gptc_gemm_kernel kernel_ref = {
 extern const gptc_gemm_kernel gptc_gemm_kernel_avx2_table;   /* gemm_avx2.c */
 extern const gptc_gemm_kernel gptc_gemm_kernel_avx512_table; /* gemm_avx512.c */
 
-const gptc_gemm_kernel *gptc_gemm_kernel_ref(void) { return &kernel_ref; }
+const gptc_gemm_kernel *gptc_gemm_kernel_ref(void)
+{
+    return &kernel_ref;
+}
 
 const gptc_gemm_kernel *gptc_gemm_kernel_avx2(void)
 {
@@ -83,8 +93,9 @@ const gptc_gemm_kernel *gptc_gemm_kernel_avx2(void)
 const gptc_gemm_kernel *gptc_gemm_kernel_avx512(void)
 {
     __builtin_cpu_init();
-    return gptc_gemm_kernel_avx2() && __builtin_cpu_supports("avx512f") ? &gptc_gemm_kernel_avx512_table
-                                                                        : NULL;
+    return gptc_gemm_kernel_avx2() && __builtin_cpu_supports("avx512f")
+               ? &gptc_gemm_kernel_avx512_table
+               : NULL;
 }
 
 const gptc_gemm_kernel *gptc_gemm_kernel_get(void)
@@ -117,16 +128,20 @@ static void pack_a(const gptc_gemm_kernel *kr, int ta, const float *A, int lda, 
                 const float *src = A + (size_t)(p0 + k) * lda + i0 + ir;
                 float *d = dst + (size_t)k * MR;
                 int r = 0;
-                for (; r < mr; r++) d[r] = src[r];
-                for (; r < MR; r++) d[r] = 0.0f;
+                for (; r < mr; r++)
+                    d[r] = src[r];
+                for (; r < MR; r++)
+                    d[r] = 0.0f;
             }
         } else { /* A stored (M, K): each row contiguous along k */
             for (int r = 0; r < MR; r++) {
                 if (r < mr) {
                     const float *src = A + (size_t)(i0 + ir + r) * lda + p0;
-                    for (int k = 0; k < kc; k++) dst[(size_t)k * MR + r] = src[k];
+                    for (int k = 0; k < kc; k++)
+                        dst[(size_t)k * MR + r] = src[k];
                 } else {
-                    for (int k = 0; k < kc; k++) dst[(size_t)k * MR + r] = 0.0f;
+                    for (int k = 0; k < kc; k++)
+                        dst[(size_t)k * MR + r] = 0.0f;
                 }
             }
         }
@@ -150,16 +165,20 @@ static void pack_b(const gptc_gemm_kernel *kr, int tb, const float *B, int ldb, 
                 const float *src = B + (size_t)(p0 + k) * ldb + j0 + jr;
                 float *d = dst + (size_t)k * NR;
                 int j = 0;
-                for (; j < nr; j++) d[j] = src[j];
-                for (; j < NR; j++) d[j] = 0.0f;
+                for (; j < nr; j++)
+                    d[j] = src[j];
+                for (; j < NR; j++)
+                    d[j] = 0.0f;
             }
         } else { /* B stored (N, K): each column of op(B) is a contiguous row of B */
             for (int j = 0; j < NR; j++) {
                 if (j < nr) {
                     const float *src = B + (size_t)(j0 + jr + j) * ldb + p0;
-                    for (int k = 0; k < kc; k++) dst[(size_t)k * NR + j] = src[k];
+                    for (int k = 0; k < kc; k++)
+                        dst[(size_t)k * NR + j] = src[k];
                 } else {
-                    for (int k = 0; k < kc; k++) dst[(size_t)k * NR + j] = 0.0f;
+                    for (int k = 0; k < kc; k++)
+                        dst[(size_t)k * NR + j] = 0.0f;
                 }
             }
         }
@@ -232,10 +251,14 @@ void gptc_gemm_free(gptc_gemm *g)
     free(g);
 }
 
-const gptc_gemm_kernel *gptc_gemm_get_kernel(const gptc_gemm *g) { return g->k; }
+const gptc_gemm_kernel *gptc_gemm_get_kernel(const gptc_gemm *g)
+{
+    return g->k;
+}
 
 /* One thread's block of C: rows [m0, m1) x columns [n0, n1), with thread slot ith's buffers. */
-static void gemm_block(const gptc_gemm *g, int ith, const gemm_call *c, int m0, int m1, int n0, int n1)
+static void gemm_block(const gptc_gemm *g, int ith, const gemm_call *c, int m0, int m1, int n0,
+                       int n1)
 {
     const gptc_gemm_kernel *kr = g->k;
     const int MR = kr->mr, NR = kr->nr, K = c->K;
@@ -243,7 +266,8 @@ static void gemm_block(const gptc_gemm *g, int ith, const gemm_call *c, int m0, 
     if (m0 >= m1 || n0 >= n1) return;
     if (K == 0) {
         if (!c->acc)
-            for (int i = m0; i < m1; i++) memset(c->C + (size_t)i * c->ldc + n0, 0, (size_t)(n1 - n0) * sizeof(float));
+            for (int i = m0; i < m1; i++)
+                memset(c->C + (size_t)i * c->ldc + n0, 0, (size_t)(n1 - n0) * sizeof(float));
         return;
     }
     for (int jc = n0; jc < n1; jc += kr->nc) {
@@ -279,16 +303,28 @@ static void gemm_job(void *arg, int ith, int nth)
     int u0, u1;
     gptc_split((n + unit - 1) / unit, ith, nth, &u0, &u1);
     int a = GPTC_MIN(n, u0 * unit), b = GPTC_MIN(n, u1 * unit);
-    if (g->split_n) gemm_block(g, ith, c, 0, c->M, a, b);
-    else gemm_block(g, ith, c, a, b, 0, c->N);
+    if (g->split_n)
+        gemm_block(g, ith, c, 0, c->M, a, b);
+    else
+        gemm_block(g, ith, c, a, b, 0, c->N);
 }
 
 void gptc_gemm_local(gptc_gemm *g, int ith, int ta, int tb, int M, int N, int K, const float *A,
                      int lda, const float *B, int ldb, int acc, float *C, int ldc)
 {
     GPTC_ASSERT(ith >= 0 && ith < g->n_threads);
-    gemm_call c = {.ta = ta, .tb = tb, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .ldc = ldc,
-                   .acc = acc, .A = A, .B = B, .C = C};
+    gemm_call c = {.ta = ta,
+                   .tb = tb,
+                   .M = M,
+                   .N = N,
+                   .K = K,
+                   .lda = lda,
+                   .ldb = ldb,
+                   .ldc = ldc,
+                   .acc = acc,
+                   .A = A,
+                   .B = B,
+                   .C = C};
     if (M > 0 && N > 0) gemm_block(g, ith, &c, 0, M, 0, N);
 }
 
@@ -296,14 +332,26 @@ void gptc_gemm_run(gptc_gemm *g, gptc_pool *pool, int ta, int tb, int M, int N, 
                    const float *A, int lda, const float *B, int ldb, int acc, float *C, int ldc)
 {
     if (M <= 0 || N <= 0) return;
-    g->call = (gemm_call){.ta = ta, .tb = tb, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .ldc = ldc,
-                          .acc = acc, .A = A, .B = B, .C = C};
+    g->call = (gemm_call){.ta = ta,
+                          .tb = tb,
+                          .M = M,
+                          .N = N,
+                          .K = K,
+                          .lda = lda,
+                          .ldb = ldb,
+                          .ldc = ldc,
+                          .acc = acc,
+                          .A = A,
+                          .B = B,
+                          .C = C};
     int nth = pool ? gptc_pool_size(pool) : 1;
     GPTC_ASSERT(nth <= g->n_threads);
     /* Columns split best (each thread packs only its part of B); rows when there are too few
      * column tiles to go round. */
     int tiles_n = (N + g->k->nr - 1) / g->k->nr, tiles_m = (M + g->k->mr - 1) / g->k->mr;
     g->split_n = tiles_n >= 4 * nth || tiles_n >= tiles_m;
-    if (nth == 1) gemm_job(g, 0, 1);
-    else gptc_pool_run(pool, gemm_job, g);
+    if (nth == 1)
+        gemm_job(g, 0, 1);
+    else
+        gptc_pool_run(pool, gemm_job, g);
 }

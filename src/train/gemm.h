@@ -62,7 +62,8 @@ typedef struct gptc_gemm_kernel {
     void (*gelu_fwd)(float *y, const float *x, int n);
     void (*gelu_bwd)(float *dx, const float *x, const float *dy, int n);
     void (*swiglu_fwd)(float *h, const float *g, const float *u, int n);
-    void (*swiglu_bwd)(float *dg, float *du, const float *dh, const float *g, const float *u, int n);
+    void (*swiglu_bwd)(float *dg, float *du, const float *dh, const float *g, const float *u,
+                       int n);
 } gptc_gemm_kernel;
 
 /* The kernel for this CPU (env GPTC_ISA=ref|avx2|avx512 forces one, as for ops). */

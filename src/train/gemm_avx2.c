@@ -17,26 +17,29 @@
 #define NV 2 /* ymm vectors per row of the tile */
 #define NR (8 * NV)
 
-static void ukernel_avx2(int k, const float *Ap, const float *Bp, float *C, int ldc, int acc, int mr,
-                           int nr)
+static void ukernel_avx2(int k, const float *Ap, const float *Bp, float *C, int ldc, int acc,
+                         int mr, int nr)
 {
     __m256 c[MR][NV];
 #pragma GCC unroll 8
     for (int r = 0; r < MR; r++)
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) c[r][v] = _mm256_setzero_ps();
+        for (int v = 0; v < NV; v++)
+            c[r][v] = _mm256_setzero_ps();
 
     for (int p = 0; p < k; p++) {
         const float *a = Ap + (size_t)p * MR; /* (MR) */
         const float *b = Bp + (size_t)p * NR; /* (NR) */
         __m256 bv[NV];
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) bv[v] = _mm256_load_ps(b + 8 * v);
+        for (int v = 0; v < NV; v++)
+            bv[v] = _mm256_load_ps(b + 8 * v);
 #pragma GCC unroll 8
         for (int r = 0; r < MR; r++) {
             __m256 av = _mm256_broadcast_ss(a + r);
 #pragma GCC unroll 4
-            for (int v = 0; v < NV; v++) c[r][v] = _mm256_fmadd_ps(av, bv[v], c[r][v]);
+            for (int v = 0; v < NV; v++)
+                c[r][v] = _mm256_fmadd_ps(av, bv[v], c[r][v]);
         }
     }
 
@@ -58,7 +61,8 @@ static void ukernel_avx2(int k, const float *Ap, const float *Bp, float *C, int 
 #pragma GCC unroll 8
     for (int r = 0; r < MR; r++)
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) _mm256_storeu_ps(&tile[r][8 * v], c[r][v]);
+        for (int v = 0; v < NV; v++)
+            _mm256_storeu_ps(&tile[r][8 * v], c[r][v]);
     for (int r = 0; r < mr; r++)
         for (int j = 0; j < nr; j++) {
             float *y = C + (size_t)r * ldc + j;
@@ -103,10 +107,12 @@ static void pack_bt_avx2(const float *B, int ldb, int kc, int nr, float *dst)
             __m256 r[8];
             for (int i = 0; i < 8; i++) {
                 int j = 8 * v + i;
-                r[i] = j < nr ? _mm256_maskload_ps(B + (size_t)j * ldb + k0, km) : _mm256_setzero_ps();
+                r[i] =
+                    j < nr ? _mm256_maskload_ps(B + (size_t)j * ldb + k0, km) : _mm256_setzero_ps();
             }
             transpose8(r);
-            for (int i = 0; i < kn; i++) _mm256_store_ps(dst + (size_t)(k0 + i) * NR + 8 * v, r[i]);
+            for (int i = 0; i < kn; i++)
+                _mm256_store_ps(dst + (size_t)(k0 + i) * NR + 8 * v, r[i]);
         }
     }
 }
@@ -115,7 +121,8 @@ static void pack_bn_avx2(const float *B, int ldb, int kc, float *dst)
 {
     for (int k = 0; k < kc; k++)
         for (int v = 0; v < NV; v++)
-            _mm256_store_ps(dst + (size_t)k * NR + 8 * v, _mm256_loadu_ps(B + (size_t)k * ldb + 8 * v));
+            _mm256_store_ps(dst + (size_t)k * NR + 8 * v,
+                            _mm256_loadu_ps(B + (size_t)k * ldb + 8 * v));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -140,8 +147,10 @@ static inline __m256 exp256(__m256 x)
     // n in [-126, 127]: 2^n = (n + 127) << 23 as a float; n = 128 (x near 88.7) is split in two
     __m256i e = _mm256_cvtps_epi32(n);
     __m256i e1 = _mm256_srai_epi32(e, 1), e2 = _mm256_sub_epi32(e, e1);
-    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(e1, _mm256_set1_epi32(127)), 23));
-    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(e2, _mm256_set1_epi32(127)), 23));
+    __m256 s1 =
+        _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(e1, _mm256_set1_epi32(127)), 23));
+    __m256 s2 =
+        _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(e2, _mm256_set1_epi32(127)), 23));
     return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
 }
 
@@ -156,36 +165,50 @@ static inline __m256 sigmoid256(__m256 x)
 
 static inline __m256 gelu8(__m256 v)
 {
-    __m256 u2 = _mm256_mul_ps(_mm256_set1_ps(2 * GELU_S),
-                              _mm256_fmadd_ps(_mm256_set1_ps(GELU_A), _mm256_mul_ps(_mm256_mul_ps(v, v), v), v));
+    __m256 u2 = _mm256_mul_ps(
+        _mm256_set1_ps(2 * GELU_S),
+        _mm256_fmadd_ps(_mm256_set1_ps(GELU_A), _mm256_mul_ps(_mm256_mul_ps(v, v), v), v));
     return _mm256_mul_ps(v, sigmoid256(u2));
 }
 
 static inline __m256 gelu_grad8(__m256 v)
 {
     __m256 v2 = _mm256_mul_ps(v, v), one = _mm256_set1_ps(1.0f);
-    __m256 u2 = _mm256_mul_ps(_mm256_set1_ps(2 * GELU_S), _mm256_fmadd_ps(_mm256_set1_ps(GELU_A), _mm256_mul_ps(v2, v), v));
+    __m256 u2 = _mm256_mul_ps(_mm256_set1_ps(2 * GELU_S),
+                              _mm256_fmadd_ps(_mm256_set1_ps(GELU_A), _mm256_mul_ps(v2, v), v));
     __m256 s = sigmoid256(u2);
-    __m256 du = _mm256_mul_ps(_mm256_set1_ps(2 * GELU_S), _mm256_fmadd_ps(_mm256_set1_ps(3 * GELU_A), v2, one));
+    __m256 du = _mm256_mul_ps(_mm256_set1_ps(2 * GELU_S),
+                              _mm256_fmadd_ps(_mm256_set1_ps(3 * GELU_A), v2, one));
     return _mm256_fmadd_ps(_mm256_mul_ps(_mm256_mul_ps(v, s), _mm256_sub_ps(one, s)), du, s);
 }
 
 // Load / store the first m < 8 floats (the rest read as 0).
-static inline __m256 load_n(const float *p, int m) { return _mm256_maskload_ps(p, lane_mask(m)); }
-static inline void store_n(float *p, int m, __m256 v) { _mm256_maskstore_ps(p, lane_mask(m), v); }
+static inline __m256 load_n(const float *p, int m)
+{
+    return _mm256_maskload_ps(p, lane_mask(m));
+}
+static inline void store_n(float *p, int m, __m256 v)
+{
+    _mm256_maskstore_ps(p, lane_mask(m), v);
+}
 
 static void gelu_fwd_avx2(float *y, const float *x, int n)
 {
     int i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, gelu8(_mm256_loadu_ps(x + i)));
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, gelu8(_mm256_loadu_ps(x + i)));
     if (i < n) store_n(y + i, n - i, gelu8(load_n(x + i, n - i)));
 }
 
 static void gelu_bwd_avx2(float *dx, const float *x, const float *dy, int n)
 {
     int i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dx + i, _mm256_mul_ps(_mm256_loadu_ps(dy + i), gelu_grad8(_mm256_loadu_ps(x + i))));
-    if (i < n) store_n(dx + i, n - i, _mm256_mul_ps(load_n(dy + i, n - i), gelu_grad8(load_n(x + i, n - i))));
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(
+            dx + i, _mm256_mul_ps(_mm256_loadu_ps(dy + i), gelu_grad8(_mm256_loadu_ps(x + i))));
+    if (i < n)
+        store_n(dx + i, n - i,
+                _mm256_mul_ps(load_n(dy + i, n - i), gelu_grad8(load_n(x + i, n - i))));
 }
 
 static void swiglu_fwd_avx2(float *h, const float *g, const float *u, int n)
@@ -197,12 +220,14 @@ static void swiglu_fwd_avx2(float *h, const float *g, const float *u, int n)
     }
 }
 
-static void swiglu_bwd_avx2(float *dg, float *du, const float *dh, const float *g, const float *u, int n)
+static void swiglu_bwd_avx2(float *dg, float *du, const float *dh, const float *g, const float *u,
+                            int n)
 {
     __m256 one = _mm256_set1_ps(1.0f);
     for (int i = 0; i < n; i += 8) {
         int m = n - i < 8 ? n - i : 8;
-        __m256 gv = load_n(g + i, m), uv = load_n(u + i, m), dhv = load_n(dh + i, m), s = sigmoid256(gv);
+        __m256 gv = load_n(g + i, m), uv = load_n(u + i, m), dhv = load_n(dh + i, m),
+               s = sigmoid256(gv);
         __m256 t = _mm256_fmadd_ps(gv, _mm256_sub_ps(one, s), one);
         store_n(dg + i, m, _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(dhv, uv), s), t));
         store_n(du + i, m, _mm256_mul_ps(dhv, _mm256_mul_ps(gv, s)));
@@ -236,7 +261,8 @@ static double sumsq_avx2(const float *x, size_t n)
     for (size_t i = 0; i < n; i += 8) {
         int m = n - i < 8 ? (int)(n - i) : 8;
         __m256 v = load_n(x + i, m);
-        __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v)), hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+        __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v)),
+                hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
         s0 = _mm256_fmadd_pd(lo, lo, s0);
         s1 = _mm256_fmadd_pd(hi, hi, s1);
     }
@@ -249,16 +275,20 @@ static void adamw_avx2(float *p, float *g, float *m1, float *m2, size_t n, float
                        float beta2, float eps, float wd, int t, float gscale)
 {
     float bc1 = 1.0f - powf(beta1, (float)t), bc2 = 1.0f - powf(beta2, (float)t);
-    __m256 step = _mm256_set1_ps(lr / bc1), bc2s = _mm256_set1_ps(sqrtf(bc2)), decay = _mm256_set1_ps(1.0f - lr * wd);
-    __m256 b1 = _mm256_set1_ps(beta1), b2 = _mm256_set1_ps(beta2), c1 = _mm256_set1_ps(1.0f - beta1);
+    __m256 step = _mm256_set1_ps(lr / bc1), bc2s = _mm256_set1_ps(sqrtf(bc2)),
+           decay = _mm256_set1_ps(1.0f - lr * wd);
+    __m256 b1 = _mm256_set1_ps(beta1), b2 = _mm256_set1_ps(beta2),
+           c1 = _mm256_set1_ps(1.0f - beta1);
     __m256 c2 = _mm256_set1_ps(1.0f - beta2), ve = _mm256_set1_ps(eps), gs = _mm256_set1_ps(gscale);
     for (size_t i = 0; i < n; i += 8) {
         int m = n - i < 8 ? (int)(n - i) : 8;
         __m256 gi = _mm256_mul_ps(load_n(g + i, m), gs);
         __m256 mv = _mm256_add_ps(_mm256_mul_ps(b1, load_n(m1 + i, m)), _mm256_mul_ps(c1, gi));
-        __m256 vv = _mm256_add_ps(_mm256_mul_ps(b2, load_n(m2 + i, m)), _mm256_mul_ps(_mm256_mul_ps(c2, gi), gi));
+        __m256 vv = _mm256_add_ps(_mm256_mul_ps(b2, load_n(m2 + i, m)),
+                                  _mm256_mul_ps(_mm256_mul_ps(c2, gi), gi));
         __m256 den = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vv), bc2s), ve);
-        __m256 pv = _mm256_sub_ps(_mm256_mul_ps(load_n(p + i, m), decay), _mm256_div_ps(_mm256_mul_ps(step, mv), den));
+        __m256 pv = _mm256_sub_ps(_mm256_mul_ps(load_n(p + i, m), decay),
+                                  _mm256_div_ps(_mm256_mul_ps(step, mv), den));
         store_n(m1 + i, m, mv);
         store_n(m2 + i, m, vv);
         store_n(p + i, m, pv);
@@ -267,8 +297,20 @@ static void adamw_avx2(float *p, float *g, float *m1, float *m2, size_t n, float
 }
 
 const gptc_gemm_kernel gptc_gemm_kernel_avx2_table = {
-    .name = "avx2", .mr = MR, .nr = NR, .mc = 120, .kc = 256, .nc = 1536, .fn = ukernel_avx2,
-    .pack_bt = pack_bt_avx2, .pack_bn = pack_bn_avx2, .sumsq = sumsq_avx2, .expsum = expsum_avx2,
-    .adamw = adamw_avx2, .gelu_fwd = gelu_fwd_avx2, .gelu_bwd = gelu_bwd_avx2,
-    .swiglu_fwd = swiglu_fwd_avx2, .swiglu_bwd = swiglu_bwd_avx2,
+    .name = "avx2",
+    .mr = MR,
+    .nr = NR,
+    .mc = 120,
+    .kc = 256,
+    .nc = 1536,
+    .fn = ukernel_avx2,
+    .pack_bt = pack_bt_avx2,
+    .pack_bn = pack_bn_avx2,
+    .sumsq = sumsq_avx2,
+    .expsum = expsum_avx2,
+    .adamw = adamw_avx2,
+    .gelu_fwd = gelu_fwd_avx2,
+    .gelu_bwd = gelu_bwd_avx2,
+    .swiglu_fwd = swiglu_fwd_avx2,
+    .swiglu_bwd = swiglu_bwd_avx2,
 };

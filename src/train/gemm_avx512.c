@@ -22,26 +22,29 @@
 #define NV 2 /* zmm vectors per row of the tile */
 #define NR (16 * NV)
 
-static void ukernel_avx512(int k, const float *Ap, const float *Bp, float *C, int ldc, int acc, int mr,
-                           int nr)
+static void ukernel_avx512(int k, const float *Ap, const float *Bp, float *C, int ldc, int acc,
+                           int mr, int nr)
 {
     __m512 c[MR][NV];
 #pragma GCC unroll 8
     for (int r = 0; r < MR; r++)
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) c[r][v] = _mm512_setzero_ps();
+        for (int v = 0; v < NV; v++)
+            c[r][v] = _mm512_setzero_ps();
 
     for (int p = 0; p < k; p++) {
         const float *a = Ap + (size_t)p * MR; /* (MR) */
         const float *b = Bp + (size_t)p * NR; /* (NR) */
         __m512 bv[NV];
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) bv[v] = _mm512_load_ps(b + 16 * v);
+        for (int v = 0; v < NV; v++)
+            bv[v] = _mm512_load_ps(b + 16 * v);
 #pragma GCC unroll 8
         for (int r = 0; r < MR; r++) {
             __m512 av = _mm512_set1_ps(a[r]);
 #pragma GCC unroll 4
-            for (int v = 0; v < NV; v++) c[r][v] = _mm512_fmadd_ps(av, bv[v], c[r][v]);
+            for (int v = 0; v < NV; v++)
+                c[r][v] = _mm512_fmadd_ps(av, bv[v], c[r][v]);
         }
     }
 
@@ -63,7 +66,9 @@ static void ukernel_avx512(int k, const float *Ap, const float *Bp, float *C, in
 #pragma GCC unroll 4
     for (int v = 0; v < NV; v++) {
         int left = nr - 16 * v;
-        cm[v] = left >= 16 ? (__mmask16)0xffff : left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1);
+        cm[v] = left >= 16  ? (__mmask16)0xffff
+                : left <= 0 ? (__mmask16)0
+                            : (__mmask16)((1u << left) - 1);
     }
 #pragma GCC unroll 8
     for (int r = 0; r < MR; r++) {
@@ -98,8 +103,8 @@ static inline void transpose16(__m512 r[16])
     }
     // u[4g + j] holds column 4L + j of rows 4g..4g+3 in lane L; gather the four row groups
     for (int j = 0; j < 4; j++) {
-        __m512 a = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);      // lanes (u_j L0, L2, u_4+j L0, L2)
-        __m512 b = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);      // (L1, L3, L1, L3)
+        __m512 a = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88); // lanes (u_j L0, L2, u_4+j L0, L2)
+        __m512 b = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD); // (L1, L3, L1, L3)
         __m512 c = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
         __m512 d = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
         r[j] = _mm512_shuffle_f32x4(a, c, 0x88);      // column j
@@ -118,10 +123,12 @@ static void pack_bt_avx512(const float *B, int ldb, int kc, int nr, float *dst)
             __m512 r[16];
             for (int i = 0; i < 16; i++) {
                 int j = 16 * v + i;
-                r[i] = j < nr ? _mm512_maskz_loadu_ps(km, B + (size_t)j * ldb + k0) : _mm512_setzero_ps();
+                r[i] = j < nr ? _mm512_maskz_loadu_ps(km, B + (size_t)j * ldb + k0)
+                              : _mm512_setzero_ps();
             }
             transpose16(r);
-            for (int i = 0; i < kn; i++) _mm512_store_ps(dst + (size_t)(k0 + i) * NR + 16 * v, r[i]);
+            for (int i = 0; i < kn; i++)
+                _mm512_store_ps(dst + (size_t)(k0 + i) * NR + 16 * v, r[i]);
         }
     }
 }
@@ -154,9 +161,11 @@ static void pack_at_avx512(const float *A, int lda, int kc, int mr, float *dst)
         __mmask8 km = (__mmask8)((1u << kn) - 1);
         __m256 r[8];
         for (int i = 0; i < 8; i++)
-            r[i] = i < mr ? _mm256_maskz_loadu_ps(km, A + (size_t)i * lda + k0) : _mm256_setzero_ps();
+            r[i] =
+                i < mr ? _mm256_maskz_loadu_ps(km, A + (size_t)i * lda + k0) : _mm256_setzero_ps();
         transpose8(r);
-        for (int i = 0; i < kn; i++) _mm256_store_ps(dst + (size_t)(k0 + i) * MR, r[i]);
+        for (int i = 0; i < kn; i++)
+            _mm256_store_ps(dst + (size_t)(k0 + i) * MR, r[i]);
     }
 }
 
@@ -166,13 +175,15 @@ static void pack_bn_avx512(const float *B, int ldb, int kc, float *dst)
     for (int k = 0; k < kc; k++) {
         const float *s = B + (size_t)k * ldb;
         float *d = dst + (size_t)k * NR;
-        for (int v = 0; v < NV; v++) _mm512_store_ps(d + 16 * v, _mm512_loadu_ps(s + 16 * v));
+        for (int v = 0; v < NV; v++)
+            _mm512_store_ps(d + 16 * v, _mm512_loadu_ps(s + 16 * v));
     }
 }
 
 static void pack_an_avx512(const float *A, int lda, int kc, float *dst)
 {
-    for (int k = 0; k < kc; k++) _mm256_store_ps(dst + (size_t)k * MR, _mm256_loadu_ps(A + (size_t)k * lda));
+    for (int k = 0; k < kc; k++)
+        _mm256_store_ps(dst + (size_t)k * MR, _mm256_loadu_ps(A + (size_t)k * lda));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -203,7 +214,10 @@ static inline __m512 sigmoid512(__m512 x)
     return _mm512_div_ps(one, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
 }
 
-static inline __mmask16 tail_mask(int n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
+static inline __mmask16 tail_mask(int n)
+{
+    return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+}
 
 // GELU(x) = x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): the same function as
 // 0.5 x (1 + tanh u), without the cancellation of 1 + tanh for negative u.
@@ -216,7 +230,8 @@ static void gelu_fwd_avx512(float *y, const float *x, int n)
         __mmask16 m = tail_mask(n - i);
         __m512 v = _mm512_maskz_loadu_ps(m, x + i);
         __m512 v2 = _mm512_mul_ps(v, v);
-        __m512 u2 = _mm512_mul_ps(_mm512_set1_ps(2 * GELU_S), _mm512_fmadd_ps(_mm512_set1_ps(GELU_A), _mm512_mul_ps(v2, v), v));
+        __m512 u2 = _mm512_mul_ps(_mm512_set1_ps(2 * GELU_S),
+                                  _mm512_fmadd_ps(_mm512_set1_ps(GELU_A), _mm512_mul_ps(v2, v), v));
         _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(v, sigmoid512(u2)));
     }
 }
@@ -227,11 +242,15 @@ static void gelu_bwd_avx512(float *dx, const float *x, const float *dy, int n)
         __mmask16 m = tail_mask(n - i);
         __m512 v = _mm512_maskz_loadu_ps(m, x + i);
         __m512 v2 = _mm512_mul_ps(v, v);
-        __m512 u2 = _mm512_mul_ps(_mm512_set1_ps(2 * GELU_S), _mm512_fmadd_ps(_mm512_set1_ps(GELU_A), _mm512_mul_ps(v2, v), v));
+        __m512 u2 = _mm512_mul_ps(_mm512_set1_ps(2 * GELU_S),
+                                  _mm512_fmadd_ps(_mm512_set1_ps(GELU_A), _mm512_mul_ps(v2, v), v));
         __m512 s = sigmoid512(u2);
         // d = s + 2 x s (1 - s) sqrt(2/pi) (1 + 3 a x^2)
-        __m512 du = _mm512_mul_ps(_mm512_set1_ps(2 * GELU_S), _mm512_fmadd_ps(_mm512_set1_ps(3 * GELU_A), v2, _mm512_set1_ps(1.0f)));
-        __m512 d = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_mul_ps(v, s), _mm512_sub_ps(_mm512_set1_ps(1.0f), s)), du, s);
+        __m512 du =
+            _mm512_mul_ps(_mm512_set1_ps(2 * GELU_S),
+                          _mm512_fmadd_ps(_mm512_set1_ps(3 * GELU_A), v2, _mm512_set1_ps(1.0f)));
+        __m512 d = _mm512_fmadd_ps(
+            _mm512_mul_ps(_mm512_mul_ps(v, s), _mm512_sub_ps(_mm512_set1_ps(1.0f), s)), du, s);
         _mm512_mask_storeu_ps(dx + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, dy + i), d));
     }
 }
@@ -241,12 +260,14 @@ static void swiglu_fwd_avx512(float *h, const float *g, const float *u, int n)
     for (int i = 0; i < n; i += 16) {
         __mmask16 m = tail_mask(n - i);
         __m512 gv = _mm512_maskz_loadu_ps(m, g + i);
-        __m512 r = _mm512_mul_ps(_mm512_mul_ps(gv, sigmoid512(gv)), _mm512_maskz_loadu_ps(m, u + i));
+        __m512 r =
+            _mm512_mul_ps(_mm512_mul_ps(gv, sigmoid512(gv)), _mm512_maskz_loadu_ps(m, u + i));
         _mm512_mask_storeu_ps(h + i, m, r);
     }
 }
 
-static void swiglu_bwd_avx512(float *dg, float *du, const float *dh, const float *g, const float *u, int n)
+static void swiglu_bwd_avx512(float *dg, float *du, const float *dh, const float *g, const float *u,
+                              int n)
 {
     __m512 one = _mm512_set1_ps(1.0f);
     for (int i = 0; i < n; i += 16) {
@@ -255,7 +276,8 @@ static void swiglu_bwd_avx512(float *dg, float *du, const float *dh, const float
         __m512 dhv = _mm512_maskz_loadu_ps(m, dh + i), s = sigmoid512(gv);
         // dg = dh u s (1 + g (1 - s)); du = dh g s
         __m512 t = _mm512_fmadd_ps(gv, _mm512_sub_ps(one, s), one);
-        _mm512_mask_storeu_ps(dg + i, m, _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(dhv, uv), s), t));
+        _mm512_mask_storeu_ps(dg + i, m,
+                              _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(dhv, uv), s), t));
         _mm512_mask_storeu_ps(du + i, m, _mm512_mul_ps(dhv, _mm512_mul_ps(gv, s)));
     }
 }
@@ -267,14 +289,18 @@ static void adamw_avx512(float *p, float *g, float *m1, float *m2, size_t n, flo
                          float beta2, float eps, float wd, int t, float gscale)
 {
     float bc1 = 1.0f - powf(beta1, (float)t), bc2 = 1.0f - powf(beta2, (float)t);
-    __m512 step = _mm512_set1_ps(lr / bc1), bc2s = _mm512_set1_ps(sqrtf(bc2)), decay = _mm512_set1_ps(1.0f - lr * wd);
-    __m512 b1 = _mm512_set1_ps(beta1), b2 = _mm512_set1_ps(beta2), c1 = _mm512_set1_ps(1.0f - beta1);
+    __m512 step = _mm512_set1_ps(lr / bc1), bc2s = _mm512_set1_ps(sqrtf(bc2)),
+           decay = _mm512_set1_ps(1.0f - lr * wd);
+    __m512 b1 = _mm512_set1_ps(beta1), b2 = _mm512_set1_ps(beta2),
+           c1 = _mm512_set1_ps(1.0f - beta1);
     __m512 c2 = _mm512_set1_ps(1.0f - beta2), ve = _mm512_set1_ps(eps), gs = _mm512_set1_ps(gscale);
     for (size_t i = 0; i < n; i += 16) {
         __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
         __m512 gi = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, g + i), gs);
-        __m512 mv = _mm512_add_ps(_mm512_mul_ps(b1, _mm512_maskz_loadu_ps(m, m1 + i)), _mm512_mul_ps(c1, gi));
-        __m512 vv = _mm512_add_ps(_mm512_mul_ps(b2, _mm512_maskz_loadu_ps(m, m2 + i)), _mm512_mul_ps(_mm512_mul_ps(c2, gi), gi));
+        __m512 mv = _mm512_add_ps(_mm512_mul_ps(b1, _mm512_maskz_loadu_ps(m, m1 + i)),
+                                  _mm512_mul_ps(c1, gi));
+        __m512 vv = _mm512_add_ps(_mm512_mul_ps(b2, _mm512_maskz_loadu_ps(m, m2 + i)),
+                                  _mm512_mul_ps(_mm512_mul_ps(c2, gi), gi));
         __m512 den = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vv), bc2s), ve);
         __m512 pv = _mm512_sub_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, p + i), decay),
                                   _mm512_div_ps(_mm512_mul_ps(step, mv), den));
@@ -304,7 +330,8 @@ static double sumsq_avx512(const float *x, size_t n)
         __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
         __m512 v = _mm512_maskz_loadu_ps(m, x + i);
         __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
-        __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+        __m512d hi =
+            _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
         s0 = _mm512_fmadd_pd(lo, lo, s0);
         s1 = _mm512_fmadd_pd(hi, hi, s1);
     }
@@ -312,8 +339,22 @@ static double sumsq_avx512(const float *x, size_t n)
 }
 
 const gptc_gemm_kernel gptc_gemm_kernel_avx512_table = {
-    .name = "avx512", .mr = MR, .nr = NR, .mc = 128, .kc = 256, .nc = 1536, .fn = ukernel_avx512,
-    .pack_bt = pack_bt_avx512, .pack_at = pack_at_avx512, .pack_bn = pack_bn_avx512, .pack_an = pack_an_avx512, .sumsq = sumsq_avx512, .expsum = expsum_avx512,
-    .adamw = adamw_avx512, .gelu_fwd = gelu_fwd_avx512,
-    .gelu_bwd = gelu_bwd_avx512, .swiglu_fwd = swiglu_fwd_avx512, .swiglu_bwd = swiglu_bwd_avx512,
+    .name = "avx512",
+    .mr = MR,
+    .nr = NR,
+    .mc = 128,
+    .kc = 256,
+    .nc = 1536,
+    .fn = ukernel_avx512,
+    .pack_bt = pack_bt_avx512,
+    .pack_at = pack_at_avx512,
+    .pack_bn = pack_bn_avx512,
+    .pack_an = pack_an_avx512,
+    .sumsq = sumsq_avx512,
+    .expsum = expsum_avx512,
+    .adamw = adamw_avx512,
+    .gelu_fwd = gelu_fwd_avx512,
+    .gelu_bwd = gelu_bwd_avx512,
+    .swiglu_fwd = swiglu_fwd_avx512,
+    .swiglu_bwd = swiglu_bwd_avx512,
 };

@@ -13,64 +13,73 @@
 
 /* ----- RMSNorm -------------------------------------------------------------------------------- */
 
-void gptc_tl_rmsnorm_fwd(float *y, float *rstd, const float *x, const float *w, int n, int D, float eps)
+void gptc_tl_rmsnorm_fwd(float *y, float *rstd, const float *x, const float *w, int n, int D,
+                         float eps)
 {
     for (int r = 0; r < n; r++) {
         const float *xr = x + (size_t)r * D;
         float *yr = y + (size_t)r * D;
         float ss = 0.0f;
-        for (int c = 0; c < D; c++) ss += xr[c] * xr[c];
+        for (int c = 0; c < D; c++)
+            ss += xr[c] * xr[c];
         float s = 1.0f / sqrtf(ss / (float)D + eps);
-        for (int c = 0; c < D; c++) yr[c] = xr[c] * s * w[c];
+        for (int c = 0; c < D; c++)
+            yr[c] = xr[c] * s * w[c];
         rstd[r] = s;
     }
 }
 
 void gptc_tl_rmsnorm_bwd_dx(float *dx, const float *dy, const float *x, const float *w,
-                       const float *rstd, int n, int D)
+                            const float *rstd, int n, int D)
 {
     for (int r = 0; r < n; r++) {
         const float *xr = x + (size_t)r * D, *dyr = dy + (size_t)r * D;
         float *dxr = dx + (size_t)r * D;
         float s = rstd[r], dot = 0.0f; /* sum (dy * w) * x */
-        for (int c = 0; c < D; c++) dot += dyr[c] * w[c] * xr[c];
+        for (int c = 0; c < D; c++)
+            dot += dyr[c] * w[c] * xr[c];
         float k = s * s * s * dot / (float)D;
-        for (int c = 0; c < D; c++) dxr[c] += s * dyr[c] * w[c] - k * xr[c];
+        for (int c = 0; c < D; c++)
+            dxr[c] += s * dyr[c] * w[c] - k * xr[c];
     }
 }
 
 void gptc_tl_rmsnorm_bwd_dw(float *dw, const float *dy, const float *x, const float *rstd, int N,
-                       int D, int c0, int c1)
+                            int D, int c0, int c1)
 {
     for (int r = 0; r < N; r++) {
         const float *xr = x + (size_t)r * D, *dyr = dy + (size_t)r * D;
         float s = rstd[r];
-        for (int c = c0; c < c1; c++) dw[c] += dyr[c] * xr[c] * s;
+        for (int c = c0; c < c1; c++)
+            dw[c] += dyr[c] * xr[c] * s;
     }
 }
 
 /* ----- LayerNorm ------------------------------------------------------------------------------ */
 
 void gptc_tl_layernorm_fwd(float *y, float *mean, float *rstd, const float *x, const float *w,
-                      const float *b, int n, int D, float eps)
+                           const float *b, int n, int D, float eps)
 {
     for (int r = 0; r < n; r++) {
         const float *xr = x + (size_t)r * D;
         float *yr = y + (size_t)r * D;
         float m = 0.0f;
-        for (int c = 0; c < D; c++) m += xr[c];
+        for (int c = 0; c < D; c++)
+            m += xr[c];
         m /= (float)D;
         float v = 0.0f;
-        for (int c = 0; c < D; c++) v += (xr[c] - m) * (xr[c] - m);
+        for (int c = 0; c < D; c++)
+            v += (xr[c] - m) * (xr[c] - m);
         float s = 1.0f / sqrtf(v / (float)D + eps);
-        for (int c = 0; c < D; c++) yr[c] = (xr[c] - m) * s * w[c] + b[c];
+        for (int c = 0; c < D; c++)
+            yr[c] = (xr[c] - m) * s * w[c] + b[c];
         mean[r] = m;
         rstd[r] = s;
     }
 }
 
 void gptc_tl_layernorm_bwd_dx(float *dx, const float *dy, const float *x, const float *w,
-                         const float *mean, const float *rstd, int n, int D)
+                              const float *mean, const float *rstd, int n, int D)
 {
     for (int r = 0; r < n; r++) {
         const float *xr = x + (size_t)r * D, *dyr = dy + (size_t)r * D;
@@ -92,7 +101,7 @@ void gptc_tl_layernorm_bwd_dx(float *dx, const float *dy, const float *x, const 
 }
 
 void gptc_tl_layernorm_bwd_dwb(float *dw, float *db, const float *dy, const float *x,
-                          const float *mean, const float *rstd, int N, int D, int c0, int c1)
+                               const float *mean, const float *rstd, int N, int D, int c0, int c1)
 {
     for (int r = 0; r < N; r++) {
         const float *xr = x + (size_t)r * D, *dyr = dy + (size_t)r * D;
@@ -109,13 +118,15 @@ void gptc_tl_layernorm_bwd_dwb(float *dw, float *db, const float *dy, const floa
 void gptc_tl_bias_fwd(float *y, int ldy, const float *b, int n, int C)
 {
     for (int r = 0; r < n; r++)
-        for (int c = 0; c < C; c++) y[(size_t)r * ldy + c] += b[c];
+        for (int c = 0; c < C; c++)
+            y[(size_t)r * ldy + c] += b[c];
 }
 
 void gptc_tl_bias_bwd(float *db, const float *dy, int ldy, int N, int c0, int c1)
 {
     for (int r = 0; r < N; r++)
-        for (int c = c0; c < c1; c++) db[c] += dy[(size_t)r * ldy + c];
+        for (int c = c0; c < c1; c++)
+            db[c] += dy[(size_t)r * ldy + c];
 }
 
 /* ----- GELU (tanh) ---------------------------------------------------------------------------- */
@@ -136,7 +147,8 @@ void gptc_tl_gelu_bwd(float *dx, const float *x, const float *dy, int n)
     for (int i = 0; i < n; i++) {
         float v = x[i];
         float th = tanhf(GELU_S * (v + GELU_A * v * v * v));
-        float d = 0.5f * (1.0f + th) + 0.5f * v * (1.0f - th * th) * GELU_S * (1.0f + 3.0f * GELU_A * v * v);
+        float d = 0.5f * (1.0f + th) +
+                  0.5f * v * (1.0f - th * th) * GELU_S * (1.0f + 3.0f * GELU_A * v * v);
         dx[i] = dy[i] * d;
     }
 }
@@ -145,10 +157,12 @@ void gptc_tl_gelu_bwd(float *dx, const float *x, const float *dy, int n)
 
 void gptc_tl_swiglu_fwd(float *h, const float *g, const float *u, int n)
 {
-    for (int i = 0; i < n; i++) h[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+    for (int i = 0; i < n; i++)
+        h[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
-void gptc_tl_swiglu_bwd(float *dg, float *du, const float *dh, const float *g, const float *u, int n)
+void gptc_tl_swiglu_bwd(float *dg, float *du, const float *dh, const float *g, const float *u,
+                        int n)
 {
     for (int i = 0; i < n; i++) {
         float s = 1.0f / (1.0f + expf(-g[i]));
@@ -184,8 +198,9 @@ void gptc_tl_rope(float *x, const float *cs, int n_head, int hd, int n_rot, int 
 
 /* ----- attention ------------------------------------------------------------------------------ */
 
-void gptc_tl_attention_fwd(const gptc_ops *ops, float *out, int ldo, float *p, const float *q, int ldq,
-                      const float *k, const float *v, int ldk, int T, int hd, float scale)
+void gptc_tl_attention_fwd(const gptc_ops *ops, float *out, int ldo, float *p, const float *q,
+                           int ldq, const float *k, const float *v, int ldk, int T, int hd,
+                           float scale)
 {
     for (int t = 0; t < T; t++) {
         const float *qt = q + (size_t)t * ldq;
@@ -203,17 +218,20 @@ void gptc_tl_attention_fwd(const gptc_ops *ops, float *out, int ldo, float *p, c
             sum += e;
         }
         float inv = 1.0f / sum;
-        for (int s = 0; s <= t; s++) pt[s] *= inv;
-        for (int s = t + 1; s < T; s++) pt[s] = 0.0f;
+        for (int s = 0; s <= t; s++)
+            pt[s] *= inv;
+        for (int s = t + 1; s < T; s++)
+            pt[s] = 0.0f;
         float *ot = out + (size_t)t * ldo;
         memset(ot, 0, (size_t)hd * sizeof *ot);
-        for (int s = 0; s <= t; s++) ops->axpy_f32(ot, pt[s], v + (size_t)s * ldk, hd);
+        for (int s = 0; s <= t; s++)
+            ops->axpy_f32(ot, pt[s], v + (size_t)s * ldk, hd);
     }
 }
 
 void gptc_tl_attention_bwd(const gptc_ops *ops, float *dq, float *dk, float *dv, float *dp,
-                      const float *dout, int ldo, const float *p, const float *q, int ldq,
-                      const float *k, const float *v, int ldk, int T, int hd, float scale)
+                           const float *dout, int ldo, const float *p, const float *q, int ldq,
+                           const float *k, const float *v, int ldk, int T, int hd, float scale)
 {
     for (int t = 0; t < T; t++) {
         const float *pt = p + (size_t)t * T, *dot = dout + (size_t)t * ldo;
@@ -236,9 +254,10 @@ void gptc_tl_attention_bwd(const gptc_ops *ops, float *dq, float *dk, float *dv,
     }
 }
 
-void gptc_tl_attention_fwd_mm(struct gptc_gemm *g, int ith, float (*expsum)(float *x, int n, float mx),
-                         float *out, int ldo, float *p, const float *q, int ldq, const float *k,
-                         const float *v, int ldk, int T, int hd, float scale)
+void gptc_tl_attention_fwd_mm(struct gptc_gemm *g, int ith,
+                              float (*expsum)(float *x, int n, float mx), float *out, int ldo,
+                              float *p, const float *q, int ldq, const float *k, const float *v,
+                              int ldk, int T, int hd, float scale)
 {
     gptc_gemm_local(g, ith, 0, 1, T, T, hd, q, ldq, k, ldk, 0, p, T); /* S = q k^T */
     for (int t = 0; t < T; t++) {
@@ -256,16 +275,18 @@ void gptc_tl_attention_fwd_mm(struct gptc_gemm *g, int ith, float (*expsum)(floa
             }
         }
         float inv = 1.0f / sum;
-        for (int s = 0; s <= t; s++) pt[s] *= inv;
-        for (int s = t + 1; s < T; s++) pt[s] = 0.0f;
+        for (int s = 0; s <= t; s++)
+            pt[s] *= inv;
+        for (int s = t + 1; s < T; s++)
+            pt[s] = 0.0f;
     }
     gptc_gemm_local(g, ith, 0, 0, T, hd, T, p, T, v, ldk, 0, out, ldo); /* out = P v */
 }
 
 void gptc_tl_attention_bwd_mm(struct gptc_gemm *g, int ith, float *dq, float *dk, float *dv,
-                         float *scratch, const float *dout, int ldo, const float *p,
-                         const float *q, int ldq, const float *k, const float *v, int ldk, int T,
-                         int hd, float scale)
+                              float *scratch, const float *dout, int ldo, const float *p,
+                              const float *q, int ldq, const float *k, const float *v, int ldk,
+                              int T, int hd, float scale)
 {
     float *ds = scratch; /* (T, T): dP, then dS in place */
     gptc_gemm_local(g, ith, 0, 1, T, T, hd, dout, ldo, v, ldk, 0, ds, T); /* dP = dout v^T */
@@ -273,9 +294,12 @@ void gptc_tl_attention_bwd_mm(struct gptc_gemm *g, int ith, float *dq, float *dk
     for (int t = 0; t < T; t++) {
         const float *pt = p + (size_t)t * T;
         float *dt = ds + (size_t)t * T, sum = 0.0f;
-        for (int s = 0; s <= t; s++) sum += pt[s] * dt[s];
-        for (int s = 0; s <= t; s++) dt[s] = pt[s] * (dt[s] - sum) * scale;
-        for (int s = t + 1; s < T; s++) dt[s] = 0.0f;
+        for (int s = 0; s <= t; s++)
+            sum += pt[s] * dt[s];
+        for (int s = 0; s <= t; s++)
+            dt[s] = pt[s] * (dt[s] - sum) * scale;
+        for (int s = t + 1; s < T; s++)
+            dt[s] = 0.0f;
     }
     gptc_gemm_local(g, ith, 0, 0, T, hd, T, ds, T, k, ldk, 0, dq, ldq); /* dq = dS k */
     gptc_gemm_local(g, ith, 1, 0, T, hd, T, ds, T, q, ldq, 1, dk, ldk); /* dk += dS^T q */
@@ -284,7 +308,7 @@ void gptc_tl_attention_bwd_mm(struct gptc_gemm *g, int ith, float *dq, float *dk
 /* ----- softmax + cross-entropy ---------------------------------------------------------------- */
 
 void gptc_tl_softmax_xent_fwd(float *logits, float *loss, const int32_t *target, int n, int V,
-                         float (*expsum)(float *x, int n, float mx))
+                              float (*expsum)(float *x, int n, float mx))
 {
     for (int r = 0; r < n; r++) {
         float *x = logits + (size_t)r * V;
@@ -305,7 +329,8 @@ void gptc_tl_softmax_xent_fwd(float *logits, float *loss, const int32_t *target,
         float inv = 1.0f / sum;
         /* -log p[target] = log(sum) - (x[target] - mx) */
         loss[r] = tg >= 0 ? logf(sum) - (x_tg - mx) : 0.0f;
-        for (int i = 0; i < V; i++) x[i] *= inv;
+        for (int i = 0; i < V; i++)
+            x[i] *= inv;
     }
 }
 
@@ -318,7 +343,8 @@ void gptc_tl_softmax_xent_bwd(float *probs, const int32_t *target, int n, int V,
             memset(x, 0, (size_t)V * sizeof *x);
             continue;
         }
-        for (int i = 0; i < V; i++) x[i] *= scale;
+        for (int i = 0; i < V; i++)
+            x[i] *= scale;
         x[tg] -= scale;
     }
 }
@@ -326,28 +352,31 @@ void gptc_tl_softmax_xent_bwd(float *probs, const int32_t *target, int n, int V,
 /* ----- embeddings ----------------------------------------------------------------------------- */
 
 void gptc_tl_embed_fwd(float *x, const float *wte, const float *wpe, const int32_t *tok, int r0,
-                  int r1, int T, int D)
+                       int r1, int T, int D)
 {
     for (int r = r0; r < r1; r++) {
         float *xr = x + (size_t)r * D;
         memcpy(xr, wte + (size_t)tok[r] * D, (size_t)D * sizeof *xr);
         if (wpe) {
             const float *pr = wpe + (size_t)(r % T) * D;
-            for (int c = 0; c < D; c++) xr[c] += pr[c];
+            for (int c = 0; c < D; c++)
+                xr[c] += pr[c];
         }
     }
 }
 
 void gptc_tl_embed_bwd(float *dwte, float *dwpe, const float *dx, const int32_t *tok, int N, int T,
-                  int D, int c0, int c1)
+                       int D, int c0, int c1)
 {
     for (int r = 0; r < N; r++) {
         const float *g = dx + (size_t)r * D;
         float *e = dwte + (size_t)tok[r] * D;
-        for (int c = c0; c < c1; c++) e[c] += g[c];
+        for (int c = c0; c < c1; c++)
+            e[c] += g[c];
         if (dwpe) {
             float *pe = dwpe + (size_t)(r % T) * D;
-            for (int c = c0; c < c1; c++) pe[c] += g[c];
+            for (int c = c0; c < c1; c++)
+                pe[c] += g[c];
         }
     }
 }

@@ -90,7 +90,8 @@ static gptc_status check_adapter(const gguf_file *base, const gguf_file *a, int 
         return gptc_fail(err, GPTC_E_INVALID,
                          "lora: adapter %d is for another architecture than the model", idx + 1);
     double al = 0;
-    if (gptc_gguf_find_kv(a, "adapter.lora.alpha") && gptc_gguf_get_float(a, "adapter.lora.alpha", &al, &e))
+    if (gptc_gguf_find_kv(a, "adapter.lora.alpha") &&
+        gptc_gguf_get_float(a, "adapter.lora.alpha", &al, &e))
         return gptc_fail(err, GPTC_E_FORMAT, "lora: adapter %d: adapter.lora.alpha is not a number",
                          idx + 1);
     *alpha = (float)al;
@@ -159,7 +160,8 @@ gptc_status gptc_lora_merge(gguf_file *base, gguf_file *const *adapters, const f
         for (int i = 0; i < n; i++)
             adapted |= gptc_gguf_find_tensor(adapters[i], an) != NULL;
         if (!adapted) {
-            if ((s = gptc_gguf_add_tensor(g, name, w->type, w->n_dims, w->ne, w->data, err))) goto fail;
+            if ((s = gptc_gguf_add_tensor(g, name, w->type, w->n_dims, w->ne, w->data, err)))
+                goto fail;
             continue;
         }
         uint64_t in = w->ne[0], outn = w->ne[1];

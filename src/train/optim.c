@@ -71,9 +71,11 @@ static void opt_fn(void *arg, int ith, int nth)
         for (size_t c = c0; c < c1; c++) {
             size_t a = c * CHUNK, b = GPTC_MIN(n, a + CHUNK);
             double s = 0;
-            if (kr->sumsq) s = kr->sumsq(g + a, b - a);
+            if (kr->sumsq)
+                s = kr->sumsq(g + a, b - a);
             else
-                for (size_t i = a; i < b; i++) s += (double)g[i] * g[i];
+                for (size_t i = a; i < b; i++)
+                    s += (double)g[i] * g[i];
             j->partial[c - j->c0] = s;
         }
         return;
@@ -83,14 +85,19 @@ static void opt_fn(void *arg, int ith, int nth)
         const gptc_tparam *tp = gptc_tmodel_tensor(m, k);
         size_t a = GPTC_MAX(i0, tp->off), b = GPTC_MIN(i1, tp->off + tp->n);
         if (a >= b) continue;
-        int decay = tp->kind == GPTC_TP_MATRIX || (tp->kind == GPTC_TP_EMBED && j->opt->decay_embeddings);
-        (kr->adamw ? kr->adamw : gptc_adamw_ref)(p + a, g + a, j->m1 + (a - j->mo_off), j->m2 + (a - j->mo_off),
-                                                  b - a, j->lr, j->opt->beta1, j->opt->beta2, j->opt->eps,
-                                                  decay ? j->opt->weight_decay : 0.0f, j->t, j->gscale);
+        int decay =
+            tp->kind == GPTC_TP_MATRIX || (tp->kind == GPTC_TP_EMBED && j->opt->decay_embeddings);
+        (kr->adamw ? kr->adamw
+                   : gptc_adamw_ref)(p + a, g + a, j->m1 + (a - j->mo_off), j->m2 + (a - j->mo_off),
+                                     b - a, j->lr, j->opt->beta1, j->opt->beta2, j->opt->eps,
+                                     decay ? j->opt->weight_decay : 0.0f, j->t, j->gscale);
     }
 }
 
-size_t gptc_tmodel_n_chunks(const gptc_tmodel *m) { return (gptc_tmodel_n_params(m) + CHUNK - 1) / CHUNK; }
+size_t gptc_tmodel_n_chunks(const gptc_tmodel *m)
+{
+    return (gptc_tmodel_n_params(m) + CHUNK - 1) / CHUNK;
+}
 
 void gptc_tmodel_sumsq_chunks(gptc_tmodel *m, size_t c0, size_t c1, double *partial)
 {
@@ -99,14 +106,26 @@ void gptc_tmodel_sumsq_chunks(gptc_tmodel *m, size_t c0, size_t c1, double *part
     gptc_pool_run(gptc_tmodel_pool(m), opt_fn, &j);
 }
 
-float gptc_clip_scale(double norm, float clip) { return clip > 0 && norm > clip ? (float)(clip / (norm + 1e-6)) : 1.0f; }
+float gptc_clip_scale(double norm, float clip)
+{
+    return clip > 0 && norm > clip ? (float)(clip / (norm + 1e-6)) : 1.0f;
+}
 
-void gptc_tmodel_adamw_chunks(gptc_tmodel *m, const gptc_adamw *opt, float *m1, float *m2, size_t mo_off, int t,
-                              float lr, float gscale, size_t c0, size_t c1)
+void gptc_tmodel_adamw_chunks(gptc_tmodel *m, const gptc_adamw *opt, float *m1, float *m2,
+                              size_t mo_off, int t, float lr, float gscale, size_t c0, size_t c1)
 {
     if (c1 <= c0) return;
-    opt_job j = {.m = m, .opt = opt, .m1 = m1, .m2 = m2, .mo_off = mo_off, .t = t, .lr = lr, .gscale = gscale,
-                 .c0 = c0, .c1 = c1, .what = 1};
+    opt_job j = {.m = m,
+                 .opt = opt,
+                 .m1 = m1,
+                 .m2 = m2,
+                 .mo_off = mo_off,
+                 .t = t,
+                 .lr = lr,
+                 .gscale = gscale,
+                 .c0 = c0,
+                 .c1 = c1,
+                 .what = 1};
     gptc_pool_run(gptc_tmodel_pool(m), opt_fn, &j);
 }
 
@@ -117,20 +136,23 @@ double gptc_tmodel_grad_norm(gptc_tmodel *m)
     if (!partial) { /* no memory for partial sums: one serial pass */
         const float *g = gptc_tmodel_grads(m);
         double s = 0;
-        for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
+        for (size_t i = 0; i < n; i++)
+            s += (double)g[i] * g[i];
         return sqrt(s);
     }
     gptc_tmodel_sumsq_chunks(m, 0, n_chunks, partial);
     double s = 0;
-    for (size_t c = 0; c < n_chunks; c++) s += partial[c];
+    for (size_t c = 0; c < n_chunks; c++)
+        s += partial[c];
     free(partial);
     return sqrt(s);
 }
 
-double gptc_tmodel_adamw(gptc_tmodel *m, const gptc_adamw *opt, float *m1, float *m2, int t, float lr,
-                         float clip)
+double gptc_tmodel_adamw(gptc_tmodel *m, const gptc_adamw *opt, float *m1, float *m2, int t,
+                         float lr, float clip)
 {
     double norm = gptc_tmodel_grad_norm(m);
-    gptc_tmodel_adamw_chunks(m, opt, m1, m2, 0, t, lr, gptc_clip_scale(norm, clip), 0, gptc_tmodel_n_chunks(m));
+    gptc_tmodel_adamw_chunks(m, opt, m1, m2, 0, t, lr, gptc_clip_scale(norm, clip), 0,
+                             gptc_tmodel_n_chunks(m));
     return norm;
 }

@@ -30,7 +30,6 @@
 
 /* ----- configuration -------------------------------------------------------------------------- */
 
-
 void gptc_tconfig_defaults(gptc_tconfig *c)
 {
     if (c->n_head_kv <= 0) c->n_head_kv = c->n_head;
@@ -52,25 +51,30 @@ gptc_status gptc_tconfig_check(const gptc_tconfig *c, gptc_err *err)
     if (c->arch != GPTC_ARCH_LLAMA && c->arch != GPTC_ARCH_GPT2)
         return gptc_fail(err, GPTC_E_INVALID, "train: unknown architecture");
     const int big = 1 << 20;
-    if (c->n_vocab < 1 || c->n_vocab > (1 << 24) || c->n_ctx < 1 || c->n_ctx > big || c->n_embd < 1 ||
-        c->n_embd > 65536 || c->n_layer < 1 || c->n_layer > 1024 || c->n_head < 1 || c->n_head_kv < 1 ||
-        c->n_ff < 1 || c->n_ff > big)
-        return gptc_fail(err, GPTC_E_INVALID,
-                         "train: sizes out of range (vocab %d, ctx %d, dim %d, layers %d, heads %d, "
-                         "kv heads %d, ff %d)", c->n_vocab, c->n_ctx, c->n_embd, c->n_layer,
-                         c->n_head, c->n_head_kv, c->n_ff);
+    if (c->n_vocab < 1 || c->n_vocab > (1 << 24) || c->n_ctx < 1 || c->n_ctx > big ||
+        c->n_embd < 1 || c->n_embd > 65536 || c->n_layer < 1 || c->n_layer > 1024 ||
+        c->n_head < 1 || c->n_head_kv < 1 || c->n_ff < 1 || c->n_ff > big)
+        return gptc_fail(
+            err, GPTC_E_INVALID,
+            "train: sizes out of range (vocab %d, ctx %d, dim %d, layers %d, heads %d, "
+            "kv heads %d, ff %d)",
+            c->n_vocab, c->n_ctx, c->n_embd, c->n_layer, c->n_head, c->n_head_kv, c->n_ff);
     if (c->n_embd % c->n_head)
-        return gptc_fail(err, GPTC_E_INVALID, "train: dim %d is not divisible by heads %d", c->n_embd,
-                         c->n_head);
+        return gptc_fail(err, GPTC_E_INVALID, "train: dim %d is not divisible by heads %d",
+                         c->n_embd, c->n_head);
     if (c->n_head % c->n_head_kv)
         return gptc_fail(err, GPTC_E_INVALID, "train: heads %d is not divisible by kv heads %d",
                          c->n_head, c->n_head_kv);
     if (c->arch == GPTC_ARCH_GPT2 && c->n_head_kv != c->n_head)
-        return gptc_fail(err, GPTC_E_INVALID, "train: gpt2 has no grouped-query attention (kv heads "
-                         "%d must equal heads %d)", c->n_head_kv, c->n_head);
+        return gptc_fail(err, GPTC_E_INVALID,
+                         "train: gpt2 has no grouped-query attention (kv heads "
+                         "%d must equal heads %d)",
+                         c->n_head_kv, c->n_head);
     if (c->arch == GPTC_ARCH_LLAMA && (c->n_embd / c->n_head) % 2)
-        return gptc_fail(err, GPTC_E_INVALID, "train: RoPE needs an even head dimension (dim %d / "
-                         "heads %d = %d)", c->n_embd, c->n_head, c->n_embd / c->n_head);
+        return gptc_fail(err, GPTC_E_INVALID,
+                         "train: RoPE needs an even head dimension (dim %d / "
+                         "heads %d = %d)",
+                         c->n_embd, c->n_head, c->n_embd / c->n_head);
     if (!(c->norm_eps > 0 && c->norm_eps < 1) || !(c->rope_base > 1 && c->rope_base < 1e12f))
         return gptc_fail(err, GPTC_E_INVALID, "train: norm epsilon or rope base out of range");
     return GPTC_OK;
@@ -88,10 +92,14 @@ static uint64_t splitmix64(uint64_t *x)
 
 void gptc_rng_seed(gptc_rng *r, uint64_t seed)
 {
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+    for (int i = 0; i < 4; i++)
+        r->s[i] = splitmix64(&seed);
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
 
 uint64_t gptc_rng_u64(gptc_rng *r)
 {
@@ -105,7 +113,10 @@ uint64_t gptc_rng_u64(gptc_rng *r)
     return out;
 }
 
-float gptc_rng_uniform(gptc_rng *r) { return (float)(gptc_rng_u64(r) >> 40) * (1.0f / 16777216.0f); }
+float gptc_rng_uniform(gptc_rng *r)
+{
+    return (float)(gptc_rng_u64(r) >> 40) * (1.0f / 16777216.0f);
+}
 
 float gptc_rng_normal(gptc_rng *r)
 {
@@ -124,17 +135,17 @@ typedef struct layer_off {
 
 /* Saved activations of one layer; pointers into the activation slab, sized for N = B*T. */
 typedef struct layer_act {
-    float *x;     /* (N, D) input of the layer (residual stream) */
-    float *n1;    /* (N, D) norm1 output */
+    float *x;             /* (N, D) input of the layer (residual stream) */
+    float *n1;            /* (N, D) norm1 output */
     float *mean1, *rstd1; /* (N) */
-    float *qkv;   /* (N, Q + 2K) after RoPE */
-    float *att;   /* (B, H, T, T) probabilities */
-    float *y;     /* (N, Q) attention output */
-    float *xm;    /* (N, D) residual after attention */
-    float *n2;    /* (N, D) */
+    float *qkv;           /* (N, Q + 2K) after RoPE */
+    float *att;           /* (B, H, T, T) probabilities */
+    float *y;             /* (N, Q) attention output */
+    float *xm;            /* (N, D) residual after attention */
+    float *n2;            /* (N, D) */
     float *mean2, *rstd2;
-    float *f;     /* (N, FF) up projection (llama: gate | up), pre-activation */
-    float *h;     /* (N, F) activation */
+    float *f; /* (N, FF) up projection (llama: gate | up), pre-activation */
+    float *h; /* (N, F) activation */
 } layer_act;
 
 struct gptc_tmodel {
@@ -148,26 +159,26 @@ struct gptc_tmodel {
     float *params, *grads; /* (n_params) owned; grads may be swapped for another slab */
     float *own_grads;
     size_t wte, wpe, normf, normf_b, wout; /* offsets; wout == wte when tied */
-    layer_off *lo;   /* (L) owned */
+    layer_off *lo;                         /* (L) owned */
 
     float *act_slab; /* owned: every activation and gradient buffer below */
     size_t act_n;
-    layer_act *la;   /* (L) owned */
-    float *xf;       /* (N, D) final residual */
+    layer_act *la;             /* (L) owned */
+    float *xf;                 /* (N, D) final residual */
     float *nf, *meanf, *rstdf; /* final norm */
-    float *logits;   /* (N, V) */
-    float *losses;   /* (N) */
-    float *inv_freq; /* (hd / 2) */
-    float *rope_cs;  /* (T, hd) cos/sin per position */
+    float *logits;             /* (N, V) */
+    float *losses;             /* (N) */
+    float *inv_freq;           /* (hd / 2) */
+    float *rope_cs;            /* (T, hd) cos/sin per position */
     int32_t *tokens, *targets; /* (N) copies of the last forward's */
     /* backward scratch */
-    float *dx;       /* (N, D) residual gradient */
-    float *dn;       /* (N, D) gradient at a norm output */
-    float *dqkv;     /* (N, Q + 2K) */
-    float *dy;       /* (N, Q) */
-    float *df;       /* (N, FF) */
-    float *dh;       /* (N, F) */
-    float *dp;       /* (threads, T, T) attention backward scratch */
+    float *dx;   /* (N, D) residual gradient */
+    float *dn;   /* (N, D) gradient at a norm output */
+    float *dqkv; /* (N, Q + 2K) */
+    float *dy;   /* (N, Q) */
+    float *df;   /* (N, FF) */
+    float *dh;   /* (N, F) */
+    float *dp;   /* (threads, T, T) attention backward scratch */
 
     int B, T, n_targets; /* of the last forward */
     int have_loss;
@@ -213,12 +224,14 @@ static gptc_status build_table(gptc_tmodel *m, gptc_err *err)
     if (!m->lo) return gptc_fail(err, GPTC_E_NOMEM, "train: out of memory");
     m->wpe = m->normf_b = NONE;
     if ((s = add_param(m, &cap, "token_embd.weight", D, V, GPTC_TP_EMBED, &m->wte, err))) return s;
-    if (gpt2 && (s = add_param(m, &cap, "position_embd.weight", D, c->n_ctx, GPTC_TP_EMBED, &m->wpe, err)))
+    if (gpt2 &&
+        (s = add_param(m, &cap, "position_embd.weight", D, c->n_ctx, GPTC_TP_EMBED, &m->wpe, err)))
         return s;
     for (int l = 0; l < c->n_layer; l++) {
         layer_off *o = &m->lo[l];
-        for (size_t *p = &o->norm1; p <= &o->down_b; p++) *p = NONE;
-#define P(suffix, ne0, ne1, kind, dst)                                                            \
+        for (size_t *p = &o->norm1; p <= &o->down_b; p++)
+            *p = NONE;
+#define P(suffix, ne0, ne1, kind, dst)                                                             \
     (snprintf(nm, sizeof nm, "blk.%d." suffix, l), add_param(m, &cap, nm, ne0, ne1, kind, dst, err))
         if (gpt2) {
             if ((s = P("attn_norm.weight", D, 0, GPTC_TP_NORM, &o->norm1)) ||
@@ -249,10 +262,13 @@ static gptc_status build_table(gptc_tmodel *m, gptc_err *err)
         }
 #undef P
     }
-    if ((s = add_param(m, &cap, "output_norm.weight", D, 0, GPTC_TP_NORM, &m->normf, err))) return s;
-    if (gpt2 && (s = add_param(m, &cap, "output_norm.bias", D, 0, GPTC_TP_BIAS, &m->normf_b, err))) return s;
+    if ((s = add_param(m, &cap, "output_norm.weight", D, 0, GPTC_TP_NORM, &m->normf, err)))
+        return s;
+    if (gpt2 && (s = add_param(m, &cap, "output_norm.bias", D, 0, GPTC_TP_BIAS, &m->normf_b, err)))
+        return s;
     m->wout = m->wte;
-    if (!c->tied && (s = add_param(m, &cap, "output.weight", D, V, GPTC_TP_MATRIX, &m->wout, err))) return s;
+    if (!c->tied && (s = add_param(m, &cap, "output.weight", D, V, GPTC_TP_MATRIX, &m->wout, err)))
+        return s;
     return GPTC_OK;
 }
 
@@ -322,8 +338,8 @@ gptc_status gptc_tmodel_init(const gptc_tconfig *cfg, int B, int T, int n_thread
     gptc_status s = gptc_tconfig_check(cfg, err);
     if (s) return s;
     if (B < 1 || T < 1 || T > cfg->n_ctx || B > (1 << 20))
-        return gptc_fail(err, GPTC_E_INVALID, "train: batch %d x %d does not fit (context %d)", B, T,
-                         cfg->n_ctx);
+        return gptc_fail(err, GPTC_E_INVALID, "train: batch %d x %d does not fit (context %d)", B,
+                         T, cfg->n_ctx);
     gptc_tmodel *m = calloc(1, sizeof *m);
     if (!m) return gptc_fail(err, GPTC_E_NOMEM, "train: out of memory");
     m->cfg = *cfg;
@@ -336,10 +352,12 @@ gptc_status gptc_tmodel_init(const gptc_tconfig *cfg, int B, int T, int n_thread
     m->FF = cfg->arch == GPTC_ARCH_LLAMA ? 2 * cfg->n_ff : cfg->n_ff;
     m->ops = gptc_ops_get();
 
-    double params_bound = (double)cfg->n_layer * (4.0 * cfg->n_embd * cfg->n_embd + 3.0 * cfg->n_embd * cfg->n_ff) +
-                          2.0 * cfg->n_vocab * cfg->n_embd + (double)cfg->n_ctx * cfg->n_embd;
+    double params_bound =
+        (double)cfg->n_layer * (4.0 * cfg->n_embd * cfg->n_embd + 3.0 * cfg->n_embd * cfg->n_ff) +
+        2.0 * cfg->n_vocab * cfg->n_embd + (double)cfg->n_ctx * cfg->n_embd;
     double acts = act_floats_bound(cfg, B, T, m->QKV, m->FF);
-    if (params_bound * 16 + acts * 4 > (double)SIZE_MAX / 2 || params_bound * 16 + acts * 4 > 1e15) {
+    if (params_bound * 16 + acts * 4 > (double)SIZE_MAX / 2 ||
+        params_bound * 16 + acts * 4 > 1e15) {
         free(m);
         return gptc_fail(err, GPTC_E_NOMEM, "train: the model and batch need %.3g GB, too much",
                          (params_bound * 16 + acts * 4) / 1e9);
@@ -348,7 +366,8 @@ gptc_status gptc_tmodel_init(const gptc_tconfig *cfg, int B, int T, int n_thread
         free(m);
         return s;
     }
-    if ((s = gptc_gemm_init(NULL, gptc_pool_size(m->pool), &m->gemm, err)) || (s = build_table(m, err))) {
+    if ((s = gptc_gemm_init(NULL, gptc_pool_size(m->pool), &m->gemm, err)) ||
+        (s = build_table(m, err))) {
         gptc_tmodel_free(m);
         return s;
     }
@@ -362,13 +381,15 @@ gptc_status gptc_tmodel_init(const gptc_tconfig *cfg, int B, int T, int n_thread
     if (!m->la || !m->params || !m->grads || !m->act_slab) {
         double gb = (m->n_params * 8.0 + m->act_n * 4.0) / 1e9;
         gptc_tmodel_free(m);
-        return gptc_fail(err, GPTC_E_NOMEM, "train: out of memory (the model and batch need %.2f GB)", gb);
+        return gptc_fail(err, GPTC_E_NOMEM,
+                         "train: out of memory (the model and batch need %.2f GB)", gb);
     }
     memset(m->act_slab, 0, m->act_n * sizeof(float));
     layout_acts(m, m->act_slab);
     for (int i = 0; i < m->hd / 2; i++)
         m->inv_freq[i] = powf(cfg->rope_base, -2.0f * (float)i / (float)m->hd);
-    for (int t = 0; t < T; t++) gptc_tl_rope_table(m->rope_cs + (size_t)t * m->hd, t, m->inv_freq, m->hd);
+    for (int t = 0; t < T; t++)
+        gptc_tl_rope_table(m->rope_cs + (size_t)t * m->hd, t, m->inv_freq, m->hd);
     *out = m;
     return GPTC_OK;
 }
@@ -387,17 +408,47 @@ void gptc_tmodel_free(gptc_tmodel *m)
     free(m);
 }
 
-const gptc_tconfig *gptc_tmodel_config(const gptc_tmodel *m) { return &m->cfg; }
-int gptc_tmodel_n_tensors(const gptc_tmodel *m) { return m->n_tp; }
-const gptc_tparam *gptc_tmodel_tensor(const gptc_tmodel *m, int i) { return &m->tp[i]; }
-size_t gptc_tmodel_n_params(const gptc_tmodel *m) { return m->n_params; }
-float *gptc_tmodel_params(gptc_tmodel *m) { return m->params; }
-float *gptc_tmodel_grads(gptc_tmodel *m) { return m->grads; }
-gptc_pool *gptc_tmodel_pool(gptc_tmodel *m) { return m->pool; }
-const gptc_gemm_kernel *gptc_tmodel_kernel(const gptc_tmodel *m) { return gptc_gemm_get_kernel(m->gemm); }
-const float *gptc_tmodel_logits(const gptc_tmodel *m) { return m->logits; }
+const gptc_tconfig *gptc_tmodel_config(const gptc_tmodel *m)
+{
+    return &m->cfg;
+}
+int gptc_tmodel_n_tensors(const gptc_tmodel *m)
+{
+    return m->n_tp;
+}
+const gptc_tparam *gptc_tmodel_tensor(const gptc_tmodel *m, int i)
+{
+    return &m->tp[i];
+}
+size_t gptc_tmodel_n_params(const gptc_tmodel *m)
+{
+    return m->n_params;
+}
+float *gptc_tmodel_params(gptc_tmodel *m)
+{
+    return m->params;
+}
+float *gptc_tmodel_grads(gptc_tmodel *m)
+{
+    return m->grads;
+}
+gptc_pool *gptc_tmodel_pool(gptc_tmodel *m)
+{
+    return m->pool;
+}
+const gptc_gemm_kernel *gptc_tmodel_kernel(const gptc_tmodel *m)
+{
+    return gptc_gemm_get_kernel(m->gemm);
+}
+const float *gptc_tmodel_logits(const gptc_tmodel *m)
+{
+    return m->logits;
+}
 
-size_t gptc_tmodel_bytes(const gptc_tmodel *m) { return (2 * m->n_params + m->act_n) * sizeof(float); }
+size_t gptc_tmodel_bytes(const gptc_tmodel *m)
+{
+    return (2 * m->n_params + m->act_n) * sizeof(float);
+}
 
 const gptc_tparam *gptc_tmodel_find(const gptc_tmodel *m, const char *name)
 {
@@ -410,8 +461,10 @@ double gptc_tmodel_flops(const gptc_tmodel *m, int B, int T)
 {
     const gptc_tconfig *c = &m->cfg;
     double N = (double)B * T, D = c->n_embd;
-    double per_tok = c->n_layer * (D * m->QKV + m->Q * D + D * m->FF + (double)c->n_ff * D) + D * c->n_vocab;
-    double attn = c->n_layer * (double)B * c->n_head * ((double)T * (T + 1) / 2) * m->hd * 2; /* qk + pv */
+    double per_tok =
+        c->n_layer * (D * m->QKV + m->Q * D + D * m->FF + (double)c->n_ff * D) + D * c->n_vocab;
+    double attn =
+        c->n_layer * (double)B * c->n_head * ((double)T * (T + 1) / 2) * m->hd * 2; /* qk + pv */
     return 6.0 * N * per_tok + 6.0 * attn; /* matmul: 2 forward + 4 backward flops per MAC */
 }
 
@@ -422,13 +475,15 @@ void gptc_tmodel_init_weights(gptc_tmodel *m, gptc_rng *rng)
         const gptc_tparam *t = &m->tp[i];
         float *p = m->params + t->off;
         if (t->kind == GPTC_TP_NORM) {
-            for (size_t j = 0; j < t->n; j++) p[j] = 1.0f;
+            for (size_t j = 0; j < t->n; j++)
+                p[j] = 1.0f;
         } else if (t->kind == GPTC_TP_BIAS) {
             memset(p, 0, t->n * sizeof *p);
         } else {
             int resid = strstr(t->name, "attn_output") || strstr(t->name, "ffn_down");
             float sd = resid ? resid_std : 0.02f;
-            for (size_t j = 0; j < t->n; j++) p[j] = sd * gptc_rng_normal(rng);
+            for (size_t j = 0; j < t->n; j++)
+                p[j] = sd * gptc_rng_normal(rng);
         }
     }
 }
@@ -437,8 +492,22 @@ void gptc_tmodel_init_weights(gptc_tmodel *m, gptc_rng *rng)
 
 /* One job description for the row- and column-parallel steps; `op` picks the step. */
 enum job_op {
-    J_EMBED, J_NORM1, J_NORM2, J_NORMF, J_ROPE, J_ATT_FWD, J_ACT_FWD, J_XENT_FWD,
-    J_XENT_BWD, J_ACT_BWD, J_ATT_BWD, J_ROPE_BWD, J_NORM_DX, J_NORM_DW, J_BIAS_DB, J_EMBED_BWD,
+    J_EMBED,
+    J_NORM1,
+    J_NORM2,
+    J_NORMF,
+    J_ROPE,
+    J_ATT_FWD,
+    J_ACT_FWD,
+    J_XENT_FWD,
+    J_XENT_BWD,
+    J_ACT_BWD,
+    J_ATT_BWD,
+    J_ROPE_BWD,
+    J_NORM_DX,
+    J_NORM_DW,
+    J_BIAS_DB,
+    J_EMBED_BWD,
     J_BIAS_FWD,
 };
 
@@ -470,10 +539,11 @@ static void norm_fwd_rows(gptc_tmodel *m, float *y, float *mean, float *rstd, co
     int D = m->cfg.n_embd;
     size_t o = (size_t)r0 * D;
     if (m->cfg.arch == GPTC_ARCH_GPT2)
-        gptc_tl_layernorm_fwd(y + o, mean + r0, rstd + r0, x + o, m->params + w_off, m->params + b_off,
-                         r1 - r0, D, m->cfg.norm_eps);
+        gptc_tl_layernorm_fwd(y + o, mean + r0, rstd + r0, x + o, m->params + w_off,
+                              m->params + b_off, r1 - r0, D, m->cfg.norm_eps);
     else
-        gptc_tl_rmsnorm_fwd(y + o, rstd + r0, x + o, m->params + w_off, r1 - r0, D, m->cfg.norm_eps);
+        gptc_tl_rmsnorm_fwd(y + o, rstd + r0, x + o, m->params + w_off, r1 - r0, D,
+                            m->cfg.norm_eps);
 }
 
 static void job_fn(void *arg, int ith, int nth)
@@ -492,8 +562,8 @@ static void job_fn(void *arg, int ith, int nth)
 
     switch (j->op) {
     case J_EMBED:
-        gptc_tl_embed_fwd(m->la[0].x, m->params + m->wte, gpt2 ? m->params + m->wpe : NULL, m->tokens, r0,
-                     r1, T, D);
+        gptc_tl_embed_fwd(m->la[0].x, m->params + m->wte, gpt2 ? m->params + m->wpe : NULL,
+                          m->tokens, r0, r1, T, D);
         break;
     case J_NORM1:
         norm_fwd_rows(m, a->n1, a->mean1, a->rstd1, a->x, lo->norm1, lo->norm1_b, r0, r1);
@@ -522,10 +592,11 @@ static void job_fn(void *arg, int ith, int nth)
         for (int p = p0; p < p1; p++) {
             int b = p / H, h = p % H, kvh = h / (H / Hkv);
             const float *base = a->qkv + (size_t)b * T * m->QKV;
-            gptc_tl_attention_fwd_mm(m->gemm, ith, kr->expsum, a->y + (size_t)b * T * m->Q + (size_t)h * hd, m->Q,
-                                a->att + (size_t)p * T * T, base + (size_t)h * hd, m->QKV,
-                                base + m->Q + (size_t)kvh * hd, base + m->Q + m->K + (size_t)kvh * hd,
-                                m->QKV, T, hd, scale);
+            gptc_tl_attention_fwd_mm(m->gemm, ith, kr->expsum,
+                                     a->y + (size_t)b * T * m->Q + (size_t)h * hd, m->Q,
+                                     a->att + (size_t)p * T * T, base + (size_t)h * hd, m->QKV,
+                                     base + m->Q + (size_t)kvh * hd,
+                                     base + m->Q + m->K + (size_t)kvh * hd, m->QKV, T, hd, scale);
         }
         break;
     }
@@ -544,11 +615,12 @@ static void job_fn(void *arg, int ith, int nth)
                 memset(dv + (size_t)t * m->QKV, 0, (size_t)hd * sizeof(float));
             }
             for (int h = kvh * group; h < (kvh + 1) * group; h++)
-                gptc_tl_attention_bwd_mm(m->gemm, ith, dbase + (size_t)h * hd, dk, dv, dp,
-                                    m->dy + row0 * m->Q + (size_t)h * hd, m->Q,
-                                    a->att + ((size_t)b * H + h) * T * T, base + (size_t)h * hd, m->QKV,
-                                    base + m->Q + (size_t)kvh * hd, base + m->Q + m->K + (size_t)kvh * hd,
-                                    m->QKV, T, hd, scale);
+                gptc_tl_attention_bwd_mm(
+                    m->gemm, ith, dbase + (size_t)h * hd, dk, dv, dp,
+                    m->dy + row0 * m->Q + (size_t)h * hd, m->Q,
+                    a->att + ((size_t)b * H + h) * T * T, base + (size_t)h * hd, m->QKV,
+                    base + m->Q + (size_t)kvh * hd, base + m->Q + m->K + (size_t)kvh * hd, m->QKV,
+                    T, hd, scale);
         }
         break;
     }
@@ -556,37 +628,45 @@ static void job_fn(void *arg, int ith, int nth)
         for (int r = r0; r < r1; r++) {
             const float *f = a->f + (size_t)r * m->FF;
             float *h = a->h + (size_t)r * F;
-            if (gpt2) (kr->gelu_fwd ? kr->gelu_fwd : gptc_tl_gelu_fwd)(h, f, F);
-            else (kr->swiglu_fwd ? kr->swiglu_fwd : gptc_tl_swiglu_fwd)(h, f, f + F, F);
+            if (gpt2)
+                (kr->gelu_fwd ? kr->gelu_fwd : gptc_tl_gelu_fwd)(h, f, F);
+            else
+                (kr->swiglu_fwd ? kr->swiglu_fwd : gptc_tl_swiglu_fwd)(h, f, f + F, F);
         }
         break;
     case J_ACT_BWD:
         for (int r = r0; r < r1; r++) {
             const float *f = a->f + (size_t)r * m->FF, *dh = m->dh + (size_t)r * F;
             float *df = m->df + (size_t)r * m->FF;
-            if (gpt2) (kr->gelu_bwd ? kr->gelu_bwd : gptc_tl_gelu_bwd)(df, f, dh, F);
-            else (kr->swiglu_bwd ? kr->swiglu_bwd : gptc_tl_swiglu_bwd)(df, df + F, dh, f, f + F, F);
+            if (gpt2)
+                (kr->gelu_bwd ? kr->gelu_bwd : gptc_tl_gelu_bwd)(df, f, dh, F);
+            else
+                (kr->swiglu_bwd ? kr->swiglu_bwd : gptc_tl_swiglu_bwd)(df, df + F, dh, f, f + F, F);
         }
         break;
     case J_XENT_FWD:
-        gptc_tl_softmax_xent_fwd(m->logits + (size_t)r0 * V, m->losses + r0, m->targets + r0, r1 - r0, V, kr->expsum);
+        gptc_tl_softmax_xent_fwd(m->logits + (size_t)r0 * V, m->losses + r0, m->targets + r0,
+                                 r1 - r0, V, kr->expsum);
         break;
     case J_XENT_BWD:
         gptc_tl_softmax_xent_bwd(m->logits + (size_t)r0 * V, m->targets + r0, r1 - r0, V, j->scale);
         break;
     case J_NORM_DX:
         if (gpt2)
-            gptc_tl_layernorm_bwd_dx(m->dx + (size_t)r0 * D, m->dn + (size_t)r0 * D, j->x + (size_t)r0 * D,
-                                j->w, j->mean + r0, j->rstd + r0, r1 - r0, D);
+            gptc_tl_layernorm_bwd_dx(m->dx + (size_t)r0 * D, m->dn + (size_t)r0 * D,
+                                     j->x + (size_t)r0 * D, j->w, j->mean + r0, j->rstd + r0,
+                                     r1 - r0, D);
         else
-            gptc_tl_rmsnorm_bwd_dx(m->dx + (size_t)r0 * D, m->dn + (size_t)r0 * D, j->x + (size_t)r0 * D, j->w,
-                              j->rstd + r0, r1 - r0, D);
+            gptc_tl_rmsnorm_bwd_dx(m->dx + (size_t)r0 * D, m->dn + (size_t)r0 * D,
+                                   j->x + (size_t)r0 * D, j->w, j->rstd + r0, r1 - r0, D);
         break;
     case J_NORM_DW: {
         int c0, c1;
         split16(D, ith, nth, &c0, &c1);
-        if (gpt2) gptc_tl_layernorm_bwd_dwb(j->dw, j->db, m->dn, j->x, j->mean, j->rstd, N, D, c0, c1);
-        else gptc_tl_rmsnorm_bwd_dw(j->dw, m->dn, j->x, j->rstd, N, D, c0, c1);
+        if (gpt2)
+            gptc_tl_layernorm_bwd_dwb(j->dw, j->db, m->dn, j->x, j->mean, j->rstd, N, D, c0, c1);
+        else
+            gptc_tl_rmsnorm_bwd_dw(j->dw, m->dn, j->x, j->rstd, N, D, c0, c1);
         break;
     }
     case J_BIAS_DB: {
@@ -601,7 +681,8 @@ static void job_fn(void *arg, int ith, int nth)
     case J_EMBED_BWD: {
         int c0, c1;
         split16(D, ith, nth, &c0, &c1);
-        gptc_tl_embed_bwd(m->grads + m->wte, gpt2 ? m->grads + m->wpe : NULL, m->dx, m->tokens, N, T, D, c0, c1);
+        gptc_tl_embed_bwd(m->grads + m->wte, gpt2 ? m->grads + m->wpe : NULL, m->dx, m->tokens, N,
+                          T, D, c0, c1);
         break;
     }
     }
@@ -636,8 +717,15 @@ static void bias_bwd(gptc_tmodel *m, const float *dy, size_t b_off, int C)
 static void norm_bwd(gptc_tmodel *m, const float *x, size_t w_off, size_t b_off, const float *mean,
                      const float *rstd)
 {
-    job j = {.m = m, .op = J_NORM_DX, .l = -1, .x = x, .w = m->params + w_off, .mean = mean,
-             .rstd = rstd, .dw = m->grads + w_off, .db = b_off != NONE ? m->grads + b_off : NULL};
+    job j = {.m = m,
+             .op = J_NORM_DX,
+             .l = -1,
+             .x = x,
+             .w = m->params + w_off,
+             .mean = mean,
+             .rstd = rstd,
+             .dw = m->grads + w_off,
+             .db = b_off != NONE ? m->grads + b_off : NULL};
     gptc_pool_run(m->pool, job_fn, &j);
     j.op = J_NORM_DW;
     gptc_pool_run(m->pool, job_fn, &j);
@@ -650,15 +738,17 @@ gptc_status gptc_tmodel_forward(gptc_tmodel *m, const int32_t *tokens, const int
 {
     const gptc_tconfig *c = &m->cfg;
     if (B < 1 || T < 1 || B > m->Bmax || T > m->Tmax)
-        return gptc_fail(err, GPTC_E_INVALID, "train: batch %d x %d is over the model's %d x %d", B, T,
-                         m->Bmax, m->Tmax);
+        return gptc_fail(err, GPTC_E_INVALID, "train: batch %d x %d is over the model's %d x %d", B,
+                         T, m->Bmax, m->Tmax);
     int N = B * T, D = c->n_embd, V = c->n_vocab, gpt2 = c->arch == GPTC_ARCH_GPT2;
     m->n_targets = 0;
     for (int i = 0; i < N; i++) {
         if (tokens[i] < 0 || tokens[i] >= V)
-            return gptc_fail(err, GPTC_E_RANGE, "train: token %d is outside the vocabulary (%d)", tokens[i], V);
+            return gptc_fail(err, GPTC_E_RANGE, "train: token %d is outside the vocabulary (%d)",
+                             tokens[i], V);
         if (targets && (targets[i] < -1 || targets[i] >= V))
-            return gptc_fail(err, GPTC_E_RANGE, "train: target %d is outside the vocabulary (%d)", targets[i], V);
+            return gptc_fail(err, GPTC_E_RANGE, "train: target %d is outside the vocabulary (%d)",
+                             targets[i], V);
         m->n_targets += targets && targets[i] >= 0;
     }
     m->B = B;
@@ -674,8 +764,10 @@ gptc_status gptc_tmodel_forward(gptc_tmodel *m, const int32_t *tokens, const int
         float *x_next = l + 1 < c->n_layer ? m->la[l + 1].x : m->xf;
         run(m, J_NORM1, l);
         mm(m, 0, 1, N, m->QKV, D, a->n1, D, m->params + o->qkv, D, 0, a->qkv, m->QKV);
-        if (gpt2) bias_fwd(m, a->qkv, o->qkv_b, m->QKV);
-        else run(m, J_ROPE, l);
+        if (gpt2)
+            bias_fwd(m, a->qkv, o->qkv_b, m->QKV);
+        else
+            run(m, J_ROPE, l);
         run(m, J_ATT_FWD, l);
         memcpy(a->xm, a->x, (size_t)N * D * sizeof(float));
         mm(m, 0, 1, N, D, m->Q, a->y, m->Q, m->params + o->wo, m->Q, 1, a->xm, D);
@@ -693,7 +785,8 @@ gptc_status gptc_tmodel_forward(gptc_tmodel *m, const int32_t *tokens, const int
     if (targets) {
         run(m, J_XENT_FWD, -1);
         double sum = 0;
-        for (int i = 0; i < N; i++) sum += m->losses[i];
+        for (int i = 0; i < N; i++)
+            sum += m->losses[i];
         if (loss) *loss = m->n_targets ? (float)(sum / m->n_targets) : 0.0f;
     } else if (loss) {
         *loss = 0.0f;
@@ -703,7 +796,10 @@ gptc_status gptc_tmodel_forward(gptc_tmodel *m, const int32_t *tokens, const int
 
 /* ----- backward ------------------------------------------------------------------------------- */
 
-void gptc_tmodel_zero_grad(gptc_tmodel *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
+void gptc_tmodel_zero_grad(gptc_tmodel *m)
+{
+    memset(m->grads, 0, m->n_params * sizeof(float));
+}
 
 float *gptc_tmodel_swap_grads(gptc_tmodel *m, float *g)
 {
@@ -716,11 +812,15 @@ void gptc_tmodel_backward(gptc_tmodel *m, float scale)
 {
     const gptc_tconfig *c = &m->cfg;
     GPTC_ASSERT(m->have_loss);
-    int N = m->B * m->T, D = c->n_embd, V = c->n_vocab, F = c->n_ff, gpt2 = c->arch == GPTC_ARCH_GPT2;
+    int N = m->B * m->T, D = c->n_embd, V = c->n_vocab, F = c->n_ff,
+        gpt2 = c->arch == GPTC_ARCH_GPT2;
     float *g = m->grads;
 
     /* top: cross-entropy, classifier, final norm */
-    job jx = {.m = m, .op = J_XENT_BWD, .l = -1, .scale = m->n_targets ? scale / (float)m->n_targets : 0.0f};
+    job jx = {.m = m,
+              .op = J_XENT_BWD,
+              .l = -1,
+              .scale = m->n_targets ? scale / (float)m->n_targets : 0.0f};
     gptc_pool_run(m->pool, job_fn, &jx);
     mm(m, 1, 0, V, D, N, m->logits, V, m->nf, D, 1, g + m->wout, D);
     mm(m, 0, 0, N, D, V, m->logits, V, m->params + m->wout, D, 0, m->dn, D);
@@ -744,8 +844,10 @@ void gptc_tmodel_backward(gptc_tmodel *m, float scale)
         mm(m, 1, 0, D, m->Q, N, m->dx, D, a->y, m->Q, 1, g + o->wo, m->Q);
         mm(m, 0, 0, N, m->Q, D, m->dx, D, m->params + o->wo, m->Q, 0, m->dy, m->Q);
         run(m, J_ATT_BWD, l);
-        if (gpt2) bias_bwd(m, m->dqkv, o->qkv_b, m->QKV);
-        else run(m, J_ROPE_BWD, l);
+        if (gpt2)
+            bias_bwd(m, m->dqkv, o->qkv_b, m->QKV);
+        else
+            run(m, J_ROPE_BWD, l);
         mm(m, 1, 0, m->QKV, D, N, m->dqkv, m->QKV, a->n1, D, 1, g + o->qkv, D);
         mm(m, 0, 0, N, D, m->QKV, m->dqkv, m->QKV, m->params + o->qkv, D, 0, m->dn, D);
         norm_bwd(m, a->x, o->norm1, o->norm1_b, a->mean1, a->rstd1);

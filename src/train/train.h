@@ -33,16 +33,17 @@
 
 /* ----- configuration ------------------------------------------------------------------------- */
 
-/* cfg.arch: GPTC_ARCH_LLAMA or GPTC_ARCH_GPT2 (model/arch.h: one enum for inference and training) */
+/* cfg.arch: GPTC_ARCH_LLAMA or GPTC_ARCH_GPT2 (model/arch.h: one enum for inference and training)
+ */
 
 typedef struct gptc_tconfig {
     enum gptc_arch arch;
     int n_vocab;
-    int n_ctx;      /* longest sequence (gpt2: rows of position_embd) */
+    int n_ctx; /* longest sequence (gpt2: rows of position_embd) */
     int n_embd;
     int n_layer;
     int n_head;
-    int n_head_kv;  /* gpt2: must equal n_head */
+    int n_head_kv; /* gpt2: must equal n_head */
     int n_ff;
     int tied;       /* llama: the classifier is token_embd (gpt2: always) */
     float norm_eps; /* RMSNorm / LayerNorm epsilon */
@@ -77,12 +78,12 @@ enum gptc_tparam_kind {
 };
 
 typedef struct gptc_tparam {
-    char name[48];  /* the GGUF tensor name, e.g. "blk.0.attn_q.weight" */
-    int n_dims;     /* 1 or 2 */
-    int ne[2];      /* ne[0] = row length, ne[1] = rows (1 for vectors), as GGUF */
-    size_t off;     /* first element in the slab */
-    size_t n;       /* elements */
-    int kind;       /* enum gptc_tparam_kind */
+    char name[48]; /* the GGUF tensor name, e.g. "blk.0.attn_q.weight" */
+    int n_dims;    /* 1 or 2 */
+    int ne[2];     /* ne[0] = row length, ne[1] = rows (1 for vectors), as GGUF */
+    size_t off;    /* first element in the slab */
+    size_t n;      /* elements */
+    int kind;      /* enum gptc_tparam_kind */
 } gptc_tparam;
 
 /* ----- the model ----------------------------------------------------------------------------- */
@@ -149,8 +150,8 @@ void gptc_tmodel_sumsq_chunks(gptc_tmodel *m, size_t c0, size_t c1, double *part
 float gptc_clip_scale(double norm, float clip);
 /* The AdamW step on the parameters of chunks [c0, c1) with the gradients times gscale; the
  * moments of parameter i are m1[i - mo_off], m2[i - mo_off]. */
-void gptc_tmodel_adamw_chunks(gptc_tmodel *m, const gptc_adamw *opt, float *m1, float *m2, size_t mo_off,
-                              int t, float lr, float gscale, size_t c0, size_t c1);
+void gptc_tmodel_adamw_chunks(gptc_tmodel *m, const gptc_adamw *opt, float *m1, float *m2,
+                              size_t mo_off, int t, float lr, float gscale, size_t c0, size_t c1);
 /* L2 norm of all gradients (summed in double, in fixed chunks: independent of threads). */
 double gptc_tmodel_grad_norm(gptc_tmodel *m);
 /* One optimizer step: clip the gradients by their global norm as torch.nn.utils.clip_grad_norm_

@@ -20,30 +20,30 @@ enum { IO_BATCH, IO_ACCUM, IO_STEPS, IO_WARMUP, IO_DECAY_EMB, IO_EVAL, IO_SEED, 
 
 struct gptc_trainer {
     gptc_train_opts o;
-    gptc_tmodel *m;        /* owned */
-    float *m1, *m2;        /* (n_params) AdamW moments, owned */
-    int step;              /* steps done */
-    gptc_rng rng;          /* weight init (and nothing else yet) */
-    gptc_rng data_rng;     /* training windows */
-    gguf_file *tok_kvs;    /* owned: the tokenizer.* keys the model carries */
-    gptc_tokenizer *tok;   /* owned, built from tok_kvs */
+    gptc_tmodel *m;      /* owned */
+    float *m1, *m2;      /* (n_params) AdamW moments, owned */
+    int step;            /* steps done */
+    gptc_rng rng;        /* weight init (and nothing else yet) */
+    gptc_rng data_rng;   /* training windows */
+    gguf_file *tok_kvs;  /* owned: the tokenizer.* keys the model carries */
+    gptc_tokenizer *tok; /* owned, built from tok_kvs */
     uint64_t tok_hash;
-    const gptc_data *data; /* borrowed */
-    const gptc_sft *sft;   /* borrowed: chat data instead of data */
+    const gptc_data *data;                /* borrowed */
+    const gptc_sft *sft;                  /* borrowed: chat data instead of data */
     uint64_t want_data_hash, want_data_n; /* resumed runs: the stream the checkpoint trained on */
-    int32_t *btok, *btgt;  /* (B, T) batch buffers, owned */
+    int32_t *btok, *btgt;                 /* (B, T) batch buffers, owned */
     /* windowed steps and data parallelism (see trainer.h) */
-    gptc_dist *dist;       /* borrowed; NULL: one process */
+    gptc_dist *dist; /* borrowed; NULL: one process */
     int zero, rank, nrank, G;
-    size_t mo_off;         /* m1, m2 hold the moments of parameters [mo_off, mo_off + mo_n) */
+    size_t mo_off; /* m1, m2 hold the moments of parameters [mo_off, mo_off + mo_n) */
     size_t mo_n;
-    size_t *shard;         /* (nrank + 1) parameter bounds of the shards */
-    size_t *cshard;        /* (nrank + 1) chunk bounds of the shards */
-    int *wb;               /* (nrank + 1) window bounds of the ranks */
-    struct wnode *nodes;   /* every rank's tree nodes, in window order */
+    size_t *shard;       /* (nrank + 1) parameter bounds of the shards */
+    size_t *cshard;      /* (nrank + 1) chunk bounds of the shards */
+    int *wb;             /* (nrank + 1) window bounds of the ranks */
+    struct wnode *nodes; /* every rank's tree nodes, in window order */
     int n_nodes;
-    float **nodebuf;       /* (n_nodes) this rank's nodes' gradients (full slabs), others NULL */
-    float **tmp, **stmp;   /* (height) full-slab and shard-sized temporaries */
+    float **nodebuf;     /* (n_nodes) this rank's nodes' gradients (full slabs), others NULL */
+    float **tmp, **stmp; /* (height) full-slab and shard-sized temporaries */
     int height;
     float *rbuf;           /* other ranks' nodes' slices of this rank's shard */
     float *wloss, *wscale; /* (G) per-window loss and gradient scale */
@@ -57,7 +57,7 @@ typedef struct wnode {
 } wnode;
 
 typedef struct lora_t {
-    int tp;                  /* the adapted matrix: index in the model's table */
+    int tp; /* the adapted matrix: index in the model's table */
     int in, out;
     float *w0;                /* (out, in) the frozen matrix */
     float *a, *b, *ga, *gb;   /* (r, in), (out, r) and their gradients */
@@ -86,12 +86,16 @@ void gptc_train_opts_default(gptc_train_opts *o)
 static gptc_status check_opts(const gptc_train_opts *o, gptc_err *err)
 {
     if (o->batch < 1 || o->accum < 1 || o->steps < 0 || o->warmup < 0 || o->eval_batches < 1)
-        return gptc_fail(err, GPTC_E_INVALID, "train: batch, accum and eval batches must be positive");
+        return gptc_fail(err, GPTC_E_INVALID,
+                         "train: batch, accum and eval batches must be positive");
     if (!(o->lr > 0 && o->lr < 10) || !(o->min_lr >= 0 && o->min_lr <= o->lr))
-        return gptc_fail(err, GPTC_E_INVALID, "train: learning rates must satisfy 0 <= min-lr <= lr < 10");
-    if (!(o->beta1 >= 0 && o->beta1 < 1 && o->beta2 >= 0 && o->beta2 < 1 && o->eps > 0 && o->weight_decay >= 0 &&
-          o->clip >= 0 && o->val_frac >= 0 && o->val_frac < 1))
-        return gptc_fail(err, GPTC_E_INVALID, "train: betas, eps, weight decay, clip or validation fraction out of range");
+        return gptc_fail(err, GPTC_E_INVALID,
+                         "train: learning rates must satisfy 0 <= min-lr <= lr < 10");
+    if (!(o->beta1 >= 0 && o->beta1 < 1 && o->beta2 >= 0 && o->beta2 < 1 && o->eps > 0 &&
+          o->weight_decay >= 0 && o->clip >= 0 && o->val_frac >= 0 && o->val_frac < 1))
+        return gptc_fail(
+            err, GPTC_E_INVALID,
+            "train: betas, eps, weight decay, clip or validation fraction out of range");
     return GPTC_OK;
 }
 
@@ -105,19 +109,22 @@ static gptc_status trainer_alloc(const gptc_train_opts *o, const gguf_file *tok,
     gptc_trainer *t = calloc(1, sizeof *t);
     if (!t) return gptc_fail(err, GPTC_E_NOMEM, "train: out of memory");
     t->o = *o;
-    if ((s = gptc_tok_copy_gguf(tok, &t->tok_kvs, err)) || (s = gptc_tokenizer_from_gguf(t->tok_kvs, &t->tok, err)))
+    if ((s = gptc_tok_copy_gguf(tok, &t->tok_kvs, err)) ||
+        (s = gptc_tokenizer_from_gguf(t->tok_kvs, &t->tok, err)))
         goto fail;
     t->tok_hash = gptc_tok_keys_hash(t->tok_kvs);
     int V = gptc_tok_n_vocab(t->tok);
     if (t->o.cfg.n_vocab == 0) t->o.cfg.n_vocab = V;
     if (t->o.cfg.n_vocab != V) {
-        s = gptc_fail(err, GPTC_E_INVALID, "train: --vocab %d does not match the tokenizer's %d tokens",
+        s = gptc_fail(err, GPTC_E_INVALID,
+                      "train: --vocab %d does not match the tokenizer's %d tokens",
                       t->o.cfg.n_vocab, V);
         goto fail;
     }
     gptc_tconfig_defaults(&t->o.cfg);
     if (t->o.seq < 0 || t->o.seq > t->o.cfg.n_ctx) {
-        s = gptc_fail(err, GPTC_E_INVALID, "train: the window of %d tokens is longer than the model's context (%d)",
+        s = gptc_fail(err, GPTC_E_INVALID,
+                      "train: the window of %d tokens is longer than the model's context (%d)",
                       t->o.seq, t->o.cfg.n_ctx);
         goto fail;
     }
@@ -157,9 +164,12 @@ gptc_status gptc_trainer_new(const gptc_train_opts *o, const gguf_file *tok, gpt
 static void free_windowed(gptc_trainer *t)
 {
     if (t->nodebuf)
-        for (int i = 0; i < t->n_nodes; i++) free(t->nodebuf[i]);
-    for (int i = 0; t->tmp && i < t->height; i++) free(t->tmp[i]);
-    for (int i = 0; t->stmp && i < t->height; i++) free(t->stmp[i]);
+        for (int i = 0; i < t->n_nodes; i++)
+            free(t->nodebuf[i]);
+    for (int i = 0; t->tmp && i < t->height; i++)
+        free(t->tmp[i]);
+    for (int i = 0; t->stmp && i < t->height; i++)
+        free(t->stmp[i]);
     free(t->nodebuf), free(t->tmp), free(t->stmp), free(t->rbuf), free(t->wloss), free(t->wscale);
     free(t->shard), free(t->cshard), free(t->wb), free(t->nodes);
     t->nodebuf = t->tmp = t->stmp = NULL;
@@ -173,7 +183,8 @@ void gptc_trainer_free(gptc_trainer *t)
 {
     if (!t) return;
     free_windowed(t);
-    for (int i = 0; i < t->n_lora; i++) free(t->lora[i].w0);
+    for (int i = 0; i < t->n_lora; i++)
+        free(t->lora[i].w0);
     free(t->lora);
     gptc_tmodel_free(t->m);
     free(t->m1);
@@ -185,11 +196,17 @@ void gptc_trainer_free(gptc_trainer *t)
     free(t);
 }
 
-const gptc_train_opts *gptc_trainer_opts(const gptc_trainer *t) { return &t->o; }
-const gguf_file *gptc_trainer_tok_gguf(const gptc_trainer *t) { return t->tok_kvs; }
+const gptc_train_opts *gptc_trainer_opts(const gptc_trainer *t)
+{
+    return &t->o;
+}
+const gguf_file *gptc_trainer_tok_gguf(const gptc_trainer *t)
+{
+    return t->tok_kvs;
+}
 
-gptc_status gptc_trainer_init_from(const gptc_train_opts *o, const gguf_file *model, gptc_trainer **out,
-                                   gptc_err *err)
+gptc_status gptc_trainer_init_from(const gptc_train_opts *o, const gguf_file *model,
+                                   gptc_trainer **out, gptc_err *err)
 {
     gptc_err_clear(err);
     gptc_status s = trainer_alloc(o, model, out, err);
@@ -207,28 +224,45 @@ gptc_status gptc_trainer_init_from(const gptc_train_opts *o, const gguf_file *mo
 gptc_status gptc_trainer_set_sft(gptc_trainer *t, const gptc_sft *d, gptc_err *err)
 {
     if (t->want_data_n && (d->n != t->want_data_n || d->hash != t->want_data_hash))
-        return gptc_fail(err, GPTC_E_INVALID,
-                         "train: the chat data differs from the checkpoint's; resume with the same --data");
+        return gptc_fail(
+            err, GPTC_E_INVALID,
+            "train: the chat data differs from the checkpoint's; resume with the same --data");
     if (!d->n_train || d->n_train >= d->n_conv)
-        return gptc_fail(err, GPTC_E_INVALID, "train: the chat data has no training or no validation conversations");
+        return gptc_fail(err, GPTC_E_INVALID,
+                         "train: the chat data has no training or no validation conversations");
     for (size_t c = 0; c < d->n_conv; c++)
         if (d->start[c + 1] - d->start[c] > (size_t)t->o.seq + 1)
-            return gptc_fail(err, GPTC_E_INVALID, "train: a conversation is longer than the window");
+            return gptc_fail(err, GPTC_E_INVALID,
+                             "train: a conversation is longer than the window");
     t->sft = d;
     t->data = NULL;
     return GPTC_OK;
 }
-gptc_tmodel *gptc_trainer_model(gptc_trainer *t) { return t->m; }
-const gptc_tokenizer *gptc_trainer_tokenizer(const gptc_trainer *t) { return t->tok; }
-uint64_t gptc_trainer_tok_hash(const gptc_trainer *t) { return t->tok_hash; }
-int gptc_trainer_step_no(const gptc_trainer *t) { return t->step; }
+gptc_tmodel *gptc_trainer_model(gptc_trainer *t)
+{
+    return t->m;
+}
+const gptc_tokenizer *gptc_trainer_tokenizer(const gptc_trainer *t)
+{
+    return t->tok;
+}
+uint64_t gptc_trainer_tok_hash(const gptc_trainer *t)
+{
+    return t->tok_hash;
+}
+int gptc_trainer_step_no(const gptc_trainer *t)
+{
+    return t->step;
+}
 
 gptc_status gptc_trainer_set_data(gptc_trainer *t, const gptc_data *d, gptc_err *err)
 {
     if (t->want_data_n && (d->n != t->want_data_n || d->hash != t->want_data_hash))
-        return gptc_fail(err, GPTC_E_INVALID,
-                         "train: the data differs from the checkpoint's (%zu tokens, expected %llu); resume "
-                         "with the same --data", d->n, (unsigned long long)t->want_data_n);
+        return gptc_fail(
+            err, GPTC_E_INVALID,
+            "train: the data differs from the checkpoint's (%zu tokens, expected %llu); resume "
+            "with the same --data",
+            d->n, (unsigned long long)t->want_data_n);
     if (!d->n_train) return gptc_fail(err, GPTC_E_INVALID, "train: the data is not split");
     t->data = d;
     return GPTC_OK;
@@ -253,7 +287,8 @@ gptc_status gptc_trainer_step(gptc_trainer *t, gptc_step_info *info, gptc_err *e
         if (t->sft)
             for (int b = 0; b < B; b++)
                 window_at(t, t->step, k * B + b, t->btok + (size_t)b * T, t->btgt + (size_t)b * T);
-        else gptc_data_batch(t->data, &t->data_rng, B, T, t->btok, t->btgt);
+        else
+            gptc_data_batch(t->data, &t->data_rng, B, T, t->btok, t->btgt);
         gptc_status s = gptc_tmodel_forward(t->m, t->btok, t->btgt, B, T, &loss, err);
         if (s) return s;
         gptc_tmodel_backward(t->m, 1.0f / (float)o->accum);
@@ -261,10 +296,14 @@ gptc_status gptc_trainer_step(gptc_trainer *t, gptc_step_info *info, gptc_err *e
     }
     float loss = (float)(sum / o->accum);
     if (!isfinite(loss))
-        return gptc_fail(err, GPTC_E_RANGE, "train: the loss is %g at step %d: training diverged (try a lower --lr)",
+        return gptc_fail(err, GPTC_E_RANGE,
+                         "train: the loss is %g at step %d: training diverged (try a lower --lr)",
                          loss, t->step + 1);
     float lr = gptc_lr_cosine(t->step, o->lr, o->min_lr, o->warmup, o->steps);
-    gptc_adamw opt = {.beta1 = o->beta1, .beta2 = o->beta2, .eps = o->eps, .weight_decay = o->weight_decay,
+    gptc_adamw opt = {.beta1 = o->beta1,
+                      .beta2 = o->beta2,
+                      .eps = o->eps,
+                      .weight_decay = o->weight_decay,
                       .decay_embeddings = o->decay_embeddings};
     double norm = t->n_lora ? lora_update(t, t->step + 1, lr)
                             : gptc_tmodel_adamw(t->m, &opt, t->m1, t->m2, t->step + 1, lr, o->clip);
@@ -286,8 +325,8 @@ gptc_status gptc_trainer_eval(gptc_trainer *t, float *val_loss, gptc_err *err)
         if (t->sft) {
             size_t n_val = t->sft->n_conv - t->sft->n_train;
             for (int b = 0; b < B; b++)
-                gptc_sft_window(t->sft, t->sft->n_train + ((size_t)i * B + b) % n_val, T, t->btok + (size_t)b * T,
-                                t->btgt + (size_t)b * T);
+                gptc_sft_window(t->sft, t->sft->n_train + ((size_t)i * B + b) % n_val, T,
+                                t->btok + (size_t)b * T, t->btgt + (size_t)b * T);
         } else {
             gptc_data_val_batch(t->data, i, n, B, T, t->btok, t->btgt);
         }
@@ -299,7 +338,8 @@ gptc_status gptc_trainer_eval(gptc_trainer *t, float *val_loss, gptc_err *err)
     return GPTC_OK;
 }
 
-/* ----- LoRA ------------------------------------------------------------------------------------ */
+/* ----- LoRA ------------------------------------------------------------------------------------
+ */
 
 static float lora_scale(const gptc_trainer *t)
 {
@@ -317,11 +357,13 @@ static void lora_apply(gptc_trainer *t)
         for (int o = 0; o < l->out; o++) {
             float *row = w + (size_t)o * l->in;
             const float *w0 = l->w0 + (size_t)o * l->in;
-            for (int j = 0; j < l->in; j++) row[j] = w0[j];
+            for (int j = 0; j < l->in; j++)
+                row[j] = w0[j];
             for (int k = 0; k < r; k++) {
                 float b = s * l->b[(size_t)o * r + k];
                 const float *a = l->a + (size_t)k * l->in;
-                for (int j = 0; j < l->in; j++) row[j] += b * a[j];
+                for (int j = 0; j < l->in; j++)
+                    row[j] += b * a[j];
             }
         }
     }
@@ -352,8 +394,10 @@ static double lora_backward(gptc_trainer *t)
                 l->gb[(size_t)oo * r + k] = s * (float)acc;
             }
         }
-        for (size_t k = 0; k < (size_t)r * l->in; k++) ss += (double)l->ga[k] * l->ga[k];
-        for (size_t k = 0; k < (size_t)r * l->out; k++) ss += (double)l->gb[k] * l->gb[k];
+        for (size_t k = 0; k < (size_t)r * l->in; k++)
+            ss += (double)l->ga[k] * l->ga[k];
+        for (size_t k = 0; k < (size_t)r * l->out; k++)
+            ss += (double)l->gb[k] * l->gb[k];
     }
     gptc_tmodel_zero_grad(t->m);
     return sqrt(ss);
@@ -367,10 +411,10 @@ static double lora_update(gptc_trainer *t, int step, float lr)
     float gscale = gptc_clip_scale(norm, o->clip);
     for (int i = 0; i < t->n_lora; i++) {
         lora_t *l = &t->lora[i];
-        gptc_adamw_ref(l->a, l->ga, l->ma, l->va, (size_t)r * l->in, lr, o->beta1, o->beta2, o->eps, o->weight_decay,
-                       step, gscale);
-        gptc_adamw_ref(l->b, l->gb, l->mb, l->vb, (size_t)r * l->out, lr, o->beta1, o->beta2, o->eps, o->weight_decay,
-                       step, gscale);
+        gptc_adamw_ref(l->a, l->ga, l->ma, l->va, (size_t)r * l->in, lr, o->beta1, o->beta2, o->eps,
+                       o->weight_decay, step, gscale);
+        gptc_adamw_ref(l->b, l->gb, l->mb, l->vb, (size_t)r * l->out, lr, o->beta1, o->beta2,
+                       o->eps, o->weight_decay, step, gscale);
     }
     lora_apply(t);
     return norm;
@@ -384,10 +428,13 @@ float *gptc_trainer_lora_param(gptc_trainer *t, int i, int which, int *n)
     return which ? l->b : l->a;
 }
 
-void gptc_trainer_lora_sync(gptc_trainer *t) { lora_apply(t); }
+void gptc_trainer_lora_sync(gptc_trainer *t)
+{
+    lora_apply(t);
+}
 
-gptc_status gptc_trainer_lora_grads(gptc_trainer *t, const int32_t *tok, const int32_t *tgt, int B, int T,
-                                    float *loss, gptc_err *err)
+gptc_status gptc_trainer_lora_grads(gptc_trainer *t, const int32_t *tok, const int32_t *tgt, int B,
+                                    int T, float *loss, gptc_err *err)
 {
     if (!t->n_lora) return gptc_fail(err, GPTC_E_INVALID, "train: LoRA is off");
     lora_apply(t);
@@ -399,23 +446,29 @@ gptc_status gptc_trainer_lora_grads(gptc_trainer *t, const int32_t *tok, const i
     return GPTC_OK;
 }
 
-gptc_status gptc_trainer_set_lora(gptc_trainer *t, int rank, float alpha, unsigned targets, gptc_err *err)
+gptc_status gptc_trainer_set_lora(gptc_trainer *t, int rank, float alpha, unsigned targets,
+                                  gptc_err *err)
 {
     if (t->n_lora) return gptc_fail(err, GPTC_E_INVALID, "train: LoRA is already on");
     if (t->o.windowed)
-        return gptc_fail(err, GPTC_E_UNSUPPORTED, "train: LoRA in data-parallel (windowed) runs is not supported yet");
+        return gptc_fail(err, GPTC_E_UNSUPPORTED,
+                         "train: LoRA in data-parallel (windowed) runs is not supported yet");
     if (rank < 1) return gptc_fail(err, GPTC_E_INVALID, "train: --lora-rank must be at least 1");
     int n = 0, nt = gptc_tmodel_n_tensors(t->m);
     for (int i = 0; i < nt; i++) {
         const gptc_tparam *tp = gptc_tmodel_tensor(t->m, i);
         if (!gptc_lora_is_target(tp->name, targets)) continue;
         if (rank > tp->ne[0] || rank > tp->ne[1])
-            return gptc_fail(err, GPTC_E_INVALID, "train: --lora-rank %d is larger than %s (%d x %d)", rank, tp->name,
+            return gptc_fail(err, GPTC_E_INVALID,
+                             "train: --lora-rank %d is larger than %s (%d x %d)", rank, tp->name,
                              tp->ne[1], tp->ne[0]);
         n++;
     }
-    if (!n) return gptc_fail(err, GPTC_E_INVALID, "train: the LoRA targets name no matrix of this model");
-    if (!(t->lora = calloc((size_t)n, sizeof *t->lora))) return gptc_fail(err, GPTC_E_NOMEM, "train: out of memory");
+    if (!n)
+        return gptc_fail(err, GPTC_E_INVALID,
+                         "train: the LoRA targets name no matrix of this model");
+    if (!(t->lora = calloc((size_t)n, sizeof *t->lora)))
+        return gptc_fail(err, GPTC_E_NOMEM, "train: out of memory");
     t->lora_rank = rank;
     t->lora_alpha = alpha;
     const float *p = gptc_tmodel_params(t->m);
@@ -435,7 +488,8 @@ gptc_status gptc_trainer_set_lora(gptc_trainer *t, int rank, float alpha, unsign
         l->b = l->va + na, l->gb = l->b + nb, l->mb = l->gb + nb, l->vb = l->mb + nb;
         memcpy(l->w0, p + tp->off, nw * sizeof(float));
         float bound = 1.0f / sqrtf((float)l->in);
-        for (size_t k = 0; k < na; k++) l->a[k] = (2.0f * gptc_rng_uniform(&rng) - 1.0f) * bound;
+        for (size_t k = 0; k < na; k++)
+            l->a[k] = (2.0f * gptc_rng_uniform(&rng) - 1.0f) * bound;
     }
     lora_apply(t);
     return GPTC_OK;
@@ -445,7 +499,8 @@ size_t gptc_trainer_n_trainable(const gptc_trainer *t)
 {
     if (!t->n_lora) return gptc_tmodel_n_params(t->m);
     size_t n = 0;
-    for (int i = 0; i < t->n_lora; i++) n += (size_t)t->lora_rank * (t->lora[i].in + t->lora[i].out);
+    for (int i = 0; i < t->n_lora; i++)
+        n += (size_t)t->lora_rank * (t->lora[i].in + t->lora[i].out);
     return n;
 }
 
@@ -478,8 +533,10 @@ gptc_status gptc_trainer_save_lora(gptc_trainer *t, const char *path, gptc_err *
         char an[96], bn[96];
         snprintf(an, sizeof an, "%s.lora_a", name);
         snprintf(bn, sizeof bn, "%s.lora_b", name);
-        uint64_t nea[2] = {(uint64_t)l->in, (uint64_t)t->lora_rank}, neb[2] = {(uint64_t)t->lora_rank, (uint64_t)l->out};
-        if (!(s = gptc_gguf_add_tensor(g, an, 0 /* F32 */, 2, nea, l->a, err))) s = gptc_gguf_add_tensor(g, bn, 0, 2, neb, l->b, err);
+        uint64_t nea[2] = {(uint64_t)l->in, (uint64_t)t->lora_rank},
+                 neb[2] = {(uint64_t)t->lora_rank, (uint64_t)l->out};
+        if (!(s = gptc_gguf_add_tensor(g, an, 0 /* F32 */, 2, nea, l->a, err)))
+            s = gptc_gguf_add_tensor(g, bn, 0, 2, neb, l->b, err);
     }
     if (!s) s = gptc_gguf_write_durable(g, path, err);
 done:
@@ -512,7 +569,8 @@ static int decompose(int lo, int hi, int a, int b, int rank, wnode *out, int n)
 static int tree_height(int n)
 {
     int h = 0;
-    while ((1 << h) < n) h++;
+    while ((1 << h) < n)
+        h++;
     return h;
 }
 
@@ -536,7 +594,9 @@ static uint64_t window_draw(const gptc_trainer *t, int step, int w)
 static int window_at(const gptc_trainer *t, int step, int w, int32_t *tok, int32_t *tgt)
 {
     int T = t->o.seq;
-    if (t->sft) return gptc_sft_window(t->sft, (size_t)(window_draw(t, step, w) % t->sft->n_train), T, tok, tgt);
+    if (t->sft)
+        return gptc_sft_window(t->sft, (size_t)(window_draw(t, step, w) % t->sft->n_train), T, tok,
+                               tgt);
     const gptc_data *d = t->data;
     gptc_rng r;
     gptc_rng_seed(&r, mix64(t->o.seed ^ mix64(((uint64_t)(uint32_t)step << 32) | (uint32_t)w)));
@@ -549,7 +609,8 @@ static int window_at(const gptc_trainer *t, int step, int w, int32_t *tok, int32
 
 static int window_count(const gptc_trainer *t, int step, int w)
 {
-    if (t->sft) return gptc_sft_targets(t->sft, (size_t)(window_draw(t, step, w) % t->sft->n_train));
+    if (t->sft)
+        return gptc_sft_targets(t->sft, (size_t)(window_draw(t, step, w) % t->sft->n_train));
     return t->o.seq;
 }
 
@@ -564,14 +625,17 @@ static void add_fn(void *arg, int ith, int nth)
     add_job *j = arg;
     size_t a, b;
     bal_split(j->n, ith, nth, &a, &b);
-    for (size_t i = a; i < b; i++) j->y[i] += j->x[i];
+    for (size_t i = a; i < b; i++)
+        j->y[i] += j->x[i];
 }
 
 static void vec_add(gptc_trainer *t, float *y, const float *x, size_t n)
 {
     add_job j = {y, x, n};
-    if (n < 65536) add_fn(&j, 0, 1);
-    else gptc_pool_run(gptc_tmodel_pool(t->m), add_fn, &j);
+    if (n < 65536)
+        add_fn(&j, 0, 1);
+    else
+        gptc_pool_run(gptc_tmodel_pool(t->m), add_fn, &j);
 }
 
 gptc_status gptc_trainer_set_dist(gptc_trainer *t, gptc_dist *d, int zero, gptc_err *err)
@@ -587,8 +651,10 @@ gptc_status gptc_trainer_set_dist(gptc_trainer *t, gptc_dist *d, int zero, gptc_
     t->G = G;
     if (G < N)
         return gptc_fail(err, GPTC_E_INVALID,
-                         "train: %d ranks but only %d windows per step (--batch x --accum): give every rank at least "
-                         "one", N, G);
+                         "train: %d ranks but only %d windows per step (--batch x --accum): give "
+                         "every rank at least "
+                         "one",
+                         N, G);
     size_t n = gptc_tmodel_n_params(t->m), nc = gptc_tmodel_n_chunks(t->m);
     t->shard = calloc((size_t)N + 1, sizeof *t->shard);
     t->cshard = calloc((size_t)N + 1, sizeof *t->cshard);
@@ -599,7 +665,9 @@ gptc_status gptc_trainer_set_dist(gptc_trainer *t, gptc_dist *d, int zero, gptc_
     t->height = tree_height(G) + 1;
     t->tmp = calloc((size_t)t->height, sizeof *t->tmp);
     t->stmp = calloc((size_t)t->height, sizeof *t->stmp);
-    if (!t->shard || !t->cshard || !t->wb || !t->nodes || !t->wloss || !t->wscale || !t->tmp || !t->stmp) goto nomem;
+    if (!t->shard || !t->cshard || !t->wb || !t->nodes || !t->wloss || !t->wscale || !t->tmp ||
+        !t->stmp)
+        goto nomem;
     for (int q = 0; q <= N; q++) {
         size_t a, b;
         bal_split(nc, q < N ? q : N - 1, N, &a, &b);
@@ -609,7 +677,8 @@ gptc_status gptc_trainer_set_dist(gptc_trainer *t, gptc_dist *d, int zero, gptc_
         t->wb[q] = (int)(q < N ? a : b);
     }
     t->n_nodes = 0;
-    for (int q = 0; q < N; q++) t->n_nodes = decompose(0, G, t->wb[q], t->wb[q + 1], q, t->nodes, t->n_nodes);
+    for (int q = 0; q < N; q++)
+        t->n_nodes = decompose(0, G, t->wb[q], t->wb[q + 1], q, t->nodes, t->n_nodes);
     t->nodebuf = calloc((size_t)t->n_nodes, sizeof *t->nodebuf);
     if (!t->nodebuf) goto nomem;
     size_t mine = t->shard[t->rank + 1] - t->shard[t->rank], n_other = 0;
@@ -623,7 +692,8 @@ gptc_status gptc_trainer_set_dist(gptc_trainer *t, gptc_dist *d, int zero, gptc_
         if (!(t->nodebuf[i] = malloc(n * sizeof(float)))) goto nomem;
     }
     for (int h = 0; h < t->height; h++)
-        if (!(t->tmp[h] = malloc(n * sizeof(float))) || (N > 1 && !(t->stmp[h] = malloc((mine + 1) * sizeof(float)))))
+        if (!(t->tmp[h] = malloc(n * sizeof(float))) ||
+            (N > 1 && !(t->stmp[h] = malloc((mine + 1) * sizeof(float)))))
             goto nomem;
     if (N > 1 && !(t->rbuf = malloc((n_other * mine + 1) * sizeof(float)))) goto nomem;
     if (zero && N > 1) { /* keep only this shard's moments */
@@ -640,12 +710,15 @@ gptc_status gptc_trainer_set_dist(gptc_trainer *t, gptc_dist *d, int zero, gptc_
     }
     return GPTC_OK;
 nomem:
-    return gptc_fail(err, GPTC_E_NOMEM, "train: out of memory for the gradients of the windowed steps (%d slabs of %.0f MB)",
-                     t->height + t->n_nodes, n * 4 / 1e6);
+    return gptc_fail(
+        err, GPTC_E_NOMEM,
+        "train: out of memory for the gradients of the windowed steps (%d slabs of %.0f MB)",
+        t->height + t->n_nodes, n * 4 / 1e6);
 }
 
 /* Gradient of the tree node [lo, hi) into out (a full slab), temporaries from level depth. */
-static gptc_status compute_node(gptc_trainer *t, int step, int lo, int hi, float *out, int depth, gptc_err *err)
+static gptc_status compute_node(gptc_trainer *t, int step, int lo, int hi, float *out, int depth,
+                                gptc_err *err)
 {
     if (hi - lo == 1) {
         int T = t->o.seq;
@@ -687,11 +760,13 @@ static void eval_node(gptc_trainer *t, int lo, int hi, float *out, int depth)
 
 /* Every rank sends its range [bounds[r], bounds[r + 1]) of base (elements of esize bytes) to
  * every other rank: afterwards each has all of base. */
-static gptc_status allgather_ranges(gptc_trainer *t, void *base, size_t esize, const size_t *bounds, gptc_err *err)
+static gptc_status allgather_ranges(gptc_trainer *t, void *base, size_t esize, const size_t *bounds,
+                                    gptc_err *err)
 {
     int N = t->nrank, me = t->rank, k = 0, ks = 0;
     if (N == 1) return GPTC_OK;
-    gptc_dist_msg *sends = calloc((size_t)N, sizeof *sends), *recvs = calloc((size_t)N, sizeof *recvs);
+    gptc_dist_msg *sends = calloc((size_t)N, sizeof *sends),
+                  *recvs = calloc((size_t)N, sizeof *recvs);
     if (!sends || !recvs) {
         free(sends), free(recvs);
         return gptc_fail(err, GPTC_E_NOMEM, "train: out of memory");
@@ -700,9 +775,11 @@ static gptc_status allgather_ranges(gptc_trainer *t, void *base, size_t esize, c
     for (int q = 0; q < N; q++) {
         if (q == me) continue;
         if (bounds[me + 1] > bounds[me])
-            sends[ks++] = (gptc_dist_msg){q, b + bounds[me] * esize, (bounds[me + 1] - bounds[me]) * esize};
+            sends[ks++] =
+                (gptc_dist_msg){q, b + bounds[me] * esize, (bounds[me + 1] - bounds[me]) * esize};
         if (bounds[q + 1] > bounds[q])
-            recvs[k++] = (gptc_dist_msg){q, b + bounds[q] * esize, (bounds[q + 1] - bounds[q]) * esize};
+            recvs[k++] =
+                (gptc_dist_msg){q, b + bounds[q] * esize, (bounds[q + 1] - bounds[q]) * esize};
     }
     gptc_status s = gptc_dist_exchange(t->dist, sends, ks, recvs, k, err);
     free(sends), free(recvs);
@@ -721,18 +798,22 @@ static gptc_status step_windowed(gptc_trainer *t, gptc_step_info *info, gptc_err
 
     /* every window's share of the mean loss: its targeted tokens over the step's */
     double total = 0;
-    for (int w = 0; w < G; w++) total += window_count(t, step, w);
-    for (int w = 0; w < G; w++) t->wscale[w] = total > 0 ? (float)(window_count(t, step, w) / total) : 0.0f;
+    for (int w = 0; w < G; w++)
+        total += window_count(t, step, w);
+    for (int w = 0; w < G; w++)
+        t->wscale[w] = total > 0 ? (float)(window_count(t, step, w) / total) : 0.0f;
 
     /* this rank's nodes */
     for (int i = 0; i < t->n_nodes; i++) {
         const wnode *nd = &t->nodes[i];
         if (nd->rank != me) continue;
-        if ((s = compute_node(t, step, nd->lo, nd->hi, N == 1 ? grads : t->nodebuf[i], 0, err))) return s;
+        if ((s = compute_node(t, step, nd->lo, nd->hi, N == 1 ? grads : t->nodebuf[i], 0, err)))
+            return s;
     }
     size_t *wbs = malloc(((size_t)N + 1) * sizeof *wbs);
     if (!wbs) return gptc_fail(err, GPTC_E_NOMEM, "train: out of memory");
-    for (int q = 0; q <= N; q++) wbs[q] = (size_t)t->wb[q];
+    for (int q = 0; q <= N; q++)
+        wbs[q] = (size_t)t->wb[q];
     s = allgather_ranges(t, t->wloss, sizeof(float), wbs, err);
     free(wbs);
     if (s) return s;
@@ -752,11 +833,14 @@ static gptc_status step_windowed(gptc_trainer *t, gptc_step_info *info, gptc_err
             size_t qa = t->shard[q], qlen = t->shard[q + 1] - qa;
             if (q == me || !qlen) continue;
             for (int i = 0; i < t->n_nodes; i++)
-                if (t->nodes[i].rank == me) sends[ks++] = (gptc_dist_msg){q, t->nodebuf[i] + qa, qlen * sizeof(float)};
+                if (t->nodes[i].rank == me)
+                    sends[ks++] = (gptc_dist_msg){q, t->nodebuf[i] + qa, qlen * sizeof(float)};
         }
         for (int i = 0; i < t->n_nodes; i++) {
             if (t->nodes[i].rank == me) continue;
-            if (len) recvs[kr++] = (gptc_dist_msg){t->nodes[i].rank, t->rbuf + slot * len, len * sizeof(float)};
+            if (len)
+                recvs[kr++] =
+                    (gptc_dist_msg){t->nodes[i].rank, t->rbuf + slot * len, len * sizeof(float)};
             slot++;
         }
         s = gptc_dist_exchange(t->dist, sends, ks, recvs, kr, err);
@@ -766,13 +850,18 @@ static gptc_status step_windowed(gptc_trainer *t, gptc_step_info *info, gptc_err
     }
 
     double sum = 0;
-    for (int w = 0; w < G; w++) sum += (double)t->wscale[w] * t->wloss[w];
+    for (int w = 0; w < G; w++)
+        sum += (double)t->wscale[w] * t->wloss[w];
     float loss = (float)sum;
     if (!isfinite(loss))
-        return gptc_fail(err, GPTC_E_RANGE, "train: the loss is %g at step %d: training diverged (try a lower --lr)",
+        return gptc_fail(err, GPTC_E_RANGE,
+                         "train: the loss is %g at step %d: training diverged (try a lower --lr)",
                          loss, t->step + 1);
     float lr = gptc_lr_cosine(t->step, o->lr, o->min_lr, o->warmup, o->steps);
-    gptc_adamw opt = {.beta1 = o->beta1, .beta2 = o->beta2, .eps = o->eps, .weight_decay = o->weight_decay,
+    gptc_adamw opt = {.beta1 = o->beta1,
+                      .beta2 = o->beta2,
+                      .eps = o->eps,
+                      .weight_decay = o->weight_decay,
                       .decay_embeddings = o->decay_embeddings};
     double norm;
     if (t->zero == 0 || N == 1) {
@@ -788,12 +877,14 @@ static gptc_status step_windowed(gptc_trainer *t, gptc_step_info *info, gptc_err
             return s;
         }
         double ss = 0;
-        for (size_t c = 0; c < nc; c++) ss += part[c];
+        for (size_t c = 0; c < nc; c++)
+            ss += part[c];
         free(part);
         norm = sqrt(ss);
-        gptc_tmodel_adamw_chunks(t->m, &opt, t->m1, t->m2, t->mo_off, t->step + 1, lr, gptc_clip_scale(norm, o->clip),
-                                 t->cshard[me], t->cshard[me + 1]);
-        if ((s = allgather_ranges(t, gptc_tmodel_params(t->m), sizeof(float), t->shard, err))) return s;
+        gptc_tmodel_adamw_chunks(t->m, &opt, t->m1, t->m2, t->mo_off, t->step + 1, lr,
+                                 gptc_clip_scale(norm, o->clip), t->cshard[me], t->cshard[me + 1]);
+        if ((s = allgather_ranges(t, gptc_tmodel_params(t->m), sizeof(float), t->shard, err)))
+            return s;
     }
     (void)n;
     t->step++;
@@ -807,7 +898,8 @@ static gptc_status step_windowed(gptc_trainer *t, gptc_step_info *info, gptc_err
 static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n)
 {
     const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
     return h;
 }
 
@@ -818,20 +910,35 @@ gptc_status gptc_trainer_check_ranks(gptc_trainer *t, uint64_t extra, gptc_err *
     const gptc_train_opts *o = &t->o;
     uint64_t h = 0xcbf29ce484222325ull;
     const gptc_tconfig *c = &o->cfg;
-    int ints[] = {c->arch, c->n_vocab, c->n_ctx, c->n_embd, c->n_layer, c->n_head, c->n_head_kv, c->n_ff, c->tied,
-                  o->batch, o->accum, o->steps, o->warmup, o->decay_embeddings, o->eval_batches, o->windowed,
-                  t->step, t->zero};
-    float flts[] = {c->norm_eps, c->rope_base, o->lr, o->min_lr, o->weight_decay, o->beta1, o->beta2, o->eps,
-                    o->clip, o->val_frac};
-    uint64_t u64s[] = {o->seed, t->tok_hash, t->data ? t->data->n : t->sft ? t->sft->n : 0,
-                       t->data ? t->data->hash : t->sft ? t->sft->hash : 0, extra, (uint64_t)o->seq};
+    int ints[] = {c->arch,         c->n_vocab,
+                  c->n_ctx,        c->n_embd,
+                  c->n_layer,      c->n_head,
+                  c->n_head_kv,    c->n_ff,
+                  c->tied,         o->batch,
+                  o->accum,        o->steps,
+                  o->warmup,       o->decay_embeddings,
+                  o->eval_batches, o->windowed,
+                  t->step,         t->zero};
+    float flts[] = {c->norm_eps, c->rope_base, o->lr,  o->min_lr, o->weight_decay,
+                    o->beta1,    o->beta2,     o->eps, o->clip,   o->val_frac};
+    uint64_t u64s[] = {o->seed,
+                       t->tok_hash,
+                       t->data  ? t->data->n
+                       : t->sft ? t->sft->n
+                                : 0,
+                       t->data  ? t->data->hash
+                       : t->sft ? t->sft->hash
+                                : 0,
+                       extra,
+                       (uint64_t)o->seq};
     h = fnv_bytes(h, ints, sizeof ints);
     h = fnv_bytes(h, flts, sizeof flts);
     h = fnv_bytes(h, u64s, sizeof u64s);
     /* the weights: a word-wise hash (they differ if --init or the checkpoint differs) */
     const uint32_t *pw = (const uint32_t *)gptc_tmodel_params(t->m);
     uint64_t hp = 0;
-    for (size_t i = 0, n = gptc_tmodel_n_params(t->m); i < n; i++) hp = (hp + pw[i]) * 0x9e3779b97f4a7c15ull;
+    for (size_t i = 0, n = gptc_tmodel_n_params(t->m); i < n; i++)
+        hp = (hp + pw[i]) * 0x9e3779b97f4a7c15ull;
     h = fnv_bytes(h, &hp, sizeof hp);
     uint64_t *all = calloc((size_t)N, sizeof *all);
     if (!all) return gptc_fail(err, GPTC_E_NOMEM, "train: out of memory");
@@ -839,8 +946,10 @@ gptc_status gptc_trainer_check_ranks(gptc_trainer *t, uint64_t extra, gptc_err *
     for (int q = 1; !s && q < N; q++)
         if (all[q] != all[0])
             s = gptc_fail(err, GPTC_E_INVALID,
-                          "train: rank %d was started with other options, data, model or checkpoint than rank 0 "
-                          "(every rank must run the same command)", q);
+                          "train: rank %d was started with other options, data, model or "
+                          "checkpoint than rank 0 "
+                          "(every rank must run the same command)",
+                          q);
     free(all);
     return s;
 }
@@ -854,7 +963,8 @@ static gptc_status gather_moments(gptc_trainer *t, float **m1, float **m2, gptc_
     size_t n = gptc_tmodel_n_params(t->m);
     gptc_status s;
     if (me != 0) {
-        gptc_dist_msg sd[2] = {{0, t->m1, t->mo_n * sizeof(float)}, {0, t->m2, t->mo_n * sizeof(float)}};
+        gptc_dist_msg sd[2] = {{0, t->m1, t->mo_n * sizeof(float)},
+                               {0, t->m2, t->mo_n * sizeof(float)}};
         return gptc_dist_exchange(t->dist, sd, t->mo_n ? 2 : 0, NULL, 0, err);
     }
     float *a = malloc((n + 1) * sizeof(float)), *b = malloc((n + 1) * sizeof(float));
@@ -905,7 +1015,8 @@ gptc_status gptc_trainer_sample(gptc_trainer *t, const char *prompt, int n, floa
     gptc_sampler_params sp = gptc_sampler_default_params();
     sp.temp = temp;
     sp.seed = seed;
-    if ((s = gptc_ctx_init(model, &cp, &ctx, err)) || (s = gptc_sampler_init(&sp, t->o.cfg.n_vocab, &smp, err)))
+    if ((s = gptc_ctx_init(model, &cp, &ctx, err)) ||
+        (s = gptc_sampler_init(&sp, t->o.cfg.n_vocab, &smp, err)))
         goto done;
     const gptc_tokenizer *tok = gptc_model_tokenizer(model);
     size_t plen = strlen(prompt), n_ids = 0, cap = plen + 16;
@@ -916,21 +1027,25 @@ gptc_status gptc_trainer_sample(gptc_trainer *t, const char *prompt, int n, floa
         s = gptc_fail(err, GPTC_E_NOMEM, "train: out of memory");
         goto done;
     }
-    if ((s = gptc_tok_encode(tok, prompt, plen, gptc_tok_add_bos(tok), 0, ids, cap, &n_ids, err))) goto done;
+    if ((s = gptc_tok_encode(tok, prompt, plen, gptc_tok_add_bos(tok), 0, ids, cap, &n_ids, err)))
+        goto done;
     if (n_ids > cap || n_ids == 0 || n_ids >= (size_t)T) {
-        s = gptc_fail(err, GPTC_E_INVALID, "train: the sample prompt must give 1 to %d tokens", T - 1);
+        s = gptc_fail(err, GPTC_E_INVALID, "train: the sample prompt must give 1 to %d tokens",
+                      T - 1);
         goto done;
     }
     memcpy(out, prompt, plen);
     o = plen;
     int32_t pos[1];
-    for (size_t i = 0; i < n_ids; i++) gptc_sampler_accept(smp, ids[i]);
+    for (size_t i = 0; i < n_ids; i++)
+        gptc_sampler_accept(smp, ids[i]);
     int32_t *ppos = malloc(n_ids * sizeof *ppos);
     if (!ppos) {
         s = gptc_fail(err, GPTC_E_NOMEM, "train: out of memory");
         goto done;
     }
-    for (size_t i = 0; i < n_ids; i++) ppos[i] = (int32_t)i;
+    for (size_t i = 0; i < n_ids; i++)
+        ppos[i] = (int32_t)i;
     gptc_batch b = {.n_tokens = (int)n_ids, .token = ids, .pos = ppos};
     s = gptc_decode(ctx, &b, err);
     free(ppos);
@@ -964,8 +1079,9 @@ done:
     return s;
 }
 
-static gptc_status save_rank0(gptc_trainer *t, const char *path, int checkpoint, const char *chat_template,
-                              const float *m1, const float *m2, gptc_err *err);
+static gptc_status save_rank0(gptc_trainer *t, const char *path, int checkpoint,
+                              const char *chat_template, const float *m1, const float *m2,
+                              gptc_err *err);
 
 /* ----- files ---------------------------------------------------------------------------------- */
 
@@ -984,24 +1100,30 @@ gptc_status gptc_trainer_save(gptc_trainer *t, const char *path, int checkpoint,
     return s;
 }
 
-static gptc_status save_rank0(gptc_trainer *t, const char *path, int checkpoint, const char *chat_template,
-                              const float *m1, const float *m2, gptc_err *err)
+static gptc_status save_rank0(gptc_trainer *t, const char *path, int checkpoint,
+                              const char *chat_template, const float *m1, const float *m2,
+                              gptc_err *err)
 {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     gguf_file *g;
     gptc_status s = gptc_tmodel_to_gguf(t->m, t->tok_kvs, base, &g, err);
     if (s) return s;
-    if (chat_template && (s = gptc_gguf_set_str(g, "tokenizer.chat_template", chat_template, strlen(chat_template), err)))
+    if (chat_template && (s = gptc_gguf_set_str(g, "tokenizer.chat_template", chat_template,
+                                                strlen(chat_template), err)))
         goto done;
     if (checkpoint) {
         const gptc_train_opts *o = &t->o;
-        float fo[FO_N] = {[FO_LR] = o->lr, [FO_MIN_LR] = o->min_lr, [FO_WD] = o->weight_decay, [FO_B1] = o->beta1,
-                          [FO_B2] = o->beta2, [FO_EPS] = o->eps, [FO_CLIP] = o->clip, [FO_VAL] = o->val_frac};
-        uint64_t io[IO_N] = {[IO_BATCH] = (uint64_t)o->batch, [IO_ACCUM] = (uint64_t)o->accum,
-                             [IO_STEPS] = (uint64_t)o->steps, [IO_WARMUP] = (uint64_t)o->warmup,
+        float fo[FO_N] = {[FO_LR] = o->lr,     [FO_MIN_LR] = o->min_lr, [FO_WD] = o->weight_decay,
+                          [FO_B1] = o->beta1,  [FO_B2] = o->beta2,      [FO_EPS] = o->eps,
+                          [FO_CLIP] = o->clip, [FO_VAL] = o->val_frac};
+        uint64_t io[IO_N] = {[IO_BATCH] = (uint64_t)o->batch,
+                             [IO_ACCUM] = (uint64_t)o->accum,
+                             [IO_STEPS] = (uint64_t)o->steps,
+                             [IO_WARMUP] = (uint64_t)o->warmup,
                              [IO_DECAY_EMB] = (uint64_t)o->decay_embeddings,
-                             [IO_EVAL] = (uint64_t)o->eval_batches, [IO_SEED] = o->seed};
+                             [IO_EVAL] = (uint64_t)o->eval_batches,
+                             [IO_SEED] = o->seed};
         uint64_t n = gptc_tmodel_n_params(t->m), ne[1] = {n};
         uint64_t dn = t->data ? t->data->n : t->sft ? t->sft->n : t->want_data_n;
         uint64_t dh = t->data ? t->data->hash : t->sft ? t->sft->hash : t->want_data_hash;
@@ -1013,7 +1135,8 @@ static gptc_status save_rank0(gptc_trainer *t, const char *path, int checkpoint,
             (s = gptc_gguf_set_uint(g, "train.data_hash", GGUF_VT_U64, dh, err)) ||
             (s = gptc_gguf_set_arr(g, "train.opts", GGUF_VT_F32, fo, FO_N, err)) ||
             (s = gptc_gguf_set_arr(g, "train.iopts", GGUF_VT_U64, io, IO_N, err)) ||
-            (s = gptc_gguf_set_uint(g, "train.windowed", GGUF_VT_U32, (uint64_t)o->windowed, err)) ||
+            (s = gptc_gguf_set_uint(g, "train.windowed", GGUF_VT_U32, (uint64_t)o->windowed,
+                                    err)) ||
             (s = gptc_gguf_set_uint(g, "train.seq", GGUF_VT_U32, (uint64_t)o->seq, err)) ||
             (s = gptc_gguf_add_tensor(g, "train.adam_m", 0 /* F32 */, 1, ne, m1, err)) ||
             (s = gptc_gguf_add_tensor(g, "train.adam_v", 0, 1, ne, m2, err)))
@@ -1025,17 +1148,20 @@ done:
     return s;
 }
 
-static gptc_status read_u64s(const gguf_file *f, const char *key, uint32_t type, uint64_t n, void *out,
-                             gptc_err *err)
+static gptc_status read_u64s(const gguf_file *f, const char *key, uint32_t type, uint64_t n,
+                             void *out, gptc_err *err)
 {
     const gguf_kv *kv;
     gptc_status s = gptc_gguf_get_arr(f, key, type, &kv, err);
     if (s) return s;
-    if (kv->v.arr.n != n) return gptc_fail(err, GPTC_E_FORMAT, "checkpoint: %s has %llu values, expected %llu", key,
-                                           (unsigned long long)kv->v.arr.n, (unsigned long long)n);
+    if (kv->v.arr.n != n)
+        return gptc_fail(err, GPTC_E_FORMAT, "checkpoint: %s has %llu values, expected %llu", key,
+                         (unsigned long long)kv->v.arr.n, (unsigned long long)n);
     for (uint64_t i = 0; i < n; i++) {
-        if (type == GGUF_VT_F32) ((float *)out)[i] = (float)gptc_gguf_arr_float(kv, i);
-        else ((uint64_t *)out)[i] = (uint64_t)gptc_gguf_arr_int(kv, i);
+        if (type == GGUF_VT_F32)
+            ((float *)out)[i] = (float)gptc_gguf_arr_float(kv, i);
+        else
+            ((uint64_t *)out)[i] = (uint64_t)gptc_gguf_arr_int(kv, i);
     }
     return GPTC_OK;
 }
@@ -1058,10 +1184,12 @@ static gptc_status open_ckpt(const char *path, gguf_file **f, gptc_err *err)
         return gptc_fail(err, s, "checkpoint %s: %s", path, msg);
     }
     int64_t v;
-    if (!gptc_gguf_find_kv(*f, "train.version") || gptc_gguf_get_int(*f, "train.version", &v, err) || v != CKPT_VERSION) {
+    if (!gptc_gguf_find_kv(*f, "train.version") ||
+        gptc_gguf_get_int(*f, "train.version", &v, err) || v != CKPT_VERSION) {
         gptc_gguf_close(*f);
         *f = NULL;
-        return gptc_fail(err, GPTC_E_FORMAT, "checkpoint %s: not a gptc training checkpoint (version %d)", path,
+        return gptc_fail(err, GPTC_E_FORMAT,
+                         "checkpoint %s: not a gptc training checkpoint (version %d)", path,
                          CKPT_VERSION);
     }
     return GPTC_OK;
@@ -1076,9 +1204,11 @@ gptc_status gptc_trainer_ckpt_opts(const char *path, gptc_train_opts *o, gptc_er
     float fo[FO_N];
     uint64_t io[IO_N];
     gptc_train_opts_default(o);
-    if (!(s = gptc_tconfig_from_gguf(f, &o->cfg, err)) && !(s = read_u64s(f, "train.opts", GGUF_VT_F32, FO_N, fo, err)) &&
+    if (!(s = gptc_tconfig_from_gguf(f, &o->cfg, err)) &&
+        !(s = read_u64s(f, "train.opts", GGUF_VT_F32, FO_N, fo, err)) &&
         !(s = read_u64s(f, "train.iopts", GGUF_VT_U64, IO_N, io, err))) {
-        o->lr = fo[FO_LR], o->min_lr = fo[FO_MIN_LR], o->weight_decay = fo[FO_WD], o->beta1 = fo[FO_B1];
+        o->lr = fo[FO_LR], o->min_lr = fo[FO_MIN_LR], o->weight_decay = fo[FO_WD],
+        o->beta1 = fo[FO_B1];
         o->beta2 = fo[FO_B2], o->eps = fo[FO_EPS], o->clip = fo[FO_CLIP], o->val_frac = fo[FO_VAL];
         if (io[IO_BATCH] > (1u << 20) || io[IO_ACCUM] > (1u << 20) || io[IO_STEPS] > (1u << 30) ||
             io[IO_WARMUP] > (1u << 30) || io[IO_EVAL] > (1u << 20))
@@ -1087,8 +1217,11 @@ gptc_status gptc_trainer_ckpt_opts(const char *path, gptc_train_opts *o, gptc_er
         o->warmup = (int)io[IO_WARMUP], o->decay_embeddings = io[IO_DECAY_EMB] != 0;
         o->eval_batches = (int)io[IO_EVAL], o->seed = io[IO_SEED];
         int64_t wv = 0;
-        if (!s && gptc_gguf_find_kv(f, "train.windowed") && !gptc_gguf_get_int(f, "train.windowed", &wv, err)) o->windowed = wv != 0;
-        if (!s && gptc_gguf_find_kv(f, "train.seq") && !gptc_gguf_get_int(f, "train.seq", &wv, err) && wv > 0 && wv <= o->cfg.n_ctx)
+        if (!s && gptc_gguf_find_kv(f, "train.windowed") &&
+            !gptc_gguf_get_int(f, "train.windowed", &wv, err))
+            o->windowed = wv != 0;
+        if (!s && gptc_gguf_find_kv(f, "train.seq") &&
+            !gptc_gguf_get_int(f, "train.seq", &wv, err) && wv > 0 && wv <= o->cfg.n_ctx)
             o->seq = (int)wv;
     }
     gptc_gguf_close(f);
@@ -1109,25 +1242,30 @@ gptc_status gptc_trainer_resume(const char *path, const gptc_train_opts *o, gptc
     gptc_tconfig want = o->cfg;
     if (!want.n_vocab) want.n_vocab = c.n_vocab;
     gptc_tconfig_defaults(&want);
-    if (want.arch != c.arch || want.n_vocab != c.n_vocab || want.n_ctx != c.n_ctx || want.n_embd != c.n_embd ||
-        want.n_layer != c.n_layer || want.n_head != c.n_head || want.n_head_kv != c.n_head_kv ||
-        want.n_ff != c.n_ff || want.tied != c.tied) {
-        s = gptc_fail(err, GPTC_E_INVALID, "checkpoint %s holds a different model than the options ask for "
-                      "(leave out the size options when resuming)", path);
+    if (want.arch != c.arch || want.n_vocab != c.n_vocab || want.n_ctx != c.n_ctx ||
+        want.n_embd != c.n_embd || want.n_layer != c.n_layer || want.n_head != c.n_head ||
+        want.n_head_kv != c.n_head_kv || want.n_ff != c.n_ff || want.tied != c.tied) {
+        s = gptc_fail(err, GPTC_E_INVALID,
+                      "checkpoint %s holds a different model than the options ask for "
+                      "(leave out the size options when resuming)",
+                      path);
         goto done;
     }
-    if ((s = trainer_alloc(o, f, &t, err)) || (s = gptc_tmodel_load_params(t->m, f, err))) goto done;
+    if ((s = trainer_alloc(o, f, &t, err)) || (s = gptc_tmodel_load_params(t->m, f, err)))
+        goto done;
     uint64_t n = gptc_tmodel_n_params(t->m), step, dn, dh;
     const char *mom[2] = {"train.adam_m", "train.adam_v"};
     for (int k = 0; k < 2; k++) {
         const gguf_tensor *g = gptc_gguf_find_tensor(f, mom[k]);
         if (!g || g->type != 0 || g->n_dims != 1 || g->ne[0] != n) {
-            s = gptc_fail(err, GPTC_E_FORMAT, "checkpoint %s: %s is missing or has the wrong size", path, mom[k]);
+            s = gptc_fail(err, GPTC_E_FORMAT, "checkpoint %s: %s is missing or has the wrong size",
+                          path, mom[k]);
             goto done;
         }
         memcpy(k ? t->m2 : t->m1, g->data, n * sizeof(float));
     }
-    if ((s = get_u64(f, "train.step", &step, err)) || (s = get_u64(f, "train.data_tokens", &dn, err)) ||
+    if ((s = get_u64(f, "train.step", &step, err)) ||
+        (s = get_u64(f, "train.data_tokens", &dn, err)) ||
         (s = get_u64(f, "train.data_hash", &dh, err)))
         goto done;
     if ((s = read_u64s(f, "train.rng", GGUF_VT_U64, 4, t->rng.s, err)) ||

@@ -19,22 +19,22 @@
 #include "train/train.h"
 
 typedef struct gptc_train_opts {
-    gptc_tconfig cfg;    /* architecture and sizes; cfg.n_vocab 0: the tokenizer's size */
-    int batch;           /* B sequences per micro-batch; T = cfg.n_ctx */
-    int accum;           /* micro-batches per step */
-    int steps;           /* optimizer steps in the run */
-    int warmup;          /* steps of linear warmup */
-    float lr, min_lr;    /* peak and final learning rate (cosine decay) */
-    float weight_decay;  /* AdamW, decoupled */
+    gptc_tconfig cfg;   /* architecture and sizes; cfg.n_vocab 0: the tokenizer's size */
+    int batch;          /* B sequences per micro-batch; T = cfg.n_ctx */
+    int accum;          /* micro-batches per step */
+    int steps;          /* optimizer steps in the run */
+    int warmup;         /* steps of linear warmup */
+    float lr, min_lr;   /* peak and final learning rate (cosine decay) */
+    float weight_decay; /* AdamW, decoupled */
     int decay_embeddings;
     float beta1, beta2, eps;
-    float clip;          /* global gradient-norm clip; 0: off */
-    float val_frac;      /* tail of the corpus held out for validation */
-    int eval_batches;    /* B x T batches per evaluation */
+    float clip;       /* global gradient-norm clip; 0: off */
+    float val_frac;   /* tail of the corpus held out for validation */
+    int eval_batches; /* B x T batches per evaluation */
     uint64_t seed;
-    int n_threads;       /* 0: all cores */
-    int windowed;        /* 1: the data-parallel algorithm (below); saved in checkpoints */
-    int seq;             /* training window length T (<= cfg.n_ctx); 0: cfg.n_ctx */
+    int n_threads; /* 0: all cores */
+    int windowed;  /* 1: the data-parallel algorithm (below); saved in checkpoints */
+    int seq;       /* training window length T (<= cfg.n_ctx); 0: cfg.n_ctx */
 } gptc_train_opts;
 
 /* nanoGPT-like defaults: lr 1e-3 -> 1e-4, warmup 100, betas 0.9/0.99, wd 0.1, clip 1, 10%
@@ -50,8 +50,8 @@ gptc_status gptc_trainer_new(const gptc_train_opts *o, const gguf_file *tok, gpt
 /* A run that starts from the weights of a model file (any GGUF in an architecture training
  * supports, dequantized to f32), with its tokenizer (and chat template). o->cfg must be
  * gptc_tconfig_from_gguf(model). */
-gptc_status gptc_trainer_init_from(const gptc_train_opts *o, const gguf_file *model, gptc_trainer **out,
-                                   gptc_err *err);
+gptc_status gptc_trainer_init_from(const gptc_train_opts *o, const gguf_file *model,
+                                   gptc_trainer **out, gptc_err *err);
 /* The tokenizer.* keys the model carries (tokenizer.chat_template among them, if any). */
 const gguf_file *gptc_trainer_tok_gguf(const gptc_trainer *t);
 
@@ -74,7 +74,8 @@ int gptc_trainer_step_no(const gptc_trainer *t); /* steps done so far */
  * uniform in +-1/sqrt(in), B (out x rank) zero; only A and B are trained. Call once, after the
  * weights are in place. GPTC_E_INVALID for a rank larger than a matrix, or no matrix targeted;
  * GPTC_E_UNSUPPORTED in a data-parallel (windowed) run. */
-gptc_status gptc_trainer_set_lora(gptc_trainer *t, int rank, float alpha, unsigned targets, gptc_err *err);
+gptc_status gptc_trainer_set_lora(gptc_trainer *t, int rank, float alpha, unsigned targets,
+                                  gptc_err *err);
 /* The trainable parameters (the adapters' when LoRA is on, else the model's). */
 size_t gptc_trainer_n_trainable(const gptc_trainer *t);
 /* Write the adapters as a llama.cpp LoRA GGUF (see lora.h), atomically. */
@@ -88,8 +89,8 @@ float *gptc_trainer_lora_param(gptc_trainer *t, int i, int which, int *n);
 void gptc_trainer_lora_sync(gptc_trainer *t);
 /* Forward and backward of one batch (targets -1: masked) and the adapters' gradients from it
  * (gptc_trainer_lora_grad), without an update: for gradient checks. */
-gptc_status gptc_trainer_lora_grads(gptc_trainer *t, const int32_t *tok, const int32_t *tgt, int B, int T,
-                                    float *loss, gptc_err *err);
+gptc_status gptc_trainer_lora_grads(gptc_trainer *t, const int32_t *tok, const int32_t *tgt, int B,
+                                    int T, float *loss, gptc_err *err);
 
 /* Join a data-parallel job d (borrowed; NULL: none) with ZeRO stage zero (0 or 1). Every rank
  * calls the trainer's functions in the same order; steps exchange gradients with the others. */
@@ -105,8 +106,8 @@ gptc_status gptc_trainer_set_data(gptc_trainer *t, const gptc_data *d, gptc_err 
 gptc_status gptc_trainer_set_sft(gptc_trainer *t, const gptc_sft *s, gptc_err *err);
 
 typedef struct gptc_step_info {
-    int step;         /* 1-based number of the step just taken */
-    float loss;       /* mean training loss of its micro-batches */
+    int step;   /* 1-based number of the step just taken */
+    float loss; /* mean training loss of its micro-batches */
     float lr;
     double grad_norm; /* before clipping */
 } gptc_step_info;

@@ -65,8 +65,8 @@ int main(int argc, char **argv)
     gguf_add_tensor(NULL, NULL);
     gguf_set_arr_str(NULL, "k", NULL, 0);
     if (lib_calls != 0 || gguf_find_tensor(NULL, "mine") != 42 || g_calls != 3 || n_vocab <= 0) {
-        fprintf(stderr, "own_gguf: wrong function called (library calls %d, calls %d)\n",
-                lib_calls, g_calls);
+        fprintf(stderr, "own_gguf: wrong function called (library calls %d, calls %d)\n", lib_calls,
+                g_calls);
         return 1;
     }
     printf("own_gguf: ok (%s, libgptc %s, n_vocab %d)\n", GPTC_VERSION_STRING, gptc_version(),
