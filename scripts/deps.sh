@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install the Debian packages gptc needs to build and test, when they are missing.
 # As root it runs apt-get; otherwise it prints the exact command and fails.
-PKGS="gcc make clang libclang-rt-14-dev pkg-config libjansson-dev libedit-dev libpcre2-dev libmicrohttpd-dev libsqlite3-dev sqlite3 tmux python3-jinja2 python3-numpy curl chromium openmpi-bin libopenmpi-dev"
+PKGS="gcc make clang libclang-rt-14-dev pkg-config libjansson-dev libedit-dev libpcre2-dev libmicrohttpd-dev libsqlite3-dev sqlite3 tmux python3-jinja2 python3-numpy clang-format curl chromium openmpi-bin libopenmpi-dev"
 missing=""
 for p in $PKGS; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
