@@ -274,7 +274,7 @@ static void test_lora_merge(enum gptc_arch arch)
     gptc_model_free(m);
     gptc_gguf_close(af);
     /* an adapter for another model is refused */
-    gguf_file *bf2, *af2;
+    gguf_file *bf2 = NULL, *af2 = NULL;
     CHECK(gptc_gguf_open(base, &bf2, &err) == GPTC_OK &&
               gptc_gguf_open(merged, &af2, &err) == GPTC_OK,
           "open");
