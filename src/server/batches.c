@@ -953,7 +953,7 @@ gptc_status gptc_server_run_batch_file(gptc_server *s, const char *endpoint, con
         return gptc_fail(err, GPTC_E_IO, "batch: cannot read the earlier results in %s or %s",
                          out_path, err_path);
     }
-    qsort(done.v, done.n, sizeof *done.v, cmp_str);
+    if (done.n) qsort(done.v, done.n, sizeof *done.v, cmp_str);
     int total = n_reqs, n_done = 0, n_failed = 0;
     pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
