@@ -193,13 +193,21 @@ GPTC_API size_t gptc_detok_flush(gptc_detok *d, char *out, size_t cap);
 typedef struct gptc_ctx gptc_ctx;
 
 typedef struct gptc_ctx_params {
-    int n_ctx;      /* KV cells shared by all sequences; 0: the model's n_ctx_train */
-    int n_batch;    /* most tokens one gptc_decode call may carry; 0: 512 */
-    int n_threads;  /* 0: all online cores */
-    int n_seq_max;  /* distinct sequence ids, 1..64 */
-    int embeddings; /* nonzero: gptc_decode also pools each sequence's final hidden states, for
-                     * gptc_get_embeddings (costs one norm of n_embd per token) */
+    int n_ctx;          /* KV cells shared by all sequences; 0: the model's n_ctx_train */
+    int n_batch;        /* most tokens one gptc_decode call may carry; 0: 512 */
+    int n_threads;      /* 0: all online cores */
+    int n_seq_max;      /* distinct sequence ids, 1..64 */
+    int embeddings;     /* nonzero: gptc_decode also pools each sequence's final hidden states, for
+                         * gptc_get_embeddings (costs one norm of n_embd per token) */
+    int type_k, type_v; /* KV cache element types, GGUF/ggml numbers: 0 f32, 1 f16, 8 q8_0
+                         * (q8_0: K and V rows of each layer a multiple of 32 values).
+                         * gptc_ctx_default_params: f16, as llama.cpp. */
 } gptc_ctx_params;
+
+/* "f32", "f16", "q8_0" -> the type_k/type_v number; -1 for anything else. */
+GPTC_API int gptc_cache_type(const char *name);
+/* Bytes of KV cache a context of n_ctx cells takes for model with these types. */
+GPTC_API uint64_t gptc_kv_bytes(const gptc_model *model, int n_ctx, int type_k, int type_v);
 
 GPTC_API gptc_ctx_params gptc_ctx_default_params(void);
 GPTC_API gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params,

@@ -116,6 +116,7 @@ static void check_model(const char *name, const char *qpath, const char *label, 
     gptc_ctx_params cp = gptc_ctx_default_params();
     cp.n_ctx = 256;
     cp.n_threads = n_threads;
+    cp.type_k = cp.type_v = 0; /* f32: the all-F32 reference */
     gptc_ctx *c = NULL;
     if (gptc_ctx_init(m, &cp, &c, &err)) {
         CHECK(0, "%s: ctx: %s", name, err.msg);
@@ -222,6 +223,7 @@ static void check_numpy_ref(void)
         }
         gptc_ctx_params cp = gptc_ctx_default_params();
         cp.n_ctx = n_ctx;
+        cp.type_k = cp.type_v = 0;
         gptc_ctx *c = NULL;
         if (gptc_ctx_init(m, &cp, &c, &err)) {
             CHECK(0, "%s: ctx: %s", name, err.msg);
@@ -275,6 +277,7 @@ typedef struct bad_case {
     int64_t set_val;
     const char *set_str;
     int set_float; /* set_key as an f32 of set_val */
+    int set_bools; /* set_key as an array of that many true bools */
     const char *drop_tensor, *bad_shape;
     const char *expect; /* in the message */
 } bad_case;
@@ -395,8 +398,119 @@ static void check_bad_files(void)
     rmdir(dir);
 }
 
+/* ----- KV cache types and sliding-window cell reuse ---------------------------------------- */
+
+/* greedy ids after the prompt, n of them; returns how many were made */
+static int greedy(gptc_model *m, int n_ctx, int tk, int tv, const int32_t *prompt, int np,
+                  int32_t *out, int n, int *max_cells)
+{
+    gptc_err err;
+    gptc_ctx_params cp = gptc_ctx_default_params();
+    cp.n_ctx = n_ctx;
+    cp.type_k = tk;
+    cp.type_v = tv;
+    gptc_ctx *c = NULL;
+    if (gptc_ctx_init(m, &cp, &c, &err)) {
+        CHECK(0, "ctx: %s", err.msg);
+        return 0;
+    }
+    int32_t pos[64];
+    for (int i = 0; i < np; i++)
+        pos[i] = i;
+    gptc_batch b = {.n_tokens = np, .token = (int32_t *)prompt, .pos = pos};
+    int k = 0;
+    if (gptc_decode(c, &b, &err) == GPTC_OK) {
+        const float *lg = gptc_get_logits(c, np - 1);
+        int32_t p = np, tok;
+        for (; k < n; k++) {
+            tok = out[k] = argmax(lg, gptc_model_hparams(m)->n_vocab);
+            gptc_batch bs = {.n_tokens = 1, .token = &tok, .pos = &p};
+            if (gptc_decode(c, &bs, &err)) {
+                CHECK(0, "decode at %d: %s", p, err.msg);
+                k++;
+                break;
+            }
+            if (max_cells && c->n_cells_hi > *max_cells) *max_cells = c->n_cells_hi;
+            p++;
+            lg = gptc_get_logits(c, 0);
+        }
+    }
+    gptc_ctx_free(c);
+    return k;
+}
+
+static void check_cache_types(void)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/gguf/stories260K.gguf", test_data_dir());
+    gptc_err err;
+    gptc_model *m = NULL;
+    if (gptc_model_load(path, NULL, &m, &err)) {
+        CHECK(0, "load %s: %s", path, err.msg);
+        return;
+    }
+    static const int32_t prompt[] = {1, 403, 407, 261, 378}; /* <s> Once upon a time */
+    int32_t ref[64], got[64];
+    int n = greedy(m, 256, 0, 0, prompt, 5, ref, 64, NULL);
+    CHECK(n == 64, "f32 cache: %d tokens", n);
+    static const struct {
+        const char *name;
+        int t;
+    } types[] = {{"f16", 1}, {"q8_0", 8}};
+    for (int i = 0; i < 2; i++) {
+        int g = greedy(m, 256, types[i].t, types[i].t, prompt, 5, got, 64, NULL);
+        CHECK(g == 64 && memcmp(got, ref, sizeof ref) == 0,
+              "%s KV cache: greedy 64 tokens equal to f32's", types[i].name);
+    }
+    gptc_model_free(m);
+    CHECK(gptc_cache_type("q8_0") == 8 && gptc_cache_type("f16") == 1 &&
+              gptc_cache_type("q4_0") == -1,
+          "cache type names");
+}
+
+/* A gemma2 copy whose every layer is local: over a long generation the cache stays within the
+ * context (cells that left the window are reused) and the text equals a run with room for all. */
+static void check_swa_reuse(void)
+{
+    char src_path[512], dir[] = "/tmp/gptc_test_swa_XXXXXX", path[600];
+    snprintf(src_path, sizeof src_path, "%s/gguf/arch/rand-gemma2-d128-F32.gguf", test_data_dir());
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    snprintf(path, sizeof path, "%s/swa.gguf", dir);
+    gguf_file *src;
+    gptc_err err;
+    if (gptc_gguf_open(src_path, &src, &err)) {
+        CHECK(0, "open: %s", err.msg);
+        return;
+    }
+    bad_case bc = {.model = "",
+                   .desc = "swa",
+                   .set_key = "gemma2.attention.sliding_window_pattern",
+                   .set_bools = 2};
+    CHECK(write_variant(src, &bc, path), "write");
+    gptc_gguf_close(src);
+    gptc_model *m = NULL;
+    if (gptc_model_load(path, NULL, &m, &err)) {
+        CHECK(0, "load: %s", err.msg);
+        return;
+    }
+    static const int32_t prompt[] = {1, 403, 407, 261, 378};
+    int32_t ref[200], got[200];
+    int max_cells = 0;
+    int n1 = greedy(m, 256, 0, 0, prompt, 5, ref, 200, NULL);
+    int n2 = greedy(m, 48, 0, 0, prompt, 5, got, 200, &max_cells); /* window 32 in 48 cells */
+    CHECK(n1 == 200 && n2 == 200, "200 tokens generated in 256 and in 48 cells (%d, %d)", n1, n2);
+    CHECK(max_cells <= 48, "cache bounded: at most %d cells used", max_cells);
+    CHECK(memcmp(ref, got, sizeof ref) == 0,
+          "sliding-window reuse gives the same text as a large cache");
+    gptc_model_free(m);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
+    check_cache_types();
+    check_swa_reuse();
     check_bad_files();
     check_numpy_ref();
     /* clang-format off */

@@ -75,6 +75,7 @@ static void check_against_runc(gptc_model *m, const ref_fwd *r, const char *what
 {
     gptc_err err;
     gptc_ctx_params cp = gptc_ctx_default_params();
+    cp.type_k = cp.type_v = 0; /* f32, as run.c */
     cp.n_threads = n_threads;
     gptc_ctx *c;
     CHECK(gptc_ctx_init(m, &cp, &c, &err) == GPTC_OK, "%s: ctx: %s", what, err.msg);
@@ -112,7 +113,9 @@ static void check_batched(gptc_model *m, const ref_fwd *r)
 {
     gptc_err err;
     gptc_ctx *c;
-    CHECK(gptc_ctx_init(m, NULL, &c, &err) == GPTC_OK, "ctx: %s", err.msg);
+    gptc_ctx_params cp32 = gptc_ctx_default_params();
+    cp32.type_k = cp32.type_v = 0; /* f32, as run.c */
+    CHECK(gptc_ctx_init(m, &cp32, &c, &err) == GPTC_OK, "ctx: %s", err.msg);
     int32_t pos[16];
     int8_t want[16];
     for (int i = 0; i < r->n_prompt; i++)
@@ -138,6 +141,7 @@ static void check_batched(gptc_model *m, const ref_fwd *r)
     /* two sequences in one batch: the prompt in seq 0 and its first 3 tokens in seq 1 */
     gptc_ctx_free(c);
     gptc_ctx_params cp = gptc_ctx_default_params();
+    cp.type_k = cp.type_v = 0; /* f32, as run.c */
     cp.n_seq_max = 4;
     CHECK(gptc_ctx_init(m, &cp, &c, &err) == GPTC_OK, "ctx: %s", err.msg);
     int32_t tk[16], ps[16], sq[16];
@@ -192,6 +196,7 @@ static void check_batched(gptc_model *m, const ref_fwd *r)
     gptc_ctx_free(c);
 
     cp = gptc_ctx_default_params();
+    cp.type_k = cp.type_v = 0;
     cp.n_ctx = 3;
     CHECK(gptc_ctx_init(m, &cp, &c, &err) == GPTC_OK, "small ctx: %s", err.msg);
     gptc_batch e3 = {.n_tokens = 3, .token = r->prompt, .pos = pos};

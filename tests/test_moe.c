@@ -106,6 +106,7 @@ static int open_run(const char *path, int n_threads, run *r)
     }
     gptc_ctx_params cp = gptc_ctx_default_params();
     cp.n_ctx = 128;
+    cp.type_k = cp.type_v = 0; /* f32: the all-F32 references */
     cp.n_threads = n_threads;
     if (gptc_ctx_init(r->m, &cp, &r->c, &err)) {
         CHECK(0, "%s: ctx: %s", path, err.msg);

@@ -252,6 +252,7 @@ static void test_lora_merge(enum gptc_arch arch)
     gptc_ctx *ctx = NULL;
     gptc_ctx_params cp = gptc_ctx_default_params();
     cp.n_ctx = 12;
+    cp.type_k = cp.type_v = 0; /* f32, as the training forward */
     cp.n_threads = 1;
     CHECK(m && gptc_ctx_init(m, &cp, &ctx, &err) == GPTC_OK, "ctx");
     int32_t pos[12];

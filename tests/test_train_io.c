@@ -101,6 +101,7 @@ static void test_export(enum gptc_arch arch, int tied)
               "%s: hparams arch %s vocab %d tied %d", an, hp->arch, hp->n_vocab, hp->tied_output);
         gptc_ctx_params cp = gptc_ctx_default_params();
         cp.n_threads = 2;
+        cp.type_k = cp.type_v = 0; /* f32, as the training forward */
         gptc_ctx *ctx = NULL;
         CHECK(gptc_ctx_init(model, &cp, &ctx, &err) == GPTC_OK, "ctx: %s", err.msg);
         int32_t pos[12];

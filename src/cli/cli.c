@@ -45,6 +45,13 @@ long long cli_int(const char *opt, const char *s, long long lo, long long hi)
     return v;
 }
 
+int cli_cache_type(const char *opt, const char *s)
+{
+    int t = gptc_cache_type(s);
+    if (t < 0) cli_die("option %s: '%s' is not a KV cache type (f32, f16, q8_0)", opt, s);
+    return t;
+}
+
 double cli_float(const char *opt, const char *s, double lo, double hi)
 {
     char *end;

@@ -33,6 +33,8 @@ void cli_die_err(const gptc_err *err) __attribute__((noreturn));
 /* The value after option argv[*i] (advancing *i), or die naming the option. */
 const char *cli_value(int argc, char **argv, int *i);
 long long cli_int(const char *opt, const char *s, long long lo, long long hi);
+/* --cache-type-k/-v value: f32, f16 or q8_0 (the gptc_ctx_params type number); dies otherwise */
+int cli_cache_type(const char *opt, const char *s);
 double cli_float(const char *opt, const char *s, double lo, double hi);
 int cli_is(const char *arg, const char *a, const char *b); /* arg equals a or b (b may be NULL) */
 

@@ -31,6 +31,7 @@ static const char *k_help =
     "  -r N          repetitions (default 5)\n"
     "      --json    print one JSON object instead of text\n"
     "      --bw X    use X GB/s as the bandwidth instead of measuring it\n"
+    "      --cache-type-k T, --cache-type-v T   KV cache types: f32, f16 (default), q8_0\n"
     "      --tokenizer FILE   tokenizer.bin of a llama2.c checkpoint\n";
 
 static double median(double *v, int n, double *mn, double *mx)
@@ -125,7 +126,7 @@ int cmd_bench(int argc, char **argv)
 {
     const char *path = NULL;
     gptc_model_params mp = gptc_model_default_params();
-    int n_p = 128, n_g = 64, n_t = 0, reps = 5, json = 0;
+    int n_p = 128, n_g = 64, n_t = 0, reps = 5, json = 0, type_k = 1, type_v = 1; /* f16 */
     double bw_given = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -142,6 +143,10 @@ int cmd_bench(int argc, char **argv)
             reps = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1000);
         else if (cli_is(a, "--json", NULL))
             json = 1;
+        else if (cli_is(a, "--cache-type-k", NULL))
+            type_k = cli_cache_type(a, cli_value(argc, argv, &i));
+        else if (cli_is(a, "--cache-type-v", NULL))
+            type_v = cli_cache_type(a, cli_value(argc, argv, &i));
         else if (cli_is(a, "--bw", NULL))
             bw_given = cli_float(a, cli_value(argc, argv, &i), 0.001, 1e6);
         else if (cli_is(a, "--tokenizer", NULL))
@@ -167,6 +172,8 @@ int cmd_bench(int argc, char **argv)
     gptc_ctx_params cp = gptc_ctx_default_params();
     cp.n_threads = n_t;
     cp.n_ctx = n_ctx;
+    cp.type_k = type_k;
+    cp.type_v = type_v;
     cp.n_batch = GPTC_MAX(n_p, 1);
     gptc_ctx *c;
     if (gptc_ctx_init(m, &cp, &c, &err)) cli_die_err(&err);

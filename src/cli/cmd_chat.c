@@ -40,6 +40,7 @@ static const char *k_help =
     "      --top-k K, --top-p P, --min-p P, --repeat-penalty R   sampling (see gptc run)\n"
     "  -s, --seed S            random seed (default: from the clock)\n"
     "  -n, --num-predict N     most tokens per reply (default -1: until the turn ends)\n"
+    "      --cache-type-k T, --cache-type-v T   KV cache types: f32, f16 (default), q8_0\n"
     "  -c, --ctx N             context size in tokens (default: the model's, at most 4096)\n"
     "  -t, --threads N         threads (default: all cores)\n"
     "      --date YYYY-MM-DD   the date templates see (default: env GPTC_DATE, else today)\n"
@@ -699,6 +700,10 @@ int cmd_chat(int argc, char **argv)
             seed_set = 1;
         } else if (cli_is(a, "-n", "--num-predict"))
             c.num_predict = cli_int(a, cli_value(argc, argv, &i), -1, 1 << 30);
+        else if (cli_is(a, "--cache-type-k", NULL))
+            cp.type_k = cli_cache_type(a, cli_value(argc, argv, &i));
+        else if (cli_is(a, "--cache-type-v", NULL))
+            cp.type_v = cli_cache_type(a, cli_value(argc, argv, &i));
         else if (cli_is(a, "-c", "--ctx"))
             cp.n_ctx = (int)cli_int(a, cli_value(argc, argv, &i), 16, 1 << 24);
         else if (cli_is(a, "-t", "--threads"))

@@ -30,6 +30,7 @@ static const char *k_help =
     "      --tokenizer FILE    tokenizer.bin for a llama2.c checkpoint\n" CLI_LORA_HELP
     "  -t, --threads N         threads (default: all cores)\n"
     "  -c, --ctx N             context size in tokens (default: the model's, at most 4096)\n"
+    "      --cache-type-k T, --cache-type-v T   KV cache types: f32, f16 (default), q8_0\n"
     "  -b, --batch N           prompt tokens per forward pass (default 512)\n"
     "      --no-bos            do not add BOS before the prompt\n"
     "      --special           parse special-token text such as <s> in the prompt\n"
@@ -96,6 +97,10 @@ int cmd_run(int argc, char **argv)
             cli_lora_add(&lora, cli_value(argc, argv, &i));
         else if (cli_is(a, "-t", "--threads"))
             cp.n_threads = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1024);
+        else if (cli_is(a, "--cache-type-k", NULL))
+            cp.type_k = cli_cache_type(a, cli_value(argc, argv, &i));
+        else if (cli_is(a, "--cache-type-v", NULL))
+            cp.type_v = cli_cache_type(a, cli_value(argc, argv, &i));
         else if (cli_is(a, "-c", "--ctx"))
             cp.n_ctx = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 24);
         else if (cli_is(a, "-b", "--batch"))

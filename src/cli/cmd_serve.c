@@ -27,6 +27,7 @@ static const char *k_help =
     "  --port N              port (default 8080; 0: any free port, printed on stderr)\n"
     "  --parallel N          requests decoded together, 1..64 (default 4)\n"
     "  -c, --ctx N           KV cells shared by all requests (default: --ctx-seq x --parallel)\n"
+    "      --cache-type-k T, --cache-type-v T   KV cache types: f32, f16 (default), q8_0\n"
     "      --ctx-seq N       most tokens of one request, prompt + reply (default: the model's\n"
     "                        context, at most 4096)\n"
     "  -b, --batch N         most tokens one decode step carries (default 512)\n"
@@ -97,7 +98,15 @@ int cmd_serve(int argc, char **argv)
             sp.n_parallel = (int)cli_int(a, cli_value(argc, argv, &i), 1, 64);
         else if (cli_is(a, "-c", "--ctx"))
             sp.n_ctx = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 24);
-        else if (cli_is(a, "--ctx-seq", NULL))
+        else if (cli_is(a, "--cache-type-k", NULL)) {
+            const char *v = cli_value(argc, argv, &i);
+            cli_cache_type(a, v);
+            sp.cache_type_k = v;
+        } else if (cli_is(a, "--cache-type-v", NULL)) {
+            const char *v = cli_value(argc, argv, &i);
+            cli_cache_type(a, v);
+            sp.cache_type_v = v;
+        } else if (cli_is(a, "--ctx-seq", NULL))
             sp.n_ctx_seq = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 24);
         else if (cli_is(a, "-b", "--batch"))
             sp.n_batch = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 16);

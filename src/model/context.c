@@ -16,6 +16,7 @@
 gptc_ctx_params gptc_ctx_default_params(void)
 {
     gptc_ctx_params p = {.n_ctx = 0, .n_batch = 512, .n_threads = 0, .n_seq_max = 1};
+    p.type_k = p.type_v = GPTC_TYPE_F16;
     return p;
 }
 
@@ -81,26 +82,49 @@ gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params
     }
     int nth = gptc_pool_size(c->pool);
     int L = hp->n_layer, N = c->n_ctx, B = c->n_batch, D = hp->n_embd, V = hp->n_vocab;
-    int Q = 0, K = 0, F = 0, R = 2;
-    uint64_t kv_total = 0;
+    int Q = 0, K = 0, F = 0, R = 2, HD = 0;
+    uint64_t k_total = 0, v_total = 0;
     int fail = 0;
-    c->kv_off = alloc3(1, 1, L, sizeof(size_t), &fail);
+    c->type_k = (uint32_t)p.type_k;
+    c->type_v = (uint32_t)p.type_v;
+    for (int w = 0; w < 2; w++) {
+        int t = w ? p.type_v : p.type_k;
+        if (t != GPTC_TYPE_F32 && t != GPTC_TYPE_F16 && t != GPTC_TYPE_Q8_0) {
+            gptc_ctx_free(c);
+            return gptc_fail(err, GPTC_E_INVALID,
+                             "context: KV cache type %d is not f32, f16 or q8_0", t);
+        }
+    }
+    c->k_off = alloc3(1, 1, L, sizeof(size_t), &fail);
+    c->v_off = alloc3(1, 1, L, sizeof(size_t), &fail);
     for (int l = 0; l < L && !fail; l++) {
         const gptc_layer *ly = &model->layers[l];
         int kl = ly->n_head_kv * ly->hd;
         Q = GPTC_MAX(Q, ly->n_head * ly->hd);
         K = GPTC_MAX(K, kl);
         F = GPTC_MAX(F, ly->n_ff);
+        HD = GPTC_MAX(HD, ly->hd);
         if (ly->rope) R = GPTC_MAX(R, ly->rope->n_rot);
+        if ((c->type_k == GPTC_TYPE_Q8_0 || c->type_v == GPTC_TYPE_Q8_0) && kl % 32) {
+            gptc_ctx_free(c);
+            return gptc_fail(
+                err, GPTC_E_INVALID,
+                "context: a q8_0 KV cache needs rows of a multiple of 32 values; layer %d has %d",
+                l, kl);
+        }
         if (ly->kv_src == l) {
-            c->kv_off[l] = (size_t)kv_total;
-            kv_total += (uint64_t)N * kl;
-        } else {
-            c->kv_off[l] = c->kv_off[ly->kv_src]; /* kv_src < l: checked at bind */
+            c->k_off[l] = (size_t)k_total;
+            c->v_off[l] = (size_t)v_total;
+            k_total += (uint64_t)N * gptc_row_bytes(c->type_k, kl);
+            v_total += (uint64_t)N * gptc_row_bytes(c->type_v, kl);
+        } else { /* kv_src < l: checked at bind */
+            c->k_off[l] = c->k_off[ly->kv_src];
+            c->v_off[l] = c->v_off[ly->kv_src];
         }
     }
-    c->k_cache = alloc3(1, 1, kv_total, sizeof(float), &fail);
-    c->v_cache = alloc3(1, 1, kv_total, sizeof(float), &fail);
+    c->k_cache = alloc3(1, 1, k_total, 1, &fail);
+    c->v_cache = alloc3(1, 1, v_total, 1, &fail);
+    c->kv_tmp = alloc3(1, nth, 4 * HD + 128, sizeof(float), &fail);
     c->cell_pos = alloc3(1, 1, N, sizeof(int32_t), &fail);
     c->cell_seq = alloc3(1, 1, N, sizeof(uint64_t), &fail);
     c->x = alloc3(1, B, D, sizeof(float), &fail);
@@ -158,7 +182,9 @@ void gptc_ctx_free(gptc_ctx *c)
     free(c->xb2);
     free(c->moe_buf);
     free(c->rope_cs);
-    free(c->kv_off);
+    free(c->k_off);
+    free(c->v_off);
+    free(c->kv_tmp);
     free(c->kb);
     free(c->vb);
     free(c->hb);
@@ -283,9 +309,57 @@ const float *gptc_get_embeddings(gptc_ctx *c, int seq)
     return c->embd_out;
 }
 
-void gptc_attend_head(const gptc_ctx *c, const float *q, const float *k, const float *v,
-                      size_t stride, int hd, int own, int32_t pos, const gptc_attn_opts *o,
-                      float *att, float *out)
+int gptc_cache_type(const char *name)
+{
+    if (strcmp(name, "f32") == 0) return GPTC_TYPE_F32;
+    if (strcmp(name, "f16") == 0) return GPTC_TYPE_F16;
+    if (strcmp(name, "q8_0") == 0) return GPTC_TYPE_Q8_0;
+    return -1;
+}
+
+uint64_t gptc_kv_bytes(const gptc_model *m, int n_ctx, int type_k, int type_v)
+{
+    uint64_t total = 0;
+    for (int l = 0; l < m->hp.n_layer; l++) {
+        const gptc_layer *ly = &m->layers[l];
+        if (ly->kv_src != l) continue;
+        int kl = ly->n_head_kv * ly->hd;
+        total += (uint64_t)n_ctx *
+                 (gptc_row_bytes((uint32_t)type_k, kl) + gptc_row_bytes((uint32_t)type_v, kl));
+    }
+    return total;
+}
+
+void gptc_kv_store(gptc_ctx *c, int l, int which, int cell, const float *row, int K)
+{
+    uint32_t type = which ? c->type_v : c->type_k;
+    char *dst = (which ? c->v_cache + c->v_off[l] : c->k_cache + c->k_off[l]) +
+                (size_t)cell * gptc_row_bytes(type, K);
+    if (type == GPTC_TYPE_F32)
+        memcpy(dst, row, (size_t)K * sizeof(float));
+    else
+        gptc_type_info(type)->from_float_ref(row, dst, K);
+}
+
+/* Elements [off, off + n) of a cache row of type t as f32: a pointer into the row (f32) or into
+ * tmp (n + 64 floats). */
+static const float *kv_seg(const char *row, uint32_t t, int off, int n, float *tmp)
+{
+    if (t == GPTC_TYPE_F32) return (const float *)row + off;
+    if (t == GPTC_TYPE_F16) {
+        const uint16_t *h = (const uint16_t *)row + off;
+        for (int i = 0; i < n; i++)
+            tmp[i] = gptc_f16_to_f32(h[i]);
+        return tmp;
+    }
+    /* q8_0: the blocks of 32 that hold the segment */
+    int b0 = off / 32, b1 = (off + n - 1) / 32;
+    gptc_type_info(t)->to_float(row + (size_t)b0 * 34, tmp, (int64_t)(b1 - b0 + 1) * 32);
+    return tmp + (off - b0 * 32);
+}
+
+void gptc_attend_head(const gptc_ctx *c, const float *q, const gptc_kv_view *kv, int hd, int own,
+                      int32_t pos, const gptc_attn_opts *o, float *att, float *tmp, float *out)
 {
     const gptc_ops *ops = c->ops;
     uint64_t bit = c->cell_seq[own]; /* the token's own cell: exactly its sequences */
@@ -299,7 +373,8 @@ void gptc_attend_head(const gptc_ctx *c, const float *q, const float *k, const f
             att[i] = -INFINITY;
             continue;
         }
-        float s = ops->dot_f32(q, k + (size_t)i * stride, hd) * scale;
+        const float *k = kv_seg(kv->k + (size_t)i * kv->row_k, kv->type_k, kv->off, hd, tmp);
+        float s = ops->dot_f32(q, k, hd) * scale;
         if (cap > 0) s = cap * tanhf(s / cap);
         att[i] = s;
         if (s > mx) mx = s;
@@ -318,6 +393,7 @@ void gptc_attend_head(const gptc_ctx *c, const float *q, const float *k, const f
         if (att[i] == 0.0f) continue;
         float p = att[i] * inv;
         if (c->ggml_f16) p = gptc_f16_to_f32(gptc_f32_to_f16(p)); /* test-only: as ggml */
-        ops->axpy_f32(out, p, v + (size_t)i * stride, hd);
+        const float *v = kv_seg(kv->v + (size_t)i * kv->row_v, kv->type_v, kv->off, hd, tmp);
+        ops->axpy_f32(out, p, v, hd);
     }
 }

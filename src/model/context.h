@@ -26,12 +26,14 @@ struct gptc_ctx {
     const gptc_ops *ops; /* borrowed: static table */
 
     /* KV cache */
-    float *k_cache;     /* per layer (N, K_l) owned; keys stored after RoPE */
-    float *v_cache;     /* per layer (N, K_l) owned */
-    size_t *kv_off;     /* (L) floats before layer l's cache (its kv_src's) */
-    int32_t *cell_pos;  /* (N) position, -1 when the cell is free */
-    uint64_t *cell_seq; /* (N) bit s set: sequence s sees this cell */
-    int n_cells_hi;     /* cells at index >= this are all free */
+    char *k_cache;           /* per layer (N, K_l) of type_k, owned; keys stored after RoPE */
+    char *v_cache;           /* per layer (N, K_l) of type_v, owned */
+    uint32_t type_k, type_v; /* GPTC_TYPE_F32, F16 or Q8_0 */
+    size_t *k_off, *v_off;   /* (L) bytes before layer l's cache (its kv_src's) */
+    float *kv_tmp;           /* (threads, 4 * max hd + 128) rows converted to f32 */
+    int32_t *cell_pos;       /* (N) position, -1 when the cell is free */
+    uint64_t *cell_seq;      /* (N) bit s set: sequence s sees this cell */
+    int n_cells_hi;          /* cells at index >= this are all free */
 
     /* scratch for one batch of T <= B tokens */
     float *x;                    /* (B, D) residual stream */
@@ -90,12 +92,22 @@ typedef struct gptc_attn_opts {
     int causal, n_swa;
 } gptc_attn_opts;
 
+/* One kv head of one layer's cache: cell i's keys are row i (row_k bytes) of k, of type
+ * type_k; the head's values start at element off of the row. The same for v. */
+typedef struct gptc_kv_view {
+    const char *k, *v;
+    size_t row_k, row_v;
+    uint32_t type_k, type_v;
+    int off;
+} gptc_kv_view;
+
 /* Attention of one query head of the token in cell `own` (at position pos) over every cell that
  * the token's sequences see (as o says): out (hd) = softmax(q . k_i * scale) v_i.
- * k, v: the layer's cache shifted to this head's kv head, rows of `stride` floats per cell.
- * att: (n_ctx) scratch of the calling thread. Used by every architecture's forward pass. */
-void gptc_attend_head(const gptc_ctx *c, const float *q, const float *k, const float *v,
-                      size_t stride, int hd, int own, int32_t pos, const gptc_attn_opts *o,
-                      float *att, float *out);
+ * att: (n_ctx) and tmp (4 * hd + 128) scratch of the calling thread. Used by every
+ * architecture's forward pass. */
+void gptc_attend_head(const gptc_ctx *c, const float *q, const gptc_kv_view *kv, int hd, int own,
+                      int32_t pos, const gptc_attn_opts *o, float *att, float *tmp, float *out);
+/* Store row (K values) as cell `cell` of layer l's K (which = 0) or V (1) cache. */
+void gptc_kv_store(gptc_ctx *c, int l, int which, int cell, const float *row, int K);
 
 #endif

@@ -254,16 +254,30 @@ static int needs_heads(const gptc_fwd *f)
     return ly->q_norm || ly->k_norm || ly->v_norm || (f->rope && f->rope->neox);
 }
 
+/* rows [r0, r1) of every token's k and v into an f32 cache (other types: job_store) */
 static void store_kv(gptc_fwd *f, int K, int r0, int r1)
 {
     gptc_ctx *c = f->c;
-    size_t layer_off = c->kv_off[f->l];
+    if (c->type_k != GPTC_TYPE_F32 || c->type_v != GPTC_TYPE_F32) return;
     for (int t = 0; t < f->T; t++) {
-        size_t cell_off = layer_off + (size_t)c->cell_of[t] * K;
-        memcpy(c->k_cache + cell_off + r0, c->kb + (size_t)t * K + r0,
-               (size_t)(r1 - r0) * sizeof(float));
-        memcpy(c->v_cache + cell_off + r0, c->vb + (size_t)t * K + r0,
-               (size_t)(r1 - r0) * sizeof(float));
+        size_t cell_off = (size_t)c->cell_of[t] * K * sizeof(float);
+        float *kd = (float *)(c->k_cache + c->k_off[f->l] + cell_off);
+        float *vd = (float *)(c->v_cache + c->v_off[f->l] + cell_off);
+        memcpy(kd + r0, c->kb + (size_t)t * K + r0, (size_t)(r1 - r0) * sizeof(float));
+        memcpy(vd + r0, c->vb + (size_t)t * K + r0, (size_t)(r1 - r0) * sizeof(float));
+    }
+}
+
+/* whole k and v rows of tokens into the cache, converted to its types */
+static void job_store(void *arg, int ith, int nth)
+{
+    gptc_fwd *f = arg;
+    gptc_ctx *c = f->c;
+    int K = f->ly->n_head_kv * f->ly->hd, t0, t1;
+    gptc_split(f->T, ith, nth, &t0, &t1);
+    for (int t = t0; t < t1; t++) {
+        gptc_kv_store(c, f->l, 0, c->cell_of[t], c->kb + (size_t)t * K, K);
+        gptc_kv_store(c, f->l, 1, c->cell_of[t], c->vb + (size_t)t * K, K);
     }
 }
 
@@ -340,9 +354,10 @@ static void job_heads(void *arg, int ith, int nth)
             round_f16(c->kb + (size_t)t * K, (size_t)K);
             round_f16(c->vb + (size_t)t * K, (size_t)K);
         }
-        size_t cell_off = c->kv_off[f->l] + (size_t)c->cell_of[t] * K;
-        memcpy(c->k_cache + cell_off, c->kb + (size_t)t * K, (size_t)K * sizeof(float));
-        memcpy(c->v_cache + cell_off, c->vb + (size_t)t * K, (size_t)K * sizeof(float));
+        if (c->type_k == GPTC_TYPE_F32 && c->type_v == GPTC_TYPE_F32) { /* else job_store */
+            gptc_kv_store(c, f->l, 0, c->cell_of[t], c->kb + (size_t)t * K, K);
+            gptc_kv_store(c, f->l, 1, c->cell_of[t], c->vb + (size_t)t * K, K);
+        }
     }
 }
 
@@ -360,17 +375,22 @@ static void job_attention(void *arg, int ith, int nth)
                         .sink = -INFINITY,
                         .causal = m->causal,
                         .n_swa = ly->n_swa};
-    const float *kc = c->k_cache + c->kv_off[f->l];
-    const float *vc = c->v_cache + c->kv_off[f->l];
+    gptc_kv_view kv = {.k = c->k_cache + c->k_off[f->l],
+                       .v = c->v_cache + c->v_off[f->l],
+                       .row_k = gptc_row_bytes(c->type_k, K),
+                       .row_v = gptc_row_bytes(c->type_v, K),
+                       .type_k = c->type_k,
+                       .type_v = c->type_v};
     float *att = c->att + (size_t)ith * c->n_ctx;
+    float *tmp = c->kv_tmp + (size_t)ith * (4 * (size_t)hd + 128);
     /* (token, head) pairs dealt out in turn: a causal prompt's later tokens see more cells, so
      * contiguous halves would give the last thread most of the work */
     for (int p = ith; p < f->T * H; p += nth) {
         int t = p / H, h = p % H, kvh = h / group;
         o.sink = ly->attn_sinks ? ly->attn_sinks[h] : -INFINITY;
-        gptc_attend_head(c, c->q + (size_t)t * Q + (size_t)h * hd, kc + (size_t)kvh * hd,
-                         vc + (size_t)kvh * hd, (size_t)K, hd, c->cell_of[t], f->pos[t], &o, att,
-                         c->xb + (size_t)t * Q + (size_t)h * hd);
+        kv.off = kvh * hd;
+        gptc_attend_head(c, c->q + (size_t)t * Q + (size_t)h * hd, &kv, hd, c->cell_of[t],
+                         f->pos[t], &o, att, tmp, c->xb + (size_t)t * Q + (size_t)h * hd);
     }
 }
 
@@ -386,6 +406,8 @@ void gptc_blk_attention(gptc_fwd *f)
     gptc_prep_act(c, c->xb, T, D, &ly->wq, own_kv ? &ly->wk : NULL, own_kv ? &ly->wv : NULL);
     run_job(c, job_qkv, f, (uint64_t)T * D * (Q + (own_kv ? 2 * K : 0)));
     if (needs_heads(f)) run_job(c, job_heads, f, (uint64_t)T * (Q + 2 * K) * 8);
+    if (own_kv && (c->type_k != GPTC_TYPE_F32 || c->type_v != GPTC_TYPE_F32))
+        run_job(c, job_store, f, (uint64_t)T * K * 16);
     run_job(c, job_attention, f, (uint64_t)T * ly->n_head * c->n_cells_hi * hd * 2);
     gptc_blk_matmul(f, c->xb2, &ly->wo, c->xb, ly->bo, T);
 }
@@ -557,9 +579,42 @@ static gptc_status check_batch(const gptc_ctx *c, const gptc_batch *b, gptc_err 
     return GPTC_OK;
 }
 
+/* Sliding-window models whose every KV layer is local: when the batch does not fit, give back
+ * the cells that left the window of every future query. A sequence's future queries are at
+ * positions >= its lowest position in this batch (or past its last cell when it has no token
+ * here), so a cell at p is dead for it when p <= q_min - window. Only when the cache is full:
+ * until then nothing changes (and a sequence may still be rewound with gptc_kv_seq_rm). */
+static void swa_reclaim(gptc_ctx *c, const gptc_batch *b)
+{
+    int W = c->model->swa_min;
+    if (W <= 0 || !b || !b->pos || b->n_tokens <= 0) return;
+    int n_free = 0;
+    for (int i = 0; i < c->n_ctx; i++)
+        n_free += c->cell_pos[i] < 0;
+    if (n_free >= b->n_tokens) return;
+    int32_t q_min[64];
+    for (int s = 0; s < c->n_seq_max; s++)
+        q_min[s] = gptc_kv_seq_pos_max(c, s) + 1;
+    for (int t = 0; t < b->n_tokens; t++) {
+        int s = b->seq_id ? b->seq_id[t] : 0;
+        if (s >= 0 && s < c->n_seq_max && b->pos[t] >= 0 && b->pos[t] < q_min[s])
+            q_min[s] = b->pos[t];
+    }
+    for (int i = 0; i < c->n_cells_hi; i++) {
+        if (c->cell_pos[i] < 0) continue;
+        for (int s = 0; s < c->n_seq_max; s++)
+            if ((c->cell_seq[i] >> s & 1) && (int64_t)c->cell_pos[i] <= (int64_t)q_min[s] - W)
+                c->cell_seq[i] &= ~(1ull << s);
+        if (!c->cell_seq[i]) c->cell_pos[i] = -1;
+    }
+    while (c->n_cells_hi > 0 && c->cell_pos[c->n_cells_hi - 1] < 0)
+        c->n_cells_hi--;
+}
+
 gptc_status gptc_decode(gptc_ctx *c, const gptc_batch *b, gptc_err *err)
 {
     gptc_err_clear(err);
+    swa_reclaim(c, b);
     gptc_status s = check_batch(c, b, err);
     if (s) return s;
     const gptc_model *m = c->model;

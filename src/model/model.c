@@ -419,6 +419,15 @@ gptc_status gptc_model_from_gguf(gguf_file *f, gptc_model **out, gptc_err *err)
         gptc_model_free(m);
         return s;
     }
+    for (int l = 0; l < m->hp.n_layer; l++) { /* sliding-window-only models reuse cells */
+        const gptc_layer *ly = &m->layers[l];
+        if (ly->kv_src != l) continue;
+        if (ly->n_swa <= 0) {
+            m->swa_min = 0;
+            break;
+        }
+        m->swa_min = m->swa_min ? GPTC_MIN(m->swa_min, ly->n_swa) : ly->n_swa;
+    }
     *out = m;
     return GPTC_OK;
 }

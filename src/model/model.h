@@ -100,6 +100,7 @@ struct gptc_model {
     int causal;          /* 1: a token sees positions <= its own (all but bert) */
     int pooling;         /* bert: 1 mean, 2 CLS (llama.cpp's pooling_type); 0: none */
     int n_swa;           /* the sliding window of the local layers (0: none) */
+    int swa_min;         /* > 0: every layer with its own KV is sliding, the smallest window */
     int rope_long_ctx;   /* phi3: contexts over this use rope[1] (long factors) for rope[0] */
 };
 

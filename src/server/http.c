@@ -1148,7 +1148,16 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
         gptc_server_free(s);
         return st;
     }
+    int tk = p.cache_type_k ? gptc_cache_type(p.cache_type_k) : 1,
+        tv = p.cache_type_v ? gptc_cache_type(p.cache_type_v) : 1;
+    if (tk < 0 || tv < 0) {
+        gptc_server_free(s);
+        return fail(err, GPTC_E_INVALID, "server: cache type '%s' is not f32, f16 or q8_0",
+                    tk < 0 ? p.cache_type_k : p.cache_type_v);
+    }
     srv_sched_params sp = {
+        .type_k = tk,
+        .type_v = tv,
         .n_parallel = p.n_parallel,
         .n_ctx = p.n_ctx,
         .n_ctx_seq = p.n_ctx_seq,

@@ -26,13 +26,15 @@ typedef struct gptc_server gptc_server;
 typedef void (*gptc_server_log_fn)(void *user, const char *line);
 
 typedef struct gptc_server_params {
-    const char *host;          /* address to bind: "127.0.0.1" (default), "::1", "0.0.0.0" ... */
-    int port;                  /* 0: a free port the system picks (gptc_server_port says which) */
-    int n_parallel;            /* sequences decoded together (slots), 1..64; default 4 */
-    int n_ctx;                 /* KV cells shared by all slots; 0: n_ctx_seq x n_parallel */
-    int n_ctx_seq;             /* most tokens of one sequence (prompt + reply); 0: the model's
-                                * trained context, at most 4096 */
-    int n_batch;               /* most tokens of one decode step; default 512 */
+    const char *host;         /* address to bind: "127.0.0.1" (default), "::1", "0.0.0.0" ... */
+    int port;                 /* 0: a free port the system picks (gptc_server_port says which) */
+    int n_parallel;           /* sequences decoded together (slots), 1..64; default 4 */
+    int n_ctx;                /* KV cells shared by all slots; 0: n_ctx_seq x n_parallel */
+    int n_ctx_seq;            /* most tokens of one sequence (prompt + reply); 0: the model's
+                               * trained context, at most 4096 */
+    int n_batch;              /* most tokens of one decode step; default 512 */
+    const char *cache_type_k; /* KV cache types "f32", "f16", "q8_0"; NULL: f16 */
+    const char *cache_type_v;
     int n_threads;             /* decode threads; 0: all cores but one (for the HTTP threads) */
     const char *api_key;       /* NULL or "": no authentication */
     const char *alias;         /* the model's id in the API; NULL: "gptc" */

@@ -876,6 +876,8 @@ gptc_status gptc_srv_sched_init(srv_sched *s, const gptc_model *model, const srv
     cp.n_threads = p->n_threads;
     cp.n_seq_max = p->n_parallel;
     cp.embeddings = 1;
+    cp.type_k = p->type_k;
+    cp.type_v = p->type_v;
     gptc_status st = gptc_ctx_init(model, &cp, &s->ctx, err);
     if (st) return st;
     s->n_ctx = gptc_ctx_n_ctx(s->ctx);
