@@ -616,6 +616,34 @@ static void test_stream_utf8(void)
     free(r);
 }
 
+static void test_logprobs_no_top(void)
+{
+    /* logprobs without top_logprobs (0: no top list), plain and streamed: each token has its
+     * logprob and an empty top_logprobs (an index of -1 once overwrote n_top: a crash) */
+    for (int stream = 0; stream < 2; stream++) {
+        char body[256];
+        snprintf(body, sizeof body,
+                 "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], "
+                 "\"max_tokens\": 12, \"ignore_eos\": true, \"logprobs\": true%s}",
+                 stream ? ", \"stream\": true" : "");
+        char *r = post("/v1/chat/completions", body);
+        CHECK(status_of(r) == 200, "logprobs without top_logprobs (stream %d): %d", stream,
+              status_of(r));
+        const char *b = body_of(r);
+        CHECK(b && strstr(b, "\"top_logprobs\":[]") && !strstr(b, "\"top_logprobs\":[{"),
+              "empty top_logprobs lists (stream %d)", stream);
+        if (!stream) {
+            json_t *j = json_of(r);
+            json_t *c = json_object_get(
+                json_object_get(json_array_get(json_object_get(j, "choices"), 0), "logprobs"),
+                "content");
+            CHECK(json_array_size(c) == 12, "12 tokens with logprobs (%zu)", json_array_size(c));
+            json_decref(j);
+        }
+        free(r);
+    }
+}
+
 typedef struct shut_arg {
     gptc_server *srv;
 } shut_arg;
@@ -775,6 +803,7 @@ int main(void)
     test_limits();
     test_batching();
     test_stream_utf8();
+    test_logprobs_no_top();
     test_disconnect();
     test_queue_full();
     test_shutdown(srv);

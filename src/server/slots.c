@@ -567,7 +567,7 @@ static void fill_logprobs(const float *lg, int V, int32_t id, int k, srv_lp *out
     out->lp = lg[id] - lse;
     if (out->lp == -INFINITY || isnan(out->lp)) out->lp = -9999.0f; /* JSON has no -inf */
     out->n_top = 0;
-    for (int i = 0; i < V; i++) {
+    for (int i = 0; i < V && k > 0; i++) { /* top_logprobs 0: no list (top_id[k - 1] is -1) */
         float v = lg[i];
         if (v == -INFINITY) continue;
         int n = out->n_top, p = n < k ? n : k - 1;
