@@ -156,17 +156,36 @@ static char *result_line(gptc_server *s, srv_bjob *b, const srv_error *pre, int 
     return out;
 }
 
-/* Append one line and fsync. 0 ok, -1 with errno. */
-static int append_line(const char *path, const char *line)
+/* Append one line and fsync. 0 ok, -1 with errno. A line that cannot be written whole (a full
+ * disk) is cut off again, so that the next line does not follow a torn one. */
+static int append_line_at(const char *path, const char *line, off_t *at)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0) return -1;
-    int rc = gptc_store_write_all(fd, line, strlen(line));
+    struct stat sb;
+    int have = fstat(fd, &sb) == 0;
+    if (at) *at = have ? sb.st_size : -1;
+    int rc = have ? gptc_store_write_all(fd, line, strlen(line)) : -1;
     if (rc == 0) rc = fsync(fd);
     int e = errno;
+    if (rc != 0 && have && ftruncate(fd, sb.st_size) == 0) fsync(fd);
     close(fd);
     errno = e;
     return rc;
+}
+
+static int append_line(const char *path, const char *line)
+{
+    return append_line_at(path, line, NULL);
+}
+
+/* Take back a line appended at offset at (its state could not be committed). */
+static void unappend(const char *path, off_t at)
+{
+    int fd = at >= 0 ? open(path, O_WRONLY | O_CLOEXEC) : -1;
+    if (fd < 0) return;
+    if (ftruncate(fd, at) == 0) fsync(fd);
+    close(fd);
 }
 
 /* Cut a torn last line (no newline) off a results file, then call fn for each custom_id in it. */
@@ -341,7 +360,8 @@ static void record(gptc_server *s, srv_bjob *b, const srv_error *pre)
     if (!line) return; /* cancelled: stays pending */
     char out[600], errp[600];
     batch_paths(s, b->batch_id, out, errp, sizeof out);
-    if (append_line(ok ? out : errp, line) != 0) {
+    off_t at;
+    if (append_line_at(ok ? out : errp, line, &at) != 0) {
         gptc_srv_log(s, "batch %s: cannot write a result (%s): the request stays pending",
                      b->batch_id, strerror(errno));
         free(line);
@@ -349,8 +369,16 @@ static void record(gptc_server *s, srv_bjob *b, const srv_error *pre)
     }
     free(line);
     gptc_err err;
-    gptc_store_req_finish(s->store, b->batch_id, b->req.custom_id,
-                          ok ? GPTC_REQ_OK : GPTC_REQ_FAILED, &err);
+    int fr = gptc_store_req_finish(s->store, b->batch_id, b->req.custom_id,
+                                   ok ? GPTC_REQ_OK : GPTC_REQ_FAILED, &err);
+    if (fr != 1) {
+        /* the line must not stay unless this commit made the request done: a pending request
+         * runs again, and its custom_id would appear twice */
+        unappend(ok ? out : errp, at);
+        if (fr < 0)
+            gptc_srv_log(s, "batch %s: cannot commit a result (%s): the request stays pending",
+                         b->batch_id, err.msg);
+    }
 }
 
 static void validate(struct srv_batches *bm, const char *id)
@@ -400,11 +428,13 @@ static void expire(struct srv_batches *bm, const char *id)
     gptc_err err;
     char out[600], errp[600];
     batch_paths(s, id, out, errp, sizeof out);
-    for (;;) {
+    int stuck = 0; /* a line not written or not committed (a full disk): retried later */
+    while (!stuck) {
         gptc_store_req *reqs;
         int n;
-        if (gptc_store_req_pending(s->store, id, 256, NULL, 0, &reqs, &n, &err) || n == 0) break;
-        for (int i = 0; i < n; i++) {
+        if (gptc_store_req_pending(s->store, id, 256, NULL, 0, &reqs, &n, &err)) return;
+        if (n == 0) break;
+        for (int i = 0; i < n && !stuck; i++) {
             char bid[48];
             gptc_store_new_id("batch_req_", bid, sizeof bid);
             json_t *line = json_pack("{s:s, s:s, s:n, s:{s:s, s:s}}", "id", bid, "custom_id",
@@ -416,17 +446,27 @@ static void expire(struct srv_batches *bm, const char *id)
             json_decref(line);
             size_t tl = txt ? strlen(txt) : 0;
             char *full = txt ? realloc(txt, tl + 2) : NULL;
+            off_t at;
             if (full) {
                 full[tl] = '\n';
                 full[tl + 1] = 0;
-                if (append_line(errp, full) == 0)
-                    gptc_store_req_finish(s->store, id, reqs[i].custom_id, GPTC_REQ_FAILED, &err);
+                if (append_line_at(errp, full, &at) != 0)
+                    stuck = 1;
+                else if (gptc_store_req_finish(s->store, id, reqs[i].custom_id, GPTC_REQ_FAILED,
+                                               &err) != 1)
+                    unappend(errp, at), stuck = 1;
             } else {
                 free(txt);
+                stuck = 1;
             }
             free(full);
         }
         gptc_store_reqs_free(reqs, n);
+    }
+    if (stuck) {
+        gptc_srv_log(s, "batch %s: cannot record its expired requests yet (%s)", id,
+                     strerror(errno));
+        return;
     }
     finalize(s, id, "expired");
 }

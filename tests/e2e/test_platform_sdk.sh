@@ -73,19 +73,72 @@ head -c 1500 /dev/zero | tr '\0' x > "$T/ok.txt"
 [ "$(code -F purpose=user_data -F "file=@$T/ok.txt" "$URL/v1/files")" = 200 ] && ok || bad "a file under the cap"
 serve_stop
 [ -z "$(ls -A "$T/data/tmp")" ] && ok || bad "an upload over the cap left a temporary"
-# a full disk: a small tmpfs as the data directory (needs mount: skipped where it is not allowed)
-mkdir -p "$T/full"
-if mount -t tmpfs -o size=256k tmpfs "$T/full" 2>/dev/null; then
-    SERVE_DATA="$T/full"; serve_start --api-key "$KEY" --alias stories >/dev/null || bad "start on the tmpfs"; unset SERVE_DATA
-    head -c 600000 /dev/zero | tr '\0' y > "$T/fill.txt"
+# a full disk: a small tmpfs as the data directory, filled up, where mount is allowed (root);
+# elsewhere (or with GPTC_TEST_ENOSPC_SHIM=1) the LD_PRELOAD shim tests/e2e/lib/enospc.c makes
+# every write under the data directory fail with ENOSPC while a flag file exists
+FULL="$T/full"; mkdir -p "$FULL"
+if [ -z "$GPTC_TEST_ENOSPC_SHIM" ] && mount -t tmpfs -o size=8m tmpfs "$FULL" 2>/dev/null; then
+    FULL_MODE=tmpfs
+elif ${CC:-cc} -shared -fPIC -o "$T/enospc.so" tests/e2e/lib/enospc.c -ldl 2>"$T/cc.err"; then
+    FULL_MODE=shim
+else
+    FULL_MODE=""; bad "no tmpfs mount and the ENOSPC shim does not build: $(cat "$T/cc.err")"
+fi
+disk_full() {
+    if [ $FULL_MODE = tmpfs ]; then dd if=/dev/zero of="$FULL/filler" bs=64k 2>/dev/null; else : > "$T/enospc.flag"; fi
+}
+disk_free() { rm -f "$FULL/filler" "$T/enospc.flag"; }
+if [ -n "$FULL_MODE" ]; then
+    echo "test_platform_sdk: full disk by $FULL_MODE"
+    if [ $FULL_MODE = shim ]; then
+        export LD_PRELOAD="$T/enospc.so" GPTC_ENOSPC_DIR="$FULL" GPTC_ENOSPC_FLAG="$T/enospc.flag"
+    fi
+    SERVE_DATA="$FULL"; serve_start --api-key "$KEY" --alias stories --parallel 2 >/dev/null || bad "start on the small disk"
+    unset SERVE_DATA LD_PRELOAD GPTC_ENOSPC_DIR GPTC_ENOSPC_FLAG
+    # an upload: 507, nothing half-written listed or left
+    head -c 100000 /dev/zero | tr '\0' y > "$T/fill.txt"
+    disk_full
     st=$(code -F purpose=user_data -F "file=@$T/fill.txt" "$URL/v1/files")
     { [ "$st" = 507 ] || [ "$st" = 500 ]; } && grep -q '"error"' "$T/body" && ok || bad "a full disk: $st $(cat "$T/body")"
     [ "$(code "$URL/v1/files")" = 200 ] && ! grep -q 'fill.txt' "$T/body" && ok || bad "nothing half-written is listed"
+    [ -z "$(ls -A "$FULL/tmp")" ] && [ -z "$(ls -A "$FULL/files")" ] && ok || bad "a failed upload left files behind"
+    disk_free
+    # a batch while the disk fills up: results that cannot be written or committed stay pending
+    # and run again once there is room; the output has each custom_id once, every line whole
+    python3 -c "
+import json
+for i in range(200):
+    print(json.dumps({'custom_id': f'f{i}', 'method': 'POST', 'url': '/v1/completions',
+                      'body': {'model': 'stories', 'prompt': 'Once', 'max_tokens': 64, 'ignore_eos': True}}))" > "$T/full.jsonl"
+    fid=$(curl -s -H "$H" -F purpose=batch -F "file=@$T/full.jsonl" "$URL/v1/files" | sed -n 's/.*"id":"\(file-[A-Za-z0-9_-]*\)".*/\1/p')
+    bid=$(curl -s -H "$H" -H 'Content-Type: application/json' -d "{\"input_file_id\":\"$fid\",\"endpoint\":\"/v1/completions\",\"completion_window\":\"24h\"}" "$URL/v1/batches" | sed -n 's/.*"id":"\(batch_[A-Za-z0-9_-]*\)".*/\1/p')
+    k=0
+    while [ $k -lt 300 ] && ! { code "$URL/v1/batches/$bid" >/dev/null; grep -q '"completed":[1-9]' "$T/body"; }; do sleep 0.1; k=$((k + 1)); done
+    disk_full
+    k=0
+    while [ $k -lt 300 ] && ! grep -q 'cannot write a result\|cannot commit a result' "$SERVER_LOG"; do sleep 0.1; k=$((k + 1)); done
+    grep -q 'cannot write a result\|cannot commit a result' "$SERVER_LOG" && ok || bad "the full disk was not hit while the batch ran: $(cat "$T/body")"
+    [ "$(code "$URL/v1/batches/$bid")" = 200 ] && grep -q '"status":"in_progress"' "$T/body" && ok || bad "the batch waits on a full disk: $(cat "$T/body")"
+    sleep 1
+    disk_free
+    k=0
+    while [ $k -lt 600 ] && ! { code "$URL/v1/batches/$bid" >/dev/null; grep -q '"status":"completed"' "$T/body"; }; do sleep 0.2; k=$((k + 1)); done
+    grep -q '"status":"completed"' "$T/body" && grep -q '"request_counts":{"total":200,"completed":200,"failed":0}' "$T/body" && ok ||
+        bad "the batch completes once there is room: $(cat "$T/body")"
+    ofid=$(sed -n 's/.*"output_file_id":"\([^"]*\)".*/\1/p' "$T/body")
+    code "$URL/v1/files/$ofid/content" >/dev/null
+    python3 - "$T/body" <<'PY' && ok || bad "the output after a full disk: each custom_id once, whole lines"
+import json, sys
+ids = [json.loads(l)["custom_id"] for l in open(sys.argv[1]) if l.strip()]
+print("full-disk batch output:", len(ids), "lines,", len(set(ids)), "custom_ids")
+sys.exit(0 if len(ids) == 200 == len(set(ids)) else 1)
+PY
     serve_stop
-    [ -z "$(ls -A "$T/full/tmp")" ] && [ -z "$(ls -A "$T/full/files")" ] && ok || bad "a full disk left files behind"
-    umount "$T/full"
-else
-    echo "test_platform_sdk: no tmpfs mount here: the full-disk check is skipped"
+    [ -z "$(ls -A "$FULL/tmp")" ] && [ -z "$(ls -A "$FULL/batches")" ] &&
+        [ "$(sqlite3 "$FULL/gptc.db" 'PRAGMA integrity_check')" = ok ] &&
+        [ "$(sqlite3 "$FULL/gptc.db" 'SELECT count(*) FROM files')" = "$(ls "$FULL/files" | wc -l)" ] && ok ||
+        bad "a full disk left files behind or a bad database"
+    [ $FULL_MODE = tmpfs ] && umount "$FULL"
 fi
 # expiry: a 2-second completion window (--batch-window, for tests); requests not run by then
 # go to the error file as batch_expired, and the batch ends expired
