@@ -106,6 +106,54 @@ done
 [ -z "$(ls -A "$SERVE_DATA/tmp")" ] && ok || bad "temporaries left: $(ls "$SERVE_DATA/tmp")"
 [ -z "$(ls -A "$SERVE_DATA/batches")" ] && ok || bad "batch leftovers: $(ls "$SERVE_DATA/batches")"
 
+# finalizing interrupted at each of its steps (white box: the states a kill -9 inside the
+# finalize step leaves, made exactly, since the step is too short for a random kill to land in
+# each one): status finalizing with the results (a) still in batches/, (b) renamed into files/
+# without their row, (c) registered as a file but the batch not yet completed
+for stage in unrenamed renamed adopted; do
+    SERVE_DATA="$T/fin-$stage"
+    serve_start --alias stories --parallel 4 --ctx-seq 256 -q >/dev/null || { bad "start ($stage)"; continue; }
+    fid=$(curl -s -F purpose=batch -F "file=@$T/in.jsonl" "$URL/v1/files" | sed -n 's/.*"id":"\(file-[A-Za-z0-9_-]*\)".*/\1/p')
+    bid=$(curl -s -H 'Content-Type: application/json' \
+        -d "{\"input_file_id\":\"$fid\",\"endpoint\":\"/v1/chat/completions\",\"completion_window\":\"24h\"}" \
+        "$URL/v1/batches" | sed -n 's/.*"id":"\(batch_[A-Za-z0-9_-]*\)".*/\1/p')
+    k=0
+    while [ $k -lt 600 ] && ! curl -s "$URL/v1/batches/$bid" | grep -q '"status":"completed"'; do sleep 0.2; k=$((k + 1)); done
+    serve_kill
+    DB="$SERVE_DATA/gptc.db"
+    oid="file-${bid#batch_}-output"
+    [ -n "$bid" ] && [ -f "$SERVE_DATA/files/$oid" ] || { bad "$stage: the batch did not complete ($bid)"; continue; }
+    case $stage in
+    unrenamed)
+        mv "$SERVE_DATA/files/$oid" "$SERVE_DATA/batches/$bid.out"
+        sqlite3 "$DB" "DELETE FROM files WHERE id='$oid'; UPDATE batches SET status='finalizing', completed_at=NULL, output_file_id=NULL WHERE id='$bid'" ;;
+    renamed)
+        sqlite3 "$DB" "DELETE FROM files WHERE id='$oid'; UPDATE batches SET status='finalizing', completed_at=NULL, output_file_id=NULL WHERE id='$bid'" ;;
+    adopted)
+        sqlite3 "$DB" "UPDATE batches SET status='finalizing', completed_at=NULL WHERE id='$bid'" ;;
+    esac
+    [ "$(sqlite3 "$DB" "SELECT status FROM batches WHERE id='$bid'")" = finalizing ] && ok || bad "$stage: state made"
+    serve_start --alias stories --parallel 4 --ctx-seq 256 -q >/dev/null || { bad "restart ($stage)"; continue; }
+    k=0
+    while [ $k -lt 100 ]; do
+        curl -s "$URL/v1/batches/$bid" > "$T/fin.json"
+        grep -q '"status":"completed"' "$T/fin.json" && break
+        sleep 0.2; k=$((k + 1))
+    done
+    grep -q '"status":"completed"' "$T/fin.json" && grep -q "\"output_file_id\":\"$oid\"" "$T/fin.json" && ok ||
+        bad "$stage: completed after the restart: $(cat "$T/fin.json")"
+    curl -s "$URL/v1/files/$oid/content" > "$T/fin.out"
+    python3 - "$T/fin.out" "$N" <<'PY' && ok || bad "$stage: each custom_id once in the output"
+import json, sys
+ids = [json.loads(l)["custom_id"] for l in open(sys.argv[1]) if l.strip()]
+sys.exit(0 if len(ids) == int(sys.argv[2]) == len(set(ids)) else 1)
+PY
+    serve_stop
+    [ "$(sqlite3 "$DB" 'PRAGMA integrity_check')" = ok ] && [ -z "$(ls -A "$SERVE_DATA/batches")" ] &&
+        [ "$(sqlite3 "$DB" "SELECT count(*) FROM files")" = "$(ls "$SERVE_DATA/files" | wc -l)" ] && ok ||
+        bad "$stage: integrity, leftovers or orphans"
+done
+
 # gptc batch (offline) under SIGKILL, rerun until it finishes
 rm -f "$T/off.jsonl" "$T/off.err.jsonl"
 k=0; finished=0
