@@ -476,9 +476,9 @@ static void feed(struct srv_batches *bm, const char *id, const char *endpoint)
 {
     gptc_server *s = bm->srv;
     if (bm->n_fl >= bm->max_fl) return;
-    int64_t skip[64];
+    int64_t skip[128]; /* every request in flight: max_fl is 2 x n_slots, n_slots <= 64 */
     int n_skip = 0;
-    for (int i = 0; i < bm->n_fl && n_skip < 64; i++)
+    for (int i = 0; i < bm->n_fl && n_skip < 128; i++)
         if (strcmp(bm->fl[i].batch_id, id) == 0) skip[n_skip++] = bm->fl[i].req.line;
     gptc_store_req *reqs;
     int n;
@@ -659,7 +659,9 @@ gptc_status gptc_srv_batches_start(gptc_server *s, gptc_err *err)
     struct srv_batches *bm = calloc(1, sizeof *bm);
     if (!bm) return gptc_fail(err, GPTC_E_NOMEM, "server: out of memory");
     bm->srv = s;
-    bm->max_fl = s->sched.n_slots;
+    /* twice the slots: a request is always queued behind the running ones, so a slot that
+     * frees is refilled at the next step, not after the manager has recorded a result */
+    bm->max_fl = s->sched.n_slots * 2;
     bm->fl = calloc((size_t)bm->max_fl, sizeof *bm->fl);
     if (!bm->fl) {
         free(bm);

@@ -695,11 +695,18 @@ static void slot_sample(srv_sched *s, srv_slot *sl, const float *raw)
 static void step(srv_sched *s)
 {
     int n = 0, budget;
+    /* while an interactive request's prompt is being read, batch (low) sequences sit the step
+     * out: its first token then waits for one small step, not for one that also carries every
+     * batch sequence (batch work yields; it loses one step per interactive arrival) */
+    int hold_low = 0;
+    for (int i = 0; i < s->n_slots && !hold_low; i++)
+        hold_low = s->slots[i].state == SLOT_PREFILL && s->slots[i].job && !s->slots[i].job->low &&
+                   s->slots[i].job->kind == JOB_GENERATE;
     for (int i = 0; i < s->n_slots; i++) {
         srv_slot *sl = &s->slots[i];
         sl->bidx = -1;
         sl->chunk = 0;
-        if (sl->state != SLOT_GEN) continue;
+        if (sl->state != SLOT_GEN || (hold_low && sl->job && sl->job->low)) continue;
         s->b_tok[n] = sl->next;
         s->b_pos[n] = sl->n_cache;
         s->b_seq[n] = sl->seq;
@@ -712,6 +719,7 @@ static void step(srv_sched *s)
         for (int i = 0; i < s->n_slots && budget > 0; i++) {
             srv_slot *sl = &s->slots[i];
             if (sl->job != s->active[a] || sl->state != SLOT_PREFILL) continue;
+            if (hold_low && sl->job->low) continue;
             int rem = sl->n_prompt - sl->n_cache, k = rem < budget ? rem : budget;
             for (int t = 0; t < k; t++) {
                 int p = sl->n_cache + t;
