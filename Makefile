@@ -3,6 +3,7 @@
 #   make demo      install what is missing, build, train a small GPT on the fortunes, sample it
 #   make test      install missing Debian packages (scripts/deps.sh), build, run every test
 #   make san       the same tests built with clang + ASan/UBSan/LSan
+#   make tsan      the tests that start threads built with clang + ThreadSanitizer
 #   make fuzz      build the libFuzzer targets; make fuzz-run FUZZ_SECONDS=600 runs each
 #   make bench     build and run the benchmarks in bench/ (never part of test)
 
@@ -56,7 +57,7 @@ EXAMPLES = $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 REPLAYS  = $(patsubst fuzz/%.c,$(BUILD)/fuzz/replay_%,$(wildcard fuzz/fuzz_*.c))
 HEADERS  = $(wildcard include/*.h src/*/*.h tests/*.h)
 
-.PHONY: all test test-only san fuzz fuzz-run bench bench-deps install clean deps demo format \
+.PHONY: all test test-only san tsan tsan-only fuzz fuzz-run bench bench-deps install clean deps demo format \
         format-check check-symbols check-link
 
 SHARED_CHECKS = $(BUILD)/examples/simple_shared $(BUILD)/link/own_gguf_shared
@@ -162,6 +163,20 @@ san:
 	@$(MAKE) --no-print-directory test-only CC=clang BUILD=build-san OPT=-O1 \
 	    SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 
+# ThreadSanitizer over the tests that start threads: the thread pool, the model's threaded
+# forward pass, the server (HTTP threads, slots, batches) and training. tests/tsan.supp lists
+# what TSan must not report, each with the reason.
+TSAN_TESTS = test_threads test_model test_moe test_server test_server_embd \
+             test_server_hardening test_train test_train_ft test_train_io
+
+tsan:
+	@$(MAKE) --no-print-directory tsan-only CC=clang BUILD=build-tsan OPT=-O1 \
+	    SANFLAGS="-fsanitize=thread -fno-omit-frame-pointer"
+
+tsan-only: $(addprefix $(BUILD)/tests/,$(TSAN_TESTS))
+	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+	    sh scripts/run-tests.sh $(BUILD) $(addprefix $(BUILD)/tests/,$(TSAN_TESTS))
+
 FUZZ_SRC  = $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN  = $(patsubst fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 60
@@ -242,4 +257,4 @@ format-check:
 	echo "format-check: $(words $(FORMAT_SRC)) files clang-formatted"
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-tsan build-fuzz

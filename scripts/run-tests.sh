@@ -1,10 +1,13 @@
 #!/bin/sh
-# Run every unit test binary in BUILD/tests and every tests/e2e/*.sh; sum their
-# "N passed, N failed" lines; print the total last; fail if anything failed.
+# Run every unit test binary in BUILD/tests and every tests/e2e/*.sh (or only the tests named
+# after BUILD); sum their "N passed, N failed" lines; print the total last; fail if anything
+# failed.
 BUILD=${1:-build}
+[ $# -gt 0 ] && shift
 export GPTC="$BUILD/gptc"
+[ $# -eq 0 ] && set -- "$BUILD"/tests/test_* tests/e2e/*.sh
 total_p=0; total_f=0; bad=""
-for t in "$BUILD"/tests/test_* tests/e2e/*.sh; do
+for t in "$@"; do
     [ -e "$t" ] || continue
     case "$t" in *.sh) cmd="sh $t";; *) cmd="$t";; esac
     out=$($cmd 2>&1); rc=$?

@@ -386,9 +386,13 @@ static int slot_take(srv_sched *s, srv_slot *sl, srv_job *j, int ci, int state)
             if (gptc_grammar_from_gbnf(s->gvocab, j->grammar, j->grammar_len, NULL, &sl->gr, &err))
                 return -1;
         }
-        srv_choice *c = &j->choices[ci];
-        if (j->logprobs) c->lp = calloc((size_t)j->max_tokens, sizeof *c->lp);
-        if (j->logprobs && !c->lp) return -1;
+        if (j->logprobs) { /* the stream reads c->lp under j->mu */
+            srv_lp *lp = calloc((size_t)j->max_tokens, sizeof *lp);
+            if (!lp) return -1;
+            pthread_mutex_lock(&j->mu);
+            j->choices[ci].lp = lp;
+            pthread_mutex_unlock(&j->mu);
+        }
     } else {
         sl->prompt = j->choices[ci].prompt;
         sl->n_prompt = j->choices[ci].n_prompt;
