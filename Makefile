@@ -55,7 +55,13 @@ TESTS    = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 BENCHES  = $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 EXAMPLES = $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 REPLAYS  = $(patsubst fuzz/%.c,$(BUILD)/fuzz/replay_%,$(wildcard fuzz/fuzz_*.c))
-HEADERS  = $(wildcard include/*.h src/*/*.h tests/*.h)
+# Header dependencies as the compiler finds them (-MMD -MP): each object gets a .d file beside it
+# (a program: PROGRAM.d), so touching a header rebuilds only what includes it
+# (tests/e2e/test_build_deps.sh).
+DEPFLAGS = -MMD -MP
+DEPFILES = $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) \
+           $(addsuffix .d,$(TESTS) $(BENCHES) $(EXAMPLES) $(REPLAYS) $(SHARED_CHECKS) \
+                          $(BUILD)/link/own_gguf_static)
 
 .PHONY: all test test-only san tsan tsan-only fuzz fuzz-run bench bench-deps install clean deps demo format \
         format-check check-symbols check-link
@@ -69,9 +75,9 @@ all: $(BIN) $(TESTS) $(EXAMPLES) $(REPLAYS) $(SHLIB) $(SHARED_CHECKS)
 # order, so results do not change.
 OPT_train = $(if $(filter -O2,$(OPT)),-O3)
 
-$(BUILD)/%.o: %.c $(HEADERS)
+$(BUILD)/%.o: %.c $(BUILD)/%.d
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(if $(findstring src/train/dist,$<),$(CFLAGS_MPI)) $(if $(findstring src/train/,$<),$(OPT_train)) $(if $(findstring _avx512,$<),$(ISA_avx512),$(if $(findstring _avx2,$<),$(ISA_avx2))) -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) $(if $(findstring src/train/dist,$<),$(CFLAGS_MPI)) $(if $(findstring src/train/,$<),$(OPT_train)) $(if $(findstring _avx512,$<),$(ISA_avx512),$(if $(findstring _avx2,$<),$(ISA_avx2))) -c $< -o $@
 
 $(BUILD)/src/train/dist.o: $(MPI_STAMP)
 
@@ -80,8 +86,8 @@ $(WEB_C): $(WEB) scripts/embed-web.sh
 	@mkdir -p $(dir $@)
 	sh scripts/embed-web.sh $@ $(WEB)
 
-$(BUILD)/gen/web_assets.o: $(WEB_C) src/server/ui.h
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+$(BUILD)/gen/web_assets.o: $(WEB_C) $(BUILD)/gen/web_assets.d
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
@@ -96,36 +102,36 @@ $(SHLIB): $(LIB_OBJ)
 $(BIN): $(CLI_OBJ) $(LIB)
 	$(CC) $(CFLAGS_ALL) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c $(LIB) $(HEADERS)
+$(BUILD)/tests/%: tests/%.c $(LIB) $(BUILD)/tests/%.d
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIB) $(LDLIBS)
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -MF $@.d -o $@ $< $(LIB) $(LDLIBS)
 
-$(BUILD)/bench/%: bench/%.c $(LIB) $(HEADERS)
+$(BUILD)/bench/%: bench/%.c $(LIB) $(BUILD)/bench/%.d
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIB) $(LDLIBS)
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -MF $@.d -o $@ $< $(LIB) $(LDLIBS)
 
 # examples/: programs that use the library as an outside program does, through include/gptc.h
 # alone (no -Isrc); tests/e2e/test_examples.sh runs them.
-$(BUILD)/examples/%: examples/%.c $(LIB) include/gptc.h
+$(BUILD)/examples/%: examples/%.c $(LIB) $(BUILD)/examples/%.d
 	@mkdir -p $(dir $@)
-	$(CC) $(filter-out -Isrc,$(CFLAGS_ALL)) -o $@ $< $(LIB) $(LDLIBS)
+	$(CC) $(filter-out -Isrc,$(CFLAGS_ALL)) $(DEPFLAGS) -MF $@.d -o $@ $< $(LIB) $(LDLIBS)
 
 # The same example linked against libgptc.so (found through its rpath, $$ORIGIN/..), and
 # tests/link/own_gguf.c: a program that defines ggml's gguf_find_tensor, gguf_add_tensor and
 # gguf_set_arr_str itself and still loads a model through libgptc (tests/e2e/test_shared_lib.sh).
-$(BUILD)/examples/simple_shared: examples/simple.c $(SHLIB) include/gptc.h
+$(BUILD)/examples/simple_shared: examples/simple.c $(SHLIB) $(BUILD)/examples/simple_shared.d
 	@mkdir -p $(dir $@)
-	$(CC) $(filter-out -Isrc,$(CFLAGS_ALL)) -o $@ $< -L$(BUILD) -lgptc -Wl,-rpath,'$$ORIGIN/..'
+	$(CC) $(filter-out -Isrc,$(CFLAGS_ALL)) $(DEPFLAGS) -MF $@.d -o $@ $< -L$(BUILD) -lgptc -Wl,-rpath,'$$ORIGIN/..'
 
-$(BUILD)/link/own_gguf_shared: tests/link/own_gguf.c $(SHLIB) include/gptc.h
+$(BUILD)/link/own_gguf_shared: tests/link/own_gguf.c $(SHLIB) $(BUILD)/link/own_gguf_shared.d
 	@mkdir -p $(dir $@)
-	$(CC) $(filter-out -Isrc,$(CFLAGS_ALL)) -o $@ $< -L$(BUILD) -lgptc -Wl,-rpath,'$$ORIGIN/..'
+	$(CC) $(filter-out -Isrc,$(CFLAGS_ALL)) $(DEPFLAGS) -MF $@.d -o $@ $< -L$(BUILD) -lgptc -Wl,-rpath,'$$ORIGIN/..'
 
 # The same program linked against libgptc.a: it links only once every global of the archive
 # starts with gptc_ (make check-symbols); until then the linker reports the clash.
-$(BUILD)/link/own_gguf_static: tests/link/own_gguf.c $(LIB) include/gptc.h
+$(BUILD)/link/own_gguf_static: tests/link/own_gguf.c $(LIB) $(BUILD)/link/own_gguf_static.d
 	@mkdir -p $(dir $@)
-	$(CC) $(filter-out -Isrc,$(CFLAGS_ALL)) -o $@ $< $(LIB) $(LDLIBS)
+	$(CC) $(filter-out -Isrc,$(CFLAGS_ALL)) $(DEPFLAGS) -MF $@.d -o $@ $< $(LIB) $(LDLIBS)
 
 check-link: $(BUILD)/link/own_gguf_static $(BUILD)/link/own_gguf_shared
 	$(BUILD)/link/own_gguf_static $(GPTC_DATA)/gguf/stories260K.gguf
@@ -144,10 +150,15 @@ check-symbols: $(LIB) $(SHLIB)
 
 # Each fuzz target linked with fuzz/replay.c instead of libFuzzer: a program that feeds it
 # every file of fuzz/seeds/<target>/ and fuzz/crashes/<target>/ (tests/e2e/test_fuzz_replay.sh),
-# in this build's compiler and sanitizers.
-$(BUILD)/fuzz/replay_%: fuzz/%.c fuzz/replay.c $(LIB) $(HEADERS)
+# in this build's compiler and sanitizers. (With two sources, the .d file is the last one's.)
+$(BUILD)/fuzz/replay_%: fuzz/%.c fuzz/replay.c $(LIB) $(BUILD)/fuzz/replay_%.d
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $< fuzz/replay.c $(LIB) $(LDLIBS)
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -MF $@.d -o $@ fuzz/replay.c $< $(LIB) $(LDLIBS)
+
+# A missing .d file (a build from before -MMD, or one deleted) counts as new, so its object is
+# rebuilt rather than trusted without its header list.
+$(DEPFILES):
+-include $(DEPFILES)
 
 deps:
 	@sh scripts/deps.sh
