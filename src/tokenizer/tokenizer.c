@@ -245,14 +245,15 @@ gptc_status gptc_tokenizer_from_gguf(const gguf_file *f, gptc_tokenizer **out, g
 
     const gguf_kv *model = gptc_gguf_find_kv(f, "tokenizer.ggml.model");
     const gguf_kv *tokens = gptc_gguf_find_kv(f, "tokenizer.ggml.tokens");
-    int bpe = 0;
+    int bpe = 0, wpm = 0;
     if (model) {
         if (model->type != GGUF_VT_STR)
             return gptc_fail(err, GPTC_E_FORMAT,
                              "tokenizer.ggml.model has type %s, expected string",
                              gptc_gguf_vtype_name(model->type));
         bpe = gptc_str_eq(model->v.str, "gpt2");
-        if (!bpe && !gptc_str_eq(model->v.str, "llama")) {
+        wpm = gptc_str_eq(model->v.str, "bert");
+        if (!bpe && !wpm && !gptc_str_eq(model->v.str, "llama")) {
             int n = (int)GPTC_MIN(model->v.str.n, 64);
             return gptc_fail(err, GPTC_E_UNSUPPORTED, "tokenizer model '%.*s' is not supported yet",
                              n, model->v.str.p);
@@ -292,7 +293,7 @@ gptc_status gptc_tokenizer_from_gguf(const gguf_file *f, gptc_tokenizer **out, g
     gptc_tokenizer *t = calloc(1, sizeof *t);
     if (!t) return gptc_fail(err, GPTC_E_NOMEM, "tokenizer: out of memory");
     t->n_vocab = n;
-    t->kind = bpe ? GPTC_TOK_BPE : GPTC_TOK_SPM;
+    t->kind = bpe ? GPTC_TOK_BPE : wpm ? GPTC_TOK_WPM : GPTC_TOK_SPM;
     gptc_status st = GPTC_OK;
 
     uint64_t total = 0;
@@ -324,14 +325,26 @@ gptc_status gptc_tokenizer_from_gguf(const gguf_file *f, gptc_tokenizer **out, g
         t->type[i] = ty >= 0 && ty <= GPTC_TT_BYTE ? (uint8_t)ty : GPTC_TT_UNDEFINED;
     }
 
-    if ((st = read_id(f, "tokenizer.ggml.bos_token_id", bpe ? 11 : 1, n, &t->bos, err)) ||
-        (st = read_id(f, "tokenizer.ggml.eos_token_id", bpe ? 11 : 2, n, &t->eos, err)) ||
-        (st = read_id(f, "tokenizer.ggml.unknown_token_id", bpe ? -1 : 0, n, &t->unk, err)) ||
-        (st = read_id(f, "tokenizer.ggml.eot_token_id", -1, n, &t->eot, err)) ||
-        (st = read_id(f, "tokenizer.ggml.eom_token_id", -1, n, &t->eom, err)) ||
-        (st = read_flag(f, "tokenizer.ggml.add_bos_token", !bpe, &t->add_bos, err)) ||
-        (st = read_flag(f, "tokenizer.ggml.add_eos_token", 0, &t->add_eos, err)) ||
-        (st = read_flag(f, "tokenizer.ggml.add_space_prefix", !bpe, &t->add_space_prefix, err)))
+    /* WordPiece: [CLS] text [SEP] are BOS and EOS, both added by default (llama.cpp) */
+    if (wpm && ((st = read_id(f, "tokenizer.ggml.cls_token_id", 101, n, &t->bos, err)) ||
+                (st = read_id(f, "tokenizer.ggml.seperator_token_id", 102, n, &t->eos, err)) ||
+                (st = read_id(f, "tokenizer.ggml.unknown_token_id", 100, n, &t->unk, err)) ||
+                (st = read_flag(f, "tokenizer.ggml.add_bos_token", 1, &t->add_bos, err)) ||
+                (st = read_flag(f, "tokenizer.ggml.add_eos_token", 1, &t->add_eos, err))))
+        goto fail;
+    if (wpm) {
+        t->eot = t->eom = -1;
+        t->add_space_prefix = 0;
+    } else if ((st = read_id(f, "tokenizer.ggml.bos_token_id", bpe ? 11 : 1, n, &t->bos, err)) ||
+               (st = read_id(f, "tokenizer.ggml.eos_token_id", bpe ? 11 : 2, n, &t->eos, err)) ||
+               (st =
+                    read_id(f, "tokenizer.ggml.unknown_token_id", bpe ? -1 : 0, n, &t->unk, err)) ||
+               (st = read_id(f, "tokenizer.ggml.eot_token_id", -1, n, &t->eot, err)) ||
+               (st = read_id(f, "tokenizer.ggml.eom_token_id", -1, n, &t->eom, err)) ||
+               (st = read_flag(f, "tokenizer.ggml.add_bos_token", !bpe, &t->add_bos, err)) ||
+               (st = read_flag(f, "tokenizer.ggml.add_eos_token", 0, &t->add_eos, err)) ||
+               (st = read_flag(f, "tokenizer.ggml.add_space_prefix", !bpe, &t->add_space_prefix,
+                               err)))
         goto fail;
 
     if ((st = gptc_tok_build_tables(t, err)) != GPTC_OK) goto fail;
@@ -465,23 +478,44 @@ gptc_frag *gptc_tok_partition(const gptc_tokenizer *t, const char *text, size_t 
     return a;
 }
 
+/* llama.cpp's add_special: BOS when asked, and EOS after the text when the vocabulary says
+ * add_eos_token (BERT's [SEP]) */
+static gptc_status add_eos(const gptc_tokenizer *tok, int add_special, gptc_status st, int32_t *out,
+                           size_t cap, size_t *n_out)
+{
+    if (st != GPTC_OK || !add_special || !tok->add_eos || tok->eos < 0) return st;
+    if (*n_out < cap) out[*n_out] = tok->eos;
+    (*n_out)++;
+    return st;
+}
+
 gptc_status gptc_tok_encode(const gptc_tokenizer *tok, const char *text, size_t len, int add_bos,
                             int parse_special, int32_t *out, size_t cap, size_t *n_out,
                             gptc_err *err)
 {
+    gptc_status st;
     if (tok && tok->kind == GPTC_TOK_BPE)
-        return gptc_bpe_encode(tok, text, len, add_bos, parse_special, NULL, out, cap, n_out, NULL,
-                               err);
-    return gptc_spm_encode(tok, text, len, add_bos, parse_special, NULL, out, cap, n_out, err);
+        st = gptc_bpe_encode(tok, text, len, add_bos, parse_special, NULL, out, cap, n_out, NULL,
+                             err);
+    else if (tok && tok->kind == GPTC_TOK_WPM)
+        st = gptc_wpm_encode(tok, text, len, add_bos, parse_special, NULL, out, cap, n_out, err);
+    else
+        st = gptc_spm_encode(tok, text, len, add_bos, parse_special, NULL, out, cap, n_out, err);
+    return add_eos(tok, add_bos, st, out, cap, n_out);
 }
 
 gptc_status gptc_tok_encode_lit(const gptc_tokenizer *tok, const char *text, size_t len,
                                 int add_bos, const uint8_t *literal, int32_t *out, size_t cap,
                                 size_t *n_out, gptc_err *err)
 {
+    gptc_status st;
     if (tok && tok->kind == GPTC_TOK_BPE)
-        return gptc_bpe_encode(tok, text, len, add_bos, 1, literal, out, cap, n_out, NULL, err);
-    return gptc_spm_encode(tok, text, len, add_bos, 1, literal, out, cap, n_out, err);
+        st = gptc_bpe_encode(tok, text, len, add_bos, 1, literal, out, cap, n_out, NULL, err);
+    else if (tok && tok->kind == GPTC_TOK_WPM)
+        st = gptc_wpm_encode(tok, text, len, add_bos, 1, literal, out, cap, n_out, err);
+    else
+        st = gptc_spm_encode(tok, text, len, add_bos, 1, literal, out, cap, n_out, err);
+    return add_eos(tok, add_bos, st, out, cap, n_out);
 }
 
 size_t gptc_tok_n_control(const gptc_tokenizer *tok)

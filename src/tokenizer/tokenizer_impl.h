@@ -12,6 +12,7 @@
 enum gptc_tok_kind {
     GPTC_TOK_SPM = 0, /* SentencePiece-style (spm.c) */
     GPTC_TOK_BPE = 1, /* byte-level BPE with a regex pre-tokenizer (bpe.c) */
+    GPTC_TOK_WPM = 2, /* WordPiece (BERT, wpm.c) */
 };
 
 /* A GGUF merge: the pair (left id, right id) becomes result at this rank (merge line index). */
@@ -108,6 +109,11 @@ gptc_status gptc_bpe_encode(const gptc_tokenizer *t, const char *text, size_t le
                             size_t *n_out, uint64_t *work, gptc_err *err);
 /* spm.c's encoder (gptc_tok_encode dispatches) */
 gptc_status gptc_spm_encode(const gptc_tokenizer *tok, const char *text, size_t len, int add_bos,
+                            int parse_special, const uint8_t *literal, int32_t *out, size_t cap,
+                            size_t *n_out, gptc_err *err);
+
+/* wpm.c's encoder (WordPiece) */
+gptc_status gptc_wpm_encode(const gptc_tokenizer *tok, const char *text, size_t len, int add_bos,
                             int parse_special, const uint8_t *literal, int32_t *out, size_t cap,
                             size_t *n_out, gptc_err *err);
 

@@ -54,7 +54,7 @@ printf 'not base64!! 0\n' > "$T/bad.tiktoken"
 expect_err "malformed rank file" $GPTC tokenize --encoding cl100k_base --vocab-file "$T/bad.tiktoken" hi
 expect_err "model and --encoding" $GPTC tokenize "$D/gguf/ggml-vocab-gpt-2.gguf" --encoding gpt2 hi x
 expect_err "--vocab-file without --encoding" $GPTC tokenize "$D/gguf/ggml-vocab-gpt-2.gguf" --vocab-file x hi
-expect_err "bert vocabulary" $GPTC tokenize "$D/gguf/vocab/ggml-vocab-bert-bge.gguf" hi
+check "$($GPTC tokenize "$D/gguf/vocab/ggml-vocab-bert-bge.gguf" "Hello world!" --ids)" "101 7592 2088 999 102" "bert (WordPiece) vocabulary: [CLS] hello world ! [SEP]"
 $GPTC tokenize --help > /dev/null 2>&1 && ok || bad "tokenize --help"
 
 echo "$pass passed, $fail failed"
