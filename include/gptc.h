@@ -240,6 +240,14 @@ GPTC_API float *gptc_get_logits(gptc_ctx *ctx, int i);
  * borrowed until the next call on ctx; NULL when embeddings are off, seq is out of range or no
  * token has been decoded for it. */
 GPTC_API const float *gptc_get_embeddings(gptc_ctx *ctx, int seq);
+/* The same before L2 normalisation (the pooled hidden state itself, as llama.cpp's
+ * llama_get_embeddings_seq). */
+GPTC_API const float *gptc_get_embeddings_raw(gptc_ctx *ctx, int seq);
+/* How an embedding model pools (its pooling_type): 1 mean, 2 the first token (CLS), 3 the last
+ * token; 0 for a text generator. An embedding model has no classifier: gptc_get_logits returns
+ * NULL, embeddings are always on, and since its attention is bidirectional each sequence must
+ * be decoded in one batch into an empty sequence. Decoders pool by mean. */
+GPTC_API int gptc_model_pooling(const gptc_model *model);
 
 /* KV cache operations over sequences. p1 < 0 means "to the end". */
 GPTC_API void gptc_kv_clear(gptc_ctx *ctx);

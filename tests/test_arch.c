@@ -368,6 +368,12 @@ static void check_bad_files(void)
         {"rand-llama3-d256-F32", "rope scaling type not a string", .set_key = "llama.rope.scaling.type", .set_val = 3, .expect = "llama.rope.scaling.type"},
         {"rand-llama3-d256-F32", "rope scaling factor", .set_key = "llama.rope.scaling.factor", .set_val = 0, .set_float = 1, .expect = "llama.rope.scaling.factor"},
         {"rand-smollm3-d128-F32", "more layers than tensors", .set_key = "smollm3.block_count", .set_val = 5, .expect = "blk.4.attn_norm.weight' is missing"},
+        {"rand-bert-d128-F32", "bert missing norm bias", .drop_tensor = "blk.1.attn_output_norm.bias", .expect = "blk.1.attn_output_norm.bias' is missing"},
+        {"rand-bert-d128-F32", "bert positions shape", .bad_shape = "position_embd.weight", .expect = "position_embd.weight' has shape"},
+        {"rand-bert-d128-F32", "bert heads not dividing", .set_key = "bert.attention.head_count", .set_val = 3, .expect = "not a multiple of head_count 3"},
+        {"rand-bert-d128-F32", "bert causal not a bool", .set_key = "bert.attention.causal", .set_val = 1, .expect = "bert.attention.causal' is not a bool"},
+        {"rand-bert-d128-F32", "bert rank pooling", .set_key = "bert.pooling_type", .set_val = 4, .expect = "pooling_type 4"},
+        {"rand-bert-d128-F32", "bert pooling out of range", .set_key = "bert.pooling_type", .set_val = 9, .expect = "bert.pooling_type"},
         {"rand-smollm3-d128-F32", "unknown architecture", .set_key = "general.architecture", .set_str = "mamba9", .expect = "'mamba9' is not supported (gptc runs: llama, gpt2"},
     };
     /* clang-format on */
@@ -507,8 +513,208 @@ static void check_swa_reuse(void)
     rmdir(dir);
 }
 
+/* ----- bert: pooled embeddings ------------------------------------------------------------ */
+
+/* the values of a "# comment" + "index TAB value" file, or of a JSON array after "embedding" */
+static int read_vec(const char *name, float *v, int n)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/gguf/arch/reference/%s", test_data_dir(), name);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    static char buf[1 << 16];
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = 0;
+    int k = 0;
+    char *p = strstr(buf, "\"embedding\"");
+    if (p) {
+        p = strchr(p, '[');
+        while (p && k < n) {
+            char *e;
+            v[k] = strtof(p + 1, &e);
+            if (e == p + 1) break;
+            k++;
+            p = strchr(e, ',');
+        }
+        return k;
+    }
+    for (char *line = strtok(buf, "\n"); line && k < n; line = strtok(NULL, "\n")) {
+        int i;
+        float x;
+        if (line[0] != '#' && sscanf(line, "%d\t%f", &i, &x) == 2 && i == k) v[k++] = x;
+    }
+    return k;
+}
+
+/* the raw pooled embedding (and the normalised one) of ids decoded as sequence seq */
+static int bert_embed(gptc_model *m, const int32_t *ids, int n, int tk, int threads, float *raw,
+                      float *unit)
+{
+    gptc_ctx_params cp = gptc_ctx_default_params();
+    cp.n_ctx = 512;
+    cp.n_batch = 512;
+    cp.n_threads = threads;
+    cp.type_k = cp.type_v = tk;
+    gptc_ctx *c = NULL;
+    gptc_err err;
+    if (gptc_ctx_init(m, &cp, &c, &err)) return 0;
+    int32_t pos[512];
+    for (int i = 0; i < n; i++)
+        pos[i] = i;
+    gptc_batch b = {.n_tokens = n, .token = (int32_t *)ids, .pos = pos};
+    int ok = gptc_decode(c, &b, &err) == GPTC_OK;
+    const float *e = ok ? gptc_get_embeddings_raw(c, 0) : NULL;
+    int D = gptc_model_hparams(m)->n_embd;
+    if (e) memcpy(raw, e, (size_t)D * sizeof *raw);
+    e = ok ? gptc_get_embeddings(c, 0) : NULL;
+    if (e && unit) memcpy(unit, e, (size_t)D * sizeof *unit);
+    ok = ok && e && gptc_get_logits(c, n - 1) == NULL;
+    gptc_ctx_free(c);
+    return ok;
+}
+
+static double max_diff(const float *a, const float *b, int n)
+{
+    double d = 0;
+    for (int i = 0; i < n; i++)
+        d = fmax(d, fabs((double)a[i] - b[i]));
+    return d;
+}
+
+static void check_bert(void)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/gguf/arch/rand-bert-d128-F32.gguf", test_data_dir());
+    gptc_model *m = NULL;
+    gptc_err err;
+    if (gptc_model_load(path, NULL, &m, &err)) {
+        CHECK(0, "bert: load: %s", err.msg);
+        return;
+    }
+    CHECK(gptc_model_pooling(m) == 1, "bert: mean pooling");
+    int32_t ids[16];
+    size_t n = 0;
+    CHECK(gptc_tok_encode(gptc_model_tokenizer(m), "Once upon a time", 16, 1, 1, ids, 16, &n,
+                          &err) == GPTC_OK &&
+              n == 6 && ids[0] == 1 && ids[1] == 403 && ids[4] == 378 && ids[5] == 2,
+          "bert: prompt ids 1 403 407 261 378 2 (BOS and EOS added)");
+    float raw[128], unit[128], want[128];
+    CHECK(read_vec("rand-bert-d128-F32.embd-f32.tsv", want, 128) == 128, "bert: embd-f32.tsv");
+    for (int th = 1; th <= 2; th++) {
+        CHECK(bert_embed(m, ids, 6, 0, th, raw, unit), "bert: embed (%d threads)", th);
+        double d = max_diff(raw, want, 128);
+        printf("# bert F32 cache, %d threads: max |d| %.2e vs llama.cpp's all-F32 embedding\n", th,
+               d);
+        CHECK(d < 1e-4, "bert: raw embedding within 1e-4 of llama.cpp F32 (%.2e)", d);
+    }
+    CHECK(read_vec("rand-bert-d128-F32.embd.tsv", want, 128) == 128, "bert: embd.tsv");
+    CHECK(bert_embed(m, ids, 6, 1, 2, raw, unit), "bert: embed, f16 cache");
+    double d = max_diff(raw, want, 128);
+    printf("# bert f16 cache (llama.cpp's defaults): max |d| %.2e\n", d);
+    CHECK(d < 2e-3, "bert: default settings within 2e-3 of llama.cpp's default run (%.2e)", d);
+    CHECK(read_vec("rand-bert-d128-F32.embedding.json", want, 128) == 128, "bert: embedding.json");
+    d = max_diff(unit, want, 128);
+    CHECK(d < 2e-4, "bert: normalised embedding within 2e-4 of llama-embedding's (%.2e)", d);
+    double nn = 0;
+    for (int i = 0; i < 128; i++)
+        nn += (double)unit[i] * unit[i];
+    CHECK(fabs(nn - 1) < 1e-5, "bert: normalised embedding has unit length (%.7f)", nn);
+
+    /* a sequence split over two batches, and a position past the learned ones, are refused */
+    gptc_ctx_params cp = gptc_ctx_default_params();
+    cp.n_ctx = 64;
+    cp.n_seq_max = 2;
+    gptc_ctx *c = NULL;
+    CHECK(gptc_ctx_init(m, &cp, &c, &err) == GPTC_OK, "bert: ctx");
+    if (c) {
+        int32_t pos[6] = {0, 1, 2, 3, 4, 5};
+        gptc_batch b1 = {.n_tokens = 3, .token = ids, .pos = pos};
+        gptc_batch b2 = {.n_tokens = 3, .token = ids + 3, .pos = pos + 3};
+        CHECK(gptc_decode(c, &b1, &err) == GPTC_OK, "bert: first half");
+        CHECK(gptc_decode(c, &b2, &err) == GPTC_E_INVALID && strstr(err.msg, "one batch"),
+              "bert: second half of a sequence refused: %s", err.msg);
+        gptc_kv_clear(c);
+        int32_t far[1] = {600};
+        gptc_batch b3 = {.n_tokens = 1, .token = ids, .pos = far};
+        CHECK(gptc_decode(c, &b3, &err) == GPTC_E_RANGE && strstr(err.msg, "position 600"),
+              "bert: position 600 refused: %s", err.msg);
+        /* two sequences in one batch: each as alone */
+        int32_t two[12], tpos[12], tseq[12];
+        for (int i = 0; i < 12; i++) {
+            two[i] = i < 6 ? ids[i] : (int32_t)(3 + 7 * i);
+            tpos[i] = i % 6;
+            tseq[i] = i / 6;
+        }
+        gptc_kv_clear(c);
+        gptc_batch bb = {.n_tokens = 12, .token = two, .pos = tpos, .seq_id = tseq};
+        float a0[128];
+        CHECK(gptc_decode(c, &bb, &err) == GPTC_OK, "bert: two sequences: %s", err.msg);
+        const float *e0 = gptc_get_embeddings_raw(c, 0);
+        if (e0) memcpy(a0, e0, sizeof a0);
+        const float *e1 = gptc_get_embeddings_raw(c, 1);
+        float solo[128];
+        CHECK(e0 && e1 && bert_embed(m, two + 6, 6, 1, 2, solo, NULL) &&
+                  max_diff(e1, solo, 128) < 1e-5 && bert_embed(m, two, 6, 1, 2, solo, NULL) &&
+                  max_diff(a0, solo, 128) < 1e-5,
+              "bert: two sequences in one batch embed as each alone");
+        gptc_ctx_free(c);
+    }
+
+    /* the float64 numpy reference (scripts/bert_ref.py), for each pooling */
+    gguf_file *src = NULL;
+    gptc_model *mp[3] = {m, NULL, NULL};
+    char vpath[2][64] = {"/tmp/gptc_test_bert_cls.gguf", "/tmp/gptc_test_bert_last.gguf"};
+    if (gptc_gguf_open(path, &src, &err) == GPTC_OK) {
+        for (int k = 0; k < 2; k++) {
+            bad_case bc = {.set_key = "bert.pooling_type", .set_val = 2 + k};
+            CHECK(write_variant(src, &bc, vpath[k]) &&
+                      gptc_model_load(vpath[k], NULL, &mp[k + 1], &err) == GPTC_OK &&
+                      gptc_model_pooling(mp[k + 1]) == 2 + k,
+                  "bert: pooling variant %d", 2 + k);
+            unlink(vpath[k]);
+        }
+        gptc_gguf_close(src);
+    }
+    FILE *f = fopen("tests/fixtures/bert_ref.tsv", "r");
+    CHECK(f != NULL, "tests/fixtures/bert_ref.tsv");
+    static char line[1 << 16];
+    int cases = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        char *pool = strtok(line, "\t"), *sid = strtok(NULL, "\t"), *svec = strtok(NULL, "\t");
+        if (!pool || !sid || !svec) continue;
+        int k = strcmp(pool, "mean") == 0 ? 0 : strcmp(pool, "cls") == 0 ? 1 : 2;
+        int32_t tid[256];
+        int nt = 0;
+        for (char *q = sid; *q && nt < 256;) {
+            char *e;
+            long v = strtol(q, &e, 10);
+            if (e == q) break;
+            tid[nt++] = (int32_t)v;
+            q = e;
+        }
+        float ref[128];
+        char *q = svec;
+        for (int i = 0; i < 128; i++)
+            ref[i] = strtof(q, &q);
+        for (int th = 1; th <= 2; th++) {
+            int ok = mp[k] && bert_embed(mp[k], tid, nt, 0, th, raw, NULL);
+            d = ok ? max_diff(raw, ref, 128) : 1e9;
+            CHECK(ok && d < 1e-4,
+                  "bert %s pooling, %d tokens, %d threads: numpy within 1e-4 (%.2e)", pool, nt, th,
+                  d);
+        }
+        cases++;
+    }
+    if (f) fclose(f);
+    CHECK(cases == 15, "bert: 15 numpy cases (%d)", cases);
+    for (int k = 0; k < 3; k++)
+        gptc_model_free(mp[k]);
+}
+
 int main(void)
 {
+    check_bert();
     check_cache_types();
     check_swa_reuse();
     check_bad_files();

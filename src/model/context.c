@@ -137,7 +137,7 @@ gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params
     c->hb = alloc3(1, B, F, sizeof(float), &fail);
     c->hb2 = alloc3(1, B, F, sizeof(float), &fail);
     c->att = alloc3(1, nth, N, sizeof(float), &fail);
-    c->logits = alloc3(1, B, V, sizeof(float), &fail);
+    c->logits = alloc3(1, B, model->output.data ? V : 1, sizeof(float), &fail);
     c->logit_row = alloc3(1, 1, B, sizeof(int32_t), &fail);
     c->cell_of = alloc3(1, 1, B, sizeof(int32_t), &fail);
     c->out_idx = alloc3(1, 1, B, sizeof(int32_t), &fail);
@@ -150,10 +150,11 @@ gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params
             !(c->xq[fm] = aligned_alloc(64, (size_t)((bytes + 64) & ~(uint64_t)63))))
             fail = 1;
     }
-    if (p.embeddings) {
+    if (p.embeddings || model->pooling) { /* an embedding model always pools */
         c->embd_sum = alloc3(1, p.n_seq_max, D, sizeof(float), &fail);
         c->embd_n = alloc3(1, 1, p.n_seq_max, sizeof(int64_t), &fail);
         c->embd_out = alloc3(1, 1, D, sizeof(float), &fail);
+        c->embd_pos = alloc3(1, 1, p.n_seq_max, sizeof(int32_t), &fail);
     }
     if (fail) {
         gptc_ctx_free(c);
@@ -199,6 +200,7 @@ void gptc_ctx_free(gptc_ctx *c)
     free(c->embd_sum);
     free(c->embd_n);
     free(c->embd_out);
+    free(c->embd_pos);
     free(c);
 }
 
@@ -279,19 +281,30 @@ float *gptc_get_logits(gptc_ctx *c, int i)
 void gptc_ctx_embd_accumulate(gptc_ctx *c, const gptc_batch *b)
 {
     if (!c->embd_sum) return;
-    int D = c->model->hp.n_embd;
+    int D = c->model->hp.n_embd, pool = c->model->pooling;
     float *row = c->embd_out; /* scratch: overwritten by the next gptc_get_embeddings anyway */
     for (int t = 0; t < b->n_tokens; t++) {
         int s = b->seq_id ? b->seq_id[t] : 0;
-        gptc_final_norm(c->model, row, c->x + (size_t)t * D);
         float *sum = c->embd_sum + (size_t)s * D;
+        if (pool == 2 && b->pos[t] != 0) continue; /* CLS: the first token only */
+        if (pool == 3) {                           /* last: the highest position so far */
+            if (c->embd_n[s] && b->pos[t] < c->embd_pos[s]) continue;
+            c->embd_n[s] = 0;
+            memset(sum, 0, (size_t)D * sizeof *sum);
+        }
+        if (pool == 2) {
+            c->embd_n[s] = 0;
+            memset(sum, 0, (size_t)D * sizeof *sum);
+        }
+        c->embd_pos[s] = b->pos[t];
+        gptc_final_norm(c->model, row, c->x + (size_t)t * D);
         for (int i = 0; i < D; i++)
             sum[i] += row[i];
         c->embd_n[s]++;
     }
 }
 
-const float *gptc_get_embeddings(gptc_ctx *c, int seq)
+static const float *embeddings(gptc_ctx *c, int seq, int normalize)
 {
     if (!c->embd_sum || seq < 0 || seq >= c->n_seq_max || c->embd_n[seq] == 0) return NULL;
     int D = c->model->hp.n_embd;
@@ -301,12 +314,27 @@ const float *gptc_get_embeddings(gptc_ctx *c, int seq)
         c->embd_out[i] = (float)(sum[i] * inv_n);
         norm += (double)c->embd_out[i] * c->embd_out[i];
     }
-    if (norm > 0) {
+    if (normalize && norm > 0) {
         float inv = (float)(1.0 / sqrt(norm));
         for (int i = 0; i < D; i++)
             c->embd_out[i] *= inv;
     }
     return c->embd_out;
+}
+
+const float *gptc_get_embeddings(gptc_ctx *c, int seq)
+{
+    return embeddings(c, seq, 1);
+}
+
+const float *gptc_get_embeddings_raw(gptc_ctx *c, int seq)
+{
+    return embeddings(c, seq, 0);
+}
+
+int gptc_model_pooling(const gptc_model *m)
+{
+    return m ? m->pooling : 0;
 }
 
 int gptc_cache_type(const char *name)

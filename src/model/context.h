@@ -64,9 +64,10 @@ struct gptc_ctx {
     int ggml_f16;
 
     /* embeddings (gptc_ctx_params.embeddings; NULL when off) */
-    float *embd_sum; /* (n_seq_max, D) sum of each sequence's final normalised states */
-    int64_t *embd_n; /* (n_seq_max) tokens summed */
-    float *embd_out; /* (D) the last gptc_get_embeddings result */
+    float *embd_sum;   /* (n_seq_max, D) sum of each sequence's final normalised states */
+    int64_t *embd_n;   /* (n_seq_max) tokens summed */
+    float *embd_out;   /* (D) the last gptc_get_embeddings result */
+    int32_t *embd_pos; /* (n_seq_max) position of the token last pooled (CLS, last pooling) */
 };
 
 /* decode.c: weight products any architecture's forward pass can use.

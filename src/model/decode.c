@@ -643,10 +643,11 @@ gptc_status gptc_decode(gptc_ctx *c, const gptc_batch *b, gptc_err *err)
         return s;
     }
 
-    /* logits only for the tokens that asked (default: the last one) */
+    /* logits only for the tokens that asked (default: the last one); none without a
+     * classifier (embedding models) */
     int n_out = 0;
     for (int t = 0; t < T; t++) {
-        int want = b->logits ? b->logits[t] != 0 : t == T - 1;
+        int want = m->output.data && (b->logits ? b->logits[t] != 0 : t == T - 1);
         c->logit_row[t] = want ? n_out : -1;
         if (want) {
             gptc_final_norm(m, c->xb + (size_t)n_out * D, c->x + (size_t)t * D);

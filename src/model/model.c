@@ -542,6 +542,8 @@ void gptc_model_free(gptc_model *m)
         free(m->rope[i].inv_freq);
     free(m->out_norm);
     free(m->out_norm_b);
+    free(m->embd_norm);
+    free(m->embd_norm_b);
     gptc_tokenizer_free(m->tok);
     gptc_gguf_close(m->file);
     free(m);
@@ -615,6 +617,10 @@ char *gptc_model_describe(const gptc_model *m, char *buf, size_t n)
     if (m->attn_softcap > 0) ADD(", attention soft-cap %g", m->attn_softcap);
     if (m->final_softcap > 0) ADD(", final soft-cap %g", m->final_softcap);
     if (!m->causal) ADD(", bidirectional attention");
+    if (m->pooling)
+        ADD(", %s pooling, no classifier (an embedding model)", m->pooling == 1   ? "mean"
+                                                                : m->pooling == 2 ? "CLS"
+                                                                                  : "last-token");
     ADD(", norm eps %g", m->hp.norm_eps);
 #undef ADD
     return buf;

@@ -88,6 +88,7 @@ struct gptc_model {
     uint64_t weight_bytes;           /* bytes the forward pass reads per token */
     gptc_wt pos_embd;                /* gpt2, bert: (n_ctx_train, D) learned positions */
     gptc_wt type_embd;               /* bert: (n_types, D) token-type embeddings */
+    float *embd_norm, *embd_norm_b;  /* bert: (D) owned; LayerNorm of the input embeddings */
 
     /* architecture constants, read by the shared blocks */
     gptc_rotary rope[2]; /* [0] global layers, [1] local (sliding-window) layers */
