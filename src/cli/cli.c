@@ -150,3 +150,10 @@ gptc_model *cli_load_model(const char *path, const gptc_model_params *mp, const 
     if (gptc_model_from_gguf(g, &m, &err)) cli_die("%s with --lora: %s", path, err.msg);
     return m;
 }
+
+void cli_need_generator(const char *cmd, const char *path, const gptc_model *m)
+{
+    if (gptc_model_pooling(m))
+        cli_die("%s: '%s' is an embedding model (%s): it has no text output; use gptc embed", cmd,
+                path, gptc_model_hparams(m)->arch);
+}

@@ -56,5 +56,8 @@ void cli_lora_add(cli_lora *l, const char *value);
 struct gguf_file *cli_lora_merge(const char *model_path, const cli_lora *l);
 /* gptc_model_load, with the adapters of l merged in when there are any; dies on error. */
 gptc_model *cli_load_model(const char *path, const gptc_model_params *mp, const cli_lora *l);
+/* Exit with a clear error when m is an embedding model (no classifier): cmd cannot run it. */
+void cli_need_generator(const char *cmd, const char *path, const gptc_model *m);
+int cmd_embed(int argc, char **argv);
 
 #endif

@@ -164,6 +164,7 @@ int cmd_bench(int argc, char **argv)
     gptc_err err;
     gptc_model *m;
     if (gptc_model_load(path, &mp, &m, &err)) cli_die_err(&err);
+    cli_need_generator("bench", path, m);
     const gptc_hparams *hp = gptc_model_hparams(m);
     int n_ctx = GPTC_MAX(GPTC_MAX(n_p, n_g), 1);
     if (n_ctx > hp->n_ctx_train && !json)

@@ -730,6 +730,7 @@ int cmd_chat(int argc, char **argv)
 
     gptc_err err;
     c.model = cli_load_model(c.model_path, &mp, &lora);
+    cli_need_generator("chat", c.model_path, c.model);
     c.tok = gptc_model_tokenizer(c.model);
     cp.n_seq_max = 1;
     if (gptc_ctx_init(c.model, &cp, &c.ctx, &err)) cli_die_err(&err);

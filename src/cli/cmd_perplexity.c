@@ -43,6 +43,7 @@ static void runner_init(runner *r, const char *path, const gptc_model_params *mp
 {
     gptc_err err;
     if (gptc_model_load(path, mp, &r->m, &err)) cli_die_err(&err);
+    cli_need_generator("perplexity", path, r->m);
     gptc_ctx_params cp = gptc_ctx_default_params();
     cp.n_ctx = n_ctx;
     cp.n_batch = n_ctx;

@@ -139,6 +139,7 @@ int cmd_run(int argc, char **argv)
     double t0 = cli_now_ms();
     gptc_model *model;
     model = cli_load_model(model_path, &mp, &lora);
+    cli_need_generator("run", model_path, model);
     gptc_ctx *ctx;
     if (gptc_ctx_init(model, &cp, &ctx, &err)) cli_die_err(&err);
     const gptc_hparams *hp = gptc_model_hparams(model);

@@ -25,6 +25,7 @@ static const char *k_usage =
     "  quantize  IN.gguf OUT.gguf TYPE                  q8_0 q4_0 q4_k_m ... (llama.cpp's mixes)\n"
     "  bench     MODEL [-p 128] [-n 64] [-t N] [--json] prefill/decode tok/s vs the memory bound\n"
     "  perplexity MODEL TEXT.txt [--kl-base BASE]       quality of a model or a quantization\n"
+    "  embed     MODEL [TEXT ...|-f FILE] [--normalize]  embedding vectors (JSON or TSV)\n"
     "  plot      LOG.jsonl [-o loss.svg]                loss curves of a training log as SVG\n"
     "\n"
     "MODEL is a GGUF file or a llama2.c checkpoint (with --tokenizer FILE).\n";
@@ -53,6 +54,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "quantize") == 0) return cmd_quantize(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
     if (strcmp(cmd, "perplexity") == 0) return cmd_perplexity(argc - 1, argv + 1);
+    if (strcmp(cmd, "embed") == 0) return cmd_embed(argc - 1, argv + 1);
     if (strcmp(cmd, "plot") == 0) return cmd_plot(argc - 1, argv + 1);
     if (strcmp(cmd, "merge-lora") == 0) return cmd_merge_lora(argc - 1, argv + 1);
     cli_die("unknown command '%s' (see gptc --help)", cmd);

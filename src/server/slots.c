@@ -130,6 +130,11 @@ int gptc_srv_sched_submit(srv_sched *s, srv_job *j, srv_error *e)
         e->retry_after = 5;
         return -1;
     }
+    if (s->embed_only && j->kind != JOB_EMBED) {
+        pthread_mutex_unlock(&s->mu);
+        return gptc_srv_fail(e, 400, "model_not_supported", "model",
+                             "this server runs an embedding model: only /v1/embeddings is served");
+    }
     if (j->low) { /* batch work: its own queue, bounded by the batch manager */
         pthread_mutex_lock(&j->mu);
         j->refs++;
@@ -725,6 +730,7 @@ static void step(srv_sched *s)
             if (sl->job != s->active[a] || sl->state != SLOT_PREFILL) continue;
             if (hold_low && sl->job->low) continue;
             int rem = sl->n_prompt - sl->n_cache, k = rem < budget ? rem : budget;
+            if (s->embed_only && k < rem) continue; /* whole inputs only: next step */
             for (int t = 0; t < k; t++) {
                 int p = sl->n_cache + t;
                 s->b_tok[n] = sl->prompt[p];
@@ -879,6 +885,7 @@ gptc_status gptc_srv_sched_init(srv_sched *s, const gptc_model *model, const srv
     const gptc_hparams *hp = gptc_model_hparams(model);
     s->n_vocab = hp->n_vocab;
     s->n_embd = hp->n_embd;
+    s->embed_only = gptc_model_pooling(model) != 0;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
 
@@ -895,6 +902,9 @@ gptc_status gptc_srv_sched_init(srv_sched *s, const gptc_model *model, const srv
     s->n_ctx = gptc_ctx_n_ctx(s->ctx);
     s->n_batch = SRV_MIN(p->n_batch, s->n_ctx);
     if (s->n_ctx_seq > s->n_ctx) s->n_ctx_seq = s->n_ctx;
+    /* bidirectional attention: an input goes in one decode step, within the learned positions */
+    if (s->embed_only && s->n_ctx_seq > s->n_batch) s->n_ctx_seq = s->n_batch;
+    if (s->embed_only && s->n_ctx_seq > hp->n_ctx_train) s->n_ctx_seq = hp->n_ctx_train;
 
     s->slots = calloc((size_t)s->n_slots, sizeof *s->slots);
     s->active = calloc((size_t)s->n_slots + 1, sizeof *s->active);
