@@ -15,6 +15,8 @@
 
 #include "chat/chat.h"
 #include "chat/toolcall.h"
+#include "grammar/grammar.h"
+#include "grammar/tool_grammar.h"
 #include "test.h"
 
 typedef struct got {
@@ -353,6 +355,93 @@ static void names_and_misc(void)
     CHECK(gptc_toolcall_format_from_name("nope") == -1, "unknown format name");
 }
 
+/* Random sentences of each format's forcing grammar (a random walk over the bytes the matcher
+ * accepts, leaning towards closing characters), fed to the parser after the prefix: every one
+ * must give calls (and only calls) of the given functions, arguments a JSON object. */
+static void tool_grammars(void)
+{
+    json_t *tools = json_loads(k_tools, 0, NULL);
+    static const unsigned char k_extra[] = {0xEF, 0xBD, 0x9C, 0xE2, 0x96, 0x81};
+    unsigned char cand[128];
+    int nc = 0;
+    cand[nc++] = '\n';
+    for (int c = 0x20; c < 0x7f; c++)
+        cand[nc++] = (unsigned char)c;
+    for (size_t i = 0; i < sizeof k_extra; i++)
+        cand[nc++] = k_extra[i];
+    for (int fmt = 0; fmt < GPTC_TC_COUNT; fmt++) {
+        for (int mode = 0; mode < 3; mode++) { /* required+parallel, required, named */
+            char *prefix, *gbnf;
+            size_t glen;
+            gptc_err err;
+            const char *only = mode == 2 ? "get_time" : NULL;
+            gptc_status st = gptc_tool_grammar(fmt, "```json", 7, tools, only, mode == 0, &prefix,
+                                               &gbnf, &glen, &err);
+            if (fmt == GPTC_TC_GEMMA4 || (fmt == GPTC_TC_HARMONY && !only)) {
+                CHECK(st == GPTC_E_UNSUPPORTED, "%s: expected unsupported",
+                      gptc_toolcall_format_name(fmt));
+                continue;
+            }
+            CHECK(st == GPTC_OK, "%s: %s", gptc_toolcall_format_name(fmt), err.msg);
+            if (st) continue;
+            gptc_gbnf *g = NULL;
+            gptc_gmatcher *m = NULL;
+            st = gptc_gbnf_parse(gbnf, glen, NULL, &g, &err);
+            CHECK(st == GPTC_OK, "%s: grammar: %s\n%s", gptc_toolcall_format_name(fmt), err.msg,
+                  gbnf);
+            if (!st) st = gptc_gmatcher_new(g, NULL, &m, &err);
+            int ended = 0;
+            for (int sample = 0; !st && sample < 40; sample++) {
+                gptc_gmatcher_reset(m);
+                char text[8192];
+                size_t n = strlen(prefix);
+                memcpy(text, prefix, n);
+                size_t start = n;
+                while (n < sizeof text - 8 && !gptc_gmatcher_must_end(m)) {
+                    if (gptc_gmatcher_can_end(m) && next() % 4 == 0) break;
+                    unsigned char ok[128];
+                    int nok = 0, nclose = 0;
+                    unsigned char close[128];
+                    for (int i = 0; i < nc; i++)
+                        if (gptc_gmatcher_would_accept(m, &cand[i], 1)) {
+                            ok[nok++] = cand[i];
+                            if (strchr("\"}]<>\n", cand[i])) close[nclose++] = cand[i];
+                        }
+                    if (!nok) break;
+                    unsigned char c = nclose && next() % 3 ? close[next() % (uint64_t)nclose]
+                                                           : ok[next() % (uint64_t)nok];
+                    gptc_gmatcher_accept_bytes(m, &c, 1, &err);
+                    text[n++] = (char)c;
+                }
+                if (!gptc_gmatcher_can_end(m)) continue;
+                ended++;
+                gptc_toolcall_opts o = {.format = fmt};
+                const char *names[] = {"get_weather", "get_time"};
+                o.names = only ? names + 1 : names;
+                o.n_names = only ? 1 : 2;
+                got gg;
+                parse(&o, text, n, 2, &gg);
+                size_t ncalls = json_array_size(gg.calls);
+                int blank = 1;
+                for (size_t i = 0; i < gg.n[0]; i++)
+                    if (!strchr(" \n", gg.text[0][i])) blank = 0;
+                CHECK(ncalls >= 1 && (mode == 0 || ncalls == 1) && blank,
+                      "%s mode %d: %zu calls, content '%.*s' from: %.*s",
+                      gptc_toolcall_format_name(fmt), mode, ncalls, (int)gg.n[0], gg.text[0],
+                      (int)(n - start), text + start);
+                json_decref(gg.calls);
+            }
+            CHECK(ended >= 10, "%s mode %d: only %d samples ended", gptc_toolcall_format_name(fmt),
+                  mode, ended);
+            gptc_gmatcher_free(m);
+            gptc_gbnf_free(g);
+            free(prefix);
+            free(gbnf);
+        }
+    }
+    json_decref(tools);
+}
+
 int main(void)
 {
     char dir[1024];
@@ -392,6 +481,7 @@ int main(void)
         CHECK(n_tested >= 20, "only %d templates tested", n_tested);
     }
     bad_table();
+    tool_grammars();
     names_and_misc();
     return test_summary();
 }
