@@ -194,7 +194,8 @@ static json_t *load_all(const char *p, size_t n)
     return json_loadb(p, n, JSON_DECODE_ANY, NULL);
 }
 
-/* A parameter's text: JSON when it is a JSON value other than a string, else the text. */
+/* A parameter's text: the JSON value when it is one (a quoted string: its text), else the text
+ * itself (so a string parameter whose text is a number comes back as a number). */
 static json_t *param_value(const char *p, size_t n, int raw)
 {
     if (!raw) {
@@ -202,8 +203,7 @@ static json_t *param_value(const char *p, size_t n, int raw)
         size_t m = n;
         trim(&q, &m);
         json_t *v = m ? json_loadb(q, m, JSON_DECODE_ANY, NULL) : NULL;
-        if (v && !json_is_string(v)) return v;
-        json_decref(v);
+        if (v) return v; /* a quoted "text" is that text */
     }
     return json_stringn(p, n);
 }

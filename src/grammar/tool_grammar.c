@@ -333,7 +333,8 @@ gptc_status gptc_tool_grammar(int fmt, const char *src, size_t src_len, const js
         break;
     }
     if (parallel && again)
-        printf_(&b, "root ::= %stc-call (%s tc-call)*%s\n", open, again, close);
+        printf_(&b, "root ::= %stc-call (%s tc-call){0,%d}%s\n", open, again,
+                GPTC_TOOL_MAX_CALLS - 1, close);
     else
         printf_(&b, "root ::= %stc-call%s\n", open, close);
     if (fmt != GPTC_TC_HARMONY) {

@@ -11,6 +11,9 @@
 
 #include "core/base.h"
 
+/* Parallel calls a forcing grammar allows in one reply (a weak model would otherwise go on). */
+#define GPTC_TOOL_MAX_CALLS 4
+
 /* tools: OpenAI's array [{"type": "function", "function": {"name", "parameters"}}] (validated
  * by the caller). only: the one function allowed (NULL: any of them). parallel: one call or
  * several. src: the chat template's source (picks between variants of a format; may be NULL).

@@ -108,6 +108,8 @@ void gptc_srv_job_release(srv_job *j)
     free(j->bias_id);
     free(j->bias);
     free(j->grammar);
+    free(j->tc_prefix);
+    json_decref(j->tc_names);
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
     free(j);

@@ -129,6 +129,12 @@ typedef struct srv_job {
     int logprobs, top_logprobs; /* logprobs: keep srv_lp for each token */
     char *grammar;              /* GBNF every choice must follow (validated), owned; NULL: none */
     size_t grammar_len;
+    /* chat replies split into content, reasoning and tool calls (chat/toolcall.h) */
+    int tc_on;        /* parse the reply */
+    int tc_format;    /* GPTC_TC_* */
+    int tc_think;     /* gptc_toolcall_opts.think */
+    char *tc_prefix;  /* owned: text the prompt ends with that the reply continues, or NULL */
+    json_t *tc_names; /* owned: the functions a call may name (array of strings), or NULL */
 
     /* scheduler bookkeeping */
     int n_cached;               /* prompt tokens taken from the prefix cache */

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "chat/toolcall.h"
 #include "core/deadline.h"
 #include "grammar/grammar.h"
 #include "grammar/schema_gen.h"
@@ -25,7 +26,8 @@ static const char *const k_common_fields[] = {
     "frequency_penalty", "repeat_penalty", "seed", "stream", "stream_options", "ignore_eos",
     "logprobs", "stop", "logit_bias", "response_format", "grammar", "json_schema", NULL};
 static const char *const k_chat_fields[] = {
-    "messages", "max_completion_tokens", "top_logprobs", NULL};
+    "messages", "max_completion_tokens", "top_logprobs", "tools", "tool_choice",
+    "parallel_tool_calls", NULL};
 static const char *const k_completion_fields[] = {"prompt", NULL};
 static const char *const k_ignored_fields[] = {
     "user", "metadata", "store", "service_tier", "safety_identifier", "prompt_cache_key", NULL};
@@ -540,6 +542,97 @@ static void observe_ttft(gptc_server *s, const srv_job *j)
     pthread_mutex_unlock(&s->metrics.mu);
 }
 
+/* ----- replies parsed into content, reasoning and tool calls ---------------------------------- */
+
+/* A parser for one choice of the job, fed the prompt's tool prefix. NULL when out of memory. */
+static gptc_toolcall_parser *tc_parser(const srv_job *j, gptc_toolcall_fn fn, void *ud)
+{
+    size_t n = json_array_size(j->tc_names);
+    const char **names = calloc(n + 1, sizeof *names);
+    if (!names) return NULL;
+    for (size_t i = 0; i < n; i++)
+        names[i] = json_string_value(json_array_get(j->tc_names, i));
+    gptc_toolcall_opts to = {
+        .format = j->tc_format, .think = j->tc_think, .names = names, .n_names = (int)n};
+    gptc_toolcall_parser *p = NULL;
+    gptc_err err;
+    gptc_toolcall_new(&to, &p, &err);
+    free(names);
+    if (p && j->tc_prefix) gptc_toolcall_feed(p, j->tc_prefix, strlen(j->tc_prefix), fn, ud);
+    return p;
+}
+
+static json_t *tc_call_json(gptc_server *s, int index, const char *name, size_t n, int stream)
+{
+    char id[48];
+    gptc_srv_make_id(s, "call_", id, sizeof id);
+    json_t *c = json_pack("{s:s, s:s, s:{s:o, s:s}}", "id", id, "type", "function", "function",
+                          "name", gptc_srv_jstring_lossy(name, n), "arguments", "");
+    if (stream) json_object_set_new(c, "index", json_integer(index));
+    return c;
+}
+
+typedef struct tc_acc {
+    gptc_server *s;
+    srv_buf text[2]; /* content, reasoning */
+    json_t *calls;
+} tc_acc;
+
+static void tc_on_event(void *ud, int ev, int idx, const char *t, size_t n)
+{
+    tc_acc *a = ud;
+    if (ev == GPTC_TC_EV_CONTENT || ev == GPTC_TC_EV_REASONING) {
+        gptc_srv_buf_add(&a->text[ev], t, n);
+    } else if (ev == GPTC_TC_EV_NAME) {
+        json_array_append_new(a->calls, tc_call_json(a->s, idx, t, n, 0));
+    } else {
+        json_t *fn = json_object_get(json_array_get(a->calls, (size_t)idx), "function");
+        const char *prev = json_string_value(json_object_get(fn, "arguments"));
+        if (!fn || !prev) return;
+        srv_buf b = {0};
+        gptc_srv_buf_add(&b, prev, strlen(prev));
+        gptc_srv_buf_add(&b, t, n);
+        json_object_set_new(fn, "arguments", gptc_srv_jstring_lossy(b.p ? b.p : "", b.n));
+        gptc_srv_buf_free(&b);
+    }
+}
+
+static int blank(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strchr(" \t\r\n", p[i])) return 0;
+    return 1;
+}
+
+/* The chat message of a choice whose reply is parsed; *n_calls: its tool calls. */
+static json_t *tc_message(gptc_server *s, const srv_job *j, const srv_choice *c, int *n_calls)
+{
+    tc_acc a = {.s = s, .calls = json_array()};
+    gptc_toolcall_parser *p = tc_parser(j, tc_on_event, &a);
+    if (p) {
+        gptc_toolcall_feed(p, c->text ? c->text : "", c->len, tc_on_event, &a);
+        gptc_toolcall_finish(p, tc_on_event, &a);
+        gptc_toolcall_free(p);
+    } else {
+        gptc_srv_buf_add(&a.text[0], c->text ? c->text : "", c->len);
+    }
+    *n_calls = (int)json_array_size(a.calls);
+    json_t *content = *n_calls && blank(a.text[0].p, a.text[0].n)
+                          ? json_null()
+                          : gptc_srv_jstring_lossy(a.text[0].p ? a.text[0].p : "", a.text[0].n);
+    json_t *m = json_pack("{s:s, s:o, s:n}", "role", "assistant", "content", content, "refusal");
+    if (a.text[1].n)
+        json_object_set_new(m, "reasoning_content",
+                            gptc_srv_jstring_lossy(a.text[1].p, a.text[1].n));
+    if (*n_calls)
+        json_object_set_new(m, "tool_calls", a.calls);
+    else
+        json_decref(a.calls);
+    gptc_srv_buf_free(&a.text[0]);
+    gptc_srv_buf_free(&a.text[1]);
+    return m;
+}
+
 json_t *gptc_srv_gen_result(gptc_server *s, srv_job *j, const srv_gen_opts *o)
 {
     char id[48];
@@ -554,7 +647,14 @@ json_t *gptc_srv_gen_result(gptc_server *s, srv_job *j, const srv_gen_opts *o)
         json_t *lp =
             o->logprobs && c->lp ? logprobs_json(s, c, 0, c->n_lp, o->chat, &off) : json_null();
         json_t *ch;
-        if (o->chat)
+        if (o->chat && j->tc_on) {
+            int n_calls;
+            json_decref(text);
+            json_t *m = tc_message(s, j, c, &n_calls);
+            ch = json_pack(
+                "{s:i, s:o, s:o, s:s}", "index", i, "message", m, "logprobs", lp, "finish_reason",
+                n_calls && c->finish == FINISH_STOP ? "tool_calls" : finish_name(c->finish));
+        } else if (o->chat)
             ch = json_pack("{s:i, s:{s:s, s:o, s:n}, s:o, s:s}", "index", i, "message", "role",
                            "assistant", "content", text, "refusal", "logprobs", lp, "finish_reason",
                            finish_name(c->finish));
@@ -586,11 +686,13 @@ typedef struct srv_stream {
     int fd;      /* the connection's socket, to notice a client that left */
     srv_buf out; /* events built, not yet handed to libmicrohttpd */
     size_t out_off;
-    size_t *sent;     /* (n_choices) text bytes sent */
-    int *lp_sent;     /* (n_choices) logprob entries sent */
-    size_t *text_off; /* (n_choices) completions' text_offset */
-    int *state;       /* (n_choices) 0: nothing sent, 1: role sent, 2: finish sent */
-    int ended;        /* [DONE] queued */
+    size_t *sent;               /* (n_choices) text bytes sent */
+    int *lp_sent;               /* (n_choices) logprob entries sent */
+    size_t *text_off;           /* (n_choices) completions' text_offset */
+    int *state;                 /* (n_choices) 0: nothing sent, 1: role sent, 2: finish sent */
+    int ended;                  /* [DONE] queued */
+    gptc_toolcall_parser **tcp; /* (n_choices) when the job parses replies */
+    int cur, added;             /* the choice being parsed; events added */
 } srv_stream;
 
 static void sse_add(srv_stream *st, json_t *chunk)
@@ -612,6 +714,25 @@ static json_t *chunk_new(srv_stream *st, json_t *choice)
     if (choice) json_array_append_new(arr, choice);
     json_object_set_new(c, "choices", arr);
     return c;
+}
+
+static void tc_stream_event(void *ud, int ev, int idx, const char *t, size_t n)
+{
+    srv_stream *st = ud;
+    json_t *delta;
+    if (ev == GPTC_TC_EV_CONTENT || ev == GPTC_TC_EV_REASONING) {
+        if (!n) return;
+        delta = json_pack("{s:o}", ev == GPTC_TC_EV_CONTENT ? "content" : "reasoning_content",
+                          gptc_srv_jstring_lossy(t, n));
+    } else if (ev == GPTC_TC_EV_NAME) {
+        delta = json_pack("{s:[o]}", "tool_calls", tc_call_json(st->srv, idx, t, n, 1));
+    } else {
+        delta = json_pack("{s:[{s:i, s:{s:o}}]}", "tool_calls", "index", idx, "function",
+                          "arguments", gptc_srv_jstring_lossy(t, n));
+    }
+    sse_add(st, chunk_new(st, json_pack("{s:i, s:o, s:n, s:n}", "index", st->cur, "delta", delta,
+                                        "logprobs", "finish_reason")));
+    st->added++;
 }
 
 /* Build the events for what the job produced since the last call (under job->mu). Returns the
@@ -645,6 +766,34 @@ static int stream_collect(srv_stream *st)
             ready =
                 st->sent[i] + gptc_srv_utf8_valid_len(c->text + st->sent[i], ready - st->sent[i]);
         int lp_to = st->o.logprobs && c->lp ? c->n_lp : 0;
+        if (st->tcp && st->tcp[i]) { /* parsed: content, reasoning and tool-call deltas */
+            st->cur = i;
+            st->added = 0;
+            if (ready > st->sent[i])
+                gptc_toolcall_feed(st->tcp[i], c->text + st->sent[i], ready - st->sent[i],
+                                   tc_stream_event, st);
+            st->sent[i] = ready;
+            if (lp_to > st->lp_sent[i]) {
+                json_t *lp = logprobs_json(s, c, st->lp_sent[i], lp_to, 1, &st->text_off[i]);
+                sse_add(st, chunk_new(st, json_pack("{s:i, s:{}, s:o, s:n}", "index", i, "delta",
+                                                    "logprobs", lp, "finish_reason")));
+                st->lp_sent[i] = lp_to;
+                st->added++;
+            }
+            if (c->finish && st->sent[i] >= c->n_ready) {
+                gptc_toolcall_finish(st->tcp[i], tc_stream_event, st);
+                int calls = gptc_toolcall_n_calls(st->tcp[i]);
+                sse_add(st, chunk_new(st, json_pack("{s:i, s:{}, s:n, s:s}", "index", i, "delta",
+                                                    "logprobs", "finish_reason",
+                                                    calls && c->finish == FINISH_STOP
+                                                        ? "tool_calls"
+                                                        : finish_name(c->finish))));
+                st->state[i] = 2;
+                st->added++;
+            }
+            added += st->added;
+            continue;
+        }
         if (ready > st->sent[i] || lp_to > st->lp_sent[i]) {
             json_t *text = gptc_srv_jstring_lossy(c->text + st->sent[i], ready - st->sent[i]);
             json_t *lp = lp_to > st->lp_sent[i] ? logprobs_json(s, c, st->lp_sent[i], lp_to,
@@ -732,6 +881,10 @@ static void stream_free(void *cls)
         gptc_srv_job_cancel(st->job);
     else
         observe_ttft(st->srv, st->job);
+    if (st->tcp)
+        for (int i = 0; i < st->job->n_choices; i++)
+            gptc_toolcall_free(st->tcp[i]);
+    free(st->tcp);
     gptc_srv_job_release(st->job);
     gptc_srv_buf_free(&st->out);
     free(st->sent);
@@ -791,6 +944,13 @@ enum MHD_Result gptc_srv_gen_run(srv_req *r, srv_job *j, const srv_gen_opts *o)
     if (!st->sent || !st->lp_sent || !st->text_off || !st->state) {
         stream_free(st);
         return MHD_NO;
+    }
+    if (o->chat && j->tc_on) {
+        st->tcp = calloc((size_t)j->n_choices, sizeof *st->tcp);
+        for (int i = 0; st->tcp && i < j->n_choices; i++) {
+            st->cur = i;
+            st->tcp[i] = tc_parser(j, tc_stream_event, st);
+        }
     }
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
                                                                   stream_read, st, stream_free);

@@ -67,7 +67,8 @@ assert e['param']=='$3', e" 2>"$T/py.txt"; then ok; else bad "error $2 $3: $R $(
 }
 M='"messages":[{"role":"user","content":"Hi"}]'
 err "{$M,\"frobnicate\":1}" unsupported_parameter frobnicate
-err "{$M,\"tools\":[]}" unsupported_parameter tools
+err "{$M,\"tools\":[]}" invalid_value tools
+err "{$M,\"functions\":[]}" unsupported_parameter functions
 err "{$M,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{\"type\":\"string\",\"format\":\"email\"}}}}" unsupported_parameter response_format.json_schema.schema
 err "{$M,\"response_format\":{\"type\":\"xml\"}}" invalid_value response_format.type
 err "{$M,\"grammar\":\"root ::= foo\"}" invalid_value grammar
