@@ -47,7 +47,7 @@ static void on_ev(void *ud, int ev, int idx, const char *t, size_t n)
     } else if (ev == GPTC_TC_EV_ARGS) {
         if (idx != a->n_calls - 1 || !a->want_args) abort();
         a->want_args = 0;
-        json_t *j = json_loadb(t, n, 0, NULL);
+        json_t *j = json_loadb(t, n, JSON_ALLOW_NUL, NULL);
         if (!json_is_object(j)) abort();
         json_decref(j);
     } else {

@@ -807,6 +807,10 @@ gptc_status gptc_toolcall_new(const gptc_toolcall_opts *o, gptc_toolcall_parser 
         }
     }
     p->o.names = NULL;
+    if (grow(p, 256)) {
+        gptc_toolcall_free(p);
+        return gptc_fail(err, GPTC_E_NOMEM, "toolcall: out of memory");
+    }
     p->first_state = o->format == GPTC_TC_LLAMA3 ? ST_LSTART : ST_TEXT;
     p->opener = "";
     if (o->format == GPTC_TC_FUNCTIONARY) p->first_state = ST_CALL;
