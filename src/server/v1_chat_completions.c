@@ -443,12 +443,13 @@ static int has_tool_calls(const json_t *msgs)
  * expect (arguments as objects, then as text; content null, then ""). The prompt ends with
  * prefix (our text: special tokens allowed). OUT: *think (gptc_toolcall_opts.think). */
 static int chat_tokens_tools(gptc_server *s, const json_t *messages, const json_t *tools,
-                             char **prefixp, int32_t **ids_out, int *n_out, int *think,
-                             srv_error *e)
+                             const char *extra_json, char **prefixp, int32_t **ids_out, int *n_out,
+                             int *think, srv_error *e)
 {
     static const int k_variants[4] = {0, 2, 1, 3};
     int nv = json_is_array(messages) && has_tool_calls(messages) ? 4 : 1;
     gptc_chat_opts co = chat_opts(s);
+    co.extra_json = extra_json;
     const gptc_tokenizer *tok = gptc_model_tokenizer(s->model);
     int32_t *ids = NULL;
     size_t n_ids = 0;
@@ -514,6 +515,50 @@ static int chat_tokens_tools(gptc_server *s, const json_t *messages, const json_
     return 0;
 }
 
+/* chat_template_kwargs and reasoning_effort: further template variables, as JSON text (NULL:
+ * none). enable_thinking and reasoning_effort are what Qwen3/SmolLM3 and gpt-oss templates read. */
+static int template_vars(const json_t *body, char **out, srv_error *e)
+{
+    static const char *const k_reserved[] = {"messages",  "tools",     "add_generation_prompt",
+                                             "bos_token", "eos_token", NULL};
+    const json_t *kw = json_object_get(body, "chat_template_kwargs");
+    const json_t *re = json_object_get(body, "reasoning_effort");
+    *out = NULL;
+    if (kw && json_is_null(kw)) kw = NULL;
+    if (re && json_is_null(re)) re = NULL;
+    if (!kw && !re) return 0;
+    if (kw && !json_is_object(kw))
+        return gptc_srv_fail(e, 400, "invalid_type", "chat_template_kwargs",
+                             "'chat_template_kwargs' must be an object of template variables");
+    if (re) {
+        const char *v = json_string_value(re);
+        if (!v ||
+            (strcmp(v, "minimal") && strcmp(v, "low") && strcmp(v, "medium") && strcmp(v, "high")))
+            return gptc_srv_fail(e, 400, "invalid_value", "reasoning_effort",
+                                 "'reasoning_effort' must be minimal, low, medium or high");
+    }
+    json_t *vars = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)kw, k, v)
+    {
+        for (int i = 0; k_reserved[i]; i++)
+            if (!strcmp(k, k_reserved[i])) {
+                char param[96];
+                snprintf(param, sizeof param, "chat_template_kwargs.%.60s", k);
+                json_decref(vars);
+                return gptc_srv_fail(e, 400, "invalid_value", param,
+                                     "'%s': the server sets this template variable", param);
+            }
+        json_object_set(vars, k, v);
+    }
+    if (re) json_object_set(vars, "reasoning_effort", (json_t *)re);
+    *out = json_dumps(vars, JSON_COMPACT);
+    json_decref(vars);
+    if (!*out) return gptc_srv_fail(e, 500, "internal_error", NULL, "out of memory");
+    return 0;
+}
+
 int gptc_srv_chat_prepare(gptc_server *s, const json_t *body, srv_job **out, srv_gen_opts *o,
                           srv_error *e)
 {
@@ -575,8 +620,12 @@ int gptc_srv_chat_prepare(gptc_server *s, const json_t *body, srv_job **out, srv
     }
     int32_t *ids = NULL;
     int n_ids = 0;
-    int rc = chat_tokens_tools(s, json_object_get(body, "messages"), ttools, &prefix, &ids, &n_ids,
-                               &think, e);
+    char *extra = NULL;
+    int rc = template_vars(body, &extra, e);
+    if (!rc)
+        rc = chat_tokens_tools(s, json_object_get(body, "messages"), ttools, extra, &prefix, &ids,
+                               &n_ids, &think, e);
+    free(extra);
     json_decref(ttools);
     if (rc) {
         free(prefix);

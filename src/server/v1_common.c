@@ -27,7 +27,7 @@ static const char *const k_common_fields[] = {
     "logprobs", "stop", "logit_bias", "response_format", "grammar", "json_schema", NULL};
 static const char *const k_chat_fields[] = {
     "messages", "max_completion_tokens", "top_logprobs", "tools", "tool_choice",
-    "parallel_tool_calls", NULL};
+    "parallel_tool_calls", "chat_template_kwargs", "reasoning_effort", NULL};
 static const char *const k_completion_fields[] = {"prompt", NULL};
 static const char *const k_ignored_fields[] = {
     "user", "metadata", "store", "service_tier", "safety_identifier", "prompt_cache_key", NULL};
