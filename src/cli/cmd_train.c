@@ -289,7 +289,8 @@ int cmd_train(int argc, char **argv)
     /* options given explicitly (they override a checkpoint's on --resume) */
     int set_lr = 0, set_min_lr = 0, set_wd = 0, set_clip = 0, set_steps = 0, set_warmup = 0,
         set_b1 = 0, set_b2 = 0;
-    int set_batch = 0, set_accum = 0, set_eval_b = 0, set_val = 0, set_sizes = 0;
+    int set_batch = 0, set_accum = 0, set_eval_b = 0, set_val = 0, set_sizes = 0, set_seed = 0;
+    int set_eval_every = 0, set_ckpt_every = 0, set_sample_every = 0, set_sample_len = 0;
     gptc_train_opts given = o;
 
     for (int i = 1; i < argc; i++) {
@@ -389,21 +390,21 @@ int cmd_train(int argc, char **argv)
         else if (cli_is(a, "--clip", NULL))
             given.clip = FLT(0, 1e6), set_clip = 1;
         else if (cli_is(a, "--seed", NULL))
-            given.seed = (uint64_t)cli_int(a, VAL(), 0, INT64_MAX);
+            given.seed = (uint64_t)cli_int(a, VAL(), 0, INT64_MAX), set_seed = 1;
         else if (cli_is(a, "--threads", "-t"))
             given.n_threads = INT(1, 1024);
         else if (cli_is(a, "--eval-every", NULL))
-            c.eval_every = INT(0, 1 << 30);
+            c.eval_every = INT(0, 1 << 30), set_eval_every = 1;
         else if (cli_is(a, "--eval-batches", NULL))
             given.eval_batches = INT(1, 1 << 16), set_eval_b = 1;
         else if (cli_is(a, "--sample-every", NULL))
-            c.sample_every = INT(0, 1 << 30);
+            c.sample_every = INT(0, 1 << 30), set_sample_every = 1;
         else if (cli_is(a, "--sample-len", NULL))
-            c.sample_len = INT(1, 1 << 20);
+            c.sample_len = INT(1, 1 << 20), set_sample_len = 1;
         else if (cli_is(a, "--sample-prompt", NULL))
             c.sample_prompt = VAL();
         else if (cli_is(a, "--ckpt-every", NULL))
-            c.ckpt_every = INT(0, 1 << 30);
+            c.ckpt_every = INT(0, 1 << 30), set_ckpt_every = 1;
         else if (cli_is(a, "--ckpt", NULL))
             c.ckpt = VAL();
         else if (cli_is(a, "--resume", NULL))
@@ -446,7 +447,9 @@ int cmd_train(int argc, char **argv)
         if (!c.lora_alpha) c.lora_alpha = (float)c.lora_rank;
     }
     if (!c.out) cli_die("train: no --out given (where to write the model, e.g. model.gguf)");
-    if (c.ckpt_every < 0) c.ckpt_every = c.eval_every;
+    if (c.ckpt_every < 0 && !c.resume) c.ckpt_every = c.eval_every;
+    given.eval_every = c.eval_every, given.ckpt_every = c.ckpt_every;
+    given.sample_every = c.sample_every, given.sample_len = c.sample_len;
 
     gptc_err err;
     if (gptc_dist_launched()) {
@@ -503,7 +506,20 @@ int cmd_train(int argc, char **argv)
         if (set_eval_b) o.eval_batches = given.eval_batches;
         if (set_val) o.val_frac = given.val_frac;
         if (given.decay_embeddings) o.decay_embeddings = 1;
+        if (set_seed && given.seed != o.seed)
+            fprintf(stderr,
+                    "gptc: note: resuming: --seed is ignored (the random state comes "
+                    "from the checkpoint, seed %llu)\n",
+                    (unsigned long long)o.seed);
         o.n_threads = given.n_threads;
+        /* the schedule: the checkpoint's (when it has one), except what is given now */
+        if (!set_eval_every && o.eval_every >= 0) c.eval_every = o.eval_every;
+        if (!set_ckpt_every && o.ckpt_every >= 0) c.ckpt_every = o.ckpt_every;
+        if (!set_sample_every && o.sample_every >= 0) c.sample_every = o.sample_every;
+        if (!set_sample_len && o.sample_len > 0) c.sample_len = o.sample_len;
+        if (c.ckpt_every < 0) c.ckpt_every = c.eval_every;
+        o.eval_every = c.eval_every, o.ckpt_every = c.ckpt_every;
+        o.sample_every = c.sample_every, o.sample_len = c.sample_len;
         if (c.init) { /* the checkpoint must be of the model given */
             gguf_file *f;
             gptc_tconfig ic;
@@ -701,6 +717,8 @@ int cmd_train(int argc, char **argv)
         if (cf) {
             json_object_set_new(cf, "data", gptc_srv_jstring_lossy(c.data, strlen(c.data)));
             json_object_set_new(cf, "out", gptc_srv_jstring_lossy(c.out, strlen(c.out)));
+            json_object_set_new(cf, "ckpt_every", json_integer(c.ckpt_every));
+            json_object_set_new(cf, "sample_every", json_integer(c.sample_every));
         }
         emit_json(cf ? json_pack("{s:o}", "config", cf) : NULL);
     }
@@ -796,6 +814,8 @@ int cmd_train(int argc, char **argv)
                 exit(1);
             }
             last_ckpt = info.step;
+            emit_json(json_pack("{s:i, s:o}", "step", info.step, "checkpoint",
+                                gptc_srv_jstring_lossy(c.ckpt, strlen(c.ckpt))));
         }
     }
     if (tty) fputc('\n', stderr);
@@ -821,6 +841,8 @@ int cmd_train(int argc, char **argv)
         if (g_dist) gptc_dist_abort(g_dist, 1);
         exit(1);
     }
+    emit_json(json_pack("{s:i, s:o}", "step", done, "checkpoint",
+                        gptc_srv_jstring_lossy(c.ckpt, strlen(c.ckpt))));
     if (g_stop) {
         fprintf(stderr, "gptc: stopped at step %d; checkpoint %s (continue with --resume %s)\n",
                 done, c.ckpt, c.ckpt);

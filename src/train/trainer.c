@@ -81,6 +81,7 @@ void gptc_train_opts_default(gptc_train_opts *o)
     o->val_frac = 0.1f;
     o->eval_batches = 20;
     o->seed = 1337;
+    o->eval_every = o->ckpt_every = o->sample_every = o->sample_len = -1;
 }
 
 static gptc_status check_opts(const gptc_train_opts *o, gptc_err *err)
@@ -1124,6 +1125,11 @@ static gptc_status save_rank0(gptc_trainer *t, const char *path, int checkpoint,
                              [IO_DECAY_EMB] = (uint64_t)o->decay_embeddings,
                              [IO_EVAL] = (uint64_t)o->eval_batches,
                              [IO_SEED] = o->seed};
+        uint64_t sched[4] = {
+            (uint64_t)GPTC_MAX(o->eval_every, 0), (uint64_t)GPTC_MAX(o->ckpt_every, 0),
+            (uint64_t)GPTC_MAX(o->sample_every, 0), (uint64_t)GPTC_MAX(o->sample_len, 0)};
+        int has_sched =
+            o->eval_every >= 0 && o->ckpt_every >= 0 && o->sample_every >= 0 && o->sample_len >= 0;
         uint64_t n = gptc_tmodel_n_params(t->m), ne[1] = {n};
         uint64_t dn = t->data ? t->data->n : t->sft ? t->sft->n : t->want_data_n;
         uint64_t dh = t->data ? t->data->hash : t->sft ? t->sft->hash : t->want_data_hash;
@@ -1138,6 +1144,8 @@ static gptc_status save_rank0(gptc_trainer *t, const char *path, int checkpoint,
             (s = gptc_gguf_set_uint(g, "train.windowed", GGUF_VT_U32, (uint64_t)o->windowed,
                                     err)) ||
             (s = gptc_gguf_set_uint(g, "train.seq", GGUF_VT_U32, (uint64_t)o->seq, err)) ||
+            (has_sched &&
+             (s = gptc_gguf_set_arr(g, "train.schedule", GGUF_VT_U64, sched, 4, err))) ||
             (s = gptc_gguf_add_tensor(g, "train.adam_m", 0 /* F32 */, 1, ne, m1, err)) ||
             (s = gptc_gguf_add_tensor(g, "train.adam_v", 0, 1, ne, m2, err)))
             goto done;
@@ -1223,6 +1231,17 @@ gptc_status gptc_trainer_ckpt_opts(const char *path, gptc_train_opts *o, gptc_er
         if (!s && gptc_gguf_find_kv(f, "train.seq") &&
             !gptc_gguf_get_int(f, "train.seq", &wv, err) && wv > 0 && wv <= o->cfg.n_ctx)
             o->seq = (int)wv;
+        uint64_t sched[4];
+        if (!s && gptc_gguf_find_kv(f, "train.schedule")) {
+            if ((s = read_u64s(f, "train.schedule", GGUF_VT_U64, 4, sched, err))) {
+            } else if (sched[0] > (1u << 30) || sched[1] > (1u << 30) || sched[2] > (1u << 30) ||
+                       sched[3] > (1u << 20)) {
+                s = gptc_fail(err, GPTC_E_FORMAT, "checkpoint %s: schedule out of range", path);
+            } else {
+                o->eval_every = (int)sched[0], o->ckpt_every = (int)sched[1];
+                o->sample_every = (int)sched[2], o->sample_len = (int)sched[3];
+            }
+        }
     }
     gptc_gguf_close(f);
     return s;

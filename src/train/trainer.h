@@ -35,6 +35,10 @@ typedef struct gptc_train_opts {
     int n_threads; /* 0: all cores */
     int windowed;  /* 1: the data-parallel algorithm (below); saved in checkpoints */
     int seq;       /* training window length T (<= cfg.n_ctx); 0: cfg.n_ctx */
+    /* The caller's schedule (gptc train's --eval-every, --ckpt-every, --sample-every,
+     * --sample-len): the trainer does not use it, it only saves it in checkpoints so that a
+     * resumed run keeps it. -1: unknown (a checkpoint written before it was saved). */
+    int eval_every, ckpt_every, sample_every, sample_len;
 } gptc_train_opts;
 
 /* nanoGPT-like defaults: lr 1e-3 -> 1e-4, warmup 100, betas 0.9/0.99, wd 0.1, clip 1, 10%

@@ -122,5 +122,27 @@ cmp -s "$T/before.gguf" "$T/b/m.ckpt.gguf" && ok || bad "previous checkpoint cha
 [ ! -e "$T/b/m.ckpt.gguf.tmp" ] && ok || bad "temporary file left behind"
 $GPTC train $RUN --steps 155 --out "$T/k2.gguf" --resume "$T/b/m.ckpt.gguf" 2> "$T/err" && ok || bad "resume after failed write: $(cat "$T/err")"
 
+# 5. --resume keeps the run's schedule (--ckpt-every, --eval-every, --sample-every,
+#    --sample-len come from the checkpoint unless given again; issue 10, defect 4: a resumed run
+#    wrote 1 checkpoint in 189 steps instead of 38). Counted from the {"checkpoint"} records.
+mkdir "$T/s"
+SCH="$SMALL --lr 2e-3 --out $T/s/m.gguf"
+$GPTC train $SCH --steps 10 --ckpt-every 2 --eval-every 5 --sample-every 4 --sample-len 3 --log "$T/s1.jsonl" 2> "$T/err" || bad "schedule run: $(cat "$T/err")"
+[ "$(grep -c '"checkpoint"' "$T/s1.jsonl")" -eq 5 ] && ok || bad "first run: $(grep -c '"checkpoint"' "$T/s1.jsonl") checkpoints, expected 5"
+$GPTC train $SCH --steps 30 --resume "$T/s/m.ckpt.gguf" --log "$T/s2.jsonl" 2> "$T/err" || bad "schedule resume: $(cat "$T/err")"
+n=$(grep -c '"checkpoint"' "$T/s2.jsonl"); v=$(grep -c '"val_loss"' "$T/s2.jsonl"); sm=$(grep -c '"sample"' "$T/s2.jsonl")
+# steps 11..30: checkpoints at 12, 14, ..., 28 and the last (10); evaluations at 15, 20, 25, 30
+# (4); samples at 12, 16, 20, 24, 28 (5)
+[ "$n" -eq 10 ] && [ "$v" -eq 4 ] && [ "$sm" -eq 5 ] && ok || bad "resumed run: $n checkpoints (10), $v evaluations (4), $sm samples (5)"
+grep '"config"' "$T/s2.jsonl" | grep -q '"ckpt_every":2,' && ok || bad "resumed config: $(grep '"config"' "$T/s2.jsonl")"
+# given again, an option wins over the checkpoint's, and is kept by the next resume
+$GPTC train $SCH --steps 40 --ckpt-every 5 --resume "$T/s/m.ckpt.gguf" --log "$T/s3.jsonl" 2> "$T/err" || bad "schedule resume 2: $(cat "$T/err")"
+[ "$(grep -c '"checkpoint"' "$T/s3.jsonl")" -eq 2 ] && ok || bad "resume --ckpt-every 5: $(grep -c '"checkpoint"' "$T/s3.jsonl") checkpoints, expected 2 (35, 40)"
+$GPTC train $SCH --steps 50 --resume "$T/s/m.ckpt.gguf" --log "$T/s4.jsonl" 2> "$T/err" || bad "schedule resume 3: $(cat "$T/err")"
+[ "$(grep -c '"checkpoint"' "$T/s4.jsonl")" -eq 2 ] && ok || bad "second resume: $(grep -c '"checkpoint"' "$T/s4.jsonl") checkpoints, expected 2 (45, 50)"
+# a --seed given on resume cannot apply (the random state is the checkpoint's): said, not ignored
+$GPTC train $SCH --steps 51 --seed 9 --resume "$T/s/m.ckpt.gguf" 2> "$T/err"
+grep -q "note: resuming: --seed is ignored" "$T/err" && ok || bad "resume --seed: $(cat "$T/err")"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
