@@ -522,21 +522,41 @@ static void test_idle_flood(gptc_model *model)
     gptc_server_free(srv);
 }
 
+/* Make fd a busy connection (a body arriving) and return once the server knows it: the head
+ * asks for 100 Continue, which the server sends only after it has read the head (a fixed sleep
+ * is not enough on a loaded machine), then part of the body. */
+static void send_busy(int fd)
+{
+    const char *head = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                       "application/json\r\nExpect: 100-continue\r\nContent-Length: 100\r\n\r\n";
+    send_all(fd, head, strlen(head));
+    char buf[256];
+    size_t n = 0;
+    double end = now_s() + 10;
+    while (n + 1 < sizeof buf && now_s() < end) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0) continue;
+        ssize_t r = recv(fd, buf + n, sizeof buf - 1 - n, 0);
+        if (r <= 0) break;
+        n += (size_t)r;
+        buf[n] = 0;
+        if (strstr(buf, "\r\n\r\n")) break;
+    }
+    send_all(fd, "{\"prompt\":", 10);
+}
+
 /* Connections that are all busy (a body arriving): the one over a limit gets 503 at once */
 static void test_full_503(gptc_model *model)
 {
     gptc_server *srv = start_small(model, 6, 4, 0);
     if (!srv) return;
     int port = gptc_server_port(srv);
-    const char *part = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                       "application/json\r\nContent-Length: 100\r\n\r\n{\"prompt\":";
     int held[6], n = 0;
     for (int i = 0; i < 4; i++) {
         held[n] = connect_from("127.0.0.1", port);
-        if (held[n] >= 0) send_all(held[n], part, strlen(part));
+        if (held[n] >= 0) send_busy(held[n]);
         n++;
     }
-    usleep(200 * 1000);
     const char *req = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     int fd = connect_from("127.0.0.1", port);
     send_all(fd, req, strlen(req));
@@ -547,10 +567,9 @@ static void test_full_503(gptc_model *model)
     close(fd);
     for (int i = 0; i < 2; i++) {
         held[n] = connect_from("127.0.0.2", port);
-        if (held[n] >= 0) send_all(held[n], part, strlen(part));
+        if (held[n] >= 0) send_busy(held[n]);
         n++;
     }
-    usleep(200 * 1000);
     fd = connect_from("127.0.0.2", port);
     send_all(fd, req, strlen(req));
     r = read_all(fd, 5, NULL);
