@@ -383,6 +383,7 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
         if (!c) return;
         pthread_mutex_lock(&s->conn_mu);
         s->n_conns--;
+        if (c->killed) pthread_cond_broadcast(&s->conn_cv); /* admit() may wait for it */
         if (c->prev)
             c->prev->next = c->next;
         else
@@ -880,6 +881,17 @@ static void admit(gptc_server *s, int fd, struct sockaddr_storage *a, socklen_t 
 {
     const char *why = NULL;
     pthread_mutex_lock(&s->conn_mu);
+    /* connections closed to make room end in their own threads: on a busy machine that can lag
+     * behind a burst of connects. Wait for them a little (at most 1 s) rather than refuse. */
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 1;
+    while (s->n_conns >= 2 * s->p.max_connections) {
+        int closing = 0;
+        for (struct srv_conn *c = s->conns; c && !closing; c = c->next)
+            closing = c->killed != 0;
+        if (!closing || pthread_cond_timedwait(&s->conn_cv, &s->conn_mu, &dl) != 0) break;
+    }
     int same = 0;
     for (struct srv_conn *c = s->conns; c; c = c->next)
         same += !c->killed && same_client(&c->addr, a);
