@@ -508,11 +508,76 @@ static void range_ends(void)
     free(out);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Memory accounting (issue 10, defect 8): the results filters build (in growable buffers before
+ * they become strings) and the syntax tree count against the caps.
+ */
+static void mem_accounting(void)
+{
+    /* each builds a 3 MB string from a 3 MB one: about 10 MB with the buffer, over an 8 MiB
+     * budget; the same renders under the default 512 MiB */
+    static const char *const k[] = {
+        "{{ ('a' * 3000000)|upper|length }}",
+        "{{ ('a' * 3000000)|replace('a', 'b')|length }}",
+        "{{ ['a' * 1500000, 'b' * 1500000]|join|length }}",
+        "{{ ('a' * 3000000)|tojson|length }}",
+        "{{ ('a' * 3000000).upper()|length }}",
+        "{{ ('a' * 3000000).replace('a', 'bb')|length }}",
+    };
+    for (size_t i = 0; i < sizeof k / sizeof *k; i++) {
+        jinja_opts o = *test_opts();
+        char *out = NULL;
+        size_t on;
+        gptc_err err;
+        gptc_status st = render(k[i], strlen(k[i]), NULL, &o, &out, &on, &err);
+        CHECK(st == GPTC_OK, "%s under the default budget: %s", k[i], err.msg);
+        free(out);
+        out = NULL;
+        o.limits.max_alloc = (size_t)8 << 20;
+        st = render(k[i], strlen(k[i]), NULL, &o, &out, &on, &err);
+        CHECK(st == GPTC_E_RANGE && strstr(err.msg, "too much memory"),
+              "%s under 8 MiB: %s, %s (%.40s)", k[i], gptc_status_name(st), err.msg,
+              out ? out : "");
+        free(out);
+    }
+    /* the outside tester's case: ten times longer three times over reached 1.07 GB in 14.4 s
+     * before "ran too long"; now the third replace is refused before it starts */
+    {
+        const char *src = "{{ ('a' * 1000000)|replace('a', 'aaaaaaaaaa')|replace('a', "
+                          "'aaaaaaaaaa')|replace('a', 'aaaaaaaaaa')|length }}";
+        char *out = NULL;
+        size_t on;
+        gptc_err err;
+        gptc_status st = render(src, strlen(src), NULL, NULL, &out, &on, &err);
+        CHECK(st == GPTC_E_RANGE && strstr(err.msg, "too much memory") &&
+                  strstr(err.msg, "replace"),
+              "replace x10 three times: %s, %s", gptc_status_name(st), err.msg);
+        free(out);
+    }
+    /* a 2 MB template of 1+1+...: refused while it is lexed (it took 432 MB to parse) */
+    {
+        size_t len = (size_t)2 << 20, n = 0;
+        char *src = malloc(len + 16);
+        n += (size_t)sprintf(src, "{{ 1");
+        while (n + 2 < len)
+            n += (size_t)sprintf(src + n, "+1");
+        n += (size_t)sprintf(src + n, " }}");
+        jinja_template *t = NULL;
+        gptc_err err;
+        gptc_status st = gptc_jinja_template_parse(src, n, &t, &err);
+        CHECK(st == GPTC_E_RANGE && strstr(err.msg, "too large to parse"),
+              "2 MB of 1+1+...: %s, %s", gptc_status_name(st), err.msg);
+        gptc_jinja_template_free(t);
+        free(src);
+    }
+}
+
 int main(void)
 {
     range_ends();
     features();
     bad_inputs();
+    mem_accounting();
     unknown_filters();
     chat_api();
     threads();

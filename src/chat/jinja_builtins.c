@@ -679,11 +679,45 @@ int gptc_jinja_splitlines(jrt *rt, const jstr *s, int keepends, jv *out)
     return r;
 }
 
+/* The size of the result first, against what is left of the memory budget: a replace that
+ * multiplies a large string fails at once instead of after building most of it. */
+static int replace_fits(jrt *rt, const jstr *s, const jstr *old, const jstr *new_, int64_t count)
+{
+    size_t max = rt->opts->limits.max_alloc, left = rt->alloc < max ? max - rt->alloc : 0;
+    if (new_->n <= old->n) return 0;
+    size_t grow = new_->n - old->n, total = s->n, occ = 0;
+    uint64_t limit = count < 0 ? UINT64_MAX : (uint64_t)count;
+    if (old->n == 0) {
+        uint64_t slots = (uint64_t)s->ncp + 1;
+        occ = (size_t)(slots < limit ? slots : limit);
+        if (occ && grow > (left - GPTC_MIN(left, total)) / occ)
+            occ = SIZE_MAX;
+        else
+            total += occ * grow;
+    } else {
+        for (size_t i = 0; occ < limit;) {
+            long e = find_bytes(s, old, i, 0);
+            if (e < 0) break;
+            occ++;
+            total += grow;
+            if (total > left) break;
+            i = (size_t)e + old->n;
+        }
+    }
+    if (occ == SIZE_MAX || total > left)
+        return gptc_jfail(rt, JE_LIMIT,
+                          "the template used too much memory (more than %zu MiB): replace() "
+                          "would make a string of more than the %zu MiB left",
+                          max >> 20, left >> 20);
+    return 0;
+}
+
 static int str_replace(jrt *rt, const jstr *s, const jstr *old, const jstr *new_, int64_t count,
                        jv *out)
 {
     jbuf b = {0};
-    int r = 0;
+    int r = replace_fits(rt, s, old, new_, count);
+    if (r) return r;
     int64_t done = 0;
     if (old->n == 0) { /* insert between every character */
         size_t i = 0;

@@ -593,8 +593,8 @@ static int do_slice(jrt *rt, jv obj, jv vstart, jv vstop, jv vstep, jv *out)
     const jstr *s = obj.u.s;
     if (s->ncp == s->n && step == 1) return gptc_jv_str(rt, s->p + start, (size_t)count, out);
     /* code point offsets */
-    size_t *off = malloc((size_t)(len + 1) * sizeof *off);
-    if (!off) return gptc_jfail(rt, JE_NOMEM, "out of memory");
+    size_t *off = gptc_jalloc(rt, (size_t)(len + 1) * sizeof *off);
+    if (!off) return -1;
     size_t o = 0;
     for (int64_t k = 0; k < len; k++) {
         off[k] = o;

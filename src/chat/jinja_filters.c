@@ -133,8 +133,8 @@ static int msort(jrt *rt, jv *keys, jv *vals, jv *tk, jv *tv, size_t n, int reve
 /* sort items (borrowed) by keys (owned); OUT a new list of the items in order */
 static int sorted_list(jrt *rt, const jv *items, jv *keys, size_t n, int reverse, jv *out)
 {
-    jv *vals = malloc((3 * n + 1) * sizeof *vals);
-    if (!vals) return gptc_jfail(rt, JE_NOMEM, "out of memory");
+    jv *vals = gptc_jalloc(rt, (3 * n + 1) * sizeof *vals);
+    if (!vals) return -1;
     memcpy(vals, items, n * sizeof *vals);
     int r = jrt_steps(rt, n * 8);
     if (!r) r = msort(rt, keys, vals, vals + n, vals + 2 * n, n, reverse);
@@ -954,8 +954,9 @@ static int f_sort(jrt *rt, jv in, const jargs *a, jv *out)
     jlist *l;
     if (gptc_jargs_bind(rt, a, "sort", ps, 3, p) || gptc_jinja_iterate(rt, in, &l)) return -1;
     int cs = given(p[1]) && gptc_jv_truthy(p[1]);
-    jv *keys = calloc(l->n + 1, sizeof *keys);
-    int r = keys ? 0 : gptc_jfail(rt, JE_NOMEM, "out of memory");
+    jv *keys = gptc_jalloc(rt, (l->n + 1) * sizeof *keys); /* counted against the budget */
+    if (keys) memset(keys, 0, (l->n + 1) * sizeof *keys);
+    int r = keys ? 0 : -1;
     size_t nk = 0;
     for (; nk < l->n && !r; nk++)
         if ((r = sort_key(rt, l->v[nk], p[2], cs, &keys[nk]))) break;
@@ -986,8 +987,9 @@ static int f_dictsort(jrt *rt, jv in, const jargs *a, jv *out)
     jargs none = {0};
     if (f_items(rt, in, &none, &items)) return -1;
     const jlist *l = items.u.l;
-    jv *keys = calloc(l->n + 1, sizeof *keys);
-    int r = keys ? 0 : gptc_jfail(rt, JE_NOMEM, "out of memory");
+    jv *keys = gptc_jalloc(rt, (l->n + 1) * sizeof *keys); /* counted against the budget */
+    if (keys) memset(keys, 0, (l->n + 1) * sizeof *keys);
+    int r = keys ? 0 : -1;
     size_t nk = 0;
     int cs = given(p[0]) && gptc_jv_truthy(p[0]);
     for (; nk < l->n && !r; nk++)

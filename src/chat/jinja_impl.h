@@ -24,10 +24,12 @@
 #include "chat/jinja.h"
 #include "core/base.h"
 
-#define JINJA_MAX_SRC (4u << 20) /* template source bytes */
-#define JINJA_MAX_NEST 100       /* parse nesting: brackets, unary operators, blocks */
-#define JINJA_MAX_DEPTH 200      /* nesting of values (lists in lists ...) */
-#define JINJA_MAX_RANGE 100000   /* as Jinja's sandbox: range() larger than this raises */
+#define JINJA_MAX_SRC (4u << 20)    /* template source bytes */
+#define JINJA_MAX_NEST 100          /* parse nesting: brackets, unary operators, blocks */
+#define JINJA_MAX_TOKENS (1u << 19) /* tokens of a template (the largest real one: ~20 k) */
+#define JINJA_MAX_TREE (64u << 20)  /* bytes of syntax tree (nodes and their lists) */
+#define JINJA_MAX_DEPTH 200         /* nesting of values (lists in lists ...) */
+#define JINJA_MAX_RANGE 100000      /* as Jinja's sandbox: range() larger than this raises */
 
 /* ---------------------------------------------------------------------------------------------
  * Values
@@ -467,7 +469,9 @@ struct jinja_template {
     uint32_t sym_loop, sym_varargs, sym_kwargs, sym_caller;
     jstr **strs; /* other owned constants (concatenated string literals) */
     uint32_t n_strs, cap_strs;
-    void *arena; /* nodes and lists */
+    void *arena;        /* nodes and lists */
+    size_t arena_bytes; /* allocated in the arena so far (at most JINJA_MAX_TREE) */
+    int tree_full;      /* an allocation failed because of JINJA_MAX_TREE */
 };
 
 /* Symbol id of a name (interned at parse time); UINT32_MAX when the template never uses it. */

@@ -28,6 +28,7 @@ typedef struct lexer {
     /* position tracking for line/col (offsets only increase) */
     size_t pos_off;
     uint32_t pos_line, pos_col;
+    int too_many; /* a push failed: JINJA_MAX_TOKENS */
 } lexer;
 
 static void where(lexer *L, size_t off, uint32_t *line, uint32_t *col)
@@ -59,6 +60,10 @@ static gptc_status lfail(lexer *L, size_t off, gptc_status st, const char *what)
 
 static jtok *push(lexer *L, uint8_t type, size_t off)
 {
+    if (L->nt >= JINJA_MAX_TOKENS) {
+        L->too_many = 1;
+        return NULL;
+    }
     if (L->nt == L->cap) {
         size_t cap = L->cap ? L->cap * 2 : 64;
         jtok *t = realloc(L->toks, cap * sizeof *t);
@@ -71,6 +76,15 @@ static jtok *push(lexer *L, uint8_t type, size_t off)
     t->type = type;
     where(L, off, &t->line, &t->col);
     return t;
+}
+
+/* The error of a failed push: too many tokens, or out of memory. */
+static gptc_status push_fail(lexer *L)
+{
+    if (L->too_many)
+        return gptc_fail(L->err, GPTC_E_RANGE, "template too large to parse (more than %u tokens)",
+                         JINJA_MAX_TOKENS);
+    return gptc_fail(L->err, GPTC_E_NOMEM, "template: out of memory");
 }
 
 static jstr *immortal(const char *p, size_t n)
@@ -140,7 +154,8 @@ static gptc_status emit_data(lexer *L, size_t a, size_t z)
 {
     if (z <= a) return GPTC_OK;
     jtok *t = push(L, JT_DATA, a);
-    if (!t || !(t->s = immortal(L->s + a, z - a)))
+    if (!t) return push_fail(L);
+    if (!(t->s = immortal(L->s + a, z - a)))
         return gptc_fail(L->err, GPTC_E_NOMEM, "template: out of memory");
     return GPTC_OK;
 }
@@ -409,8 +424,7 @@ static gptc_status lex_tag(lexer *L, size_t p, int block, size_t *end)
                 e = p + 2;
             }
             if (e) {
-                if (!push(L, block ? JT_BLOCK_END : JT_VAR_END, p))
-                    return gptc_fail(L->err, GPTC_E_NOMEM, "template: out of memory");
+                if (!push(L, block ? JT_BLOCK_END : JT_VAR_END, p)) return push_fail(L);
                 *end = e;
                 return GPTC_OK;
             }
@@ -429,7 +443,7 @@ static gptc_status lex_tag(lexer *L, size_t p, int block, size_t *end)
                 if (L->s[i] != '_') tmp[k++] = L->s[i];
             tmp[k] = '\0';
             jtok *t = push(L, JT_FLOAT, p);
-            if (!t) return gptc_fail(L->err, GPTC_E_NOMEM, "template: out of memory");
+            if (!t) return push_fail(L);
             t->f = strtod(tmp, NULL);
             p = e;
             continue;
@@ -439,7 +453,7 @@ static gptc_status lex_tag(lexer *L, size_t p, int block, size_t *end)
         if ((e = match_int(L, p, &iv, &ovf)) != 0) {
             if (ovf) return lfail(L, p, GPTC_E_UNSUPPORTED, "integer literal beyond 64 bits");
             jtok *t = push(L, JT_INT, p);
-            if (!t) return gptc_fail(L->err, GPTC_E_NOMEM, "template: out of memory");
+            if (!t) return push_fail(L);
             t->i = iv;
             p = e;
             continue;
@@ -451,7 +465,7 @@ static gptc_status lex_tag(lexer *L, size_t p, int block, size_t *end)
                 e += (unsigned char)L->s[e] >= 0x80 ? (ju8_dec(L->s + e, &len), len) : 1;
             }
             jtok *t = push(L, JT_NAME, p);
-            if (!t) return gptc_fail(L->err, GPTC_E_NOMEM, "template: out of memory");
+            if (!t) return push_fail(L);
             t->p = L->s + p;
             t->n = e - p;
             p = e;
@@ -463,7 +477,7 @@ static gptc_status lex_tag(lexer *L, size_t p, int block, size_t *end)
                 q += L->s[q] == '\\' && q + 1 < L->n ? 2 : 1;
             if (q >= L->n) return lfail(L, p, GPTC_E_FORMAT, "unterminated string literal");
             jtok *t = push(L, JT_STRING, p);
-            if (!t) return gptc_fail(L->err, GPTC_E_NOMEM, "template: out of memory");
+            if (!t) return push_fail(L);
             gptc_status st = decode_string(L, p + 1, q, &t->s);
             if (st != GPTC_OK) return st;
             p = q + 1;
@@ -497,7 +511,7 @@ static gptc_status lex_tag(lexer *L, size_t p, int block, size_t *end)
             depth--;
         }
         jtok *t = push(L, JT_OP, p);
-        if (!t) return gptc_fail(L->err, GPTC_E_NOMEM, "template: out of memory");
+        if (!t) return push_fail(L);
         t->op = op;
         p += strlen(k_ops[k].s);
     }
@@ -559,7 +573,7 @@ gptc_status gptc_jinja_lex(const char *src, size_t n, jtok **toks, size_t *n_tok
         }
         int block = kind == '%';
         if (!push(&L, block ? JT_BLOCK_BEGIN : JT_VAR_BEGIN, t)) {
-            st = gptc_fail(err, GPTC_E_NOMEM, "template: out of memory");
+            st = push_fail(&L);
             break;
         }
         size_t end = n;
@@ -568,8 +582,7 @@ gptc_status gptc_jinja_lex(const char *src, size_t n, jtok **toks, size_t *n_tok
         i = end;
         line_starting = src[end - 1] == '\n';
     }
-    if (st == GPTC_OK && !push(&L, JT_EOF, n))
-        st = gptc_fail(err, GPTC_E_NOMEM, "template: out of memory");
+    if (st == GPTC_OK && !push(&L, JT_EOF, n)) st = push_fail(&L);
     if (st != GPTC_OK) {
         gptc_jinja_tokens_free(L.toks, L.nt);
         return st;

@@ -33,9 +33,15 @@ typedef struct arena_chunk {
     max_align_t data[];
 } arena_chunk;
 
-static void *arena_alloc(void **arena, size_t n)
+static void *arena_alloc(jinja_template *t, size_t n)
 {
     n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+    if (n > JINJA_MAX_TREE || t->arena_bytes > JINJA_MAX_TREE - n) {
+        t->tree_full = 1;
+        return NULL;
+    }
+    t->arena_bytes += n;
+    void **arena = &t->arena;
     arena_chunk *c = *arena;
     if (!c || c->cap - c->used < n) {
         size_t cap = n > 65536 ? n : 65536;
@@ -129,8 +135,15 @@ static void *nomem(parser *P)
 {
     if (!P->failed) {
         P->failed = 1;
-        P->status = GPTC_E_NOMEM;
-        gptc_fail(P->err, GPTC_E_NOMEM, "template: out of memory");
+        if (P->t->tree_full) {
+            P->status = GPTC_E_RANGE;
+            gptc_fail(P->err, GPTC_E_RANGE,
+                      "template too large to parse (its syntax tree needs more than %u MiB)",
+                      JINJA_MAX_TREE >> 20);
+        } else {
+            P->status = GPTC_E_NOMEM;
+            gptc_fail(P->err, GPTC_E_NOMEM, "template: out of memory");
+        }
     }
     return NULL;
 }
@@ -198,7 +211,7 @@ static int expect_type(parser *P, uint8_t type, const char *what)
 
 static jnode *mk(parser *P, uint8_t kind, const jtok *at)
 {
-    jnode *n = arena_alloc(&P->t->arena, sizeof *n);
+    jnode *n = arena_alloc(P->t, sizeof *n);
     if (!n) return nomem(P);
     n->kind = kind;
     n->line = at->line;
@@ -228,7 +241,7 @@ static jnlist nv_done(parser *P, nvec *v)
 {
     jnlist l = {NULL, 0};
     if (v->n) {
-        l.v = arena_alloc(&P->t->arena, v->n * sizeof *l.v);
+        l.v = arena_alloc(P->t, v->n * sizeof *l.v);
         if (l.v) {
             memcpy(l.v, v->v, v->n * sizeof *l.v);
             l.n = v->n;
@@ -511,7 +524,7 @@ static jnode *parse_compare(parser *P)
     }
     n->a = first;
     n->l1 = nv_done(P, &rest);
-    n->ops = arena_alloc(&P->t->arena, nops);
+    n->ops = arena_alloc(P->t, nops);
     if (!n->ops) return nomem(P);
     memcpy(n->ops, ops, nops);
     return P->failed ? NULL : n;
@@ -647,7 +660,7 @@ static jnode *parse_call_args(parser *P, jnode *n)
     n->l1 = nv_done(P, &args);
     n->l2 = nv_done(P, &kwv);
     if (nk) {
-        n->kwnames = arena_alloc(&P->t->arena, nk * sizeof *n->kwnames);
+        n->kwnames = arena_alloc(P->t, nk * sizeof *n->kwnames);
         if (!n->kwnames) return nomem(P);
         memcpy(n->kwnames, kwn, nk * sizeof *kwn);
     }
@@ -733,7 +746,7 @@ static jnode *parse_test(parser *P, jnode *node)
         jnode *arg = parse_primary(P);
         if (arg) arg = parse_postfix(P, arg);
         if (!arg) return NULL;
-        t->l1.v = arena_alloc(&P->t->arena, sizeof *t->l1.v);
+        t->l1.v = arena_alloc(P->t, sizeof *t->l1.v);
         if (!t->l1.v) return nomem(P);
         t->l1.v[0] = arg;
         t->l1.n = 1;

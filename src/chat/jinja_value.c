@@ -664,6 +664,17 @@ int gptc_jbuf_put(jrt *rt, jbuf *b, const char *p, size_t n)
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->n + n + 1)
             cap *= 2;
+        /* the growth counts against the render's memory budget, as values do: a filter's
+         * result is built here before it becomes a string */
+        if (rt) {
+            size_t grow = cap - b->cap, max = rt->opts->limits.max_alloc;
+            if (rt->failed) return -1;
+            if (grow > max || rt->alloc > max - grow)
+                return gptc_jfail(rt, JE_LIMIT,
+                                  "the template used too much memory (more than %zu MiB)",
+                                  max >> 20);
+            rt->alloc += grow;
+        }
         char *q = realloc(b->p, cap);
         if (!q) return gptc_jfail(rt, JE_NOMEM, "out of memory");
         b->p = q;
