@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,7 +33,8 @@ static const char *k_help =
     "usage: gptc train --data FILE|DIR --out MODEL.gguf [options]\n"
     "\n"
     "Train a GPT on text, on the CPU, and write it as a GGUF model that gptc run/chat/serve (and\n"
-    "llama.cpp) load. The corpus is tokenized once and cached beside it (FILE.tokens).\n"
+    "llama.cpp) load. The corpus is tokenized once and cached in $XDG_CACHE_HOME/gptc\n"
+    "(default ~/.cache/gptc), keyed by its contents, readable by this user only.\n"
     "\n"
     "data and output:\n"
     "  --data FILE|DIR         the corpus: a text file, or every file of a directory; or chat\n"
@@ -256,6 +258,25 @@ static void fmt_eta(char *buf, size_t n, double s)
         snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
     else
         snprintf(buf, n, "%.0fs", s);
+}
+
+/* The token cache's directory: $XDG_CACHE_HOME/gptc, else ~/.cache/gptc (XDG Base Directory:
+ * a relative XDG_CACHE_HOME is ignored). NULL: no home to put it in (no cache). */
+static const char *token_cache_dir(char *buf, size_t n)
+{
+    const char *x = getenv("XDG_CACHE_HOME");
+    if (x && x[0] == '/') {
+        snprintf(buf, n, "%s/gptc", x);
+        return buf;
+    }
+    const char *h = getenv("HOME");
+    if (!h || h[0] != '/') {
+        struct passwd *pw = getpwuid(geteuid());
+        h = pw && pw->pw_dir && pw->pw_dir[0] == '/' ? pw->pw_dir : NULL;
+    }
+    if (!h) return NULL;
+    snprintf(buf, n, "%s/.cache/gptc", h);
+    return buf;
 }
 
 /* Fail before training, not after it, when a file cannot be written. */
@@ -633,8 +654,10 @@ int cmd_train(int argc, char **argv)
         if (!c.sample_prompt) c.sample_every = 0;
     } else {
         if (g_rank != 0 && gptc_dist_barrier(g_dist, &err)) die_job(&err);
+        char cache_buf[4096];
         if (gptc_data_load(c.data, gptc_trainer_tokenizer(tr), gptc_trainer_tok_hash(tr),
-                           tok_progress, &tty, &data, &err))
+                           token_cache_dir(cache_buf, sizeof cache_buf), tok_progress, &tty, &data,
+                           &err))
             cli_die_err(&err);
         if (g_dist && g_rank == 0 && gptc_dist_barrier(g_dist, &err)) die_job(&err);
         if (tty && !data.cached) fputs("\r", stderr);

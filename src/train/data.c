@@ -13,9 +13,10 @@
 #include <unistd.h>
 
 #include "core/hash.h"
+#include "core/sha256.h"
 
 #define CACHE_MAGIC "GPTCTOKS"
-#define CACHE_VERSION 1u
+#define CACHE_VERSION 2u
 #define CACHE_HEADER 48
 #define CHUNK_BYTES (1u << 20) /* tokenize in pieces of about this size, cut after a newline */
 
@@ -24,7 +25,6 @@
 typedef struct src_list {
     char **path; /* (n) owned */
     int n;
-    uint64_t sig;   /* names, sizes, mtimes */
     uint64_t bytes; /* total size */
 } src_list;
 
@@ -53,27 +53,17 @@ static gptc_status src_add(src_list *s, const char *path, gptc_err *err)
     if (!(s->path[s->n] = strdup(path))) return gptc_fail(err, GPTC_E_NOMEM, "data: out of memory");
     s->n++;
     s->bytes += (uint64_t)st.st_size;
-    uint64_t meta[3] = {(uint64_t)st.st_size, (uint64_t)st.st_mtim.tv_sec,
-                        (uint64_t)st.st_mtim.tv_nsec};
-    s->sig = gptc_fnv1a64(gptc_fnv1a64(s->sig, path, strlen(path) + 1), meta, sizeof meta);
     return GPTC_OK;
 }
 
-/* The files to read (a directory: its regular files not starting with '.', by name), and where
- * the cache goes. */
-static gptc_status list_sources(const char *path, src_list *s, char *cache, size_t cache_n,
-                                gptc_err *err)
+/* The files to read (a directory: its regular files not starting with '.', by name). */
+static gptc_status list_sources(const char *path, src_list *s, gptc_err *err)
 {
     memset(s, 0, sizeof *s);
-    s->sig = GPTC_FNV64_INIT;
     struct stat st;
     if (stat(path, &st) != 0)
         return gptc_fail(err, GPTC_E_IO, "data '%s': %s", path, strerror(errno));
-    if (!S_ISDIR(st.st_mode)) {
-        snprintf(cache, cache_n, "%s.tokens", path);
-        return src_add(s, path, err);
-    }
-    snprintf(cache, cache_n, "%s/.gptc.tokens", path);
+    if (!S_ISDIR(st.st_mode)) return src_add(s, path, err);
     DIR *dir = opendir(path);
     if (!dir) return gptc_fail(err, GPTC_E_IO, "data '%s': %s", path, strerror(errno));
     char **names = NULL;
@@ -84,7 +74,7 @@ static gptc_status list_sources(const char *path, src_list *s, char *cache, size
         if (e->d_name[0] == '.') continue;
         size_t l = strlen(e->d_name);
         if (l > 7 && strcmp(e->d_name + l - 7, ".tokens") == 0)
-            continue; /* caches of single files */
+            continue; /* caches of single files written beside them by earlier versions */
         char **nn = realloc(names, (size_t)(n + 1) * sizeof *nn);
         if (!nn || !(nn[n] = malloc(strlen(path) + l + 2))) {
             if (nn) names = nn;
@@ -185,11 +175,82 @@ static uint64_t get_u64(const uint8_t *p)
     return v;
 }
 
+/* The SHA-256 of the inputs' contents (each file's length, then its bytes, in order): the
+ * cache's key, with the tokenizer. Reads the files in pieces. */
+static gptc_status content_hash(const src_list *src, uint8_t key[32], gptc_err *err)
+{
+    gptc_sha256_ctx c;
+    gptc_sha256_init(&c);
+    enum { BUF = 1 << 16 };
+    char *buf = malloc(BUF);
+    if (!buf) return gptc_fail(err, GPTC_E_NOMEM, "data: out of memory");
+    gptc_status s = GPTC_OK;
+    for (int i = 0; !s && i < src->n; i++) {
+        FILE *f = fopen(src->path[i], "rb");
+        if (!f) {
+            s = gptc_fail(err, GPTC_E_IO, "data '%s': %s", src->path[i], strerror(errno));
+            break;
+        }
+        struct stat st;
+        uint64_t len = fstat(fileno(f), &st) == 0 ? (uint64_t)st.st_size : 0;
+        gptc_sha256_update(&c, &len, sizeof len);
+        size_t got;
+        while ((got = fread(buf, 1, BUF, f)) > 0)
+            gptc_sha256_update(&c, buf, got);
+        if (ferror(f)) s = gptc_fail(err, GPTC_E_IO, "data '%s': read error", src->path[i]);
+        fclose(f);
+    }
+    free(buf);
+    if (!s) gptc_sha256_final(&c, key);
+    return s;
+}
+
+/* cache_dir/gptc exists (made 0700 if not), is a directory of ours and nobody else's (group
+ * and other permissions removed if it had them). 0: usable. */
+static int cache_dir_ok(const char *dir, char *why, size_t why_n)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s", dir);
+    /* the parents, as mkdir -p does (XDG: created 0700) */
+    for (char *q = p + 1; *q; q++) {
+        if (*q != '/') continue;
+        *q = 0;
+        if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+            snprintf(why, why_n, "%.300s: %s", p, strerror(errno));
+            return -1;
+        }
+        *q = '/';
+    }
+    if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+        snprintf(why, why_n, "%.300s: %s", p, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (lstat(p, &st) != 0) {
+        snprintf(why, why_n, "%.300s: %s", p, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+        snprintf(why, why_n, "%.300s is not a directory of this user", p);
+        return -1;
+    }
+    if ((st.st_mode & 077) && chmod(p, 0700) != 0) {
+        snprintf(why, why_n, "%.300s is open to other users and cannot be made private: %s", p,
+                 strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 /* 1 and d filled if the cache is valid for these inputs. */
 static int cache_read(const char *path, int n_vocab, uint64_t tok_hash, uint64_t sig, gptc_data *d)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
+    if (!f) {
+        if (fd >= 0) close(fd);
+        return 0;
+    }
     uint8_t h[CACHE_HEADER];
     struct stat st;
     int ok = fread(h, 1, CACHE_HEADER, f) == CACHE_HEADER && memcmp(h, CACHE_MAGIC, 8) == 0 &&
@@ -217,9 +278,14 @@ static void cache_write(const char *path, int n_vocab, uint64_t tok_hash, uint64
                         gptc_data *d)
 {
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
+    snprintf(tmp, sizeof tmp, "%s.XXXXXX", path);
+    int fd = mkstemp(tmp); /* 0600, a new file: nobody else reads the tokens of private text */
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
     if (!f) {
+        if (fd >= 0) {
+            close(fd);
+            remove(tmp);
+        }
         snprintf(d->note, sizeof d->note, "token cache not written (%.400s: %s)", tmp,
                  strerror(errno));
         return;
@@ -283,11 +349,12 @@ static gptc_status tokenize(const gptc_tokenizer *tok, const char *text, size_t 
 }
 
 gptc_status gptc_data_load(const char *path, const gptc_tokenizer *tok, uint64_t tok_hash,
-                           gptc_data_progress progress, void *ud, gptc_data *d, gptc_err *err)
+                           const char *cache_dir, gptc_data_progress progress, void *ud,
+                           gptc_data *d, gptc_err *err)
 {
     memset(d, 0, sizeof *d);
     src_list src;
-    gptc_status s = list_sources(path, &src, d->cache_path, sizeof d->cache_path, err);
+    gptc_status s = list_sources(path, &src, err);
     if (s) {
         src_free(&src);
         return s;
@@ -298,7 +365,38 @@ gptc_status gptc_data_load(const char *path, const gptc_tokenizer *tok, uint64_t
         src_free(&src);
         return gptc_fail(err, GPTC_E_INVALID, "data '%s' is empty: nothing to train on", path);
     }
-    if (cache_read(d->cache_path, V, tok_hash, src.sig, d)) {
+    /* the cache: cache_dir/<SHA-256 of the format, the tokenizer and the contents>.tokens */
+    uint64_t sig = 0;
+    if (cache_dir) {
+        uint8_t key[32], name[32];
+        if ((s = content_hash(&src, key, err))) {
+            src_free(&src);
+            return s;
+        }
+        uint32_t meta[2] = {CACHE_VERSION, (uint32_t)V};
+        gptc_sha256_ctx c;
+        gptc_sha256_init(&c);
+        gptc_sha256_update(&c, meta, sizeof meta);
+        gptc_sha256_update(&c, &tok_hash, sizeof tok_hash);
+        gptc_sha256_update(&c, key, sizeof key);
+        gptc_sha256_final(&c, name);
+        memcpy(&sig, key, sizeof sig);
+        char why[400];
+        if (cache_dir_ok(cache_dir, why, sizeof why) != 0) {
+            snprintf(d->note, sizeof d->note, "token cache not used (%s)", why);
+        } else {
+            int n = snprintf(d->cache_path, sizeof d->cache_path, "%s/", cache_dir);
+            for (int i = 0; i < 32 && n > 0 && (size_t)n + 3 < sizeof d->cache_path; i++)
+                n += snprintf(d->cache_path + n, sizeof d->cache_path - (size_t)n, "%02x", name[i]);
+            if (n <= 0 || (size_t)n + 8 >= sizeof d->cache_path) {
+                d->cache_path[0] = 0;
+                snprintf(d->note, sizeof d->note, "token cache not used (its path is too long)");
+            } else {
+                strcat(d->cache_path, ".tokens");
+            }
+        }
+    }
+    if (d->cache_path[0] && cache_read(d->cache_path, V, tok_hash, sig, d)) {
         d->cached = 1;
         d->hash = gptc_fnv1a64(GPTC_FNV64_INIT, d->tok, d->n * 4);
         src_free(&src);
@@ -325,7 +423,7 @@ gptc_status gptc_data_load(const char *path, const gptc_tokenizer *tok, uint64_t
         return s;
     }
     d->hash = gptc_fnv1a64(GPTC_FNV64_INIT, d->tok, d->n * 4);
-    cache_write(d->cache_path, V, tok_hash, src.sig, d);
+    if (d->cache_path[0]) cache_write(d->cache_path, V, tok_hash, sig, d);
     src_free(&src);
     return GPTC_OK;
 }

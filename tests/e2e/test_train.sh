@@ -7,6 +7,7 @@
 GPTC=${GPTC:-build/gptc}
 D=${GPTC_DATA:-../shared/data}
 T=$(mktemp -d)
+export XDG_CACHE_HOME="$T/cache" # the token cache: not the user's
 trap 'rm -rf "$T"' EXIT
 pass=0; fail=0
 ok() { pass=$((pass + 1)); }
@@ -41,7 +42,9 @@ grep -q 'general.architecture .*"gpt2"' "$T/info" && grep -q "position_embd.weig
 # the byte tokenizer: one token per byte, a space is the token 259 (U+2581)
 ids=$($GPTC tokenize "$T/l.gguf" "Hi é" --ids)
 [ "$ids" = "75 108 259 198 172" ] && ok || bad "byte tokenizer ids: $ids"
-[ -s "$T/corpus.txt.tokens" ] && ok || bad "no token cache beside the corpus"
+# the token cache: in $XDG_CACHE_HOME/gptc, never beside the corpus (issue 10, defect 6)
+[ ! -e "$T/corpus.txt.tokens" ] && ok || bad "a token cache beside the corpus"
+[ "$(ls "$T/cache/gptc" | grep -c '\.tokens$')" -ge 1 ] && ok || bad "no token cache in \$XDG_CACHE_HOME/gptc: $(ls -la "$T/cache/gptc" 2>&1)"
 # --chat-template FILE is stored as tokenizer.chat_template
 printf '{%% for m in messages %%}{{ m.content }}{%% endfor %%}' > "$T/tmpl.jinja"
 $GPTC train $SMALL --steps 2 --chat-template "$T/tmpl.jinja" --out "$T/c.gguf" 2> "$T/err" && ok || bad "train --chat-template: $(cat "$T/err")"
@@ -121,6 +124,30 @@ cp "$T/b/m.ckpt.gguf" "$T/before.gguf"
 cmp -s "$T/before.gguf" "$T/b/m.ckpt.gguf" && ok || bad "previous checkpoint changed by the failed write"
 [ ! -e "$T/b/m.ckpt.gguf.tmp" ] && ok || bad "temporary file left behind"
 $GPTC train $RUN --steps 155 --out "$T/k2.gguf" --resume "$T/b/m.ckpt.gguf" 2> "$T/err" && ok || bad "resume after failed write: $(cat "$T/err")"
+
+# 5a. private data: a 0600 corpus in a read-only directory. Nothing is written beside it; the
+#     cache is 0600 in a 0700 directory, keyed by the contents (a copy elsewhere hits it, a change
+#     misses it); with no XDG_CACHE_HOME it goes to ~/.cache/gptc
+mkdir -p "$T/ro" "$T/home"
+cp "$T/corpus.txt" "$T/ro/secret.txt"; chmod 600 "$T/ro/secret.txt"; chmod 500 "$T/ro"
+before=$(ls -A "$T/ro")
+P="--dim 32 --layers 2 --heads 4 --ctx 32 --batch 4 --threads 2 --steps 1 --eval-every 0 --out $T/p.gguf"
+(umask 022; HOME="$T/home" XDG_CACHE_HOME= $GPTC train --data "$T/ro/secret.txt" $P) 2> "$T/err" || bad "train on a read-only dir: $(cat "$T/err")"
+[ "$(ls -A "$T/ro")" = "$before" ] && ok || bad "written beside the input: $(ls -A "$T/ro")"
+c=$(ls "$T/home/.cache/gptc"/*.tokens 2> /dev/null | head -n 1)
+[ -n "$c" ] && [ "$(stat -c %a "$c")" = 600 ] && [ "$(stat -c %a "$T/home/.cache/gptc")" = 700 ] && ok || bad "cache modes: $(ls -la "$T/home/.cache/gptc" 2>&1)"
+grep -q "tokenized" "$T/err" && ok || bad "first run: $(cat "$T/err")"
+cp "$T/ro/secret.txt" "$T/copy.txt"
+HOME="$T/home" XDG_CACHE_HOME= $GPTC train --data "$T/copy.txt" $P 2> "$T/err"
+grep -q "(cached)" "$T/err" && ok || bad "same contents elsewhere: not cached: $(cat "$T/err")"
+echo "one more line" >> "$T/copy.txt"
+HOME="$T/home" XDG_CACHE_HOME= $GPTC train --data "$T/copy.txt" $P 2> "$T/err"
+grep -q "(tokenized)" "$T/err" && ok || bad "changed contents: the cache was used: $(cat "$T/err")"
+chmod 700 "$T/ro"
+# a cache directory open to others is made private first
+mkdir -p "$T/c2/gptc"; chmod 777 "$T/c2/gptc"
+XDG_CACHE_HOME="$T/c2" $GPTC train --data "$T/copy.txt" $P 2> "$T/err" || bad "open cache dir: $(cat "$T/err")"
+[ "$(stat -c %a "$T/c2/gptc")" = 700 ] && ok || bad "cache dir left $(stat -c %a "$T/c2/gptc")"
 
 # 5. --resume keeps the run's schedule (--ckpt-every, --eval-every, --sample-every,
 #    --sample-len come from the checkpoint unless given again; issue 10, defect 4: a resumed run

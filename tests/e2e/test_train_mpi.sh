@@ -13,6 +13,7 @@ if ! "$GPTC" train --help | grep -q "built with Open MPI" || ! command -v mpirun
     exit 0
 fi
 T=$(mktemp -d)
+export XDG_CACHE_HOME="$T/cache" # the token cache: not the user's
 trap 'rm -rf "$T"' EXIT
 pass=0; fail=0
 ok() { pass=$((pass + 1)); }

@@ -4,6 +4,7 @@
 GPTC=${GPTC:-build/gptc}
 D=${GPTC_DATA:-../shared/data}
 T=$(mktemp -d)
+export XDG_CACHE_HOME="$T/cache" # the token cache: not the user's
 trap 'rm -rf "$T"' EXIT
 pass=0; fail=0
 ok() { pass=$((pass + 1)); }
