@@ -259,12 +259,17 @@ static void conn_abort_locked(struct srv_conn *c, int status)
     static const char k_413[] = "{\"error\":{\"message\":\"the request body is too large\","
                                 "\"type\":\"invalid_request_error\","
                                 "\"param\":null,\"code\":\"payload_too_large\"}}";
-    const char *body = status == 408 ? k_408 : k_413;
+    static const char k_400[] = "{\"error\":{\"message\":\"the Content-Length header is not a "
+                                "number of bytes\",\"type\":\"invalid_request_error\","
+                                "\"param\":null,\"code\":\"invalid_content_length\"}}";
+    const char *body = status == 408 ? k_408 : status == 400 ? k_400 : k_413;
     char buf[640];
     int n = snprintf(buf, sizeof buf,
                      "HTTP/1.1 %s\r\nContent-Type: application/json\r\n%s"
                      "Connection: close\r\nContent-Length: %zu\r\n\r\n%s",
-                     status == 408 ? "408 Request Timeout" : "413 Content Too Large",
+                     status == 408   ? "408 Request Timeout"
+                     : status == 400 ? "400 Bad Request"
+                                     : "413 Content Too Large",
                      status == 408 ? "" : "x-should-retry: false\r\n", strlen(body), body);
     ssize_t w = send(c->fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)w;
@@ -343,6 +348,37 @@ static void *watchdog_main(void *arg)
         pthread_mutex_unlock(&s->conn_mu);
     }
     return NULL;
+}
+
+/* 1 when a Content-Length header of the complete head h[0..n) is not a plain decimal number
+ * below 10^18 ("abc", "-1", "1x", 2^64 + 1, empty). Duplicates are on_request's business. */
+static int head_cl_bad(const char *h, size_t n)
+{
+    const char *end = h + n, *p = memchr(h, '\n', n);
+    while (p && ++p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol) break;
+        size_t len = (size_t)(eol - p);
+        if (len && p[len - 1] == '\r') len--;
+        if (len == 0) break; /* the blank line: end of the head */
+        if (len > 15 && strncasecmp(p, "content-length", 14) == 0 &&
+            (p[14] == ':' || p[14] == ' ' || p[14] == '\t')) {
+            const char *v = p + 14, *ve = p + len;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            if (v >= ve || *v != ':') return 1; /* a space before the colon: not a header */
+            v++;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
+            if (ve == v || ve - v > 18) return 1;
+            for (const char *q = v; q < ve; q++)
+                if (*q < '0' || *q > '9') return 1;
+        }
+        p = eol;
+    }
+    return 0;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
@@ -876,6 +912,50 @@ static void refuse(gptc_server *s, int fd, const char *why)
     if (fd >= 0) close(fd);
 }
 
+/* The gate: each new connection waits here (in the accept thread, without blocking it) until
+ * the head of its first request has arrived, which is looked at with MSG_PEEK before
+ * libmicrohttpd reads it. A malformed Content-Length gets one 400 from us: libmicrohttpd 0.9.75
+ * answers it itself with its status line and headers written twice. A head still incomplete
+ * after GATE_S, over 8 KiB, or a full gate goes to libmicrohttpd as it is (its own timeouts and
+ * the 431 apply). */
+#define GATE_S 1.0
+#define GATE_MAX 32
+typedef struct gated {
+    int fd;
+    double t0, nap_until;
+    ssize_t last; /* bytes peeked at the last look */
+    struct sockaddr_storage a;
+    socklen_t al;
+} gated;
+
+/* Answer 400 invalid_content_length on a socket libmicrohttpd never saw, then close it as
+ * refuse() does. */
+static void refuse_cl(gptc_server *s, int fd)
+{
+    static const char k[] = "{\"error\":{\"message\":\"the Content-Length header is not a "
+                            "number of bytes\",\"type\":\"invalid_request_error\",\"param\":"
+                            "null,\"code\":\"invalid_content_length\"}}";
+    char buf[512], junk[4096];
+    while (recv(fd, junk, sizeof junk, MSG_DONTWAIT) > 0) { /* what it sent so far */
+    }
+    int n = snprintf(buf, sizeof buf,
+                     "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+                     "x-should-retry: false\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
+                     sizeof k - 1, k);
+    ssize_t w = send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)w;
+    shutdown(fd, SHUT_WR);
+    gptc_srv_log(s, "a request with a malformed Content-Length: 400");
+    pthread_mutex_lock(&s->conn_mu);
+    if (s->n_closing < (int)(sizeof s->closing / sizeof *s->closing)) {
+        s->closing[s->n_closing] = fd;
+        s->closing_t[s->n_closing++] = gptc_srv_now();
+        fd = -1;
+    }
+    pthread_mutex_unlock(&s->conn_mu);
+    if (fd >= 0) close(fd);
+}
+
 /* Take the new connection, after closing an idle one to make room if needed, or refuse it. */
 static void admit(gptc_server *s, int fd, struct sockaddr_storage *a, socklen_t al)
 {
@@ -933,25 +1013,88 @@ static void admit(gptc_server *s, int fd, struct sockaddr_storage *a, socklen_t 
     pthread_mutex_unlock(&s->conn_mu);
 }
 
+/* Look at gated connection i: 1 when it left the gate (handed on, answered or closed). */
+static int gate_look(gptc_server *s, gated *g, double now)
+{
+    char buf[8 * 1024 + 1];
+    ssize_t n = recv(g->fd, buf, sizeof buf - 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return 0;
+    if (n <= 0) { /* gone before it asked anything */
+        close(g->fd);
+        return 1;
+    }
+    const char *e = memmem(buf, (size_t)n, "\r\n\r\n", 4);
+    if (!e) e = memmem(buf, (size_t)n, "\n\n", 2);
+    if (e && head_cl_bad(buf, (size_t)(e - buf) + 2)) {
+        refuse_cl(s, g->fd);
+        return 1;
+    }
+    if (e || (size_t)n >= sizeof buf - 1) {
+        admit(s, g->fd, &g->a, g->al);
+        return 1;
+    }
+    /* part of a head: poll would say readable at once again; look again a little later */
+    if (n == g->last) g->nap_until = now + 0.02;
+    g->last = n;
+    return 0;
+}
+
 static void *accept_main(void *arg)
 {
     gptc_server *s = arg;
     double t_msg = -1e9;
     unsigned long n_failed = 0;
     int backoff_ms = 0;
+    gated gate[GATE_MAX];
+    double accept_after = 0; /* out of fds: no accept before then */
+    int n_gate = 0, gate_max = s->p.max_connections / 2;
+    if (gate_max > GATE_MAX) gate_max = GATE_MAX;
+    if (gate_max < 1) gate_max = 1;
     for (;;) {
-        struct pollfd p[2] = {{.fd = s->listen_fd, .events = POLLIN},
-                              {.fd = s->wake[0], .events = POLLIN}};
-        int pr = poll(p, 2, backoff_ms ? backoff_ms : -1);
+        double now = gptc_srv_now(), next = now + 3600;
+        int backing_off = now < accept_after;
+        struct pollfd p[2 + GATE_MAX] = {{.fd = backing_off ? -1 : s->listen_fd, .events = POLLIN},
+                                         {.fd = s->wake[0], .events = POLLIN}};
+        if (backing_off) next = accept_after;
+        for (int i = 0; i < n_gate; i++) {
+            int napping = gate[i].nap_until > now;
+            p[2 + i] = (struct pollfd){.fd = napping ? -1 : gate[i].fd, .events = POLLIN};
+            double wake = gate[i].t0 + GATE_S;
+            if (napping && gate[i].nap_until < wake) wake = gate[i].nap_until;
+            if (wake < next) next = wake;
+        }
+        int wait_ms = n_gate || backing_off ? (int)((next - now) * 1000) + 1 : -1;
+        int pr = poll(p, (nfds_t)(2 + n_gate), wait_ms);
         if (p[1].revents) break;
-        if (pr == 0) backoff_ms = 0; /* waited out the back-off: try again */
-        if (pr <= 0 || !(p[0].revents & POLLIN)) continue;
+        now = gptc_srv_now();
+        for (int i = 0; i < n_gate; i++) {
+            int left = 0;
+            if (p[2 + i].fd >= 0 && p[2 + i].revents)
+                left = gate_look(s, &gate[i], now);
+            else if (now - gate[i].t0 >= GATE_S) { /* slow: libmicrohttpd's timeouts take it */
+                admit(s, gate[i].fd, &gate[i].a, gate[i].al);
+                left = 1;
+            }
+            if (left) {
+                gate[i] = gate[--n_gate];
+                p[2 + i] = p[2 + n_gate];
+                i--;
+            }
+        }
+        if (pr <= 0 || p[0].fd < 0 || !(p[0].revents & POLLIN)) continue;
         struct sockaddr_storage a;
         socklen_t al = sizeof a;
         int fd = accept4(s->listen_fd, (struct sockaddr *)&a, &al, SOCK_CLOEXEC);
         if (fd >= 0) {
             backoff_ms = 0;
-            admit(s, fd, &a, al);
+            if (n_gate == gate_max) { /* the gate is full: its oldest goes on */
+                int o = 0;
+                for (int i = 1; i < n_gate; i++)
+                    if (gate[i].t0 < gate[o].t0) o = i;
+                admit(s, gate[o].fd, &gate[o].a, gate[o].al);
+                gate[o] = gate[--n_gate];
+            }
+            gate[n_gate++] = (gated){.fd = fd, .t0 = gptc_srv_now(), .last = -1, .a = a, .al = al};
             continue;
         }
         int e = errno;
@@ -974,7 +1117,7 @@ static void *accept_main(void *arg)
             }
             s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         }
-        double now = gptc_srv_now();
+        now = gptc_srv_now();
         if (now - t_msg >= 10.0) {
             gptc_srv_log(s,
                          "cannot accept connections: %s (%lu times since the last message); "
@@ -984,7 +1127,10 @@ static void *accept_main(void *arg)
             n_failed = 0;
         }
         backoff_ms = backoff_ms ? (backoff_ms * 2 > 1000 ? 1000 : backoff_ms * 2) : 50;
+        accept_after = gptc_srv_now() + backoff_ms * 1e-3;
     }
+    for (int i = 0; i < n_gate; i++) /* stopping: nobody will answer them */
+        close(gate[i].fd);
     return NULL;
 }
 
