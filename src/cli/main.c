@@ -1,6 +1,8 @@
 /* main.c — `gptc CMD ...`: dispatch to a subcommand. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -30,8 +32,25 @@ static const char *k_usage =
     "\n"
     "MODEL is a GGUF file or a llama2.c checkpoint (with --tokenizer FILE).\n";
 
+/* Models are mapped, not read: a read error on the file (a bad disk, a network file system
+ * gone, the file truncated while in use) arrives as SIGBUS when a page is touched, at any moment.
+ * Say so in one line and exit 1 instead of dumping core (nothing can be retried safely). */
+static void on_sigbus(int sig)
+{
+    static const char k[] = "gptc: a mapped file could not be read (an I/O error, or the model "
+                            "file was truncated or replaced while in use); stopping\n";
+    ssize_t w = write(STDERR_FILENO, k, sizeof k - 1);
+    (void)w;
+    (void)sig;
+    _exit(1);
+}
+
 int main(int argc, char **argv)
 {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigbus;
+    sigaction(SIGBUS, &sa, NULL);
     if (argc < 2 || cli_is(argv[1], "--help", "-h") || strcmp(argv[1], "help") == 0) {
         fputs(k_usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 1 : 0;
