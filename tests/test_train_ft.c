@@ -112,7 +112,6 @@ static double loss_of(gptc_trainer *t, const int32_t *tok, const int32_t *tgt)
 {
     float loss = 0;
     gptc_err err;
-    gptc_trainer_lora_sync(t);
     gptc_tmodel_forward(gptc_trainer_model(t), tok, tgt, 2, 12, &loss, &err);
     return loss;
 }
@@ -170,7 +169,6 @@ static void test_lora_grad(enum gptc_arch arch)
             }
         }
     }
-    gptc_trainer_lora_sync(t);
     CHECK(checked > 20 && gmax > 1e-3 && worst < 0.01 * gmax,
           "%s: LoRA gradients vs finite differences: max |error| %.3g, largest gradient %.3g, %d "
           "checked",
@@ -206,7 +204,6 @@ static void test_lora_merge(enum gptc_arch arch)
         for (int k = 0; k < n; k++)
             b[k] = 0.5f * gptc_rng_normal(&r);
     }
-    gptc_trainer_lora_sync(t);
     CHECK(gptc_trainer_save_lora(t, ad, &err) == GPTC_OK, "save adapter: %s", err.msg);
     /* the layout llama.cpp reads */
     gguf_file *a = NULL;

@@ -183,6 +183,12 @@ struct gptc_tmodel {
     int B, T, n_targets; /* of the last forward */
     int have_loss;
 
+    /* LoRA (gptc_tmodel_set_lora): every parameter frozen, adapters trained */
+    const gptc_tlora *ad; /* (n_ad) borrowed */
+    int n_ad, frozen;
+    float *lu;        /* (n_ad + 1) slices of lu_stride: dY B scratch, then each adapter's X A^T */
+    size_t lu_stride; /* Bmax * Tmax * the largest rank */
+
     gptc_pool *pool; /* owned */
     gptc_gemm *gemm; /* owned */
     const gptc_ops *ops;
@@ -405,6 +411,7 @@ void gptc_tmodel_free(gptc_tmodel *m)
     free(m->params);
     free(m->own_grads);
     free(m->act_slab);
+    free(m->lu);
     free(m);
 }
 
@@ -724,12 +731,18 @@ static void norm_bwd(gptc_tmodel *m, const float *x, size_t w_off, size_t b_off,
              .w = m->params + w_off,
              .mean = mean,
              .rstd = rstd,
-             .dw = m->grads + w_off,
-             .db = b_off != NONE ? m->grads + b_off : NULL};
+             .dw = m->frozen ? NULL : m->grads + w_off,
+             .db = !m->frozen && b_off != NONE ? m->grads + b_off : NULL};
     gptc_pool_run(m->pool, job_fn, &j);
+    if (m->frozen) return;
     j.op = J_NORM_DW;
     gptc_pool_run(m->pool, job_fn, &j);
 }
+
+static void lora_fwd(gptc_tmodel *m, size_t w_off, int rows, int in, const float *X, int ldx,
+                     float *Y, int ldy);
+static void lora_bwd(gptc_tmodel *m, size_t w_off, int rows, int in, const float *X, int ldx,
+                     const float *dY, int ldy, float *dX, int lddx);
 
 /* ----- forward -------------------------------------------------------------------------------- */
 
@@ -764,6 +777,7 @@ gptc_status gptc_tmodel_forward(gptc_tmodel *m, const int32_t *tokens, const int
         float *x_next = l + 1 < c->n_layer ? m->la[l + 1].x : m->xf;
         run(m, J_NORM1, l);
         mm(m, 0, 1, N, m->QKV, D, a->n1, D, m->params + o->qkv, D, 0, a->qkv, m->QKV);
+        lora_fwd(m, o->qkv, m->QKV, D, a->n1, D, a->qkv, m->QKV);
         if (gpt2)
             bias_fwd(m, a->qkv, o->qkv_b, m->QKV);
         else
@@ -771,13 +785,16 @@ gptc_status gptc_tmodel_forward(gptc_tmodel *m, const int32_t *tokens, const int
         run(m, J_ATT_FWD, l);
         memcpy(a->xm, a->x, (size_t)N * D * sizeof(float));
         mm(m, 0, 1, N, D, m->Q, a->y, m->Q, m->params + o->wo, m->Q, 1, a->xm, D);
+        lora_fwd(m, o->wo, D, m->Q, a->y, m->Q, a->xm, D);
         if (gpt2) bias_fwd(m, a->xm, o->wo_b, D);
         run(m, J_NORM2, l);
         mm(m, 0, 1, N, m->FF, D, a->n2, D, m->params + o->up, D, 0, a->f, m->FF);
+        lora_fwd(m, o->up, m->FF, D, a->n2, D, a->f, m->FF);
         if (gpt2) bias_fwd(m, a->f, o->up_b, m->FF);
         run(m, J_ACT_FWD, l);
         memcpy(x_next, a->xm, (size_t)N * D * sizeof(float));
         mm(m, 0, 1, N, D, c->n_ff, a->h, c->n_ff, m->params + o->down, c->n_ff, 1, x_next, D);
+        lora_fwd(m, o->down, D, c->n_ff, a->h, c->n_ff, x_next, D);
         if (gpt2) bias_fwd(m, x_next, o->down_b, D);
     }
     run(m, J_NORMF, -1);
@@ -794,11 +811,91 @@ gptc_status gptc_tmodel_forward(gptc_tmodel *m, const int32_t *tokens, const int
     return GPTC_OK;
 }
 
+/* ----- LoRA ----------------------------------------------------------------------------------- */
+
+gptc_status gptc_tmodel_set_lora(gptc_tmodel *m, const gptc_tlora *ad, int n, gptc_err *err)
+{
+    if (m->frozen) return gptc_fail(err, GPTC_E_INVALID, "train: the adapters are already set");
+    int rmax = 1;
+    for (int i = 0; i < n; i++) {
+        const gptc_tlora *l = &ad[i];
+        int ok = 0;
+        for (int k = 0; k < m->n_tp && !ok; k++)
+            ok = m->tp[k].off == l->off && m->tp[k].n_dims == 2 && m->tp[k].ne[0] == l->in &&
+                 m->tp[k].ne[1] == l->out && m->tp[k].kind == GPTC_TP_MATRIX && l->off != m->wout;
+        if (!ok || l->rank < 1 || l->rank > l->in || l->rank > l->out)
+            return gptc_fail(err, GPTC_E_INVALID,
+                             "train: adapter %d (%d x %d, rank %d) fits no layer matrix of the "
+                             "model",
+                             i, l->out, l->in, l->rank);
+        rmax = GPTC_MAX(rmax, l->rank);
+    }
+    size_t nr = (size_t)m->Bmax * m->Tmax * rmax;
+    float *lu = malloc(((size_t)n + 1) * nr * sizeof(float));
+    if (!lu) return gptc_fail(err, GPTC_E_NOMEM, "train: out of memory for the adapters");
+    m->lu = lu;
+    m->lu_stride = nr;
+    m->ad = ad;
+    m->n_ad = n;
+    m->frozen = 1;
+    /* nothing computes parameter gradients any more */
+    free(m->own_grads);
+    m->own_grads = m->grads = NULL;
+    return GPTC_OK;
+}
+
+/* The adapters on the (fused) matrix at w_off with `rows` rows of `in`: an adapter on its part
+ * from row r0 on sees the columns from r0 of the product's output Y (N, rows). */
+#define FOR_ADAPTERS(m, w_off, rows, in)                                                           \
+    for (int i_ = 0; i_ < (m)->n_ad; i_++)                                                         \
+        if ((m)->ad[i_].off >= (w_off) && (m)->ad[i_].off < (w_off) + (size_t)(rows) * (in))
+
+/* Forward, after Y (+)= X W0^T: Y += U B^T with U = scale X A^T (N, r), kept for backward. */
+static void lora_fwd(gptc_tmodel *m, size_t w_off, int rows, int in, const float *X, int ldx,
+                     float *Y, int ldy)
+{
+    int N = m->B * m->T;
+    FOR_ADAPTERS(m, w_off, rows, in)
+    {
+        const gptc_tlora *l = &m->ad[i_];
+        float *U = m->lu + (size_t)(i_ + 1) * m->lu_stride;
+        size_t nr = (size_t)N * l->rank;
+        mm(m, 0, 1, N, l->rank, in, X, ldx, l->a, in, 0, U, l->rank);
+        for (size_t k = 0; k < nr; k++)
+            U[k] *= l->scale;
+        mm(m, 0, 1, N, l->out, l->rank, U, l->rank, l->b, l->rank, 1,
+           Y + (l->off - w_off) / (size_t)in, ldy);
+    }
+}
+
+/* Backward, after dX = dY W0: dB += dY^T U; with V = scale dY B (N, r): dA += V^T X and
+ * dX += V A. */
+static void lora_bwd(gptc_tmodel *m, size_t w_off, int rows, int in, const float *X, int ldx,
+                     const float *dY, int ldy, float *dX, int lddx)
+{
+    int N = m->B * m->T;
+    FOR_ADAPTERS(m, w_off, rows, in)
+    {
+        const gptc_tlora *l = &m->ad[i_];
+        const float *dy = dY + (l->off - w_off) / (size_t)in;
+        const float *U = m->lu + (size_t)(i_ + 1) * m->lu_stride;
+        float *V = m->lu;
+        int r = l->rank;
+        size_t nr = (size_t)N * r;
+        mm(m, 1, 0, l->out, r, N, dy, ldy, U, r, 1, l->gb, r);
+        mm(m, 0, 0, N, r, l->out, dy, ldy, l->b, r, 0, V, r);
+        for (size_t k = 0; k < nr; k++)
+            V[k] *= l->scale;
+        mm(m, 1, 0, r, in, N, V, r, X, ldx, 1, l->ga, in);
+        if (dX) mm(m, 0, 0, N, in, r, V, r, l->a, in, 1, dX, lddx);
+    }
+}
+
 /* ----- backward ------------------------------------------------------------------------------- */
 
 void gptc_tmodel_zero_grad(gptc_tmodel *m)
 {
-    memset(m->grads, 0, m->n_params * sizeof(float));
+    if (m->grads) memset(m->grads, 0, m->n_params * sizeof(float));
 }
 
 float *gptc_tmodel_swap_grads(gptc_tmodel *m, float *g)
@@ -813,7 +910,7 @@ void gptc_tmodel_backward(gptc_tmodel *m, float scale)
     const gptc_tconfig *c = &m->cfg;
     GPTC_ASSERT(m->have_loss);
     int N = m->B * m->T, D = c->n_embd, V = c->n_vocab, F = c->n_ff,
-        gpt2 = c->arch == GPTC_ARCH_GPT2;
+        gpt2 = c->arch == GPTC_ARCH_GPT2, fz = m->frozen;
     float *g = m->grads;
 
     /* top: cross-entropy, classifier, final norm */
@@ -822,36 +919,61 @@ void gptc_tmodel_backward(gptc_tmodel *m, float scale)
               .l = -1,
               .scale = m->n_targets ? scale / (float)m->n_targets : 0.0f};
     gptc_pool_run(m->pool, job_fn, &jx);
-    mm(m, 1, 0, V, D, N, m->logits, V, m->nf, D, 1, g + m->wout, D);
+    if (!fz) mm(m, 1, 0, V, D, N, m->logits, V, m->nf, D, 1, g + m->wout, D);
     mm(m, 0, 0, N, D, V, m->logits, V, m->params + m->wout, D, 0, m->dn, D);
     memset(m->dx, 0, (size_t)N * D * sizeof(float));
     norm_bwd(m, m->xf, m->normf, m->normf_b, m->meanf, m->rstdf);
 
-    for (int l = c->n_layer - 1; l >= 0; l--) {
+    /* frozen: no weight's gradient, only the adapters' (lora_bwd); the layers below the lowest
+     * adapter need no gradient at all */
+    int l_low = 0;
+    if (fz) {
+        l_low = c->n_layer;
+        for (int i = 0; i < m->n_ad; i++)
+            for (int l = 0; l < l_low; l++) {
+                const layer_off *o = &m->lo[l];
+                if (m->ad[i].off >= o->qkv && m->ad[i].off <= o->down) l_low = l;
+            }
+    }
+    for (int l = c->n_layer - 1; l >= l_low; l--) {
         layer_act *a = &m->la[l];
         const layer_off *o = &m->lo[l];
         /* feed-forward: dx is the gradient at this layer's output */
-        if (gpt2) bias_bwd(m, m->dx, o->down_b, D);
-        mm(m, 1, 0, D, F, N, m->dx, D, a->h, F, 1, g + o->down, F);
+        if (!fz) {
+            if (gpt2) bias_bwd(m, m->dx, o->down_b, D);
+            mm(m, 1, 0, D, F, N, m->dx, D, a->h, F, 1, g + o->down, F);
+        }
         mm(m, 0, 0, N, F, D, m->dx, D, m->params + o->down, F, 0, m->dh, F);
+        lora_bwd(m, o->down, D, F, a->h, F, m->dx, D, m->dh, F);
         run(m, J_ACT_BWD, l);
-        if (gpt2) bias_bwd(m, m->df, o->up_b, m->FF);
-        mm(m, 1, 0, m->FF, D, N, m->df, m->FF, a->n2, D, 1, g + o->up, D);
+        if (!fz) {
+            if (gpt2) bias_bwd(m, m->df, o->up_b, m->FF);
+            mm(m, 1, 0, m->FF, D, N, m->df, m->FF, a->n2, D, 1, g + o->up, D);
+        }
         mm(m, 0, 0, N, D, m->FF, m->df, m->FF, m->params + o->up, D, 0, m->dn, D);
+        lora_bwd(m, o->up, m->FF, D, a->n2, D, m->df, m->FF, m->dn, D);
         norm_bwd(m, a->xm, o->norm2, o->norm2_b, a->mean2, a->rstd2);
         /* attention: dx is now the gradient at xm */
-        if (gpt2) bias_bwd(m, m->dx, o->wo_b, D);
-        mm(m, 1, 0, D, m->Q, N, m->dx, D, a->y, m->Q, 1, g + o->wo, m->Q);
+        if (!fz) {
+            if (gpt2) bias_bwd(m, m->dx, o->wo_b, D);
+            mm(m, 1, 0, D, m->Q, N, m->dx, D, a->y, m->Q, 1, g + o->wo, m->Q);
+        }
         mm(m, 0, 0, N, m->Q, D, m->dx, D, m->params + o->wo, m->Q, 0, m->dy, m->Q);
+        lora_bwd(m, o->wo, D, m->Q, a->y, m->Q, m->dx, D, m->dy, m->Q);
         run(m, J_ATT_BWD, l);
-        if (gpt2)
-            bias_bwd(m, m->dqkv, o->qkv_b, m->QKV);
-        else
+        if (!gpt2)
             run(m, J_ROPE_BWD, l);
-        mm(m, 1, 0, m->QKV, D, N, m->dqkv, m->QKV, a->n1, D, 1, g + o->qkv, D);
+        else if (!fz)
+            bias_bwd(m, m->dqkv, o->qkv_b, m->QKV);
+        if (fz && l == l_low) { /* nothing below needs the gradient: only the adapters' */
+            lora_bwd(m, o->qkv, m->QKV, D, a->n1, D, m->dqkv, m->QKV, NULL, 0);
+            break;
+        }
+        if (!fz) mm(m, 1, 0, m->QKV, D, N, m->dqkv, m->QKV, a->n1, D, 1, g + o->qkv, D);
         mm(m, 0, 0, N, D, m->QKV, m->dqkv, m->QKV, m->params + o->qkv, D, 0, m->dn, D);
+        lora_bwd(m, o->qkv, m->QKV, D, a->n1, D, m->dqkv, m->QKV, m->dn, D);
         norm_bwd(m, a->x, o->norm1, o->norm1_b, a->mean1, a->rstd1);
     }
-    run(m, J_EMBED_BWD, -1);
+    if (!fz) run(m, J_EMBED_BWD, -1);
     m->have_loss = 0; /* the probabilities are now gradients */
 }

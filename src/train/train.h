@@ -132,6 +132,29 @@ void gptc_tmodel_zero_grad(gptc_tmodel *m);
  * into and the optimizer reads; returns the slab in use before. */
 float *gptc_tmodel_swap_grads(gptc_tmodel *m, float *g);
 
+/* ----- LoRA: frozen weights, trained low-rank adapters ------------------------------------- */
+
+/* An adapter on one matrix W0 (out x in) of a layer: the model computes with
+ * W0 + scale * B A, where A is (rank, in) and B (out, rank), without merging: a product
+ * Y = X W0^T becomes Y = X W0^T + (scale X A^T) B^T. */
+typedef struct gptc_tlora {
+    size_t off; /* the adapted matrix's first element in the slab (its table entry's off) */
+    int in, out, rank;
+    float scale;        /* alpha / rank */
+    const float *a, *b; /* (rank, in), (out, rank): read at every forward */
+    float *ga, *gb;     /* their gradients: backward adds to them */
+} gptc_tlora;
+
+/* Freeze every parameter and add the n adapters (borrowed until gptc_tmodel_free). From then
+ * on the forward adds them, and backward computes no parameter gradient at all (the gradient
+ * slab is released) but only the gradients flowing to the activations through W0 and the
+ * adapters, and for each adapter, with X its matrix's input, dY its output's gradient and
+ * U = scale X A^T (kept from the forward), V = scale dY B:
+ *   dB += dY^T U,  dA += V^T X,  dX += dY W0 + V A.
+ * Backward stops below the lowest adapted layer. Call once; GPTC_E_INVALID for an adapter that
+ * is not on a whole matrix of a layer, or of a rank larger than the matrix. */
+gptc_status gptc_tmodel_set_lora(gptc_tmodel *m, const gptc_tlora *ad, int n, gptc_err *err);
+
 /* ----- optimisation --------------------------------------------------------------------------- */
 
 typedef struct gptc_adamw {

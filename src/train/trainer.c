@@ -59,10 +59,12 @@ typedef struct wnode {
 typedef struct lora_t {
     int tp; /* the adapted matrix: index in the model's table */
     int in, out;
-    float *w0;                /* (out, in) the frozen matrix */
-    float *a, *b, *ga, *gb;   /* (r, in), (out, r) and their gradients */
+    float *a, *b, *ga, *gb;   /* (r, in), (out, r) and their gradients (one allocation at a) */
     float *ma, *va, *mb, *vb; /* AdamW moments */
 } lora_t;
+
+/* t->lora's adapters as the model sees them (gptc_tmodel_set_lora) follow t->lora in one
+ * allocation: (gptc_tlora *)(t->lora + t->n_lora). */
 
 void gptc_train_opts_default(gptc_train_opts *o)
 {
@@ -185,7 +187,7 @@ void gptc_trainer_free(gptc_trainer *t)
     if (!t) return;
     free_windowed(t);
     for (int i = 0; i < t->n_lora; i++)
-        free(t->lora[i].w0);
+        free(t->lora[i].a);
     free(t->lora);
     gptc_tmodel_free(t->m);
     free(t->m1);
@@ -272,7 +274,6 @@ gptc_status gptc_trainer_set_data(gptc_trainer *t, const gptc_data *d, gptc_err 
 /* ----- steps ---------------------------------------------------------------------------------- */
 
 static gptc_status step_windowed(gptc_trainer *t, gptc_step_info *info, gptc_err *err);
-static void lora_apply(gptc_trainer *t);
 static double lora_update(gptc_trainer *t, int step, float lr);
 static int window_at(const gptc_trainer *t, int step, int w, int32_t *tok, int32_t *tgt);
 
@@ -347,68 +348,27 @@ static float lora_scale(const gptc_trainer *t)
     return t->lora_alpha != 0 ? t->lora_alpha / (float)t->lora_rank : 1.0f;
 }
 
-/* The adapted matrices in the slab: W = W0 + scale * B A. */
-static void lora_apply(gptc_trainer *t)
+/* The adapters' global gradient norm (backward computed the gradients themselves). */
+static double lora_norm(gptc_trainer *t)
 {
-    float *p = gptc_tmodel_params(t->m), s = lora_scale(t);
-    int r = t->lora_rank;
-    for (int i = 0; i < t->n_lora; i++) {
-        lora_t *l = &t->lora[i];
-        float *w = p + gptc_tmodel_tensor(t->m, l->tp)->off;
-        for (int o = 0; o < l->out; o++) {
-            float *row = w + (size_t)o * l->in;
-            const float *w0 = l->w0 + (size_t)o * l->in;
-            for (int j = 0; j < l->in; j++)
-                row[j] = w0[j];
-            for (int k = 0; k < r; k++) {
-                float b = s * l->b[(size_t)o * r + k];
-                const float *a = l->a + (size_t)k * l->in;
-                for (int j = 0; j < l->in; j++)
-                    row[j] += b * a[j];
-            }
-        }
-    }
-}
-
-/* From the model's gradient G of each adapted W: dA = s B^T G, dB = s G A^T; then clipping by
- * the adapters' global norm and AdamW on A and B; the model's gradients are zeroed. */
-static double lora_backward(gptc_trainer *t)
-{
-    float *g = gptc_tmodel_grads(t->m), s = lora_scale(t);
     int r = t->lora_rank;
     double ss = 0;
     for (int i = 0; i < t->n_lora; i++) {
-        lora_t *l = &t->lora[i];
-        const float *G = g + gptc_tmodel_tensor(t->m, l->tp)->off;
-        memset(l->ga, 0, (size_t)r * l->in * sizeof(float));
-        for (int oo = 0; oo < l->out; oo++) {
-            const float *grow = G + (size_t)oo * l->in;
-            for (int k = 0; k < r; k++) {
-                float b = s * l->b[(size_t)oo * r + k];
-                float *ga = l->ga + (size_t)k * l->in;
-                const float *a = l->a + (size_t)k * l->in;
-                double acc = 0;
-                for (int j = 0; j < l->in; j++) {
-                    ga[j] += b * grow[j];
-                    acc += (double)grow[j] * a[j];
-                }
-                l->gb[(size_t)oo * r + k] = s * (float)acc;
-            }
-        }
+        const lora_t *l = &t->lora[i];
         for (size_t k = 0; k < (size_t)r * l->in; k++)
             ss += (double)l->ga[k] * l->ga[k];
         for (size_t k = 0; k < (size_t)r * l->out; k++)
             ss += (double)l->gb[k] * l->gb[k];
     }
-    gptc_tmodel_zero_grad(t->m);
     return sqrt(ss);
 }
 
+/* Clipping by the adapters' global norm and AdamW on A and B (which zeroes their gradients). */
 static double lora_update(gptc_trainer *t, int step, float lr)
 {
     const gptc_train_opts *o = &t->o;
     int r = t->lora_rank;
-    double norm = lora_backward(t);
+    double norm = lora_norm(t);
     float gscale = gptc_clip_scale(norm, o->clip);
     for (int i = 0; i < t->n_lora; i++) {
         lora_t *l = &t->lora[i];
@@ -417,7 +377,6 @@ static double lora_update(gptc_trainer *t, int step, float lr)
         gptc_adamw_ref(l->b, l->gb, l->mb, l->vb, (size_t)r * l->out, lr, o->beta1, o->beta2,
                        o->eps, o->weight_decay, step, gscale);
     }
-    lora_apply(t);
     return norm;
 }
 
@@ -429,21 +388,18 @@ float *gptc_trainer_lora_param(gptc_trainer *t, int i, int which, int *n)
     return which ? l->b : l->a;
 }
 
-void gptc_trainer_lora_sync(gptc_trainer *t)
-{
-    lora_apply(t);
-}
-
 gptc_status gptc_trainer_lora_grads(gptc_trainer *t, const int32_t *tok, const int32_t *tgt, int B,
                                     int T, float *loss, gptc_err *err)
 {
     if (!t->n_lora) return gptc_fail(err, GPTC_E_INVALID, "train: LoRA is off");
-    lora_apply(t);
-    gptc_tmodel_zero_grad(t->m);
+    for (int i = 0; i < t->n_lora; i++) {
+        lora_t *l = &t->lora[i];
+        memset(l->ga, 0, (size_t)t->lora_rank * l->in * sizeof(float));
+        memset(l->gb, 0, (size_t)t->lora_rank * l->out * sizeof(float));
+    }
     gptc_status s = gptc_tmodel_forward(t->m, tok, tgt, B, T, loss, err);
     if (s) return s;
     gptc_tmodel_backward(t->m, 1.0f);
-    lora_backward(t);
     return GPTC_OK;
 }
 
@@ -468,11 +424,11 @@ gptc_status gptc_trainer_set_lora(gptc_trainer *t, int rank, float alpha, unsign
     if (!n)
         return gptc_fail(err, GPTC_E_INVALID,
                          "train: the LoRA targets name no matrix of this model");
-    if (!(t->lora = calloc((size_t)n, sizeof *t->lora)))
+    if (!(t->lora = calloc((size_t)n, sizeof *t->lora + sizeof(gptc_tlora))))
         return gptc_fail(err, GPTC_E_NOMEM, "train: out of memory");
+    gptc_tlora *tl = (gptc_tlora *)(t->lora + n);
     t->lora_rank = rank;
     t->lora_alpha = alpha;
-    const float *p = gptc_tmodel_params(t->m);
     gptc_rng rng;
     gptc_rng_seed(&rng, t->o.seed ^ 0x10a410a410a4ull);
     for (int i = 0; i < nt; i++) {
@@ -480,19 +436,31 @@ gptc_status gptc_trainer_set_lora(gptc_trainer *t, int rank, float alpha, unsign
         if (!gptc_lora_is_target(tp->name, targets)) continue;
         lora_t *l = &t->lora[t->n_lora];
         l->tp = i, l->in = tp->ne[0], l->out = tp->ne[1];
-        size_t na = (size_t)rank * l->in, nb = (size_t)l->out * rank, nw = (size_t)l->in * l->out;
-        /* one allocation: w0, a, b, ga, gb, ma, va, mb, vb */
-        float *m = calloc(nw + 4 * na + 4 * nb, sizeof(float));
+        size_t na = (size_t)rank * l->in, nb = (size_t)l->out * rank;
+        /* one allocation: a, ga, ma, va, b, gb, mb, vb */
+        float *m = calloc(4 * na + 4 * nb, sizeof(float));
         if (!m) return gptc_fail(err, GPTC_E_NOMEM, "train: out of memory for LoRA");
         t->n_lora++;
-        l->w0 = m, l->a = m + nw, l->ga = l->a + na, l->ma = l->ga + na, l->va = l->ma + na;
+        l->a = m, l->ga = l->a + na, l->ma = l->ga + na, l->va = l->ma + na;
         l->b = l->va + na, l->gb = l->b + nb, l->mb = l->gb + nb, l->vb = l->mb + nb;
-        memcpy(l->w0, p + tp->off, nw * sizeof(float));
         float bound = 1.0f / sqrtf((float)l->in);
         for (size_t k = 0; k < na; k++)
             l->a[k] = (2.0f * gptc_rng_uniform(&rng) - 1.0f) * bound;
+        tl[t->n_lora - 1] = (gptc_tlora){.off = tp->off,
+                                         .in = l->in,
+                                         .out = l->out,
+                                         .rank = rank,
+                                         .scale = lora_scale(t),
+                                         .a = l->a,
+                                         .b = l->b,
+                                         .ga = l->ga,
+                                         .gb = l->gb};
     }
-    lora_apply(t);
+    gptc_status s = gptc_tmodel_set_lora(t->m, tl, t->n_lora, err);
+    if (s) return s;
+    /* the optimizer state of the frozen weights is not needed */
+    free(t->m1), free(t->m2);
+    t->m1 = t->m2 = NULL;
     return GPTC_OK;
 }
 
@@ -513,34 +481,47 @@ const float *gptc_trainer_lora_grad(const gptc_trainer *t, int i, int which, int
     return which ? l->gb : l->ga;
 }
 
-gptc_status gptc_trainer_save_lora(gptc_trainer *t, const char *path, gptc_err *err)
+/* The adapters as a llama.cpp LoRA GGUF (see lora.h), borrowing A and B. */
+static gptc_status lora_gguf(gptc_trainer *t, const char *name, gguf_file **out, gptc_err *err)
 {
+    *out = NULL;
     if (!t->n_lora) return gptc_fail(err, GPTC_E_INVALID, "train: no LoRA adapters to save");
     gguf_file *g;
     gptc_status s = gptc_gguf_new(&g, err);
     if (s) return s;
     const char *arch = gptc_arch_name(t->o.cfg.arch);
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
     if ((s = gptc_gguf_set_str(g, "general.architecture", arch, strlen(arch), err)) ||
         (s = gptc_gguf_set_str(g, "general.type", "adapter", 7, err)) ||
-        (s = gptc_gguf_set_str(g, "general.name", base, strlen(base), err)) ||
+        (s = gptc_gguf_set_str(g, "general.name", name, strlen(name), err)) ||
         (s = gptc_gguf_set_str(g, "adapter.type", "lora", 4, err)) ||
         (s = gptc_gguf_set_f32(g, "adapter.lora.alpha", t->lora_alpha, err)))
-        goto done;
+        goto fail;
     for (int i = 0; i < t->n_lora && !s; i++) {
         const lora_t *l = &t->lora[i];
-        const char *name = gptc_tmodel_tensor(t->m, l->tp)->name;
+        const char *wn = gptc_tmodel_tensor(t->m, l->tp)->name;
         char an[96], bn[96];
-        snprintf(an, sizeof an, "%s.lora_a", name);
-        snprintf(bn, sizeof bn, "%s.lora_b", name);
+        snprintf(an, sizeof an, "%s.lora_a", wn);
+        snprintf(bn, sizeof bn, "%s.lora_b", wn);
         uint64_t nea[2] = {(uint64_t)l->in, (uint64_t)t->lora_rank},
                  neb[2] = {(uint64_t)t->lora_rank, (uint64_t)l->out};
         if (!(s = gptc_gguf_add_tensor(g, an, 0 /* F32 */, 2, nea, l->a, err)))
             s = gptc_gguf_add_tensor(g, bn, 0, 2, neb, l->b, err);
     }
-    if (!s) s = gptc_gguf_write_durable(g, path, err);
-done:
+    if (s) goto fail;
+    *out = g;
+    return GPTC_OK;
+fail:
+    gptc_gguf_close(g);
+    return s;
+}
+
+gptc_status gptc_trainer_save_lora(gptc_trainer *t, const char *path, gptc_err *err)
+{
+    const char *base = strrchr(path, '/');
+    gguf_file *g;
+    gptc_status s = lora_gguf(t, base ? base + 1 : path, &g, err);
+    if (s) return s;
+    s = gptc_gguf_write_durable(g, path, err);
     gptc_gguf_close(g);
     return s;
 }
@@ -1002,6 +983,18 @@ gptc_status gptc_trainer_sample(gptc_trainer *t, const char *prompt, int n, floa
     gguf_file *g;
     gptc_status s = gptc_tmodel_to_gguf(t->m, t->tok_kvs, NULL, &g, err);
     if (s) return s;
+    if (t->n_lora) { /* the frozen weights with the adapters, as gptc run --lora applies them */
+        gguf_file *ad, *merged;
+        float one = 1.0f;
+        if ((s = lora_gguf(t, "sample", &ad, err))) {
+            gptc_gguf_close(g);
+            return s;
+        }
+        s = gptc_lora_merge(g, &ad, &one, 1, &merged, err); /* takes g */
+        gptc_gguf_close(ad);
+        if (s) return s;
+        g = merged;
+    }
     gptc_model *model = NULL;
     gptc_ctx *ctx = NULL;
     gptc_sampler *smp = NULL;

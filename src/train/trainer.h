@@ -75,8 +75,9 @@ int gptc_trainer_step_no(const gptc_trainer *t); /* steps done so far */
 
 /* Train LoRA adapters instead of the weights: every matrix named by targets (a mask of
  * gptc_lora_parse_targets) becomes W0 + alpha / rank * B A with W0 frozen, A (rank x in) drawn
- * uniform in +-1/sqrt(in), B (out x rank) zero; only A and B are trained. Call once, after the
- * weights are in place. GPTC_E_INVALID for a rank larger than a matrix, or no matrix targeted;
+ * uniform in +-1/sqrt(in), B (out x rank) zero; only A and B are trained (gptc_tmodel_set_lora:
+ * no gradient or optimizer state for the frozen weights). Call once, after the weights are in
+ * place. GPTC_E_INVALID for a rank larger than a matrix, or no matrix targeted;
  * GPTC_E_UNSUPPORTED in a data-parallel (windowed) run. */
 gptc_status gptc_trainer_set_lora(gptc_trainer *t, int rank, float alpha, unsigned targets,
                                   gptc_err *err);
@@ -87,10 +88,9 @@ gptc_status gptc_trainer_save_lora(gptc_trainer *t, const char *path, gptc_err *
 /* The gradients of the adapters after the last step's backward (for tests): A then B of each
  * adapted matrix in table order. */
 const float *gptc_trainer_lora_grad(const gptc_trainer *t, int i, int which, int *n);
-/* Adapter i's A (which 0) or B (which 1), writable, *n elements; NULL past the last. After
- * changing them, gptc_trainer_lora_sync puts W0 + scale B A back into the model. */
+/* Adapter i's A (which 0) or B (which 1), writable (the next forward uses them), *n elements;
+ * NULL past the last. */
 float *gptc_trainer_lora_param(gptc_trainer *t, int i, int which, int *n);
-void gptc_trainer_lora_sync(gptc_trainer *t);
 /* Forward and backward of one batch (targets -1: masked) and the adapters' gradients from it
  * (gptc_trainer_lora_grad), without an update: for gradient checks. */
 gptc_status gptc_trainer_lora_grads(gptc_trainer *t, const int32_t *tok, const int32_t *tgt, int B,
