@@ -4,7 +4,8 @@
 Run by hand (not in CI) with Debian's PyTorch:
 
     apt-get install python3-torch
-    /usr/bin/python3 scripts/torch_reference.py      # writes tests/fixtures/train/{llama,gpt2}.bin
+    /usr/bin/python3 scripts/torch_reference.py
+    # writes tests/fixtures/train/{llama,gpt2}.bin and {llama,gpt2}_ft.bin
 
 For a tiny configuration of each architecture it builds the model exactly as src/train/ defines
 it, with float32 initial parameters, and computes in float64 (so the reference is the exact
@@ -19,6 +20,16 @@ answer and the C test measures only its own float32 rounding):
 File format (little-endian): b"GPTCFIX1", u32 record count, then records of
   u32 name length, name bytes, u32 dtype (0 = f32, 1 = i32), u32 n_dims, u32 dims[n_dims], data.
 Parameter records are named "param.<gguf name>", "grad.<gguf name>", "after5.<gguf name>".
+
+The fine-tuning fixtures ({llama,gpt2}_ft.bin) check the two losses fine-tuning adds, on the same
+models with the same parameter records:
+  - the masked loss: targets with -1 (no target: chat data's system, user and template tokens)
+    are left out of the mean; "masked.loss" and every parameter's "masked.grad.<name>";
+  - LoRA: some matrices W (a mix of layers and of the parts of llama's fused q|k|v and gate|up
+    products; gpt2's adapters only in its last layer, so the layers below need no gradient)
+    become W + alpha / rank * B A with W frozen; records "lora.hyper" (rank, alpha), for each
+    adapted W "lora_a.<name>" (rank, in) and "lora_b.<name>" (out, rank), then "lora.logits",
+    "lora.loss" (masked targets) and "lora.grad_a.<name>", "lora.grad_b.<name>".
 """
 import math
 import os
@@ -102,7 +113,12 @@ def rope(x, base):
     return out
 
 
-def forward(cfg, p, tok):
+def forward(cfg, p, tok, lora=None):
+    """lora: {name: (A, B, scale)}: the model computes with p[name] + scale * B @ A."""
+    if lora:
+        p = dict(p)
+        for n, (a, b, sc) in lora.items():
+            p[n] = p[n] + sc * (b @ a)
     arch, D, L, H, Hkv = (cfg[k] for k in ("arch", "D", "L", "H", "Hkv"))
     eps, hd = cfg["eps"], D // H
     Bz, T = tok.shape
@@ -199,6 +215,11 @@ def run(cfg, path):
     for n, _, _ in table:
         recs.append(("after5." + n, "f32", p[n].detach()))
 
+    write_fixture(path, recs)
+    print("%s: %d records, losses before each step %s" % (path, len(recs), ["%.5f" % x for x in losses]))
+
+
+def write_fixture(path, recs):
     with open(path, "wb") as f:
         f.write(b"GPTCFIX1")
         f.write(struct.pack("<I", len(recs)))
@@ -211,7 +232,62 @@ def run(cfg, path):
             f.write(struct.pack("<II", 0 if dt == "f32" else 1, len(shape)))
             f.write(struct.pack("<%dI" % len(shape), *shape))
             f.write(t.numpy().astype("<f4" if dt == "f32" else "<i4").tobytes())
-    print("%s: %d records, losses before each step %s" % (path, len(recs), ["%.5f" % x for x in losses]))
+
+
+def run_ft(cfg, lora_targets, rank, alpha, path):
+    """The masked loss and LoRA gradients (see the module's docstring)."""
+    gen = torch.Generator().manual_seed(cfg["seed"] + 100)
+    p32 = init_params(cfg, gen)
+    Bz, T, V = cfg["B"], cfg["T"], cfg["V"]
+    data = torch.randint(0, V, (Bz, T + 1), generator=gen)
+    tok, tgt = data[:, :T].contiguous(), data[:, 1:].contiguous()
+    # mask a run of positions as chat data does (a prompt before each reply) and a few others
+    mask = torch.zeros(Bz, T, dtype=torch.bool)
+    mask[:, : T // 3] = True
+    mask[0, T - 2] = True
+    mask[1, T // 2] = True
+    tgt = torch.where(mask, torch.full_like(tgt, -1), tgt)
+    table = param_table(cfg)
+    recs = [("config", "i32", [cfg["arch"] == "gpt2", V, cfg["ctx"], cfg["D"], cfg["L"], cfg["H"],
+                               cfg["Hkv"], cfg["F"], int(cfg["tied"]), Bz, T]),
+            ("hyper", "f32", [cfg["eps"], cfg["rope_base"]]),
+            ("tokens", "i32", tok), ("targets", "i32", tgt)]
+    for n, _, _ in table:
+        recs.append(("param." + n, "f32", p32[n]))
+
+    # masked loss, every parameter trained
+    p = {n: p32[n].double().clone().requires_grad_(True) for n, _, _ in table}
+    loss = F.cross_entropy(forward(cfg, p, tok).view(-1, V), tgt.view(-1), ignore_index=-1)
+    loss.backward()
+    recs.append(("masked.loss", "f32", [loss.item()]))
+    for n, _, _ in table:
+        recs.append(("masked.grad." + n, "f32", p[n].grad))
+
+    # LoRA: frozen weights, A and B trained
+    shapes = {n: s for n, s, _ in table}
+    sc = alpha / rank
+    lora, a32, b32 = {}, {}, {}
+    for n in lora_targets:
+        out, inn = shapes[n]
+        a32[n] = (0.3 * torch.randn((rank, inn), generator=gen)).float()
+        b32[n] = (0.3 * torch.randn((out, rank), generator=gen)).float()
+        lora[n] = (a32[n].double().clone().requires_grad_(True),
+                   b32[n].double().clone().requires_grad_(True), sc)
+    p = {n: p32[n].double() for n, _, _ in table}
+    logits = forward(cfg, p, tok, lora)
+    loss = F.cross_entropy(logits.view(-1, V), tgt.view(-1), ignore_index=-1)
+    loss.backward()
+    recs.append(("lora.hyper", "f32", [rank, alpha]))
+    for n in lora_targets:
+        recs.append(("lora_a." + n, "f32", a32[n]))
+        recs.append(("lora_b." + n, "f32", b32[n]))
+    recs.append(("lora.logits", "f32", logits.detach()))
+    recs.append(("lora.loss", "f32", [loss.item()]))
+    for n in lora_targets:
+        recs.append(("lora.grad_a." + n, "f32", lora[n][0].grad))
+        recs.append(("lora.grad_b." + n, "f32", lora[n][1].grad))
+    write_fixture(path, recs)
+    print("%s: %d records, LoRA loss %.5f" % (path, len(recs), loss.item()))
 
 
 def main():
@@ -223,6 +299,11 @@ def main():
                 eps=1e-5, rope_base=10000.0, seed=2)
     run(llama, os.path.join(OUT, "llama.bin"))
     run(gpt2, os.path.join(OUT, "gpt2.bin"))
+    run_ft(llama, ["blk.0.attn_k.weight", "blk.0.ffn_up.weight", "blk.1.attn_q.weight",
+                   "blk.1.attn_v.weight", "blk.1.attn_output.weight", "blk.1.ffn_gate.weight",
+                   "blk.1.ffn_down.weight"], 3, 6.0, os.path.join(OUT, "llama_ft.bin"))
+    run_ft(gpt2, ["blk.1.attn_qkv.weight", "blk.1.attn_output.weight", "blk.1.ffn_up.weight",
+                  "blk.1.ffn_down.weight"], 4, 2.0, os.path.join(OUT, "gpt2_ft.bin"))
 
 
 if __name__ == "__main__":

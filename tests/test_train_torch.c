@@ -11,6 +11,14 @@
  *   5 steps:      losses and norms to 1e-5 relative; parameters |c - ref| <= 2e-6 + 1e-4 |ref|
  *                 (lr 1e-2: each step moves a parameter by up to 1e-2), except gpt2's key bias
  *                 (see below)
+ *
+ * And fine-tuning's two losses, from tests/fixtures/train/{llama,gpt2}_ft.bin (same script):
+ *   the masked loss (targets -1 left out of the mean, as chat data's non-assistant tokens):
+ *                 loss and every parameter's gradient, tolerances as above;
+ *   LoRA:         the model with adapters on a mix of matrices (llama's k and up, which sit
+ *                 inside the fused q|k|v and gate|up products; gpt2's only in its last layer),
+ *                 the weights frozen (gptc_tmodel_set_lora: no weight gradient is computed),
+ *                 logits, loss and the gradients of every A and B, tolerances as above.
  */
 #include <math.h>
 #include <stdio.h>
@@ -239,6 +247,144 @@ done:
     fixture_free(&fx);
 }
 
+/* Compare n floats of c against a fixture record by the gradient tolerance; 1 if within. */
+static int close_grad(const char *what, const float *c, const rec *r, size_t n)
+{
+    if (!r || r->n != n) {
+        CHECK(0, "%s: fixture record missing or of another size", what);
+        return 0;
+    }
+    const float *ref = r->data;
+    float scale = max_abs(ref, n), e = 0;
+    for (size_t k = 0; k < n; k++)
+        e = fmaxf(e, fabsf(c[k] - ref[k]));
+    CHECK(e <= 1e-5f * scale + 1e-7f, "%s differs: max err %.3g, max |ref| %.3g", what, e, scale);
+    return e <= 1e-5f * scale + 1e-7f;
+}
+
+static void check_ft(const char *path, int n_threads)
+{
+    fixture fx = {0};
+    if (!fixture_load(path, &fx)) {
+        CHECK(0, "cannot read fixture %s", path);
+        return;
+    }
+    const int32_t *cf = fx_get(&fx, "config")->data;
+    const float *hy = fx_get(&fx, "hyper")->data;
+    gptc_tconfig cfg = {.arch = cf[0] ? GPTC_ARCH_GPT2 : GPTC_ARCH_LLAMA,
+                        .n_vocab = cf[1],
+                        .n_ctx = cf[2],
+                        .n_embd = cf[3],
+                        .n_layer = cf[4],
+                        .n_head = cf[5],
+                        .n_head_kv = cf[6],
+                        .n_ff = cf[7],
+                        .tied = cf[8],
+                        .norm_eps = hy[0],
+                        .rope_base = hy[1]};
+    int B = cf[9], T = cf[10], V = cfg.n_vocab;
+    const char *arch = gptc_arch_name(cfg.arch);
+    gptc_err err;
+    gptc_tmodel *m = NULL;
+    gptc_tlora *ad = NULL;
+    int n_ad = 0;
+    CHECK(gptc_tmodel_init(&cfg, B, T, n_threads, &m, &err) == GPTC_OK, "%s: init: %s", arch,
+          err.msg);
+    if (!m) goto done;
+    float *P = gptc_tmodel_params(m);
+    int n_t = gptc_tmodel_n_tensors(m);
+    for (int i = 0; i < n_t; i++) {
+        const gptc_tparam *tp = gptc_tmodel_tensor(m, i);
+        char nm[96];
+        snprintf(nm, sizeof nm, "param.%s", tp->name);
+        const rec *r = fx_get(&fx, nm);
+        CHECK(r && r->n == tp->n, "%s: %s missing or wrong size", arch, nm);
+        if (r && r->n == tp->n) memcpy(P + tp->off, r->data, tp->n * sizeof(float));
+    }
+    const int32_t *tok = fx_get(&fx, "tokens")->data, *tgt = fx_get(&fx, "targets")->data;
+    int masked = 0;
+    for (int i = 0; i < B * T; i++)
+        masked += tgt[i] < 0;
+    CHECK(masked >= B * T / 4, "%s: the fixture masks %d targets", arch, masked);
+
+    /* the masked loss and every parameter's gradient */
+    float loss = -1;
+    CHECK(gptc_tmodel_forward(m, tok, tgt, B, T, &loss, &err) == GPTC_OK, "%s: forward", arch);
+    float ref_loss = *(const float *)fx_get(&fx, "masked.loss")->data;
+    CHECK(fabsf(loss - ref_loss) <= 1e-5f + 1e-5f * ref_loss, "%s: masked loss %.7f, torch %.7f",
+          arch, loss, ref_loss);
+    gptc_tmodel_zero_grad(m);
+    gptc_tmodel_backward(m, 1.0f);
+    const float *G = gptc_tmodel_grads(m);
+    for (int i = 0; i < n_t; i++) {
+        const gptc_tparam *tp = gptc_tmodel_tensor(m, i);
+        char nm[96], what[160];
+        snprintf(nm, sizeof nm, "masked.grad.%s", tp->name);
+        snprintf(what, sizeof what, "%s/%d: masked-loss gradient of %s", arch, n_threads, tp->name);
+        close_grad(what, G + tp->off, fx_get(&fx, nm), tp->n);
+    }
+
+    /* LoRA on the frozen model */
+    const float *lh = fx_get(&fx, "lora.hyper")->data;
+    int rank = (int)lh[0];
+    float scale = lh[1] / lh[0];
+    ad = calloc((size_t)fx.n, sizeof *ad);
+    for (int i = 0; i < fx.n; i++) {
+        if (strncmp(fx.r[i].name, "lora_a.", 7) != 0) continue;
+        const char *w = fx.r[i].name + 7;
+        char bn[96];
+        snprintf(bn, sizeof bn, "lora_b.%s", w);
+        const gptc_tparam *tp = gptc_tmodel_find(m, w);
+        const rec *rb = fx_get(&fx, bn);
+        if (!tp || !rb) {
+            CHECK(0, "%s: adapter %s: no matrix or no lora_b", arch, w);
+            continue;
+        }
+        gptc_tlora *l = &ad[n_ad++];
+        *l = (gptc_tlora){.off = tp->off,
+                          .in = tp->ne[0],
+                          .out = tp->ne[1],
+                          .rank = rank,
+                          .scale = scale,
+                          .a = fx.r[i].data,
+                          .b = rb->data,
+                          .ga = calloc((size_t)rank * tp->ne[0], sizeof(float)),
+                          .gb = calloc((size_t)rank * tp->ne[1], sizeof(float))};
+    }
+    CHECK(n_ad >= 4, "%s: %d adapters in the fixture", arch, n_ad);
+    CHECK(gptc_tmodel_set_lora(m, ad, n_ad, &err) == GPTC_OK, "%s: set_lora: %s", arch, err.msg);
+    CHECK(gptc_tmodel_grads(m) == NULL, "%s: a frozen model keeps no gradient slab", arch);
+    CHECK(gptc_tmodel_forward(m, tok, NULL, B, T, NULL, &err) == GPTC_OK, "%s: forward", arch);
+    const float *ref_logits = fx_get(&fx, "lora.logits")->data, *lg = gptc_tmodel_logits(m);
+    float worst = 0;
+    for (int i = 0; i < B * T * V; i++)
+        worst = fmaxf(worst, fabsf(lg[i] - ref_logits[i]) / (1e-5f + 1e-5f * fabsf(ref_logits[i])));
+    CHECK(worst <= 1, "%s/%d: LoRA logits differ (worst %.2f x tolerance)", arch, n_threads, worst);
+    CHECK(gptc_tmodel_forward(m, tok, tgt, B, T, &loss, &err) == GPTC_OK, "%s: forward", arch);
+    ref_loss = *(const float *)fx_get(&fx, "lora.loss")->data;
+    CHECK(fabsf(loss - ref_loss) <= 1e-5f + 1e-5f * ref_loss, "%s: LoRA loss %.7f, torch %.7f",
+          arch, loss, ref_loss);
+    gptc_tmodel_backward(m, 1.0f);
+    for (int i = 0; i < n_ad; i++) {
+        const char *w = gptc_tmodel_tensor(m, 0)->name;
+        for (int k = 0; k < n_t; k++)
+            if (gptc_tmodel_tensor(m, k)->off == ad[i].off) w = gptc_tmodel_tensor(m, k)->name;
+        char nm[96], what[160];
+        snprintf(nm, sizeof nm, "lora.grad_a.%s", w);
+        snprintf(what, sizeof what, "%s/%d: LoRA dA of %s", arch, n_threads, w);
+        close_grad(what, ad[i].ga, fx_get(&fx, nm), (size_t)rank * ad[i].in);
+        snprintf(nm, sizeof nm, "lora.grad_b.%s", w);
+        snprintf(what, sizeof what, "%s/%d: LoRA dB of %s", arch, n_threads, w);
+        close_grad(what, ad[i].gb, fx_get(&fx, nm), (size_t)rank * ad[i].out);
+    }
+done:
+    gptc_tmodel_free(m);
+    for (int i = 0; i < n_ad; i++)
+        free(ad[i].ga), free(ad[i].gb);
+    free(ad);
+    fixture_free(&fx);
+}
+
 int main(void)
 {
     const char *dir = getenv("GPTC_FIXTURES");
@@ -248,6 +394,10 @@ int main(void)
         check_model(path, th);
         snprintf(path, sizeof path, "%s/gpt2.bin", dir ? dir : "tests/fixtures/train");
         check_model(path, th);
+        snprintf(path, sizeof path, "%s/llama_ft.bin", dir ? dir : "tests/fixtures/train");
+        check_ft(path, th);
+        snprintf(path, sizeof path, "%s/gpt2_ft.bin", dir ? dir : "tests/fixtures/train");
+        check_ft(path, th);
     }
     return test_summary();
 }
