@@ -80,6 +80,44 @@ static void test_mask(void)
         CHECK(s != GPTC_OK && strstr(err.msg, bad[i][1]), "bad %zu: %s", i, err.msg);
         if (!s) free(ids), free(learn);
     }
+    /* whole lines, as gptc_sft_load reads them (T = 80 here) */
+    o.T = 80;
+    const char *good = "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":"
+                       "\"assistant\",\"content\":\"Yo\"}]}";
+    CHECK(gptc_sft_parse_line(&o, good, strlen(good), &ids, &learn, &n, &err) == GPTC_OK && n > 0,
+          "good line: %s", err.msg);
+    if (n) free(ids), free(learn);
+    const char *bad_lines[][2] = {
+        {"[1, 2, 3]", "not a JSON object"},
+        {"\"text\"", "not JSON"},
+        {"not json at all", "not JSON"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}", "not JSON"},
+        {"{\"conversation\":[]}", "no \"messages\""},
+        {"{\"messages\":{}}", "non-empty array"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}", "no assistant message"},
+        {"{\"messages\":[{\"role\":\"bot\",\"content\":\"Hi\"},{\"role\":\"assistant\","
+         "\"content\":\"x\"}]}",
+         "unknown role 'bot'"},
+        {"{\"messages\":[{\"content\":\"Hi\"},{\"role\":\"assistant\",\"content\":\"x\"}]}",
+         "no \"role\""},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":\"assistant\","
+         "\"content\":\"x\",\"weight\":0.5}]}",
+         "must be 0 or 1"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":\"assistant\","
+         "\"content\":\"x\"}],\"tools\":{}}",
+         "\"tools\" must be an array"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"a question far longer than eighty "
+         "tokens of one byte each, which the window of this test cannot hold "
+         "whole\"},{\"role\":\"assistant\",\"content\":\"x\"}]}",
+         "longer than the context (80 + 1)"},
+    };
+    for (size_t i = 0; i < sizeof bad_lines / sizeof *bad_lines; i++) {
+        const char *l = bad_lines[i][0];
+        gptc_status s = gptc_sft_parse_line(&o, l, strlen(l), &ids, &learn, &n, &err);
+        CHECK(s != GPTC_OK && strstr(err.msg, bad_lines[i][1]) && !ids && !learn,
+              "bad line %zu: %s", i, err.msg);
+        if (!s) free(ids), free(learn);
+    }
     gptc_tokenizer_free(tok);
     gptc_gguf_close(g);
 }

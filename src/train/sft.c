@@ -225,6 +225,47 @@ static gptc_status add_conv(builder *b, const int32_t *ids, const uint8_t *learn
     return GPTC_OK;
 }
 
+/* One line of the file (without its newline): a conversation's tokens and mask, or why not. */
+static gptc_status parse_line(const render_ctx *c, const char *line, size_t len, int32_t **ids,
+                              uint8_t **learn, size_t *n, gptc_err *err)
+{
+    *ids = NULL, *learn = NULL, *n = 0;
+    json_error_t je;
+    json_t *j = json_loadb(line, len, 0, &je);
+    gptc_status s = GPTC_OK;
+    if (!j)
+        s = gptc_fail(err, GPTC_E_FORMAT, "not JSON (%s)", je.text);
+    else if (!json_is_object(j))
+        s = gptc_fail(err, GPTC_E_FORMAT, "not a JSON object");
+    else if (!json_object_get(j, "messages"))
+        s = gptc_fail(err, GPTC_E_FORMAT, "no \"messages\"");
+    else {
+        s = render_conv(c, json_object_get(j, "messages"), json_object_get(j, "tools"), ids, learn,
+                        n, err);
+        if (!s && *n > (size_t)c->o->T + 1) {
+            s = gptc_fail(err, GPTC_E_INVALID,
+                          "the conversation is %zu tokens, longer than the context (%d + 1)", *n,
+                          c->o->T);
+            free(*ids), free(*learn);
+            *ids = NULL, *learn = NULL, *n = 0;
+        }
+    }
+    json_decref(j);
+    return s;
+}
+
+gptc_status gptc_sft_parse_line(const gptc_sft_opts *o, const char *line, size_t len, int32_t **ids,
+                                uint8_t **learn, size_t *n, gptc_err *err)
+{
+    *ids = NULL, *learn = NULL, *n = 0;
+    render_ctx c;
+    gptc_status s = ctx_init(&c, o, err);
+    if (s) return s;
+    s = parse_line(&c, line, len, ids, learn, n, err);
+    gptc_chat_template_free(c.tmpl);
+    return s;
+}
+
 static gptc_status load_file(const char *path, const render_ctx *c, builder *b, gptc_err *err)
 {
     const gptc_sft_opts *o = c->o;
@@ -242,27 +283,10 @@ static gptc_status load_file(const char *path, const render_ctx *c, builder *b, 
             k--;
         if (!k) continue; /* blank lines are not conversations */
         gptc_err e = {0};
-        json_error_t je;
-        json_t *j = json_loadb(line, k, 0, &je);
-        gptc_status ls = GPTC_OK;
         int32_t *ids = NULL;
         uint8_t *learn = NULL;
         size_t n = 0;
-        if (!j)
-            ls = gptc_fail(&e, GPTC_E_FORMAT, "not JSON (%s)", je.text);
-        else if (!json_is_object(j))
-            ls = gptc_fail(&e, GPTC_E_FORMAT, "not a JSON object");
-        else if (!json_object_get(j, "messages"))
-            ls = gptc_fail(&e, GPTC_E_FORMAT, "no \"messages\"");
-        else {
-            ls = render_conv(c, json_object_get(j, "messages"), json_object_get(j, "tools"), &ids,
-                             &learn, &n, &e);
-            if (!ls && n > (size_t)o->T + 1)
-                ls = gptc_fail(&e, GPTC_E_INVALID,
-                               "the conversation is %zu tokens, longer than the context (%d + 1)",
-                               n, o->T);
-        }
-        json_decref(j);
+        gptc_status ls = parse_line(c, line, k, &ids, &learn, &n, &e);
         if (ls == GPTC_E_NOMEM) {
             s = gptc_fail(err, ls, "%s", e.msg);
         } else if (ls) {

@@ -60,6 +60,12 @@ int gptc_sft_window(const gptc_sft *s, size_t c, int T, int32_t *tok, int32_t *t
 /* The number of targets of conversation c. */
 int gptc_sft_targets(const gptc_sft *s, size_t c);
 
+/* One line of a JSONL file (len bytes, no newline), as gptc_sft_load reads it: the
+ * conversation's tokens and mask, or GPTC_E_FORMAT / GPTC_E_INVALID saying why the line is bad
+ * (not JSON, not an object, no "messages", a bad message, longer than T + 1 tokens).
+ * OUT: *ids, *learn (malloc'd), *n. */
+gptc_status gptc_sft_parse_line(const gptc_sft_opts *o, const char *line, size_t len, int32_t **ids,
+                                uint8_t **learn, size_t *n, gptc_err *err);
 /* The mask of one conversation, for tests: render and tokenize messages_json (a JSON array)
  * with tools_json (or NULL). OUT: *ids, *learn (malloc'd), *n. */
 gptc_status gptc_sft_render(const gptc_sft_opts *o, const char *messages_json,
