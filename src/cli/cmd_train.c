@@ -788,10 +788,12 @@ int cmd_train(int argc, char **argv)
         double dt = cli_now_ms() - t0, tok_s = tokens_per_step / (dt / 1e3);
         ema = ema == 0 ? dt : 0.9 * ema + 0.1 * dt;
         double eta_s = (o.steps - info.step) * ema / 1e3;
+        char comm[48] = ""; /* a job's exchange time per step (bench/train_scaling.sh) */
+        if (g_dist) snprintf(comm, sizeof comm, ",\"comm_ms\":%.1f", info.comm_s * 1e3);
         emit("{\"step\":%d,\"loss\":%.9g,\"lr\":%.9g,\"tok_s\":%.1f,\"grad_norm\":%.6g,\"eta_s\":%."
-             "1f}",
+             "1f%s}",
              info.step, info.loss, info.lr, tok_s, isfinite(info.grad_norm) ? info.grad_norm : -1.0,
-             eta_s);
+             eta_s, comm);
         int at_end = info.step == o.steps;
         if (!c.quiet) {
             char eta[32];

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
@@ -314,6 +315,7 @@ gptc_status gptc_trainer_step(gptc_trainer *t, gptc_step_info *info, gptc_err *e
     info->loss = loss;
     info->lr = lr;
     info->grad_norm = norm;
+    info->comm_s = 0;
     return GPTC_OK;
 }
 
@@ -768,6 +770,13 @@ static gptc_status allgather_ranges(gptc_trainer *t, void *base, size_t esize, c
     return s;
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static gptc_status step_windowed(gptc_trainer *t, gptc_step_info *info, gptc_err *err)
 {
     const gptc_train_opts *o = &t->o;
@@ -796,7 +805,9 @@ static gptc_status step_windowed(gptc_trainer *t, gptc_step_info *info, gptc_err
     if (!wbs) return gptc_fail(err, GPTC_E_NOMEM, "train: out of memory");
     for (int q = 0; q <= N; q++)
         wbs[q] = (size_t)t->wb[q];
+    double c0 = now_s();
     s = allgather_ranges(t, t->wloss, sizeof(float), wbs, err);
+    double comm = now_s() - c0;
     free(wbs);
     if (s) return s;
 
@@ -825,7 +836,9 @@ static gptc_status step_windowed(gptc_trainer *t, gptc_step_info *info, gptc_err
                     (gptc_dist_msg){t->nodes[i].rank, t->rbuf + slot * len, len * sizeof(float)};
             slot++;
         }
+        c0 = now_s();
         s = gptc_dist_exchange(t->dist, sends, ks, recvs, kr, err);
+        comm += now_s() - c0;
         free(sends), free(recvs);
         if (s) return s;
         if (len) eval_node(t, 0, G, grads + a, 0);
@@ -847,17 +860,21 @@ static gptc_status step_windowed(gptc_trainer *t, gptc_step_info *info, gptc_err
                       .decay_embeddings = o->decay_embeddings};
     double norm;
     if (t->zero == 0 || N == 1) {
+        c0 = now_s();
         if ((s = allgather_ranges(t, grads, sizeof(float), t->shard, err))) return s;
+        comm += now_s() - c0;
         norm = gptc_tmodel_adamw(t->m, &opt, t->m1, t->m2, t->step + 1, lr, o->clip);
     } else {
         size_t nc = gptc_tmodel_n_chunks(t->m);
         double *part = calloc(nc + 1, sizeof *part);
         if (!part) return gptc_fail(err, GPTC_E_NOMEM, "train: out of memory");
         gptc_tmodel_sumsq_chunks(t->m, t->cshard[me], t->cshard[me + 1], part + t->cshard[me]);
+        c0 = now_s();
         if ((s = allgather_ranges(t, part, sizeof(double), t->cshard, err))) {
             free(part);
             return s;
         }
+        comm += now_s() - c0;
         double ss = 0;
         for (size_t c = 0; c < nc; c++)
             ss += part[c];
@@ -865,8 +882,10 @@ static gptc_status step_windowed(gptc_trainer *t, gptc_step_info *info, gptc_err
         norm = sqrt(ss);
         gptc_tmodel_adamw_chunks(t->m, &opt, t->m1, t->m2, t->mo_off, t->step + 1, lr,
                                  gptc_clip_scale(norm, o->clip), t->cshard[me], t->cshard[me + 1]);
+        c0 = now_s();
         if ((s = allgather_ranges(t, gptc_tmodel_params(t->m), sizeof(float), t->shard, err)))
             return s;
+        comm += now_s() - c0;
     }
     (void)n;
     t->step++;
@@ -874,6 +893,7 @@ static gptc_status step_windowed(gptc_trainer *t, gptc_step_info *info, gptc_err
     info->loss = loss;
     info->lr = lr;
     info->grad_norm = norm;
+    info->comm_s = N > 1 ? comm : 0.0;
     return GPTC_OK;
 }
 

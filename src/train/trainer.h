@@ -114,6 +114,8 @@ typedef struct gptc_step_info {
     float loss; /* mean training loss of its micro-batches */
     float lr;
     double grad_norm; /* before clipping */
+    double comm_s;    /* data-parallel: seconds this rank spent in exchanges with the others
+                         (sending, receiving and waiting for them); 0 in one process */
 } gptc_step_info;
 
 /* One optimizer step. GPTC_E_RANGE when the loss is not finite (training diverged). */
