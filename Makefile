@@ -63,7 +63,7 @@ DEPFILES = $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) \
            $(addsuffix .d,$(TESTS) $(BENCHES) $(EXAMPLES) $(REPLAYS) $(SHARED_CHECKS) \
                           $(BUILD)/link/own_gguf_static)
 
-.PHONY: all test test-only san tsan tsan-only fuzz fuzz-run bench bench-deps install clean deps demo format \
+.PHONY: all test test-only san tsan tsan-only fuzz fuzz-run bench bench-train bench-deps install clean deps demo format \
         format-check check-symbols check-link
 
 SHARED_CHECKS = $(BUILD)/examples/simple_shared $(BUILD)/link/own_gguf_shared
@@ -212,6 +212,12 @@ bench: $(BIN) $(BENCHES) bench-deps
 	@if [ -x /usr/bin/chromium ] && [ -d tests/e2e/node-web/node_modules/playwright-core ]; then \
 	    echo "== bench/bench_web.mjs"; GPTC=$(BIN) node bench/bench_web.mjs || exit 1; \
 	else echo "== bench/bench_web.mjs skipped: needs chromium and npm ci in tests/e2e/node-web"; fi
+
+# Training: data-parallel scaling (1 process x 2 threads vs 2 ranks x 1 thread on GPT-2 124M, the
+# exchange time, projections to 8 and 64 ranks) and fine-tuning throughput (full vs LoRA r=16 on
+# the 110M shape); one table, with the machine's load (bench/train_scaling.sh).
+bench-train: $(BIN) $(BUILD)/bench/bench_finetune
+	@GPTC=$(BIN) sh bench/train_scaling.sh
 
 # bench_tokenizer's reference side: OpenAI's tiktoken from npm (pinned by package-lock.json).
 # Optional: without node, the tokenizer benchmark reports gptc alone.
