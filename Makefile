@@ -14,7 +14,9 @@ PREFIX  ?= /usr/local
 OPT     ?= -O2
 # -fPIC -fvisibility=hidden: the same objects make libgptc.a and libgptc.so, and the shared
 # library exports only what include/gptc.h marks GPTC_API.
-CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Iinclude -Isrc \
+WARN    = -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+          -Wpointer-arith -Wcast-qual
+CFLAGS_ALL = -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -Isrc \
              $(OPT) -g -pthread -fPIC -fvisibility=hidden $(SANFLAGS) $(EXTRA_CFLAGS)
 ifeq ($(CI),true)
 CFLAGS_ALL += -Werror
@@ -260,7 +262,7 @@ install: $(BIN) $(LIB) $(SHLIB)
 # in place; format-check changes nothing and fails naming the files that differ.
 CLANG_FORMAT ?= clang-format
 FORMAT_SRC = $(wildcard src/*/*.c src/*/*.h include/*.h tests/*.c tests/*.h bench/*.c \
-                        fuzz/*.c examples/*.c tests/link/*.c)
+                        fuzz/*.c fuzz/*.h examples/*.c tests/link/*.c)
 
 format:
 	$(CLANG_FORMAT) -i $(FORMAT_SRC)

@@ -159,7 +159,7 @@ int main(int argc, char **argv)
                         // one thread: its CPU time (robust on a busy machine); more: wall time
                         int cpu = th == 1 && shape > 0;
                         double t0 = cpu ? cpu_now() : bench_now();
-                        for (int k = 0; k < (shape == 2 ? 20 : 1); k++)
+                        for (int rep = 0; rep < (shape == 2 ? 20 : 1); rep++)
                             run(pools[th - 1], &j);
                         times[n++] = ((cpu ? cpu_now() : bench_now()) - t0) / (shape == 2 ? 20 : 1);
                     }

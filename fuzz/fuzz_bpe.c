@@ -19,6 +19,7 @@
 #include "gptc.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_impl.h"
+#include "fuzz.h"
 
 static size_t put_cp(char *o, uint32_t cp)
 {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "format/gguf.h"
+#include "fuzz.h"
 
 static volatile uint64_t sink;
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "grammar/grammar.h"
+#include "fuzz.h"
 
 /* clang-format off */
 static const char *k_vocab[] = {

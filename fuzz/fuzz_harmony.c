@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "chat/harmony.h"
+#include "fuzz.h"
 
 typedef struct acc {
     char *buf[3];

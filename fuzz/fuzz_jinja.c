@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "chat/jinja.h"
+#include "fuzz.h"
 
 static const char k_messages[] =
     "[{\"role\": \"system\", \"content\": \"Be brief.\"},"

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "format/llama2c.h"
+#include "fuzz.h"
 
 static volatile uint8_t sink;
 

@@ -11,6 +11,7 @@
 #include "format/llama2c.h"
 #include "gptc.h"
 #include "tokenizer/tokenizer.h"
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "server/srv.h"
+#include "fuzz.h"
 
 static gptc_server *g_srv;
 

@@ -12,6 +12,7 @@
 
 #include "grammar/grammar.h"
 #include "grammar/schema.h"
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

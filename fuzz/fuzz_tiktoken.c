@@ -10,6 +10,7 @@
 
 #include "gptc.h"
 #include "tokenizer/tokenizer.h"
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -15,6 +15,7 @@
 #include "format/gguf.h"
 #include "gptc.h"
 #include "tokenizer/tokenizer.h"
+#include "fuzz.h"
 
 static gptc_tokenizer *builtin_vocab(void)
 {

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 
 static int n_pass, n_fail;

@@ -19,14 +19,14 @@
 
 #define MAX_STEPS 96
 
-typedef struct ref {
+typedef struct ref_run {
     int n_prompt, prompt[16];
     int n_steps, next[MAX_STEPS], top_id[MAX_STEPS][5];
     float top_logit[MAX_STEPS][5], margin[MAX_STEPS];
     float logits0[512];
-} ref;
+} ref_run;
 
-static int read_ref(const char *name, ref *r)
+static int read_ref(const char *name, ref_run *r)
 {
     char path[512], line[4096];
     memset(r, 0, sizeof *r);
@@ -95,7 +95,7 @@ static int argmax(const float *x, int n)
 static void check_model(const char *name, const char *qpath, const char *label, double tol_rel,
                         double tol_top5, int n_threads)
 {
-    ref *r = calloc(1, sizeof *r);
+    ref_run *r = calloc(1, sizeof *r);
     if (!read_ref(name, r)) {
         CHECK(0, "%s: reference files not found or unreadable", name);
         free(r);
@@ -423,7 +423,7 @@ static int greedy(gptc_model *m, int n_ctx, int tk, int tv, const int32_t *promp
     int32_t pos[64];
     for (int i = 0; i < np; i++)
         pos[i] = i;
-    gptc_batch b = {.n_tokens = np, .token = (int32_t *)prompt, .pos = pos};
+    gptc_batch b = {.n_tokens = np, .token = GPTC_UNCONST(int32_t *, prompt), .pos = pos};
     int k = 0;
     if (gptc_decode(c, &b, &err) == GPTC_OK) {
         const float *lg = gptc_get_logits(c, np - 1);

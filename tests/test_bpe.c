@@ -75,7 +75,7 @@ static ids parse_ids(const char *s, const char *end)
     ids r = {malloc(((size_t)(end - s) + 1) * sizeof(int32_t)), 0};
     while (s < end) {
         if (*s >= '0' && *s <= '9')
-            r.v[r.n++] = (int32_t)strtol(s, (char **)&s, 10);
+            r.v[r.n++] = (int32_t)strtol(s, GPTC_UNCONST(char **, &s), 10);
         else
             s++;
     }
@@ -300,7 +300,7 @@ static gguf_file *qwen2_gguf(void)
     while ((p = strchr(p, '"'))) {
         const char *e;
         size_t k = json_str(p, w, &e);
-        long id = strtol(e + 1, (char **)&p, 10);
+        long id = strtol(e + 1, GPTC_UNCONST(char **, &p), 10);
         if (id >= 0 && id < N_REG) {
             tok[id] = (gptc_str){w, k};
             ty[id] = 1;

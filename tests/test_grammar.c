@@ -183,11 +183,11 @@ static rnode *rseq(void)
                 r->m = 0, r->n = 1, gp++;
             else {
                 gp++;
-                r->m = (int)strtol(gp, (char **)&gp, 10);
+                r->m = (int)strtol(gp, GPTC_UNCONST(char **, &gp), 10);
                 r->n = r->m;
                 if (*gp == ',') {
                     gp++;
-                    r->n = *gp == '}' ? -1 : (int)strtol(gp, (char **)&gp, 10);
+                    r->n = *gp == '}' ? -1 : (int)strtol(gp, GPTC_UNCONST(char **, &gp), 10);
                 }
                 gp++;
             }

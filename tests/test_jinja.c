@@ -19,6 +19,7 @@
 
 #include "chat/chat.h"
 #include "chat/jinja.h"
+#include "core/base.h"
 #include "test.h"
 
 static const jinja_opts *test_opts(void)
@@ -42,7 +43,7 @@ static gptc_status render(const char *src, size_t n, const json_t *vars, const j
     size_t nv = 0;
     const char *key;
     json_t *val;
-    if (vars) json_object_foreach((json_t *)vars, key, val)
+    if (vars) json_object_foreach(GPTC_UNCONST(json_t *, vars), key, val)
         {
             if (nv < 64) v[nv++] = (jinja_var){.name = key, .type = JINJA_VAR_JSON, .json = val};
         }

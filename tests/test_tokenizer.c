@@ -230,7 +230,7 @@ static ids parse_ids(const char *s)
     ids r = {malloc((strlen(s) + 1) * sizeof(int32_t)), 0};
     while (*s) {
         if (*s >= '0' && *s <= '9') {
-            r.v[r.n++] = (int32_t)strtol(s, (char **)&s, 10);
+            r.v[r.n++] = (int32_t)strtol(s, GPTC_UNCONST(char **, &s), 10);
         } else {
             s++;
         }
@@ -387,14 +387,14 @@ static void compare_arrays(const gguf_file *a, const gguf_file *b, const char *w
         CHECK(bad == 0, "%s: %s: %llu entries differ, first at %llu", what, keys[k],
               (unsigned long long)bad, (unsigned long long)first);
     }
-    const char *ids[] = {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
-                         "tokenizer.ggml.unknown_token_id"};
+    const char *id_keys[] = {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+                             "tokenizer.ggml.unknown_token_id"};
     for (int k = 0; k < 3; k++) {
         int64_t u = -2, v = -3;
         gptc_err err;
-        gptc_gguf_get_int(a, ids[k], &u, &err);
-        gptc_gguf_get_int(b, ids[k], &v, &err);
-        CHECK(u == v, "%s: %s %lld vs %lld", what, ids[k], (long long)u, (long long)v);
+        gptc_gguf_get_int(a, id_keys[k], &u, &err);
+        gptc_gguf_get_int(b, id_keys[k], &v, &err);
+        CHECK(u == v, "%s: %s %lld vs %lld", what, id_keys[k], (long long)u, (long long)v);
     }
     gptc_str m1 = {0}, m2 = {0};
     gptc_err err;

@@ -1350,7 +1350,7 @@ int gptc_jinja_call_macro(jrt *rt, jmacro *m, const jargs *a, jv caller, jv *out
         } else if (kn->n == 6 && memcmp(kn->p, "caller", 6) == 0 && caller.kind == JV_NOARG) {
             caller = a->kw[k];
         } else if (kwargs) {
-            jv key = jv_strv((jstr *)kn);
+            jv key = jv_strv(GPTC_UNCONST(jstr *, kn));
             r = gptc_jdict_set(rt, kwargs, key, a->kw[k]);
         } else {
             r = gptc_jfail(rt, JE_TYPE, "macro '%s' takes no keyword argument '%s'", mname, kn->p);
@@ -1405,7 +1405,7 @@ static int from_json(jrt *rt, const json_t *j, int depth, jv *out)
         jv dv = jv_dictv(d);
         const char *key;
         json_t *val;
-        json_object_foreach((json_t *)j, key, val)
+        json_object_foreach(GPTC_UNCONST(json_t *, j), key, val)
         {
             jv k, v;
             if (gptc_jv_cstr(rt, key, &k)) {

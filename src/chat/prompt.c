@@ -76,7 +76,7 @@ static int scan_used(mapper *m, const json_t *v, int depth)
     } else if (json_is_object(v)) {
         const char *k;
         json_t *x;
-        json_object_foreach((json_t *)v, k, x)
+        json_object_foreach(GPTC_UNCONST(json_t *, v), k, x)
         {
             mark_used(m, k, strlen(k));
             if (scan_used(m, x, depth + 1)) return -1;
@@ -165,7 +165,8 @@ static json_t *map_json(mapper *m, const json_t *v, int depth, gptc_err *err)
     int changed;
     if (json_is_string(v)) {
         if (map_text(m, json_string_value(v), json_string_length(v), &n, &changed)) goto nomem;
-        json_t *s = changed ? json_stringn_nocheck(m->buf, n) : json_incref((json_t *)v);
+        json_t *s =
+            changed ? json_stringn_nocheck(m->buf, n) : json_incref(GPTC_UNCONST(json_t *, v));
         if (!s) goto nomem;
         return s;
     }
@@ -186,7 +187,7 @@ static json_t *map_json(mapper *m, const json_t *v, int depth, gptc_err *err)
         if (!o) goto nomem;
         const char *k;
         json_t *x;
-        json_object_foreach((json_t *)v, k, x)
+        json_object_foreach(GPTC_UNCONST(json_t *, v), k, x)
         {
             json_t *y = map_json(m, x, depth + 1, err);
             if (!y) {
@@ -201,7 +202,7 @@ static json_t *map_json(mapper *m, const json_t *v, int depth, gptc_err *err)
         }
         return o;
     }
-    return json_incref((json_t *)v);
+    return json_incref(GPTC_UNCONST(json_t *, v));
 nomem:
     gptc_fail(err, GPTC_E_NOMEM, "out of memory (or too many distinct control-token strings)");
     return NULL;
@@ -215,7 +216,7 @@ static void mapper_free(mapper *m)
     free(m->cp_of);
     free(m->ctl_of);
     free(m->buf);
-    free((void *)m->c);
+    free(GPTC_UNCONST(void *, m->c));
 }
 
 static gptc_status mapper_init(mapper *m, const gptc_tokenizer *tok, gptc_err *err)

@@ -45,4 +45,10 @@ void gptc_assert_fail(const char *file, int line, const char *expr) __attribute_
 #define GPTC_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define GPTC_MAX(a, b) ((a) > (b) ? (a) : (b))
 
+/* p (a pointer to const) as the pointer type T, for a C API that takes a non-const pointer it does
+ * not write through: jansson's iterators and json_incref, MHD's response buffers, free() and
+ * munmap() of memory we own behind a const view, strtol's end pointer. The one place const is
+ * cast away, so -Wcast-qual checks every other cast. */
+#define GPTC_UNCONST(T, p) ((T)(uintptr_t)(p))
+
 #endif

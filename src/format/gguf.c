@@ -72,7 +72,7 @@ void gptc_gguf_close(gguf_file *f)
     gguf_free_blocks(f);
     free(f->kv);
     free(f->tensors);
-    if (f->owns_map && f->map && f->map_size > 0) munmap((void *)f->map, f->map_size);
+    if (f->owns_map && f->map && f->map_size > 0) munmap(GPTC_UNCONST(void *, f->map), f->map_size);
     free(f);
 }
 
@@ -857,7 +857,7 @@ static gptc_status put_kv(gguf_file *f, gptc_str key, const gguf_kv *val, gptc_e
                              "gguf: general.alignment %" PRIu64 " is not a nonzero power of two",
                              val->v.u);
     }
-    gguf_kv *kv = (gguf_kv *)find_kv_str(f, key);
+    gguf_kv *kv = GPTC_UNCONST(gguf_kv *, find_kv_str(f, key));
     if (!kv) {
         if (f->n_kv == f->cap_kv) {
             uint64_t cap = f->cap_kv ? f->cap_kv * 2 : 16;

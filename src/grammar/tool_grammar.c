@@ -131,7 +131,7 @@ static gptc_status xml_params(gptc_schema_gen *g, str *b, int fmt, int i, const 
     const char *k;
     json_t *sc;
     int j = 0, any = 0;
-    json_object_foreach((json_t *)props, k, sc)
+    json_object_foreach(GPTC_UNCONST(json_t *, props), k, sc)
     {
         int required = 0;
         for (size_t r = 0; r < json_array_size(req); r++)

@@ -221,7 +221,7 @@ static void select_top_k(gptc_sampler *s, const float *logits, int k)
             heap_sift_down(logits, h, k, 0);
         }
     }
-    qsort_r(h, (size_t)k, sizeof *h, cmp_cand, (void *)logits);
+    qsort_r(h, (size_t)k, sizeof *h, cmp_cand, GPTC_UNCONST(void *, logits));
 }
 
 int32_t gptc_sampler_sample(gptc_sampler *s, float *logits)

@@ -107,7 +107,7 @@ int gptc_srv_batch_parse_line(const char *p, size_t n, const char *endpoint, con
         goto out;
     }
     snprintf(custom_id, cid_cap, "%s", json_string_value(cid));
-    *body_out = json_incref((json_t *)body);
+    *body_out = json_incref(GPTC_UNCONST(json_t *, body));
     rc = 0;
 out:
     json_decref(o);

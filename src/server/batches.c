@@ -791,7 +791,7 @@ static enum MHD_Result create(srv_req *r, json_t *body)
         }
         const char *k;
         json_t *v;
-        json_object_foreach((json_t *)md, k, v)
+        json_object_foreach(GPTC_UNCONST(json_t *, md), k, v)
         {
             if (!json_is_string(v) || strlen(k) > 64 || json_string_length(v) > 512) {
                 gptc_srv_fail(&e, 400, "invalid_value", "metadata",

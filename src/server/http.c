@@ -163,7 +163,7 @@ enum MHD_Result gptc_srv_reply_text(srv_req *r, int status, const char *type, co
                                     size_t n)
 {
     struct MHD_Response *resp =
-        MHD_create_response_from_buffer(n, (void *)text, MHD_RESPMEM_MUST_COPY);
+        MHD_create_response_from_buffer(n, GPTC_UNCONST(void *, text), MHD_RESPMEM_MUST_COPY);
     return queue(r, status, resp, type);
 }
 

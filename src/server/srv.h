@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "chat/chat.h"
+#include "core/base.h"
 #include "gptc.h"
 #include "server/server.h"
 #include "store/store.h"

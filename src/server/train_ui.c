@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "core/base.h"
 #include "server/train_ui.h"
 #include "server/ui.h"
 
@@ -148,8 +149,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     int status;
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         static const char k_405[] = "only GET\n";
-        struct MHD_Response *r = MHD_create_response_from_buffer(sizeof k_405 - 1, (void *)k_405,
-                                                                 MHD_RESPMEM_PERSISTENT);
+        struct MHD_Response *r = MHD_create_response_from_buffer(
+            sizeof k_405 - 1, GPTC_UNCONST(void *, k_405), MHD_RESPMEM_PERSISTENT);
         if (!r) return MHD_NO;
         MHD_add_response_header(r, "Allow", "GET");
         enum MHD_Result ret = MHD_queue_response(c, 405, r);

@@ -76,8 +76,8 @@ static int not_found(struct MHD_Connection *c, int *status)
     static const char k_body[] =
         "{\"error\":{\"message\":\"no such page\",\"type\":"
         "\"invalid_request_error\",\"param\":null,\"code\":\"not_found\"}}";
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(sizeof k_body - 1, (void *)k_body, MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        sizeof k_body - 1, GPTC_UNCONST(void *, k_body), MHD_RESPMEM_PERSISTENT);
     if (!resp) return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     return send_resp(c, resp, 404, status);
@@ -191,7 +191,8 @@ int gptc_web_reply(struct MHD_Connection *c, const char *url, const char *dir, c
     if (etag_matches(c, a->etag)) return not_modified(c, a->etag, status);
     int gz = accepts_gzip(c);
     struct MHD_Response *resp = MHD_create_response_from_buffer(
-        gz ? a->gz_len : a->raw_len, (void *)(gz ? a->gz : a->raw), MHD_RESPMEM_PERSISTENT);
+        gz ? a->gz_len : a->raw_len, GPTC_UNCONST(void *, gz ? a->gz : a->raw),
+        MHD_RESPMEM_PERSISTENT);
     if (!resp) return MHD_NO;
     common_headers(resp, gptc_web_type(name));
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, a->etag);

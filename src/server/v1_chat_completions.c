@@ -57,21 +57,22 @@ static json_t *norm_tool_calls(const json_t *tc, size_t i, int str_args, json_t 
                 a = json_string(t ? t : "{}");
                 free(t);
             } else {
-                a = json_incref((json_t *)args);
+                a = json_incref(GPTC_UNCONST(json_t *, args));
             }
         } else if (str_args) {
-            a = json_incref((json_t *)args);
+            a = json_incref(GPTC_UNCONST(json_t *, args));
         } else {
             a = json_loads(json_string_value(args), JSON_DECODE_ANY, NULL);
             if (!json_is_object(a)) { /* not an object: the template gets the text */
                 json_decref(a);
-                a = json_incref((json_t *)args);
+                a = json_incref(GPTC_UNCONST(json_t *, args));
             }
         }
         json_t *o = json_pack("{s:s, s:s, s:{s:O, s:o}}", "id", id ? json_string_value(id) : "",
                               "type", "function", "function", "name", name, "arguments", a);
         json_array_append_new(out, o);
-        if (id && id_names) json_object_set(id_names, json_string_value(id), (json_t *)name);
+        if (id && id_names)
+            json_object_set(id_names, json_string_value(id), GPTC_UNCONST(json_t *, name));
     }
     return out;
 }
@@ -128,7 +129,7 @@ static json_t *normalise_v(const json_t *msgs, int variant, srv_error *e)
         snprintf(param, sizeof param, "messages[%zu].content", i);
         json_t *text;
         if (json_is_string(content)) {
-            text = json_incref((json_t *)content);
+            text = json_incref(GPTC_UNCONST(json_t *, content));
         } else if (json_is_array(content)) {
             srv_buf b = {0};
             size_t k;
@@ -186,11 +187,11 @@ static json_t *normalise_v(const json_t *msgs, int variant, srv_error *e)
                 json_decref(nm);
                 goto fail;
             }
-            json_object_set(nm, "tool_call_id", (json_t *)tcid);
+            json_object_set(nm, "tool_call_id", GPTC_UNCONST(json_t *, tcid));
             /* the function's name, for templates that print it */
             const json_t *fname = json_object_get(m, "name");
             if (!json_is_string(fname)) fname = json_object_get(id_names, json_string_value(tcid));
-            if (json_is_string(fname)) json_object_set(nm, "name", (json_t *)fname);
+            if (json_is_string(fname)) json_object_set(nm, "name", GPTC_UNCONST(json_t *, fname));
         }
         json_array_append_new(out, nm);
     }
@@ -309,7 +310,7 @@ static int parse_tools(const json_t *body, const json_t **tools_out, int *choice
                                      param);
             const char *k;
             json_t *v;
-            json_object_foreach((json_t *)t, k, v)
+            json_object_foreach(GPTC_UNCONST(json_t *, t), k, v)
             {
                 if (strcmp(k, "type") && strcmp(k, "function")) {
                     snprintf(param, sizeof param, "tools[%zu].%.40s", i, k);
@@ -330,7 +331,7 @@ static int parse_tools(const json_t *body, const json_t **tools_out, int *choice
                 return gptc_srv_fail(
                     e, 400, fn ? "invalid_type" : "missing_required_parameter", param,
                     "'%s' must be an object {name, description, parameters}", param);
-            json_object_foreach((json_t *)fn, k, v)
+            json_object_foreach(GPTC_UNCONST(json_t *, fn), k, v)
             {
                 snprintf(param, sizeof param, "tools[%zu].function.%.40s", i, k);
                 if (!strcmp(k, "name")) {
@@ -540,7 +541,7 @@ static int template_vars(const json_t *body, char **out, srv_error *e)
     json_t *vars = json_object();
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)kw, k, v)
+    json_object_foreach(GPTC_UNCONST(json_t *, kw), k, v)
     {
         for (int i = 0; k_reserved[i]; i++)
             if (!strcmp(k, k_reserved[i])) {
@@ -552,7 +553,7 @@ static int template_vars(const json_t *body, char **out, srv_error *e)
             }
         json_object_set(vars, k, v);
     }
-    if (re) json_object_set(vars, "reasoning_effort", (json_t *)re);
+    if (re) json_object_set(vars, "reasoning_effort", GPTC_UNCONST(json_t *, re));
     *out = json_dumps(vars, JSON_COMPACT);
     json_decref(vars);
     if (!*out) return gptc_srv_fail(e, 500, "internal_error", NULL, "out of memory");

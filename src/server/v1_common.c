@@ -44,7 +44,7 @@ static int check_fields(const json_t *body, int chat, srv_error *e)
 {
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)body, k, v)
+    json_object_foreach(GPTC_UNCONST(json_t *, body), k, v)
     {
         if (in_list(k, k_common_fields) || in_list(k, k_ignored_fields) ||
             in_list(k, chat ? k_chat_fields : k_completion_fields))
@@ -79,7 +79,7 @@ static int schema_grammar(const json_t *schema, const char *param, char **out, s
     gptc_err err;
     gptc_schema_gen *g = gptc_schema_gen_new(&err);
     if (!g) return gptc_srv_fail(e, 500, "internal_error", NULL, "out of memory");
-    gptc_status st = gptc_schema_gen_add(g, (json_t *)schema, "root", &err);
+    gptc_status st = gptc_schema_gen_add(g, GPTC_UNCONST(json_t *, schema), "root", &err);
     if (st) {
         gptc_schema_gen_free(g);
         return gptc_srv_fail(e, 400,
@@ -134,7 +134,7 @@ static int parse_grammar(const json_t *body, char **out, size_t *len, srv_error 
                     "strict}");
             const char *k;
             json_t *v;
-            json_object_foreach((json_t *)jsn, k, v)
+            json_object_foreach(GPTC_UNCONST(json_t *, jsn), k, v)
             {
                 if (strcmp(k, "name") && strcmp(k, "schema") && strcmp(k, "strict") &&
                     strcmp(k, "description"))
@@ -265,7 +265,7 @@ static int parse_bias(const json_t *body, int n_vocab, srv_job *j, srv_error *e)
         return gptc_srv_fail(e, 500, "internal_error", NULL, "out of memory");
     const char *key;
     json_t *val;
-    json_object_foreach((json_t *)v, key, val)
+    json_object_foreach(GPTC_UNCONST(json_t *, v), key, val)
     {
         char *end;
         long id = strtol(key, &end, 10);

@@ -135,7 +135,7 @@ static int check_unsupported(const json_t *body, srv_error *e)
         "thinking", "container", "mcp_servers", "service_tier"};
     const char *key;
     json_t *val;
-    json_object_foreach((json_t *)body, key, val)
+    json_object_foreach(GPTC_UNCONST(json_t *, body), key, val)
     {
         int known = 0;
         for (size_t i = 0; i < sizeof k_known / sizeof k_known[0]; i++)
@@ -258,7 +258,7 @@ enum MHD_Result gptc_srv_ep_messages(srv_req *r, const char *sub, json_t *body)
     static const char *const k_copy[] = {"max_tokens", "temperature", "top_p", "top_k", "stream"};
     for (size_t i = 0; i < sizeof k_copy / sizeof k_copy[0]; i++) {
         const json_t *v = json_object_get(body, k_copy[i]);
-        if (v) json_object_set(gen, k_copy[i], (json_t *)v);
+        if (v) json_object_set(gen, k_copy[i], GPTC_UNCONST(json_t *, v));
     }
     const json_t *ss = json_object_get(body, "stop_sequences");
     if (ss && !json_is_null(ss)) {
@@ -270,7 +270,7 @@ enum MHD_Result gptc_srv_ep_messages(srv_req *r, const char *sub, json_t *body)
                           "stop_sequences must be an array of at most %d strings", SRV_USER_STOPS);
             return reply_error(r, &e);
         }
-        json_object_set(gen, "stop", (json_t *)ss);
+        json_object_set(gen, "stop", GPTC_UNCONST(json_t *, ss));
         size_t i;
         const json_t *v;
         json_array_foreach(ss, i, v) if (json_is_string(v) && json_string_length(v) > 0 &&

@@ -400,10 +400,11 @@ static enum MHD_Result create(srv_req *r, json_t *body)
     json_t *gen = json_object();
     const json_t *v;
     if ((v = json_object_get(body, "max_output_tokens")))
-        json_object_set(gen, "max_tokens", (json_t *)v);
+        json_object_set(gen, "max_tokens", GPTC_UNCONST(json_t *, v));
     if ((v = json_object_get(body, "temperature")))
-        json_object_set(gen, "temperature", (json_t *)v);
-    if ((v = json_object_get(body, "top_p"))) json_object_set(gen, "top_p", (json_t *)v);
+        json_object_set(gen, "temperature", GPTC_UNCONST(json_t *, v));
+    if ((v = json_object_get(body, "top_p")))
+        json_object_set(gen, "top_p", GPTC_UNCONST(json_t *, v));
     srv_job *j;
     srv_gen_opts o;
     rc = gptc_srv_gen_parse(s, gen, ids, n_ids, 1, &j, &o, &e);
@@ -422,9 +423,10 @@ static enum MHD_Result create(srv_req *r, json_t *body)
             ? json_incref(json_object_get(body, "max_output_tokens"))
             : json_null(),
         "previous_response_id", prev ? json_string(prev) : json_null(), "metadata",
-        json_is_object(md) ? json_incref((json_t *)md) : json_object(), "parallel_tool_calls", 1,
-        "temperature", json_real(j->sp.temp), "top_p", json_real(j->sp.top_p), "text", "format",
-        "type", "text", "tool_choice", "auto", "tools", "user",
+        json_is_object(md) ? json_incref(GPTC_UNCONST(json_t *, md)) : json_object(),
+        "parallel_tool_calls", 1, "temperature", json_real(j->sp.temp), "top_p",
+        json_real(j->sp.top_p), "text", "format", "type", "text", "tool_choice", "auto", "tools",
+        "user",
         json_is_string(json_object_get(body, "user")) ? json_incref(json_object_get(body, "user"))
                                                       : json_null(),
         "truncation", "disabled", "reasoning", "effort", "summary", "background", json_false());

@@ -653,10 +653,10 @@ done:
     gptc_gguf_close(f);
     if (toks)
         for (uint32_t i = 0; i < n_tok; i++)
-            free((char *)toks[i].p);
+            free(GPTC_UNCONST(char *, toks[i].p));
     if (merges)
         for (int k = 0; k < t->n_merges; k++)
-            free((char *)merges[k].p);
+            free(GPTC_UNCONST(char *, merges[k].p));
     free(toks);
     free(types);
     free(merges);

@@ -716,7 +716,12 @@ static void bias_fwd(gptc_tmodel *m, float *y, size_t b_off, int C)
 
 static void bias_bwd(gptc_tmodel *m, const float *dy, size_t b_off, int C)
 {
-    job j = {.m = m, .op = J_BIAS_DB, .l = -1, .y = (float *)dy, .db = m->grads + b_off, .C = C};
+    job j = {.m = m,
+             .op = J_BIAS_DB,
+             .l = -1,
+             .y = GPTC_UNCONST(float *, dy),
+             .db = m->grads + b_off,
+             .C = C};
     gptc_pool_run(m->pool, job_fn, &j);
 }
 
