@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "format/gguf.h"
+#include "fuzz.h"
 #include "gptc.h"
 #include "tokenizer/tokenizer.h"
 

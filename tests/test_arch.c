@@ -562,7 +562,7 @@ static int bert_embed(gptc_model *m, const int32_t *ids, int n, int tk, int thre
     int32_t pos[512];
     for (int i = 0; i < n; i++)
         pos[i] = i;
-    gptc_batch b = {.n_tokens = n, .token = (int32_t *)ids, .pos = pos};
+    gptc_batch b = {.n_tokens = n, .token = GPTC_UNCONST(int32_t *, ids), .pos = pos};
     int ok = gptc_decode(c, &b, &err) == GPTC_OK;
     const float *e = ok ? gptc_get_embeddings_raw(c, 0) : NULL;
     int D = gptc_model_hparams(m)->n_embd;
