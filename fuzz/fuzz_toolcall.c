@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "chat/toolcall.h"
+#include "fuzz.h"
 
 typedef struct acc {
     char *buf[2];
