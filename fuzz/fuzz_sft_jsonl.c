@@ -12,6 +12,7 @@
 
 #include "chat/chat.h"
 #include "format/gguf.h"
+#include "fuzz.h"
 #include "tokenizer/tokenizer.h"
 #include "train/ckpt.h"
 #include "train/sft.h"
