@@ -504,8 +504,18 @@ static long find_bytes(const jstr *h, const jstr *nd, size_t from, int reverse)
     if (nd->n > h->n) return -1;
     if (!reverse) {
         if (from > h->n) return -1;
-        const char *p = nd->n ? memmem(h->p + from, h->n - from, nd->p, nd->n) : h->p + from;
-        return p ? (long)(p - h->p) : -1;
+        if (!nd->n) return (long)from;
+        /* memchr for the first byte, then memcmp: each call reads only up to the match (memmem
+         * is checked over the whole rest of the haystack by ASan, which makes a replace() over a
+         * long string quadratic there) */
+        const char *p = h->p + from, *end = h->p + h->n;
+        while ((size_t)(end - p) >= nd->n) {
+            const char *q = memchr(p, nd->p[0], (size_t)(end - p) - nd->n + 1);
+            if (!q) return -1;
+            if (memcmp(q, nd->p, nd->n) == 0) return (long)(q - h->p);
+            p = q + 1;
+        }
+        return -1;
     }
     for (size_t i = h->n - nd->n + 1; i-- > 0;)
         if (memcmp(h->p + i, nd->p, nd->n) == 0) return (long)i;
