@@ -49,30 +49,6 @@ static const char *const k_names[GPTC_TC_COUNT] = {
     "dsml", "harmony", "gemma4", "command-r", "functionary"};
 /* clang-format on */
 
-#define DS_CALLS_BEGIN                                                                             \
-    "<\xef\xbd\x9ctool\xe2\x96\x81"                                                                \
-    "calls\xe2\x96\x81"                                                                            \
-    "begin\xef\xbd\x9c>"
-#define DS_CALLS_END                                                                               \
-    "<\xef\xbd\x9ctool\xe2\x96\x81"                                                                \
-    "calls\xe2\x96\x81"                                                                            \
-    "end\xef\xbd\x9c>"
-#define DS_CALL_BEGIN                                                                              \
-    "<\xef\xbd\x9ctool\xe2\x96\x81"                                                                \
-    "call\xe2\x96\x81"                                                                             \
-    "begin\xef\xbd\x9c>"
-#define DS_CALL_END                                                                                \
-    "<\xef\xbd\x9ctool\xe2\x96\x81"                                                                \
-    "call\xe2\x96\x81"                                                                             \
-    "end\xef\xbd\x9c>"
-#define DS_SEP                                                                                     \
-    "<\xef\xbd\x9ctool\xe2\x96\x81"                                                                \
-    "sep\xef\xbd\x9c>"
-#define DSML                                                                                       \
-    "\xef\xbd\x9c"                                                                                 \
-    "DSML"                                                                                         \
-    "\xef\xbd\x9c"
-
 const char *gptc_toolcall_format_name(int f)
 {
     return f >= 0 && f < GPTC_TC_COUNT ? k_names[f] : "?";
