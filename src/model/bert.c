@@ -153,22 +153,12 @@ static gptc_status bert_forward(gptc_fwd *f, gptc_err *err)
     const gptc_model *m = c->model;
     const gptc_hparams *hp = &m->hp;
     int D = hp->n_embd;
-    for (int t = 0; t < f->T; t++)
-        if (f->pos[t] >= hp->n_ctx_train)
-            return gptc_fail(err, GPTC_E_RANGE,
-                             "decode: position %d is beyond the %d positions bert learned",
-                             f->pos[t], hp->n_ctx_train);
-    gptc_status s = check_whole(f, err);
-    if (s) return s;
+    gptc_status s = gptc_blk_check_positions(f, err);
+    if (s || (s = check_whole(f, err))) return s;
     gptc_blk_embed(f);
-    float *row = c->xb2;                                                /* (D) scratch */
-    gptc_row_to_f32(c->xb, m->type_embd.data, m->type_embd.type, D, 0); /* token type 0 */
-    for (int t = 0; t < f->T; t++) {
-        float *x = c->x + (size_t)t * D;
-        gptc_row_to_f32(row, m->pos_embd.data, m->pos_embd.type, D, f->pos[t]);
-        for (int i = 0; i < D; i++)
-            x[i] += c->xb[i] + row[i];
-    }
+    gptc_blk_add_row(f, &m->pos_embd, NULL);
+    int type0 = 0; /* every token is of type 0 (one segment) */
+    gptc_blk_add_row(f, &m->type_embd, &type0);
     gptc_blk_norm(f, c->x, c->x, m->embd_norm, m->embd_norm_b);
     for (int l = 0; l < hp->n_layer; l++) {
         f->l = l;

@@ -516,6 +516,30 @@ void gptc_blk_embed(gptc_fwd *f)
     }
 }
 
+gptc_status gptc_blk_check_positions(const gptc_fwd *f, gptc_err *err)
+{
+    const gptc_hparams *hp = &f->c->model->hp;
+    for (int t = 0; t < f->T; t++)
+        if (f->pos[t] >= hp->n_ctx_train)
+            return gptc_fail(err, GPTC_E_RANGE,
+                             "decode: position %d is beyond the %d positions %s learned", f->pos[t],
+                             hp->n_ctx_train, hp->arch);
+    return GPTC_OK;
+}
+
+void gptc_blk_add_row(gptc_fwd *f, const gptc_wt *w, const int *row)
+{
+    gptc_ctx *c = f->c;
+    int D = c->model->hp.n_embd;
+    float *r = c->xb2; /* (D) scratch */
+    for (int t = 0; t < f->T; t++) {
+        if (!row || t == 0) gptc_row_to_f32(r, w->data, w->type, D, row ? *row : f->pos[t]);
+        float *x = c->x + (size_t)t * D;
+        for (int i = 0; i < D; i++)
+            x[i] += r[i];
+    }
+}
+
 void gptc_blk_norm(gptc_fwd *f, float *out, const float *in, const float *w, const float *b)
 {
     const gptc_hparams *hp = &f->c->model->hp;

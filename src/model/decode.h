@@ -57,6 +57,11 @@ gptc_status gptc_forward_prenorm(gptc_fwd *f, gptc_err *err);
 
 /* c->x (T, D) = rows of token_embd for the batch's tokens, times m->embd_scale when set. */
 void gptc_blk_embed(gptc_fwd *f);
+/* GPTC_E_RANGE when a position of the batch is past the model's learned ones (n_ctx_train). */
+gptc_status gptc_blk_check_positions(const gptc_fwd *f, gptc_err *err);
+/* c->x (T, D) += row of w for each token: its position (row NULL: learned positions), or *row
+ * for every token (a token-type embedding). */
+void gptc_blk_add_row(gptc_fwd *f, const gptc_wt *w, const int *row);
 /* out (T, D) = norm(in) with weight w and, when b is set, LayerNorm with bias b; else RMSNorm. */
 void gptc_blk_norm(gptc_fwd *f, float *out, const float *in, const float *w, const float *b);
 /* The attention block of layer f->l on c->xb (T, D, already normed): q/k/v (+ biases, q/k/v

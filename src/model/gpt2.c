@@ -67,20 +67,10 @@ static gptc_status gpt2_forward(gptc_fwd *f, gptc_err *err)
     gptc_ctx *c = f->c;
     const gptc_model *m = c->model;
     const gptc_hparams *hp = &m->hp;
-    int D = hp->n_embd;
-    for (int t = 0; t < f->T; t++)
-        if (f->pos[t] >= hp->n_ctx_train)
-            return gptc_fail(err, GPTC_E_RANGE,
-                             "decode: position %d is beyond the %d positions gpt2 learned",
-                             f->pos[t], hp->n_ctx_train);
+    gptc_status s = gptc_blk_check_positions(f, err);
+    if (s) return s;
     gptc_blk_embed(f);
-    float *row = c->xb2; /* (D) scratch for the position row */
-    for (int t = 0; t < f->T; t++) {
-        float *x = c->x + (size_t)t * D;
-        gptc_row_to_f32(row, m->pos_embd.data, m->pos_embd.type, D, f->pos[t]);
-        for (int i = 0; i < D; i++)
-            x[i] += row[i];
-    }
+    gptc_blk_add_row(f, &m->pos_embd, NULL);
     for (int l = 0; l < hp->n_layer; l++) {
         f->l = l;
         f->ly = &m->layers[l];
