@@ -10,6 +10,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int test_passed_, test_failed_;
 
@@ -30,6 +31,35 @@ static inline const char *test_data_dir(void)
 {
     const char *d = getenv("GPTC_DATA");
     return d && *d ? d : "../shared/data";
+}
+
+/* The whole file at path, NUL-terminated (malloc'd; *n its length, may be NULL), or NULL. */
+static inline char *test_read_file(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, len = 0, got;
+    char *buf = malloc(cap);
+    while (buf && (got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += got;
+        if (len + 1 == cap) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) free(buf);
+            buf = nb;
+        }
+    }
+    fclose(f);
+    if (buf) buf[len] = '\0';
+    if (n) *n = buf ? len : 0;
+    return buf;
+}
+
+/* The same for a file of the shared reference data (test_data_dir()/name). */
+static inline char *test_read_data(const char *name, size_t *n)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", test_data_dir(), name);
+    return test_read_file(path, n);
 }
 
 static inline int test_summary(void)

@@ -22,32 +22,11 @@
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_impl.h"
 
-/* ----------------------------------------------------------------------------------------------
- * helpers
- */
-static char *read_path(const char *path, size_t *n)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long sz = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *buf = malloc((size_t)sz + 1);
-    if (buf && fread(buf, 1, (size_t)sz, fp) != (size_t)sz) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(fp);
-    if (buf) buf[sz] = '\0';
-    *n = (size_t)sz;
-    return buf;
-}
-
 static char *read_data(const char *name, size_t *n)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", test_data_dir(), name);
-    char *b = read_path(path, n);
+    char *b = test_read_file(path, n);
     if (!b) printf("cannot read %s\n", path);
     return b;
 }
@@ -376,7 +355,7 @@ static void check_case(const char *what, int idx, const gptc_tokenizer *t, const
 static void test_jsonl(const char *name, int need_lines)
 {
     size_t n;
-    char *buf = name[0] == '/' || name[0] == '.' ? read_path(name, &n) : read_data(name, &n);
+    char *buf = name[0] == '/' || name[0] == '.' ? test_read_file(name, &n) : read_data(name, &n);
     CHECK(buf != NULL, "%s readable", name);
     if (!buf) return;
     char *text = malloc(n + 1);

@@ -29,24 +29,6 @@
 
 #define MAX_SPECIAL 128
 
-static char *read_all(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)sz + 1);
-    if (b && fread(b, 1, (size_t)sz, f) != (size_t)sz) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    if (b) b[sz] = '\0';
-    if (n) *n = (size_t)sz;
-    return b;
-}
-
 /* ---- the template's special-token strings ---------------------------------------------- */
 
 typedef struct specials {
@@ -384,7 +366,7 @@ int main(void)
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         size_t n;
-        char *src = read_all(path, &n);
+        char *src = test_read_file(path, &n);
         CHECK(src != NULL, "read %s", path);
         if (src) one(e->d_name, src, n);
         free(src);

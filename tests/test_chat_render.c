@@ -14,24 +14,6 @@
 #include "chat/chat.h"
 #include "test.h"
 
-static char *read_all(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = sz >= 0 ? malloc((size_t)sz + 1) : NULL;
-    if (buf && fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) buf[sz] = '\0';
-    if (n) *n = buf ? (size_t)sz : 0;
-    return buf;
-}
-
 typedef struct cached {
     char name[256];
     gptc_chat_template *t;
@@ -53,7 +35,7 @@ static gptc_chat_template *get_template(cached *cache, int *n_cache, const char 
         char path[1024];
         snprintf(path, sizeof path, "%.800s/chat-templates/%.200s.jinja", test_data_dir(), name);
         size_t n;
-        char *src = read_all(path, &n);
+        char *src = test_read_file(path, &n);
         CHECK(src != NULL, "read %s", path);
         if (src)
             CHECK(gptc_chat_template_init(src, n, &t, &err) == GPTC_OK, "%s: %s", name, err.msg);

@@ -13,30 +13,6 @@
 #include "chat/chat.h"
 #include "test.h"
 
-static char *read_all(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    size_t got;
-    while (buf && (got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += got;
-        if (len + 1 == cap) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-            }
-            buf = nb;
-        }
-    }
-    fclose(f);
-    if (buf) buf[len] = '\0';
-    if (n) *n = len;
-    return buf;
-}
-
 /* first differing byte, for a readable failure */
 static void show_diff(const char *got, size_t gn, const char *want, size_t wn)
 {
@@ -56,7 +32,7 @@ static void run_template(const char *dir, const char *name)
     char path[2048];
     snprintf(path, sizeof path, "%s/%s.jinja", dir, name);
     size_t n;
-    char *src = read_all(path, &n);
+    char *src = test_read_file(path, &n);
     CHECK(src != NULL, "read %s", path);
     if (!src) return;
     gptc_chat_template *t = NULL;
@@ -148,7 +124,7 @@ static void chatml_cases(const char *dir)
         char path[2048];
         snprintf(path, sizeof path, "%s/%s", dir, k[i].file);
         size_t wn;
-        char *want = read_all(path, &wn);
+        char *want = test_read_file(path, &wn);
         CHECK(want != NULL, "read %s", path);
         char *out = NULL;
         size_t on = 0;

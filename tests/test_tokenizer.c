@@ -17,29 +17,6 @@
 #include "test.h"
 #include "tokenizer/tokenizer.h"
 
-/* ----------------------------------------------------------------------------------------------
- * helpers
- */
-static char *read_all(const char *name, size_t *n)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", test_data_dir(), name);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long sz = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *buf = malloc((size_t)sz + 1);
-    if (buf && fread(buf, 1, (size_t)sz, fp) != (size_t)sz) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(fp);
-    if (buf) buf[sz] = '\0';
-    *n = (size_t)sz;
-    return buf;
-}
-
 static gptc_tokenizer *tok_from_gguf(const char *name)
 {
     char path[512];
@@ -60,7 +37,7 @@ static gptc_tokenizer *tok_from_gguf(const char *name)
 static gguf_file *l2c_gguf(const char *name, int n_vocab)
 {
     size_t n;
-    char *buf = read_all(name, &n);
+    char *buf = test_read_data(name, &n);
     if (!buf) {
         printf("cannot read %s\n", name);
         return NULL;
@@ -257,8 +234,8 @@ static void print_ids(const char *what, const ids *x)
 static void test_spm_fixtures(const gptc_tokenizer *t)
 {
     size_t ni, no;
-    char *inp = read_all("gguf/ggml-vocab-llama-spm.gguf.inp", &ni);
-    char *outf = read_all("gguf/ggml-vocab-llama-spm.gguf.out", &no);
+    char *inp = test_read_data("gguf/ggml-vocab-llama-spm.gguf.inp", &ni);
+    char *outf = test_read_data("gguf/ggml-vocab-llama-spm.gguf.out", &no);
     CHECK(inp && outf, "spm fixtures readable");
     if (!inp || !outf) goto done;
 
@@ -310,7 +287,7 @@ done:
 static void test_tsv(const gptc_tokenizer *t, const char *name)
 {
     size_t n;
-    char *buf = read_all(name, &n);
+    char *buf = test_read_data(name, &n);
     CHECK(buf != NULL, "%s readable", name);
     if (!buf) return;
     int cases = 0, ok = 0;
@@ -442,7 +419,7 @@ static size_t record_offset(const uint8_t *b, int id)
 static void test_bad_l2c(void)
 {
     size_t n;
-    uint8_t *good = (uint8_t *)read_all("llama2c/tok512.bin", &n);
+    uint8_t *good = (uint8_t *)test_read_data("llama2c/tok512.bin", &n);
     CHECK(good != NULL, "tok512.bin readable");
     if (!good) return;
     uint8_t *b = malloc(n);

@@ -15,22 +15,6 @@
 #include "tokenizer/tokenizer_impl.h"
 #include "tokenizer/unicode.h"
 
-static char *slurp(const char *name, size_t *n)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", test_data_dir(), name);
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)sz + 1);
-    *n = b ? fread(b, 1, (size_t)sz, f) : 0;
-    if (b) b[*n] = 0;
-    fclose(f);
-    return b;
-}
-
 /* ids of text (no specials added, no special parsing unless asked) */
 static size_t enc(const gptc_tokenizer *t, const char *s, size_t n, int add, int special,
                   int32_t *out, size_t cap)
@@ -83,8 +67,8 @@ static void test_unicode(void)
 static void test_inp_out(const gptc_tokenizer *t)
 {
     size_t ni = 0, no = 0;
-    char *inp = slurp("gguf/vocab/ggml-vocab-bert-bge.gguf.inp", &ni);
-    char *outf = slurp("gguf/vocab/ggml-vocab-bert-bge.gguf.out", &no);
+    char *inp = test_read_data("gguf/vocab/ggml-vocab-bert-bge.gguf.inp", &ni);
+    char *outf = test_read_data("gguf/vocab/ggml-vocab-bert-bge.gguf.out", &no);
     CHECK(inp && outf, "bge fixtures readable");
     if (!inp || !outf) goto done;
     const char *sep = "\n__ggml_vocab_test__\n";
