@@ -76,6 +76,23 @@ double cli_now_ms(void)
 
 char *cli_read_file(const char *path, size_t *n)
 {
+    if (strcmp(path, "-") == 0) { /* standard input: no size known, grow */
+        size_t cap = 1 << 16, len = 0, got;
+        char *buf = malloc(cap);
+        if (!buf) cli_die("out of memory");
+        while ((got = fread(buf + len, 1, cap - len - 1, stdin)) > 0) {
+            len += got;
+            if (len + 1 == cap) {
+                char *nb = realloc(buf, cap *= 2);
+                if (!nb) cli_die("out of memory reading standard input");
+                buf = nb;
+            }
+        }
+        if (ferror(stdin)) cli_die("standard input: read error");
+        buf[len] = '\0';
+        *n = len;
+        return buf;
+    }
     struct stat st;
     if (stat(path, &st) != 0) cli_die("%s: %s", path, strerror(errno));
     if (!S_ISREG(st.st_mode)) cli_die("%s is not a regular file", path);

@@ -39,7 +39,8 @@ double cli_float(const char *opt, const char *s, double lo, double hi);
 int cli_is(const char *arg, const char *a, const char *b); /* arg equals a or b (b may be NULL) */
 
 double cli_now_ms(void);
-/* Read a whole file (for -f); dies on error. OUT: malloc'd, NUL-terminated; *n its length. */
+/* Read a whole file (for -f; "-" is standard input); dies on error. OUT: malloc'd, NUL-terminated;
+ * *n its length. */
 char *cli_read_file(const char *path, size_t *n);
 
 /* --lora FILE[:SCALE] of run, chat and serve (docs/finetune.md). */

@@ -54,23 +54,6 @@ static void add_lines(inputs *in, const char *buf, size_t n)
     }
 }
 
-static char *read_stream(FILE *f, size_t *n)
-{
-    size_t cap = 1 << 16, len = 0, got;
-    char *buf = malloc(cap);
-    if (!buf) cli_die("out of memory");
-    while ((got = fread(buf + len, 1, cap - len, f)) > 0) {
-        len += got;
-        if (len == cap) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) cli_die("out of memory");
-            buf = nb;
-        }
-    }
-    *n = len;
-    return buf;
-}
-
 int cmd_embed(int argc, char **argv)
 {
     const char *path = NULL, *file = NULL, *format = "json";
@@ -109,11 +92,8 @@ int cmd_embed(int argc, char **argv)
         cli_die("embed: --format must be json or tsv, not '%s'", format);
     if (file && in.n) cli_die("embed: give the inputs as TEXT arguments or with -f, not both");
     if (file || !in.n) {
-        FILE *f = file ? fopen(file, "rb") : stdin;
-        if (!f) cli_die("embed: cannot open '%s'", file);
         size_t n;
-        char *buf = read_stream(f, &n);
-        if (file) fclose(f);
+        char *buf = cli_read_file(file ? file : "-", &n);
         add_lines(&in, buf, n);
         free(buf);
         if (!in.n) cli_die("embed: no input (every line of %s is empty)", file ? file : "stdin");

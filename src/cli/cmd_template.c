@@ -29,31 +29,10 @@ static const char *k_help =
     "      --var NAME=JSON      a further template variable, e.g. --var enable_thinking=false\n"
     "      --tokenizer FILE     tokenizer.bin for a llama2.c checkpoint\n";
 
-static char *read_input(const char *path, size_t *n)
-{
-    if (strcmp(path, "-") != 0) return cli_read_file(path, n);
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    if (!buf) cli_die("out of memory");
-    size_t got;
-    while ((got = fread(buf + len, 1, cap - len - 1, stdin)) > 0) {
-        len += got;
-        if (len + 1 == cap) {
-            cap *= 2;
-            char *nb = realloc(buf, cap);
-            if (!nb) cli_die("out of memory");
-            buf = nb;
-        }
-    }
-    buf[len] = '\0';
-    *n = len;
-    return buf;
-}
-
 static json_t *load_json_file(const char *what, const char *path)
 {
     size_t n;
-    char *text = read_input(path, &n);
+    char *text = cli_read_file(path, &n);
     json_error_t je;
     json_t *j = json_loadb(text, n, JSON_ALLOW_NUL, &je);
     free(text);

@@ -31,24 +31,6 @@ static const char *k_help =
     "  -f, --file FILE       read the text from FILE\n"
     "      --tokenizer FILE  tokenizer.bin for a llama2.c checkpoint\n";
 
-static char *read_stdin(size_t *n)
-{
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    if (!buf) cli_die("out of memory");
-    size_t got;
-    while ((got = fread(buf + len, 1, cap - len, stdin)) > 0) {
-        len += got;
-        if (len == cap) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) cli_die("out of memory");
-            buf = nb;
-        }
-    }
-    *n = len;
-    return buf;
-}
-
 /* bytes as a quoted piece: valid UTF-8 characters as they are, the rest escaped */
 static void print_bytes(const char *s, size_t n)
 {
@@ -153,7 +135,7 @@ int cmd_tokenize(int argc, char **argv)
     else if (text)
         len = strlen(text);
     else
-        text = buf = read_stdin(&len);
+        text = buf = cli_read_file("-", &len);
 
     size_t cap = len + 16, n;
     int32_t *ids = malloc(cap * sizeof *ids);

@@ -60,7 +60,7 @@ expect_fail "json or tsv" "$GPTC" embed "$B" x --format xml
 expect_fail "not both" "$GPTC" embed "$B" x -f "$T/in.txt"
 : > "$T/empty.txt"
 expect_fail "no input" "$GPTC" embed "$B" -f "$T/empty.txt"
-expect_fail "cannot open" "$GPTC" embed "$B" -f "$T/missing.txt"
+expect_fail "No such file" "$GPTC" embed "$B" -f "$T/missing.txt"
 expect_fail "unknown option" "$GPTC" embed "$B" x --pool cls
 $PY -c "print(' '.join(['once'] * 600))" > "$T/long.txt"
 expect_fail "tokens;" "$GPTC" embed "$B" -f "$T/long.txt"
