@@ -23,6 +23,7 @@
 
 #include "chat/jinja.h"
 #include "core/base.h"
+#include "core/utf8.h"
 
 #define JINJA_MAX_SRC (4u << 20)    /* template source bytes */
 #define JINJA_MAX_NEST 100          /* parse nesting: brackets, unary operators, blocks */
@@ -300,7 +301,6 @@ static inline uint32_t ju8_dec(const char *s, size_t *len)
     return ((uint32_t)(p[0] & 0x07) << 18) | ((uint32_t)(p[1] & 0x3F) << 12) |
            ((uint32_t)(p[2] & 0x3F) << 6) | (p[3] & 0x3F);
 }
-size_t gptc_ju8_enc(uint32_t c, char *out);     /* 1..4 bytes */
 size_t gptc_ju8_count(const char *p, size_t n); /* code points */
 /* Byte offset of code point index i (i <= ncp). */
 size_t gptc_jstr_off(const jstr *s, size_t i);

@@ -269,7 +269,7 @@ static gptc_status decode_string(lexer *L, size_t a, size_t z, jstr **out)
                 cp = (uint32_t)(e - '0');
                 for (int k = 0; k < 2 && i < z && L->s[i] >= '0' && L->s[i] <= '7'; k++)
                     cp = cp * 8 + (uint32_t)(L->s[i++] - '0');
-                o += gptc_ju8_enc(cp, buf + o);
+                o += gptc_utf8_put(cp, buf + o);
                 continue;
             }
             if ((unsigned char)e >= 0x80) {
@@ -307,7 +307,7 @@ static gptc_status decode_string(lexer *L, size_t a, size_t z, jstr **out)
             free(buf);
             return lfail(L, i, GPTC_E_UNSUPPORTED, "surrogate code point in a string escape");
         }
-        o += gptc_ju8_enc(cp, buf + o);
+        o += gptc_utf8_put(cp, buf + o);
     }
     *out = immortal(buf, o);
     free(buf);

@@ -1136,31 +1136,6 @@ int gptc_jv_write_json(jrt *rt, jbuf *b, jv v, const jjson_opts *o)
 /* ---------------------------------------------------------------------------------------------
  * UTF-8 and case
  */
-size_t gptc_ju8_enc(uint32_t c, char *out)
-{
-    unsigned char *o = (unsigned char *)out;
-    if (c < 0x80) {
-        o[0] = (unsigned char)c;
-        return 1;
-    }
-    if (c < 0x800) {
-        o[0] = (unsigned char)(0xC0 | (c >> 6));
-        o[1] = (unsigned char)(0x80 | (c & 0x3F));
-        return 2;
-    }
-    if (c < 0x10000) {
-        o[0] = (unsigned char)(0xE0 | (c >> 12));
-        o[1] = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
-        o[2] = (unsigned char)(0x80 | (c & 0x3F));
-        return 3;
-    }
-    o[0] = (unsigned char)(0xF0 | (c >> 18));
-    o[1] = (unsigned char)(0x80 | ((c >> 12) & 0x3F));
-    o[2] = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
-    o[3] = (unsigned char)(0x80 | (c & 0x3F));
-    return 4;
-}
-
 size_t gptc_ju8_count(const char *p, size_t n)
 {
     size_t c = 0;
@@ -1270,7 +1245,7 @@ int gptc_ju_isalnum(uint32_t c)
 static int put_cp(jrt *rt, jbuf *b, uint32_t c)
 {
     char tmp[4];
-    return gptc_jbuf_put(rt, b, tmp, gptc_ju8_enc(c, tmp));
+    return gptc_jbuf_put(rt, b, tmp, gptc_utf8_put(c, tmp));
 }
 
 static int put_upper(jrt *rt, jbuf *b, uint32_t c)

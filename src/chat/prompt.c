@@ -23,6 +23,7 @@
 
 #include "chat/chat.h"
 #include "core/base.h"
+#include "core/utf8.h"
 
 #define PUA_BASE 0xF0000u
 #define PUA_COUNT 0x20000u /* planes 15 and 16 */
@@ -142,10 +143,7 @@ static int map_text(mapper *m, const char *p, size_t n, size_t *out_n, int *chan
         if (!cp) return -1;
         /* a 4-byte sequence replaces at least 1 byte: grow by the difference */
         if (buf_reserve(m, o + 4 + (n - i) + 1)) return -1;
-        m->buf[o++] = (char)(0xF0 | (cp >> 18));
-        m->buf[o++] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        m->buf[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        m->buf[o++] = (char)(0x80 | (cp & 0x3F));
+        o += gptc_utf8_put(cp, m->buf + o);
         i += m->c[hit].n;
         *changed = 1;
     }

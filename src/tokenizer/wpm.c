@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/utf8.h"
 #include "tokenizer/tokenizer_impl.h"
 #include "tokenizer/unicode.h"
 
@@ -26,30 +27,6 @@ static void emit(wpm_out *o, int32_t id)
 {
     if (o->n < o->cap) o->out[o->n] = id;
     o->n++;
-}
-
-static size_t put_utf8(char *w, uint32_t c)
-{
-    if (c < 0x80) {
-        w[0] = (char)c;
-        return 1;
-    }
-    if (c < 0x800) {
-        w[0] = (char)(0xC0 | c >> 6);
-        w[1] = (char)(0x80 | (c & 0x3F));
-        return 2;
-    }
-    if (c < 0x10000) {
-        w[0] = (char)(0xE0 | c >> 12);
-        w[1] = (char)(0x80 | (c >> 6 & 0x3F));
-        w[2] = (char)(0x80 | (c & 0x3F));
-        return 3;
-    }
-    w[0] = (char)(0xF0 | c >> 18);
-    w[1] = (char)(0x80 | (c >> 12 & 0x3F));
-    w[2] = (char)(0x80 | (c >> 6 & 0x3F));
-    w[3] = (char)(0x80 | (c & 0x3F));
-    return 4;
 }
 
 static uint32_t get_utf8(const uint8_t *s, int n)
@@ -113,10 +90,10 @@ static void wpm_fragment(const gptc_tokenizer *t, const char *s, size_t n, char 
             uint32_t lc = gptc_ucd_lower(c);
             if ((f & GPTC_UCD_PUNCT) || (c < 0x7F && (f & GPTC_UCD_SYMBOL)) || gptc_ucd_is_cjk(c)) {
                 END_WORD();
-                wn += put_utf8(w + wn, lc);
+                wn += gptc_utf8_put(lc, w + wn);
                 END_WORD();
             } else {
-                wn += put_utf8(w + wn, lc);
+                wn += gptc_utf8_put(lc, w + wn);
             }
         }
     }
