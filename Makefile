@@ -60,6 +60,8 @@ REPLAYS  = $(patsubst fuzz/%.c,$(BUILD)/fuzz/replay_%,$(wildcard fuzz/fuzz_*.c))
 # Header dependencies as the compiler finds them (-MMD -MP): each object gets a .d file beside it
 # (a program: PROGRAM.d), so touching a header rebuilds only what includes it
 # (tests/e2e/test_build_deps.sh).
+# Every recipe that writes a .d touches its target afterwards: clang writes the .d after the
+# object, and a .d newer than its target would rebuild it at every make.
 DEPFLAGS = -MMD -MP
 DEPFILES = $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) \
            $(addsuffix .d,$(TESTS) $(BENCHES) $(EXAMPLES) $(REPLAYS) $(SHARED_CHECKS) \
@@ -80,6 +82,7 @@ OPT_train = $(if $(filter -O2,$(OPT)),-O3)
 $(BUILD)/%.o: %.c $(BUILD)/%.d
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) $(if $(findstring src/train/dist,$<),$(CFLAGS_MPI)) $(if $(findstring src/train/,$<),$(OPT_train)) $(if $(findstring _avx512,$<),$(ISA_avx512),$(if $(findstring _avx2,$<),$(ISA_avx2))) -c $< -o $@
+	@touch $@
 
 $(BUILD)/src/train/dist.o: $(MPI_STAMP)
 
@@ -90,6 +93,7 @@ $(WEB_C): $(WEB) scripts/embed-web.sh
 
 $(BUILD)/gen/web_assets.o: $(WEB_C) $(BUILD)/gen/web_assets.d
 	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -c $< -o $@
+	@touch $@
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
@@ -107,16 +111,19 @@ $(BIN): $(CLI_OBJ) $(LIB)
 $(BUILD)/tests/%: tests/%.c $(LIB) $(BUILD)/tests/%.d
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -MF $@.d -o $@ $< $(LIB) $(LDLIBS)
+	@touch $@
 
 $(BUILD)/bench/%: bench/%.c $(LIB) $(BUILD)/bench/%.d
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -MF $@.d -o $@ $< $(LIB) $(LDLIBS)
+	@touch $@
 
 # examples/: programs that use the library as an outside program does, through include/gptc.h
 # alone (no -Isrc); tests/e2e/test_examples.sh runs them.
 $(BUILD)/examples/%: examples/%.c $(LIB) $(BUILD)/examples/%.d
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -Isrc,$(CFLAGS_ALL)) $(DEPFLAGS) -MF $@.d -o $@ $< $(LIB) $(LDLIBS)
+	@touch $@
 
 # The same example linked against libgptc.so (found through its rpath, $$ORIGIN/..), and
 # tests/link/own_gguf.c: a program that defines ggml's gguf_find_tensor, gguf_add_tensor and
@@ -124,16 +131,19 @@ $(BUILD)/examples/%: examples/%.c $(LIB) $(BUILD)/examples/%.d
 $(BUILD)/examples/simple_shared: examples/simple.c $(SHLIB) $(BUILD)/examples/simple_shared.d
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -Isrc,$(CFLAGS_ALL)) $(DEPFLAGS) -MF $@.d -o $@ $< -L$(BUILD) -lgptc -Wl,-rpath,'$$ORIGIN/..'
+	@touch $@
 
 $(BUILD)/link/own_gguf_shared: tests/link/own_gguf.c $(SHLIB) $(BUILD)/link/own_gguf_shared.d
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -Isrc,$(CFLAGS_ALL)) $(DEPFLAGS) -MF $@.d -o $@ $< -L$(BUILD) -lgptc -Wl,-rpath,'$$ORIGIN/..'
+	@touch $@
 
 # The same program linked against libgptc.a: it links only once every global of the archive
 # starts with gptc_ (make check-symbols); until then the linker reports the clash.
 $(BUILD)/link/own_gguf_static: tests/link/own_gguf.c $(LIB) $(BUILD)/link/own_gguf_static.d
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -Isrc,$(CFLAGS_ALL)) $(DEPFLAGS) -MF $@.d -o $@ $< $(LIB) $(LDLIBS)
+	@touch $@
 
 check-link: $(BUILD)/link/own_gguf_static $(BUILD)/link/own_gguf_shared
 	$(BUILD)/link/own_gguf_static $(GPTC_DATA)/gguf/stories260K.gguf
@@ -156,6 +166,7 @@ check-symbols: $(LIB) $(SHLIB)
 $(BUILD)/fuzz/replay_%: fuzz/%.c fuzz/replay.c $(LIB) $(BUILD)/fuzz/replay_%.d
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -MF $@.d -o $@ fuzz/replay.c $< $(LIB) $(LDLIBS)
+	@touch $@
 
 # A missing .d file (a build from before -MMD, or one deleted) counts as new, so its object is
 # rebuilt rather than trusted without its header list.

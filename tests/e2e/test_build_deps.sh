@@ -3,10 +3,7 @@
 # include it. A dry run (make -n -W HEADER: "as if HEADER were new") over this build's tree, so
 # nothing is rebuilt for real.
 . "$(dirname "$0")/lib/common.sh"
-# the Makefile's dependency rules are the same for every tree; a sanitizer tree is dry-run with
-# flags make does not see (CC, SANFLAGS), so check the plain build tree when it exists
 B=$(dirname "$GPTC")
-[ -x build/gptc ] && B=build
 unset MAKEFLAGS MFLAGS MAKELEVEL
 dry() { make --no-print-directory -n "$@" BUILD="$B" "$B/gptc" "$B/tests/test_core" 2>&1; }
 has() { printf '%s\n' "$1" | grep -q -- "$2"; }
