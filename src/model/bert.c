@@ -9,8 +9,8 @@
  * ggml's f16 table, as llama.cpp computes it. No classifier: the output is the pooled final
  * hidden state (pooling_type: 1 mean, 2 CLS, 3 last), read with gptc_get_embeddings.
  *
- * Bidirectional attention needs the whole sequence at once: a sequence must be decoded in one
- * batch, into an empty sequence (gptc_decode refuses anything else).
+ * Bidirectional attention needs the whole sequence at once: gptc_decode refuses a batch for a
+ * sequence that already holds tokens (decode.c, check_batch).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,25 +128,6 @@ static gptc_status bert_bind(gptc_model *m, gptc_err *err)
     return GPTC_OK;
 }
 
-/* Every sequence of the batch must be new and whole: its only cells are this batch's. */
-static gptc_status check_whole(const gptc_fwd *f, gptc_err *err)
-{
-    const gptc_ctx *c = f->c;
-    int n_in[64] = {0}, n_cells[64] = {0};
-    for (int t = 0; t < f->T; t++)
-        n_in[f->b->seq_id ? f->b->seq_id[t] : 0]++;
-    for (int i = 0; i < c->n_cells_hi; i++)
-        for (int s = 0; s < c->n_seq_max; s++)
-            n_cells[s] += c->cell_pos[i] >= 0 && (c->cell_seq[i] >> s & 1);
-    for (int s = 0; s < c->n_seq_max; s++)
-        if (n_in[s] && n_cells[s] != n_in[s])
-            return gptc_fail(err, GPTC_E_INVALID,
-                             "decode: bert attends both ways, so sequence %d must be decoded in "
-                             "one batch into an empty sequence (it already holds %d tokens)",
-                             s, n_cells[s] - n_in[s]);
-    return GPTC_OK;
-}
-
 static gptc_status bert_forward(gptc_fwd *f, gptc_err *err)
 {
     gptc_ctx *c = f->c;
@@ -154,7 +135,7 @@ static gptc_status bert_forward(gptc_fwd *f, gptc_err *err)
     const gptc_hparams *hp = &m->hp;
     int D = hp->n_embd;
     gptc_status s = gptc_blk_check_positions(f, err);
-    if (s || (s = check_whole(f, err))) return s;
+    if (s) return s;
     gptc_blk_embed(f);
     gptc_blk_add_row(f, &m->pos_embd, NULL);
     int type0 = 0; /* every token is of type 0 (one segment) */

@@ -595,6 +595,12 @@ static gptc_status check_batch(const gptc_ctx *c, const gptc_batch *b, gptc_err 
         if (s < 0 || s >= c->n_seq_max)
             return gptc_fail(err, GPTC_E_RANGE, "decode: sequence id %d is outside 0..%d", s,
                              c->n_seq_max - 1);
+        /* bidirectional attention: a sequence is decoded whole, in one batch, into nothing */
+        if (!c->model->causal && gptc_kv_seq_pos_max(c, s) >= 0)
+            return gptc_fail(err, GPTC_E_INVALID,
+                             "decode: %s attends both ways, so sequence %d must be decoded in one "
+                             "batch into an empty sequence (it already holds tokens)",
+                             c->model->hp.arch, s);
     }
     for (int i = 0; i < c->n_ctx && n_free < b->n_tokens; i++)
         n_free += c->cell_pos[i] < 0;
