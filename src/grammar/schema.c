@@ -357,6 +357,12 @@ typedef struct {
 
 static void rx_alt(rx *r, sbuf *b, int depth);
 
+/* a regex metacharacter that a backslash makes literal */
+static int is_meta(char e)
+{
+    return e && strchr("-.[]^/()*+?{}|$", e) != NULL;
+}
+
 static int rx_class_char(rx *r, sbuf *b)
 {
     char c = *r->p;
@@ -376,24 +382,11 @@ static int rx_class_char(rx *r, sbuf *b)
         case 'w':
             sb_puts(b, "a-zA-Z0-9_");
             return 1;
-        case '-':
-        case '.':
-        case '[':
-        case ']':
-        case '^':
-        case '/':
-        case '(':
-        case ')':
-        case '*':
-        case '+':
-        case '?':
-        case '{':
-        case '}':
-        case '|':
-        case '$':
-            sb_printf(b, "\\x%02X", (unsigned char)e);
-            return 0;
         default:
+            if (is_meta(e)) {
+                sb_printf(b, "\\x%02X", (unsigned char)e);
+                return 0;
+            }
             r->bad = 1;
             r->what = "this escape in a class";
             return -1;
@@ -488,27 +481,14 @@ static void rx_atom(rx *r, sbuf *b, int depth)
         case 'W':
             sb_puts(b, "[^a-zA-Z0-9_\\x22\\x5C\\x00-\\x1F]");
             break;
-        case '.':
-        case '-':
-        case '[':
-        case ']':
-        case '^':
-        case '/':
-        case '(':
-        case ')':
-        case '*':
-        case '+':
-        case '?':
-        case '{':
-        case '}':
-        case '|':
-        case '$':
-            lit(b, &e, 1);
-            break;
         case '\\':
             sb_puts(b, "\"\\\\\\\\\"");
             break;
         default:
+            if (is_meta(e)) {
+                lit(b, &e, 1);
+                break;
+            }
             r->bad = 1;
             r->what = "this escape";
             return;
