@@ -65,7 +65,12 @@ $GPTC info "$D/gguf/stories260K.gguf" > "$T/info.txt" 2>&1
 grep -q "^tensors: 48" "$T/info.txt" && grep -q "blk.4.ffn_up.weight" "$T/info.txt" && grep -q "tokenizer.ggml.tokens" "$T/info.txt" && ok || bad "info output"
 
 # 8. --help everywhere, exit 0
-for c in run info tokenize convert; do $GPTC $c --help > /dev/null 2>&1 && ok || bad "gptc $c --help"; done
+#    (every command the usage lists, read from it, so a new command is covered by being listed)
+cmds=$($GPTC --help | sed -n 's/^  \([a-z][a-z-]*\) .*/\1/p')
+[ "$(echo "$cmds" | wc -l)" -ge 16 ] && ok || bad "gptc --help lists $(echo "$cmds" | wc -l) commands"
+for c in $cmds; do
+    $GPTC $c --help > "$T/help.txt" 2>&1 && grep -qi "usage" "$T/help.txt" && ok || bad "gptc $c --help"
+done
 $GPTC --help > /dev/null 2>&1 && ok || bad "gptc --help"
 
 # 9. bad input: one line on stderr starting with "gptc:", exit code 1, never a crash
