@@ -174,3 +174,30 @@ void cli_need_generator(const char *cmd, const char *path, const gptc_model *m)
         cli_die("%s: '%s' is an embedding model (%s): it has no text output; use gptc embed", cmd,
                 path, gptc_model_hparams(m)->arch);
 }
+
+int cli_sampler_opt(int argc, char **argv, int *i, gptc_sampler_params *sp, int *seed_set)
+{
+    const char *a = argv[*i];
+    if (cli_is(a, "--temp", NULL))
+        sp->temp = (float)cli_float(a, cli_value(argc, argv, i), 0, 100);
+    else if (cli_is(a, "--top-k", NULL))
+        sp->top_k = (int)cli_int(a, cli_value(argc, argv, i), 0, 1 << 30);
+    else if (cli_is(a, "--top-p", NULL))
+        sp->top_p = (float)cli_float(a, cli_value(argc, argv, i), 0, 1);
+    else if (cli_is(a, "--min-p", NULL))
+        sp->min_p = (float)cli_float(a, cli_value(argc, argv, i), 0, 1);
+    else if (cli_is(a, "--repeat-penalty", NULL))
+        sp->repeat_penalty = (float)cli_float(a, cli_value(argc, argv, i), 0.01, 100);
+    else if (cli_is(a, "--repeat-last-n", NULL))
+        sp->repeat_last_n = (int)cli_int(a, cli_value(argc, argv, i), 0, 1 << 20);
+    else if (cli_is(a, "--presence-penalty", NULL))
+        sp->presence_penalty = (float)cli_float(a, cli_value(argc, argv, i), -2, 2);
+    else if (cli_is(a, "--frequency-penalty", NULL))
+        sp->frequency_penalty = (float)cli_float(a, cli_value(argc, argv, i), -2, 2);
+    else if (cli_is(a, "-s", "--seed")) {
+        sp->seed = (uint64_t)cli_int(a, cli_value(argc, argv, i), 0, INT64_MAX);
+        *seed_set = 1;
+    } else
+        return 0;
+    return 1;
+}

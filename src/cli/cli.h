@@ -43,6 +43,23 @@ double cli_now_ms(void);
  * *n its length. */
 char *cli_read_file(const char *path, size_t *n);
 
+/* The sampling options run and chat share (--temp, --top-k, --top-p, --min-p, --repeat-penalty,
+ * --repeat-last-n, --presence-penalty, --frequency-penalty, -s/--seed): when argv[*i] is one,
+ * store its value in *sp (advancing *i past it; *seed_set = 1 for the seed) and return 1; else
+ * return 0. Bad values die naming the option. CLI_SAMPLER_HELP is their --help text. */
+int cli_sampler_opt(int argc, char **argv, int *i, gptc_sampler_params *sp, int *seed_set);
+#define CLI_SAMPLER_HELP                                                                           \
+    "      --temp T            temperature, 0 = greedy (default 0.8)\n"                            \
+    "      --top-k K           keep the K most likely tokens, 0 = off (default 40)\n"              \
+    "      --top-p P           nucleus sampling, 1 = off (default 0.95)\n"                         \
+    "      --min-p P           drop tokens below P x the top probability, 0 = off (default "       \
+    "0.05)\n"                                                                                      \
+    "      --repeat-penalty R  penalise recent tokens, 1 = off (default 1)\n"                      \
+    "      --repeat-last-n N   tokens the penalties look back over (default 64)\n"                 \
+    "      --presence-penalty P, --frequency-penalty F   OpenAI-style penalties (default 0)\n"     \
+    "  -s, --seed S            random seed (default: from the clock; run prints it, chat /show "   \
+    "parameters)\n"
+
 /* --lora FILE[:SCALE] of run, chat and serve (docs/finetune.md). */
 #define CLI_MAX_LORA 8
 typedef struct cli_lora {

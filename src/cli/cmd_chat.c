@@ -35,10 +35,7 @@ static const char *k_help =
     "\n"
     "      --chat-template NAME|FILE  chatml, llama2, llama3, mistral, gemma, phi3, zephyr or a\n"
     "                          Jinja file (default: the model's; without one, ChatML)\n"
-    "      --system TEXT       system prompt\n"
-    "      --temp T            temperature, 0 = greedy (default 0.8)\n"
-    "      --top-k K, --top-p P, --min-p P, --repeat-penalty R   sampling (see gptc run)\n"
-    "  -s, --seed S            random seed (default: from the clock)\n"
+    "      --system TEXT       system prompt\n" CLI_SAMPLER_HELP
     "  -n, --num-predict N     most tokens per reply (default -1: until the turn ends)\n"
     "      --cache-type-k T, --cache-type-v T   KV cache types: f32, f16 (default), q8_0\n"
     "  -c, --ctx N             context size in tokens (default: the model's, at most 4096)\n"
@@ -685,20 +682,9 @@ int cmd_chat(int argc, char **argv)
             tmpl_arg = cli_value(argc, argv, &i);
         else if (cli_is(a, "--system", NULL))
             system = cli_value(argc, argv, &i);
-        else if (cli_is(a, "--temp", NULL))
-            c.sp.temp = (float)cli_float(a, cli_value(argc, argv, &i), 0, 100);
-        else if (cli_is(a, "--top-k", NULL))
-            c.sp.top_k = (int)cli_int(a, cli_value(argc, argv, &i), 0, 1 << 30);
-        else if (cli_is(a, "--top-p", NULL))
-            c.sp.top_p = (float)cli_float(a, cli_value(argc, argv, &i), 0, 1);
-        else if (cli_is(a, "--min-p", NULL))
-            c.sp.min_p = (float)cli_float(a, cli_value(argc, argv, &i), 0, 1);
-        else if (cli_is(a, "--repeat-penalty", NULL))
-            c.sp.repeat_penalty = (float)cli_float(a, cli_value(argc, argv, &i), 0.01, 100);
-        else if (cli_is(a, "-s", "--seed")) {
-            c.sp.seed = (uint64_t)cli_int(a, cli_value(argc, argv, &i), 0, INT64_MAX);
-            seed_set = 1;
-        } else if (cli_is(a, "-n", "--num-predict"))
+        else if (cli_sampler_opt(argc, argv, &i, &c.sp, &seed_set))
+            ;
+        else if (cli_is(a, "-n", "--num-predict"))
             c.num_predict = cli_int(a, cli_value(argc, argv, &i), -1, 1 << 30);
         else if (cli_is(a, "--cache-type-k", NULL))
             cp.type_k = cli_cache_type(a, cli_value(argc, argv, &i));

@@ -18,15 +18,7 @@ static const char *k_help =
     "  -p, --prompt TEXT       prompt text (default: empty, generation starts from BOS)\n"
     "  -f, --file FILE         read the prompt from FILE\n"
     "  -n, --n-predict N       new tokens to generate (default 128; -1: until end of text or\n"
-    "                          the context is full)\n"
-    "      --temp T            temperature, 0 = greedy (default 0.8)\n"
-    "      --top-k K           keep the K most likely tokens, 0 = off (default 40)\n"
-    "      --top-p P           nucleus sampling, 1 = off (default 0.95)\n"
-    "      --min-p P           drop tokens below P x the top probability, 0 = off (default 0.05)\n"
-    "      --repeat-penalty R  penalise recent tokens, 1 = off (default 1)\n"
-    "      --repeat-last-n N   tokens the penalties look back over (default 64)\n"
-    "      --presence-penalty P, --frequency-penalty P   OpenAI-style penalties (default 0)\n"
-    "  -s, --seed S            random seed (default: from the clock; printed on stderr)\n"
+    "                          the context is full)\n" CLI_SAMPLER_HELP
     "      --tokenizer FILE    tokenizer.bin for a llama2.c checkpoint\n" CLI_LORA_HELP
     "  -t, --threads N         threads (default: all cores)\n"
     "  -c, --ctx N             context size in tokens (default: the model's, at most 4096)\n"
@@ -72,26 +64,9 @@ int cmd_run(int argc, char **argv)
             prompt_file = cli_value(argc, argv, &i);
         else if (cli_is(a, "-n", "--n-predict"))
             n_predict = cli_int(a, cli_value(argc, argv, &i), -1, 1 << 30);
-        else if (cli_is(a, "--temp", NULL))
-            sp.temp = (float)cli_float(a, cli_value(argc, argv, &i), 0, 100);
-        else if (cli_is(a, "--top-k", NULL))
-            sp.top_k = (int)cli_int(a, cli_value(argc, argv, &i), 0, 1 << 30);
-        else if (cli_is(a, "--top-p", NULL))
-            sp.top_p = (float)cli_float(a, cli_value(argc, argv, &i), 0, 1);
-        else if (cli_is(a, "--min-p", NULL))
-            sp.min_p = (float)cli_float(a, cli_value(argc, argv, &i), 0, 1);
-        else if (cli_is(a, "--repeat-penalty", NULL))
-            sp.repeat_penalty = (float)cli_float(a, cli_value(argc, argv, &i), 0.01, 100);
-        else if (cli_is(a, "--repeat-last-n", NULL))
-            sp.repeat_last_n = (int)cli_int(a, cli_value(argc, argv, &i), 0, 1 << 20);
-        else if (cli_is(a, "--presence-penalty", NULL))
-            sp.presence_penalty = (float)cli_float(a, cli_value(argc, argv, &i), -2, 2);
-        else if (cli_is(a, "--frequency-penalty", NULL))
-            sp.frequency_penalty = (float)cli_float(a, cli_value(argc, argv, &i), -2, 2);
-        else if (cli_is(a, "-s", "--seed")) {
-            sp.seed = (uint64_t)cli_int(a, cli_value(argc, argv, &i), 0, INT64_MAX);
-            seed_set = 1;
-        } else if (cli_is(a, "--tokenizer", NULL))
+        else if (cli_sampler_opt(argc, argv, &i, &sp, &seed_set))
+            ;
+        else if (cli_is(a, "--tokenizer", NULL))
             mp.tokenizer_path = cli_value(argc, argv, &i);
         else if (cli_is(a, "--lora", NULL))
             cli_lora_add(&lora, cli_value(argc, argv, &i));
