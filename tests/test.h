@@ -8,6 +8,7 @@
 #ifndef GPTC_TEST_H
 #define GPTC_TEST_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,33 @@ static inline int test_summary(void)
     fflush(stderr);
     printf("%d passed, %d failed\n", test_passed_, test_failed_);
     return test_failed_ ? 1 : 0;
+}
+
+/* The tests' random numbers: a fixed-seed xorshift64, so every run sees the same cases (a failure
+ * reproduces). test_rng_seed starts a sequence over (seed != 0). */
+static uint64_t test_rng_state_ = 0x9e3779b97f4a7c15ull;
+static inline void test_rng_seed(uint64_t seed)
+{
+    test_rng_state_ = seed ? seed : 0x9e3779b97f4a7c15ull;
+}
+static inline uint32_t test_rnd_u32(void)
+{
+    uint64_t x = test_rng_state_;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    test_rng_state_ = x;
+    return (uint32_t)(x >> 32);
+}
+/* uniform in [0, n), n >= 1 */
+static inline int test_rnd_int(int n)
+{
+    return (int)(test_rnd_u32() % (uint32_t)n);
+}
+/* uniform in [-1, 1) */
+static inline float test_rnd_f(void)
+{
+    return (float)test_rnd_u32() / 4294967296.0f * 2.0f - 1.0f;
 }
 
 #endif

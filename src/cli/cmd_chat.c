@@ -25,6 +25,7 @@
 
 #include "chat/chat.h"
 #include "cli/cli.h"
+#include "sample/stop.h"
 
 static const char *k_help =
     "usage: gptc chat MODEL [options]\n"
@@ -79,7 +80,6 @@ typedef struct chat {
     size_t n_tmpl;
     char tmpl_desc[300];
     gptc_chat_stops stops;
-    size_t max_stop;
     char bos[256], eos[256];
     const char *bos_p, *eos_p;
     const char *date;
@@ -249,31 +249,23 @@ static void reply_show(reply *r, size_t upto)
     }
 }
 
-/* 1 when a stop string ended the reply (cut there) */
-static int reply_check(chat *c, reply *r)
+/* 1 when a stop string ended the reply (cut there); shows what no stop string can claim */
+static int reply_check(chat *c, reply *r, size_t old_n)
 {
-    size_t from = r->shown > c->max_stop ? r->shown - c->max_stop : 0;
+    const char *strs[GPTC_CHAT_MAX_STOPS];
+    size_t lens[GPTC_CHAT_MAX_STOPS];
     for (int i = 0; i < c->stops.n_strs; i++) {
-        const char *s = c->stops.strs[i];
-        const char *hit = memmem(r->p + from, r->n - from, s, strlen(s));
-        if (hit) {
-            r->n = (size_t)(hit - r->p);
-            r->p[r->n] = '\0';
-            reply_show(r, r->n);
-            return 1;
-        }
+        strs[i] = c->stops.strs[i];
+        lens[i] = strlen(strs[i]);
     }
-    size_t hold = 0; /* the longest tail that begins a stop string */
-    for (int i = 0; i < c->stops.n_strs; i++) {
-        const char *s = c->stops.strs[i];
-        size_t ls = strlen(s);
-        for (size_t k = ls - 1; k > hold; k--)
-            if (k <= r->n && memcmp(r->p + r->n - k, s, k) == 0) {
-                hold = k;
-                break;
-            }
+    size_t at = 0, safe = 0;
+    if (gptc_stop_scan(r->p, r->n, old_n, c->stops.n_strs, strs, lens, &at, &safe) >= 0) {
+        r->n = at;
+        r->p[r->n] = '\0';
+        reply_show(r, r->n);
+        return 1;
     }
-    reply_show(r, r->n - hold);
+    reply_show(r, safe);
     return 0;
 }
 
@@ -311,9 +303,10 @@ static char *generate(chat *c, float *logits)
             fprintf(stderr, "gptc: %s\n", err.msg);
             break;
         }
+        size_t old_n = r.n;
         reply_add(&r, buf, nb);
         n_gen++;
-        if (reply_check(c, &r)) break;
+        if (reply_check(c, &r, old_n)) break;
         if (c->n_kv >= (size_t)c->n_ctx) {
             note = "the context is full";
             break;
@@ -329,8 +322,9 @@ static char *generate(chat *c, float *logits)
     }
     char tail[16];
     size_t nt = gptc_detok_flush(&d, tail, sizeof tail);
+    size_t old_n = r.n;
     reply_add(&r, tail, nt);
-    if (!reply_check(c, &r)) reply_show(&r, r.n);
+    if (!reply_check(c, &r, old_n)) reply_show(&r, r.n);
     fputs(c->tty ? "\n\n" : "\n", stdout);
     fflush(stdout);
     if (note) fprintf(stderr, "gptc: reply stopped: %s\n", note);
@@ -763,8 +757,6 @@ int cmd_chat(int argc, char **argv)
     if (gptc_chat_template_init(c.tmpl_src, c.n_tmpl, &c.tmpl, &err))
         cli_die("chat: template: %s", err.msg);
     gptc_chat_stops_for(c.model, c.tmpl_src, c.n_tmpl, &c.stops);
-    for (int i = 0; i < c.stops.n_strs; i++)
-        if (strlen(c.stops.strs[i]) > c.max_stop) c.max_stop = strlen(c.stops.strs[i]);
     c.bos_p = gptc_chat_bos_text(c.model, c.bos, sizeof c.bos);
     c.eos_p = gptc_chat_eos_text(c.model, c.eos, sizeof c.eos);
 

@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "core/deadline.h"
+#include "sample/stop.h"
 #include "server/srv.h"
 
 enum { SLOT_IDLE = 0, SLOT_PREFILL, SLOT_GEN, SLOT_FOLLOW };
@@ -599,42 +600,18 @@ static void fill_logprobs(const float *lg, int V, int32_t id, int k, srv_lp *out
  * (text cut there), else sets n_ready past what no stop string can still claim. */
 static int stop_scan(const srv_job *j, srv_choice *c, size_t old_len)
 {
-    size_t max_len = 0;
+    const char *strs[SRV_MAX_STOPS];
     for (int i = 0; i < j->n_stops; i++)
-        if (j->stop_len[i] > max_len) max_len = j->stop_len[i];
-    if (!max_len) {
-        c->n_ready = c->len;
-        return 0;
-    }
-    size_t from = old_len >= max_len ? old_len - max_len + 1 : 0;
-    size_t hit = SIZE_MAX;
-    int hit_i = 0;
-    for (int i = 0; i < j->n_stops; i++) {
-        const char *p = memmem(c->text + from, c->len - from, j->stops[i], j->stop_len[i]);
-        if (p && (size_t)(p - c->text) < hit) {
-            hit = (size_t)(p - c->text);
-            hit_i = i;
-        }
-    }
-    if (hit != SIZE_MAX) {
-        c->stop_hit = hit_i + 1;
-        c->len = hit;
-        if (c->n_ready > hit)
-            c->n_ready = hit;
-        else
-            c->n_ready = hit;
+        strs[i] = j->stops[i];
+    size_t at = 0, safe = 0;
+    int hit = gptc_stop_scan(c->text, c->len, old_len, j->n_stops, strs, j->stop_len, &at, &safe);
+    if (hit >= 0) {
+        c->stop_hit = hit + 1;
+        c->len = at;
+        c->n_ready = at;
         return 1;
     }
-    size_t held = 0;
-    for (int i = 0; i < j->n_stops; i++) {
-        for (size_t k = SRV_MIN(j->stop_len[i] - 1, c->len); k > held; k--) {
-            if (memcmp(c->text + c->len - k, j->stops[i], k) == 0) {
-                held = k;
-                break;
-            }
-        }
-    }
-    if (c->len - held > c->n_ready) c->n_ready = c->len - held;
+    if (safe > c->n_ready) c->n_ready = safe;
     return 0;
 }
 
