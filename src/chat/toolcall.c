@@ -70,6 +70,28 @@ static const char *find(const char *b, size_t n, const char *s)
     return NULL;
 }
 
+/* find() outside JSON strings: for formats whose next call opens with the same marker that
+ * closes this one (functionary's ">>>", mistral's "[TOOL_CALLS]"), where the marker inside an
+ * argument string must not end the call. */
+static const char *find_unquoted(const char *b, size_t n, const char *s)
+{
+    size_t m = strlen(s);
+    int in_str = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (in_str) {
+            if (b[i] == '\\')
+                i++;
+            else if (b[i] == '"')
+                in_str = 0;
+        } else if (b[i] == '"') {
+            in_str = 1;
+        } else if (i + m <= n && b[i] == s[0] && memcmp(b + i, s, m) == 0) {
+            return b + i;
+        }
+    }
+    return NULL;
+}
+
 static int has(const char *src, size_t n, const char *s)
 {
     return find(src, n, s) != NULL;
@@ -694,10 +716,12 @@ static void run(gptc_toolcall_parser *p, int final)
             return;
         }
         /* ST_CALL */
-        const char *c = cl ? find(p->buf, p->n, cl) : NULL;
+        int reopen = cl && !strcmp(cl, op);
+        const char *c = !cl      ? NULL
+                        : reopen ? find_unquoted(p->buf, p->n, cl)
+                                 : find(p->buf, p->n, cl);
         if (c) {
             size_t bn = (size_t)(c - p->buf);
-            int reopen = !strcmp(cl, op);
             body_done(p, p->buf, bn, reopen ? NULL : cl);
             consume(p, bn + strlen(cl));
             if (reopen)
