@@ -50,15 +50,6 @@ static void on_ev(void *ud, int ev, int idx, const char *t, size_t n)
     free(s);
 }
 
-static uint64_t rng = 88172645463325252ull;
-static uint64_t next(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
 /* Parse text with chunk size policy: 0 whole, 1 bytes, 2 random. */
 static void parse(const gptc_toolcall_opts *o, const char *t, size_t n, int how, got *g)
 {
@@ -72,7 +63,7 @@ static void parse(const gptc_toolcall_opts *o, const char *t, size_t n, int how,
     }
     size_t i = 0;
     while (i < n) {
-        size_t k = how == 0 ? n - i : how == 1 ? 1 : 1 + next() % 24;
+        size_t k = how == 0 ? n - i : how == 1 ? 1 : 1 + test_rnd_u32() % 24;
         if (k > n - i) k = n - i;
         gptc_toolcall_feed(p, t + i, k, on_ev, g);
         i += k;
@@ -398,7 +389,7 @@ static void tool_grammars(void)
                 memcpy(text, prefix, n);
                 size_t start = n;
                 while (n < sizeof text - 8 && !gptc_gmatcher_must_end(m)) {
-                    if (gptc_gmatcher_can_end(m) && next() % 4 == 0) break;
+                    if (gptc_gmatcher_can_end(m) && test_rnd_u32() % 4 == 0) break;
                     unsigned char ok[128];
                     int nok = 0, nclose = 0;
                     unsigned char close[128];
@@ -408,8 +399,9 @@ static void tool_grammars(void)
                             if (strchr("\"}]<>\n", cand[i])) close[nclose++] = cand[i];
                         }
                     if (!nok) break;
-                    unsigned char c = nclose && next() % 3 ? close[next() % (uint64_t)nclose]
-                                                           : ok[next() % (uint64_t)nok];
+                    unsigned char c = nclose && test_rnd_u32() % 3
+                                          ? close[test_rnd_u32() % (uint32_t)nclose]
+                                          : ok[test_rnd_u32() % (uint32_t)nok];
                     gptc_gmatcher_accept_bytes(m, &c, 1, &err);
                     text[n++] = (char)c;
                 }
@@ -442,8 +434,41 @@ static void tool_grammars(void)
     json_decref(tools);
 }
 
+/* A format whose next call opens with the marker that ends this one: the marker inside an
+ * argument string is part of the string (found by the random grammar walk below). */
+static void test_marker_in_string(void)
+{
+    static const struct {
+        int fmt;
+        const char *text, *args;
+    } k[] = {
+        {GPTC_TC_FUNCTIONARY, ">>>f\n{\"a\": \"x>>>y\\\">>>\"}>>>f\n{}",
+         "{\"a\":\"x>>>y\\\">>>\"}"},
+        {GPTC_TC_MISTRAL_ARGS, "[TOOL_CALLS]f[ARGS]{\"a\": \"[TOOL_CALLS]\"}[TOOL_CALLS]f[ARGS]{}",
+         "{\"a\":\"[TOOL_CALLS]\"}"},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof *k; i++)
+        for (int how = 0; how < 3; how++) {
+            gptc_toolcall_opts o = {.format = k[i].fmt};
+            got g;
+            parse(&o, k[i].text, strlen(k[i].text), how, &g);
+            json_t *a0 = json_loads(
+                json_string_value(json_object_get(json_array_get(g.calls, 0), "arguments")), 0,
+                NULL);
+            json_t *want = json_loads(k[i].args, 0, NULL);
+            CHECK(json_array_size(g.calls) == 2 && a0 && json_equal(a0, want) && g.n[0] == 0,
+                  "%s: marker inside a string: %zu calls, content '%.*s'", k[i].text,
+                  json_array_size(g.calls), (int)g.n[0], g.text[0]);
+            json_decref(a0);
+            json_decref(want);
+            json_decref(g.calls);
+        }
+}
+
 int main(void)
 {
+    test_rng_seed(88172645463325252ull);
+    test_marker_in_string();
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/chat-templates/real", test_data_dir());
     DIR *d = opendir(dir);
