@@ -86,10 +86,15 @@ static inline uint32_t test_rnd_u32(void)
     test_rng_state_ = x;
     return (uint32_t)(x >> 32);
 }
-/* uniform in [0, n), n >= 1 */
+/* uniform in [0, n); 0 when n <= 0 */
 static inline int test_rnd_int(int n)
 {
-    return (int)(test_rnd_u32() % (uint32_t)n);
+    return n > 0 ? (int)(test_rnd_u32() % (uint32_t)n) : 0;
+}
+/* uniform in [0, 1) */
+static inline float test_rnd_unit(void)
+{
+    return (float)(test_rnd_u32() >> 8) / 16777216.0f;
 }
 /* uniform in [-1, 1) */
 static inline float test_rnd_f(void)

@@ -515,16 +515,14 @@ static void test_random_bytes(const gptc_tokenizer *t, const char *what, int ful
                                    "\xe4\xb8\xad",
                                    "\t",
                                    "Z"};
-    uint64_t s = 0x9E3779B97F4A7C15ull;
+    test_rng_seed(0x9E3779B97F4A7C15ull);
     int rt_ok = 1, st_ok = 1;
     for (int it = 0; it < 200; it++) {
         uint8_t raw[400];
-        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        size_t want_len = 1 + s % 95, len = 0;
+        size_t want_len = 1 + test_rnd_u32() % 95, len = 0;
         int mode = full ? it % 3 : 2;
         while (len < want_len) {
-            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-            uint8_t b = (uint8_t)(s >> 24);
+            uint8_t b = (uint8_t)(test_rnd_u32() >> 24);
             /* plain random bytes, high bytes only, or whole characters */
             if (mode == 0)
                 raw[len++] = b;

@@ -21,18 +21,6 @@
 #include "test.h"
 
 /* ----- random ----- */
-static uint64_t rs = 12345;
-static uint32_t rnd(void)
-{
-    rs ^= rs << 13;
-    rs ^= rs >> 7;
-    rs ^= rs << 17;
-    return (uint32_t)(rs >> 11);
-}
-static int rn(int n)
-{
-    return n > 0 ? (int)(rnd() % (uint32_t)n) : 0;
-}
 
 /* ----- the reference: a tree ----- */
 enum { N_LIT, N_CLASS, N_SEQ, N_ALT, N_REP, N_REF };
@@ -361,10 +349,11 @@ static void gen(const rnode *x, uint32_t *out, int *n, int depth)
         for (int t = 0; t < 50; t++) {
             uint32_t c;
             if (!x->neg && x->ncp) {
-                int r = rn(x->ncp / 2) * 2;
-                c = x->cps[r] + (uint32_t)rn((int)(x->cps[r + 1] - x->cps[r] + 1));
+                int r = test_rnd_int(x->ncp / 2) * 2;
+                c = x->cps[r] + (uint32_t)test_rnd_int((int)(x->cps[r + 1] - x->cps[r] + 1));
             } else {
-                c = rn(4) ? alpha[rn(nalpha)] : (uint32_t)(0x20 + rn(0x3000));
+                c = test_rnd_int(4) ? alpha[test_rnd_int(nalpha)]
+                                    : (uint32_t)(0x20 + test_rnd_int(0x3000));
             }
             if (c >= 0xD800 && c <= 0xDFFF) continue;
             if (rclass_has(x, c)) {
@@ -379,11 +368,11 @@ static void gen(const rnode *x, uint32_t *out, int *n, int depth)
             gen(x->k[i], out, n, depth + 1);
         return;
     case N_ALT:
-        gen(x->k[depth > 12 ? 0 : rn(x->nk)], out, n, depth + 1);
+        gen(x->k[depth > 12 ? 0 : test_rnd_int(x->nk)], out, n, depth + 1);
         return;
     case N_REP: {
         int hi = x->n < 0 ? x->m + 3 : (x->n < x->m + 3 ? x->n : x->m + 3);
-        int c = x->m + rn(hi - x->m + 1);
+        int c = x->m + test_rnd_int(hi - x->m + 1);
         if (depth > 12) c = x->m;
         for (int i = 0; i < c; i++)
             gen(x->k[0], out, n, depth + 1);
@@ -529,11 +518,11 @@ static void make_vocab(rgram *rg, gptc_gvocab **v)
         uint8_t b[300];
         int nb = enc(cps, k, b);
         if (nb == 0) {
-            vb[n][0] = (uint8_t)alpha[rn(nalpha)];
+            vb[n][0] = (uint8_t)alpha[test_rnd_int(nalpha)];
             vl[n++] = 1;
             continue;
         }
-        int s = rn(nb), l = 1 + rn(6);
+        int s = test_rnd_int(nb), l = 1 + test_rnd_int(6);
         if (s + l > nb) l = nb - s;
         memcpy(vb[n], b + s, (size_t)l);
         vl[n++] = (size_t)l;
@@ -593,22 +582,22 @@ static void test_grammar(int gi)
             gen(rootbody, cps, &n, 0);
             if (gen_fail || n > 63) continue;
             if (kind == 1 && n > 0) { /* mutate */
-                int p = rn(n), op = rn(3);
+                int p = test_rnd_int(n), op = test_rnd_int(3);
                 if (op == 0) {
                     memmove(cps + p, cps + p + 1, (size_t)(n - p - 1) * sizeof *cps);
                     n--;
                 } else if (op == 1 && n < 63) {
                     memmove(cps + p + 1, cps + p, (size_t)(n - p) * sizeof *cps);
-                    cps[p] = alpha[rn(nalpha)];
+                    cps[p] = alpha[test_rnd_int(nalpha)];
                     n++;
                 } else {
-                    cps[p] = alpha[rn(nalpha)];
+                    cps[p] = alpha[test_rnd_int(nalpha)];
                 }
             }
         } else {
-            n = rn(12);
+            n = test_rnd_int(12);
             for (int i = 0; i < n; i++)
-                cps[i] = alpha[rn(nalpha)];
+                cps[i] = alpha[test_rnd_int(nalpha)];
         }
         int want = ref_accepts(rg, cps, n);
         uint8_t b[300];
@@ -674,8 +663,8 @@ static void test_grammar(int gi)
                     stuck++;
                     break;
                 }
-                int id = allowed[rn(na)];
-                if (veog[0] && (mask[0] & 1) && (nt > 20 || rn(8) == 0)) id = 0;
+                int id = allowed[test_rnd_int(na)];
+                if (veog[0] && (mask[0] & 1) && (nt > 20 || test_rnd_int(8) == 0)) id = 0;
                 if (veog[id]) {
                     /* decode text back to codepoints and check with the reference */
                     uint32_t cps[200];
@@ -807,6 +796,7 @@ static void test_bad(void)
 
 int main(void)
 {
+    test_rng_seed(12345ull);
     test_bad();
     for (int i = 0; i < NG; i++)
         test_grammar(i);

@@ -36,13 +36,6 @@ static void on_piece(void *ud, int kind, const char *recipient, int call_index, 
     }
 }
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static unsigned rnd(unsigned n)
-{
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return (unsigned)(rng >> 33) % n;
-}
-
 /* Parse reply with chunking mode (0 whole, 1 bytes, else random sizes up to mode). */
 static void parse(const char *reply, size_t n, int mode, got *g)
 {
@@ -51,7 +44,7 @@ static void parse(const char *reply, size_t n, int mode, got *g)
     gptc_harmony_init(&h);
     size_t i = 0;
     while (i < n) {
-        size_t k = mode == 0 ? n - i : mode == 1 ? 1 : 1 + rnd((unsigned)mode);
+        size_t k = mode == 0 ? n - i : mode == 1 ? 1 : 1 + (size_t)test_rnd_int(mode);
         if (k > n - i) k = n - i;
         gptc_harmony_feed(&h, reply + i, k, on_piece, g);
         i += k;

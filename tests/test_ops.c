@@ -18,26 +18,7 @@
 // ---------------------------------------------------------------------------------------------
 // Fixed-seed random numbers
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint32_t rnd_u32(void)
-{
-    uint64_t x = rng_state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    rng_state = x;
-    return (uint32_t)(x >> 32);
-}
-
-static float rnd_f(void)
-{
-    return (float)rnd_u32() / 4294967296.0f * 2.0f - 1.0f;
-} // [-1, 1)
-static int rnd_int(int n)
-{
-    return (int)(rnd_u32() % (uint32_t)n);
-} // [0, n)
+/* test.h's test_rnd_u32/test_rnd_f/test_rnd_int, from its default seed */
 
 static void *xmalloc(size_t n)
 {
@@ -57,7 +38,7 @@ static void test_dot_axpy(const gptc_ops *o)
     enum { N = 300 };
     float a[N], b[N], y[N], y0[N];
     for (int i = 0; i < N; i++)
-        a[i] = rnd_f(), b[i] = rnd_f();
+        a[i] = test_rnd_f(), b[i] = test_rnd_f();
     int bad_dot = 0, bad_axpy = 0;
     for (int n = 0; n <= N; n++) {
         double d = 0, mag = 0;
@@ -68,9 +49,9 @@ static void test_dot_axpy(const gptc_ops *o)
             if (bad_dot++ < 3) printf("  %s dot n=%d: %.9g vs %.9g\n", o->name, n, v, d);
         }
 
-        float s = rnd_f();
+        float s = test_rnd_f();
         for (int i = 0; i < N; i++)
-            y[i] = y0[i] = rnd_f();
+            y[i] = y0[i] = test_rnd_f();
         o->axpy_f32(y, s, a, n);
         for (int i = 0; i < N; i++) {
             double want = i < n ? y0[i] + (double)s * a[i] : y0[i];
@@ -119,7 +100,7 @@ static float weight_f32(int wt, const void *W, size_t i)
 static void test_matmul_case(const gptc_ops *o, int wt, int T, int C, int *bad_val, int *bad_split,
                              int *bad_oob, int *bad_tok)
 {
-    const int R = 37 + rnd_int(8), ldy = R + 5;
+    const int R = 37 + test_rnd_int(8), ldy = R + 5;
     size_t nw = (size_t)R * C;
     void *W = xmalloc(nw * (wt == WT_F32 ? 4 : 2));
     float *X = xmalloc((size_t)T * C * sizeof(float));
@@ -129,8 +110,8 @@ static void test_matmul_case(const gptc_ops *o, int wt, int T, int C, int *bad_v
     const float sentinel = -12345.0f;
 
     for (size_t i = 0; i < nw; i++) {
-        float v = rnd_f();
-        if (rnd_int(50) == 0) v *= 1e-6f; // F16 subnormals
+        float v = test_rnd_f();
+        if (test_rnd_int(50) == 0) v *= 1e-6f; // F16 subnormals
         if (wt == WT_F32)
             ((float *)W)[i] = v;
         else if (wt == WT_F16)
@@ -139,10 +120,10 @@ static void test_matmul_case(const gptc_ops *o, int wt, int T, int C, int *bad_v
             ((uint16_t *)W)[i] = gptc_f32_to_bf16(v);
     }
     for (size_t i = 0; i < (size_t)T * C; i++)
-        X[i] = rnd_f();
+        X[i] = test_rnd_f();
 
     // Values: a random subrange against double precision.
-    int r0 = rnd_int(R), r1 = r0 + 1 + rnd_int(R - r0);
+    int r0 = test_rnd_int(R), r1 = r0 + 1 + test_rnd_int(R - r0);
     for (size_t i = 0; i < (size_t)T * ldy; i++)
         Y[i] = sentinel;
     run_matmul(o, wt, Y, ldy, W, X, T, C, r0, r1);
@@ -171,7 +152,7 @@ static void test_matmul_case(const gptc_ops *o, int wt, int T, int C, int *bad_v
         Y[i] = Y2[i] = sentinel;
     run_matmul(o, wt, Y, ldy, W, X, T, C, 0, R);
     for (int a = 0; a < R;) {
-        int b = a + 1 + rnd_int(9); // (not inside GPTC_MIN: it evaluates twice)
+        int b = a + 1 + test_rnd_int(9); // (not inside GPTC_MIN: it evaluates twice)
         if (b > R) b = R;
         run_matmul(o, wt, Y2, ldy, W, X, T, C, a, b);
         a = b;
@@ -218,12 +199,12 @@ static void test_matmul_vs_ref(const gptc_ops *o)
     float *X = xmalloc((size_t)T * C * 4), *Y = xmalloc((size_t)T * R * 4),
           *Yr = xmalloc((size_t)T * R * 4);
     for (int i = 0; i < R * C; i++) {
-        W[i] = rnd_f();
+        W[i] = test_rnd_f();
         H[i] = gptc_f32_to_f16(W[i]);
         B[i] = gptc_f32_to_bf16(W[i]);
     }
     for (int i = 0; i < T * C; i++)
-        X[i] = rnd_f();
+        X[i] = test_rnd_f();
     for (int wt = 0; wt < 3; wt++) {
         const void *w = wt == WT_F32   ? (const void *)W
                         : wt == WT_F16 ? (const void *)H
@@ -252,7 +233,7 @@ static void test_helpers(void)
     enum { N = 288 };
     float x[N], w[N], o[N], u[N], g[N];
     for (int i = 0; i < N; i++)
-        x[i] = rnd_f() * 3, w[i] = rnd_f(), u[i] = rnd_f() * 2;
+        x[i] = test_rnd_f() * 3, w[i] = test_rnd_f(), u[i] = test_rnd_f() * 2;
 
     // rmsnorm
     double ss = 0;
@@ -310,7 +291,7 @@ static void test_helpers(void)
         int pos = poss[pi];
         float q[NH * HD], q0[NH * HD];
         for (int i = 0; i < NH * HD; i++)
-            q[i] = q0[i] = rnd_f();
+            q[i] = q0[i] = test_rnd_f();
         gptc_rope(q, NH, HD, NR, pos, 10000.0f);
         bad = 0;
         for (int h = 0; h < NH; h++) {
@@ -334,7 +315,7 @@ static void test_helpers(void)
     float wf[3 * RC], out[RC];
     uint16_t wh[3 * RC], wb[3 * RC];
     for (int i = 0; i < 3 * RC; i++) {
-        wf[i] = rnd_f();
+        wf[i] = test_rnd_f();
         wh[i] = gptc_f32_to_f16(wf[i]);
         wb[i] = gptc_f32_to_bf16(wf[i]);
     }
@@ -419,13 +400,13 @@ static void test_fp16(void)
         float f;
         int kind = i % 3;
         if (kind == 0) {
-            f = gptc_f32_from_bits(rnd_u32());
+            f = gptc_f32_from_bits(test_rnd_u32());
         } else {
-            uint16_t h = (uint16_t)rnd_u32();
+            uint16_t h = (uint16_t)test_rnd_u32();
             if ((h & 0x7c00) == 0x7c00) h &= 0xfbff;
             double v = half_value(h), n = half_value((uint16_t)(h + 1));
             if ((h & 0x7fff) == 0x7bff) n = h & 0x8000 ? -65536.0 : 65536.0;
-            f = kind == 1 ? (float)(v + (n - v) * (rnd_u32() / 4294967296.0))
+            f = kind == 1 ? (float)(v + (n - v) * (test_rnd_u32() / 4294967296.0))
                           : (float)((v + n) / 2);
         }
         uint16_t h = gptc_f32_to_f16(f);
@@ -471,7 +452,7 @@ static void test_fp16(void)
     CHECK(bad_b == 0, "bf16 round trip of every value (%d bad)", bad_b);
     bad_b = 0;
     for (int i = 0; i < 2000000; i++) {
-        uint32_t bits = rnd_u32();
+        uint32_t bits = test_rnd_u32();
         if (i & 1) bits = (bits & 0xffff0000u) | 0x8000u; // exact ties
         float f = gptc_f32_from_bits(bits);
         if (!is_rounded_bf16(f, gptc_f32_to_bf16(f))) {

@@ -35,30 +35,11 @@ static const uint32_t k_types[] = {
 // ---------------------------------------------------------------------------------------------
 // Fixed-seed random numbers
 
-static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-
-static uint32_t rnd_u32(void)
-{
-    uint64_t x = rng_state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    rng_state = x;
-    return (uint32_t)(x >> 32);
-}
-
-static float rnd_f(void)
-{
-    return (float)rnd_u32() / 4294967296.0f * 2.0f - 1.0f;
-} // [-1, 1)
-static int rnd_int(int n)
-{
-    return (int)(rnd_u32() % (uint32_t)n);
-}
-
+/* test.h's test_rnd_* (seeded in main with 0x2545f4914f6cdd1d) */
 static float rnd_normal(void)
 {
-    float u = ((float)rnd_u32() + 1.0f) / 4294967296.0f, v = (float)rnd_u32() / 4294967296.0f;
+    float u = ((float)test_rnd_u32() + 1.0f) / 4294967296.0f,
+          v = (float)test_rnd_u32() / 4294967296.0f;
     return sqrtf(-2.0f * logf(u)) * cosf(6.2831853f * v);
 }
 
@@ -132,7 +113,7 @@ static void fill(float *x, int n, int kind, float mag)
             x[i] = rnd_normal() * mag;
             break; // gaussian
         case 1:
-            x[i] = rnd_f() * mag;
+            x[i] = test_rnd_f() * mag;
             break; // uniform
         case 2:
             x[i] = 0.0f;
@@ -289,19 +270,20 @@ static void random_row(uint32_t t, void *row, int n, int r)
     uint8_t *p = row;
     size_t bytes = gptc_row_bytes(t, n);
     for (size_t i = 0; i < bytes; i++)
-        p[i] = (uint8_t)rnd_u32();
+        p[i] = (uint8_t)test_rnd_u32();
     if (r % 7 == 1) { // extreme codes: every byte 0x00 or 0xFF (Q8_0: 0 and -1; nibbles 0 and 15)
         for (size_t i = 0; i < bytes; i++)
-            p[i] = (rnd_u32() & 1) ? 0xFF : 0x00;
+            p[i] = (test_rnd_u32() & 1) ? 0xFF : 0x00;
     }
     if (r % 7 == 3 && t == GPTC_TYPE_Q8_0) { // Q8_0's extremes: -128 and 127
         for (size_t i = 0; i < bytes; i++)
-            p[i] = (rnd_u32() & 1) ? 0x80 : 0x7F;
+            p[i] = (test_rnd_u32() & 1) ? 0x80 : 0x7F;
     }
     // the scales: finite, sign and magnitude random
     for (int b = 0; b < n / tt->blck; b++) {
         uint8_t *blk = p + (size_t)b * tt->type_size;
-        uint16_t d = gptc_f32_to_f16(rnd_f() * 0.01f), m = gptc_f32_to_f16(rnd_f() * 0.01f);
+        uint16_t d = gptc_f32_to_f16(test_rnd_f() * 0.01f),
+                 m = gptc_f32_to_f16(test_rnd_f() * 0.01f);
         switch (t) {
         case GPTC_TYPE_Q4_1:
         case GPTC_TYPE_Q5_1:
@@ -328,7 +310,7 @@ static void random_row(uint32_t t, void *row, int n, int r)
             memcpy(blk, &d, 2);
             break;
         case GPTC_TYPE_MXFP4:
-            blk[0] = (uint8_t)(118 + rnd_int(12));
+            blk[0] = (uint8_t)(118 + test_rnd_int(12));
             break; /* 2^-10 .. 2^1 */
         default:
             break;
@@ -351,7 +333,7 @@ static void random_acts(float *x, int n, int t)
     if (t % 5 == 4) memset(x, 0, (size_t)n * sizeof *x);
     if (t % 4 == 3)
         for (int i = 0; i < n; i++)
-            x[i] = (float)(rnd_int(255) - 127) * 0.25f; // exact ties x.5
+            x[i] = (float)(test_rnd_int(255) - 127) * 0.25f; // exact ties x.5
 }
 
 typedef struct kernel_case {
@@ -902,6 +884,7 @@ static void test_bad_files(void)
 
 int main(void)
 {
+    test_rng_seed(0x2545f4914f6cdd1dull);
     test_layouts();
     test_round_trip();
     test_ref_dots();

@@ -28,15 +28,6 @@ static gptc_sampler *mk(const gptc_sampler_params *p, int n_vocab)
 }
 
 /* deterministic test data */
-static uint64_t tr_state = 12345;
-static float frand(void)
-{
-    tr_state ^= tr_state << 13;
-    tr_state ^= tr_state >> 7;
-    tr_state ^= tr_state << 17;
-    return (float)((tr_state >> 40) * (1.0 / 16777216.0));
-}
-
 static int32_t argmax(const float *x, int n)
 {
     int32_t b = 0;
@@ -75,7 +66,7 @@ static void test_greedy(void)
     float l[100];
     for (int trial = 0; trial < 50; trial++) {
         for (int i = 0; i < 100; i++)
-            l[i] = frand() * 10 - 5;
+            l[i] = test_rnd_unit() * 10 - 5;
         int32_t want = argmax(l, 100);
         CHECK(gptc_sampler_sample(s, l) == want, "greedy picks argmax (trial %d)", trial);
     }
@@ -113,7 +104,7 @@ static void test_top_k1_is_greedy(void)
     int ok = 1;
     for (int trial = 0; trial < 200; trial++) {
         for (int i = 0; i < 1000; i++)
-            l[i] = frand() * 4;
+            l[i] = test_rnd_unit() * 4;
         int32_t want = argmax(l, 1000);
         if (gptc_sampler_sample(s, l) != want) ok = 0;
     }
@@ -134,7 +125,7 @@ static void test_seeds(void)
     enum { V = 64, N = 500 };
     float base[V], l[V];
     for (int i = 0; i < V; i++)
-        base[i] = frand() * 2;
+        base[i] = test_rnd_unit() * 2;
     int32_t a[N], b[N], c[N], d[N];
 
     p.seed = 7;
@@ -327,7 +318,7 @@ static void test_top_k_selection(void)
     int ok = 1;
     for (int trial = 0; trial < 20; trial++) {
         for (int i = 0; i < V; i++)
-            base[i] = (float)(int)(frand() * 20); /* many ties */
+            base[i] = (float)(int)(test_rnd_unit() * 20); /* many ties */
         int allowed[V] = {0};
         for (int k = 0; k < K; k++) {
             int b = -1;
@@ -622,7 +613,7 @@ static void test_big_vocab(void)
     enum { V = 150000 };
     static float base[V], l[V];
     for (int i = 0; i < V; i++)
-        base[i] = frand() * 20;
+        base[i] = test_rnd_unit() * 20;
     base[123456] = 21.0f; /* a clear winner: random floats may tie */
     int32_t top = argmax(base, V);
     gptc_sampler_params p = gptc_sampler_default_params();
@@ -654,6 +645,7 @@ static void test_big_vocab(void)
 
 int main(void)
 {
+    test_rng_seed(12345);
     test_defaults();
     test_greedy();
     test_top_k1_is_greedy();

@@ -15,19 +15,6 @@
 #include "grammar/schema.h"
 #include "test.h"
 
-static uint64_t rs = 99;
-static uint32_t rnd(void)
-{
-    rs ^= rs << 13;
-    rs ^= rs >> 7;
-    rs ^= rs << 17;
-    return (uint32_t)(rs >> 11);
-}
-static int rn(int n)
-{
-    return n > 0 ? (int)(rnd() % (uint32_t)n) : 0;
-}
-
 /* ----- validator ----- */
 static int re_match(const char *pat, const char *s)
 {
@@ -191,7 +178,7 @@ static int n_defs;
 
 static json_t *rand_schema(int d)
 {
-    int k = rn(d > 2 ? 9 : 15);
+    int k = test_rnd_int(d > 2 ? 9 : 15);
     json_t *s = json_object();
     switch (k) {
     case 0:
@@ -202,18 +189,18 @@ static json_t *rand_schema(int d)
         break;
     case 2:
         json_object_set_new(s, "type", json_string("string"));
-        switch (rn(5)) {
+        switch (test_rnd_int(5)) {
         case 1:
-            json_object_set_new(s, "minLength", json_integer(rn(4)));
-            json_object_set_new(s, "maxLength", json_integer(4 + rn(6)));
+            json_object_set_new(s, "minLength", json_integer(test_rnd_int(4)));
+            json_object_set_new(s, "maxLength", json_integer(4 + test_rnd_int(6)));
             break;
         case 2: {
             const char *f[] = {"date", "time", "date-time", "uuid"};
-            json_object_set_new(s, "format", json_string(f[rn(4)]));
+            json_object_set_new(s, "format", json_string(f[test_rnd_int(4)]));
             break;
         }
         case 3:
-            json_object_set_new(s, "pattern", json_string(k_patterns[rn(6)]));
+            json_object_set_new(s, "pattern", json_string(k_patterns[test_rnd_int(6)]));
             break;
         default:
             break;
@@ -221,27 +208,27 @@ static json_t *rand_schema(int d)
         break;
     case 3: {
         json_object_set_new(s, "type", json_string("integer"));
-        int r = rn(5), lo = rn(200) - 100;
+        int r = test_rnd_int(5), lo = test_rnd_int(200) - 100;
         if (r == 1) json_object_set_new(s, "minimum", json_integer(lo));
         if (r == 2) json_object_set_new(s, "maximum", json_integer(lo));
         if (r == 3) {
             json_object_set_new(s, "minimum", json_integer(lo));
-            json_object_set_new(s, "maximum", json_integer(lo + rn(3000)));
+            json_object_set_new(s, "maximum", json_integer(lo + test_rnd_int(3000)));
         }
         if (r == 4) {
             json_object_set_new(s, "exclusiveMinimum", json_integer(lo));
-            json_object_set_new(s, "exclusiveMaximum", json_integer(lo + 2 + rn(50)));
+            json_object_set_new(s, "exclusiveMaximum", json_integer(lo + 2 + test_rnd_int(50)));
         }
         break;
     }
     case 4:
         json_object_set_new(s, "type", json_string("number"));
-        if (rn(2)) json_object_set_new(s, "minimum", json_integer(0));
+        if (test_rnd_int(2)) json_object_set_new(s, "minimum", json_integer(0));
         break;
     case 5: {
         json_t *e = json_array();
         json_array_append_new(e, json_string("red"));
-        json_array_append_new(e, json_integer(rn(100)));
+        json_array_append_new(e, json_integer(test_rnd_int(100)));
         json_array_append_new(e, json_null());
         json_array_append_new(e, json_string("say \"hi\"\n"));
         json_object_set_new(s, "enum", e);
@@ -252,7 +239,7 @@ static json_t *rand_schema(int d)
         break;
     case 7: {
         json_t *t = json_array();
-        json_array_append_new(t, json_string(rn(2) ? "string" : "integer"));
+        json_array_append_new(t, json_string(test_rnd_int(2) ? "string" : "integer"));
         json_array_append_new(t, json_string("null"));
         json_object_set_new(s, "type", t);
         break;
@@ -265,16 +252,16 @@ static json_t *rand_schema(int d)
     case 10: {
         json_object_set_new(s, "type", json_string("object"));
         json_t *p = json_object(), *req = json_array();
-        int n = 1 + rn(5);
+        int n = 1 + test_rnd_int(5);
         for (int i = 0; i < n; i++) {
             char name[16];
-            snprintf(name, sizeof name, "%c%d", 'a' + rn(26), i);
+            snprintf(name, sizeof name, "%c%d", 'a' + test_rnd_int(26), i);
             json_object_set_new(p, name, rand_schema(d + 1));
-            if (rn(2)) json_array_append_new(req, json_string(name));
+            if (test_rnd_int(2)) json_array_append_new(req, json_string(name));
         }
         json_object_set_new(s, "properties", p);
         json_object_set_new(s, "required", req);
-        int a = rn(3);
+        int a = test_rnd_int(3);
         if (a == 0) json_object_set_new(s, "additionalProperties", json_false());
         if (a == 1)
             json_object_set_new(s, "additionalProperties", json_pack("{s:s}", "type", "integer"));
@@ -283,17 +270,17 @@ static json_t *rand_schema(int d)
     case 11: {
         json_object_set_new(s, "type", json_string("array"));
         json_object_set_new(s, "items", rand_schema(d + 1));
-        int lo = rn(3);
-        if (rn(2)) json_object_set_new(s, "minItems", json_integer(lo));
-        if (rn(2)) json_object_set_new(s, "maxItems", json_integer(lo + rn(3)));
+        int lo = test_rnd_int(3);
+        if (test_rnd_int(2)) json_object_set_new(s, "minItems", json_integer(lo));
+        if (test_rnd_int(2)) json_object_set_new(s, "maxItems", json_integer(lo + test_rnd_int(3)));
         break;
     }
     case 12: {
         json_t *a = json_array();
-        int n = 2 + rn(2);
+        int n = 2 + test_rnd_int(2);
         for (int i = 0; i < n; i++)
             json_array_append_new(a, rand_schema(d + 1));
-        json_object_set_new(s, rn(2) ? "anyOf" : "oneOf", a);
+        json_object_set_new(s, test_rnd_int(2) ? "anyOf" : "oneOf", a);
         break;
     }
     case 13: {
@@ -307,12 +294,13 @@ static json_t *rand_schema(int d)
     }
     default: {
         char r[32];
-        snprintf(r, sizeof r, "#/$defs/d%d", rn(n_defs));
+        snprintf(r, sizeof r, "#/$defs/d%d", test_rnd_int(n_defs));
         json_object_set_new(s, "$ref", json_string(r));
         break;
     }
     }
-    if (rn(6) == 0) json_object_set_new(s, "description", json_string("ignored annotation"));
+    if (test_rnd_int(6) == 0)
+        json_object_set_new(s, "description", json_string("ignored annotation"));
     return s;
 }
 
@@ -340,8 +328,8 @@ static gptc_gvocab *make_vocab(void)
         n++;
     }
     while (n < NV) {
-        vb[n][0] = (uint8_t)('a' + rn(26));
-        vb[n][1] = (uint8_t)('a' + rn(26));
+        vb[n][0] = (uint8_t)('a' + test_rnd_int(26));
+        vb[n][1] = (uint8_t)('a' + test_rnd_int(26));
         vl[n++] = 2;
     }
     const uint8_t *p[NV];
@@ -372,7 +360,8 @@ static int generate(gptc_gmatcher *m, char *out, size_t cap)
                 if (veog[id] || (vl[id] == 1 && strchr("\"}],", vb[id][0]))) pref[np++] = id;
             }
         if (!na) return 0;
-        int id = (np && rn(100) < (step > 300 ? 90 : 30)) ? pref[rn(np)] : allowed[rn(na)];
+        int id = (np && test_rnd_int(100) < (step > 300 ? 90 : 30)) ? pref[test_rnd_int(np)]
+                                                                    : allowed[test_rnd_int(na)];
         if (veog[id]) {
             out[n] = 0;
             return 1;
@@ -393,7 +382,7 @@ static void test_random(void)
     static char out[1 << 16];
     for (int t = 0; t < 200; t++) {
         json_t *doc;
-        n_defs = 1 + rn(2);
+        n_defs = 1 + test_rnd_int(2);
         json_t *defs = json_object();
         for (int i = 0; i < n_defs; i++) {
             char name[16];
@@ -559,6 +548,7 @@ static void test_fixed(void)
 
 int main(void)
 {
+    test_rng_seed(99ull);
     test_fixed();
     test_random();
     return test_summary();

@@ -14,17 +14,11 @@
 #include "train/layers.h"
 #include "train/train.h"
 
-static uint64_t rs = 0x2545F4914F6CDD1Dull;
-static float rnd(void)
-{
-    rs ^= rs << 13, rs ^= rs >> 7, rs ^= rs << 17;
-    return (float)(rs >> 40) / 16777216.0f * 2.0f - 1.0f;
-}
 static float *rnd_buf(size_t n)
 {
     float *p = malloc(n * sizeof *p);
     for (size_t i = 0; i < n; i++)
-        p[i] = rnd();
+        p[i] = test_rnd_f();
     return p;
 }
 
@@ -81,7 +75,7 @@ static void test_kernel_elementwise(const gptc_gemm_kernel *k)
     enum { N = 203 }; /* not a multiple of any vector width */
     float x[N], u[N], dy[N], a[N], b[N], a2[N], b2[N];
     for (int i = 0; i < N; i++)
-        x[i] = rnd() * 12, u[i] = rnd(), dy[i] = rnd();
+        x[i] = test_rnd_f() * 12, u[i] = test_rnd_f(), dy[i] = test_rnd_f();
     x[0] = 0, x[1] = -30, x[2] = 30, x[3] = 1e-6f, x[4] = -1e-6f, x[5] = -90, x[6] = 90;
     float worst = 0;
 #define CMP(p, q)                                                                                  \
@@ -119,8 +113,8 @@ static void test_kernel_elementwise(const gptc_gemm_kernel *k)
     if (k->adamw) {
         float p1[N], p2[N], g1[N], g2[N], m1[N], m2[N], v1[N], v2[N];
         for (int i = 0; i < N; i++) {
-            p1[i] = p2[i] = rnd(), g1[i] = g2[i] = rnd() * 1e-2f;
-            m1[i] = m2[i] = rnd() * 1e-3f, v1[i] = v2[i] = fabsf(rnd()) * 1e-5f;
+            p1[i] = p2[i] = test_rnd_f(), g1[i] = g2[i] = test_rnd_f() * 1e-2f;
+            m1[i] = m2[i] = test_rnd_f() * 1e-3f, v1[i] = v2[i] = fabsf(test_rnd_f()) * 1e-5f;
         }
         k->adamw(p1, g1, m1, v1, N, 1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 7, 0.5f);
         gptc_adamw_ref(p2, g2, m2, v2, N, 1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 7, 0.5f);
@@ -145,9 +139,9 @@ static void test_ops_fd(void)
     const int n = 3, D = 8;
     float x[24], w[8], b[8], y[24], mean[3], rstd[3], dy[24], dx[24], dw[8], db[8];
     for (int i = 0; i < n * D; i++)
-        x[i] = rnd() * 2, dy[i] = rnd();
+        x[i] = test_rnd_f() * 2, dy[i] = test_rnd_f();
     for (int i = 0; i < D; i++)
-        w[i] = 1 + 0.3f * rnd(), b[i] = 0.2f * rnd();
+        w[i] = 1 + 0.3f * test_rnd_f(), b[i] = 0.2f * test_rnd_f();
     for (int which = 0; which < 2; which++) { /* 0 rmsnorm, 1 layernorm */
         memset(dx, 0, sizeof dx);
         memset(dw, 0, sizeof dw);
@@ -185,7 +179,7 @@ static void test_ops_fd(void)
     /* gelu and swiglu, elementwise */
     float g[16], u[16], h2[16], dg[16], du[16], dh[16];
     for (int i = 0; i < 16; i++)
-        g[i] = rnd() * 4, u[i] = rnd(), dh[i] = 1;
+        g[i] = test_rnd_f() * 4, u[i] = test_rnd_f(), dh[i] = 1;
     gptc_tl_gelu_bwd(dg, g, dh, 16);
     gptc_tl_swiglu_bwd(dh, du, (float[16]){1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, g, u,
                        16);
@@ -207,7 +201,7 @@ static void test_ops_fd(void)
     /* rope: the inverse rotation undoes the forward one */
     float inv_freq[4] = {1, 0.1f, 0.01f, 0.001f}, cs[8], v[16], v0[16];
     for (int i = 0; i < 16; i++)
-        v[i] = v0[i] = rnd();
+        v[i] = v0[i] = test_rnd_f();
     gptc_tl_rope_table(cs, 7, inv_freq, 8);
     gptc_tl_rope(v, cs, 2, 8, 8, 0);
     gptc_tl_rope(v, cs, 2, 8, 8, 1);
