@@ -1,5 +1,6 @@
 /* cli.c — argument parsing helpers and error exits shared by the subcommands. */
 #include "cli/cli.h"
+#include "chat/chat.h"
 
 #include "format/gguf.h"
 #include "model/model.h"
@@ -200,4 +201,58 @@ int cli_sampler_opt(int argc, char **argv, int *i, gptc_sampler_params *sp, int 
     } else
         return 0;
     return 1;
+}
+
+int cli_engine_opt(int argc, char **argv, int *i, cli_engine *e, gptc_server_params *sp,
+                   gptc_model_params *mp)
+{
+    const char *a = argv[*i];
+    if (cli_is(a, "--parallel", "-np"))
+        sp->n_parallel = (int)cli_int(a, cli_value(argc, argv, i), 1, 64);
+    else if (cli_is(a, "-c", "--ctx"))
+        sp->n_ctx = (int)cli_int(a, cli_value(argc, argv, i), 1, 1 << 24);
+    else if (cli_is(a, "--cache-type-k", NULL)) {
+        sp->cache_type_k = cli_value(argc, argv, i);
+        cli_cache_type(a, sp->cache_type_k);
+    } else if (cli_is(a, "--cache-type-v", NULL)) {
+        sp->cache_type_v = cli_value(argc, argv, i);
+        cli_cache_type(a, sp->cache_type_v);
+    } else if (cli_is(a, "--ctx-seq", NULL))
+        sp->n_ctx_seq = (int)cli_int(a, cli_value(argc, argv, i), 1, 1 << 24);
+    else if (cli_is(a, "-b", "--batch"))
+        sp->n_batch = (int)cli_int(a, cli_value(argc, argv, i), 1, 1 << 16);
+    else if (cli_is(a, "-t", "--threads"))
+        sp->n_threads = (int)cli_int(a, cli_value(argc, argv, i), 1, 1024);
+    else if (cli_is(a, "--chat-template", NULL))
+        e->tmpl_arg = cli_value(argc, argv, i);
+    else if (cli_is(a, "--seed", NULL))
+        sp->seed = (int)cli_int(a, cli_value(argc, argv, i), 0, 2147483647);
+    else if (cli_is(a, "--tokenizer", NULL))
+        mp->tokenizer_path = cli_value(argc, argv, i);
+    else if (cli_is(a, "--lora", NULL))
+        cli_lora_add(&e->lora, cli_value(argc, argv, i));
+    else
+        return 0;
+    return 1;
+}
+
+void cli_engine_finish(cli_engine *e, gptc_server_params *sp)
+{
+    if (!e->tmpl_arg) return;
+    const char *builtin = gptc_chat_builtin(e->tmpl_arg);
+    if (builtin) {
+        sp->chat_template = builtin;
+        sp->chat_template_len = strlen(builtin);
+    } else {
+        size_t n;
+        e->tmpl_file = cli_read_file(e->tmpl_arg, &n);
+        sp->chat_template = e->tmpl_file;
+        sp->chat_template_len = n;
+    }
+}
+
+void cli_engine_free(cli_engine *e)
+{
+    free(e->tmpl_file);
+    e->tmpl_file = NULL;
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "gptc.h"
+#include "server/server.h"
 
 int cmd_run(int argc, char **argv);
 int cmd_info(int argc, char **argv);
@@ -74,6 +75,34 @@ void cli_lora_add(cli_lora *l, const char *value);
 struct gguf_file *cli_lora_merge(const char *model_path, const cli_lora *l);
 /* gptc_model_load, with the adapters of l merged in when there are any; dies on error. */
 gptc_model *cli_load_model(const char *path, const gptc_model_params *mp, const cli_lora *l);
+/* The engine options gptc serve and gptc batch share: --parallel, -c/--ctx, --ctx-seq,
+ * --cache-type-k/-v, -b/--batch, -t/--threads, --chat-template, --seed, --tokenizer, --lora.
+ * cli_engine_opt stores the value of argv[*i] when it is one of them (advancing *i) and
+ * returns 1, else 0; cli_engine_finish then loads the --chat-template choice into *sp and
+ * cli_load_model(path, mp, &e->lora) loads the model. CLI_ENGINE_HELP(PARALLEL, SEED) is their
+ * help, with the command's defaults for --parallel and --seed. */
+typedef struct cli_engine {
+    const char *tmpl_arg; /* --chat-template NAME|FILE, or NULL */
+    char *tmpl_file;      /* the file's text once loaded (owned; freed by cli_engine_free) */
+    cli_lora lora;
+} cli_engine;
+int cli_engine_opt(int argc, char **argv, int *i, cli_engine *e, gptc_server_params *sp,
+                   gptc_model_params *mp);
+void cli_engine_finish(cli_engine *e, gptc_server_params *sp);
+void cli_engine_free(cli_engine *e);
+#define CLI_ENGINE_HELP(PARALLEL, SEED)                                                            \
+    "      --parallel N      requests decoded together, 1..64 (default " PARALLEL ")\n"            \
+    "  -c, --ctx N           KV cells shared by all requests (default: --ctx-seq x --parallel)\n"  \
+    "      --cache-type-k T, --cache-type-v T   KV cache types: f32, f16 (default), q8_0\n"        \
+    "      --ctx-seq N       most tokens of one request, prompt + reply (default: the model's\n"   \
+    "                        context, at most 4096)\n"                                             \
+    "  -b, --batch N         most tokens one decode step carries (default 512)\n"                  \
+    "  -t, --threads N       decode threads (default: all cores but one)\n"                        \
+    "      --chat-template NAME|FILE   a built-in template (chatml, llama2, llama3, mistral,\n"    \
+    "                        gemma, phi3, zephyr) or a Jinja file (default: the model's own)\n"    \
+    "      --seed S          base seed of requests that give none (default " SEED ")\n"            \
+    "      --tokenizer FILE  tokenizer.bin for a llama2.c checkpoint\n" CLI_LORA_HELP
+
 /* Exit with a clear error when m is an embedding model (no classifier): cmd cannot run it. */
 void cli_need_generator(const char *cmd, const char *path, const gptc_model *m);
 int cmd_embed(int argc, char **argv);

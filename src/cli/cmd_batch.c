@@ -23,15 +23,9 @@ static const char *k_help =
     "failed ones to the errors file, one line each, in OpenAI's batch output shape. Rerun the\n"
     "same command after an interruption: finished requests are skipped, none is repeated.\n"
     "\n"
-    "  --errors FILE         failed requests (default: OUT.jsonl with .errors.jsonl)\n"
-    "  --endpoint PATH       /v1/chat/completions (default), /v1/completions, /v1/embeddings\n"
-    "  --parallel N          requests decoded together (default 8)\n"
-    "  --ctx-seq N           most tokens of one request (default: the model's, at most 4096)\n"
-    "  -t, --threads N       decode threads\n"
-    "  --chat-template NAME|FILE   as for gptc serve\n"
-    "  --tokenizer FILE      tokenizer.bin for a llama2.c checkpoint\n"
-    "  --seed S              base seed of requests that give none (default 0)\n"
-    "  -q, --quiet           no progress line\n";
+    "      --errors FILE     failed requests (default: OUT.jsonl with .errors.jsonl)\n"
+    "      --endpoint PATH   /v1/chat/completions (default), /v1/completions, /v1/embeddings\n"
+    "  -q, --quiet           no progress line\n" CLI_ENGINE_HELP("8", "0");
 
 static int g_tty;
 
@@ -56,7 +50,8 @@ static void progress(void *user, const gptc_batch_progress *p)
 
 int cmd_batch(int argc, char **argv)
 {
-    const char *model_path = NULL, *in = NULL, *out = NULL, *errp = NULL, *tmpl_arg = NULL;
+    const char *model_path = NULL, *in = NULL, *out = NULL, *errp = NULL;
+    cli_engine eng = {0};
     const char *endpoint = "/v1/chat/completions";
     int quiet = 0;
     gptc_model_params mp = gptc_model_default_params();
@@ -70,22 +65,12 @@ int cmd_batch(int argc, char **argv)
         if (cli_is(a, "-h", "--help")) {
             fputs(k_help, stdout);
             return 0;
-        } else if (cli_is(a, "--errors", NULL))
+        } else if (cli_engine_opt(argc, argv, &i, &eng, &sp, &mp))
+            ;
+        else if (cli_is(a, "--errors", NULL))
             errp = cli_value(argc, argv, &i);
         else if (cli_is(a, "--endpoint", NULL))
             endpoint = cli_value(argc, argv, &i);
-        else if (cli_is(a, "--parallel", "-np"))
-            sp.n_parallel = (int)cli_int(a, cli_value(argc, argv, &i), 1, 64);
-        else if (cli_is(a, "--ctx-seq", NULL))
-            sp.n_ctx_seq = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 24);
-        else if (cli_is(a, "-t", "--threads"))
-            sp.n_threads = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1024);
-        else if (cli_is(a, "--chat-template", NULL))
-            tmpl_arg = cli_value(argc, argv, &i);
-        else if (cli_is(a, "--tokenizer", NULL))
-            mp.tokenizer_path = cli_value(argc, argv, &i);
-        else if (cli_is(a, "--seed", NULL))
-            sp.seed = (int)cli_int(a, cli_value(argc, argv, &i), 0, 2147483647);
         else if (cli_is(a, "-q", "--quiet"))
             quiet = 1;
         else if (a[0] == '-' && a[1])
@@ -112,23 +97,10 @@ int cmd_batch(int argc, char **argv)
     }
     if (strcmp(errp, out) == 0 || strcmp(in, out) == 0 || strcmp(in, errp) == 0)
         cli_die("batch: IN, OUT and the errors file must be three different files");
-    char *tmpl_file = NULL;
-    if (tmpl_arg) {
-        const char *builtin = gptc_chat_builtin(tmpl_arg);
-        if (builtin) {
-            sp.chat_template = builtin;
-            sp.chat_template_len = strlen(builtin);
-        } else {
-            size_t n;
-            tmpl_file = cli_read_file(tmpl_arg, &n);
-            sp.chat_template = tmpl_file;
-            sp.chat_template_len = n;
-        }
-    }
+    cli_engine_finish(&eng, &sp);
     g_tty = isatty(2);
     gptc_err err;
-    gptc_model *model;
-    if (gptc_model_load(model_path, &mp, &model, &err)) cli_die_err(&err);
+    gptc_model *model = cli_load_model(model_path, &mp, &eng.lora);
     sp.alias = model_path;
     sp.any_model = 1; /* the input names the model it was written for: run it on this one */
     gptc_server *srv;
@@ -139,7 +111,7 @@ int cmd_batch(int argc, char **argv)
     if (!quiet && g_tty) fputc('\n', stderr);
     gptc_server_free(srv);
     gptc_model_free(model);
-    free(tmpl_file);
+    cli_engine_free(&eng);
     if (st) cli_die_err(&err);
     return 0;
 }

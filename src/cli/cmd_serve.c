@@ -25,17 +25,8 @@ static const char *k_help =
     "\n"
     "  --host ADDR           address to listen on (default 127.0.0.1; 0.0.0.0 or :: for all)\n"
     "  --port N              port (default 8080; 0: any free port, printed on stderr)\n"
-    "  --parallel N          requests decoded together, 1..64 (default 4)\n"
-    "  -c, --ctx N           KV cells shared by all requests (default: --ctx-seq x --parallel)\n"
-    "      --cache-type-k T, --cache-type-v T   KV cache types: f32, f16 (default), q8_0\n"
-    "      --ctx-seq N       most tokens of one request, prompt + reply (default: the model's\n"
-    "                        context, at most 4096)\n"
-    "  -b, --batch N         most tokens one decode step carries (default 512)\n"
-    "  -t, --threads N       decode threads (default: all cores but one, left to HTTP)\n"
     "      --api-key KEY     require 'Authorization: Bearer KEY' (default: env GPTC_API_KEY)\n"
     "      --alias NAME      the model's id in the API (default: the file name)\n"
-    "      --chat-template NAME|FILE   a built-in template (chatml, llama2, llama3, mistral,\n"
-    "                        gemma, phi3, zephyr) or a Jinja file (default: the model's own)\n"
     "      --queue N         requests that may wait for a slot; more get 429 (default 64)\n"
     "      --max-body BYTES  largest request body; larger gets 413 (default 1048576)\n"
     "      --timeout S       close connections idle this long (default 60)\n"
@@ -48,15 +39,14 @@ static const char *k_help =
     "      --write-timeout MS  drop a client that takes no byte of its response this long,\n"
     "                        cancelling its request (default 30000)\n"
     "      --max-n N         largest n per request (default 8, at most --parallel)\n"
-    "      --seed S          base seed of requests that give none (default: the clock)\n"
-    "      --tokenizer FILE  tokenizer.bin for a llama2.c checkpoint\n"
     "      --data-dir DIR    durable state: uploaded files, batches, stored responses (default\n"
     "                        $XDG_DATA_HOME/gptc or ~/.local/share/gptc; created with mode 0700)\n"
     "      --max-file-size BYTES   largest file upload; larger gets 413 (default 209715200)\n"
     "      --no-ui           no chat page at / (the API only)\n"
     "      --ui-dir DIR      serve the chat page's files from DIR instead of the built-in copy\n"
     "      --train-ui URL    link the chat page to a training dashboard (gptc train "
-    "--ui)\n" CLI_LORA_HELP "  -q, --quiet           no request log on stderr\n";
+    "--ui)\n"
+    "  -q, --quiet           no request log on stderr\n" CLI_ENGINE_HELP("4", "from the clock");
 
 static int g_quiet;
 
@@ -80,9 +70,9 @@ static const char *base_name(const char *path)
 
 int cmd_serve(int argc, char **argv)
 {
-    const char *model_path = NULL, *tmpl_arg = NULL, *alias = NULL;
+    const char *model_path = NULL, *alias = NULL;
     gptc_model_params mp = gptc_model_default_params();
-    cli_lora lora = {0};
+    cli_engine eng = {0};
     gptc_server_params sp = gptc_server_default_params();
     sp.api_key = getenv("GPTC_API_KEY");
     for (int i = 1; i < argc; i++) {
@@ -90,34 +80,16 @@ int cmd_serve(int argc, char **argv)
         if (cli_is(a, "-h", "--help")) {
             fputs(k_help, stdout);
             return 0;
-        } else if (cli_is(a, "--host", NULL))
+        } else if (cli_engine_opt(argc, argv, &i, &eng, &sp, &mp))
+            ;
+        else if (cli_is(a, "--host", NULL))
             sp.host = cli_value(argc, argv, &i);
         else if (cli_is(a, "--port", NULL))
             sp.port = (int)cli_int(a, cli_value(argc, argv, &i), 0, 65535);
-        else if (cli_is(a, "--parallel", "-np"))
-            sp.n_parallel = (int)cli_int(a, cli_value(argc, argv, &i), 1, 64);
-        else if (cli_is(a, "-c", "--ctx"))
-            sp.n_ctx = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 24);
-        else if (cli_is(a, "--cache-type-k", NULL)) {
-            const char *v = cli_value(argc, argv, &i);
-            cli_cache_type(a, v);
-            sp.cache_type_k = v;
-        } else if (cli_is(a, "--cache-type-v", NULL)) {
-            const char *v = cli_value(argc, argv, &i);
-            cli_cache_type(a, v);
-            sp.cache_type_v = v;
-        } else if (cli_is(a, "--ctx-seq", NULL))
-            sp.n_ctx_seq = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 24);
-        else if (cli_is(a, "-b", "--batch"))
-            sp.n_batch = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 16);
-        else if (cli_is(a, "-t", "--threads"))
-            sp.n_threads = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1024);
         else if (cli_is(a, "--api-key", NULL))
             sp.api_key = cli_value(argc, argv, &i);
         else if (cli_is(a, "--alias", NULL))
             alias = cli_value(argc, argv, &i);
-        else if (cli_is(a, "--chat-template", NULL))
-            tmpl_arg = cli_value(argc, argv, &i);
         else if (cli_is(a, "--queue", NULL))
             sp.queue_max = (int)cli_int(a, cli_value(argc, argv, &i), 0, 1 << 20);
         else if (cli_is(a, "--max-body", NULL))
@@ -136,12 +108,6 @@ int cmd_serve(int argc, char **argv)
             sp.write_timeout_ms = (int)cli_int(a, cli_value(argc, argv, &i), 1, 86400000);
         else if (cli_is(a, "--max-n", NULL))
             sp.n_max = (int)cli_int(a, cli_value(argc, argv, &i), 1, 64);
-        else if (cli_is(a, "--seed", NULL))
-            sp.seed = (int)cli_int(a, cli_value(argc, argv, &i), 0, 2147483647);
-        else if (cli_is(a, "--lora", NULL))
-            cli_lora_add(&lora, cli_value(argc, argv, &i));
-        else if (cli_is(a, "--tokenizer", NULL))
-            mp.tokenizer_path = cli_value(argc, argv, &i);
         else if (cli_is(a, "--data-dir", NULL))
             sp.data_dir = cli_value(argc, argv, &i);
         else if (cli_is(a, "--max-file-size", NULL))
@@ -179,19 +145,7 @@ int cmd_serve(int argc, char **argv)
     sp.model_file_id = base_name(model_path);
     sp.log = log_line;
 
-    char *tmpl_file = NULL;
-    if (tmpl_arg) {
-        const char *builtin = gptc_chat_builtin(tmpl_arg);
-        if (builtin) {
-            sp.chat_template = builtin;
-            sp.chat_template_len = strlen(builtin);
-        } else {
-            size_t n;
-            tmpl_file = cli_read_file(tmpl_arg, &n);
-            sp.chat_template = tmpl_file;
-            sp.chat_template_len = n;
-        }
-    }
+    cli_engine_finish(&eng, &sp);
 
     /* Every connection holds a socket: use all the fds the hard limit allows (the soft limit
      * is often 1024, which a few hundred clients and the model's files can exhaust). */
@@ -212,10 +166,10 @@ int cmd_serve(int argc, char **argv)
     gptc_err err;
     double t0 = cli_now_ms();
     gptc_model *model;
-    model = cli_load_model(model_path, &mp, &lora);
+    model = cli_load_model(model_path, &mp, &eng.lora);
     gptc_server *srv;
     if (gptc_server_start(model, &sp, &srv, &err)) cli_die_err(&err);
-    free(tmpl_file);
+    cli_engine_free(&eng);
     const gptc_hparams *hp = gptc_model_hparams(model);
     fprintf(stderr, "gptc serve: %s (%s, %d layers, dim %d) as '%s' loaded in %.0f ms\n",
             model_path, hp->arch, hp->n_layer, hp->n_embd, sp.alias, cli_now_ms() - t0);
