@@ -1,5 +1,6 @@
 /*
- * evstream.c — a server-sent event stream of one generation (choice 0 of a job) for endpoints
+ * evstream.c — the server-sent-event pump under every streamed reply (srv_pump), and on it an
+ * event stream of one generation (choice 0 of a job) for endpoints
  * whose events are not chat.completion chunks: the Responses API (`event: response.*`) and
  * Anthropic Messages (`event: message_start` ...). The endpoint supplies three callbacks that
  * append events: begin (once), delta (new final text) and finish (once, after the job ended).
@@ -19,13 +20,13 @@ void gptc_srv_ev_add(srv_evstream *st, const char *event, json_t *data)
     json_decref(data);
     if (!txt) return;
     if (event) {
-        gptc_srv_buf_add(&st->out, "event: ", 7);
-        gptc_srv_buf_add(&st->out, event, strlen(event));
-        gptc_srv_buf_add(&st->out, "\n", 1);
+        gptc_srv_buf_add(&st->p.out, "event: ", 7);
+        gptc_srv_buf_add(&st->p.out, event, strlen(event));
+        gptc_srv_buf_add(&st->p.out, "\n", 1);
     }
-    gptc_srv_buf_add(&st->out, "data: ", 6);
-    gptc_srv_buf_add(&st->out, txt, strlen(txt));
-    gptc_srv_buf_add(&st->out, "\n\n", 2);
+    gptc_srv_buf_add(&st->p.out, "data: ", 6);
+    gptc_srv_buf_add(&st->p.out, txt, strlen(txt));
+    gptc_srv_buf_add(&st->p.out, "\n\n", 2);
     free(txt);
 }
 
@@ -36,12 +37,77 @@ static int fd_gone(int fd)
     return (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
-/* New events from the job (under job->mu); returns how many. */
-static int collect(srv_evstream *st)
+static ssize_t pump_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
-    srv_job *j = st->job;
+    srv_pump *p = cls;
+    srv_job *j = p->job;
+    for (;;) {
+        if (p->out_off < p->out.n) {
+            size_t n = p->out.n - p->out_off;
+            if (n > max) n = max;
+            memcpy(buf, p->out.p + p->out_off, n);
+            p->out_off += n;
+            return (ssize_t)n;
+        }
+        p->out.n = p->out_off = 0;
+        if (p->ended) return MHD_CONTENT_READER_END_OF_STREAM;
+        pthread_mutex_lock(&j->mu);
+        int added = p->collect(p);
+        if (!added) gptc_cond_wait_ms(&j->cv, &j->mu, 50);
+        pthread_mutex_unlock(&j->mu);
+        if (!added && fd_gone(p->fd)) {
+            gptc_srv_job_cancel(j);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+    }
+}
+
+static void pump_free(void *cls)
+{
+    srv_pump *p = cls;
+    pthread_mutex_lock(&p->job->mu);
+    int done = p->job->done;
+    pthread_mutex_unlock(&p->job->mu);
+    if (!done) gptc_srv_job_cancel(p->job);
+    if (p->release) p->release(p, done);
+    gptc_srv_job_release(p->job);
+    gptc_srv_buf_free(&p->out);
+    free(p); /* the whole stream: the pump is its first member */
+}
+
+enum MHD_Result gptc_srv_pump_run(srv_req *r, srv_job *j, srv_pump *p)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+    p->srv = r->srv;
+    p->job = j;
+    pthread_mutex_lock(&j->mu);
+    j->refs++;
+    pthread_mutex_unlock(&j->mu);
+    p->fd = ci ? ci->connect_fd : -1;
+    struct MHD_Response *resp =
+        ci ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, pump_read, p, pump_free)
+           : NULL;
+    if (!resp) {
+        pump_free(p);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    r->status = 200;
+    enum MHD_Result ret = MHD_queue_response(r->mhd, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* New events from the job (under job->mu); returns whether any. */
+static int ev_collect(srv_pump *p)
+{
+    srv_evstream *st = (srv_evstream *)p;
+    srv_job *j = p->job;
     const srv_choice *c = &j->choices[0];
-    size_t n0 = st->out.n;
+    size_t n0 = p->out.n;
     if (!st->begun) {
         st->begin(st);
         st->begun = 1;
@@ -53,51 +119,18 @@ static int collect(srv_evstream *st)
         st->delta(st, c->text + st->sent, ready - st->sent);
         st->sent = ready;
     }
-    if (j->done && !st->ended && st->sent >= c->n_ready) {
+    if (j->done && !p->ended && st->sent >= c->n_ready) {
         st->finish(st);
-        st->ended = 1;
+        p->ended = 1;
     }
-    return st->out.n > n0;
+    return p->out.n > n0;
 }
 
-static ssize_t ev_read(void *cls, uint64_t pos, char *buf, size_t max)
+static void ev_release(srv_pump *p, int done)
 {
-    srv_evstream *st = cls;
-    srv_job *j = st->job;
-    for (;;) {
-        if (st->out_off < st->out.n) {
-            size_t n = st->out.n - st->out_off;
-            if (n > max) n = max;
-            memcpy(buf, st->out.p + st->out_off, n);
-            st->out_off += n;
-            return (ssize_t)n;
-        }
-        st->out.n = st->out_off = 0;
-        if (st->ended) return MHD_CONTENT_READER_END_OF_STREAM;
-        pthread_mutex_lock(&j->mu);
-        int added = collect(st);
-        if (!added) {
-            gptc_cond_wait_ms(&j->cv, &j->mu, 50);
-        }
-        pthread_mutex_unlock(&j->mu);
-        if (!added && fd_gone(st->fd)) {
-            gptc_srv_job_cancel(j);
-            return MHD_CONTENT_READER_END_WITH_ERROR;
-        }
-    }
-}
-
-static void ev_free(void *cls)
-{
-    srv_evstream *st = cls;
-    pthread_mutex_lock(&st->job->mu);
-    int done = st->job->done;
-    pthread_mutex_unlock(&st->job->mu);
-    if (!done) gptc_srv_job_cancel(st->job);
+    srv_evstream *st = (srv_evstream *)p;
+    (void)done;
     if (st->user_free) st->user_free(st->user);
-    gptc_srv_job_release(st->job);
-    gptc_srv_buf_free(&st->out);
-    free(st);
 }
 
 enum MHD_Result gptc_srv_ev_run(srv_req *r, srv_job *j, void (*begin)(srv_evstream *),
@@ -118,36 +151,19 @@ enum MHD_Result gptc_srv_ev_run(srv_req *r, srv_job *j, void (*begin)(srv_evstre
     }
     r->job = j;
     srv_evstream *st = calloc(1, sizeof *st);
-    if (!st || !ci) {
-        free(st);
+    if (!st) {
         gptc_srv_job_cancel(j);
         if (user_free) user_free(user);
         return MHD_NO;
     }
-    st->srv = s;
-    st->job = j;
-    pthread_mutex_lock(&j->mu);
-    j->refs++;
-    pthread_mutex_unlock(&j->mu);
-    st->fd = ci->connect_fd;
+    st->p.collect = ev_collect;
+    st->p.release = ev_release;
     st->begin = begin;
     st->delta = delta;
     st->finish = finish;
     st->user = user;
     st->user_free = user_free;
-    struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, ev_read, st, ev_free);
-    if (!resp) {
-        ev_free(st);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, "Cache-Control", "no-cache");
-    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
-    r->status = 200;
-    enum MHD_Result ret = MHD_queue_response(r->mhd, 200, resp);
-    MHD_destroy_response(resp);
-    return ret;
+    return gptc_srv_pump_run(r, j, &st->p);
 }
 
 int gptc_srv_run_wait(srv_req *r, srv_job *j, srv_error *e)

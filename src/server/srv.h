@@ -420,13 +420,32 @@ int gptc_srv_batch_validate(const char *data, size_t n, const char *endpoint, co
                             json_t *errors);
 
 /* evstream.c: an SSE stream of choice 0 of a job with endpoint-specific events. */
-typedef struct srv_evstream {
+/* The server-sent-event pump under every streamed reply (chat/completions chunks, Responses and
+ * Messages events): a byte queue libmicrohttpd drains, refilled by collect() under job->mu
+ * while the client is there. A stream type embeds it as its FIRST member (the pump is freed as
+ * the whole stream). */
+typedef struct srv_pump {
     gptc_server *srv;
     srv_job *job; /* a reference of its own */
-    int fd;
-    srv_buf out;
-    size_t out_off, sent;
-    int begun, ended;
+    int fd;       /* the connection's socket, to notice a client that left */
+    srv_buf out;  /* events built, not yet handed to libmicrohttpd */
+    size_t out_off;
+    int ended; /* the last event is queued */
+    /* Append what is new of the job to out (under job->mu); set ended with the last event;
+     * returns nonzero when something was added. */
+    int (*collect)(struct srv_pump *);
+    /* Free what the stream owns beside the pump (the job is still referenced; done: it ran to
+     * its end, else it was cancelled); may be NULL. */
+    void (*release)(struct srv_pump *, int done);
+} srv_pump;
+/* Take a reference to j for the pump p (allocated by the caller, the stream's first member, its
+ * collect/release set), and answer the request with p's event stream. On failure p is freed. */
+enum MHD_Result gptc_srv_pump_run(srv_req *r, srv_job *j, srv_pump *p);
+
+typedef struct srv_evstream {
+    srv_pump p; /* first */
+    size_t sent;
+    int begun;
     void (*begin)(struct srv_evstream *);
     void (*delta)(struct srv_evstream *, const char *text, size_t n);
     void (*finish)(struct srv_evstream *); /* the job is done (under job->mu) */

@@ -678,19 +678,14 @@ static enum MHD_Result reply_full(srv_req *r, srv_job *j, const srv_gen_opts *o)
  */
 
 typedef struct srv_stream {
-    gptc_server *srv;
-    srv_job *job; /* a reference of its own */
+    srv_pump p; /* first: the event queue, the job and the client */
     srv_gen_opts o;
     char id[48];
     long created;
-    int fd;      /* the connection's socket, to notice a client that left */
-    srv_buf out; /* events built, not yet handed to libmicrohttpd */
-    size_t out_off;
     size_t *sent;               /* (n_choices) text bytes sent */
     int *lp_sent;               /* (n_choices) logprob entries sent */
     size_t *text_off;           /* (n_choices) completions' text_offset */
     int *state;                 /* (n_choices) 0: nothing sent, 1: role sent, 2: finish sent */
-    int ended;                  /* [DONE] queued */
     gptc_toolcall_parser **tcp; /* (n_choices) when the job parses replies */
     int cur, added;             /* the choice being parsed; events added */
 } srv_stream;
@@ -700,15 +695,15 @@ static void sse_add(srv_stream *st, json_t *chunk)
     char *txt = json_dumps(chunk, JSON_COMPACT);
     json_decref(chunk);
     if (!txt) return;
-    gptc_srv_buf_add(&st->out, "data: ", 6);
-    gptc_srv_buf_add(&st->out, txt, strlen(txt));
-    gptc_srv_buf_add(&st->out, "\n\n", 2);
+    gptc_srv_buf_add(&st->p.out, "data: ", 6);
+    gptc_srv_buf_add(&st->p.out, txt, strlen(txt));
+    gptc_srv_buf_add(&st->p.out, "\n\n", 2);
     free(txt);
 }
 
 static json_t *chunk_new(srv_stream *st, json_t *choice)
 {
-    json_t *c = envelope(st->srv, st->id, st->created,
+    json_t *c = envelope(st->p.srv, st->id, st->created,
                          st->o.chat ? "chat.completion.chunk" : "text_completion");
     json_t *arr = json_array();
     if (choice) json_array_append_new(arr, choice);
@@ -725,7 +720,7 @@ static void tc_stream_event(void *ud, int ev, int idx, const char *t, size_t n)
         delta = json_pack("{s:o}", ev == GPTC_TC_EV_CONTENT ? "content" : "reasoning_content",
                           gptc_srv_jstring_lossy(t, n));
     } else if (ev == GPTC_TC_EV_NAME) {
-        delta = json_pack("{s:[o]}", "tool_calls", tc_call_json(st->srv, idx, t, n, 1));
+        delta = json_pack("{s:[o]}", "tool_calls", tc_call_json(st->p.srv, idx, t, n, 1));
     } else {
         delta = json_pack("{s:[{s:i, s:{s:o}}]}", "tool_calls", "index", idx, "function",
                           "arguments", gptc_srv_jstring_lossy(t, n));
@@ -737,10 +732,11 @@ static void tc_stream_event(void *ud, int ev, int idx, const char *t, size_t n)
 
 /* Build the events for what the job produced since the last call (under job->mu). Returns the
  * number of events added. */
-static int stream_collect(srv_stream *st)
+static int stream_collect(srv_pump *pump)
 {
-    srv_job *j = st->job;
-    gptc_server *s = st->srv;
+    srv_stream *st = (srv_stream *)pump;
+    srv_job *j = st->p.job;
+    gptc_server *s = st->p.srv;
     int added = 0;
     if (j->failed) {
         srv_error e;
@@ -819,7 +815,7 @@ static int stream_collect(srv_stream *st)
             added++;
         }
     }
-    if (j->done && !st->ended) {
+    if (j->done && !st->p.ended) {
         int all = 1;
         for (int i = 0; i < j->n_choices; i++)
             all &= st->state[i] == 2;
@@ -829,69 +825,26 @@ static int stream_collect(srv_stream *st)
                 json_object_set_new(c, "usage", usage_json(j));
                 sse_add(st, c);
             }
-            gptc_srv_buf_add(&st->out, "data: [DONE]\n\n", 14);
-            st->ended = 1;
+            gptc_srv_buf_add(&st->p.out, "data: [DONE]\n\n", 14);
+            st->p.ended = 1;
             added++;
         }
     }
     return added;
 }
 
-static int fd_gone(int fd)
+static void stream_release(srv_pump *pump, int done)
 {
-    struct pollfd pfd = {.fd = fd, .events = POLLRDHUP};
-    if (poll(&pfd, 1, 0) <= 0) return 0;
-    return (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
-}
-
-static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    srv_stream *st = cls;
-    srv_job *j = st->job;
-    for (;;) {
-        if (st->out_off < st->out.n) {
-            size_t n = st->out.n - st->out_off;
-            if (n > max) n = max;
-            memcpy(buf, st->out.p + st->out_off, n);
-            st->out_off += n;
-            return (ssize_t)n;
-        }
-        st->out.n = st->out_off = 0;
-        if (st->ended) return MHD_CONTENT_READER_END_OF_STREAM;
-        pthread_mutex_lock(&j->mu);
-        int added = stream_collect(st);
-        if (!added) {
-            gptc_cond_wait_ms(&j->cv, &j->mu, 50);
-        }
-        pthread_mutex_unlock(&j->mu);
-        if (!added && fd_gone(st->fd)) {
-            gptc_srv_job_cancel(j);
-            return MHD_CONTENT_READER_END_WITH_ERROR;
-        }
-    }
-}
-
-static void stream_free(void *cls)
-{
-    srv_stream *st = cls;
-    pthread_mutex_lock(&st->job->mu);
-    int done = st->job->done;
-    pthread_mutex_unlock(&st->job->mu);
-    if (!done)
-        gptc_srv_job_cancel(st->job);
-    else
-        observe_ttft(st->srv, st->job);
+    srv_stream *st = (srv_stream *)pump;
+    if (done) observe_ttft(pump->srv, pump->job);
     if (st->tcp)
-        for (int i = 0; i < st->job->n_choices; i++)
+        for (int i = 0; i < pump->job->n_choices; i++)
             gptc_toolcall_free(st->tcp[i]);
     free(st->tcp);
-    gptc_srv_job_release(st->job);
-    gptc_srv_buf_free(&st->out);
     free(st->sent);
     free(st->lp_sent);
     free(st->text_off);
     free(st->state);
-    free(st);
 }
 
 enum MHD_Result gptc_srv_gen_run(srv_req *r, srv_job *j, const srv_gen_opts *o)
@@ -921,30 +874,21 @@ enum MHD_Result gptc_srv_gen_run(srv_req *r, srv_job *j, const srv_gen_opts *o)
     }
 
     srv_stream *st = calloc(1, sizeof *st);
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(r->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (!st || !ci) {
-        free(st);
+    if (!st) {
         gptc_srv_job_cancel(j);
         return MHD_NO;
     }
-    st->srv = s;
-    st->job = j;
-    pthread_mutex_lock(&j->mu);
-    j->refs++;
-    pthread_mutex_unlock(&j->mu);
+    st->p.srv = s; /* for the parsers and stream_release, before gptc_srv_pump_run */
+    st->p.job = j;
+    st->p.collect = stream_collect;
+    st->p.release = stream_release;
     st->o = *o;
     st->created = time(NULL);
-    st->fd = ci->connect_fd;
     gptc_srv_make_id(s, o->chat ? "chatcmpl-" : "cmpl-", st->id, sizeof st->id);
     st->sent = calloc((size_t)j->n_choices, sizeof *st->sent);
     st->lp_sent = calloc((size_t)j->n_choices, sizeof *st->lp_sent);
     st->text_off = calloc((size_t)j->n_choices, sizeof *st->text_off);
     st->state = calloc((size_t)j->n_choices, sizeof *st->state);
-    if (!st->sent || !st->lp_sent || !st->text_off || !st->state) {
-        stream_free(st);
-        return MHD_NO;
-    }
     if (o->chat && j->tc_on) {
         st->tcp = calloc((size_t)j->n_choices, sizeof *st->tcp);
         for (int i = 0; st->tcp && i < j->n_choices; i++) {
@@ -952,17 +896,11 @@ enum MHD_Result gptc_srv_gen_run(srv_req *r, srv_job *j, const srv_gen_opts *o)
             st->tcp[i] = tc_parser(j, tc_stream_event, st);
         }
     }
-    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
-                                                                  stream_read, st, stream_free);
-    if (!resp) {
-        stream_free(st);
+    if (!st->sent || !st->lp_sent || !st->text_off || !st->state) {
+        stream_release(&st->p, 0);
+        free(st);
+        gptc_srv_job_cancel(j);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, "Cache-Control", "no-cache");
-    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
-    r->status = 200;
-    enum MHD_Result ret = MHD_queue_response(r->mhd, 200, resp);
-    MHD_destroy_response(resp);
-    return ret;
+    return gptc_srv_pump_run(r, j, &st->p);
 }

@@ -174,9 +174,10 @@ static void ev_begin(srv_evstream *st)
         st, "message_start",
         json_pack("{s:s, s:{s:s, s:s, s:s, s:[], s:s, s:n, s:n, s:{s:i, s:i, s:i, s:i}}}", "type",
                   "message_start", "message", "id", c->id, "type", "message", "role", "assistant",
-                  "content", "model", st->srv->alias, "stop_reason", "stop_sequence", "usage",
+                  "content", "model", st->p.srv->alias, "stop_reason", "stop_sequence", "usage",
                   "input_tokens", c->input_tokens, "output_tokens", 1,
-                  "cache_creation_input_tokens", 0, "cache_read_input_tokens", st->job->n_cached));
+                  "cache_creation_input_tokens", 0, "cache_read_input_tokens",
+                  st->p.job->n_cached));
     gptc_srv_ev_add(st, "content_block_start",
                     json_pack("{s:s, s:i, s:{s:s, s:s}}", "type", "content_block_start", "index", 0,
                               "content_block", "type", "text", "text", ""));
@@ -194,7 +195,7 @@ static void ev_delta(srv_evstream *st, const char *text, size_t n)
 static void ev_finish(srv_evstream *st)
 {
     msg_ctx *c = st->user;
-    srv_job *j = st->job;
+    srv_job *j = st->p.job;
     if (j->failed) {
         gptc_srv_ev_add(st, "error",
                         json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error", "type",

@@ -218,8 +218,9 @@ static void ev(srv_evstream *st, const char *type, json_t *data)
 static void ev_begin(srv_evstream *st)
 {
     resp_ctx *c = st->user;
-    ev(st, "response.created", json_pack("{s:o}", "response", response_json(st->srv, c, NULL)));
-    ev(st, "response.in_progress", json_pack("{s:o}", "response", response_json(st->srv, c, NULL)));
+    ev(st, "response.created", json_pack("{s:o}", "response", response_json(st->p.srv, c, NULL)));
+    ev(st, "response.in_progress",
+       json_pack("{s:o}", "response", response_json(st->p.srv, c, NULL)));
     ev(st, "response.output_item.added",
        json_pack("{s:i, s:o}", "output_index", 0, "item", message_item(c, NULL, 0, "in_progress")));
     ev(st, "response.content_part.added",
@@ -238,7 +239,7 @@ static void ev_delta(srv_evstream *st, const char *text, size_t n)
 static void ev_finish(srv_evstream *st)
 {
     resp_ctx *c = st->user;
-    srv_job *j = st->job;
+    srv_job *j = st->p.job;
     if (j->failed) {
         ev(st, "error",
            json_pack("{s:s, s:s, s:n}", "code", "server_error", "message", j->fail_msg, "param"));
@@ -253,10 +254,10 @@ static void ev_finish(srv_evstream *st)
        json_pack("{s:s, s:i, s:i, s:{s:s, s:O, s:[]}}", "item_id", c->msg_id, "output_index", 0,
                  "content_index", 0, "part", "type", "output_text", "text", text, "annotations"));
     json_decref(text);
-    json_t *obj = response_json(st->srv, c, j);
+    json_t *obj = response_json(st->p.srv, c, j);
     json_t *item = json_array_get(json_object_get(obj, "output"), 0);
     ev(st, "response.output_item.done", json_pack("{s:i, s:O}", "output_index", 0, "item", item));
-    store_response(st->srv, c, obj, j);
+    store_response(st->p.srv, c, obj, j);
     const char *status = json_string_value(json_object_get(obj, "status"));
     ev(st, strcmp(status, "incomplete") == 0 ? "response.incomplete" : "response.completed",
        json_pack("{s:o}", "response", obj));
