@@ -202,6 +202,9 @@ typedef struct gptc_ctx_params {
     int type_k, type_v; /* KV cache element types, GGUF/ggml numbers: 0 f32, 1 f16, 8 q8_0
                          * (q8_0: K and V rows of each layer a multiple of 32 values).
                          * gptc_ctx_default_params: f16, as llama.cpp. */
+    int n_ckpt;         /* hybrid models: recurrent-state checkpoints kept per sequence
+                         * (gptc_kv_seq_checkpoint); 0: 4. Each takes gptc_state_bytes,
+                         * allocated when first saved. */
 } gptc_ctx_params;
 
 /* "f32", "f16", "q8_0" -> the type_k/type_v number; -1 for anything else. */
@@ -249,11 +252,42 @@ GPTC_API const float *gptc_get_embeddings_raw(gptc_ctx *ctx, int seq);
  * be decoded in one batch into an empty sequence. Decoders pool by mean. */
 GPTC_API int gptc_model_pooling(const gptc_model *model);
 
-/* KV cache operations over sequences. p1 < 0 means "to the end". */
+/* KV cache operations over sequences. p1 < 0 means "to the end".
+ *
+ * Hybrid models (gptc_model_recurrent nonzero: lfm2's short convolutions, Qwen3.5's delta-net)
+ * also keep a recurrent state per sequence: the summary of all its tokens so far, which cannot
+ * be cut at an arbitrary position. For them:
+ *   - a sequence's tokens must be decoded in order: the next token of seq is at position
+ *     gptc_kv_seq_pos_max(ctx, seq) + 1 (GPTC_E_INVALID from gptc_decode otherwise);
+ *   - gptc_kv_seq_rm of the whole sequence (p0 <= 0, p1 < 0) resets its state; of a suffix
+ *     (p1 < 0 or past the end) only at p0 = 0, at the end, or at a position where a checkpoint
+ *     was saved (gptc_kv_seq_checkpoint), whose state it restores; anything else (a suffix with
+ *     no checkpoint, a range in the middle) returns GPTC_E_UNSUPPORTED and changes nothing;
+ *   - gptc_kv_seq_cp copies a prefix [0, p1) and gives seq_dst the state src had at p1 (its
+ *     current state when p1 covers it, else a checkpoint at p1; GPTC_E_UNSUPPORTED and nothing
+ *     changed otherwise, or when p0 > 0), and the checkpoints at or below p1. seq_dst should be
+ *     empty: its state and checkpoints are replaced;
+ *   - gptc_kv_seq_cut says where a sequence can be cut; callers that reuse a cached prefix
+ *     (chat, the server) cut there and decode the rest again.
+ * For other models every cut is possible and these never fail except for a sequence id out of
+ * range (GPTC_E_RANGE). */
 GPTC_API void gptc_kv_clear(gptc_ctx *ctx);
-GPTC_API void gptc_kv_seq_rm(gptc_ctx *ctx, int seq, int p0, int p1);
-GPTC_API void gptc_kv_seq_cp(gptc_ctx *ctx, int seq_src, int seq_dst, int p0, int p1);
+GPTC_API gptc_status gptc_kv_seq_rm(gptc_ctx *ctx, int seq, int p0, int p1);
+GPTC_API gptc_status gptc_kv_seq_cp(gptc_ctx *ctx, int seq_src, int seq_dst, int p0, int p1);
 GPTC_API int gptc_kv_seq_pos_max(const gptc_ctx *ctx, int seq); /* -1 if the sequence is empty */
+/* The largest p' <= p at which seq can be cut: gptc_kv_seq_rm(ctx, seq, p', -1) and
+ * gptc_kv_seq_cp(ctx, seq, other, 0, p') succeed. p for models without recurrent state and
+ * for p at or past the sequence's end; else the highest checkpoint <= p, or 0. */
+GPTC_API int gptc_kv_seq_cut(const gptc_ctx *ctx, int seq, int p);
+/* Save seq's current recurrent state as a checkpoint at its current length (pos_max + 1), so
+ * the sequence can later be cut back to it. A checkpoint at the same length is replaced; when
+ * all n_ckpt are taken the least recently saved one goes. A no-op (GPTC_OK) for models without
+ * recurrent state. GPTC_E_NOMEM when its memory cannot be allocated (first use of a slot). */
+GPTC_API gptc_status gptc_kv_seq_checkpoint(gptc_ctx *ctx, int seq);
+/* Nonzero when the model keeps recurrent state per sequence (the rules above apply). */
+GPTC_API int gptc_model_recurrent(const gptc_model *model);
+/* Bytes of recurrent state one sequence takes (each checkpoint takes as much again). */
+GPTC_API uint64_t gptc_state_bytes(const gptc_model *model);
 
 /* ---------------------------------------------------------------------------------------------
  * Sampler: turns logits into a token id; holds its own RNG, so samplers never share randomness

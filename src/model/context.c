@@ -67,6 +67,9 @@ gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params
     if (p.n_seq_max <= 0) p.n_seq_max = 1;
     if (p.n_seq_max > 64)
         return gptc_fail(err, GPTC_E_INVALID, "context: n_seq_max %d is over 64", p.n_seq_max);
+    if (p.n_ckpt < 0 || p.n_ckpt > 1024)
+        return gptc_fail(err, GPTC_E_INVALID, "context: n_ckpt %d is outside 0..1024", p.n_ckpt);
+    if (p.n_ckpt == 0) p.n_ckpt = 4;
 
     gptc_ctx *c = calloc(1, sizeof *c);
     if (!c) return gptc_fail(err, GPTC_E_NOMEM, "context: out of memory");
@@ -121,6 +124,22 @@ gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params
             c->k_off[l] = c->k_off[ly->kv_src];
             c->v_off[l] = c->v_off[ly->kv_src];
         }
+    }
+    uint64_t S = 0; /* recurrent state: offsets of the layers' parts of a slot */
+    c->state_off = alloc3(1, 1, L, sizeof(size_t), &fail);
+    for (int l = 0; l < L && !fail; l++) {
+        c->state_off[l] = (size_t)S;
+        S += (uint64_t)GPTC_MAX(model->layers[l].n_state, 0);
+    }
+    if (S > 0 && !fail) {
+        c->n_state = (size_t)S;
+        c->n_ckpt = p.n_ckpt;
+        c->state = alloc3(p.n_seq_max, S, 1, sizeof(float), &fail);
+        c->state_len = alloc3(1, 1, p.n_seq_max, sizeof(int32_t), &fail);
+        c->ckpt = alloc3(p.n_seq_max, p.n_ckpt, 1, sizeof(float *), &fail);
+        c->ckpt_len = alloc3(p.n_seq_max, p.n_ckpt, 1, sizeof(int32_t), &fail);
+        c->ckpt_age = alloc3(p.n_seq_max, p.n_ckpt, 1, sizeof(uint64_t), &fail);
+        if (c->ckpt) memset(c->ckpt, 0, (size_t)p.n_seq_max * p.n_ckpt * sizeof(float *));
     }
     c->k_cache = alloc3(1, 1, k_total, 1, &fail);
     c->v_cache = alloc3(1, 1, v_total, 1, &fail);
@@ -201,6 +220,15 @@ void gptc_ctx_free(gptc_ctx *c)
     free(c->embd_n);
     free(c->embd_out);
     free(c->embd_pos);
+    if (c->ckpt)
+        for (int i = 0; i < c->n_seq_max * c->n_ckpt; i++)
+            free(c->ckpt[i]);
+    free(c->ckpt);
+    free(c->ckpt_len);
+    free(c->ckpt_age);
+    free(c->state);
+    free(c->state_len);
+    free(c->state_off);
     free(c);
 }
 
@@ -218,6 +246,90 @@ static void embd_reset(gptc_ctx *c, int s)
     c->embd_n[s] = 0;
 }
 
+/* ----- recurrent state ------------------------------------------------------------------------ */
+
+/* Sequence s's state back to zeros (before any token), its checkpoints dropped. */
+static void state_reset(gptc_ctx *c, int s)
+{
+    if (!c->n_state) return;
+    memset(c->state + (size_t)s * c->n_state, 0, c->n_state * sizeof(float));
+    c->state_len[s] = 0;
+    for (int j = 0; j < c->n_ckpt; j++)
+        c->ckpt_len[s * c->n_ckpt + j] = -1;
+}
+
+/* Checkpoint index (s * n_ckpt + j) of sequence s saved after exactly n tokens, or -1. */
+static int ckpt_find(const gptc_ctx *c, int s, int n)
+{
+    for (int j = 0; j < c->n_ckpt; j++)
+        if (c->ckpt_len[s * c->n_ckpt + j] == n) return s * c->n_ckpt + j;
+    return -1;
+}
+
+/* Where sequence s's state is at p tokens: 1 and *src (NULL: zeros) when that state is known
+ * (p = 0, p at or past its length: the current state, or a checkpoint at p); 0 otherwise. */
+static int state_at(const gptc_ctx *c, int s, int p, const float **src)
+{
+    if (p >= c->state_len[s]) {
+        *src = c->state + (size_t)s * c->n_state;
+        return 1;
+    }
+    if (p <= 0) {
+        *src = NULL;
+        return 1;
+    }
+    int k = ckpt_find(c, s, p);
+    *src = k >= 0 ? c->ckpt[k] : NULL;
+    return k >= 0;
+}
+
+int gptc_kv_seq_cut(const gptc_ctx *c, int seq, int p)
+{
+    if (p < 0) p = 0;
+    if (!c->n_state || seq < 0 || seq >= c->n_seq_max || p >= c->state_len[seq]) return p;
+    int best = 0;
+    for (int j = 0; j < c->n_ckpt; j++) {
+        int n = c->ckpt_len[seq * c->n_ckpt + j];
+        if (n <= p && n > best) best = n;
+    }
+    return best;
+}
+
+gptc_status gptc_kv_seq_checkpoint(gptc_ctx *c, int seq)
+{
+    if (seq < 0 || seq >= c->n_seq_max) return GPTC_E_RANGE;
+    if (!c->n_state) return GPTC_OK;
+    int n = c->state_len[seq], k = ckpt_find(c, seq, n);
+    for (int j = 0; j < c->n_ckpt && k < 0; j++) /* a free slot */
+        if (c->ckpt_len[seq * c->n_ckpt + j] < 0) k = seq * c->n_ckpt + j;
+    if (k < 0) { /* the least recently saved */
+        k = seq * c->n_ckpt;
+        for (int j = 1; j < c->n_ckpt; j++)
+            if (c->ckpt_age[seq * c->n_ckpt + j] < c->ckpt_age[k]) k = seq * c->n_ckpt + j;
+    }
+    if (!c->ckpt[k] && !(c->ckpt[k] = malloc(c->n_state * sizeof(float)))) return GPTC_E_NOMEM;
+    memcpy(c->ckpt[k], c->state + (size_t)seq * c->n_state, c->n_state * sizeof(float));
+    c->ckpt_len[k] = n;
+    c->ckpt_age[k] = ++c->ckpt_clock;
+    return GPTC_OK;
+}
+
+int gptc_model_recurrent(const gptc_model *m)
+{
+    return gptc_state_bytes(m) > 0;
+}
+
+uint64_t gptc_state_bytes(const gptc_model *m)
+{
+    uint64_t n = 0;
+    for (int l = 0; m && l < m->hp.n_layer; l++)
+        n += (uint64_t)GPTC_MAX(m->layers[l].n_state, 0) * sizeof(float);
+    return n;
+}
+
+/* ----- sequences --------------------------------------------------------------------------------
+ */
+
 void gptc_kv_clear(gptc_ctx *c)
 {
     for (int i = 0; i < c->n_ctx; i++) {
@@ -225,8 +337,10 @@ void gptc_kv_clear(gptc_ctx *c)
         c->cell_seq[i] = 0;
     }
     c->n_cells_hi = 0;
-    for (int s = 0; s < c->n_seq_max; s++)
+    for (int s = 0; s < c->n_seq_max; s++) {
         embd_reset(c, s);
+        state_reset(c, s);
+    }
 }
 
 static void shrink_hi(gptc_ctx *c)
@@ -235,12 +349,29 @@ static void shrink_hi(gptc_ctx *c)
         c->n_cells_hi--;
 }
 
-void gptc_kv_seq_rm(gptc_ctx *c, int seq, int p0, int p1)
+gptc_status gptc_kv_seq_rm(gptc_ctx *c, int seq, int p0, int p1)
 {
-    if (seq < 0 || seq >= c->n_seq_max) return;
-    if (p0 <= 0 && p1 < 0) embd_reset(c, seq); /* the whole sequence goes */
+    if (seq < 0 || seq >= c->n_seq_max) return GPTC_E_RANGE;
+    int whole = p0 <= 0 && p1 < 0;
     if (p0 < 0) p0 = 0;
     if (p1 < 0) p1 = INT32_MAX;
+    if (c->n_state && !whole && p0 < p1 && p0 < c->state_len[seq]) {
+        /* the state holds tokens [0, len): only a suffix from a known state can go */
+        const float *from;
+        if (p1 < c->state_len[seq] || !state_at(c, seq, p0, &from)) return GPTC_E_UNSUPPORTED;
+        float *dst = c->state + (size_t)seq * c->n_state;
+        if (from)
+            memcpy(dst, from, c->n_state * sizeof(float));
+        else
+            memset(dst, 0, c->n_state * sizeof(float));
+        c->state_len[seq] = p0;
+        for (int j = 0; j < c->n_ckpt; j++) /* checkpoints past the cut are of another future */
+            if (c->ckpt_len[seq * c->n_ckpt + j] > p0) c->ckpt_len[seq * c->n_ckpt + j] = -1;
+    }
+    if (whole) { /* the whole sequence goes */
+        embd_reset(c, seq);
+        state_reset(c, seq);
+    }
     uint64_t bit = 1ull << seq;
     for (int i = 0; i < c->n_cells_hi; i++) {
         if ((c->cell_seq[i] & bit) && c->cell_pos[i] >= p0 && c->cell_pos[i] < p1) {
@@ -249,17 +380,41 @@ void gptc_kv_seq_rm(gptc_ctx *c, int seq, int p0, int p1)
         }
     }
     shrink_hi(c);
+    return GPTC_OK;
 }
 
-void gptc_kv_seq_cp(gptc_ctx *c, int src, int dst, int p0, int p1)
+gptc_status gptc_kv_seq_cp(gptc_ctx *c, int src, int dst, int p0, int p1)
 {
-    if (src < 0 || src >= c->n_seq_max || dst < 0 || dst >= c->n_seq_max || src == dst) return;
+    if (src < 0 || src >= c->n_seq_max || dst < 0 || dst >= c->n_seq_max) return GPTC_E_RANGE;
+    if (src == dst) return GPTC_OK;
     if (p0 < 0) p0 = 0;
     if (p1 < 0) p1 = INT32_MAX;
+    if (c->n_state) { /* dst gets the state src had at p1, and the checkpoints up to there */
+        const float *from;
+        int n = GPTC_MIN(p1, c->state_len[src]);
+        if ((p0 > 0 && p0 < n) || !state_at(c, src, n, &from)) return GPTC_E_UNSUPPORTED;
+        for (int j = 0; j < c->n_ckpt; j++) { /* first: a checkpoint may be the source */
+            int ks = src * c->n_ckpt + j, kd = dst * c->n_ckpt + j;
+            c->ckpt_len[kd] = -1;
+            if (c->ckpt_len[ks] < 0 || c->ckpt_len[ks] > n) continue;
+            if (!c->ckpt[kd] && !(c->ckpt[kd] = malloc(c->n_state * sizeof(float))))
+                continue; /* out of memory: dst just has fewer checkpoints */
+            memcpy(c->ckpt[kd], c->ckpt[ks], c->n_state * sizeof(float));
+            c->ckpt_len[kd] = c->ckpt_len[ks];
+            c->ckpt_age[kd] = c->ckpt_age[ks];
+        }
+        float *d = c->state + (size_t)dst * c->n_state;
+        if (from)
+            memcpy(d, from, c->n_state * sizeof(float));
+        else
+            memset(d, 0, c->n_state * sizeof(float));
+        c->state_len[dst] = n;
+    }
     uint64_t sb = 1ull << src, db = 1ull << dst;
     for (int i = 0; i < c->n_cells_hi; i++)
         if ((c->cell_seq[i] & sb) && c->cell_pos[i] >= p0 && c->cell_pos[i] < p1)
             c->cell_seq[i] |= db;
+    return GPTC_OK;
 }
 
 int gptc_kv_seq_pos_max(const gptc_ctx *c, int seq)

@@ -63,6 +63,23 @@ struct gptc_ctx {
      * closely (8-bit activation codes amplify those roundings; see docs/architecture.md). */
     int ggml_f16;
 
+    /* Recurrent state (hybrid models; every field 0 / NULL when no layer has n_state).
+     * A slot is S = n_state floats: layer l's ly->n_state floats of one sequence start at
+     * state_off[l] (gptc_state). Sequence s's current state is slot s of `state`; zeros are the
+     * state before any token. Its checkpoints are ckpt[s * n_ckpt + j], a slot each, allocated
+     * on first save; ckpt_len says after how many tokens it was saved (-1: unused), ckpt_age
+     * orders saves (the oldest is replaced first). state_len[s]: tokens the state has absorbed,
+     * so the position its next token must have. All owned. */
+    size_t n_state;
+    size_t *state_off;  /* (L) */
+    float *state;       /* (n_seq_max, S) */
+    int32_t *state_len; /* (n_seq_max) */
+    int n_ckpt;
+    float **ckpt;       /* (n_seq_max * n_ckpt) slots, NULL until first used */
+    int32_t *ckpt_len;  /* (n_seq_max * n_ckpt) */
+    uint64_t *ckpt_age; /* (n_seq_max * n_ckpt) */
+    uint64_t ckpt_clock;
+
     /* embeddings (gptc_ctx_params.embeddings; NULL when off) */
     float *embd_sum;   /* (n_seq_max, D) sum of each sequence's final normalised states */
     int64_t *embd_n;   /* (n_seq_max) tokens summed */
@@ -84,6 +101,13 @@ void gptc_matmul_rows(const gptc_ctx *c, float *Y, const gptc_wt *w, const float
 /* context.c: add the final normalised hidden state of every token of batch b (rows of x after
  * the last layer) to its sequence's embedding sum. Called by gptc_decode when embeddings are on. */
 void gptc_ctx_embd_accumulate(gptc_ctx *c, const gptc_batch *b);
+
+/* Layer l's recurrent state of sequence seq: (model->layers[l].n_state) floats, read and
+ * written by the layer's forward; it must leave there the state after the batch's tokens. */
+static inline float *gptc_state(gptc_ctx *c, int l, int seq)
+{
+    return c->state + (size_t)seq * c->n_state + c->state_off[l];
+}
 
 /* How a head attends: scores q.k * scale, soft-capped to cap * tanh(s / cap) when softcap > 0;
  * causal: only positions <= the token's; n_swa > 0: only positions > pos - n_swa; sink: a

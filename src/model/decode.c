@@ -602,6 +602,21 @@ static gptc_status check_batch(const gptc_ctx *c, const gptc_batch *b, gptc_err 
                              "batch into an empty sequence (it already holds tokens)",
                              c->model->hp.arch, s);
     }
+    if (c->n_state) { /* a recurrent state takes a sequence's tokens in order, one by one */
+        int32_t next[64];
+        for (int s = 0; s < c->n_seq_max; s++)
+            next[s] = c->state_len[s];
+        for (int i = 0; i < b->n_tokens; i++) {
+            int s = b->seq_id ? b->seq_id[i] : 0;
+            if (b->pos[i] != next[s])
+                return gptc_fail(err, GPTC_E_INVALID,
+                                 "decode: %s keeps a recurrent state, so sequence %d's next token "
+                                 "must be at position %d, not %d (cut a sequence only where "
+                                 "gptc_kv_seq_cut allows)",
+                                 c->model->hp.arch, s, next[s], b->pos[i]);
+            next[s]++;
+        }
+    }
     for (int i = 0; i < c->n_ctx && n_free < b->n_tokens; i++)
         n_free += c->cell_pos[i] < 0;
     if (n_free < b->n_tokens)
@@ -670,8 +685,13 @@ gptc_status gptc_decode(gptc_ctx *c, const gptc_batch *b, gptc_err *err)
         }
         while (c->n_cells_hi > 0 && c->cell_pos[c->n_cells_hi - 1] < 0)
             c->n_cells_hi--;
+        /* a recurrent state may be half-updated: those sequences start over */
+        for (int t = 0; t < T && c->n_state; t++)
+            gptc_kv_seq_rm(c, b->seq_id ? b->seq_id[t] : 0, 0, -1);
         return s;
     }
+    for (int t = 0; t < T && c->n_state; t++)
+        c->state_len[b->seq_id ? b->seq_id[t] : 0]++;
 
     /* logits only for the tokens that asked (default: the last one); none without a
      * classifier (embedding models) */

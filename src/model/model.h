@@ -70,6 +70,10 @@ typedef struct gptc_layer {
     gptc_wt wqkv;             /* fused q|k|v rows when the file has them (wq, wk, wv are views) */
     float *attn_sinks;        /* (n_head) owned: gpt-oss's per-head sink logits, or NULL */
     struct gptc_moe *moe;     /* owned: the mixture-of-experts feed-forward (moe.h), or NULL */
+    /* Recurrent state (hybrid models: short convolutions, delta-net): floats this layer keeps
+     * per sequence between batches, laid out as the architecture says (e.g. lfm2: the last
+     * kernel-1 inputs of the convolution). 0: none. The context owns the memory (context.h). */
+    int n_state;
 } gptc_layer;
 
 struct gptc_arch_def;
