@@ -25,7 +25,9 @@ N_NEW = 12
 MX = np.array([0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12], dtype=np.float64)
 
 
-def read_gguf(path):
+def read_gguf(path, types=None):
+    """kv, tensors (float64 arrays in numpy order); types (a dict), when given, gets each
+    tensor's GGUF type"""
     buf = open(path, 'rb').read()
     o = 4
     ver, nt, nkv = struct.unpack_from('<IQQ', buf, o)
@@ -73,6 +75,12 @@ def read_gguf(path):
         shape = tuple(reversed(ne))
         if t == 0:
             a = np.frombuffer(buf, dtype='<f4', count=cnt, offset=base + off).astype(np.float64)
+        elif t == 1:
+            a = np.frombuffer(buf, dtype='<f2', count=cnt, offset=base + off).astype(np.float64)
+        elif t == 8:  # Q8_0: per 32 values, an f16 scale then 32 int8 codes
+            raw = np.frombuffer(buf, dtype=np.uint8, count=cnt // 32 * 34, offset=base + off).reshape(-1, 34)
+            d = raw[:, :2].copy().view('<f2').astype(np.float64)
+            a = (raw[:, 2:].view(np.int8).astype(np.float64) * d).reshape(-1)
         elif t == 39:  # MXFP4: per 32 values, an E8M0 byte then 16 bytes of nibbles
             raw = np.frombuffer(buf, dtype=np.uint8, count=cnt // 32 * 17, offset=base + off).reshape(-1, 17)
             d = np.ldexp(1.0, raw[:, 0].astype(np.int64) - 128)
@@ -81,6 +89,8 @@ def read_gguf(path):
         else:
             raise SystemExit('%s: type %d not handled' % (name, t))
         tens[name] = a.reshape(shape)
+        if types is not None:
+            types[name] = t
     return kv, tens
 
 

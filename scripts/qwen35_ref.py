@@ -25,7 +25,16 @@ The layers:
 (reference/*.logits0-f32.tsv) and prints the max difference. Otherwise, for each model and each
 prompt of PROMPTS (token ids), it prints one line:
     <model file> TAB <prompt ids> TAB <greedy ids, N_NEW steps> TAB <first 16 logits after the prompt>
+    TAB <the top-1 - top-2 margin of each step>
 Generation runs the recurrence token by token and keeps the state, as a decoder does.
+
+--files A.gguf B.gguf ... runs those files instead of the two models (lines named by the file's
+base name). Quantized tensors (Q8_0, and F16) are read too; a Q8_0 weight multiplies
+activations rounded to Q8_0 as llama.cpp and gptc do. tests/fixtures/qwen35_q8_ref.tsv is
+
+    build/gptc quantize ../shared/data/gguf/arch/rand-qwen35-d128-F32.gguf /tmp/rand-qwen35-d128-F32.q8_0.gguf q8_0
+    build/gptc quantize ../shared/data/gguf/arch/rand-qwen35moe-d128-F32.gguf /tmp/rand-qwen35moe-d128-F32.q8_0.gguf q8_0
+    /usr/bin/python3 scripts/qwen35_ref.py --files /tmp/rand-qwen35*.q8_0.gguf > tests/fixtures/qwen35_q8_ref.tsv
 """
 import math
 import os
@@ -34,7 +43,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from moe_ref import read_gguf  # noqa: E402  (the shared GGUF reader)
+from moe_ref import q8_0, read_gguf  # noqa: E402  (the shared GGUF reader, Q8_0 activations)
 
 PROMPTS = [[403, 407, 261, 378], [1, 403, 407, 261, 378], [17, 300, 45, 45, 45, 9, 200, 511, 0, 2, 88, 88],
            [250] * 3 + list(range(30, 60))]
@@ -59,7 +68,8 @@ def softplus(x):
 
 class Model:
     def __init__(self, path):
-        kv, t = read_gguf(path)
+        self.types = {}
+        kv, t = read_gguf(path, self.types)
         self.t = t
         a = kv['general.architecture']
         self.arch = a
@@ -78,8 +88,17 @@ class Model:
         self.Hv = g('ssm.time_step_rank')
         self.dv = g('ssm.inner_size') // self.Hv
         self.k = g('expert_used_count')
-        self.out = t.get('output.weight', t['token_embd.weight'])
+        self.out = 'output.weight' if 'output.weight' in t else 'token_embd.weight'
         self.reset()
+
+    def lin(self, x, name, e=None):
+        """x (T, cols) or (cols) times weight `name` (expert e of a 3-D one) transposed. A
+        quantized weight (not F32/F16) multiplies activations rounded to Q8_0, as llama.cpp's CPU
+        backend and gptc do."""
+        w = self.t[name] if e is None else self.t[name][e]
+        if self.types.get(name, 0) not in (0, 1):
+            x = np.stack([q8_0(r) for r in np.atleast_2d(x)]).reshape(x.shape)
+        return x @ w.T
 
     def reset(self):
         """per layer: the conv window (kconv - 1 previous qkv rows), the delta-net states,
@@ -105,10 +124,10 @@ class Model:
         t, p = self.t, 'blk.%d.' % l
         T = len(h)
         G, Hv, dk, dv, K = self.G, self.Hv, self.dk, self.dv, self.kconv
-        qkv = h @ t[p + 'attn_qkv.weight'].T
-        z = h @ t[p + 'attn_gate.weight'].T
-        beta = sigmoid(h @ t[p + 'ssm_beta.weight'].T)
-        gate = softplus(h @ t[p + 'ssm_alpha.weight'].T + t[p + 'ssm_dt.bias']) * t[p + 'ssm_a']
+        qkv = self.lin(h, p + 'attn_qkv.weight')
+        z = self.lin(h, p + 'attn_gate.weight')
+        beta = sigmoid(self.lin(h, p + 'ssm_beta.weight'))
+        gate = softplus(self.lin(h, p + 'ssm_alpha.weight') + t[p + 'ssm_dt.bias']) * t[p + 'ssm_a']
         C = qkv.shape[1]
         hist = self.conv.get(l, np.zeros((K - 1, C)))
         full = np.concatenate([hist, qkv])
@@ -132,15 +151,15 @@ class Model:
                 o[i, j] = S[j] @ q[i, kh]
         self.S[l] = S
         o = rmsnorm(o, t[p + 'ssm_norm.weight'], self.eps) * silu(z.reshape(T, Hv, dv))
-        return o.reshape(T, Hv * dv) @ t[p + 'ssm_out.weight'].T
+        return self.lin(o.reshape(T, Hv * dv), p + 'ssm_out.weight')
 
     def attention(self, l, h):
         t, p = self.t, 'blk.%d.' % l
         T, H, Hkv, hd = len(h), self.H, self.Hkv, self.hd
-        qg = (h @ t[p + 'attn_q.weight'].T).reshape(T, H, 2 * hd)
+        qg = self.lin(h, p + 'attn_q.weight').reshape(T, H, 2 * hd)
         q, gate = qg[:, :, :hd], qg[:, :, hd:]
-        k = (h @ t[p + 'attn_k.weight'].T).reshape(T, Hkv, hd)
-        v = (h @ t[p + 'attn_v.weight'].T).reshape(T, Hkv, hd)
+        k = self.lin(h, p + 'attn_k.weight').reshape(T, Hkv, hd)
+        v = self.lin(h, p + 'attn_v.weight').reshape(T, Hkv, hd)
         q = rmsnorm(q, t[p + 'attn_q_norm.weight'], self.eps)
         k = rmsnorm(k, t[p + 'attn_k_norm.weight'], self.eps)
         pos = np.arange(self.n_past, self.n_past + T)
@@ -158,23 +177,24 @@ class Model:
                 e = np.exp(s - s.max())
                 att[i, hh] = e @ V[:n, kh] / e.sum()
         att = att * sigmoid(gate)
-        return att.reshape(T, H * hd) @ t[p + 'attn_output.weight'].T
+        return self.lin(att.reshape(T, H * hd), p + 'attn_output.weight')
 
     def ffn(self, l, h):
         t, p = self.t, 'blk.%d.' % l
+        lin = self.lin
         if p + 'ffn_gate_inp.weight' not in t:
-            return (silu(h @ t[p + 'ffn_gate.weight'].T) * (h @ t[p + 'ffn_up.weight'].T)) @ t[p + 'ffn_down.weight'].T
+            return lin(silu(lin(h, p + 'ffn_gate.weight')) * lin(h, p + 'ffn_up.weight'), p + 'ffn_down.weight')
         out = np.zeros_like(h)
         for i, x in enumerate(h):
-            lg = t[p + 'ffn_gate_inp.weight'] @ x
+            lg = lin(x, p + 'ffn_gate_inp.weight')
             pr = np.exp(lg - lg.max())
             pr /= pr.sum()
             sel = np.argsort(-pr, kind='stable')[:self.k]
             for e, we in zip(sel, pr[sel] / pr[sel].sum()):
-                G, U, Dn = (t[p + n][e] for n in ('ffn_gate_exps.weight', 'ffn_up_exps.weight', 'ffn_down_exps.weight'))
-                out[i] += we * (Dn @ (silu(G @ x) * (U @ x)))
-            sh = t[p + 'ffn_down_shexp.weight'] @ (silu(t[p + 'ffn_gate_shexp.weight'] @ x) * (t[p + 'ffn_up_shexp.weight'] @ x))
-            out[i] += sh * sigmoid(t[p + 'ffn_gate_inp_shexp.weight'] @ x)
+                a = silu(lin(x, p + 'ffn_gate_exps.weight', e)) * lin(x, p + 'ffn_up_exps.weight', e)
+                out[i] += we * lin(a, p + 'ffn_down_exps.weight', e)
+            sh = silu(lin(x, p + 'ffn_gate_shexp.weight')) * lin(x, p + 'ffn_up_shexp.weight')
+            out[i] += lin(sh, p + 'ffn_down_shexp.weight') * sigmoid(lin(x, p + 'ffn_gate_inp_shexp.weight'))
         return out
 
     def forward(self, toks):
@@ -187,14 +207,17 @@ class Model:
             x = x + (self.deltanet(l, h) if self.recurrent(l) else self.attention(l, h))
             x = x + self.ffn(l, rmsnorm(x, t[p + 'post_attention_norm.weight'], self.eps))
         self.n_past += len(toks)
-        return rmsnorm(x[-1], t['output_norm.weight'], self.eps) @ self.out.T
+        return self.lin(rmsnorm(x[-1], t['output_norm.weight'], self.eps), self.out)
 
 
 def main():
     d = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith('-') else '../shared/data/gguf/arch'
-    names = ['rand-qwen35-d128-F32', 'rand-qwen35moe-d128-F32']
-    for n in names:
-        m = Model(os.path.join(d, n + '.gguf'))
+    files = [os.path.join(d, n + '.gguf') for n in ('rand-qwen35-d128-F32', 'rand-qwen35moe-d128-F32')]
+    if '--files' in sys.argv:
+        files = sys.argv[sys.argv.index('--files') + 1:]
+    for path in files:
+        n = os.path.basename(path)[:-len('.gguf')]
+        m = Model(path)
         if '--check' in sys.argv:
             ref = np.loadtxt(os.path.join(d, 'reference', n + '.logits0-f32.tsv'))[:, 1]
             got = m.forward([403, 407, 261, 378])
@@ -219,17 +242,17 @@ def main():
         for pr in PROMPTS:
             m.reset()
             first = lg = m.forward(list(pr))
-            gen, gap = [], 1e9
+            gen, gaps = [], []
             for s in range(N_NEW):
                 nxt = int(np.argmax(lg))
-                gap = min(gap, lg[nxt] - np.sort(lg)[-2])
+                gaps.append(lg[nxt] - np.sort(lg)[-2])
                 gen.append(nxt)
                 if s + 1 < N_NEW:
                     lg = m.forward([nxt])
-            print('%s.gguf\t%s\t%s\t%s' % (n, ' '.join(map(str, pr)), ' '.join(map(str, gen)),
-                                           ' '.join('%.6f' % v for v in first[:16])))
+            print('%s.gguf\t%s\t%s\t%s\t%s' % (n, ' '.join(map(str, pr)), ' '.join(map(str, gen)),
+                                               ' '.join('%.6f' % v for v in first[:16]),
+                                               ' '.join('%.4f' % v for v in gaps)))
             sys.stdout.flush()
-            print('# %s, prompt of %d: smallest top-2 gap %.3f' % (n, len(pr), gap), file=sys.stderr)
 
 
 if __name__ == '__main__':

@@ -305,6 +305,18 @@ static void check_bad_files(void)
         {"rand-bert-d128-F32", "bert causal not a bool", .set_key = "bert.attention.causal", .set_val = 1, .expect = "bert.attention.causal' is not a bool"},
         {"rand-bert-d128-F32", "bert rank pooling", .set_key = "bert.pooling_type", .set_val = 4, .expect = "pooling_type 4"},
         {"rand-bert-d128-F32", "bert pooling out of range", .set_key = "bert.pooling_type", .set_val = 9, .expect = "bert.pooling_type"},
+        {"rand-qwen35-d128-F32", "qwen35 missing ssm_a", .drop_tensor = "blk.1.ssm_a", .expect = "blk.1.ssm_a' is missing"},
+        {"rand-qwen35-d128-F32", "qwen35 conv shape", .bad_shape = "blk.0.ssm_conv1d.weight", .expect = "blk.0.ssm_conv1d.weight' has shape"},
+        {"rand-qwen35-d128-F32", "qwen35 gated q shape", .bad_shape = "blk.3.attn_q.weight", .expect = "blk.3.attn_q.weight' has shape"},
+        {"rand-qwen35-d128-F32", "qwen35 MTP layers", .set_key = "qwen35.nextn_predict_layers", .set_val = 5, .expect = "nextn_predict_layers 5"},
+        {"rand-qwen35-d128-F32", "qwen35 MTP block run as a layer", .set_key = "qwen35.nextn_predict_layers", .set_val = 0, .expect = "blk.4.attn_qkv.weight' is missing"},
+        {"rand-qwen35-d128-F32", "qwen35 value heads", .set_key = "qwen35.ssm.time_step_rank", .set_val = 3, .expect = "time_step_rank 3"},
+        {"rand-qwen35-d128-F32", "qwen35 inner size", .set_key = "qwen35.ssm.inner_size", .set_val = 100, .expect = "blk.0.attn_qkv.weight' has shape"},
+        {"rand-qwen35-d128-F32", "qwen35 no conv kernel", .drop_key = "qwen35.ssm.conv_kernel", .expect = "qwen35.ssm.conv_kernel"},
+        {"rand-qwen35-d128-F32", "qwen35 conv kernel", .set_key = "qwen35.ssm.conv_kernel", .set_val = 17, .expect = "qwen35.ssm.conv_kernel"},
+        {"rand-qwen35moe-d128-F32", "qwen35moe shared gate", .drop_tensor = "blk.2.ffn_gate_inp_shexp.weight", .expect = "blk.2.ffn_gate_inp_shexp.weight' is missing"},
+        {"rand-qwen35moe-d128-F32", "qwen35moe shared width", .drop_key = "qwen35moe.expert_shared_feed_forward_length", .expect = "expert_shared_feed_forward_length"},
+        {"rand-qwen35moe-d128-F32", "qwen35moe experts shape", .bad_shape = "blk.1.ffn_up_exps.weight", .expect = "blk.1.ffn_up_exps.weight"},
         {"rand-smollm3-d128-F32", "unknown architecture", .set_key = "general.architecture", .set_str = "mamba9", .expect = "'mamba9' is not supported (gptc runs: llama, gpt2"},
     };
     /* clang-format on */

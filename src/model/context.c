@@ -45,6 +45,9 @@ static unsigned act_forms_used(const gptc_model *m, const gptc_ops *ops)
                                &ly->w_gate, &ly->w_up, &ly->w_down, &ly->wqkv};
         for (int i = 0; i < 8; i++)
             if (gptc_type_is_quant(lw[i]->type)) used |= 1u << ops->act_form(lw[i]->type);
+        for (int i = 0; i < 3; i++)
+            if (ly->aux[i].data && gptc_type_is_quant(ly->aux[i].type))
+                used |= 1u << ops->act_form(ly->aux[i].type);
         used |= gptc_moe_act_forms(ly->moe, ops);
     }
     return used;

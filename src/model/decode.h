@@ -49,6 +49,10 @@ extern const gptc_arch_def gptc_arch_llama, gptc_arch_gpt2, gptc_arch_qwen2, gpt
     gptc_arch_gemma2, gptc_arch_gemma3, gptc_arch_phi3, gptc_arch_smollm3, gptc_arch_bert;
 /* The mixture-of-experts architectures (qwen3moe.c, gptoss.c; the block in moe.c) */
 extern const gptc_arch_def gptc_arch_qwen3moe, gptc_arch_gptoss;
+/* The Qwen3.5 hybrids (qwen35.c: gated delta-net and gated attention layers) */
+extern const gptc_arch_def gptc_arch_qwen35, gptc_arch_qwen35moe;
+struct gptc_dn_layer;
+void gptc_dn_layer_free(struct gptc_dn_layer *d);
 
 /* The layer loop of the families made of gptc_blk_prenorm_layer only (llama.c) */
 gptc_status gptc_forward_prenorm(gptc_fwd *f, gptc_err *err);

@@ -116,7 +116,8 @@ gptc_status gptc_hp_common(gptc_model *m, gptc_err *err)
     const int64_t big = 1 << 20;
     gptc_status s;
     if ((s = gptc_hp_int(f, a, "embedding_length", 1, big, -1, &hp->n_embd, err)) ||
-        (s = gptc_hp_int(f, a, "feed_forward_length", 1, big, -1, &hp->n_ff, err)) ||
+        (s = gptc_hp_int(f, a, "feed_forward_length", 1, big, hp->n_ff > 0 ? hp->n_ff : -1,
+                         &hp->n_ff, err)) ||
         (s = gptc_hp_int(f, a, "block_count", 1, 4096, -1, &hp->n_layer, err)) ||
         (s = gptc_hp_int(f, a, "attention.head_count", 1, 4096, -1, &hp->n_head, err)) ||
         (s = gptc_hp_int(f, a, "attention.head_count_kv", 1, 4096, hp->n_head, &hp->n_head_kv,
@@ -530,6 +531,7 @@ void gptc_model_free(gptc_model *m)
                 free(owned[i]);
             free(ly->attn_sinks);
             gptc_moe_free(ly->moe);
+            gptc_dn_layer_free(ly->dn);
             if (!ly->bqkv) { /* separate biases; else views into bqkv */
                 free(ly->bq);
                 free(ly->bk);
@@ -595,13 +597,20 @@ char *gptc_model_describe(const gptc_model *m, char *buf, size_t n)
         if (r->attn_factor != 1.0f) ADD(" attn_factor %g", r->attn_factor);
     }
     if (m->rope_long_ctx) ADD(", long rope factors above %d tokens of context", m->rope_long_ctx);
-    int no_rope = 0, local = 0, qk = 0, bias = 0, post = 0;
+    int no_rope = 0, local = 0, qk = 0, bias = 0, post = 0, rec = 0;
     for (int l = 0; l < L; l++) {
-        no_rope += m->n_rope > 0 && !ly[l].rope;
+        rec += ly[l].n_state > 0;
+        no_rope += m->n_rope > 0 && !ly[l].rope && ly[l].n_state == 0;
         local += ly[l].n_swa > 0;
         qk += ly[l].q_norm != NULL;
         bias += ly[l].bq != NULL;
         post += ly[l].post_attn_norm != NULL;
+    }
+    if (rec) {
+        ADD(", recurrent layers");
+        for (int l = 0, k = 0; l < L && k < 64; l++)
+            if (ly[l].n_state) ADD("%s%d", k++ ? "," : " ", l);
+        ADD(" (%.1f KiB of state per sequence)", (double)gptc_state_bytes(m) / 1024.0);
     }
     if (no_rope) ADD(", %d layers without rope", no_rope);
     if (local) {

@@ -70,6 +70,9 @@ typedef struct gptc_layer {
     gptc_wt wqkv;             /* fused q|k|v rows when the file has them (wq, wk, wv are views) */
     float *attn_sinks;        /* (n_head) owned: gpt-oss's per-head sink logits, or NULL */
     struct gptc_moe *moe;     /* owned: the mixture-of-experts feed-forward (moe.h), or NULL */
+    struct gptc_dn_layer *dn; /* owned: qwen35's delta-net vectors, or NULL */
+    gptc_wt aux[3];           /* the architecture's other products (unbound: data NULL); qwen35:
+                               * ssm_alpha, ssm_beta, ffn_gate_inp_shexp */
     /* Recurrent state (hybrid models: short convolutions, delta-net): floats this layer keeps
      * per sequence between batches, laid out as the architecture says (e.g. lfm2: the last
      * kernel-1 inputs of the convolution). 0: none. The context owns the memory (context.h). */
@@ -168,7 +171,8 @@ gptc_status gptc_hp_int_arr(const gguf_file *f, const char *arch, const char *na
 
 /* The hparams common to the decoder families (embedding_length, feed_forward_length,
  * block_count, head counts, key_length, context_length, rope dims/base, rms epsilon) with
- * head_count_kv dividing head_count. */
+ * head_count_kv dividing head_count. feed_forward_length is required unless hp.n_ff is already
+ * set (> 0), which then is its default. */
 gptc_status gptc_hp_common(gptc_model *m, gptc_err *err);
 
 #endif
