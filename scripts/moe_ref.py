@@ -26,8 +26,7 @@ MX = np.array([0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12], dtype=n
 
 
 def read_gguf(path, types=None):
-    """kv, tensors (float64 arrays in numpy order); types (a dict), when given, gets each
-    tensor's GGUF type"""
+    """(kv, tensors as float64 arrays); types, when given, receives each tensor's GGUF type"""
     buf = open(path, 'rb').read()
     o = 4
     ver, nt, nkv = struct.unpack_from('<IQQ', buf, o)
@@ -86,11 +85,22 @@ def read_gguf(path, types=None):
             d = np.ldexp(1.0, raw[:, 0].astype(np.int64) - 128)
             lo, hi = MX[raw[:, 1:] & 15], MX[raw[:, 1:] >> 4]
             a = (np.concatenate([lo, hi], axis=1) * d[:, None]).reshape(-1)
+        elif t == 1:
+            a = np.frombuffer(buf, dtype='<f2', count=cnt, offset=base + off).astype(np.float64)
+        elif t == 8:  # Q8_0: per 32 values, an f16 scale then 32 int8
+            raw = np.frombuffer(buf, dtype=np.uint8, count=cnt // 32 * 34, offset=base + off).reshape(-1, 34)
+            d = raw[:, :2].copy().view('<f2').astype(np.float64)
+            a = (raw[:, 2:].view(np.int8).astype(np.float64) * d).reshape(-1)
+        elif t == 2:  # Q4_0: per 32 values, an f16 scale then 16 bytes: low nibbles 0..15, high 16..31
+            raw = np.frombuffer(buf, dtype=np.uint8, count=cnt // 32 * 18, offset=base + off).reshape(-1, 18)
+            d = raw[:, :2].copy().view('<f2').astype(np.float64)
+            q = np.concatenate([raw[:, 2:] & 15, raw[:, 2:] >> 4], axis=1).astype(np.float64) - 8
+            a = (q * d).reshape(-1)
         else:
             raise SystemExit('%s: type %d not handled' % (name, t))
-        tens[name] = a.reshape(shape)
         if types is not None:
             types[name] = t
+        tens[name] = a.reshape(shape)
     return kv, tens
 
 

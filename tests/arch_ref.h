@@ -1,8 +1,8 @@
 /*
  * arch_ref.h — llama.cpp's reference outputs for the random-weight models of
  * ../shared/data/gguf/arch (its README): the prompt ids, the top-5 ids and logits of every greedy
- * step, the top-2 margins and the all-F32 logits after the prompt. Shared by test_arch.c and
- * test_moe.c; header-only (static functions), each test is one program.
+ * step, the top-2 margins and the all-F32 logits after the prompt. Shared by test_arch.c,
+ * test_moe.c and test_hybrid.c; header-only (static functions), each test is one program.
  */
 #ifndef GPTC_TEST_ARCH_REF_H
 #define GPTC_TEST_ARCH_REF_H

@@ -5,16 +5,33 @@
  *     checkpoints (GPTC_E_UNSUPPORTED otherwise, nothing changed); seq_cp copies the state at
  *     the cut and the checkpoints below it; a whole-sequence clear resets it; gptc_kv_seq_cut;
  *     the checkpoint ring. Checked on a dense model whose layers are given a fake state (the
- *     bookkeeping does not depend on what the layers compute).
+ *     bookkeeping does not depend on what the layers compute);
+ *   - lfm2 (gated short convolutions + attention) against llama.cpp (../shared/data/gguf/arch,
+ *     README there): logits after the prompt within 1e-3 of the range of the all-F32 run, greedy
+ *     steps and top-5 logits against the default run, 1 and 2 threads; against
+ *     scripts/lfm2_ref.py's float64 pass on prompts of our own (tests/fixtures/lfm2_ref.tsv);
+ *     quantized copies (gptc quantize) against llama.cpp's greedy ids;
+ *   - the chunk-parallel conv equals the per-token scalar loop bit for bit (logits and states),
+ *     token-by-token decoding and interleaved sequences agree with one batch;
+ *   - a checkpointed / seq_cp'd state gives the same tokens as a cold start; a cut without a
+ *     checkpoint is refused;
+ *   - bad lfm2 files (missing tensor, wrong shapes, bad keys) are clear errors.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "format/gguf.h"
 #include "model/context.h"
 #include "model/model.h"
+#include "quant/quantize.h"
 #include "test.h"
+
+#include "arch_check.h"
+
+#define LFM2 "rand-lfm2-d64-F32"
 
 /* Decode tokens [p0, p1) of a fixed stream into seq at their positions. */
 static gptc_status feed(gptc_ctx *c, int seq, int p0, int p1, gptc_err *err)
@@ -174,8 +191,320 @@ static void test_state_bookkeeping(void)
     gptc_model_free(m);
 }
 
+/* ----- lfm2 --------------------------------------------------------------------------------- */
+
+static const char *lfm2_path(void)
+{
+    static char path[512];
+    snprintf(path, sizeof path, "%s/gguf/arch/" LFM2 ".gguf", test_data_dir());
+    return path;
+}
+
+/* Decode ids (n) into seq from position p0 in one batch; logits of the last token copied to lg. */
+static int decode_into(gptc_ctx *c, int seq, int p0, const int32_t *ids, int n, float *lg, int V)
+{
+    int32_t pos[128], sid[128];
+    gptc_err err;
+    for (int i = 0; i < n; i++) {
+        pos[i] = p0 + i;
+        sid[i] = seq;
+    }
+    gptc_batch b = {.n_tokens = n, .token = ids, .pos = pos, .seq_id = sid};
+    if (gptc_decode(c, &b, &err)) {
+        CHECK(0, "decode seq %d at %d: %s", seq, p0, err.msg);
+        return 0;
+    }
+    if (lg) memcpy(lg, gptc_get_logits(c, n - 1), (size_t)V * sizeof *lg);
+    return 1;
+}
+
+/* n greedy ids of seq from its current end (the logits lg of its last token given). */
+static int greedy_from(gptc_ctx *c, int seq, float *lg, int V, int n, int *out)
+{
+    for (int s = 0; s < n; s++) {
+        int32_t tok = out[s] = argmax(lg, V);
+        if (!decode_into(c, seq, gptc_kv_seq_pos_max(c, seq) + 1, &tok, 1, lg, V)) return 0;
+    }
+    return 1;
+}
+
+static const int32_t g_prompt[] = {1, 403, 407, 261, 378, 17, 300, 45, 45, 9, 200, 511, 0, 2, 88};
+#define N_PROMPT ((int)(sizeof g_prompt / sizeof g_prompt[0]))
+
+/* Batch conv (1 and 2 threads) == the scalar loop, bit for bit; token by token ~= one batch;
+ * two sequences interleaved in one batch == each alone. */
+static void check_conv_forms(gptc_model *m)
+{
+    int V = gptc_model_hparams(m)->n_vocab;
+    float *lg[4];
+    for (int i = 0; i < 4; i++)
+        lg[i] = malloc((size_t)V * sizeof(float));
+    gptc_ctx_params cp = gptc_ctx_default_params();
+    cp.n_ctx = 128;
+    cp.n_seq_max = 2;
+    cp.type_k = cp.type_v = 0;
+    gptc_err err;
+    gptc_ctx *c[3] = {0};
+    for (int i = 0; i < 3; i++) {
+        cp.n_threads = i == 1 ? 2 : 1;
+        if (gptc_ctx_init(m, &cp, &c[i], &err)) CHECK(0, "ctx: %s", err.msg);
+    }
+    if (!c[0] || !c[1] || !c[2]) goto out;
+    c[2]->scalar_ref = 1;
+    for (int i = 0; i < 3; i++)
+        decode_into(c[i], 0, 0, g_prompt, N_PROMPT, lg[i], V);
+    CHECK(memcmp(lg[0], lg[2], (size_t)V * sizeof(float)) == 0,
+          "batch conv == scalar loop: logits bit for bit");
+    CHECK(memcmp(lg[0], lg[1], (size_t)V * sizeof(float)) == 0, "1 and 2 threads: same logits");
+    CHECK(memcmp(c[0]->state, c[2]->state, c[0]->n_state * sizeof(float)) == 0 &&
+              memcmp(c[1]->state, c[2]->state, c[0]->n_state * sizeof(float)) == 0,
+          "batch conv == scalar loop: states bit for bit");
+    /* token by token, scalar: the same logits up to the products' summation order */
+    gptc_kv_clear(c[2]);
+    for (int i = 0; i < N_PROMPT; i++)
+        decode_into(c[2], 0, i, g_prompt + i, 1, lg[3], V);
+    double d = 0;
+    for (int i = 0; i < V; i++)
+        d = fmax(d, fabs(lg[3][i] - lg[0][i]));
+    CHECK(d < 1e-4, "token by token vs one batch: max |d| %.2e", d);
+    /* two sequences interleaved in one batch (uneven lengths), batch form */
+    gptc_kv_clear(c[1]);
+    static const int32_t other[] = {250, 250, 30, 31, 32, 33, 34};
+    int32_t tok[64], pos[64], sid[64];
+    int8_t want[64] = {0};
+    int n = 0, i0 = 0, i1 = 0, last0 = 0, last1 = 0;
+    while (i0 < N_PROMPT || i1 < 7) {
+        if (i0 < N_PROMPT) {
+            tok[n] = g_prompt[i0], pos[n] = i0++, sid[n] = 0, last0 = n++;
+            if (i0 < N_PROMPT) tok[n] = g_prompt[i0], pos[n] = i0++, sid[n] = 0, last0 = n++;
+        }
+        if (i1 < 7) tok[n] = other[i1], pos[n] = i1++, sid[n] = 1, last1 = n++;
+    }
+    want[last0] = want[last1] = 1;
+    gptc_batch b = {.n_tokens = n, .token = tok, .pos = pos, .seq_id = sid, .logits = want};
+    CHECK(gptc_decode(c[1], &b, &err) == GPTC_OK, "interleaved batch: %s", err.msg);
+    const float *l0 = gptc_get_logits(c[1], last0), *l1 = gptc_get_logits(c[1], last1);
+    gptc_kv_clear(c[0]);
+    decode_into(c[0], 1, 0, other, 7, lg[3], V);
+    double d0 = 0, d1 = 0;
+    for (int i = 0; l0 && l1 && i < V; i++) {
+        d0 = fmax(d0, fabs(l0[i] - lg[0][i]));
+        d1 = fmax(d1, fabs(l1[i] - lg[3][i]));
+    }
+    CHECK(l0 && l1 && d0 < 1e-4 && d1 < 1e-4, "interleaved sequences == each alone: %.2e %.2e", d0,
+          d1);
+    printf("# lfm2 conv forms: scalar == batch (bits), token by token %.2e, interleaved %.2e "
+           "%.2e\n",
+           d, d0, d1);
+out:
+    for (int i = 0; i < 3; i++)
+        gptc_ctx_free(c[i]);
+    for (int i = 0; i < 4; i++)
+        free(lg[i]);
+}
+
+/* A checkpointed, cut back or copied state continues exactly as a cold start does. */
+static void check_state_reuse(gptc_model *m)
+{
+    enum { N_GEN = 10 };
+    int V = gptc_model_hparams(m)->n_vocab;
+    float *lg = malloc((size_t)V * sizeof *lg), *lg0 = malloc((size_t)V * sizeof *lg0);
+    gptc_ctx_params cp = gptc_ctx_default_params();
+    cp.n_ctx = 128;
+    cp.n_seq_max = 3;
+    cp.n_threads = 2;
+    gptc_err err;
+    gptc_ctx *c;
+    if (gptc_ctx_init(m, &cp, &c, &err)) {
+        CHECK(0, "ctx: %s", err.msg);
+        free(lg);
+        free(lg0);
+        return;
+    }
+    int cold[N_GEN], again[N_GEN], copy[N_GEN], mid[N_GEN];
+    /* cold start: the prompt, then N_GEN greedy ids */
+    decode_into(c, 0, 0, g_prompt, N_PROMPT, lg0, V);
+    memcpy(lg, lg0, (size_t)V * sizeof *lg);
+    CHECK(gptc_kv_seq_checkpoint(c, 0) == GPTC_OK, "checkpoint after the prompt");
+    greedy_from(c, 0, lg, V, N_GEN, cold);
+    CHECK(gptc_kv_seq_rm(c, 0, N_PROMPT + 3, -1) == GPTC_E_UNSUPPORTED,
+          "a cut without a checkpoint is refused");
+    CHECK(gptc_kv_seq_cut(c, 0, N_PROMPT + 3) == N_PROMPT, "seq_cut finds the checkpoint");
+    /* back to the checkpoint, generate again */
+    CHECK(gptc_kv_seq_rm(c, 0, N_PROMPT, -1) == GPTC_OK, "cut at the checkpoint");
+    memcpy(lg, lg0, (size_t)V * sizeof *lg);
+    greedy_from(c, 0, lg, V, N_GEN, again);
+    CHECK(memcmp(cold, again, sizeof cold) == 0, "cut back to the checkpoint == cold start");
+    /* a copy of the prefix at the checkpoint into another sequence */
+    CHECK(gptc_kv_seq_cp(c, 0, 1, 0, N_PROMPT) == GPTC_OK, "seq_cp of the checkpointed prefix");
+    memcpy(lg, lg0, (size_t)V * sizeof *lg);
+    greedy_from(c, 1, lg, V, N_GEN, copy);
+    CHECK(memcmp(cold, copy, sizeof cold) == 0, "seq_cp'd state == cold start");
+    /* a checkpoint in the middle of the prompt: the rest decoded again */
+    gptc_kv_seq_rm(c, 1, 0, -1);
+    decode_into(c, 1, 0, g_prompt, 6, NULL, V);
+    gptc_kv_seq_checkpoint(c, 1);
+    decode_into(c, 1, 6, g_prompt + 6, 4, NULL, V);
+    int cut = gptc_kv_seq_cut(c, 1, 8);
+    CHECK(cut == 6 && gptc_kv_seq_rm(c, 1, cut, -1) == GPTC_OK, "cut to 6");
+    decode_into(c, 1, cut, g_prompt + cut, N_PROMPT - cut, lg, V);
+    greedy_from(c, 1, lg, V, N_GEN, mid);
+    CHECK(memcmp(cold, mid, sizeof cold) == 0, "re-prefill from a mid-prompt checkpoint");
+    /* the whole copy of a running sequence */
+    gptc_kv_seq_rm(c, 2, 0, -1);
+    CHECK(gptc_kv_seq_cp(c, 1, 2, 0, -1) == GPTC_OK, "seq_cp whole");
+    int a[4], b2[4];
+    float *lg2 = malloc((size_t)V * sizeof *lg2);
+    memcpy(lg2, lg, (size_t)V * sizeof *lg);
+    greedy_from(c, 1, lg, V, 4, a);
+    greedy_from(c, 2, lg2, V, 4, b2);
+    CHECK(memcmp(a, b2, sizeof a) == 0, "a whole copy continues as the original");
+    free(lg2);
+    gptc_ctx_free(c);
+    free(lg);
+    free(lg0);
+}
+
+typedef struct bad_case {
+    const char *desc;
+    const char *drop_tensor, *bad_shape; /* bad_shape: ne[1] + 1 */
+    const char *set_key;                 /* a u32 set_val, or an array of n_arr set_val */
+    int64_t set_val;
+    int n_arr;
+    const char *expect;
+} bad_case;
+
+static int write_variant(const gguf_file *src, const bad_case *bc, const char *path)
+{
+    static float junk[1 << 16];
+    gptc_err err;
+    gguf_file *f;
+    if (gptc_gguf_new(&f, &err)) return 0;
+    gptc_gguf_copy_kvs(f, src, &err);
+    if (bc->set_key && bc->n_arr) {
+        int32_t v[16];
+        for (int i = 0; i < bc->n_arr; i++)
+            v[i] = (int32_t)bc->set_val;
+        gptc_gguf_set_arr(f, bc->set_key, GGUF_VT_I32, v, (uint64_t)bc->n_arr, &err);
+    } else if (bc->set_key) {
+        gptc_gguf_set_uint(f, bc->set_key, GGUF_VT_U32, (uint64_t)bc->set_val, &err);
+    }
+    for (uint64_t i = 0; i < src->n_tensors; i++) {
+        const gguf_tensor *t = &src->tensors[i];
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)t->name.n, t->name.p);
+        if (bc->drop_tensor && strcmp(name, bc->drop_tensor) == 0) continue;
+        if (bc->bad_shape && strcmp(name, bc->bad_shape) == 0) {
+            uint64_t ne[2] = {t->ne[0], t->ne[1] + 1};
+            gptc_gguf_add_tensor(f, name, t->type, 2, ne, junk, &err);
+            continue;
+        }
+        gptc_gguf_add_tensor(f, name, t->type, t->n_dims, t->ne, t->data, &err);
+    }
+    int ok = gptc_gguf_write(f, path, &err) == GPTC_OK;
+    gptc_gguf_close(f);
+    return ok;
+}
+
+static void check_bad_files(void)
+{
+    /* clang-format off */
+    static const bad_case cases[] = {
+        {"missing conv taps", .drop_tensor = "blk.3.shortconv.conv.weight", .expect = "blk.3.shortconv.conv.weight' is missing"},
+        {"missing in_proj", .drop_tensor = "blk.0.shortconv.in_proj.weight", .expect = "blk.0.shortconv.in_proj.weight' is missing"},
+        {"missing final norm", .drop_tensor = "token_embd_norm.weight", .expect = "token_embd_norm.weight' is missing"},
+        {"missing k norm", .drop_tensor = "blk.4.attn_k_norm.weight", .expect = "blk.4.attn_k_norm.weight' is missing"},
+        {"conv taps shape", .bad_shape = "blk.1.shortconv.conv.weight", .expect = "blk.1.shortconv.conv.weight' has shape [3, 65], expected [3, 64]"},
+        {"in_proj shape", .bad_shape = "blk.5.shortconv.in_proj.weight", .expect = "blk.5.shortconv.in_proj.weight' has shape"},
+        {"out_proj shape", .bad_shape = "blk.0.shortconv.out_proj.weight", .expect = "blk.0.shortconv.out_proj.weight' has shape"},
+        {"taps vs l_cache", .set_key = "lfm2.shortconv.l_cache", .set_val = 4, .expect = "expected [4, 64]"},
+        {"l_cache out of range", .set_key = "lfm2.shortconv.l_cache", .set_val = 1, .expect = "lfm2.shortconv.l_cache"},
+        {"kv heads per layer, wrong count", .set_key = "lfm2.attention.head_count_kv", .set_val = 2, .n_arr = 5, .expect = "has 5 values for 6 layers"},
+        {"kv heads not dividing", .set_key = "lfm2.attention.head_count_kv", .set_val = 3, .n_arr = 6, .expect = "not a multiple of head_count_kv[0] = 3"},
+        {"attention where the file has conv", .set_key = "lfm2.attention.head_count_kv", .set_val = 2, .n_arr = 6, .expect = "blk.0.attn_q.weight' is missing"},
+        {"conv where the file has attention", .set_key = "lfm2.attention.head_count_kv", .set_val = 0, .n_arr = 6, .expect = "blk.2.shortconv.in_proj.weight' is missing"},
+    };
+    /* clang-format on */
+    char dir[] = "/tmp/gptc_test_hybrid_bad_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    char path[600];
+    snprintf(path, sizeof path, "%s/bad.gguf", dir);
+    gguf_file *src;
+    gptc_err err;
+    if (gptc_gguf_open(lfm2_path(), &src, &err)) {
+        CHECK(0, "open: %s", err.msg);
+        return;
+    }
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const bad_case *bc = &cases[k];
+        CHECK(write_variant(src, bc, path), "%s: write", bc->desc);
+        gptc_model *m = NULL;
+        gptc_status s = gptc_model_load(path, NULL, &m, &err);
+        CHECK(s != GPTC_OK && m == NULL, "%s: loaded a bad model", bc->desc);
+        CHECK(s == GPTC_OK || strstr(err.msg, bc->expect) != NULL, "%s: message '%s' lacks '%s'",
+              bc->desc, err.msg, bc->expect);
+        gptc_model_free(m);
+    }
+    gptc_gguf_close(src);
+    unlink(path);
+    rmdir(dir);
+}
+
+static void check_lfm2(void)
+{
+    for (int th = 1; th <= 2; th++)
+        check_llamacpp(LFM2, NULL, "as is", 1e-3, 0.02, th, 32);
+    gptc_model *m;
+    gptc_err err;
+    if (gptc_model_load(lfm2_path(), NULL, &m, &err)) {
+        CHECK(0, "load: %s", err.msg);
+        return;
+    }
+    CHECK(gptc_model_recurrent(m) && gptc_state_bytes(m) == 4 * 2 * 64 * sizeof(float),
+          "lfm2: 4 conv layers x 2 x 64 floats of state per sequence");
+    char desc[512];
+    gptc_model_describe(m, desc, sizeof desc);
+    CHECK(strstr(desc, "short convolution (3 taps) on layers 0,1,3,5") != NULL, "describe: %s",
+          desc);
+    check_conv_forms(m);
+    check_state_reuse(m);
+    gptc_model_free(m);
+    check_bad_files();
+    /* Quantized copies (rows of 64: the K mixes fall back as in llama-quantize). Against
+     * llama.cpp's F32 run they follow its greedy ids until a step whose margin is within what
+     * the quantization moves the logits (random weights: q8_0 moves them by ~0.5, 4 bits by
+     * whole units); against the float64 pass of the same quantized file (dequantized weights,
+     * Q8_0-rounded activations: what llama.cpp's CPU backend computes) they match closely. */
+    char dir[] = "/tmp/gptc_test_hybrid_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    static const struct {
+        const char *mix;
+        double tol;
+        int min_steps;
+    } mixes[] = {{"q8_0", 0.35, 6}, {"q4_0", 1e9, 0}, {"q4_k_m", 1e9, 0}};
+    char out[3][600];
+    for (size_t k = 0; k < sizeof mixes / sizeof mixes[0]; k++) {
+        snprintf(out[k], sizeof out[k], "%s/q.%s", dir, mixes[k].mix);
+        gptc_quantize_params qp = {.n_threads = 1};
+        if (gptc_quantize_model(lfm2_path(), NULL, out[k], mixes[k].mix, &qp, NULL, &err)) {
+            CHECK(0, "lfm2: quantize %s: %s", mixes[k].mix, err.msg);
+            continue;
+        }
+        check_llamacpp(LFM2, out[k], mixes[k].mix, -1, mixes[k].tol, 2, mixes[k].min_steps);
+    }
+    check_numpy("tests/fixtures/lfm2_ref.tsv", dir); /* its @q8_0 and @q4_0 lines */
+    for (size_t k = 0; k < sizeof mixes / sizeof mixes[0]; k++)
+        unlink(out[k]);
+    rmdir(dir);
+}
+
 int main(void)
 {
+    if (access(lfm2_path(), R_OK) != 0) {
+        printf("  (skipped: %s not found)\n", lfm2_path());
+        return test_summary();
+    }
     test_state_bookkeeping();
+    check_lfm2();
     return test_summary();
 }

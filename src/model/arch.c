@@ -23,6 +23,7 @@ static const gptc_arch_def *const g_table[] = {
     &gptc_arch_bert,
     &gptc_arch_qwen35,
     &gptc_arch_qwen35moe,
+    &gptc_arch_lfm2,
 };
 /* clang-format on */
 #define N_ARCH (sizeof g_table / sizeof g_table[0])

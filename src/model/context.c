@@ -49,6 +49,11 @@ static unsigned act_forms_used(const gptc_model *m, const gptc_ops *ops)
             if (ly->aux[i].data && gptc_type_is_quant(ly->aux[i].type))
                 used |= 1u << ops->act_form(ly->aux[i].type);
         used |= gptc_moe_act_forms(ly->moe, ops);
+        if (ly->sconv)
+            for (int i = 0; i < 2; i++) {
+                const gptc_wt *w = i ? &ly->sconv->out_proj : &ly->sconv->in_proj;
+                if (gptc_type_is_quant(w->type)) used |= 1u << ops->act_form(w->type);
+            }
     }
     return used;
 }
@@ -144,6 +149,7 @@ gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params
         c->ckpt_age = alloc3(p.n_seq_max, p.n_ckpt, 1, sizeof(uint64_t), &fail);
         if (c->ckpt) memset(c->ckpt, 0, (size_t)p.n_seq_max * p.n_ckpt * sizeof(float *));
     }
+    if (model->rs_floats > 0) c->rs = alloc3(1, B, model->rs_floats, sizeof(float), &fail);
     c->k_cache = alloc3(1, 1, k_total, 1, &fail);
     c->v_cache = alloc3(1, 1, v_total, 1, &fail);
     c->kv_tmp = alloc3(1, nth, 4 * HD + 128, sizeof(float), &fail);
@@ -232,6 +238,7 @@ void gptc_ctx_free(gptc_ctx *c)
     free(c->state);
     free(c->state_len);
     free(c->state_off);
+    free(c->rs);
     free(c);
 }
 

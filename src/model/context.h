@@ -79,6 +79,9 @@ struct gptc_ctx {
     int32_t *ckpt_len;  /* (n_seq_max * n_ckpt) */
     uint64_t *ckpt_age; /* (n_seq_max * n_ckpt) */
     uint64_t ckpt_clock;
+    float *rs;      /* (B, model->rs_floats) scratch of the recurrent layers, or NULL */
+    int scalar_ref; /* tests only: recurrent layers run their per-token reference loop instead
+                     * of the chunk-parallel batch form (the results must be equal) */
 
     /* embeddings (gptc_ctx_params.embeddings; NULL when off) */
     float *embd_sum;   /* (n_seq_max, D) sum of each sequence's final normalised states */

@@ -53,6 +53,8 @@ extern const gptc_arch_def gptc_arch_qwen3moe, gptc_arch_gptoss;
 extern const gptc_arch_def gptc_arch_qwen35, gptc_arch_qwen35moe;
 struct gptc_dn_layer;
 void gptc_dn_layer_free(struct gptc_dn_layer *d);
+/* The hybrid architectures (recurrent state per sequence, context.h) */
+extern const gptc_arch_def gptc_arch_lfm2;
 
 /* The layer loop of the families made of gptc_blk_prenorm_layer only (llama.c) */
 gptc_status gptc_forward_prenorm(gptc_fwd *f, gptc_err *err);

@@ -532,6 +532,8 @@ void gptc_model_free(gptc_model *m)
             free(ly->attn_sinks);
             gptc_moe_free(ly->moe);
             gptc_dn_layer_free(ly->dn);
+            if (ly->sconv) free(ly->sconv->w);
+            free(ly->sconv);
             if (!ly->bqkv) { /* separate biases; else views into bqkv */
                 free(ly->bq);
                 free(ly->bk);
@@ -618,6 +620,11 @@ char *gptc_model_describe(const gptc_model *m, char *buf, size_t n)
         for (int l = 0, k = 0; l < L && k < 16; l++)
             if (ly[l].n_swa) ADD("%s%d", k++ ? "," : " ", l);
     }
+    for (int l = 0, k = 0; l < L; l++)
+        if (ly[l].sconv) {
+            if (!k) ADD(", gated short convolution (%d taps) on layers", ly[l].sconv->k);
+            if (k++ < 16) ADD("%s%d", k > 1 ? "," : " ", l);
+        }
     if (qk) ADD(", q/k norm");
     if (bias) ADD(", q/k/v biases");
     if (post) ADD(", post-norms");

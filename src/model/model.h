@@ -41,6 +41,15 @@ enum gptc_act {
     GPTC_ACT_GELU_F16,  /* gelu(up) with ggml's f16 table, no gate (BERT) */
 };
 
+/* lfm2's gated short convolution (lfm2.c): B, C, x = split(in_proj · h, 3),
+ * y = C ⊙ conv(B ⊙ x) over the last k tokens, out_proj · y. */
+typedef struct gptc_shortconv {
+    gptc_wt in_proj;  /* (3D, D): B rows, then C, then x */
+    gptc_wt out_proj; /* (D, D) */
+    int k;            /* taps (shortconv.l_cache) */
+    float *w;         /* (D, k) owned: channel ch's taps, the oldest first */
+} gptc_shortconv;
+
 typedef struct gptc_layer {
     /* attention shape of this layer */
     int n_head, n_head_kv, hd;
@@ -77,6 +86,7 @@ typedef struct gptc_layer {
      * per sequence between batches, laid out as the architecture says (e.g. lfm2: the last
      * kernel-1 inputs of the convolution). 0: none. The context owns the memory (context.h). */
     int n_state;
+    gptc_shortconv *sconv; /* owned: lfm2's short convolution replacing attention, or NULL */
 } gptc_layer;
 
 struct gptc_arch_def;
@@ -110,6 +120,7 @@ struct gptc_model {
     int n_swa;           /* the sliding window of the local layers (0: none) */
     int swa_min;         /* > 0: every layer with its own KV is sliding, the smallest window */
     int rope_long_ctx;   /* phi3: contexts over this use rope[1] (long factors) for rope[0] */
+    int rs_floats;       /* floats of scratch per batch token the recurrent layers use (c->rs) */
 };
 
 /* Open a model file as a gguf_file without building a model: GGUF is mapped and parsed; any
