@@ -15,9 +15,14 @@
  *     token-by-token decoding and interleaved sequences agree with one batch;
  *   - a checkpointed / seq_cp'd state gives the same tokens as a cold start; a cut without a
  *     checkpoint is refused;
- *   - bad lfm2 files (missing tensor, wrong shapes, bad keys) are clear errors.
+ *   - bad lfm2 files (missing tensor, wrong shapes, bad keys) are clear errors;
+ *   - the server's prefix reuse on lfm2 (checkpoints at prompt boundaries, copies from a running
+ *     slot) gives the same greedy text as a cold start, and reuses what it can.
  */
+#include <jansson.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +32,10 @@
 #include "model/context.h"
 #include "model/model.h"
 #include "quant/quantize.h"
+#include "server/server.h"
 #include "test.h"
+
+#include "http_client.h"
 
 #include "arch_check.h"
 
@@ -498,13 +506,173 @@ static void check_lfm2(void)
     rmdir(dir);
 }
 
+/* ----- the server's prefix reuse -------------------------------------------------------------- */
+
+typedef struct srv_req {
+    int port;
+    char body[1024];
+    char text[4096];
+    int prompt_tokens, cached;
+    pthread_t th;
+} srv_req;
+
+static void srv_quiet(void *user, const char *line)
+{
+    (void)user;
+    if (getenv("GPTC_TEST_VERBOSE")) fprintf(stderr, "server: %s\n", line);
+}
+
+/* POST /v1/completions; the choice's text and the usage into r. */
+static void *srv_post(void *arg)
+{
+    srv_req *r = arg;
+    r->text[0] = 0;
+    r->prompt_tokens = r->cached = -1;
+    int fd = connect_port(r->port);
+    if (fd < 0) return NULL;
+    char head[512];
+    int n = snprintf(head, sizeof head,
+                     "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                     strlen(r->body));
+    send_all(fd, head, (size_t)n);
+    send_all(fd, r->body, strlen(r->body));
+    char *resp = read_all(fd, 60, NULL);
+    close(fd);
+    const char *b = resp ? strstr(resp, "\r\n\r\n") : NULL;
+    json_t *j = b ? json_loads(b + 4, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+    json_t *t = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "text");
+    if (json_is_string(t)) snprintf(r->text, sizeof r->text, "%s", json_string_value(t));
+    json_t *u = json_object_get(j, "usage");
+    r->prompt_tokens = (int)json_integer_value(json_object_get(u, "prompt_tokens"));
+    r->cached = (int)json_integer_value(
+        json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens"));
+    json_decref(j);
+    free(resp);
+    return NULL;
+}
+
+static gptc_server *srv_open(const gptc_model *m, int *port)
+{
+    gptc_server_params p = gptc_server_default_params();
+    p.port = 0;
+    p.n_parallel = 2;
+    p.n_ctx_seq = 1024;
+    p.n_ctx = 2048;
+    p.n_threads = 1;
+    p.log = srv_quiet;
+    gptc_server *srv = NULL;
+    gptc_err err;
+    if (gptc_server_start(m, &p, &srv, &err)) {
+        CHECK(0, "server start: %s", err.msg);
+        return NULL;
+    }
+    *port = gptc_server_port(srv);
+    return srv;
+}
+
+static void srv_body(srv_req *r, const char *prompt, int max_tokens)
+{
+    snprintf(r->body, sizeof r->body,
+             "{\"prompt\": \"%s\", \"max_tokens\": %d, \"temperature\": 0, \"ignore_eos\": true}",
+             prompt, max_tokens);
+}
+
+/* The greedy text of prompt on a server that has seen nothing else. */
+static void cold_text(const gptc_model *m, const char *prompt, int max_tokens, char *out, size_t n)
+{
+    srv_req r = {0};
+    gptc_server *srv = srv_open(m, &r.port);
+    out[0] = 0;
+    if (!srv) return;
+    srv_body(&r, prompt, max_tokens);
+    srv_post(&r);
+    snprintf(out, n, "%s", r.text);
+    gptc_server_free(srv);
+}
+
+static void check_server_reuse(const gptc_model *m)
+{
+    static const struct {
+        const char *prompt;
+        int max_tokens;
+        int want_cached; /* 1: some of the prompt must come from the cache */
+    } seq[] = {
+        {"Once upon a time there was a little cat", 12, 0},
+        {"Once upon a time there was a little cat", 12, 1},                /* the same: n - 1 */
+        {"Once upon a time there was a little cat who liked fish", 12, 1}, /* extended */
+        {"Once upon a time there", 12, 0},                                 /* a shorter prefix */
+        {"Once upon a time there was a little cat", 12, 1},                /* back again */
+    };
+    int port;
+    gptc_server *srv = srv_open(m, &port);
+    if (!srv) return;
+    char cold[4096];
+    for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
+        srv_req r = {.port = port};
+        srv_body(&r, seq[i].prompt, seq[i].max_tokens);
+        srv_post(&r);
+        cold_text(m, seq[i].prompt, seq[i].max_tokens, cold, sizeof cold);
+        CHECK(r.text[0] && strcmp(r.text, cold) == 0,
+              "server reuse, request %zu: '%s' vs cold start '%s'", i, r.text, cold);
+        CHECK(!seq[i].want_cached || (r.cached > 0 && r.cached < r.prompt_tokens),
+              "request %zu: %d of %d prompt tokens cached", i, r.cached, r.prompt_tokens);
+        if (i == 1)
+            CHECK(r.cached == r.prompt_tokens - 1, "the same prompt again: %d of %d cached",
+                  r.cached, r.prompt_tokens);
+        printf("# server reuse %zu: %d of %d prompt tokens cached, text equal to a cold start\n", i,
+               r.cached, r.prompt_tokens);
+    }
+    /* a prompt extending one still generating in the other slot: copied from it (or from its
+     * idle slot when it has finished) at the checkpoint */
+    srv_req a = {.port = port}, b = {.port = port};
+    srv_body(&a, "The dog ran to the park and", 600);
+    srv_body(&b, "The dog ran to the park and saw a bird", 12);
+    pthread_create(&a.th, NULL, srv_post, &a);
+    for (int k = 0; k < 200; k++) { /* until the first one is running (bounded) */
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+        char *r = NULL;
+        int fd = connect_port(port);
+        if (fd >= 0) {
+            const char *q = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+            send_all(fd, q, strlen(q));
+            r = read_all(fd, 10, NULL);
+            close(fd);
+        }
+        int busy = r && strstr(r, "gptc_slots_busy 1") != NULL;
+        free(r);
+        if (busy) break;
+    }
+    srv_post(&b);
+    pthread_join(a.th, NULL);
+    char cold_a[4096];
+    cold_text(m, "The dog ran to the park and saw a bird", 12, cold, sizeof cold);
+    cold_text(m, "The dog ran to the park and", 600, cold_a, sizeof cold_a);
+    CHECK(b.text[0] && strcmp(b.text, cold) == 0, "copied prefix: '%s' vs cold start '%s'", b.text,
+          cold);
+    CHECK(a.text[0] && strcmp(a.text, cold_a) == 0, "the source slot is not disturbed");
+    CHECK(b.cached > 0, "copied prefix: %d of %d prompt tokens cached", b.cached, b.prompt_tokens);
+    printf("# server reuse from a running slot: %d of %d prompt tokens cached, text equal to a "
+           "cold start\n",
+           b.cached, b.prompt_tokens);
+    gptc_server_free(srv);
+}
+
 int main(void)
 {
+    signal(SIGPIPE, SIG_IGN);
     if (access(lfm2_path(), R_OK) != 0) {
         printf("  (skipped: %s not found)\n", lfm2_path());
         return test_summary();
     }
     test_state_bookkeeping();
     check_lfm2();
+    gptc_model *m;
+    gptc_err err;
+    if (gptc_model_load(lfm2_path(), NULL, &m, &err) == GPTC_OK) {
+        check_server_reuse(m);
+        gptc_model_free(m);
+    }
     return test_summary();
 }

@@ -182,8 +182,13 @@ static float *prefill(chat *c, const int32_t *ids, size_t n)
     while (p < c->n_kv && p < n && c->kv[p] == ids[p])
         p++;
     if (p == n) p = n - 1; /* recompute the last token for its logits */
+    /* a hybrid model's recurrent state can only go back to a checkpoint (or to 0) */
+    p = (size_t)gptc_kv_seq_cut(c->ctx, 0, (int)p);
     if (p < c->n_kv) {
-        gptc_kv_seq_rm(c->ctx, 0, (int)p, -1);
+        if (gptc_kv_seq_rm(c->ctx, 0, (int)p, -1) != GPTC_OK) { /* cannot happen after the cut */
+            gptc_kv_seq_rm(c->ctx, 0, 0, -1);
+            p = 0;
+        }
         c->n_kv = p;
     }
     c->last_cached = p;
@@ -194,13 +199,17 @@ static float *prefill(chat *c, const int32_t *ids, size_t n)
         pos[i - p] = (int32_t)i;
     float *logits = NULL;
     gptc_err err;
-    for (size_t i = p; i < n; i += (size_t)c->n_batch) {
+    int rec = gptc_model_recurrent(c->model);
+    for (size_t i = p, m = 0; i < n; i += m) {
         if (g_interrupt) {
             logits = NULL;
             break;
         }
-        int m = n - i < (size_t)c->n_batch ? (int)(n - i) : c->n_batch;
-        gptc_batch b = {.n_tokens = m, .token = ids + i, .pos = pos + (i - p)};
+        m = n - i < (size_t)c->n_batch ? n - i : (size_t)c->n_batch;
+        /* hybrid models: stop before the last token and checkpoint there, so the next turn
+         * (or the same prompt again) can reuse everything up to it */
+        if (rec && i + m == n && m > 1) m--;
+        gptc_batch b = {.n_tokens = (int)m, .token = ids + i, .pos = pos + (i - p)};
         if (gptc_decode(c->ctx, &b, &err)) {
             fprintf(stderr, "gptc: %s\n", err.msg);
             gptc_kv_clear(c->ctx);
@@ -208,11 +217,12 @@ static float *prefill(chat *c, const int32_t *ids, size_t n)
             free(pos);
             return NULL;
         }
-        memcpy(c->kv + c->n_kv, ids + i, (size_t)m * sizeof *ids);
-        c->n_kv += (size_t)m;
-        for (int k = 0; k < m; k++)
-            gptc_sampler_accept(c->smp, ids[i + (size_t)k]);
-        logits = gptc_get_logits(c->ctx, m - 1);
+        memcpy(c->kv + c->n_kv, ids + i, m * sizeof *ids);
+        c->n_kv += m;
+        for (size_t k = 0; k < m; k++)
+            gptc_sampler_accept(c->smp, ids[i + k]);
+        logits = gptc_get_logits(c->ctx, (int)m - 1);
+        if (rec && c->n_kv == n - 1) gptc_kv_seq_checkpoint(c->ctx, 0);
     }
     free(pos);
     return logits;

@@ -17,7 +17,10 @@
  * slot whose cached tokens share the longest prefix with it; when another slot (running or
  * idle) shares a longer one, those cells are copied with gptc_kv_seq_cp instead (no compute,
  * only sequence bits). Only the rest of the prompt is decoded. For n > 1 the prompt is decoded
- * once by the first choice's slot and copied to the others.
+ * once by the first choice's slot and copied to the others. A hybrid model's recurrent state can
+ * only be cut where a checkpoint was saved (gptc_kv_seq_cut): its prefill stops one token
+ * before the end of each prompt to save one there, and a reused prefix is shortened to the
+ * nearest checkpoint (the rest is decoded again).
  *
  * Cancellation: the HTTP side sets job->cancelled; the next step ends the job's slots.
  */
@@ -408,6 +411,16 @@ static int slot_take(srv_sched *s, srv_slot *sl, srv_job *j, int ci, int state)
     return 0;
 }
 
+/* How much of j's prompt slot sl's cached sequence can give: the shared prefix, less the
+ * prompt's last token (decoded again for its logits), cut back to a checkpoint for a hybrid
+ * model. */
+static int usable_prefix(srv_sched *s, const srv_slot *sl, const srv_job *j)
+{
+    int l = SRV_MIN(lcp(sl->cache, sl->n_cache, j->prompt, j->n_prompt), j->n_prompt - 1);
+    if (l <= 0) return l;
+    return s->recurrent ? gptc_kv_seq_cut(s->ctx, sl->seq, l) : l;
+}
+
 static void admit_generate(srv_sched *s, srv_job *j)
 {
     /* the leader: the idle slot whose own cache shares most of the prompt (LRU on ties) */
@@ -416,7 +429,7 @@ static void admit_generate(srv_sched *s, srv_job *j)
     for (int i = 0; i < s->n_slots; i++) {
         srv_slot *sl = &s->slots[i];
         if (sl->state != SLOT_IDLE) continue;
-        int l = lcp(sl->cache, sl->n_cache, j->prompt, j->n_prompt);
+        int l = usable_prefix(s, sl, j);
         if (l > own || (l == own && sl->used < L->used)) {
             L = sl;
             own = l;
@@ -428,7 +441,7 @@ static void admit_generate(srv_sched *s, srv_job *j)
     for (int i = 0; i < s->n_slots; i++) {
         srv_slot *sl = &s->slots[i];
         if (sl == L) continue;
-        int l = lcp(sl->cache, sl->n_cache, j->prompt, j->n_prompt);
+        int l = usable_prefix(s, sl, j);
         if (l > src_l) {
             src = sl;
             src_l = l;
@@ -436,14 +449,17 @@ static void admit_generate(srv_sched *s, srv_job *j)
     }
     int keep;
     if (src) {
-        keep = SRV_MIN(src_l, j->n_prompt - 1);
+        keep = src_l;
         gptc_kv_seq_rm(s->ctx, L->seq, 0, -1);
-        gptc_kv_seq_cp(s->ctx, src->seq, L->seq, 0, keep);
+        if (gptc_kv_seq_cp(s->ctx, src->seq, L->seq, 0, keep)) keep = 0; /* after the cut: never */
     } else {
-        keep = SRV_MIN(own, j->n_prompt - 1);
-        gptc_kv_seq_rm(s->ctx, L->seq, keep, -1);
+        keep = own;
+        if (gptc_kv_seq_rm(s->ctx, L->seq, keep, -1)) keep = -1;
     }
-    if (keep < 0) keep = 0;
+    if (keep < 0) { /* nothing kept: start the sequence over */
+        gptc_kv_seq_rm(s->ctx, L->seq, 0, -1);
+        keep = 0;
+    }
     memcpy(L->cache, j->prompt, (size_t)keep * sizeof *L->cache);
     L->n_cache = keep;
     j->n_cached = keep;
@@ -710,6 +726,8 @@ static void step(srv_sched *s)
             if (hold_low && sl->job->low) continue;
             int rem = sl->n_prompt - sl->n_cache, k = rem < budget ? rem : budget;
             if (s->embed_only && k < rem) continue; /* whole inputs only: next step */
+            /* hybrid: stop before the prompt's last token to checkpoint there (see top) */
+            if (s->recurrent && k == rem && k > 1 && sl->job->kind == JOB_GENERATE) k--;
             for (int t = 0; t < k; t++) {
                 int p = sl->n_cache + t;
                 s->b_tok[n] = sl->prompt[p];
@@ -761,6 +779,8 @@ static void step(srv_sched *s)
             memcpy(sl->cache + sl->n_cache, sl->prompt + sl->n_cache,
                    (size_t)sl->chunk * sizeof(int32_t));
             sl->n_cache += sl->chunk;
+            if (s->recurrent && sl->n_cache == sl->n_prompt - 1)
+                gptc_kv_seq_checkpoint(s->ctx, sl->seq);
         }
         if (sl->job) sl->used = s->clock;
     }
@@ -865,6 +885,7 @@ gptc_status gptc_srv_sched_init(srv_sched *s, const gptc_model *model, const srv
     s->n_vocab = hp->n_vocab;
     s->n_embd = hp->n_embd;
     s->embed_only = gptc_model_pooling(model) != 0;
+    s->recurrent = gptc_model_recurrent(model);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
 

@@ -193,6 +193,7 @@ typedef struct srv_sched {
     gptc_ctx *ctx;             /* owned; only the scheduler thread touches it after init */
     int n_ctx, n_ctx_seq, n_batch, n_vocab, n_embd;
     int embed_only; /* an embedding model (bert): /v1/embeddings only, each input whole */
+    int recurrent;  /* a hybrid model (recurrent state): prefixes are cut at checkpoints only */
     int n_slots;
     srv_slot *slots;      /* (n_slots) owned */
     srv_metrics *metrics; /* borrowed */
