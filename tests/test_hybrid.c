@@ -304,6 +304,49 @@ static void check_conv_forms(gptc_model *m)
     printf("# lfm2 conv forms: scalar == batch (bits), token by token %.2e, interleaved %.2e "
            "%.2e\n",
            d, d0, d1);
+    /* a batch large enough for the conv to run on the pool (T * D * K >= 2^16): two sequences
+     * in uneven runs, 2 threads vs the scalar loop on 1 */
+    {
+        enum { NB = 400 };
+        gptc_ctx *cb[2] = {0};
+        cp.n_ctx = 512;
+        cp.n_batch = 512;
+        for (int i = 0; i < 2; i++) {
+            cp.n_threads = i ? 1 : 2;
+            if (gptc_ctx_init(m, &cp, &cb[i], &err)) CHECK(0, "ctx: %s", err.msg);
+        }
+        if (cb[0] && cb[1]) {
+            cb[1]->scalar_ref = 1;
+            int32_t *bt = malloc(NB * 3 * sizeof *bt), *bp = bt + NB, *bs = bt + 2 * NB;
+            int8_t *bl = calloc(NB, 1);
+            int np[2] = {0, 0}, lastk[2] = {0, 0};
+            for (int i = 0; i < NB; i++) {
+                int sq = i % 4 == 3;
+                bt[i] = (i * 37 + 11) % 512;
+                bs[i] = sq;
+                bp[i] = np[sq]++;
+                lastk[sq] = i;
+            }
+            bl[lastk[0]] = bl[lastk[1]] = 1;
+            gptc_batch bb = {.n_tokens = NB, .token = bt, .pos = bp, .seq_id = bs, .logits = bl};
+            int ok = 1;
+            for (int i = 0; i < 2; i++)
+                ok &= gptc_decode(cb[i], &bb, &err) == GPTC_OK;
+            CHECK(ok, "large batch: %s", err.msg);
+            for (int k = 0; ok && k < 2; k++) {
+                const float *a = gptc_get_logits(cb[0], lastk[k]),
+                            *b2 = gptc_get_logits(cb[1], lastk[k]);
+                CHECK(a && b2 && memcmp(a, b2, (size_t)V * sizeof *a) == 0,
+                      "large batch, seq %d: threaded conv == scalar loop (logits, bits)", k);
+            }
+            CHECK(ok && memcmp(cb[0]->state, cb[1]->state, 2 * cb[0]->n_state * sizeof(float)) == 0,
+                  "large batch: threaded conv == scalar loop (both states, bits)");
+            free(bt);
+            free(bl);
+        }
+        for (int i = 0; i < 2; i++)
+            gptc_ctx_free(cb[i]);
+    }
 out:
     for (int i = 0; i < 3; i++)
         gptc_ctx_free(c[i]);
