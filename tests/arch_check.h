@@ -211,10 +211,14 @@ static void check_numpy(const char *fixture, const char *quant_dir)
             int same = 0;
             while (same < nw && gen[same] == want[same])
                 same++;
-            CHECK(d < 2e-3,
-                  "%s, prompt of %d: first logits within 2e-3 of the float64 reference (max |d| "
+            /* a quantized copy: its products round the activations to 8-bit codes, and a value
+             * within an ulp of a rounding boundary may round the other way in float32 than in
+             * the reference's float64, moving the logits by a few hundredths */
+            double tol = at ? 0.1 : 2e-3;
+            CHECK(d < tol,
+                  "%s, prompt of %d: first logits within %g of the float64 reference (max |d| "
                   "%.2e)",
-                  f[0], np, d);
+                  f[0], np, tol, d);
             CHECK(same == nw,
                   "%s, prompt of %d: greedy ids equal the float64 reference's (%d of %d)", f[0], np,
                   same, nw);

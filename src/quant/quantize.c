@@ -120,7 +120,8 @@ static int wants_quant(int n_dims, const char *name)
 {
     return ends_with(name, "weight") && n_dims >= 2 && !strstr(name, "_norm.weight") &&
            !strstr(name, "ffn_gate_inp.weight") && !strstr(name, "ssm_conv1d.weight") &&
-           strcmp(name, "position_embd.weight") != 0 && strcmp(name, "token_types.weight") != 0;
+           !strstr(name, "shortconv.conv.weight") && strcmp(name, "position_embd.weight") != 0 &&
+           strcmp(name, "token_types.weight") != 0;
 }
 
 /* The type of a tensor that is quantized; *fallback set when its rows forced another type. */
