@@ -8,7 +8,8 @@
  *  2. Decode tok/s on stories260K (512-token vocabulary) with and without the same schema:
  *     sampling at temperature 0.8, the grammar's mask + accept included in the time.
  *
- *   build/bench/bench_grammar [DATA_DIR]
+ *   build/bench/bench_grammar [DATA_DIR [CUT...]]   (CUTs given: only the mask, with those
+ *                                                  local-cache cuts; 0 is the plain walk)
  */
 #include <jansson.h>
 #include <math.h>
@@ -132,6 +133,7 @@ static void bench_qwen2(const char *data, int cut)
         return;
     }
     gptc_gmatcher_set_cut(m, cut);
+    rs = 7; /* every cut sees the same generations (the masks are the same) */
     int words = (nv + 31) / 32;
     uint32_t *mask = malloc((size_t)words * 4);
     int32_t *allowed = malloc((size_t)nv * sizeof *allowed);
@@ -274,7 +276,12 @@ static void bench_decode(const char *data)
 int main(int argc, char **argv)
 {
     const char *data = argc > 1 ? argv[1] : "../shared/data";
-    bench_qwen2(data, 8);
+    if (argc > 2) { /* only the mask, with these local-cache cuts (0: the plain trie walk) */
+        for (int i = 2; i < argc; i++)
+            bench_qwen2(data, atoi(argv[i]));
+        return 0;
+    }
+    bench_qwen2(data, 8); /* the default */
     bench_qwen2(data, 2);
     bench_decode(data);
     return 0;

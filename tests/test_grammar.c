@@ -9,15 +9,19 @@
  * their mutations, strings over the grammar's alphabet) must be accepted by the matcher exactly
  * when the reference accepts them; every prefix of an accepted string (byte by byte, UTF-8
  * split included) must stay alive; masks over a small vocabulary (multi-byte tokens, tokens
- * that split a UTF-8 character, an end token) must equal the token-by-token check, also with the
- * local cache cut to 1 and 2 frames; generation under the mask always parses.
+ * that split a UTF-8 character, an end token) must equal the token-by-token check, with the
+ * local cache cut to 8, 2 and 1 frames and without it (the plain walk, cut 0), and the fast
+ * masks must equal the plain walk's at every state; generation under the mask always parses.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "grammar/grammar.h"
+#include "grammar/schema.h"
 #include "test.h"
 
 /* ----- random ----- */
@@ -630,11 +634,19 @@ static void test_grammar(int gi)
     /* masks against token-by-token checks; generation under the mask parses */
     int words = (NV + 31) / 32;
     uint32_t mask[(NV + 31) / 32];
-    int mask_bad = 0, gen_bad = 0, gens = 0, stuck = 0;
-    for (int cut = 8; cut >= 1; cut = cut == 8 ? 2 : cut - 1) {
+    int mask_bad = 0, gen_bad = 0, gens = 0, stuck = 0, slow_bad = 0, slow_n = 0;
+    /* the slow path (cut 0: the plain trie walk of the whole state) follows the same tokens */
+    gptc_gmatcher *slow = NULL;
+    st = gptc_gmatcher_new(g, v, &slow, &err);
+    CHECK(st == GPTC_OK, "slow matcher: %s", err.msg);
+    if (st) return;
+    gptc_gmatcher_set_cut(slow, 0);
+    uint32_t smask[(NV + 31) / 32];
+    for (int cut = 8; cut >= 0; cut = cut == 8 ? 2 : cut - 1) {
         gptc_gmatcher_set_cut(m, cut);
         for (int run = 0; run < 40; run++) {
             gptc_gmatcher_reset(m);
+            gptc_gmatcher_reset(slow);
             uint8_t text[600];
             int nt = 0;
             for (int step = 0; step < 120; step++) {
@@ -642,6 +654,14 @@ static void test_grammar(int gi)
                 if (st) {
                     mask_bad++;
                     break;
+                }
+                if (cut > 0) {
+                    slow_n++;
+                    if (gptc_gmatcher_mask(slow, smask, &err) || memcmp(mask, smask, sizeof mask)) {
+                        if (slow_bad < 3)
+                            printf("grammar %d cut %d: fast and slow masks differ\n", gi, cut);
+                        slow_bad++;
+                    }
                 }
                 int allowed[NV], na = 0;
                 for (int id = 0; id < NV; id++) {
@@ -686,7 +706,7 @@ static void test_grammar(int gi)
                     break;
                 }
                 st = gptc_gmatcher_accept_token(m, id, &err);
-                if (st) {
+                if (st || (cut > 0 && gptc_gmatcher_accept_token(slow, id, &err))) {
                     gen_bad++;
                     break;
                 }
@@ -695,9 +715,12 @@ static void test_grammar(int gi)
                 nt += (int)vl[id];
             }
         }
-        if (cut == 1) break;
+        if (cut == 0) break;
     }
     (void)words;
+    CHECK(slow_bad == 0 && slow_n > 100,
+          "grammar %d: fast and slow masks differ at %d of %d states", gi, slow_bad, slow_n);
+    gptc_gmatcher_free(slow);
     CHECK(mask_bad == 0, "grammar %d: %d mask bits differ from the token check", gi, mask_bad);
     CHECK(gen_bad == 0, "grammar %d: %d generations do not parse", gi, gen_bad);
     CHECK(gens >= 10, "grammar %d: only %d generations ended", gi, gens);
@@ -794,10 +817,156 @@ static void test_bad(void)
     }
 }
 
+/* ----- fast path = slow path on a real 150k-token vocabulary ----- */
+
+/* GPT-2's byte-level alphabet: codepoint -> byte */
+static int qcp_byte(uint32_t c)
+{
+    int n = 0;
+    for (int b = 0; b < 256; b++) {
+        int keep = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+        uint32_t cp = keep ? (uint32_t)b : 256u + (uint32_t)n++;
+        if (cp == c) return b;
+    }
+    return -1;
+}
+
+static const char *k_qschema =
+    "{\"type\":\"object\",\"properties\":{"
+    "\"id\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":100000},"
+    "\"name\":{\"type\":\"string\",\"maxLength\":12},"
+    "\"free\":{\"type\":\"string\"},"
+    "\"score\":{\"type\":\"number\"},"
+    "\"role\":{\"enum\":[\"admin\",\"user\"]},"
+    "\"day\":{\"type\":\"string\",\"format\":\"date\"},"
+    "\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"maxItems\":3},"
+    "\"sub\":{\"type\":\"object\",\"properties\":{\"a\":{\"type\":[\"string\",\"null\"]},"
+    "\"b\":{\"type\":\"boolean\"}},\"required\":[\"a\"]}},"
+    "\"required\":[\"id\",\"name\",\"free\",\"role\",\"tags\",\"sub\"]}";
+
+/* Random generations under a JSON schema and the JSON grammar over Qwen2's vocabulary: at
+ * every state the default (cached, cut) mask equals the plain walk's. */
+static void test_fast_slow_qwen2(void)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tokenizers/qwen2/vocab.json", test_data_dir());
+    json_error_t je;
+    json_t *vj = json_load_file(path, 0, &je);
+    if (!vj) {
+        printf("skipped: the Qwen2 fast/slow mask test (%s)\n", je.text);
+        return;
+    }
+    static int cpb[512];
+    for (uint32_t c = 0; c < 512; c++)
+        cpb[c] = qcp_byte(c);
+    int nv = (int)json_object_size(vj) + 1; /* + an end token */
+    uint8_t **bytes = calloc((size_t)nv, sizeof *bytes);
+    size_t *lens = calloc((size_t)nv, sizeof *lens);
+    uint8_t *eog = calloc((size_t)nv, 1);
+    const char *k;
+    json_t *jv;
+    json_object_foreach(vj, k, jv)
+    {
+        int id = (int)json_integer_value(jv);
+        size_t kl = strlen(k);
+        if (id < 0 || id >= nv - 1 || kl > 256) continue;
+        uint8_t *b = malloc(kl + 1);
+        size_t n = 0;
+        const unsigned char *q = (const unsigned char *)k;
+        while (*q && b) {
+            uint32_t c = *q;
+            int l = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+            if (l > 1) c &= 0x3Fu >> (l - 1);
+            for (int i = 1; i < l; i++)
+                c = (c << 6) | (q[i] & 0x3F);
+            q += l;
+            if (c >= 512 || cpb[c] < 0) {
+                n = 0;
+                break;
+            }
+            b[n++] = (uint8_t)cpb[c];
+        }
+        bytes[id] = b;
+        lens[id] = n;
+    }
+    json_decref(vj);
+    eog[nv - 1] = 1;
+    gptc_err err;
+    gptc_gvocab *v = NULL;
+    gptc_status st = gptc_gvocab_new(nv, (const uint8_t *const *)bytes, lens, eog, &v, &err);
+    CHECK(st == GPTC_OK, "qwen2 vocab: %s", err.msg);
+    int words = (nv + 31) / 32;
+    uint32_t *fm = malloc((size_t)words * 4), *sm = malloc((size_t)words * 4);
+    int32_t *allowed = malloc((size_t)nv * sizeof *allowed);
+    for (int gi = 0; gi < 2 && st == GPTC_OK; gi++) {
+        char *gbnf = NULL;
+        size_t glen = 0;
+        if (gi == 0) {
+            st = gptc_schema_to_gbnf(k_qschema, strlen(k_qschema), &gbnf, &glen, &err);
+        } else {
+            gbnf = strdup(grammars[0]); /* JSON */
+            glen = strlen(gbnf);
+        }
+        CHECK(st == GPTC_OK, "qwen2 grammar %d: %s", gi, err.msg);
+        gptc_gbnf *g = NULL;
+        gptc_gmatcher *fast = NULL, *slow = NULL;
+        if (st == GPTC_OK) st = gptc_gbnf_parse(gbnf, glen, NULL, &g, &err);
+        if (st == GPTC_OK) st = gptc_gmatcher_new(g, v, &fast, &err);
+        if (st == GPTC_OK) st = gptc_gmatcher_new(g, v, &slow, &err);
+        CHECK(st == GPTC_OK, "qwen2 matcher %d: %s", gi, err.msg);
+        free(gbnf);
+        if (st) break;
+        gptc_gmatcher_set_cut(slow, 0);
+        int states = 0, differ = 0;
+        for (int run = 0; run < 4; run++) {
+            gptc_gmatcher_reset(fast);
+            gptc_gmatcher_reset(slow);
+            for (int step = 0; step < 40; step++) {
+                if (gptc_gmatcher_mask(fast, fm, &err) || gptc_gmatcher_mask(slow, sm, &err)) {
+                    differ++;
+                    break;
+                }
+                states++;
+                if (memcmp(fm, sm, (size_t)words * 4)) differ++;
+                int na = 0;
+                for (int id = 0; id < nv; id++)
+                    if (fm[id >> 5] >> (id & 31) & 1) allowed[na++] = id;
+                if (na == 0) break;
+                /* mostly short tokens (they move through the grammar), sometimes any */
+                int32_t id = allowed[test_rnd_int(na)];
+                for (int tries = 0; tries < 20 && lens[id] > 2 && test_rnd_int(4); tries++)
+                    id = allowed[test_rnd_int(na)];
+                if (eog[id]) break;
+                if (gptc_gmatcher_accept_token(fast, id, &err) ||
+                    gptc_gmatcher_accept_token(slow, id, &err)) {
+                    differ++;
+                    break;
+                }
+            }
+        }
+        CHECK(differ == 0 && states >= 40,
+              "qwen2 grammar %d: fast and slow masks differ at %d of %d states", gi, differ,
+              states);
+        gptc_gmatcher_free(fast);
+        gptc_gmatcher_free(slow);
+        gptc_gbnf_free(g);
+    }
+    free(fm);
+    free(sm);
+    free(allowed);
+    gptc_gvocab_free(v);
+    for (int i = 0; i < nv; i++)
+        free(bytes[i]);
+    free(bytes);
+    free(lens);
+    free(eog);
+}
+
 int main(void)
 {
     test_rng_seed(12345ull);
     test_bad();
+    test_fast_slow_qwen2();
     for (int i = 0; i < NG; i++)
         test_grammar(i);
     return test_summary();

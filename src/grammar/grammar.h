@@ -87,7 +87,9 @@ int gptc_gmatcher_must_end(const gptc_gmatcher *m);
 gptc_status gptc_gmatcher_mask(gptc_gmatcher *m, uint32_t *words, gptc_err *err);
 /* Advance over a token (an EOG token is accepted only when the grammar can end). */
 gptc_status gptc_gmatcher_accept_token(gptc_gmatcher *m, int32_t id, gptc_err *err);
-/* Tests: how many stack frames the mask's local cache keeps (1..8; default 8); clears caches. */
+/* Tests and benchmarks: how many stack frames the mask's local cache keeps (1..8; default 8);
+ * 0: no caches, every mask is the plain trie walk of the whole state (the reference for the
+ * fast path). Clears the caches. */
 void gptc_gmatcher_set_cut(gptc_gmatcher *m, int frames);
 /* Back to the start of the grammar (caches kept). */
 void gptc_gmatcher_reset(gptc_gmatcher *m);

@@ -13,12 +13,15 @@
  * codepoints those bytes may become; the last byte advances them. Invalid UTF-8 never matches.
  *
  * Masks. The vocabulary is a byte trie in preorder (gvocab). The mask of a state is a walk of the
- * trie that advances the state byte by byte, sharing prefixes and skipping dead subtrees. Two
- * caches make repeated states cheap:
+ * trie that advances the state byte by byte, sharing prefixes and skipping dead subtrees; the
+ * walk interns the states it meets and steps each (state, byte) once (ws_step), so most trie
+ * nodes cost a table lookup. Two caches make repeated states cheap:
  *   exact:  state (heads + partial UTF-8) -> mask;
  *   local:  the state with every stack cut to its top TRUNC frames (node 1 below them) -> the
- *           tokens decided inside those frames, plus the "uncertain" tokens that run past a cut
- *           stack's bottom; only those are then checked against the full state, one by one.
+ *           tokens decided inside those frames (XGrammar's context-independent tokens), plus
+ *           the "uncertain" tokens that run past a cut stack's bottom; only those are walked
+ *           again against the full state (walk_list, prefixes shared).
+ * Cut 0 (gptc_gmatcher_set_cut) is the plain walk without caches, the tests' reference.
  * Nodes made while walking are dropped afterwards (the hash chains are LIFO, so truncating the
  * arena unlinks them), so the arena only grows with the real text's states.
  */
@@ -32,6 +35,9 @@
 #define MAX_HEADS 4096
 #define MAX_PUSH_DEPTH 4096
 #define TRUNC 8
+#define DEFAULT_CUT                                                                                \
+    2 /* frames in the local key; a key with many uncertain tokens goes to TRUNC                   \
+       */
 #define CACHE_MAX_BYTES (64u << 20)
 
 /* ----- vocabulary trie ----- */
@@ -391,9 +397,18 @@ struct gptc_gmatcher {
     cache exact, local;
     int words;
     /* DFS scratch */
-    int32_t *lv_off, *lv_n;
-    partial *lv_pt;
-    uint8_t *lv_unk;
+    int32_t *lv_sid; /* walk state id per trie depth */
+    /* walk states and their steps (see ws_step) */
+    int32_t *ws_slot, *ws_where, *ws_off, *ws_cnt;
+    partial *ws_pt;
+    uint8_t *ws_unk;
+    uint64_t *ws_h;
+    int ws_n, ws_nslot;
+    uint64_t *tr_key; /* (state << 8 | byte) + 1; 0 empty */
+    int32_t *tr_val, *tr_used;
+    int32_t *ws_rows; /* (WS_ROWS x 256) steps of the first states, WS_UNSET: not yet */
+    int tr_n, tr_cap;
+    int pool_top;
     int32_t *unc;
     int n_unc, cap_unc;
     int32_t *key;
@@ -762,13 +777,10 @@ gptc_status gptc_gmatcher_new(const gptc_gbnf *g, const gptc_gvocab *v, gptc_gma
     m->vkey = malloc((size_t)m->nvis * sizeof *m->vkey);
     m->vstamp = calloc((size_t)m->nvis, sizeof *m->vstamp);
     int maxd = v ? v->max_depth + 2 : 2;
-    m->lv_off = malloc((size_t)maxd * sizeof(int32_t));
-    m->lv_n = malloc((size_t)maxd * sizeof(int32_t));
-    m->lv_pt = malloc((size_t)maxd * sizeof(partial));
-    m->lv_unk = malloc((size_t)maxd);
+    m->lv_sid = malloc((size_t)maxd * sizeof(int32_t));
     m->words = v ? (v->n_vocab + 31) / 32 : 0;
-    if (!m->nodes || !m->hnext || !m->vkey || !m->vstamp || !m->lv_off || !m->lv_n || !m->lv_pt ||
-        !m->lv_unk || rehash(m, 1024) || pool_reserve(m, 1024)) {
+    if (!m->nodes || !m->hnext || !m->vkey || !m->vstamp || !m->lv_sid || rehash(m, 1024) ||
+        pool_reserve(m, 1024)) {
         gptc_gmatcher_free(m);
         return gptc_fail(err, GPTC_E_NOMEM, "grammar: out of memory");
     }
@@ -794,10 +806,18 @@ void gptc_gmatcher_free(gptc_gmatcher *m)
     free(m->pool);
     free(m->vkey);
     free(m->vstamp);
-    free(m->lv_off);
-    free(m->lv_n);
-    free(m->lv_pt);
-    free(m->lv_unk);
+    free(m->lv_sid);
+    free(m->ws_slot);
+    free(m->ws_where);
+    free(m->ws_off);
+    free(m->ws_cnt);
+    free(m->ws_pt);
+    free(m->ws_unk);
+    free(m->ws_h);
+    free(m->tr_key);
+    free(m->tr_val);
+    free(m->tr_used);
+    free(m->ws_rows);
     free(m->unc);
     free(m->key);
     cache_free(&m->exact);
@@ -881,52 +901,260 @@ static int unc_reserve(gptc_gmatcher *m, int need)
     return 0;
 }
 
-/* The trie walk from heads in[0, n) (in the pool at [0, n)) with partial pt: allowed tokens set
- * in mask; tokens that need the cut-off rest of the stacks go to m->unc. */
-static int walk(gptc_gmatcher *m, int n, partial pt, uint32_t *mask)
+/*
+ * Walk states. A walk meets the same few states over and over (inside a string every prefix of
+ * every token leads to the same loop), so its states are interned (heads + partial + whether an
+ * unknown rest was passed) and each (state, byte) step is computed once: the rest of the walk
+ * is a table lookup per trie node. The states' heads live in the pool; the tables are emptied
+ * at the start of each walk (node ids made in a walk are dropped after it).
+ */
+#define WS_DEAD (-1)     /* the byte is rejected */
+#define WS_DEAD_UNK (-2) /* rejected, but an unknown rest was passed: uncertain */
+#define WS_ERR (-3)
+#define WS_UNSET INT32_MIN
+#define WS_ROWS 1024 /* states with a direct 256-entry step row; later ones use the hash */
+
+static void ws_begin(gptc_gmatcher *m)
+{
+    for (int i = 0; i < m->ws_n; i++)
+        m->ws_slot[m->ws_where[i]] = 0;
+    for (int i = 0; i < m->tr_n; i++)
+        m->tr_key[m->tr_used[i]] = 0;
+    m->ws_n = 0;
+    m->tr_n = 0;
+    m->pool_top = 0;
+}
+
+static uint64_t ws_hash(const int32_t *h, int n, partial pt, int unk)
+{
+    uint64_t x = hash_ints(h, n);
+    x ^= ((uint64_t)pt.cp << 8 | (uint64_t)pt.need << 4 | (uint64_t)pt.total << 1 | (uint64_t)unk) *
+         0x9E3779B97F4A7C15ull;
+    return x ^ (x >> 29);
+}
+
+/* Intern the state whose heads are at pool[off, off + n): its id, or WS_ERR. A new state keeps
+ * its heads where they are (pool_top moves past them). */
+static int32_t ws_intern(gptc_gmatcher *m, int off, int n, partial pt, int unk)
+{
+    if (2 * (m->ws_n + 1) > m->ws_nslot) {
+        int ns = m->ws_nslot ? 2 * m->ws_nslot : 1024;
+        int32_t *s = calloc((size_t)ns, sizeof *s);
+        int32_t *w = realloc(m->ws_where, (size_t)ns * sizeof *w);
+        if (w) m->ws_where = w;
+        size_t each = sizeof(int32_t);
+        int32_t *o = realloc(m->ws_off, (size_t)ns * each);
+        if (o) m->ws_off = o;
+        int32_t *c = realloc(m->ws_cnt, (size_t)ns * each);
+        if (c) m->ws_cnt = c;
+        partial *p = realloc(m->ws_pt, (size_t)ns * sizeof *p);
+        if (p) m->ws_pt = p;
+        uint8_t *u = realloc(m->ws_unk, (size_t)ns);
+        if (u) m->ws_unk = u;
+        uint64_t *hh = realloc(m->ws_h, (size_t)ns * sizeof *hh);
+        if (hh) m->ws_h = hh;
+        if (!s || !w || !o || !c || !p || !u || !hh) {
+            free(s);
+            return WS_ERR;
+        }
+        for (int k = 0; k < m->ws_n; k++) {
+            int i = (int)(m->ws_h[k] & (uint64_t)(ns - 1));
+            while (s[i])
+                i = (i + 1) & (ns - 1);
+            s[i] = k + 1;
+            m->ws_where[k] = i;
+        }
+        free(m->ws_slot);
+        m->ws_slot = s;
+        m->ws_nslot = ns;
+    }
+    uint64_t h = ws_hash(m->pool + off, n, pt, unk);
+    int i = (int)(h & (uint64_t)(m->ws_nslot - 1));
+    for (; m->ws_slot[i]; i = (i + 1) & (m->ws_nslot - 1)) {
+        int32_t s = m->ws_slot[i] - 1;
+        if (m->ws_h[s] == h && m->ws_cnt[s] == n && m->ws_unk[s] == unk &&
+            m->ws_pt[s].need == pt.need && m->ws_pt[s].cp == pt.cp &&
+            m->ws_pt[s].total == pt.total &&
+            !memcmp(m->pool + m->ws_off[s], m->pool + off, (size_t)n * sizeof *m->pool))
+            return s;
+    }
+    int32_t s = m->ws_n++;
+    m->ws_slot[i] = s + 1;
+    m->ws_where[s] = i;
+    m->ws_h[s] = h;
+    m->ws_off[s] = off;
+    m->ws_cnt[s] = n;
+    m->ws_pt[s] = pt;
+    m->ws_unk[s] = (uint8_t)unk;
+    m->pool_top = off + n;
+    if (s < WS_ROWS) {
+        if (!m->ws_rows) {
+            m->ws_rows = malloc((size_t)WS_ROWS * 256 * sizeof *m->ws_rows);
+            if (!m->ws_rows) return WS_ERR;
+        }
+        int32_t *row = m->ws_rows + (size_t)s * 256;
+        for (int b = 0; b < 256; b++)
+            row[b] = WS_UNSET;
+    }
+    return s;
+}
+
+/* State s stepped over byte b: a state id, WS_DEAD, WS_DEAD_UNK or WS_ERR. */
+static int32_t ws_step(gptc_gmatcher *m, int32_t s, uint8_t b)
+{
+    int32_t *row = s < WS_ROWS ? m->ws_rows + (size_t)s * 256 : NULL;
+    if (row && row[b] != WS_UNSET) return row[b];
+    uint64_t key = ((uint64_t)(uint32_t)s << 8 | b) + 1;
+    uint64_t h = key * 0x9E3779B97F4A7C15ull;
+    h ^= h >> 31;
+    if (!row && m->tr_cap) {
+        for (int i = (int)(h & (uint64_t)(m->tr_cap - 1));; i = (i + 1) & (m->tr_cap - 1)) {
+            if (!m->tr_key[i]) break;
+            if (m->tr_key[i] == key) return m->tr_val[i];
+        }
+    }
+    partial npt = m->ws_pt[s];
+    int unk = m->ws_unk[s];
+    int off = m->pool_top;
+    int k = step_byte(m, m->ws_off[s], m->ws_cnt[s], &npt, b, off, &unk);
+    if (m->overflow) return WS_ERR;
+    int32_t r = k == 0 ? (unk ? WS_DEAD_UNK : WS_DEAD) : ws_intern(m, off, k, npt, unk);
+    if (r == WS_ERR) return r;
+    if (row) {
+        m->ws_rows[(size_t)s * 256 + b] = r; /* (ws_intern may have allocated the rows) */
+        return r;
+    }
+    if (2 * (m->tr_n + 1) > m->tr_cap) {
+        int nc = m->tr_cap ? 2 * m->tr_cap : 4096;
+        uint64_t *nk = calloc((size_t)nc, sizeof *nk);
+        int32_t *nv = malloc((size_t)nc * sizeof *nv);
+        int32_t *nu = realloc(m->tr_used, (size_t)nc * sizeof *nu);
+        if (nu) m->tr_used = nu;
+        if (!nk || !nv || !nu) {
+            free(nk);
+            free(nv);
+            m->overflow = 1;
+            return WS_ERR;
+        }
+        for (int u = 0; u < m->tr_n; u++) {
+            int o = m->tr_used[u];
+            uint64_t kk = m->tr_key[o], hh = kk * 0x9E3779B97F4A7C15ull;
+            hh ^= hh >> 31;
+            int j = (int)(hh & (uint64_t)(nc - 1));
+            while (nk[j])
+                j = (j + 1) & (nc - 1);
+            nk[j] = kk;
+            nv[j] = m->tr_val[o];
+            m->tr_used[u] = j;
+        }
+        free(m->tr_key);
+        free(m->tr_val);
+        m->tr_key = nk;
+        m->tr_val = nv;
+        m->tr_cap = nc;
+    }
+    int i = (int)(h & (uint64_t)(m->tr_cap - 1));
+    while (m->tr_key[i])
+        i = (i + 1) & (m->tr_cap - 1);
+    m->tr_key[i] = key;
+    m->tr_val[i] = r;
+    m->tr_used[m->tr_n++] = i;
+    return r;
+}
+
+/* The first state of a walk: heads[0, n) with partial pt. */
+static int32_t ws_start(gptc_gmatcher *m, const int32_t *heads, int n, partial pt)
+{
+    ws_begin(m);
+    if (pool_reserve(m, n + 16)) return WS_ERR;
+    memmove(m->pool, heads, (size_t)n * sizeof *heads);
+    return ws_intern(m, 0, n, pt, 0);
+}
+
+static int unc_add(gptc_gmatcher *m, int t0, int t1)
+{
+    if (unc_reserve(m, m->n_unc + (t1 - t0))) return -1;
+    memcpy(m->unc + m->n_unc, m->v->toks + t0, (size_t)(t1 - t0) * sizeof *m->v->toks);
+    m->n_unc += t1 - t0;
+    return 0;
+}
+
+/* The trie walk from heads[0, n) with partial pt: allowed tokens set in mask; tokens that need
+ * the cut-off rest of the stacks (node 1) go to m->unc. */
+static int walk(gptc_gmatcher *m, const int32_t *heads, int n, partial pt, uint32_t *mask)
 {
     const gptc_gvocab *v = m->v;
     m->n_unc = 0;
-    m->lv_off[0] = 0;
-    m->lv_n[0] = n;
-    m->lv_pt[0] = pt;
-    m->lv_unk[0] = 0;
+    int32_t s0 = ws_start(m, heads, n, pt);
+    if (s0 < 0) return -1;
+    m->lv_sid[0] = s0;
     int i = 1;
     while (i < v->n_nodes) {
         int d = v->depth[i];
-        int poff = m->lv_off[d - 1], pn = m->lv_n[d - 1];
-        int off = poff + pn;
-        partial npt = m->lv_pt[d - 1];
-        int unk = m->lv_unk[d - 1];
-        int k = step_byte(m, poff, pn, &npt, v->byte[i], off, &unk);
-        if (m->overflow) return -1;
-        if (k == 0) {
-            if (unk) {
-                int t0 = v->tok0[i], t1 = v->tok0[v->end[i]];
-                if (unc_reserve(m, m->n_unc + (t1 - t0))) return -1;
-                memcpy(m->unc + m->n_unc, v->toks + t0, (size_t)(t1 - t0) * sizeof *v->toks);
-                m->n_unc += t1 - t0;
-            }
+        int32_t r = ws_step(m, m->lv_sid[d - 1], v->byte[i]);
+        if (r == WS_ERR) return -1;
+        if (r < 0) {
+            if (r == WS_DEAD_UNK && unc_add(m, v->tok0[i], v->tok0[v->end[i]])) return -1;
             i = v->end[i];
             continue;
         }
-        if (npt.need > 0 && k == 1 && m->pool[off] == 1) {
-            /* only the unknown rest might take this partial character */
-            int t0 = v->tok0[i], t1 = v->tok0[i + 1];
-            if (unc_reserve(m, m->n_unc + (t1 - t0))) return -1;
-            memcpy(m->unc + m->n_unc, v->toks + t0, (size_t)(t1 - t0) * sizeof *v->toks);
-            m->n_unc += t1 - t0;
-        } else {
-            for (int t = v->tok0[i]; t < v->tok0[i + 1]; t++) {
-                int32_t id = v->toks[t];
-                mask[id >> 5] |= 1u << (id & 31);
+        if (v->tok0[i] < v->tok0[i + 1]) {
+            if (m->ws_pt[r].need > 0 && m->ws_cnt[r] == 1 && m->pool[m->ws_off[r]] == 1) {
+                /* only the unknown rest might take this partial character */
+                if (unc_add(m, v->tok0[i], v->tok0[i + 1])) return -1;
+            } else {
+                for (int t = v->tok0[i]; t < v->tok0[i + 1]; t++) {
+                    int32_t id = v->toks[t];
+                    mask[id >> 5] |= 1u << (id & 31);
+                }
             }
         }
-        m->lv_off[d] = off;
-        m->lv_n[d] = k;
-        m->lv_pt[d] = npt;
-        m->lv_unk[d] = (uint8_t)unk;
+        m->lv_sid[d] = r;
         i++;
+    }
+    return 0;
+}
+
+/* The uncertain tokens toks[0, n) (in trie preorder, so neighbours share prefixes) against the
+ * whole state heads[0, nh) with partial pt: the accepted ones are set in mask. A prefix is
+ * stepped once for all the tokens that share it, and a dead prefix rejects them all. */
+static int walk_list(gptc_gmatcher *m, const int32_t *heads, int nh, partial pt,
+                     const int32_t *toks, int n, uint32_t *mask)
+{
+    const gptc_gvocab *v = m->v;
+    int32_t s0 = ws_start(m, heads, nh, pt);
+    if (s0 < 0) return -1;
+    m->lv_sid[0] = s0;
+    const uint8_t *prev = NULL;
+    size_t valid = 0; /* levels 0..valid hold prev's prefix */
+    size_t dead = 0;  /* prev's prefix of this length is dead (0: none) */
+    for (int t = 0; t < n; t++) {
+        int32_t id = toks[t];
+        const uint8_t *b = v->bytes[id];
+        size_t len = v->len[id], l = 0;
+        while (prev && l < valid && l < len && prev[l] == b[l])
+            l++;
+        if (dead && l + 1 == dead && len >= dead && prev[l] == b[l]) {
+            prev = b;
+            valid = l;
+            continue; /* shares the dead prefix */
+        }
+        dead = 0;
+        size_t d = l;
+        int ok = 1;
+        for (; d < len; d++) {
+            int32_t r = ws_step(m, m->lv_sid[d], b[d]);
+            if (r == WS_ERR) return -1;
+            if (r < 0) {
+                ok = 0;
+                dead = d + 1;
+                break;
+            }
+            m->lv_sid[d + 1] = r;
+        }
+        prev = b;
+        valid = d;
+        if (ok) mask[id >> 5] |= 1u << (id & 31);
     }
     return 0;
 }
@@ -941,33 +1169,20 @@ static int key_reserve(gptc_gmatcher *m, int n)
     return 0;
 }
 
-gptc_status gptc_gmatcher_mask(gptc_gmatcher *m, uint32_t *words, gptc_err *err)
+/* The local cache's entry for the state cut to `frames` frames per stack (walked on a miss). */
+static gptc_status local_entry(gptc_gmatcher *m, int frames, centry **out, gptc_err *err)
 {
-    const gptc_gvocab *v = m->v;
-    if (!v) return gptc_fail(err, GPTC_E_INVALID, "grammar: the matcher has no vocabulary");
-    if (m->overflow) return overflow_err(err);
     size_t mbytes = (size_t)m->words * sizeof(uint32_t);
-    /* exact key: partial, heads */
     int nk = m->n_heads + 3;
-    if (key_reserve(m, nk)) return gptc_fail(err, GPTC_E_NOMEM, "grammar: out of memory");
-    m->key[0] = (int32_t)m->pt.cp;
-    m->key[1] = m->pt.need;
-    m->key[2] = m->pt.total;
-    memcpy(m->key + 3, m->heads, (size_t)m->n_heads * sizeof *m->heads);
-    uint64_t h = hash_ints(m->key, nk);
-    centry *e = cache_find(&m->exact, m->key, nk, h);
-    if (e) {
-        memcpy(words, e->mask, mbytes);
-        return GPTC_OK;
-    }
-    /* the local key: stacks cut to TRUNC frames (these nodes stay: the cache refers to them) */
     if (key_reserve(m, nk + m->n_heads))
         return gptc_fail(err, GPTC_E_NOMEM, "grammar: out of memory");
+    /* m->key[0, nk) is the exact key; the cut heads go after it (these nodes stay: the cache
+     * refers to them) */
     int32_t *cut = m->key + nk;
     for (int i = 0; i < m->n_heads; i++) {
         int32_t fr[TRUNC];
         int nf = 0, hnode = m->heads[i];
-        while (hnode > 1 && nf < m->cut) {
+        while (hnode > 1 && nf < frames) {
             fr[nf++] = hnode;
             hnode = m->nodes[hnode].parent;
         }
@@ -979,12 +1194,9 @@ gptc_status gptc_gmatcher_mask(gptc_gmatcher *m, uint32_t *words, gptc_err *err)
         cut[i] = root;
     }
     int nh = sort_unique(cut, m->n_heads);
-    int mark = m->n_nodes;
     int32_t *lkey = malloc(((size_t)nh + 3) * sizeof *lkey);
     if (!lkey) return gptc_fail(err, GPTC_E_NOMEM, "grammar: out of memory");
-    lkey[0] = m->key[0];
-    lkey[1] = m->key[1];
-    lkey[2] = m->key[2];
+    memcpy(lkey, m->key, 3 * sizeof *lkey);
     memcpy(lkey + 3, cut, (size_t)nh * sizeof *lkey);
     uint64_t lh = hash_ints(lkey, nh + 3);
     centry *le = cache_find(&m->local, lkey, nh + 3, lh);
@@ -995,13 +1207,7 @@ gptc_status gptc_gmatcher_mask(gptc_gmatcher *m, uint32_t *words, gptc_err *err)
             return gptc_fail(err, GPTC_E_NOMEM, "grammar: out of memory");
         }
         int wmark = m->n_nodes;
-        if (pool_reserve(m, nh + 16)) {
-            free(lkey);
-            free(lm);
-            return gptc_fail(err, GPTC_E_NOMEM, "grammar: out of memory");
-        }
-        memcpy(m->pool, lkey + 3, (size_t)nh * sizeof *lkey);
-        int rc = walk(m, nh, m->pt, lm);
+        int rc = walk(m, lkey + 3, nh, m->pt, lm);
         truncate_nodes(m, wmark);
         if (rc) {
             free(lkey);
@@ -1026,23 +1232,67 @@ gptc_status gptc_gmatcher_mask(gptc_gmatcher *m, uint32_t *words, gptc_err *err)
         }
     }
     free(lkey);
-    memcpy(words, le->mask, mbytes);
-    /* the uncertain tokens against the whole state */
-    for (int i = 0; i < le->n_unc; i++) {
-        int32_t id = le->unc[i];
-        if (gptc_gmatcher_would_accept(m, v->bytes[id], v->len[id]))
-            words[id >> 5] |= 1u << (id & 31);
-        if (m->overflow) return overflow_err(err);
-    }
-    truncate_nodes(m, mark);
+    *out = le;
+    return GPTC_OK;
+}
+
+/* End-of-generation tokens: allowed exactly when the grammar can end. */
+static void set_eog(const gptc_gmatcher *m, uint32_t *words)
+{
     int end = gptc_gmatcher_can_end(m);
-    for (int i = 0; i < v->n_eog; i++) {
-        int32_t id = v->eog_ids[i];
+    for (int i = 0; i < m->v->n_eog; i++) {
+        int32_t id = m->v->eog_ids[i];
         if (end)
             words[id >> 5] |= 1u << (id & 31);
         else
             words[id >> 5] &= ~(1u << (id & 31));
     }
+}
+
+gptc_status gptc_gmatcher_mask(gptc_gmatcher *m, uint32_t *words, gptc_err *err)
+{
+    const gptc_gvocab *v = m->v;
+    if (!v) return gptc_fail(err, GPTC_E_INVALID, "grammar: the matcher has no vocabulary");
+    if (m->overflow) return overflow_err(err);
+    size_t mbytes = (size_t)m->words * sizeof(uint32_t);
+    int mark = m->n_nodes;
+    if (m->cut == 0) { /* the plain walk of the whole state (the reference for the fast path) */
+        memset(words, 0, mbytes);
+        int rc = walk(m, m->heads, m->n_heads, m->pt, words);
+        truncate_nodes(m, mark);
+        if (rc)
+            return m->overflow ? overflow_err(err)
+                               : gptc_fail(err, GPTC_E_NOMEM, "grammar: out of memory");
+        set_eog(m, words);
+        return GPTC_OK;
+    }
+    /* exact key: partial, heads */
+    int nk = m->n_heads + 3;
+    if (key_reserve(m, nk)) return gptc_fail(err, GPTC_E_NOMEM, "grammar: out of memory");
+    m->key[0] = (int32_t)m->pt.cp;
+    m->key[1] = m->pt.need;
+    m->key[2] = m->pt.total;
+    memcpy(m->key + 3, m->heads, (size_t)m->n_heads * sizeof *m->heads);
+    uint64_t h = hash_ints(m->key, nk);
+    centry *e = cache_find(&m->exact, m->key, nk, h);
+    if (e) {
+        memcpy(words, e->mask, mbytes);
+        return GPTC_OK;
+    }
+    centry *le = NULL;
+    gptc_status st = local_entry(m, m->cut, &le, err);
+    if (st) return st;
+    mark = m->n_nodes;
+    memcpy(words, le->mask, mbytes);
+    /* the uncertain tokens against the whole state */
+    if (le->n_unc) {
+        int rc = walk_list(m, m->heads, m->n_heads, m->pt, le->unc, le->n_unc, words);
+        truncate_nodes(m, mark);
+        if (rc)
+            return m->overflow ? overflow_err(err)
+                               : gptc_fail(err, GPTC_E_NOMEM, "grammar: out of memory");
+    }
+    set_eog(m, words);
     uint32_t *copy = malloc(mbytes);
     if (copy) {
         memcpy(copy, words, mbytes);
@@ -1067,7 +1317,7 @@ gptc_status gptc_gmatcher_accept_token(gptc_gmatcher *m, int32_t id, gptc_err *e
 
 void gptc_gmatcher_set_cut(gptc_gmatcher *m, int frames)
 {
-    m->cut = frames < 1 ? 1 : frames > TRUNC ? TRUNC : frames;
+    m->cut = frames < 0 ? 0 : frames > TRUNC ? TRUNC : frames;
     cache_clear(&m->exact);
     cache_clear(&m->local);
 }
