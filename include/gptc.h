@@ -347,6 +347,15 @@ GPTC_API gptc_status gptc_grammar_accept(gptc_grammar *g, int32_t id, gptc_err *
 /* The text so far is complete under the grammar / nothing else may follow. */
 GPTC_API int gptc_grammar_can_end(const gptc_grammar *g);
 GPTC_API int gptc_grammar_must_end(const gptc_grammar *g);
+/* Lazy: the text is free (apply masks nothing, the grammar may end anywhere) until `trigger`
+ * (1..32 bytes) appears in it, or the token trigger_id (-1: none) is generated, outside a
+ * <think>...</think> block (in_think: the text starts inside one); from there on the grammar
+ * constrains what follows the trigger. What tool_choice "auto" uses: the tool-call opener. A
+ * token that runs on past the trigger in a way the grammar cannot take leaves the text free. */
+GPTC_API gptc_status gptc_grammar_set_lazy(gptc_grammar *g, const char *trigger, size_t len,
+                                           int32_t trigger_id, int in_think, gptc_err *err);
+/* The grammar constrains the text now (not lazy, or its trigger was seen). */
+GPTC_API int gptc_grammar_engaged(const gptc_grammar *g);
 
 #ifdef __cplusplus
 }

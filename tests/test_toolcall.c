@@ -465,6 +465,145 @@ static void test_marker_in_string(void)
         }
 }
 
+/* tool_choice "auto": the calls' grammar engages lazily at the opener. A small vocabulary with
+ * the opener as one token and in pieces; before it the text is free, after it the reply can
+ * only be calls whose arguments follow the schema; inside <think> the opener is only text. */
+static void lazy_grammar(void)
+{
+    /* clang-format off */
+    static const char *const k_toks[] = {
+        "<tool_call>", "<tool", "_call>", "_call>xyz", "Hello", " world", "<think>", "</think>",
+        "\n", "{\"", "\"", ": ", ", ", "}", "name", "arguments", "get_weather", "city", "unit",
+        "Paris", "celsius", "fahrenheit", " ", "</tool_call>", "ok", "\n<",
+    };
+    /* clang-format on */
+    enum { NK = sizeof k_toks / sizeof *k_toks, NV = NK + 96 + 1 };
+    const uint8_t *bytes[NV];
+    size_t lens[NV];
+    uint8_t eog[NV] = {0};
+    uint8_t ascii[96];
+    for (int i = 0; i < NK; i++) {
+        bytes[i] = (const uint8_t *)k_toks[i];
+        lens[i] = strlen(k_toks[i]);
+    }
+    for (int c = 0; c < 96; c++) { /* every printable character, and a newline as 127 */
+        ascii[c] = (uint8_t)(c == 95 ? '\n' : 32 + c);
+        bytes[NK + c] = &ascii[c];
+        lens[NK + c] = 1;
+    }
+    bytes[NV - 1] = NULL;
+    lens[NV - 1] = 0;
+    eog[NV - 1] = 1;
+    gptc_err err;
+    gptc_gvocab *v = NULL;
+    gptc_status st = gptc_gvocab_new(NV, bytes, lens, eog, &v, &err);
+    CHECK(st == GPTC_OK, "lazy: vocab: %s", err.msg);
+    if (st) return;
+    json_t *tools = json_loads(
+        "[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":{"
+        "\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\",\"maxLength\":8},"
+        "\"unit\":{\"enum\":[\"celsius\",\"fahrenheit\"]}},\"required\":[\"city\",\"unit\"],"
+        "\"additionalProperties\":false}}}]",
+        0, NULL);
+    char *prefix = NULL, *gbnf = NULL;
+    size_t glen = 0;
+    st = gptc_tool_grammar(GPTC_TC_HERMES, NULL, 0, tools, NULL, 1, &prefix, &gbnf, &glen, &err);
+    CHECK(st == GPTC_OK && !strcmp(prefix, "<tool_call>"), "lazy: tool grammar: %s",
+          st ? err.msg : prefix);
+    float lg[NV];
+    const char *names[] = {"get_weather"};
+    gptc_toolcall_opts o = {.format = GPTC_TC_HERMES, .names = names, .n_names = 1};
+    for (int run = 0; run < 30 && !st; run++) {
+        gptc_grammar *g = NULL;
+        st = gptc_grammar_from_gbnf(v, gbnf, glen, NULL, &g, &err);
+        CHECK(st == GPTC_OK, "lazy: grammar: %s", err.msg);
+        if (st) break;
+        int how = run % 5; /* 0 one token, 1 pieces, 2 inside think first, 3 runs on, 4 id */
+        CHECK(gptc_grammar_set_lazy(g, prefix, strlen(prefix), how == 4 ? 0 : -1, how == 2, &err) ==
+                  GPTC_OK,
+              "lazy: set: %s", err.msg);
+        char text[4096];
+        size_t n = 0;
+        int seq[8], ns = 0;
+        seq[ns++] = 4;                              /* Hello */
+        seq[ns++] = 5;                              /*  world */
+        if (how == 2) seq[ns++] = 0, seq[ns++] = 7; /* <tool_call> inside think, </think> */
+        if (how == 1 || how == 3)
+            seq[ns++] = 1, seq[ns++] = how == 1 ? 2 : 3;
+        else
+            seq[ns++] = 0;
+        for (int i = 0; i < ns; i++) {
+            int engaged_before = gptc_grammar_engaged(g);
+            for (int k = 0; k < NV; k++)
+                lg[k] = 0;
+            CHECK(gptc_grammar_apply(g, lg, &err) == GPTC_OK, "lazy: apply");
+            int masked = 0;
+            for (int k = 0; k < NV; k++)
+                masked += lg[k] != 0;
+            CHECK(engaged_before || masked == 0, "lazy %d: free text was masked (%d)", how, masked);
+            CHECK(!gptc_grammar_must_end(g) && gptc_grammar_can_end(g), "lazy %d: may end", how);
+            CHECK(gptc_grammar_accept(g, seq[i], &err) == GPTC_OK, "lazy %d: accept: %s", how,
+                  err.msg);
+            memcpy(text + n, bytes[seq[i]], lens[seq[i]]);
+            n += lens[seq[i]];
+        }
+        if (how == 3) { /* "_call>xyz": the opener, then text no call can start with */
+            CHECK(!gptc_grammar_engaged(g), "lazy: a run-on opener leaves the text free");
+            gptc_grammar_free(g);
+            continue;
+        }
+        CHECK(gptc_grammar_engaged(g), "lazy %d: engaged after the opener", how);
+        /* generate under the grammar */
+        int steps = 0;
+        while (steps++ < 400 && !gptc_grammar_must_end(g)) {
+            for (int k = 0; k < NV; k++)
+                lg[k] = 0;
+            if (gptc_grammar_apply(g, lg, &err)) {
+                CHECK(0, "lazy %d: apply: %s", how, err.msg);
+                break;
+            }
+            if (steps == 1) /* after the opener: only a newline (then the call's JSON) */
+                CHECK(lg[4] < 0 && lg[0] < 0 && lg[22] < 0 && lg[8] == 0,
+                      "lazy %d: free text masked once engaged", how);
+            int ok[NV], nok = 0;
+            for (int k = 0; k < NV; k++)
+                if (lg[k] == 0) ok[nok++] = k;
+            if (!nok) break;
+            int id = ok[test_rnd_u32() % (uint32_t)nok];
+            if (eog[id]) break;
+            if (gptc_grammar_accept(g, id, &err)) {
+                CHECK(0, "lazy %d: accept: %s", how, err.msg);
+                break;
+            }
+            if (n + lens[id] < sizeof text) {
+                memcpy(text + n, bytes[id], lens[id]);
+                n += lens[id];
+            }
+        }
+        CHECK(gptc_grammar_can_end(g), "lazy %d: the calls end", how);
+        got gt;
+        o.think = how == 2 ? 2 : 0;
+        parse(&o, text, n, 0, &gt);
+        CHECK(json_array_size(gt.calls) >= 1, "lazy %d: no call in '%.*s'", how, (int)n, text);
+        for (size_t c = 0; c < json_array_size(gt.calls); c++) {
+            json_t *cj = json_array_get(gt.calls, c);
+            json_t *args = json_loads(json_string_value(json_object_get(cj, "arguments")), 0, NULL);
+            const char *city = json_string_value(json_object_get(args, "city"));
+            const char *unit = json_string_value(json_object_get(args, "unit"));
+            CHECK(!strcmp(json_string_value(json_object_get(cj, "name")), "get_weather") && city &&
+                      strlen(city) <= 8 && unit && json_object_size(args) == 2,
+                  "lazy %d: call %zu: '%.*s'", how, c, (int)n, text);
+            json_decref(args);
+        }
+        json_decref(gt.calls);
+        gptc_grammar_free(g);
+    }
+    free(prefix);
+    free(gbnf);
+    json_decref(tools);
+    gptc_gvocab_free(v);
+}
+
 int main(void)
 {
     test_rng_seed(88172645463325252ull);
@@ -508,5 +647,6 @@ int main(void)
     bad_table();
     tool_grammars();
     names_and_misc();
+    lazy_grammar();
     return test_summary();
 }

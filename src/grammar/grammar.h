@@ -67,6 +67,8 @@ gptc_status gptc_gvocab_new(int n_vocab, const uint8_t *const *tok_bytes, const 
 gptc_status gptc_gvocab_from_tokenizer(const gptc_tokenizer *tok, gptc_gvocab **out, gptc_err *err);
 void gptc_gvocab_free(gptc_gvocab *v);
 int gptc_gvocab_n(const gptc_gvocab *v);
+/* Token id's bytes (*len 0: none, e.g. a control or end token). */
+const uint8_t *gptc_gvocab_token(const gptc_gvocab *v, int32_t id, size_t *len);
 
 typedef struct gptc_gmatcher gptc_gmatcher;
 /* g and v (v may be NULL if no masks are asked for) must outlive the matcher. */

@@ -63,6 +63,12 @@ int gptc_gvocab_n(const gptc_gvocab *v)
     return v->n_vocab;
 }
 
+const uint8_t *gptc_gvocab_token(const gptc_gvocab *v, int32_t id, size_t *len)
+{
+    *len = id >= 0 && id < v->n_vocab ? v->len[id] : 0;
+    return *len ? v->bytes[id] : NULL;
+}
+
 void gptc_gvocab_free(gptc_gvocab *v)
 {
     if (!v) return;

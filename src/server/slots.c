@@ -113,6 +113,7 @@ void gptc_srv_job_release(srv_job *j)
     free(j->bias);
     free(j->grammar);
     free(j->tc_prefix);
+    free(j->lazy_trigger);
     json_decref(j->tc_names);
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
@@ -395,6 +396,10 @@ static int slot_take(srv_sched *s, srv_slot *sl, srv_job *j, int ci, int state)
         if (j->grammar) {
             if (!s->gvocab && gptc_gvocab_from_tokenizer(s->tok, &s->gvocab, &err)) return -1;
             if (gptc_grammar_from_gbnf(s->gvocab, j->grammar, j->grammar_len, NULL, &sl->gr, &err))
+                return -1;
+            if (j->lazy_trigger &&
+                gptc_grammar_set_lazy(sl->gr, j->lazy_trigger, strlen(j->lazy_trigger), j->lazy_id,
+                                      j->lazy_think, &err))
                 return -1;
         }
         if (j->logprobs) { /* the stream reads c->lp under j->mu */

@@ -130,6 +130,9 @@ typedef struct srv_job {
     int logprobs, top_logprobs; /* logprobs: keep srv_lp for each token */
     char *grammar;              /* GBNF every choice must follow (validated), owned; NULL: none */
     size_t grammar_len;
+    char *lazy_trigger; /* owned: the grammar engages only after this text (tool_choice auto) */
+    int32_t lazy_id;    /* the trigger as one token, or -1 */
+    int lazy_think;     /* the reply starts inside a <think> block */
     /* chat replies split into content, reasoning and tool calls (chat/toolcall.h) */
     int tc_on;        /* parse the reply */
     int tc_format;    /* GPTC_TC_* */

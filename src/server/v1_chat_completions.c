@@ -576,6 +576,24 @@ int gptc_srv_chat_prepare(gptc_server *s, const json_t *body, srv_job **out, srv
                              "'%s' together with tools is not supported (the grammar would rule "
                              "out tool calls): send tool_choice \"none\", or leave '%s' out",
                              gf, gf);
+    char *lazy = NULL; /* tool_choice auto: the opener after which the calls' grammar engages */
+    if (choice == TC_AUTO && fmt != GPTC_TC_HARMONY && fmt != GPTC_TC_LLAMA3 &&
+        fmt != GPTC_TC_FUNCTIONARY && fmt != GPTC_TC_GEMMA4) {
+        gptc_err err;
+        /* a schema the compiler cannot honour leaves auto unconstrained, as before (the calls
+         * are still parsed and checked afterwards) */
+        if (gptc_tool_grammar(fmt, s->tmpl_src, s->tmpl_len, tools, NULL, parallel, &lazy, &gbnf,
+                              &glen, &err) == GPTC_E_NOMEM)
+            return gptc_srv_fail(e, 500, "internal_error", NULL, "out of memory");
+        gptc_gbnf *g = NULL;
+        if (gbnf &&
+            (!lazy || !*lazy || strlen(lazy) > 32 || gptc_gbnf_parse(gbnf, glen, NULL, &g, &err))) {
+            free(lazy);
+            free(gbnf);
+            lazy = gbnf = NULL;
+        }
+        gptc_gbnf_free(g);
+    }
     if (choice == TC_REQUIRED || choice == TC_NAMED) {
         gptc_err err;
         gptc_status st = gptc_tool_grammar(fmt, s->tmpl_src, s->tmpl_len, tools, named, parallel,
@@ -631,12 +649,14 @@ int gptc_srv_chat_prepare(gptc_server *s, const json_t *body, srv_job **out, srv
     if (rc) {
         free(prefix);
         free(gbnf);
+        free(lazy);
         return -1;
     }
     if (fmt == GPTC_TC_HARMONY) think = 0; /* the harmony parser has its own channels */
     if (gptc_srv_gen_parse(s, body, ids, n_ids, 1, out, o, e)) {
         free(prefix);
         free(gbnf);
+        free(lazy);
         return -1;
     }
     srv_job *j = *out;
@@ -644,6 +664,17 @@ int gptc_srv_chat_prepare(gptc_server *s, const json_t *body, srv_job **out, srv
         free(j->grammar);
         j->grammar = gbnf;
         j->grammar_len = glen;
+    }
+    j->lazy_trigger = lazy;
+    j->lazy_id = -1;
+    j->lazy_think = think == 2;
+    if (lazy) { /* the opener as one token (often a special token of its own) */
+        const gptc_tokenizer *tok = gptc_model_tokenizer(s->model);
+        int32_t tid[2];
+        size_t nt = 0;
+        gptc_err err;
+        if (!gptc_tok_encode(tok, lazy, strlen(lazy), 0, 1, tid, 2, &nt, &err) && nt == 1)
+            j->lazy_id = tid[0];
     }
     j->tc_on = tools || think;
     j->tc_format = fmt;
