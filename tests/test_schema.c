@@ -378,7 +378,7 @@ static void test_random(void)
 {
     gptc_gvocab *v = make_vocab();
     CHECK(v != NULL, "vocab");
-    int compiled = 0, generated = 0, invalid = 0, unparsed = 0;
+    int compiled = 0, generated = 0, invalid = 0, unparsed = 0, check_bad = 0;
     static char out[1 << 16];
     for (int t = 0; t < 200; t++) {
         json_t *doc;
@@ -423,6 +423,11 @@ static void test_random(void)
                     invalid++;
                     if (invalid < 4) printf("schema %s\ninvalid (%s): %s\n", text, why, out);
                 }
+                if (!gptc_schema_check(doc, x)) {
+                    check_bad++;
+                    if (check_bad < 4)
+                        printf("schema %s\ngptc_schema_check refuses %s\n", text, out);
+                }
                 json_decref(x);
             }
         }
@@ -436,6 +441,7 @@ static void test_random(void)
     CHECK(generated >= 400, "generations ended: %d of 600", generated);
     CHECK(unparsed == 0, "%d generations are not JSON", unparsed);
     CHECK(invalid == 0, "%d generations fail their schema", invalid);
+    CHECK(check_bad == 0, "gptc_schema_check refuses %d valid generations", check_bad);
     printf("random schemas: %d compiled, %d generated, %d invalid\n", compiled, generated, invalid);
     gptc_gvocab_free(v);
 }
@@ -546,9 +552,68 @@ static void test_fixed(void)
     CHECK(range_bad == 0, "integer ranges: %d values wrong", range_bad);
 }
 
+/* gptc_schema_check: values against schemas, both ways */
+/* clang-format off */
+static const struct { const char *schema, *value; int ok; } checks[] = {
+    {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},\"required\":[\"a\"]}", "{\"a\":1}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},\"required\":[\"a\"]}", "{\"a\":1.5}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},\"required\":[\"a\"]}", "{}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{}},\"additionalProperties\":false}", "{\"a\":1,\"b\":2}", 0},
+    {"{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}}", "{\"b\":2}", 0},
+    {"{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}}", "{\"b\":\"x\"}", 1},
+    {"{\"type\":\"object\"}", "[]", 0},
+    {"{\"type\":[\"string\",\"null\"]}", "null", 1},
+    {"{\"type\":\"string\",\"nullable\":true}", "null", 1},
+    {"{\"type\":\"string\",\"maxLength\":3}", "\"\\u00e9\\u00e9\\u00e9\"", 1},
+    {"{\"type\":\"string\",\"maxLength\":3}", "\"abcd\"", 0},
+    {"{\"type\":\"string\",\"minLength\":2}", "\"a\"", 0},
+    {"{\"type\":\"string\",\"pattern\":\"^[0-9]{5}$\"}", "\"12345\"", 1},
+    {"{\"type\":\"string\",\"pattern\":\"^[0-9]{5}$\"}", "\"1234a\"", 0},
+    {"{\"type\":\"string\",\"pattern\":\"b\"}", "\"abc\"", 1},
+    {"{\"type\":\"string\",\"format\":\"date\"}", "\"2026-12-05\"", 1},
+    {"{\"type\":\"string\",\"format\":\"date\"}", "\"2026-12-5\"", 0},
+    {"{\"type\":\"string\",\"format\":\"date-time\"}", "\"2026-12-05T10:00:00Z\"", 1},
+    {"{\"type\":\"string\",\"format\":\"uuid\"}", "\"123e4567-e89b-12d3-a456-426614174000\"", 1},
+    {"{\"type\":\"string\",\"format\":\"uuid\"}", "\"123e4567\"", 0},
+    {"{\"enum\":[\"a\",1,null]}", "1", 1},
+    {"{\"enum\":[\"a\",1,null]}", "\"b\"", 0},
+    {"{\"const\":{\"x\":[1]}}", "{\"x\":[1]}", 1},
+    {"{\"const\":{\"x\":[1]}}", "{\"x\":[2]}", 0},
+    {"{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"integer\"}]}", "true", 0},
+    {"{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"integer\"}]}", "3", 1},
+    {"{\"allOf\":[{\"required\":[\"a\"]},{\"required\":[\"b\"]}]}", "{\"a\":1}", 0},
+    {"{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"minItems\":1,\"maxItems\":2}", "[1,2]", 1},
+    {"{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"minItems\":1,\"maxItems\":2}", "[]", 0},
+    {"{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"minItems\":1,\"maxItems\":2}", "[1,2,3]", 0},
+    {"{\"type\":\"array\",\"items\":{\"type\":\"integer\"}}", "[1,\"x\"]", 0},
+    {"{\"type\":\"integer\",\"minimum\":1,\"maximum\":7}", "7", 1},
+    {"{\"type\":\"integer\",\"minimum\":1,\"maximum\":7}", "8", 0},
+    {"{\"type\":\"number\",\"exclusiveMinimum\":0}", "0", 0},
+    {"{\"$ref\":\"#/$defs/p\",\"$defs\":{\"p\":{\"type\":\"object\",\"properties\":{\"n\":{\"$ref\":\"#/$defs/p\"}}}}}", "{\"n\":{\"n\":{}}}", 1},
+    {"{\"$ref\":\"#/definitions/p\",\"definitions\":{\"p\":{\"type\":\"integer\"}}}", "\"x\"", 0},
+    {"true", "{\"anything\":1}", 1},
+    {"{\"type\":\"boolean\",\"description\":\"ignored\"}", "false", 1},
+};
+/* clang-format on */
+
+static void test_check(void)
+{
+    for (size_t i = 0; i < sizeof checks / sizeof *checks; i++) {
+        json_t *sc = json_loads(checks[i].schema, JSON_DECODE_ANY, NULL);
+        json_t *v = json_loads(checks[i].value, JSON_DECODE_ANY, NULL);
+        CHECK(sc && v, "check %zu: test JSON", i);
+        if (sc && v)
+            CHECK(gptc_schema_check(sc, v) == checks[i].ok, "check %zu: %s against %s: want %d", i,
+                  checks[i].value, checks[i].schema, checks[i].ok);
+        json_decref(sc);
+        json_decref(v);
+    }
+}
+
 int main(void)
 {
     test_rng_seed(99ull);
+    test_check();
     test_fixed();
     test_random();
     return test_summary();

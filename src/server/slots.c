@@ -115,6 +115,7 @@ void gptc_srv_job_release(srv_job *j)
     free(j->tc_prefix);
     free(j->lazy_trigger);
     json_decref(j->tc_names);
+    json_decref(j->tc_tools);
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
     free(j);

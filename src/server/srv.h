@@ -139,6 +139,7 @@ typedef struct srv_job {
     int tc_think;     /* gptc_toolcall_opts.think */
     char *tc_prefix;  /* owned: text the prompt ends with that the reply continues, or NULL */
     json_t *tc_names; /* owned: the functions a call may name (array of strings), or NULL */
+    json_t *tc_tools; /* owned: tool_choice auto's tools, whose schemas a call must satisfy */
 
     /* scheduler bookkeeping */
     int n_cached;               /* prompt tokens taken from the prefix cache */

@@ -665,6 +665,7 @@ int gptc_srv_chat_prepare(gptc_server *s, const json_t *body, srv_job **out, srv
         j->grammar = gbnf;
         j->grammar_len = glen;
     }
+    if (choice == TC_AUTO) j->tc_tools = json_deep_copy(tools);
     j->lazy_trigger = lazy;
     j->lazy_id = -1;
     j->lazy_think = think == 2;

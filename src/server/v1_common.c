@@ -14,6 +14,7 @@
 #include "chat/toolcall.h"
 #include "core/deadline.h"
 #include "grammar/grammar.h"
+#include "grammar/schema.h"
 #include "grammar/schema_gen.h"
 #include "server/srv.h"
 
@@ -544,10 +545,12 @@ static void observe_ttft(gptc_server *s, const srv_job *j)
 
 /* ----- replies parsed into content, reasoning and tool calls ---------------------------------- */
 
-/* A parser for one choice of the job, fed the prompt's tool prefix. NULL when out of memory. */
-static gptc_toolcall_parser *tc_parser(const srv_job *j, gptc_toolcall_fn fn, void *ud)
+/* A parser for one choice of the job, fed the prompt's tool prefix (text_only: no function
+ * may be called, every call stays text). NULL when out of memory. */
+static gptc_toolcall_parser *tc_parser(const srv_job *j, int text_only, gptc_toolcall_fn fn,
+                                       void *ud)
 {
-    size_t n = json_array_size(j->tc_names);
+    size_t n = text_only ? 0 : json_array_size(j->tc_names);
     const char **names = calloc(n + 1, sizeof *names);
     if (!names) return NULL;
     for (size_t i = 0; i < n; i++)
@@ -604,17 +607,54 @@ static int blank(const char *p, size_t n)
     return 1;
 }
 
+/* Under tool_choice auto (the reply was not generated under the calls' grammar, or only from
+ * the opener on): every call's arguments must be JSON satisfying its function's parameters. */
+static int tc_calls_valid(const srv_job *j, const json_t *calls)
+{
+    size_t i;
+    const json_t *c;
+    json_array_foreach(calls, i, c)
+    {
+        const json_t *fn = json_object_get(c, "function");
+        const char *name = json_string_value(json_object_get(fn, "name"));
+        const char *args = json_string_value(json_object_get(fn, "arguments"));
+        const json_t *params = NULL;
+        size_t k;
+        const json_t *t;
+        json_array_foreach(j->tc_tools, k, t)
+        {
+            const json_t *f = json_object_get(t, "function");
+            if (name && !strcmp(name, json_string_value(json_object_get(f, "name"))))
+                params = json_object_get(f, "parameters");
+        }
+        json_t *v = args ? json_loads(args, JSON_DECODE_ANY, NULL) : NULL;
+        int ok = json_is_object(v) && (!params || gptc_schema_check(params, v));
+        json_decref(v);
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
 /* The chat message of a choice whose reply is parsed; *n_calls: its tool calls. */
 static json_t *tc_message(gptc_server *s, const srv_job *j, const srv_choice *c, int *n_calls)
 {
+    int text_only = 0;
+again:;
     tc_acc a = {.s = s, .calls = json_array()};
-    gptc_toolcall_parser *p = tc_parser(j, tc_on_event, &a);
+    gptc_toolcall_parser *p = tc_parser(j, text_only, tc_on_event, &a);
     if (p) {
         gptc_toolcall_feed(p, c->text ? c->text : "", c->len, tc_on_event, &a);
         gptc_toolcall_finish(p, tc_on_event, &a);
         gptc_toolcall_free(p);
     } else {
         gptc_srv_buf_add(&a.text[0], c->text ? c->text : "", c->len);
+    }
+    if (!text_only && j->tc_tools && json_array_size(a.calls) && !tc_calls_valid(j, a.calls)) {
+        json_decref(a.calls);
+        gptc_srv_buf_free(&a.text[0]);
+        gptc_srv_buf_free(&a.text[1]);
+        text_only = 1;
+        goto again;
     }
     *n_calls = (int)json_array_size(a.calls);
     json_t *content = *n_calls && blank(a.text[0].p, a.text[0].n)
@@ -893,7 +933,7 @@ enum MHD_Result gptc_srv_gen_run(srv_req *r, srv_job *j, const srv_gen_opts *o)
         st->tcp = calloc((size_t)j->n_choices, sizeof *st->tcp);
         for (int i = 0; st->tcp && i < j->n_choices; i++) {
             st->cur = i;
-            st->tcp[i] = tc_parser(j, tc_stream_event, st);
+            st->tcp[i] = tc_parser(j, 0, tc_stream_event, st);
         }
     }
     if (!st->sent || !st->lp_sent || !st->text_off || !st->state) {
