@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "chat/think_budget.h"
+#include "chat/toolcall.h"
 #include "cli/cli.h"
 
 static const char *k_help =
@@ -29,6 +31,9 @@ static const char *k_help =
     "      --no-echo           do not print the prompt\n"
     "      --grammar FILE      constrain the output to a GBNF grammar (docs/agents.md)\n"
     "      --json-schema FILE  constrain the output to JSON valid under a JSON schema\n"
+    "      --reasoning-budget N  tokens the text may think inside <think>...</think> (also\n"
+    "                          when the prompt opened the block) before \"</think>\" is forced;\n"
+    "                          0: the block is closed at once; -1: unlimited (default)\n"
     "  -q, --quiet             no timings on stderr\n";
 
 /* Print the text of one token, streaming valid UTF-8. */
@@ -52,6 +57,7 @@ int cmd_run(int argc, char **argv)
     long long n_predict = 128;
     int seed_set = 0, no_bos = 0, special = 0, echo = 1, quiet = 0;
     const char *grammar_file = NULL, *schema_file = NULL;
+    int budget = -1;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -90,6 +96,8 @@ int cmd_run(int argc, char **argv)
             quiet = 1;
         else if (cli_is(a, "--grammar", NULL))
             grammar_file = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--reasoning-budget", NULL))
+            budget = (int)cli_int(a, cli_value(argc, argv, &i), -1, 1 << 24);
         else if (cli_is(a, "--json-schema", NULL))
             schema_file = cli_value(argc, argv, &i);
         else if (a[0] == '-' && a[1])
@@ -178,12 +186,29 @@ int cmd_run(int argc, char **argv)
     int n_gen = 0, n_decode = 0;
     int32_t p = (int32_t)n_prompt;
     const char *stop_note = NULL;
+    gptc_think_budget tb;
+    gptc_think_budget_init(&tb, budget, gptc_toolcall_prompt_opens_think(prompt, prompt_len));
+    int32_t forced[16];
+    int n_forced = 0, i_forced = 0;
     while (n_predict < 0 || n_gen < n_predict) {
-        if (gr && gptc_grammar_apply(gr, logits, &err)) cli_die_err(&err);
-        int32_t id = gptc_sampler_sample(smp, logits);
+        if (i_forced == n_forced && gptc_think_budget_exhausted(&tb)) { /* close the block */
+            i_forced = 0;
+            n_forced = gptc_think_close_tokens(tok, forced, 16);
+            if (!n_forced) cli_die("run: the vocabulary cannot spell the reasoning closer");
+        }
+        int is_forced = i_forced < n_forced;
+        if (!is_forced && gr && gptc_grammar_apply(gr, logits, &err)) cli_die_err(&err);
+        int32_t id = is_forced ? forced[i_forced++] : gptc_sampler_sample(smp, logits);
         gptc_sampler_accept(smp, id);
         if (gr && gptc_grammar_accept(gr, id, &err)) cli_die_err(&err);
         if (gptc_tok_is_eog(tok, id)) break;
+        if (budget >= 0) {
+            char piece[256];
+            size_t np = 0;
+            if (!gptc_tok_decode(tok, &id, 1, 1, piece, sizeof piece, &np, &err) &&
+                np <= sizeof piece)
+                gptc_think_budget_push(&tb, piece, np);
+        }
         emit(tok, &dt, id);
         n_gen++;
         if (gr && gptc_grammar_must_end(gr)) break;

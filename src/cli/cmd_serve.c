@@ -39,6 +39,9 @@ static const char *k_help =
     "      --write-timeout MS  drop a client that takes no byte of its response this long,\n"
     "                        cancelling its request (default 30000)\n"
     "      --max-n N         largest n per request (default 8, at most --parallel)\n"
+    "      --reasoning-budget N  tokens a reply may think (<think>...) before \"</think>\" is\n"
+    "                        forced; 0: no thinking (enable_thinking false); -1: unlimited\n"
+    "                        (default)\n"
     "      --data-dir DIR    durable state: uploaded files, batches, stored responses (default\n"
     "                        $XDG_DATA_HOME/gptc or ~/.local/share/gptc; created with mode 0700)\n"
     "      --max-file-size BYTES   largest file upload; larger gets 413 (default 209715200)\n"
@@ -108,6 +111,8 @@ int cmd_serve(int argc, char **argv)
             sp.write_timeout_ms = (int)cli_int(a, cli_value(argc, argv, &i), 1, 86400000);
         else if (cli_is(a, "--max-n", NULL))
             sp.n_max = (int)cli_int(a, cli_value(argc, argv, &i), 1, 64);
+        else if (cli_is(a, "--reasoning-budget", NULL))
+            sp.reasoning_budget = (int)cli_int(a, cli_value(argc, argv, &i), -1, 1 << 24);
         else if (cli_is(a, "--data-dir", NULL))
             sp.data_dir = cli_value(argc, argv, &i);
         else if (cli_is(a, "--max-file-size", NULL))

@@ -132,6 +132,7 @@ gptc_server_params gptc_server_default_params(void)
         .max_conns_per_client = 64,
         .write_timeout_ms = 30000,
         .n_max = 8,
+        .reasoning_budget = -1,
         .seed = -1,
     };
     return p;

@@ -67,6 +67,9 @@ typedef struct gptc_server_params {
     size_t file_max;      /* largest uploaded file; more gets 413; default 200 MiB */
     long batch_window_s;  /* a batch's completion window in seconds (tests); 0: 24 h */
     int no_http;          /* 1: no listening socket (gptc batch runs the engine offline) */
+    int reasoning_budget; /* chat: tokens of a <think> block before "</think>" is forced; 0: no
+                           * thinking (enable_thinking false for the template, and the block is
+                           * closed at once); -1 (default): unlimited */
 } gptc_server_params;
 
 gptc_server_params gptc_server_default_params(void);

@@ -34,6 +34,7 @@
 
 #include "core/deadline.h"
 #include "sample/stop.h"
+#include "chat/think_budget.h"
 #include "server/srv.h"
 
 enum { SLOT_IDLE = 0, SLOT_PREFILL, SLOT_GEN, SLOT_FOLLOW };
@@ -53,6 +54,9 @@ struct srv_slot {
     int chunk;         /* this step: prompt tokens in the batch */
     gptc_sampler *smp; /* owned while busy */
     gptc_grammar *gr;  /* owned while busy, when the job has a grammar */
+    gptc_think_budget tb;
+    int32_t forced[16]; /* tokens to generate instead of sampling (the forced </think>) */
+    int n_forced, i_forced;
     gptc_detok dt;
     float *lg, *lg2; /* (V) logits after bias; lg2: untouched copy for logprobs */
     uint64_t used;   /* scheduler clock at last use (LRU) */
@@ -89,6 +93,8 @@ srv_job *gptc_srv_job_new(int kind, int n_choices)
     j->kind = kind;
     j->n_choices = n_choices;
     j->client_fd = -1;
+    j->think_budget = -1;
+    j->lazy_id = -1;
     atomic_init(&j->cancelled, 0);
     return j;
 }
@@ -403,6 +409,8 @@ static int slot_take(srv_sched *s, srv_slot *sl, srv_job *j, int ci, int state)
                                       j->lazy_think, &err))
                 return -1;
         }
+        gptc_think_budget_init(&sl->tb, j->think_budget, j->tc_think == 2);
+        sl->n_forced = sl->i_forced = 0;
         if (j->logprobs) { /* the stream reads c->lp under j->mu */
             srv_lp *lp = calloc((size_t)j->max_tokens, sizeof *lp);
             if (!lp) return -1;
@@ -649,11 +657,18 @@ static void slot_sample(srv_sched *s, srv_slot *sl, const float *raw)
             j->bias[i] <= -100.0f ? -INFINITY : sl->lg[j->bias_id[i]] + j->bias[i];
     if (j->logprobs) memcpy(sl->lg2, sl->lg, (size_t)V * sizeof *sl->lg);
     gptc_err gerr;
-    if (sl->gr && gptc_grammar_apply(sl->gr, sl->lg, &gerr)) {
+    if (sl->i_forced == sl->n_forced && gptc_think_budget_exhausted(&sl->tb)) {
+        /* the reasoning budget is spent: close the block (the tokens of the closer) */
+        sl->i_forced = 0;
+        sl->n_forced = gptc_think_close_tokens(s->tok, sl->forced, 16);
+        if (!sl->n_forced) sl->tb.budget = -1; /* cannot spell it: stop counting */
+    }
+    int forced = sl->i_forced < sl->n_forced;
+    if (!forced && sl->gr && gptc_grammar_apply(sl->gr, sl->lg, &gerr)) {
         job_fail(s, j, gerr.msg);
         return;
     }
-    int32_t id = gptc_sampler_sample(sl->smp, sl->lg);
+    int32_t id = forced ? sl->forced[sl->i_forced++] : gptc_sampler_sample(sl->smp, sl->lg);
     gptc_sampler_accept(sl->smp, id);
     if (sl->gr && gptc_grammar_accept(sl->gr, id, &gerr)) {
         job_fail(s, j, gerr.msg);
@@ -672,6 +687,7 @@ static void slot_sample(srv_sched *s, srv_slot *sl, const float *raw)
     } else {
         gptc_err err;
         if (gptc_detok_push(s->tok, &sl->dt, id, piece, sizeof piece, &n_piece, &err)) n_piece = 0;
+        gptc_think_budget_push(&sl->tb, piece, n_piece);
     }
 
     pthread_mutex_lock(&j->mu);

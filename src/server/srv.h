@@ -133,6 +133,8 @@ typedef struct srv_job {
     char *lazy_trigger; /* owned: the grammar engages only after this text (tool_choice auto) */
     int32_t lazy_id;    /* the trigger as one token, or -1 */
     int lazy_think;     /* the reply starts inside a <think> block */
+    int think_budget;   /* gptc_think_budget's budget (-1: unlimited); the reply starts inside
+                         * <think> when tc_think == 2 */
     /* chat replies split into content, reasoning and tool calls (chat/toolcall.h) */
     int tc_on;        /* parse the reply */
     int tc_format;    /* GPTC_TC_* */

@@ -518,7 +518,7 @@ static int chat_tokens_tools(gptc_server *s, const json_t *messages, const json_
 
 /* chat_template_kwargs and reasoning_effort: further template variables, as JSON text (NULL:
  * none). enable_thinking and reasoning_effort are what Qwen3/SmolLM3 and gpt-oss templates read. */
-static int template_vars(const json_t *body, char **out, srv_error *e)
+static int template_vars(const json_t *body, int no_thinking, char **out, srv_error *e)
 {
     static const char *const k_reserved[] = {"messages",  "tools",     "add_generation_prompt",
                                              "bos_token", "eos_token", NULL};
@@ -527,7 +527,7 @@ static int template_vars(const json_t *body, char **out, srv_error *e)
     *out = NULL;
     if (kw && json_is_null(kw)) kw = NULL;
     if (re && json_is_null(re)) re = NULL;
-    if (!kw && !re) return 0;
+    if (!kw && !re && !no_thinking) return 0;
     if (kw && !json_is_object(kw))
         return gptc_srv_fail(e, 400, "invalid_type", "chat_template_kwargs",
                              "'chat_template_kwargs' must be an object of template variables");
@@ -554,6 +554,9 @@ static int template_vars(const json_t *body, char **out, srv_error *e)
         json_object_set(vars, k, v);
     }
     if (re) json_object_set(vars, "reasoning_effort", GPTC_UNCONST(json_t *, re));
+    /* --reasoning-budget 0: no thinking where the template allows, unless the request says */
+    if (no_thinking && !json_object_get(vars, "enable_thinking"))
+        json_object_set_new(vars, "enable_thinking", json_false());
     *out = json_dumps(vars, JSON_COMPACT);
     json_decref(vars);
     if (!*out) return gptc_srv_fail(e, 500, "internal_error", NULL, "out of memory");
@@ -640,7 +643,7 @@ int gptc_srv_chat_prepare(gptc_server *s, const json_t *body, srv_job **out, srv
     int32_t *ids = NULL;
     int n_ids = 0;
     char *extra = NULL;
-    int rc = template_vars(body, &extra, e);
+    int rc = template_vars(body, s->p.reasoning_budget == 0, &extra, e);
     if (!rc)
         rc = chat_tokens_tools(s, json_object_get(body, "messages"), ttools, extra, &prefix, &ids,
                                &n_ids, &think, e);
@@ -666,6 +669,7 @@ int gptc_srv_chat_prepare(gptc_server *s, const json_t *body, srv_job **out, srv
         j->grammar_len = glen;
     }
     if (choice == TC_AUTO) j->tc_tools = json_deep_copy(tools);
+    j->think_budget = s->p.reasoning_budget;
     j->lazy_trigger = lazy;
     j->lazy_id = -1;
     j->lazy_think = think == 2;

@@ -47,5 +47,23 @@ $GPTC run "$M" -p "Hi" --json-schema "$T/bad.json" -n 5 > "$T/out.txt" 2>"$T/err
 rc=$?
 if [ $rc -eq 1 ] && grep -q "^gptc: .*format" "$T/err.txt"; then ok; else bad "bad schema: rc=$rc $(cat "$T/err.txt")"; fi
 
+# --reasoning-budget: the prompt opened <think>; after N tokens "</think>" is forced
+$GPTC run "$M" -p "Once<think>" -n 20 -s 4 --no-echo -q > "$T/free.txt" 2>&1
+$GPTC run "$M" -p "Once<think>" -n 20 -s 4 --no-echo -q --reasoning-budget 3 > "$T/b3.txt" 2>&1
+$GPTC run "$M" -p "Once<think>" -n 20 -s 4 --no-echo -q --reasoning-budget 0 > "$T/b0.txt" 2>&1
+if python3 - "$T" <<'PY'
+import sys
+t = sys.argv[1]
+free, b3, b0 = (open(f"{t}/{n}.txt", encoding="utf-8", errors="replace").read() for n in ("free", "b3", "b0"))
+assert "</think>" not in free, free
+head, sep, tail = b3.partition("\n</think>\n\n")
+assert sep and 0 < len(head) < 40 and free.startswith(head) and "</think>" not in tail, repr(b3)
+assert b0.strip().startswith("</think>") and b0.count("</think>") == 1, repr(b0)
+PY
+then ok; else bad "reasoning budget: $(cat "$T/free.txt" "$T/b3.txt" "$T/b0.txt")"; fi
+$GPTC run "$M" -p x --reasoning-budget -2 > "$T/out.txt" 2>"$T/err.txt"
+rc=$?
+if [ $rc -eq 1 ] && grep -q "^gptc: .*reasoning-budget" "$T/err.txt"; then ok; else bad "bad budget: rc=$rc $(cat "$T/err.txt")"; fi
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
