@@ -24,6 +24,8 @@
 #include <unistd.h>
 
 #include "chat/chat.h"
+#include "chat/think_budget.h"
+#include "chat/toolcall.h"
 #include "cli/cli.h"
 #include "sample/stop.h"
 
@@ -43,7 +45,14 @@ static const char *k_help =
     "  -t, --threads N         threads (default: all cores)\n"
     "      --date YYYY-MM-DD   the date templates see (default: env GPTC_DATE, else today)\n"
     "      --tokenizer FILE    tokenizer.bin for a llama2.c checkpoint\n" CLI_LORA_HELP
-    "  -v, --verbose           after each reply: prompt tokens reused from the cache, tok/s\n";
+    "      --reasoning-budget N  tokens a reply may think (<think>...) before \"</think>\" is\n"
+    "                          forced; 0: no thinking (enable_thinking false); -1: unlimited\n"
+    "                          (default)\n"
+    "  -v, --verbose           after each reply: prompt tokens reused from the cache, tok/s\n"
+    "\n"
+    "Replies are parsed in the template's format: thinking is shown dimmed (plain when stdout\n"
+    "is not a terminal), tool calls as one JSON object per line ({\"tool_call\": {\"name\",\n"
+    "\"arguments\"}}).\n";
 
 static const char *k_commands =
     "Available commands:\n"
@@ -89,7 +98,16 @@ typedef struct chat {
     int tty;
     int verbose;
     size_t last_cached, last_new; /* prompt tokens reused from the cache / decoded, last turn */
-    FILE *info; /* where command feedback goes: stdout on a terminal, else stderr */
+    FILE *info;       /* where command feedback goes: stdout on a terminal, else stderr */
+    int budget;       /* --reasoning-budget */
+    int color;        /* stdout is a terminal: thinking dimmed */
+    int tc_format;    /* the template's tool-call format (GPTC_TC_*) */
+    int think_mode;   /* gptc_toolcall_opts.think for this reply */
+    int prompt_think; /* the last prompt left <think> open */
+    /* the reply's display */
+    gptc_toolcall_parser *tcp;
+    int dim; /* the dim attribute is on */
+    json_t *calls;
 } chat;
 
 /* ---------------------------------------------------------------------------------------------
@@ -104,12 +122,18 @@ static int32_t *render_tokens(chat *c, size_t *n_ids)
     o.bos_token = c->bos_p;
     o.eos_token = c->eos_p;
     o.date = c->date;
+    if (c->budget == 0) o.extra_json = "{\"enable_thinking\": false}";
     gptc_err err;
     int32_t *ids = NULL;
-    if (gptc_chat_prompt(c->tmpl, c->messages, NULL, &o, c->tok, &ids, n_ids, NULL, NULL, &err)) {
+    char *text = NULL;
+    size_t text_len = 0;
+    if (gptc_chat_prompt(c->tmpl, c->messages, NULL, &o, c->tok, &ids, n_ids, &text, &text_len,
+                         &err)) {
         fprintf(stderr, "gptc: template: %s\n", err.msg);
         return NULL;
     }
+    c->prompt_think = gptc_toolcall_prompt_opens_think(text, text_len);
+    free(text);
     return ids;
 }
 
@@ -250,11 +274,73 @@ static void reply_add(reply *r, const char *s, size_t n)
     r->p[r->n] = '\0';
 }
 
-static void reply_show(reply *r, size_t upto)
+static void set_dim(chat *c, int on)
+{
+    if (c->color && c->dim != on) fputs(on ? "\033[2m" : "\033[0m", stdout);
+    c->dim = on;
+}
+
+/* The parser's events: content as it is, thinking dimmed, calls collected for the end. */
+static void on_part(void *ud, int ev, int idx, const char *t, size_t n)
+{
+    chat *c = ud;
+    if (ev == GPTC_TC_EV_CONTENT || ev == GPTC_TC_EV_REASONING) {
+        set_dim(c, ev == GPTC_TC_EV_REASONING);
+        fwrite(t, 1, n, stdout);
+    } else if (ev == GPTC_TC_EV_NAME) {
+        json_array_append_new(c->calls, json_pack("{s:s%, s:s}", "name", t, n, "arguments", ""));
+    } else {
+        json_t *call = json_array_get(c->calls, (size_t)idx);
+        const char *a = json_string_value(json_object_get(call, "arguments"));
+        if (!a) return;
+        size_t la = strlen(a);
+        char *b = malloc(la + n + 1);
+        if (!b) cli_die("out of memory");
+        memcpy(b, a, la);
+        memcpy(b + la, t, n);
+        b[la + n] = '\0';
+        json_object_set_new(call, "arguments", json_string(b));
+        free(b);
+    }
+}
+
+static void show_text(chat *c, const char *p, size_t n)
+{
+    if (c->tcp)
+        gptc_toolcall_feed(c->tcp, p, n, on_part, c);
+    else
+        fwrite(p, 1, n, stdout);
+    fflush(stdout);
+}
+
+/* The end of a reply's display: what the parser held back, then the calls as JSON lines. */
+static void show_end(chat *c)
+{
+    if (!c->tcp) return;
+    gptc_toolcall_finish(c->tcp, on_part, c);
+    set_dim(c, 0);
+    size_t i;
+    json_t *call;
+    json_array_foreach(c->calls, i, call)
+    {
+        const char *a = json_string_value(json_object_get(call, "arguments"));
+        json_t *args = a ? json_loads(a, JSON_DECODE_ANY, NULL) : NULL;
+        if (args) json_object_set_new(call, "arguments", args);
+        char *line = json_dumps(json_pack("{s:O}", "tool_call", call), JSON_COMPACT);
+        if (line) printf("\n%s", line);
+        free(line);
+    }
+    fflush(stdout);
+    gptc_toolcall_free(c->tcp);
+    c->tcp = NULL;
+    json_decref(c->calls);
+    c->calls = NULL;
+}
+
+static void reply_show(chat *c, reply *r, size_t upto)
 {
     if (upto > r->shown) {
-        fwrite(r->p + r->shown, 1, upto - r->shown, stdout);
-        fflush(stdout);
+        show_text(c, r->p + r->shown, upto - r->shown);
         r->shown = upto;
     }
 }
@@ -272,10 +358,10 @@ static int reply_check(chat *c, reply *r, size_t old_n)
     if (gptc_stop_scan(r->p, r->n, old_n, c->stops.n_strs, strs, lens, &at, &safe) >= 0) {
         r->n = at;
         r->p[r->n] = '\0';
-        reply_show(r, r->n);
+        reply_show(c, r, r->n);
         return 1;
     }
-    reply_show(r, safe);
+    reply_show(c, r, safe);
     return 0;
 }
 
@@ -298,13 +384,28 @@ static char *generate(chat *c, float *logits)
     long long n_gen = 0;
     const char *note = NULL;
     double t0 = cli_now_ms();
+    c->think_mode = c->prompt_think ? 2 : memmem(c->tmpl_src, c->n_tmpl, "<think>", 7) ? 1 : 0;
+    if (c->tc_format != GPTC_TC_NONE || c->think_mode) {
+        gptc_toolcall_opts to = {.format = c->tc_format, .think = c->think_mode};
+        c->calls = json_array();
+        if (!c->calls || gptc_toolcall_new(&to, &c->tcp, &err)) cli_die("out of memory");
+    }
+    gptc_think_budget tb;
+    gptc_think_budget_init(&tb, c->budget, c->prompt_think);
+    int32_t forced[16];
+    int n_forced = 0, i_forced = 0;
     while (logits) {
         if (g_interrupt) {
             note = "interrupted";
             break;
         }
         if (c->num_predict >= 0 && n_gen >= c->num_predict) break;
-        int32_t id = gptc_sampler_sample(c->smp, logits);
+        if (i_forced == n_forced && gptc_think_budget_exhausted(&tb)) { /* close the block */
+            i_forced = 0;
+            n_forced = gptc_think_close_tokens(c->tok, forced, 16);
+            if (!n_forced) tb.budget = -1;
+        }
+        int32_t id = i_forced < n_forced ? forced[i_forced++] : gptc_sampler_sample(c->smp, logits);
         gptc_sampler_accept(c->smp, id);
         if (is_stop_id(c, id)) break;
         char buf[256];
@@ -313,6 +414,7 @@ static char *generate(chat *c, float *logits)
             fprintf(stderr, "gptc: %s\n", err.msg);
             break;
         }
+        gptc_think_budget_push(&tb, buf, nb);
         size_t old_n = r.n;
         reply_add(&r, buf, nb);
         n_gen++;
@@ -334,7 +436,8 @@ static char *generate(chat *c, float *logits)
     size_t nt = gptc_detok_flush(&d, tail, sizeof tail);
     size_t old_n = r.n;
     reply_add(&r, tail, nt);
-    if (!reply_check(c, &r, old_n)) reply_show(&r, r.n);
+    if (!reply_check(c, &r, old_n)) reply_show(c, &r, r.n);
+    show_end(c);
     fputs(c->tty ? "\n\n" : "\n", stdout);
     fflush(stdout);
     if (note) fprintf(stderr, "gptc: reply stopped: %s\n", note);
@@ -667,6 +770,7 @@ int cmd_chat(int argc, char **argv)
 {
     chat c;
     memset(&c, 0, sizeof c);
+    c.budget = -1;
     gptc_model_params mp = gptc_model_default_params();
     cli_lora lora = {0};
     gptc_ctx_params cp = gptc_ctx_default_params();
@@ -704,6 +808,8 @@ int cmd_chat(int argc, char **argv)
             mp.tokenizer_path = cli_value(argc, argv, &i);
         else if (cli_is(a, "--lora", NULL))
             cli_lora_add(&lora, cli_value(argc, argv, &i));
+        else if (cli_is(a, "--reasoning-budget", NULL))
+            c.budget = (int)cli_int(a, cli_value(argc, argv, &i), -1, 1 << 24);
         else if (cli_is(a, "-v", "--verbose"))
             c.verbose = 1;
         else if (a[0] == '-' && a[1])
@@ -716,6 +822,7 @@ int cmd_chat(int argc, char **argv)
     if (!c.model_path) cli_die("chat: no model given (usage: gptc chat MODEL)");
     if (!seed_set) c.sp.seed = (uint64_t)time(NULL);
     c.tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+    c.color = isatty(STDOUT_FILENO);
     c.info = c.tty ? stdout : stderr;
 
     gptc_err err;
@@ -767,6 +874,7 @@ int cmd_chat(int argc, char **argv)
     if (gptc_chat_template_init(c.tmpl_src, c.n_tmpl, &c.tmpl, &err))
         cli_die("chat: template: %s", err.msg);
     gptc_chat_stops_for(c.model, c.tmpl_src, c.n_tmpl, &c.stops);
+    c.tc_format = gptc_toolcall_detect(c.tmpl_src, c.n_tmpl);
     c.bos_p = gptc_chat_bos_text(c.model, c.bos, sizeof c.bos);
     c.eos_p = gptc_chat_eos_text(c.model, c.eos, sizeof c.eos);
 

@@ -111,5 +111,29 @@ expect '[ $rc -eq 1 ]' "chat without a model"
 # no history file is written when stdin is not a terminal
 expect '[ ! -e "$T/history" ]' "no history in pipe mode"
 
+# --- reasoning: DeepSeek-R1-distill's template opens <think> for the reply -----------------------
+R1="$D/chat-templates/real/deepseek-r1-distill-qwen-32b.jinja"
+printf 'hi\n' | $GPTC chat "$M" --chat-template "$R1" -s 1 -n 40 > "$T/r_free.txt" 2>"$T/e.txt"
+printf 'hi\n' | $GPTC chat "$M" --chat-template "$R1" -s 1 -n 40 --reasoning-budget 3 > "$T/r_b3.txt" 2>"$T/e.txt"
+# plain when stdout is not a terminal: no tags, no ANSI; with the budget the thinking is the
+# first 3 tokens of the free reply, then the answer
+expect 'python3 - "$T" <<PY
+import sys
+t = sys.argv[1]
+free = open(t + "/r_free.txt", encoding="utf-8", errors="replace").read()
+b3 = open(t + "/r_b3.txt", encoding="utf-8", errors="replace").read()
+for x in (free, b3):
+    assert "think>" not in x and "\033" not in x, repr(x)
+head = b3.split("\n")[0]
+assert head and free.startswith(head) and len(head) < len(free.split("\n")[0]) and len(b3) > len(head) + 4, (free, b3)
+PY' "chat --reasoning-budget 3: $(cat "$T/r_free.txt" "$T/r_b3.txt")"
+# dimmed on a terminal (script gives stdout a pty)
+if command -v script > /dev/null; then
+    script -qc "printf 'hi\n' | $GPTC chat '$M' --chat-template '$R1' -s 1 -n 12 2>/dev/null" /dev/null > "$T/r_tty.txt"
+    expect 'grep -q "$(printf "\033\\[2m")" "$T/r_tty.txt" && grep -q "$(printf "\033\\[0m")" "$T/r_tty.txt"' "chat: thinking dimmed on a terminal: $(od -c "$T/r_tty.txt" | head -3)"
+fi
+printf 'hi\n' | $GPTC chat "$M" --reasoning-budget x > /dev/null 2>"$T/e.txt"
+expect '[ $? -eq 1 ] && grep -q "^gptc: .*reasoning-budget" "$T/e.txt"' "chat: bad --reasoning-budget: $(cat "$T/e.txt")"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
