@@ -3,7 +3,9 @@
  *
  * Input: a JSON schema. Compiling may fail, but only with a status. A schema that compiles must
  * give GBNF that parses (a failure there is a bug in the generator, except a grammar that is too
- * large) and a matcher that starts. No crash, no leak, no hang.
+ * large) and a matcher that starts. Any JSON input is also checked as a value against itself as
+ * a schema (gptc_schema_check, which must end fast even on $ref cycles). No crash, no leak, no
+ * hang.
  * Seeds: fuzz/seeds/fuzz_schema/.
  */
 #include <stdint.h>
@@ -17,6 +19,11 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > 8192) return 0;
+    json_t *doc = json_loadb((const char *)data, size, JSON_DECODE_ANY, NULL);
+    if (doc) {
+        gptc_schema_check(doc, doc);
+        json_decref(doc);
+    }
     char *g = NULL;
     size_t n = 0;
     gptc_err err;

@@ -12,6 +12,15 @@
 #include <string.h>
 
 #define MAX_DEPTH 64
+#define MAX_STEPS                                                                                  \
+    200000 /* schema nodes visited; past it (a $ref cycle, anyOf of them) the                      \
+            * value is taken as valid: undecided, so not refused */
+
+typedef struct cx {
+    const json_t *root;
+    long steps;
+    int gave_up;
+} cx;
 
 static const json_t *resolve(const json_t *root, const char *ref)
 {
@@ -94,16 +103,19 @@ static int format_ok(const char *f, const char *s, size_t n)
     return 1;
 }
 
-static int check(const json_t *root, const json_t *sc, const json_t *v, int depth)
+static int check(cx *c, const json_t *sc, const json_t *v, int depth)
 {
-    if (depth > MAX_DEPTH) return 0;
+    if (c->gave_up || ++c->steps > MAX_STEPS || depth > MAX_DEPTH) {
+        c->gave_up = 1;
+        return 1;
+    }
     if (json_is_true(sc) || !sc) return 1;
     if (json_is_false(sc)) return 0;
     if (!json_is_object(sc)) return 1;
     const json_t *x;
     if ((x = json_object_get(sc, "$ref")) && json_is_string(x)) {
-        const json_t *t = resolve(root, json_string_value(x));
-        if (!t || !check(root, t, v, depth + 1)) return 0;
+        const json_t *t = resolve(c->root, json_string_value(x));
+        if (!t || !check(c, t, v, depth + 1)) return 0;
     }
     if (json_is_null(v) && json_is_true(json_object_get(sc, "nullable"))) return 1;
     if ((x = json_object_get(sc, "type"))) {
@@ -126,12 +138,12 @@ static int check(const json_t *root, const json_t *sc, const json_t *v, int dept
         if ((x = json_object_get(sc, k_any[k])) && json_is_array(x)) {
             int ok = 0;
             for (size_t i = 0; i < json_array_size(x) && !ok; i++)
-                ok = check(root, json_array_get(x, i), v, depth + 1);
+                ok = check(c, json_array_get(x, i), v, depth + 1);
             if (!ok) return 0;
         }
     if ((x = json_object_get(sc, "allOf")) && json_is_array(x))
         for (size_t i = 0; i < json_array_size(x); i++)
-            if (!check(root, json_array_get(x, i), v, depth + 1)) return 0;
+            if (!check(c, json_array_get(x, i), v, depth + 1)) return 0;
     if (json_is_object(v)) {
         const json_t *props = json_object_get(sc, "properties");
         const json_t *req = json_object_get(sc, "required");
@@ -146,8 +158,8 @@ static int check(const json_t *root, const json_t *sc, const json_t *v, int dept
         {
             const json_t *ps = json_object_get(props, k);
             if (ps) {
-                if (!check(root, ps, pv, depth + 1)) return 0;
-            } else if (add && !check(root, add, pv, depth + 1)) {
+                if (!check(c, ps, pv, depth + 1)) return 0;
+            } else if (add && !check(c, add, pv, depth + 1)) {
                 return 0;
             }
         }
@@ -162,7 +174,7 @@ static int check(const json_t *root, const json_t *sc, const json_t *v, int dept
             return 0;
         if ((x = json_object_get(sc, "items")))
             for (size_t i = 0; i < n; i++)
-                if (!check(root, x, json_array_get(v, i), depth + 1)) return 0;
+                if (!check(c, x, json_array_get(v, i), depth + 1)) return 0;
     }
     if (json_is_string(v)) {
         const char *s = json_string_value(v);
@@ -198,5 +210,7 @@ static int check(const json_t *root, const json_t *sc, const json_t *v, int dept
 
 int gptc_schema_check(const json_t *schema, const json_t *value)
 {
-    return check(schema, schema, value, 0);
+    cx c = {.root = schema};
+    int ok = check(&c, schema, value, 0);
+    return c.gave_up ? 1 : ok;
 }
