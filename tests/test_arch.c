@@ -107,12 +107,13 @@ static void check_model(const char *name, const char *qpath, const char *label, 
     free(r);
 }
 
-/* ----- the numpy reference (scripts/arch_ref.py -> tests/fixtures/arch_ref.tsv) ----------- */
+/* ----- the numpy references (scripts/arch_ref.py -> tests/fixtures/arch_ref.tsv,
+ * scripts/gemma4_ref.py -> tests/fixtures/gemma4_ref.tsv) ---------------------------------- */
 
-static void check_numpy_ref(void)
+static void check_numpy_ref(const char *fixture, int min_cases)
 {
-    FILE *fp = fopen("tests/fixtures/arch_ref.tsv", "r");
-    CHECK(fp != NULL, "tests/fixtures/arch_ref.tsv");
+    FILE *fp = fopen(fixture, "r");
+    CHECK(fp != NULL, "%s", fixture);
     if (!fp) return;
     static char line[65536];
     int n_cases = 0;
@@ -197,7 +198,7 @@ static void check_numpy_ref(void)
         gptc_model_free(m);
     }
     fclose(fp);
-    CHECK(n_cases >= 10, "numpy reference: %d cases", n_cases);
+    CHECK(n_cases >= min_cases, "numpy reference %s: %d cases", fixture, n_cases);
 }
 
 /* ----- bad files ------------------------------------------------------------------------- */
@@ -255,7 +256,11 @@ static int write_variant(const gguf_file *src, const bad_case *bc, const char *p
         }
     }
     if (bc->set_key) {
-        if (bc->set_str)
+        uint8_t yes[64];
+        memset(yes, 1, sizeof yes);
+        if (bc->set_bools)
+            gptc_gguf_set_arr(f, bc->set_key, GGUF_VT_BOOL, yes, (uint64_t)bc->set_bools, &err);
+        else if (bc->set_str)
             gptc_gguf_set_str(f, bc->set_key, bc->set_str, strlen(bc->set_str), &err);
         else if (bc->set_float)
             gptc_gguf_set_f32(f, bc->set_key, (float)bc->set_val, &err);
@@ -317,6 +322,24 @@ static void check_bad_files(void)
         {"rand-qwen35moe-d128-F32", "qwen35moe shared gate", .drop_tensor = "blk.2.ffn_gate_inp_shexp.weight", .expect = "blk.2.ffn_gate_inp_shexp.weight' is missing"},
         {"rand-qwen35moe-d128-F32", "qwen35moe shared width", .drop_key = "qwen35moe.expert_shared_feed_forward_length", .expect = "expert_shared_feed_forward_length"},
         {"rand-qwen35moe-d128-F32", "qwen35moe experts shape", .bad_shape = "blk.1.ffn_up_exps.weight", .expect = "blk.1.ffn_up_exps.weight"},
+        {"rand-gemma4-d128-F32", "gemma4 missing per-layer input", .drop_tensor = "blk.7.inp_gate.weight", .expect = "blk.7.inp_gate.weight' is missing"},
+        {"rand-gemma4-d128-F32", "gemma4 missing ple table", .drop_tensor = "per_layer_token_embd.weight", .expect = "per_layer_token_embd.weight' is missing"},
+        {"rand-gemma4-d128-F32", "gemma4 local k shape", .bad_shape = "blk.1.attn_k.weight", .expect = "blk.1.attn_k.weight' has shape [128, 33], expected [128, 32]"},
+        {"rand-gemma4-d128-F32", "gemma4 shared layer k shape", .bad_shape = "blk.6.attn_k.weight", .expect = "blk.6.attn_k.weight' has shape"},
+        {"rand-gemma4-d128-F32", "gemma4 global q shape", .bad_shape = "blk.4.attn_q.weight", .expect = "blk.4.attn_q.weight' has shape"},
+        {"rand-gemma4-d128-F32", "gemma4 wide ffn shape", .bad_shape = "blk.8.ffn_up.weight", .expect = "blk.8.ffn_up.weight' has shape"},
+        {"rand-gemma4-d128-F32", "gemma4 rope_freqs shape", .bad_shape = "rope_freqs.weight", .expect = "rope_freqs.weight"},
+        {"rand-gemma4-d128-F32", "gemma4 kv heads not dividing", .set_key = "gemma4.attention.head_count_kv", .set_val = 3, .expect = "not a multiple of head_count_kv 3"},
+        {"rand-gemma4-d128-F32", "gemma4 window over context", .set_key = "gemma4.attention.sliding_window", .set_val = 200000, .expect = "gemma4.attention.sliding_window 200000 is larger"},
+        {"rand-gemma4-d128-F32", "gemma4 pattern not bools", .set_key = "gemma4.attention.sliding_window_pattern", .set_val = 6, .expect = "sliding_window_pattern' is not an array of bools"},
+        {"rand-gemma4-d128-F32", "gemma4 pattern length", .set_key = "gemma4.attention.sliding_window_pattern", .set_bools = 4, .expect = "has 4 values for 10 layers"},
+        {"rand-gemma4-d128-F32", "gemma4 shared layers", .set_key = "gemma4.attention.shared_kv_layers", .set_val = 10, .expect = "shared_kv_layers' = 10 is out of range"},
+        {"rand-gemma4-d128-F32", "gemma4 nothing to share", .set_key = "gemma4.attention.shared_kv_layers", .set_val = 6, .expect = "layer 4 has no earlier global layer"},
+        {"rand-gemma4-d128-F32", "gemma4 per-layer width", .set_key = "gemma4.embedding_length_per_layer_input", .set_val = 16, .expect = "per_layer_token_embd.weight' has shape"},
+        {"rand-gemma4-d128-F32", "gemma4 value length", .set_key = "gemma4.attention.value_length_swa", .set_val = 16, .expect = "value_length_swa 16 differs"},
+        {"rand-gemma4-d128-F32", "gemma4 odd rope dims", .set_key = "gemma4.rope.dimension_count_swa", .set_val = 31, .expect = "rope.dimension_count_swa 31 is odd"},
+        {"rand-gemma4-d128-F32", "gemma4 softcap", .set_key = "gemma4.final_logit_softcapping", .set_val = 0, .set_float = 1, .expect = "final_logit_softcapping"},
+        {"rand-gemma4-d128-F32", "gemma4 more layers than tensors", .set_key = "gemma4.block_count", .set_val = 11, .expect = "has 10 values for 11 layers"},
         {"rand-smollm3-d128-F32", "unknown architecture", .set_key = "general.architecture", .set_str = "mamba9", .expect = "'mamba9' is not supported (gptc runs: llama, gpt2"},
     };
     /* clang-format on */
@@ -661,16 +684,24 @@ int main(void)
     check_cache_types();
     check_swa_reuse();
     check_bad_files();
-    check_numpy_ref();
+    check_numpy_ref("tests/fixtures/arch_ref.tsv", 10);
+    check_numpy_ref("tests/fixtures/gemma4_ref.tsv", 4);
     /* clang-format off */
-    static const struct { const char *name; double tol_rel, tol_top5; } models[] = {
-        {"rand-llama3-d256-F32", 1e-3, 0.05},
-        {"rand-qwen2-d128-F32", 1e-3, 0.05},
-        {"rand-qwen3-d128-F32", 1e-3, 0.05},
-        {"rand-gemma2-d128-F32", 1e-3, 0.05},
-        {"rand-gemma3-d128-F32", 1e-3, 0.05},
-        {"rand-phi3-d128-F32", 1e-3, 0.05},
-        {"rand-smollm3-d128-F32", 1e-3, 0.05},
+    /* qscale: the quantized copies' tolerance is the type's times this */
+    static const struct { const char *name; double tol_rel, tol_top5, qscale; } models[] = {
+        {"rand-llama3-d256-F32", 1e-3, 0.05, 1},
+        {"rand-qwen2-d128-F32", 1e-3, 0.05, 1},
+        {"rand-qwen3-d128-F32", 1e-3, 0.05, 1},
+        {"rand-gemma2-d128-F32", 1e-3, 0.05, 1},
+        {"rand-gemma3-d128-F32", 1e-3, 0.05, 1},
+        {"rand-phi3-d128-F32", 1e-3, 0.05, 1},
+        {"rand-smollm3-d128-F32", 1e-3, 0.05, 1},
+        /* gemma4: its f16 K/V cache alone moves llama.cpp's default run by 0.047 at step 0 and
+         * up to 0.4 later (README there): our all-F32 top-5 are compared with that run within
+         * 0.5. Its attention (scale 1 over RMS-normed q and k) amplifies weight rounding about
+         * tenfold: q8_0-rounded weights alone, kept in F32, move the step-0 logits by 2.8 (other
+         * models: 0.3-0.45), so its quantized copies get a tolerance 4 times the others' */
+        {"rand-gemma4-d128-F32", 1e-3, 0.5, 4},
     };
     /* clang-format on */
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
@@ -694,7 +725,7 @@ int main(void)
                 CHECK(0, "%s: quantize %s: %s", models[i].name, mixes[k].mix, err.msg);
                 continue;
             }
-            check_model(models[i].name, out, mixes[k].mix, 0, mixes[k].tol, 2);
+            check_model(models[i].name, out, mixes[k].mix, 0, mixes[k].tol * models[i].qscale, 2);
             unlink(out);
         }
     }

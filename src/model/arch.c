@@ -17,6 +17,7 @@ static const gptc_arch_def *const g_table[] = {
     &gptc_arch_qwen3,
     &gptc_arch_gemma2,
     &gptc_arch_gemma3,
+    &gptc_arch_gemma4,
     &gptc_arch_phi3,
     &gptc_arch_qwen3moe,
     &gptc_arch_gptoss,

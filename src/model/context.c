@@ -39,11 +39,13 @@ static unsigned act_forms_used(const gptc_model *m, const gptc_ops *ops)
 {
     unsigned used = 0;
     if (gptc_type_is_quant(m->output.type)) used |= 1u << ops->act_form(m->output.type);
+    if (gptc_type_is_quant(m->ple_model_proj.type))
+        used |= 1u << ops->act_form(m->ple_model_proj.type);
     for (int l = 0; l < m->hp.n_layer; l++) {
         const gptc_layer *ly = &m->layers[l];
-        const gptc_wt *lw[] = {&ly->wq,     &ly->wk,   &ly->wv,     &ly->wo,
-                               &ly->w_gate, &ly->w_up, &ly->w_down, &ly->wqkv};
-        for (int i = 0; i < 8; i++)
+        const gptc_wt *lw[] = {&ly->wq,   &ly->wk,     &ly->wv,   &ly->wo,       &ly->w_gate,
+                               &ly->w_up, &ly->w_down, &ly->wqkv, &ly->ple_gate, &ly->ple_proj};
+        for (int i = 0; i < 10; i++)
             if (gptc_type_is_quant(lw[i]->type)) used |= 1u << ops->act_form(lw[i]->type);
         for (int i = 0; i < 3; i++)
             if (ly->aux[i].data && gptc_type_is_quant(ly->aux[i].type))
@@ -165,6 +167,11 @@ gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params
     c->hb = alloc3(1, B, F, sizeof(float), &fail);
     c->hb2 = alloc3(1, B, F, sizeof(float), &fail);
     c->att = alloc3(1, nth, N, sizeof(float), &fail);
+    if (model->n_ple) {
+        uint64_t lp = (uint64_t)L * model->n_ple;
+        c->ple =
+            alloc3(1, 1, lp * B + GPTC_MAX(lp, (uint64_t)B * model->n_ple), sizeof(float), &fail);
+    }
     c->logits = alloc3(1, B, model->output.data ? V : 1, sizeof(float), &fail);
     c->logit_row = alloc3(1, 1, B, sizeof(int32_t), &fail);
     c->cell_of = alloc3(1, 1, B, sizeof(int32_t), &fail);
@@ -173,7 +180,9 @@ gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params
     for (int fm = 0; fm < GPTC_ACT_FORMS; fm++) {
         if (!(forms & 1u << fm)) continue;
         uint64_t bytes; /* aligned_alloc wants a multiple of the alignment */
-        if (gptc_mul_ovf(B, c->ops->act_row_bytes(fm, GPTC_MAX(GPTC_MAX(D, Q), F)), &bytes) ||
+        if (gptc_mul_ovf(
+                B, c->ops->act_row_bytes(fm, GPTC_MAX(GPTC_MAX(D, Q), GPTC_MAX(F, model->n_ple))),
+                &bytes) ||
             bytes > SIZE_MAX - 64 ||
             !(c->xq[fm] = aligned_alloc(64, (size_t)((bytes + 64) & ~(uint64_t)63))))
             fail = 1;
@@ -218,6 +227,7 @@ void gptc_ctx_free(gptc_ctx *c)
     free(c->vb);
     free(c->hb);
     free(c->hb2);
+    free(c->ple);
     free(c->att);
     free(c->logits);
     free(c->logit_row);

@@ -45,6 +45,7 @@ struct gptc_ctx {
     int rope_long;   /* 1: model->rope[1] replaces rope[0] (n_ctx > model->rope_long_ctx) */
     float *kb, *vb;  /* (B, K) */
     float *hb, *hb2; /* (B, F) */
+    float *ple;      /* gemma4: (B, L * P) per-layer inputs, then (max(B * P, L * P)) scratch */
     void *moe_buf;   /* moe.c's scratch (64-byte aligned), moe_cap bytes, grown on demand */
     size_t moe_cap;
     float *att;         /* (threads, N) attention scores, one row per thread */

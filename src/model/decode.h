@@ -46,7 +46,8 @@ const char *gptc_arch_supported(void);
 
 /* The architectures (one file each) */
 extern const gptc_arch_def gptc_arch_llama, gptc_arch_gpt2, gptc_arch_qwen2, gptc_arch_qwen3,
-    gptc_arch_gemma2, gptc_arch_gemma3, gptc_arch_phi3, gptc_arch_smollm3, gptc_arch_bert;
+    gptc_arch_gemma2, gptc_arch_gemma3, gptc_arch_phi3, gptc_arch_smollm3, gptc_arch_bert,
+    gptc_arch_gemma4;
 /* The mixture-of-experts architectures (qwen3moe.c, gptoss.c; the block in moe.c) */
 extern const gptc_arch_def gptc_arch_qwen3moe, gptc_arch_gptoss;
 /* The Qwen3.5 hybrids (qwen35.c: gated delta-net and gated attention layers) */

@@ -530,6 +530,7 @@ void gptc_model_free(gptc_model *m)
             for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
                 free(owned[i]);
             free(ly->attn_sinks);
+            free(ly->ple_post_norm);
             gptc_moe_free(ly->moe);
             gptc_dn_layer_free(ly->dn);
             if (ly->sconv) free(ly->sconv->w);
@@ -548,6 +549,7 @@ void gptc_model_free(gptc_model *m)
     free(m->out_norm_b);
     free(m->embd_norm);
     free(m->embd_norm_b);
+    free(m->ple_proj_norm);
     gptc_tokenizer_free(m->tok);
     gptc_gguf_close(m->file);
     free(m);
@@ -599,9 +601,10 @@ char *gptc_model_describe(const gptc_model *m, char *buf, size_t n)
         if (r->attn_factor != 1.0f) ADD(" attn_factor %g", r->attn_factor);
     }
     if (m->rope_long_ctx) ADD(", long rope factors above %d tokens of context", m->rope_long_ctx);
-    int no_rope = 0, local = 0, qk = 0, bias = 0, post = 0, rec = 0;
+    int no_rope = 0, local = 0, qk = 0, bias = 0, post = 0, rec = 0, shared = 0;
     for (int l = 0; l < L; l++) {
         rec += ly[l].n_state > 0;
+        shared += ly[l].kv_src != l;
         no_rope += m->n_rope > 0 && !ly[l].rope && ly[l].n_state == 0;
         local += ly[l].n_swa > 0;
         qk += ly[l].q_norm != NULL;
@@ -625,7 +628,9 @@ char *gptc_model_describe(const gptc_model *m, char *buf, size_t n)
             if (!k) ADD(", gated short convolution (%d taps) on layers", ly[l].sconv->k);
             if (k++ < 16) ADD("%s%d", k > 1 ? "," : " ", l);
         }
-    if (qk) ADD(", q/k norm");
+    if (qk) ADD(", q/k norm%s", ly[0].v_norm ? ", v norm" : "");
+    if (shared) ADD(", the last %d layers reuse earlier layers' K/V", shared);
+    if (m->n_ple) ADD(", per-layer inputs of %d per layer", m->n_ple);
     if (bias) ADD(", q/k/v biases");
     if (post) ADD(", post-norms");
     if (m->embd_scale > 0) ADD(", embedding scale %g", m->embd_scale);

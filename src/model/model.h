@@ -87,6 +87,11 @@ typedef struct gptc_layer {
      * kernel-1 inputs of the convolution). 0: none. The context owns the memory (context.h). */
     int n_state;
     gptc_shortconv *sconv; /* owned: lfm2's short convolution replacing attention, or NULL */
+    /* gemma4's per-layer input: x += ple_post_norm(ple_proj(gelu(ple_gate . x) * ple_l)) */
+    gptc_wt ple_gate;     /* (P, D); unbound without per-layer inputs */
+    gptc_wt ple_proj;     /* (D, P) */
+    float *ple_post_norm; /* (D) owned */
+    float out_scale;      /* the layer's output is multiplied by it (0: 1) */
 } gptc_layer;
 
 struct gptc_arch_def;
@@ -106,6 +111,10 @@ struct gptc_model {
     gptc_wt pos_embd;                /* gpt2, bert: (n_ctx_train, D) learned positions */
     gptc_wt type_embd;               /* bert: (n_types, D) token-type embeddings */
     float *embd_norm, *embd_norm_b;  /* bert: (D) owned; LayerNorm of the input embeddings */
+    int n_ple;                       /* gemma4: per-layer input width P (0: none) */
+    gptc_wt ple_embd;                /* gemma4: (V, L * P) per_layer_token_embd */
+    gptc_wt ple_model_proj;          /* gemma4: (L * P, D) per_layer_model_proj */
+    float *ple_proj_norm;            /* gemma4: (P) owned; RMSNorm of each layer's projection */
 
     /* architecture constants, read by the shared blocks */
     gptc_rotary rope[2]; /* [0] global layers, [1] local (sliding-window) layers */
