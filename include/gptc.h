@@ -193,7 +193,8 @@ GPTC_API size_t gptc_detok_flush(gptc_detok *d, char *out, size_t cap);
 typedef struct gptc_ctx gptc_ctx;
 
 typedef struct gptc_ctx_params {
-    int n_ctx;          /* KV cells shared by all sequences; 0: the model's n_ctx_train */
+    int n_ctx;          /* KV cells shared by all sequences; 0: gptc_ctx_auto_n_ctx (the model's
+                         * n_ctx_train, capped by the default KV memory budget) */
     int n_batch;        /* most tokens one gptc_decode call may carry; 0: 512 */
     int n_threads;      /* 0: all online cores */
     int n_seq_max;      /* distinct sequence ids, 1..64 */
@@ -211,6 +212,16 @@ typedef struct gptc_ctx_params {
 GPTC_API int gptc_cache_type(const char *name);
 /* Bytes of KV cache a context of n_ctx cells takes for model with these types. */
 GPTC_API uint64_t gptc_kv_bytes(const gptc_model *model, int n_ctx, int type_k, int type_v);
+/* The default KV cache memory budget: GPTC_KV_BUDGET_MIB, or a quarter of the machine's
+ * physical memory when that is less. */
+#define GPTC_KV_BUDGET_MIB 1024
+GPTC_API uint64_t gptc_kv_budget_default(void);
+/* The context a model gets when none is asked for: its trained context (n_ctx_train), capped so
+ * that n_seq sequences of that many cells of these cache types fit in budget bytes (0: the
+ * default budget); when capped, a multiple of 256 and at least 256. Per sequence: a context
+ * for n_seq sequences has n_seq times as many cells. */
+GPTC_API int gptc_ctx_auto_n_ctx(const gptc_model *model, uint64_t budget, int type_k, int type_v,
+                                 int n_seq);
 
 GPTC_API gptc_ctx_params gptc_ctx_default_params(void);
 GPTC_API gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params,

@@ -440,6 +440,44 @@ static void check_cache_types(void)
           "cache type names");
 }
 
+/* The default context: the trained one, capped by the KV budget to a multiple of 256 cells. */
+static void check_auto_ctx(void)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/gguf/arch/rand-gemma4-d128-F32.gguf", test_data_dir());
+    gptc_err err;
+    gptc_model *m = NULL;
+    if (gptc_model_load(path, NULL, &m, &err)) {
+        CHECK(0, "load %s: %s", path, err.msg);
+        return;
+    }
+    /* 5 layers hold K/V (the other 5 share them): 4 local of 1 x 32, 1 global of 1 x 64 */
+    uint64_t cell16 = gptc_kv_bytes(m, 1, 1, 1), cell32 = gptc_kv_bytes(m, 1, 0, 0);
+    CHECK(cell16 == 2 * 2 * (4 * 32 + 64) && cell32 == 2 * cell16,
+          "gemma4 KV bytes per cell: f16 %llu, f32 %llu (shared layers cost nothing)",
+          (unsigned long long)cell16, (unsigned long long)cell32);
+    CHECK(gptc_ctx_auto_n_ctx(m, 1ull << 40, 1, 1, 1) == 131072,
+          "a large budget: the trained 131072");
+    CHECK(gptc_ctx_auto_n_ctx(m, 1 << 20, 1, 1, 1) == 1280, "1 MiB of f16: 1365 cells -> 1280 (%d)",
+          gptc_ctx_auto_n_ctx(m, 1 << 20, 1, 1, 1));
+    CHECK(gptc_ctx_auto_n_ctx(m, 1 << 20, 0, 0, 1) == 512, "1 MiB of f32: 682 cells -> 512");
+    CHECK(gptc_ctx_auto_n_ctx(m, 1 << 20, 1, 1, 2) == 512, "1 MiB for 2 sequences: 512 each");
+    CHECK(gptc_ctx_auto_n_ctx(m, 1000, 1, 1, 1) == 256, "a tiny budget: at least 256");
+    uint64_t def = gptc_kv_budget_default();
+    CHECK(def > 0 && def <= (uint64_t)GPTC_KV_BUDGET_MIB << 20, "default budget %llu bytes",
+          (unsigned long long)def);
+    gptc_ctx_params cp = gptc_ctx_default_params(); /* n_ctx 0: the automatic size */
+    gptc_ctx *c = NULL;
+    CHECK(gptc_ctx_init(m, &cp, &c, &err) == GPTC_OK, "ctx: %s", err.msg);
+    if (c) {
+        int n = gptc_ctx_n_ctx(c);
+        CHECK(n == gptc_ctx_auto_n_ctx(m, 0, 1, 1, 1) && gptc_kv_bytes(m, n, 1, 1) <= def,
+              "the default context (%d) is the automatic size and its cache fits the budget", n);
+        gptc_ctx_free(c);
+    }
+    gptc_model_free(m);
+}
+
 /* A gemma2 copy whose every layer is local: over a long generation the cache stays within the
  * context (cells that left the window are reused) and the text equals a run with room for all. */
 static void check_swa_reuse(void)
@@ -683,6 +721,7 @@ int main(void)
     check_bert();
     check_cache_types();
     check_swa_reuse();
+    check_auto_ctx();
     check_bad_files();
     check_numpy_ref("tests/fixtures/arch_ref.tsv", 10);
     check_numpy_ref("tests/fixtures/gemma4_ref.tsv", 4);

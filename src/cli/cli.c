@@ -53,6 +53,36 @@ int cli_cache_type(const char *opt, const char *s)
     return t;
 }
 
+static const char *cache_name(int t)
+{
+    return t == 0 ? "f32" : t == 1 ? "f16" : t == 8 ? "q8_0" : "?";
+}
+
+const char *cli_ctx_line(char *buf, size_t n, const gptc_model *m, int n_ctx, int n_seq, int tk,
+                         int tv, int asked)
+{
+    const gptc_hparams *hp = gptc_model_hparams(m);
+    int per_seq = n_seq > 1 ? n_ctx / n_seq : n_ctx;
+    double mib = (double)gptc_kv_bytes(m, n_ctx, tk, tv) / (1024.0 * 1024.0);
+    int off = snprintf(buf, n, "context %d tokens", per_seq);
+    if (n_seq > 1 && off >= 0 && (size_t)off < n)
+        off += snprintf(buf + off, n - (size_t)off, " x %d sequences", n_seq);
+    if (off >= 0 && (size_t)off < n) {
+        if (asked)
+            off += snprintf(buf + off, n - (size_t)off, " (--ctx; trained %d)", hp->n_ctx_train);
+        else if (per_seq < hp->n_ctx_train)
+            off += snprintf(buf + off, n - (size_t)off,
+                            " (trained %d, capped by the %.0f MiB KV budget; --ctx to change)",
+                            hp->n_ctx_train, (double)gptc_kv_budget_default() / (1024.0 * 1024.0));
+        else
+            off += snprintf(buf + off, n - (size_t)off, " (the trained context)");
+    }
+    if (off >= 0 && (size_t)off < n)
+        snprintf(buf + off, n - (size_t)off, ", KV cache %.1f MiB (%s K, %s V)", mib,
+                 cache_name(tk), cache_name(tv));
+    return buf;
+}
+
 double cli_float(const char *opt, const char *s, double lo, double hi)
 {
     char *end;

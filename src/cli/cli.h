@@ -37,6 +37,10 @@ long long cli_int(const char *opt, const char *s, long long lo, long long hi);
 /* --cache-type-k/-v value: f32, f16 or q8_0 (the gptc_ctx_params type number); dies otherwise */
 int cli_cache_type(const char *opt, const char *s);
 double cli_float(const char *opt, const char *s, double lo, double hi);
+/* "context N tokens (trained T, capped by the B MiB KV budget ...), KV cache X MiB (f16 K, f16
+ * V)" for a context of n_ctx cells over n_seq sequences; asked: the size came from --ctx. */
+const char *cli_ctx_line(char *buf, size_t n, const gptc_model *m, int n_ctx, int n_seq, int tk,
+                         int tv, int asked);
 int cli_is(const char *arg, const char *a, const char *b); /* arg equals a or b (b may be NULL) */
 
 double cli_now_ms(void);
@@ -95,7 +99,8 @@ void cli_engine_free(cli_engine *e);
     "  -c, --ctx N           KV cells shared by all requests (default: --ctx-seq x --parallel)\n"  \
     "      --cache-type-k T, --cache-type-v T   KV cache types: f32, f16 (default), q8_0\n"        \
     "      --ctx-seq N       most tokens of one request, prompt + reply (default: the model's\n"   \
-    "                        context, at most 4096)\n"                                             \
+    "                        trained context, capped so the KV cache of all requests fits in\n"    \
+    "                        1 GiB; with --ctx: at most --ctx)\n"                                  \
     "  -b, --batch N         most tokens one decode step carries (default 512)\n"                  \
     "  -t, --threads N       decode threads (default: all cores but one)\n"                        \
     "      --chat-template NAME|FILE   a built-in template (chatml, llama2, llama3, mistral,\n"    \

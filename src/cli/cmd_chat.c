@@ -41,7 +41,8 @@ static const char *k_help =
     "      --system TEXT       system prompt\n" CLI_SAMPLER_HELP
     "  -n, --num-predict N     most tokens per reply (default -1: until the turn ends)\n"
     "      --cache-type-k T, --cache-type-v T   KV cache types: f32, f16 (default), q8_0\n"
-    "  -c, --ctx N             context size in tokens (default: the model's, at most 4096)\n"
+    "  -c, --ctx N             context size in tokens (default: the model's trained context,\n"
+    "                          capped so the KV cache fits in 1 GiB)\n"
     "  -t, --threads N         threads (default: all cores)\n"
     "      --date YYYY-MM-DD   the date templates see (default: env GPTC_DATE, else today)\n"
     "      --tokenizer FILE    tokenizer.bin for a llama2.c checkpoint\n" CLI_LORA_HELP
@@ -81,6 +82,7 @@ typedef struct chat {
     const gptc_tokenizer *tok;
     gptc_ctx *ctx;
     int n_ctx, n_batch;
+    int ctx_asked, type_k, type_v; /* --ctx given; the KV cache types */
     gptc_sampler *smp;
     gptc_sampler_params sp;
     long long num_predict;
@@ -572,12 +574,15 @@ static void show(chat *c, const char *what)
     FILE *o = c->info;
     const gptc_hparams *hp = gptc_model_hparams(c->model);
     int all = !*what;
+    char line[256];
     if (all || !strcmp(what, "info")) {
         fprintf(o,
                 "Model\n  %s\n  architecture %s, %d layers, %d dims, %d heads, vocabulary %d\n"
-                "  context %d tokens (trained %d), %zu in use\n",
-                c->model_path, hp->arch, hp->n_layer, hp->n_embd, hp->n_head, hp->n_vocab, c->n_ctx,
-                hp->n_ctx_train, c->n_kv);
+                "  %s, %zu in use\n",
+                c->model_path, hp->arch, hp->n_layer, hp->n_embd, hp->n_head, hp->n_vocab,
+                cli_ctx_line(line, sizeof line, c->model, c->n_ctx, 1, c->type_k, c->type_v,
+                             c->ctx_asked),
+                c->n_kv);
         fprintf(o, "  template %s\n  stops", c->tmpl_desc);
         for (int i = 0; i < c->stops.n_strs; i++)
             fprintf(o, " %s", c->stops.strs[i]);
@@ -798,9 +803,10 @@ int cmd_chat(int argc, char **argv)
             cp.type_k = cli_cache_type(a, cli_value(argc, argv, &i));
         else if (cli_is(a, "--cache-type-v", NULL))
             cp.type_v = cli_cache_type(a, cli_value(argc, argv, &i));
-        else if (cli_is(a, "-c", "--ctx"))
+        else if (cli_is(a, "-c", "--ctx")) {
             cp.n_ctx = (int)cli_int(a, cli_value(argc, argv, &i), 16, 1 << 24);
-        else if (cli_is(a, "-t", "--threads"))
+            c.ctx_asked = 1;
+        } else if (cli_is(a, "-t", "--threads"))
             cp.n_threads = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1024);
         else if (cli_is(a, "--date", NULL))
             c.date = cli_value(argc, argv, &i);
@@ -832,6 +838,14 @@ int cmd_chat(int argc, char **argv)
     cp.n_seq_max = 1;
     if (gptc_ctx_init(c.model, &cp, &c.ctx, &err)) cli_die_err(&err);
     c.n_ctx = gptc_ctx_n_ctx(c.ctx);
+    c.type_k = cp.type_k;
+    c.type_v = cp.type_v;
+    {
+        char line[256];
+        fprintf(
+            c.info, "%s\n",
+            cli_ctx_line(line, sizeof line, c.model, c.n_ctx, 1, c.type_k, c.type_v, c.ctx_asked));
+    }
     c.n_batch = cp.n_batch > 0 ? cp.n_batch : 512;
     c.kv = malloc((size_t)c.n_ctx * sizeof *c.kv);
     if (!c.kv) cli_die("out of memory");

@@ -23,7 +23,8 @@ static const char *k_help =
     "                          the context is full)\n" CLI_SAMPLER_HELP
     "      --tokenizer FILE    tokenizer.bin for a llama2.c checkpoint\n" CLI_LORA_HELP
     "  -t, --threads N         threads (default: all cores)\n"
-    "  -c, --ctx N             context size in tokens (default: the model's, at most 4096)\n"
+    "  -c, --ctx N             context size in tokens (default: the model's trained context,\n"
+    "                          capped so the KV cache fits in 1 GiB)\n"
     "      --cache-type-k T, --cache-type-v T   KV cache types: f32, f16 (default), q8_0\n"
     "  -b, --batch N           prompt tokens per forward pass (default 512)\n"
     "      --no-bos            do not add BOS before the prompt\n"
@@ -55,7 +56,7 @@ int cmd_run(int argc, char **argv)
     gptc_ctx_params cp = gptc_ctx_default_params();
     gptc_sampler_params sp = gptc_sampler_default_params();
     long long n_predict = 128;
-    int seed_set = 0, no_bos = 0, special = 0, echo = 1, quiet = 0;
+    int seed_set = 0, no_bos = 0, special = 0, echo = 1, quiet = 0, ctx_asked = 0;
     const char *grammar_file = NULL, *schema_file = NULL;
     int budget = -1;
 
@@ -82,9 +83,10 @@ int cmd_run(int argc, char **argv)
             cp.type_k = cli_cache_type(a, cli_value(argc, argv, &i));
         else if (cli_is(a, "--cache-type-v", NULL))
             cp.type_v = cli_cache_type(a, cli_value(argc, argv, &i));
-        else if (cli_is(a, "-c", "--ctx"))
+        else if (cli_is(a, "-c", "--ctx")) {
             cp.n_ctx = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 24);
-        else if (cli_is(a, "-b", "--batch"))
+            ctx_asked = 1;
+        } else if (cli_is(a, "-b", "--batch"))
             cp.n_batch = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 16);
         else if (cli_is(a, "--no-bos", NULL))
             no_bos = 1;
@@ -235,6 +237,9 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "gptc: stopped before the grammar was complete (raise -n)\n");
     if (stop_note) fprintf(stderr, "gptc: stopped: %s (%d tokens)\n", stop_note, n_ctx);
     if (!quiet) {
+        char line[256];
+        fprintf(stderr, "%s\n",
+                cli_ctx_line(line, sizeof line, model, n_ctx, 1, cp.type_k, cp.type_v, ctx_asked));
         fprintf(stderr,
                 "seed %llu | load %.0f ms | prefill %zu tok in %.1f ms (%.1f tok/s) | "
                 "decode %d tok in %.1f ms (%.1f tok/s)\n",

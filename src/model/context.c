@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/fp16.h"
 #include "model/decode.h"
@@ -69,7 +70,11 @@ gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params
     const gptc_hparams *hp = &model->hp;
     if (p.n_ctx < 0 || p.n_batch < 0 || p.n_threads < 0 || p.n_threads > 1024)
         return gptc_fail(err, GPTC_E_INVALID, "context: negative n_ctx, n_batch or n_threads");
-    if (p.n_ctx == 0) p.n_ctx = GPTC_MIN(hp->n_ctx_train, 4096);
+    if (p.n_ctx == 0) {
+        int ok = gptc_cache_type_ok(p.type_k) && gptc_cache_type_ok(p.type_v);
+        p.n_ctx = gptc_ctx_auto_n_ctx(model, 0, ok ? p.type_k : GPTC_TYPE_F16,
+                                      ok ? p.type_v : GPTC_TYPE_F16, 1);
+    }
     if (p.n_ctx > (1 << 24))
         return gptc_fail(err, GPTC_E_INVALID, "context: n_ctx %d is too large", p.n_ctx);
     if (p.n_batch == 0) p.n_batch = 512;
@@ -518,6 +523,32 @@ int gptc_cache_type(const char *name)
     if (strcmp(name, "f16") == 0) return GPTC_TYPE_F16;
     if (strcmp(name, "q8_0") == 0) return GPTC_TYPE_Q8_0;
     return -1;
+}
+
+int gptc_cache_type_ok(int t)
+{
+    return t == GPTC_TYPE_F32 || t == GPTC_TYPE_F16 || t == GPTC_TYPE_Q8_0;
+}
+
+uint64_t gptc_kv_budget_default(void)
+{
+    uint64_t budget = (uint64_t)GPTC_KV_BUDGET_MIB << 20;
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && psz > 0) budget = GPTC_MIN(budget, (uint64_t)pages * (uint64_t)psz / 4);
+    return budget;
+}
+
+int gptc_ctx_auto_n_ctx(const gptc_model *m, uint64_t budget, int type_k, int type_v, int n_seq)
+{
+    int n = m->hp.n_ctx_train;
+    if (!budget) budget = gptc_kv_budget_default();
+    if (n_seq < 1) n_seq = 1;
+    uint64_t cell = gptc_kv_bytes(m, 1, type_k, type_v) * (uint64_t)n_seq;
+    if (cell > 0 && (uint64_t)n * cell > budget) {
+        uint64_t fit = budget / cell / 256 * 256; /* a multiple of 256 cells, at least 256 */
+        n = (int)GPTC_MIN((uint64_t)n, GPTC_MAX(fit, 256));
+    }
+    return GPTC_MIN(n, 1 << 24);
 }
 
 uint64_t gptc_kv_bytes(const gptc_model *m, int n_ctx, int type_k, int type_v)

@@ -136,6 +136,9 @@ typedef struct gptc_kv_view {
  * architecture's forward pass. */
 void gptc_attend_head(const gptc_ctx *c, const float *q, const gptc_kv_view *kv, int hd, int own,
                       int32_t pos, const gptc_attn_opts *o, float *att, float *tmp, float *out);
+/* 1 when t is a KV cache type (f32, f16, q8_0). */
+int gptc_cache_type_ok(int t);
+
 /* Store row (K values) as cell `cell` of layer l's K (which = 0) or V (1) cache. */
 void gptc_kv_store(gptc_ctx *c, int l, int which, int cell, const float *row, int K);
 

@@ -1212,7 +1212,14 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
     if (p.file_max == 0) p.file_max = (size_t)200 << 20;
 
     const gptc_hparams *hp = gptc_model_hparams(model);
-    if (p.n_ctx_seq <= 0) p.n_ctx_seq = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
+    if (p.n_ctx_seq <= 0 && p.n_ctx > 0) /* one sequence may use all the cells */
+        p.n_ctx_seq = p.n_ctx < hp->n_ctx_train ? p.n_ctx : hp->n_ctx_train;
+    if (p.n_ctx_seq <= 0) { /* the trained context, capped by the KV budget for all slots */
+        int tk0 = p.cache_type_k ? gptc_cache_type(p.cache_type_k) : 1,
+            tv0 = p.cache_type_v ? gptc_cache_type(p.cache_type_v) : 1;
+        p.n_ctx_seq =
+            gptc_ctx_auto_n_ctx(model, 0, tk0 < 0 ? 1 : tk0, tv0 < 0 ? 1 : tv0, p.n_parallel);
+    }
     if (p.n_ctx <= 0) {
         long long n = (long long)p.n_ctx_seq * p.n_parallel;
         p.n_ctx = n > (1 << 20) ? (1 << 20) : (int)n;
@@ -1329,6 +1336,15 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
     if (st) {
         gptc_server_free(s);
         return st;
+    }
+    {
+        const char *names[9] = {[0] = "f32", [1] = "f16", [8] = "q8_0"};
+        gptc_srv_log(s,
+                     "context %d tokens per request (trained %d), %d cells for %d slots: KV "
+                     "cache %.1f MiB (%s K, %s V)",
+                     s->sched.n_ctx_seq, hp->n_ctx_train, s->sched.n_ctx, p.n_parallel,
+                     (double)gptc_kv_bytes(model, s->sched.n_ctx, tk, tv) / (1024.0 * 1024.0),
+                     names[tk], names[tv]);
     }
     if (p.data_dir) {
         st = gptc_store_open(p.data_dir, &s->store, err);

@@ -31,7 +31,8 @@ typedef struct gptc_server_params {
     int n_parallel;           /* sequences decoded together (slots), 1..64; default 4 */
     int n_ctx;                /* KV cells shared by all slots; 0: n_ctx_seq x n_parallel */
     int n_ctx_seq;            /* most tokens of one sequence (prompt + reply); 0: the model's
-                               * trained context, at most 4096 */
+                               * trained context, capped by n_ctx when set, else by the KV
+                               * budget for n_parallel sequences (gptc_ctx_auto_n_ctx) */
     int n_batch;              /* most tokens of one decode step; default 512 */
     const char *cache_type_k; /* KV cache types "f32", "f16", "q8_0"; NULL: f16 */
     const char *cache_type_v;

@@ -104,5 +104,14 @@ expect_err "unknown command" $GPTC frobnicate
 expect_err "prompt longer than ctx" $GPTC run "$D/gguf/stories260K.gguf" -p "Once upon a time there was" -c 4
 expect_err "convert to a missing dir" $GPTC convert "$D/llama2c/stories260K.bin" "$D/llama2c/tok512.bin" "$T/nodir/x.gguf"
 
+# the default context: the trained one capped by the KV budget, printed with its KV memory
+G4="$D/gguf/arch/rand-gemma4-d128-F32.gguf"
+$GPTC run "$G4" -p "Once" -n 2 --temp 0 > /dev/null 2>"$T/err.txt"
+grep -q "^context 131072 tokens (the trained context), KV cache 96.0 MiB (f16 K, f16 V)$" "$T/err.txt" && ok || bad "run: default context line: $(head -1 "$T/err.txt")"
+$GPTC run "$G4" -p "Once" -n 2 --temp 0 -c 1000 --cache-type-k f32 > /dev/null 2>"$T/err.txt"
+grep -q "^context 1000 tokens (--ctx; trained 131072), KV cache 1.1 MiB (f32 K, f16 V)$" "$T/err.txt" && ok || bad "run: --ctx line: $(head -1 "$T/err.txt")"
+printf 'hi\n' | $GPTC chat "$D/gguf/stories260K.gguf" -n 2 > /dev/null 2>"$T/err.txt"
+grep -q "^context 128 tokens (the trained context), KV cache" "$T/err.txt" && ok || bad "chat: context line: $(head -2 "$T/err.txt")"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -14,6 +14,7 @@ bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 
 # SIGTERM while requests run and wait: all of them complete, the process exits 0
 if serve_start --parallel 2 --queue 8 --ctx-seq 1024; then
+    grep -q "context 1024 tokens per request (trained [0-9]*), 2048 cells for 2 slots: KV cache [0-9.]* MiB (f16 K, f16 V)" "$SERVER_LOG" && ok || bad "startup context line: $(grep context "$SERVER_LOG")"
     i=0
     while [ $i -lt 6 ]; do
         curl -s --max-time 120 "$URL/v1/completions" -H 'Content-Type: application/json' \
