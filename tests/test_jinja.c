@@ -357,6 +357,27 @@ static void chat_api(void)
     src = gptc_chat_builtin("llama3");
     gptc_chat_stops_for(NULL, src, strlen(src), &s);
     CHECK(s.n_strs == 1 && strcmp(s.strs[0], "<|eot_id|>") == 0, "llama3 stops");
+    /* harmony (gpt-oss): <|end|> ends a message, not the turn (the analysis channel comes
+     * before the final answer); phi3's <|end|> ends its turn */
+    char hp[1024];
+    snprintf(hp, sizeof hp, "%.900s/chat-templates/real/gpt-oss-120b.jinja", test_data_dir());
+    size_t hn = 0;
+    char *hsrc = test_read_file(hp, &hn);
+    CHECK(hsrc != NULL, "read %s", hp);
+    if (hsrc) {
+        gptc_chat_stops_for(NULL, hsrc, hn, &s);
+        int end = 0, ret = 0, call = 0;
+        for (int i = 0; i < s.n_strs; i++) {
+            end |= !strcmp(s.strs[i], "<|end|>");
+            ret |= !strcmp(s.strs[i], "<|return|>");
+            call |= !strcmp(s.strs[i], "<|call|>");
+        }
+        CHECK(!end && ret && call, "gpt-oss stops: <|return|> and <|call|>, not <|end|>");
+        free(hsrc);
+    }
+    src = gptc_chat_builtin("phi3");
+    gptc_chat_stops_for(NULL, src, strlen(src), &s);
+    CHECK(s.n_strs == 1 && strcmp(s.strs[0], "<|end|>") == 0, "phi3 stops");
 
     /* the model helper: stories260K has no chat template -> ChatML fallback */
     char path[1024];

@@ -258,9 +258,14 @@ void gptc_chat_stops_for(const gptc_model *model, const char *src, size_t n, gpt
     memset(out, 0, sizeof *out);
     const gptc_tokenizer *tok = model ? gptc_model_tokenizer(model) : NULL;
     if (tok) add_id(out, gptc_tok_eos(tok));
+    /* harmony (gpt-oss): <|end|> closes one message of the turn (the analysis before the
+     * final answer); the turn ends at <|return|> or <|call|> */
+    int harmony =
+        src && has(src, n, "<|channel|>") && (has(src, n, "<|return|>") || has(src, n, "<|call|>"));
     for (size_t i = 0; i < sizeof k_end_markers / sizeof k_end_markers[0]; i++) {
         const char *m = k_end_markers[i];
         if (!src || !has(src, n, m)) continue;
+        if (harmony && !strcmp(m, "<|end|>")) continue;
         add_str(out, m);
         if (tok) { /* the marker as one token of the vocabulary */
             int32_t ids[4];

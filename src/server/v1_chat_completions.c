@@ -681,7 +681,7 @@ int gptc_srv_chat_prepare(gptc_server *s, const json_t *body, srv_job **out, srv
         if (!gptc_tok_encode(tok, lazy, strlen(lazy), 0, 1, tid, 2, &nt, &err) && nt == 1)
             j->lazy_id = tid[0];
     }
-    j->tc_on = tools || think;
+    j->tc_on = tools || think || fmt == GPTC_TC_HARMONY; /* harmony: channels always */
     j->tc_format = fmt;
     j->tc_think = think;
     j->tc_prefix = prefix;

@@ -336,8 +336,17 @@ gptc_status gptc_bpe_from_gguf(gptc_tokenizer *t, const gguf_file *f, gptc_err *
     /* end of generation by text, as llama.cpp guesses it for chat models */
     static const char *eog_text[] = {"<|eot_id|>",    "<|im_end|>", "<|end|>", "<end_of_turn>",
                                      "<|endoftext|>", "<|eom_id|>", "<EOT>"};
+    /* harmony vocabularies (gpt-oss): <|end|> closes one message of a turn (the analysis before
+     * the final answer), the turn ends at <|return|> or <|call|> (as llama.cpp treats them) */
+    int harmony = gptc_tok_find(t, "<|return|>", 10) >= 0 || gptc_tok_find(t, "<|call|>", 8) >= 0;
     for (size_t k = 0; k < sizeof eog_text / sizeof eog_text[0]; k++) {
+        if (harmony && !strcmp(eog_text[k], "<|end|>")) continue;
         int32_t id = gptc_tok_find(t, eog_text[k], strlen(eog_text[k]));
+        if (id >= 0 && t->n_eog_extra < 8) t->eog_extra[t->n_eog_extra++] = id;
+    }
+    static const char *harmony_eog[] = {"<|return|>", "<|call|>"};
+    for (size_t k = 0; harmony && k < 2; k++) {
+        int32_t id = gptc_tok_find(t, harmony_eog[k], strlen(harmony_eog[k]));
         if (id >= 0 && t->n_eog_extra < 8) t->eog_extra[t->n_eog_extra++] = id;
     }
     return GPTC_OK;

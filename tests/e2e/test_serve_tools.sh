@@ -81,6 +81,20 @@ if serve_start --ctx-seq 6144 --parallel 1 --chat-template "$RT/gpt-oss-120b.jin
     A=$(ptoks "$(post /v1/chat/completions "{$M,\"max_tokens\":1,\"reasoning_effort\":\"low\"}")")
     B=$(ptoks "$(post /v1/chat/completions "{$M,\"max_tokens\":1,\"reasoning_effort\":\"high\"}")")
     if [ -n "$A" ] && [ -n "$B" ] && [ "$B" != "$A" ]; then ok; else bad "reasoning_effort low/high: $A / $B tokens"; fi
+    # harmony channels without tools: analysis -> reasoning_content, final -> content (a
+    # grammar makes stories260K write the reply gpt-oss would), whole and streamed
+    H='"grammar":"root ::= \"<|channel|>analysis<|message|>Let me think.<|end|><|start|>assistant<|channel|>final<|message|>Hi there.\""'
+    post /v1/chat/completions "{$M,\"max_tokens\":200,$H}" > "$T/h.json"
+    if check_py 'm=r["choices"][0]["message"]
+assert m["reasoning_content"]=="Let me think." and m["content"]=="Hi there.", m' < "$T/h.json"; then ok; else bad "harmony channels: $(cat "$T/h.json" "$T/py.txt")"; fi
+    post /v1/chat/completions "{$M,\"max_tokens\":200,\"stream\":true,$H}" > "$T/h.sse"
+    if python3 -c "import json,sys
+r=c=''
+for l in open(sys.argv[1]):
+    if not l.startswith('data: {'): continue
+    for ch in json.loads(l[6:])['choices']:
+        r+=ch['delta'].get('reasoning_content') or ''; c+=ch['delta'].get('content') or ''
+assert r=='Let me think.' and c=='Hi there.', (r, c)" "$T/h.sse" 2> "$T/py.txt"; then ok; else bad "harmony channels streamed: $(cat "$T/py.txt")"; fi
     serve_stop
 else bad "gpt-oss server did not start"; fi
 
