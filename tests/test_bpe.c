@@ -727,7 +727,7 @@ static void test_bad(void)
                                  "smollm",  "starcoder", "deepseek-llm", "deepseek-coder",
                                  "default", "command-r", "dbrx",         "stablelm2",
                                  "mpt",     "olmo",      "bloom",        "viking",
-                                 "refact",  "falcon3",   "chatglm-bpe"};
+                                 "refact",  "falcon3",   "chatglm-bpe",  "lfm2"};
     const char *mixed = "Hello, World! 12345 \r\n\t  caf\xc3\xa9 \xe4\xb8\xad\xe6\x96\x87 "
                         "\xf0\x9f\x98\x80 \xd0\x9f\xd1\x80\xd0\xb8 I'M ab abab\xff";
     for (size_t i = 0; i < sizeof pres / sizeof pres[0]; i++) {
@@ -746,6 +746,27 @@ static void test_bad(void)
         gptc_tok_free(t);
         t = NULL;
         gptc_gguf_close(f);
+    }
+
+    /* LiquidAI's LFM2 files say "lfm2": llama.cpp reads it as llama3's split (ignore_merges,
+     * BOS) */
+    {
+        ids v[2];
+        for (int k = 0; k < 2; k++) {
+            v[k].v = NULL;
+            v[k].n = 0;
+            f = mini_bpe(k ? "lfm2" : "llama-bpe", 1);
+            if (gptc_tokenizer_from_gguf(f, &t, &err) == GPTC_OK)
+                v[k] = enc(t, mixed, strlen(mixed), 1);
+            gptc_tok_free(t);
+            t = NULL;
+            gptc_gguf_close(f);
+        }
+        CHECK(v[0].n > 10 && v[0].n == v[1].n &&
+                  memcmp(v[0].v, v[1].v, v[0].n * sizeof *v[0].v) == 0,
+              "pre 'lfm2' encodes as 'llama-bpe'");
+        free(v[0].v);
+        free(v[1].v);
     }
 
     f = mini_bpe("klingon-9", 1);

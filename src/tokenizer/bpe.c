@@ -166,7 +166,7 @@ static const pre_type k_pre[] = {
     {"gpt-2|phi-2|jina-es|jina-de|gigachat|jina-v1-en|jina-v2-es|jina-v2-de|jina-v2-code|"
      "roberta-bpe|mpt|olmo|jais|",
      "gpt2", 0, 0},
-    {"llama3|llama-v3|llama-bpe|falcon3|", "llama3", 1, 1},
+    {"llama3|llama-v3|llama-bpe|falcon3|lfm2|", "llama3", 1, 1},
     {"dbrx|smaug-bpe|chatglm-bpe|", "llama3", 0, 0},
     {"qwen2|deepseek-r1-qwen|megrez|stablelm2|", "qwen2", 0, 0},
     {"starcoder|refact|command-r|smollm|codeshell|exaone|minerva-7b|", "starcoder", 0, 0},
