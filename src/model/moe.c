@@ -100,12 +100,11 @@ gptc_status gptc_moe_bind(gptc_model *m, int l, int n_expert, int n_used, int n_
                    (s = bind_bias(m, NAME("ffn_down_exps.bias"), D, E, &e->b_down, err))))
         return s;
 #undef NAME
-    /* a token reads the router and k of the E experts */
+    /* a token reads k of the E experts (the router, bound by gptc_model_bind_wt, is counted) */
     uint64_t per_expert =
         (uint64_t)F * (gptc_row_bytes(e->gate.type, D) + gptc_row_bytes(e->up.type, D)) +
         (uint64_t)D * gptc_row_bytes(e->down.type, F);
-    m->weight_bytes +=
-        (uint64_t)n_used * per_expert + (uint64_t)E * gptc_row_bytes(e->gate_inp.type, D);
+    m->weight_bytes += (uint64_t)n_used * per_expert;
     return GPTC_OK;
 }
 
