@@ -328,9 +328,11 @@ static void show_end(chat *c)
         const char *a = json_string_value(json_object_get(call, "arguments"));
         json_t *args = a ? json_loads(a, JSON_DECODE_ANY, NULL) : NULL;
         if (args) json_object_set_new(call, "arguments", args);
-        char *line = json_dumps(json_pack("{s:O}", "tool_call", call), JSON_COMPACT);
+        json_t *wrap = json_pack("{s:O}", "tool_call", call);
+        char *line = wrap ? json_dumps(wrap, JSON_COMPACT) : NULL;
         if (line) printf("\n%s", line);
         free(line);
+        json_decref(wrap);
     }
     fflush(stdout);
     gptc_toolcall_free(c->tcp);
