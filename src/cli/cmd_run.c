@@ -139,8 +139,8 @@ int cmd_run(int argc, char **argv)
         if (gptc_gvocab_from_tokenizer(tok, &gv, &err)) cli_die_err(&err);
         gptc_status gs = grammar_file ? gptc_grammar_from_gbnf(gv, gtext, glen, NULL, &gr, &err)
                                       : gptc_grammar_from_json_schema(gv, gtext, glen, &gr, &err);
-        if (gs) cli_die("%s: %s", grammar_file ? grammar_file : schema_file, err.msg);
         free(gtext);
+        if (gs) cli_die("%s: %s", grammar_file ? grammar_file : schema_file, err.msg);
     }
     double t_load = cli_now_ms() - t0;
 
