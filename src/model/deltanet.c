@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/base.h"
+#include "core/ops.h"
 
 void gptc_ssm_conv(float *out, size_t ldo, const float *x, size_t ldx, float *state, const float *w,
                    int T, int C, int K, int c0, int c1)
@@ -32,22 +33,20 @@ void gptc_ssm_conv(float *out, size_t ldo, const float *x, size_t ldx, float *st
     }
 }
 
-static float dot(const float *a, const float *b, int n)
-{
-    float s = 0.0f;
-    for (int i = 0; i < n; i++)
-        s += a[i] * b[i];
-    return s;
-}
+/* The dot products and updates go through the ops table (SIMD where the CPU has it): each
+ * kernel fetches it once as `ops`. */
+#define dot(a, b, n) ops->dot_f32(a, b, n)
+#define axpy(y, a, x, n) ops->axpy_f32(y, a, x, n)
 
-static void axpy(float *y, float a, const float *x, int n)
+static void scale(float *y, float a, int n)
 {
     for (int i = 0; i < n; i++)
-        y[i] += a * x[i];
+        y[i] *= a;
 }
 
 void gptc_l2norm(float *x, int n, float eps)
 {
+    const gptc_ops *ops = gptc_ops_get();
     float s = sqrtf(dot(x, x, n));
     float inv = 1.0f / (s > eps ? s : eps);
     for (int i = 0; i < n; i++)
@@ -57,12 +56,12 @@ void gptc_l2norm(float *x, int n, float eps)
 void gptc_deltanet_step(float *S, int dk, int dv, const float *q, const float *k, const float *v,
                         float g, float beta, float *o)
 {
+    const gptc_ops *ops = gptc_ops_get();
     float decay = expf(g);
     /* row r of S only meets v[r] and o[r]: decay, read, write and output in one pass per row */
     for (int r = 0; r < dv; r++) {
         float *s = S + (size_t)r * dk;
-        for (int j = 0; j < dk; j++)
-            s[j] *= decay;
+        scale(s, decay, dk);
         float u = beta * (v[r] - dot(s, k, dk));
         axpy(s, u, k, dk);
         o[r] = dot(s, q, dk);
@@ -82,6 +81,7 @@ static void chunk(float *S, int dk, int dv, int n, const float *q, const float *
                   const float *v, size_t ld_v, const float *g, const float *beta, size_t ld_gb,
                   float *o, size_t ld_o, float *scratch)
 {
+    const gptc_ops *ops = gptc_ops_get();
     float *b = scratch, *KK = b + GPTC_DN_CHUNK, *KQ = KK + GPTC_DN_CHUNK * GPTC_DN_CHUNK,
           *U = KQ + GPTC_DN_CHUNK * GPTC_DN_CHUNK;
 #define KR(t) (k + (size_t)(t)*ld_qk)
@@ -111,8 +111,7 @@ static void chunk(float *S, int dk, int dv, int n, const float *q, const float *
         }
         for (int i = 0; i < t; i++)
             axpy(ut, -KK[t * GPTC_DN_CHUNK + i], UR(i), dv);
-        for (int r = 0; r < dv; r++)
-            ut[r] *= bt;
+        scale(ut, bt, dv);
         for (int i = 0; i <= t; i++)
             axpy(ot, KQ[t * GPTC_DN_CHUNK + i], UR(i), dv);
     }
@@ -123,8 +122,7 @@ static void chunk(float *S, int dk, int dv, int n, const float *q, const float *
         wi[i] = expf(b[n - 1] - b[i]);
     for (int r = 0; r < dv; r++) {
         float *s = S + (size_t)r * dk;
-        for (int j = 0; j < dk; j++)
-            s[j] *= eB;
+        scale(s, eB, dk);
         for (int i = 0; i < n; i++)
             axpy(s, wi[i] * UR(i)[r], KR(i), dk);
     }

@@ -343,8 +343,9 @@ static gptc_status linear_layer(gptc_fwd *f, const groups *g, gptc_err *err)
     if (!buf) return gptc_fail(err, GPTC_E_NOMEM, "decode: out of memory for the delta net");
     float *xg = buf, *og = xg + per, *qkv = og + per, *cv = qkv + pc, *z = cv + pc, *o = z + pv,
           *ga = o + pv, *be = ga + ph, *dns = be + ph;
-    if (g->ident) {
-        memcpy(xg, c->xb, (size_t)T * D * sizeof *xg);
+    if (g->ident) { /* one sequence (or already grouped): no gather, no scatter */
+        xg = c->xb;
+        og = c->xb2;
     } else {
         for (int i = 0; i < T; i++)
             memcpy(xg + (size_t)i * D, c->xb + (size_t)g->perm[i] * D, (size_t)D * sizeof *xg);
@@ -392,9 +393,8 @@ static gptc_status linear_layer(gptc_fwd *f, const groups *g, gptc_err *err)
                 oh[i] *= siluf(zh[i]);
         }
     gptc_blk_matmul(f, og, &ly->wo, o, NULL, T);
-    for (int i = 0; i < T; i++)
-        memcpy(c->xb2 + (size_t)(g->ident ? i : g->perm[i]) * D, og + (size_t)i * D,
-               (size_t)D * sizeof *og);
+    for (int i = 0; i < T && !g->ident; i++)
+        memcpy(c->xb2 + (size_t)g->perm[i] * D, og + (size_t)i * D, (size_t)D * sizeof *og);
     return GPTC_OK;
 }
 
