@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "gptc.h"
+#include "model/context.h"
 #include "model/deltanet.h"
 #include "quant/quantize.h"
 #include "test.h"
@@ -244,6 +245,15 @@ static void check_state(const char *name)
     CHECK(maxdiff(ref, got) < 1e-4, "%s: one batch vs token by token: %.2e", name,
           maxdiff(ref, got));
     printf("# %-24s one batch (chunked) vs token by token: max |d| %.2e\n", name,
+           maxdiff(ref, got));
+    /* the same batch with the per-token delta rule (c->scalar_ref): only the rule differs */
+    gptc_kv_clear(r.c);
+    r.c->scalar_ref = 1;
+    feed(&r, 0, 0, 0, NP, NP, got);
+    r.c->scalar_ref = 0;
+    CHECK(maxdiff(ref, got) < 1e-4 && maxdiff(ref, got) > 0,
+          "%s: chunk-parallel vs per-token rule in one batch: %.2e", name, maxdiff(ref, got));
+    printf("# %-24s one batch, chunk-parallel vs per-token delta rule: max |d| %.2e\n", name,
            maxdiff(ref, got));
     gptc_kv_clear(r.c);
     int pieces[] = {3, 17, 1, 19}, p = 0;

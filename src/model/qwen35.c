@@ -28,8 +28,8 @@
  * plain decoding does not run them, as llama.cpp does not.
  *
  * Prefill runs each sequence's tokens through the delta rule chunk-parallel
- * (gptc_deltanet_chunk), decode one step (gptc_deltanet_step); threads split over (sequence,
- * value head) pairs and over conv channels.
+ * (gptc_deltanet_chunk), decode one step (gptc_deltanet_step; also every token when the tests
+ * set c->scalar_ref); threads split over (sequence, value head) pairs and over conv channels.
  */
 #include <math.h>
 #include <stdio.h>
@@ -318,9 +318,11 @@ static void job_rule(void *arg, int ith, int nth)
         const float *k = q + (size_t)d->G * dk;
         const float *v = j->cv + (size_t)r0 * C + 2 * (size_t)d->G * dk + (size_t)h * dv;
         float *o = j->o + (size_t)r0 * Vd + (size_t)h * dv;
-        if (T == 1)
-            gptc_deltanet_step(S, dk, dv, q, k, v, j->ga[(size_t)r0 * Hv + h],
-                               j->be[(size_t)r0 * Hv + h], o);
+        if (T == 1 || j->c->scalar_ref) /* decode; tests: the per-token reference */
+            for (int t = 0; t < T; t++)
+                gptc_deltanet_step(S, dk, dv, q + (size_t)t * C, k + (size_t)t * C,
+                                   v + (size_t)t * C, j->ga[(size_t)(r0 + t) * Hv + h],
+                                   j->be[(size_t)(r0 + t) * Hv + h], o + (size_t)t * Vd);
         else
             gptc_deltanet_chunk(S, dk, dv, T, q, k, (size_t)C, v, (size_t)C,
                                 j->ga + (size_t)r0 * Hv + h, j->be + (size_t)r0 * Hv + h,
