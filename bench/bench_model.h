@@ -25,7 +25,7 @@ static const bench_shape k_bench_shapes[] = {
     {"stories110M", 768, 2048, 12, 12, 12, 32000, 1024},
 };
 
-static float bench_frand(uint64_t *s)
+static inline float bench_frand(uint64_t *s)
 {
     *s ^= *s << 13;
     *s ^= *s >> 7;
@@ -33,8 +33,41 @@ static float bench_frand(uint64_t *s)
     return ((*s >> 40) / (float)(1 << 24)) * 2.0f - 1.0f;
 }
 
+/* A synthetic SentencePiece vocabulary of n tokens (<unk> <s> </s>, 256 byte tokens, then
+ * "\u2581t<i>") as the tokenizer of f; 0 when out of memory. The builder copies it. */
+static inline int bench_set_vocab(gguf_file *f, int n)
+{
+    gptc_err err;
+    gptc_str *toks = malloc(sizeof *toks * n);
+    char *text = malloc((size_t)n * 16);
+    float *scores = malloc(sizeof *scores * n);
+    int32_t *types = malloc(sizeof *types * n);
+    int ok = toks && text && scores && types;
+    for (int i = 0; ok && i < n; i++) {
+        char *t = text + (size_t)i * 16;
+        if (i == 0) strcpy(t, "<unk>");
+        else if (i == 1) strcpy(t, "<s>");
+        else if (i == 2) strcpy(t, "</s>");
+        else if (i < 259) snprintf(t, 16, "<0x%02X>", i - 3);
+        else snprintf(t, 16, "\xe2\x96\x81t%d", i);
+        toks[i] = (gptc_str){t, strlen(t)};
+        scores[i] = (float)-i;
+        types[i] = i == 0 ? 2 : i < 3 ? 3 : i < 259 ? 6 : 1;
+    }
+    if (ok) {
+        gptc_gguf_set_str(f, "tokenizer.ggml.model", "llama", 5, &err);
+        gptc_gguf_set_arr_str(f, "tokenizer.ggml.tokens", toks, n, &err);
+        gptc_gguf_set_arr(f, "tokenizer.ggml.scores", GGUF_VT_F32, scores, n, &err);
+        gptc_gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, types, n, &err);
+        gptc_gguf_set_uint(f, "tokenizer.ggml.bos_token_id", GGUF_VT_U32, 1, &err);
+        gptc_gguf_set_uint(f, "tokenizer.ggml.eos_token_id", GGUF_VT_U32, 2, &err);
+    }
+    free(toks), free(text), free(scores), free(types);
+    return ok;
+}
+
 /* Write the model of shape s to path; 1 on success (errors go to stderr). */
-static int bench_make_model(const bench_shape *s, const char *path)
+static inline int bench_make_model(const bench_shape *s, const char *path)
 {
     gptc_err err;
     gguf_file *f;
@@ -49,35 +82,14 @@ static int bench_make_model(const bench_shape *s, const char *path)
     gptc_gguf_set_uint(f, "llama.attention.head_count_kv", GGUF_VT_U32, s->kv_heads, &err);
     gptc_gguf_set_uint(f, "llama.rope.dimension_count", GGUF_VT_U32, s->dim / s->heads, &err);
     gptc_gguf_set_f32(f, "llama.attention.layer_norm_rms_epsilon", 1e-5f, &err);
-    gptc_gguf_set_str(f, "tokenizer.ggml.model", "llama", 5, &err);
-    gptc_str *toks = malloc(sizeof *toks * s->vocab);
-    char *text = malloc((size_t)s->vocab * 16);
-    float *scores = malloc(sizeof *scores * s->vocab);
-    int32_t *types = malloc(sizeof *types * s->vocab);
     size_t pool_n = (size_t)s->vocab * s->dim;
     if ((size_t)s->hidden * s->dim > pool_n) pool_n = (size_t)s->hidden * s->dim;
     float *pool = malloc(pool_n * sizeof *pool);
     float *ones = malloc(sizeof *ones * s->dim);
-    if (!toks || !text || !scores || !types || !pool || !ones) {
+    if (!pool || !ones || !bench_set_vocab(f, s->vocab)) {
         fprintf(stderr, "bench: out of memory\n");
         return 0;
     }
-    for (int i = 0; i < s->vocab; i++) {
-        char *t = text + (size_t)i * 16;
-        if (i == 0) strcpy(t, "<unk>");
-        else if (i == 1) strcpy(t, "<s>");
-        else if (i == 2) strcpy(t, "</s>");
-        else if (i < 259) snprintf(t, 16, "<0x%02X>", i - 3);
-        else snprintf(t, 16, "\xe2\x96\x81t%d", i);
-        toks[i] = (gptc_str){t, strlen(t)};
-        scores[i] = (float)-i;
-        types[i] = i == 0 ? 2 : i < 3 ? 3 : i < 259 ? 6 : 1;
-    }
-    gptc_gguf_set_arr_str(f, "tokenizer.ggml.tokens", toks, s->vocab, &err);
-    gptc_gguf_set_arr(f, "tokenizer.ggml.scores", GGUF_VT_F32, scores, s->vocab, &err);
-    gptc_gguf_set_arr(f, "tokenizer.ggml.token_type", GGUF_VT_I32, types, s->vocab, &err);
-    gptc_gguf_set_uint(f, "tokenizer.ggml.bos_token_id", GGUF_VT_U32, 1, &err);
-    gptc_gguf_set_uint(f, "tokenizer.ggml.eos_token_id", GGUF_VT_U32, 2, &err);
     uint64_t rng = 0x9E3779B97F4A7C15ull;
     for (size_t i = 0; i < pool_n; i++) pool[i] = bench_frand(&rng) * 0.05f;
     for (int i = 0; i < s->dim; i++) ones[i] = 1.0f;
@@ -104,7 +116,7 @@ static int bench_make_model(const bench_shape *s, const char *path)
     int ok = gptc_gguf_write(f, path, &err) == GPTC_OK;
     if (!ok) fprintf(stderr, "bench: %s\n", err.msg);
     gptc_gguf_close(f);
-    free(pool), free(ones), free(toks), free(text), free(scores), free(types);
+    free(pool), free(ones);
     return ok;
 }
 
