@@ -67,7 +67,7 @@ DEPFILES = $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) \
            $(addsuffix .d,$(TESTS) $(BENCHES) $(EXAMPLES) $(REPLAYS) $(SHARED_CHECKS) \
                           $(BUILD)/link/own_gguf_static)
 
-.PHONY: all test test-only san tsan tsan-only fuzz fuzz-run bench bench-train bench-deps install clean deps demo format \
+.PHONY: all test test-only san tsan tsan-only fuzz fuzz-run bench bench-shapes bench-train bench-deps install clean deps demo format \
         format-check check-symbols check-link
 
 SHARED_CHECKS = $(BUILD)/examples/simple_shared $(BUILD)/link/own_gguf_shared
@@ -221,10 +221,16 @@ fuzz-run: fuzz
 	done
 
 bench: $(BIN) $(BENCHES) bench-deps
-	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+	@for b in $(filter-out $(BUILD)/bench/bench_shapes,$(BENCHES)); do echo "== $$b"; $$b || exit 1; done
 	@if [ -x /usr/bin/chromium ] && [ -d tests/e2e/node-web/node_modules/playwright-core ]; then \
 	    echo "== bench/bench_web.mjs"; GPTC=$(BIN) node bench/bench_web.mjs || exit 1; \
 	else echo "== bench/bench_web.mjs skipped: needs chromium and npm ci in tests/e2e/node-web"; fi
+
+# Real-shape models (Llama-3.2-1B ... Qwen3-30B-A3B, tens of GB written to SHAPES_DIR, deleted
+# after each run): prefill/decode against the bandwidth bound, one markdown table
+# (bench/bench_shapes.sh). Not part of `make bench`.
+bench-shapes: $(BIN) $(BUILD)/bench/bench_shapes
+	@GPTC=$(BIN) WRITER=$(BUILD)/bench/bench_shapes sh bench/bench_shapes.sh
 
 # Training: data-parallel scaling (1 process x 2 threads vs 2 ranks x 1 thread on GPT-2 124M, the
 # exchange time, projections to 8 and 64 ranks) and fine-tuning throughput (full vs LoRA r=16 on
