@@ -5,11 +5,15 @@
  * Method (as llama-bench's pp/tg tests): prefill = one batch of -p tokens into an empty cache;
  * decode = -n tokens one at a time into an empty cache (no sampling: the model alone). Each is
  * repeated -r times after one warm-up run; the median is reported with min and max. Token ids
- * are fixed pseudo-random ids of the vocabulary.
+ * are fixed pseudo-random ids of the vocabulary. With --depth N (llama-bench's -d) both run at
+ * context position N: N tokens are prefilled once (not timed), and after each run the cache is
+ * cut back to them (a model whose state cannot be cut back is prefilled again, untimed).
  *
- * Bound: decoding a token reads every weight once (the embedding: one row), so tok/s cannot
- * exceed read bandwidth / weight bytes. Bandwidth is measured here: all -t threads summing a
- * 1 GiB buffer with the dispatched dot kernel, best of 5 (the probe bench/ uses).
+ * Bound: decoding a token reads every weight once (the embedding: one row; an MoE layer: the
+ * router and the k experts the token is sent to), so tok/s cannot exceed read bandwidth / the
+ * bytes a token reads (gptc_model_weight_bytes; KV reads at depth are not counted). Bandwidth is
+ * measured here: all -t threads summing a 1 GiB buffer with the dispatched dot kernel, best of 5
+ * (the probe bench/ uses).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,13 +24,14 @@
 #include "core/threads.h"
 
 static const char *k_help =
-    "usage: gptc bench MODEL [-p 128] [-n 64] [-t N] [-r 5] [--json] [--bw GB/s]\n"
+    "usage: gptc bench MODEL [-p 128] [-n 64] [-d 0] [-t N] [-r 5] [--json] [--bw GB/s]\n"
     "\n"
     "Prefill and decode tokens/s (median of -r runs, min and max), the memory read bandwidth,\n"
     "and decode as a percentage of the bandwidth bound (bandwidth / weight bytes per token).\n"
     "\n"
     "  -p N          prompt tokens for the prefill test (0: skip; default 128)\n"
     "  -n N          tokens for the decode test (0: skip; default 64)\n"
+    "  -d, --depth N both tests at context position N: N tokens already in the cache (default 0)\n"
     "  -t N          threads (default: all cores)\n"
     "  -r N          repetitions (default 5)\n"
     "      --json    print one JSON object instead of text\n"
@@ -95,28 +100,54 @@ static double mem_bandwidth(int n_threads)
     return best;
 }
 
-/* Milliseconds for one prefill of n_p tokens (cache cleared first). */
-static double run_prefill(gptc_ctx *c, const int32_t *toks, int32_t *pos, int n_p)
+/* Leave exactly the first depth tokens in the cache: cut it back, or (nothing there yet, or a
+ * recurrent state that cannot be cut there) clear it and prefill toks[0..depth) in batches of
+ * n_batch, saving a checkpoint of a hybrid model's state at depth so the next cut restores it. */
+static void reset_to_depth(gptc_ctx *c, const int32_t *toks, int32_t *pos, int depth, int n_batch)
 {
     gptc_err err;
+    if (depth == 0) {
+        gptc_kv_clear(c);
+        return;
+    }
+    if (gptc_kv_seq_pos_max(c, 0) >= depth - 1 && gptc_kv_seq_rm(c, 0, depth, -1) == GPTC_OK &&
+        gptc_kv_seq_pos_max(c, 0) == depth - 1)
+        return;
     gptc_kv_clear(c);
+    for (int i0 = 0; i0 < depth; i0 += n_batch) {
+        int n = GPTC_MIN(n_batch, depth - i0);
+        for (int i = 0; i < n; i++)
+            pos[i] = i0 + i;
+        gptc_batch b = {.n_tokens = n, .token = toks + i0, .pos = pos};
+        if (gptc_decode(c, &b, &err)) cli_die_err(&err);
+    }
+    if (gptc_kv_seq_checkpoint(c, 0)) cli_die("bench: no memory for a checkpoint of the state");
+}
+
+/* Milliseconds for one prefill of n_p tokens at position depth. */
+static double run_prefill(gptc_ctx *c, const int32_t *toks, int32_t *pos, int n_p, int depth,
+                          int n_batch)
+{
+    gptc_err err;
+    reset_to_depth(c, toks, pos, depth, n_batch);
     for (int i = 0; i < n_p; i++)
-        pos[i] = i;
-    gptc_batch b = {.n_tokens = n_p, .token = toks, .pos = pos};
+        pos[i] = depth + i;
+    gptc_batch b = {.n_tokens = n_p, .token = toks + depth, .pos = pos};
     double t0 = cli_now_ms();
     if (gptc_decode(c, &b, &err)) cli_die_err(&err);
     return cli_now_ms() - t0;
 }
 
-/* Milliseconds for n_g single-token steps from an empty cache. */
-static double run_decode(gptc_ctx *c, const int32_t *toks, int n_g)
+/* Milliseconds for n_g single-token steps from position depth. */
+static double run_decode(gptc_ctx *c, const int32_t *toks, int32_t *pos_buf, int n_g, int depth,
+                         int n_batch)
 {
     gptc_err err;
-    gptc_kv_clear(c);
+    reset_to_depth(c, toks, pos_buf, depth, n_batch);
     double t0 = cli_now_ms();
     for (int i = 0; i < n_g; i++) {
-        int32_t pos = i;
-        gptc_batch b = {.n_tokens = 1, .token = &toks[i], .pos = &pos};
+        int32_t pos = depth + i;
+        gptc_batch b = {.n_tokens = 1, .token = &toks[depth + i], .pos = &pos};
         if (gptc_decode(c, &b, &err)) cli_die_err(&err);
     }
     return cli_now_ms() - t0;
@@ -126,7 +157,8 @@ int cmd_bench(int argc, char **argv)
 {
     const char *path = NULL;
     gptc_model_params mp = gptc_model_default_params();
-    int n_p = 128, n_g = 64, n_t = 0, reps = 5, json = 0, type_k = 1, type_v = 1; /* f16 */
+    int n_p = 128, n_g = 64, depth = 0, n_t = 0, reps = 5, json = 0, type_k = 1,
+        type_v = 1; /* f16 */
     double bw_given = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -137,6 +169,8 @@ int cmd_bench(int argc, char **argv)
             n_p = (int)cli_int(a, cli_value(argc, argv, &i), 0, 1 << 16);
         else if (cli_is(a, "-n", "--n-gen"))
             n_g = (int)cli_int(a, cli_value(argc, argv, &i), 0, 1 << 16);
+        else if (cli_is(a, "-d", "--depth"))
+            depth = (int)cli_int(a, cli_value(argc, argv, &i), 0, 1 << 20);
         else if (cli_is(a, "-t", "--threads"))
             n_t = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1024);
         else if (cli_is(a, "-r", "--reps"))
@@ -166,7 +200,7 @@ int cmd_bench(int argc, char **argv)
     if (gptc_model_load(path, &mp, &m, &err)) cli_die_err(&err);
     cli_need_generator("bench", path, m);
     const gptc_hparams *hp = gptc_model_hparams(m);
-    int n_ctx = GPTC_MAX(GPTC_MAX(n_p, n_g), 1);
+    int n_ctx = depth + GPTC_MAX(GPTC_MAX(n_p, n_g), 1);
     if (n_ctx > hp->n_ctx_train && !json)
         fprintf(stderr, "gptc: note: %d tokens is past the model's trained context %d\n", n_ctx,
                 hp->n_ctx_train);
@@ -175,7 +209,8 @@ int cmd_bench(int argc, char **argv)
     cp.n_ctx = n_ctx;
     cp.type_k = type_k;
     cp.type_v = type_v;
-    cp.n_batch = GPTC_MAX(n_p, 1);
+    int n_batch = GPTC_MAX(n_p, GPTC_MIN(depth, 512));
+    cp.n_batch = GPTC_MAX(n_batch, 1);
     gptc_ctx *c;
     if (gptc_ctx_init(m, &cp, &c, &err)) cli_die_err(&err);
     if (n_t == 0) n_t = gptc_n_cores();
@@ -191,11 +226,11 @@ int cmd_bench(int argc, char **argv)
     }
 
     // warm-up: fault the weights in, wake the threads
-    if (n_p) run_prefill(c, toks, pos, n_p);
-    if (n_g) run_decode(c, toks, GPTC_MIN(n_g, 8));
+    if (n_p) run_prefill(c, toks, pos, n_p, depth, cp.n_batch);
+    if (n_g) run_decode(c, toks, pos, GPTC_MIN(n_g, 8), depth, cp.n_batch);
     for (int r = 0; r < reps; r++) {
-        if (n_p) tp[r] = n_p / (run_prefill(c, toks, pos, n_p) / 1e3);
-        if (n_g) tg[r] = n_g / (run_decode(c, toks, n_g) / 1e3);
+        if (n_p) tp[r] = n_p / (run_prefill(c, toks, pos, n_p, depth, cp.n_batch) / 1e3);
+        if (n_g) tg[r] = n_g / (run_decode(c, toks, pos, n_g, depth, cp.n_batch) / 1e3);
     }
     double p_min = 0, p_max = 0, g_min = 0, g_max = 0;
     double p_med = n_p ? median(tp, reps, &p_min, &p_max) : 0;
@@ -212,23 +247,25 @@ int cmd_bench(int argc, char **argv)
             if ((unsigned char)*s >= 0x20) putchar(*s);
         }
         printf("\", \"arch\": \"%s\", \"isa\": \"%s\", \"n_threads\": %d, "
-               "\"n_prompt\": %d, \"n_gen\": %d, \"reps\": %d, "
+               "\"n_prompt\": %d, \"n_gen\": %d, \"depth\": %d, \"reps\": %d, "
                "\"prefill_tok_s\": %.2f, \"prefill_tok_s_min\": %.2f, \"prefill_tok_s_max\": %.2f, "
                "\"decode_tok_s\": %.2f, \"decode_tok_s_min\": %.2f, \"decode_tok_s_max\": %.2f, "
                "\"weight_bytes\": %.0f, \"bandwidth_gb_s\": %.2f, \"decode_bound_tok_s\": %.2f, "
                "\"decode_pct_of_bound\": %.1f}\n",
-               hp->arch, isa, n_t, n_p, n_g, reps, p_med, p_min, p_max, g_med, g_min, g_max, wbytes,
-               bw / 1e9, bound, bound > 0 ? 100.0 * g_med / bound : 0.0);
+               hp->arch, isa, n_t, n_p, n_g, depth, reps, p_med, p_min, p_max, g_med, g_min, g_max,
+               wbytes, bw / 1e9, bound, bound > 0 ? 100.0 * g_med / bound : 0.0);
     } else {
         printf("model       %s (%s, %.1f MB of weights read per token)\n", path, hp->arch,
                wbytes / 1e6);
         printf("threads     %d (%s kernels), %d runs each\n", n_t, isa, reps);
+        char at[48] = "";
+        if (depth) snprintf(at, sizeof at, " at depth %d", depth);
         if (n_p)
-            printf("prefill     %8.1f tok/s  (min %.1f, max %.1f)  %d-token prompt\n", p_med, p_min,
-                   p_max, n_p);
+            printf("prefill     %8.1f tok/s  (min %.1f, max %.1f)  %d-token prompt%s\n", p_med,
+                   p_min, p_max, n_p, at);
         if (n_g)
-            printf("decode      %8.1f tok/s  (min %.1f, max %.1f)  %d tokens\n", g_med, g_min,
-                   g_max, n_g);
+            printf("decode      %8.1f tok/s  (min %.1f, max %.1f)  %d tokens%s\n", g_med, g_min,
+                   g_max, n_g, at);
         printf("memory      %8.1f GB/s read%s\n", bw / 1e9, bw_given > 0 ? " (given)" : "");
         if (n_g && bound > 0)
             printf("bound       %8.1f tok/s decode at that bandwidth: %.1f%% reached\n", bound,

@@ -1,6 +1,8 @@
-/* cmd_info.c — `gptc info MODEL`: metadata (long arrays summarised), tensors and totals. */
+/* cmd_info.c — `gptc info MODEL`: metadata (long arrays summarised), tensors and totals; with
+ * --mem, what running it costs in memory. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "format/gguf.h"
@@ -8,13 +10,17 @@
 #include "quant/quant.h"
 
 static const char *k_help =
-    "usage: gptc info MODEL [--tokenizer FILE] [--full]\n"
+    "usage: gptc info MODEL [--tokenizer FILE] [--full] [--mem]\n"
     "\n"
     "Print a model's metadata (keys, types, values; long arrays and strings summarised),\n"
     "its tensors (name, type, shape, bytes) and totals.\n"
     "\n"
     "      --tokenizer FILE  tokenizer.bin for a llama2.c checkpoint\n"
-    "      --full            print strings in full\n";
+    "      --full            print strings in full\n"
+    "      --mem             print only the memory a run takes: resident bytes (the file, "
+    "mapped),\n"
+    "                        weight bytes a decode step reads (an MoE: its active experts) and\n"
+    "                        KV cache bytes per token of context\n";
 
 /* Print up to max bytes of s with control bytes, quotes and backslashes escaped. */
 static void print_escaped(gptc_str s, size_t max)
@@ -85,10 +91,56 @@ static void print_array(const gguf_kv *kv, size_t max_str)
     putchar(']');
 }
 
+/* n bytes as "1.23 GB", "4.5 MB" or "640 B" into buf */
+static const char *human(double n, char *buf, size_t cap)
+{
+    if (n >= 1e9)
+        snprintf(buf, cap, "%.2f GB", n / 1e9);
+    else if (n >= 1e6)
+        snprintf(buf, cap, "%.1f MB", n / 1e6);
+    else if (n >= 1e3)
+        snprintf(buf, cap, "%.1f kB", n / 1e3);
+    else
+        snprintf(buf, cap, "%.0f B", n);
+    return buf;
+}
+
+/* --mem: resident, read-per-token and per-token cache bytes of the model at path. */
+static int print_mem(const char *path, const char *tok_path)
+{
+    gptc_err err;
+    gptc_model_params mp = {.tokenizer_path = tok_path};
+    gptc_model *m;
+    if (gptc_model_load(path, &mp, &m, &err)) cli_die_err(&err);
+    struct stat st;
+    double file = stat(path, &st) == 0 ? (double)st.st_size : 0;
+    double read = (double)gptc_model_weight_bytes(m);
+    double kv16 = (double)gptc_kv_bytes(m, 1, 1, 1), kv32 = (double)gptc_kv_bytes(m, 1, 0, 0);
+    const gptc_hparams *h = gptc_model_hparams(m);
+    char b[32];
+    printf("model: %s (%s)\n", path, h->arch);
+    printf("resident:       %14.0f bytes  %10s  (the file, mapped)\n", file,
+           human(file, b, sizeof b));
+    printf("read per token: %14.0f bytes  %10s  (weights a decode step reads: %.0f%% of the "
+           "file)\n",
+           read, human(read, b, sizeof b), file > 0 ? 100.0 * read / file : 0.0);
+    printf("KV per token:   %14.0f bytes  %10s  (f16 K and V; f32: %.0f bytes)\n", kv16,
+           human(kv16, b, sizeof b), kv32);
+    if (gptc_model_recurrent(m)) {
+        double st_b = (double)gptc_state_bytes(m);
+        printf("state:          %14.0f bytes  %10s  (recurrent state per sequence, any length)\n",
+               st_b, human(st_b, b, sizeof b));
+    }
+    printf("KV at the trained context (%d tokens, f16): %s\n", h->n_ctx_train,
+           human(kv16 * h->n_ctx_train, b, sizeof b));
+    gptc_model_free(m);
+    return 0;
+}
+
 int cmd_info(int argc, char **argv)
 {
     const char *path = NULL, *tok_path = NULL;
-    int full = 0;
+    int full = 0, mem = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is(a, "-h", "--help")) {
@@ -98,6 +150,8 @@ int cmd_info(int argc, char **argv)
             tok_path = cli_value(argc, argv, &i);
         else if (cli_is(a, "--full", NULL))
             full = 1;
+        else if (cli_is(a, "--mem", NULL))
+            mem = 1;
         else if (a[0] == '-' && a[1])
             cli_die("info: unknown option '%s' (see gptc info --help)", a);
         else if (!path)
@@ -106,6 +160,7 @@ int cmd_info(int argc, char **argv)
             cli_die("info: unexpected argument '%s'", a);
     }
     if (!path) cli_die("info: no model given (usage: gptc info MODEL)");
+    if (mem) return print_mem(path, tok_path);
     gptc_err err;
     gguf_file *f;
     if (gptc_model_open_file(path, tok_path, &f, &err)) cli_die_err(&err);
