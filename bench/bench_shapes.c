@@ -36,18 +36,23 @@ typedef struct shape {
     int swa;             /* sliding window (gemma3, gpt-oss), 0: none */
     float rope_base_swa; /* gemma3 */
     int n_expert, n_used, expert_ffn;
+    /* qwen35 (gated delta net : full attention hybrid) */
+    int attn_interval, ssm_k_heads, ssm_v_heads, ssm_head_dim, conv_kernel, rope_dims, mtp;
 } shape;
 
 /* Hyperparameters from each model's config.json on Hugging Face. */
 /* clang-format off */
 static const shape k_shapes[] = {
     /* name            arch        mixes          dim   ffn  layers heads kv  hd   vocab   ctx */
-    {"qwen2.5-0.5b",   "qwen2",    "q8_0,q4_k_m",  896, 4864, 24, 14, 2,  64, 151936,  32768, 1e6f,    1e-6f, 1, 0,   0,      0,   0, 0},
-    {"llama-3.2-1b",   "llama",    "q8_0,q4_k_m", 2048, 8192, 16, 32, 8,  64, 128256, 131072, 500000.f, 1e-5f, 1, 0,   0,      0,   0, 0},
-    {"gemma-3-1b",     "gemma3",   "q8_0,q4_k_m", 1152, 6912, 26,  4, 1, 256, 262144,  32768, 1e6f,    1e-6f, 1, 512, 10000.f, 0,   0, 0},
-    {"qwen3-1.7b",     "qwen3",    "q8_0,q4_k_m", 2048, 6144, 28, 16, 8, 128, 151936,  40960, 1e6f,    1e-6f, 1, 0,   0,      0,   0, 0},
-    {"qwen3-30b-a3b",  "qwen3moe", "q4_k_m",      2048, 6144, 48, 32, 4, 128, 151936,  40960, 1e6f,    1e-6f, 0, 0,   0,    128,   8, 768},
-    {"gpt-oss-20b",    "gpt-oss",  "mxfp4",       2880, 2880, 24, 64, 8,  64, 201088, 131072, 150000.f, 1e-5f, 0, 128, 0,     32,   4, 2880},
+    {"qwen2.5-0.5b",   "qwen2",    "q8_0,q4_k_m",  896, 4864, 24, 14, 2,  64, 151936,  32768, 1e6f,    1e-6f, 1, 0,   0,      0,   0, 0, 0, 0, 0, 0, 0, 0, 0},
+    {"llama-3.2-1b",   "llama",    "q8_0,q4_k_m", 2048, 8192, 16, 32, 8,  64, 128256, 131072, 500000.f, 1e-5f, 1, 0,   0,      0,   0, 0, 0, 0, 0, 0, 0, 0, 0},
+    {"gemma-3-1b",     "gemma3",   "q8_0,q4_k_m", 1152, 6912, 26,  4, 1, 256, 262144,  32768, 1e6f,    1e-6f, 1, 512, 10000.f, 0,   0, 0, 0, 0, 0, 0, 0, 0, 0},
+    {"qwen3-1.7b",     "qwen3",    "q8_0,q4_k_m", 2048, 6144, 28, 16, 8, 128, 151936,  40960, 1e6f,    1e-6f, 1, 0,   0,      0,   0, 0, 0, 0, 0, 0, 0, 0, 0},
+    {"qwen3-30b-a3b",  "qwen3moe", "q4_k_m",      2048, 6144, 48, 32, 4, 128, 151936,  40960, 1e6f,    1e-6f, 0, 0,   0,    128,   8, 768, 0, 0, 0, 0, 0, 0, 0},
+    {"gpt-oss-20b",    "gpt-oss",  "mxfp4",       2880, 2880, 24, 64, 8,  64, 201088, 131072, 150000.f, 1e-5f, 0, 128, 0,     32,   4, 2880, 0, 0, 0, 0, 0, 0, 0},
+    /* Qwen3.5-4B's text model: 32 layers (3 gated delta net : 1 gated attention) + 1 MTP block */
+    {"qwen3.5-4b",     "qwen35",   "q4_k_m",      2560, 9216, 32, 16, 4, 256, 248320, 262144, 1e7f,    1e-6f, 1, 0,   0,      0,   0, 0,
+     4, 16, 32, 128, 4, 64, 1},
 };
 /* clang-format on */
 
@@ -82,6 +87,56 @@ static void add(tlist *l, const char *name, int n_dims, uint64_t a, uint64_t b, 
     t->type = GPTC_TYPE_F32;
 }
 
+/* qwen35: per layer attn_norm, post_attention_norm and the FFN; every attn_interval-th layer
+ * gated attention (q and its gate in one attn_q, q/k norms), the others a gated delta net
+ * (attn_qkv, attn_gate, ssm_*); then mtp blocks (a full-attention layer plus nextn.*). */
+static void list_qwen35(const shape *s, tlist *l)
+{
+    uint64_t D = (uint64_t)s->dim, hd = (uint64_t)s->head_dim, F = (uint64_t)s->ffn,
+             Q = (uint64_t)s->heads * hd, K = (uint64_t)s->kv_heads * hd,
+             kd = (uint64_t)s->ssm_k_heads * (uint64_t)s->ssm_head_dim,
+             vd = (uint64_t)s->ssm_v_heads * (uint64_t)s->ssm_head_dim,
+             nv = (uint64_t)s->ssm_v_heads;
+    char nm[64];
+    add(l, "token_embd.weight", 2, D, (uint64_t)s->vocab, 0);
+    if (!s->tied) add(l, "output.weight", 2, D, (uint64_t)s->vocab, 0);
+#define L(suffix) (snprintf(nm, sizeof nm, "blk.%d.%s", i, suffix), nm)
+    for (int i = 0; i < s->layers + s->mtp; i++) {
+        int full = i >= s->layers || (i + 1) % s->attn_interval == 0;
+        add(l, L("attn_norm.weight"), 1, D, 0, 0);
+        if (full) {
+            add(l, L("attn_q.weight"), 2, D, 2 * Q, 0);
+            add(l, L("attn_k.weight"), 2, D, K, 0);
+            add(l, L("attn_v.weight"), 2, D, K, 0);
+            add(l, L("attn_output.weight"), 2, Q, D, 0);
+            add(l, L("attn_q_norm.weight"), 1, hd, 0, 0);
+            add(l, L("attn_k_norm.weight"), 1, hd, 0, 0);
+        } else {
+            add(l, L("ssm_a"), 1, nv, 0, 0);
+            add(l, L("ssm_conv1d.weight"), 2, (uint64_t)s->conv_kernel, 2 * kd + vd, 0);
+            add(l, L("ssm_dt.bias"), 1, nv, 0, 0);
+            add(l, L("ssm_alpha.weight"), 2, D, nv, 0);
+            add(l, L("ssm_beta.weight"), 2, D, nv, 0);
+            add(l, L("attn_qkv.weight"), 2, D, 2 * kd + vd, 0);
+            add(l, L("attn_gate.weight"), 2, D, vd, 0);
+            add(l, L("ssm_norm.weight"), 1, (uint64_t)s->ssm_head_dim, 0, 0);
+            add(l, L("ssm_out.weight"), 2, vd, D, 0);
+        }
+        add(l, L("post_attention_norm.weight"), 1, D, 0, 0);
+        add(l, L("ffn_gate.weight"), 2, D, F, 0);
+        add(l, L("ffn_up.weight"), 2, D, F, 0);
+        add(l, L("ffn_down.weight"), 2, F, D, 0);
+        if (i >= s->layers) {
+            add(l, L("nextn.eh_proj.weight"), 2, 2 * D, D, 0);
+            add(l, L("nextn.enorm.weight"), 1, D, 0, 0);
+            add(l, L("nextn.hnorm.weight"), 1, D, 0, 0);
+            add(l, L("nextn.shared_head_norm.weight"), 1, D, 0, 0);
+        }
+    }
+#undef L
+    add(l, "output_norm.weight", 1, D, 0, 0);
+}
+
 /* The tensors llama.cpp's converter writes for s (names and ggml shapes, ne0 first). */
 static void list_tensors(const shape *s, tlist *l)
 {
@@ -93,6 +148,10 @@ static void list_tensors(const shape *s, tlist *l)
              K = (uint64_t)s->kv_heads * (uint64_t)s->head_dim, F = (uint64_t)s->ffn,
              E = (uint64_t)s->n_expert, EF = (uint64_t)s->expert_ffn;
     char nm[64];
+    if (!strcmp(a, "qwen35")) {
+        list_qwen35(s, l);
+        return;
+    }
     if (!strcmp(a, "llama")) add(l, "rope_freqs.weight", 1, (uint64_t)s->head_dim / 2, 0, 0);
     add(l, "token_embd.weight", 2, D, (uint64_t)s->vocab, 0);
     if (!s->tied) add(l, "output.weight", 2, D, (uint64_t)s->vocab, 0);
@@ -143,7 +202,7 @@ static void list_tensors(const shape *s, tlist *l)
 /* Each tensor's type under mix (llama-quantize's choice; gpt-oss: ggml-org's MXFP4 file). */
 static void choose_types(const shape *s, const char *mix, tlist *l)
 {
-    int n_attn_v = 0, has_output = !s->tied;
+    int n_attn_v = 0, has_output = !s->tied, n_blocks = s->layers + s->mtp;
     for (int i = 0; i < l->n; i++)
         n_attn_v += strstr(l->t[i].name, "attn_v.weight") != NULL;
     for (int i = 0; i < l->n; i++) {
@@ -158,7 +217,7 @@ static void choose_types(const shape *s, const char *mix, tlist *l)
             /* llama.cpp counts layers for ffn_down (MoE included), as gptc quantize does */
             t->type =
                 gptc_quantize_type_for(mix, t->name, GPTC_TYPE_F32, t->n_dims, (int64_t)t->ne[0],
-                                       s->layers, n_attn_v, s->layers, has_output, NULL);
+                                       n_blocks, n_attn_v, n_blocks, has_output, NULL);
         }
     }
 }
@@ -279,12 +338,19 @@ static void set_keys(gguf_file *f, const shape *s, const char *mix, uint64_t par
     gptc_gguf_set_str(f, "general.type", "model", 5, err);
     gptc_gguf_set_str(f, "general.name", s->name, strlen(s->name), err);
     gptc_gguf_set_str(f, "general.size_label", label, strlen(label), err);
-    set_u32(f, a, "block_count", (uint64_t)s->layers, err);
+    set_u32(f, a, "block_count", (uint64_t)(s->layers + s->mtp), err);
     set_u32(f, a, "context_length", (uint64_t)s->ctx, err);
     set_u32(f, a, "embedding_length", (uint64_t)s->dim, err);
     set_u32(f, a, "feed_forward_length", (uint64_t)s->ffn, err);
     set_u32(f, a, "attention.head_count", (uint64_t)s->heads, err);
     set_u32(f, a, "attention.head_count_kv", (uint64_t)s->kv_heads, err);
+    if (s->attn_interval) { /* qwen35: M-RoPE sections of the rotated quarter */
+        char k[128];
+        int32_t sec[4] = {s->rope_dims / 6 + 1, s->rope_dims / 6 + 1, 0, 0};
+        sec[2] = s->rope_dims / 2 - sec[0] - sec[1];
+        snprintf(k, sizeof k, "%s.rope.dimension_sections", a);
+        gptc_gguf_set_arr(f, k, GGUF_VT_I32, sec, 4, err);
+    }
     if (!strcmp(a, "gpt-oss")) {
         char k[128];
         snprintf(k, sizeof k, "%s.rope.scaling.type", a);
@@ -312,6 +378,16 @@ static void set_keys(gguf_file *f, const shape *s, const char *mix, uint64_t par
     if (!strcmp(a, "llama")) {
         set_u32(f, a, "vocab_size", (uint64_t)s->vocab, err);
         set_u32(f, a, "rope.dimension_count", (uint64_t)s->head_dim, err);
+    }
+    if (s->attn_interval) {
+        set_u32(f, a, "nextn_predict_layers", (uint64_t)s->mtp, err);
+        set_u32(f, a, "ssm.conv_kernel", (uint64_t)s->conv_kernel, err);
+        set_u32(f, a, "ssm.state_size", (uint64_t)s->ssm_head_dim, err);
+        set_u32(f, a, "ssm.group_count", (uint64_t)s->ssm_k_heads, err);
+        set_u32(f, a, "ssm.time_step_rank", (uint64_t)s->ssm_v_heads, err);
+        set_u32(f, a, "ssm.inner_size", (uint64_t)(s->ssm_v_heads * s->ssm_head_dim), err);
+        set_u32(f, a, "full_attention_interval", (uint64_t)s->attn_interval, err);
+        set_u32(f, a, "rope.dimension_count", (uint64_t)s->rope_dims, err);
     }
     gptc_gguf_set_uint(f, "general.quantization_version", GGUF_VT_U32, 2, err);
 }
