@@ -206,6 +206,9 @@ typedef struct gptc_ctx_params {
     int n_ckpt;         /* hybrid models: recurrent-state checkpoints kept per sequence
                          * (gptc_kv_seq_checkpoint); 0: 4. Each takes gptc_state_bytes,
                          * allocated when first saved. */
+    int swa_full;       /* models mixing sliding-window and global layers: 0 (default) keeps the
+                         * window layers' K/V in a ring of window + n_batch rows per sequence
+                         * when that is smaller than n_ctx; 1: in every cell, as global ones */
 } gptc_ctx_params;
 
 /* "f32", "f16", "q8_0" -> the type_k/type_v number; -1 for anything else. */
@@ -299,6 +302,13 @@ GPTC_API gptc_status gptc_kv_seq_checkpoint(gptc_ctx *ctx, int seq);
 GPTC_API int gptc_model_recurrent(const gptc_model *model);
 /* Bytes of recurrent state one sequence takes (each checkpoint takes as much again). */
 GPTC_API uint64_t gptc_state_bytes(const gptc_model *model);
+/* How many of sequence seq's first n_keep positions can be kept to continue it at position
+ * n_keep: n_keep, or 0 when the window layers' ring has already overwritten positions the token
+ * at n_keep would see (then clear the sequence and decode it again). Contexts without rings:
+ * n_keep. */
+GPTC_API int gptc_kv_seq_reusable(const gptc_ctx *ctx, int seq, int n_keep);
+/* Bytes the context's KV cache holds (rings included). */
+GPTC_API uint64_t gptc_ctx_kv_bytes(const gptc_ctx *ctx);
 
 /* ---------------------------------------------------------------------------------------------
  * Sampler: turns logits into a token id; holds its own RNG, so samplers never share randomness

@@ -58,12 +58,13 @@ static const char *cache_name(int t)
     return t == 0 ? "f32" : t == 1 ? "f16" : t == 8 ? "q8_0" : "?";
 }
 
-const char *cli_ctx_line(char *buf, size_t n, const gptc_model *m, int n_ctx, int n_seq, int tk,
-                         int tv, int asked)
+const char *cli_ctx_line(char *buf, size_t n, const gptc_model *m, const gptc_ctx *ctx, int n_seq,
+                         int tk, int tv, int asked)
 {
     const gptc_hparams *hp = gptc_model_hparams(m);
+    int n_ctx = gptc_ctx_n_ctx(ctx);
     int per_seq = n_seq > 1 ? n_ctx / n_seq : n_ctx;
-    double mib = (double)gptc_kv_bytes(m, n_ctx, tk, tv) / (1024.0 * 1024.0);
+    double mib = (double)gptc_ctx_kv_bytes(ctx) / (1024.0 * 1024.0);
     int off = snprintf(buf, n, "context %d tokens", per_seq);
     if (n_seq > 1 && off >= 0 && (size_t)off < n)
         off += snprintf(buf + off, n - (size_t)off, " x %d sequences", n_seq);
@@ -247,6 +248,8 @@ int cli_engine_opt(int argc, char **argv, int *i, cli_engine *e, gptc_server_par
     } else if (cli_is(a, "--cache-type-v", NULL)) {
         sp->cache_type_v = cli_value(argc, argv, i);
         cli_cache_type(a, sp->cache_type_v);
+    } else if (cli_is(a, "--swa-full", NULL)) {
+        sp->swa_full = 1;
     } else if (cli_is(a, "--ctx-seq", NULL))
         sp->n_ctx_seq = (int)cli_int(a, cli_value(argc, argv, i), 1, 1 << 24);
     else if (cli_is(a, "-b", "--batch"))

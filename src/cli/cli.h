@@ -38,9 +38,9 @@ long long cli_int(const char *opt, const char *s, long long lo, long long hi);
 int cli_cache_type(const char *opt, const char *s);
 double cli_float(const char *opt, const char *s, double lo, double hi);
 /* "context N tokens (trained T, capped by the B MiB KV budget ...), KV cache X MiB (f16 K, f16
- * V)" for a context of n_ctx cells over n_seq sequences; asked: the size came from --ctx. */
-const char *cli_ctx_line(char *buf, size_t n, const gptc_model *m, int n_ctx, int n_seq, int tk,
-                         int tv, int asked);
+ * V)" for ctx over n_seq sequences; asked: the size came from --ctx. */
+const char *cli_ctx_line(char *buf, size_t n, const gptc_model *m, const gptc_ctx *ctx, int n_seq,
+                         int tk, int tv, int asked);
 int cli_is(const char *arg, const char *a, const char *b); /* arg equals a or b (b may be NULL) */
 
 double cli_now_ms(void);
@@ -98,6 +98,8 @@ void cli_engine_free(cli_engine *e);
     "      --parallel N      requests decoded together, 1..64 (default " PARALLEL ")\n"            \
     "  -c, --ctx N           KV cells shared by all requests (default: --ctx-seq x --parallel)\n"  \
     "      --cache-type-k T, --cache-type-v T   KV cache types: f32, f16 (default), q8_0\n"        \
+    "      --swa-full        sliding-window layers keep every position, not a window-sized\n"      \
+    "                        ring (models mixing window and global layers: Gemma 2/3/4)\n"         \
     "      --ctx-seq N       most tokens of one request, prompt + reply (default: the model's\n"   \
     "                        trained context, capped so the KV cache of all requests fits in\n"    \
     "                        1 GiB; with --ctx: at most --ctx)\n"                                  \

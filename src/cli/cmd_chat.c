@@ -41,6 +41,8 @@ static const char *k_help =
     "      --system TEXT       system prompt\n" CLI_SAMPLER_HELP
     "  -n, --num-predict N     most tokens per reply (default -1: until the turn ends)\n"
     "      --cache-type-k T, --cache-type-v T   KV cache types: f32, f16 (default), q8_0\n"
+    "      --swa-full        sliding-window layers keep every position, not a window-sized\n"
+    "                        ring (models mixing window and global layers: Gemma 2/3/4)\n"
     "  -c, --ctx N             context size in tokens (default: the model's trained context,\n"
     "                          capped so the KV cache fits in 1 GiB)\n"
     "  -t, --threads N         threads (default: all cores)\n"
@@ -210,6 +212,8 @@ static float *prefill(chat *c, const int32_t *ids, size_t n)
     if (p == n) p = n - 1; /* recompute the last token for its logits */
     /* a hybrid model's recurrent state can only go back to a checkpoint (or to 0) */
     p = (size_t)gptc_kv_seq_cut(c->ctx, 0, (int)p);
+    /* a window ring may have overwritten what the token at p sees: then decode it all again */
+    if (p < c->n_kv && gptc_kv_seq_reusable(c->ctx, 0, (int)p) < (int)p) p = 0;
     if (p < c->n_kv) {
         if (gptc_kv_seq_rm(c->ctx, 0, (int)p, -1) != GPTC_OK) { /* cannot happen after the cut */
             gptc_kv_seq_rm(c->ctx, 0, 0, -1);
@@ -582,7 +586,7 @@ static void show(chat *c, const char *what)
                 "Model\n  %s\n  architecture %s, %d layers, %d dims, %d heads, vocabulary %d\n"
                 "  %s, %zu in use\n",
                 c->model_path, hp->arch, hp->n_layer, hp->n_embd, hp->n_head, hp->n_vocab,
-                cli_ctx_line(line, sizeof line, c->model, c->n_ctx, 1, c->type_k, c->type_v,
+                cli_ctx_line(line, sizeof line, c->model, c->ctx, 1, c->type_k, c->type_v,
                              c->ctx_asked),
                 c->n_kv);
         fprintf(o, "  template %s\n  stops", c->tmpl_desc);
@@ -805,6 +809,8 @@ int cmd_chat(int argc, char **argv)
             cp.type_k = cli_cache_type(a, cli_value(argc, argv, &i));
         else if (cli_is(a, "--cache-type-v", NULL))
             cp.type_v = cli_cache_type(a, cli_value(argc, argv, &i));
+        else if (cli_is(a, "--swa-full", NULL))
+            cp.swa_full = 1;
         else if (cli_is(a, "-c", "--ctx")) {
             cp.n_ctx = (int)cli_int(a, cli_value(argc, argv, &i), 16, 1 << 24);
             c.ctx_asked = 1;
@@ -846,7 +852,7 @@ int cmd_chat(int argc, char **argv)
         char line[256];
         fprintf(
             c.info, "%s\n",
-            cli_ctx_line(line, sizeof line, c.model, c.n_ctx, 1, c.type_k, c.type_v, c.ctx_asked));
+            cli_ctx_line(line, sizeof line, c.model, c.ctx, 1, c.type_k, c.type_v, c.ctx_asked));
     }
     c.n_batch = cp.n_batch > 0 ? cp.n_batch : 512;
     c.kv = malloc((size_t)c.n_ctx * sizeof *c.kv);

@@ -26,6 +26,8 @@ static const char *k_help =
     "  -c, --ctx N             context size in tokens (default: the model's trained context,\n"
     "                          capped so the KV cache fits in 1 GiB)\n"
     "      --cache-type-k T, --cache-type-v T   KV cache types: f32, f16 (default), q8_0\n"
+    "      --swa-full        sliding-window layers keep every position, not a window-sized\n"
+    "                        ring (models mixing window and global layers: Gemma 2/3/4)\n"
     "  -b, --batch N           prompt tokens per forward pass (default 512)\n"
     "      --no-bos            do not add BOS before the prompt\n"
     "      --special           parse special-token text such as <s> in the prompt\n"
@@ -83,6 +85,8 @@ int cmd_run(int argc, char **argv)
             cp.type_k = cli_cache_type(a, cli_value(argc, argv, &i));
         else if (cli_is(a, "--cache-type-v", NULL))
             cp.type_v = cli_cache_type(a, cli_value(argc, argv, &i));
+        else if (cli_is(a, "--swa-full", NULL))
+            cp.swa_full = 1;
         else if (cli_is(a, "-c", "--ctx")) {
             cp.n_ctx = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 24);
             ctx_asked = 1;
@@ -239,7 +243,7 @@ int cmd_run(int argc, char **argv)
     if (!quiet) {
         char line[256];
         fprintf(stderr, "%s\n",
-                cli_ctx_line(line, sizeof line, model, n_ctx, 1, cp.type_k, cp.type_v, ctx_asked));
+                cli_ctx_line(line, sizeof line, model, ctx, 1, cp.type_k, cp.type_v, ctx_asked));
         fprintf(stderr,
                 "seed %llu | load %.0f ms | prefill %zu tok in %.1f ms (%.1f tok/s) | "
                 "decode %d tok in %.1f ms (%.1f tok/s)\n",

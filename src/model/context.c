@@ -115,6 +115,23 @@ gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params
     }
     c->k_off = alloc3(1, 1, L, sizeof(size_t), &fail);
     c->v_off = alloc3(1, 1, L, sizeof(size_t), &fail);
+    /* rings for the local layers of a model that mixes local and global ones, when smaller */
+    if (!p.swa_full && !model->swa_min && !fail) {
+        int w = 0;
+        for (int l = 0; l < L; l++)
+            if (model->layers[l].kv_src == l && model->layers[l].n_swa > 0)
+                w = GPTC_MAX(w, model->layers[l].n_swa);
+        if (w > 0 && (int64_t)(w + B) * p.n_seq_max < N) {
+            c->ring = w + B;
+            c->ring_w = w;
+            c->layer_ring = alloc3(1, 1, L, 1, &fail);
+            c->ring_pos = alloc3(1, p.n_seq_max, c->ring, sizeof(int32_t), &fail);
+            c->ring_lost = alloc3(1, 1, p.n_seq_max, sizeof(int32_t), &fail);
+            c->ring_of = alloc3(1, 1, B, sizeof(int32_t), &fail);
+            for (int l = 0; l < L && c->layer_ring; l++)
+                c->layer_ring[l] = model->layers[model->layers[l].kv_src].n_swa > 0;
+        }
+    }
     for (int l = 0; l < L && !fail; l++) {
         const gptc_layer *ly = &model->layers[l];
         int kl = ly->n_head_kv * ly->hd;
@@ -131,10 +148,13 @@ gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params
                 l, kl);
         }
         if (ly->kv_src == l) {
+            uint64_t rows = c->layer_ring && c->layer_ring[l]
+                                ? (uint64_t)c->ring * (uint64_t)p.n_seq_max
+                                : (uint64_t)N;
             c->k_off[l] = (size_t)k_total;
             c->v_off[l] = (size_t)v_total;
-            k_total += (uint64_t)N * gptc_row_bytes(c->type_k, kl);
-            v_total += (uint64_t)N * gptc_row_bytes(c->type_v, kl);
+            k_total += rows * gptc_row_bytes(c->type_k, kl);
+            v_total += rows * gptc_row_bytes(c->type_v, kl);
         } else { /* kv_src < l: checked at bind */
             c->k_off[l] = c->k_off[ly->kv_src];
             c->v_off[l] = c->v_off[ly->kv_src];
@@ -159,6 +179,7 @@ gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params
     if (model->rs_floats > 0) c->rs = alloc3(1, B, model->rs_floats, sizeof(float), &fail);
     c->k_cache = alloc3(1, 1, k_total, 1, &fail);
     c->v_cache = alloc3(1, 1, v_total, 1, &fail);
+    c->kv_total = k_total + v_total;
     c->kv_tmp = alloc3(1, nth, 4 * HD + 128, sizeof(float), &fail);
     c->cell_pos = alloc3(1, 1, N, sizeof(int32_t), &fail);
     c->cell_seq = alloc3(1, 1, N, sizeof(uint64_t), &fail);
@@ -233,6 +254,10 @@ void gptc_ctx_free(gptc_ctx *c)
     free(c->hb);
     free(c->hb2);
     free(c->ple);
+    free(c->layer_ring);
+    free(c->ring_pos);
+    free(c->ring_lost);
+    free(c->ring_of);
     free(c->att);
     free(c->logits);
     free(c->logit_row);
@@ -366,6 +391,12 @@ void gptc_kv_clear(gptc_ctx *c)
         embd_reset(c, s);
         state_reset(c, s);
     }
+    if (c->ring) {
+        for (size_t i = 0; i < (size_t)c->ring * (size_t)c->n_seq_max; i++)
+            c->ring_pos[i] = -1;
+        for (int s = 0; s < c->n_seq_max; s++)
+            c->ring_lost[s] = -1;
+    }
 }
 
 static void shrink_hi(gptc_ctx *c)
@@ -405,7 +436,39 @@ gptc_status gptc_kv_seq_rm(gptc_ctx *c, int seq, int p0, int p1)
         }
     }
     shrink_hi(c);
+    if (c->ring) {
+        int32_t *rp = c->ring_pos + (size_t)seq * (size_t)c->ring;
+        for (int j = 0; j < c->ring; j++)
+            if (rp[j] >= p0 && rp[j] < p1) rp[j] = -1;
+        if (p0 == 0 && p1 == INT32_MAX) c->ring_lost[seq] = -1;
+    }
     return GPTC_OK;
+}
+
+/* ring rows of the local layers: row src to row dst */
+static void ring_copy_row(gptc_ctx *c, size_t src, size_t dst)
+{
+    const gptc_model *m = c->model;
+    for (int l = 0; l < m->hp.n_layer; l++) {
+        const gptc_layer *ly = &m->layers[l];
+        if (ly->kv_src != l || !c->layer_ring[l]) continue;
+        int kl = ly->n_head_kv * ly->hd;
+        size_t rk = gptc_row_bytes(c->type_k, kl), rv = gptc_row_bytes(c->type_v, kl);
+        memcpy(c->k_cache + c->k_off[l] + dst * rk, c->k_cache + c->k_off[l] + src * rk, rk);
+        memcpy(c->v_cache + c->v_off[l] + dst * rv, c->v_cache + c->v_off[l] + src * rv, rv);
+    }
+}
+
+int gptc_kv_seq_reusable(const gptc_ctx *c, int seq, int n_keep)
+{
+    if (!c->ring || n_keep <= 0 || seq < 0 || seq >= c->n_seq_max) return n_keep;
+    /* the token at n_keep sees positions n_keep - ring_w + 1 .. n_keep - 1 */
+    return c->ring_lost[seq] < n_keep - c->ring_w + 1 ? n_keep : 0;
+}
+
+uint64_t gptc_ctx_kv_bytes(const gptc_ctx *c)
+{
+    return c->kv_total;
 }
 
 gptc_status gptc_kv_seq_cp(gptc_ctx *c, int src, int dst, int p0, int p1)
@@ -439,6 +502,21 @@ gptc_status gptc_kv_seq_cp(gptc_ctx *c, int src, int dst, int p0, int p1)
     for (int i = 0; i < c->n_cells_hi; i++)
         if ((c->cell_seq[i] & sb) && c->cell_pos[i] >= p0 && c->cell_pos[i] < p1)
             c->cell_seq[i] |= db;
+    if (c->ring) { /* rings are per sequence: copy the rows (same position, same row) */
+        size_t R = (size_t)c->ring;
+        const int32_t *sp = c->ring_pos + (size_t)src * R;
+        int32_t *dp = c->ring_pos + (size_t)dst * R;
+        for (size_t j = 0; j < R; j++) {
+            if (sp[j] < p0 || sp[j] >= p1) continue;
+            if (dp[j] >= 0 && dp[j] != sp[j] && dp[j] > c->ring_lost[dst])
+                c->ring_lost[dst] = dp[j];
+            ring_copy_row(c, (size_t)src * R + j, (size_t)dst * R + j);
+            dp[j] = sp[j];
+        }
+        /* what src lost of the copied range, dst lacks too */
+        int32_t lost = c->ring_lost[src] < p1 ? c->ring_lost[src] : p1 - 1;
+        if (c->ring_lost[src] >= p0 && lost > c->ring_lost[dst]) c->ring_lost[dst] = lost;
+    }
     return GPTC_OK;
 }
 
@@ -592,29 +670,31 @@ static const float *kv_seg(const char *row, uint32_t t, int off, int n, float *t
     return tmp + (off - b0 * 32);
 }
 
-void gptc_attend_head(const gptc_ctx *c, const float *q, const gptc_kv_view *kv, int hd, int own,
-                      int32_t pos, const gptc_attn_opts *o, float *att, float *tmp, float *out)
+/* Attention over n rows of the cache from row0: row i holds position cpos[i] (-1: none), seen by
+ * the sequences of bitmask cseq[i] (NULL: all of them are the token's). */
+static void attend(const gptc_ctx *c, const float *q, const gptc_kv_view *kv, int hd,
+                   const int32_t *cpos, const uint64_t *cseq, uint64_t bit, int n, size_t row0,
+                   int32_t pos, const gptc_attn_opts *o, float *att, float *tmp, float *out)
 {
     const gptc_ops *ops = c->ops;
-    uint64_t bit = c->cell_seq[own]; /* the token's own cell: exactly its sequences */
-    int n_cells = c->n_cells_hi;
     int32_t hi = o->causal ? pos : INT32_MAX, lo = o->n_swa > 0 ? pos - o->n_swa : -1;
     float scale = o->scale, cap = o->softcap;
     float mx = o->sink;
-    for (int i = 0; i < n_cells; i++) {
-        int32_t cp = c->cell_pos[i];
-        if (!(c->cell_seq[i] & bit) || cp > hi || cp < 0 || cp <= lo) {
+    for (int i = 0; i < n; i++) {
+        int32_t cp = cpos[i];
+        if ((cseq && !(cseq[i] & bit)) || cp > hi || cp < 0 || cp <= lo) {
             att[i] = -INFINITY;
             continue;
         }
-        const float *k = kv_seg(kv->k + (size_t)i * kv->row_k, kv->type_k, kv->off, hd, tmp);
+        const float *k =
+            kv_seg(kv->k + (row0 + (size_t)i) * kv->row_k, kv->type_k, kv->off, hd, tmp);
         float s = ops->dot_f32(q, k, hd) * scale;
         if (cap > 0) s = cap * tanhf(s / cap);
         att[i] = s;
         if (s > mx) mx = s;
     }
     float sum = 0;
-    for (int i = 0; i < n_cells; i++) {
+    for (int i = 0; i < n; i++) {
         float e = att[i] == -INFINITY ? 0.0f : expf(att[i] - mx);
         att[i] = e;
         sum += e;
@@ -623,11 +703,27 @@ void gptc_attend_head(const gptc_ctx *c, const float *q, const gptc_kv_view *kv,
     memset(out, 0, (size_t)hd * sizeof *out);
     if (!(sum > 0)) return; /* no cell visible (cannot happen: the token sees its own cell) */
     float inv = 1.0f / sum;
-    for (int i = 0; i < n_cells; i++) {
+    for (int i = 0; i < n; i++) {
         if (att[i] == 0.0f) continue;
         float p = att[i] * inv;
         if (c->ggml_f16) p = gptc_f16_to_f32(gptc_f32_to_f16(p)); /* test-only: as ggml */
-        const float *v = kv_seg(kv->v + (size_t)i * kv->row_v, kv->type_v, kv->off, hd, tmp);
+        const float *v =
+            kv_seg(kv->v + (row0 + (size_t)i) * kv->row_v, kv->type_v, kv->off, hd, tmp);
         ops->axpy_f32(out, p, v, hd);
     }
+}
+
+void gptc_attend_head(const gptc_ctx *c, const float *q, const gptc_kv_view *kv, int hd, int own,
+                      int32_t pos, const gptc_attn_opts *o, float *att, float *tmp, float *out)
+{
+    /* the token's own cell: exactly its sequences */
+    attend(c, q, kv, hd, c->cell_pos, c->cell_seq, c->cell_seq[own], c->n_cells_hi, 0, pos, o, att,
+           tmp, out);
+}
+
+void gptc_attend_ring(const gptc_ctx *c, const float *q, const gptc_kv_view *kv, int hd, int seq,
+                      int32_t pos, const gptc_attn_opts *o, float *att, float *tmp, float *out)
+{
+    size_t row0 = (size_t)seq * (size_t)c->ring;
+    attend(c, q, kv, hd, c->ring_pos + row0, NULL, 0, c->ring, row0, pos, o, att, tmp, out);
 }

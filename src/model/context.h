@@ -34,6 +34,16 @@ struct gptc_ctx {
     int32_t *cell_pos;       /* (N) position, -1 when the cell is free */
     uint64_t *cell_seq;      /* (N) bit s set: sequence s sees this cell */
     int n_cells_hi;          /* cells at index >= this are all free */
+    uint64_t kv_total;       /* bytes of k_cache + v_cache */
+    /* Models mixing sliding-window ("local") and global layers, unless swa_full: the local
+     * layers' K/V live in per-sequence rings, not in the cells. Sequence s's position p is row
+     * s * ring + p % ring of those layers' caches (ring = window + n_batch, so a batch never
+     * overwrites what its own queries see). 0: no rings. */
+    int ring, ring_w;    /* rows per sequence; the largest window of a ring layer */
+    int32_t *ring_pos;   /* (n_seq_max, ring) position a row holds, -1: none */
+    int32_t *ring_lost;  /* (n_seq_max) highest position overwritten in the ring, -1: none */
+    int32_t *ring_of;    /* (B) batch index -> its ring row */
+    uint8_t *layer_ring; /* (L) 1: layer l's K/V (its kv_src's) are in the ring */
 
     /* scratch for one batch of T <= B tokens */
     float *x;                    /* (B, D) residual stream */
@@ -135,6 +145,9 @@ typedef struct gptc_kv_view {
  * att: (n_ctx) and tmp (4 * hd + 128) scratch of the calling thread. Used by every
  * architecture's forward pass. */
 void gptc_attend_head(const gptc_ctx *c, const float *q, const gptc_kv_view *kv, int hd, int own,
+                      int32_t pos, const gptc_attn_opts *o, float *att, float *tmp, float *out);
+/* The same over sequence seq's ring (a ring layer's cache, c->ring rows from seq * c->ring). */
+void gptc_attend_ring(const gptc_ctx *c, const float *q, const gptc_kv_view *kv, int hd, int seq,
                       int32_t pos, const gptc_attn_opts *o, float *att, float *tmp, float *out);
 /* 1 when t is a KV cache type (f32, f16, q8_0). */
 int gptc_cache_type_ok(int t);

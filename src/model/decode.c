@@ -254,13 +254,21 @@ static int needs_heads(const gptc_fwd *f)
     return ly->q_norm || ly->k_norm || ly->v_norm || (f->rope && f->rope->neox);
 }
 
+/* The cache row of token t in layer f->l's K/V: its ring row when the layer's cache is a ring,
+ * else its cell. */
+static int kv_row(const gptc_fwd *f, int t)
+{
+    const gptc_ctx *c = f->c;
+    return c->ring && c->layer_ring[f->l] ? c->ring_of[t] : c->cell_of[t];
+}
+
 /* rows [r0, r1) of every token's k and v into an f32 cache (other types: job_store) */
 static void store_kv(gptc_fwd *f, int K, int r0, int r1)
 {
     gptc_ctx *c = f->c;
     if (c->type_k != GPTC_TYPE_F32 || c->type_v != GPTC_TYPE_F32) return;
     for (int t = 0; t < f->T; t++) {
-        size_t cell_off = (size_t)c->cell_of[t] * K * sizeof(float);
+        size_t cell_off = (size_t)kv_row(f, t) * K * sizeof(float);
         float *kd = (float *)(c->k_cache + c->k_off[f->l] + cell_off);
         float *vd = (float *)(c->v_cache + c->v_off[f->l] + cell_off);
         memcpy(kd + r0, c->kb + (size_t)t * K + r0, (size_t)(r1 - r0) * sizeof(float));
@@ -276,8 +284,8 @@ static void job_store(void *arg, int ith, int nth)
     int K = f->ly->n_head_kv * f->ly->hd, t0, t1;
     gptc_split(f->T, ith, nth, &t0, &t1);
     for (int t = t0; t < t1; t++) {
-        gptc_kv_store(c, f->l, 0, c->cell_of[t], c->kb + (size_t)t * K, K);
-        gptc_kv_store(c, f->l, 1, c->cell_of[t], c->vb + (size_t)t * K, K);
+        gptc_kv_store(c, f->l, 0, kv_row(f, t), c->kb + (size_t)t * K, K);
+        gptc_kv_store(c, f->l, 1, kv_row(f, t), c->vb + (size_t)t * K, K);
     }
 }
 
@@ -355,8 +363,8 @@ static void job_heads(void *arg, int ith, int nth)
             round_f16(c->vb + (size_t)t * K, (size_t)K);
         }
         if (c->type_k == GPTC_TYPE_F32 && c->type_v == GPTC_TYPE_F32) { /* else job_store */
-            gptc_kv_store(c, f->l, 0, c->cell_of[t], c->kb + (size_t)t * K, K);
-            gptc_kv_store(c, f->l, 1, c->cell_of[t], c->vb + (size_t)t * K, K);
+            gptc_kv_store(c, f->l, 0, kv_row(f, t), c->kb + (size_t)t * K, K);
+            gptc_kv_store(c, f->l, 1, kv_row(f, t), c->vb + (size_t)t * K, K);
         }
     }
 }
@@ -382,6 +390,7 @@ static void job_attention(void *arg, int ith, int nth)
                        .type_k = c->type_k,
                        .type_v = c->type_v};
     float *att = c->att + (size_t)ith * c->n_ctx;
+    int ring = c->ring && c->layer_ring[f->l];
     float *tmp = c->kv_tmp + (size_t)ith * (4 * (size_t)hd + 128);
     /* (token, head) pairs dealt out in turn: a causal prompt's later tokens see more cells, so
      * contiguous halves would give the last thread most of the work */
@@ -389,8 +398,13 @@ static void job_attention(void *arg, int ith, int nth)
         int t = p / H, h = p % H, kvh = h / group;
         o.sink = ly->attn_sinks ? ly->attn_sinks[h] : -INFINITY;
         kv.off = kvh * hd;
-        gptc_attend_head(c, c->q + (size_t)t * Q + (size_t)h * hd, &kv, hd, c->cell_of[t],
-                         f->pos[t], &o, att, tmp, c->xb + (size_t)t * Q + (size_t)h * hd);
+        if (ring)
+            gptc_attend_ring(c, c->q + (size_t)t * Q + (size_t)h * hd, &kv, hd,
+                             f->b->seq_id ? f->b->seq_id[t] : 0, f->pos[t], &o, att, tmp,
+                             c->xb + (size_t)t * Q + (size_t)h * hd);
+        else
+            gptc_attend_head(c, c->q + (size_t)t * Q + (size_t)h * hd, &kv, hd, c->cell_of[t],
+                             f->pos[t], &o, att, tmp, c->xb + (size_t)t * Q + (size_t)h * hd);
     }
 }
 
@@ -617,6 +631,22 @@ static gptc_status check_batch(const gptc_ctx *c, const gptc_batch *b, gptc_err 
             next[s]++;
         }
     }
+    if (c->ring) { /* a batch must not overwrite ring rows its own queries see */
+        int32_t lo[64], hi[64];
+        for (int s = 0; s < c->n_seq_max; s++)
+            lo[s] = INT32_MAX, hi[s] = -1;
+        for (int i = 0; i < b->n_tokens; i++) {
+            int s = b->seq_id ? b->seq_id[i] : 0;
+            lo[s] = GPTC_MIN(lo[s], b->pos[i]);
+            hi[s] = GPTC_MAX(hi[s], b->pos[i]);
+        }
+        for (int s = 0; s < c->n_seq_max; s++)
+            if (hi[s] >= 0 && (int64_t)hi[s] - lo[s] >= c->ring - c->ring_w)
+                return gptc_fail(err, GPTC_E_INVALID,
+                                 "decode: sequence %d's positions in this batch span %d..%d, "
+                                 "more than the %d its window cache holds",
+                                 s, lo[s], hi[s], c->ring - c->ring_w);
+    }
     for (int i = 0; i < c->n_ctx && n_free < b->n_tokens; i++)
         n_free += c->cell_pos[i] < 0;
     if (n_free < b->n_tokens)
@@ -675,6 +705,14 @@ gptc_status gptc_decode(gptc_ctx *c, const gptc_batch *b, gptc_err *err)
         c->cell_seq[i] = 1ull << (b->seq_id ? b->seq_id[t] : 0);
         if (i + 1 > c->n_cells_hi) c->n_cells_hi = i + 1;
     }
+    for (int t = 0; t < T && c->ring; t++) { /* ring rows: position p at p mod ring */
+        int sq = b->seq_id ? b->seq_id[t] : 0;
+        int row = sq * c->ring + b->pos[t] % c->ring;
+        int32_t old = c->ring_pos[row];
+        if (old >= 0 && old != b->pos[t] && old > c->ring_lost[sq]) c->ring_lost[sq] = old;
+        c->ring_pos[row] = b->pos[t];
+        c->ring_of[t] = row;
+    }
     c->rope_cur = NULL;
     gptc_fwd f = {.c = c, .b = b, .T = T, .pos = b->pos};
     s = m->def->forward(&f, err);
@@ -682,6 +720,7 @@ gptc_status gptc_decode(gptc_ctx *c, const gptc_batch *b, gptc_err *err)
         for (int t = 0; t < T; t++) {
             c->cell_pos[c->cell_of[t]] = -1;
             c->cell_seq[c->cell_of[t]] = 0;
+            if (c->ring) c->ring_pos[c->ring_of[t]] = -1;
         }
         while (c->n_cells_hi > 0 && c->cell_pos[c->n_cells_hi - 1] < 0)
             c->n_cells_hi--;

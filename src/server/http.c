@@ -1324,6 +1324,7 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
     srv_sched_params sp = {
         .type_k = tk,
         .type_v = tv,
+        .swa_full = p.swa_full,
         .n_parallel = p.n_parallel,
         .n_ctx = p.n_ctx,
         .n_ctx_seq = p.n_ctx_seq,
@@ -1343,8 +1344,8 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
                      "context %d tokens per request (trained %d), %d cells for %d slots: KV "
                      "cache %.1f MiB (%s K, %s V)",
                      s->sched.n_ctx_seq, hp->n_ctx_train, s->sched.n_ctx, p.n_parallel,
-                     (double)gptc_kv_bytes(model, s->sched.n_ctx, tk, tv) / (1024.0 * 1024.0),
-                     names[tk], names[tv]);
+                     (double)gptc_ctx_kv_bytes(s->sched.ctx) / (1024.0 * 1024.0), names[tk],
+                     names[tv]);
     }
     if (p.data_dir) {
         st = gptc_store_open(p.data_dir, &s->store, err);

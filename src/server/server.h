@@ -36,6 +36,7 @@ typedef struct gptc_server_params {
     int n_batch;              /* most tokens of one decode step; default 512 */
     const char *cache_type_k; /* KV cache types "f32", "f16", "q8_0"; NULL: f16 */
     const char *cache_type_v;
+    int swa_full;              /* 1: window layers keep every cell (gptc_ctx_params.swa_full) */
     int n_threads;             /* decode threads; 0: all cores but one (for the HTTP threads) */
     const char *api_key;       /* NULL or "": no authentication */
     const char *alias;         /* the model's id in the API; NULL: "gptc" */

@@ -474,6 +474,10 @@ static void admit_generate(srv_sched *s, srv_job *j)
         gptc_kv_seq_rm(s->ctx, L->seq, 0, -1);
         keep = 0;
     }
+    if (gptc_kv_seq_reusable(s->ctx, L->seq, keep) < keep) { /* the window ring lost it */
+        gptc_kv_seq_rm(s->ctx, L->seq, 0, -1);
+        keep = 0;
+    }
     memcpy(L->cache, j->prompt, (size_t)keep * sizeof *L->cache);
     L->n_cache = keep;
     j->n_cached = keep;
@@ -919,6 +923,7 @@ gptc_status gptc_srv_sched_init(srv_sched *s, const gptc_model *model, const srv
     cp.embeddings = 1;
     cp.type_k = p->type_k;
     cp.type_v = p->type_v;
+    cp.swa_full = p->swa_full;
     gptc_status st = gptc_ctx_init(model, &cp, &s->ctx, err);
     if (st) return st;
     s->n_ctx = gptc_ctx_n_ctx(s->ctx);

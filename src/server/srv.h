@@ -235,6 +235,7 @@ typedef struct srv_sched {
 typedef struct srv_sched_params {
     int n_parallel, n_ctx, n_ctx_seq, n_batch, n_threads, queue_max;
     int type_k, type_v; /* KV cache types (gptc_ctx_params) */
+    int swa_full;       /* gptc_ctx_params.swa_full */
     uint64_t seed_base;
 } srv_sched_params;
 

@@ -107,9 +107,12 @@ expect_err "convert to a missing dir" $GPTC convert "$D/llama2c/stories260K.bin"
 # the default context: the trained one capped by the KV budget, printed with its KV memory
 G4="$D/gguf/arch/rand-gemma4-d128-F32.gguf"
 $GPTC run "$G4" -p "Once" -n 2 --temp 0 > /dev/null 2>"$T/err.txt"
-grep -q "^context 131072 tokens (the trained context), KV cache 96.0 MiB (f16 K, f16 V)$" "$T/err.txt" && ok || bad "run: default context line: $(head -1 "$T/err.txt")"
+# (its 4 window layers keep a ring of 32 + 512 rows: 32.3 MiB; every cell: 96 MiB)
+grep -q "^context 131072 tokens (the trained context), KV cache 32.3 MiB (f16 K, f16 V)$" "$T/err.txt" && ok || bad "run: default context line: $(head -1 "$T/err.txt")"
+$GPTC run "$G4" -p "Once" -n 2 --temp 0 --swa-full > /dev/null 2>"$T/err.txt"
+grep -q "^context 131072 tokens (the trained context), KV cache 96.0 MiB (f16 K, f16 V)$" "$T/err.txt" && ok || bad "run --swa-full: context line: $(head -1 "$T/err.txt")"
 $GPTC run "$G4" -p "Once" -n 2 --temp 0 -c 1000 --cache-type-k f32 > /dev/null 2>"$T/err.txt"
-grep -q "^context 1000 tokens (--ctx; trained 131072), KV cache 1.1 MiB (f32 K, f16 V)$" "$T/err.txt" && ok || bad "run: --ctx line: $(head -1 "$T/err.txt")"
+grep -q "^context 1000 tokens (--ctx; trained 131072), KV cache 0.8 MiB (f32 K, f16 V)$" "$T/err.txt" && ok || bad "run: --ctx line: $(head -1 "$T/err.txt")"
 printf 'hi\n' | $GPTC chat "$D/gguf/stories260K.gguf" -n 2 > /dev/null 2>"$T/err.txt"
 grep -q "^context 128 tokens (the trained context), KV cache" "$T/err.txt" && ok || bad "chat: context line: $(head -2 "$T/err.txt")"
 
