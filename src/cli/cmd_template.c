@@ -55,6 +55,7 @@ int cmd_template(int argc, char **argv)
         const char *a = argv[i];
         if (cli_is(a, "-h", "--help")) {
             fputs(k_help, stdout);
+            json_decref(extra);
             return 0;
         } else if (cli_is(a, "--template", "--chat-template"))
             tmpl_arg = cli_value(argc, argv, &i);

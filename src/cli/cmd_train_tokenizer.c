@@ -88,6 +88,7 @@ int cmd_train_tokenizer(int argc, char **argv)
         const char *a = argv[i];
         if (cli_is(a, "-h", "--help")) {
             fputs(k_help, stdout);
+            free(pos);
             return 0;
         } else if (cli_is(a, "--vocab", NULL))
             vocab = cli_int(a, cli_value(argc, argv, &i), 257, 1 << 24);
