@@ -107,36 +107,7 @@ static void build(const gguf_file *src, const op *ops, int n_ops, gguf_file *f)
             }
             continue;
         }
-        switch (kv->type) {
-        case GGUF_VT_STR:
-            gptc_gguf_set_str(f, key, kv->v.str.p, kv->v.str.n, &err);
-            break;
-        case GGUF_VT_F32:
-        case GGUF_VT_F64:
-            gptc_gguf_set_f32(f, key, (float)kv->v.f, &err);
-            break;
-        case GGUF_VT_BOOL:
-            gptc_gguf_set_bool(f, key, (int)kv->v.u, &err);
-            break;
-        case GGUF_VT_ARR:
-            if (kv->v.arr.type == GGUF_VT_STR) {
-                gptc_str *ss = malloc((kv->v.arr.n ? kv->v.arr.n : 1) * sizeof *ss);
-                if (!ss) break;
-                for (uint64_t j = 0; j < kv->v.arr.n; j++)
-                    ss[j] = gptc_gguf_arr_str(kv, j);
-                gptc_gguf_set_arr_str(f, key, ss, kv->v.arr.n, &err);
-                free(ss);
-            } else {
-                gptc_gguf_set_arr(f, key, kv->v.arr.type, kv->v.arr.data, kv->v.arr.n, &err);
-            }
-            break;
-        default:
-            if (kv->type == GGUF_VT_I8 || kv->type == GGUF_VT_I16 || kv->type == GGUF_VT_I32 ||
-                kv->type == GGUF_VT_I64)
-                gptc_gguf_set_int(f, key, kv->type, kv->v.i, &err);
-            else
-                gptc_gguf_set_uint(f, key, kv->type, kv->v.u, &err);
-        }
+        gptc_gguf_copy_kv(f, kv, &err);
     }
     for (uint64_t i = 0; i < src->n_tensors; i++) {
         const gguf_tensor *t = &src->tensors[i];

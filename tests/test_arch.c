@@ -225,35 +225,7 @@ static int write_variant(const gguf_file *src, const bad_case *bc, const char *p
         const gguf_kv *kv = &src->kv[i];
         if (bc->drop_key && gptc_str_eq(kv->key, bc->drop_key)) continue;
         if (bc->set_key && gptc_str_eq(kv->key, bc->set_key)) continue;
-        char key[256];
-        snprintf(key, sizeof key, "%.*s", (int)kv->key.n, kv->key.p);
-        switch (kv->type) {
-        case GGUF_VT_STR:
-            gptc_gguf_set_str(f, key, kv->v.str.p, kv->v.str.n, &err);
-            break;
-        case GGUF_VT_F32:
-            gptc_gguf_set_f32(f, key, (float)kv->v.f, &err);
-            break;
-        case GGUF_VT_BOOL:
-            gptc_gguf_set_bool(f, key, (int)kv->v.u, &err);
-            break;
-        case GGUF_VT_ARR:
-            if (kv->v.arr.type == GGUF_VT_STR) {
-                gptc_str *ss = malloc(kv->v.arr.n * sizeof *ss);
-                for (uint64_t j = 0; j < kv->v.arr.n; j++)
-                    ss[j] = gptc_gguf_arr_str(kv, j);
-                gptc_gguf_set_arr_str(f, key, ss, kv->v.arr.n, &err);
-                free(ss);
-            } else {
-                gptc_gguf_set_arr(f, key, kv->v.arr.type, kv->v.arr.data, kv->v.arr.n, &err);
-            }
-            break;
-        default:
-            if (kv->type == GGUF_VT_I32 || kv->type == GGUF_VT_I64)
-                gptc_gguf_set_int(f, key, kv->type, kv->v.i, &err);
-            else
-                gptc_gguf_set_uint(f, key, kv->type, kv->v.u, &err);
-        }
+        gptc_gguf_copy_kv(f, kv, &err);
     }
     if (bc->set_key) {
         uint8_t yes[64];

@@ -1042,30 +1042,30 @@ gptc_status gptc_gguf_set_arr_str(gguf_file *f, const char *key, const gptc_str 
     return set_arr_str(f, cstr(key), strs, n, err);
 }
 
+gptc_status gptc_gguf_copy_kv(gguf_file *f, const gguf_kv *kv, gptc_err *err)
+{
+    switch (kv->type) {
+    case GGUF_VT_STR:
+        return set_str(f, kv->key, kv->v.str.p, kv->v.str.n, err);
+    case GGUF_VT_ARR:
+        if (kv->v.arr.type == GGUF_VT_STR)
+            return set_arr_str(f, kv->key, kv->v.arr.data, kv->v.arr.n, err);
+        return set_arr(f, kv->key, kv->v.arr.type, kv->v.arr.data, kv->v.arr.n, err);
+    default: {
+        if (kv->type >= GGUF_VT_COUNT)
+            return gptc_fail(err, GPTC_E_INVALID, "gguf: key '%s' has unknown value type %u",
+                             show(kv->key).s, kv->type);
+        gguf_kv val = *kv;
+        return put_kv(f, kv->key, &val, err);
+    }
+    }
+}
+
 gptc_status gptc_gguf_copy_kvs(gguf_file *f, const gguf_file *src, gptc_err *err)
 {
     for (uint64_t i = 0; i < src->n_kv; i++) {
-        const gguf_kv *kv = &src->kv[i];
-        gptc_status st;
-        if (str_eq(kv->key, cstr("general.alignment"))) continue;
-        switch (kv->type) {
-        case GGUF_VT_STR:
-            st = set_str(f, kv->key, kv->v.str.p, kv->v.str.n, err);
-            break;
-        case GGUF_VT_ARR:
-            if (kv->v.arr.type == GGUF_VT_STR)
-                st = set_arr_str(f, kv->key, kv->v.arr.data, kv->v.arr.n, err);
-            else
-                st = set_arr(f, kv->key, kv->v.arr.type, kv->v.arr.data, kv->v.arr.n, err);
-            break;
-        default: {
-            if (kv->type >= GGUF_VT_COUNT)
-                return gptc_fail(err, GPTC_E_INVALID, "gguf: key '%s' has unknown value type %u",
-                                 show(kv->key).s, kv->type);
-            gguf_kv val = *kv;
-            st = put_kv(f, kv->key, &val, err);
-        }
-        }
+        if (str_eq(src->kv[i].key, cstr("general.alignment"))) continue;
+        gptc_status st = gptc_gguf_copy_kv(f, &src->kv[i], err);
         if (st) return st;
     }
     return GPTC_OK;

@@ -141,6 +141,8 @@ gptc_status gptc_gguf_set_arr(gguf_file *f, const char *key, uint32_t elem_type,
                               uint64_t n, gptc_err *err);
 gptc_status gptc_gguf_set_arr_str(gguf_file *f, const char *key, const gptc_str *strs, uint64_t n,
                                   gptc_err *err);
+/* Copy one kv of another file (its key, type and value) into f. */
+gptc_status gptc_gguf_copy_kv(gguf_file *f, const gguf_kv *kv, gptc_err *err);
 /* Copy every kv of src (except general.alignment) into f. */
 gptc_status gptc_gguf_copy_kvs(gguf_file *f, const gguf_file *src, gptc_err *err);
 /* Add a tensor; data (nbytes as the type and shape imply) is borrowed until gptc_gguf_write. */
