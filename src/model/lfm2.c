@@ -86,25 +86,6 @@ static gptc_status bind_taps(gptc_model *m, const char *name, int D, int *K, flo
     return GPTC_OK;
 }
 
-/* token_embd, the final norm token_embd_norm, output (or tied) */
-static gptc_status bind_io(gptc_model *m, gptc_err *err)
-{
-    int D = m->hp.n_embd, V = m->hp.n_vocab;
-    gptc_status s;
-    if ((s = gptc_model_bind_wt(m, "token_embd.weight", V, D, &m->tok_embd, err))) return s;
-    m->weight_bytes -= (uint64_t)gptc_row_bytes(m->tok_embd.type, D) * (V - 1); /* one row */
-    if ((s = gptc_model_bind_vec(m, "token_embd_norm.weight", D, &m->out_norm, err))) return s;
-    if (gptc_gguf_find_tensor(m->file, "output.weight")) {
-        if ((s = gptc_model_bind_wt(m, "output.weight", V, D, &m->output, err))) return s;
-        m->hp.tied_output = 0;
-    } else {
-        m->output = m->tok_embd;
-        m->weight_bytes += (uint64_t)gptc_row_bytes(m->tok_embd.type, D) * V;
-        m->hp.tied_output = 1;
-    }
-    return GPTC_OK;
-}
-
 static gptc_status lfm2_bind(gptc_model *m, gptc_err *err)
 {
     gptc_hparams *hp = &m->hp;
@@ -115,7 +96,8 @@ static gptc_status lfm2_bind(gptc_model *m, gptc_err *err)
     if ((s = gptc_hp_int_arr(m->file, hp->arch, "attention.head_count_kv", L, 0, hp->n_head, -1, kv,
                              err)) ||
         (s = gptc_hp_int(m->file, hp->arch, "shortconv.l_cache", 2, MAX_TAPS, -1, &K, err)) ||
-        (s = bind_io(m, err)) || (s = gptc_model_alloc_layers(m, err))) {
+        (s = gptc_model_bind_io_norm(m, 0, "token_embd_norm", err)) ||
+        (s = gptc_model_alloc_layers(m, err))) {
         free(kv);
         return s;
     }

@@ -239,6 +239,14 @@ gptc_wt gptc_wt_rows(const gptc_wt *w, int r0, int rows)
 
 gptc_status gptc_model_bind_io(gptc_model *m, int ln, gptc_err *err)
 {
+    return gptc_model_bind_io_norm(m, ln, "output_norm", err);
+}
+
+gptc_status gptc_model_bind_io_norm(gptc_model *m, int ln, const char *norm, gptc_err *err)
+{
+    char nw[64], nb[64];
+    snprintf(nw, sizeof nw, "%s.weight", norm);
+    snprintf(nb, sizeof nb, "%s.bias", norm);
     const gptc_hparams *hp = &m->hp;
     int D = hp->n_embd, V = hp->n_vocab;
     gptc_status s;
@@ -250,8 +258,8 @@ gptc_status gptc_model_bind_io(gptc_model *m, int ln, gptc_err *err)
                          V, (unsigned long long)te->ne[1]);
     if ((s = gptc_model_bind_wt(m, "token_embd.weight", V, D, &m->tok_embd, err))) return s;
     m->weight_bytes -= (uint64_t)gptc_row_bytes(m->tok_embd.type, D) * (V - 1); /* reads one row */
-    if ((s = gptc_model_bind_vec(m, "output_norm.weight", D, &m->out_norm, err))) return s;
-    if (ln && (s = gptc_model_bind_vec(m, "output_norm.bias", D, &m->out_norm_b, err))) return s;
+    if ((s = gptc_model_bind_vec(m, nw, D, &m->out_norm, err))) return s;
+    if (ln && (s = gptc_model_bind_vec(m, nb, D, &m->out_norm_b, err))) return s;
     if (gptc_gguf_find_tensor(m->file, "output.weight")) {
         if ((s = gptc_model_bind_wt(m, "output.weight", V, D, &m->output, err))) return s;
         m->hp.tied_output = 0;

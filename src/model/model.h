@@ -155,6 +155,9 @@ gptc_status gptc_model_bind_vec_opt(gptc_model *m, const char *name, int n, floa
 gptc_wt gptc_wt_rows(const gptc_wt *w, int r0, int rows);
 /* token_embd (checked against the vocabulary), output_norm(.bias when ln), output or tied. */
 gptc_status gptc_model_bind_io(gptc_model *m, int ln, gptc_err *err);
+/* The same with the final norm's tensors named NORM.weight (and NORM.bias with ln) instead of
+ * output_norm (lfm2: token_embd_norm). */
+gptc_status gptc_model_bind_io_norm(gptc_model *m, int ln, const char *norm, gptc_err *err);
 /* Allocate m->layers and give every layer the model's attention shape (n_head, n_head_kv,
  * head_dim), n_ff, kv_src = itself and the global rope (or none when hp.n_rot is 0). */
 gptc_status gptc_model_alloc_layers(gptc_model *m, gptc_err *err);
