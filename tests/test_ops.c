@@ -221,6 +221,117 @@ static void test_matmul_vs_ref(const gptc_ops *o)
 }
 
 // ---------------------------------------------------------------------------------------------
+// Attention kernels (kv_dot, kv_acc) over f32, f16 and q8_0 cache rows
+
+enum { KV_ROWS = 41 };
+
+// A cache of KV_ROWS rows of E elements (E a multiple of 32) of kind kvt, and its values as f32.
+static char *kv_cache(int kvt, int E, size_t *stride, float *val)
+{
+    for (int i = 0; i < KV_ROWS * E; i++)
+        val[i] = test_rnd_f() * 2.0f;
+    uint32_t type = kvt == GPTC_KV_F32   ? GPTC_TYPE_F32
+                    : kvt == GPTC_KV_F16 ? GPTC_TYPE_F16
+                                         : GPTC_TYPE_Q8_0;
+    *stride = gptc_row_bytes(type, E);
+    char *cache = xmalloc(KV_ROWS * *stride);
+    const gptc_type_traits *tt = gptc_type_info(type);
+    for (int r = 0; r < KV_ROWS; r++) {
+        char *row = cache + r * *stride;
+        if (kvt == GPTC_KV_F32)
+            memcpy(row, val + (size_t)r * E, (size_t)E * 4);
+        else
+            tt->from_float_ref(val + (size_t)r * E, row, E);
+        if (kvt != GPTC_KV_F32) tt->to_float(row, val + (size_t)r * E, E); /* the stored values */
+    }
+    return cache;
+}
+
+static void test_kv_case(const gptc_ops *o, int kvt, int hd, int off, int nq, int n, int *bad,
+                         int *bad_group)
+{
+    int E = (off + hd + 31) / 32 * 32;
+    float *val = xmalloc((size_t)KV_ROWS * E * 4), *q = xmalloc((size_t)nq * hd * 4);
+    float *p = xmalloc((size_t)nq * n * 4), *s = xmalloc((size_t)nq * n * 4);
+    float *s1 = xmalloc((size_t)nq * n * 4), *y = xmalloc((size_t)nq * hd * 4);
+    float *y0 = xmalloc((size_t)nq * hd * 4), *y1 = xmalloc((size_t)nq * hd * 4);
+    int32_t *idx = xmalloc((size_t)n * 4);
+    size_t stride;
+    char *cache = kv_cache(kvt, E, &stride, val);
+    for (int j = 0; j < n; j++)
+        idx[j] = (int32_t)test_rnd_int(KV_ROWS);
+    for (int i = 0; i < nq * hd; i++)
+        q[i] = test_rnd_f(), y0[i] = test_rnd_f();
+    for (int i = 0; i < nq * n; i++)
+        p[i] = test_rnd_f() + 1.0f;
+    o->kv_dot(kvt, s, (size_t)n, q, nq, cache, stride, off, idx, n, hd);
+    memcpy(y, y0, (size_t)nq * hd * 4);
+    o->kv_acc(kvt, y, p, (size_t)n, nq, cache, stride, off, idx, n, hd);
+    for (int i = 0; i < nq; i++) {
+        for (int j = 0; j < n; j++) {
+            const float *k = val + (size_t)idx[j] * E + off;
+            double want = 0, mag = 0;
+            for (int d = 0; d < hd; d++)
+                want += (double)q[i * hd + d] * k[d], mag += fabs((double)q[i * hd + d] * k[d]);
+            if (!(fabs(s[i * n + j] - want) <= 1e-5 * mag + 1e-30) && (*bad)++ < 3)
+                printf("  %s kv_dot kvt=%d hd=%d off=%d nq=%d n=%d (%d,%d): %.9g vs %.9g\n",
+                       o->name, kvt, hd, off, nq, n, i, j, s[i * n + j], want);
+        }
+        for (int d = 0; d < hd; d++) {
+            double want = y0[i * hd + d], mag = fabs(want);
+            for (int j = 0; j < n; j++) {
+                double t = (double)p[i * n + j] * val[(size_t)idx[j] * E + off + d];
+                want += t, mag += fabs(t);
+            }
+            if (!(fabs(y[i * hd + d] - want) <= 1e-5 * mag + 1e-30) && (*bad)++ < 3)
+                printf("  %s kv_acc kvt=%d hd=%d off=%d nq=%d n=%d (%d,%d): %.9g vs %.9g\n",
+                       o->name, kvt, hd, off, nq, n, i, d, y[i * hd + d], want);
+        }
+    }
+    // the same bits whichever queries and rows share a call: one query at a time, one row at a
+    // time (scores), and the rows in two calls (sums)
+    int diff = 0;
+    for (int i = 0; i < nq; i++) {
+        for (int j = 0; j < n; j++)
+            o->kv_dot(kvt, s1 + i * n + j, 1, q + i * hd, 1, cache, stride, off, idx + j, 1, hd);
+        memcpy(y1 + i * hd, y0 + i * hd, (size_t)hd * 4);
+        int h = n / 2;
+        o->kv_acc(kvt, y1 + i * hd, p + i * n, (size_t)n, 1, cache, stride, off, idx, h, hd);
+        o->kv_acc(kvt, y1 + i * hd, p + i * n + h, (size_t)n, 1, cache, stride, off, idx + h, n - h,
+                  hd);
+    }
+    diff += memcmp(s, s1, (size_t)nq * n * 4) != 0;
+    diff += memcmp(y, y1, (size_t)nq * hd * 4) != 0;
+    if (diff && (*bad_group)++ < 3)
+        printf("  %s kvt=%d hd=%d off=%d nq=%d n=%d: results depend on the grouping\n", o->name,
+               kvt, hd, off, nq, n);
+    free(val), free(q), free(p), free(s), free(s1), free(y), free(y0), free(y1), free(idx);
+    free(cache);
+}
+
+static void test_kv(const gptc_ops *o)
+{
+    static const int hds[] = {1, 5, 8, 16, 24, 40, 64, 72, 128, 136, 256};
+    static const int nqs[] = {1, 2, 3, 4, 5, 8};
+    static const int ns[] = {1, 2, 3, 4, 5, 7, 13, 40};
+    int bad = 0, bad_group = 0, cases = 0;
+    for (int kvt = 0; kvt < 3; kvt++)
+        for (size_t a = 0; a < sizeof hds / sizeof *hds; a++)
+            for (int oi = 0; oi < 3; oi++) {
+                int hd = hds[a], off = oi == 0 ? 0 : oi == 1 ? 16 : 2 * hd + 8;
+                for (size_t b = 0; b < sizeof nqs / sizeof *nqs; b++)
+                    for (size_t c = 0; c < sizeof ns / sizeof *ns; c++, cases++)
+                        test_kv_case(o, kvt, hd, off, nqs[b], ns[c], &bad, &bad_group);
+            }
+    CHECK(bad == 0,
+          "%s: kv_dot and kv_acc against float64 on %d cases of f32/f16/q8_0 rows (%d bad)",
+          o->name, cases, bad);
+    CHECK(bad_group == 0,
+          "%s: kv_dot and kv_acc give the same bits however the work is grouped (%d bad)", o->name,
+          bad_group);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Scalar helpers against double-precision formulas
 
 static int close_rel(double got, double want, double rel, double abs_tol)
@@ -479,6 +590,7 @@ int main(void)
         test_dot_axpy(o);
         test_matmul(o);
         if (i > 0) test_matmul_vs_ref(o);
+        test_kv(o);
     }
     test_helpers();
     test_fp16();

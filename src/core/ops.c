@@ -9,6 +9,7 @@
 #include "core/ops.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "core/base.h"
 #include "core/fp16.h"
@@ -77,6 +78,44 @@ static void matmul_bf16_ref(float *Y, int ldy, const uint16_t *W, const float *X
     }
 }
 
+// Element e of a KV cache row of kind kvt, as f32 (a q8_0 value is its code times the block's
+// scale, one rounding, as the SIMD tables compute it).
+static float kv_elem(int kvt, const char *row, int e)
+{
+    if (kvt == GPTC_KV_F32) return ((const float *)row)[e];
+    if (kvt == GPTC_KV_F16) return gptc_f16_to_f32(((const uint16_t *)row)[e]);
+    const char *b = row + (size_t)(e / 32) * 34;
+    uint16_t d;
+    memcpy(&d, b, 2);
+    return gptc_f16_to_f32(d) * (float)(int8_t)b[2 + e % 32];
+}
+
+void gptc_kv_dot_ref(int kvt, float *s, size_t lds, const float *q, int nq, const char *base,
+                     size_t stride, int off, const int32_t *idx, int n, int hd)
+{
+    for (int i = 0; i < nq; i++)
+        for (int j = 0; j < n; j++) {
+            const char *row = base + (size_t)idx[j] * stride;
+            float acc = 0.0f;
+            for (int d = 0; d < hd; d++)
+                acc += q[(size_t)i * hd + d] * kv_elem(kvt, row, off + d);
+            s[(size_t)i * lds + j] = acc;
+        }
+}
+
+void gptc_kv_acc_ref(int kvt, float *y, const float *p, size_t lds, int nq, const char *base,
+                     size_t stride, int off, const int32_t *idx, int n, int hd)
+{
+    for (int j = 0; j < n; j++) {
+        const char *row = base + (size_t)idx[j] * stride;
+        for (int i = 0; i < nq; i++) {
+            float pj = p[(size_t)i * lds + j];
+            for (int d = 0; d < hd; d++)
+                y[(size_t)i * hd + d] += pj * kv_elem(kvt, row, off + d);
+        }
+    }
+}
+
 static const gptc_ops ops_ref = {
     .name = "ref",
     .dot_f32 = dot_f32_ref,
@@ -88,6 +127,8 @@ static const gptc_ops ops_ref = {
     .act_row_bytes = gptc_qmm_act_bytes_ref,
     .act_quant = gptc_qmm_act_quant_ref,
     .matmul_q = gptc_qmm_matmul_ref,
+    .kv_dot = gptc_kv_dot_ref,
+    .kv_acc = gptc_kv_acc_ref,
 };
 
 const gptc_ops *gptc_ops_ref(void)

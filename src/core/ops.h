@@ -17,6 +17,9 @@
 
 #define GPTC_ACT_FORMS 5 /* activation forms any table uses for quantized weights */
 
+/* Element types of a KV cache row, as the attention kernels read them. */
+enum { GPTC_KV_F32, GPTC_KV_F16, GPTC_KV_Q8_0 };
+
 typedef struct gptc_ops {
     const char *name; /* "ref", "avx2", "avx512" */
 
@@ -50,6 +53,19 @@ typedef struct gptc_ops {
     void (*act_quant)(int form, void *xq, const float *x, int C);
     void (*matmul_q)(uint32_t wtype, float *Y, int ldy, const void *W, const void *Xq, int T, int C,
                      int r0, int r1);
+
+    /* Attention over a KV cache (model/context.c). A set of n cache rows, row j at
+     * base + idx[j] * stride bytes, each of kind kvt (GPTC_KV_*: f32, f16, or q8_0 blocks of
+     * 34 bytes); the head's hd values start at element off of the row. nq queries (heads
+     * sharing the KV head), query i at q + i * hd; scores and probabilities row i at s + i * lds.
+     * kv_dot:  s[i * lds + j] = sum_d q[i][d] * K_j[off + d]           (written)
+     * kv_acc:  y[i * hd + d] += sum_j p[i * lds + j] * V_j[off + d]     (accumulated, j in order)
+     * Each (i, j) score and each y[i][d] is computed the same way whatever nq, n and the other
+     * rows and queries of the call, so grouping work differently never changes a result. */
+    void (*kv_dot)(int kvt, float *s, size_t lds, const float *q, int nq, const char *base,
+                   size_t stride, int off, const int32_t *idx, int n, int hd);
+    void (*kv_acc)(int kvt, float *y, const float *p, size_t lds, int nq, const char *base,
+                   size_t stride, int off, const int32_t *idx, int n, int hd);
 } gptc_ops;
 
 /* The best table for this CPU, chosen once (thread-safe). Env GPTC_ISA=ref|avx2|avx512 forces
@@ -59,6 +75,14 @@ const gptc_ops *gptc_ops_get(void);
 const gptc_ops *gptc_ops_ref(void);
 const gptc_ops *gptc_ops_avx2(void);
 const gptc_ops *gptc_ops_avx512(void);
+
+/* The reference attention kernels (the kv_dot and kv_acc of the "ref" table): SIMD tables call
+ * them for layouts their vector loads do not cover (a q8_0 head not starting on a 16-element
+ * boundary). */
+void gptc_kv_dot_ref(int kvt, float *s, size_t lds, const float *q, int nq, const char *base,
+                     size_t stride, int off, const int32_t *idx, int n, int hd);
+void gptc_kv_acc_ref(int kvt, float *y, const float *p, size_t lds, int nq, const char *base,
+                     size_t stride, int off, const int32_t *idx, int n, int hd);
 
 /* Small scalar helpers of the forward pass (not hot enough to dispatch). */
 /* o = x / rms(x) * w, (n) */

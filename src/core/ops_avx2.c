@@ -222,6 +222,194 @@ static void matmul_bf16_avx2(float *Y, int ldy, const uint16_t *W, const float *
     matmul(Y, ldy, W, X, T, C, r0, r1, WT_BF16);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Attention over the KV cache (ops.h: kv_dot, kv_acc)
+
+// Elements [e, e + nv) of a cache row, nv <= 8, the other lanes 0. q8_0 needs e % 8 == 0, so
+// the values lie in one block of 32; the value is code * scale, one rounding, as the reference.
+ALWAYS_INLINE __m256 kv_load(int kvt, const char *row, int e, int nv)
+{
+    if (kvt == GPTC_KV_Q8_0) {
+        const char *b = row + (size_t)(e / 32) * 34;
+        uint16_t dh;
+        memcpy(&dh, b, 2);
+        int64_t codes = 0;
+        memcpy(&codes, b + 2 + e % 32, (size_t)nv);
+        __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_cvtsi64_si128(codes)));
+        return _mm256_mul_ps(v, _mm256_set1_ps(_cvtsh_ss(dh))); /* exact, as gptc_f16_to_f32 */
+    }
+    int wt = kvt == GPTC_KV_F32 ? WT_F32 : WT_F16;
+    return nv == 8 ? load_w(row, e, wt) : load_w_tail(row, e, nv, wt);
+}
+
+ALWAYS_INLINE __m256 q_load(const float *q, int nv)
+{
+    return nv == 8 ? _mm256_loadu_ps(q) : load_x_tail(q, nv);
+}
+
+// One 8-column step of the score tile: acc[a][b] += q_a . K_b over columns [c, c + nv).
+ALWAYS_INLINE void kv_dot_step(int kvt, __m256 acc[2][4], const float *q, int hd, int NI,
+                               const char *const *r, int e, int c, int nv)
+{
+    __m256 k0 = kv_load(kvt, r[0], e, nv), k1 = kv_load(kvt, r[1], e, nv);
+    __m256 k2 = kv_load(kvt, r[2], e, nv), k3 = kv_load(kvt, r[3], e, nv);
+#pragma GCC unroll 2
+    for (int a = 0; a < NI; a++) {
+        __m256 qv = q_load(q + (size_t)a * hd + c, nv);
+        acc[a][0] = _mm256_fmadd_ps(qv, k0, acc[a][0]);
+        acc[a][1] = _mm256_fmadd_ps(qv, k1, acc[a][1]);
+        acc[a][2] = _mm256_fmadd_ps(qv, k2, acc[a][2]);
+        acc[a][3] = _mm256_fmadd_ps(qv, k3, acc[a][3]);
+    }
+}
+
+// Scores of NI queries (from q) against rows r[0..3] (rows past nr repeat the last one): one
+// accumulator per (query, row) fed 8 columns at a time in column order, reduced by reduce4.
+ALWAYS_INLINE void kv_dot_tile(int kvt, float *s, size_t lds, const float *q, int NI,
+                               const char *const *r, int nr, int off, int hd)
+{
+    __m256 acc[2][4];
+#pragma GCC unroll 2
+    for (int a = 0; a < NI; a++)
+        acc[a][0] = acc[a][1] = acc[a][2] = acc[a][3] = _mm256_setzero_ps();
+    int c = 0;
+    for (; c + 8 <= hd; c += 8)
+        kv_dot_step(kvt, acc, q, hd, NI, r, off + c, c, 8);
+    if (c < hd) kv_dot_step(kvt, acc, q, hd, NI, r, off + c, c, hd - c);
+#pragma GCC unroll 2
+    for (int a = 0; a < NI; a++) {
+        _Alignas(16) float out[4];
+        _mm_store_ps(out, reduce4(acc[a][0], acc[a][1], acc[a][2], acc[a][3]));
+        for (int b = 0; b < nr; b++)
+            s[(size_t)a * lds + b] = out[b];
+    }
+}
+
+ALWAYS_INLINE void kv_dot_t(int kvt, float *s, size_t lds, const float *q, int nq, const char *base,
+                            size_t stride, int off, const int32_t *idx, int n, int hd)
+{
+    for (int j = 0; j < n; j += 4) {
+        int nr = GPTC_MIN(4, n - j);
+        const char *r[4];
+        for (int b = 0; b < 4; b++)
+            r[b] = base + (size_t)idx[j + GPTC_MIN(b, nr - 1)] * stride;
+        int i = 0;
+        for (; i + 2 <= nq; i += 2)
+            kv_dot_tile(kvt, s + (size_t)i * lds + j, lds, q + (size_t)i * hd, 2, r, nr, off, hd);
+        if (i < nq)
+            kv_dot_tile(kvt, s + (size_t)i * lds + j, lds, q + (size_t)i * hd, 1, r, nr, off, hd);
+    }
+}
+
+static void kv_dot_avx2(int kvt, float *s, size_t lds, const float *q, int nq, const char *base,
+                        size_t stride, int off, const int32_t *idx, int n, int hd)
+{
+    if (kvt == GPTC_KV_F32)
+        kv_dot_t(GPTC_KV_F32, s, lds, q, nq, base, stride, off, idx, n, hd);
+    else if (kvt == GPTC_KV_F16)
+        kv_dot_t(GPTC_KV_F16, s, lds, q, nq, base, stride, off, idx, n, hd);
+    else if (off % 8 == 0)
+        kv_dot_t(GPTC_KV_Q8_0, s, lds, q, nq, base, stride, off, idx, n, hd);
+    else
+        gptc_kv_dot_ref(kvt, s, lds, q, nq, base, stride, off, idx, n, hd);
+}
+
+// y of NI queries over columns [c, c + 8 * NC) in registers while every row streams past:
+// y[a][.] = fma(p[a][j], V_j, y[a][.]) in row order. Only the last column group may be partial
+// (nt columns).
+ALWAYS_INLINE void kv_acc_tile(int kvt, float *y, const float *p, size_t lds, int NI, int c, int NC,
+                               int nt, const char *base, size_t stride, int off, const int32_t *idx,
+                               int n, int hd)
+{
+    __m256 acc[2][4];
+#pragma GCC unroll 2
+    for (int a = 0; a < NI; a++)
+#pragma GCC unroll 4
+        for (int b = 0; b < NC; b++)
+            acc[a][b] = q_load(y + (size_t)a * hd + c + 8 * b, b == NC - 1 ? nt : 8);
+    for (int j = 0; j < n; j++) {
+        const char *row = base + (size_t)idx[j] * stride;
+        __m256 v[4];
+#pragma GCC unroll 4
+        for (int b = 0; b < NC; b++)
+            v[b] = kv_load(kvt, row, off + c + 8 * b, b == NC - 1 ? nt : 8);
+#pragma GCC unroll 2
+        for (int a = 0; a < NI; a++) {
+            __m256 pj = _mm256_set1_ps(p[(size_t)a * lds + j]);
+#pragma GCC unroll 4
+            for (int b = 0; b < NC; b++)
+                acc[a][b] = _mm256_fmadd_ps(pj, v[b], acc[a][b]);
+        }
+    }
+#pragma GCC unroll 2
+    for (int a = 0; a < NI; a++)
+#pragma GCC unroll 4
+        for (int b = 0; b < NC; b++) {
+            float *dst = y + (size_t)a * hd + c + 8 * b;
+            int nv = b == NC - 1 ? nt : 8;
+            if (nv == 8) {
+                _mm256_storeu_ps(dst, acc[a][b]);
+            } else {
+                _Alignas(32) float buf[8];
+                _mm256_store_ps(buf, acc[a][b]);
+                memcpy(dst, buf, (size_t)nv * sizeof(float));
+            }
+        }
+}
+
+#define KV_ACC_NC(NI_)                                                                             \
+    switch (nc) {                                                                                  \
+    case 4:                                                                                        \
+        kv_acc_tile(kvt, yi, pi, lds, NI_, c, 4, nt, base, stride, off, ib, nb, hd);               \
+        break;                                                                                     \
+    case 3:                                                                                        \
+        kv_acc_tile(kvt, yi, pi, lds, NI_, c, 3, nt, base, stride, off, ib, nb, hd);               \
+        break;                                                                                     \
+    case 2:                                                                                        \
+        kv_acc_tile(kvt, yi, pi, lds, NI_, c, 2, nt, base, stride, off, ib, nb, hd);               \
+        break;                                                                                     \
+    default:                                                                                       \
+        kv_acc_tile(kvt, yi, pi, lds, NI_, c, 1, nt, base, stride, off, ib, nb, hd);               \
+        break;                                                                                     \
+    }
+
+ALWAYS_INLINE void kv_acc_t(int kvt, float *y, const float *p, size_t lds, int nq, const char *base,
+                            size_t stride, int off, const int32_t *idx, int n, int hd)
+{
+    // Rows in blocks of 128 that stay in L1 while every column group and query group passes
+    // over them; within a block, 32 columns at a time for up to 2 queries: 8 of the 16
+    // registers. Each y[i][d] still sums its rows in order.
+    for (int j0 = 0; j0 < n; j0 += 128) {
+        int nb = GPTC_MIN(128, n - j0);
+        const int32_t *ib = idx + j0;
+        for (int c = 0; c < hd; c += 32) {
+            int w = GPTC_MIN(32, hd - c), nc = (w + 7) / 8, nt = w - 8 * (nc - 1);
+            for (int i = 0; i < nq; i += 2) {
+                float *yi = y + (size_t)i * hd;
+                const float *pi = p + (size_t)i * lds + j0;
+                if (nq - i >= 2) {
+                    KV_ACC_NC(2)
+                } else {
+                    KV_ACC_NC(1)
+                }
+            }
+        }
+    }
+}
+
+static void kv_acc_avx2(int kvt, float *y, const float *p, size_t lds, int nq, const char *base,
+                        size_t stride, int off, const int32_t *idx, int n, int hd)
+{
+    if (kvt == GPTC_KV_F32)
+        kv_acc_t(GPTC_KV_F32, y, p, lds, nq, base, stride, off, idx, n, hd);
+    else if (kvt == GPTC_KV_F16)
+        kv_acc_t(GPTC_KV_F16, y, p, lds, nq, base, stride, off, idx, n, hd);
+    else if (off % 8 == 0)
+        kv_acc_t(GPTC_KV_Q8_0, y, p, lds, nq, base, stride, off, idx, n, hd);
+    else
+        gptc_kv_acc_ref(kvt, y, p, lds, nq, base, stride, off, idx, n, hd);
+}
+
 // The table; dispatch.c hands it out only after checking the CPU.
 const gptc_ops gptc_ops_avx2_table = {
     .name = "avx2",
@@ -235,4 +423,6 @@ const gptc_ops gptc_ops_avx2_table = {
     .act_row_bytes = gptc_qmm_act_bytes_ref,
     .act_quant = gptc_qmm_act_quant_ref,
     .matmul_q = gptc_qmm_matmul_avx2,
+    .kv_dot = kv_dot_avx2,
+    .kv_acc = kv_acc_avx2,
 };

@@ -19,6 +19,7 @@
  * activations to bf16).
  */
 #include <immintrin.h>
+#include <string.h>
 
 #include "core/base.h"
 #include "core/ops.h"
@@ -243,6 +244,214 @@ static void matmul_bf16_avx512(float *Y, int ldy, const uint16_t *W, const float
     matmul(Y, ldy, W, X, T, C, r0, r1, WT_BF16);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Attention over the KV cache (ops.h: kv_dot, kv_acc)
+
+// Elements [e, e + 16) of a cache row (lanes outside m: 0). q8_0 needs e % 16 == 0, so the 16
+// values lie in one block of 32; the value is code * scale, one rounding, as the reference.
+ALWAYS_INLINE __m512 kv_load(int kvt, const char *row, int e, __mmask16 m, int full)
+{
+    if (kvt == GPTC_KV_F32)
+        return full ? _mm512_loadu_ps((const float *)row + e)
+                    : _mm512_maskz_loadu_ps(m, (const float *)row + e);
+    if (kvt == GPTC_KV_F16)
+        return _mm512_cvtph_ps(
+            full ? _mm256_loadu_si256((const __m256i *)((const uint16_t *)row + e))
+                 : _mm256_maskz_loadu_epi16(m, (const uint16_t *)row + e));
+    const char *b = row + (size_t)(e / 32) * 34;
+    __m128i qs = full ? _mm_loadu_si128((const __m128i *)(b + 2 + e % 32))
+                      : _mm_maskz_loadu_epi8(m, b + 2 + e % 32);
+    uint16_t dh;
+    memcpy(&dh, b, 2);
+    __m512 d = _mm512_set1_ps(_cvtsh_ss(dh)); /* exact, as gptc_f16_to_f32 */
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(qs)), d);
+}
+
+ALWAYS_INLINE __m512 q_load(const float *q, __mmask16 m, int full)
+{
+    return full ? _mm512_loadu_ps(q) : _mm512_maskz_loadu_ps(m, q);
+}
+
+// One 16-column step of the score tile: acc[a][b] += q_a . K_b over columns [c, c + 16).
+ALWAYS_INLINE void kv_dot_step(int kvt, __m512 acc[4][4], const float *q, int hd, int NI,
+                               const char *const *r, int e, int c, __mmask16 m, int full)
+{
+    __m512 k0 = kv_load(kvt, r[0], e, m, full), k1 = kv_load(kvt, r[1], e, m, full);
+    __m512 k2 = kv_load(kvt, r[2], e, m, full), k3 = kv_load(kvt, r[3], e, m, full);
+#pragma GCC unroll 4
+    for (int a = 0; a < NI; a++) {
+        __m512 qv = q_load(q + (size_t)a * hd + c, m, full);
+        acc[a][0] = _mm512_fmadd_ps(qv, k0, acc[a][0]);
+        acc[a][1] = _mm512_fmadd_ps(qv, k1, acc[a][1]);
+        acc[a][2] = _mm512_fmadd_ps(qv, k2, acc[a][2]);
+        acc[a][3] = _mm512_fmadd_ps(qv, k3, acc[a][3]);
+    }
+}
+
+// Scores of NI queries (from q) against rows r[0..3] (rows past nr repeat the last one): one
+// accumulator per (query, row) fed 16 columns at a time in column order, reduced by reduce4.
+ALWAYS_INLINE void kv_dot_tile(int kvt, float *s, size_t lds, const float *q, int NI,
+                               const char *const *r, int nr, int off, int hd)
+{
+    __m512 acc[4][4];
+#pragma GCC unroll 4
+    for (int a = 0; a < NI; a++)
+        acc[a][0] = acc[a][1] = acc[a][2] = acc[a][3] = _mm512_setzero_ps();
+    int c = 0;
+    for (; c + 16 <= hd; c += 16)
+        kv_dot_step(kvt, acc, q, hd, NI, r, off + c, c, 0xFFFF, 1);
+    if (c < hd)
+        kv_dot_step(kvt, acc, q, hd, NI, r, off + c, c, (__mmask16)((1u << (hd - c)) - 1), 0);
+#pragma GCC unroll 4
+    for (int a = 0; a < NI; a++) {
+        _Alignas(16) float out[4];
+        _mm_store_ps(out, reduce4(acc[a][0], acc[a][1], acc[a][2], acc[a][3]));
+        for (int b = 0; b < nr; b++)
+            s[(size_t)a * lds + b] = out[b];
+    }
+}
+
+ALWAYS_INLINE void kv_dot_t(int kvt, float *s, size_t lds, const float *q, int nq, const char *base,
+                            size_t stride, int off, const int32_t *idx, int n, int hd)
+{
+    for (int j = 0; j < n; j += 4) {
+        int nr = GPTC_MIN(4, n - j);
+        const char *r[4];
+        for (int b = 0; b < 4; b++)
+            r[b] = base + (size_t)idx[j + GPTC_MIN(b, nr - 1)] * stride;
+        int i = 0;
+        for (; i + 4 <= nq; i += 4)
+            kv_dot_tile(kvt, s + (size_t)i * lds + j, lds, q + (size_t)i * hd, 4, r, nr, off, hd);
+        switch (nq - i) {
+        case 3:
+            kv_dot_tile(kvt, s + (size_t)i * lds + j, lds, q + (size_t)i * hd, 3, r, nr, off, hd);
+            break;
+        case 2:
+            kv_dot_tile(kvt, s + (size_t)i * lds + j, lds, q + (size_t)i * hd, 2, r, nr, off, hd);
+            break;
+        case 1:
+            kv_dot_tile(kvt, s + (size_t)i * lds + j, lds, q + (size_t)i * hd, 1, r, nr, off, hd);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static void kv_dot_avx512(int kvt, float *s, size_t lds, const float *q, int nq, const char *base,
+                          size_t stride, int off, const int32_t *idx, int n, int hd)
+{
+    if (kvt == GPTC_KV_F32)
+        kv_dot_t(GPTC_KV_F32, s, lds, q, nq, base, stride, off, idx, n, hd);
+    else if (kvt == GPTC_KV_F16)
+        kv_dot_t(GPTC_KV_F16, s, lds, q, nq, base, stride, off, idx, n, hd);
+    else if (off % 16 == 0)
+        kv_dot_t(GPTC_KV_Q8_0, s, lds, q, nq, base, stride, off, idx, n, hd);
+    else
+        gptc_kv_dot_ref(kvt, s, lds, q, nq, base, stride, off, idx, n, hd);
+}
+
+// y of NI queries over columns [c, c + 16 * NC) in registers while every row streams past:
+// y[a][.] = fma(p[a][j], V_j, y[a][.]) in row order. Only the last column group may be partial
+// (mask mt).
+ALWAYS_INLINE void kv_acc_tile(int kvt, float *y, const float *p, size_t lds, int NI, int c, int NC,
+                               __mmask16 mt, const char *base, size_t stride, int off,
+                               const int32_t *idx, int n, int hd)
+{
+    __m512 acc[4][4];
+#pragma GCC unroll 4
+    for (int a = 0; a < NI; a++)
+#pragma GCC unroll 4
+        for (int b = 0; b < NC; b++)
+            acc[a][b] =
+                _mm512_maskz_loadu_ps(b == NC - 1 ? mt : 0xFFFF, y + (size_t)a * hd + c + 16 * b);
+    for (int j = 0; j < n; j++) {
+        const char *row = base + (size_t)idx[j] * stride;
+        __m512 v[4];
+#pragma GCC unroll 4
+        for (int b = 0; b < NC; b++)
+            v[b] = b == NC - 1 ? kv_load(kvt, row, off + c + 16 * b, mt, 0)
+                               : kv_load(kvt, row, off + c + 16 * b, 0xFFFF, 1);
+#pragma GCC unroll 4
+        for (int a = 0; a < NI; a++) {
+            __m512 pj = _mm512_set1_ps(p[(size_t)a * lds + j]);
+#pragma GCC unroll 4
+            for (int b = 0; b < NC; b++)
+                acc[a][b] = _mm512_fmadd_ps(pj, v[b], acc[a][b]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int a = 0; a < NI; a++)
+#pragma GCC unroll 4
+        for (int b = 0; b < NC; b++)
+            _mm512_mask_storeu_ps(y + (size_t)a * hd + c + 16 * b, b == NC - 1 ? mt : 0xFFFF,
+                                  acc[a][b]);
+}
+
+#define KV_ACC_NC(NI_)                                                                             \
+    switch (nc) {                                                                                  \
+    case 4:                                                                                        \
+        kv_acc_tile(kvt, yi, pi, lds, NI_, c, 4, mt, base, stride, off, ib, nb, hd);               \
+        break;                                                                                     \
+    case 3:                                                                                        \
+        kv_acc_tile(kvt, yi, pi, lds, NI_, c, 3, mt, base, stride, off, ib, nb, hd);               \
+        break;                                                                                     \
+    case 2:                                                                                        \
+        kv_acc_tile(kvt, yi, pi, lds, NI_, c, 2, mt, base, stride, off, ib, nb, hd);               \
+        break;                                                                                     \
+    default:                                                                                       \
+        kv_acc_tile(kvt, yi, pi, lds, NI_, c, 1, mt, base, stride, off, ib, nb, hd);               \
+        break;                                                                                     \
+    }
+
+ALWAYS_INLINE void kv_acc_t(int kvt, float *y, const float *p, size_t lds, int nq, const char *base,
+                            size_t stride, int off, const int32_t *idx, int n, int hd)
+{
+    // Rows in blocks of 128 (at most 32 KB of f16 values for hd 128) that stay in L1 while
+    // every column group and query group passes over them; within a block, 64 columns (one or
+    // two cache lines of a row) at a time for up to 4 queries: 16 registers. Each y[i][d] still
+    // sums its rows in order.
+    for (int j0 = 0; j0 < n; j0 += 128) {
+        int nb = GPTC_MIN(128, n - j0);
+        const int32_t *ib = idx + j0;
+        for (int c = 0; c < hd; c += 64) {
+            int w = GPTC_MIN(64, hd - c), nc = (w + 15) / 16;
+            __mmask16 mt = w % 16 ? (__mmask16)((1u << (w % 16)) - 1) : (__mmask16)0xFFFF;
+            for (int i = 0; i < nq; i += 4) {
+                float *yi = y + (size_t)i * hd;
+                const float *pi = p + (size_t)i * lds + j0;
+                switch (GPTC_MIN(4, nq - i)) {
+                case 4:
+                    KV_ACC_NC(4)
+                    break;
+                case 3:
+                    KV_ACC_NC(3)
+                    break;
+                case 2:
+                    KV_ACC_NC(2)
+                    break;
+                default:
+                    KV_ACC_NC(1)
+                    break;
+                }
+            }
+        }
+    }
+}
+
+static void kv_acc_avx512(int kvt, float *y, const float *p, size_t lds, int nq, const char *base,
+                          size_t stride, int off, const int32_t *idx, int n, int hd)
+{
+    if (kvt == GPTC_KV_F32)
+        kv_acc_t(GPTC_KV_F32, y, p, lds, nq, base, stride, off, idx, n, hd);
+    else if (kvt == GPTC_KV_F16)
+        kv_acc_t(GPTC_KV_F16, y, p, lds, nq, base, stride, off, idx, n, hd);
+    else if (off % 16 == 0)
+        kv_acc_t(GPTC_KV_Q8_0, y, p, lds, nq, base, stride, off, idx, n, hd);
+    else
+        gptc_kv_acc_ref(kvt, y, p, lds, nq, base, stride, off, idx, n, hd);
+}
+
 // The table; dispatch.c hands it out only after checking the CPU.
 const gptc_ops gptc_ops_avx512_table = {
     .name = "avx512",
@@ -256,4 +465,6 @@ const gptc_ops gptc_ops_avx512_table = {
     .act_row_bytes = gptc_qmm_act_bytes_avx512,
     .act_quant = gptc_qmm_act_quant_avx512,
     .matmul_q = gptc_qmm_matmul_avx512,
+    .kv_dot = kv_dot_avx512,
+    .kv_acc = kv_acc_avx512,
 };

@@ -100,7 +100,7 @@ gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params
     }
     int nth = gptc_pool_size(c->pool);
     int L = hp->n_layer, N = c->n_ctx, B = c->n_batch, D = hp->n_embd, V = hp->n_vocab;
-    int Q = 0, K = 0, F = 0, R = 2, HD = 0;
+    int Q = 0, K = 0, F = 0, R = 2, G = 1;
     uint64_t k_total = 0, v_total = 0;
     int fail = 0;
     c->type_k = (uint32_t)p.type_k;
@@ -138,7 +138,7 @@ gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params
         Q = GPTC_MAX(Q, ly->n_head * ly->hd);
         K = GPTC_MAX(K, kl);
         F = GPTC_MAX(F, ly->n_ff);
-        HD = GPTC_MAX(HD, ly->hd);
+        if (ly->n_head_kv > 0) G = GPTC_MAX(G, ly->n_head / ly->n_head_kv);
         if (ly->rope) R = GPTC_MAX(R, ly->rope->n_rot);
         if ((c->type_k == GPTC_TYPE_Q8_0 || c->type_v == GPTC_TYPE_Q8_0) && kl % 32) {
             gptc_ctx_free(c);
@@ -180,7 +180,7 @@ gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params
     c->k_cache = alloc3(1, 1, k_total, 1, &fail);
     c->v_cache = alloc3(1, 1, v_total, 1, &fail);
     c->kv_total = k_total + v_total;
-    c->kv_tmp = alloc3(1, nth, 4 * HD + 128, sizeof(float), &fail);
+    c->att_idx = alloc3(1, nth, N, sizeof(int32_t), &fail);
     c->cell_pos = alloc3(1, 1, N, sizeof(int32_t), &fail);
     c->cell_seq = alloc3(1, 1, N, sizeof(uint64_t), &fail);
     c->x = alloc3(1, B, D, sizeof(float), &fail);
@@ -192,7 +192,8 @@ gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params
     c->vb = alloc3(1, B, K, sizeof(float), &fail);
     c->hb = alloc3(1, B, F, sizeof(float), &fail);
     c->hb2 = alloc3(1, B, F, sizeof(float), &fail);
-    c->att = alloc3(1, nth, N, sizeof(float), &fail);
+    c->att_per_thread = (size_t)G * N;
+    c->att = alloc3(1, nth, c->att_per_thread, sizeof(float), &fail);
     if (model->n_ple) {
         uint64_t lp = (uint64_t)L * model->n_ple;
         c->ple =
@@ -248,7 +249,7 @@ void gptc_ctx_free(gptc_ctx *c)
     free(c->rope_cs);
     free(c->k_off);
     free(c->v_off);
-    free(c->kv_tmp);
+    free(c->att_idx);
     free(c->kb);
     free(c->vb);
     free(c->hb);
@@ -653,77 +654,69 @@ void gptc_kv_store(gptc_ctx *c, int l, int which, int cell, const float *row, in
         gptc_type_info(type)->from_float_ref(row, dst, K);
 }
 
-/* Elements [off, off + n) of a cache row of type t as f32: a pointer into the row (f32) or into
- * tmp (n + 64 floats). */
-static const float *kv_seg(const char *row, uint32_t t, int off, int n, float *tmp)
+static int kv_kind(uint32_t t)
 {
-    if (t == GPTC_TYPE_F32) return (const float *)row + off;
-    if (t == GPTC_TYPE_F16) {
-        const uint16_t *h = (const uint16_t *)row + off;
-        for (int i = 0; i < n; i++)
-            tmp[i] = gptc_f16_to_f32(h[i]);
-        return tmp;
-    }
-    /* q8_0: the blocks of 32 that hold the segment */
-    int b0 = off / 32, b1 = (off + n - 1) / 32;
-    gptc_type_info(t)->to_float(row + (size_t)b0 * 34, tmp, (int64_t)(b1 - b0 + 1) * 32);
-    return tmp + (off - b0 * 32);
+    return t == GPTC_TYPE_F32 ? GPTC_KV_F32 : t == GPTC_TYPE_F16 ? GPTC_KV_F16 : GPTC_KV_Q8_0;
 }
 
-/* Attention over n rows of the cache from row0: row i holds position cpos[i] (-1: none), seen by
- * the sequences of bitmask cseq[i] (NULL: all of them are the token's). */
-static void attend(const gptc_ctx *c, const float *q, const gptc_kv_view *kv, int hd,
-                   const int32_t *cpos, const uint64_t *cseq, uint64_t bit, int n, size_t row0,
-                   int32_t pos, const gptc_attn_opts *o, float *att, float *tmp, float *out)
+/* Attention of nq query heads over n rows of the cache from row0: row i holds position cpos[i]
+ * (-1: none), seen by the sequences of bitmask cseq[i] (NULL: all of them are the token's).
+ * The rows the token sees are listed once, then scored and summed by the ops table's kernels,
+ * which read f16 and q8_0 rows directly. */
+static void attend(const gptc_ctx *c, int ith, const float *q, int nq, const gptc_kv_view *kv,
+                   int hd, const int32_t *cpos, const uint64_t *cseq, uint64_t bit, int n,
+                   size_t row0, int32_t pos, const gptc_attn_opts *o, float *out)
 {
     const gptc_ops *ops = c->ops;
     int32_t hi = o->causal ? pos : INT32_MAX, lo = o->n_swa > 0 ? pos - o->n_swa : -1;
-    float scale = o->scale, cap = o->softcap;
-    float mx = o->sink;
+    int32_t *idx = c->att_idx + (size_t)ith * c->n_ctx;
+    int m = 0;
     for (int i = 0; i < n; i++) {
         int32_t cp = cpos[i];
-        if ((cseq && !(cseq[i] & bit)) || cp > hi || cp < 0 || cp <= lo) {
-            att[i] = -INFINITY;
-            continue;
+        if ((cseq && !(cseq[i] & bit)) || cp > hi || cp < 0 || cp <= lo) continue;
+        idx[m++] = (int32_t)(row0 + (size_t)i);
+    }
+    memset(out, 0, (size_t)nq * hd * sizeof *out);
+    if (m == 0) return; /* no cell visible (cannot happen: the token sees its own cell) */
+    float *att = c->att + (size_t)ith * c->att_per_thread;
+    ops->kv_dot(kv_kind(kv->type_k), att, (size_t)m, q, nq, kv->k, kv->row_k, kv->off, idx, m, hd);
+    float scale = o->scale, cap = o->softcap;
+    for (int h = 0; h < nq; h++) {
+        float *s = att + (size_t)h * m, sink = o->sinks ? o->sinks[h] : -INFINITY, mx = sink;
+        for (int i = 0; i < m; i++) {
+            float v = s[i] * scale;
+            if (cap > 0) v = cap * tanhf(v / cap);
+            s[i] = v;
+            if (v > mx) mx = v;
         }
-        const float *k =
-            kv_seg(kv->k + (row0 + (size_t)i) * kv->row_k, kv->type_k, kv->off, hd, tmp);
-        float s = ops->dot_f32(q, k, hd) * scale;
-        if (cap > 0) s = cap * tanhf(s / cap);
-        att[i] = s;
-        if (s > mx) mx = s;
+        float sum = 0;
+        for (int i = 0; i < m; i++) {
+            s[i] = expf(s[i] - mx);
+            sum += s[i];
+        }
+        if (sink != -INFINITY) sum += expf(sink - mx);
+        float inv = 1.0f / sum;
+        for (int i = 0; i < m; i++) {
+            float p = s[i] * inv;
+            if (c->ggml_f16) p = gptc_f16_to_f32(gptc_f32_to_f16(p)); /* test-only: as ggml */
+            s[i] = p;
+        }
     }
-    float sum = 0;
-    for (int i = 0; i < n; i++) {
-        float e = att[i] == -INFINITY ? 0.0f : expf(att[i] - mx);
-        att[i] = e;
-        sum += e;
-    }
-    if (o->sink != -INFINITY) sum += expf(o->sink - mx);
-    memset(out, 0, (size_t)hd * sizeof *out);
-    if (!(sum > 0)) return; /* no cell visible (cannot happen: the token sees its own cell) */
-    float inv = 1.0f / sum;
-    for (int i = 0; i < n; i++) {
-        if (att[i] == 0.0f) continue;
-        float p = att[i] * inv;
-        if (c->ggml_f16) p = gptc_f16_to_f32(gptc_f32_to_f16(p)); /* test-only: as ggml */
-        const float *v =
-            kv_seg(kv->v + (row0 + (size_t)i) * kv->row_v, kv->type_v, kv->off, hd, tmp);
-        ops->axpy_f32(out, p, v, hd);
-    }
+    ops->kv_acc(kv_kind(kv->type_v), out, att, (size_t)m, nq, kv->v, kv->row_v, kv->off, idx, m,
+                hd);
 }
 
-void gptc_attend_head(const gptc_ctx *c, const float *q, const gptc_kv_view *kv, int hd, int own,
-                      int32_t pos, const gptc_attn_opts *o, float *att, float *tmp, float *out)
+void gptc_attend(const gptc_ctx *c, int ith, const float *q, int nq, const gptc_kv_view *kv, int hd,
+                 int own, int32_t pos, const gptc_attn_opts *o, float *out)
 {
     /* the token's own cell: exactly its sequences */
-    attend(c, q, kv, hd, c->cell_pos, c->cell_seq, c->cell_seq[own], c->n_cells_hi, 0, pos, o, att,
-           tmp, out);
+    attend(c, ith, q, nq, kv, hd, c->cell_pos, c->cell_seq, c->cell_seq[own], c->n_cells_hi, 0, pos,
+           o, out);
 }
 
-void gptc_attend_ring(const gptc_ctx *c, const float *q, const gptc_kv_view *kv, int hd, int seq,
-                      int32_t pos, const gptc_attn_opts *o, float *att, float *tmp, float *out)
+void gptc_attend_ring(const gptc_ctx *c, int ith, const float *q, int nq, const gptc_kv_view *kv,
+                      int hd, int seq, int32_t pos, const gptc_attn_opts *o, float *out)
 {
     size_t row0 = (size_t)seq * (size_t)c->ring;
-    attend(c, q, kv, hd, c->ring_pos + row0, NULL, 0, c->ring, row0, pos, o, att, tmp, out);
+    attend(c, ith, q, nq, kv, hd, c->ring_pos + row0, NULL, 0, c->ring, row0, pos, o, out);
 }

@@ -30,7 +30,7 @@ struct gptc_ctx {
     char *v_cache;           /* per layer (N, K_l) of type_v, owned */
     uint32_t type_k, type_v; /* GPTC_TYPE_F32, F16 or Q8_0 */
     size_t *k_off, *v_off;   /* (L) bytes before layer l's cache (its kv_src's) */
-    float *kv_tmp;           /* (threads, 4 * max hd + 128) rows converted to f32 */
+    int32_t *att_idx;        /* (threads, N) the cache rows a head attends to */
     int32_t *cell_pos;       /* (N) position, -1 when the cell is free */
     uint64_t *cell_seq;      /* (N) bit s set: sequence s sees this cell */
     int n_cells_hi;          /* cells at index >= this are all free */
@@ -58,11 +58,12 @@ struct gptc_ctx {
     float *ple;      /* gemma4: (B, L * P) per-layer inputs, then (max(B * P, L * P)) scratch */
     void *moe_buf;   /* moe.c's scratch (64-byte aligned), moe_cap bytes, grown on demand */
     size_t moe_cap;
-    float *att;         /* (threads, N) attention scores, one row per thread */
-    float *logits;      /* (B, V) rows for the tokens that asked */
-    int32_t *logit_row; /* (B) batch index -> row in logits, or -1 */
-    int32_t *cell_of;   /* (B) batch index -> its KV cell */
-    int32_t *out_idx;   /* (B) rows of x that need logits, in batch order */
+    float *att;            /* (threads, att_per_thread): scores of a thread's query heads */
+    size_t att_per_thread; /* max heads per KV head * N */
+    float *logits;         /* (B, V) rows for the tokens that asked */
+    int32_t *logit_row;    /* (B) batch index -> row in logits, or -1 */
+    int32_t *cell_of;      /* (B) batch index -> its KV cell */
+    int32_t *out_idx;      /* (B) rows of x that need logits, in batch order */
 
     /* quantized weights: a product's input converted once (gptc_prep_act) to the 8-bit form its
      * weights read (ops->act_form) */
@@ -124,10 +125,11 @@ static inline float *gptc_state(gptc_ctx *c, int l, int seq)
 }
 
 /* How a head attends: scores q.k * scale, soft-capped to cap * tanh(s / cap) when softcap > 0;
- * causal: only positions <= the token's; n_swa > 0: only positions > pos - n_swa; sink: a
- * logit added to the softmax's denominator only (-INFINITY: none). */
+ * causal: only positions <= the token's; n_swa > 0: only positions > pos - n_swa; sinks: one
+ * logit per query head of the call, added to the softmax's denominator only (NULL: none). */
 typedef struct gptc_attn_opts {
-    float scale, softcap, sink;
+    float scale, softcap;
+    const float *sinks;
     int causal, n_swa;
 } gptc_attn_opts;
 
@@ -140,15 +142,17 @@ typedef struct gptc_kv_view {
     int off;
 } gptc_kv_view;
 
-/* Attention of one query head of the token in cell `own` (at position pos) over every cell that
- * the token's sequences see (as o says): out (hd) = softmax(q . k_i * scale) v_i.
- * att: (n_ctx) and tmp (4 * hd + 128) scratch of the calling thread. Used by every
- * architecture's forward pass. */
-void gptc_attend_head(const gptc_ctx *c, const float *q, const gptc_kv_view *kv, int hd, int own,
-                      int32_t pos, const gptc_attn_opts *o, float *att, float *tmp, float *out);
+/* Attention of nq query heads that share kv's head (query i at q + i * hd, 1 <= nq <= the
+ * model's largest n_head / n_head_kv) of the token in cell `own` (at position pos) over every
+ * cell that the token's sequences see (as o says): out (nq, hd), head i's row =
+ * softmax(q_i . k_c * scale) v_c. ith: the calling thread of c's pool (whose scratch it uses).
+ * Each head's result is the same whichever heads share the call. Used by every architecture's
+ * forward pass. */
+void gptc_attend(const gptc_ctx *c, int ith, const float *q, int nq, const gptc_kv_view *kv, int hd,
+                 int own, int32_t pos, const gptc_attn_opts *o, float *out);
 /* The same over sequence seq's ring (a ring layer's cache, c->ring rows from seq * c->ring). */
-void gptc_attend_ring(const gptc_ctx *c, const float *q, const gptc_kv_view *kv, int hd, int seq,
-                      int32_t pos, const gptc_attn_opts *o, float *att, float *tmp, float *out);
+void gptc_attend_ring(const gptc_ctx *c, int ith, const float *q, int nq, const gptc_kv_view *kv,
+                      int hd, int seq, int32_t pos, const gptc_attn_opts *o, float *out);
 /* 1 when t is a KV cache type (f32, f16, q8_0). */
 int gptc_cache_type_ok(int t);
 

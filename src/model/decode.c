@@ -380,7 +380,6 @@ static void job_attention(void *arg, int ith, int nth)
     int Q = H * hd, K = ly->n_head_kv * hd;
     gptc_attn_opts o = {.scale = m->attn_scale > 0 ? m->attn_scale : 1.0f / sqrtf((float)hd),
                         .softcap = m->attn_softcap,
-                        .sink = -INFINITY,
                         .causal = m->causal,
                         .n_swa = ly->n_swa};
     gptc_kv_view kv = {.k = c->k_cache + c->k_off[f->l],
@@ -389,22 +388,28 @@ static void job_attention(void *arg, int ith, int nth)
                        .row_v = gptc_row_bytes(c->type_v, K),
                        .type_k = c->type_k,
                        .type_v = c->type_v};
-    float *att = c->att + (size_t)ith * c->n_ctx;
     int ring = c->ring && c->layer_ring[f->l];
-    float *tmp = c->kv_tmp + (size_t)ith * (4 * (size_t)hd + 128);
-    /* (token, head) pairs dealt out in turn: a causal prompt's later tokens see more cells, so
-     * contiguous halves would give the last thread most of the work */
-    for (int p = ith; p < f->T * H; p += nth) {
-        int t = p / H, h = p % H, kvh = h / group;
-        o.sink = ly->attn_sinks ? ly->attn_sinks[h] : -INFINITY;
+    /* Work items: (kv head, token, part of the kv head's query heads). The heads of a group go
+     * together so each cache row is read once for all of them; a group is split in parts only
+     * when there are too few (kv head, token) pairs to keep every thread busy (decode of a
+     * model with few kv heads). Tokens are dealt out in turn: a causal prompt's later tokens
+     * see more cells, so contiguous halves would give the last thread most of the work. */
+    int pairs = f->T * ly->n_head_kv, parts = 1;
+    if (pairs < 2 * nth) parts = GPTC_MIN(group, (2 * nth + pairs - 1) / pairs);
+    int gs = (group + parts - 1) / parts;
+    parts = (group + gs - 1) / gs;
+    for (int p = ith; p < pairs * parts; p += nth) {
+        int kvh = p / (f->T * parts), t = p / parts % f->T, h = kvh * group + p % parts * gs;
+        int nq = GPTC_MIN(gs, (kvh + 1) * group - h);
+        o.sinks = ly->attn_sinks ? ly->attn_sinks + h : NULL;
         kv.off = kvh * hd;
+        const float *q = c->q + (size_t)t * Q + (size_t)h * hd;
+        float *out = c->xb + (size_t)t * Q + (size_t)h * hd;
         if (ring)
-            gptc_attend_ring(c, c->q + (size_t)t * Q + (size_t)h * hd, &kv, hd,
-                             f->b->seq_id ? f->b->seq_id[t] : 0, f->pos[t], &o, att, tmp,
-                             c->xb + (size_t)t * Q + (size_t)h * hd);
+            gptc_attend_ring(c, ith, q, nq, &kv, hd, f->b->seq_id ? f->b->seq_id[t] : 0, f->pos[t],
+                             &o, out);
         else
-            gptc_attend_head(c, c->q + (size_t)t * Q + (size_t)h * hd, &kv, hd, c->cell_of[t],
-                             f->pos[t], &o, att, tmp, c->xb + (size_t)t * Q + (size_t)h * hd);
+            gptc_attend(c, ith, q, nq, &kv, hd, c->cell_of[t], f->pos[t], &o, out);
     }
 }
 

@@ -453,24 +453,24 @@ static void job_attend(void *arg, int ith, int nth)
     const gptc_layer *ly = f->ly;
     int H = ly->n_head, hd = ly->hd, group = H / ly->n_head_kv, Q = H * hd;
     int K = ly->n_head_kv * hd;
-    gptc_attn_opts o = {.scale = 1.0f / sqrtf((float)hd), .sink = -INFINITY, .causal = 1};
+    gptc_attn_opts o = {.scale = 1.0f / sqrtf((float)hd), .causal = 1};
     gptc_kv_view kv = {.k = c->k_cache + c->k_off[f->l],
                        .v = c->v_cache + c->v_off[f->l],
                        .row_k = gptc_row_bytes(c->type_k, K),
                        .row_v = gptc_row_bytes(c->type_v, K),
                        .type_k = c->type_k,
                        .type_v = c->type_v};
-    float *att = c->att + (size_t)ith * c->n_ctx;
-    float *tmp = c->kv_tmp + (size_t)ith * (4 * (size_t)hd + 128);
-    for (int p = ith; p < f->T * H; p += nth) {
-        int t = p / H, h = p % H;
+    /* (token, kv head) pairs dealt out in turn; the group's heads go together */
+    for (int p = ith; p < f->T * ly->n_head_kv; p += nth) {
+        int t = p / ly->n_head_kv, kvh = p % ly->n_head_kv, h = kvh * group;
         float *out = c->xb + (size_t)t * Q + (size_t)h * hd;
+        kv.off = kvh * hd;
+        gptc_attend(c, ith, c->q + (size_t)t * Q + (size_t)h * hd, group, &kv, hd, c->cell_of[t],
+                    f->pos[t], &o, out);
         const float *gate = a->qg + (size_t)t * 2 * Q + (size_t)h * 2 * hd + hd;
-        kv.off = h / group * hd;
-        gptc_attend_head(c, c->q + (size_t)t * Q + (size_t)h * hd, &kv, hd, c->cell_of[t],
-                         f->pos[t], &o, att, tmp, out);
-        for (int i = 0; i < hd; i++)
-            out[i] *= sigmoidf(gate[i]);
+        for (int g = 0; g < group; g++, out += hd, gate += 2 * hd)
+            for (int i = 0; i < hd; i++)
+                out[i] *= sigmoidf(gate[i]);
     }
 }
 
