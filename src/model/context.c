@@ -691,7 +691,10 @@ static void attend(const gptc_ctx *c, int ith, const float *q, int nq, const gpt
         }
         float sum = 0;
         for (int i = 0; i < m; i++) {
-            s[i] = expf(s[i] - mx);
+            /* below e^-87 the weight is under FLT_MIN next to the max's 1: 0, without libm's
+             * slow underflow path (random or sharp attention underflows on most cells) */
+            float d = s[i] - mx;
+            s[i] = d > -87.0f ? expf(d) : 0.0f;
             sum += s[i];
         }
         if (sink != -INFINITY) sum += expf(sink - mx);
