@@ -331,6 +331,38 @@ static void test_kv(const gptc_ops *o)
           bad_group);
 }
 
+// The attention softmax against float64, over lengths that exercise every tail, with and
+// without a sink, on scores wide enough that most weights underflow.
+static void test_att_softmax(const gptc_ops *o)
+{
+    enum { N = 300 };
+    float s[N + 40], v[N + 40];
+    int bad = 0, cases = 0;
+    for (int n = 1; n <= N; n += n < 40 ? 1 : 37)
+        for (int k = 0; k < 4; k++, cases++) {
+            float spread = k < 2 ? 4.0f : 400.0f, scale = 0.125f * (float)(k + 1);
+            float sink = k % 2 ? test_rnd_f() * spread * scale : -INFINITY;
+            for (int i = 0; i < n + 40; i++)
+                v[i] = s[i] = test_rnd_f() * spread;
+            o->att_softmax(s, n, scale, sink);
+            double mx = sink, sum = 0;
+            for (int i = 0; i < n; i++)
+                mx = fmax(mx, (double)(v[i] * scale));
+            for (int i = 0; i < n; i++)
+                sum += exp((double)(v[i] * scale) - mx);
+            if (sink != -INFINITY) sum += exp((double)sink - mx);
+            for (int i = 0; i < n + 40; i++) {
+                double want = i < n ? exp((double)(v[i] * scale) - mx) / sum : v[i];
+                if (!(fabs(s[i] - want) <= 4e-6 * fabs(want) + 1e-37) && bad++ < 3)
+                    printf("  %s att_softmax n=%d k=%d i=%d: %.9g vs %.9g\n", o->name, n, k, i,
+                           s[i], want);
+            }
+        }
+    CHECK(bad == 0,
+          "%s: att_softmax against float64 on %d rows, elements past n untouched (%d bad)", o->name,
+          cases, bad);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Scalar helpers against double-precision formulas
 
@@ -591,6 +623,7 @@ int main(void)
         test_matmul(o);
         if (i > 0) test_matmul_vs_ref(o);
         test_kv(o);
+        test_att_softmax(o);
     }
     test_helpers();
     test_fp16();

@@ -116,6 +116,24 @@ void gptc_kv_acc_ref(int kvt, float *y, const float *p, size_t lds, int nq, cons
     }
 }
 
+static void att_softmax_ref(float *s, int n, float scale, float sink)
+{
+    float mx = sink;
+    for (int i = 0; i < n; i++) {
+        s[i] *= scale;
+        if (s[i] > mx) mx = s[i];
+    }
+    float sum = sink != -INFINITY ? expf(sink - mx) : 0.0f;
+    for (int i = 0; i < n; i++) {
+        float d = s[i] - mx;
+        s[i] = d >= -87.0f ? expf(d) : 0.0f;
+        sum += s[i];
+    }
+    float inv = 1.0f / sum;
+    for (int i = 0; i < n; i++)
+        s[i] *= inv;
+}
+
 static const gptc_ops ops_ref = {
     .name = "ref",
     .dot_f32 = dot_f32_ref,
@@ -129,6 +147,7 @@ static const gptc_ops ops_ref = {
     .matmul_q = gptc_qmm_matmul_ref,
     .kv_dot = gptc_kv_dot_ref,
     .kv_acc = gptc_kv_acc_ref,
+    .att_softmax = att_softmax_ref,
 };
 
 const gptc_ops *gptc_ops_ref(void)

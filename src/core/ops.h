@@ -66,6 +66,10 @@ typedef struct gptc_ops {
                    size_t stride, int off, const int32_t *idx, int n, int hd);
     void (*kv_acc)(int kvt, float *y, const float *p, size_t lds, int nq, const char *base,
                    size_t stride, int off, const int32_t *idx, int n, int hd);
+    /* The softmax of one head's scores in place: v_i = s[i] * scale, m = max(sink, max v_i),
+     * e_i = exp(v_i - m) (0 where v_i - m < -87: below FLT_MIN next to the max's 1),
+     * s[i] = e_i / (sum e_i + exp(sink - m)). sink = -INFINITY: none. n >= 1. */
+    void (*att_softmax)(float *s, int n, float scale, float sink);
 } gptc_ops;
 
 /* The best table for this CPU, chosen once (thread-safe). Env GPTC_ISA=ref|avx2|avx512 forces

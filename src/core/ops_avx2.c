@@ -11,6 +11,7 @@
  * sums the lanes. So results do not depend on how rows or tokens are grouped.
  */
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "core/base.h"
@@ -410,6 +411,68 @@ static void kv_acc_avx2(int kvt, float *y, const float *p, size_t lds, int nq, c
         gptc_kv_acc_ref(kvt, y, p, lds, nq, base, stride, off, idx, n, hd);
 }
 
+// e^x for x in [-87, 0] (a normal result; other lanes: whatever, the caller masks them): 2^n
+// times a degree-7 polynomial of the remainder |r| <= ln2 / 2, about 1 ulp.
+ALWAYS_INLINE __m256 exp_neg(__m256 x)
+{
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860682030941723e-6f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 5040);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    // 2^n: n in [-126, 0] for the lanes kept, a normal exponent
+    __m256i e =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+// lanes [0, k) of 8 set
+ALWAYS_INLINE __m256i lanes(int k)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+static void att_softmax_avx2(float *s, int n, float scale, float sink)
+{
+    __m256 vs = _mm256_set1_ps(scale), vmx = _mm256_set1_ps(sink);
+    for (int i = 0; i < n; i += 8) {
+        __m256i m = lanes(n - i);
+        __m256 v = _mm256_mul_ps(_mm256_maskload_ps(s + i, m), vs);
+        _mm256_maskstore_ps(s + i, m, v);
+        vmx = _mm256_blendv_ps(vmx, _mm256_max_ps(vmx, v), _mm256_castsi256_ps(m));
+    }
+    _Alignas(32) float t[8];
+    _mm256_store_ps(t, vmx);
+    float mx = t[0];
+    for (int k = 1; k < 8; k++)
+        mx = t[k] > mx ? t[k] : mx;
+    __m256 vm = _mm256_set1_ps(mx), lo = _mm256_set1_ps(-87.0f), sum = _mm256_setzero_ps();
+    for (int i = 0; i < n; i += 8) {
+        __m256i m = lanes(n - i);
+        __m256 d = _mm256_sub_ps(_mm256_maskload_ps(s + i, m), vm);
+        __m256 keep = _mm256_and_ps(_mm256_cmp_ps(d, lo, _CMP_GE_OQ), _mm256_castsi256_ps(m));
+        __m256 e = _mm256_and_ps(exp_neg(d), keep);
+        _mm256_maskstore_ps(s + i, m, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    float total = _mm_cvtss_f32(h) + (sink != -INFINITY ? expf(sink - mx) : 0.0f);
+    __m256 inv = _mm256_set1_ps(1.0f / total);
+    for (int i = 0; i < n; i += 8) {
+        __m256i m = lanes(n - i);
+        _mm256_maskstore_ps(s + i, m, _mm256_mul_ps(_mm256_maskload_ps(s + i, m), inv));
+    }
+}
+
 // The table; dispatch.c hands it out only after checking the CPU.
 const gptc_ops gptc_ops_avx2_table = {
     .name = "avx2",
@@ -425,4 +488,5 @@ const gptc_ops gptc_ops_avx2_table = {
     .matmul_q = gptc_qmm_matmul_avx2,
     .kv_dot = kv_dot_avx2,
     .kv_acc = kv_acc_avx2,
+    .att_softmax = att_softmax_avx2,
 };

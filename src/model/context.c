@@ -682,28 +682,15 @@ static void attend(const gptc_ctx *c, int ith, const float *q, int nq, const gpt
     ops->kv_dot(kv_kind(kv->type_k), att, (size_t)m, q, nq, kv->k, kv->row_k, kv->off, idx, m, hd);
     float scale = o->scale, cap = o->softcap;
     for (int h = 0; h < nq; h++) {
-        float *s = att + (size_t)h * m, sink = o->sinks ? o->sinks[h] : -INFINITY, mx = sink;
-        for (int i = 0; i < m; i++) {
-            float v = s[i] * scale;
-            if (cap > 0) v = cap * tanhf(v / cap);
-            s[i] = v;
-            if (v > mx) mx = v;
+        float *s = att + (size_t)h * m;
+        if (cap > 0) { /* soft-capped: cap * tanh(score * scale / cap), then scale 1 */
+            for (int i = 0; i < m; i++)
+                s[i] = cap * tanhf(s[i] * scale / cap);
         }
-        float sum = 0;
-        for (int i = 0; i < m; i++) {
-            /* below e^-87 the weight is under FLT_MIN next to the max's 1: 0, without libm's
-             * slow underflow path (random or sharp attention underflows on most cells) */
-            float d = s[i] - mx;
-            s[i] = d > -87.0f ? expf(d) : 0.0f;
-            sum += s[i];
-        }
-        if (sink != -INFINITY) sum += expf(sink - mx);
-        float inv = 1.0f / sum;
-        for (int i = 0; i < m; i++) {
-            float p = s[i] * inv;
-            if (c->ggml_f16) p = gptc_f16_to_f32(gptc_f32_to_f16(p)); /* test-only: as ggml */
-            s[i] = p;
-        }
+        ops->att_softmax(s, m, cap > 0 ? 1.0f : scale, o->sinks ? o->sinks[h] : -INFINITY);
+        if (c->ggml_f16) /* test-only: as ggml */
+            for (int i = 0; i < m; i++)
+                s[i] = gptc_f16_to_f32(gptc_f32_to_f16(s[i]));
     }
     ops->kv_acc(kv_kind(kv->type_v), out, att, (size_t)m, nq, kv->v, kv->row_v, kv->off, idx, m,
                 hd);
