@@ -222,7 +222,9 @@ GPTC_API uint64_t gptc_kv_budget_default(void);
 /* The context a model gets when none is asked for: its trained context (n_ctx_train), capped so
  * that n_seq sequences of that many cells of these cache types fit in budget bytes (0: the
  * default budget); when capped, a multiple of 256 and at least 256. Per sequence: a context
- * for n_seq sequences has n_seq times as many cells. */
+ * for n_seq sequences has n_seq times as many cells. The window layers of a model that mixes
+ * sliding-window and global layers count as the ring gptc_ctx_init gives them (window + 512
+ * rows per sequence, with the default n_batch and swa_full). */
 GPTC_API int gptc_ctx_auto_n_ctx(const gptc_model *model, uint64_t budget, int type_k, int type_v,
                                  int n_seq);
 

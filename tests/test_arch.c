@@ -430,10 +430,24 @@ static void check_auto_ctx(void)
           (unsigned long long)cell16, (unsigned long long)cell32);
     CHECK(gptc_ctx_auto_n_ctx(m, 1ull << 40, 1, 1, 1) == 131072,
           "a large budget: the trained 131072");
-    CHECK(gptc_ctx_auto_n_ctx(m, 1 << 20, 1, 1, 1) == 1280, "1 MiB of f16: 1365 cells -> 1280 (%d)",
+    /* the 4 local layers (window 128) keep a ring of 128 + 512 rows: 640 * 512 bytes of f16,
+     * and every cell costs the global layer's 256 bytes */
+    CHECK(gptc_ctx_auto_n_ctx(m, 1 << 20, 1, 1, 1) == 2816,
+          "1 MiB of f16: (1 MiB - 640 * 512) / 256 = 2816 cells (%d)",
           gptc_ctx_auto_n_ctx(m, 1 << 20, 1, 1, 1));
-    CHECK(gptc_ctx_auto_n_ctx(m, 1 << 20, 0, 0, 1) == 512, "1 MiB of f32: 682 cells -> 512");
-    CHECK(gptc_ctx_auto_n_ctx(m, 1 << 20, 1, 1, 2) == 512, "1 MiB for 2 sequences: 512 each");
+    CHECK(gptc_ctx_auto_n_ctx(m, 1 << 20, 0, 0, 1) == 768, "1 MiB of f32: 768 cells");
+    CHECK(gptc_ctx_auto_n_ctx(m, 1 << 20, 1, 1, 2) == 768, "1 MiB for 2 sequences: 768 each");
+    for (int tight = 0; tight < 2; tight++) { /* the rings make it fit, 256 cells more do not */
+        gptc_ctx_params cp = gptc_ctx_default_params();
+        cp.n_ctx = gptc_ctx_auto_n_ctx(m, 1 << 20, 1, 1, 1) + 256 * tight;
+        gptc_ctx *c = NULL;
+        CHECK(gptc_ctx_init(m, &cp, &c, &err) == GPTC_OK, "ctx: %s", err.msg);
+        if (c)
+            CHECK((gptc_ctx_kv_bytes(c) <= 1 << 20) == !tight,
+                  "a context of %d cells takes %llu bytes of KV: %s 1 MiB", cp.n_ctx,
+                  (unsigned long long)gptc_ctx_kv_bytes(c), tight ? "over" : "within");
+        gptc_ctx_free(c);
+    }
     CHECK(gptc_ctx_auto_n_ctx(m, 1000, 1, 1, 1) == 256, "a tiny budget: at least 256");
     uint64_t def = gptc_kv_budget_default();
     CHECK(def > 0 && def <= (uint64_t)GPTC_KV_BUDGET_MIB << 20, "default budget %llu bytes",
@@ -443,7 +457,7 @@ static void check_auto_ctx(void)
     CHECK(gptc_ctx_init(m, &cp, &c, &err) == GPTC_OK, "ctx: %s", err.msg);
     if (c) {
         int n = gptc_ctx_n_ctx(c);
-        CHECK(n == gptc_ctx_auto_n_ctx(m, 0, 1, 1, 1) && gptc_kv_bytes(m, n, 1, 1) <= def,
+        CHECK(n == gptc_ctx_auto_n_ctx(m, 0, 1, 1, 1) && gptc_ctx_kv_bytes(c) <= def,
               "the default context (%d) is the automatic size and its cache fits the budget", n);
         gptc_ctx_free(c);
     }

@@ -617,17 +617,39 @@ uint64_t gptc_kv_budget_default(void)
     return budget;
 }
 
+/* Bytes per sequence of a context of n cells per sequence: the window layers of a model that
+ * mixes local and global ones keep a ring of window + n_batch rows instead of n (as
+ * gptc_ctx_init makes them with the default n_batch and swa_full 0) once n is larger. */
+static uint64_t kv_cost(uint64_t n, uint64_t cell, uint64_t local, uint64_t ring)
+{
+    return local && n > ring ? n * (cell - local) + ring * local : n * cell;
+}
+
 int gptc_ctx_auto_n_ctx(const gptc_model *m, uint64_t budget, int type_k, int type_v, int n_seq)
 {
-    int n = m->hp.n_ctx_train;
+    uint64_t n = (uint64_t)m->hp.n_ctx_train;
     if (!budget) budget = gptc_kv_budget_default();
     if (n_seq < 1) n_seq = 1;
-    uint64_t cell = gptc_kv_bytes(m, 1, type_k, type_v) * (uint64_t)n_seq;
-    if (cell > 0 && (uint64_t)n * cell > budget) {
-        uint64_t fit = budget / cell / 256 * 256; /* a multiple of 256 cells, at least 256 */
-        n = (int)GPTC_MIN((uint64_t)n, GPTC_MAX(fit, 256));
+    budget /= (uint64_t)n_seq;
+    uint64_t cell = gptc_kv_bytes(m, 1, type_k, type_v), local = 0, ring = 0;
+    for (int l = 0; l < m->hp.n_layer && !m->swa_min; l++) {
+        const gptc_layer *ly = &m->layers[l];
+        if (ly->kv_src != l || ly->n_swa <= 0) continue;
+        int kl = ly->n_head_kv * ly->hd;
+        local += gptc_row_bytes((uint32_t)type_k, kl) + gptc_row_bytes((uint32_t)type_v, kl);
+        ring = GPTC_MAX(ring, (uint64_t)ly->n_swa + 512);
     }
-    return GPTC_MIN(n, 1 << 24);
+    if (local == cell) local = 0; /* every layer local: no rings (cells are reused instead) */
+    if (cell > 0 && kv_cost(n, cell, local, ring) > budget) {
+        uint64_t fit = budget / cell; /* every layer in every cell */
+        if (local && ring * local < budget) {
+            uint64_t fit2 = (budget - ring * local) / (cell - local);
+            if (fit2 > ring) fit = GPTC_MAX(fit, fit2);
+        }
+        fit = fit / 256 * 256; /* a multiple of 256 cells, at least 256 */
+        n = GPTC_MIN(n, GPTC_MAX(fit, 256));
+    }
+    return (int)GPTC_MIN(n, (uint64_t)1 << 24);
 }
 
 uint64_t gptc_kv_bytes(const gptc_model *m, int n_ctx, int type_k, int type_v)
