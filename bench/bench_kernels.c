@@ -113,7 +113,8 @@ int main(int argc, char **argv)
         }
     }
     double bw = gptc_bench_mem_bandwidth(pools[GPTC_MIN(max_th, 8) - 1]);
-    printf("memory read bandwidth (%d threads, 1 GiB, best of 5): %.1f GB/s\n", max_th, bw * 1e-9);
+    printf("memory read bandwidth (%d threads, core/membw.h probe): %.1f GB/s\n", max_th,
+           bw * 1e-9);
     double bw1 = gptc_bench_mem_bandwidth(pools[0]);
     printf("memory read bandwidth (1 thread): %.1f GB/s\n\n", bw1 * 1e-9);
 

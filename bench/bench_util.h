@@ -1,7 +1,7 @@
 /*
  * bench_util.h — helpers shared by the benchmarks: a clock, a median, and the machine's
- * memory read bandwidth (the limit a decode step's matrix-vector products run against).
- * Header-only (static functions) so each benchmark stays one .c file.
+ * memory read bandwidth (core/membw.h) (the limit a decode step's matrix-vector products run
+ * against). Header-only (static functions) so each benchmark stays one .c file.
  */
 #ifndef GPTC_BENCH_UTIL_H
 #define GPTC_BENCH_UTIL_H
@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/membw.h"
 #include "core/ops.h"
 #include "core/threads.h"
 
@@ -34,49 +35,14 @@ static inline double bench_median(double *v, int n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-typedef struct bench_bw_job {
-    const float *buf; // (n), borrowed
-    size_t n;
-    const gptc_ops *ops;
-    float part[1024]; // one partial sum per thread, so the reads cannot be optimised away
-} bench_bw_job;
-
-static inline void bench_bw_task(void *arg, int ith, int nth)
-{
-    bench_bw_job *j = arg;
-    size_t per = (j->n + (size_t)nth - 1) / (size_t)nth;
-    size_t a = per * (size_t)ith, b = a + per < j->n ? a + per : j->n;
-    float s = 0;
-    // dot(x, x) of chunks that fit int: each element comes from memory once (the second
-    // operand hits L1); it is the fastest read loop the dispatched ISA has.
-    for (size_t i = a; i < b; i += (size_t)1 << 20) {
-        size_t m = b - i < ((size_t)1 << 20) ? b - i : ((size_t)1 << 20);
-        s += j->ops->dot_f32(j->buf + i, j->buf + i, (int)m);
-    }
-    j->part[ith] = s;
-}
-
-/* Memory read bandwidth in bytes/s: all threads of pool summing a 1 GiB buffer, the best of
- * 5 passes. 0 if the buffer cannot be allocated. */
+/* Memory read bandwidth in bytes/s with the pool's thread count: core/membw.h's probe (the way
+ * decode reads: 1 GiB of 4 KiB pages, a load loop and the f32 / q8_0 / q4_K matvec kernels, best
+ * pass of the best reader of 5 passes each), the probe `gptc bench` uses. 0 if it cannot run. */
 static inline double gptc_bench_mem_bandwidth(gptc_pool *pool)
 {
-    const size_t bytes = (size_t)1 << 30;
-    static bench_bw_job job; // too big for some stacks; benchmarks are single-threaded callers
-    job.n = bytes / sizeof(float);
-    float *buf = malloc(bytes);
-    if (!buf) return 0;
-    for (size_t i = 0; i < job.n; i++) buf[i] = (float)(i & 7) * 0.125f; // fault every page in
-    job.buf = buf;
-    job.ops = gptc_ops_get();
-    double best = 0;
-    for (int rep = 0; rep < 5; rep++) {
-        double t0 = bench_now();
-        gptc_pool_run(pool, bench_bw_task, &job);
-        double dt = bench_now() - t0;
-        if (dt > 0 && (double)bytes / dt > best) best = (double)bytes / dt;
-    }
-    free(buf);
-    return best;
+    gptc_membw m;
+    gptc_err err;
+    return gptc_membw_measure(gptc_pool_size(pool), 5, 0, &m, &err) ? 0 : m.best;
 }
 
 #endif
