@@ -12,32 +12,50 @@
  * Bound: decoding a token reads every weight once (the embedding: one row; an MoE layer: the
  * router and the k experts the token is sent to), so tok/s cannot exceed read bandwidth / the
  * bytes a token reads (gptc_model_weight_bytes; KV reads at depth are not counted). Bandwidth is
- * measured here: all -t threads summing a 1 GiB buffer with the dispatched dot kernel, best of 5
- * (the probe bench/ uses).
+ * measured here the way decode reads (core/membw.h: all -t threads streaming over 1 GiB of 4 KiB
+ * pages with a load loop and with the f32 / q8_0 / q4_K matvec kernels, best pass of the best
+ * reader; the spread of that reader's passes is printed). bench/ uses the same probe.
+ *
+ * --compare FILE prints each measured row next to the reference rows of FILE that match it
+ * (format/bench_ref.h: gptc's own entries or llama-bench's -o json output) and the ratio.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/membw.h"
 #include "core/ops.h"
 #include "core/threads.h"
+#include "format/bench_ref.h"
 
 static const char *k_help =
     "usage: gptc bench MODEL [-p 128] [-n 64] [-d 0] [-t N] [-r 5] [--json] [--bw GB/s]\n"
+    "                        [--compare FILE.json]\n"
     "\n"
     "Prefill and decode tokens/s (median of -r runs, min and max), the memory read bandwidth,\n"
     "and decode as a percentage of the bandwidth bound (bandwidth / weight bytes per token).\n"
     "\n"
     "  -p N          prompt tokens for the prefill test (0: skip; default 128)\n"
     "  -n N          tokens for the decode test (0: skip; default 64)\n"
-    "  -d, --depth N both tests at context position N: N tokens already in the cache (default 0)\n"
+    "  -d, --depth, --ctx-pos N   both tests at context position N: N tokens already in the\n"
+    "                cache (default 0; llama-bench's -d)\n"
     "  -t N          threads (default: all cores)\n"
     "  -r N          repetitions (default 5)\n"
     "      --json    print one JSON object instead of text\n"
     "      --bw X    use X GB/s as the bandwidth instead of measuring it\n"
+    "      --bw-passes N   passes of each bandwidth reader (default 5)\n"
+    "      --compare FILE  print each row next to the matching rows of FILE, reference results\n"
+    "                as JSON: a list of {\"model\", \"type\", \"threads\", \"depth\", "
+    "\"prefill_tok_s\",\n"
+    "                \"decode_tok_s\", \"source\"}, or llama-bench's -o json / jsonl output\n"
+    "                (docs/benchmarks.md)\n"
     "      --cache-type-k T, --cache-type-v T   KV cache types: f32, f16 (default), q8_0\n"
-    "      --tokenizer FILE   tokenizer.bin of a llama2.c checkpoint\n";
+    "      --tokenizer FILE   tokenizer.bin of a llama2.c checkpoint\n"
+    "\n"
+    "Bandwidth: all threads read 1 GiB of 4 KiB pages, as decode reads its weights, with a\n"
+    "vector load loop and with the f32, q8_0 and q4_K matrix-vector kernels; the bound uses the\n"
+    "best pass of the best reader; that reader's min and median pass are printed too.\n";
 
 static double median(double *v, int n, double *mn, double *mx)
 {
@@ -50,54 +68,6 @@ static double median(double *v, int n, double *mn, double *mx)
     *mn = v[0];
     *mx = v[n - 1];
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-typedef struct bw_job {
-    const float *buf;
-    size_t n;
-    const gptc_ops *ops;
-    float part[1024];
-} bw_job;
-
-static void bw_task(void *arg, int ith, int nth)
-{
-    bw_job *j = arg;
-    size_t per = (j->n + (size_t)nth - 1) / (size_t)nth, a = per * (size_t)ith,
-           b = a + per < j->n ? a + per : j->n;
-    float s = 0;
-    for (size_t i = a; i < b; i += (size_t)1 << 20) {
-        size_t m = b - i < ((size_t)1 << 20) ? b - i : ((size_t)1 << 20);
-        s += j->ops->dot_f32(j->buf + i, j->buf + i, (int)m);
-    }
-    j->part[ith] = s;
-}
-
-/* bytes/s read by n_threads, or 0 when the buffer cannot be had */
-static double mem_bandwidth(int n_threads)
-{
-    gptc_pool *pool;
-    gptc_err err;
-    if (gptc_pool_init(n_threads, &pool, &err)) return 0;
-    static bw_job job;
-    const size_t bytes = (size_t)1 << 30;
-    job.n = bytes / sizeof(float);
-    job.ops = gptc_ops_get();
-    float *buf = malloc(bytes);
-    double best = 0;
-    if (buf) {
-        for (size_t i = 0; i < job.n; i++)
-            buf[i] = (float)(i & 7) * 0.125f;
-        job.buf = buf;
-        for (int rep = 0; rep < 5; rep++) {
-            double t0 = cli_now_ms();
-            gptc_pool_run(pool, bw_task, &job);
-            double dt = (cli_now_ms() - t0) / 1e3;
-            if (dt > 0 && bytes / dt > best) best = bytes / dt;
-        }
-    }
-    free(buf);
-    gptc_pool_free(pool);
-    return best;
 }
 
 /* Leave exactly the first depth tokens in the cache: cut it back, or (nothing there yet, or a
@@ -153,12 +123,79 @@ static double run_decode(gptc_ctx *c, const int32_t *toks, int32_t *pos_buf, int
     return cli_now_ms() - t0;
 }
 
+/* One measured row and the reference rows that match it, for --compare. */
+typedef struct cmp_row {
+    const char *test; /* "prefill" or "decode" */
+    int n;            /* -p or -n */
+    double tok_s;
+} cmp_row;
+
+static int ref_fits(const gptc_bench_ref *r, const cmp_row *row)
+{
+    int prefill = row->test[0] == 'p';
+    double ts = prefill ? r->prefill_ts : r->decode_ts;
+    int n = prefill ? r->n_prompt : r->n_gen;
+    return ts > 0 && (n == 0 || n == row->n);
+}
+
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') putchar('\\');
+        if ((unsigned char)*s >= 0x20) putchar(*s);
+    }
+    putchar('"');
+}
+
+static void print_compare(const char *path, const char *file, const gptc_bench_ref *refs,
+                          int n_refs, const cmp_row *rows, int n_rows, int n_t, int depth, int json)
+{
+    int shown = 0;
+    if (json)
+        printf(", \"compare_file\": "), json_str(file), printf(", \"compare\": [");
+    else
+        printf("\ncompare     %s: gptc / reference (rows for %d thread(s), depth %d)\n", file, n_t,
+               depth);
+    for (int k = 0; k < n_rows; k++) {
+        int found = 0;
+        for (int i = 0; i < n_refs; i++) {
+            const gptc_bench_ref *r = &refs[i];
+            if (!gptc_bench_ref_matches(r, path, n_t, depth) || !ref_fits(r, &rows[k])) continue;
+            double ref = rows[k].test[0] == 'p' ? r->prefill_ts : r->decode_ts;
+            char what[400];
+            snprintf(what, sizeof what, "%s%s%s%s%s", r->source[0] ? r->source : "(no source)",
+                     r->model[0] ? ", " : "", r->model, r->type[0] ? ", " : "", r->type);
+            if (json) {
+                printf("%s{\"test\": \"%s\", \"tok_s\": %.2f, \"ref_tok_s\": %.2f, "
+                       "\"ratio\": %.3f, \"source\": ",
+                       shown ? ", " : "", rows[k].test, rows[k].tok_s, ref, rows[k].tok_s / ref);
+                json_str(r->source);
+                printf(", \"model\": ");
+                json_str(r->model);
+                printf(", \"type\": ");
+                json_str(r->type);
+                printf(", \"entry\": %d}", i + 1);
+            } else
+                printf("  %-8s %8.1f tok/s  vs %8.1f  = %5.2fx  %s (entry %d)\n", rows[k].test,
+                       rows[k].tok_s, ref, rows[k].tok_s / ref, what, i + 1);
+            found = 1, shown++;
+        }
+        if (!found && !json)
+            printf("  %-8s %8.1f tok/s  (no reference row for this model, %d thread(s), depth %d, "
+                   "%s %d)\n",
+                   rows[k].test, rows[k].tok_s, n_t, depth, rows[k].test[0] == 'p' ? "-p" : "-n",
+                   rows[k].n);
+    }
+    if (json) printf("]");
+}
+
 int cmd_bench(int argc, char **argv)
 {
-    const char *path = NULL;
+    const char *path = NULL, *compare = NULL;
     gptc_model_params mp = gptc_model_default_params();
     int n_p = 128, n_g = 64, depth = 0, n_t = 0, reps = 5, json = 0, type_k = 1,
-        type_v = 1; /* f16 */
+        type_v = 1 /* f16 */, bw_passes = 5;
     double bw_given = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -169,7 +206,7 @@ int cmd_bench(int argc, char **argv)
             n_p = (int)cli_int(a, cli_value(argc, argv, &i), 0, 1 << 16);
         else if (cli_is(a, "-n", "--n-gen"))
             n_g = (int)cli_int(a, cli_value(argc, argv, &i), 0, 1 << 16);
-        else if (cli_is(a, "-d", "--depth"))
+        else if (cli_is(a, "-d", "--depth") || cli_is(a, "--ctx-pos", NULL))
             depth = (int)cli_int(a, cli_value(argc, argv, &i), 0, 1 << 20);
         else if (cli_is(a, "-t", "--threads"))
             n_t = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1024);
@@ -183,6 +220,10 @@ int cmd_bench(int argc, char **argv)
             type_v = cli_cache_type(a, cli_value(argc, argv, &i));
         else if (cli_is(a, "--bw", NULL))
             bw_given = cli_float(a, cli_value(argc, argv, &i), 0.001, 1e6);
+        else if (cli_is(a, "--bw-passes", NULL))
+            bw_passes = (int)cli_int(a, cli_value(argc, argv, &i), 1, 1000);
+        else if (cli_is(a, "--compare", NULL))
+            compare = cli_value(argc, argv, &i);
         else if (cli_is(a, "--tokenizer", NULL))
             mp.tokenizer_path = cli_value(argc, argv, &i);
         else if (a[0] == '-' && a[1])
@@ -196,6 +237,15 @@ int cmd_bench(int argc, char **argv)
     if (n_p == 0 && n_g == 0) cli_die("bench: -p and -n are both 0: nothing to measure");
 
     gptc_err err;
+    gptc_bench_ref *refs = NULL;
+    int n_refs = 0;
+    if (compare) { // read before the model loads and the runs start: a bad file fails at once
+        size_t len;
+        char *text = cli_read_file(compare, &len);
+        if (gptc_bench_ref_parse(text, len, &refs, &n_refs, &err))
+            cli_die("bench: --compare %s: %s", compare, err.msg);
+        free(text);
+    }
     gptc_model *m;
     if (gptc_model_load(path, &mp, &m, &err)) cli_die_err(&err);
     cli_need_generator("bench", path, m);
@@ -235,25 +285,40 @@ int cmd_bench(int argc, char **argv)
     double p_min = 0, p_max = 0, g_min = 0, g_max = 0;
     double p_med = n_p ? median(tp, reps, &p_min, &p_max) : 0;
     double g_med = n_g ? median(tg, reps, &g_min, &g_max) : 0;
-    double bw = bw_given > 0 ? bw_given * 1e9 : mem_bandwidth(n_t);
+    gptc_membw mb = {0};
+    if (bw_given > 0)
+        mb.best = mb.min = mb.median = bw_given * 1e9;
+    else if (gptc_membw_measure(n_t, bw_passes, 0, &mb, &err))
+        fprintf(stderr, "gptc: note: bandwidth not measured: %s\n", err.msg);
+    double bw = mb.best;
     double wbytes = (double)gptc_model_weight_bytes(m);
     double bound = bw > 0 && wbytes > 0 ? bw / wbytes : 0;
     const char *isa = gptc_ops_get()->name;
+    cmp_row rows[2];
+    int n_rows = 0;
+    if (n_p) rows[n_rows++] = (cmp_row){"prefill", n_p, p_med};
+    if (n_g) rows[n_rows++] = (cmp_row){"decode", n_g, g_med};
 
     if (json) {
-        printf("{\"model\": \"");
-        for (const char *s = path; *s; s++) {
-            if (*s == '"' || *s == '\\') putchar('\\');
-            if ((unsigned char)*s >= 0x20) putchar(*s);
-        }
-        printf("\", \"arch\": \"%s\", \"isa\": \"%s\", \"n_threads\": %d, "
+        printf("{\"model\": ");
+        json_str(path);
+        printf(", \"arch\": \"%s\", \"isa\": \"%s\", \"n_threads\": %d, "
                "\"n_prompt\": %d, \"n_gen\": %d, \"depth\": %d, \"reps\": %d, "
                "\"prefill_tok_s\": %.2f, \"prefill_tok_s_min\": %.2f, \"prefill_tok_s_max\": %.2f, "
                "\"decode_tok_s\": %.2f, \"decode_tok_s_min\": %.2f, \"decode_tok_s_max\": %.2f, "
-               "\"weight_bytes\": %.0f, \"bandwidth_gb_s\": %.2f, \"decode_bound_tok_s\": %.2f, "
-               "\"decode_pct_of_bound\": %.1f}\n",
+               "\"weight_bytes\": %.0f, \"bandwidth_gb_s\": %.2f, \"bandwidth_gb_s_min\": %.2f, "
+               "\"bandwidth_gb_s_median\": %.2f, \"bandwidth_reader\": \"%s\", "
+               "\"bandwidth_passes\": %d, \"bandwidth_readers_gb_s\": {",
                hp->arch, isa, n_t, n_p, n_g, depth, reps, p_med, p_min, p_max, g_med, g_min, g_max,
-               wbytes, bw / 1e9, bound, bound > 0 ? 100.0 * g_med / bound : 0.0);
+               wbytes, bw / 1e9, mb.min / 1e9, mb.median / 1e9,
+               bw_given > 0 ? "given" : gptc_membw_reader_name(mb.reader), mb.passes);
+        for (int r = 0; r < GPTC_MEMBW_N; r++)
+            printf("%s\"%s\": %.2f", r ? ", " : "", gptc_membw_reader_name(r),
+                   mb.reader_best[r] / 1e9);
+        printf("}, \"decode_bound_tok_s\": %.2f, \"decode_pct_of_bound\": %.1f", bound,
+               bound > 0 ? 100.0 * g_med / bound : 0.0);
+        if (refs) print_compare(path, compare, refs, n_refs, rows, n_rows, n_t, depth, 1);
+        printf("}\n");
     } else {
         printf("model       %s (%s, %.1f MB of weights read per token)\n", path, hp->arch,
                wbytes / 1e6);
@@ -266,11 +331,24 @@ int cmd_bench(int argc, char **argv)
         if (n_g)
             printf("decode      %8.1f tok/s  (min %.1f, max %.1f)  %d tokens%s\n", g_med, g_min,
                    g_max, n_g, at);
-        printf("memory      %8.1f GB/s read%s\n", bw / 1e9, bw_given > 0 ? " (given)" : "");
+        if (bw_given > 0)
+            printf("memory      %8.1f GB/s read (given)\n", bw / 1e9);
+        else if (bw > 0) {
+            printf("memory      %8.1f GB/s read (best of %d passes over %zu MiB, %s reader; its "
+                   "passes min %.1f, median %.1f",
+                   bw / 1e9, mb.passes, mb.bytes >> 20, gptc_membw_reader_name(mb.reader),
+                   mb.min / 1e9, mb.median / 1e9);
+            for (int r = 0; r < GPTC_MEMBW_N; r++)
+                if (r != mb.reader)
+                    printf("; %s best %.1f", gptc_membw_reader_name(r), mb.reader_best[r] / 1e9);
+            printf(")\n");
+        }
         if (n_g && bound > 0)
             printf("bound       %8.1f tok/s decode at that bandwidth: %.1f%% reached\n", bound,
                    100.0 * g_med / bound);
+        if (refs) print_compare(path, compare, refs, n_refs, rows, n_rows, n_t, depth, 0);
     }
+    free(refs);
     free(toks), free(pos), free(tp), free(tg);
     gptc_ctx_free(c);
     gptc_model_free(m);

@@ -1,8 +1,8 @@
 #!/bin/sh
-# End-to-end tests of gptc bench --depth and gptc info --mem on small models (values of speed are
-# never checked: speed lives in bench/). The MoE model's bytes read per token are checked against
-# its tensor table: every tensor, less the experts a token does not use and all but one row of
-# the embedding.
+# End-to-end tests of gptc bench --depth / --ctx-pos / --compare, the bandwidth probe's spread, and
+# gptc info --mem on small models (values of speed are never checked: speed lives in bench/).
+# The MoE model's bytes read per token are checked against its tensor table: every tensor, less
+# the experts a token does not use and all but one row of the embedding.
 GPTC=${GPTC:-build/gptc}
 D=${GPTC_DATA:-../shared/data}
 T=$(mktemp -d)
@@ -65,6 +65,67 @@ $GPTC info --mem "$D/gguf/arch/rand-qwen35-d128-F32.gguf" > "$T/q35.txt" 2>&1
 grep -q "^state: *[1-9][0-9]* bytes" "$T/q35.txt" && ok || bad "info --mem: qwen35 state bytes: $(cat "$T/q35.txt")"
 $GPTC info --mem "$S" | grep -q "^state:" && bad "info --mem: stories260K has no recurrent state" || ok
 expect_err "info --mem of a missing file" $GPTC info --mem "$T/missing.gguf"
+
+# 3. --ctx-pos is -d; --compare prints each row next to the reference rows that match it
+json=$($GPTC bench "$S" -p 8 -n 4 --ctx-pos 40 -r 1 -t 1 --bw 10 --json 2>&1)
+echo "$json" | grep -q '"depth": 40,' && ok || bad "bench --ctx-pos 40 sets the depth: $json"
+expect_err "bench --ctx-pos x" $GPTC bench "$S" --ctx-pos x
+cat > "$T/ref.json" <<'JSON'
+[{"model": "stories260K", "threads": 1, "depth": 0, "prefill_tok_s": 100, "decode_tok_s": 50, "source": "unit"},
+ {"model": "stories260K", "threads": 2, "depth": 0, "decode_tok_s": 7, "source": "other threads"},
+ {"type": "Q4_K_M", "threads": 1, "decode_tok_s": 9, "source": "other type"}]
+JSON
+txt=$($GPTC bench "$S" -p 8 -n 4 -r 1 -t 1 --bw 10 --compare "$T/ref.json" 2>&1); check "$?" "0" "bench --compare exits 0"
+echo "$txt" | grep -q "^  prefill .* vs *100.0 *= .*x  unit, stories260K (entry 1)" && ok || bad "compare: prefill row: $txt"
+echo "$txt" | grep -q "^  decode .* vs *50.0 *= .*x  unit, stories260K (entry 1)" && ok || bad "compare: decode row: $txt"
+echo "$txt" | grep -q "other" && bad "compare: rows of other threads / types shown: $txt" || ok
+json=$($GPTC bench "$S" -p 8 -n 4 -r 1 -t 1 --bw 10 --json --compare "$T/ref.json" 2>&1)
+echo "$json" | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+c = j["compare"]
+assert [r["test"] for r in c] == ["prefill", "decode"], c
+assert abs(c[1]["ratio"] - j["decode_tok_s"] / 50) < 1e-2 * c[1]["ratio"], c
+' && ok || bad "bench --json --compare: $json"
+# llama-bench's -o json rows (pp and tg tests; only the fields gptc reads, plus one it ignores)
+cat > "$T/lb.json" <<'JSON'
+[{"build_commit": "82bb485", "model_filename": "/models/stories260K.gguf", "model_type": "llama ?B all F32",
+  "n_threads": 1, "n_prompt": 8, "n_gen": 0, "n_depth": 0, "avg_ts": 200.5, "stddev_ts": 1.0},
+ {"build_commit": "82bb485", "model_filename": "/models/stories260K.gguf", "model_type": "llama ?B all F32",
+  "n_threads": 1, "n_prompt": 0, "n_gen": 4, "n_depth": 0, "avg_ts": 40.25, "stddev_ts": 1.0},
+ {"build_commit": "82bb485", "model_filename": "/models/stories260K.gguf", "n_threads": 1,
+  "n_prompt": 0, "n_gen": 64, "n_depth": 0, "avg_ts": 1.0}]
+JSON
+txt=$($GPTC bench "$S" -p 8 -n 4 -r 1 -t 1 --bw 10 --compare "$T/lb.json" 2>&1); check "$?" "0" "bench --compare llama-bench json exits 0"
+echo "$txt" | grep -q "^  prefill .* vs *200.5 .*llama-bench 82bb485, stories260K.gguf (entry 1)" && ok || bad "compare llama-bench: prefill: $txt"
+echo "$txt" | grep -q "^  decode .* vs *40.2 .*(entry 2)" && ok || bad "compare llama-bench: decode: $txt"
+echo "$txt" | grep -q "(entry 3)" && bad "compare: a tg64 row matched -n 4: $txt" || ok
+# the same rows as JSON Lines (llama-bench -o jsonl)
+python3 -c 'import json; [print(json.dumps(r)) for r in json.load(open("'"$T"'/lb.json"))]' > "$T/lb.jsonl"
+$GPTC bench "$S" -p 8 -n 4 -r 1 -t 1 --bw 10 --compare "$T/lb.jsonl" 2>&1 | grep -q "(entry 2)" && ok || bad "compare reads JSON Lines"
+# bad files: one gptc: line, exit 1, before the model is even loaded
+printf '[{"threads": 1, "decode_tok_s": 5,}]' > "$T/bad1.json"
+expect_err "compare: not JSON" $GPTC bench "$S" --compare "$T/bad1.json"
+check "$(wc -l < "$T/e.err" | tr -d ' ')" "1" "compare: not JSON: one line"
+grep -q "bad1.json: not JSON at line 1" "$T/e.err" && ok || bad "compare: the message names the file and line: $(cat "$T/e.err")"
+printf '[{"threads": 1, "decode_toks": 5}]' > "$T/bad2.json"
+expect_err "compare: unknown key" $GPTC bench "$S" --compare "$T/bad2.json"
+grep -q 'unknown key "decode_toks"' "$T/e.err" && ok || bad "compare: names the unknown key: $(cat "$T/e.err")"
+expect_err "compare: missing file" $GPTC bench "$S" --compare "$T/none.json"
+expect_err "compare: no value" $GPTC bench "$S" --compare
+
+# 4. the bandwidth probe's spread: min <= median <= best, and the reader it came from
+json=$($GPTC bench "$S" -p 0 -n 2 -r 1 -t 1 --bw-passes 2 --json 2>&1)
+echo "$json" | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+assert 0 < j["bandwidth_gb_s_min"] <= j["bandwidth_gb_s_median"] <= j["bandwidth_gb_s"], j
+assert j["bandwidth_reader"] in j["bandwidth_readers_gb_s"], j
+assert max(j["bandwidth_readers_gb_s"].values()) == j["bandwidth_gb_s"], j
+' && ok || bad "bench --json: the probe's spread: $json"
+txt=$($GPTC bench "$S" -p 0 -n 2 -r 1 -t 1 --bw-passes 1 2>&1)
+echo "$txt" | grep -q "^memory .* GB/s read (best of 1 passes over 1024 MiB, .* reader; its passes min .*, median " && ok || bad "bench text: the probe's spread: $txt"
+expect_err "bench --bw-passes 0" $GPTC bench "$S" --bw-passes 0
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
