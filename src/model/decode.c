@@ -395,7 +395,7 @@ static void job_attention(void *arg, int ith, int nth)
      * model with few kv heads). Tokens are dealt out in turn: a causal prompt's later tokens
      * see more cells, so contiguous halves would give the last thread most of the work. */
     int pairs = f->T * ly->n_head_kv, parts = 1;
-    if (pairs < 2 * nth) parts = GPTC_MIN(group, (2 * nth + pairs - 1) / pairs);
+    if (pairs < nth) parts = GPTC_MIN(group, (nth + pairs - 1) / pairs);
     int gs = (group + parts - 1) / parts;
     parts = (group + gs - 1) / gs;
     for (int p = ith; p < pairs * parts; p += nth) {
