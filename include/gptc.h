@@ -47,6 +47,7 @@ typedef enum gptc_status {
     GPTC_E_UNSUPPORTED, /* valid, but a feature gptc does not implement (yet) */
     GPTC_E_RANGE,       /* a value out of range: token id, position, sequence id */
     GPTC_E_KV_FULL,     /* the KV cache has no free cell for the batch (free some, retry) */
+    GPTC_E_CANCELLED,   /* the caller asked to stop (a callback said so) */
 } gptc_status;
 
 typedef struct gptc_err {
@@ -379,6 +380,147 @@ GPTC_API gptc_status gptc_grammar_set_lazy(gptc_grammar *g, const char *trigger,
                                            int32_t trigger_id, int in_think, gptc_err *err);
 /* The grammar constrains the text now (not lazy, or its trigger was seen). */
 GPTC_API int gptc_grammar_engaged(const gptc_grammar *g);
+
+/* ---------------------------------------------------------------------------------------------
+ * Chat session: a conversation with a model, as `gptc chat` holds it. The session renders the
+ * whole conversation with the model's chat template at each reply, decodes only the tokens its
+ * KV cache does not hold yet (the longest common prefix with the previous turn is kept; hybrid
+ * models go back to a recurrent-state checkpoint saved one token before each prompt's end),
+ * drops the oldest turns after the system prompt when the conversation outgrows the context,
+ * stops at the template's end-of-turn token or text, and splits the reply into content,
+ * reasoning (<think>...</think>) and tool calls in the template's format. One thread at a time.
+ */
+typedef struct gptc_chat_session gptc_chat_session;
+
+typedef struct gptc_chat_params {
+    const char *system;          /* the system prompt (copied); NULL or "": none */
+    const char *chat_template;   /* a built-in template's name ("chatml", "llama2", "llama3",
+                                  * "mistral", "gemma", "phi3", "zephyr") or Jinja source
+                                  * (copied); NULL: the model's tokenizer.chat_template, ChatML
+                                  * when it has none */
+    const char *date;            /* "YYYY-MM-DD" the template's strftime_now sees (copied);
+                                  * NULL: today */
+    gptc_sampler_params sampler; /* gptc_chat_session_default_params: gptc_sampler_default_params */
+    int n_predict;               /* most tokens per reply; -1: until the turn ends */
+    int reasoning_budget;        /* tokens a reply may think before "</think>" is forced; 0: no
+                                  * thinking (the template sees enable_thinking = false);
+                                  * -1: unlimited */
+    gptc_ctx_params ctx;         /* the session's own context (n_seq_max is ignored: 1) */
+} gptc_chat_params;
+
+/* What a piece of streamed reply is. */
+typedef enum gptc_chat_piece {
+    GPTC_CHAT_CONTENT = 0,   /* the answer's text */
+    GPTC_CHAT_REASONING = 1, /* text inside the reply's thinking block (tags not included) */
+    GPTC_CHAT_TOOL_CALL = 2, /* one whole tool call, at the end of the reply, as compact JSON:
+                              * {"name":N,"arguments":A} (A an object, or the text when it is
+                              * not JSON) */
+} gptc_chat_piece;
+
+/* Why a reply ended. */
+typedef enum gptc_chat_stop {
+    GPTC_CHAT_STOP_EOG = 0,   /* an end-of-turn token or string */
+    GPTC_CHAT_STOP_LENGTH,    /* n_predict tokens */
+    GPTC_CHAT_STOP_CTX_FULL,  /* the context is full */
+    GPTC_CHAT_STOP_CANCELLED, /* on_piece or should_stop said stop */
+    GPTC_CHAT_STOP_ERROR,     /* an error after the reply began (the status says which) */
+} gptc_chat_stop;
+
+typedef struct gptc_chat_stats {
+    size_t n_prompt;     /* tokens of the rendered prompt */
+    size_t n_cached;     /* of those, reused from the KV cache */
+    size_t n_decoded;    /* of those, decoded for this reply (n_prompt - n_cached) */
+    size_t n_reply;      /* tokens generated */
+    int n_dropped;       /* messages dropped (oldest first) so that the prompt fits */
+    gptc_chat_stop stop; /* why the reply ended */
+    double reply_ms;     /* wall time of the generation (after the prompt) */
+} gptc_chat_stats;
+
+/* Callbacks of one reply; each may be NULL. ud is passed back. */
+typedef struct gptc_chat_callbacks {
+    /* A piece of the reply as soon as it is known (text: n bytes, not NUL-terminated, valid until
+     * the call returns). Nonzero stops the reply there (GPTC_CHAT_STOP_CANCELLED). */
+    int (*on_piece)(void *ud, gptc_chat_piece kind, const char *text, size_t n);
+    /* Once the prompt is known, before it is decoded: st has n_prompt, n_cached, n_decoded and
+     * n_dropped (e.g. to tell the user that old turns were dropped). */
+    void (*on_prompt)(void *ud, const gptc_chat_stats *st);
+    /* Polled before each batch of the prompt and each generated token; nonzero stops (from
+     * another thread or a signal handler's flag: this is the way to cancel). */
+    int (*should_stop)(void *ud);
+    void *ud;
+} gptc_chat_callbacks;
+
+/* sampler: gptc_sampler_default_params(); n_predict -1; reasoning_budget -1; ctx:
+ * gptc_ctx_default_params(); everything else NULL. */
+GPTC_API gptc_chat_params gptc_chat_session_default_params(void);
+/* A session over model (borrowed: it must outlive the session); params NULL: the defaults.
+ * Errors: GPTC_E_INVALID for NULL model or out, an embedding model, n_predict or
+ * reasoning_budget below -1, or a system prompt that is not UTF-8; a template that does not
+ * parse (GPTC_E_FORMAT, GPTC_E_UNSUPPORTED: "template: ..." with its line and column);
+ * gptc_ctx_init's and gptc_sampler_init's errors; GPTC_E_NOMEM. *out is NULL on error.
+ * OUT: *out, owned, free with gptc_chat_session_free. */
+GPTC_API gptc_status gptc_chat_session_create(const gptc_model *model,
+                                              const gptc_chat_params *params,
+                                              gptc_chat_session **out /* OUT */, gptc_err *err);
+GPTC_API void gptc_chat_session_free(gptc_chat_session *s); /* NULL is fine */
+
+/* Append a message: role "user", "assistant" or "tool", content UTF-8 text (copied).
+ * GPTC_E_INVALID for a NULL or unknown role ("system": use gptc_chat_session_set_system), NULL
+ * content, an empty user message, or content that is not valid UTF-8. */
+GPTC_API gptc_status gptc_chat_session_add(gptc_chat_session *s, const char *role,
+                                           const char *content, gptc_err *err);
+/* Generate the assistant's reply to the conversation (which must end with a user or tool
+ * message: GPTC_E_INVALID otherwise), streaming it through cb (may be NULL), and append it to
+ * the conversation as an assistant message (its raw text: thinking and tool-call markup
+ * included, as the template expects it back). st (may be NULL) receives the statistics.
+ * Errors before the reply begins leave no assistant message (the messages dropped to fit stay
+ * dropped): GPTC_E_KV_FULL when the last message alone does not fit in the context,
+ * GPTC_E_INVALID when the template refuses the conversation, GPTC_E_CANCELLED when should_stop
+ * said so during the prompt, and gptc_decode's errors (the KV cache is then cleared). A reply
+ * cut short by the callbacks, n_predict or a full context is GPTC_OK (st->stop says why). An
+ * error after the reply began keeps the partial reply and returns its status. */
+GPTC_API gptc_status gptc_chat_session_generate(gptc_chat_session *s, const gptc_chat_callbacks *cb,
+                                                gptc_chat_stats *st /* OUT, may be NULL */,
+                                                gptc_err *err);
+/* Remove the last message (e.g. a user message whose reply failed); 0 if there was none
+ * besides the system prompt, else 1. */
+GPTC_API int gptc_chat_session_pop(gptc_chat_session *s);
+/* Forget the conversation and the KV cache; the system prompt stays. */
+GPTC_API void gptc_chat_session_clear(gptc_chat_session *s);
+/* Set (copied), replace or, with NULL or "", remove the system prompt. GPTC_E_INVALID when text
+ * is not valid UTF-8. */
+GPTC_API gptc_status gptc_chat_session_set_system(gptc_chat_session *s, const char *text,
+                                                  gptc_err *err);
+/* New sampling parameters for the next replies (the sampler starts afresh: no penalty history).
+ * On error (gptc_sampler_init's) the old ones stay. */
+GPTC_API gptc_status gptc_chat_session_set_sampler(gptc_chat_session *s,
+                                                   const gptc_sampler_params *p, gptc_err *err);
+GPTC_API void gptc_chat_session_set_n_predict(gptc_chat_session *s, int n_predict);
+
+/* The conversation: how many messages (the system prompt included), and the i-th one's role
+ * and content (borrowed from the session: valid until it next changes the conversation).
+ * GPTC_E_RANGE for i out of range. */
+GPTC_API size_t gptc_chat_session_n_messages(const gptc_chat_session *s);
+GPTC_API gptc_status gptc_chat_session_message(const gptc_chat_session *s, size_t i,
+                                               const char **role /* OUT */,
+                                               const char **content /* OUT */, gptc_err *err);
+/* The conversation as a JSON array of message objects. OUT: *json, malloc'd, NUL-terminated,
+ * free with free(). */
+GPTC_API gptc_status gptc_chat_session_save_json(const gptc_chat_session *s, char **json /* OUT */,
+                                                 gptc_err *err);
+/* Replace the conversation with a JSON array of message objects (len bytes), or an object
+ * whose "messages" is one; every message an object with a string "role" (further fields such as
+ * tool_calls are kept for the template). GPTC_E_FORMAT otherwise; the conversation is then
+ * unchanged. The KV cache is kept: the next reply reuses what still matches. */
+GPTC_API gptc_status gptc_chat_session_load_json(gptc_chat_session *s, const char *json, size_t len,
+                                                 gptc_err *err);
+/* The context size in tokens, and how many tokens the KV cache holds now. */
+GPTC_API int gptc_chat_session_n_ctx(const gptc_chat_session *s);
+GPTC_API size_t gptc_chat_session_n_cached(const gptc_chat_session *s);
+/* The template in use (Jinja source, borrowed from the session), and whether it is the ChatML
+ * fallback for a model without one (is_fallback may be NULL). */
+GPTC_API const char *gptc_chat_session_template(const gptc_chat_session *s, size_t *len /* OUT */,
+                                                int *is_fallback /* OUT, may be NULL */);
 
 #ifdef __cplusplus
 }

@@ -24,6 +24,8 @@ const char *gptc_status_name(gptc_status s)
         return "out of range";
     case GPTC_E_KV_FULL:
         return "KV cache full";
+    case GPTC_E_CANCELLED:
+        return "cancelled";
     }
     return "unknown status";
 }
