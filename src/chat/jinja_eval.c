@@ -638,12 +638,11 @@ static void args_free(evargs *ea)
     free(ea->hkw);
 }
 
-/* Evaluate a node's call arguments (l1 positional, l2 keyword); extra: prepended positional
- * values (borrowed, increfed) */
-static int eval_args(jrt *rt, const jnode *n, const jv *extra, size_t nextra, evargs *ea)
+/* Evaluate call arguments; extra: prepended positional values (borrowed, increfed) */
+static int eval_args(jrt *rt, const jcallargs *n, const jv *extra, size_t nextra, evargs *ea)
 {
     memset(ea, 0, sizeof *ea);
-    size_t np = nextra + n->l1.n, nk = n->l2.n;
+    size_t np = nextra + n->pos.n, nk = n->kw.n;
     jv *pos = ea->pos, *kw = ea->kw;
     if (np > 4 && !(pos = ea->hpos = calloc(np, sizeof *pos)))
         return gptc_jfail(rt, JE_NOMEM, "out of memory");
@@ -654,12 +653,12 @@ static int eval_args(jrt *rt, const jnode *n, const jv *extra, size_t nextra, ev
     ea->a.kwn = n->kwnames;
     for (size_t i = 0; i < nextra; i++)
         pos[ea->a.npos++] = gptc_jv_incref(extra[i]);
-    for (uint32_t i = 0; i < n->l1.n; i++) {
-        if (eval(rt, n->l1.v[i], &pos[ea->a.npos])) return -1;
+    for (uint32_t i = 0; i < n->pos.n; i++) {
+        if (eval(rt, n->pos.v[i], &pos[ea->a.npos])) return -1;
         ea->a.npos++;
     }
-    for (uint32_t i = 0; i < n->l2.n; i++) {
-        if (eval(rt, n->l2.v[i], &kw[ea->a.nkw])) return -1;
+    for (uint32_t i = 0; i < n->kw.n; i++) {
+        if (eval(rt, n->kw.v[i], &kw[ea->a.nkw])) return -1;
         ea->a.nkw++;
     }
     return 0;
@@ -684,24 +683,24 @@ static int call_value(jrt *rt, jv fn, const jargs *a, jv *out)
 /* A filter node; one unknown at parse time (allowed in a soft frame) raises only here */
 static int run_filter(jrt *rt, const jnode *f, jv in, const jargs *a, jv *out)
 {
-    if (f->fid < 0) {
+    if (f->u.filter.fid < 0) {
         *out = jv_none();
-        return gptc_jfail(rt, JE_RUNTIME, "No filter named '%s' found.", f->name->p);
+        return gptc_jfail(rt, JE_RUNTIME, "No filter named '%s' found.", f->u.filter.name->p);
     }
-    return gptc_jinja_filter(rt, f->fid, in, a, out);
+    return gptc_jinja_filter(rt, f->u.filter.fid, in, a, out);
 }
 
-/* Apply a chain of FILTER nodes; the innermost node's input is `in` when its a is NULL */
+/* Apply a chain of FILTER nodes; the innermost node's input is `in` when its in is NULL */
 static int apply_filters(jrt *rt, const jnode *f, jv in, jv *out)
 {
     jv x;
-    if (f->a) {
-        if (apply_filters(rt, f->a, in, &x)) return -1;
+    if (f->u.filter.in) {
+        if (apply_filters(rt, f->u.filter.in, in, &x)) return -1;
     } else {
         x = gptc_jv_incref(in);
     }
     evargs ea;
-    int r = eval_args(rt, f, NULL, 0, &ea);
+    int r = eval_args(rt, &f->u.filter.args, NULL, 0, &ea);
     if (!r) r = run_filter(rt, f, x, &ea.a, out);
     args_free(&ea);
     gptc_jv_decref(x);
@@ -713,24 +712,24 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
     *out = jv_none();
     switch (e->kind) {
     case JN_CONST:
-        *out = gptc_jv_incref(e->cval);
+        *out = gptc_jv_incref(e->u.cval);
         return 0;
     case JN_NAME:
-        if (lookup(rt, e->sym, out)) return 0;
-        return gptc_jv_undef_msg(rt, out, "'%s' is undefined", e->name->p);
+        if (lookup(rt, e->u.var.sym, out)) return 0;
+        return gptc_jv_undef_msg(rt, out, "'%s' is undefined", e->u.var.name->p);
     case JN_ATTR: {
         jv obj;
-        if (eval(rt, e->a, &obj)) return -1;
+        if (eval(rt, e->u.attr.obj, &obj)) return -1;
         rt->line = e->line;
         rt->col = e->col;
-        int r = gptc_jinja_getattr(rt, obj, e->name->p, e->name->n, out);
+        int r = gptc_jinja_getattr(rt, obj, e->u.attr.name->p, e->u.attr.name->n, out);
         gptc_jv_decref(obj);
         return r;
     }
     case JN_ITEM: {
         jv obj, key;
-        if (eval(rt, e->a, &obj)) return -1;
-        if (eval(rt, e->b, &key)) {
+        if (eval(rt, e->u.item.obj, &obj)) return -1;
+        if (eval(rt, e->u.item.key, &key)) {
             gptc_jv_decref(obj);
             return -1;
         }
@@ -743,8 +742,8 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
     }
     case JN_SLICE: {
         jv obj, b[3] = {jv_none(), jv_none(), jv_none()};
-        const jnode *bn[3] = {e->b, e->c, e->d};
-        if (eval(rt, e->a, &obj)) return -1;
+        const jnode *bn[3] = {e->u.slice.start, e->u.slice.stop, e->u.slice.step};
+        if (eval(rt, e->u.slice.obj, &obj)) return -1;
         int r = 0;
         for (int k = 0; k < 3 && !r; k++)
             if (bn[k]) r = eval(rt, bn[k], &b[k]);
@@ -760,9 +759,9 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
     }
     case JN_CALL: {
         jv fn;
-        if (eval(rt, e->a, &fn)) return -1;
+        if (eval(rt, e->u.call.fn, &fn)) return -1;
         evargs ea;
-        int r = eval_args(rt, e, NULL, 0, &ea);
+        int r = eval_args(rt, &e->u.call.args, NULL, 0, &ea);
         if (!r) {
             rt->line = e->line;
             rt->col = e->col;
@@ -774,9 +773,9 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
     }
     case JN_FILTER: {
         jv in;
-        if (eval(rt, e->a, &in)) return -1;
+        if (eval(rt, e->u.filter.in, &in)) return -1;
         evargs ea;
-        int r = eval_args(rt, e, NULL, 0, &ea);
+        int r = eval_args(rt, &e->u.filter.args, NULL, 0, &ea);
         if (!r) {
             rt->line = e->line;
             rt->col = e->col;
@@ -788,24 +787,25 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
     }
     case JN_TEST: {
         jv in;
-        if (eval(rt, e->a, &in)) return -1;
+        if (eval(rt, e->u.filter.in, &in)) return -1;
         evargs ea;
-        int res = 0, r = eval_args(rt, e, NULL, 0, &ea);
+        int res = 0, r = eval_args(rt, &e->u.filter.args, NULL, 0, &ea);
         if (!r) {
             rt->line = e->line;
             rt->col = e->col;
-            r = e->fid < 0 ? gptc_jfail(rt, JE_RUNTIME, "No test named '%s' found.", e->name->p)
-                           : gptc_jinja_test(rt, e->fid, in, &ea.a, &res);
+            r = e->u.filter.fid < 0
+                    ? gptc_jfail(rt, JE_RUNTIME, "No test named '%s' found.", e->u.filter.name->p)
+                    : gptc_jinja_test(rt, e->u.filter.fid, in, &ea.a, &res);
         }
         args_free(&ea);
         gptc_jv_decref(in);
-        if (!r) *out = jv_bool(e->neg ? !res : res);
+        if (!r) *out = jv_bool(e->u.filter.neg ? !res : res);
         return r;
     }
     case JN_NEG:
     case JN_POS: {
         jv x;
-        if (eval(rt, e->a, &x)) return -1;
+        if (eval(rt, e->u.unary.operand, &x)) return -1;
         rt->line = e->line;
         rt->col = e->col;
         int r = 0;
@@ -827,7 +827,7 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
     }
     case JN_NOT: {
         jv x;
-        if (eval(rt, e->a, &x)) return -1;
+        if (eval(rt, e->u.unary.operand, &x)) return -1;
         *out = jv_bool(!gptc_jv_truthy(x));
         gptc_jv_decref(x);
         return 0;
@@ -835,41 +835,41 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
     case JN_AND:
     case JN_OR: {
         jv x;
-        if (eval(rt, e->a, &x)) return -1;
+        if (eval(rt, e->u.binop.lhs, &x)) return -1;
         if (gptc_jv_truthy(x) == (e->kind == JN_OR)) {
             *out = x;
             return 0;
         }
         gptc_jv_decref(x);
-        return eval(rt, e->b, out);
+        return eval(rt, e->u.binop.rhs, out);
     }
     case JN_BINOP: {
         jv a, b;
-        if (eval(rt, e->a, &a)) return -1;
-        if (eval(rt, e->b, &b)) {
+        if (eval(rt, e->u.binop.lhs, &a)) return -1;
+        if (eval(rt, e->u.binop.rhs, &b)) {
             gptc_jv_decref(a);
             return -1;
         }
         rt->line = e->line;
         rt->col = e->col;
-        int r = gptc_jinja_binop(rt, e->op, a, b, out);
+        int r = gptc_jinja_binop(rt, e->u.binop.op, a, b, out);
         gptc_jv_decref(a);
         gptc_jv_decref(b);
         return r;
     }
     case JN_COMPARE: {
         jv left;
-        if (eval(rt, e->a, &left)) return -1;
+        if (eval(rt, e->u.compare.first, &left)) return -1;
         int res = 1;
-        for (uint32_t i = 0; i < e->l1.n && res; i++) {
+        for (uint32_t i = 0; i < e->u.compare.rest.n && res; i++) {
             jv right;
-            if (eval(rt, e->l1.v[i], &right)) {
+            if (eval(rt, e->u.compare.rest.v[i], &right)) {
                 gptc_jv_decref(left);
                 return -1;
             }
             rt->line = e->line;
             rt->col = e->col;
-            int r = compare(rt, e->ops[i], left, right, &res);
+            int r = compare(rt, e->u.compare.ops[i], left, right, &res);
             gptc_jv_decref(left);
             left = right;
             if (r) {
@@ -883,11 +883,11 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
     }
     case JN_COND: {
         jv c;
-        if (eval(rt, e->a, &c)) return -1;
+        if (eval(rt, e->u.cond.test, &c)) return -1;
         int t = gptc_jv_truthy(c);
         gptc_jv_decref(c);
-        if (t) return eval(rt, e->b, out);
-        if (e->c) return eval(rt, e->c, out);
+        if (t) return eval(rt, e->u.cond.then, out);
+        if (e->u.cond.orelse) return eval(rt, e->u.cond.orelse, out);
         return gptc_jv_undef_msg(rt, out,
                                  "the inline if-expression on line %u evaluated to false "
                                  "and no else section was defined.",
@@ -895,10 +895,11 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
     }
     case JN_LIST:
     case JN_TUPLE: {
-        jlist *l = gptc_jlist_new(rt, e->l1.n, e->kind == JN_TUPLE);
+        const jnlist *items = &e->u.seq.items;
+        jlist *l = gptc_jlist_new(rt, items->n, e->kind == JN_TUPLE);
         if (!l) return -1;
-        for (uint32_t i = 0; i < e->l1.n; i++)
-            if (eval(rt, e->l1.v[i], &l->v[i])) {
+        for (uint32_t i = 0; i < items->n; i++)
+            if (eval(rt, items->v[i], &l->v[i])) {
                 gptc_jv_decref(jv_listv(l));
                 return -1;
             }
@@ -910,16 +911,16 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
         return 0;
     }
     case JN_DICT: {
-        jdict *d = gptc_jdict_new(rt, e->l1.n);
+        jdict *d = gptc_jdict_new(rt, e->u.dict.keys.n);
         if (!d) return -1;
         jv dv = jv_dictv(d);
-        for (uint32_t i = 0; i < e->l1.n; i++) {
+        for (uint32_t i = 0; i < e->u.dict.keys.n; i++) {
             jv k, v;
-            if (eval(rt, e->l1.v[i], &k)) {
+            if (eval(rt, e->u.dict.keys.v[i], &k)) {
                 gptc_jv_decref(dv);
                 return -1;
             }
-            if (eval(rt, e->l2.v[i], &v)) {
+            if (eval(rt, e->u.dict.vals.v[i], &v)) {
                 gptc_jv_decref(k);
                 gptc_jv_decref(dv);
                 return -1;
@@ -941,9 +942,9 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
     }
     case JN_CONCAT: {
         jbuf b = {0};
-        for (uint32_t i = 0; i < e->l1.n; i++) {
+        for (uint32_t i = 0; i < e->u.seq.items.n; i++) {
             jv x;
-            if (eval(rt, e->l1.v[i], &x)) {
+            if (eval(rt, e->u.seq.items.v[i], &x)) {
                 gptc_jbuf_free(&b);
                 return -1;
             }
@@ -986,17 +987,17 @@ static int assign(jrt *rt, const jnode *target, jv v)
 {
     switch (target->kind) {
     case JN_NAME:
-        return frame_set(rt, rt->frame, target->sym, v);
+        return frame_set(rt, rt->frame, target->u.var.sym, v);
     case JN_NSREF: {
         jv ns = jv_none();
-        if (!lookup(rt, target->sym, &ns) || ns.kind != JV_NS) {
+        if (!lookup(rt, target->u.nsref.sym, &ns) || ns.kind != JV_NS) {
             gptc_jv_decref(ns);
             rt->line = target->line;
             rt->col = target->col;
             return gptc_jfail(rt, JE_RUNTIME, "cannot assign attribute on non-namespace object");
         }
         jv key;
-        int r = gptc_jv_str(rt, target->name->p, target->name->n, &key);
+        int r = gptc_jv_str(rt, target->u.nsref.attr->p, target->u.nsref.attr->n, &key);
         if (!r) {
             r = gptc_jdict_set(rt, ns.u.ns->attrs, key, v);
             gptc_jv_decref(key);
@@ -1005,17 +1006,18 @@ static int assign(jrt *rt, const jnode *target, jv v)
         return r;
     }
     case JN_TUPLE: {
+        const jnlist *targets = &target->u.seq.items;
         jlist *items;
         if (gptc_jinja_iterate(rt, v, &items)) return -1;
         int r = 0;
-        if (items->n != target->l1.n)
-            r = items->n < target->l1.n
+        if (items->n != targets->n)
+            r = items->n < targets->n
                     ? gptc_jfail(rt, JE_VALUE, "not enough values to unpack (expected %u, got %zu)",
-                                 target->l1.n, items->n)
+                                 targets->n, items->n)
                     : gptc_jfail(rt, JE_VALUE, "too many values to unpack (expected %u)",
-                                 target->l1.n);
-        for (uint32_t i = 0; i < target->l1.n && !r; i++)
-            r = assign(rt, target->l1.v[i], items->v[i]);
+                                 targets->n);
+        for (uint32_t i = 0; i < targets->n && !r; i++)
+            r = assign(rt, targets->v[i], items->v[i]);
         gptc_jv_decref(jv_listv(items));
         return r;
     }
@@ -1041,7 +1043,7 @@ static int capture_body(jrt *rt, const jnlist *body, jv *out)
 static int exec_for(jrt *rt, const jnode *s)
 {
     jv seqv;
-    if (eval(rt, s->b, &seqv)) return -1;
+    if (eval(rt, s->u.forloop.iter, &seqv)) return -1;
     jlist *items;
     rt->line = s->line;
     rt->col = s->col;
@@ -1055,15 +1057,15 @@ static int exec_for(jrt *rt, const jnode *s)
         gptc_jv_decref(jv_listv(items));
         return -1;
     }
-    if (s->c) { /* inline filter: `for x in xs if cond` (no `loop` yet) */
+    if (s->u.forloop.filter) { /* inline filter: `for x in xs if cond` (no `loop` yet) */
         jlist *kept = gptc_jlist_new(rt, items->n, 0);
         size_t nk = 0;
         rt->frame = f;
         for (size_t i = 0; kept && i < items->n && !r; i++) {
             frame_clear(f);
             jv c = jv_none();
-            r = assign(rt, s->a, items->v[i]);
-            if (!r) r = eval(rt, s->c, &c);
+            r = assign(rt, s->u.forloop.target, items->v[i]);
+            if (!r) r = eval(rt, s->u.forloop.filter, &c);
             if (!r && gptc_jv_truthy(c)) kept->v[nk++] = gptc_jv_incref(items->v[i]);
             gptc_jv_decref(c);
         }
@@ -1086,7 +1088,7 @@ static int exec_for(jrt *rt, const jnode *s)
     if (items->n == 0) {
         gptc_jv_decref(jv_listv(items));
         frame_release(rt, f);
-        return s->l3.n ? exec_list(rt, &s->l3) : 0;
+        return s->u.forloop.orelse.n ? exec_list(rt, &s->u.forloop.orelse) : 0;
     }
     jloop *lp = gptc_jalloc(rt, sizeof *lp);
     if (!lp || items->depth + 1 > JINJA_MAX_DEPTH) {
@@ -1121,9 +1123,9 @@ static int exec_for(jrt *rt, const jnode *s)
         }
         lp->i = i;
         rt->frame = f;
-        r = assign(rt, s->a, items->v[i]);
+        r = assign(rt, s->u.forloop.target, items->v[i]);
         if (!r) r = frame_set(rt, f, rt->t->sym_loop, loopv);
-        if (!r) r = exec_list(rt, &s->l2);
+        if (!r) r = exec_list(rt, &s->u.forloop.body);
         rt->frame = outer;
         if (rt->ctl == 1) {
             rt->ctl = 0;
@@ -1154,60 +1156,61 @@ static int exec_stmt(jrt *rt, const jnode *s)
 {
     switch (s->kind) {
     case JN_TEXT:
-        return gptc_jbuf_put(rt, rt->out, s->cval.u.s->p, s->cval.u.s->n);
+        return gptc_jbuf_put(rt, rt->out, s->u.cval.u.s->p, s->u.cval.u.s->n);
     case JN_OUTPUT: {
         jv v;
-        if (eval(rt, s->a, &v)) return -1;
+        if (eval(rt, s->u.output.expr, &v)) return -1;
         int r = gptc_jv_write_str(rt, rt->out, v);
         gptc_jv_decref(v);
         return r;
     }
     case JN_IF: {
-        for (uint32_t i = 0; i < s->l1.n; i++) {
+        const jnlist *conds = &s->u.ifs.conds, *bodies = &s->u.ifs.bodies;
+        for (uint32_t i = 0; i < conds->n; i++) {
             jv c;
-            if (eval(rt, s->l1.v[i], &c)) return -1;
+            if (eval(rt, conds->v[i], &c)) return -1;
             int t = gptc_jv_truthy(c);
             gptc_jv_decref(c);
-            if (t) return exec_list(rt, &s->l2.v[i]->l1);
+            if (t) return exec_list(rt, &bodies->v[i]->u.body.stmts);
         }
-        if (s->l2.n > s->l1.n) return exec_list(rt, &s->l2.v[s->l1.n]->l1);
+        if (bodies->n > conds->n) return exec_list(rt, &bodies->v[conds->n]->u.body.stmts);
         return 0;
     }
     case JN_FOR:
         return exec_for(rt, s);
     case JN_SET: {
         jv v;
-        if (eval(rt, s->b, &v)) return -1;
-        int r = assign(rt, s->a, v);
+        if (eval(rt, s->u.set.value, &v)) return -1;
+        int r = assign(rt, s->u.set.target, v);
         gptc_jv_decref(v);
         return r;
     }
     case JN_SET_BLOCK: {
         jv text, v;
-        if (capture_body(rt, &s->l2, &text)) return -1;
+        if (capture_body(rt, &s->u.setblock.body, &text)) return -1;
         int r = 0;
-        if (s->b) {
-            r = apply_filters(rt, s->b, text, &v);
+        if (s->u.setblock.filters) {
+            r = apply_filters(rt, s->u.setblock.filters, text, &v);
             gptc_jv_decref(text);
         } else {
             v = text;
         }
         if (r) return -1;
-        r = assign(rt, s->a, v);
+        r = assign(rt, s->u.setblock.target, v);
         gptc_jv_decref(v);
         return r;
     }
     case JN_MACRO: {
         jv m;
         if (make_macro(rt, s, &m)) return -1;
-        int r = frame_set(rt, rt->frame, s->sym, m);
+        int r = frame_set(rt, rt->frame, s->u.macro.sym, m);
         gptc_jv_decref(m);
         return r;
     }
     case JN_CALL_BLOCK: {
-        const jnode *call = s->a;
+        const jnode *call = s->u.macro.call;
         jv fn, caller, res;
-        if (eval(rt, call->a, &fn)) return -1;
+        if (eval(rt, call->u.call.fn, &fn)) return -1;
         if (fn.kind != JV_MACRO) {
             int r = fn.kind == JV_UNDEF
                         ? undefined_error(rt, fn)
@@ -1221,7 +1224,7 @@ static int exec_stmt(jrt *rt, const jnode *s)
             return -1;
         }
         evargs ea;
-        int r = eval_args(rt, call, NULL, 0, &ea);
+        int r = eval_args(rt, &call->u.call.args, NULL, 0, &ea);
         if (!r) r = gptc_jinja_call_macro(rt, fn.u.m, &ea.a, caller, &res);
         args_free(&ea);
         gptc_jv_decref(caller);
@@ -1233,8 +1236,8 @@ static int exec_stmt(jrt *rt, const jnode *s)
     }
     case JN_FILTER_BLOCK: {
         jv text, v;
-        if (capture_body(rt, &s->l2, &text)) return -1;
-        int r = apply_filters(rt, s->b, text, &v);
+        if (capture_body(rt, &s->u.filterblock.body, &text)) return -1;
+        int r = apply_filters(rt, s->u.filterblock.filters, text, &v);
         gptc_jv_decref(text);
         if (r) return -1;
         r = gptc_jv_write_str(rt, rt->out, v);
@@ -1243,10 +1246,10 @@ static int exec_stmt(jrt *rt, const jnode *s)
     }
     case JN_WITH: {
         jv vals[64];
-        uint32_t n = s->l1.n;
+        uint32_t n = s->u.with.targets.n;
         if (n > 64) return gptc_jfail(rt, JE_UNSUPPORTED, "more than 64 variables in one with");
         for (uint32_t i = 0; i < n; i++)
-            if (eval(rt, s->l3.v[i], &vals[i])) {
+            if (eval(rt, s->u.with.values.v[i], &vals[i])) {
                 for (uint32_t k = 0; k < i; k++)
                     gptc_jv_decref(vals[k]);
                 return -1;
@@ -1255,10 +1258,10 @@ static int exec_stmt(jrt *rt, const jnode *s)
         int r = f ? 0 : -1;
         rt->frame = f ? f : outer;
         for (uint32_t i = 0; i < n && !r; i++)
-            r = assign(rt, s->l1.v[i], vals[i]);
+            r = assign(rt, s->u.with.targets.v[i], vals[i]);
         for (uint32_t i = 0; i < n; i++)
             gptc_jv_decref(vals[i]);
-        if (!r) r = exec_list(rt, &s->l2);
+        if (!r) r = exec_list(rt, &s->u.with.body);
         rt->frame = outer;
         frame_release(rt, f);
         return r;
@@ -1270,7 +1273,7 @@ static int exec_stmt(jrt *rt, const jnode *s)
         rt->ctl = 2;
         return 0;
     case JN_BODY:
-        return exec_list(rt, &s->l1);
+        return exec_list(rt, &s->u.body.stmts);
     default:
         return gptc_jfail(rt, JE_UNSUPPORTED, "statement kind %d", s->kind);
     }
@@ -1301,11 +1304,12 @@ static int exec_list(jrt *rt, const jnlist *l)
 int gptc_jinja_call_macro(jrt *rt, jmacro *m, const jargs *a, jv caller, jv *out)
 {
     const jnode *node = m->node;
-    const char *mname = node->kind == JN_MACRO ? node->name->p : "caller";
+    const jnlist *params = &node->u.macro.params, *defaults = &node->u.macro.defaults;
+    const char *mname = node->kind == JN_MACRO ? node->u.macro.name->p : "caller";
     if (rt->calls >= rt->opts->limits.max_calls)
         return gptc_jfail(rt, JE_LIMIT, "macro calls nested too deeply (more than %d)",
                           rt->opts->limits.max_calls);
-    uint32_t np = node->l1.n;
+    uint32_t np = params->n;
     jframe *f = frame_new(rt, m->frame);
     if (!f) return -1;
     int r = 0;
@@ -1315,15 +1319,15 @@ int gptc_jinja_call_macro(jrt *rt, jmacro *m, const jargs *a, jv caller, jv *out
     jdict *kwargs = NULL;
     /* positional */
     size_t nextra = a->npos > np ? a->npos - np : 0;
-    if (!r && nextra && !(node->flags & JNF_VARARGS))
+    if (!r && nextra && !(node->u.macro.flags & JNF_VARARGS))
         r = gptc_jfail(rt, JE_TYPE, "macro '%s' takes not more than %u argument(s)", mname, np);
-    if (!r && (node->flags & JNF_VARARGS)) {
+    if (!r && (node->u.macro.flags & JNF_VARARGS)) {
         varargs = gptc_jlist_new(rt, nextra, 1);
         if (!varargs) r = -1;
     }
     for (size_t i = 0; i < a->npos && !r; i++) {
         if (i < np) {
-            r = frame_set(rt, f, node->l1.v[i]->sym, a->pos[i]);
+            r = frame_set(rt, f, params->v[i]->u.var.sym, a->pos[i]);
             set[i] = 1;
         } else {
             varargs->v[i - np] = gptc_jv_incref(a->pos[i]);
@@ -1331,21 +1335,21 @@ int gptc_jinja_call_macro(jrt *rt, jmacro *m, const jargs *a, jv caller, jv *out
     }
     if (!r && varargs) r = gptc_jlist_seal(rt, varargs);
     /* keyword */
-    if (!r && (node->flags & JNF_KWARGS) && !(kwargs = gptc_jdict_new(rt, 0))) r = -1;
+    if (!r && (node->u.macro.flags & JNF_KWARGS) && !(kwargs = gptc_jdict_new(rt, 0))) r = -1;
     for (size_t k = 0; k < a->nkw && !r; k++) {
         const jstr *kn = a->kwn[k];
         uint32_t i;
-        for (i = 0; i < np; i++)
-            if (node->l1.v[i]->name->n == kn->n &&
-                memcmp(node->l1.v[i]->name->p, kn->p, kn->n) == 0)
-                break;
+        for (i = 0; i < np; i++) {
+            const jstr *pn = params->v[i]->u.var.name;
+            if (pn->n == kn->n && memcmp(pn->p, kn->p, kn->n) == 0) break;
+        }
         if (i < np) {
             if (set[i]) {
                 r = gptc_jfail(rt, JE_TYPE, "macro '%s' got multiple values for argument '%s'",
                                mname, kn->p);
                 break;
             }
-            r = frame_set(rt, f, node->l1.v[i]->sym, a->kw[k]);
+            r = frame_set(rt, f, params->v[i]->u.var.sym, a->kw[k]);
             set[i] = 1;
         } else if (kn->n == 6 && memcmp(kn->p, "caller", 6) == 0 && caller.kind == JV_NOARG) {
             caller = a->kw[k];
@@ -1362,14 +1366,14 @@ int gptc_jinja_call_macro(jrt *rt, jmacro *m, const jargs *a, jv caller, jv *out
     for (uint32_t i = 0; i < np && !r; i++) {
         if (set[i]) continue;
         jv v;
-        if (node->l3.v && node->l3.v[i]) {
-            r = eval(rt, node->l3.v[i], &v);
+        if (defaults->v && defaults->v[i]) {
+            r = eval(rt, defaults->v[i], &v);
         } else {
             r = gptc_jv_undef_msg(rt, &v, "parameter '%s' was not provided",
-                                  node->l1.v[i]->name->p);
+                                  params->v[i]->u.var.name->p);
         }
         if (!r) {
-            r = frame_set(rt, f, node->l1.v[i]->sym, v);
+            r = frame_set(rt, f, params->v[i]->u.var.sym, v);
             gptc_jv_decref(v);
         }
     }
@@ -1382,7 +1386,7 @@ int gptc_jinja_call_macro(jrt *rt, jmacro *m, const jargs *a, jv caller, jv *out
     if (!r) {
         rt->calls++;
         int ctl = rt->ctl;
-        r = capture_body(rt, &node->l2, out);
+        r = capture_body(rt, &node->u.macro.body, out);
         rt->ctl = ctl;
         rt->calls--;
     }
@@ -1539,7 +1543,7 @@ gptc_status gptc_jinja_render(const jinja_template *t, const jinja_var *vars, si
     }
     if (!r) {
         rt.frame = root;
-        r = exec_list(&rt, &t->root->l1);
+        r = exec_list(&rt, &t->root->u.body.stmts);
     }
 
     /* teardown: frames (root, captured ones), then namespaces (emptied first: cycles) */

@@ -430,32 +430,105 @@ typedef struct jnlist {
 #define JNF_KWARGS 2  /* ... kwargs */
 #define JNF_CALLER 4  /* ... caller */
 
-/* One node shape for all kinds; the fields each kind uses:
- *   CONST, TEXT: cval                NAME: sym, name          ATTR: a.name
- *   ITEM: a[b]                       SLICE: a[b:c:d] (NULLs)  CALL: a(l1, kw l2)
- *   FILTER: a|fid(l1, kw l2)         TEST: a is [neg] fid(l1, kw l2)
- *   NEG/POS/NOT: a                   BINOP: a op b            AND/OR: a, b
- *   COMPARE: a, then ops[i] l1[i]    COND: b if a else c      LIST/TUPLE/CONCAT: l1
- *   DICT: keys l1, values l2         NSREF: sym.name (a set target)
- *   OUTPUT: a                        IF: conds l1, bodies l2 (BODY nodes; one more: else)
- *   FOR: target a, iter b, filter c, body l2, else l3
- *   SET: target a = b                SET_BLOCK: target a, filters l1, body l2
- *   MACRO: sym name(params l1 = defaults l3), body l2, flags JNF_*
- *   CALL_BLOCK: call a, caller params l1 = defaults l3, body l2
- *   FILTER_BLOCK: filters l1, body l2                WITH: targets l1 = values l3, body l2
- *   BODY: statements l1
- * kwargs: kwnames[i] names l2[i]. */
-struct jnode {
-    uint8_t kind, op, neg, flags;
-    uint32_t line, col;
-    uint32_t sym;
-    int32_t fid;
-    jstr *name;
-    jv cval;
-    jnode *a, *b, *c, *d;
-    jnlist l1, l2, l3;
+/* The arguments of a call, a filter or a test: pos(...), kw: kwnames[i]=kw[i] */
+typedef struct jcallargs {
+    jnlist pos, kw;
     jstr **kwnames;
-    uint8_t *ops;
+} jcallargs;
+
+/* A syntax tree node: kind, position, and the fields of its kind in u (named after the kind;
+ * a NULL node or an empty list is an omitted part). */
+struct jnode {
+    uint8_t kind;
+    uint32_t line, col;
+    union {
+        jv cval; /* CONST; TEXT: its string */
+        struct {
+            uint32_t sym;
+            jstr *name;
+        } var; /* NAME (also a macro parameter) */
+        struct {
+            uint32_t sym; /* the namespace */
+            jstr *attr;
+        } nsref; /* NSREF: a set target sym.attr */
+        struct {
+            jnode *obj;
+            jstr *name;
+        } attr; /* ATTR: obj.name */
+        struct {
+            jnode *obj, *key;
+        } item; /* ITEM: obj[key] */
+        struct {
+            jnode *obj, *start, *stop, *step;
+        } slice; /* SLICE: obj[start:stop:step] */
+        struct {
+            jnode *fn;
+            jcallargs args;
+        } call; /* CALL: fn(args) */
+        struct {
+            jnode *in;   /* NULL: the innermost filter of a block's chain (its input is the body) */
+            int32_t fid; /* -1: unknown at parse time (raises when evaluated) */
+            jstr *name;  /* set when fid is -1 */
+            uint8_t neg; /* TEST: `is not` */
+            jcallargs args;
+        } filter; /* FILTER: in|name(args); TEST: in is [not] name(args) */
+        struct {
+            jnode *operand;
+        } unary; /* NEG, POS, NOT */
+        struct {
+            uint8_t op; /* JO_*; 0 for AND / OR */
+            jnode *lhs, *rhs;
+        } binop; /* BINOP, AND, OR */
+        struct {
+            jnode *first;
+            jnlist rest;
+            uint8_t *ops; /* ops[i] compares with rest.v[i] */
+        } compare;        /* COMPARE */
+        struct {
+            jnode *test, *then, *orelse;
+        } cond; /* COND: then if test else orelse */
+        struct {
+            jnlist items;
+        } seq; /* LIST, TUPLE, CONCAT */
+        struct {
+            jnlist keys, vals;
+        } dict; /* DICT */
+        struct {
+            jnode *expr;
+        } output; /* OUTPUT: {{ expr }} */
+        struct {
+            jnlist conds, bodies; /* bodies: BODY nodes, one more than conds for an else */
+        } ifs;                    /* IF */
+        struct {
+            jnode *target, *iter, *filter; /* filter: `for target in iter if filter` */
+            jnlist body, orelse;
+        } forloop; /* FOR */
+        struct {
+            jnode *target, *value;
+        } set; /* SET */
+        struct {
+            jnode *target, *filters; /* a FILTER chain (its innermost in is NULL), or NULL */
+            jnlist body;
+        } setblock; /* SET_BLOCK */
+        struct {
+            uint32_t sym; /* MACRO: the name */
+            jstr *name;
+            uint8_t flags;           /* JNF_* */
+            jnlist params, defaults; /* NAME nodes; an expression or NULL each */
+            jnlist body;
+            jnode *call; /* CALL_BLOCK: the CALL of {% call(params) call %} */
+        } macro;         /* MACRO, CALL_BLOCK (a caller) */
+        struct {
+            jnode *filters; /* a FILTER chain (its innermost in is NULL) */
+            jnlist body;
+        } filterblock; /* FILTER_BLOCK */
+        struct {
+            jnlist targets, values, body;
+        } with; /* WITH */
+        struct {
+            jnlist stmts;
+        } body; /* BODY */
+    } u;
 };
 
 struct jinja_template {

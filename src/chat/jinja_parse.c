@@ -216,8 +216,7 @@ static jnode *mk(parser *P, uint8_t kind, const jtok *at)
     n->kind = kind;
     n->line = at->line;
     n->col = at->col;
-    n->cval = jv_none();
-    n->fid = -1;
+    if (kind == JN_CONST) n->u.cval = jv_none();
     return n;
 }
 
@@ -305,8 +304,8 @@ static int unknown_name(parser *P, jnode *n, const jtok *at, const char *name, i
 {
     uint32_t sym;
     if (intern(P, name, strlen(name), &sym)) return -1;
-    n->name = P->t->syms[sym];
-    n->fid = -1;
+    n->u.filter.name = P->t->syms[sym];
+    n->u.filter.fid = -1;
     if (!P->soft) {
         if (P->n_unk == sizeof P->unk / sizeof P->unk[0]) {
             perr(P, at, GPTC_E_FORMAT, "no %s named '%s'", is_test ? "test" : "filter", name);
@@ -381,7 +380,7 @@ static jnode *parse_tuple(parser *P, int simplified, int with_condexpr, const ch
     }
     jnode *n = mk(P, JN_TUPLE, start);
     if (!n) goto fail;
-    n->l1 = nv_done(P, &items);
+    n->u.seq.items = nv_done(P, &items);
     return P->failed ? NULL : n;
 fail:
     free(items.v);
@@ -413,9 +412,9 @@ static jnode *parse_expression(parser *P, int with_condexpr)
             }
             jnode *n = mk(P, JN_COND, at);
             if (!n) return NULL;
-            n->a = cond;
-            n->b = e;
-            n->c = els;
+            n->u.cond.test = cond;
+            n->u.cond.then = e;
+            n->u.cond.orelse = els;
             e = n;
         }
     }
@@ -428,9 +427,9 @@ static jnode *binary(parser *P, uint8_t kind, uint8_t op, const jtok *at, jnode 
     if (!a || !b) return NULL;
     jnode *n = mk(P, kind, at);
     if (!n) return NULL;
-    n->op = op;
-    n->a = a;
-    n->b = b;
+    n->u.binop.op = op;
+    n->u.binop.lhs = a;
+    n->u.binop.rhs = b;
     return n;
 }
 
@@ -471,7 +470,7 @@ static jnode *parse_not(parser *P)
         if (!e) return NULL;
         jnode *n = mk(P, JN_NOT, at);
         if (!n) return NULL;
-        n->a = e;
+        n->u.unary.operand = e;
         return n;
     }
     return parse_compare(P);
@@ -522,11 +521,11 @@ static jnode *parse_compare(parser *P)
         free(rest.v);
         return NULL;
     }
-    n->a = first;
-    n->l1 = nv_done(P, &rest);
-    n->ops = arena_alloc(P->t, nops);
-    if (!n->ops) return nomem(P);
-    memcpy(n->ops, ops, nops);
+    n->u.compare.first = first;
+    n->u.compare.rest = nv_done(P, &rest);
+    n->u.compare.ops = arena_alloc(P->t, nops);
+    if (!n->u.compare.ops) return nomem(P);
+    memcpy(n->u.compare.ops, ops, nops);
     return P->failed ? NULL : n;
 }
 
@@ -566,7 +565,7 @@ static jnode *parse_concat(parser *P)
         free(items.v);
         return NULL;
     }
-    n->l1 = nv_done(P, &items);
+    n->u.seq.items = nv_done(P, &items);
     return P->failed ? NULL : n;
 }
 
@@ -608,7 +607,7 @@ static jnode *parse_unary(parser *P, int with_filter)
         if (!e) return NULL;
         node = mk(P, at->op == JO_SUB ? JN_NEG : JN_POS, at);
         if (!node) return NULL;
-        node->a = e;
+        node->u.unary.operand = e;
     } else {
         node = parse_primary(P);
     }
@@ -618,10 +617,11 @@ static jnode *parse_unary(parser *P, int with_filter)
     return node;
 }
 
-static jnode *parse_call_args(parser *P, jnode *n)
+/* (args) of a call, filter or test into *ca; -1 on error */
+static int parse_call_args(parser *P, jcallargs *ca)
 {
     /* current token is '(' */
-    if (expect_op(P, JO_LPAREN, "(")) return NULL;
+    if (expect_op(P, JO_LPAREN, "(")) return -1;
     nvec args = {0}, kwv = {0};
     jstr *kwn[64];
     for (;;) {
@@ -657,18 +657,21 @@ static jnode *parse_call_args(parser *P, jnode *n)
     }
     if (expect_op(P, JO_RPAREN, ")")) goto fail;
     uint32_t nk = kwv.n;
-    n->l1 = nv_done(P, &args);
-    n->l2 = nv_done(P, &kwv);
+    ca->pos = nv_done(P, &args);
+    ca->kw = nv_done(P, &kwv);
     if (nk) {
-        n->kwnames = arena_alloc(P->t, nk * sizeof *n->kwnames);
-        if (!n->kwnames) return nomem(P);
-        memcpy(n->kwnames, kwn, nk * sizeof *kwn);
+        ca->kwnames = arena_alloc(P->t, nk * sizeof *ca->kwnames);
+        if (!ca->kwnames) {
+            nomem(P);
+            return -1;
+        }
+        memcpy(ca->kwnames, kwn, nk * sizeof *kwn);
     }
-    return P->failed ? NULL : n;
+    return P->failed ? -1 : 0;
 fail:
     free(args.v);
     free(kwv.v);
-    return NULL;
+    return -1;
 }
 
 /* a possibly dotted name (filters and tests): "a" or "a.b" */
@@ -708,10 +711,10 @@ static jnode *parse_filter(parser *P, jnode *node, int start_inline)
         int fid = gptc_jinja_filter_id(name, strlen(name));
         jnode *f = mk(P, JN_FILTER, at);
         if (!f) return NULL;
-        f->a = node;
-        f->fid = fid;
+        f->u.filter.in = node;
+        f->u.filter.fid = fid;
         if (fid < 0 && unknown_name(P, f, at, name, 0)) return NULL;
-        if (is_op(cur(P), JO_LPAREN) && !parse_call_args(P, f)) return NULL;
+        if (is_op(cur(P), JO_LPAREN) && parse_call_args(P, &f->u.filter.args)) return NULL;
         node = f;
     }
     return node;
@@ -732,13 +735,13 @@ static jnode *parse_test(parser *P, jnode *node)
     int tid = gptc_jinja_test_id(name, strlen(name));
     jnode *t = mk(P, JN_TEST, at);
     if (!t) return NULL;
-    t->a = node;
-    t->fid = tid;
+    t->u.filter.in = node;
+    t->u.filter.fid = tid;
     if (tid < 0 && unknown_name(P, t, nt, name, 1)) return NULL;
-    t->neg = (uint8_t)neg;
+    t->u.filter.neg = (uint8_t)neg;
     const jtok *c = cur(P);
     if (is_op(c, JO_LPAREN)) {
-        if (!parse_call_args(P, t)) return NULL;
+        if (parse_call_args(P, &t->u.filter.args)) return NULL;
     } else if ((c->type == JT_NAME || c->type == JT_STRING || c->type == JT_INT ||
                 c->type == JT_FLOAT || is_op(c, JO_LBRACKET) || is_op(c, JO_LBRACE)) &&
                !is_name(c, "else") && !is_name(c, "or") && !is_name(c, "and")) {
@@ -746,10 +749,11 @@ static jnode *parse_test(parser *P, jnode *node)
         jnode *arg = parse_primary(P);
         if (arg) arg = parse_postfix(P, arg);
         if (!arg) return NULL;
-        t->l1.v = arena_alloc(P->t, sizeof *t->l1.v);
-        if (!t->l1.v) return nomem(P);
-        t->l1.v[0] = arg;
-        t->l1.n = 1;
+        jnlist *pos = &t->u.filter.args.pos;
+        pos->v = arena_alloc(P->t, sizeof *pos->v);
+        if (!pos->v) return nomem(P);
+        pos->v[0] = arg;
+        pos->n = 1;
     }
     return t;
 }
@@ -765,8 +769,8 @@ static jnode *parse_filter_expr(parser *P, jnode *node)
         } else if (is_op(cur(P), JO_LPAREN)) {
             jnode *c = mk(P, JN_CALL, cur(P));
             if (!c) return NULL;
-            c->a = node;
-            node = parse_call_args(P, c);
+            c->u.call.fn = node;
+            node = parse_call_args(P, &c->u.call.args) ? NULL : c;
         } else {
             return node;
         }
@@ -798,9 +802,9 @@ static jnode *parse_subscribed(parser *P)
     }
     jnode *s = mk(P, JN_SLICE, at);
     if (!s) return NULL;
-    s->b = args[0];
-    s->c = args[1];
-    s->d = args[2];
+    s->u.slice.start = args[0];
+    s->u.slice.stop = args[1];
+    s->u.slice.step = args[2];
     return s;
 }
 
@@ -814,17 +818,17 @@ static jnode *parse_postfix(parser *P, jnode *node)
             if (t->type == JT_NAME) {
                 jnode *n = mk(P, JN_ATTR, at);
                 if (!n) return NULL;
-                n->a = node;
-                if (!(n->name = name_str(P, t))) return NULL;
+                n->u.attr.obj = node;
+                if (!(n->u.attr.name = name_str(P, t))) return NULL;
                 next(P);
                 node = n;
             } else if (t->type == JT_INT) {
                 jnode *k = mk(P, JN_CONST, t);
                 jnode *n = mk(P, JN_ITEM, at);
                 if (!k || !n) return NULL;
-                k->cval = jv_int(t->i);
-                n->a = node;
-                n->b = k;
+                k->u.cval = jv_int(t->i);
+                n->u.item.obj = node;
+                n->u.item.key = k;
                 next(P);
                 node = n;
             } else {
@@ -868,24 +872,24 @@ static jnode *parse_postfix(parser *P, jnode *node)
                     free(args.v);
                     return NULL;
                 }
-                sub->l1 = nv_done(P, &args);
+                sub->u.seq.items = nv_done(P, &args);
             }
             if (sub->kind == JN_SLICE) {
-                sub->a = node;
+                sub->u.slice.obj = node;
                 node = sub;
             } else {
                 jnode *n = mk(P, JN_ITEM, at);
                 if (!n) return NULL;
-                n->a = node;
-                n->b = sub;
+                n->u.item.obj = node;
+                n->u.item.key = sub;
                 node = n;
             }
         } else if (is_op(at, JO_LPAREN)) {
             jnode *c = mk(P, JN_CALL, at);
             if (!c) return NULL;
-            c->a = node;
-            node = parse_call_args(P, c);
-            if (!node) return NULL;
+            c->u.call.fn = node;
+            if (parse_call_args(P, &c->u.call.args)) return NULL;
+            node = c;
         } else {
             return node;
         }
@@ -901,19 +905,21 @@ static jnode *parse_primary(parser *P)
         jnode *n = mk(P, JN_CONST, t);
         if (!n) return NULL;
         if (is_name(t, "true") || is_name(t, "True")) {
-            n->cval = jv_bool(1);
+            n->u.cval = jv_bool(1);
         } else if (is_name(t, "false") || is_name(t, "False")) {
-            n->cval = jv_bool(0);
+            n->u.cval = jv_bool(0);
         } else if (is_name(t, "none") || is_name(t, "None")) {
-            n->cval = jv_none();
+            n->u.cval = jv_none();
         } else {
             n->kind = JN_NAME;
-            if (intern(P, t->p, t->n, &n->sym)) return NULL;
-            n->name = P->t->syms[n->sym];
+            uint32_t sym;
+            if (intern(P, t->p, t->n, &sym)) return NULL;
+            n->u.var.sym = sym;
+            n->u.var.name = P->t->syms[sym];
             if (P->macro) {
-                if (n->sym == P->t->sym_varargs) P->macro->flags |= JNF_VARARGS;
-                if (n->sym == P->t->sym_kwargs) P->macro->flags |= JNF_KWARGS;
-                if (n->sym == P->t->sym_caller) P->macro->flags |= JNF_CALLER;
+                if (sym == P->t->sym_varargs) P->macro->u.macro.flags |= JNF_VARARGS;
+                if (sym == P->t->sym_kwargs) P->macro->u.macro.flags |= JNF_KWARGS;
+                if (sym == P->t->sym_caller) P->macro->u.macro.flags |= JNF_CALLER;
             }
         }
         next(P);
@@ -957,20 +963,20 @@ static jnode *parse_primary(parser *P)
             tp->strs[tp->n_strs++] = cat;
             s = cat;
         }
-        n->cval = jv_strv(s);
+        n->u.cval = jv_strv(s);
         return n;
     }
     case JT_INT: {
         jnode *n = mk(P, JN_CONST, t);
         if (!n) return NULL;
-        n->cval = jv_int(t->i);
+        n->u.cval = jv_int(t->i);
         next(P);
         return n;
     }
     case JT_FLOAT: {
         jnode *n = mk(P, JN_CONST, t);
         if (!n) return NULL;
-        n->cval = jv_float(t->f);
+        n->u.cval = jv_float(t->f);
         next(P);
         return n;
     }
@@ -1004,8 +1010,13 @@ static jnode *parse_primary(parser *P)
             P->nest--;
             jnode *n = mk(P, dict ? JN_DICT : JN_LIST, t);
             if (!n) goto fail;
-            n->l1 = nv_done(P, &keys);
-            n->l2 = nv_done(P, &vals);
+            if (dict) {
+                n->u.dict.keys = nv_done(P, &keys);
+                n->u.dict.vals = nv_done(P, &vals);
+            } else {
+                n->u.seq.items = nv_done(P, &keys);
+                free(vals.v);
+            }
             return P->failed ? NULL : n;
         fail:
             free(keys.v);
@@ -1041,8 +1052,8 @@ static int check_target(parser *P, jnode *t)
 {
     if (t->kind == JN_NAME) return 0;
     if (t->kind == JN_TUPLE) {
-        for (uint32_t i = 0; i < t->l1.n; i++)
-            if (check_target(P, t->l1.v[i])) return -1;
+        for (uint32_t i = 0; i < t->u.seq.items.n; i++)
+            if (check_target(P, t->u.seq.items.v[i])) return -1;
         return 0;
     }
     char b[64];
@@ -1058,8 +1069,8 @@ static jnode *parse_assign_target(parser *P, int with_namespace, const char *ext
     if (with_namespace && t->type == JT_NAME && is_op(peek(P, 1), JO_DOT) &&
         peek(P, 2)->type == JT_NAME) {
         jnode *n = mk(P, JN_NSREF, t);
-        if (!n || intern(P, t->p, t->n, &n->sym)) return NULL;
-        if (!(n->name = name_str(P, peek(P, 2)))) return NULL;
+        if (!n || intern(P, t->p, t->n, &n->u.nsref.sym)) return NULL;
+        if (!(n->u.nsref.attr = name_str(P, peek(P, 2)))) return NULL;
         next(P);
         next(P);
         next(P);
@@ -1087,8 +1098,8 @@ static int parse_signature(parser *P, jnode *n)
             goto fail;
         }
         jnode *p = mk(P, JN_NAME, t);
-        if (!p || intern(P, t->p, t->n, &p->sym)) goto fail;
-        p->name = P->t->syms[p->sym];
+        if (!p || intern(P, t->p, t->n, &p->u.var.sym)) goto fail;
+        p->u.var.name = P->t->syms[p->u.var.sym];
         next(P);
         jnode *d = NULL;
         if (is_op(cur(P), JO_ASSIGN)) {
@@ -1103,8 +1114,8 @@ static int parse_signature(parser *P, jnode *n)
         if (nv_push(P, &params, p) || nv_push(P, &defs, d)) goto fail;
     }
     next(P);
-    n->l1 = nv_done(P, &params);
-    n->l3 = nv_done(P, &defs);
+    n->u.macro.params = nv_done(P, &params);
+    n->u.macro.defaults = nv_done(P, &defs);
     return P->failed ? -1 : 0;
 fail:
     free(params.v);
@@ -1143,8 +1154,8 @@ static jnode *parse_if(parser *P, const jtok *at)
         break;
     }
     P->soft = soft;
-    n->l1 = nv_done(P, &conds);
-    n->l2 = nv_done(P, &bodies);
+    n->u.ifs.conds = nv_done(P, &conds);
+    n->u.ifs.bodies = nv_done(P, &bodies);
     return P->failed ? NULL : n;
 fail:
     P->soft = soft;
@@ -1159,19 +1170,19 @@ static jnode *parse_for(parser *P, const jtok *at)
     static const char *const ends_else[] = {"endfor", NULL};
     jnode *n = mk(P, JN_FOR, at);
     if (!n) return NULL;
-    n->a = parse_assign_target(P, 0, "in");
-    if (!n->a) return NULL;
+    n->u.forloop.target = parse_assign_target(P, 0, "in");
+    if (!n->u.forloop.target) return NULL;
     if (!is_name(cur(P), "in")) return perr(P, cur(P), GPTC_E_FORMAT, "expected 'in'");
     next(P);
-    n->b = parse_tuple(P, 0, 0, "recursive", 0);
-    if (!n->b) return NULL;
+    n->u.forloop.iter = parse_tuple(P, 0, 0, "recursive", 0);
+    if (!n->u.forloop.iter) return NULL;
     if (is_name(cur(P), "if")) {
         next(P);
         int soft = P->soft;
         P->soft = 0; /* the loop filter belongs to the loop's frame */
-        n->c = parse_expression(P, 1);
+        n->u.forloop.filter = parse_expression(P, 1);
         P->soft = soft;
-        if (!n->c) return NULL;
+        if (!n->u.forloop.filter) return NULL;
     }
     if (is_name(cur(P), "recursive"))
         return perr(P, cur(P), GPTC_E_UNSUPPORTED, "recursive for loops");
@@ -1180,14 +1191,14 @@ static jnode *parse_for(parser *P, const jtok *at)
     jnode *body = parse_body(P, ends, at, "for");
     P->loops--;
     if (!body) return NULL;
-    n->l2 = body->l1;
+    n->u.forloop.body = body->u.body.stmts;
     const jtok *tag = peek(P, 1);
     take_tag(P);
     if (is_name(tag, "else")) {
         if (end_block(P)) return NULL;
         jnode *eb = parse_body(P, ends_else, tag, "for");
         if (!eb) return NULL;
-        n->l3 = eb->l1;
+        n->u.forloop.orelse = eb->u.body.stmts;
         take_tag(P);
     }
     return end_block(P) ? NULL : n;
@@ -1202,26 +1213,26 @@ static jnode *parse_set(parser *P, const jtok *at)
         next(P);
         jnode *n = mk(P, JN_SET, at);
         if (!n) return NULL;
-        n->a = target;
-        n->b = parse_tuple(P, 0, 1, NULL, 0);
-        if (!n->b || end_block(P)) return NULL;
+        n->u.set.target = target;
+        n->u.set.value = parse_tuple(P, 0, 1, NULL, 0);
+        if (!n->u.set.value || end_block(P)) return NULL;
         return n;
     }
     jnode *n = mk(P, JN_SET_BLOCK, at);
     if (!n) return NULL;
-    n->a = target;
+    n->u.setblock.target = target;
     if (is_op(cur(P), JO_PIPE)) {
         int soft = P->soft;
         P->soft = 0;
         jnode *f = parse_filter(P, NULL, 0);
         P->soft = soft;
         if (!f) return NULL;
-        n->b = f; /* a chain of FILTER nodes whose innermost input is NULL (the body) */
+        n->u.setblock.filters = f;
     }
     if (end_block(P)) return NULL;
     jnode *body = parse_body(P, ends, at, "set");
     if (!body) return NULL;
-    n->l2 = body->l1;
+    n->u.setblock.body = body->u.body.stmts;
     take_tag(P);
     return end_block(P) ? NULL : n;
 }
@@ -1232,8 +1243,8 @@ static jnode *parse_macro(parser *P, const jtok *at)
     const jtok *nt = cur(P);
     if (nt->type != JT_NAME) return perr(P, nt, GPTC_E_FORMAT, "expected a macro name");
     jnode *n = mk(P, JN_MACRO, at);
-    if (!n || intern(P, nt->p, nt->n, &n->sym)) return NULL;
-    n->name = P->t->syms[n->sym];
+    if (!n || intern(P, nt->p, nt->n, &n->u.macro.sym)) return NULL;
+    n->u.macro.name = P->t->syms[n->u.macro.sym];
     next(P);
     if (parse_signature(P, n) || end_block(P)) return NULL;
     jnode *outer = P->macro;
@@ -1244,7 +1255,7 @@ static jnode *parse_macro(parser *P, const jtok *at)
     P->macro = outer;
     P->loops = loops;
     if (!body) return NULL;
-    n->l2 = body->l1;
+    n->u.macro.body = body->u.body.stmts;
     take_tag(P);
     return end_block(P) ? NULL : n;
 }
@@ -1258,7 +1269,7 @@ static jnode *parse_call_block(parser *P, const jtok *at)
     jnode *call = parse_expression(P, 1);
     if (!call) return NULL;
     if (call->kind != JN_CALL) return perr(P, at, GPTC_E_FORMAT, "expected a call after 'call'");
-    n->a = call;
+    n->u.macro.call = call;
     if (end_block(P)) return NULL;
     jnode *outer = P->macro;
     int loops = P->loops;
@@ -1268,7 +1279,7 @@ static jnode *parse_call_block(parser *P, const jtok *at)
     P->macro = outer;
     P->loops = loops;
     if (!body) return NULL;
-    n->l2 = body->l1;
+    n->u.macro.body = body->u.body.stmts;
     take_tag(P);
     return end_block(P) ? NULL : n;
 }
@@ -1280,12 +1291,12 @@ static jnode *parse_filter_block(parser *P, const jtok *at)
     if (!n) return NULL;
     int soft = P->soft;
     P->soft = 0;
-    n->b = parse_filter(P, NULL, 1);
+    n->u.filterblock.filters = parse_filter(P, NULL, 1);
     P->soft = soft;
-    if (!n->b || end_block(P)) return NULL;
+    if (!n->u.filterblock.filters || end_block(P)) return NULL;
     jnode *body = parse_body(P, ends, at, "filter");
     if (!body) return NULL;
-    n->l2 = body->l1;
+    n->u.filterblock.body = body->u.body.stmts;
     take_tag(P);
     return end_block(P) ? NULL : n;
 }
@@ -1304,12 +1315,12 @@ static jnode *parse_with(parser *P, const jtok *at)
         if (!v || nv_push(P, &values, v)) goto fail;
     }
     next(P);
-    n->l1 = nv_done(P, &targets);
-    n->l3 = nv_done(P, &values);
+    n->u.with.targets = nv_done(P, &targets);
+    n->u.with.values = nv_done(P, &values);
     if (P->failed) return NULL;
     jnode *body = parse_body(P, ends, at, "with");
     if (!body) return NULL;
-    n->l2 = body->l1;
+    n->u.with.body = body->u.body.stmts;
     take_tag(P);
     return end_block(P) ? NULL : n;
 fail:
@@ -1389,14 +1400,14 @@ static jnode *parse_body_stmts(parser *P, const char *const *ends, const jtok *o
         if (t->type == JT_DATA) {
             s = mk(P, JN_TEXT, t);
             if (!s) goto fail;
-            s->cval = jv_strv(t->s);
+            s->u.cval = jv_strv(t->s);
             next(P);
         } else if (t->type == JT_VAR_BEGIN) {
             next(P);
             s = mk(P, JN_OUTPUT, t);
             if (!s) goto fail;
-            s->a = parse_tuple(P, 0, 1, NULL, 0);
-            if (!s->a || expect_type(P, JT_VAR_END, "'}}'")) goto fail;
+            s->u.output.expr = parse_tuple(P, 0, 1, NULL, 0);
+            if (!s->u.output.expr || expect_type(P, JT_VAR_END, "'}}'")) goto fail;
         } else if (t->type == JT_BLOCK_BEGIN) {
             const jtok *name = peek(P, 1);
             if (ends)
@@ -1422,7 +1433,7 @@ static jnode *parse_body_stmts(parser *P, const char *const *ends, const jtok *o
         if (nv_push(P, &stmts, s)) goto fail;
     }
 done:
-    body->l1 = nv_done(P, &stmts);
+    body->u.body.stmts = nv_done(P, &stmts);
     return P->failed ? NULL : body;
 fail:
     free(stmts.v);

@@ -882,8 +882,8 @@ static int write_rec(jrt *rt, jbuf *b, jv v, int repr, int depth)
     }
     case JV_MACRO: {
         const jnode *n = v.u.m->node;
-        if (n->kind == JN_MACRO && n->name)
-            return gptc_jbuf_printf(rt, b, "<Macro '%s'>", n->name->p);
+        if (n->kind == JN_MACRO && n->u.macro.name)
+            return gptc_jbuf_printf(rt, b, "<Macro '%s'>", n->u.macro.name->p);
         return jbuf_puts(rt, b, "<Macro 'caller'>");
     }
     case JV_FUNC:
