@@ -3,14 +3,7 @@
 # gptc info --mem on small models (values of speed are never checked: speed lives in bench/).
 # The MoE model's bytes read per token are checked against its tensor table: every tensor, less
 # the experts a token does not use and all but one row of the embedding.
-GPTC=${GPTC:-build/gptc}
-D=${GPTC_DATA:-../shared/data}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { if [ "$1" = "$2" ]; then ok; else bad "$3"; printf '  got:      %s\n  expected: %s\n' "$1" "$2" | head -c 2000; fi; }
+. "$(dirname "$0")/lib/common.sh"
 expect_err() { # NAME CMD...: exits 1 with one "gptc: " line
     what=$1; shift
     "$@" > "$T/e.out" 2> "$T/e.err"; rc=$?
@@ -127,5 +120,4 @@ txt=$($GPTC bench "$S" -p 0 -n 2 -r 1 -t 1 --bw-passes 1 2>&1)
 echo "$txt" | grep -q "^memory .* GB/s read (best of 1 passes over 1024 MiB, .* reader; its passes min .*, median " && ok || bad "bench text: the probe's spread: $txt"
 expect_err "bench --bw-passes 0" $GPTC bench "$S" --bw-passes 0
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary

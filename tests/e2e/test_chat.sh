@@ -2,15 +2,9 @@
 # End-to-end tests of `gptc template` and of `gptc chat` with stdin not a terminal (one user
 # message per line, one reply per message), on stories260K (a GGUF without a chat template:
 # ChatML fallback; its vocabulary spells <|im_start|> as plain text, which is fine here).
-GPTC=${GPTC:-build/gptc}
-D=${GPTC_DATA:-../shared/data}
+. "$(dirname "$0")/lib/common.sh"
 M="$D/gguf/stories260K.gguf"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
 export HOME="$T" GPTC_HISTORY="$T/history"
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 expect() { if eval "$1"; then ok; else bad "$2"; fi; }
 
 # --- gptc template -----------------------------------------------------------------------------
@@ -135,5 +129,4 @@ fi
 printf 'hi\n' | $GPTC chat "$M" --reasoning-budget x > /dev/null 2>"$T/e.txt"
 expect '[ $? -eq 1 ] && grep -q "^gptc: .*reasoning-budget" "$T/e.txt"' "chat: bad --reasoning-budget: $(cat "$T/e.txt")"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

@@ -3,16 +3,10 @@
 # with the LFM2.5 chat template: later turns reuse the cache up to the checkpoint saved before
 # each prompt's last token, and a reply with a reused cache equals the reply of a fresh session
 # on the same history (greedy).
-GPTC=${GPTC:-build/gptc}
-D=${GPTC_DATA:-../shared/data}
+. "$(dirname "$0")/lib/common.sh"
 M="$D/gguf/arch/rand-lfm2-d64-F32.gguf"
 TPL="$D/chat-templates/real/lfm2.5-instruct.jinja"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
 export HOME="$T" GPTC_HISTORY="$T/history"
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 expect() { if eval "$1"; then ok; else bad "$2"; fi; }
 if [ ! -r "$M" ] || [ ! -r "$TPL" ]; then echo "  (skipped: $M or $TPL not found)"; echo "0 passed, 0 failed"; exit 0; fi
 
@@ -28,5 +22,4 @@ printf '[{"role": "user", "content": "Hi"}]' > "$T/m.json"
 $GPTC template "$M" --template "$TPL" --messages "$T/m.json" --add-generation-prompt > "$T/p.txt" 2>/dev/null
 expect 'grep -q "<|im_start|>assistant" "$T/p.txt" && head -c 3 "$T/p.txt" | grep -q "<s>"' "LFM2.5 template renders"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

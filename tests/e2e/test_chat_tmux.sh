@@ -3,14 +3,10 @@
 # /set, a reply, Ctrl-C during a long reply (the session goes on), Ctrl-C at the prompt,
 # history recall with the up arrow, /bye, and history saved across sessions. Every wait polls
 # the screen (capture-pane) until what it waits for appears, with a timeout; no fixed sleeps.
-GPTC=${GPTC:-build/gptc}
-D=${GPTC_DATA:-../shared/data}
-T=$(mktemp -d)
+. "$(dirname "$0")/lib/common.sh"
 SOCK="gptc-test-$$"
 cleanup() { tmux -L "$SOCK" kill-server 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; echo "--- screen:"; screen | grep -av "^ *$" | tail -n 10; echo "---"; }
 
 if ! command -v tmux > /dev/null; then
@@ -126,5 +122,4 @@ wait_prompts 2 && ok || bad "no prompt after Ctrl-C (second session)"
 keys C-d
 wait_for 'GPTC-EXITED-0' 20 && ok || bad "Ctrl-D did not leave"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

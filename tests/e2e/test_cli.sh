@@ -1,14 +1,7 @@
 #!/bin/sh
 # End-to-end tests of the gptc program against the reference engines' outputs
 # (../shared/data: llama.cpp and llama2.c run on the same files).
-GPTC=${GPTC:-build/gptc}
-D=${GPTC_DATA:-../shared/data}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { if [ "$1" = "$2" ]; then ok; else bad "$3"; printf '  got:      %s\n  expected: %s\n' "$1" "$2" | head -c 2000; fi; }
+. "$(dirname "$0")/lib/common.sh"
 
 # 1. GGUF greedy output equals llama.cpp's byte for byte
 $GPTC run "$D/gguf/stories260K.gguf" -p "Once upon a time" -n 64 --temp 0 -q > "$T/out.txt" 2>"$T/err.txt"
@@ -116,5 +109,4 @@ grep -q "^context 1000 tokens (--ctx; trained 131072), KV cache 0.8 MiB (f32 K, 
 printf 'hi\n' | $GPTC chat "$D/gguf/stories260K.gguf" -n 2 > /dev/null 2>"$T/err.txt"
 grep -q "^context 128 tokens (the trained context), KV cache" "$T/err.txt" && ok || bad "chat: context line: $(head -2 "$T/err.txt")"
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary

@@ -3,10 +3,6 @@
 # (../shared/data/gguf/arch/reference/rand-bert-d128-F32.*), generation refused with a clear
 # error, bad input.
 . "$(dirname "$0")/lib/serve.sh"
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 B="$D/gguf/arch/rand-bert-d128-F32.gguf"
 R="$D/gguf/arch/reference"
 PY=/usr/bin/python3
@@ -86,5 +82,4 @@ print(len(got['data']), got['usage']['prompt_tokens'], int(d < 1e-5))" 2>&1)
 else
     bad "server did not start: $(tail -n 3 "$SERVER_LOG")"
 fi
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

@@ -1,14 +1,8 @@
 #!/bin/sh
 # gptc run --grammar / --json-schema on stories260K: whatever the model says, the output
 # matches the grammar; bad grammars and schemas are one "gptc: ..." line and exit 1.
-GPTC=${GPTC:-build/gptc}
-D=${GPTC_DATA:-../shared/data}
+. "$(dirname "$0")/lib/common.sh"
 M="$D/gguf/stories260K.gguf"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 
 printf 'root ::= "Once upon a time, " [a-z ]{5,40} "." | "The end."\n' > "$T/g.gbnf"
 for seed in 1 2 3 4 5; do
@@ -65,5 +59,4 @@ $GPTC run "$M" -p x --reasoning-budget -2 > "$T/out.txt" 2>"$T/err.txt"
 rc=$?
 if [ $rc -eq 1 ] && grep -q "^gptc: .*reasoning-budget" "$T/err.txt"; then ok; else bad "bad budget: rc=$rc $(cat "$T/err.txt")"; fi
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary

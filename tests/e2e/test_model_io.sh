@@ -4,13 +4,7 @@
 # after it was mapped: touching a later page is a bus error, as a disk read error of a mapped
 # file arrives). gptc run, info and serve each give one clear line and exit 1: no core dump, no
 # misleading message.
-GPTC=${GPTC:-build/gptc}
-D=${GPTC_DATA:-../shared/data}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+. "$(dirname "$0")/lib/common.sh"
 if ! ${CC:-cc} -shared -fPIC -o "$T/eio.so" tests/e2e/lib/eio.c -ldl 2> "$T/cc.err"; then
     echo "test_model_io: cannot build the shim: $(cat "$T/cc.err")"; echo "0 passed, 1 failed"; exit 1
 fi
@@ -45,5 +39,4 @@ env LD_PRELOAD="$PRE" GPTC_EIO_FILE="$T/m.gguf" GPTC_EIO_MODE=open $GPTC run "$T
 grep -q "llama2" "$T/err" && bad "open error reported as llama2.c: $(cat "$T/err")" || ok
 # the same file without the shim works
 out=$($GPTC run "$T/m.gguf" -p "Once" -n 4 -q --seed 1 2>&1) && ok || bad "run without the shim: $out"
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary

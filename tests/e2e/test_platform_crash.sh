@@ -4,9 +4,7 @@
 # data directory; then every batch must complete with each custom_id exactly once in its
 # output, the database must pass PRAGMA integrity_check, and no file may be left without its
 # record. Then the same for `gptc batch` (offline) killed and rerun. Loopback only.
-. tests/e2e/lib/serve.sh
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
+. "$(dirname "$0")/lib/serve.sh"
 bad() { echo "FAIL: $1"; fail=$((fail + 1)); }
 SERVE_DATA="$T/crashdata"; export SERVE_DATA
 N=40
@@ -176,5 +174,4 @@ print("offline lines", len(ids), "unique", len(set(ids)))
 sys.exit(0 if len(ids) == int(sys.argv[2]) == len(set(ids)) else 1)
 PY
 [ ! -s "$T/off.err.jsonl" ] && ok || bad "gptc batch errors: $(head -c 300 "$T/off.err.jsonl")"
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary

@@ -2,8 +2,7 @@
 # Files and Batches (and the Responses/Anthropic endpoints) of `gptc serve` with the official
 # `openai` and `@anthropic-ai/sdk` npm packages, unchanged (tests/e2e/node-platform), against
 # the server on loopback with stories260K and a fresh data directory.
-. tests/e2e/lib/serve.sh
-pass=0; fail=0
+. "$(dirname "$0")/lib/serve.sh"
 NODE_DIR=tests/e2e/node-platform
 if [ ! -d "$NODE_DIR/node_modules/openai" ] || [ ! -d "$NODE_DIR/node_modules/@anthropic-ai/sdk" ]; then
     echo "test_platform_sdk: npm ci --prefix $NODE_DIR"
@@ -173,5 +172,4 @@ mkdir -p "$T/future" && sqlite3 "$T/future/gptc.db" "PRAGMA user_version=42"
 
 # the database is sound
 if sqlite3 "$T/data/gptc.db" "PRAGMA integrity_check" | grep -qx ok; then pass=$((pass + 1)); else echo "FAIL: integrity_check"; fail=$((fail + 1)); fi
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary

@@ -1,14 +1,7 @@
 #!/bin/sh
 # End-to-end tests of gptc quantize / bench / perplexity on the reference data
 # (../shared/data: stories260K and llama.cpp's quantized files with its outputs).
-GPTC=${GPTC:-build/gptc}
-D=${GPTC_DATA:-../shared/data}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { if [ "$1" = "$2" ]; then ok; else bad "$3"; printf '  got:      %s\n  expected: %s\n' "$1" "$2" | head -c 2000; fi; }
+. "$(dirname "$0")/lib/common.sh"
 S=$D/gguf/stories260K.gguf
 if [ ! -f "$S" ]; then echo "(skipped: $S not found)"; echo "0 passed, 0 failed"; exit 0; fi
 
@@ -92,5 +85,4 @@ $GPTC bench "$T/missing.gguf" > "$T/out.txt" 2>&1; check "$?" "1" "bench of a mi
 $GPTC perplexity "$S" "$T/missing.txt" > "$T/out.txt" 2>&1; check "$?" "1" "perplexity of a missing text exits 1"
 $GPTC quantize --help | grep -q "q4_k_m" && ok || bad "quantize --help"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

@@ -2,12 +2,8 @@
 # gptc's greedy output for prompts of our own, against an independent numpy (float64) llama
 # written from the architecture's definition: scripts/llama_ref.py made the fixture by hand.
 # Checked for the llama2.c checkpoint, llama.cpp's GGUF of it, and gptc convert's GGUF.
-GPTC=${GPTC:-build/gptc}
-D=${GPTC_DATA:-../shared/data}
+. "$(dirname "$0")/lib/common.sh"
 FIX=tests/fixtures/llama_ref_greedy.tsv
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0; fail=0
 $GPTC convert "$D/llama2c/stories260K.bin" "$D/llama2c/tok512.bin" "$T/conv.gguf" 2>/dev/null
 while IFS='	' read -r prompt n want; do
     p=$(printf '%b' "$prompt")
@@ -23,5 +19,4 @@ while IFS='	' read -r prompt n want; do
             fail=$((fail + 1)); echo "FAIL ($model) '$p'"; printf '  got:  %s\n  want: %s\n' "$got" "$w"; fi
     done
 done < "$FIX"
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary

@@ -2,10 +2,7 @@
 # `gptc serve` as a process: options, the startup lines, SIGTERM with requests in flight (they
 # finish and are answered, the process exits 0), and the warning for a public address without
 # a key. Bad input and the API itself are covered by tests/test_server.c and test_serve_sdk.sh.
-. tests/e2e/lib/serve.sh
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+. "$(dirname "$0")/lib/serve.sh"
 
 "$GPTC" serve --help | grep -q -- "--api-key" && ok || bad "serve --help"
 "$GPTC" serve 2>/dev/null; [ $? -eq 1 ] && ok || bad "serve without a model exits 1"
@@ -50,5 +47,4 @@ while [ $i -lt 100 ] && ! grep -q "listening on" "$T/pub.log"; do sleep 0.1; i=$
 kill -TERM $P 2>/dev/null; wait $P
 grep -q "warning: listening on 0.0.0.0 without an API key" "$T/pub.log" && ok || bad "warning for 0.0.0.0 without a key"
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary

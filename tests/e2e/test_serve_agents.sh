@@ -2,8 +2,7 @@
 # Structured outputs through real clients, unchanged (tests/e2e/node-agents/agents.mjs): the
 # official openai package (ajv validation, zod parse, stream helper, BadRequestError) and the
 # Vercel AI SDK (generateObject), against `gptc serve` on loopback with stories260K.
-. tests/e2e/lib/serve.sh
-pass=0; fail=0
+. "$(dirname "$0")/lib/serve.sh"
 NODE_DIR=tests/e2e/node-agents
 if [ ! -d "$NODE_DIR/node_modules/openai" ] || [ ! -d "$NODE_DIR/node_modules/ai" ]; then
     echo "test_serve_agents: installing: npm ci --prefix $NODE_DIR"
@@ -24,5 +23,4 @@ fail=$(grep -c '^not ok - ' "$T/node.out")
 if [ $rc -ne 0 ] && [ $fail -eq 0 ]; then echo "FAIL: node exited $rc"; fail=$((fail + 1)); fi
 if [ $((pass + fail)) -eq 0 ]; then fail=$((fail + 1)); fi
 serve_stop
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary

@@ -2,10 +2,7 @@
 # `gptc serve` out of file descriptors (issue 10, defect 3): with `ulimit -n 64` and 100 clients
 # connecting, the accept loop backs off instead of spinning, logs about it at most once per
 # 10 s, and serves again once the clients leave. Also --max-conns and friends in --help.
-. tests/e2e/lib/serve.sh
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+. "$(dirname "$0")/lib/serve.sh"
 
 "$GPTC" serve --help | grep -q -- "--max-conns-per-client" && ok || bad "serve --help lists --max-conns-per-client"
 "$GPTC" serve --help | grep -q -- "--write-timeout" && ok || bad "serve --help lists --write-timeout"
@@ -61,5 +58,4 @@ PY
     serve_stop
     [ "$SERVER_RC" = 0 ] && ok || bad "exit status $SERVER_RC"
 fi
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary

@@ -4,9 +4,6 @@
 # content present), streamed or not; 0 also tells the template enable_thinking=false (Qwen3's
 # template then writes an empty think block into the prompt: more prompt tokens).
 . "$(dirname "$0")/lib/serve.sh"
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 post() { curl -s --max-time 120 -H 'content-type: application/json' -d "$1" "$URL/v1/chat/completions"; }
 RT="$D/chat-templates/real"
 M='"messages":[{"role":"user","content":"Tell me a story."}],"max_tokens":40,"seed":7'
@@ -54,5 +51,4 @@ if [ -n "$A" ] && [ -n "$B" ] && [ "$B" -gt "$A" ] && [ "$C" = "$A" ]; then ok; 
 rc=$?
 if [ $rc -eq 1 ] && grep -q "^gptc: .*reasoning-budget" "$T/e.txt"; then ok; else bad "bad budget: rc=$rc $(cat "$T/e.txt")"; fi
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary

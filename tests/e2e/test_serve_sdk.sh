@@ -1,8 +1,7 @@
 #!/bin/sh
 # Conformance of `gptc serve` with a real client: the official `openai` npm package, unchanged
 # (tests/e2e/node/conformance.mjs), against the server on loopback with stories260K.
-. tests/e2e/lib/serve.sh
-pass=0; fail=0
+. "$(dirname "$0")/lib/serve.sh"
 NODE_DIR=tests/e2e/node
 if [ ! -d "$NODE_DIR/node_modules/openai" ]; then
     echo "test_serve_sdk: installing the openai package: npm ci --prefix $NODE_DIR"
@@ -30,5 +29,4 @@ if [ $rc -ne 0 ] || [ $((pass + fail)) -eq 0 ]; then echo "FAIL: node exited $rc
 if grep -q "$KEY" "$SERVER_LOG"; then echo "FAIL: the API key is in the server log"; fail=$((fail + 1)); else pass=$((pass + 1)); fi
 serve_stop
 if [ "$SERVER_RC" = 0 ]; then pass=$((pass + 1)); else echo "FAIL: server exit status $SERVER_RC"; tail -n 20 "$SERVER_LOG"; fail=$((fail + 1)); fi
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary

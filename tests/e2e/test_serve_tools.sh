@@ -6,9 +6,6 @@
 # and the validation errors of tools, tool_choice, parallel_tool_calls and tool messages.
 # stories260K says anything; the grammar makes the calls valid.
 . "$(dirname "$0")/lib/serve.sh"
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 post() { curl -s --max-time 300 -H 'content-type: application/json' -d "$2" "$URL$1"; }
 RT="$D/chat-templates/real"
 
@@ -139,5 +136,4 @@ done
 R=$(post /v1/chat/completions "{$M,\"tools\":[$F],\"tool_choice\":\"none\",\"response_format\":{\"type\":\"json_object\"},\"max_tokens\":200,\"seed\":1}")
 if printf '%s' "$R" | check_py 'm=r["choices"][0]["message"]; assert "tool_calls" not in m and m["content"].startswith("{"), m'; then ok; else bad "none + response_format: $R $(cat "$T/py.txt")"; fi
 serve_stop
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary

@@ -2,15 +2,8 @@
 # End-to-end tests of `gptc tokenize` with byte-level BPE vocabularies: tiktoken encodings
 # (rank files found through GPTC_TIKTOKEN_DIR or --vocab-file) and GGUF gpt2 vocabularies,
 # against tiktoken's and llama.cpp's ids (../shared/data).
-GPTC=${GPTC:-build/gptc}
-D=${GPTC_DATA:-../shared/data}
+. "$(dirname "$0")/lib/common.sh"
 TT="$D/tokenizers/tiktoken"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { if [ "$1" = "$2" ]; then ok; else bad "$3"; printf '  got:      %s\n  expected: %s\n' "$1" "$2" | head -c 2000; fi; }
 expect_err() { # description, then the command: one "gptc:" line on stderr, exit 1
     desc=$1; shift
     "$@" > "$T/o" 2> "$T/e"; rc=$?
@@ -57,5 +50,4 @@ expect_err "--vocab-file without --encoding" $GPTC tokenize "$D/gguf/ggml-vocab-
 check "$($GPTC tokenize "$D/gguf/vocab/ggml-vocab-bert-bge.gguf" "Hello world!" --ids)" "101 7592 2088 999 102" "bert (WordPiece) vocabulary: [CLS] hello world ! [SEP]"
 $GPTC tokenize --help > /dev/null 2>&1 && ok || bad "tokenize --help"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

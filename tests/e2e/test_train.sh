@@ -4,14 +4,8 @@
 # reproduces the uninterrupted loss curve exactly; bad input gets one clear line and exit code 1,
 # and a checkpoint that cannot be written (file-size limit, as a full disk) leaves the previous
 # one intact.
-GPTC=${GPTC:-build/gptc}
-D=${GPTC_DATA:-../shared/data}
-T=$(mktemp -d)
+. "$(dirname "$0")/lib/common.sh"
 export XDG_CACHE_HOME="$T/cache" # the token cache: not the user's
-trap 'rm -rf "$T"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 expect_fail() { # $1 = what, $2 = grep pattern for the message; rest: command
     what=$1; pat=$2; shift 2
     "$@" > "$T/out" 2> "$T/err"; rc=$?
@@ -171,5 +165,4 @@ $GPTC train $SCH --steps 50 --resume "$T/s/m.ckpt.gguf" --log "$T/s4.jsonl" 2> "
 $GPTC train $SCH --steps 51 --seed 9 --resume "$T/s/m.ckpt.gguf" 2> "$T/err"
 grep -q "note: resuming: --seed is ignored" "$T/err" && ok || bad "resume --seed: $(cat "$T/err")"
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary

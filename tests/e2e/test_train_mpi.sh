@@ -5,19 +5,13 @@
 # a killed rank and a hung rank end the job with a message naming the rank, leaving the previous
 # checkpoint intact; ranks started with different options stop at once with a clear error.
 # Skipped (0 passed) when gptc was built without MPI or mpirun is missing.
-GPTC=${GPTC:-build/gptc}
-D=${GPTC_DATA:-../shared/data}
+. "$(dirname "$0")/lib/common.sh"
 if ! "$GPTC" train --help | grep -q "built with Open MPI" || ! command -v mpirun >/dev/null 2>&1; then
     echo "skipped: gptc built without MPI, or no mpirun"
     echo "0 passed, 0 failed"
     exit 0
 fi
-T=$(mktemp -d)
 export XDG_CACHE_HOME="$T/cache" # the token cache: not the user's
-trap 'rm -rf "$T"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 # as root (containers, CI) Open MPI wants to be told; the machine may have fewer cores than ranks
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # sanitizer builds: Open MPI's own allocations are not ours to report
@@ -94,5 +88,4 @@ mpi 1 "$GPTC" train $SMALL --out "$T/x.gguf" : -np 1 "$GPTC" train $SMALL --lr 1
 mpi 3 "$GPTC" train $SMALL --batch 2 --out "$T/y.gguf" > "$T/out" 2>&1; rc=$?
 [ $rc -ne 0 ] && grep -q "3 ranks but only 2 windows per step" "$T/out" && ok || bad "3 ranks, 2 windows: rc=$rc, $(tail -n 5 "$T/out")"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

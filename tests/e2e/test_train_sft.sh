@@ -8,14 +8,8 @@
 # another model and a window longer than the model's context are refused. LoRA on the same data
 # learns the fact with under 5% of the parameters; its adapter (llama.cpp's layout) applied at
 # load and merged with merge-lora gives the same answers.
-GPTC=${GPTC:-build/gptc}
-D=${GPTC_DATA:-../shared/data}
-T=$(mktemp -d)
+. "$(dirname "$0")/lib/common.sh"
 export XDG_CACHE_HOME="$T/cache" # the token cache: not the user's
-trap 'rm -rf "$T"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 expect_fail() { # $1 = what, $2 = grep pattern for the message; rest: command
     what=$1; pat=$2; shift 2
     "$@" > "$T/out" 2> "$T/err"; rc=$?
@@ -131,5 +125,4 @@ expect_fail "--ctx over the model's" "longer than the model's context" "$GPTC" t
 expect_fail "sizes with --init" "sizes come from --init" "$GPTC" train --init "$M" --dim 64 --data "$T/a.jsonl" --out "$T/x.gguf"
 expect_fail "checkpoint of another model" "was made for another model" "$GPTC" train --resume "$T/a/m.ckpt.gguf" --init "$D/gguf/arch/rand-llama3-d256-F32.gguf" --data "$T/a.jsonl" --out "$T/x.gguf"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

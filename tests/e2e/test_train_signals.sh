@@ -1,14 +1,8 @@
 #!/bin/sh
 # gptc train stopped by SIGINT, SIGTERM or SIGHUP (issue 10, defect 14: SIGHUP did not
 # checkpoint): each writes a checkpoint, says where, and exits 130.
-GPTC=${GPTC:-build/gptc}
-D=${GPTC_DATA:-../shared/data}
-T=$(mktemp -d)
+. "$(dirname "$0")/lib/common.sh"
 export XDG_CACHE_HOME="$T/cache" # the token cache: not the user's
-trap 'rm -rf "$T"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 cp "$D/corpora/fortunes-min/fortunes" "$T/corpus.txt"
 for sig in INT TERM HUP; do
     mkdir -p "$T/$sig"
@@ -27,5 +21,4 @@ for sig in INT TERM HUP; do
     grep -q "stopped at step" "$T/$sig/err" && ls "$T/$sig"/*.ckpt* >/dev/null 2>&1 && ok ||
         bad "SIG$sig: no checkpoint ($(cat "$T/$sig/err"); $(ls "$T/$sig"))"
 done
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary

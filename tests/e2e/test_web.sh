@@ -3,10 +3,7 @@
 # without path traversal, the key on /ui/config.json), `gptc plot`, then the browser tests
 # (tests/e2e/node-web/web.mjs: Debian's chromium + playwright-core + axe-core; skipped with a
 # notice when chromium or the npm packages are missing). Screenshots go to build/web/.
-. tests/e2e/lib/serve.sh
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+. "$(dirname "$0")/lib/serve.sh"
 hdr() { curl -s -D - -o /dev/null "$@" | tr -d '\r'; }
 
 if serve_start -q; then
@@ -105,5 +102,4 @@ else
     [ $rc -ne 0 ] && [ "${f:-0}" -eq 0 ] && bad "browser tests exited $rc"
 fi
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary

@@ -3,10 +3,10 @@
 #
 #   serve_start [serve options...]   sets PORT, URL, SERVER_PID, SERVER_LOG; returns 1 on failure
 #   serve_stop                       SIGTERM, wait (bounded), then SIGKILL if needed; sets SERVER_RC
-GPTC=${GPTC:-build/gptc}
-D=${GPTC_DATA:-../shared/data}
+# It sources common.sh first (GPTC, D, T, ok/bad/check/summary); its exit trap also stops the
+# server.
+. "$(dirname "$0")/lib/common.sh"
 MODEL="$D/gguf/stories260K.gguf"
-T=$(mktemp -d)
 SERVER_PID=""
 SERVER_LOG="$T/server.log"
 trap 'serve_kill; rm -rf "$T"' EXIT INT TERM
