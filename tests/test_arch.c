@@ -18,6 +18,7 @@
 #include "test.h"
 
 #include "arch_ref.h"
+#include "gguf_variant.h"
 
 /* One model: logits after the prompt vs logits0-f32, then greedy vs top5. tol_top5: how far our
  * top-5 logits may be from llama.cpp's default run (its f16 KV cache and attention); a greedy id
@@ -203,116 +204,63 @@ static void check_numpy_ref(const char *fixture, int min_cases)
 
 /* ----- bad files ------------------------------------------------------------------------- */
 
-typedef struct bad_case {
-    const char *model, *desc;
-    const char *drop_key, *set_key; /* set_key: a u32 (set_val), or a string when set_str */
-    int64_t set_val;
-    const char *set_str;
-    int set_float; /* set_key as an f32 of set_val */
-    int set_bools; /* set_key as an array of that many true bools */
-    const char *drop_tensor, *bad_shape;
-    const char *expect; /* in the message */
-} bad_case;
-
-/* a copy of model `src` with one change, written to path */
-static int write_variant(const gguf_file *src, const bad_case *bc, const char *path)
-{
-    static float junk[1 << 18];
-    gptc_err err;
-    gguf_file *f;
-    if (gptc_gguf_new(&f, &err)) return 0;
-    for (uint64_t i = 0; i < src->n_kv; i++) {
-        const gguf_kv *kv = &src->kv[i];
-        if (bc->drop_key && gptc_str_eq(kv->key, bc->drop_key)) continue;
-        if (bc->set_key && gptc_str_eq(kv->key, bc->set_key)) continue;
-        gptc_gguf_copy_kv(f, kv, &err);
-    }
-    if (bc->set_key) {
-        uint8_t yes[64];
-        memset(yes, 1, sizeof yes);
-        if (bc->set_bools)
-            gptc_gguf_set_arr(f, bc->set_key, GGUF_VT_BOOL, yes, (uint64_t)bc->set_bools, &err);
-        else if (bc->set_str)
-            gptc_gguf_set_str(f, bc->set_key, bc->set_str, strlen(bc->set_str), &err);
-        else if (bc->set_float)
-            gptc_gguf_set_f32(f, bc->set_key, (float)bc->set_val, &err);
-        else
-            gptc_gguf_set_uint(f, bc->set_key, GGUF_VT_U32, (uint64_t)bc->set_val, &err);
-    }
-    for (uint64_t i = 0; i < src->n_tensors; i++) {
-        const gguf_tensor *t = &src->tensors[i];
-        char name[256];
-        snprintf(name, sizeof name, "%.*s", (int)t->name.n, t->name.p);
-        if (bc->drop_tensor && strcmp(name, bc->drop_tensor) == 0) continue;
-        if (bc->bad_shape && strcmp(name, bc->bad_shape) == 0) {
-            uint64_t ne[2] = {t->ne[0], t->n_dims > 1 ? t->ne[1] + 1 : 2};
-            gptc_gguf_add_tensor(f, name, t->type, 2, ne, junk, &err);
-            continue;
-        }
-        gptc_gguf_add_tensor(f, name, t->type, t->n_dims, t->ne, t->data, &err);
-    }
-    int ok = gptc_gguf_write(f, path, &err) == GPTC_OK;
-    gptc_gguf_close(f);
-    return ok;
-}
-
 static void check_bad_files(void)
 {
     /* clang-format off */
     static const bad_case cases[] = {
-        {"rand-qwen2-d128-F32", "missing bias", .drop_tensor = "blk.1.attn_k.bias", .expect = "blk.1.attn_k.bias' is missing"},
-        {"rand-qwen3-d128-F32", "missing q norm", .drop_tensor = "blk.0.attn_q_norm.weight", .expect = "attn_q_norm.weight' is missing"},
-        {"rand-qwen3-d128-F32", "q norm shape", .bad_shape = "blk.0.attn_q_norm.weight", .expect = "attn_q_norm.weight' has"},
-        {"rand-qwen3-d128-F32", "kv heads not dividing", .set_key = "qwen3.attention.head_count_kv", .set_val = 3, .expect = "not a multiple of head_count_kv"},
-        {"rand-gemma2-d128-F32", "missing post norm", .drop_tensor = "blk.1.post_ffw_norm.weight", .expect = "blk.1.post_ffw_norm.weight' is missing"},
-        {"rand-gemma2-d128-F32", "window over context", .set_key = "gemma2.attention.sliding_window", .set_val = 100000, .expect = "sliding_window"},
-        {"rand-gemma2-d128-F32", "bad softcap", .set_key = "gemma2.attn_logit_softcapping", .set_val = -1, .set_float = 1, .expect = "attn_logit_softcapping"},
-        {"rand-gemma3-d128-F32", "wrong shape", .bad_shape = "blk.5.attn_k.weight", .expect = "blk.5.attn_k.weight' has shape"},
-        {"rand-gemma3-d128-F32", "pattern type", .set_key = "gemma3.attention.sliding_window_pattern", .set_str = "x", .expect = "sliding_window_pattern"},
-        {"rand-phi3-d128-F32", "fused qkv shape", .bad_shape = "blk.0.attn_qkv.weight", .expect = "attn_qkv.weight' has shape"},
-        {"rand-phi3-d128-F32", "rope factors shape", .bad_shape = "rope_factors_long.weight", .expect = "rope_factors_long.weight"},
-        {"rand-llama3-d256-F32", "rope_freqs shape", .bad_shape = "rope_freqs.weight", .expect = "rope_freqs.weight"},
-        {"rand-llama3-d256-F32", "rope scaling type", .set_key = "llama.rope.scaling.type", .set_str = "dynamic-ntk", .expect = "llama.rope.scaling.type"},
-        {"rand-llama3-d256-F32", "rope scaling type not a string", .set_key = "llama.rope.scaling.type", .set_val = 3, .expect = "llama.rope.scaling.type"},
-        {"rand-llama3-d256-F32", "rope scaling factor", .set_key = "llama.rope.scaling.factor", .set_val = 0, .set_float = 1, .expect = "llama.rope.scaling.factor"},
-        {"rand-smollm3-d128-F32", "more layers than tensors", .set_key = "smollm3.block_count", .set_val = 5, .expect = "blk.4.attn_norm.weight' is missing"},
-        {"rand-bert-d128-F32", "bert missing norm bias", .drop_tensor = "blk.1.attn_output_norm.bias", .expect = "blk.1.attn_output_norm.bias' is missing"},
-        {"rand-bert-d128-F32", "bert positions shape", .bad_shape = "position_embd.weight", .expect = "position_embd.weight' has shape"},
-        {"rand-bert-d128-F32", "bert heads not dividing", .set_key = "bert.attention.head_count", .set_val = 3, .expect = "not a multiple of head_count 3"},
-        {"rand-bert-d128-F32", "bert causal not a bool", .set_key = "bert.attention.causal", .set_val = 1, .expect = "bert.attention.causal' is not a bool"},
-        {"rand-bert-d128-F32", "bert rank pooling", .set_key = "bert.pooling_type", .set_val = 4, .expect = "pooling_type 4"},
-        {"rand-bert-d128-F32", "bert pooling out of range", .set_key = "bert.pooling_type", .set_val = 9, .expect = "bert.pooling_type"},
-        {"rand-qwen35-d128-F32", "qwen35 missing ssm_a", .drop_tensor = "blk.1.ssm_a", .expect = "blk.1.ssm_a' is missing"},
-        {"rand-qwen35-d128-F32", "qwen35 conv shape", .bad_shape = "blk.0.ssm_conv1d.weight", .expect = "blk.0.ssm_conv1d.weight' has shape"},
-        {"rand-qwen35-d128-F32", "qwen35 gated q shape", .bad_shape = "blk.3.attn_q.weight", .expect = "blk.3.attn_q.weight' has shape"},
-        {"rand-qwen35-d128-F32", "qwen35 MTP layers", .set_key = "qwen35.nextn_predict_layers", .set_val = 5, .expect = "nextn_predict_layers 5"},
-        {"rand-qwen35-d128-F32", "qwen35 MTP block run as a layer", .set_key = "qwen35.nextn_predict_layers", .set_val = 0, .expect = "blk.4.attn_qkv.weight' is missing"},
-        {"rand-qwen35-d128-F32", "qwen35 value heads", .set_key = "qwen35.ssm.time_step_rank", .set_val = 3, .expect = "time_step_rank 3"},
-        {"rand-qwen35-d128-F32", "qwen35 inner size", .set_key = "qwen35.ssm.inner_size", .set_val = 100, .expect = "blk.0.attn_qkv.weight' has shape"},
-        {"rand-qwen35-d128-F32", "qwen35 no conv kernel", .drop_key = "qwen35.ssm.conv_kernel", .expect = "qwen35.ssm.conv_kernel"},
-        {"rand-qwen35-d128-F32", "qwen35 conv kernel", .set_key = "qwen35.ssm.conv_kernel", .set_val = 17, .expect = "qwen35.ssm.conv_kernel"},
-        {"rand-qwen35moe-d128-F32", "qwen35moe shared gate", .drop_tensor = "blk.2.ffn_gate_inp_shexp.weight", .expect = "blk.2.ffn_gate_inp_shexp.weight' is missing"},
-        {"rand-qwen35moe-d128-F32", "qwen35moe shared width", .drop_key = "qwen35moe.expert_shared_feed_forward_length", .expect = "expert_shared_feed_forward_length"},
-        {"rand-qwen35moe-d128-F32", "qwen35moe experts shape", .bad_shape = "blk.1.ffn_up_exps.weight", .expect = "blk.1.ffn_up_exps.weight"},
-        {"rand-gemma4-d128-F32", "gemma4 missing per-layer input", .drop_tensor = "blk.7.inp_gate.weight", .expect = "blk.7.inp_gate.weight' is missing"},
-        {"rand-gemma4-d128-F32", "gemma4 missing ple table", .drop_tensor = "per_layer_token_embd.weight", .expect = "per_layer_token_embd.weight' is missing"},
-        {"rand-gemma4-d128-F32", "gemma4 local k shape", .bad_shape = "blk.1.attn_k.weight", .expect = "blk.1.attn_k.weight' has shape [128, 33], expected [128, 32]"},
-        {"rand-gemma4-d128-F32", "gemma4 shared layer k shape", .bad_shape = "blk.6.attn_k.weight", .expect = "blk.6.attn_k.weight' has shape"},
-        {"rand-gemma4-d128-F32", "gemma4 global q shape", .bad_shape = "blk.4.attn_q.weight", .expect = "blk.4.attn_q.weight' has shape"},
-        {"rand-gemma4-d128-F32", "gemma4 wide ffn shape", .bad_shape = "blk.8.ffn_up.weight", .expect = "blk.8.ffn_up.weight' has shape"},
-        {"rand-gemma4-d128-F32", "gemma4 rope_freqs shape", .bad_shape = "rope_freqs.weight", .expect = "rope_freqs.weight"},
-        {"rand-gemma4-d128-F32", "gemma4 kv heads not dividing", .set_key = "gemma4.attention.head_count_kv", .set_val = 3, .expect = "not a multiple of head_count_kv 3"},
-        {"rand-gemma4-d128-F32", "gemma4 window over context", .set_key = "gemma4.attention.sliding_window", .set_val = 200000, .expect = "gemma4.attention.sliding_window 200000 is larger"},
-        {"rand-gemma4-d128-F32", "gemma4 pattern not bools", .set_key = "gemma4.attention.sliding_window_pattern", .set_val = 6, .expect = "sliding_window_pattern' is not an array of bools"},
-        {"rand-gemma4-d128-F32", "gemma4 pattern length", .set_key = "gemma4.attention.sliding_window_pattern", .set_bools = 4, .expect = "has 4 values for 10 layers"},
-        {"rand-gemma4-d128-F32", "gemma4 shared layers", .set_key = "gemma4.attention.shared_kv_layers", .set_val = 10, .expect = "shared_kv_layers' = 10 is out of range"},
-        {"rand-gemma4-d128-F32", "gemma4 nothing to share", .set_key = "gemma4.attention.shared_kv_layers", .set_val = 6, .expect = "layer 4 has no earlier global layer"},
-        {"rand-gemma4-d128-F32", "gemma4 per-layer width", .set_key = "gemma4.embedding_length_per_layer_input", .set_val = 16, .expect = "per_layer_token_embd.weight' has shape"},
-        {"rand-gemma4-d128-F32", "gemma4 value length", .set_key = "gemma4.attention.value_length_swa", .set_val = 16, .expect = "value_length_swa 16 differs"},
-        {"rand-gemma4-d128-F32", "gemma4 odd rope dims", .set_key = "gemma4.rope.dimension_count_swa", .set_val = 31, .expect = "rope.dimension_count_swa 31 is odd"},
-        {"rand-gemma4-d128-F32", "gemma4 softcap", .set_key = "gemma4.final_logit_softcapping", .set_val = 0, .set_float = 1, .expect = "final_logit_softcapping"},
-        {"rand-gemma4-d128-F32", "gemma4 more layers than tensors", .set_key = "gemma4.block_count", .set_val = 11, .expect = "has 10 values for 11 layers"},
-        {"rand-smollm3-d128-F32", "unknown architecture", .set_key = "general.architecture", .set_str = "mamba9", .expect = "'mamba9' is not supported (gptc runs: llama, gpt2"},
+        {.model = "rand-qwen2-d128-F32", .desc = "missing bias", .drop_tensor = "blk.1.attn_k.bias", .expect = "blk.1.attn_k.bias' is missing"},
+        {.model = "rand-qwen3-d128-F32", .desc = "missing q norm", .drop_tensor = "blk.0.attn_q_norm.weight", .expect = "attn_q_norm.weight' is missing"},
+        {.model = "rand-qwen3-d128-F32", .desc = "q norm shape", .bad_shape = "blk.0.attn_q_norm.weight", .expect = "attn_q_norm.weight' has"},
+        {.model = "rand-qwen3-d128-F32", .desc = "kv heads not dividing", .set_key = "qwen3.attention.head_count_kv", .set_val = 3, .expect = "not a multiple of head_count_kv"},
+        {.model = "rand-gemma2-d128-F32", .desc = "missing post norm", .drop_tensor = "blk.1.post_ffw_norm.weight", .expect = "blk.1.post_ffw_norm.weight' is missing"},
+        {.model = "rand-gemma2-d128-F32", .desc = "window over context", .set_key = "gemma2.attention.sliding_window", .set_val = 100000, .expect = "sliding_window"},
+        {.model = "rand-gemma2-d128-F32", .desc = "bad softcap", .set_key = "gemma2.attn_logit_softcapping", .set_val = -1, .set_float = 1, .expect = "attn_logit_softcapping"},
+        {.model = "rand-gemma3-d128-F32", .desc = "wrong shape", .bad_shape = "blk.5.attn_k.weight", .expect = "blk.5.attn_k.weight' has shape"},
+        {.model = "rand-gemma3-d128-F32", .desc = "pattern type", .set_key = "gemma3.attention.sliding_window_pattern", .set_str = "x", .expect = "sliding_window_pattern"},
+        {.model = "rand-phi3-d128-F32", .desc = "fused qkv shape", .bad_shape = "blk.0.attn_qkv.weight", .expect = "attn_qkv.weight' has shape"},
+        {.model = "rand-phi3-d128-F32", .desc = "rope factors shape", .bad_shape = "rope_factors_long.weight", .expect = "rope_factors_long.weight"},
+        {.model = "rand-llama3-d256-F32", .desc = "rope_freqs shape", .bad_shape = "rope_freqs.weight", .expect = "rope_freqs.weight"},
+        {.model = "rand-llama3-d256-F32", .desc = "rope scaling type", .set_key = "llama.rope.scaling.type", .set_str = "dynamic-ntk", .expect = "llama.rope.scaling.type"},
+        {.model = "rand-llama3-d256-F32", .desc = "rope scaling type not a string", .set_key = "llama.rope.scaling.type", .set_val = 3, .expect = "llama.rope.scaling.type"},
+        {.model = "rand-llama3-d256-F32", .desc = "rope scaling factor", .set_key = "llama.rope.scaling.factor", .set_val = 0, .set_float = 1, .expect = "llama.rope.scaling.factor"},
+        {.model = "rand-smollm3-d128-F32", .desc = "more layers than tensors", .set_key = "smollm3.block_count", .set_val = 5, .expect = "blk.4.attn_norm.weight' is missing"},
+        {.model = "rand-bert-d128-F32", .desc = "bert missing norm bias", .drop_tensor = "blk.1.attn_output_norm.bias", .expect = "blk.1.attn_output_norm.bias' is missing"},
+        {.model = "rand-bert-d128-F32", .desc = "bert positions shape", .bad_shape = "position_embd.weight", .expect = "position_embd.weight' has shape"},
+        {.model = "rand-bert-d128-F32", .desc = "bert heads not dividing", .set_key = "bert.attention.head_count", .set_val = 3, .expect = "not a multiple of head_count 3"},
+        {.model = "rand-bert-d128-F32", .desc = "bert causal not a bool", .set_key = "bert.attention.causal", .set_val = 1, .expect = "bert.attention.causal' is not a bool"},
+        {.model = "rand-bert-d128-F32", .desc = "bert rank pooling", .set_key = "bert.pooling_type", .set_val = 4, .expect = "pooling_type 4"},
+        {.model = "rand-bert-d128-F32", .desc = "bert pooling out of range", .set_key = "bert.pooling_type", .set_val = 9, .expect = "bert.pooling_type"},
+        {.model = "rand-qwen35-d128-F32", .desc = "qwen35 missing ssm_a", .drop_tensor = "blk.1.ssm_a", .expect = "blk.1.ssm_a' is missing"},
+        {.model = "rand-qwen35-d128-F32", .desc = "qwen35 conv shape", .bad_shape = "blk.0.ssm_conv1d.weight", .expect = "blk.0.ssm_conv1d.weight' has shape"},
+        {.model = "rand-qwen35-d128-F32", .desc = "qwen35 gated q shape", .bad_shape = "blk.3.attn_q.weight", .expect = "blk.3.attn_q.weight' has shape"},
+        {.model = "rand-qwen35-d128-F32", .desc = "qwen35 MTP layers", .set_key = "qwen35.nextn_predict_layers", .set_val = 5, .expect = "nextn_predict_layers 5"},
+        {.model = "rand-qwen35-d128-F32", .desc = "qwen35 MTP block run as a layer", .set_key = "qwen35.nextn_predict_layers", .set_val = 0, .expect = "blk.4.attn_qkv.weight' is missing"},
+        {.model = "rand-qwen35-d128-F32", .desc = "qwen35 value heads", .set_key = "qwen35.ssm.time_step_rank", .set_val = 3, .expect = "time_step_rank 3"},
+        {.model = "rand-qwen35-d128-F32", .desc = "qwen35 inner size", .set_key = "qwen35.ssm.inner_size", .set_val = 100, .expect = "blk.0.attn_qkv.weight' has shape"},
+        {.model = "rand-qwen35-d128-F32", .desc = "qwen35 no conv kernel", .drop_key = "qwen35.ssm.conv_kernel", .expect = "qwen35.ssm.conv_kernel"},
+        {.model = "rand-qwen35-d128-F32", .desc = "qwen35 conv kernel", .set_key = "qwen35.ssm.conv_kernel", .set_val = 17, .expect = "qwen35.ssm.conv_kernel"},
+        {.model = "rand-qwen35moe-d128-F32", .desc = "qwen35moe shared gate", .drop_tensor = "blk.2.ffn_gate_inp_shexp.weight", .expect = "blk.2.ffn_gate_inp_shexp.weight' is missing"},
+        {.model = "rand-qwen35moe-d128-F32", .desc = "qwen35moe shared width", .drop_key = "qwen35moe.expert_shared_feed_forward_length", .expect = "expert_shared_feed_forward_length"},
+        {.model = "rand-qwen35moe-d128-F32", .desc = "qwen35moe experts shape", .bad_shape = "blk.1.ffn_up_exps.weight", .expect = "blk.1.ffn_up_exps.weight"},
+        {.model = "rand-gemma4-d128-F32", .desc = "gemma4 missing per-layer input", .drop_tensor = "blk.7.inp_gate.weight", .expect = "blk.7.inp_gate.weight' is missing"},
+        {.model = "rand-gemma4-d128-F32", .desc = "gemma4 missing ple table", .drop_tensor = "per_layer_token_embd.weight", .expect = "per_layer_token_embd.weight' is missing"},
+        {.model = "rand-gemma4-d128-F32", .desc = "gemma4 local k shape", .bad_shape = "blk.1.attn_k.weight", .expect = "blk.1.attn_k.weight' has shape [128, 33], expected [128, 32]"},
+        {.model = "rand-gemma4-d128-F32", .desc = "gemma4 shared layer k shape", .bad_shape = "blk.6.attn_k.weight", .expect = "blk.6.attn_k.weight' has shape"},
+        {.model = "rand-gemma4-d128-F32", .desc = "gemma4 global q shape", .bad_shape = "blk.4.attn_q.weight", .expect = "blk.4.attn_q.weight' has shape"},
+        {.model = "rand-gemma4-d128-F32", .desc = "gemma4 wide ffn shape", .bad_shape = "blk.8.ffn_up.weight", .expect = "blk.8.ffn_up.weight' has shape"},
+        {.model = "rand-gemma4-d128-F32", .desc = "gemma4 rope_freqs shape", .bad_shape = "rope_freqs.weight", .expect = "rope_freqs.weight"},
+        {.model = "rand-gemma4-d128-F32", .desc = "gemma4 kv heads not dividing", .set_key = "gemma4.attention.head_count_kv", .set_val = 3, .expect = "not a multiple of head_count_kv 3"},
+        {.model = "rand-gemma4-d128-F32", .desc = "gemma4 window over context", .set_key = "gemma4.attention.sliding_window", .set_val = 200000, .expect = "gemma4.attention.sliding_window 200000 is larger"},
+        {.model = "rand-gemma4-d128-F32", .desc = "gemma4 pattern not bools", .set_key = "gemma4.attention.sliding_window_pattern", .set_val = 6, .expect = "sliding_window_pattern' is not an array of bools"},
+        {.model = "rand-gemma4-d128-F32", .desc = "gemma4 pattern length", .set_key = "gemma4.attention.sliding_window_pattern", .set_bools = 4, .expect = "has 4 values for 10 layers"},
+        {.model = "rand-gemma4-d128-F32", .desc = "gemma4 shared layers", .set_key = "gemma4.attention.shared_kv_layers", .set_val = 10, .expect = "shared_kv_layers' = 10 is out of range"},
+        {.model = "rand-gemma4-d128-F32", .desc = "gemma4 nothing to share", .set_key = "gemma4.attention.shared_kv_layers", .set_val = 6, .expect = "layer 4 has no earlier global layer"},
+        {.model = "rand-gemma4-d128-F32", .desc = "gemma4 per-layer width", .set_key = "gemma4.embedding_length_per_layer_input", .set_val = 16, .expect = "per_layer_token_embd.weight' has shape"},
+        {.model = "rand-gemma4-d128-F32", .desc = "gemma4 value length", .set_key = "gemma4.attention.value_length_swa", .set_val = 16, .expect = "value_length_swa 16 differs"},
+        {.model = "rand-gemma4-d128-F32", .desc = "gemma4 odd rope dims", .set_key = "gemma4.rope.dimension_count_swa", .set_val = 31, .expect = "rope.dimension_count_swa 31 is odd"},
+        {.model = "rand-gemma4-d128-F32", .desc = "gemma4 softcap", .set_key = "gemma4.final_logit_softcapping", .set_val = 0, .set_float = 1, .expect = "final_logit_softcapping"},
+        {.model = "rand-gemma4-d128-F32", .desc = "gemma4 more layers than tensors", .set_key = "gemma4.block_count", .set_val = 11, .expect = "has 10 values for 11 layers"},
+        {.model = "rand-smollm3-d128-F32", .desc = "unknown architecture", .set_key = "general.architecture", .set_str = "mamba9", .expect = "'mamba9' is not supported (gptc runs: llama, gpt2"},
     };
     /* clang-format on */
     char dir[] = "/tmp/gptc_test_arch_bad_XXXXXX";

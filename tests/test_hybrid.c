@@ -39,6 +39,7 @@
 #include "http_client.h"
 
 #include "arch_check.h"
+#include "gguf_variant.h"
 
 #define LFM2 "rand-lfm2-d64-F32"
 
@@ -417,47 +418,6 @@ static void check_state_reuse(gptc_model *m)
     free(lg0);
 }
 
-typedef struct bad_case {
-    const char *desc;
-    const char *drop_tensor, *bad_shape; /* bad_shape: ne[1] + 1 */
-    const char *set_key;                 /* a u32 set_val, or an array of n_arr set_val */
-    int64_t set_val;
-    int n_arr;
-    const char *expect;
-} bad_case;
-
-static int write_variant(const gguf_file *src, const bad_case *bc, const char *path)
-{
-    static float junk[1 << 16];
-    gptc_err err;
-    gguf_file *f;
-    if (gptc_gguf_new(&f, &err)) return 0;
-    gptc_gguf_copy_kvs(f, src, &err);
-    if (bc->set_key && bc->n_arr) {
-        int32_t v[16];
-        for (int i = 0; i < bc->n_arr; i++)
-            v[i] = (int32_t)bc->set_val;
-        gptc_gguf_set_arr(f, bc->set_key, GGUF_VT_I32, v, (uint64_t)bc->n_arr, &err);
-    } else if (bc->set_key) {
-        gptc_gguf_set_uint(f, bc->set_key, GGUF_VT_U32, (uint64_t)bc->set_val, &err);
-    }
-    for (uint64_t i = 0; i < src->n_tensors; i++) {
-        const gguf_tensor *t = &src->tensors[i];
-        char name[256];
-        snprintf(name, sizeof name, "%.*s", (int)t->name.n, t->name.p);
-        if (bc->drop_tensor && strcmp(name, bc->drop_tensor) == 0) continue;
-        if (bc->bad_shape && strcmp(name, bc->bad_shape) == 0) {
-            uint64_t ne[2] = {t->ne[0], t->ne[1] + 1};
-            gptc_gguf_add_tensor(f, name, t->type, 2, ne, junk, &err);
-            continue;
-        }
-        gptc_gguf_add_tensor(f, name, t->type, t->n_dims, t->ne, t->data, &err);
-    }
-    int ok = gptc_gguf_write(f, path, &err) == GPTC_OK;
-    gptc_gguf_close(f);
-    return ok;
-}
-
 static void check_bad_files(void)
 {
     /* clang-format off */
@@ -471,10 +431,10 @@ static void check_bad_files(void)
         {"out_proj shape", .bad_shape = "blk.0.shortconv.out_proj.weight", .expect = "blk.0.shortconv.out_proj.weight' has shape"},
         {"taps vs l_cache", .set_key = "lfm2.shortconv.l_cache", .set_val = 4, .expect = "expected [4, 64]"},
         {"l_cache out of range", .set_key = "lfm2.shortconv.l_cache", .set_val = 1, .expect = "lfm2.shortconv.l_cache"},
-        {"kv heads per layer, wrong count", .set_key = "lfm2.attention.head_count_kv", .set_val = 2, .n_arr = 5, .expect = "has 5 values for 6 layers"},
-        {"kv heads not dividing", .set_key = "lfm2.attention.head_count_kv", .set_val = 3, .n_arr = 6, .expect = "not a multiple of head_count_kv[0] = 3"},
-        {"attention where the file has conv", .set_key = "lfm2.attention.head_count_kv", .set_val = 2, .n_arr = 6, .expect = "blk.0.attn_q.weight' is missing"},
-        {"conv where the file has attention", .set_key = "lfm2.attention.head_count_kv", .set_val = 0, .n_arr = 6, .expect = "blk.2.shortconv.in_proj.weight' is missing"},
+        {"kv heads per layer, wrong count", .set_key = "lfm2.attention.head_count_kv", .set_val = 2, .set_i32s = 5, .expect = "has 5 values for 6 layers"},
+        {"kv heads not dividing", .set_key = "lfm2.attention.head_count_kv", .set_val = 3, .set_i32s = 6, .expect = "not a multiple of head_count_kv[0] = 3"},
+        {"attention where the file has conv", .set_key = "lfm2.attention.head_count_kv", .set_val = 2, .set_i32s = 6, .expect = "blk.0.attn_q.weight' is missing"},
+        {"conv where the file has attention", .set_key = "lfm2.attention.head_count_kv", .set_val = 0, .set_i32s = 6, .expect = "blk.2.shortconv.in_proj.weight' is missing"},
     };
     /* clang-format on */
     char dir[] = "/tmp/gptc_test_hybrid_bad_XXXXXX";
