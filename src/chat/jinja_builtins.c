@@ -758,9 +758,7 @@ static int str_replace(jrt *rt, const jstr *s, const jstr *old, const jstr *new_
         }
     }
     if (!r) r = jrt_steps(rt, s->n / 64 + (uint64_t)done);
-    if (!r) r = gptc_jv_str(rt, b.p ? b.p : "", b.n, out);
-    gptc_jbuf_free(&b);
-    return r;
+    return gptc_jbuf_finish(rt, &b, r, out);
 }
 int gptc_jinja_str_replace(jrt *rt, const jstr *s, const jstr *old, const jstr *new_, int64_t count,
                            jv *out);
@@ -1019,9 +1017,7 @@ int gptc_jinja_call_method(jrt *rt, jmeth *m, const jargs *a, jv *out)
             if (!r) r = gptc_jbuf_put(rt, &b, x.u.s->p, x.u.s->n);
         }
         gptc_jv_decref(jv_listv(items));
-        if (!r) r = gptc_jv_str(rt, b.p ? b.p : "", b.n, out);
-        gptc_jbuf_free(&b);
-        return r;
+        return gptc_jbuf_finish(rt, &b, r, out);
     }
     case M_ISALNUM:
     case M_ISALPHA:
@@ -1531,9 +1527,7 @@ static int strftime_now(jrt *rt, const jstr *fmt, jv *out)
         }
         r = jbuf_puts(rt, &b, t);
     }
-    if (!r) r = gptc_jv_str(rt, b.p ? b.p : "", b.n, out);
-    gptc_jbuf_free(&b);
-    return r;
+    return gptc_jbuf_finish(rt, &b, r, out);
 }
 
 static int as_index(jrt *rt, jv v, int64_t *out)
@@ -1634,12 +1628,7 @@ int gptc_jinja_call_func(jrt *rt, int id, const jargs *a, jv *out)
     case JF_DICT: {
         jdict *d = gptc_jdict_new(rt, a->nkw);
         if (!d) return -1;
-        if (fill_mapping(rt, d, a, "dict") || gptc_jdict_seal(rt, d)) {
-            gptc_jv_decref(jv_dictv(d));
-            return -1;
-        }
-        *out = jv_dictv(d);
-        return 0;
+        return gptc_jdict_finish(rt, d, fill_mapping(rt, d, a, "dict"), out);
     }
     case JF_RAISE: {
         jv msg = a->npos ? a->pos[0] : a->nkw ? a->kw[0] : jv_none();

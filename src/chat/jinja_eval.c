@@ -214,9 +214,7 @@ static int repeat(jrt *rt, jv seq, int64_t k, jv *out)
                 gptc_jbuf_free(&b);
                 return -1;
             }
-        int r = gptc_jv_str(rt, b.p ? b.p : "", b.n, out);
-        gptc_jbuf_free(&b);
-        return r;
+        return gptc_jbuf_finish(rt, &b, 0, out);
     }
     const jlist *l = seq.u.l;
     if (l->n && (uint64_t)k > rt->opts->limits.max_alloc / (l->n * sizeof(jv)))
@@ -302,9 +300,7 @@ static int str_format(jrt *rt, const jstr *f, jv args, jv *out)
     }
     if (!r && used < na && !mapping)
         r = gptc_jfail(rt, JE_TYPE, "not all arguments converted during string formatting");
-    if (!r) r = gptc_jv_str(rt, b.p ? b.p : "", b.n, out);
-    gptc_jbuf_free(&b);
-    return r;
+    return gptc_jbuf_finish(rt, &b, r, out);
 }
 
 int gptc_jinja_binop(jrt *rt, int op, jv a, jv b, jv *out);
@@ -610,9 +606,7 @@ static int do_slice(jrt *rt, jv obj, jv vstart, jv vstop, jv vstep, jv *out)
         r = gptc_jbuf_put(rt, &b, s->p + off[i], off[i + 1] - off[i]);
     }
     free(off);
-    if (!r) r = gptc_jv_str(rt, b.p ? b.p : "", b.n, out);
-    gptc_jbuf_free(&b);
-    return r;
+    return gptc_jbuf_finish(rt, &b, r, out);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -727,15 +721,14 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
         return r;
     }
     case JN_ITEM: {
-        jv obj, key;
-        if (eval(rt, e->u.item.obj, &obj)) return -1;
-        if (eval(rt, e->u.item.key, &key)) {
-            gptc_jv_decref(obj);
-            return -1;
+        jv obj, key = jv_none();
+        int r = eval(rt, e->u.item.obj, &obj);
+        if (!r) r = eval(rt, e->u.item.key, &key);
+        if (!r) {
+            rt->line = e->line;
+            rt->col = e->col;
+            r = gptc_jinja_getitem(rt, obj, key, out);
         }
-        rt->line = e->line;
-        rt->col = e->col;
-        int r = gptc_jinja_getitem(rt, obj, key, out);
         gptc_jv_decref(obj);
         gptc_jv_decref(key);
         return r;
@@ -757,49 +750,29 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
             gptc_jv_decref(b[k]);
         return r;
     }
-    case JN_CALL: {
-        jv fn;
-        if (eval(rt, e->u.call.fn, &fn)) return -1;
+    case JN_CALL:
+    case JN_FILTER:
+    case JN_TEST: { /* fn(args), in|filter(args), in is test(args) */
+        int call = e->kind == JN_CALL;
+        jv x;
+        if (eval(rt, call ? e->u.call.fn : e->u.filter.in, &x)) return -1;
         evargs ea;
-        int r = eval_args(rt, &e->u.call.args, NULL, 0, &ea);
+        int res = 0, r = eval_args(rt, call ? &e->u.call.args : &e->u.filter.args, NULL, 0, &ea);
         if (!r) {
             rt->line = e->line;
             rt->col = e->col;
-            r = call_value(rt, fn, &ea.a, out);
+            if (call)
+                r = call_value(rt, x, &ea.a, out);
+            else if (e->kind == JN_FILTER)
+                r = run_filter(rt, e, x, &ea.a, out);
+            else if (e->u.filter.fid < 0)
+                r = gptc_jfail(rt, JE_RUNTIME, "No test named '%s' found.", e->u.filter.name->p);
+            else
+                r = gptc_jinja_test(rt, e->u.filter.fid, x, &ea.a, &res);
         }
         args_free(&ea);
-        gptc_jv_decref(fn);
-        return r;
-    }
-    case JN_FILTER: {
-        jv in;
-        if (eval(rt, e->u.filter.in, &in)) return -1;
-        evargs ea;
-        int r = eval_args(rt, &e->u.filter.args, NULL, 0, &ea);
-        if (!r) {
-            rt->line = e->line;
-            rt->col = e->col;
-            r = run_filter(rt, e, in, &ea.a, out);
-        }
-        args_free(&ea);
-        gptc_jv_decref(in);
-        return r;
-    }
-    case JN_TEST: {
-        jv in;
-        if (eval(rt, e->u.filter.in, &in)) return -1;
-        evargs ea;
-        int res = 0, r = eval_args(rt, &e->u.filter.args, NULL, 0, &ea);
-        if (!r) {
-            rt->line = e->line;
-            rt->col = e->col;
-            r = e->u.filter.fid < 0
-                    ? gptc_jfail(rt, JE_RUNTIME, "No test named '%s' found.", e->u.filter.name->p)
-                    : gptc_jinja_test(rt, e->u.filter.fid, in, &ea.a, &res);
-        }
-        args_free(&ea);
-        gptc_jv_decref(in);
-        if (!r) *out = jv_bool(e->u.filter.neg ? !res : res);
+        gptc_jv_decref(x);
+        if (!r && e->kind == JN_TEST) *out = jv_bool(e->u.filter.neg ? !res : res);
         return r;
     }
     case JN_NEG:
@@ -844,15 +817,14 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
         return eval(rt, e->u.binop.rhs, out);
     }
     case JN_BINOP: {
-        jv a, b;
-        if (eval(rt, e->u.binop.lhs, &a)) return -1;
-        if (eval(rt, e->u.binop.rhs, &b)) {
-            gptc_jv_decref(a);
-            return -1;
+        jv a, b = jv_none();
+        int r = eval(rt, e->u.binop.lhs, &a);
+        if (!r) r = eval(rt, e->u.binop.rhs, &b);
+        if (!r) {
+            rt->line = e->line;
+            rt->col = e->col;
+            r = gptc_jinja_binop(rt, e->u.binop.op, a, b, out);
         }
-        rt->line = e->line;
-        rt->col = e->col;
-        int r = gptc_jinja_binop(rt, e->u.binop.op, a, b, out);
         gptc_jv_decref(a);
         gptc_jv_decref(b);
         return r;
@@ -898,66 +870,35 @@ static int eval_inner(jrt *rt, const jnode *e, jv *out)
         const jnlist *items = &e->u.seq.items;
         jlist *l = gptc_jlist_new(rt, items->n, e->kind == JN_TUPLE);
         if (!l) return -1;
-        for (uint32_t i = 0; i < items->n; i++)
-            if (eval(rt, items->v[i], &l->v[i])) {
-                gptc_jv_decref(jv_listv(l));
-                return -1;
-            }
-        if (gptc_jlist_seal(rt, l)) {
-            gptc_jv_decref(jv_listv(l));
-            return -1;
-        }
-        *out = jv_listv(l);
-        return 0;
+        int r = 0;
+        for (uint32_t i = 0; i < items->n && !r; i++)
+            r = eval(rt, items->v[i], &l->v[i]);
+        return gptc_jlist_finish(rt, l, r, out);
     }
     case JN_DICT: {
         jdict *d = gptc_jdict_new(rt, e->u.dict.keys.n);
         if (!d) return -1;
-        jv dv = jv_dictv(d);
-        for (uint32_t i = 0; i < e->u.dict.keys.n; i++) {
-            jv k, v;
-            if (eval(rt, e->u.dict.keys.v[i], &k)) {
-                gptc_jv_decref(dv);
-                return -1;
-            }
-            if (eval(rt, e->u.dict.vals.v[i], &v)) {
-                gptc_jv_decref(k);
-                gptc_jv_decref(dv);
-                return -1;
-            }
-            int r = gptc_jdict_set(rt, d, k, v);
+        int r = 0;
+        for (uint32_t i = 0; i < e->u.dict.keys.n && !r; i++) {
+            jv k = jv_none(), v = jv_none();
+            r = eval(rt, e->u.dict.keys.v[i], &k);
+            if (!r) r = eval(rt, e->u.dict.vals.v[i], &v);
+            if (!r) r = gptc_jdict_set(rt, d, k, v);
             gptc_jv_decref(k);
             gptc_jv_decref(v);
-            if (r) {
-                gptc_jv_decref(dv);
-                return -1;
-            }
         }
-        if (gptc_jdict_seal(rt, d)) {
-            gptc_jv_decref(dv);
-            return -1;
-        }
-        *out = dv;
-        return 0;
+        return gptc_jdict_finish(rt, d, r, out);
     }
     case JN_CONCAT: {
         jbuf b = {0};
-        for (uint32_t i = 0; i < e->u.seq.items.n; i++) {
+        int r = 0;
+        for (uint32_t i = 0; i < e->u.seq.items.n && !r; i++) {
             jv x;
-            if (eval(rt, e->u.seq.items.v[i], &x)) {
-                gptc_jbuf_free(&b);
-                return -1;
-            }
-            int r = gptc_jv_write_str(rt, &b, x);
+            r = eval(rt, e->u.seq.items.v[i], &x);
+            if (!r) r = gptc_jv_write_str(rt, &b, x);
             gptc_jv_decref(x);
-            if (r) {
-                gptc_jbuf_free(&b);
-                return -1;
-            }
         }
-        int r = gptc_jv_str(rt, b.p ? b.p : "", b.n, out);
-        gptc_jbuf_free(&b);
-        return r;
+        return gptc_jbuf_finish(rt, &b, r, out);
     }
     default:
         return gptc_jfail(rt, JE_UNSUPPORTED, "expression kind %d", e->kind);
@@ -1035,9 +976,7 @@ static int capture_body(jrt *rt, const jnlist *body, jv *out)
     rt->out = &b;
     int r = exec_list(rt, body);
     rt->out = saved;
-    if (!r) r = gptc_jv_str(rt, b.p ? b.p : "", b.n, out);
-    gptc_jbuf_free(&b);
-    return r;
+    return gptc_jbuf_finish(rt, &b, r, out);
 }
 
 static int exec_for(jrt *rt, const jnode *s)
@@ -1406,51 +1345,29 @@ static int from_json(jrt *rt, const json_t *j, int depth, jv *out)
     case JSON_OBJECT: {
         jdict *d = gptc_jdict_new(rt, json_object_size(j));
         if (!d) return -1;
-        jv dv = jv_dictv(d);
         const char *key;
         json_t *val;
+        int r = 0;
         json_object_foreach(GPTC_UNCONST(json_t *, j), key, val)
         {
-            jv k, v;
-            if (gptc_jv_cstr(rt, key, &k)) {
-                gptc_jv_decref(dv);
-                return -1;
-            }
-            if (from_json(rt, val, depth + 1, &v)) {
-                gptc_jv_decref(k);
-                gptc_jv_decref(dv);
-                return -1;
-            }
-            int r = gptc_jdict_set(rt, d, k, v);
+            jv k = jv_none(), v = jv_none();
+            r = gptc_jv_cstr(rt, key, &k);
+            if (!r) r = from_json(rt, val, depth + 1, &v);
+            if (!r) r = gptc_jdict_set(rt, d, k, v);
             gptc_jv_decref(k);
             gptc_jv_decref(v);
-            if (r) {
-                gptc_jv_decref(dv);
-                return -1;
-            }
+            if (r) break;
         }
-        if (gptc_jdict_seal(rt, d)) {
-            gptc_jv_decref(dv);
-            return -1;
-        }
-        *out = dv;
-        return 0;
+        return gptc_jdict_finish(rt, d, r, out);
     }
     case JSON_ARRAY: {
         size_t n = json_array_size(j);
         jlist *l = gptc_jlist_new(rt, n, 0);
         if (!l) return -1;
-        for (size_t i = 0; i < n; i++)
-            if (from_json(rt, json_array_get(j, i), depth + 1, &l->v[i])) {
-                gptc_jv_decref(jv_listv(l));
-                return -1;
-            }
-        if (gptc_jlist_seal(rt, l)) {
-            gptc_jv_decref(jv_listv(l));
-            return -1;
-        }
-        *out = jv_listv(l);
-        return 0;
+        int r = 0;
+        for (size_t i = 0; i < n && !r; i++)
+            r = from_json(rt, json_array_get(j, i), depth + 1, &l->v[i]);
+        return gptc_jlist_finish(rt, l, r, out);
     }
     case JSON_STRING:
         return gptc_jv_str(rt, json_string_value(j), json_string_length(j), out);

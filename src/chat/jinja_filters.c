@@ -142,11 +142,7 @@ static int sorted_list(jrt *rt, const jv *items, jv *keys, size_t n, int reverse
     if (l) {
         for (size_t i = 0; i < n; i++)
             l->v[i] = gptc_jv_incref(vals[i]);
-        r = gptc_jlist_seal(rt, l);
-        if (r)
-            gptc_jv_decref(jv_listv(l));
-        else
-            *out = jv_listv(l);
+        r = gptc_jlist_finish(rt, l, 0, out);
     } else {
         r = -1;
     }
@@ -319,9 +315,7 @@ static int f_escape(jrt *rt, jv in, const jargs *a, jv *out)
         r = e ? jbuf_puts(rt, &b, e) : gptc_jbuf_put(rt, &b, &c, 1);
     }
     gptc_jv_decref(s);
-    if (!r) r = gptc_jv_str(rt, b.p ? b.p : "", b.n, out);
-    gptc_jbuf_free(&b);
-    return r;
+    return gptc_jbuf_finish(rt, &b, r, out);
 }
 
 static int f_first(jrt *rt, jv in, const jargs *a, jv *out)
@@ -582,9 +576,7 @@ static int f_indent(jrt *rt, jv in, const jargs *a, jv *out)
     }
     gptc_jv_decref(lines);
     gptc_jv_decref(ind);
-    if (!r) r = gptc_jv_str(rt, b.p ? b.p : "", b.n, out);
-    gptc_jbuf_free(&b);
-    return r;
+    return gptc_jbuf_finish(rt, &b, r, out);
 }
 
 static int f_items(jrt *rt, jv in, const jargs *a, jv *out)
@@ -642,9 +634,7 @@ static int f_join(jrt *rt, jv in, const jargs *a, jv *out)
     }
     gptc_jv_decref(jv_listv(l));
     gptc_jv_decref(sep);
-    if (!r) r = gptc_jv_str(rt, b.p ? b.p : "", b.n, out);
-    gptc_jbuf_free(&b);
-    return r;
+    return gptc_jbuf_finish(rt, &b, r, out);
 }
 
 static int f_list(jrt *rt, jv in, const jargs *a, jv *out)
@@ -1063,9 +1053,7 @@ static int f_tojson(jrt *rt, jv in, const jargs *a, jv *out)
     }
     jbuf b = {0};
     int r = gptc_jv_write_json(rt, &b, in, &o);
-    if (!r) r = gptc_jv_str(rt, b.p ? b.p : "", b.n, out);
-    gptc_jbuf_free(&b);
-    return r;
+    return gptc_jbuf_finish(rt, &b, r, out);
 }
 
 static int f_trim(jrt *rt, jv in, const jargs *a, jv *out)

@@ -232,6 +232,10 @@ int gptc_jdict_set(jrt *rt, jdict *d, jv key, jv val);
 long gptc_jdict_find(jrt *rt, const jdict *d, jv key);
 long gptc_jdict_find_str(const jdict *d, const char *s, size_t n);
 int gptc_jdict_seal(jrt *rt, jdict *d);
+/* Finish a container being built (steals it): when failed is 0, seal it and give it to *out;
+ * otherwise, or when sealing fails, free it. Returns 0 or -1. */
+int gptc_jlist_finish(jrt *rt, jlist *l, int failed, jv *out);
+int gptc_jdict_finish(jrt *rt, jdict *d, int failed, jv *out);
 
 /* Convenience constructors returning jv (kind JV_UNDEF with an error recorded on failure:
  * check rt's error state, or use the int-returning forms). */
@@ -256,6 +260,9 @@ int gptc_jbuf_put(jrt *rt, jbuf *b, const char *p, size_t n);
 static inline int jbuf_puts(jrt *rt, jbuf *b, const char *s);
 int gptc_jbuf_printf(jrt *rt, jbuf *b, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void gptc_jbuf_free(jbuf *b);
+/* Finish a buffer: when failed is 0, its text as a string value in *out; the buffer is freed
+ * either way. Returns 0 or -1. */
+int gptc_jbuf_finish(jrt *rt, jbuf *b, int failed, jv *out);
 int gptc_jv_write_str(jrt *rt, jbuf *b, jv v);          /* str(v); Undefined -> "" */
 int gptc_jv_write_repr(jrt *rt, jbuf *b, jv v);         /* repr(v) */
 int gptc_jv_to_str(jrt *rt, jv v, jv *out);             /* str(v) as a string value */

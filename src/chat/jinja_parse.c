@@ -1237,6 +1237,24 @@ static jnode *parse_set(parser *P, const jtok *at)
     return end_block(P) ? NULL : n;
 }
 
+/* The body of a macro or call block n, through its end tag: a new frame where `varargs`,
+ * `kwargs` and `caller` mark n, and break / continue need a loop of its own. */
+static jnode *parse_macro_body(parser *P, jnode *n, const char *const *ends, const jtok *at,
+                               const char *name)
+{
+    jnode *outer = P->macro;
+    int loops = P->loops;
+    P->macro = n;
+    P->loops = 0;
+    jnode *body = parse_body(P, ends, at, name);
+    P->macro = outer;
+    P->loops = loops;
+    if (!body) return NULL;
+    n->u.macro.body = body->u.body.stmts;
+    take_tag(P);
+    return end_block(P) ? NULL : n;
+}
+
 static jnode *parse_macro(parser *P, const jtok *at)
 {
     static const char *const ends[] = {"endmacro", NULL};
@@ -1247,17 +1265,7 @@ static jnode *parse_macro(parser *P, const jtok *at)
     n->u.macro.name = P->t->syms[n->u.macro.sym];
     next(P);
     if (parse_signature(P, n) || end_block(P)) return NULL;
-    jnode *outer = P->macro;
-    int loops = P->loops;
-    P->macro = n;
-    P->loops = 0;
-    jnode *body = parse_body(P, ends, at, "macro");
-    P->macro = outer;
-    P->loops = loops;
-    if (!body) return NULL;
-    n->u.macro.body = body->u.body.stmts;
-    take_tag(P);
-    return end_block(P) ? NULL : n;
+    return parse_macro_body(P, n, ends, at, "macro");
 }
 
 static jnode *parse_call_block(parser *P, const jtok *at)
@@ -1271,17 +1279,7 @@ static jnode *parse_call_block(parser *P, const jtok *at)
     if (call->kind != JN_CALL) return perr(P, at, GPTC_E_FORMAT, "expected a call after 'call'");
     n->u.macro.call = call;
     if (end_block(P)) return NULL;
-    jnode *outer = P->macro;
-    int loops = P->loops;
-    P->macro = n;
-    P->loops = 0;
-    jnode *body = parse_body(P, ends, at, "call");
-    P->macro = outer;
-    P->loops = loops;
-    if (!body) return NULL;
-    n->u.macro.body = body->u.body.stmts;
-    take_tag(P);
-    return end_block(P) ? NULL : n;
+    return parse_macro_body(P, n, ends, at, "call");
 }
 
 static jnode *parse_filter_block(parser *P, const jtok *at)

@@ -375,6 +375,26 @@ int gptc_jdict_seal(jrt *rt, jdict *d)
     return 0;
 }
 
+int gptc_jlist_finish(jrt *rt, jlist *l, int failed, jv *out)
+{
+    if (failed || gptc_jlist_seal(rt, l)) {
+        gptc_jv_decref(jv_listv(l));
+        return -1;
+    }
+    *out = jv_listv(l);
+    return 0;
+}
+
+int gptc_jdict_finish(jrt *rt, jdict *d, int failed, jv *out)
+{
+    if (failed || gptc_jdict_seal(rt, d)) {
+        gptc_jv_decref(jv_dictv(d));
+        return -1;
+    }
+    *out = jv_dictv(d);
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Python semantics: truth, type names, equality, ordering, hashing
  */
@@ -704,6 +724,13 @@ void gptc_jbuf_free(jbuf *b)
     b->n = b->cap = 0;
 }
 
+int gptc_jbuf_finish(jrt *rt, jbuf *b, int failed, jv *out)
+{
+    int r = failed ? -1 : gptc_jv_str(rt, b->p ? b->p : "", b->n, out);
+    gptc_jbuf_free(b);
+    return r;
+}
+
 /* Python's repr(float): the shortest digits that read back as the same double; fixed notation
  * for exponents -4..15, else d.ddde+XX. */
 void gptc_jfloat_repr(double f, char *buf, size_t cap)
@@ -915,13 +942,8 @@ int gptc_jv_to_str(jrt *rt, jv v, jv *out)
         return 0;
     }
     jbuf b = {0};
-    if (gptc_jv_write_str(rt, &b, v)) {
-        gptc_jbuf_free(&b);
-        return -1;
-    }
-    int r = gptc_jv_str(rt, b.p ? b.p : "", b.n, out);
-    gptc_jbuf_free(&b);
-    return r;
+    int r = gptc_jv_write_str(rt, &b, v);
+    return gptc_jbuf_finish(rt, &b, r, out);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1297,9 +1319,7 @@ int gptc_jstr_case(jrt *rt, const jstr *s, int mode, jv *out)
         first = 0;
         i += len;
     }
-    int r = gptc_jv_str(rt, b.p ? b.p : "", b.n, out);
-    gptc_jbuf_free(&b);
-    return r;
+    return gptc_jbuf_finish(rt, &b, 0, out);
 }
 
 static int in_chars(const jstr *chars, uint32_t c)
