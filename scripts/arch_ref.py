@@ -20,89 +20,20 @@ rounds: Gemma's GELU goes through ggml's f16 table in llama.cpp, which gptc mimi
 reference applies the same f16 rounding around its tanh-GELU (set GELU_F16 = False for the
 exact function; the logits then move by about 1e-3).
 """
-import struct
 import sys
 
 import numpy as np
 
+import refcommon
+from refcommon import emit, floats_text, greedy, ids_text, read_gguf, rmsnorm, silu
+
 GELU_F16 = True
 N_GEN = 16
 
-# ----- GGUF (F32 tensors only) -------------------------------------------------------------
-
-def read_gguf(path):
-    raw = open(path, "rb").read()
-    off = 0
-
-    def u(fmt):
-        nonlocal off
-        v = struct.unpack_from("<" + fmt, raw, off)
-        off += struct.calcsize("<" + fmt)
-        return v[0]
-
-    def s():
-        n = u("Q")
-        nonlocal off
-        v = raw[off:off + n].decode("utf-8", "replace")
-        off += n
-        return v
-
-    scalar = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
-
-    def value(t):
-        if t == 8:
-            return s()
-        if t == 9:
-            et = u("I")
-            n = u("Q")
-            return [value(et) for _ in range(n)]
-        return u(scalar[t])
-
-    assert raw[:4] == b"GGUF"
-    off = 4
-    u("I")
-    n_t = u("Q")
-    n_kv = u("Q")
-    kv = {}
-    for _ in range(n_kv):
-        k = s()
-        kv[k] = value(u("I"))
-    infos = []
-    for _ in range(n_t):
-        name = s()
-        nd = u("I")
-        ne = [u("Q") for _ in range(nd)]
-        typ = u("I")
-        o = u("Q")
-        infos.append((name, ne, typ, o))
-    align = kv.get("general.alignment", 32)
-    data = (off + align - 1) // align * align
-    t = {}
-    for name, ne, typ, o in infos:
-        if typ != 0:
-            continue
-        n = int(np.prod(ne))
-        a = np.frombuffer(raw, dtype="<f4", count=n, offset=data + o).astype(np.float64)
-        t[name] = a.reshape(list(reversed(ne))) if len(ne) > 1 else a
-    return kv, t
-
 # ----- blocks --------------------------------------------------------------------------------
 
-def rmsnorm(x, w, eps):
-    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
-
-
 def gelu(x):
-    if GELU_F16:
-        h = x.astype(np.float16).astype(np.float64)
-        g = 0.5 * h * (1 + np.tanh(np.sqrt(2 / np.pi) * h * (1 + 0.044715 * h * h)))
-        g = g.astype(np.float16).astype(np.float64)
-        return np.where(x <= -10, 0.0, np.where(x >= 10, x, g))
-    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
-
-
-def silu(x):
-    return x / (1 + np.exp(-x))
+    return refcommon.gelu(x, GELU_F16)
 
 
 def rope(x, pos, n_rot, base, neox, factors=None, mscale=1.0):
@@ -247,19 +178,8 @@ def main():
     d = sys.argv[1] if len(sys.argv) > 1 else "../shared/data/gguf/arch"
     for name, n_ctx, pos0, prompt in cases():
         m = Model("%s/%s.gguf" % (d, name), n_ctx)
-        seq = list(prompt)
-        logits0 = None
-        gen = []
-        for _ in range(N_GEN):
-            y = m.forward(np.array(seq), np.arange(pos0, pos0 + len(seq)))
-            if logits0 is None:
-                logits0 = y
-            nxt = int(np.argmax(y))
-            gen.append(nxt)
-            seq.append(nxt)
-        print("\t".join([name, str(n_ctx), str(pos0), " ".join(map(str, prompt)), " ".join(map(str, gen)),
-                         " ".join("%.6f" % v for v in logits0)]))
-        sys.stdout.flush()
+        gen, logits0 = greedy(lambda seq: m.forward(np.array(seq), np.arange(pos0, pos0 + len(seq))), prompt, N_GEN)
+        emit(name, str(n_ctx), str(pos0), ids_text(prompt), ids_text(gen), floats_text(logits0))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from arch_ref import gelu, read_gguf  # noqa: E402
+from arch_ref import gelu  # noqa: E402
+from refcommon import emit, floats_text, ids_text, read_gguf  # noqa: E402
 
 
 def layernorm(x, w, b, eps):
@@ -60,7 +61,7 @@ def main():
     for ids in prompts:
         h = forward(kv, t, np.array(ids))
         for name, vec in (("mean", h.mean(axis=0)), ("cls", h[0]), ("last", h[-1])):
-            print("\t".join([name, " ".join(map(str, ids)), " ".join("%.6f" % v for v in vec)]))
+            emit(name, ids_text(ids), floats_text(vec))
 
 
 if __name__ == "__main__":

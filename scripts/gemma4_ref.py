@@ -21,7 +21,8 @@ import sys
 
 import numpy as np
 
-from arch_ref import gelu, read_gguf, rmsnorm, rope
+from arch_ref import gelu, rope
+from refcommon import emit, floats_text, greedy, ids_text, read_gguf, rmsnorm
 
 N_GEN = 16
 
@@ -138,19 +139,8 @@ def main():
     d = sys.argv[1] if len(sys.argv) > 1 else "../shared/data/gguf/arch"
     for name, n_ctx, pos0, prompt in cases():
         m = Gemma4("%s/%s.gguf" % (d, name))
-        seq = list(prompt)
-        logits0 = None
-        gen = []
-        for _ in range(N_GEN):
-            y = m.forward(np.array(seq), np.arange(pos0, pos0 + len(seq)))
-            if logits0 is None:
-                logits0 = y
-            nxt = int(np.argmax(y))
-            gen.append(nxt)
-            seq.append(nxt)
-        print("\t".join([name, str(n_ctx), str(pos0), " ".join(map(str, prompt)), " ".join(map(str, gen)),
-                         " ".join("%.6f" % v for v in logits0)]))
-        sys.stdout.flush()
+        gen, logits0 = greedy(lambda seq: m.forward(np.array(seq), np.arange(pos0, pos0 + len(seq))), prompt, N_GEN)
+        emit(name, str(n_ctx), str(pos0), ids_text(prompt), ids_text(gen), floats_text(logits0))
 
 
 if __name__ == "__main__":

@@ -26,20 +26,13 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from moe_ref import q8_0, read_gguf  # noqa: E402  (the plain GGUF reader; Q8_0 rounding)
+from refcommon import (check_logits0, emit, floats_text, greedy, ids_text, q8_0, read_gguf,  # noqa: E402
+                       rmsnorm, silu)
 
 PROMPTS = [[1, 403, 407, 261, 378], [403], [17, 300, 45, 45, 45, 9, 200, 511, 0, 2, 88, 88],
            [250] * 3 + list(range(30, 60))]
 N_NEW = 12
 NAME = 'rand-lfm2-d64-F32'
-
-
-def rmsnorm(x, w, eps):
-    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
-
-
-def silu(x):
-    return x / (1 + np.exp(-x))
 
 
 class Model:
@@ -119,10 +112,7 @@ def main():
     d = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith('--') else '../shared/data/gguf/arch'
     m = Model(os.path.join(d, NAME + '.gguf'))
     if '--check' in sys.argv:
-        ref = np.loadtxt(os.path.join(d, 'reference', NAME + '.logits0-f32.tsv'))[:, 1]
-        got = m.forward(PROMPTS[0])
-        print('%s: max |logits - llama.cpp all-F32| = %.3g (range %.3g .. %.3g)' %
-              (NAME, np.max(np.abs(got - ref)), ref.min(), ref.max()))
+        check_logits0(d, NAME, m.forward(PROMPTS[0]))
         return
     runs = [(NAME + '.gguf', m)]
     for a in sys.argv[1:]:
@@ -135,19 +125,8 @@ def main():
 
 def run(label, m):
     for pr in PROMPTS:
-        ids = list(pr)
-        first = None
-        gen = []
-        for _ in range(N_NEW):
-            lg = m.forward(ids)
-            if first is None:
-                first = lg
-            nxt = int(np.argmax(lg))
-            gen.append(nxt)
-            ids.append(nxt)
-        print('%s\t%s\t%s\t%s' % (label, ' '.join(map(str, pr)), ' '.join(map(str, gen)),
-                                   ' '.join('%.6f' % v for v in first[:16])))
-        sys.stdout.flush()
+        gen, first = greedy(m.forward, pr, N_NEW)
+        emit(label, ids_text(pr), ids_text(gen), floats_text(first[:16]))
 
 
 if __name__ == '__main__':

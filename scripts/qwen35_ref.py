@@ -43,23 +43,12 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from moe_ref import q8_0, read_gguf  # noqa: E402  (the shared GGUF reader, Q8_0 activations)
+from refcommon import (check_logits0, emit, floats_text, ids_text, q8_0, read_gguf, rmsnorm,  # noqa: E402
+                       sigmoid, silu)
 
 PROMPTS = [[403, 407, 261, 378], [1, 403, 407, 261, 378], [17, 300, 45, 45, 45, 9, 200, 511, 0, 2, 88, 88],
            [250] * 3 + list(range(30, 60))]
 N_NEW = 12
-
-
-def rmsnorm(x, w, eps):
-    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
-
-
-def silu(x):
-    return x / (1 + np.exp(-x))
-
-
-def sigmoid(x):
-    return 1 / (1 + np.exp(-x))
 
 
 def softplus(x):
@@ -219,10 +208,8 @@ def main():
         n = os.path.basename(path)[:-len('.gguf')]
         m = Model(path)
         if '--check' in sys.argv:
-            ref = np.loadtxt(os.path.join(d, 'reference', n + '.logits0-f32.tsv'))[:, 1]
             got = m.forward([403, 407, 261, 378])
-            print('%s: max |logits - llama.cpp all-F32| = %.3g (range %.3g .. %.3g)' %
-                  (n, np.max(np.abs(got - ref)), ref.min(), ref.max()))
+            check_logits0(d, n, got)
             # the greedy steps, one token at a time with the kept state, against llama.cpp's top-5
             top = [ln.split('\t') for ln in open(os.path.join(d, 'reference', n + '.top5.tsv'))
                    if not ln.startswith('#')]
@@ -249,10 +236,7 @@ def main():
                 gen.append(nxt)
                 if s + 1 < N_NEW:
                     lg = m.forward([nxt])
-            print('%s.gguf\t%s\t%s\t%s\t%s' % (n, ' '.join(map(str, pr)), ' '.join(map(str, gen)),
-                                               ' '.join('%.6f' % v for v in first[:16]),
-                                               ' '.join('%.4f' % v for v in gaps)))
-            sys.stdout.flush()
+            emit(n + '.gguf', ids_text(pr), ids_text(gen), floats_text(first[:16]), floats_text(gaps, '%.4f'))
 
 
 if __name__ == '__main__':
