@@ -18,12 +18,12 @@ then checks that gptc's choice is no worse. Needs numpy (Debian: python3-numpy).
 """
 import argparse
 import os
-import struct
 
 import numpy as np
 
+from refcommon import MX, read_gguf
+
 IQ4 = np.array([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113], dtype=np.float64)
-MX = np.array([0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12], dtype=np.float64)
 
 
 def f16(v):
@@ -108,52 +108,6 @@ def mxfp4(x):
     return out
 
 
-def read_gguf_f32(path, want):
-    """the F32 tensors named in want from a GGUF file: {name: (ne0, ne1, array)}"""
-    with open(path, 'rb') as f:
-        buf = f.read()
-    o = 4
-    ver, nt, nkv = struct.unpack_from('<IQQ', buf, o)
-    o += 20
-    sizes = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
-
-    def skip_val(t, o):
-        if t == 8:
-            n, = struct.unpack_from('<Q', buf, o)
-            return o + 8 + n
-        if t == 9:
-            et, n = struct.unpack_from('<IQ', buf, o)
-            o += 12
-            for _ in range(n):
-                o = skip_val(et, o)
-            return o
-        return o + sizes[t]
-
-    for _ in range(nkv):
-        n, = struct.unpack_from('<Q', buf, o)
-        o += 8 + n
-        t, = struct.unpack_from('<I', buf, o)
-        o = skip_val(t, o + 4)
-    infos = []
-    for _ in range(nt):
-        n, = struct.unpack_from('<Q', buf, o)
-        name = buf[o + 8:o + 8 + n].decode()
-        o += 8 + n
-        nd, = struct.unpack_from('<I', buf, o)
-        ne = struct.unpack_from('<%dQ' % nd, buf, o + 4)
-        o += 4 + 8 * nd
-        t, off = struct.unpack_from('<IQ', buf, o)
-        o += 12
-        infos.append((name, ne, t, off))
-    base = (o + 31) // 32 * 32
-    res = {}
-    for name, ne, t, off in infos:
-        if name in want and t == 0:
-            cnt = int(np.prod(ne))
-            res[name] = np.frombuffer(buf, dtype='<f4', count=cnt, offset=base + off)
-    return res
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--data', default='../shared/data')
@@ -180,10 +134,9 @@ def main():
         else:
             r = rng.laplace(0, mag, 256)
         rows.append(r.astype(np.float32))
-    src = read_gguf_f32(os.path.join(a.data, 'gguf/stories260K.gguf'),
-                        {'token_embd.weight', 'blk.0.ffn_down.weight', 'blk.2.attn_q.weight'})
-    for name in sorted(src):
-        v = src[name]
+    kv, t = read_gguf(os.path.join(a.data, 'gguf/stories260K.gguf'))
+    for name in sorted({'token_embd.weight', 'blk.0.ffn_down.weight', 'blk.2.attn_q.weight'}):
+        v = t[name].reshape(-1)
         for i in range(3):  # 256 consecutive weights (rows of 64 or 172: joined)
             rows.append(v[256 * 7 * i:256 * 7 * i + 256].astype(np.float32))
     x = np.stack(rows)
