@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "server/srv.h"
 
 #define MAX_ERRORS 100
@@ -122,10 +123,7 @@ typedef struct cid_set {
 
 static uint64_t hash_str(const char *s)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
+    return gptc_fnv1a64(GPTC_FNV64_INIT, s, strlen(s));
 }
 
 /* 1 added, 0 already there, -1 out of memory. */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "gptc.h"
 
 /* ----- one conversation ----------------------------------------------------------------------- */
@@ -334,11 +335,11 @@ gptc_status gptc_sft_load(const char *path, const char *val_path, const gptc_sft
         if (n_val >= out->n_conv) n_val = out->n_conv - 1;
         out->n_train = out->n_conv - n_val;
     }
-    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t h = GPTC_FNV64_INIT;
     for (size_t i = 0; i < out->n; i++) {
         uint32_t v = (uint32_t)out->tok[i] | (uint32_t)out->learn[i] << 31;
-        for (int k = 0; k < 4; k++)
-            h = (h ^ ((v >> (8 * k)) & 0xff)) * 0x100000001b3ull;
+        uint8_t le[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+        h = gptc_fnv1a64(h, le, sizeof le);
     }
     out->hash = h ^ out->n_train;
     gptc_chat_template_free(c.tmpl);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/hash.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "train/ckpt.h"
@@ -897,20 +898,12 @@ static gptc_status step_windowed(gptc_trainer *t, gptc_step_info *info, gptc_err
     return GPTC_OK;
 }
 
-static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 0x100000001b3ull;
-    return h;
-}
-
 gptc_status gptc_trainer_check_ranks(gptc_trainer *t, uint64_t extra, gptc_err *err)
 {
     int N = t->nrank;
     if (N == 1) return GPTC_OK;
     const gptc_train_opts *o = &t->o;
-    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t h = GPTC_FNV64_INIT;
     const gptc_tconfig *c = &o->cfg;
     int ints[] = {c->arch,         c->n_vocab,
                   c->n_ctx,        c->n_embd,
@@ -933,15 +926,15 @@ gptc_status gptc_trainer_check_ranks(gptc_trainer *t, uint64_t extra, gptc_err *
                                 : 0,
                        extra,
                        (uint64_t)o->seq};
-    h = fnv_bytes(h, ints, sizeof ints);
-    h = fnv_bytes(h, flts, sizeof flts);
-    h = fnv_bytes(h, u64s, sizeof u64s);
+    h = gptc_fnv1a64(h, ints, sizeof ints);
+    h = gptc_fnv1a64(h, flts, sizeof flts);
+    h = gptc_fnv1a64(h, u64s, sizeof u64s);
     /* the weights: a word-wise hash (they differ if --init or the checkpoint differs) */
     const uint32_t *pw = (const uint32_t *)gptc_tmodel_params(t->m);
     uint64_t hp = 0;
     for (size_t i = 0, n = gptc_tmodel_n_params(t->m); i < n; i++)
         hp = (hp + pw[i]) * 0x9e3779b97f4a7c15ull;
-    h = fnv_bytes(h, &hp, sizeof hp);
+    h = gptc_fnv1a64(h, &hp, sizeof hp);
     uint64_t *all = calloc((size_t)N, sizeof *all);
     if (!all) return gptc_fail(err, GPTC_E_NOMEM, "train: out of memory");
     gptc_status s = gptc_dist_allgather(t->dist, &h, sizeof h, all, err);
