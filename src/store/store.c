@@ -153,6 +153,32 @@ static char *dup_col(sqlite3_stmt *s, int i)
     return t ? strdup((const char *)t) : NULL;
 }
 
+/* One statement whose only parameter is id, under the lock. row: called on the result row of a
+ * SELECT; NULL for a DELETE. Returns 1 (the row was found, or rows were deleted), 0 (none),
+ * -1 with err set on a database error (what names the operation in the message). */
+static int by_id(gptc_store *st, const char *sql, const char *id,
+                 void (*row)(sqlite3_stmt *, void *), void *arg, const char *what, gptc_err *err)
+{
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *s = prep(st, sql, err);
+    int res = -1;
+    if (s) {
+        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(s);
+        if (row && rc == SQLITE_ROW) {
+            row(s, arg);
+            res = 1;
+        } else if (rc == SQLITE_DONE) {
+            res = row ? 0 : sqlite3_changes(st->db) > 0;
+        } else {
+            dberr(st, err, what);
+        }
+        sqlite3_finalize(s);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return res;
+}
+
 /* ----- open: directory, lock, database, migrations ------------------------------------------ */
 
 static int mkdir_p(const char *path, mode_t mode)
@@ -464,8 +490,10 @@ gptc_status gptc_store_file_adopt(gptc_store *st, const gptc_store_file *f, gptc
     return rc ? err->status : GPTC_OK;
 }
 
-static void file_row(sqlite3_stmt *s, gptc_store_file *f)
+/* a row's columns into a gptc_store_file (the callback of by_id) */
+static void file_row(sqlite3_stmt *s, void *arg)
 {
+    gptc_store_file *f = arg;
     text_col(s, 0, f->id, sizeof f->id);
     text_col(s, 1, f->purpose, sizeof f->purpose);
     text_col(s, 2, f->filename, sizeof f->filename);
@@ -476,25 +504,8 @@ static void file_row(sqlite3_stmt *s, gptc_store_file *f)
 int gptc_store_file_get(gptc_store *st, const char *id, gptc_store_file *out, gptc_err *err)
 {
     if (!gptc_store_id_ok(id, "file-")) return 0;
-    pthread_mutex_lock(&st->mu);
-    sqlite3_stmt *s =
-        prep(st, "SELECT id, purpose, filename, bytes, created_at FROM files WHERE id=?", err);
-    int found = -1;
-    if (s) {
-        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW) {
-            file_row(s, out);
-            found = 1;
-        } else if (rc == SQLITE_DONE) {
-            found = 0;
-        } else {
-            dberr(st, err, "get file");
-        }
-        sqlite3_finalize(s);
-    }
-    pthread_mutex_unlock(&st->mu);
-    return found;
+    return by_id(st, "SELECT id, purpose, filename, bytes, created_at FROM files WHERE id=?", id,
+                 file_row, out, "get file", err);
 }
 
 int gptc_store_file_read(gptc_store *st, const char *id, char **data, size_t *n, gptc_err *err)
@@ -566,18 +577,7 @@ gptc_status gptc_store_file_list(gptc_store *st, const char *after, int limit, c
 int gptc_store_file_delete(gptc_store *st, const char *id, gptc_err *err)
 {
     if (!gptc_store_id_ok(id, "file-")) return 0;
-    pthread_mutex_lock(&st->mu);
-    sqlite3_stmt *s = prep(st, "DELETE FROM files WHERE id=?", err);
-    int res = -1;
-    if (s) {
-        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-        if (sqlite3_step(s) == SQLITE_DONE)
-            res = sqlite3_changes(st->db) > 0;
-        else
-            dberr(st, err, "delete file");
-        sqlite3_finalize(s);
-    }
-    pthread_mutex_unlock(&st->mu);
+    int res = by_id(st, "DELETE FROM files WHERE id=?", id, NULL, NULL, "delete file", err);
     if (res == 1) {
         char p[600];
         gptc_store_file_path(st, id, p, sizeof p);
@@ -635,8 +635,10 @@ gptc_status gptc_store_batch_create(gptc_store *st, const gptc_store_batch *b, g
     "errors, metadata, created_at, in_progress_at, expires_at, finalizing_at, completed_at, "      \
     "failed_at, expired_at, cancelling_at, cancelled_at, total, completed, failed"
 
-static void batch_row(sqlite3_stmt *s, gptc_store_batch *b)
+/* a row's columns into a gptc_store_batch (the callback of by_id) */
+static void batch_row(sqlite3_stmt *s, void *arg)
 {
+    gptc_store_batch *b = arg;
     memset(b, 0, sizeof *b);
     text_col(s, 0, b->id, sizeof b->id);
     text_col(s, 1, b->endpoint, sizeof b->endpoint);
@@ -657,24 +659,8 @@ static void batch_row(sqlite3_stmt *s, gptc_store_batch *b)
 int gptc_store_batch_get(gptc_store *st, const char *id, gptc_store_batch *out, gptc_err *err)
 {
     if (!gptc_store_id_ok(id, "batch_")) return 0;
-    pthread_mutex_lock(&st->mu);
-    sqlite3_stmt *s = prep(st, "SELECT " BATCH_COLS " FROM batches WHERE id=?", err);
-    int found = -1;
-    if (s) {
-        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW) {
-            batch_row(s, out);
-            found = 1;
-        } else if (rc == SQLITE_DONE) {
-            found = 0;
-        } else {
-            dberr(st, err, "get batch");
-        }
-        sqlite3_finalize(s);
-    }
-    pthread_mutex_unlock(&st->mu);
-    return found;
+    return by_id(st, "SELECT " BATCH_COLS " FROM batches WHERE id=?", id, batch_row, out,
+                 "get batch", err);
 }
 
 gptc_status gptc_store_batch_list(gptc_store *st, const char *after, int limit,
@@ -1018,46 +1004,29 @@ gptc_status gptc_store_response_put(gptc_store *st, const char *id, const char *
     return rc;
 }
 
+typedef struct response_cols {
+    char **obj, **conv, **input;
+} response_cols;
+
+static void response_row(sqlite3_stmt *s, void *arg)
+{
+    response_cols *c = arg;
+    if (c->obj) *c->obj = dup_col(s, 0);
+    if (c->conv) *c->conv = dup_col(s, 1);
+    if (c->input) *c->input = dup_col(s, 2);
+}
+
 int gptc_store_response_get(gptc_store *st, const char *id, char **obj, char **conv, char **input,
                             gptc_err *err)
 {
     if (!gptc_store_id_ok(id, "resp_")) return 0;
-    pthread_mutex_lock(&st->mu);
-    sqlite3_stmt *s = prep(st, "SELECT obj, conv, input FROM responses WHERE id=?", err);
-    int found = -1;
-    if (s) {
-        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW) {
-            if (obj) *obj = dup_col(s, 0);
-            if (conv) *conv = dup_col(s, 1);
-            if (input) *input = dup_col(s, 2);
-            found = 1;
-        } else if (rc == SQLITE_DONE) {
-            found = 0;
-        } else {
-            dberr(st, err, "get response");
-        }
-        sqlite3_finalize(s);
-    }
-    pthread_mutex_unlock(&st->mu);
-    return found;
+    response_cols c = {obj, conv, input};
+    return by_id(st, "SELECT obj, conv, input FROM responses WHERE id=?", id, response_row, &c,
+                 "get response", err);
 }
 
 int gptc_store_response_delete(gptc_store *st, const char *id, gptc_err *err)
 {
     if (!gptc_store_id_ok(id, "resp_")) return 0;
-    pthread_mutex_lock(&st->mu);
-    sqlite3_stmt *s = prep(st, "DELETE FROM responses WHERE id=?", err);
-    int res = -1;
-    if (s) {
-        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-        if (sqlite3_step(s) == SQLITE_DONE)
-            res = sqlite3_changes(st->db) > 0;
-        else
-            dberr(st, err, "delete response");
-        sqlite3_finalize(s);
-    }
-    pthread_mutex_unlock(&st->mu);
-    return res;
+    return by_id(st, "DELETE FROM responses WHERE id=?", id, NULL, NULL, "delete response", err);
 }
