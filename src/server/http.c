@@ -964,9 +964,7 @@ static void admit(gptc_server *s, int fd, struct sockaddr_storage *a, socklen_t 
     pthread_mutex_lock(&s->conn_mu);
     /* connections closed to make room end in their own threads: on a busy machine that can lag
      * behind a burst of connects. Wait for them a little (at most 1 s) rather than refuse. */
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += 1;
+    struct timespec dl = gptc_deadline_ms(1000);
     while (s->n_conns >= 2 * s->p.max_connections) {
         int closing = 0;
         for (struct srv_conn *c = s->conns; c && !closing; c = c->next)
@@ -1004,9 +1002,7 @@ static void admit(gptc_server *s, int fd, struct sockaddr_storage *a, socklen_t 
     s->admitted = 0;
     pthread_mutex_unlock(&s->conn_mu);
     if (MHD_add_connection(s->mhd, fd, (struct sockaddr *)a, al) != MHD_YES) return;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 1;
+    struct timespec ts = gptc_deadline_ms(1000);
     pthread_mutex_lock(&s->conn_mu);
     while (!s->admitted)
         if (pthread_cond_timedwait(&s->conn_cv, &s->conn_mu, &ts) != 0) break;

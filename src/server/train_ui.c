@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "core/base.h"
+#include "core/deadline.h"
 #include "server/train_ui.h"
 #include "server/ui.h"
 
@@ -80,12 +81,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     gptc_train_ui *u = st->u;
     if (st->pos == st->pn) {
         pthread_mutex_lock(&u->mu);
-        while (st->next >= u->n && !u->stop) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 15;
-            if (pthread_cond_timedwait(&u->cv, &u->mu, &ts) == ETIMEDOUT) break;
-        }
+        while (st->next >= u->n && !u->stop)
+            if (gptc_cond_wait_ms(&u->cv, &u->mu, 15000) == ETIMEDOUT) break;
         if (st->next < u->n) {
             const char *r = u->rec[st->next++];
             size_t k = strlen(r);
@@ -234,9 +231,7 @@ void gptc_train_ui_free(gptc_train_ui *u)
     pthread_mutex_lock(&u->mu);
     u->stop = 1;
     pthread_cond_broadcast(&u->cv);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 3;
+    struct timespec ts = gptc_deadline_ms(3000);
     while (u->active > 0)
         if (pthread_cond_timedwait(&u->cv, &u->mu, &ts) == ETIMEDOUT) break;
     pthread_mutex_unlock(&u->mu);
