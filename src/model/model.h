@@ -197,5 +197,8 @@ gptc_status gptc_hp_int_arr(const gguf_file *f, const char *arch, const char *na
  * head_count_kv dividing head_count. feed_forward_length is required unless hp.n_ff is already
  * set (> 0), which then is its default. */
 gptc_status gptc_hp_common(gptc_model *m, gptc_err *err);
+/* The Qwen families' hparams (qwen2, qwen3, qwen3moe): gptc_hp_common, SiLU, one NEOX rope over
+ * n_rot dims with rope.scaling applied. */
+gptc_status gptc_hp_qwen(gptc_model *m, gptc_err *err);
 
 #endif

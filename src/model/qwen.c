@@ -7,7 +7,7 @@
 
 #include "model/decode.h"
 
-static gptc_status qwen_hparams(gptc_model *m, gptc_err *err)
+gptc_status gptc_hp_qwen(gptc_model *m, gptc_err *err)
 {
     gptc_status s = gptc_hp_common(m, err);
     if (s) return s;
@@ -35,7 +35,7 @@ static gptc_status qwen_bind(gptc_model *m, gptc_err *err)
     return GPTC_OK;
 }
 
-const gptc_arch_def gptc_arch_qwen2 = {GPTC_ARCH_QWEN2, "qwen2", qwen_hparams, qwen_bind,
+const gptc_arch_def gptc_arch_qwen2 = {GPTC_ARCH_QWEN2, "qwen2", gptc_hp_qwen, qwen_bind,
                                        gptc_forward_prenorm};
-const gptc_arch_def gptc_arch_qwen3 = {GPTC_ARCH_QWEN3, "qwen3", qwen_hparams, qwen_bind,
+const gptc_arch_def gptc_arch_qwen3 = {GPTC_ARCH_QWEN3, "qwen3", gptc_hp_qwen, qwen_bind,
                                        gptc_forward_prenorm};

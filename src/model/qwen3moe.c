@@ -7,16 +7,6 @@
  */
 #include "model/moe.h"
 
-static gptc_status qwen3moe_hparams(gptc_model *m, gptc_err *err)
-{
-    gptc_status s = gptc_hp_common(m, err);
-    if (s) return s;
-    m->act = GPTC_ACT_SILU;
-    if ((s = gptc_model_rope(m, &m->rope[0], m->hp.n_rot, m->hp.rope_base, 1, NULL, err))) return s;
-    m->n_rope = 1;
-    return gptc_rope_scaling(m, err);
-}
-
 gptc_status gptc_moe_hparams(const gptc_model *m, int *E, int *k, int *F, gptc_err *err)
 {
     const char *a = m->hp.arch;
@@ -69,5 +59,5 @@ gptc_status gptc_forward_moe(gptc_fwd *f, gptc_err *err)
     return GPTC_OK;
 }
 
-const gptc_arch_def gptc_arch_qwen3moe = {GPTC_ARCH_QWEN3MOE, "qwen3moe", qwen3moe_hparams,
+const gptc_arch_def gptc_arch_qwen3moe = {GPTC_ARCH_QWEN3MOE, "qwen3moe", gptc_hp_qwen,
                                           qwen3moe_bind, gptc_forward_moe};
