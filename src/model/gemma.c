@@ -27,18 +27,7 @@ static gptc_status swa_pattern(gptc_model *m, int def_period, int *local, gptc_e
     snprintf(key, sizeof key, "%s.attention.sliding_window_pattern", hp->arch);
     const gguf_kv *kv = gptc_gguf_find_kv(m->file, key);
     int period = def_period;
-    if (kv && kv->type == GGUF_VT_ARR) {
-        if (kv->v.arr.type != GGUF_VT_BOOL)
-            return gptc_fail(err, GPTC_E_FORMAT,
-                             "model: hyperparameter '%s' is not an array of bools", key);
-        if (kv->v.arr.n != (uint64_t)hp->n_layer)
-            return gptc_fail(err, GPTC_E_FORMAT,
-                             "model: hyperparameter '%s' has %llu values for %d layers", key,
-                             (unsigned long long)kv->v.arr.n, hp->n_layer);
-        for (int l = 0; l < hp->n_layer; l++)
-            local[l] = gptc_gguf_arr_int(kv, (uint64_t)l) != 0;
-        return GPTC_OK;
-    }
+    if (kv && kv->type == GGUF_VT_ARR) return gptc_hp_layer_bools(kv, key, hp->n_layer, local, err);
     if (kv) {
         gptc_status s = gptc_hp_int(m->file, hp->arch, "attention.sliding_window_pattern", 0, 4096,
                                     0, &period, err);

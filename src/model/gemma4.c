@@ -130,16 +130,7 @@ static gptc_status g4_pattern(gptc_model *m, int *local, gptc_err *err)
             local[l] = kv->v.u != 0;
         return GPTC_OK;
     }
-    if (kv->type != GGUF_VT_ARR || kv->v.arr.type != GGUF_VT_BOOL)
-        return gptc_fail(err, GPTC_E_FORMAT, "model: hyperparameter '%s' is not an array of bools",
-                         key);
-    if (kv->v.arr.n != (uint64_t)hp->n_layer)
-        return gptc_fail(err, GPTC_E_FORMAT,
-                         "model: hyperparameter '%s' has %llu values for %d layers", key,
-                         (unsigned long long)kv->v.arr.n, hp->n_layer);
-    for (int l = 0; l < hp->n_layer; l++)
-        local[l] = gptc_gguf_arr_int(kv, (uint64_t)l) != 0;
-    return GPTC_OK;
+    return gptc_hp_layer_bools(kv, key, hp->n_layer, local, err);
 }
 
 /* a weight the forward pass never reads (a shared layer's k/v): its shape is checked when the

@@ -108,6 +108,21 @@ gptc_status gptc_hp_int_arr(const gguf_file *f, const char *arch, const char *na
     return GPTC_OK;
 }
 
+gptc_status gptc_hp_layer_bools(const gguf_kv *kv, const char *key, int n_layer, int *out,
+                                gptc_err *err)
+{
+    if (kv->type != GGUF_VT_ARR || kv->v.arr.type != GGUF_VT_BOOL)
+        return gptc_fail(err, GPTC_E_FORMAT, "model: hyperparameter '%s' is not an array of bools",
+                         key);
+    if (kv->v.arr.n != (uint64_t)n_layer)
+        return gptc_fail(err, GPTC_E_FORMAT,
+                         "model: hyperparameter '%s' has %llu values for %d layers", key,
+                         (unsigned long long)kv->v.arr.n, n_layer);
+    for (int l = 0; l < n_layer; l++)
+        out[l] = gptc_gguf_arr_int(kv, (uint64_t)l) != 0;
+    return GPTC_OK;
+}
+
 gptc_status gptc_hp_common(gptc_model *m, gptc_err *err)
 {
     gptc_hparams *hp = &m->hp;

@@ -191,6 +191,9 @@ gptc_status gptc_hp_float(const gguf_file *f, const char *arch, const char *name
  * (n_layer). def < lo: required. */
 gptc_status gptc_hp_int_arr(const gguf_file *f, const char *arch, const char *name, int n_layer,
                             int64_t lo, int64_t hi, int64_t def, int *out, gptc_err *err);
+/* kv (named key in messages) as an array of n_layer bools: out (n_layer) gets 0 / 1. */
+gptc_status gptc_hp_layer_bools(const gguf_kv *kv, const char *key, int n_layer, int *out,
+                                gptc_err *err);
 
 /* The hparams common to the decoder families (embedding_length, feed_forward_length,
  * block_count, head counts, key_length, context_length, rope dims/base, rms epsilon) with

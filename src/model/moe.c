@@ -291,8 +291,7 @@ static void quant_rows(moe_job *j, int fm, const float *X, void *A, int C)
     run(j->c, job_quant, j, (uint64_t)j->N * C * 4);
 }
 
-/* Scratch of at least n bytes, 64-byte aligned, kept in the context between calls. */
-static void *scratch(gptc_ctx *c, size_t n)
+void *gptc_moe_scratch(gptc_ctx *c, size_t n)
 {
     if (c->moe_cap >= n) return c->moe_buf;
     free(c->moe_buf);
@@ -353,7 +352,7 @@ gptc_status gptc_blk_moe(gptc_fwd *f, const gptc_moe *e, gptc_err *err)
     size_t total = 0;
     for (int i = 0; i < 13; i++)
         total += sz[i];
-    char *buf = scratch(c, total);
+    char *buf = gptc_moe_scratch(c, total);
     if (!buf)
         return gptc_fail(err, GPTC_E_NOMEM, "decode: out of memory for the experts of %d tokens",
                          T);

@@ -56,6 +56,9 @@ unsigned gptc_moe_act_forms(const gptc_moe *e, const gptc_ops *ops);
 
 /* expert_count, expert_used_count, expert_feed_forward_length of m's architecture (k <= E). */
 gptc_status gptc_moe_hparams(const gptc_model *m, int *E, int *k, int *F, gptc_err *err);
+/* The context's MoE scratch (c->moe_buf) grown to at least n bytes, 64-byte aligned; kept
+ * between calls, so nothing in it outlives a block. NULL: out of memory. */
+void *gptc_moe_scratch(gptc_ctx *c, size_t n);
 /* The layer loop of the MoE families (qwen3moe.c): embed; per layer x += attn(attn_norm(x)),
  * x += moe(ffn_norm(x)) (gpt-oss binds its post_attention_norm as ffn_norm). */
 gptc_status gptc_forward_moe(gptc_fwd *f, gptc_err *err);

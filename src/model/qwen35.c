@@ -230,16 +230,11 @@ static size_t up16(size_t n) /* floats, so 64-byte aligned pieces */
     return (n + 15) & ~(size_t)15;
 }
 
-/* c->moe_buf as this layer's scratch (nothing in it outlives the block). NULL: out of memory. */
+/* The context's MoE scratch as this layer's, in floats (nothing in it outlives the block).
+ * NULL: out of memory. */
 static float *scratch(gptc_ctx *c, size_t floats)
 {
-    size_t n = floats * sizeof(float);
-    if (c->moe_cap >= n) return c->moe_buf;
-    free(c->moe_buf);
-    c->moe_cap = 0;
-    c->moe_buf = aligned_alloc(64, (n + 63) & ~(size_t)63);
-    if (c->moe_buf) c->moe_cap = n;
-    return c->moe_buf;
+    return gptc_moe_scratch(c, floats * sizeof(float));
 }
 
 static float sigmoidf(float x)
