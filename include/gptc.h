@@ -341,6 +341,56 @@ GPTC_API int32_t gptc_sampler_sample(gptc_sampler *s, float *logits);
 GPTC_API void gptc_sampler_accept(gptc_sampler *s, int32_t id);
 /* Forget the history; reseed. */
 GPTC_API void gptc_sampler_reset(gptc_sampler *s, uint64_t seed);
+/* The chain's final distribution for logits (sanitize, penalties, temperature, top-k, top-p,
+ * min-p; logits modified in place as by gptc_sampler_sample), without drawing: returns the
+ * number of candidates n, and sets *ids and *probs (either may be NULL) to n ids and their
+ * probabilities, which sum to 1; borrowed until the next call on s. Greedy (temp <= 0): one
+ * candidate, the argmax, with probability 1. Apply a grammar to the logits first, as for
+ * gptc_sampler_sample. */
+GPTC_API int gptc_sampler_probs(gptc_sampler *s, float *logits, const int32_t **ids,
+                                const float **probs);
+/* Speculative decoding (docs/speculative.md): sample the next token given a draft token that
+ * was proposed with certainty (draft < 0: none). The draft is accepted with probability
+ * p(draft), the chain's probability of it; otherwise the token is drawn from p without the
+ * draft (the residual (p - q)+ of a point-mass draft distribution q, renormalised). So the
+ * token's distribution is exactly p, whatever the draft; greedy returns the argmax. *accepted
+ * (may be NULL) is 1 when the token returned is the draft. Uses the RNG differently from
+ * gptc_sampler_sample: the same seed gives the same distribution, not the same tokens. */
+GPTC_API int32_t gptc_sampler_sample_draft(gptc_sampler *s, float *logits, int32_t draft,
+                                           int *accepted);
+
+/* ---------------------------------------------------------------------------------------------
+ * Speculative decoding drafts (docs/speculative.md). Verify a draft d[0..n) after the last
+ * sampled token t by decoding [t, d[0], ..., d[n-1]] in one gptc_decode with logits for all, then
+ * gptc_sampler_sample_draft on row i against d[i] until one is not accepted (its token replaces
+ * the draft) or row n gives a bonus token; remove the cells of rejected drafts with
+ * gptc_kv_seq_rm. Models with recurrent state cannot cut those cells (gptc_kv_seq_rm fails).
+ */
+/* Prompt lookup: for n from ngram_max down to ngram_min, find the latest earlier occurrence of
+ * the last n tokens of hist and copy up to n_max tokens that followed it to out. Returns the
+ * number written (0: no match). */
+GPTC_API int gptc_spec_lookup(const int32_t *hist, int n_hist, int ngram_min, int ngram_max,
+                              int32_t *out, int n_max);
+/* GPTC_OK when draft's vocabulary is target's (same tokens, same BOS/EOS); else GPTC_E_INVALID
+ * with a message saying what differs. */
+GPTC_API gptc_status gptc_spec_check_vocab(const gptc_model *target, const gptc_model *draft,
+                                           gptc_err *err);
+/* A draft model in a context of its own (params: its n_ctx, n_seq_max, threads ...) that keeps
+ * each sequence in step with the target's tokens and drafts greedily. Fails for a vocabulary
+ * other than target's, or a draft model with recurrent state. draft must outlive it. */
+typedef struct gptc_drafter gptc_drafter;
+GPTC_API gptc_status gptc_drafter_init(const gptc_model *target, const gptc_model *draft,
+                                       const gptc_ctx_params *params, gptc_drafter **out /* OUT */,
+                                       gptc_err *err);
+GPTC_API void gptc_drafter_free(gptc_drafter *d);
+/* Up to n_max greedy draft tokens to follow hist (n_hist tokens: the whole sequence, the last
+ * sampled token included) for sequence seq; *n_out receives how many (it stops after an
+ * end-of-generation token). Decodes only what the draft context does not share with hist. */
+GPTC_API gptc_status gptc_drafter_draft(gptc_drafter *d, int seq, const int32_t *hist, int n_hist,
+                                        int32_t *out, int n_max, int *n_out /* OUT */,
+                                        gptc_err *err);
+/* Drop sequence seq from the draft context. */
+GPTC_API void gptc_drafter_forget(gptc_drafter *d, int seq);
 
 /* ---------------------------------------------------------------------------------------------
  * Grammar constraints: decoding that can only produce text of a grammar (GBNF, llama.cpp's

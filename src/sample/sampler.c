@@ -224,10 +224,14 @@ static void select_top_k(gptc_sampler *s, const float *logits, int k)
     qsort_r(h, (size_t)k, sizeof *h, cmp_cand, GPTC_UNCONST(void *, logits));
 }
 
-int32_t gptc_sampler_sample(gptc_sampler *s, float *logits)
+/* The chain up to the draw: leaves the K candidates in cand[0, K) with their (not yet
+ * renormalised) probabilities in prob[0, K) and returns K. *det = 1 when the result needs no
+ * draw (greedy, or nothing has any probability): then K = 1 and cand[0] is the token. */
+static int chain(gptc_sampler *s, float *logits, int *det)
 {
     const gptc_sampler_params *p = &s->p;
     const int V = s->n_vocab;
+    *det = 0;
 
     for (int i = 0; i < V; i++) {
         if (isnan(logits[i]))
@@ -241,7 +245,10 @@ int32_t gptc_sampler_sample(gptc_sampler *s, float *logits)
         int32_t best = 0;
         for (int32_t i = 1; i < V; i++)
             if (logits[i] > logits[best]) best = i;
-        return best;
+        s->cand[0] = best;
+        s->prob[0] = 1.0f;
+        *det = 1;
+        return 1;
     }
 
     /* candidates: sorted best first whenever top-k or top-p needs an order */
@@ -271,7 +278,10 @@ int32_t gptc_sampler_sample(gptc_sampler *s, float *logits)
         int32_t best = cand[0];
         for (int i = 1; i < K; i++)
             best = GPTC_MIN(best, cand[i]);
-        return best;
+        cand[0] = best;
+        prob[0] = 1.0f;
+        *det = 1;
+        return 1;
     }
 
     /* softmax with temperature; (l - max) first so FLT_MAX logits do not overflow */
@@ -315,6 +325,16 @@ int32_t gptc_sampler_sample(gptc_sampler *s, float *logits)
         K = k;
     }
     GPTC_ASSERT(K >= 1);
+    return K;
+}
+
+int32_t gptc_sampler_sample(gptc_sampler *s, float *logits)
+{
+    int det;
+    int K = chain(s, logits, &det);
+    if (det) return s->cand[0];
+    const int32_t *cand = s->cand;
+    const float *prob = s->prob;
 
     /* renormalize implicitly: draw r in [0, mass) */
     double mass = 0.0;
@@ -327,4 +347,75 @@ int32_t gptc_sampler_sample(gptc_sampler *s, float *logits)
         if (r < cdf) return cand[i];
     }
     return cand[K - 1]; /* rounding */
+}
+
+int gptc_sampler_probs(gptc_sampler *s, float *logits, const int32_t **ids, const float **probs)
+{
+    int det;
+    int K = chain(s, logits, &det);
+    double mass = 0.0;
+    for (int i = 0; i < K; i++)
+        mass += s->prob[i];
+    for (int i = 0; i < K; i++)
+        s->prob[i] = (float)(s->prob[i] / mass);
+    if (ids) *ids = s->cand;
+    if (probs) *probs = s->prob;
+    return K;
+}
+
+/* Speculative sampling against a draft token that was proposed with certainty (a draft
+ * distribution q that is a point mass on draft): accept it with probability
+ * min(1, p(draft) / q(draft)) = p(draft); otherwise draw from the residual (p - q)+
+ * renormalised, which is p without the draft. Either way the token has distribution p. */
+int32_t gptc_sampler_sample_draft(gptc_sampler *s, float *logits, int32_t draft, int *accepted)
+{
+    int det, acc = 0;
+    int K = chain(s, logits, &det);
+    int32_t id;
+    if (det) {
+        id = s->cand[0];
+        acc = id == draft;
+        goto out;
+    }
+    const int32_t *cand = s->cand;
+    const float *prob = s->prob;
+    double mass = 0.0, pd = 0.0;
+    for (int i = 0; i < K; i++) {
+        mass += prob[i];
+        if (cand[i] == draft) pd = prob[i];
+    }
+    if (draft < 0 || pd <= 0.0) { /* nothing to accept: an ordinary draw */
+        double r = rng_uniform(&s->rng) * mass, cdf = 0.0;
+        id = cand[K - 1];
+        for (int i = 0; i < K; i++) {
+            cdf += prob[i];
+            if (r < cdf) {
+                id = cand[i];
+                break;
+            }
+        }
+        goto out;
+    }
+    if (rng_uniform(&s->rng) * mass < pd) {
+        id = draft;
+        acc = 1;
+        goto out;
+    }
+    double rest = mass - pd;
+    id = draft; /* rounding: no residual mass left */
+    if (rest > 0.0) {
+        double r = rng_uniform(&s->rng) * rest, cdf = 0.0;
+        int32_t lastc = -1;
+        for (int i = 0; i < K; i++) {
+            if (cand[i] == draft) continue;
+            lastc = cand[i];
+            cdf += prob[i];
+            if (r < cdf) break;
+        }
+        if (lastc >= 0) id = lastc;
+    }
+    acc = id == draft;
+out:
+    if (accepted) *accepted = acc;
+    return id;
 }
