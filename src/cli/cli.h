@@ -114,4 +114,44 @@ void cli_engine_free(cli_engine *e);
 void cli_need_generator(const char *cmd, const char *path, const gptc_model *m);
 int cmd_embed(int argc, char **argv);
 
+/* Speculative decoding options of run, chat and bench (docs/speculative.md): --spec
+ * lookup|draft|none, --spec-n N, --spec-ngram N, --draft MODEL. cli_spec_opt stores argv[*i]
+ * when it is one of them (advancing *i) and returns 1, else 0; cli_spec_setup checks them
+ * against the model (dies with a one-line error: a model with recurrent state, a draft model
+ * with another vocabulary) and loads the draft model; cli_spec_draft proposes up to n_max
+ * tokens to follow hist. */
+enum { CLI_SPEC_NONE = 0, CLI_SPEC_LOOKUP, CLI_SPEC_DRAFT };
+typedef struct cli_spec {
+    int mode;  /* CLI_SPEC_* */
+    int n_max; /* --spec-n: most draft tokens per step */
+    int ngram; /* --spec-ngram: the longest suffix prompt lookup matches */
+    int n_set; /* --spec-n or --spec-ngram given */
+    int cur;   /* the draft length now: halved after a pass that accepted nothing, doubled
+                * after one that accepted all (up to n_max), so a context with nothing to look
+                * up costs little */
+    const char *draft_path;
+    gptc_model *dmodel;
+    gptc_drafter *drafter;
+    long long drafted, accepted, passes, tokens; /* statistics of the decode */
+} cli_spec;
+#define CLI_SPEC_HELP                                                                              \
+    "      --spec MODE         speculative decoding: lookup (drafts copied from the context),\n"   \
+    "                          draft (a draft model, --draft) or none (default; --draft alone\n"   \
+    "                          means draft)\n"                                                     \
+    "      --spec-n N          most draft tokens verified per step, 1..64 (default 8)\n"           \
+    "      --spec-ngram N      lookup: the longest context suffix matched, 1..16 (default 3)\n"    \
+    "      --draft MODEL       the draft model (same vocabulary as MODEL)\n"
+void cli_spec_init(cli_spec *sp);
+int cli_spec_opt(int argc, char **argv, int *i, cli_spec *sp);
+void cli_spec_setup(cli_spec *sp, const char *cmd, const gptc_model *model,
+                    const gptc_ctx_params *cp);
+int cli_spec_draft(cli_spec *sp, const int32_t *hist, int n_hist, int32_t *out, int n_max);
+/* After a pass: m tokens drafted, a accepted (adapts the draft length). */
+void cli_spec_feedback(cli_spec *sp, int m, int a);
+/* The drafter lost track of the sequence (it was cut or cleared): start over. */
+void cli_spec_reset(cli_spec *sp);
+/* " | spec lookup: 40/64 drafts accepted (62.5%), 2.41 tok/pass" or "" when off. */
+const char *cli_spec_line(const cli_spec *sp, char *buf, size_t n);
+void cli_spec_free(cli_spec *sp);
+
 #endif

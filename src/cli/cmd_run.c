@@ -22,7 +22,7 @@ static const char *k_help =
     "  -n, --n-predict N       new tokens to generate (default 128; -1: until end of text or\n"
     "                          the context is full)\n" CLI_SAMPLER_HELP
     "      --tokenizer FILE    tokenizer.bin for a llama2.c checkpoint\n" CLI_LORA_HELP
-    "  -t, --threads N         threads (default: all cores)\n"
+        CLI_SPEC_HELP "  -t, --threads N         threads (default: all cores)\n"
     "  -c, --ctx N             context size in tokens (default: the model's trained context,\n"
     "                          capped so the KV cache fits in 1 GiB)\n"
     "      --cache-type-k T, --cache-type-v T   KV cache types: f32, f16 (default), q8_0\n"
@@ -61,6 +61,8 @@ int cmd_run(int argc, char **argv)
     int seed_set = 0, no_bos = 0, special = 0, echo = 1, quiet = 0, ctx_asked = 0;
     const char *grammar_file = NULL, *schema_file = NULL;
     int budget = -1;
+    cli_spec spec;
+    cli_spec_init(&spec);
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -74,6 +76,8 @@ int cmd_run(int argc, char **argv)
         else if (cli_is(a, "-n", "--n-predict"))
             n_predict = cli_int(a, cli_value(argc, argv, &i), -1, 1 << 30);
         else if (cli_sampler_opt(argc, argv, &i, &sp, &seed_set))
+            ;
+        else if (cli_spec_opt(argc, argv, &i, &spec))
             ;
         else if (cli_is(a, "--tokenizer", NULL))
             mp.tokenizer_path = cli_value(argc, argv, &i);
@@ -131,6 +135,7 @@ int cmd_run(int argc, char **argv)
     cli_need_generator("run", model_path, model);
     gptc_ctx *ctx;
     if (gptc_ctx_init(model, &cp, &ctx, &err)) cli_die_err(&err);
+    cli_spec_setup(&spec, "run", model, &cp);
     const gptc_hparams *hp = gptc_model_hparams(model);
     const gptc_tokenizer *tok = gptc_model_tokenizer(model);
     gptc_sampler *smp;
@@ -179,56 +184,114 @@ int cmd_run(int argc, char **argv)
         pos[i] = (int32_t)i;
     int n_batch = cp.n_batch > 0 ? cp.n_batch : 512;
     float *logits = NULL;
-    for (size_t i = 0; i < n_prompt; i += (size_t)n_batch) {
-        int n = n_prompt - i < (size_t)n_batch ? (int)(n_prompt - i) : n_batch;
+    /* with --spec the prompt's last token goes into the first pass, with the first draft */
+    size_t n_pre = spec.mode != CLI_SPEC_NONE ? n_prompt - 1 : n_prompt;
+    for (size_t i = 0; i < n_pre; i += (size_t)n_batch) {
+        int n = n_pre - i < (size_t)n_batch ? (int)(n_pre - i) : n_batch;
         gptc_batch b = {.n_tokens = n, .token = ids + i, .pos = pos + i};
         if (gptc_decode(ctx, &b, &err)) cli_die_err(&err);
         logits = gptc_get_logits(ctx, n - 1);
     }
     double t_prefill = cli_now_ms() - t1;
 
-    /* decode */
+    /* decode; with --spec each pass also verifies a draft (docs/speculative.md): the batch is
+     * the last sampled token and m draft tokens, with logits for all; row i is sampled against
+     * draft i and the first token that is not the draft ends the pass */
     double t2 = cli_now_ms();
-    int n_gen = 0, n_decode = 0;
-    int32_t p = (int32_t)n_prompt;
+    int n_gen = 0, n_decode = 0, n_from_decode = 0;
+    int32_t p, pbase;
     const char *stop_note = NULL;
     gptc_think_budget tb;
     gptc_think_budget_init(&tb, budget, gptc_toolcall_prompt_opens_think(prompt, prompt_len));
     int32_t forced[16];
     int n_forced = 0, i_forced = 0;
-    while (n_predict < 0 || n_gen < n_predict) {
-        if (i_forced == n_forced && gptc_think_budget_exhausted(&tb)) { /* close the block */
-            i_forced = 0;
-            n_forced = gptc_think_close_tokens(tok, forced, 16);
-            if (!n_forced) cli_die("run: the vocabulary cannot spell the reasoning closer");
+    int32_t *hist = malloc(((size_t)n_ctx + 1) * sizeof *hist);
+    if (!hist) cli_die("out of memory");
+    memcpy(hist, ids, n_prompt * sizeof *hist);
+    int n_hist = (int)n_prompt;
+    int32_t btok[65], bpos[65];
+    int8_t blog[65];
+    int m = 0, done = 0, have_rows = spec.mode == CLI_SPEC_NONE;
+    int32_t id = ids[n_prompt - 1];
+    p = pbase = (int32_t)n_prompt - 1;
+    while (!done) {
+        if (!have_rows) { /* a pass: id and a draft to follow it */
+            m = 0;
+            if (spec.mode != CLI_SPEC_NONE && i_forced == n_forced) {
+                int room = n_ctx - p - 1;
+                if (n_predict >= 0 && n_predict - n_gen - 1 < room)
+                    room = (int)(n_predict - n_gen - 1);
+                m = cli_spec_draft(&spec, hist, n_hist, btok + 1, room);
+                spec.drafted += m;
+            }
+            btok[0] = id;
+            for (int k = 0; k <= m; k++) {
+                bpos[k] = p + k;
+                blog[k] = 1;
+            }
+            gptc_batch b = {.n_tokens = m + 1, .token = btok, .pos = bpos, .logits = blog};
+            if (gptc_decode(ctx, &b, &err)) cli_die_err(&err);
+            logits = gptc_get_logits(ctx, 0);
+            pbase = p;
+            n_decode++;
         }
-        int is_forced = i_forced < n_forced;
-        if (!is_forced && gr && gptc_grammar_apply(gr, logits, &err)) cli_die_err(&err);
-        int32_t id = is_forced ? forced[i_forced++] : gptc_sampler_sample(smp, logits);
-        gptc_sampler_accept(smp, id);
-        if (gr && gptc_grammar_accept(gr, id, &err)) cli_die_err(&err);
-        if (gptc_tok_is_eog(tok, id)) break;
-        if (budget >= 0) {
-            char piece[256];
-            size_t np = 0;
-            if (!gptc_tok_decode(tok, &id, 1, 1, piece, sizeof piece, &np, &err) &&
-                np <= sizeof piece)
-                gptc_think_budget_push(&tb, piece, np);
+        have_rows = 0;
+        int i;
+        for (i = 0; i <= m; i++) {
+            float *lg = m ? gptc_get_logits(ctx, i) : logits;
+            if (i_forced == n_forced && gptc_think_budget_exhausted(&tb)) { /* close the block */
+                i_forced = 0;
+                n_forced = gptc_think_close_tokens(tok, forced, 16);
+                if (!n_forced) cli_die("run: the vocabulary cannot spell the reasoning closer");
+            }
+            int is_forced = i_forced < n_forced;
+            int32_t draft = i < m ? btok[i + 1] : -1;
+            if (!is_forced && gr && gptc_grammar_apply(gr, lg, &err)) cli_die_err(&err);
+            if (is_forced)
+                id = forced[i_forced++];
+            else if (spec.mode != CLI_SPEC_NONE)
+                id = gptc_sampler_sample_draft(smp, lg, draft, NULL);
+            else
+                id = gptc_sampler_sample(smp, lg);
+            if (n_decode > 0) n_from_decode++; /* not the token of the prefill's logits */
+            gptc_sampler_accept(smp, id);
+            if (gr && gptc_grammar_accept(gr, id, &err)) cli_die_err(&err);
+            if (gptc_tok_is_eog(tok, id)) {
+                done = 1;
+                break;
+            }
+            if (budget >= 0) {
+                char piece[256];
+                size_t np = 0;
+                if (!gptc_tok_decode(tok, &id, 1, 1, piece, sizeof piece, &np, &err) &&
+                    np <= sizeof piece)
+                    gptc_think_budget_push(&tb, piece, np);
+            }
+            emit(tok, &dt, id);
+            n_gen++;
+            hist[n_hist++] = id;
+            if ((gr && gptc_grammar_must_end(gr)) || (n_predict >= 0 && n_gen >= n_predict)) {
+                done = 1;
+                break;
+            }
+            if (i < m && id == draft) {
+                spec.accepted++;
+                continue;
+            }
+            break;
         }
-        emit(tok, &dt, id);
-        n_gen++;
-        if (gr && gptc_grammar_must_end(gr)) break;
-        if (n_predict >= 0 && n_gen >= n_predict) break;
+        if (done) break;
+        cli_spec_feedback(&spec, m, i);
+        /* the pass kept its first token and the i drafts accepted; drop the rest */
+        p = pbase + i + 1;
+        if (m > i && gptc_kv_seq_rm(ctx, 0, p, -1)) cli_die("run: cannot drop rejected drafts");
         if (p >= n_ctx) {
             stop_note = "the context is full";
             break;
         }
-        gptc_batch b = {.n_tokens = 1, .token = &id, .pos = &p};
-        if (gptc_decode(ctx, &b, &err)) cli_die_err(&err);
-        logits = gptc_get_logits(ctx, 0);
-        n_decode++;
-        p++;
     }
+    spec.passes = n_decode;
+    spec.tokens = n_from_decode;
     double t_decode = cli_now_ms() - t2;
     char tail[16];
     size_t nt = gptc_detok_flush(&dt, tail, sizeof tail);
@@ -241,18 +304,21 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "gptc: stopped before the grammar was complete (raise -n)\n");
     if (stop_note) fprintf(stderr, "gptc: stopped: %s (%d tokens)\n", stop_note, n_ctx);
     if (!quiet) {
-        char line[256];
+        char line[256], sline[128];
         fprintf(stderr, "%s\n",
                 cli_ctx_line(line, sizeof line, model, ctx, 1, cp.type_k, cp.type_v, ctx_asked));
         fprintf(stderr,
                 "seed %llu | load %.0f ms | prefill %zu tok in %.1f ms (%.1f tok/s) | "
-                "decode %d tok in %.1f ms (%.1f tok/s)\n",
-                (unsigned long long)sp.seed, t_load, n_prompt, t_prefill,
-                t_prefill > 0 ? n_prompt * 1e3 / t_prefill : 0.0, n_gen, t_decode,
-                t_decode > 0 ? n_decode * 1e3 / t_decode : 0.0);
+                "decode %d tok in %.1f ms (%.1f tok/s)%s\n",
+                (unsigned long long)sp.seed, t_load, n_pre, t_prefill,
+                t_prefill > 0 ? n_pre * 1e3 / t_prefill : 0.0, n_gen, t_decode,
+                t_decode > 0 ? n_from_decode * 1e3 / t_decode : 0.0,
+                cli_spec_line(&spec, sline, sizeof sline));
     }
+    free(hist);
     free(pos);
     free(ids);
+    cli_spec_free(&spec);
     free(file_buf);
     gptc_grammar_free(gr);
     gptc_gvocab_free(gv);

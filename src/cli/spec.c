@@ -1,0 +1,121 @@
+/*
+ * spec.c — the speculative decoding options run, chat and bench share (docs/speculative.md).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+void cli_spec_init(cli_spec *sp)
+{
+    memset(sp, 0, sizeof *sp);
+    sp->n_max = 8;
+    sp->ngram = 3;
+}
+
+int cli_spec_opt(int argc, char **argv, int *i, cli_spec *sp)
+{
+    const char *a = argv[*i];
+    if (cli_is(a, "--spec", NULL)) {
+        const char *v = cli_value(argc, argv, i);
+        if (!strcmp(v, "lookup"))
+            sp->mode = CLI_SPEC_LOOKUP;
+        else if (!strcmp(v, "draft"))
+            sp->mode = CLI_SPEC_DRAFT;
+        else if (!strcmp(v, "none"))
+            sp->mode = -1; /* explicitly off, even with --draft */
+        else
+            cli_die("--spec: '%s' is not one of lookup, draft, none", v);
+    } else if (cli_is(a, "--spec-n", NULL)) {
+        sp->n_max = (int)cli_int(a, cli_value(argc, argv, i), 1, 64);
+        sp->n_set = 1;
+    } else if (cli_is(a, "--spec-ngram", NULL)) {
+        sp->ngram = (int)cli_int(a, cli_value(argc, argv, i), 1, 16);
+        sp->n_set = 1;
+    } else if (cli_is(a, "--draft", NULL)) {
+        sp->draft_path = cli_value(argc, argv, i);
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+void cli_spec_setup(cli_spec *sp, const char *cmd, const gptc_model *model,
+                    const gptc_ctx_params *cp)
+{
+    if (sp->mode == 0 && sp->draft_path) sp->mode = CLI_SPEC_DRAFT;
+    if (sp->mode < 0) {
+        if (sp->draft_path) cli_die("%s: --draft needs --spec draft, not --spec none", cmd);
+        sp->mode = CLI_SPEC_NONE;
+    }
+    if (sp->mode == CLI_SPEC_NONE) return;
+    if (sp->mode == CLI_SPEC_DRAFT && !sp->draft_path)
+        cli_die("%s: --spec draft needs a draft model (--draft MODEL)", cmd);
+    if (sp->mode == CLI_SPEC_LOOKUP && sp->draft_path)
+        cli_die("%s: --draft is for --spec draft, not --spec lookup", cmd);
+    if (gptc_model_recurrent(model))
+        cli_die("%s: --spec is not supported for %s models (recurrent state cannot drop "
+                "rejected draft tokens); run without --spec",
+                cmd, gptc_model_hparams(model)->arch);
+    if (sp->mode == CLI_SPEC_DRAFT) {
+        gptc_model_params mp = gptc_model_default_params();
+        sp->dmodel = cli_load_model(sp->draft_path, &mp, NULL);
+        gptc_ctx_params dcp = *cp;
+        dcp.n_seq_max = 1;
+        dcp.embeddings = 0;
+        gptc_err err;
+        if (gptc_drafter_init(model, sp->dmodel, &dcp, &sp->drafter, &err))
+            cli_die("%s: --draft %s: %s", cmd, sp->draft_path, err.msg);
+    }
+}
+
+int cli_spec_draft(cli_spec *sp, const int32_t *hist, int n_hist, int32_t *out, int n_max)
+{
+    if (sp->cur <= 0) sp->cur = sp->n_max;
+    n_max = n_max < sp->cur ? n_max : sp->cur;
+    if (sp->mode == CLI_SPEC_NONE || n_max <= 0) return 0;
+    if (sp->mode == CLI_SPEC_LOOKUP) {
+        int lo = sp->ngram < 2 ? sp->ngram : 2;
+        return gptc_spec_lookup(hist, n_hist, lo, sp->ngram, out, n_max);
+    }
+    int n = 0;
+    gptc_err err;
+    if (gptc_drafter_draft(sp->drafter, 0, hist, n_hist, out, n_max, &n, &err))
+        cli_die("draft model: %s", err.msg);
+    return n;
+}
+
+void cli_spec_feedback(cli_spec *sp, int m, int a)
+{
+    if (m <= 0) return;
+    if (a == 0)
+        sp->cur = sp->cur > 1 ? sp->cur / 2 : 1;
+    else if (a == m)
+        sp->cur = sp->cur * 2 < sp->n_max ? sp->cur * 2 : sp->n_max;
+}
+
+void cli_spec_reset(cli_spec *sp)
+{
+    if (sp->drafter) gptc_drafter_forget(sp->drafter, 0);
+}
+
+const char *cli_spec_line(const cli_spec *sp, char *buf, size_t n)
+{
+    if (sp->mode == CLI_SPEC_NONE) {
+        snprintf(buf, n, "%s", "");
+        return buf;
+    }
+    snprintf(buf, n, " | spec %s: %lld/%lld drafts accepted (%.1f%%), %.2f tok/pass",
+             sp->mode == CLI_SPEC_LOOKUP ? "lookup" : "draft", sp->accepted, sp->drafted,
+             sp->drafted ? 100.0 * (double)sp->accepted / (double)sp->drafted : 0.0,
+             sp->passes ? (double)sp->tokens / (double)sp->passes : 0.0);
+    return buf;
+}
+
+void cli_spec_free(cli_spec *sp)
+{
+    gptc_drafter_free(sp->drafter);
+    gptc_model_free(sp->dmodel);
+    sp->drafter = NULL;
+    sp->dmodel = NULL;
+}

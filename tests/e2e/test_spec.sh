@@ -1,0 +1,71 @@
+#!/bin/sh
+# gptc run --spec (docs/speculative.md) on stories260K: greedy text byte-identical with and
+# without speculation on 20 prompts, with prompt lookup and with a draft model (stories260K as
+# its own draft, and a random-weight model of the same vocabulary, whose drafts are all wrong);
+# bad options are one "gptc: ..." line and exit 1.
+. "$(dirname "$0")/lib/common.sh"
+M="$D/gguf/stories260K.gguf"
+R="$D/gguf/arch/rand-llama3-d256-F32.gguf"
+
+i=0
+while IFS= read -r P; do
+    i=$((i + 1))
+    $GPTC run "$M" -p "$P" --temp 0 -n 100 -t 1 -q > "$T/none.txt" 2>"$T/err.txt" ||
+        bad "prompt $i: plain run failed: $(cat "$T/err.txt")"
+    for opt in "--spec lookup" "--spec lookup --spec-ngram 1 --spec-n 3" "--draft $M" \
+        "--spec draft --draft $R --spec-n 2"; do
+        # shellcheck disable=SC2086
+        if $GPTC run "$M" -p "$P" --temp 0 -n 100 -t 1 -q $opt > "$T/spec.txt" 2>"$T/err.txt" &&
+            cmp -s "$T/none.txt" "$T/spec.txt"; then ok
+        else bad "prompt $i ($P) $opt: the text differs or the run failed: $(cat "$T/err.txt")"; fi
+    done
+done <<'P'
+Once upon a time
+Lily and Ben went to the park. Lily and Ben
+The cat sat on the mat. The dog sat on the
+Tom had a red ball. He liked the red ball. One day the red
+She said, "I am happy." He said, "I am
+There was a big tree in the garden
+The little bird could not fly
+Mom made a cake for Sue. Sue ate the cake. Mom made a
+One day, a boy named Tim found a box
+The sun was hot and the sky was blue
+Anna liked to draw. She drew a cat, a dog and a
+Max was a good dog. Max was
+The fish swam in the water. The fish
+Sara and her mom went to the store to buy
+It was a rainy day
+Bob the bear was hungry. He looked for honey. Bob the bear
+Once there was a girl who loved flowers
+The toy car was fast. The toy car
+Ben was sad because his toy was broken
+A B C A B C A B
+P
+check "$i" 20 "20 prompts read"
+
+# the timings line reports the drafts
+$GPTC run "$M" -p "Lily and Ben went to the park. Lily and Ben" --temp 0 -n 60 --spec lookup \
+    > /dev/null 2>"$T/err.txt"
+if grep -Eq 'spec lookup: [0-9]+/[0-9]+ drafts accepted \([0-9.]+%\), [0-9.]+ tok/pass' "$T/err.txt"; then ok
+else bad "timings line: $(cat "$T/err.txt")"; fi
+
+# bad options: one line, exit 1
+expect_err() { # WANT ARGS...
+    want=$1
+    shift
+    "$GPTC" "$@" > "$T/o.txt" 2> "$T/e.txt"
+    rc=$?
+    if [ $rc -eq 1 ] && [ "$(wc -l < "$T/e.txt")" -eq 1 ] && grep -q "^gptc: .*$want" "$T/e.txt"; then ok
+    else bad "$* -> rc $rc: $(cat "$T/e.txt") (want '$want')"; fi
+}
+expect_err "'bogus' is not one of lookup, draft, none" run "$M" -p x --spec bogus
+expect_err "spec-n" run "$M" -p x --spec lookup --spec-n 0
+expect_err "spec-ngram" run "$M" -p x --spec lookup --spec-ngram 99
+expect_err "needs a draft model" run "$M" -p x --spec draft
+expect_err "not --spec lookup" run "$M" -p x --spec lookup --draft "$M"
+expect_err "not --spec none" run "$M" -p x --spec none --draft "$M"
+expect_err "vocabulary has 32000 tokens" run "$M" -p x --draft "$D/gguf/llama-2-tiny-random.gguf"
+expect_err "not supported for lfm2 models" run "$D/gguf/arch/rand-lfm2-d64-F32.gguf" -p x --spec lookup
+expect_err "not supported for qwen35 models" run "$D/gguf/arch/rand-qwen35-d128-F32.gguf" -p x --spec lookup
+expect_err "" run "$M" -p x --draft /nonexistent.gguf
+summary
