@@ -716,6 +716,151 @@ static void test_evict(const gptc_model *model)
     gptc_server_free(srv);
 }
 
+/* Speculative decoding (docs/speculative.md): greedy text is the same with and without drafts,
+ * bad fields are OpenAI errors, /metrics counts drafts, and a request cancelled while its slot
+ * is drafting leaves no cells behind (the sequences hold exactly their caches' tokens). */
+static char *spec_text(const char *prompt, const char *extra, int n_tok)
+{
+    char body[512];
+    snprintf(body, sizeof body, "{\"prompt\": \"%s\", \"max_tokens\": %d, \"temperature\": 0%s}",
+             prompt, n_tok, extra);
+    char *r = post("/v1/completions", body);
+    json_t *j = json_of(r);
+    json_t *text = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "text");
+    char *out = strdup(json_is_string(text) ? json_string_value(text) : "?");
+    if (status_of(r) != 200) CHECK(0, "spec request %s: %.300s", extra, r);
+    json_decref(j);
+    free(r);
+    return out;
+}
+
+static void test_spec(const gptc_model *model)
+{
+    gptc_server_params p = gptc_server_default_params();
+    p.port = 0;
+    p.n_parallel = 2;
+    p.n_ctx_seq = 4096;
+    p.n_ctx = 8192;
+    p.api_key = "sk-unit";
+    p.n_threads = 1;
+    p.log = quiet_log;
+    gptc_server *srv;
+    gptc_err err;
+    /* no draft model: "draft" is refused, lookup works */
+    if (gptc_server_start(model, &p, &srv, &err)) {
+        CHECK(0, "start the spec server: %s", err.msg);
+        return;
+    }
+    g_port = gptc_server_port(srv);
+    char *r = post("/v1/completions", "{\"prompt\": \"x\", \"speculative\": \"draft\"}");
+    expect_error("speculative draft without a draft model", r, 400, "speculative");
+    free(r);
+    gptc_server_shutdown(srv, 10000);
+    gptc_server_free(srv);
+
+    p.draft = model; /* stories260K drafts for itself */
+    if (gptc_server_start(model, &p, &srv, &err)) {
+        CHECK(0, "start the draft-model server: %s", err.msg);
+        return;
+    }
+    g_port = gptc_server_port(srv);
+    static const char *prompts[] = {"Once upon a time", "Lily and Ben went to the park. Lily and",
+                                    "The cat sat on the mat. The cat", "Tom had a red ball",
+                                    "A B C A B C A B"};
+    for (size_t i = 0; i < sizeof prompts / sizeof prompts[0]; i++) {
+        char *a = spec_text(prompts[i], "", 80);
+        char *b = spec_text(prompts[i], ", \"speculative\": \"lookup\"", 80);
+        char *c = spec_text(prompts[i], ", \"speculative\": \"draft\", \"speculative_n\": 5", 80);
+        char *d = spec_text(prompts[i],
+                            ", \"speculative\": \"lookup\", \"speculative_ngram\": 1, "
+                            "\"speculative_n\": 2",
+                            80);
+        CHECK(!strcmp(a, b) && !strcmp(a, c) && !strcmp(a, d),
+              "prompt %zu: greedy text with drafts differs:\n%s\n%s\n%s\n%s", i, a, b, c, d);
+        free(a);
+        free(b);
+        free(c);
+        free(d);
+    }
+    CHECK(metric("gptc_spec_draft_tokens_total") > 0 &&
+              metric("gptc_spec_accepted_tokens_total") > 0,
+          "metrics count drafts: %g accepted of %g", metric("gptc_spec_accepted_tokens_total"),
+          metric("gptc_spec_draft_tokens_total"));
+    CHECK(metric("gptc_spec_tokens_per_step") > 1.0, "tokens per drafting step %g",
+          metric("gptc_spec_tokens_per_step"));
+    /* n = 2 at temperature 1: both choices run their drafts and finish */
+    r = post("/v1/completions", "{\"prompt\": \"Once\", \"n\": 2, \"max_tokens\": 50, "
+                                "\"ignore_eos\": true, \"seed\": 5, \"speculative\": \"draft\"}");
+    json_t *j = json_of(r);
+    CHECK(status_of(r) == 200 && json_integer_value(json_object_get(json_object_get(j, "usage"),
+                                                                    "completion_tokens")) == 100,
+          "n = 2 with drafts: %.300s", r);
+    json_decref(j);
+    free(r);
+
+    /* bad fields */
+    static const struct {
+        const char *body, *param;
+    } bad[] = {
+        {"{\"prompt\": \"x\", \"speculative\": \"bogus\"}", "speculative"},
+        {"{\"prompt\": \"x\", \"speculative\": 1}", "speculative"},
+        {"{\"prompt\": \"x\", \"speculative_n\": 0}", "speculative_n"},
+        {"{\"prompt\": \"x\", \"speculative_n\": 65}", "speculative_n"},
+        {"{\"prompt\": \"x\", \"speculative_ngram\": 17}", "speculative_ngram"},
+        {"{\"prompt\": \"x\", \"speculative_ngram\": \"3\"}", "speculative_ngram"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r = post("/v1/completions", bad[i].body);
+        expect_error(bad[i].body, r, 400, bad[i].param);
+        free(r);
+    }
+
+    /* cancel while drafting: every cell the slot keeps is a token of its cache */
+    CHECK(wait_idle(30), "idle before the cancel test");
+    double d0 = metric("gptc_spec_draft_tokens_total");
+    int fd = connect_srv();
+    const char *body = "{\"prompt\": \"Once upon a time\", \"max_tokens\": 4000, \"ignore_eos\": "
+                       "true, \"stream\": true, \"speculative\": \"draft\"}";
+    char req[512];
+    int n = snprintf(req, sizeof req,
+                     "POST /v1/completions HTTP/1.1\r\nHost: x\r\n" AUTH
+                     "Content-Length: %zu\r\n\r\n%s",
+                     strlen(body), body);
+    send_all(fd, req, (size_t)n);
+    char buf[4096];
+    size_t got = 0;
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    while (got < 3000 && poll(&pf, 1, 10000) > 0) { /* a few events in: drafting is under way */
+        ssize_t k = recv(fd, buf, sizeof buf, 0);
+        if (k <= 0) break;
+        got += (size_t)k;
+    }
+    close(fd);
+    CHECK(wait_idle(30), "the slot is freed after the client left mid-draft");
+    double held = metric("gptc_kv_cells_held"), cached = metric("gptc_slot_tokens_cached");
+    CHECK(metric("gptc_spec_draft_tokens_total") > d0, "the cancelled request drafted");
+    CHECK(held > 0 && held == cached, "after the cancel the sequences hold %g cells for %g tokens",
+          held, cached);
+    gptc_server_shutdown(srv, 10000);
+    gptc_server_free(srv);
+
+    /* a model with recurrent state cannot serve drafts: refused at start */
+    char path[512];
+    snprintf(path, sizeof path, "%s/gguf/arch/rand-lfm2-d64-F32.gguf", test_data_dir());
+    gptc_model *rec;
+    if (gptc_model_load(path, NULL, &rec, &err) == GPTC_OK) {
+        gptc_server_params q = p;
+        q.draft = NULL;
+        q.spec = 1;
+        gptc_server *s2 = NULL;
+        CHECK(gptc_server_start(rec, &q, &s2, &err) == GPTC_E_UNSUPPORTED &&
+                  strstr(err.msg, "recurrent"),
+              "recurrent model with --spec: %s", err.msg);
+        gptc_server_free(s2);
+        gptc_model_free(rec);
+    }
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -763,6 +908,7 @@ int main(void)
     test_shutdown(srv);
     gptc_server_free(srv);
     test_evict(model);
+    test_spec(model);
     gptc_model_free(model);
     return test_summary();
 }

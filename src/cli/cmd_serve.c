@@ -49,7 +49,10 @@ static const char *k_help =
     "      --ui-dir DIR      serve the chat page's files from DIR instead of the built-in copy\n"
     "      --train-ui URL    link the chat page to a training dashboard (gptc train "
     "--ui)\n"
-    "  -q, --quiet           no request log on stderr\n" CLI_ENGINE_HELP("4", "from the clock");
+    "  -q, --quiet           no request log on stderr\n" CLI_ENGINE_HELP("4", "from the clock")
+        CLI_SPEC_HELP "                          (serve: the default of requests, which may set\n"
+                      "                          \"speculative\", \"speculative_n\" and\n"
+                      "                          \"speculative_ngram\"; docs/speculative.md)\n";
 
 static int g_quiet;
 
@@ -77,6 +80,8 @@ int cmd_serve(int argc, char **argv)
     gptc_model_params mp = gptc_model_default_params();
     cli_engine eng = {0};
     gptc_server_params sp = gptc_server_default_params();
+    cli_spec spec;
+    cli_spec_init(&spec);
     sp.api_key = getenv("GPTC_API_KEY");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -125,6 +130,8 @@ int cmd_serve(int argc, char **argv)
             sp.ui_dir = cli_value(argc, argv, &i);
         else if (cli_is(a, "--train-ui", NULL))
             sp.train_ui = cli_value(argc, argv, &i);
+        else if (cli_spec_opt(argc, argv, &i, &spec))
+            ;
         else if (cli_is(a, "-q", "--quiet"))
             g_quiet = 1;
         else if (a[0] == '-' && a[1])
@@ -172,6 +179,23 @@ int cmd_serve(int argc, char **argv)
     double t0 = cli_now_ms();
     gptc_model *model;
     model = cli_load_model(model_path, &mp, &eng.lora);
+    gptc_model *draft = NULL;
+    if (spec.mode == 0 && spec.draft_path) spec.mode = CLI_SPEC_DRAFT;
+    if (spec.mode < 0 && spec.draft_path)
+        cli_die("serve: --draft with --spec none: give --spec draft (or lookup, which requests "
+                "may change)");
+    if (spec.mode == CLI_SPEC_DRAFT && !spec.draft_path)
+        cli_die("serve: --spec draft needs a draft model (--draft MODEL)");
+    if (spec.draft_path) {
+        gptc_model_params dmp = gptc_model_default_params();
+        draft = cli_load_model(spec.draft_path, &dmp, NULL);
+        if (gptc_spec_check_vocab(model, draft, &err))
+            cli_die("serve: --draft %s: %s", spec.draft_path, err.msg);
+    }
+    sp.spec = spec.mode > 0 ? spec.mode : 0;
+    sp.spec_n = spec.n_max;
+    sp.spec_ngram = spec.ngram;
+    sp.draft = draft;
     gptc_server *srv;
     if (gptc_server_start(model, &sp, &srv, &err)) cli_die_err(&err);
     cli_engine_free(&eng);
@@ -199,6 +223,7 @@ int cmd_serve(int argc, char **argv)
     gptc_server_shutdown(srv, 60000);
     gptc_server_free(srv);
     gptc_model_free(model);
+    gptc_model_free(draft);
     fprintf(stderr, "gptc serve: stopped\n");
     return 0;
 }

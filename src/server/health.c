@@ -78,6 +78,31 @@ enum MHD_Result gptc_srv_ep_metrics(srv_req *r)
         "second.\n");
     OUT("# TYPE gptc_generation_tokens_per_second gauge\ngptc_generation_tokens_per_second %.3f\n",
         atomic_load(&m->tok_per_s_x1000) * 1e-3);
+    {
+        unsigned long long dr = atomic_load(&m->spec_drafted), ac = atomic_load(&m->spec_accepted),
+                           st = atomic_load(&m->spec_steps);
+        OUT("# HELP gptc_spec_draft_tokens_total Draft tokens verified (speculative decoding).\n");
+        OUT("# TYPE gptc_spec_draft_tokens_total counter\ngptc_spec_draft_tokens_total %llu\n", dr);
+        OUT("# HELP gptc_spec_accepted_tokens_total Draft tokens accepted.\n");
+        OUT("# TYPE gptc_spec_accepted_tokens_total counter\ngptc_spec_accepted_tokens_total "
+            "%llu\n",
+            ac);
+        OUT("# HELP gptc_spec_acceptance_rate Accepted / verified draft tokens since start.\n");
+        OUT("# TYPE gptc_spec_acceptance_rate gauge\ngptc_spec_acceptance_rate %.4f\n",
+            dr ? (double)ac / (double)dr : 0.0);
+        OUT("# HELP gptc_spec_tokens_per_step Tokens a slot gets from one decode step that "
+            "verified a draft (the speed-up bound).\n");
+        OUT("# TYPE gptc_spec_tokens_per_step gauge\ngptc_spec_tokens_per_step %.4f\n",
+            st ? (double)(ac + st) / (double)st : 0.0);
+        OUT("# HELP gptc_kv_cells_held KV positions the slots' sequences hold after the last "
+            "step.\n");
+        OUT("# TYPE gptc_kv_cells_held gauge\ngptc_kv_cells_held %lld\n",
+            (long long)atomic_load(&m->kv_cells));
+        OUT("# HELP gptc_slot_tokens_cached Tokens the slots' caches hold (equal to "
+            "gptc_kv_cells_held between steps).\n");
+        OUT("# TYPE gptc_slot_tokens_cached gauge\ngptc_slot_tokens_cached %lld\n",
+            (long long)atomic_load(&m->slot_tokens));
+    }
     OUT("# HELP gptc_queue_depth Requests waiting for a slot.\n");
     OUT("# TYPE gptc_queue_depth gauge\ngptc_queue_depth %d\n", queued);
     OUT("# HELP gptc_slots_busy Slots running a request.\n");

@@ -1328,7 +1328,27 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
         .n_threads = p.n_threads,
         .queue_max = p.queue_max,
         .seed_base = p.seed >= 0 ? (uint64_t)p.seed : (uint64_t)time(NULL) * 2654435761ull,
+        .draft = p.draft,
     };
+    if (p.spec < 0 || p.spec > 2 || p.spec_n < 0 || p.spec_n > 64 || p.spec_ngram < 0 ||
+        p.spec_ngram > 16) {
+        gptc_server_free(s);
+        return fail(err, GPTC_E_INVALID, "server: spec %d, spec_n %d or spec_ngram %d out of range",
+                    p.spec, p.spec_n, p.spec_ngram);
+    }
+    if (p.spec == 2 && !p.draft) {
+        gptc_server_free(s);
+        return fail(err, GPTC_E_INVALID,
+                    "server: speculative decoding with a draft model needs "
+                    "one (--draft MODEL)");
+    }
+    if ((p.spec || p.draft) && gptc_model_recurrent(model)) {
+        gptc_server_free(s);
+        return fail(err, GPTC_E_UNSUPPORTED,
+                    "server: speculative decoding is not supported for %s models (recurrent "
+                    "state cannot drop rejected draft tokens); serve without --spec/--draft",
+                    gptc_model_hparams(model)->arch);
+    }
     st = gptc_srv_sched_init(&s->sched, model, &sp, &s->metrics, p.log, p.log_user, err);
     if (st) {
         gptc_server_free(s);

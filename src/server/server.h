@@ -72,6 +72,11 @@ typedef struct gptc_server_params {
     int reasoning_budget; /* chat: tokens of a <think> block before "</think>" is forced; 0: no
                            * thinking (enable_thinking false for the template, and the block is
                            * closed at once); -1 (default): unlimited */
+    int spec;             /* speculative decoding of requests that do not ask (docs/speculative.md):
+                           * 0 none (default), 1 prompt lookup, 2 the draft model */
+    int spec_n;           /* most draft tokens per step; 0: 8 */
+    int spec_ngram;       /* prompt lookup's longest matched suffix; 0: 3 */
+    const gptc_model *draft; /* the draft model (same vocabulary), borrowed; NULL: none */
 } gptc_server_params;
 
 gptc_server_params gptc_server_default_params(void);

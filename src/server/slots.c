@@ -22,6 +22,14 @@
  * before the end of each prompt to save one there, and a reused prefix is shortened to the
  * nearest checkpoint (the rest is decoded again).
  *
+ * Speculative decoding (docs/speculative.md): a generating slot whose request asks for it
+ * carries, after its sampled token, up to spec_n draft tokens (prompt lookup over its own
+ * tokens, or the draft model's greedy guesses) with logits for all; its tokens are then sampled
+ * row by row against the drafts (gptc_sampler_sample_draft) until one is not the draft, and the
+ * cells of the drafts not taken are removed before the step ends, so between steps (where
+ * cancellation and admission happen) a sequence holds exactly its cache's tokens. Drafts never
+ * reach past max_tokens, so they stay inside the request's reservation.
+ *
  * Cancellation: the HTTP side sets job->cancelled; the next step ends the job's slots.
  */
 #include <math.h>
@@ -50,6 +58,10 @@ struct srv_slot {
     const int32_t *prompt; /* borrowed from the job */
     int n_prompt;
     int32_t next;      /* GEN: the sampled token to decode at the next step */
+    int32_t draft[64]; /* this step: the draft tokens after next */
+    int n_draft;
+    int spec_cur;      /* the draft length now (halved after a step accepting none, doubled after
+                        * one accepting all, within 1..spec_n) */
     int bidx;          /* this step: batch index of its logits, or -1 */
     int chunk;         /* this step: prompt tokens in the batch */
     gptc_sampler *smp; /* owned while busy */
@@ -410,6 +422,8 @@ static int slot_take(srv_sched *s, srv_slot *sl, srv_job *j, int ci, int state)
                 return -1;
         }
         gptc_think_budget_init(&sl->tb, j->think_budget, j->tc_think == 2);
+        sl->n_draft = 0;
+        sl->spec_cur = j->spec_n;
         sl->n_forced = sl->i_forced = 0;
         if (j->logprobs) { /* the stream reads c->lp under j->mu */
             srv_lp *lp = calloc((size_t)j->max_tokens, sizeof *lp);
@@ -649,8 +663,9 @@ static int stop_scan(const srv_job *j, srv_choice *c, size_t old_len)
     return 0;
 }
 
-/* Sample the next token of a slot from raw logits and publish it. */
-static void slot_sample(srv_sched *s, srv_slot *sl, const float *raw)
+/* Sample the next token of a slot from raw logits and publish it; draft: the draft token these
+ * logits verify (-1: none). Returns 1 when the token is the draft and the slot goes on. */
+static int slot_sample(srv_sched *s, srv_slot *sl, const float *raw, int32_t draft)
 {
     srv_job *j = sl->job;
     srv_choice *c = &j->choices[sl->choice];
@@ -670,13 +685,15 @@ static void slot_sample(srv_sched *s, srv_slot *sl, const float *raw)
     int forced = sl->i_forced < sl->n_forced;
     if (!forced && sl->gr && gptc_grammar_apply(sl->gr, sl->lg, &gerr)) {
         job_fail(s, j, gerr.msg);
-        return;
+        return 0;
     }
-    int32_t id = forced ? sl->forced[sl->i_forced++] : gptc_sampler_sample(sl->smp, sl->lg);
+    int32_t id = forced       ? sl->forced[sl->i_forced++]
+                 : draft >= 0 ? gptc_sampler_sample_draft(sl->smp, sl->lg, draft, NULL)
+                              : gptc_sampler_sample(sl->smp, sl->lg);
     gptc_sampler_accept(sl->smp, id);
     if (sl->gr && gptc_grammar_accept(sl->gr, id, &gerr)) {
         job_fail(s, j, gerr.msg);
-        return;
+        return 0;
     }
     int grammar_done = sl->gr && gptc_grammar_must_end(sl->gr);
 
@@ -716,10 +733,44 @@ static void slot_sample(srv_sched *s, srv_slot *sl, const float *raw)
         finish = FINISH_LENGTH;
     if (finish) {
         slot_end(s, sl, finish);
-        return;
+        return 0;
     }
     sl->next = id;
     sl->state = SLOT_GEN;
+    return draft >= 0 && id == draft;
+}
+
+/* A slot's draft for this step: up to room tokens to follow its cache and next. */
+static int slot_draft(srv_sched *s, srv_slot *sl, int room)
+{
+    srv_job *j = sl->job;
+    if (!j->spec || j->kind != JOB_GENERATE || sl->i_forced < sl->n_forced) return 0;
+    srv_choice *c = &j->choices[sl->choice];
+    int left = j->max_tokens - c->n_gen - 1; /* drafts stay inside the reservation */
+    int seq_room = s->n_ctx_seq - sl->n_cache - 1;
+    int n = sl->spec_cur < room ? sl->spec_cur : room;
+    n = n < left ? n : left;
+    n = n < seq_room ? n : seq_room;
+    n = n < 64 ? n : 64;
+    if (n <= 0) return 0;
+    sl->cache[sl->n_cache] = sl->next; /* the history lookup reads (n_cache < n_ctx_seq) */
+    if (j->spec == 1) {
+        int lo = j->spec_ngram < 2 ? j->spec_ngram : 2;
+        return gptc_spec_lookup(sl->cache, sl->n_cache + 1, lo, j->spec_ngram, sl->draft, n);
+    }
+    if (!s->drafter) return 0;
+    int got = 0;
+    gptc_err err;
+    if (gptc_drafter_draft(s->drafter, sl->seq, sl->cache, sl->n_cache + 1, sl->draft, n, &got,
+                           &err) == GPTC_E_KV_FULL) {
+        /* the draft context is full: drop the idle slots' sequences there and try once more */
+        for (int i = 0; i < s->n_slots; i++)
+            if (s->slots[i].state == SLOT_IDLE) gptc_drafter_forget(s->drafter, s->slots[i].seq);
+        if (gptc_drafter_draft(s->drafter, sl->seq, sl->cache, sl->n_cache + 1, sl->draft, n, &got,
+                               &err))
+            got = 0;
+    }
+    return got;
 }
 
 static void step(srv_sched *s)
@@ -736,12 +787,33 @@ static void step(srv_sched *s)
         srv_slot *sl = &s->slots[i];
         sl->bidx = -1;
         sl->chunk = 0;
+        sl->n_draft = 0;
         if (sl->state != SLOT_GEN || (hold_low && sl->job && sl->job->low)) continue;
         s->b_tok[n] = sl->next;
         s->b_pos[n] = sl->n_cache;
         s->b_seq[n] = sl->seq;
         s->b_logits[n] = 1;
         sl->bidx = n++;
+        /* drafts: only from what the batch has left after one token for every other
+         * generating slot, and never at the cost of a prompt waiting to start */
+        int others = 0, waiting = 0;
+        for (int k = i + 1; k < s->n_slots; k++) {
+            others += s->slots[k].state == SLOT_GEN;
+            waiting |= s->slots[k].state == SLOT_PREFILL;
+        }
+        for (int k = 0; k < i; k++)
+            waiting |= s->slots[k].state == SLOT_PREFILL;
+        int room = s->n_batch - n - others;
+        if (!waiting && room > 0 && sl->job->spec) {
+            sl->n_draft = slot_draft(s, sl, room);
+            for (int k = 0; k < sl->n_draft; k++) {
+                s->b_tok[n] = sl->draft[k];
+                s->b_pos[n] = sl->n_cache + 1 + k;
+                s->b_seq[n] = sl->seq;
+                s->b_logits[n] = 1;
+                n++;
+            }
+        }
     }
     budget = s->n_batch - n;
     /* prompt chunks, oldest request first */
@@ -842,11 +914,38 @@ static void step(srv_sched *s)
                 memcpy(fl->cache, sl->cache, (size_t)sl->n_cache * sizeof(int32_t));
                 fl->n_cache = sl->n_cache;
                 fl->state = SLOT_GEN;
-                if (fl->job) slot_sample(s, fl, raw);
+                if (fl->job) slot_sample(s, fl, raw, -1);
             }
         }
-        if (sl->job) slot_sample(s, sl, raw);
+        if (!sl->job) continue;
+        if (sl->state != SLOT_GEN || sl->n_draft == 0) {
+            slot_sample(s, sl, raw, -1);
+            continue;
+        }
+        /* row k verifies draft k; the first token that is not the draft ends the slot's step */
+        int m = sl->n_draft, k = 0;
+        while (k < m && slot_sample(s, sl, gptc_get_logits(s->ctx, sl->bidx + k), sl->draft[k])) {
+            sl->cache[sl->n_cache++] = sl->draft[k]; /* its cell was decoded this step */
+            k++;
+        }
+        if (k == m && sl->job) slot_sample(s, sl, gptc_get_logits(s->ctx, sl->bidx + m), -1);
+        /* the slot may have ended (its cache stays for reuse): drop the cells not taken */
+        if (k < m) gptc_kv_seq_rm(s->ctx, sl->seq, sl->n_cache, -1);
+        atomic_fetch_add(&s->metrics->spec_drafted, (unsigned long long)m);
+        atomic_fetch_add(&s->metrics->spec_accepted, (unsigned long long)k);
+        atomic_fetch_add(&s->metrics->spec_steps, 1);
+        if (k == 0)
+            sl->spec_cur = sl->spec_cur > 1 ? sl->spec_cur / 2 : 1;
+        else if (k == m && sl->job)
+            sl->spec_cur = sl->spec_cur * 2 < sl->job->spec_n ? sl->spec_cur * 2 : sl->job->spec_n;
     }
+    long long cells = 0, toks = 0;
+    for (int i = 0; i < s->n_slots; i++) {
+        cells += gptc_kv_seq_pos_max(s->ctx, s->slots[i].seq) + 1;
+        toks += s->slots[i].n_cache;
+    }
+    atomic_store(&s->metrics->kv_cells, cells);
+    atomic_store(&s->metrics->slot_tokens, toks);
 }
 
 /* ----- the thread ------------------------------------------------------------------------------
@@ -927,6 +1026,18 @@ gptc_status gptc_srv_sched_init(srv_sched *s, const gptc_model *model, const srv
     gptc_status st = gptc_ctx_init(model, &cp, &s->ctx, err);
     if (st) return st;
     s->n_ctx = gptc_ctx_n_ctx(s->ctx);
+    if (p->draft) {
+        cp.n_ctx = s->n_ctx;
+        cp.embeddings = 0;
+        st = gptc_drafter_init(model, p->draft, &cp, &s->drafter, err);
+        if (st) {
+            gptc_ctx_free(s->ctx);
+            s->ctx = NULL;
+            pthread_mutex_destroy(&s->mu);
+            pthread_cond_destroy(&s->cv);
+            return st;
+        }
+    }
     s->n_batch = SRV_MIN(p->n_batch, s->n_ctx);
     if (s->n_ctx_seq > s->n_ctx) s->n_ctx_seq = s->n_ctx;
     /* bidirectional attention: an input goes in one decode step, within the learned positions */
@@ -983,6 +1094,8 @@ void gptc_srv_sched_free(srv_sched *s)
     free(s->b_seq);
     free(s->b_logits);
     gptc_ctx_free(s->ctx);
+    gptc_drafter_free(s->drafter);
+    s->drafter = NULL;
     s->slots = NULL;
     s->active = NULL;
     s->ctx = NULL;

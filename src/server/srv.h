@@ -133,8 +133,9 @@ typedef struct srv_job {
     char *lazy_trigger; /* owned: the grammar engages only after this text (tool_choice auto) */
     int32_t lazy_id;    /* the trigger as one token, or -1 */
     int lazy_think;     /* the reply starts inside a <think> block */
-    int think_budget;   /* gptc_think_budget's budget (-1: unlimited); the reply starts inside
-                         * <think> when tc_think == 2 */
+    int spec, spec_n, spec_ngram; /* speculative decoding: gptc_server_params.spec's values */
+    int think_budget; /* gptc_think_budget's budget (-1: unlimited); the reply starts inside
+                       * <think> when tc_think == 2 */
     /* chat replies split into content, reasoning and tool calls (chat/toolcall.h) */
     int tc_on;        /* parse the reply */
     int tc_format;    /* GPTC_TC_* */
@@ -184,7 +185,11 @@ enum {
 
 typedef struct srv_metrics {
     atomic_ullong prompt_tokens, gen_tokens, cached_tokens, steps, decode_us;
-    atomic_ullong cancelled;     /* generation requests ended because the client went away */
+    atomic_ullong cancelled; /* generation requests ended because the client went away */
+    atomic_ullong spec_drafted, spec_accepted, spec_steps; /* draft tokens verified / accepted;
+                                                            * slot-steps that carried a draft */
+    atomic_llong kv_cells;       /* KV positions the slots' sequences hold after the last step */
+    atomic_llong slot_tokens;    /* tokens the slots' caches say they hold (the same, or a leak) */
     atomic_uint tok_per_s_x1000; /* recent generation throughput, tokens/s x 1000 */
     pthread_mutex_t mu;          /* guards the histogram and the request counters */
     uint64_t ttft_bucket[12];    /* counts <= k_ttft_le[i] */
@@ -200,6 +205,7 @@ typedef struct srv_sched {
     int n_ctx, n_ctx_seq, n_batch, n_vocab, n_embd;
     int embed_only; /* an embedding model (bert): /v1/embeddings only, each input whole */
     int recurrent;  /* a hybrid model (recurrent state): prefixes are cut at checkpoints only */
+    gptc_drafter *drafter; /* the draft model's context (one sequence per slot), or NULL */
     int n_slots;
     srv_slot *slots;      /* (n_slots) owned */
     srv_metrics *metrics; /* borrowed */
@@ -237,6 +243,7 @@ typedef struct srv_sched_params {
     int type_k, type_v; /* KV cache types (gptc_ctx_params) */
     int swa_full;       /* gptc_ctx_params.swa_full */
     uint64_t seed_base;
+    const gptc_model *draft; /* NULL: no draft model */
 } srv_sched_params;
 
 gptc_status gptc_srv_sched_init(srv_sched *s, const gptc_model *model, const srv_sched_params *p,

@@ -25,7 +25,8 @@
 static const char *const k_common_fields[] = {
     "model", "n", "max_tokens", "temperature", "top_p", "min_p", "top_k", "presence_penalty",
     "frequency_penalty", "repeat_penalty", "seed", "stream", "stream_options", "ignore_eos",
-    "logprobs", "stop", "logit_bias", "response_format", "grammar", "json_schema", NULL};
+    "logprobs", "stop", "logit_bias", "response_format", "grammar", "json_schema", "speculative",
+    "speculative_n", "speculative_ngram", NULL};
 static const char *const k_chat_fields[] = {
     "messages", "max_completion_tokens", "top_logprobs", "tools", "tool_choice",
     "parallel_tool_calls", "chat_template_kwargs", "reasoning_effort", NULL};
@@ -247,6 +248,39 @@ static int parse_stop(const json_t *body, srv_job *j, srv_error *e)
     return 0;
 }
 
+/* speculative: "lookup" | "draft" | "none" (docs/speculative.md); speculative_n: 1..64;
+ * speculative_ngram: 1..16. */
+static int parse_spec(gptc_server *s, const json_t *body, int *spec, long long *n, long long *ngram,
+                      srv_error *e)
+{
+    const char *v;
+    size_t len;
+    int rc = gptc_srv_jstr(body, "speculative", &v, &len, e);
+    if (rc < 0) return -1;
+    if (rc) {
+        if (len == 6 && !memcmp(v, "lookup", 6))
+            *spec = 1;
+        else if (len == 5 && !memcmp(v, "draft", 5))
+            *spec = 2;
+        else if (len == 4 && !memcmp(v, "none", 4))
+            *spec = 0;
+        else
+            return gptc_srv_fail(e, 400, "invalid_value", "speculative",
+                                 "'speculative' must be \"lookup\", \"draft\" or \"none\"");
+    }
+    if (gptc_srv_jint(body, "speculative_n", 1, 64, n, e) < 0) return -1;
+    if (gptc_srv_jint(body, "speculative_ngram", 1, 16, ngram, e) < 0) return -1;
+    if (*spec == 2 && !s->p.draft)
+        return gptc_srv_fail(e, 400, "invalid_value", "speculative",
+                             "'speculative': \"draft\" needs a draft model, and this server has "
+                             "none (start it with --draft MODEL)");
+    if (*spec && s->sched.recurrent)
+        return gptc_srv_fail(e, 400, "invalid_value", "speculative",
+                             "'speculative' is not supported for this model: its recurrent state "
+                             "cannot drop rejected draft tokens");
+    return 0;
+}
+
 /* logit_bias: {"token id": bias in [-100, 100]} */
 static int parse_bias(const json_t *body, int n_vocab, srv_job *j, srv_error *e)
 {
@@ -351,6 +385,10 @@ int gptc_srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int 
     }
 
     if (parse_grammar(body, &grammar, &grammar_len, e)) goto fail;
+    int spec = s->p.spec;
+    long long spec_n = s->p.spec_n > 0 ? s->p.spec_n : 8;
+    long long spec_ngram = s->p.spec_ngram > 0 ? s->p.spec_ngram : 3;
+    if (parse_spec(s, body, &spec, &spec_n, &spec_ngram, e)) goto fail;
 
     /* length: the prompt plus the reply must fit one sequence, and n replies the whole cache */
     if (n_prompt >= sc->n_ctx_seq) {
@@ -414,6 +452,9 @@ int gptc_srv_gen_parse(gptc_server *s, const json_t *body, int32_t *prompt, int 
                      ? (uint64_t)seed
                      : sc->seed_base + atomic_fetch_add(&s->next_id, 1) * 0x9E3779B97F4A7C15ull;
     j->ignore_eos = ignore_eos;
+    j->spec = spec;
+    j->spec_n = (int)spec_n;
+    j->spec_ngram = (int)spec_ngram;
     j->logprobs = lp_flag;
     j->top_logprobs = (int)top_lp;
     o->logprobs = lp_flag;
