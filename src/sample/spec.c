@@ -36,7 +36,7 @@ int gptc_spec_lookup(const int32_t *hist, int n_hist, int ngram_min, int ngram_m
 struct gptc_drafter {
     const gptc_model *model; /* borrowed */
     gptc_ctx *ctx;
-    int n_seq, n_ctx;
+    int n_seq, n_ctx, n_batch;
     int32_t **toks; /* (n_seq)(n_ctx) tokens of each sequence in ctx, by position */
     int *n_toks;
     int32_t *pos;
@@ -107,6 +107,7 @@ gptc_status gptc_drafter_init(const gptc_model *target, const gptc_model *draft,
     }
     d->n_seq = cp.n_seq_max > 0 ? cp.n_seq_max : 1;
     d->n_ctx = gptc_ctx_n_ctx(d->ctx);
+    d->n_batch = cp.n_batch > 0 && cp.n_batch < 512 ? cp.n_batch : 512;
     d->toks = calloc((size_t)d->n_seq, sizeof *d->toks);
     d->n_toks = calloc((size_t)d->n_seq, sizeof *d->n_toks);
     d->pos = malloc((size_t)d->n_ctx * sizeof *d->pos);
@@ -159,7 +160,7 @@ gptc_status gptc_drafter_draft(gptc_drafter *d, int seq, const int32_t *hist, in
     }
     d->n_toks[seq] = keep;
     int n_vocab = gptc_model_hparams(d->model)->n_vocab;
-    int n_batch_max = 512;
+    int n_batch_max = d->n_batch;
     int32_t seqs[512];
     for (int i = 0; i < n_batch_max; i++)
         seqs[i] = seq;
