@@ -22,6 +22,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_batch(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cli_bench_spec(int argc, char **argv); /* gptc bench --spec (bench_spec.c) */
 int cmd_perplexity(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_merge_lora(int argc, char **argv);

@@ -52,6 +52,8 @@ static const char *k_help =
     "                (docs/benchmarks.md)\n"
     "      --cache-type-k T, --cache-type-v T   KV cache types: f32, f16 (default), q8_0\n"
     "      --tokenizer FILE   tokenizer.bin of a llama2.c checkpoint\n"
+    "      --spec lookup|draft ...   decode with and without speculative decoding instead\n"
+    "                (gptc bench MODEL --spec lookup --help)\n"
     "\n"
     "Bandwidth: all threads read 1 GiB of 4 KiB pages, as decode reads its weights, with a\n"
     "vector load loop and with the f32, q8_0 and q4_K matrix-vector kernels; the bound uses the\n"
@@ -197,6 +199,9 @@ int cmd_bench(int argc, char **argv)
     int n_p = 128, n_g = 64, depth = 0, n_t = 0, reps = 5, json = 0, type_k = 1,
         type_v = 1 /* f16 */, bw_passes = 5;
     double bw_given = 0;
+    for (int i = 1; i < argc; i++) /* --spec ...: the speculative decoding bench */
+        if (cli_is(argv[i], "--spec", NULL) || cli_is(argv[i], "--draft", NULL))
+            return cli_bench_spec(argc, argv);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is(a, "-h", "--help")) {
