@@ -195,7 +195,6 @@ int cli_bench_spec(int argc, char **argv)
         sp.drafted = sp.accepted = sp.passes = sp.tokens = 0;
         for (int r = 0; r < reps; r++) { /* alternating */
             tp[r] = decode_once(ctx, smp, tok, NULL, ids, (int)np, n_g, a, &na, hist);
-            sp.cur = 0;
             ts[r] = decode_once(ctx, smp, tok, &sp, ids, (int)np, n_g, b, &nb, hist);
         }
         qsort(tp, (size_t)reps, sizeof *tp, cmp_d);

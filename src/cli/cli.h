@@ -127,9 +127,15 @@ typedef struct cli_spec {
     int n_max; /* --spec-n: most draft tokens per step */
     int ngram; /* --spec-ngram: the longest suffix prompt lookup matches */
     int n_set; /* --spec-n or --spec-ngram given */
-    int cur;   /* the draft length now: halved after a pass that accepted nothing, doubled
-                * after one that accepted all (up to n_max), so a context with nothing to look
-                * up costs little */
+    int cur;   /* the draft length now (starts at 2): halved after a pass that accepted nothing,
+                * doubled   after one that accepted all (up to n_max), so a context with nothing to
+                * look   up costs little */
+    /* the cost check: ms per token of passes with and without a draft (moving averages; a
+     * pass without one is forced at the 2nd and 3rd pass and every 16th). When drafting is slower
+     * per token than not drafting, the draft length is halved, down to off; while off, one pass in
+     * 32 tries a one-token draft and turns drafting back on when that was faster. */
+    double t_mark, t_plain, t_spec;
+    int n_plain, n_spec, pass, off, probing;
     const char *draft_path;
     gptc_model *dmodel;
     gptc_drafter *drafter;
@@ -147,7 +153,8 @@ int cli_spec_opt(int argc, char **argv, int *i, cli_spec *sp);
 void cli_spec_setup(cli_spec *sp, const char *cmd, const gptc_model *model,
                     const gptc_ctx_params *cp);
 int cli_spec_draft(cli_spec *sp, const int32_t *hist, int n_hist, int32_t *out, int n_max);
-/* After a pass: m tokens drafted, a accepted (adapts the draft length). */
+/* After a pass (cli_spec_draft was called before it): m tokens drafted, a accepted (adapts
+ * the draft length). */
 void cli_spec_feedback(cli_spec *sp, int m, int a);
 /* The drafter lost track of the sequence (it was cut or cleared): start over. */
 void cli_spec_reset(cli_spec *sp);

@@ -71,7 +71,17 @@ void cli_spec_setup(cli_spec *sp, const char *cmd, const gptc_model *model,
 
 int cli_spec_draft(cli_spec *sp, const int32_t *hist, int n_hist, int32_t *out, int n_max)
 {
-    if (sp->cur <= 0) sp->cur = sp->n_max;
+    sp->t_mark = cli_now_ms();
+    sp->pass++;
+    sp->probing = 0;
+    if (sp->cur <= 0) sp->cur = sp->n_max < 2 ? sp->n_max : 2; /* grows when drafts are right */
+    if (sp->off) { /* drafting was slower: try a one-token draft now and then */
+        if (sp->pass % 32 != 0) return 0;
+        sp->cur = 1;
+        sp->probing = 1;
+    } else if (sp->pass % 16 == 2 || sp->pass == 3) {
+        return 0; /* a pass without a draft keeps the comparison current */
+    }
     n_max = n_max < sp->cur ? n_max : sp->cur;
     if (sp->mode == CLI_SPEC_NONE || n_max <= 0) return 0;
     if (sp->mode == CLI_SPEC_LOOKUP) {
@@ -87,15 +97,39 @@ int cli_spec_draft(cli_spec *sp, const int32_t *hist, int n_hist, int32_t *out, 
 
 void cli_spec_feedback(cli_spec *sp, int m, int a)
 {
-    if (m <= 0) return;
+    if (sp->t_mark <= 0.0) return; /* no cli_spec_draft before this pass */
+    double per = (cli_now_ms() - sp->t_mark) / (double)(a + 1); /* ms per token of the pass */
+    sp->t_mark = 0.0;
+    if (m <= 0) {
+        sp->t_plain = sp->n_plain++ ? 0.8 * sp->t_plain + 0.2 * per : per;
+        return;
+    }
+    sp->t_spec = sp->n_spec++ ? 0.8 * sp->t_spec + 0.2 * per : per;
+    if (sp->probing) {
+        if (per < sp->t_plain) { /* drafting pays again */
+            sp->off = 0;
+            sp->t_spec = per;
+        }
+        return;
+    }
     if (a == 0)
         sp->cur = sp->cur > 1 ? sp->cur / 2 : 1;
     else if (a == m)
         sp->cur = sp->cur * 2 < sp->n_max ? sp->cur * 2 : sp->n_max;
+    if (sp->n_plain >= 2 && sp->n_spec >= 4 && sp->t_spec > sp->t_plain) {
+        if (sp->cur > 1)
+            sp->cur /= 2;
+        else
+            sp->off = 1;
+        sp->n_spec = 0; /* judge the new length on its own passes */
+    }
 }
 
 void cli_spec_reset(cli_spec *sp)
 {
+    sp->cur = 0;
+    sp->off = sp->probing = sp->pass = sp->n_plain = sp->n_spec = 0;
+    sp->t_plain = sp->t_spec = 0.0;
     if (sp->drafter) gptc_drafter_forget(sp->drafter, 0);
 }
 
