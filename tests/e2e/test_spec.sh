@@ -3,7 +3,7 @@
 # without speculation on 20 prompts, with prompt lookup and with a draft model (stories260K as
 # its own draft, and a random-weight model of the same vocabulary, whose drafts are all wrong);
 # bad options are one "gptc: ..." line and exit 1.
-. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/lib/serve.sh" # common.sh, and serve_start / serve_stop
 M="$D/gguf/stories260K.gguf"
 R="$D/gguf/arch/rand-llama3-d256-F32.gguf"
 
@@ -76,8 +76,6 @@ expect_err "vocabulary has 32000 tokens" serve "$M" --port 0 --data-dir "$T/d" \
 
 # gptc serve --spec lookup --draft MODEL: requests use lookup unless they ask for the draft
 # model; the text is the plain text; /metrics counts the drafts
-rm -rf "$T" # serve.sh makes (and removes) its own
-. "$(dirname "$0")/lib/serve.sh"
 if serve_start --spec lookup --draft "$M" -t 1; then
     for mode in none lookup draft; do
         curl -s "$URL/v1/completions" -H 'Content-Type: application/json' \
