@@ -14,6 +14,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/simd_exp.h"
 #include "core/base.h"
 #include "core/ops.h"
 #include "quant/qmm.h"
@@ -411,28 +412,6 @@ static void kv_acc_avx2(int kvt, float *y, const float *p, size_t lds, int nq, c
         gptc_kv_acc_ref(kvt, y, p, lds, nq, base, stride, off, idx, n, hd);
 }
 
-// e^x for x in [-87, 0] (a normal result; other lanes: whatever, the caller masks them): 2^n
-// times a degree-7 polynomial of the remainder |r| <= ln2 / 2, about 1 ulp.
-ALWAYS_INLINE __m256 exp_neg(__m256 x)
-{
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860682030941723e-6f), r);
-    __m256 p = _mm256_set1_ps(1.0f / 5040);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    // 2^n: n in [-126, 0] for the lanes kept, a normal exponent
-    __m256i e =
-        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
-
 // lanes [0, k) of 8 set
 ALWAYS_INLINE __m256i lanes(int k)
 {
@@ -458,7 +437,7 @@ static void att_softmax_avx2(float *s, int n, float scale, float sink)
         __m256i m = lanes(n - i);
         __m256 d = _mm256_sub_ps(_mm256_maskload_ps(s + i, m), vm);
         __m256 keep = _mm256_and_ps(_mm256_cmp_ps(d, lo, _CMP_GE_OQ), _mm256_castsi256_ps(m));
-        __m256 e = _mm256_and_ps(exp_neg(d), keep);
+        __m256 e = _mm256_and_ps(gptc_exp256(d), keep);
         _mm256_maskstore_ps(s + i, m, e);
         sum = _mm256_add_ps(sum, e);
     }

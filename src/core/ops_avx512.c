@@ -22,6 +22,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/simd_exp.h"
 #include "core/base.h"
 #include "core/ops.h"
 #include "quant/qmm.h"
@@ -453,25 +454,6 @@ static void kv_acc_avx512(int kvt, float *y, const float *p, size_t lds, int nq,
         gptc_kv_acc_ref(kvt, y, p, lds, nq, base, stride, off, idx, n, hd);
 }
 
-// e^x for x in [-87, 0] (a normal result; other lanes: whatever, the caller masks them): 2^n
-// times a degree-7 polynomial of the remainder |r| <= ln2 / 2, about 1 ulp.
-ALWAYS_INLINE __m512 exp_neg(__m512 x)
-{
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860682030941723e-6f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 5040);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
-}
-
 static void att_softmax_avx512(float *s, int n, float scale, float sink)
 {
     __m512 vs = _mm512_set1_ps(scale), vmx = _mm512_set1_ps(sink);
@@ -487,7 +469,7 @@ static void att_softmax_avx512(float *s, int n, float scale, float sink)
         __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
         __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + i), vm);
         __mmask16 keep = _mm512_mask_cmp_ps_mask(m, d, lo, _CMP_GE_OQ);
-        __m512 e = _mm512_maskz_mov_ps(keep, exp_neg(d));
+        __m512 e = _mm512_maskz_mov_ps(keep, gptc_exp512(d));
         _mm512_mask_storeu_ps(s + i, m, e);
         sum = _mm512_add_ps(sum, e);
     }

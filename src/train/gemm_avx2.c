@@ -11,6 +11,7 @@
 #include <immintrin.h>
 #include <math.h>
 
+#include "core/simd_exp.h"
 #include "train/gemm.h"
 
 #define MR 6
@@ -129,35 +130,11 @@ static void pack_bn_avx2(const float *B, int ldb, int kc, float *dst)
 // exp (as gemm_avx512.c: 2^n e^r, Taylor to degree 7; 2^n built in the exponent bits) and the
 // elementwise loops; tails go through a small buffer.
 
-static inline __m256 exp256(__m256 x)
-{
-    x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.0f)), _mm256_set1_ps(-87.0f));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860682030941723212e-6f), r);
-    __m256 p = _mm256_set1_ps(1.0f / 5040);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    // n in [-126, 127]: 2^n = (n + 127) << 23 as a float; n = 128 (x near 88.7) is split in two
-    __m256i e = _mm256_cvtps_epi32(n);
-    __m256i e1 = _mm256_srai_epi32(e, 1), e2 = _mm256_sub_epi32(e, e1);
-    __m256 s1 =
-        _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(e1, _mm256_set1_epi32(127)), 23));
-    __m256 s2 =
-        _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(e2, _mm256_set1_epi32(127)), 23));
-    return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
-}
-
 static inline __m256 sigmoid256(__m256 x)
 {
     __m256 one = _mm256_set1_ps(1.0f);
-    return _mm256_div_ps(one, _mm256_add_ps(one, exp256(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+    return _mm256_div_ps(one,
+                         _mm256_add_ps(one, gptc_exp256(_mm256_sub_ps(_mm256_setzero_ps(), x))));
 }
 
 #define GELU_S 0.7978845608028654f
@@ -247,7 +224,7 @@ static float expsum_avx2(float *x, int n, float mx)
     __m256 s = _mm256_setzero_ps(), vm = _mm256_set1_ps(mx);
     for (int i = 0; i < n; i += 8) {
         int m = n - i < 8 ? n - i : 8;
-        __m256 e = exp256(_mm256_sub_ps(load_n(x + i, m), vm));
+        __m256 e = gptc_exp256(_mm256_sub_ps(load_n(x + i, m), vm));
         e = _mm256_and_ps(e, _mm256_castsi256_ps(lane_mask(m)));
         store_n(x + i, m, e);
         s = _mm256_add_ps(s, e);

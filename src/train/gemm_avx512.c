@@ -16,6 +16,7 @@
 #include <immintrin.h>
 #include <math.h>
 
+#include "core/simd_exp.h"
 #include "train/gemm.h"
 
 #define MR 8
@@ -190,28 +191,11 @@ static void pack_an_avx512(const float *A, int lda, int kc, float *dst)
 // exp and the elementwise ops. exp(x) = 2^n e^r with n = round(x / ln 2), |r| <= ln2 / 2, e^r by
 // its Taylor series to degree 7 (relative error below 1e-8 before rounding), 2^n by vscalefps.
 
-static inline __m512 exp512(__m512 x)
-{
-    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.0f)), _mm512_set1_ps(-88.0f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860682030941723212e-6f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 5040);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
-}
-
 static inline __m512 sigmoid512(__m512 x)
 {
     __m512 one = _mm512_set1_ps(1.0f);
-    return _mm512_div_ps(one, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+    return _mm512_div_ps(one,
+                         _mm512_add_ps(one, gptc_exp512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
 }
 
 static inline __mmask16 tail_mask(int n)
@@ -316,7 +300,7 @@ static float expsum_avx512(float *x, int n, float mx)
     __m512 s = _mm512_setzero_ps(), vm = _mm512_set1_ps(mx);
     for (int i = 0; i < n; i += 16) {
         __mmask16 m = tail_mask(n - i);
-        __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vm));
+        __m512 e = gptc_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vm));
         _mm512_mask_storeu_ps(x + i, m, e);
         s = _mm512_mask_add_ps(s, m, s, e);
     }
