@@ -456,6 +456,12 @@ typedef struct gptc_chat_params {
                                   * thinking (the template sees enable_thinking = false);
                                   * -1: unlimited */
     gptc_ctx_params ctx;         /* the session's own context (n_seq_max is ignored: 1) */
+    int spec;                    /* speculative decoding (docs/speculative.md): 0 none, 1 prompt
+                                  * lookup, 2 drafts from drafter; not for models with recurrent
+                                  * state (GPTC_E_UNSUPPORTED) */
+    int spec_n;                  /* most draft tokens per pass, 1..64; 0: 8 */
+    int spec_ngram;              /* prompt lookup's longest matched suffix, 1..16; 0: 3 */
+    gptc_drafter *drafter;       /* spec 2: borrowed, must outlive the session (its sequence 0) */
 } gptc_chat_params;
 
 /* What a piece of streamed reply is. */
@@ -484,6 +490,8 @@ typedef struct gptc_chat_stats {
     int n_dropped;       /* messages dropped (oldest first) so that the prompt fits */
     gptc_chat_stop stop; /* why the reply ended */
     double reply_ms;     /* wall time of the generation (after the prompt) */
+    size_t n_drafted, n_accepted, n_passes; /* speculative decoding: draft tokens verified,
+                                             * accepted; decode passes of the reply */
 } gptc_chat_stats;
 
 /* Callbacks of one reply; each may be NULL. ud is passed back. */

@@ -417,6 +417,72 @@ static void test_errors(const gptc_model *m)
     gptc_chat_session_free(NULL);
 }
 
+/* Speculative decoding (docs/speculative.md): three greedy turns with lookup drafts and with a
+ * draft model (stories260K drafting for itself) give the replies of plain decoding; bad spec
+ * parameters and a model with recurrent state are refused. */
+static void test_spec(const gptc_model *m)
+{
+    static const char *const users[] = {"Lily and Ben went to the park. Lily and Ben",
+                                        "Tell me more about Ben", "Once upon a time"};
+    gptc_err err;
+    gptc_chat_params p = greedy(512, 60);
+    gptc_drafter *dr = NULL;
+    CHECK(gptc_drafter_init(m, m, &p.ctx, &dr, &err) == GPTC_OK, "drafter: %s", err.msg);
+    gptc_chat_session *s[3] = {0};
+    for (int k = 0; k < 3; k++) {
+        gptc_chat_params q = p;
+        q.spec = k;
+        q.drafter = dr;
+        CHECK(gptc_chat_session_create(m, &q, &s[k], &err) == GPTC_OK, "create spec %d: %s", k,
+              err.msg);
+    }
+    size_t drafted = 0, accepted = 0;
+    for (int t = 0; t < 3 && s[0] && s[1] && s[2]; t++) {
+        char *reply[3];
+        for (int k = 0; k < 3; k++) {
+            gptc_chat_stats st;
+            gptc_chat_session_add(s[k], "user", users[t], &err);
+            CHECK(gptc_chat_session_generate(s[k], NULL, &st, &err) == GPTC_OK, "turn %d: %s", t,
+                  err.msg);
+            reply[k] = strdup(last_content(s[k], NULL));
+            if (k) {
+                drafted += st.n_drafted;
+                accepted += st.n_accepted;
+            }
+        }
+        CHECK(!strcmp(reply[0], reply[1]) && !strcmp(reply[0], reply[2]),
+              "turn %d: replies with drafts differ:\n%s\n%s\n%s", t, reply[0], reply[1], reply[2]);
+        for (int k = 0; k < 3; k++)
+            free(reply[k]);
+    }
+    CHECK(accepted > 0 && drafted >= accepted, "drafts accepted: %zu of %zu", accepted, drafted);
+    for (int k = 0; k < 3; k++)
+        gptc_chat_session_free(s[k]);
+    gptc_drafter_free(dr);
+
+    gptc_chat_session *bad = NULL;
+    gptc_chat_params q = p;
+    q.spec = 2; /* no drafter */
+    CHECK(gptc_chat_session_create(m, &q, &bad, &err) == GPTC_E_INVALID && !bad,
+          "spec 2 without a drafter: %s", err.msg);
+    q.spec = 3;
+    CHECK(gptc_chat_session_create(m, &q, &bad, &err) == GPTC_E_INVALID && !bad, "spec 3: %s",
+          err.msg);
+    q.spec = 1;
+    q.spec_n = 65;
+    CHECK(gptc_chat_session_create(m, &q, &bad, &err) == GPTC_E_INVALID && !bad, "spec_n 65: %s",
+          err.msg);
+    gptc_model *rec = load("gguf/arch/rand-lfm2-d64-F32.gguf");
+    if (rec) {
+        q = greedy(256, 10);
+        q.spec = 1;
+        CHECK(gptc_chat_session_create(rec, &q, &bad, &err) == GPTC_E_UNSUPPORTED && !bad &&
+                  strstr(err.msg, "recurrent"),
+              "spec on lfm2: %s", err.msg);
+        gptc_model_free(rec);
+    }
+}
+
 int main(void)
 {
     gptc_model *m = load("gguf/stories260K.gguf");
@@ -425,6 +491,7 @@ int main(void)
         test_stories(m);
         test_full(m);
         test_errors(m);
+        test_spec(m);
     }
     gptc_model_free(m);
     test_hybrid();

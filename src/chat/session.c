@@ -45,8 +45,10 @@ struct gptc_chat_session {
     json_t *messages;
     int32_t *kv; /* tokens held by the KV cache (sequence 0, positions 0..n_kv-1) */
     size_t n_kv;
-    int tc_format;    /* the template's tool-call format (GPTC_TC_*) */
-    int prompt_think; /* the last prompt left <think> open */
+    int tc_format;                          /* the template's tool-call format (GPTC_TC_*) */
+    int prompt_think;                       /* the last prompt left <think> open */
+    int spec, spec_n, spec_ngram, spec_cur; /* gptc_chat_params; spec_cur: the draft length now */
+    gptc_drafter *drafter;                  /* borrowed */
 };
 
 static double now_ms(void)
@@ -359,6 +361,12 @@ static gptc_status generate(gptc_chat_session *s, float *logits, gen *g, gptc_ch
     int32_t forced[16];
     int n_forced = 0, i_forced = 0;
     const gptc_chat_callbacks *cb = g->cb;
+    /* speculative decoding: each decode carries the sampled token and a draft; row k of its
+     * logits is sampled against draft k until a token is not the draft; the cells of the
+     * drafts not taken are removed at once (docs/speculative.md) */
+    int32_t btok[65], bpos[65];
+    int8_t blog[65];
+    int m = 0, row = 0;
     while (logits) {
         if (g->stop || (cb && cb->should_stop && cb->should_stop(cb->ud))) {
             st->stop = GPTC_CHAT_STOP_CANCELLED;
@@ -373,7 +381,11 @@ static gptc_status generate(gptc_chat_session *s, float *logits, gen *g, gptc_ch
             n_forced = gptc_think_close_tokens(s->tok, forced, 16);
             if (!n_forced) tb.budget = -1;
         }
-        int32_t id = i_forced < n_forced ? forced[i_forced++] : gptc_sampler_sample(s->smp, logits);
+        float *lg = m ? gptc_get_logits(s->ctx, row) : logits;
+        int32_t draft = row < m ? btok[row + 1] : -1;
+        int32_t id = i_forced < n_forced ? forced[i_forced++]
+                     : s->spec           ? gptc_sampler_sample_draft(s->smp, lg, draft, NULL)
+                                         : gptc_sampler_sample(s->smp, lg);
         gptc_sampler_accept(s->smp, id);
         if (is_stop_id(s, id)) break;
         char buf[256];
@@ -388,17 +400,52 @@ static gptc_status generate(gptc_chat_session *s, float *logits, gen *g, gptc_ch
         }
         st->n_reply++;
         if (reply_check(s, g, old_n)) break;
+        if (row < m && id == draft) { /* its cell is in the cache already */
+            s->kv[s->n_kv++] = id;
+            st->n_accepted++;
+            row++;
+            continue;
+        }
+        if (row < m) gptc_kv_seq_rm(s->ctx, 0, (int)s->n_kv, -1); /* the drafts not taken */
+        if (m > 0 && row == 0) s->spec_cur = s->spec_cur > 1 ? s->spec_cur / 2 : 1;
+        if (m > 0 && row == m) s->spec_cur = GPTC_MIN(s->spec_cur * 2, s->spec_n);
+        m = row = 0;
         if (s->n_kv >= (size_t)s->n_ctx) {
             st->stop = GPTC_CHAT_STOP_CTX_FULL;
             break;
         }
         int32_t pos = (int32_t)s->n_kv;
-        gptc_batch b = {.n_tokens = 1, .token = &id, .pos = &pos};
+        if (s->spec && i_forced == n_forced) {
+            long long room = s->n_ctx - (long long)s->n_kv - 1;
+            if (s->n_predict >= 0 && s->n_predict - (long long)st->n_reply - 1 < room)
+                room = s->n_predict - (long long)st->n_reply - 1;
+            room = GPTC_MIN(room, s->spec_cur);
+            s->kv[s->n_kv] = id; /* the history the drafters read (n_kv < n_ctx) */
+            if (room > 0 && s->spec == 1)
+                m = gptc_spec_lookup(s->kv, (int)s->n_kv + 1, GPTC_MIN(s->spec_ngram, 2),
+                                     s->spec_ngram, btok + 1, (int)room);
+            else if (room > 0 && gptc_drafter_draft(s->drafter, 0, s->kv, (int)s->n_kv + 1,
+                                                    btok + 1, (int)room, &m, err))
+                m = 0;
+            st->n_drafted += (size_t)m;
+        }
+        btok[0] = id;
+        for (int k = 0; k <= m; k++) {
+            bpos[k] = pos + k;
+            blog[k] = 1;
+        }
+        gptc_batch b = {.n_tokens = m + 1, .token = btok, .pos = bpos, .logits = blog};
         status = gptc_decode(s->ctx, &b, err);
-        if (status) break;
+        if (status) {
+            m = 0;
+            break;
+        }
+        st->n_passes++;
         s->kv[s->n_kv++] = id;
         logits = gptc_get_logits(s->ctx, 0);
     }
+    /* a reply that ended inside a draft leaves cells past the tokens it kept */
+    if (m > 0) gptc_kv_seq_rm(s->ctx, 0, (int)s->n_kv, -1);
     char tail[16];
     size_t nt = gptc_detok_flush(&d, tail, sizeof tail);
     size_t old_n = g->n;
@@ -457,9 +504,26 @@ gptc_status gptc_chat_session_create(const gptc_model *model, const gptc_chat_pa
         return gptc_fail(err, GPTC_E_INVALID,
                          "chat session: reasoning_budget %d (-1: unlimited, 0: no thinking)",
                          p.reasoning_budget);
+    if (p.spec < 0 || p.spec > 2 || p.spec_n < 0 || p.spec_n > 64 || p.spec_ngram < 0 ||
+        p.spec_ngram > 16)
+        return gptc_fail(err, GPTC_E_INVALID,
+                         "chat session: spec %d, spec_n %d or spec_ngram %d out of range", p.spec,
+                         p.spec_n, p.spec_ngram);
+    if (p.spec == 2 && !p.drafter)
+        return gptc_fail(err, GPTC_E_INVALID, "chat session: spec 2 needs a drafter");
+    if (p.spec && gptc_model_recurrent(model))
+        return gptc_fail(err, GPTC_E_UNSUPPORTED,
+                         "chat session: speculative decoding is not supported for %s models "
+                         "(recurrent state cannot drop rejected draft tokens)",
+                         gptc_model_hparams(model)->arch);
     gptc_chat_session *s = calloc(1, sizeof *s);
     if (!s) return gptc_fail(err, GPTC_E_NOMEM, "out of memory");
     gptc_status st = GPTC_OK;
+    s->spec = p.spec;
+    s->spec_n = p.spec_n > 0 ? p.spec_n : 8;
+    s->spec_ngram = p.spec_ngram > 0 ? p.spec_ngram : 3;
+    s->spec_cur = s->spec_n < 2 ? s->spec_n : 2;
+    s->drafter = p.drafter;
     s->model = model;
     s->tok = gptc_model_tokenizer(model);
     s->sp = p.sampler;

@@ -47,6 +47,7 @@ static const char *k_help =
     "  -t, --threads N         threads (default: all cores)\n"
     "      --date YYYY-MM-DD   the date templates see (default: env GPTC_DATE, else today)\n"
     "      --tokenizer FILE    tokenizer.bin for a llama2.c checkpoint\n" CLI_LORA_HELP
+        CLI_SPEC_HELP
     "      --reasoning-budget N  tokens a reply may think (<think>...) before \"</think>\" is\n"
     "                          forced; 0: no thinking (enable_thinking false); -1: unlimited\n"
     "                          (default)\n"
@@ -116,6 +117,19 @@ static int on_piece(void *ud, gptc_chat_piece kind, const char *t, size_t n)
     return 0;
 }
 
+/* " | spec: 40/64 drafts accepted (62.5%), 2.41 tok/pass" when the reply drafted */
+static const char *spec_line(const gptc_chat_stats *st)
+{
+    static char buf[128];
+    buf[0] = 0;
+    if (st->n_drafted || st->n_accepted)
+        snprintf(buf, sizeof buf, " | spec: %zu/%zu drafts accepted (%.1f%%), %.2f tok/pass",
+                 st->n_accepted, st->n_drafted,
+                 st->n_drafted ? 100.0 * (double)st->n_accepted / (double)st->n_drafted : 0.0,
+                 st->n_passes ? (double)st->n_reply / (double)st->n_passes : 0.0);
+    return buf;
+}
+
 static void on_prompt(void *ud, const gptc_chat_stats *st)
 {
     (void)ud;
@@ -170,9 +184,9 @@ static void turn(chat *c, const char *text)
     if (c->verbose)
         fprintf(stderr,
                 "gptc: prompt %zu tokens (%zu from the cache, %zu decoded) | reply %zu tokens, "
-                "%.1f tok/s\n",
+                "%.1f tok/s%s\n",
                 st.n_prompt, st.n_cached, st.n_decoded, st.n_reply,
-                st.reply_ms > 0 ? st.n_reply * 1e3 / st.reply_ms : 0.0);
+                st.reply_ms > 0 ? st.n_reply * 1e3 / st.reply_ms : 0.0, spec_line(&st));
     g_interrupt = 0;
 }
 
@@ -454,6 +468,8 @@ int cmd_chat(int argc, char **argv)
     gptc_model_params mp = gptc_model_default_params();
     cli_lora lora = {0};
     gptc_chat_params chp = gptc_chat_session_default_params();
+    cli_spec spec;
+    cli_spec_init(&spec);
     gptc_ctx_params cp = gptc_ctx_default_params();
     c.sp = gptc_sampler_default_params();
     c.num_predict = -1;
@@ -467,7 +483,9 @@ int cmd_chat(int argc, char **argv)
         if (cli_is(a, "-h", "--help")) {
             fputs(k_help, stdout);
             return 0;
-        } else if (cli_is(a, "--chat-template", "--template"))
+        } else if (cli_spec_opt(argc, argv, &i, &spec))
+            ;
+        else if (cli_is(a, "--chat-template", "--template"))
             tmpl_arg = cli_value(argc, argv, &i);
         else if (cli_is(a, "--system", NULL))
             system = cli_value(argc, argv, &i);
@@ -535,6 +553,11 @@ int cmd_chat(int argc, char **argv)
     chp.sampler = c.sp;
     chp.n_predict = (int)c.num_predict;
     chp.ctx = cp;
+    cli_spec_setup(&spec, "chat", c.model, &cp);
+    chp.spec = spec.mode;
+    chp.spec_n = spec.n_max;
+    chp.spec_ngram = spec.ngram;
+    chp.drafter = spec.drafter;
     if (gptc_chat_session_create(c.model, &chp, &c.s, &err)) cli_die("chat: %s", err.msg);
     free(tmpl_file);
     c.type_k = cp.type_k;
@@ -604,6 +627,7 @@ int cmd_chat(int argc, char **argv)
     }
 
     gptc_chat_session_free(c.s);
+    cli_spec_free(&spec); /* after the session, which borrows its drafter */
     gptc_model_free(c.model);
     return 0;
 }

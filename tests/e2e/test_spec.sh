@@ -49,6 +49,17 @@ $GPTC run "$M" -p "Lily and Ben went to the park. Lily and Ben" --temp 0 -n 60 -
 if grep -Eq 'spec lookup: [0-9]+/[0-9]+ drafts accepted \([0-9.]+%\), [0-9.]+ tok/pass' "$T/err.txt"; then ok
 else bad "timings line: $(cat "$T/err.txt")"; fi
 
+# gptc chat: two turns, the replies identical with drafts (the second turn reuses the cache)
+printf 'Lily and Ben went to the park. Lily and Ben\nTell me more about Ben\n' > "$T/turns.txt"
+$GPTC chat "$M" --temp 0 -n 60 -t 1 < "$T/turns.txt" > "$T/c_none.txt" 2>/dev/null
+for opt in "--spec lookup" "--draft $M"; do
+    # shellcheck disable=SC2086
+    $GPTC chat "$M" --temp 0 -n 60 -t 1 -v $opt < "$T/turns.txt" > "$T/c_spec.txt" 2>"$T/c_err.txt"
+    if [ -s "$T/c_none.txt" ] && cmp -s "$T/c_none.txt" "$T/c_spec.txt" &&
+        grep -q 'drafts accepted' "$T/c_err.txt"; then ok
+    else bad "chat $opt: the replies differ or no draft statistics: $(cat "$T/c_err.txt")"; fi
+done
+
 # bad options: one line, exit 1
 expect_err() { # WANT ARGS...
     want=$1
@@ -69,6 +80,7 @@ expect_err "vocabulary has 32000 tokens" run "$M" -p x --draft "$D/gguf/llama-2-
 expect_err "not supported for lfm2 models" run "$D/gguf/arch/rand-lfm2-d64-F32.gguf" -p x --spec lookup
 expect_err "not supported for qwen35 models" run "$D/gguf/arch/rand-qwen35-d128-F32.gguf" -p x --spec lookup
 expect_err "" run "$M" -p x --draft /nonexistent.gguf
+expect_err "not supported for lfm2 models" chat "$D/gguf/arch/rand-lfm2-d64-F32.gguf" --spec lookup
 expect_err "not supported for lfm2 models" serve "$D/gguf/arch/rand-lfm2-d64-F32.gguf" --port 0 \
     --data-dir "$T/d" --spec lookup
 expect_err "vocabulary has 32000 tokens" serve "$M" --port 0 --data-dir "$T/d" \
