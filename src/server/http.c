@@ -12,8 +12,8 @@
  *     bounds the *whole* request head (header_timeout_ms) and body (body_timeout_ms), which a
  *     client sending one byte at a time would otherwise stretch forever: it writes a 408 and
  *     closes the connection;
- *   - connections: our own accept thread admits at most max_connections at once, and at most
- *     max_conns_per_client from one address; when full it closes the oldest idle connection
+ *   - connections: our own accept thread (admission.c) admits at most max_connections at once, and
+ * at most max_conns_per_client from one address; when full it closes the oldest idle connection
  *     (between keep-alive requests, or silent since it connected) for the new one, else it
  *     answers 503 at once rather than leaving the client in the backlog; out of fds, it backs
  *     off and logs once per 10 s;
@@ -39,27 +39,8 @@
 #include <unistd.h>
 
 #include "core/deadline.h"
+#include "server/conn.h"
 #include "server/srv.h"
-
-/* What a connection owes us: the head of its first request (deadline header_timeout_ms, then
- * 408), a body (body_timeout_ms, 408), nothing while we answer, or, between keep-alive requests,
- * a next request (idle_timeout_s, then a silent close, as for any idle keep-alive connection). */
-enum { PH_HEAD = 0, PH_BODY, PH_BUSY, PH_IDLE };
-
-/* The watchdog's record of one connection. */
-struct srv_conn {
-    int fd;
-    int phase;    /* PH_*: what the client owes us */
-    double t;     /* when that phase began */
-    int path_nul; /* the current request's raw path has %00 (the decoded one is cut there) */
-    int got_uri;  /* a request line arrived on this connection (it is not idle since connect) */
-    struct sockaddr_storage addr; /* the client's address */
-    int outq; /* bytes in the socket's send queue at the last look, and when it last moved */
-    double t_outq;
-    int killed; /* a 408 was written; 2: the socket was shut down */
-    double t_killed;
-    struct srv_conn *prev, *next;
-};
 
 double gptc_srv_now(void)
 {
@@ -353,7 +334,7 @@ static void *watchdog_main(void *arg)
 
 /* 1 when a Content-Length header of the complete head h[0..n) is not a plain decimal number
  * below 10^18 ("abc", "-1", "1x", 2^64 + 1, empty). Duplicates are on_request's business. */
-static int head_cl_bad(const char *h, size_t n)
+int gptc_srv_head_cl_bad(const char *h, size_t n)
 {
     const char *end = h + n, *p = memchr(h, '\n', n);
     while (p && ++p < end) {
@@ -859,278 +840,6 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     gptc_srv_log(s, "http: %s", line);
 }
 
-/* ----- admission: our accept thread ------------------------------------------------------------
- */
-
-static int same_client(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-    if (a->ss_family != b->ss_family) return 0;
-    if (a->ss_family == AF_INET)
-        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-    if (a->ss_family == AF_INET6)
-        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-                      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
-    return 0;
-}
-
-/* The oldest connection that owes us nothing we wait for: between keep-alive requests, or
- * silent since it connected. NULL when every connection is in use. Under conn_mu. */
-static struct srv_conn *oldest_idle(gptc_server *s, const struct sockaddr_storage *from)
-{
-    struct srv_conn *best = NULL;
-    for (struct srv_conn *c = s->conns; c; c = c->next) {
-        if (c->killed || !(c->phase == PH_IDLE || (c->phase == PH_HEAD && !c->got_uri))) continue;
-        if (from && !same_client(&c->addr, from)) continue;
-        if (!best || c->t < best->t) best = c;
-    }
-    return best;
-}
-
-/* Answer 503 on a socket we will not serve, and let the watchdog close it once the client has
- * read it (closing at once, with its request unread, would reset the connection first). */
-static void refuse(gptc_server *s, int fd, const char *why)
-{
-    char body[256], buf[512];
-    int nb = snprintf(body, sizeof body,
-                      "{\"error\":{\"message\":\"%s\",\"type\":\"server_error\","
-                      "\"param\":null,\"code\":\"too_many_connections\"}}",
-                      why);
-    int n = snprintf(buf, sizeof buf,
-                     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                     "Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
-                     nb, body);
-    ssize_t w = send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-    (void)w;
-    shutdown(fd, SHUT_WR);
-    pthread_mutex_lock(&s->conn_mu);
-    if (s->n_closing < (int)(sizeof s->closing / sizeof *s->closing)) {
-        s->closing[s->n_closing] = fd;
-        s->closing_t[s->n_closing++] = gptc_srv_now();
-        fd = -1;
-    }
-    pthread_mutex_unlock(&s->conn_mu);
-    if (fd >= 0) close(fd);
-}
-
-/* The gate: each new connection waits here (in the accept thread, without blocking it) until
- * the head of its first request has arrived, which is looked at with MSG_PEEK before
- * libmicrohttpd reads it. A malformed Content-Length gets one 400 from us: libmicrohttpd 0.9.75
- * answers it itself with its status line and headers written twice. A head still incomplete
- * after GATE_S, over 8 KiB, or a full gate goes to libmicrohttpd as it is (its own timeouts and
- * the 431 apply). */
-#define GATE_S 1.0
-#define GATE_MAX 32
-typedef struct gated {
-    int fd;
-    double t0, nap_until;
-    ssize_t last; /* bytes peeked at the last look */
-    struct sockaddr_storage a;
-    socklen_t al;
-} gated;
-
-/* Answer 400 invalid_content_length on a socket libmicrohttpd never saw, then close it as
- * refuse() does. */
-static void refuse_cl(gptc_server *s, int fd)
-{
-    static const char k[] = "{\"error\":{\"message\":\"the Content-Length header is not a "
-                            "number of bytes\",\"type\":\"invalid_request_error\",\"param\":"
-                            "null,\"code\":\"invalid_content_length\"}}";
-    char buf[512], junk[4096];
-    while (recv(fd, junk, sizeof junk, MSG_DONTWAIT) > 0) { /* what it sent so far */
-    }
-    int n = snprintf(buf, sizeof buf,
-                     "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
-                     "x-should-retry: false\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
-                     sizeof k - 1, k);
-    ssize_t w = send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-    (void)w;
-    shutdown(fd, SHUT_WR);
-    gptc_srv_log(s, "a request with a malformed Content-Length: 400");
-    pthread_mutex_lock(&s->conn_mu);
-    if (s->n_closing < (int)(sizeof s->closing / sizeof *s->closing)) {
-        s->closing[s->n_closing] = fd;
-        s->closing_t[s->n_closing++] = gptc_srv_now();
-        fd = -1;
-    }
-    pthread_mutex_unlock(&s->conn_mu);
-    if (fd >= 0) close(fd);
-}
-
-/* Take the new connection, after closing an idle one to make room if needed, or refuse it. */
-static void admit(gptc_server *s, int fd, struct sockaddr_storage *a, socklen_t al)
-{
-    const char *why = NULL;
-    pthread_mutex_lock(&s->conn_mu);
-    /* connections closed to make room end in their own threads: on a busy machine that can lag
-     * behind a burst of connects. Wait for them a little (at most 1 s) rather than refuse. */
-    struct timespec dl = gptc_deadline_ms(1000);
-    while (s->n_conns >= 2 * s->p.max_connections) {
-        int closing = 0;
-        for (struct srv_conn *c = s->conns; c && !closing; c = c->next)
-            closing = c->killed != 0;
-        if (!closing || pthread_cond_timedwait(&s->conn_cv, &s->conn_mu, &dl) != 0) break;
-    }
-    int same = 0;
-    for (struct srv_conn *c = s->conns; c; c = c->next)
-        same += !c->killed && same_client(&c->addr, a);
-    int live = 0;
-    for (struct srv_conn *c = s->conns; c; c = c->next)
-        live += !c->killed;
-    struct srv_conn *victim = NULL;
-    if (s->n_conns >= 2 * s->p.max_connections) /* closed ones whose threads are still ending */
-        why = "the server has too many connections";
-    else if (s->p.max_conns_per_client > 0 && same >= s->p.max_conns_per_client) {
-        if (!(victim = oldest_idle(s, a))) why = "too many connections from your address";
-    } else if (live >= s->p.max_connections) {
-        if (!(victim = oldest_idle(s, NULL))) why = "the server has too many connections";
-    }
-    if (victim) { /* it owes us nothing: close it, and its thread ends */
-        shutdown(victim->fd, SHUT_RDWR);
-        victim->killed = 2;
-    }
-    pthread_mutex_unlock(&s->conn_mu);
-    if (why) {
-        refuse(s, fd, why);
-        return;
-    }
-    /* libmicrohttpd closes the socket itself when it cannot take it. It registers the
-     * connection (on_connection) in its own thread: wait for that, so the next admission counts
-     * this one (a burst of connects would otherwise all pass the limit) */
-    pthread_mutex_lock(&s->conn_mu);
-    s->admitting_fd = fd;
-    s->admitted = 0;
-    pthread_mutex_unlock(&s->conn_mu);
-    if (MHD_add_connection(s->mhd, fd, (struct sockaddr *)a, al) != MHD_YES) return;
-    struct timespec ts = gptc_deadline_ms(1000);
-    pthread_mutex_lock(&s->conn_mu);
-    while (!s->admitted)
-        if (pthread_cond_timedwait(&s->conn_cv, &s->conn_mu, &ts) != 0) break;
-    s->admitting_fd = -1;
-    pthread_mutex_unlock(&s->conn_mu);
-}
-
-/* Look at gated connection i: 1 when it left the gate (handed on, answered or closed). */
-static int gate_look(gptc_server *s, gated *g, double now)
-{
-    char buf[8 * 1024 + 1];
-    ssize_t n = recv(g->fd, buf, sizeof buf - 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return 0;
-    if (n <= 0) { /* gone before it asked anything */
-        close(g->fd);
-        return 1;
-    }
-    const char *e = memmem(buf, (size_t)n, "\r\n\r\n", 4);
-    if (!e) e = memmem(buf, (size_t)n, "\n\n", 2);
-    if (e && head_cl_bad(buf, (size_t)(e - buf) + 2)) {
-        refuse_cl(s, g->fd);
-        return 1;
-    }
-    if (e || (size_t)n >= sizeof buf - 1) {
-        admit(s, g->fd, &g->a, g->al);
-        return 1;
-    }
-    /* part of a head: poll would say readable at once again; look again a little later */
-    if (n == g->last) g->nap_until = now + 0.02;
-    g->last = n;
-    return 0;
-}
-
-static void *accept_main(void *arg)
-{
-    gptc_server *s = arg;
-    double t_msg = -1e9;
-    unsigned long n_failed = 0;
-    int backoff_ms = 0;
-    gated gate[GATE_MAX];
-    double accept_after = 0; /* out of fds: no accept before then */
-    int n_gate = 0, gate_max = s->p.max_connections / 2;
-    if (gate_max > GATE_MAX) gate_max = GATE_MAX;
-    if (gate_max < 1) gate_max = 1;
-    for (;;) {
-        double now = gptc_srv_now(), next = now + 3600;
-        int backing_off = now < accept_after;
-        struct pollfd p[2 + GATE_MAX] = {{.fd = backing_off ? -1 : s->listen_fd, .events = POLLIN},
-                                         {.fd = s->wake[0], .events = POLLIN}};
-        if (backing_off) next = accept_after;
-        for (int i = 0; i < n_gate; i++) {
-            int napping = gate[i].nap_until > now;
-            p[2 + i] = (struct pollfd){.fd = napping ? -1 : gate[i].fd, .events = POLLIN};
-            double wake = gate[i].t0 + GATE_S;
-            if (napping && gate[i].nap_until < wake) wake = gate[i].nap_until;
-            if (wake < next) next = wake;
-        }
-        int wait_ms = n_gate || backing_off ? (int)((next - now) * 1000) + 1 : -1;
-        int pr = poll(p, (nfds_t)(2 + n_gate), wait_ms);
-        if (p[1].revents) break;
-        now = gptc_srv_now();
-        for (int i = 0; i < n_gate; i++) {
-            int left = 0;
-            if (p[2 + i].fd >= 0 && p[2 + i].revents)
-                left = gate_look(s, &gate[i], now);
-            else if (now - gate[i].t0 >= GATE_S) { /* slow: libmicrohttpd's timeouts take it */
-                admit(s, gate[i].fd, &gate[i].a, gate[i].al);
-                left = 1;
-            }
-            if (left) {
-                gate[i] = gate[--n_gate];
-                p[2 + i] = p[2 + n_gate];
-                i--;
-            }
-        }
-        if (pr <= 0 || p[0].fd < 0 || !(p[0].revents & POLLIN)) continue;
-        struct sockaddr_storage a;
-        socklen_t al = sizeof a;
-        int fd = accept4(s->listen_fd, (struct sockaddr *)&a, &al, SOCK_CLOEXEC);
-        if (fd >= 0) {
-            backoff_ms = 0;
-            if (n_gate == gate_max) { /* the gate is full: its oldest goes on */
-                int o = 0;
-                for (int i = 1; i < n_gate; i++)
-                    if (gate[i].t0 < gate[o].t0) o = i;
-                admit(s, gate[o].fd, &gate[o].a, gate[o].al);
-                gate[o] = gate[--n_gate];
-            }
-            gate[n_gate++] = (gated){.fd = fd, .t0 = gptc_srv_now(), .last = -1, .a = a, .al = al};
-            continue;
-        }
-        int e = errno;
-        if (e == EINTR || e == EAGAIN || e == EWOULDBLOCK || e == ECONNABORTED || e == EPROTO)
-            continue;
-        /* out of fds or memory: the pending connection stays in the backlog and poll says so at
-         * once; without a pause this loop would spin. Refuse one with the spare fd so that
-         * client hears why, then wait (50 ms doubling to 1 s) and say so once per 10 s. */
-        n_failed++;
-        if ((e == EMFILE || e == ENFILE) && s->reserve_fd >= 0) {
-            close(s->reserve_fd);
-            int f = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-            if (f >= 0) {
-                static const char k_503[] =
-                    "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: "
-                    "close\r\nContent-Length: 0\r\n\r\n";
-                ssize_t w = send(f, k_503, sizeof k_503 - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-                (void)w;
-                close(f);
-            }
-            s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        }
-        now = gptc_srv_now();
-        if (now - t_msg >= 10.0) {
-            gptc_srv_log(s,
-                         "cannot accept connections: %s (%lu times since the last message); "
-                         "backing off",
-                         strerror(e), n_failed);
-            t_msg = now;
-            n_failed = 0;
-        }
-        backoff_ms = backoff_ms ? (backoff_ms * 2 > 1000 ? 1000 : backoff_ms * 2) : 50;
-        accept_after = gptc_srv_now() + backoff_ms * 1e-3;
-    }
-    for (int i = 0; i < n_gate; i++) /* stopping: nobody will answer them */
-        close(gate[i].fd);
-    return NULL;
-}
-
 /* ----- start / stop ----------------------------------------------------------------------------
  */
 
@@ -1379,7 +1088,7 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
 
     /* Our own listening socket: SO_REUSEADDR, so a restarted server binds its port while
      * connections of the previous one are in TIME_WAIT; connections reach libmicrohttpd
-     * through accept_main, which enforces the limits. */
+     * through gptc_srv_accept_main, which enforces the limits. */
     int lfd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
@@ -1419,7 +1128,8 @@ gptc_status gptc_server_start(const gptc_model *model, const gptc_server_params 
                     e ? strerror(e) : "libmicrohttpd refused to start");
     }
     s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (pipe2(s->wake, O_CLOEXEC) != 0 || pthread_create(&s->acceptor, NULL, accept_main, s) != 0) {
+    if (pipe2(s->wake, O_CLOEXEC) != 0 ||
+        pthread_create(&s->acceptor, NULL, gptc_srv_accept_main, s) != 0) {
         gptc_server_free(s);
         return fail(err, GPTC_E_IO, "server: cannot start the accept thread");
     }
