@@ -368,7 +368,7 @@ static void test_kernels(const gptc_ops *o)
     for (int ti = 0; ti < N_TYPES; ti++) {
         uint32_t t = k_types[ti];
         const gptc_type_traits *tt = gptc_type_info(t);
-        int bad = 0, bad_split = 0, cases = 0;
+        int bad = 0, bad_split = 0, bad_alone = 0, cases = 0;
         int nC = tt->blck == QK ? 6 : 3;
         for (int ci = 0; ci < nC; ci++) {
             int C = tt->blck == QK ? Cs32[ci] : CsK[ci];
@@ -387,6 +387,13 @@ static void test_kernels(const gptc_ops *o)
                 run_table(gptc_ops_ref(), t, Y0, W, X, T, C, R, 0);
                 run_table(o, t, Y, W, X, T, C, R, 0);
                 run_table(o, t, Y2, W, X, T, C, R, 5); // rows split 5 at a time (mid-tile)
+                // each token alone (T = 1) gives the bits it gets inside the batch
+                for (int i = 0; i < T; i++) {
+                    float *Y1 = xmalloc((size_t)R * sizeof *Y1);
+                    run_table(o, t, Y1, W, X + (size_t)i * C, 1, C, R, 0);
+                    if (memcmp(Y1, Y + (size_t)i * R, (size_t)R * sizeof *Y1) != 0) bad_alone++;
+                    free(Y1);
+                }
                 // tolerance: float summation order only; scale by sum |w||x| of the dequantized
                 float *wf = xmalloc((size_t)C * sizeof *wf), *xf = xmalloc((size_t)C * sizeof *xf);
                 void *xq = xmalloc(gptc_row_bytes(tt->vec_dot_type, C));
@@ -418,6 +425,9 @@ static void test_kernels(const gptc_ops *o)
               tt->name, cases, bad);
         CHECK(bad_split == 0, "%s: %s matmul_q is bit-identical whatever the row split (%d differ)",
               o->name, tt->name, bad_split);
+        CHECK(bad_alone == 0,
+              "%s: %s matmul_q gives a token the same bits alone as in a batch (%d differ)",
+              o->name, tt->name, bad_alone);
     }
 }
 
