@@ -26,7 +26,7 @@
  * of a tile's 4 rows together (tileK4: 1.1-1.6x the prefill rate, about 1.1x in decode). Q6_K
  * takes the same path with its offset folded into the integers (prefill 1.2x, decode unchanged).
  *
- * Tiles: 4 rows x 4 tokens (32-element formats, Q4_K, Q5_K), 4 x 2 (other K formats) for
+ * Tiles: 4 rows x 4 tokens (32-element formats, Q4_K, Q5_K, Q6_K), 4 x 2 (other K formats) for
  * prefill, so each row's codes are unpacked once for several tokens; 4 rows x 1 token for
  * decode.
  *
