@@ -36,14 +36,23 @@ for t in $THREADS; do
     eval "BW_$t=$bw"
 done
 
-# llama.cpp (upstream 82bb485, CPU build, llama-bench -p 128 -n 64) on the Llama-3.2-1B shape,
-# from issue 18 (measured on an idle machine of this kind): prefill / decode tok/s.
+# llama.cpp (upstream 82bb485, CPU build, llama-bench -p 128 -n 64) on the Llama-3.2-1B and
+# stories110M shapes, from issues 15 and 18 (measured on an idle machine of this kind): prefill /
+# decode tok/s.
 ref() {
     case "$1:$2" in
     llama-3.2-1b:q8_0:1) echo "56 / 11.8" ;;
     llama-3.2-1b:q8_0:2) echo "112 / 22.1" ;;
     llama-3.2-1b:q4_k_m:1) echo "68 / 23.4" ;;
     llama-3.2-1b:q4_k_m:2) echo "124 / 37.1" ;;
+    llama-3.2-1b:q4_0:1) echo "114 / 25.1" ;;
+    llama-3.2-1b:q4_0:2) echo "214 / 40.9" ;;
+    stories-110m:q8_0:1) echo "613 / 178" ;;
+    stories-110m:q8_0:2) echo "1169 / 185" ;;
+    stories-110m:q4_0:1) echo "1210 / 254" ;;
+    stories-110m:q4_0:2) echo "1943 / 259" ;;
+    stories-110m:q4_k_m:1) echo "740 / 232" ;;
+    stories-110m:q4_k_m:2) echo "1183 / 250" ;;
     *) echo "" ;;
     esac
 }
