@@ -64,23 +64,11 @@ static double decode_once(gptc_ctx *ctx, gptc_sampler *smp, const gptc_tokenizer
     }
     memcpy(hist, prompt, (size_t)np * sizeof *hist);
     int n_hist = np, got = 0;
-    int32_t id = prompt[np - 1], btok[65], bpos[65];
-    int8_t blog[65];
+    int32_t id = prompt[np - 1], btok[CLI_SPEC_MAX + 1];
     int p = np - 1;
     double t0 = cli_now_ms();
     while (got < n) {
-        int m = 0;
-        if (sp) {
-            m = cli_spec_draft(sp, hist, n_hist, btok + 1, n - got - 1);
-            sp->drafted += m;
-        }
-        btok[0] = id;
-        for (int k = 0; k <= m; k++) {
-            bpos[k] = p + k;
-            blog[k] = 1;
-        }
-        gptc_batch b = {.n_tokens = m + 1, .token = btok, .pos = bpos, .logits = blog};
-        if (gptc_decode(ctx, &b, &err)) cli_die_err(&err);
+        int m = cli_spec_step(sp, ctx, hist, n_hist, n - got - 1, id, p, btok);
         if (sp) sp->passes++;
         int i;
         for (i = 0; i <= m; i++) {

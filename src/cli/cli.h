@@ -156,6 +156,14 @@ int cli_spec_draft(cli_spec *sp, const int32_t *hist, int n_hist, int32_t *out, 
 /* After a pass (cli_spec_draft was called before it): m tokens drafted, a accepted (adapts
  * the draft length). */
 void cli_spec_feedback(cli_spec *sp, int m, int a);
+/* One decode pass (run and bench share it): with sp, drafts up to room tokens to follow hist
+ * (cli_spec_draft; counted in sp->drafted); then decodes id at position p followed by the m
+ * drafts, with logits for every row (row i is sampled against draft i). Without sp (no --spec,
+ * or no draft this pass) the pass is id alone. OUT: btok[0] = id, btok[1..m] the draft
+ * (CLI_SPEC_MAX + 1 entries). Returns m; dies on a decode error. */
+#define CLI_SPEC_MAX 64 /* most draft tokens of one pass (--spec-n's limit) */
+int cli_spec_step(cli_spec *sp, gptc_ctx *ctx, const int32_t *hist, int n_hist, int room,
+                  int32_t id, int32_t p, int32_t *btok);
 /* The drafter lost track of the sequence (it was cut or cleared): start over. */
 void cli_spec_reset(cli_spec *sp);
 /* " | spec lookup: 40/64 drafts accepted (62.5%), 2.41 tok/pass" or "" when off. */

@@ -209,28 +209,17 @@ int cmd_run(int argc, char **argv)
     if (!hist) cli_die("out of memory");
     memcpy(hist, ids, n_prompt * sizeof *hist);
     int n_hist = (int)n_prompt;
-    int32_t btok[65], bpos[65];
-    int8_t blog[65];
+    int32_t btok[CLI_SPEC_MAX + 1];
     int m = 0, done = 0, have_rows = spec.mode == CLI_SPEC_NONE;
     int32_t id = ids[n_prompt - 1];
     p = pbase = (int32_t)n_prompt - 1;
     while (!done) {
         if (!have_rows) { /* a pass: id and a draft to follow it */
-            m = 0;
-            if (spec.mode != CLI_SPEC_NONE && i_forced == n_forced) {
-                int room = n_ctx - p - 1;
-                if (n_predict >= 0 && n_predict - n_gen - 1 < room)
-                    room = (int)(n_predict - n_gen - 1);
-                m = cli_spec_draft(&spec, hist, n_hist, btok + 1, room);
-                spec.drafted += m;
-            }
-            btok[0] = id;
-            for (int k = 0; k <= m; k++) {
-                bpos[k] = p + k;
-                blog[k] = 1;
-            }
-            gptc_batch b = {.n_tokens = m + 1, .token = btok, .pos = bpos, .logits = blog};
-            if (gptc_decode(ctx, &b, &err)) cli_die_err(&err);
+            /* no draft while forced tokens (the reasoning closer) are being fed */
+            int drafting = spec.mode != CLI_SPEC_NONE && i_forced == n_forced;
+            int room = n_ctx - p - 1;
+            if (n_predict >= 0 && n_predict - n_gen - 1 < room) room = (int)(n_predict - n_gen - 1);
+            m = cli_spec_step(drafting ? &spec : NULL, ctx, hist, n_hist, room, id, p, btok);
             logits = gptc_get_logits(ctx, 0);
             pbase = p;
             n_decode++;

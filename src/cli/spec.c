@@ -27,7 +27,7 @@ int cli_spec_opt(int argc, char **argv, int *i, cli_spec *sp)
         else
             cli_die("--spec: '%s' is not one of lookup, draft, none", v);
     } else if (cli_is(a, "--spec-n", NULL)) {
-        sp->n_max = (int)cli_int(a, cli_value(argc, argv, i), 1, 64);
+        sp->n_max = (int)cli_int(a, cli_value(argc, argv, i), 1, CLI_SPEC_MAX);
         sp->n_set = 1;
     } else if (cli_is(a, "--spec-ngram", NULL)) {
         sp->ngram = (int)cli_int(a, cli_value(argc, argv, i), 1, 16);
@@ -93,6 +93,27 @@ int cli_spec_draft(cli_spec *sp, const int32_t *hist, int n_hist, int32_t *out, 
     if (gptc_drafter_draft(sp->drafter, 0, hist, n_hist, out, n_max, &n, &err))
         cli_die("draft model: %s", err.msg);
     return n;
+}
+
+int cli_spec_step(cli_spec *sp, gptc_ctx *ctx, const int32_t *hist, int n_hist, int room,
+                  int32_t id, int32_t p, int32_t *btok)
+{
+    int m = 0;
+    if (sp) {
+        m = cli_spec_draft(sp, hist, n_hist, btok + 1, room < CLI_SPEC_MAX ? room : CLI_SPEC_MAX);
+        sp->drafted += m;
+    }
+    int32_t bpos[CLI_SPEC_MAX + 1];
+    int8_t blog[CLI_SPEC_MAX + 1];
+    btok[0] = id;
+    for (int k = 0; k <= m; k++) {
+        bpos[k] = p + k;
+        blog[k] = 1;
+    }
+    gptc_batch b = {.n_tokens = m + 1, .token = btok, .pos = bpos, .logits = blog};
+    gptc_err err;
+    if (gptc_decode(ctx, &b, &err)) cli_die_err(&err);
+    return m;
 }
 
 void cli_spec_feedback(cli_spec *sp, int m, int a)
