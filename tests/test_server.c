@@ -142,6 +142,25 @@ static int wait_idle(double timeout_s)
 /* ----- tests ------------------------------------------------------------------------------------
  */
 
+/* Start a server for model with p's settings plus the ones every server here shares (a free
+ * port, the key sk-unit, one thread, a quiet log; written into *p) and point g_port at it.
+ * NULL after a failed check naming what when it cannot start. */
+static gptc_server *start_server(const gptc_model *model, gptc_server_params *p, const char *what)
+{
+    p->port = 0;
+    p->api_key = "sk-unit";
+    p->n_threads = 1;
+    p->log = quiet_log;
+    gptc_server *srv;
+    gptc_err err;
+    if (gptc_server_start(model, p, &srv, &err)) {
+        CHECK(0, "start %s: %s", what, err.msg);
+        return NULL;
+    }
+    g_port = gptc_server_port(srv);
+    return srv;
+}
+
 static void test_basics(void)
 {
     char *r = http("GET", "/health", NULL, NULL, 0);
@@ -677,20 +696,11 @@ static void test_injection(const gptc_model *model)
 static void test_evict(const gptc_model *model)
 {
     gptc_server_params p = gptc_server_default_params();
-    p.port = 0;
     p.n_parallel = 2;
     p.n_ctx_seq = 160;
     p.n_ctx = 160;
-    p.api_key = "sk-unit";
-    p.n_threads = 1;
-    p.log = quiet_log;
-    gptc_server *srv;
-    gptc_err err;
-    if (gptc_server_start(model, &p, &srv, &err)) {
-        CHECK(0, "start the small-cache server: %s", err.msg);
-        return;
-    }
-    g_port = gptc_server_port(srv);
+    gptc_server *srv = start_server(model, &p, "the small-cache server");
+    if (!srv) return;
     static const struct {
         const char *prompt;
         int n, max_tokens;
@@ -737,21 +747,12 @@ static char *spec_text(const char *prompt, const char *extra, int n_tok)
 static void test_spec(const gptc_model *model)
 {
     gptc_server_params p = gptc_server_default_params();
-    p.port = 0;
     p.n_parallel = 2;
     p.n_ctx_seq = 4096;
     p.n_ctx = 8192;
-    p.api_key = "sk-unit";
-    p.n_threads = 1;
-    p.log = quiet_log;
-    gptc_server *srv;
-    gptc_err err;
     /* no draft model: "draft" is refused, lookup works */
-    if (gptc_server_start(model, &p, &srv, &err)) {
-        CHECK(0, "start the spec server: %s", err.msg);
-        return;
-    }
-    g_port = gptc_server_port(srv);
+    gptc_server *srv = start_server(model, &p, "the spec server");
+    if (!srv) return;
     char *r = post("/v1/completions", "{\"prompt\": \"x\", \"speculative\": \"draft\"}");
     expect_error("speculative draft without a draft model", r, 400, "speculative");
     free(r);
@@ -759,11 +760,8 @@ static void test_spec(const gptc_model *model)
     gptc_server_free(srv);
 
     p.draft = model; /* stories260K drafts for itself */
-    if (gptc_server_start(model, &p, &srv, &err)) {
-        CHECK(0, "start the draft-model server: %s", err.msg);
-        return;
-    }
-    g_port = gptc_server_port(srv);
+    srv = start_server(model, &p, "the draft-model server");
+    if (!srv) return;
     static const char *prompts[] = {"Once upon a time", "Lily and Ben went to the park. Lily and",
                                     "The cat sat on the mat. The cat", "Tom had a red ball",
                                     "A B C A B C A B"};
@@ -848,6 +846,7 @@ static void test_spec(const gptc_model *model)
     char path[512];
     snprintf(path, sizeof path, "%s/gguf/arch/rand-lfm2-d64-F32.gguf", test_data_dir());
     gptc_model *rec;
+    gptc_err err;
     if (gptc_model_load(path, NULL, &rec, &err) == GPTC_OK) {
         gptc_server_params q = p;
         q.draft = NULL;
@@ -874,26 +873,17 @@ int main(void)
         return test_summary();
     }
     gptc_server_params p = gptc_server_default_params();
-    p.port = 0;
     p.n_parallel = 4;
     p.n_ctx_seq = 4096;
     p.n_ctx = 4096 * 2;
-    p.api_key = "sk-unit";
     p.alias = "unit";
     p.queue_max = 4;
     p.body_max = 256 * 1024;
     p.header_timeout_ms = 600;
     p.body_timeout_ms = 600;
     p.idle_timeout_s = 5;
-    p.n_threads = 1;
-    p.log = quiet_log;
-    gptc_server *srv;
-    if (gptc_server_start(model, &p, &srv, &err)) {
-        printf("cannot start: %s\n", err.msg);
-        CHECK(0, "start");
-        return test_summary();
-    }
-    g_port = gptc_server_port(srv);
+    gptc_server *srv = start_server(model, &p, "the server");
+    if (!srv) return test_summary();
     CHECK(g_port > 0, "port");
 
     test_basics();
