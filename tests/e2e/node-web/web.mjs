@@ -133,8 +133,23 @@ async function testChat(browser) {
       if (b) window.__lens.push(b.textContent.length);
     }).observe(document.getElementById('messages'), { subtree: true, childList: true, characterData: true });
   });
+  // busy: count the page's entries into the busy state as they happen (a MutationObserver on the
+  // body's class; each record's oldValue is the value before it, so the value after it is the
+  // next record's oldValue or, for the last, the class now). A reply that is over before the
+  // test first looks still counts; a page that never shows busy leaves the count at 0.
+  await page.evaluate(() => {
+    const has = (v) => (' ' + (v || '') + ' ').includes(' busy ');
+    window.__busyOn = 0;
+    new MutationObserver((recs) => {
+      recs.forEach((r, k) => {
+        const after = k + 1 < recs.length ? recs[k + 1].oldValue : document.body.className;
+        if (!has(r.oldValue) && has(after)) window.__busyOn++;
+      });
+    }).observe(document.body, { attributes: true, attributeFilter: ['class'], attributeOldValue: true });
+  });
   await send(page, 'Tell me a story about a cat.');
-  ok(await waitFor(() => busy(page), 5000, 10) !== false, 'send: the page becomes busy');
+  const busyOn = await waitFor(() => page.evaluate(() => window.__busyOn), 5000);
+  ok(busyOn >= 1, 'send: the page becomes busy (entered ' + busyOn + ' times)');
   await idle(page);
   const reply1 = await lastReply(page).textContent();
   ok(reply1.length > 20, 'send: a reply of some length: ' + JSON.stringify(reply1.slice(0, 80)));
