@@ -46,8 +46,11 @@ function start(args, re, what) {
     proc.on('exit', (code) => { clearTimeout(t); reject(new Error(what + ' exited ' + code + ': ' + log)); });
   });
 }
+// each server has its own --data-dir (like lib/serve.sh): the default one in $HOME is the
+// user's, and a second gptc serve on the machine using it makes this one refuse to start
 async function serve(extra, model = MODEL) {
-  const s = await start(['serve', model, '--host', '127.0.0.1', '--port', '0', ...extra], /chat page at (http:\/\/127\.0\.0\.1:\d+)\//, 'serve');
+  const data = fs.mkdtempSync(path.join(TMP, 'data-'));
+  const s = await start(['serve', model, '--host', '127.0.0.1', '--port', '0', '--data-dir', data, ...extra], /chat page at (http:\/\/127\.0\.0\.1:\d+)\//, 'serve');
   s.url = s.m[1];
   return s;
 }
