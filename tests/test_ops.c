@@ -170,8 +170,11 @@ static void test_matmul_case(const gptc_ops *o, int wt, int T, int C, int *bad_v
 
 static void test_matmul(const gptc_ops *o)
 {
-    static const int Ts[] = {1, 2, 3, 5, 8, 17};
-    static const int Cs[] = {1, 7, 64, 172, 288, 768};
+    // T: tiles of 4 (AVX-512) or 2 (AVX2) tokens and every remainder. C: every tail of the
+    // 16- and 32-column steps (a partial chunk after an even or odd number of whole ones, whole
+    // chunks only, fewer columns than one chunk).
+    static const int Ts[] = {1, 2, 3, 4, 5, 6, 8, 17};
+    static const int Cs[] = {1, 7, 16, 24, 32, 40, 48, 56, 64, 172, 288, 768, 776};
     for (int wt = 0; wt < 3; wt++) {
         int bad_val = 0, bad_split = 0, bad_oob = 0, bad_tok = 0;
         for (size_t ti = 0; ti < sizeof Ts / sizeof Ts[0]; ti++)
