@@ -92,6 +92,21 @@ ALWAYS_INLINE __m256i bit4(const uint8_t *qh4)
 // tokens share the call.
 #define NT_MAX 4
 
+// One block of 32 signed weight codes q (scale sw) against block i of each token's Q8_0 row:
+// |q| times x with q's sign, then the f32 product of the two scales.
+ALWAYS_INLINE void acc_signed32(__m256 *acc, __m256i q, float sw, const void *const *vx, int i,
+                                int nt)
+{
+    __m256i aq = _mm256_sign_epi8(q, q);
+    for (int j = 0; j < nt; j++) {
+        const block_q8_0 *x = (const block_q8_0 *)vx[j] + i;
+        __m256i xv = _mm256_loadu_si256((const __m256i *)x->qs);
+        __m256i d = _mm256_madd_epi16(_mm256_maddubs_epi16(aq, _mm256_sign_epi8(xv, q)),
+                                      _mm256_set1_epi16(1));
+        acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(sw * h2f(x->d)), acc[j]);
+    }
+}
+
 ALWAYS_INLINE void dots_q8_0(int n, const void *vw, const void *const *vx, int nt, float *out)
 {
     const block_q8_0 *w = vw;
@@ -99,16 +114,7 @@ ALWAYS_INLINE void dots_q8_0(int n, const void *vw, const void *const *vx, int n
     for (int j = 0; j < nt; j++)
         acc[j] = _mm256_setzero_ps();
     for (int i = 0; i < n / QK; i++) {
-        __m256i q = _mm256_loadu_si256((const __m256i *)w[i].qs);
-        __m256i aq = _mm256_sign_epi8(q, q);
-        float sw = h2f(w[i].d);
-        for (int j = 0; j < nt; j++) {
-            const block_q8_0 *x = (const block_q8_0 *)vx[j] + i;
-            __m256i xv = _mm256_loadu_si256((const __m256i *)x->qs);
-            __m256i d = _mm256_madd_epi16(_mm256_maddubs_epi16(aq, _mm256_sign_epi8(xv, q)),
-                                          _mm256_set1_epi16(1));
-            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(sw * h2f(x->d)), acc[j]);
-        }
+        acc_signed32(acc, _mm256_loadu_si256((const __m256i *)w[i].qs), h2f(w[i].d), vx, i, nt);
     }
     for (int j = 0; j < nt; j++)
         out[j] = hsum8(acc[j]);
@@ -126,17 +132,9 @@ ALWAYS_INLINE void dots_q45_0(int n, const void *vw, const void *const *vx, int 
         const uint8_t *b = (const uint8_t *)vw + (size_t)i * bs;
         __m256i q = five ? _mm256_or_si256(nibbles(b + 6), bit4(b + 2)) : nibbles(b + 2);
         q = _mm256_sub_epi8(q, _mm256_set1_epi8(five ? 16 : 8));
-        __m256i aq = _mm256_sign_epi8(q, q);
         uint16_t h;
         memcpy(&h, b, 2);
-        float sw = h2f(h);
-        for (int j = 0; j < nt; j++) {
-            const block_q8_0 *x = (const block_q8_0 *)vx[j] + i;
-            __m256i xv = _mm256_loadu_si256((const __m256i *)x->qs);
-            __m256i d = _mm256_madd_epi16(_mm256_maddubs_epi16(aq, _mm256_sign_epi8(xv, q)),
-                                          _mm256_set1_epi16(1));
-            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(sw * h2f(x->d)), acc[j]);
-        }
+        acc_signed32(acc, q, h2f(h), vx, i, nt);
     }
     for (int j = 0; j < nt; j++)
         out[j] = hsum8(acc[j]);
@@ -304,7 +302,6 @@ ALWAYS_INLINE void dots_grid32(int n, const void *vw, const void *const *vx, int
     for (int i = 0; i < n / QK; i++) {
         const uint8_t *b = (const uint8_t *)vw + (size_t)i * bs;
         __m256i q = grid_codes(b + (mx ? 1 : 2), mx ? gptc_mxfp4_values : gptc_iq4nl_values);
-        __m256i aq = _mm256_sign_epi8(q, q);
         float sw;
         if (mx) {
             sw = gptc_e8m0_half(b[0]);
@@ -313,13 +310,7 @@ ALWAYS_INLINE void dots_grid32(int n, const void *vw, const void *const *vx, int
             memcpy(&h, b, 2);
             sw = h2f(h);
         }
-        for (int j = 0; j < nt; j++) {
-            const block_q8_0 *x = (const block_q8_0 *)vx[j] + i;
-            __m256i xv = _mm256_loadu_si256((const __m256i *)x->qs);
-            __m256i d = _mm256_madd_epi16(_mm256_maddubs_epi16(aq, _mm256_sign_epi8(xv, q)),
-                                          _mm256_set1_epi16(1));
-            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(h2f(x->d) * sw), acc[j]);
-        }
+        acc_signed32(acc, q, sw, vx, i, nt);
     }
     for (int j = 0; j < nt; j++)
         out[j] = hsum8(acc[j]);
@@ -539,21 +530,12 @@ void gptc_qmm_matmul_avx2(uint32_t wtype, float *Y, int ldy, const void *W, cons
     size_t rb = gptc_row_bytes(wtype, C), xb = gptc_row_bytes(tt->vec_dot_type, C);
     // one instance of matmul_kind per type, the kind a constant in each
     /* clang-format off */
+#define KIND(t) case GPTC_TYPE_##t: matmul_kind(A_##t, Y, ldy, W, Xq, T, C, r0, r1, rb, xb); break;
     switch (wtype) {
-    case GPTC_TYPE_Q4_0: matmul_kind(A_Q4_0, Y, ldy, W, Xq, T, C, r0, r1, rb, xb); break;
-    case GPTC_TYPE_Q4_1: matmul_kind(A_Q4_1, Y, ldy, W, Xq, T, C, r0, r1, rb, xb); break;
-    case GPTC_TYPE_Q5_0: matmul_kind(A_Q5_0, Y, ldy, W, Xq, T, C, r0, r1, rb, xb); break;
-    case GPTC_TYPE_Q5_1: matmul_kind(A_Q5_1, Y, ldy, W, Xq, T, C, r0, r1, rb, xb); break;
-    case GPTC_TYPE_Q8_0: matmul_kind(A_Q8_0, Y, ldy, W, Xq, T, C, r0, r1, rb, xb); break;
-    case GPTC_TYPE_Q4_K: matmul_kind(A_Q4_K, Y, ldy, W, Xq, T, C, r0, r1, rb, xb); break;
-    case GPTC_TYPE_Q5_K: matmul_kind(A_Q5_K, Y, ldy, W, Xq, T, C, r0, r1, rb, xb); break;
-    case GPTC_TYPE_Q6_K: matmul_kind(A_Q6_K, Y, ldy, W, Xq, T, C, r0, r1, rb, xb); break;
-    case GPTC_TYPE_Q2_K: matmul_kind(A_Q2_K, Y, ldy, W, Xq, T, C, r0, r1, rb, xb); break;
-    case GPTC_TYPE_Q3_K: matmul_kind(A_Q3_K, Y, ldy, W, Xq, T, C, r0, r1, rb, xb); break;
-    case GPTC_TYPE_IQ4_NL: matmul_kind(A_IQ4_NL, Y, ldy, W, Xq, T, C, r0, r1, rb, xb); break;
-    case GPTC_TYPE_IQ4_XS: matmul_kind(A_IQ4_XS, Y, ldy, W, Xq, T, C, r0, r1, rb, xb); break;
-    case GPTC_TYPE_MXFP4: matmul_kind(A_MXFP4, Y, ldy, W, Xq, T, C, r0, r1, rb, xb); break;
+    KIND(Q4_0) KIND(Q4_1) KIND(Q5_0) KIND(Q5_1) KIND(Q8_0) KIND(IQ4_NL) KIND(MXFP4)
+    KIND(Q4_K) KIND(Q5_K) KIND(Q6_K) KIND(Q2_K) KIND(Q3_K) KIND(IQ4_XS)
     default: GPTC_ASSERT(!"matmul_q: not a quantized weight type"); break;
     }
+#undef KIND
     /* clang-format on */
 }

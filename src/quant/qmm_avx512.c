@@ -271,6 +271,14 @@ ALWAYS_INLINE void store_rows(float *y, const __m512 *acc, int nr)
     }
 }
 
+// The 4 weight rows of a tile from row r: rows past nr repeat the first (computed, not stored).
+ALWAYS_INLINE void tile_rows(const uint8_t **w, const uint8_t *W, size_t rb, int r, int nr)
+{
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++)
+        w[i] = W + (size_t)(r + (i < nr ? i : 0)) * rb;
+}
+
 // Prefetch into L2 the part of the range ahead that matches step `step` of the tile: the 4 rows
 // of a tile are contiguous, so the 4 rows ahead are one range of 4 * rb bytes.
 ALWAYS_INLINE void prefetch_ahead(const uint8_t *w0, size_t ahead, size_t step_bytes, int step)
@@ -520,9 +528,7 @@ ALWAYS_INLINE void tile32(float *Y, int ldy, const uint8_t *W, size_t rb, const 
     const uint8_t *w[4];
     const xq_pair *x[4];
     __m512 acc[4][4];
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; i++)
-        w[i] = W + (size_t)(r + (i < nr ? i : 0)) * rb;
+    tile_rows(w, W, rb, r, nr);
 #pragma GCC unroll 4
     for (int j = 0; j < 4; j++)
         x[j] = X + (size_t)(t + (j < nt ? j : 0)) * xs;
@@ -688,9 +694,7 @@ ALWAYS_INLINE void tileK(float *Y, int ldy, const uint8_t *W, size_t rb, const b
     const uint8_t *w[4];
     const block_q8_K *x[2];
     __m512 acc[2][4]; // (nt, nr)
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; i++)
-        w[i] = W + (size_t)(r + (i < nr ? i : 0)) * rb;
+    tile_rows(w, W, rb, r, nr);
 #pragma GCC unroll 2
     for (int j = 0; j < 2; j++) {
         x[j] = X + (size_t)(t + (j < nt ? j : 0)) * nsb;
@@ -942,9 +946,7 @@ ALWAYS_INLINE void tileK4(float *Y, int ldy, const uint8_t *W, size_t rb, const 
     const uint8_t *w[4];
     const block_q8_K *x[4];
     __m512 acc[4][4], corr[4]; // (nt, nr), (nt)
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; i++)
-        w[i] = W + (size_t)(r + (i < nr ? i : 0)) * rb;
+    tile_rows(w, W, rb, r, nr);
 #pragma GCC unroll 4
     for (int j = 0; j < 4; j++) {
         x[j] = X + (size_t)(t + (j < nt ? j : 0)) * nsb;
