@@ -275,6 +275,28 @@ ALWAYS_INLINE __m512 kv_load(int kvt, const char *row, int e, __mmask16 m, int f
     return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(qs)), d);
 }
 
+// Prefetch into L1 the bytes of one head (elements [off, off + hd)) of the cache row at row:
+// a head's rows are a whole cell row (every KV head of the layer) apart, so the hardware
+// prefetchers see a strided stream that crosses a page every few rows.
+#ifndef KV_PF_ROWS
+#define KV_PF_ROWS 16
+#endif
+ALWAYS_INLINE void kv_prefetch(int kvt, const char *row, int off, int hd, int l2)
+{
+    size_t a = kvt == GPTC_KV_F32   ? (size_t)off * 4
+               : kvt == GPTC_KV_F16 ? (size_t)off * 2
+                                    : (size_t)(off / 32) * 34,
+           e = kvt == GPTC_KV_F32   ? (size_t)(off + hd) * 4
+               : kvt == GPTC_KV_F16 ? (size_t)(off + hd) * 2
+                                    : (size_t)((off + hd + 31) / 32) * 34;
+    uintptr_t p = ((uintptr_t)row + a) & ~(uintptr_t)63;
+    for (; p < (uintptr_t)row + e; p += 64)
+        if (l2)
+            _mm_prefetch((const char *)p, _MM_HINT_T1);
+        else
+            _mm_prefetch((const char *)p, _MM_HINT_T0);
+}
+
 ALWAYS_INLINE __m512 q_load(const float *q, __mmask16 m, int full)
 {
     return full ? _mm512_loadu_ps(q) : _mm512_maskz_loadu_ps(m, q);
@@ -324,6 +346,8 @@ ALWAYS_INLINE void kv_dot_t(int kvt, float *s, size_t lds, const float *q, int n
 {
     for (int j = 0; j < n; j += 4) {
         int nr = GPTC_MIN(4, n - j);
+        for (int b = j + KV_PF_ROWS; b < GPTC_MIN(n, j + KV_PF_ROWS + 4); b++)
+            kv_prefetch(kvt, base + (size_t)idx[b] * stride, off, hd, 0);
         const char *r[4];
         for (int b = 0; b < 4; b++)
             r[b] = base + (size_t)idx[j + GPTC_MIN(b, nr - 1)] * stride;
@@ -422,6 +446,9 @@ ALWAYS_INLINE void kv_acc_t(int kvt, float *y, const float *p, size_t lds, int n
     for (int j0 = 0; j0 < n; j0 += 128) {
         int nb = GPTC_MIN(128, n - j0);
         const int32_t *ib = idx + j0;
+        // the next block's rows into L2 while this block's passes run
+        for (int b = j0 + 128; b < GPTC_MIN(n, j0 + 256); b++)
+            kv_prefetch(kvt, base + (size_t)idx[b] * stride, off, hd, 1);
         for (int c = 0; c < hd; c += 64) {
             int w = GPTC_MIN(64, hd - c), nc = (w + 15) / 16;
             __mmask16 mt = w % 16 ? (__mmask16)((1u << (w % 16)) - 1) : (__mmask16)0xFFFF;
