@@ -589,10 +589,11 @@ ALWAYS_INLINE void matmul32(float *Y, int ldy, const void *W, const void *Xq, in
 }
 
 // ---------------------------------------------------------------------------------------------
-// K formats: rows [r, r + nr) x one token, super-block by super-block
-
-// Q2_K and Q3_K follow Q6_K (16 groups of 16, a correction through bsums: Q2_K's mins, Q3_K's
-// offset 4); IQ4_XS follows Q4_K's 8 sub-blocks of 32 with signed grid values, multiplied by the
+// K formats, super-block by super-block: Q4_K, Q5_K and Q6_K in tileK4 (below), the others in
+// tileK.
+//
+// Q2_K and Q3_K have 16 groups of 16 and a correction through bsums (Q2_K's mins, Q3_K's offset
+// 4); IQ4_XS has Q4_K's 8 sub-blocks of 32 with signed grid values, multiplied by the
 // activations with the abs/sign trick (vpmaddubsw takes unsigned weights), and no correction.
 enum { K_Q4, K_Q5, K_Q6, K_Q2, K_Q3, K_IQ4XS };
 
@@ -675,18 +676,9 @@ ALWAYS_INLINE __m512i kcodes(int kt, const uint8_t *b, int k)
     return n;
 }
 
-// The 8 (Q4_K/Q5_K) sub-block scales and mins of a super-block as bytes.
-ALWAYS_INLINE void k4_scales(const uint8_t *s12, uint64_t *sc, uint64_t *mn)
-{
-    uint32_t u0 = ld32(s12), u1 = ld32(s12 + 4), u2 = ld32(s12 + 8);
-    uint32_t sc_hi = (u2 & 0x0f0f0f0fu) | ((u0 >> 6) & 0x03030303u) << 4;
-    uint32_t m_hi = ((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 6) & 0x03030303u) << 4;
-    *sc = (uint64_t)(u0 & 0x3f3f3f3fu) | (uint64_t)sc_hi << 32;
-    *mn = (uint64_t)(u1 & 0x3f3f3f3fu) | (uint64_t)m_hi << 32;
-}
-
-// Rows [r, r + nr) x tokens [t, t + nt), nr in 1..4, nt in 1..2: each row's codes and scales are
-// decoded once per super-block for both tokens (more tokens would not fit the 32 registers).
+// Q2_K, Q3_K, IQ4_XS: rows [r, r + nr) x tokens [t, t + nt), nr in 1..4, nt in 1..2: each row's
+// codes and scales are decoded once per super-block for both tokens (more tokens would not fit the
+// 32 registers).
 ALWAYS_INLINE void tileK(float *Y, int ldy, const uint8_t *W, size_t rb, const block_q8_K *X,
                          int nsb, int r, int nr, int t, int nt, int prefetch, int kt)
 {
@@ -705,18 +697,12 @@ ALWAYS_INLINE void tileK(float *Y, int ldy, const uint8_t *W, size_t rb, const b
     for (int sb = 0; sb < nsb; sb++) {
         if (prefetch) prefetch_ahead(w[0], pf_ahead(rb), bs, sb);
         __m512i scw[4], isum[2][4];
-        __m256i mw[4];      // words the group sums are weighted by: mins (Q4_K/Q5_K), scales (Q6_K)
-        float dw[4], dm[4]; // the super-block's scale, and the correction's (-dmin, -32 d)
+        __m256i mw[4];      // words the group sums are weighted by: mins (Q2_K), scales (Q3_K)
+        float dw[4], dm[4]; // the super-block's scale, and the correction's (-dmin, -4 d)
 #pragma GCC unroll 4
         for (int i = 0; i < nr; i++) {
             const uint8_t *b = w[i] + (size_t)sb * bs;
-            if (kt == K_Q6) {
-                const block_q6_K *q6 = (const block_q6_K *)b;
-                mw[i] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)q6->scales));
-                scw[i] = _mm512_castsi256_si512(mw[i]);
-                dw[i] = h2f(q6->d);
-                dm[i] = -32.0f * dw[i];
-            } else if (kt == K_Q2) {
+            if (kt == K_Q2) {
                 const block_q2_K *q2 = (const block_q2_K *)b;
                 __m256i sc = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)q2->scales));
                 scw[i] = _mm512_castsi256_si512(_mm256_and_si256(sc, _mm256_set1_epi16(15)));
@@ -740,7 +726,7 @@ ALWAYS_INLINE void tileK(float *Y, int ldy, const uint8_t *W, size_t rb, const b
                 scw[i] = _mm512_castsi256_si512(mw[i]);
                 dw[i] = h2f(q3->d);
                 dm[i] = -4.0f * dw[i];
-            } else if (kt == K_IQ4XS) {
+            } else { // IQ4_XS
                 const block_iq4_xs *q4 = (const block_iq4_xs *)b;
                 int8_t ls[8];
                 for (int ib = 0; ib < 8; ib++)
@@ -754,18 +740,6 @@ ALWAYS_INLINE void tileK(float *Y, int ldy, const uint8_t *W, size_t rb, const b
                 mw[i] = _mm256_setzero_si256();
                 dw[i] = h2f(q4->d);
                 dm[i] = 0.0f;
-            } else {
-                const block_q4_K *q4 = (const block_q4_K *)b; // Q5_K starts the same way
-                uint64_t sc, mn;
-                k4_scales(q4->scales, &sc, &mn);
-                scw[i] =
-                    _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
-                // mins as words [m0, m0, m1, m1, ...]: one per group sum
-                const __m128i dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-                mw[i] =
-                    _mm256_cvtepu8_epi16(_mm_shuffle_epi8(_mm_cvtsi64_si128((long long)mn), dup));
-                dw[i] = h2f(q4->d);
-                dm[i] = -h2f(q4->dmin);
             }
 #pragma GCC unroll 2
             for (int j = 0; j < nt; j++)
@@ -777,8 +751,8 @@ ALWAYS_INLINE void tileK(float *Y, int ldy, const uint8_t *W, size_t rb, const b
 #pragma GCC unroll 2
             for (int j = 0; j < nt; j++)
                 xv[j] = _mm512_loadu_si512(x[j][sb].qs + 64 * k);
-            // scale word of each 16-bit pair: Q4_K/Q5_K sub-block 2k / 2k + 1 by halves,
-            // Q6_K group 4k + w / 8
+            // scale word of each 16-bit pair: Q2_K/Q3_K group 4k + w / 8, IQ4_XS sub-block
+            // 2k / 2k + 1 by halves
             __m512i idx =
                 k16(kt) ? _mm512_add_epi16(
                               _mm512_set1_epi16((short)(4 * k)),
