@@ -48,19 +48,11 @@ static struct srv_conn *oldest_idle(gptc_server *s, const struct sockaddr_storag
     return best;
 }
 
-/* Answer 503 on a socket we will not serve, and let the watchdog close it once the client has
- * read it (closing at once, with its request unread, would reset the connection first). */
-static void refuse(gptc_server *s, int fd, const char *why)
+/* Send the n bytes of a whole answer on a socket libmicrohttpd never saw, end our side, and let
+ * the watchdog close it once the client has read it (closing at once, with its request unread,
+ * would reset the connection first); closed now if the watchdog's list is full. */
+static void answer_and_close(gptc_server *s, int fd, const char *buf, int n)
 {
-    char body[256], buf[512];
-    int nb = snprintf(body, sizeof body,
-                      "{\"error\":{\"message\":\"%s\",\"type\":\"server_error\","
-                      "\"param\":null,\"code\":\"too_many_connections\"}}",
-                      why);
-    int n = snprintf(buf, sizeof buf,
-                     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                     "Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
-                     nb, body);
     ssize_t w = send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)w;
     shutdown(fd, SHUT_WR);
@@ -72,6 +64,21 @@ static void refuse(gptc_server *s, int fd, const char *why)
     }
     pthread_mutex_unlock(&s->conn_mu);
     if (fd >= 0) close(fd);
+}
+
+/* Answer 503 on a socket we will not serve (answer_and_close). */
+static void refuse(gptc_server *s, int fd, const char *why)
+{
+    char body[256], buf[512];
+    int nb = snprintf(body, sizeof body,
+                      "{\"error\":{\"message\":\"%s\",\"type\":\"server_error\","
+                      "\"param\":null,\"code\":\"too_many_connections\"}}",
+                      why);
+    int n = snprintf(buf, sizeof buf,
+                     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                     "Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
+                     nb, body);
+    answer_and_close(s, fd, buf, n);
 }
 
 /* The gate: each new connection waits here (in the accept thread, without blocking it) until
@@ -90,8 +97,7 @@ typedef struct gated {
     socklen_t al;
 } gated;
 
-/* Answer 400 invalid_content_length on a socket libmicrohttpd never saw, then close it as
- * refuse() does. */
+/* Answer 400 invalid_content_length on a socket libmicrohttpd never saw (answer_and_close). */
 static void refuse_cl(gptc_server *s, int fd)
 {
     static const char k[] = "{\"error\":{\"message\":\"the Content-Length header is not a "
@@ -104,18 +110,8 @@ static void refuse_cl(gptc_server *s, int fd)
                      "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
                      "x-should-retry: false\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
                      sizeof k - 1, k);
-    ssize_t w = send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-    (void)w;
-    shutdown(fd, SHUT_WR);
     gptc_srv_log(s, "a request with a malformed Content-Length: 400");
-    pthread_mutex_lock(&s->conn_mu);
-    if (s->n_closing < (int)(sizeof s->closing / sizeof *s->closing)) {
-        s->closing[s->n_closing] = fd;
-        s->closing_t[s->n_closing++] = gptc_srv_now();
-        fd = -1;
-    }
-    pthread_mutex_unlock(&s->conn_mu);
-    if (fd >= 0) close(fd);
+    answer_and_close(s, fd, buf, n);
 }
 
 /* Take the new connection, after closing an idle one to make room if needed, or refuse it. */
