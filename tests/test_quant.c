@@ -388,12 +388,12 @@ static void test_kernels(const gptc_ops *o)
                 run_table(o, t, Y, W, X, T, C, R, 0);
                 run_table(o, t, Y2, W, X, T, C, R, 5); // rows split 5 at a time (mid-tile)
                 // each token alone (T = 1) gives the bits it gets inside the batch
+                float *Y1 = xmalloc((size_t)R * sizeof *Y1);
                 for (int i = 0; i < T; i++) {
-                    float *Y1 = xmalloc((size_t)R * sizeof *Y1);
                     run_table(o, t, Y1, W, X + (size_t)i * C, 1, C, R, 0);
                     if (memcmp(Y1, Y + (size_t)i * R, (size_t)R * sizeof *Y1) != 0) bad_alone++;
-                    free(Y1);
                 }
+                free(Y1);
                 // tolerance: float summation order only; scale by sum |w||x| of the dequantized
                 float *wf = xmalloc((size_t)C * sizeof *wf), *xf = xmalloc((size_t)C * sizeof *xf);
                 void *xq = xmalloc(gptc_row_bytes(tt->vec_dot_type, C));

@@ -485,7 +485,7 @@ ALWAYS_INLINE void dots(int kind, int n, const void *w, const void *const *x, in
 ALWAYS_INLINE void matmul_kind(int kind, float *Y, int ldy, const void *W, const void *Xq, int T,
                                int C, int r0, int r1, size_t rb, size_t xb)
 {
-    if (T == 1) { // decode
+    if (T == 1) { // decode: the same dots, without the group set-up (which cost Q8_0 decode 15%)
         for (int r = r0; r < r1; r++)
             dots(kind, C, (const char *)W + (size_t)r * rb, &Xq, 1, &Y[r]);
         return;
