@@ -5,7 +5,8 @@
  * the figure of merit, and prefill (T = 64) on stories110M's 2048 x 768, where it is the integer
  * multiply-add rate (GOP/s, 2 per weight and token). 1 and 2 threads of the pool, rows split in
  * 16-row chunks as llama.c splits them. Each configuration is validated against the reference
- * table first. Not a test.
+ * table first. Q4_0 and Q8_0 also run packed (quant/pack.h: 16-row groups; isa "avx512p").
+ * Not a test.
  *
  *   bench_quant_kernels [max_threads [isa [type]]]
  */
@@ -17,6 +18,7 @@
 #include "bench_util.h"
 #include "core/ops.h"
 #include "core/threads.h"
+#include "quant/pack.h"
 #include "quant/quant.h"
 
 typedef struct job {
@@ -27,6 +29,8 @@ typedef struct job {
     const float *X; // (T, C)
     char *Xq;       // (T, act bytes)
     int T, C, R;
+    int packed; /* W is packed (pack.h); validated against the file's rows Wf */
+    const void *Wf;
 } job;
 
 static void task(void *arg, int ith, int nth)
@@ -38,6 +42,8 @@ static void task(void *arg, int ith, int nth)
     if (r0 >= r1) return;
     if (j->type == GPTC_TYPE_F32)
         j->ops->matmul_f32(j->Y, j->R, j->W, j->X, j->T, j->C, r0, r1);
+    else if (j->packed)
+        j->ops->matmul_qp(j->type, j->Y, j->R, j->W, j->Xq, j->T, j->C, r0, r1);
     else
         j->ops->matmul_q(j->type, j->Y, j->R, j->W, j->Xq, j->T, j->C, r0, r1);
 }
@@ -47,7 +53,7 @@ static void task(void *arg, int ith, int nth)
 static void run(gptc_pool *pool, job *j)
 {
     if (j->type != GPTC_TYPE_F32) {
-        int form = j->ops->act_form(j->type);
+        int form = j->packed ? GPTC_PACK_FORM : j->ops->act_form(j->type);
         size_t xb = j->ops->act_row_bytes(form, j->C);
         for (int t = 0; t < j->T; t++)
             j->ops->act_quant(form, j->Xq + (size_t)t * xb, j->X + (size_t)t * j->C, j->C);
@@ -83,7 +89,8 @@ static int validate(const job *j)
     int ok = 1;
     const int rows[] = {0, 1, j->R / 2 + 1, j->R - 1};
     for (int k = 0; k < 4; k++) {
-        r.ops->matmul_q(j->type, y, j->R, j->W, xq, j->T, j->C, rows[k], rows[k] + 1);
+        r.ops->matmul_q(j->type, y, j->R, j->packed ? j->Wf : j->W, xq, j->T, j->C, rows[k],
+                        rows[k] + 1);
         for (int t = 0; t < j->T; t++) {
             float a = j->Y[(size_t)t * j->R + rows[k]], b = y[(size_t)t * j->R + rows[k]];
             if (!(fabsf(a - b) <= 1e-3f * (1.0f + fabsf(b)))) ok = 0;
@@ -115,15 +122,15 @@ int main(int argc, char **argv)
     float *src = malloc((size_t)RBIG * C * sizeof(float));
     float *X = malloc((size_t)TPRE * C * sizeof(float)),
           *Y = malloc((size_t)TPRE * RBIG * sizeof(float));
-    char *W = malloc((size_t)RBIG * C * sizeof(float));
+    char *W = malloc((size_t)RBIG * C * sizeof(float)), *Wp = malloc((size_t)RBIG * C * 2);
     char *Xq = malloc((size_t)TPRE * C * 4);
-    if (!src || !X || !Y || !W || !Xq) return 1;
+    if (!src || !X || !Y || !W || !Wp || !Xq) return 1;
     for (size_t i = 0; i < (size_t)RBIG * C; i++)
         src[i] = rnd_f() * 0.05f;
     for (size_t i = 0; i < (size_t)TPRE * C; i++)
         X[i] = rnd_f();
 
-    const gptc_ops *tables[] = {gptc_ops_avx2(), gptc_ops_avx512()};
+    const gptc_ops *tables[] = {gptc_ops_avx2(), gptc_ops_avx512(), gptc_ops_avx512()};
     printf("\n%-7s %-5s %-13s %-3s %11s %9s %9s %s\n", "isa", "type", "R x C, T", "th", "median",
            "W GB/s", "GOP/s", "% of mem bw (decode)");
     int failures = 0;
@@ -137,18 +144,21 @@ int main(int argc, char **argv)
             else
                 gptc_type_info(ty)->from_float_ref(src + r * C, W + r * rb, C);
         }
-        for (size_t k = 0; k < 2; k++) {
+        if (gptc_pack_type_ok(ty)) gptc_pack_groups(ty, Wp, W, C, 0, RBIG / GPTC_PACK_ROWS);
+        for (size_t k = 0; k < 3; k++) {
             const gptc_ops *o = tables[k];
-            if (!o || (only && strcmp(only, o->name))) continue;
+            int packed = k == 2;
+            const char *name = packed ? "avx512p" : o ? o->name : "";
+            if (!o || (only && strcmp(only, name)) || (packed && !gptc_pack_type_ok(ty))) continue;
             for (int shape = 0; shape < 3; shape++) {
                 // 0: decode from memory; 1: prefill; 2: decode of an L2-resident matrix, timed by
                 // the thread's CPU time (the kernel's compute rate, whatever else the machine runs)
                 int R = shape == 1 ? RPRE : shape == 2 ? 512 : RBIG, T = shape == 1 ? TPRE : 1;
                 for (int th = 1; th <= (shape == 2 ? 1 : max_th); th++) {
-                    job j = {o, ty, Y, W, X, Xq, T, C, R};
+                    job j = {o, ty, Y, packed ? Wp : W, X, Xq, T, C, R, packed, W};
                     run(pools[th - 1], &j); // warm up, then validate
                     if (ty != GPTC_TYPE_F32 && !validate(&j)) {
-                        printf("%-7s %-5s VALIDATION FAILED\n", o->name, gptc_type_info(ty)->name);
+                        printf("%-7s %-5s VALIDATION FAILED\n", name, gptc_type_info(ty)->name);
                         failures++;
                         continue;
                     }
@@ -164,7 +174,7 @@ int main(int argc, char **argv)
                         times[n++] = ((cpu ? cpu_now() : bench_now()) - t0) / (shape == 2 ? 20 : 1);
                     }
                     double med = bench_median(times, n), wbytes = (double)R * rb;
-                    printf("%-7s %-5s %6dx%-3d %2d %-3d %9.1f us %9.1f %9.1f", o->name,
+                    printf("%-7s %-5s %6dx%-3d %2d %-3d %9.1f us %9.1f %9.1f", name,
                            gptc_type_info(ty)->name, R, C, T, th, med * 1e6, wbytes / med * 1e-9,
                            2.0 * R * C * T / med * 1e-9);
                     if (shape == 0) printf("   %5.1f%%", 100.0 * wbytes / med / bw[th - 1]);
@@ -175,7 +185,7 @@ int main(int argc, char **argv)
             }
         }
     }
-    free(src), free(X), free(Y), free(W), free(Xq);
+    free(src), free(X), free(Y), free(W), free(Wp), free(Xq);
     for (int n = 0; n < 8; n++)
         gptc_pool_free(pools[n]);
     if (failures) printf("%d configurations failed validation\n", failures);

@@ -51,6 +51,8 @@ static void build_novnni(void)
     avx512_novnni.act_row_bytes = gptc_ops_avx2_table.act_row_bytes;
     avx512_novnni.act_quant = gptc_ops_avx2_table.act_quant;
     avx512_novnni.matmul_q = gptc_ops_avx2_table.matmul_q;
+    avx512_novnni.pack = gptc_ops_avx2_table.pack;
+    avx512_novnni.matmul_qp = gptc_ops_avx2_table.matmul_qp;
 }
 
 const gptc_ops *gptc_ops_avx512(void)

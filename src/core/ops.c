@@ -13,6 +13,7 @@
 
 #include "core/base.h"
 #include "core/fp16.h"
+#include "quant/pack.h"
 #include "quant/qmm.h"
 #include "quant/quant.h"
 
@@ -145,6 +146,8 @@ static const gptc_ops ops_ref = {
     .act_row_bytes = gptc_qmm_act_bytes_ref,
     .act_quant = gptc_qmm_act_quant_ref,
     .matmul_q = gptc_qmm_matmul_ref,
+    .pack = gptc_qmm_pack_none,
+    .matmul_qp = gptc_pack_matmul_ref,
     .kv_dot = gptc_kv_dot_ref,
     .kv_acc = gptc_kv_acc_ref,
     .att_softmax = att_softmax_ref,

@@ -15,7 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GPTC_ACT_FORMS 5 /* activation forms any table uses for quantized weights */
+#define GPTC_ACT_FORMS                                                                             \
+    6 /* activation forms any table uses for quantized weights; the last,                          \
+       * 5, is packed weights' (quant/pack.h: GPTC_PACK_FORM) in every table */
 
 /* Element types of a KV cache row, as the attention kernels read them. */
 enum { GPTC_KV_F32, GPTC_KV_F16, GPTC_KV_Q8_0 };
@@ -53,6 +55,14 @@ typedef struct gptc_ops {
     void (*act_quant)(int form, void *xq, const float *x, int C);
     void (*matmul_q)(uint32_t wtype, float *Y, int ldy, const void *W, const void *Xq, int T, int C,
                      int r0, int r1);
+    /* Packed weights (quant/pack.h: 16 rows regrouped at load, rows in the vector lanes).
+     * pack(wtype): 1 when this table computes packed weights of that type faster than the
+     * file's rows (the loader packs only then). matmul_qp: as matmul_q with W packed and X in
+     * form GPTC_PACK_FORM; whole 16-row groups are computed, only rows [r0, r1) stored. Every
+     * table runs it, with the bits gptc_qmm_matmul_ref gives on the file's rows. */
+    int (*pack)(uint32_t wtype);
+    void (*matmul_qp)(uint32_t wtype, float *Y, int ldy, const void *W, const void *Xq, int T,
+                      int C, int r0, int r1);
 
     /* Attention over a KV cache (model/context.c). A set of n cache rows, row j at
      * base + idx[j] * stride bytes, each of kind kvt (GPTC_KV_*: f32, f16, or q8_0 blocks of

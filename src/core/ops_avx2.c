@@ -17,6 +17,7 @@
 #include "core/simd_exp.h"
 #include "core/base.h"
 #include "core/ops.h"
+#include "quant/pack.h"
 #include "quant/qmm.h"
 
 enum { WT_F32, WT_F16, WT_BF16 };
@@ -465,6 +466,8 @@ const gptc_ops gptc_ops_avx2_table = {
     .act_row_bytes = gptc_qmm_act_bytes_ref,
     .act_quant = gptc_qmm_act_quant_ref,
     .matmul_q = gptc_qmm_matmul_avx2,
+    .pack = gptc_qmm_pack_none,
+    .matmul_qp = gptc_pack_matmul_ref,
     .kv_dot = kv_dot_avx2,
     .kv_acc = kv_acc_avx2,
     .att_softmax = att_softmax_avx2,

@@ -5,6 +5,7 @@
  */
 #include "quant/qmm.h"
 
+#include "quant/pack.h"
 #include "quant/quant.h"
 
 static const uint32_t k_form_type[3] = {GPTC_TYPE_Q8_0, GPTC_TYPE_Q8_1, GPTC_TYPE_Q8_K};
@@ -15,13 +16,24 @@ int gptc_qmm_act_form_ref(uint32_t wtype)
     return v == GPTC_TYPE_Q8_0 ? 0 : v == GPTC_TYPE_Q8_1 ? 1 : 2;
 }
 
+int gptc_qmm_pack_none(uint32_t wtype)
+{
+    (void)wtype;
+    return 0;
+}
+
 size_t gptc_qmm_act_bytes_ref(int form, int C)
 {
+    if (form == GPTC_PACK_FORM) return gptc_pack_act_bytes(C);
     return gptc_row_bytes(k_form_type[form], C);
 }
 
 void gptc_qmm_act_quant_ref(int form, void *xq, const float *x, int C)
 {
+    if (form == GPTC_PACK_FORM) {
+        gptc_pack_act_quant_ref(xq, x, C);
+        return;
+    }
     gptc_type_info(k_form_type[form])->from_float_ref(x, xq, C);
 }
 

@@ -26,6 +26,9 @@
 #include <stdint.h>
 
 int gptc_qmm_act_form_ref(uint32_t wtype);
+/* pack for tables that keep the file's rows (0 for every type); their matmul_qp is
+ * gptc_pack_matmul_ref (pack.h) */
+int gptc_qmm_pack_none(uint32_t wtype);
 size_t gptc_qmm_act_bytes_ref(int form, int C);
 void gptc_qmm_act_quant_ref(int form, void *xq, const float *x, int C);
 void gptc_qmm_matmul_ref(uint32_t wtype, float *Y, int ldy, const void *W, const void *Xq, int T,
@@ -39,5 +42,8 @@ size_t gptc_qmm_act_bytes_avx512(int form, int C);
 void gptc_qmm_act_quant_avx512(int form, void *xq, const float *x, int C);
 void gptc_qmm_matmul_avx512(uint32_t wtype, float *Y, int ldy, const void *W, const void *Xq, int T,
                             int C, int r0, int r1);
+int gptc_qmm_pack_avx512(uint32_t wtype);
+void gptc_qmm_matmul_packed_avx512(uint32_t wtype, float *Y, int ldy, const void *W, const void *Xq,
+                                   int T, int C, int r0, int r1);
 
 #endif

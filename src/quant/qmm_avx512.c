@@ -47,6 +47,7 @@
 
 #include "quant/blocks.h"
 #include "core/base.h"
+#include "quant/pack.h"
 #include "quant/qmm.h"
 #include "quant/quant.h"
 
@@ -115,6 +116,7 @@ int gptc_qmm_act_form_avx512(uint32_t wtype)
 
 size_t gptc_qmm_act_bytes_avx512(int form, int C)
 {
+    if (form == GPTC_PACK_FORM) return gptc_pack_act_bytes(C);
     if (form == F_Q8_K) return (size_t)(C / QK_K) * sizeof(block_q8_K);
     return (size_t)((C / QK + 1) / 2) * sizeof(xq_pair);
 }
@@ -234,9 +236,31 @@ static void act_q8_K(void *dst, const float *x, int C)
     }
 }
 
+// Packed weights' activations (pack.h), as gptc_pack_act_quant_ref.
+static void act_packed(void *dst, const float *x, int C)
+{
+    gptc_pack_xblk *o = dst;
+    for (int b = 0; b < C / QK; b++, x += QK) {
+        __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+        float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        __m512 vid = _mm512_set1_ps(id);
+        __m512i q0 = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(v0, vid)));
+        __m512i q1 = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(v1, vid)));
+        _mm_storeu_si128((__m128i *)o[b].qs, _mm512_cvtepi32_epi8(q0));
+        _mm_storeu_si128((__m128i *)(o[b].qs + 16), _mm512_cvtepi32_epi8(q1));
+        int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+        o[b].d = h2f(f2h(d));
+        o[b].neg8 = -8 * sum;
+        o[b].neg128 = -128 * sum;
+    }
+}
+
 void gptc_qmm_act_quant_avx512(int form, void *xq, const float *x, int C)
 {
-    if (form == F_Q8_K)
+    if (form == GPTC_PACK_FORM)
+        act_packed(xq, x, C);
+    else if (form == F_Q8_K)
         act_q8_K(xq, x, C);
     else
         act_q8_32(xq, x, C, form == F_Q8_1 || form == F_Q8_1_NIB, form >= F_Q8_0_NIB);
@@ -1100,4 +1124,152 @@ void gptc_qmm_matmul_avx512(uint32_t wtype, float *Y, int ldy, const void *W, co
     default:
         GPTC_ASSERT(!"matmul_q: not a quantized weight type");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packed Q4_0 and Q8_0 (pack.h): rows in the 16 int32 lanes
+//
+// A packed block of 16 rows is 16 f16 scales then 64-byte vectors of 4 codes per row: Q4_0's
+// vector gives two vpdpbusd operands (low nibbles: elements 4k .. 4k + 3, high: 16 + 4k ..),
+// Q8_0's one. Activations are 4 codes broadcast to every lane, so each lane accumulates its
+// row's exact integer dot of the block from -8 (or -128) x the block's code sum; then, per row
+// and token, s += isum * (d_w * d_x) unfused, as the reference sums. Tiles: NG groups of 16
+// rows x NT tokens; decode takes 4 groups x 1 token, prefill 1 group x up to 8 tokens. Every
+// output has the same operations in any tile, so results do not depend on tiling or batch.
+
+ALWAYS_INLINE size_t pk_blk_bytes(int q8)
+{
+    return q8 ? 544 : 288;
+}
+
+ALWAYS_INLINE void ptile(float *Y, int ldy, const uint8_t *W, size_t gb, const gptc_pack_xblk *X,
+                         int nb, int g, int ng, int t, int nt, int r0, int r1, int prefetch, int q8)
+{
+    const size_t pbs = pk_blk_bytes(q8);
+    const uint8_t *w[4];
+    const gptc_pack_xblk *x[8];
+    __m512 acc[4][8];
+#pragma GCC unroll 4
+    for (int i = 0; i < ng; i++)
+        w[i] = W + (size_t)(g + i) * gb;
+#pragma GCC unroll 8
+    for (int j = 0; j < nt; j++)
+        x[j] = X + (size_t)(t + j) * nb;
+#pragma GCC unroll 4
+    for (int i = 0; i < ng; i++)
+#pragma GCC unroll 8
+        for (int j = 0; j < nt; j++)
+            acc[i][j] = _mm512_setzero_ps();
+    const __m512i lo = _mm512_set1_epi8(15);
+    size_t ahead = (size_t)ng * gb; // the next tile's groups, swept in step with this one
+    for (int b = 0; b < nb; b++) {
+        if (prefetch)
+            for (size_t o = 0; o < (size_t)ng * pbs; o += 64)
+                _mm_prefetch((const char *)(w[0] + ahead + (size_t)b * ng * pbs + o), _MM_HINT_T1);
+        __m512i isum[4][8];
+#pragma GCC unroll 4
+        for (int i = 0; i < ng; i++)
+#pragma GCC unroll 8
+            for (int j = 0; j < nt; j++)
+                isum[i][j] = _mm512_set1_epi32(q8 ? x[j][b].neg128 : x[j][b].neg8);
+        for (int k = 0; k < (q8 ? 8 : 4); k++) {
+#pragma GCC unroll 4
+            for (int i = 0; i < ng; i++) {
+                __m512i v = _mm512_loadu_si512(w[i] + (size_t)b * pbs + 32 + 64 * k);
+                __m512i a = q8 ? v : _mm512_and_si512(v, lo);
+#pragma GCC unroll 8
+                for (int j = 0; j < nt; j++)
+                    isum[i][j] = _mm512_dpbusd_epi32(
+                        isum[i][j], a,
+                        _mm512_set1_epi32((int)ld32((const uint8_t *)x[j][b].qs + 4 * k)));
+                if (!q8) {
+                    __m512i h = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo);
+#pragma GCC unroll 8
+                    for (int j = 0; j < nt; j++)
+                        isum[i][j] = _mm512_dpbusd_epi32(
+                            isum[i][j], h,
+                            _mm512_set1_epi32((int)ld32((const uint8_t *)x[j][b].qs + 16 + 4 * k)));
+                }
+            }
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < ng; i++) {
+            __m512 dw =
+                _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w[i] + (size_t)b * pbs)));
+#pragma GCC unroll 8
+            for (int j = 0; j < nt; j++) {
+                __m512 p = _mm512_mul_ps(dw, _mm512_set1_ps(x[j][b].d));
+                acc[i][j] =
+                    _mm512_add_ps(acc[i][j], _mm512_mul_ps(_mm512_cvtepi32_ps(isum[i][j]), p));
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < ng; i++) {
+        int rg = (g + i) * GPTC_PACK_ROWS, a = GPTC_MAX(r0 - rg, 0), e = GPTC_MIN(r1 - rg, 16);
+        __mmask16 m = (__mmask16)(((1u << e) - 1) & ~((1u << a) - 1));
+#pragma GCC unroll 8
+        for (int j = 0; j < nt; j++)
+            _mm512_mask_storeu_ps(Y + (size_t)(t + j) * ldy + rg, m, acc[i][j]);
+    }
+}
+
+// Groups [g, g + ng) x tokens [t0, t1), in token tiles of 8, 4, 2, 1.
+ALWAYS_INLINE void ptile_tokens(float *Y, int ldy, const uint8_t *W, size_t gb,
+                                const gptc_pack_xblk *X, int nb, int g, int ng, int t0, int t1,
+                                int r0, int r1, int q8)
+{
+    int t = t0;
+    for (; t + 8 <= t1; t += 8)
+        ptile(Y, ldy, W, gb, X, nb, g, 1, t, 8, r0, r1, 0, q8);
+    if (t + 4 <= t1) {
+        ptile(Y, ldy, W, gb, X, nb, g, 1, t, 4, r0, r1, 0, q8);
+        t += 4;
+    }
+    if (t + 2 <= t1) {
+        ptile(Y, ldy, W, gb, X, nb, g, 1, t, 2, r0, r1, 0, q8);
+        t += 2;
+    }
+    if (t < t1) ptile(Y, ldy, W, gb, X, nb, g, 1, t, 1, r0, r1, 0, q8);
+    (void)ng;
+}
+
+ALWAYS_INLINE void matmul_packed(float *Y, int ldy, const void *W, const void *Xq, int T, int C,
+                                 int r0, int r1, int q8)
+{
+    int nb = C / QK, g0 = r0 / GPTC_PACK_ROWS, g1 = (r1 + GPTC_PACK_ROWS - 1) / GPTC_PACK_ROWS;
+    size_t gb = (size_t)nb * pk_blk_bytes(q8);
+    const gptc_pack_xblk *X = Xq;
+    if (T == 1) { // decode: 4 groups at a time, streaming
+        int g = g0;
+        for (; g + 4 <= g1; g += 4)
+            ptile(Y, ldy, W, gb, X, nb, g, 4, 0, 1, r0, r1, 1, q8);
+        for (; g < g1; g++)
+            ptile(Y, ldy, W, gb, X, nb, g, 1, 0, 1, r0, r1, 0, q8);
+        return;
+    }
+    // token blocks whose activations stay in L2 while the groups stream past; a group's
+    // weights are reused from L1 / L2 by every token tile
+    int TB = (int)GPTC_MIN((size_t)T, (256 * 1024) / ((size_t)nb * sizeof(gptc_pack_xblk)));
+    TB = GPTC_MAX(8, TB & ~7);
+    for (int tb = 0; tb < T; tb += TB) {
+        int te = GPTC_MIN(T, tb + TB);
+        for (int g = g0; g < g1; g++)
+            ptile_tokens(Y, ldy, W, gb, X, nb, g, 1, tb, te, r0, r1, q8);
+    }
+}
+
+int gptc_qmm_pack_avx512(uint32_t wtype)
+{
+    return gptc_pack_type_ok(wtype);
+}
+
+void gptc_qmm_matmul_packed_avx512(uint32_t wtype, float *Y, int ldy, const void *W, const void *Xq,
+                                   int T, int C, int r0, int r1)
+{
+    GPTC_ASSERT(gptc_pack_type_ok(wtype));
+    if (wtype == GPTC_TYPE_Q8_0)
+        matmul_packed(Y, ldy, W, Xq, T, C, r0, r1, 1);
+    else
+        matmul_packed(Y, ldy, W, Xq, T, C, r0, r1, 0);
 }

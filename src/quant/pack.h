@@ -1,0 +1,56 @@
+/*
+ * pack.h — weights regrouped at load ("packed"), 16 rows at a time, so that one 64-byte vector
+ * holds 4 codes of each of 16 rows: a product then keeps rows in the int32 lanes and broadcasts
+ * 4 activation codes at a time, instead of summing 16 lanes per row and token at the end.
+ *
+ * Types: Q4_0 and Q8_0 (gptc_pack_type_ok). A packed matrix has rows a multiple of
+ * GPTC_PACK_ROWS and takes exactly the bytes of the file's rows: group g (rows 16g .. 16g + 15)
+ * starts at byte g * 16 * row_bytes, so a view of rows [r0, ...) with r0 % 16 == 0 is the same
+ * byte offset as in the file. Within a group, block b (columns 32b .. 32b + 31) is
+ *   Q4_0 (288 bytes): the 16 rows' f16 scales d, then for k = 0..3 the 16 rows' qs[4k .. 4k + 3]
+ *        (4 bytes a row: low nibbles are elements 4k .. 4k + 3, high nibbles 16 + 4k ..);
+ *   Q8_0 (544 bytes): the 16 rows' f16 scales d, then for k = 0..7 the 16 rows' codes
+ *        4k .. 4k + 3, each plus 128 (stored unsigned).
+ *
+ * Activations of packed weights (form GPTC_PACK_FORM in every ops table) are per 32-element
+ * block: the Q8_0 codes and scale of gptc_q8_0_quantize_ref, the scale as a float, and minus
+ * the codes' sum times 8 and times 128 (the weights' code offsets).
+ *
+ * The products give, for every output, the bits gptc_qmm_matmul_ref gives on the file's rows:
+ * per block the exact integer dot, then s += isum * (d_w * d_x) in block order, unfused.
+ */
+#ifndef GPTC_PACK_H
+#define GPTC_PACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GPTC_PACK_ROWS 16
+#define GPTC_PACK_FORM 5 /* the activation form index of packed weights (core/ops.h) */
+
+/* One activation block of packed weights (40 bytes; any alignment). */
+typedef struct gptc_pack_xblk {
+    int8_t qs[32];
+    float d;        /* the Q8_0 block's f16 scale, as a float */
+    int32_t neg8;   /* -8 * sum(qs): Q4_0's offset */
+    int32_t neg128; /* -128 * sum(qs): Q8_0's offset */
+} gptc_pack_xblk;
+
+/* 1 when gptc can pack weights of this type. */
+int gptc_pack_type_ok(uint32_t type);
+/* Pack rows [g0 * 16, g1 * 16) of a (rows, cols) matrix of type from src (the file's rows) into
+ * dst (the same offsets). cols a multiple of 32. */
+void gptc_pack_groups(uint32_t type, void *dst, const void *src, int cols, int g0, int g1);
+/* Row r of a packed matrix back in the file's layout (tests). */
+void gptc_pack_unpack_row(uint32_t type, void *row, const void *packed, int cols, int r);
+
+/* Activations: bytes of a row of C columns, and the reference conversion. */
+size_t gptc_pack_act_bytes(int C);
+void gptc_pack_act_quant_ref(void *xq, const float *x, int C);
+
+/* The reference product Y[t, r] for r in [r0, r1), t in [0, T): W packed, Xq rows of
+ * gptc_pack_act_bytes(C). */
+void gptc_pack_matmul_ref(uint32_t wtype, float *Y, int ldy, const void *W, const void *Xq, int T,
+                          int C, int r0, int r1);
+
+#endif

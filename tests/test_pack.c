@@ -1,0 +1,170 @@
+/*
+ * test_pack.c — packed weights (quant/pack.h): the layout round-trips, every table's packed
+ * activations are the reference's bytes, and every table's packed product gives exactly the
+ * bits the reference product gives on the file's rows — for any split of the rows (partial
+ * 16-row groups included), any number of tokens, and a token alone or in a batch.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "core/base.h"
+#include "core/ops.h"
+#include "quant/pack.h"
+#include "quant/qmm.h"
+#include "quant/quant.h"
+#include "test.h"
+
+static uint32_t rng = 12345;
+static float frand(void)
+{
+    rng = rng * 1664525u + 1013904223u;
+    return (float)(rng >> 8) / 16777216.0f * 2.0f - 1.0f;
+}
+
+/* A (R, C) matrix of random floats quantized to type: the file's rows. */
+static uint8_t *make_weights(uint32_t type, int R, int C)
+{
+    size_t rb = gptc_row_bytes(type, C);
+    uint8_t *w = malloc(rb * (size_t)R);
+    float *x = malloc((size_t)C * sizeof *x);
+    for (int r = 0; r < R; r++) {
+        float s = 0.01f + 0.2f * (float)(r % 7);
+        for (int c = 0; c < C; c++)
+            x[c] = frand() * s;
+        gptc_type_info(type)->from_float_ref(x, w + rb * (size_t)r, C);
+    }
+    free(x);
+    return w;
+}
+
+static int same_bits(const float *a, const float *b, size_t n, size_t *at)
+{
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], sizeof a[i]) != 0) {
+            *at = i;
+            return 0;
+        }
+    return 1;
+}
+
+static void check_layout(uint32_t type, int R, int C)
+{
+    size_t rb = gptc_row_bytes(type, C);
+    uint8_t *w = make_weights(type, R, C), *p = malloc(rb * (size_t)R), *row = malloc(rb);
+    memset(p, 0xAA, rb * (size_t)R);
+    gptc_pack_groups(type, p, w, C, 0, R / GPTC_PACK_ROWS);
+    int ok = 1;
+    for (int r = 0; r < R && ok; r++) {
+        gptc_pack_unpack_row(type, row, p, C, r);
+        ok = memcmp(row, w + rb * (size_t)r, rb) == 0;
+    }
+    CHECK(ok, "%s %dx%d: packing then unpacking gives the file's rows", gptc_type_info(type)->name,
+          R, C);
+    free(w);
+    free(p);
+    free(row);
+}
+
+static void check_products(const gptc_ops *ops, uint32_t type, int R, int C, int T)
+{
+    const char *tn = gptc_type_info(type)->name;
+    size_t rb = gptc_row_bytes(type, C);
+    uint8_t *w = make_weights(type, R, C), *p = malloc(rb * (size_t)R);
+    gptc_pack_groups(type, p, w, C, 0, R / GPTC_PACK_ROWS);
+    float *x = malloc((size_t)T * C * sizeof *x);
+    for (int i = 0; i < T * C; i++)
+        x[i] = frand() * (i % 5 == 0 ? 3.0f : 1.0f);
+    if (T > 1)
+        for (int c = 0; c < C; c++)
+            x[c] = 0.0f; /* a zero token: scale 0 */
+
+    /* activations: the table's bytes are the reference's */
+    size_t xb = ops->act_row_bytes(GPTC_PACK_FORM, C);
+    CHECK(xb == gptc_pack_act_bytes(C), "%s: packed activation row bytes", ops->name);
+    uint8_t *xq = malloc(xb * (size_t)T), *xr = malloc(xb * (size_t)T);
+    for (int t = 0; t < T; t++) {
+        ops->act_quant(GPTC_PACK_FORM, xq + xb * (size_t)t, x + (size_t)t * C, C);
+        gptc_pack_act_quant_ref(xr + xb * (size_t)t, x + (size_t)t * C, C);
+    }
+    CHECK(memcmp(xq, xr, xb * (size_t)T) == 0,
+          "%s %s C=%d T=%d: packed activations as the reference", ops->name, tn, C, T);
+
+    /* the reference product on the file's rows */
+    size_t qb = gptc_row_bytes(GPTC_TYPE_Q8_0, C);
+    uint8_t *q8 = malloc(qb * (size_t)T);
+    for (int t = 0; t < T; t++)
+        gptc_q8_0_quantize_ref(x + (size_t)t * C, q8 + qb * (size_t)t, C);
+    float *want = malloc((size_t)T * R * sizeof *want), *got = malloc((size_t)T * R * sizeof *got);
+    gptc_qmm_matmul_ref(type, want, R, w, q8, T, C, 0, R);
+
+    size_t at = 0;
+    /* whole, then in splits of 5 rows (partial groups at both ends) */
+    for (int split = 0; split < 2; split++) {
+        for (size_t i = 0; i < (size_t)T * R; i++)
+            got[i] = NAN;
+        int step = split ? 5 : R;
+        for (int r0 = 0; r0 < R; r0 += step)
+            ops->matmul_qp(type, got, R, p, xq, T, C, r0, GPTC_MIN(R, r0 + step));
+        CHECK(same_bits(got, want, (size_t)T * R, &at),
+              "%s %s %dx%d T=%d split %d: packed product = reference bits (first difference at "
+              "token %zu row %zu: %g vs %g)",
+              ops->name, tn, R, C, T, step, at / (size_t)R, at % (size_t)R, got[at], want[at]);
+    }
+    /* a token alone: the same bits as in the batch */
+    if (T > 1) {
+        int t = T - 1;
+        float *one = malloc((size_t)R * sizeof *one);
+        ops->matmul_qp(type, one, R, p, xq + xb * (size_t)t, 1, C, 0, R);
+        CHECK(same_bits(one, got + (size_t)t * R, (size_t)R, &at),
+              "%s %s %dx%d: token %d alone = in a batch of %d", ops->name, tn, R, C, t, T);
+        free(one);
+    }
+    /* rows outside [r0, r1) are not written */
+    for (size_t i = 0; i < (size_t)T * R; i++)
+        got[i] = -7.0f;
+    int r0 = GPTC_MIN(3, R - 1), r1 = GPTC_MAX(r0 + 1, R - 2);
+    ops->matmul_qp(type, got, R, p, xq, T, C, r0, r1);
+    int kept = 1;
+    for (int t = 0; t < T; t++)
+        for (int r = 0; r < R; r++)
+            if ((r < r0 || r >= r1) && got[(size_t)t * R + r] != -7.0f) kept = 0;
+    CHECK(kept, "%s %s %dx%d T=%d: rows outside [%d, %d) untouched", ops->name, tn, R, C, T, r0,
+          r1);
+    free(w);
+    free(p);
+    free(x);
+    free(xq);
+    free(xr);
+    free(q8);
+    free(want);
+    free(got);
+}
+
+int main(void)
+{
+    const uint32_t types[] = {GPTC_TYPE_Q4_0, GPTC_TYPE_Q8_0};
+    const int shapes[][2] = {{16, 32}, {32, 64}, {48, 96}, {80, 768}, {64, 2048}, {16, 4096}};
+    const int tokens[] = {1, 2, 3, 5, 7, 8, 9, 13, 17, 33};
+    const gptc_ops *tables[] = {gptc_ops_ref(), gptc_ops_avx2(), gptc_ops_avx512()};
+    CHECK(gptc_pack_type_ok(GPTC_TYPE_Q4_0) && gptc_pack_type_ok(GPTC_TYPE_Q8_0) &&
+              !gptc_pack_type_ok(GPTC_TYPE_Q4_K) && !gptc_pack_type_ok(GPTC_TYPE_F16),
+          "packable types: Q4_0 and Q8_0");
+    for (size_t ti = 0; ti < 2; ti++)
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+            check_layout(types[ti], shapes[si][0], shapes[si][1]);
+    for (size_t k = 0; k < 3; k++) {
+        const gptc_ops *ops = tables[k];
+        if (!ops) {
+            printf("note: this CPU has no %s table; its checks did not run\n",
+                   k == 1 ? "avx2" : "avx512");
+            continue;
+        }
+        for (size_t ti = 0; ti < 2; ti++)
+            for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+                for (size_t n = 0; n < sizeof tokens / sizeof tokens[0]; n++) {
+                    if (k == 0 && shapes[si][1] >= 2048 && tokens[n] > 5) continue; /* slow */
+                    check_products(ops, types[ti], shapes[si][0], shapes[si][1], tokens[n]);
+                }
+    }
+    return test_summary();
+}
