@@ -66,6 +66,9 @@ typedef struct gptc_model gptc_model;
 
 typedef struct gptc_model_params {
     const char *tokenizer_path; /* llama2.c checkpoints: tokenizer.bin; NULL: look beside model */
+    int no_repack; /* 1: keep every weight in the file's layout; 0 (default): copy the matrices
+                    * the CPU's kernels run faster packed (Q4_0, Q8_0 with AVX-512 VNNI) into a
+                    * 16-row interleave at load (gptc_model_packed_bytes of memory) */
 } gptc_model_params;
 
 typedef struct gptc_hparams {
@@ -93,6 +96,8 @@ GPTC_API void gptc_model_free(gptc_model *model);
 GPTC_API const gptc_hparams *gptc_model_hparams(const gptc_model *model);
 /* Bytes of weight data the forward pass reads per token (for bandwidth bounds). */
 GPTC_API uint64_t gptc_model_weight_bytes(const gptc_model *model);
+/* Bytes of memory the packed copies of weights take (0: none packed; see no_repack). */
+GPTC_API uint64_t gptc_model_packed_bytes(const gptc_model *model);
 /* Look up a metadata string ("general.name", "tokenizer.chat_template"); NULL if absent.
  * Borrowed: valid while the model lives. *len receives the length (strings may hold NULs). */
 GPTC_API const char *gptc_model_meta_str(const gptc_model *model, const char *key, size_t *len);

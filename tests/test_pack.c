@@ -2,11 +2,14 @@
  * test_pack.c — packed weights (quant/pack.h): the layout round-trips, every table's packed
  * activations are the reference's bytes, and every table's packed product gives exactly the
  * bits the reference product gives on the file's rows — for any split of the rows (partial
- * 16-row groups included), any number of tokens, and a token alone or in a batch.
+ * 16-row groups included), any number of tokens, and a token alone or in a batch. And a model
+ * loaded packed (the default) gives the logits of the same model loaded with no_repack, within
+ * the rounding of the other table's summation order, and the same greedy tokens.
  */
 #include <math.h>
 #include <stdlib.h>
 
+#include "gptc.h"
 #include "core/base.h"
 #include "core/ops.h"
 #include "quant/pack.h"
@@ -140,6 +143,79 @@ static void check_products(const gptc_ops *ops, uint32_t type, int R, int C, int
     free(got);
 }
 
+/* Logits of 12 teacher-forced steps after a 5-token prompt into out (12 * V) */
+static int run_model(gptc_model *m, float *out, int V)
+{
+    gptc_ctx_params cp = gptc_ctx_default_params();
+    cp.n_ctx = 64;
+    cp.n_threads = 2;
+    gptc_ctx *c = NULL;
+    gptc_err err;
+    if (gptc_ctx_init(m, &cp, &c, &err)) return 0;
+    int32_t tok[17], pos[17];
+    for (int i = 0; i < 17; i++)
+        tok[i] = (int32_t)((1 + i * 37) % V), pos[i] = i;
+    int ok = 1;
+    for (int k = 0; k < 12 && ok; k++) {
+        gptc_batch b = {
+            .n_tokens = k ? 1 : 6, .token = tok + (k ? 5 + k : 0), .pos = pos + (k ? 5 + k : 0)};
+        ok = gptc_decode(c, &b, &err) == GPTC_OK;
+        if (ok) memcpy(out + (size_t)k * V, gptc_get_logits(c, b.n_tokens - 1), sizeof *out * V);
+    }
+    gptc_ctx_free(c);
+    return ok;
+}
+
+static int argmax(const float *x, int n)
+{
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[b]) b = i;
+    return b;
+}
+
+static void check_model(const char *file, uint32_t type)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/gguf/quant/%s", test_data_dir(), file);
+    gptc_model *mp = NULL, *mf = NULL;
+    gptc_model_params p = gptc_model_default_params(), f = p;
+    f.no_repack = 1;
+    gptc_err err;
+    if (gptc_model_load(path, &p, &mp, &err) || gptc_model_load(path, &f, &mf, &err)) {
+        CHECK(0, "load %s: %s", path, err.msg);
+        gptc_model_free(mp);
+        return;
+    }
+    int packs = gptc_ops_get()->pack(type);
+    CHECK(packs ? gptc_model_packed_bytes(mp) > 0 : gptc_model_packed_bytes(mp) == 0,
+          "%s: %llu bytes packed by the %s table", file,
+          (unsigned long long)gptc_model_packed_bytes(mp), gptc_ops_get()->name);
+    CHECK(gptc_model_packed_bytes(mf) == 0, "%s with no_repack: nothing packed", file);
+    int V = gptc_model_hparams(mp)->n_vocab;
+    float *a = malloc(sizeof *a * 12 * V), *b = malloc(sizeof *b * 12 * V);
+    if (run_model(mp, a, V) && run_model(mf, b, V)) {
+        float md = 0.0f, lo = a[0], hi = a[0];
+        int same = 1;
+        for (int k = 0; k < 12; k++) {
+            same &= argmax(a + (size_t)k * V, V) == argmax(b + (size_t)k * V, V);
+            for (int v = 0; v < V; v++) {
+                float x = a[(size_t)k * V + v];
+                md = fmaxf(md, fabsf(x - b[(size_t)k * V + v]));
+                lo = fminf(lo, x), hi = fmaxf(hi, x);
+            }
+        }
+        CHECK(md <= 1e-2f * (hi - lo), "%s: packed and file-layout logits within %g (max |d| %g)",
+              file, 1e-2f * (hi - lo), md);
+        CHECK(same, "%s: the same greedy token at every step, packed or not", file);
+    } else {
+        CHECK(0, "%s: decode", file);
+    }
+    free(a), free(b);
+    gptc_model_free(mp);
+    gptc_model_free(mf);
+}
+
 int main(void)
 {
     const uint32_t types[] = {GPTC_TYPE_Q4_0, GPTC_TYPE_Q8_0};
@@ -166,5 +242,8 @@ int main(void)
                     check_products(ops, types[ti], shapes[si][0], shapes[si][1], tokens[n]);
                 }
     }
+    check_model("rand-llama-d256-Q4_0.gguf", GPTC_TYPE_Q4_0);
+    check_model("rand-llama-d256-Q8_0.gguf", GPTC_TYPE_Q8_0);
+    check_model("stories260K-Q4_0.gguf", GPTC_TYPE_Q4_0);
     return test_summary();
 }

@@ -10,8 +10,9 @@
  *     and batch rows), with 1 and with 2 threads, the request under sequence id 5;
  * and every logit after the prompt and after each step must equal the reference bit for bit,
  * with an f16 and with a q8_0 KV cache.
- * Models: stories260K (llama, F32), a Q4_K_M copy of the random llama3 and a Q8_0 copy of the
- * random qwen3 (written to /tmp with gptc_quantize_model), gpt-oss as stored (MXFP4 experts,
+ * Models: stories260K (llama, F32), Q4_K_M and Q4_0 copies of the random llama3 and a Q8_0 copy
+ * of the random qwen3 (written to /tmp with gptc_quantize_model; Q4_0 and Q8_0 run packed where
+ * the table packs them), gpt-oss as stored (MXFP4 experts,
  * sliding window, sinks), gemma3 (sliding window) and lfm2 (recurrent state per sequence).
  */
 #include <stdio.h>
@@ -200,7 +201,9 @@ int main(void)
     }
     static const struct {
         const char *file, *mix;
-    } quantized[] = {{"rand-llama3-d256-F32", "q4_k_m"}, {"rand-qwen3-d128-F32", "q8_0"}};
+    } quantized[] = {{"rand-llama3-d256-F32", "q4_k_m"},
+                     {"rand-qwen3-d128-F32", "q8_0"},
+                     {"rand-llama3-d256-F32", "q4_0"}};
     for (size_t i = 0; i < sizeof quantized / sizeof quantized[0]; i++) {
         char out[256], name[128];
         snprintf(path, sizeof path, "%s/gguf/arch/%s.gguf", dir, quantized[i].file);

@@ -197,6 +197,7 @@ gptc_model *cli_load_model(const char *path, const gptc_model_params *mp, const 
     }
     gguf_file *g = cli_lora_merge(path, l);
     if (gptc_model_from_gguf(g, &m, &err)) cli_die("%s with --lora: %s", path, err.msg);
+    if (!(mp && mp->no_repack) && gptc_model_repack(m, &err)) cli_die("%s: %s", path, err.msg);
     return m;
 }
 
@@ -262,6 +263,8 @@ int cli_engine_opt(int argc, char **argv, int *i, cli_engine *e, gptc_server_par
         sp->seed = (int)cli_int(a, cli_value(argc, argv, i), 0, 2147483647);
     else if (cli_is(a, "--tokenizer", NULL))
         mp->tokenizer_path = cli_value(argc, argv, i);
+    else if (cli_is(a, "--no-repack", NULL))
+        mp->no_repack = 1;
     else if (cli_is(a, "--lora", NULL))
         cli_lora_add(&e->lora, cli_value(argc, argv, i));
     else

@@ -81,7 +81,8 @@ struct gguf_file *cli_lora_merge(const char *model_path, const cli_lora *l);
 /* gptc_model_load, with the adapters of l merged in when there are any; dies on error. */
 gptc_model *cli_load_model(const char *path, const gptc_model_params *mp, const cli_lora *l);
 /* The engine options gptc serve and gptc batch share: --parallel, -c/--ctx, --ctx-seq,
- * --cache-type-k/-v, -b/--batch, -t/--threads, --chat-template, --seed, --tokenizer, --lora.
+ * --cache-type-k/-v, -b/--batch, -t/--threads, --chat-template, --seed, --tokenizer, --no-repack,
+ * --lora.
  * cli_engine_opt stores the value of argv[*i] when it is one of them (advancing *i) and
  * returns 1, else 0; cli_engine_finish then loads the --chat-template choice into *sp and
  * cli_load_model(path, mp, &e->lora) loads the model. CLI_ENGINE_HELP(PARALLEL, SEED) is their
@@ -109,7 +110,9 @@ void cli_engine_free(cli_engine *e);
     "      --chat-template NAME|FILE   a built-in template (chatml, llama2, llama3, mistral,\n"    \
     "                        gemma, phi3, zephyr) or a Jinja file (default: the model's own)\n"    \
     "      --seed S          base seed of requests that give none (default " SEED ")\n"            \
-    "      --tokenizer FILE  tokenizer.bin for a llama2.c checkpoint\n" CLI_LORA_HELP
+    "      --tokenizer FILE  tokenizer.bin for a llama2.c checkpoint\n"                            \
+    "      --no-repack       keep the weights in the file's layout (no packed copy at "            \
+    "load)\n" CLI_LORA_HELP
 
 /* Exit with a clear error when m is an embedding model (no classifier): cmd cannot run it. */
 void cli_need_generator(const char *cmd, const char *path, const gptc_model *m);

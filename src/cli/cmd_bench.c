@@ -52,6 +52,7 @@ static const char *k_help =
     "                (docs/benchmarks.md)\n"
     "      --cache-type-k T, --cache-type-v T   KV cache types: f32, f16 (default), q8_0\n"
     "      --tokenizer FILE   tokenizer.bin of a llama2.c checkpoint\n"
+    "      --no-repack        keep the weights in the file's layout (no packed copy at load)\n"
     "      --spec lookup|draft ...   decode with and without speculative decoding instead\n"
     "                (gptc bench MODEL --spec lookup --help)\n"
     "\n"
@@ -231,6 +232,8 @@ int cmd_bench(int argc, char **argv)
             compare = cli_value(argc, argv, &i);
         else if (cli_is(a, "--tokenizer", NULL))
             mp.tokenizer_path = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--no-repack", NULL))
+            mp.no_repack = 1;
         else if (a[0] == '-' && a[1])
             cli_die("bench: unknown option '%s' (see gptc bench --help)", a);
         else if (path)
@@ -311,11 +314,12 @@ int cmd_bench(int argc, char **argv)
                "\"n_prompt\": %d, \"n_gen\": %d, \"depth\": %d, \"reps\": %d, "
                "\"prefill_tok_s\": %.2f, \"prefill_tok_s_min\": %.2f, \"prefill_tok_s_max\": %.2f, "
                "\"decode_tok_s\": %.2f, \"decode_tok_s_min\": %.2f, \"decode_tok_s_max\": %.2f, "
-               "\"weight_bytes\": %.0f, \"bandwidth_gb_s\": %.2f, \"bandwidth_gb_s_min\": %.2f, "
+               "\"weight_bytes\": %.0f, \"packed_bytes\": %.0f, \"bandwidth_gb_s\": %.2f, "
+               "\"bandwidth_gb_s_min\": %.2f, "
                "\"bandwidth_gb_s_median\": %.2f, \"bandwidth_reader\": \"%s\", "
                "\"bandwidth_passes\": %d, \"bandwidth_readers_gb_s\": {",
                hp->arch, isa, n_t, n_p, n_g, depth, reps, p_med, p_min, p_max, g_med, g_min, g_max,
-               wbytes, bw / 1e9, mb.min / 1e9, mb.median / 1e9,
+               wbytes, (double)gptc_model_packed_bytes(m), bw / 1e9, mb.min / 1e9, mb.median / 1e9,
                bw_given > 0 ? "given" : gptc_membw_reader_name(mb.reader), mb.passes);
         for (int r = 0; r < GPTC_MEMBW_N; r++)
             printf("%s\"%s\": %.2f", r ? ", " : "", gptc_membw_reader_name(r),
@@ -328,6 +332,9 @@ int cmd_bench(int argc, char **argv)
         printf("model       %s (%s, %.1f MB of weights read per token)\n", path, hp->arch,
                wbytes / 1e6);
         printf("threads     %d (%s kernels), %d runs each\n", n_t, isa, reps);
+        if (gptc_model_packed_bytes(m))
+            printf("packed      %.1f MB of weights packed at load (--no-repack: none)\n",
+                   (double)gptc_model_packed_bytes(m) / 1e6);
         char at[48] = "";
         if (depth) snprintf(at, sizeof at, " at depth %d", depth);
         if (n_p)

@@ -46,8 +46,9 @@ static const char *k_help =
     "                          capped so the KV cache fits in 1 GiB)\n"
     "  -t, --threads N         threads (default: all cores)\n"
     "      --date YYYY-MM-DD   the date templates see (default: env GPTC_DATE, else today)\n"
-    "      --tokenizer FILE    tokenizer.bin for a llama2.c checkpoint\n" CLI_LORA_HELP
-        CLI_SPEC_HELP
+    "      --tokenizer FILE    tokenizer.bin for a llama2.c checkpoint\n"
+    "      --no-repack         keep the weights in the file's layout (no packed copy at "
+    "load)\n" CLI_LORA_HELP CLI_SPEC_HELP
     "      --reasoning-budget N  tokens a reply may think (<think>...) before \"</think>\" is\n"
     "                          forced; 0: no thinking (enable_thinking false); -1: unlimited\n"
     "                          (default)\n"
@@ -508,6 +509,8 @@ int cmd_chat(int argc, char **argv)
             date = cli_value(argc, argv, &i);
         else if (cli_is(a, "--tokenizer", NULL))
             mp.tokenizer_path = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--no-repack", NULL))
+            mp.no_repack = 1;
         else if (cli_is(a, "--lora", NULL))
             cli_lora_add(&lora, cli_value(argc, argv, &i));
         else if (cli_is(a, "--reasoning-budget", NULL))

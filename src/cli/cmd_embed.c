@@ -20,7 +20,8 @@ static const char *k_help =
     "      --format F        json (default: OpenAI's list object) or tsv (one vector per line)\n"
     "  -t, --threads N       threads (default: all cores)\n"
     "      --cache-type-k T, --cache-type-v T   KV cache types: f32, f16 (default), q8_0\n"
-    "      --tokenizer FILE  tokenizer.bin for a llama2.c checkpoint\n";
+    "      --tokenizer FILE  tokenizer.bin for a llama2.c checkpoint\n"
+    "      --no-repack       keep the weights in the file's layout (no packed copy at load)\n";
 
 typedef struct inputs {
     char **v;
@@ -80,6 +81,8 @@ int cmd_embed(int argc, char **argv)
             cp.type_v = cli_cache_type(a, cli_value(argc, argv, &i));
         else if (cli_is(a, "--tokenizer", NULL))
             mp.tokenizer_path = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--no-repack", NULL))
+            mp.no_repack = 1;
         else if (a[0] == '-' && a[1])
             cli_die("embed: unknown option '%s' (see gptc embed --help)", a);
         else if (!path)

@@ -5,12 +5,13 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "core/ops.h"
 #include "format/gguf.h"
 #include "model/model.h"
 #include "quant/quant.h"
 
 static const char *k_help =
-    "usage: gptc info MODEL [--tokenizer FILE] [--full] [--mem]\n"
+    "usage: gptc info MODEL [--tokenizer FILE] [--full] [--mem [--no-repack]]\n"
     "\n"
     "Print a model's metadata (keys, types, values; long arrays and strings summarised),\n"
     "its tensors (name, type, shape, bytes) and totals.\n"
@@ -20,7 +21,10 @@ static const char *k_help =
     "      --mem             print only the memory a run takes: resident bytes (the file, "
     "mapped),\n"
     "                        weight bytes a decode step reads (an MoE: its active experts) and\n"
-    "                        KV cache bytes per token of context\n";
+    "                        KV cache bytes per token of context; packed: the memory the\n"
+    "                        weights packed at load take (run, chat, serve, bench; not with\n"
+    "                        --no-repack)\n"
+    "      --no-repack       with --mem: as a run with --no-repack (nothing packed)\n";
 
 /* Print up to max bytes of s with control bytes, quotes and backslashes escaped. */
 static void print_escaped(gptc_str s, size_t max)
@@ -106,10 +110,10 @@ static const char *human(double n, char *buf, size_t cap)
 }
 
 /* --mem: resident, read-per-token and per-token cache bytes of the model at path. */
-static int print_mem(const char *path, const char *tok_path)
+static int print_mem(const char *path, const char *tok_path, int no_repack)
 {
     gptc_err err;
-    gptc_model_params mp = {.tokenizer_path = tok_path};
+    gptc_model_params mp = {.tokenizer_path = tok_path, .no_repack = no_repack};
     gptc_model *m;
     if (gptc_model_load(path, &mp, &m, &err)) cli_die_err(&err);
     struct stat st;
@@ -124,6 +128,10 @@ static int print_mem(const char *path, const char *tok_path)
     printf("read per token: %14.0f bytes  %10s  (weights a decode step reads: %.0f%% of the "
            "file)\n",
            read, human(read, b, sizeof b), file > 0 ? 100.0 * read / file : 0.0);
+    double packed = (double)gptc_model_packed_bytes(m);
+    printf("packed:         %14.0f bytes  %10s  (weights packed at load for the %s kernels; "
+           "--no-repack: none)\n",
+           packed, human(packed, b, sizeof b), gptc_ops_get()->name);
     printf("KV per token:   %14.0f bytes  %10s  (f16 K and V; f32: %.0f bytes)\n", kv16,
            human(kv16, b, sizeof b), kv32);
     if (gptc_model_recurrent(m)) {
@@ -140,7 +148,7 @@ static int print_mem(const char *path, const char *tok_path)
 int cmd_info(int argc, char **argv)
 {
     const char *path = NULL, *tok_path = NULL;
-    int full = 0, mem = 0;
+    int full = 0, mem = 0, no_repack = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is(a, "-h", "--help")) {
@@ -152,6 +160,8 @@ int cmd_info(int argc, char **argv)
             full = 1;
         else if (cli_is(a, "--mem", NULL))
             mem = 1;
+        else if (cli_is(a, "--no-repack", NULL))
+            no_repack = 1;
         else if (a[0] == '-' && a[1])
             cli_die("info: unknown option '%s' (see gptc info --help)", a);
         else if (!path)
@@ -160,7 +170,8 @@ int cmd_info(int argc, char **argv)
             cli_die("info: unexpected argument '%s'", a);
     }
     if (!path) cli_die("info: no model given (usage: gptc info MODEL)");
-    if (mem) return print_mem(path, tok_path);
+    if (no_repack && !mem) cli_die("info: --no-repack only applies with --mem");
+    if (mem) return print_mem(path, tok_path, no_repack);
     gptc_err err;
     gguf_file *f;
     if (gptc_model_open_file(path, tok_path, &f, &err)) cli_die_err(&err);

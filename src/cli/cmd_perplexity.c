@@ -30,7 +30,8 @@ static const char *k_help =
     "      --chunks N    score at most N chunks (default: all)\n"
     "  -t, --threads N   threads (default: all cores)\n"
     "      --kl-base F   base model for the KL divergence (same vocabulary)\n"
-    "      --tokenizer F tokenizer.bin of a llama2.c checkpoint (for MODEL and BASE)\n";
+    "      --tokenizer F tokenizer.bin of a llama2.c checkpoint (for MODEL and BASE)\n"
+    "      --no-repack   keep the weights in the file's layout (no packed copy at load)\n";
 
 typedef struct runner {
     gptc_model *m;
@@ -110,6 +111,8 @@ int cmd_perplexity(int argc, char **argv)
             base_path = cli_value(argc, argv, &i);
         else if (cli_is(a, "--tokenizer", NULL))
             mp.tokenizer_path = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--no-repack", NULL))
+            mp.no_repack = 1;
         else if (a[0] == '-' && a[1])
             cli_die("perplexity: unknown option '%s' (see gptc perplexity --help)", a);
         else if (n == 2)

@@ -21,8 +21,9 @@ static const char *k_help =
     "  -f, --file FILE         read the prompt from FILE\n"
     "  -n, --n-predict N       new tokens to generate (default 128; -1: until end of text or\n"
     "                          the context is full)\n" CLI_SAMPLER_HELP
-    "      --tokenizer FILE    tokenizer.bin for a llama2.c checkpoint\n" CLI_LORA_HELP
-        CLI_SPEC_HELP "  -t, --threads N         threads (default: all cores)\n"
+    "      --tokenizer FILE    tokenizer.bin for a llama2.c checkpoint\n"
+    "      --no-repack         keep the weights in the file's layout (no packed copy at "
+    "load)\n" CLI_LORA_HELP CLI_SPEC_HELP "  -t, --threads N         threads (default: all cores)\n"
     "  -c, --ctx N             context size in tokens (default: the model's trained context,\n"
     "                          capped so the KV cache fits in 1 GiB)\n"
     "      --cache-type-k T, --cache-type-v T   KV cache types: f32, f16 (default), q8_0\n"
@@ -81,6 +82,8 @@ int cmd_run(int argc, char **argv)
             ;
         else if (cli_is(a, "--tokenizer", NULL))
             mp.tokenizer_path = cli_value(argc, argv, &i);
+        else if (cli_is(a, "--no-repack", NULL))
+            mp.no_repack = 1;
         else if (cli_is(a, "--lora", NULL))
             cli_lora_add(&lora, cli_value(argc, argv, &i));
         else if (cli_is(a, "-t", "--threads"))

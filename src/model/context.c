@@ -61,7 +61,7 @@ static void *alloc_kv(uint64_t n, int *fail)
 static unsigned act_forms_used(const gptc_model *m, const gptc_ops *ops)
 {
     unsigned used = 0;
-    if (gptc_type_is_quant(m->output.type)) used |= 1u << ops->act_form(m->output.type);
+    if (gptc_type_is_quant(m->output.type)) used |= 1u << gptc_wt_act_form(&m->output, ops);
     if (gptc_type_is_quant(m->ple_model_proj.type))
         used |= 1u << ops->act_form(m->ple_model_proj.type);
     for (int l = 0; l < m->hp.n_layer; l++) {
@@ -69,7 +69,7 @@ static unsigned act_forms_used(const gptc_model *m, const gptc_ops *ops)
         const gptc_wt *lw[] = {&ly->wq,   &ly->wk,     &ly->wv,   &ly->wo,       &ly->w_gate,
                                &ly->w_up, &ly->w_down, &ly->wqkv, &ly->ple_gate, &ly->ple_proj};
         for (int i = 0; i < 10; i++)
-            if (gptc_type_is_quant(lw[i]->type)) used |= 1u << ops->act_form(lw[i]->type);
+            if (gptc_type_is_quant(lw[i]->type)) used |= 1u << gptc_wt_act_form(lw[i], ops);
         for (int i = 0; i < 3; i++)
             if (ly->aux[i].data && gptc_type_is_quant(ly->aux[i].type))
                 used |= 1u << ops->act_form(ly->aux[i].type);

@@ -110,6 +110,9 @@ struct gptc_ctx {
  * gptc_prep_act must have seen X (same T, C) with w since X last changed. */
 void gptc_prep_act(gptc_ctx *c, float *X, int T, int C, const gptc_wt *w0, const gptc_wt *w1,
                    const gptc_wt *w2);
+/* The activation form a quantized weight reads in table ops: packed weights' own, or the
+ * table's for its type. */
+int gptc_wt_act_form(const gptc_wt *w, const gptc_ops *ops);
 void gptc_matmul_rows(const gptc_ctx *c, float *Y, const gptc_wt *w, const float *X, int T, int r0,
                       int r1);
 

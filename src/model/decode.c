@@ -12,10 +12,12 @@
  */
 #include "model/decode.h"
 
+#include <assert.h>
 #include <math.h>
 #include <string.h>
 
 #include "core/fp16.h"
+#include "quant/pack.h"
 #include "quant/quant.h"
 
 /* ----- matrix products split across threads --------------------------------------------------- */
@@ -49,14 +51,24 @@ void gptc_matmul_rows(const gptc_ctx *c, float *Y, const gptc_wt *w, const float
         break;
     default: {
         GPTC_ASSERT(gptc_type_is_quant(w->type)); /* checked at load */
-        const void *xq = c->xq[ops->act_form(w->type)];
+        const void *xq = c->xq[gptc_wt_act_form(w, ops)];
         GPTC_ASSERT(xq); /* allocated at gptc_ctx_init for every form the model reads */
-        ops->matmul_q(w->type, Y, w->rows, w->data, xq, T, w->cols, r0, r1);
+        if (w->packed)
+            ops->matmul_qp(w->type, Y, w->rows, w->data, xq, T, w->cols, r0, r1);
+        else
+            ops->matmul_q(w->type, Y, w->rows, w->data, xq, T, w->cols, r0, r1);
     }
     }
 }
 
 /* ----- activations of quantized weights ------------------------------------------------------- */
+
+static_assert(GPTC_PACK_FORM < GPTC_ACT_FORMS, "packed weights have an activation form slot");
+
+int gptc_wt_act_form(const gptc_wt *w, const gptc_ops *ops)
+{
+    return w->packed ? GPTC_PACK_FORM : ops->act_form(w->type);
+}
 
 typedef struct act_job {
     gptc_ctx *c;
@@ -94,7 +106,7 @@ void gptc_prep_act(gptc_ctx *c, float *X, int T, int C, const gptc_wt *w0, const
     int f16 = 0;
     for (int i = 0; i < 3; i++) {
         if (ws[i] && ws[i]->data && gptc_type_is_quant(ws[i]->type))
-            a.forms |= 1u << c->ops->act_form(ws[i]->type);
+            a.forms |= 1u << gptc_wt_act_form(ws[i], c->ops);
         f16 |= ws[i] && ws[i]->data && ws[i]->type == GPTC_TYPE_F16;
     }
     if (a.forms) {

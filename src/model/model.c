@@ -18,6 +18,7 @@
 #include "format/llama2c.h"
 #include "model/decode.h"
 #include "model/moe.h"
+#include "quant/pack.h"
 #include "quant/quant.h"
 #include "tokenizer/tokenizer.h"
 
@@ -205,10 +206,7 @@ gptc_status gptc_model_bind_wt(gptc_model *m, const char *name, int rows, int co
         return gptc_fail(err, GPTC_E_UNSUPPORTED,
                          "model: tensor '%s' has type %s, which gptc cannot compute yet", name,
                          type_name(t->type));
-    w->type = t->type;
-    w->data = t->data;
-    w->rows = rows;
-    w->cols = cols;
+    *w = (gptc_wt){.type = t->type, .data = t->data, .rows = rows, .cols = cols};
     m->weight_bytes += t->nbytes;
     return GPTC_OK;
 }
@@ -246,6 +244,7 @@ gptc_status gptc_model_bind_vec_opt(gptc_model *m, const char *name, int n, floa
 
 gptc_wt gptc_wt_rows(const gptc_wt *w, int r0, int rows)
 {
+    GPTC_ASSERT(!w->packed || r0 % GPTC_PACK_ROWS == 0); /* a packed view starts a group */
     gptc_wt v = *w;
     v.data = (const char *)w->data + (size_t)r0 * gptc_row_bytes(w->type, w->cols);
     v.rows = rows;
@@ -532,6 +531,10 @@ gptc_status gptc_model_load(const char *path, const gptc_model_params *params, g
     gptc_status s = gptc_model_open_file(path, params ? params->tokenizer_path : NULL, &f, err);
     if (s) return s;
     s = gptc_model_from_gguf(f, out, err);
+    if (!s && !(params && params->no_repack) && (s = gptc_model_repack(*out, err))) {
+        gptc_model_free(*out);
+        *out = NULL;
+    }
     if (s && err) { /* name the file */
         char msg[sizeof err->msg];
         snprintf(msg, sizeof msg, "%s", err->msg + (strncmp(err->msg, "model: ", 7) == 0 ? 7 : 0));
@@ -574,6 +577,7 @@ void gptc_model_free(gptc_model *m)
     free(m->embd_norm_b);
     free(m->ple_proj_norm);
     gptc_tokenizer_free(m->tok);
+    free(m->pack_buf);
     gptc_gguf_close(m->file);
     free(m);
 }
@@ -585,6 +589,10 @@ const gptc_hparams *gptc_model_hparams(const gptc_model *m)
 uint64_t gptc_model_weight_bytes(const gptc_model *m)
 {
     return m->weight_bytes;
+}
+uint64_t gptc_model_packed_bytes(const gptc_model *m)
+{
+    return m->pack_bytes;
 }
 const gptc_tokenizer *gptc_model_tokenizer(const gptc_model *m)
 {

@@ -20,6 +20,8 @@ typedef struct gptc_wt {
     uint32_t type;
     const void *data; /* borrowed: mmap view */
     int rows, cols;
+    int packed; /* 1: data is in the packed layout of quant/pack.h (repack.c), not the file's rows
+                 */
 } gptc_wt;
 
 /* A rotary embedding: token at position p rotates pair i by p * inv_freq[i], and cos and sin
@@ -108,6 +110,8 @@ struct gptc_model {
     gptc_layer *layers;              /* (L) owned */
     gptc_tokenizer *tok;             /* owned */
     uint64_t weight_bytes;           /* bytes the forward pass reads per token */
+    void *pack_buf;                  /* owned: the packed weights (repack.c), or NULL */
+    uint64_t pack_bytes;             /* its size */
     gptc_wt pos_embd;                /* gpt2, bert: (n_ctx_train, D) learned positions */
     gptc_wt type_embd;               /* bert: (n_types, D) token-type embeddings */
     float *embd_norm, *embd_norm_b;  /* bert: (D) owned; LayerNorm of the input embeddings */
@@ -152,6 +156,10 @@ gptc_status gptc_model_bind_vec(gptc_model *m, const char *name, int n, float **
 gptc_status gptc_model_bind_vec_opt(gptc_model *m, const char *name, int n, float **out,
                                     gptc_err *err);
 /* Rows [r0, r0 + rows) of w as a weight of its own (a view: fused qkv, fused gate/up). */
+/* repack.c: pack the model's layer products and classifier for the ops table's faster kernels,
+ * where it has them (quant/pack.h); views that cannot be packed stay on the file. Once, right
+ * after loading. */
+gptc_status gptc_model_repack(gptc_model *m, gptc_err *err);
 gptc_wt gptc_wt_rows(const gptc_wt *w, int r0, int rows);
 /* token_embd (checked against the vocabulary), output_norm(.bias when ln), output or tied. */
 gptc_status gptc_model_bind_io(gptc_model *m, int ln, gptc_err *err);

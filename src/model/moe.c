@@ -45,10 +45,7 @@ static gptc_status bind_exps(gptc_model *m, const char *name, int rows, int cols
                          "model: tensor '%s' has type %s, which gptc cannot compute yet", name,
                          tt ? tt->name : "unknown");
     }
-    w->type = t->type;
-    w->data = t->data;
-    w->rows = rows * E;
-    w->cols = cols;
+    *w = (gptc_wt){.type = t->type, .data = t->data, .rows = rows * E, .cols = cols};
     return GPTC_OK;
 }
 

@@ -53,6 +53,17 @@ $GPTC run "$D/gguf/llama-2-tiny-random.gguf" -p "Once upon a time" -n 16 --temp 
 check "$?" "0" "tiny-random F16 model runs ($(cat "$T/err.txt"))"
 case "$(cat "$T/tr.txt")" in " Once upon a time"*) ok;; *) bad "tiny-random prompt echo";; esac
 
+# 6b. packed weights (Q4_0, Q8_0 on AVX-512 VNNI): the same greedy text as the file's layout;
+#     info --mem says how much was packed, and nothing with --no-repack
+for q in Q4_0 Q8_0; do
+    a=$($GPTC run "$D/gguf/quant/stories260K-$q.gguf" -p "Once upon a time" -n 48 --temp 0 -q 2>&1)
+    b=$($GPTC run "$D/gguf/quant/stories260K-$q.gguf" -p "Once upon a time" -n 48 --temp 0 -q --no-repack 2>&1)
+    check "$a" "$b" "$q: packed and --no-repack give the same greedy text"
+    np=$($GPTC info --mem --no-repack "$D/gguf/quant/stories260K-$q.gguf" | awk '/^packed:/ { print $2 }')
+    check "$np" "0" "$q: info --mem --no-repack packs nothing"
+done
+$GPTC run --help 2>&1 | grep -q -- '--no-repack' && ok || bad "run --help lists --no-repack"
+
 # 7. info prints tensors and totals
 $GPTC info "$D/gguf/stories260K.gguf" > "$T/info.txt" 2>&1
 grep -q "^tensors: 48" "$T/info.txt" && grep -q "blk.4.ffn_up.weight" "$T/info.txt" && grep -q "tokenizer.ggml.tokens" "$T/info.txt" && ok || bad "info output"
@@ -90,6 +101,7 @@ expect_err "llama2.c without tokenizer" $GPTC run "$T/dir/stories260K.bin" -p hi
 expect_err "llama2.c with a tokenizer of another vocabulary" $GPTC run "$D/llama2c/stories260K.bin" -p hi
 expect_err "vocab-only gguf" $GPTC run "$D/gguf/ggml-vocab-llama-spm.gguf" -p hi
 expect_err "bad option" $GPTC run "$D/gguf/stories260K.gguf" --bogus
+expect_err "info --no-repack without --mem" $GPTC info "$D/gguf/stories260K.gguf" --no-repack
 expect_err "bad number" $GPTC run "$D/gguf/stories260K.gguf" -n abc
 expect_err "temp out of range" $GPTC run "$D/gguf/stories260K.gguf" --temp -1
 expect_err "no model" $GPTC run
