@@ -134,17 +134,26 @@ ALWAYS_INLINE __m512 round_away(__m512 v)
     return _mm512_mask_add_ps(t, m, t, one);
 }
 
-// One 32-element block into half h of pair o, as gptc_q8_0/q8_1_quantize_ref would.
-ALWAYS_INLINE void act_block32(xq_pair *o, int h, const float *x, int q8_1)
+// The 32 Q8_0 codes of x (as int32, elements 0-15 and 16-31) and their exact scale d, as
+// gptc_q8_0_quantize_ref computes them; the codes are also stored as bytes at qs.
+ALWAYS_INLINE float quant_block32(const float *x, int8_t *qs, __m512i *q0, __m512i *q1)
 {
     __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
     float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
     float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
     __m512 vid = _mm512_set1_ps(id);
-    __m512i q0 = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(v0, vid)));
-    __m512i q1 = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(v1, vid)));
-    _mm_storeu_si128((__m128i *)(o->qs + 32 * h), _mm512_cvtepi32_epi8(q0));
-    _mm_storeu_si128((__m128i *)(o->qs + 32 * h + 16), _mm512_cvtepi32_epi8(q1));
+    *q0 = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(v0, vid)));
+    *q1 = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(v1, vid)));
+    _mm_storeu_si128((__m128i *)qs, _mm512_cvtepi32_epi8(*q0));
+    _mm_storeu_si128((__m128i *)(qs + 16), _mm512_cvtepi32_epi8(*q1));
+    return d;
+}
+
+// One 32-element block into half h of pair o, as gptc_q8_0/q8_1_quantize_ref would.
+ALWAYS_INLINE void act_block32(xq_pair *o, int h, const float *x, int q8_1)
+{
+    __m512i q0, q1;
+    float d = quant_block32(x, o->qs + 32 * h, &q0, &q1);
     _mm256_storeu_ps(o->d + 8 * h, _mm256_set1_ps(h2f(f2h(d))));
     if (q8_1) {
         int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
@@ -241,14 +250,8 @@ static void act_packed(void *dst, const float *x, int C)
 {
     gptc_pack_xblk *o = dst;
     for (int b = 0; b < C / QK; b++, x += QK) {
-        __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
-        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
-        float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-        __m512 vid = _mm512_set1_ps(id);
-        __m512i q0 = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(v0, vid)));
-        __m512i q1 = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(v1, vid)));
-        _mm_storeu_si128((__m128i *)o[b].qs, _mm512_cvtepi32_epi8(q0));
-        _mm_storeu_si128((__m128i *)(o[b].qs + 16), _mm512_cvtepi32_epi8(q1));
+        __m512i q0, q1;
+        float d = quant_block32(x, o[b].qs, &q0, &q1);
         int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
         o[b].d = h2f(f2h(d));
         o[b].neg8 = -8 * sum;
