@@ -1164,22 +1164,33 @@ ALWAYS_INLINE void ptile(float *Y, int ldy, const uint8_t *W, size_t gb, const g
         for (int j = 0; j < nt; j++)
             acc[i][j] = _mm512_setzero_ps();
     const __m512i lo = _mm512_set1_epi8(15);
+    // decode: two dependency chains per group (Q4_0's high nibbles, Q8_0's odd code groups),
+    // added at the end: integers, so the sum is the same as one chain's
+    const int split = nt == 1;
     size_t ahead = (size_t)ng * gb; // the next tile's groups, swept in step with this one
     for (int b = 0; b < nb; b++) {
         if (prefetch)
             for (size_t o = 0; o < (size_t)ng * pbs; o += 64)
                 _mm_prefetch((const char *)(w[0] + ahead + (size_t)b * ng * pbs + o), _MM_HINT_T1);
-        __m512i isum[4][8];
+        __m512i isum[4][8], isum2[4];
 #pragma GCC unroll 4
-        for (int i = 0; i < ng; i++)
+        for (int i = 0; i < ng; i++) {
 #pragma GCC unroll 8
             for (int j = 0; j < nt; j++)
                 isum[i][j] = _mm512_set1_epi32(q8 ? x[j][b].neg128 : x[j][b].neg8);
+            isum2[i] = _mm512_setzero_si512();
+        }
         for (int k = 0; k < (q8 ? 8 : 4); k++) {
 #pragma GCC unroll 4
             for (int i = 0; i < ng; i++) {
                 __m512i v = _mm512_loadu_si512(w[i] + (size_t)b * pbs + 32 + 64 * k);
                 __m512i a = q8 ? v : _mm512_and_si512(v, lo);
+                if (split && q8 && (k & 1)) {
+                    isum2[i] = _mm512_dpbusd_epi32(
+                        isum2[i], a,
+                        _mm512_set1_epi32((int)ld32((const uint8_t *)x[0][b].qs + 4 * k)));
+                    continue;
+                }
 #pragma GCC unroll 8
                 for (int j = 0; j < nt; j++)
                     isum[i][j] = _mm512_dpbusd_epi32(
@@ -1187,6 +1198,12 @@ ALWAYS_INLINE void ptile(float *Y, int ldy, const uint8_t *W, size_t gb, const g
                         _mm512_set1_epi32((int)ld32((const uint8_t *)x[j][b].qs + 4 * k)));
                 if (!q8) {
                     __m512i h = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo);
+                    if (split) {
+                        isum2[i] = _mm512_dpbusd_epi32(
+                            isum2[i], h,
+                            _mm512_set1_epi32((int)ld32((const uint8_t *)x[0][b].qs + 16 + 4 * k)));
+                        continue;
+                    }
 #pragma GCC unroll 8
                     for (int j = 0; j < nt; j++)
                         isum[i][j] = _mm512_dpbusd_epi32(
@@ -1195,6 +1212,10 @@ ALWAYS_INLINE void ptile(float *Y, int ldy, const uint8_t *W, size_t gb, const g
                 }
             }
         }
+        if (split)
+#pragma GCC unroll 4
+            for (int i = 0; i < ng; i++)
+                isum[i][0] = _mm512_add_epi32(isum[i][0], isum2[i]);
 #pragma GCC unroll 4
         for (int i = 0; i < ng; i++) {
             __m512 dw =
@@ -1245,8 +1266,11 @@ ALWAYS_INLINE void matmul_packed(float *Y, int ldy, const void *W, const void *X
     const gptc_pack_xblk *X = Xq;
     if (T == 1) { // decode: 4 groups at a time, streaming
         int g = g0;
-        for (; g + 4 <= g1; g += 4)
-            ptile(Y, ldy, W, gb, X, nb, g, 4, 0, 1, r0, r1, 1, q8);
+#ifndef PKNG
+#define PKNG 4
+#endif
+        for (; g + PKNG <= g1; g += PKNG)
+            ptile(Y, ldy, W, gb, X, nb, g, PKNG, 0, 1, r0, r1, 1, q8);
         for (; g < g1; g++)
             ptile(Y, ldy, W, gb, X, nb, g, 1, 0, 1, r0, r1, 0, q8);
         return;
