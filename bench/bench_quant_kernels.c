@@ -53,7 +53,8 @@ static void task(void *arg, int ith, int nth)
 static void run(gptc_pool *pool, job *j)
 {
     if (j->type != GPTC_TYPE_F32) {
-        int form = j->packed ? GPTC_PACK_FORM : j->ops->act_form(j->type);
+        int form =
+            j->packed && gptc_pack_own_form(j->type) ? GPTC_PACK_FORM : j->ops->act_form(j->type);
         size_t xb = j->ops->act_row_bytes(form, j->C);
         for (int t = 0; t < j->T; t++)
             j->ops->act_quant(form, j->Xq + (size_t)t * xb, j->X + (size_t)t * j->C, j->C);

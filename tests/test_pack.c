@@ -82,21 +82,27 @@ static void check_products(const gptc_ops *ops, uint32_t type, int R, int C, int
             x[c] = 0.0f; /* a zero token: scale 0 */
 
     /* activations: the table's bytes are the reference's */
-    size_t xb = ops->act_row_bytes(GPTC_PACK_FORM, C);
-    CHECK(xb == gptc_pack_act_bytes(C), "%s: packed activation row bytes", ops->name);
+    uint32_t vdt = gptc_type_info(type)->vec_dot_type;
+    int own = gptc_pack_own_form(type), form = own ? GPTC_PACK_FORM : ops->act_form(type);
+    size_t xb = ops->act_row_bytes(form, C);
+    CHECK(xb == (own ? gptc_pack_act_bytes(C) : gptc_row_bytes(vdt, C)),
+          "%s: packed activation row bytes", ops->name);
     uint8_t *xq = malloc(xb * (size_t)T), *xr = malloc(xb * (size_t)T);
     for (int t = 0; t < T; t++) {
-        ops->act_quant(GPTC_PACK_FORM, xq + xb * (size_t)t, x + (size_t)t * C, C);
-        gptc_pack_act_quant_ref(xr + xb * (size_t)t, x + (size_t)t * C, C);
+        ops->act_quant(form, xq + xb * (size_t)t, x + (size_t)t * C, C);
+        if (own)
+            gptc_pack_act_quant_ref(xr + xb * (size_t)t, x + (size_t)t * C, C);
+        else
+            gptc_type_info(vdt)->from_float_ref(x + (size_t)t * C, xr + xb * (size_t)t, C);
     }
     CHECK(memcmp(xq, xr, xb * (size_t)T) == 0,
           "%s %s C=%d T=%d: packed activations as the reference", ops->name, tn, C, T);
 
     /* the reference product on the file's rows */
-    size_t qb = gptc_row_bytes(GPTC_TYPE_Q8_0, C);
+    size_t qb = gptc_row_bytes(vdt, C);
     uint8_t *q8 = malloc(qb * (size_t)T);
     for (int t = 0; t < T; t++)
-        gptc_q8_0_quantize_ref(x + (size_t)t * C, q8 + qb * (size_t)t, C);
+        gptc_type_info(vdt)->from_float_ref(x + (size_t)t * C, q8 + qb * (size_t)t, C);
     float *want = malloc((size_t)T * R * sizeof *want), *got = malloc((size_t)T * R * sizeof *got);
     gptc_qmm_matmul_ref(type, want, R, w, q8, T, C, 0, R);
 
@@ -218,16 +224,19 @@ static void check_model(const char *file, uint32_t type)
 
 int main(void)
 {
-    const uint32_t types[] = {GPTC_TYPE_Q4_0, GPTC_TYPE_Q8_0};
-    const int shapes[][2] = {{16, 32}, {32, 64}, {48, 96}, {80, 768}, {64, 2048}, {16, 4096}};
+    const uint32_t types[] = {GPTC_TYPE_Q4_0, GPTC_TYPE_Q8_0, GPTC_TYPE_Q4_K};
+    const int shapes[][2] = {{16, 32},  {32, 64},   {48, 96},   {16, 256},
+                             {80, 768}, {64, 2048}, {16, 4096}, {32, 512}};
     const int tokens[] = {1, 2, 3, 5, 7, 8, 9, 13, 17, 33};
     const gptc_ops *tables[] = {gptc_ops_ref(), gptc_ops_avx2(), gptc_ops_avx512()};
     CHECK(gptc_pack_type_ok(GPTC_TYPE_Q4_0) && gptc_pack_type_ok(GPTC_TYPE_Q8_0) &&
-              !gptc_pack_type_ok(GPTC_TYPE_Q4_K) && !gptc_pack_type_ok(GPTC_TYPE_F16),
-          "packable types: Q4_0 and Q8_0");
-    for (size_t ti = 0; ti < 2; ti++)
+              gptc_pack_type_ok(GPTC_TYPE_Q4_K) && !gptc_pack_type_ok(GPTC_TYPE_Q6_K) &&
+              !gptc_pack_type_ok(GPTC_TYPE_F16),
+          "packable types: Q4_0, Q8_0 and Q4_K");
+    for (size_t ti = 0; ti < 3; ti++)
         for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
-            check_layout(types[ti], shapes[si][0], shapes[si][1]);
+            if (shapes[si][1] % gptc_type_info(types[ti])->blck == 0)
+                check_layout(types[ti], shapes[si][0], shapes[si][1]);
     for (size_t k = 0; k < 3; k++) {
         const gptc_ops *ops = tables[k];
         if (!ops) {
@@ -235,9 +244,10 @@ int main(void)
                    k == 1 ? "avx2" : "avx512");
             continue;
         }
-        for (size_t ti = 0; ti < 2; ti++)
+        for (size_t ti = 0; ti < 3; ti++)
             for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
                 for (size_t n = 0; n < sizeof tokens / sizeof tokens[0]; n++) {
+                    if (shapes[si][1] % gptc_type_info(types[ti])->blck) continue;
                     if (k == 0 && shapes[si][1] >= 2048 && tokens[n] > 5) continue; /* slow */
                     check_products(ops, types[ti], shapes[si][0], shapes[si][1], tokens[n]);
                 }
@@ -245,5 +255,6 @@ int main(void)
     check_model("rand-llama-d256-Q4_0.gguf", GPTC_TYPE_Q4_0);
     check_model("rand-llama-d256-Q8_0.gguf", GPTC_TYPE_Q8_0);
     check_model("stories260K-Q4_0.gguf", GPTC_TYPE_Q4_0);
+    check_model("rand-llama-d256-Q4_K_M.gguf", GPTC_TYPE_Q4_K);
     return test_summary();
 }

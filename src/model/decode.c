@@ -67,7 +67,7 @@ static_assert(GPTC_PACK_FORM < GPTC_ACT_FORMS, "packed weights have an activatio
 
 int gptc_wt_act_form(const gptc_wt *w, const gptc_ops *ops)
 {
-    return w->packed ? GPTC_PACK_FORM : ops->act_form(w->type);
+    return w->packed && gptc_pack_own_form(w->type) ? GPTC_PACK_FORM : ops->act_form(w->type);
 }
 
 typedef struct act_job {

@@ -15,7 +15,7 @@
 
 int gptc_pack_type_ok(uint32_t type)
 {
-    return type == GPTC_TYPE_Q4_0 || type == GPTC_TYPE_Q8_0;
+    return type == GPTC_TYPE_Q4_0 || type == GPTC_TYPE_Q8_0 || type == GPTC_TYPE_Q4_K;
 }
 
 /* Bytes of one packed block (16 rows x 32 columns): 16 scales, then the codes. */
@@ -51,6 +51,10 @@ static void file_block(uint32_t type, const uint8_t *blk, uint8_t d[2], uint8_t 
 
 void gptc_pack_groups(uint32_t type, void *dst, const void *src, int cols, int g0, int g1)
 {
+    if (type == GPTC_TYPE_Q4_K) {
+        gptc_pack_k_groups(dst, src, cols, g0, g1);
+        return;
+    }
     size_t rb = gptc_row_bytes(type, cols), bs = rb / (size_t)(cols / QK);
     int nb = cols / QK, nk = code_groups(type);
     for (int g = g0; g < g1; g++) {
@@ -70,6 +74,10 @@ void gptc_pack_groups(uint32_t type, void *dst, const void *src, int cols, int g
 
 void gptc_pack_unpack_row(uint32_t type, void *row, const void *packed, int cols, int r)
 {
+    if (type == GPTC_TYPE_Q4_K) {
+        gptc_pack_k_unpack_row(row, packed, cols, r);
+        return;
+    }
     size_t rb = gptc_row_bytes(type, cols), bs = rb / (size_t)(cols / QK);
     const uint8_t *grp = (const uint8_t *)packed + (size_t)(r / G) * G * rb;
     int i = r % G, nk = code_groups(type);
@@ -129,6 +137,10 @@ void gptc_pack_matmul_ref(uint32_t wtype, float *Y, int ldy, const void *W, cons
                           int C, int r0, int r1)
 {
     GPTC_ASSERT(gptc_pack_type_ok(wtype));
+    if (wtype == GPTC_TYPE_Q4_K) {
+        gptc_pack_k_matmul_ref(Y, ldy, W, Xq, T, C, r0, r1);
+        return;
+    }
     size_t rb = gptc_row_bytes(wtype, C);
     int nb = C / QK;
     for (int t = 0; t < T; t++) {

@@ -3,18 +3,18 @@
  * holds 4 codes of each of 16 rows: a product then keeps rows in the int32 lanes and broadcasts
  * 4 activation codes at a time, instead of summing 16 lanes per row and token at the end.
  *
- * Types: Q4_0 and Q8_0 (gptc_pack_type_ok). A packed matrix has rows a multiple of
- * GPTC_PACK_ROWS and takes exactly the bytes of the file's rows: group g (rows 16g .. 16g + 15)
- * starts at byte g * 16 * row_bytes, so a view of rows [r0, ...) with r0 % 16 == 0 is the same
- * byte offset as in the file. Within a group, block b (columns 32b .. 32b + 31) is
- *   Q4_0 (288 bytes): the 16 rows' f16 scales d, then for k = 0..3 the 16 rows' qs[4k .. 4k + 3]
- *        (4 bytes a row: low nibbles are elements 4k .. 4k + 3, high nibbles 16 + 4k ..);
- *   Q8_0 (544 bytes): the 16 rows' f16 scales d, then for k = 0..7 the 16 rows' codes
- *        4k .. 4k + 3, each plus 128 (stored unsigned).
+ * Types: Q4_0, Q8_0 and Q4_K (gptc_pack_type_ok; Q4_K's layout is in pack_k.c). A packed matrix has
+ * rows a multiple of GPTC_PACK_ROWS and takes exactly the bytes of the file's rows: group g (rows
+ * 16g .. 16g + 15) starts at byte g * 16 * row_bytes, so a view of rows [r0, ...) with r0 % 16 == 0
+ * is the same byte offset as in the file. Within a group, block b (columns 32b .. 32b + 31) is Q4_0
+ * (288 bytes): the 16 rows' f16 scales d, then for k = 0..3 the 16 rows' qs[4k .. 4k + 3] (4 bytes
+ * a row: low nibbles are elements 4k .. 4k + 3, high nibbles 16 + 4k ..); Q8_0 (544 bytes): the 16
+ * rows' f16 scales d, then for k = 0..7 the 16 rows' codes 4k .. 4k + 3, each plus 128 (stored
+ * unsigned).
  *
- * Activations of packed weights (form GPTC_PACK_FORM in every ops table) are per 32-element
- * block: the Q8_0 codes and scale of gptc_q8_0_quantize_ref, the scale as a float, and minus
- * the codes' sum times 8 and times 128 (the weights' code offsets).
+ * Activations of packed Q4_0/Q8_0 weights (form GPTC_PACK_FORM in every ops table) are per
+ * 32-element block: the Q8_0 codes and scale of gptc_q8_0_quantize_ref, the scale as a float, and
+ * minus the codes' sum times 8 and times 128 (the weights' code offsets).
  *
  * The products give, for every output, the bits gptc_qmm_matmul_ref gives on the file's rows:
  * per block the exact integer dot, then s += isum * (d_w * d_x) in block order, unfused.
@@ -24,6 +24,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "quant/quant.h"
 
 #define GPTC_PACK_ROWS 16
 #define GPTC_PACK_FORM 5 /* the activation form index of packed weights (core/ops.h) */
@@ -38,6 +40,12 @@ typedef struct gptc_pack_xblk {
 
 /* 1 when gptc can pack weights of this type. */
 int gptc_pack_type_ok(uint32_t type);
+/* 1 when packed weights of this type read activations in form GPTC_PACK_FORM (Q4_0, Q8_0); 0:
+ * in the table's own form for the type (Q4_K: standard Q8_K blocks in every table). */
+static inline int gptc_pack_own_form(uint32_t type)
+{
+    return type != GPTC_TYPE_Q4_K;
+}
 /* Pack rows [g0 * 16, g1 * 16) of a (rows, cols) matrix of type from src (the file's rows) into
  * dst (the same offsets). cols a multiple of 32. */
 void gptc_pack_groups(uint32_t type, void *dst, const void *src, int cols, int g0, int g1);
@@ -52,5 +60,11 @@ void gptc_pack_act_quant_ref(void *xq, const float *x, int C);
  * gptc_pack_act_bytes(C). */
 void gptc_pack_matmul_ref(uint32_t wtype, float *Y, int ldy, const void *W, const void *Xq, int T,
                           int C, int r0, int r1);
+
+/* pack_k.c: Q4_K's packing, unpacking and reference product (Xq: block_q8_K rows) */
+void gptc_pack_k_groups(void *dst, const void *src, int cols, int g0, int g1);
+void gptc_pack_k_unpack_row(void *row, const void *packed, int cols, int r);
+void gptc_pack_k_matmul_ref(float *Y, int ldy, const void *W, const void *Xq, int T, int C, int r0,
+                            int r1);
 
 #endif

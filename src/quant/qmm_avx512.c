@@ -1286,6 +1286,129 @@ ALWAYS_INLINE void matmul_packed(float *Y, int ldy, const void *W, const void *X
     }
 }
 
+// Packed Q4_K (pack_k.c): per super-block, each 64-byte vector of chunk c gives the low-nibble
+// operand (sub-block 2c) and the high one (2c + 1); a sub-block's raw vpdpbusd sums, at most
+// 32 x 15 x 127, are multiplied by the 16 rows' 6-bit scales (vpmulld, exact) into the
+// integer sum; the mins times the activations' group sums are one vpdpwssd per sub-block. Then
+// s += d_x * (d * isum - dmin * msum), unfused, as gptc_q4_K_vec_dot_ref.
+
+// Scale byte s of the group's 16 rows, zero-extended into the int32 lanes
+ALWAYS_INLINE __m512i k_byte(const uint8_t *sb, int s)
+{
+    return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sb + 64 + 16 * s)));
+}
+// 6-bit scale (m = 0) or min (m = 1) of sub-block j, as gptc_k_scale_min
+ALWAYS_INLINE __m512i k_scale_min(const uint8_t *sb, int j, int m)
+{
+    if (j < 4) return _mm512_and_si512(k_byte(sb, j + 4 * m), _mm512_set1_epi32(63));
+    __m512i lo = m ? _mm512_srli_epi32(k_byte(sb, j + 4), 4)
+                   : _mm512_and_si512(k_byte(sb, j + 4), _mm512_set1_epi32(15));
+    return _mm512_or_si512(lo, _mm512_slli_epi32(_mm512_srli_epi32(k_byte(sb, j - 4 * !m), 6), 4));
+}
+
+ALWAYS_INLINE void ptileK(float *Y, int ldy, const uint8_t *W, size_t gb, const block_q8_K *X,
+                          int nsb, int g, int t, int nt, int r0, int r1, int prefetch)
+{
+    const uint8_t *w = W + (size_t)g * gb;
+    const block_q8_K *x[8];
+    __m512 acc[8];
+#pragma GCC unroll 8
+    for (int j = 0; j < nt; j++) {
+        x[j] = X + (size_t)(t + j) * nsb;
+        acc[j] = _mm512_setzero_ps();
+    }
+    const __m512i lo = _mm512_set1_epi8(15);
+    for (int b = 0; b < nsb; b++) {
+        const uint8_t *p = w + (size_t)b * 2304;
+        if (prefetch) // the next group's super-block, in step
+            for (int o = 0; o < 2304; o += 64)
+                _mm_prefetch((const char *)(p + gb + o), _MM_HINT_T1);
+        __m512i isum[8], msum[8];
+#pragma GCC unroll 8
+        for (int j = 0; j < nt; j++)
+            isum[j] = msum[j] = _mm512_setzero_si512();
+        for (int c = 0; c < 4; c++) {
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                __m512i s[8];
+#pragma GCC unroll 8
+                for (int j = 0; j < nt; j++)
+                    s[j] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+                for (int k = 0; k < 8; k++) {
+                    __m512i v = _mm512_loadu_si512(p + 256 + (size_t)(c * 8 + k) * 64);
+                    __m512i a = _mm512_and_si512(h ? _mm512_srli_epi16(v, 4) : v, lo);
+#pragma GCC unroll 8
+                    for (int j = 0; j < nt; j++)
+                        s[j] = _mm512_dpbusd_epi32(
+                            s[j], a,
+                            _mm512_set1_epi32(
+                                (int)ld32((const uint8_t *)x[j][b].qs + 64 * c + 32 * h + 4 * k)));
+                }
+                __m512i sc = k_scale_min(p, 2 * c + h, 0);
+#pragma GCC unroll 8
+                for (int j = 0; j < nt; j++)
+                    isum[j] = _mm512_add_epi32(isum[j], _mm512_mullo_epi32(s[j], sc));
+            }
+        }
+#pragma GCC unroll 8
+        for (int q = 0; q < 8; q++) {
+            __m512i m = k_scale_min(p, q, 1);
+            m = _mm512_or_si512(m, _mm512_slli_epi32(m, 16)); // (m, m) word pairs
+#pragma GCC unroll 8
+            for (int j = 0; j < nt; j++)
+                msum[j] = _mm512_dpwssd_epi32(
+                    msum[j], m,
+                    _mm512_set1_epi32((int)ld32((const uint8_t *)(x[j][b].bsums + 2 * q))));
+        }
+        __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+        __m512 dm = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32)));
+#pragma GCC unroll 8
+        for (int j = 0; j < nt; j++) {
+            __m512 v = _mm512_sub_ps(_mm512_mul_ps(dw, _mm512_cvtepi32_ps(isum[j])),
+                                     _mm512_mul_ps(dm, _mm512_cvtepi32_ps(msum[j])));
+            acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(_mm512_set1_ps(x[j][b].d), v));
+        }
+    }
+    int rg = g * GPTC_PACK_ROWS, a0 = GPTC_MAX(r0 - rg, 0), e = GPTC_MIN(r1 - rg, 16);
+    __mmask16 msk = (__mmask16)(((1u << e) - 1) & ~((1u << a0) - 1));
+#pragma GCC unroll 8
+    for (int j = 0; j < nt; j++)
+        _mm512_mask_storeu_ps(Y + (size_t)(t + j) * ldy + rg, msk, acc[j]);
+}
+
+static void matmul_packed_k(float *Y, int ldy, const void *W, const void *Xq, int T, int C, int r0,
+                            int r1)
+{
+    int nsb = C / QK_K, g0 = r0 / GPTC_PACK_ROWS, g1 = (r1 + GPTC_PACK_ROWS - 1) / GPTC_PACK_ROWS;
+    size_t gb = (size_t)nsb * 2304;
+    const block_q8_K *X = Xq;
+    if (T == 1) {
+        for (int g = g0; g < g1; g++)
+            ptileK(Y, ldy, W, gb, X, nsb, g, 0, 1, r0, r1, g + 1 < g1);
+        return;
+    }
+    int TB = (int)GPTC_MIN((size_t)T, (256 * 1024) / ((size_t)nsb * sizeof(block_q8_K)));
+    TB = GPTC_MAX(8, TB & ~7);
+    for (int tb = 0; tb < T; tb += TB) {
+        int te = GPTC_MIN(T, tb + TB);
+        for (int g = g0; g < g1; g++) {
+            int t = tb;
+            for (; t + 8 <= te; t += 8)
+                ptileK(Y, ldy, W, gb, X, nsb, g, t, 8, r0, r1, 0);
+            if (t + 4 <= te) {
+                ptileK(Y, ldy, W, gb, X, nsb, g, t, 4, r0, r1, 0);
+                t += 4;
+            }
+            if (t + 2 <= te) {
+                ptileK(Y, ldy, W, gb, X, nsb, g, t, 2, r0, r1, 0);
+                t += 2;
+            }
+            if (t < te) ptileK(Y, ldy, W, gb, X, nsb, g, t, 1, r0, r1, 0);
+        }
+    }
+}
+
 int gptc_qmm_pack_avx512(uint32_t wtype)
 {
     return gptc_pack_type_ok(wtype);
@@ -1295,7 +1418,9 @@ void gptc_qmm_matmul_packed_avx512(uint32_t wtype, float *Y, int ldy, const void
                                    int T, int C, int r0, int r1)
 {
     GPTC_ASSERT(gptc_pack_type_ok(wtype));
-    if (wtype == GPTC_TYPE_Q8_0)
+    if (wtype == GPTC_TYPE_Q4_K)
+        matmul_packed_k(Y, ldy, W, Xq, T, C, r0, r1);
+    else if (wtype == GPTC_TYPE_Q8_0)
         matmul_packed(Y, ldy, W, Xq, T, C, r0, r1, 1);
     else
         matmul_packed(Y, ldy, W, Xq, T, C, r0, r1, 0);
