@@ -157,8 +157,8 @@ gptc_status gptc_model_bind_vec_opt(gptc_model *m, const char *name, int n, floa
                                     gptc_err *err);
 /* Rows [r0, r0 + rows) of w as a weight of its own (a view: fused qkv, fused gate/up). */
 /* repack.c: pack the model's layer products and classifier for the ops table's faster kernels,
- * where it has them (quant/pack.h); views that cannot be packed stay on the file. Once, right
- * after loading. */
+ * where it has them (quant/pack.h); views that cannot be packed stay on the file. Right after
+ * loading; a second call does nothing. */
 gptc_status gptc_model_repack(gptc_model *m, gptc_err *err);
 gptc_wt gptc_wt_rows(const gptc_wt *w, int r0, int rows);
 /* token_embd (checked against the vocabulary), output_norm(.bias when ln), output or tied. */

@@ -137,6 +137,7 @@ static void pack_task(void *arg, int ith, int nth)
 gptc_status gptc_model_repack(gptc_model *m, gptc_err *err)
 {
     const gptc_ops *ops = gptc_ops_get();
+    if (m->pack_buf) return GPTC_OK; /* packed already */
     int cap = m->hp.n_layer * 8 + 1, n = 0, nt = 0;
     gptc_wt **ws = malloc((size_t)cap * sizeof *ws);
     const gguf_tensor **ts = malloc((size_t)cap * sizeof *ts);
