@@ -1137,7 +1137,7 @@ void gptc_qmm_matmul_avx512(uint32_t wtype, float *Y, int ldy, const void *W, co
 // Q8_0's one. Activations are 4 codes broadcast to every lane, so each lane accumulates its
 // row's exact integer dot of the block from -8 (or -128) x the block's code sum; then, per row
 // and token, s += isum * (d_w * d_x) unfused, as the reference sums. Tiles: NG groups of 16
-// rows x NT tokens; decode takes 4 groups x 1 token, prefill 1 group x up to 8 tokens. Every
+// rows x NT tokens; decode takes 1 group x 1 token, prefill 1 group x up to 8 tokens. Every
 // output has the same operations in any tile, so results do not depend on tiling or batch.
 
 ALWAYS_INLINE size_t pk_blk_bytes(int q8)
@@ -1264,15 +1264,10 @@ ALWAYS_INLINE void matmul_packed(float *Y, int ldy, const void *W, const void *X
     int nb = C / QK, g0 = r0 / GPTC_PACK_ROWS, g1 = (r1 + GPTC_PACK_ROWS - 1) / GPTC_PACK_ROWS;
     size_t gb = (size_t)nb * pk_blk_bytes(q8);
     const gptc_pack_xblk *X = Xq;
-    if (T == 1) { // decode: 4 groups at a time, streaming
-        int g = g0;
-#ifndef PKNG
-#define PKNG 4
-#endif
-        for (; g + PKNG <= g1; g += PKNG)
-            ptile(Y, ldy, W, gb, X, nb, g, PKNG, 0, 1, r0, r1, 1, q8);
-        for (; g < g1; g++)
-            ptile(Y, ldy, W, gb, X, nb, g, 1, 0, 1, r0, r1, 0, q8);
+    if (T == 1) { // decode: one group at a time, the next one prefetched in step
+        // (1 group per tile decoded Llama-3.2-1B 5-28% faster than 2 or 4, quiet machine)
+        for (int g = g0; g < g1; g++)
+            ptile(Y, ldy, W, gb, X, nb, g, 1, 0, 1, r0, r1, g + 1 < g1, q8);
         return;
     }
     // token blocks whose activations stay in L2 while the groups stream past; a group's
