@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 const char *gptc_status_name(gptc_status s)
 {
@@ -66,4 +67,15 @@ void gptc_assert_fail(const char *file, int line, const char *expr)
 {
     fprintf(stderr, "gptc: internal error: %s:%d: assertion '%s' failed\n", file, line, expr);
     abort();
+}
+
+void *gptc_alloc_huge(size_t n)
+{
+    const size_t huge = (size_t)2 << 20;
+    if (n == 0 || n > SIZE_MAX - huge) return NULL;
+    size_t bytes = (n + huge - 1) / huge * huge;
+    void *p = NULL;
+    if (posix_memalign(&p, huge, bytes) != 0) return NULL;
+    (void)madvise(p, bytes, MADV_HUGEPAGE); /* advice only: 4 KiB pages still work */
+    return p;
 }

@@ -51,4 +51,9 @@ void gptc_assert_fail(const char *file, int line, const char *expr) __attribute_
  * cast away, so -Wcast-qual checks every other cast. */
 #define GPTC_UNCONST(T, p) ((T)(uintptr_t)(p))
 
+/* n bytes 2 MiB-aligned (rounded up to whole 2 MiB) and advised into transparent huge pages
+ * (advice only), for big buffers read in long streams (the KV cache, packed weights); NULL when
+ * out of memory or n is 0. Free with free(). */
+void *gptc_alloc_huge(size_t n);
+
 #endif

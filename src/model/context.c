@@ -6,7 +6,6 @@
 
 #include <math.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -41,19 +40,9 @@ static void *alloc3(uint64_t a, uint64_t b, uint64_t c, size_t elem, int *fail)
  * touches a new 4 KiB page every few rows: with 4 KiB pages the TLB misses on nearly every row. */
 static void *alloc_kv(uint64_t n, int *fail)
 {
-    const size_t huge = (size_t)2 << 20;
-    if (n < huge) return alloc3(1, 1, n, 1, fail);
-    if (n > SIZE_MAX - huge) {
-        *fail = 1;
-        return NULL;
-    }
-    void *p = NULL;
-    size_t bytes = ((size_t)n + huge - 1) / huge * huge;
-    if (posix_memalign(&p, huge, bytes) != 0) {
-        *fail = 1;
-        return NULL;
-    }
-    (void)madvise(p, bytes, MADV_HUGEPAGE); /* advice only: 4 KiB pages still work */
+    if (n < ((uint64_t)2 << 20)) return alloc3(1, 1, n, 1, fail);
+    void *p = n <= SIZE_MAX ? gptc_alloc_huge((size_t)n) : NULL;
+    if (!p) *fail = 1;
     return p;
 }
 

@@ -90,16 +90,6 @@ static int read_elsewhere(const gptc_model *m, const gguf_tensor *t)
     return 0;
 }
 
-static void *alloc_huge(size_t n)
-{
-    const size_t huge = (size_t)2 << 20;
-    size_t bytes = (n + huge - 1) / huge * huge;
-    void *p = NULL;
-    if (posix_memalign(&p, huge, bytes) != 0) return NULL;
-    (void)madvise(p, bytes, MADV_HUGEPAGE); /* advice only */
-    return p;
-}
-
 /* Drop the whole pages of [p, p + n) from this process, when they lie in the file's own
  * read-only mapping (a file mapping: they come back from the file if ever read). Tensors a
  * builder holds in memory (a merged LoRA) are left alone. */
@@ -169,7 +159,7 @@ gptc_status gptc_model_repack(gptc_model *m, gptc_err *err)
         free(ws), free(ts), free(pk);
         return GPTC_OK;
     }
-    char *buf = alloc_huge(total);
+    char *buf = gptc_alloc_huge(total);
     if (!buf) {
         free(ws), free(ts), free(pk);
         return gptc_fail(err, GPTC_E_NOMEM,
