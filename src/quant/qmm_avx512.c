@@ -1137,7 +1137,7 @@ void gptc_qmm_matmul_avx512(uint32_t wtype, float *Y, int ldy, const void *W, co
 // Q8_0's one. Activations are 4 codes broadcast to every lane, so each lane accumulates its
 // row's exact integer dot of the block from -8 (or -128) x the block's code sum; then, per row
 // and token, s += isum * (d_w * d_x) unfused, as the reference sums. Tiles: NG groups of 16
-// rows x NT tokens; decode takes 1 group x 1 token, prefill 1 group x up to 8 tokens. Every
+// rows x NT tokens; decode takes 1 token, prefill up to 8. Every
 // output has the same operations in any tile, so results do not depend on tiling or batch.
 
 ALWAYS_INLINE size_t pk_blk_bytes(int q8)
@@ -1146,116 +1146,88 @@ ALWAYS_INLINE size_t pk_blk_bytes(int q8)
 }
 
 ALWAYS_INLINE void ptile(float *Y, int ldy, const uint8_t *W, size_t gb, const gptc_pack_xblk *X,
-                         int nb, int g, int ng, int t, int nt, int r0, int r1, int prefetch, int q8)
+                         int nb, int g, int t, int nt, int r0, int r1, int prefetch, int q8)
 {
     const size_t pbs = pk_blk_bytes(q8);
-    const uint8_t *w[4];
+    const uint8_t *w = W + (size_t)g * gb;
     const gptc_pack_xblk *x[8];
-    __m512 acc[4][8];
-#pragma GCC unroll 4
-    for (int i = 0; i < ng; i++)
-        w[i] = W + (size_t)(g + i) * gb;
+    __m512 acc[8];
 #pragma GCC unroll 8
-    for (int j = 0; j < nt; j++)
+    for (int j = 0; j < nt; j++) {
         x[j] = X + (size_t)(t + j) * nb;
-#pragma GCC unroll 4
-    for (int i = 0; i < ng; i++)
+        acc[j] = _mm512_setzero_ps();
+    }
+    const __m512i lo = _mm512_set1_epi8(15);
+    // decode: two dependency chains (Q4_0's high nibbles, Q8_0's odd code groups), added at
+    // the end: integers, so the sum is the same as one chain's
+    const int split = nt == 1;
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *p = w + (size_t)b * pbs;
+        if (prefetch) // the next group's block, in step
+            for (size_t o = 0; o < pbs; o += 64)
+                _mm_prefetch((const char *)(p + gb + o), _MM_HINT_T1);
+        __m512i isum[8], isum2 = _mm512_setzero_si512();
 #pragma GCC unroll 8
         for (int j = 0; j < nt; j++)
-            acc[i][j] = _mm512_setzero_ps();
-    const __m512i lo = _mm512_set1_epi8(15);
-    // decode: two dependency chains per group (Q4_0's high nibbles, Q8_0's odd code groups),
-    // added at the end: integers, so the sum is the same as one chain's
-    const int split = nt == 1;
-    size_t ahead = (size_t)ng * gb; // the next tile's groups, swept in step with this one
-    for (int b = 0; b < nb; b++) {
-        if (prefetch)
-            for (size_t o = 0; o < (size_t)ng * pbs; o += 64)
-                _mm_prefetch((const char *)(w[0] + ahead + (size_t)b * ng * pbs + o), _MM_HINT_T1);
-        __m512i isum[4][8], isum2[4];
-#pragma GCC unroll 4
-        for (int i = 0; i < ng; i++) {
+            isum[j] = _mm512_set1_epi32(q8 ? x[j][b].neg128 : x[j][b].neg8);
+        for (int k = 0; k < (q8 ? 8 : 4); k++) {
+            __m512i v = _mm512_loadu_si512(p + 32 + 64 * k);
+            __m512i a = q8 ? v : _mm512_and_si512(v, lo);
+            if (split && q8 && (k & 1)) {
+                isum2 = _mm512_dpbusd_epi32(
+                    isum2, a, _mm512_set1_epi32((int)ld32((const uint8_t *)x[0][b].qs + 4 * k)));
+                continue;
+            }
 #pragma GCC unroll 8
             for (int j = 0; j < nt; j++)
-                isum[i][j] = _mm512_set1_epi32(q8 ? x[j][b].neg128 : x[j][b].neg8);
-            isum2[i] = _mm512_setzero_si512();
-        }
-        for (int k = 0; k < (q8 ? 8 : 4); k++) {
-#pragma GCC unroll 4
-            for (int i = 0; i < ng; i++) {
-                __m512i v = _mm512_loadu_si512(w[i] + (size_t)b * pbs + 32 + 64 * k);
-                __m512i a = q8 ? v : _mm512_and_si512(v, lo);
-                if (split && q8 && (k & 1)) {
-                    isum2[i] = _mm512_dpbusd_epi32(
-                        isum2[i], a,
-                        _mm512_set1_epi32((int)ld32((const uint8_t *)x[0][b].qs + 4 * k)));
-                    continue;
-                }
-#pragma GCC unroll 8
-                for (int j = 0; j < nt; j++)
-                    isum[i][j] = _mm512_dpbusd_epi32(
-                        isum[i][j], a,
-                        _mm512_set1_epi32((int)ld32((const uint8_t *)x[j][b].qs + 4 * k)));
-                if (!q8) {
-                    __m512i h = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo);
-                    if (split) {
-                        isum2[i] = _mm512_dpbusd_epi32(
-                            isum2[i], h,
-                            _mm512_set1_epi32((int)ld32((const uint8_t *)x[0][b].qs + 16 + 4 * k)));
-                        continue;
-                    }
-#pragma GCC unroll 8
-                    for (int j = 0; j < nt; j++)
-                        isum[i][j] = _mm512_dpbusd_epi32(
-                            isum[i][j], h,
-                            _mm512_set1_epi32((int)ld32((const uint8_t *)x[j][b].qs + 16 + 4 * k)));
-                }
+                isum[j] = _mm512_dpbusd_epi32(
+                    isum[j], a, _mm512_set1_epi32((int)ld32((const uint8_t *)x[j][b].qs + 4 * k)));
+            if (q8) continue;
+            __m512i h = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo);
+            if (split) {
+                isum2 = _mm512_dpbusd_epi32(
+                    isum2, h,
+                    _mm512_set1_epi32((int)ld32((const uint8_t *)x[0][b].qs + 16 + 4 * k)));
+                continue;
             }
-        }
-        if (split)
-#pragma GCC unroll 4
-            for (int i = 0; i < ng; i++)
-                isum[i][0] = _mm512_add_epi32(isum[i][0], isum2[i]);
-#pragma GCC unroll 4
-        for (int i = 0; i < ng; i++) {
-            __m512 dw =
-                _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w[i] + (size_t)b * pbs)));
 #pragma GCC unroll 8
-            for (int j = 0; j < nt; j++) {
-                __m512 p = _mm512_mul_ps(dw, _mm512_set1_ps(x[j][b].d));
-                acc[i][j] =
-                    _mm512_add_ps(acc[i][j], _mm512_mul_ps(_mm512_cvtepi32_ps(isum[i][j]), p));
-            }
+            for (int j = 0; j < nt; j++)
+                isum[j] = _mm512_dpbusd_epi32(
+                    isum[j], h,
+                    _mm512_set1_epi32((int)ld32((const uint8_t *)x[j][b].qs + 16 + 4 * k)));
+        }
+        if (split) isum[0] = _mm512_add_epi32(isum[0], isum2);
+        __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+#pragma GCC unroll 8
+        for (int j = 0; j < nt; j++) {
+            __m512 pr = _mm512_mul_ps(dw, _mm512_set1_ps(x[j][b].d));
+            acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(_mm512_cvtepi32_ps(isum[j]), pr));
         }
     }
-#pragma GCC unroll 4
-    for (int i = 0; i < ng; i++) {
-        int rg = (g + i) * GPTC_PACK_ROWS, a = GPTC_MAX(r0 - rg, 0), e = GPTC_MIN(r1 - rg, 16);
-        __mmask16 m = (__mmask16)(((1u << e) - 1) & ~((1u << a) - 1));
+    int rg = g * GPTC_PACK_ROWS, a0 = GPTC_MAX(r0 - rg, 0), e = GPTC_MIN(r1 - rg, 16);
+    __mmask16 m = (__mmask16)(((1u << e) - 1) & ~((1u << a0) - 1));
 #pragma GCC unroll 8
-        for (int j = 0; j < nt; j++)
-            _mm512_mask_storeu_ps(Y + (size_t)(t + j) * ldy + rg, m, acc[i][j]);
-    }
+    for (int j = 0; j < nt; j++)
+        _mm512_mask_storeu_ps(Y + (size_t)(t + j) * ldy + rg, m, acc[j]);
 }
 
-// Groups [g, g + ng) x tokens [t0, t1), in token tiles of 8, 4, 2, 1.
+// Group g x tokens [t0, t1), in token tiles of 8, 4, 2, 1.
 ALWAYS_INLINE void ptile_tokens(float *Y, int ldy, const uint8_t *W, size_t gb,
-                                const gptc_pack_xblk *X, int nb, int g, int ng, int t0, int t1,
-                                int r0, int r1, int q8)
+                                const gptc_pack_xblk *X, int nb, int g, int t0, int t1, int r0,
+                                int r1, int q8)
 {
     int t = t0;
     for (; t + 8 <= t1; t += 8)
-        ptile(Y, ldy, W, gb, X, nb, g, 1, t, 8, r0, r1, 0, q8);
+        ptile(Y, ldy, W, gb, X, nb, g, t, 8, r0, r1, 0, q8);
     if (t + 4 <= t1) {
-        ptile(Y, ldy, W, gb, X, nb, g, 1, t, 4, r0, r1, 0, q8);
+        ptile(Y, ldy, W, gb, X, nb, g, t, 4, r0, r1, 0, q8);
         t += 4;
     }
     if (t + 2 <= t1) {
-        ptile(Y, ldy, W, gb, X, nb, g, 1, t, 2, r0, r1, 0, q8);
+        ptile(Y, ldy, W, gb, X, nb, g, t, 2, r0, r1, 0, q8);
         t += 2;
     }
-    if (t < t1) ptile(Y, ldy, W, gb, X, nb, g, 1, t, 1, r0, r1, 0, q8);
-    (void)ng;
+    if (t < t1) ptile(Y, ldy, W, gb, X, nb, g, t, 1, r0, r1, 0, q8);
 }
 
 ALWAYS_INLINE void matmul_packed(float *Y, int ldy, const void *W, const void *Xq, int T, int C,
@@ -1267,7 +1239,7 @@ ALWAYS_INLINE void matmul_packed(float *Y, int ldy, const void *W, const void *X
     if (T == 1) { // decode: one group at a time, the next one prefetched in step
         // (1 group per tile decoded Llama-3.2-1B 5-28% faster than 2 or 4, quiet machine)
         for (int g = g0; g < g1; g++)
-            ptile(Y, ldy, W, gb, X, nb, g, 1, 0, 1, r0, r1, g + 1 < g1, q8);
+            ptile(Y, ldy, W, gb, X, nb, g, 0, 1, r0, r1, g + 1 < g1, q8);
         return;
     }
     // token blocks whose activations stay in L2 while the groups stream past; a group's
@@ -1277,7 +1249,7 @@ ALWAYS_INLINE void matmul_packed(float *Y, int ldy, const void *W, const void *X
     for (int tb = 0; tb < T; tb += TB) {
         int te = GPTC_MIN(T, tb + TB);
         for (int g = g0; g < g1; g++)
-            ptile_tokens(Y, ldy, W, gb, X, nb, g, 1, tb, te, r0, r1, q8);
+            ptile_tokens(Y, ldy, W, gb, X, nb, g, tb, te, r0, r1, q8);
     }
 }
 
