@@ -224,16 +224,17 @@ static void check_model(const char *file, uint32_t type)
 
 int main(void)
 {
-    const uint32_t types[] = {GPTC_TYPE_Q4_0, GPTC_TYPE_Q8_0, GPTC_TYPE_Q4_K};
+    const uint32_t types[] = {GPTC_TYPE_Q4_0, GPTC_TYPE_Q8_0, GPTC_TYPE_Q4_K, GPTC_TYPE_Q6_K};
+    const size_t ntypes = sizeof types / sizeof types[0];
     const int shapes[][2] = {{16, 32},  {32, 64},   {48, 96},   {16, 256},
                              {80, 768}, {64, 2048}, {16, 4096}, {32, 512}};
     const int tokens[] = {1, 2, 3, 5, 7, 8, 9, 13, 17, 33};
     const gptc_ops *tables[] = {gptc_ops_ref(), gptc_ops_avx2(), gptc_ops_avx512()};
     CHECK(gptc_pack_type_ok(GPTC_TYPE_Q4_0) && gptc_pack_type_ok(GPTC_TYPE_Q8_0) &&
-              gptc_pack_type_ok(GPTC_TYPE_Q4_K) && !gptc_pack_type_ok(GPTC_TYPE_Q6_K) &&
-              !gptc_pack_type_ok(GPTC_TYPE_F16),
-          "packable types: Q4_0, Q8_0 and Q4_K");
-    for (size_t ti = 0; ti < 3; ti++)
+              gptc_pack_type_ok(GPTC_TYPE_Q4_K) && gptc_pack_type_ok(GPTC_TYPE_Q6_K) &&
+              !gptc_pack_type_ok(GPTC_TYPE_Q5_K) && !gptc_pack_type_ok(GPTC_TYPE_F16),
+          "packable types: Q4_0, Q8_0, Q4_K and Q6_K");
+    for (size_t ti = 0; ti < ntypes; ti++)
         for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
             if (shapes[si][1] % gptc_type_info(types[ti])->blck == 0)
                 check_layout(types[ti], shapes[si][0], shapes[si][1]);
@@ -244,7 +245,7 @@ int main(void)
                    k == 1 ? "avx2" : "avx512");
             continue;
         }
-        for (size_t ti = 0; ti < 3; ti++)
+        for (size_t ti = 0; ti < ntypes; ti++)
             for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
                 for (size_t n = 0; n < sizeof tokens / sizeof tokens[0]; n++) {
                     if (shapes[si][1] % gptc_type_info(types[ti])->blck) continue;

@@ -15,7 +15,8 @@
 
 int gptc_pack_type_ok(uint32_t type)
 {
-    return type == GPTC_TYPE_Q4_0 || type == GPTC_TYPE_Q8_0 || type == GPTC_TYPE_Q4_K;
+    return type == GPTC_TYPE_Q4_0 || type == GPTC_TYPE_Q8_0 || type == GPTC_TYPE_Q4_K ||
+           type == GPTC_TYPE_Q6_K;
 }
 
 /* Bytes of one packed block (16 rows x 32 columns): 16 scales, then the codes. */
@@ -55,6 +56,10 @@ void gptc_pack_groups(uint32_t type, void *dst, const void *src, int cols, int g
         gptc_pack_k_groups(dst, src, cols, g0, g1);
         return;
     }
+    if (type == GPTC_TYPE_Q6_K) {
+        gptc_pack_q6_groups(dst, src, cols, g0, g1);
+        return;
+    }
     size_t rb = gptc_row_bytes(type, cols), bs = rb / (size_t)(cols / QK);
     int nb = cols / QK, nk = code_groups(type);
     for (int g = g0; g < g1; g++) {
@@ -76,6 +81,10 @@ void gptc_pack_unpack_row(uint32_t type, void *row, const void *packed, int cols
 {
     if (type == GPTC_TYPE_Q4_K) {
         gptc_pack_k_unpack_row(row, packed, cols, r);
+        return;
+    }
+    if (type == GPTC_TYPE_Q6_K) {
+        gptc_pack_q6_unpack_row(row, packed, cols, r);
         return;
     }
     size_t rb = gptc_row_bytes(type, cols), bs = rb / (size_t)(cols / QK);
@@ -139,6 +148,10 @@ void gptc_pack_matmul_ref(uint32_t wtype, float *Y, int ldy, const void *W, cons
     GPTC_ASSERT(gptc_pack_type_ok(wtype));
     if (wtype == GPTC_TYPE_Q4_K) {
         gptc_pack_k_matmul_ref(Y, ldy, W, Xq, T, C, r0, r1);
+        return;
+    }
+    if (wtype == GPTC_TYPE_Q6_K) {
+        gptc_pack_q6_matmul_ref(Y, ldy, W, Xq, T, C, r0, r1);
         return;
     }
     size_t rb = gptc_row_bytes(wtype, C);

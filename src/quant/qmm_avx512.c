@@ -1136,7 +1136,7 @@ void gptc_qmm_matmul_avx512(uint32_t wtype, float *Y, int ldy, const void *W, co
 // vector gives two vpdpbusd operands (low nibbles: elements 4k .. 4k + 3, high: 16 + 4k ..),
 // Q8_0's one. Activations are 4 codes broadcast to every lane, so each lane accumulates its
 // row's exact integer dot of the block from -8 (or -128) x the block's code sum; then, per row
-// and token, s += isum * (d_w * d_x) unfused, as the reference sums. Tiles: NG groups of 16
+// and token, s += isum * (d_w * d_x) unfused, as the reference sums. Tiles: one group of 16
 // rows x NT tokens; decode takes 1 token, prefill up to 8. Every
 // output has the same operations in any tile, so results do not depend on tiling or batch.
 
@@ -1209,48 +1209,6 @@ ALWAYS_INLINE void ptile(float *Y, int ldy, const uint8_t *W, size_t gb, const g
 #pragma GCC unroll 8
     for (int j = 0; j < nt; j++)
         _mm512_mask_storeu_ps(Y + (size_t)(t + j) * ldy + rg, m, acc[j]);
-}
-
-// Group g x tokens [t0, t1), in token tiles of 8, 4, 2, 1.
-ALWAYS_INLINE void ptile_tokens(float *Y, int ldy, const uint8_t *W, size_t gb,
-                                const gptc_pack_xblk *X, int nb, int g, int t0, int t1, int r0,
-                                int r1, int q8)
-{
-    int t = t0;
-    for (; t + 8 <= t1; t += 8)
-        ptile(Y, ldy, W, gb, X, nb, g, t, 8, r0, r1, 0, q8);
-    if (t + 4 <= t1) {
-        ptile(Y, ldy, W, gb, X, nb, g, t, 4, r0, r1, 0, q8);
-        t += 4;
-    }
-    if (t + 2 <= t1) {
-        ptile(Y, ldy, W, gb, X, nb, g, t, 2, r0, r1, 0, q8);
-        t += 2;
-    }
-    if (t < t1) ptile(Y, ldy, W, gb, X, nb, g, t, 1, r0, r1, 0, q8);
-}
-
-ALWAYS_INLINE void matmul_packed(float *Y, int ldy, const void *W, const void *Xq, int T, int C,
-                                 int r0, int r1, int q8)
-{
-    int nb = C / QK, g0 = r0 / GPTC_PACK_ROWS, g1 = (r1 + GPTC_PACK_ROWS - 1) / GPTC_PACK_ROWS;
-    size_t gb = (size_t)nb * pk_blk_bytes(q8);
-    const gptc_pack_xblk *X = Xq;
-    if (T == 1) { // decode: one group at a time, the next one prefetched in step
-        // (1 group per tile decoded Llama-3.2-1B 5-28% faster than 2 or 4, quiet machine)
-        for (int g = g0; g < g1; g++)
-            ptile(Y, ldy, W, gb, X, nb, g, 0, 1, r0, r1, g + 1 < g1, q8);
-        return;
-    }
-    // token blocks whose activations stay in L2 while the groups stream past; a group's
-    // weights are reused from L1 / L2 by every token tile
-    int TB = (int)GPTC_MIN((size_t)T, (256 * 1024) / ((size_t)nb * sizeof(gptc_pack_xblk)));
-    TB = GPTC_MAX(8, TB & ~7);
-    for (int tb = 0; tb < T; tb += TB) {
-        int te = GPTC_MIN(T, tb + TB);
-        for (int g = g0; g < g1; g++)
-            ptile_tokens(Y, ldy, W, gb, X, nb, g, tb, te, r0, r1, q8);
-    }
 }
 
 // Packed Q4_K (pack_k.c): per super-block, each 64-byte vector of chunk c gives the low-nibble
@@ -1344,34 +1302,153 @@ ALWAYS_INLINE void ptileK(float *Y, int ldy, const uint8_t *W, size_t gb, const 
         _mm512_mask_storeu_ps(Y + (size_t)(t + j) * ldy + rg, msk, acc[j]);
 }
 
-static void matmul_packed_k(float *Y, int ldy, const void *W, const void *Xq, int T, int C, int r0,
-                            int r1)
+// Packed Q6_K (pack_q6.c): for half h, quarter q (elements 128h + 32q + 4k ..) and k = 0..7,
+// the code vector is ql unit 16h + 8(q & 1) + k's nibble (low for q < 2) with crumb q of qh
+// unit 8h + k as bits 4-5; k = 0..3 and 4..7 are scale groups 8h + 2q and 8h + 2q + 1. A
+// group's raw vpdpbusd sums (codes 0..63) are multiplied by the 16 rows' int8 scales (vpmulld,
+// exact) into the integer sum; the codes' offset, 32 x the scales times the activations' group
+// sums, is one vpdpwssd per pair of groups. Then s += d_x * (d * isum), unfused, as
+// gptc_q6_K_vec_dot_ref.
+
+// Scales 2p and 2p + 1 of the 16 rows as int16 pairs in the int32 lanes
+ALWAYS_INLINE __m512i q6_scale_pair(const uint8_t *sb, int p)
 {
-    int nsb = C / QK_K, g0 = r0 / GPTC_PACK_ROWS, g1 = (r1 + GPTC_PACK_ROWS - 1) / GPTC_PACK_ROWS;
-    size_t gb = (size_t)nsb * 2304;
-    const block_q8_K *X = Xq;
+    return _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(sb + 32 + 32 * p)));
+}
+
+ALWAYS_INLINE void ptile6(float *Y, int ldy, const uint8_t *W, size_t gb, const block_q8_K *X,
+                          int nsb, int g, int t, int nt, int r0, int r1, int prefetch)
+{
+    const uint8_t *w = W + (size_t)g * gb;
+    const block_q8_K *x[8];
+    __m512 acc[8];
+#pragma GCC unroll 8
+    for (int j = 0; j < nt; j++) {
+        x[j] = X + (size_t)(t + j) * nsb;
+        acc[j] = _mm512_setzero_ps();
+    }
+    const __m512i lo = _mm512_set1_epi8(15), hb = _mm512_set1_epi8(0x30);
+    for (int b = 0; b < nsb; b++) {
+        const uint8_t *p = w + (size_t)b * 3360;
+        if (prefetch) // the next group's super-block, in step
+            for (int o = 0; o < 3360; o += 64)
+                _mm_prefetch((const char *)(p + gb + o), _MM_HINT_T1);
+        __m512i isum[8], msum[8];
+#pragma GCC unroll 8
+        for (int j = 0; j < nt; j++)
+            isum[j] = msum[j] = _mm512_setzero_si512();
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+#pragma GCC unroll 4
+            for (int q = 0; q < 4; q++) {
+#pragma GCC unroll 2
+                for (int k4 = 0; k4 < 8; k4 += 4) {
+                    const int grp = 8 * h + 2 * q + k4 / 4;
+                    __m512i s[8];
+#pragma GCC unroll 8
+                    for (int j = 0; j < nt; j++)
+                        s[j] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+                    for (int k = k4; k < k4 + 4; k++) {
+                        __m512i l = _mm512_loadu_si512(p + 288 + 64 * (16 * h + 8 * (q & 1) + k));
+                        __m512i c = _mm512_loadu_si512(p + 2336 + 64 * (8 * h + k));
+                        l = q < 2 ? _mm512_and_si512(l, lo)
+                                  : _mm512_and_si512(_mm512_srli_epi16(l, 4), lo);
+                        c = q == 0   ? _mm512_slli_epi16(c, 4)
+                            : q == 1 ? _mm512_slli_epi16(c, 2)
+                            : q == 3 ? _mm512_srli_epi16(c, 2)
+                                     : c;
+                        __m512i v = _mm512_ternarylogic_epi32(l, c, hb, 0xF8); // l | (c & hb)
+#pragma GCC unroll 8
+                        for (int j = 0; j < nt; j++)
+                            s[j] = _mm512_dpbusd_epi32(
+                                s[j], v,
+                                _mm512_set1_epi32((int)ld32((const uint8_t *)x[j][b].qs + 128 * h +
+                                                            32 * q + 4 * k)));
+                    }
+                    __m512i sp = q6_scale_pair(p, grp / 2),
+                            sc = grp & 1 ? _mm512_srai_epi32(sp, 16)
+                                         : _mm512_srai_epi32(_mm512_slli_epi32(sp, 16), 16);
+#pragma GCC unroll 8
+                    for (int j = 0; j < nt; j++)
+                        isum[j] = _mm512_add_epi32(isum[j], _mm512_mullo_epi32(s[j], sc));
+                }
+            }
+        }
+#pragma GCC unroll 8
+        for (int q = 0; q < 8; q++) {
+            __m512i sp = q6_scale_pair(p, q);
+#pragma GCC unroll 8
+            for (int j = 0; j < nt; j++)
+                msum[j] = _mm512_dpwssd_epi32(
+                    msum[j], sp,
+                    _mm512_set1_epi32((int)ld32((const uint8_t *)(x[j][b].bsums + 2 * q))));
+        }
+        __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+#pragma GCC unroll 8
+        for (int j = 0; j < nt; j++) {
+            isum[j] = _mm512_sub_epi32(isum[j], _mm512_slli_epi32(msum[j], 5));
+            __m512 v = _mm512_mul_ps(dw, _mm512_cvtepi32_ps(isum[j]));
+            acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(_mm512_set1_ps(x[j][b].d), v));
+        }
+    }
+    int rg = g * GPTC_PACK_ROWS, a0 = GPTC_MAX(r0 - rg, 0), e = GPTC_MIN(r1 - rg, 16);
+    __mmask16 msk = (__mmask16)(((1u << e) - 1) & ~((1u << a0) - 1));
+#pragma GCC unroll 8
+    for (int j = 0; j < nt; j++)
+        _mm512_mask_storeu_ps(Y + (size_t)(t + j) * ldy + rg, msk, acc[j]);
+}
+
+// Every packed type's product: decode streams the groups one at a time, the next one prefetched
+// in step (1 group per tile decoded Llama-3.2-1B 5-28% faster than 2 or 4, quiet machine);
+// prefill takes token blocks whose activations stay in L2 while the groups stream past, each
+// group's weights reused from L1 / L2 by token tiles of 8, 4, 2 and 1.
+enum { PK_Q4_0, PK_Q8_0, PK_Q4_K, PK_Q6_K };
+
+ALWAYS_INLINE void ptile_kind(int kind, float *Y, int ldy, const uint8_t *W, size_t gb,
+                              const void *X, int nb, int g, int t, int nt, int r0, int r1,
+                              int prefetch)
+{
+    if (kind == PK_Q4_K)
+        ptileK(Y, ldy, W, gb, X, nb, g, t, nt, r0, r1, prefetch);
+    else if (kind == PK_Q6_K)
+        ptile6(Y, ldy, W, gb, X, nb, g, t, nt, r0, r1, prefetch);
+    else
+        ptile(Y, ldy, W, gb, X, nb, g, t, nt, r0, r1, prefetch, kind == PK_Q8_0);
+}
+
+ALWAYS_INLINE void matmul_packed(int kind, float *Y, int ldy, const void *W, const void *Xq, int T,
+                                 int C, int r0, int r1)
+{
+    const int kq = kind == PK_Q4_K || kind == PK_Q6_K;
+    const int nb = C / (kq ? QK_K : QK);
+    const size_t bb = kind == PK_Q4_K   ? 2304
+                      : kind == PK_Q6_K ? 3360
+                                        : pk_blk_bytes(kind == PK_Q8_0),
+                 xs = kq ? sizeof(block_q8_K) : sizeof(gptc_pack_xblk), gb = (size_t)nb * bb;
+    int g0 = r0 / GPTC_PACK_ROWS, g1 = (r1 + GPTC_PACK_ROWS - 1) / GPTC_PACK_ROWS;
     if (T == 1) {
         for (int g = g0; g < g1; g++)
-            ptileK(Y, ldy, W, gb, X, nsb, g, 0, 1, r0, r1, g + 1 < g1);
+            ptile_kind(kind, Y, ldy, W, gb, Xq, nb, g, 0, 1, r0, r1, g + 1 < g1);
         return;
     }
-    int TB = (int)GPTC_MIN((size_t)T, (256 * 1024) / ((size_t)nsb * sizeof(block_q8_K)));
+    int TB = (int)GPTC_MIN((size_t)T, (256 * 1024) / ((size_t)nb * xs));
     TB = GPTC_MAX(8, TB & ~7);
     for (int tb = 0; tb < T; tb += TB) {
         int te = GPTC_MIN(T, tb + TB);
         for (int g = g0; g < g1; g++) {
             int t = tb;
             for (; t + 8 <= te; t += 8)
-                ptileK(Y, ldy, W, gb, X, nsb, g, t, 8, r0, r1, 0);
+                ptile_kind(kind, Y, ldy, W, gb, Xq, nb, g, t, 8, r0, r1, 0);
             if (t + 4 <= te) {
-                ptileK(Y, ldy, W, gb, X, nsb, g, t, 4, r0, r1, 0);
+                ptile_kind(kind, Y, ldy, W, gb, Xq, nb, g, t, 4, r0, r1, 0);
                 t += 4;
             }
             if (t + 2 <= te) {
-                ptileK(Y, ldy, W, gb, X, nsb, g, t, 2, r0, r1, 0);
+                ptile_kind(kind, Y, ldy, W, gb, Xq, nb, g, t, 2, r0, r1, 0);
                 t += 2;
             }
-            if (t < te) ptileK(Y, ldy, W, gb, X, nsb, g, t, 1, r0, r1, 0);
+            if (t < te) ptile_kind(kind, Y, ldy, W, gb, Xq, nb, g, t, 1, r0, r1, 0);
         }
     }
 }
@@ -1384,11 +1461,20 @@ int gptc_qmm_pack_avx512(uint32_t wtype)
 void gptc_qmm_matmul_packed_avx512(uint32_t wtype, float *Y, int ldy, const void *W, const void *Xq,
                                    int T, int C, int r0, int r1)
 {
-    GPTC_ASSERT(gptc_pack_type_ok(wtype));
-    if (wtype == GPTC_TYPE_Q4_K)
-        matmul_packed_k(Y, ldy, W, Xq, T, C, r0, r1);
-    else if (wtype == GPTC_TYPE_Q8_0)
-        matmul_packed(Y, ldy, W, Xq, T, C, r0, r1, 1);
-    else
-        matmul_packed(Y, ldy, W, Xq, T, C, r0, r1, 0);
+    switch (wtype) {
+    case GPTC_TYPE_Q4_0:
+        matmul_packed(PK_Q4_0, Y, ldy, W, Xq, T, C, r0, r1);
+        break;
+    case GPTC_TYPE_Q8_0:
+        matmul_packed(PK_Q8_0, Y, ldy, W, Xq, T, C, r0, r1);
+        break;
+    case GPTC_TYPE_Q4_K:
+        matmul_packed(PK_Q4_K, Y, ldy, W, Xq, T, C, r0, r1);
+        break;
+    case GPTC_TYPE_Q6_K:
+        matmul_packed(PK_Q6_K, Y, ldy, W, Xq, T, C, r0, r1);
+        break;
+    default:
+        GPTC_ASSERT(!"matmul_packed: not a packed type");
+    }
 }
