@@ -366,6 +366,39 @@ static void test_att_softmax(const gptc_ops *o)
           cases, bad);
 }
 
+// SwiGLU against float64 on every tail length, in place and not, over inputs from tiny to past
+// exp's range (where sigmoid is 0 or 1 in float).
+static void test_swiglu(const gptc_ops *o)
+{
+    enum { N = 200 };
+    float g[N + 16], u[N + 16], h[N + 16], gi[N + 16];
+    int bad = 0, cases = 0;
+    for (int n = 1; n <= N; n += n < 40 ? 1 : 23)
+        for (int k = 0; k < 3; k++, cases++) {
+            float spread = k == 0 ? 4.0f : k == 1 ? 30.0f : 120.0f;
+            for (int i = 0; i < N + 16; i++) {
+                g[i] = gi[i] = test_rnd_f() * spread;
+                u[i] = test_rnd_f() * 2;
+                h[i] = -7.0f;
+            }
+            o->swiglu(h, g, u, n);
+            o->swiglu(gi, gi, u, n); /* in place */
+            for (int i = 0; i < N + 16; i++) {
+                double want = (double)g[i] / (1.0 + exp(-(double)g[i])) * u[i];
+                int ok = i < n ? fabs(h[i] - want) <= 6e-7 * fabs(want) + 1e-30 &&
+                                     memcmp(&h[i], &gi[i], sizeof h[i]) == 0
+                               : h[i] == -7.0f && gi[i] == g[i];
+                if (!ok && bad++ < 3)
+                    printf("  %s swiglu n=%d i=%d g=%.9g: %.9g (in place %.9g) vs %.9g\n", o->name,
+                           n, i, g[i], h[i], gi[i], i < n ? want : -7.0);
+            }
+        }
+    CHECK(bad == 0,
+          "%s: swiglu against float64 on %d rows (5 ulp), in place the same, elements past n "
+          "untouched (%d bad)",
+          o->name, cases, bad);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Scalar helpers against double-precision formulas
 
@@ -627,6 +660,7 @@ int main(void)
         if (i > 0) test_matmul_vs_ref(o);
         test_kv(o);
         test_att_softmax(o);
+        test_swiglu(o);
     }
     test_helpers();
     test_fp16();

@@ -117,6 +117,12 @@ void gptc_kv_acc_ref(int kvt, float *y, const float *p, size_t lds, int nq, cons
     }
 }
 
+static void swiglu_ref(float *h, const float *g, const float *u, int n)
+{
+    if (h != g) memcpy(h, g, (size_t)n * sizeof *h);
+    gptc_swiglu(h, u, n);
+}
+
 static void att_softmax_ref(float *s, int n, float scale, float sink)
 {
     float mx = sink;
@@ -151,6 +157,7 @@ static const gptc_ops ops_ref = {
     .kv_dot = gptc_kv_dot_ref,
     .kv_acc = gptc_kv_acc_ref,
     .att_softmax = att_softmax_ref,
+    .swiglu = swiglu_ref,
 };
 
 const gptc_ops *gptc_ops_ref(void)

@@ -80,6 +80,9 @@ typedef struct gptc_ops {
      * e_i = exp(v_i - m) (0 where v_i - m < -87: below FLT_MIN next to the max's 1),
      * s[i] = e_i / (sum e_i + exp(sink - m)). sink = -INFINITY: none. n >= 1. */
     void (*att_softmax)(float *s, int n, float scale, float sink);
+    /* SwiGLU: h[i] = g[i] * sigmoid(g[i]) * u[i], (n); h may be g. Within 4 ulp of
+     * g / (1 + exp(-g)) * u (the reference, gptc_swiglu). */
+    void (*swiglu)(float *h, const float *g, const float *u, int n);
 } gptc_ops;
 
 /* The best table for this CPU, chosen once (thread-safe). Env GPTC_ISA=ref|avx2|avx512 forces
@@ -98,12 +101,16 @@ void gptc_kv_dot_ref(int kvt, float *s, size_t lds, const float *q, int nq, cons
 void gptc_kv_acc_ref(int kvt, float *y, const float *p, size_t lds, int nq, const char *base,
                      size_t stride, int off, const int32_t *idx, int n, int hd);
 
+/* The SIMD tables' swiglu (the training kernels share them). */
+void gptc_swiglu_avx2(float *h, const float *g, const float *u, int n);
+void gptc_swiglu_avx512(float *h, const float *g, const float *u, int n);
+
 /* Small scalar helpers of the forward pass (not hot enough to dispatch). */
 /* o = x / rms(x) * w, (n) */
 void gptc_rmsnorm(float *o, const float *x, const float *w, int n, float eps);
 /* in place, (n) */
 void gptc_softmax(float *x, int n);
-/* SwiGLU: g = silu(g) * u, (n) */
+/* SwiGLU: g = silu(g) * u, (n): the reference table's swiglu */
 void gptc_swiglu(float *g, const float *u, int n);
 /* Rotate adjacent pairs (x[2i], x[2i+1]) of each head of x (n_head, head_dim) by pos*theta_i,
  * theta_i = base^(-2i/n_rot), for the first n_rot dimensions of each head (GPT-J / llama.cpp

@@ -453,6 +453,19 @@ static void att_softmax_avx2(float *s, int n, float scale, float sink)
     }
 }
 
+void gptc_swiglu_avx2(float *h, const float *g, const float *u, int n)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    for (int i = 0; i < n; i += 8) {
+        __m256i m = lanes(n - i);
+        __m256 gv = _mm256_maskload_ps(g + i, m);
+        __m256 s = _mm256_div_ps(
+            one, _mm256_add_ps(one, gptc_exp256(_mm256_sub_ps(_mm256_setzero_ps(), gv))));
+        _mm256_maskstore_ps(h + i, m,
+                            _mm256_mul_ps(_mm256_mul_ps(gv, s), _mm256_maskload_ps(u + i, m)));
+    }
+}
+
 // The table; dispatch.c hands it out only after checking the CPU.
 const gptc_ops gptc_ops_avx2_table = {
     .name = "avx2",
@@ -471,4 +484,5 @@ const gptc_ops gptc_ops_avx2_table = {
     .kv_dot = kv_dot_avx2,
     .kv_acc = kv_acc_avx2,
     .att_softmax = att_softmax_avx2,
+    .swiglu = gptc_swiglu_avx2,
 };

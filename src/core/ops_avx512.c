@@ -514,6 +514,19 @@ static void att_softmax_avx512(float *s, int n, float scale, float sink)
     }
 }
 
+void gptc_swiglu_avx512(float *h, const float *g, const float *u, int n)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 gv = _mm512_maskz_loadu_ps(m, g + i);
+        __m512 s = _mm512_div_ps(
+            one, _mm512_add_ps(one, gptc_exp512(_mm512_sub_ps(_mm512_setzero_ps(), gv))));
+        _mm512_mask_storeu_ps(h + i, m,
+                              _mm512_mul_ps(_mm512_mul_ps(gv, s), _mm512_maskz_loadu_ps(m, u + i)));
+    }
+}
+
 // The table; dispatch.c hands it out only after checking the CPU.
 const gptc_ops gptc_ops_avx512_table = {
     .name = "avx512",
@@ -532,4 +545,5 @@ const gptc_ops gptc_ops_avx512_table = {
     .kv_dot = kv_dot_avx512,
     .kv_acc = kv_acc_avx512,
     .att_softmax = att_softmax_avx512,
+    .swiglu = gptc_swiglu_avx512,
 };

@@ -462,7 +462,7 @@ static void job_gate_up(void *arg, int ith, int nth)
             for (int i = 0; i < r1 - r0; i++)
                 g[i] *= u[i];
         } else {
-            gptc_swiglu(g, u, r1 - r0);
+            c->ops->swiglu(g, g, u, r1 - r0);
         }
     }
 }

@@ -243,7 +243,7 @@ static void job_gate_up(void *arg, int ith, int nth)
             if (e->act == GPTC_MOE_SWIGLU_OAI)
                 act_oai(g, h, r1 - r0, e->alpha, e->limit);
             else
-                gptc_swiglu(g, h, r1 - r0);
+                j->c->ops->swiglu(g, g, h, r1 - r0);
             memcpy(h, g, (size_t)(r1 - r0) * sizeof *h); /* H holds the activations */
         }
     }

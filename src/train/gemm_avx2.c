@@ -12,6 +12,7 @@
 #include <math.h>
 
 #include "core/simd_exp.h"
+#include "core/ops.h"
 #include "train/gemm.h"
 
 #define MR 6
@@ -188,15 +189,6 @@ static void gelu_bwd_avx2(float *dx, const float *x, const float *dy, int n)
                 _mm256_mul_ps(load_n(dy + i, n - i), gelu_grad8(load_n(x + i, n - i))));
 }
 
-static void swiglu_fwd_avx2(float *h, const float *g, const float *u, int n)
-{
-    for (int i = 0; i < n; i += 8) {
-        int m = n - i < 8 ? n - i : 8;
-        __m256 gv = load_n(g + i, m);
-        store_n(h + i, m, _mm256_mul_ps(_mm256_mul_ps(gv, sigmoid256(gv)), load_n(u + i, m)));
-    }
-}
-
 static void swiglu_bwd_avx2(float *dg, float *du, const float *dh, const float *g, const float *u,
                             int n)
 {
@@ -288,6 +280,6 @@ const gptc_gemm_kernel gptc_gemm_kernel_avx2_table = {
     .adamw = adamw_avx2,
     .gelu_fwd = gelu_fwd_avx2,
     .gelu_bwd = gelu_bwd_avx2,
-    .swiglu_fwd = swiglu_fwd_avx2,
+    .swiglu_fwd = gptc_swiglu_avx2, /* core/ops_avx2.c */
     .swiglu_bwd = swiglu_bwd_avx2,
 };

@@ -17,6 +17,7 @@
 #include <math.h>
 
 #include "core/simd_exp.h"
+#include "core/ops.h"
 #include "train/gemm.h"
 
 #define MR 8
@@ -239,17 +240,6 @@ static void gelu_bwd_avx512(float *dx, const float *x, const float *dy, int n)
     }
 }
 
-static void swiglu_fwd_avx512(float *h, const float *g, const float *u, int n)
-{
-    for (int i = 0; i < n; i += 16) {
-        __mmask16 m = tail_mask(n - i);
-        __m512 gv = _mm512_maskz_loadu_ps(m, g + i);
-        __m512 r =
-            _mm512_mul_ps(_mm512_mul_ps(gv, sigmoid512(gv)), _mm512_maskz_loadu_ps(m, u + i));
-        _mm512_mask_storeu_ps(h + i, m, r);
-    }
-}
-
 static void swiglu_bwd_avx512(float *dg, float *du, const float *dh, const float *g, const float *u,
                               int n)
 {
@@ -339,6 +329,6 @@ const gptc_gemm_kernel gptc_gemm_kernel_avx512_table = {
     .adamw = adamw_avx512,
     .gelu_fwd = gelu_fwd_avx512,
     .gelu_bwd = gelu_bwd_avx512,
-    .swiglu_fwd = swiglu_fwd_avx512,
+    .swiglu_fwd = gptc_swiglu_avx512, /* core/ops_avx512.c */
     .swiglu_bwd = swiglu_bwd_avx512,
 };
