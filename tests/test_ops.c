@@ -399,6 +399,40 @@ static void test_swiglu(const gptc_ops *o)
           o->name, cases, bad);
 }
 
+// f32 -> f16 rows: the bits of gptc_f32_to_f16 for random bit patterns (NaNs, infinities,
+// subnormals), values near halves and ties, on every tail length.
+static void test_f16_rows(const gptc_ops *o)
+{
+    enum { N = 4096 };
+    static float x[N];
+    static uint16_t y[N + 8];
+    int bad = 0;
+    for (int rep = 0; rep < 64; rep++) {
+        for (int i = 0; i < N; i++) {
+            uint32_t b = test_rnd_u32();
+            if (i % 3 == 1) { /* in the half range (subnormals included), half of them ties */
+                uint32_t e = 127 - 26 + (b >> 8) % 43;
+                b = (b & 0x80000000u) | e << 23 | (b & 0x7fe000u) |
+                    (b & 0x10 ? 0x1000u : b & 0x1fffu);
+            }
+            x[i] = gptc_f32_from_bits(b);
+            if (i % 3 == 2) x[i] = test_rnd_f() * 70000.0f;
+        }
+        int n = rep < 40 ? rep + 1 : N - rep;
+        for (int i = 0; i < N + 8; i++)
+            y[i] = 0xBEEF;
+        o->f16_from_f32(y, x, n);
+        for (int i = 0; i < N + 8; i++) {
+            uint16_t want = i < n ? gptc_f32_to_f16(x[i]) : 0xBEEF;
+            if (y[i] != want && bad++ < 3)
+                printf("  %s f16_from_f32 n=%d i=%d x=%a: 0x%04x vs 0x%04x\n", o->name, n, i,
+                       i < n ? x[i] : 0.0f, y[i], want);
+        }
+    }
+    CHECK(bad == 0, "%s: f16_from_f32 = gptc_f32_to_f16 bit for bit, tails untouched (%d bad)",
+          o->name, bad);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Scalar helpers against double-precision formulas
 
@@ -661,6 +695,7 @@ int main(void)
         test_kv(o);
         test_att_softmax(o);
         test_swiglu(o);
+        test_f16_rows(o);
     }
     test_helpers();
     test_fp16();

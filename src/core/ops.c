@@ -123,6 +123,12 @@ static void swiglu_ref(float *h, const float *g, const float *u, int n)
     gptc_swiglu(h, u, n);
 }
 
+static void f16_from_f32_ref(uint16_t *y, const float *x, int n)
+{
+    for (int i = 0; i < n; i++)
+        y[i] = gptc_f32_to_f16(x[i]);
+}
+
 static void att_softmax_ref(float *s, int n, float scale, float sink)
 {
     float mx = sink;
@@ -158,6 +164,7 @@ static const gptc_ops ops_ref = {
     .kv_acc = gptc_kv_acc_ref,
     .att_softmax = att_softmax_ref,
     .swiglu = swiglu_ref,
+    .f16_from_f32 = f16_from_f32_ref,
 };
 
 const gptc_ops *gptc_ops_ref(void)

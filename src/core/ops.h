@@ -83,6 +83,9 @@ typedef struct gptc_ops {
     /* SwiGLU: h[i] = g[i] * sigmoid(g[i]) * u[i], (n); h may be g. Within 4 ulp of
      * g / (1 + exp(-g)) * u (the reference, gptc_swiglu). */
     void (*swiglu)(float *h, const float *g, const float *u, int n);
+    /* y[i] = the IEEE half of x[i], rounded to nearest even: the bits of gptc_f32_to_f16 for
+     * every input (NaNs included); (n). An f16 KV cache's stores. */
+    void (*f16_from_f32)(uint16_t *y, const float *x, int n);
 } gptc_ops;
 
 /* The best table for this CPU, chosen once (thread-safe). Env GPTC_ISA=ref|avx2|avx512 forces

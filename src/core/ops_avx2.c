@@ -16,6 +16,7 @@
 
 #include "core/simd_exp.h"
 #include "core/base.h"
+#include "core/fp16.h"
 #include "core/ops.h"
 #include "quant/pack.h"
 #include "quant/qmm.h"
@@ -466,6 +467,17 @@ void gptc_swiglu_avx2(float *h, const float *g, const float *u, int n)
     }
 }
 
+static void f16_from_f32_avx2(uint16_t *y, const float *x, int n)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128(
+            (__m128i *)(y + i),
+            _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (; i < n; i++)
+        y[i] = gptc_f32_to_f16(x[i]);
+}
+
 // The table; dispatch.c hands it out only after checking the CPU.
 const gptc_ops gptc_ops_avx2_table = {
     .name = "avx2",
@@ -485,4 +497,5 @@ const gptc_ops gptc_ops_avx2_table = {
     .kv_acc = kv_acc_avx2,
     .att_softmax = att_softmax_avx2,
     .swiglu = gptc_swiglu_avx2,
+    .f16_from_f32 = f16_from_f32_avx2,
 };

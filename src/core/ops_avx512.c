@@ -527,6 +527,16 @@ void gptc_swiglu_avx512(float *h, const float *g, const float *u, int n)
     }
 }
 
+static void f16_from_f32_avx512(uint16_t *y, const float *x, int n)
+{
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m256i h = _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, x + i),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm256_mask_storeu_epi16(y + i, m, h);
+    }
+}
+
 // The table; dispatch.c hands it out only after checking the CPU.
 const gptc_ops gptc_ops_avx512_table = {
     .name = "avx512",
@@ -546,4 +556,5 @@ const gptc_ops gptc_ops_avx512_table = {
     .kv_acc = kv_acc_avx512,
     .att_softmax = att_softmax_avx512,
     .swiglu = gptc_swiglu_avx512,
+    .f16_from_f32 = f16_from_f32_avx512,
 };

@@ -683,6 +683,8 @@ void gptc_kv_store(gptc_ctx *c, int l, int which, int cell, const float *row, in
                 (size_t)cell * gptc_row_bytes(type, K);
     if (type == GPTC_TYPE_F32)
         memcpy(dst, row, (size_t)K * sizeof(float));
+    else if (type == GPTC_TYPE_F16)
+        c->ops->f16_from_f32((uint16_t *)dst, row, K);
     else
         gptc_type_info(type)->from_float_ref(row, dst, K);
 }
