@@ -232,13 +232,16 @@ static void rope_rows(const gptc_ctx *c, const gptc_rotary *rp, int hd, float *Y
     for (int t = 0; t < T; t++) {
         float *y = Y + (size_t)t * ld;
         const float *cs = c->rope_cs + (size_t)t * n_rot;
-        for (int r = r0; r < r1; r += 2) {
-            int d = r % hd;
-            if (d >= n_rot) continue;
-            float cos_ = cs[d], sin_ = cs[d + 1];
-            float x0 = y[r], x1 = y[r + 1];
-            y[r] = x0 * cos_ - x1 * sin_;
-            y[r + 1] = x0 * sin_ + x1 * cos_;
+        /* head by head: d, the row's place in its head, without a division per pair */
+        for (int r = r0, d = r0 % hd; r < r1; r += hd - d, d = 0) {
+            int e = GPTC_MIN(n_rot, d + (r1 - r));
+            for (int k = d; k < e; k += 2) {
+                float *v = y + r + (k - d);
+                float cos_ = cs[k], sin_ = cs[k + 1];
+                float x0 = v[0], x1 = v[1];
+                v[0] = x0 * cos_ - x1 * sin_;
+                v[1] = x0 * sin_ + x1 * cos_;
+            }
         }
     }
 }
