@@ -192,6 +192,9 @@ gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params
     c->v_cache = alloc_kv(v_total, &fail);
     c->kv_total = k_total + v_total;
     c->att_idx = alloc3(1, nth, N, sizeof(int32_t), &fail);
+    c->att_list = alloc3(1, nth, 1, sizeof(gptc_att_list), &fail);
+    if (c->att_list) memset(c->att_list, 0, (size_t)nth * sizeof(gptc_att_list));
+    c->att_gen = 1;
     c->cell_pos = alloc3(1, 1, N, sizeof(int32_t), &fail);
     c->cell_seq = alloc3(1, 1, N, sizeof(uint64_t), &fail);
     c->x = alloc3(1, B, D, sizeof(float), &fail);
@@ -261,6 +264,7 @@ void gptc_ctx_free(gptc_ctx *c)
     free(c->k_off);
     free(c->v_off);
     free(c->att_idx);
+    free(c->att_list);
     free(c->kb);
     free(c->vb);
     free(c->hb);
@@ -705,12 +709,35 @@ static void attend(const gptc_ctx *c, int ith, const float *q, int nq, const gpt
     const gptc_ops *ops = c->ops;
     int32_t hi = o->causal ? pos : INT32_MAX, lo = o->n_swa > 0 ? pos - o->n_swa : -1;
     int32_t *idx = c->att_idx + (size_t)ith * c->n_ctx;
+    gptc_att_list *L = &c->att_list[ith], key = {.gen = c->att_gen,
+                                                 .cpos = cpos,
+                                                 .cseq = cseq,
+                                                 .bit = bit,
+                                                 .row0 = row0,
+                                                 .n = n,
+                                                 .hi = hi,
+                                                 .lo = lo};
     int m = 0;
-    for (int i = 0; i < n; i++) {
-        int32_t cp = cpos[i];
-        if ((cseq && !(cseq[i] & bit)) || cp > hi || cp < 0 || cp <= lo) continue;
-        idx[m++] = (int32_t)(row0 + (size_t)i);
-    }
+    /* branch-free: every row is written, the count moves only past the visible ones (a
+     * prompt's tokens see a varying prefix, which a branch per cell mispredicts) */
+    int32_t lo1 = GPTC_MAX(lo, -1) + 1; /* visible: lo1 <= cp <= hi */
+    if (L->gen == key.gen && L->cpos == cpos && L->cseq == cseq && L->bit == bit &&
+        L->row0 == row0 && L->n == n && L->hi == hi && L->lo == lo)
+        m = L->m; /* this thread's last list: the same rows */
+    else if (cseq)
+        for (int i = 0; i < n; i++) {
+            int32_t cp = cpos[i];
+            idx[m] = (int32_t)(row0 + (size_t)i);
+            m += (cp >= lo1) & (cp <= hi) & ((cseq[i] & bit) != 0);
+        }
+    else
+        for (int i = 0; i < n; i++) {
+            int32_t cp = cpos[i];
+            idx[m] = (int32_t)(row0 + (size_t)i);
+            m += (cp >= lo1) & (cp <= hi);
+        }
+    key.m = m;
+    *L = key;
     memset(out, 0, (size_t)nq * hd * sizeof *out);
     if (m == 0) return; /* no cell visible (cannot happen: the token sees its own cell) */
     float *att = c->att + (size_t)ith * c->att_per_thread;

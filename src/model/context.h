@@ -31,10 +31,15 @@ struct gptc_ctx {
     uint32_t type_k, type_v; /* GPTC_TYPE_F32, F16 or Q8_0 */
     size_t *k_off, *v_off;   /* (L) bytes before layer l's cache (its kv_src's) */
     int32_t *att_idx;        /* (threads, N) the cache rows a head attends to */
-    int32_t *cell_pos;       /* (N) position, -1 when the cell is free */
-    uint64_t *cell_seq;      /* (N) bit s set: sequence s sees this cell */
-    int n_cells_hi;          /* cells at index >= this are all free */
-    uint64_t kv_total;       /* bytes of k_cache + v_cache */
+    /* (threads) what a thread's att_idx lists; reused while att_gen and the key match (the
+     * kv heads of one token in one layer see the same rows). att_gen is bumped before every
+     * layer's attention and every decode call, so a list never outlives the cells it read. */
+    struct gptc_att_list *att_list;
+    uint64_t att_gen;
+    int32_t *cell_pos;  /* (N) position, -1 when the cell is free */
+    uint64_t *cell_seq; /* (N) bit s set: sequence s sees this cell */
+    int n_cells_hi;     /* cells at index >= this are all free */
+    uint64_t kv_total;  /* bytes of k_cache + v_cache */
     /* Models mixing sliding-window ("local") and global layers, unless swa_full: the local
      * layers' K/V live in per-sequence rings, not in the cells. Sequence s's position p is row
      * s * ring + p % ring of those layers' caches (ring = window + n_batch, so a batch never
@@ -151,6 +156,16 @@ typedef struct gptc_kv_view {
  * softmax(q_i . k_c * scale) v_c. ith: the calling thread of c's pool (whose scratch it uses).
  * Each head's result is the same whichever heads share the call. Used by every architecture's
  * forward pass. */
+/* The key of a thread's listed cache rows (gptc_ctx.att_list). */
+typedef struct gptc_att_list {
+    uint64_t gen;
+    const int32_t *cpos;
+    const uint64_t *cseq;
+    uint64_t bit;
+    size_t row0;
+    int32_t n, hi, lo, m; /* m: the rows listed */
+} gptc_att_list;
+
 void gptc_attend(const gptc_ctx *c, int ith, const float *q, int nq, const gptc_kv_view *kv, int hd,
                  int own, int32_t pos, const gptc_attn_opts *o, float *out);
 /* The same over sequence seq's ring (a ring layer's cache, c->ring rows from seq * c->ring). */

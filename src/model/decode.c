@@ -407,14 +407,16 @@ static void job_attention(void *arg, int ith, int nth)
     /* Work items: (kv head, token, part of the kv head's query heads). The heads of a group go
      * together so each cache row is read once for all of them; a group is split in parts only
      * when there are too few (kv head, token) pairs to keep every thread busy (decode of a
-     * model with few kv heads). Tokens are dealt out in turn: a causal prompt's later tokens
-     * see more cells, so contiguous halves would give the last thread most of the work. */
-    int pairs = f->T * ly->n_head_kv, parts = 1;
+     * model with few kv heads). Items are dealt out in turn, token by token: a causal prompt's
+     * later tokens see more cells, so contiguous halves would give the last thread most of the
+     * work; and a thread's next item is mostly the same token's next kv head, which sees the
+     * same cache rows (attend reuses the thread's list of them). */
+    int nkv = ly->n_head_kv, pairs = f->T * nkv, parts = 1;
     if (pairs < nth) parts = GPTC_MIN(group, (nth + pairs - 1) / pairs);
     int gs = (group + parts - 1) / parts;
     parts = (group + gs - 1) / gs;
     for (int p = ith; p < pairs * parts; p += nth) {
-        int kvh = p / (f->T * parts), t = p / parts % f->T, h = kvh * group + p % parts * gs;
+        int t = p / (nkv * parts), kvh = p / parts % nkv, h = kvh * group + p % parts * gs;
         int nq = GPTC_MIN(gs, (kvh + 1) * group - h);
         o.sinks = ly->attn_sinks ? ly->attn_sinks + h : NULL;
         kv.off = kvh * hd;
@@ -442,6 +444,7 @@ void gptc_blk_attention(gptc_fwd *f)
     if (needs_heads(f)) run_job(c, job_heads, f, (uint64_t)T * (Q + 2 * K) * 8);
     if (own_kv && (c->type_k != GPTC_TYPE_F32 || c->type_v != GPTC_TYPE_F32))
         run_job(c, job_store, f, (uint64_t)T * K * 16);
+    c->att_gen++; /* the threads' row lists are this layer's */
     run_job(c, job_attention, f, (uint64_t)T * ly->n_head * c->n_cells_hi * hd * 2);
     gptc_blk_matmul(f, c->xb2, &ly->wo, c->xb, ly->bo, T);
 }
@@ -734,6 +737,7 @@ gptc_status gptc_decode(gptc_ctx *c, const gptc_batch *b, gptc_err *err)
         c->ring_of[t] = row;
     }
     c->rope_cur = NULL;
+    c->att_gen++; /* no row list of an earlier call is reused */
     gptc_fwd f = {.c = c, .b = b, .T = T, .pos = b->pos};
     s = m->def->forward(&f, err);
     if (s) { /* give the cells back: the batch did not happen */

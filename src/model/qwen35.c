@@ -481,6 +481,7 @@ static gptc_status attention_layer(gptc_fwd *f, gptc_err *err)
     gptc_blk_matmul(f, c->vb, &ly->wv, c->xb, NULL, T);
     att_job a = {.c = c, .f = f, .qg = qg};
     run(c, job_heads, &a, (uint64_t)T * (Q + 2 * ly->n_head_kv * ly->hd) * 8);
+    c->att_gen++; /* the threads' row lists are this layer's */
     run(c, job_attend, &a, (uint64_t)T * ly->n_head * c->n_cells_hi * ly->hd * 2);
     gptc_blk_matmul(f, c->xb2, &ly->wo, c->xb, NULL, T);
     return GPTC_OK;
