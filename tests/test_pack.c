@@ -5,12 +5,20 @@
  * 16-row groups included), any number of tokens, and a token alone or in a batch. And a model
  * loaded packed (the default) gives the logits of the same model loaded with no_repack, within
  * the rounding of the other table's summation order, and the same greedy tokens.
+ *
+ * Packed codes and activation codes of every byte value (-128 activations, all-0xFF weights
+ * next to all-zero ones) give the packed reference's bits too: the SIMD kernels' 16-bit pair
+ * sums (avx2) must not saturate or wrap on any input a file or a batch can hold. The model
+ * checks run for the best table of this CPU and again, in a child process, for the avx2 table
+ * (the table is chosen once per process), so the loader's packing for both is exercised.
  */
 #include <math.h>
 #include <stdlib.h>
 
 #include "gptc.h"
+#include "quant/blocks.h"
 #include "core/base.h"
+#include "core/fp16.h"
 #include "core/ops.h"
 #include "quant/pack.h"
 #include "quant/qmm.h"
@@ -149,6 +157,106 @@ static void check_products(const gptc_ops *ops, uint32_t type, int R, int C, int
     free(got);
 }
 
+/* A code byte: random, or one of the extremes, per block (mode 0..3) */
+static uint8_t code_byte(int mode)
+{
+    static const uint8_t ext[] = {0x00, 0xFF, 0x80};
+    return mode ? ext[mode - 1] : (uint8_t)(frand() * 128.0f + 128.0f);
+}
+static int8_t act_byte(int mode)
+{
+    static const int8_t ext[] = {-128, 127, -127};
+    return mode ? ext[mode - 1] : (int8_t)(uint8_t)(frand() * 128.0f + 128.0f);
+}
+
+/* Packed weights and activations of arbitrary bytes (finite scales): every table's packed
+ * product = gptc_pack_matmul_ref's bits. */
+static void check_bytes(const gptc_ops *ops, uint32_t type, int R, int C, int T)
+{
+    const char *tn = gptc_type_info(type)->name;
+    size_t rb = gptc_row_bytes(type, C);
+    uint8_t *p = malloc(rb * (size_t)R);
+    int q4k = type == GPTC_TYPE_Q4_K, kq = q4k || type == GPTC_TYPE_Q6_K,
+        nb = C / gptc_type_info(type)->blck;
+    size_t bb = rb / (size_t)nb * GPTC_PACK_ROWS; /* bytes of a packed block of 16 rows */
+    size_t nsc = q4k ? 64 : 32; /* leading f16 scale bytes (Q4_K: d, dmin); Q6_K's int8 scales
+                                 * take any byte */
+    for (int g = 0; g < R / GPTC_PACK_ROWS; g++)
+        for (int b = 0; b < nb; b++) {
+            uint8_t *blk = p + (size_t)g * GPTC_PACK_ROWS * rb + (size_t)b * bb;
+            int mode = (int)((frand() + 1.0f) * 2.0f) & 3;
+            for (size_t i = 0; i < bb; i++)
+                blk[i] = code_byte(i < (q4k ? 256u : nsc) ? 0 : mode); /* Q4_K scales random */
+            for (size_t i = 0; i < nsc; i += 2) {
+                uint16_t h = gptc_f32_to_f16(frand() * 0.5f);
+                memcpy(blk + i, &h, 2);
+            }
+        }
+    size_t xb = kq ? gptc_row_bytes(GPTC_TYPE_Q8_K, C) : gptc_pack_act_bytes(C);
+    uint8_t *xq = malloc(xb * (size_t)T);
+    for (int t = 0; t < T; t++)
+        for (int b = 0; b < nb; b++) {
+            int mode = (int)((frand() + 1.0f) * 2.0f) & 3;
+            if (kq) {
+                block_q8_K *x = (block_q8_K *)(xq + xb * (size_t)t) + b;
+                x->d = frand() * 0.01f;
+                for (int i = 0; i < QK_K; i++)
+                    x->qs[i] = act_byte(mode);
+                for (int i = 0; i < QK_K / 16; i++) {
+                    int s = 0;
+                    for (int e = 0; e < 16; e++)
+                        s += x->qs[16 * i + e];
+                    x->bsums[i] = (int16_t)s;
+                }
+            } else {
+                gptc_pack_xblk *x = (gptc_pack_xblk *)(xq + xb * (size_t)t) + b;
+                int32_t sum = 0;
+                for (int i = 0; i < QK; i++)
+                    sum += x->qs[i] = act_byte(mode);
+                x->d = frand() * 0.01f;
+                x->neg8 = -8 * sum;
+                x->neg128 = -128 * sum;
+            }
+        }
+    float *want = malloc((size_t)T * R * sizeof *want), *got = malloc((size_t)T * R * sizeof *got);
+    gptc_pack_matmul_ref(type, want, R, p, xq, T, C, 0, R);
+    ops->matmul_qp(type, got, R, p, xq, T, C, 0, R);
+    size_t at = 0;
+    CHECK(same_bits(got, want, (size_t)T * R, &at),
+          "%s %s %dx%d T=%d, codes of every byte value: packed product = reference bits (first "
+          "difference at token %zu row %zu: %g vs %g)",
+          ops->name, tn, R, C, T, at / (size_t)R, at % (size_t)R, got[at], want[at]);
+    free(p);
+    free(xq);
+    free(want);
+    free(got);
+}
+
+/* Run this program again with GPTC_ISA=isa (the ops table is chosen once per process) and add
+ * its counts to ours. */
+static void run_child(const char *self, const char *isa)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "GPTC_ISA=%s '%s' 2>&1", isa, self);
+    FILE *f = popen(cmd, "r");
+    if (!f) {
+        CHECK(0, "run %s with GPTC_ISA=%s", self, isa);
+        return;
+    }
+    char line[1024];
+    int got = 0;
+    while (fgets(line, sizeof line, f)) {
+        int np, nf;
+        if (sscanf(line, "%d passed, %d failed", &np, &nf) == 2) {
+            test_passed_ += np, test_failed_ += nf, got = 1;
+            continue;
+        }
+        fputs(line, stdout);
+    }
+    int rc = pclose(f);
+    CHECK(got && (rc == 0 || test_failed_), "the GPTC_ISA=%s run finished (rc %d)", isa, rc);
+}
+
 /* Logits of 12 teacher-forced steps after a 5-token prompt into out (12 * V) */
 static int run_model(gptc_model *m, float *out, int V)
 {
@@ -222,8 +330,23 @@ static void check_model(const char *file, uint32_t type)
     gptc_model_free(mf);
 }
 
-int main(void)
+static void check_models(void)
 {
+    check_model("rand-llama-d256-Q4_0.gguf", GPTC_TYPE_Q4_0);
+    check_model("rand-llama-d256-Q8_0.gguf", GPTC_TYPE_Q8_0);
+    check_model("stories260K-Q4_0.gguf", GPTC_TYPE_Q4_0);
+    check_model("rand-llama-d256-Q4_K_M.gguf", GPTC_TYPE_Q4_K);
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    const char *isa_env = getenv("GPTC_ISA");
+    if (isa_env && strcmp(isa_env, "avx2") == 0) { /* the child: the model checks only */
+        CHECK(gptc_ops_get() == gptc_ops_avx2(), "GPTC_ISA=avx2 chooses the avx2 table");
+        check_models();
+        return test_summary();
+    }
     const uint32_t types[] = {GPTC_TYPE_Q4_0, GPTC_TYPE_Q8_0, GPTC_TYPE_Q4_K, GPTC_TYPE_Q6_K};
     const size_t ntypes = sizeof types / sizeof types[0];
     const int shapes[][2] = {{16, 32},  {32, 64},   {48, 96},   {16, 256},
@@ -252,10 +375,13 @@ int main(void)
                     if (k == 0 && shapes[si][1] >= 2048 && tokens[n] > 5) continue; /* slow */
                     check_products(ops, types[ti], shapes[si][0], shapes[si][1], tokens[n]);
                 }
+        for (size_t ti = 0; ti < ntypes; ti++)
+            for (int T = 1; T <= 9; T += 4) {
+                check_bytes(ops, types[ti], 48, 512, T);
+                check_bytes(ops, types[ti], 32, 2048, T);
+            }
     }
-    check_model("rand-llama-d256-Q4_0.gguf", GPTC_TYPE_Q4_0);
-    check_model("rand-llama-d256-Q8_0.gguf", GPTC_TYPE_Q8_0);
-    check_model("stories260K-Q4_0.gguf", GPTC_TYPE_Q4_0);
-    check_model("rand-llama-d256-Q4_K_M.gguf", GPTC_TYPE_Q4_K);
+    check_models();
+    if (gptc_ops_avx2() && gptc_ops_get() != gptc_ops_avx2()) run_child(argv[0], "avx2");
     return test_summary();
 }

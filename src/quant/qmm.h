@@ -12,7 +12,8 @@
  * reads only its own act_quant's layout.
  *
  *   ref     forms 0-2: rows of standard blocks (block_q8_0, q8_1, q8_K); vec_dot_ref per output
- *   avx2    the reference's forms; 256-bit maddubs dot products
+ *   avx2    the reference's forms; 256-bit maddubs dot products; packed Q4_0/Q8_0/Q4_K in
+ *           qmm_avx2_pack.c
  *   avx512  Q8_0/Q8_1 as 64-element pairs with lane-expanded scales and sums, in element order
  *           (forms 0, 1) or in Q4_0/Q4_1's nibble order (forms 3, 4); Q8_K as standard blocks
  *           (form 2); VNNI dot products, register tiles, rows prefetched ahead (qmm_avx512.c)
@@ -36,6 +37,10 @@ void gptc_qmm_matmul_ref(uint32_t wtype, float *Y, int ldy, const void *W, const
 
 void gptc_qmm_matmul_avx2(uint32_t wtype, float *Y, int ldy, const void *W, const void *Xq, int T,
                           int C, int r0, int r1);
+/* qmm_avx2_pack.c: packed Q4_0, Q8_0 and Q4_K (quant/pack.h) with AVX2 only */
+int gptc_qmm_pack_avx2(uint32_t wtype);
+void gptc_qmm_matmul_packed_avx2(uint32_t wtype, float *Y, int ldy, const void *W, const void *Xq,
+                                 int T, int C, int r0, int r1);
 
 int gptc_qmm_act_form_avx512(uint32_t wtype);
 size_t gptc_qmm_act_bytes_avx512(int form, int C);
