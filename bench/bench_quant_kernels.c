@@ -5,10 +5,10 @@
  * the figure of merit, and prefill (T = 64) on stories110M's 2048 x 768, where it is the integer
  * multiply-add rate (GOP/s, 2 per weight and token). 1 and 2 threads of the pool, rows split in
  * 16-row chunks as llama.c splits them. Each configuration is validated against the reference
- * table first. Q4_0 and Q8_0 also run packed (quant/pack.h: 16-row groups; isa "avx512p").
- * Not a test.
+ * table first. The types a table packs (ops->pack) also run packed (quant/pack.h: 16-row groups;
+ * isas "avx2p" and "avx512p", the avx2 and avx512 tables' matmul_qp). Not a test.
  *
- *   bench_quant_kernels [max_threads [isa [type]]]
+ *   bench_quant_kernels [max_threads [isa[,isa...] [type[,type...]]]]
  */
 #include <math.h>
 #include <stdio.h>
@@ -60,6 +60,20 @@ static void run(gptc_pool *pool, job *j)
             j->ops->act_quant(form, j->Xq + (size_t)t * xb, j->X + (size_t)t * j->C, j->C);
     }
     gptc_pool_run(pool, task, j);
+}
+
+/* 1 when name is one of the comma-separated list (no list: every name) */
+static int in_list(const char *list, const char *name)
+{
+    if (!list) return 1;
+    size_t n = strlen(name);
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && strncmp(p, name, n) == 0) return 1;
+        p += len + (e != NULL);
+    }
+    return 0;
 }
 
 static double cpu_now(void)
@@ -131,13 +145,16 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < (size_t)TPRE * C; i++)
         X[i] = rnd_f();
 
-    const gptc_ops *tables[] = {gptc_ops_avx2(), gptc_ops_avx512(), gptc_ops_avx512()};
+    // the avx2 and avx512 tables, each on the file's rows and packed
+    const gptc_ops *tables[] = {gptc_ops_avx2(), gptc_ops_avx2(), gptc_ops_avx512(),
+                                gptc_ops_avx512()};
+    static const char *names[] = {"avx2", "avx2p", "avx512", "avx512p"};
     printf("\n%-7s %-5s %-13s %-3s %11s %9s %9s %s\n", "isa", "type", "R x C, T", "th", "median",
            "W GB/s", "GOP/s", "% of mem bw (decode)");
     int failures = 0;
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         uint32_t ty = types[ti];
-        if (only_type && strcmp(only_type, gptc_type_info(ty)->name)) continue;
+        if (!in_list(only_type, gptc_type_info(ty)->name)) continue;
         size_t rb = gptc_row_bytes(ty, C);
         for (size_t r = 0; r < RBIG; r++) { // quantize (F32: copy) the weight rows
             if (ty == GPTC_TYPE_F32)
@@ -146,11 +163,11 @@ int main(int argc, char **argv)
                 gptc_type_info(ty)->from_float_ref(src + r * C, W + r * rb, C);
         }
         if (gptc_pack_type_ok(ty)) gptc_pack_groups(ty, Wp, W, C, 0, RBIG / GPTC_PACK_ROWS);
-        for (size_t k = 0; k < 3; k++) {
+        for (size_t k = 0; k < 4; k++) {
             const gptc_ops *o = tables[k];
-            int packed = k == 2;
-            const char *name = packed ? "avx512p" : o ? o->name : "";
-            if (!o || (only && strcmp(only, name)) || (packed && !gptc_pack_type_ok(ty))) continue;
+            int packed = k & 1;
+            const char *name = names[k];
+            if (!o || !in_list(only, name) || (packed && !o->pack(ty))) continue;
             for (int shape = 0; shape < 3; shape++) {
                 // 0: decode from memory; 1: prefill; 2: decode of an L2-resident matrix, timed by
                 // the thread's CPU time (the kernel's compute rate, whatever else the machine runs)
