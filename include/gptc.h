@@ -221,6 +221,9 @@ typedef struct gptc_ctx_params {
 GPTC_API int gptc_cache_type(const char *name);
 /* Bytes of KV cache a context of n_ctx cells takes for model with these types. */
 GPTC_API uint64_t gptc_kv_bytes(const gptc_model *model, int n_ctx, int type_k, int type_v);
+/* Bytes of KV cache one token at position pos (from 0) reads in attention: in every layer with
+ * its own cache, the K and V rows it sees (pos + 1, or a sliding window's rows). */
+GPTC_API uint64_t gptc_kv_read_bytes(const gptc_model *model, int pos, int type_k, int type_v);
 /* The default KV cache memory budget: GPTC_KV_BUDGET_MIB, or a quarter of the machine's
  * physical memory when that is less. */
 #define GPTC_KV_BUDGET_MIB 1024

@@ -376,6 +376,17 @@ static void check_auto_ctx(void)
     CHECK(cell16 == 2 * 2 * (4 * 32 + 64) && cell32 == 2 * cell16,
           "gemma4 KV bytes per cell: f16 %llu, f32 %llu (shared layers cost nothing)",
           (unsigned long long)cell16, (unsigned long long)cell32);
+    /* KV read by one token: every row up to its position, the local layers (sliding window
+     * 32) at most 32 */
+    CHECK(gptc_kv_read_bytes(m, 0, 1, 1) == cell16 &&
+              gptc_kv_read_bytes(m, 20, 1, 1) == 21 * cell16 &&
+              gptc_kv_read_bytes(m, 99, 1, 1) == 2 * 2 * (4 * 32 * 32 + 64 * 100) &&
+              gptc_kv_read_bytes(m, 999, 1, 1) == 2 * 2 * (4 * 32 * 32 + 64 * 1000) &&
+              gptc_kv_read_bytes(m, 999, 0, 0) == 2 * gptc_kv_read_bytes(m, 999, 1, 1),
+          "gemma4 KV read by a token at positions 0, 99, 999: %llu, %llu, %llu",
+          (unsigned long long)gptc_kv_read_bytes(m, 0, 1, 1),
+          (unsigned long long)gptc_kv_read_bytes(m, 99, 1, 1),
+          (unsigned long long)gptc_kv_read_bytes(m, 999, 1, 1));
     CHECK(gptc_ctx_auto_n_ctx(m, 1ull << 40, 1, 1, 1) == 131072,
           "a large budget: the trained 131072");
     /* the 4 local layers (window 128) keep a ring of 128 + 512 rows: 640 * 512 bytes of f16,

@@ -10,8 +10,9 @@
  * cut back to them (a model whose state cannot be cut back is prefilled again, untimed).
  *
  * Bound: decoding a token reads every weight once (the embedding: one row; an MoE layer: the
- * router and the k experts the token is sent to), so tok/s cannot exceed read bandwidth / the
- * bytes a token reads (gptc_model_weight_bytes; KV reads at depth are not counted). Bandwidth is
+ * router and the k experts the token is sent to) and the K and V rows it attends to, so tok/s
+ * cannot exceed read bandwidth / the bytes a token reads (gptc_model_weight_bytes plus
+ * gptc_kv_read_bytes averaged over the decode test's positions). Bandwidth is
  * measured here the way decode reads (core/membw.h: all -t threads streaming over 1 GiB of 4 KiB
  * pages with a load loop and with the f32 / q8_0 / q4_K matvec kernels, best pass of the best
  * reader; the spread of that reader's passes is printed). bench/ uses the same probe.
@@ -34,7 +35,8 @@ static const char *k_help =
     "                        [--compare FILE.json]\n"
     "\n"
     "Prefill and decode tokens/s (median of -r runs, min and max), the memory read bandwidth,\n"
-    "and decode as a percentage of the bandwidth bound (bandwidth / weight bytes per token).\n"
+    "and decode as a percentage of the bandwidth bound (bandwidth / bytes a token reads: the\n"
+    "weights, and the KV cache rows it attends to at the decode test's positions).\n"
     "\n"
     "  -p N          prompt tokens for the prefill test (0: skip; default 128)\n"
     "  -n N          tokens for the decode test (0: skip; default 64)\n"
@@ -299,8 +301,10 @@ int cmd_bench(int argc, char **argv)
     else if (gptc_membw_measure(n_t, bw_passes, 0, &mb, &err))
         fprintf(stderr, "gptc: note: bandwidth not measured: %s\n", err.msg);
     double bw = mb.best;
-    double wbytes = (double)gptc_model_weight_bytes(m);
-    double bound = bw > 0 && wbytes > 0 ? bw / wbytes : 0;
+    double wbytes = (double)gptc_model_weight_bytes(m), kvbytes = 0;
+    for (int i = 0; i < n_g; i++) /* the decode test's tokens: positions depth .. */
+        kvbytes += (double)gptc_kv_read_bytes(m, depth + i, type_k, type_v) / n_g;
+    double bound = bw > 0 && wbytes > 0 ? bw / (wbytes + kvbytes) : 0;
     const char *isa = gptc_ops_get()->name;
     cmp_row rows[2];
     int n_rows = 0;
@@ -314,13 +318,15 @@ int cmd_bench(int argc, char **argv)
                "\"n_prompt\": %d, \"n_gen\": %d, \"depth\": %d, \"reps\": %d, "
                "\"prefill_tok_s\": %.2f, \"prefill_tok_s_min\": %.2f, \"prefill_tok_s_max\": %.2f, "
                "\"decode_tok_s\": %.2f, \"decode_tok_s_min\": %.2f, \"decode_tok_s_max\": %.2f, "
-               "\"weight_bytes\": %.0f, \"packed_bytes\": %.0f, \"bandwidth_gb_s\": %.2f, "
+               "\"weight_bytes\": %.0f, \"kv_read_bytes\": %.0f, \"packed_bytes\": %.0f, "
+               "\"bandwidth_gb_s\": %.2f, "
                "\"bandwidth_gb_s_min\": %.2f, "
                "\"bandwidth_gb_s_median\": %.2f, \"bandwidth_reader\": \"%s\", "
                "\"bandwidth_passes\": %d, \"bandwidth_readers_gb_s\": {",
                hp->arch, isa, n_t, n_p, n_g, depth, reps, p_med, p_min, p_max, g_med, g_min, g_max,
-               wbytes, (double)gptc_model_packed_bytes(m), bw / 1e9, mb.min / 1e9, mb.median / 1e9,
-               bw_given > 0 ? "given" : gptc_membw_reader_name(mb.reader), mb.passes);
+               wbytes, kvbytes, (double)gptc_model_packed_bytes(m), bw / 1e9, mb.min / 1e9,
+               mb.median / 1e9, bw_given > 0 ? "given" : gptc_membw_reader_name(mb.reader),
+               mb.passes);
         for (int r = 0; r < GPTC_MEMBW_N; r++)
             printf("%s\"%s\": %.2f", r ? ", " : "", gptc_membw_reader_name(r),
                    mb.reader_best[r] / 1e9);
@@ -356,8 +362,9 @@ int cmd_bench(int argc, char **argv)
             printf(")\n");
         }
         if (n_g && bound > 0)
-            printf("bound       %8.1f tok/s decode at that bandwidth: %.1f%% reached\n", bound,
-                   100.0 * g_med / bound);
+            printf("bound       %8.1f tok/s decode at that bandwidth (%.1f MB of weights + %.1f MB "
+                   "of KV cache a token): %.1f%% reached\n",
+                   bound, wbytes / 1e6, kvbytes / 1e6, 100.0 * g_med / bound);
         if (refs) print_compare(path, compare, refs, n_refs, rows, n_rows, n_t, depth, 0);
     }
     free(refs);

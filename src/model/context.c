@@ -680,6 +680,21 @@ uint64_t gptc_kv_bytes(const gptc_model *m, int n_ctx, int type_k, int type_v)
     return total;
 }
 
+uint64_t gptc_kv_read_bytes(const gptc_model *m, int pos, int type_k, int type_v)
+{
+    uint64_t total = 0;
+    for (int l = 0; l < m->hp.n_layer; l++) {
+        const gptc_layer *ly = &m->layers[l];
+        if (ly->kv_src != l) continue;
+        int kl = ly->n_head_kv * ly->hd;
+        uint64_t rows = (uint64_t)pos + 1;
+        if (ly->n_swa > 0 && rows > (uint64_t)ly->n_swa) rows = (uint64_t)ly->n_swa;
+        total +=
+            rows * (gptc_row_bytes((uint32_t)type_k, kl) + gptc_row_bytes((uint32_t)type_v, kl));
+    }
+    return total;
+}
+
 void gptc_kv_store(gptc_ctx *c, int l, int which, int cell, const float *row, int K)
 {
     uint32_t type = which ? c->type_v : c->type_k;

@@ -53,7 +53,7 @@ grep -q "q6_K" "$T/info.txt" && grep -q "q4_K" "$T/info.txt" && ok || bad "info 
 
 # 3. bench: the JSON fields the issue names (values are not checked: speed lives in bench/)
 json=$($GPTC bench "$T/q4_0.gguf" -p 16 -n 8 -r 1 -t 1 --bw 10 --json 2>&1)
-for f in prefill_tok_s decode_tok_s bandwidth_gb_s decode_bound_tok_s decode_pct_of_bound; do
+for f in prefill_tok_s decode_tok_s bandwidth_gb_s kv_read_bytes decode_bound_tok_s decode_pct_of_bound; do
     echo "$json" | grep -q "\"$f\": [0-9]" && ok || bad "bench --json has $f: $json"
 done
 if command -v python3 >/dev/null 2>&1; then
