@@ -20,6 +20,7 @@
 #include "core/base.h"
 #include "core/fp16.h"
 #include "core/ops.h"
+#include "model/model.h"
 #include "quant/pack.h"
 #include "quant/qmm.h"
 #include "quant/quant.h"
@@ -306,6 +307,11 @@ static void check_model(const char *file, uint32_t type)
           "%s: %llu bytes packed by the %s table", file,
           (unsigned long long)gptc_model_packed_bytes(mp), gptc_ops_get()->name);
     CHECK(gptc_model_packed_bytes(mf) == 0, "%s with no_repack: nothing packed", file);
+    CHECK(gptc_model_repack_bytes(mf) == gptc_model_packed_bytes(mp) &&
+              gptc_model_packed_bytes(mf) == 0,
+          "%s: the planned bytes (info --mem) = the bytes packed (%llu), and planning packs "
+          "nothing",
+          file, (unsigned long long)gptc_model_repack_bytes(mf));
     int V = gptc_model_hparams(mp)->n_vocab;
     float *a = malloc(sizeof *a * 12 * V), *b = malloc(sizeof *b * 12 * V);
     if (run_model(mp, a, V) && run_model(mf, b, V)) {

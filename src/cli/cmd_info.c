@@ -113,7 +113,8 @@ static const char *human(double n, char *buf, size_t cap)
 static int print_mem(const char *path, const char *tok_path, int no_repack)
 {
     gptc_err err;
-    gptc_model_params mp = {.tokenizer_path = tok_path, .no_repack = no_repack};
+    /* loaded without packing: the packed bytes are planned, not copied */
+    gptc_model_params mp = {.tokenizer_path = tok_path, .no_repack = 1};
     gptc_model *m;
     if (gptc_model_load(path, &mp, &m, &err)) cli_die_err(&err);
     struct stat st;
@@ -128,7 +129,7 @@ static int print_mem(const char *path, const char *tok_path, int no_repack)
     printf("read per token: %14.0f bytes  %10s  (weights a decode step reads: %.0f%% of the "
            "file)\n",
            read, human(read, b, sizeof b), file > 0 ? 100.0 * read / file : 0.0);
-    double packed = (double)gptc_model_packed_bytes(m);
+    double packed = no_repack ? 0.0 : (double)gptc_model_repack_bytes(m);
     printf("packed:         %14.0f bytes  %10s  (weights packed at load for the %s kernels; "
            "--no-repack: none)\n",
            packed, human(packed, b, sizeof b), gptc_ops_get()->name);

@@ -160,6 +160,9 @@ gptc_status gptc_model_bind_vec_opt(gptc_model *m, const char *name, int n, floa
  * where it has them (quant/pack.h); views that cannot be packed stay on the file. Right after
  * loading; a second call does nothing. */
 gptc_status gptc_model_repack(gptc_model *m, gptc_err *err);
+/* Bytes gptc_model_repack would pack, without packing (`gptc info --mem`); m->pack_bytes once
+ * packed. */
+uint64_t gptc_model_repack_bytes(gptc_model *m);
 gptc_wt gptc_wt_rows(const gptc_wt *w, int r0, int rows);
 /* token_embd (checked against the vocabulary), output_norm(.bias when ln), output or tied. */
 gptc_status gptc_model_bind_io(gptc_model *m, int ln, gptc_err *err);

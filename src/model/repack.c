@@ -124,68 +124,102 @@ static void pack_task(void *arg, int ith, int nth)
     }
 }
 
-gptc_status gptc_model_repack(gptc_model *m, gptc_err *err)
+/* What a repack of m would copy: the distinct tensors, every one of whose views here can be
+ * packed, at their offsets in one buffer of total bytes. Owned arrays: plan_free. */
+typedef struct plan_t {
+    gptc_wt **ws;
+    const gguf_tensor **ts;
+    int n; /* candidate views ws[i], in tensor ts[i] (NULL: none) */
+    packed_t *pk;
+    int nt; /* tensors to pack */
+    size_t total;
+} plan_t;
+
+static void plan_free(plan_t *p)
+{
+    free(p->ws), free(p->ts), free(p->pk);
+}
+
+static gptc_status plan_make(gptc_model *m, plan_t *p, gptc_err *err)
 {
     const gptc_ops *ops = gptc_ops_get();
-    if (m->pack_buf) return GPTC_OK; /* packed already */
-    int cap = m->hp.n_layer * 8 + 1, n = 0, nt = 0;
-    gptc_wt **ws = malloc((size_t)cap * sizeof *ws);
-    const gguf_tensor **ts = malloc((size_t)cap * sizeof *ts);
-    packed_t *pk = malloc((size_t)cap * sizeof *pk);
-    if (!ws || !ts || !pk) {
-        free(ws), free(ts), free(pk);
+    int cap = m->hp.n_layer * 8 + 1;
+    *p = (plan_t){.ws = malloc((size_t)cap * sizeof *p->ws),
+                  .ts = malloc((size_t)cap * sizeof *p->ts),
+                  .pk = malloc((size_t)cap * sizeof *p->pk)};
+    if (!p->ws || !p->ts || !p->pk) {
+        plan_free(p);
         return gptc_fail(err, GPTC_E_NOMEM, "model: out of memory");
     }
-    n = candidates(m, ws, cap);
-    for (int i = 0; i < n; i++)
-        ts[i] = ws[i]->data ? tensor_of(m->file, ws[i]) : NULL;
-    /* the distinct tensors, every one of whose views here can be packed */
-    size_t total = 0;
-    for (int i = 0; i < n; i++) {
-        const gguf_tensor *t = ts[i];
-        if (!packable(ops, t, ws[i])) continue;
+    p->n = candidates(m, p->ws, cap);
+    for (int i = 0; i < p->n; i++)
+        p->ts[i] = p->ws[i]->data ? tensor_of(m->file, p->ws[i]) : NULL;
+    for (int i = 0; i < p->n; i++) {
+        const gguf_tensor *t = p->ts[i];
+        if (!packable(ops, t, p->ws[i])) continue;
         int k = 0;
-        while (k < nt && pk[k].t != t)
+        while (k < p->nt && p->pk[k].t != t)
             k++;
-        if (k < nt) continue;
+        if (k < p->nt) continue;
         int all = 1; /* a tensor with one view that cannot move stays on the file */
-        for (int j = 0; j < n; j++)
-            if (ts[j] == t && !packable(ops, t, ws[j])) all = 0;
+        for (int j = 0; j < p->n; j++)
+            if (p->ts[j] == t && !packable(ops, t, p->ws[j])) all = 0;
         if (!all) continue;
-        pk[nt++] = (packed_t){.t = t, .off = total, .tied = read_elsewhere(m, t)};
-        total += (size_t)t->nbytes;
+        p->pk[p->nt++] = (packed_t){.t = t, .off = p->total, .tied = read_elsewhere(m, t)};
+        p->total += (size_t)t->nbytes;
     }
-    if (nt == 0) {
-        free(ws), free(ts), free(pk);
+    return GPTC_OK;
+}
+
+uint64_t gptc_model_repack_bytes(gptc_model *m)
+{
+    if (m->pack_buf) return m->pack_bytes;
+    plan_t p;
+    gptc_err err;
+    if (plan_make(m, &p, &err)) return 0;
+    size_t total = p.total;
+    plan_free(&p);
+    return total;
+}
+
+gptc_status gptc_model_repack(gptc_model *m, gptc_err *err)
+{
+    if (m->pack_buf) return GPTC_OK; /* packed already */
+    plan_t p;
+    gptc_status s = plan_make(m, &p, err);
+    if (s) return s;
+    if (p.nt == 0) {
+        plan_free(&p);
         return GPTC_OK;
     }
-    char *buf = gptc_alloc_huge(total);
+    char *buf = gptc_alloc_huge(p.total);
     if (!buf) {
-        free(ws), free(ts), free(pk);
+        plan_free(&p);
         return gptc_fail(err, GPTC_E_NOMEM,
                          "model: out of memory for %.1f MiB of packed weights (--no-repack "
                          "keeps the file's layout)",
-                         (double)total / (1 << 20));
+                         (double)p.total / (1 << 20));
     }
-    pack_job job = {.pk = pk, .n = nt, .buf = buf, .file = m->file};
+    pack_job job = {.pk = p.pk, .n = p.nt, .buf = buf, .file = m->file};
     gptc_pool *pool = NULL;
     gptc_err perr;
-    if (total >= ((size_t)16 << 20) && gptc_pool_init(0, &pool, &perr) == GPTC_OK) {
+    if (p.total >= ((size_t)16 << 20) && gptc_pool_init(0, &pool, &perr) == GPTC_OK) {
         gptc_pool_run(pool, pack_task, &job);
         gptc_pool_free(pool);
     } else {
         pack_task(&job, 0, 1);
     }
-    for (int k = 0; k < nt; k++) {
-        const gguf_tensor *t = pk[k].t;
-        for (int i = 0; i < n; i++) {
-            if (ts[i] != t || ws[i]->packed) continue;
-            ws[i]->data = buf + pk[k].off + ((const char *)ws[i]->data - (const char *)t->data);
-            ws[i]->packed = 1;
+    for (int k = 0; k < p.nt; k++) {
+        const gguf_tensor *t = p.pk[k].t;
+        for (int i = 0; i < p.n; i++) {
+            if (p.ts[i] != t || p.ws[i]->packed) continue;
+            p.ws[i]->data =
+                buf + p.pk[k].off + ((const char *)p.ws[i]->data - (const char *)t->data);
+            p.ws[i]->packed = 1;
         }
     }
     m->pack_buf = buf;
-    m->pack_bytes = total;
-    free(ws), free(ts), free(pk);
+    m->pack_bytes = p.total;
+    plan_free(&p);
     return GPTC_OK;
 }
