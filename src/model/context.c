@@ -206,7 +206,9 @@ gptc_status gptc_ctx_init(const gptc_model *model, const gptc_ctx_params *params
     c->vb = alloc3(1, B, K, sizeof(float), &fail);
     c->hb = alloc3(1, B, F, sizeof(float), &fail);
     c->hb2 = alloc3(1, B, F, sizeof(float), &fail);
-    c->att_per_thread = (size_t)G * N;
+    c->att_per_thread = (size_t)GPTC_ATT_TILE * G * N;
+    c->att_qy_q = (size_t)Q;
+    c->att_qy = alloc3(1, nth, 2 * GPTC_ATT_TILE * (size_t)Q, sizeof(float), &fail);
     c->att = alloc3(1, nth, c->att_per_thread, sizeof(float), &fail);
     if (model->n_ple) {
         uint64_t lp = (uint64_t)L * model->n_ple;
@@ -275,6 +277,7 @@ void gptc_ctx_free(gptc_ctx *c)
     free(c->ring_lost);
     free(c->ring_of);
     free(c->att);
+    free(c->att_qy);
     free(c->logits);
     free(c->logit_row);
     free(c->cell_of);
@@ -713,16 +716,13 @@ static int kv_kind(uint32_t t)
     return t == GPTC_TYPE_F32 ? GPTC_KV_F32 : t == GPTC_TYPE_F16 ? GPTC_KV_F16 : GPTC_KV_Q8_0;
 }
 
-/* Attention of nq query heads over n rows of the cache from row0: row i holds position cpos[i]
- * (-1: none), seen by the sequences of bitmask cseq[i] (NULL: all of them are the token's).
- * The rows the token sees are listed once, then scored and summed by the ops table's kernels,
- * which read f16 and q8_0 rows directly. */
-static void attend(const gptc_ctx *c, int ith, const float *q, int nq, const gptc_kv_view *kv,
-                   int hd, const int32_t *cpos, const uint64_t *cseq, uint64_t bit, int n,
-                   size_t row0, int32_t pos, const gptc_attn_opts *o, float *out)
+/* The rows of the cache from row0 (n of them) a token sees into the thread's att_idx: row i
+ * holds position cpos[i] (-1: none), seen by the sequences of bitmask cseq[i] (NULL: all of
+ * them are the token's); visible when lo < cpos[i] <= hi and cseq[i] & bit. Returns how many,
+ * in row order. */
+static int list_rows(const gptc_ctx *c, int ith, const int32_t *cpos, const uint64_t *cseq,
+                     uint64_t bit, int n, size_t row0, int32_t hi, int32_t lo)
 {
-    const gptc_ops *ops = c->ops;
-    int32_t hi = o->causal ? pos : INT32_MAX, lo = o->n_swa > 0 ? pos - o->n_swa : -1;
     int32_t *idx = c->att_idx + (size_t)ith * c->n_ctx;
     gptc_att_list *L = &c->att_list[ith], key = {.gen = c->att_gen,
                                                  .cpos = cpos,
@@ -732,14 +732,14 @@ static void attend(const gptc_ctx *c, int ith, const float *q, int nq, const gpt
                                                  .n = n,
                                                  .hi = hi,
                                                  .lo = lo};
+    if (L->gen == key.gen && L->cpos == cpos && L->cseq == cseq && L->bit == bit &&
+        L->row0 == row0 && L->n == n && L->hi == hi && L->lo == lo)
+        return L->m; /* this thread's last list: the same rows */
     int m = 0;
     /* branch-free: every row is written, the count moves only past the visible ones (a
      * prompt's tokens see a varying prefix, which a branch per cell mispredicts) */
     int32_t lo1 = GPTC_MAX(lo, -1) + 1; /* visible: lo1 <= cp <= hi */
-    if (L->gen == key.gen && L->cpos == cpos && L->cseq == cseq && L->bit == bit &&
-        L->row0 == row0 && L->n == n && L->hi == hi && L->lo == lo)
-        m = L->m; /* this thread's last list: the same rows */
-    else if (cseq)
+    if (cseq)
         for (int i = 0; i < n; i++) {
             int32_t cp = cpos[i];
             idx[m] = (int32_t)(row0 + (size_t)i);
@@ -753,24 +753,99 @@ static void attend(const gptc_ctx *c, int ith, const float *q, int nq, const gpt
         }
     key.m = m;
     *L = key;
-    memset(out, 0, (size_t)nq * hd * sizeof *out);
-    if (m == 0) return; /* no cell visible (cannot happen: the token sees its own cell) */
-    float *att = c->att + (size_t)ith * c->att_per_thread;
-    ops->kv_dot(kv_kind(kv->type_k), att, (size_t)m, q, nq, kv->k, kv->row_k, kv->off, idx, m, hd);
+    return m;
+}
+
+/* Scores s (nq rows of stride lds, m of them used) into probabilities in place. */
+static void probs(const gptc_ctx *c, float *att, size_t lds, int nq, int m, const gptc_attn_opts *o)
+{
     float scale = o->scale, cap = o->softcap;
     for (int h = 0; h < nq; h++) {
-        float *s = att + (size_t)h * m;
+        float *s = att + (size_t)h * lds;
         if (cap > 0) { /* soft-capped: cap * tanh(score * scale / cap), then scale 1 */
             for (int i = 0; i < m; i++)
                 s[i] = cap * tanhf(s[i] * scale / cap);
         }
-        ops->att_softmax(s, m, cap > 0 ? 1.0f : scale, o->sinks ? o->sinks[h] : -INFINITY);
+        c->ops->att_softmax(s, m, cap > 0 ? 1.0f : scale, o->sinks ? o->sinks[h] : -INFINITY);
         if (c->ggml_f16) /* test-only: as ggml */
             for (int i = 0; i < m; i++)
                 s[i] = gptc_f16_to_f32(gptc_f32_to_f16(s[i]));
     }
+}
+
+/* Attention of nq query heads over the rows list_rows finds: scored and summed by the ops
+ * table's kernels, which read f16 and q8_0 rows directly. */
+static void attend(const gptc_ctx *c, int ith, const float *q, int nq, const gptc_kv_view *kv,
+                   int hd, const int32_t *cpos, const uint64_t *cseq, uint64_t bit, int n,
+                   size_t row0, int32_t pos, const gptc_attn_opts *o, float *out)
+{
+    const gptc_ops *ops = c->ops;
+    int32_t hi = o->causal ? pos : INT32_MAX, lo = o->n_swa > 0 ? pos - o->n_swa : -1;
+    const int32_t *idx = c->att_idx + (size_t)ith * c->n_ctx;
+    int m = list_rows(c, ith, cpos, cseq, bit, n, row0, hi, lo);
+    memset(out, 0, (size_t)nq * hd * sizeof *out);
+    if (m == 0) return; /* no cell visible (cannot happen: the token sees its own cell) */
+    float *att = c->att + (size_t)ith * c->att_per_thread;
+    ops->kv_dot(kv_kind(kv->type_k), att, (size_t)m, q, nq, kv->k, kv->row_k, kv->off, idx, m, hd);
+    probs(c, att, (size_t)m, nq, m, o);
     ops->kv_acc(kv_kind(kv->type_v), out, att, (size_t)m, nq, kv->v, kv->row_v, kv->off, idx, m,
                 hd);
+}
+
+void gptc_attend_tile(const gptc_ctx *c, int ith, const float *const *q, int nt, int nq,
+                      const gptc_kv_view *kv, int hd, const int *own, const int32_t *pos,
+                      const gptc_attn_opts *o, float *const *out)
+{
+    const gptc_ops *ops = c->ops;
+    uint64_t bit = c->cell_seq[own[0]];
+    int32_t hi = INT32_MIN;
+    for (int j = 0; j < nt; j++)
+        hi = GPTC_MAX(hi, o->causal ? pos[j] : INT32_MAX);
+    /* the rows of the token that sees most: every token's rows, the others see a part */
+    const int32_t *idx = c->att_idx + (size_t)ith * c->n_ctx;
+    int mu = list_rows(c, ith, c->cell_pos, c->cell_seq, bit, c->n_cells_hi, 0, hi, -1);
+    int mj[GPTC_ATT_TILE], m_min = mu;
+    for (int j = 0; j < nt; j++) { /* token j's rows: a prefix of them, else one at a time */
+        int32_t hj = o->causal ? pos[j] : INT32_MAX;
+        int k = 0;
+        while (k < mu && c->cell_pos[idx[k]] <= hj)
+            k++;
+        for (int r = k; r < mu; r++)
+            if (c->cell_pos[idx[r]] <= hj) {
+                for (int i = 0; i < nt; i++)
+                    gptc_attend(c, ith, q[i], nq, kv, hd, own[i], pos[i], o, out[i]);
+                return;
+            }
+        mj[j] = k;
+        m_min = GPTC_MIN(m_min, k);
+    }
+    if (mu == 0 || m_min == 0) { /* cannot happen: each token sees its own cell */
+        for (int i = 0; i < nt; i++)
+            gptc_attend(c, ith, q[i], nq, kv, hd, own[i], pos[i], o, out[i]);
+        return;
+    }
+    /* the tile's queries side by side: token j's head i is query j * nq + i */
+    size_t qn = (size_t)nq * hd;
+    float *qs = c->att_qy + (size_t)ith * 2 * GPTC_ATT_TILE * c->att_qy_q,
+          *ys = qs + (size_t)nt * qn;
+    for (int j = 0; j < nt; j++)
+        memcpy(qs + (size_t)j * qn, q[j], qn * sizeof *qs);
+    memset(ys, 0, (size_t)nt * qn * sizeof *ys);
+    float *att = c->att + (size_t)ith * c->att_per_thread;
+    ops->kv_dot(kv_kind(kv->type_k), att, (size_t)mu, qs, nt * nq, kv->k, kv->row_k, kv->off, idx,
+                mu, hd);
+    for (int j = 0; j < nt; j++)
+        probs(c, att + (size_t)j * nq * mu, (size_t)mu, nq, mj[j], o);
+    /* rows every token sees, all queries at once; then each token's own further rows, in order
+     * (kv_acc adds each row in turn, so this is each token's sum over its rows) */
+    ops->kv_acc(kv_kind(kv->type_v), ys, att, (size_t)mu, nt * nq, kv->v, kv->row_v, kv->off, idx,
+                m_min, hd);
+    for (int j = 0; j < nt; j++) {
+        if (mj[j] > m_min)
+            ops->kv_acc(kv_kind(kv->type_v), ys + (size_t)j * qn, att + (size_t)j * nq * mu + m_min,
+                        (size_t)mu, nq, kv->v, kv->row_v, kv->off, idx + m_min, mj[j] - m_min, hd);
+        memcpy(out[j], ys + (size_t)j * qn, qn * sizeof *ys);
+    }
 }
 
 void gptc_attend(const gptc_ctx *c, int ith, const float *q, int nq, const gptc_kv_view *kv, int hd,

@@ -64,7 +64,10 @@ struct gptc_ctx {
     void *moe_buf;   /* moe.c's scratch (64-byte aligned), moe_cap bytes, grown on demand */
     size_t moe_cap;
     float *att;            /* (threads, att_per_thread): scores of a thread's query heads */
-    size_t att_per_thread; /* max heads per KV head * N */
+    size_t att_per_thread; /* GPTC_ATT_TILE * max heads per KV head * N */
+    float *att_qy;         /* (threads, 2 * GPTC_ATT_TILE * att_qy_q): a token tile's queries
+                            * and outputs, side by side (gptc_attend_tile) */
+    size_t att_qy_q;       /* the widest layer's query heads x head dim */
     float *logits;         /* (B, V) rows for the tokens that asked */
     int32_t *logit_row;    /* (B) batch index -> row in logits, or -1 */
     int32_t *cell_of;      /* (B) batch index -> its KV cell */
@@ -166,6 +169,16 @@ typedef struct gptc_att_list {
     int32_t n, hi, lo, m; /* m: the rows listed */
 } gptc_att_list;
 
+/* Tokens a prompt's attention takes at once (gptc_attend_tile). */
+#define GPTC_ATT_TILE 4
+/* Attention of nt <= GPTC_ATT_TILE tokens of one sequence (own[j]: their cells, all with the
+ * same sequences; pos[j]: their positions) in a layer without a sliding window or ring, for the
+ * nq query heads of one kv head: q[j] and out[j] token j's heads. Every key row is scored for
+ * all nt * nq queries at once; each token's probabilities and sums cover its own rows: the
+ * bits gptc_attend gives each token alone. */
+void gptc_attend_tile(const gptc_ctx *c, int ith, const float *const *q, int nt, int nq,
+                      const gptc_kv_view *kv, int hd, const int *own, const int32_t *pos,
+                      const gptc_attn_opts *o, float *const *out);
 void gptc_attend(const gptc_ctx *c, int ith, const float *q, int nq, const gptc_kv_view *kv, int hd,
                  int own, int32_t pos, const gptc_attn_opts *o, float *out);
 /* The same over sequence seq's ring (a ring layer's cache, c->ring rows from seq * c->ring). */

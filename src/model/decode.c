@@ -404,29 +404,47 @@ static void job_attention(void *arg, int ith, int nth)
                        .type_k = c->type_k,
                        .type_v = c->type_v};
     int ring = c->ring && c->layer_ring[f->l];
-    /* Work items: (kv head, token, part of the kv head's query heads). The heads of a group go
-     * together so each cache row is read once for all of them; a group is split in parts only
-     * when there are too few (kv head, token) pairs to keep every thread busy (decode of a
-     * model with few kv heads). Items are dealt out in turn, token by token: a causal prompt's
-     * later tokens see more cells, so contiguous halves would give the last thread most of the
-     * work; and a thread's next item is mostly the same token's next kv head, which sees the
-     * same cache rows (attend reuses the thread's list of them). */
-    int nkv = ly->n_head_kv, pairs = f->T * nkv, parts = 1;
+    /* Work items: (tile of tokens, kv head, part of the kv head's query heads). The heads of a
+     * group go together so each cache row is read once for all of them; in a prompt, tiles of
+     * GPTC_ATT_TILE consecutive tokens of one sequence go together too (gptc_attend_tile: each
+     * key row scored for all their queries at once, the same bits as one token at a time). A
+     * group is split in parts only when there are too few (tile, kv head) pairs to keep every
+     * thread busy (decode of a model with few kv heads). Items are dealt out in turn, tile by
+     * tile: a causal prompt's later tokens see more cells, so contiguous halves would give the
+     * last thread most of the work; and a thread's next item is mostly the same tile's next kv
+     * head, which sees the same cache rows (attend reuses the thread's list of them). */
+    int tile = f->T > 1 && !ring && o.n_swa <= 0 ? GPTC_ATT_TILE : 1;
+    int ntile = (f->T + tile - 1) / tile;
+    int nkv = ly->n_head_kv, pairs = ntile * nkv, parts = 1;
     if (pairs < nth) parts = GPTC_MIN(group, (nth + pairs - 1) / pairs);
     int gs = (group + parts - 1) / parts;
     parts = (group + gs - 1) / gs;
     for (int p = ith; p < pairs * parts; p += nth) {
-        int t = p / (nkv * parts), kvh = p / parts % nkv, h = kvh * group + p % parts * gs;
-        int nq = GPTC_MIN(gs, (kvh + 1) * group - h);
+        int tt = p / (nkv * parts), kvh = p / parts % nkv, h = kvh * group + p % parts * gs;
+        int nq = GPTC_MIN(gs, (kvh + 1) * group - h), t0 = tt * tile,
+            nt = GPTC_MIN(tile, f->T - t0);
         o.sinks = ly->attn_sinks ? ly->attn_sinks + h : NULL;
         kv.off = kvh * hd;
-        const float *q = c->q + (size_t)t * Q + (size_t)h * hd;
-        float *out = c->xb + (size_t)t * Q + (size_t)h * hd;
-        if (ring)
-            gptc_attend_ring(c, ith, q, nq, &kv, hd, f->b->seq_id ? f->b->seq_id[t] : 0, f->pos[t],
-                             &o, out);
-        else
-            gptc_attend(c, ith, q, nq, &kv, hd, c->cell_of[t], f->pos[t], &o, out);
+        const float *qs[GPTC_ATT_TILE];
+        float *outs[GPTC_ATT_TILE];
+        int same = 1; /* the tile's tokens see the same sequences */
+        for (int j = 0; j < nt; j++) {
+            qs[j] = c->q + (size_t)(t0 + j) * Q + (size_t)h * hd;
+            outs[j] = c->xb + (size_t)(t0 + j) * Q + (size_t)h * hd;
+            same &= c->cell_seq[c->cell_of[t0 + j]] == c->cell_seq[c->cell_of[t0]];
+        }
+        if (nt > 1 && same) {
+            gptc_attend_tile(c, ith, qs, nt, nq, &kv, hd, c->cell_of + t0, f->pos + t0, &o, outs);
+            continue;
+        }
+        for (int j = 0; j < nt; j++) {
+            int t = t0 + j;
+            if (ring)
+                gptc_attend_ring(c, ith, qs[j], nq, &kv, hd, f->b->seq_id ? f->b->seq_id[t] : 0,
+                                 f->pos[t], &o, outs[j]);
+            else
+                gptc_attend(c, ith, qs[j], nq, &kv, hd, c->cell_of[t], f->pos[t], &o, outs[j]);
+        }
     }
 }
 
