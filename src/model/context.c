@@ -735,6 +735,7 @@ static int list_rows(const gptc_ctx *c, int ith, const int32_t *cpos, const uint
     if (L->gen == key.gen && L->cpos == cpos && L->cseq == cseq && L->bit == bit &&
         L->row0 == row0 && L->n == n && L->hi == hi && L->lo == lo)
         return L->m; /* this thread's last list: the same rows */
+    key.tile_nt = 0; /* a new list: no tile measured against it */
     int m = 0;
     /* branch-free: every row is written, the count moves only past the visible ones (a
      * prompt's tokens see a varying prefix, which a branch per cell mispredicts) */
@@ -804,20 +805,34 @@ void gptc_attend_tile(const gptc_ctx *c, int ith, const float *const *q, int nt,
     /* the rows of the token that sees most: every token's rows, the others see a part */
     const int32_t *idx = c->att_idx + (size_t)ith * c->n_ctx;
     int mu = list_rows(c, ith, c->cell_pos, c->cell_seq, bit, c->n_cells_hi, 0, hi, -1);
+    /* token j's rows: a prefix of them (else one token at a time), measured once per tile and
+     * list (the tile's kv heads come in turn) */
+    gptc_att_list *L = &c->att_list[ith];
+    int same = L->tile_nt == nt;
+    for (int j = 0; j < nt && same; j++)
+        same = L->tile_pos[j] == (o->causal ? pos[j] : INT32_MAX);
+    if (!same) {
+        L->tile_nt = nt;
+        for (int j = 0; j < nt; j++) {
+            int32_t hj = o->causal ? pos[j] : INT32_MAX;
+            int k = 0;
+            while (k < mu && c->cell_pos[idx[k]] <= hj)
+                k++;
+            for (int r = k; r < mu && k >= 0; r++)
+                if (c->cell_pos[idx[r]] <= hj) k = -1;
+            L->tile_pos[j] = hj;
+            L->tile_m[j] = k;
+        }
+    }
     int mj[GPTC_ATT_TILE], m_min = mu;
-    for (int j = 0; j < nt; j++) { /* token j's rows: a prefix of them, else one at a time */
-        int32_t hj = o->causal ? pos[j] : INT32_MAX;
-        int k = 0;
-        while (k < mu && c->cell_pos[idx[k]] <= hj)
-            k++;
-        for (int r = k; r < mu; r++)
-            if (c->cell_pos[idx[r]] <= hj) {
-                for (int i = 0; i < nt; i++)
-                    gptc_attend(c, ith, q[i], nq, kv, hd, own[i], pos[i], o, out[i]);
-                return;
-            }
-        mj[j] = k;
-        m_min = GPTC_MIN(m_min, k);
+    for (int j = 0; j < nt; j++) {
+        if (L->tile_m[j] < 0) {
+            for (int i = 0; i < nt; i++)
+                gptc_attend(c, ith, q[i], nq, kv, hd, own[i], pos[i], o, out[i]);
+            return;
+        }
+        mj[j] = L->tile_m[j];
+        m_min = GPTC_MIN(m_min, mj[j]);
     }
     if (mu == 0 || m_min == 0) { /* cannot happen: each token sees its own cell */
         for (int i = 0; i < nt; i++)

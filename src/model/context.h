@@ -159,6 +159,9 @@ typedef struct gptc_kv_view {
  * softmax(q_i . k_c * scale) v_c. ith: the calling thread of c's pool (whose scratch it uses).
  * Each head's result is the same whichever heads share the call. Used by every architecture's
  * forward pass. */
+/* Tokens a prompt's attention takes at once (gptc_attend_tile; gptc_att_list's tile arrays). */
+#define GPTC_ATT_TILE 4
+
 /* The key of a thread's listed cache rows (gptc_ctx.att_list). */
 typedef struct gptc_att_list {
     uint64_t gen;
@@ -167,10 +170,11 @@ typedef struct gptc_att_list {
     uint64_t bit;
     size_t row0;
     int32_t n, hi, lo, m; /* m: the rows listed */
+    /* gptc_attend_tile: the last tile's positions over this list and each token's row count
+     * (tile_nt 0: none; -1 in tile_m: not a prefix) */
+    int32_t tile_nt, tile_pos[GPTC_ATT_TILE], tile_m[GPTC_ATT_TILE];
 } gptc_att_list;
 
-/* Tokens a prompt's attention takes at once (gptc_attend_tile). */
-#define GPTC_ATT_TILE 4
 /* Attention of nt <= GPTC_ATT_TILE tokens of one sequence (own[j]: their cells, all with the
  * same sequences; pos[j]: their positions) in a layer without a sliding window or ring, for the
  * nq query heads of one kv head: q[j] and out[j] token j's heads. Every key row is scored for
