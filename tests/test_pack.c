@@ -177,17 +177,17 @@ static void check_bytes(const gptc_ops *ops, uint32_t type, int R, int C, int T)
     const char *tn = gptc_type_info(type)->name;
     size_t rb = gptc_row_bytes(type, C);
     uint8_t *p = malloc(rb * (size_t)R);
-    int q4k = type == GPTC_TYPE_Q4_K, kq = q4k || type == GPTC_TYPE_Q6_K,
+    int q4k = type == GPTC_TYPE_Q4_K || type == GPTC_TYPE_Q5_K, kq = q4k || type == GPTC_TYPE_Q6_K,
         nb = C / gptc_type_info(type)->blck;
     size_t bb = rb / (size_t)nb * GPTC_PACK_ROWS; /* bytes of a packed block of 16 rows */
-    size_t nsc = q4k ? 64 : 32; /* leading f16 scale bytes (Q4_K: d, dmin); Q6_K's int8 scales
+    size_t nsc = q4k ? 64 : 32; /* leading f16 scale bytes (Q4_K, Q5_K: d, dmin); Q6_K's int8 scales
                                  * take any byte */
     for (int g = 0; g < R / GPTC_PACK_ROWS; g++)
         for (int b = 0; b < nb; b++) {
             uint8_t *blk = p + (size_t)g * GPTC_PACK_ROWS * rb + (size_t)b * bb;
             int mode = (int)((frand() + 1.0f) * 2.0f) & 3;
             for (size_t i = 0; i < bb; i++)
-                blk[i] = code_byte(i < (q4k ? 256u : nsc) ? 0 : mode); /* Q4_K scales random */
+                blk[i] = code_byte(i < (q4k ? 256u : nsc) ? 0 : mode); /* Q4/5_K scales random */
             for (size_t i = 0; i < nsc; i += 2) {
                 uint16_t h = gptc_f32_to_f16(frand() * 0.5f);
                 memcpy(blk + i, &h, 2);
@@ -289,7 +289,8 @@ static int argmax(const float *x, int n)
     return b;
 }
 
-static void check_model(const char *file, uint32_t type)
+/* file's layer products are of type and type2 (the same, or a second type of the file) */
+static void check_model(const char *file, uint32_t type, uint32_t type2)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/gguf/quant/%s", test_data_dir(), file);
@@ -302,7 +303,7 @@ static void check_model(const char *file, uint32_t type)
         gptc_model_free(mp);
         return;
     }
-    int packs = gptc_ops_get()->pack(type);
+    int packs = gptc_ops_get()->pack(type) || gptc_ops_get()->pack(type2);
     CHECK(packs ? gptc_model_packed_bytes(mp) > 0 : gptc_model_packed_bytes(mp) == 0,
           "%s: %llu bytes packed by the %s table", file,
           (unsigned long long)gptc_model_packed_bytes(mp), gptc_ops_get()->name);
@@ -338,10 +339,13 @@ static void check_model(const char *file, uint32_t type)
 
 static void check_models(void)
 {
-    check_model("rand-llama-d256-Q4_0.gguf", GPTC_TYPE_Q4_0);
-    check_model("rand-llama-d256-Q8_0.gguf", GPTC_TYPE_Q8_0);
-    check_model("stories260K-Q4_0.gguf", GPTC_TYPE_Q4_0);
-    check_model("rand-llama-d256-Q4_K_M.gguf", GPTC_TYPE_Q4_K);
+    check_model("rand-llama-d256-Q4_0.gguf", GPTC_TYPE_Q4_0, GPTC_TYPE_Q4_0);
+    check_model("rand-llama-d256-Q8_0.gguf", GPTC_TYPE_Q8_0, GPTC_TYPE_Q8_0);
+    check_model("stories260K-Q4_0.gguf", GPTC_TYPE_Q4_0, GPTC_TYPE_Q4_0);
+    check_model("rand-llama-d256-Q4_K_M.gguf", GPTC_TYPE_Q4_K, GPTC_TYPE_Q6_K);
+    /* Q4_K_S: attn_v of the first 4 layers are Q5_K (128 rows: packed where the table packs
+     * Q5_K) */
+    check_model("rand-llama-d256-Q4_K_S.gguf", GPTC_TYPE_Q5_K, GPTC_TYPE_Q4_K);
 }
 
 int main(int argc, char **argv)
@@ -353,16 +357,18 @@ int main(int argc, char **argv)
         check_models();
         return test_summary();
     }
-    const uint32_t types[] = {GPTC_TYPE_Q4_0, GPTC_TYPE_Q8_0, GPTC_TYPE_Q4_K, GPTC_TYPE_Q6_K};
+    const uint32_t types[] = {GPTC_TYPE_Q4_0, GPTC_TYPE_Q8_0, GPTC_TYPE_Q4_K, GPTC_TYPE_Q5_K,
+                              GPTC_TYPE_Q6_K};
     const size_t ntypes = sizeof types / sizeof types[0];
     const int shapes[][2] = {{16, 32},  {32, 64},   {48, 96},   {16, 256},
                              {80, 768}, {64, 2048}, {16, 4096}, {32, 512}};
     const int tokens[] = {1, 2, 3, 5, 7, 8, 9, 13, 17, 33};
     const gptc_ops *tables[] = {gptc_ops_ref(), gptc_ops_avx2(), gptc_ops_avx512()};
     CHECK(gptc_pack_type_ok(GPTC_TYPE_Q4_0) && gptc_pack_type_ok(GPTC_TYPE_Q8_0) &&
-              gptc_pack_type_ok(GPTC_TYPE_Q4_K) && gptc_pack_type_ok(GPTC_TYPE_Q6_K) &&
-              !gptc_pack_type_ok(GPTC_TYPE_Q5_K) && !gptc_pack_type_ok(GPTC_TYPE_F16),
-          "packable types: Q4_0, Q8_0, Q4_K and Q6_K");
+              gptc_pack_type_ok(GPTC_TYPE_Q4_K) && gptc_pack_type_ok(GPTC_TYPE_Q5_K) &&
+              gptc_pack_type_ok(GPTC_TYPE_Q6_K) && !gptc_pack_type_ok(GPTC_TYPE_Q3_K) &&
+              !gptc_pack_type_ok(GPTC_TYPE_F16),
+          "packable types: Q4_0, Q8_0, Q4_K, Q5_K and Q6_K");
     for (size_t ti = 0; ti < ntypes; ti++)
         for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
             if (shapes[si][1] % gptc_type_info(types[ti])->blck == 0)

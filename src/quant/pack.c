@@ -17,7 +17,7 @@
 int gptc_pack_type_ok(uint32_t type)
 {
     return type == GPTC_TYPE_Q4_0 || type == GPTC_TYPE_Q8_0 || type == GPTC_TYPE_Q4_K ||
-           type == GPTC_TYPE_Q6_K;
+           type == GPTC_TYPE_Q5_K || type == GPTC_TYPE_Q6_K;
 }
 
 /* Bytes of one packed block (16 rows x 32 columns): 16 scales, then the codes. */
@@ -57,6 +57,10 @@ void gptc_pack_groups(uint32_t type, void *dst, const void *src, int cols, int g
         gptc_pack_k_groups(dst, src, cols, g0, g1);
         return;
     }
+    if (type == GPTC_TYPE_Q5_K) {
+        gptc_pack_q5k_groups(dst, src, cols, g0, g1);
+        return;
+    }
     if (type == GPTC_TYPE_Q6_K) {
         gptc_pack_q6_groups(dst, src, cols, g0, g1);
         return;
@@ -82,6 +86,10 @@ void gptc_pack_unpack_row(uint32_t type, void *row, const void *packed, int cols
 {
     if (type == GPTC_TYPE_Q4_K) {
         gptc_pack_k_unpack_row(row, packed, cols, r);
+        return;
+    }
+    if (type == GPTC_TYPE_Q5_K) {
+        gptc_pack_q5k_unpack_row(row, packed, cols, r);
         return;
     }
     if (type == GPTC_TYPE_Q6_K) {
@@ -149,6 +157,10 @@ void gptc_pack_matmul_ref(uint32_t wtype, float *Y, int ldy, const void *W, cons
     GPTC_ASSERT(gptc_pack_type_ok(wtype));
     if (wtype == GPTC_TYPE_Q4_K) {
         gptc_pack_k_matmul_ref(Y, ldy, W, Xq, T, C, r0, r1);
+        return;
+    }
+    if (wtype == GPTC_TYPE_Q5_K) {
+        gptc_pack_q5k_matmul_ref(Y, ldy, W, Xq, T, C, r0, r1);
         return;
     }
     if (wtype == GPTC_TYPE_Q6_K) {

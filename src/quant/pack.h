@@ -3,8 +3,8 @@
  * holds 4 codes of each of 16 rows: a product then keeps rows in the int32 lanes and broadcasts
  * 4 activation codes at a time, instead of summing 16 lanes per row and token at the end.
  *
- * Types: Q4_0, Q8_0, Q4_K and Q6_K (gptc_pack_type_ok; Q4_K's layout is in pack_k.c, Q6_K's in
- * pack_q6.c). A packed matrix has
+ * Types: Q4_0, Q8_0, Q4_K, Q5_K and Q6_K (gptc_pack_type_ok; Q4_K's layout is in pack_k.c,
+ * Q5_K's in pack_q5k.c, Q6_K's in pack_q6.c). A packed matrix has
  * rows a multiple of GPTC_PACK_ROWS and takes exactly the bytes of the file's rows: group g (rows
  * 16g .. 16g + 15) starts at byte g * 16 * row_bytes, so a view of rows [r0, ...) with r0 % 16 == 0
  * is the same byte offset as in the file. Within a group, block b (columns 32b .. 32b + 31) is Q4_0
@@ -42,7 +42,7 @@ typedef struct gptc_pack_xblk {
 /* 1 when gptc can pack weights of this type. */
 int gptc_pack_type_ok(uint32_t type);
 /* 1 when packed weights of this type read activations in form GPTC_PACK_FORM (Q4_0, Q8_0); 0:
- * in the table's own form for the type (Q4_K, Q6_K: standard Q8_K blocks in every table). */
+ * in the table's own form for the type (Q4_K, Q5_K, Q6_K: standard Q8_K blocks in every table). */
 static inline int gptc_pack_own_form(uint32_t type)
 {
     return type == GPTC_TYPE_Q4_0 || type == GPTC_TYPE_Q8_0;
@@ -67,6 +67,11 @@ void gptc_pack_k_groups(void *dst, const void *src, int cols, int g0, int g1);
 void gptc_pack_k_unpack_row(void *row, const void *packed, int cols, int r);
 void gptc_pack_k_matmul_ref(float *Y, int ldy, const void *W, const void *Xq, int T, int C, int r0,
                             int r1);
+/* pack_q5k.c: Q5_K's, the same (Xq: block_q8_K rows) */
+void gptc_pack_q5k_groups(void *dst, const void *src, int cols, int g0, int g1);
+void gptc_pack_q5k_unpack_row(void *row, const void *packed, int cols, int r);
+void gptc_pack_q5k_matmul_ref(float *Y, int ldy, const void *W, const void *Xq, int T, int C,
+                              int r0, int r1);
 /* pack_q6.c: Q6_K's, the same (Xq: block_q8_K rows) */
 void gptc_pack_q6_groups(void *dst, const void *src, int cols, int g0, int g1);
 void gptc_pack_q6_unpack_row(void *row, const void *packed, int cols, int r);

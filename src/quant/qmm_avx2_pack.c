@@ -341,7 +341,7 @@ void gptc_qmm_matmul_packed_avx2(uint32_t wtype, float *Y, int ldy, const void *
                                  int T, int C, int r0, int r1)
 {
     GPTC_ASSERT(gptc_pack_type_ok(wtype));
-    if (!gptc_qmm_pack_avx2(wtype)) /* packed by another table (Q6_K): the reference */
+    if (!gptc_qmm_pack_avx2(wtype)) /* packed by another table (Q5_K, Q6_K): the reference */
         gptc_pack_matmul_ref(wtype, Y, ldy, W, Xq, T, C, r0, r1);
     else if (wtype == GPTC_TYPE_Q4_K)
         matmul_packed_k(Y, ldy, W, Xq, T, C, r0, r1);

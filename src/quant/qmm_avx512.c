@@ -1216,6 +1216,11 @@ ALWAYS_INLINE void ptile(float *Y, int ldy, const uint8_t *W, size_t gb, const g
 // 32 x 15 x 127, are multiplied by the 16 rows' 6-bit scales (vpmulld, exact) into the
 // integer sum; the mins times the activations' group sums are one vpdpwssd per sub-block. Then
 // s += d_x * (d * isum - dmin * msum), unfused, as gptc_q4_K_vec_dot_ref.
+//
+// Packed Q5_K (pack_q5k.c) is the same with a fifth bit: qh unit k (64 bytes, 2304 + 64k) holds
+// the fifth bits of code vector (c, k)'s elements in bit j = 2c + h of each byte; rotated so
+// bit j lands at bit 4 (one vprolvd, the count hoisted per sub-block) and ORed into the nibbles
+// with one vpternlogd. Codes 0..31: a sub-block's raw sums are at most 32 x 31 x 128.
 
 // Scale byte s of the group's 16 rows, zero-extended into the int32 lanes
 ALWAYS_INLINE __m512i k_byte(const uint8_t *sb, int s)
@@ -1232,8 +1237,9 @@ ALWAYS_INLINE __m512i k_scale_min(const uint8_t *sb, int j, int m)
 }
 
 ALWAYS_INLINE void ptileK(float *Y, int ldy, const uint8_t *W, size_t gb, const block_q8_K *X,
-                          int nsb, int g, int t, int nt, int r0, int r1, int prefetch)
+                          int nsb, int g, int t, int nt, int r0, int r1, int prefetch, int q5)
 {
+    const int bb = q5 ? 2816 : 2304;
     const uint8_t *w = W + (size_t)g * gb;
     const block_q8_K *x[8];
     __m512 acc[8];
@@ -1242,11 +1248,11 @@ ALWAYS_INLINE void ptileK(float *Y, int ldy, const uint8_t *W, size_t gb, const 
         x[j] = X + (size_t)(t + j) * nsb;
         acc[j] = _mm512_setzero_ps();
     }
-    const __m512i lo = _mm512_set1_epi8(15);
+    const __m512i lo = _mm512_set1_epi8(15), hb = _mm512_set1_epi8(16);
     for (int b = 0; b < nsb; b++) {
-        const uint8_t *p = w + (size_t)b * 2304;
+        const uint8_t *p = w + (size_t)b * bb;
         if (prefetch) // the next group's super-block, in step
-            for (int o = 0; o < 2304; o += 64)
+            for (int o = 0; o < bb; o += 64)
                 _mm_prefetch((const char *)(p + gb + o), _MM_HINT_T1);
         __m512i isum[8], msum[8];
 #pragma GCC unroll 8
@@ -1259,10 +1265,16 @@ ALWAYS_INLINE void ptileK(float *Y, int ldy, const uint8_t *W, size_t gb, const 
 #pragma GCC unroll 8
                 for (int j = 0; j < nt; j++)
                     s[j] = _mm512_setzero_si512();
+                // Q5_K: rotating left by 4 - j (mod 32) brings bit j of every byte to bit 4
+                const __m512i rot = _mm512_set1_epi32((4 - (2 * c + h)) & 31);
 #pragma GCC unroll 8
                 for (int k = 0; k < 8; k++) {
                     __m512i v = _mm512_loadu_si512(p + 256 + (size_t)(c * 8 + k) * 64);
                     __m512i a = _mm512_and_si512(h ? _mm512_srli_epi16(v, 4) : v, lo);
+                    if (q5) {
+                        __m512i u = _mm512_rolv_epi32(_mm512_loadu_si512(p + 2304 + 64 * k), rot);
+                        a = _mm512_ternarylogic_epi32(a, u, hb, 0xF8); // a | (u & hb)
+                    }
 #pragma GCC unroll 8
                     for (int j = 0; j < nt; j++)
                         s[j] = _mm512_dpbusd_epi32(
@@ -1403,14 +1415,14 @@ ALWAYS_INLINE void ptile6(float *Y, int ldy, const uint8_t *W, size_t gb, const 
 // in step (1 group per tile decoded Llama-3.2-1B 5-28% faster than 2 or 4, quiet machine);
 // prefill takes token blocks whose activations stay in L2 while the groups stream past, each
 // group's weights reused from L1 / L2 by token tiles of 8, 4, 2 and 1.
-enum { PK_Q4_0, PK_Q8_0, PK_Q4_K, PK_Q6_K };
+enum { PK_Q4_0, PK_Q8_0, PK_Q4_K, PK_Q5_K, PK_Q6_K };
 
 ALWAYS_INLINE void ptile_kind(int kind, float *Y, int ldy, const uint8_t *W, size_t gb,
                               const void *X, int nb, int g, int t, int nt, int r0, int r1,
                               int prefetch)
 {
-    if (kind == PK_Q4_K)
-        ptileK(Y, ldy, W, gb, X, nb, g, t, nt, r0, r1, prefetch);
+    if (kind == PK_Q4_K || kind == PK_Q5_K)
+        ptileK(Y, ldy, W, gb, X, nb, g, t, nt, r0, r1, prefetch, kind == PK_Q5_K);
     else if (kind == PK_Q6_K)
         ptile6(Y, ldy, W, gb, X, nb, g, t, nt, r0, r1, prefetch);
     else
@@ -1420,9 +1432,10 @@ ALWAYS_INLINE void ptile_kind(int kind, float *Y, int ldy, const uint8_t *W, siz
 ALWAYS_INLINE void matmul_packed(int kind, float *Y, int ldy, const void *W, const void *Xq, int T,
                                  int C, int r0, int r1)
 {
-    const int kq = kind == PK_Q4_K || kind == PK_Q6_K;
+    const int kq = kind == PK_Q4_K || kind == PK_Q5_K || kind == PK_Q6_K;
     const int nb = C / (kq ? QK_K : QK);
     const size_t bb = kind == PK_Q4_K   ? 2304
+                      : kind == PK_Q5_K ? 2816
                       : kind == PK_Q6_K ? 3360
                                         : pk_blk_bytes(kind == PK_Q8_0),
                  xs = kq ? sizeof(block_q8_K) : sizeof(gptc_pack_xblk), gb = (size_t)nb * bb;
@@ -1470,6 +1483,9 @@ void gptc_qmm_matmul_packed_avx512(uint32_t wtype, float *Y, int ldy, const void
         break;
     case GPTC_TYPE_Q4_K:
         matmul_packed(PK_Q4_K, Y, ldy, W, Xq, T, C, r0, r1);
+        break;
+    case GPTC_TYPE_Q5_K:
+        matmul_packed(PK_Q5_K, Y, ldy, W, Xq, T, C, r0, r1);
         break;
     case GPTC_TYPE_Q6_K:
         matmul_packed(PK_Q6_K, Y, ldy, W, Xq, T, C, r0, r1);
