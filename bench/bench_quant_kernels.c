@@ -122,9 +122,9 @@ int main(int argc, char **argv)
     const char *only_type = argc > 3 ? argv[3] : NULL;
     if (max_th < 1 || max_th > 8) max_th = 2;
     enum { RBIG = 131072, C = 768, RPRE = 2048, TPRE = 64 };
-    static const uint32_t types[] = {GPTC_TYPE_F32,  GPTC_TYPE_Q8_0, GPTC_TYPE_Q4_0,
-                                     GPTC_TYPE_Q4_1, GPTC_TYPE_Q5_0, GPTC_TYPE_Q5_1,
-                                     GPTC_TYPE_Q4_K, GPTC_TYPE_Q5_K, GPTC_TYPE_Q6_K};
+    static const uint32_t types[] = {
+        GPTC_TYPE_F32,  GPTC_TYPE_Q8_0,   GPTC_TYPE_Q4_0, GPTC_TYPE_Q4_1, GPTC_TYPE_Q5_0,
+        GPTC_TYPE_Q5_1, GPTC_TYPE_IQ4_NL, GPTC_TYPE_Q4_K, GPTC_TYPE_Q5_K, GPTC_TYPE_Q6_K};
     gptc_pool *pools[8] = {0};
     gptc_err err;
     for (int n = 1; n <= max_th; n++)

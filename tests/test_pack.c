@@ -357,8 +357,8 @@ int main(int argc, char **argv)
         check_models();
         return test_summary();
     }
-    const uint32_t types[] = {GPTC_TYPE_Q4_0, GPTC_TYPE_Q8_0, GPTC_TYPE_Q4_K, GPTC_TYPE_Q5_K,
-                              GPTC_TYPE_Q6_K};
+    const uint32_t types[] = {GPTC_TYPE_Q4_0, GPTC_TYPE_Q8_0, GPTC_TYPE_IQ4_NL,
+                              GPTC_TYPE_Q4_K, GPTC_TYPE_Q5_K, GPTC_TYPE_Q6_K};
     const size_t ntypes = sizeof types / sizeof types[0];
     const int shapes[][2] = {{16, 32},  {32, 64},   {48, 96},   {16, 256},
                              {80, 768}, {64, 2048}, {16, 4096}, {32, 512}};
@@ -366,9 +366,10 @@ int main(int argc, char **argv)
     const gptc_ops *tables[] = {gptc_ops_ref(), gptc_ops_avx2(), gptc_ops_avx512()};
     CHECK(gptc_pack_type_ok(GPTC_TYPE_Q4_0) && gptc_pack_type_ok(GPTC_TYPE_Q8_0) &&
               gptc_pack_type_ok(GPTC_TYPE_Q4_K) && gptc_pack_type_ok(GPTC_TYPE_Q5_K) &&
-              gptc_pack_type_ok(GPTC_TYPE_Q6_K) && !gptc_pack_type_ok(GPTC_TYPE_Q3_K) &&
+              gptc_pack_type_ok(GPTC_TYPE_Q6_K) && gptc_pack_type_ok(GPTC_TYPE_IQ4_NL) &&
+              !gptc_pack_type_ok(GPTC_TYPE_Q3_K) && !gptc_pack_type_ok(GPTC_TYPE_Q5_0) &&
               !gptc_pack_type_ok(GPTC_TYPE_F16),
-          "packable types: Q4_0, Q8_0, Q4_K, Q5_K and Q6_K");
+          "packable types: Q4_0, Q8_0, IQ4_NL, Q4_K, Q5_K and Q6_K");
     for (size_t ti = 0; ti < ntypes; ti++)
         for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
             if (shapes[si][1] % gptc_type_info(types[ti])->blck == 0)

@@ -16,19 +16,19 @@
 
 int gptc_pack_type_ok(uint32_t type)
 {
-    return type == GPTC_TYPE_Q4_0 || type == GPTC_TYPE_Q8_0 || type == GPTC_TYPE_Q4_K ||
-           type == GPTC_TYPE_Q5_K || type == GPTC_TYPE_Q6_K;
+    return type == GPTC_TYPE_Q4_0 || type == GPTC_TYPE_Q8_0 || type == GPTC_TYPE_IQ4_NL ||
+           type == GPTC_TYPE_Q4_K || type == GPTC_TYPE_Q5_K || type == GPTC_TYPE_Q6_K;
 }
 
 /* Bytes of one packed block (16 rows x 32 columns): 16 scales, then the codes. */
 static size_t pblk_bytes(uint32_t type)
 {
-    return (size_t)G * (type == GPTC_TYPE_Q4_0 ? sizeof(block_q4_0) : sizeof(block_q8_0));
+    return (size_t)G * (type == GPTC_TYPE_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0));
 }
-/* 4-byte code groups per row and block: Q4_0 4 (two nibbles a byte), Q8_0 8 */
+/* 4-byte code groups per row and block: Q4_0 and IQ4_NL 4 (two nibbles a byte), Q8_0 8 */
 static int code_groups(uint32_t type)
 {
-    return type == GPTC_TYPE_Q4_0 ? 4 : 8;
+    return type == GPTC_TYPE_Q8_0 ? 8 : 4;
 }
 
 /* Byte offsets in a group of (row i of the group, block b)'s scale, and of its code group k. */
@@ -136,11 +136,14 @@ void gptc_pack_act_quant_ref(void *xq, const float *x, int C)
 /* Row i of a group, block b: the exact integer dot with activation block x. */
 static int32_t block_dot(uint32_t type, const uint8_t *grp, int b, int i, const gptc_pack_xblk *x)
 {
-    int32_t isum = type == GPTC_TYPE_Q4_0 ? x->neg8 : x->neg128;
+    int32_t isum = type == GPTC_TYPE_Q4_0 ? x->neg8 : type == GPTC_TYPE_Q8_0 ? x->neg128 : 0;
     for (int k = 0; k < code_groups(type); k++) {
         const uint8_t *q = grp + pcodes(type, b, i, k);
         for (int e = 0; e < 4; e++) {
-            if (type == GPTC_TYPE_Q4_0) {
+            if (type == GPTC_TYPE_IQ4_NL) {
+                isum += gptc_iq4nl_values[q[e] & 15] * x->qs[4 * k + e];
+                isum += gptc_iq4nl_values[q[e] >> 4] * x->qs[16 + 4 * k + e];
+            } else if (type == GPTC_TYPE_Q4_0) {
                 isum += (q[e] & 15) * x->qs[4 * k + e];
                 isum += (q[e] >> 4) * x->qs[16 + 4 * k + e];
             } else {

@@ -3,7 +3,7 @@
  * holds 4 codes of each of 16 rows: a product then keeps rows in the int32 lanes and broadcasts
  * 4 activation codes at a time, instead of summing 16 lanes per row and token at the end.
  *
- * Types: Q4_0, Q8_0, Q4_K, Q5_K and Q6_K (gptc_pack_type_ok; Q4_K's layout is in pack_k.c,
+ * Types: Q4_0, Q8_0, IQ4_NL, Q4_K, Q5_K and Q6_K (gptc_pack_type_ok; Q4_K's layout is in pack_k.c,
  * Q5_K's in pack_q5k.c, Q6_K's in pack_q6.c). A packed matrix has
  * rows a multiple of GPTC_PACK_ROWS and takes exactly the bytes of the file's rows: group g (rows
  * 16g .. 16g + 15) starts at byte g * 16 * row_bytes, so a view of rows [r0, ...) with r0 % 16 == 0
@@ -11,9 +11,9 @@
  * (288 bytes): the 16 rows' f16 scales d, then for k = 0..3 the 16 rows' qs[4k .. 4k + 3] (4 bytes
  * a row: low nibbles are elements 4k .. 4k + 3, high nibbles 16 + 4k ..); Q8_0 (544 bytes): the 16
  * rows' f16 scales d, then for k = 0..7 the 16 rows' codes 4k .. 4k + 3, each plus 128 (stored
- * unsigned).
+ * unsigned); IQ4_NL as Q4_0 (the same block bytes; its nibbles index gptc_iq4nl_values).
  *
- * Activations of packed Q4_0/Q8_0 weights (form GPTC_PACK_FORM in every ops table) are per
+ * Activations of packed Q4_0/Q8_0/IQ4_NL weights (form GPTC_PACK_FORM in every ops table) are per
  * 32-element block: the Q8_0 codes and scale of gptc_q8_0_quantize_ref, the scale as a float, and
  * minus the codes' sum times 8 and times 128 (the weights' code offsets).
  *
@@ -41,11 +41,12 @@ typedef struct gptc_pack_xblk {
 
 /* 1 when gptc can pack weights of this type. */
 int gptc_pack_type_ok(uint32_t type);
-/* 1 when packed weights of this type read activations in form GPTC_PACK_FORM (Q4_0, Q8_0); 0:
+/* 1 when packed weights of this type read activations in form GPTC_PACK_FORM (Q4_0, Q8_0,
+ * IQ4_NL); 0:
  * in the table's own form for the type (Q4_K, Q5_K, Q6_K: standard Q8_K blocks in every table). */
 static inline int gptc_pack_own_form(uint32_t type)
 {
-    return type == GPTC_TYPE_Q4_0 || type == GPTC_TYPE_Q8_0;
+    return type == GPTC_TYPE_Q4_0 || type == GPTC_TYPE_Q8_0 || type == GPTC_TYPE_IQ4_NL;
 }
 /* Pack rows [g0 * 16, g1 * 16) of a (rows, cols) matrix of type from src (the file's rows) into
  * dst (the same offsets). cols a multiple of 32. */

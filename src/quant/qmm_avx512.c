@@ -1145,8 +1145,10 @@ ALWAYS_INLINE size_t pk_blk_bytes(int q8)
     return q8 ? 544 : 288;
 }
 
+// IQ4_NL (nl = 1) is packed as Q4_0 (the same block bytes); its nibbles index the 16 values,
+// looked up with vpshufb as value + 128 (unsigned), so the block starts at -128 x the code sum.
 ALWAYS_INLINE void ptile(float *Y, int ldy, const uint8_t *W, size_t gb, const gptc_pack_xblk *X,
-                         int nb, int g, int t, int nt, int r0, int r1, int prefetch, int q8)
+                         int nb, int g, int t, int nt, int r0, int r1, int prefetch, int q8, int nl)
 {
     const size_t pbs = pk_blk_bytes(q8);
     const uint8_t *w = W + (size_t)g * gb;
@@ -1157,7 +1159,10 @@ ALWAYS_INLINE void ptile(float *Y, int ldy, const uint8_t *W, size_t gb, const g
         x[j] = X + (size_t)(t + j) * nb;
         acc[j] = _mm512_setzero_ps();
     }
-    const __m512i lo = _mm512_set1_epi8(15);
+    const __m512i lo = _mm512_set1_epi8(15),
+                  tbl = _mm512_broadcast_i32x4(_mm_setr_epi8(
+                      1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141, (char)153, (char)166,
+                      (char)181, (char)197, (char)217, (char)241)); // IQ4_NL's values + 128
     // decode: two dependency chains (Q4_0's high nibbles, Q8_0's odd code groups), added at
     // the end: integers, so the sum is the same as one chain's
     const int split = nt == 1;
@@ -1169,10 +1174,11 @@ ALWAYS_INLINE void ptile(float *Y, int ldy, const uint8_t *W, size_t gb, const g
         __m512i isum[8], isum2 = _mm512_setzero_si512();
 #pragma GCC unroll 8
         for (int j = 0; j < nt; j++)
-            isum[j] = _mm512_set1_epi32(q8 ? x[j][b].neg128 : x[j][b].neg8);
+            isum[j] = _mm512_set1_epi32(q8 || nl ? x[j][b].neg128 : x[j][b].neg8);
         for (int k = 0; k < (q8 ? 8 : 4); k++) {
             __m512i v = _mm512_loadu_si512(p + 32 + 64 * k);
             __m512i a = q8 ? v : _mm512_and_si512(v, lo);
+            if (nl) a = _mm512_shuffle_epi8(tbl, a);
             if (split && q8 && (k & 1)) {
                 isum2 = _mm512_dpbusd_epi32(
                     isum2, a, _mm512_set1_epi32((int)ld32((const uint8_t *)x[0][b].qs + 4 * k)));
@@ -1184,6 +1190,7 @@ ALWAYS_INLINE void ptile(float *Y, int ldy, const uint8_t *W, size_t gb, const g
                     isum[j], a, _mm512_set1_epi32((int)ld32((const uint8_t *)x[j][b].qs + 4 * k)));
             if (q8) continue;
             __m512i h = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo);
+            if (nl) h = _mm512_shuffle_epi8(tbl, h);
             if (split) {
                 isum2 = _mm512_dpbusd_epi32(
                     isum2, h,
@@ -1415,7 +1422,7 @@ ALWAYS_INLINE void ptile6(float *Y, int ldy, const uint8_t *W, size_t gb, const 
 // in step (1 group per tile decoded Llama-3.2-1B 5-28% faster than 2 or 4, quiet machine);
 // prefill takes token blocks whose activations stay in L2 while the groups stream past, each
 // group's weights reused from L1 / L2 by token tiles of 8, 4, 2 and 1.
-enum { PK_Q4_0, PK_Q8_0, PK_Q4_K, PK_Q5_K, PK_Q6_K };
+enum { PK_Q4_0, PK_Q8_0, PK_IQ4_NL, PK_Q4_K, PK_Q5_K, PK_Q6_K };
 
 ALWAYS_INLINE void ptile_kind(int kind, float *Y, int ldy, const uint8_t *W, size_t gb,
                               const void *X, int nb, int g, int t, int nt, int r0, int r1,
@@ -1426,7 +1433,7 @@ ALWAYS_INLINE void ptile_kind(int kind, float *Y, int ldy, const uint8_t *W, siz
     else if (kind == PK_Q6_K)
         ptile6(Y, ldy, W, gb, X, nb, g, t, nt, r0, r1, prefetch);
     else
-        ptile(Y, ldy, W, gb, X, nb, g, t, nt, r0, r1, prefetch, kind == PK_Q8_0);
+        ptile(Y, ldy, W, gb, X, nb, g, t, nt, r0, r1, prefetch, kind == PK_Q8_0, kind == PK_IQ4_NL);
 }
 
 ALWAYS_INLINE void matmul_packed(int kind, float *Y, int ldy, const void *W, const void *Xq, int T,
@@ -1480,6 +1487,9 @@ void gptc_qmm_matmul_packed_avx512(uint32_t wtype, float *Y, int ldy, const void
         break;
     case GPTC_TYPE_Q8_0:
         matmul_packed(PK_Q8_0, Y, ldy, W, Xq, T, C, r0, r1);
+        break;
+    case GPTC_TYPE_IQ4_NL:
+        matmul_packed(PK_IQ4_NL, Y, ldy, W, Xq, T, C, r0, r1);
         break;
     case GPTC_TYPE_Q4_K:
         matmul_packed(PK_Q4_K, Y, ldy, W, Xq, T, C, r0, r1);
