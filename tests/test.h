@@ -63,6 +63,33 @@ static inline char *test_read_data(const char *name, size_t *n)
     return test_read_file(path, n);
 }
 
+/* Run this test program (self: argv[0]) again with GPTC_ISA=isa (the ops table is chosen once
+ * per process) and add the counts of its "N passed, N failed" line to ours; its other output is
+ * passed through. */
+static inline void test_run_isa_child(const char *self, const char *isa)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "GPTC_ISA=%s '%s' 2>&1", isa, self);
+    FILE *f = popen(cmd, "r");
+    if (!f) {
+        CHECK(0, "run %s with GPTC_ISA=%s", self, isa);
+        return;
+    }
+    char line[1024];
+    int got = 0;
+    while (fgets(line, sizeof line, f)) {
+        int np, nf;
+        if (sscanf(line, "%d passed, %d failed", &np, &nf) == 2) {
+            test_passed_ += np, test_failed_ += nf, got = 1;
+            continue;
+        }
+        fputs(line, stdout);
+    }
+    int rc = pclose(f);
+    /* a child that failed checks exits 1: those failures are counted already */
+    CHECK(got && (rc == 0 || test_failed_), "the GPTC_ISA=%s run finished (rc %d)", isa, rc);
+}
+
 static inline int test_summary(void)
 {
     fflush(stderr);

@@ -233,31 +233,6 @@ static void check_bytes(const gptc_ops *ops, uint32_t type, int R, int C, int T)
     free(got);
 }
 
-/* Run this program again with GPTC_ISA=isa (the ops table is chosen once per process) and add
- * its counts to ours. */
-static void run_child(const char *self, const char *isa)
-{
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "GPTC_ISA=%s '%s' 2>&1", isa, self);
-    FILE *f = popen(cmd, "r");
-    if (!f) {
-        CHECK(0, "run %s with GPTC_ISA=%s", self, isa);
-        return;
-    }
-    char line[1024];
-    int got = 0;
-    while (fgets(line, sizeof line, f)) {
-        int np, nf;
-        if (sscanf(line, "%d passed, %d failed", &np, &nf) == 2) {
-            test_passed_ += np, test_failed_ += nf, got = 1;
-            continue;
-        }
-        fputs(line, stdout);
-    }
-    int rc = pclose(f);
-    CHECK(got && (rc == 0 || test_failed_), "the GPTC_ISA=%s run finished (rc %d)", isa, rc);
-}
-
 /* Logits of 12 teacher-forced steps after a 5-token prompt into out (12 * V) */
 static int run_model(gptc_model *m, float *out, int V)
 {
@@ -395,6 +370,6 @@ int main(int argc, char **argv)
             }
     }
     check_models();
-    if (gptc_ops_avx2() && gptc_ops_get() != gptc_ops_avx2()) run_child(argv[0], "avx2");
+    if (gptc_ops_avx2() && gptc_ops_get() != gptc_ops_avx2()) test_run_isa_child(argv[0], "avx2");
     return test_summary();
 }

@@ -193,31 +193,6 @@ static int run_model(const char *name, const ref_run *ref, int n_threads, int gg
     return ok;
 }
 
-/* Run this program again with GPTC_ISA=isa (the ops table is chosen once per process) and add
- * its counts to ours. */
-static void run_child(const char *self, const char *isa)
-{
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "GPTC_ISA=%s '%s' 2>&1", isa, self);
-    FILE *f = popen(cmd, "r");
-    if (!f) {
-        CHECK(0, "run %s with GPTC_ISA=%s", self, isa);
-        return;
-    }
-    char line[1024];
-    int got = 0;
-    while (fgets(line, sizeof line, f)) {
-        int p, q;
-        if (sscanf(line, "%d passed, %d failed", &p, &q) == 2) {
-            test_passed_ += p, test_failed_ += q, got = 1;
-            continue;
-        }
-        fputs(line, stdout);
-    }
-    int rc = pclose(f);
-    CHECK(got && rc == 0 ? 1 : got, "the GPTC_ISA=%s run finished (rc %d)", isa, rc);
-}
-
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -246,8 +221,8 @@ int main(int argc, char **argv)
     const char *isa_env = getenv("GPTC_ISA");
     make_local_files();
     if (!isa_env) { // this process: the best table; children: the others this CPU runs
-        if (gptc_ops_avx2()) run_child(argv[0], "avx2");
-        run_child(argv[0], "ref");
+        if (gptc_ops_avx2()) test_run_isa_child(argv[0], "avx2");
+        test_run_isa_child(argv[0], "ref");
     }
     int exact = 0, exact_of = 0; // ggml_f16 prompts within 1e-5 of llama.cpp's, of those expected
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
