@@ -1140,6 +1140,17 @@ void gptc_qmm_matmul_avx512(uint32_t wtype, float *Y, int ldy, const void *W, co
 // rows x NT tokens; decode takes 1 token, prefill up to 8. Every
 // output has the same operations in any tile, so results do not depend on tiling or batch.
 
+// A tile's nt output rows (tokens t ..) of group g, only rows [r0, r1) written
+ALWAYS_INLINE void ptile_store(float *Y, int ldy, int g, int t, int nt, int r0, int r1,
+                               const __m512 *acc)
+{
+    int rg = g * GPTC_PACK_ROWS, a0 = GPTC_MAX(r0 - rg, 0), e = GPTC_MIN(r1 - rg, 16);
+    __mmask16 m = (__mmask16)(((1u << e) - 1) & ~((1u << a0) - 1));
+#pragma GCC unroll 8
+    for (int j = 0; j < nt; j++)
+        _mm512_mask_storeu_ps(Y + (size_t)(t + j) * ldy + rg, m, acc[j]);
+}
+
 ALWAYS_INLINE size_t pk_blk_bytes(int q8)
 {
     return q8 ? 544 : 288;
@@ -1211,11 +1222,7 @@ ALWAYS_INLINE void ptile(float *Y, int ldy, const uint8_t *W, size_t gb, const g
             acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(_mm512_cvtepi32_ps(isum[j]), pr));
         }
     }
-    int rg = g * GPTC_PACK_ROWS, a0 = GPTC_MAX(r0 - rg, 0), e = GPTC_MIN(r1 - rg, 16);
-    __mmask16 m = (__mmask16)(((1u << e) - 1) & ~((1u << a0) - 1));
-#pragma GCC unroll 8
-    for (int j = 0; j < nt; j++)
-        _mm512_mask_storeu_ps(Y + (size_t)(t + j) * ldy + rg, m, acc[j]);
+    ptile_store(Y, ldy, g, t, nt, r0, r1, acc);
 }
 
 // Packed Q4_K (pack_k.c): per super-block, each 64-byte vector of chunk c gives the low-nibble
@@ -1314,11 +1321,7 @@ ALWAYS_INLINE void ptileK(float *Y, int ldy, const uint8_t *W, size_t gb, const 
             acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(_mm512_set1_ps(x[j][b].d), v));
         }
     }
-    int rg = g * GPTC_PACK_ROWS, a0 = GPTC_MAX(r0 - rg, 0), e = GPTC_MIN(r1 - rg, 16);
-    __mmask16 msk = (__mmask16)(((1u << e) - 1) & ~((1u << a0) - 1));
-#pragma GCC unroll 8
-    for (int j = 0; j < nt; j++)
-        _mm512_mask_storeu_ps(Y + (size_t)(t + j) * ldy + rg, msk, acc[j]);
+    ptile_store(Y, ldy, g, t, nt, r0, r1, acc);
 }
 
 // Packed Q6_K (pack_q6.c): for half h, quarter q (elements 128h + 32q + 4k ..) and k = 0..7,
@@ -1411,11 +1414,7 @@ ALWAYS_INLINE void ptile6(float *Y, int ldy, const uint8_t *W, size_t gb, const 
             acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(_mm512_set1_ps(x[j][b].d), v));
         }
     }
-    int rg = g * GPTC_PACK_ROWS, a0 = GPTC_MAX(r0 - rg, 0), e = GPTC_MIN(r1 - rg, 16);
-    __mmask16 msk = (__mmask16)(((1u << e) - 1) & ~((1u << a0) - 1));
-#pragma GCC unroll 8
-    for (int j = 0; j < nt; j++)
-        _mm512_mask_storeu_ps(Y + (size_t)(t + j) * ldy + rg, msk, acc[j]);
+    ptile_store(Y, ldy, g, t, nt, r0, r1, acc);
 }
 
 // Every packed type's product: decode streams the groups one at a time, the next one prefetched
