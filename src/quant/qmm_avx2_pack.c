@@ -1,5 +1,5 @@
 /*
- * qmm_avx2_pack.c — packed Q4_0, Q8_0 and Q4_K products (quant/pack.h) with AVX2 + FMA + F16C
+ * qmm_avx2_pack.c — packed Q4_0, Q8_0, Q4_K and Q6_K products (quant/pack.h) with AVX2 + FMA + F16C
  * only (no AVX-512, no VNNI of either width), for the avx2 ops table. Compiled with the AVX2
  * flags of the Makefile; reached only through that table (and the avx512 table on AVX-512 CPUs
  * without VNNI), after dispatch.c has checked the CPU.
@@ -13,11 +13,13 @@
  * 16 * high x + low x, exact for every byte of weights and activations (no sign trick, whose
  * -128 cases would need a proof). Q4_K's sub-block sums are multiplied by their 6-bit scales in
  * the same vpmaddwd (scale pairs instead of ones); its mins meet the activations' 16-element
- * sums in one vpmaddwd per sub-block.
+ * sums in one vpmaddwd per sub-block. Q6_K's 6-bit codes (nibble | crumb, 0..63) give pair sums
+ * of at most 16128, so only 2 add in 16 bits before the vpmaddwd with the rows' int8 scales.
  *
  * Then per row and token, in block order and unfused (separate multiply and add intrinsics):
  * s += isum * (d_w * d_x) (Q4_0, Q8_0; the activations' neg8 / neg128 carry the codes'
- * offsets) or s += d_x * (d * isum - dmin * msum) (Q4_K): the bits of gptc_pack_matmul_ref.
+ * offsets), s += d_x * (d * isum - dmin * msum) (Q4_K) or s += d_x * (d * isum) (Q6_K): the
+ * bits of gptc_pack_matmul_ref.
  * Every output has the same operations in any tile, so results do not depend on the tiling,
  * the batch or the thread split.
  *
@@ -296,19 +298,146 @@ ALWAYS_INLINE void ptileK(float *Y, int ldy, const uint8_t *W, size_t gb, const 
             store_half(Y + (size_t)(t + j) * ldy, g * G + 8 * (h0 + hh), r0, r1, acc[hh][j]);
 }
 
-static void matmul_packed_k(float *Y, int ldy, const void *W, const void *Xq, int T, int C, int r0,
-                            int r1)
+// ---------------------------------------------------------------------------------------------
+// Packed Q6_K (pack_q6.c): a super-block of 16 rows is 3360 bytes: d, the 16 scales in pairs
+// (scales 2p, 2p + 1 of row i at 32 + 32p + 2i), ql units (288 + 64u) and qh units (2336 +
+// 64u), a unit of all 16 rows per 64-byte vector. For half H (elements 128H ..), quarter q
+// (128H + 32q + 4k ..) and k = 0..7 the code vector is ql unit 16H + 8(q & 1) + k's nibble (low
+// for q < 2) ORed with crumb q of qh unit 8H + k as bits 4-5: codes 0..63, so a vpmaddubsw pair
+// sum is at most 2 x 63 x 128 = 16128 and two of them add exactly in 16 bits (32256 < 32767).
+// A 16-element group (4 code vectors) is two such 16-bit sums, each multiplied by the rows' int8
+// scale in a vpmaddwd (the scale in both 16-bit halves). The codes' offset, 32 x the scales
+// times the activations' group sums (one vpmaddwd per pair of groups with the stored scale
+// pairs), starts the integer sum; then s += d_x * (d * isum), unfused, as gptc_q6_K_vec_dot_ref.
+
+// Scales 2p and 2p + 1 of the 8 rows of half h, as int16 pairs in the int32 lanes
+ALWAYS_INLINE __m256i q6_pair(const uint8_t *sb, int p, int h)
+{
+    return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(sb + 32 + 32 * p + 16 * h)));
+}
+
+ALWAYS_INLINE void ptile6(float *Y, int ldy, const uint8_t *W, size_t gb, const block_q8_K *X,
+                          int nsb, int g, int h0, int nh, int t, int nt, int r0, int r1,
+                          int prefetch)
+{
+    const uint8_t *w = W + (size_t)g * gb;
+    const block_q8_K *x[4];
+    __m256 acc[2][4];
+#pragma GCC unroll 4
+    for (int j = 0; j < nt; j++) {
+        x[j] = X + (size_t)(t + j) * nsb;
+#pragma GCC unroll 2
+        for (int hh = 0; hh < nh; hh++)
+            acc[hh][j] = _mm256_setzero_ps();
+    }
+    const __m256i lo = _mm256_set1_epi8(15), hb = _mm256_set1_epi8(0x30);
+    // the even (odd) scale of each lane's pair, in both 16-bit halves
+    const __m256i dup_even = _mm256_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13, 0,
+                                              1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13);
+    const __m256i dup_odd = _mm256_add_epi8(dup_even, _mm256_set1_epi8(2));
+    for (int b = 0; b < nsb; b++) {
+        const uint8_t *p = w + (size_t)b * 3360;
+        if (prefetch) // the next group's super-block, in step
+            for (int o = 0; o < 3360; o += 64)
+                _mm_prefetch((const char *)(p + gb + o), _MM_HINT_T1);
+#pragma GCC unroll 2
+        for (int hh = 0; hh < nh; hh++) {
+            const int rh = h0 + hh;
+            __m256i isum[4];
+            // the offset first: -32 x sum over groups of scale x group sum
+#pragma GCC unroll 4
+            for (int j = 0; j < nt; j++)
+                isum[j] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+            for (int q = 0; q < 8; q++) {
+                __m256i sp = q6_pair(p, q, rh);
+#pragma GCC unroll 4
+                for (int j = 0; j < nt; j++)
+                    isum[j] = _mm256_add_epi32(
+                        isum[j], _mm256_madd_epi16(sp, bcast4(x[j][b].bsums + 2 * q)));
+            }
+#pragma GCC unroll 4
+            for (int j = 0; j < nt; j++)
+                isum[j] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(isum[j], 5));
+            for (int H = 0; H < 2; H++) {
+#pragma GCC unroll 4
+                for (int q = 0; q < 4; q++) {
+#pragma GCC unroll 2
+                    for (int k4 = 0; k4 < 8; k4 += 4) {
+                        const int grp = 8 * H + 2 * q + k4 / 4;
+                        __m256i sp = q6_pair(p, grp / 2, rh);
+                        __m256i sc = _mm256_shuffle_epi8(sp, grp & 1 ? dup_odd : dup_even);
+                        __m256i s[4]; // 16-bit sums of two code vectors
+#pragma GCC unroll 4
+                        for (int k = k4; k < k4 + 4; k++) {
+                            __m256i l = _mm256_loadu_si256(
+                                (const __m256i *)(p + 288 + 64 * (16 * H + 8 * (q & 1) + k) +
+                                                  32 * rh));
+                            __m256i c = _mm256_loadu_si256(
+                                (const __m256i *)(p + 2336 + 64 * (8 * H + k) + 32 * rh));
+                            l = q < 2 ? _mm256_and_si256(l, lo)
+                                      : _mm256_and_si256(_mm256_srli_epi16(l, 4), lo);
+                            c = q == 0   ? _mm256_slli_epi16(c, 4)
+                                : q == 1 ? _mm256_slli_epi16(c, 2)
+                                : q == 3 ? _mm256_srli_epi16(c, 2)
+                                         : c;
+                            __m256i v = _mm256_or_si256(l, _mm256_and_si256(c, hb));
+#pragma GCC unroll 4
+                            for (int j = 0; j < nt; j++) {
+                                __m256i m = _mm256_maddubs_epi16(
+                                    v, bcast4(x[j][b].qs + 128 * H + 32 * q + 4 * k));
+                                if (k & 1) {
+                                    s[j] = _mm256_add_epi16(s[j], m);
+                                    isum[j] =
+                                        _mm256_add_epi32(isum[j], _mm256_madd_epi16(s[j], sc));
+                                } else {
+                                    s[j] = m;
+                                }
+                                PIN(s[j]);
+                            }
+                        }
+                    }
+                }
+            }
+            __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16 * rh)));
+#pragma GCC unroll 4
+            for (int j = 0; j < nt; j++) {
+                __m256 v = _mm256_mul_ps(dw, _mm256_cvtepi32_ps(isum[j]));
+                acc[hh][j] = _mm256_add_ps(acc[hh][j], _mm256_mul_ps(_mm256_set1_ps(x[j][b].d), v));
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < nt; j++)
+#pragma GCC unroll 2
+        for (int hh = 0; hh < nh; hh++)
+            store_half(Y + (size_t)(t + j) * ldy, g * G + 8 * (h0 + hh), r0, r1, acc[hh][j]);
+}
+
+// A K type's tile: Q4_K (q6 = 0) or Q6_K (q6 = 1)
+ALWAYS_INLINE void ptile_k(int q6, float *Y, int ldy, const uint8_t *W, size_t gb,
+                           const block_q8_K *X, int nsb, int g, int h0, int nh, int t, int nt,
+                           int r0, int r1, int prefetch)
+{
+    if (q6)
+        ptile6(Y, ldy, W, gb, X, nsb, g, h0, nh, t, nt, r0, r1, prefetch);
+    else
+        ptileK(Y, ldy, W, gb, X, nsb, g, h0, nh, t, nt, r0, r1, prefetch);
+}
+
+ALWAYS_INLINE void matmul_packed_k(float *Y, int ldy, const void *W, const void *Xq, int T, int C,
+                                   int r0, int r1, int q6)
 {
     int nsb = C / QK_K, g0 = r0 / G, g1 = (r1 + G - 1) / G;
-    size_t gb = (size_t)nsb * 2304;
+    size_t gb = (size_t)nsb * (q6 ? 3360 : 2304);
     const block_q8_K *X = Xq;
     if (T == 1) {
         for (int g = g0; g < g1; g++) {
             int h0, nh = halves(g, r0, r1, &h0);
             if (nh == 2)
-                ptileK(Y, ldy, W, gb, X, nsb, g, 0, 2, 0, 1, r0, r1, g + 1 < g1);
+                ptile_k(q6, Y, ldy, W, gb, X, nsb, g, 0, 2, 0, 1, r0, r1, g + 1 < g1);
             else
-                ptileK(Y, ldy, W, gb, X, nsb, g, h0, 1, 0, 1, r0, r1, g + 1 < g1);
+                ptile_k(q6, Y, ldy, W, gb, X, nsb, g, h0, 1, 0, 1, r0, r1, g + 1 < g1);
         }
         return;
     }
@@ -321,12 +450,12 @@ static void matmul_packed_k(float *Y, int ldy, const void *W, const void *Xq, in
             for (int h = h0; h < h0 + nh; h++) {
                 int t = tb;
                 for (; t + 4 <= te; t += 4)
-                    ptileK(Y, ldy, W, gb, X, nsb, g, h, 1, t, 4, r0, r1, 0);
+                    ptile_k(q6, Y, ldy, W, gb, X, nsb, g, h, 1, t, 4, r0, r1, 0);
                 if (t + 2 <= te) {
-                    ptileK(Y, ldy, W, gb, X, nsb, g, h, 1, t, 2, r0, r1, 0);
+                    ptile_k(q6, Y, ldy, W, gb, X, nsb, g, h, 1, t, 2, r0, r1, 0);
                     t += 2;
                 }
-                if (t < te) ptileK(Y, ldy, W, gb, X, nsb, g, h, 1, t, 1, r0, r1, 0);
+                if (t < te) ptile_k(q6, Y, ldy, W, gb, X, nsb, g, h, 1, t, 1, r0, r1, 0);
             }
         }
     }
@@ -334,17 +463,20 @@ static void matmul_packed_k(float *Y, int ldy, const void *W, const void *Xq, in
 
 int gptc_qmm_pack_avx2(uint32_t wtype)
 {
-    return wtype == GPTC_TYPE_Q4_0 || wtype == GPTC_TYPE_Q8_0 || wtype == GPTC_TYPE_Q4_K;
+    return wtype == GPTC_TYPE_Q4_0 || wtype == GPTC_TYPE_Q8_0 || wtype == GPTC_TYPE_Q4_K ||
+           wtype == GPTC_TYPE_Q6_K;
 }
 
 void gptc_qmm_matmul_packed_avx2(uint32_t wtype, float *Y, int ldy, const void *W, const void *Xq,
                                  int T, int C, int r0, int r1)
 {
     GPTC_ASSERT(gptc_pack_type_ok(wtype));
-    if (!gptc_qmm_pack_avx2(wtype)) /* packed by another table (Q5_K, Q6_K): the reference */
+    if (!gptc_qmm_pack_avx2(wtype)) /* packed by another table (Q5_K): the reference */
         gptc_pack_matmul_ref(wtype, Y, ldy, W, Xq, T, C, r0, r1);
     else if (wtype == GPTC_TYPE_Q4_K)
-        matmul_packed_k(Y, ldy, W, Xq, T, C, r0, r1);
+        matmul_packed_k(Y, ldy, W, Xq, T, C, r0, r1, 0);
+    else if (wtype == GPTC_TYPE_Q6_K)
+        matmul_packed_k(Y, ldy, W, Xq, T, C, r0, r1, 1);
     else if (wtype == GPTC_TYPE_Q8_0)
         matmul_packed(Y, ldy, W, Xq, T, C, r0, r1, 1);
     else
