@@ -67,8 +67,8 @@ typedef struct gptc_model gptc_model;
 typedef struct gptc_model_params {
     const char *tokenizer_path; /* llama2.c checkpoints: tokenizer.bin; NULL: look beside model */
     int no_repack; /* 1: keep every weight in the file's layout; 0 (default): copy the matrices
-                    * the CPU's kernels run faster packed (Q4_0, Q8_0, Q4_K; IQ4_NL, Q5_K, Q6_K
-                    * with AVX-512 VNNI) into a 16-row interleave at load
+                    * the CPU's kernels run faster packed (Q4_0, Q8_0, Q4_K, Q6_K; IQ4_NL and
+                    * Q5_K with AVX-512 VNNI) into a 16-row interleave at load
                     * (gptc_model_packed_bytes) */
 } gptc_model_params;
 
