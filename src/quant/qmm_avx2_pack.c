@@ -153,44 +153,6 @@ ALWAYS_INLINE void ptile(float *Y, int ldy, const uint8_t *W, size_t gb, const g
             store_half(Y + (size_t)(t + j) * ldy, g * G + 8 * (h0 + hh), r0, r1, acc[hh][j]);
 }
 
-ALWAYS_INLINE void matmul_packed(float *Y, int ldy, const void *W, const void *Xq, int T, int C,
-                                 int r0, int r1, int q8)
-{
-    int nb = C / QK, g0 = r0 / G, g1 = (r1 + G - 1) / G;
-    size_t gb = (size_t)nb * pk_blk_bytes(q8);
-    const gptc_pack_xblk *X = Xq;
-    if (T == 1) { // decode: a group's both halves at once, the next group prefetched in step
-        for (int g = g0; g < g1; g++) {
-            int h0, nh = halves(g, r0, r1, &h0);
-            if (nh == 2)
-                ptile(Y, ldy, W, gb, X, nb, g, 0, 2, 0, 1, r0, r1, g + 1 < g1, q8);
-            else
-                ptile(Y, ldy, W, gb, X, nb, g, h0, 1, 0, 1, r0, r1, g + 1 < g1, q8);
-        }
-        return;
-    }
-    // token blocks whose activations stay in L2 while the groups stream past; a group's
-    // weights are reused from L1 / L2 by every token tile
-    int TB = (int)GPTC_MIN((size_t)T, (256 * 1024) / ((size_t)nb * sizeof(gptc_pack_xblk)));
-    TB = GPTC_MAX(4, TB & ~3);
-    for (int tb = 0; tb < T; tb += TB) {
-        int te = GPTC_MIN(T, tb + TB);
-        for (int g = g0; g < g1; g++) {
-            int h0, nh = halves(g, r0, r1, &h0);
-            for (int h = h0; h < h0 + nh; h++) {
-                int t = tb;
-                for (; t + 4 <= te; t += 4)
-                    ptile(Y, ldy, W, gb, X, nb, g, h, 1, t, 4, r0, r1, 0, q8);
-                if (t + 2 <= te) {
-                    ptile(Y, ldy, W, gb, X, nb, g, h, 1, t, 2, r0, r1, 0, q8);
-                    t += 2;
-                }
-                if (t < te) ptile(Y, ldy, W, gb, X, nb, g, h, 1, t, 1, r0, r1, 0, q8);
-            }
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Packed Q4_K (pack_k.c): a super-block of 16 rows is 2304 bytes: d, dmin, the 12 scale bytes
 // transposed (byte s of row i at 64 + 16 s + i), then for chunk c and k = 0..7 the code vector
@@ -414,34 +376,43 @@ ALWAYS_INLINE void ptile6(float *Y, int ldy, const uint8_t *W, size_t gb, const 
             store_half(Y + (size_t)(t + j) * ldy, g * G + 8 * (h0 + hh), r0, r1, acc[hh][j]);
 }
 
-// A K type's tile: Q4_K (q6 = 0) or Q6_K (q6 = 1)
-ALWAYS_INLINE void ptile_k(int q6, float *Y, int ldy, const uint8_t *W, size_t gb,
-                           const block_q8_K *X, int nsb, int g, int h0, int nh, int t, int nt,
-                           int r0, int r1, int prefetch)
+// Every packed type's product: decode runs a group's both halves for the one token, the next
+// group prefetched in step; prefill takes token blocks whose activations stay in L2 while the
+// groups stream past, each half reused from L1 / L2 by token tiles of 4, 2 and 1.
+enum { PK_Q4_0, PK_Q8_0, PK_Q4_K, PK_Q6_K };
+
+ALWAYS_INLINE void ptile_kind(int kind, float *Y, int ldy, const uint8_t *W, size_t gb,
+                              const void *X, int nb, int g, int h0, int nh, int t, int nt, int r0,
+                              int r1, int prefetch)
 {
-    if (q6)
-        ptile6(Y, ldy, W, gb, X, nsb, g, h0, nh, t, nt, r0, r1, prefetch);
+    if (kind == PK_Q6_K)
+        ptile6(Y, ldy, W, gb, X, nb, g, h0, nh, t, nt, r0, r1, prefetch);
+    else if (kind == PK_Q4_K)
+        ptileK(Y, ldy, W, gb, X, nb, g, h0, nh, t, nt, r0, r1, prefetch);
     else
-        ptileK(Y, ldy, W, gb, X, nsb, g, h0, nh, t, nt, r0, r1, prefetch);
+        ptile(Y, ldy, W, gb, X, nb, g, h0, nh, t, nt, r0, r1, prefetch, kind == PK_Q8_0);
 }
 
-ALWAYS_INLINE void matmul_packed_k(float *Y, int ldy, const void *W, const void *Xq, int T, int C,
-                                   int r0, int r1, int q6)
+ALWAYS_INLINE void matmul_packed(int kind, float *Y, int ldy, const void *W, const void *Xq, int T,
+                                 int C, int r0, int r1)
 {
-    int nsb = C / QK_K, g0 = r0 / G, g1 = (r1 + G - 1) / G;
-    size_t gb = (size_t)nsb * (q6 ? 3360 : 2304);
-    const block_q8_K *X = Xq;
+    const int kq = kind == PK_Q4_K || kind == PK_Q6_K;
+    const int nb = C / (kq ? QK_K : QK), g0 = r0 / G, g1 = (r1 + G - 1) / G;
+    const size_t bb = kind == PK_Q4_K   ? 2304
+                      : kind == PK_Q6_K ? 3360
+                                        : pk_blk_bytes(kind == PK_Q8_0),
+                 xs = kq ? sizeof(block_q8_K) : sizeof(gptc_pack_xblk), gb = (size_t)nb * bb;
     if (T == 1) {
         for (int g = g0; g < g1; g++) {
             int h0, nh = halves(g, r0, r1, &h0);
             if (nh == 2)
-                ptile_k(q6, Y, ldy, W, gb, X, nsb, g, 0, 2, 0, 1, r0, r1, g + 1 < g1);
+                ptile_kind(kind, Y, ldy, W, gb, Xq, nb, g, 0, 2, 0, 1, r0, r1, g + 1 < g1);
             else
-                ptile_k(q6, Y, ldy, W, gb, X, nsb, g, h0, 1, 0, 1, r0, r1, g + 1 < g1);
+                ptile_kind(kind, Y, ldy, W, gb, Xq, nb, g, h0, 1, 0, 1, r0, r1, g + 1 < g1);
         }
         return;
     }
-    int TB = (int)GPTC_MIN((size_t)T, (256 * 1024) / ((size_t)nsb * sizeof(block_q8_K)));
+    int TB = (int)GPTC_MIN((size_t)T, (256 * 1024) / ((size_t)nb * xs));
     TB = GPTC_MAX(4, TB & ~3);
     for (int tb = 0; tb < T; tb += TB) {
         int te = GPTC_MIN(T, tb + TB);
@@ -450,12 +421,12 @@ ALWAYS_INLINE void matmul_packed_k(float *Y, int ldy, const void *W, const void 
             for (int h = h0; h < h0 + nh; h++) {
                 int t = tb;
                 for (; t + 4 <= te; t += 4)
-                    ptile_k(q6, Y, ldy, W, gb, X, nsb, g, h, 1, t, 4, r0, r1, 0);
+                    ptile_kind(kind, Y, ldy, W, gb, Xq, nb, g, h, 1, t, 4, r0, r1, 0);
                 if (t + 2 <= te) {
-                    ptile_k(q6, Y, ldy, W, gb, X, nsb, g, h, 1, t, 2, r0, r1, 0);
+                    ptile_kind(kind, Y, ldy, W, gb, Xq, nb, g, h, 1, t, 2, r0, r1, 0);
                     t += 2;
                 }
-                if (t < te) ptile_k(q6, Y, ldy, W, gb, X, nsb, g, h, 1, t, 1, r0, r1, 0);
+                if (t < te) ptile_kind(kind, Y, ldy, W, gb, Xq, nb, g, h, 1, t, 1, r0, r1, 0);
             }
         }
     }
@@ -473,12 +444,10 @@ void gptc_qmm_matmul_packed_avx2(uint32_t wtype, float *Y, int ldy, const void *
     GPTC_ASSERT(gptc_pack_type_ok(wtype));
     if (!gptc_qmm_pack_avx2(wtype)) /* packed by another table (Q5_K): the reference */
         gptc_pack_matmul_ref(wtype, Y, ldy, W, Xq, T, C, r0, r1);
-    else if (wtype == GPTC_TYPE_Q4_K)
-        matmul_packed_k(Y, ldy, W, Xq, T, C, r0, r1, 0);
-    else if (wtype == GPTC_TYPE_Q6_K)
-        matmul_packed_k(Y, ldy, W, Xq, T, C, r0, r1, 1);
-    else if (wtype == GPTC_TYPE_Q8_0)
-        matmul_packed(Y, ldy, W, Xq, T, C, r0, r1, 1);
     else
-        matmul_packed(Y, ldy, W, Xq, T, C, r0, r1, 0);
+        matmul_packed(wtype == GPTC_TYPE_Q4_K   ? PK_Q4_K
+                      : wtype == GPTC_TYPE_Q6_K ? PK_Q6_K
+                      : wtype == GPTC_TYPE_Q8_0 ? PK_Q8_0
+                                                : PK_Q4_0,
+                      Y, ldy, W, Xq, T, C, r0, r1);
 }
