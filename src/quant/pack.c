@@ -112,6 +112,35 @@ void gptc_pack_unpack_row(uint32_t type, void *row, const void *packed, int cols
     }
 }
 
+void gptc_pack_sb_groups(gptc_pack_move_fn mv, size_t blk_bytes, void *dst, const void *src,
+                         int cols, int g0, int g1)
+{
+    int nsb = cols / QK_K;
+    size_t rb = (size_t)nsb * blk_bytes, sbb = G * blk_bytes;
+    GPTC_ASSERT(blk_bytes <= 256);
+    for (int g = g0; g < g1; g++) {
+        uint8_t *grp = (uint8_t *)dst + (size_t)g * G * rb;
+        for (int i = 0; i < G; i++) {
+            const uint8_t *row = (const uint8_t *)src + ((size_t)g * G + i) * rb;
+            for (int b = 0; b < nsb; b++) {
+                uint8_t blk[256];
+                memcpy(blk, row + (size_t)b * blk_bytes, blk_bytes);
+                mv(grp + (size_t)b * sbb, blk, i, 1);
+            }
+        }
+    }
+}
+
+void gptc_pack_sb_unpack_row(gptc_pack_move_fn mv, size_t blk_bytes, void *row, const void *packed,
+                             int cols, int r)
+{
+    int nsb = cols / QK_K;
+    size_t rb = (size_t)nsb * blk_bytes, sbb = G * blk_bytes;
+    uint8_t *grp = GPTC_UNCONST(uint8_t *, packed) + (size_t)(r / G) * G * rb; /* only read */
+    for (int b = 0; b < nsb; b++)
+        mv(grp + (size_t)b * sbb, (uint8_t *)row + (size_t)b * blk_bytes, r % G, 0);
+}
+
 size_t gptc_pack_act_bytes(int C)
 {
     return (size_t)(C / QK) * sizeof(gptc_pack_xblk);

@@ -63,6 +63,15 @@ void gptc_pack_act_quant_ref(void *xq, const float *x, int C);
 void gptc_pack_matmul_ref(uint32_t wtype, float *Y, int ldy, const void *W, const void *Xq, int T,
                           int C, int r0, int r1);
 
+/* The super-block types' packing and unpacking (pack.c), given how one row's file block moves
+ * to (to_packed 1) or from its places in a group's packed super-block sb (row i of 16); blk_bytes:
+ * the file block's size (at most 256). */
+typedef void (*gptc_pack_move_fn)(uint8_t *sb, void *blk, int i, int to_packed);
+void gptc_pack_sb_groups(gptc_pack_move_fn mv, size_t blk_bytes, void *dst, const void *src,
+                         int cols, int g0, int g1);
+void gptc_pack_sb_unpack_row(gptc_pack_move_fn mv, size_t blk_bytes, void *row, const void *packed,
+                             int cols, int r);
+
 /* pack_k.c: Q4_K's packing, unpacking and reference product (Xq: block_q8_K rows) */
 void gptc_pack_k_groups(void *dst, const void *src, int cols, int g0, int g1);
 void gptc_pack_k_unpack_row(void *row, const void *packed, int cols, int r);

@@ -41,8 +41,9 @@ static size_t off_codes(int c, int k, int i)
 }
 
 /* Moves one file block (row i of the group) to or from its packed places (to_packed: 1). */
-static void move_block(uint8_t *sb, block_q4_K *blk, int i, int to_packed)
+static void move_block(uint8_t *sb, void *vblk, int i, int to_packed)
 {
+    block_q4_K *blk = vblk;
 #define MV(packed, file, n) (to_packed ? memcpy(packed, file, n) : memcpy(file, packed, n))
     MV(sb + off_d(i), &blk->d, 2);
     MV(sb + off_dmin(i), &blk->dmin, 2);
@@ -56,29 +57,12 @@ static void move_block(uint8_t *sb, block_q4_K *blk, int i, int to_packed)
 
 void gptc_pack_k_groups(void *dst, const void *src, int cols, int g0, int g1)
 {
-    int nsb = cols / QK_K;
-    size_t rb = (size_t)nsb * sizeof(block_q4_K);
-    for (int g = g0; g < g1; g++) {
-        uint8_t *grp = (uint8_t *)dst + (size_t)g * G * rb;
-        for (int i = 0; i < G; i++) {
-            const block_q4_K *row =
-                (const block_q4_K *)((const uint8_t *)src + ((size_t)g * G + i) * rb);
-            for (int b = 0; b < nsb; b++) {
-                block_q4_K blk = row[b];
-                move_block(grp + (size_t)b * SB_BYTES, &blk, i, 1);
-            }
-        }
-    }
+    gptc_pack_sb_groups(move_block, sizeof(block_q4_K), dst, src, cols, g0, g1);
 }
 
 void gptc_pack_k_unpack_row(void *row, const void *packed, int cols, int r)
 {
-    int nsb = cols / QK_K;
-    size_t rb = (size_t)nsb * sizeof(block_q4_K);
-    uint8_t *grp = GPTC_UNCONST(uint8_t *, packed) + (size_t)(r / G) * G * rb; /* only read */
-    block_q4_K *out = row;
-    for (int b = 0; b < nsb; b++)
-        move_block(grp + (size_t)b * SB_BYTES, &out[b], r % G, 0);
+    gptc_pack_sb_unpack_row(move_block, sizeof(block_q4_K), row, packed, cols, r);
 }
 
 void gptc_pack_k_matmul_ref(float *Y, int ldy, const void *W, const void *Xq, int T, int C, int r0,

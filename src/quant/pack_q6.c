@@ -26,8 +26,9 @@
 #define SB_BYTES (G * sizeof(block_q6_K)) /* 3360 */
 
 /* Moves one file block (row i of the group) to or from its packed places (to_packed: 1). */
-static void move_block(uint8_t *sb, block_q6_K *blk, int i, int to_packed)
+static void move_block(uint8_t *sb, void *vblk, int i, int to_packed)
 {
+    block_q6_K *blk = vblk;
 #define MV(packed, file, n) (to_packed ? memcpy(packed, file, n) : memcpy(file, packed, n))
     MV(sb + 2 * i, &blk->d, 2);
     for (int s = 0; s < 16; s++)
@@ -41,29 +42,12 @@ static void move_block(uint8_t *sb, block_q6_K *blk, int i, int to_packed)
 
 void gptc_pack_q6_groups(void *dst, const void *src, int cols, int g0, int g1)
 {
-    int nsb = cols / QK_K;
-    size_t rb = (size_t)nsb * sizeof(block_q6_K);
-    for (int g = g0; g < g1; g++) {
-        uint8_t *grp = (uint8_t *)dst + (size_t)g * G * rb;
-        for (int i = 0; i < G; i++) {
-            const block_q6_K *row =
-                (const block_q6_K *)((const uint8_t *)src + ((size_t)g * G + i) * rb);
-            for (int b = 0; b < nsb; b++) {
-                block_q6_K blk = row[b];
-                move_block(grp + (size_t)b * SB_BYTES, &blk, i, 1);
-            }
-        }
-    }
+    gptc_pack_sb_groups(move_block, sizeof(block_q6_K), dst, src, cols, g0, g1);
 }
 
 void gptc_pack_q6_unpack_row(void *row, const void *packed, int cols, int r)
 {
-    int nsb = cols / QK_K;
-    size_t rb = (size_t)nsb * sizeof(block_q6_K);
-    uint8_t *grp = GPTC_UNCONST(uint8_t *, packed) + (size_t)(r / G) * G * rb; /* only read */
-    block_q6_K *out = row;
-    for (int b = 0; b < nsb; b++)
-        move_block(grp + (size_t)b * SB_BYTES, &out[b], r % G, 0);
+    gptc_pack_sb_unpack_row(move_block, sizeof(block_q6_K), row, packed, cols, r);
 }
 
 /* The reference reads each block back in the file's layout and takes the file's reference dot
