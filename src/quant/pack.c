@@ -123,7 +123,7 @@ void gptc_pack_sb_groups(gptc_pack_move_fn mv, size_t blk_bytes, void *dst, cons
         for (int i = 0; i < G; i++) {
             const uint8_t *row = (const uint8_t *)src + ((size_t)g * G + i) * rb;
             for (int b = 0; b < nsb; b++) {
-                uint8_t blk[256];
+                _Alignas(16) uint8_t blk[256];
                 memcpy(blk, row + (size_t)b * blk_bytes, blk_bytes);
                 mv(grp + (size_t)b * sbb, blk, i, 1);
             }
@@ -139,6 +139,27 @@ void gptc_pack_sb_unpack_row(gptc_pack_move_fn mv, size_t blk_bytes, void *row, 
     uint8_t *grp = GPTC_UNCONST(uint8_t *, packed) + (size_t)(r / G) * G * rb; /* only read */
     for (int b = 0; b < nsb; b++)
         mv(grp + (size_t)b * sbb, (uint8_t *)row + (size_t)b * blk_bytes, r % G, 0);
+}
+
+void gptc_pack_sb_matmul_ref(gptc_pack_move_fn mv, size_t blk_bytes,
+                             float (*vec_dot)(int n, const void *w, const void *x), float *Y,
+                             int ldy, const void *W, const void *Xq, int T, int C, int r0, int r1)
+{
+    int nsb = C / QK_K;
+    size_t rb = (size_t)nsb * blk_bytes, sbb = G * blk_bytes;
+    for (int r = r0; r < r1; r++) {
+        uint8_t *grp = GPTC_UNCONST(uint8_t *, W) + (size_t)(r / G) * G * rb; /* only read */
+        for (int t = 0; t < T; t++) {
+            const block_q8_K *x = (const block_q8_K *)Xq + (size_t)t * (size_t)nsb;
+            float s = 0.0f;
+            for (int b = 0; b < nsb; b++) {
+                _Alignas(16) uint8_t blk[256];
+                mv(grp + (size_t)b * sbb, blk, r % G, 0);
+                s += vec_dot(QK_K, blk, &x[b]);
+            }
+            Y[(size_t)t * ldy + r] = s;
+        }
+    }
 }
 
 size_t gptc_pack_act_bytes(int C)

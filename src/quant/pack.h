@@ -71,6 +71,12 @@ void gptc_pack_sb_groups(gptc_pack_move_fn mv, size_t blk_bytes, void *dst, cons
                          int cols, int g0, int g1);
 void gptc_pack_sb_unpack_row(gptc_pack_move_fn mv, size_t blk_bytes, void *row, const void *packed,
                              int cols, int r);
+/* A reference product that reads each block back in the file's layout and takes the file
+ * type's reference dot (vec_dot: its gptc_*_vec_dot_ref) of that one block, summed in block
+ * order: a one-block dot is the block's term exactly, so the sum is vec_dot's term for term. */
+void gptc_pack_sb_matmul_ref(gptc_pack_move_fn mv, size_t blk_bytes,
+                             float (*vec_dot)(int n, const void *w, const void *x), float *Y,
+                             int ldy, const void *W, const void *Xq, int T, int C, int r0, int r1);
 
 /* pack_k.c: Q4_K's packing, unpacking and reference product (Xq: block_q8_K rows) */
 void gptc_pack_k_groups(void *dst, const void *src, int cols, int g0, int g1);

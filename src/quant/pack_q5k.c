@@ -25,7 +25,6 @@
 #include "quant/quant.h"
 
 #define G GPTC_PACK_ROWS
-#define SB_BYTES (G * sizeof(block_q5_K)) /* 2816 */
 
 /* Moves one file block (row i of the group) to or from its packed places (to_packed: 1). */
 static void move_block(uint8_t *sb, void *vblk, int i, int to_packed)
@@ -59,19 +58,6 @@ void gptc_pack_q5k_unpack_row(void *row, const void *packed, int cols, int r)
 void gptc_pack_q5k_matmul_ref(float *Y, int ldy, const void *W, const void *Xq, int T, int C,
                               int r0, int r1)
 {
-    int nsb = C / QK_K;
-    size_t rb = (size_t)nsb * sizeof(block_q5_K);
-    for (int r = r0; r < r1; r++) {
-        uint8_t *grp = GPTC_UNCONST(uint8_t *, W) + (size_t)(r / G) * G * rb; /* only read */
-        for (int t = 0; t < T; t++) {
-            const block_q8_K *x = (const block_q8_K *)Xq + (size_t)t * (size_t)nsb;
-            float s = 0.0f;
-            for (int b = 0; b < nsb; b++) {
-                block_q5_K blk;
-                move_block(grp + (size_t)b * SB_BYTES, &blk, r % G, 0);
-                s += gptc_q5_K_vec_dot_ref(QK_K, &blk, &x[b]);
-            }
-            Y[(size_t)t * ldy + r] = s;
-        }
-    }
+    gptc_pack_sb_matmul_ref(move_block, sizeof(block_q5_K), gptc_q5_K_vec_dot_ref, Y, ldy, W, Xq, T,
+                            C, r0, r1);
 }
