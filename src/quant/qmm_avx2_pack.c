@@ -66,6 +66,17 @@ ALWAYS_INLINE void store_half(float *y, int rh, int r0, int r1, __m256 acc)
 }
 
 // The halves of group g that hold rows of [r0, r1): [*h0, *h0 + return value)
+// A tile's outputs: nt tokens (from t) x nh halves (from h0) of group g, rows [r0, r1) only
+ALWAYS_INLINE void tile_store(float *Y, int ldy, int g, int h0, int nh, int t, int nt, int r0,
+                              int r1, __m256 acc[2][4])
+{
+#pragma GCC unroll 4
+    for (int j = 0; j < nt; j++)
+#pragma GCC unroll 2
+        for (int hh = 0; hh < nh; hh++)
+            store_half(Y + (size_t)(t + j) * ldy, g * G + 8 * (h0 + hh), r0, r1, acc[hh][j]);
+}
+
 ALWAYS_INLINE int halves(int g, int r0, int r1, int *h0)
 {
     int rg = g * G, a = GPTC_MAX(r0 - rg, 0), e = GPTC_MIN(r1 - rg, G);
@@ -146,11 +157,7 @@ ALWAYS_INLINE void ptile(float *Y, int ldy, const uint8_t *W, size_t gb, const g
             }
         }
     }
-#pragma GCC unroll 4
-    for (int j = 0; j < nt; j++)
-#pragma GCC unroll 2
-        for (int hh = 0; hh < nh; hh++)
-            store_half(Y + (size_t)(t + j) * ldy, g * G + 8 * (h0 + hh), r0, r1, acc[hh][j]);
+    tile_store(Y, ldy, g, h0, nh, t, nt, r0, r1, acc);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -253,11 +260,7 @@ ALWAYS_INLINE void ptileK(float *Y, int ldy, const uint8_t *W, size_t gb, const 
             }
         }
     }
-#pragma GCC unroll 4
-    for (int j = 0; j < nt; j++)
-#pragma GCC unroll 2
-        for (int hh = 0; hh < nh; hh++)
-            store_half(Y + (size_t)(t + j) * ldy, g * G + 8 * (h0 + hh), r0, r1, acc[hh][j]);
+    tile_store(Y, ldy, g, h0, nh, t, nt, r0, r1, acc);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -369,11 +372,7 @@ ALWAYS_INLINE void ptile6(float *Y, int ldy, const uint8_t *W, size_t gb, const 
             }
         }
     }
-#pragma GCC unroll 4
-    for (int j = 0; j < nt; j++)
-#pragma GCC unroll 2
-        for (int hh = 0; hh < nh; hh++)
-            store_half(Y + (size_t)(t + j) * ldy, g * G + 8 * (h0 + hh), r0, r1, acc[hh][j]);
+    tile_store(Y, ldy, g, h0, nh, t, nt, r0, r1, acc);
 }
 
 // Every packed type's product: decode runs a group's both halves for the one token, the next
