@@ -1,7 +1,7 @@
 /*
  * pack.c — the packed weight layout (pack.h): packing, unpacking, and the scalar reference of
- * the activations and the product, which the SIMD kernels (qmm_avx512.c, qmm_avx2_pack.c) match
- * bit for bit.
+ * the activations and the product, which the SIMD kernels (qmm_avx512_pack.c, qmm_avx2_pack.c)
+ * match bit for bit.
  */
 #include "quant/pack.h"
 
